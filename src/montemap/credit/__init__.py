@@ -1,0 +1,1 @@
+"""montemap.credit."""
