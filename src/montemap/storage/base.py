@@ -27,12 +27,13 @@ class ObjectStoreError(MontemapError):
 
 @dataclass(frozen=True)
 class ObjectInfo:
-    """One listed object."""
+    """One listed object. ``etag`` is opaque and quoted, as S3 returns it."""
 
     key: str
     size: int
     etag: str
     last_modified: float  # seconds since the epoch
+    storage_class: str = "STANDARD"
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,10 @@ class ObjectStore(Protocol):
         """Write (atomically replace) the object; returns its ETag."""
         ...
 
+    def put_stream(self, bucket: str, key: str, stream: BinaryIO) -> str:
+        """Write the object from a readable stream without loading it whole; returns its ETag."""
+        ...
+
     def head(self, bucket: str, key: str) -> ObjectInfo:
         """Metadata of one object."""
         ...
@@ -74,7 +79,10 @@ class ObjectStore(Protocol):
         token: str | None = None,
         max_keys: int = 1000,
     ) -> ListPage:
-        """One page of keys under ``prefix`` in lexicographic order."""
+        """One page of keys under ``prefix`` in S3 order (UTF-8 bytes), after ``token``.
+
+        ``next_token`` is ``None`` on the last page.
+        """
         ...
 
     def create_bucket(self, bucket: str) -> None:

@@ -1,49 +1,46 @@
-"""Local directory backend: bucket ``B`` is ``<root>/B``, key ``k`` the file below it."""
+"""Local directory backend: bucket ``B`` is ``<root>/B``, key ``k`` the file below it.
+
+Writes are atomic (a temporary file in the target directory, then a rename),
+so readers never see a half-written object. Nothing a key names, and no
+symbolic link inside a bucket, can make a read or a write leave the bucket's
+directory: every path is checked against the bucket's real path.
+
+Differences from S3 that follow from using a file system: a bucket cannot
+hold both an object ``a`` and objects under ``a/``; symbolic links to files
+inside the bucket are objects, symbolic links to directories are not listed.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
+import shutil
+import stat
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from montemap.storage.base import ListPage, ObjectInfo, ObjectStoreError
+from montemap.storage.names import validate_bucket, validate_key, validate_prefix
 
-_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.\-_]{1,61}[a-z0-9]$")
+__all__ = ["LocalObjectStore", "validate_bucket", "validate_key"]
 
+#: Name prefix of in-flight temporary files; never listed.
+_TMP_PREFIX = ".montemap-tmp-"
 
-def validate_bucket(bucket: str) -> None:
-    """Refuse bucket names S3 would refuse (and anything path-like)."""
-    if not _BUCKET_RE.match(bucket) or ".." in bucket:
-        raise ObjectStoreError(
-            "InvalidBucketName", f"invalid bucket name {bucket!r}", bucket=bucket
-        )
-
-
-def validate_key(key: str) -> None:
-    """Refuse keys that could escape the bucket's directory or are not files."""
-    if not key or len(key.encode()) > 1024:
-        raise ObjectStoreError("InvalidKey", f"invalid object key {key!r}", key=key)
-    parts = key.split("/")
-    if key.startswith("/") or "\x00" in key or "\\" in key or any(
-        p in ("", ".", "..") for p in parts
-    ):
-        raise ObjectStoreError(
-            "InvalidKey",
-            f"object key {key!r} must be relative, without empty, '.' or '..' segments",
-            key=key,
-        )
+_MAX_KEYS = 1000
 
 
 class LocalObjectStore:
-    """Buckets as directories under ``root``; writes are atomic (temp file + rename)."""
+    """Buckets as directories under ``root``."""
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
 
-    # -- helpers
+    def __repr__(self) -> str:
+        return f"LocalObjectStore({str(self.root)!r})"
+
+    # ------------------------------------------------------------------ helpers
     def _bucket_dir(self, bucket: str, *, must_exist: bool = True) -> Path:
         validate_bucket(bucket)
         path = self.root / bucket
@@ -53,104 +50,234 @@ class LocalObjectStore:
             )
         return path
 
-    def _path(self, bucket: str, key: str) -> Path:
+    def _path(self, bucket: str, key: str) -> tuple[Path, str]:
+        """The object's path and the bucket's real path (symbolic links resolved)."""
         validate_key(key)
-        return self._bucket_dir(bucket) / key
+        bucket_dir = self._bucket_dir(bucket)
+        return bucket_dir / key, os.path.realpath(bucket_dir)
 
-    def _missing(self, bucket: str, key: str) -> ObjectStoreError:
+    @staticmethod
+    def _missing(bucket: str, key: str) -> ObjectStoreError:
         return ObjectStoreError(
             "NoSuchKey", f"no object s3://{bucket}/{key}", bucket=bucket, key=key
         )
 
-    # -- interface
+    @staticmethod
+    def _escapes(bucket: str, key: str) -> ObjectStoreError:
+        return ObjectStoreError(
+            "AccessDenied",
+            f"s3://{bucket}/{key} resolves outside the bucket's directory (symbolic link)",
+            bucket=bucket,
+            key=key,
+        )
+
+    # ---------------------------------------------------------------- interface
     def create_bucket(self, bucket: str) -> None:
         self._bucket_dir(bucket, must_exist=False).mkdir(parents=True, exist_ok=True)
 
     def open(self, bucket: str, key: str) -> BinaryIO:
-        path = self._path(bucket, key)
+        path, real_root = self._path(bucket, key)
         try:
-            return path.open("rb")
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             raise self._missing(bucket, key)
+        except PermissionError as exc:
+            raise ObjectStoreError(
+                "AccessDenied",
+                f"cannot read s3://{bucket}/{key}: {exc.strerror}",
+                bucket=bucket,
+                key=key,
+            )
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise self._missing(bucket, key)
+            real = os.path.realpath(path)
+            if not _inside(real, real_root):
+                raise self._escapes(bucket, key)
+            if real != os.path.join(real_root, key):
+                # A symbolic link inside the bucket: make sure the file we hold
+                # is the one the checked path names (no swap in between).
+                again = os.stat(real)
+                if (again.st_dev, again.st_ino) != (st.st_dev, st.st_ino):
+                    raise self._escapes(bucket, key)
+            return os.fdopen(fd, "rb")
+        except BaseException:
+            os.close(fd)
+            raise
 
     def get(self, bucket: str, key: str) -> bytes:
         with self.open(bucket, key) as f:
             return f.read()
 
     def put(self, bucket: str, key: str, data: bytes) -> str:
-        path = self._path(bucket, key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
-        return hashlib.md5(data, usedforsecurity=False).hexdigest()
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise ObjectStoreError(
+                "InvalidArgument", f"object data must be bytes, got {type(data).__name__}"
+            )
+        return self._write(bucket, key, lambda f: f.write(data))
+
+    def put_stream(self, bucket: str, key: str, stream: BinaryIO) -> str:
+        return self._write(bucket, key, lambda f: shutil.copyfileobj(stream, f, 1 << 20))
 
     def head(self, bucket: str, key: str) -> ObjectInfo:
-        path = self._path(bucket, key)
+        path, real_root = self._path(bucket, key)
         try:
-            st = path.stat()
-        except (FileNotFoundError, NotADirectoryError):
+            st = _object_stat(path, real_root)
+        except _EscapesBucket:
+            raise self._escapes(bucket, key)
+        if st is None:
             raise self._missing(bucket, key)
-        if not path.is_file():
-            raise self._missing(bucket, key)
-        return ObjectInfo(key, st.st_size, _etag(st), st.st_mtime)
+        return _info(key, st)
 
     def delete(self, bucket: str, key: str) -> None:
+        path, real_root = self._path(bucket, key)
+        if not _inside(os.path.realpath(path.parent), real_root):
+            raise self._escapes(bucket, key)
         try:
-            self._path(bucket, key).unlink()
-        except FileNotFoundError:
+            if path.is_dir() and not path.is_symlink():
+                return  # a directory of other keys, not an object
+            path.unlink()
+        except (FileNotFoundError, NotADirectoryError):
             pass
 
     def list_page(
         self, bucket: str, prefix: str = "", *, token: str | None = None, max_keys: int = 1000
     ) -> ListPage:
+        validate_prefix(prefix)
+        if token is not None:
+            validate_prefix(token)
+        if (
+            isinstance(max_keys, bool)
+            or not isinstance(max_keys, int)
+            or not 1 <= max_keys <= _MAX_KEYS
+        ):
+            raise ObjectStoreError(
+                "InvalidArgument",
+                f"max_keys must be an integer from 1 to {_MAX_KEYS}, got {max_keys!r}",
+            )
         base = self._bucket_dir(bucket)
+        real_root = os.path.realpath(base)
         out: list[ObjectInfo] = []
-        # Walk in lexicographic key order; only descend into directories that can
-        # hold keys after ``token`` and under ``prefix``.
-        for key, path in _walk_sorted(base, ""):
-            if not key.startswith(prefix):
-                if key > prefix and not prefix.startswith(key[: len(prefix)]):
-                    if key[: len(prefix)] > prefix:
-                        break
-                continue
-            if token is not None and key <= token:
-                continue
-            st = path.stat()
-            out.append(ObjectInfo(key, st.st_size, _etag(st), st.st_mtime))
-            if len(out) >= max_keys:
-                return ListPage(out, key)
+        for key, st in _walk_sorted(str(base), "", prefix, token, real_root):
+            if len(out) == max_keys:
+                return ListPage(out, out[-1].key)
+            out.append(_info(key, st))
         return ListPage(out, None)
+
+    # ------------------------------------------------------------------ writing
+    def _write(self, bucket: str, key: str, fill: Callable[[BinaryIO], object]) -> str:
+        path, real_root = self._path(bucket, key)
+        parent = path.parent
+        # Check before creating anything: an existing symbolic link among the
+        # parents must not make mkdir or the write land outside the bucket.
+        if not _inside(os.path.realpath(parent), real_root):
+            raise self._escapes(bucket, key)
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise _conflict(bucket, key)
+        fd, tmp = tempfile.mkstemp(dir=parent, prefix=_TMP_PREFIX)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                fill(f)
+            os.replace(tmp, path)
+        except IsADirectoryError:
+            _unlink_quietly(tmp)
+            raise _conflict(bucket, key)
+        except BaseException:
+            _unlink_quietly(tmp)
+            raise
+        return _etag(path.stat())
+
+
+class _EscapesBucket(Exception):
+    """A path that resolves outside its bucket's directory."""
+
+
+def _conflict(bucket: str, key: str) -> ObjectStoreError:
+    return ObjectStoreError(
+        "InvalidKey",
+        f"s3://{bucket}/{key} conflicts with an existing object or key prefix "
+        "(a local bucket cannot hold both 'a' and 'a/...')",
+        bucket=bucket,
+        key=key,
+    )
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _inside(real: str, real_root: str) -> bool:
+    return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
 
 
 def _etag(st: os.stat_result) -> str:
-    return f"{st.st_mtime_ns:x}-{st.st_size:x}"
+    return f'"{st.st_mtime_ns:x}-{st.st_size:x}"'
 
 
-def _walk_sorted(directory: Path, rel: str):  # type: ignore[no-untyped-def]
-    """Yield (key, path) of every file below ``directory`` in S3 key order."""
+def _info(key: str, st: os.stat_result) -> ObjectInfo:
+    return ObjectInfo(key, st.st_size, _etag(st), st.st_mtime)
+
+
+def _object_stat(path: str | Path, real_root: str) -> os.stat_result | None:
+    """Stat of the regular file at ``path`` if it is an object of the bucket, else None.
+
+    Raises :class:`_EscapesBucket` for a path whose symbolic links lead out of the bucket.
+    """
+    try:
+        real = os.path.realpath(path)
+        if not _inside(real, real_root):
+            raise _EscapesBucket
+        st = os.stat(real)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return st if stat.S_ISREG(st.st_mode) else None
+
+
+def _walk_sorted(
+    directory: str, rel: str, prefix: str, after: str | None, real_root: str
+) -> Iterator[tuple[str, os.stat_result]]:
+    """Yield (key, stat) of every object below ``directory`` under ``prefix``, after
+    ``after``, in S3 key order, descending only into directories that can hold such keys.
+
+    S3 orders keys by UTF-8 bytes, which is Python's code point order; a
+    directory ``d`` holds exactly the keys that start with ``d/``, so it sorts
+    as ``d/`` among its siblings.
+    """
     try:
         entries = list(os.scandir(directory))
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return
-    # S3 orders keys by bytes; a directory "a" holds keys "a/..." which sort by "a/".
-    named = []
-    for e in entries:
-        if e.name.startswith(".tmp-"):
+    named: list[tuple[str, os.DirEntry[str], bool]] = []
+    for entry in entries:
+        if entry.name.startswith(_TMP_PREFIX):
             continue
-        sort_name = e.name + "/" if e.is_dir(follow_symlinks=False) else e.name
-        named.append((sort_name, e))
-    named.sort(key=lambda t: t[0].encode())
-    for sort_name, e in named:
-        if e.is_dir(follow_symlinks=False):
-            yield from _walk_sorted(Path(e.path), rel + sort_name)
-        elif e.is_file(follow_symlinks=False):
-            yield rel + e.name, Path(e.path)
+        is_dir = entry.is_dir(follow_symlinks=False)
+        named.append((rel + entry.name + ("/" if is_dir else ""), entry, is_dir))
+    named.sort(key=lambda t: t[0])
+    for key, entry, is_dir in named:
+        in_range = key.startswith(prefix) or (is_dir and prefix.startswith(key))
+        if not in_range:
+            if key > prefix:
+                return  # past every key that starts with the prefix
+            continue
+        if after is not None and key <= after and not (is_dir and after.startswith(key)):
+            continue  # the key, or the whole directory, comes at or before ``after``
+        if is_dir:
+            yield from _walk_sorted(entry.path, key, prefix, after, real_root)
+            continue
+        if entry.is_symlink():
+            try:
+                link_st = _object_stat(entry.path, real_root)
+            except _EscapesBucket:
+                continue  # never list what cannot be read
+            if link_st is not None:
+                yield key, link_st
+        elif entry.is_file(follow_symlinks=False):
+            # Reached without following any link: inside the bucket by construction.
+            yield key, entry.stat(follow_symlinks=False)

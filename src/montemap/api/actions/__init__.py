@@ -1,0 +1,14 @@
+"""The API's actions. Importing this package fills :data:`ACTIONS`."""
+
+from montemap.api.actions import activities, executions, state_machines, tagging
+from montemap.api.actions.base import ACTIONS, Context, Handler
+
+__all__ = [
+    "ACTIONS",
+    "Context",
+    "Handler",
+    "activities",
+    "executions",
+    "state_machines",
+    "tagging",
+]

@@ -1,0 +1,111 @@
+"""Activity actions and the task-token callbacks workers use, delegated to the engine."""
+
+from __future__ import annotations
+
+import json
+
+from montemap.api import paging, shapes
+from montemap.api.actions.base import (
+    Context,
+    Params,
+    Result,
+    action,
+    check_name,
+    check_tag_count,
+    parse_arn,
+    tags_from,
+)
+from montemap.engine.records import ActivityRecord
+from montemap.errors import ApiError
+
+
+def find_activity(ctx: Context, arn: str) -> ActivityRecord | None:
+    """The activity, or None when the engine has none under that ARN."""
+    try:
+        return ctx.engine.describe_activity(arn)
+    except ApiError as exc:
+        if exc.code == "ActivityDoesNotExist":
+            return None
+        raise
+
+
+@action("CreateActivity")
+async def create_activity(ctx: Context, params: Params) -> Result:
+    name: str = params["name"]
+    check_name(name)
+    tags = tags_from(params)
+    arn = ctx.arns.activity(name)
+    check_tag_count(arn, len(tags))
+    existed = find_activity(ctx, arn) is not None
+    record = ctx.engine.create_activity(name)
+    if not existed:  # AWS ignores the tags of a repeated (idempotent) request
+        ctx.registry.tag(record.arn, tags)
+    return {"activityArn": record.arn, "creationDate": shapes.activity(record)["creationDate"]}
+
+
+@action("DescribeActivity")
+async def describe_activity(ctx: Context, params: Params) -> Result:
+    arn = params["activityArn"]
+    parse_arn(arn, "activity")
+    return shapes.activity(ctx.engine.describe_activity(arn))
+
+
+@action("DeleteActivity")
+async def delete_activity(ctx: Context, params: Params) -> Result:
+    arn = params["activityArn"]
+    parse_arn(arn, "activity")
+    ctx.engine.delete_activity(arn)
+    ctx.registry.delete_tags(arn)
+    return {}
+
+
+@action("ListActivities")
+async def list_activities(ctx: Context, params: Params) -> Result:
+    records = sorted(ctx.engine.list_activities(), key=lambda record: record.name)
+    page, token = paging.paginate(
+        records,
+        lambda record: record.name,
+        listing="ListActivities",
+        max_results=params.get("maxResults"),
+        next_token=params.get("nextToken"),
+    )
+    result: Result = {"activities": [shapes.activity(record) for record in page]}
+    if token is not None:
+        result["nextToken"] = token
+    return result
+
+
+@action("GetActivityTask")
+async def get_activity_task(ctx: Context, params: Params) -> Result:
+    arn = params["activityArn"]
+    parse_arn(arn, "activity")
+    task = await ctx.engine.get_activity_task(arn, params.get("workerName"))
+    if task is None:
+        return {}
+    token, task_input = task
+    return {"taskToken": token, "input": task_input}
+
+
+@action("SendTaskSuccess")
+async def send_task_success(ctx: Context, params: Params) -> Result:
+    output: str = params["output"]
+    try:
+        json.loads(output)
+    except json.JSONDecodeError as exc:
+        raise ApiError("InvalidOutput", f"Invalid Output: '{exc.msg}'")
+    await ctx.engine.send_task_success(params["taskToken"], output)
+    return {}
+
+
+@action("SendTaskFailure")
+async def send_task_failure(ctx: Context, params: Params) -> Result:
+    await ctx.engine.send_task_failure(
+        params["taskToken"], params.get("error"), params.get("cause")
+    )
+    return {}
+
+
+@action("SendTaskHeartbeat")
+async def send_task_heartbeat(ctx: Context, params: Params) -> Result:
+    await ctx.engine.send_task_heartbeat(params["taskToken"])
+    return {}

@@ -1,0 +1,88 @@
+"""What every action shares: its context, the action table, and AWS's common refusals."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from montemap.api.engine_api import EngineApi
+from montemap.api.registry import Registry
+from montemap.arns import Arn, ArnFactory, valid_name
+from montemap.errors import ApiError
+
+Params = dict[str, Any]
+Result = dict[str, Any]
+Handler = Callable[["Context", Params], Awaitable[Result]]
+
+#: Action name -> handler; filled by the ``@action`` decorators of the action modules.
+ACTIONS: dict[str, Handler] = {}
+
+#: AWS's quota of tags on one resource.
+MAX_TAGS = 50
+
+
+@dataclass(frozen=True)
+class Context:
+    """What an action works with: the engine and the API's own registry."""
+
+    engine: EngineApi
+    registry: Registry
+
+    @property
+    def arns(self) -> ArnFactory:
+        return self.registry.arns
+
+
+def action(name: str) -> Callable[[Handler], Handler]:
+    """Register ``handler`` as the implementation of the API action ``name``."""
+
+    def register(handler: Handler) -> Handler:
+        if name in ACTIONS:
+            raise ValueError(f"action {name} registered twice")
+        ACTIONS[name] = handler
+        return handler
+
+    return register
+
+
+def parse_arn(value: str, *kinds: str) -> Arn:
+    """A states ARN of one of ``kinds``, else ``InvalidArn`` as AWS words it."""
+    arn = Arn.parse(value)
+    if arn is None:
+        raise ApiError("InvalidArn", f"Invalid Arn: 'Invalid ARN prefix: {value}'")
+    if arn.kind not in kinds:
+        raise ApiError(
+            "InvalidArn", f"Invalid Arn: 'Resource type not valid in this context: {arn.kind}'"
+        )
+    return arn
+
+
+def is_local(ctx: Context, arn: Arn) -> bool:
+    """Whether an ARN names this server's region and account."""
+    return arn.region == ctx.arns.region and arn.account == ctx.arns.account
+
+
+def check_name(name: str) -> None:
+    if not valid_name(name):
+        raise ApiError("InvalidName", f"Invalid Name: '{name}'")
+
+
+def tags_from(params: Params) -> dict[str, str]:
+    """``tags: [{key, value}]`` as a dict (a repeated key keeps the last value)."""
+    tags: dict[str, str] = {}
+    for tag in params.get("tags") or []:
+        tags[tag["key"]] = tag.get("value", "")
+    return tags
+
+
+def tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
+    return [{"key": key, "value": value} for key, value in tags.items()]
+
+
+def check_tag_count(resource_arn: str, count: int) -> None:
+    if count > MAX_TAGS:
+        raise ApiError(
+            "TooManyTags",
+            f"Too many tags: '{resource_arn}' would have {count} tags; the limit is {MAX_TAGS}",
+        )

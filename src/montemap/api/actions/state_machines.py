@@ -1,0 +1,264 @@
+"""State machine actions: create, describe, update, delete, list, validate."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from montemap.api import paging, shapes
+from montemap.api.actions.base import (
+    Context,
+    Params,
+    Result,
+    action,
+    check_name,
+    check_tag_count,
+    is_local,
+    parse_arn,
+    tags_from,
+)
+from montemap.api.protocol import validation_error
+from montemap.api.registry import (
+    DEFAULT_LOGGING,
+    DEFAULT_TRACING,
+    NewStateMachine,
+    StateMachine,
+    StateMachineVersion,
+)
+from montemap.asl.definition import (
+    check_definition,
+    format_invalid_definition,
+    load_definition,
+    validate_definition,
+)
+from montemap.errors import ApiError, DefinitionError, Diagnostic
+
+_ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+
+#: ValidateStateMachineDefinition's page of diagnostics (default and maximum).
+MAX_DIAGNOSTICS = 100
+
+
+def does_not_exist(arn: str) -> ApiError:
+    return ApiError("StateMachineDoesNotExist", f"State Machine Does Not Exist: '{arn}'")
+
+
+def check_role_arn(role_arn: str) -> None:
+    if not role_arn.startswith("arn:"):
+        raise ApiError("InvalidArn", f"Invalid Arn: 'Invalid ARN prefix: {role_arn}'")
+    if not _ROLE_ARN_RE.match(role_arn):
+        raise ApiError("InvalidArn", f"Invalid Arn: 'Invalid role ARN: {role_arn}'")
+
+
+def check_definition_text(definition: str) -> None:
+    """``InvalidDefinition`` with AWS's message for a definition that does not validate."""
+    try:
+        check_definition(definition)
+    except DefinitionError as exc:
+        raise ApiError("InvalidDefinition", format_invalid_definition(exc.diagnostics))
+
+
+def logging_configuration(params: Params) -> dict[str, Any] | None:
+    """The request's loggingConfiguration with AWS's defaults filled in, if given."""
+    given = params.get("loggingConfiguration")
+    if given is None:
+        return None
+    config: dict[str, Any] = {**DEFAULT_LOGGING, **given}
+    destinations = config.get("destinations") or []
+    if config["level"] != "OFF" and len(destinations) != 1:
+        raise ApiError(
+            "InvalidLoggingConfiguration",
+            "Invalid Logging Configuration: Must specify exactly one Log Destination "
+            "if logging level is not OFF.",
+        )
+    if not destinations:
+        config.pop("destinations", None)
+    return config
+
+
+def tracing_configuration(params: Params) -> dict[str, Any] | None:
+    given = params.get("tracingConfiguration")
+    return None if given is None else {**DEFAULT_TRACING, **given}
+
+
+def resolve(ctx: Context, arn_text: str) -> StateMachine | StateMachineVersion:
+    """The state machine or published version an ARN names, else StateMachineDoesNotExist."""
+    arn = parse_arn(arn_text, "stateMachine")
+    found: StateMachine | StateMachineVersion | None = None
+    if is_local(ctx, arn):
+        if len(arn.parts) == 1:
+            found = ctx.registry.get_state_machine(arn_text)
+        elif len(arn.parts) == 2 and arn.parts[1].isdigit():
+            found = ctx.registry.get_version(arn_text)
+    if found is None:
+        raise does_not_exist(arn_text)
+    return found
+
+
+def resolve_machine(ctx: Context, arn_text: str) -> StateMachine:
+    """A state machine itself (not a version), else StateMachineDoesNotExist."""
+    found = resolve(ctx, arn_text)
+    if not isinstance(found, StateMachine):
+        raise validation_error(
+            f"'{arn_text}' is a state machine version; this action needs the state machine ARN"
+        )
+    return found
+
+
+def _same_request(existing: StateMachine, new: NewStateMachine) -> bool:
+    """AWS's idempotency check: roleArn and tags do not count."""
+    return (
+        existing.definition == new.definition
+        and existing.type == new.type
+        and existing.logging_configuration == new.logging_configuration
+        and existing.tracing_configuration == new.tracing_configuration
+        and existing.encryption_configuration == new.encryption_configuration
+        and existing.publish == new.publish
+        and existing.version_description == new.version_description
+    )
+
+
+def _created(machine: StateMachine, version: StateMachineVersion | None) -> Result:
+    result: Result = {"stateMachineArn": machine.arn, "creationDate": machine.creation_date}
+    if version is not None:
+        result["stateMachineVersionArn"] = version.arn
+    return result
+
+
+def _check_version_description(params: Params) -> None:
+    if params.get("versionDescription") is not None and not params.get("publish"):
+        raise validation_error("Version description can only be set when publish is true")
+
+
+@action("CreateStateMachine")
+async def create_state_machine(ctx: Context, params: Params) -> Result:
+    name: str = params["name"]
+    check_name(name)
+    check_role_arn(params["roleArn"])
+    _check_version_description(params)
+    new = NewStateMachine(
+        name=name,
+        definition=params["definition"],
+        role_arn=params["roleArn"],
+        type=params.get("type", "STANDARD"),
+        logging_configuration=logging_configuration(params) or dict(DEFAULT_LOGGING),
+        tracing_configuration=tracing_configuration(params) or dict(DEFAULT_TRACING),
+        encryption_configuration=params.get("encryptionConfiguration"),
+        publish=bool(params.get("publish", False)),
+        version_description=params.get("versionDescription"),
+    )
+    check_definition_text(new.definition)
+    existing = ctx.registry.get_state_machine_by_name(name)
+    if existing is not None:
+        if not _same_request(existing, new):
+            raise ApiError(
+                "StateMachineAlreadyExists", f"State Machine Already Exists: '{existing.arn}'"
+            )
+        version = ctx.registry.latest_version(existing.arn) if existing.publish else None
+        return _created(existing, version)
+    tags = tags_from(params)
+    check_tag_count(ctx.arns.state_machine(name), len(tags))
+    machine, version = ctx.registry.insert_state_machine(new, tags=tags)
+    return _created(machine, version)
+
+
+@action("DescribeStateMachine")
+async def describe_state_machine(ctx: Context, params: Params) -> Result:
+    include_definition = params.get("includedData", "ALL_DATA") == "ALL_DATA"
+    found = resolve(ctx, params["stateMachineArn"])
+    if isinstance(found, StateMachineVersion):
+        machine = ctx.registry.get_state_machine(found.state_machine_arn)
+        assert machine is not None  # versions are deleted with their state machine
+        return shapes.state_machine_version(found, machine, include_definition=include_definition)
+    return shapes.state_machine(found, include_definition=include_definition)
+
+
+@action("UpdateStateMachine")
+async def update_state_machine(ctx: Context, params: Params) -> Result:
+    arn = params["stateMachineArn"]
+    machine = resolve_machine(ctx, arn)
+    changes = ("definition", "roleArn", "loggingConfiguration", "tracingConfiguration")
+    if all(params.get(member) is None for member in changes):
+        raise ApiError(
+            "MissingRequiredParameter",
+            "Either the definition, the role ARN, the LoggingConfiguration, "
+            "or the TracingConfiguration must be specified",
+        )
+    _check_version_description(params)
+    definition = params.get("definition")
+    if definition is not None:
+        check_definition_text(definition)
+    role_arn = params.get("roleArn")
+    if role_arn is not None:
+        check_role_arn(role_arn)
+    updated = ctx.registry.update_state_machine(
+        machine.arn,
+        definition=definition,
+        role_arn=role_arn,
+        logging_configuration=logging_configuration(params),
+        tracing_configuration=tracing_configuration(params),
+    )
+    result: Result = {"updateDate": updated.update_date, "revisionId": updated.revision_id}
+    if params.get("publish"):
+        version = ctx.registry.publish(updated, params.get("versionDescription"))
+        result["stateMachineVersionArn"] = version.arn
+    return result
+
+
+@action("DeleteStateMachine")
+async def delete_state_machine(ctx: Context, params: Params) -> Result:
+    arn_text = params["stateMachineArn"]
+    arn = parse_arn(arn_text, "stateMachine")
+    if len(arn.parts) != 1:
+        raise validation_error(
+            f"'{arn_text}' is not a state machine ARN; state machine versions and aliases "
+            "are not deleted with DeleteStateMachine"
+        )
+    ctx.registry.delete_state_machine(arn_text)
+    return {}
+
+
+@action("ListStateMachines")
+async def list_state_machines(ctx: Context, params: Params) -> Result:
+    page, token = paging.paginate(
+        ctx.registry.list_state_machines(),
+        lambda machine: machine.name,
+        listing="ListStateMachines",
+        max_results=params.get("maxResults"),
+        next_token=params.get("nextToken"),
+    )
+    result: Result = {"stateMachines": [shapes.state_machine_item(m) for m in page]}
+    if token is not None:
+        result["nextToken"] = token
+    return result
+
+
+def _diagnostics(definition: str) -> list[Diagnostic]:
+    try:
+        loaded = load_definition(definition)
+    except DefinitionError as exc:
+        return exc.diagnostics
+    return validate_definition(loaded)
+
+
+@action("ValidateStateMachineDefinition")
+async def validate_state_machine_definition(ctx: Context, params: Params) -> Result:
+    diagnostics = _diagnostics(params["definition"])
+    if params.get("severity", "ERROR") == "ERROR":
+        diagnostics = [d for d in diagnostics if d.severity == "ERROR"]
+    limit = params.get("maxResults") or MAX_DIAGNOSTICS
+    failed = any(d.severity == "ERROR" for d in diagnostics)
+    shown = diagnostics[:limit]
+    return {
+        "result": "FAIL" if failed else "OK",
+        "diagnostics": [
+            {
+                "severity": d.severity,
+                "code": d.code,
+                "message": d.message,
+                **({"location": d.location} if d.location else {}),
+            }
+            for d in shown
+        ],
+        "truncated": len(diagnostics) > len(shown),
+    }

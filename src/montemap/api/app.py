@@ -1,0 +1,113 @@
+"""The Starlette application: the Step Functions endpoint and a health check.
+
+``POST /`` speaks the JSON 1.0 protocol; ``GET /health`` answers 200 when the
+server is up. ``/console`` is reserved for the web console.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from montemap import __version__
+from montemap.api import protocol
+from montemap.api.actions import ACTIONS, Context
+from montemap.api.engine_api import EngineApi
+from montemap.api.registry import Registry
+from montemap.api.validation import operation_model, validate_input
+from montemap.errors import ApiError
+
+log = logging.getLogger("montemap.api")
+
+#: Checks a request's credentials before it is dispatched: return to accept,
+#: raise ``ApiError`` (e.g. ``UnrecognizedClientException``, status 403) to refuse.
+#: It receives the request and its raw body (SigV4 signs the body's hash).
+Authenticator = Callable[[Request, bytes], Awaitable[None]]
+
+
+class Dispatcher:
+    """Turns one protocol request into an action call and one response.
+
+    This is the one place where exceptions become responses: ``ApiError`` as
+    AWS sends it, anything unexpected as a 500 ``InternalFailure`` whose body
+    carries the request id but never the stack trace (that goes to the log).
+    """
+
+    def __init__(self, ctx: Context, authenticator: Authenticator | None) -> None:
+        self.ctx = ctx
+        self.authenticator = authenticator
+
+    async def dispatch(self, request: Request) -> Response:
+        request_id = protocol.new_request_id()
+        try:
+            result = await self._handle(request)
+        except ApiError as exc:
+            return protocol.error_response(exc, request_id=request_id)
+        except Exception:
+            log.exception("internal error handling request %s", request_id)
+            failure = ApiError(
+                "InternalFailure",
+                f"The request processing has failed because of an internal error "
+                f"(request id {request_id})",
+                status=500,
+            )
+            return protocol.error_response(failure, request_id=request_id)
+        return protocol.json_response(result, request_id=request_id)
+
+    async def _handle(self, request: Request) -> dict[str, object]:
+        body = await protocol.read_body(request)
+        if self.authenticator is not None:
+            await self.authenticator(request, body)
+        name = protocol.action_name(request)
+        protocol.check_content_type(request)
+        operation = operation_model(name)
+        if operation is None:
+            raise protocol.unknown_operation(f"Unknown operation '{name}'")
+        handler = ACTIONS.get(name)
+        if handler is None:
+            raise protocol.unknown_operation(f"Operation '{name}' is not supported by montemap")
+        params = validate_input(operation, protocol.parse_body(body))
+        return await handler(self.ctx, params)
+
+
+async def health(request: Request) -> Response:
+    return JSONResponse({"status": "ok", "service": "montemap", "version": __version__})
+
+
+def create_app(
+    *,
+    engine: EngineApi,
+    registry: Registry,
+    authenticator: Authenticator | None = None,
+    manage_engine: bool = True,
+) -> Starlette:
+    """The API application around an engine and a registry.
+
+    With ``manage_engine`` the application's lifespan starts the engine (which
+    resumes running executions) and closes it on shutdown.
+    """
+    dispatcher = Dispatcher(Context(engine=engine, registry=registry), authenticator)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if manage_engine:
+            await engine.start()
+        try:
+            yield
+        finally:
+            if manage_engine:
+                await engine.close()
+
+    return Starlette(
+        routes=[
+            Route("/", dispatcher.dispatch, methods=["POST"]),
+            Route("/health", health, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )

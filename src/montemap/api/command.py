@@ -1,0 +1,141 @@
+"""``montemap server``: the engine and the Step Functions API in one process.
+
+Serves with uvicorn (httptools) on loopback unless ``--allow-remote`` is
+given; SIGTERM or SIGINT stops it gracefully (in-flight requests get
+``--shutdown-timeout`` seconds, then the engine is closed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import re
+from pathlib import Path
+
+import uvicorn
+
+from montemap.api.app import create_app
+from montemap.api.registry import Registry
+from montemap.arns import DEFAULT_ACCOUNT, DEFAULT_REGION, ArnFactory
+from montemap.engine.db import Database
+from montemap.engine.engine import Engine
+from montemap.errors import MontemapError
+from montemap.storage import LocalObjectStore
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8083
+
+_REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
+_ACCOUNT_RE = re.compile(r"^\d{12}$")
+
+
+class ServerConfigError(MontemapError):
+    """A ``montemap server`` option that cannot be used."""
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an address) stays on this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_options(args: argparse.Namespace) -> None:
+    """Refuse options the server must not start with, saying which and why."""
+    if not is_loopback(args.host) and not args.allow_remote:
+        raise ServerConfigError(
+            f"--host {args.host} is not a loopback address; the API has no authentication "
+            "yet, so binding it to other machines needs --allow-remote"
+        )
+    if not 0 <= args.port <= 65535:
+        raise ServerConfigError(f"--port {args.port} is not a TCP port (0-65535)")
+    if not _REGION_RE.match(args.region):
+        raise ServerConfigError(f"--region {args.region!r} is not a region name like us-east-1")
+    if not _ACCOUNT_RE.match(args.account_id):
+        raise ServerConfigError(f"--account-id {args.account_id!r} must be 12 digits")
+    if args.shutdown_timeout < 0:
+        raise ServerConfigError("--shutdown-timeout must not be negative")
+    data_dir = Path(args.data_dir)
+    if data_dir.exists() and not data_dir.is_dir():
+        raise ServerConfigError(f"--data-dir {data_dir} exists and is not a directory")
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Run the server until SIGTERM/SIGINT; the exit code."""
+    check_options(args)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    data_dir = Path(args.data_dir)
+    (data_dir / "buckets").mkdir(parents=True, exist_ok=True)
+    db = Database(data_dir / "montemap.db")
+    try:
+        arns = ArnFactory(region=args.region, account=args.account_id)
+        engine = Engine(db, arns=arns, store=LocalObjectStore(data_dir / "buckets"))
+        registry = Registry(db, arns=arns)
+        app = create_app(engine=engine, registry=registry)
+        config = uvicorn.Config(
+            app,
+            host=args.host,
+            port=args.port,
+            http="httptools",
+            loop="asyncio",
+            lifespan="on",
+            log_level=args.log_level,
+            access_log=args.access_log,
+            timeout_graceful_shutdown=args.shutdown_timeout,
+        )
+        server = uvicorn.Server(config)
+        server.run()
+        return 0 if server.started else 1
+    finally:
+        db.close()
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "server",
+        help="run the engine and the Step Functions API",
+        description="Serve the Step Functions JSON API (boto3, the AWS CLI) and run executions.",
+    )
+    parser.add_argument(
+        "--host", default=DEFAULT_HOST, help="address to bind (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help="TCP port (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--data-dir",
+        default="montemap-data",
+        help="directory for montemap.db and buckets/ (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--region", default=DEFAULT_REGION, help="region in ARNs (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--account-id", default=DEFAULT_ACCOUNT, help="account id in ARNs (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow binding a non-loopback address (there is no authentication yet)",
+    )
+    parser.add_argument(
+        "--shutdown-timeout",
+        type=int,
+        default=5,
+        help="seconds in-flight requests (e.g. activity long polls) get on shutdown "
+        "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="info",
+        choices=["critical", "error", "warning", "info", "debug"],
+        help="log level (default: %(default)s)",
+    )
+    parser.add_argument("--access-log", action="store_true", help="log every request")
+    parser.set_defaults(func=serve)

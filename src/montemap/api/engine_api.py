@@ -1,0 +1,74 @@
+"""What the API needs of the engine, as a structural type.
+
+``montemap.engine.engine.Engine`` satisfies it; tests may pass any object
+that does. Every method raises ``ApiError`` with AWS's codes for refusals.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from montemap.engine.records import ActivityRecord, ExecutionRecord, StateMachineRef
+
+
+class EngineApi(Protocol):
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    # activities
+    def create_activity(self, name: str) -> ActivityRecord: ...
+
+    def describe_activity(self, arn: str) -> ActivityRecord: ...
+
+    def delete_activity(self, arn: str) -> None: ...
+
+    def list_activities(self) -> list[ActivityRecord]: ...
+
+    async def get_activity_task(
+        self, activity_arn: str, worker_name: str | None, *, wait_seconds: float = 60.0
+    ) -> tuple[str, str] | None: ...
+
+    async def send_task_success(self, token: str, output: str) -> None: ...
+
+    async def send_task_failure(self, token: str, error: str | None, cause: str | None) -> None: ...
+
+    async def send_task_heartbeat(self, token: str) -> None: ...
+
+    # executions
+    async def start_execution(
+        self,
+        state_machine: StateMachineRef,
+        *,
+        name: str | None,
+        input: str | None,
+        trace_header: str | None = None,
+    ) -> ExecutionRecord: ...
+
+    def describe_execution(self, arn: str) -> ExecutionRecord: ...
+
+    def describe_execution_definition(self, arn: str) -> StateMachineRef: ...
+
+    async def stop_execution(
+        self, arn: str, *, error: str | None, cause: str | None
+    ) -> ExecutionRecord: ...
+
+    def list_executions(
+        self,
+        *,
+        state_machine_arn: str | None,
+        map_run_arn: str | None,
+        status: str | None,
+        max_results: int,
+        next_token: str | None,
+    ) -> tuple[list[ExecutionRecord], str | None]: ...
+
+    def get_execution_history(
+        self,
+        arn: str,
+        *,
+        reverse: bool,
+        max_results: int,
+        next_token: str | None,
+        include_data: bool,
+    ) -> tuple[list[dict[str, Any]], str | None]: ...

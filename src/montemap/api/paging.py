@@ -1,0 +1,65 @@
+"""Opaque ``nextToken`` values for the List* actions.
+
+A token records which listing it belongs to and the sort key of the last item
+returned; any token that does not decode to that shape is refused with
+``InvalidToken``, as AWS refuses a token it did not issue.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+from montemap.errors import ApiError
+
+T = TypeVar("T")
+
+#: AWS's page size when ``maxResults`` is absent or 0.
+DEFAULT_PAGE_SIZE = 100
+
+
+def invalid_token(token: str) -> ApiError:
+    return ApiError("InvalidToken", f"Invalid Token: '{token}'")
+
+
+def encode(listing: str, after: str) -> str:
+    raw = json.dumps({"l": listing, "a": after}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode("ascii")
+
+
+def decode(listing: str, token: str) -> str:
+    """The sort key a token resumes after; ``InvalidToken`` if it is not ours."""
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token.encode("ascii")))
+    except (ValueError, binascii.Error, UnicodeError):
+        raise invalid_token(token)
+    if not isinstance(data, dict) or data.get("l") != listing or not isinstance(data.get("a"), str):
+        raise invalid_token(token)
+    after: str = data["a"]
+    return after
+
+
+def page_size(max_results: int | None) -> int:
+    return max_results or DEFAULT_PAGE_SIZE
+
+
+def paginate(
+    items: Sequence[T],
+    key: Callable[[T], str],
+    *,
+    listing: str,
+    max_results: int | None,
+    next_token: str | None,
+) -> tuple[list[T], str | None]:
+    """One page of ``items`` (already sorted by ``key``) and the token for the next."""
+    start = 0
+    if next_token is not None:
+        after = decode(listing, next_token)
+        start = next((i for i, item in enumerate(items) if key(item) > after), len(items))
+    size = page_size(max_results)
+    page = list(items[start : start + size])
+    more = start + size < len(items)
+    return page, (encode(listing, key(page[-1])) if more and page else None)

@@ -1,0 +1,175 @@
+"""The AWS JSON 1.0 wire protocol as Step Functions speaks it.
+
+A request is ``POST /`` with ``X-Amz-Target: AWSStepFunctions.<Action>``,
+``Content-Type: application/x-amz-json-1.0`` and a JSON object body. A
+response carries the same content type; an error is an HTTP 4xx/5xx with
+``{"__type": "<namespace>#<Code>", "message": "..."}``, which botocore turns
+into ``client.exceptions.<Code>``. Timestamps travel as epoch seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from montemap.errors import ApiError
+
+CONTENT_TYPE = "application/x-amz-json-1.0"
+TARGET_PREFIX = "AWSStepFunctions."
+#: AWS's quota: 1 MB per Step Functions API request, body included.
+MAX_BODY_BYTES = 1024 * 1024
+
+#: Errors the service framework (not Step Functions) raises carry this namespace.
+_CORAL_CODES = frozenset({"SerializationException", "UnknownOperationException", "InternalFailure"})
+_SFN_NAMESPACE = "com.amazonaws.sfn"
+_CORAL_NAMESPACE = "com.amazon.coral.service"
+
+
+def serialization_error(message: str) -> ApiError:
+    """A body that is not the JSON the operation expects."""
+    return ApiError("SerializationException", message)
+
+
+def unknown_operation(message: str) -> ApiError:
+    return ApiError("UnknownOperationException", message)
+
+
+def validation_error(message: str) -> ApiError:
+    return ApiError("ValidationException", message)
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, datetime):
+        return epoch_seconds(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def epoch_seconds(value: datetime) -> float:
+    """A datetime as the protocol's timestamp (epoch seconds; naive means UTC)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.timestamp()
+
+
+def dumps(payload: object) -> bytes:
+    """JSON for the wire: compact, UTF-8, datetimes as epoch seconds."""
+    return json.dumps(
+        payload, default=_json_default, separators=(",", ":"), ensure_ascii=False
+    ).encode("utf-8")
+
+
+def _headers(request_id: str) -> dict[str, str]:
+    return {"x-amzn-RequestId": request_id}
+
+
+def json_response(payload: object, *, request_id: str | None = None) -> Response:
+    """A 200 response with the JSON protocol's content type."""
+    return Response(
+        dumps(payload),
+        status_code=200,
+        media_type=CONTENT_TYPE,
+        headers=_headers(request_id or new_request_id()),
+    )
+
+
+def error_response(error: ApiError, *, request_id: str | None = None) -> Response:
+    """An error response botocore maps to ``client.exceptions.<code>``."""
+    namespace = _CORAL_NAMESPACE if error.code in _CORAL_CODES else _SFN_NAMESPACE
+    headers = _headers(request_id or new_request_id())
+    headers["x-amzn-ErrorType"] = error.code
+    return Response(
+        dumps({"__type": f"{namespace}#{error.code}", "message": error.message}),
+        status_code=error.status,
+        media_type=CONTENT_TYPE,
+        headers=headers,
+    )
+
+
+def new_request_id() -> str:
+    return str(uuid.uuid4())
+
+
+def check_content_type(request: Request) -> None:
+    """Refuse anything but ``application/x-amz-json-1.0`` (parameters allowed)."""
+    raw = request.headers.get("content-type", "")
+    media_type = raw.split(";", 1)[0].strip().lower()
+    if media_type != CONTENT_TYPE:
+        shown = raw or "none"
+        raise unknown_operation(
+            f"Unsupported Content-Type {shown!r}: requests must be sent as {CONTENT_TYPE}"
+        )
+
+
+def action_name(request: Request) -> str:
+    """The ``<Action>`` of ``X-Amz-Target: AWSStepFunctions.<Action>``."""
+    target = request.headers.get("x-amz-target")
+    if not target:
+        raise unknown_operation(f"Missing X-Amz-Target header (expected '{TARGET_PREFIX}<Action>')")
+    if not target.startswith(TARGET_PREFIX) or len(target) == len(TARGET_PREFIX):
+        raise unknown_operation(
+            f"Unknown operation {target!r}: the target must be '{TARGET_PREFIX}<Action>'"
+        )
+    return target[len(TARGET_PREFIX) :]
+
+
+async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The request body, refused (without reading it all) when over ``limit`` bytes."""
+    too_large = validation_error(f"Request body exceeds the maximum request size of {limit} bytes")
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            if int(declared) > limit:
+                raise too_large
+        except ValueError:
+            raise serialization_error(f"Invalid Content-Length header {declared!r}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_body(body: bytes) -> dict[str, Any]:
+    """The body as a JSON object; an empty body is an empty object."""
+    if not body.strip():
+        return {}
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise serialization_error(f"Request body is not valid UTF-8 (byte {exc.start})")
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise serialization_error(
+            f"Request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        )
+    if not isinstance(value, dict):
+        raise serialization_error(
+            f"Request body must be a JSON object, not {json_type_name(value)}"
+        )
+    return value
+
+
+def json_type_name(value: object) -> str:
+    """The JSON name of a decoded value's type, for messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__

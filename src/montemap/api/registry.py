@@ -1,0 +1,374 @@
+"""Durable records the API owns: state machines, their published versions, and tags.
+
+Everything lives in the shared SQLite database (tables prefixed ``api_``).
+The registry stores and looks up; the actions decide AWS semantics (errors,
+idempotency rules) around it.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from montemap.arns import ArnFactory
+from montemap.engine.db import Database
+from montemap.engine.records import StateMachineRef
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS api_state_machines (
+    arn TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    definition TEXT NOT NULL,
+    role_arn TEXT NOT NULL,
+    type TEXT NOT NULL,
+    creation_date REAL NOT NULL,
+    update_date REAL,
+    revision_id TEXT,
+    logging_configuration TEXT NOT NULL,
+    tracing_configuration TEXT NOT NULL,
+    encryption_configuration TEXT,
+    publish INTEGER NOT NULL DEFAULT 0,
+    version_description TEXT
+);
+CREATE TABLE IF NOT EXISTS api_state_machine_versions (
+    arn TEXT PRIMARY KEY,
+    state_machine_arn TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    definition TEXT NOT NULL,
+    role_arn TEXT NOT NULL,
+    type TEXT NOT NULL,
+    creation_date REAL NOT NULL,
+    revision_id TEXT,
+    description TEXT,
+    UNIQUE (state_machine_arn, version)
+);
+CREATE TABLE IF NOT EXISTS api_tags (
+    resource_arn TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (resource_arn, key)
+);
+"""
+
+#: What DescribeStateMachine reports when no configuration was given.
+DEFAULT_LOGGING: dict[str, Any] = {"level": "OFF", "includeExecutionData": False}
+DEFAULT_TRACING: dict[str, Any] = {"enabled": False}
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _dump(value: dict[str, Any] | None) -> str | None:
+    return None if value is None else json.dumps(value, sort_keys=True)
+
+
+@dataclass(frozen=True)
+class StateMachine:
+    """One state machine as DescribeStateMachine reports it (dates in epoch seconds)."""
+
+    arn: str
+    name: str
+    definition: str
+    role_arn: str
+    type: str
+    creation_date: float
+    update_date: float | None
+    revision_id: str | None
+    logging_configuration: dict[str, Any]
+    tracing_configuration: dict[str, Any]
+    encryption_configuration: dict[str, Any] | None = None
+    publish: bool = False
+    version_description: str | None = None
+
+    def ref(self) -> StateMachineRef:
+        return StateMachineRef(
+            arn=self.arn,
+            name=self.name,
+            definition=self.definition,
+            role_arn=self.role_arn,
+            type=self.type,
+            revision_id=self.revision_id,
+        )
+
+
+@dataclass(frozen=True)
+class StateMachineVersion:
+    """A published, immutable version (``<state machine arn>:<n>``)."""
+
+    arn: str
+    state_machine_arn: str
+    version: int
+    definition: str
+    role_arn: str
+    type: str
+    creation_date: float
+    revision_id: str | None
+    description: str | None
+
+    @property
+    def name(self) -> str:
+        return self.state_machine_arn.rsplit(":", 1)[1]
+
+    def ref(self) -> StateMachineRef:
+        return StateMachineRef(
+            arn=self.arn,
+            name=self.name,
+            definition=self.definition,
+            role_arn=self.role_arn,
+            type=self.type,
+            revision_id=self.revision_id,
+        )
+
+
+@dataclass(frozen=True)
+class NewStateMachine:
+    """The members of a CreateStateMachine request, normalised."""
+
+    name: str
+    definition: str
+    role_arn: str
+    type: str = "STANDARD"
+    logging_configuration: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_LOGGING))
+    tracing_configuration: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_TRACING))
+    encryption_configuration: dict[str, Any] | None = None
+    publish: bool = False
+    version_description: str | None = None
+
+
+def _state_machine(row: sqlite3.Row) -> StateMachine:
+    encryption = row["encryption_configuration"]
+    return StateMachine(
+        arn=row["arn"],
+        name=row["name"],
+        definition=row["definition"],
+        role_arn=row["role_arn"],
+        type=row["type"],
+        creation_date=row["creation_date"],
+        update_date=row["update_date"],
+        revision_id=row["revision_id"],
+        logging_configuration=json.loads(row["logging_configuration"]),
+        tracing_configuration=json.loads(row["tracing_configuration"]),
+        encryption_configuration=json.loads(encryption) if encryption else None,
+        publish=bool(row["publish"]),
+        version_description=row["version_description"],
+    )
+
+
+def _version(row: sqlite3.Row) -> StateMachineVersion:
+    return StateMachineVersion(
+        arn=row["arn"],
+        state_machine_arn=row["state_machine_arn"],
+        version=row["version"],
+        definition=row["definition"],
+        role_arn=row["role_arn"],
+        type=row["type"],
+        creation_date=row["creation_date"],
+        revision_id=row["revision_id"],
+        description=row["description"],
+    )
+
+
+class Registry:
+    """State machines, versions and tags in the shared database."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        arns: ArnFactory,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.db = db
+        self.arns = arns
+        self._clock = clock or _utcnow
+        db.migrate(SCHEMA)
+
+    def now(self) -> float:
+        """The registry clock, in epoch seconds."""
+        moment = self._clock()
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.timestamp()
+
+    # ------------------------------------------------------------------ state machines
+
+    def get_state_machine(self, arn: str) -> StateMachine | None:
+        row = self.db.query_one("SELECT * FROM api_state_machines WHERE arn = ?", (arn,))
+        return _state_machine(row) if row else None
+
+    def get_state_machine_by_name(self, name: str) -> StateMachine | None:
+        row = self.db.query_one("SELECT * FROM api_state_machines WHERE name = ?", (name,))
+        return _state_machine(row) if row else None
+
+    def list_state_machines(self) -> list[StateMachine]:
+        """Every state machine, sorted by name (AWS lists them in name order)."""
+        rows = self.db.query("SELECT * FROM api_state_machines ORDER BY name")
+        return [_state_machine(row) for row in rows]
+
+    def insert_state_machine(
+        self, new: NewStateMachine, *, tags: dict[str, str]
+    ) -> tuple[StateMachine, StateMachineVersion | None]:
+        """Store a new state machine (and its first version when ``publish``)."""
+        arn = self.arns.state_machine(new.name)
+        now = self.now()
+        with self.db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO api_state_machines (arn, name, definition, role_arn, type,"
+                " creation_date, update_date, revision_id, logging_configuration,"
+                " tracing_configuration, encryption_configuration, publish, version_description)"
+                " VALUES (?, ?, ?, ?, ?, ?, NULL, NULL, ?, ?, ?, ?, ?)",
+                (
+                    arn,
+                    new.name,
+                    new.definition,
+                    new.role_arn,
+                    new.type,
+                    now,
+                    _dump(new.logging_configuration),
+                    _dump(new.tracing_configuration),
+                    _dump(new.encryption_configuration),
+                    int(new.publish),
+                    new.version_description,
+                ),
+            )
+            self.tag(arn, tags)
+            machine = self.get_state_machine(arn)
+            assert machine is not None
+            version = self.publish(machine, new.version_description) if new.publish else None
+        return machine, version
+
+    def update_state_machine(
+        self,
+        arn: str,
+        *,
+        definition: str | None = None,
+        role_arn: str | None = None,
+        logging_configuration: dict[str, Any] | None = None,
+        tracing_configuration: dict[str, Any] | None = None,
+    ) -> StateMachine:
+        """Apply the given changes; a change of any kind gives a new revision id."""
+        with self.db.transaction() as conn:
+            current = self.get_state_machine(arn)
+            if current is None:
+                raise KeyError(arn)
+            changes: dict[str, object] = {}
+            if definition is not None and definition != current.definition:
+                changes["definition"] = definition
+            if role_arn is not None and role_arn != current.role_arn:
+                changes["role_arn"] = role_arn
+            if (
+                logging_configuration is not None
+                and logging_configuration != current.logging_configuration
+            ):
+                changes["logging_configuration"] = _dump(logging_configuration)
+            if (
+                tracing_configuration is not None
+                and tracing_configuration != current.tracing_configuration
+            ):
+                changes["tracing_configuration"] = _dump(tracing_configuration)
+            changes["update_date"] = self.now()
+            if len(changes) > 1 or current.revision_id is None:
+                changes["revision_id"] = str(uuid.uuid4())
+            assignments = ", ".join(f"{column} = ?" for column in changes)
+            conn.execute(
+                f"UPDATE api_state_machines SET {assignments} WHERE arn = ?",
+                (*changes.values(), arn),
+            )
+            updated = self.get_state_machine(arn)
+            assert updated is not None
+        return updated
+
+    def delete_state_machine(self, arn: str) -> None:
+        """Remove a state machine with its versions and tags (no-op when absent)."""
+        with self.db.transaction() as conn:
+            conn.execute("DELETE FROM api_state_machines WHERE arn = ?", (arn,))
+            versions = conn.execute(
+                "SELECT arn FROM api_state_machine_versions WHERE state_machine_arn = ?", (arn,)
+            ).fetchall()
+            conn.execute(
+                "DELETE FROM api_state_machine_versions WHERE state_machine_arn = ?", (arn,)
+            )
+            for resource in [arn, *(row["arn"] for row in versions)]:
+                self.delete_tags(resource)
+
+    # ------------------------------------------------------------------ versions
+
+    def publish(self, machine: StateMachine, description: str | None) -> StateMachineVersion:
+        """Publish the state machine's current revision as its next version."""
+        with self.db.transaction() as conn:
+            row = conn.execute(
+                "SELECT COALESCE(MAX(version), 0) AS n FROM api_state_machine_versions"
+                " WHERE state_machine_arn = ?",
+                (machine.arn,),
+            ).fetchone()
+            number = int(row["n"]) + 1
+            arn = f"{machine.arn}:{number}"
+            conn.execute(
+                "INSERT INTO api_state_machine_versions (arn, state_machine_arn, version,"
+                " definition, role_arn, type, creation_date, revision_id, description)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    arn,
+                    machine.arn,
+                    number,
+                    machine.definition,
+                    machine.role_arn,
+                    machine.type,
+                    self.now(),
+                    machine.revision_id,
+                    description,
+                ),
+            )
+        version = self.get_version(arn)
+        assert version is not None
+        return version
+
+    def get_version(self, arn: str) -> StateMachineVersion | None:
+        row = self.db.query_one("SELECT * FROM api_state_machine_versions WHERE arn = ?", (arn,))
+        return _version(row) if row else None
+
+    def latest_version(self, state_machine_arn: str) -> StateMachineVersion | None:
+        row = self.db.query_one(
+            "SELECT * FROM api_state_machine_versions WHERE state_machine_arn = ?"
+            " ORDER BY version DESC LIMIT 1",
+            (state_machine_arn,),
+        )
+        return _version(row) if row else None
+
+    # ------------------------------------------------------------------ tags
+
+    def tag(self, resource_arn: str, tags: dict[str, str]) -> None:
+        """Add or overwrite tags on a resource."""
+        if not tags:
+            return
+        with self.db.transaction() as conn:
+            conn.executemany(
+                "INSERT INTO api_tags (resource_arn, key, value) VALUES (?, ?, ?)"
+                " ON CONFLICT (resource_arn, key) DO UPDATE SET value = excluded.value",
+                [(resource_arn, key, value) for key, value in tags.items()],
+            )
+
+    def untag(self, resource_arn: str, keys: list[str]) -> None:
+        with self.db.transaction() as conn:
+            conn.executemany(
+                "DELETE FROM api_tags WHERE resource_arn = ? AND key = ?",
+                [(resource_arn, key) for key in keys],
+            )
+
+    def tags(self, resource_arn: str) -> dict[str, str]:
+        """A resource's tags, in the order they were first added."""
+        rows = self.db.query(
+            "SELECT key, value FROM api_tags WHERE resource_arn = ? ORDER BY rowid",
+            (resource_arn,),
+        )
+        return {row["key"]: row["value"] for row in rows}
+
+    def delete_tags(self, resource_arn: str) -> None:
+        with self.db.transaction() as conn:
+            conn.execute("DELETE FROM api_tags WHERE resource_arn = ?", (resource_arn,))

@@ -1,0 +1,381 @@
+"""The batch handler the workers run: loan objects in, per-loan results and loss vectors out.
+
+``handle_batch(event, context)`` takes a Distributed Map batch
+``{"Items": [{"Bucket": .., "Key": ..}, ...], "BatchInput": {...}}`` (the keys of
+BatchInput are documented in :mod:`montemap.credit.params`), reads the loan
+objects concurrently, simulates every scenario and writes, under
+``<output_prefix>/batches/<batch_id>/``:
+
+* ``loans.parquet``: the per-loan rows (the schema of docs/model.md);
+* ``paths.npz``: ``shocks_bp`` (K,), ``loss_cents`` (K, S) and ``defaults`` (K, S);
+* ``batch.json``: counts, rejects and the run fingerprint, written last, so its
+  presence marks a complete batch.
+
+The batch id defaults to a hash of the item keys, so a retried batch overwrites
+its own output.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import os
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from numpy.typing import NDArray
+from scipy import special
+
+from montemap.credit import model
+from montemap.credit.kernel import KernelInputs, get_backend
+from montemap.credit.loans import (
+    MAX_OBJECT_BYTES,
+    Loan,
+    LoanArrays,
+    Reject,
+    defaults_applied,
+    overrides_used,
+    parse_object,
+)
+from montemap.credit.params import BatchInputError, RunParams, parse_batch_input
+from montemap.storage import ObjectStore, ObjectStoreError, open_store
+
+READ_THREADS = 16
+_F64 = pa.float64()
+
+
+@dataclass(frozen=True)
+class Item:
+    """One object of a batch."""
+
+    bucket: str
+    key: str
+
+
+@dataclass
+class BatchResult:
+    """Everything one batch produces."""
+
+    batch_id: str
+    table: pa.Table
+    shocks_bp: NDArray[np.int64]
+    loss_cents: NDArray[np.int64]  # (K, S)
+    path_defaults: NDArray[np.int64]  # (K, S)
+    rejects: list[Reject]
+    objects: int
+    matured: int
+    defaults_applied: dict[str, int]
+    overrides: dict[str, int]
+    payment_mismatch: int
+
+    @property
+    def loans(self) -> int:
+        return self.table.num_rows // max(1, len(self.shocks_bp))
+
+    def flagged(self) -> list[dict[str, int]]:
+        will = np.asarray(self.table.column("WillDefault").to_numpy(zero_copy_only=False))
+        shock = self.table.column("shock_bp").to_numpy()
+        return [
+            {"shock_bp": int(s), "flagged": int(np.count_nonzero((shock == s) & (will == "YES")))}
+            for s in self.shocks_bp
+        ]
+
+
+# --------------------------------------------------------------------------- buckets
+
+
+RATE_BUCKETS = (("<4%", 4.0), ("4-6%", 6.0), ("6-8%", 8.0), ("8-10%", 10.0), (">=10%", math.inf))
+TERM_BUCKETS = (
+    ("<=12", 12),
+    ("13-36", 36),
+    ("37-60", 60),
+    ("61-120", 120),
+    ("121-240", 240),
+    (">240", math.inf),
+)
+SIZE_BANDS = (
+    ("<10k", 10e3),
+    ("10k-50k", 50e3),
+    ("50k-250k", 250e3),
+    ("250k-1M", 1e6),
+    (">=1M", math.inf),
+)
+
+
+def bucket_labels(
+    values: NDArray[np.float64], buckets: Sequence[tuple[str, float]], *, right: bool = False
+) -> NDArray[np.object_]:
+    """Label each value with the first bucket whose upper bound exceeds it
+    (``right``: is at least it)."""
+    uppers = np.array([b for _, b in buckets], dtype=np.float64)
+    idx = np.searchsorted(uppers, values, side="left" if right else "right")
+    labels = np.array([name for name, _ in buckets], dtype=object)
+    return np.asarray(labels[np.minimum(idx, len(buckets) - 1)], dtype=object)
+
+
+# --------------------------------------------------------------------------- compute
+
+
+def simulate_loans(
+    loans: Sequence[Loan],
+    rejects: Sequence[Reject],
+    params: RunParams,
+    *,
+    batch_id: str,
+    objects: int,
+) -> BatchResult:
+    """Run the model and the kernel on parsed loans, every scenario."""
+    mparams = model.ModelParams(kappa=params.kappa)
+    arrays = LoanArrays.from_loans(loans)
+    base, matured = model.baseline(arrays, params.as_of, mparams)
+    live = base.loans
+    backend = get_backend(params.backend)
+    loss_cents = np.rint(base.lgd * base.balance * 100.0).astype(np.int64)
+    k = len(params.shocks_bp)
+    path_loss = np.zeros((k, params.paths), dtype=np.int64)
+    path_defaults = np.zeros((k, params.paths), dtype=np.int64)
+    tables = []
+    for j, shock in enumerate(params.shocks_bp):
+        sc = model.scenario(base, shock, mparams)
+        result = backend.simulate(
+            KernelInputs(live.account_id, special.ndtri(sc.pd_repriced), sc.rho, loss_cents),
+            seed=params.seed,
+            shock_bp=shock,
+            mu=sc.mu,
+            paths=params.paths,
+        )
+        path_loss[j] = result.path_loss_cents
+        path_defaults[j] = result.path_defaults
+        tables.append(_scenario_table(base, sc, result.loan_defaults, params))
+    table = _sorted(pa.concat_tables(tables)) if tables else _empty_table()
+    scheduled = model.annuity_payment(arrays.amount, arrays.rate, arrays.term.astype(np.float64))
+    mismatch = int(np.count_nonzero(np.abs(arrays.payment - scheduled) > 0.01 * scheduled))
+    return BatchResult(
+        batch_id=batch_id,
+        table=table,
+        shocks_bp=np.array(params.shocks_bp, dtype=np.int64),
+        loss_cents=path_loss,
+        path_defaults=path_defaults,
+        rejects=sorted(rejects, key=lambda r: r.key),
+        objects=objects,
+        matured=matured,
+        defaults_applied=defaults_applied(loans),
+        overrides=overrides_used(loans),
+        payment_mismatch=mismatch,
+    )
+
+
+def _sorted(table: pa.Table) -> pa.Table:
+    return table.sort_by([("shock_bp", "ascending"), ("key", "ascending")])
+
+
+def _scenario_table(
+    base: model.Baseline,
+    sc: model.Scenario,
+    loan_defaults: NDArray[np.int64],
+    params: RunParams,
+) -> pa.Table:
+    loans = base.loans
+    n = len(loans)
+    freq = loan_defaults / params.paths
+    se = np.sqrt(freq * (1.0 - freq) / params.paths)
+    commercial = loans.commercial
+    zips = loans.zip_code.astype(str) if n else np.array([], dtype=str)
+    columns: dict[str, Any] = {
+        "key": pa.array(loans.keys.tolist(), pa.string()),
+        "AccountID": pa.array(loans.account_id, pa.int64()),
+        "ZipCode": pa.array(zips.tolist(), pa.string()),
+        "zip3": pa.array([z[:3] for z in zips.tolist()], pa.string()),
+        "LoanType": pa.array(np.where(commercial, "commercial", "personal").tolist(), pa.string()),
+        "RateType": pa.array(np.where(loans.fixed, "fixed", "variable").tolist(), pa.string()),
+        "shock_bp": pa.array(np.full(n, sc.shock_bp, dtype=np.int64)),
+        "rate": pa.array(loans.rate, _F64),
+        "shocked_rate": pa.array(sc.shocked_rate, _F64),
+        "loan_amount": pa.array(loans.amount, _F64),
+        "balance": pa.array(base.balance, _F64),
+        "remaining_term": pa.array(base.remaining_term, pa.int64()),
+        "payment": pa.array(base.payment, _F64),
+        "shocked_payment": pa.array(sc.shocked_payment, _F64),
+        "payment_change": pa.array(sc.shocked_payment - base.payment, _F64),
+        "dti": pa.array(sc.dti, _F64, mask=commercial),
+        "dscr": pa.array(sc.dscr, _F64, mask=~commercial),
+        "crossed": pa.array(sc.crossed, pa.bool_()),
+        "pd0": pa.array(base.pd0, _F64),
+        "pd_repriced": pa.array(sc.pd_repriced, _F64),
+        "pd_stressed": pa.array(sc.pd_stressed, _F64),
+        "rho": pa.array(sc.rho, _F64),
+        "sim_default_freq": pa.array(freq, _F64),
+        "sim_default_se": pa.array(se, _F64),
+        "lgd": pa.array(base.lgd, _F64),
+        "ead": pa.array(base.balance, _F64),
+        "expected_loss": pa.array(sc.expected_loss, _F64),
+        "sim_expected_loss": pa.array(freq * base.lgd * base.balance, _F64),
+        "irb_capital": pa.array(sc.irb_capital, _F64),
+        "rate_bucket": pa.array(bucket_labels(loans.rate, RATE_BUCKETS).tolist(), pa.string()),
+        "term_bucket": pa.array(
+            bucket_labels(loans.term.astype(np.float64), TERM_BUCKETS, right=True).tolist(),
+            pa.string(),
+        ),
+        "size_band": pa.array(bucket_labels(base.balance, SIZE_BANDS).tolist(), pa.string()),
+        "WillDefault": pa.array(np.where(freq >= params.cutoff, "YES", "NO").tolist(), pa.string()),
+    }
+    return pa.table(columns)
+
+
+def _empty_table() -> pa.Table:
+    from montemap.credit.loans import LoanArrays as _LA
+
+    empty = _LA.from_loans([])
+    base, _ = model.baseline(empty, __import__("datetime").date(2000, 1, 1), model.ModelParams())
+    sc = model.scenario(base, 0, model.ModelParams())
+    return _scenario_table(base, sc, np.zeros(0, dtype=np.int64), RunParams(paths=1))
+
+
+# --------------------------------------------------------------------------- I/O
+
+
+def batch_id_for(items: Sequence[Item]) -> str:
+    """A stable id from the batch's object keys (a retried batch reuses it)."""
+    digest = hashlib.sha256()
+    for item in items:
+        digest.update(f"{item.bucket}/{item.key}\n".encode())
+    return f"b-{digest.hexdigest()[:24]}"
+
+
+def fetch_object(store: ObjectStore, item: Item) -> bytes | Reject:
+    """The object's bytes (at most 1 MB + 1 byte), or a reject when it does not exist."""
+    try:
+        with store.open(item.bucket, item.key) as stream:
+            return stream.read(MAX_OBJECT_BYTES + 1)
+    except ObjectStoreError as exc:
+        if exc.code in ("NoSuchKey", "InvalidKey"):
+            return Reject(item.key, f"cannot read object: {exc}")
+        raise
+
+
+def read_and_parse(
+    store: ObjectStore, items: Sequence[Item], params: RunParams, *, threads: int = READ_THREADS
+) -> tuple[list[Loan], list[Reject]]:
+    """Read the objects concurrently (order kept) and parse them."""
+    loans: list[Loan] = []
+    rejects: list[Reject] = []
+    with ThreadPoolExecutor(max_workers=max(1, min(threads, len(items)))) as pool:
+        for item, data in zip(items, pool.map(lambda it: fetch_object(store, it), items), strict=True):
+            if isinstance(data, Reject):
+                rejects.append(data)
+                continue
+            got, bad = parse_object(item.key, data, params.as_of)
+            loans.extend(got)
+            rejects.extend(bad)
+    return loans, rejects
+
+
+def write_batch(store: ObjectStore, params: RunParams, result: BatchResult) -> str:
+    """Write the batch outputs (``batch.json`` last); returns the batch folder's key."""
+    store.create_bucket(params.output_bucket)
+    sink = pa.BufferOutputStream()
+    pq.write_table(result.table, sink, compression="zstd")
+    store.put(
+        params.output_bucket,
+        params.batch_key(result.batch_id, "loans.parquet"),
+        sink.getvalue().to_pybytes(),
+    )
+    buf = io.BytesIO()
+    np.savez(
+        buf,
+        shocks_bp=result.shocks_bp,
+        loss_cents=result.loss_cents,
+        defaults=result.path_defaults,
+    )
+    store.put(params.output_bucket, params.batch_key(result.batch_id, "paths.npz"), buf.getvalue())
+    doc = {
+        "format": 1,
+        "batch_id": result.batch_id,
+        "run": params.fingerprint(),
+        "params": params.to_batch_input(),
+        "objects": result.objects,
+        "loans": result.loans,
+        "rejected": len(result.rejects),
+        "matured": result.matured,
+        "defaults_applied": result.defaults_applied,
+        "overrides": result.overrides,
+        "payment_mismatch": result.payment_mismatch,
+        "rejects": [{"key": r.key, "reason": r.reason} for r in result.rejects],
+    }
+    store.put(
+        params.output_bucket,
+        params.batch_key(result.batch_id, "batch.json"),
+        json.dumps(doc, indent=1).encode(),
+    )
+    return params.batch_key(result.batch_id, "")
+
+
+def parse_items(value: Any) -> list[Item]:
+    """Validate the batch's ``Items``: objects with string ``Bucket`` and ``Key``."""
+    if not isinstance(value, list) or not value:
+        raise BatchInputError("Items must be a non-empty list of {Bucket, Key} objects")
+    items = []
+    for i, entry in enumerate(value):
+        if not isinstance(entry, Mapping):
+            raise BatchInputError(f"Items[{i}] must be an object, got {type(entry).__name__}")
+        for name in ("Bucket", "Key"):
+            if not isinstance(entry.get(name), str) or not entry[name]:
+                raise BatchInputError(f"Items[{i}].{name} must be a non-empty string")
+        items.append(Item(entry["Bucket"], entry["Key"]))
+    return items
+
+
+def default_store() -> ObjectStore:
+    """``MONTEMAP_DATA_DIR`` (local, ``<dir>/buckets``) or ``MONTEMAP_STORE`` (any store spec)."""
+    data_dir = os.environ.get("MONTEMAP_DATA_DIR")
+    if data_dir:
+        return open_store(os.path.abspath(data_dir))
+    spec = os.environ.get("MONTEMAP_STORE")
+    if spec:
+        return open_store(spec)
+    raise BatchInputError(
+        "no object store: set MONTEMAP_DATA_DIR (a data directory) or MONTEMAP_STORE "
+        "(e.g. s3://) in the worker's environment"
+    )
+
+
+def process_batch(
+    event: Any, read_store: ObjectStore, write_store: ObjectStore | None = None
+) -> dict[str, Any]:
+    """Handle one batch event reading loans from one store and writing to another."""
+    started = time.monotonic()
+    if not isinstance(event, Mapping):
+        raise BatchInputError(f"the batch event must be an object, got {type(event).__name__}")
+    items = parse_items(event.get("Items"))
+    params, batch_id = parse_batch_input(event.get("BatchInput"))
+    batch_id = batch_id or batch_id_for(items)
+    try:
+        get_backend(params.backend)
+    except ValueError as exc:
+        raise BatchInputError(str(exc))
+    loans, rejects = read_and_parse(read_store, items, params)
+    result = simulate_loans(loans, rejects, params, batch_id=batch_id, objects=len(items))
+    folder = write_batch(write_store or read_store, params, result)
+    return {
+        "batch_id": batch_id,
+        "objects": result.objects,
+        "loans": result.loans,
+        "rejected": len(result.rejects),
+        "matured": result.matured,
+        "flagged": result.flagged(),
+        "output": f"s3://{params.output_bucket}/{folder}",
+        "seconds": round(time.monotonic() - started, 3),
+    }
+
+
+def handle_batch(event: Any, context: Any = None, *, store: ObjectStore | None = None) -> dict[str, Any]:
+    """The worker entry point (Lambda-style signature); ``store`` defaults to the environment's."""
+    return process_batch(event, store if store is not None else default_store())

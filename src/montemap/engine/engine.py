@@ -1,0 +1,337 @@
+"""The engine facade: executions and activities, as the API layer sees them."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from montemap.arns import Arn, ArnFactory, valid_name
+from montemap.engine.activities import MAX_PAYLOAD, ActivityQueue
+from montemap.engine.clock import Clock, SystemClock
+from montemap.engine.db import Database
+from montemap.engine.history import Event, render
+from montemap.engine.integrations import IntegrationRegistry
+from montemap.engine.map_runs import MapRunStore
+from montemap.engine.records import ActivityRecord, ExecutionRecord, StateMachineRef
+from montemap.engine.run import ExecutionRun
+from montemap.engine.store import ExecutionStore, from_ts
+from montemap.errors import ApiError
+from montemap.storage.base import ObjectStore
+
+log = logging.getLogger(__name__)
+
+
+def _token(value: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"after": value}).encode()).decode()
+
+
+def _untoken(token: str | None) -> int | None:
+    if token is None:
+        return None
+    try:
+        value = json.loads(base64.urlsafe_b64decode(token.encode()))["after"]
+        if not isinstance(value, int):
+            raise ValueError
+        return value
+    except (ValueError, KeyError, TypeError):
+        raise ApiError("InvalidToken", f"Invalid Token: '{token}'")
+
+
+class Engine:
+    """Runs executions durably and serves activity tasks."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        arns: ArnFactory,
+        store: ObjectStore | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.db = db
+        self.arns = arns
+        self.object_store = store
+        self.clock: Clock = clock or SystemClock()
+        self.store = ExecutionStore(db)
+        self.activities = ActivityQueue(db, arns)
+        self.map_runs = MapRunStore(db)
+        self.integrations = IntegrationRegistry()
+        self.runs: dict[str, ExecutionRun] = {}
+        self._finished: dict[str, asyncio.Event] = {}
+        self.history_listeners: list[Callable[[str], None]] = []
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        """Resume every execution that was running when the engine last stopped."""
+        for row in self.store.running_executions():
+            run = ExecutionRun(self, row)
+            self.runs[run.arn] = run
+            frames = self.store.frames(run.arn)
+            if "" not in frames:
+                # Crashed between ExecutionStarted's commit and its frame: start over.
+                run.start_new(json.loads(row["input"] or "{}"))
+                continue
+            run.resume({k: f for k, f in frames.items()})
+            log.info("resumed execution %s", run.arn)
+
+    async def close(self) -> None:
+        mains = [r.main for r in self.runs.values() if r.main is not None]
+        for run in list(self.runs.values()):
+            for task in list(run.tasks):
+                task.cancel()
+            if run.main is not None:
+                run.main.cancel()
+        for main in mains:
+            try:
+                await main
+            except BaseException:
+                pass
+        self.runs.clear()
+
+    # ------------------------------------------------------------------ hooks used by runs
+    def notify_history(self, execution_arn: str) -> None:
+        for listener in self.history_listeners:
+            listener(execution_arn)
+
+    def execution_finished(self, run: ExecutionRun) -> None:
+        self.runs.pop(run.arn, None)
+        self._finished.setdefault(run.arn, asyncio.Event()).set()
+
+    def activities_closed_for(self, execution_arn: str) -> None:
+        with self.db.transaction() as conn:
+            conn.execute(
+                "UPDATE activity_tasks SET status = 'CLOSED' WHERE execution_arn = ? AND status IN"
+                " ('SCHEDULED', 'STARTED')",
+                (execution_arn,),
+            )
+
+    async def wait_for(self, execution_arn: str, timeout: float | None = None) -> ExecutionRecord:
+        """Wait until the execution is no longer RUNNING."""
+        record = self.describe_execution(execution_arn)
+        if record.status != "RUNNING":
+            return record
+        event = self._finished.setdefault(execution_arn, asyncio.Event())
+        await asyncio.wait_for(event.wait(), timeout)
+        return self.describe_execution(execution_arn)
+
+    # ------------------------------------------------------------------ activities
+    def create_activity(self, name: str) -> ActivityRecord:
+        return self.activities.create(name, self.clock.now())
+
+    def describe_activity(self, arn: str) -> ActivityRecord:
+        self._check_arn(arn, "activity")
+        return self.activities.describe(arn)
+
+    def delete_activity(self, arn: str) -> None:
+        self._check_arn(arn, "activity")
+        self.activities.delete(arn)
+
+    def list_activities(self) -> list[ActivityRecord]:
+        return self.activities.list()
+
+    async def get_activity_task(
+        self, activity_arn: str, worker_name: str | None, *, wait_seconds: float = 60.0
+    ) -> tuple[str, str] | None:
+        self._check_arn(activity_arn, "activity")
+        if not self.activities.exists(activity_arn):
+            raise ApiError("ActivityDoesNotExist", f"Activity Does Not Exist: '{activity_arn}'")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_seconds
+        while True:
+            task = self.activities.claim(activity_arn, worker_name, self.clock.now())
+            if task is not None:
+                run = self.runs.get(task.execution_arn)
+                frame = run.frames.get(task.frame_key) if run else None
+                if run is not None and frame is not None:
+                    details = {"workerName": worker_name} if worker_name else {}
+                    run.commit(frame, [Event("ActivityStarted", details)])
+                return task.token, task.input
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return None
+            await self.activities.wait_for_task(activity_arn, remaining)
+
+    async def send_task_success(self, token: str, output: str) -> None:
+        self.activities.complete(token, status="SUCCEEDED", output=output)
+
+    async def send_task_failure(self, token: str, error: str | None, cause: str | None) -> None:
+        if cause is not None and len(cause.encode()) > MAX_PAYLOAD:
+            raise ApiError("ValidationException", "cause exceeds 262144 bytes")
+        self.activities.complete(token, status="FAILED", error=error, cause=cause)
+
+    async def send_task_heartbeat(self, token: str) -> None:
+        self.activities.heartbeat(token, self.clock.now())
+
+    # ------------------------------------------------------------------ executions
+    def _check_arn(self, arn: str, kind: str) -> Arn:
+        parsed = Arn.parse(arn) if isinstance(arn, str) else None
+        if parsed is None or parsed.kind not in (kind, "express" if kind == "execution" else kind):
+            raise ApiError("InvalidArn", f"Invalid Arn: '{arn}'")
+        return parsed
+
+    async def start_execution(
+        self,
+        state_machine: StateMachineRef,
+        *,
+        name: str | None,
+        input: str | None,
+        trace_header: str | None = None,
+        map_run_arn: str | None = None,
+        parent_arn: str | None = None,
+    ) -> ExecutionRecord:
+        name = name if name is not None else str(uuid.uuid4())
+        if not valid_name(name):
+            raise ApiError("InvalidName", f"Invalid Name: '{name}'")
+        text = input if input is not None else "{}"
+        if len(text.encode()) > MAX_PAYLOAD:
+            raise ApiError(
+                "InvalidExecutionInput", "Execution input exceeds the maximum size of 262144 bytes"
+            )
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            raise ApiError("InvalidExecutionInput", f"Invalid execution input: {exc}")
+        if state_machine.type == "EXPRESS":
+            arn = self.arns.express_execution(state_machine.name, name)
+        else:
+            arn = self.arns.execution(state_machine.name, name)
+        existing = self.store.get_execution(arn)
+        if existing is not None:
+            if existing["status"] == "RUNNING" and existing["input"] == text:
+                return self._record(existing)
+            raise ApiError("ExecutionAlreadyExists", f"Execution Already Exists: '{arn}'")
+        now = self.clock.now()
+        row = {
+            "arn": arn,
+            "state_machine_arn": state_machine.arn,
+            "state_machine_name": state_machine.name,
+            "name": name,
+            "type": state_machine.type,
+            "definition": state_machine.definition,
+            "role_arn": state_machine.role_arn,
+            "revision_id": state_machine.revision_id,
+            "status": "RUNNING",
+            "input": text,
+            "start_date": now.timestamp(),
+            "map_run_arn": map_run_arn,
+            "parent_arn": parent_arn,
+            "trace_header": trace_header,
+        }
+        self.store.insert_execution(row)
+        stored = self.store.get_execution(arn)
+        assert stored is not None
+        run = ExecutionRun(self, stored)
+        self.runs[arn] = run
+        run.start_new(value)
+        return self._record(stored)
+
+    def _row(self, arn: str) -> dict[str, Any]:
+        self._check_arn(arn, "execution")
+        row = self.store.get_execution(arn)
+        if row is None:
+            raise ApiError("ExecutionDoesNotExist", f"Execution Does Not Exist: '{arn}'")
+        return row
+
+    def describe_execution(self, arn: str) -> ExecutionRecord:
+        return self._record(self._row(arn))
+
+    def describe_execution_definition(self, arn: str) -> StateMachineRef:
+        row = self._row(arn)
+        return StateMachineRef(
+            arn=row["state_machine_arn"],
+            name=row["state_machine_name"],
+            definition=row["definition"],
+            role_arn=row["role_arn"],
+            type=row["type"],
+            revision_id=row["revision_id"],
+        )
+
+    async def stop_execution(
+        self, arn: str, *, error: str | None, cause: str | None
+    ) -> ExecutionRecord:
+        row = self._row(arn)
+        if row["status"] == "RUNNING":
+            run = self.runs.get(arn)
+            if run is not None:
+                run.finish("ABORTED", error=error, cause=cause)
+                if run.main is not None:
+                    run.main.cancel()
+            else:
+                fields = {"status": "ABORTED", "stop_date": self.clock.now().timestamp(),
+                          "error": error, "cause": cause}
+                self.store.update_execution(arn, **fields)
+        return self.describe_execution(arn)
+
+    def list_executions(
+        self,
+        *,
+        state_machine_arn: str | None,
+        map_run_arn: str | None,
+        status: str | None,
+        max_results: int,
+        next_token: str | None,
+    ) -> tuple[list[ExecutionRecord], str | None]:
+        after = _untoken(next_token)
+        limit = max_results if max_results and max_results > 0 else 100
+        rows = self.store.list_executions(
+            state_machine_arn=state_machine_arn,
+            map_run_arn=map_run_arn,
+            status=status,
+            after_seq=after,
+            limit=limit + 1,
+        )
+        token = _token(rows[limit - 1]["seq"]) if len(rows) > limit else None
+        return [self._record(r) for r in rows[:limit]], token
+
+    def get_execution_history(
+        self,
+        arn: str,
+        *,
+        reverse: bool,
+        max_results: int,
+        next_token: str | None,
+        include_data: bool,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        self._row(arn)
+        after = _untoken(next_token)
+        limit = max_results if max_results and max_results > 0 else 100
+        rows = self.store.events(arn, reverse=reverse, after_id=after, limit=limit + 1)
+        token = _token(rows[limit - 1]["id"]) if len(rows) > limit else None
+        events = [
+            render(
+                r["id"],
+                r["previous_id"],
+                r["type"],
+                datetime.fromtimestamp(r["timestamp"], UTC),
+                json.loads(r["details"]) if r["details"] else None,
+                include_data=include_data,
+            )
+            for r in rows[:limit]
+        ]
+        return events, token
+
+    def _record(self, row: dict[str, Any]) -> ExecutionRecord:
+        start = from_ts(row["start_date"])
+        assert start is not None
+        return ExecutionRecord(
+            execution_arn=row["arn"],
+            state_machine_arn=row["state_machine_arn"],
+            name=row["name"],
+            status=row["status"],
+            start_date=start,
+            stop_date=from_ts(row["stop_date"]),
+            input=row["input"],
+            output=row["output"],
+            error=row["error"],
+            cause=row["cause"],
+            map_run_arn=row["map_run_arn"],
+            redrive_count=row["redrive_count"],
+            redrive_date=from_ts(row["redrive_date"]),
+            trace_header=row["trace_header"],
+        )

@@ -1,0 +1,50 @@
+"""Task resources other than activities, bound to local things.
+
+An :class:`Integration` handles every resource ARN that starts with its
+prefix. The engine ships with integrations for the object store and for
+"Lambda" functions registered by name; the worker service (ECS) and others
+register themselves on the same :class:`IntegrationRegistry`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+from montemap.errors import RUNTIME, EvaluationError
+
+if TYPE_CHECKING:
+    from montemap.engine.run import ExecutionRun
+    from montemap.engine.store import FrameRow
+    from montemap.engine.tasks import TaskCall
+
+
+class Integration(Protocol):
+    async def __call__(self, run: ExecutionRun, frame: FrameRow, call: TaskCall) -> Any:
+        """Run the call and return its result, or raise a StatesError."""
+        ...
+
+
+class IntegrationRegistry:
+    """Maps resource ARN prefixes to integrations (longest prefix wins)."""
+
+    def __init__(self) -> None:
+        self._by_prefix: dict[str, Integration] = {}
+
+    def register(self, prefix: str, integration: Integration) -> None:
+        self._by_prefix[prefix] = integration
+
+    def find(self, resource: str) -> Integration | None:
+        best = None
+        for prefix in sorted(self._by_prefix, key=len, reverse=True):
+            if resource.startswith(prefix):
+                best = self._by_prefix[prefix]
+                break
+        return best
+
+    async def invoke(self, run: ExecutionRun, frame: FrameRow, call: TaskCall) -> Any:
+        integration = self.find(call.resource)
+        if integration is None:
+            raise EvaluationError(
+                RUNTIME, f"The resource '{call.resource}' is not supported by this server."
+            )
+        return await integration(run, frame, call)

@@ -1,0 +1,59 @@
+"""Retry and Catch: which retrier or catcher handles an error, and how long to wait."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from montemap.errors import StatesError, matches
+
+DEFAULT_INTERVAL = 1.0
+DEFAULT_MAX_ATTEMPTS = 3
+DEFAULT_BACKOFF = 2.0
+
+
+def error_matches(error_equals: Sequence[str], err: StatesError) -> bool:
+    names = [err.error, *sorted(getattr(err, "also_matches", ()))]
+    return any(matches(list(error_equals), name) for name in names)
+
+
+def find_retrier(
+    retriers: Sequence[Mapping[str, Any]], err: StatesError
+) -> tuple[int, Mapping[str, Any]] | None:
+    for index, retrier in enumerate(retriers):
+        if error_matches(retrier.get("ErrorEquals", []), err):
+            return index, retrier
+    return None
+
+
+def find_catcher(catchers: Sequence[Mapping[str, Any]], err: StatesError) -> Mapping[str, Any] | None:
+    for catcher in catchers:
+        if error_matches(catcher.get("ErrorEquals", []), err):
+            return catcher
+    return None
+
+
+def retry_delay(retrier: Mapping[str, Any], attempt: int, rng: random.Random | None = None) -> float:
+    """Seconds before retry number ``attempt + 1`` (``attempt`` retries already done)."""
+    interval = float(retrier.get("IntervalSeconds", DEFAULT_INTERVAL))
+    backoff = float(retrier.get("BackoffRate", DEFAULT_BACKOFF))
+    delay = interval * backoff**attempt
+    max_delay = retrier.get("MaxDelaySeconds")
+    if max_delay is not None:
+        delay = min(delay, float(max_delay))
+    if retrier.get("JitterStrategy", "NONE") == "FULL":
+        delay = (rng or random).uniform(0.0, delay)
+    return delay
+
+
+def max_attempts(retrier: Mapping[str, Any]) -> int:
+    return int(retrier.get("MaxAttempts", DEFAULT_MAX_ATTEMPTS))
+
+
+def error_output(err: StatesError) -> dict[str, Any]:
+    """What a Catcher passes on: ``{"Error": ..., "Cause": ...}``."""
+    out: dict[str, Any] = {"Error": err.error}
+    if err.cause is not None:
+        out["Cause"] = err.cause
+    return out

@@ -1,0 +1,367 @@
+"""One execution in progress: its frames, its history, its end.
+
+A *frame* is a thread of control through a (sub) state machine: the top level,
+a Parallel branch or an inline Map iteration. Each frame runs as an asyncio
+task that takes one state at a time; every step commits its history events and
+the frame's checkpoint in one transaction (see :mod:`montemap.engine.store`).
+A restarted engine rebuilds an :class:`ExecutionRun` from the checkpoints and
+continues each unfinished frame from the state it had reached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from montemap.engine.clock import iso
+from montemap.engine.dataflow import JSONPATH, MAX_PAYLOAD_BYTES, StateData, dumps, payload_size
+from montemap.engine.history import Event, payload_details
+from montemap.engine.retry import error_output, find_catcher, find_retrier, max_attempts, retry_delay
+from montemap.engine.store import FrameRow
+from montemap.errors import (
+    DATA_LIMIT_EXCEEDED,
+    QUERY_EVALUATION_ERROR,
+    RUNTIME,
+    EvaluationError,
+    StatesError,
+)
+
+if TYPE_CHECKING:
+    from montemap.engine.engine import Engine
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Outcome:
+    """How a state ended: its output and the next state (None: the frame ends)."""
+
+    output: Any
+    next: str | None
+
+
+class FrameFailed(Exception):
+    """A frame ended with an error that nothing caught."""
+
+    def __init__(self, err: StatesError) -> None:
+        super().__init__(str(err))
+        self.err = err
+
+
+class ExecutionRun:
+    """Runs one execution's frames and writes its history."""
+
+    def __init__(self, engine: Engine, row: Mapping[str, Any]) -> None:
+        self.engine = engine
+        self.arn: str = row["arn"]
+        self.row = dict(row)
+        self.definition: dict[str, Any] = json.loads(row["definition"])
+        self.query_language: str = self.definition.get("QueryLanguage", JSONPATH)
+        self.last_event_id: int = row["last_event_id"]
+        self.frames: dict[str, FrameRow] = {}
+        self.prev_event: dict[str, int] = {}
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.main: asyncio.Task[None] | None = None
+        self.done = asyncio.Event()
+        self.start_time: datetime = datetime.fromtimestamp(row["start_date"], engine.clock.now().tzinfo)
+
+    # ------------------------------------------------------------------ context object
+    def context(self, frame: FrameRow, state_name: str, *, retry_count: int = 0) -> dict[str, Any]:
+        entered = frame.phase.get("entered_time")
+        ctx: dict[str, Any] = {
+            "Execution": {
+                "Id": self.arn,
+                "Input": json.loads(self.row["input"]) if self.row.get("input") else {},
+                "Name": self.row["name"],
+                "RoleArn": self.row.get("role_arn") or "",
+                "StartTime": iso(self.start_time),
+                "RedriveCount": self.row.get("redrive_count", 0),
+            },
+            "StateMachine": {"Id": self.row["state_machine_arn"], "Name": self.row["state_machine_name"]},
+            "State": {
+                "Name": state_name,
+                "EnteredTime": entered or iso(self.engine.clock.now()),
+                "RetryCount": retry_count,
+            },
+        }
+        if "map_item" in frame.phase:
+            ctx["Map"] = {"Item": frame.phase["map_item"]}
+        return ctx
+
+    def machine(self, pointer: str) -> dict[str, Any]:
+        node: Any = self.definition
+        for part in pointer.split("/")[1:] if pointer else []:
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        return node  # type: ignore[no-any-return]
+
+    # ------------------------------------------------------------------ history
+    def commit(
+        self,
+        frame: FrameRow | None,
+        events: list[Event],
+        *,
+        frames: list[FrameRow] | None = None,
+        execution: dict[str, Any] | None = None,
+    ) -> int:
+        """Append ``events`` and checkpoint frames in one transaction; first event id."""
+        now = self.engine.clock.now()
+        first = self.last_event_id + 1
+        batch = []
+        prev = self.prev_event.get(frame.key, self.last_event_id) if frame else self.last_event_id
+        for i, ev in enumerate(events):
+            batch.append((ev, prev, now))
+            prev = first + i
+        to_save = list(frames or [])
+        if frame is not None and frame not in to_save:
+            to_save.append(frame)
+        self.engine.store.commit(
+            self.arn, first_event_id=first, events=batch, frames=to_save, execution=execution
+        )
+        self.last_event_id += len(events)
+        if frame is not None and events:
+            self.prev_event[frame.key] = self.last_event_id
+        if events:
+            self.engine.notify_history(self.arn)
+        return first
+
+    # ------------------------------------------------------------------ lifecycle
+    def start_new(self, input_value: Any) -> None:
+        """Record ExecutionStarted and the top-level frame, then run."""
+        top = FrameRow(
+            key="",
+            parent_key=None,
+            machine="",
+            state=self.definition["StartAt"],
+            input=input_value,
+            variables={},
+            phase={},
+        )
+        self.frames[""] = top
+        details = {
+            **payload_details("input", self.row["input"] or "{}"),
+            "roleArn": self.row.get("role_arn") or "",
+        }
+        self.commit(top, [Event("ExecutionStarted", details)])
+        self.launch()
+
+    def resume(self, frames: dict[str, FrameRow]) -> None:
+        self.frames = frames
+        self.launch()
+
+    def launch(self) -> None:
+        self.main = asyncio.create_task(self._main(), name=f"execution {self.arn}")
+
+    async def _main(self) -> None:
+        top = self.frames[""]
+        timeout = self.definition.get("TimeoutSeconds")
+        watchdog: asyncio.Task[None] | None = None
+        if isinstance(timeout, int) and timeout > 0:
+            deadline = self.start_time + timedelta(seconds=timeout)
+            watchdog = asyncio.create_task(self._watchdog(deadline))
+        try:
+            output = await self.run_frame(top)
+        except FrameFailed as failed:
+            self.finish("FAILED", error=failed.err.error, cause=failed.err.cause)
+        except asyncio.CancelledError:
+            if not self.done.is_set():
+                raise
+        except Exception as exc:  # a bug must fail the execution, not hang it
+            log.exception("execution %s crashed", self.arn)
+            self.finish("FAILED", error=RUNTIME, cause=f"Internal error: {exc!r}")
+        else:
+            self.finish("SUCCEEDED", output=output)
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
+
+    async def _watchdog(self, deadline: datetime) -> None:
+        await self.engine.clock.sleep_until(deadline)
+        if not self.done.is_set():
+            self.finish("TIMED_OUT", error=None, cause=None)
+            if self.main is not None:
+                self.main.cancel()
+
+    def finish(
+        self,
+        status: str,
+        *,
+        output: Any = None,
+        error: str | None = None,
+        cause: str | None = None,
+        abort: bool = False,
+    ) -> None:
+        """Record the execution's end (once)."""
+        if self.done.is_set():
+            return
+        self.done.set()
+        for task in list(self.tasks):
+            task.cancel()
+        now = self.engine.clock.now()
+        fields: dict[str, Any] = {"status": status, "stop_date": now.timestamp()}
+        if status == "SUCCEEDED":
+            text = dumps(output)
+            event = Event("ExecutionSucceeded", payload_details("output", text))
+            fields["output"] = text
+        else:
+            details: dict[str, Any] = {}
+            if error is not None:
+                details["error"] = error
+            if cause is not None:
+                details["cause"] = cause
+            kind = {"FAILED": "ExecutionFailed", "TIMED_OUT": "ExecutionTimedOut"}.get(
+                status, "ExecutionAborted"
+            )
+            event = Event(kind, details)
+            fields["error"] = error
+            fields["cause"] = cause
+        self.commit(None, [event], execution=fields)
+        self.engine.store.delete_frames(self.arn)
+        self.engine.activities_closed_for(self.arn)
+        self.engine.execution_finished(self)
+
+    # ------------------------------------------------------------------ frames
+    def spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+    async def run_frame(self, frame: FrameRow) -> Any:
+        """Run states from ``frame.state`` until the frame ends; return its output."""
+        from montemap.engine.states import HANDLERS
+
+        machine = self.machine(frame.machine)
+        states: dict[str, Any] = machine["States"]
+        while True:
+            name = frame.state
+            assert name is not None
+            state = states[name]
+            language = state.get("QueryLanguage") or machine.get("QueryLanguage") or self.query_language
+            if "entered" not in frame.phase:
+                frame.phase = {"entered_time": iso(self.engine.clock.now())}
+                entered_id = self.commit(
+                    frame,
+                    [Event(f"{state['Type']}StateEntered", {"name": name, **payload_details("input", dumps(frame.input))})],
+                )
+                frame.phase["entered"] = entered_id
+            try:
+                outcome = await self.run_state(frame, name, state, language, HANDLERS[state["Type"]])
+            except StatesError as err:
+                self.fail_frame(frame, name, state, err)
+                raise FrameFailed(err) from None
+            if outcome.next is None:
+                frame.state = None
+                frame.status = "SUCCEEDED"
+                frame.output = outcome.output
+                frame.phase = {}
+                self.commit(frame, [])
+                return outcome.output
+            frame.state = outcome.next
+            frame.input = outcome.output
+            frame.phase = {}
+            self.commit(frame, [])
+
+    def fail_frame(self, frame: FrameRow, name: str, state: Mapping[str, Any], err: StatesError) -> None:
+        frame.status = "FAILED"
+        frame.error = err.error
+        frame.cause = err.cause
+        self.commit(frame, [])
+
+    def state_error(self, frame: FrameRow, name: str, err: StatesError) -> StatesError:
+        """Prefix an evaluation error's cause with the state and its entered event id."""
+        if isinstance(err, EvaluationError) and not getattr(err, "prefixed", False):
+            cause = (
+                f"An error occurred while executing the state '{name}' "
+                f"(entered at the event id #{frame.phase.get('entered')}). {err.cause or ''}"
+            ).rstrip()
+            new = EvaluationError(err.error, cause)
+            new.prefixed = True  # type: ignore[attr-defined]
+            new.location = getattr(err, "location", None)  # type: ignore[attr-defined]
+            return new
+        return err
+
+    async def run_state(
+        self, frame: FrameRow, name: str, state: Mapping[str, Any], language: str, handler: Any
+    ) -> Outcome:
+        """One state with its Retry and Catch, and the Exited event."""
+        retriers = state.get("Retry", []) or []
+        catchers = state.get("Catch", []) or []
+        while True:
+            retry_at = frame.phase.get("retry_at")
+            if retry_at is not None:
+                await self.engine.clock.sleep_until(datetime.fromisoformat(retry_at))
+                frame.phase.pop("retry_at", None)
+                frame.phase["attempt"] = frame.phase.get("attempt", 0) + 1
+                self.commit(frame, [])
+            retry_count = int(frame.phase.get("retry_total", 0))
+            data = StateData(
+                language=language,
+                raw_input=frame.input,
+                context=self.context(frame, name, retry_count=retry_count),
+                variables=frame.variables,
+                state_name=name,
+            )
+            try:
+                outcome: Outcome = await handler(self, frame, name, state, data)
+                self.check_size(name, outcome.output)
+            except StatesError as raw:
+                err = self.state_error(frame, name, raw)
+                if err.error == QUERY_EVALUATION_ERROR and isinstance(err, EvaluationError):
+                    details: dict[str, Any] = {"error": err.error, "cause": err.cause or "", "state": name}
+                    location = getattr(err, "location", None)
+                    if location:
+                        details["location"] = location
+                    self.commit(frame, [Event("EvaluationFailed", details)])
+                if err.error in (RUNTIME, DATA_LIMIT_EXCEEDED):
+                    raise err
+                found = find_retrier(retriers, err)
+                if found is not None:
+                    index, retrier = found
+                    counts: dict[str, int] = frame.phase.setdefault("retries", {})
+                    done = counts.get(str(index), 0)
+                    if done < max_attempts(retrier):
+                        delay = retry_delay(retrier, done)
+                        counts[str(index)] = done + 1
+                        frame.phase["retry_total"] = retry_count + 1
+                        when = self.engine.clock.now() + timedelta(seconds=delay)
+                        frame.phase["retry_at"] = when.isoformat()
+                        for k in [k for k in frame.phase if k.startswith("task_")]:
+                            frame.phase.pop(k)
+                        self.commit(frame, [])
+                        continue
+                if state["Type"] in ("Map", "Parallel"):
+                    self.commit(frame, [Event(f"{state['Type']}StateFailed")])
+                catcher = find_catcher(catchers, err)
+                if catcher is None:
+                    raise err
+                data.variables = frame.variables
+                output = data.catch_output(catcher, error_output(err))
+                data.assign(catcher.get("Assign"), error_output(err))
+                self.exit_state(frame, name, state, output, data)
+                return Outcome(output, catcher["Next"])
+            self.exit_state(frame, name, state, outcome.output, data)
+            return outcome
+
+    def exit_state(
+        self, frame: FrameRow, name: str, state: Mapping[str, Any], output: Any, data: StateData
+    ) -> None:
+        if data.assigned:
+            frame.variables = {**frame.variables, **data.assigned}
+        details: dict[str, Any] = {"name": name, **payload_details("output", dumps(output))}
+        if data.assigned:
+            details["assignedVariables"] = {k: dumps(v) for k, v in data.assigned.items()}
+            details["assignedVariablesDetails"] = {"truncated": False}
+        self.commit(frame, [Event(f"{state['Type']}StateExited", details)])
+
+    def check_size(self, name: str, value: Any) -> None:
+        if payload_size(value) > MAX_PAYLOAD_BYTES:
+            raise StatesError(
+                DATA_LIMIT_EXCEEDED,
+                f"The state/task '{name}' returned a result with a size exceeding the maximum "
+                "number of bytes service limit.",
+            )

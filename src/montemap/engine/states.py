@@ -1,0 +1,205 @@
+"""Handlers for the simple state types: Pass, Choice, Wait, Succeed, Fail.
+
+A handler takes (run, frame, name, state, data) and returns an
+:class:`~montemap.engine.run.Outcome`, or raises a StatesError. Resumable
+progress lives in ``frame.phase`` under keys starting with ``task_``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from montemap.asl.jsonpath import PathError
+from montemap.engine.choice import evaluate_rule, parse_timestamp
+from montemap.engine.dataflow import StateData
+from montemap.engine.run import Outcome
+from montemap.engine.store import FrameRow
+from montemap.errors import NO_CHOICE_MATCHED, QUERY_EVALUATION_ERROR, RUNTIME, EvaluationError, StatesError
+
+if TYPE_CHECKING:
+    from montemap.engine.run import ExecutionRun
+
+Handler = Callable[["ExecutionRun", FrameRow, str, Mapping[str, Any], StateData], Awaitable[Outcome]]
+
+
+def _next(state: Mapping[str, Any]) -> str | None:
+    return None if state.get("End") else state.get("Next")
+
+
+async def run_pass(run: ExecutionRun, frame: FrameRow, name: str, state: Mapping[str, Any], data: StateData) -> Outcome:
+    effective = data.effective_input(state)
+    if data.jsonata:
+        data.assign(state.get("Assign"), None)
+        output = data.output(state, None, has_result=False)
+        return Outcome(output, _next(state))
+    result = state["Result"] if "Result" in state else data.arguments(state, effective)
+    data.select_result(state, result)
+    data.assign(state.get("Assign"), result)
+    return Outcome(data.output(state, result), _next(state))
+
+
+async def run_succeed(run: ExecutionRun, frame: FrameRow, name: str, state: Mapping[str, Any], data: StateData) -> Outcome:
+    if data.jsonata:
+        return Outcome(data.output(state, None, has_result=False), None)
+    effective = data.effective_input(state)
+    output = effective
+    if "OutputPath" in state:
+        output = {} if state["OutputPath"] is None else data.path(state["OutputPath"], effective, "OutputPath")
+    return Outcome(output, None)
+
+
+async def run_fail(run: ExecutionRun, frame: FrameRow, name: str, state: Mapping[str, Any], data: StateData) -> Outcome:
+    error: Any = state.get("Error")
+    cause: Any = state.get("Cause")
+    if data.jsonata:
+        if error is not None:
+            error = data.eval_jsonata(error, "Error")
+        if cause is not None:
+            cause = data.eval_jsonata(cause, "Cause")
+    else:
+        if "ErrorPath" in state:
+            error = _path_value(data, state["ErrorPath"], "ErrorPath")
+        if "CausePath" in state:
+            cause = _path_value(data, state["CausePath"], "CausePath")
+    err = StatesError(error if isinstance(error, str) else ("" if error is None else str(error)), cause if cause is None else str(cause))
+    if error is None:
+        err.error = None  # type: ignore[assignment]
+    raise err
+
+
+def _path_value(data: StateData, expr: str, field: str) -> Any:
+    try:
+        return data.intrinsic_or_path(expr, data.raw_input)
+    except PathError:
+        raise EvaluationError(RUNTIME, f"Invalid path '{expr}' : No results for path: {expr}")
+
+
+async def run_choice(run: ExecutionRun, frame: FrameRow, name: str, state: Mapping[str, Any], data: StateData) -> Outcome:
+    effective = data.effective_input(state)
+    for index, rule in enumerate(state.get("Choices", [])):
+        if data.jsonata:
+            matched = data.eval_jsonata(rule.get("Condition"), f"Choices/{index}/Condition")
+            if not isinstance(matched, bool):
+                raise EvaluationError(
+                    QUERY_EVALUATION_ERROR,
+                    f"The JSONata expression '{rule.get('Condition')}' specified for the field "
+                    f"'Condition' returned an unexpected result type. Expected 'boolean', but was "
+                    f"'{type(matched).__name__}' for value: {matched}",
+                )
+        else:
+            matched = evaluate_rule(rule, effective, context=data.context, variables=data.variables)
+        if matched:
+            data.assign(rule.get("Assign"), effective)
+            if data.jsonata and "Output" in rule:
+                return Outcome(data.eval_jsonata(rule["Output"], "Output"), rule["Next"])
+            return Outcome(_choice_output(data, state, effective), rule["Next"])
+    if "Default" in state:
+        data.assign(state.get("Assign"), effective)
+        return Outcome(_choice_output(data, state, effective), state["Default"])
+    raise StatesError(NO_CHOICE_MATCHED, "No Matches!")
+
+
+def _choice_output(data: StateData, state: Mapping[str, Any], effective: Any) -> Any:
+    if data.jsonata:
+        return data.output(state, None, has_result=False)
+    if "OutputPath" in state:
+        return {} if state["OutputPath"] is None else data.path(state["OutputPath"], effective, "OutputPath")
+    return effective
+
+
+async def run_wait(run: ExecutionRun, frame: FrameRow, name: str, state: Mapping[str, Any], data: StateData) -> Outcome:
+    effective = data.effective_input(state)
+    until_text = frame.phase.get("task_wait_until")
+    if until_text is None:
+        until = _wait_deadline(run, state, data, effective)
+        frame.phase["task_wait_until"] = until.isoformat()
+        run.commit(frame, [])
+    else:
+        until = datetime.fromisoformat(until_text)
+    await run.engine.clock.sleep_until(until)
+    data.assign(state.get("Assign"), effective)
+    if data.jsonata:
+        return Outcome(data.output(state, None, has_result=False), _next(state))
+    output = effective
+    if "OutputPath" in state:
+        output = {} if state["OutputPath"] is None else data.path(state["OutputPath"], effective, "OutputPath")
+    return Outcome(output, _next(state))
+
+
+def _wait_deadline(run: ExecutionRun, state: Mapping[str, Any], data: StateData, effective: Any) -> datetime:
+    now = run.engine.clock.now()
+    if "Seconds" in state:
+        seconds = state["Seconds"]
+        if data.jsonata:
+            seconds = data.eval_jsonata(seconds, "Seconds")
+            if not isinstance(seconds, int) or isinstance(seconds, bool) or seconds < 0:
+                raise EvaluationError(
+                    QUERY_EVALUATION_ERROR,
+                    f"The Seconds field must be a non-negative integer, but was: {seconds}",
+                )
+        return now + timedelta(seconds=seconds)
+    if "Timestamp" in state:
+        text = state["Timestamp"]
+        if data.jsonata:
+            text = data.eval_jsonata(text, "Timestamp")
+        ts = parse_timestamp(text)
+        if ts is None:
+            raise EvaluationError(
+                QUERY_EVALUATION_ERROR if data.jsonata else RUNTIME,
+                "The Timestamp field cannot be parsed as an ISO-8601 extended offset date-time "
+                f"format string: {text}",
+            )
+        return ts.astimezone(UTC)
+    if "SecondsPath" in state:
+        path = state["SecondsPath"]
+        try:
+            value = data.intrinsic_or_path(path, effective)
+        except PathError:
+            raise EvaluationError(RUNTIME, f"The SecondsPath parameter does not reference an input value: {path}")
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise EvaluationError(
+                RUNTIME, f"The SecondsPath parameter cannot be parsed as a long value: {path} == {value}"
+            )
+        if value < 0:
+            raise EvaluationError(RUNTIME, f"The SecondsPath parameter references a negative value: {path} == {value}")
+        return now + timedelta(seconds=value)
+    path = state["TimestampPath"]
+    try:
+        value = data.intrinsic_or_path(path, effective)
+    except PathError:
+        raise EvaluationError(RUNTIME, f"The TimestampPath parameter does not reference an input value: {path}")
+    ts = parse_timestamp(value)
+    if ts is None:
+        raise EvaluationError(
+            RUNTIME,
+            "The TimestampPath parameter does not reference a valid ISO-8601 extended offset "
+            f"date-time format string: {path} == {value}",
+        )
+    return ts.astimezone(UTC)
+
+
+def handlers() -> dict[str, Handler]:
+    from montemap.engine.parallel import run_map, run_parallel
+    from montemap.engine.tasks import run_task
+
+    return {
+        "Pass": run_pass,
+        "Succeed": run_succeed,
+        "Fail": run_fail,
+        "Choice": run_choice,
+        "Wait": run_wait,
+        "Task": run_task,
+        "Parallel": run_parallel,
+        "Map": run_map,
+    }
+
+
+class _LazyHandlers(dict[str, Handler]):
+    def __missing__(self, key: str) -> Handler:
+        self.update(handlers())
+        return dict.__getitem__(self, key)
+
+
+HANDLERS: dict[str, Handler] = _LazyHandlers()

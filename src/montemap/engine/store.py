@@ -1,0 +1,257 @@
+"""Durable execution state in SQLite: executions, their histories and checkpoints.
+
+Every step of an execution commits its history events together with the
+checkpoint of the frame that took the step, in one transaction: after a crash
+the history and the checkpoints agree, so a restarted engine resumes each
+frame at the state it had reached without redoing finished steps.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from montemap.engine.db import Database
+from montemap.engine.history import Event
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS executions (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    arn TEXT NOT NULL UNIQUE,
+    state_machine_arn TEXT NOT NULL,
+    state_machine_name TEXT NOT NULL,
+    name TEXT NOT NULL,
+    type TEXT NOT NULL DEFAULT 'STANDARD',
+    definition TEXT NOT NULL,
+    role_arn TEXT NOT NULL DEFAULT '',
+    revision_id TEXT,
+    status TEXT NOT NULL,
+    input TEXT,
+    output TEXT,
+    error TEXT,
+    cause TEXT,
+    start_date REAL NOT NULL,
+    stop_date REAL,
+    map_run_arn TEXT,
+    parent_arn TEXT,
+    trace_header TEXT,
+    last_event_id INTEGER NOT NULL DEFAULT 0,
+    redrive_count INTEGER NOT NULL DEFAULT 0,
+    redrive_date REAL
+);
+CREATE INDEX IF NOT EXISTS executions_by_machine ON executions(state_machine_arn, seq);
+CREATE INDEX IF NOT EXISTS executions_by_status ON executions(status);
+CREATE INDEX IF NOT EXISTS executions_by_map_run ON executions(map_run_arn, seq);
+CREATE TABLE IF NOT EXISTS events (
+    execution_arn TEXT NOT NULL,
+    id INTEGER NOT NULL,
+    previous_id INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    timestamp REAL NOT NULL,
+    details TEXT,
+    PRIMARY KEY (execution_arn, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS frames (
+    execution_arn TEXT NOT NULL,
+    key TEXT NOT NULL,
+    parent_key TEXT,
+    machine TEXT NOT NULL,
+    state TEXT,
+    input TEXT,
+    variables TEXT,
+    phase TEXT,
+    status TEXT NOT NULL,
+    output TEXT,
+    error TEXT,
+    cause TEXT,
+    PRIMARY KEY (execution_arn, key)
+) WITHOUT ROWID;
+"""
+
+
+def ts(value: datetime) -> float:
+    return value.timestamp()
+
+
+def from_ts(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+@dataclass
+class FrameRow:
+    """A checkpoint of one thread of control (the top level, a branch, an iteration)."""
+
+    key: str
+    parent_key: str | None
+    machine: str  # JSON pointer of the (sub) state machine in the definition
+    state: str | None  # current state name (None once finished)
+    input: Any
+    variables: dict[str, Any]
+    phase: dict[str, Any]
+    status: str = "RUNNING"  # RUNNING | SUCCEEDED | FAILED
+    output: Any = None
+    error: str | None = None
+    cause: str | None = None
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+class ExecutionStore:
+    """Reads and writes executions, events and frame checkpoints."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        db.migrate(SCHEMA)
+
+    # ------------------------------------------------------------------ executions
+    def insert_execution(self, row: dict[str, Any]) -> None:
+        cols = ", ".join(row)
+        marks = ", ".join("?" for _ in row)
+        with self.db.transaction() as conn:
+            conn.execute(f"INSERT INTO executions ({cols}) VALUES ({marks})", tuple(row.values()))
+
+    def get_execution(self, arn: str) -> dict[str, Any] | None:
+        row = self.db.query_one("SELECT * FROM executions WHERE arn = ?", (arn,))
+        return dict(row) if row else None
+
+    def running_executions(self) -> list[dict[str, Any]]:
+        return [
+            dict(r)
+            for r in self.db.query("SELECT * FROM executions WHERE status = 'RUNNING' ORDER BY seq")
+        ]
+
+    def update_execution(self, arn: str, **fields: Any) -> None:
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        with self.db.transaction() as conn:
+            conn.execute(f"UPDATE executions SET {sets} WHERE arn = ?", (*fields.values(), arn))
+
+    def list_executions(
+        self,
+        *,
+        state_machine_arn: str | None,
+        map_run_arn: str | None,
+        status: str | None,
+        after_seq: int | None,
+        limit: int,
+    ) -> list[dict[str, Any]]:
+        where, params = [], []  # type: ignore[var-annotated]
+        if state_machine_arn is not None:
+            where.append("state_machine_arn = ?")
+            params.append(state_machine_arn)
+        if map_run_arn is not None:
+            where.append("map_run_arn = ?")
+            params.append(map_run_arn)
+        else:
+            where.append("map_run_arn IS NULL")
+        if status is not None:
+            where.append("status = ?")
+            params.append(status)
+        if after_seq is not None:
+            where.append("seq < ?")
+            params.append(after_seq)
+        sql = "SELECT * FROM executions"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY seq DESC LIMIT ?"
+        params.append(limit)
+        return [dict(r) for r in self.db.query(sql, tuple(params))]
+
+    # ------------------------------------------------------------------ events + frames
+    def commit(
+        self,
+        execution_arn: str,
+        *,
+        first_event_id: int,
+        events: list[tuple[Event, int, datetime]],
+        frames: list[FrameRow] = (),  # type: ignore[assignment]
+        execution: dict[str, Any] | None = None,
+    ) -> None:
+        """Append events (with ids from ``first_event_id``) and checkpoints atomically."""
+        with self.db.transaction() as conn:
+            if events:
+                conn.executemany(
+                    "INSERT INTO events (execution_arn, id, previous_id, type, timestamp, details)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    [
+                        (
+                            execution_arn,
+                            first_event_id + i,
+                            prev,
+                            ev.type,
+                            ts(when),
+                            None if ev.details is None else _dump(ev.details),
+                        )
+                        for i, (ev, prev, when) in enumerate(events)
+                    ],
+                )
+            for f in frames:
+                conn.execute(
+                    "INSERT OR REPLACE INTO frames (execution_arn, key, parent_key, machine, state,"
+                    " input, variables, phase, status, output, error, cause)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        execution_arn,
+                        f.key,
+                        f.parent_key,
+                        f.machine,
+                        f.state,
+                        _dump(f.input),
+                        _dump(f.variables),
+                        _dump(f.phase),
+                        f.status,
+                        _dump(f.output),
+                        f.error,
+                        f.cause,
+                    ),
+                )
+            updates = dict(execution or {})
+            if events:
+                updates["last_event_id"] = first_event_id + len(events) - 1
+            if updates:
+                sets = ", ".join(f"{k} = ?" for k in updates)
+                conn.execute(
+                    f"UPDATE executions SET {sets} WHERE arn = ?", (*updates.values(), execution_arn)
+                )
+
+    def delete_frames(self, execution_arn: str, keys: list[str] | None = None) -> None:
+        with self.db.transaction() as conn:
+            if keys is None:
+                conn.execute("DELETE FROM frames WHERE execution_arn = ?", (execution_arn,))
+            else:
+                conn.executemany(
+                    "DELETE FROM frames WHERE execution_arn = ? AND key = ?",
+                    [(execution_arn, k) for k in keys],
+                )
+
+    def frames(self, execution_arn: str) -> dict[str, FrameRow]:
+        out: dict[str, FrameRow] = {}
+        for r in self.db.query("SELECT * FROM frames WHERE execution_arn = ?", (execution_arn,)):
+            out[r["key"]] = FrameRow(
+                key=r["key"],
+                parent_key=r["parent_key"],
+                machine=r["machine"],
+                state=r["state"],
+                input=json.loads(r["input"]),
+                variables=json.loads(r["variables"]),
+                phase=json.loads(r["phase"]),
+                status=r["status"],
+                output=json.loads(r["output"]),
+                error=r["error"],
+                cause=r["cause"],
+            )
+        return out
+
+    def events(
+        self, execution_arn: str, *, reverse: bool, after_id: int | None, limit: int
+    ) -> list[dict[str, Any]]:
+        if reverse:
+            sql = "SELECT * FROM events WHERE execution_arn = ? AND id < ? ORDER BY id DESC LIMIT ?"
+            bound = after_id if after_id is not None else 2**62
+        else:
+            sql = "SELECT * FROM events WHERE execution_arn = ? AND id > ? ORDER BY id ASC LIMIT ?"
+            bound = after_id if after_id is not None else 0
+        return [dict(r) for r in self.db.query(sql, (execution_arn, bound, limit))]

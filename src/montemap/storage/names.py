@@ -1,0 +1,65 @@
+"""Validation of bucket names and object keys, shared by every backend.
+
+Both backends apply the same rules so that a key accepted by one is accepted
+by the other: S3's bucket naming rules, and keys that could never name a
+path outside a bucket's directory (no absolute paths, no empty, ``.`` or
+``..`` segments, no backslashes or NUL bytes, at most 1024 UTF-8 bytes).
+"""
+
+from __future__ import annotations
+
+import re
+
+from montemap.storage.base import ObjectStoreError
+
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.\-_]{1,61}[a-z0-9]$")
+
+MAX_KEY_BYTES = 1024
+
+
+def validate_bucket(bucket: object) -> str:
+    """Return ``bucket`` if it is a name S3 would accept, else raise ``InvalidBucketName``."""
+    if not isinstance(bucket, str) or not _BUCKET_RE.match(bucket) or ".." in bucket:
+        raise ObjectStoreError(
+            "InvalidBucketName",
+            f"invalid bucket name {bucket!r}: 3-63 characters of a-z, 0-9, '.', '-', '_', "
+            "starting and ending with a letter or digit",
+            bucket=bucket if isinstance(bucket, str) else "",
+        )
+    return bucket
+
+
+def validate_key(key: object) -> str:
+    """Return ``key`` if it stays inside its bucket, else raise ``InvalidKey``."""
+    if not isinstance(key, str) or not key:
+        raise ObjectStoreError("InvalidKey", f"object key must be a non-empty string, got {key!r}")
+    try:
+        size = len(key.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ObjectStoreError("InvalidKey", f"object key {key!r} is not valid UTF-8", key=key)
+    if size > MAX_KEY_BYTES:
+        raise ObjectStoreError(
+            "InvalidKey", f"object key is {size} bytes long, the limit is {MAX_KEY_BYTES}", key=key
+        )
+    if "\x00" in key or "\\" in key:
+        raise ObjectStoreError(
+            "InvalidKey", f"object key {key!r} contains a NUL byte or a backslash", key=key
+        )
+    if key.startswith("/") or any(part in ("", ".", "..") for part in key.split("/")):
+        raise ObjectStoreError(
+            "InvalidKey",
+            f"object key {key!r} must be relative, without empty, '.' or '..' segments",
+            key=key,
+        )
+    return key
+
+
+def validate_prefix(prefix: object) -> str:
+    """Return a listing prefix (may be empty or end with '/'); refuse NUL and non-strings."""
+    if isinstance(prefix, str) and "\x00" not in prefix:
+        try:
+            if len(prefix.encode("utf-8")) <= MAX_KEY_BYTES:
+                return prefix
+        except UnicodeEncodeError:
+            pass
+    raise ObjectStoreError("InvalidArgument", f"invalid listing prefix {prefix!r}")

