@@ -1,6 +1,8 @@
 """Shared fixtures: a real ``montemap server`` subprocess and boto3 clients for it.
 
-``MontemapServer`` runs ``python -m montemap.cli server`` on a free 127.0.0.1
+``MontemapServer`` runs the ``montemap server`` command (as
+``python -m montemap.api.command``, so that a broken sibling command cannot
+stop it from starting) on a free 127.0.0.1
 port with its own data directory, and is ready once ``GET /health`` answers.
 Tests can ``kill()`` it (SIGKILL, as a crash), ``stop()`` it (SIGTERM, graceful)
 and ``start()`` it again on the same port and data directory, or use
@@ -92,8 +94,7 @@ class MontemapServer:
         return [
             sys.executable,
             "-m",
-            "montemap.cli",
-            "server",
+            "montemap.api.command",
             "--host",
             "127.0.0.1",
             "--port",

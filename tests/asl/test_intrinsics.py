@@ -107,8 +107,9 @@ def test_is_intrinsic() -> None:
 def test_validation_problems(expr: str, problem: str) -> None:
     message = validate_intrinsic(expr)
     assert message is not None and problem in message
-    with pytest.raises(errors.EvaluationError):
+    with pytest.raises(errors.EvaluationError) as info:
         run(expr)
+    assert info.value.error == errors.RUNTIME
 
 
 def test_nesting_limit_is_ten() -> None:
@@ -116,6 +117,21 @@ def test_nesting_limit_is_ten() -> None:
     assert validate_intrinsic(ten) is None
     eleven = "States.Array(" * 11 + ")" * 11
     assert "nested more than 10" in (validate_intrinsic(eleven) or "")
+    absurd = "States.Array(" * 5000 + ")" * 5000
+    assert "nested more than 10" in (validate_intrinsic(absurd) or "")
+
+
+def test_nested_calls_with_negative_literal() -> None:
+    expr = (
+        "States.ArrayGetItem(States.StringSplit($$.StateMachine.Name, '-'), "
+        "States.MathAdd(States.ArrayLength(States.StringSplit($$.StateMachine.Name, '-')), -1))"
+    )
+    context = {"StateMachine": {"Name": "my-state-machine-x1"}}
+    assert evaluate_intrinsic(expr, {}, context=context) == "x1"
+
+
+def test_string_literal_may_hold_a_raw_newline() -> None:
+    assert run("States.StringSplit('Hello\nWorld', '\n')") == ["Hello", "World"]
 
 
 def test_nested_calls() -> None:
@@ -195,6 +211,7 @@ def test_string_to_json(text: str, expected: Any) -> None:
 
 def test_string_to_json_failures() -> None:
     assert "could not parse" in fails("States.StringToJson($.t)", {"t": "{bad"})
+    assert "NaN is not valid JSON" in fails("States.StringToJson($.t)", {"t": "NaN"})
     assert "must be a string" in fails("States.StringToJson($.t)", {"t": 1})
 
 

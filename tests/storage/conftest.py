@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from montemap.storage import LocalObjectStore, ObjectStore, S3ObjectStore
-from storage.s3_server import moto_endpoint, s3_store
+from tests.storage.s3_server import moto_endpoint, s3_store
 
 __all__ = ["moto_endpoint", "s3_store"]
 

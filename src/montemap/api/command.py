@@ -11,7 +11,9 @@ import argparse
 import ipaddress
 import logging
 import re
+import sys
 from pathlib import Path
+from types import FrameType
 
 import uvicorn
 
@@ -23,6 +25,7 @@ from montemap.engine.engine import Engine
 from montemap.errors import MontemapError
 from montemap.storage import LocalObjectStore
 
+DESCRIPTION = "Serve the Step Functions JSON API (boto3, the AWS CLI) and run executions."
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8083
 
@@ -32,6 +35,21 @@ _ACCOUNT_RE = re.compile(r"^\d{12}$")
 
 class ServerConfigError(MontemapError):
     """A ``montemap server`` option that cannot be used."""
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, but a stop signal ends :meth:`run` normally.
+
+    uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown, which would
+    kill the process before the command closes the database; here the
+    shutdown completes and the command exits with status 0.
+    """
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        captured = getattr(self, "_captured_signals", None)
+        if isinstance(captured, list):
+            captured.clear()
 
 
 def is_loopback(host: str) -> bool:
@@ -89,7 +107,7 @@ def serve(args: argparse.Namespace) -> int:
             access_log=args.access_log,
             timeout_graceful_shutdown=args.shutdown_timeout,
         )
-        server = uvicorn.Server(config)
+        server = _Server(config)
         server.run()
         return 0 if server.started else 1
     finally:
@@ -100,8 +118,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = subparsers.add_parser(
         "server",
         help="run the engine and the Step Functions API",
-        description="Serve the Step Functions JSON API (boto3, the AWS CLI) and run executions.",
+        description=DESCRIPTION,
     )
+    add_arguments(parser)
+    parser.set_defaults(func=serve)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--host", default=DEFAULT_HOST, help="address to bind (default: %(default)s)"
     )
@@ -138,4 +161,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="log level (default: %(default)s)",
     )
     parser.add_argument("--access-log", action="store_true", help="log every request")
-    parser.set_defaults(func=serve)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m montemap.api.command``: the server alone, without the other commands."""
+    parser = argparse.ArgumentParser(prog="montemap server", description=DESCRIPTION)
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return serve(args)
+    except MontemapError as exc:
+        print(f"montemap: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

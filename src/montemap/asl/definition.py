@@ -20,6 +20,7 @@ from montemap.asl.validate_base import (
     INVALID_JSON_DESCRIPTION,
     JSONPATH,
     SCHEMA_VALIDATION_FAILED,
+    TOO_DEEPLY_NESTED,
     Context,
     JsonObject,
 )
@@ -115,7 +116,10 @@ def _load_yaml(text: str, json_error: json.JSONDecodeError) -> Any:
         raise _parse_error(
             f"{json_error.msg} at line {json_error.lineno} column {json_error.colno}"
         )
-    problem = _non_json_value(value)
+    try:
+        problem = _non_json_value(value)
+    except RecursionError:
+        problem = "a value nested too deeply"
     if problem:
         raise _parse_error(f"Invalid definition: {problem} is not a JSON value")
     return value
@@ -153,7 +157,10 @@ def validate_definition(definition: Any) -> list[Diagnostic]:
         top_language=resolve_language(definition.get("QueryLanguage"), JSONPATH),
         validate_machine=check_machine,
     )
-    check_machine(ctx, definition, "/", "top")
+    try:
+        check_machine(ctx, definition, "/", "top")
+    except RecursionError:
+        ctx.error("", "The definition is nested too deeply to validate", TOO_DEEPLY_NESTED)
     return ctx.diagnostics
 
 

@@ -7,10 +7,11 @@ context object and the variables. String literals use single quotes and the
 escapes ``\\'``, ``\\{``, ``\\}`` and ``\\\\``; an escaped brace in the template
 of ``States.Format`` is a literal brace, not a placeholder.
 
-Failures of a function on its arguments raise
-:class:`~montemap.errors.EvaluationError` with ``States.IntrinsicFailure``; a
-path argument that matches nothing raises it with ``States.Runtime``, as a
-payload template path does.
+Failures of a function on its arguments (types, ranges, limits) raise
+:class:`~montemap.errors.EvaluationError` with the catchable
+``States.IntrinsicFailure``; a malformed or unknown call, and a path argument
+that matches nothing, raise it with ``States.Runtime``, as a payload template
+path does.
 """
 
 from __future__ import annotations
@@ -33,8 +34,12 @@ from montemap import errors
 from montemap.asl.jsonpath import PathError, query, to_json_text, validate_path
 
 __all__ = [
+    "FUNCTION_NAMES",
+    "MAX_ENCODE_CHARS",
     "MAX_NESTING",
+    "MAX_RANGE_ITEMS",
     "Call",
+    "IntrinsicSyntaxError",
     "LiteralArg",
     "PathArg",
     "StringArg",
@@ -112,10 +117,17 @@ _KEYWORDS = {"true": True, "false": False, "null": None}
 _ESCAPABLE = "'{}\\"
 
 
+#: How deep calls may nest before parsing gives up (validation then allows MAX_NESTING).
+_PARSE_DEPTH = 64
+
+
 class _Parser:
+    """A recursive-descent parser for one invocation."""
+
     def __init__(self, text: str) -> None:
         self.text = text
         self.pos = 0
+        self.depth = 0
 
     def skip_ws(self) -> None:
         while self.pos < len(self.text) and self.text[self.pos].isspace():
@@ -157,7 +169,12 @@ class _Parser:
         if char == "$":
             return self.path()
         if self.text.startswith("States.", self.pos):
-            return self.call()
+            self.depth += 1
+            if self.depth > _PARSE_DEPTH:
+                raise self.error(f"intrinsic functions are nested more than {MAX_NESTING} deep")
+            call = self.call()
+            self.depth -= 1
+            return call
         number = _NUMBER.match(self.text, self.pos)
         if number:
             self.pos = number.end()
@@ -344,7 +361,9 @@ def evaluate_intrinsic(
     """
     problem = validate_intrinsic(expr)
     if problem:
-        raise _fail(f"Invalid intrinsic function expression '{expr}': {problem}")
+        raise errors.EvaluationError(
+            errors.RUNTIME, f"Invalid intrinsic function expression '{expr}': {problem}"
+        )
     call = parse_intrinsic(expr)
     return _eval_call(call, _Env(data, context, variables, field))
 
@@ -497,9 +516,14 @@ def _string_to_json(call: Call, args: list[Any]) -> Any:
     if not text.strip():
         return None
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise _fail(f"States.StringToJson could not parse its argument as JSON: {exc.msg}")
+        return json.loads(text, parse_constant=_reject_constant)
+    except (json.JSONDecodeError, ValueError) as exc:
+        message = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+        raise _fail(f"States.StringToJson could not parse its argument as JSON: {message}")
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
 
 
 def _json_to_string(call: Call, args: list[Any]) -> str:

@@ -9,7 +9,8 @@ dot names (``.a``), bracket names (``['a']``, ``["a", "b"]``), indexes
 
 A *definite* path (names and single indexes only) yields one value or raises
 :class:`PathError`; any other path yields a list of the matches, possibly
-empty, as Jayway JsonPath does.
+empty, as Jayway JsonPath does. As with Jayway over Jackson nodes (what AWS
+runs), an array index out of bounds reads ``null`` rather than failing.
 """
 
 from __future__ import annotations
@@ -84,6 +85,22 @@ def _shortest_digits(magnitude: float) -> tuple[str, int]:
     return stripped or "0", exponent
 
 
+_STRING_ESCAPES = {i: f"\\u{i:04X}" for i in range(0x20)} | {
+    ord('"'): '\\"',
+    ord("\\"): "\\\\",
+    ord("\n"): "\\n",
+    ord("\r"): "\\r",
+    ord("\t"): "\\t",
+    ord("\b"): "\\b",
+    ord("\f"): "\\f",
+}
+
+
+def _json_string(text: str) -> str:
+    """A JSON string literal as Jackson writes it (UTF-8 kept, ``\\u001F`` upper-case)."""
+    return '"' + text.translate(_STRING_ESCAPES) + '"'
+
+
 def to_json_text(value: Any) -> str:
     """Compact JSON text as AWS renders it (Jackson): no spaces, Java doubles, UTF-8."""
     parts: list[str] = []
@@ -103,13 +120,13 @@ def _write_json(value: Any, out: list[str]) -> None:
     elif isinstance(value, float):
         out.append(_java_double(value))
     elif isinstance(value, str):
-        out.append(json.dumps(value, ensure_ascii=False))
+        out.append(_json_string(value))
     elif isinstance(value, Mapping):
         out.append("{")
         for i, (key, item) in enumerate(value.items()):
             if i:
                 out.append(",")
-            out.append(json.dumps(str(key), ensure_ascii=False))
+            out.append(_json_string(str(key)))
             out.append(":")
             _write_json(item, out)
         out.append("}")
@@ -179,13 +196,17 @@ Selector = Names | Indexes | Slice | Wildcard | Scan | Filter | Length
 
 @dataclass(frozen=True)
 class ParsedPath:
-    """A parsed path: its root (``$``, ``$$``, ``$name`` or ``@``) and its selectors."""
+    """A parsed path.
+
+    ``root`` is ``"$"`` (data), ``"$$"`` (context), ``"$var"`` (the variable
+    named ``variable``) or ``"@"`` (the current item, in filters); ``definite``
+    tells whether the path names one node (Jayway's ``isDefinite``).
+    """
 
     text: str
     root: str
     variable: str | None
     selectors: tuple[Selector, ...]
-
     definite: bool
 
 
@@ -254,6 +275,10 @@ def _is_definite(selectors: tuple[Selector, ...]) -> bool:
     return True
 
 
+#: How deep ``!`` and parentheses may nest in a filter expression.
+_MAX_FILTER_DEPTH = 64
+
+
 class _SyntaxError(Exception):
     """Internal: a syntax error at a position."""
 
@@ -264,6 +289,7 @@ class _Parser:
     def __init__(self, text: str) -> None:
         self.text = text
         self.pos = 0
+        self.depth = 0
 
     # -- helpers
     def peek(self, n: int = 1) -> str:
@@ -449,6 +475,15 @@ class _Parser:
 
     def unary(self) -> Expr:
         self.skip_ws()
+        self.depth += 1
+        if self.depth > _MAX_FILTER_DEPTH:
+            raise _SyntaxError("filter expression nested too deeply")
+        try:
+            return self._unary()
+        finally:
+            self.depth -= 1
+
+    def _unary(self) -> Expr:
         if self.peek() == "!" and self.peek(2) != "!=":
             self.pos += 1
             return Logical("!", (self.unary(),))
@@ -662,9 +697,8 @@ def _definite(parsed: ParsedPath, root: Any) -> Any:
                     f"Filter: {_format_selector(sel)} can only be applied to arrays. "
                     f"Current context is: {to_json_text(node)}",
                 )
-            if not -len(node) <= index < len(node):
-                raise PathError(parsed.text, f"No results for path: {_prefix(parsed, last + 1)}")
-            node = node[index]
+            # Jackson's ArrayNode.get gives null out of bounds, so AWS reads null there.
+            node = node[index] if -len(node) <= index < len(node) else None
         else:  # Length
             node = _length(parsed, node)
     return node
@@ -698,8 +732,7 @@ def _select(sel: Selector, node: Any, env: _Env) -> Iterator[Any]:
     elif isinstance(sel, Indexes):
         if isinstance(node, list):
             for index in sel.indexes:
-                if -len(node) <= index < len(node):
-                    yield node[index]
+                yield node[index] if -len(node) <= index < len(node) else None
     elif isinstance(sel, Slice):
         if isinstance(node, list):
             yield from node[sel.start : sel.stop : sel.step]
@@ -875,11 +908,10 @@ def _compare(op: str, left: Any, right: Any) -> bool:
 # --------------------------------------------------------------------------- ResultPath
 
 
-def _result_path_failure(name: str | int, data: Any) -> errors.EvaluationError:
-    step = f'"{name}"' if isinstance(name, str) else str(name)
+def _result_path_failure(result_path: str, data: Any) -> errors.EvaluationError:
     return errors.EvaluationError(
         errors.RESULT_PATH_MATCH_FAILURE,
-        f"Unable to apply step {step} to input {to_json_text(data)}",
+        f"Unable to apply ReferencePath {result_path} to input {to_json_text(data)}",
     )
 
 
@@ -909,7 +941,7 @@ def set_result(data: Any, result_path: str | None, result: Any) -> Any:
         last = i == len(steps) - 1
         if isinstance(step, str):
             if not isinstance(node, dict):
-                raise _result_path_failure(step, data)
+                raise _result_path_failure(result_path, data)
             if last:
                 node[step] = result
             else:
@@ -918,7 +950,7 @@ def set_result(data: Any, result_path: str | None, result: Any) -> Any:
                 node = node[step]
         else:
             if not isinstance(node, list) or not -len(node) <= step < len(node):
-                raise _result_path_failure(step, data)
+                raise _result_path_failure(result_path, data)
             if last:
                 node[step] = result
             else:

@@ -36,6 +36,8 @@ _INPUT_TYPES = ("CSV", "JSON", "JSONL", "MANIFEST", "PARQUET")
 
 def check_map(ctx: Context, state: dict[str, Any], loc: str, language: str) -> None:
     """Every Map-specific rule, then the nested state machine."""
+    if "Label" in state:
+        _check_label(ctx, state["Label"], pointer(loc, "Label"))
     _check_processor(ctx, state, loc)
     exclusive(ctx, state, loc, "ItemSelector", "Parameters")
     if language == JSONPATH:
@@ -62,8 +64,6 @@ def check_map(ctx: Context, state: dict[str, Any], loc: str, language: str) -> N
     _limit(ctx, state, loc, language, "MaxConcurrency", 0)
     _limit(ctx, state, loc, language, "ToleratedFailureCount", 0)
     _percentage(ctx, state, loc, language)
-    if "Label" in state:
-        _check_label(ctx, state["Label"], pointer(loc, "Label"))
     if "ItemReader" in state:
         _check_reader(ctx, state["ItemReader"], pointer(loc, "ItemReader"), language)
     if "ItemBatcher" in state:

@@ -264,7 +264,7 @@ def seconds_field(
     exclusive(ctx, state, loc, name, f"{name}Path")
     if name in state and not is_dynamic(state[name], language):
         expect_int(ctx, state[name], pointer(loc, name), name, minimum=minimum)
-    if f"{name}Path" in state:
+    if f"{name}Path" in state and language == JSONPATH:
         check_path(
             ctx, state[f"{name}Path"], pointer(loc, f"{name}Path"), f"{name}Path", reference=True
         )
@@ -338,7 +338,7 @@ def _check_wait(ctx: Context, state: dict[str, Any], loc: str, language: str) ->
             f"'2016-03-14T01:59:00Z', not {stamp!r}",
         )
     for name in ("SecondsPath", "TimestampPath"):
-        if name in state:
+        if name in state and language == JSONPATH:
             check_path(ctx, state[name], pointer(loc, name), name, reference=True)
 
 
@@ -356,7 +356,7 @@ def _check_fail(ctx: Context, state: dict[str, Any], loc: str, language: str) ->
                 f"The value of the field '{name}' looks like a path; did you mean '{name}Path'?",
                 NO_PATH,
             )
-        if f"{name}Path" in state:
+        if f"{name}Path" in state and language == JSONPATH:
             check_path(
                 ctx,
                 state[f"{name}Path"],

@@ -155,7 +155,7 @@ def simulate_loans(
         path_loss[j] = result.path_loss_cents
         path_defaults[j] = result.path_defaults
         tables.append(_scenario_table(base, sc, result.loan_defaults, params))
-    table = _sorted(pa.concat_tables(tables)) if tables else _empty_table()
+    table = _sorted(pa.concat_tables(tables))
     scheduled = model.annuity_payment(arrays.amount, arrays.rate, arrays.term.astype(np.float64))
     mismatch = int(np.count_nonzero(np.abs(arrays.payment - scheduled) > 0.01 * scheduled))
     return BatchResult(
@@ -228,15 +228,6 @@ def _scenario_table(
         "WillDefault": pa.array(np.where(freq >= params.cutoff, "YES", "NO").tolist(), pa.string()),
     }
     return pa.table(columns)
-
-
-def _empty_table() -> pa.Table:
-    from montemap.credit.loans import LoanArrays as _LA
-
-    empty = _LA.from_loans([])
-    base, _ = model.baseline(empty, __import__("datetime").date(2000, 1, 1), model.ModelParams())
-    sc = model.scenario(base, 0, model.ModelParams())
-    return _scenario_table(base, sc, np.zeros(0, dtype=np.int64), RunParams(paths=1))
 
 
 # --------------------------------------------------------------------------- I/O

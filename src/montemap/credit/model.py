@@ -42,7 +42,7 @@ class Scorecard:
     * ``commercial``: offset for commercial borrowers.
     """
 
-    intercept: float = -4.45
+    intercept: float = -3.93
     score_per_100: float = -2.0
     dti: float = 3.0
     dscr: float = 1.5

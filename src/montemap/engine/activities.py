@@ -187,6 +187,7 @@ class ActivityQueue:
                 " last_heartbeat = ? WHERE token = ?",
                 (worker_name, now.timestamp(), now.timestamp(), row["token"]),
             )
+        self.wake(row["token"])  # its heartbeat clock starts now
         return self.get(row["token"])
 
     async def wait_for_task(self, activity_arn: str, timeout: float) -> None:
@@ -261,7 +262,10 @@ class ActivityQueue:
         return self._result_waiters.setdefault(token, asyncio.Event())
 
     def wake(self, token: str) -> None:
-        self.result_event(token).set()
+        """Wake the frame waiting on ``token`` (if one is waiting)."""
+        event = self._result_waiters.get(token)
+        if event is not None:
+            event.set()
 
     def forget(self, token: str) -> None:
         self._result_waiters.pop(token, None)

@@ -17,6 +17,8 @@ from montemap.engine.clock import Clock, SystemClock
 from montemap.engine.db import Database
 from montemap.engine.history import Event, render
 from montemap.engine.integrations import IntegrationRegistry
+from montemap.engine.lambdas import FunctionRegistry, LambdaInvoke
+from montemap.engine.s3_integration import S3Integration
 from montemap.engine.map_runs import MapRunStore
 from montemap.engine.records import ActivityRecord, ExecutionRecord, StateMachineRef
 from montemap.engine.run import ExecutionRun
@@ -53,6 +55,7 @@ class Engine:
         arns: ArnFactory,
         store: ObjectStore | None = None,
         clock: Clock | None = None,
+        functions: FunctionRegistry | None = None,
     ) -> None:
         self.db = db
         self.arns = arns
@@ -62,6 +65,14 @@ class Engine:
         self.activities = ActivityQueue(db, arns)
         self.map_runs = MapRunStore(db)
         self.integrations = IntegrationRegistry()
+        self.functions = functions or FunctionRegistry()
+        lambda_invoke = LambdaInvoke(self.functions)
+        self.integrations.register("arn:aws:states:::lambda:invoke", lambda_invoke)
+        self.integrations.register("arn:aws:lambda:", lambda_invoke)
+        if store is not None:
+            s3 = S3Integration(store)
+            self.integrations.register("arn:aws:states:::s3:", s3)
+            self.integrations.register("arn:aws:states:::aws-sdk:s3:", s3)
         self.runs: dict[str, ExecutionRun] = {}
         self._finished: dict[str, asyncio.Event] = {}
         self.history_listeners: list[Callable[[str], None]] = []
@@ -93,6 +104,7 @@ class Engine:
             except BaseException:
                 pass
         self.runs.clear()
+        self.functions.close()
 
     # ------------------------------------------------------------------ hooks used by runs
     def notify_history(self, execution_arn: str) -> None:

@@ -83,27 +83,102 @@ async def run_task(run: ExecutionRun, frame: FrameRow, name: str, state: Mapping
         resource = data.eval_jsonata(resource, "Resource")
     timeout = _seconds(data, state, "TimeoutSeconds", effective) or DEFAULT_TIMEOUT
     heartbeat = _seconds(data, state, "HeartbeatSeconds", effective)
+    if resource.endswith(".waitForTaskToken"):
+        token = frame.phase.setdefault("task_token", new_token())
+        data.context["Task"] = {"Token": token}
     arguments = data.arguments(state, effective)
     if ":activity:" in resource:
         result = await _activity(run, frame, name, resource, arguments, timeout, heartbeat)
     else:
-        result = await run.engine.integrations.invoke(
-            run,
-            frame,
-            TaskCall(
-                resource=resource,
-                arguments=arguments,
-                state_name=name,
-                execution_arn=run.arn,
-                frame_key=frame.key,
-                timeout_seconds=timeout,
-                heartbeat_seconds=heartbeat,
-                context=data.context,
-            ),
+        call = TaskCall(
+            resource=resource,
+            arguments=arguments,
+            state_name=name,
+            execution_arn=run.arn,
+            frame_key=frame.key,
+            timeout_seconds=timeout,
+            heartbeat_seconds=heartbeat,
+            context=data.context,
+            task_token=frame.phase.get("task_token"),
         )
+        result = await _integration(run, frame, call)
     result = data.select_result(state, result)
     data.assign(state.get("Assign"), result)
     return Outcome(data.output(state, result), None if state.get("End") else state.get("Next"))
+
+
+def describe_resource(resource: str) -> tuple[str, str]:
+    """(resourceType, resource) as Task* history events name them."""
+    if resource.startswith("arn:aws:states:::"):
+        rest = resource[len("arn:aws:states:::") :]
+        service, _, action = rest.rpartition(":")
+        return service, action
+    if resource.startswith("arn:aws:lambda:"):
+        return "lambda", resource
+    return "unknown", resource
+
+
+async def _integration(run: ExecutionRun, frame: FrameRow, call: TaskCall) -> Any:
+    resource_type, short = describe_resource(call.resource)
+    ids = {"resourceType": resource_type, "resource": short}
+    if "task_scheduled" not in frame.phase:
+        details: dict[str, Any] = {
+            **ids,
+            "region": run.engine.arns.region,
+            "parameters": dumps(call.arguments),
+        }
+        if call.timeout_seconds != DEFAULT_TIMEOUT:
+            details["timeoutInSeconds"] = int(call.timeout_seconds)
+        if call.heartbeat_seconds is not None:
+            details["heartbeatInSeconds"] = int(call.heartbeat_seconds)
+        frame.phase["task_scheduled"] = True
+        run.commit(frame, [Event("TaskScheduled", details), Event("TaskStarted", ids)])
+    waits = call.task_token is not None
+    if waits and "task_submitted" not in frame.phase:
+        with run.engine.db.transaction() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO activity_tasks (token, activity_arn, execution_arn, frame_key,"
+                " input, status, scheduled_at, started_at, last_heartbeat, timeout_seconds,"
+                " heartbeat_seconds) VALUES (?, ?, ?, ?, ?, 'STARTED', ?, ?, ?, ?, ?)",
+                (
+                    call.task_token,
+                    "callback:" + call.resource,
+                    run.arn,
+                    frame.key,
+                    dumps(call.arguments),
+                    run.engine.clock.now().timestamp(),
+                    run.engine.clock.now().timestamp(),
+                    run.engine.clock.now().timestamp(),
+                    call.timeout_seconds,
+                    call.heartbeat_seconds,
+                ),
+            )
+    if not waits or "task_submitted" not in frame.phase:
+        try:
+            result = await asyncio.wait_for(
+                run.engine.integrations.invoke(run, frame, call), timeout=call.timeout_seconds
+            )
+        except TimeoutError:
+            run.commit(frame, [Event("TaskTimedOut", {**ids, "error": TIMEOUT})])
+            raise StatesError(TIMEOUT, None)
+        except EvaluationError:
+            raise
+        except StatesError as err:
+            failed: dict[str, Any] = {**ids, "error": err.error}
+            if err.cause is not None:
+                failed["cause"] = err.cause
+            run.commit(frame, [Event("TaskFailed", failed)])
+            raise
+        if not waits:
+            run.commit(frame, [Event("TaskSucceeded", {**ids, **payload_details("output", dumps(result))})])
+            return result
+        frame.phase["task_submitted"] = True
+        run.commit(frame, [Event("TaskSubmitted", {**ids, **payload_details("output", dumps(result))})])
+    assert call.task_token is not None
+    try:
+        return await _await_activity(run, frame, call.task_token, kind="Task", ids=ids)
+    finally:
+        run.engine.activities.forget(call.task_token)
 
 
 async def _activity(
@@ -147,7 +222,16 @@ async def _activity(
         queue.forget(token)
 
 
-async def _await_activity(run: ExecutionRun, frame: FrameRow, token: str) -> Any:
+async def _await_activity(
+    run: ExecutionRun,
+    frame: FrameRow,
+    token: str,
+    *,
+    kind: str = "Activity",
+    ids: dict[str, Any] | None = None,
+) -> Any:
+    """Wait for a worker's (or a callback's) result, a timeout or a heartbeat lapse."""
+    ids = ids or {}
     queue = run.engine.activities
     clock = run.engine.clock
     wake = queue.result_event(token)
@@ -156,15 +240,18 @@ async def _await_activity(run: ExecutionRun, frame: FrameRow, token: str) -> Any
         if task is None:  # the execution was deleted under us
             raise StatesError(RUNTIME, "The activity task disappeared.")
         if task.status == "SUCCEEDED":
-            run.commit(frame, [Event("ActivitySucceeded", payload_details("output", task.output or "null"))])
+            run.commit(
+                frame,
+                [Event(f"{kind}Succeeded", {**ids, **payload_details("output", task.output or "null")})],
+            )
             return json.loads(task.output or "null")
         if task.status == "FAILED":
-            details = {}
+            details = dict(ids)
             if task.error is not None:
                 details["error"] = task.error
             if task.cause is not None:
                 details["cause"] = task.cause
-            run.commit(frame, [Event("ActivityFailed", details)])
+            run.commit(frame, [Event(f"{kind}Failed", details)])
             raise StatesError(task.error or "", task.cause)
         deadline = datetime.fromtimestamp(task.scheduled_at, clock.now().tzinfo) + timedelta(
             seconds=task.timeout_seconds or DEFAULT_TIMEOUT
@@ -178,7 +265,7 @@ async def _await_activity(run: ExecutionRun, frame: FrameRow, token: str) -> Any
         if clock.now() >= limit:
             queue.close(token)
             heartbeat_lapsed = beat_lapse is not None and beat_lapse <= deadline
-            run.commit(frame, [Event("ActivityTimedOut", {"error": TIMEOUT})])
+            run.commit(frame, [Event(f"{kind}TimedOut", {**ids, "error": TIMEOUT})])
             err = StatesError(TIMEOUT, None)
             if heartbeat_lapsed:
                 err.also_matches = frozenset({"States.HeartbeatTimeout"})  # type: ignore[attr-defined]

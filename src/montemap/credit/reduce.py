@@ -1,0 +1,341 @@
+"""The reduction: batch outputs in, portfolio figures (``summary.json``) out.
+
+Loss vectors are integer cents summed path by path in batch order, so the
+portfolio figures are exact and independent of batching. Per-loan rows are put
+in one canonical order (scenario, then key) before anything is summed over
+loans, so those figures do not depend on batching either.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from numpy.typing import NDArray
+
+from montemap.credit.batch import RATE_BUCKETS, SIZE_BANDS, TERM_BUCKETS, default_store
+from montemap.credit.loans import OPTIONAL
+from montemap.credit.model import PD_FLOOR
+from montemap.credit.params import BatchInputError, RunParams, parse_batch_input
+from montemap.errors import MontemapError
+from montemap.storage import ObjectStore, ObjectStoreError, iter_objects
+
+ALPHAS = (0.99, 0.999)
+LOSS_BINS = 40
+PD_EDGES = np.geomspace(PD_FLOOR, 1.0, 25)
+BREAKDOWNS: dict[str, tuple[str, tuple[str, ...] | None]] = {
+    "rate_bucket": ("rate_bucket", tuple(name for name, _ in RATE_BUCKETS)),
+    "term": ("term_bucket", tuple(name for name, _ in TERM_BUCKETS)),
+    "loan_type": ("LoanType", ("personal", "commercial")),
+    "rate_type": ("RateType", ("fixed", "variable")),
+    "size_band": ("size_band", tuple(name for name, _ in SIZE_BANDS)),
+    "zip3": ("zip3", None),
+}
+
+
+class ReduceError(MontemapError):
+    """Batch outputs that cannot be combined (missing, mixed runs, overlapping)."""
+
+
+@dataclass
+class BatchOutput:
+    """One batch's outputs as read back."""
+
+    meta: dict[str, Any]
+    table: pa.Table
+    shocks_bp: NDArray[np.int64]
+    loss_cents: NDArray[np.int64]
+    defaults: NDArray[np.int64]
+
+
+@dataclass
+class RunOutputs:
+    """What a run publishes."""
+
+    summary: dict[str, Any]
+    loans: pa.Table
+    rejects: list[tuple[str, str]]
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def list_batches(store: ObjectStore, bucket: str, prefix: str) -> list[str]:
+    """Ids of the complete batches (those with ``batch.json``) under the run prefix, sorted."""
+    root = f"{prefix}/batches/" if prefix else "batches/"
+    ids = []
+    for info in iter_objects(store, bucket, root):
+        rest = info.key[len(root) :]
+        if rest.endswith("/batch.json") and rest.count("/") == 1:
+            ids.append(rest.split("/", 1)[0])
+    return ids
+
+
+def read_batch(store: ObjectStore, params: RunParams, batch_id: str) -> BatchOutput:
+    """Read one batch's three files."""
+    bucket = params.output_bucket
+    try:
+        meta = json.loads(store.get(bucket, params.batch_key(batch_id, "batch.json")))
+        table = pq.read_table(pa.BufferReader(store.get(bucket, params.batch_key(batch_id, "loans.parquet"))))
+        with np.load(io.BytesIO(store.get(bucket, params.batch_key(batch_id, "paths.npz")))) as npz:
+            shocks, loss, defaults = npz["shocks_bp"], npz["loss_cents"], npz["defaults"]
+    except ObjectStoreError as exc:
+        raise ReduceError(f"batch {batch_id}: {exc}")
+    except (ValueError, OSError, KeyError, pa.ArrowException) as exc:
+        raise ReduceError(f"batch {batch_id}: unreadable output: {exc}")
+    return BatchOutput(meta, table, shocks, loss, defaults)
+
+
+def reduce_run(
+    store: ObjectStore, params: RunParams, batch_ids: Sequence[str] | None = None
+) -> RunOutputs:
+    """Combine the batches (given in order, or every batch under the prefix, sorted)."""
+    ids = list(batch_ids) if batch_ids is not None else list_batches(
+        store, params.output_bucket, params.output_prefix
+    )
+    if not ids:
+        raise ReduceError(
+            f"no batch outputs under s3://{params.output_bucket}/{params.run_key('batches/')}"
+        )
+    fingerprint = params.fingerprint()
+    k, s = len(params.shocks_bp), params.paths
+    loss = np.zeros((k, s), dtype=np.int64)
+    defaults = np.zeros((k, s), dtype=np.int64)
+    tables: list[pa.Table] = []
+    rejects: list[tuple[str, str]] = []
+    counts = {"objects": 0, "matured": 0, "payment_mismatch": 0}
+    applied = dict.fromkeys(OPTIONAL, 0)
+    overrides = {"PD": 0, "LGD": 0, "Rho": 0}
+    for batch_id in ids:
+        out = read_batch(store, params, batch_id)
+        if out.meta.get("run") != fingerprint:
+            raise ReduceError(
+                f"batch {batch_id} was produced with other run parameters "
+                f"({out.meta.get('params')}); clear the run prefix or use a new one"
+            )
+        if list(out.shocks_bp) != list(params.shocks_bp) or out.loss_cents.shape != (k, s):
+            raise ReduceError(f"batch {batch_id}: loss vectors do not match the run's scenarios/paths")
+        loss += out.loss_cents
+        defaults += out.defaults
+        tables.append(out.table)
+        rejects.extend((r["key"], r["reason"]) for r in out.meta["rejects"])
+        for name in counts:
+            counts[name] += int(out.meta[name])
+        for name in applied:
+            applied[name] += int(out.meta["defaults_applied"].get(name, 0))
+        for name in overrides:
+            overrides[name] += int(out.meta["overrides"].get(name, 0))
+    table = pa.concat_tables(tables).sort_by([("shock_bp", "ascending"), ("key", "ascending")])
+    n_loans = table.num_rows // k
+    keys = table.column("key").slice(0, n_loans)
+    if pc.count_distinct(keys).as_py() != n_loans:
+        raise ReduceError("batches overlap: some loan appears in more than one batch")
+    rejects.sort()
+    scenarios = []
+    for j, shock in enumerate(params.shocks_bp):
+        rows = table.slice(j * n_loans, n_loans)
+        scenarios.append(scenario_summary(shock, params, rows, loss[j], defaults[j]))
+    summary = {
+        "format": 1,
+        "loans": n_loans,
+        "objects": counts["objects"],
+        "rejected": len(rejects),
+        "matured": counts["matured"],
+        "paths": s,
+        "seed": params.seed,
+        "as_of": params.as_of.isoformat(),
+        "shocks_bp": list(params.shocks_bp),
+        "cutoff": params.cutoff,
+        "kappa": params.kappa,
+        "backend": params.backend,
+        "batches": len(ids),
+        "defaults_applied": applied,
+        "overrides": overrides,
+        "payment_mismatch": counts["payment_mismatch"],
+        "scenarios": scenarios,
+    }
+    return RunOutputs(summary, table, rejects)
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def tail_figures(losses: NDArray[np.float64], alpha: float) -> tuple[float, float, float]:
+    """VaR (the empirical alpha-quantile), its standard error, and the expected shortfall.
+
+    VaR is the ``ceil(alpha S)``-th smallest loss; ES the mean of the losses from
+    there up. The SE comes from the order statistics one binomial sd either side
+    of the quantile's rank (distribution-free).
+    """
+    s = losses.shape[0]
+    ordered = np.sort(losses)
+    rank = min(max(math.ceil(alpha * s) - 1, 0), s - 1)
+    spread = math.sqrt(s * alpha * (1.0 - alpha))
+    lo = min(max(math.floor(rank - spread), 0), s - 1)
+    hi = min(max(math.ceil(rank + spread), 0), s - 1)
+    var = float(ordered[rank])
+    se = float(ordered[hi] - ordered[lo]) / 2.0
+    es = float(ordered[rank:].mean())
+    return var, se, es
+
+
+def _quantile_int(values: NDArray[np.int64], alpha: float) -> int:
+    ordered = np.sort(values)
+    return int(ordered[min(max(math.ceil(alpha * len(ordered)) - 1, 0), len(ordered) - 1)])
+
+
+def scenario_summary(
+    shock: int,
+    params: RunParams,
+    rows: pa.Table,
+    loss_cents: NDArray[np.int64],
+    defaults: NDArray[np.int64],
+) -> dict[str, Any]:
+    """The figures of one scenario."""
+    s = loss_cents.shape[0]
+    losses = loss_cents / 100.0
+    mean = float(losses.mean())
+    sd = float(losses.std(ddof=1)) if s > 1 else 0.0
+    var, var_se, es = {}, {}, {}
+    for a in ALPHAS:
+        var[str(a)], var_se[str(a)], es[str(a)] = tail_figures(losses, a)
+    top = float(losses.max()) if s else 0.0
+    edges = np.linspace(0.0, top if top > 0 else 1.0, LOSS_BINS + 1)
+    hist, _ = np.histogram(losses, bins=edges)
+    col = {name: rows.column(name).to_numpy(zero_copy_only=False) for name in (
+        "ead", "expected_loss", "pd_stressed", "pd0", "irb_capital", "sim_expected_loss")}
+    flagged = np.asarray(rows.column("WillDefault").to_numpy(zero_copy_only=False)) == "YES"
+    pd_hist, _ = np.histogram(np.clip(col["pd_stressed"], PD_EDGES[0], PD_EDGES[-1]), bins=PD_EDGES)
+    n = rows.num_rows
+    return {
+        "shock_bp": shock,
+        "mu": -params.kappa * shock / 100.0,
+        "exposure": float(col["ead"].sum()),
+        "expected_loss": mean,
+        "expected_loss_se": sd / math.sqrt(s),
+        "expected_loss_model": float(col["expected_loss"].sum()),
+        "unexpected_loss": sd,
+        "var": var,
+        "var_se": var_se,
+        "es": es,
+        "irb_capital": float(col["irb_capital"].sum()),
+        "defaults_flagged": int(flagged.sum()),
+        "mean_pd": float(col["pd_stressed"].mean()) if n else 0.0,
+        "mean_pd0": float(col["pd0"].mean()) if n else 0.0,
+        "default_count": {
+            "mean": float(defaults.mean()),
+            "sd": float(defaults.std(ddof=1)) if s > 1 else 0.0,
+            "min": int(defaults.min()),
+            "max": int(defaults.max()),
+            "quantiles": {str(a): _quantile_int(defaults, a) for a in (0.5, *ALPHAS)},
+        },
+        "loss_histogram": {"edges": edges.tolist(), "counts": hist.tolist()},
+        "pd_histogram": {"edges": PD_EDGES.tolist(), "counts": pd_hist.tolist()},
+        "breakdowns": {
+            name: breakdown(rows, column, order, col, flagged)
+            for name, (column, order) in BREAKDOWNS.items()
+        },
+    }
+
+
+def breakdown(
+    rows: pa.Table,
+    column: str,
+    order: tuple[str, ...] | None,
+    col: Mapping[str, NDArray[np.float64]],
+    flagged: NDArray[np.bool_],
+) -> list[dict[str, Any]]:
+    """Per-group loans, exposure, expected losses, mean PD and flagged count."""
+    labels = np.asarray(rows.column(column).to_numpy(zero_copy_only=False), dtype=object)
+    keys = list(order) if order is not None else sorted(set(labels.tolist()))
+    out = []
+    for key in keys:
+        mask = labels == key
+        count = int(mask.sum())
+        if count == 0 and order is None:
+            continue
+        out.append(
+            {
+                "key": key,
+                "loans": count,
+                "exposure": float(col["ead"][mask].sum()),
+                "expected_loss": float(col["expected_loss"][mask].sum()),
+                "sim_expected_loss": float(col["sim_expected_loss"][mask].sum()),
+                "mean_pd": float(col["pd_stressed"][mask].mean()) if count else 0.0,
+                "flagged": int(flagged[mask].sum()),
+            }
+        )
+    return out
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def rejects_csv(rejects: Sequence[tuple[str, str]]) -> bytes:
+    buf = io.StringIO(newline="")
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["key", "reason"])
+    writer.writerows(rejects)
+    return buf.getvalue().encode()
+
+
+def _parquet_bytes(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd")
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def write_outputs_dir(out_dir: Path, outputs: RunOutputs) -> None:
+    """Write ``summary.json``, ``loans.parquet`` and ``rejects.csv`` into a folder."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pq.write_table(outputs.loans, out_dir / "loans.parquet", compression="zstd")
+    (out_dir / "rejects.csv").write_bytes(rejects_csv(outputs.rejects))
+    (out_dir / "summary.json").write_text(json.dumps(outputs.summary, indent=1) + "\n")
+
+
+def write_outputs_store(store: ObjectStore, params: RunParams, outputs: RunOutputs) -> None:
+    """Write the same three files under the run prefix in the store."""
+    bucket = params.output_bucket
+    store.put(bucket, params.run_key("loans.parquet"), _parquet_bytes(outputs.loans))
+    store.put(bucket, params.run_key("rejects.csv"), rejects_csv(outputs.rejects))
+    store.put(
+        bucket, params.run_key("summary.json"), (json.dumps(outputs.summary, indent=1) + "\n").encode()
+    )
+
+
+def handle_reduce(event: Any, context: Any = None, *, store: ObjectStore | None = None) -> dict[str, Any]:
+    """Workflow entry point: ``event`` is the run's BatchInput (optionally with ``batch_ids``).
+
+    Writes the run files under the prefix and returns the headline figures.
+    """
+    if not isinstance(event, Mapping):
+        raise BatchInputError("the reduce event must be an object (the run's BatchInput)")
+    fields = dict(event)
+    batch_ids = fields.pop("batch_ids", None)
+    if batch_ids is not None and (
+        not isinstance(batch_ids, list) or not all(isinstance(b, str) for b in batch_ids)
+    ):
+        raise BatchInputError("batch_ids must be a list of batch id strings")
+    params, _ = parse_batch_input(fields)
+    store = store if store is not None else default_store()
+    outputs = reduce_run(store, params, batch_ids)
+    write_outputs_store(store, params, outputs)
+    return {
+        "loans": outputs.summary["loans"],
+        "rejected": outputs.summary["rejected"],
+        "summary": f"s3://{params.output_bucket}/{params.run_key('summary.json')}",
+        "scenarios": [
+            {k: sc[k] for k in ("shock_bp", "expected_loss", "var", "defaults_flagged")}
+            for sc in outputs.summary["scenarios"]
+        ],
+    }

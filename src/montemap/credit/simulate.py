@@ -1,0 +1,243 @@
+"""``montemap simulate`` on one machine: the workers' batch handler and the reduction,
+run by a process pool, writing the run folder.
+
+Sources: a generated portfolio in a data directory (the S3 Inventory manifest
+of bucket ``montemap-source``, exactly what the workflow's ItemReader reads) or
+a loan tape (CSV or Parquet, one row per loan). Batch outputs go to a scratch
+store inside the output folder, removed once the run's files are written.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import shutil
+import sys
+import urllib.parse
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import replace
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from montemap.credit.batch import process_batch, simulate_loans, write_batch
+from montemap.credit.loans import Reject, parse_records
+from montemap.credit.params import RunParams
+from montemap.credit.reduce import RunOutputs, reduce_run, write_outputs_dir
+from montemap.errors import MontemapError
+from montemap.storage import LocalObjectStore, ObjectStore, ObjectStoreError, local_store
+
+SOURCE_BUCKET = "montemap-source"
+MANIFEST_KEY = "inventory/manifest.json"
+WORK_DIR = ".work"
+WORK_BUCKET = "montemap-results"
+WORK_PREFIX = "run"
+
+Record = tuple[str, dict[str, str]]
+
+
+class SimulateError(MontemapError):
+    """A simulation that cannot start: bad source, bad options."""
+
+
+# --------------------------------------------------------------------------- sources
+
+
+def inventory_items(store: ObjectStore, bucket: str = SOURCE_BUCKET) -> list[dict[str, str]]:
+    """The ``{"Bucket", "Key"}`` items of the S3 Inventory manifest in ``bucket``."""
+    where = f"s3://{bucket}/{MANIFEST_KEY}"
+    try:
+        manifest = json.loads(store.get(bucket, MANIFEST_KEY))
+    except ObjectStoreError as exc:
+        raise SimulateError(f"no portfolio inventory: {exc} (run 'montemap generate' first)")
+    except ValueError as exc:
+        raise SimulateError(f"{where} is not valid JSON: {exc}")
+    schema = [c.strip() for c in str(manifest.get("fileSchema", "")).split(",")]
+    if "Bucket" not in schema or "Key" not in schema:
+        raise SimulateError(f"{where}: fileSchema {manifest.get('fileSchema')!r} lacks Bucket, Key")
+    files = manifest.get("files")
+    if not isinstance(files, list):
+        raise SimulateError(f"{where}: 'files' must be a list")
+    items = []
+    for entry in files:
+        key = entry.get("key") if isinstance(entry, Mapping) else None
+        if not isinstance(key, str):
+            raise SimulateError(f"{where}: a 'files' entry has no key")
+        try:
+            text = gzip.decompress(store.get(bucket, key)).decode()
+        except (ObjectStoreError, OSError, UnicodeDecodeError) as exc:
+            raise SimulateError(f"inventory file s3://{bucket}/{key}: {exc}")
+        for line, row in enumerate(csv.reader(io.StringIO(text, newline="")), start=1):
+            if len(row) != len(schema):
+                raise SimulateError(
+                    f"inventory file s3://{bucket}/{key} line {line}: {len(row)} fields, "
+                    f"expected {len(schema)}"
+                )
+            rec = dict(zip(schema, row, strict=True))
+            items.append({"Bucket": rec["Bucket"], "Key": urllib.parse.unquote(rec["Key"])})
+    return items
+
+
+def read_tape(path: Path) -> list[Record]:
+    """Rows of a CSV or Parquet tape as ``(key, fields)``; keys are ``<name>#<row>``."""
+    if not path.is_file():
+        raise SimulateError(f"loan tape {str(path)!r} does not exist")
+    if path.suffix.lower() in (".parquet", ".pq"):
+        try:
+            table = pq.read_table(path)
+        except (pa.ArrowException, OSError) as exc:
+            raise SimulateError(f"loan tape {path.name}: not a readable Parquet file: {exc}")
+        names = table.column_names
+        columns = [_as_text(table.column(n).to_pylist()) for n in names]
+        return [
+            (f"{path.name}#{i + 1}", dict(zip(names, values, strict=True)))
+            for i, values in enumerate(zip(*columns, strict=True))
+        ]
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f)
+            header = next(reader, None)
+            if header is None:
+                raise SimulateError(f"loan tape {path.name} is empty")
+            records: list[Record] = []
+            for i, row in enumerate(reader, start=1):
+                if not any(row):
+                    continue
+                fields = dict(zip(header, row, strict=False))
+                if len(row) != len(header):
+                    fields = {"__bad__": f"{len(row)} fields, the header has {len(header)}"}
+                records.append((f"{path.name}#{i}", fields))
+            return records
+    except UnicodeDecodeError:
+        raise SimulateError(f"loan tape {path.name} is not UTF-8 CSV text")
+    except csv.Error as exc:
+        raise SimulateError(f"loan tape {path.name}: malformed CSV: {exc}")
+
+
+def _as_text(values: list[Any]) -> list[str]:
+    out = []
+    for v in values:
+        if v is None:
+            out.append("")
+        elif hasattr(v, "isoformat"):
+            out.append(v.isoformat())
+        else:
+            out.append(str(v))
+    return out
+
+
+# --------------------------------------------------------------------------- batch jobs
+
+
+def _run_store_batch(event: dict[str, Any], data_root: str, work_root: str) -> dict[str, Any]:
+    return process_batch(event, LocalObjectStore(data_root), LocalObjectStore(work_root))
+
+
+def _run_tape_batch(
+    records: list[Record], params: RunParams, batch_id: str, work_root: str
+) -> dict[str, Any]:
+    good = [(k, f) for k, f in records if "__bad__" not in f]
+    loans, rejects = parse_records(good, params.as_of)
+    rejects += [Reject(k, f"data row has {f['__bad__']}") for k, f in records if "__bad__" in f]
+    result = simulate_loans(loans, rejects, params, batch_id=batch_id, objects=len(records))
+    write_batch(LocalObjectStore(work_root), params, result)
+    return {"batch_id": batch_id, "loans": result.loans, "rejected": len(result.rejects)}
+
+
+def _chunks(seq: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(seq), size):
+        yield seq[start : start + size]
+
+
+def run_jobs(
+    jobs: list[tuple[Callable[..., dict[str, Any]], tuple[Any, ...]]],
+    workers: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Run the jobs (in-process when ``workers`` is 1); results in job order."""
+    results: list[dict[str, Any]] = []
+    if workers <= 1:
+        for i, (fn, args) in enumerate(jobs):
+            results.append(fn(*args))
+            if progress:
+                progress(i + 1, len(jobs))
+        return results
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        futures: list[Future[dict[str, Any]]] = [pool.submit(fn, *args) for fn, args in jobs]
+        for i, fut in enumerate(futures):
+            results.append(fut.result())
+            if progress:
+                progress(i + 1, len(jobs))
+    return results
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def simulate(
+    out_dir: Path,
+    params: RunParams,
+    *,
+    data_dir: Path | None = None,
+    tape: Path | None = None,
+    batch_size: int = 400,
+    workers: int = 1,
+    report: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+) -> RunOutputs:
+    """Simulate a portfolio and write the run folder; returns the outputs."""
+    if (data_dir is None) == (tape is None):
+        raise SimulateError("give exactly one source: a data directory or a loan tape")
+    if batch_size < 1:
+        raise SimulateError(f"--batch-size must be at least 1, got {batch_size}")
+    if workers < 1:
+        raise SimulateError(f"--workers must be at least 1, got {workers}")
+    work = out_dir / WORK_DIR
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    params = replace(params, output_bucket=WORK_BUCKET, output_prefix=WORK_PREFIX)
+    jobs: list[tuple[Callable[..., dict[str, Any]], tuple[Any, ...]]] = []
+    if data_dir is not None:
+        store = local_store(data_dir)
+        items = inventory_items(store)
+        if not items:
+            raise SimulateError("the portfolio inventory lists no objects")
+        for chunk in _chunks(items, batch_size):
+            event = {"Items": list(chunk), "BatchInput": params.to_batch_input()}
+            jobs.append((_run_store_batch, (event, str(store.root), str(work))))
+    else:
+        assert tape is not None
+        records = read_tape(tape)
+        if not records:
+            raise SimulateError(f"loan tape {tape.name} has no data rows")
+        for start in range(0, len(records), batch_size):
+            chunk = records[start : start + batch_size]
+            batch_id = f"rows-{start + 1:09d}-{start + len(chunk):09d}"
+            jobs.append((_run_tape_batch, (chunk, params, batch_id, str(work))))
+    results = run_jobs(jobs, workers, progress)
+    outputs = reduce_run(LocalObjectStore(work), params, [r["batch_id"] for r in results])
+    write_outputs_dir(out_dir, outputs)
+    shutil.rmtree(work)
+    if report:
+        write_html_report(out_dir)
+    return outputs
+
+
+def write_html_report(out_dir: Path) -> Path | None:
+    """``report.html`` by ``montemap.credit.report.write_report`` when that module exists."""
+    try:
+        from montemap.credit.report import write_report
+    except ImportError:
+        return None
+    try:
+        return write_report(out_dir)
+    except Exception as exc:  # the run's data files are written; a failed report is a warning
+        print(f"montemap: warning: report.html not written: {exc}", file=sys.stderr)
+        return None

@@ -1,0 +1,116 @@
+"""S3 task resources on the object store: ``s3:getObject``/``putObject`` and
+``aws-sdk:s3:`` getObject, putObject, listObjectsV2, copyObject, deleteObject.
+
+Requests and responses use the SDK's PascalCase shapes; failures become
+``S3.<Code>Exception`` errors (``S3.NoSuchKeyException``...) as the aws-sdk
+integrations name them. Object store calls run in a thread, off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from montemap.errors import StatesError
+from montemap.storage.base import ObjectStore, ObjectStoreError
+
+if TYPE_CHECKING:
+    from montemap.engine.run import ExecutionRun
+    from montemap.engine.store import FrameRow
+    from montemap.engine.tasks import TaskCall
+
+
+def _text(args: Mapping[str, Any], key: str) -> str:
+    value = args.get(key)
+    if not isinstance(value, str) or not value:
+        raise StatesError("S3.InvalidRequestException", f"the request needs a non-empty string {key}")
+    return value
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class S3Integration:
+    """Dispatches S3 actions to an :class:`ObjectStore`."""
+
+    def __init__(self, store: ObjectStore) -> None:
+        self.store = store
+        self.actions: dict[str, Callable[[Mapping[str, Any]], Any]] = {
+            "getObject": self.get_object,
+            "putObject": self.put_object,
+            "listObjectsV2": self.list_objects_v2,
+            "copyObject": self.copy_object,
+            "deleteObject": self.delete_object,
+        }
+
+    async def __call__(self, run: ExecutionRun, frame: FrameRow, call: TaskCall) -> Any:
+        action = call.resource.rsplit(":", 1)[-1]
+        handler = self.actions.get(action)
+        if handler is None:
+            raise StatesError("S3.UnsupportedOperationException", f"S3 action {action!r} is not supported")
+        if not isinstance(call.arguments, dict):
+            raise StatesError("S3.InvalidRequestException", "S3 parameters must be an object")
+        try:
+            return await asyncio.to_thread(handler, call.arguments)
+        except ObjectStoreError as exc:
+            raise StatesError(f"S3.{exc.code}Exception", str(exc))
+
+    def get_object(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        bucket, key = _text(args, "Bucket"), _text(args, "Key")
+        body = self.store.get(bucket, key)
+        info = self.store.head(bucket, key)
+        return {
+            "Body": body.decode("utf-8", errors="replace"),
+            "ContentLength": len(body),
+            "ContentType": "application/octet-stream",
+            "ETag": f'"{info.etag}"',
+            "LastModified": _iso(info.last_modified),
+        }
+
+    def put_object(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        bucket, key = _text(args, "Bucket"), _text(args, "Key")
+        body = args.get("Body", "")
+        data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+        etag = self.store.put(bucket, key, data)
+        return {"ETag": f'"{etag}"'}
+
+    def list_objects_v2(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        bucket = _text(args, "Bucket")
+        prefix = args.get("Prefix", "") or ""
+        max_keys = int(args.get("MaxKeys", 1000))
+        page = self.store.list_page(bucket, prefix, token=args.get("ContinuationToken"), max_keys=max_keys)
+        out: dict[str, Any] = {
+            "Contents": [
+                {
+                    "Key": o.key,
+                    "Size": o.size,
+                    "ETag": f'"{o.etag}"',
+                    "LastModified": _iso(o.last_modified),
+                    "StorageClass": "STANDARD",
+                }
+                for o in page.objects
+            ],
+            "IsTruncated": page.next_token is not None,
+            "KeyCount": len(page.objects),
+            "MaxKeys": max_keys,
+            "Name": bucket,
+            "Prefix": prefix,
+        }
+        if page.next_token is not None:
+            out["NextContinuationToken"] = page.next_token
+        return out
+
+    def copy_object(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        bucket, key = _text(args, "Bucket"), _text(args, "Key")
+        source = _text(args, "CopySource").lstrip("/")
+        src_bucket, _, src_key = source.partition("/")
+        etag = self.store.put(bucket, key, self.store.get(src_bucket, src_key))
+        return {"CopyObjectResult": {"ETag": f'"{etag}"'}}
+
+    def delete_object(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        self.store.delete(_text(args, "Bucket"), _text(args, "Key"))
+        return {}
