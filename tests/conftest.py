@@ -48,6 +48,8 @@ DUMMY_AWS_ENV = {
     "AWS_EC2_METADATA_DISABLED": "true",
 }
 READY_TIMEOUT = 30.0
+#: Health checks go straight to the server, whatever proxy the environment names.
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 POLL_INTERVAL = 0.05
 
 
@@ -64,18 +66,25 @@ class ServerError(RuntimeError):
 
 
 class MontemapServer:
-    """One ``montemap server`` subprocess on 127.0.0.1 with its own data directory."""
+    """One ``montemap server`` subprocess with its own data directory.
+
+    ``host`` defaults to 127.0.0.1; another address (127.0.0.2) needs
+    ``extra_args=["--allow-remote", ...]``. ``extra_args`` come last, so they
+    override the defaults (``--log-level warning``).
+    """
 
     def __init__(
         self,
         data_dir: Path,
         *,
+        host: str = "127.0.0.1",
         port: int | None = None,
         extra_args: list[str] | None = None,
         env: dict[str, str] | None = None,
     ) -> None:
         self.data_dir = data_dir
-        self.port = port or free_port()
+        self.host = host
+        self.port = port or free_port(host)
         self.extra_args = list(extra_args or [])
         self.env = env
         self.log_path = data_dir.parent / f"{data_dir.name}-server.log"
@@ -84,7 +93,7 @@ class MontemapServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     @property
     def running(self) -> bool:
@@ -96,7 +105,7 @@ class MontemapServer:
             "-m",
             "montemap.api.command",
             "--host",
-            "127.0.0.1",
+            self.host,
             "--port",
             str(self.port),
             "--data-dir",
@@ -121,7 +130,7 @@ class MontemapServer:
     def health(self) -> dict[str, Any] | None:
         """The health document, or None while the server does not answer."""
         try:
-            with urllib.request.urlopen(f"{self.url}/health", timeout=1.0) as response:
+            with _DIRECT.open(f"{self.url}/health", timeout=1.0) as response:
                 body: dict[str, Any] = json.loads(response.read())
                 return body
         except (urllib.error.URLError, ConnectionError, TimeoutError):
@@ -170,7 +179,7 @@ class MontemapServer:
     def client(self, service: str = "stepfunctions", **config: Any) -> Any:
         """A boto3 client for this server (dummy credentials, no retries)."""
         options: dict[str, Any] = {
-            "retries": {"max_attempts": 1, "mode": "standard"},
+            "retries": {"total_max_attempts": 1, "mode": "standard"},
             "connect_timeout": 5,
             "read_timeout": 75,
         }

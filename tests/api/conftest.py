@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from montemap.api.app import Authenticator, create_app
+from montemap.api.app import Authenticator, ServiceEndpoint, create_app
 from montemap.api.registry import Registry
 from montemap.arns import ArnFactory
 from montemap.engine.db import Database
@@ -37,9 +37,15 @@ def app_factory(
     """Build the app around a real engine and registry; ``app_factory(authenticator=...)``."""
     clients: list[TestClient] = []
 
-    def make(*, authenticator: Authenticator | None = None) -> ApiClient:
+    def make(
+        *,
+        authenticator: Authenticator | None = None,
+        services: dict[str, ServiceEndpoint] | None = None,
+    ) -> ApiClient:
         engine = Engine(database, arns=registry.arns, store=LocalObjectStore(tmp_path / "buckets"))
-        app = create_app(engine=engine, registry=registry, authenticator=authenticator)
+        app = create_app(
+            engine=engine, registry=registry, authenticator=authenticator, services=services
+        )
         http = TestClient(app, raise_server_exceptions=False)
         http.__enter__()
         clients.append(http)

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import pytest
+from botocore.exceptions import ReadTimeoutError
 
 from .helpers import PASS_DEFINITION, ROLE_ARN
 
@@ -265,3 +266,36 @@ def test_get_activity_task_for_missing_activity(shared_sfn_client: Any) -> None:
     client = shared_sfn_client
     with pytest.raises(client.exceptions.ActivityDoesNotExist):
         client.get_activity_task(activityArn=f"{ACCOUNT_PREFIX}:activity:{unique()}")
+
+
+def test_start_a_published_version(shared_sfn_client: Any) -> None:
+    client = shared_sfn_client
+    sm = machine(client, publish=True)
+    client.update_state_machine(stateMachineArn=sm, definition=WAIT_DEFINITION)
+    arn = client.start_execution(stateMachineArn=f"{sm}:1")["executionArn"]
+    done = wait_until_done(client, arn)
+    assert done["status"] == "SUCCEEDED"  # version 1 is the Pass machine, not the Wait
+    described = client.describe_state_machine_for_execution(executionArn=arn)
+    assert described["definition"] == PASS_DEFINITION
+
+
+def test_abandoned_poll_does_not_take_a_task(server_factory: Any) -> None:
+    server = server_factory(extra_args=["--log-level", "debug"])
+    impatient = server.client(read_timeout=1)
+    client = server.client()
+    try:
+        activity, sm = activity_machine(client)
+        with pytest.raises(ReadTimeoutError):
+            impatient.get_activity_task(activityArn=activity, workerName="gone")
+        deadline = time.monotonic() + 10
+        while "client went away" not in server.log_text():  # the server saw it leave
+            assert time.monotonic() < deadline, server.log_text()
+            time.sleep(0.02)
+        execution = client.start_execution(stateMachineArn=sm)["executionArn"]
+        task = client.get_activity_task(activityArn=activity, workerName="present")
+        assert "taskToken" in task
+        client.send_task_success(taskToken=task["taskToken"], output="{}")
+        assert wait_until_done(client, execution)["status"] == "SUCCEEDED"
+    finally:
+        impatient.close()
+        client.close()

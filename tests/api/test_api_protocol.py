@@ -9,6 +9,7 @@ from typing import Any
 import botocore.session
 import pytest
 from botocore.parsers import create_parser
+from starlette.responses import Response
 
 from montemap.api.actions import ACTIONS
 from montemap.api.protocol import CONTENT_TYPE, MAX_BODY_BYTES
@@ -100,6 +101,7 @@ def test_content_type_parameters_are_accepted(api: ApiClient) -> None:
         (b"\xff\xfe", "not valid UTF-8"),
         (b"[1, 2]", "must be a JSON object, not array"),
         (b'"text"', "must be a JSON object, not string"),
+        (b'{"maxResults": NaN}', "NaN is not a JSON value"),
     ],
 )
 def test_malformed_body(api: ApiClient, raw: bytes, expected: str) -> None:
@@ -290,3 +292,26 @@ def test_authenticator_refuses_before_dispatch(app_factory: Callable[..., ApiCli
 
 def test_console_path_is_free(api: ApiClient) -> None:
     assert api.http.get("/console").status_code == 404
+
+
+def test_other_services_share_the_endpoint(app_factory: Callable[..., ApiClient]) -> None:
+    calls: list[tuple[str, bytes]] = []
+
+    async def ecs(request: Any, body: bytes) -> Response:
+        calls.append((request.headers["x-amz-target"], body))
+        return Response(b"{}", media_type="application/x-amz-json-1.1")
+
+    async def authenticator(request: Any, body: bytes) -> None:
+        if request.headers.get("authorization") != "ok":
+            raise ApiError("UnrecognizedClientException", "no", status=403)
+
+    prefix = "AmazonEC2ContainerServiceV20141113."
+    api = app_factory(authenticator=authenticator, services={prefix: ecs})
+    headers = {"X-Amz-Target": f"{prefix}ListClusters", "Authorization": "ok"}
+    assert api.call("ListClusters", {"a": 1}, headers=headers).status_code == 200
+    assert calls == [(f"{prefix}ListClusters", b'{"a": 1}')]
+    refused = api.call("ListClusters", {}, headers={"X-Amz-Target": f"{prefix}ListClusters"})
+    assert refused.status_code == 403
+    assert len(calls) == 1
+    sfn = api.call("ListStateMachines", {}, headers={"Authorization": "ok"})
+    assert sfn.json() == {"stateMachines": []}

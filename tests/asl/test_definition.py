@@ -23,7 +23,7 @@ ACTIVITY_ARN = "arn:aws:states:us-east-1:123456789012:activity:worker"
 LAMBDA = "arn:aws:states:::lambda:invoke"
 
 
-def one(state: dict[str, Any], **top: Any) -> dict[str, Any]:
+def one(state: Any, **top: Any) -> dict[str, Any]:
     """A state machine whose only state is ``S``."""
     return {"StartAt": "S", "States": {"S": state}, **top}
 
@@ -576,7 +576,7 @@ def test_catch_rules() -> None:
         {"ErrorEquals": ["E"], "Next": "Ghost", "ResultPath": "$.a[0:2]"},
         {"ErrorEquals": ["E"]},
     ]
-    definition = {
+    definition: dict[str, Any] = {
         "StartAt": "T",
         "States": {
             "T": {"Type": "Task", "Resource": LAMBDA, "Catch": catch, "End": True},
@@ -624,8 +624,11 @@ def test_parallel_branches_are_state_machines() -> None:
     ]
 
 
-PROCESSOR = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
-DISTRIBUTED = {**PROCESSOR, "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}}
+PROCESSOR: dict[str, Any] = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
+DISTRIBUTED: dict[str, Any] = {
+    **PROCESSOR,
+    "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+}
 
 
 def map_state(**fields: Any) -> dict[str, Any]:
@@ -750,18 +753,10 @@ def test_labels() -> None:
     assert errors(map_state(Label="batches")) == []
     assert errors(map_state(Label="has space")) == [("INVALID_LABEL_NAME", "/States/S/Label")]
     assert errors(map_state(Label="x" * 41)) == [("INVALID_LABEL_NAME", "/States/S/Label")]
-    nested = {
-        **DISTRIBUTED,
-        "States": {"P": {"Type": "Map", "ItemProcessor": PROCESSOR, "Label": "L", "End": True}},
-        "StartAt": "P",
-    }
-    inner_processor = {
-        **nested["States"]["P"],
-        "ItemProcessor": {**PROCESSOR, "States": {"Q": {"Type": "Succeed"}}, "StartAt": "Q"},
-    }
-    nested["States"] = {"P": inner_processor}
+    inner = {"Type": "Map", "ItemProcessor": PROCESSOR, "Label": "L", "End": True}
+    nested = {**DISTRIBUTED, "StartAt": "I", "States": {"I": inner}}
     assert errors(map_state(Label="L", ItemProcessor=nested)) == [
-        ("DUPLICATE_LABEL_NAME", "/States/S/ItemProcessor/States/P/Label")
+        ("DUPLICATE_LABEL_NAME", "/States/S/ItemProcessor/States/I/Label")
     ]
 
 

@@ -82,7 +82,9 @@ def test_retry_delay_survives_restart(tmp_path: Path) -> None:
         assert done.output == '{"err":{"Error":"Boom","Cause":"c"}}'
         types = event_types(engine, rec.execution_arn)
         assert types.count("ParallelStateStarted") == 2
-        assert types[-4:] == ["PassStateEntered", "PassStateExited", "ExecutionSucceeded"][-4:] or True
+        assert (
+            types[-4:] == ["PassStateEntered", "PassStateExited", "ExecutionSucceeded"][-4:] or True
+        )
         assert types[-1] == "ExecutionSucceeded"
         await engine.close()
 

@@ -108,7 +108,10 @@ def test_wait_for_task_token_callback(tmp_path: Path) -> None:
             "Wait": {
                 "Type": "Task",
                 "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
-                "Parameters": {"FunctionName": "Double", "Payload": {"value": 1, "token.$": "$$.Task.Token"}},
+                "Parameters": {
+                    "FunctionName": "Double",
+                    "Payload": {"value": 1, "token.$": "$$.Task.Token"},
+                },
                 "End": True,
             }
         },
@@ -117,7 +120,9 @@ def test_wait_for_task_token_callback(tmp_path: Path) -> None:
     async def scenario() -> None:
         engine = _engine(tmp_path, functions=functions)
         rec = await engine.start_execution(machine(definition), name="cb", input="{}")
-        await eventually(lambda: "TaskSubmitted" in event_types(engine, rec.execution_arn), timeout=30)
+        await eventually(
+            lambda: "TaskSubmitted" in event_types(engine, rec.execution_arn), timeout=30
+        )
         history, _ = engine.get_execution_history(
             rec.execution_arn, reverse=False, max_results=100, next_token=None, include_data=True
         )
@@ -152,7 +157,9 @@ def test_activity_heartbeat_lapse_is_retried_then_succeeds(tmp_path: Path) -> No
                     "Resource": activity.arn,
                     "HeartbeatSeconds": 10,
                     "TimeoutSeconds": 100,
-                    "Retry": [{"ErrorEquals": ["States.Timeout"], "IntervalSeconds": 5, "MaxAttempts": 2}],
+                    "Retry": [
+                        {"ErrorEquals": ["States.Timeout"], "IntervalSeconds": 5, "MaxAttempts": 2}
+                    ],
                     "End": True,
                 }
             },
@@ -192,7 +199,10 @@ def test_get_activity_task_wakes_immediately(tmp_path: Path) -> None:
     async def scenario() -> None:
         engine = _engine(tmp_path)
         activity = engine.create_activity("fast")
-        definition = {"StartAt": "W", "States": {"W": {"Type": "Task", "Resource": activity.arn, "End": True}}}
+        definition = {
+            "StartAt": "W",
+            "States": {"W": {"Type": "Task", "Resource": activity.arn, "End": True}},
+        }
         loop = asyncio.get_running_loop()
         poll = asyncio.ensure_future(engine.get_activity_task(activity.arn, None, wait_seconds=30))
         await settle()
@@ -230,7 +240,13 @@ def test_s3_integrations_on_the_local_store(tmp_path: Path) -> None:
                 "Type": "Task",
                 "Resource": "arn:aws:states:::aws-sdk:s3:getObject",
                 "Parameters": {"Bucket": "results", "Key": "nope"},
-                "Catch": [{"ErrorEquals": ["S3.NoSuchKeyException"], "ResultPath": "$.err", "Next": "Done"}],
+                "Catch": [
+                    {
+                        "ErrorEquals": ["S3.NoSuchKeyException"],
+                        "ResultPath": "$.err",
+                        "Next": "Done",
+                    }
+                ],
                 "End": True,
             },
             "Done": {"Type": "Pass", "End": True},

@@ -107,9 +107,28 @@ def test_no_temporary_file_is_left_after_a_failed_write(local: LocalObjectStore)
         def read(self, n: int = -1) -> bytes:
             raise OSError("disk on fire")
 
-    with pytest.raises(OSError, match="disk on fire"):
+    with pytest.raises(ObjectStoreError, match="disk on fire") as err:
         local.put_stream("bkt", "x/y", Broken())  # type: ignore[arg-type]
+    assert err.value.code == "InternalError"
     assert list((bucket_dir(local) / "x").iterdir()) == []
+
+
+def test_objects_are_readable_by_others(local: LocalObjectStore) -> None:
+    local.put("bkt", "k", b"x")
+    assert (bucket_dir(local) / "k").stat().st_mode & 0o777 == 0o644
+
+
+def test_unwritable_directory(local: LocalObjectStore) -> None:
+    if os.geteuid() == 0:
+        pytest.skip("root writes anywhere")
+    (bucket_dir(local) / "ro").mkdir()
+    (bucket_dir(local) / "ro").chmod(0o500)
+    try:
+        with pytest.raises(ObjectStoreError) as err:
+            local.put("bkt", "ro/k", b"x")
+        assert err.value.code == "AccessDenied"
+    finally:
+        (bucket_dir(local) / "ro").chmod(0o700)
 
 
 def test_directories_are_neither_objects_nor_deleted(local: LocalObjectStore) -> None:

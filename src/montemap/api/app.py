@@ -6,12 +6,15 @@ server is up. ``/console`` is reserved for the web console.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
+from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -25,10 +28,17 @@ from montemap.errors import ApiError
 
 log = logging.getLogger("montemap.api")
 
+#: Actions that may wait long for something to happen; cancelled when their client leaves.
+LONG_POLLS = frozenset({"GetActivityTask"})
+
 #: Checks a request's credentials before it is dispatched: return to accept,
 #: raise ``ApiError`` (e.g. ``UnrecognizedClientException``, status 403) to refuse.
 #: It receives the request and its raw body (SigV4 signs the body's hash).
 Authenticator = Callable[[Request, bytes], Awaitable[None]]
+
+#: Serves another AWS JSON service on the same endpoint (e.g. the ECS subset):
+#: called with the request and its body, already size-checked and authenticated.
+ServiceEndpoint = Callable[[Request, bytes], Awaitable[Response]]
 
 
 class Dispatcher:
@@ -39,16 +49,32 @@ class Dispatcher:
     carries the request id but never the stack trace (that goes to the log).
     """
 
-    def __init__(self, ctx: Context, authenticator: Authenticator | None) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        authenticator: Authenticator | None,
+        services: Mapping[str, ServiceEndpoint] | None = None,
+    ) -> None:
         self.ctx = ctx
         self.authenticator = authenticator
+        self.services = dict(services or {})
 
     async def dispatch(self, request: Request) -> Response:
         request_id = protocol.new_request_id()
         try:
-            result = await self._handle(request)
+            body = await protocol.read_body(request)
+            if self.authenticator is not None:
+                await self.authenticator(request, body)
+            target = request.headers.get("x-amz-target", "")
+            for prefix, endpoint in self.services.items():
+                if target.startswith(prefix):
+                    return await endpoint(request, body)
+            result = await self._handle(request, body)
         except ApiError as exc:
             return protocol.error_response(exc, request_id=request_id)
+        except ClientDisconnect:
+            log.debug("client went away during request %s", request_id)
+            return Response(status_code=400)
         except Exception:
             log.exception("internal error handling request %s", request_id)
             failure = ApiError(
@@ -60,10 +86,7 @@ class Dispatcher:
             return protocol.error_response(failure, request_id=request_id)
         return protocol.json_response(result, request_id=request_id)
 
-    async def _handle(self, request: Request) -> dict[str, object]:
-        body = await protocol.read_body(request)
-        if self.authenticator is not None:
-            await self.authenticator(request, body)
+    async def _handle(self, request: Request, body: bytes) -> dict[str, object]:
         name = protocol.action_name(request)
         protocol.check_content_type(request)
         operation = operation_model(name)
@@ -73,7 +96,39 @@ class Dispatcher:
         if handler is None:
             raise protocol.unknown_operation(f"Operation '{name}' is not supported by montemap")
         params = validate_input(operation, protocol.parse_body(body))
+        if name in LONG_POLLS:
+            return await _unless_disconnected(request, handler(self.ctx, params))
         return await handler(self.ctx, params)
+
+
+async def _unless_disconnected(request: Request, work: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+    """Run a long poll, cancelling it as soon as its client disconnects.
+
+    A poller that gave up (read timeout, killed worker) must not be handed an
+    activity task it will never receive. The engine claims a task without
+    awaiting in between, so a cancelled poll never holds a claimed task; a
+    client that leaves at the very moment a task is claimed still loses it
+    (as on AWS), and the state's heartbeat or timeout recovers it.
+    """
+    task = asyncio.ensure_future(work)
+
+    async def watch() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+        task.cancel()
+
+    watcher = asyncio.ensure_future(watch())
+    try:
+        return await task
+    except asyncio.CancelledError:
+        if watcher.done() and not watcher.cancelled():
+            raise ClientDisconnect()
+        raise
+    finally:
+        if not watcher.done():
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
 
 
 async def health(request: Request) -> Response:
@@ -85,14 +140,18 @@ def create_app(
     engine: EngineApi,
     registry: Registry,
     authenticator: Authenticator | None = None,
+    services: Mapping[str, ServiceEndpoint] | None = None,
     manage_engine: bool = True,
 ) -> Starlette:
     """The API application around an engine and a registry.
 
-    With ``manage_engine`` the application's lifespan starts the engine (which
-    resumes running executions) and closes it on shutdown.
+    ``services`` maps an ``X-Amz-Target`` prefix (``"AmazonEC2ContainerServiceV20141113."``)
+    to the endpoint serving that service on ``POST /``. With ``manage_engine`` the
+    application's lifespan starts the engine (which resumes running executions)
+    and closes it on shutdown.
     """
-    dispatcher = Dispatcher(Context(engine=engine, registry=registry), authenticator)
+    ctx = Context(engine=engine, registry=registry)
+    dispatcher = Dispatcher(ctx, authenticator, services)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

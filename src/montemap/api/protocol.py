@@ -146,7 +146,7 @@ def parse_body(body: bytes) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise serialization_error(f"Request body is not valid UTF-8 (byte {exc.start})")
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         raise serialization_error(
             f"Request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
@@ -156,6 +156,11 @@ def parse_body(body: bytes) -> dict[str, Any]:
             f"Request body must be a JSON object, not {json_type_name(value)}"
         )
     return value
+
+
+def _reject_constant(name: str) -> Any:
+    """JSON has no NaN or Infinity; Python's parser would accept them."""
+    raise serialization_error(f"Request body is not valid JSON: {name} is not a JSON value")
 
 
 def json_type_name(value: object) -> str:

@@ -72,27 +72,21 @@ def check_map(ctx: Context, state: dict[str, Any], loc: str, language: str) -> N
         _check_writer(ctx, state["ResultWriter"], pointer(loc, "ResultWriter"), language)
 
 
-def _check_processor(ctx: Context, state: dict[str, Any], loc: str) -> str:
-    """ItemProcessor/Iterator: exactly one, validated as a state machine; the mode."""
+def _check_processor(ctx: Context, state: dict[str, Any], loc: str) -> None:
+    """ItemProcessor (or the older Iterator): exactly one, a state machine whose
+    DISTRIBUTED mode needs an ExecutionType."""
     present = exclusive(ctx, state, loc, "ItemProcessor", "Iterator")
     if not present:
         ctx.error(loc, "These fields are required: [ItemProcessor]")
-        return "INLINE"
+        return
     processor = state[present[0]]
     here = pointer(loc, present[0])
     ctx.validate_machine(ctx, processor, here, "processor")
-    if not isinstance(processor, dict) or not isinstance(processor.get("ProcessorConfig"), dict):
-        return "INLINE"
-    config = processor["ProcessorConfig"]
-    mode = config.get("Mode", "INLINE")
-    if mode == "DISTRIBUTED" and "ExecutionType" not in config:
+    config = processor.get("ProcessorConfig") if isinstance(processor, dict) else None
+    if not isinstance(config, dict):
+        return
+    if config.get("Mode") == "DISTRIBUTED" and "ExecutionType" not in config:
         ctx.error(pointer(here, "ProcessorConfig"), "These fields are required: [ExecutionType]")
-    if mode == "INLINE" and "ExecutionType" in config:
-        ctx.error(
-            pointer(here, "ProcessorConfig", "ExecutionType"),
-            "'ExecutionType' is only supported when 'Mode' is DISTRIBUTED",
-        )
-    return str(mode)
 
 
 def check_processor_config(ctx: Context, value: Any, loc: str) -> None:

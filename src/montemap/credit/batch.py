@@ -49,6 +49,7 @@ from montemap.credit.params import BatchInputError, RunParams, parse_batch_input
 from montemap.storage import ObjectStore, ObjectStoreError, open_store
 
 READ_THREADS = 16
+_READ_CHUNK = 64 * 1024
 _F64 = pa.float64()
 
 
@@ -78,7 +79,7 @@ class BatchResult:
 
     @property
     def loans(self) -> int:
-        return self.table.num_rows // max(1, len(self.shocks_bp))
+        return int(self.table.num_rows) // max(1, len(self.shocks_bp))
 
     def flagged(self) -> list[dict[str, int]]:
         will = np.asarray(self.table.column("WillDefault").to_numpy(zero_copy_only=False))
@@ -245,7 +246,15 @@ def fetch_object(store: ObjectStore, item: Item) -> bytes | Reject:
     """The object's bytes (at most 1 MB + 1 byte), or a reject when it does not exist."""
     try:
         with store.open(item.bucket, item.key) as stream:
-            return stream.read(MAX_OBJECT_BYTES + 1)
+            chunks: list[bytes] = []
+            total = 0
+            while total <= MAX_OBJECT_BYTES:  # small reads: no 1 MB buffer per object
+                chunk = stream.read(_READ_CHUNK)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                total += len(chunk)
+            return b"".join(chunks)
     except ObjectStoreError as exc:
         if exc.code in ("NoSuchKey", "InvalidKey"):
             return Reject(item.key, f"cannot read object: {exc}")
@@ -259,7 +268,9 @@ def read_and_parse(
     loans: list[Loan] = []
     rejects: list[Reject] = []
     with ThreadPoolExecutor(max_workers=max(1, min(threads, len(items)))) as pool:
-        for item, data in zip(items, pool.map(lambda it: fetch_object(store, it), items), strict=True):
+        for item, data in zip(
+            items, pool.map(lambda it: fetch_object(store, it), items), strict=True
+        ):
             if isinstance(data, Reject):
                 rejects.append(data)
                 continue
@@ -367,6 +378,8 @@ def process_batch(
     }
 
 
-def handle_batch(event: Any, context: Any = None, *, store: ObjectStore | None = None) -> dict[str, Any]:
+def handle_batch(
+    event: Any, context: Any = None, *, store: ObjectStore | None = None
+) -> dict[str, Any]:
     """The worker entry point (Lambda-style signature); ``store`` defaults to the environment's."""
     return process_batch(event, store if store is not None else default_store())

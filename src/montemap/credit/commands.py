@@ -7,6 +7,7 @@ import importlib
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from montemap.credit.params import (
     DEFAULT_PATHS,
@@ -17,10 +18,10 @@ from montemap.credit.params import (
     parse_as_of,
     parse_shocks,
 )
-from montemap.credit.simulate import SimulateError, simulate
+from montemap.credit.simulate import SimulateError, run_simulation
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``simulate`` (and the generator helper's commands when present)."""
     try:
         gen_commands = importlib.import_module("montemap.credit.gen_commands")
@@ -38,9 +39,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--loans", metavar="TAPE", type=Path, help="loan tape: CSV or Parquet")
-    src.add_argument("--data-dir", metavar="DIR", type=Path, help="data directory of a generated portfolio")
+    src.add_argument(
+        "--data-dir", metavar="DIR", type=Path, help="data directory of a generated portfolio"
+    )
     p.add_argument("--out", metavar="DIR", type=Path, required=True, help="output folder")
-    p.add_argument("--paths", type=int, default=DEFAULT_PATHS, help="paths per scenario (default 1000)")
+    p.add_argument(
+        "--paths", type=int, default=DEFAULT_PATHS, help="paths per scenario (default 1000)"
+    )
     p.add_argument(
         "--shocks",
         default=",".join(str(s) for s in DEFAULT_SHOCKS_BP),
@@ -66,7 +71,7 @@ def params_from_args(args: argparse.Namespace) -> RunParams:
     except ValueError:
         raise SimulateError(f"--shocks must be integers in basis points, got {args.shocks!r}")
     try:
-        kwargs = {"shocks_bp": parse_shocks("--shocks", shocks)}
+        kwargs: dict[str, Any] = {"shocks_bp": parse_shocks("--shocks", shocks)}
         if args.as_of:
             kwargs["as_of"] = parse_as_of("--as-of", args.as_of)
     except BatchInputError as exc:
@@ -91,7 +96,7 @@ def params_from_args(args: argparse.Namespace) -> RunParams:
         cutoff=args.cutoff,
         kappa=args.kappa,
         backend=args.backend,
-        **kwargs,  # type: ignore[arg-type]
+        **kwargs,
     )
 
 
@@ -103,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         if tty:
             print(f"\rbatches {done}/{total}", end="" if done < total else "\n", file=sys.stderr)
 
-    outputs = simulate(
+    outputs = run_simulation(
         args.out,
         params,
         data_dir=args.data_dir,
@@ -118,7 +123,9 @@ def run(args: argparse.Namespace) -> int:
         f"{s['loans']} loans simulated, {s['rejected']} rejected, {s['matured']} matured; "
         f"{s['paths']} paths, seed {s['seed']}, as of {s['as_of']}"
     )
-    print(f"{'shock':>7} {'exposure':>16} {'exp. loss':>14} {'VaR 99.9%':>14} {'flagged':>8} {'mean PD':>8}")
+    print(
+        f"{'shock':>7} {'exposure':>16} {'exp. loss':>14} {'VaR 99.9%':>14} {'flagged':>8} {'mean PD':>8}"
+    )
     for sc in s["scenarios"]:
         print(
             f"{sc['shock_bp']:>5}bp {sc['exposure']:>16,.0f} {sc['expected_loss']:>14,.0f} "

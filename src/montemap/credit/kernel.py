@@ -5,7 +5,8 @@ One-factor Gaussian copula: loan ``i`` defaults on path ``p`` iff
 ``Z_p = mu + Z0_p`` shared by all loans and ``eps_ip`` the loan's own draw.
 Written as ``eps_ip < a_i - b_i Z_p`` (``a = c/sqrt(1-rho)``,
 ``b = sqrt(rho/(1-rho))``), each loan-path costs one uniform, half a
-Box-Muller transform, a multiply-subtract and a compare, all in float32.
+Box-Muller transform (32 random bits), a multiply-subtract and a compare,
+all in float32.
 
 Backends are pluggable (:func:`register_backend`); every backend must honour
 the stream layout of :mod:`montemap.credit.rng` so results do not depend on
@@ -103,9 +104,9 @@ class NumpyBackend:
         rows = max(1, BLOCK_ELEMENTS // width)
         for start in range(0, n, rows):
             stop = min(start + rows, n)
-            u = np.empty((stop - start, width), dtype=np.float32)
-            streams.idiosyncratic_uniforms(shock_bp, ids[start:stop], u)
-            eps_even, eps_odd = box_muller(u)
+            raw = np.empty((stop - start, half), dtype=np.uint64)
+            streams.idiosyncratic_raw(shock_bp, ids[start:stop], raw)
+            eps_even, eps_odd = box_muller(raw)
             a_col, b_col = a[start:stop, None], b[start:stop, None]
             w = weights[start:stop]
             for eps, zs, count, loss, dflt in (

@@ -310,7 +310,7 @@ class LoanArrays:
 
     @classmethod
     def from_loans(cls, loans: Sequence[Loan]) -> LoanArrays:
-        def col(attr: str, dtype: type) -> NDArray:  # type: ignore[type-arg]
+        def col(attr: str, dtype: type) -> NDArray:
             return np.array([getattr(ln, attr) for ln in loans], dtype=dtype)
 
         return cls(
@@ -338,7 +338,9 @@ class LoanArrays:
 
     def take(self, index: NDArray[np.intp]) -> LoanArrays:
         """The loans at ``index``, in that order."""
-        return LoanArrays(**{name: getattr(self, name)[index] for name in self.__dataclass_fields__})
+        return LoanArrays(
+            **{name: getattr(self, name)[index] for name in self.__dataclass_fields__}
+        )
 
 
 def defaults_applied(loans: Iterable[Loan]) -> dict[str, int]:

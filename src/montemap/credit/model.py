@@ -177,7 +177,7 @@ def structural_lgd(balance: F64, collateral: F64, commercial: NDArray[np.bool_])
     """Blend of the secured (35%) and unsecured (45% personal, 40% commercial) parts."""
     base = np.where(commercial, LGD_COMMERCIAL_SENIOR, LGD_PERSONAL_UNSECURED)
     secured = np.minimum(collateral, balance)
-    return np.asarray((secured * LGD_SECURED + (balance - secured) * base) / balance)
+    return np.asarray(base + (LGD_SECURED - base) * (secured / balance), dtype=np.float64)
 
 
 # --------------------------------------------------------------------------- per loan

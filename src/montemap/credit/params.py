@@ -118,7 +118,9 @@ def _float(where: str, value: Any, lo: float, hi: float, *, lo_open: bool = Fals
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise BatchInputError(f"{where} must be a number, got {value!r}")
     if not lo <= value <= hi or (lo_open and value == lo):
-        raise BatchInputError(f"{where} must be in {'(' if lo_open else '['}{lo}, {hi}], got {value}")
+        raise BatchInputError(
+            f"{where} must be in {'(' if lo_open else '['}{lo}, {hi}], got {value}"
+        )
     return float(value)
 
 

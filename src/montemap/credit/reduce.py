@@ -49,22 +49,29 @@ class ReduceError(MontemapError):
 
 @dataclass
 class BatchOutput:
-    """One batch's outputs as read back."""
+    """One batch's outputs as read back (per-loan rows still Parquet-encoded)."""
 
     meta: dict[str, Any]
-    table: pa.Table
+    loans_parquet: bytes
     shocks_bp: NDArray[np.int64]
     loss_cents: NDArray[np.int64]
     defaults: NDArray[np.int64]
 
+    def scenario_rows(self, shock: int) -> pa.Table:
+        """This batch's rows of one scenario."""
+        return pq.read_table(
+            pa.BufferReader(self.loans_parquet), filters=[("shock_bp", "=", shock)]
+        )
+
 
 @dataclass
 class RunOutputs:
-    """What a run publishes."""
+    """What a run publishes: the summary, the rejects, and ``loans.parquet`` (as bytes
+    unless it was written straight to a file)."""
 
     summary: dict[str, Any]
-    loans: pa.Table
     rejects: list[tuple[str, str]]
+    loans_parquet: bytes | None = None
 
 
 # --------------------------------------------------------------------------- reading
@@ -86,22 +93,32 @@ def read_batch(store: ObjectStore, params: RunParams, batch_id: str) -> BatchOut
     bucket = params.output_bucket
     try:
         meta = json.loads(store.get(bucket, params.batch_key(batch_id, "batch.json")))
-        table = pq.read_table(pa.BufferReader(store.get(bucket, params.batch_key(batch_id, "loans.parquet"))))
+        loans = store.get(bucket, params.batch_key(batch_id, "loans.parquet"))
         with np.load(io.BytesIO(store.get(bucket, params.batch_key(batch_id, "paths.npz")))) as npz:
             shocks, loss, defaults = npz["shocks_bp"], npz["loss_cents"], npz["defaults"]
     except ObjectStoreError as exc:
         raise ReduceError(f"batch {batch_id}: {exc}")
-    except (ValueError, OSError, KeyError, pa.ArrowException) as exc:
+    except (ValueError, OSError, KeyError) as exc:
         raise ReduceError(f"batch {batch_id}: unreadable output: {exc}")
-    return BatchOutput(meta, table, shocks, loss, defaults)
+    return BatchOutput(meta, loans, shocks, loss, defaults)
 
 
 def reduce_run(
-    store: ObjectStore, params: RunParams, batch_ids: Sequence[str] | None = None
+    store: ObjectStore,
+    params: RunParams,
+    batch_ids: Sequence[str] | None = None,
+    *,
+    loans_path: Path | None = None,
 ) -> RunOutputs:
-    """Combine the batches (given in order, or every batch under the prefix, sorted)."""
-    ids = list(batch_ids) if batch_ids is not None else list_batches(
-        store, params.output_bucket, params.output_prefix
+    """Combine the batches (given in order, or every batch under the prefix, sorted).
+
+    ``loans.parquet`` is assembled one scenario at a time (memory holds one
+    scenario's rows) and written to ``loans_path``, or returned as bytes.
+    """
+    ids = (
+        list(batch_ids)
+        if batch_ids is not None
+        else list_batches(store, params.output_bucket, params.output_prefix)
     )
     if not ids:
         raise ReduceError(
@@ -111,7 +128,7 @@ def reduce_run(
     k, s = len(params.shocks_bp), params.paths
     loss = np.zeros((k, s), dtype=np.int64)
     defaults = np.zeros((k, s), dtype=np.int64)
-    tables: list[pa.Table] = []
+    batches: list[BatchOutput] = []
     rejects: list[tuple[str, str]] = []
     counts = {"objects": 0, "matured": 0, "payment_mismatch": 0}
     applied = dict.fromkeys(OPTIONAL, 0)
@@ -124,10 +141,12 @@ def reduce_run(
                 f"({out.meta.get('params')}); clear the run prefix or use a new one"
             )
         if list(out.shocks_bp) != list(params.shocks_bp) or out.loss_cents.shape != (k, s):
-            raise ReduceError(f"batch {batch_id}: loss vectors do not match the run's scenarios/paths")
+            raise ReduceError(
+                f"batch {batch_id}: loss vectors do not match the run's scenarios/paths"
+            )
         loss += out.loss_cents
         defaults += out.defaults
-        tables.append(out.table)
+        batches.append(out)
         rejects.extend((r["key"], r["reason"]) for r in out.meta["rejects"])
         for name in counts:
             counts[name] += int(out.meta[name])
@@ -135,16 +154,30 @@ def reduce_run(
             applied[name] += int(out.meta["defaults_applied"].get(name, 0))
         for name in overrides:
             overrides[name] += int(out.meta["overrides"].get(name, 0))
-    table = pa.concat_tables(tables).sort_by([("shock_bp", "ascending"), ("key", "ascending")])
-    n_loans = table.num_rows // k
-    keys = table.column("key").slice(0, n_loans)
-    if pc.count_distinct(keys).as_py() != n_loans:
-        raise ReduceError("batches overlap: some loan appears in more than one batch")
     rejects.sort()
+    sink: Any = str(loans_path) if loans_path is not None else pa.BufferOutputStream()
     scenarios = []
-    for j, shock in enumerate(params.shocks_bp):
-        rows = table.slice(j * n_loans, n_loans)
-        scenarios.append(scenario_summary(shock, params, rows, loss[j], defaults[j]))
+    n_loans = 0
+    writer: pq.ParquetWriter | None = None
+    try:
+        for j, shock in enumerate(params.shocks_bp):
+            rows = pa.concat_tables([b.scenario_rows(shock) for b in batches])
+            rows = rows.sort_by([("key", "ascending")]).combine_chunks()
+            if j == 0:
+                n_loans = rows.num_rows
+                if pc.count_distinct(rows.column("key")).as_py() != n_loans:
+                    raise ReduceError("batches overlap: some loan appears in more than one batch")
+                writer = pq.ParquetWriter(sink, rows.schema, compression="zstd")
+            elif rows.num_rows != n_loans:
+                raise ReduceError(
+                    f"scenario {shock} bp has {rows.num_rows} rows, expected {n_loans}"
+                )
+            assert writer is not None
+            writer.write_table(rows)
+            scenarios.append(scenario_summary(shock, params, rows, loss[j], defaults[j]))
+    finally:
+        if writer is not None:
+            writer.close()
     summary = {
         "format": 1,
         "loans": n_loans,
@@ -164,7 +197,8 @@ def reduce_run(
         "payment_mismatch": counts["payment_mismatch"],
         "scenarios": scenarios,
     }
-    return RunOutputs(summary, table, rejects)
+    data = None if loans_path is not None else bytes(sink.getvalue().to_pybytes())
+    return RunOutputs(summary, rejects, data)
 
 
 # --------------------------------------------------------------------------- figures
@@ -212,8 +246,17 @@ def scenario_summary(
     top = float(losses.max()) if s else 0.0
     edges = np.linspace(0.0, top if top > 0 else 1.0, LOSS_BINS + 1)
     hist, _ = np.histogram(losses, bins=edges)
-    col = {name: rows.column(name).to_numpy(zero_copy_only=False) for name in (
-        "ead", "expected_loss", "pd_stressed", "pd0", "irb_capital", "sim_expected_loss")}
+    col = {
+        name: rows.column(name).to_numpy(zero_copy_only=False)
+        for name in (
+            "ead",
+            "expected_loss",
+            "pd_stressed",
+            "pd0",
+            "irb_capital",
+            "sim_expected_loss",
+        )
+    }
     flagged = np.asarray(rows.column("WillDefault").to_numpy(zero_copy_only=False)) == "YES"
     pd_hist, _ = np.histogram(np.clip(col["pd_stressed"], PD_EDGES[0], PD_EDGES[-1]), bins=PD_EDGES)
     n = rows.num_rows
@@ -255,24 +298,37 @@ def breakdown(
     col: Mapping[str, NDArray[np.float64]],
     flagged: NDArray[np.bool_],
 ) -> list[dict[str, Any]]:
-    """Per-group loans, exposure, expected losses, mean PD and flagged count."""
-    labels = np.asarray(rows.column(column).to_numpy(zero_copy_only=False), dtype=object)
-    keys = list(order) if order is not None else sorted(set(labels.tolist()))
+    """Per-group loans, exposure, expected losses, mean PD and flagged count.
+
+    Groups are summed with ``bincount`` in row order (one pass, deterministic).
+    """
+    encoded = pc.dictionary_encode(rows.column(column)).combine_chunks()
+    index = encoded.indices.to_numpy(zero_copy_only=False).astype(np.intp)
+    names = [str(v) for v in encoded.dictionary.to_pylist()]
+    m = len(names)
+
+    def total(values: NDArray[np.float64] | NDArray[np.bool_]) -> NDArray[np.float64]:
+        summed = np.bincount(index, weights=values.astype(np.float64), minlength=m)
+        return np.asarray(summed, dtype=np.float64)
+
+    count = np.bincount(index, minlength=m)
+    sums = {name: total(col[name]) for name in ("ead", "expected_loss", "sim_expected_loss")}
+    pd_sum, n_flagged = total(col["pd_stressed"]), total(flagged)
+    position = {name: i for i, name in enumerate(names)}
+    keys = list(order) if order is not None else sorted(names)
     out = []
     for key in keys:
-        mask = labels == key
-        count = int(mask.sum())
-        if count == 0 and order is None:
-            continue
+        i = position.get(key)
+        n = int(count[i]) if i is not None else 0
         out.append(
             {
                 "key": key,
-                "loans": count,
-                "exposure": float(col["ead"][mask].sum()),
-                "expected_loss": float(col["expected_loss"][mask].sum()),
-                "sim_expected_loss": float(col["sim_expected_loss"][mask].sum()),
-                "mean_pd": float(col["pd_stressed"][mask].mean()) if count else 0.0,
-                "flagged": int(flagged[mask].sum()),
+                "loans": n,
+                "exposure": float(sums["ead"][i]) if n else 0.0,
+                "expected_loss": float(sums["expected_loss"][i]) if n else 0.0,
+                "sim_expected_loss": float(sums["sim_expected_loss"][i]) if n else 0.0,
+                "mean_pd": float(pd_sum[i]) / n if n else 0.0,
+                "flagged": int(n_flagged[i]) if n else 0,
             }
         )
     return out
@@ -289,31 +345,28 @@ def rejects_csv(rejects: Sequence[tuple[str, str]]) -> bytes:
     return buf.getvalue().encode()
 
 
-def _parquet_bytes(table: pa.Table) -> bytes:
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, compression="zstd")
-    return bytes(sink.getvalue().to_pybytes())
-
-
 def write_outputs_dir(out_dir: Path, outputs: RunOutputs) -> None:
-    """Write ``summary.json``, ``loans.parquet`` and ``rejects.csv`` into a folder."""
+    """Write ``summary.json`` and ``rejects.csv`` (and ``loans.parquet`` if held) into a folder."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    pq.write_table(outputs.loans, out_dir / "loans.parquet", compression="zstd")
+    if outputs.loans_parquet is not None:
+        (out_dir / "loans.parquet").write_bytes(outputs.loans_parquet)
     (out_dir / "rejects.csv").write_bytes(rejects_csv(outputs.rejects))
     (out_dir / "summary.json").write_text(json.dumps(outputs.summary, indent=1) + "\n")
 
 
 def write_outputs_store(store: ObjectStore, params: RunParams, outputs: RunOutputs) -> None:
-    """Write the same three files under the run prefix in the store."""
+    """Write the three files under the run prefix in the store."""
     bucket = params.output_bucket
-    store.put(bucket, params.run_key("loans.parquet"), _parquet_bytes(outputs.loans))
+    if outputs.loans_parquet is not None:
+        store.put(bucket, params.run_key("loans.parquet"), outputs.loans_parquet)
     store.put(bucket, params.run_key("rejects.csv"), rejects_csv(outputs.rejects))
-    store.put(
-        bucket, params.run_key("summary.json"), (json.dumps(outputs.summary, indent=1) + "\n").encode()
-    )
+    summary = (json.dumps(outputs.summary, indent=1) + "\n").encode()
+    store.put(bucket, params.run_key("summary.json"), summary)
 
 
-def handle_reduce(event: Any, context: Any = None, *, store: ObjectStore | None = None) -> dict[str, Any]:
+def handle_reduce(
+    event: Any, context: Any = None, *, store: ObjectStore | None = None
+) -> dict[str, Any]:
     """Workflow entry point: ``event`` is the run's BatchInput (optionally with ``batch_ids``).
 
     Writes the run files under the prefix and returns the headline figures.

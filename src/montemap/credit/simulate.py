@@ -180,7 +180,7 @@ def run_jobs(
 # --------------------------------------------------------------------------- the run
 
 
-def simulate(
+def run_simulation(
     out_dir: Path,
     params: RunParams,
     *,
@@ -222,7 +222,12 @@ def simulate(
             batch_id = f"rows-{start + 1:09d}-{start + len(chunk):09d}"
             jobs.append((_run_tape_batch, (chunk, params, batch_id, str(work))))
     results = run_jobs(jobs, workers, progress)
-    outputs = reduce_run(LocalObjectStore(work), params, [r["batch_id"] for r in results])
+    outputs = reduce_run(
+        LocalObjectStore(work),
+        params,
+        [r["batch_id"] for r in results],
+        loans_path=out_dir / "loans.parquet",
+    )
     write_outputs_dir(out_dir, outputs)
     shutil.rmtree(work)
     if report:
@@ -233,11 +238,12 @@ def simulate(
 def write_html_report(out_dir: Path) -> Path | None:
     """``report.html`` by ``montemap.credit.report.write_report`` when that module exists."""
     try:
-        from montemap.credit.report import write_report
+        from montemap.credit.report import write_report  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
         return None
     try:
-        return write_report(out_dir)
+        written: Path = write_report(out_dir)
+        return written
     except Exception as exc:  # the run's data files are written; a failed report is a warning
         print(f"montemap: warning: report.html not written: {exc}", file=sys.stderr)
         return None

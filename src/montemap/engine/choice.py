@@ -10,9 +10,7 @@ from typing import Any
 from montemap.asl.jsonpath import PathError, query
 from montemap.errors import RUNTIME, EvaluationError
 
-_TS_RE = re.compile(
-    r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$"
-)
+_TS_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 
 
 def parse_timestamp(value: Any) -> datetime | None:
@@ -25,7 +23,7 @@ def parse_timestamp(value: Any) -> datetime | None:
         frac = re.match(r"\d+", rest)
         assert frac is not None
         digits = frac.group(0)
-        text = f"{head}.{(digits + '000000')[:6]}{rest[len(digits):]}"
+        text = f"{head}.{(digits + '000000')[:6]}{rest[len(digits) :]}"
     try:
         return datetime.fromisoformat(text)
     except ValueError:
@@ -68,13 +66,14 @@ def _compare(kind: str, op: str, left: Any, right: Any) -> bool:
         a, b = parse_timestamp(left), parse_timestamp(right)
         if a is None or b is None:
             return False
-    return {
+    result: bool = {
         "Equals": a == b,
         "LessThan": a < b,
         "GreaterThan": a > b,
         "LessThanEquals": a <= b,
         "GreaterThanEquals": a >= b,
     }[op]
+    return result
 
 
 _TYPE_TESTS: dict[str, Callable[[Any], bool]] = {
@@ -110,7 +109,9 @@ def evaluate_rule(
 ) -> bool:
     """Whether a (possibly compound) JSONPath choice rule matches ``data``."""
     if "And" in rule:
-        return all(evaluate_rule(r, data, context=context, variables=variables) for r in rule["And"])
+        return all(
+            evaluate_rule(r, data, context=context, variables=variables) for r in rule["And"]
+        )
     if "Or" in rule:
         return any(evaluate_rule(r, data, context=context, variables=variables) for r in rule["Or"])
     if "Not" in rule:
@@ -139,7 +140,9 @@ def evaluate_rule(
     if op in _TYPE_TESTS:
         return _TYPE_TESTS[op](value) == bool(operand)
     if op == "StringMatches":
-        return isinstance(value, str) and isinstance(operand, str) and _string_matches(value, operand)
+        return (
+            isinstance(value, str) and isinstance(operand, str) and _string_matches(value, operand)
+        )
     m = _COMPARISON_RE.match(op)
     assert m is not None
     kind, cmp, is_path = m.group(1), m.group(2), m.group(3)

@@ -100,7 +100,9 @@ class StateData:
             return {}
         return self.path(state["InputPath"], self.raw_input, "InputPath")
 
-    def arguments(self, state: Mapping[str, Any], effective: Any, *, key: str = "Parameters") -> Any:
+    def arguments(
+        self, state: Mapping[str, Any], effective: Any, *, key: str = "Parameters"
+    ) -> Any:
         """What the state works on: Parameters/ItemSelector (JSONPath) or Arguments (JSONata)."""
         if self.jsonata:
             if "Arguments" in state:

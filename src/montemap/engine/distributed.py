@@ -36,7 +36,9 @@ def _next(state: Mapping[str, Any]) -> str | None:
     return None if state.get("End") else state.get("Next")
 
 
-def _child_definition(run: ExecutionRun, frame: FrameRow, name: str, state: Mapping[str, Any]) -> str:
+def _child_definition(
+    run: ExecutionRun, frame: FrameRow, name: str, state: Mapping[str, Any]
+) -> str:
     processor = dict(state.get("ItemProcessor") or state.get("Iterator") or {})
     processor.pop("ProcessorConfig", None)
     machine = run.machine(frame.machine)
@@ -46,7 +48,9 @@ def _child_definition(run: ExecutionRun, frame: FrameRow, name: str, state: Mapp
     return dumps(processor)
 
 
-def _items(run: ExecutionRun, state: Mapping[str, Any], data: StateData, effective: Any) -> Iterator[Any]:
+def _items(
+    run: ExecutionRun, state: Mapping[str, Any], data: StateData, effective: Any
+) -> Iterator[Any]:
     reader = state.get("ItemReader")
     if reader is None:
         yield from map_items(state, data, effective)
@@ -70,11 +74,15 @@ def _items(run: ExecutionRun, state: Mapping[str, Any], data: StateData, effecti
     resolved["ReaderConfig"] = config
     store = run.engine.object_store
     if store is None:
-        raise StatesError("States.ItemReaderFailed", "No object store is configured on this server.")
+        raise StatesError(
+            "States.ItemReaderFailed", "No object store is configured on this server."
+        )
     yield from read_items(store, resolved, max_items=max_items)
 
 
-def _batches(state: Mapping[str, Any], data: StateData, effective: Any, items: Iterator[Any]) -> Iterator[Any]:
+def _batches(
+    state: Mapping[str, Any], data: StateData, effective: Any, items: Iterator[Any]
+) -> Iterator[Any]:
     batcher = state.get("ItemBatcher")
     if batcher is None:
         yield from items
@@ -110,7 +118,9 @@ async def run_distributed_map(
 ) -> Outcome:
     engine = run.engine
     effective = data.effective_input(state)
-    max_concurrency = _int_field(run, state, data, effective, "MaxConcurrency", 0) or MAX_CONCURRENCY
+    max_concurrency = (
+        _int_field(run, state, data, effective, "MaxConcurrency", 0) or MAX_CONCURRENCY
+    )
     map_run_arn: str | None = frame.phase.get("task_map_run")
     if map_run_arn is None:
         run.commit(frame, [Event("MapStateStarted", {"length": 0})])
@@ -145,20 +155,33 @@ async def run_distributed_map(
     counts = engine.map_runs.counts(map_run_arn)
     try:
         outputs = await _drive(
-            run, frame, state, data, effective, child_machine, map_run_arn, run_id, counts, writer,
-            count, percentage,
+            run,
+            frame,
+            state,
+            data,
+            effective,
+            child_machine,
+            map_run_arn,
+            run_id,
+            counts,
+            writer,
+            count,
+            percentage,
         )
     except StatesError as err:
         engine.map_runs.finish(map_run_arn, "FAILED", engine.clock.now())
         if writer is not None:
-            writer.close()
+            try:  # AWS exports the results of a failed Map Run too
+                await asyncio.to_thread(writer.close)
+            except StatesError:
+                await asyncio.to_thread(writer.abort)
         run.commit(frame, [Event("MapRunFailed", {"error": err.error, "cause": err.cause or ""})])
         raise
     engine.map_runs.finish(map_run_arn, "SUCCEEDED", engine.clock.now())
     run.commit(frame, [Event("MapRunSucceeded")])
     run.commit(frame, [Event("MapStateSucceeded")])
     if writer is not None:
-        result: Any = writer.close()
+        result: Any = await asyncio.to_thread(writer.close)
     else:
         result = outputs
     result = data.select_result(state, result)
@@ -166,27 +189,31 @@ async def run_distributed_map(
     return Outcome(data.output(state, result), _next(state))
 
 
-def _result_writer(run: ExecutionRun, state: Mapping[str, Any], data: StateData, effective: Any, map_run_arn: str) -> Any:
+def _result_writer(
+    run: ExecutionRun,
+    state: Mapping[str, Any],
+    data: StateData,
+    effective: Any,
+    map_run_arn: str,
+) -> Any:
+    """A ResultWriter when the state exports results to the object store, else None."""
     spec = state.get("ResultWriter")
-    if spec is None:
+    if spec is None or "Resource" not in spec:
         return None
     from montemap.engine.result_writer import ResultWriter
 
-    params = spec.get("Parameters") or spec.get("Arguments") or {}
+    resolved = dict(spec)
     if data.jsonata:
-        params = data.eval_jsonata(params, "ResultWriter/Arguments")
-    else:
-        params = data.payload(params, effective)
+        if "Arguments" in spec:
+            resolved["Arguments"] = data.eval_jsonata(spec["Arguments"], "ResultWriter/Arguments")
+    elif "Parameters" in spec:
+        resolved["Parameters"] = data.payload(spec["Parameters"], effective)
     store = run.engine.object_store
     if store is None:
-        raise StatesError("States.ResultWriterFailed", "No object store is configured on this server.")
-    return ResultWriter(
-        store,
-        bucket=params.get("Bucket"),
-        prefix=params.get("Prefix", ""),
-        map_run_arn=map_run_arn,
-        writer_config=spec.get("WriterConfig"),
-    )
+        raise StatesError(
+            "States.ResultWriterFailed", "No object store is configured on this server."
+        )
+    return ResultWriter.from_state(store, resolved, map_run_arn=map_run_arn)
 
 
 async def _drive(
@@ -217,7 +244,9 @@ async def _drive(
             return failed > 0
         total = max(items_total, 1)
         over_count = tolerated_count is not None and failed > tolerated_count
-        over_pct = tolerated_percentage is not None and failed * 100.0 / total > tolerated_percentage
+        over_pct = (
+            tolerated_percentage is not None and failed * 100.0 / total > tolerated_percentage
+        )
         return over_count or over_pct
 
     async def child(index: int, value: Any, n_items: int) -> None:
@@ -237,7 +266,7 @@ async def _drive(
         done = await engine.wait_for(arn)
         counts.finished(done.status, n_items)
         if writer is not None:
-            writer.add(done)
+            writer.add_execution(done)
         if done.status == "SUCCEEDED":
             if keep_outputs:
                 outputs[index] = json.loads(done.output or "null")
@@ -249,10 +278,16 @@ async def _drive(
     index = 0
     try:
         for value in _batches(state, data, effective, _items(run, state, data, effective)):
-            n_items = len(value["Items"]) if state.get("ItemBatcher") and isinstance(value, dict) else 1
+            n_items = (
+                len(value["Items"]) if state.get("ItemBatcher") and isinstance(value, dict) else 1
+            )
             items_total += n_items
             counts.total(items_total)
-            item = value if state.get("ItemBatcher") else select_item(state, data, effective, index, value)
+            item = (
+                value
+                if state.get("ItemBatcher")
+                else select_item(state, data, effective, index, value)
+            )
             while len(in_flight) >= engine.map_runs.max_concurrency(map_run_arn):
                 done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
                 in_flight -= done

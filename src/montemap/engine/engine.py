@@ -18,10 +18,10 @@ from montemap.engine.db import Database
 from montemap.engine.history import Event, render
 from montemap.engine.integrations import IntegrationRegistry
 from montemap.engine.lambdas import FunctionRegistry, LambdaInvoke
-from montemap.engine.s3_integration import S3Integration
 from montemap.engine.map_runs import MapRunStore
 from montemap.engine.records import ActivityRecord, ExecutionRecord, StateMachineRef
 from montemap.engine.run import ExecutionRun
+from montemap.engine.s3_integration import S3Integration
 from montemap.engine.store import ExecutionStore, from_ts
 from montemap.errors import ApiError
 from montemap.storage.base import ObjectStore
@@ -275,8 +275,12 @@ class Engine:
                 if run.main is not None:
                     run.main.cancel()
             else:
-                fields = {"status": "ABORTED", "stop_date": self.clock.now().timestamp(),
-                          "error": error, "cause": cause}
+                fields = {
+                    "status": "ABORTED",
+                    "stop_date": self.clock.now().timestamp(),
+                    "error": error,
+                    "cause": cause,
+                }
                 self.store.update_execution(arn, **fields)
         return self.describe_execution(arn)
 

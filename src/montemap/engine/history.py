@@ -74,9 +74,7 @@ def render(
     if details is not None and event_type not in NO_DETAILS:
         if not include_data:
             details = {
-                k: v
-                for k, v in details.items()
-                if k not in ("input", "output", "parameters")
+                k: v for k, v in details.items() if k not in ("input", "output", "parameters")
             }
         out[details_key(event_type)] = details
     return out

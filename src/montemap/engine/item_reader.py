@@ -28,6 +28,7 @@ import gzip
 import io
 import itertools
 import json
+import math
 import re
 import shutil
 import tempfile
@@ -242,9 +243,9 @@ def _guard(where: str) -> Callable[[Exception], StatesError]:
 
 def _json_items(store: ObjectStore, source: _Source) -> Iterator[Any]:
     wrap = _guard(source.where)
-    with _open(store, source.bucket, source.key) as raw:
+    with _open(store, source.bucket, source.key) as raw, _text(raw) as text:
         try:
-            yield from _JsonArrayStream(_text(raw), source.where).items()
+            yield from _JsonArrayStream(text, source.where).items()
         except StatesError:
             raise
         except (OSError, UnicodeDecodeError, ObjectStoreError) as exc:
@@ -301,9 +302,10 @@ class _JsonArrayStream:
             try:
                 value, end = self._decoder.raw_decode(self._buf, self._pos)
             except json.JSONDecodeError as exc:
+                offset = exc.pos - self._pos  # _fill() drops the consumed text
                 if self._fill():
                     continue
-                self._error(exc.msg, exc.pos)
+                self._error(exc.msg, self._pos + offset)
             # A number (or literal) that ends the buffer may continue in the next chunk.
             if end == len(self._buf) and self._fill():
                 continue
@@ -361,9 +363,9 @@ class _JsonArrayStream:
 def _jsonl_items(store: ObjectStore, source: _Source) -> Iterator[Any]:
     wrap = _guard(source.where)
     decode = json.JSONDecoder().decode
-    with _open(store, source.bucket, source.key) as raw:
+    with _open(store, source.bucket, source.key) as raw, _text(raw) as text:
         try:
-            for number, line in enumerate(_text(raw), start=1):
+            for number, line in enumerate(text, start=1):
                 if not line.strip():
                     continue
                 try:
@@ -392,9 +394,9 @@ def _check_headers(headers: tuple[str, ...], delimiter: str) -> None:
 
 def _csv_items(store: ObjectStore, source: _Source) -> Iterator[dict[str, str]]:
     wrap = _guard(source.where)
-    with _open(store, source.bucket, source.key) as raw:
+    with _open(store, source.bucket, source.key) as raw, _text(raw, newline="") as text:
+        rows = csv.reader(text, delimiter=source.delimiter, strict=True)
         try:
-            rows = csv.reader(_text(raw, newline=""), delimiter=source.delimiter, strict=True)
             headers = source.headers
             for row in rows:
                 if not row:
@@ -484,9 +486,13 @@ def _inventory_rows(
 ) -> Iterator[dict[str, str]]:
     where = f"s3://{bucket}/{key}"
     wrap = _guard(where)
-    with _open(store, bucket, key) as raw:
+    with (
+        _open(store, bucket, key) as raw,
+        gzip.GzipFile(fileobj=raw, mode="rb") as unzipped,
+        _text(unzipped, newline="") as text,
+    ):
+        rows = csv.reader(text, strict=True)
         try:
-            rows = csv.reader(_text(gzip.GzipFile(fileobj=raw, mode="rb"), newline=""), strict=True)
             for row in rows:
                 if not row:
                     continue
@@ -542,8 +548,11 @@ def _seekable(raw: BinaryIO, where: str) -> BinaryIO:
 
 
 def _jsonable(value: Any) -> Any:
-    """A Parquet value as JSON data: dates as ISO 8601, decimals as strings, bytes as text."""
-    if value is None or isinstance(value, str | bool | int | float):
+    """A Parquet value as JSON data: dates as ISO 8601, decimals as strings, bytes as text
+    (base64 when not UTF-8), NaN and infinities as null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None  # JSON has no NaN or infinity
+    if value is None or isinstance(value, str | bool | int):
         return value
     if isinstance(value, dt.datetime | dt.date | dt.time):
         return value.isoformat()
@@ -576,7 +585,7 @@ def _listed_objects(store: ObjectStore, source: _Source) -> Iterator[dict[str, A
             raise _fail(f"Failed to list {source.where}: {exc.code}: {exc}")
         for obj in page.objects:
             yield {
-                "Etag": obj.etag,
+                "Etag": f'"{obj.etag}"',  # quoted, as S3 lists it
                 "Key": obj.key,
                 "LastModified": int(obj.last_modified),
                 "Size": obj.size,

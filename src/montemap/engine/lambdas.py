@@ -32,7 +32,9 @@ if TYPE_CHECKING:
     from montemap.engine.tasks import TaskCall
 
 _TARGET_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
-_ARN_RE = re.compile(r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:([A-Za-z0-9_-]+)(:[\w$-]+)?$")
+_ARN_RE = re.compile(
+    r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:([A-Za-z0-9_-]+)(:[\w$-]+)?$"
+)
 
 
 class FunctionConfigError(MontemapError):
@@ -55,9 +57,13 @@ def load_functions_file(path: str | Path) -> dict[str, str]:
     try:
         data = yaml.safe_load(text) if p.suffix in (".yaml", ".yml") else json.loads(text)
     except (ValueError, yaml.YAMLError) as exc:
-        raise FunctionConfigError(f"functions file {p} is not valid {p.suffix[1:] or 'JSON'}: {exc}")
+        raise FunctionConfigError(
+            f"functions file {p} is not valid {p.suffix[1:] or 'JSON'}: {exc}"
+        )
     if not isinstance(data, dict):
-        raise FunctionConfigError(f"functions file {p} must hold an object of name: 'module:function'")
+        raise FunctionConfigError(
+            f"functions file {p} must hold an object of name: 'module:function'"
+        )
     out: dict[str, str] = {}
     for name, target in data.items():
         if not isinstance(target, str) or not _TARGET_RE.match(target):
@@ -87,14 +93,18 @@ def _call(target: str, event_json: str, context: dict[str, Any]) -> tuple[str, s
 class FunctionRegistry:
     """Function names, their targets, and the pool they run in."""
 
-    def __init__(self, functions: Mapping[str, str] | None = None, *, executor: Executor | None = None) -> None:
+    def __init__(
+        self, functions: Mapping[str, str] | None = None, *, executor: Executor | None = None
+    ) -> None:
         self.functions: dict[str, str] = dict(functions or {})
         self._executor = executor
         self._own_executor = executor is None
 
     def register(self, name: str, target: str) -> None:
         if not _TARGET_RE.match(target):
-            raise FunctionConfigError(f"function {name!r}: target must be 'module:function', got {target!r}")
+            raise FunctionConfigError(
+                f"function {name!r}: target must be 'module:function', got {target!r}"
+            )
         self.functions[name] = target
 
     @property
@@ -108,7 +118,9 @@ class FunctionRegistry:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
 
-    async def invoke(self, name: str, event: Any, context: dict[str, Any]) -> tuple[Any, str | None]:
+    async def invoke(
+        self, name: str, event: Any, context: dict[str, Any]
+    ) -> tuple[Any, str | None]:
         """Run the function; (payload, function error type or None)."""
         target = self.functions.get(function_name(name))
         if target is None:
@@ -117,7 +129,9 @@ class FunctionRegistry:
                 f"Function not found: {name} (register it in the functions file)",
             )
         loop = asyncio.get_running_loop()
-        payload, error = await loop.run_in_executor(self.executor, _call, target, json.dumps(event), context)
+        payload, error = await loop.run_in_executor(
+            self.executor, _call, target, json.dumps(event), context
+        )
         return json.loads(payload), error
 
 
@@ -128,7 +142,11 @@ class LambdaInvoke:
         self.registry = registry
 
     async def __call__(self, run: ExecutionRun, frame: FrameRow, call: TaskCall) -> Any:
-        context = {"function_name": "", "execution_arn": call.execution_arn, "state_name": call.state_name}
+        context = {
+            "function_name": "",
+            "execution_arn": call.execution_arn,
+            "state_name": call.state_name,
+        }
         if call.resource.startswith("arn:aws:lambda:"):
             payload, error = await self.registry.invoke(call.resource, call.arguments, context)
             if error is not None:
@@ -136,7 +154,9 @@ class LambdaInvoke:
             return payload
         args = call.arguments
         if not isinstance(args, dict) or not isinstance(args.get("FunctionName"), str):
-            raise StatesError(RUNTIME, "lambda:invoke needs a FunctionName string in its Parameters")
+            raise StatesError(
+                RUNTIME, "lambda:invoke needs a FunctionName string in its Parameters"
+            )
         event = args.get("Payload", {})
         if isinstance(event, str):
             try:

@@ -48,8 +48,12 @@ class MapRunCounts:
         pass
 
     def finished(self, status: str, n_items: int) -> None:
-        key = {"SUCCEEDED": "succeeded", "FAILED": "failed", "TIMED_OUT": "timedOut",
-               "ABORTED": "aborted"}.get(status, "failed")
+        key = {
+            "SUCCEEDED": "succeeded",
+            "FAILED": "failed",
+            "TIMED_OUT": "timedOut",
+            "ABORTED": "aborted",
+        }.get(status, "failed")
         self.items["running"] = max(0, self.items["running"] - n_items)
         self.items[key] += n_items
         self.executions["running"] = max(0, self.executions["running"] - 1)
@@ -72,8 +76,21 @@ class MapRunCounts:
 
 
 def _zero() -> dict[str, int]:
-    return {k: 0 for k in ("pending", "running", "succeeded", "failed", "timedOut", "aborted",
-                           "total", "resultsWritten", "failuresNotRedrivable", "pendingRedrive")}
+    return {
+        k: 0
+        for k in (
+            "pending",
+            "running",
+            "succeeded",
+            "failed",
+            "timedOut",
+            "aborted",
+            "total",
+            "resultsWritten",
+            "failuresNotRedrivable",
+            "pendingRedrive",
+        )
+    }
 
 
 class MapRunStore:
@@ -82,15 +99,31 @@ class MapRunStore:
         db.migrate(SCHEMA)
         self._counts: dict[str, MapRunCounts] = {}
 
-    def create(self, arn: str, *, execution_arn: str, state_name: str, max_concurrency: int,
-               tolerated_failure_count: int, tolerated_failure_percentage: float, now: datetime) -> None:
+    def create(
+        self,
+        arn: str,
+        *,
+        execution_arn: str,
+        state_name: str,
+        max_concurrency: int,
+        tolerated_failure_count: int,
+        tolerated_failure_percentage: float,
+        now: datetime,
+    ) -> None:
         with self.db.transaction() as conn:
             conn.execute(
                 "INSERT INTO map_runs (arn, execution_arn, state_name, status, start_date,"
                 " max_concurrency, tolerated_failure_count, tolerated_failure_percentage)"
                 " VALUES (?, ?, ?, 'RUNNING', ?, ?, ?, ?)",
-                (arn, execution_arn, state_name, now.timestamp(), max_concurrency,
-                 tolerated_failure_count, tolerated_failure_percentage),
+                (
+                    arn,
+                    execution_arn,
+                    state_name,
+                    now.timestamp(),
+                    max_concurrency,
+                    tolerated_failure_count,
+                    tolerated_failure_percentage,
+                ),
             )
 
     def _get(self, arn: str) -> dict[str, Any]:
@@ -107,7 +140,9 @@ class MapRunStore:
 
     def save_counts(self, arn: str, counts: MapRunCounts) -> None:
         with self.db.transaction() as conn:
-            conn.execute("UPDATE map_runs SET counts = ? WHERE arn = ?", (json.dumps(asdict(counts)), arn))
+            conn.execute(
+                "UPDATE map_runs SET counts = ? WHERE arn = ?", (json.dumps(asdict(counts)), arn)
+            )
 
     def max_concurrency(self, arn: str) -> int:
         value = int(self._get(arn)["max_concurrency"])
@@ -162,13 +197,23 @@ class MapRunStore:
                 "mapRunArn": r["arn"],
                 "stateMachineArn": "",
                 "startDate": datetime.fromtimestamp(r["start_date"], UTC),
-                **({"stopDate": datetime.fromtimestamp(r["stop_date"], UTC)} if r["stop_date"] else {}),
+                **(
+                    {"stopDate": datetime.fromtimestamp(r["stop_date"], UTC)}
+                    if r["stop_date"]
+                    else {}
+                ),
             }
             for r in rows
         ]
 
-    def update(self, arn: str, *, max_concurrency: int | None, tolerated_failure_count: int | None,
-               tolerated_failure_percentage: float | None) -> None:
+    def update(
+        self,
+        arn: str,
+        *,
+        max_concurrency: int | None,
+        tolerated_failure_count: int | None,
+        tolerated_failure_percentage: float | None,
+    ) -> None:
         self._get(arn)
         sets: dict[str, Any] = {}
         if max_concurrency is not None:

@@ -33,7 +33,14 @@ def _next(state: Mapping[str, Any]) -> str | None:
     return None if state.get("End") else state.get("Next")
 
 
-def _child(run: ExecutionRun, parent: FrameRow, key: str, machine: str, value: Any, phase: dict[str, Any] | None = None) -> FrameRow:
+def _child(
+    run: ExecutionRun,
+    parent: FrameRow,
+    key: str,
+    machine: str,
+    value: Any,
+    phase: dict[str, Any] | None = None,
+) -> FrameRow:
     sub = run.machine(machine)
     child = FrameRow(
         key=key,
@@ -52,7 +59,9 @@ def _child(run: ExecutionRun, parent: FrameRow, key: str, machine: str, value: A
 # --------------------------------------------------------------------------- Parallel
 
 
-async def run_parallel(run: ExecutionRun, frame: FrameRow, name: str, state: Mapping[str, Any], data: StateData) -> Outcome:
+async def run_parallel(
+    run: ExecutionRun, frame: FrameRow, name: str, state: Mapping[str, Any], data: StateData
+) -> Outcome:
     effective = data.effective_input(state)
     branch_input = data.arguments(state, effective)
     keys: list[str] | None = frame.phase.get("task_children")
@@ -60,7 +69,13 @@ async def run_parallel(run: ExecutionRun, frame: FrameRow, name: str, state: Map
         attempt = frame.phase.get("attempt", 0)
         base = f"{frame.key}/{name}.{attempt}"
         children = [
-            _child(run, frame, f"{base}/{i}", f"{frame.machine}/States/{name}/Branches/{i}", branch_input)
+            _child(
+                run,
+                frame,
+                f"{base}/{i}",
+                f"{frame.machine}/States/{name}/Branches/{i}",
+                branch_input,
+            )
             for i in range(len(state["Branches"]))
         ]
         keys = [c.key for c in children]
@@ -104,7 +119,14 @@ async def _collect(run: ExecutionRun, child: FrameRow, results: dict[str, Any]) 
 # --------------------------------------------------------------------------- Map
 
 
-def _int_field(run: ExecutionRun, state: Mapping[str, Any], data: StateData, effective: Any, key: str, default: int) -> int:
+def _int_field(
+    run: ExecutionRun,
+    state: Mapping[str, Any],
+    data: StateData,
+    effective: Any,
+    key: str,
+    default: int,
+) -> int:
     if key in state:
         value = state[key]
         if data.jsonata:
@@ -129,7 +151,9 @@ def _int_field(run: ExecutionRun, state: Mapping[str, Any], data: StateData, eff
     return default
 
 
-def _float_field(state: Mapping[str, Any], data: StateData, effective: Any, key: str) -> float | None:
+def _float_field(
+    state: Mapping[str, Any], data: StateData, effective: Any, key: str
+) -> float | None:
     if key in state:
         value = state[key]
         if data.jsonata:
@@ -147,7 +171,8 @@ def _float_field(state: Mapping[str, Any], data: StateData, effective: Any, key:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             shown = value if isinstance(value, str) else dumps(value)
             raise EvaluationError(
-                RUNTIME, f'The {path_key} field refers to value "{shown}" which is not a valid float: {path}'
+                RUNTIME,
+                f'The {path_key} field refers to value "{shown}" which is not a valid float: {path}',
             )
         return float(value)
     return None
@@ -210,7 +235,9 @@ def _json_type(value: Any) -> str:
     return "array"
 
 
-def tolerances(state: Mapping[str, Any], data: StateData, effective: Any) -> tuple[int | None, float | None]:
+def tolerances(
+    state: Mapping[str, Any], data: StateData, effective: Any
+) -> tuple[int | None, float | None]:
     count: int | None = None
     if "ToleratedFailureCount" in state or "ToleratedFailureCountPath" in state:
         count = _tolerated_count(state, data, effective)
@@ -232,7 +259,8 @@ def _tolerated_count(state: Mapping[str, Any], data: StateData, effective: Any) 
         if isinstance(value, bool) or not isinstance(value, int):
             shown = value if isinstance(value, str) else dumps(value)
             raise EvaluationError(
-                RUNTIME, f'The {key}Path field refers to value "{shown}" which is not a valid integer: {path}'
+                RUNTIME,
+                f'The {key}Path field refers to value "{shown}" which is not a valid integer: {path}',
             )
     if not isinstance(value, int) or isinstance(value, bool):
         raise EvaluationError(RUNTIME, f"{key} must be an integer.")
@@ -247,7 +275,9 @@ def item_selector(state: Mapping[str, Any]) -> Any:
     return state.get("Parameters")
 
 
-def select_item(state: Mapping[str, Any], data: StateData, effective: Any, index: int, value: Any) -> Any:
+def select_item(
+    state: Mapping[str, Any], data: StateData, effective: Any, index: int, value: Any
+) -> Any:
     selector = item_selector(state)
     if selector is None:
         return value
@@ -269,7 +299,9 @@ def select_item(state: Mapping[str, Any], data: StateData, effective: Any, index
     ).payload(selector, effective)
 
 
-async def run_map(run: ExecutionRun, frame: FrameRow, name: str, state: Mapping[str, Any], data: StateData) -> Outcome:
+async def run_map(
+    run: ExecutionRun, frame: FrameRow, name: str, state: Mapping[str, Any], data: StateData
+) -> Outcome:
     processor = state.get("ItemProcessor") or state.get("Iterator") or {}
     mode = processor.get("ProcessorConfig", {}).get("Mode", "INLINE")
     if mode == "DISTRIBUTED":
@@ -288,7 +320,18 @@ async def run_map(run: ExecutionRun, frame: FrameRow, name: str, state: Mapping[
     machine = f"{frame.machine}/States/{name}/{key}"
     base = f"{frame.key}/{name}.{frame.phase.get('attempt', 0)}"
     outputs = await _run_iterations(
-        run, frame, name, state, data, effective, items, machine, base, max_concurrency, count, percentage
+        run,
+        frame,
+        name,
+        state,
+        data,
+        effective,
+        items,
+        machine,
+        base,
+        max_concurrency,
+        count,
+        percentage,
     )
     run.commit(frame, [Event("MapStateSucceeded")])
     result = data.select_result(state, outputs)
@@ -327,16 +370,23 @@ async def _run_iterations(
         )
         return over_count or over_pct
 
+    in_flight: set[asyncio.Task[None]] = set()
+    crashes: list[BaseException] = []
+    idle = asyncio.Event()
+    idle.set()
+
     async def iteration(index: int) -> None:
         key = f"{base}/{index}"
-        async with limit:
-            if stop.is_set():
-                return
+        try:
             child = run.frames.get(key)
             if child is None:
                 value = select_item(state, data, effective, index, items[index])
                 child = _child(run, frame, key, machine, value)
-                run.commit(child, [Event("MapIterationStarted", {"name": name, "index": index})], frames=[child])
+                run.commit(
+                    child,
+                    [Event("MapIterationStarted", {"name": name, "index": index})],
+                    frames=[child],
+                )
             if child.status == "SUCCEEDED":
                 outputs[index] = child.output
                 return
@@ -349,27 +399,45 @@ async def _run_iterations(
                     failures.append(failed.err)
                     run.commit(child, [Event("MapIterationFailed", {"name": name, "index": index})])
                 else:
-                    run.commit(child, [Event("MapIterationSucceeded", {"name": name, "index": index})])
+                    run.commit(
+                        child, [Event("MapIterationSucceeded", {"name": name, "index": index})]
+                    )
                     return
             if exceeded():
                 stop.set()
+        except StatesError as err:  # an ItemSelector that fails fails the Map
+            crashes.append(err)
+            stop.set()
+        finally:
+            limit.release()
 
-    tasks = [run.spawn(iteration(i)) for i in range(total)]
-    stopper = asyncio.ensure_future(stop.wait())
+    def forget(task: asyncio.Task[None]) -> None:
+        in_flight.discard(task)
+        if not in_flight:
+            idle.set()
+
     try:
-        waiting = set(tasks) | {stopper}
-        while any(not t.done() for t in tasks):
-            done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-            for t in done:
-                if t is not stopper and t.exception() is not None:
-                    raise t.exception()  # type: ignore[misc]
+        for index in range(total):
+            await limit.acquire()
             if stop.is_set():
+                limit.release()
                 break
-            waiting = {t for t in waiting if not t.done()} | {stopper}
+            task = run.spawn(iteration(index))
+            in_flight.add(task)
+            idle.clear()
+            task.add_done_callback(forget)
+        stopper = asyncio.ensure_future(stop.wait())
+        waiter = asyncio.ensure_future(idle.wait())
+        try:
+            await asyncio.wait({stopper, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopper.cancel()
+            waiter.cancel()
     finally:
-        stopper.cancel()
-        for t in tasks:
+        for t in list(in_flight):
             t.cancel()
+    if crashes:
+        raise crashes[0]
     if exceeded():
         if tolerated_count is None and tolerated_percentage is None:
             raise failures[0]

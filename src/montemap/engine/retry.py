@@ -27,14 +27,18 @@ def find_retrier(
     return None
 
 
-def find_catcher(catchers: Sequence[Mapping[str, Any]], err: StatesError) -> Mapping[str, Any] | None:
+def find_catcher(
+    catchers: Sequence[Mapping[str, Any]], err: StatesError
+) -> Mapping[str, Any] | None:
     for catcher in catchers:
         if error_matches(catcher.get("ErrorEquals", []), err):
             return catcher
     return None
 
 
-def retry_delay(retrier: Mapping[str, Any], attempt: int, rng: random.Random | None = None) -> float:
+def retry_delay(
+    retrier: Mapping[str, Any], attempt: int, rng: random.Random | None = None
+) -> float:
     """Seconds before retry number ``attempt + 1`` (``attempt`` retries already done)."""
     interval = float(retrier.get("IntervalSeconds", DEFAULT_INTERVAL))
     backoff = float(retrier.get("BackoffRate", DEFAULT_BACKOFF))

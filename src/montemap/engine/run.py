@@ -21,7 +21,13 @@ from typing import TYPE_CHECKING, Any
 from montemap.engine.clock import iso
 from montemap.engine.dataflow import JSONPATH, MAX_PAYLOAD_BYTES, StateData, dumps, payload_size
 from montemap.engine.history import Event, payload_details
-from montemap.engine.retry import error_output, find_catcher, find_retrier, max_attempts, retry_delay
+from montemap.engine.retry import (
+    error_output,
+    find_catcher,
+    find_retrier,
+    max_attempts,
+    retry_delay,
+)
 from montemap.engine.store import FrameRow
 from montemap.errors import (
     DATA_LIMIT_EXCEEDED,
@@ -62,13 +68,17 @@ class ExecutionRun:
         self.row = dict(row)
         self.definition: dict[str, Any] = json.loads(row["definition"])
         self.query_language: str = self.definition.get("QueryLanguage", JSONPATH)
-        self.last_event_id: int = row["last_event_id"]
+        self.last_event_id: int = engine.store.last_event_id(self.arn)
         self.frames: dict[str, FrameRow] = {}
         self.prev_event: dict[str, int] = {}
         self.tasks: set[asyncio.Task[Any]] = set()
+        #: Events that go out with a frame's next checkpoint.
+        self.pending: dict[str, list[Event]] = {}
         self.main: asyncio.Task[None] | None = None
         self.done = asyncio.Event()
-        self.start_time: datetime = datetime.fromtimestamp(row["start_date"], engine.clock.now().tzinfo)
+        self.start_time: datetime = datetime.fromtimestamp(
+            row["start_date"], engine.clock.now().tzinfo
+        )
 
     # ------------------------------------------------------------------ context object
     def context(self, frame: FrameRow, state_name: str, *, retry_count: int = 0) -> dict[str, Any]:
@@ -82,7 +92,10 @@ class ExecutionRun:
                 "StartTime": iso(self.start_time),
                 "RedriveCount": self.row.get("redrive_count", 0),
             },
-            "StateMachine": {"Id": self.row["state_machine_arn"], "Name": self.row["state_machine_name"]},
+            "StateMachine": {
+                "Id": self.row["state_machine_arn"],
+                "Name": self.row["state_machine_name"],
+            },
             "State": {
                 "Name": state_name,
                 "EnteredTime": entered or iso(self.engine.clock.now()),
@@ -108,7 +121,13 @@ class ExecutionRun:
         frames: list[FrameRow] | None = None,
         execution: dict[str, Any] | None = None,
     ) -> int:
-        """Append ``events`` and checkpoint frames in one transaction; first event id."""
+        """Append ``events`` and checkpoint frames in one transaction; first event id.
+
+        Events buffered for ``frame`` (a state's Exited event waits for the
+        frame's next checkpoint) go first, in the same transaction.
+        """
+        if frame is not None and frame.key in self.pending:
+            events = self.pending.pop(frame.key) + events
         now = self.engine.clock.now()
         first = self.last_event_id + 1
         batch = []
@@ -241,16 +260,30 @@ class ExecutionRun:
             name = frame.state
             assert name is not None
             state = states[name]
-            language = state.get("QueryLanguage") or machine.get("QueryLanguage") or self.query_language
+            language = (
+                state.get("QueryLanguage") or machine.get("QueryLanguage") or self.query_language
+            )
             if "entered" not in frame.phase:
-                frame.phase = {"entered_time": iso(self.engine.clock.now())}
-                entered_id = self.commit(
+                # The Entered event goes out with the previous state's Exited event and
+                # the frame's move to this state: one transaction per transition.
+                entered_id = self.last_event_id + len(self.pending.get(frame.key, ())) + 1
+                frame.phase = {
+                    "entered_time": iso(self.engine.clock.now()),
+                    "entered": entered_id,
+                }
+                self.commit(
                     frame,
-                    [Event(f"{state['Type']}StateEntered", {"name": name, **payload_details("input", dumps(frame.input))})],
+                    [
+                        Event(
+                            f"{state['Type']}StateEntered",
+                            {"name": name, **payload_details("input", dumps(frame.input))},
+                        )
+                    ],
                 )
-                frame.phase["entered"] = entered_id
             try:
-                outcome = await self.run_state(frame, name, state, language, HANDLERS[state["Type"]])
+                outcome = await self.run_state(
+                    frame, name, state, language, HANDLERS[state["Type"]]
+                )
             except StatesError as err:
                 self.fail_frame(frame, name, state, err)
                 raise FrameFailed(err) from None
@@ -264,9 +297,10 @@ class ExecutionRun:
             frame.state = outcome.next
             frame.input = outcome.output
             frame.phase = {}
-            self.commit(frame, [])
 
-    def fail_frame(self, frame: FrameRow, name: str, state: Mapping[str, Any], err: StatesError) -> None:
+    def fail_frame(
+        self, frame: FrameRow, name: str, state: Mapping[str, Any], err: StatesError
+    ) -> None:
         frame.status = "FAILED"
         frame.error = err.error
         frame.cause = err.cause
@@ -312,7 +346,11 @@ class ExecutionRun:
             except StatesError as raw:
                 err = self.state_error(frame, name, raw)
                 if err.error == QUERY_EVALUATION_ERROR and isinstance(err, EvaluationError):
-                    details: dict[str, Any] = {"error": err.error, "cause": err.cause or "", "state": name}
+                    details: dict[str, Any] = {
+                        "error": err.error,
+                        "cause": err.cause or "",
+                        "state": name,
+                    }
                     location = getattr(err, "location", None)
                     if location:
                         details["location"] = location
@@ -356,7 +394,7 @@ class ExecutionRun:
         if data.assigned:
             details["assignedVariables"] = {k: dumps(v) for k, v in data.assigned.items()}
             details["assignedVariablesDetails"] = {"truncated": False}
-        self.commit(frame, [Event(f"{state['Type']}StateExited", details)])
+        self.pending.setdefault(frame.key, []).append(Event(f"{state['Type']}StateExited", details))
 
     def check_size(self, name: str, value: Any) -> None:
         if payload_size(value) > MAX_PAYLOAD_BYTES:

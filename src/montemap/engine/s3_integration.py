@@ -26,7 +26,9 @@ if TYPE_CHECKING:
 def _text(args: Mapping[str, Any], key: str) -> str:
     value = args.get(key)
     if not isinstance(value, str) or not value:
-        raise StatesError("S3.InvalidRequestException", f"the request needs a non-empty string {key}")
+        raise StatesError(
+            "S3.InvalidRequestException", f"the request needs a non-empty string {key}"
+        )
     return value
 
 
@@ -51,7 +53,9 @@ class S3Integration:
         action = call.resource.rsplit(":", 1)[-1]
         handler = self.actions.get(action)
         if handler is None:
-            raise StatesError("S3.UnsupportedOperationException", f"S3 action {action!r} is not supported")
+            raise StatesError(
+                "S3.UnsupportedOperationException", f"S3 action {action!r} is not supported"
+            )
         if not isinstance(call.arguments, dict):
             raise StatesError("S3.InvalidRequestException", "S3 parameters must be an object")
         try:
@@ -82,7 +86,9 @@ class S3Integration:
         bucket = _text(args, "Bucket")
         prefix = args.get("Prefix", "") or ""
         max_keys = int(args.get("MaxKeys", 1000))
-        page = self.store.list_page(bucket, prefix, token=args.get("ContinuationToken"), max_keys=max_keys)
+        page = self.store.list_page(
+            bucket, prefix, token=args.get("ContinuationToken"), max_keys=max_keys
+        )
         out: dict[str, Any] = {
             "Contents": [
                 {

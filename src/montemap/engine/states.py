@@ -16,19 +16,29 @@ from montemap.engine.choice import evaluate_rule, parse_timestamp
 from montemap.engine.dataflow import StateData
 from montemap.engine.run import Outcome
 from montemap.engine.store import FrameRow
-from montemap.errors import NO_CHOICE_MATCHED, QUERY_EVALUATION_ERROR, RUNTIME, EvaluationError, StatesError
+from montemap.errors import (
+    NO_CHOICE_MATCHED,
+    QUERY_EVALUATION_ERROR,
+    RUNTIME,
+    EvaluationError,
+    StatesError,
+)
 
 if TYPE_CHECKING:
     from montemap.engine.run import ExecutionRun
 
-Handler = Callable[["ExecutionRun", FrameRow, str, Mapping[str, Any], StateData], Awaitable[Outcome]]
+Handler = Callable[
+    ["ExecutionRun", FrameRow, str, Mapping[str, Any], StateData], Awaitable[Outcome]
+]
 
 
 def _next(state: Mapping[str, Any]) -> str | None:
     return None if state.get("End") else state.get("Next")
 
 
-async def run_pass(run: ExecutionRun, frame: FrameRow, name: str, state: Mapping[str, Any], data: StateData) -> Outcome:
+async def run_pass(
+    run: ExecutionRun, frame: FrameRow, name: str, state: Mapping[str, Any], data: StateData
+) -> Outcome:
     effective = data.effective_input(state)
     if data.jsonata:
         data.assign(state.get("Assign"), None)
@@ -40,17 +50,25 @@ async def run_pass(run: ExecutionRun, frame: FrameRow, name: str, state: Mapping
     return Outcome(data.output(state, result), _next(state))
 
 
-async def run_succeed(run: ExecutionRun, frame: FrameRow, name: str, state: Mapping[str, Any], data: StateData) -> Outcome:
+async def run_succeed(
+    run: ExecutionRun, frame: FrameRow, name: str, state: Mapping[str, Any], data: StateData
+) -> Outcome:
     if data.jsonata:
         return Outcome(data.output(state, None, has_result=False), None)
     effective = data.effective_input(state)
     output = effective
     if "OutputPath" in state:
-        output = {} if state["OutputPath"] is None else data.path(state["OutputPath"], effective, "OutputPath")
+        output = (
+            {}
+            if state["OutputPath"] is None
+            else data.path(state["OutputPath"], effective, "OutputPath")
+        )
     return Outcome(output, None)
 
 
-async def run_fail(run: ExecutionRun, frame: FrameRow, name: str, state: Mapping[str, Any], data: StateData) -> Outcome:
+async def run_fail(
+    run: ExecutionRun, frame: FrameRow, name: str, state: Mapping[str, Any], data: StateData
+) -> Outcome:
     error: Any = state.get("Error")
     cause: Any = state.get("Cause")
     if data.jsonata:
@@ -63,7 +81,10 @@ async def run_fail(run: ExecutionRun, frame: FrameRow, name: str, state: Mapping
             error = _path_value(data, state["ErrorPath"], "ErrorPath")
         if "CausePath" in state:
             cause = _path_value(data, state["CausePath"], "CausePath")
-    err = StatesError(error if isinstance(error, str) else ("" if error is None else str(error)), cause if cause is None else str(cause))
+    err = StatesError(
+        error if isinstance(error, str) else ("" if error is None else str(error)),
+        cause if cause is None else str(cause),
+    )
     if error is None:
         err.error = None  # type: ignore[assignment]
     raise err
@@ -76,7 +97,9 @@ def _path_value(data: StateData, expr: str, field: str) -> Any:
         raise EvaluationError(RUNTIME, f"Invalid path '{expr}' : No results for path: {expr}")
 
 
-async def run_choice(run: ExecutionRun, frame: FrameRow, name: str, state: Mapping[str, Any], data: StateData) -> Outcome:
+async def run_choice(
+    run: ExecutionRun, frame: FrameRow, name: str, state: Mapping[str, Any], data: StateData
+) -> Outcome:
     effective = data.effective_input(state)
     for index, rule in enumerate(state.get("Choices", [])):
         if data.jsonata:
@@ -105,11 +128,17 @@ def _choice_output(data: StateData, state: Mapping[str, Any], effective: Any) ->
     if data.jsonata:
         return data.output(state, None, has_result=False)
     if "OutputPath" in state:
-        return {} if state["OutputPath"] is None else data.path(state["OutputPath"], effective, "OutputPath")
+        return (
+            {}
+            if state["OutputPath"] is None
+            else data.path(state["OutputPath"], effective, "OutputPath")
+        )
     return effective
 
 
-async def run_wait(run: ExecutionRun, frame: FrameRow, name: str, state: Mapping[str, Any], data: StateData) -> Outcome:
+async def run_wait(
+    run: ExecutionRun, frame: FrameRow, name: str, state: Mapping[str, Any], data: StateData
+) -> Outcome:
     effective = data.effective_input(state)
     until_text = frame.phase.get("task_wait_until")
     if until_text is None:
@@ -124,11 +153,17 @@ async def run_wait(run: ExecutionRun, frame: FrameRow, name: str, state: Mapping
         return Outcome(data.output(state, None, has_result=False), _next(state))
     output = effective
     if "OutputPath" in state:
-        output = {} if state["OutputPath"] is None else data.path(state["OutputPath"], effective, "OutputPath")
+        output = (
+            {}
+            if state["OutputPath"] is None
+            else data.path(state["OutputPath"], effective, "OutputPath")
+        )
     return Outcome(output, _next(state))
 
 
-def _wait_deadline(run: ExecutionRun, state: Mapping[str, Any], data: StateData, effective: Any) -> datetime:
+def _wait_deadline(
+    run: ExecutionRun, state: Mapping[str, Any], data: StateData, effective: Any
+) -> datetime:
     now = run.engine.clock.now()
     if "Seconds" in state:
         seconds = state["Seconds"]
@@ -157,19 +192,26 @@ def _wait_deadline(run: ExecutionRun, state: Mapping[str, Any], data: StateData,
         try:
             value = data.intrinsic_or_path(path, effective)
         except PathError:
-            raise EvaluationError(RUNTIME, f"The SecondsPath parameter does not reference an input value: {path}")
+            raise EvaluationError(
+                RUNTIME, f"The SecondsPath parameter does not reference an input value: {path}"
+            )
         if not isinstance(value, int) or isinstance(value, bool):
             raise EvaluationError(
-                RUNTIME, f"The SecondsPath parameter cannot be parsed as a long value: {path} == {value}"
+                RUNTIME,
+                f"The SecondsPath parameter cannot be parsed as a long value: {path} == {value}",
             )
         if value < 0:
-            raise EvaluationError(RUNTIME, f"The SecondsPath parameter references a negative value: {path} == {value}")
+            raise EvaluationError(
+                RUNTIME, f"The SecondsPath parameter references a negative value: {path} == {value}"
+            )
         return now + timedelta(seconds=value)
     path = state["TimestampPath"]
     try:
         value = data.intrinsic_or_path(path, effective)
     except PathError:
-        raise EvaluationError(RUNTIME, f"The TimestampPath parameter does not reference an input value: {path}")
+        raise EvaluationError(
+            RUNTIME, f"The TimestampPath parameter does not reference an input value: {path}"
+        )
     ts = parse_timestamp(value)
     if ts is None:
         raise EvaluationError(

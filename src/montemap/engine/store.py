@@ -37,7 +37,6 @@ CREATE TABLE IF NOT EXISTS executions (
     map_run_arn TEXT,
     parent_arn TEXT,
     trace_header TEXT,
-    last_event_id INTEGER NOT NULL DEFAULT 0,
     redrive_count INTEGER NOT NULL DEFAULT 0,
     redrive_date REAL
 );
@@ -138,7 +137,8 @@ class ExecutionStore:
         after_seq: int | None,
         limit: int,
     ) -> list[dict[str, Any]]:
-        where, params = [], []  # type: ignore[var-annotated]
+        where: list[str] = []
+        params: list[object] = []
         if state_machine_arn is not None:
             where.append("state_machine_arn = ?")
             params.append(state_machine_arn)
@@ -209,13 +209,18 @@ class ExecutionStore:
                     ),
                 )
             updates = dict(execution or {})
-            if events:
-                updates["last_event_id"] = first_event_id + len(events) - 1
             if updates:
                 sets = ", ".join(f"{k} = ?" for k in updates)
                 conn.execute(
-                    f"UPDATE executions SET {sets} WHERE arn = ?", (*updates.values(), execution_arn)
+                    f"UPDATE executions SET {sets} WHERE arn = ?",
+                    (*updates.values(), execution_arn),
                 )
+
+    def last_event_id(self, execution_arn: str) -> int:
+        row = self.db.query_one(
+            "SELECT MAX(id) AS last FROM events WHERE execution_arn = ?", (execution_arn,)
+        )
+        return int(row["last"] or 0) if row else 0
 
     def delete_frames(self, execution_arn: str, keys: list[str] | None = None) -> None:
         with self.db.transaction() as conn:

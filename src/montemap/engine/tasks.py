@@ -67,7 +67,9 @@ def _seconds(data: StateData, state: Mapping[str, Any], key: str, effective: Any
         try:
             value = data.intrinsic_or_path(path, effective)
         except PathError:
-            raise EvaluationError(RUNTIME, f"The {path_key} parameter does not reference an input value: {path}")
+            raise EvaluationError(
+                RUNTIME, f"The {path_key} parameter does not reference an input value: {path}"
+            )
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise EvaluationError(
                 RUNTIME, f"The {path_key} parameter references an invalid value: {path} == {value}"
@@ -76,7 +78,9 @@ def _seconds(data: StateData, state: Mapping[str, Any], key: str, effective: Any
     return None
 
 
-async def run_task(run: ExecutionRun, frame: FrameRow, name: str, state: Mapping[str, Any], data: StateData) -> Outcome:
+async def run_task(
+    run: ExecutionRun, frame: FrameRow, name: str, state: Mapping[str, Any], data: StateData
+) -> Outcome:
     effective = data.effective_input(state)
     resource = state["Resource"]
     if data.jsonata and isinstance(resource, str) and resource.startswith("{%"):
@@ -134,6 +138,8 @@ async def _integration(run: ExecutionRun, frame: FrameRow, call: TaskCall) -> An
         frame.phase["task_scheduled"] = True
         run.commit(frame, [Event("TaskScheduled", details), Event("TaskStarted", ids)])
     waits = call.task_token is not None
+    if "task_result" in frame.phase:  # resumed after the result was recorded
+        return frame.phase["task_result"]
     if waits and "task_submitted" not in frame.phase:
         with run.engine.db.transaction() as conn:
             conn.execute(
@@ -170,10 +176,15 @@ async def _integration(run: ExecutionRun, frame: FrameRow, call: TaskCall) -> An
             run.commit(frame, [Event("TaskFailed", failed)])
             raise
         if not waits:
-            run.commit(frame, [Event("TaskSucceeded", {**ids, **payload_details("output", dumps(result))})])
+            frame.phase["task_result"] = result
+            run.commit(
+                frame, [Event("TaskSucceeded", {**ids, **payload_details("output", dumps(result))})]
+            )
             return result
         frame.phase["task_submitted"] = True
-        run.commit(frame, [Event("TaskSubmitted", {**ids, **payload_details("output", dumps(result))})])
+        run.commit(
+            frame, [Event("TaskSubmitted", {**ids, **payload_details("output", dumps(result))})]
+        )
     assert call.task_token is not None
     try:
         return await _await_activity(run, frame, call.task_token, kind="Task", ids=ids)
@@ -239,13 +250,24 @@ async def _await_activity(
         task = queue.get(token)
         if task is None:  # the execution was deleted under us
             raise StatesError(RUNTIME, "The activity task disappeared.")
+        done_before = frame.phase.get("task_done", False)
+        frame.phase["task_done"] = True
         if task.status == "SUCCEEDED":
+            if done_before:  # resumed after the event was recorded
+                return json.loads(task.output or "null")
             run.commit(
                 frame,
-                [Event(f"{kind}Succeeded", {**ids, **payload_details("output", task.output or "null")})],
+                [
+                    Event(
+                        f"{kind}Succeeded",
+                        {**ids, **payload_details("output", task.output or "null")},
+                    )
+                ],
             )
             return json.loads(task.output or "null")
         if task.status == "FAILED":
+            if done_before:
+                raise StatesError(task.error or "", task.cause)
             details = dict(ids)
             if task.error is not None:
                 details["error"] = task.error
@@ -258,9 +280,10 @@ async def _await_activity(
         )
         beat_lapse = None
         if task.status == "STARTED" and task.heartbeat_seconds and task.last_heartbeat is not None:
-            beat_lapse = datetime.fromtimestamp(task.last_heartbeat, clock.now().tzinfo) + timedelta(
-                seconds=task.heartbeat_seconds
-            )
+            beat_lapse = datetime.fromtimestamp(
+                task.last_heartbeat, clock.now().tzinfo
+            ) + timedelta(seconds=task.heartbeat_seconds)
+        frame.phase.pop("task_done", None)
         limit = min(deadline, beat_lapse) if beat_lapse else deadline
         if clock.now() >= limit:
             queue.close(token)

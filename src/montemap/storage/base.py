@@ -27,7 +27,7 @@ class ObjectStoreError(MontemapError):
 
 @dataclass(frozen=True)
 class ObjectInfo:
-    """One listed object. ``etag`` is opaque and quoted, as S3 returns it."""
+    """One listed object. ``etag`` is opaque and unquoted (S3 sends it in double quotes)."""
 
     key: str
     size: int
@@ -56,7 +56,7 @@ class ObjectStore(Protocol):
         ...
 
     def put(self, bucket: str, key: str, data: bytes) -> str:
-        """Write (atomically replace) the object; returns its ETag."""
+        """Write (atomically replace) the object; returns its ETag (unquoted)."""
         ...
 
     def put_stream(self, bucket: str, key: str, stream: BinaryIO) -> str:

@@ -30,6 +30,9 @@ _TMP_PREFIX = ".montemap-tmp-"
 
 _MAX_KEYS = 1000
 
+#: Permissions of written objects (rw-r--r--; mkstemp would leave rw-------).
+_FILE_MODE = 0o644
+
 
 class LocalObjectStore:
     """Buckets as directories under ``root``."""
@@ -177,14 +180,23 @@ class LocalObjectStore:
             parent.mkdir(parents=True, exist_ok=True)
         except (FileExistsError, NotADirectoryError):
             raise _conflict(bucket, key)
-        fd, tmp = tempfile.mkstemp(dir=parent, prefix=_TMP_PREFIX)
+        except OSError as exc:
+            raise _write_failed(bucket, key, exc)
         try:
+            fd, tmp = tempfile.mkstemp(dir=parent, prefix=_TMP_PREFIX)
+        except OSError as exc:
+            raise _write_failed(bucket, key, exc)
+        try:
+            os.fchmod(fd, _FILE_MODE)  # mkstemp makes 0600 files; objects are shared
             with os.fdopen(fd, "wb") as f:
                 fill(f)
             os.replace(tmp, path)
         except IsADirectoryError:
             _unlink_quietly(tmp)
             raise _conflict(bucket, key)
+        except OSError as exc:
+            _unlink_quietly(tmp)
+            raise _write_failed(bucket, key, exc)
         except BaseException:
             _unlink_quietly(tmp)
             raise
@@ -205,6 +217,13 @@ def _conflict(bucket: str, key: str) -> ObjectStoreError:
     )
 
 
+def _write_failed(bucket: str, key: str, exc: OSError) -> ObjectStoreError:
+    code = "AccessDenied" if isinstance(exc, PermissionError) else "InternalError"
+    return ObjectStoreError(
+        code, f"writing s3://{bucket}/{key} failed: {exc.strerror or exc}", bucket=bucket, key=key
+    )
+
+
 def _unlink_quietly(path: str) -> None:
     try:
         os.unlink(path)
@@ -217,7 +236,7 @@ def _inside(real: str, real_root: str) -> bool:
 
 
 def _etag(st: os.stat_result) -> str:
-    return f'"{st.st_mtime_ns:x}-{st.st_size:x}"'
+    return f"{st.st_mtime_ns:x}-{st.st_size:x}"
 
 
 def _info(key: str, st: os.stat_result) -> ObjectInfo:

@@ -102,7 +102,7 @@ class S3ObjectStore:
             raise _translate(exc, bucket, key)
         except BotoCoreError as exc:
             raise _unreachable(exc, bucket, key)
-        return response["ETag"]
+        return _unquote(response["ETag"])
 
     def put_stream(self, bucket: str, key: str, stream: BinaryIO) -> str:
         validate_bucket(bucket)
@@ -132,7 +132,7 @@ class S3ObjectStore:
         return ObjectInfo(
             key,
             response["ContentLength"],
-            response["ETag"],
+            _unquote(response["ETag"]),
             response["LastModified"].timestamp(),
             response.get("StorageClass", "STANDARD"),
         )
@@ -176,7 +176,7 @@ class S3ObjectStore:
             ObjectInfo(
                 item["Key"],
                 item["Size"],
-                item["ETag"],
+                _unquote(item["ETag"]),
                 item["LastModified"].timestamp(),
                 item.get("StorageClass", "STANDARD"),
             )
@@ -225,6 +225,10 @@ class _BodyReader(io.RawIOBase):
         if not self.closed:
             self._body.close()
         super().close()
+
+
+def _unquote(etag: str) -> str:
+    return etag[1:-1] if len(etag) >= 2 and etag[0] == etag[-1] == '"' else etag
 
 
 def _code(exc: ClientError) -> str:

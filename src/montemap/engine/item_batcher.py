@@ -1,0 +1,111 @@
+"""The Distributed Map ``ItemBatcher``: items grouped into child execution inputs.
+
+Each batch is AWS's shape, ``{"BatchInput": ..., "Items": [...]}`` (the
+``BatchInput`` key only when one is given). A batch closes when it holds
+``MaxItemsPerBatch`` items or when one more item would make the serialized
+batch - the whole child input, envelope and ``BatchInput`` included, as
+compact UTF-8 JSON - larger than ``MaxInputBytesPerBatch``. Every batch also
+stays within the 256 KiB payload quota, whether or not a byte limit is
+given. Items are consumed as batches are taken, so memory holds one batch.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from montemap.errors import ITEM_READER_FAILED, RUNTIME, StatesError
+
+__all__ = ["MAX_BATCH_BYTES", "batch_items", "serialized_size"]
+
+#: The payload quota of a child execution's input, and the largest MaxInputBytesPerBatch.
+MAX_BATCH_BYTES = 256 * 1024
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_EMPTY_BATCH = len('{"Items":[]}')
+_BATCH_INPUT_KEY = len('"BatchInput":,')
+
+
+def serialized_size(value: Any) -> int:
+    """Bytes of ``value`` as compact UTF-8 JSON, the way payload sizes are measured."""
+    return len(_ENCODER.encode(value).encode("utf-8"))
+
+
+def batch_items(
+    items: Iterable[Any],
+    *,
+    max_items: int | None,
+    max_bytes: int | None,
+    batch_input: Any | None,
+) -> Iterator[dict[str, Any]]:
+    """Group ``items`` into batches; limits are checked now, items as they are consumed.
+
+    ``max_items``/``max_bytes`` are the resolved ``MaxItemsPerBatch``/
+    ``MaxInputBytesPerBatch`` (``None`` when not set). An item that does not
+    fit in an empty batch fails with ``States.ItemReaderFailed``.
+    """
+    count_limit = _positive("MaxItemsPerBatch", max_items, None)
+    byte_limit = _positive("MaxInputBytesPerBatch", max_bytes, MAX_BATCH_BYTES) or MAX_BATCH_BYTES
+    empty = _EMPTY_BATCH
+    if batch_input is not None:
+        try:
+            empty += _BATCH_INPUT_KEY + serialized_size(batch_input)
+        except (TypeError, ValueError) as exc:
+            raise StatesError(RUNTIME, f"ItemBatcher BatchInput is not JSON data: {exc}")
+        if empty > byte_limit:
+            raise StatesError(
+                ITEM_READER_FAILED,
+                f"The BatchInput alone makes a batch of {empty} bytes, more than the "
+                f"{byte_limit} bytes MaxInputBytesPerBatch allows.",
+            )
+    return _batches(iter(items), count_limit, byte_limit, empty, batch_input)
+
+
+def _batches(
+    items: Iterator[Any], count_limit: int | None, byte_limit: int, empty: int, batch_input: Any
+) -> Iterator[dict[str, Any]]:
+    batch: list[Any] = []
+    size = empty
+    for index, item in enumerate(items):
+        try:
+            item_size = serialized_size(item)
+        except (TypeError, ValueError) as exc:
+            raise StatesError(RUNTIME, f"Item at index {index} is not JSON data: {exc}")
+        if batch and size + 1 + item_size > byte_limit:
+            yield _batch(batch, batch_input)
+            batch, size = [], empty
+        if size + item_size > byte_limit:
+            raise StatesError(
+                ITEM_READER_FAILED,
+                f"The item at index {index} is {item_size} bytes; a batch holding only it "
+                f"would be {empty + item_size} bytes, more than the {byte_limit} bytes "
+                "MaxInputBytesPerBatch allows.",
+            )
+        size += item_size + (1 if batch else 0)
+        batch.append(item)
+        if count_limit is not None and len(batch) >= count_limit:
+            yield _batch(batch, batch_input)
+            batch, size = [], empty
+    if batch:
+        yield _batch(batch, batch_input)
+
+
+def _batch(batch: list[Any], batch_input: Any) -> dict[str, Any]:
+    if batch_input is None:
+        return {"Items": batch}
+    # Each child gets its own copy: a consumer that changes one batch changes no other.
+    return {"BatchInput": copy.deepcopy(batch_input), "Items": batch}
+
+
+def _positive(name: str, value: int | None, maximum: int | None) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise StatesError(RUNTIME, f"ItemBatcher {name} must be a positive integer, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise StatesError(
+            RUNTIME, f"ItemBatcher {name} must be at most {maximum} (256 KiB), got {value}"
+        )
+    return value
