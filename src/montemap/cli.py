@@ -16,7 +16,8 @@ from montemap.errors import MontemapError
 #: Modules that register subcommands, in the order ``--help`` lists them.
 COMMAND_MODULES = [
     "montemap.api.command",  # server
-    "montemap.credit.commands",  # generate, import, simulate
+    "montemap.workers.command",  # worker
+    "montemap.credit.commands",  # simulate (+ generate, import, report)
 ]
 
 

@@ -299,3 +299,17 @@ def test_abandoned_poll_does_not_take_a_task(server_factory: Any) -> None:
     finally:
         impatient.close()
         client.close()
+
+
+def test_running_execution_survives_a_crash(montemap_server: Any) -> None:
+    client = montemap_server.client()
+    try:
+        arn = client.start_execution(stateMachineArn=machine(client, WAIT_DEFINITION))[
+            "executionArn"
+        ]
+        montemap_server.restart(crash=True)
+        assert client.describe_execution(executionArn=arn)["status"] == "RUNNING"
+        client.stop_execution(executionArn=arn)
+        assert client.describe_execution(executionArn=arn)["status"] == "ABORTED"
+    finally:
+        client.close()

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
 import ipaddress
 import json
 import os
@@ -107,35 +106,23 @@ def network() -> Iterator[Network]:
 # ----------------------------------------------------------------------------- the server
 
 
-def _command_has_credentials_option() -> bool:
-    from montemap.api import command
-
-    parser = argparse.ArgumentParser()
-    command.add_arguments(parser)
-    return any("--credentials" in action.option_strings for action in parser._actions)
-
-
 class RemoteServer(MontemapServer):
     """``montemap server`` on ``host`` with ``--allow-remote`` and optional credentials."""
 
     def __init__(
         self, data_dir: Path, host: str, credentials: Path | None, port: int | None = None
     ) -> None:
-        self.host = host
         self.credentials = credentials
         # Empty means unset: only the credentials file configures keys.
         env = {name: "" for name in ("MONTEMAP_ACCESS_KEY_ID", "MONTEMAP_SECRET_ACCESS_KEY")}
-        super().__init__(data_dir, port=port or free_port(host), env=env)
+        super().__init__(data_dir, host=host, port=port or free_port(host), env=env)
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
     def command(self) -> list[str]:
-        module = "montemap.api.command" if _command_has_credentials_option() else __name__
-        argv = [sys.executable, "-m", module]
-        if module == __name__:
-            argv.append("serve")
+        argv = [sys.executable, "-m", "montemap.api.command"]
         argv += ["--host", self.host, "--port", str(self.port), "--data-dir", str(self.data_dir)]
         argv += ["--log-level", "warning", "--allow-remote"]
         if self.credentials is not None:
@@ -372,28 +359,7 @@ def _probe(args: argparse.Namespace) -> dict[str, str]:
     }
 
 
-def _serve(argv: list[str]) -> int:
-    """``montemap server`` with the SigV4 authenticator (until command.py wires it in)."""
-    from montemap.api import command, credentials
-    from montemap.api.app import create_app
-    from montemap.errors import MontemapError
-
-    parser = argparse.ArgumentParser(prog="montemap server")
-    command.add_arguments(parser)
-    credentials.add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        authenticator = credentials.build_authenticator(args)
-        command.create_app = functools.partial(create_app, authenticator=authenticator)  # type: ignore[assignment]
-        return command.serve(args)
-    except MontemapError as exc:
-        print(f"montemap: error: {exc}", file=sys.stderr)
-        return 1
-
-
 def _main(argv: list[str]) -> int:
-    if argv[:1] == ["serve"]:
-        return _serve(argv[1:])
     parser = argparse.ArgumentParser(prog="remote client")
     parser.add_argument("role", choices=["worker", "probe"])
     parser.add_argument("--endpoint", required=True)

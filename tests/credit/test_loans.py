@@ -87,6 +87,10 @@ def _without(name: str) -> bytes:
         (csv_bytes([record(Rate="nan")]), "column 'Rate': 'nan' is not a number"),
         (csv_bytes([record(GrossIncome="1e999")]), "column 'GrossIncome': '1e999' is out of range"),
         (csv_bytes([record(LoanAmount="1_000")]), "column 'LoanAmount': '1_000' is not a number"),
+        (
+            csv_bytes([record(LoanAmount="2e12")]),
+            "column 'LoanAmount': value 2e12 exceeds 1,000,000,000,000",
+        ),
         (csv_bytes([record(LoanAmount="-5")]), "column 'LoanAmount': value -5 is negative"),
         (csv_bytes([record(LoanAmount="0")]), "column 'LoanAmount': the amount must be positive"),
         (csv_bytes([record(Payment="-1")]), "column 'Payment': value -1 is negative"),

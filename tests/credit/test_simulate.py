@@ -288,3 +288,20 @@ def test_documented_schema_matches_loans_parquet(tape: Path, tmp_path: Path) -> 
     documented = re.findall(r"^\| `([A-Za-z0-9_]+)` \|", section, flags=re.M)
     run_simulation(tmp_path, PARAMS, tape=tape, batch_size=150, report=False)
     assert pq.read_schema(tmp_path / "loans.parquet").names == documented
+
+
+def test_reduce_with_a_batch_of_rejects_only(tmp_path: Path) -> None:
+    store = LocalObjectStore(tmp_path / "buckets")
+    store.create_bucket("src")
+    store.put("src", "bad.csv", b"")
+    store.put("src", "good.csv", csv_bytes([record()]))
+    bi = {"output_bucket": "res", "paths": 16, "as_of": "2026-11-27", "shocks_bp": [0, 100]}
+    for key in ("bad.csv", "good.csv"):
+        handle_batch(
+            {"Items": [{"Bucket": "src", "Key": key}], "BatchInput": bi}, None, store=store
+        )
+    out = handle_reduce(bi, None, store=store)
+    assert (out["loans"], out["rejected"]) == (1, 1)
+    table = pq.read_table(pa.BufferReader(store.get("res", "loans.parquet")))
+    assert table.column("shock_bp").to_pylist() == [0, 100]
+    assert store.get("res", "rejects.csv") == b"key,reason\nbad.csv,empty object\n"

@@ -154,7 +154,7 @@ def test_direct_calls_convert_case_and_refuse_unknown_fields(tmp_path: Path) -> 
         definition = described["TaskDefinition"]
         assert definition["Cpu"] == "256"
         assert (
-            definition["ContainerDefinitions"][0]["Environment"][0]["Name"] == "MONTEMAP_TASK_ARN"
+            definition["ContainerDefinitions"][0]["Environment"][0]["Name"] == "MONTEMAP_DATA_DIR"
         )
         assert ISO.match(definition["RegisteredAt"])
         with pytest.raises(StatesError) as caught:

@@ -370,3 +370,53 @@ def test_backoff_delays() -> None:
             ServiceManager(EcsStore(db), stop_grace=-1)
     finally:
         db.close()
+
+
+SERVER_SCRIPT = """
+import asyncio, sys
+from montemap.engine.db import Database
+from montemap.workers.service import ServiceManager
+from montemap.workers.taskdefs import EcsStore
+
+async def main():
+    store = EcsStore(Database(sys.argv[1]))
+    store.register_predefined()
+    definition = store.register_task_definition(
+        {"family": "s", "containerDefinitions": [
+            {"name": "c", "command": [sys.executable, "-c", "import time; time.sleep(600)"]}]})
+    store.create_service("default", "svc", definition, 1, "FARGATE", {})
+    manager = ServiceManager(store)
+    await manager.start()
+    await manager.wait_until(
+        lambda: any(t.last_status == "RUNNING" for t in store.tasks(live=True)), 10)
+    print(store.tasks(live=True)[0].pid, flush=True)
+    await asyncio.sleep(600)
+
+asyncio.run(main())
+"""
+
+
+def test_tasks_die_with_a_killed_server(tmp_path: Path) -> None:
+    server = subprocess.Popen(
+        [PY, "-c", SERVER_SCRIPT, str(tmp_path / "m.db")], stdout=subprocess.PIPE, text=True
+    )
+    worker = 0
+    try:
+        assert server.stdout is not None
+        worker = int(server.stdout.readline())
+        assert alive(worker)
+        server.kill()  # SIGKILL: no chance to stop its tasks
+        server.wait()
+
+        async def gone() -> None:
+            await wait_for(lambda: not alive(worker), 5, "worker gone with its server")
+
+        asyncio.run(gone())
+    finally:
+        if server.poll() is None:
+            server.kill()
+        server.wait()
+        if server.stdout is not None:
+            server.stdout.close()
+        if worker:
+            kill_quietly(worker, signal.SIGKILL)

@@ -176,3 +176,12 @@ def test_the_context_describes_the_task() -> None:
 def test_input_must_be_json_serialisable() -> None:
     with pytest.raises(TypeError):
         run_handler(double, {"x": object()})
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"heartbeat_interval": 0}, {"heartbeat_seconds": -1}, {"shutdown_grace": -1}, {"linger": -1}],
+)
+def test_harness_options_are_checked(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        run_handler(double, {"x": 1}, **kwargs)

@@ -17,13 +17,10 @@ from types import FrameType
 
 import uvicorn
 
-from montemap.api.app import create_app
-from montemap.api.registry import Registry
-from montemap.arns import DEFAULT_ACCOUNT, DEFAULT_REGION, ArnFactory
-from montemap.engine.db import Database
-from montemap.engine.engine import Engine
+from montemap.api.credentials import add_arguments as add_credentials_arguments
+from montemap.api.credentials import build_authenticator
+from montemap.arns import DEFAULT_ACCOUNT, DEFAULT_REGION
 from montemap.errors import MontemapError
-from montemap.storage import LocalObjectStore
 
 DESCRIPTION = "Serve the Step Functions JSON API (boto3, the AWS CLI) and run executions."
 DEFAULT_HOST = "127.0.0.1"
@@ -66,8 +63,8 @@ def check_options(args: argparse.Namespace) -> None:
     """Refuse options the server must not start with, saying which and why."""
     if not is_loopback(args.host) and not args.allow_remote:
         raise ServerConfigError(
-            f"--host {args.host} is not a loopback address; the API has no authentication "
-            "yet, so binding it to other machines needs --allow-remote"
+            f"--host {args.host} is not a loopback address; binding it to other machines "
+            "needs --allow-remote (and credentials: --credentials FILE)"
         )
     if not 0 <= args.port <= 65535:
         raise ServerConfigError(f"--port {args.port} is not a TCP port (0-65535)")
@@ -88,16 +85,27 @@ def serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    data_dir = Path(args.data_dir)
-    (data_dir / "buckets").mkdir(parents=True, exist_ok=True)
-    db = Database(data_dir / "montemap.db")
+    from montemap.assembly import Montemap, Settings
+
+    authenticator = build_authenticator(args)
+    functions_file = Path(args.functions) if args.functions else None
+    if functions_file is not None and not functions_file.is_file():
+        raise ServerConfigError(f"--functions {functions_file} is not a file")
+    montemap = Montemap(
+        Settings(
+            data_dir=Path(args.data_dir),
+            host=args.host,
+            port=args.port,
+            region=args.region,
+            account=args.account_id,
+            authenticator=authenticator,
+            functions_file=functions_file,
+            cgroups=not args.no_cgroups,
+        )
+    )
     try:
-        arns = ArnFactory(region=args.region, account=args.account_id)
-        engine = Engine(db, arns=arns, store=LocalObjectStore(data_dir / "buckets"))
-        registry = Registry(db, arns=arns)
-        app = create_app(engine=engine, registry=registry)
         config = uvicorn.Config(
-            app,
+            montemap.app,
             host=args.host,
             port=args.port,
             http="httptools",
@@ -111,7 +119,7 @@ def serve(args: argparse.Namespace) -> int:
         server.run()
         return 0 if server.started else 1
     finally:
-        db.close()
+        montemap.close()
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -145,7 +153,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--allow-remote",
         action="store_true",
-        help="allow binding a non-loopback address (there is no authentication yet)",
+        help="allow binding a non-loopback address (requires credentials)",
+    )
+    add_credentials_arguments(parser)
+    parser.add_argument(
+        "--functions",
+        metavar="FILE",
+        help="JSON or YAML file mapping Lambda function names to module:function",
+    )
+    parser.add_argument(
+        "--no-cgroups",
+        action="store_true",
+        help="do not put worker processes in cgroups (no CPU/memory limits)",
     )
     parser.add_argument(
         "--shutdown-timeout",

@@ -284,7 +284,8 @@ def write_batch(store: ObjectStore, params: RunParams, result: BatchResult) -> s
     """Write the batch outputs (``batch.json`` last); returns the batch folder's key."""
     store.create_bucket(params.output_bucket)
     sink = pa.BufferOutputStream()
-    pq.write_table(result.table, sink, compression="zstd")
+    # one row group per scenario, so the reduction decodes only the scenario it needs
+    pq.write_table(result.table, sink, compression="zstd", row_group_size=max(1, result.loans))
     store.put(
         params.output_bucket,
         params.batch_key(result.batch_id, "loans.parquet"),

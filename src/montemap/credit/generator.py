@@ -38,8 +38,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from montemap.errors import MontemapError
-from montemap.storage import LocalObjectStore, ObjectStore, ObjectStoreError
-from montemap.storage.local import validate_bucket, validate_key
+from montemap.storage import (
+    LocalObjectStore,
+    ObjectStore,
+    ObjectStoreError,
+    validate_bucket,
+    validate_key,
+)
 
 Layout = Literal["seed", "realistic"]
 LAYOUTS: tuple[Layout, ...] = ("seed", "realistic")
@@ -170,7 +175,7 @@ class PortfolioWriter:
         created: dt.datetime,
         replace: bool = False,
         rows_per_inventory_file: int = INVENTORY_ROWS_PER_FILE,
-        threads: int = 16,
+        threads: int = 8,
     ) -> None:
         if loans < 1:
             raise GeneratorError(f"a portfolio needs at least one loan, got {loans}")
@@ -404,12 +409,9 @@ def inventory_manifest(bucket: str, files: Sequence[InventoryFile], created: dt.
 
 def _string_buffers(arr: pa.Array) -> tuple[memoryview, np.ndarray]:
     """The data buffer of a string array and its offsets (int64, ``len(arr) + 1`` values)."""
-    if arr.type == pa.large_string():
-        off_type: type[np.signedinteger] = np.int64  # type: ignore[type-arg]
-    else:
-        off_type = np.int32
+    off_type = np.dtype(np.int64) if arr.type == pa.large_string() else np.dtype(np.int32)
     bufs = arr.buffers()
-    width = np.dtype(off_type).itemsize
+    width = off_type.itemsize
     offsets = np.frombuffer(
         bufs[1], dtype=off_type, count=len(arr) + 1, offset=arr.offset * width
     ).astype(np.int64)
@@ -526,9 +528,7 @@ def draw_realistic_block(seed: int, block: int, first_id: int, as_of: dt.date) -
     n = BLOCK
     commercial = rng.random(n) < 0.20
     variable = rng.random(n) < 0.40
-    score = np.where(
-        commercial, rng.normal(715.0, 50.0, n), rng.normal(705.0, 65.0, n)
-    ).round()
+    score = np.where(commercial, rng.normal(715.0, 50.0, n), rng.normal(705.0, 65.0, n)).round()
     score = np.clip(score, 300, 850)
     term = np.where(
         commercial,
@@ -566,9 +566,7 @@ def draw_realistic_block(seed: int, block: int, first_id: int, as_of: dt.date) -
     margin = rng.uniform(0.25, 0.50, n)
     noi = np.where(commercial, dscr * 12.0 * payment, 0.0).round()
     income = np.where(commercial, (noi / margin).round(), income)
-    other_debt = np.where(
-        commercial, 0.0, np.maximum(dti * income / 12.0 - payment, 0.0)
-    ).round(2)
+    other_debt = np.where(commercial, 0.0, np.maximum(dti * income / 12.0 - payment, 0.0)).round(2)
 
     secured = np.select(
         [commercial, mortgage], [rng.random(n) < 0.85, np.ones(n, bool)], rng.random(n) < 0.35
@@ -615,9 +613,7 @@ def layout_columns(layout: Layout) -> tuple[str, ...]:
     return REQUIRED_COLUMNS if layout == "seed" else REALISTIC_COLUMNS
 
 
-def generate_rows(
-    layout: Layout, seed: int, start: int, count: int, as_of: dt.date
-) -> pa.Array:
+def generate_rows(layout: Layout, seed: int, start: int, count: int, as_of: dt.date) -> pa.Array:
     """CSV data rows of loans ``start`` .. ``start + count - 1`` (0-based), in order."""
     out: list[pa.Array] = []
     end = start + count

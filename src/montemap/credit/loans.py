@@ -22,6 +22,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 MAX_OBJECT_BYTES = 1 << 20
+#: Largest accepted amount (currency); keeps losses in exact integer cents.
+MAX_AMOUNT = 1e12
 REQUIRED = (
     "AccountID",
     "ZipCode",
@@ -95,6 +97,8 @@ def _non_negative(name: str, text: str) -> float:
     value = _number(name, text)
     if value < 0:
         raise RecordError(f"column '{name}': value {text} is negative")
+    if value > MAX_AMOUNT:
+        raise RecordError(f"column '{name}': value {text} exceeds {MAX_AMOUNT:,.0f}")
     return value
 
 
@@ -181,7 +185,7 @@ def parse_fields(key: str, fields: Mapping[str, str], as_of: dt.date | None = No
     score_text = opt("CreditScore")
     score = _in_range("CreditScore", score_text, 300, 850) if score_text else 680.0
     noi_text = opt("NOI")
-    noi = _number("NOI", noi_text) if noi_text else math.nan
+    noi = _in_range("NOI", noi_text, -MAX_AMOUNT, MAX_AMOUNT) if noi_text else math.nan
     collateral = _non_negative("CollateralValue", opt("CollateralValue") or "0")
     other_debt = _non_negative("OtherMonthlyDebt", opt("OtherMonthlyDebt") or "0")
     pd_text, lgd_text, rho_text = opt("PD"), opt("LGD"), opt("Rho")

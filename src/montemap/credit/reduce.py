@@ -59,9 +59,11 @@ class BatchOutput:
 
     def scenario_rows(self, shock: int) -> pa.Table:
         """This batch's rows of one scenario."""
-        return pq.read_table(
-            pa.BufferReader(self.loans_parquet), filters=[("shock_bp", "=", shock)]
-        )
+        source = pq.ParquetFile(pa.BufferReader(self.loans_parquet))
+        k = len(self.shocks_bp)
+        if source.metadata.num_row_groups == k:  # one row group per scenario
+            return source.read_row_group(list(self.shocks_bp).index(shock))
+        return source.read().filter(pc.equal(pc.field("shock_bp"), shock))
 
 
 @dataclass

@@ -64,7 +64,7 @@ def error_response(error: ApiError, request_id: str) -> Response:
     )
 
 
-async def _parse(request: Request) -> tuple[str, dict[str, Any]]:
+async def _parse(request: Request, body: bytes | None = None) -> tuple[str, dict[str, Any]]:
     target = request.headers.get("x-amz-target", "")
     if not target.startswith(TARGET_PREFIX) or len(target) == len(TARGET_PREFIX):
         raise ApiError(
@@ -77,9 +77,10 @@ async def _parse(request: Request) -> tuple[str, dict[str, Any]]:
             "UnknownOperationException",
             f"Unsupported Content-Type {media or 'none'!r}: send {CONTENT_TYPE}",
         )
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
+    if body is None:
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
         if len(body) > MAX_BODY_BYTES:
             raise ApiError(
                 "SerializationException", f"Request body exceeds {MAX_BODY_BYTES} bytes", status=413
@@ -95,11 +96,11 @@ async def _parse(request: Request) -> tuple[str, dict[str, Any]]:
     return target[len(TARGET_PREFIX) :], params
 
 
-async def handle_ecs_request(api: EcsApi, request: Request) -> Response:
-    """Answer one ECS JSON 1.1 request."""
+async def handle_ecs_request(api: EcsApi, request: Request, body: bytes | None = None) -> Response:
+    """Answer one ECS JSON 1.1 request (``body`` when the caller has read it already)."""
     request_id = str(uuid.uuid4())
     try:
-        action, params = await _parse(request)
+        action, params = await _parse(request, body)
         result = await api.handle_ecs(action, params)
     except ApiError as exc:
         return error_response(exc, request_id)

@@ -77,6 +77,7 @@ DEFAULT_COMMAND = (
 )
 #: The environment of the predefined worker task definitions.
 DEFAULT_ENVIRONMENT = (
+    ("MONTEMAP_DATA_DIR", "${data_dir}"),
     ("MONTEMAP_TASK_ARN", "${task_arn}"),
     ("MONTEMAP_CPU_UNITS", "${cpu}"),
     ("MONTEMAP_MEMORY_MIB", "${memory}"),

@@ -156,7 +156,7 @@ class _Records(logging.Handler):
 @contextmanager
 def _capture(logger: logging.Logger) -> Iterator[_Records]:
     records = _Records()
-    old_level, old_propagate = logger.level, logger.propagate
+    old_level = logger.level
     logger.addHandler(records)
     logger.setLevel(logging.DEBUG)
     try:
@@ -164,7 +164,6 @@ def _capture(logger: logging.Logger) -> Iterator[_Records]:
     finally:
         logger.removeHandler(records)
         logger.setLevel(old_level)
-        logger.propagate = old_propagate
 
 
 def run_handler(
@@ -193,8 +192,16 @@ def run_handler(
     """
     if raw_input is None:
         raw_input = json.dumps(input, allow_nan=False)
-    if shutdown_grace < 0:
-        raise ValueError("shutdown_grace must be >= 0")
+    for name, value, zero_ok in (
+        ("heartbeat_interval", heartbeat_interval, False),
+        ("heartbeat_seconds", heartbeat_seconds, False),
+        ("timeout_seconds", timeout_seconds, False),
+        ("shutdown_after", shutdown_after, True),
+        ("shutdown_grace", shutdown_grace, True),
+        ("linger", linger, True),
+    ):
+        if value is not None and (value < 0 or (value == 0 and not zero_ok)):
+            raise ValueError(f"{name} must be {'>= 0' if zero_ok else '> 0'}, got {value}")
     api = FakeTaskApi(heartbeat_seconds=heartbeat_seconds, timeout_seconds=timeout_seconds)
     grace = GracePeriod()
     logger = logging.getLogger(f"montemap.worker.test.{uuid.uuid4().hex[:8]}")

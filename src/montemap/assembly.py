@@ -1,0 +1,138 @@
+"""The assembled server: engine, API, object store, functions and worker service.
+
+``montemap server`` and ``montemap run`` both build a :class:`Montemap` from
+:class:`Settings` and serve its ``app``; tests build one the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+
+from montemap.api.app import Authenticator, create_app
+from montemap.api.registry import Registry
+from montemap.arns import DEFAULT_ACCOUNT, DEFAULT_REGION, ArnFactory
+from montemap.engine.db import Database
+from montemap.engine.engine import Engine
+from montemap.engine.lambdas import FunctionRegistry, load_functions_file
+from montemap.storage import LocalObjectStore
+from montemap.workers.cgroups import CgroupManager
+from montemap.workers.ecs_api import EcsApi
+from montemap.workers.ecs_http import TARGET_PREFIX, handle_ecs_request
+from montemap.workers.ecs_integration import PREFIX as ECS_PREFIX
+from montemap.workers.ecs_integration import EcsIntegration
+from montemap.workers.service import ServiceManager
+from montemap.workers.taskdefs import DEFAULT_HANDLER, EcsArns, EcsStore
+
+#: The activity the credit workers serve.
+CREDIT_ACTIVITY = "montemap-credit"
+#: Functions the shipped workflows call, always registered.
+BUILTIN_FUNCTIONS = {
+    "PartitionInventory": "montemap.workflows.functions:partition_inventory",
+    "ReduceAndReport": "montemap.workflows.functions:reduce_and_report",
+    "SeedPortfolio": "montemap.workflows.functions:seed_portfolio",
+    "GenerateLoans": "montemap.workflows.functions:generate_loans",
+    "BuildInventory": "montemap.workflows.functions:build_inventory",
+    "WriteManifest": "montemap.workflows.functions:write_manifest",
+}
+
+
+@dataclass(kw_only=True)
+class Settings:
+    """Everything a server is configured with."""
+
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 8083
+    region: str = DEFAULT_REGION
+    account: str = DEFAULT_ACCOUNT
+    authenticator: Authenticator | None = None
+    functions_file: Path | None = None
+    worker_handler: str = DEFAULT_HANDLER
+    cgroups: bool = True
+    worker_stop_grace: float = 30.0
+    extra_functions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def endpoint(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+
+class Montemap:
+    """One server's parts, wired together; ``app`` is the ASGI application."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        data_dir = settings.data_dir.resolve()
+        (data_dir / "buckets").mkdir(parents=True, exist_ok=True)
+        # Local functions and worker processes find the data through this variable.
+        os.environ["MONTEMAP_DATA_DIR"] = str(data_dir)
+        self.db = Database(data_dir / "montemap.db")
+        self.arns = ArnFactory(region=settings.region, account=settings.account)
+        self.store = LocalObjectStore(data_dir / "buckets")
+        functions = dict(BUILTIN_FUNCTIONS)
+        if settings.functions_file is not None:
+            functions.update(load_functions_file(settings.functions_file))
+        functions.update(settings.extra_functions)
+        self.functions = FunctionRegistry(functions)
+        self.engine = Engine(self.db, arns=self.arns, store=self.store, functions=self.functions)
+        self.registry = Registry(self.db, arns=self.arns)
+        self.credit_activity_arn = self.arns.activity(CREDIT_ACTIVITY)
+        self.ecs_store = EcsStore(self.db, EcsArns(region=settings.region, account=settings.account))
+        self.ecs_store.register_predefined()
+        self.services = ServiceManager(
+            self.ecs_store,
+            cgroups=CgroupManager(enabled=settings.cgroups),
+            variables={
+                "python": sys.executable,
+                "endpoint": settings.endpoint,
+                "activity_arn": self.credit_activity_arn,
+                "handler": settings.worker_handler,
+                "region": settings.region,
+                "data_dir": str(data_dir),
+            },
+            log_dir=data_dir / "logs",
+            stop_grace=settings.worker_stop_grace,
+        )
+        self.ecs = EcsApi(self.services)
+        self.engine.integrations.register(ECS_PREFIX, EcsIntegration(self.ecs))
+        self.app = self._build_app()
+
+    def _build_app(self) -> Starlette:
+        async def ecs_endpoint(request: Request, body: bytes) -> Response:
+            return await handle_ecs_request(self.ecs, request, body)
+
+        app = create_app(
+            engine=self.engine,
+            registry=self.registry,
+            authenticator=self.settings.authenticator,
+            services={TARGET_PREFIX: ecs_endpoint},
+            manage_engine=False,
+        )
+
+        @asynccontextmanager
+        async def lifespan(_: Starlette) -> AsyncIterator[None]:
+            await self.engine.start()
+            await self.services.start()
+            try:
+                yield
+            finally:
+                await self.services.close()
+                await self.engine.close()
+
+        app.router.lifespan_context = lifespan
+        return app
+
+    def close(self) -> None:
+        self.db.close()

@@ -1,0 +1,395 @@
+"""Loan-tape import: a CSV or Parquet file of loans, one row each, split into the layout.
+
+The tape is read twice, streaming, in chunks: the first pass checks its structure
+(required columns, every CSV row with the header's field count, unique non-empty
+AccountIDs) and its values (numbers that parse, MM/DD/YYYY or ISO dates); the second
+writes one object per loan plus the S3 Inventory through
+:class:`~montemap.credit.generator.PortfolioWriter`. Structural problems stop the import
+before anything is written, with the file, line or row, and column named. Value problems
+are reported (``strict`` makes them fatal); otherwise the loans are written as they are,
+so the simulation's rejects output lists them with their key and reason instead of
+silently losing them. Loan ``i`` (1-based, in tape order) becomes
+``data/data-gen-00000i.csv``.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import csv
+import datetime as dt
+import gzip
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from montemap.credit.generator import (
+    BLOCK,
+    INVENTORY_ROWS_PER_FILE,
+    OPTIONAL_COLUMNS,
+    REQUIRED_COLUMNS,
+    Destination,
+    PortfolioWriter,
+    WriteResult,
+    join_columns,
+)
+from montemap.errors import MontemapError
+
+#: Optional columns kept besides the contract's: a bank's own PD, LGD and correlation.
+OVERRIDE_COLUMNS = ("PD", "LGD", "Rho")
+KNOWN_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS + OVERRIDE_COLUMNS
+NUMERIC_COLUMNS = frozenset(KNOWN_COLUMNS) - {
+    "ZipCode",
+    "OriginationDate",
+    "LoanType",
+    "RateType",
+}
+_NUMBER_RE = r"^[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?$"
+_US_DATE_RE = r"^[0-9]{2}/[0-9]{2}/[0-9]{4}$"
+_ISO_DATE_RE = r"^([0-9]{4})-([0-9]{2})-([0-9]{2})$"
+_NEEDS_QUOTES_RE = r'[,"\r\n]'
+MAX_ISSUES_KEPT = 20
+
+
+class TapeError(MontemapError):
+    """A tape that cannot be imported: unreadable, or missing what every loan needs."""
+
+
+@dataclass
+class ImportResult:
+    """What an import wrote, and the value problems it found (the first few)."""
+
+    source: str
+    format: str
+    write: WriteResult
+    ignored_columns: list[str] = field(default_factory=list)
+    issues: list[str] = field(default_factory=list)
+    issue_count: int = 0
+
+
+@dataclass
+class _Batch:
+    """Normalised string columns of consecutive tape rows, and where each row came from."""
+
+    columns: dict[str, pa.Array]
+    where: Callable[[int], str]
+
+
+# --------------------------------------------------------------------------- sources
+
+
+def _canonical(name: str) -> str:
+    stripped = name.strip()
+    for known in KNOWN_COLUMNS:
+        if stripped.lower() == known.lower():
+            return known
+    return stripped
+
+
+def _check_header(path: Path, names: list[str]) -> tuple[dict[str, int], list[str]]:
+    """Map canonical column -> position; the columns it ignores; errors for the rest."""
+    positions: dict[str, int] = {}
+    ignored: list[str] = []
+    for i, raw in enumerate(names):
+        name = _canonical(raw)
+        if name in positions:
+            raise TapeError(f"{path}: column {name!r} appears twice in the header")
+        if name in KNOWN_COLUMNS:
+            positions[name] = i
+        elif name:
+            ignored.append(name)
+    missing = [c for c in REQUIRED_COLUMNS if c not in positions]
+    if missing:
+        raise TapeError(
+            f"{path}: missing required column{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(missing)} (the header has: {', '.join(n.strip() for n in names)})"
+        )
+    return positions, ignored
+
+
+class _CsvTape:
+    """A CSV tape (optionally gzip-compressed), UTF-8, with a header row."""
+
+    format = "CSV"
+
+    def __init__(self, path: Path, chunk_rows: int) -> None:
+        self.path = path
+        self.chunk_rows = chunk_rows
+        with self._open() as f:
+            try:
+                header = next(csv.reader(f), None)
+            except (csv.Error, UnicodeDecodeError, OSError, EOFError) as exc:
+                raise TapeError(f"{path}: cannot read the header row: {_describe(exc)}") from None
+        if not header or not any(h.strip() for h in header):
+            raise TapeError(f"{path}: the file is empty (no header row)")
+        self.width = len(header)
+        self.positions, self.ignored = _check_header(path, header)
+
+    @contextlib.contextmanager
+    def _open(self) -> Iterator[Iterator[str]]:
+        """The tape's lines, decoded one by one so a bad byte is reported on its line."""
+        with open(self.path, "rb") as raw:
+            compressed = raw.read(2) == b"\x1f\x8b"
+        with gzip.open(self.path, "rb") if compressed else open(self.path, "rb") as binary:
+            yield _decoded_lines(binary)
+
+    def batches(self) -> Iterator[_Batch]:
+        with self._open() as f:
+            reader = csv.reader(f)
+            try:
+                next(reader)
+                rows: list[list[str]] = []
+                lines: list[int] = []
+                for row in reader:
+                    if not row or (len(row) == 1 and not row[0].strip()):
+                        continue  # blank line
+                    if len(row) != self.width:
+                        raise TapeError(
+                            f"{self.path}: line {reader.line_num}: {len(row)} fields, "
+                            f"but the header has {self.width}"
+                        )
+                    rows.append(row)
+                    lines.append(reader.line_num)
+                    if len(rows) == self.chunk_rows:
+                        yield self._batch(rows, lines)
+                        rows, lines = [], []
+                if rows:
+                    yield self._batch(rows, lines)
+            except (csv.Error, UnicodeDecodeError, OSError, EOFError) as exc:
+                raise TapeError(
+                    f"{self.path}: line {reader.line_num + 1}: {_describe(exc)}"
+                ) from None
+
+    def _batch(self, rows: list[list[str]], lines: list[int]) -> _Batch:
+        cols = {
+            name: _normalise(name, pa.array([r[pos] for r in rows], pa.string()))
+            for name, pos in self.positions.items()
+        }
+        frozen = list(lines)
+        return _Batch(cols, lambda i: f"line {frozen[i]}")
+
+
+class _ParquetTape:
+    """A Parquet tape; values of any type become the strings the loan objects hold."""
+
+    format = "Parquet"
+
+    def __init__(self, path: Path, chunk_rows: int) -> None:
+        self.path = path
+        self.chunk_rows = chunk_rows
+        try:
+            self.file = pq.ParquetFile(path)
+        except (pa.ArrowException, OSError) as exc:
+            raise TapeError(f"{path}: not a readable Parquet file: {exc}") from None
+        names = list(self.file.schema_arrow.names)
+        self.positions, self.ignored = _check_header(path, names)
+        self.names = {name: names[pos] for name, pos in self.positions.items()}
+
+    def close(self) -> None:
+        self.file.close()
+
+    def batches(self) -> Iterator[_Batch]:
+        first = 0
+        try:
+            for rb in self.file.iter_batches(
+                batch_size=self.chunk_rows, columns=list(self.names.values())
+            ):
+                cols = {
+                    name: _normalise(name, _to_strings(rb.column(src), name, self.path))
+                    for name, src in self.names.items()
+                }
+                start = first
+                yield _Batch(cols, lambda i, s=start: f"row {s + i + 1}")  # type: ignore[misc]
+                first += rb.num_rows
+        except (pa.ArrowException, OSError) as exc:
+            raise TapeError(f"{self.path}: cannot read row group data: {exc}") from None
+
+
+def _decoded_lines(binary: Iterable[bytes]) -> Iterator[str]:
+    for number, line in enumerate(binary):
+        if number == 0 and line.startswith(codecs.BOM_UTF8):
+            line = line[len(codecs.BOM_UTF8) :]
+        yield line.decode("utf-8")
+
+
+def _to_strings(arr: pa.Array, name: str, path: Path) -> pa.Array:
+    t = arr.type
+    if pa.types.is_date(t) or pa.types.is_timestamp(t):
+        out = pc.strftime(arr, format="%m/%d/%Y")
+    elif pa.types.is_dictionary(t):
+        out = arr.cast(t.value_type).cast(pa.string())
+    elif (
+        pa.types.is_string(t)
+        or pa.types.is_large_string(t)
+        or pa.types.is_integer(t)
+        or pa.types.is_floating(t)
+        or pa.types.is_decimal(t)
+        or pa.types.is_boolean(t)
+    ):
+        out = arr.cast(pa.string())
+    else:
+        raise TapeError(f"{path}: column {name!r} has type {t}, which a loan value cannot be")
+    return out.fill_null("")
+
+
+def _normalise(name: str, arr: pa.Array) -> pa.Array:
+    """Trimmed strings; ISO dates as MM/DD/YYYY; ZIP codes keep five digits."""
+    out = pc.utf8_trim_whitespace(arr.cast(pa.string()).fill_null(""))
+    if name == "OriginationDate":
+        out = pc.replace_substring_regex(out, _ISO_DATE_RE, r"\2/\3/\1")
+    elif name == "ZipCode":
+        short = pc.and_(
+            pc.match_substring_regex(out, r"^[0-9]{1,4}$"), pc.invert(pc.equal(out, ""))
+        )
+        out = pc.if_else(short, pc.utf8_lpad(out, 5, padding="0"), out)
+    return out
+
+
+def _csv_field(arr: pa.Array) -> pa.Array:
+    """Quote the values that need it in a one-row CSV."""
+    needs = pc.match_substring_regex(arr, _NEEDS_QUOTES_RE)
+    if not pc.any(needs).as_py():
+        return arr
+    quoted = pc.binary_join_element_wise('"', pc.replace_substring(arr, '"', '""'), '"', "")
+    return pc.if_else(needs, quoted, arr)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return "not UTF-8 text (is it a binary file? Parquet tapes must be valid Parquet)"
+    return str(exc) or type(exc).__name__
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _value_issues(batch: _Batch) -> Iterator[str]:
+    """Describe every value a loan parser would reject: empty, not a number, not a date."""
+    for name, arr in batch.columns.items():
+        empty = pc.equal(arr, "")
+        if name in REQUIRED_COLUMNS:
+            bad = empty
+            what = "is empty"
+            for i in np.flatnonzero(bad.to_numpy(zero_copy_only=False)):
+                yield f"{batch.where(int(i))}: {name} {what}"
+        if name in NUMERIC_COLUMNS:
+            bad = pc.and_(pc.invert(empty), pc.invert(pc.match_substring_regex(arr, _NUMBER_RE)))
+        elif name == "OriginationDate":
+            bad = pc.and_(pc.invert(empty), pc.invert(pc.match_substring_regex(arr, _US_DATE_RE)))
+        else:
+            continue
+        kind = "a number" if name in NUMERIC_COLUMNS else "a date (MM/DD/YYYY)"
+        for i in np.flatnonzero(bad.to_numpy(zero_copy_only=False)):
+            yield f"{batch.where(int(i))}: {name} {arr[int(i)].as_py()!r} is not {kind}"
+
+
+def _open_tape(path: Path, chunk_rows: int) -> _CsvTape | _ParquetTape:
+    if not path.exists():
+        raise TapeError(f"{path}: no such file")
+    if not path.is_file():
+        raise TapeError(f"{path}: not a file")
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(4)
+    except OSError as exc:
+        raise TapeError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if magic == b"PAR1" or path.suffix.lower() in (".parquet", ".pq"):
+        return _ParquetTape(path, chunk_rows)
+    return _CsvTape(path, chunk_rows)
+
+
+# --------------------------------------------------------------------------- import
+
+
+def import_tape(
+    path: str | os.PathLike[str],
+    destination: Destination,
+    *,
+    as_of: dt.date | None = None,
+    replace: bool = False,
+    strict: bool = False,
+    chunk_rows: int = BLOCK,
+    rows_per_inventory_file: int = INVENTORY_ROWS_PER_FILE,
+) -> ImportResult:
+    """Split the tape at ``path`` into one object per loan plus its S3 Inventory.
+
+    ``as_of`` (default today, UTC) is the inventory's creation timestamp.
+    """
+    tape_path = Path(path)
+    tape = _open_tape(tape_path, chunk_rows)
+    try:
+        loans, issues, issue_count = _scan(tape, strict)
+        if loans == 0:
+            raise TapeError(f"{tape_path}: the tape has a header but no loans")
+        columns = [c for c in KNOWN_COLUMNS if c in tape.positions]
+        day = as_of or dt.datetime.now(dt.UTC).date()
+        created = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+        with PortfolioWriter(
+            destination,
+            loans=loans,
+            columns=columns,
+            created=created,
+            replace=replace,
+            rows_per_inventory_file=rows_per_inventory_file,
+        ) as writer:
+            for batch in tape.batches():
+                writer.write(join_columns([_csv_field(batch.columns[c]) for c in columns]))
+            result = writer.close()
+    finally:
+        if isinstance(tape, _ParquetTape):
+            tape.close()
+    return ImportResult(
+        source=str(tape_path),
+        format=tape.format,
+        write=result,
+        ignored_columns=tape.ignored,
+        issues=issues,
+        issue_count=issue_count,
+    )
+
+
+def _scan(tape: _CsvTape | _ParquetTape, strict: bool) -> tuple[int, list[str], int]:
+    """First pass: count loans, collect value issues, check AccountIDs are unique."""
+    loans = 0
+    issues: list[str] = []
+    count = 0
+    ids: list[pa.Array] = []
+    for batch in tape.batches():
+        for issue in _value_issues(batch):
+            if strict:
+                raise TapeError(f"{tape.path}: {issue}")
+            count += 1
+            if len(issues) < MAX_ISSUES_KEPT:
+                issues.append(issue)
+        ids.append(batch.columns["AccountID"])
+        loans += len(batch.columns["AccountID"])
+    if ids:
+        counts = pc.value_counts(pa.chunked_array(ids, pa.string()))
+        repeated = pc.filter(
+            counts.field("values"),
+            pc.and_(
+                pc.greater(counts.field("counts"), 1), pc.not_equal(counts.field("values"), "")
+            ),
+        )
+        if len(repeated):
+            _raise_repeated(tape, repeated[0].as_py())
+    return loans, issues, count
+
+
+def _raise_repeated(tape: _CsvTape | _ParquetTape, account: str) -> None:
+    where: list[str] = []
+    for batch in tape.batches():
+        hits = np.flatnonzero(pc.equal(batch.columns["AccountID"], account).to_numpy(False))
+        where.extend(batch.where(int(i)) for i in hits[:2])
+        if len(where) >= 2:
+            break
+    raise TapeError(
+        f"{tape.path}: AccountID {account!r} appears more than once ({' and '.join(where[:2])}); "
+        "every loan needs its own AccountID"
+    )
