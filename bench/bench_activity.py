@@ -3,20 +3,29 @@
 Starts a real ``montemap server`` on loopback, creates an activity and a state
 machine whose inline Map runs one activity Task per item, starts one execution
 with N items, and lets W worker threads poll (GetActivityTask) and answer
-(SendTaskSuccess) with keep-alive HTTP connections that speak the JSON 1.0
-protocol directly, so the figure is the server's, not boto3's client overhead.
+(SendTaskSuccess) over keep-alive HTTP connections that speak the JSON 1.0
+protocol directly (a few lines of socket code, not ``http.client``), so the
+figure is the server's, not the client library's.
+
+It also reports the CPU time the server process and the benchmark process
+(the workers) spent per round trip, which is less noisy than the rate on a
+shared machine. ``--baseline-src DIR`` runs the same benchmark against a
+second source tree (e.g. ``git archive`` of an older commit) in alternation,
+``--rounds`` times each, so before/after figures come from one run:
 
     .venv/bin/python bench/bench_activity.py --tasks 5000 --workers 8
+    .venv/bin/python bench/bench_activity.py --baseline-src /tmp/base/src --rounds 3
 """
 
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
+import os
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -24,6 +33,8 @@ import threading
 import time
 import urllib.request
 from typing import Any
+
+TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -36,142 +47,218 @@ class Client:
     """A minimal keep-alive JSON 1.0 client (unsigned: the server is on loopback)."""
 
     def __init__(self, port: int) -> None:
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=90)
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=90)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buffer = b""
+
+    def close(self) -> None:
+        self.sock.close()
 
     def call(self, action: str, body: dict[str, Any]) -> dict[str, Any]:
-        self.conn.request(
-            "POST",
-            "/",
-            body=json.dumps(body),
-            headers={
-                "X-Amz-Target": f"AWSStepFunctions.{action}",
-                "Content-Type": "application/x-amz-json-1.0",
-            },
-        )
-        resp = self.conn.getresponse()
-        data = resp.read()
-        if resp.status != 200:
-            raise RuntimeError(f"{action}: {resp.status} {data[:300]!r}")
+        payload = json.dumps(body).encode()
+        head = (
+            "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"X-Amz-Target: AWSStepFunctions.{action}\r\n"
+            "Content-Type: application/x-amz-json-1.0\r\n"
+            f"Content-Length: {len(payload)}\r\n\r\n"
+        ).encode()
+        self.sock.sendall(head + payload)
+        while b"\r\n\r\n" not in self.buffer:
+            self._fill()
+        header, _, rest = self.buffer.partition(b"\r\n\r\n")
+        status = int(header[9:12])
+        length = 0
+        for line in header.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        self.buffer = rest
+        while len(self.buffer) < length:
+            self._fill()
+        data, self.buffer = self.buffer[:length], self.buffer[length:]
+        if status != 200:
+            raise RuntimeError(f"{action}: {status} {data[:300]!r}")
         return json.loads(data) if data else {}
 
+    def _fill(self) -> None:
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("server closed the connection")
+        self.buffer += chunk
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tasks", type=int, default=5000)
-    parser.add_argument("--workers", type=int, default=8)
-    parser.add_argument("--concurrency", type=int, default=1000, help="Map MaxConcurrency")
-    parser.add_argument("--port", type=int, default=0, help="use a server already running here")
-    args = parser.parse_args()
 
-    data_dir = tempfile.mkdtemp(prefix="montemap-bench-")
-    port = args.port or free_port()
-    server = (
-        None
-        if args.port
-        else subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "montemap.cli",
-                "server",
-                "--port",
-                str(port),
-                "--data-dir",
-                data_dir,
-                "--log-level",
-                "warning",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.STDOUT,
-        )
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def start_server(port: int, data_dir: str, src: str | None) -> subprocess.Popen[bytes]:
+    env = dict(os.environ)
+    if src is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, env.get("PYTHONPATH")]))
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "montemap.api.command",
+            "--port",
+            str(port),
+            "--data-dir",
+            data_dir,
+            "--log-level",
+            "warning",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        env=env,
     )
-    try:
-        for _ in range(600):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1).read()
-                break
-            except OSError:
-                time.sleep(0.05)
-        api = Client(port)
-        activity = api.call("CreateActivity", {"name": "bench"})["activityArn"]
-        definition = {
-            "StartAt": "Fan",
-            "States": {
-                "Fan": {
-                    "Type": "Map",
-                    "MaxConcurrency": args.concurrency,
-                    "ItemProcessor": {
-                        "ProcessorConfig": {"Mode": "INLINE"},
-                        "StartAt": "Work",
-                        "States": {"Work": {"Type": "Task", "Resource": activity, "End": True}},
-                    },
-                    "ResultPath": None,
-                    "End": True,
-                }
-            },
-        }
-        sm = api.call(
-            "CreateStateMachine",
-            {
-                "name": "bench",
-                "definition": json.dumps(definition),
-                "roleArn": "arn:aws:iam::123456789012:role/bench",
-            },
-        )["stateMachineArn"]
-        done = threading.Event()
-        counts = [0] * args.workers
 
-        def worker(i: int) -> None:
-            client = Client(port)
+
+def wait_healthy(port: int, server: subprocess.Popen[bytes] | None) -> None:
+    for _ in range(600):
+        if server is not None and server.poll() is not None:
+            raise RuntimeError(f"server exited with status {server.returncode}")
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1).read()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("server did not become healthy")
+
+
+def run_once(port: int, server_pid: int | None, tasks: int, workers: int, concurrency: int) -> dict[str, Any]:
+    """One benchmark against a running server; its figures."""
+    api = Client(port)
+    activity = api.call("CreateActivity", {"name": "bench"})["activityArn"]
+    definition = {
+        "StartAt": "Fan",
+        "States": {
+            "Fan": {
+                "Type": "Map",
+                "MaxConcurrency": concurrency,
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "INLINE"},
+                    "StartAt": "Work",
+                    "States": {"Work": {"Type": "Task", "Resource": activity, "End": True}},
+                },
+                "ResultPath": None,
+                "End": True,
+            }
+        },
+    }
+    sm = api.call(
+        "CreateStateMachine",
+        {
+            "name": f"bench-{time.monotonic_ns()}",
+            "definition": json.dumps(definition),
+            "roleArn": "arn:aws:iam::123456789012:role/bench",
+        },
+    )["stateMachineArn"]
+    done = threading.Event()
+    counts = [0] * workers
+
+    def worker(i: int) -> None:
+        client = Client(port)
+        try:
             while not done.is_set():
-                try:
-                    task = client.call(
-                        "GetActivityTask", {"activityArn": activity, "workerName": f"w{i}"}
-                    )
-                except (OSError, RuntimeError, http.client.HTTPException):
-                    return  # the server is going away at the end of the run
+                task = client.call("GetActivityTask", {"activityArn": activity, "workerName": f"w{i}"})
                 token = task.get("taskToken")
                 if not token:
                     continue
                 client.call("SendTaskSuccess", {"taskToken": token, "output": "{}"})
                 counts[i] += 1
+        except (OSError, RuntimeError):
+            return  # the server is going away at the end of the run
+        finally:
+            client.close()
 
-        threads = [
-            threading.Thread(target=worker, args=(i,), daemon=True) for i in range(args.workers)
-        ]
-        for t in threads:
-            t.start()
-        started = time.perf_counter()
-        execution = api.call(
-            "StartExecution", {"stateMachineArn": sm, "input": json.dumps(list(range(args.tasks)))}
-        )["executionArn"]
-        while True:
-            status = api.call("DescribeExecution", {"executionArn": execution})["status"]
-            if status != "RUNNING":
-                break
-            time.sleep(0.05)
-        elapsed = time.perf_counter() - started
-        done.set()
-        print(
-            json.dumps(
-                {
-                    "status": status,
-                    "tasks": args.tasks,
-                    "completed_by_workers": sum(counts),
-                    "workers": args.workers,
-                    "seconds": round(elapsed, 2),
-                    "round_trips_per_second": round(args.tasks / elapsed, 1),
-                }
-            )
-        )
+    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(workers)]
+    for t in threads:
+        t.start()
+    server_cpu = cpu_seconds(server_pid) if server_pid else 0.0
+    client_cpu = time.process_time()
+    started = time.perf_counter()
+    execution = api.call(
+        "StartExecution", {"stateMachineArn": sm, "input": json.dumps(list(range(tasks)))}
+    )["executionArn"]
+    while True:
+        status = api.call("DescribeExecution", {"executionArn": execution})["status"]
+        if status != "RUNNING":
+            break
+        time.sleep(0.05)
+    elapsed = time.perf_counter() - started
+    server_cpu = (cpu_seconds(server_pid) if server_pid else 0.0) - server_cpu
+    client_cpu = time.process_time() - client_cpu
+    done.set()
+    api.close()
+    return {
+        "status": status,
+        "tasks": tasks,
+        "completed_by_workers": sum(counts),
+        "workers": workers,
+        "seconds": round(elapsed, 2),
+        "round_trips_per_second": round(tasks / elapsed, 1),
+        "server_cpu_us_per_round_trip": round(server_cpu / tasks * 1e6) if server_pid else None,
+        "client_cpu_us_per_round_trip": round(client_cpu / tasks * 1e6),
+    }
+
+
+def bench(args: argparse.Namespace, src: str | None) -> dict[str, Any]:
+    """Start a server (from ``src`` when given), benchmark it once, stop it."""
+    data_dir = tempfile.mkdtemp(prefix="montemap-bench-")
+    port = free_port()
+    server = start_server(port, data_dir, src)
+    try:
+        wait_healthy(port, server)
+        return run_once(port, server.pid, args.tasks, args.workers, args.concurrency)
     finally:
-        if server is not None:
-            server.send_signal(signal.SIGTERM)
-            try:
-                server.wait(20)
-            except subprocess.TimeoutExpired:
-                server.kill()
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=5000)
+    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--concurrency", type=int, default=1000, help="Map MaxConcurrency")
+    parser.add_argument("--port", type=int, default=0, help="use a server already running here")
+    parser.add_argument("--baseline-src", help="also benchmark the montemap under this src dir")
+    parser.add_argument("--rounds", type=int, default=1, help="runs of each server, alternated")
+    args = parser.parse_args()
+
+    if args.port:
+        wait_healthy(args.port, None)
+        print(json.dumps(run_once(args.port, None, args.tasks, args.workers, args.concurrency)))
+        return
+    variants: list[tuple[str, str | None]] = [("current", None)]
+    if args.baseline_src:
+        variants.insert(0, ("baseline", os.path.abspath(args.baseline_src)))
+    results: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in variants}
+    for _ in range(args.rounds):
+        for name, src in variants:
+            result = bench(args, src)
+            results[name].append(result)
+            print(json.dumps({"server": name, **result}), flush=True)
+    if args.rounds > 1 or len(variants) > 1:
+        summary = {
+            name: {
+                "median_round_trips_per_second": statistics.median(
+                    r["round_trips_per_second"] for r in runs
+                ),
+                "median_server_cpu_us_per_round_trip": statistics.median(
+                    r["server_cpu_us_per_round_trip"] for r in runs
+                ),
+            }
+            for name, runs in results.items()
+        }
+        print(json.dumps({"summary": summary}))
 
 
 if __name__ == "__main__":

@@ -15,11 +15,13 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from montemap.api.app import Authenticator, create_app
 from montemap.api.registry import Registry
 from montemap.arns import DEFAULT_ACCOUNT, DEFAULT_REGION, ArnFactory
+from montemap.console import console_routes
 from montemap.engine.db import Database
 from montemap.engine.engine import Engine
 from montemap.engine.lambdas import FunctionRegistry, load_functions_file
@@ -101,6 +103,11 @@ class Montemap:
                 "handler": settings.worker_handler,
                 "region": settings.region,
                 "data_dir": str(data_dir),
+                # Workers sign their calls; a loopback server accepts any key, a
+                # remote one needs a configured key (MONTEMAP_ACCESS_KEY_ID/...).
+                "aws_access_key_id": os.environ.get("MONTEMAP_ACCESS_KEY_ID") or "montemap",
+                "aws_secret_access_key": os.environ.get("MONTEMAP_SECRET_ACCESS_KEY")
+                or "montemap-local-secret",
             },
             log_dir=data_dir / "logs",
             stop_grace=settings.worker_stop_grace,
@@ -131,7 +138,18 @@ class Montemap:
                 await self.services.close()
                 await self.engine.close()
 
+        async def metrics(request: Request) -> Response:
+            return JSONResponse(
+                {
+                    "counters": dict(self.engine.metrics),
+                    "executions_running": len(self.engine.runs),
+                    "workers": self.services.status(),
+                }
+            )
+
+        app.router.routes.append(Route("/metrics", metrics, methods=["GET"]))
         app.router.lifespan_context = lifespan
+        app.router.routes.extend(console_routes(self))
         return app
 
     def close(self) -> None:

@@ -15,6 +15,9 @@ from montemap.errors import MontemapError
 
 #: Modules that register subcommands, in the order ``--help`` lists them.
 COMMAND_MODULES = [
+    "montemap.workflows.run_command",  # run
+    "montemap.workflows.compare",  # compare
+    "montemap.workflows.workflows_command",  # workflows
     "montemap.api.command",  # server
     "montemap.workers.command",  # worker
     "montemap.credit.commands",  # simulate (+ generate, import, report)

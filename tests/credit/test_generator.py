@@ -228,6 +228,14 @@ def test_bad_parameters(tmp_path: Path, kwargs: dict[str, object], message: str)
     assert not (bucket_dir(tmp_path) / "data").exists()
 
 
+def test_an_unwritable_destination_is_a_clear_error(tmp_path: Path) -> None:
+    root = bucket_dir(tmp_path)
+    root.mkdir(parents=True)
+    (root / "data").write_text("a file where the data folder should be")
+    with pytest.raises(GeneratorError, match=r"cannot prepare .*: File exists"):
+        generate(local_destination(tmp_path), 3, as_of=AS_OF)
+
+
 def test_bad_destination() -> None:
     from montemap.storage import LocalObjectStore
 
@@ -274,3 +282,16 @@ def test_generate_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert "YYYY-MM-DD" in capsys.readouterr().err
     assert main([*argv, "--out", "gs://nope"]) == 1
     assert "s3://BUCKET/PREFIX" in capsys.readouterr().err
+
+
+def test_generate_command_to_s3(
+    moto_endpoint: str, s3_store: ObjectStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["generate", "--loans", "12", "--out", "s3://cli-bucket/p/q/"]
+    assert main([*argv, "--endpoint-url", moto_endpoint, "--as-of", "2026-11-27"]) == 0
+    assert "s3://cli-bucket/p/q/" in capsys.readouterr().out
+    rows = list(read_inventory(s3_store, "cli-bucket", "p/q/"))
+    assert [r[1] for r in rows][-1] == "p/q/data/data-gen-000012.csv"
+    with pytest.raises(SystemExit):  # argparse: one destination only
+        main([*argv, "--data-dir", "x"])
+    assert "not allowed with" in capsys.readouterr().err

@@ -41,7 +41,7 @@ def loan(data_dir: Path, number: int, width: int = 6) -> dict[str, str]:
 def inventory_keys(data_dir: Path) -> list[str]:
     root = bucket(data_dir)
     manifest = json.loads((root / "inventory/manifest.json").read_text())
-    keys = []
+    keys: list[str] = []
     for f in manifest["files"]:
         text = gzip.decompress((root / f["key"]).read_bytes()).decode()
         keys.extend(row[1] for row in csv.reader(io.StringIO(text)))

@@ -2,6 +2,13 @@
 
 ``POST /`` speaks the JSON 1.0 protocol; ``GET /health`` answers 200 when the
 server is up. ``/console`` is reserved for the web console.
+
+``POST /`` is the hot path (every activity poll and result), so it goes
+straight from the ASGI call to the :class:`Dispatcher`, skipping Starlette's
+middleware and routing; everything else goes through Starlette. Either way
+the database's pending group commit is flushed before a response leaves
+(:func:`montemap.engine.db.committed`): a response never acknowledges work
+that a crash could still lose.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Message, Receive, Scope, Send
 
 from montemap import __version__
 from montemap.api import protocol
@@ -24,6 +32,7 @@ from montemap.api.actions import ACTIONS, Context
 from montemap.api.engine_api import EngineApi
 from montemap.api.registry import Registry
 from montemap.api.validation import operation_model, validate_input
+from montemap.engine.db import committed
 from montemap.errors import ApiError
 
 log = logging.getLogger("montemap.api")
@@ -60,7 +69,17 @@ class Dispatcher:
         self.services = dict(services or {})
 
     async def dispatch(self, request: Request) -> Response:
+        """The response to one request, sent only after what it reports is committed."""
         request_id = protocol.new_request_id()
+        response = await self._respond(request, request_id)
+        try:
+            await committed()
+        except Exception:
+            log.exception("could not commit before answering request %s", request_id)
+            return protocol.error_response(_internal_failure(request_id), request_id=request_id)
+        return response
+
+    async def _respond(self, request: Request, request_id: str) -> Response:
         try:
             body = await protocol.read_body(request)
             if self.authenticator is not None:
@@ -77,13 +96,7 @@ class Dispatcher:
             return Response(status_code=400)
         except Exception:
             log.exception("internal error handling request %s", request_id)
-            failure = ApiError(
-                "InternalFailure",
-                f"The request processing has failed because of an internal error "
-                f"(request id {request_id})",
-                status=500,
-            )
-            return protocol.error_response(failure, request_id=request_id)
+            return protocol.error_response(_internal_failure(request_id), request_id=request_id)
         return protocol.json_response(result, request_id=request_id)
 
     async def _handle(self, request: Request, body: bytes) -> dict[str, object]:
@@ -101,6 +114,15 @@ class Dispatcher:
         return await handler(self.ctx, params)
 
 
+def _internal_failure(request_id: str) -> ApiError:
+    return ApiError(
+        "InternalFailure",
+        f"The request processing has failed because of an internal error "
+        f"(request id {request_id})",
+        status=500,
+    )
+
+
 async def _unless_disconnected(request: Request, work: Awaitable[dict[str, Any]]) -> dict[str, Any]:
     """Run a long poll, cancelling it as soon as its client disconnects.
 
@@ -109,8 +131,18 @@ async def _unless_disconnected(request: Request, work: Awaitable[dict[str, Any]]
     awaiting in between, so a cancelled poll never holds a claimed task; a
     client that leaves at the very moment a task is claimed still loses it
     (as on AWS), and the state's heartbeat or timeout recovers it.
+
+    A poll that finds a task at once finishes in its first step; the
+    disconnect watcher is only started for a poll that has to wait.
     """
     task = asyncio.ensure_future(work)
+    try:
+        await asyncio.sleep(0)  # the poll's first step: done here when a task was waiting
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    if task.done():
+        return task.result()
 
     async def watch() -> None:
         while (await request.receive())["type"] != "http.disconnect":
@@ -129,6 +161,31 @@ async def _unless_disconnected(request: Request, work: Awaitable[dict[str, Any]]
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
+
+
+class ApiApp(Starlette):
+    """Starlette, with ``POST /`` served by the dispatcher directly (the hot path)."""
+
+    def __init__(self, dispatcher: Dispatcher, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.dispatcher = dispatcher
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        if scope["path"] == "/" and scope["method"] == "POST":
+            scope["app"] = self
+            response = await self.dispatcher.dispatch(Request(scope, receive))
+            await response(scope, receive, send)
+            return
+
+        async def durable_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                await committed()
+            await send(message)
+
+        await super().__call__(scope, receive, durable_send)
 
 
 async def health(request: Request) -> Response:
@@ -163,7 +220,8 @@ def create_app(
             if manage_engine:
                 await engine.close()
 
-    return Starlette(
+    return ApiApp(
+        dispatcher,
         routes=[
             Route("/", dispatcher.dispatch, methods=["POST"]),
             Route("/health", health, methods=["GET"]),

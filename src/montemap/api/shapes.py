@@ -150,3 +150,22 @@ def state_machine_item(machine: StateMachine) -> dict[str, Any]:
         "type": machine.type,
         "creationDate": machine.creation_date,
     }
+
+
+def map_run(described: dict[str, Any]) -> dict[str, Any]:
+    """DescribeMapRun's response from the engine's Map Run description."""
+    out = dict(described)
+    for key in ("startDate", "stopDate", "redriveDate"):
+        if isinstance(out.get(key), datetime):
+            out[key] = epoch_seconds(out[key])
+    return _compact(out)
+
+
+def map_run_item(item: dict[str, Any]) -> dict[str, Any]:
+    """One entry of ListMapRuns."""
+    return map_run(
+        {
+            key: item.get(key)
+            for key in ("executionArn", "mapRunArn", "stateMachineArn", "startDate", "stopDate")
+        }
+    )

@@ -7,6 +7,7 @@ import datetime as dt
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from montemap.credit.generator import (
@@ -136,7 +137,7 @@ def parse_date(value: str | None) -> dt.date | None:
         raise GeneratorError(f"--as-of must be a date YYYY-MM-DD, got {value!r}") from None
 
 
-def _progress(quiet: bool, started: float):  # type: ignore[no-untyped-def]
+def _progress(quiet: bool, started: float) -> Callable[[int, int], None] | None:
     if quiet or not sys.stderr.isatty():
         return None
 

@@ -53,9 +53,10 @@ SOURCE_BUCKET = "montemap-source"
 DATA_PREFIX = "data/"
 INVENTORY_PREFIX = "inventory/"
 MANIFEST_NAME = "manifest.json"
-INVENTORY_ROWS_PER_FILE = 100_000
 #: Loans drawn per random block; part of the output's definition, never change it.
 BLOCK = 65_536
+#: Rows per inventory file: one block, as the data-generation workflow writes them.
+INVENTORY_ROWS_PER_FILE = BLOCK
 
 REQUIRED_COLUMNS = (
     "AccountID",
@@ -223,16 +224,19 @@ class PortfolioWriter:
                 f"{', '.join(occupied)}); remove it or pass --force to replace it"
             )
         local = self._local_bucket_dir()
-        for p in occupied:
+        try:
+            for p in occupied:
+                if local is not None:
+                    shutil.rmtree(local / p)
+                else:
+                    self._delete_prefix(p)
             if local is not None:
-                shutil.rmtree(local / p, ignore_errors=True)
-            else:
-                self._delete_prefix(p)
-        if local is not None:
-            data_dir = local / prefix / DATA_PREFIX
-            data_dir.mkdir(parents=True, exist_ok=True)
-            self._local_dir_fd = os.open(data_dir, os.O_RDONLY | os.O_DIRECTORY)
-        else:
+                data_dir = local / prefix / DATA_PREFIX
+                data_dir.mkdir(parents=True, exist_ok=True)
+                self._local_dir_fd = os.open(data_dir, os.O_RDONLY | os.O_DIRECTORY)
+        except (OSError, ObjectStoreError) as exc:
+            raise GeneratorError(f"cannot prepare {self.dest.describe()}: {_reason(exc)}") from None
+        if local is None:
             self._pool = ThreadPoolExecutor(max_workers=self.threads)
 
     def _delete_prefix(self, prefix: str) -> None:
@@ -284,9 +288,8 @@ class PortfolioWriter:
         data, offsets = _string_buffers(contents)
         sizes = np.diff(offsets)
         first = self._written + 1
-        names = [
-            f"data-gen-{i:0{data_key_width(self.loans)}d}.csv" for i in range(first, first + n)
-        ]
+        width = data_key_width(self.loans)
+        names = [f"data-gen-{i:0{width}d}.csv" for i in range(first, first + n)]
         self._write_objects(names, data, offsets.tolist())
         self._write_inventory(names, sizes)
         self._written += n
@@ -296,12 +299,18 @@ class PortfolioWriter:
         if self._local_dir_fd is not None:
             flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
             dfd = self._local_dir_fd
-            for i, name in enumerate(names):
-                fd = os.open(name, flags, 0o644, dir_fd=dfd)
-                try:
-                    os.write(fd, data[offsets[i] : offsets[i + 1]])
-                finally:
-                    os.close(fd)
+            name = ""
+            try:
+                for i, name in enumerate(names):
+                    fd = os.open(name, flags, 0o644, dir_fd=dfd)
+                    try:
+                        os.write(fd, data[offsets[i] : offsets[i + 1]])
+                    finally:
+                        os.close(fd)
+            except OSError as exc:
+                raise GeneratorError(
+                    f"writing {self.dest.describe()}/{DATA_PREFIX}{name}: {_reason(exc)}"
+                ) from None
             return
         assert self._pool is not None
         store, bucket = self.dest.store, self.dest.bucket
@@ -358,8 +367,8 @@ class PortfolioWriter:
     def _put(self, key: str, body: bytes) -> None:
         try:
             self.dest.store.put(self.dest.bucket, key, body)
-        except ObjectStoreError as exc:
-            raise GeneratorError(f"writing {key} to {self.dest.describe()}: {exc}")
+        except (OSError, ObjectStoreError) as exc:
+            raise GeneratorError(f"writing {key} to {self.dest.describe()}: {_reason(exc)}")
 
     def close(self) -> WriteResult:
         """Finish the inventory and write the manifest; the portfolio is then complete."""
@@ -390,6 +399,12 @@ class PortfolioWriter:
             inventory_files=list(self._files),
         )
         return self._result
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc)
 
 
 def inventory_manifest(bucket: str, files: Sequence[InventoryFile], created: dt.datetime) -> bytes:
@@ -631,6 +646,7 @@ def generate_rows(layout: Layout, seed: int, start: int, count: int, as_of: dt.d
 
 
 def check_seed(seed: int) -> int:
+    """``seed`` if it fits Philox's 64-bit key word, else a :class:`GeneratorError`."""
     if not 0 <= seed < 2**64:
         raise GeneratorError(f"--seed must be an integer in [0, 2**64), got {seed}")
     return seed

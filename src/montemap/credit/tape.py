@@ -51,7 +51,7 @@ NUMERIC_COLUMNS = frozenset(KNOWN_COLUMNS) - {
     "RateType",
 }
 _NUMBER_RE = r"^[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?$"
-_US_DATE_RE = r"^[0-9]{2}/[0-9]{2}/[0-9]{4}$"
+_US_DATE_RE = r"^[0-9]{1,2}/[0-9]{1,2}/[0-9]{4}$"
 _ISO_DATE_RE = r"^([0-9]{4})-([0-9]{2})-([0-9]{2})$"
 _NEEDS_QUOTES_RE = r'[,"\r\n]'
 MAX_ISSUES_KEPT = 20

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
 import secrets
 from dataclasses import dataclass
@@ -58,6 +59,11 @@ OPEN = ("SCHEDULED", "STARTED")
 #: Largest output or cause a worker may send (the 256 KiB payload limit).
 MAX_PAYLOAD = 256 * 1024
 
+_COLUMNS = (
+    "token, activity_arn, execution_arn, frame_key, input, status, worker_name, scheduled_at,"
+    " started_at, last_heartbeat, timeout_seconds, heartbeat_seconds, output, error, cause"
+)
+
 
 @dataclass(frozen=True)
 class TaskRow:
@@ -77,6 +83,11 @@ class TaskRow:
     error: str | None
     cause: str | None
 
+    @classmethod
+    def from_row(cls, row: Any) -> TaskRow:
+        """A row selected (or returned) with ``_COLUMNS``, in that order."""
+        return cls(*row)
+
 
 def new_token() -> str:
     """An opaque, unguessable task token (256 random bits)."""
@@ -90,8 +101,12 @@ class ActivityQueue:
         self.db = db
         self.arns = arns
         db.migrate(SCHEMA)
-        self._pollers: dict[str, collections.deque[asyncio.Future[None]]] = {}
+        self._pollers: dict[str, collections.deque[asyncio.Future[bool]]] = {}
         self._result_waiters: dict[str, asyncio.Event] = {}
+        #: The latest row of a task whose waiter was woken (saves re-reading it).
+        self._woken: dict[str, TaskRow] = {}
+        #: Activities known to exist (``GetActivityTask`` and every schedule check this).
+        self._known: set[str] = set()
 
     # ------------------------------------------------------------------ activities
     def create(self, name: str, now: datetime) -> ActivityRecord:
@@ -114,9 +129,15 @@ class ActivityQueue:
         )
 
     def exists(self, arn: str) -> bool:
-        return self.db.query_one("SELECT 1 FROM activities WHERE arn = ?", (arn,)) is not None
+        if arn in self._known:
+            return True
+        found = self.db.query_one("SELECT 1 FROM activities WHERE arn = ?", (arn,)) is not None
+        if found:
+            self._known.add(arn)
+        return found
 
     def delete(self, arn: str) -> None:
+        self._known.discard(arn)
         with self.db.transaction() as conn:
             conn.execute("DELETE FROM activities WHERE arn = ?", (arn,))
 
@@ -163,44 +184,53 @@ class ActivityQueue:
         while waiters:
             fut = waiters.popleft()
             if not fut.done():
-                fut.set_result(None)
+                fut.set_result(True)
                 return
 
     def get(self, token: str) -> TaskRow | None:
-        row = self.db.query_one("SELECT * FROM activity_tasks WHERE token = ?", (token,))
-        if row is None:
-            return None
-        return TaskRow(**{k: row[k] for k in TaskRow.__dataclass_fields__})
+        row = self.db.query_one(f"SELECT {_COLUMNS} FROM activity_tasks WHERE token = ?", (token,))
+        return None if row is None else TaskRow.from_row(row)
 
     def claim(self, activity_arn: str, worker_name: str | None, now: datetime) -> TaskRow | None:
         """Mark the oldest scheduled task STARTED and return it (None if there is none)."""
         with self.db.transaction() as conn:
             row = conn.execute(
-                "SELECT token FROM activity_tasks WHERE activity_arn = ? AND status = 'SCHEDULED'"
-                " ORDER BY seq LIMIT 1",
-                (activity_arn,),
-            ).fetchone()
-            if row is None:
-                return None
-            conn.execute(
                 "UPDATE activity_tasks SET status = 'STARTED', worker_name = ?, started_at = ?,"
-                " last_heartbeat = ? WHERE token = ?",
-                (worker_name, now.timestamp(), now.timestamp(), row["token"]),
-            )
-        self.wake(row["token"])  # its heartbeat clock starts now
-        return self.get(row["token"])
+                " last_heartbeat = ? WHERE seq = (SELECT seq FROM activity_tasks"
+                " WHERE activity_arn = ? AND status = 'SCHEDULED' ORDER BY seq LIMIT 1)"
+                f" RETURNING {_COLUMNS}",
+                (worker_name, now.timestamp(), now.timestamp(), activity_arn),
+            ).fetchone()
+        if row is None:
+            return None
+        task = TaskRow.from_row(row)
+        if task.heartbeat_seconds:
+            self.wake(task)  # its heartbeat clock starts now
+        return task
 
     async def wait_for_task(self, activity_arn: str, timeout: float) -> None:
-        """Wait until a task may be available (or the timeout passes)."""
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pollers.setdefault(activity_arn, collections.deque()).append(fut)
+        """Wait until a task may be available (or the timeout passes).
+
+        A poller woken for a task but cancelled before it could claim it (its
+        client left) passes the wake-up on to the next poller, so the task is
+        not left waiting for a poller that will never come back.
+        """
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[bool] = loop.create_future()
+        waiters = self._pollers.setdefault(activity_arn, collections.deque())
+        waiters.append(fut)
+        timer = loop.call_later(timeout, _expire, fut)
         try:
-            await asyncio.wait_for(fut, timeout)
-        except TimeoutError:
-            pass
+            await fut
+        except asyncio.CancelledError:
+            if fut.done() and not fut.cancelled() and fut.result():
+                self.notify(activity_arn)
+            raise
         finally:
-            if not fut.done():
-                fut.cancel()
+            timer.cancel()
+            if fut.cancelled() or not fut.done() or not fut.result():
+                with contextlib.suppress(ValueError):
+                    waiters.remove(fut)  # timed out or cancelled: not in the queue any more
 
     def _open_task(self, token: str) -> TaskRow:
         task = self.get(token) if isinstance(token, str) and token else None
@@ -209,6 +239,12 @@ class ActivityQueue:
         if task.status not in OPEN:
             raise ApiError("TaskTimedOut", "Task Timed Out")
         return task
+
+    def _missing(self, token: str) -> ApiError:
+        """Why a result for ``token`` is refused: no such task, or no longer open."""
+        if isinstance(token, str) and token and self.get(token) is not None:
+            return ApiError("TaskTimedOut", "Task Timed Out")
+        return ApiError("TaskDoesNotExist", "Task Does Not Exist")
 
     def complete(
         self,
@@ -219,24 +255,25 @@ class ActivityQueue:
         error: str | None = None,
         cause: str | None = None,
     ) -> TaskRow:
-        """Record a worker's result durably and wake the frame waiting for it."""
-        task = self._open_task(token)
-        if output is not None:
-            if len(output.encode()) > MAX_PAYLOAD:
-                raise ApiError(
-                    "InvalidOutput", "The output exceeds the maximum size of 262144 bytes"
-                )
-            try:
-                json.loads(output)
-            except ValueError:
-                raise ApiError("InvalidOutput", "Invalid Output: the output is not valid JSON")
+        """Record a worker's result durably and wake the frame waiting for it.
+
+        Refusals come in AWS's order: an unknown or closed task first, then
+        an invalid output (which rolls the update back).
+        """
+        if not isinstance(token, str) or not token:
+            raise ApiError("TaskDoesNotExist", "Task Does Not Exist")
         with self.db.transaction() as conn:
-            conn.execute(
+            row = conn.execute(
                 "UPDATE activity_tasks SET status = ?, output = ?, error = ?, cause = ?"
-                " WHERE token = ?",
+                f" WHERE token = ? AND status IN ('SCHEDULED', 'STARTED') RETURNING {_COLUMNS}",
                 (status, output, error, cause, token),
-            )
-        self.wake(token)
+            ).fetchone()
+            if row is None:
+                raise self._missing(token)
+            if output is not None:
+                _check_output(output)
+        task = TaskRow.from_row(row)
+        self.wake(task)
         return task
 
     def heartbeat(self, token: str, now: datetime) -> TaskRow:
@@ -261,11 +298,32 @@ class ActivityQueue:
     def result_event(self, token: str) -> asyncio.Event:
         return self._result_waiters.setdefault(token, asyncio.Event())
 
-    def wake(self, token: str) -> None:
-        """Wake the frame waiting on ``token`` (if one is waiting)."""
-        event = self._result_waiters.get(token)
+    def wake(self, task: TaskRow) -> None:
+        """Wake the frame waiting on ``task`` (if one is waiting), handing it the row."""
+        event = self._result_waiters.get(task.token)
         if event is not None:
+            self._woken[task.token] = task
             event.set()
+
+    def woken(self, token: str) -> TaskRow | None:
+        """The row the last wake-up handed over (None: read it from the database)."""
+        return self._woken.pop(token, None)
 
     def forget(self, token: str) -> None:
         self._result_waiters.pop(token, None)
+        self._woken.pop(token, None)
+
+
+def _check_output(output: str) -> None:
+    if len(output.encode()) > MAX_PAYLOAD:
+        raise ApiError("InvalidOutput", "The output exceeds the maximum size of 262144 bytes")
+    try:
+        json.loads(output)
+    except ValueError:
+        raise ApiError("InvalidOutput", "Invalid Output: the output is not valid JSON")
+
+
+def _expire(fut: asyncio.Future[bool]) -> None:
+    """A poll's time is up: resolve its future as 'not woken for a task'."""
+    if not fut.done():
+        fut.set_result(False)

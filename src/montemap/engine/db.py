@@ -2,56 +2,182 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+#: Databases whose group transaction holds work not yet committed.
+_PENDING: weakref.WeakSet[Database] = weakref.WeakSet()
+
+
+def flush_all() -> None:
+    """Commit every database's pending group now."""
+    for db in list(_PENDING):
+        db.flush()
+
+
+async def committed() -> None:
+    """Return once everything written so far is committed: await before acknowledging.
+
+    The API awaits this before any response leaves, so a response never
+    reports work that a crash could still lose. Responses finished in the
+    same event-loop turn share one COMMIT (at the end of the turn).
+    """
+    while _PENDING:
+        await next(iter(_PENDING)).committed()
 
 
 class Database:
     """One SQLite connection in WAL mode, used from the server's event-loop thread.
 
+    **Group commit.** A transaction opened on a thread running an asyncio
+    event loop becomes a savepoint inside one group transaction, committed
+    when the loop finishes its current turn (a ``call_soon`` callback) or
+    earlier by :meth:`flush` / :func:`flush_all`, which the API calls before
+    any response is sent. Each ``transaction()`` stays atomic (an exception
+    rolls back to its savepoint only) and reads on this connection see every
+    write at once. A transaction opened anywhere else (no running loop, or
+    another thread) commits before it returns, together with the pending
+    group. ``group_commit=False`` commits every transaction on its own.
+
     ``synchronous=NORMAL`` in WAL mode means a committed transaction survives a
     killed process (SIGKILL); only an operating-system crash or power loss can
-    lose the last transactions before a checkpoint.
+    lose the last transactions before a checkpoint. A SIGKILL can lose the
+    group being built in the current loop turn: work nothing was told about.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, group_commit: bool = True) -> None:
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self.conn = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, cached_statements=512
+        )
         self.conn.row_factory = sqlite3.Row
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.execute("PRAGMA foreign_keys=ON")
         self.conn.execute("PRAGMA busy_timeout=5000")
+        self.group_commit = group_commit
         self._lock = threading.RLock()
         self._depth = 0
+        self._open = False  # a group transaction is open (BEGIN done, COMMIT pending)
+        self._flush_loop: asyncio.AbstractEventLoop | None = None  # where a flush is scheduled
+        self._waiters: list[asyncio.Future[None]] = []  # awaiting the group's COMMIT
+        self.commits = 0  # COMMITs issued (for tests and benchmarks)
 
     def migrate(self, schema: str) -> None:
         """Apply a module's ``CREATE TABLE IF NOT EXISTS`` schema."""
         with self._lock:
+            self.flush()
             self.conn.executescript(schema)
+
+    def _group_loop(self) -> asyncio.AbstractEventLoop | None:
+        """The running loop when this transaction may join a group, else None."""
+        if not self.group_commit:
+            return None
+        try:
+            return asyncio.get_running_loop()
+        except RuntimeError:
+            return None
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """A write transaction; nested uses join the outer one."""
         with self._lock:
-            if self._depth == 0:
+            if self._depth > 0:
+                self._depth += 1
+                try:
+                    yield self.conn
+                finally:
+                    self._depth -= 1
+                return
+            loop = self._group_loop()
+            if loop is None and not self._open:
+                yield from self._plain()
+                return
+            if not self._open:
                 self.conn.execute("BEGIN IMMEDIATE")
-            self._depth += 1
+                self._open = True
+                _PENDING.add(self)
+            self.conn.execute("SAVEPOINT txn")
+            self._depth = 1
             try:
                 yield self.conn
             except BaseException:
-                self._depth -= 1
-                if self._depth == 0:
-                    self.conn.execute("ROLLBACK")
+                self._depth = 0
+                self.conn.execute("ROLLBACK TO txn")
+                self.conn.execute("RELEASE txn")
+                if loop is None:
+                    self.flush()
                 raise
-            self._depth -= 1
-            if self._depth == 0:
+            self._depth = 0
+            self.conn.execute("RELEASE txn")
+            if loop is None:
+                self.flush()
+            else:
+                self._schedule_flush(loop)
+
+    def _plain(self) -> Iterator[sqlite3.Connection]:
+        """A transaction of its own: BEGIN ... COMMIT (ROLLBACK on error)."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield self.conn
+        except BaseException:
+            self._depth = 0
+            self.conn.execute("ROLLBACK")
+            raise
+        self._depth = 0
+        self.conn.execute("COMMIT")
+        self.commits += 1
+
+    def _schedule_flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Commit the group when ``loop`` ends its current turn (once per group)."""
+        if self._flush_loop is not loop:
+            self._flush_loop = loop
+            loop.call_soon(self._scheduled_flush)
+
+    def _scheduled_flush(self) -> None:
+        self._flush_loop = None
+        self.flush()
+
+    async def committed(self) -> None:
+        """Return once the pending group (if any) is committed; raise if its COMMIT failed."""
+        if not self._open:
+            return
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        self._waiters.append(fut)
+        self._schedule_flush(loop)
+        await fut
+
+    def flush(self) -> None:
+        """Commit the pending group transaction now (no-op when there is none)."""
+        with self._lock:
+            if not self._open or self._depth > 0:
+                return  # nothing pending, or a transaction in progress commits it later
+            self._open = False
+            _PENDING.discard(self)
+            waiters, self._waiters = self._waiters, []
+            try:
                 self.conn.execute("COMMIT")
+            except BaseException as exc:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                _resolve(waiters, exc)
+                raise
+            self.commits += 1
+            _resolve(waiters, None)
+
+    @property
+    def pending(self) -> bool:
+        """Whether committed-looking work is waiting for the group's COMMIT."""
+        return self._open
 
     def query(
         self, sql: str, params: tuple[object, ...] | dict[str, object] = ()
@@ -68,4 +194,30 @@ class Database:
 
     def close(self) -> None:
         with self._lock:
+            self.flush()
             self.conn.close()
+
+
+def _resolve(waiters: list[asyncio.Future[None]], error: BaseException | None) -> None:
+    """Tell the coroutines awaiting a COMMIT how it went (on their own loops)."""
+    for fut in waiters:
+        loop = fut.get_loop()
+        if loop.is_closed():
+            continue
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            _settle(fut, error)
+        else:
+            loop.call_soon_threadsafe(_settle, fut, error)
+
+
+def _settle(fut: asyncio.Future[None], error: BaseException | None) -> None:
+    if fut.done():
+        return
+    if error is None:
+        fut.set_result(None)
+    else:
+        fut.set_exception(RuntimeError(f"commit failed: {error!r}"))

@@ -2,43 +2,64 @@
 
 Items come from the state input (ItemsPath/Items) or stream from an
 ItemReader; an ItemBatcher groups them; each item or batch becomes one child
-execution of the ItemProcessor, named after the Map Run and the item's index
-so a restarted engine finds the children it already started. The parent waits
-for children with at most MaxConcurrency running, counts failures against the
-tolerated thresholds, and hands results to the ResultWriter as they arrive.
+execution of the ItemProcessor, named ``<map run id>-<index>``, so a
+restarted or redriven Map Run finds the children it already has.
+
+The driver keeps O(1) state per item (one status byte) and O(1) per running
+child; results go to the ResultWriter as children end. MaxConcurrency and the
+tolerated failure thresholds are read from the Map Run's live control for
+every child, so UpdateMapRun applies at once. STANDARD children are durable
+executions with their own history; EXPRESS children run in memory
+(:mod:`montemap.engine.express`) and only their results are stored.
+
+Starting again over an existing Map Run (after a restart, or a redrive of a
+FAILED one) first reads its children's rows: finished children are counted
+and their results handed to the writer again; running STANDARD children are
+waited for; failed ones are redriven (only when redriving); the rest start.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from montemap.engine.dataflow import StateData, dumps
+from montemap.engine.express import ExpressResults, ExpressRun
 from montemap.engine.history import Event
-from montemap.engine.map_runs import MapRunCounts
+from montemap.engine.map_runs import MAX_CONCURRENCY, REDRIVABLE, MapRunControl, MapRunCounts
 from montemap.engine.parallel import _int_field, map_items, select_item, tolerances
-from montemap.engine.records import StateMachineRef
+from montemap.engine.records import ExecutionRecord, StateMachineRef
 from montemap.engine.run import Outcome
 from montemap.engine.store import FrameRow
 from montemap.errors import EXCEED_TOLERATED_FAILURE_THRESHOLD, StatesError
 
 if TYPE_CHECKING:
+    from montemap.engine.engine import Engine
+    from montemap.engine.result_writer import ResultWriter
     from montemap.engine.run import ExecutionRun
 
-#: MaxConcurrency 0 means this many children at once (AWS's maximum).
-MAX_CONCURRENCY = 10_000
+__all__ = ["MAX_CONCURRENCY", "run_distributed_map"]
+
+#: Status byte of a child, by index: not started, running, ended (by status), to redrive.
+_NEW, _RUNNING, _REDRIVE = 0, 1, 9
+_ENDED = {"SUCCEEDED": 2, "FAILED": 3, "TIMED_OUT": 4, "ABORTED": 5}
+_ENDED_NAME = {code: name for name, code in _ENDED.items()}
+_FAILED_CODES = (3, 4, 5)
+#: Seconds between saves of a running Map Run's counters.
+SAVE_INTERVAL = 1.0
+#: Rows read at a time when reading a Map Run's existing children.
+_PAGE = 2000
 
 
 def _next(state: Mapping[str, Any]) -> str | None:
     return None if state.get("End") else state.get("Next")
 
 
-def _child_definition(
-    run: ExecutionRun, frame: FrameRow, name: str, state: Mapping[str, Any]
-) -> str:
+def _child_definition(run: ExecutionRun, frame: FrameRow, state: Mapping[str, Any]) -> str:
     processor = dict(state.get("ItemProcessor") or state.get("Iterator") or {})
     processor.pop("ProcessorConfig", None)
     machine = run.machine(frame.machine)
@@ -113,89 +134,13 @@ def _batches(
     )
 
 
-async def run_distributed_map(
-    run: ExecutionRun, frame: FrameRow, name: str, state: Mapping[str, Any], data: StateData
-) -> Outcome:
-    engine = run.engine
-    effective = data.effective_input(state)
-    max_concurrency = (
-        _int_field(run, state, data, effective, "MaxConcurrency", 0) or MAX_CONCURRENCY
-    )
-    map_run_arn: str | None = frame.phase.get("task_map_run")
-    if map_run_arn is None:
-        run.commit(frame, [Event("MapStateStarted", {"length": 0})])
-    count, percentage = tolerances(state, data, effective)
-    label = state.get("Label") or name
-    processor = state.get("ItemProcessor") or state.get("Iterator") or {}
-    child_type = processor.get("ProcessorConfig", {}).get("ExecutionType", "STANDARD")
-    sm_name = f"{run.row['state_machine_name']}/{label}"
-    child_machine = StateMachineRef(
-        arn=f"{run.row['state_machine_arn']}/{label}",
-        name=sm_name,
-        definition=_child_definition(run, frame, name, state),
-        role_arn=run.row.get("role_arn") or "",
-        type=child_type,
-    )
-    if map_run_arn is None:
-        run_id = str(uuid.uuid4())
-        map_run_arn = engine.arns.map_run(run.row["state_machine_name"], label, run_id)
-        engine.map_runs.create(
-            map_run_arn,
-            execution_arn=run.arn,
-            state_name=name,
-            max_concurrency=max_concurrency,
-            tolerated_failure_count=count or 0,
-            tolerated_failure_percentage=percentage or 0.0,
-            now=engine.clock.now(),
-        )
-        frame.phase["task_map_run"] = map_run_arn
-        run.commit(frame, [Event("MapRunStarted", {"mapRunArn": map_run_arn})])
-    run_id = map_run_arn.rsplit(":", 1)[1]
-    writer = _result_writer(run, state, data, effective, map_run_arn)
-    counts = engine.map_runs.counts(map_run_arn)
-    try:
-        outputs = await _drive(
-            run,
-            frame,
-            state,
-            data,
-            effective,
-            child_machine,
-            map_run_arn,
-            run_id,
-            counts,
-            writer,
-            count,
-            percentage,
-        )
-    except StatesError as err:
-        engine.map_runs.finish(map_run_arn, "FAILED", engine.clock.now())
-        if writer is not None:
-            try:  # AWS exports the results of a failed Map Run too
-                await asyncio.to_thread(writer.close)
-            except StatesError:
-                await asyncio.to_thread(writer.abort)
-        run.commit(frame, [Event("MapRunFailed", {"error": err.error, "cause": err.cause or ""})])
-        raise
-    engine.map_runs.finish(map_run_arn, "SUCCEEDED", engine.clock.now())
-    run.commit(frame, [Event("MapRunSucceeded")])
-    run.commit(frame, [Event("MapStateSucceeded")])
-    if writer is not None:
-        result: Any = await asyncio.to_thread(writer.close)
-    else:
-        result = outputs
-    result = data.select_result(state, result)
-    data.assign(state.get("Assign"), result)
-    return Outcome(data.output(state, result), _next(state))
-
-
 def _result_writer(
     run: ExecutionRun,
     state: Mapping[str, Any],
     data: StateData,
     effective: Any,
     map_run_arn: str,
-) -> Any:
+) -> ResultWriter | None:
     """A ResultWriter when the state exports results to the object store, else None."""
     spec = state.get("ResultWriter")
     if spec is None or "Resource" not in spec:
@@ -216,100 +161,368 @@ def _result_writer(
     return ResultWriter.from_state(store, resolved, map_run_arn=map_run_arn)
 
 
-async def _drive(
-    run: ExecutionRun,
-    frame: FrameRow,
-    state: Mapping[str, Any],
-    data: StateData,
-    effective: Any,
-    child_machine: StateMachineRef,
-    map_run_arn: str,
-    run_id: str,
-    counts: MapRunCounts,
-    writer: Any,
-    tolerated_count: int | None,
-    tolerated_percentage: float | None,
-) -> list[Any]:
+async def run_distributed_map(
+    run: ExecutionRun, frame: FrameRow, name: str, state: Mapping[str, Any], data: StateData
+) -> Outcome:
     engine = run.engine
-    existing = engine.map_runs.children(map_run_arn)
-    outputs: dict[int, Any] = {}
-    in_flight: set[asyncio.Task[None]] = set()
-    failure: list[StatesError] = []
-    items_total = 0
-    keep_outputs = writer is None
-
-    def exceeded() -> bool:
-        failed = counts.items_failed
-        if tolerated_count is None and tolerated_percentage is None:
-            return failed > 0
-        total = max(items_total, 1)
-        over_count = tolerated_count is not None and failed > tolerated_count
-        over_pct = (
-            tolerated_percentage is not None and failed * 100.0 / total > tolerated_percentage
+    effective = data.effective_input(state)
+    label = state.get("Label") or name
+    processor = state.get("ItemProcessor") or state.get("Iterator") or {}
+    child_machine = StateMachineRef(
+        arn=f"{run.row['state_machine_arn']}/{label}",
+        name=f"{run.row['state_machine_name']}/{label}",
+        definition=_child_definition(run, frame, state),
+        role_arn=run.row.get("role_arn") or "",
+        type=processor.get("ProcessorConfig", {}).get("ExecutionType", "STANDARD"),
+    )
+    map_run_arn: str | None = frame.phase.get("task_map_run")
+    redriving = False
+    already_succeeded = False
+    if map_run_arn is None:
+        max_concurrency = _int_field(run, state, data, effective, "MaxConcurrency", 0)
+        run.commit(frame, [Event("MapStateStarted", {"length": 0})])
+        count, percentage = tolerances(state, data, effective)
+        map_run_arn = engine.arns.map_run(run.row["state_machine_name"], label, str(uuid.uuid4()))
+        engine.map_runs.create(
+            map_run_arn,
+            execution_arn=run.arn,
+            state_machine_arn=child_machine.arn,
+            state_name=name,
+            max_concurrency=max_concurrency,
+            tolerated_failure_count=count,
+            tolerated_failure_percentage=percentage,
+            now=engine.clock.now(),
         )
-        return over_count or over_pct
+        frame.phase["task_map_run"] = map_run_arn
+        run.commit(frame, [Event("MapRunStarted", {"mapRunArn": map_run_arn})])
+    else:
+        status = engine.map_runs.get(map_run_arn)["status"]
+        already_succeeded = status == "SUCCEEDED"
+        if status in REDRIVABLE:
+            redriving = True
+            redrives = engine.map_runs.redrive(map_run_arn, engine.clock.now())
+            run.commit(
+                frame,
+                [Event("MapRunRedriven", {"mapRunArn": map_run_arn, "redriveCount": redrives})],
+            )
+    writer = _result_writer(run, state, data, effective, map_run_arn)
+    driver = _Driver(run, state, data, effective, child_machine, map_run_arn, writer, redriving)
+    try:
+        outputs = await driver.drive()
+    except StatesError as err:
+        engine.map_runs.finish(map_run_arn, "FAILED", engine.clock.now(), driver.counts)
+        if writer is not None:
+            try:  # AWS exports the results of a failed Map Run too
+                await asyncio.to_thread(writer.close)
+            except StatesError:
+                writer.abort()
+        run.commit(frame, [Event("MapRunFailed", {"error": err.error, "cause": err.cause or ""})])
+        raise
+    except asyncio.CancelledError:
+        driver.cancelled()
+        if writer is not None:
+            writer.abort()
+        raise
+    engine.map_runs.finish(map_run_arn, "SUCCEEDED", engine.clock.now(), driver.counts)
+    if not already_succeeded:
+        run.commit(frame, [Event("MapRunSucceeded")])
+    run.commit(frame, [Event("MapStateSucceeded")])
+    result: Any = await asyncio.to_thread(writer.close) if writer is not None else outputs
+    result = data.select_result(state, result)
+    data.assign(state.get("Assign"), result)
+    return Outcome(data.output(state, result), _next(state))
 
-    async def child(index: int, value: Any, n_items: int) -> None:
-        arn = existing.get(index)
-        if arn is None:
-            record = await engine.start_execution(
-                child_machine,
-                name=f"{run_id[:36]}-{index:07d}",
-                input=dumps(value),
-                map_run_arn=map_run_arn,
-                parent_arn=run.arn,
+
+class _Driver:
+    """Starts, tracks and collects the children of one Map Run."""
+
+    def __init__(
+        self,
+        run: ExecutionRun,
+        state: Mapping[str, Any],
+        data: StateData,
+        effective: Any,
+        child_machine: StateMachineRef,
+        map_run_arn: str,
+        writer: ResultWriter | None,
+        redriving: bool,
+    ) -> None:
+        self.run = run
+        self.engine: Engine = run.engine
+        self.state = state
+        self.data = data
+        self.effective = effective
+        self.machine = child_machine
+        self.express = child_machine.type == "EXPRESS"
+        self.map_run_arn = map_run_arn
+        self.run_id = map_run_arn.rsplit(":", 1)[1]
+        self.writer = writer
+        self.redriving = redriving
+        self.batched = state.get("ItemBatcher") is not None
+        self.counts = MapRunCounts()
+        self.control: MapRunControl = self.engine.map_runs.open(map_run_arn)
+        self.engine.map_runs.track(map_run_arn, self.counts)
+        self.outputs: dict[int, Any] | None = None if writer is not None else {}
+        self.statuses = bytearray()
+        self.active = 0
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.express_runs: dict[int, ExpressRun] = {}
+        self.express_results = ExpressResults(self.engine)
+        self.crash: BaseException | None = None
+        self.stopping = False
+        self.exhausted = False
+        self._saved = time.monotonic()
+
+    # ------------------------------------------------------------------ main loop
+    async def drive(self) -> list[Any]:
+        await self._read_children()
+        index = 0
+        values: Iterator[Any] | list[Any] = _batches(
+            self.state,
+            self.data,
+            self.effective,
+            _items(self.run, self.state, self.data, self.effective),
+        )
+        counted = self.state.get("ItemReader") is None
+        if counted:  # items in the input (under the payload limit): count them all now
+            values = list(values)
+            for value in values:
+                self.counts.seen(self._size(value))
+        try:
+            for value in values:
+                n_items = self._size(value)
+                if not counted:
+                    self.counts.seen(n_items)
+                code = self.statuses[index] if index < len(self.statuses) else _NEW
+                if code in _ENDED_NAME:
+                    self.counts.finished(_ENDED_NAME[code], n_items, was_running=False)
+                    if self._exceeded(final=False):
+                        break
+                else:
+                    await self._wait_for_slot()
+                    if self.stopping:
+                        break
+                    item = (
+                        value
+                        if self.batched
+                        else select_item(self.state, self.data, self.effective, index, value)
+                    )
+                    self._start(index, item, n_items, code)
+                index += 1
+                if index % 1000 == 0:
+                    await asyncio.sleep(0)  # let children run while the reader streams
+            self.exhausted = not self.stopping
+            while self.active and not self.stopping:
+                await self._wait_for_change()
+            if self.stopping:
+                await self._abort_running()
+        finally:
+            self.express_results.flush()
+            self.engine.map_runs.save_counts(self.map_run_arn, self.counts)
+        if self.crash is not None:
+            raise self.crash
+        if self._exceeded(final=True):
+            raise StatesError(
+                EXCEED_TOLERATED_FAILURE_THRESHOLD,
+                "The specified tolerated failure threshold was exceeded",
+            )
+        if self.outputs is None:
+            return []
+        return [self.outputs.get(i) for i in range(index)]
+
+    def _size(self, value: Any) -> int:
+        """Items in one child's input (a batch or one item)."""
+        return len(value["Items"]) if self.batched and isinstance(value, dict) else 1
+
+    def _exceeded(self, *, final: bool) -> bool:
+        return self.control.exceeded(
+            self.counts.items_failed, self.counts.items["total"], final=final and self.exhausted
+        )
+
+    async def _wait_for_change(self) -> None:
+        self.control.changed.clear()
+        await self.control.changed.wait()
+
+    async def _wait_for_slot(self) -> None:
+        while self.active >= self.control.limit and not self.stopping:
+            await self._wait_for_change()
+
+    def _stop(self) -> None:
+        self.stopping = True
+        self.control.changed.set()
+
+    # ------------------------------------------------------------------ existing children
+    async def _read_children(self) -> None:
+        """Status bytes of the children this Map Run already has; re-add ended ones' results."""
+        after = 0
+        while True:
+            rows = self.engine.db.query(
+                "SELECT * FROM executions WHERE map_run_arn = ? AND seq > ? ORDER BY seq LIMIT ?",
+                (self.map_run_arn, after, _PAGE),
+            )
+            if not rows:
+                break
+            for row in rows:
+                after = row["seq"]
+                try:
+                    index = int(row["name"].rsplit("-", 1)[1])
+                except (IndexError, ValueError):
+                    continue
+                if index >= len(self.statuses):
+                    self.statuses.extend(bytes(index + 1 - len(self.statuses)))
+                code = _ENDED.get(row["status"], _RUNNING)
+                if code in _FAILED_CODES and self.redriving:
+                    code = _REDRIVE
+                elif code in _ENDED_NAME:
+                    self._collect(index, self.engine._record(dict(row)))
+                self.statuses[index] = code
+            await asyncio.sleep(0)
+        if self.express and self.statuses:
+            # EXPRESS children that were running when the server stopped start again;
+            # close the activity tasks they held so no worker runs them for nothing.
+            prefix = self.engine.arns.express_execution(self.machine.name, self.run_id)
+            with self.engine.db.transaction() as conn:
+                conn.execute(
+                    "UPDATE activity_tasks SET status = 'CLOSED' WHERE execution_arn >= ?"
+                    " AND execution_arn < ? AND status IN ('SCHEDULED', 'STARTED')",
+                    (prefix + "-", prefix + "."),
+                )
+
+    def _collect(self, index: int, record: ExecutionRecord) -> None:
+        """One ended child: its result to the writer (or the outputs); a failure may stop the map."""
+        if self.writer is not None:
+            self.writer.add_execution(record)
+        elif record.status == "SUCCEEDED" and self.outputs is not None:
+            self.outputs[index] = json.loads(record.output or "null")
+
+    # ------------------------------------------------------------------ children
+    def _name(self, index: int) -> str:
+        return f"{self.run_id}-{index:07d}"
+
+    def _start(self, index: int, item: Any, n_items: int, code: int) -> None:
+        self.active += 1
+        self.counts.started(n_items)
+        task = self.run.spawn(self._child(index, item, n_items, code))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _child(self, index: int, item: Any, n_items: int, code: int) -> None:
+        try:
+            if self.express:
+                record = await self._express_child(index, item, code)
+            else:
+                record = await self._standard_child(index, item, code)
+            self.counts.finished(record.status, n_items)
+            self._collect(index, record)
+            if record.status != "SUCCEEDED" and self._exceeded(final=False):
+                self._stop()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a writer or engine failure fails the Map Run
+            if self.crash is None:
+                self.crash = exc
+            self._stop()
+        finally:
+            self.active -= 1
+            self.control.changed.set()
+            now = time.monotonic()
+            if now - self._saved >= SAVE_INTERVAL:
+                self._saved = now
+                self.engine.map_runs.save_counts(self.map_run_arn, self.counts)
+
+    async def _standard_child(self, index: int, item: Any, code: int) -> ExecutionRecord:
+        arn = self.engine.arns.execution(self.machine.name, self._name(index))
+        if code == _NEW:
+            record = await self.engine.start_execution(
+                self.machine,
+                name=self._name(index),
+                input=dumps(item),
+                map_run_arn=self.map_run_arn,
+                parent_arn=self.run.arn,
             )
             arn = record.execution_arn
-            counts.started(n_items)
-        else:
-            counts.resumed(n_items)
-        done = await engine.wait_for(arn)
-        counts.finished(done.status, n_items)
-        if writer is not None:
-            writer.add_execution(done)
-        if done.status == "SUCCEEDED":
-            if keep_outputs:
-                outputs[index] = json.loads(done.output or "null")
-        else:
-            failure.append(StatesError(done.error or "", done.cause))
-        engine.map_runs.save_counts(map_run_arn, counts)
+        elif code == _REDRIVE:
+            self.engine.redrive_child(arn)
+        return await self.engine.wait_for(arn)
 
-    limit = asyncio.Semaphore(1)  # guards the concurrency recomputation
-    index = 0
-    try:
-        for value in _batches(state, data, effective, _items(run, state, data, effective)):
-            n_items = (
-                len(value["Items"]) if state.get("ItemBatcher") and isinstance(value, dict) else 1
+    async def _express_child(self, index: int, item: Any, code: int) -> ExecutionRecord:
+        name = self._name(index)
+        done = asyncio.Event()
+        row = {
+            "arn": self.engine.arns.express_execution(self.machine.name, name),
+            "state_machine_arn": self.machine.arn,
+            "state_machine_name": self.machine.name,
+            "name": name,
+            "type": "EXPRESS",
+            "definition": self.machine.definition,
+            "role_arn": self.machine.role_arn,
+            "revision_id": None,
+            "status": "RUNNING",
+            "input": dumps(item),
+            "start_date": self.engine.clock.now().timestamp(),
+            "map_run_arn": self.map_run_arn,
+            "parent_arn": self.run.arn,
+            "trace_header": None,
+            "redrive_count": 1 if code == _REDRIVE else 0,
+            "redrive_date": None,
+        }
+        child = ExpressRun(self.engine, row, lambda _run: done.set())
+        self.express_runs[index] = child
+        try:
+            child.start_new(item)
+            await done.wait()
+        finally:
+            self.express_runs.pop(index, None)
+            if not child.done.is_set() and child.main is not None:
+                child.main.cancel()
+        self.express_results.add(child)
+        return child.record()
+
+    # ------------------------------------------------------------------ ending
+    async def _abort_running(self) -> None:
+        """The Map Run failed: stop the children still running and count them aborted."""
+        for child in list(self.express_runs.values()):
+            child.finish("ABORTED")
+            if child.main is not None:
+                child.main.cancel()
+        arns = [
+            r["arn"]
+            for r in self.engine.db.query(
+                "SELECT arn FROM executions WHERE map_run_arn = ? AND status = 'RUNNING'",
+                (self.map_run_arn,),
             )
-            items_total += n_items
-            counts.total(items_total)
-            item = (
-                value
-                if state.get("ItemBatcher")
-                else select_item(state, data, effective, index, value)
-            )
-            while len(in_flight) >= engine.map_runs.max_concurrency(map_run_arn):
-                done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
-                in_flight -= done
-                for t in done:
-                    t.result()
-            if exceeded():
-                break
-            async with limit:
-                task = run.spawn(child(index, item, n_items))
-                in_flight.add(task)
-            index += 1
-        while in_flight:
-            done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
-            in_flight -= done
-            for t in done:
-                t.result()
-    finally:
-        for t in in_flight:
-            t.cancel()
-    if exceeded():
-        raise StatesError(
-            EXCEED_TOLERATED_FAILURE_THRESHOLD,
-            "The specified tolerated failure threshold was exceeded",
+        ]
+        for arn in arns:
+            await self.engine.stop_execution(arn, error=None, cause=None)
+        while self.active:
+            await self._wait_for_change()
+
+    def cancelled(self) -> None:
+        """The driver was cancelled.
+
+        If the parent ended (stopped, timed out) the Map Run is aborted with its
+        running children; if the engine is closing, STANDARD children are left
+        to resume with the Map Run.
+        """
+        for task in list(self.tasks):
+            task.cancel()
+        for child in list(self.express_runs.values()):
+            if child.main is not None:
+                child.main.cancel()
+        self.express_results.flush()
+        if not self.run.done.is_set():
+            self.engine.map_runs.save_counts(self.map_run_arn, self.counts)
+            self.engine.map_runs.close(self.map_run_arn)
+            return
+        for row in self.engine.db.query(
+            "SELECT arn FROM executions WHERE map_run_arn = ? AND status = 'RUNNING'",
+            (self.map_run_arn,),
+        ):
+            child_run = self.engine.runs.get(row["arn"])
+            if child_run is not None:
+                child_run.finish("ABORTED")
+                if child_run.main is not None:
+                    child_run.main.cancel()
+        self.engine.map_runs.finish(
+            self.map_run_arn, "ABORTED", self.engine.clock.now(), self.counts
         )
-    return [outputs.get(i) for i in range(index)] if keep_outputs else []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
 import json
 import logging
 import uuid
@@ -12,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from montemap.arns import Arn, ArnFactory, valid_name
+from montemap.engine import redrive
 from montemap.engine.activities import MAX_PAYLOAD, ActivityQueue
 from montemap.engine.clock import Clock, SystemClock
 from montemap.engine.db import Database
@@ -76,6 +78,8 @@ class Engine:
         self.runs: dict[str, ExecutionRun] = {}
         self._finished: dict[str, asyncio.Event] = {}
         self.history_listeners: list[Callable[[str], None]] = []
+        #: Counters for ``GET /metrics`` (state_retries, executions_started, ...).
+        self.metrics: collections.Counter[str] = collections.Counter()
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -112,8 +116,15 @@ class Engine:
             listener(execution_arn)
 
     def execution_finished(self, run: ExecutionRun) -> None:
+        self.metrics["executions_finished"] += 1
         self.runs.pop(run.arn, None)
-        self._finished.setdefault(run.arn, asyncio.Event()).set()
+        self._wake_waiters(run.arn)
+
+    def _wake_waiters(self, execution_arn: str) -> None:
+        """Wake ``wait_for`` callers; nothing is kept for executions nobody waits on."""
+        event = self._finished.pop(execution_arn, None)
+        if event is not None:
+            event.set()
 
     def activities_closed_for(self, execution_arn: str) -> None:
         with self.db.transaction() as conn:
@@ -126,11 +137,11 @@ class Engine:
     async def wait_for(self, execution_arn: str, timeout: float | None = None) -> ExecutionRecord:
         """Wait until the execution is no longer RUNNING."""
         record = self.describe_execution(execution_arn)
-        if record.status != "RUNNING":
-            return record
-        event = self._finished.setdefault(execution_arn, asyncio.Event())
-        await asyncio.wait_for(event.wait(), timeout)
-        return self.describe_execution(execution_arn)
+        while record.status == "RUNNING":
+            event = self._finished.setdefault(execution_arn, asyncio.Event())
+            await asyncio.wait_for(event.wait(), timeout)
+            record = self.describe_execution(execution_arn)
+        return record
 
     # ------------------------------------------------------------------ activities
     def create_activity(self, name: str) -> ActivityRecord:
@@ -156,13 +167,17 @@ class Engine:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait_seconds
         while True:
-            task = self.activities.claim(activity_arn, worker_name, self.clock.now())
+            # The claim and its ActivityStarted event commit together (nothing awaits in
+            # between, so a poll cancelled because its client left never holds a task).
+            with self.db.transaction():
+                task = self.activities.claim(activity_arn, worker_name, self.clock.now())
+                if task is not None:
+                    run = self.runs.get(task.execution_arn)
+                    frame = run.frames.get(task.frame_key) if run else None
+                    if run is not None and frame is not None:
+                        details = {"workerName": worker_name} if worker_name else {}
+                        run.commit(frame, [Event("ActivityStarted", details)])
             if task is not None:
-                run = self.runs.get(task.execution_arn)
-                frame = run.frames.get(task.frame_key) if run else None
-                if run is not None and frame is not None:
-                    details = {"workerName": worker_name} if worker_name else {}
-                    run.commit(frame, [Event("ActivityStarted", details)])
                 return task.token, task.input
             remaining = deadline - loop.time()
             if remaining <= 0:
@@ -240,6 +255,7 @@ class Engine:
         assert stored is not None
         run = ExecutionRun(self, stored)
         self.runs[arn] = run
+        self.metrics["executions_started"] += 1
         run.start_new(value)
         return self._record(stored)
 
@@ -282,6 +298,7 @@ class Engine:
                     "cause": cause,
                 }
                 self.store.update_execution(arn, **fields)
+                self._wake_waiters(arn)
         return self.describe_execution(arn)
 
     def list_executions(
@@ -332,9 +349,57 @@ class Engine:
         ]
         return events, token
 
+    # ------------------------------------------------------------------ redrive and map runs
+    def redrive_execution(self, arn: str) -> datetime:
+        """RedriveExecution: continue a FAILED, TIMED_OUT or ABORTED execution; its redrive date."""
+        row = self._row(arn)
+        has_frames = (
+            self.db.query_one("SELECT 1 FROM frames WHERE execution_arn = ? AND key = ''", (arn,))
+            is not None
+        )
+        reason = redrive.not_redrivable(row, self.clock.now(), has_frames=has_frames)
+        if reason is not None:
+            raise ApiError("ExecutionNotRedrivable", f"Execution is not redrivable: {reason}")
+        return redrive.redrive(self, row)
+
+    def redrive_child(self, arn: str) -> None:
+        """Redrive a Map Run's failed child (for the Map Run's own redrive)."""
+        redrive.redrive(self, self._row(arn))
+
+    def describe_map_run(self, arn: str) -> dict[str, Any]:
+        self._check_arn(arn, "mapRun")
+        return self.map_runs.describe(arn)
+
+    def list_map_runs(
+        self, execution_arn: str, *, max_results: int, next_token: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        self._row(execution_arn)
+        after = _untoken(next_token)
+        limit = max_results if max_results and max_results > 0 else 100
+        rows = self.map_runs.list(execution_arn, after_seq=after, limit=limit + 1)
+        token = _token(rows[limit - 1]["seq"]) if len(rows) > limit else None
+        return [{k: v for k, v in r.items() if k != "seq"} for r in rows[:limit]], token
+
+    def update_map_run(
+        self,
+        arn: str,
+        *,
+        max_concurrency: int | None,
+        tolerated_failure_count: int | None,
+        tolerated_failure_percentage: float | None,
+    ) -> None:
+        self._check_arn(arn, "mapRun")
+        self.map_runs.update(
+            arn,
+            max_concurrency=max_concurrency,
+            tolerated_failure_count=tolerated_failure_count,
+            tolerated_failure_percentage=tolerated_failure_percentage,
+        )
+
     def _record(self, row: dict[str, Any]) -> ExecutionRecord:
         start = from_ts(row["start_date"])
         assert start is not None
+        status, reason = redrive.redrive_status(row, self.clock.now())
         return ExecutionRecord(
             execution_arn=row["arn"],
             state_machine_arn=row["state_machine_arn"],
@@ -349,5 +414,7 @@ class Engine:
             map_run_arn=row["map_run_arn"],
             redrive_count=row["redrive_count"],
             redrive_date=from_ts(row["redrive_date"]),
+            redrive_status=status,
+            redrive_status_reason=reason,
             trace_header=row["trace_header"],
         )

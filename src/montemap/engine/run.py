@@ -11,6 +11,7 @@ continues each unfinished frame from the state it had reached.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from collections.abc import Mapping
@@ -81,12 +82,17 @@ class ExecutionRun:
         )
 
     # ------------------------------------------------------------------ context object
+    @functools.cached_property
+    def input_value(self) -> Any:
+        """The execution's input, parsed once (shared: state data is never mutated in place)."""
+        return json.loads(self.row["input"]) if self.row.get("input") else {}
+
     def context(self, frame: FrameRow, state_name: str, *, retry_count: int = 0) -> dict[str, Any]:
         entered = frame.phase.get("entered_time")
         ctx: dict[str, Any] = {
             "Execution": {
                 "Id": self.arn,
-                "Input": json.loads(self.row["input"]) if self.row.get("input") else {},
+                "Input": self.input_value,
                 "Name": self.row["name"],
                 "RoleArn": self.row.get("role_arn") or "",
                 "StartTime": iso(self.start_time),
@@ -180,7 +186,12 @@ class ExecutionRun:
         timeout = self.definition.get("TimeoutSeconds")
         watchdog: asyncio.Task[None] | None = None
         if isinstance(timeout, int) and timeout > 0:
-            deadline = self.start_time + timedelta(seconds=timeout)
+            # A redriven execution gets its TimeoutSeconds again from the redrive.
+            began = self.row.get("redrive_date")
+            since = (
+                datetime.fromtimestamp(began, self.start_time.tzinfo) if began else self.start_time
+            )
+            deadline = since + timedelta(seconds=timeout)
             watchdog = asyncio.create_task(self._watchdog(deadline))
         try:
             output = await self.run_frame(top)
@@ -239,7 +250,8 @@ class ExecutionRun:
             fields["error"] = error
             fields["cause"] = cause
         self.commit(None, [event], execution=fields)
-        self.engine.store.delete_frames(self.arn)
+        if status == "SUCCEEDED":  # other ends keep their checkpoints for a redrive
+            self.engine.store.delete_frames(self.arn)
         self.engine.activities_closed_for(self.arn)
         self.engine.execution_finished(self)
 
@@ -365,6 +377,7 @@ class ExecutionRun:
                     if done < max_attempts(retrier):
                         delay = retry_delay(retrier, done)
                         counts[str(index)] = done + 1
+                        self.engine.metrics["state_retries"] += 1
                         frame.phase["retry_total"] = retry_count + 1
                         when = self.engine.clock.now() + timedelta(seconds=delay)
                         frame.phase["retry_at"] = when.isoformat()

@@ -95,8 +95,8 @@ class FrameRow:
     cause: str | None = None
 
 
-def _dump(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+#: ``json.dumps(value, separators=(",", ":"), ensure_ascii=False)`` without its per-call setup.
+_dump = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 class ExecutionStore:

@@ -246,8 +246,8 @@ async def _await_activity(
     queue = run.engine.activities
     clock = run.engine.clock
     wake = queue.result_event(token)
+    task = queue.get(token)
     while True:
-        task = queue.get(token)
         if task is None:  # the execution was deleted under us
             raise StatesError(RUNTIME, "The activity task disappeared.")
         done_before = frame.phase.get("task_done", False)
@@ -295,9 +295,10 @@ async def _await_activity(
             raise err
         wake.clear()
         sleeper = asyncio.ensure_future(clock.sleep_until(limit))
-        waiter = asyncio.ensure_future(wake.wait())
+        sleeper.add_done_callback(lambda done: done.cancelled() or wake.set())
         try:
-            await asyncio.wait({sleeper, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            await wake.wait()
         finally:
             sleeper.cancel()
-            waiter.cancel()
+        # A worker's result or claim hands its row over; a lapsed timer re-reads it.
+        task = queue.woken(token) or queue.get(token)

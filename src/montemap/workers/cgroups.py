@@ -341,7 +341,7 @@ class CgroupManager:
         group = TaskCgroup(name, self._version, dirs, cpu_units, memory_mib)
         try:
             for directory in dirs:
-                directory.mkdir(exist_ok=True)
+                directory.mkdir(parents=True, exist_ok=True)
             if self._version == 2:
                 self._limit_v2(dirs[0], cpu_units, memory_mib)
             else:

@@ -60,6 +60,8 @@ TEMPLATE_VARIABLES = (
     "task_id",
     "cpu",
     "memory",
+    "aws_access_key_id",
+    "aws_secret_access_key",
 )
 
 #: The command of the predefined worker task definitions.
@@ -78,6 +80,9 @@ DEFAULT_COMMAND = (
 #: The environment of the predefined worker task definitions.
 DEFAULT_ENVIRONMENT = (
     ("MONTEMAP_DATA_DIR", "${data_dir}"),
+    ("AWS_ACCESS_KEY_ID", "${aws_access_key_id}"),
+    ("AWS_SECRET_ACCESS_KEY", "${aws_secret_access_key}"),
+    ("AWS_DEFAULT_REGION", "${region}"),
     ("MONTEMAP_TASK_ARN", "${task_arn}"),
     ("MONTEMAP_CPU_UNITS", "${cpu}"),
     ("MONTEMAP_MEMORY_MIB", "${memory}"),

@@ -1,6 +1,6 @@
 """The API's actions. Importing this package fills :data:`ACTIONS`."""
 
-from montemap.api.actions import activities, executions, state_machines, tagging
+from montemap.api.actions import activities, executions, map_runs, state_machines, tagging
 from montemap.api.actions.base import ACTIONS, Context, Handler
 
 __all__ = [
@@ -9,6 +9,7 @@ __all__ = [
     "Handler",
     "activities",
     "executions",
+    "map_runs",
     "state_machines",
     "tagging",
 ]

@@ -1,0 +1,185 @@
+"""The console's pages (GET): server-rendered HTML that the page scripts keep live."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from montemap.console import compare as cmp
+from montemap.console import results, views
+from montemap.console.app import Console, required
+from montemap.console.graph import render_svg
+from montemap.console.security import REPORT_POLICY, Refused
+from montemap.console.services import services_view
+from montemap.errors import ApiError
+
+
+def _status_filter(request: Request) -> str | None:
+    status = request.query_params.get("status") or None
+    if status is not None and status not in views.STATUSES:
+        raise Refused(
+            400, f"Unknown status filter {status!r}: use one of {', '.join(views.STATUSES)}."
+        )
+    return status
+
+
+async def home(c: Console, request: Request) -> Response:
+    status = _status_filter(request)
+    token = request.query_params.get("token") or None
+    rows, next_token = views.executions(
+        c.engine, state_machine_arn=None, status=status, next_token=token
+    )
+    return c.render(
+        request,
+        "home.html",
+        machines=c.registry.list_state_machines(),
+        executions=rows,
+        status_filter=status,
+        statuses=views.STATUSES,
+        next_token=next_token,
+        list_arn="",
+    )
+
+
+async def state_machine(c: Console, request: Request) -> Response:
+    return render_state_machine(c, request, required(request.query_params, "arn"))
+
+
+def render_state_machine(
+    c: Console,
+    request: Request,
+    arn: str,
+    *,
+    error: str | None = None,
+    start_input: str | None = None,
+    start_name: str = "",
+) -> Response:
+    """A state machine: its graph, executions, and the start form (with ``error``, 400)."""
+    machine = c.registry.get_state_machine(arn)
+    if machine is None:
+        raise ApiError("StateMachineDoesNotExist", f"State Machine Does Not Exist: '{arn}'")
+    status = _status_filter(request)
+    token = request.query_params.get("token") or None
+    rows, next_token = views.executions(
+        c.engine, state_machine_arn=arn, status=status, next_token=token
+    )
+    try:
+        graph = render_svg(json.loads(machine.definition))
+    except ValueError:
+        graph = None
+    return c.render(
+        request,
+        "state_machine.html",
+        status=400 if error else 200,
+        machine=machine,
+        graph=graph,
+        executions=rows,
+        status_filter=status,
+        statuses=views.STATUSES,
+        next_token=next_token,
+        list_arn=arn,
+        default_input=start_input
+        if start_input is not None
+        else views.latest_input(c.engine, arn) or "{}",
+        start_name=start_name,
+        error=error,
+    )
+
+
+def _results(c: Console, output_text: str | None) -> dict[str, Any]:
+    output = results.parse_output(output_text)
+    columns, rows = results.scenarios(output)
+    return {
+        "figures": results.figures(output),
+        "columns": columns,
+        "rows": rows,
+        "chart": results.scenario_chart(output),
+        "has_report": results.report_exists(c.engine.object_store, output),
+    }
+
+
+async def execution(c: Console, request: Request) -> Response:
+    arn = required(request.query_params, "arn")
+    record = c.engine.describe_execution(arn)
+    definition = c.engine.describe_execution_definition(arn).definition
+    try:
+        graph = render_svg(json.loads(definition))
+    except ValueError:
+        graph = None
+    return c.render(
+        request,
+        "execution.html",
+        ex=views.execution(record),
+        arn=record.execution_arn,
+        input=record.input,
+        output=record.output,
+        graph=graph,
+        parent=record.map_run_arn,
+        results=_results(c, record.output) if record.status == "SUCCEEDED" else None,
+    )
+
+
+async def results_fragment(c: Console, request: Request) -> Response:
+    """The results panel alone, fetched by the page when the execution ends."""
+    arn = required(request.query_params, "arn")
+    record = c.engine.describe_execution(arn)
+    values = _results(c, record.output) if record.status == "SUCCEEDED" else None
+    return c.render(request, "results.html", arn=arn, results=values)
+
+
+async def map_run(c: Console, request: Request) -> Response:
+    arn = required(request.query_params, "arn")
+    run = views.map_run(c.engine, arn)
+    return c.render(request, "map_run.html", run=run)
+
+
+async def services(c: Console, request: Request) -> Response:
+    return await render_services(c, request)
+
+
+async def render_services(c: Console, request: Request, error: str | None = None) -> Response:
+    """The worker services page (with ``error`` from a refused change, 400)."""
+    view = await services_view(c.ecs)
+    return c.render(
+        request,
+        "services.html",
+        status=400 if error else 200,
+        view=view,
+        error=error,
+        message=request.query_params.get("done"),
+    )
+
+
+async def compare(c: Console, request: Request) -> Response:
+    a = required(request.query_params, "a")
+    b = required(request.query_params, "b")
+    store = c.montemap.ecs_store
+    left, right = cmp.facts(c.engine, store, a), cmp.facts(c.engine, store, b)
+    names = list(dict.fromkeys([*left.state_seconds, *right.state_seconds]))
+    return c.render(
+        request,
+        "compare.html",
+        a=left,
+        b=right,
+        ea=views.execution(left.record),
+        eb=views.execution(right.record),
+        ra=_results(c, left.record.output),
+        rb=_results(c, right.record.output),
+        states=names,
+        change=cmp.change,
+        prices=(cmp.FARGATE_VCPU_HOUR, cmp.FARGATE_GB_HOUR),
+    )
+
+
+async def report(c: Console, request: Request) -> Response:
+    arn = required(request.query_params, "arn")
+    record = c.engine.describe_execution(arn)
+    body = results.read_report(c.engine.object_store, results.parse_output(record.output))
+    if body is None:
+        raise Refused(404, "This execution's output names no report, or the report is missing.")
+    response = Response(body, media_type="text/html; charset=utf-8")
+    request.state.policy = REPORT_POLICY
+    return response

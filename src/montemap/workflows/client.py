@@ -1,0 +1,294 @@
+"""Driving the shipped workflows on a montemap server through its public APIs (boto3)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from montemap.arns import Arn, ArnFactory
+from montemap.errors import MontemapError
+from montemap.workflows import bindings, pricing
+
+ROLE_ARN = "arn:aws:iam::123456789012:role/montemap-local"
+
+
+class WorkflowError(MontemapError):
+    """A workflow step the server refused."""
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of the main job."""
+
+    name: str
+    loans: int
+    layout: str
+    workers: int
+    task_definition: str
+    cpu_units: int
+    memory_mib: int
+    shocks_bp: list[int]
+    paths: int
+    seed: int
+    as_of: str
+    batch_size: int
+    partitions: int = 2
+    sample_every: int = 1
+
+    def execution_input(self) -> dict[str, Any]:
+        return {
+            "workers": self.workers,
+            "shocks_bp": self.shocks_bp,
+            "paths": self.paths,
+            "seed": self.seed,
+            "as_of": self.as_of,
+            "batch_size": self.batch_size,
+            "partitions": self.partitions,
+            "sample_every": self.sample_every,
+        }
+
+
+@dataclass
+class Clients:
+    endpoint: str
+    sfn: Any
+    ecs: Any
+
+    @classmethod
+    def for_endpoint(cls, endpoint: str) -> Clients:
+        if os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY"):
+            # a server with credentials: sign with the keys the user configured
+            session = boto3.session.Session(
+                region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
+            )
+        else:  # a loopback server accepts any signature
+            session = boto3.session.Session(
+                aws_access_key_id="montemap",
+                aws_secret_access_key="montemap-local-secret",
+                region_name="us-east-1",
+            )
+        config = Config(retries={"total_max_attempts": 3, "mode": "standard"}, read_timeout=70)
+        return cls(
+            endpoint=endpoint,
+            sfn=session.client("stepfunctions", endpoint_url=endpoint, config=config),
+            ecs=session.client("ecs", endpoint_url=endpoint, config=config),
+        )
+
+
+@dataclass
+class Snapshot:
+    """What the progress display shows at one moment."""
+
+    status: str
+    items_total: int = 0
+    items_done: int = 0
+    items_failed: int = 0
+    batches_total: int = 0
+    batches_done: int = 0
+    batches_failed: int = 0
+    retries: int = 0
+    workers_running: int = 0
+    workers_desired: int = 0
+
+
+@dataclass
+class Outcome:
+    status: str
+    duration: float
+    execution_arn: str
+    output: dict[str, Any] | None
+    error: str | None
+    cause: str | None
+    summary: dict[str, Any] | None
+    usage: list[pricing.TaskUsage] = field(default_factory=list)
+
+    def record(self, spec: RunSpec, cost: pricing.Cost, *, url: str) -> dict[str, Any]:
+        return {
+            "name": spec.name,
+            "execution_arn": self.execution_arn,
+            "status": self.status,
+            "error": self.error,
+            "cause": self.cause,
+            "duration_seconds": round(self.duration, 3),
+            "server": url,
+            "task_definition": spec.task_definition,
+            "cpu_units": spec.cpu_units,
+            "memory_mib": spec.memory_mib,
+            "workers": spec.workers,
+            "loans": spec.loans,
+            "paths": spec.paths,
+            "shocks_bp": spec.shocks_bp,
+            "seed": spec.seed,
+            "as_of": spec.as_of,
+            "batch_size": spec.batch_size,
+            "cost": cost.as_dict(),
+            "summary": self.summary,
+        }
+
+
+class WorkflowClient:
+    """Install the workflows, start, watch, stop and collect one run."""
+
+    def __init__(self, clients: Clients) -> None:
+        self.c = clients
+        self.arns: ArnFactory | None = None
+        self.base_metrics: dict[str, int] = {}
+
+    # ------------------------------------------------------------------ install
+    def install(self) -> dict[str, str]:
+        """Create (or update) the activity, both state machines and the worker service."""
+        activity = self.c.sfn.create_activity(name=bindings.ACTIVITY)["activityArn"]
+        parsed = Arn.parse(activity)
+        if parsed is None:
+            raise WorkflowError(f"unexpected activity ARN {activity}")
+        self.arns = ArnFactory(region=parsed.region, account=parsed.account)
+        values = bindings.local_bindings(self.arns)
+        arns = {}
+        for workflow, sm_name in bindings.STATE_MACHINE_NAMES.items():
+            text = bindings.definition(workflow, values)
+            arn = self.arns.state_machine(sm_name)
+            try:
+                self.c.sfn.describe_state_machine(stateMachineArn=arn)
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "StateMachineDoesNotExist":
+                    raise
+                self.c.sfn.create_state_machine(name=sm_name, definition=text, roleArn=ROLE_ARN)
+            else:
+                self.c.sfn.update_state_machine(stateMachineArn=arn, definition=text)
+            arns[workflow] = arn
+        services = self.c.ecs.describe_services(
+            cluster=bindings.CLUSTER, services=[bindings.SERVICE]
+        )["services"]
+        if not any(s.get("status") == "ACTIVE" for s in services):
+            self.c.ecs.create_service(
+                cluster=bindings.CLUSTER,
+                serviceName=bindings.SERVICE,
+                taskDefinition="small",
+                desiredCount=0,
+            )
+        return arns
+
+    def use_task_definition(self, family: str) -> None:
+        self.c.ecs.update_service(
+            cluster=bindings.CLUSTER, service=bindings.SERVICE, taskDefinition=family
+        )
+
+    # ------------------------------------------------------------------ run
+    def start(self, spec: RunSpec) -> str:
+        assert self.arns is not None, "install() first"
+        self.base_metrics = self.metrics()
+        sm = self.arns.state_machine(bindings.STATE_MACHINE_NAMES["data-processing"])
+        response = self.c.sfn.start_execution(
+            stateMachineArn=sm, name=spec.name, input=json.dumps(spec.execution_input())
+        )
+        return str(response["executionArn"])
+
+    def metrics(self) -> dict[str, int]:
+        try:
+            with urllib.request.urlopen(f"{self.c.endpoint}/metrics", timeout=5) as response:
+                data = json.loads(response.read())
+                return {k: int(v) for k, v in data.get("counters", {}).items()}
+        except (OSError, ValueError):
+            return {}
+
+    def snapshot(self, arn: str) -> Snapshot:
+        described = self.c.sfn.describe_execution(executionArn=arn)
+        snap = Snapshot(status=described["status"])
+        try:
+            runs = self.c.sfn.list_map_runs(executionArn=arn, maxResults=1000)["mapRuns"]
+        except ClientError:
+            runs = []
+        for entry in runs:
+            run = self.c.sfn.describe_map_run(mapRunArn=entry["mapRunArn"])
+            items, execs = run["itemCounts"], run["executionCounts"]
+            snap.items_total += items.get("total", 0)
+            snap.items_done += items.get("succeeded", 0)
+            snap.items_failed += items.get("failed", 0) + items.get("timedOut", 0)
+            snap.batches_total += execs.get("total", 0)
+            snap.batches_done += execs.get("succeeded", 0)
+            snap.batches_failed += execs.get("failed", 0) + execs.get("timedOut", 0)
+        metrics = self.metrics()
+        snap.retries = metrics.get("state_retries", 0) - self.base_metrics.get("state_retries", 0)
+        services = self.c.ecs.describe_services(
+            cluster=bindings.CLUSTER, services=[bindings.SERVICE]
+        )["services"]
+        if services:
+            snap.workers_running = services[0].get("runningCount", 0)
+            snap.workers_desired = services[0].get("desiredCount", 0)
+        return snap
+
+    def wait(self, arn: str, progress: Any, *, interval: float = 0.5) -> dict[str, Any]:
+        while True:
+            snap = self.snapshot(arn)
+            progress.update(snap)
+            if snap.status != "RUNNING":
+                return dict(self.c.sfn.describe_execution(executionArn=arn))
+            time.sleep(interval)
+
+    def stop(self, arn: str) -> None:
+        try:
+            self.c.sfn.stop_execution(
+                executionArn=arn, error="montemap.Interrupted", cause="stopped by Ctrl-C"
+            )
+        finally:
+            self.c.ecs.update_service(
+                cluster=bindings.CLUSTER, service=bindings.SERVICE, desiredCount=0
+            )
+
+    # ------------------------------------------------------------------ results
+    def task_usage(self, since: float) -> list[pricing.TaskUsage]:
+        """Worker tasks of the service that ran after ``since``: their size and lifetime."""
+        arns: list[str] = []
+        for status in ("RUNNING", "STOPPED"):
+            arns += self.c.ecs.list_tasks(
+                cluster=bindings.CLUSTER, serviceName=bindings.SERVICE, desiredStatus=status
+            )["taskArns"]
+        usage = []
+        now = datetime.now(UTC)
+        for lo in range(0, len(arns), 100):
+            tasks = self.c.ecs.describe_tasks(cluster=bindings.CLUSTER, tasks=arns[lo : lo + 100])
+            for task in tasks["tasks"]:
+                started = task.get("startedAt") or task.get("createdAt")
+                if started is None or started.timestamp() < since - 1:
+                    continue
+                stopped = task.get("stoppedAt") or now
+                usage.append(
+                    pricing.TaskUsage(
+                        int(task.get("cpu", 0)),
+                        int(task.get("memory", 0)),
+                        max(0.0, (stopped - started).total_seconds()),
+                    )
+                )
+        return usage
+
+    def outcome(
+        self, arn: str, described: dict[str, Any], spec: RunSpec, *, started: float
+    ) -> Outcome:
+        stop = described.get("stopDate") or datetime.now(UTC)
+        start = described["startDate"]
+        output = json.loads(described["output"]) if described.get("output") else None
+        summary = None
+        if output and output.get("output_dir") and Path(output["output_dir"]).is_dir():
+            path = Path(output["output_dir"]) / "summary.json"
+            if path.exists():
+                summary = json.loads(path.read_text())
+        return Outcome(
+            status=described["status"],
+            duration=(stop - start).total_seconds(),
+            execution_arn=arn,
+            output=output,
+            error=described.get("error"),
+            cause=described.get("cause"),
+            summary=summary,
+            usage=self.task_usage(started),
+        )

@@ -1,0 +1,238 @@
+"""``montemap run``: the main job, end to end, on one machine.
+
+Generates the portfolio if it is not there yet, starts an embedded server (or
+uses ``--server``), registers the shipped workflows, points the worker service
+at the chosen task definition, runs data processing with a live progress line,
+and prints the results and what the run would cost on Fargate Spot. Everything
+after the portfolio goes through the public APIs with boto3, so the same steps
+work against any montemap server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import math
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from montemap.errors import MontemapError
+from montemap.workflows import bindings, pricing
+from montemap.workflows.client import Clients, RunSpec, WorkflowClient
+from montemap.workflows.progress import Progress, format_money
+
+DEFAULT_DATA_DIR = "montemap-data"
+DEFAULT_LOANS = 500_000
+TASK_DEFINITIONS = {"small": (256, 512), "large": (512, 1024)}
+
+
+class RunError(MontemapError):
+    """``montemap run`` cannot go on; says why."""
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser(
+        "run",
+        help="run the main job: generate if needed, simulate on workers, report",
+        description=__doc__.splitlines()[0] if __doc__ else None,
+    )
+    p.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="default: %(default)s")
+    p.add_argument("--loans", type=int, default=DEFAULT_LOANS, help="default: %(default)s")
+    p.add_argument("--layout", choices=["realistic", "seed"], default="realistic")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="worker tasks (default: enough to fill this machine's cores)",
+    )
+    p.add_argument("--task-definition", choices=sorted(TASK_DEFINITIONS), default="small")
+    p.add_argument("--shocks", default="0,100,200,300", help="rate shocks in bp")
+    p.add_argument("--paths", type=int, default=1000, help="Monte Carlo paths per scenario")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--as-of", help="analysis date YYYY-MM-DD (default: today, UTC)")
+    p.add_argument("--batch-size", type=int, default=400, help="loans per batch (default 400)")
+    p.add_argument("--partitions", type=int, default=2, help="inventory partitions (default 2)")
+    p.add_argument("--sample-every", type=int, default=1, help="keep 1 loan in N (default 1)")
+    p.add_argument("--name", help="execution name (default: run-<timestamp>)")
+    p.add_argument("--server", metavar="URL", help="use a running montemap server")
+    p.add_argument("--no-cgroups", action="store_true", help="embedded server: no CPU limits")
+    p.add_argument("--price-vcpu-hour", type=float, default=pricing.SPOT_VCPU_HOUR)
+    p.add_argument("--price-gb-hour", type=float, default=pricing.SPOT_GB_HOUR)
+    p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.set_defaults(func=run)
+
+
+def _check(args: argparse.Namespace) -> RunSpec:
+    problems = []
+    if args.loans < 1:
+        problems.append("--loans must be at least 1")
+    if args.workers < 0:
+        problems.append("--workers must not be negative")
+    if not 1 <= args.paths <= 10_000_000:
+        problems.append("--paths must be between 1 and 10,000,000")
+    if not 1 <= args.batch_size <= 10_000:
+        problems.append("--batch-size must be between 1 and 10,000")
+    if args.partitions < 1 or args.sample_every < 1:
+        problems.append("--partitions and --sample-every must be at least 1")
+    try:
+        shocks = [int(s) for s in args.shocks.split(",") if s.strip()]
+        if not shocks or len(set(shocks)) != len(shocks):
+            raise ValueError
+    except ValueError:
+        problems.append(f"--shocks {args.shocks!r} must be distinct integers, e.g. 0,100,200")
+        shocks = []
+    as_of = args.as_of or dt.datetime.now(dt.UTC).date().isoformat()
+    try:
+        dt.date.fromisoformat(as_of)
+    except ValueError:
+        problems.append(f"--as-of {as_of!r} is not a date YYYY-MM-DD")
+    if problems:
+        raise RunError("; ".join(problems))
+    cpu_units, memory = TASK_DEFINITIONS[args.task_definition]
+    workers = args.workers or max(1, math.ceil((os.cpu_count() or 1) * 1024 / cpu_units))
+    name = args.name or "run-" + dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+    return RunSpec(
+        name=name,
+        loans=args.loans,
+        layout=args.layout,
+        workers=workers,
+        task_definition=args.task_definition,
+        cpu_units=cpu_units,
+        memory_mib=memory,
+        shocks_bp=shocks,
+        paths=args.paths,
+        seed=args.seed,
+        as_of=as_of,
+        batch_size=args.batch_size,
+        partitions=args.partitions,
+        sample_every=args.sample_every,
+    )
+
+
+def ensure_portfolio(data_dir: Path, spec: RunSpec, *, quiet: bool) -> dict[str, Any]:
+    """Generate the portfolio unless the same one (loans, layout, seed) is there."""
+    from montemap.credit.generator import generate, local_destination
+
+    marker = data_dir / "portfolio.json"
+    wanted = {"loans": spec.loans, "layout": spec.layout, "seed": spec.seed}
+    manifest = data_dir / "buckets" / bindings.SOURCE_BUCKET / "inventory" / "manifest.json"
+    if marker.exists() and manifest.exists():
+        have = json.loads(marker.read_text())
+        if all(have.get(k) == v for k, v in wanted.items()):
+            return dict(have)
+    started = time.monotonic()
+    if not quiet:
+        print(f"generating {spec.loans:,} loans ({spec.layout}) in {data_dir} ...", flush=True)
+    generate(
+        local_destination(data_dir),
+        spec.loans,
+        layout=spec.layout,  # type: ignore[arg-type]
+        seed=spec.seed,
+        as_of=dt.date.fromisoformat(spec.as_of),
+        replace=True,
+    )
+    doc = {**wanted, "as_of": spec.as_of, "seconds": round(time.monotonic() - started, 1)}
+    marker.write_text(json.dumps(doc) + "\n")
+    return doc
+
+
+def run(args: argparse.Namespace) -> int:
+    spec = _check(args)
+    data_dir = Path(args.data_dir).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if args.server is None:
+        ensure_portfolio(data_dir, spec, quiet=args.quiet)
+    embedded = None
+    if args.server is None:
+        from montemap.workflows.embedded import EmbeddedServer
+
+        # The server's and the worker service's logs go to a file, not the terminal.
+        (data_dir / "logs").mkdir(exist_ok=True)
+        logging.basicConfig(
+            filename=data_dir / "logs" / "server.log",
+            level=logging.INFO,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+
+        embedded = EmbeddedServer(data_dir, cgroups=not args.no_cgroups)
+        embedded.start()
+        url = embedded.url
+    else:
+        url = args.server
+    interrupted = False
+    client = WorkflowClient(Clients.for_endpoint(url))
+    previous = signal.getsignal(signal.SIGINT)
+
+    def on_interrupt(signum: int, frame: Any) -> None:
+        nonlocal interrupted
+        interrupted = True
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        client.install()
+        client.use_task_definition(spec.task_definition)
+        started = time.time()
+        arn = client.start(spec)
+        progress = Progress(spec, quiet=args.quiet)
+        try:
+            described = client.wait(arn, progress)
+        except KeyboardInterrupt:
+            print("\nstopping the execution and scaling the workers in ...", file=sys.stderr)
+            client.stop(arn)
+            return 130
+        finally:
+            progress.close()
+        outcome = client.outcome(arn, described, spec, started=started)
+        cost = pricing.estimate(
+            outcome.usage, vcpu_hour=args.price_vcpu_hour, gb_hour=args.price_gb_hour
+        )
+        record = outcome.record(spec, cost, url=url)
+        run_dir = data_dir / "runs" / spec.name
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "run.json").write_text(json.dumps(record, indent=1) + "\n")
+        print_result(record, run_dir)
+        return 0 if described["status"] == "SUCCEEDED" else 1
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if embedded is not None:
+            embedded.stop()
+        if interrupted:
+            pass
+
+
+def print_result(record: dict[str, Any], run_dir: Path) -> None:
+    out = sys.stdout.write
+    status = record["status"]
+    out(f"\n{record['name']}: {status} in {record['duration_seconds']:.1f} s\n")
+    if status != "SUCCEEDED":
+        out(f"  error: {record.get('error')}: {record.get('cause')}\n")
+        return
+    summary = record.get("summary") or {}
+    out(
+        f"  loans processed {summary.get('loans', 0):,}, rejected {summary.get('rejected', 0):,}; "
+        f"{record['workers']} x {record['task_definition']} workers\n"
+    )
+    out("  shock   flagged   expected loss        VaR 99%        ES 99%      VaR 99.9%\n")
+    for sc in summary.get("scenarios", []):
+        out(
+            f"  {sc['shock_bp']:>+5}  {sc['defaults_flagged']:>8,}  "
+            f"{format_money(sc['expected_loss']):>14}  {format_money(sc['var']['0.99']):>13}  "
+            f"{format_money(sc['es']['0.99']):>12}  {format_money(sc['var']['0.999']):>13}\n"
+        )
+    cost = record["cost"]
+    out(
+        f"  Fargate Spot estimate: {cost['vcpu_seconds']:,.0f} vCPU-s, {cost['gb_seconds']:,.0f} "
+        f"GB-s -> ${cost['usd']:.4f} (at ${cost['vcpu_hour_price']}/vCPU-h, "
+        f"${cost['gb_hour_price']}/GB-h)\n"
+    )
+    report = run_dir / "report.html"
+    out(f"  outputs: {run_dir}\n")
+    if report.exists():
+        out(f"  report:  {report}\n")
