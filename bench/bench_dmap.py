@@ -66,7 +66,7 @@ def write_inventory(
 ) -> str:
     """An S3 Inventory of ``n_keys`` keys in ``buckets/bucket``; the manifest's key."""
     root = buckets / bucket
-    (root / "inventory").mkdir(parents=True, exist_ok=True)
+    (root / "inventory" / "data").mkdir(parents=True, exist_ok=True)
     files = []
     for number, start in enumerate(range(0, n_keys, rows_per_file)):
         key = f"inventory/data/part-{number:05d}.csv.gz"
@@ -77,7 +77,7 @@ def write_inventory(
         body = gzip.compress(lines.encode(), compresslevel=1)
         (root / key).write_bytes(body)
         files.append(
-            {"key": key, "size": len(body), "MD5checksum": hashlib.md5(body).hexdigest()}  # noqa: S324
+            {"key": key, "size": len(body), "MD5checksum": hashlib.md5(body).hexdigest()}
         )
     manifest = {
         "sourceBucket": bucket,
@@ -165,9 +165,7 @@ def _client(endpoint: str) -> Any:
         region_name=REGION,
         aws_access_key_id="test",
         aws_secret_access_key="test",
-        config=Config(
-            retries={"total_max_attempts": 1}, read_timeout=75, connect_timeout=2
-        ),
+        config=Config(retries={"total_max_attempts": 1}, read_timeout=75, connect_timeout=2),
     )
 
 
@@ -504,7 +502,9 @@ def scale(args: argparse.Namespace) -> int:
                     "items_per_s": round(args.items / elapsed),
                     "children_per_s": round(final["executionCounts"]["succeeded"] / elapsed),
                     "server_peak_rss_mb": round(max(peak_rss, server.peak_rss_mb()), 1),
-                    "db_mb": round(sum(p.stat().st_size for p in db.parent.glob("montemap.db*")) / 2**20),
+                    "db_mb": round(
+                        sum(p.stat().st_size for p in db.parent.glob("montemap.db*")) / 2**20
+                    ),
                 }
             )
         )

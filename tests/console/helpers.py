@@ -66,12 +66,18 @@ def hostile_job(name: str = HOSTILE) -> dict[str, Any]:
 
 @dataclass
 class Reply:
+    """A response; header names in lower case."""
+
     status: int
     headers: dict[str, str]
     body: str
 
     def json(self) -> Any:
         return json.loads(self.body)
+
+
+def _lower(headers: Any) -> dict[str, str]:
+    return {k.lower(): v for k, v in headers.items()}
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -104,10 +110,10 @@ class Http:
         )
         try:
             with self.opener.open(req, timeout=10) as response:
-                return Reply(response.status, dict(response.headers), response.read().decode())
+                return Reply(response.status, _lower(response.headers), response.read().decode())
         except urllib.error.HTTPError as exc:
             with exc:
-                return Reply(exc.code, dict(exc.headers), exc.read().decode())
+                return Reply(exc.code, _lower(exc.headers), exc.read().decode())
 
     def get(self, path: str, **query: str) -> Reply:
         if query:

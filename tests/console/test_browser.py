@@ -1,0 +1,182 @@
+"""The console in a real browser (Playwright driving Debian's Chromium) against a real server.
+
+Skipped, with the reason, where the ``playwright`` package or ``/usr/bin/chromium``
+is missing; CI installs both. ``MONTEMAP_CONSOLE_SCREENSHOT=path.png`` also saves
+the execution page's screenshot there (docs/console-execution.png is made so).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import MontemapServer
+from tests.console.helpers import HOSTILE, SLOW_JOB, SMALL_JOB, create_machine, finished, q
+
+CHROMIUM = "/usr/bin/chromium"
+if not os.path.exists(CHROMIUM):
+    pytest.skip(
+        f"{CHROMIUM} is missing (apt-get install chromium): browser tests skipped",
+        allow_module_level=True,
+    )
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="the playwright package is missing (pip install playwright)"
+)
+expect = sync_api.expect
+
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TIMEOUT_MS = 20_000
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    playwright = sync_api.sync_playwright().start()
+    try:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield chromium
+        chromium.close()
+    finally:
+        playwright.stop()
+
+
+@pytest.fixture
+def page(browser: Any, console_server: MontemapServer) -> Iterator[Any]:
+    """A fresh browser session; fails the test on script errors or dialogs."""
+    context = browser.new_context(
+        base_url=console_server.url, viewport={"width": 1400, "height": 1000}
+    )
+    context.set_default_timeout(TIMEOUT_MS)
+    tab = context.new_page()
+    problems: list[str] = []
+    tab.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    tab.on("dialog", lambda dialog: (problems.append(f"dialog: {dialog.message}"), dialog.dismiss()))
+    tab.on(
+        "console",
+        lambda msg: problems.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None,
+    )
+    yield tab
+    context.close()
+    assert problems == []
+
+
+def test_start_and_watch_an_execution_live(
+    page: Any, sfn: Any, tmp_path: Path
+) -> None:
+    machine = create_machine(sfn, "browser-small", SMALL_JOB)
+    page.goto(f"/console/state-machine?arn={q(machine)}")
+    page.fill("textarea[name=input]", json.dumps({"run": "browser"}))
+    page.fill("input[name=name]", "watched")
+    page.click("#start-button")
+    page.wait_for_url("**/console/execution?arn=*")
+    page.evaluate("window.__sameDocument = true")  # gone if the page reloads
+    expect(page.locator("#ex-status")).to_have_text("SUCCEEDED")
+    assert page.evaluate("window.__sameDocument") is True
+    for name in ("Prepare", "Pause", "Inline", "Double", "Distributed"):
+        state = page.locator(f'svg.graph g.state[data-state="{name}"]')
+        expect(state).to_have_class("state status-succeeded" if name not in ("Inline", "Distributed") else "state compound status-succeeded")
+    expect(page.locator('g.state[data-state="Double"] text.count')).to_have_text("5 / 5 done")
+    expect(page.locator("#events tbody tr").last).to_contain_text("ExecutionSucceeded")
+    expect(page.locator("#states tbody tr")).to_have_count(9)  # 4 states + 5 iterations
+    expect(page.locator("#map-runs tbody tr")).to_contain_text("5 ok, 0 failed")
+    expect(page.locator("#results-panel")).to_be_visible()
+    expect(page.locator("#stop-form")).to_have_count(0)
+    output = json.loads(page.locator("#ex-output").inner_text())
+    assert output["inline"] == [1, 2, 3, 4, 5] and len(output["batches"]) == 3
+    assert json.loads(page.locator("#ex-input").inner_text()) == {"run": "browser"}
+    page.locator("#map-runs a").click()
+    expect(page.locator("#run-status")).to_have_text("SUCCEEDED")
+    expect(page.locator('[data-count="items.succeeded"]')).to_have_text("5")
+    expect(page.locator('[data-count="batches.total"]')).to_have_text("3")
+    page.go_back()
+    expect(page.locator("#ex-status")).to_have_text("SUCCEEDED")
+    page.screenshot(path=str(tmp_path / "execution.png"), full_page=True)
+    target = os.environ.get("MONTEMAP_CONSOLE_SCREENSHOT")
+    if target:
+        page.screenshot(path=target, full_page=False)
+
+
+def test_hostile_input_is_shown_as_text(page: Any, sfn: Any) -> None:
+    definition = {
+        "StartAt": HOSTILE,
+        "States": {
+            HOSTILE: {"Type": "Pass", "Next": "Boom"},
+            "Boom": {"Type": "Fail", "Error": HOSTILE, "Cause": HOSTILE},
+        },
+    }
+    machine = create_machine(sfn, "browser-hostile", definition)
+    arn = sfn.start_execution(stateMachineArn=machine, input=json.dumps({"note": HOSTILE}))[
+        "executionArn"
+    ]
+    finished(sfn, arn)
+    page.goto(f"/console/execution?arn={q(arn)}")
+    expect(page.locator("#ex-status")).to_have_text("FAILED")
+    expect(page.locator("#ex-error")).to_have_text(HOSTILE)
+    expect(page.locator("#ex-cause")).to_have_text(HOSTILE)
+    expect(page.locator("#states tbody tr").first.locator("td").first).to_have_text(HOSTILE)
+    expect(page.locator("#events tbody tr")).to_have_count(5)
+    assert json.loads(page.locator("#ex-input").inner_text()) == {"note": HOSTILE}
+    names = page.evaluate(
+        "[...document.querySelectorAll('svg.graph g.state')].map(g => g.getAttribute('data-state'))"
+    )
+    assert names == [HOSTILE, "Boom"]
+    assert page.evaluate("window.__pwned") is None
+    assert page.locator("img[src=x]").count() == 0
+    assert page.locator("main script").count() == 0
+    page.goto(f"/console/state-machine?arn={q(machine)}")
+    assert json.loads(page.locator("textarea[name=input]").input_value()) == {"note": HOSTILE}
+    assert page.evaluate("window.__pwned") is None
+
+
+def test_stop_a_running_execution(page: Any, sfn: Any) -> None:
+    machine = create_machine(sfn, "browser-slow", SLOW_JOB)
+    arn = sfn.start_execution(stateMachineArn=machine, name="to-stop")["executionArn"]
+    page.goto(f"/console/execution?arn={q(arn)}")
+    expect(page.locator('g.state[data-state="Sleep"]')).to_have_class("state status-running")
+    page.click("#stop-button")
+    expect(page.locator("#ex-status")).to_have_text("ABORTED")
+    expect(page.locator('g.state[data-state="Sleep"]')).to_have_class("state status-aborted")
+    assert sfn.describe_execution(executionArn=arn)["status"] == "ABORTED"
+
+
+def test_switch_the_worker_task_definition(page: Any, console_server: MontemapServer) -> None:
+    ecs = console_server.client("ecs")
+    try:
+        ecs.create_service(
+            cluster="default", serviceName="browser-workers", taskDefinition="small", desiredCount=0
+        )
+    finally:
+        ecs.close()
+    page.goto("/console/services")
+    card = page.locator('[data-service="default/browser-workers"]')
+    expect(card.locator('[data-field="taskDefinition"]')).to_have_text("small:1")
+    card.locator("select[name=taskDefinition]").select_option("large:1")
+    card.locator("button", has_text="Update service").click()
+    expect(page.locator("#service-message")).to_contain_text("browser-workers")
+    card = page.locator('[data-service="default/browser-workers"]')
+    expect(card.locator('[data-field="taskDefinition"]')).to_have_text("large:1")
+    expect(card.locator("table.deployments tbody tr").first).to_contain_text("large:1")
+
+
+def test_compare_two_executions(page: Any, sfn: Any) -> None:
+    machine = create_machine(sfn, "browser-compare", SMALL_JOB)
+    for name in ("first", "second"):
+        finished(sfn, sfn.start_execution(stateMachineArn=machine, name=name)["executionArn"])
+    page.goto(f"/console/state-machine?arn={q(machine)}")
+    page.locator("#compare-form button").click()
+    expect(page.locator("#compare thead")).to_contain_text("first")
+    expect(page.locator("#compare thead")).to_contain_text("second")
+    expect(page.locator("#compare")).to_contain_text("Distributed Map phase")
