@@ -128,7 +128,9 @@ def wait_healthy(port: int, server: subprocess.Popen[bytes] | None) -> None:
     raise RuntimeError("server did not become healthy")
 
 
-def run_once(port: int, server_pid: int | None, tasks: int, workers: int, concurrency: int) -> dict[str, Any]:
+def run_once(
+    port: int, server_pid: int | None, tasks: int, workers: int, concurrency: int
+) -> dict[str, Any]:
     """One benchmark against a running server; its figures."""
     api = Client(port)
     activity = api.call("CreateActivity", {"name": "bench"})["activityArn"]
@@ -163,7 +165,9 @@ def run_once(port: int, server_pid: int | None, tasks: int, workers: int, concur
         client = Client(port)
         try:
             while not done.is_set():
-                task = client.call("GetActivityTask", {"activityArn": activity, "workerName": f"w{i}"})
+                task = client.call(
+                    "GetActivityTask", {"activityArn": activity, "workerName": f"w{i}"}
+                )
                 token = task.get("taskToken")
                 if not token:
                     continue

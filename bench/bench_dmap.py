@@ -76,9 +76,7 @@ def write_inventory(
         )
         body = gzip.compress(lines.encode(), compresslevel=1)
         (root / key).write_bytes(body)
-        files.append(
-            {"key": key, "size": len(body), "MD5checksum": hashlib.md5(body).hexdigest()}
-        )
+        files.append({"key": key, "size": len(body), "MD5checksum": hashlib.md5(body).hexdigest()})
     manifest = {
         "sourceBucket": bucket,
         "destinationBucket": f"arn:aws:s3:::{bucket}",

@@ -91,7 +91,9 @@ class Montemap:
         self.engine = Engine(self.db, arns=self.arns, store=self.store, functions=self.functions)
         self.registry = Registry(self.db, arns=self.arns)
         self.credit_activity_arn = self.arns.activity(CREDIT_ACTIVITY)
-        self.ecs_store = EcsStore(self.db, EcsArns(region=settings.region, account=settings.account))
+        self.ecs_store = EcsStore(
+            self.db, EcsArns(region=settings.region, account=settings.account)
+        )
         self.ecs_store.register_predefined()
         self.services = ServiceManager(
             self.ecs_store,

@@ -146,7 +146,9 @@ class Http:
         elif origin is not None:
             sent["Origin"] = origin
         sent.update(headers or {})
-        return self.request("POST", path, data=urllib.parse.urlencode(fields).encode(), headers=sent)
+        return self.request(
+            "POST", path, data=urllib.parse.urlencode(fields).encode(), headers=sent
+        )
 
 
 def wait_for(predicate: Any, timeout: float = 20.0, interval: float = 0.05) -> Any:

@@ -62,33 +62,42 @@ def page(browser: Any, console_server: MontemapServer) -> Iterator[Any]:
     context.set_default_timeout(TIMEOUT_MS)
     tab = context.new_page()
     problems: list[str] = []
+
+    def on_dialog(dialog: Any) -> None:
+        problems.append(f"dialog: {dialog.message}")
+        dialog.dismiss()
+
+    def on_console(message: Any) -> None:
+        if message.type == "error":
+            problems.append(f"console error: {message.text}")
+
     tab.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
-    tab.on("dialog", lambda dialog: (problems.append(f"dialog: {dialog.message}"), dialog.dismiss()))
-    tab.on(
-        "console",
-        lambda msg: problems.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None,
-    )
+    tab.on("dialog", on_dialog)
+    tab.on("console", on_console)
     yield tab
     context.close()
     assert problems == []
 
 
-def test_start_and_watch_an_execution_live(
-    page: Any, sfn: Any, tmp_path: Path
-) -> None:
+def test_start_and_watch_an_execution_live(page: Any, sfn: Any, tmp_path: Path) -> None:
     machine = create_machine(sfn, "browser-small", SMALL_JOB)
     page.goto(f"/console/state-machine?arn={q(machine)}")
     page.fill("textarea[name=input]", json.dumps({"run": "browser"}))
     page.fill("input[name=name]", "watched")
     page.click("#start-button")
     page.wait_for_url("**/console/execution?arn=*")
+    assert page.get_attribute("main", "data-status") == "RUNNING"  # the 1 s Wait
     page.evaluate("window.__sameDocument = true")  # gone if the page reloads
     expect(page.locator("#ex-status")).to_have_text("SUCCEEDED")
     assert page.evaluate("window.__sameDocument") is True
     for name in ("Prepare", "Pause", "Inline", "Double", "Distributed"):
         state = page.locator(f'svg.graph g.state[data-state="{name}"]')
-        expect(state).to_have_class("state status-succeeded" if name not in ("Inline", "Distributed") else "state compound status-succeeded")
+        compound = "compound " if name in ("Inline", "Distributed") else ""
+        expect(state).to_have_class(f"state {compound}status-succeeded")
     expect(page.locator('g.state[data-state="Double"] text.count')).to_have_text("5 / 5 done")
+    expect(page.locator('g.state[data-state="Distributed"] > text.count')).to_have_text(
+        "5 / 5 items"
+    )
     expect(page.locator("#events tbody tr").last).to_contain_text("ExecutionSucceeded")
     expect(page.locator("#states tbody tr")).to_have_count(9)  # 4 states + 5 iterations
     expect(page.locator("#map-runs tbody tr")).to_contain_text("5 ok, 0 failed")

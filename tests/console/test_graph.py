@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from typing import Any
 
 from montemap.console.graph import layout_machine, render_svg
 from tests.console.helpers import HOSTILE, SMALL_JOB, hostile_job
@@ -12,7 +13,11 @@ SVG = "{http://www.w3.org/2000/svg}"
 
 def _states(svg: str) -> dict[str, ET.Element]:
     root = ET.fromstring(svg)
-    return {g.get("data-state", ""): g for g in root.iter(f"{SVG}g") if g.get("class", "").startswith("state")}
+    return {
+        g.get("data-state", ""): g
+        for g in root.iter(f"{SVG}g")
+        if g.get("class", "").startswith("state")
+    }
 
 
 def test_states_are_ranked_top_down_in_order() -> None:
@@ -71,5 +76,10 @@ def test_hostile_names_are_escaped() -> None:
 
 
 def test_odd_definitions_still_render() -> None:
-    for machine in ({}, {"States": []}, {"StartAt": "X", "States": {"Y": "not a state"}}):
+    machines: list[dict[str, Any]] = [
+        {},
+        {"States": []},
+        {"StartAt": "X", "States": {"Y": "not a state"}},
+    ]
+    for machine in machines:
         ET.fromstring(str(render_svg(machine)))

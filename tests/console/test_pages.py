@@ -89,8 +89,10 @@ def test_unknown_things_are_404_and_bad_requests_400(http: Http) -> None:
     assert reply.status == 404 and "ExecutionDoesNotExist" in reply.body
     assert http.get("/console/execution", arn="garbage").status == 400
     assert http.get("/console/execution").status == 400
-    assert http.get("/console/api/execution", arn=missing).json()["error"].startswith(
-        "ExecutionDoesNotExist"
+    assert (
+        http.get("/console/api/execution", arn=missing)
+        .json()["error"]
+        .startswith("ExecutionDoesNotExist")
     )
     assert http.get("/console/static/../app.py").status == 404
     assert http.get("/console/static/console.js").status == 200
@@ -152,10 +154,17 @@ def test_compare_two_runs(http: Http, sfn: Any, small_run: dict[str, Any]) -> No
     assert http.get("/console/compare", a=small_run["arn"]).status == 400
 
 
-def test_services_switch_task_definition_and_count(http: Http, console_server: MontemapServer) -> None:
+def test_services_switch_task_definition_and_count(
+    http: Http, console_server: MontemapServer
+) -> None:
     reply = http.post(
         "/console/services/create",
-        {"cluster": "default", "serviceName": "workers", "taskDefinition": "small", "desiredCount": "0"},
+        {
+            "cluster": "default",
+            "serviceName": "workers",
+            "taskDefinition": "small",
+            "desiredCount": "0",
+        },
     )
     assert reply.status == 303
     page = http.get("/console/services")
@@ -163,7 +172,12 @@ def test_services_switch_task_definition_and_count(http: Http, console_server: M
     assert "small:1" in page.body
     reply = http.post(
         "/console/services/update",
-        {"cluster": "default", "service": "workers", "taskDefinition": "large:1", "desiredCount": "0"},
+        {
+            "cluster": "default",
+            "service": "workers",
+            "taskDefinition": "large:1",
+            "desiredCount": "0",
+        },
     )
     assert reply.status == 303
     ecs = console_server.client("ecs")
@@ -186,3 +200,44 @@ def test_services_switch_task_definition_and_count(http: Http, console_server: M
         {"cluster": "default", "service": "nope", "desiredCount": "1"},
     )
     assert missing.status == 400 and "ServiceNotFoundException" in missing.body
+
+
+def test_long_histories_come_in_pages(http: Http, sfn: Any) -> None:
+    many = {
+        "StartAt": "Each",
+        "States": {
+            "Each": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "INLINE"},
+                    "StartAt": "Step",
+                    "States": {"Step": {"Type": "Pass", "End": True}},
+                },
+                "End": True,
+            }
+        },
+    }
+    machine = create_machine(sfn, "pages-many", many)
+    arn = sfn.start_execution(
+        stateMachineArn=machine, input=json.dumps({"items": list(range(150))})
+    )["executionArn"]
+    finished(sfn, arn)
+    first = http.get("/console/api/execution", arn=arn, after="0").json()
+    assert len(first["events"]) == 500 and first["more"]
+    rest = http.get("/console/api/execution", arn=arn, after=str(first["events"][-1]["id"])).json()
+    assert rest["events"][0]["id"] == 501 and not rest["more"]
+    assert first["states"]["Step"]["entered"] == 150
+
+
+def test_console_without_slash_and_version_arns(http: Http, sfn: Any) -> None:
+    assert http.get("/console").status in (301, 302, 307, 308)
+    machine = sfn.create_state_machine(
+        name="pages-versioned",
+        definition=json.dumps(SLOW_JOB),
+        roleArn="arn:aws:iam::123456789012:role/x",
+        publish=True,
+    )
+    version = machine["stateMachineVersionArn"]
+    page = http.get("/console/state-machine", arn=version)
+    assert page.status == 200 and "pages-versioned" in page.body

@@ -53,7 +53,13 @@ def test_chart_escapes_labels() -> None:
 
 def test_report_location_only_beside_a_summary() -> None:
     assert report_location(CREDIT_OUTPUT) == ("results", "runs/r1/report.html")
-    for bad in ("s3://results/../summary.json", "s3://results/x.json", "/etc/passwd", 7, "s3:///summary.json"):
+    for bad in (
+        "s3://results/../summary.json",
+        "s3://results/x.json",
+        "/etc/passwd",
+        7,
+        "s3:///summary.json",
+    ):
         assert report_location({"summary": bad}) is None
 
 

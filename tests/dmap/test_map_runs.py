@@ -21,7 +21,9 @@ from tests.dmap.engine_env import (
     take,
 )
 
-DOUBLE = {"Double": {"Type": "Pass", "Parameters": {"v.$": "States.MathAdd($.v, $.v)"}, "End": True}}
+DOUBLE = {
+    "Double": {"Type": "Pass", "Parameters": {"v.$": "States.MathAdd($.v, $.v)"}, "End": True}
+}
 
 
 def test_standard_children_counts_and_events(tmp_path: Path) -> None:
@@ -61,7 +63,9 @@ def test_standard_children_counts_and_events(tmp_path: Path) -> None:
                 next_token=None,
             )
             assert token is None and len(children) == 7
-            assert {c.name for c in children} == {f"{arn.rsplit(':', 1)[1]}-{i:07d}" for i in range(7)}
+            assert {c.name for c in children} == {
+                f"{arn.rsplit(':', 1)[1]}-{i:07d}" for i in range(7)
+            }
             # each STANDARD child has its own history
             assert event_types(engine, children[0].execution_arn)[0] == "ExecutionStarted"
 

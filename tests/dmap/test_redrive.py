@@ -47,7 +47,9 @@ def test_redrive_reruns_only_failed_and_pending_children(tmp_path: Path) -> None
             run_arn = map_run_arn(engine, arn)
             before = _children(engine, run_arn)
             assert "FAILED" in {c["status"] for c in before.values()}
-            kept = {int(n.rsplit("-", 1)[1]) for n, c in before.items() if c["status"] == "SUCCEEDED"}
+            kept = {
+                int(n.rsplit("-", 1)[1]) for n, c in before.items() if c["status"] == "SUCCEEDED"
+            }
             assert 0 in kept and len(before) < 5  # some items never started
 
             redriven_at = engine.redrive_execution(arn)
@@ -152,7 +154,9 @@ def test_map_run_resumes_after_engine_restart(tmp_path: Path, execution_type: st
             served: list[int] = []
             while engine.describe_execution(rec.execution_arn).status == "RUNNING":
                 got = await engine.get_activity_task(
-                    "arn:aws:states:us-east-1:123456789012:activity:dmap-test", "w", wait_seconds=0.2
+                    "arn:aws:states:us-east-1:123456789012:activity:dmap-test",
+                    "w",
+                    wait_seconds=0.2,
                 )
                 if got is not None:
                     served.append(json.loads(got[1]))

@@ -112,6 +112,10 @@ class Console:
             except ApiError as exc:
                 status = 404 if exc.code.endswith(("DoesNotExist", "NotFound")) else 400
                 response = self._failure(request, status, f"{exc.code}: {exc.message}", api)
+            except Exception:
+                log.exception("console error on %s", request.url.path)
+                message = "Internal error in the console; the server log has the details."
+                response = self._failure(request, 500, message, api)
             policy = getattr(request.state, "policy", PAGE_POLICY)
             return Guard.finish(response, token, new, policy=policy)
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-NODE_H = 34
+NODE_H = 36
 MIN_W = 110
 MAX_W = 280
 CHAR_W = 7.2
@@ -36,6 +36,7 @@ class Node:
     height: float
     inner: list[Layout] = field(default_factory=list)
     label: str = ""
+    map_label: str = ""  # a Distributed Map's Map Run label (its Label, else its name)
     x: float = 0.0
     y: float = 0.0
 
@@ -89,11 +90,13 @@ def _processor(state: dict[str, Any]) -> dict[str, Any] | None:
 def _node(name: str, state: dict[str, Any]) -> Node:
     kind = str(state.get("Type", "?"))
     inner: list[Layout] = []
-    label = ""
+    label = map_label = ""
     if kind == "Map" and (proc := _processor(state)) is not None:
         inner = [layout_machine(proc, markers=False)]
         mode = (proc.get("ProcessorConfig") or {}).get("Mode", "INLINE")
         label = "Distributed Map" if mode == "DISTRIBUTED" else "Map"
+        if mode == "DISTRIBUTED":
+            map_label = str(state.get("Label") or name)
     elif kind == "Parallel":
         inner = [
             layout_machine(b, markers=False)
@@ -106,8 +109,8 @@ def _node(name: str, state: dict[str, Any]) -> Node:
     if inner:
         header = len(name) * CHAR_W + len(label) * 6 + 3 * PAD
         width = max(header, sum(b.width for b in inner) + GAP_X * (len(inner) - 1) + 2 * PAD)
-        height = HEADER + max(b.height for b in inner) + 2 * PAD
-    return Node(name, kind, width, height, inner, label)
+        height = HEADER + max(b.height for b in inner) + 2 * PAD + 8
+    return Node(name, kind, width, height, inner, label, map_label)
 
 
 def _ranks(start: str, succ: dict[str, list[str]]) -> tuple[dict[str, int], set[tuple[str, str]]]:
@@ -228,8 +231,9 @@ def _svg_layout(layout: Layout, ox: float, oy: float, out: list[str]) -> None:
             continue
         name = escape(node.name)
         compound = " compound" if node.inner else ""
+        run = f' data-map-run="{escape(node.map_label)}"' if node.map_label else ""
         out.append(
-            f'<g class="state{compound}" data-state="{name}" data-type="{escape(node.type)}">'
+            f'<g class="state{compound}" data-state="{name}" data-type="{escape(node.type)}"{run}>'
             f"<title>{name} ({escape(node.type)})</title>"
             f'<rect x="{x:.1f}" y="{y:.1f}" width="{node.width:.1f}" height="{node.height:.1f}"'
             ' rx="6"/>'
@@ -238,9 +242,12 @@ def _svg_layout(layout: Layout, ox: float, oy: float, out: list[str]) -> None:
             out.append(
                 f'<text class="name start" x="{x + PAD:.1f}" y="{y + 17:.1f}">{name}</text>'
                 f'<text class="kind end" x="{x + node.width - PAD:.1f}" y="{y + 17:.1f}">'
-                f"{escape(node.label)}</text></g>"
+                f"{escape(node.label)}</text>"
+                f'<text class="count" x="{x + node.width / 2:.1f}" y="{y + node.height - 4:.1f}">'
+                "</text></g>"
             )
-            bx = x + PAD
+            inner_w = sum(b.width for b in node.inner) + GAP_X * (len(node.inner) - 1)
+            bx = x + (node.width - inner_w) / 2
             for branch in node.inner:
                 by = y + HEADER + PAD
                 out.append(
@@ -252,9 +259,9 @@ def _svg_layout(layout: Layout, ox: float, oy: float, out: list[str]) -> None:
         else:
             label = node.name if len(node.name) * CHAR_W + 28 <= MAX_W else node.name[:33] + "…"
             out.append(
-                f'<text class="name" x="{x + node.width / 2:.1f}" y="{y + 15:.1f}">'
+                f'<text class="name" x="{x + node.width / 2:.1f}" y="{y + 16:.1f}">'
                 f"{escape(label)}</text>"
-                f'<text class="count" x="{x + node.width / 2:.1f}" y="{y + 28:.1f}"></text></g>'
+                f'<text class="count" x="{x + node.width / 2:.1f}" y="{y + 29:.1f}"></text></g>'
             )
 
 

@@ -59,6 +59,9 @@ def render_state_machine(
 ) -> Response:
     """A state machine: its graph, executions, and the start form (with ``error``, 400)."""
     machine = c.registry.get_state_machine(arn)
+    version = c.registry.get_version(arn) if machine is None else None
+    if version is not None:  # executions started on a published version list under it
+        machine = c.registry.get_state_machine(version.state_machine_arn)
     if machine is None:
         raise ApiError("StateMachineDoesNotExist", f"State Machine Does Not Exist: '{arn}'")
     status = _status_filter(request)

@@ -267,6 +267,7 @@ class _Driver:
         self.active = 0
         self.tasks: set[asyncio.Task[None]] = set()
         self.express_runs: dict[int, ExpressRun] = {}
+        self.inputs: dict[int, str] = {}
         self.express_results = ExpressResults(self.engine)
         self.crash: BaseException | None = None
         self.stopping = False
@@ -307,7 +308,8 @@ class _Driver:
                         if self.batched
                         else select_item(self.state, self.data, self.effective, index, value)
                     )
-                    self._start(index, item, n_items, code)
+                    self._start(index, dumps(item), n_items, code)
+                    del item, value  # a running child holds its input as text only
                 index += 1
                 if index % 1000 == 0:
                     await asyncio.sleep(0)  # let children run while the reader streams
@@ -399,19 +401,20 @@ class _Driver:
     def _name(self, index: int) -> str:
         return f"{self.run_id}-{index:07d}"
 
-    def _start(self, index: int, item: Any, n_items: int, code: int) -> None:
+    def _start(self, index: int, item: str, n_items: int, code: int) -> None:
         self.active += 1
         self.counts.started(n_items)
-        task = self.run.spawn(self._child(index, item, n_items, code))
+        self.inputs[index] = item  # taken (and dropped) when the child starts
+        task = self.run.spawn(self._child(index, n_items, code))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def _child(self, index: int, item: Any, n_items: int, code: int) -> None:
+    async def _child(self, index: int, n_items: int, code: int) -> None:
         try:
             if self.express:
-                record = await self._express_child(index, item, code)
+                record = await self._express_child(index, code)
             else:
-                record = await self._standard_child(index, item, code)
+                record = await self._standard_child(index, code)
             self.counts.finished(record.status, n_items)
             self._collect(index, record)
             if record.status != "SUCCEEDED" and self._exceeded(final=False):
@@ -430,23 +433,27 @@ class _Driver:
                 self._saved = now
                 self.engine.map_runs.save_counts(self.map_run_arn, self.counts)
 
-    async def _standard_child(self, index: int, item: Any, code: int) -> ExecutionRecord:
+    async def _standard_child(self, index: int, code: int) -> ExecutionRecord:
         arn = self.engine.arns.execution(self.machine.name, self._name(index))
+        item = self.inputs.pop(index)
         if code == _NEW:
             record = await self.engine.start_execution(
                 self.machine,
                 name=self._name(index),
-                input=dumps(item),
+                input=item,
                 map_run_arn=self.map_run_arn,
                 parent_arn=self.run.arn,
             )
             arn = record.execution_arn
+            del record
         elif code == _REDRIVE:
             self.engine.redrive_child(arn)
+        del item
         return await self.engine.wait_for(arn)
 
-    async def _express_child(self, index: int, item: Any, code: int) -> ExecutionRecord:
+    async def _express_child(self, index: int, code: int) -> ExecutionRecord:
         name = self._name(index)
+        item = self.inputs.pop(index)
         done = asyncio.Event()
         row = {
             "arn": self.engine.arns.express_execution(self.machine.name, name),
@@ -458,7 +465,7 @@ class _Driver:
             "role_arn": self.machine.role_arn,
             "revision_id": None,
             "status": "RUNNING",
-            "input": dumps(item),
+            "input": item,
             "start_date": self.engine.clock.now().timestamp(),
             "map_run_arn": self.map_run_arn,
             "parent_arn": self.run.arn,
@@ -468,8 +475,11 @@ class _Driver:
         }
         child = ExpressRun(self.engine, row, lambda _run: done.set())
         self.express_runs[index] = child
+        value = json.loads(item)
+        child.input_value = value
         try:
-            child.start_new(item)
+            child.start_new(value)
+            del value
             await done.wait()
         finally:
             self.express_runs.pop(index, None)

@@ -136,12 +136,13 @@ class Engine:
 
     async def wait_for(self, execution_arn: str, timeout: float | None = None) -> ExecutionRecord:
         """Wait until the execution is no longer RUNNING."""
-        record = self.describe_execution(execution_arn)
-        while record.status == "RUNNING":
+        self._check_arn(execution_arn, "execution")
+        while True:  # hold nothing of the execution while waiting (a Map Run waits on 10,000)
+            row = self.db.query_one("SELECT status FROM executions WHERE arn = ?", (execution_arn,))
+            if row is None or row["status"] != "RUNNING":
+                return self.describe_execution(execution_arn)
             event = self._finished.setdefault(execution_arn, asyncio.Event())
             await asyncio.wait_for(event.wait(), timeout)
-            record = self.describe_execution(execution_arn)
-        return record
 
     # ------------------------------------------------------------------ activities
     def create_activity(self, name: str) -> ActivityRecord:
@@ -256,6 +257,7 @@ class Engine:
         run = ExecutionRun(self, stored)
         self.runs[arn] = run
         self.metrics["executions_started"] += 1
+        run.input_value = value  # parsed once: the context shares it (never mutated)
         run.start_new(value)
         return self._record(stored)
 

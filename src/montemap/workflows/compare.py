@@ -109,7 +109,9 @@ def table(a: dict[str, Any], b: dict[str, Any], r: dict[str, float | None]) -> s
     lines.append(f"B is {r['speedup']}x as fast as A" if r["speedup"] else "speed-up: n/a")
     if r["time_saved_percent"] is not None:
         lines.append(f"time saved: {r['time_saved_percent']}%")
-    lines.append(f"B costs {r['cost_ratio']}x what A costs" if r["cost_ratio"] else "cost ratio: n/a")
+    lines.append(
+        f"B costs {r['cost_ratio']}x what A costs" if r["cost_ratio"] else "cost ratio: n/a"
+    )
     return "\n".join(lines)
 
 
@@ -130,7 +132,7 @@ def html_page(a: dict[str, Any], b: dict[str, Any], r: dict[str, float | None]) 
     bars = _bars(a, b)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
-<title>montemap: {esc(str(a['name']))} vs {esc(str(b['name']))}</title>
+<title>montemap: {esc(str(a["name"]))} vs {esc(str(b["name"]))}</title>
 <style>
 body{{font-family:system-ui,sans-serif;margin:2rem;max-width:56rem;color:#1c2430}}
 table{{border-collapse:collapse;margin:1rem 0}}th,td{{padding:.35rem .8rem;border-bottom:1px solid #dde}}
@@ -138,10 +140,10 @@ th{{text-align:left;font-weight:500}}td{{text-align:right;font-variant-numeric:t
 .k{{font-size:1.3rem;margin:.3rem 0}}
 </style></head><body>
 <h1>Comparing two runs</h1>
-<p>A = <b>{esc(str(a['name']))}</b>, B = <b>{esc(str(b['name']))}</b>.</p>
-<p class="k">B is <b>{esc(str(r['speedup']))}x</b> as fast as A
-(time saved {esc(str(r['time_saved_percent']))}%) and costs
-<b>{esc(str(r['cost_ratio']))}x</b> what A costs.</p>
+<p>A = <b>{esc(str(a["name"]))}</b>, B = <b>{esc(str(b["name"]))}</b>.</p>
+<p class="k">B is <b>{esc(str(r["speedup"]))}x</b> as fast as A
+(time saved {esc(str(r["time_saved_percent"]))}%) and costs
+<b>{esc(str(r["cost_ratio"]))}x</b> what A costs.</p>
 <table><tr><th></th><th>A</th><th>B</th></tr>{rows}</table>
 {bars}
 <p>Cost: Fargate Spot per-second billing (one-minute minimum per task) of the workers'
@@ -175,7 +177,11 @@ def main(args: argparse.Namespace) -> int:
     b = figures(load_run(args.run_b, data_dir))
     r = ratios(a, b)
     print(table(a, b, r))
-    out = Path(args.html) if args.html else data_dir / "runs" / f"compare-{a['name']}-{b['name']}.html"
+    out = (
+        Path(args.html)
+        if args.html
+        else data_dir / "runs" / f"compare-{a['name']}-{b['name']}.html"
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(html_page(a, b, r))
     print(f"\nHTML: {out}")

@@ -46,7 +46,7 @@ class EmbeddedServer:
             timeout_graceful_shutdown=2,
         )
         self.server = uvicorn.Server(config)
-        self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        # uvicorn installs signal handlers only in the main thread: Ctrl-C stays ours.
         self.thread = threading.Thread(target=self.server.run, name="montemap-server", daemon=True)
 
     @property

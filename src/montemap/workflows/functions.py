@@ -18,7 +18,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from montemap.credit.batch import default_store
 from montemap.credit.generator import (
@@ -27,6 +27,7 @@ from montemap.credit.generator import (
     INVENTORY_PREFIX,
     LAYOUTS,
     InventoryFile,
+    Layout,
     check_seed,
     data_key,
     generate_rows,
@@ -46,7 +47,11 @@ class FunctionInputError(BatchInputError):
 
 def _field(event: Mapping[str, Any], name: str, kind: type, default: Any = None) -> Any:
     value = event.get(name, default)
-    if value is None or isinstance(value, bool) and kind is not bool or not isinstance(value, kind):
+    if (
+        value is None
+        or (isinstance(value, bool) and kind is not bool)
+        or not isinstance(value, kind)
+    ):
         raise FunctionInputError(f"event field {name!r} must be a {kind.__name__}, got {value!r}")
     return value
 
@@ -118,18 +123,25 @@ def _sample(
     kept = position = 0
     for index, entry in enumerate(files):
         buffer = io.BytesIO()
-        with store.open(bucket, entry["key"]) as raw, gzip.open(raw, "rb") as src:
-            with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as dst:
-                for line in src:
-                    if position % every == 0:
-                        dst.write(line)
-                        kept += 1
-                    position += 1
+        with (
+            store.open(bucket, entry["key"]) as raw,
+            gzip.open(raw, "rb") as src,
+            gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as dst,
+        ):
+            for line in src:
+                if position % every == 0:
+                    dst.write(line)
+                    kept += 1
+                position += 1
         body = buffer.getvalue()
         key = f"{prefix}/sampled-{index:05d}.csv.gz"
         store.put(results, key, body)
         sampled.append(
-            {"key": key, "size": len(body), "MD5checksum": hashlib.md5(body, usedforsecurity=False).hexdigest()}
+            {
+                "key": key,
+                "size": len(body),
+                "MD5checksum": hashlib.md5(body, usedforsecurity=False).hexdigest(),
+            }
         )
     return sampled, kept
 
@@ -183,12 +195,13 @@ def reduce_and_report(event: Mapping[str, Any], context: Any = None) -> dict[str
 # --------------------------------------------------------------------------- data generation
 
 
-def _generation(event: Mapping[str, Any]) -> tuple[str, int, str, int, dt.date]:
+def _generation(event: Mapping[str, Any]) -> tuple[str, int, Layout, int, dt.date]:
     bucket = _field(event, "bucket", str)
     loans = _field(event, "loans", int)
     layout = _field(event, "layout", str, "realistic")
     if layout not in LAYOUTS:
         raise FunctionInputError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+    layout = cast(Layout, layout)
     seed = check_seed(_field(event, "seed", int, 0))
     try:
         as_of = dt.date.fromisoformat(_field(event, "as_of", str))
@@ -222,7 +235,7 @@ def seed_portfolio(event: Mapping[str, Any], context: Any = None) -> dict[str, A
     return {"bucket": bucket, "seed_key": key, "parts": len(parts)}
 
 
-def _part(event: Mapping[str, Any]) -> tuple[str, int, str, int, dt.date, int, int, int]:
+def _part(event: Mapping[str, Any]) -> tuple[str, int, Layout, int, dt.date, int, int, int]:
     bucket, loans, layout, seed, as_of = _generation(event)
     part = _field(event, "part", int)
     start = _field(event, "start", int)

@@ -23,9 +23,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="one workflow as ASL JSON, bound to a local server (default) or unbound",
     )
     ex.add_argument("name", choices=sorted(bindings.WORKFLOWS))
-    ex.add_argument(
-        "--unbound", action="store_true", help="keep the ${Name} resource placeholders"
-    )
+    ex.add_argument("--unbound", action="store_true", help="keep the ${Name} resource placeholders")
     ex.add_argument("--region", default=DEFAULT_REGION)
     ex.add_argument("--account-id", default=DEFAULT_ACCOUNT)
     ex.add_argument(

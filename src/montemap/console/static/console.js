@@ -131,6 +131,12 @@
     function paintMapRuns(runs) {
       const body = document.querySelector("#map-runs tbody");
       if (!runs.length) return;
+      for (const r of runs) {  // the Distributed Map's box shows its latest run
+        const label = r.label.slice(r.label.indexOf("/") + 1);
+        const g = byData("data-map-run", label);
+        const count = g && g.querySelector("text.count");
+        if (count) count.textContent = r.items.succeeded + " / " + r.items.total + " items";
+      }
       body.replaceChildren();
       for (const r of runs) {
         const tr = el("tr");

@@ -1,0 +1,152 @@
+"""The Map Run actions and RedriveExecution through boto3, on a real server."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+ROLE = "arn:aws:iam::123456789012:role/test"
+
+
+def _wait(client: Any, arn: str, timeout: float = 20.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        described: dict[str, Any] = client.describe_execution(executionArn=arn)
+        if described["status"] != "RUNNING":
+            return described
+        time.sleep(0.05)
+    raise AssertionError(f"{arn} still running")
+
+
+def _machine(client: Any, name: str, processor_states: dict[str, Any], **fields: Any) -> str:
+    definition = {
+        "StartAt": "M",
+        "States": {
+            "M": {
+                "Type": "Map",
+                "Label": "Fan",
+                "ItemsPath": "$.items",
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                    "StartAt": next(iter(processor_states)),
+                    "States": processor_states,
+                },
+                "End": True,
+                **fields,
+            }
+        },
+    }
+    arn: str = client.create_state_machine(
+        name=name, definition=json.dumps(definition), roleArn=ROLE
+    )["stateMachineArn"]
+    return arn
+
+
+def test_describe_list_and_children(sfn_client: Any) -> None:
+    machine = _machine(sfn_client, "fan", {"P": {"Type": "Pass", "End": True}}, MaxConcurrency=3)
+    arn = sfn_client.start_execution(
+        stateMachineArn=machine, input=json.dumps({"items": list(range(5))})
+    )["executionArn"]
+    assert _wait(sfn_client, arn)["status"] == "SUCCEEDED"
+    runs = sfn_client.list_map_runs(executionArn=arn)["mapRuns"]
+    assert len(runs) == 1
+    run = runs[0]
+    assert run["executionArn"] == arn
+    assert run["stateMachineArn"] == f"{machine}/Fan"
+    assert ":mapRun:fan/Fan:" in run["mapRunArn"]
+    assert "stopDate" in run
+    described = sfn_client.describe_map_run(mapRunArn=run["mapRunArn"])
+    assert described["status"] == "SUCCEEDED"
+    assert described["maxConcurrency"] == 3
+    assert described["itemCounts"]["succeeded"] == 5
+    assert described["executionCounts"]["total"] == 5
+    assert described["toleratedFailureCount"] == 0
+    assert described["redriveCount"] == 0
+    children = sfn_client.list_executions(mapRunArn=run["mapRunArn"])["executions"]
+    assert len(children) == 5
+    assert {c["mapRunArn"] for c in children} == {run["mapRunArn"]}
+    assert all(c["stateMachineArn"] == f"{machine}/Fan" for c in children)
+    child = sfn_client.describe_execution(executionArn=children[0]["executionArn"])
+    assert child["mapRunArn"] == run["mapRunArn"]
+    history = sfn_client.get_execution_history(executionArn=arn)["events"]
+    started = next(e for e in history if e["type"] == "MapRunStarted")
+    assert started["mapRunStartedEventDetails"]["mapRunArn"] == run["mapRunArn"]
+
+
+def test_update_map_run(sfn_client: Any) -> None:
+    activity = sfn_client.create_activity(name="fan-work")["activityArn"]
+    machine = _machine(
+        sfn_client,
+        "fan-update",
+        {"Work": {"Type": "Task", "Resource": activity, "End": True}},
+        MaxConcurrency=1,
+    )
+    arn = sfn_client.start_execution(
+        stateMachineArn=machine, input=json.dumps({"items": [1, 2, 3]})
+    )["executionArn"]
+    deadline = time.monotonic() + 10
+    runs: list[dict[str, Any]] = []
+    while not runs and time.monotonic() < deadline:
+        runs = sfn_client.list_map_runs(executionArn=arn)["mapRuns"]
+    run_arn = runs[0]["mapRunArn"]
+    sfn_client.update_map_run(mapRunArn=run_arn, maxConcurrency=3, toleratedFailurePercentage=50.0)
+    described = sfn_client.describe_map_run(mapRunArn=run_arn)
+    assert described["maxConcurrency"] == 3
+    assert described["toleratedFailurePercentage"] == 50.0
+    for _ in range(3):
+        task = sfn_client.get_activity_task(activityArn=activity)
+        sfn_client.send_task_success(taskToken=task["taskToken"], output=task["input"])
+    assert _wait(sfn_client, arn)["status"] == "SUCCEEDED"
+
+    with pytest.raises(ClientError) as err:
+        sfn_client.update_map_run(mapRunArn=run_arn)
+    assert err.value.response["Error"]["Code"] == "ValidationException"
+    with pytest.raises(ClientError) as err:
+        sfn_client.describe_map_run(mapRunArn=run_arn[:-4] + "0000")
+    assert err.value.response["Error"]["Code"] == "ResourceNotFound"
+    with pytest.raises(ClientError) as err:
+        sfn_client.describe_map_run(mapRunArn=arn)
+    assert err.value.response["Error"]["Code"] == "InvalidArn"
+
+
+def test_redrive_execution(sfn_client: Any) -> None:
+    activity = sfn_client.create_activity(name="fan-redrive")["activityArn"]
+    machine = _machine(
+        sfn_client,
+        "fan-redrive",
+        {"Work": {"Type": "Task", "Resource": activity, "End": True}},
+        MaxConcurrency=1,
+    )
+    arn = sfn_client.start_execution(stateMachineArn=machine, input=json.dumps({"items": [1, 2]}))[
+        "executionArn"
+    ]
+    with pytest.raises(ClientError) as err:
+        sfn_client.redrive_execution(executionArn=arn)
+    assert err.value.response["Error"]["Code"] == "ExecutionNotRedrivable"
+    task = sfn_client.get_activity_task(activityArn=activity)
+    sfn_client.send_task_failure(taskToken=task["taskToken"], error="Boom", cause="first try")
+    failed = _wait(sfn_client, arn)
+    assert failed["status"] == "FAILED"
+    assert failed["redriveStatus"] == "REDRIVABLE"
+
+    redriven = sfn_client.redrive_execution(executionArn=arn)
+    assert "redriveDate" in redriven
+    for _ in range(2):
+        task = sfn_client.get_activity_task(activityArn=activity)
+        sfn_client.send_task_success(taskToken=task["taskToken"], output=task["input"])
+    done = _wait(sfn_client, arn)
+    assert done["status"] == "SUCCEEDED"
+    assert done["redriveCount"] == 1
+    assert json.loads(done["output"]) == [1, 2]
+    run_arn = sfn_client.list_map_runs(executionArn=arn)["mapRuns"][0]["mapRunArn"]
+    described = sfn_client.describe_map_run(mapRunArn=run_arn)
+    assert described["redriveCount"] == 1 and "redriveDate" in described
+    types = [e["type"] for e in sfn_client.get_execution_history(executionArn=arn)["events"]]
+    assert "ExecutionRedriven" in types and "MapRunRedriven" in types
+    with pytest.raises(ClientError) as err:
+        sfn_client.redrive_execution(executionArn=arn + "-missing")
+    assert err.value.response["Error"]["Code"] == "ExecutionDoesNotExist"
