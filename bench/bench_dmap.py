@@ -106,6 +106,7 @@ def processing_dmap(
     timeout: int | None = None,
     retry_interval: int | None = None,
     max_concurrency: int | None = None,
+    execution_type: str | None = None,
 ) -> dict[str, Any]:
     """A state machine of the shipped Distributed Map with its activity ARN bound.
 
@@ -126,6 +127,8 @@ def processing_dmap(
             retrier["BackoffRate"] = 1
     if max_concurrency is not None:
         state["MaxConcurrency"] = max_concurrency
+    if execution_type is not None:
+        state["ItemProcessor"]["ProcessorConfig"]["ExecutionType"] = execution_type
     return {"StartAt": DMAP_STATE, "States": {DMAP_STATE: state}}
 
 

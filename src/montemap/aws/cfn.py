@@ -78,6 +78,9 @@ class _Dumper(yaml.SafeDumper):
     def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
         super().increase_indent(flow, False)  # indent list items under their key
 
+    def ignore_aliases(self, data: Any) -> bool:
+        return True  # CloudFormation rejects YAML anchors and aliases
+
 
 def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
     style = "|" if "\n" in value else None
