@@ -32,6 +32,7 @@ from typing import Any
 
 from montemap import errors
 from montemap.asl.jsonpath import PathError, query, to_json_text, validate_path
+from montemap.jsontypes import json_type_name
 
 __all__ = [
     "FUNCTION_NAMES",
@@ -393,16 +394,7 @@ def _eval_call(call: Call, env: _Env) -> Any:
 # Argument checks --------------------------------------------------------------------
 
 
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
+_kind = json_type_name
 
 
 def _want(call: Call, position: int, value: Any, kind: str) -> None:

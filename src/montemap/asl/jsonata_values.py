@@ -16,6 +16,8 @@ from typing import Any, Final
 
 from jsonata.utils import Utils
 
+from montemap.jsontypes import json_type_name
+
 #: JSONata's ``null`` inside the evaluator.
 JSONATA_NULL: Final[object] = Utils.NULL_VALUE
 
@@ -79,21 +81,7 @@ def _number(value: float) -> int | float:
     return value
 
 
-def type_name(value: Any) -> str:
-    """The JSON type of a plain JSON value, as AWS names it in messages."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    raise TypeError(f"not a JSON value: {type(value).__name__}")
+type_name = json_type_name
 
 
 def compact_json(value: Any) -> str:

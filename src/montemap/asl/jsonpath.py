@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from montemap import errors
+from montemap.jsontypes import json_type_name
 
 __all__ = [
     "ParsedPath",
@@ -634,18 +635,7 @@ def _root_text(parsed: ParsedPath) -> str:
     return f"${parsed.variable}" if parsed.root == "$var" else parsed.root
 
 
-def _type_name(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
+_type_name = json_type_name
 
 
 def _resolve_root(

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from montemap.errors import Diagnostic
+from montemap.jsontypes import json_type_name
 
 JSONPATH = "JSONPath"
 JSONATA = "JSONata"
@@ -79,21 +80,7 @@ class Context:
         self.diagnostics.append(Diagnostic(code, message, location, WARNING))
 
 
-def type_name(value: Any) -> str:
-    """The JSON type of ``value``, for messages."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
+type_name = json_type_name
 
 
 def is_number(value: Any) -> bool:

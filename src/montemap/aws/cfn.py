@@ -93,7 +93,7 @@ _Dumper.add_representer(str, _str)
 def dump_yaml(template: Template) -> str:
     """The template as YAML text (long-form intrinsics, no tags)."""
     text: str = yaml.dump(
-        template, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=100
+        template, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=10_000
     )
     return text
 

@@ -4,8 +4,9 @@ This is the original workshop's "Reviewing the Results" step: the same job run
 with small (0.25 vCPU / 0.5 GB) and large (0.5 vCPU / 1 GB) workers. The
 workers are read from the execution's own history: the result of each
 ``aws-sdk:ecs:updateService`` Task (its task definition and desired count).
-The cost is an estimate at Fargate on-demand prices (Linux/x86, us-east-1),
-for the largest desired count held for the whole Distributed Map phase.
+The cost is :func:`montemap.workflows.pricing.estimate` (Fargate Spot prices,
+per second with a one-minute minimum) of the largest desired count held for
+the whole Distributed Map phase.
 """
 
 from __future__ import annotations
@@ -18,10 +19,9 @@ from montemap.console.views import seconds
 from montemap.engine.engine import Engine
 from montemap.engine.records import ExecutionRecord
 from montemap.workers.taskdefs import EcsStore
+from montemap.workflows import pricing
+from montemap.workflows.pricing import TaskUsage
 
-#: Fargate on-demand, Linux/x86, us-east-1 (USD): per vCPU-hour and per GB-hour.
-FARGATE_VCPU_HOUR = 0.04048
-FARGATE_GB_HOUR = 0.004445
 MAX_EVENTS = 25_000
 
 
@@ -34,13 +34,12 @@ class Workers:
     cpu_units: int | None = None
     memory_mib: int | None = None
 
-    def hourly_usd(self) -> float | None:
+    def cost_usd(self, seconds: float) -> float | None:
+        """What ``count`` tasks of this size cost for ``seconds`` (None: size unknown)."""
         if self.cpu_units is None or self.memory_mib is None:
             return None
-        per_task = (
-            self.cpu_units / 1024 * FARGATE_VCPU_HOUR + self.memory_mib / 1024 * FARGATE_GB_HOUR
-        )
-        return per_task * self.count
+        usage = [TaskUsage(self.cpu_units, self.memory_mib, seconds)] * self.count
+        return pricing.estimate(usage).usd
 
 
 @dataclass
@@ -60,14 +59,11 @@ class RunFacts:
     def cost_usd(self) -> float | None:
         if self.workers is None:
             return None
-        hourly = self.workers.hourly_usd()
-        if hourly is None:
-            return None
-        span = self.map_seconds or self.duration
-        return hourly * span / 3600
+        return self.workers.cost_usd(self.map_seconds or self.duration)
 
 
-def _workers_from(output: Any, ecs: EcsStore | None) -> Workers | None:
+def workers_from(output: Any, ecs: EcsStore | None) -> Workers | None:
+    """The fleet an ``ecs:updateService`` result names (sized from ``ecs`` when given)."""
     service = output.get("Service") if isinstance(output, dict) else None
     if not isinstance(service, dict):
         return None
@@ -103,7 +99,7 @@ def facts(engine: Engine, ecs: EcsStore | None, arn: str) -> RunFacts:
             out.map_seconds = when - map_start
         elif kind == "TaskSucceeded" and str(details.get("resource", "")) == "updateService":
             try:
-                workers = _workers_from(json.loads(details.get("output") or "null"), ecs)
+                workers = workers_from(json.loads(details.get("output") or "null"), ecs)
             except ValueError:
                 workers = None
             if workers is not None and (out.workers is None or workers.count > out.workers.count):

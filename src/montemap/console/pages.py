@@ -15,6 +15,7 @@ from montemap.console.graph import render_svg
 from montemap.console.security import REPORT_POLICY, Refused
 from montemap.console.services import services_view
 from montemap.errors import ApiError
+from montemap.workflows import pricing
 
 
 def _status_filter(request: Request) -> str | None:
@@ -173,7 +174,7 @@ async def compare(c: Console, request: Request) -> Response:
         rb=_results(c, right.record.output),
         states=names,
         change=cmp.change,
-        prices=(cmp.FARGATE_VCPU_HOUR, cmp.FARGATE_GB_HOUR),
+        prices=(pricing.SPOT_VCPU_HOUR, pricing.SPOT_GB_HOUR, pricing.PRICES_AS_OF),
     )
 
 

@@ -6,7 +6,7 @@ import asyncio
 import sqlite3
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -68,7 +68,16 @@ class Database:
         self._open = False  # a group transaction is open (BEGIN done, COMMIT pending)
         self._flush_loop: asyncio.AbstractEventLoop | None = None  # where a flush is scheduled
         self._waiters: list[asyncio.Future[None]] = []  # awaiting the group's COMMIT
+        self._commit_hooks: list[Callable[[sqlite3.Connection], None]] = []
         self.commits = 0  # COMMITs issued (for tests and benchmarks)
+
+    def add_commit_hook(self, hook: Callable[[sqlite3.Connection], None]) -> None:
+        """Run ``hook(conn)`` inside every transaction just before it commits.
+
+        For writes that may be coalesced: a store keeps the latest row of
+        something changed several times in a group and writes it once here.
+        """
+        self._commit_hooks.append(hook)
 
     def migrate(self, schema: str) -> None:
         """Apply a module's ``CREATE TABLE IF NOT EXISTS`` schema."""
@@ -132,6 +141,13 @@ class Database:
             self._depth = 0
             self.conn.execute("ROLLBACK")
             raise
+        try:
+            for hook in self._commit_hooks:
+                hook(self.conn)
+        except BaseException:
+            self._depth = 0
+            self.conn.execute("ROLLBACK")
+            raise
         self._depth = 0
         self.conn.execute("COMMIT")
         self.commits += 1
@@ -165,6 +181,8 @@ class Database:
             _PENDING.discard(self)
             waiters, self._waiters = self._waiters, []
             try:
+                for hook in self._commit_hooks:
+                    hook(self.conn)
                 self.conn.execute("COMMIT")
             except BaseException as exc:
                 if self.conn.in_transaction:

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO, NoReturn
 
 from montemap.errors import ITEM_READER_FAILED, StatesError
+from montemap.jsontypes import json_type_name
 from montemap.storage.base import ObjectStore, ObjectStoreError
 
 __all__ = ["MAX_ITEMS_LIMIT", "read_items"]
@@ -206,9 +207,7 @@ def _only(params: Mapping[str, Any], allowed: set[str]) -> None:
         )
 
 
-def _kind(value: object) -> str:
-    return type(value).__name__ if value is not None else "null"
-
+_kind = json_type_name
 
 # ----------------------------------------------------------------------------- opening
 

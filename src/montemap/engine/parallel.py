@@ -24,6 +24,7 @@ from montemap.errors import (
     EvaluationError,
     StatesError,
 )
+from montemap.jsontypes import json_type_name
 
 if TYPE_CHECKING:
     from montemap.engine.run import ExecutionRun
@@ -221,18 +222,7 @@ def _strip(expr: Any) -> str:
     return text
 
 
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, dict):
-        return "object"
-    return "array"
+_json_type = json_type_name
 
 
 def tolerances(

@@ -4,11 +4,17 @@ Every step of an execution commits its history events together with the
 checkpoint of the frame that took the step, in one transaction: after a crash
 the history and the checkpoints agree, so a restarted engine resumes each
 frame at the state it had reached without redoing finished steps.
+
+A checkpoint is taken (serialised) at the step, but written when the
+transaction commits (a commit hook): under group commit a frame that steps
+several times in one event-loop turn is written once, with its last
+checkpoint, in the same COMMIT as the events of all those steps.
 """
 
 from __future__ import annotations
 
 import json
+import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -98,6 +104,25 @@ class FrameRow:
 #: ``json.dumps(value, separators=(",", ":"), ensure_ascii=False)`` without its per-call setup.
 _dump = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
+_INSERT_EVENT = (
+    "INSERT INTO events (execution_arn, id, previous_id, type, timestamp, details)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
+_REPLACE_FRAME = (
+    "INSERT OR REPLACE INTO frames (execution_arn, key, parent_key, machine, state,"
+    " input, variables, phase, status, output, error, cause)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _dump_value(value: Any) -> str:
+    """``_dump`` with the common trivial values short-cut."""
+    if value is None:
+        return "null"
+    if type(value) is dict and not value:
+        return "{}"
+    return _dump(value)
+
 
 class ExecutionStore:
     """Reads and writes executions, events and frame checkpoints."""
@@ -105,6 +130,9 @@ class ExecutionStore:
     def __init__(self, db: Database) -> None:
         self.db = db
         db.migrate(SCHEMA)
+        #: Checkpoints taken but not yet written, by (execution ARN, frame key).
+        self._checkpoints: dict[tuple[str, str], tuple[Any, ...]] = {}
+        db.add_commit_hook(self._write_checkpoints)
 
     # ------------------------------------------------------------------ executions
     def insert_execution(self, row: dict[str, Any]) -> None:
@@ -172,41 +200,35 @@ class ExecutionStore:
     ) -> None:
         """Append events (with ids from ``first_event_id``) and checkpoints atomically."""
         with self.db.transaction() as conn:
-            if events:
-                conn.executemany(
-                    "INSERT INTO events (execution_arn, id, previous_id, type, timestamp, details)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    [
-                        (
-                            execution_arn,
-                            first_event_id + i,
-                            prev,
-                            ev.type,
-                            ts(when),
-                            None if ev.details is None else _dump(ev.details),
-                        )
-                        for i, (ev, prev, when) in enumerate(events)
-                    ],
+            rows = [
+                (
+                    execution_arn,
+                    first_event_id + i,
+                    prev,
+                    ev.type,
+                    when.timestamp(),
+                    None if ev.details is None else _dump(ev.details),
                 )
+                for i, (ev, prev, when) in enumerate(events)
+            ]
+            if len(rows) == 1:
+                conn.execute(_INSERT_EVENT, rows[0])
+            elif rows:
+                conn.executemany(_INSERT_EVENT, rows)
             for f in frames:
-                conn.execute(
-                    "INSERT OR REPLACE INTO frames (execution_arn, key, parent_key, machine, state,"
-                    " input, variables, phase, status, output, error, cause)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        execution_arn,
-                        f.key,
-                        f.parent_key,
-                        f.machine,
-                        f.state,
-                        _dump(f.input),
-                        _dump(f.variables),
-                        _dump(f.phase),
-                        f.status,
-                        _dump(f.output),
-                        f.error,
-                        f.cause,
-                    ),
+                self._checkpoints[(execution_arn, f.key)] = (
+                    execution_arn,
+                    f.key,
+                    f.parent_key,
+                    f.machine,
+                    f.state,
+                    _dump_value(f.input),
+                    _dump_value(f.variables),
+                    _dump(f.phase),
+                    f.status,
+                    _dump_value(f.output),
+                    f.error,
+                    f.cause,
                 )
             updates = dict(execution or {})
             if updates:
@@ -215,6 +237,19 @@ class ExecutionStore:
                     f"UPDATE executions SET {sets} WHERE arn = ?",
                     (*updates.values(), execution_arn),
                 )
+
+    def _write_checkpoints(self, conn: sqlite3.Connection) -> None:
+        """The commit hook: write the checkpoints taken in this transaction."""
+        if self._checkpoints:
+            rows = list(self._checkpoints.values())
+            self._checkpoints.clear()
+            conn.executemany(_REPLACE_FRAME, rows)
+
+    def _write_pending(self) -> None:
+        """Write pending checkpoints now (before frames are read back)."""
+        if self._checkpoints:
+            with self.db.transaction() as conn:
+                self._write_checkpoints(conn)
 
     def last_event_id(self, execution_arn: str) -> int:
         row = self.db.query_one(
@@ -225,14 +260,19 @@ class ExecutionStore:
     def delete_frames(self, execution_arn: str, keys: list[str] | None = None) -> None:
         with self.db.transaction() as conn:
             if keys is None:
+                for pending in [k for k in self._checkpoints if k[0] == execution_arn]:
+                    del self._checkpoints[pending]
                 conn.execute("DELETE FROM frames WHERE execution_arn = ?", (execution_arn,))
             else:
+                for key in keys:
+                    self._checkpoints.pop((execution_arn, key), None)
                 conn.executemany(
                     "DELETE FROM frames WHERE execution_arn = ? AND key = ?",
                     [(execution_arn, k) for k in keys],
                 )
 
     def frames(self, execution_arn: str) -> dict[str, FrameRow]:
+        self._write_pending()
         out: dict[str, FrameRow] = {}
         for r in self.db.query("SELECT * FROM frames WHERE execution_arn = ?", (execution_arn,)):
             out[r["key"]] = FrameRow(
