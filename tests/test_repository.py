@@ -28,7 +28,9 @@ def test_readme_opens_with_two_commands() -> None:
 def test_ci_runs_the_readme_test_command() -> None:
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     test_command = readme_commands()[1]
-    assert test_command in [line.strip() for line in ci], ".ci/run must call the README's test command"
+    assert test_command in [line.strip() for line in ci], (
+        ".ci/run must call the README's test command"
+    )
     assert any("setup" in line for line in ci), ".ci/run must install from scratch"
 
 

@@ -1,12 +1,12 @@
 """``montemap aws``: deploy the same workflows to AWS, or run AWS definitions here.
 
-    montemap aws template [--prefix P] [--bucket-source B --bucket-results B]
-                          [--subnets ID.. --security-groups ID.. [--assign-public-ip]]
-                          [--output FILE]
-    montemap aws definition TEMPLATE WORKFLOW --account-id A --region R [--output FILE]
-    montemap aws mapping TEMPLATE --account-id A --region R [--output FILE]
-    montemap aws bind DEFINITION --mapping FILE [--output FILE] [--strict]
-                      [--create NAME --endpoint URL]
+montemap aws template [--prefix P] [--bucket-source B --bucket-results B]
+                      [--subnets ID.. --security-groups ID.. [--assign-public-ip]]
+                      [--output FILE]
+montemap aws definition TEMPLATE WORKFLOW --account-id A --region R [--output FILE]
+montemap aws mapping TEMPLATE --account-id A --region R [--output FILE]
+montemap aws bind DEFINITION --mapping FILE [--output FILE] [--strict]
+                  [--create NAME --endpoint URL]
 """
 
 from __future__ import annotations
@@ -18,15 +18,13 @@ from pathlib import Path
 
 from montemap.arns import DEFAULT_ACCOUNT, DEFAULT_REGION, Arn, ArnFactory
 from montemap.asl.definition import validate_definition
+from montemap.asl.validate_base import ERROR
 from montemap.aws.cfn import dump_yaml, load_yaml
 from montemap.aws.mapping import Bound, ResourceMapping, stack_mapping
 from montemap.aws.options import DEFAULT_PREFIX, AwsError, TemplateOptions, split_ids
 from montemap.aws.resolve import Resolver, aws_definitions, aws_values
 from montemap.aws.template import build_template
-from montemap.errors import ERROR
 from montemap.workflows import bindings
-
-Sub = argparse._SubParsersAction  # type: ignore[type-arg]
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -38,7 +36,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     sub = p.add_subparsers(dest="aws_command", metavar="ACTION", required=True)
 
     t = sub.add_parser("template", help="write the CloudFormation template (YAML)")
-    t.add_argument("--prefix", default=DEFAULT_PREFIX, help="start of every name (default: %(default)s)")
+    t.add_argument(
+        "--prefix", default=DEFAULT_PREFIX, help="start of every name (default: %(default)s)"
+    )
     t.add_argument("--bucket-source", metavar="BUCKET", help="use this existing source bucket")
     t.add_argument("--bucket-results", metavar="BUCKET", help="use this existing results bucket")
     t.add_argument("--subnets", nargs="+", metavar="ID", help="run workers in these subnets")
@@ -56,7 +56,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ("mapping", "a mapping file that binds the stack's definitions to a local server"),
     ):
         d = sub.add_parser(name, help=helptext)
-        d.add_argument("template", metavar="TEMPLATE", help="file written by 'montemap aws template'")
+        d.add_argument(
+            "template", metavar="TEMPLATE", help="file written by 'montemap aws template'"
+        )
         if name == "definition":
             d.add_argument("workflow", metavar="WORKFLOW", choices=sorted(bindings.WORKFLOWS))
         d.add_argument("--account-id", required=True, help="the AWS account (12 digits)")
@@ -69,14 +71,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     b = sub.add_parser("bind", help="rewrite an AWS definition's ARNs and names to local ones")
     b.add_argument("definition", metavar="DEFINITION", help="ASL JSON file written for AWS")
-    b.add_argument("--mapping", required=True, metavar="FILE", help="YAML/JSON: AWS name: local name")
+    b.add_argument(
+        "--mapping", required=True, metavar="FILE", help="YAML/JSON: AWS name: local name"
+    )
     b.add_argument("--output", "-o", metavar="FILE", help="write here instead of stdout")
     b.add_argument("--region", default=DEFAULT_REGION, help="the local server's region")
     b.add_argument("--account-id", default=DEFAULT_ACCOUNT, help="the local server's account")
     b.add_argument(
         "--strict", action="store_true", help="fail when AWS resources are left unmapped"
     )
-    b.add_argument("--create", metavar="NAME", help="create or update state machine NAME on a server")
+    b.add_argument(
+        "--create", metavar="NAME", help="create or update state machine NAME on a server"
+    )
     b.add_argument("--endpoint", metavar="URL", help="the montemap server for --create")
     b.set_defaults(func=bind_command)
 
@@ -133,7 +139,9 @@ def definition_command(args: argparse.Namespace) -> int:
 
 def mapping_command(args: argparse.Namespace) -> int:
     aws = aws_values(_resolver(args))
-    local = bindings.local_bindings(ArnFactory(region=args.local_region, account=args.local_account_id))
+    local = bindings.local_bindings(
+        ArnFactory(region=args.local_region, account=args.local_account_id)
+    )
     rules = stack_mapping(aws, local)
     header = (
         f"# montemap aws mapping: stack {args.template} in {args.account_id}/{args.region}"
@@ -184,13 +192,17 @@ def create_state_machine(bound: Bound, name: str, endpoint: str) -> str:
             assert parsed is not None
             created = sfn.create_activity(name=parsed.parts[0])["activityArn"]
             if created != activity:
-                raise AwsError(f"activity {activity} cannot exist on {endpoint} (it would be {created})")
+                raise AwsError(
+                    f"activity {activity} cannot exist on {endpoint} (it would be {created})"
+                )
         machines = sfn.list_state_machines()["stateMachines"]
         existing = [m["stateMachineArn"] for m in machines if m["name"] == name]
         if existing:
             sfn.update_state_machine(stateMachineArn=existing[0], definition=bound.definition)
             return str(existing[0])
-        response = sfn.create_state_machine(name=name, definition=bound.definition, roleArn=ROLE_ARN)
+        response = sfn.create_state_machine(
+            name=name, definition=bound.definition, roleArn=ROLE_ARN
+        )
         return str(response["stateMachineArn"])
     except ClientError as exc:
         error = exc.response.get("Error", {})

@@ -71,7 +71,9 @@ def compute_resources(stack: Stack) -> Template:
             "Properties": {
                 "ClusterName": stack.cluster_name,
                 "CapacityProviders": ["FARGATE_SPOT", "FARGATE"],
-                "DefaultCapacityProviderStrategy": [{"CapacityProvider": "FARGATE_SPOT", "Weight": 1}],
+                "DefaultCapacityProviderStrategy": [
+                    {"CapacityProvider": "FARGATE_SPOT", "Weight": 1}
+                ],
                 "ClusterSettings": [{"Name": "containerInsights", "Value": "disabled"}],
             },
         }

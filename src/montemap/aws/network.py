@@ -76,7 +76,10 @@ def network_resources(options: TemplateOptions) -> Template:
         },
         "PublicSubnetRouteTable": {
             "Type": "AWS::EC2::SubnetRouteTableAssociation",
-            "Properties": {"SubnetId": ref("PublicSubnet"), "RouteTableId": ref("PublicRouteTable")},
+            "Properties": {
+                "SubnetId": ref("PublicSubnet"),
+                "RouteTableId": ref("PublicRouteTable"),
+            },
         },
         "NatAddress": {
             "Type": "AWS::EC2::EIP",

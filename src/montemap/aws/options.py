@@ -62,7 +62,10 @@ def _problems(o: TemplateOptions) -> Iterable[str]:
             f"--prefix {o.prefix!r} must be 1-20 characters of a-z, 0-9 and '-', starting "
             "with a letter and not ending with '-' (it starts bucket, function and role names)"
         )
-    for flag, bucket in (("--bucket-source", o.source_bucket), ("--bucket-results", o.results_bucket)):
+    for flag, bucket in (
+        ("--bucket-source", o.source_bucket),
+        ("--bucket-results", o.results_bucket),
+    ):
         if bucket is not None:
             try:
                 validate_bucket(bucket)

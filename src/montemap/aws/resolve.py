@@ -70,7 +70,7 @@ class Resolver:
         if not isinstance(node, dict):
             return node
         if len(node) == 1:
-            (key, arg), = node.items()
+            ((key, arg),) = node.items()
             if key == "Ref":
                 return self.ref(arg)
             if key == "Fn::GetAtt":
@@ -125,9 +125,9 @@ class Resolver:
             return str(props["ServiceName"])
         if (kind, attribute) == ("AWS::Logs::LogGroup", "Arn"):
             return self._arn("logs", f"log-group:{self.ref(name)}:*")
-        if (kind, attribute) in (("AWS::ECS::Cluster", "Arn"), ("AWS::StepFunctions::StateMachine", "Arn")):
-            if kind == "AWS::ECS::Cluster":
-                return self._arn("ecs", f"cluster/{self.ref(name)}")
+        if (kind, attribute) == ("AWS::ECS::Cluster", "Arn"):
+            return self._arn("ecs", f"cluster/{self.ref(name)}")
+        if (kind, attribute) == ("AWS::StepFunctions::StateMachine", "Arn"):
             return self.ref(name)
         raise AwsError(f"cannot work out {name}.{attribute} ({kind}) before it is deployed")
 

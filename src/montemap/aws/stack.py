@@ -65,7 +65,9 @@ class Stack:
         return f"/montemap/{self.prefix}"
 
     def given_bucket(self, binding: str) -> str | None:
-        return self.options.source_bucket if binding == "SourceBucket" else self.options.results_bucket
+        return (
+            self.options.source_bucket if binding == "SourceBucket" else self.options.results_bucket
+        )
 
     # ------------------------------------------------------------------ references
     def bucket(self, binding: str) -> Json:

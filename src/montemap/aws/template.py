@@ -71,7 +71,10 @@ def _parameters() -> Template:
 def _outputs(stack: Stack) -> Template:
     outputs: Template = {}
     for binding in BUCKETS:
-        outputs[binding] = {"Description": f"{BUCKETS[binding]} bucket", "Value": stack.bucket(binding)}
+        outputs[binding] = {
+            "Description": f"{BUCKETS[binding]} bucket",
+            "Value": stack.bucket(binding),
+        }
     outputs["ActivityArn"] = {"Description": "activity the workers serve", "Value": ref("Activity")}
     for workflow, logical_id in STATE_MACHINES.items():
         outputs[logical_id] = {"Description": f"{workflow} state machine", "Value": ref(logical_id)}
@@ -81,8 +84,14 @@ def _outputs(stack: Stack) -> Template:
         "Value": get_att("WorkerService", "Name"),
     }
     for logical_id, family, _, _ in TASK_DEFINITIONS:
-        outputs[logical_id] = {"Description": f"'{family}' task definition", "Value": ref(logical_id)}
-    outputs["LogGroup"] = {"Description": "logs of workers, functions, state machines", "Value": ref("LogGroup")}
+        outputs[logical_id] = {
+            "Description": f"'{family}' task definition",
+            "Value": ref(logical_id),
+        }
+    outputs["LogGroup"] = {
+        "Description": "logs of workers, functions, state machines",
+        "Value": ref("LogGroup"),
+    }
     return outputs
 
 

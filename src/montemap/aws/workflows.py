@@ -27,7 +27,10 @@ FUNCTION_SIZES = {
     "InventoryFunction": (1769, 300),
     "ManifestFunction": (1024, 300),
 }
-_ROLES = {"data-processing": "ProcessingFunctionsRole", "data-generation": "GenerationFunctionsRole"}
+_ROLES = {
+    "data-processing": "ProcessingFunctionsRole",
+    "data-generation": "GenerationFunctionsRole",
+}
 
 
 def lambda_handler(binding: str) -> str:
