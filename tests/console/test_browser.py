@@ -19,6 +19,9 @@ from tests.conftest import MontemapServer
 from tests.console.helpers import HOSTILE, SLOW_JOB, SMALL_JOB, create_machine, finished, q
 
 CHROMIUM = "/usr/bin/chromium"
+if not os.path.exists(CHROMIUM) and os.environ.get("CI"):
+    # .ci/run installs Debian's Chromium: in CI a missing browser is a failure.
+    raise RuntimeError(f"{CHROMIUM} is missing in CI: .ci/run should have installed it")
 if not os.path.exists(CHROMIUM):
     pytest.skip(
         f"{CHROMIUM} is missing (apt-get install chromium): browser tests skipped",

@@ -22,6 +22,13 @@ FUNCTION = textwrap.dedent(
         folder = Path(os.environ["MONTEMAP_DATA_DIR"]) / "buckets" / "results" / "runs" / run
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "report.html").write_text("<h1>Report " + run + "</h1><script>1</script>")
+        local = Path(os.environ["MONTEMAP_DATA_DIR"]) / "runs" / run
+        local.mkdir(parents=True, exist_ok=True)
+        (local / "report.html").write_text("<h1>Local report " + run + "</h1>")
+        if event.get("local"):
+            return {"run": run, "loans": 5, "report": str(local / "report.html")}
+        if event.get("escape"):
+            return {"run": run, "report": os.environ["MONTEMAP_DATA_DIR"] + "/montemap.db"}
         return {
             "loans": 1000,
             "rejected": 3,
@@ -40,7 +47,7 @@ REDUCE_JOB = {
         "Reduce": {
             "Type": "Task",
             "Resource": "arn:aws:states:::lambda:invoke",
-            "Parameters": {"FunctionName": "FakeReduce", "Payload": {"run.$": "$.run"}},
+            "Parameters": {"FunctionName": "FakeReduce", "Payload.$": "$"},
             "OutputPath": "$.Payload",
             "End": True,
         }
@@ -102,6 +109,22 @@ def test_results_show_figures_chart_and_report(http: Http, sfn: Any) -> None:
     assert report.status == 200 and "<h1>Report r1</h1>" in report.body
     policy = report.headers["content-security-policy"]
     assert "sandbox" in policy and "script-src" not in policy and "default-src 'none'" in policy
+
+
+def test_local_reports_only_from_the_runs_folder(http: Http, sfn: Any) -> None:
+    machine = create_machine(sfn, "results-local", REDUCE_JOB)
+    arn = sfn.start_execution(stateMachineArn=machine, input='{"run": "r2", "local": true}')[
+        "executionArn"
+    ]
+    assert finished(sfn, arn)["status"] == "SUCCEEDED"
+    assert "/console/report?arn=" in http.get("/console/execution", arn=arn).body
+    assert "<h1>Local report r2</h1>" in http.get("/console/report", arn=arn).body
+    arn = sfn.start_execution(stateMachineArn=machine, input='{"run": "r3", "escape": true}')[
+        "executionArn"
+    ]
+    assert finished(sfn, arn)["status"] == "SUCCEEDED"
+    assert "/console/report?arn=" not in http.get("/console/execution", arn=arn).body
+    assert http.get("/console/report", arn=arn).status == 404
 
 
 def test_missing_report_is_404(http: Http, sfn: Any) -> None:

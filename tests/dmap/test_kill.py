@@ -89,7 +89,8 @@ def _finished(client: Any, arn: str, timeout: float) -> dict[str, Any]:
         return bool(box["d"]["status"] != "RUNNING")
 
     _wait_until(done, timeout, f"{arn} to finish")
-    return box["d"]
+    described: dict[str, Any] = box["d"]
+    return described
 
 
 def _batch_files(buckets: Path, run: str) -> set[str]:

@@ -22,6 +22,8 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import BaseRoute, Mount, Route
 
 from montemap.console.progress import ProgressCache
+from montemap.console.reports import Reports
+from montemap.console.results import format_number
 from montemap.console.security import FIELD, PAGE_POLICY, Guard, Refused
 from montemap.console.views import iso
 from montemap.errors import ApiError
@@ -69,6 +71,7 @@ class Console:
             loopback_only=settings.authenticator is not None, server_host=settings.host
         )
         self.progress = ProgressCache(self.engine.store)
+        self.reports = Reports(self.engine.object_store, settings.data_dir.resolve())
         self.templates = jinja2.Environment(
             loader=jinja2.FileSystemLoader(HERE / "templates"),
             autoescape=True,
@@ -79,6 +82,7 @@ class Console:
         self.templates.filters["pretty"] = pretty
         self.templates.filters["duration"] = format_duration
         self.templates.filters["iso"] = iso
+        self.templates.filters["num"] = format_number
 
     def render(self, request: Request, name: str, status: int = 200, **values: Any) -> HTMLResponse:
         template = self.templates.get_template(name)

@@ -90,6 +90,7 @@ def facts(engine: Engine, ecs: EcsStore | None, arn: str) -> RunFacts:
         name = details.get("name")
         if kind.endswith("StateEntered") and isinstance(name, str):
             entered.setdefault(name, []).append(when)
+            out.state_seconds.setdefault(name, 0.0)  # listed in the order first entered
         elif kind.endswith("StateExited") and isinstance(name, str) and entered.get(name):
             start = entered[name].pop()
             out.state_seconds[name] = out.state_seconds.get(name, 0.0) + when - start
@@ -104,6 +105,10 @@ def facts(engine: Engine, ecs: EcsStore | None, arn: str) -> RunFacts:
                 workers = None
             if workers is not None and (out.workers is None or workers.count > out.workers.count):
                 out.workers = workers
+    end = record.stop_date.timestamp() if record.stop_date else None
+    for name, starts in entered.items():  # still in the state when the execution ended
+        for start in starts:
+            out.state_seconds[name] += seconds(start, end)
     return out
 
 

@@ -101,7 +101,7 @@ def _results(c: Console, output_text: str | None) -> dict[str, Any]:
         "columns": columns,
         "rows": rows,
         "chart": results.scenario_chart(output),
-        "has_report": results.report_exists(c.engine.object_store, output),
+        "has_report": c.reports.exists(output),
     }
 
 
@@ -170,8 +170,8 @@ async def compare(c: Console, request: Request) -> Response:
         b=right,
         ea=views.execution(left.record),
         eb=views.execution(right.record),
-        ra=_results(c, left.record.output),
-        rb=_results(c, right.record.output),
+        ra=_results(c, left.record.output) if left.record.status == "SUCCEEDED" else None,
+        rb=_results(c, right.record.output) if right.record.status == "SUCCEEDED" else None,
         states=names,
         change=cmp.change,
         prices=(pricing.SPOT_VCPU_HOUR, pricing.SPOT_GB_HOUR, pricing.PRICES_AS_OF),
@@ -181,7 +181,7 @@ async def compare(c: Console, request: Request) -> Response:
 async def report(c: Console, request: Request) -> Response:
     arn = required(request.query_params, "arn")
     record = c.engine.describe_execution(arn)
-    body = results.read_report(c.engine.object_store, results.parse_output(record.output))
+    body = c.reports.read(results.parse_output(record.output))
     if body is None:
         raise Refused(404, "This execution's output names no report, or the report is missing.")
     response = Response(body, media_type="text/html; charset=utf-8")

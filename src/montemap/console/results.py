@@ -1,10 +1,10 @@
-"""An execution's results: key figures from its output, a scenario chart, its report.
+"""An execution's results: key figures from its output and a scenario chart.
 
-The credit workflow's output is ``{"loans", "rejected", "summary":
-"s3://bucket/runs/<run>/summary.json", "scenarios": [{"shock_bp",
-"expected_loss", "var", "defaults_flagged"}, ...]}``; any other output still
-shows its top-level numbers and strings as figures. ``report.html`` next to
-the summary is served by the console (see :func:`report_location`).
+The credit workflow's output is ``{"run", "loans", "rejected", "output_dir",
+"report", "scenarios": [{"shock_bp", "expected_loss", "var", "es",
+"defaults_flagged"}, ...]}``; any other output still shows its top-level
+numbers and strings as figures. Its report is found by
+:mod:`montemap.console.reports`.
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ import json
 from typing import Any
 
 from markupsafe import Markup, escape
-
-from montemap.storage.base import ObjectStore, ObjectStoreError
 
 MAX_FIGURES = 12
 MAX_ROWS = 50
@@ -37,10 +35,25 @@ def parse_output(text: str | None) -> Any:
 
 
 def figures(output: Any) -> list[tuple[str, Any]]:
-    """Top-level scalar members of an object output, in order."""
+    """Top-level numbers and short strings of an object output (not paths or URLs)."""
     if not isinstance(output, dict):
         return []
-    return [(str(k), v) for k, v in output.items() if _scalar(v)][:MAX_FIGURES]
+    return [
+        (str(k), v)
+        for k, v in output.items()
+        if _scalar(v) and not (isinstance(v, str) and "/" in v)
+    ][:MAX_FIGURES]
+
+
+def _flat(row: dict[str, Any]) -> dict[str, Any]:
+    """A scenario row with one level of nested scalars flattened (``var 0.99``)."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if _scalar(value):
+            out[str(key)] = value
+        elif isinstance(value, dict):
+            out.update({f"{key} {k}": v for k, v in value.items() if _scalar(v)})
+    return out
 
 
 def scenarios(output: Any) -> tuple[list[str], list[list[Any]]]:
@@ -48,11 +61,20 @@ def scenarios(output: Any) -> tuple[list[str], list[list[Any]]]:
     rows = output.get("scenarios") if isinstance(output, dict) else None
     if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
         return [], []
+    flat = [_flat(row) for row in rows[:MAX_ROWS]]
     columns: list[str] = []
-    for row in rows:
-        columns += [str(k) for k, v in row.items() if _scalar(v) and str(k) not in columns]
-    table = [[row.get(c) for c in columns] for row in rows[:MAX_ROWS]]
-    return columns, table
+    for row in flat:
+        columns += [k for k in row if k not in columns]
+    return columns, [[row.get(c) for c in columns] for row in flat]
+
+
+def format_number(value: Any) -> str:
+    """``1,944``; ``3,954,186.59``; ``0.01234``; other values as text."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "" if value is None else str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:,.2f}" if abs(value) >= 100 else f"{value:.4g}"
 
 
 def _number(value: Any) -> float | None:
@@ -99,36 +121,3 @@ def scenario_chart(output: Any, x_key: str = "shock_bp", y_key: str = "expected_
         )
     parts.append("</svg>")
     return Markup("".join(parts))
-
-
-def report_location(output: Any) -> tuple[str, str] | None:
-    """(bucket, key) of ``report.html`` beside the output's ``summary`` S3 URL."""
-    summary = output.get("summary") if isinstance(output, dict) else None
-    if not isinstance(summary, str) or not summary.startswith("s3://"):
-        return None
-    bucket, _, key = summary[5:].partition("/")
-    if not bucket or not key.endswith("summary.json") or ".." in key.split("/"):
-        return None
-    return bucket, key[: -len("summary.json")] + "report.html"
-
-
-def report_exists(store: ObjectStore | None, output: Any) -> bool:
-    where = report_location(output)
-    if store is None or where is None:
-        return False
-    try:
-        store.head(*where)
-    except (ObjectStoreError, ValueError, OSError):
-        return False
-    return True
-
-
-def read_report(store: ObjectStore | None, output: Any) -> bytes | None:
-    """The report's bytes, or None when the output names none or it is missing."""
-    where = report_location(output)
-    if store is None or where is None:
-        return None
-    try:
-        return store.get(*where)
-    except (ObjectStoreError, ValueError, OSError):
-        return None

@@ -193,17 +193,16 @@ class ActivityQueue:
 
     def claim(self, activity_arn: str, worker_name: str | None, now: datetime) -> TaskRow | None:
         """Mark the oldest scheduled task STARTED and return it (None if there is none)."""
-        with self.db.transaction() as conn:
-            row = conn.execute(
-                "UPDATE activity_tasks SET status = 'STARTED', worker_name = ?, started_at = ?,"
-                " last_heartbeat = ? WHERE seq = (SELECT seq FROM activity_tasks"
-                " WHERE activity_arn = ? AND status = 'SCHEDULED' ORDER BY seq LIMIT 1)"
-                f" RETURNING {_COLUMNS}",
-                (worker_name, now.timestamp(), now.timestamp(), activity_arn),
-            ).fetchone()
-        if row is None:
+        rows = self.db.statement(
+            "UPDATE activity_tasks SET status = 'STARTED', worker_name = ?, started_at = ?,"
+            " last_heartbeat = ? WHERE seq = (SELECT seq FROM activity_tasks"
+            " WHERE activity_arn = ? AND status = 'SCHEDULED' ORDER BY seq LIMIT 1)"
+            f" RETURNING {_COLUMNS}",
+            (worker_name, now.timestamp(), now.timestamp(), activity_arn),
+        )
+        if not rows:
             return None
-        task = TaskRow.from_row(row)
+        task = TaskRow.from_row(rows[0])
         if task.heartbeat_seconds:
             self.wake(task)  # its heartbeat clock starts now
         return task
@@ -258,21 +257,22 @@ class ActivityQueue:
         """Record a worker's result durably and wake the frame waiting for it.
 
         Refusals come in AWS's order: an unknown or closed task first, then
-        an invalid output (which rolls the update back).
+        an invalid output.
         """
         if not isinstance(token, str) or not token:
             raise ApiError("TaskDoesNotExist", "Task Does Not Exist")
-        with self.db.transaction() as conn:
-            row = conn.execute(
-                "UPDATE activity_tasks SET status = ?, output = ?, error = ?, cause = ?"
-                f" WHERE token = ? AND status IN ('SCHEDULED', 'STARTED') RETURNING {_COLUMNS}",
-                (status, output, error, cause, token),
-            ).fetchone()
-            if row is None:
-                raise self._missing(token)
-            if output is not None:
-                _check_output(output)
-        task = TaskRow.from_row(row)
+        problem = None if output is None else _output_problem(output)
+        if problem is not None:
+            self._open_task(token)
+            raise problem
+        rows = self.db.statement(
+            "UPDATE activity_tasks SET status = ?, output = ?, error = ?, cause = ?"
+            f" WHERE token = ? AND status IN ('SCHEDULED', 'STARTED') RETURNING {_COLUMNS}",
+            (status, output, error, cause, token),
+        )
+        if not rows:
+            raise self._missing(token)
+        task = TaskRow.from_row(rows[0])
         self.wake(task)
         return task
 
@@ -314,13 +314,15 @@ class ActivityQueue:
         self._woken.pop(token, None)
 
 
-def _check_output(output: str) -> None:
+def _output_problem(output: str) -> ApiError | None:
+    """Why a worker's output is refused (None: it is fine)."""
     if len(output.encode()) > MAX_PAYLOAD:
-        raise ApiError("InvalidOutput", "The output exceeds the maximum size of 262144 bytes")
+        return ApiError("InvalidOutput", "The output exceeds the maximum size of 262144 bytes")
     try:
         json.loads(output)
     except ValueError:
-        raise ApiError("InvalidOutput", "Invalid Output: the output is not valid JSON")
+        return ApiError("InvalidOutput", "Invalid Output: the output is not valid JSON")
+    return None
 
 
 def _expire(fut: asyncio.Future[bool]) -> None:

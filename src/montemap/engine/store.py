@@ -5,10 +5,11 @@ checkpoint of the frame that took the step, in one transaction: after a crash
 the history and the checkpoints agree, so a restarted engine resumes each
 frame at the state it had reached without redoing finished steps.
 
-A checkpoint is taken (serialised) at the step, but written when the
-transaction commits (a commit hook): under group commit a frame that steps
-several times in one event-loop turn is written once, with its last
-checkpoint, in the same COMMIT as the events of all those steps.
+Under group commit (see :class:`~montemap.engine.db.Database`) a step's
+events and checkpoint are serialised at the step but written when the group
+commits (a commit hook), all in one COMMIT: the events with one statement,
+and a frame that stepped several times in the turn once, with its last
+checkpoint. Reads of events or frames write what is pending first.
 """
 
 from __future__ import annotations
@@ -132,6 +133,8 @@ class ExecutionStore:
         db.migrate(SCHEMA)
         #: Checkpoints taken but not yet written, by (execution ARN, frame key).
         self._checkpoints: dict[tuple[str, str], tuple[Any, ...]] = {}
+        #: Events appended but not yet written (rows of ``_INSERT_EVENT``).
+        self._events: list[tuple[Any, ...]] = []
         db.add_commit_hook(self._write_checkpoints)
 
     # ------------------------------------------------------------------ executions
@@ -199,59 +202,68 @@ class ExecutionStore:
         execution: dict[str, Any] | None = None,
     ) -> None:
         """Append events (with ids from ``first_event_id``) and checkpoints atomically."""
+        checkpoints = {
+            (execution_arn, f.key): (
+                execution_arn,
+                f.key,
+                f.parent_key,
+                f.machine,
+                f.state,
+                _dump_value(f.input),
+                _dump_value(f.variables),
+                _dump(f.phase),
+                f.status,
+                _dump_value(f.output),
+                f.error,
+                f.cause,
+            )
+            for f in frames
+        }
+        rows = [
+            (
+                execution_arn,
+                first_event_id + i,
+                prev,
+                ev.type,
+                when.timestamp(),
+                None if ev.details is None else _dump(ev.details),
+            )
+            for i, (ev, prev, when) in enumerate(events)
+        ]
+        if not execution and self.db.grouping:
+            self.db.touch()  # the group's commit writes them
+            self._events.extend(rows)
+            self._checkpoints.update(checkpoints)
+            return
         with self.db.transaction() as conn:
-            rows = [
-                (
-                    execution_arn,
-                    first_event_id + i,
-                    prev,
-                    ev.type,
-                    when.timestamp(),
-                    None if ev.details is None else _dump(ev.details),
-                )
-                for i, (ev, prev, when) in enumerate(events)
-            ]
-            if len(rows) == 1:
-                conn.execute(_INSERT_EVENT, rows[0])
-            elif rows:
+            if rows:
                 conn.executemany(_INSERT_EVENT, rows)
-            for f in frames:
-                self._checkpoints[(execution_arn, f.key)] = (
-                    execution_arn,
-                    f.key,
-                    f.parent_key,
-                    f.machine,
-                    f.state,
-                    _dump_value(f.input),
-                    _dump_value(f.variables),
-                    _dump(f.phase),
-                    f.status,
-                    _dump_value(f.output),
-                    f.error,
-                    f.cause,
-                )
-            updates = dict(execution or {})
-            if updates:
-                sets = ", ".join(f"{k} = ?" for k in updates)
+            if execution:
+                sets = ", ".join(f"{k} = ?" for k in execution)
                 conn.execute(
                     f"UPDATE executions SET {sets} WHERE arn = ?",
-                    (*updates.values(), execution_arn),
+                    (*execution.values(), execution_arn),
                 )
+            self._checkpoints.update(checkpoints)  # written by this transaction's commit
 
     def _write_checkpoints(self, conn: sqlite3.Connection) -> None:
-        """The commit hook: write the checkpoints taken in this transaction."""
+        """The commit hook: write the events and checkpoints this transaction holds."""
+        if self._events:
+            events, self._events = self._events, []
+            conn.executemany(_INSERT_EVENT, events)
         if self._checkpoints:
             rows = list(self._checkpoints.values())
             self._checkpoints.clear()
             conn.executemany(_REPLACE_FRAME, rows)
 
     def _write_pending(self) -> None:
-        """Write pending checkpoints now (before frames are read back)."""
-        if self._checkpoints:
+        """Write pending events and checkpoints now (before they are read back)."""
+        if self._events or self._checkpoints:
             with self.db.transaction() as conn:
                 self._write_checkpoints(conn)
 
     def last_event_id(self, execution_arn: str) -> int:
+        self._write_pending()
         row = self.db.query_one(
             "SELECT MAX(id) AS last FROM events WHERE execution_arn = ?", (execution_arn,)
         )
@@ -293,6 +305,7 @@ class ExecutionStore:
     def events(
         self, execution_arn: str, *, reverse: bool, after_id: int | None, limit: int
     ) -> list[dict[str, Any]]:
+        self._write_pending()
         if reverse:
             sql = "SELECT * FROM events WHERE execution_arn = ? AND id < ? ORDER BY id DESC LIMIT ?"
             bound = after_id if after_id is not None else 2**62

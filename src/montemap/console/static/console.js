@@ -29,6 +29,9 @@
     if (m < 60) return m + " min " + String(sec).padStart(2, "0") + " s";
     return Math.floor(m / 60) + " h " + String(m % 60).padStart(2, "0") + " min";
   }
+  function n(value) {
+    return typeof value === "number" ? value.toLocaleString("en-US") : String(value);
+  }
   function pretty(text) {
     if (text === null || text === undefined) return "";
     try { return JSON.stringify(JSON.parse(text), null, 2); } catch (e) { return String(text); }
@@ -135,7 +138,7 @@
         const label = r.label.slice(r.label.indexOf("/") + 1);
         const g = byData("data-map-run", label);
         const count = g && g.querySelector("text.count");
-        if (count) count.textContent = r.items.succeeded + " / " + r.items.total + " items";
+        if (count) count.textContent = n(r.items.succeeded) + " / " + n(r.items.total) + " items";
       }
       body.replaceChildren();
       for (const r of runs) {
@@ -143,8 +146,8 @@
         const name = el("td"); name.appendChild(link("map-run", r.arn, r.label)); tr.appendChild(name);
         const st = el("td"); st.appendChild(badge(r.status)); tr.appendChild(st);
         const i = r.items;
-        tr.appendChild(el("td", i.succeeded + " ok, " + (i.failed + i.timedOut + i.aborted) + " failed, " +
-          i.running + " running of " + i.total, "num"));
+        tr.appendChild(el("td", n(i.succeeded) + " ok, " + n(i.failed + i.timedOut + i.aborted) + " failed, " +
+          n(i.running) + " running of " + n(i.total), "num"));
         const bar = el("progress"); bar.max = Math.max(1, i.total); bar.value = i.succeeded;
         const cell = el("td"); cell.appendChild(bar); tr.appendChild(cell);
         body.appendChild(tr);
@@ -219,7 +222,7 @@
       for (const kind of ["items", "batches"]) {
         for (const [key, value] of Object.entries(r[kind])) {
           const cell = byData("data-count", kind + "." + key);
-          if (cell) cell.textContent = value;
+          if (cell) cell.textContent = n(value);
         }
         const bar = byData("data-progress", kind);
         if (bar) { bar.max = Math.max(1, r[kind].total); bar.value = r[kind].succeeded; }
