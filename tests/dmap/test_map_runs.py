@@ -198,3 +198,57 @@ def test_map_run_errors(tmp_path: Path) -> None:
             assert err.value.code == "ExecutionDoesNotExist"
 
     asyncio.run(scenario())
+
+
+def test_result_writer_exports_a_failed_map_run(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with engine_at(tmp_path) as engine:
+            engine.object_store.create_bucket("out")  # type: ignore[union-attr]
+            definition = dmap(
+                {"F": {"Type": "Fail", "Error": "Bad", "Cause": "odd"}},
+                execution_type="EXPRESS",
+                MaxConcurrency=1,
+                ToleratedFailureCount=5,
+                ResultWriter={
+                    "Resource": "arn:aws:states:::s3:putObject",
+                    "Parameters": {"Bucket": "out", "Prefix": "res"},
+                },
+            )
+            rec = await engine.start_execution(
+                machine(definition), name="e", input=json.dumps({"items": list(range(8))})
+            )
+            done = await asyncio.wait_for(engine.wait_for(rec.execution_arn), 10)
+            assert done.status == "FAILED"
+            assert done.error == "States.ExceedToleratedFailureThreshold"
+            run_id = map_run_arn(engine, rec.execution_arn).rsplit(":", 1)[1]
+            manifest = json.loads(
+                (tmp_path / "buckets" / "out" / "res" / run_id / "manifest.json").read_text()
+            )
+            failed = manifest["ResultFiles"]["FAILED"]
+            records = json.loads((tmp_path / "buckets" / "out" / failed[0]["Key"]).read_text())
+            assert len(records) == 6  # the threshold (5) was passed at the sixth failure
+            assert {r["Error"] for r in records} == {"Bad"}
+
+    asyncio.run(scenario())
+
+
+def test_unusable_result_bucket_fails_the_map_run(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with engine_at(tmp_path) as engine:
+            definition = dmap(
+                DOUBLE,
+                ResultWriter={
+                    "Resource": "arn:aws:states:::s3:putObject",
+                    "Parameters": {"Bucket": "missing", "Prefix": "res"},
+                },
+            )
+            rec = await engine.start_execution(
+                machine(definition), name="e", input=json.dumps({"items": [1]})
+            )
+            done = await asyncio.wait_for(engine.wait_for(rec.execution_arn), 10)
+            assert done.status == "FAILED"
+            assert done.error == "States.ResultWriterFailed"
+            described = engine.describe_map_run(map_run_arn(engine, rec.execution_arn))
+            assert described["status"] == "FAILED"
+
+    asyncio.run(scenario())

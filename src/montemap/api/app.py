@@ -117,8 +117,7 @@ class Dispatcher:
 def _internal_failure(request_id: str) -> ApiError:
     return ApiError(
         "InternalFailure",
-        f"The request processing has failed because of an internal error "
-        f"(request id {request_id})",
+        f"The request processing has failed because of an internal error (request id {request_id})",
         status=500,
     )
 

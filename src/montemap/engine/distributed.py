@@ -205,12 +205,15 @@ async def run_distributed_map(
                 frame,
                 [Event("MapRunRedriven", {"mapRunArn": map_run_arn, "redriveCount": redrives})],
             )
-    writer = _result_writer(run, state, data, effective, map_run_arn)
-    driver = _Driver(run, state, data, effective, child_machine, map_run_arn, writer, redriving)
+    writer: ResultWriter | None = None
+    driver: _Driver | None = None
     try:
+        writer = _result_writer(run, state, data, effective, map_run_arn)
+        driver = _Driver(run, state, data, effective, child_machine, map_run_arn, writer, redriving)
         outputs = await driver.drive()
     except StatesError as err:
-        engine.map_runs.finish(map_run_arn, "FAILED", engine.clock.now(), driver.counts)
+        counts = driver.counts if driver is not None else MapRunCounts()
+        engine.map_runs.finish(map_run_arn, "FAILED", engine.clock.now(), counts)
         if writer is not None:
             try:  # AWS exports the results of a failed Map Run too
                 await asyncio.to_thread(writer.close)
@@ -219,10 +222,12 @@ async def run_distributed_map(
         run.commit(frame, [Event("MapRunFailed", {"error": err.error, "cause": err.cause or ""})])
         raise
     except asyncio.CancelledError:
-        driver.cancelled()
+        if driver is not None:
+            driver.cancelled()
         if writer is not None:
             writer.abort()
         raise
+    assert driver is not None
     engine.map_runs.finish(map_run_arn, "SUCCEEDED", engine.clock.now(), driver.counts)
     if not already_succeeded:
         run.commit(frame, [Event("MapRunSucceeded")])

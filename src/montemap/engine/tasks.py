@@ -295,7 +295,7 @@ async def _await_activity(
             raise err
         wake.clear()
         sleeper = asyncio.ensure_future(clock.sleep_until(limit))
-        sleeper.add_done_callback(lambda done: done.cancelled() or wake.set())
+        sleeper.add_done_callback(lambda done: None if done.cancelled() else wake.set())
         try:
             await wake.wait()
         finally:

@@ -16,6 +16,7 @@ import json
 import logging
 import math
 import os
+import resource
 import signal
 import sys
 import time
@@ -179,6 +180,7 @@ def run(args: argparse.Namespace) -> int:
         client.install()
         client.use_task_definition(spec.task_definition)
         started = time.time()
+        cpu_before = _cpu_seconds()
         arn = client.start(spec)
         progress = Progress(spec, quiet=args.quiet)
         try:
@@ -194,6 +196,9 @@ def run(args: argparse.Namespace) -> int:
             outcome.usage, vcpu_hour=args.price_vcpu_hour, gb_hour=args.price_gb_hour
         )
         record = outcome.record(spec, cost, url=url)
+        # CPU of this process during the execution: with an embedded server, the
+        # engine, the APIs and the progress display (not the workers or functions).
+        record["server_process_cpu_seconds"] = round(_cpu_seconds() - cpu_before, 2)
         run_dir = data_dir / "runs" / spec.name
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "run.json").write_text(json.dumps(record, indent=1) + "\n")
@@ -205,6 +210,11 @@ def run(args: argparse.Namespace) -> int:
             embedded.stop()
         if interrupted:
             pass
+
+
+def _cpu_seconds() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    return own.ru_utime + own.ru_stime
 
 
 def print_result(record: dict[str, Any], run_dir: Path) -> None:
