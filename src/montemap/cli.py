@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "montemap.api.command",  # server
     "montemap.workers.command",  # worker
     "montemap.credit.commands",  # simulate (+ generate, import, report)
+    "montemap.aws.command",  # aws
 ]
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from montemap.aws import aws_definitions
+from montemap.workflows.compare import figures
 from tests.aws.helpers import MAPPING_YAML, resolver, run_aws, wait_for_execution, write
 from tests.conftest import MontemapServer
 
@@ -77,8 +78,26 @@ def test_generated_definitions_run_here(
         written = json.loads((results / "summary.json").read_text())
         assert written["objects"] == 300  # every loan object went through a worker
         assert written["loans"] == summary["loans"] > 0
-        service = ecs.describe_services(cluster="default", services=["montemap-workers"])
+        # a fresh client: the server's forked function pool keeps idle pooled
+        # connections open, so a connection idle since create_service may hang
+        with_new = server.client("ecs")
+        try:
+            service = with_new.describe_services(cluster="default", services=["montemap-workers"])
+        finally:
+            with_new.close()
         assert service["services"][0]["desiredCount"] == 0  # scaled back in
+
+        collected = tmp_path / "collected"
+        assert run_aws(
+            "collect", started["executionArn"], "--endpoint", server.url,
+            "--cluster", "default", "--service", "montemap-workers",
+            "--data-dir", str(collected),
+        ) == 0  # fmt: skip
+        record = json.loads((collected / "runs" / "proc" / "run.json").read_text())
+        shown = figures(record)  # what montemap compare shows
+        assert shown["status"] == "SUCCEEDED" and shown["loans"] == summary["loans"]
+        assert shown["workers"] == 1 and shown["task_definition"] == "small"
+        assert record["cost"]["tasks"] == 1 and record["cost"]["usd"] > 0
     finally:
         sfn.close()
         ecs.close()

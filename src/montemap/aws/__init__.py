@@ -4,6 +4,7 @@ definitions written for AWS to a local server.
 """
 
 from montemap.aws.cfn import dump_yaml, load_yaml
+from montemap.aws.collect import collect_run, write_run
 from montemap.aws.container import ContainerConfigError, worker_arguments
 from montemap.aws.mapping import Bound, ResourceMapping, stack_mapping
 from montemap.aws.options import AwsError, TemplateOptions
@@ -20,8 +21,10 @@ __all__ = [
     "aws_definitions",
     "aws_values",
     "build_template",
+    "collect_run",
     "dump_yaml",
     "load_yaml",
     "stack_mapping",
     "worker_arguments",
+    "write_run",
 ]

@@ -7,6 +7,8 @@ montemap aws definition TEMPLATE WORKFLOW --account-id A --region R [--output FI
 montemap aws mapping TEMPLATE --account-id A --region R [--output FILE]
 montemap aws bind DEFINITION --mapping FILE [--output FILE] [--strict]
                   [--create NAME --endpoint URL]
+montemap aws collect EXECUTION_ARN [--prefix P | --cluster C --service S]
+                     [--data-dir DIR] [--endpoint URL]
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from montemap.aws.mapping import Bound, ResourceMapping, stack_mapping
 from montemap.aws.options import DEFAULT_PREFIX, AwsError, TemplateOptions, split_ids
 from montemap.aws.resolve import Resolver, aws_definitions, aws_values
 from montemap.aws.template import build_template
-from montemap.workflows import bindings
+from montemap.workflows import bindings, pricing
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -86,12 +88,33 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     b.add_argument("--endpoint", metavar="URL", help="the montemap server for --create")
     b.set_defaults(func=bind_command)
 
+    c = sub.add_parser(
+        "collect", help="record a finished execution's time and cost for 'montemap compare'"
+    )
+    c.add_argument("execution_arn", metavar="EXECUTION_ARN")
+    c.add_argument(
+        "--prefix",
+        default=DEFAULT_PREFIX,
+        help="the stack's prefix: workers are service PREFIX-workers in cluster PREFIX "
+        "(default: %(default)s)",
+    )
+    c.add_argument("--cluster", help="ECS cluster of the workers (default: PREFIX)")
+    c.add_argument("--service", help="ECS service of the workers (default: PREFIX-workers)")
+    c.add_argument("--data-dir", default="montemap-data", help="default: %(default)s")
+    c.add_argument("--endpoint", metavar="URL", help="a montemap server instead of AWS")
+    c.add_argument("--price-vcpu-hour", type=float, default=pricing.SPOT_VCPU_HOUR)
+    c.add_argument("--price-gb-hour", type=float, default=pricing.SPOT_GB_HOUR)
+    c.set_defaults(func=collect_command)
+
 
 def _write(text: str, output: str | None) -> None:
-    if output:
-        Path(output).write_text(text)
-    else:
+    if not output:
         sys.stdout.write(text)
+        return
+    try:
+        Path(output).write_text(text)
+    except OSError as exc:
+        raise AwsError(f"cannot write {output}: {exc.strerror}")
 
 
 def _read(path: str, what: str) -> str:
@@ -231,3 +254,51 @@ def _activities(definition: str) -> list[str]:
 
     walk(json.loads(definition))
     return found
+
+
+def collect_command(args: argparse.Namespace) -> int:
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from montemap.aws.collect import collect_run, write_run
+    from montemap.storage import open_store
+    from montemap.workflows.client import Clients
+
+    parsed = Arn.parse(args.execution_arn)
+    if parsed is None or parsed.kind != "execution":
+        raise AwsError(f"{args.execution_arn!r} is not an execution ARN")
+    if args.price_vcpu_hour < 0 or args.price_gb_hour < 0:
+        raise AwsError("--price-vcpu-hour and --price-gb-hour must not be negative")
+    if args.endpoint:
+        clients = Clients.for_endpoint(args.endpoint)
+        sfn, ecs = clients.sfn, clients.ecs
+    else:
+        session = boto3.session.Session(region_name=parsed.region)
+        sfn, ecs = session.client("stepfunctions"), session.client("ecs")
+    try:
+        record = collect_run(
+            sfn,
+            ecs,
+            args.execution_arn,
+            cluster=args.cluster or args.prefix,
+            service=args.service or f"{args.prefix}-workers",
+            open_s3=lambda: open_store(f"s3://?region={parsed.region}"),
+            vcpu_hour=args.price_vcpu_hour,
+            gb_hour=args.price_gb_hour,
+            server=args.endpoint or f"aws {parsed.region}",
+        )
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        raise AwsError(f"{error.get('Code')}: {error.get('Message')}")
+    except BotoCoreError as exc:
+        raise AwsError(str(exc))
+    finally:
+        sfn.close()
+        ecs.close()
+    path = write_run(record, Path(args.data_dir))
+    cost = record["cost"]
+    print(
+        f"{record['name']}: {record['status']} in {record['duration_seconds']:.1f} s, "
+        f"{record['workers']} worker task(s), ${cost['usd']:.4f} on Fargate Spot -> {path}"
+    )
+    return 0

@@ -160,8 +160,25 @@ class ActivityQueue:
         now: datetime,
         timeout_seconds: float | None,
         heartbeat_seconds: float | None,
-    ) -> None:
-        """Insert a scheduled task inside the caller's transaction."""
+    ) -> TaskRow:
+        """Insert a scheduled task inside the caller's transaction; its row."""
+        task = TaskRow(
+            token=token,
+            activity_arn=activity_arn,
+            execution_arn=execution_arn,
+            frame_key=frame_key,
+            input=input,
+            status="SCHEDULED",
+            worker_name=None,
+            scheduled_at=now.timestamp(),
+            started_at=None,
+            last_heartbeat=None,
+            timeout_seconds=timeout_seconds,
+            heartbeat_seconds=heartbeat_seconds,
+            output=None,
+            error=None,
+            cause=None,
+        )
         conn.execute(
             "INSERT INTO activity_tasks (token, activity_arn, execution_arn, frame_key, input,"
             " status, scheduled_at, timeout_seconds, heartbeat_seconds)"
@@ -172,11 +189,12 @@ class ActivityQueue:
                 execution_arn,
                 frame_key,
                 input,
-                now.timestamp(),
+                task.scheduled_at,
                 timeout_seconds,
                 heartbeat_seconds,
             ),
         )
+        return task
 
     def notify(self, activity_arn: str) -> None:
         """A task was scheduled: wake one poller of that activity."""
@@ -277,13 +295,17 @@ class ActivityQueue:
         return task
 
     def heartbeat(self, token: str, now: datetime) -> TaskRow:
-        task = self._open_task(token)
-        with self.db.transaction() as conn:
-            conn.execute(
-                "UPDATE activity_tasks SET last_heartbeat = ? WHERE token = ?",
-                (now.timestamp(), token),
-            )
-        return task
+        """Record a worker's heartbeat; the task as it is now."""
+        if not isinstance(token, str) or not token:
+            raise ApiError("TaskDoesNotExist", "Task Does Not Exist")
+        rows = self.db.statement(
+            "UPDATE activity_tasks SET last_heartbeat = ?"
+            f" WHERE token = ? AND status IN ('SCHEDULED', 'STARTED') RETURNING {_COLUMNS}",
+            (now.timestamp(), token),
+        )
+        if not rows:
+            raise self._missing(token)
+        return TaskRow.from_row(rows[0])
 
     def close(self, token: str) -> None:
         """The engine stopped waiting (timeout, stop): late results get TaskTimedOut."""

@@ -20,12 +20,6 @@ CHECKPOINT_EVERY = 64
 _PENDING: weakref.WeakSet[Database] = weakref.WeakSet()
 
 
-def flush_all() -> None:
-    """Commit every database's pending group now."""
-    for db in list(_PENDING):
-        db.flush()
-
-
 async def committed() -> None:
     """Return once everything written so far is committed: await before acknowledging.
 
@@ -42,9 +36,10 @@ class Database:
 
     **Group commit.** A transaction opened on a thread running an asyncio
     event loop becomes a savepoint inside one group transaction, committed
-    when the loop finishes its current turn (a ``call_soon`` callback) or
-    earlier by :meth:`flush` / :func:`flush_all`, which the API calls before
-    any response is sent. Each ``transaction()`` stays atomic (an exception
+    when the loop finishes its current turn (a ``call_soon`` callback), or
+    by :meth:`flush`. The API awaits :func:`committed` before any response
+    is sent, so nothing is acknowledged before it is committed; responses
+    of one turn share a COMMIT. Each ``transaction()`` stays atomic (an exception
     rolls back to its savepoint only) and reads on this connection see every
     write at once. A transaction opened anywhere else (no running loop, or
     another thread) commits before it returns, together with the pending
@@ -84,6 +79,7 @@ class Database:
         self.commits = 0  # COMMITs issued (for tests and benchmarks)
         self._checkpointed_at = 0  # self.commits at the last checkpoint started
         self._checkpointing = False
+        self.checkpoints = 0  # checkpoints finished off the loop (for tests and benchmarks)
 
     def add_commit_hook(self, hook: Callable[[sqlite3.Connection], None]) -> None:
         """Run ``hook(conn)`` inside every transaction just before it commits.
@@ -254,7 +250,7 @@ class Database:
 
     @property
     def pending(self) -> bool:
-        """Whether committed-looking work is waiting for the group's COMMIT."""
+        """Whether the group holds work (visible on this connection) not yet committed."""
         return self._open
 
     def query(
@@ -301,6 +297,13 @@ class Database:
         self._checkpointing = False
         if not done.cancelled() and done.exception() is not None:
             log.warning("WAL checkpoint failed: %r", done.exception())
+        else:
+            self.checkpoints += 1
+
+    @property
+    def checkpointing(self) -> bool:
+        """Whether a checkpoint is running off the loop now."""
+        return self._checkpointing
 
     def close(self) -> None:
         with self._lock:

@@ -55,6 +55,10 @@ SAVE_INTERVAL = 1.0
 _PAGE = 2000
 
 
+def _ignore(_run: ExpressRun) -> None:
+    """EXPRESS children signal their end through ``run.done``; nothing else to do."""
+
+
 def _next(state: Mapping[str, Any]) -> str | None:
     return None if state.get("End") else state.get("Next")
 
@@ -272,7 +276,6 @@ class _Driver:
         self.active = 0
         self.tasks: set[asyncio.Task[None]] = set()
         self.express_runs: dict[int, ExpressRun] = {}
-        self.inputs: dict[int, str] = {}
         self.express_results = ExpressResults(self.engine)
         self.crash: BaseException | None = None
         self.stopping = False
@@ -313,10 +316,10 @@ class _Driver:
                         if self.batched
                         else select_item(self.state, self.data, self.effective, index, value)
                     )
-                    self._start(index, dumps(item), n_items, code)
-                    del item, value  # a running child holds its input as text only
+                    await self._start(index, dumps(item), n_items, code)
+                    del item, value
                 index += 1
-                if index % 1000 == 0:
+                if index % 100 == 0:
                     await asyncio.sleep(0)  # let children run while the reader streams
             self.exhausted = not self.stopping
             while self.active and not self.stopping:
@@ -406,20 +409,33 @@ class _Driver:
     def _name(self, index: int) -> str:
         return f"{self.run_id}-{index:07d}"
 
-    def _start(self, index: int, item: str, n_items: int, code: int) -> None:
+    async def _start(self, index: int, item: str, n_items: int, code: int) -> None:
+        """Start (or pick up) one child here, then leave a light task waiting for its end.
+
+        Starting in the driver's loop means no child input waits in memory for
+        its turn: the loop moves on only once the child holds its own input.
+        """
         self.active += 1
         self.counts.started(n_items)
-        self.inputs[index] = item  # taken (and dropped) when the child starts
-        task = self.run.spawn(self._child(index, n_items, code))
+        target: str | ExpressRun
+        try:
+            if self.express:
+                target = self._start_express(index, item, code)
+            else:
+                target = await self._start_standard(index, item, code)
+        except BaseException:
+            self.active -= 1
+            raise
+        task = self.run.spawn(self._child(index, n_items, target))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def _child(self, index: int, n_items: int, code: int) -> None:
+    async def _child(self, index: int, n_items: int, target: str | ExpressRun) -> None:
         try:
-            if self.express:
-                record = await self._express_child(index, code)
+            if isinstance(target, ExpressRun):
+                record = await self._express_child(index, target)
             else:
-                record = await self._standard_child(index, code)
+                record = await self.engine.wait_for(target)
             self.counts.finished(record.status, n_items)
             self._collect(index, record)
             if record.status != "SUCCEEDED" and self._exceeded(final=False):
@@ -438,9 +454,8 @@ class _Driver:
                 self._saved = now
                 self.engine.map_runs.save_counts(self.map_run_arn, self.counts)
 
-    async def _standard_child(self, index: int, code: int) -> ExecutionRecord:
+    async def _start_standard(self, index: int, item: str, code: int) -> str:
         arn = self.engine.arns.execution(self.machine.name, self._name(index))
-        item = self.inputs.pop(index)
         if code == _NEW:
             record = await self.engine.start_execution(
                 self.machine,
@@ -449,17 +464,13 @@ class _Driver:
                 map_run_arn=self.map_run_arn,
                 parent_arn=self.run.arn,
             )
-            arn = record.execution_arn
-            del record
-        elif code == _REDRIVE:
+            return record.execution_arn
+        if code == _REDRIVE:
             self.engine.redrive_child(arn)
-        del item
-        return await self.engine.wait_for(arn)
+        return arn
 
-    async def _express_child(self, index: int, code: int) -> ExecutionRecord:
+    def _start_express(self, index: int, item: str, code: int) -> ExpressRun:
         name = self._name(index)
-        item = self.inputs.pop(index)
-        done = asyncio.Event()
         row = {
             "arn": self.engine.arns.express_execution(self.machine.name, name),
             "state_machine_arn": self.machine.arn,
@@ -478,14 +489,16 @@ class _Driver:
             "redrive_count": 1 if code == _REDRIVE else 0,
             "redrive_date": None,
         }
-        child = ExpressRun(self.engine, row, lambda _run: done.set())
+        child = ExpressRun(self.engine, row, _ignore)
         self.express_runs[index] = child
         value = json.loads(item)
-        child.input_value = value
+        child.input_value = value  # parsed once: the context shares it (never mutated)
+        child.start_new(value)
+        return child
+
+    async def _express_child(self, index: int, child: ExpressRun) -> ExecutionRecord:
         try:
-            child.start_new(value)
-            del value
-            await done.wait()
+            await child.done.wait()
         finally:
             self.express_runs.pop(index, None)
             if not child.done.is_set() and child.main is not None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
+import multiprocessing
 import re
 import traceback
 from collections.abc import Mapping
@@ -110,7 +111,11 @@ class FunctionRegistry:
     @property
     def executor(self) -> Executor:
         if self._executor is None:
-            self._executor = ProcessPoolExecutor(max_workers=2)
+            # forkserver: a forked child would inherit the server's listening socket and
+            # its clients' connections, and keep them open after the server closes them.
+            self._executor = ProcessPoolExecutor(
+                max_workers=2, mp_context=multiprocessing.get_context("forkserver")
+            )
         return self._executor
 
     def close(self) -> None:

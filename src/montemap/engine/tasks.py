@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from montemap.asl.jsonpath import PathError
-from montemap.engine.activities import new_token
+from montemap.engine.activities import TaskRow, new_token
 from montemap.engine.dataflow import StateData, dumps
 from montemap.engine.history import Event, payload_details
 from montemap.engine.run import Outcome
@@ -203,24 +203,26 @@ async def _activity(
 ) -> Any:
     queue = run.engine.activities
     token = frame.phase.get("task_token")
+    scheduled: TaskRow | None = None
     if token is None:
         if not queue.exists(arn):
             raise EvaluationError(RUNTIME, f"The activity {arn} does not exist.")
         token = new_token()
-        details: dict[str, Any] = {"resource": arn, **payload_details("input", dumps(arguments))}
+        text = dumps(arguments)
+        details: dict[str, Any] = {"resource": arn, **payload_details("input", text)}
         if timeout != DEFAULT_TIMEOUT:
             details["timeoutInSeconds"] = int(timeout)
         if heartbeat is not None:
             details["heartbeatInSeconds"] = int(heartbeat)
         frame.phase["task_token"] = token
         with run.engine.db.transaction() as conn:
-            queue.schedule_sql(
+            scheduled = queue.schedule_sql(
                 conn,
                 token=token,
                 activity_arn=arn,
                 execution_arn=run.arn,
                 frame_key=frame.key,
-                input=dumps(arguments),
+                input=text,
                 now=run.engine.clock.now(),
                 timeout_seconds=timeout,
                 heartbeat_seconds=heartbeat,
@@ -228,7 +230,7 @@ async def _activity(
             run.commit(frame, [Event("ActivityScheduled", details)])
         queue.notify(arn)
     try:
-        return await _await_activity(run, frame, token)
+        return await _await_activity(run, frame, token, task=scheduled)
     finally:
         queue.forget(token)
 
@@ -240,13 +242,18 @@ async def _await_activity(
     *,
     kind: str = "Activity",
     ids: dict[str, Any] | None = None,
+    task: TaskRow | None = None,
 ) -> Any:
-    """Wait for a worker's (or a callback's) result, a timeout or a heartbeat lapse."""
+    """Wait for a worker's (or a callback's) result, a timeout or a heartbeat lapse.
+
+    ``task`` is the row when the caller has just written it (saves reading it back).
+    """
     ids = ids or {}
     queue = run.engine.activities
     clock = run.engine.clock
     wake = queue.result_event(token)
-    task = queue.get(token)
+    if task is None:
+        task = queue.get(token)
     while True:
         if task is None:  # the execution was deleted under us
             raise StatesError(RUNTIME, "The activity task disappeared.")

@@ -61,6 +61,13 @@ class S3ObjectStore:
     # ---------------------------------------------------------------- interface
     def create_bucket(self, bucket: str) -> None:
         validate_bucket(bucket)
+        try:  # an existing bucket needs no s3:CreateBucket permission
+            self.client.head_bucket(Bucket=bucket)
+            return
+        except ClientError:
+            pass
+        except BotoCoreError as exc:
+            raise _unreachable(exc, bucket)
         region = self.client.meta.region_name
         kwargs: dict[str, Any] = {"Bucket": bucket}
         if region and region != "us-east-1":
