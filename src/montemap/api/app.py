@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
+from botocore.model import OperationModel
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
@@ -102,7 +104,7 @@ class Dispatcher:
     async def _handle(self, request: Request, body: bytes) -> dict[str, object]:
         name = protocol.action_name(request)
         protocol.check_content_type(request)
-        operation = operation_model(name)
+        operation = _operation(name)
         if operation is None:
             raise protocol.unknown_operation(f"Unknown operation '{name}'")
         handler = ACTIONS.get(name)
@@ -112,6 +114,12 @@ class Dispatcher:
         if name in LONG_POLLS:
             return await _unless_disconnected(request, handler(self.ctx, params))
         return await handler(self.ctx, params)
+
+
+@functools.lru_cache(maxsize=256)  # bounded: the names come from clients
+def _operation(name: str) -> OperationModel | None:
+    """The service model's operation (looked up once per action name)."""
+    return operation_model(name)
 
 
 def _internal_failure(request_id: str) -> ApiError:

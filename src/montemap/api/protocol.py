@@ -119,22 +119,26 @@ def action_name(request: Request) -> str:
 
 async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
     """The request body, refused (without reading it all) when over ``limit`` bytes."""
-    too_large = validation_error(f"Request body exceeds the maximum request size of {limit} bytes")
     declared = request.headers.get("content-length")
     if declared is not None:
         try:
-            if int(declared) > limit:
-                raise too_large
+            size = int(declared)
         except ValueError:
             raise serialization_error(f"Invalid Content-Length header {declared!r}")
+        if size > limit:
+            raise _too_large(limit)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise too_large
+            raise _too_large(limit)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _too_large(limit: int) -> ApiError:
+    return validation_error(f"Request body exceeds the maximum request size of {limit} bytes")
 
 
 def parse_body(body: bytes) -> dict[str, Any]:

@@ -1,0 +1,94 @@
+"""Ctrl-C during ``montemap run`` stops the execution and scales the workers in."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import MontemapServer
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def _wait(check: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def _worker_pids(data: Path) -> list[int]:
+    """Processes started from the run's worker task definitions (by their data dir)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().split(b"\0")
+            env = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if b"worker" in cmd and f"MONTEMAP_DATA_DIR={data}".encode() in env:
+            pids.append(int(entry.name))
+    return pids
+
+
+def test_ctrl_c_stops_the_execution_and_the_workers(tmp_path: Path) -> None:
+    data = (tmp_path / "montemap-data").resolve()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MONTEMAP_"))}
+    run = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "montemap.cli",
+            "run",
+            "--data-dir",
+            str(data),
+            "--loans",
+            "6000",
+            "--paths",
+            "4000",
+            "--workers",
+            "1",
+            "--batch-size",
+            "100",
+            "--name",
+            "interrupted",
+            "--as-of",
+            "2026-06-30",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    batches = data / "buckets" / "montemap-results" / "runs" / "interrupted" / "batches"
+    try:
+        _wait(lambda: batches.is_dir() and any(batches.iterdir()), 180, "the first batch")
+        assert _worker_pids(data), "a worker should be running"
+        run.send_signal(signal.SIGINT)
+        out, err = run.communicate(timeout=60)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 130, out + err
+    assert "stopping the execution" in err and "Traceback" not in err
+    _wait(lambda: not _worker_pids(data), 30, "the workers to exit")
+
+    server = MontemapServer(data)  # the same data, served again: what did the run leave?
+    server.start()
+    try:
+        sfn, ecs = server.client(), server.client("ecs")
+        arn = "arn:aws:states:us-east-1:123456789012:execution:montemap-data-processing:interrupted"
+        assert sfn.describe_execution(executionArn=arn)["status"] == "ABORTED"
+        services = ecs.describe_services(cluster="default", services=["montemap-workers"])
+        assert services["services"][0]["desiredCount"] == 0
+    finally:
+        server.close()
