@@ -252,3 +252,31 @@ def test_unusable_result_bucket_fails_the_map_run(tmp_path: Path) -> None:
             assert described["status"] == "FAILED"
 
     asyncio.run(scenario())
+
+
+def test_a_child_that_cannot_start_fails_the_map_run(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with engine_at(tmp_path) as engine:
+            engine.object_store.create_bucket("inputs")  # type: ignore[union-attr]
+            big = json.dumps([{"v": 1}, {"v": "x" * 300_000}])
+            engine.object_store.put("inputs", "items.json", big.encode())  # type: ignore[union-attr]
+            definition = dmap(
+                DOUBLE,
+                MaxConcurrency=1,
+                ItemReader={
+                    "Resource": "arn:aws:states:::s3:getObject",
+                    "ReaderConfig": {"InputType": "JSON"},
+                    "Parameters": {"Bucket": "inputs", "Key": "items.json"},
+                },
+            )
+            del definition["States"]["M"]["ItemsPath"]
+            rec = await engine.start_execution(machine(definition), name="e", input="{}")
+            done = await asyncio.wait_for(engine.wait_for(rec.execution_arn), 10)
+            assert done.status == "FAILED"
+            assert done.error == "States.Runtime"
+            assert "262144" in (done.cause or "")
+            described = engine.describe_map_run(map_run_arn(engine, rec.execution_arn))
+            assert described["status"] == "FAILED"
+            assert described["executionCounts"]["running"] == 0
+
+    asyncio.run(scenario())

@@ -167,3 +167,36 @@ def test_group_commit_can_be_turned_off(tmp_path: Path) -> None:
         asyncio.run(scenario())
     finally:
         database.close()
+
+
+def test_work_buffered_for_the_commit_is_undone_with_its_transaction(database: Database) -> None:
+    buffered: list[int] = []
+
+    def write(conn: sqlite3.Connection) -> None:
+        conn.executemany("INSERT INTO t VALUES (?)", [(v,) for v in buffered])
+        buffered.clear()
+
+    def undo(mark: object) -> None:
+        assert isinstance(mark, int)
+        del buffered[mark:]
+
+    database.add_commit_hook(write)
+    database.add_undo_hook(lambda: len(buffered), undo)
+
+    async def scenario() -> None:
+        with database.transaction():
+            buffered.append(1)
+        with pytest.raises(RuntimeError), database.transaction():
+            buffered.append(2)
+            with database.transaction():
+                buffered.append(3)
+            raise RuntimeError("boom")
+        await committed()
+        assert durable_values(database.path) == [1]
+
+    asyncio.run(scenario())
+    with pytest.raises(RuntimeError), database.transaction():  # no loop: a plain transaction
+        buffered.append(4)
+        raise RuntimeError("boom")
+    database.touch()
+    assert durable_values(database.path) == [1]

@@ -16,6 +16,9 @@ log = logging.getLogger(__name__)
 #: COMMITs between two checkpoints (the WAL's pages copied back into the database file).
 CHECKPOINT_EVERY = 64
 
+#: Longest a group's COMMIT waits for more work to join it (seconds).
+MAX_GROUP_DELAY = 0.002
+
 #: Databases whose group transaction holds work not yet committed.
 _PENDING: weakref.WeakSet[Database] = weakref.WeakSet()
 
@@ -27,8 +30,10 @@ async def committed() -> None:
     reports work that a crash could still lose. Responses finished in the
     same event-loop turn share one COMMIT (at the end of the turn).
     """
-    while _PENDING:
-        await next(iter(_PENDING)).committed()
+    # Only the groups pending now: waiting until nothing is pending at all would
+    # never end while background work (a Map Run) writes in every loop turn.
+    for db in list(_PENDING):
+        await db.committed()
 
 
 class Database:
@@ -36,19 +41,22 @@ class Database:
 
     **Group commit.** A transaction opened on a thread running an asyncio
     event loop becomes a savepoint inside one group transaction, committed
-    when the loop finishes its current turn (a ``call_soon`` callback), or
-    by :meth:`flush`. The API awaits :func:`committed` before any response
-    is sent, so nothing is acknowledged before it is committed; responses
-    of one turn share a COMMIT. Each ``transaction()`` stays atomic (an exception
-    rolls back to its savepoint only) and reads on this connection see every
-    write at once. A transaction opened anywhere else (no running loop, or
-    another thread) commits before it returns, together with the pending
-    group. ``group_commit=False`` commits every transaction on its own.
+    at the end of the first loop turn in which no more work joined it (at
+    most ``MAX_GROUP_DELAY`` after it was opened), or by :meth:`flush`. Under
+    load, the requests that are in flight all join one group; an idle server
+    commits after one more turn. The API awaits :func:`committed` before any
+    response is sent, so nothing is acknowledged before it is committed, and
+    the responses of one group share its COMMIT. Each ``transaction()`` stays
+    atomic (an exception rolls back to its savepoint only) and reads on this
+    connection see every write at once. A transaction opened anywhere else
+    (no running loop, or another thread) commits before it returns, together
+    with the pending group. ``group_commit=False`` commits every transaction
+    on its own.
 
     ``synchronous=NORMAL`` in WAL mode means a committed transaction survives a
     killed process (SIGKILL); only an operating-system crash or power loss can
     lose the last transactions before a checkpoint. A SIGKILL can lose the
-    group being built in the current loop turn: work nothing was told about.
+    group not yet committed: work nothing was told about.
 
     **Checkpoints** (which fsync) run every ``CHECKPOINT_EVERY`` commits; with
     a running loop, on a connection of their own in the loop's executor, so
@@ -74,8 +82,13 @@ class Database:
         self._depth = 0
         self._open = False  # a group transaction is open (BEGIN done, COMMIT pending)
         self._flush_loop: asyncio.AbstractEventLoop | None = None  # where a flush is scheduled
+        self._group_opened = 0.0  # loop time the scheduled flush was first due
+        self._grew = False  # work joined the group since the flush last looked
+        self._loop: asyncio.AbstractEventLoop | None = None  # the last loop seen, and its thread
+        self._loop_thread = 0
         self._waiters: list[asyncio.Future[None]] = []  # awaiting the group's COMMIT
         self._commit_hooks: list[Callable[[sqlite3.Connection], None]] = []
+        self._undo_hooks: list[tuple[Callable[[], object], Callable[[object], None]]] = []
         self.commits = 0  # COMMITs issued (for tests and benchmarks)
         self._checkpointed_at = 0  # self.commits at the last checkpoint started
         self._checkpointing = False
@@ -88,6 +101,21 @@ class Database:
         something changed several times in a group and writes it once here.
         """
         self._commit_hooks.append(hook)
+
+    def add_undo_hook(self, mark: Callable[[], object], undo: Callable[[object], None]) -> None:
+        """Keep work buffered for the commit hooks as atomic as the transaction.
+
+        ``mark()`` runs when a (top-level) transaction starts; if it rolls
+        back, ``undo(mark)`` drops what was buffered since.
+        """
+        self._undo_hooks.append((mark, undo))
+
+    def _marks(self) -> list[object]:
+        return [mark() for mark, _ in self._undo_hooks]
+
+    def _undo(self, marks: list[object]) -> None:
+        for (_, undo), state in zip(self._undo_hooks, marks, strict=True):
+            undo(state)
 
     def migrate(self, schema: str) -> None:
         """Apply a module's ``CREATE TABLE IF NOT EXISTS`` schema."""
@@ -104,10 +132,16 @@ class Database:
         """The running loop when this transaction may join a group, else None."""
         if not self.group_commit:
             return None
+        loop = self._loop
+        thread = threading.get_ident()
+        if loop is not None and self._loop_thread == thread and loop.is_running():
+            return loop  # (asyncio.get_running_loop() costs a getpid() system call)
         try:
-            return asyncio.get_running_loop()
+            loop = asyncio.get_running_loop()
         except RuntimeError:
             return None
+        self._loop, self._loop_thread = loop, thread
+        return loop
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -129,6 +163,7 @@ class Database:
                 self._open = True
                 _PENDING.add(self)
             self.conn.execute("SAVEPOINT txn")
+            marks = self._marks()
             self._depth = 1
             try:
                 yield self.conn
@@ -136,6 +171,7 @@ class Database:
                 self._depth = 0
                 self.conn.execute("ROLLBACK TO txn")
                 self.conn.execute("RELEASE txn")
+                self._undo(marks)
                 if loop is None:
                     self.flush()
                 raise
@@ -188,12 +224,14 @@ class Database:
     def _plain(self) -> Iterator[sqlite3.Connection]:
         """A transaction of its own: BEGIN ... COMMIT (ROLLBACK on error)."""
         self.conn.execute("BEGIN IMMEDIATE")
+        marks = self._marks()
         self._depth = 1
         try:
             yield self.conn
         except BaseException:
             self._depth = 0
             self.conn.execute("ROLLBACK")
+            self._undo(marks)
             raise
         try:
             for hook in self._commit_hooks:
@@ -208,12 +246,28 @@ class Database:
         self._maybe_checkpoint()
 
     def _schedule_flush(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Commit the group when ``loop`` ends its current turn (once per group)."""
+        """Work joined the group: commit it from ``loop`` once no more does (see the class)."""
+        self._grew = True
+        self._ensure_flush(loop)
+
+    def _ensure_flush(self, loop: asyncio.AbstractEventLoop) -> None:
         if self._flush_loop is not loop:
             self._flush_loop = loop
+            self._group_opened = loop.time()
+            self._grew = False
             loop.call_soon(self._scheduled_flush)
 
     def _scheduled_flush(self) -> None:
+        loop = self._flush_loop
+        if (
+            loop is not None
+            and self._grew
+            and self._open
+            and loop.time() - self._group_opened < MAX_GROUP_DELAY
+        ):
+            self._grew = False  # more work joined during the last turn: wait one more
+            loop.call_soon(self._scheduled_flush)
+            return
         self._flush_loop = None
         self.flush()
 
@@ -224,7 +278,7 @@ class Database:
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
         self._waiters.append(fut)
-        self._schedule_flush(loop)
+        self._ensure_flush(loop)
         await fut
 
     def flush(self) -> None:

@@ -35,7 +35,7 @@ from montemap.engine.parallel import _int_field, map_items, select_item, toleran
 from montemap.engine.records import ExecutionRecord, StateMachineRef
 from montemap.engine.run import Outcome
 from montemap.engine.store import FrameRow
-from montemap.errors import EXCEED_TOLERATED_FAILURE_THRESHOLD, StatesError
+from montemap.errors import EXCEED_TOLERATED_FAILURE_THRESHOLD, RUNTIME, ApiError, StatesError
 
 if TYPE_CHECKING:
     from montemap.engine.engine import Engine
@@ -277,7 +277,7 @@ class _Driver:
         self.tasks: set[asyncio.Task[None]] = set()
         self.express_runs: dict[int, ExpressRun] = {}
         self.express_results = ExpressResults(self.engine)
-        self.crash: BaseException | None = None
+        self.crash: StatesError | None = None
         self.stopping = False
         self.exhausted = False
         self._saved = time.monotonic()
@@ -316,7 +316,11 @@ class _Driver:
                         if self.batched
                         else select_item(self.state, self.data, self.effective, index, value)
                     )
-                    await self._start(index, dumps(item), n_items, code)
+                    try:
+                        await self._start(index, dumps(item), n_items, code)
+                    except (StatesError, ApiError) as exc:  # the child could not start
+                        self._crashed(exc)
+                        break
                     del item, value
                 index += 1
                 if index % 100 == 0:
@@ -356,6 +360,16 @@ class _Driver:
     async def _wait_for_slot(self) -> None:
         while self.active >= self.control.limit and not self.stopping:
             await self._wait_for_change()
+
+    def _crashed(self, exc: Exception) -> None:
+        """A failure that is not a child's fails the Map Run (the first one is kept)."""
+        if self.crash is None:
+            self.crash = (
+                exc
+                if isinstance(exc, StatesError)
+                else StatesError(RUNTIME, f"The Map Run could not go on: {exc}")
+            )
+        self._stop()
 
     def _stop(self) -> None:
         self.stopping = True
@@ -416,7 +430,6 @@ class _Driver:
         its turn: the loop moves on only once the child holds its own input.
         """
         self.active += 1
-        self.counts.started(n_items)
         target: str | ExpressRun
         try:
             if self.express:
@@ -426,6 +439,7 @@ class _Driver:
         except BaseException:
             self.active -= 1
             raise
+        self.counts.started(n_items)
         task = self.run.spawn(self._child(index, n_items, target))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
@@ -443,9 +457,7 @@ class _Driver:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a writer or engine failure fails the Map Run
-            if self.crash is None:
-                self.crash = exc
-            self._stop()
+            self._crashed(exc)
         finally:
             self.active -= 1
             self.control.changed.set()

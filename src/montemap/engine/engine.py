@@ -355,10 +355,7 @@ class Engine:
     def redrive_execution(self, arn: str) -> datetime:
         """RedriveExecution: continue a FAILED, TIMED_OUT or ABORTED execution; its redrive date."""
         row = self._row(arn)
-        has_frames = (
-            self.db.query_one("SELECT 1 FROM frames WHERE execution_arn = ? AND key = ''", (arn,))
-            is not None
-        )
+        has_frames = "" in self.store.frames(arn)
         reason = redrive.not_redrivable(row, self.clock.now(), has_frames=has_frames)
         if reason is not None:
             raise ApiError("ExecutionNotRedrivable", f"Execution is not redrivable: {reason}")

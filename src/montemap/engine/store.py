@@ -136,6 +136,7 @@ class ExecutionStore:
         #: Events appended but not yet written (rows of ``_INSERT_EVENT``).
         self._events: list[tuple[Any, ...]] = []
         db.add_commit_hook(self._write_checkpoints)
+        db.add_undo_hook(self._mark, self._undo)
 
     # ------------------------------------------------------------------ executions
     def insert_execution(self, row: dict[str, Any]) -> None:
@@ -245,6 +246,17 @@ class ExecutionStore:
                     (*execution.values(), execution_arn),
                 )
             self._checkpoints.update(checkpoints)  # written by this transaction's commit
+
+    def _mark(self) -> object:
+        return len(self._events), dict(self._checkpoints)
+
+    def _undo(self, mark: object) -> None:
+        """A transaction rolled back: forget what it buffered."""
+        assert isinstance(mark, tuple)
+        count: int = mark[0]
+        checkpoints: dict[tuple[str, str], tuple[Any, ...]] = mark[1]
+        del self._events[count:]
+        self._checkpoints = checkpoints
 
     def _write_checkpoints(self, conn: sqlite3.Connection) -> None:
         """The commit hook: write the events and checkpoints this transaction holds."""
