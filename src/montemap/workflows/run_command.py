@@ -226,8 +226,10 @@ def print_result(record: dict[str, Any], run_dir: Path) -> None:
         return
     summary = record.get("summary") or {}
     out(
-        f"  loans processed {summary.get('loans', 0):,}, rejected {summary.get('rejected', 0):,}; "
-        f"{record['workers']} x {record['task_definition']} workers\n"
+        f"  loan objects {summary.get('objects', 0):,}: simulated {summary.get('loans', 0):,}, "
+        f"matured {summary.get('matured', 0):,} (left out), rejected "
+        f"{summary.get('rejected', 0):,}; {record['workers']} x {record['task_definition']} "
+        "workers\n"
     )
     out("  shock   flagged   expected loss        VaR 99%        ES 99%      VaR 99.9%\n")
     for sc in summary.get("scenarios", []):
