@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -130,7 +130,9 @@ def _internal_failure(request_id: str) -> ApiError:
     )
 
 
-async def _unless_disconnected(request: Request, work: Awaitable[dict[str, Any]]) -> dict[str, Any]:
+async def _unless_disconnected(
+    request: Request, work: Coroutine[Any, Any, dict[str, Any]]
+) -> dict[str, Any]:
     """Run a long poll, cancelling it as soon as its client disconnects.
 
     A poller that gave up (read timeout, killed worker) must not be handed an
@@ -142,14 +144,17 @@ async def _unless_disconnected(request: Request, work: Awaitable[dict[str, Any]]
     A poll that finds a task at once finishes in its first step; the
     disconnect watcher is only started for a poll that has to wait.
     """
-    task = asyncio.ensure_future(work)
+    # The poll's first step runs here, without a task: it finishes at once when a task
+    # was waiting (the common case under load); else the rest of it becomes a task.
     try:
-        await asyncio.sleep(0)  # the poll's first step: done here when a task was waiting
-    except asyncio.CancelledError:
-        task.cancel()
+        blocked_on = work.send(None)
+    except StopIteration as finished:
+        result: dict[str, Any] = finished.value
+        return result
+    except BaseException:
+        work.close()
         raise
-    if task.done():
-        return task.result()
+    task = asyncio.ensure_future(_resumed(work, blocked_on))
 
     async def watch() -> None:
         while (await request.receive())["type"] != "http.disconnect":
@@ -168,6 +173,40 @@ async def _unless_disconnected(request: Request, work: Awaitable[dict[str, Any]]
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
+
+
+class _Resume:
+    """Awaitable that goes on with a coroutine already started by hand.
+
+    ``first`` is what the coroutine's first step yielded (the future it waits
+    on); values, exceptions and cancellation pass through as with ``await``.
+    """
+
+    def __init__(self, coro: Coroutine[Any, Any, dict[str, Any]], first: Any) -> None:
+        self.coro = coro
+        self.first = first
+
+    def __await__(self) -> Generator[Any, Any, dict[str, Any]]:
+        value = self.first
+        while True:
+            try:
+                sent = yield value
+            except BaseException as exc:
+                try:
+                    value = self.coro.throw(exc)
+                except StopIteration as finished:
+                    result: dict[str, Any] = finished.value
+                    return result
+            else:
+                try:
+                    value = self.coro.send(sent)
+                except StopIteration as finished:
+                    result = finished.value
+                    return result
+
+
+async def _resumed(coro: Coroutine[Any, Any, dict[str, Any]], first: Any) -> dict[str, Any]:
+    return await _Resume(coro, first)
 
 
 class ApiApp(Starlette):

@@ -113,6 +113,7 @@ def serve(args: argparse.Namespace) -> int:
             lifespan="on",
             log_level=args.log_level,
             access_log=args.access_log,
+            proxy_headers=False,  # loopback by default; no proxy in front to trust
             timeout_graceful_shutdown=args.shutdown_timeout,
         )
         server = _Server(config)

@@ -17,9 +17,8 @@ import contextlib
 import json
 import secrets
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from montemap.arns import ArnFactory, valid_name
 from montemap.engine.db import Database
@@ -33,7 +32,7 @@ CREATE TABLE IF NOT EXISTS activities (
     creation_date REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS activity_tasks (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq INTEGER PRIMARY KEY,
     token TEXT NOT NULL UNIQUE,
     activity_arn TEXT NOT NULL,
     execution_arn TEXT NOT NULL,
@@ -60,6 +59,9 @@ CREATE INDEX IF NOT EXISTS activity_tasks_open ON activity_tasks(execution_arn)
 # result leaves the index alone (the full (activity, status, seq) index moved
 # every task's entry twice and kept every finished one). The open-task index
 # lets an ending execution close its tasks without scanning every task ever run.
+# ``seq`` needs no AUTOINCREMENT (tasks are never deleted, so a new rowid is always
+# the largest yet); without it no insert writes ``sqlite_sequence`` (databases made
+# before keep it, which works the same).
 
 #: Task states: SCHEDULED -> STARTED -> SUCCEEDED | FAILED, or CLOSED (timed out,
 #: execution stopped) once the engine stops waiting for it.
@@ -74,8 +76,9 @@ _COLUMNS = (
 )
 
 
-@dataclass(frozen=True)
-class TaskRow:
+class TaskRow(NamedTuple):
+    """One activity task's row (a tuple: built from a database row cheaply)."""
+
     token: str
     activity_arn: str
     execution_arn: str
@@ -95,7 +98,7 @@ class TaskRow:
     @classmethod
     def from_row(cls, row: Any) -> TaskRow:
         """A row selected (or returned) with ``_COLUMNS``, in that order."""
-        return cls(*row)
+        return cls._make(row)
 
 
 def new_token() -> str:

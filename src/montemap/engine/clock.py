@@ -10,8 +10,15 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
+
+
+class Timer(Protocol):
+    def cancel(self) -> object:
+        """Stop the timer (no-op once it fired)."""
+        ...
 
 
 class Clock(Protocol):
@@ -21,6 +28,13 @@ class Clock(Protocol):
 
     async def sleep_until(self, deadline: datetime) -> None:
         """Return once ``now() >= deadline``."""
+        ...
+
+    def call_at(self, deadline: datetime, callback: Callable[[], object]) -> Timer:
+        """Call ``callback`` on the running loop at (or, rarely, a little before) ``deadline``.
+
+        Cheaper than a task sleeping in :meth:`sleep_until`; callers re-check the time.
+        """
         ...
 
 
@@ -36,6 +50,10 @@ class SystemClock:
             if delay <= 0:
                 return
             await asyncio.sleep(min(delay, 3600.0))
+
+    def call_at(self, deadline: datetime, callback: Callable[[], object]) -> Timer:
+        delay = (deadline - self.now()).total_seconds()
+        return asyncio.get_running_loop().call_later(min(max(delay, 0.0), 3600.0), callback)
 
 
 class ManualClock:
@@ -56,6 +74,15 @@ class ManualClock:
         heapq.heappush(self._sleepers, (deadline, next(self._seq), fut))
         await fut
 
+    def call_at(self, deadline: datetime, callback: Callable[[], object]) -> Timer:
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        fut.add_done_callback(lambda done: None if done.cancelled() else callback())
+        if deadline <= self._now:
+            fut.set_result(None)
+        else:
+            heapq.heappush(self._sleepers, (deadline, next(self._seq), fut))
+        return fut
+
     def advance(self, seconds: float) -> None:
         """Move time forward and wake every sleeper whose deadline has passed."""
         self._now += timedelta(seconds=seconds)
@@ -67,4 +94,9 @@ class ManualClock:
 
 def iso(ts: datetime) -> str:
     """AWS's context-object timestamp format: ``2024-01-01T00:00:00.000Z``."""
-    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+    if ts.tzinfo is not UTC:
+        ts = ts.astimezone(UTC)
+    return (
+        f"{ts.year:04d}-{ts.month:02d}-{ts.day:02d}T{ts.hour:02d}:{ts.minute:02d}:"
+        f"{ts.second:02d}.{ts.microsecond // 1000:03d}Z"
+    )

@@ -12,7 +12,6 @@ which language the state uses.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +20,7 @@ from montemap.asl import jsonata_query as jsonata
 from montemap.asl.intrinsics import evaluate_intrinsic, is_intrinsic
 from montemap.asl.jsonpath import PathError, query, set_result
 from montemap.asl.payload import evaluate_payload
+from montemap.engine.jsontext import compact_dumps
 from montemap.errors import RUNTIME, EvaluationError
 
 JSONPATH = "JSONPath"
@@ -30,9 +30,8 @@ JSONATA = "JSONata"
 MAX_PAYLOAD_BYTES = 256 * 1024
 
 
-def dumps(value: Any) -> str:
-    """Compact JSON as AWS writes it into history events and outputs."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+#: Compact JSON as AWS writes it into history events and outputs.
+dumps = compact_dumps
 
 
 def payload_size(value: Any) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import collections
+import functools
 import json
 import logging
 import uuid
@@ -27,6 +28,9 @@ from montemap.engine.s3_integration import S3Integration
 from montemap.engine.store import ExecutionStore, from_ts
 from montemap.errors import ApiError
 from montemap.storage.base import ObjectStore
+
+#: ``Arn.parse`` remembered for the ARNs clients send again and again (bounded).
+parse_arn_cached = functools.lru_cache(maxsize=1024)(Arn.parse)
 
 log = logging.getLogger(__name__)
 
@@ -165,8 +169,7 @@ class Engine:
         self._check_arn(activity_arn, "activity")
         if not self.activities.exists(activity_arn):
             raise ApiError("ActivityDoesNotExist", f"Activity Does Not Exist: '{activity_arn}'")
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait_seconds
+        deadline: float | None = None  # set once a poll has to wait (most do not)
         while True:
             # The claim and its ActivityStarted event commit together (nothing awaits in
             # between, so a poll cancelled because its client left never holds a task).
@@ -177,9 +180,13 @@ class Engine:
                     frame = run.frames.get(task.frame_key) if run else None
                     if run is not None and frame is not None:
                         details = {"workerName": worker_name} if worker_name else {}
-                        run.commit(frame, [Event("ActivityStarted", details)])
+                        # The frame waits unchanged since it scheduled the task.
+                        run.commit(frame, [Event("ActivityStarted", details)], checkpoint=False)
             if task is not None:
                 return task.token, task.input
+            loop = asyncio.get_running_loop()
+            if deadline is None:
+                deadline = loop.time() + wait_seconds
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return None
@@ -198,7 +205,7 @@ class Engine:
 
     # ------------------------------------------------------------------ executions
     def _check_arn(self, arn: str, kind: str) -> Arn:
-        parsed = Arn.parse(arn) if isinstance(arn, str) else None
+        parsed = parse_arn_cached(arn) if isinstance(arn, str) else None
         if parsed is None or parsed.kind not in (kind, "express" if kind == "execution" else kind):
             raise ApiError("InvalidArn", f"Invalid Arn: '{arn}'")
         return parsed

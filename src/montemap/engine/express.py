@@ -63,6 +63,7 @@ class ExpressRun(ExecutionRun):
         *,
         frames: list[FrameRow] | None = None,
         execution: dict[str, Any] | None = None,
+        checkpoint: bool = True,
     ) -> int:
         """Number the events (Entered ids appear in error causes) but store nothing."""
         if frame is not None and frame.key in self.pending:

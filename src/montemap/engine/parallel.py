@@ -346,7 +346,6 @@ async def _run_iterations(
     total = len(items)
     outputs: list[Any] = [None] * total
     failures: list[StatesError] = []
-    limit = asyncio.Semaphore(max_concurrency if max_concurrency > 0 else max(total, 1))
     stop = asyncio.Event()
 
     def exceeded() -> bool:
@@ -360,10 +359,7 @@ async def _run_iterations(
         )
         return over_count or over_pct
 
-    in_flight: set[asyncio.Task[None]] = set()
     crashes: list[BaseException] = []
-    idle = asyncio.Event()
-    idle.set()
 
     async def iteration(index: int) -> None:
         key = f"{base}/{index}"
@@ -372,50 +368,58 @@ async def _run_iterations(
             if child is None:
                 value = select_item(state, data, effective, index, items[index])
                 child = _child(run, frame, key, machine, value)
-                run.commit(
-                    child,
-                    [Event("MapIterationStarted", {"name": name, "index": index})],
-                    frames=[child],
-                )
+                started = Event("MapIterationStarted", {"name": name, "index": index})
+                if child.state is not None and "entered" not in child.phase:
+                    # Goes out with the first state's Entered event and checkpoint, which
+                    # run_frame commits in this same turn: one commit instead of two.
+                    run.pending.setdefault(key, []).append(started)
+                else:
+                    run.commit(child, [started], frames=[child])
             if child.status == "SUCCEEDED":
                 outputs[index] = child.output
                 return
             if child.status == "FAILED":
                 failures.append(StatesError(child.error or "", child.cause))
             else:
+                succeeded = Event("MapIterationSucceeded", {"name": name, "index": index})
                 try:
-                    outputs[index] = await run.run_frame(child)
+                    outputs[index] = await run.run_frame(child, end_events=(succeeded,))
                 except FrameFailed as failed:
                     failures.append(failed.err)
                     run.commit(child, [Event("MapIterationFailed", {"name": name, "index": index})])
                 else:
-                    run.commit(
-                        child, [Event("MapIterationSucceeded", {"name": name, "index": index})]
-                    )
                     return
             if exceeded():
                 stop.set()
         except StatesError as err:  # an ItemSelector that fails fails the Map
             crashes.append(err)
             stop.set()
+
+    # A pool of MaxConcurrency runners, each taking the next index as it finishes one:
+    # no task, semaphore wait or callbacks per iteration. Indexes go out in order.
+    indexes = iter(range(total))
+    runners_left = min(max_concurrency, total) if max_concurrency > 0 else total
+    idle = asyncio.Event()
+    if runners_left == 0:
+        idle.set()
+
+    async def runner() -> None:
+        nonlocal runners_left
+        try:
+            for index in indexes:  # shared: each index goes to one runner
+                if stop.is_set():
+                    return
+                await iteration(index)
+        except Exception as exc:  # a bug: fail the Map rather than lose the item
+            crashes.append(exc)
+            stop.set()
         finally:
-            limit.release()
+            runners_left -= 1
+            if runners_left == 0:
+                idle.set()
 
-    def forget(task: asyncio.Task[None]) -> None:
-        in_flight.discard(task)
-        if not in_flight:
-            idle.set()
-
+    runners = [run.spawn(runner()) for _ in range(runners_left)]
     try:
-        for index in range(total):
-            await limit.acquire()
-            if stop.is_set():
-                limit.release()
-                break
-            task = run.spawn(iteration(index))
-            in_flight.add(task)
-            idle.clear()
-            task.add_done_callback(forget)
         stopper = asyncio.ensure_future(stop.wait())
         waiter = asyncio.ensure_future(idle.wait())
         try:
@@ -424,7 +428,7 @@ async def _run_iterations(
             stopper.cancel()
             waiter.cancel()
     finally:
-        for t in list(in_flight):
+        for t in runners:
             t.cancel()
     if crashes:
         raise crashes[0]

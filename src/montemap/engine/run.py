@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from montemap.engine.clock import iso
-from montemap.engine.dataflow import JSONPATH, MAX_PAYLOAD_BYTES, StateData, dumps, payload_size
+from montemap.engine.dataflow import JSONPATH, MAX_PAYLOAD_BYTES, StateData, dumps
 from montemap.engine.history import Event, payload_details
 from montemap.engine.retry import (
     error_output,
@@ -87,6 +87,10 @@ class ExecutionRun:
         """The execution's input, parsed once (shared: state data is never mutated in place)."""
         return json.loads(self.row["input"]) if self.row.get("input") else {}
 
+    @functools.cached_property
+    def start_iso(self) -> str:
+        return iso(self.start_time)
+
     def context(self, frame: FrameRow, state_name: str, *, retry_count: int = 0) -> dict[str, Any]:
         entered = frame.phase.get("entered_time")
         ctx: dict[str, Any] = {
@@ -95,7 +99,7 @@ class ExecutionRun:
                 "Input": self.input_value,
                 "Name": self.row["name"],
                 "RoleArn": self.row.get("role_arn") or "",
-                "StartTime": iso(self.start_time),
+                "StartTime": self.start_iso,
                 "RedriveCount": self.row.get("redrive_count", 0),
             },
             "StateMachine": {
@@ -126,14 +130,18 @@ class ExecutionRun:
         *,
         frames: list[FrameRow] | None = None,
         execution: dict[str, Any] | None = None,
+        checkpoint: bool = True,
     ) -> int:
         """Append ``events`` and checkpoint frames in one transaction; first event id.
 
         Events buffered for ``frame`` (a state's Exited event waits for the
-        frame's next checkpoint) go first, in the same transaction.
+        frame's next checkpoint) go first, in the same transaction. With
+        ``checkpoint=False`` the caller vouches that ``frame`` has not changed
+        since its last checkpoint (only events are written).
         """
         if frame is not None and frame.key in self.pending:
             events = self.pending.pop(frame.key) + events
+            checkpoint = True  # buffered events go out with a checkpoint
         now = self.engine.clock.now()
         first = self.last_event_id + 1
         batch = []
@@ -142,7 +150,7 @@ class ExecutionRun:
             batch.append((ev, prev, now))
             prev = first + i
         to_save = list(frames or [])
-        if frame is not None and frame not in to_save:
+        if frame is not None and checkpoint and frame not in to_save:
             to_save.append(frame)
         self.engine.store.commit(
             self.arn, first_event_id=first, events=batch, frames=to_save, execution=execution
@@ -262,8 +270,12 @@ class ExecutionRun:
         task.add_done_callback(self.tasks.discard)
         return task
 
-    async def run_frame(self, frame: FrameRow) -> Any:
-        """Run states from ``frame.state`` until the frame ends; return its output."""
+    async def run_frame(self, frame: FrameRow, *, end_events: tuple[Event, ...] = ()) -> Any:
+        """Run states from ``frame.state`` until the frame ends; return its output.
+
+        ``end_events`` go out with the frame's last checkpoint when it succeeds
+        (a Map iteration's MapIterationSucceeded: one commit instead of two).
+        """
         from montemap.engine.states import HANDLERS
 
         machine = self.machine(frame.machine)
@@ -304,7 +316,7 @@ class ExecutionRun:
                 frame.status = "SUCCEEDED"
                 frame.output = outcome.output
                 frame.phase = {}
-                self.commit(frame, [])
+                self.commit(frame, list(end_events))
                 return outcome.output
             frame.state = outcome.next
             frame.input = outcome.output
@@ -354,7 +366,7 @@ class ExecutionRun:
             )
             try:
                 outcome: Outcome = await handler(self, frame, name, state, data)
-                self.check_size(name, outcome.output)
+                text = self.check_size(name, outcome.output)
             except StatesError as raw:
                 err = self.state_error(frame, name, raw)
                 if err.error == QUERY_EVALUATION_ERROR and isinstance(err, EvaluationError):
@@ -395,24 +407,37 @@ class ExecutionRun:
                 data.assign(catcher.get("Assign"), error_output(err))
                 self.exit_state(frame, name, state, output, data)
                 return Outcome(output, catcher["Next"])
-            self.exit_state(frame, name, state, outcome.output, data)
+            self.exit_state(frame, name, state, outcome.output, data, text=text)
             return outcome
 
     def exit_state(
-        self, frame: FrameRow, name: str, state: Mapping[str, Any], output: Any, data: StateData
+        self,
+        frame: FrameRow,
+        name: str,
+        state: Mapping[str, Any],
+        output: Any,
+        data: StateData,
+        *,
+        text: str | None = None,
     ) -> None:
+        """Buffer the Exited event (``text``: ``output`` already encoded, if it was)."""
         if data.assigned:
             frame.variables = {**frame.variables, **data.assigned}
-        details: dict[str, Any] = {"name": name, **payload_details("output", dumps(output))}
+        if text is None:
+            text = dumps(output)
+        details: dict[str, Any] = {"name": name, **payload_details("output", text)}
         if data.assigned:
             details["assignedVariables"] = {k: dumps(v) for k, v in data.assigned.items()}
             details["assignedVariablesDetails"] = {"truncated": False}
         self.pending.setdefault(frame.key, []).append(Event(f"{state['Type']}StateExited", details))
 
-    def check_size(self, name: str, value: Any) -> None:
-        if payload_size(value) > MAX_PAYLOAD_BYTES:
+    def check_size(self, name: str, value: Any) -> str:
+        """``value`` as JSON text, refused over the payload limit."""
+        text = dumps(value)
+        if len(text) > MAX_PAYLOAD_BYTES // 4 and len(text.encode()) > MAX_PAYLOAD_BYTES:
             raise StatesError(
                 DATA_LIMIT_EXCEEDED,
                 f"The state/task '{name}' returned a result with a size exceeding the maximum "
                 "number of bytes service limit.",
             )
+        return text

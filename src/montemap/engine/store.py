@@ -22,6 +22,7 @@ from typing import Any
 
 from montemap.engine.db import Database
 from montemap.engine.history import Event
+from montemap.engine.jsontext import compact_dumps
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS executions (
@@ -102,8 +103,7 @@ class FrameRow:
     cause: str | None = None
 
 
-#: ``json.dumps(value, separators=(",", ":"), ensure_ascii=False)`` without its per-call setup.
-_dump = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_dump = compact_dumps
 
 _INSERT_EVENT = (
     "INSERT INTO events (execution_arn, id, previous_id, type, timestamp, details)"

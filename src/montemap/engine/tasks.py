@@ -301,11 +301,10 @@ async def _await_activity(
                 err.also_matches = frozenset({"States.HeartbeatTimeout"})  # type: ignore[attr-defined]
             raise err
         wake.clear()
-        sleeper = asyncio.ensure_future(clock.sleep_until(limit))
-        sleeper.add_done_callback(lambda done: None if done.cancelled() else wake.set())
+        timer = clock.call_at(limit, wake.set)  # a timer, not a sleeping task: cheaper
         try:
             await wake.wait()
         finally:
-            sleeper.cancel()
+            timer.cancel()
         # A worker's result or claim hands its row over; a lapsed timer re-reads it.
         task = queue.woken(token) or queue.get(token)

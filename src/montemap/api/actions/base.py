@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
 from montemap.api.engine_api import EngineApi
 from montemap.api.registry import Registry
 from montemap.arns import Arn, ArnFactory, valid_name
+from montemap.engine.engine import parse_arn_cached
 from montemap.errors import ApiError
 
 Params = dict[str, Any]
 Result = dict[str, Any]
-Handler = Callable[["Context", Params], Awaitable[Result]]
+Handler = Callable[["Context", Params], Coroutine[Any, Any, Result]]
 
 #: Action name -> handler; filled by the ``@action`` decorators of the action modules.
 ACTIONS: dict[str, Handler] = {}
@@ -48,7 +49,7 @@ def action(name: str) -> Callable[[Handler], Handler]:
 
 def parse_arn(value: str, *kinds: str) -> Arn:
     """A states ARN of one of ``kinds``, else ``InvalidArn`` as AWS words it."""
-    arn = Arn.parse(value)
+    arn = parse_arn_cached(value) if isinstance(value, str) else None
     if arn is None:
         raise ApiError("InvalidArn", f"Invalid Arn: 'Invalid ARN prefix: {value}'")
     if arn.kind not in kinds:
