@@ -280,3 +280,36 @@ def test_a_child_that_cannot_start_fails_the_map_run(tmp_path: Path) -> None:
             assert described["executionCounts"]["running"] == 0
 
     asyncio.run(scenario())
+
+
+def test_result_writer_lists_the_items_a_failed_map_run_never_started(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with engine_at(tmp_path) as engine:
+            engine.object_store.create_bucket("out")  # type: ignore[union-attr]
+            definition = dmap(
+                {"F": {"Type": "Fail", "Error": "Bad", "Cause": "odd"}},
+                MaxConcurrency=1,
+                ToleratedFailureCount=2,
+                ItemSelector={"n.$": "$$.Map.Item.Value"},
+                ResultWriter={
+                    "Resource": "arn:aws:states:::s3:putObject",
+                    "Parameters": {"Bucket": "out", "Prefix": "res"},
+                },
+            )
+            rec = await engine.start_execution(
+                machine(definition), name="p", input=json.dumps({"items": list(range(10))})
+            )
+            done = await asyncio.wait_for(engine.wait_for(rec.execution_arn), 20)
+            assert done.error == "States.ExceedToleratedFailureThreshold"
+            run_id = map_run_arn(engine, rec.execution_arn).rsplit(":", 1)[1]
+            bucket = tmp_path / "buckets" / "out"
+            manifest = json.loads((bucket / "res" / run_id / "manifest.json").read_text())
+            failed = json.loads((bucket / manifest["ResultFiles"]["FAILED"][0]["Key"]).read_text())
+            pending = json.loads(
+                (bucket / manifest["ResultFiles"]["PENDING"][0]["Key"]).read_text()
+            )
+            assert len(failed) == 3  # the threshold (2) was passed at the third failure
+            assert [json.loads(r["Input"]) for r in pending] == [{"n": n} for n in range(3, 10)]
+            assert {r["Status"] for r in pending} == {"PENDING"}
+
+    asyncio.run(scenario())

@@ -21,6 +21,7 @@ waited for; failed ones are redriven (only when redriving); the rest start.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 import uuid
@@ -297,8 +298,10 @@ class _Driver:
             values = list(values)
             for value in values:
                 self.counts.seen(self._size(value))
+        remaining = iter(values)
+        unstarted: list[Any] = []  # the item that was next when the map stopped
         try:
-            for value in values:
+            for value in remaining:
                 n_items = self._size(value)
                 if not counted:
                     self.counts.seen(n_items)
@@ -310,6 +313,7 @@ class _Driver:
                 else:
                     await self._wait_for_slot()
                     if self.stopping:
+                        unstarted.append(value)
                         break
                     item = (
                         value
@@ -330,6 +334,8 @@ class _Driver:
                 await self._wait_for_change()
             if self.stopping:
                 await self._abort_running()
+                if self.writer is not None and self.crash is None:
+                    self._write_pending(index, itertools.chain(unstarted, remaining))
         finally:
             self.express_results.flush()
             self.engine.map_runs.save_counts(self.map_run_arn, self.counts)
@@ -343,6 +349,20 @@ class _Driver:
         if self.outputs is None:
             return []
         return [self.outputs.get(i) for i in range(index)]
+
+    def _write_pending(self, index: int, values: Iterator[Any]) -> None:
+        """Items the failed Map Run never started go to the ResultWriter's PENDING files."""
+        assert self.writer is not None
+        for offset, value in enumerate(values):
+            item = (
+                value
+                if self.batched
+                else select_item(self.state, self.data, self.effective, index + offset, value)
+            )
+            self.writer.add(
+                "PENDING",
+                {"Input": dumps(item), "InputDetails": {"Included": True}, "Status": "PENDING"},
+            )
 
     def _size(self, value: Any) -> int:
         """Items in one child's input (a batch or one item)."""
