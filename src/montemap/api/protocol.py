@@ -19,6 +19,7 @@ from starlette.responses import Response
 
 from montemap.engine.jsontext import compact_encoder
 from montemap.errors import ApiError
+from montemap.jsontypes import json_type_name
 
 CONTENT_TYPE = "application/x-amz-json-1.0"
 TARGET_PREFIX = "AWSStepFunctions."
@@ -197,20 +198,3 @@ def parse_body(body: bytes) -> dict[str, Any]:
 def _reject_constant(name: str) -> Any:
     """JSON has no NaN or Infinity; Python's parser would accept them."""
     raise serialization_error(f"Request body is not valid JSON: {name} is not a JSON value")
-
-
-def json_type_name(value: object) -> str:
-    """The JSON name of a decoded value's type, for messages."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__

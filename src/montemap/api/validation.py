@@ -23,8 +23,9 @@ from typing import Any
 import botocore.session
 from botocore.model import ListShape, MapShape, OperationModel, ServiceModel, Shape, StructureShape
 
-from montemap.api.protocol import json_type_name, serialization_error, validation_error
+from montemap.api.protocol import serialization_error, validation_error
 from montemap.errors import ApiError
+from montemap.jsontypes import json_type_name
 
 SERVICE_NAME = "stepfunctions"
 

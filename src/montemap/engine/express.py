@@ -83,11 +83,8 @@ class ExpressRun(ExecutionRun):
         cause: str | None = None,
         abort: bool = False,
     ) -> None:
-        if self.done.is_set():
+        if not self.end_once():
             return
-        self.done.set()
-        for task in list(self.tasks):
-            task.cancel()
         self.result = {
             "status": status,
             "stop_date": self.engine.clock.now().timestamp(),

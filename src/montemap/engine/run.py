@@ -224,6 +224,15 @@ class ExecutionRun:
             if self.main is not None:
                 self.main.cancel()
 
+    def end_once(self) -> bool:
+        """Mark the execution ended and cancel its frames; False if it already was."""
+        if self.done.is_set():
+            return False
+        self.done.set()
+        for task in list(self.tasks):
+            task.cancel()
+        return True
+
     def finish(
         self,
         status: str,
@@ -234,11 +243,8 @@ class ExecutionRun:
         abort: bool = False,
     ) -> None:
         """Record the execution's end (once)."""
-        if self.done.is_set():
+        if not self.end_once():
             return
-        self.done.set()
-        for task in list(self.tasks):
-            task.cancel()
         now = self.engine.clock.now()
         fields: dict[str, Any] = {"status": status, "stop_date": now.timestamp()}
         if status == "SUCCEEDED":
