@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +25,7 @@ from montemap.console import console_routes
 from montemap.engine.db import Database
 from montemap.engine.engine import Engine
 from montemap.engine.lambdas import FunctionRegistry, load_functions_file
+from montemap.errors import MontemapError
 from montemap.storage import LocalObjectStore
 from montemap.workers.cgroups import CgroupManager
 from montemap.workers.ecs_api import EcsApi
@@ -62,6 +63,9 @@ class Settings:
     cgroups: bool = True
     worker_stop_grace: float = 30.0
     extra_functions: dict[str, str] = field(default_factory=dict)
+    #: A resource mapping file: definitions written for AWS get their ARNs bound to
+    #: local resources when they are created or updated (docs/aws.md).
+    mapping_file: Path | None = None
 
     @property
     def endpoint(self) -> str:
@@ -127,6 +131,7 @@ class Montemap:
             registry=self.registry,
             authenticator=self.settings.authenticator,
             services={TARGET_PREFIX: ecs_endpoint},
+            bind_definition=self._definition_binder(),
             manage_engine=False,
         )
 
@@ -153,6 +158,22 @@ class Montemap:
         app.router.lifespan_context = lifespan
         app.router.routes.extend(console_routes(self))
         return app
+
+    def _definition_binder(self) -> Callable[[str], str] | None:
+        if self.settings.mapping_file is None:
+            return None
+        from montemap.aws.mapping import ResourceMapping
+
+        mapping = ResourceMapping.load(self.settings.mapping_file)
+        region, account = self.settings.region, self.settings.account
+
+        def bind(text: str) -> str:
+            try:
+                return mapping.apply(text, region=region, account=account).definition
+            except MontemapError:  # not JSON: the validator says what is wrong with it
+                return text
+
+        return bind
 
     def close(self) -> None:
         self.db.close()

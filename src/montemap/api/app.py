@@ -244,6 +244,7 @@ def create_app(
     registry: Registry,
     authenticator: Authenticator | None = None,
     services: Mapping[str, ServiceEndpoint] | None = None,
+    bind_definition: Callable[[str], str] | None = None,
     manage_engine: bool = True,
 ) -> Starlette:
     """The API application around an engine and a registry.
@@ -253,7 +254,11 @@ def create_app(
     application's lifespan starts the engine (which resumes running executions)
     and closes it on shutdown.
     """
-    ctx = Context(engine=engine, registry=registry)
+    ctx = (
+        Context(engine=engine, registry=registry, bind_definition=bind_definition)
+        if bind_definition is not None
+        else Context(engine=engine, registry=registry)
+    )
     dispatcher = Dispatcher(ctx, authenticator, services)
 
     @asynccontextmanager

@@ -91,6 +91,9 @@ def serve(args: argparse.Namespace) -> int:
     functions_file = Path(args.functions) if args.functions else None
     if functions_file is not None and not functions_file.is_file():
         raise ServerConfigError(f"--functions {functions_file} is not a file")
+    mapping_file = Path(args.mapping) if args.mapping else None
+    if mapping_file is not None and not mapping_file.is_file():
+        raise ServerConfigError(f"--mapping {mapping_file} is not a file")
     montemap = Montemap(
         Settings(
             data_dir=Path(args.data_dir),
@@ -100,6 +103,7 @@ def serve(args: argparse.Namespace) -> int:
             account=args.account_id,
             authenticator=authenticator,
             functions_file=functions_file,
+            mapping_file=mapping_file,
             cgroups=not args.no_cgroups,
         )
     )
@@ -161,6 +165,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--functions",
         metavar="FILE",
         help="JSON or YAML file mapping Lambda function names to module:function",
+    )
+    parser.add_argument(
+        "--mapping",
+        metavar="FILE",
+        help="bind the ARNs of definitions written for AWS to local resources when they are "
+        "created or updated (YAML/JSON mapping, as for `montemap aws bind`)",
     )
     parser.add_argument(
         "--no-cgroups",

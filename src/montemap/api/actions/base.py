@@ -25,10 +25,16 @@ MAX_TAGS = 50
 
 @dataclass(frozen=True)
 class Context:
-    """What an action works with: the engine and the API's own registry."""
+    """What an action works with: the engine and the API's own registry.
+
+    ``bind_definition`` rewrites every definition a client sends before it is
+    validated and stored (``montemap server --mapping FILE`` binds the ARNs of a
+    definition written for AWS to local resources); the default keeps it.
+    """
 
     engine: EngineApi
     registry: Registry
+    bind_definition: Callable[[str], str] = lambda text: text
 
     @property
     def arns(self) -> ArnFactory:

@@ -138,7 +138,7 @@ async def create_state_machine(ctx: Context, params: Params) -> Result:
     _check_version_description(params)
     new = NewStateMachine(
         name=name,
-        definition=params["definition"],
+        definition=ctx.bind_definition(params["definition"]),
         role_arn=params["roleArn"],
         type=params.get("type", "STANDARD"),
         logging_configuration=logging_configuration(params) or dict(DEFAULT_LOGGING),
@@ -187,6 +187,7 @@ async def update_state_machine(ctx: Context, params: Params) -> Result:
     _check_version_description(params)
     definition = params.get("definition")
     if definition is not None:
+        definition = ctx.bind_definition(definition)
         check_definition_text(definition)
     role_arn = params.get("roleArn")
     if role_arn is not None:
