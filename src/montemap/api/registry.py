@@ -87,14 +87,19 @@ class StateMachine:
     version_description: str | None = None
 
     def ref(self) -> StateMachineRef:
-        return StateMachineRef(
-            arn=self.arn,
-            name=self.name,
-            definition=self.definition,
-            role_arn=self.role_arn,
-            type=self.type,
-            revision_id=self.revision_id,
-        )
+        return _ref(self)
+
+
+def _ref(machine: StateMachine | StateMachineVersion) -> StateMachineRef:
+    """What the engine needs to start an execution of a state machine or a version."""
+    return StateMachineRef(
+        arn=machine.arn,
+        name=machine.name,
+        definition=machine.definition,
+        role_arn=machine.role_arn,
+        type=machine.type,
+        revision_id=machine.revision_id,
+    )
 
 
 @dataclass(frozen=True)
@@ -116,14 +121,7 @@ class StateMachineVersion:
         return self.state_machine_arn.rsplit(":", 1)[1]
 
     def ref(self) -> StateMachineRef:
-        return StateMachineRef(
-            arn=self.arn,
-            name=self.name,
-            definition=self.definition,
-            role_arn=self.role_arn,
-            type=self.type,
-            revision_id=self.revision_id,
-        )
+        return _ref(self)
 
 
 @dataclass(frozen=True)
