@@ -20,19 +20,21 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import parse_qs
 
 from botocore.model import OperationModel
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from montemap import __version__
 from montemap.api import protocol
 from montemap.api.actions import ACTIONS, Context
 from montemap.api.engine_api import EngineApi
 from montemap.api.registry import Registry
+from montemap.api.routing import JSON_SERVICES, ServiceApps, signing_service, unsigned_service
 from montemap.api.validation import operation_model, validate_input
 from montemap.engine.db import committed
 from montemap.errors import ApiError
@@ -210,16 +212,32 @@ async def _resumed(coro: Coroutine[Any, Any, dict[str, Any]], first: Any) -> dic
 
 
 class ApiApp(Starlette):
-    """Starlette, with ``POST /`` served by the dispatcher directly (the hot path)."""
+    """Starlette, with ``POST /`` served by the dispatcher directly (the hot path).
+
+    Requests for the other services on the endpoint (S3, Lambda, CloudFormation,
+    IAM: :mod:`montemap.api.routing`) go to their own applications, registered
+    with :meth:`add_service`.
+    """
 
     def __init__(self, dispatcher: Dispatcher, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.dispatcher = dispatcher
+        self.service_apps = ServiceApps(rest={}, query={})
+
+    def add_service(self, name: str, app: ASGIApp, *, query: bool = False) -> None:
+        """Serve SigV4 service ``name`` (``"s3"``, ``"lambda"``, ``"cloudformation"``) with ``app``."""
+        table = self.service_apps.query if query else self.service_apps.rest
+        assert isinstance(table, dict)
+        table[name] = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
+        if self.service_apps.rest or self.service_apps.query:
+            routed = await self._route_service(scope, receive, send)
+            if routed:
+                return
         if scope["path"] == "/" and scope["method"] == "POST":
             scope["app"] = self
             response = await self.dispatcher.dispatch(Request(scope, receive))
@@ -232,6 +250,64 @@ class ApiApp(Starlette):
             await send(message)
 
         await super().__call__(scope, receive, durable_send)
+
+    async def _route_service(self, scope: Scope, receive: Receive, send: Send) -> bool:
+        """Hand a request for another service to its application; whether it was one."""
+        signed = signing_service(scope)
+        if signed is not None:
+            if signed in JSON_SERVICES:
+                return False
+            app = self.service_apps.get(signed)
+            if app is None:
+                return False  # the dispatcher answers with an error naming the service
+            await _call_durably(app, scope, receive, send)
+            return True
+        service = unsigned_service(scope)
+        if service is None or service == "json":
+            return False
+        if service == "query" or service in self.service_apps.query:
+            body, receive = await _buffered(receive)
+            version = parse_qs(body.decode("latin-1")).get("Version", [""])[0]
+            service = unsigned_service(scope, version) or "query"
+        app = self.service_apps.get(service)
+        if app is None:
+            return False
+        await _call_durably(app, scope, receive, send)
+        return True
+
+
+async def _call_durably(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """Call ``app``, holding its response until the database's group commit is flushed."""
+
+    async def durable_send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            await committed()
+        await send(message)
+
+    await app(scope, receive, durable_send)
+
+
+async def _buffered(receive: Receive) -> tuple[bytes, Receive]:
+    """Read a request's whole body; a ``receive`` that hands it out again."""
+    chunks: list[bytes] = []
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        more = message.get("more_body", False)
+    body = b"".join(chunks)
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return body, replay
 
 
 async def health(request: Request) -> Response:
