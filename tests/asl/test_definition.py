@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.conformance.corpus import CASES_FILE
 
 from montemap.asl.definition import (
     check_definition,
@@ -18,7 +18,7 @@ from montemap.asl.definition import (
 )
 from montemap.errors import DefinitionError, Diagnostic
 
-CASES = Path("/work/shared/conformance/cases.jsonl")
+CASES = CASES_FILE
 ACTIVITY_ARN = "arn:aws:states:us-east-1:123456789012:activity:worker"
 LAMBDA = "arn:aws:states:::lambda:invoke"
 
@@ -838,13 +838,10 @@ def test_deep_nesting_is_refused_not_crashing() -> None:
 
 
 def _corpus() -> list[dict[str, Any]]:
-    if not CASES.exists():
-        return []
     return [json.loads(line) for line in CASES.read_text().splitlines() if line.strip()]
 
 
 @pytest.mark.conformance
-@pytest.mark.skipif(not CASES.exists(), reason="conformance corpus not present")
 def test_every_definition_that_ran_on_aws_validates() -> None:
     failures = []
     for case in _corpus():

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import pytest
 from jsonata.timebox import Timebox
+from tests.conformance.corpus import CASES_FILE
 
 from montemap.asl import jsonata_query
 from montemap.asl.jsonata_functions import MAX_RANGE_ELEMENTS, JavaRandom
@@ -549,18 +548,6 @@ def test_top_level_references(expr: str, names: list[str]) -> None:
 # --------------------------------------------------------------------------- AWS-recorded cases
 
 
-def _cases_file() -> Path | None:
-    candidates = [
-        os.environ.get("MONTEMAP_CONFORMANCE_CASES", ""),
-        str(Path(__file__).resolve().parents[2] / "shared" / "conformance" / "cases.jsonl"),
-        "/work/shared/conformance/cases.jsonl",
-    ]
-    for candidate in candidates:
-        if candidate and Path(candidate).is_file():
-            return Path(candidate)
-    return None
-
-
 def _pass_chain(definition: dict[str, Any]) -> list[tuple[str, dict[str, Any]]] | None:
     """The states in execution order when the machine is a chain of JSONata Pass states."""
     states = definition.get("States", {})
@@ -616,9 +603,7 @@ def field_of(
 
 @pytest.mark.conformance
 def test_simple_jsonata_conformance_cases() -> None:
-    path = _cases_file()
-    if path is None:
-        pytest.skip("conformance cases not found (set MONTEMAP_CONFORMANCE_CASES)")
+    path = CASES_FILE
     selected = failed = 0
     failures: list[str] = []
     for line in path.read_text(encoding="utf-8").splitlines():

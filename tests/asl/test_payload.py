@@ -9,16 +9,15 @@ package, and compares with what AWS recorded.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.conformance.corpus import CASES_FILE
 
 from montemap import errors
 from montemap.asl.jsonpath import PathError, query, set_result
 from montemap.asl.payload import evaluate_payload, is_dynamic_key, output_key
 
-CASES_FILE = Path("/work/shared/conformance/cases.jsonl")
 _SIMPLE_FIELDS = {"Type", "Parameters", "InputPath", "ResultPath", "OutputPath", "End", "Comment"}
 
 
@@ -105,8 +104,6 @@ def test_ints_stay_ints() -> None:
 
 
 def _simple_cases() -> list[dict[str, Any]]:
-    if not CASES_FILE.exists():
-        return []
     cases = []
     for line in CASES_FILE.read_text(encoding="utf-8").splitlines():
         case = json.loads(line)
@@ -145,7 +142,6 @@ def _run_pass_state(state: dict[str, Any], raw_input: Any) -> Any:
 
 
 @pytest.mark.conformance
-@pytest.mark.skipif(not SIMPLE_CASES, reason="conformance corpus not available")
 @pytest.mark.parametrize("case", SIMPLE_CASES, ids=[c["id"] for c in SIMPLE_CASES])
 def test_conformance_single_pass_state(case: dict[str, Any]) -> None:
     expected = case["expected"]
@@ -177,7 +173,5 @@ def _strict(value: Any) -> Any:
 
 
 def test_conformance_corpus_covers_the_intrinsics() -> None:
-    if not SIMPLE_CASES:
-        pytest.skip("conformance corpus not available")
     intrinsic = [c for c in SIMPLE_CASES if c["category"] == "intrinsic_functions"]
     assert len(intrinsic) >= 60

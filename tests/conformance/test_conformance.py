@@ -1,4 +1,7 @@
-"""Every AWS-recorded case in ``../shared/conformance/cases.jsonl`` through the real API.
+"""Every AWS-recorded case in ``corpus/cases.jsonl`` through the real API.
+
+The corpus is a copy, kept in the repository so every clone runs all of it, of
+the Apache-2.0 data described in ``corpus/README.md`` (see ``corpus/NOTICE``).
 
 Each case creates a state machine on a real ``montemap server`` (boto3 over
 loopback HTTP), starts an execution with the recorded input, acts as the
@@ -12,24 +15,17 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-CASES_FILE = Path(__file__).resolve().parents[2].parent / "shared" / "conformance" / "cases.jsonl"
+from tests.conformance.corpus import CASES_FILE, EXPECTED_CASES, load_cases
 
 #: Case id -> why montemap differs from AWS (mirrors docs/conformance.md).
 KNOWN_DIFFERENCES: dict[str, str] = {}
 
 
-def _load() -> list[dict[str, Any]]:
-    if not CASES_FILE.exists():
-        return []
-    return [json.loads(line) for line in CASES_FILE.read_text().splitlines() if line.strip()]
-
-
-CASES = _load()
+CASES = load_cases()
 
 
 def json_equal(a: Any, b: Any) -> bool:
@@ -68,8 +64,11 @@ def _act_as_worker(client: Any, activity_arn: str, spec: dict[str, Any]) -> None
     # "hold": take the task and never answer
 
 
+def test_the_whole_corpus_is_there() -> None:
+    assert len(CASES) == EXPECTED_CASES, f"{CASES_FILE} holds {len(CASES)} cases"
+
+
 @pytest.mark.conformance
-@pytest.mark.skipif(not CASES, reason=f"no conformance corpus at {CASES_FILE}")
 @pytest.mark.parametrize("case", CASES, ids=[c["id"].split("::", 1)[-1] for c in CASES])
 def test_case(case: dict[str, Any], shared_sfn_client: Any, request: pytest.FixtureRequest) -> None:
     if case["id"] in KNOWN_DIFFERENCES:
