@@ -2,13 +2,23 @@
 
 A command module exposes ``register(subparsers)``, which adds its parser and
 sets ``func`` (taking the parsed namespace, returning an exit code).
+
+This is the one place where errors become exit codes: a ``MontemapError`` (or
+an operating-system error such as a missing file) is one line on stderr and
+exit 1; anything else is a bug, reported in one line that names the file
+holding its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
 
 from montemap import __version__
 from montemap.errors import MontemapError
@@ -33,13 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"montemap {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue  # not built yet
-            raise
-        module.register(sub)
+        importlib.import_module(name).register(sub)
     return parser
 
 
@@ -56,6 +60,37 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except OSError as exc:
+        print(f"montemap: error: {_os_error(exc)}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        log = _write_bug_report(args)
+        print(
+            f"montemap: internal error ({type(exc).__name__}: {exc}); this is a bug: "
+            f"please report it with {log}",
+            file=sys.stderr,
+        )
+        return 70  # EX_SOFTWARE
+
+
+def _os_error(exc: OSError) -> str:
+    """An operating-system error as one line: what failed, and on which file."""
+    reason = exc.strerror or str(exc)
+    names = [str(name) for name in (exc.filename, exc.filename2) if name is not None]
+    return f"{reason}: {' -> '.join(names)}" if names else reason
+
+
+def _write_bug_report(args: argparse.Namespace) -> Path:
+    """Write the current exception's traceback to a file; its path."""
+    folder = Path(os.environ.get("MONTEMAP_LOG_DIR") or tempfile.gettempdir())
+    path = folder / f"montemap-crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"montemap command: {vars(args)!r}\n\n{traceback.format_exc()}")
+    except OSError:
+        traceback.print_exc()
+        return Path("(traceback printed above: the log could not be written)")
+    return path
 
 
 if __name__ == "__main__":

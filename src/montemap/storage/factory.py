@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from montemap.errors import MontemapError
 from montemap.storage.base import ObjectStore
 from montemap.storage.local import LocalObjectStore
 
@@ -30,7 +31,7 @@ BUCKETS_DIR = "buckets"
 _S3_QUERY_KEYS = frozenset({"endpoint_url", "region"})
 
 
-class StoreConfigError(ValueError):
+class StoreConfigError(MontemapError, ValueError):
     """An object store specification that cannot be used; says what and where."""
 
 
