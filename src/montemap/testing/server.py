@@ -25,6 +25,8 @@ from typing import IO, Any
 import boto3
 from botocore.config import Config
 
+from montemap.errors import MontemapError
+
 REGION = "us-east-1"
 DUMMY_CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
 #: Environment for subprocesses (the AWS CLI) that must not find real credentials.
@@ -50,7 +52,7 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
-class ServerError(RuntimeError):
+class ServerError(MontemapError, RuntimeError):
     """The server did not start or stop as expected; carries its log."""
 
 

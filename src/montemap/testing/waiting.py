@@ -58,7 +58,7 @@ def eventually(
 
 
 async def eventually_async(
-    check: Callable[[], T | None | Awaitable[T | None]],
+    check: Callable[[], T | Awaitable[T | None] | None],
     *,
     timeout: float = 10.0,
     what: str = "",
