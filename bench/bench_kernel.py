@@ -21,6 +21,7 @@ from scipy import special
 
 from montemap.credit.kernel import KernelInputs, get_backend
 from montemap.credit.rng import StreamFactory, box_muller, padded_width
+from montemap.credit.sampling import path_design
 
 
 def _inputs(n: int) -> KernelInputs:
@@ -46,10 +47,21 @@ def best_of(repeat: int, fn: Callable[[], object]) -> float:
 def kernel_rate(n: int, paths: int, repeat: int) -> float:
     inputs = _inputs(n)
     backend = get_backend("numpy")
-    secs = best_of(
-        repeat, lambda: backend.simulate(inputs, seed=1, shock_bp=100, mu=-0.15, paths=paths)
-    )
+    design = path_design(1, paths, "is")
+    secs = best_of(repeat, lambda: backend.simulate([inputs], seed=1, mus=[-0.15], design=design))
     return n * paths / secs
+
+
+def kernel_rate_scenarios(n: int, paths: int, scenarios: int, repeat: int) -> float:
+    """Loan-path-scenarios per second when ``scenarios`` share the draws (CRN)."""
+    inputs = _inputs(n)
+    backend = get_backend("numpy")
+    design = path_design(1, paths, "is")
+    mus = [-0.15 * k for k in range(scenarios)]
+    secs = best_of(
+        repeat, lambda: backend.simulate([inputs] * scenarios, seed=1, mus=mus, design=design)
+    )
+    return n * paths * scenarios / secs
 
 
 def stages(n: int, paths: int) -> None:
@@ -59,7 +71,7 @@ def stages(n: int, paths: int) -> None:
     streams = StreamFactory(1)
     per = n * width
     position = best_of(5, lambda: [streams._position(int(i), 0, 0) for i in ids.tolist()])
-    draws = best_of(5, lambda: streams.idiosyncratic_raw(0, ids, raw))
+    draws = best_of(5, lambda: streams.idiosyncratic_raw(ids, raw))
     bm = best_of(5, lambda: box_muller(raw))
     even, _ = box_muller(raw)
     a = np.zeros((n, 1), np.float32)
@@ -112,6 +124,8 @@ def main() -> None:
     for n, paths in ((400, 1000), (400, 10_000), (2000, 20_000)):
         rate = kernel_rate(n, paths, repeat)
         print(f"kernel numpy {n:>5} loans x {paths:>6} paths: {rate:.3g} loan-paths/s")
+    rate = kernel_rate_scenarios(400, 1000, 4, repeat)
+    print(f"kernel numpy   400 loans x   1000 paths x 4 scenarios (CRN): {rate:.3g} /s")
     stages(128, 1000)  # one block of the kernel at 1,000 paths
     handler_rate(repeat)
 

@@ -17,6 +17,14 @@ from montemap.credit import kernel as kmod
 from montemap.credit.kernel import KernelInputs, available_backends, get_backend, register_backend
 from montemap.credit.model import conditional_pd, vasicek_quantile
 from montemap.credit.rng import StreamFactory
+from montemap.credit.sampling import path_design
+
+
+def _sim(
+    inputs: KernelInputs, *, seed: int, mu: float, paths: int, estimator: str = "plain"
+) -> kmod.KernelResult:
+    design = path_design(seed, paths, estimator)
+    return get_backend().simulate([inputs], seed=seed, mus=[mu], design=design)[0]
 
 
 def _homogeneous(n: int, pd: float, rho: float) -> KernelInputs:
@@ -39,7 +47,7 @@ def _vasicek_density(x: float, pd: float, rho: float) -> float:
 @pytest.mark.parametrize("rho", [0.15, 0.12])
 def test_vasicek_quantiles_within_monte_carlo_error(rho: float) -> None:
     n, s, pd = 2000, 20_000, 0.01
-    result = get_backend().simulate(_homogeneous(n, pd, rho), seed=11, shock_bp=0, mu=0.0, paths=s)
+    result = _sim(_homogeneous(n, pd, rho), seed=11, mu=0.0, paths=s)
     rate = np.sort(result.path_loss_cents / n)
     for a in (0.99, 0.999):
         q = vasicek_quantile(pd, rho, a)
@@ -53,7 +61,7 @@ def test_vasicek_quantiles_within_monte_carlo_error(rho: float) -> None:
 
 
 def test_mean_conditional_pd_over_paths_is_the_unconditional_pd() -> None:
-    z = StreamFactory(5).systematic_normals(0, 100_000).astype(np.float64)
+    z = StreamFactory(5).systematic_normals(100_000).astype(np.float64)
     for pd, rho in [(0.01, 0.15), (0.05, 0.03), (0.002, 0.24)]:
         p = conditional_pd(pd, rho, z)
         se = p.std() / np.sqrt(z.size)
@@ -62,8 +70,8 @@ def test_mean_conditional_pd_over_paths_is_the_unconditional_pd() -> None:
 
 def test_macro_shift_raises_defaults() -> None:
     inputs = _homogeneous(200, 0.02, 0.1)
-    calm = get_backend().simulate(inputs, seed=1, shock_bp=0, mu=0.0, paths=4000)
-    stressed = get_backend().simulate(inputs, seed=1, shock_bp=0, mu=-0.45, paths=4000)
+    calm = _sim(inputs, seed=1, mu=0.0, paths=4000)
+    stressed = _sim(inputs, seed=1, mu=-0.45, paths=4000)
     expected = float(special.ndtr(special.ndtri(0.02) + np.sqrt(0.1) * 0.45))
     assert stressed.loan_defaults.sum() > calm.loan_defaults.sum()
     assert stressed.loan_defaults.mean() / 4000 == pytest.approx(expected, rel=0.1)
@@ -78,25 +86,25 @@ def test_results_do_not_depend_on_batch_composition() -> None:
         rng.uniform(0.03, 0.24, n),
         rng.integers(0, 10**9, n),
     )
-    full = get_backend().simulate(inputs, seed=9, shock_bp=200, mu=-0.3, paths=77)
+    full = _sim(inputs, seed=9, mu=-0.3, paths=77)
     parts = [np.arange(0, 1), np.arange(1, 130), np.arange(130, n)]
     total = np.zeros(77, dtype=np.int64)
     for idx in parts:
         sub = KernelInputs(
             *(getattr(inputs, f)[idx] for f in ("account_ids", "threshold", "rho", "loss_cents"))
         )
-        part = get_backend().simulate(sub, seed=9, shock_bp=200, mu=-0.3, paths=77)
+        part = _sim(sub, seed=9, mu=-0.3, paths=77)
         np.testing.assert_array_equal(part.loan_defaults, full.loan_defaults[idx])
+        np.testing.assert_array_equal(part.loan_weighted, full.loan_weighted[idx])
         total += part.path_loss_cents
     np.testing.assert_array_equal(total, full.path_loss_cents)
     # reversing the loans changes nothing either
     rev = np.arange(n)[::-1]
-    back = get_backend().simulate(
+    back = _sim(
         KernelInputs(
             *(getattr(inputs, f)[rev] for f in ("account_ids", "threshold", "rho", "loss_cents"))
         ),
         seed=9,
-        shock_bp=200,
         mu=-0.3,
         paths=77,
     )
@@ -106,9 +114,9 @@ def test_results_do_not_depend_on_batch_composition() -> None:
 
 def test_small_blocks_give_the_same_result(monkeypatch: pytest.MonkeyPatch) -> None:
     inputs = _homogeneous(50, 0.2, 0.1)
-    whole = get_backend().simulate(inputs, seed=2, shock_bp=0, mu=0.0, paths=100)
+    whole = _sim(inputs, seed=2, mu=0.0, paths=100)
     monkeypatch.setattr(kmod, "BLOCK_ELEMENTS", 1)
-    blocks = get_backend().simulate(inputs, seed=2, shock_bp=0, mu=0.0, paths=100)
+    blocks = _sim(inputs, seed=2, mu=0.0, paths=100)
     np.testing.assert_array_equal(whole.loan_defaults, blocks.loan_defaults)
     np.testing.assert_array_equal(whole.path_loss_cents, blocks.path_loss_cents)
 
@@ -116,7 +124,7 @@ def test_small_blocks_give_the_same_result(monkeypatch: pytest.MonkeyPatch) -> N
 def test_huge_exposures_stay_exact() -> None:
     big = np.full(3, 2**52, dtype=np.int64)
     inputs = KernelInputs(np.arange(3, dtype=np.int64), np.full(3, 10.0), np.full(3, 0.1), big)
-    result = get_backend().simulate(inputs, seed=0, shock_bp=0, mu=0.0, paths=5)
+    result = _sim(inputs, seed=0, mu=0.0, paths=5)
     assert result.path_loss_cents.tolist() == [3 * 2**52] * 5
     assert result.path_defaults.tolist() == [3] * 5
 
@@ -127,7 +135,7 @@ def test_input_validation_and_registry() -> None:
     with pytest.raises(ValueError, match="shape"):
         KernelInputs(np.arange(2), np.zeros(1), np.zeros(2), np.ones(2, dtype=np.int64))
     with pytest.raises(ValueError, match="paths must be at least 1"):
-        get_backend().simulate(_homogeneous(1, 0.1, 0.1), seed=0, shock_bp=0, mu=0.0, paths=0)
+        _sim(_homogeneous(1, 0.1, 0.1), seed=0, mu=0.0, paths=0)
     with pytest.raises(ValueError, match="unknown kernel backend 'gpu'"):
         get_backend("gpu")
     register_backend("numpy-copy", kmod.NumpyBackend)
@@ -136,5 +144,5 @@ def test_input_validation_and_registry() -> None:
         assert get_backend("numpy-copy").name == "numpy"
     finally:
         kmod._BACKENDS.pop("numpy-copy")
-    empty = get_backend().simulate(_homogeneous(0, 0.1, 0.1), seed=0, shock_bp=0, mu=0.0, paths=3)
+    empty = _sim(_homogeneous(0, 0.1, 0.1), seed=0, mu=0.0, paths=3)
     assert empty.path_loss_cents.tolist() == [0, 0, 0]

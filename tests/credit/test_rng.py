@@ -1,4 +1,4 @@
-"""Keyed Philox streams: draws depend on (seed, scenario, AccountID, path) only."""
+"""Keyed Philox streams: draws depend on (seed, AccountID, path) only (common across scenarios)."""
 
 from __future__ import annotations
 
@@ -8,42 +8,40 @@ import pytest
 from montemap.credit.rng import StreamFactory, box_muller, padded_width, validate_seed
 
 
-def _uniforms(seed: int, shock: int, ids: list[int], width: int = 64) -> np.ndarray:
+def _uniforms(seed: int, ids: list[int], width: int = 64) -> np.ndarray:
     out = np.empty((len(ids), width), dtype=np.uint64)
-    StreamFactory(seed).idiosyncratic_raw(shock, np.array(ids, dtype=np.uint64), out)
+    StreamFactory(seed).idiosyncratic_raw(np.array(ids, dtype=np.uint64), out)
     return out
 
 
 def test_a_loans_draws_do_not_depend_on_its_neighbours() -> None:
-    alone = _uniforms(7, 100, [42])
-    mixed = _uniforms(7, 100, [5, 42, 9])
+    alone = _uniforms(7, [42])
+    mixed = _uniforms(7, [5, 42, 9])
     np.testing.assert_array_equal(alone[0], mixed[1])
     assert not np.array_equal(mixed[0], mixed[1])
 
 
-def test_streams_differ_by_seed_scenario_and_account() -> None:
-    base = _uniforms(7, 100, [42])[0]
-    for other in (
-        _uniforms(8, 100, [42])[0],
-        _uniforms(7, 200, [42])[0],
-        _uniforms(7, 100, [43])[0],
-    ):
+def test_streams_differ_by_seed_and_account() -> None:
+    base = _uniforms(7, [42])[0]
+    for other in (_uniforms(8, [42])[0], _uniforms(7, [43])[0]):
         assert not np.array_equal(base, other)
-    # negative shocks have their own streams too
-    assert not np.array_equal(_uniforms(7, -100, [42])[0], base)
+    # the systematic stream is not any loan's stream (AccountID 0 included)
+    z_raw = StreamFactory(7).systematic_normals(64)
+    eps = box_muller(_uniforms(7, [0], width=32))[0][0]
+    assert not np.array_equal(z_raw[0::2], eps)
 
 
 def test_more_paths_extend_the_stream() -> None:
-    short = _uniforms(1, 0, [3], width=32)
-    long = _uniforms(1, 0, [3], width=96)
+    short = _uniforms(1, [3], width=32)
+    long = _uniforms(1, [3], width=96)
     np.testing.assert_array_equal(short[0], long[0, :32])
-    z_short = StreamFactory(1).systematic_normals(0, 10)
-    z_long = StreamFactory(1).systematic_normals(0, 1000)
+    z_short = StreamFactory(1).systematic_normals(10)
+    z_long = StreamFactory(1).systematic_normals(1000)
     np.testing.assert_array_equal(z_short, z_long[:10])
 
 
 def test_systematic_normals_are_standard_normal() -> None:
-    z = StreamFactory(3).systematic_normals(0, 200_000).astype(np.float64)
+    z = StreamFactory(3).systematic_normals(200_000).astype(np.float64)
     assert abs(z.mean()) < 5 * 1 / np.sqrt(z.size)
     assert z.std() == pytest.approx(1.0, abs=0.01)
     assert np.mean(z < -2.326) == pytest.approx(0.01, abs=0.0015)
@@ -61,17 +59,20 @@ def test_box_muller_pairs() -> None:
 
 
 def test_the_stream_layout_is_numpys_philox() -> None:
-    """Documented keying: key (AccountID, seed), counter (0, 0, shock, kind)."""
+    """Documented keying: key (AccountID, seed), counter (0, 0, 0, kind)."""
 
     def philox(key: list[int], counter: list[int]) -> np.random.Philox:
         return np.random.Philox(
             key=np.array(key, dtype=np.uint64), counter=np.array(counter, dtype=np.uint64)
         )
 
-    expected = philox([42, 7], [0, 0, 100, 0]).random_raw(3)
-    np.testing.assert_array_equal(_uniforms(7, 100, [42], width=3)[0], expected)
-    neg = philox([42, 7], [0, 0, 2**64 - 100, 0]).random_raw(2)
-    np.testing.assert_array_equal(_uniforms(7, -100, [42], width=2)[0], neg)
+    expected = philox([42, 7], [0, 0, 0, 0]).random_raw(3)
+    np.testing.assert_array_equal(_uniforms(7, [42], width=3)[0], expected)
+    raw = philox([0, 7], [0, 0, 0, 1]).random_raw(16)
+    even, odd = box_muller(raw[None, :])
+    z = StreamFactory(7).systematic_normals(32)
+    np.testing.assert_array_equal(z[0::2], even[0])
+    np.testing.assert_array_equal(z[1::2], odd[0])
 
 
 def test_seed_and_width_validation() -> None:

@@ -47,6 +47,7 @@ def test_bit_identical_across_batch_sizes_and_workers(tape: Path, tmp_path: Path
         run_simulation(out, PARAMS, tape=tape, batch_size=batch_size, workers=workers, report=False)
         runs.append(_files(out))
         assert sorted(p.name for p in out.iterdir()) == [
+            "contributions.parquet",
             "loans.parquet",
             "rejects.csv",
             "summary.json",
@@ -58,6 +59,9 @@ def test_bit_identical_across_batch_sizes_and_workers(tape: Path, tmp_path: Path
         assert s == {k: v for k, v in s0.items() if k != "batches"}
         assert t.equals(t0)
         assert r == r0
+        c0 = pq.read_table(tmp_path / "run0" / "contributions.parquet")
+        for i in (1, 2):
+            assert pq.read_table(tmp_path / f"run{i}" / "contributions.parquet").equals(c0)
 
 
 def test_run_contents(tape: Path, tmp_path: Path) -> None:

@@ -46,6 +46,7 @@ from montemap.credit.loans import (
     parse_object,
 )
 from montemap.credit.params import BatchInputError, RunParams, parse_batch_input
+from montemap.credit.sampling import path_design
 from montemap.storage import ObjectStore, ObjectStoreError, open_store
 
 READ_THREADS = 16
@@ -140,22 +141,24 @@ def simulate_loans(
     live = base.loans
     backend = get_backend(params.backend)
     loss_cents = np.rint(base.lgd * base.balance * 100.0).astype(np.int64)
-    k = len(params.shocks_bp)
-    path_loss = np.zeros((k, params.paths), dtype=np.int64)
-    path_defaults = np.zeros((k, params.paths), dtype=np.int64)
-    tables = []
-    for j, shock in enumerate(params.shocks_bp):
-        sc = model.scenario(base, shock, mparams)
-        result = backend.simulate(
-            KernelInputs(live.account_id, special.ndtri(sc.pd_repriced), sc.rho, loss_cents),
-            seed=params.seed,
-            shock_bp=shock,
-            mu=sc.mu,
-            paths=params.paths,
-        )
-        path_loss[j] = result.path_loss_cents
-        path_defaults[j] = result.path_defaults
-        tables.append(_scenario_table(base, sc, result.loan_defaults, params))
+    design = path_design(params.seed, params.paths, params.estimator)
+    scenarios = [model.scenario(base, shock, mparams) for shock in params.shocks_bp]
+    results = backend.simulate(
+        [
+            KernelInputs(live.account_id, special.ndtri(sc.pd_repriced), sc.rho, loss_cents)
+            for sc in scenarios
+        ],
+        seed=params.seed,
+        mus=[sc.mu for sc in scenarios],
+        design=design,
+    )
+    path_loss = np.stack([r.path_loss_cents for r in results]).astype(np.int64, copy=False)
+    path_defaults = np.stack([r.path_defaults for r in results]).astype(np.int64, copy=False)
+    norm = float(1 << design.scale_bits) * params.paths
+    tables = [
+        _scenario_table(base, sc, r.loan_weighted / norm, params)
+        for sc, r in zip(scenarios, results, strict=True)
+    ]
     table = _sorted(pa.concat_tables(tables))
     scheduled = model.annuity_payment(arrays.amount, arrays.rate, arrays.term.astype(np.float64))
     mismatch = int(np.count_nonzero(np.abs(arrays.payment - scheduled) > 0.01 * scheduled))
@@ -181,12 +184,13 @@ def _sorted(table: pa.Table) -> pa.Table:
 def _scenario_table(
     base: model.Baseline,
     sc: model.Scenario,
-    loan_defaults: NDArray[np.int64],
+    freq: NDArray[np.float64],
     params: RunParams,
 ) -> pa.Table:
+    """One scenario's rows; ``freq`` is the loan's (weighted) simulated default frequency."""
     loans = base.loans
     n = len(loans)
-    freq = loan_defaults / params.paths
+    freq = np.minimum(freq, 1.0)
     se = np.sqrt(freq * (1.0 - freq) / params.paths)
     commercial = loans.commercial
     zips = loans.zip_code.astype(str) if n else np.array([], dtype=str)
@@ -209,6 +213,7 @@ def _scenario_table(
         "dti": pa.array(sc.dti, _F64, mask=commercial),
         "dscr": pa.array(sc.dscr, _F64, mask=~commercial),
         "crossed": pa.array(sc.crossed, pa.bool_()),
+        "credit_score": pa.array(loans.credit_score, _F64),
         "pd0": pa.array(base.pd0, _F64),
         "pd_repriced": pa.array(sc.pd_repriced, _F64),
         "pd_stressed": pa.array(sc.pd_stressed, _F64),

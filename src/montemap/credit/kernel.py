@@ -15,7 +15,7 @@ batching. Losses are integer cents so sums are exact in any order.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from montemap.credit.rng import StreamFactory, box_muller, padded_width
+from montemap.credit.sampling import PathDesign
 
 #: Largest float64 integer below which every partial sum is exact.
 _EXACT = float(1 << 53)
@@ -54,7 +55,8 @@ class KernelInputs:
 class KernelResult:
     """Per-loan default counts and per-path portfolio loss and default count."""
 
-    loan_defaults: NDArray[np.int64]  # (loans,)
+    loan_defaults: NDArray[np.int64]  # (loans,) paths on which the loan defaults
+    loan_weighted: NDArray[np.float64]  # (loans,) sum of the paths' weight units (exact)
     path_loss_cents: NDArray[np.int64]  # (paths,)
     path_defaults: NDArray[np.int64]  # (paths,)
 
@@ -65,78 +67,129 @@ class Backend(Protocol):
     name: str
 
     def simulate(
-        self, inputs: KernelInputs, *, seed: int, shock_bp: int, mu: float, paths: int
-    ) -> KernelResult:
-        """Simulate ``paths`` paths of one scenario (shock ``shock_bp``, factor mean ``mu``)."""
+        self,
+        scenarios: Sequence[KernelInputs],
+        *,
+        seed: int,
+        mus: Sequence[float],
+        design: PathDesign,
+    ) -> list[KernelResult]:
+        """Simulate every scenario (same loans, own thresholds and factor means ``mus``) on
+        the paths of ``design``, with the same draws for every scenario."""
         ...
 
 
 class NumpyBackend:
-    """The reference backend: NumPy, float32, blocks of loans sized for the cache."""
+    """The reference backend: NumPy, float32, blocks of loans sized for the cache.
+
+    Each block's idiosyncratic normals are drawn once and compared with every
+    scenario's thresholds (common random numbers), so extra scenarios cost a
+    multiply-subtract, a compare and the sums, not new draws.
+    """
 
     name = "numpy"
 
     def simulate(
-        self, inputs: KernelInputs, *, seed: int, shock_bp: int, mu: float, paths: int
-    ) -> KernelResult:
+        self,
+        scenarios: Sequence[KernelInputs],
+        *,
+        seed: int,
+        mus: Sequence[float],
+        design: PathDesign,
+    ) -> list[KernelResult]:
+        paths = design.paths
         if paths < 1:
             raise ValueError(f"paths must be at least 1, got {paths}")
+        if len(mus) != len(scenarios) or not scenarios:
+            raise ValueError("simulate needs one factor mean per scenario, and a scenario")
+        first = scenarios[0]
+        for other in scenarios[1:]:
+            if not (
+                np.array_equal(other.account_ids, first.account_ids)
+                and np.array_equal(other.loss_cents, first.loss_cents)
+            ):
+                raise ValueError("every scenario must hold the same loans")
         streams = StreamFactory(seed)
         width = padded_width(paths)
         half = width // 2
-        z = np.zeros(width, dtype=np.float32)
-        z[:paths] = streams.systematic_normals(shock_bp, paths) + np.float32(mu)
-        z_even, z_odd = np.ascontiguousarray(z[0::2]), np.ascontiguousarray(z[1::2])
+        units = np.zeros(width, dtype=np.float64)
+        units[:paths] = design.weight_units
+        units_even, units_odd = units[0::2].copy(), units[1::2].copy()
+        factors = [_factor_halves(design, mu, width) for mu in mus]
         n_even, n_odd = (paths + 1) // 2, paths // 2
 
-        n = inputs.account_ids.shape[0]
-        one_minus = 1.0 - inputs.rho
-        a = (inputs.threshold / np.sqrt(one_minus)).astype(np.float32)
-        b = np.sqrt(inputs.rho / one_minus).astype(np.float32)
-        ids = inputs.account_ids.astype(np.uint64)
-        weights = inputs.loss_cents.astype(np.float64)
-
-        loan_defaults = np.zeros(n, dtype=np.int64)
-        loss_even = np.zeros(half, dtype=np.int64)
-        loss_odd = np.zeros(half, dtype=np.int64)
-        defaults_even = np.zeros(half, dtype=np.int64)
-        defaults_odd = np.zeros(half, dtype=np.int64)
+        n = first.account_ids.shape[0]
+        coeffs = [_coefficients(sc) for sc in scenarios]
+        ids = first.account_ids.astype(np.uint64)
+        weights = first.loss_cents.astype(np.float64)
+        exact = float(weights.sum()) < _EXACT
+        k = len(scenarios)
+        loan_defaults = np.zeros((k, n), dtype=np.int64)
+        loan_weighted = np.zeros((k, n), dtype=np.float64)
+        loss = np.zeros((k, 2, half), dtype=np.int64)
+        dflt = np.zeros((k, 2, half), dtype=np.int64)
         rows = max(1, BLOCK_ELEMENTS // width)
         for start in range(0, n, rows):
             stop = min(start + rows, n)
             raw = np.empty((stop - start, half), dtype=np.uint64)
-            streams.idiosyncratic_raw(shock_bp, ids[start:stop], raw)
-            eps_even, eps_odd = box_muller(raw)
-            a_col, b_col = a[start:stop, None], b[start:stop, None]
+            streams.idiosyncratic_raw(ids[start:stop], raw)
+            halves = box_muller(raw)
             w = weights[start:stop]
-            for eps, zs, count, loss, dflt in (
-                (eps_even, z_even, n_even, loss_even, defaults_even),
-                (eps_odd, z_odd, n_odd, loss_odd, defaults_odd),
-            ):
-                if count == 0:
-                    continue
-                bar = np.multiply(b_col, zs[None, :])
-                np.subtract(a_col, bar, out=bar)
-                hit = np.less(eps, bar)
-                hit[:, count:] = False
-                loan_defaults[start:stop] += hit.sum(axis=1)
-                dflt += hit.sum(axis=0)
-                loss += _exact_weighted_sum(w, hit)
-        path_loss = np.empty(width, dtype=np.int64)
-        path_loss[0::2], path_loss[1::2] = loss_even, loss_odd
-        path_defaults = np.empty(width, dtype=np.int64)
-        path_defaults[0::2], path_defaults[1::2] = defaults_even, defaults_odd
-        return KernelResult(loan_defaults, path_loss[:paths], path_defaults[:paths])
+            for j, (a, b) in enumerate(coeffs):
+                a_col, b_col = a[start:stop, None], b[start:stop, None]
+                for h, (count, u) in enumerate(((n_even, units_even), (n_odd, units_odd))):
+                    if count == 0:
+                        continue
+                    bar = np.multiply(b_col, factors[j][h][None, :])
+                    np.subtract(a_col, bar, out=bar)
+                    hit = np.less(halves[h], bar)
+                    hit[:, count:] = False
+                    hitf = hit.astype(np.float64)
+                    loan_defaults[j, start:stop] += hit.sum(axis=1)
+                    loan_weighted[j, start:stop] += hitf @ u  # integer units: exact
+                    dflt[j, h] += hit.sum(axis=0)
+                    loss[j, h] += _exact_weighted_sum(w, hitf, exact)
+        results = []
+        for j in range(k):
+            path_loss = np.empty(width, dtype=np.int64)
+            path_loss[0::2], path_loss[1::2] = loss[j, 0], loss[j, 1]
+            path_defaults = np.empty(width, dtype=np.int64)
+            path_defaults[0::2], path_defaults[1::2] = dflt[j, 0], dflt[j, 1]
+            results.append(
+                KernelResult(
+                    loan_defaults[j], loan_weighted[j], path_loss[:paths], path_defaults[:paths]
+                )
+            )
+        return results
 
 
-def _exact_weighted_sum(weights: NDArray[np.float64], hit: NDArray[np.bool_]) -> NDArray[np.int64]:
+def _factor_halves(
+    design: PathDesign, mu: float, width: int
+) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """The factor ``Z = mu + Z0 + shift`` of the even and of the odd paths (padded)."""
+    z = np.zeros(width, dtype=np.float32)
+    z[: design.paths] = design.z0 + np.float32(mu) + design.shift
+    return np.ascontiguousarray(z[0::2]), np.ascontiguousarray(z[1::2])
+
+
+def _coefficients(inputs: KernelInputs) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """``a = c / sqrt(1-rho)`` and ``b = sqrt(rho / (1-rho))`` in float32."""
+    one_minus = 1.0 - inputs.rho
+    a = (inputs.threshold / np.sqrt(one_minus)).astype(np.float32)
+    b = np.sqrt(inputs.rho / one_minus).astype(np.float32)
+    return a, b
+
+
+def _exact_weighted_sum(
+    weights: NDArray[np.float64], hit: NDArray[np.float64], exact: bool
+) -> NDArray[np.int64]:
     """``weights @ hit`` exactly: BLAS when every partial sum stays below 2**53."""
-    if float(weights.sum()) < _EXACT:
-        return np.rint(weights @ hit.astype(np.float64)).astype(np.int64)
+    if exact:
+        return np.rint(weights @ hit).astype(np.int64)
     out = np.zeros(hit.shape[1], dtype=np.int64)
     cents = weights.astype(np.int64)
     for i in range(hit.shape[0]):
-        out += hit[i] * cents[i]
+        out += hit[i].astype(np.int64) * cents[i]
     return out
 
 

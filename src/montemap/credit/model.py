@@ -258,6 +258,17 @@ def affordability(loans: LoanArrays, payment: F64, noi: F64) -> tuple[F64, F64]:
     return np.asarray(dti, dtype=np.float64), np.asarray(dscr, dtype=np.float64)
 
 
+def copula_correlation(base: Baseline) -> F64:
+    """The copula's asset correlation: the record's ``Rho``, else Basel's at the baseline PD.
+
+    It is the same in every scenario (a property of the borrower), so with common
+    random numbers a loan's default indicator can only rise with the shock.
+    """
+    loans = base.loans
+    basel = basel_correlation(clip_pd(base.pd0), loans.commercial)
+    return np.asarray(np.where(np.isnan(loans.rho), basel, loans.rho), dtype=np.float64)
+
+
 def scenario(base: Baseline, shock_bp: int, params: ModelParams) -> Scenario:
     """Reprice, re-assess affordability and stress the PD for one rate shock."""
     loans = base.loans
@@ -271,11 +282,14 @@ def scenario(base: Baseline, shock_bp: int, params: ModelParams) -> Scenario:
         (base.dti0 <= DTI_LINE) & (dti > DTI_LINE),
     )
     pd_rep = repriced_pd(base.pd0, base.payment, shocked_payment, crossed, params.crossing_penalty)
-    rho = np.where(np.isnan(loans.rho), basel_correlation(pd_rep, loans.commercial), loans.rho)
+    rho = copula_correlation(base)
     mu = macro_shift(shock_bp, params.kappa)
     pd_stressed = clip_pd(unconditional_pd(pd_rep, rho, mu))
     expected_loss = pd_stressed * base.lgd * base.balance
-    capital = irb_capital(pd_stressed, base.lgd, rho, loans.commercial) * base.balance
+    regulatory_r = np.where(
+        np.isnan(loans.rho), basel_correlation(pd_stressed, loans.commercial), loans.rho
+    )
+    capital = irb_capital(pd_stressed, base.lgd, regulatory_r, loans.commercial) * base.balance
     return Scenario(
         shock_bp,
         mu,

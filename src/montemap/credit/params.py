@@ -12,6 +12,7 @@ key                default    meaning
 ``cutoff``         0.5        ``WillDefault`` = YES when the default frequency >= cutoff
 ``kappa``          0.15       macro-factor shift per percentage point of shock
 ``backend``        ``numpy``  kernel backend name
+``estimator``      ``is``     ``is`` (importance sampling of the factor) or ``plain``
 ``batch_id``       derived    names the batch's output folder (default: a hash of its keys)
 =================  =========  ==========================================================
 """
@@ -26,6 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from montemap.credit.sampling import DEFAULT_ESTIMATOR, ESTIMATORS
 from montemap.errors import StatesError
 
 INVALID_BATCH = "Montemap.InvalidBatch"
@@ -44,6 +46,7 @@ _KEYS = frozenset(
         "cutoff",
         "kappa",
         "backend",
+        "estimator",
         "batch_id",
     }
 )
@@ -69,6 +72,7 @@ class RunParams:
     cutoff: float = 0.5
     kappa: float = 0.15
     backend: str = "numpy"
+    estimator: str = DEFAULT_ESTIMATOR
 
     def fingerprint(self) -> str:
         """Hash of what determines the results (not where they are written)."""
@@ -80,6 +84,7 @@ class RunParams:
             "cutoff": self.cutoff,
             "kappa": self.kappa,
             "backend": self.backend,
+            "estimator": self.estimator,
         }
         return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -95,6 +100,7 @@ class RunParams:
             "cutoff": self.cutoff,
             "kappa": self.kappa,
             "backend": self.backend,
+            "estimator": self.estimator,
         }
 
     def run_key(self, name: str) -> str:
@@ -180,4 +186,11 @@ def parse_batch_input(value: Any) -> tuple[RunParams, str | None]:
         if not isinstance(value["backend"], str):
             raise BatchInputError("BatchInput.backend must be a string")
         kwargs["backend"] = value["backend"]
+    if "estimator" in value:
+        if value["estimator"] not in ESTIMATORS:
+            raise BatchInputError(
+                f"BatchInput.estimator must be one of {', '.join(ESTIMATORS)}, "
+                f"got {value['estimator']!r}"
+            )
+        kwargs["estimator"] = value["estimator"]
     return RunParams(**kwargs), batch_id

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,9 +23,19 @@ import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
 from montemap.credit.batch import RATE_BUCKETS, SIZE_BANDS, TERM_BUCKETS, default_store
+from montemap.credit.estimators import (
+    BOOTSTRAP,
+    Tail,
+    difference_table,
+    weighted_mean_se,
+    weighted_quantile,
+    weighted_sd,
+)
 from montemap.credit.loans import OPTIONAL
 from montemap.credit.model import PD_FLOOR
 from montemap.credit.params import BatchInputError, RunParams, parse_batch_input
+from montemap.credit.risk import scenario_contributions, vs_base
+from montemap.credit.sampling import IS_SHIFT, path_design
 from montemap.errors import MontemapError
 from montemap.storage import ObjectStore, ObjectStoreError, iter_objects
 
@@ -74,6 +83,7 @@ class RunOutputs:
     summary: dict[str, Any]
     rejects: list[tuple[str, str]]
     loans_parquet: bytes | None = None
+    contributions: pa.Table | None = None
 
 
 # --------------------------------------------------------------------------- reading
@@ -158,7 +168,12 @@ def reduce_run(
             overrides[name] += int(out.meta["overrides"].get(name, 0))
     rejects.sort()
     sink: Any = str(loans_path) if loans_path is not None else pa.BufferOutputStream()
+    design = path_design(params.seed, s, params.estimator)
+    tails, diffs = difference_table(
+        loss / 100.0, design.weight, ALPHAS, seed=params.seed, replicates=_replicates(s)
+    )
     scenarios = []
+    contribution_tables = []
     n_loans = 0
     writer: pq.ParquetWriter | None = None
     try:
@@ -176,7 +191,16 @@ def reduce_run(
                 )
             assert writer is not None
             writer.write_table(rows)
-            scenarios.append(scenario_summary(shock, params, rows, loss[j], defaults[j]))
+            figures = scenario_summary(
+                shock, params, rows, loss[j], defaults[j], design.weight, tails[j]
+            )
+            figures["vs_base"] = vs_base(loss[j], loss[0], design.weight, diffs[j])
+            factor = design.z0.astype(np.float64) + design.shift + figures["mu"]
+            table, figures["contributions"] = scenario_contributions(
+                rows, loss[j] / 100.0, design.weight, factor, tails[j]
+            )
+            contribution_tables.append(table)
+            scenarios.append(figures)
     finally:
         if writer is not None:
             writer.close()
@@ -193,6 +217,9 @@ def reduce_run(
         "cutoff": params.cutoff,
         "kappa": params.kappa,
         "backend": params.backend,
+        "estimator": params.estimator,
+        "is_shift": IS_SHIFT if params.estimator == "is" else 0.0,
+        "bootstrap_replicates": _replicates(s),
         "batches": len(ids),
         "defaults_applied": applied,
         "overrides": overrides,
@@ -200,34 +227,16 @@ def reduce_run(
         "scenarios": scenarios,
     }
     data = None if loans_path is not None else bytes(sink.getvalue().to_pybytes())
-    return RunOutputs(summary, rejects, data)
+    contributions = pa.concat_tables(contribution_tables) if contribution_tables else None
+    return RunOutputs(summary, rejects, data, contributions)
+
+
+def _replicates(paths: int) -> int:
+    """Bootstrap replicates: fewer for very long runs (the cost is replicates x paths)."""
+    return BOOTSTRAP if paths <= 100_000 else 100
 
 
 # --------------------------------------------------------------------------- figures
-
-
-def tail_figures(losses: NDArray[np.float64], alpha: float) -> tuple[float, float, float]:
-    """VaR (the empirical alpha-quantile), its standard error, and the expected shortfall.
-
-    VaR is the ``ceil(alpha S)``-th smallest loss; ES the mean of the losses from
-    there up. The SE comes from the order statistics one binomial sd either side
-    of the quantile's rank (distribution-free).
-    """
-    s = losses.shape[0]
-    ordered = np.sort(losses)
-    rank = min(max(math.ceil(alpha * s) - 1, 0), s - 1)
-    spread = math.sqrt(s * alpha * (1.0 - alpha))
-    lo = min(max(math.floor(rank - spread), 0), s - 1)
-    hi = min(max(math.ceil(rank + spread), 0), s - 1)
-    var = float(ordered[rank])
-    se = float(ordered[hi] - ordered[lo]) / 2.0
-    es = float(ordered[rank:].mean())
-    return var, se, es
-
-
-def _quantile_int(values: NDArray[np.int64], alpha: float) -> int:
-    ordered = np.sort(values)
-    return int(ordered[min(max(math.ceil(alpha * len(ordered)) - 1, 0), len(ordered) - 1)])
 
 
 def scenario_summary(
@@ -236,18 +245,18 @@ def scenario_summary(
     rows: pa.Table,
     loss_cents: NDArray[np.int64],
     defaults: NDArray[np.int64],
+    weights: NDArray[np.float64],
+    tails: Mapping[float, Tail],
 ) -> dict[str, Any]:
-    """The figures of one scenario."""
+    """The figures of one scenario (every Monte Carlo figure weighted by the IS weights)."""
     s = loss_cents.shape[0]
     losses = loss_cents / 100.0
-    mean = float(losses.mean())
-    sd = float(losses.std(ddof=1)) if s > 1 else 0.0
-    var, var_se, es = {}, {}, {}
-    for a in ALPHAS:
-        var[str(a)], var_se[str(a)], es[str(a)] = tail_figures(losses, a)
+    mean, mean_se = weighted_mean_se(losses, weights)
+    sd = weighted_sd(losses, weights)
     top = float(losses.max()) if s else 0.0
     edges = np.linspace(0.0, top if top > 0 else 1.0, LOSS_BINS + 1)
     hist, _ = np.histogram(losses, bins=edges)
+    mass, _ = np.histogram(losses, bins=edges, weights=weights / s)
     col = {
         name: rows.column(name).to_numpy(zero_copy_only=False)
         for name in (
@@ -262,29 +271,43 @@ def scenario_summary(
     flagged = np.asarray(rows.column("WillDefault").to_numpy(zero_copy_only=False)) == "YES"
     pd_hist, _ = np.histogram(np.clip(col["pd_stressed"], PD_EDGES[0], PD_EDGES[-1]), bins=PD_EDGES)
     n = rows.num_rows
+    levels = [str(a) for a in ALPHAS]
+    counts = defaults.astype(np.float64)
+    capital = float(col["irb_capital"].sum())
     return {
         "shock_bp": shock,
         "mu": -params.kappa * shock / 100.0,
         "exposure": float(col["ead"].sum()),
         "expected_loss": mean,
-        "expected_loss_se": sd / math.sqrt(s),
+        "expected_loss_se": mean_se,
         "expected_loss_model": float(col["expected_loss"].sum()),
         "unexpected_loss": sd,
-        "var": var,
-        "var_se": var_se,
-        "es": es,
-        "irb_capital": float(col["irb_capital"].sum()),
+        "var": {k: tails[a].var for k, a in zip(levels, ALPHAS, strict=True)},
+        "var_se": {k: tails[a].var_se for k, a in zip(levels, ALPHAS, strict=True)},
+        "var_ci": {k: list(tails[a].var_ci) for k, a in zip(levels, ALPHAS, strict=True)},
+        "es": {k: tails[a].es for k, a in zip(levels, ALPHAS, strict=True)},
+        "es_se": {k: tails[a].es_se for k, a in zip(levels, ALPHAS, strict=True)},
+        "es_ci": {k: list(tails[a].es_ci) for k, a in zip(levels, ALPHAS, strict=True)},
+        "economic_capital": {k: tails[a].var - mean for k, a in zip(levels, ALPHAS, strict=True)},
+        "irb_capital": capital,
+        "rwa": 12.5 * capital,
         "defaults_flagged": int(flagged.sum()),
         "mean_pd": float(col["pd_stressed"].mean()) if n else 0.0,
         "mean_pd0": float(col["pd0"].mean()) if n else 0.0,
         "default_count": {
-            "mean": float(defaults.mean()),
-            "sd": float(defaults.std(ddof=1)) if s > 1 else 0.0,
+            "mean": float((weights * counts).sum()) / s,
+            "sd": weighted_sd(counts, weights),
             "min": int(defaults.min()),
             "max": int(defaults.max()),
-            "quantiles": {str(a): _quantile_int(defaults, a) for a in (0.5, *ALPHAS)},
+            "quantiles": {
+                str(a): int(weighted_quantile(counts, weights, a)) for a in (0.5, *ALPHAS)
+            },
         },
-        "loss_histogram": {"edges": edges.tolist(), "counts": hist.tolist()},
+        "loss_histogram": {
+            "edges": edges.tolist(),
+            "counts": hist.tolist(),
+            "probability": mass.tolist(),
+        },
         "pd_histogram": {"edges": PD_EDGES.tolist(), "counts": pd_hist.tolist()},
         "breakdowns": {
             name: breakdown(rows, column, order, col, flagged)
@@ -353,6 +376,8 @@ def write_outputs_dir(out_dir: Path, outputs: RunOutputs) -> None:
     if outputs.loans_parquet is not None:
         (out_dir / "loans.parquet").write_bytes(outputs.loans_parquet)
     (out_dir / "rejects.csv").write_bytes(rejects_csv(outputs.rejects))
+    if outputs.contributions is not None:
+        pq.write_table(outputs.contributions, out_dir / "contributions.parquet", compression="zstd")
     (out_dir / "summary.json").write_text(json.dumps(outputs.summary, indent=1) + "\n")
 
 
@@ -362,6 +387,10 @@ def write_outputs_store(store: ObjectStore, params: RunParams, outputs: RunOutpu
     if outputs.loans_parquet is not None:
         store.put(bucket, params.run_key("loans.parquet"), outputs.loans_parquet)
     store.put(bucket, params.run_key("rejects.csv"), rejects_csv(outputs.rejects))
+    if outputs.contributions is not None:
+        sink = pa.BufferOutputStream()
+        pq.write_table(outputs.contributions, sink, compression="zstd")
+        store.put(bucket, params.run_key("contributions.parquet"), sink.getvalue().to_pybytes())
     summary = (json.dumps(outputs.summary, indent=1) + "\n").encode()
     store.put(bucket, params.run_key("summary.json"), summary)
 

@@ -111,6 +111,19 @@ class Scenario:
     loss_histogram: tuple[list[float], list[int]] | None
     pd_histogram: tuple[list[float], list[int]] | None
     breakdowns: dict[str, list[dict[str, Any]]]
+    var_ci: dict[str, tuple[float, float]] = field(default_factory=dict)
+    es_ci: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+
+def _intervals(raw: Any) -> dict[str, tuple[float, float]]:
+    """``{"0.99": [low, high]}`` entries that are well formed (older summaries have none)."""
+    if not isinstance(raw, dict):
+        return {}
+    out = {}
+    for k, v in raw.items():
+        if isinstance(v, list) and len(v) == 2 and all(isinstance(x, int | float) for x in v):
+            out[str(k)] = (float(v[0]), float(v[1]))
+    return out
 
 
 @dataclass
@@ -187,6 +200,8 @@ def _scenario(raw: Any, i: int) -> Scenario:
             for k, v in breakdowns.items()
             if isinstance(v, list)
         },
+        var_ci=_intervals(raw.get("var_ci")),
+        es_ci=_intervals(raw.get("es_ci")),
     )
 
 
@@ -675,8 +690,9 @@ def narrative(
     if paths and paths < 10_000:
         out.append(
             Markup(
-                "With {paths} paths the 99.9% figures rest on the worst one or two paths; their "
-                "standard errors are in the table. Raise <code>--paths</code> for steadier tails."
+                "With {paths} paths the tail figures carry Monte Carlo error: the table gives "
+                "each VaR and ES with its 95% confidence interval (bootstrap over paths). "
+                "Raise <code>--paths</code> to narrow them."
             ).format(paths=f"{paths:,}")
         )
     return out

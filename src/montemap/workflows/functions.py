@@ -160,7 +160,11 @@ def reduce_and_report(event: Mapping[str, Any], context: Any = None) -> dict[str
     fields = {
         "output_bucket": results,
         "output_prefix": f"runs/{run}",
-        **{k: event[k] for k in ("shocks_bp", "paths", "seed", "as_of", "cutoff") if k in event},
+        **{
+            k: event[k]
+            for k in ("shocks_bp", "paths", "seed", "as_of", "cutoff", "estimator")
+            if k in event
+        },
     }
     params, _ = parse_batch_input(fields)
     data_dir = os.environ.get("MONTEMAP_DATA_DIR")
