@@ -5,9 +5,14 @@ A function name maps to ``module:function``; names come from a functions file
 or from :meth:`FunctionRegistry.register`. Functions run in a process pool,
 never in the server's event loop, and receive ``(event, context)`` like a
 Lambda handler. The response is shaped like Lambda's (``Payload``,
-``StatusCode``, ``FunctionError``); a function that raises fails the task with
-its exception's type name as the error and Lambda's JSON error document as the
-cause.
+``StatusCode``, ``FunctionError``, ``ExecutedVersion``); a function that
+raises fails the task with its exception's type name as the error and
+Lambda's JSON error document as the cause.
+
+Names given to a task may be plain names, ARNs, and qualified (``:$LATEST``,
+a version, an alias). A registered name always wins; any other name goes to
+the functions created through the Lambda API (:meth:`FunctionRegistry.attach`,
+:mod:`montemap.lambda_api`), which run in processes of their own.
 """
 
 from __future__ import annotations
@@ -21,11 +26,12 @@ import traceback
 from collections.abc import Mapping
 from concurrent.futures import Executor, ProcessPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import yaml
 
-from montemap.errors import RUNTIME, MontemapError, StatesError
+from montemap.errors import RUNTIME, ApiError, MontemapError, StatesError
+from montemap.lambda_api.names import LATEST, parse_function_name
 
 if TYPE_CHECKING:
     from montemap.engine.run import ExecutionRun
@@ -91,8 +97,21 @@ def _call(target: str, event_json: str, context: dict[str, Any]) -> tuple[str, s
         return json.dumps(doc), type(exc).__name__
 
 
+class UserFunctions(Protocol):
+    """Functions created through the Lambda API (:class:`montemap.lambda_api.LambdaService`)."""
+
+    async def invoke_for_states(self, function: str, event: Any) -> tuple[Any, str | None, str]:
+        """(payload, function error type or None, executed version); raises StatesError."""
+        ...
+
+
 class FunctionRegistry:
-    """Function names, their targets, and the pool they run in."""
+    """Function names, their targets, and the pool they run in.
+
+    These functions (builtin, or from a functions file) come first: a name
+    here is never looked up among the functions created through the Lambda
+    API, which :meth:`attach` adds for every other name.
+    """
 
     def __init__(
         self, functions: Mapping[str, str] | None = None, *, executor: Executor | None = None
@@ -100,6 +119,11 @@ class FunctionRegistry:
         self.functions: dict[str, str] = dict(functions or {})
         self._executor = executor
         self._own_executor = executor is None
+        self.user_functions: UserFunctions | None = None
+
+    def attach(self, user_functions: UserFunctions) -> None:
+        """Resolve names not registered here among ``user_functions``."""
+        self.user_functions = user_functions
 
     def register(self, name: str, target: str) -> None:
         if not _TARGET_RE.match(target):
@@ -139,6 +163,27 @@ class FunctionRegistry:
         )
         return json.loads(payload), error
 
+    async def invoke_task(
+        self, name: str, event: Any, context: dict[str, Any]
+    ) -> tuple[Any, str | None, str]:
+        """For a task: a registered function, else a created one; (payload, error, version).
+
+        ``name`` may be a name or ARN, qualified (``:$LATEST``, a version, an alias).
+        """
+        try:
+            ref = parse_function_name(name)
+        except ApiError as exc:
+            raise StatesError(f"Lambda.{exc.code}", exc.message)
+        if ref.name in self.functions and ref.qualifier in (None, LATEST):
+            payload, error = await self.invoke(ref.name, event, context)
+            return payload, error, LATEST
+        if self.user_functions is not None:
+            return await self.user_functions.invoke_for_states(name, event)
+        raise StatesError(
+            "Lambda.ResourceNotFoundException",
+            f"Function not found: {name} (register it in the functions file)",
+        )
+
 
 class LambdaInvoke:
     """``arn:aws:states:::lambda:invoke`` (optimized integration) and legacy function ARNs."""
@@ -153,7 +198,9 @@ class LambdaInvoke:
             "state_name": call.state_name,
         }
         if call.resource.startswith("arn:aws:lambda:"):
-            payload, error = await self.registry.invoke(call.resource, call.arguments, context)
+            payload, error, _ = await self.registry.invoke_task(
+                call.resource, call.arguments, context
+            )
             if error is not None:
                 raise StatesError(error, json.dumps(payload))
             return payload
@@ -169,11 +216,13 @@ class LambdaInvoke:
             except ValueError:
                 pass
         context["function_name"] = function_name(args["FunctionName"])
-        payload, error = await self.registry.invoke(args["FunctionName"], event, context)
+        payload, error, version = await self.registry.invoke_task(
+            args["FunctionName"], event, context
+        )
         if error is not None:
             raise StatesError(error, json.dumps(payload))
         return {
-            "ExecutedVersion": "$LATEST",
+            "ExecutedVersion": version,
             "Payload": payload,
             "StatusCode": 200,
             "SdkHttpMetadata": {"HttpStatusCode": 200},

@@ -1,0 +1,102 @@
+"""Runs one Python Lambda handler invocation; started by :mod:`montemap.lambda_api.runtime`.
+
+A script of its own (it imports nothing from montemap): ``python bootstrap_python.py
+EVENT_FILE RESULT_FILE REQUEST_ID DEADLINE_MS INVOKED_ARN``, in a fresh process
+whose environment is the function's. The handler (``_HANDLER``: ``module.function``,
+the module path dotted or slashed) is imported from ``LAMBDA_TASK_ROOT``. The
+result file gets ``{"payload": <JSON text>}`` or ``{"error": <Lambda's error
+document>}``; stdout and stderr are the function's log.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+import time
+import traceback
+from typing import Any
+
+
+class LambdaContext:
+    """The context object Lambda's Python runtime passes to handlers."""
+
+    def __init__(self, request_id: str, deadline_ms: int, invoked_arn: str) -> None:
+        env = os.environ
+        self.function_name = env.get("AWS_LAMBDA_FUNCTION_NAME", "")
+        self.function_version = env.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        self.invoked_function_arn = invoked_arn
+        self.memory_limit_in_mb = env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        self.aws_request_id = request_id
+        self.log_group_name = env.get("AWS_LAMBDA_LOG_GROUP_NAME", "")
+        self.log_stream_name = env.get("AWS_LAMBDA_LOG_STREAM_NAME", "")
+        self.identity = None
+        self.client_context = None
+        self._deadline_ms = deadline_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, self._deadline_ms - int(time.time() * 1000))
+
+
+def _error(error_type: str, message: str, exc: BaseException | None = None) -> dict[str, Any]:
+    trace = traceback.format_tb(exc.__traceback__) if exc is not None else []
+    return {"errorMessage": message, "errorType": error_type, "requestId": "", "stackTrace": trace}
+
+
+def _load_handler(spec: str) -> Any:
+    module_name, _, func_name = spec.rpartition(".")
+    if not module_name or not func_name:
+        raise LookupError(_error("Runtime.MalformedHandlerName", f"Bad handler '{spec}'"))
+    module_name = module_name.replace("/", ".")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        message = f"Unable to import module '{module_name}': {exc}"
+        raise LookupError(_error("Runtime.ImportModuleError", message, exc))
+    except Exception as exc:  # the module's own code failed while it was imported
+        raise LookupError(_error(type(exc).__name__, str(exc), exc))
+    handler = getattr(module, func_name, None)
+    if handler is None:
+        message = f"Handler '{func_name}' missing on module '{module_name}'"
+        raise LookupError(_error("Runtime.HandlerNotFound", message))
+    return handler
+
+
+def _invoke(event_file: str, request_id: str, deadline_ms: int, arn: str) -> dict[str, Any]:
+    try:
+        handler = _load_handler(os.environ["_HANDLER"])
+    except LookupError as exc:
+        document: dict[str, Any] = exc.args[0]
+        print(f"[ERROR] {document['errorType']}: {document['errorMessage']}", file=sys.stderr)
+        return {"error": document}
+    with open(event_file, encoding="utf-8") as f:
+        event = json.load(f)
+    try:
+        result = handler(event, LambdaContext(request_id, deadline_ms, arn))
+    except Exception as exc:  # the handler's failure is the invocation's result
+        document = _error(type(exc).__name__, str(exc), exc)
+        print(f"[ERROR] {type(exc).__name__}: {exc}", file=sys.stderr)
+        traceback.print_exc()
+        return {"error": document}
+    try:
+        return {"payload": json.dumps(result)}
+    except (TypeError, ValueError) as exc:
+        return {"error": _error("Runtime.MarshalError", f"Unable to marshal response: {exc}")}
+
+
+def main(argv: list[str]) -> int:
+    event_file, result_file, request_id, deadline_ms, arn = argv[1:6]
+    sys.path[0] = os.environ["LAMBDA_TASK_ROOT"]  # not this script's own directory
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    outcome = _invoke(event_file, request_id, int(deadline_ms), arn)
+    if "error" in outcome:
+        outcome["error"]["requestId"] = request_id
+    with open(result_file + ".part", "w", encoding="utf-8") as f:
+        json.dump(outcome, f)
+    os.replace(result_file + ".part", result_file)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,190 @@
+"""Function configurations: checked from requests, kept in the API's shape.
+
+A stored configuration is the ``FunctionConfiguration`` document Lambda
+returns, plus ``_CodeDir``-style private keys (leading underscore) that
+:func:`public` strips before it is sent.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from montemap.lambda_api.errors import invalid
+
+#: Runtimes Lambda knows (botocore's model); only python3.* and nodejs* run here.
+KNOWN_RUNTIME_PREFIXES = ("python", "nodejs", "java", "dotnet", "go", "ruby", "provided", "custom")
+#: Variables Lambda sets itself; a function may not set them (AWS refuses them too).
+RESERVED_VARIABLES = frozenset(
+    {
+        "_HANDLER",
+        "_X_AMZN_TRACE_ID",
+        "AWS_DEFAULT_REGION",
+        "AWS_REGION",
+        "AWS_EXECUTION_ENV",
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+        "AWS_LAMBDA_FUNCTION_VERSION",
+        "AWS_LAMBDA_INITIALIZATION_TYPE",
+        "AWS_LAMBDA_LOG_GROUP_NAME",
+        "AWS_LAMBDA_LOG_STREAM_NAME",
+        "AWS_ACCESS_KEY",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_LAMBDA_RUNTIME_API",
+        "LAMBDA_TASK_ROOT",
+        "LAMBDA_RUNTIME_DIR",
+    }
+)
+DEFAULT_TIMEOUT = 3
+DEFAULT_MEMORY = 128
+#: Fields UpdateFunctionConfiguration may change (the rest are recorded as given).
+_SETTABLE = ("Role", "Handler", "Description", "Timeout", "MemorySize", "Runtime", "Environment")
+_RECORDED = ("VpcConfig", "DeadLetterConfig", "TracingConfig", "LoggingConfig", "EphemeralStorage")
+
+
+def now_text() -> str:
+    """Lambda's ``LastModified`` format: ``2024-05-01T12:00:00.000+0000``."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000"
+
+
+def new_revision() -> str:
+    return str(uuid.uuid4())
+
+
+def public(config: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in config.items() if not k.startswith("_")}
+
+
+def check_runtime(runtime: object) -> str:
+    if not isinstance(runtime, str) or not runtime.startswith(KNOWN_RUNTIME_PREFIXES):
+        raise invalid(
+            f"Value {runtime!r} at 'runtime' failed to satisfy constraint: Member must be a "
+            "Lambda runtime (python3.*, nodejs*.x run here)"
+        )
+    return runtime
+
+
+def _check_int(params: dict[str, Any], field: str, low: int, high: int) -> None:
+    value = params.get(field)
+    if value is None:
+        return
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise invalid(
+            f"Value {value!r} at '{field[0].lower() + field[1:]}' failed to satisfy constraint: "
+            f"Member must have value between {low} and {high}"
+        )
+
+
+def check_environment(environment: object) -> dict[str, Any]:
+    if environment is None:
+        return {"Variables": {}}
+    variables = environment.get("Variables", {}) if isinstance(environment, dict) else None
+    if not isinstance(variables, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in variables.items()
+    ):
+        raise invalid("Environment.Variables must map names to string values")
+    reserved = sorted(set(variables) & RESERVED_VARIABLES)
+    if reserved:
+        raise invalid(
+            "Lambda was unable to configure your environment variables because the environment "
+            "variables you have provided contains reserved keys that are currently not "
+            f"supported for modification. Reserved keys used in this request: {', '.join(reserved)}"
+        )
+    return {"Variables": dict(variables)}
+
+
+def check_settings(params: dict[str, Any]) -> None:
+    """Check the fields CreateFunction and UpdateFunctionConfiguration share."""
+    _check_int(params, "Timeout", 1, 900)
+    _check_int(params, "MemorySize", 128, 10240)
+    if "Runtime" in params:
+        check_runtime(params["Runtime"])
+    if "Environment" in params:
+        check_environment(params["Environment"])
+    for field in ("Handler", "Role", "Description"):
+        if field in params and not isinstance(params[field], str):
+            raise invalid(f"'{field}' must be a string")
+
+
+def new_config(
+    params: dict[str, Any], *, name: str, arn: str, code_size: int, code_sha256: str
+) -> dict[str, Any]:
+    """The ``$LATEST`` configuration of a function CreateFunction makes."""
+    check_settings(params)
+    if params.get("PackageType", "Zip") != "Zip":
+        raise invalid(
+            "PackageType Image is not supported here: container images cannot be fetched; "
+            "deploy the function as a zip"
+        )
+    for field in ("Runtime", "Handler", "Role"):
+        if not params.get(field):
+            raise invalid(f"{field} is required for a function with a .zip deployment package")
+    config: dict[str, Any] = {
+        "FunctionName": name,
+        "FunctionArn": arn,
+        "Runtime": params["Runtime"],
+        "Role": params["Role"],
+        "Handler": params["Handler"],
+        "CodeSize": code_size,
+        "Description": params.get("Description", ""),
+        "Timeout": params.get("Timeout", DEFAULT_TIMEOUT),
+        "MemorySize": params.get("MemorySize", DEFAULT_MEMORY),
+        "LastModified": now_text(),
+        "CodeSha256": code_sha256,
+        "Version": "$LATEST",
+        "Environment": check_environment(params.get("Environment")),
+        "TracingConfig": {"Mode": "PassThrough"},
+        "RevisionId": new_revision(),
+        "State": "Active",
+        "LastUpdateStatus": "Successful",
+        "PackageType": "Zip",
+        "Architectures": params.get("Architectures") or ["x86_64"],
+        "EphemeralStorage": {"Size": 512},
+    }
+    for field in _RECORDED:
+        if field in params:
+            config[field] = params[field]
+    if params.get("Layers"):
+        config["Layers"] = [{"Arn": arn, "CodeSize": 0} for arn in params["Layers"]]
+    return config
+
+
+def updated_config(config: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    """``config`` with UpdateFunctionConfiguration's changes applied."""
+    check_settings(params)
+    out = dict(config)
+    for field in _SETTABLE + _RECORDED:
+        if field in params:
+            out[field] = params[field]
+    if "Environment" in params:
+        out["Environment"] = check_environment(params["Environment"])
+    if "Layers" in params:
+        out["Layers"] = [{"Arn": arn, "CodeSize": 0} for arn in params["Layers"] or []]
+    out["LastModified"] = now_text()
+    out["RevisionId"] = new_revision()
+    return out
+
+
+def builtin_config(name: str, target: str, arn: str) -> dict[str, Any]:
+    """What the API shows of a function the server's configuration defines (read-only)."""
+    module, _, func = target.partition(":")
+    return {
+        "FunctionName": name,
+        "FunctionArn": arn,
+        "Runtime": "python3.11",
+        "Role": "",
+        "Handler": f"{module}.{func}",
+        "CodeSize": 0,
+        "Description": f"builtin function {target} (defined by the server's configuration)",
+        "Timeout": 900,
+        "MemorySize": DEFAULT_MEMORY,
+        "LastModified": "1970-01-01T00:00:00.000+0000",
+        "CodeSha256": "",
+        "Version": "$LATEST",
+        "State": "Active",
+        "LastUpdateStatus": "Successful",
+        "PackageType": "Zip",
+    }

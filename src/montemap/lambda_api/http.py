@@ -1,0 +1,268 @@
+"""The Lambda REST API (``/2015-03-31/functions...``) as an ASGI application.
+
+Requests are placed on this application by :mod:`montemap.api.routing`;
+this module authenticates them (SigV4 scoped to ``lambda`` when the server
+has keys), matches path and method to an operation, and answers JSON, with
+errors as :func:`montemap.lambda_api.errors.error_response` shapes them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import unquote
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from montemap.api import sigv4
+from montemap.api.credentials import SigV4Authenticator, incoming_request
+from montemap.api.hosts import may_start_processes
+from montemap.errors import ApiError
+from montemap.lambda_api.errors import LambdaError, bad_content, error_response, invalid, too_large
+from montemap.lambda_api.names import parse_function_name
+from montemap.lambda_api.service import LambdaService
+
+log = logging.getLogger("montemap.lambda")
+
+Authenticator = Callable[[Request, bytes], Awaitable[None]]
+Handler = Callable[["Call"], Awaitable[Response]]
+
+#: Largest request body read (a 50 MB zip, base64-encoded in JSON).
+MAX_BODY = 70 * 1024 * 1024
+#: Largest payload of a synchronous / an asynchronous invocation (Lambda's quotas).
+MAX_SYNC_PAYLOAD = 6 * 1024 * 1024
+MAX_EVENT_PAYLOAD = 1024 * 1024
+_PREFIX = "/2015-03-31/functions"
+
+
+class Call:
+    """One request: its path parameters, query, headers and body."""
+
+    def __init__(self, request: Request, body: bytes, params: dict[str, str]) -> None:
+        self.request = request
+        self.body = body
+        self.params = params
+
+    def query(self, name: str) -> str | None:
+        return self.request.query_params.get(name)
+
+    def json(self) -> dict[str, Any]:
+        if not self.body:
+            return {}
+        try:
+            value = json.loads(self.body)
+        except ValueError as exc:
+            raise bad_content(f"Could not parse request body into json: {exc}")
+        if not isinstance(value, dict):
+            raise bad_content("The request body must be a JSON object")
+        return value
+
+    def max_items(self) -> int:
+        text = self.query("MaxItems") or "50"
+        if not text.isdigit() or not 1 <= int(text) <= 10000:
+            raise invalid(f"MaxItems must be a number from 1 to 10000, got {text!r}")
+        return int(text)
+
+
+def _json(value: Any, status: int = 200) -> Response:
+    return Response(json.dumps(value), status_code=status, media_type="application/json")
+
+
+class LambdaApp:
+    """The ASGI application: ``await app(scope, receive, send)``."""
+
+    def __init__(self, service: LambdaService, authenticator: Authenticator | None) -> None:
+        self.service = service
+        self.authenticator = authenticator
+        self.routes: list[tuple[str, re.Pattern[str], Handler]] = []
+        fn, alias = rf"{_PREFIX}/(?P<fn>[^/]+)", r"(?P<alias>[^/]+)"
+        for method, pattern, handler in (
+            ("POST", rf"{_PREFIX}/?", self.create_function),
+            ("GET", rf"{_PREFIX}/?", self.list_functions),
+            ("GET", rf"{fn}/?", self.get_function),
+            ("DELETE", rf"{fn}/?", self.delete_function),
+            ("GET", rf"{fn}/configuration/?", self.get_configuration),
+            ("PUT", rf"{fn}/configuration/?", self.update_configuration),
+            ("PUT", rf"{fn}/code/?", self.update_code),
+            ("POST", rf"{fn}/invocations/?", self.invoke),
+            ("POST", rf"{fn}/versions/?", self.publish_version),
+            ("GET", rf"{fn}/versions/?", self.list_versions),
+            ("POST", rf"{fn}/aliases/?", self.create_alias),
+            ("GET", rf"{fn}/aliases/?", self.list_aliases),
+            ("GET", rf"{fn}/aliases/{alias}/?", self.get_alias),
+            ("PUT", rf"{fn}/aliases/{alias}/?", self.update_alias),
+            ("DELETE", rf"{fn}/aliases/{alias}/?", self.delete_alias),
+        ):
+            self.routes.append((method, re.compile(f"^{pattern}$"), handler))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        request_id = str(uuid.uuid4())
+        try:
+            response = await self._respond(request)
+        except ApiError as exc:
+            response = error_response(exc, request_id)
+        except ClientDisconnect:
+            response = Response(status_code=400)
+        except Exception:
+            log.exception("internal error handling Lambda request %s", request_id)
+            failure = LambdaError(
+                "ServiceException",
+                f"The request processing has failed because of an internal error "
+                f"(request id {request_id})",
+                status=500,
+            )
+            response = error_response(failure, request_id)
+        response.headers.setdefault("x-amzn-RequestId", request_id)
+        await response(scope, receive, send)
+
+    async def _respond(self, request: Request) -> Response:
+        body = await _read_body(request)
+        await self._authenticate(request, body)
+        path = request.url.path
+        allowed = False
+        for method, pattern, handler in self.routes:
+            match = pattern.match(path)
+            if match is None:
+                continue
+            allowed = True
+            if method == request.method:
+                params = {k: unquote(v) for k, v in match.groupdict().items()}
+                return await handler(Call(request, body, params))
+        if allowed:
+            raise LambdaError(
+                "MethodNotAllowedException",
+                f"{request.method} is not allowed on {path}",
+                status=405,
+            )
+        raise LambdaError(
+            "UnknownOperationException",
+            f"No Lambda operation at {request.method} {path}",
+            status=404,
+        )
+
+    async def _authenticate(self, request: Request, body: bytes) -> None:
+        auth = self.authenticator
+        if auth is None:
+            return
+        if isinstance(auth, SigV4Authenticator):  # its own check expects Step Functions' scope
+            request.state.access_key_id = sigv4.verify(
+                incoming_request(request, body),
+                secret_for=auth.store.secret_for,
+                region=auth.region,
+                services=("lambda",),
+                now=auth.clock(),
+            )
+            return
+        await auth(request, body)
+
+    # ------------------------------------------------------------------ operations
+
+    async def create_function(self, call: Call) -> Response:
+        may_start_processes(call.request.scope)  # the code becomes processes on the host
+        return _json(await self.service.create_function(call.json()), 201)
+
+    async def list_functions(self, call: Call) -> Response:
+        result = self.service.list_functions(
+            all_versions=call.query("FunctionVersion") == "ALL",
+            marker=call.query("Marker") or "",
+            max_items=call.max_items(),
+        )
+        return _json(result)
+
+    async def get_function(self, call: Call) -> Response:
+        return _json(self.service.get_function(call.params["fn"], call.query("Qualifier")))
+
+    async def delete_function(self, call: Call) -> Response:
+        await self.service.delete_function(call.params["fn"], call.query("Qualifier"))
+        return Response(status_code=204)
+
+    async def get_configuration(self, call: Call) -> Response:
+        config = self.service.get_configuration(call.params["fn"], call.query("Qualifier"))
+        return _json(config)
+
+    async def update_configuration(self, call: Call) -> Response:
+        return _json(await self.service.update_configuration(call.params["fn"], call.json()))
+
+    async def update_code(self, call: Call) -> Response:
+        may_start_processes(call.request.scope)
+        return _json(await self.service.update_code(call.params["fn"], call.json()))
+
+    async def publish_version(self, call: Call) -> Response:
+        return _json(await self.service.publish_version(call.params["fn"], call.json()), 201)
+
+    async def list_versions(self, call: Call) -> Response:
+        result = self.service.list_versions(
+            call.params["fn"], marker=call.query("Marker") or "", max_items=call.max_items()
+        )
+        return _json(result)
+
+    async def create_alias(self, call: Call) -> Response:
+        return _json(self.service.create_alias(call.params["fn"], call.json()), 201)
+
+    async def list_aliases(self, call: Call) -> Response:
+        return _json(self.service.list_aliases(call.params["fn"], call.query("FunctionVersion")))
+
+    async def get_alias(self, call: Call) -> Response:
+        return _json(self.service.get_alias(call.params["fn"], call.params["alias"]))
+
+    async def update_alias(self, call: Call) -> Response:
+        fn, alias = call.params["fn"], call.params["alias"]
+        return _json(self.service.update_alias(fn, alias, call.json()))
+
+    async def delete_alias(self, call: Call) -> Response:
+        self.service.delete_alias(call.params["fn"], call.params["alias"])
+        return Response(status_code=204)
+
+    async def invoke(self, call: Call) -> Response:
+        ref = parse_function_name(call.params["fn"], call.query("Qualifier"))
+        kind = call.request.headers.get("x-amz-invocation-type", "RequestResponse")
+        event = _event_text(call.body, MAX_EVENT_PAYLOAD if kind == "Event" else MAX_SYNC_PAYLOAD)
+        if kind == "DryRun":
+            self.service.resolve(ref)
+            return Response(status_code=204)
+        if kind == "Event":
+            self.service.invoke_event(ref, event)
+            return Response(status_code=202)
+        if kind != "RequestResponse":
+            raise invalid(
+                f"Unsupported InvocationType '{kind}': use RequestResponse, Event or DryRun"
+            )
+        outcome, version = await self.service.invoke(ref, event)
+        headers = {"X-Amz-Executed-Version": version}
+        if outcome.function_error:
+            headers["X-Amz-Function-Error"] = outcome.function_error
+        if call.request.headers.get("x-amz-log-type") == "Tail":
+            headers["X-Amz-Log-Result"] = outcome.log_tail
+        return Response(outcome.payload, 200, headers=headers, media_type="application/json")
+
+
+def _event_text(body: bytes, limit: int) -> str:
+    """The invocation payload as JSON text (``{}`` when empty), checked."""
+    if len(body) > limit:
+        raise too_large(f"Request must be smaller than {limit} bytes for the Invoke operation")
+    if not body.strip():
+        return "{}"
+    try:
+        text = body.decode("utf-8")
+        json.loads(text)
+    except ValueError as exc:
+        raise bad_content(f"Could not parse request body into json: {exc}")
+    return text
+
+
+async def _read_body(request: Request) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise too_large(f"Request must be smaller than {MAX_BODY} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -1,0 +1,229 @@
+"""Running one invocation: a fresh process per call, the function's environment, a timeout.
+
+Each invocation starts its own process (the server's Python for ``python3.*``
+runtimes, the host's ``node`` for ``nodejs*``) with an environment built
+from nothing but Lambda's variables and the function's own
+``Environment.Variables``: nothing of the server's or another function's
+environment leaks in, and two functions may both have an ``index.py``. A
+call that outlives its ``Timeout`` has its process group killed and reports
+``Task timed out after N.NN seconds`` as Lambda does. A semaphore bounds
+how many run at once; the rest wait their turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from montemap.lambda_api import bootstrap_node
+from montemap.lambda_api.errors import LambdaError
+
+#: Bytes of log returned with ``LogType: Tail`` (Lambda's 4 KB).
+TAIL_BYTES = 4096
+_PYTHON_BOOTSTRAP = Path(__file__).with_name("bootstrap_python.py")
+_DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+@dataclass(frozen=True)
+class ServerEnv:
+    """What every function is told about the server it runs on."""
+
+    endpoint: str
+    region: str
+    access_key_id: str
+    secret_access_key: str
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One call of one function version."""
+
+    name: str
+    version: str
+    runtime: str
+    handler: str
+    timeout: int
+    memory: int
+    variables: dict[str, str]
+    code_dir: Path
+    invoked_arn: str
+    request_id: str
+    event: str  # JSON text
+
+
+@dataclass
+class Outcome:
+    """What the call gave: a payload, or Lambda's error document (``function_error`` set)."""
+
+    payload: str
+    function_error: str | None = None
+    error_type: str | None = None
+    log: str = field(default="", repr=False)
+
+    @property
+    def log_tail(self) -> str:
+        data = self.log.encode("utf-8")[-TAIL_BYTES:]
+        return base64.b64encode(data).decode("ascii")
+
+
+def unsupported_runtime(runtime: str, why: str) -> LambdaError:
+    return LambdaError(
+        "InvalidRuntimeException",
+        f"The runtime parameter of {runtime} is not supported here: {why}",
+        status=502,
+    )
+
+
+class Runner:
+    """Starts invocation processes; ``limit`` of them at once."""
+
+    def __init__(self, server: ServerEnv, work_dir: Path, log_dir: Path, *, limit: int) -> None:
+        self.server = server
+        self.work_dir = work_dir
+        self.log_dir = log_dir
+        self.node = shutil.which("node")
+        self._node_script: Path | None = None
+        self._slots = asyncio.Semaphore(limit)
+
+    def command(self, runtime: str) -> list[str]:
+        """The interpreter and bootstrap for ``runtime``; InvalidRuntimeException if none."""
+        if runtime.startswith("python3."):
+            return [sys.executable, str(_PYTHON_BOOTSTRAP)]
+        if runtime.startswith("nodejs"):
+            if self.node is None:
+                raise unsupported_runtime(runtime, "node is not installed on this host")
+            if self._node_script is None:
+                self._node_script = bootstrap_node.write_script(self.work_dir / "runtime")
+            return [self.node, str(self._node_script)]
+        raise unsupported_runtime(runtime, "functions run with python3.* or nodejs*.x runtimes")
+
+    def environment(self, call: Invocation, stream: str) -> dict[str, str]:
+        env = {
+            "PATH": os.environ.get("PATH", _DEFAULT_PATH),
+            "LANG": "en_US.UTF-8",
+            "TZ": ":UTC",
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_ENDPOINT_URL": self.server.endpoint,
+            **call.variables,
+            "_HANDLER": call.handler,
+            "LAMBDA_TASK_ROOT": str(call.code_dir),
+            "LAMBDA_RUNTIME_DIR": str(Path(self.command(call.runtime)[-1]).parent),
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_{call.runtime}",
+            "AWS_LAMBDA_FUNCTION_NAME": call.name,
+            "AWS_LAMBDA_FUNCTION_VERSION": call.version,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(call.memory),
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{call.name}",
+            "AWS_LAMBDA_LOG_STREAM_NAME": stream,
+            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+            "AWS_REGION": self.server.region,
+            "AWS_DEFAULT_REGION": self.server.region,
+            "AWS_ACCESS_KEY_ID": self.server.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": self.server.secret_access_key,
+        }
+        return env
+
+    async def run(self, call: Invocation) -> Outcome:
+        """Run the call to its end (or its timeout); never raises for the function's failures."""
+        command = self.command(call.runtime)
+        async with self._slots:
+            self.work_dir.mkdir(parents=True, exist_ok=True)
+            scratch = Path(tempfile.mkdtemp(prefix="invoke-", dir=self.work_dir))
+            try:
+                return await self._run_in(scratch, command, call)
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
+
+    async def _run_in(self, scratch: Path, command: list[str], call: Invocation) -> Outcome:
+        event_file, result_file, log_file = (scratch / n for n in ("event", "result", "log"))
+        event_file.write_text(call.event, encoding="utf-8")
+        started = time.time()
+        deadline_ms = int((started + call.timeout) * 1000)
+        stream = f"{datetime.now(UTC):%Y/%m/%d}/[{call.version}]{call.request_id.replace('-', '')}"
+        args = [str(event_file), str(result_file), call.request_id, str(deadline_ms)]
+        with open(log_file, "wb") as log:
+            proc = await asyncio.create_subprocess_exec(
+                *command,
+                *args,
+                call.invoked_arn,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log,
+                stderr=asyncio.subprocess.STDOUT,
+                env=self.environment(call, stream),
+                cwd=str(call.code_dir),
+                start_new_session=True,  # the timeout kills the handler's children too
+            )
+            timed_out = False
+            try:
+                await asyncio.wait_for(proc.wait(), timeout=call.timeout)
+            except TimeoutError:
+                timed_out = True
+            finally:
+                if proc.returncode is None:
+                    _kill_group(proc.pid)
+                    await proc.wait()
+        elapsed = time.time() - started
+        text = log_file.read_text(encoding="utf-8", errors="replace")
+        outcome = self._outcome(call, result_file, timed_out, proc.returncode)
+        outcome.log = self._record(call, text, elapsed, outcome)
+        return outcome
+
+    def _outcome(
+        self, call: Invocation, result_file: Path, timed_out: bool, code: int | None
+    ) -> Outcome:
+        if timed_out:
+            message = f"RequestId: {call.request_id} Error: Task timed out after {call.timeout:.2f} seconds"
+            return _failed({"errorType": "Sandbox.Timedout", "errorMessage": message})
+        try:
+            result: dict[str, Any] = json.loads(result_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            message = (
+                f"RequestId: {call.request_id} Error: Runtime exited with error: exit status {code}"
+            )
+            return _failed({"errorType": "Runtime.ExitError", "errorMessage": message})
+        if "error" in result:
+            return _failed(result["error"])
+        return Outcome(payload=str(result["payload"]))
+
+    def _record(self, call: Invocation, text: str, elapsed: float, outcome: Outcome) -> str:
+        """Frame the invocation's log as Lambda does; append it to the function's log file."""
+        rid = call.request_id
+        framed = (
+            f"START RequestId: {rid} Version: {call.version}\n{text}"
+            f"END RequestId: {rid}\n"
+            f"REPORT RequestId: {rid}\tDuration: {elapsed * 1000:.2f} ms\t"
+            f"Memory Size: {call.memory} MB\n"
+        )
+        if outcome.error_type == "Sandbox.Timedout":
+            framed += f"{json.loads(outcome.payload)['errorMessage']}\n"
+        with contextlib.suppress(OSError):
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            with open(self.log_dir / f"{call.name}.log", "a", encoding="utf-8") as f:
+                f.write(framed)
+        return framed
+
+
+def _failed(document: dict[str, Any]) -> Outcome:
+    return Outcome(
+        payload=json.dumps(document),
+        function_error="Unhandled",
+        error_type=str(document.get("errorType") or "Error"),
+    )
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)

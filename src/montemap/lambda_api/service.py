@@ -1,0 +1,474 @@
+"""The Lambda operations: functions, versions, aliases, and invoking them.
+
+Functions defined by the server's configuration (the builtin functions and a
+``--functions`` file, held by :class:`~montemap.engine.lambdas.FunctionRegistry`)
+are shown read-only and their names are reserved: CreateFunction with such a
+name is refused (ResourceConflictException), so a created function can never
+replace one the shipped workflows call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import logging
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+from montemap.engine.db import Database
+from montemap.engine.lambdas import FunctionRegistry
+from montemap.errors import StatesError
+from montemap.lambda_api import codezip, configs
+from montemap.lambda_api.errors import LambdaError, conflict, invalid, not_found, precondition
+from montemap.lambda_api.names import (
+    LATEST,
+    FunctionRef,
+    check_alias_name,
+    check_name,
+    function_arn,
+    is_version,
+    parse_function_name,
+)
+from montemap.lambda_api.runtime import Invocation, Outcome, Runner, ServerEnv
+from montemap.lambda_api.store import Config, FunctionStore
+from montemap.storage.base import ObjectStore, ObjectStoreError
+
+log = logging.getLogger("montemap.lambda")
+
+
+class LambdaService:
+    """Functions created through the API, and the builtin ones, behind one interface."""
+
+    def __init__(
+        self,
+        db: Database,
+        objects: ObjectStore,
+        builtins: FunctionRegistry,
+        *,
+        data_dir: Path,
+        server: ServerEnv,
+        account: str,
+        concurrency: int = 8,
+    ) -> None:
+        self.store = FunctionStore(db)
+        self.objects = objects
+        self.builtins = builtins
+        self.code_root = data_dir / "lambda"
+        self.region = server.region
+        self.account = account
+        self.runner = Runner(
+            server, data_dir / "lambda-run", data_dir / "logs" / "lambda", limit=concurrency
+        )
+        self._lock = asyncio.Lock()  # code and version changes, one at a time
+        self._events: set[asyncio.Task[tuple[Outcome, str]]] = set()
+        for name in builtins.functions:
+            if self.store.get(name) is not None:
+                log.warning(
+                    "function %s created through the API is shadowed by the builtin function "
+                    "of the same name: callers reach the builtin one",
+                    name,
+                )
+
+    # ------------------------------------------------------------------ lookups
+
+    def arn(self, name: str, qualifier: str | None = None) -> str:
+        return function_arn(self.region, self.account, name, qualifier)
+
+    def is_builtin(self, name: str) -> bool:
+        return name in self.builtins.functions
+
+    def _latest(self, name: str) -> Config:
+        config = self.store.get(name)
+        if config is None:
+            raise not_found(f"Function not found: {self.arn(name)}")
+        return config
+
+    def _check_mutable(self, name: str) -> None:
+        if self.is_builtin(name):
+            raise conflict(
+                f"Function {name} is a builtin function of this server (defined by its "
+                "configuration); it cannot be changed or deleted through the API"
+            )
+
+    def resolve(self, ref: FunctionRef) -> Config:
+        """The configuration of the version ``ref`` names (an alias resolves to its version)."""
+        qualifier = ref.qualifier or LATEST
+        if self.is_builtin(ref.name):
+            if qualifier != LATEST:
+                raise not_found(f"Function not found: {self.arn(ref.name, qualifier)}")
+            target = self.builtins.functions[ref.name]
+            return configs.builtin_config(ref.name, target, self.arn(ref.name))
+        if not is_version(qualifier):
+            alias = self.store.get_alias(ref.name, qualifier)
+            if alias is None:
+                raise not_found(f"Function not found: {self.arn(ref.name, qualifier)}")
+            qualifier = alias["FunctionVersion"]
+        config = self.store.get(ref.name, qualifier)
+        if config is None:
+            shown = None if qualifier == LATEST and ref.qualifier is None else qualifier
+            raise not_found(f"Function not found: {self.arn(ref.name, shown)}")
+        return config
+
+    def get_configuration(self, function: str, qualifier: str | None = None) -> Config:
+        return configs.public(self.resolve(parse_function_name(function, qualifier)))
+
+    def get_function(self, function: str, qualifier: str | None = None) -> dict[str, Any]:
+        config = self.resolve(parse_function_name(function, qualifier))
+        out: dict[str, Any] = {"Configuration": configs.public(config)}
+        if not self.is_builtin(config["FunctionName"]):
+            zip_path = self._zip_path(config["FunctionName"], config["Version"])
+            out["Code"] = {"RepositoryType": "S3", "Location": zip_path.as_uri()}
+        return out
+
+    def list_functions(self, *, all_versions: bool, marker: str, max_items: int) -> dict[str, Any]:
+        """Builtin functions first, then created ones, by name; paged by name."""
+        names = sorted(n for n in self.builtins.functions if n > marker)[: max_items + 1]
+        names += self.store.names(marker, max_items + 1)
+        names = sorted(set(names))[: max_items + 1]
+        page, more = names[:max_items], len(names) > max_items
+        items: list[Config] = []
+        for name in page:
+            if self.is_builtin(name):
+                items.append(self.resolve(FunctionRef(name)))
+            elif all_versions:
+                items.extend(self._versions_shown(name))
+            else:
+                items.append(self._latest(name))
+        out: dict[str, Any] = {"Functions": [configs.public(c) for c in items]}
+        if more:
+            out["NextMarker"] = page[-1]
+        return out
+
+    def _versions_shown(self, name: str) -> list[Config]:
+        shown = []
+        for config in self.store.versions(name):
+            if config["Version"] == LATEST:
+                config = {**config, "FunctionArn": self.arn(name, LATEST)}
+            shown.append(config)
+        return shown
+
+    def list_versions(self, function: str, *, marker: str, max_items: int) -> dict[str, Any]:
+        name = parse_function_name(function).name
+        if self.is_builtin(name):
+            return {"Versions": [configs.public(self.resolve(FunctionRef(name)))]}
+        self._latest(name)
+        versions = self._versions_shown(name)
+        start = 0
+        if marker:
+            start = next((i + 1 for i, c in enumerate(versions) if c["Version"] == marker), 0)
+        page = versions[start : start + max_items]
+        out: dict[str, Any] = {"Versions": [configs.public(c) for c in page]}
+        if start + max_items < len(versions):
+            out["NextMarker"] = page[-1]["Version"]
+        return out
+
+    # ------------------------------------------------------------------ code
+
+    def _code_dir(self, name: str, version: str) -> Path:
+        return self.code_root / name / version
+
+    def _zip_path(self, name: str, version: str) -> Path:
+        return self.code_root / name / f"{version}.zip"
+
+    async def _fetch_code(self, params: dict[str, Any]) -> bytes:
+        if params.get("ImageUri"):
+            raise invalid("Container images cannot be fetched here: deploy the function as a zip")
+        zipped = params.get("ZipFile")
+        if zipped is not None:
+            try:
+                return base64.b64decode(zipped, validate=True)
+            except (binascii.Error, TypeError, ValueError):
+                raise invalid("ZipFile must be the zip's bytes, base64-encoded in the request")
+        bucket, key = params.get("S3Bucket"), params.get("S3Key")
+        if not bucket or not key:
+            raise invalid("Code must have ZipFile, or S3Bucket and S3Key")
+        try:
+            return await asyncio.to_thread(self.objects.get, bucket, key)
+        except ObjectStoreError as exc:
+            raise invalid(
+                f"Error occurred while GetObject. S3 Error Code: {exc.code}. "
+                f"S3 Error Message: {exc} (s3://{bucket}/{key})"
+            )
+
+    async def _install(self, name: str, data: bytes) -> codezip.CodeInfo:
+        """Check and unpack a package as the function's ``$LATEST`` code."""
+
+        def work() -> codezip.CodeInfo:
+            info = codezip.validate(data)
+            codezip.unpack(data, self._code_dir(name, LATEST))
+            self._zip_path(name, LATEST).write_bytes(data)
+            return info
+
+        return await asyncio.to_thread(work)
+
+    # ------------------------------------------------------------------ changes
+
+    async def create_function(self, params: dict[str, Any]) -> Config:
+        name = check_name(str(params.get("FunctionName") or ""))
+        code = params.get("Code")
+        if not isinstance(code, dict):
+            raise invalid("Code is required: give ZipFile, or S3Bucket and S3Key")
+        async with self._lock:
+            if self.is_builtin(name) or self.store.get(name) is not None:
+                raise conflict(f"Function already exist: {name}")
+            configs.check_settings(params)
+            data = await self._fetch_code(code)
+            codezip.validate(data)
+            if self.store.get(name) is not None:
+                raise conflict(f"Function already exist: {name}")
+            info = await self._install(name, data)
+            config = configs.new_config(
+                params, name=name, arn=self.arn(name), code_size=info.size, code_sha256=info.sha256
+            )
+            self.store.put(name, LATEST, config)
+            if params.get("Publish"):
+                return configs.public(await self._publish(name, ""))
+        return configs.public(config)
+
+    async def update_code(self, function: str, params: dict[str, Any]) -> Config:
+        name = parse_function_name(function).name
+        self._check_mutable(name)
+        async with self._lock:
+            config = self._check_revision(self._latest(name), params)
+            data = await self._fetch_code(params)
+            if params.get("DryRun"):
+                info = codezip.validate(data)
+                return configs.public({**config, "CodeSize": info.size, "CodeSha256": info.sha256})
+            info = await self._install(name, data)
+            config = {
+                **config,
+                "CodeSize": info.size,
+                "CodeSha256": info.sha256,
+                "LastModified": configs.now_text(),
+                "RevisionId": configs.new_revision(),
+            }
+            self.store.put(name, LATEST, config)
+            if params.get("Publish"):
+                return configs.public(await self._publish(name, ""))
+        return configs.public(config)
+
+    async def update_configuration(self, function: str, params: dict[str, Any]) -> Config:
+        name = parse_function_name(function).name
+        self._check_mutable(name)
+        async with self._lock:
+            config = self._check_revision(self._latest(name), params)
+            config = configs.updated_config(config, params)
+            self.store.put(name, LATEST, config)
+        return configs.public(config)
+
+    @staticmethod
+    def _check_revision(config: Config, params: dict[str, Any]) -> Config:
+        wanted = params.get("RevisionId")
+        if wanted and wanted != config["RevisionId"]:
+            raise precondition(
+                "The Revision Id provided does not match the latest Revision Id. "
+                "Call the GetFunction/GetAlias API to retrieve the latest Revision Id"
+            )
+        return config
+
+    async def delete_function(self, function: str, qualifier: str | None = None) -> None:
+        ref = parse_function_name(function, qualifier)
+        self._check_mutable(ref.name)
+        async with self._lock:
+            self._latest(ref.name)
+            if ref.qualifier is None:
+                self.store.delete(ref.name)
+                await asyncio.to_thread(shutil.rmtree, self.code_root / ref.name, True)
+                return
+            if ref.qualifier == LATEST or not is_version(ref.qualifier):
+                raise invalid(
+                    "Deletion of aliases or $LATEST is not supported through DeleteFunction: "
+                    "delete the function, a version, or use DeleteAlias"
+                )
+            if self.store.get(ref.name, ref.qualifier) is None:
+                raise not_found(f"Function not found: {self.arn(ref.name, ref.qualifier)}")
+            using = [
+                a["Name"]
+                for a in self.store.aliases(ref.name)
+                if a["FunctionVersion"] == ref.qualifier
+            ]
+            if using:
+                raise conflict(
+                    f"Unable to delete version because the following aliases reference it: {using}"
+                )
+            self.store.delete(ref.name, ref.qualifier)
+            await asyncio.to_thread(self._remove_version_files, ref.name, ref.qualifier)
+
+    def _remove_version_files(self, name: str, version: str) -> None:
+        shutil.rmtree(self._code_dir(name, version), ignore_errors=True)
+        self._zip_path(name, version).unlink(missing_ok=True)
+
+    async def publish_version(self, function: str, params: dict[str, Any]) -> Config:
+        name = parse_function_name(function).name
+        self._check_mutable(name)
+        async with self._lock:
+            latest = self._check_revision(self._latest(name), params)
+            wanted = params.get("CodeSha256")
+            if wanted and wanted != latest["CodeSha256"]:
+                raise invalid(
+                    f"CodeSha256 ({wanted}) is different from current CodeSha256 in $LATEST "
+                    f"({latest['CodeSha256']}). Please try again with the CodeSha256 in $LATEST."
+                )
+            return configs.public(await self._publish(name, params.get("Description") or ""))
+
+    async def _publish(self, name: str, description: str) -> Config:
+        """A version of ``$LATEST`` (the last one again when nothing changed since)."""
+        latest = self._latest(name)
+        published = [c for c in self.store.versions(name) if c["Version"] != LATEST]
+        if published and _same(published[-1], latest):
+            return published[-1]
+        version = self.store.next_version(name)
+
+        def copy() -> None:
+            shutil.copytree(self._code_dir(name, LATEST), self._code_dir(name, version))
+            shutil.copyfile(self._zip_path(name, LATEST), self._zip_path(name, version))
+
+        await asyncio.to_thread(copy)
+        config = {
+            **latest,
+            "Version": version,
+            "FunctionArn": self.arn(name, version),
+            "Description": description or latest.get("Description", ""),
+            "RevisionId": configs.new_revision(),
+        }
+        self.store.put(name, version, config)
+        return config
+
+    # ------------------------------------------------------------------ aliases
+
+    def _alias_config(self, name: str, alias: str, params: dict[str, Any]) -> Config:
+        version = params.get("FunctionVersion")
+        if not isinstance(version, str) or not is_version(version):
+            raise invalid("FunctionVersion must be $LATEST or a published version number")
+        if self.store.get(name, version) is None:
+            raise not_found(f"Function not found: {self.arn(name, version)}")
+        config: Config = {
+            "AliasArn": self.arn(name, alias),
+            "Name": alias,
+            "FunctionVersion": version,
+            "Description": params.get("Description") or "",
+            "RevisionId": configs.new_revision(),
+        }
+        if params.get("RoutingConfig"):
+            config["RoutingConfig"] = params["RoutingConfig"]
+        return config
+
+    def create_alias(self, function: str, params: dict[str, Any]) -> Config:
+        name = parse_function_name(function).name
+        self._check_mutable(name)
+        alias = check_alias_name(str(params.get("Name") or ""))
+        self._latest(name)
+        if self.store.get_alias(name, alias) is not None:
+            raise conflict(f"Alias already exists: {self.arn(name, alias)}")
+        config = self._alias_config(name, alias, params)
+        self.store.put_alias(name, alias, config)
+        return config
+
+    def update_alias(self, function: str, alias: str, params: dict[str, Any]) -> Config:
+        name = parse_function_name(function).name
+        current = self.get_alias(function, alias)
+        wanted = params.get("RevisionId")
+        if wanted and wanted != current["RevisionId"]:
+            raise precondition("The Revision Id provided does not match the latest Revision Id.")
+        merged = {"FunctionVersion": current["FunctionVersion"], **params}
+        merged.setdefault("Description", current.get("Description", ""))
+        config = self._alias_config(name, alias, merged)
+        self.store.put_alias(name, alias, config)
+        return config
+
+    def get_alias(self, function: str, alias: str) -> Config:
+        name = parse_function_name(function).name
+        config = self.store.get_alias(name, alias)
+        if config is None:
+            raise not_found(f"Cannot find alias arn: {self.arn(name, alias)}")
+        return config
+
+    def list_aliases(self, function: str, version: str | None) -> dict[str, Any]:
+        name = parse_function_name(function).name
+        if not self.is_builtin(name):
+            self._latest(name)
+        aliases = self.store.aliases(name)
+        if version:
+            aliases = [a for a in aliases if a["FunctionVersion"] == version]
+        return {"Aliases": aliases}
+
+    def delete_alias(self, function: str, alias: str) -> None:
+        name = parse_function_name(function).name
+        self.store.delete_alias(name, alias)
+
+    # ------------------------------------------------------------------ invoking
+
+    async def invoke(self, ref: FunctionRef, event: str) -> tuple[Outcome, str]:
+        """Run the version ``ref`` names with ``event`` (JSON text); (outcome, executed version)."""
+        config = self.resolve(ref)
+        request_id = str(uuid.uuid4())
+        name, version = config["FunctionName"], config["Version"]
+        if self.is_builtin(name):
+            return await self._invoke_builtin(name, event, request_id), LATEST
+        call = Invocation(
+            name=name,
+            version=version,
+            runtime=config["Runtime"],
+            handler=config["Handler"],
+            timeout=int(config["Timeout"]),
+            memory=int(config["MemorySize"]),
+            variables=dict(config.get("Environment", {}).get("Variables", {})),
+            code_dir=self._code_dir(name, version),
+            invoked_arn=self.arn(name, ref.qualifier),
+            request_id=request_id,
+            event=event,
+        )
+        return await self.runner.run(call), version
+
+    async def _invoke_builtin(self, name: str, event: str, request_id: str) -> Outcome:
+        context = {"function_name": name, "aws_request_id": request_id}
+        payload, error = await self.builtins.invoke(name, json.loads(event), context)
+        if error is None:
+            return Outcome(payload=json.dumps(payload))
+        return Outcome(payload=json.dumps(payload), function_error="Unhandled", error_type=error)
+
+    async def invoke_for_states(self, function: str, event: Any) -> tuple[Any, str | None, str]:
+        """For ``lambda:invoke`` tasks: (payload, error type or None, executed version).
+
+        A refusal of the Lambda service becomes the ``Lambda.<Exception>`` error
+        Step Functions reports (``Lambda.ResourceNotFoundException``...).
+        """
+        try:
+            outcome, version = await self.invoke(parse_function_name(function), json.dumps(event))
+        except LambdaError as exc:
+            raise StatesError(f"Lambda.{exc.code}", exc.message)
+        error = outcome.error_type if outcome.function_error else None
+        return json.loads(outcome.payload), error, version
+
+    def invoke_event(self, ref: FunctionRef, event: str) -> None:
+        """Start an asynchronous invocation (``InvocationType: Event``); checks the name first."""
+        self.resolve(ref)
+        task = asyncio.ensure_future(self.invoke(ref, event))
+        self._events.add(task)
+        task.add_done_callback(self._event_done)
+
+    def _event_done(self, task: asyncio.Task[Any]) -> None:
+        self._events.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            exc = task.exception()
+            log.warning("asynchronous invocation failed: %s", exc)
+
+    async def close(self) -> None:
+        for task in list(self._events):
+            task.cancel()
+        if self._events:
+            await asyncio.gather(*self._events, return_exceptions=True)
+
+
+def _same(published: Config, latest: Config) -> bool:
+    ignored = {"Version", "FunctionArn", "RevisionId", "LastModified", "Description"}
+    return {k: v for k, v in published.items() if k not in ignored} == {
+        k: v for k, v in latest.items() if k not in ignored
+    }
+
+
+__all__ = ["LambdaError", "LambdaService"]

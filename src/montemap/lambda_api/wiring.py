@@ -1,0 +1,50 @@
+"""Putting the Lambda service into a server: one call from :mod:`montemap.assembly`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from starlette.applications import Starlette
+
+from montemap.api.app import ApiApp, Authenticator
+from montemap.engine.db import Database
+from montemap.engine.lambdas import FunctionRegistry
+from montemap.lambda_api.http import LambdaApp
+from montemap.lambda_api.runtime import ServerEnv
+from montemap.lambda_api.service import LambdaService
+from montemap.storage.base import ObjectStore
+
+
+def install(
+    app: Starlette,
+    *,
+    db: Database,
+    objects: ObjectStore,
+    functions: FunctionRegistry,
+    authenticator: Authenticator | None,
+    data_dir: Path,
+    endpoint: str,
+    region: str,
+    account: str,
+) -> LambdaService:
+    """Serve the Lambda API on ``app`` and let ``lambda:invoke`` reach created functions.
+
+    Functions get the key the server's workers sign with
+    (``MONTEMAP_ACCESS_KEY_ID``/``MONTEMAP_SECRET_ACCESS_KEY``, else a
+    placeholder a loopback server accepts).
+    """
+    server = ServerEnv(
+        endpoint=endpoint,
+        region=region,
+        access_key_id=os.environ.get("MONTEMAP_ACCESS_KEY_ID") or "montemap",
+        secret_access_key=os.environ.get("MONTEMAP_SECRET_ACCESS_KEY") or "montemap-local-secret",
+    )
+    service = LambdaService(
+        db, objects, functions, data_dir=data_dir, server=server, account=account
+    )
+    functions.attach(service)
+    if not isinstance(app, ApiApp):
+        raise TypeError("the Lambda API needs the server's ApiApp to route requests to it")
+    app.add_service("lambda", LambdaApp(service, authenticator))
+    return service
