@@ -44,6 +44,38 @@ class Arn:
         return cls(m["region"], m["account"], m["kind"], tuple(m["rest"].split(":")))
 
 
+def resource_problem(arn: Arn) -> str | None:
+    """Why the resource part of a parsed ARN does not name a resource of its kind.
+
+    ``stateMachine:<name>[:<version or alias>]``, ``activity:<name>``,
+    ``execution:<machine>[/<label>]:<name>`` (``express`` alike) and
+    ``mapRun:<machine>/<label>:<id>``; None when the ARN is well formed.
+    """
+    parts = arn.parts
+    if arn.kind in ("stateMachine", "activity"):
+        qualifiers = 1 if arn.kind == "stateMachine" else 0
+        if len(parts) > 1 + qualifiers:
+            return f"Too many parts in a {arn.kind} ARN: {':'.join(parts)}"
+        if len(parts) == 2 and not (parts[1].isdigit() or valid_name(parts[1])):
+            return f"Invalid version or alias: {parts[1]}"
+        return None if valid_name(parts[0]) else f"Invalid name: {parts[0]}"
+    if arn.kind in ("execution", "express"):
+        if len(parts) not in (2, 3):
+            return (
+                f"An execution ARN needs a state machine and an execution name: {':'.join(parts)}"
+            )
+        machine = parts[0].split("/", 1)
+        if not valid_name(machine[0]) or (len(machine) == 2 and not machine[1]):
+            return f"Invalid state machine name: {parts[0]}"
+        bad = [part for part in parts[1:] if not valid_name(part)]
+        return f"Invalid execution name: {bad[0]}" if bad else None
+    if arn.kind == "mapRun":
+        owner, _, label = parts[0].partition("/")
+        if len(parts) != 2 or not valid_name(owner) or not label or not parts[1]:
+            return f"A Map Run ARN needs <machine>/<label>:<id>: {':'.join(parts)}"
+    return None
+
+
 @dataclass(frozen=True)
 class ArnFactory:
     """Builds ARNs for one region and account."""

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -18,15 +19,20 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from montemap.api.app import Authenticator, create_app
+from montemap.api.app import ApiApp, Authenticator, create_app
+from montemap.api.hosts import HostPolicy
 from montemap.api.registry import Registry
 from montemap.arns import DEFAULT_ACCOUNT, DEFAULT_REGION, ArnFactory
+from montemap.asl import jsonata_runner
 from montemap.console import console_routes
 from montemap.engine.db import Database
 from montemap.engine.engine import Engine
 from montemap.engine.lambdas import FunctionRegistry, load_functions_file
 from montemap.errors import MontemapError
+from montemap.lambda_api.wiring import install as install_lambda_api
+from montemap.s3api import S3App, S3Auth
 from montemap.storage import LocalObjectStore
+from montemap.workers.capacity import Capacity
 from montemap.workers.cgroups import CgroupManager
 from montemap.workers.ecs_api import EcsApi
 from montemap.workers.ecs_http import TARGET_PREFIX, handle_ecs_request
@@ -62,10 +68,14 @@ class Settings:
     worker_handler: str = DEFAULT_HANDLER
     cgroups: bool = True
     worker_stop_grace: float = 30.0
+    #: What the host offers worker tasks (None: the machine's cores and memory).
+    capacity: Capacity | None = None
     extra_functions: dict[str, str] = field(default_factory=dict)
     #: A resource mapping file: definitions written for AWS get their ARNs bound to
     #: local resources when they are created or updated (docs/aws.md).
     mapping_file: Path | None = None
+    #: Host names (besides loopback names and the bound address) the server answers to.
+    allowed_hosts: tuple[str, ...] = ()
 
     @property
     def endpoint(self) -> str:
@@ -117,10 +127,39 @@ class Montemap:
             },
             log_dir=data_dir / "logs",
             stop_grace=settings.worker_stop_grace,
+            capacity=settings.capacity,
         )
         self.ecs = EcsApi(self.services)
         self.engine.integrations.register(ECS_PREFIX, EcsIntegration(self.ecs))
         self.app = self._build_app()
+        # The Lambda API on the same endpoint; lambda:invoke reaches its functions too.
+        self.lambdas = install_lambda_api(
+            self.app,
+            db=self.db,
+            objects=self.store,
+            functions=self.functions,
+            authenticator=settings.authenticator,
+            data_dir=data_dir,
+            endpoint=settings.endpoint,
+            region=settings.region,
+            account=settings.account,
+        )
+        # CloudFormation and IAM on the same endpoint (docs/bring-your-own.md).
+        from montemap.cloudformation.wiring import install as install_cloudformation
+
+        assert isinstance(self.app, ApiApp)
+        self.stacks = install_cloudformation(
+            self.app,
+            db=self.db,
+            objects=self.store,
+            states=self.app.dispatcher.ctx,
+            lambdas=self.lambdas,
+            ecs=self.ecs,
+            authenticator=settings.authenticator,
+            endpoint=settings.endpoint,
+            region=settings.region,
+            account=settings.account,
+        )
 
     def _build_app(self) -> Starlette:
         async def ecs_endpoint(request: Request, body: bytes) -> Response:
@@ -133,6 +172,11 @@ class Montemap:
             services={TARGET_PREFIX: ecs_endpoint},
             bind_definition=self._definition_binder(),
             manage_engine=False,
+            hosts=HostPolicy(
+                self.settings.host,
+                self.settings.allowed_hosts,
+                keys_configured=self.settings.authenticator is not None,
+            ),
         )
 
         @asynccontextmanager
@@ -142,8 +186,11 @@ class Montemap:
             try:
                 yield
             finally:
+                await self.stacks.close()
+                await self.lambdas.close()
                 await self.services.close()
                 await self.engine.close()
+                await asyncio.to_thread(jsonata_runner.shutdown)
 
         async def metrics(request: Request) -> Response:
             return JSONResponse(
@@ -157,6 +204,10 @@ class Montemap:
         app.router.routes.append(Route("/metrics", metrics, methods=["GET"]))
         app.router.lifespan_context = lifespan
         app.router.routes.extend(console_routes(self))
+        # S3 on the same endpoint, over the store the engine reads (docs/s3.md).
+        assert isinstance(app, ApiApp)
+        s3_auth = S3Auth.from_authenticator(self.settings.authenticator, self.settings.region)
+        app.add_service("s3", S3App(self.store, region=self.settings.region, auth=s3_auth))
         return app
 
     def _definition_binder(self) -> Callable[[str], str] | None:

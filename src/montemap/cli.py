@@ -32,6 +32,7 @@ COMMAND_MODULES = [
     "montemap.workers.command",  # worker
     "montemap.credit.commands",  # simulate (+ generate, import, report)
     "montemap.aws.command",  # aws
+    "montemap.cloudformation.deploy_command",  # deploy
 ]
 
 

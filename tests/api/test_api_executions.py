@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from datetime import datetime
 from typing import Any
 
 import pytest
 from botocore.exceptions import ReadTimeoutError
+
+from montemap.testing import eventually, wait_for_execution
 
 from .helpers import PASS_DEFINITION, ROLE_ARN
 
@@ -30,18 +31,6 @@ def machine(client: Any, definition: str = PASS_DEFINITION, **kwargs: Any) -> st
     return arn
 
 
-def wait_until_done(client: Any, execution_arn: str, timeout: float = 20.0) -> dict[str, Any]:
-    """Poll DescribeExecution until the execution leaves RUNNING."""
-    deadline = time.monotonic() + timeout
-    while True:
-        described: dict[str, Any] = client.describe_execution(executionArn=execution_arn)
-        if described["status"] != "RUNNING":
-            return described
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{execution_arn} still RUNNING after {timeout} s")
-        time.sleep(0.05)
-
-
 def test_start_and_describe(shared_sfn_client: Any) -> None:
     client = shared_sfn_client
     sm = machine(client)
@@ -49,7 +38,7 @@ def test_start_and_describe(shared_sfn_client: Any) -> None:
     sm_name = sm.rsplit(":", 1)[1]
     assert started["executionArn"] == f"{ACCOUNT_PREFIX}:execution:{sm_name}:run-1"
     assert isinstance(started["startDate"], datetime)
-    done = wait_until_done(client, started["executionArn"])
+    done = wait_for_execution(client, started["executionArn"])
     assert done["status"] == "SUCCEEDED"
     assert done["stateMachineArn"] == sm
     assert done["name"] == "run-1"
@@ -110,7 +99,7 @@ def test_stop_execution(shared_sfn_client: Any) -> None:
 def test_history(shared_sfn_client: Any) -> None:
     client = shared_sfn_client
     arn = client.start_execution(stateMachineArn=machine(client))["executionArn"]
-    wait_until_done(client, arn)
+    wait_for_execution(client, arn)
     events = client.get_execution_history(executionArn=arn)["events"]
     assert [e["type"] for e in events] == [
         "ExecutionStarted",
@@ -135,7 +124,7 @@ def test_list_executions(sfn_client: Any) -> None:
     sm = machine(client)
     arns = [client.start_execution(stateMachineArn=sm)["executionArn"] for _ in range(3)]
     for arn in arns:
-        wait_until_done(client, arn)
+        wait_for_execution(client, arn)
     first = client.list_executions(stateMachineArn=sm, maxResults=2)
     second = client.list_executions(stateMachineArn=sm, maxResults=2, nextToken=first["nextToken"])
     listed = [e["executionArn"] for e in first["executions"] + second["executions"]]
@@ -241,7 +230,7 @@ def test_activity_task_success(shared_sfn_client: Any) -> None:
     with pytest.raises(client.exceptions.InvalidOutput):
         client.send_task_success(taskToken=task["taskToken"], output="not json")
     client.send_task_success(taskToken=task["taskToken"], output='{"done": true}')
-    done = wait_until_done(client, execution)
+    done = wait_for_execution(client, execution)
     assert done["status"] == "SUCCEEDED"
     assert json.loads(done["output"]) == {"done": True}
 
@@ -252,7 +241,7 @@ def test_activity_task_failure(shared_sfn_client: Any) -> None:
     execution = client.start_execution(stateMachineArn=sm)["executionArn"]
     task = client.get_activity_task(activityArn=activity)
     client.send_task_failure(taskToken=task["taskToken"], error="Boom", cause="it broke")
-    done = wait_until_done(client, execution)
+    done = wait_for_execution(client, execution)
     assert (done["status"], done["error"], done["cause"]) == ("FAILED", "Boom", "it broke")
 
 
@@ -273,7 +262,7 @@ def test_start_a_published_version(shared_sfn_client: Any) -> None:
     sm = machine(client, publish=True)
     client.update_state_machine(stateMachineArn=sm, definition=WAIT_DEFINITION)
     arn = client.start_execution(stateMachineArn=f"{sm}:1")["executionArn"]
-    done = wait_until_done(client, arn)
+    done = wait_for_execution(client, arn)
     assert done["status"] == "SUCCEEDED"  # version 1 is the Pass machine, not the Wait
     described = client.describe_state_machine_for_execution(executionArn=arn)
     assert described["definition"] == PASS_DEFINITION
@@ -287,15 +276,14 @@ def test_abandoned_poll_does_not_take_a_task(server_factory: Any) -> None:
         activity, sm = activity_machine(client)
         with pytest.raises(ReadTimeoutError):
             impatient.get_activity_task(activityArn=activity, workerName="gone")
-        deadline = time.monotonic() + 10
-        while "client went away" not in server.log_text():  # the server saw it leave
-            assert time.monotonic() < deadline, server.log_text()
-            time.sleep(0.02)
+        eventually(  # the server saw it leave
+            lambda: "client went away" in server.log_text(), what="'client went away' in the log"
+        )
         execution = client.start_execution(stateMachineArn=sm)["executionArn"]
         task = client.get_activity_task(activityArn=activity, workerName="present")
         assert "taskToken" in task
         client.send_task_success(taskToken=task["taskToken"], output="{}")
-        assert wait_until_done(client, execution)["status"] == "SUCCEEDED"
+        assert wait_for_execution(client, execution)["status"] == "SUCCEEDED"
     finally:
         impatient.close()
         client.close()

@@ -134,7 +134,7 @@ def test_describe_errors(shared_sfn_client: Any) -> None:
         client.describe_state_machine(stateMachineArn=missing)
     assert info.value.response["Error"]["Message"] == f"State Machine Does Not Exist: '{missing}'"
     other_account = f"arn:aws:states:us-east-1:999999999999:stateMachine:{unique()}"
-    with pytest.raises(client.exceptions.StateMachineDoesNotExist):
+    with pytest.raises(client.exceptions.InvalidArn):
         client.describe_state_machine(stateMachineArn=other_account)
 
 

@@ -23,7 +23,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,7 +31,8 @@ from typing import Any
 
 import pytest
 
-from ..conftest import MontemapServer, ServerError, free_port
+from montemap.testing import MontemapServer, ServerError, free_port, wait_for_execution
+
 from .helpers import ROLE_ARN
 
 REPO = Path(__file__).resolve().parents[2]
@@ -236,14 +236,8 @@ def test_remote_worker_with_the_right_key(network: Network, server: RemoteServer
         execution = client.start_execution(stateMachineArn=machine, input='{"batch": 7}')
         result = run_client(network, "worker", "--endpoint", server.url, "--activity", activity)
         assert result == {"input": {"batch": 7}, "reported": True}
-        deadline = time.monotonic() + 30
-        status = "RUNNING"
-        while status == "RUNNING" and time.monotonic() < deadline:
-            described = client.describe_execution(executionArn=execution["executionArn"])
-            status = described["status"]
-            if status == "RUNNING":
-                time.sleep(0.05)  # polling a condition
-        assert status == "SUCCEEDED", described
+        described = wait_for_execution(client, execution["executionArn"], timeout=30)
+        assert described["status"] == "SUCCEEDED", described
         assert json.loads(described["output"]) == {"worker": "remote", "batch": 7}
     finally:
         client.close()

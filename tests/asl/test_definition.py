@@ -694,7 +694,7 @@ def test_item_reader() -> None:
     assert errors(map_state(ItemReader=csv)) == [(SCHEMA, "/States/S/ItemReader/ReaderConfig")]
     bad = {
         "Resource": "arn:aws:states:::s3:deleteObject",
-        "ReaderConfig": {"InputType": "XML", "MaxItems": 0, "Extra": 1},
+        "ReaderConfig": {"InputType": "XML", "MaxItems": -1, "Extra": 1},
     }
     assert errors(map_state(ItemReader=bad)) == [
         (SCHEMA, "/States/S/ItemReader/Resource"),

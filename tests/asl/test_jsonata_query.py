@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
+import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -13,8 +15,15 @@ import pytest
 from jsonata.timebox import Timebox
 from tests.conformance.corpus import CASES_FILE
 
-from montemap.asl import jsonata_query
+from montemap.asl import jsonata_query, jsonata_runner
 from montemap.asl.jsonata_functions import MAX_RANGE_ELEMENTS, JavaRandom
+from montemap.asl.jsonata_limits import (
+    ENV_MEMORY_MB,
+    ENV_TIMEOUT_S,
+    LimitsError,
+    QueryLimits,
+    limits_from_env,
+)
 from montemap.asl.jsonata_query import (
     UNDEFINED,
     evaluate_expression,
@@ -483,10 +492,83 @@ def test_runaway_recursion_is_stopped() -> None:
     assert "threw an error during evaluation. D1011: Stack overflow" in cause
 
 
-def test_endless_tail_recursion_times_out(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(jsonata_query, "EVALUATION_TIMEOUT_MS", 200)
-    cause = cause_of("{% ($f := function($x){ $f($x + 1) }; $f(1)) %}")
-    assert "D1012: Evaluation timeout after 200 milliseconds" in cause
+def test_endless_tail_recursion_times_out() -> None:
+    with pytest.raises(EvaluationError) as caught:
+        jsonata_query.evaluate_field(
+            "{% ($f := function($x){ $f($x + 1) }; $f(1)) %}",
+            field="Output",
+            states={"input": {}},
+            variables={},
+            timeout_ms=200,
+        )
+    assert "D1012: Evaluation timeout after 200 milliseconds" in str(caught.value.cause)
+
+
+# --------------------------------------------------------------------------- fast path and limits
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{% [1..10000000] %}",  # an array past the fast path's cap
+        "{% $string([1, 2]) %}",  # a builtin that can amplify
+        '{% $match("aaa", /a+/) %}',  # a regular expression
+        "{% ($f := function($x){ $f($x + 1) }; $f(1)) %}",  # past the fast budget
+    ],
+)
+def test_the_fast_path_gives_up_on_what_it_cannot_bound(template: str) -> None:
+    with pytest.raises(jsonata_query.Escalate):
+        jsonata_query.evaluate_field(
+            template, field="Output", states={"input": {}}, variables={}, inline=True
+        )
+
+
+def test_the_fast_path_evaluates_ordinary_templates() -> None:
+    value = {"a": "{% $states.input.n + 1 %}", "b": ["{% $uppercase($name) %}"]}
+    result = jsonata_query.evaluate_field(
+        value, field="Output", states={"input": {"n": 1}}, variables={"name": "x"}, inline=True
+    )
+    assert result == {"a": 2, "b": ["X"]}
+
+
+def test_a_result_past_the_size_limit_is_a_memory_error() -> None:
+    with pytest.raises(EvaluationError) as caught:
+        field({"v": "{% [1..20].($big) %}"}, big="x" * (1 << 20))
+    assert caught.value.error == QUERY_EVALUATION_ERROR
+    assert "memory limit exceeded" in str(caught.value.cause)
+
+
+def test_the_runner_bounds_a_runaway_in_an_evaluator_process() -> None:
+    jsonata_runner.configure(QueryLimits(timeout_s=1, memory_mb=128, workers=1))
+    try:
+        for template in (
+            "{% [1..10000000] %}",
+            '{% ($f := function($s, $n){ $n = 0 ? $s : $f($s & $s, $n - 1) }; $f("x", 40)) %}',
+        ):
+            started = time.monotonic()
+            with pytest.raises(EvaluationError) as caught:
+                asyncio.run(
+                    jsonata_runner.evaluate_field(
+                        template, field="Output", states={"input": {}}, variables={}
+                    )
+                )
+            assert caught.value.error == QUERY_EVALUATION_ERROR
+            assert time.monotonic() - started < 1 + 10  # the limit, plus start-up on a busy machine
+        value = asyncio.run(
+            jsonata_runner.evaluate_field(
+                "{% $string([1, 2]) %}", field="Output", states={"input": {}}, variables={}
+            )
+        )
+        assert value == "[1,2]"
+    finally:
+        jsonata_runner.shutdown()
+
+
+def test_limits_come_from_the_environment() -> None:
+    limits = limits_from_env({ENV_TIMEOUT_S: "2.5", ENV_MEMORY_MB: "64"})
+    assert (limits.timeout_s, limits.memory_mb, limits.workers) == (2.5, 64, 2)
+    with pytest.raises(LimitsError, match="MONTEMAP_JSONATA_MEMORY_MB"):
+        limits_from_env({ENV_MEMORY_MB: "-1"})
 
 
 def test_each_expression_is_compiled_once() -> None:

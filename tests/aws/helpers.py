@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 from typing import Any
 
@@ -47,17 +46,6 @@ def run_aws(*argv: str) -> int:
     register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["aws", *argv])
     return int(args.func(args))
-
-
-def wait_for_execution(sfn: Any, arn: str, timeout: float = 150.0) -> dict[str, Any]:
-    """The execution once it is no longer RUNNING (polls a condition)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        described: dict[str, Any] = sfn.describe_execution(executionArn=arn)
-        if described["status"] != "RUNNING":
-            return described
-        time.sleep(0.2)
-    raise AssertionError(f"{arn} still RUNNING after {timeout} s")
 
 
 def write(path: Path, text: str) -> Path:

@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 from montemap.aws import aws_definitions
+from montemap.testing import wait_for_execution
 from montemap.workflows.compare import figures
-from tests.aws.helpers import MAPPING_YAML, resolver, run_aws, wait_for_execution, write
+from tests.aws.helpers import MAPPING_YAML, resolver, run_aws, write
 from tests.conftest import MontemapServer
 
 pytestmark = pytest.mark.timeout(300)
@@ -54,7 +55,7 @@ def test_generated_definitions_run_here(
             name="gen",
             input=json.dumps({"loans": 300, **params}),
         )
-        done = wait_for_execution(sfn, started["executionArn"])
+        done = wait_for_execution(sfn, started["executionArn"], timeout=150)
         assert done["status"] == "SUCCEEDED", done
         assert json.loads(done["output"])["objects"] == 300
 
@@ -69,7 +70,7 @@ def test_generated_definitions_run_here(
         started = sfn.start_execution(
             stateMachineArn=arns["data-processing"], name="proc", input=json.dumps(run_input)
         )
-        done = wait_for_execution(sfn, started["executionArn"])
+        done = wait_for_execution(sfn, started["executionArn"], timeout=150)
         assert done["status"] == "SUCCEEDED", done
         summary = json.loads(done["output"])
         assert summary["run"] == "proc"

@@ -7,11 +7,12 @@ scripts do against AWS; the server binds them to local resources on the way in.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.conftest import MontemapServer
+import pytest
+
+from montemap.testing import MontemapServer, ServerError, wait_for_execution
 
 AWS_ACTIVITY = "arn:aws:states:eu-west-1:111122223333:activity:prod-batches"
 LOCAL_ACTIVITY = "arn:aws:states:us-east-1:123456789012:activity:batches"
@@ -40,10 +41,7 @@ def test_aws_definition_created_through_the_api_runs_locally(
     task = client.get_activity_task(activityArn=LOCAL_ACTIVITY)
     assert json.loads(task["input"]) == {"batch": 1}
     client.send_task_success(taskToken=task["taskToken"], output='{"done": true}')
-    deadline = time.monotonic() + 20
-    while (d := client.describe_execution(executionArn=execution))["status"] == "RUNNING":
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    d = wait_for_execution(client, execution, timeout=20)
     assert d["status"] == "SUCCEEDED" and json.loads(d["output"]) == {"done": True}
 
 
@@ -51,9 +49,5 @@ def test_server_refuses_a_missing_mapping_file(
     server_factory: Callable[..., MontemapServer], tmp_path: Path
 ) -> None:
     server = server_factory(start=False, extra_args=["--mapping", str(tmp_path / "nope.yaml")])
-    try:
+    with pytest.raises(ServerError, match=r"--mapping.*is not a file"):
         server.start(timeout=10)
-    except Exception as exc:
-        assert "--mapping" in str(exc) and "is not a file" in str(exc)
-    else:
-        raise AssertionError("the server started without its mapping file")

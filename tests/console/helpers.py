@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -151,34 +150,11 @@ class Http:
         )
 
 
-def wait_for(predicate: Any, timeout: float = 20.0, interval: float = 0.05) -> Any:
-    """Poll ``predicate`` until it returns something truthy (a condition, not a fixed wait)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(interval)
-
-
 def create_machine(sfn: Any, name: str, definition: dict[str, Any]) -> str:
     arn: str = sfn.create_state_machine(
         name=name, definition=json.dumps(definition), roleArn=ROLE_ARN
     )["stateMachineArn"]
     return arn
-
-
-def finished(sfn: Any, arn: str, timeout: float = 20.0) -> dict[str, Any]:
-    """Wait until an execution is no longer RUNNING; its description."""
-
-    def done() -> dict[str, Any] | None:
-        found: dict[str, Any] = sfn.describe_execution(executionArn=arn)
-        return found if found["status"] != "RUNNING" else None
-
-    result: dict[str, Any] = wait_for(done, timeout)
-    return result
 
 
 def q(value: str) -> str:

@@ -9,22 +9,24 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import MontemapServer
-from tests.console.helpers import HOSTILE, SLOW_JOB, SMALL_JOB, create_machine, finished, q
+from montemap.testing import MontemapServer, wait_for_execution
+from tests.console.helpers import HOSTILE, SLOW_JOB, SMALL_JOB, create_machine, q
 
-CHROMIUM = "/usr/bin/chromium"
-if not os.path.exists(CHROMIUM) and os.environ.get("CI"):
+#: The browser: $MONTEMAP_CHROMIUM, else ``chromium`` on the PATH.
+CHROMIUM = os.environ.get("MONTEMAP_CHROMIUM") or shutil.which("chromium") or ""
+if not CHROMIUM and os.environ.get("CI"):
     # .ci/run installs Debian's Chromium: in CI a missing browser is a failure.
-    raise RuntimeError(f"{CHROMIUM} is missing in CI: .ci/run should have installed it")
-if not os.path.exists(CHROMIUM):
+    raise RuntimeError("chromium is missing in CI: .ci/run should have installed it")
+if not CHROMIUM:
     pytest.skip(
-        f"{CHROMIUM} is missing (apt-get install chromium): browser tests skipped",
+        "chromium is not on the PATH (apt-get install chromium): browser tests skipped",
         allow_module_level=True,
     )
 sync_api = pytest.importorskip(
@@ -133,7 +135,7 @@ def test_hostile_input_is_shown_as_text(page: Any, sfn: Any) -> None:
     arn = sfn.start_execution(stateMachineArn=machine, input=json.dumps({"note": HOSTILE}))[
         "executionArn"
     ]
-    finished(sfn, arn)
+    wait_for_execution(sfn, arn)
     page.goto(f"/console/execution?arn={q(arn)}")
     expect(page.locator("#ex-status")).to_have_text("FAILED")
     expect(page.locator("#ex-error")).to_have_text(HOSTILE)
@@ -186,7 +188,9 @@ def test_switch_the_worker_task_definition(page: Any, console_server: MontemapSe
 def test_compare_two_executions(page: Any, sfn: Any) -> None:
     machine = create_machine(sfn, "browser-compare", SMALL_JOB)
     for name in ("first", "second"):
-        finished(sfn, sfn.start_execution(stateMachineArn=machine, name=name)["executionArn"])
+        wait_for_execution(
+            sfn, sfn.start_execution(stateMachineArn=machine, name=name)["executionArn"]
+        )
     page.goto(f"/console/state-machine?arn={q(machine)}")
     page.locator("#compare-form button").click()
     expect(page.locator("#compare thead")).to_contain_text("first")

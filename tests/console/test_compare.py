@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from montemap.console.compare import Workers, change, workers_from
+from montemap.testing import MontemapServer, wait_for_execution
 from montemap.workflows import pricing
-from tests.conftest import MontemapServer
-from tests.console.helpers import Http, create_machine, finished
+from tests.console.helpers import Http, create_machine
 
 
 def test_cost_is_the_fleet_priced_as_fargate_spot() -> None:
@@ -69,7 +69,7 @@ def test_compare_reads_the_scaling_steps(
     machine = create_machine(sfn, "compare-scaling", job)
     arns = [sfn.start_execution(stateMachineArn=machine)["executionArn"] for _ in range(2)]
     for arn in arns:
-        assert finished(sfn, arn)["status"] == "SUCCEEDED"
+        assert wait_for_execution(sfn, arn)["status"] == "SUCCEEDED"
     page = http.get("/console/compare", a=arns[0], b=arns[1])
     assert page.status == 200
     assert "0 × large:1 (0.5 vCPU, 1.0 GB)" in page.body

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections import Counter
 from typing import Any
 
 from montemap.console.graph import layout_machine, render_svg
@@ -18,6 +19,16 @@ def _states(svg: str) -> dict[str, ET.Element]:
         for g in root.iter(f"{SVG}g")
         if g.get("class", "").startswith("state")
     }
+
+
+def _edges(svg: str) -> Counter[str]:
+    """How many edges of each kind (``edge-next``, ``edge-catch``...) are drawn."""
+    kinds: Counter[str] = Counter()
+    for path in ET.fromstring(svg).iter(f"{SVG}path"):
+        classes = path.get("class", "").split()
+        if "edge" in classes:
+            kinds.update(c for c in classes if c != "edge")
+    return kinds
 
 
 def test_states_are_ranked_top_down_in_order() -> None:
@@ -65,8 +76,10 @@ def test_parallel_branches_side_by_side_and_loops_drawn_as_back_edges() -> None:
     a, b = layout.nodes["Both"].inner
     assert a.width > 0 and b.width > 0
     svg = str(render_svg(machine))
-    ET.fromstring(svg)  # well-formed
-    assert "edge-catch" in svg and "edge-choice" in svg and "edge-default" in svg
+    assert set(_states(svg)) == {"Check", "Both", "A", "B", "Done"}
+    # Start->Check, Both->Check (the loop) and Done->End; one edge per Choice rule,
+    # the Default and the Catch
+    assert _edges(svg) == {"edge-next": 3, "edge-choice": 1, "edge-default": 1, "edge-catch": 1}
 
 
 def test_hostile_names_are_escaped() -> None:
@@ -82,4 +95,9 @@ def test_odd_definitions_still_render() -> None:
         {"StartAt": "X", "States": {"Y": "not a state"}},
     ]
     for machine in machines:
-        ET.fromstring(str(render_svg(machine)))
+        svg = str(render_svg(machine))
+        assert _states(svg) == {}  # nothing to draw but the Start and End markers
+        assert _edges(svg) == {}
+        root = ET.fromstring(svg)
+        markers = [g for g in root.iter(f"{SVG}g") if g.get("class") == "marker"]
+        assert ["".join(g.itertext()) for g in markers] == ["Start", "End"]

@@ -8,17 +8,15 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import MontemapServer
+from montemap.testing import MontemapServer, eventually, wait_for_execution
 from tests.console.helpers import (
     HOSTILE,
     SLOW_JOB,
     SMALL_JOB,
     Http,
     create_machine,
-    finished,
     hostile_job,
     q,
-    wait_for,
 )
 
 
@@ -29,7 +27,7 @@ def small_run(sfn: Any) -> dict[str, Any]:
     arn = sfn.start_execution(stateMachineArn=machine, name="run-1", input='{"who": "me"}')[
         "executionArn"
     ]
-    return {"machine": machine, "arn": arn, "result": finished(sfn, arn)}
+    return {"machine": machine, "arn": arn, "result": wait_for_execution(sfn, arn)}
 
 
 def test_home_lists_machines_and_filters_executions(http: Http, small_run: dict[str, Any]) -> None:
@@ -128,7 +126,7 @@ def test_hostile_values_are_escaped_everywhere(http: Http, sfn: Any) -> None:
     arn = sfn.start_execution(stateMachineArn=machine, input=json.dumps({"x": HOSTILE}))[
         "executionArn"
     ]
-    assert finished(sfn, arn)["status"] == "FAILED"
+    assert wait_for_execution(sfn, arn)["status"] == "FAILED"
     for page in (
         http.get("/console/", status="FAILED"),
         http.get("/console/state-machine", arn=machine),
@@ -145,7 +143,7 @@ def test_hostile_values_are_escaped_everywhere(http: Http, sfn: Any) -> None:
 
 def test_compare_two_runs(http: Http, sfn: Any, small_run: dict[str, Any]) -> None:
     other = sfn.start_execution(stateMachineArn=small_run["machine"], name="run-2")["executionArn"]
-    finished(sfn, other)
+    wait_for_execution(sfn, other)
     page = http.get("/console/compare", a=small_run["arn"], b=other)
     assert page.status == 200
     for text in ("run-1", "run-2", "Duration", "Distributed Map phase", "Pause"):
@@ -187,9 +185,13 @@ def test_services_switch_task_definition_and_count(
         ecs.close()
     assert service["taskDefinition"].endswith("task-definition/large:1")
     assert service["desiredCount"] == 0
-    data = wait_for(lambda: http.get("/console/api/services").json())
-    (workers,) = data["clusters"][0]["services"]
-    assert workers["taskDefinition"] == "large:1"
+
+    def listed_workers() -> dict[str, Any]:
+        (workers,) = http.get("/console/api/services").json()["clusters"][0]["services"]
+        assert workers["taskDefinition"] == "large:1"
+        return dict(workers)
+
+    eventually(listed_workers, timeout=20, what="the console listing large:1")
     bad = http.post(
         "/console/services/update",
         {"cluster": "default", "service": "workers", "desiredCount": "-3"},
@@ -222,7 +224,7 @@ def test_long_histories_come_in_pages(http: Http, sfn: Any) -> None:
     arn = sfn.start_execution(
         stateMachineArn=machine, input=json.dumps({"items": list(range(150))})
     )["executionArn"]
-    finished(sfn, arn)
+    wait_for_execution(sfn, arn)
     first = http.get("/console/api/execution", arn=arn, after="0").json()
     assert len(first["events"]) == 500 and first["more"]
     rest = http.get("/console/api/execution", arn=arn, after=str(first["events"][-1]["id"])).json()

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import MontemapServer
-from tests.console.helpers import HOSTILE, Http, create_machine, finished
+from montemap.testing import MontemapServer, wait_for_execution
+from tests.console.helpers import HOSTILE, Http, create_machine
 
 FUNCTION = textwrap.dedent(
     """
@@ -99,7 +99,7 @@ def console_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Montema
 def test_results_show_figures_chart_and_report(http: Http, sfn: Any) -> None:
     machine = create_machine(sfn, "results-reduce", REDUCE_JOB)
     arn = sfn.start_execution(stateMachineArn=machine, input='{"run": "r1"}')["executionArn"]
-    assert finished(sfn, arn)["status"] == "SUCCEEDED"
+    assert wait_for_execution(sfn, arn)["status"] == "SUCCEEDED"
     page = http.get("/console/execution", arn=arn)
     assert page.status == 200
     assert "results-panel" in page.body and "1,000" in page.body  # the loans figure
@@ -116,13 +116,13 @@ def test_local_reports_only_from_the_runs_folder(http: Http, sfn: Any) -> None:
     arn = sfn.start_execution(stateMachineArn=machine, input='{"run": "r2", "local": true}')[
         "executionArn"
     ]
-    assert finished(sfn, arn)["status"] == "SUCCEEDED"
+    assert wait_for_execution(sfn, arn)["status"] == "SUCCEEDED"
     assert "/console/report?arn=" in http.get("/console/execution", arn=arn).body
     assert "<h1>Local report r2</h1>" in http.get("/console/report", arn=arn).body
     arn = sfn.start_execution(stateMachineArn=machine, input='{"run": "r3", "escape": true}')[
         "executionArn"
     ]
-    assert finished(sfn, arn)["status"] == "SUCCEEDED"
+    assert wait_for_execution(sfn, arn)["status"] == "SUCCEEDED"
     assert "/console/report?arn=" not in http.get("/console/execution", arn=arn).body
     assert http.get("/console/report", arn=arn).status == 404
 
@@ -132,7 +132,7 @@ def test_missing_report_is_404(http: Http, sfn: Any) -> None:
         sfn, "results-none", {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
     )
     arn = sfn.start_execution(stateMachineArn=machine)["executionArn"]
-    finished(sfn, arn)
+    wait_for_execution(sfn, arn)
     assert http.get("/console/report", arn=arn).status == 404
 
 
@@ -142,7 +142,7 @@ def test_failed_batches_are_listed_with_error_cause_and_input(http: Http, sfn: A
     arn = sfn.start_execution(stateMachineArn=machine, input=json.dumps({"items": items}))[
         "executionArn"
     ]
-    assert finished(sfn, arn)["status"] == "SUCCEEDED"
+    assert wait_for_execution(sfn, arn)["status"] == "SUCCEEDED"
     (run,) = http.get("/console/api/execution", arn=arn).json()["mapRuns"]
     data = http.get("/console/api/map-run", arn=run["arn"]).json()
     assert data["items"]["failed"] == 2 and data["items"]["succeeded"] == 1

@@ -49,6 +49,7 @@ def test_bit_identical_across_batch_sizes_and_workers(tape: Path, tmp_path: Path
         assert sorted(p.name for p in out.iterdir()) == [
             "contributions.parquet",
             "loans.parquet",
+            "matured.csv",
             "rejects.csv",
             "summary.json",
         ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -71,16 +70,6 @@ async def engine_at(path: Path) -> AsyncIterator[Engine]:
     finally:
         await engine.close()
         db.close()
-
-
-async def eventually(check: Any, *, timeout: float = 5.0) -> None:
-    """Wait (yielding to the loop) until ``check()`` is true."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not check():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.005)
 
 
 def open_tasks(engine: Engine) -> list[dict[str, Any]]:

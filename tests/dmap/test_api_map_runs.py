@@ -3,23 +3,14 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
+from montemap.testing import eventually, wait_for_execution
+
 ROLE = "arn:aws:iam::123456789012:role/test"
-
-
-def _wait(client: Any, arn: str, timeout: float = 20.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        described: dict[str, Any] = client.describe_execution(executionArn=arn)
-        if described["status"] != "RUNNING":
-            return described
-        time.sleep(0.05)
-    raise AssertionError(f"{arn} still running")
 
 
 def _machine(client: Any, name: str, processor_states: dict[str, Any], **fields: Any) -> str:
@@ -51,7 +42,7 @@ def test_describe_list_and_children(sfn_client: Any) -> None:
     arn = sfn_client.start_execution(
         stateMachineArn=machine, input=json.dumps({"items": list(range(5))})
     )["executionArn"]
-    assert _wait(sfn_client, arn)["status"] == "SUCCEEDED"
+    assert wait_for_execution(sfn_client, arn)["status"] == "SUCCEEDED"
     runs = sfn_client.list_map_runs(executionArn=arn)["mapRuns"]
     assert len(runs) == 1
     run = runs[0]
@@ -88,10 +79,9 @@ def test_update_map_run(sfn_client: Any) -> None:
     arn = sfn_client.start_execution(
         stateMachineArn=machine, input=json.dumps({"items": [1, 2, 3]})
     )["executionArn"]
-    deadline = time.monotonic() + 10
-    runs: list[dict[str, Any]] = []
-    while not runs and time.monotonic() < deadline:
-        runs = sfn_client.list_map_runs(executionArn=arn)["mapRuns"]
+    runs = eventually(
+        lambda: sfn_client.list_map_runs(executionArn=arn)["mapRuns"], what="a Map Run listed"
+    )
     run_arn = runs[0]["mapRunArn"]
     sfn_client.update_map_run(mapRunArn=run_arn, maxConcurrency=3, toleratedFailurePercentage=50.0)
     described = sfn_client.describe_map_run(mapRunArn=run_arn)
@@ -100,7 +90,7 @@ def test_update_map_run(sfn_client: Any) -> None:
     for _ in range(3):
         task = sfn_client.get_activity_task(activityArn=activity)
         sfn_client.send_task_success(taskToken=task["taskToken"], output=task["input"])
-    assert _wait(sfn_client, arn)["status"] == "SUCCEEDED"
+    assert wait_for_execution(sfn_client, arn)["status"] == "SUCCEEDED"
 
     with pytest.raises(ClientError) as err:
         sfn_client.update_map_run(mapRunArn=run_arn)
@@ -129,7 +119,7 @@ def test_redrive_execution(sfn_client: Any) -> None:
     assert err.value.response["Error"]["Code"] == "ExecutionNotRedrivable"
     task = sfn_client.get_activity_task(activityArn=activity)
     sfn_client.send_task_failure(taskToken=task["taskToken"], error="Boom", cause="first try")
-    failed = _wait(sfn_client, arn)
+    failed = wait_for_execution(sfn_client, arn)
     assert failed["status"] == "FAILED"
     assert failed["redriveStatus"] == "REDRIVABLE"
 
@@ -138,7 +128,7 @@ def test_redrive_execution(sfn_client: Any) -> None:
     for _ in range(2):
         task = sfn_client.get_activity_task(activityArn=activity)
         sfn_client.send_task_success(taskToken=task["taskToken"], output=task["input"])
-    done = _wait(sfn_client, arn)
+    done = wait_for_execution(sfn_client, arn)
     assert done["status"] == "SUCCEEDED"
     assert done["redriveCount"] == 1
     assert json.loads(done["output"]) == [1, 2]

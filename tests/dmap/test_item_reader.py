@@ -299,8 +299,17 @@ def test_manifest_max_items(local: LocalObjectStore) -> None:
     assert len(read(local, spec, max_items=2)) == 2
 
 
+def test_manifest_plain_csv_parts_are_read_by_content(local: LocalObjectStore) -> None:
+    rows = [["data", f"k{i}", str(i), "t"] for i in range(4)]
+    plain = "".join(",".join(row) + "\n" for row in rows[2:]).encode()
+    put_manifest(local, {"a.csv.gz": gz_csv(rows[:2]), "b.csv": plain})
+    items = read(local, reader("MANIFEST", "inv/manifest.json", bucket="inventory"))
+    assert [i["Key"] for i in items] == ["k0", "k1", "k2", "k3"]
+
+
 def test_manifest_bad_gzip(local: LocalObjectStore) -> None:
-    put_manifest(local, {"ok.csv.gz": gz_csv([["data", "k", "1", "t"]]), "bad.csv.gz": b"not gzip"})
+    corrupt = b"\x1f\x8b" + b"not gzip"  # gzip's magic bytes, then garbage
+    put_manifest(local, {"ok.csv.gz": gz_csv([["data", "k", "1", "t"]]), "bad.csv.gz": corrupt})
     cause = failure(local, reader("MANIFEST", "inv/manifest.json", bucket="inventory"))
     assert cause.startswith("s3://inventory/bad.csv.gz is not a valid gzip file")
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import select
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,8 +24,9 @@ from bench.bench_dmap import (
     worker_command,
     write_inventory,
 )
+from botocore.exceptions import BotoCoreError
 
-from tests.conftest import MontemapServer
+from montemap.testing import MontemapServer, eventually, wait_for_execution
 
 ROLE = "arn:aws:iam::123456789012:role/test"
 
@@ -70,27 +70,9 @@ def _setup(
     return client, activity, arn, buckets
 
 
-def _wait_until(check: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
 def _finished(client: Any, arn: str, timeout: float) -> dict[str, Any]:
-    box: dict[str, Any] = {}
-
-    def done() -> bool:
-        try:
-            box["d"] = client.describe_execution(executionArn=arn)
-        except Exception:  # the server is restarting
-            return False
-        return bool(box["d"]["status"] != "RUNNING")
-
-    _wait_until(done, timeout, f"{arn} to finish")
-    described: dict[str, Any] = box["d"]
-    return described
+    """The execution once ended, through connection errors while the server restarts."""
+    return wait_for_execution(client, arn, timeout=timeout, retry_on=(BotoCoreError,))
 
 
 def _batch_files(buckets: Path, run: str) -> set[str]:
@@ -123,7 +105,9 @@ def test_worker_killed_holding_a_batch(montemap_server: MontemapServer) -> None:
         held = line.split()[1]
         with workers(worker_command(url, activity, buckets)):
             # every other batch is done while the holder's lease is live: nobody got its batch
-            _wait_until(lambda: len(_batch_files(buckets, "wkill")) == 11, 30, "11 batches")
+            eventually(
+                lambda: len(_batch_files(buckets, "wkill")) == 11, timeout=30, what="11 batches"
+            )
             assert held not in _batch_files(buckets, "wkill")
             holder.kill()  # SIGKILL: no failure is reported; the heartbeat lapses
             described = _finished(client, arn, 60)
@@ -161,7 +145,7 @@ def test_server_killed_mid_map(montemap_server: MontemapServer, execution_type: 
     url = montemap_server.url
     commands = [worker_command(url, activity, buckets, delay=0.1) for _ in range(2)]
     with workers(*commands):
-        _wait_until(lambda: len(_batch_files(buckets, name)) >= 6, 30, "some batches")
+        eventually(lambda: len(_batch_files(buckets, name)) >= 6, timeout=30, what="6 batches")
         montemap_server.kill()  # SIGKILL mid-map
         before = len(_batch_files(buckets, name))
         assert before < 30

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from montemap.errors import ApiError
+from montemap.testing import eventually_async
 from tests.dmap.engine_env import (
     activity_step,
     dmap,
     engine_at,
     event_types,
-    eventually,
     machine,
     map_run_arn,
     open_tasks,
@@ -106,7 +106,7 @@ def test_update_map_run_raises_concurrency_live(tmp_path: Path) -> None:
             rec = await engine.start_execution(
                 machine(definition), name="e", input=json.dumps({"items": list(range(6))})
             )
-            await eventually(lambda: len(open_tasks(engine)) == 1)
+            await eventually_async(lambda: len(open_tasks(engine)) == 1, what="one open task")
             arn = map_run_arn(engine, rec.execution_arn)
             await asyncio.sleep(0.05)
             assert len(open_tasks(engine)) == 1  # MaxConcurrency 1 holds the rest back
@@ -116,7 +116,7 @@ def test_update_map_run_raises_concurrency_live(tmp_path: Path) -> None:
                 tolerated_failure_count=None,
                 tolerated_failure_percentage=None,
             )
-            await eventually(lambda: len(open_tasks(engine)) == 4)
+            await eventually_async(lambda: len(open_tasks(engine)) == 4, what="4 open tasks")
             described = engine.describe_map_run(arn)
             assert described["maxConcurrency"] == 4
             assert described["itemCounts"]["running"] == 4
@@ -139,7 +139,7 @@ def test_update_map_run_tolerance_applies_to_running_map(tmp_path: Path) -> None
             rec = await engine.start_execution(
                 machine(definition), name="e", input=json.dumps({"items": [1, 2, 3]})
             )
-            await eventually(lambda: len(open_tasks(engine)) == 1)
+            await eventually_async(lambda: len(open_tasks(engine)) == 1, what="one open task")
             engine.update_map_run(
                 map_run_arn(engine, rec.execution_arn),
                 max_concurrency=None,
@@ -165,7 +165,7 @@ def test_exceeded_tolerance_aborts_running_children(tmp_path: Path) -> None:
             rec = await engine.start_execution(
                 machine(definition), name="e", input=json.dumps({"items": list(range(10))})
             )
-            await eventually(lambda: len(open_tasks(engine)) == 3)
+            await eventually_async(lambda: len(open_tasks(engine)) == 3, what="3 open tasks")
             token, _ = await take(engine)
             await engine.send_task_failure(token, "Boom", "no")
             done = await asyncio.wait_for(engine.wait_for(rec.execution_arn), 10)

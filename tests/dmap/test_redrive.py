@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from montemap.errors import ApiError
+from montemap.testing import eventually_async
 from tests.dmap.engine_env import (
     activity_step,
     dmap,
     engine_at,
     event_types,
-    eventually,
     machine,
     map_run_arn,
     open_tasks,
@@ -95,7 +95,7 @@ def test_redrive_refusals(tmp_path: Path) -> None:
             rec = await engine.start_execution(
                 machine(waiting, "w"), name="w", input='{"items": [1]}'
             )
-            await eventually(lambda: len(open_tasks(engine)) == 1)
+            await eventually_async(lambda: len(open_tasks(engine)) == 1, what="one open task")
             with pytest.raises(ApiError) as err:
                 engine.redrive_execution(rec.execution_arn)
             assert "RUNNING" in err.value.message
@@ -146,7 +146,7 @@ def test_map_run_resumes_after_engine_restart(tmp_path: Path, execution_type: st
             for _ in range(2):
                 token, value = await take(engine)
                 await engine.send_task_success(token, json.dumps(value))
-            await eventually(lambda: len(open_tasks(engine)) == 3)
+            await eventually_async(lambda: len(open_tasks(engine)) == 3, what="3 open tasks")
             held_token, _ = await take(engine)  # a worker holds this one across the restart
         async with engine_at(tmp_path) as engine:
             if execution_type == "STANDARD":  # the held task is still valid

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,12 +41,3 @@ def event_types(engine: Engine, arn: str) -> list[str]:
         arn, reverse=False, max_results=1000, next_token=None, include_data=True
     )
     return [e["type"] for e in events]
-
-
-async def eventually(check: Callable[[], bool], *, timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not check():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.005)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from typing import Any
 
-from tests.conftest import MontemapServer
+from montemap.testing import MontemapServer, eventually, wait_for_execution
 
 ROLE = "arn:aws:iam::123456789012:role/test"
 
@@ -15,13 +14,6 @@ ROLE = "arn:aws:iam::123456789012:role/test"
 def history_types(client: Any, arn: str) -> list[str]:
     events = client.get_execution_history(executionArn=arn, maxResults=1000)["events"]
     return [e["type"] for e in events]
-
-
-def wait_until(check: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
 
 
 def test_sigkill_during_wait_and_activity_resumes_without_redoing_steps(
@@ -48,7 +40,11 @@ def test_sigkill_during_wait_and_activity_resumes_without_redoing_steps(
     arn = client.start_execution(stateMachineArn=sm["stateMachineArn"], input='{"id": 7}')[
         "executionArn"
     ]
-    wait_until(lambda: "WaitStateEntered" in history_types(client, arn))
+    eventually(
+        lambda: "WaitStateEntered" in history_types(client, arn),
+        timeout=20,
+        what="the Wait state entered",
+    )
 
     server.kill()  # SIGKILL in the middle of the Wait
     server.start()
@@ -61,9 +57,7 @@ def test_sigkill_during_wait_and_activity_resumes_without_redoing_steps(
     server.start()
     client = server.client()
     client.send_task_success(taskToken=token, output='{"ok": true}')  # the token survived
-    wait_until(lambda: client.describe_execution(executionArn=arn)["status"] != "RUNNING")
-
-    described = client.describe_execution(executionArn=arn)
+    described = wait_for_execution(client, arn, timeout=20)
     assert described["status"] == "SUCCEEDED"
     assert json.loads(described["output"]) == {"id": 7, "prepared": 1, "work": {"ok": True}}
     types = history_types(client, arn)

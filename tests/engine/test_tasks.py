@@ -16,7 +16,8 @@ from montemap.engine.engine import Engine
 from montemap.engine.lambdas import FunctionConfigError, FunctionRegistry, load_functions_file
 from montemap.errors import ApiError
 from montemap.storage import LocalObjectStore
-from tests.engine.helpers import event_types, eventually, machine, settle
+from montemap.testing import eventually_async
+from tests.engine.helpers import event_types, machine, settle
 
 
 def _engine(tmp_path: Path, **kw: Any) -> Engine:
@@ -120,8 +121,10 @@ def test_wait_for_task_token_callback(tmp_path: Path) -> None:
     async def scenario() -> None:
         engine = _engine(tmp_path, functions=functions)
         rec = await engine.start_execution(machine(definition), name="cb", input="{}")
-        await eventually(
-            lambda: "TaskSubmitted" in event_types(engine, rec.execution_arn), timeout=30
+        await eventually_async(
+            lambda: "TaskSubmitted" in event_types(engine, rec.execution_arn),
+            timeout=30,
+            what="TaskSubmitted in the history",
         )
         history, _ = engine.get_execution_history(
             rec.execution_arn, reverse=False, max_results=100, next_token=None, include_data=True

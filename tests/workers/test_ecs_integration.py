@@ -145,6 +145,26 @@ def test_uncaught_ecs_error_fails_the_execution(tmp_path: Path) -> None:
     _with_engine(tmp_path, scenario)
 
 
+def test_state_machine_desired_count_past_the_quota_is_an_ecs_error(tmp_path: Path) -> None:
+    async def scenario(engine: Engine, manager: ServiceManager) -> None:
+        integration = EcsIntegration(EcsApi(manager))
+        await integration.call(
+            f"{PREFIX}createService",
+            {"ServiceName": "workers", "TaskDefinition": "small", "DesiredCount": 0},
+        )
+        with pytest.raises(StatesError) as caught:
+            await integration.call(
+                f"{PREFIX}updateService", {"Service": "workers", "DesiredCount": 1_000_000}
+            )
+        assert caught.value.error == "Ecs.InvalidParameterException"
+        assert "Desired count exceeds limit" in str(caught.value.cause)
+        service = manager.store.get_service("default", "workers")
+        assert service is not None and service.desired_count == 0
+        assert manager.store.tasks(service="workers") == []
+
+    _with_engine(tmp_path, scenario)
+
+
 def test_direct_calls_convert_case_and_refuse_unknown_fields(tmp_path: Path) -> None:
     async def scenario(engine: Engine, manager: ServiceManager) -> None:
         integration = EcsIntegration(EcsApi(manager))

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from montemap.engine.db import Database
+from montemap.workers.capacity import Capacity
 from montemap.workers.cgroups import CgroupManager
 from montemap.workers.service import Backoff, ServiceManager
 from montemap.workers.taskdefs import EcsStore, TaskDefinition, TaskRecord
@@ -112,6 +113,7 @@ async def open_manager(
     stop_grace: float = 5.0,
     backoff: Backoff | None = None,
     log_dir: Path | None = None,
+    capacity: Capacity | None = None,
 ) -> AsyncIterator[ServiceManager]:
     """A started manager on the database at ``path`` (with the ``default`` cluster)."""
     db = Database(path)
@@ -124,6 +126,7 @@ async def open_manager(
         stop_grace=stop_grace,
         backoff=backoff or FAST_BACKOFF,
         log_dir=log_dir,
+        capacity=capacity,
     )
     await manager.start()
     try:

@@ -6,22 +6,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import MontemapServer
+from montemap.testing import MontemapServer, eventually
 
 pytestmark = pytest.mark.timeout(240)
-
-
-def _wait(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 def _worker_pids(data: Path) -> list[int]:
@@ -71,7 +62,12 @@ def test_ctrl_c_stops_the_execution_and_the_workers(tmp_path: Path) -> None:
     )
     batches = data / "buckets" / "montemap-results" / "runs" / "interrupted" / "batches"
     try:
-        _wait(lambda: batches.is_dir() and any(batches.iterdir()), 180, "the first batch")
+        eventually(
+            lambda: batches.is_dir() and any(batches.iterdir()),
+            timeout=180,
+            interval=0.1,
+            what="the first batch",
+        )
         assert _worker_pids(data), "a worker should be running"
         run.send_signal(signal.SIGINT)
         out, err = run.communicate(timeout=60)
@@ -80,7 +76,7 @@ def test_ctrl_c_stops_the_execution_and_the_workers(tmp_path: Path) -> None:
             run.kill()
     assert run.returncode == 130, out + err
     assert "stopping the execution" in err and "Traceback" not in err
-    _wait(lambda: not _worker_pids(data), 30, "the workers to exit")
+    eventually(lambda: not _worker_pids(data), timeout=30, interval=0.1, what="the workers to exit")
 
     server = MontemapServer(data)  # the same data, served again: what did the run leave?
     server.start()

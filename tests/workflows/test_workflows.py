@@ -6,7 +6,6 @@ import gzip
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,8 +14,9 @@ import pytest
 
 from montemap.arns import ArnFactory
 from montemap.asl.definition import validate_definition
+from montemap.testing import wait_for_execution
 from montemap.workflows import bindings
-from montemap.workflows.functions import partition_inventory
+from montemap.workflows.functions import FunctionInputError, partition_inventory
 from tests.conftest import MontemapServer
 
 
@@ -135,12 +135,7 @@ def test_data_generation_workflow_matches_montemap_generate(
     )["stateMachineArn"]
     params = {"loans": 2500, "layout": "realistic", "seed": 3, "as_of": "2026-05-01"}
     execution = client.start_execution(stateMachineArn=arn, input=json.dumps(params))
-    deadline = time.monotonic() + 120
-    while (d := client.describe_execution(executionArn=execution["executionArn"]))[
-        "status"
-    ] == "RUNNING":
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    d = wait_for_execution(client, execution["executionArn"], timeout=120, interval=0.1)
     assert d["status"] == "SUCCEEDED", d
     assert json.loads(d["output"])["objects"] == 2500
 
@@ -191,5 +186,5 @@ def test_partition_inventory_splits_and_samples(tmp_path: Path, monkeypatch: Any
     assert whole["objects"] == 3000 and len(whole["manifests"]) == 2
     sampled = partition_inventory({**event, "run_name": "r2", "sample_every": 10})
     assert sampled["objects"] == 300
-    with pytest.raises(Exception, match="run_name"):
+    with pytest.raises(FunctionInputError, match=r"run_name '\.\./escape' is not a valid name"):
         partition_inventory({**event, "run_name": "../escape"})

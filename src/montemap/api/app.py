@@ -9,6 +9,11 @@ middleware and routing; everything else goes through Starlette. Either way
 the database's pending group commit is flushed before a response leaves
 (:func:`montemap.engine.db.committed`): a response never acknowledges work
 that a crash could still lose.
+
+Before any of that, every request's ``Host`` and ``Origin`` are checked
+against the server's :class:`~montemap.api.hosts.HostPolicy` (DNS rebinding,
+cross-site pages), and ECS actions that start processes must pass
+:func:`~montemap.api.hosts.may_start_processes`.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ from montemap import __version__
 from montemap.api import protocol
 from montemap.api.actions import ACTIONS, Context
 from montemap.api.engine_api import EngineApi
+from montemap.api.hosts import SCOPE_KEY as HOSTS_SCOPE_KEY
+from montemap.api.hosts import HostPolicy, may_start_processes, refusal
 from montemap.api.registry import Registry
 from montemap.api.routing import JSON_SERVICES, ServiceApps, signing_service, unsigned_service
 from montemap.api.validation import operation_model, validate_input
@@ -43,6 +50,12 @@ log = logging.getLogger("montemap.api")
 
 #: Actions that may wait long for something to happen; cancelled when their client leaves.
 LONG_POLLS = frozenset({"GetActivityTask"})
+#: JSON-protocol actions whose input becomes a process on the host: only trusted
+#: callers may send them (:func:`montemap.api.hosts.may_start_processes`).
+PROCESS_STARTING_TARGETS = frozenset(
+    f"AmazonEC2ContainerServiceV20141113.{action}"
+    for action in ("RegisterTaskDefinition", "CreateService", "UpdateService", "RunTask")
+)
 
 #: Checks a request's credentials before it is dispatched: return to accept,
 #: raise ``ApiError`` (e.g. ``UnrecognizedClientException``, status 403) to refuse.
@@ -89,6 +102,8 @@ class Dispatcher:
             if self.authenticator is not None:
                 await self.authenticator(request, body)
             target = request.headers.get("x-amz-target", "")
+            if target in PROCESS_STARTING_TARGETS:
+                may_start_processes(request.scope)
             for prefix, endpoint in self.services.items():
                 if target.startswith(prefix):
                     return await endpoint(request, body)
@@ -219,9 +234,14 @@ class ApiApp(Starlette):
     with :meth:`add_service`.
     """
 
-    def __init__(self, dispatcher: Dispatcher, **kwargs: Any) -> None:
+    def __init__(
+        self, dispatcher: Dispatcher, *, hosts: HostPolicy | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.dispatcher = dispatcher
+        #: The Host/Origin policy every request is checked against first; ``None`` (an
+        #: app built for in-process tests) checks nothing. Servers always set one.
+        self.hosts = hosts
         self.service_apps = ServiceApps(rest={}, query={})
 
     def add_service(self, name: str, app: ASGIApp, *, query: bool = False) -> None:
@@ -234,6 +254,13 @@ class ApiApp(Starlette):
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
+        if self.hosts is not None:
+            scope[HOSTS_SCOPE_KEY] = self.hosts
+            try:
+                self.hosts.check(scope)
+            except ApiError as exc:
+                await refusal(scope, exc)(scope, receive, send)
+                return
         if self.service_apps.rest or self.service_apps.query:
             routed = await self._route_service(scope, receive, send)
             if routed:
@@ -322,11 +349,13 @@ def create_app(
     services: Mapping[str, ServiceEndpoint] | None = None,
     bind_definition: Callable[[str], str] | None = None,
     manage_engine: bool = True,
+    hosts: HostPolicy | None = None,
 ) -> Starlette:
     """The API application around an engine and a registry.
 
     ``services`` maps an ``X-Amz-Target`` prefix (``"AmazonEC2ContainerServiceV20141113."``)
-    to the endpoint serving that service on ``POST /``. With ``manage_engine`` the
+    to the endpoint serving that service on ``POST /``. ``hosts`` is the Host/Origin
+    policy checked before anything else (:mod:`montemap.api.hosts`). With ``manage_engine`` the
     application's lifespan starts the engine (which resumes running executions)
     and closes it on shutdown.
     """
@@ -349,6 +378,7 @@ def create_app(
 
     return ApiApp(
         dispatcher,
+        hosts=hosts,
         routes=[
             Route("/", dispatcher.dispatch, methods=["POST"]),
             Route("/health", health, methods=["GET"]),

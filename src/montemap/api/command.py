@@ -1,14 +1,15 @@
 """``montemap server``: the engine and the Step Functions API in one process.
 
-Serves with uvicorn (httptools) on loopback unless ``--allow-remote`` is
-given; SIGTERM or SIGINT stops it gracefully (in-flight requests get
+Serves with uvicorn (httptools, with the read deadlines and per-client cap of
+:mod:`montemap.api.httpserver`) on loopback unless ``--allow-remote`` is
+given; requests must name the server in ``Host`` (:mod:`montemap.api.hosts`).
+SIGTERM or SIGINT stops it gracefully (in-flight requests get
 ``--shutdown-timeout`` seconds, then the engine is closed).
 """
 
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import logging
 import re
 import sys
@@ -19,8 +20,19 @@ import uvicorn
 
 from montemap.api.credentials import add_arguments as add_credentials_arguments
 from montemap.api.credentials import build_authenticator
+from montemap.api.hosts import HostPolicy, HostsError
+from montemap.api.hosts import is_loopback as is_loopback  # re-exported (one rule)
+from montemap.api.httpserver import (
+    DEFAULT_BODY_TIMEOUT,
+    DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
+    HttpLimits,
+    HttpLimitsError,
+    server_config,
+)
 from montemap.arns import DEFAULT_ACCOUNT, DEFAULT_REGION
 from montemap.errors import MontemapError
+from montemap.workers.capacity import Capacity
 
 DESCRIPTION = "Serve the Step Functions JSON API (boto3, the AWS CLI) and run executions."
 DEFAULT_HOST = "127.0.0.1"
@@ -49,16 +61,6 @@ class _Server(uvicorn.Server):
             captured.clear()
 
 
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` (a name or an address) stays on this machine."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def check_options(args: argparse.Namespace) -> None:
     """Refuse options the server must not start with, saying which and why."""
     if not is_loopback(args.host) and not args.allow_remote:
@@ -74,9 +76,47 @@ def check_options(args: argparse.Namespace) -> None:
         raise ServerConfigError(f"--account-id {args.account_id!r} must be 12 digits")
     if args.shutdown_timeout < 0:
         raise ServerConfigError("--shutdown-timeout must not be negative")
+    worker_capacity(args)
     data_dir = Path(args.data_dir)
     if data_dir.exists() and not data_dir.is_dir():
         raise ServerConfigError(f"--data-dir {data_dir} exists and is not a directory")
+    try:
+        HostPolicy(args.host, allowed_hosts(args))
+        http_limits(args)
+    except (HostsError, HttpLimitsError) as exc:
+        raise ServerConfigError(str(exc)) from None
+
+
+def allowed_hosts(args: argparse.Namespace) -> tuple[str, ...]:
+    """The ``--allowed-host`` names (none where the namespace has no such option)."""
+    return tuple(getattr(args, "allowed_host", None) or ())
+
+
+def worker_capacity(args: argparse.Namespace) -> Capacity:
+    """The host capacity for worker tasks the options ask for (the machine's by default)."""
+    if args.worker_stop_grace < 0:
+        raise ServerConfigError("--worker-stop-grace must not be negative")
+    for option, value in (
+        ("--capacity-cpu", args.capacity_cpu),
+        ("--capacity-memory", args.capacity_memory),
+        ("--max-tasks", args.max_tasks),
+    ):
+        if value is not None and value < 1:
+            raise ServerConfigError(f"{option} must be at least 1, got {value}")
+    return Capacity.of_machine(
+        cpu_units=args.capacity_cpu, memory_mib=args.capacity_memory, max_tasks=args.max_tasks
+    )
+
+
+def http_limits(args: argparse.Namespace) -> HttpLimits:
+    """The HTTP read deadlines and per-client connection cap the options ask for."""
+    return HttpLimits(
+        header_timeout=getattr(args, "header_timeout", DEFAULT_HEADER_TIMEOUT),
+        body_timeout=getattr(args, "body_timeout", DEFAULT_BODY_TIMEOUT),
+        max_connections_per_client=getattr(
+            args, "max_connections_per_client", DEFAULT_MAX_CONNECTIONS_PER_CLIENT
+        ),
+    )
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -105,20 +145,20 @@ def serve(args: argparse.Namespace) -> int:
             functions_file=functions_file,
             mapping_file=mapping_file,
             cgroups=not args.no_cgroups,
+            worker_stop_grace=args.worker_stop_grace,
+            capacity=worker_capacity(args),
+            allowed_hosts=allowed_hosts(args),
         )
     )
     try:
-        config = uvicorn.Config(
+        config = server_config(
             montemap.app,
             host=args.host,
             port=args.port,
-            http="httptools",
-            loop="asyncio",
-            lifespan="on",
+            limits=http_limits(args),
             log_level=args.log_level,
             access_log=args.access_log,
-            proxy_headers=False,  # loopback by default; no proxy in front to trust
-            timeout_graceful_shutdown=args.shutdown_timeout,
+            shutdown_timeout=args.shutdown_timeout,
         )
         server = _Server(config)
         server.run()
@@ -160,6 +200,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="allow binding a non-loopback address (requires credentials)",
     )
+    parser.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a DNS name (or address) clients use to reach the server, besides loopback names "
+        "and the bound address; repeatable (requests naming any other Host are refused)",
+    )
     add_credentials_arguments(parser)
     parser.add_argument(
         "--functions",
@@ -178,11 +226,62 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="do not put worker processes in cgroups (no CPU/memory limits)",
     )
     parser.add_argument(
+        "--worker-stop-grace",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="seconds a worker task gets between SIGTERM and SIGKILL when it is stopped or the "
+        "server shuts down (default: %(default)s, as ECS)",
+    )
+    parser.add_argument(
+        "--capacity-cpu",
+        type=int,
+        metavar="UNITS",
+        help="CPU units (1024 per vCPU) worker tasks may reserve together; tasks past it wait "
+        "as PROVISIONING (default: 1024 per core of this machine)",
+    )
+    parser.add_argument(
+        "--capacity-memory",
+        type=int,
+        metavar="MIB",
+        help="MiB of memory worker tasks may reserve together (default: this machine's memory)",
+    )
+    parser.add_argument(
+        "--max-tasks",
+        type=int,
+        metavar="N",
+        help="most worker task processes at once (default: 32 per core, 64 MiB of memory each)",
+    )
+    parser.add_argument(
         "--shutdown-timeout",
         type=int,
         default=5,
         help="seconds in-flight requests (e.g. activity long polls) get on shutdown "
         "(default: %(default)s)",
+    )
+    parser.add_argument(
+        "--header-timeout",
+        type=float,
+        default=DEFAULT_HEADER_TIMEOUT,
+        metavar="SECONDS",
+        help="close a connection whose request line and headers are not complete in this "
+        "time (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--body-timeout",
+        type=float,
+        default=DEFAULT_BODY_TIMEOUT,
+        metavar="SECONDS",
+        help="close a connection whose request body makes no progress for this long "
+        "(default: %(default)s; responses such as long polls are not limited)",
+    )
+    parser.add_argument(
+        "--max-connections-per-client",
+        type=int,
+        default=DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
+        metavar="N",
+        help="open connections one client address may hold; more are answered 503 and "
+        "closed (default: %(default)s)",
     )
     parser.add_argument(
         "--log-level",

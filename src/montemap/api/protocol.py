@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import random
+import re
+import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,7 +20,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from montemap.engine.jsontext import compact_encoder
-from montemap.errors import ApiError
+from montemap.errors import ApiError, MontemapError
 from montemap.jsontypes import json_type_name
 
 CONTENT_TYPE = "application/x-amz-json-1.0"
@@ -175,7 +177,12 @@ def _too_large(limit: int) -> ApiError:
 
 
 def parse_body(body: bytes) -> dict[str, Any]:
-    """The body as a JSON object; an empty body is an empty object."""
+    """The body as a JSON object; an empty body is an empty object.
+
+    Everything :func:`strict_loads` refuses (too deep, NaN, numbers a double
+    cannot hold, lone surrogates) is a ``SerializationException``, so nothing a
+    request carries can fail later when it is stored or encoded again.
+    """
     if not body.strip():
         return {}
     try:
@@ -183,11 +190,9 @@ def parse_body(body: bytes) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise serialization_error(f"Request body is not valid UTF-8 (byte {exc.start})")
     try:
-        value = json.loads(text, parse_constant=_reject_constant)
-    except json.JSONDecodeError as exc:
-        raise serialization_error(
-            f"Request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        )
+        value = strict_loads(text)
+    except JsonRefused as exc:
+        raise serialization_error(f"Request body is not valid JSON: {exc}")
     if not isinstance(value, dict):
         raise serialization_error(
             f"Request body must be a JSON object, not {json_type_name(value)}"
@@ -195,6 +200,149 @@ def parse_body(body: bytes) -> dict[str, Any]:
     return value
 
 
-def _reject_constant(name: str) -> Any:
+# --------------------------------------------------------------------------- strict JSON
+
+#: The deepest nesting of arrays and objects accepted in a request body or in a
+#: JSON document carried in one (execution input, task output, definition).
+#: AWS documents no limit; 512 is far deeper than any real document and far
+#: below what would exhaust the parser's stack.
+MAX_JSON_DEPTH = 512
+
+#: The largest magnitude an IEEE 754 double holds; an integer beyond it cannot
+#: be a JSON number anywhere (JSONata, AWS's own parsers) and is refused.
+MAX_DOUBLE = sys.float_info.max
+_MAX_INT = int(MAX_DOUBLE)
+_MAX_INT_DIGITS = len(str(_MAX_INT))
+
+_STRING_RE = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_BRACKET_RE = re.compile(r"[\[\]{}]")
+#: A ``\uD800``-``\uDFFF`` escape: the only way a lone surrogate gets into parsed text
+#: (a UTF-8 body cannot encode one, the decoder refuses it).
+_SURROGATE_ESCAPE_RE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+#: A number that may overflow a double needs 200+ digits in a row or a 3-digit
+#: exponent (199 digits and an exponent of 99 stay below 1e299).
+_BIG_NUMBER_RE = re.compile(r"\d{200}|[eE][+-]?\d{3}")
+
+
+class JsonRefused(MontemapError):
+    """JSON that montemap refuses to accept; the message says what and where."""
+
+
+def strict_loads(text: str, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """Parse ``text`` as JSON that every part of montemap (and SQLite) can hold.
+
+    Refused with :class:`JsonRefused`: text that is not JSON, ``NaN`` and
+    ``Infinity``, numbers outside an IEEE double's range, nesting deeper than
+    ``max_depth`` (checked before parsing, so a 100,000-deep document costs a
+    scan, not a ``RecursionError``) and strings that are not valid Unicode
+    (lone surrogates written as ``\\ud800``), in keys or values, at any depth.
+    """
+    check_depth(text, max_depth)
+    big = _BIG_NUMBER_RE.search(text) is not None
+    try:
+        value = json.loads(
+            text,
+            parse_constant=_refuse_constant,
+            parse_int=_parse_int if big else None,
+            parse_float=_parse_float if big else None,
+        )
+    except json.JSONDecodeError as exc:
+        raise JsonRefused(f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:  # pragma: no cover - check_depth keeps documents shallower
+        raise JsonRefused(f"nested more than {max_depth} levels deep") from None
+    if _SURROGATE_ESCAPE_RE.search(text) is not None:
+        check_strings(value)
+    return value
+
+
+def check_depth(text: str, max_depth: int = MAX_JSON_DEPTH) -> None:
+    """Refuse JSON text whose arrays and objects nest deeper than ``max_depth``."""
+    if text.count("[") + text.count("{") <= max_depth:
+        return  # cannot be deeper than it has openers
+    depth = 0
+    for bracket in _BRACKET_RE.findall(_STRING_RE.sub("", text)):
+        if bracket in "[{":
+            depth += 1
+            if depth > max_depth:
+                raise JsonRefused(f"nested more than {max_depth} levels deep")
+        else:
+            depth -= 1
+
+
+def check_value(value: Any, max_depth: int = MAX_JSON_DEPTH) -> None:
+    """Refuse a parsed value (from YAML, say) that :func:`strict_loads` would refuse."""
+    _walk(value, max_depth, numbers=True)
+
+
+def check_strings(value: Any) -> None:
+    """Refuse a parsed value holding a string that is not valid Unicode."""
+    _walk(value, None, numbers=False)
+
+
+def _walk(value: Any, max_depth: int | None, *, numbers: bool) -> None:
+    stack: list[tuple[Any, str, int]] = [(value, "$", 0)]
+    while stack:
+        item, where, depth = stack.pop()
+        if isinstance(item, str):
+            _check_string(item, where)
+        elif isinstance(item, dict | list):
+            if max_depth is not None and depth >= max_depth:
+                raise JsonRefused(f"nested more than {max_depth} levels deep at {where}")
+            if isinstance(item, dict):
+                for key, member in item.items():
+                    _check_string(key, f"a key of {where}")
+                    stack.append((member, f"{where}.{key}", depth + 1))
+            else:
+                stack.extend((member, f"{where}[{i}]", depth + 1) for i, member in enumerate(item))
+        elif numbers and isinstance(item, int | float) and not isinstance(item, bool):
+            _check_number(item, where)
+
+
+def _check_string(text: str, where: str) -> None:
+    if not text.isascii():
+        found = _SURROGATE_RE.search(text)
+        if found is not None:
+            raise JsonRefused(
+                f"the string at {_printable(where)} holds a lone surrogate "
+                f"\\u{ord(found.group()):04x}, which is not a Unicode scalar value"
+            )
+
+
+def _printable(where: str) -> str:
+    """A location safe to put in a UTF-8 message (it may hold the bad key itself)."""
+    return where.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _check_number(number: float, where: str) -> None:
+    if isinstance(number, float):
+        if number != number or number in (float("inf"), float("-inf")):
+            raise JsonRefused(f"{number} at {_printable(where)} is not a JSON number")
+    elif abs(number) > _MAX_INT:
+        raise JsonRefused(f"the integer at {_printable(where)} is outside the range of a double")
+
+
+def _parse_int(token: str) -> int:
+    digits = len(token) - token.startswith("-")
+    if digits > _MAX_INT_DIGITS:
+        raise JsonRefused(f"the number {_shorten(token)} is outside the range of a double")
+    number = int(token)
+    if abs(number) > _MAX_INT:
+        raise JsonRefused(f"the number {_shorten(token)} is outside the range of a double")
+    return number
+
+
+def _parse_float(token: str) -> float:
+    number = float(token)
+    if number in (float("inf"), float("-inf")):
+        raise JsonRefused(f"the number {_shorten(token)} is outside the range of a double")
+    return number
+
+
+def _shorten(token: str) -> str:
+    return token if len(token) <= 40 else f"{token[:20]}...({len(token)} characters)"
+
+
+def _refuse_constant(name: str) -> Any:
     """JSON has no NaN or Infinity; Python's parser would accept them."""
-    raise serialization_error(f"Request body is not valid JSON: {name} is not a JSON value")
+    raise JsonRefused(f"{name} is not a JSON value")

@@ -30,6 +30,7 @@ secret into a message.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -95,10 +96,17 @@ class IncomingRequest:
     headers: Sequence[tuple[str, str]]
     body: bytes
 
+    @functools.cached_property
+    def _by_name(self) -> dict[str, list[str]]:
+        """Lowercase header name -> its values in arrival order (built once per request)."""
+        index: dict[str, list[str]] = {}
+        for key, value in self.headers:
+            index.setdefault(key.lower(), []).append(value)
+        return index
+
     def header_values(self, name: str) -> list[str]:
         """Every value of header ``name`` (case-insensitive), in arrival order."""
-        wanted = name.lower()
-        return [value for key, value in self.headers if key.lower() == wanted]
+        return list(self._by_name.get(name.lower(), ()))
 
     def header(self, name: str) -> str | None:
         """The value of a header that must appear at most once."""
@@ -213,13 +221,23 @@ def canonical_uri(raw_path: str) -> str:
     return "/" + "/".join(_encode(segment) for segment in segments) + trailing
 
 
-def canonical_query(raw_query: str) -> str:
-    """Parameters decoded, re-encoded, sorted by name then value, joined with ``&``."""
+def canonical_s3_uri(raw_path: str) -> str:
+    """S3's canonical URI: the path decoded and encoded once, '/' kept, nothing normalized."""
+    return quote(unquote(raw_path), safe="/" + _UNRESERVED)
+
+
+def canonical_query(raw_query: str, *, without: str = "") -> str:
+    """Parameters decoded, re-encoded, sorted by name then value, joined with ``&``.
+
+    ``without`` names a parameter left out (a presigned URL's ``X-Amz-Signature``).
+    """
     pairs: list[tuple[str, str]] = []
     for item in raw_query.split("&"):
         if not item:
             continue
         name, _, value = item.partition("=")
+        if without and unquote(name) == without:
+            continue
         pairs.append((_encode(unquote(name)), _encode(unquote(value))))
     return "&".join(f"{name}={value}" for name, value in sorted(pairs))
 
@@ -239,13 +257,19 @@ def canonical_headers(request: IncomingRequest, signed_headers: Sequence[str]) -
 
 
 def canonical_request(
-    request: IncomingRequest, signed_headers: Sequence[str], payload_hash: str
+    request: IncomingRequest,
+    signed_headers: Sequence[str],
+    payload_hash: str,
+    *,
+    s3: bool = False,
+    query_without: str = "",
 ) -> str:
+    """The canonical request; ``s3`` selects S3's URI rule (encoded once, not normalized)."""
     return "\n".join(
         [
             request.method.upper(),
-            canonical_uri(request.path),
-            canonical_query(request.query),
+            canonical_s3_uri(request.path) if s3 else canonical_uri(request.path),
+            canonical_query(request.query, without=query_without),
             canonical_headers(request, signed_headers),
             ";".join(signed_headers),
             payload_hash,
@@ -262,6 +286,7 @@ def _hmac(key: bytes, message: str) -> bytes:
     return hmac.new(key, message.encode("utf-8"), hashlib.sha256).digest()
 
 
+@functools.lru_cache(maxsize=64)  # one per key, day, region and service in use
 def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
     """``kSigning``: HMAC-SHA256 chained over the credential scope."""
     key = _hmac(f"AWS4{secret}".encode(), date)
@@ -289,7 +314,7 @@ def request_time(request: IncomingRequest, signed_headers: Sequence[str]) -> dat
                 f"X-Amz-Date '{amz_date}' must be in ISO-8601 basic format (YYYYMMDD'T'HHMMSS'Z')."
             )
         try:
-            return datetime.strptime(amz_date, _AMZ_DATE_FORMAT).replace(tzinfo=UTC)
+            return _amz_datetime(amz_date)
         except ValueError:
             raise incomplete(f"X-Amz-Date '{amz_date}' is not a valid date and time.")
     http_date = request.header("date")
@@ -306,6 +331,17 @@ def request_time(request: IncomingRequest, signed_headers: Sequence[str]) -> dat
     if parsed.tzinfo is None:
         raise incomplete(f"Date header '{http_date}' has no time zone.")
     return parsed.astimezone(UTC)
+
+
+def _amz_datetime(amz_date: str) -> datetime:
+    """``YYYYMMDDTHHMMSSZ`` (already matched by ``_AMZ_DATE_RE``) as an aware datetime.
+
+    Sliced by hand: ``strptime`` costs more than the rest of the check.
+    """
+    d = amz_date
+    return datetime(
+        int(d[0:4]), int(d[4:6]), int(d[6:8]), int(d[9:11]), int(d[11:13]), int(d[13:15]), 0, UTC
+    )
 
 
 def check_scope(
@@ -401,11 +437,16 @@ def verify(
     services: Collection[str],
     now: datetime,
     max_skew: timedelta = MAX_CLOCK_SKEW,
+    payload: str | None = None,
+    s3: bool = False,
 ) -> str:
     """Check a request's SigV4 signature; the access key id that signed it.
 
     ``secret_for`` maps an access key id to its secret (``None``: unknown);
     ``now`` must be timezone-aware. Raises :class:`ApiError` on refusal.
+    S3 passes ``payload`` (its ``x-amz-content-sha256``: a hash it checks
+    against the body itself, ``UNSIGNED-PAYLOAD`` or a ``STREAMING-*`` value)
+    and ``s3`` (S3's canonical URI).
     """
     if now.tzinfo is None:
         raise ValueError("verify() needs a timezone-aware 'now'")
@@ -432,9 +473,89 @@ def verify(
         )
     check_scope(auth, when, region=region, services=services)
     check_clock_skew(when, now, max_skew)
-    canonical = canonical_request(request, auth.signed_headers, payload_hash(request))
+    content_hash = payload if payload is not None else payload_hash(request)
+    canonical = canonical_request(request, auth.signed_headers, content_hash, s3=s3)
     to_sign = string_to_sign(when.strftime(_AMZ_DATE_FORMAT), auth.scope, canonical)
     expected = sign(signing_key(secret, auth.date, auth.region, auth.service), to_sign)
     if not hmac.compare_digest(expected.encode("ascii"), auth.signature.encode("ascii")):
         raise invalid(_mismatch_message(canonical, to_sign))
     return auth.access_key_id
+
+
+#: The longest a presigned URL may be valid (AWS: seven days).
+MAX_PRESIGN_EXPIRY = 604800
+_PRESIGN_PARAMETERS = (
+    "X-Amz-Algorithm",
+    "X-Amz-Credential",
+    "X-Amz-Date",
+    "X-Amz-Expires",
+    "X-Amz-SignedHeaders",
+    "X-Amz-Signature",
+)
+
+
+def verify_presigned(
+    request: IncomingRequest,
+    *,
+    secret_for: Callable[[str], str | None],
+    region: str,
+    services: Collection[str],
+    now: datetime,
+) -> str:
+    """Check a presigned URL (query-string SigV4, as S3 uses it); the signing key id.
+
+    The URL carries ``X-Amz-Algorithm``, ``X-Amz-Credential``, ``X-Amz-Date``,
+    ``X-Amz-Expires``, ``X-Amz-SignedHeaders`` and ``X-Amz-Signature``; the
+    payload is ``UNSIGNED-PAYLOAD`` and the URL is refused once expired.
+    """
+    params = {
+        unquote(name): unquote(value)
+        for name, _, value in (item.partition("=") for item in request.query.split("&"))
+    }
+    missing = [name for name in _PRESIGN_PARAMETERS if not params.get(name)]
+    if missing:
+        raise incomplete(f"Query-string authentication requires {', '.join(missing)}.")
+    if params["X-Amz-Algorithm"] != ALGORITHM:
+        raise incomplete(f"X-Amz-Algorithm must be '{ALGORITHM}'.")
+    key_id, date, scope_region, service, terminator = _parse_credential(params["X-Amz-Credential"])
+    auth = Authorization(
+        key_id,
+        date,
+        scope_region,
+        service,
+        terminator,
+        _parse_signed_headers(params["X-Amz-SignedHeaders"]),
+        _parse_signature(params["X-Amz-Signature"]),
+    )
+    amz_date = params["X-Amz-Date"]
+    try:
+        when = datetime.strptime(amz_date, _AMZ_DATE_FORMAT).replace(tzinfo=UTC)
+    except ValueError:
+        raise incomplete(f"X-Amz-Date '{amz_date}' is not of the form YYYYMMDD'T'HHMMSS'Z'.")
+    expires = params["X-Amz-Expires"]
+    if not expires.isdigit() or not 1 <= int(expires) <= MAX_PRESIGN_EXPIRY:
+        raise incomplete(f"X-Amz-Expires must be 1 to {MAX_PRESIGN_EXPIRY} seconds.")
+    if now > when + timedelta(seconds=int(expires)):
+        raise missing_token(f"Request has expired: it was valid for {expires} s from {amz_date}.")
+    if "host" not in auth.signed_headers:
+        raise incomplete("'Host' must be a signed header of a presigned URL.")
+    secret = secret_for(auth.access_key_id)
+    if secret is None:
+        raise unrecognized(
+            f"The AWS Access Key Id you provided does not exist in our records: "
+            f"'{auth.access_key_id}' is not configured on this server."
+        )
+    check_scope(auth, when, region=region, services=services)
+    if when > now + MAX_CLOCK_SKEW:
+        raise invalid(f"Request is not yet valid: X-Amz-Date {amz_date} is in the future.")
+    canonical = canonical_request(
+        request, auth.signed_headers, UNSIGNED_PAYLOAD, s3=True, query_without="X-Amz-Signature"
+    )
+    to_sign = string_to_sign(amz_date, auth.scope, canonical)
+    expected = sign(signing_key(secret, auth.date, auth.region, auth.service), to_sign)
+    if not hmac.compare_digest(expected.encode("ascii"), auth.signature.encode("ascii")):
+        raise invalid(_mismatch_message(canonical, to_sign))
+    return auth.access_key_id
+
+
+UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"

@@ -5,8 +5,8 @@ framework checks before an action runs:
 
 * JSON types (a string where a string is modelled, ...): a mismatch is a
   ``SerializationException``, as AWS answers a body it cannot deserialize;
-* required members, string and list lengths, numeric ranges, enums and
-  regular-expression patterns: each violation is collected and reported in
+* required members, string and list lengths, numeric ranges, enums,
+  regular-expression patterns and strings that are not valid Unicode: each violation is collected and reported in
   one ``ValidationException`` worded as AWS words it ("1 validation error
   detected: Value 'x' at 'name' failed to satisfy constraint: ...").
 
@@ -23,11 +23,14 @@ from typing import Any
 import botocore.session
 from botocore.model import ListShape, MapShape, OperationModel, ServiceModel, Shape, StructureShape
 
-from montemap.api.protocol import serialization_error, validation_error
+from montemap.api.protocol import JsonRefused, serialization_error, strict_loads, validation_error
 from montemap.errors import ApiError
 from montemap.jsontypes import json_type_name
 
 SERVICE_NAME = "stepfunctions"
+
+#: A lone surrogate: a string holding one cannot be stored or sent as UTF-8.
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
 #: Java regex constructs the model uses that Python's ``re`` spells differently.
 _JAVA_REGEX = {r"\p{ASCII}": r"\x00-\x7F"}
@@ -146,13 +149,21 @@ class _Walker:
         for key, item in value.items():
             self.string(shape.key, key, f"{path}.key")
             if item is not None:
-                out[key] = self.check(shape.value, item, f"{path}.{key}.value")
+                shown = key.encode("utf-8", "backslashreplace").decode("utf-8")
+                out[key] = self.check(shape.value, item, f"{path}.{shown}.value")
         return out
 
     def string(self, shape: Shape, value: Any, path: str) -> str:
         if not isinstance(value, str):
             raise _type_error(path, "a string", value)
         meta = shape.metadata
+        if not value.isascii() and _SURROGATE_RE.search(value) is not None:
+            # Not echoed: the value cannot be encoded in a (UTF-8) response.
+            self.violations.append(
+                f"Value at '{path}' failed to satisfy constraint: "
+                "Member must contain only valid Unicode scalar values"
+            )
+            return value
         self.length(shape, value, path, len(value))
         enum = meta.get("enum")
         if enum and value not in enum:
@@ -235,3 +246,30 @@ def validate_input(operation: OperationModel, params: dict[str, Any]) -> dict[st
         noun = "validation error" if count == 1 else "validation errors"
         raise validation_error(f"{count} {noun} detected: {'; '.join(found)}")
     return clean
+
+
+#: AWS's quota on execution input, task output and other JSON payloads: 256 KiB of UTF-8.
+MAX_PAYLOAD_BYTES = 256 * 1024
+
+
+def check_json_payload(
+    text: str, code: str, what: str, *, max_bytes: int = MAX_PAYLOAD_BYTES
+) -> None:
+    """Refuse, as ``code``, a JSON document carried in a string member.
+
+    ``what`` names it in AWS's words ("State Machine Execution Input",
+    "Output"). The document must fit ``max_bytes`` of UTF-8 and pass
+    :func:`montemap.api.protocol.strict_loads`: valid JSON, no NaN, numbers a
+    double holds, nesting within ``MAX_JSON_DEPTH``, no lone surrogates.
+    """
+    if len(text) > max_bytes // 4 and len(text.encode("utf-8", "surrogatepass")) > max_bytes:
+        raise ApiError(code, f"{what} exceeds the maximum size of {max_bytes} bytes")
+    try:
+        strict_loads(text)
+    except JsonRefused as exc:
+        raise ApiError(code, f"Invalid {what}: '{exc}'")
+
+
+def check_execution_input(text: str) -> None:
+    """``InvalidExecutionInput`` for an execution input montemap cannot run with."""
+    check_json_payload(text, "InvalidExecutionInput", "State Machine Execution Input")

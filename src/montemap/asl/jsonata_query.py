@@ -13,12 +13,21 @@ nothing (undefined)."; the interpreter adds the state prefix.
 Expressions are compiled once and cached; each evaluation is bounded in time
 and depth and works on a private copy of ``$states`` and the variables, so an
 expression can never change them for anyone else.
+
+The functions here evaluate on the calling thread. ``inline=True`` is the
+fast path (see :mod:`montemap.asl.jsonata_guard`): it raises
+:class:`~montemap.asl.jsonata_guard.Escalate` instead of running long or
+large. The engine evaluates through :mod:`montemap.asl.jsonata_runner`, which
+sends what the fast path gives up on to an evaluator process with hard time
+and memory limits.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import re
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -27,12 +36,15 @@ from jsonata.jexception import JException
 from jsonata.jsonata import Jsonata
 from jsonata.timebox import Timebox
 
-from montemap.asl.jsonata_functions import bind_functions
+from montemap.asl.jsonata_functions import MEMORY_LIMIT_MESSAGE, bind_functions
+from montemap.asl.jsonata_guard import Escalate, GuardedJsonata, InlineGuard, inline_safe
+from montemap.asl.jsonata_limits import MAX_RESULT_CHARS
 from montemap.asl.jsonata_messages import evaluation_detail, jsonata_message
 from montemap.asl.jsonata_values import (
     UnsupportedResult,
     compact_json,
     from_jsonata,
+    text_size,
     to_jsonata,
     type_name,
 )
@@ -42,6 +54,7 @@ __all__ = [
     "EVALUATION_TIMEOUT_MS",
     "MAX_EVALUATION_DEPTH",
     "UNDEFINED",
+    "Escalate",
     "evaluate_expression",
     "evaluate_field",
     "evaluate_field_as",
@@ -110,11 +123,27 @@ class _Compiled:
     evaluator: Jsonata
     #: Every ``$name`` the text mentions: only these bindings are prepared.
     names: frozenset[str]
+    #: Whether the fast path may evaluate it (no regex, no unbounded builtin).
+    inline: bool
 
 
 @functools.lru_cache(maxsize=4096)
 def _compile(expr: str) -> _Compiled:
-    return _Compiled(Jsonata(expr), frozenset(_VARIABLE.findall(expr)))
+    evaluator = GuardedJsonata(expr)
+    return _Compiled(evaluator, frozenset(_VARIABLE.findall(expr)), inline_safe(evaluator.ast))
+
+
+#: One evaluator instance per thread: its fields are per-evaluation scratch.
+_LOCAL: Final = threading.local()
+
+
+def _thread_evaluator(compiled: _Compiled) -> GuardedJsonata:
+    """This thread's evaluator instance; any compiled expression's AST runs on it."""
+    evaluator: GuardedJsonata | None = getattr(_LOCAL, "evaluator", None)
+    if evaluator is None:
+        evaluator = copy.copy(compiled.evaluator)
+        _LOCAL.evaluator = evaluator
+    return evaluator
 
 
 def syntax_error(expr: str) -> str | None:
@@ -133,18 +162,29 @@ def syntax_error(expr: str) -> str | None:
 
 
 def evaluate_expression(
-    expr: str, *, states: Mapping[str, Any], variables: Mapping[str, Any]
+    expr: str,
+    *,
+    states: Mapping[str, Any],
+    variables: Mapping[str, Any],
+    inline: bool = False,
+    timeout_ms: int = EVALUATION_TIMEOUT_MS,
 ) -> Any:
     """Evaluate ``expr`` (no delimiters); a plain JSON value, or :data:`UNDEFINED`.
 
     Raises :class:`EvaluationError` (``States.QueryEvaluationError``) when the
     expression does not compile, fails, or yields something JSON cannot hold.
     """
-    return _evaluate(expr.strip(), None, states, variables)
+    return _evaluate(expr.strip(), None, _Scope(states, variables, inline, timeout_ms))
 
 
 def evaluate_field(
-    value: Any, *, field: str, states: Mapping[str, Any], variables: Mapping[str, Any]
+    value: Any,
+    *,
+    field: str,
+    states: Mapping[str, Any],
+    variables: Mapping[str, Any],
+    inline: bool = False,
+    timeout_ms: int = EVALUATION_TIMEOUT_MS,
 ) -> Any:
     """Evaluate every ``"{% %}"`` template inside a state field's value.
 
@@ -152,22 +192,33 @@ def evaluate_field(
     are returned as they are. ``field`` names the field in messages and grows
     as AWS grows it: ``Output/result`` for an object member, ``Items[1]`` for
     an array element. A template that yields nothing is an error.
+
+    ``inline`` evaluates on the fast path (:class:`Escalate` when it gives
+    up); ``timeout_ms`` bounds each template otherwise.
     """
+    return _evaluate_value(value, field, _Scope(states, variables, inline, timeout_ms))
+
+
+@dataclass(frozen=True)
+class _Scope:
+    states: Mapping[str, Any]
+    variables: Mapping[str, Any]
+    inline: bool
+    timeout_ms: int
+
+
+def _evaluate_value(value: Any, field: str, scope: _Scope) -> Any:
     if is_expression(value):
         body = expression_body(value)
-        result = _evaluate(body, field, states, variables)
+        result = _evaluate(body, field, scope)
         if result is UNDEFINED:
             raise _error(f"{_subject(body, field)} returned nothing (undefined).")
         return result
     if isinstance(value, dict):
-        return {
-            key: evaluate_field(item, field=f"{field}/{key}", states=states, variables=variables)
-            for key, item in value.items()
-        }
+        return {key: _evaluate_value(item, f"{field}/{key}", scope) for key, item in value.items()}
     if isinstance(value, list):
         return [
-            evaluate_field(item, field=f"{field}[{index}]", states=states, variables=variables)
-            for index, item in enumerate(value)
+            _evaluate_value(item, f"{field}[{index}]", scope) for index, item in enumerate(value)
         ]
     return value
 
@@ -179,6 +230,8 @@ def evaluate_field_as(
     expected: str | Iterable[str],
     states: Mapping[str, Any],
     variables: Mapping[str, Any],
+    inline: bool = False,
+    timeout_ms: int = EVALUATION_TIMEOUT_MS,
 ) -> Any:
     """:func:`evaluate_field`, then check the type a template produced.
 
@@ -193,7 +246,14 @@ def evaluate_field_as(
     unknown = [name for name in wanted if name not in _EXPECTABLE]
     if not wanted or unknown:
         raise ValueError(f"expected must name JSON types from {sorted(_EXPECTABLE)}: {wanted}")
-    result = evaluate_field(value, field=field, states=states, variables=variables)
+    result = evaluate_field(
+        value,
+        field=field,
+        states=states,
+        variables=variables,
+        inline=inline,
+        timeout_ms=timeout_ms,
+    )
     if is_expression(value) and not any(_has_type(result, name) for name in wanted):
         raise _error(
             f"{_subject(expression_body(value), field)} returned an unexpected result type. "
@@ -209,9 +269,7 @@ def _has_type(value: Any, name: str) -> bool:
     return type_name(value) == name
 
 
-def _evaluate(
-    expr: str, field: str | None, states: Mapping[str, Any], variables: Mapping[str, Any]
-) -> Any:
+def _evaluate(expr: str, field: str | None, scope: _Scope) -> Any:
     subject = _subject(expr, field)
     try:
         compiled = _compile(expr)
@@ -219,40 +277,54 @@ def _evaluate(
         raise _error(
             f"{subject} threw an error during evaluation{evaluation_detail(error)}"
         ) from error
-    frame = _frame(compiled.names, states, variables)
-    # Evaluate through the evaluator's per-thread instance (its state is
-    # per-thread) in our own root frame: Jsonata.evaluate() would parent the
-    # frame on the shared instance's current environment, which another
-    # thread may be midway through.
-    evaluator = compiled.evaluator.get_per_thread_instance()
+    if scope.inline and not compiled.inline:
+        raise Escalate
+    frame = _frame(compiled.names, scope)
+    # Evaluate through this thread's evaluator instance (its fields are
+    # per-evaluation scratch) in our own root frame: Jsonata.evaluate() would
+    # parent the frame on the shared instance's current environment, which
+    # another thread may be midway through.
+    evaluator = _thread_evaluator(compiled)
     evaluator.timestamp = Timebox.current_milli_time()  # what $now() and $millis() read
+    evaluator.inline = scope.inline
     try:
         raw = evaluator.eval(compiled.evaluator.ast, None, frame)
+    except MemoryError:
+        raise _error(
+            f"{subject} threw an error during evaluation: {MEMORY_LIMIT_MESSAGE}"
+        ) from None
     except Exception as error:  # the evaluator raises more than JException
         raise _error(
             f"{subject} threw an error during evaluation{evaluation_detail(error)}"
         ) from error
+    finally:
+        evaluator.inline = False
     if raw is None:
         return UNDEFINED
+    if isinstance(raw, list | dict) and text_size(raw, MAX_RESULT_CHARS) > MAX_RESULT_CHARS:
+        if scope.inline:
+            raise Escalate
+        raise _error(f"{subject} threw an error during evaluation: {MEMORY_LIMIT_MESSAGE}")
     try:
         return from_jsonata(raw)
     except UnsupportedResult:
         raise _error(f"{subject} returned an unsupported result type.") from None
 
 
-def _frame(
-    names: frozenset[str], states: Mapping[str, Any], variables: Mapping[str, Any]
-) -> Jsonata.Frame:
+def _frame(names: frozenset[str], scope: _Scope) -> Jsonata.Frame:
     """A fresh binding frame: bounds, functions, then copies of what the expression names."""
     frame = Jsonata.Frame(Jsonata.static_frame)
     frame.bind("$", None)
-    frame.set_runtime_bounds(EVALUATION_TIMEOUT_MS, MAX_EVALUATION_DEPTH)
+    if scope.inline:
+        InlineGuard(MAX_EVALUATION_DEPTH).install(frame)
+    else:
+        frame.set_runtime_bounds(scope.timeout_ms, MAX_EVALUATION_DEPTH)
     bind_functions(frame)
     for name in names:
         if name == _STATES:
-            frame.bind(name, to_jsonata(dict(states)))
-        elif name in variables:
-            frame.bind(name, to_jsonata(variables[name]))
+            frame.bind(name, to_jsonata(dict(scope.states)))
+        elif name in scope.variables:
+            frame.bind(name, to_jsonata(scope.variables[name]))
     return frame
 
 

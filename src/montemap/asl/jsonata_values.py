@@ -87,3 +87,32 @@ type_name = json_type_name
 def compact_json(value: Any) -> str:
     """``value`` as compact JSON text, the way AWS quotes values in causes."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def text_size(value: Any, budget: int) -> int:
+    """Characters plus items in ``value``, counting shared parts each time; stops past ``budget``.
+
+    Returns a number above ``budget`` as soon as the count passes it, so the
+    cost is at most proportional to ``budget``.
+    """
+    total = 0
+    pending: list[Any] = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            total += len(item) + 2
+        elif isinstance(item, dict):
+            total += len(item) + 2
+            for key, member in item.items():
+                total += len(key) if isinstance(key, str) else 1
+                pending.append(member)
+        elif isinstance(item, list | tuple):
+            total += len(item) + 2
+            if total > budget:
+                return total
+            pending.extend(item)
+        else:
+            total += 8
+        if total > budget:
+            return total
+    return total

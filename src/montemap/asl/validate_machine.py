@@ -22,7 +22,7 @@ from montemap.asl.validate_base import (
     pointer,
 )
 from montemap.asl.validate_map import check_processor_config
-from montemap.asl.validate_states import check_state, is_terminal
+from montemap.asl.validate_states import MAX_SECONDS, check_state, is_terminal
 
 #: The longest state name Step Functions accepts.
 MAX_STATE_NAME = 80
@@ -103,6 +103,7 @@ def _check_top_fields(ctx: Context, machine: dict[str, Any]) -> None:
             pointer("/", "TimeoutSeconds"),
             "TimeoutSeconds",
             minimum=1,
+            maximum=MAX_SECONDS,
         )
     if "QueryLanguage" in machine:
         expect_enum(

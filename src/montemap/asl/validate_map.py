@@ -273,7 +273,8 @@ def _check_reader(ctx: Context, reader: Any, loc: str, language: str) -> None:
             "Transformation",
             ("NONE", "LOAD_AND_FLATTEN"),
         )
-    _limit(ctx, config, here, language, "MaxItems", 1, MAX_ITEMS)
+    # 0 means "no limit": AWS accepts it (the published workshop deploys it).
+    _limit(ctx, config, here, language, "MaxItems", 0, MAX_ITEMS)
 
 
 def _check_batcher(ctx: Context, batcher: Any, loc: str, language: str) -> None:

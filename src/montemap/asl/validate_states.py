@@ -257,13 +257,19 @@ def _has_dollar_key(value: Any) -> bool:
     return False
 
 
+#: AWS's bound on the seconds of a Wait state and a Task's TimeoutSeconds and
+#: HeartbeatSeconds: integers up to 99999999 (a larger number, 1e30 say, is refused
+#: here rather than overflowing a date when the state runs).
+MAX_SECONDS = 99_999_999
+
+
 def seconds_field(
     ctx: Context, state: dict[str, Any], loc: str, language: str, name: str, minimum: int
 ) -> None:
     """``name`` (an integer or, in JSONata, an expression) or ``namePath`` (a path)."""
     exclusive(ctx, state, loc, name, f"{name}Path")
     if name in state and not is_dynamic(state[name], language):
-        expect_int(ctx, state[name], pointer(loc, name), name, minimum=minimum)
+        expect_int(ctx, state[name], pointer(loc, name), name, minimum=minimum, maximum=MAX_SECONDS)
     if f"{name}Path" in state and language == JSONPATH:
         check_path(
             ctx, state[f"{name}Path"], pointer(loc, f"{name}Path"), f"{name}Path", reference=True
@@ -324,7 +330,7 @@ def _check_wait(ctx: Context, state: dict[str, Any], loc: str, language: str) ->
             "'SecondsPath' or 'TimestampPath'",
         )
     if "Seconds" in state and not is_dynamic(state["Seconds"], language):
-        expect_int(ctx, state["Seconds"], pointer(loc, "Seconds"), "Seconds")
+        expect_int(ctx, state["Seconds"], pointer(loc, "Seconds"), "Seconds", maximum=MAX_SECONDS)
     stamp = state.get("Timestamp")
     if (
         "Timestamp" in state

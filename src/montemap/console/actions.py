@@ -7,6 +7,7 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from montemap.api.validation import check_execution_input
 from montemap.console import pages
 from montemap.console.app import Console, required
 from montemap.console.security import Refused
@@ -41,6 +42,7 @@ async def start(c: Console, request: Request) -> Response:
     name = form.get("name", "").strip() or None
     text = form.get("input", "").strip() or "{}"
     try:
+        check_execution_input(text)
         record = await c.engine.start_execution(machine.ref(), name=name, input=text)
     except ApiError as exc:
         message = f"{exc.code}: {exc.message}"

@@ -3,9 +3,12 @@
 - **Clients.** When the server checks credentials (it listens beyond
   loopback), the console, which has no login of its own, answers only
   loopback clients; others get 403 with the reason.
-- **Host header.** Only ``localhost``, IP literals and the server's own
-  ``--host`` are accepted, so a hostile site that rebinds its DNS name to
-  127.0.0.1 cannot reach the console through the browser.
+- **Host header.** The server's one host policy
+  (:class:`montemap.api.hosts.HostPolicy`: loopback names, the bound address,
+  ``--allowed-host`` names), so a hostile site that rebinds its DNS name to
+  127.0.0.1 cannot reach the console through the browser. The front of the
+  API application applies it to every request already; the console checks
+  again so that it stays safe wherever it is mounted.
 - **Cross-site requests.** Every POST carries the per-session token from the
   ``montemap_console_csrf`` cookie (SameSite=Strict, HttpOnly) in a hidden
   ``csrf_token`` field or an ``X-CSRF-Token`` header, compared in constant
@@ -17,13 +20,16 @@
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import re
 import secrets
+from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import Response
+
+from montemap.api.hosts import SCOPE_KEY, HostPolicy, is_loopback
+from montemap.errors import ApiError
 
 COOKIE = "montemap_console_csrf"
 FIELD = "csrf_token"
@@ -51,52 +57,33 @@ class Refused(Exception):
         self.reason = reason
 
 
-def _is_loopback(host: str | None) -> bool:
-    if host is None:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def _hostname(host_header: str) -> str:
-    """The name part of a ``Host`` header (``[::1]:8083`` -> ``::1``)."""
-    if host_header.startswith("["):
-        return host_header[1:].partition("]")[0]
-    return host_header.rpartition(":")[0] if host_header.count(":") == 1 else host_header
-
-
 class Guard:
     """Applies the rules above to console requests."""
 
-    def __init__(self, *, loopback_only: bool, server_host: str) -> None:
+    def __init__(
+        self, *, loopback_only: bool, server_host: str, allowed_hosts: Iterable[str] = ()
+    ) -> None:
         self.loopback_only = loopback_only
-        self.server_host = server_host.strip("[]").lower()
+        self.hosts = HostPolicy(server_host, allowed_hosts)
 
     def check_request(self, request: Request) -> None:
-        """Refuse remote clients (when required) and unexpected Host headers."""
+        """Refuse remote clients (when required) and Host headers not naming this server."""
         client = request.client.host if request.client else None
-        if self.loopback_only and not _is_loopback(client):
+        if self.loopback_only and not (client is not None and is_loopback(client)):
             raise Refused(
                 403,
                 "The console is served to loopback clients only while the server requires"
                 " credentials: it has no login of its own. Open it on the server's machine"
                 " (or through an SSH tunnel to 127.0.0.1).",
             )
-        name = _hostname(request.headers.get("host", "")).lower()
-        if name in ("localhost", self.server_host):
-            return
+        # The server's own policy (with its --allowed-host names) when the app set one.
+        hosts = request.scope.get(SCOPE_KEY)
+        if not isinstance(hosts, HostPolicy):
+            hosts = self.hosts
         try:
-            ipaddress.ip_address(name)
-        except ValueError:
-            raise Refused(
-                421,
-                f"Host {name!r} is not this console's: use localhost, an IP address or the"
-                " server's --host name.",
-            )
+            hosts.check_host(request.headers.get("host"))
+        except ApiError as exc:
+            raise Refused(exc.status, exc.message) from None
 
     @staticmethod
     def token(request: Request) -> tuple[str, bool]:
@@ -112,8 +99,10 @@ class Guard:
         own = f"{request.url.scheme}://{request.headers.get('host', '')}"
         origin = request.headers.get("origin")
         if origin is not None:
-            if origin != own:
-                raise Refused(403, f"Cross-site request refused: Origin {origin!r} is not {own!r}.")
+            try:
+                HostPolicy.check_origin(origin, request.headers.get("host", ""))
+            except ApiError as exc:
+                raise Refused(403, exc.message) from None
             return
         referer = request.headers.get("referer")
         if referer is None:

@@ -25,7 +25,7 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -35,7 +35,7 @@ from numpy.typing import NDArray
 from scipy import special
 
 from montemap.credit import model
-from montemap.credit.kernel import KernelInputs, get_backend
+from montemap.credit.kernel import KernelInputs, KernelResult, get_backend, sq_bits
 from montemap.credit.loans import (
     MAX_OBJECT_BYTES,
     Loan,
@@ -46,6 +46,7 @@ from montemap.credit.loans import (
     parse_object,
 )
 from montemap.credit.params import BatchInputError, RunParams, parse_batch_input
+from montemap.credit.quality import MAX_EXAMPLES, mismatch_causes, mismatch_example
 from montemap.credit.sampling import path_design
 from montemap.storage import ObjectStore, ObjectStoreError, open_store
 
@@ -77,6 +78,9 @@ class BatchResult:
     defaults_applied: dict[str, int]
     overrides: dict[str, int]
     payment_mismatch: int
+    payment_mismatch_causes: dict[str, int] = field(default_factory=dict)
+    payment_mismatch_examples: list[dict[str, Any]] = field(default_factory=list)
+    matured_loans: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def loans(self) -> int:
@@ -155,13 +159,13 @@ def simulate_loans(
     path_loss = np.stack([r.path_loss_cents for r in results]).astype(np.int64, copy=False)
     path_defaults = np.stack([r.path_defaults for r in results]).astype(np.int64, copy=False)
     norm = float(1 << design.scale_bits) * params.paths
+    norm_sq = float(1 << sq_bits(params.paths)) * params.paths
     tables = [
-        _scenario_table(base, sc, r.loan_weighted / norm, params)
+        _scenario_table(base, sc, r.loan_weighted / norm, params, _second_moment(r, norm_sq))
         for sc, r in zip(scenarios, results, strict=True)
     ]
     table = _sorted(pa.concat_tables(tables))
-    scheduled = model.annuity_payment(arrays.amount, arrays.rate, arrays.term.astype(np.float64))
-    mismatch = int(np.count_nonzero(np.abs(arrays.payment - scheduled) > 0.01 * scheduled))
+    mismatch, causes, examples = payment_quality(arrays)
     return BatchResult(
         batch_id=batch_id,
         table=table,
@@ -174,7 +178,61 @@ def simulate_loans(
         defaults_applied=defaults_applied(loans),
         overrides=overrides_used(loans),
         payment_mismatch=mismatch,
+        payment_mismatch_causes=causes,
+        payment_mismatch_examples=examples,
+        matured_loans=matured_records(arrays, base.loans),
     )
+
+
+def _second_moment(result: KernelResult, norm_sq: float) -> NDArray[np.float64] | None:
+    """Per loan ``sum_p w_p^2 D_ip / S`` (None from a backend that does not give it)."""
+    if result.loan_weighted_sq is None:
+        return None
+    return np.asarray(result.loan_weighted_sq / norm_sq, dtype=np.float64)
+
+
+def payment_quality(arrays: LoanArrays) -> tuple[int, dict[str, int], list[dict[str, Any]]]:
+    """Payment mismatches: their number, count per likely cause, the first few by key."""
+    term = arrays.term.astype(np.float64)
+    mismatch, causes = mismatch_causes(arrays.payment, arrays.amount, arrays.rate, term)
+    idx = np.flatnonzero(mismatch)
+    counts: dict[str, int] = {}
+    for cause in causes[idx].tolist():
+        counts[cause] = counts.get(cause, 0) + 1
+    scheduled = model.annuity_payment(arrays.amount, arrays.rate, term)
+    first = sorted(idx.tolist(), key=lambda i: str(arrays.keys[i]))[:MAX_EXAMPLES]
+    examples = [
+        mismatch_example(
+            str(arrays.keys[i]),
+            int(arrays.account_id[i]),
+            float(arrays.payment[i]),
+            float(scheduled[i]),
+            float(arrays.rate[i]),
+            str(causes[i]),
+        )
+        for i in first
+    ]
+    return int(idx.shape[0]), counts, examples
+
+
+def matured_records(arrays: LoanArrays, live: LoanArrays) -> list[dict[str, Any]]:
+    """The loans left out as matured (remaining term <= 0), sorted by key."""
+    kept = set(live.keys.tolist())
+    out = []
+    for i in range(len(arrays)):
+        key = str(arrays.keys[i])
+        if key in kept:
+            continue
+        out.append(
+            {
+                "key": key,
+                "AccountID": int(arrays.account_id[i]),
+                "OriginationDate": f"{int(arrays.orig_year[i]):04d}-"
+                f"{int(arrays.orig_month[i]):02d}-{int(arrays.orig_day[i]):02d}",
+                "LoanTerm": int(arrays.term[i]),
+            }
+        )
+    return sorted(out, key=lambda r: r["key"])
 
 
 def _sorted(table: pa.Table) -> pa.Table:
@@ -186,12 +244,18 @@ def _scenario_table(
     sc: model.Scenario,
     freq: NDArray[np.float64],
     params: RunParams,
+    second: NDArray[np.float64] | None = None,
 ) -> pa.Table:
-    """One scenario's rows; ``freq`` is the loan's (weighted) simulated default frequency."""
+    """One scenario's rows; ``freq`` is the loan's (weighted) simulated default frequency,
+    ``second`` its weighted second moment ``sum_p w_p^2 D_ip / S``: the standard error is
+    the weighted-variance one, ``sqrt((second - freq^2) / S)`` (binomial when every
+    weight is 1)."""
     loans = base.loans
     n = len(loans)
+    if second is None:
+        second = freq
+    se = np.sqrt(np.maximum(second - freq * freq, 0.0) / params.paths)
     freq = np.minimum(freq, 1.0)
-    se = np.sqrt(freq * (1.0 - freq) / params.paths)
     commercial = loans.commercial
     zips = loans.zip_code.astype(str) if n else np.array([], dtype=str)
     columns: dict[str, Any] = {
@@ -316,6 +380,9 @@ def write_batch(store: ObjectStore, params: RunParams, result: BatchResult) -> s
         "defaults_applied": result.defaults_applied,
         "overrides": result.overrides,
         "payment_mismatch": result.payment_mismatch,
+        "payment_mismatch_causes": result.payment_mismatch_causes,
+        "payment_mismatch_examples": result.payment_mismatch_examples,
+        "matured_loans": result.matured_loans,
         "rejects": [{"key": r.key, "reason": r.reason} for r in result.rejects],
     }
     store.put(

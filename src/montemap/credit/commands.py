@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,9 @@ from montemap.credit.params import (
     parse_as_of,
     parse_shocks,
 )
-from montemap.credit.simulate import SimulateError, run_simulation
+from montemap.credit.sampling import DEFAULT_ESTIMATOR, ESTIMATORS
+from montemap.credit.simulate import SimulateError
+from montemap.credit.simulate_run import simulate
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -61,6 +62,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--kappa", type=float, default=0.15, help="macro shift per point of shock")
     p.add_argument("--backend", default="numpy", help="kernel backend (default numpy)")
     p.add_argument("--no-report", action="store_true", help="skip report.html")
+    p.add_argument(
+        "--estimator",
+        choices=list(ESTIMATORS),
+        default=DEFAULT_ESTIMATOR,
+        help="tail estimator: is (importance sampling, default) or plain (for checking)",
+    )
+    p.add_argument(
+        "--target-se",
+        metavar="PCT",
+        help="choose the paths for this relative standard error of VaR 99.9%% (e.g. 1%%): "
+        "a pilot run of --paths paths, then one scaled by (SE / target)^2",
+    )
+    p.add_argument(
+        "--strict", action="store_true", help="fail on any rejected record instead of listing it"
+    )
     p.set_defaults(func=run)
 
 
@@ -96,40 +112,10 @@ def params_from_args(args: argparse.Namespace) -> RunParams:
         cutoff=args.cutoff,
         kappa=args.kappa,
         backend=args.backend,
+        estimator=getattr(args, "estimator", DEFAULT_ESTIMATOR),
         **kwargs,
     )
 
 
 def run(args: argparse.Namespace) -> int:
-    params = params_from_args(args)
-    tty = sys.stderr.isatty()
-
-    def progress(done: int, total: int) -> None:
-        if tty:
-            print(f"\rbatches {done}/{total}", end="" if done < total else "\n", file=sys.stderr)
-
-    outputs = run_simulation(
-        args.out,
-        params,
-        data_dir=args.data_dir,
-        tape=args.loans,
-        batch_size=args.batch_size,
-        workers=args.workers,
-        report=not args.no_report,
-        progress=progress,
-    )
-    s = outputs.summary
-    print(
-        f"{s['loans']} loans simulated, {s['rejected']} rejected, {s['matured']} matured; "
-        f"{s['paths']} paths, seed {s['seed']}, as of {s['as_of']}"
-    )
-    print(
-        f"{'shock':>7} {'exposure':>16} {'exp. loss':>14} {'VaR 99.9%':>14} {'flagged':>8} {'mean PD':>8}"
-    )
-    for sc in s["scenarios"]:
-        print(
-            f"{sc['shock_bp']:>5}bp {sc['exposure']:>16,.0f} {sc['expected_loss']:>14,.0f} "
-            f"{sc['var']['0.999']:>14,.0f} {sc['defaults_flagged']:>8} {sc['mean_pd']:>8.2%}"
-        )
-    print(f"results in {args.out}")
-    return 0
+    return simulate(args, params_from_args(args))

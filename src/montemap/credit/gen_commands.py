@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from montemap.credit.generator import (
     LAYOUTS,
@@ -42,7 +44,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="realistic: coherent loans (default); seed: the original workload's "
         "independent uniform columns",
     )
-    g.add_argument("--seed", type=int, default=0, help="random seed, 0..2^64-1 (default 0)")
+    g.add_argument(
+        "--seed",
+        "--portfolio-seed",
+        dest="seed",
+        type=int,
+        default=0,
+        help="random seed of the portfolio, 0..2^64-1 (default 0)",
+    )
     _destination_args(g)
     g.set_defaults(func=run_generate)
 
@@ -92,6 +101,40 @@ def _destination_args(p: argparse.ArgumentParser) -> None:
         "--force", action="store_true", help="replace a portfolio already at the destination"
     )
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+
+#: Written next to ``buckets/`` by ``generate`` and ``import`` (local data
+#: directories): where the portfolio came from, so ``montemap run`` uses it
+#: as it is and never replaces it.
+PORTFOLIO_FILE = "portfolio.json"
+
+
+def local_data_dir(args: argparse.Namespace) -> Path | None:
+    """The local data directory the command writes to, or ``None`` for ``--out s3://``."""
+    if args.out:
+        return None
+    data_dir = args.data_dir or os.environ.get("MONTEMAP_DATA_DIR")
+    return Path(data_dir).expanduser() if data_dir else None
+
+
+def write_provenance(data_dir: Path, origin: str, result: WriteResult, **details: Any) -> None:
+    """Record in ``data_dir/portfolio.json`` what made the portfolio (``generated``/``imported``)."""
+    doc = {"origin": origin, "loans": result.loans, **details}
+    (data_dir / PORTFOLIO_FILE).write_text(json.dumps(doc) + "\n")
+
+
+def read_provenance(data_dir: Path) -> dict[str, Any] | None:
+    """What ``data_dir/portfolio.json`` records, ``None`` without one."""
+    path = data_dir / PORTFOLIO_FILE
+    try:
+        doc = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise GeneratorError(f"{path} cannot be read: {exc}") from None
+    if not isinstance(doc, dict):
+        raise GeneratorError(f"{path} does not hold a JSON object")
+    return doc
 
 
 def destination_from_args(args: argparse.Namespace) -> Destination:
@@ -173,6 +216,17 @@ def run_generate(args: argparse.Namespace) -> int:
         progress=_progress(args.quiet, started),
     )
     _print_result(f"generated ({layout}, seed {args.seed})", result, time.monotonic() - started)
+    data_dir = local_data_dir(args)
+    if data_dir is not None:
+        as_of = parse_date(args.as_of)
+        write_provenance(
+            data_dir,
+            "generated",
+            result,
+            layout=layout,
+            seed=args.seed,
+            as_of=as_of.isoformat() if as_of else None,
+        )
     return 0
 
 
@@ -185,6 +239,9 @@ def run_import(args: argparse.Namespace) -> int:
         args.tape, dest, as_of=parse_date(args.as_of), replace=args.force, strict=args.strict
     )
     _print_result(f"imported {result.format} tape", result.write, time.monotonic() - started)
+    data_dir = local_data_dir(args)
+    if data_dir is not None:
+        write_provenance(data_dir, "imported", result.write, source=result.source)
     if result.ignored_columns:
         print(f"ignored columns: {', '.join(result.ignored_columns)}")
     if result.issue_count:

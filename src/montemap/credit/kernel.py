@@ -15,6 +15,7 @@ batching. Losses are integer cents so sums are exact in any order.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -59,6 +60,9 @@ class KernelResult:
     loan_weighted: NDArray[np.float64]  # (loans,) sum of the paths' weight units (exact)
     path_loss_cents: NDArray[np.int64]  # (paths,)
     path_defaults: NDArray[np.int64]  # (paths,)
+    #: (loans,) sum of the paths' squared weights in units of ``2**-sq_bits(paths)``
+    #: (exact integers), for the weighted-variance standard error
+    loan_weighted_sq: NDArray[np.float64] | None = None
 
 
 class Backend(Protocol):
@@ -112,8 +116,9 @@ class NumpyBackend:
         streams = StreamFactory(seed)
         width = padded_width(paths)
         half = width // 2
-        units = np.zeros(width, dtype=np.float64)
-        units[:paths] = design.weight_units
+        units = np.zeros((width, 2), dtype=np.float64)
+        units[:paths, 0] = design.weight_units
+        units[:paths, 1] = squared_weight_units(design)
         units_even, units_odd = units[0::2].copy(), units[1::2].copy()
         factors = [_factor_halves(design, mu, width) for mu in mus]
         n_even, n_odd = (paths + 1) // 2, paths // 2
@@ -125,7 +130,7 @@ class NumpyBackend:
         exact = float(weights.sum()) < _EXACT
         k = len(scenarios)
         loan_defaults = np.zeros((k, n), dtype=np.int64)
-        loan_weighted = np.zeros((k, n), dtype=np.float64)
+        loan_weighted = np.zeros((k, n, 2), dtype=np.float64)
         loss = np.zeros((k, 2, half), dtype=np.int64)
         dflt = np.zeros((k, 2, half), dtype=np.int64)
         rows = max(1, BLOCK_ELEMENTS // width)
@@ -157,10 +162,25 @@ class NumpyBackend:
             path_defaults[0::2], path_defaults[1::2] = dflt[j, 0], dflt[j, 1]
             results.append(
                 KernelResult(
-                    loan_defaults[j], loan_weighted[j], path_loss[:paths], path_defaults[:paths]
+                    loan_defaults[j],
+                    loan_weighted[j, :, 0].copy(),
+                    path_loss[:paths],
+                    path_defaults[:paths],
+                    loan_weighted[j, :, 1].copy(),
                 )
             )
         return results
+
+
+def sq_bits(paths: int) -> int:
+    """``k`` with ``paths * 4 * 2**k <= 2**52``: squared weights (at most 4) in units of
+    ``2**-k`` sum exactly."""
+    return 50 - max(0, math.ceil(math.log2(max(paths, 1))))
+
+
+def squared_weight_units(design: PathDesign) -> NDArray[np.float64]:
+    """Each path's squared weight in whole units of ``2**-sq_bits`` (exact sums)."""
+    return np.asarray(np.rint(design.weight**2 * float(1 << sq_bits(design.paths))))
 
 
 def _factor_halves(

@@ -42,6 +42,22 @@ _US_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
 _ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 _ZIP = re.compile(r"^(\d{1,5})(-\d{4})?$")
 _MAX_ACCOUNT = (1 << 63) - 1
+#: Range of every numeric column, ``(low, high, low_open, high_open)``: what
+#: :func:`parse_fields` accepts, and what ``montemap import`` checks (fatal under --strict).
+RANGES: dict[str, tuple[float, float, bool, bool]] = {
+    "Rate": (0.0, 100.0, False, False),
+    "Payment": (0.0, MAX_AMOUNT, False, False),
+    "LoanAmount": (0.0, MAX_AMOUNT, True, False),
+    "LoanTerm": (1.0, 1200.0, False, False),
+    "GrossIncome": (0.0, MAX_AMOUNT, False, False),
+    "CreditScore": (300.0, 850.0, False, False),
+    "NOI": (-MAX_AMOUNT, MAX_AMOUNT, False, False),
+    "CollateralValue": (0.0, MAX_AMOUNT, False, False),
+    "OtherMonthlyDebt": (0.0, MAX_AMOUNT, False, False),
+    "PD": (0.0, 1.0, False, False),
+    "LGD": (0.0, 1.0, False, False),
+    "Rho": (0.0, 1.0, False, True),
+}
 
 
 class RecordError(ValueError):

@@ -12,7 +12,7 @@ import csv
 import io
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
 from montemap.credit.batch import RATE_BUCKETS, SIZE_BANDS, TERM_BUCKETS, default_store
+from montemap.credit.capital import segment_capital
 from montemap.credit.estimators import (
     BOOTSTRAP,
     Tail,
@@ -34,6 +35,12 @@ from montemap.credit.estimators import (
 from montemap.credit.loans import OPTIONAL
 from montemap.credit.model import PD_FLOOR
 from montemap.credit.params import BatchInputError, RunParams, parse_batch_input
+from montemap.credit.quality import (
+    MAX_EXAMPLES,
+    check_unique_accounts,
+    no_loans_reason,
+    rejects_by_reason,
+)
 from montemap.credit.risk import scenario_contributions, vs_base
 from montemap.credit.sampling import IS_SHIFT, path_design
 from montemap.errors import MontemapError
@@ -41,6 +48,7 @@ from montemap.storage import ObjectStore, ObjectStoreError, iter_objects
 
 ALPHAS = (0.99, 0.999)
 LOSS_BINS = 40
+MATURED_COLUMNS = ("key", "AccountID", "OriginationDate", "LoanTerm")
 PD_EDGES = np.geomspace(PD_FLOOR, 1.0, 25)
 BREAKDOWNS: dict[str, tuple[str, tuple[str, ...] | None]] = {
     "rate_bucket": ("rate_bucket", tuple(name for name, _ in RATE_BUCKETS)),
@@ -54,6 +62,17 @@ BREAKDOWNS: dict[str, tuple[str, tuple[str, ...] | None]] = {
 
 class ReduceError(MontemapError):
     """Batch outputs that cannot be combined (missing, mixed runs, overlapping)."""
+
+
+class NoLoansError(ReduceError):
+    """Not one loan could be simulated; carries the rejects and matured loans to write."""
+
+    def __init__(
+        self, message: str, rejects: list[tuple[str, str]], matured: list[dict[str, Any]]
+    ) -> None:
+        super().__init__(message)
+        self.rejects = rejects
+        self.matured = matured
 
 
 @dataclass
@@ -84,6 +103,7 @@ class RunOutputs:
     rejects: list[tuple[str, str]]
     loans_parquet: bytes | None = None
     contributions: pa.Table | None = None
+    matured: list[dict[str, Any]] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- reading
@@ -145,6 +165,9 @@ def reduce_run(
     counts = {"objects": 0, "matured": 0, "payment_mismatch": 0}
     applied = dict.fromkeys(OPTIONAL, 0)
     overrides = {"PD": 0, "LGD": 0, "Rho": 0}
+    causes: dict[str, int] = {}
+    examples: list[dict[str, Any]] = []
+    matured: list[dict[str, Any]] = []
     for batch_id in ids:
         out = read_batch(store, params, batch_id)
         if out.meta.get("run") != fingerprint:
@@ -166,7 +189,13 @@ def reduce_run(
             applied[name] += int(out.meta["defaults_applied"].get(name, 0))
         for name in overrides:
             overrides[name] += int(out.meta["overrides"].get(name, 0))
+        for cause, n in out.meta.get("payment_mismatch_causes", {}).items():
+            causes[cause] = causes.get(cause, 0) + int(n)
+        examples.extend(out.meta.get("payment_mismatch_examples", []))
+        matured.extend(out.meta.get("matured_loans", []))
     rejects.sort()
+    matured.sort(key=lambda r: str(r["key"]))
+    by_reason = rejects_by_reason(reason for _, reason in rejects)
     sink: Any = str(loans_path) if loans_path is not None else pa.BufferOutputStream()
     design = path_design(params.seed, s, params.estimator)
     tails, diffs = difference_table(
@@ -182,8 +211,14 @@ def reduce_run(
             rows = rows.sort_by([("key", "ascending")]).combine_chunks()
             if j == 0:
                 n_loans = rows.num_rows
+                if n_loans == 0:
+                    reason = no_loans_reason(by_reason, len(matured), counts["objects"])
+                    raise NoLoansError(reason, rejects, matured)
                 if pc.count_distinct(rows.column("key")).as_py() != n_loans:
                     raise ReduceError("batches overlap: some loan appears in more than one batch")
+                check_unique_accounts(
+                    rows.column("AccountID").to_numpy(), rows.column("key").to_pylist()
+                )
                 writer = pq.ParquetWriter(sink, rows.schema, compression="zstd")
             elif rows.num_rows != n_loans:
                 raise ReduceError(
@@ -198,6 +233,9 @@ def reduce_run(
             factor = design.z0.astype(np.float64) + design.shift + figures["mu"]
             table, figures["contributions"] = scenario_contributions(
                 rows, loss[j] / 100.0, design.weight, factor, tails[j]
+            )
+            figures["capital_segments"] = segment_capital(
+                rows, figures["contributions"], tuple(str(a) for a in ALPHAS)
             )
             contribution_tables.append(table)
             scenarios.append(figures)
@@ -224,11 +262,14 @@ def reduce_run(
         "defaults_applied": applied,
         "overrides": overrides,
         "payment_mismatch": counts["payment_mismatch"],
+        "payment_mismatch_causes": dict(sorted(causes.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "payment_mismatch_examples": sorted(examples, key=lambda e: str(e["key"]))[:MAX_EXAMPLES],
+        "rejects_by_reason": by_reason,
         "scenarios": scenarios,
     }
     data = None if loans_path is not None else bytes(sink.getvalue().to_pybytes())
     contributions = pa.concat_tables(contribution_tables) if contribution_tables else None
-    return RunOutputs(summary, rejects, data, contributions)
+    return RunOutputs(summary, rejects, data, contributions, matured)
 
 
 def _replicates(paths: int) -> int:
@@ -370,15 +411,27 @@ def rejects_csv(rejects: Sequence[tuple[str, str]]) -> bytes:
     return buf.getvalue().encode()
 
 
-def write_outputs_dir(out_dir: Path, outputs: RunOutputs) -> None:
-    """Write ``summary.json`` and ``rejects.csv`` (and ``loans.parquet`` if held) into a folder."""
+def matured_csv(matured: Sequence[Mapping[str, Any]]) -> bytes:
+    """``matured.csv``: the loans left out because their remaining term is 0 or less."""
+    buf = io.StringIO(newline="")
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(MATURED_COLUMNS)
+    writer.writerows([r.get(c, "") for c in MATURED_COLUMNS] for r in matured)
+    return buf.getvalue().encode()
+
+
+def write_outputs_dir(out_dir: Path, outputs: RunOutputs, *, summary: bool = True) -> None:
+    """Write ``summary.json`` (unless ``summary`` is false), ``rejects.csv``,
+    ``matured.csv`` (and ``loans.parquet`` if held) into a folder."""
     out_dir.mkdir(parents=True, exist_ok=True)
     if outputs.loans_parquet is not None:
         (out_dir / "loans.parquet").write_bytes(outputs.loans_parquet)
     (out_dir / "rejects.csv").write_bytes(rejects_csv(outputs.rejects))
+    (out_dir / "matured.csv").write_bytes(matured_csv(outputs.matured))
     if outputs.contributions is not None:
         pq.write_table(outputs.contributions, out_dir / "contributions.parquet", compression="zstd")
-    (out_dir / "summary.json").write_text(json.dumps(outputs.summary, indent=1) + "\n")
+    if summary:
+        (out_dir / "summary.json").write_text(json.dumps(outputs.summary, indent=1) + "\n")
 
 
 def write_outputs_store(store: ObjectStore, params: RunParams, outputs: RunOutputs) -> None:
@@ -387,6 +440,7 @@ def write_outputs_store(store: ObjectStore, params: RunParams, outputs: RunOutpu
     if outputs.loans_parquet is not None:
         store.put(bucket, params.run_key("loans.parquet"), outputs.loans_parquet)
     store.put(bucket, params.run_key("rejects.csv"), rejects_csv(outputs.rejects))
+    store.put(bucket, params.run_key("matured.csv"), matured_csv(outputs.matured))
     if outputs.contributions is not None:
         sink = pa.BufferOutputStream()
         pq.write_table(outputs.contributions, sink, compression="zstd")

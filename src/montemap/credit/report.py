@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from markupsafe import Markup, escape
 
+from montemap.credit.report_sections import build as build_sections
 from montemap.errors import MontemapError
 
 DTI_LINE = 0.43
@@ -604,7 +605,9 @@ def narrative(
             r0=pct(base.expected_loss / base.exposure if base.exposure else 0),
             el1=money(worst.expected_loss),
             r1=pct(worst.expected_loss / worst.exposure if worst.exposure else 0),
-            chg=f"{'up' if change >= 0 else 'down'} {abs(change) * 100:.0f}%",
+            chg=f"{'up' if change >= 0 else 'down'} {abs(change) * 100:.0f}%"
+            if math.isfinite(change)
+            else "from none",
             pd0=pct(base.mean_pd),
             pd1=pct(worst.mean_pd),
         )
@@ -799,6 +802,7 @@ def render_report(
         top_loans=top_loans,
         worst=worst,
         zip3=zip3,
+        sections=build_sections(summary),
         notes=notes,
         money=money,
         pct=pct,

@@ -13,6 +13,7 @@ import csv
 import gzip
 import io
 import json
+import math
 import shutil
 import sys
 import urllib.parse
@@ -23,13 +24,15 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from montemap.credit.batch import process_batch, simulate_loans, write_batch
 from montemap.credit.loans import Reject, parse_records
-from montemap.credit.params import RunParams
-from montemap.credit.reduce import RunOutputs, reduce_run, write_outputs_dir
+from montemap.credit.params import MAX_PATHS, RunParams
+from montemap.credit.quality import DuplicateAccountError, check_unique_accounts
+from montemap.credit.reduce import NoLoansError, RunOutputs, reduce_run, write_outputs_dir
 from montemap.errors import MontemapError
 from montemap.storage import LocalObjectStore, ObjectStore, ObjectStoreError, local_store
 
@@ -189,9 +192,15 @@ def run_simulation(
     batch_size: int = 400,
     workers: int = 1,
     report: bool = True,
+    strict: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> RunOutputs:
-    """Simulate a portfolio and write the run folder; returns the outputs."""
+    """Simulate a portfolio and write the run folder; returns the outputs.
+
+    Fails (:class:`SimulateError`, one line) on duplicate AccountIDs, when no loan
+    can be simulated (``rejects.csv`` and ``matured.csv`` are still written) and,
+    with ``strict``, when any record is rejected.
+    """
     if (data_dir is None) == (tape is None):
         raise SimulateError("give exactly one source: a data directory or a loan tape")
     if batch_size < 1:
@@ -217,22 +226,75 @@ def run_simulation(
         records = read_tape(tape)
         if not records:
             raise SimulateError(f"loan tape {tape.name} has no data rows")
+        check_tape_accounts(tape, records)
         for start in range(0, len(records), batch_size):
             chunk = records[start : start + batch_size]
             batch_id = f"rows-{start + 1:09d}-{start + len(chunk):09d}"
             jobs.append((_run_tape_batch, (chunk, params, batch_id, str(work))))
     results = run_jobs(jobs, workers, progress)
-    outputs = reduce_run(
-        LocalObjectStore(work),
-        params,
-        [r["batch_id"] for r in results],
-        loans_path=out_dir / "loans.parquet",
-    )
+    ids = [r["batch_id"] for r in results]
+    try:
+        if strict:
+            _refuse_rejects(LocalObjectStore(work), params, ids)
+        outputs = reduce_run(
+            LocalObjectStore(work), params, ids, loans_path=out_dir / "loans.parquet"
+        )
+    except NoLoansError as exc:
+        write_outputs_dir(out_dir, RunOutputs({}, exc.rejects, matured=exc.matured), summary=False)
+        raise SimulateError(str(exc)) from None
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     write_outputs_dir(out_dir, outputs)
-    shutil.rmtree(work)
     if report:
         write_html_report(out_dir)
     return outputs
+
+
+def check_tape_accounts(tape: Path, records: Sequence[Record]) -> None:
+    """Refuse a tape whose AccountIDs repeat (both copies would get the same default
+    paths, doubling their share of the tail), naming the first few with their rows."""
+    keys: list[str] = []
+    ids: list[int] = []
+    for key, fields in records:
+        text = next((v for k, v in fields.items() if k.strip().lower() == "accountid"), "").strip()
+        if text.isdigit() and len(text) <= 19:
+            keys.append(key)
+            ids.append(int(text))
+    try:
+        check_unique_accounts(np.array(ids, dtype=np.uint64).astype(np.int64), keys)
+    except DuplicateAccountError as exc:
+        raise SimulateError(f"loan tape {tape.name}: {exc}") from None
+
+
+def _refuse_rejects(store: LocalObjectStore, params: RunParams, ids: Sequence[str]) -> None:
+    """``--strict``: fail on the first rejected record (by key), saying why."""
+    rejects: list[tuple[str, str]] = []
+    for batch_id in ids:
+        meta = json.loads(store.get(params.output_bucket, params.batch_key(batch_id, "batch.json")))
+        rejects.extend((r["key"], r["reason"]) for r in meta["rejects"])
+    if rejects:
+        key, reason = min(rejects)
+        more = f" (and {len(rejects) - 1:,} more)" if len(rejects) > 1 else ""
+        raise SimulateError(f"--strict: {key}: {reason}{more}")
+
+
+def paths_for_target(summary: Mapping[str, Any], target: float, pilot: int) -> int:
+    """Paths that bring the relative standard error of VaR 99.9% down to ``target``
+    in every scenario, from a pilot run of ``pilot`` paths: the error falls as
+    ``1/sqrt(S)``, so ``S = pilot (se/VaR / target)^2``, rounded up to a thousand, at
+    least the pilot's, at most ``MAX_PATHS``."""
+    ratios = [
+        float(sc["var_se"]["0.999"]) / float(sc["var"]["0.999"])
+        for sc in summary["scenarios"]
+        if float(sc["var"]["0.999"]) > 0
+    ]
+    if not ratios:
+        raise SimulateError(
+            f"the pilot run of {pilot:,} paths has VaR 99.9% of 0 in every scenario: "
+            "--target-se cannot size the run; give --paths"
+        )
+    wanted = math.ceil(pilot * (max(ratios) / target) ** 2 / 1000) * 1000
+    return int(min(max(wanted, pilot), MAX_PATHS))
 
 
 def write_html_report(out_dir: Path) -> Path | None:

@@ -39,6 +39,7 @@ from montemap.credit.generator import (
     WriteResult,
     join_columns,
 )
+from montemap.credit.loans import RANGES
 from montemap.errors import MontemapError
 
 #: Optional columns kept besides the contract's: a bank's own PD, LGD and correlation.
@@ -287,6 +288,57 @@ def _value_issues(batch: _Batch) -> Iterator[str]:
         kind = "a number" if name in NUMERIC_COLUMNS else "a date (MM/DD/YYYY)"
         for i in np.flatnonzero(bad.to_numpy(zero_copy_only=False)):
             yield f"{batch.where(int(i))}: {name} {arr[int(i)].as_py()!r} is not {kind}"
+        if name in RANGES:
+            yield from _range_issues(batch, name, arr)
+    yield from _account_issues(batch)
+    yield from _income_issues(batch)
+
+
+def _numbers(arr: pa.Array) -> np.ndarray:
+    """The values that are plain numbers, as floats (NaN elsewhere)."""
+    ok = pc.match_substring_regex(arr, _NUMBER_RE)
+    text = pc.if_else(ok, arr, pa.scalar("nan"))
+    return np.asarray(pc.cast(text, pa.float64()).to_numpy(zero_copy_only=False))
+
+
+def _range_issues(batch: _Batch, name: str, arr: pa.Array) -> Iterator[str]:
+    """Numbers outside the range :func:`montemap.credit.loans.parse_fields` accepts."""
+    lo, hi, lo_open, hi_open = RANGES[name]
+    values = _numbers(arr)
+    with np.errstate(invalid="ignore"):
+        bad = (
+            (values < lo) | (values > hi) | (lo_open & (values == lo)) | (hi_open & (values == hi))
+        )
+        if name == "LoanTerm":
+            bad |= np.isfinite(values) & (values != np.floor(values))
+    left, right = "(" if lo_open else "[", ")" if hi_open else "]"
+    for i in np.flatnonzero(bad):
+        yield (
+            f"{batch.where(int(i))}: {name} {arr[int(i)].as_py()} is outside "
+            f"{left}{lo:g}, {hi:g}{right}" + (" or not whole" if name == "LoanTerm" else "")
+        )
+
+
+def _account_issues(batch: _Batch) -> Iterator[str]:
+    ids = batch.columns["AccountID"]
+    bad = pc.and_(
+        pc.invert(pc.equal(ids, "")), pc.invert(pc.match_substring_regex(ids, r"^[0-9]{1,19}$"))
+    )
+    for i in np.flatnonzero(bad.to_numpy(zero_copy_only=False)):
+        yield f"{batch.where(int(i))}: AccountID {ids[int(i)].as_py()!r} is not a whole number"
+
+
+def _income_issues(batch: _Batch) -> Iterator[str]:
+    """Personal loans (LoanType personal or empty) need a positive GrossIncome."""
+    income = _numbers(batch.columns["GrossIncome"])
+    kind = batch.columns.get("LoanType")
+    personal = (
+        np.ones(income.shape[0], dtype=bool)
+        if kind is None
+        else ~np.asarray(pc.equal(pc.utf8_lower(kind), "commercial").to_numpy(zero_copy_only=False))
+    )
+    for i in np.flatnonzero(personal & (income == 0)):
+        yield f"{batch.where(int(i))}: GrossIncome must be positive for a personal loan"
 
 
 def _open_tape(path: Path, chunk_rows: int) -> _CsvTape | _ParquetTape:

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from montemap.asl import jsonata_query as jsonata
+from montemap.asl import jsonata_runner
 from montemap.asl.intrinsics import evaluate_intrinsic, is_intrinsic
 from montemap.asl.jsonpath import PathError, query, set_result
 from montemap.asl.payload import evaluate_payload
@@ -67,8 +67,9 @@ class StateData:
             out["errorOutput"] = self.error_output
         return out
 
-    def eval_jsonata(self, value: Any, field_name: str) -> Any:
-        return jsonata.evaluate_field(
+    async def eval_jsonata(self, value: Any, field_name: str) -> Any:
+        """Evaluate JSONata templates off the event loop, within hard limits."""
+        return await jsonata_runner.evaluate_field(
             value, field=field_name, states=self.states_var(), variables=self.variables
         )
 
@@ -99,13 +100,13 @@ class StateData:
             return {}
         return self.path(state["InputPath"], self.raw_input, "InputPath")
 
-    def arguments(
+    async def arguments(
         self, state: Mapping[str, Any], effective: Any, *, key: str = "Parameters"
     ) -> Any:
         """What the state works on: Parameters/ItemSelector (JSONPath) or Arguments (JSONata)."""
         if self.jsonata:
             if "Arguments" in state:
-                return self.eval_jsonata(state["Arguments"], "Arguments")
+                return await self.eval_jsonata(state["Arguments"], "Arguments")
             return self.raw_input
         if key in state:
             return self.payload(state[key], effective)
@@ -119,22 +120,24 @@ class StateData:
         self.has_result = True
         return result
 
-    def assign(self, spec: Mapping[str, Any] | None, assign_data: Any) -> None:
+    async def assign(self, spec: Mapping[str, Any] | None, assign_data: Any) -> None:
         """Evaluate Assign with the variables as they were on entering the state."""
         if not spec:
             return
         if self.jsonata:
-            values = self.eval_jsonata(spec, "Assign")
+            values = await self.eval_jsonata(spec, "Assign")
         else:
             values = self.payload(spec, assign_data)
         if isinstance(values, dict):
             self.assigned.update(values)
 
-    def output(self, state: Mapping[str, Any], result: Any, *, has_result: bool = True) -> Any:
+    async def output(
+        self, state: Mapping[str, Any], result: Any, *, has_result: bool = True
+    ) -> Any:
         """The state's output: ResultPath + OutputPath, or JSONata Output."""
         if self.jsonata:
             if "Output" in state:
-                return self.eval_jsonata(state["Output"], "Output")
+                return await self.eval_jsonata(state["Output"], "Output")
             return result if has_result else self.raw_input
         out = self.raw_input
         if has_result:
@@ -145,14 +148,14 @@ class StateData:
             out = self.path(state["OutputPath"], out, "OutputPath")
         return out
 
-    def catch_output(self, catcher: Mapping[str, Any], error_output: dict[str, Any]) -> Any:
+    async def catch_output(self, catcher: Mapping[str, Any], error_output: dict[str, Any]) -> Any:
         """A Catcher's output: ResultPath of the error output, or JSONata Output."""
         self.error_output = error_output
         self.has_error_output = True
         self.has_result = False
         if self.jsonata:
             if "Output" in catcher:
-                return self.eval_jsonata(catcher["Output"], "Output")
+                return await self.eval_jsonata(catcher["Output"], "Output")
             return error_output
         return set_result(self.raw_input, catcher.get("ResultPath", "$"), error_output)
 

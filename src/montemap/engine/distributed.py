@@ -74,19 +74,52 @@ def _child_definition(run: ExecutionRun, frame: FrameRow, state: Mapping[str, An
     return dumps(processor)
 
 
+async def _evaluate_fields(
+    state: Mapping[str, Any], data: StateData, effective: Any
+) -> dict[str, Any]:
+    """What the item and batch generators need evaluated first (they cannot await).
+
+    Keys: ``Items`` (the inline items, without an ItemReader) and, in JSONata,
+    the templates of ItemReader and ItemBatcher by their field names.
+    """
+    prepared: dict[str, Any] = {}
+    reader = state.get("ItemReader")
+    if reader is None:
+        prepared["Items"] = await map_items(state, data, effective)
+    elif data.jsonata:
+        if "Arguments" in reader:
+            field = "ItemReader/Arguments"
+            prepared[field] = await data.eval_jsonata(reader["Arguments"], field)
+        max_items = reader.get("ReaderConfig", {}).get("MaxItems")
+        if isinstance(max_items, str):
+            field = "ItemReader/ReaderConfig/MaxItems"
+            prepared[field] = await data.eval_jsonata(max_items, field)
+    batcher = state.get("ItemBatcher")
+    if batcher is not None and data.jsonata:
+        for key in ("MaxItemsPerBatch", "MaxInputBytesPerBatch", "BatchInput"):
+            if batcher.get(key) is not None:
+                field = f"ItemBatcher/{key}"
+                prepared[field] = await data.eval_jsonata(batcher[key], field)
+    return prepared
+
+
 def _items(
-    run: ExecutionRun, state: Mapping[str, Any], data: StateData, effective: Any
+    run: ExecutionRun,
+    state: Mapping[str, Any],
+    data: StateData,
+    effective: Any,
+    prepared: Mapping[str, Any],
 ) -> Iterator[Any]:
     reader = state.get("ItemReader")
     if reader is None:
-        yield from map_items(state, data, effective)
+        yield from prepared["Items"]
         return
     from montemap.engine.item_reader import read_items
 
     resolved = dict(reader)
     if data.jsonata:
         if "Arguments" in reader:
-            resolved["Parameters"] = data.eval_jsonata(reader["Arguments"], "ItemReader/Arguments")
+            resolved["Parameters"] = prepared["ItemReader/Arguments"]
     elif "Parameters" in reader:
         resolved["Parameters"] = data.payload(reader["Parameters"], effective)
     config = dict(reader.get("ReaderConfig", {}))
@@ -94,7 +127,7 @@ def _items(
     if "MaxItems" in config:
         max_items = config["MaxItems"]
         if data.jsonata and isinstance(max_items, str):
-            max_items = data.eval_jsonata(max_items, "ItemReader/ReaderConfig/MaxItems")
+            max_items = prepared["ItemReader/ReaderConfig/MaxItems"]
     elif "MaxItemsPath" in config:
         max_items = data.path(config["MaxItemsPath"], effective, "MaxItemsPath")
     resolved["ReaderConfig"] = config
@@ -107,7 +140,11 @@ def _items(
 
 
 def _batches(
-    state: Mapping[str, Any], data: StateData, effective: Any, items: Iterator[Any]
+    state: Mapping[str, Any],
+    data: StateData,
+    effective: Any,
+    items: Iterator[Any],
+    prepared: Mapping[str, Any],
 ) -> Iterator[Any]:
     batcher = state.get("ItemBatcher")
     if batcher is None:
@@ -119,7 +156,7 @@ def _batches(
         if key in batcher:
             value = batcher[key]
             if data.jsonata:
-                value = data.eval_jsonata(value, f"ItemBatcher/{key}")
+                value = prepared[f"ItemBatcher/{key}"]
             return int(value)
         if f"{key}Path" in batcher:
             return int(data.path(batcher[f"{key}Path"], effective, f"{key}Path"))
@@ -128,7 +165,7 @@ def _batches(
     batch_input = batcher.get("BatchInput")
     if batch_input is not None:
         if data.jsonata:
-            batch_input = data.eval_jsonata(batch_input, "ItemBatcher/BatchInput")
+            batch_input = prepared["ItemBatcher/BatchInput"]
         else:
             batch_input = data.payload(batch_input, effective)
     yield from batch_items(
@@ -139,7 +176,7 @@ def _batches(
     )
 
 
-def _result_writer(
+async def _result_writer(
     run: ExecutionRun,
     state: Mapping[str, Any],
     data: StateData,
@@ -155,7 +192,9 @@ def _result_writer(
     resolved = dict(spec)
     if data.jsonata:
         if "Arguments" in spec:
-            resolved["Arguments"] = data.eval_jsonata(spec["Arguments"], "ResultWriter/Arguments")
+            resolved["Arguments"] = await data.eval_jsonata(
+                spec["Arguments"], "ResultWriter/Arguments"
+            )
     elif "Parameters" in spec:
         resolved["Parameters"] = data.payload(spec["Parameters"], effective)
     store = run.engine.object_store
@@ -184,9 +223,9 @@ async def run_distributed_map(
     redriving = False
     already_succeeded = False
     if map_run_arn is None:
-        max_concurrency = _int_field(run, state, data, effective, "MaxConcurrency", 0)
+        max_concurrency = await _int_field(run, state, data, effective, "MaxConcurrency", 0)
         run.commit(frame, [Event("MapStateStarted", {"length": 0})])
-        count, percentage = tolerances(state, data, effective)
+        count, percentage = await tolerances(state, data, effective)
         map_run_arn = engine.arns.map_run(run.row["state_machine_name"], label, str(uuid.uuid4()))
         engine.map_runs.create(
             map_run_arn,
@@ -213,7 +252,7 @@ async def run_distributed_map(
     writer: ResultWriter | None = None
     driver: _Driver | None = None
     try:
-        writer = _result_writer(run, state, data, effective, map_run_arn)
+        writer = await _result_writer(run, state, data, effective, map_run_arn)
         driver = _Driver(run, state, data, effective, child_machine, map_run_arn, writer, redriving)
         outputs = await driver.drive()
     except StatesError as err:
@@ -239,8 +278,8 @@ async def run_distributed_map(
     run.commit(frame, [Event("MapStateSucceeded")])
     result: Any = await asyncio.to_thread(writer.close) if writer is not None else outputs
     result = data.select_result(state, result)
-    data.assign(state.get("Assign"), result)
-    return Outcome(data.output(state, result), _next(state))
+    await data.assign(state.get("Assign"), result)
+    return Outcome(await data.output(state, result), _next(state))
 
 
 class _Driver:
@@ -287,11 +326,13 @@ class _Driver:
     async def drive(self) -> list[Any]:
         await self._read_children()
         index = 0
+        prepared = await _evaluate_fields(self.state, self.data, self.effective)
         values: Iterator[Any] | list[Any] = _batches(
             self.state,
             self.data,
             self.effective,
-            _items(self.run, self.state, self.data, self.effective),
+            _items(self.run, self.state, self.data, self.effective, prepared),
+            prepared,
         )
         counted = self.state.get("ItemReader") is None
         if counted:  # items in the input (under the payload limit): count them all now
@@ -318,7 +359,7 @@ class _Driver:
                     item = (
                         value
                         if self.batched
-                        else select_item(self.state, self.data, self.effective, index, value)
+                        else await select_item(self.state, self.data, self.effective, index, value)
                     )
                     try:
                         await self._start(index, dumps(item), n_items, code)
@@ -335,7 +376,7 @@ class _Driver:
             if self.stopping:
                 await self._abort_running()
                 if self.writer is not None and self.crash is None:
-                    self._write_pending(index, itertools.chain(unstarted, remaining))
+                    await self._write_pending(index, itertools.chain(unstarted, remaining))
         finally:
             self.express_results.flush()
             self.engine.map_runs.save_counts(self.map_run_arn, self.counts)
@@ -350,14 +391,14 @@ class _Driver:
             return []
         return [self.outputs.get(i) for i in range(index)]
 
-    def _write_pending(self, index: int, values: Iterator[Any]) -> None:
+    async def _write_pending(self, index: int, values: Iterator[Any]) -> None:
         """Items the failed Map Run never started go to the ResultWriter's PENDING files."""
         assert self.writer is not None
         for offset, value in enumerate(values):
             item = (
                 value
                 if self.batched
-                else select_item(self.state, self.data, self.effective, index + offset, value)
+                else await select_item(self.state, self.data, self.effective, index + offset, value)
             )
             self.writer.add(
                 "PENDING",

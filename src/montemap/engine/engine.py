@@ -68,6 +68,7 @@ class Engine:
         self.object_store = store
         self.clock: Clock = clock or SystemClock()
         self.store = ExecutionStore(db)
+        self.store.on_write_failed = self._write_failed
         self.activities = ActivityQueue(db, arns)
         self.map_runs = MapRunStore(db)
         self.integrations = IntegrationRegistry()
@@ -115,6 +116,19 @@ class Engine:
         self.functions.close()
 
     # ------------------------------------------------------------------ hooks used by runs
+    def _write_failed(self, execution_arn: str, cause: str) -> None:
+        """A step of ``execution_arn`` was refused at commit: fail it (States.Runtime)."""
+        run = self.runs.get(execution_arn)
+        log.error("execution %s: a step could not be saved (%s)", execution_arn, cause)
+        if run is None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        text = ascii(cause)[1:-1]
+        loop.call_soon(run.fail_unsaved, f"The execution's state could not be saved: {text}")
+
     def notify_history(self, execution_arn: str) -> None:
         for listener in self.history_listeners:
             listener(execution_arn)

@@ -7,7 +7,8 @@ way AWS Step Functions produces them, never holding the whole data set:
 * ``arn:aws:states:::s3:getObject`` with ``ReaderConfig.InputType``
   ``JSON`` (a top-level array, parsed incrementally), ``JSONL`` (one value a
   line), ``CSV`` (objects of header -> string), ``MANIFEST`` (an S3 Inventory
-  ``manifest.json``; items are its gzip CSV rows keyed by ``fileSchema``) and
+  ``manifest.json``; items are its CSV rows, gzip or plain by content, keyed
+  by ``fileSchema``) and
   ``PARQUET`` (objects of column -> value, read batch by batch);
 * ``arn:aws:states:::s3:listObjectsV2`` with ``Bucket`` and ``Prefix``: one
   item per object (``Etag``, ``Key``, ``LastModified``, ``Size``,
@@ -35,7 +36,7 @@ import tempfile
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, BinaryIO, NoReturn
+from typing import Any, BinaryIO, NoReturn, cast
 
 from montemap.errors import ITEM_READER_FAILED, StatesError
 from montemap.jsontypes import json_type_name
@@ -49,6 +50,8 @@ MAX_ITEMS_LIMIT = 100_000_000
 MAX_CSV_HEADER_BYTES = 10 * 1024
 #: A manifest.json is read whole; refuse anything absurdly large.
 MAX_MANIFEST_BYTES = 64 * 1024 * 1024
+#: The first two bytes of every gzip stream.
+_GZIP_MAGIC = b"\x1f\x8b"
 
 _RESOURCE_RE = re.compile(r"^arn:aws[a-z-]*:states:::s3:(?P<action>getObject|listObjectsV2)$")
 _DELIMITERS = {"COMMA": ",", "PIPE": "|", "SEMICOLON": ";", "SPACE": " ", "TAB": "\t"}
@@ -422,7 +425,7 @@ def _csv_items(store: ObjectStore, source: _Source) -> Iterator[dict[str, str]]:
 
 
 def _manifest_items(store: ObjectStore, source: _Source) -> Iterator[dict[str, str]]:
-    """Rows of the gzip CSV files an S3 Inventory manifest lists, keyed by its fileSchema."""
+    """Rows of the CSV files (gzip or plain) an S3 Inventory manifest lists, keyed by its fileSchema."""
     data_bucket, schema, keys = _read_manifest(store, source)
     for key in keys:
         yield from _inventory_rows(store, data_bucket, key, schema)
@@ -480,6 +483,47 @@ def _destination_bucket(manifest: Mapping[str, Any], default: str, where: str) -
     return bucket
 
 
+def _maybe_gunzip(raw: BinaryIO) -> BinaryIO | gzip.GzipFile:
+    """The stream itself, or its decompressed bytes when it starts with gzip's magic bytes.
+
+    S3 Inventory writes gzip CSV; hand-made inventories (the workshop's partition
+    function) write plain CSV. The content decides, not the key's name.
+    """
+    peek = getattr(raw, "peek", None)
+    if peek is not None:
+        head = peek(2)[:2]
+        stream = raw
+    else:  # no look-ahead: read the first bytes and put them back in front
+        head = raw.read(2)
+        stream = cast(BinaryIO, _Prefixed(head, raw))
+    if head == _GZIP_MAGIC:
+        return gzip.GzipFile(fileobj=stream, mode="rb")
+    return stream
+
+
+class _Prefixed(io.RawIOBase):
+    """``head`` then the rest of ``rest``: a stream whose first bytes were already read."""
+
+    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+        super().__init__()
+        self._head = head
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        if self._head:
+            n = min(len(view), len(self._head))
+            view[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        data = self._rest.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+
 def _inventory_rows(
     store: ObjectStore, bucket: str, key: str, schema: tuple[str, ...]
 ) -> Iterator[dict[str, str]]:
@@ -487,7 +531,7 @@ def _inventory_rows(
     wrap = _guard(where)
     with (
         _open(store, bucket, key) as raw,
-        gzip.GzipFile(fileobj=raw, mode="rb") as unzipped,
+        _maybe_gunzip(raw) as unzipped,
         _text(unzipped, newline="") as text,
     ):
         rows = csv.reader(text, strict=True)

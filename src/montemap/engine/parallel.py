@@ -64,7 +64,7 @@ async def run_parallel(
     run: ExecutionRun, frame: FrameRow, name: str, state: Mapping[str, Any], data: StateData
 ) -> Outcome:
     effective = data.effective_input(state)
-    branch_input = data.arguments(state, effective)
+    branch_input = await data.arguments(state, effective)
     keys: list[str] | None = frame.phase.get("task_children")
     if keys is None:
         attempt = frame.phase.get("attempt", 0)
@@ -87,8 +87,8 @@ async def run_parallel(
     outputs = await _gather(run, keys)
     run.commit(frame, [Event("ParallelStateSucceeded")])
     result = data.select_result(state, outputs)
-    data.assign(state.get("Assign"), result)
-    return Outcome(data.output(state, result), _next(state))
+    await data.assign(state.get("Assign"), result)
+    return Outcome(await data.output(state, result), _next(state))
 
 
 async def _gather(run: ExecutionRun, keys: list[str]) -> list[Any]:
@@ -120,7 +120,7 @@ async def _collect(run: ExecutionRun, child: FrameRow, results: dict[str, Any]) 
 # --------------------------------------------------------------------------- Map
 
 
-def _int_field(
+async def _int_field(
     run: ExecutionRun,
     state: Mapping[str, Any],
     data: StateData,
@@ -131,7 +131,7 @@ def _int_field(
     if key in state:
         value = state[key]
         if data.jsonata:
-            value = data.eval_jsonata(value, key)
+            value = await data.eval_jsonata(value, key)
         if not isinstance(value, int) or isinstance(value, bool):
             raise EvaluationError(
                 QUERY_EVALUATION_ERROR if data.jsonata else RUNTIME,
@@ -152,13 +152,13 @@ def _int_field(
     return default
 
 
-def _float_field(
+async def _float_field(
     state: Mapping[str, Any], data: StateData, effective: Any, key: str
 ) -> float | None:
     if key in state:
         value = state[key]
         if data.jsonata:
-            value = data.eval_jsonata(value, key)
+            value = await data.eval_jsonata(value, key)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise EvaluationError(
                 QUERY_EVALUATION_ERROR if data.jsonata else RUNTIME,
@@ -189,12 +189,12 @@ def _numeric_string(value: Any, kind: type) -> Any:
     return value
 
 
-def map_items(state: Mapping[str, Any], data: StateData, effective: Any) -> list[Any]:
+async def map_items(state: Mapping[str, Any], data: StateData, effective: Any) -> list[Any]:
     """The array a Map iterates over (ItemsPath / Items / the input)."""
     if data.jsonata:
         if "Items" in state:
             expr = state["Items"]
-            items = data.eval_jsonata(expr, "Items")
+            items = await data.eval_jsonata(expr, "Items")
             if not isinstance(items, list):
                 raise EvaluationError(
                     QUERY_EVALUATION_ERROR,
@@ -225,24 +225,24 @@ def _strip(expr: Any) -> str:
 _json_type = json_type_name
 
 
-def tolerances(
+async def tolerances(
     state: Mapping[str, Any], data: StateData, effective: Any
 ) -> tuple[int | None, float | None]:
     count: int | None = None
     if "ToleratedFailureCount" in state or "ToleratedFailureCountPath" in state:
-        count = _tolerated_count(state, data, effective)
-    percentage = _float_field(state, data, effective, "ToleratedFailurePercentage")
+        count = await _tolerated_count(state, data, effective)
+    percentage = await _float_field(state, data, effective, "ToleratedFailurePercentage")
     if percentage is not None and not 0 <= percentage <= 100:
         raise EvaluationError(RUNTIME, "ToleratedFailurePercentage must be between 0 and 100.")
     return count, percentage
 
 
-def _tolerated_count(state: Mapping[str, Any], data: StateData, effective: Any) -> int:
+async def _tolerated_count(state: Mapping[str, Any], data: StateData, effective: Any) -> int:
     key = "ToleratedFailureCount"
     if key in state:
         value = state[key]
         if data.jsonata:
-            value = data.eval_jsonata(value, key)
+            value = await data.eval_jsonata(value, key)
     else:
         path = state[f"{key}Path"]
         value = _numeric_string(data.path(path, effective, f"{key}Path"), int)
@@ -265,7 +265,7 @@ def item_selector(state: Mapping[str, Any]) -> Any:
     return state.get("Parameters")
 
 
-def select_item(
+async def select_item(
     state: Mapping[str, Any], data: StateData, effective: Any, index: int, value: Any
 ) -> Any:
     selector = item_selector(state)
@@ -276,7 +276,7 @@ def select_item(
         saved = data.context
         data.context = {**saved, "Map": {"Item": item}}
         try:
-            return data.eval_jsonata(selector, "ItemSelector")
+            return await data.eval_jsonata(selector, "ItemSelector")
         finally:
             data.context = saved
     ctx = {**data.context, "Map": {"Item": item}}
@@ -299,13 +299,13 @@ async def run_map(
 
         return await run_distributed_map(run, frame, name, state, data)
     effective = data.effective_input(state)
-    max_concurrency = _int_field(run, state, data, effective, "MaxConcurrency", 0)
-    items = map_items(state, data, effective)
+    max_concurrency = await _int_field(run, state, data, effective, "MaxConcurrency", 0)
+    items = await map_items(state, data, effective)
     started = frame.phase.get("task_started")
     if not started:
         frame.phase["task_started"] = True
         run.commit(frame, [Event("MapStateStarted", {"length": len(items)})])
-    count, percentage = tolerances(state, data, effective)
+    count, percentage = await tolerances(state, data, effective)
     key = "ItemProcessor" if "ItemProcessor" in state else "Iterator"
     machine = f"{frame.machine}/States/{name}/{key}"
     base = f"{frame.key}/{name}.{frame.phase.get('attempt', 0)}"
@@ -325,8 +325,8 @@ async def run_map(
     )
     run.commit(frame, [Event("MapStateSucceeded")])
     result = data.select_result(state, outputs)
-    data.assign(state.get("Assign"), result)
-    return Outcome(data.output(state, result), _next(state))
+    await data.assign(state.get("Assign"), result)
+    return Outcome(await data.output(state, result), _next(state))
 
 
 async def _run_iterations(
@@ -366,7 +366,7 @@ async def _run_iterations(
         try:
             child = run.frames.get(key)
             if child is None:
-                value = select_item(state, data, effective, index, items[index])
+                value = await select_item(state, data, effective, index, items[index])
                 child = _child(run, frame, key, machine, value)
                 started = Event("MapIterationStarted", {"name": name, "index": index})
                 if child.state is not None and "entered" not in child.phase:

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from montemap.engine.clock import iso
 from montemap.engine.dataflow import JSONPATH, MAX_PAYLOAD_BYTES, StateData, dumps
+from montemap.engine.db import background
+from montemap.engine.dbfail import DatabaseUnavailable, describe_error, is_storage_error
 from montemap.engine.history import Event, payload_details
 from montemap.engine.retry import (
     error_output,
@@ -29,7 +31,7 @@ from montemap.engine.retry import (
     max_attempts,
     retry_delay,
 )
-from montemap.engine.store import FrameRow
+from montemap.engine.store import FrameRow, UnstorableValue
 from montemap.errors import (
     DATA_LIMIT_EXCEEDED,
     QUERY_EVALUATION_ERROR,
@@ -42,6 +44,14 @@ if TYPE_CHECKING:
     from montemap.engine.engine import Engine
 
 log = logging.getLogger(__name__)
+
+#: Tries of a state whose step could not be saved (the database could not commit),
+#: and the waits between them (seconds, doubling, on the engine's clock).
+SAVE_ATTEMPTS = 8
+SAVE_RETRY_FIRST = 0.1
+SAVE_RETRY_MAX = 5.0
+#: Tries of recording an execution's end while the database cannot commit.
+END_ATTEMPTS = 30
 
 
 @dataclass
@@ -190,6 +200,7 @@ class ExecutionRun:
         self.main = asyncio.create_task(self._main(), name=f"execution {self.arn}")
 
     async def _main(self) -> None:
+        background.set(True)  # this task's writes join a group being retried (see db)
         top = self.frames[""]
         timeout = self.definition.get("TimeoutSeconds")
         watchdog: asyncio.Task[None] | None = None
@@ -205,6 +216,8 @@ class ExecutionRun:
             output = await self.run_frame(top)
         except FrameFailed as failed:
             self.finish("FAILED", error=failed.err.error, cause=failed.err.cause)
+        except StatesError as err:  # a step that could not be saved, even as a failure
+            self.finish("FAILED", error=err.error, cause=err.cause)
         except asyncio.CancelledError:
             if not self.done.is_set():
                 raise
@@ -233,6 +246,14 @@ class ExecutionRun:
             task.cancel()
         return True
 
+    def fail_unsaved(self, cause: str) -> None:
+        """A step's write was refused at commit: end the execution (States.Runtime)."""
+        if self.done.is_set():
+            return
+        self.finish("FAILED", error=RUNTIME, cause=cause)
+        if self.main is not None:
+            self.main.cancel()
+
     def finish(
         self,
         status: str,
@@ -242,9 +263,62 @@ class ExecutionRun:
         cause: str | None = None,
         abort: bool = False,
     ) -> None:
-        """Record the execution's end (once)."""
+        """Record the execution's end (once).
+
+        From a request (StopExecution) while the database cannot commit, this
+        raises :class:`DatabaseUnavailable` and nothing ends. From the
+        execution itself, an end that cannot be saved yet is retried.
+        """
+        failure = self.engine.db.failure
+        if failure is not None and not background.get():
+            raise DatabaseUnavailable(self.engine.db.path, failure)
         if not self.end_once():
             return
+        event, fields = self._end_record(status, output=output, error=error, cause=cause)
+        try:
+            self.commit(None, [event], execution=fields)
+        except UnstorableValue as err:  # the output or cause: end FAILED, saying why
+            event, fields = self._end_record("FAILED", error=err.error, cause=err.cause)
+            self.commit(None, [event], execution=fields)
+            status = "FAILED"
+        except Exception as exc:
+            if not is_storage_error(exc):
+                raise
+            self.spawn(self._end_later(status, event, fields))
+            return
+        self._ended(status)
+
+    async def _end_later(self, status: str, event: Event, fields: dict[str, Any]) -> None:
+        """Save the execution's end once the database commits again (bounded, backoff)."""
+        background.set(True)
+        for attempt in range(END_ATTEMPTS):
+            delay = min(SAVE_RETRY_MAX, SAVE_RETRY_FIRST * 2**attempt)
+            await self.engine.clock.sleep_until(self.engine.clock.now() + timedelta(seconds=delay))
+            try:
+                self.commit(None, [event], execution=fields)
+            except Exception as exc:
+                if not is_storage_error(exc):
+                    raise
+                continue
+            self._ended(status)
+            return
+        log.error(
+            "execution %s ended %s but the database could not save it; it stays RUNNING "
+            "there and resumes when the server restarts",
+            self.arn,
+            status,
+        )
+
+    def _ended(self, status: str) -> None:
+        if status == "SUCCEEDED":  # other ends keep their checkpoints for a redrive
+            self.engine.store.delete_frames(self.arn)
+        self.engine.activities_closed_for(self.arn)
+        self.engine.execution_finished(self)
+
+    def _end_record(
+        self, status: str, *, output: Any = None, error: str | None = None, cause: str | None = None
+    ) -> tuple[Event, dict[str, Any]]:
+        """The end event and the execution's fields for ``status``."""
         now = self.engine.clock.now()
         fields: dict[str, Any] = {"status": status, "stop_date": now.timestamp()}
         if status == "SUCCEEDED":
@@ -263,11 +337,7 @@ class ExecutionRun:
             event = Event(kind, details)
             fields["error"] = error
             fields["cause"] = cause
-        self.commit(None, [event], execution=fields)
-        if status == "SUCCEEDED":  # other ends keep their checkpoints for a redrive
-            self.engine.store.delete_frames(self.arn)
-        self.engine.activities_closed_for(self.arn)
-        self.engine.execution_finished(self)
+        return event, fields
 
     # ------------------------------------------------------------------ frames
     def spawn(self, coro: Any) -> asyncio.Task[Any]:
@@ -311,7 +381,7 @@ class ExecutionRun:
                     ],
                 )
             try:
-                outcome = await self.run_state(
+                outcome = await self.run_state_saved(
                     frame, name, state, language, HANDLERS[state["Type"]]
                 )
             except StatesError as err:
@@ -327,6 +397,33 @@ class ExecutionRun:
             frame.state = outcome.next
             frame.input = outcome.output
             frame.phase = {}
+
+    async def run_state_saved(
+        self, frame: FrameRow, name: str, state: Mapping[str, Any], language: str, handler: Any
+    ) -> Outcome:
+        """:meth:`run_state`, taken again from the frame's checkpoint when a step could
+        not be saved (the database cannot commit): ``SAVE_ATTEMPTS`` times with backoff
+        on the engine's clock, then ``States.Runtime`` naming the failure."""
+        for attempt in range(SAVE_ATTEMPTS):
+            phase = dict(frame.phase)  # the step as checkpointed: taken again from here
+            try:
+                return await self.run_state(frame, name, state, language, handler)
+            except Exception as exc:
+                if not is_storage_error(exc):
+                    raise
+                frame.phase = phase
+                if attempt + 1 == SAVE_ATTEMPTS:
+                    raise StatesError(
+                        RUNTIME,
+                        f"The state '{name}' could not be saved after {SAVE_ATTEMPTS} "
+                        f"attempts: {describe_error(exc)}",
+                    ) from None
+                delay = min(SAVE_RETRY_MAX, SAVE_RETRY_FIRST * 2**attempt)
+                log.warning("execution %s: state %r not saved, retrying", self.arn, name)
+                await self.engine.clock.sleep_until(
+                    self.engine.clock.now() + timedelta(seconds=delay)
+                )
+        raise AssertionError("unreachable")
 
     def fail_frame(
         self, frame: FrameRow, name: str, state: Mapping[str, Any], err: StatesError
@@ -409,8 +506,8 @@ class ExecutionRun:
                 if catcher is None:
                     raise err
                 data.variables = frame.variables
-                output = data.catch_output(catcher, error_output(err))
-                data.assign(catcher.get("Assign"), error_output(err))
+                output = await data.catch_output(catcher, error_output(err))
+                await data.assign(catcher.get("Assign"), error_output(err))
                 self.exit_state(frame, name, state, output, data)
                 return Outcome(output, catcher["Next"])
             self.exit_state(frame, name, state, outcome.output, data, text=text)

@@ -3,7 +3,8 @@
 
 Requests and responses use the SDK's PascalCase shapes; failures become
 ``S3.<Code>Exception`` errors (``S3.NoSuchKeyException``...) as the aws-sdk
-integrations name them. Object store calls run in a thread, off the event loop.
+integrations name them; a parameter of the wrong type or range is S3's
+``InvalidArgument`` (``S3.InvalidArgumentException``), never an internal error. Object store calls run in a thread, off the event loop.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from montemap.errors import StatesError
-from montemap.storage.base import ObjectStore, ObjectStoreError
+from montemap.jsontypes import json_type_name
+from montemap.storage.base import ListPage, ObjectStore, ObjectStoreError
 
 if TYPE_CHECKING:
     from montemap.engine.run import ExecutionRun
@@ -28,6 +30,39 @@ def _text(args: Mapping[str, Any], key: str) -> str:
     if not isinstance(value, str) or not value:
         raise StatesError(
             "S3.InvalidRequestException", f"the request needs a non-empty string {key}"
+        )
+    return value
+
+
+def _optional_text(args: Mapping[str, Any], key: str, default: str | None) -> str | None:
+    value = args.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise StatesError(
+            "S3.InvalidArgumentException",
+            f"{key} must be a string, not {json_type_name(value)}",
+        )
+    return value
+
+
+#: The largest MaxKeys S3 accepts (an int32), and the most keys it returns in one page.
+_MAX_KEYS = 2**31 - 1
+_PAGE_KEYS = 1000
+
+
+def _max_keys(args: Mapping[str, Any]) -> int:
+    """ListObjectsV2's MaxKeys: an integer from 0 (S3: ``InvalidArgument`` otherwise)."""
+    value = args.get("MaxKeys")
+    if value is None:
+        return 1000
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_KEYS:
+        shown = value if isinstance(value, int | float) else json_type_name(value)
+        raise StatesError(
+            "S3.InvalidArgumentException",
+            f"Provided max-keys not an integer or within integer range: MaxKeys was {shown}",
         )
     return value
 
@@ -84,11 +119,15 @@ class S3Integration:
 
     def list_objects_v2(self, args: Mapping[str, Any]) -> dict[str, Any]:
         bucket = _text(args, "Bucket")
-        prefix = args.get("Prefix", "") or ""
-        max_keys = int(args.get("MaxKeys", 1000))
+        prefix = _optional_text(args, "Prefix", "") or ""
+        max_keys = _max_keys(args)
+        token = _optional_text(args, "ContinuationToken", None)
+        # S3 returns at most 1,000 keys whatever MaxKeys says, and none for 0.
         page = self.store.list_page(
-            bucket, prefix, token=args.get("ContinuationToken"), max_keys=max_keys
+            bucket, prefix, token=token, max_keys=min(max(max_keys, 1), _PAGE_KEYS)
         )
+        if max_keys == 0:
+            page = ListPage([], None)
         out: dict[str, Any] = {
             "Contents": [
                 {

@@ -41,20 +41,20 @@ async def run_pass(
 ) -> Outcome:
     effective = data.effective_input(state)
     if data.jsonata:
-        data.assign(state.get("Assign"), None)
-        output = data.output(state, None, has_result=False)
+        await data.assign(state.get("Assign"), None)
+        output = await data.output(state, None, has_result=False)
         return Outcome(output, _next(state))
-    result = state["Result"] if "Result" in state else data.arguments(state, effective)
+    result = state["Result"] if "Result" in state else await data.arguments(state, effective)
     data.select_result(state, result)
-    data.assign(state.get("Assign"), result)
-    return Outcome(data.output(state, result), _next(state))
+    await data.assign(state.get("Assign"), result)
+    return Outcome(await data.output(state, result), _next(state))
 
 
 async def run_succeed(
     run: ExecutionRun, frame: FrameRow, name: str, state: Mapping[str, Any], data: StateData
 ) -> Outcome:
     if data.jsonata:
-        return Outcome(data.output(state, None, has_result=False), None)
+        return Outcome(await data.output(state, None, has_result=False), None)
     effective = data.effective_input(state)
     output = effective
     if "OutputPath" in state:
@@ -73,9 +73,9 @@ async def run_fail(
     cause: Any = state.get("Cause")
     if data.jsonata:
         if error is not None:
-            error = data.eval_jsonata(error, "Error")
+            error = await data.eval_jsonata(error, "Error")
         if cause is not None:
-            cause = data.eval_jsonata(cause, "Cause")
+            cause = await data.eval_jsonata(cause, "Cause")
     else:
         if "ErrorPath" in state:
             error = _path_value(data, state["ErrorPath"], "ErrorPath")
@@ -103,7 +103,7 @@ async def run_choice(
     effective = data.effective_input(state)
     for index, rule in enumerate(state.get("Choices", [])):
         if data.jsonata:
-            matched = data.eval_jsonata(rule.get("Condition"), f"Choices/{index}/Condition")
+            matched = await data.eval_jsonata(rule.get("Condition"), f"Choices/{index}/Condition")
             if not isinstance(matched, bool):
                 raise EvaluationError(
                     QUERY_EVALUATION_ERROR,
@@ -114,19 +114,19 @@ async def run_choice(
         else:
             matched = evaluate_rule(rule, effective, context=data.context, variables=data.variables)
         if matched:
-            data.assign(rule.get("Assign"), effective)
+            await data.assign(rule.get("Assign"), effective)
             if data.jsonata and "Output" in rule:
-                return Outcome(data.eval_jsonata(rule["Output"], "Output"), rule["Next"])
-            return Outcome(_choice_output(data, state, effective), rule["Next"])
+                return Outcome(await data.eval_jsonata(rule["Output"], "Output"), rule["Next"])
+            return Outcome(await _choice_output(data, state, effective), rule["Next"])
     if "Default" in state:
-        data.assign(state.get("Assign"), effective)
-        return Outcome(_choice_output(data, state, effective), state["Default"])
+        await data.assign(state.get("Assign"), effective)
+        return Outcome(await _choice_output(data, state, effective), state["Default"])
     raise StatesError(NO_CHOICE_MATCHED, "No Matches!")
 
 
-def _choice_output(data: StateData, state: Mapping[str, Any], effective: Any) -> Any:
+async def _choice_output(data: StateData, state: Mapping[str, Any], effective: Any) -> Any:
     if data.jsonata:
-        return data.output(state, None, has_result=False)
+        return await data.output(state, None, has_result=False)
     if "OutputPath" in state:
         return (
             {}
@@ -142,15 +142,15 @@ async def run_wait(
     effective = data.effective_input(state)
     until_text = frame.phase.get("task_wait_until")
     if until_text is None:
-        until = _wait_deadline(run, state, data, effective)
+        until = await _wait_deadline(run, state, data, effective)
         frame.phase["task_wait_until"] = until.isoformat()
         run.commit(frame, [])
     else:
         until = datetime.fromisoformat(until_text)
     await run.engine.clock.sleep_until(until)
-    data.assign(state.get("Assign"), effective)
+    await data.assign(state.get("Assign"), effective)
     if data.jsonata:
-        return Outcome(data.output(state, None, has_result=False), _next(state))
+        return Outcome(await data.output(state, None, has_result=False), _next(state))
     output = effective
     if "OutputPath" in state:
         output = (
@@ -161,40 +161,40 @@ async def run_wait(
     return Outcome(output, _next(state))
 
 
-def _wait_deadline(
+#: AWS's bound on a Wait state's seconds (Seconds, SecondsPath): an integer 0..99999999.
+MAX_WAIT_SECONDS = 99_999_999
+
+
+async def _wait_deadline(
     run: ExecutionRun, state: Mapping[str, Any], data: StateData, effective: Any
 ) -> datetime:
     now = run.engine.clock.now()
     if "Seconds" in state:
         seconds = state["Seconds"]
         if data.jsonata:
-            seconds = data.eval_jsonata(seconds, "Seconds")
-            if not isinstance(seconds, int) or isinstance(seconds, bool) or seconds < 0:
-                raise EvaluationError(
-                    QUERY_EVALUATION_ERROR,
-                    f"The Seconds field must be a non-negative integer, but was: {seconds}",
-                )
+            seconds = await data.eval_jsonata(seconds, "Seconds")
+        if not _wait_seconds(seconds):
+            raise EvaluationError(
+                QUERY_EVALUATION_ERROR if data.jsonata else RUNTIME,
+                f"The Seconds field must be an integer from 0 to {MAX_WAIT_SECONDS}, "
+                f"but was: {seconds}",
+            )
         return now + timedelta(seconds=seconds)
     if "Timestamp" in state:
         text = state["Timestamp"]
         if data.jsonata:
-            text = data.eval_jsonata(text, "Timestamp")
-        ts = parse_timestamp(text)
+            text = await data.eval_jsonata(text, "Timestamp")
+        ts = _utc_timestamp(text)
         if ts is None:
             raise EvaluationError(
                 QUERY_EVALUATION_ERROR if data.jsonata else RUNTIME,
                 "The Timestamp field cannot be parsed as an ISO-8601 extended offset date-time "
                 f"format string: {text}",
             )
-        return ts.astimezone(UTC)
+        return ts
     if "SecondsPath" in state:
         path = state["SecondsPath"]
-        try:
-            value = data.intrinsic_or_path(path, effective)
-        except PathError:
-            raise EvaluationError(
-                RUNTIME, f"The SecondsPath parameter does not reference an input value: {path}"
-            )
+        value = _wait_path_value(data, path, effective, "SecondsPath")
         if not isinstance(value, int) or isinstance(value, bool):
             raise EvaluationError(
                 RUNTIME,
@@ -204,22 +204,50 @@ def _wait_deadline(
             raise EvaluationError(
                 RUNTIME, f"The SecondsPath parameter references a negative value: {path} == {value}"
             )
+        if value > MAX_WAIT_SECONDS:
+            raise EvaluationError(
+                RUNTIME,
+                f"The SecondsPath parameter references a value larger than {MAX_WAIT_SECONDS}: "
+                f"{path} == {value}",
+            )
         return now + timedelta(seconds=value)
     path = state["TimestampPath"]
-    try:
-        value = data.intrinsic_or_path(path, effective)
-    except PathError:
-        raise EvaluationError(
-            RUNTIME, f"The TimestampPath parameter does not reference an input value: {path}"
-        )
-    ts = parse_timestamp(value)
+    value = _wait_path_value(data, path, effective, "TimestampPath")
+    ts = _utc_timestamp(value)
     if ts is None:
         raise EvaluationError(
             RUNTIME,
             "The TimestampPath parameter does not reference a valid ISO-8601 extended offset "
             f"date-time format string: {path} == {value}",
         )
-    return ts.astimezone(UTC)
+    return ts
+
+
+def _wait_seconds(value: Any) -> bool:
+    """Whether ``value`` is a Wait state's number of seconds (``5.0`` counts)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return value == value and 0 <= value <= MAX_WAIT_SECONDS and float(value).is_integer()
+
+
+def _utc_timestamp(value: Any) -> datetime | None:
+    """An RFC 3339 timestamp in UTC; None when it is not one or falls outside years 1-9999."""
+    ts = parse_timestamp(value)
+    if ts is None:
+        return None
+    try:
+        return ts.astimezone(UTC)
+    except OverflowError:
+        return None
+
+
+def _wait_path_value(data: StateData, path: str, effective: Any, field: str) -> Any:
+    try:
+        return data.intrinsic_or_path(path, effective)
+    except PathError:
+        raise EvaluationError(
+            RUNTIME, f"The {field} parameter does not reference an input value: {path}"
+        )
 
 
 def handlers() -> dict[str, Handler]:

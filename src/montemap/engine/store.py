@@ -10,12 +10,20 @@ events and checkpoint are serialised at the step but written when the group
 commits (a commit hook), all in one COMMIT: the events with one statement,
 and a frame that stepped several times in the turn once, with its last
 checkpoint. Reads of events or frames write what is pending first.
+
+A value SQLite cannot store (text that is not valid Unicode, such as a lone
+surrogate from a task's result) is refused when the step is taken, with
+:class:`UnstorableValue` (a ``States.Runtime`` error) raised to the frame that
+took it: nothing of that step is buffered, and no group commit is poisoned.
+A buffered row that SQLite still refuses at the commit is dropped alone and
+its execution reported to :attr:`ExecutionStore.on_write_failed`.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -23,6 +31,7 @@ from typing import Any
 from montemap.engine.db import Database
 from montemap.engine.history import Event
 from montemap.engine.jsontext import compact_dumps
+from montemap.errors import RUNTIME, StatesError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS executions (
@@ -116,6 +125,41 @@ _REPLACE_FRAME = (
 )
 
 
+class UnstorableValue(StatesError):
+    """A step's events or checkpoint hold text SQLite cannot store (States.Runtime)."""
+
+    def __init__(self, execution_arn: str, exc: UnicodeEncodeError) -> None:
+        super().__init__(
+            RUNTIME,
+            f"The execution's state could not be saved: it holds text that is not valid "
+            f"Unicode ({exc.reason} at position {exc.start})",
+        )
+        self.execution_arn = execution_arn
+
+
+def _check_text(execution_arn: str, value: object) -> None:
+    """Raise :class:`UnstorableValue` if ``value`` is text that is not valid UTF-8."""
+    if type(value) is str and not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError as exc:
+            raise UnstorableValue(execution_arn, exc) from None
+
+
+def _check_storable(
+    execution_arn: str, events: list[tuple[Any, ...]], frames: Iterable[tuple[Any, ...]]
+) -> None:
+    """Refuse a step whose text fields SQLite cannot store (checked before buffering)."""
+    for row in events:
+        details = row[5]  # everything else in an event row is ours
+        if details is not None and not details.isascii():
+            _check_text(execution_arn, details)
+    for row in frames:
+        for value in row[4:]:  # state name, input, variables, phase, output, error, cause
+            if type(value) is str and not value.isascii():
+                _check_text(execution_arn, value)
+
+
 def _dump_value(value: Any) -> str:
     """``_dump`` with the common trivial values short-cut."""
     if value is None:
@@ -137,6 +181,8 @@ class ExecutionStore:
         self._events: list[tuple[Any, ...]] = []
         db.add_commit_hook(self._write_checkpoints)
         db.add_undo_hook(self._mark, self._undo)
+        #: Called with (execution ARN, cause) when a buffered row is refused at commit.
+        self.on_write_failed: Callable[[str, str], None] | None = None
 
     # ------------------------------------------------------------------ executions
     def insert_execution(self, row: dict[str, Any]) -> None:
@@ -231,6 +277,10 @@ class ExecutionStore:
             )
             for i, (ev, prev, when) in enumerate(events)
         ]
+        _check_storable(execution_arn, rows, checkpoints.values())
+        if execution:
+            for value in execution.values():
+                _check_text(execution_arn, value)
         if not execution and self.db.grouping:
             self.db.touch()  # the group's commit writes them
             self._events.extend(rows)
@@ -259,14 +309,31 @@ class ExecutionStore:
         self._checkpoints = checkpoints
 
     def _write_checkpoints(self, conn: sqlite3.Connection) -> None:
-        """The commit hook: write the events and checkpoints this transaction holds."""
-        if self._events:
-            events, self._events = self._events, []
-            conn.executemany(_INSERT_EVENT, events)
-        if self._checkpoints:
-            rows = list(self._checkpoints.values())
-            self._checkpoints.clear()
-            conn.executemany(_REPLACE_FRAME, rows)
+        """The commit hook: write the events and checkpoints this transaction holds.
+
+        If the storage fails, what was not written goes back to the buffers
+        (the group is applied again and retried, see ``Database``).
+        """
+        events, self._events = self._events, []
+        checkpoints, self._checkpoints = self._checkpoints, {}
+        refused: list[tuple[Any, Exception]] = []
+        try:
+            if events:
+                refused += self.db.write_rows(_INSERT_EVENT, events)
+                events = []
+            if checkpoints:
+                refused += self.db.write_rows(_REPLACE_FRAME, list(checkpoints.values()))
+                checkpoints = {}
+        except BaseException:
+            self._events[:0] = events
+            self._checkpoints = {**checkpoints, **self._checkpoints}
+            raise
+        if refused and self.on_write_failed is not None:
+            failed: dict[str, str] = {}
+            for row, exc in refused:
+                failed.setdefault(str(row[0]), f"{type(exc).__name__}: {exc}")
+            for arn, cause in failed.items():
+                self.on_write_failed(arn, cause)
 
     def _write_pending(self) -> None:
         """Write pending events and checkpoints now (before they are read back)."""
@@ -317,7 +384,10 @@ class ExecutionStore:
     def events(
         self, execution_arn: str, *, reverse: bool, after_id: int | None, limit: int
     ) -> list[dict[str, Any]]:
-        self._write_pending()
+        if self.db.failure is None:
+            # While a failed commit is retried, a history read is answered with what the
+            # database holds (the newest steps appear once it commits), never refused.
+            self._write_pending()
         if reverse:
             sql = "SELECT * FROM events WHERE execution_arn = ? AND id < ? ORDER BY id DESC LIMIT ?"
             bound = after_id if after_id is not None else 2**62

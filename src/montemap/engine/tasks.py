@@ -50,15 +50,26 @@ class TaskCall:
     task_token: str | None = None
 
 
-def _seconds(data: StateData, state: Mapping[str, Any], key: str, effective: Any) -> float | None:
+#: AWS's bound on a Task's TimeoutSeconds and HeartbeatSeconds (and their paths).
+MAX_TASK_SECONDS = 99_999_999
+
+
+async def _seconds(
+    data: StateData, state: Mapping[str, Any], key: str, effective: Any
+) -> float | None:
     if key in state:
         value = state[key]
         if data.jsonata:
-            value = data.eval_jsonata(value, key)
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+            value = await data.eval_jsonata(value, key)
+        if (
+            not isinstance(value, (int, float))
+            or isinstance(value, bool)
+            or not 0 < value <= MAX_TASK_SECONDS
+        ):
             raise EvaluationError(
                 QUERY_EVALUATION_ERROR if data.jsonata else RUNTIME,
-                f"The {key} field must be a positive integer, but was: {value}",
+                f"The {key} field must be a positive integer up to {MAX_TASK_SECONDS}, "
+                f"but was: {value}",
             )
         return float(value)
     path_key = f"{key}Path"
@@ -70,7 +81,11 @@ def _seconds(data: StateData, state: Mapping[str, Any], key: str, effective: Any
             raise EvaluationError(
                 RUNTIME, f"The {path_key} parameter does not reference an input value: {path}"
             )
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        if (
+            not isinstance(value, int)
+            or isinstance(value, bool)
+            or not 0 < value <= MAX_TASK_SECONDS
+        ):
             raise EvaluationError(
                 RUNTIME, f"The {path_key} parameter references an invalid value: {path} == {value}"
             )
@@ -84,13 +99,13 @@ async def run_task(
     effective = data.effective_input(state)
     resource = state["Resource"]
     if data.jsonata and isinstance(resource, str) and resource.startswith("{%"):
-        resource = data.eval_jsonata(resource, "Resource")
-    timeout = _seconds(data, state, "TimeoutSeconds", effective) or DEFAULT_TIMEOUT
-    heartbeat = _seconds(data, state, "HeartbeatSeconds", effective)
+        resource = await data.eval_jsonata(resource, "Resource")
+    timeout = await _seconds(data, state, "TimeoutSeconds", effective) or DEFAULT_TIMEOUT
+    heartbeat = await _seconds(data, state, "HeartbeatSeconds", effective)
     if resource.endswith(".waitForTaskToken"):
         token = frame.phase.setdefault("task_token", new_token())
         data.context["Task"] = {"Token": token}
-    arguments = data.arguments(state, effective)
+    arguments = await data.arguments(state, effective)
     if ":activity:" in resource:
         result = await _activity(run, frame, name, resource, arguments, timeout, heartbeat)
     else:
@@ -107,8 +122,10 @@ async def run_task(
         )
         result = await _integration(run, frame, call)
     result = data.select_result(state, result)
-    data.assign(state.get("Assign"), result)
-    return Outcome(data.output(state, result), None if state.get("End") else state.get("Next"))
+    await data.assign(state.get("Assign"), result)
+    return Outcome(
+        await data.output(state, result), None if state.get("End") else state.get("Next")
+    )
 
 
 def describe_resource(resource: str) -> tuple[str, str]:

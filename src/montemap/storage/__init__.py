@@ -5,10 +5,14 @@ config mapping; everything else talks to the :class:`ObjectStore` protocol.
 """
 
 from montemap.storage.base import (
+    MIN_PART_SIZE,
+    BucketInfo,
     ListPage,
     ObjectInfo,
+    ObjectMeta,
     ObjectStore,
     ObjectStoreError,
+    PartInfo,
     iter_objects,
 )
 from montemap.storage.factory import BUCKETS_DIR, StoreConfigError, local_store, open_store
@@ -31,11 +35,15 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "BUCKETS_DIR",
+    "MIN_PART_SIZE",
+    "BucketInfo",
     "ListPage",
     "LocalObjectStore",
     "ObjectInfo",
+    "ObjectMeta",
     "ObjectStore",
     "ObjectStoreError",
+    "PartInfo",
     "S3ObjectStore",
     "StoreConfigError",
     "iter_objects",

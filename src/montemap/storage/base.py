@@ -8,8 +8,8 @@ same code runs on a laptop and against S3.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol
 
 from montemap.errors import MontemapError
@@ -25,15 +25,52 @@ class ObjectStoreError(MontemapError):
         self.key = key
 
 
+#: An object's content type when its writer gave none (S3's default).
+DEFAULT_CONTENT_TYPE = "binary/octet-stream"
+#: Smallest size of every part of a multipart upload but the last (S3's limit).
+MIN_PART_SIZE = 5 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ObjectMeta:
+    """What a writer says about an object besides its bytes (S3 ``Content-Type``, ``x-amz-meta-*``)."""
+
+    content_type: str = ""
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class ObjectInfo:
-    """One listed object. ``etag`` is opaque and unquoted (S3 sends it in double quotes)."""
+    """One object. ``etag`` is opaque and unquoted (S3 sends it in double quotes).
+
+    Listings may leave ``content_type`` and ``metadata`` empty; ``head`` fills them.
+    """
 
     key: str
     size: int
     etag: str
     last_modified: float  # seconds since the epoch
     storage_class: str = "STANDARD"
+    content_type: str = ""
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BucketInfo:
+    """One bucket and when it was created (seconds since the epoch)."""
+
+    name: str
+    created: float
+
+
+@dataclass(frozen=True)
+class PartInfo:
+    """One uploaded part of a multipart upload; ``etag`` unquoted (the part's MD5)."""
+
+    number: int
+    size: int
+    etag: str
+    last_modified: float
 
 
 @dataclass(frozen=True)
@@ -51,15 +88,21 @@ class ObjectStore(Protocol):
         """A readable stream of the object; raises ``NoSuchKey``/``NoSuchBucket``."""
         ...
 
+    def open_info(self, bucket: str, key: str) -> tuple[ObjectInfo, BinaryIO]:
+        """The object's info (with metadata) and a stream of exactly those bytes."""
+        ...
+
     def get(self, bucket: str, key: str) -> bytes:
         """The whole object."""
         ...
 
-    def put(self, bucket: str, key: str, data: bytes) -> str:
-        """Write (atomically replace) the object; returns its ETag (unquoted)."""
+    def put(self, bucket: str, key: str, data: bytes, *, meta: ObjectMeta | None = None) -> str:
+        """Write (atomically replace) the object; returns its ETag (unquoted MD5)."""
         ...
 
-    def put_stream(self, bucket: str, key: str, stream: BinaryIO) -> str:
+    def put_stream(
+        self, bucket: str, key: str, stream: BinaryIO, *, meta: ObjectMeta | None = None
+    ) -> str:
         """Write the object from a readable stream without loading it whole; returns its ETag."""
         ...
 
@@ -78,15 +121,70 @@ class ObjectStore(Protocol):
         *,
         token: str | None = None,
         max_keys: int = 1000,
+        start_after: str | None = None,
     ) -> ListPage:
         """One page of keys under ``prefix`` in S3 order (UTF-8 bytes), after ``token``.
 
+        ``start_after`` (a key) skips every key up to it, as S3's ``StartAfter``.
         ``next_token`` is ``None`` on the last page.
         """
         ...
 
     def create_bucket(self, bucket: str) -> None:
         """Create the bucket if it does not exist."""
+        ...
+
+    def bucket_exists(self, bucket: str) -> bool:
+        """Whether the bucket exists."""
+        ...
+
+    def list_buckets(self) -> list[BucketInfo]:
+        """Every bucket, by name."""
+        ...
+
+    def delete_bucket(self, bucket: str) -> None:
+        """Remove an empty bucket; ``BucketNotEmpty`` while it holds objects or uploads."""
+        ...
+
+    def copy(
+        self,
+        src_bucket: str,
+        src_key: str,
+        bucket: str,
+        key: str,
+        *,
+        meta: ObjectMeta | None = None,
+    ) -> ObjectInfo:
+        """Copy an object (with its metadata, or ``meta`` in its place); the copy's info."""
+        ...
+
+    def create_upload(self, bucket: str, key: str, *, meta: ObjectMeta | None = None) -> str:
+        """Start a multipart upload of ``key``; its upload id."""
+        ...
+
+    def upload_part(
+        self, bucket: str, key: str, upload_id: str, number: int, stream: BinaryIO
+    ) -> str:
+        """Store (or replace) part ``number`` (1-10000); its ETag. ``NoSuchUpload`` if unknown."""
+        ...
+
+    def list_parts(self, bucket: str, key: str, upload_id: str) -> list[PartInfo]:
+        """The parts uploaded so far, by number."""
+        ...
+
+    def complete_upload(
+        self, bucket: str, key: str, upload_id: str, parts: list[tuple[int, str]]
+    ) -> str:
+        """Join the named ``(number, etag)`` parts into the object; its ETag (``md5-N``).
+
+        ``InvalidPart`` for a part not uploaded or with another ETag,
+        ``InvalidPartOrder`` unless ascending, ``EntityTooSmall`` for a part but
+        the last under :data:`MIN_PART_SIZE`.
+        """
+        ...
+
+    def abort_upload(self, bucket: str, key: str, upload_id: str) -> None:
+        """Discard an upload and its parts; ``NoSuchUpload`` if unknown."""
         ...
 
 

@@ -18,9 +18,24 @@ import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
-from montemap.storage.base import ListPage, ObjectInfo, ObjectStoreError
+from montemap.storage.base import (
+    BucketInfo,
+    ListPage,
+    ObjectInfo,
+    ObjectMeta,
+    ObjectStoreError,
+    PartInfo,
+)
+from montemap.storage.local_meta import (
+    HashingWriter,
+    encode_record,
+    fallback_etag,
+    read_record,
+    store_record,
+)
+from montemap.storage.local_uploads import LocalUploads
 from montemap.storage.names import validate_bucket, validate_key, validate_prefix
 
 __all__ = ["LocalObjectStore", "validate_bucket", "validate_key"]
@@ -39,6 +54,7 @@ class LocalObjectStore:
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
+        self.uploads = LocalUploads(self.root)
 
     def __repr__(self) -> str:
         return f"LocalObjectStore({str(self.root)!r})"
@@ -78,6 +94,48 @@ class LocalObjectStore:
     def create_bucket(self, bucket: str) -> None:
         self._bucket_dir(bucket, must_exist=False).mkdir(parents=True, exist_ok=True)
 
+    def bucket_exists(self, bucket: str) -> bool:
+        return self._bucket_dir(bucket, must_exist=False).is_dir()
+
+    def list_buckets(self) -> list[BucketInfo]:
+        try:
+            entries = list(os.scandir(self.root))
+        except FileNotFoundError:
+            return []
+        out = []
+        for entry in entries:
+            if entry.is_dir() and _valid_bucket(entry.name):
+                out.append(BucketInfo(entry.name, entry.stat().st_mtime))
+        return sorted(out, key=lambda b: b.name)
+
+    def delete_bucket(self, bucket: str) -> None:
+        base = self._bucket_dir(bucket)
+        real_root = os.path.realpath(base)
+        if next(_walk_sorted(str(base), "", "", None, real_root), None) is not None:
+            raise _not_empty(bucket, "it holds objects")
+        if self.uploads.has_uploads(bucket):
+            raise _not_empty(bucket, "it has multipart uploads in progress")
+        try:  # only empty directories are left: remove them bottom-up, never a file
+            for directory, _, _ in os.walk(base, topdown=False):
+                os.rmdir(directory)
+        except OSError:
+            raise _not_empty(bucket, "it holds files that are not objects")
+
+    def copy(
+        self,
+        src_bucket: str,
+        src_key: str,
+        bucket: str,
+        key: str,
+        *,
+        meta: ObjectMeta | None = None,
+    ) -> ObjectInfo:
+        if meta is None:
+            meta = _meta_of(self.head(src_bucket, src_key))
+        with self.open(src_bucket, src_key) as source:
+            self.put_stream(bucket, key, source, meta=meta)
+        return self.head(bucket, key)
+
     def open(self, bucket: str, key: str) -> BinaryIO:
         path, real_root = self._path(bucket, key)
         try:
@@ -109,19 +167,40 @@ class LocalObjectStore:
             os.close(fd)
             raise
 
+    def open_info(self, bucket: str, key: str) -> tuple[ObjectInfo, BinaryIO]:
+        stream = self.open(bucket, key)
+        try:
+            fd = stream.fileno()
+            st = os.fstat(fd)
+            etag, meta = read_record(fd)
+        except BaseException:
+            stream.close()
+            raise
+        info = ObjectInfo(
+            key,
+            st.st_size,
+            etag or fallback_etag(st),
+            st.st_mtime,
+            content_type=meta.content_type,
+            metadata=meta.metadata,
+        )
+        return info, stream
+
     def get(self, bucket: str, key: str) -> bytes:
         with self.open(bucket, key) as f:
             return f.read()
 
-    def put(self, bucket: str, key: str, data: bytes) -> str:
+    def put(self, bucket: str, key: str, data: bytes, *, meta: ObjectMeta | None = None) -> str:
         if not isinstance(data, bytes | bytearray | memoryview):
             raise ObjectStoreError(
                 "InvalidArgument", f"object data must be bytes, got {type(data).__name__}"
             )
-        return self._write(bucket, key, lambda f: f.write(data))
+        return self._write(bucket, key, lambda f: f.write(data), meta)
 
-    def put_stream(self, bucket: str, key: str, stream: BinaryIO) -> str:
-        return self._write(bucket, key, lambda f: shutil.copyfileobj(stream, f, 1 << 20))
+    def put_stream(
+        self, bucket: str, key: str, stream: BinaryIO, *, meta: ObjectMeta | None = None
+    ) -> str:
+        return self._write(bucket, key, lambda f: shutil.copyfileobj(stream, f, 1 << 20), meta)
 
     def head(self, bucket: str, key: str) -> ObjectInfo:
         path, real_root = self._path(bucket, key)
@@ -131,7 +210,49 @@ class LocalObjectStore:
             raise self._escapes(bucket, key)
         if st is None:
             raise self._missing(bucket, key)
-        return _info(key, st)
+        etag, meta = read_record(path)
+        return ObjectInfo(
+            key,
+            st.st_size,
+            etag or fallback_etag(st),
+            st.st_mtime,
+            content_type=meta.content_type,
+            metadata=meta.metadata,
+        )
+
+    # ------------------------------------------------------------- multipart
+    def create_upload(self, bucket: str, key: str, *, meta: ObjectMeta | None = None) -> str:
+        self._path(bucket, key)
+        return self.uploads.create(bucket, key, meta or ObjectMeta())
+
+    def upload_part(
+        self, bucket: str, key: str, upload_id: str, number: int, stream: BinaryIO
+    ) -> str:
+        self._path(bucket, key)
+        return self.uploads.put_part(bucket, key, upload_id, number, stream)
+
+    def list_parts(self, bucket: str, key: str, upload_id: str) -> list[PartInfo]:
+        self._path(bucket, key)
+        return self.uploads.parts(bucket, key, upload_id)
+
+    def complete_upload(
+        self, bucket: str, key: str, upload_id: str, parts: list[tuple[int, str]]
+    ) -> str:
+        self._path(bucket, key)
+        plan = self.uploads.plan(bucket, key, upload_id, parts)
+
+        def fill(f: BinaryIO) -> None:
+            for path in plan.paths:
+                with open(path, "rb") as part:
+                    shutil.copyfileobj(part, f, 1 << 20)
+
+        self._write(bucket, key, fill, plan.meta, etag=plan.etag)
+        self.uploads.discard(bucket, upload_id)
+        return plan.etag
+
+    def abort_upload(self, bucket: str, key: str, upload_id: str) -> None:
+        self._path(bucket, key)
+        self.uploads.abort(bucket, key, upload_id)
 
     def delete(self, bucket: str, key: str) -> None:
         path, real_root = self._path(bucket, key)
@@ -145,11 +266,19 @@ class LocalObjectStore:
             pass
 
     def list_page(
-        self, bucket: str, prefix: str = "", *, token: str | None = None, max_keys: int = 1000
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        token: str | None = None,
+        max_keys: int = 1000,
+        start_after: str | None = None,
     ) -> ListPage:
         validate_prefix(prefix)
         if token is not None:
             validate_prefix(token)
+        if start_after is not None and (token is None or validate_prefix(start_after) > token):
+            token = start_after
         if (
             isinstance(max_keys, bool)
             or not isinstance(max_keys, int)
@@ -162,14 +291,22 @@ class LocalObjectStore:
         base = self._bucket_dir(bucket)
         real_root = os.path.realpath(base)
         out: list[ObjectInfo] = []
-        for key, st in _walk_sorted(str(base), "", prefix, token, real_root):
+        for key, path, st in _walk_sorted(str(base), "", prefix, token, real_root):
             if len(out) == max_keys:
                 return ListPage(out, out[-1].key)
-            out.append(_info(key, st))
+            out.append(_info(key, path, st))
         return ListPage(out, None)
 
     # ------------------------------------------------------------------ writing
-    def _write(self, bucket: str, key: str, fill: Callable[[BinaryIO], object]) -> str:
+    def _write(
+        self,
+        bucket: str,
+        key: str,
+        fill: Callable[[BinaryIO], object],
+        meta: ObjectMeta | None,
+        *,
+        etag: str | None = None,
+    ) -> str:
         path, real_root = self._path(bucket, key)
         parent = path.parent
         # Check before creating anything: an existing symbolic link among the
@@ -189,7 +326,10 @@ class LocalObjectStore:
         try:
             os.fchmod(fd, _FILE_MODE)  # mkstemp makes 0600 files; objects are shared
             with os.fdopen(fd, "wb") as f:
-                fill(f)
+                writer = HashingWriter(f)
+                fill(cast(BinaryIO, writer))
+                etag = etag or writer.md5.hexdigest()
+                store_record(f.fileno(), encode_record(etag, meta))
             os.replace(tmp, path)
         except IsADirectoryError:
             _unlink_quietly(tmp)
@@ -200,7 +340,7 @@ class LocalObjectStore:
         except BaseException:
             _unlink_quietly(tmp)
             raise
-        return _etag(path.stat())
+        return etag
 
 
 class _EscapesBucket(Exception):
@@ -235,12 +375,27 @@ def _inside(real: str, real_root: str) -> bool:
     return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
 
 
-def _etag(st: os.stat_result) -> str:
-    return f"{st.st_mtime_ns:x}-{st.st_size:x}"
+def _info(key: str, path: str, st: os.stat_result) -> ObjectInfo:
+    etag, _ = read_record(path)
+    return ObjectInfo(key, st.st_size, etag or fallback_etag(st), st.st_mtime)
 
 
-def _info(key: str, st: os.stat_result) -> ObjectInfo:
-    return ObjectInfo(key, st.st_size, _etag(st), st.st_mtime)
+def _meta_of(info: ObjectInfo) -> ObjectMeta:
+    return ObjectMeta(info.content_type, info.metadata)
+
+
+def _valid_bucket(name: str) -> bool:
+    try:
+        validate_bucket(name)
+    except ObjectStoreError:
+        return False
+    return True
+
+
+def _not_empty(bucket: str, why: str) -> ObjectStoreError:
+    return ObjectStoreError(
+        "BucketNotEmpty", f"bucket {bucket!r} cannot be deleted: {why}", bucket=bucket
+    )
 
 
 def _object_stat(path: str | Path, real_root: str) -> os.stat_result | None:
@@ -260,8 +415,8 @@ def _object_stat(path: str | Path, real_root: str) -> os.stat_result | None:
 
 def _walk_sorted(
     directory: str, rel: str, prefix: str, after: str | None, real_root: str
-) -> Iterator[tuple[str, os.stat_result]]:
-    """Yield (key, stat) of every object below ``directory`` under ``prefix``, after
+) -> Iterator[tuple[str, str, os.stat_result]]:
+    """Yield (key, path, stat) of every object below ``directory`` under ``prefix``, after
     ``after``, in S3 key order, descending only into directories that can hold such keys.
 
     S3 orders keys by UTF-8 bytes, which is Python's code point order; a
@@ -296,7 +451,7 @@ def _walk_sorted(
             except _EscapesBucket:
                 continue  # never list what cannot be read
             if link_st is not None:
-                yield key, link_st
+                yield key, entry.path, link_st
         elif entry.is_file(follow_symlinks=False):
             # Reached without following any link: inside the bucket by construction.
-            yield key, entry.stat(follow_symlinks=False)
+            yield key, entry.path, entry.stat(follow_symlinks=False)

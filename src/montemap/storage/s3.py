@@ -9,18 +9,28 @@ backend, so the two accept the same names.
 
 from __future__ import annotations
 
+import functools
 import io
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from montemap.storage.base import ListPage, ObjectInfo, ObjectStoreError
+from montemap.storage.base import (
+    BucketInfo,
+    ListPage,
+    ObjectInfo,
+    ObjectMeta,
+    ObjectStoreError,
+    PartInfo,
+)
 from montemap.storage.names import validate_bucket, validate_key, validate_prefix
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef, CopySourceTypeDef
 
 _MAX_KEYS = 1000
 
@@ -92,11 +102,27 @@ class S3ObjectStore:
         raw = _BodyReader(response["Body"], bucket, key)
         return cast(BinaryIO, io.BufferedReader(raw, buffer_size=1 << 16))
 
+    def open_info(self, bucket: str, key: str) -> tuple[ObjectInfo, BinaryIO]:
+        validate_bucket(bucket)
+        validate_key(key)
+        response = self._call(bucket, key, lambda: self.client.get_object(Bucket=bucket, Key=key))
+        info = ObjectInfo(
+            key,
+            response["ContentLength"],
+            _unquote(response["ETag"]),
+            response["LastModified"].timestamp(),
+            response.get("StorageClass", "STANDARD"),
+            response.get("ContentType", ""),
+            dict(response.get("Metadata", {})),
+        )
+        raw = _BodyReader(response["Body"], bucket, key)
+        return info, cast(BinaryIO, io.BufferedReader(raw, buffer_size=1 << 16))
+
     def get(self, bucket: str, key: str) -> bytes:
         with self.open(bucket, key) as f:
             return f.read()
 
-    def put(self, bucket: str, key: str, data: bytes) -> str:
+    def put(self, bucket: str, key: str, data: bytes, *, meta: ObjectMeta | None = None) -> str:
         validate_bucket(bucket)
         validate_key(key)
         if not isinstance(data, bytes | bytearray | memoryview):
@@ -104,19 +130,23 @@ class S3ObjectStore:
                 "InvalidArgument", f"object data must be bytes, got {type(data).__name__}"
             )
         try:
-            response = self.client.put_object(Bucket=bucket, Key=key, Body=bytes(data))
+            response = self.client.put_object(
+                Bucket=bucket, Key=key, Body=bytes(data), **_meta_args(meta)
+            )
         except ClientError as exc:
             raise _translate(exc, bucket, key)
         except BotoCoreError as exc:
             raise _unreachable(exc, bucket, key)
         return _unquote(response["ETag"])
 
-    def put_stream(self, bucket: str, key: str, stream: BinaryIO) -> str:
+    def put_stream(
+        self, bucket: str, key: str, stream: BinaryIO, *, meta: ObjectMeta | None = None
+    ) -> str:
         validate_bucket(bucket)
         validate_key(key)
         try:
             # Multipart upload for large streams; never the whole object in memory.
-            self.client.upload_fileobj(stream, bucket, key)
+            self.client.upload_fileobj(stream, bucket, key, ExtraArgs=_meta_args(meta))
         except ClientError as exc:
             raise _translate(exc, bucket, key)
         except BotoCoreError as exc:
@@ -142,6 +172,8 @@ class S3ObjectStore:
             _unquote(response["ETag"]),
             response["LastModified"].timestamp(),
             response.get("StorageClass", "STANDARD"),
+            response.get("ContentType", ""),
+            dict(response.get("Metadata", {})),
         )
 
     def delete(self, bucket: str, key: str) -> None:
@@ -155,7 +187,13 @@ class S3ObjectStore:
             raise _unreachable(exc, bucket, key)
 
     def list_page(
-        self, bucket: str, prefix: str = "", *, token: str | None = None, max_keys: int = 1000
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        token: str | None = None,
+        max_keys: int = 1000,
+        start_after: str | None = None,
     ) -> ListPage:
         validate_bucket(bucket)
         validate_prefix(prefix)
@@ -173,6 +211,8 @@ class S3ObjectStore:
         kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": max_keys}
         if token is not None:
             kwargs["ContinuationToken"] = token
+        if start_after is not None:
+            kwargs["StartAfter"] = validate_prefix(start_after)
         try:
             response = self.client.list_objects_v2(**kwargs)
         except ClientError as exc:
@@ -191,6 +231,140 @@ class S3ObjectStore:
         ]
         next_token = response.get("NextContinuationToken") if response.get("IsTruncated") else None
         return ListPage(objects, next_token)
+
+    # ------------------------------------------------------------ buckets, copies
+    def bucket_exists(self, bucket: str) -> bool:
+        validate_bucket(bucket)
+        return self._bucket_exists(bucket)
+
+    def list_buckets(self) -> list[BucketInfo]:
+        try:
+            response = self.client.list_buckets()
+        except ClientError as exc:
+            raise _translate(exc, "")
+        except BotoCoreError as exc:
+            raise _unreachable(exc, "")
+        return sorted(
+            (BucketInfo(b["Name"], b["CreationDate"].timestamp()) for b in response["Buckets"]),
+            key=lambda b: b.name,
+        )
+
+    def delete_bucket(self, bucket: str) -> None:
+        validate_bucket(bucket)
+        self._call(bucket, "", lambda: self.client.delete_bucket(Bucket=bucket))
+
+    def copy(
+        self,
+        src_bucket: str,
+        src_key: str,
+        bucket: str,
+        key: str,
+        *,
+        meta: ObjectMeta | None = None,
+    ) -> ObjectInfo:
+        for name, k in ((src_bucket, src_key), (bucket, key)):
+            validate_bucket(name)
+            validate_key(k)
+        extra: dict[str, Any] = {"MetadataDirective": "COPY"}
+        if meta is not None:
+            extra = {"MetadataDirective": "REPLACE", **_meta_args(meta)}
+        source: CopySourceTypeDef = {"Bucket": src_bucket, "Key": src_key}
+        self._call(
+            bucket,
+            key,
+            lambda: self.client.copy_object(Bucket=bucket, Key=key, CopySource=source, **extra),
+        )
+        return self.head(bucket, key)
+
+    # --------------------------------------------------------------- multipart
+    def create_upload(self, bucket: str, key: str, *, meta: ObjectMeta | None = None) -> str:
+        validate_bucket(bucket)
+        validate_key(key)
+        response = self._call(
+            bucket,
+            key,
+            lambda: self.client.create_multipart_upload(Bucket=bucket, Key=key, **_meta_args(meta)),
+        )
+        return str(response["UploadId"])
+
+    def upload_part(
+        self, bucket: str, key: str, upload_id: str, number: int, stream: BinaryIO
+    ) -> str:
+        validate_bucket(bucket)
+        validate_key(key)
+        response = self._call(
+            bucket,
+            key,
+            lambda: self.client.upload_part(
+                Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=stream.read()
+            ),
+        )
+        return _unquote(str(response["ETag"]))
+
+    def list_parts(self, bucket: str, key: str, upload_id: str) -> list[PartInfo]:
+        validate_bucket(bucket)
+        validate_key(key)
+        parts: list[PartInfo] = []
+        marker = 0
+        while True:
+            response = self._call(
+                bucket,
+                key,
+                functools.partial(
+                    self.client.list_parts,
+                    Bucket=bucket,
+                    Key=key,
+                    UploadId=upload_id,
+                    PartNumberMarker=marker,
+                ),
+            )
+            for item in response.get("Parts", []):
+                parts.append(
+                    PartInfo(
+                        item["PartNumber"],
+                        item["Size"],
+                        _unquote(item["ETag"]),
+                        item["LastModified"].timestamp(),
+                    )
+                )
+            if not response.get("IsTruncated"):
+                return parts
+            marker = int(response["NextPartNumberMarker"])
+
+    def complete_upload(
+        self, bucket: str, key: str, upload_id: str, parts: list[tuple[int, str]]
+    ) -> str:
+        validate_bucket(bucket)
+        validate_key(key)
+        listed: list[CompletedPartTypeDef] = [
+            {"PartNumber": number, "ETag": f'"{etag.strip(chr(34))}"'} for number, etag in parts
+        ]
+        response = self._call(
+            bucket,
+            key,
+            lambda: self.client.complete_multipart_upload(
+                Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": listed}
+            ),
+        )
+        return _unquote(str(response["ETag"]))
+
+    def abort_upload(self, bucket: str, key: str, upload_id: str) -> None:
+        validate_bucket(bucket)
+        validate_key(key)
+        self._call(
+            bucket,
+            key,
+            lambda: self.client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id),
+        )
+
+    def _call(self, bucket: str, key: str, action: Callable[[], Any]) -> Any:
+        """Run one client call, its failures as store errors."""
+        try:
+            return action()
+        except ClientError as exc:
+            raise _translate(exc, bucket, key)
+        except BotoCoreError as exc:
+            raise _unreachable(exc, bucket, key)
 
     def _bucket_exists(self, bucket: str) -> bool:
         """Whether the bucket exists (HEAD of a key cannot tell a missing bucket apart)."""
@@ -232,6 +406,18 @@ class _BodyReader(io.RawIOBase):
         if not self.closed:
             self._body.close()
         super().close()
+
+
+def _meta_args(meta: ObjectMeta | None) -> dict[str, Any]:
+    """PutObject/CreateMultipartUpload arguments for ``meta``."""
+    if meta is None:
+        return {}
+    args: dict[str, Any] = {}
+    if meta.content_type:
+        args["ContentType"] = meta.content_type
+    if meta.metadata:
+        args["Metadata"] = dict(meta.metadata)
+    return args
 
 
 def _unquote(etag: str) -> str:

@@ -1,9 +1,10 @@
 """Waiting for a condition in tests: poll with a deadline, never a fixed sleep.
 
-``eventually(check)`` calls ``check`` until it returns a truthy value (which it
-returns) or raises nothing, and fails with ``what`` and the last value or error
-once ``timeout`` seconds have passed. A machine under load gets slower, not
-wrong: only the deadline grows with it, never the assertion.
+``eventually(check)`` calls ``check`` until it returns a truthy value, which it
+returns; a falsy value or an ``AssertionError`` means "not yet". Once ``timeout``
+seconds have passed it fails with ``what`` and the last value or error. (A check
+that only asserts must end with ``return True``.) A machine under load gets
+slower, not wrong: only the deadline grows with it, never the assertion.
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
 #: How often a condition is polled.
 POLL_INTERVAL = 0.02
+#: Execution statuses that will still change.
+_NOT_ENDED = frozenset({"RUNNING", "PENDING_REDRIVE"})
 
 
 class NotYet(AssertionError):
@@ -85,12 +88,31 @@ async def eventually_async(
         await asyncio.sleep(interval)
 
 
-def wait_for_execution(client: object, execution_arn: str, *, timeout: float = 30.0) -> dict:
-    """``DescribeExecution`` of an execution once it is no longer RUNNING."""
+def wait_for_execution(
+    client: object,
+    execution_arn: str,
+    *,
+    timeout: float = 30.0,
+    interval: float = 0.05,
+    retry_on: tuple[type[BaseException], ...] = (),
+) -> dict[str, Any]:
+    """``DescribeExecution`` of an execution once it is no longer RUNNING.
 
-    def finished() -> dict | None:
-        described: dict = client.describe_execution(executionArn=execution_arn)  # type: ignore[attr-defined]
-        return None if described["status"] == "RUNNING" else described
+    ``client`` is a boto3 Step Functions client (or anything with its
+    ``describe_execution``); a ``PENDING_REDRIVE`` execution has not ended either.
+    Errors of the types in ``retry_on`` (say botocore's ``BotoCoreError`` while
+    a server restarts) count as "not yet".
+    """
 
-    result: dict = eventually(finished, timeout=timeout, what=f"execution {execution_arn} ending")
-    return result
+    def finished() -> dict[str, Any] | None:
+        describe = client.describe_execution  # type: ignore[attr-defined]
+        described: dict[str, Any] = describe(executionArn=execution_arn)
+        return None if described["status"] in _NOT_ENDED else described
+
+    return eventually(
+        finished,
+        timeout=timeout,
+        interval=interval,
+        retry_on=retry_on,
+        what=f"execution {execution_arn} ending",
+    )

@@ -22,16 +22,21 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import botocore.session
+import botocore.loaders
 from botocore.model import ServiceModel
 
 from montemap.api.validation import validate_input
 from montemap.errors import ApiError
+from montemap.workers.ecs_store import EcsStore
+from montemap.workers.limits import (
+    check_cluster_count,
+    check_desired_count,
+    check_service_count,
+)
 from montemap.workers.service import ServiceManager
 from montemap.workers.taskdefs import (
     DEFAULT_CLUSTER,
     Cluster,
-    EcsStore,
     Service,
     TaskDefinition,
     TaskRecord,
@@ -64,8 +69,14 @@ _MAX_RESULTS = 100
 
 @functools.cache
 def service_model() -> ServiceModel:
-    """botocore's model of the ECS API (loaded once)."""
-    return botocore.session.get_session().get_service_model("ecs")
+    """botocore's model of the ECS API (loaded once).
+
+    Read with botocore's loader alone: a session would read the AWS config
+    files and fail on the server's environment (an ``AWS_PROFILE`` naming no
+    profile, say), which has nothing to do with the model.
+    """
+    loader = botocore.loaders.create_loader()
+    return ServiceModel(loader.load_service_model("ecs", "service-2"), service_name="ecs")
 
 
 def _time(value: float | None) -> datetime | None:
@@ -363,9 +374,11 @@ class EcsApi:
 
     # ------------------------------------------------------------------ clusters
     async def _CreateCluster(self, params: dict[str, Any]) -> dict[str, Any]:
-        cluster = self.store.create_cluster(
-            params.get("clusterName") or DEFAULT_CLUSTER, params.get("tags")
-        )
+        name = params.get("clusterName") or DEFAULT_CLUSTER
+        existing = self.store.get_cluster(name)
+        if existing is None or existing.status != "ACTIVE":
+            check_cluster_count(len(self.store.list_clusters()))
+        cluster = self.store.create_cluster(name, params.get("tags"))
         return {"cluster": self._cluster_shape(cluster)}
 
     async def _DescribeClusters(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -454,8 +467,8 @@ class EcsApi:
         desired = params.get("desiredCount")
         if desired is None:
             raise invalid_parameter("desiredCount is required for the REPLICA scheduling strategy.")
-        if desired < 0:
-            raise invalid_parameter("desiredCount can not be negative.")
+        check_desired_count(desired)
+        check_service_count(cluster.name, self.store.count_services(cluster.name))
         launch_type = params.get("launchType", "FARGATE")
         keep = ("loadBalancers", "serviceRegistries", "tags")
         body: dict[str, Any] = {k: params[k] for k in keep if k in params}
@@ -471,8 +484,8 @@ class EcsApi:
         if service.status != "ACTIVE":
             raise ApiError("ServiceNotActiveException", "Service was not ACTIVE.")
         desired = params.get("desiredCount")
-        if desired is not None and desired < 0:
-            raise invalid_parameter("desiredCount can not be negative.")
+        if desired is not None:
+            check_desired_count(desired)
         definition = None
         if params.get("taskDefinition"):
             definition = self._task_definition(params["taskDefinition"], for_service=True)
@@ -482,6 +495,8 @@ class EcsApi:
             task_definition=definition,
             force_new_deployment=bool(params.get("forceNewDeployment")),
         )
+        if desired is not None and desired < service.desired_count:
+            self.manager.cancel_pending(cluster.name, service.name, desired)
         self.manager.wake()
         return {"service": self._service_shape(updated)}
 
@@ -516,6 +531,7 @@ class EcsApi:
         if service.desired_count > 0 and not params.get("force"):
             raise invalid_parameter("The service cannot be stopped while it is scaled above 0.")
         updated = self.store.set_service_status(service, "DRAINING", desired_count=0)
+        self.manager.cancel_pending(cluster.name, service.name, 0)
         self.manager.wake()
         return {"service": self._service_shape(updated)}
 

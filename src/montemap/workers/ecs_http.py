@@ -26,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from montemap.api.protocol import JsonRefused, strict_loads
 from montemap.errors import ApiError
 from montemap.workers.ecs_api import EcsApi
 
@@ -88,8 +89,10 @@ async def _parse(request: Request, body: bytes | None = None) -> tuple[str, dict
     if not body.strip():
         return target[len(TARGET_PREFIX) :], {}
     try:
-        params = json.loads(body)
-    except ValueError as exc:
+        params = strict_loads(body.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ApiError("SerializationException", f"The request body is not UTF-8: {exc}")
+    except JsonRefused as exc:
         raise ApiError("SerializationException", f"The request body is not valid JSON: {exc}")
     if not isinstance(params, dict):
         raise ApiError("SerializationException", "The request body must be a JSON object")

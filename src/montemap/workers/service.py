@@ -5,9 +5,12 @@ every service's desired state (in :class:`~montemap.workers.taskdefs.EcsStore`)
 with its tasks and acts:
 
 * too few tasks in the PRIMARY deployment: create tasks (PROVISIONING, which
-  ECS counts as pending) and launch them, each in its own process group and,
-  where the machine allows, its own cgroup with the task definition's CPU and
-  memory limits;
+  ECS counts as pending; at most :data:`MAX_PROVISIONING_TASKS` on the whole
+  host, so a huge desired count costs no more rows than that) and place them
+  while the host has :class:`~montemap.workers.capacity.Capacity` for their
+  CPU and memory, each in its own process group and, where the machine
+  allows, its own cgroup with the task definition's CPU and memory limits;
+  the others stay PROVISIONING until running tasks stop;
 * too many: stop the extras (not yet launched ones first, then the newest);
 * a new deployment (the task definition changed): start the new tasks and stop
   an old one for each new one that runs (ECS's rolling update with 100 %
@@ -16,118 +19,56 @@ with its tasks and acts:
   back-off that doubles with each quick crash of the same service.
 
 Stopping a task sends SIGTERM to its process group and SIGKILL after a grace
-period (the container's ``stopTimeout``, or ``stop_grace``). Tasks are
-processes of this server: they do not outlive it (Linux ``PDEATHSIG``), and a
-restarted server stops whatever its predecessor left and starts fresh tasks.
+period (the container's ``stopTimeout``, or ``stop_grace``). Scaling in
+cancels tasks not yet started at once (:meth:`ServiceManager.cancel_pending`).
+Tasks are processes of this server: they do not outlive it (Linux
+``PDEATHSIG``; :meth:`ServiceManager.close` stops them all together, within
+one grace period), and a restarted server stops whatever its predecessor left
+and starts fresh tasks.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
-import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from montemap.workers.cgroups import CgroupManager, CgroupSupport, TaskCgroup
-from montemap.workers.taskdefs import (
-    Deployment,
-    EcsStore,
-    Service,
-    TaskDefinition,
-    TaskRecord,
-    TemplateError,
-    render_template,
-)
+from montemap.workers.capacity import Capacity
+from montemap.workers.cgroups import CgroupManager
+from montemap.workers.ecs_store import EcsStore
+from montemap.workers.limits import MAX_PROVISIONING_TASKS
+from montemap.workers.processes import process_start_ticks, stop_groups
+from montemap.workers.task_runner import DEFAULT_STOP_GRACE_S, Backoff, TaskRunner, Throttle
+from montemap.workers.taskdefs import Deployment, Service, TaskDefinition, TaskRecord
 
 log = logging.getLogger(__name__)
 
-#: ECS's default time between SIGTERM and SIGKILL when a container stops.
-DEFAULT_STOP_GRACE_S = 30.0
-_PR_SET_PDEATHSIG = 1
 _PENDING = ("PROVISIONING", "PENDING")
+#: Processes started in one reconcile pass before it looks for changes again.
+LAUNCH_BATCH = 16
+#: Seconds between two prunings of stopped tasks.
+PRUNE_EVERY_S = 60.0
+#: Stopped tasks kept (the newest) however recent the others, so that churn
+#: (a service scaled out and in again and again) cannot grow the table.
+MAX_STOPPED_TASKS = 10_000
+
+__all__ = ["DEFAULT_STOP_GRACE_S", "Backoff", "ServiceManager", "process_start_ticks"]
 
 
-@dataclass(frozen=True)
-class Backoff:
-    """Delay before replacing a crashed task: ``base * 2**(n-1)`` up to ``maximum``.
-
-    ``n`` counts the service's consecutive tasks that crashed within
-    ``stable_after`` seconds of starting; a task that ran longer resets it.
-    """
-
-    base: float = 1.0
-    maximum: float = 60.0
-    stable_after: float = 10.0
-
-    def delay(self, failures: int) -> float:
-        if failures <= 0:
-            return 0.0
-        return float(min(self.maximum, self.base * 2 ** min(failures - 1, 30)))
-
-
-@dataclass
-class _Throttle:
-    failures: int = 0
-    not_before: float = 0.0  # time.monotonic()
-
-
-@dataclass
-class _Live:
-    """A launched task's process and what must be cleaned up after it."""
-
-    task_id: str
-    process: asyncio.subprocess.Process
-    cgroup: TaskCgroup | None
-    started: float  # time.monotonic()
-    watcher: asyncio.Task[None] | None = None
-    killer: asyncio.Task[None] | None = None
-    exited: asyncio.Event = field(default_factory=asyncio.Event)
-
-
-#: ``prctl(2)``, resolved in the server so the forked child only calls it.
-_PRCTL: Any = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: get SIGTERM when the server's thread dies."""
-    _PRCTL(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
-
-
-def process_start_ticks(pid: int) -> int | None:
-    """The start time of ``pid`` in clock ticks since boot (None if it is gone)."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = text.rsplit(")", 1)[-1].split()
-    try:
-        return int(fields[19])
-    except (IndexError, ValueError):
-        return None
-
-
-def _signal_group(pid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)
-
-
-class ServiceManager:
+class ServiceManager(TaskRunner):
     """Starts and stops worker processes so that every service has its desired count.
 
     ``variables`` fill the task definitions' templates (see
-    :mod:`montemap.workers.taskdefs`); ``log_dir`` receives one log file per
-    task (``<cluster>/<task id>.log``), otherwise output is discarded.
+    :mod:`montemap.workers.taskdefs`) and give every task its Fargate-like
+    environment (:mod:`montemap.workers.task_env`: ``endpoint``, ``region``,
+    ``aws_access_key_id``, ``aws_secret_access_key``); ``log_dir`` receives
+    one log file per task (``<cluster>/<task id>.log``), otherwise output is
+    discarded. ``capacity`` is what the host offers tasks (default: the
+    machine's cores, memory and :func:`~montemap.workers.capacity.default_max_tasks`).
     """
 
     def __init__(
@@ -139,38 +80,37 @@ class ServiceManager:
         log_dir: Path | None = None,
         stop_grace: float = DEFAULT_STOP_GRACE_S,
         backoff: Backoff | None = None,
+        capacity: Capacity | None = None,
     ) -> None:
-        if stop_grace < 0:
-            raise ValueError(f"stop_grace must be >= 0, got {stop_grace}")
-        self.store = store
-        self.cgroups = cgroups if cgroups is not None else CgroupManager(enabled=False)
-        self.variables: dict[str, str | None] = {
-            "python": sys.executable,
-            "region": store.arns.region,
-        }
-        self.variables.update(variables or {})
-        self.log_dir = log_dir
-        self.stop_grace = stop_grace
-        self.backoff = backoff or Backoff()
-        self._live: dict[str, _Live] = {}
-        self._throttles: dict[tuple[str, str], _Throttle] = {}
-        self._events: dict[tuple[str, str], deque[dict[str, Any]]] = {}
+        super().__init__(
+            store,
+            cgroups=cgroups,
+            variables=variables,
+            log_dir=log_dir,
+            stop_grace=stop_grace,
+            backoff=backoff,
+            capacity=capacity,
+        )
+        # (cluster, service, "quota" | "capacity") -> why its tasks wait, said once
+        self._blocked: dict[tuple[str, str, str], str] = {}
+        self._pruned_at = 0.0
         self._steady: set[tuple[str, str]] = set()
-        self._wake = asyncio.Event()
-        self._changed = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
-        self._background: set[asyncio.Task[None]] = set()
         self._closing = False
 
     # ------------------------------------------------------------------ lifecycle
-    @property
-    def support(self) -> CgroupSupport:
-        """Whether CPU and memory limits are enforced, and why not."""
-        return self.cgroups.support
-
     def status(self) -> dict[str, object]:
         """A summary for health pages: limits, live tasks."""
-        return {**self.support.as_dict(), "live_tasks": len(self._live)}
+        return {
+            **self.support.as_dict(),
+            "live_tasks": len(self._live),
+            "capacity": self.capacity.as_dict(),
+            "used": {
+                "cpu_units": self._usage.cpu_units,
+                "memory_mib": self._usage.memory_mib,
+                "tasks": self._usage.tasks,
+            },
+        }
 
     async def start(self) -> None:
         """Stop what a previous server left running, then start reconciling."""
@@ -180,8 +120,18 @@ class ServiceManager:
         _ = self.support  # probe once, up front, so the first launch does not pay for it
         if not self.support.limits_enforced:
             log.warning("worker CPU/memory limits are not enforced: %s", self.support.reason)
-        for task in self.store.tasks(live=True):
-            self._spawn_background(self._reap_orphan(task))
+        leftovers = self.store.tasks(live=True)
+        self.store.update_tasks(
+            [t.id for t in leftovers],
+            last_status="STOPPED",
+            desired_status="STOPPED",
+            stopped_at=time.time(),
+            stop_code="ServiceSchedulerInitiated",
+            stopped_reason="Task stopped because the server that ran it restarted",
+        )
+        for task in leftovers:
+            if task.pid is not None or self.cgroups.support.limits_enforced:
+                self._spawn_background(self._reap_orphan(task))
         self._loop_task = asyncio.create_task(self._run(), name="montemap-service-manager")
 
     async def close(self, *, grace: float | None = None) -> None:
@@ -193,26 +143,28 @@ class ServiceManager:
         if self._loop_task is not None:
             self._wake.set()  # let a pass in progress finish (it may be spawning a process)
             await self._loop_task
-        for task_id in list(self._live):
-            await self._stop(
-                task_id, "ServiceSchedulerInitiated", "Server shutting down", grace=grace
-            )
-        for record in self.store.tasks(live=True):
-            if record.id not in self._live:  # never launched
-                self._mark_stopped(
-                    record.id, "ServiceSchedulerInitiated", "Server shutting down", None
-                )
-        waits = [live.exited.wait() for live in self._live.values()]
-        if waits:
-            await asyncio.gather(*waits)
+        reason = "Server shutting down"
+        lives = list(self._live.values())
+        records = {t.id: t for t in self.store.tasks(live=True)}
+        self.store.update_tasks(
+            [i for i in self._live if i in records and records[i].desired_status == "RUNNING"],
+            desired_status="STOPPED",
+            last_status="STOPPING",
+            stopping_at=time.time(),
+            stop_code="ServiceSchedulerInitiated",
+            stopped_reason=reason,
+        )
+        self._cancel([i for i in records if i not in self._live], reason)
+        killed = await stop_groups(
+            [(live.process.pid, live.exited.wait) for live in lives],
+            self.stop_grace if grace is None else grace,
+        )
+        if killed:
+            log.warning("%d tasks ignored SIGTERM on shutdown: killed them", len(killed))
         for job in list(self._background):
             job.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         self.cgroups.close()
-
-    def wake(self) -> None:
-        """Reconcile now (after a service changed)."""
-        self._wake.set()
 
     async def wait_until(self, predicate: Callable[[], bool], timeout: float) -> None:
         """Wait until ``predicate()`` holds, checking after every task change."""
@@ -220,15 +172,6 @@ class ServiceManager:
             while not predicate():
                 changed = self._changed
                 await changed.wait()
-
-    def _notify(self) -> None:
-        changed, self._changed = self._changed, asyncio.Event()
-        changed.set()
-
-    def _spawn_background(self, coro: Any) -> None:
-        task = asyncio.create_task(coro)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
 
     # ------------------------------------------------------------------ queries
     def counts(
@@ -245,31 +188,25 @@ class ServiceManager:
                 pending += 1
         return running, pending
 
-    def events(self, cluster: str, service: str) -> list[dict[str, Any]]:
-        """The service's recent events, newest first (ECS ``events``)."""
-        return list(reversed(self._events.get((cluster, service), ())))
-
-    def _event(self, service: Service, message: str) -> None:
-        events = self._events.setdefault((service.cluster, service.name), deque(maxlen=100))
-        events.append(
-            {
-                "id": str(uuid.uuid4()),
-                "createdAt": time.time(),
-                "message": f"(service {service.name}) {message}",
-            }
-        )
-
     # ------------------------------------------------------------------ reconcile
     async def _run(self) -> None:
         while not self._closing:
             self._wake.clear()
             try:
+                self._prune()
                 timeout = await self.reconcile()
             except Exception:
                 log.exception("reconciling worker services failed")
                 timeout = 1.0
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
+
+    def _prune(self) -> None:
+        """Forget stopped tasks past their retention, at most once a minute."""
+        now = time.monotonic()
+        if now - self._pruned_at >= PRUNE_EVERY_S:
+            self._pruned_at = now
+            self.store.prune_stopped_tasks(keep_at_most=MAX_STOPPED_TASKS)
 
     async def reconcile(self) -> float | None:
         """One pass over every service; seconds until the next timed action, if any."""
@@ -293,34 +230,17 @@ class ServiceManager:
         ]
         current = [t for t in tasks if t.deployment_id == primary.id]
         old = [t for t in tasks if t.deployment_id != primary.id]
-
         if len(current) < desired:
-            definition = self.store.resolve_task_definition(primary.task_definition)
-            if definition is not None:
-                for _ in range(desired - len(current)):
-                    current.append(self._create_task(service, primary.id, definition))
+            current.extend(self._create_tasks(service, primary, desired - len(current)))
         elif len(current) > desired:
-            extras = sorted(current, key=lambda t: (t.last_status not in _PENDING, -t.created_at))
-            extras = extras[: len(current) - desired]
-            stopped = [t.id for t in extras]
-            for task_id in stopped:
-                await self._stop(
-                    task_id,
-                    "ServiceSchedulerInitiated",
-                    f"Scaling activity initiated by (deployment {primary.id})",
-                )
-            running_stopped = [t.id for t in extras if t.last_status not in _PENDING]
-            if running_stopped:
-                self._event(
-                    service,
-                    f"has stopped {len(running_stopped)} running tasks: "
-                    + " ".join(f"(task {i})" for i in running_stopped)
-                    + ".",
-                )
-            current = [t for t in current if t.id not in stopped]
+            current = await self._scale_in(service, primary, current, desired)
 
-        running_current = sum(1 for t in current if t.last_status == "RUNNING")
-        keep_old = max(0, desired - running_current)
+        waiting = [t for t in current if t.last_status == "PROVISIONING"]
+        wait, blocked = await self._launch_ready(service, waiting)
+        running_current = sum(1 for t in current if t.id in self._live)
+        # A new task the host has no room for replaces an old one (a full host
+        # cannot run both, and would otherwise never finish the deployment).
+        keep_old = max(0, desired - running_current - blocked)
         if len(old) > keep_old:
             old.sort(key=lambda t: (t.last_status not in _PENDING, t.created_at))
             for task in old[: len(old) - keep_old]:
@@ -329,10 +249,6 @@ class ServiceManager:
                     "ServiceSchedulerInitiated",
                     f"Task replaced by deployment {primary.id}",
                 )
-
-        wait = await self._launch_ready(
-            service, [t for t in current if t.last_status == "PROVISIONING"]
-        )
         self._update_deployments(service, deployments, desired)
         if service.status == "DRAINING" and not self.store.tasks(
             cluster=service.cluster, service=service.name, live=True
@@ -341,10 +257,88 @@ class ServiceManager:
             self._notify()
         return wait
 
-    def _create_task(
+    def _create_tasks(self, service: Service, primary: Deployment, wanted: int) -> list[TaskRecord]:
+        """Up to ``wanted`` new PROVISIONING tasks, within the host's PROVISIONING quota."""
+        definition = self.store.resolve_task_definition(primary.task_definition)
+        if definition is None:
+            return []
+        room = MAX_PROVISIONING_TASKS - self.store.count_tasks("PROVISIONING")
+        count = max(0, min(wanted, room))
+        self._note_blocked(
+            service,
+            "quota",
+            None
+            if count == wanted
+            else f"{MAX_PROVISIONING_TASKS} tasks are PROVISIONING on this host (the ECS quota"
+            " 'Tasks in the PROVISIONING state per cluster'); more start as they are placed",
+        )
+        records = [self._new_task(service, primary.id, definition) for _ in range(count)]
+        if records:
+            self.store.insert_tasks(records)
+            self._notify()
+        return records
+
+    async def _scale_in(
+        self, service: Service, primary: Deployment, current: list[TaskRecord], desired: int
+    ) -> list[TaskRecord]:
+        """Stop the extra tasks (not yet started ones first, then the newest)."""
+        extras = sorted(current, key=lambda t: (t.last_status not in _PENDING, -t.created_at))
+        extras = extras[: len(current) - desired]
+        reason = f"Scaling activity initiated by (deployment {primary.id})"
+        unplaced = [t.id for t in extras if t.id not in self._live]
+        self._cancel(unplaced, reason)
+        placed = [t.id for t in extras if t.id in self._live]
+        for task_id in placed:
+            await self._stop(task_id, "ServiceSchedulerInitiated", reason)
+        if placed:
+            self._event(
+                service,
+                f"has stopped {len(placed)} running tasks: "
+                + " ".join(f"(task {i})" for i in placed)
+                + ".",
+            )
+        stopped = set(unplaced) | set(placed)
+        return [t for t in current if t.id not in stopped]
+
+    def cancel_pending(self, cluster: str, service: str, desired: int) -> int:
+        """Stop at once the tasks not yet started past ``desired`` (scale in, delete).
+
+        The API calls this before it answers, so a service scaled in starts
+        nothing more; the number of tasks cancelled.
+        """
+        live = [
+            t
+            for t in self.store.tasks(cluster=cluster, service=service, live=True)
+            if t.desired_status == "RUNNING"
+        ]
+        excess = len(live) - desired
+        unplaced = [t for t in live if t.last_status == "PROVISIONING" and t.id not in self._live]
+        if excess <= 0 or not unplaced:
+            return 0
+        unplaced.sort(key=lambda t: -t.created_at)
+        ids = [t.id for t in unplaced[:excess]]
+        self._cancel(ids, "Scaling activity initiated by the service's update")
+        return len(ids)
+
+    def _cancel(self, task_ids: list[str], reason: str) -> None:
+        """Mark tasks that have no process STOPPED, in one transaction."""
+        if not task_ids:
+            return
+        self.store.update_tasks(
+            task_ids,
+            last_status="STOPPED",
+            desired_status="STOPPED",
+            stopped_at=time.time(),
+            stop_code="ServiceSchedulerInitiated",
+            stopped_reason=reason,
+        )
+        self._notify()
+        self.wake()
+
+    def _new_task(
         self, service: Service, deployment_id: str, definition: TaskDefinition
     ) -> TaskRecord:
-        record = TaskRecord(
+        return TaskRecord(
             id=uuid.uuid4().hex,
             cluster=service.cluster,
             service=service.name,
@@ -367,21 +361,43 @@ class ServiceManager:
             limits_enforced=False,
             started_by=deployment_id,
         )
-        self.store.insert_task(record)
-        self._notify()
-        return record
 
-    async def _launch_ready(self, service: Service, waiting: list[TaskRecord]) -> float | None:
+    def _note_blocked(self, service: Service, kind: str, why: str | None) -> None:
+        """Say once in the service's events why tasks wait (``why`` None: they no longer do)."""
+        key = (service.cluster, service.name, kind)
+        if why is None:
+            self._blocked.pop(key, None)
+        elif self._blocked.get(key) != why:
+            self._blocked[key] = why
+            self._event(service, f"was unable to place a task because {why}.")
+
+    async def _launch_ready(
+        self, service: Service, waiting: list[TaskRecord]
+    ) -> tuple[float | None, int]:
+        """Place what the host has room for; (seconds to the next try, tasks left for room)."""
         if not waiting:
-            return None
-        throttle = self._throttles.setdefault((service.cluster, service.name), _Throttle())
+            self._note_blocked(service, "capacity", None)
+            return None, 0
+        throttle = self._throttles.setdefault((service.cluster, service.name), Throttle())
         now = time.monotonic()
         if now < throttle.not_before:
-            return throttle.not_before - now
-        started = []
-        for task in waiting:
+            return throttle.not_before - now, 0
+        started: list[str] = []
+        blocked = 0
+        wait: float | None = None
+        for index, task in enumerate(waiting):
+            if self._closing or (started and self._wake.is_set()) or len(started) >= LAUNCH_BATCH:
+                wait = 0.0  # look at the services again (a change, or a long batch) first
+                break
+            why = self._usage.shortage(self.capacity, task.cpu_units, task.memory_mib)
+            if why:
+                self._note_blocked(service, "capacity", why)
+                blocked = len(waiting) - index
+                break
             if await self._launch(task):
                 started.append(task.id)
+        if not blocked:
+            self._note_blocked(service, "capacity", None)
         if started:
             self.wake()  # a rolling deployment stops old tasks once new ones run
             self._event(
@@ -390,7 +406,7 @@ class ServiceManager:
                 + " ".join(f"(task {i})" for i in started)
                 + ".",
             )
-        return None
+        return wait, blocked
 
     def _update_deployments(
         self, service: Service, deployments: list[Deployment], desired: int
@@ -428,240 +444,3 @@ class ServiceManager:
             self._notify()
         elif not steady:
             self._steady.discard(key)
-
-    # ------------------------------------------------------------------ one task
-    def _variables(self, task: TaskRecord) -> dict[str, str | None]:
-        arn = self.store.arns.task(task.cluster, task.id)
-        return {
-            **self.variables,
-            "cluster": task.cluster,
-            "service": task.service or "",
-            "task_arn": arn,
-            "task_id": task.id,
-            "cpu": "" if task.cpu_units is None else str(task.cpu_units),
-            "memory": "" if task.memory_mib is None else str(task.memory_mib),
-        }
-
-    async def _launch(self, task: TaskRecord) -> bool:
-        """Start the task's process; False (and the task STOPPED) when it cannot start."""
-        definition = self.store.resolve_task_definition(task.task_definition)
-        if definition is None:
-            self._failed_to_start(task, f"TaskDefinition {task.task_definition} not found")
-            return False
-        container = definition.container
-        variables = self._variables(task)
-        try:
-            argv = [render_template(arg, variables) for arg in container["command"]]
-            env = dict(os.environ)
-            for pair in container.get("environment") or []:
-                env[pair["name"]] = render_template(str(pair.get("value", "")), variables)
-        except TemplateError as exc:
-            self._failed_to_start(task, f"CannotStartContainerError: {exc}")
-            return False
-        self.store.update_task(task.id, last_status="PENDING")
-        group = self._make_cgroup(task)
-        log_file = self._open_log(task)
-        try:
-            process = await asyncio.create_subprocess_exec(
-                *argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                env=env,
-                start_new_session=True,
-                preexec_fn=_die_with_parent if _PRCTL is not None else None,
-            )
-        except OSError as exc:
-            if group is not None:
-                await asyncio.to_thread(group.remove)
-            self._failed_to_start(task, f"CannotStartContainerError: {exc}")
-            return False
-        finally:
-            if log_file not in (None, subprocess.DEVNULL) and not isinstance(log_file, int):
-                log_file.close()
-        limited = False
-        if group is not None:
-            try:
-                group.attach(process.pid)
-                limited = True
-            except OSError as exc:
-                log.warning("task %s runs without limits: cannot join its cgroup: %s", task.id, exc)
-        live = _Live(task.id, process, group, time.monotonic())
-        self._live[task.id] = live
-        # StopTask may have come while the process was being spawned
-        wanted = self.store.get_task(task.id)
-        stop_now = wanted is None or wanted.desired_status == "STOPPED"
-        self.store.update_task(
-            task.id,
-            last_status="STOPPING" if stop_now else "RUNNING",
-            desired_status="STOPPED" if stop_now else "RUNNING",
-            pid=process.pid,
-            proc_start=process_start_ticks(process.pid),
-            started_at=time.time(),
-            limits_enforced=limited,
-        )
-        live.watcher = asyncio.create_task(self._watch(live))
-        if stop_now:
-            _signal_group(process.pid, signal.SIGTERM)
-            live.killer = asyncio.create_task(self._kill_after(live, self.stop_grace))
-        self._notify()
-        return not stop_now
-
-    def _make_cgroup(self, task: TaskRecord) -> TaskCgroup | None:
-        if task.cpu_units is None and task.memory_mib is None:
-            return None
-        if not self.cgroups.support.limits_enforced:
-            return None
-        try:
-            return self.cgroups.create(
-                task.id, cpu_units=task.cpu_units, memory_mib=task.memory_mib
-            )
-        except OSError as exc:
-            log.warning("task %s runs without limits: %s", task.id, exc)
-            return None
-
-    def _open_log(self, task: TaskRecord) -> Any:
-        if self.log_dir is None:
-            return subprocess.DEVNULL
-        path = self.log_dir / task.cluster / f"{task.id}.log"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return open(path, "ab")  # closed right after the spawn
-
-    def log_path(self, task: TaskRecord) -> Path | None:
-        """Where the task's output goes (None when discarded)."""
-        return None if self.log_dir is None else self.log_dir / task.cluster / f"{task.id}.log"
-
-    def _failed_to_start(self, task: TaskRecord, reason: str) -> None:
-        log.warning("task %s failed to start: %s", task.id, reason)
-        self._mark_stopped(task.id, "TaskFailedToStart", reason, None)
-        self._crashed(task, ran=0.0)
-
-    def _crashed(self, task: TaskRecord, ran: float) -> None:
-        if task.service is None:
-            return
-        throttle = self._throttles.setdefault((task.cluster, task.service), _Throttle())
-        if ran >= self.backoff.stable_after:
-            throttle.failures = 0
-            return
-        throttle.failures += 1
-        delay = self.backoff.delay(throttle.failures)
-        throttle.not_before = time.monotonic() + delay
-        service = self.store.get_service(task.cluster, task.service)
-        if service is not None and throttle.failures > 1:
-            self._event(
-                service,
-                f"is restarting crashed tasks after {delay:g} s ({throttle.failures} crashes in a row).",
-            )
-
-    def _mark_stopped(
-        self, task_id: str, stop_code: str, reason: str, exit_code: int | None
-    ) -> TaskRecord:
-        task = self.store.update_task(
-            task_id,
-            last_status="STOPPED",
-            desired_status="STOPPED",
-            stopped_at=time.time(),
-            stop_code=stop_code,
-            stopped_reason=reason,
-            exit_code=exit_code,
-        )
-        self._notify()
-        self.wake()
-        return task
-
-    async def _watch(self, live: _Live) -> None:
-        code = await live.process.wait()
-        ran = time.monotonic() - live.started
-        _signal_group(live.process.pid, signal.SIGKILL)  # whatever the worker left behind
-        if live.cgroup is not None:
-            await asyncio.to_thread(live.cgroup.remove)
-        if live.killer is not None:
-            live.killer.cancel()
-        task = self.store.get_task(live.task_id)
-        self._live.pop(live.task_id, None)
-        if task is not None:
-            if task.desired_status == "STOPPED":
-                self._mark_stopped(
-                    task.id,
-                    task.stop_code or "UserInitiated",
-                    task.stopped_reason or "Task stopped",
-                    code,
-                )
-            else:
-                self._mark_stopped(
-                    task.id, "EssentialContainerExited", "Essential container in task exited", code
-                )
-                log.warning(
-                    "task %s exited with code %s after %.1f s; replacing it", task.id, code, ran
-                )
-                self._crashed(task, ran)
-        live.exited.set()
-
-    async def stop_task(self, task_id: str, reason: str) -> TaskRecord:
-        """Stop a task as a user asks (ECS StopTask); a service replaces it."""
-        await self._stop(task_id, "UserInitiated", reason)
-        task = self.store.get_task(task_id)
-        assert task is not None
-        return task
-
-    async def _stop(
-        self, task_id: str, stop_code: str, reason: str, *, grace: float | None = None
-    ) -> None:
-        task = self.store.get_task(task_id)
-        if task is None or task.last_status == "STOPPED":
-            return
-        live = self._live.get(task_id)
-        if live is None:  # never launched: nothing to signal
-            self._mark_stopped(task_id, stop_code, reason, None)
-            return
-        if task.desired_status == "STOPPED":
-            return  # already stopping
-        self.store.update_task(
-            task_id,
-            desired_status="STOPPED",
-            last_status="STOPPING",
-            stopping_at=time.time(),
-            stop_code=stop_code,
-            stopped_reason=reason,
-        )
-        self._notify()
-        if grace is None:
-            definition = self.store.resolve_task_definition(task.task_definition)
-            grace = (
-                definition.stop_timeout
-                if definition and definition.stop_timeout is not None
-                else self.stop_grace
-            )
-        _signal_group(live.process.pid, signal.SIGTERM)
-        live.killer = asyncio.create_task(self._kill_after(live, grace))
-
-    async def _kill_after(self, live: _Live, grace: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(live.exited.wait(), grace)
-            return
-        log.warning("task %s ignored SIGTERM for %g s: killing it", live.task_id, grace)
-        _signal_group(live.process.pid, signal.SIGKILL)
-
-    async def _reap_orphan(self, task: TaskRecord) -> None:
-        """Stop a task that a previous server process started and left behind."""
-        alive = (
-            task.pid is not None
-            and task.proc_start is not None
-            and process_start_ticks(task.pid) == task.proc_start
-        )
-        self._mark_stopped(
-            task.id,
-            "ServiceSchedulerInitiated",
-            "Task stopped because the server that ran it restarted",
-            None,
-        )
-        if alive:
-            assert task.pid is not None
-            _signal_group(task.pid, signal.SIGTERM)
-            deadline = time.monotonic() + self.stop_grace
-            while process_start_ticks(task.pid) == task.proc_start and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)  # not our child: no wait() to block on
-            _signal_group(task.pid, signal.SIGKILL)
-        group = self.cgroups.group(task.id)
-        if group is not None:
-            await asyncio.to_thread(group.remove)

@@ -44,6 +44,7 @@ class RunSpec:
     batch_size: int
     partitions: int = 2
     sample_every: int = 1
+    estimator: str = "is"
 
     def execution_input(self) -> dict[str, Any]:
         return {
@@ -55,6 +56,7 @@ class RunSpec:
             "batch_size": self.batch_size,
             "partitions": self.partitions,
             "sample_every": self.sample_every,
+            "estimator": self.estimator,
         }
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import uvicorn
 
+from montemap.api.httpserver import HttpLimits, server_config
 from montemap.assembly import Montemap, Settings
 from montemap.errors import MontemapError
 
@@ -35,15 +36,13 @@ class EmbeddedServer:
     def __init__(self, data_dir: Path, *, port: int | None = None, cgroups: bool = True) -> None:
         self.port = port or free_port()
         self.montemap = Montemap(Settings(data_dir=data_dir, port=self.port, cgroups=cgroups))
-        config = uvicorn.Config(
+        config = server_config(
             self.montemap.app,
             host="127.0.0.1",
             port=self.port,
-            http="httptools",
-            loop="asyncio",
-            lifespan="on",
+            limits=HttpLimits(),
             log_level="warning",
-            timeout_graceful_shutdown=2,
+            shutdown_timeout=2,
         )
         self.server = uvicorn.Server(config)
         # uvicorn installs signal handlers only in the main thread: Ctrl-C stays ours.

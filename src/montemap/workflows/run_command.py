@@ -1,7 +1,8 @@
 """``montemap run``: the main job, end to end, on one machine.
 
-Generates the portfolio if it is not there yet, starts an embedded server (or
-uses ``--server``), registers the shipped workflows, points the worker service
+Uses the portfolio the data directory holds (imported or generated, as its
+``portfolio.json`` records) and generates one only into an empty directory,
+starts an embedded server (or uses ``--server``), registers the shipped workflows, points the worker service
 at the chosen task definition, runs data processing with a live progress line,
 and prints the results and what the run would cost on Fargate Spot. Everything
 after the portfolio goes through the public APIs with boto3, so the same steps
@@ -11,6 +12,7 @@ work against any montemap server.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -44,8 +46,23 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description=__doc__.splitlines()[0] if __doc__ else None,
     )
     p.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="default: %(default)s")
-    p.add_argument("--loans", type=int, default=DEFAULT_LOANS, help="default: %(default)s")
-    p.add_argument("--layout", choices=["realistic", "seed"], default="realistic")
+    p.add_argument(
+        "--loans",
+        type=int,
+        help=f"loans to generate into an empty data directory (default {DEFAULT_LOANS:,}); "
+        "with a portfolio there, must match it",
+    )
+    p.add_argument(
+        "--layout",
+        choices=["realistic", "seed"],
+        help="layout to generate (default realistic); with a portfolio there, must match it",
+    )
+    p.add_argument(
+        "--portfolio-seed",
+        type=int,
+        help="seed to generate the portfolio with (default: --seed); "
+        "with a portfolio there, must match it",
+    )
     p.add_argument(
         "--workers",
         type=int,
@@ -55,7 +72,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--task-definition", choices=sorted(TASK_DEFINITIONS), default="small")
     p.add_argument("--shocks", default="0,100,200,300", help="rate shocks in bp")
     p.add_argument("--paths", type=int, default=1000, help="Monte Carlo paths per scenario")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="simulation seed (default 0)")
     p.add_argument("--as-of", help="analysis date YYYY-MM-DD (default: today, UTC)")
     p.add_argument("--batch-size", type=int, default=400, help="loans per batch (default 400)")
     p.add_argument("--partitions", type=int, default=2, help="inventory partitions (default 2)")
@@ -66,12 +83,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--price-vcpu-hour", type=float, default=pricing.SPOT_VCPU_HOUR)
     p.add_argument("--price-gb-hour", type=float, default=pricing.SPOT_GB_HOUR)
     p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.add_argument(
+        "--estimator",
+        choices=["is", "plain"],
+        default="is",
+        help="tail estimator: is (importance sampling, default) or plain (for checking)",
+    )
     p.set_defaults(func=run)
 
 
 def _check(args: argparse.Namespace) -> RunSpec:
     problems = []
-    if args.loans < 1:
+    if args.loans is not None and args.loans < 1:
         problems.append("--loans must be at least 1")
     if args.workers < 0:
         problems.append("--workers must not be negative")
@@ -100,8 +123,8 @@ def _check(args: argparse.Namespace) -> RunSpec:
     name = args.name or "run-" + dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
     return RunSpec(
         name=name,
-        loans=args.loans,
-        layout=args.layout,
+        loans=args.loans or DEFAULT_LOANS,
+        layout=args.layout or "realistic",
         workers=workers,
         task_definition=args.task_definition,
         cpu_units=cpu_units,
@@ -113,34 +136,89 @@ def _check(args: argparse.Namespace) -> RunSpec:
         batch_size=args.batch_size,
         partitions=args.partitions,
         sample_every=args.sample_every,
+        estimator=args.estimator,
     )
 
 
-def ensure_portfolio(data_dir: Path, spec: RunSpec, *, quiet: bool) -> dict[str, Any]:
-    """Generate the portfolio unless the same one (loans, layout, seed) is there."""
-    from montemap.credit.generator import generate, local_destination
+def ensure_portfolio(
+    data_dir: Path, args: argparse.Namespace, spec: RunSpec, *, quiet: bool
+) -> RunSpec:
+    """Use the portfolio ``data_dir`` holds; generate one only into an empty directory.
 
-    marker = data_dir / "portfolio.json"
-    wanted = {"loans": spec.loans, "layout": spec.layout, "seed": spec.seed}
-    manifest = data_dir / "buckets" / bindings.SOURCE_BUCKET / "inventory" / "manifest.json"
-    if marker.exists() and manifest.exists():
-        have = json.loads(marker.read_text())
-        if all(have.get(k) == v for k, v in wanted.items()):
-            return dict(have)
+    Returns ``spec`` with the portfolio's loan count and layout. Raises
+    :class:`RunError` (one line) where ``--loans``, ``--layout`` or
+    ``--portfolio-seed`` contradict the portfolio there, or where the source
+    bucket holds objects but no inventory.
+    """
+    from montemap.credit.gen_commands import read_provenance, write_provenance
+    from montemap.credit.generator import GeneratorError, generate, local_destination
+
+    source = data_dir / "buckets" / bindings.SOURCE_BUCKET
+    manifest = source / "inventory" / "manifest.json"
+    try:
+        have = read_provenance(data_dir)
+    except GeneratorError as exc:
+        raise RunError(str(exc)) from None
+    if manifest.exists():
+        return _use_existing(data_dir, args, spec, have or {}, quiet=quiet)
+    if source.exists() and any(source.iterdir()):
+        raise RunError(
+            f"{source} holds objects but no inventory (inventory/manifest.json); "
+            "refusing to generate over them: re-run 'montemap generate' or 'montemap import' "
+            "with --force, or use another --data-dir"
+        )
+    seed = spec.seed if args.portfolio_seed is None else args.portfolio_seed
     started = time.monotonic()
     if not quiet:
         print(f"generating {spec.loans:,} loans ({spec.layout}) in {data_dir} ...", flush=True)
-    generate(
+    result = generate(
         local_destination(data_dir),
         spec.loans,
         layout=spec.layout,  # type: ignore[arg-type]
-        seed=spec.seed,
+        seed=seed,
         as_of=dt.date.fromisoformat(spec.as_of),
-        replace=True,
+        replace=False,
     )
-    doc = {**wanted, "as_of": spec.as_of, "seconds": round(time.monotonic() - started, 1)}
-    marker.write_text(json.dumps(doc) + "\n")
-    return doc
+    write_provenance(
+        data_dir,
+        "generated",
+        result,
+        layout=spec.layout,
+        seed=seed,
+        as_of=spec.as_of,
+        seconds=round(time.monotonic() - started, 1),
+    )
+    return spec
+
+
+def _use_existing(
+    data_dir: Path, args: argparse.Namespace, spec: RunSpec, have: dict[str, Any], *, quiet: bool
+) -> RunSpec:
+    origin = str(have.get("origin", "existing"))
+    loans = have.get("loans")
+    what = f"{data_dir} holds {origin} portfolio"
+    if isinstance(loans, int):
+        what = f"{data_dir} holds {origin} portfolio of {loans:,} loans"
+    wanted = {"--loans": (args.loans, "loans"), "--layout": (args.layout, "layout")}
+    wanted["--portfolio-seed"] = (args.portfolio_seed, "seed")
+    for option, (given, key) in wanted.items():
+        if given is None:
+            continue
+        recorded = have.get(key)
+        if recorded != given:
+            shown = "none" if recorded is None else recorded
+            raise RunError(
+                f"{what} ({key} {shown}): {option} {given} contradicts it; drop {option} "
+                "to simulate that portfolio, or use another --data-dir"
+            )
+    if not quiet:
+        print(f"using the {origin} portfolio in {data_dir}", flush=True)
+    changes: dict[str, Any] = {}
+    if isinstance(loans, int):
+        changes["loans"] = loans
+    if isinstance(have.get("layout"), str):
+        changes["layout"] = have["layout"]
+    return dataclasses.replace(spec, **changes)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -148,7 +226,7 @@ def run(args: argparse.Namespace) -> int:
     data_dir = Path(args.data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     if args.server is None:
-        ensure_portfolio(data_dir, spec, quiet=args.quiet)
+        spec = ensure_portfolio(data_dir, args, spec, quiet=args.quiet)
     embedded = None
     if args.server is None:
         from montemap.workflows.embedded import EmbeddedServer
@@ -238,6 +316,9 @@ def print_result(record: dict[str, Any], run_dir: Path) -> None:
             f"{format_money(sc['expected_loss']):>14}  {format_money(sc['var']['0.99']):>13}  "
             f"{format_money(sc['es']['0.99']):>12}  {format_money(sc['var']['0.999']):>13}\n"
         )
+    from montemap.credit.quality import quality_lines
+
+    out("".join(f"  {line}\n" for line in quality_lines(summary)))
     cost = record["cost"]
     out(
         f"  Fargate Spot estimate: {cost['vcpu_seconds']:,.0f} vCPU-s, {cost['gb_seconds']:,.0f} "

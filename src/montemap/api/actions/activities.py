@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from montemap.api import paging, shapes
 from montemap.api.actions.base import (
     Context,
@@ -12,9 +10,10 @@ from montemap.api.actions.base import (
     action,
     check_name,
     check_tag_count,
-    parse_arn,
+    parse_local_arn,
     tags_from,
 )
+from montemap.api.validation import check_json_payload
 from montemap.engine.records import ActivityRecord
 from montemap.errors import ApiError
 
@@ -46,14 +45,14 @@ async def create_activity(ctx: Context, params: Params) -> Result:
 @action("DescribeActivity")
 async def describe_activity(ctx: Context, params: Params) -> Result:
     arn = params["activityArn"]
-    parse_arn(arn, "activity")
+    parse_local_arn(ctx, arn, "activity")
     return shapes.activity(ctx.engine.describe_activity(arn))
 
 
 @action("DeleteActivity")
 async def delete_activity(ctx: Context, params: Params) -> Result:
     arn = params["activityArn"]
-    parse_arn(arn, "activity")
+    parse_local_arn(ctx, arn, "activity")
     ctx.engine.delete_activity(arn)
     ctx.registry.delete_tags(arn)
     return {}
@@ -78,7 +77,7 @@ async def list_activities(ctx: Context, params: Params) -> Result:
 @action("GetActivityTask")
 async def get_activity_task(ctx: Context, params: Params) -> Result:
     arn = params["activityArn"]
-    parse_arn(arn, "activity")
+    parse_local_arn(ctx, arn, "activity")
     task = await ctx.engine.get_activity_task(arn, params.get("workerName"))
     if task is None:
         return {}
@@ -89,10 +88,7 @@ async def get_activity_task(ctx: Context, params: Params) -> Result:
 @action("SendTaskSuccess")
 async def send_task_success(ctx: Context, params: Params) -> Result:
     output: str = params["output"]
-    try:
-        json.loads(output)
-    except json.JSONDecodeError as exc:
-        raise ApiError("InvalidOutput", f"Invalid Output: '{exc.msg}'")
+    check_json_payload(output, "InvalidOutput", "Output")
     await ctx.engine.send_task_success(params["taskToken"], output)
     return {}
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from montemap.api.engine_api import EngineApi
 from montemap.api.registry import Registry
-from montemap.arns import Arn, ArnFactory, valid_name
+from montemap.arns import Arn, ArnFactory, resource_problem, valid_name
 from montemap.engine.engine import parse_arn_cached
 from montemap.errors import ApiError
 
@@ -61,6 +61,26 @@ def parse_arn(value: str, *kinds: str) -> Arn:
     if arn.kind not in kinds:
         raise ApiError(
             "InvalidArn", f"Invalid Arn: 'Resource type not valid in this context: {arn.kind}'"
+        )
+    return arn
+
+
+def parse_local_arn(ctx: Context, value: str, *kinds: str) -> Arn:
+    """A well-formed states ARN of one of ``kinds`` in this server's region and account.
+
+    Anything else is ``InvalidArn``, as AWS answers a malformed ARN or one of
+    another region or account (nothing is looked up, deleted or created).
+    """
+    arn = parse_arn(value, *kinds)
+    problem = resource_problem(arn)
+    if problem is not None:
+        raise ApiError("InvalidArn", f"Invalid Arn: '{problem}'")
+    if not is_local(ctx, arn):
+        raise ApiError(
+            "InvalidArn",
+            f"Invalid Arn: 'The ARN names region {arn.region} and account {arn.account}; "
+            f"this endpoint serves region {ctx.arns.region} and account {ctx.arns.account}: "
+            f"{value}'",
         )
     return arn
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from montemap.api import paging, shapes
-from montemap.api.actions.base import Context, Params, Result, action, check_name, parse_arn
+from montemap.api.actions.base import Context, Params, Result, action, check_name, parse_local_arn
 from montemap.api.actions.state_machines import resolve
 from montemap.api.protocol import epoch_seconds, validation_error
 from montemap.api.registry import DEFAULT_LOGGING, DEFAULT_TRACING, StateMachine
+from montemap.api.validation import check_execution_input
 from montemap.errors import ApiError
 
 _EXECUTION_KINDS = ("execution", "express")
@@ -18,6 +19,8 @@ async def start_execution(ctx: Context, params: Params) -> Result:
     name = params.get("name")
     if name is not None:
         check_name(name)
+    if params.get("input") is not None:
+        check_execution_input(params["input"])
     record = await ctx.engine.start_execution(
         target.ref(),
         name=name,
@@ -30,7 +33,7 @@ async def start_execution(ctx: Context, params: Params) -> Result:
 @action("DescribeExecution")
 async def describe_execution(ctx: Context, params: Params) -> Result:
     arn = params["executionArn"]
-    parse_arn(arn, *_EXECUTION_KINDS)
+    parse_local_arn(ctx, arn, *_EXECUTION_KINDS)
     record = ctx.engine.describe_execution(arn)
     include_data = params.get("includedData", "ALL_DATA") == "ALL_DATA"
     return shapes.describe_execution(record, include_data=include_data)
@@ -39,7 +42,7 @@ async def describe_execution(ctx: Context, params: Params) -> Result:
 @action("StopExecution")
 async def stop_execution(ctx: Context, params: Params) -> Result:
     arn = params["executionArn"]
-    parse_arn(arn, *_EXECUTION_KINDS)
+    parse_local_arn(ctx, arn, *_EXECUTION_KINDS)
     record = await ctx.engine.stop_execution(
         arn, error=params.get("error"), cause=params.get("cause")
     )
@@ -63,7 +66,7 @@ async def list_executions(ctx: Context, params: Params) -> Result:
                 "This operation is not supported by this type of state machine",
             )
     elif map_run_arn is not None:
-        parse_arn(map_run_arn, "mapRun")
+        parse_local_arn(ctx, map_run_arn, "mapRun")
     records, token = ctx.engine.list_executions(
         state_machine_arn=machine_arn,
         map_run_arn=map_run_arn,
@@ -85,7 +88,7 @@ async def list_executions(ctx: Context, params: Params) -> Result:
 @action("GetExecutionHistory")
 async def get_execution_history(ctx: Context, params: Params) -> Result:
     arn = params["executionArn"]
-    parse_arn(arn, *_EXECUTION_KINDS)
+    parse_local_arn(ctx, arn, *_EXECUTION_KINDS)
     events, token = ctx.engine.get_execution_history(
         arn,
         reverse=bool(params.get("reverseOrder", False)),
@@ -110,7 +113,7 @@ def _map_run_label(map_run_arn: str) -> str | None:
 @action("DescribeStateMachineForExecution")
 async def describe_state_machine_for_execution(ctx: Context, params: Params) -> Result:
     arn = params["executionArn"]
-    parse_arn(arn, *_EXECUTION_KINDS)
+    parse_local_arn(ctx, arn, *_EXECUTION_KINDS)
     ref = ctx.engine.describe_execution_definition(arn)
     record = ctx.engine.describe_execution(arn)
     machine = ctx.registry.get_state_machine(ref.arn)

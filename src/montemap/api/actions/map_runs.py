@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any, Protocol, cast
 
 from montemap.api import paging, shapes
-from montemap.api.actions.base import Context, Params, Result, action, parse_arn
+from montemap.api.actions.base import Context, Params, Result, action, parse_local_arn
 from montemap.api.protocol import epoch_seconds, validation_error
 
 
@@ -38,14 +38,14 @@ def _engine(ctx: Context) -> MapRunEngine:
 @action("DescribeMapRun")
 async def describe_map_run(ctx: Context, params: Params) -> Result:
     arn = params["mapRunArn"]
-    parse_arn(arn, "mapRun")
+    parse_local_arn(ctx, arn, "mapRun")
     return shapes.map_run(_engine(ctx).describe_map_run(arn))
 
 
 @action("ListMapRuns")
 async def list_map_runs(ctx: Context, params: Params) -> Result:
     arn = params["executionArn"]
-    parse_arn(arn, "execution")
+    parse_local_arn(ctx, arn, "execution")
     runs, token = _engine(ctx).list_map_runs(
         arn,
         max_results=paging.page_size(params.get("maxResults")),
@@ -60,7 +60,7 @@ async def list_map_runs(ctx: Context, params: Params) -> Result:
 @action("UpdateMapRun")
 async def update_map_run(ctx: Context, params: Params) -> Result:
     arn = params["mapRunArn"]
-    parse_arn(arn, "mapRun")
+    parse_local_arn(ctx, arn, "mapRun")
     fields = ("maxConcurrency", "toleratedFailureCount", "toleratedFailurePercentage")
     if all(params.get(f) is None for f in fields):
         raise validation_error(
@@ -80,6 +80,6 @@ async def update_map_run(ctx: Context, params: Params) -> Result:
 @action("RedriveExecution")
 async def redrive_execution(ctx: Context, params: Params) -> Result:
     arn = params["executionArn"]
-    parse_arn(arn, "execution", "express")
+    parse_local_arn(ctx, arn, "execution", "express")
     redriven = _engine(ctx).redrive_execution(arn)
     return {"redriveDate": epoch_seconds(redriven)}

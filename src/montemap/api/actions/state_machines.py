@@ -13,11 +13,16 @@ from montemap.api.actions.base import (
     action,
     check_name,
     check_tag_count,
-    is_local,
-    parse_arn,
+    parse_local_arn,
     tags_from,
 )
-from montemap.api.protocol import validation_error
+from montemap.api.protocol import (
+    JsonRefused,
+    check_depth,
+    check_value,
+    strict_loads,
+    validation_error,
+)
 from montemap.api.registry import (
     DEFAULT_LOGGING,
     DEFAULT_TRACING,
@@ -26,11 +31,11 @@ from montemap.api.registry import (
     StateMachineVersion,
 )
 from montemap.asl.definition import (
-    check_definition,
     format_invalid_definition,
     load_definition,
     validate_definition,
 )
+from montemap.asl.validate_base import ERROR, INVALID_JSON_DESCRIPTION
 from montemap.errors import ApiError, DefinitionError, Diagnostic
 
 _ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
@@ -52,10 +57,31 @@ def check_role_arn(role_arn: str) -> None:
 
 def check_definition_text(definition: str) -> None:
     """``InvalidDefinition`` with AWS's message for a definition that does not validate."""
+    diagnostics = [d for d in _diagnostics(definition) if d.severity == ERROR]
+    if diagnostics:
+        raise ApiError("InvalidDefinition", format_invalid_definition(diagnostics))
+
+
+def _load(definition: str) -> dict[str, Any]:
+    """The definition parsed, refused (``DefinitionError``) where montemap could not
+    store or run it: what :func:`montemap.api.protocol.strict_loads` refuses in a JSON
+    definition, and the same in the value a YAML definition loads to."""
     try:
-        check_definition(definition)
-    except DefinitionError as exc:
-        raise ApiError("InvalidDefinition", format_invalid_definition(exc.diagnostics))
+        if definition.lstrip().startswith(("{", "[")):
+            strict_loads(definition)
+        else:
+            check_depth(definition)
+        loaded = load_definition(definition)
+        check_value(loaded)
+    except JsonRefused as exc:
+        raise _json_error(str(exc)) from None
+    except (ValueError, RecursionError) as exc:  # what a YAML loader may raise
+        raise _json_error(f"The definition cannot be loaded: {type(exc).__name__}") from None
+    return loaded
+
+
+def _json_error(message: str) -> DefinitionError:
+    return DefinitionError([Diagnostic(INVALID_JSON_DESCRIPTION, message, "", ERROR)])
 
 
 def logging_configuration(params: Params) -> dict[str, Any] | None:
@@ -83,13 +109,12 @@ def tracing_configuration(params: Params) -> dict[str, Any] | None:
 
 def resolve(ctx: Context, arn_text: str) -> StateMachine | StateMachineVersion:
     """The state machine or published version an ARN names, else StateMachineDoesNotExist."""
-    arn = parse_arn(arn_text, "stateMachine")
+    arn = parse_local_arn(ctx, arn_text, "stateMachine")
     found: StateMachine | StateMachineVersion | None = None
-    if is_local(ctx, arn):
-        if len(arn.parts) == 1:
-            found = ctx.registry.get_state_machine(arn_text)
-        elif len(arn.parts) == 2 and arn.parts[1].isdigit():
-            found = ctx.registry.get_version(arn_text)
+    if len(arn.parts) == 1:
+        found = ctx.registry.get_state_machine(arn_text)
+    elif arn.parts[1].isdigit():
+        found = ctx.registry.get_version(arn_text)
     if found is None:
         raise does_not_exist(arn_text)
     return found
@@ -209,7 +234,7 @@ async def update_state_machine(ctx: Context, params: Params) -> Result:
 @action("DeleteStateMachine")
 async def delete_state_machine(ctx: Context, params: Params) -> Result:
     arn_text = params["stateMachineArn"]
-    arn = parse_arn(arn_text, "stateMachine")
+    arn = parse_local_arn(ctx, arn_text, "stateMachine")
     if len(arn.parts) != 1:
         raise validation_error(
             f"'{arn_text}' is not a state machine ARN; state machine versions and aliases "
@@ -236,7 +261,7 @@ async def list_state_machines(ctx: Context, params: Params) -> Result:
 
 def _diagnostics(definition: str) -> list[Diagnostic]:
     try:
-        loaded = load_definition(definition)
+        loaded = _load(definition)
     except DefinitionError as exc:
         return exc.diagnostics
     return validate_definition(loaded)

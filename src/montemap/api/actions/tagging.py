@@ -9,8 +9,7 @@ from montemap.api.actions.base import (
     Result,
     action,
     check_tag_count,
-    is_local,
-    parse_arn,
+    parse_local_arn,
     tag_list,
     tags_from,
 )
@@ -22,9 +21,9 @@ def resource(ctx: Context, arn_text: str) -> str:
 
     Only state machines and activities carry tags (not versions, aliases or executions).
     """
-    arn = parse_arn(arn_text, "stateMachine", "activity")
+    arn = parse_local_arn(ctx, arn_text, "stateMachine", "activity")
     exists = False
-    if is_local(ctx, arn) and len(arn.parts) == 1:
+    if len(arn.parts) == 1:
         if arn.kind == "stateMachine":
             exists = ctx.registry.get_state_machine(arn_text) is not None
         else:

@@ -1,0 +1,264 @@
+"""Which requests the server answers at all, and which may start processes.
+
+One policy for every entry point (the JSON services, S3, Lambda,
+CloudFormation, ``/health``, ``/metrics`` and the console), applied at the
+front of :class:`montemap.api.app.ApiApp` before any routing:
+
+- **Host.** The ``Host`` header must name this server, so that a web page
+  whose DNS name was rebound to the server's address (DNS rebinding) is not
+  answered: loopback names (``localhost``, ``127.0.0.0/8``, ``[::1]``) always;
+  and ``*.localhost`` (RFC 6761; S3 virtual-hosted buckets); the bound
+  address when it is not loopback; any IP address literal on a wildcard bind
+  (``0.0.0.0``, ``::``), whose addresses are all the machine's; and the names
+  given with ``--allowed-host`` and their subdomains (servers reached by DNS
+  name, or through a reverse proxy that keeps ``Host``). The port is not compared: a
+  browser always connects to the port its URL names, so the name is what tells
+  a rebound page apart, and an SSH tunnel (``localhost:9000`` to the server's
+  8083) must keep working. Refusal: 421 Misdirected Request.
+- **Origin.** A browser names the page that sent a request in ``Origin``; a
+  request whose ``Origin`` is not this server (``http(s)://`` + its ``Host``)
+  is refused with 403, as is ``Origin: null`` (sandboxed frames, files).
+
+:func:`may_start_processes` is the stricter rule for actions that start
+processes on the host (ECS task definitions and services, Lambda code,
+CloudFormation templates): see its documentation.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+from xml.sax.saxutils import escape
+
+from starlette.responses import Response
+from starlette.types import Scope
+
+from montemap.api import protocol
+from montemap.api.routing import signing_service, unsigned_service
+from montemap.errors import ApiError, MontemapError
+
+#: Where the front of the app leaves the server's :class:`HostPolicy` in each request's scope.
+SCOPE_KEY = "montemap.hosts"
+#: Bind addresses that listen on every interface.
+WILDCARD_BINDS = frozenset({"0.0.0.0", "::", ""})
+#: Request headers only browsers send: their presence marks a request a web page made.
+BROWSER_HEADERS = (b"origin", b"sec-fetch-site", b"sec-fetch-mode", b"sec-fetch-dest")
+_HOST_NAME_RE = re.compile(
+    r"^(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*$"
+)
+_ACCEPTED_CACHE = 64  # Host headers remembered as accepted (bounded: clients choose them)
+_SHOWN = 100  # characters of a client-supplied value quoted in a message
+
+
+class HostsError(MontemapError):
+    """An ``--allowed-host`` value that is not a host name or address."""
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name, an address, a bracketed IPv6 address) stays on this machine."""
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _is_address(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+def host_name(header: str) -> str | None:
+    """The name in a ``Host`` header, lower-cased (``[::1]:8083`` -> ``::1``); None if malformed."""
+    value = header.strip().lower()
+    if value.startswith("["):
+        name, bracket, rest = value[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else rest
+        if not bracket or (rest and not rest.startswith(":")) or not _is_address(name):
+            return None
+    elif value.count(":") > 1:  # an IPv6 address without its brackets
+        return value if _is_address(value) else None
+    else:
+        name, _, port = value.partition(":")
+    if port and not (port.isdigit() and len(port) <= 5):
+        return None
+    name = name.rstrip(".")
+    return name or None
+
+
+def _normalise(name: str) -> str:
+    return name.strip().strip("[]").lower().rstrip(".")
+
+
+def _quoted(value: str) -> str:
+    return repr(value if len(value) <= _SHOWN else value[:_SHOWN] + "...")
+
+
+class HostPolicy:
+    """The names a server answers to, and whether it requires signed requests."""
+
+    def __init__(
+        self, bind_host: str, allowed_hosts: Iterable[str] = (), *, keys_configured: bool = False
+    ) -> None:
+        self.bind_host = _normalise(bind_host)
+        self.allowed_hosts = frozenset(_check_allowed(name) for name in allowed_hosts)
+        self.keys_configured = keys_configured
+        self._accepted: set[str | None] = set()  # Host headers already found acceptable
+        self._accepted_raw: set[bytes] = set()  # the same, as they come in a scope
+
+    def __repr__(self) -> str:
+        names = sorted(self.allowed_hosts)
+        return f"HostPolicy(bind_host={self.bind_host!r}, allowed_hosts={names!r})"
+
+    def accepts(self, name: str) -> bool:
+        """Whether a request naming ``name`` in its ``Host`` is for this server."""
+        name = _normalise(name)
+        if is_loopback(name) or name.endswith(".localhost"):  # RFC 6761: loopback
+            return True
+        parent = name
+        while parent:  # an allowed name or a subdomain of one (S3 virtual-hosted buckets)
+            if parent in self.allowed_hosts:
+                return True
+            parent = parent.partition(".")[2]
+        if self.bind_host in WILDCARD_BINDS:
+            return _is_address(name)
+        return name == self.bind_host and not is_loopback(self.bind_host)
+
+    def check_host(self, header: str | None) -> None:
+        """Refuse (421) a request whose ``Host`` is missing, malformed or another server's."""
+        if header in self._accepted:  # the hot path: the same few headers every time
+            return
+        if header is None:
+            raise _refused(421, "Request refused: it has no Host header.")
+        name = host_name(header)
+        if name is None:
+            raise _refused(421, f"Request refused: Host {_quoted(header)} is not a host name.")
+        if not self.accepts(name):
+            raise _refused(421, f"Request refused: Host {_quoted(name)} {self._names()}")
+        if len(self._accepted) < _ACCEPTED_CACHE:
+            self._accepted.add(header)
+
+    def _names(self) -> str:
+        names = ["localhost", "127.0.0.1", "[::1]"]
+        if self.bind_host in WILDCARD_BINDS:
+            names.append("this machine's IP addresses")
+        elif not is_loopback(self.bind_host):
+            names.append(self.bind_host)
+        names.extend(sorted(self.allowed_hosts))
+        return (
+            f"is not a name of this server ({', '.join(names)}); a server reached by another "
+            "DNS name needs --allowed-host NAME (this refuses DNS-rebinding web pages)."
+        )
+
+    @staticmethod
+    def check_origin(origin: str | None, host_header: str) -> None:
+        """Refuse (403) a browser request sent by a page that is not this server's."""
+        if origin is None:
+            return
+        parts = urlsplit(origin.strip())
+        same = (
+            parts.scheme in ("http", "https")
+            and parts.netloc.lower() == host_header.strip().lower()
+            and not parts.path
+        )
+        if not same:
+            raise _refused(
+                403,
+                f"Cross-site request refused: Origin {_quoted(origin)} is not this server "
+                f"(http://{host_header.strip()}); web pages of other sites may not call it.",
+            )
+
+    def check(self, scope: Scope) -> None:
+        """Both checks on an ASGI scope; raises :class:`ApiError` (421 or 403)."""
+        host: bytes | None = None
+        origin: bytes | None = None
+        for key, value in scope.get("headers", ()):
+            if key == b"host":
+                host = value
+            elif key == b"origin":
+                origin = value
+        if host is None or host not in self._accepted_raw:
+            self.check_host(None if host is None else bytes(host).decode("latin-1"))
+            if host is not None and len(self._accepted_raw) < _ACCEPTED_CACHE:
+                self._accepted_raw.add(bytes(host))
+        if origin is not None:
+            text = "" if host is None else bytes(host).decode("latin-1")
+            self.check_origin(bytes(origin).decode("latin-1"), text)
+
+
+def _check_allowed(name: str) -> str:
+    value = _normalise(name)
+    if _is_address(value) or _HOST_NAME_RE.match(value):
+        return value
+    raise HostsError(
+        f"--allowed-host {name!r} is not a host name or an IP address (give it without a port)"
+    )
+
+
+def _refused(status: int, message: str, code: str = "AccessDeniedException") -> ApiError:
+    return ApiError(code, message, status=status)
+
+
+def may_start_processes(scope: Scope) -> None:
+    """Refuse a request for an action that starts processes unless the server trusts it.
+
+    Call it before doing anything for ECS RegisterTaskDefinition, CreateService,
+    UpdateService and RunTask, Lambda CreateFunction and UpdateFunctionCode,
+    CloudFormation CreateStack, UpdateStack, CreateChangeSet and ExecuteChangeSet
+    (any action whose input becomes a command, code or template the host runs),
+    after the request was authenticated::
+
+        from montemap.api.hosts import may_start_processes
+        may_start_processes(request.scope)   # raises ApiError AccessDeniedException, 403
+
+    It refuses a request carrying browser markers (``Origin``, ``Sec-Fetch-*``):
+    web pages never start processes, even the server's own. On a server with
+    access keys configured it also refuses a request that was not SigV4
+    authenticated: the authenticator must have left the key id in
+    ``scope["state"]["access_key_id"]`` (``request.state.access_key_id``, as
+    :class:`montemap.api.credentials.SigV4Authenticator` does).
+    """
+    for key, _ in scope.get("headers", ()):
+        if key in BROWSER_HEADERS:
+            raise _refused(
+                403,
+                f"Request refused: it carries the browser header {bytes(key).decode()!r}, and "
+                "actions that start processes on the host (task definitions, services, tasks, "
+                "function code, templates) are not accepted from web pages.",
+            )
+    policy = scope.get(SCOPE_KEY)
+    keys_configured = isinstance(policy, HostPolicy) and policy.keys_configured
+    state = scope.get("state") or {}
+    if keys_configured and not state.get("access_key_id"):
+        raise _refused(
+            403,
+            "Request refused: actions that start processes on the host need a request "
+            "signed with one of the server's access keys.",
+        )
+
+
+def refusal(scope: Scope, error: ApiError) -> Response:
+    """``error`` in the shape the service the request is for answers errors in."""
+    service = signing_service(scope) or unsigned_service(scope) or "json"
+    request_id = protocol.new_request_id()
+    if service == "s3":
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+            f"<Message>{escape(error.message)}</Message><RequestId>{request_id}</RequestId>"
+            "</Error>"
+        )
+        return Response(body, error.status, {"x-amz-request-id": request_id}, "application/xml")
+    if service in ("query", "cloudformation", "iam"):
+        body = (
+            "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code>"
+            f"<Message>{escape(error.message)}</Message></Error>"
+            f"<RequestId>{request_id}</RequestId></ErrorResponse>"
+        )
+        return Response(body, error.status, {"x-amzn-RequestId": request_id}, "text/xml")
+    return protocol.error_response(error, request_id=request_id)

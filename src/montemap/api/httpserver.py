@@ -1,0 +1,276 @@
+"""The HTTP server under the app: uvicorn (httptools) with read deadlines and a per-client cap.
+
+uvicorn's httptools protocol arms no timer until a connection has finished
+its first response (then only the keep-alive timer, which the next byte
+received cancels): a client that connects and sends nothing, or half a
+request line, or headers without their end, or a body shorter than its
+``Content-Length``, holds its connection (and a file descriptor) forever.
+:class:`GuardedProtocol` adds:
+
+- a **header deadline**: the request line and headers must be complete within
+  ``header_timeout`` seconds of the connection's opening, or of the first byte
+  of a request that follows a response (trickling bytes does not extend it);
+- a **body idle timeout**: while a request body is being received, each
+  ``body_timeout`` seconds must bring more of it (time the server itself is
+  not reading does not count). Responses are not limited: a long poll's
+  request is complete before it starts waiting;
+- a **cap on the size of the request line and headers** (``MAX_HEADER_BYTES``,
+  as large as any AWS SDK request needs many times over): past it the
+  request is answered 431 and the connection closed;
+- a **cap on open connections per client address**: over it, a new
+  connection is answered 503 and closed at once, logged once until that
+  client is back under the cap.
+
+Headers that time out are answered 408 and the connection closed; a body
+that stalls closes the connection (the application sees a disconnect).
+:func:`server_config` builds the one uvicorn configuration ``montemap server``
+and the embedded server of ``montemap run`` share.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import uvicorn
+from starlette.types import ASGIApp
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from montemap.errors import MontemapError
+
+log = logging.getLogger("montemap.api.http")
+
+DEFAULT_HEADER_TIMEOUT = 10.0
+DEFAULT_BODY_TIMEOUT = 60.0
+DEFAULT_MAX_CONNECTIONS_PER_CLIENT = 256
+#: Request line plus header names and values, per request.
+MAX_HEADER_BYTES = 64 * 1024
+
+_TIMEOUT_408 = (
+    b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
+    b"connection: close\r\ncontent-length: 43\r\n\r\n"
+    b"The request headers took too long to arrive"
+)
+_TOO_LARGE_BODY = b"The request line and headers exceed %d bytes" % MAX_HEADER_BYTES
+_TOO_LARGE_431 = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain; charset=utf-8\r\n"
+    b"connection: close\r\ncontent-length: "
+    + str(len(_TOO_LARGE_BODY)).encode()
+    + b"\r\n\r\n"
+    + _TOO_LARGE_BODY
+)
+_BUSY_BODY = b"Too many open connections from this client"
+_BUSY_503 = (
+    b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\n"
+    b"connection: close\r\nretry-after: 1\r\ncontent-length: "
+    + str(len(_BUSY_BODY)).encode()
+    + b"\r\n\r\n"
+    + _BUSY_BODY
+)
+
+
+class _HeadersTooLarge(Exception):
+    """A request's line and headers passed ``MAX_HEADER_BYTES`` (stops the parser)."""
+
+
+class HttpLimitsError(MontemapError):
+    """An HTTP timeout or connection cap that cannot be used."""
+
+
+@dataclass(frozen=True)
+class HttpLimits:
+    """How long a client may take to send a request, and how many connections it may hold."""
+
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT
+    body_timeout: float = DEFAULT_BODY_TIMEOUT
+    max_connections_per_client: int = DEFAULT_MAX_CONNECTIONS_PER_CLIENT
+
+    def __post_init__(self) -> None:
+        if not self.header_timeout > 0:
+            raise HttpLimitsError(f"--header-timeout must be positive (got {self.header_timeout})")
+        if not self.body_timeout > 0:
+            raise HttpLimitsError(f"--body-timeout must be positive (got {self.body_timeout})")
+        if self.max_connections_per_client < 1:
+            raise HttpLimitsError(
+                "--max-connections-per-client must be at least 1 "
+                f"(got {self.max_connections_per_client})"
+            )
+
+
+class _Clients:
+    """Open connections per client address, shared by one server's connections."""
+
+    def __init__(self) -> None:
+        self.open: dict[str, int] = {}
+        self.warned: set[str] = set()
+
+
+class GuardedProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with the deadlines and the cap above.
+
+    One subclass is made per server (:func:`protocol_class`), holding its
+    limits and its table of clients in class attributes.
+    """
+
+    limits: ClassVar[HttpLimits] = HttpLimits()
+    clients: ClassVar[_Clients]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._deadline: float | None = None  # loop time by which the current phase must end
+        self._reading_body = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._address: str | None = None  # set while counted against the client's cap
+        self._header_bytes = 0  # of the request being read
+
+    # -- the per-client cap
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        address = self.client[0] if self.client else ""
+        table = self.clients
+        count = table.open.get(address, 0)
+        if count >= self.limits.max_connections_per_client:
+            if address not in table.warned:
+                table.warned.add(address)
+                log.warning(
+                    "client %s holds %d open connections (--max-connections-per-client %d): "
+                    "refusing its new connections until it closes some",
+                    address,
+                    count,
+                    self.limits.max_connections_per_client,
+                )
+            transport.write(_BUSY_503)
+            transport.close()
+            return
+        table.open[address] = count + 1
+        self._address = address
+        self._expect_headers()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._deadline = None
+        address, self._address = self._address, None
+        if address is not None:
+            table = self.clients
+            left = table.open.get(address, 1) - 1
+            if left > 0:
+                table.open[address] = left
+            else:
+                table.open.pop(address, None)
+            if left < self.limits.max_connections_per_client:
+                table.warned.discard(address)
+        super().connection_lost(exc)
+
+    # -- the deadlines
+
+    def data_received(self, data: bytes) -> None:
+        if self._deadline is None and self._address is not None:
+            self._expect_headers()  # the first bytes of a new request
+        if self._header_bytes <= MAX_HEADER_BYTES:  # else refused already
+            super().data_received(data)
+
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's answer to a parser error; 431 when the error was headers too large."""
+        if self._header_bytes <= MAX_HEADER_BYTES:
+            super().send_400_response(msg)
+            return
+        log.debug("closing connection from %s: request headers too large", self._address)
+        self.transport.write(_TOO_LARGE_431)
+        self.transport.close()
+
+    def on_url(self, url: bytes) -> None:
+        self._count_header_bytes(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_header_bytes(len(name) + len(value))
+        super().on_header(name, value)
+
+    def _count_header_bytes(self, size: int) -> None:
+        self._header_bytes += size
+        if self._header_bytes > MAX_HEADER_BYTES:
+            raise _HeadersTooLarge  # stops the parser: uvicorn calls send_400_response
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        self._reading_body = True
+        self._set_deadline(self.limits.body_timeout)
+
+    def on_body(self, body: bytes) -> None:
+        super().on_body(body)
+        self._deadline = self.loop.time() + self.limits.body_timeout
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._reading_body = False
+        self._deadline = None
+
+    def _expect_headers(self) -> None:
+        self._reading_body = False
+        self._header_bytes = 0
+        self._set_deadline(self.limits.header_timeout)
+
+    def _set_deadline(self, seconds: float) -> None:
+        deadline = self._deadline = self.loop.time() + seconds
+        if self._timer is not None:
+            if self._timer.when() <= deadline:
+                return  # it fires first and waits on
+            self._timer.cancel()
+        self._timer = self.loop.call_at(deadline, self._check_deadline)
+
+    def _check_deadline(self) -> None:
+        """The one timer of a connection: close it if its phase is overdue, else wait on."""
+        self._timer = None
+        if self._deadline is None or self.transport.is_closing():
+            return
+        now = self.loop.time()
+        if self._reading_body and self.flow.read_paused:
+            self._deadline = now + self.limits.body_timeout  # the server is not reading
+        if now < self._deadline:
+            self._timer = self.loop.call_at(self._deadline, self._check_deadline)
+            return
+        self._deadline = None
+        if self._reading_body:
+            log.debug("closing connection from %s: request body stalled", self._address)
+            self.transport.close()
+            return
+        log.debug("closing connection from %s: request headers timed out", self._address)
+        if self.cycle is None or self.cycle.response_complete:
+            self.transport.write(_TIMEOUT_408)
+        self.transport.close()
+
+
+def protocol_class(limits: HttpLimits) -> type[GuardedProtocol]:
+    """A :class:`GuardedProtocol` subclass of its own for one server."""
+    attributes = {"limits": limits, "clients": _Clients()}
+    return type("MontemapHttpProtocol", (GuardedProtocol,), attributes)
+
+
+def server_config(
+    app: ASGIApp,
+    *,
+    host: str,
+    port: int,
+    limits: HttpLimits,
+    log_level: str = "info",
+    access_log: bool = False,
+    shutdown_timeout: int = 5,
+) -> uvicorn.Config:
+    """The uvicorn configuration of a montemap server."""
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        http=protocol_class(limits),
+        loop="asyncio",
+        lifespan="on",
+        log_level=log_level,
+        access_log=access_log,
+        proxy_headers=False,  # loopback by default; no proxy in front to trust
+        timeout_graceful_shutdown=shutdown_timeout,
+    )

@@ -1,0 +1,402 @@
+"""The CloudFormation operations montemap answers, on top of :class:`StackEngine`.
+
+Handlers take the request's parameters (as botocore's model shapes them) and
+return the result structure; refusals are :class:`ApiError` (``ValidationError``...).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from montemap.cloudformation import operations
+from montemap.cloudformation.engine import StackEngine
+from montemap.cloudformation.errors import (
+    TemplateError,
+    already_exists,
+    change_set_not_found,
+    stack_missing,
+    validation,
+)
+from montemap.cloudformation.plan import Plan, parse, prepare, pseudo_parameters
+from montemap.cloudformation.store import Doc
+from montemap.errors import MontemapError
+from montemap.storage.base import ObjectStoreError
+
+Params = dict[str, Any]
+Handler = Callable[["Actions", Params], Awaitable[Params]]
+#: How long ExecuteChangeSet, CreateStack... wait for the operation before answering, so
+#: that the AWS CLI's waiters (30 s between polls) usually find it finished.
+ANSWER_WAIT = 20.0
+NO_CHANGES = (
+    "The submitted information didn't contain changes. Submit different information to "
+    "create a change set."
+)
+#: Statuses in which a stack takes no new operation.
+_DONE_STATUSES = (
+    "CREATE_COMPLETE",
+    "UPDATE_COMPLETE",
+    "UPDATE_ROLLBACK_COMPLETE",
+    "ROLLBACK_COMPLETE",
+    "CREATE_FAILED",
+    "UPDATE_ROLLBACK_FAILED",
+    "ROLLBACK_FAILED",
+    "DELETE_FAILED",
+    "REVIEW_IN_PROGRESS",
+)
+
+HANDLERS: dict[str, Handler] = {}
+
+
+def handler(name: str) -> Callable[[Handler], Handler]:
+    def register(function: Handler) -> Handler:
+        HANDLERS[name] = function
+        return function
+
+    return register
+
+
+def public(doc: Doc) -> Doc:
+    return {k: v for k, v in doc.items() if not k.startswith("_")}
+
+
+def _given(params: Params) -> tuple[dict[str, str], set[str]]:
+    """Parameters given as values, and the keys marked UsePreviousValue."""
+    values: dict[str, str] = {}
+    previous: set[str] = set()
+    for item in params.get("Parameters") or []:
+        key = str(item.get("ParameterKey"))
+        if item.get("UsePreviousValue"):
+            previous.add(key)
+        else:
+            values[key] = str(item.get("ParameterValue", ""))
+    return values, previous
+
+
+class Actions:
+    """The operations, bound to one engine."""
+
+    def __init__(self, engine: StackEngine) -> None:
+        self.engine = engine
+        self.store = engine.store
+
+    async def call(self, name: str, params: Params) -> Params:
+        function = HANDLERS.get(name)
+        if function is None:
+            raise validation(f"Operation {name} is not supported by montemap's CloudFormation")
+        try:
+            return await function(self, params)
+        except TemplateError as exc:
+            raise validation(str(exc))
+
+    # ------------------------------------------------------------------ helpers
+
+    def stack(self, name: str | None) -> Doc:
+        if not name:
+            raise validation("StackName is required")
+        found = self.store.stack(name, include_deleted=str(name).startswith("arn:"))
+        if found is None:
+            raise stack_missing(name)
+        return found
+
+    def new_stack(self, name: str, params: Params, status: str) -> Doc:
+        if self.store.stack(name) is not None:
+            raise already_exists(f"Stack [{name}] already exists")
+        services = self.engine.services
+        stack_id = f"arn:aws:cloudformation:{services.region}:{services.account}:stack/{name}/{uuid.uuid4()}"
+        stack: Doc = {
+            "StackId": stack_id,
+            "StackName": name,
+            "CreationTime": time.time(),
+            "StackStatus": status,
+            "DisableRollback": bool(params.get("DisableRollback", False)),
+            "NotificationARNs": [],
+            "Capabilities": list(params.get("Capabilities") or []),
+            "Tags": list(params.get("Tags") or []),
+            "Outputs": [],
+            "Parameters": [],
+            "EnableTerminationProtection": False,
+            "DriftInformation": {"StackDriftStatus": "NOT_CHECKED"},
+        }
+        self.store.put_stack(stack)
+        return stack
+
+    async def template_text(self, params: Params) -> str:
+        body = params.get("TemplateBody")
+        if body:
+            return str(body)
+        url = params.get("TemplateURL")
+        if not url:
+            raise validation("Either Template URL or Template Body must be specified.")
+        bucket, key = _s3_location(str(url))
+        try:
+            data = await asyncio.to_thread(self.engine.services.objects.get, bucket, key)
+        except ObjectStoreError as exc:
+            raise validation(f"TemplateURL {url} could not be read: {exc}")
+        return data.decode("utf-8")
+
+    def plan(self, stack: Doc, text: str, params: Params) -> Plan:
+        services = self.engine.services
+        given, previous_keys = _given(params)
+        stored = stack.get("_Parameters") or {}
+        previous = {k: v for k, v in stored.items() if k in previous_keys}
+        pseudo = pseudo_parameters(
+            stack["StackName"], stack["StackId"], services.region, services.account
+        )
+        return prepare(text, given, pseudo=pseudo, previous=previous or None)
+
+    def stored_plan(self, stack: Doc) -> Plan | None:
+        if not stack.get("_Template"):
+            return None
+        try:
+            return self.plan(
+                stack,
+                stack["_Template"],
+                {
+                    "Parameters": [
+                        {"ParameterKey": k, "ParameterValue": v}
+                        for k, v in (stack.get("_Parameters") or {}).items()
+                    ]
+                },
+            )
+        except MontemapError:
+            return None
+
+    async def run(self, stack: Doc, work: Any) -> None:
+        """Start an operation and give it a little time to finish before answering."""
+        task = self.engine.start(stack["StackId"], work)
+        try:
+            await asyncio.wait_for(asyncio.shield(task), ANSWER_WAIT)
+        except TimeoutError:
+            pass
+
+    def check_idle(self, stack: Doc) -> None:
+        if self.engine.busy(stack["StackId"]) or stack["StackStatus"] not in _DONE_STATUSES:
+            raise validation(
+                f"Stack:{stack['StackId']} is in {stack['StackStatus']} state and can not be updated."
+            )
+
+    def check_exports_unused(self, stack: Doc) -> None:
+        mine = {n for n, (_, owner) in self.store.exports().items() if owner == stack["StackId"]}
+        for other in self.store.stacks():
+            used = mine & set(other.get("_Imports") or [])
+            if other["StackId"] != stack["StackId"] and used:
+                name = sorted(used)[0]
+                raise validation(
+                    f"Export {name} cannot be deleted as it is in use by {other['StackName']}"
+                )
+
+
+def _s3_location(url: str) -> tuple[str, str]:
+    """Bucket and key of an S3 URL (path-style, virtual-hosted, or this server's own)."""
+    if url.startswith("s3://"):
+        bucket, _, key = url[5:].partition("/")
+        return bucket, key
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    path = unquote(parts.path.lstrip("/"))
+    if ".s3" in host and not host.startswith("s3"):
+        return host.split(".s3", 1)[0], path
+    bucket, _, key = path.partition("/")
+    if not bucket or not key:
+        raise validation(f"TemplateURL must name an S3 object: {url}")
+    return bucket, key
+
+
+# ---------------------------------------------------------------------------- stacks
+
+
+@handler("CreateStack")
+async def create_stack(actions: Actions, params: Params) -> Params:
+    text = await actions.template_text(params)
+    parse(text)  # a template that does not parse is refused before a stack exists
+    stack = actions.new_stack(str(params.get("StackName")), params, "CREATE_IN_PROGRESS")
+    try:
+        plan = actions.plan(stack, text, params)
+    except TemplateError as exc:
+        await actions.run(stack, operations.fail_plan(actions.engine, stack, str(exc)))
+        return {"StackId": stack["StackId"]}
+    await actions.run(stack, operations.create(actions.engine, stack, plan))
+    return {"StackId": stack["StackId"]}
+
+
+@handler("UpdateStack")
+async def update_stack(actions: Actions, params: Params) -> Params:
+    stack = actions.stack(params.get("StackName"))
+    actions.check_idle(stack)
+    text = (
+        stack.get("_Template", "")
+        if params.get("UsePreviousTemplate")
+        else await actions.template_text(params)
+    )
+    plan = actions.plan(stack, text, params)
+    if not operations.changes(stack, plan) and text == stack.get("_Template"):
+        raise validation("No updates are to be performed.")
+    await actions.run(stack, operations.update(actions.engine, stack, plan))
+    return {"StackId": stack["StackId"]}
+
+
+@handler("DeleteStack")
+async def delete_stack(actions: Actions, params: Params) -> Params:
+    stack = actions.store.stack(str(params.get("StackName")))
+    if stack is None or stack["StackStatus"] == "DELETE_COMPLETE":
+        return {}
+    if actions.engine.busy(stack["StackId"]):
+        raise validation(f"Stack {stack['StackName']} is in {stack['StackStatus']} state")
+    actions.check_exports_unused(stack)
+    if stack["StackStatus"] == "REVIEW_IN_PROGRESS":
+        actions.store.drop_change_sets(stack["StackId"])
+        actions.engine.set_status(stack, "DELETE_COMPLETE")
+        return {}
+    plan = actions.stored_plan(stack)
+    await actions.run(stack, operations.delete(actions.engine, stack, plan))
+    return {}
+
+
+@handler("DescribeStacks")
+async def describe_stacks(actions: Actions, params: Params) -> Params:
+    name = params.get("StackName")
+    stacks = [actions.stack(name)] if name else actions.store.stacks()
+    return {"Stacks": [public(s) for s in stacks]}
+
+
+@handler("ListStacks")
+async def list_stacks(actions: Actions, params: Params) -> Params:
+    wanted = set(params.get("StackStatusFilter") or [])
+    summaries = []
+    for stack in actions.store.stacks(include_deleted=True):
+        if wanted and stack["StackStatus"] not in wanted:
+            continue
+        summary: dict[str, Any] = {
+            k: stack[k]
+            for k in (
+                "StackId",
+                "StackName",
+                "CreationTime",
+                "StackStatus",
+                "StackStatusReason",
+                "DeletionTime",
+                "LastUpdatedTime",
+            )
+            if k in stack
+        }
+        if stack.get("Description"):
+            summary["TemplateDescription"] = stack["Description"]
+        summaries.append(summary)
+    return {"StackSummaries": summaries}
+
+
+@handler("DescribeStackEvents")
+async def describe_stack_events(actions: Actions, params: Params) -> Params:
+    stack = actions.stack(params.get("StackName"))
+    return {"StackEvents": actions.store.events(stack["StackId"])}
+
+
+def _resources(actions: Actions, stack: Doc) -> list[Doc]:
+    return [public(r) for r in actions.store.resources(stack["StackId"])]
+
+
+@handler("DescribeStackResources")
+async def describe_stack_resources(actions: Actions, params: Params) -> Params:
+    stack = actions.stack(params.get("StackName"))
+    found = _resources(actions, stack)
+    logical = params.get("LogicalResourceId")
+    if logical:
+        found = [r for r in found if r["LogicalResourceId"] == logical]
+    return {"StackResources": found}
+
+
+@handler("DescribeStackResource")
+async def describe_stack_resource(actions: Actions, params: Params) -> Params:
+    stack = actions.stack(params.get("StackName"))
+    logical = params.get("LogicalResourceId")
+    for resource in _resources(actions, stack):
+        if resource["LogicalResourceId"] == logical:
+            detail = dict(resource)
+            detail.setdefault("LastUpdatedTimestamp", detail.get("Timestamp"))
+            detail.pop("Timestamp", None)
+            return {"StackResourceDetail": detail}
+    raise validation(f"Resource {logical} does not exist for stack {stack['StackName']}")
+
+
+@handler("ListStackResources")
+async def list_stack_resources(actions: Actions, params: Params) -> Params:
+    stack = actions.stack(params.get("StackName"))
+    summaries = []
+    for resource in _resources(actions, stack):
+        summary = {
+            k: v for k, v in resource.items() if k not in ("StackName", "StackId", "Timestamp")
+        }
+        summaries.append(summary)
+    return {"StackResourceSummaries": summaries}
+
+
+@handler("ListExports")
+async def list_exports(actions: Actions, params: Params) -> Params:
+    exports = [
+        {"ExportingStackId": owner, "Name": name, "Value": value}
+        for name, (value, owner) in actions.store.exports().items()
+    ]
+    return {"Exports": exports}
+
+
+@handler("GetTemplate")
+async def get_template(actions: Actions, params: Params) -> Params:
+    change_set = params.get("ChangeSetName")
+    if change_set:
+        stack = actions.stack(params.get("StackName")) if params.get("StackName") else None
+        found = actions.store.change_set(str(change_set), stack["StackId"] if stack else None)
+        if found is None:
+            raise change_set_not_found(str(change_set))
+        return {"TemplateBody": found["_Template"], "StagesAvailable": ["Original", "Processed"]}
+    stack = actions.stack(params.get("StackName"))
+    return {
+        "TemplateBody": stack.get("_Template", ""),
+        "StagesAvailable": ["Original", "Processed"],
+    }
+
+
+@handler("ValidateTemplate")
+async def validate_template(actions: Actions, params: Params) -> Params:
+    template = parse(await actions.template_text(params))
+    declared = template.get("Parameters") or {}
+    shown = []
+    for key, spec in declared.items():
+        item: Params = {"ParameterKey": key, "NoEcho": bool(spec.get("NoEcho", False))}
+        if "Default" in spec:
+            item["DefaultValue"] = str(spec["Default"])
+        if spec.get("Description"):
+            item["Description"] = str(spec["Description"])
+        shown.append(item)
+    result: Params = {"Parameters": shown}
+    if template.get("Description"):
+        result["Description"] = str(template["Description"])
+    return result
+
+
+@handler("GetTemplateSummary")
+async def get_template_summary(actions: Actions, params: Params) -> Params:
+    if params.get("StackName") and not (params.get("TemplateBody") or params.get("TemplateURL")):
+        text = str(actions.stack(params["StackName"]).get("_Template", ""))
+    else:
+        text = await actions.template_text(params)
+    template = parse(text)
+    shown = []
+    for key, spec in (template.get("Parameters") or {}).items():
+        item: Params = {
+            "ParameterKey": key,
+            "ParameterType": str(spec.get("Type", "String")),
+            "NoEcho": bool(spec.get("NoEcho", False)),
+        }
+        if "Default" in spec:
+            item["DefaultValue"] = str(spec["Default"])
+        shown.append(item)
+    types = sorted({str(r.get("Type")) for r in template["Resources"].values()})
+    result: Params = {"Parameters": shown, "ResourceTypes": types, "Version": "2010-09-09"}
+    if template.get("Description"):
+        result["Description"] = str(template["Description"])
+    return result

@@ -1,0 +1,157 @@
+"""``montemap deploy TEMPLATE``: deploy a CloudFormation template, as ``aws cloudformation deploy``.
+
+Talks to a running server (``--endpoint-url``), or starts an embedded one on
+``--data-dir`` for the time of the deployment, as ``montemap run`` does.
+Creates a change set, executes it, waits, and prints the stack's outputs;
+a failed deployment prints the events that say why and exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from montemap.errors import MontemapError
+
+#: How long to wait for a stack operation.
+WAIT_SECONDS = 3600.0
+_POLL = 0.5
+
+
+class DeployError(MontemapError):
+    """The deployment did not succeed."""
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser(
+        "deploy",
+        help="deploy a CloudFormation template (YAML or JSON) to a montemap server",
+        description=__doc__,
+    )
+    p.add_argument("template", type=Path, help="the template file")
+    p.add_argument("--stack-name", help="default: the template's file name without extension")
+    p.add_argument(
+        "--parameter",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="a template parameter value (repeatable)",
+    )
+    p.add_argument("--endpoint-url", help="a running montemap server (default: start one)")
+    p.add_argument(
+        "--data-dir",
+        default="montemap-data",
+        help="data directory of the embedded server (default: %(default)s)",
+    )
+    p.set_defaults(func=run)
+
+
+def parse_parameters(items: list[str]) -> list[dict[str, str]]:
+    out = []
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise DeployError(f"--parameter {item!r} must be KEY=VALUE")
+        out.append({"ParameterKey": key, "ParameterValue": value})
+    return out
+
+
+@contextlib.contextmanager
+def _endpoint(args: argparse.Namespace) -> Iterator[str]:
+    if args.endpoint_url:
+        yield str(args.endpoint_url)
+        return
+    from montemap.workflows.embedded import EmbeddedServer
+
+    server = EmbeddedServer(Path(args.data_dir))
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+def _client(endpoint: str) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "cloudformation",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="montemap",
+        aws_secret_access_key="montemap-local-secret",
+        config=Config(retries={"max_attempts": 2}),
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    text = args.template.read_text(encoding="utf-8")
+    name = args.stack_name or args.template.stem
+    params = parse_parameters(args.parameter)
+    with _endpoint(args) as endpoint:
+        return deploy(_client(endpoint), name, text, params)
+
+
+def _exists(cfn: Any, name: str) -> bool:
+    from botocore.exceptions import ClientError
+
+    try:
+        stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
+    except ClientError as exc:
+        if "does not exist" in str(exc):
+            return False
+        raise
+    return bool(stack["StackStatus"] != "REVIEW_IN_PROGRESS")
+
+
+def deploy(cfn: Any, name: str, text: str, params: list[dict[str, str]]) -> int:
+    """Create and execute a change set for stack ``name``; 0 when it deployed (or had no changes)."""
+    change_type = "UPDATE" if _exists(cfn, name) else "CREATE"
+    change_set = cfn.create_change_set(
+        StackName=name,
+        TemplateBody=text,
+        Parameters=params,
+        ChangeSetName=f"montemap-deploy-{uuid.uuid4().hex[:12]}",
+        ChangeSetType=change_type,
+        Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
+    )
+    described = cfn.describe_change_set(ChangeSetName=change_set["Id"], StackName=name)
+    if described["Status"] == "FAILED":
+        reason = described.get("StatusReason", "")
+        if "didn't contain changes" in reason:
+            print(f"No changes to deploy. Stack {name} is up to date")
+            return 0
+        raise DeployError(f"the change set for stack {name} failed: {reason}")
+    cfn.execute_change_set(ChangeSetName=change_set["Id"], StackName=name)
+    stack = _wait(cfn, name)
+    if stack["StackStatus"] not in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
+        reasons = [
+            f"  {e['LogicalResourceId']}: {e['ResourceStatus']}: {e['ResourceStatusReason']}"
+            for e in reversed(cfn.describe_stack_events(StackName=name)["StackEvents"])
+            if e.get("ResourceStatusReason") and e["ResourceStatus"].endswith("FAILED")
+        ]
+        raise DeployError(
+            f"stack {name} ended {stack['StackStatus']}:\n"
+            + "\n".join(reasons or ["  (no reason)"])
+        )
+    print(f"Successfully created/updated stack - {name}")
+    for output in stack.get("Outputs", []):
+        print(f"{output['OutputKey']}\t{output['OutputValue']}")
+    return 0
+
+
+def _wait(cfn: Any, name: str) -> dict[str, Any]:
+    deadline = time.monotonic() + WAIT_SECONDS
+    while True:
+        stack: dict[str, Any] = cfn.describe_stacks(StackName=name)["Stacks"][0]
+        if not stack["StackStatus"].endswith("IN_PROGRESS"):
+            return stack
+        if time.monotonic() > deadline:
+            raise DeployError(f"stack {name} is still {stack['StackStatus']}")
+        time.sleep(_POLL)

@@ -1,0 +1,189 @@
+"""IAM roles and policies as records, and the IAM query API subset that answers about them.
+
+Nothing here is ever enforced: montemap has one trust boundary (the server's
+access keys), and roles exist so that templates and tools that create or look
+them up (GetRole, CreateServiceLinkedRole...) get the answers AWS gives.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import string
+import time
+from typing import Any
+from urllib.parse import quote
+
+from montemap.engine.db import Database
+from montemap.errors import ApiError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS iam_roles (name TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS iam_role_policies (
+    role TEXT NOT NULL, policy TEXT NOT NULL, document TEXT NOT NULL, PRIMARY KEY (role, policy)
+);
+CREATE TABLE IF NOT EXISTS iam_attached (
+    role TEXT NOT NULL, policy_arn TEXT NOT NULL, PRIMARY KEY (role, policy_arn)
+);
+CREATE TABLE IF NOT EXISTS iam_records (arn TEXT PRIMARY KEY, kind TEXT NOT NULL, doc TEXT NOT NULL);
+"""
+
+
+def _unique_id(prefix: str) -> str:
+    return prefix + "".join(
+        secrets.choice(string.ascii_uppercase + string.digits) for _ in range(17)
+    )
+
+
+def no_such_entity(message: str) -> ApiError:
+    return ApiError("NoSuchEntity", message, status=404)
+
+
+def _document(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+class IamStore:
+    """Roles, their inline and attached policies, managed policies and instance profiles."""
+
+    def __init__(self, db: Database, account: str) -> None:
+        self.db = db
+        self.account = account
+        db.migrate(SCHEMA)
+
+    # ------------------------------------------------------------------ roles
+
+    def get_role(self, name: str) -> dict[str, Any]:
+        row = self.db.query_one("SELECT doc FROM iam_roles WHERE name = ?", (name,))
+        if row is None:
+            raise no_such_entity(f"The role with name {name} cannot be found.")
+        role: dict[str, Any] = json.loads(row["doc"])
+        return role
+
+    def create_role(
+        self, name: str, trust: Any, *, path: str = "/", description: str = ""
+    ) -> dict[str, Any]:
+        if self.db.query_one("SELECT 1 FROM iam_roles WHERE name = ?", (name,)):
+            raise ApiError(
+                "EntityAlreadyExists", f"Role with name {name} already exists.", status=409
+            )
+        role = {
+            "Path": path,
+            "RoleName": name,
+            "RoleId": _unique_id("AROA"),
+            "Arn": f"arn:aws:iam::{self.account}:role{path}{name}",
+            "CreateDate": time.time(),
+            "AssumeRolePolicyDocument": quote(_document(trust or {})),
+            "Description": description,
+            "MaxSessionDuration": 3600,
+        }
+        self.db.statement(
+            "INSERT INTO iam_roles (name, doc) VALUES (?, ?)", (name, json.dumps(role))
+        )
+        return role
+
+    def delete_role(self, name: str) -> None:
+        with self.db.transaction() as conn:
+            conn.execute("DELETE FROM iam_roles WHERE name = ?", (name,))
+            conn.execute("DELETE FROM iam_role_policies WHERE role = ?", (name,))
+            conn.execute("DELETE FROM iam_attached WHERE role = ?", (name,))
+
+    def list_roles(self, prefix: str = "/") -> list[dict[str, Any]]:
+        rows = self.db.query("SELECT doc FROM iam_roles ORDER BY name")
+        roles = [json.loads(r["doc"]) for r in rows]
+        return [r for r in roles if str(r["Path"]).startswith(prefix)]
+
+    def put_role_policy(self, role: str, policy: str, document: Any) -> None:
+        self.get_role(role)
+        self.db.statement(
+            "INSERT OR REPLACE INTO iam_role_policies (role, policy, document) VALUES (?, ?, ?)",
+            (role, policy, _document(document)),
+        )
+
+    def delete_role_policy(self, role: str, policy: str) -> None:
+        self.db.statement(
+            "DELETE FROM iam_role_policies WHERE role = ? AND policy = ?", (role, policy)
+        )
+
+    def attach_role_policy(self, role: str, policy_arn: str) -> None:
+        self.get_role(role)
+        self.db.statement(
+            "INSERT OR IGNORE INTO iam_attached (role, policy_arn) VALUES (?, ?)",
+            (role, policy_arn),
+        )
+
+    def detach_role_policy(self, role: str, policy_arn: str) -> None:
+        self.db.statement(
+            "DELETE FROM iam_attached WHERE role = ? AND policy_arn = ?", (role, policy_arn)
+        )
+
+    # ------------------------------------------------------------------ other records
+
+    def put_record(self, arn: str, kind: str, doc: dict[str, Any]) -> None:
+        self.db.statement(
+            "INSERT OR REPLACE INTO iam_records (arn, kind, doc) VALUES (?, ?, ?)",
+            (arn, kind, json.dumps(doc)),
+        )
+
+    def drop_record(self, arn: str) -> None:
+        self.db.statement("DELETE FROM iam_records WHERE arn = ?", (arn,))
+
+
+# ---------------------------------------------------------------------------- the API
+
+
+def _role_name(params: dict[str, Any]) -> str:
+    name = params.get("RoleName")
+    if not name:
+        raise ApiError("ValidationError", "RoleName is required", status=400)
+    return str(name)
+
+
+def handle(iam: IamStore, action: str, params: dict[str, Any]) -> dict[str, Any]:
+    """One IAM action's result; raises ApiError as IAM refuses."""
+    if action == "GetRole":
+        return {"Role": iam.get_role(_role_name(params))}
+    if action == "CreateRole":
+        role = iam.create_role(
+            _role_name(params),
+            params.get("AssumeRolePolicyDocument"),
+            path=str(params.get("Path") or "/"),
+            description=str(params.get("Description") or ""),
+        )
+        return {"Role": role}
+    if action == "CreateServiceLinkedRole":
+        service = str(params.get("AWSServiceName") or "")
+        if not service:
+            raise ApiError("InvalidInput", "AWSServiceName is required", status=400)
+        short = service.split(".", 1)[0]
+        name = "AWSServiceRoleFor" + short[:1].upper() + short[1:]
+        suffix = params.get("CustomSuffix")
+        if suffix:
+            name += f"_{suffix}"
+        trust = {"Statement": [{"Effect": "Allow", "Principal": {"Service": service}}]}
+        path = f"/aws-service-role/{service}/"
+        return {"Role": iam.create_role(name, trust, path=path)}
+    if action == "PutRolePolicy":
+        iam.put_role_policy(
+            _role_name(params), str(params.get("PolicyName")), params.get("PolicyDocument")
+        )
+        return {}
+    if action == "AttachRolePolicy":
+        iam.attach_role_policy(_role_name(params), str(params.get("PolicyArn")))
+        return {}
+    if action == "ListRoles":
+        roles = iam.list_roles(str(params.get("PathPrefix") or "/"))
+        start = int(params["Marker"]) if str(params.get("Marker") or "").isdigit() else 0
+        size = int(params.get("MaxItems") or 100)
+        page = roles[start : start + size]
+        out: dict[str, Any] = {"Roles": page, "IsTruncated": start + size < len(roles)}
+        if out["IsTruncated"]:
+            out["Marker"] = str(start + size)
+        return out
+    raise ApiError(
+        "InvalidAction",
+        f"The action {action} is not valid for this web service (montemap "
+        "answers GetRole, CreateRole, CreateServiceLinkedRole, PutRolePolicy, AttachRolePolicy, "
+        "ListRoles)",
+        status=400,
+    )

@@ -1,0 +1,236 @@
+"""The three stack operations, as sequences of resource steps: create, update, delete."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from montemap.cloudformation import parameters
+from montemap.cloudformation.engine import StackEngine, State
+from montemap.cloudformation.errors import TemplateError
+from montemap.cloudformation.plan import Plan
+from montemap.cloudformation.store import Doc
+from montemap.errors import MontemapError
+
+
+def outputs(state: State) -> tuple[list[Doc], dict[str, str]]:
+    """The stack's Outputs and the exports among them; raises TemplateError."""
+    shown: list[Doc] = []
+    exports: dict[str, str] = {}
+    for key, output in (state.plan.template.get("Outputs") or {}).items():
+        condition = output.get("Condition")
+        if condition is not None and not state.resolver.condition(str(condition)):
+            continue
+        value = state.resolver.resolve(output.get("Value"))
+        text = ",".join(_text(v) for v in value) if isinstance(value, list) else _text(value)
+        item: Doc = {"OutputKey": key, "OutputValue": text}
+        if output.get("Description"):
+            item["Description"] = str(output["Description"])
+        if output.get("Export"):
+            name = str(state.resolver.resolve(output["Export"].get("Name")))
+            item["ExportName"] = name
+            exports[name] = text
+        shown.append(item)
+    taken = state.engine.store.exports()
+    for name in exports:
+        owner = taken.get(name)
+        if owner is not None and owner[1] != state.stack["StackId"]:
+            raise TemplateError(f"Export with name {name} is already exported by stack {owner[1]}")
+    return shown, exports
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _finish(engine: StackEngine, state: State) -> str | None:
+    """Record outputs and exports; the failure reason, or None."""
+    try:
+        shown, exports = outputs(state)
+    except MontemapError as exc:
+        return f"Outputs could not be resolved: {exc}"
+    state.stack["Outputs"] = shown
+    state.stack["_Imports"] = sorted(state.imports)
+    engine.store.set_exports(state.stack["StackId"], exports)
+    return None
+
+
+def record_plan(stack: Doc, plan: Plan) -> None:
+    stack["_Template"] = plan.text
+    stack["_Parameters"] = plan.given()
+    stack["Parameters"] = parameters.shown(plan.parameters)
+    if plan.template.get("Description"):
+        stack["Description"] = str(plan.template["Description"])
+
+
+async def create(engine: StackEngine, stack: Doc, plan: Plan) -> None:
+    record_plan(stack, plan)
+    engine.stack_event(stack, "CREATE_IN_PROGRESS", "User Initiated")
+    state = State(engine, stack, plan)
+    failed: str | None = None
+    for name in plan.order:
+        try:
+            wanted = state.active(name)
+        except MontemapError as exc:
+            failed = f"{name}: {exc}"
+            break
+        if wanted and not await engine.apply(state, name, update=False):
+            failed = f"The following resource(s) failed to create: [{name}]."
+            break
+    if failed is None:
+        failed = _finish(engine, state)
+    if failed is None:
+        engine.stack_event(stack, "CREATE_COMPLETE")
+        return
+    if stack.get("DisableRollback"):
+        engine.stack_event(stack, "CREATE_FAILED", failed)
+        return
+    engine.stack_event(stack, "ROLLBACK_IN_PROGRESS", failed + " Rollback requested by user.")
+    ok = await _delete_all(engine, state)
+    engine.stack_event(stack, "ROLLBACK_COMPLETE" if ok else "ROLLBACK_FAILED")
+
+
+async def fail_plan(engine: StackEngine, stack: Doc, reason: str) -> None:
+    """A stack whose template could not be planned: the reason as an event, rolled back."""
+    engine.stack_event(stack, "CREATE_IN_PROGRESS", "User Initiated")
+    engine.event(
+        stack, stack["StackName"], "AWS::CloudFormation::Stack", "CREATE_FAILED", reason=reason
+    )
+    engine.stack_event(stack, "ROLLBACK_IN_PROGRESS", reason)
+    engine.stack_event(stack, "ROLLBACK_COMPLETE")
+
+
+async def _delete_all(engine: StackEngine, state: State) -> bool:
+    ok = True
+    for name in engine.deletion_order(state):
+        ok = await engine.remove(state, name) and ok
+    return ok
+
+
+async def update(engine: StackEngine, stack: Doc, plan: Plan) -> None:
+    old_text, old_given = stack.get("_Template", ""), dict(stack.get("_Parameters") or {})
+    stack["LastUpdatedTime"] = time.time()
+    engine.stack_event(stack, "UPDATE_IN_PROGRESS", "User Initiated")
+    record_plan(stack, plan)
+    state = State(engine, stack, plan)
+    existing = set(state.resources)
+    failed: str | None = None
+    for name in plan.order:
+        try:
+            wanted = state.active(name)
+        except MontemapError as exc:
+            failed = f"{name}: {exc}"
+            break
+        if not wanted:
+            continue
+        replace = (
+            name in existing
+            and state.resources[name]["ResourceType"] != plan.resources[name]["Type"]
+        )
+        if replace and not await engine.remove(state, name):
+            failed = f"The following resource(s) failed to update: [{name}]."
+            break
+        if not await engine.apply(state, name, update=name in existing and not replace):
+            failed = f"The following resource(s) failed to update: [{name}]."
+            break
+    if failed is None:
+        failed = _finish(engine, state)
+    if failed is None:
+        engine.stack_event(stack, "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS")
+        for name, old in state.replaced:
+            await engine.remove_replaced(state, name, old)
+        for name in [
+            n
+            for n in engine.deletion_order(state)
+            if n not in plan.resources or not state.active(n)
+        ]:
+            await engine.remove(state, name)
+        engine.stack_event(stack, "UPDATE_COMPLETE")
+        return
+    await _roll_back_update(engine, stack, state, existing, failed, old_text, old_given)
+
+
+async def _roll_back_update(
+    engine: StackEngine,
+    stack: Doc,
+    state: State,
+    existing: set[str],
+    failed: str,
+    old_text: str,
+    old_given: dict[str, str],
+) -> None:
+    """Delete what the update added and put back the previous properties."""
+    from montemap.cloudformation.plan import prepare
+
+    engine.stack_event(stack, "UPDATE_ROLLBACK_IN_PROGRESS", failed)
+    ok = True
+    for name in [n for n in engine.deletion_order(state) if n not in existing]:
+        ok = await engine.remove(state, name) and ok
+    try:
+        previous = prepare(old_text, old_given, pseudo=state.plan.pseudo)
+    except MontemapError:
+        previous = None
+    if previous is not None:
+        record_plan(stack, previous)
+        back = State(engine, stack, previous)
+        for name in previous.order:
+            if name in back.resources and back.active(name):
+                ok = await engine.apply(back, name, update=True) and ok
+        ok = _finish(engine, back) is None and ok
+    engine.stack_event(stack, "UPDATE_ROLLBACK_COMPLETE" if ok else "UPDATE_ROLLBACK_FAILED")
+
+
+async def delete(engine: StackEngine, stack: Doc, plan: Plan | None) -> None:
+    engine.stack_event(stack, "DELETE_IN_PROGRESS", "User Initiated")
+    if plan is None:  # a stack whose template no longer plans: newest resources first
+        plan = Plan("", {"Resources": {}}, {}, [], {}, {"AWS::Region": engine.services.region})
+    state = State(engine, stack, plan)
+    if not await _delete_all(engine, state):
+        engine.stack_event(stack, "DELETE_FAILED", "The following resource(s) failed to delete.")
+        return
+    engine.store.set_exports(stack["StackId"], {})
+    engine.store.drop_change_sets(stack["StackId"])
+    stack["DeletionTime"] = time.time()
+    engine.stack_event(stack, "DELETE_COMPLETE")
+
+
+def changes(old: Doc | None, plan: Plan) -> list[dict[str, Any]]:
+    """What deploying ``plan`` over the stack ``old`` would do, per resource (a change set)."""
+    before: dict[str, Any] = {}
+    if old is not None and old.get("_Template"):
+        try:
+            from montemap.cloudformation.plan import prepare
+
+            before = prepare(
+                old["_Template"], old.get("_Parameters") or {}, pseudo=plan.pseudo
+            ).resources
+        except MontemapError:
+            before = {}
+    out: list[dict[str, Any]] = []
+    params_changed = old is not None and (old.get("_Parameters") or {}) != plan.given()
+    for name, resource in plan.resources.items():
+        if name not in before:
+            action = "Add"
+        elif before[name] != resource or params_changed:
+            action = "Modify"
+        else:
+            continue
+        out.append(_change(action, name, str(resource["Type"])))
+    for name, resource in before.items():
+        if name not in plan.resources:
+            out.append(_change("Remove", name, str(resource["Type"])))
+    return out
+
+
+def _change(action: str, name: str, resource_type: str) -> dict[str, Any]:
+    detail: dict[str, Any] = {
+        "Action": action,
+        "LogicalResourceId": name,
+        "ResourceType": resource_type,
+    }
+    if action == "Modify":
+        detail["Replacement"] = "Conditional"
+    return {"Type": "Resource", "ResourceChange": detail}

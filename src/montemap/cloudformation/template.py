@@ -1,0 +1,132 @@
+"""Loading templates: YAML with CloudFormation's short-form tags, or JSON; the SAM transform.
+
+The YAML/JSON decoder is cfn-lint's (it knows ``!Ref``, ``!Sub``, ``!GetAtt a.b``...);
+``Transform: AWS::Serverless-2016-10-31`` is expanded by the SAM translator AWS
+publishes (``aws-sam-translator``), so ``AWS::Serverless::Function`` becomes the
+``AWS::Lambda::Function`` and ``AWS::IAM::Role`` it stands for.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from montemap.cloudformation.errors import TemplateError
+
+SAM_TRANSFORM = "AWS::Serverless-2016-10-31"
+#: Largest template body accepted (CloudFormation's limit for a template in S3: 1 MB).
+MAX_TEMPLATE_BYTES = 1024 * 1024
+_SECTIONS = frozenset(
+    {
+        "AWSTemplateFormatVersion",
+        "Description",
+        "Metadata",
+        "Parameters",
+        "Rules",
+        "Mappings",
+        "Conditions",
+        "Transform",
+        "Resources",
+        "Outputs",
+        "Globals",
+    }
+)
+
+Template = dict[str, Any]
+
+
+def _plain(value: Any) -> Any:
+    """cfn-lint's node types as plain dicts, lists and strings."""
+    return json.loads(json.dumps(value))
+
+
+def parse(text: str) -> Template:
+    """The template in ``text`` (YAML or JSON), checked for the sections CloudFormation knows."""
+    if len(text.encode("utf-8")) > MAX_TEMPLATE_BYTES:
+        raise TemplateError(f"Template may not exceed {MAX_TEMPLATE_BYTES} bytes in size.")
+    from cfnlint.decode import decode_str
+
+    logging.getLogger("cfnlint").setLevel(logging.CRITICAL)
+    template, matches = decode_str(text)
+    if template is None or matches:
+        detail = "; ".join(str(getattr(m, "message", m)) for m in matches[:3])
+        raise TemplateError(f"Template format error: {detail or 'not a YAML or JSON template'}")
+    if not isinstance(template, dict):
+        raise TemplateError("Template format error: the template must be a YAML or JSON mapping")
+    result: Template = _plain(template)
+    unknown = sorted(set(result) - _SECTIONS)
+    if unknown:
+        raise TemplateError(
+            f"Template format error: Invalid template property or properties [{', '.join(unknown)}]"
+        )
+    resources = result.get("Resources")
+    if not isinstance(resources, dict) or not resources:
+        raise TemplateError("Template format error: At least one Resources member must be defined.")
+    for name, resource in resources.items():
+        if not isinstance(resource, dict) or not isinstance(resource.get("Type"), str):
+            raise TemplateError(
+                f"Template format error: [/Resources/{name}] Every Resources object must "
+                "contain a Type member."
+            )
+    return result
+
+
+def transforms(template: Template) -> list[str]:
+    value = template.get("Transform")
+    if value is None:
+        return []
+    names = value if isinstance(value, list) else [value]
+    return [n if isinstance(n, str) else str(n.get("Name", "")) for n in names]
+
+
+class _AnyManagedPolicy(dict[str, str]):
+    """A managed-policy map that knows every AWS managed policy by its name."""
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str)
+
+    def __getitem__(self, key: str) -> str:
+        return key if key.startswith("arn:") else f"arn:aws:iam::aws:policy/{key}"
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key]
+
+
+def expand(
+    template: Template, parameters: dict[str, Any], *, region: str, account: str
+) -> Template:
+    """The template with its transforms applied (only the SAM transform is known)."""
+    names = transforms(template)
+    if not names:
+        return template
+    unknown = [n for n in names if n != SAM_TRANSFORM]
+    if unknown:
+        raise TemplateError(
+            f"Transform {', '.join(unknown)} is not supported here (only {SAM_TRANSFORM})"
+        )
+    import boto3
+    from samtranslator.model.exceptions import InvalidDocumentException
+    from samtranslator.parser.parser import Parser
+    from samtranslator.translator.translator import Translator
+
+    session = boto3.Session(
+        region_name=region, aws_access_key_id="montemap", aws_secret_access_key="montemap"
+    )
+    policies = _AnyManagedPolicy()
+    translator = Translator(policies, Parser(), boto_session=session)
+    values = {
+        **parameters,
+        "AWS::Region": region,
+        "AWS::AccountId": account,
+        "AWS::Partition": "aws",
+    }
+    try:
+        expanded: Template = translator.translate(
+            json.loads(json.dumps(template)), values, get_managed_policy_map=lambda: policies
+        )
+    except InvalidDocumentException as exc:
+        reasons = "; ".join(str(cause) for cause in exc.causes) or str(exc)
+        raise TemplateError(f"Transform {SAM_TRANSFORM} failed with: {reasons}")
+    expanded.pop("Transform", None)
+    return expanded

@@ -1,0 +1,133 @@
+"""The S3 endpoint: a small ASGI application over the engine's object store.
+
+Requests arrive here from the server's router (:mod:`montemap.api.routing`:
+signed for service ``s3``, or unsigned on a path the server does not serve
+itself). Each one is parsed from the ASGI scope, authenticated when the
+server has keys, its body read and checked, and dispatched on method, path
+shape (service, bucket, object) and sub-resource (``?uploads``,
+``?uploadId=``, ``?delete``...) to one handler. No framework routing runs per
+request: this is the hot path of workers that do a GetObject and a PutObject
+per work item.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from starlette.types import Receive, Scope, Send
+
+from montemap.api.protocol import new_request_id
+from montemap.s3api import buckets, multipart, objects
+from montemap.s3api.auth import S3Auth
+from montemap.s3api.body import ChunkCheck, Payload, decode_payload, read_payload
+from montemap.s3api.context import S3Context
+from montemap.s3api.errors import S3Error, not_implemented
+from montemap.s3api.request import S3Request, parse_request
+from montemap.s3api.response import S3Response, error_response
+from montemap.storage import ObjectStore
+
+log = logging.getLogger("montemap.s3api")
+
+#: Sub-resources of buckets and objects that montemap does not serve.
+UNSUPPORTED = frozenset(
+    {"acl", "policy", "tagging", "versioning", "cors", "lifecycle", "website", "encryption"}
+    | {"replication", "logging", "notification", "object-lock", "retention", "legal-hold"}
+    | {"torrent", "restore", "select", "accelerate", "requestPayment", "ownershipControls"}
+)
+
+Handler = Callable[[S3Context, S3Request, Payload], Awaitable[S3Response]]
+
+
+class S3App:
+    """ASGI application answering S3 REST requests from ``store``."""
+
+    def __init__(self, store: ObjectStore, *, region: str, auth: S3Auth | None = None) -> None:
+        self.ctx = S3Context(store, region)
+        self.auth = auth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request_id = new_request_id()
+        resource = scope.get("path", "/")
+        try:
+            request = parse_request(scope, receive)
+            resource = request.resource
+            chunk_check = self.auth.check(request) if self.auth is not None else None
+            response = await self._serve(request, chunk_check)
+        except S3Error as exc:
+            response = error_response(exc, request_id, resource)
+        except Exception:
+            log.exception("internal error serving S3 request %s", request_id)
+            failure = S3Error(
+                "InternalError", f"We encountered an internal error (request id {request_id})."
+            )
+            response = error_response(failure, request_id, resource)
+        await response.send(send, request_id, head=scope["method"] == "HEAD")
+
+    async def _serve(self, req: S3Request, chunk_check: ChunkCheck | None) -> S3Response:
+        unsupported = UNSUPPORTED.intersection(req.query)
+        if unsupported:
+            raise not_implemented(f"?{sorted(unsupported)[0]}")
+        if req.method in ("PUT", "POST"):
+            payload = decode_payload(await read_payload(req.receive), req.headers, chunk_check)
+            try:
+                return await self._write(req, payload)
+            finally:
+                payload.close()
+        return await self._read(req)
+
+    async def _read(self, req: S3Request) -> S3Response:
+        ctx, method = self.ctx, req.method
+        if not req.bucket:
+            if method == "GET":
+                return await buckets.list_buckets(ctx, req)
+        elif not req.key:
+            if method == "GET":
+                return await buckets.get_bucket(ctx, req)
+            if method == "HEAD":
+                return await buckets.head_bucket(ctx, req)
+            if method == "DELETE":
+                return await buckets.delete_bucket(ctx, req)
+        elif "uploadId" in req.query:
+            if method == "GET":
+                return await multipart.list_parts(ctx, req)
+            if method == "DELETE":
+                return await multipart.abort_upload(ctx, req)
+        elif method in ("GET", "HEAD"):
+            return await objects.get_object(ctx, req, head=method == "HEAD")
+        elif method == "DELETE":
+            return await objects.delete_object(ctx, req)
+        raise _not_allowed(method)
+
+    async def _write(self, req: S3Request, payload: Payload) -> S3Response:
+        ctx, method = self.ctx, req.method
+        if not req.bucket:
+            raise _not_allowed(method)
+        if not req.key:
+            if method == "PUT":
+                return await buckets.create_bucket(ctx, req)
+            if "delete" in req.query:
+                return await buckets.delete_objects(ctx, req, _small(payload))
+            raise _not_allowed(method)
+        if method == "PUT":
+            if "uploadId" in req.query:
+                return await multipart.upload_part(ctx, req, payload)
+            return await objects.put_object(ctx, req, payload)
+        if "uploads" in req.query:
+            return await multipart.create_upload(ctx, req)
+        if "uploadId" in req.query:
+            return await multipart.complete_upload(ctx, req, _small(payload))
+        raise not_implemented("POST on an object without ?uploads or ?uploadId")
+
+
+def _small(payload: Payload) -> bytes:
+    """The body of a request that carries an XML document."""
+    if payload.data is None:
+        raise S3Error("MalformedXML", "the XML document is too large")
+    return payload.data
+
+
+def _not_allowed(method: str) -> S3Error:
+    return S3Error(
+        "MethodNotAllowed", f"The specified method ({method}) is not allowed against this resource."
+    )

@@ -1,0 +1,98 @@
+"""Bucket operations: ListBuckets, CreateBucket, HeadBucket, DeleteBucket, listings,
+GetBucketLocation and DeleteObjects."""
+
+from __future__ import annotations
+
+from montemap.s3api.context import S3Context
+from montemap.s3api.errors import S3Error, no_such_bucket, not_implemented
+from montemap.s3api.listing import list_v1, list_v2
+from montemap.s3api.request import S3Request
+from montemap.s3api.response import S3Response, xml_response
+from montemap.s3api.xmlio import document, el, iso_time, parse, text
+from montemap.storage import validate_bucket
+
+OWNER = "<Owner><ID>montemap</ID><DisplayName>montemap</DisplayName></Owner>"
+#: Most keys one DeleteObjects request may name (S3's limit).
+MAX_DELETE = 1000
+
+
+async def list_buckets(ctx: S3Context, req: S3Request) -> S3Response:
+    buckets = await ctx.call(ctx.store.list_buckets)
+    items = "".join(
+        "<Bucket>" + el("Name", b.name) + el("CreationDate", iso_time(b.created)) + "</Bucket>"
+        for b in buckets
+    )
+    return xml_response(document("ListAllMyBucketsResult", OWNER, f"<Buckets>{items}</Buckets>"))
+
+
+async def create_bucket(ctx: S3Context, req: S3Request) -> S3Response:
+    await ctx.call(validate_bucket, req.bucket)
+    if await ctx.call(ctx.store.bucket_exists, req.bucket):
+        raise S3Error(
+            "BucketAlreadyOwnedByYou",
+            "Your previous request to create the named bucket succeeded and you already own it.",
+            bucket=req.bucket,
+        )
+    await ctx.call(ctx.store.create_bucket, req.bucket)
+    return S3Response().header("location", f"/{req.bucket}")
+
+
+async def head_bucket(ctx: S3Context, req: S3Request) -> S3Response:
+    await _existing(ctx, req.bucket)
+    return S3Response().header("x-amz-bucket-region", ctx.region)
+
+
+async def delete_bucket(ctx: S3Context, req: S3Request) -> S3Response:
+    await ctx.call(ctx.store.delete_bucket, req.bucket)
+    return S3Response(204)
+
+
+async def get_bucket(ctx: S3Context, req: S3Request) -> S3Response:
+    """GET on a bucket: a listing (v1 or v2), or its location."""
+    query = req.query
+    if "location" in query:
+        await _existing(ctx, req.bucket)
+        constraint = "" if ctx.region == "us-east-1" else ctx.region
+        body = f'<LocationConstraint xmlns="http://s3.amazonaws.com/doc/2006-03-01/">{constraint}</LocationConstraint>'
+        return xml_response(body)
+    for sub in ("uploads", "versions", "acl", "policy", "versioning", "tagging", "cors"):
+        if sub in query:
+            raise not_implemented(f"GET ?{sub} on a bucket")
+    if query.get("list-type") == "2":
+        return xml_response(await ctx.call(list_v2, ctx.store, req.bucket, query))
+    return xml_response(await ctx.call(list_v1, ctx.store, req.bucket, query))
+
+
+async def delete_objects(ctx: S3Context, req: S3Request, body: bytes) -> S3Response:
+    """POST ?delete: remove up to 1000 keys, reporting each."""
+    root = parse(body)
+    if root.tag != "Delete":
+        raise S3Error("MalformedXML", f"expected a <Delete> document, not <{root.tag}>")
+    keys = [text(node, "Key") for node in root.findall("Object")]
+    if not keys or len(keys) > MAX_DELETE:
+        raise S3Error("MalformedXML", f"name 1 to {MAX_DELETE} objects to delete")
+    quiet = (text(root, "Quiet") or "").strip().lower() == "true"
+    await _existing(ctx, req.bucket)
+    results = []
+    for key in keys:
+        try:
+            if not key:
+                raise S3Error("InvalidArgument", "an object to delete has no Key")
+            await ctx.call(ctx.store.delete, req.bucket, key)
+        except S3Error as exc:
+            results.append(
+                "<Error>"
+                + el("Key", key or "")
+                + el("Code", exc.code)
+                + el("Message", exc.message)
+                + "</Error>"
+            )
+            continue
+        if not quiet:
+            results.append("<Deleted>" + el("Key", key) + "</Deleted>")
+    return xml_response(document("DeleteResult", *results))
+
+
+async def _existing(ctx: S3Context, bucket: str) -> None:
+    if not await ctx.call(ctx.store.bucket_exists, bucket):
+        raise no_such_bucket(bucket)

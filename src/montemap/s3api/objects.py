@@ -1,0 +1,194 @@
+"""Object operations: PutObject, CopyObject, GetObject (ranges), HeadObject, DeleteObject."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from typing import BinaryIO
+from urllib.parse import unquote
+
+from montemap.s3api.body import Payload
+from montemap.s3api.context import DEFAULT_TYPE, INLINE_LIMIT, S3Context, meta_from_headers
+from montemap.s3api.errors import S3Error
+from montemap.s3api.request import S3Request
+from montemap.s3api.response import S3Response, http_date, xml_response
+from montemap.s3api.xmlio import document, el, iso_time
+from montemap.storage import ObjectInfo
+
+_RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_CHUNK = 1 << 20
+
+
+async def put_object(ctx: S3Context, req: S3Request, payload: Payload) -> S3Response:
+    if "x-amz-copy-source" in req.headers:
+        return await copy_object(ctx, req)
+    meta = meta_from_headers(req.headers)
+    if payload.data is not None and payload.size <= INLINE_LIMIT:
+        data = payload.data
+        etag = await ctx.call(lambda: ctx.store.put(req.bucket, req.key, data, meta=meta))
+    else:
+        etag = await ctx.call(
+            lambda: ctx.store.put_stream(req.bucket, req.key, payload.stream(), meta=meta),
+            small=False,
+        )
+    response = S3Response().header("etag", f'"{etag}"')
+    for name, value in req.headers.items():
+        if name.startswith("x-amz-checksum-") and name != "x-amz-checksum-algorithm":
+            response.header(name, value)
+    return response
+
+
+def copy_source(header: str) -> tuple[str, str]:
+    """``(bucket, key)`` of an ``x-amz-copy-source`` (``[/]bucket/key``, URL-encoded)."""
+    source = unquote(header.split("?versionId=", 1)[0]).lstrip("/")
+    bucket, _, key = source.partition("/")
+    if not bucket or not key:
+        raise S3Error(
+            "InvalidArgument", f"Copy Source must mention the source bucket and key: {header!r}"
+        )
+    return bucket, key
+
+
+async def copy_object(ctx: S3Context, req: S3Request) -> S3Response:
+    src_bucket, src_key = copy_source(req.headers["x-amz-copy-source"])
+    directive = req.header("x-amz-metadata-directive", "COPY").upper()
+    if directive not in ("COPY", "REPLACE"):
+        raise S3Error("InvalidArgument", f"Unknown metadata directive {directive!r}")
+    if (src_bucket, src_key) == (req.bucket, req.key) and directive == "COPY":
+        raise S3Error(
+            "InvalidRequest",
+            "This copy request is illegal because it is trying to copy an object to itself "
+            "without changing the object's metadata, storage class, website redirect "
+            "location or encryption attributes.",
+        )
+    meta = meta_from_headers(req.headers) if directive == "REPLACE" else None
+    info = await ctx.call(
+        lambda: ctx.store.copy(src_bucket, src_key, req.bucket, req.key, meta=meta), small=False
+    )
+    result = el("LastModified", iso_time(info.last_modified)) + el("ETag", f'"{info.etag}"')
+    return xml_response(document("CopyObjectResult", result))
+
+
+def _range(header: str | None, size: int) -> tuple[int, int] | None:
+    """``(start, end inclusive)`` of a single ``bytes=`` range; ``None`` for the whole object."""
+    if not header:
+        return None
+    match = _RANGE_RE.match(header.strip())
+    if match is None or not (match.group(1) or match.group(2)):
+        return None  # S3 ignores a range it cannot parse (several ranges included)
+    first, last = match.group(1), match.group(2)
+    if not first:
+        suffix = int(last)
+        if suffix == 0:
+            raise _unsatisfiable(size)
+        return max(0, size - suffix), size - 1
+    start = int(first)
+    end = min(int(last), size - 1) if last else size - 1
+    if start >= size or (last and int(last) < start):
+        raise _unsatisfiable(size)
+    return start, end
+
+
+def _unsatisfiable(size: int) -> S3Error:
+    return S3Error("InvalidRange", f"The requested range is not satisfiable (object size {size})")
+
+
+def _object_headers(response: S3Response, info: ObjectInfo) -> None:
+    response.header("content-type", info.content_type or DEFAULT_TYPE)
+    response.header("etag", f'"{info.etag}"')
+    response.header("last-modified", http_date(info.last_modified))
+    response.header("accept-ranges", "bytes")
+    for name, value in info.metadata.items():
+        response.header(f"x-amz-meta-{name}", value)
+
+
+def _preconditions(req: S3Request, info: ObjectInfo) -> S3Response | None:
+    quoted = f'"{info.etag}"'
+    if_match = req.headers.get("if-match")
+    if if_match is not None and if_match.strip() not in (quoted, info.etag, "*"):
+        raise S3Error(
+            "PreconditionFailed", "At least one of the pre-conditions you specified did not hold"
+        )
+    if_none = req.headers.get("if-none-match")
+    if if_none is not None and if_none.strip() in (quoted, info.etag, "*"):
+        response = S3Response(304)
+        response.header("etag", quoted)
+        return response
+    return None
+
+
+async def get_object(ctx: S3Context, req: S3Request, *, head: bool = False) -> S3Response:
+    if head:
+        info = await ctx.call(ctx.store.head, req.bucket, req.key)
+        stream: BinaryIO | None = None
+    else:
+        info, stream = await ctx.call(ctx.store.open_info, req.bucket, req.key)
+    try:
+        response, start = _respond(req, info)
+        if stream is None or response.status == 304:
+            return response
+        length = response.length or 0
+        if length <= INLINE_LIMIT and ctx.inline:
+            if start:
+                stream.seek(start)
+            response.body = stream.read(length)
+            response.length = None
+            stream.close()
+        else:
+            response.stream = _chunks(stream, start, length)
+        stream = None  # the response owns it now
+        return response
+    finally:
+        if stream is not None:
+            stream.close()
+
+
+def _respond(req: S3Request, info: ObjectInfo) -> tuple[S3Response, int]:
+    """The response's status and headers, and the offset its body starts at."""
+    early = _preconditions(req, info)
+    if early is not None:
+        return early, 0
+    wanted = _range(req.headers.get("range"), info.size)
+    response = S3Response(200)
+    _object_headers(response, info)
+    if wanted is None:
+        response.length = info.size
+        return response, 0
+    start, end = wanted
+    response.status = 206
+    response.header("content-range", f"bytes {start}-{end}/{info.size}")
+    response.length = end - start + 1
+    return response, start
+
+
+async def _chunks(stream: BinaryIO, start: int, length: int) -> AsyncIterator[bytes]:
+    """The object's bytes from ``start``, read in a worker thread chunk by chunk."""
+    try:
+        if start:
+            await asyncio.to_thread(_skip, stream, start)
+        left = length
+        while left > 0:
+            chunk = await asyncio.to_thread(stream.read, min(_CHUNK, left))
+            if not chunk:
+                return
+            left -= len(chunk)
+            yield chunk
+    finally:
+        stream.close()
+
+
+def _skip(stream: BinaryIO, count: int) -> None:
+    if stream.seekable():
+        stream.seek(count)
+        return
+    while count > 0:
+        data = stream.read(min(_CHUNK, count))
+        if not data:
+            return
+        count -= len(data)
+
+
+async def delete_object(ctx: S3Context, req: S3Request) -> S3Response:
+    await ctx.call(ctx.store.delete, req.bucket, req.key)
+    return S3Response(204)

@@ -1,0 +1,81 @@
+"""One S3 request as the handlers see it: bucket, key, query and headers.
+
+Path-style addressing (``/bucket/key``) always works; a ``Host`` of the form
+``bucket.localhost[:port]`` (virtual-hosted style, as a browser or an SDK
+configured for it sends) names the bucket too, and the whole path is the key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, unquote
+
+from starlette.types import Receive, Scope
+
+from montemap.s3api.errors import S3Error
+
+
+@dataclass
+class S3Request:
+    """What a handler needs from the ASGI scope; ``path`` and ``raw_query`` are as sent."""
+
+    method: str
+    path: str
+    raw_query: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    header_list: list[tuple[str, str]]
+    bucket: str
+    key: str
+    receive: Receive
+
+    def header(self, name: str, default: str = "") -> str:
+        return self.headers.get(name, default)
+
+    @property
+    def resource(self) -> str:
+        """The resource as error bodies name it (``/bucket/key``)."""
+        if not self.bucket:
+            return "/"
+        return f"/{self.bucket}/{self.key}" if self.key else f"/{self.bucket}"
+
+
+def parse_request(scope: Scope, receive: Receive) -> S3Request:
+    """The request in ``scope``; S3's ``InvalidURI``-like errors for a path it cannot hold."""
+    header_list: list[tuple[str, str]] = []
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in scope["headers"]:
+        name = raw_name.decode("latin-1").lower()
+        value = raw_value.decode("latin-1")
+        header_list.append((name, value))
+        headers[name] = f"{headers[name]},{value}" if name in headers else value
+    raw_path = scope.get("raw_path")
+    path = raw_path.decode("latin-1") if raw_path else scope["path"]
+    path = path.split("?", 1)[0]
+    raw_query = scope.get("query_string", b"").decode("latin-1")
+    query = dict(parse_qsl(raw_query, keep_blank_values=True)) if raw_query else {}
+    try:
+        decoded = unquote(path, errors="strict")
+    except UnicodeDecodeError:
+        raise S3Error("InvalidArgument", "the request path is not valid UTF-8 once decoded")
+    bucket, key = _virtual_bucket(headers.get("host", ""), decoded)
+    return S3Request(
+        method=scope["method"],
+        path=path,
+        raw_query=raw_query,
+        query=query,
+        headers=headers,
+        header_list=header_list,
+        bucket=bucket,
+        key=key,
+        receive=receive,
+    )
+
+
+def _virtual_bucket(host: str, decoded_path: str) -> tuple[str, str]:
+    """``(bucket, key)`` from the Host (``bucket.localhost``) or else the path."""
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    if name.endswith(".localhost") and len(name) > len(".localhost"):
+        return name[: -len(".localhost")], decoded_path[1:]
+    bucket, _, key = decoded_path[1:].partition("/")
+    return bucket, key

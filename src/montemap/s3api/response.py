@@ -1,0 +1,65 @@
+"""An S3 response and how it is sent over ASGI (no framework on the hot path)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from xml.sax.saxutils import escape
+
+from starlette.types import Send
+
+from montemap.s3api.errors import S3Error
+
+XML_TYPE = b"application/xml"
+
+
+@dataclass
+class S3Response:
+    """Status, headers and either a body or a stream of body chunks."""
+
+    status: int = 200
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    body: bytes = b""
+    stream: AsyncIterator[bytes] | None = None
+    length: int | None = None  # Content-Length of a stream (or of a HEAD's object)
+
+    def header(self, name: str, value: str) -> S3Response:
+        self.headers.append((name.encode("latin-1"), value.encode("latin-1")))
+        return self
+
+    async def send(self, send: Send, request_id: str, *, head: bool = False) -> None:
+        headers = self.headers
+        headers.append((b"x-amz-request-id", request_id.encode()))
+        length = self.length if self.length is not None else len(self.body)
+        headers.append((b"content-length", str(length).encode()))
+        await send({"type": "http.response.start", "status": self.status, "headers": headers})
+        if head or self.stream is None:
+            await send({"type": "http.response.body", "body": b"" if head else self.body})
+            return
+        async for chunk in self.stream:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+
+def xml_response(body: str, status: int = 200) -> S3Response:
+    data = b'<?xml version="1.0" encoding="UTF-8"?>\n' + body.encode("utf-8")
+    return S3Response(status, [(b"content-type", XML_TYPE)], data)
+
+
+def error_response(error: S3Error, request_id: str, resource: str) -> S3Response:
+    parts = [f"<Code>{error.code}</Code>", f"<Message>{escape(error.message)}</Message>"]
+    if error.bucket:
+        parts.append(f"<BucketName>{escape(error.bucket)}</BucketName>")
+    if error.key:
+        parts.append(f"<Key>{escape(error.key)}</Key>")
+    parts.append(f"<Resource>{escape(resource)}</Resource>")
+    parts.append(f"<RequestId>{request_id}</RequestId>")
+    response = xml_response(f"<Error>{''.join(parts)}</Error>", error.status)
+    response.header("x-amz-error-code", error.code)
+    return response
+
+
+def http_date(timestamp: float) -> str:
+    """``Last-Modified``'s form: RFC 7231 (``Sun, 06 Dec 2026 12:00:00 GMT``)."""
+    return formatdate(timestamp, usegmt=True)

@@ -1,0 +1,102 @@
+"""What the local backend keeps beside an object's bytes: its ETag and S3 metadata.
+
+Each object file carries one extended attribute (``user.montemap.object``, a
+small JSON document: the MD5 ETag, the content type, the ``x-amz-meta-*``
+pairs). It is set on the temporary file before the rename that publishes the
+object, so bytes and metadata change together. A file written by something
+else (or on a file system without user extended attributes) has no record:
+its ETag is then derived from its modification time and size, and its
+content type is S3's default.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from typing import BinaryIO
+
+from montemap.storage.base import ObjectMeta
+
+#: The extended attribute that holds an object's record.
+XATTR = "user.montemap.object"
+
+
+class HashingWriter:
+    """Writes through to ``sink`` while computing the MD5 of what passed."""
+
+    def __init__(self, sink: BinaryIO) -> None:
+        self.sink = sink
+        self.md5 = hashlib.md5(usedforsecurity=False)
+        self.size = 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        self.md5.update(data)
+        self.size += len(data)
+        return self.sink.write(data)
+
+
+def encode_record(etag: str, meta: ObjectMeta | None) -> bytes:
+    """The attribute value for an object with this ETag and metadata."""
+    record: dict[str, object] = {"etag": etag}
+    if meta is not None:
+        if meta.content_type:
+            record["type"] = meta.content_type
+        if meta.metadata:
+            record["meta"] = dict(meta.metadata)
+    return json.dumps(record, separators=(",", ":")).encode()
+
+
+def store_record(fd: int, record: bytes) -> None:
+    """Attach ``record`` to an open file; silently nothing where attributes are unsupported."""
+    try:
+        os.setxattr(fd, XATTR, record)
+    except OSError:
+        pass  # e.g. ENOTSUP: the object keeps its bytes, its ETag falls back
+
+
+def read_record(path: str | os.PathLike[str] | int) -> tuple[str | None, ObjectMeta]:
+    """The stored ETag (``None`` without a record) and metadata of a file (path or descriptor)."""
+    try:
+        raw = os.getxattr(path, XATTR)
+    except OSError:
+        return None, ObjectMeta()
+    try:
+        record = json.loads(raw)
+    except ValueError:
+        return None, ObjectMeta()
+    if not isinstance(record, dict):
+        return None, ObjectMeta()
+    etag = record.get("etag")
+    content_type = record.get("type", "")
+    metadata = record.get("meta", {})
+    if not isinstance(metadata, Mapping):
+        metadata = {}
+    return (
+        etag if isinstance(etag, str) else None,
+        ObjectMeta(
+            content_type if isinstance(content_type, str) else "",
+            {str(k): str(v) for k, v in metadata.items()},
+        ),
+    )
+
+
+def fallback_etag(st: os.stat_result) -> str:
+    """The ETag of a file without a record: modification time and size."""
+    return f"{st.st_mtime_ns:x}-{st.st_size:x}"
+
+
+def multipart_etag(part_md5s: list[str]) -> str:
+    """S3's ETag of a multipart object: MD5 of the parts' binary MD5s, ``-`` part count."""
+    joined = b"".join(bytes.fromhex(md5) for md5 in part_md5s)
+    return f"{hashlib.md5(joined, usedforsecurity=False).hexdigest()}-{len(part_md5s)}"
+
+
+def file_md5(path: str | os.PathLike[str]) -> str:
+    """The MD5 of a file's bytes, read in chunks."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,194 @@
+"""Multipart uploads of the local backend, staged beside the buckets.
+
+An upload lives in ``<root>/.montemap-uploads/<bucket>/<upload id>/``: an
+``upload.json`` with the key, the metadata and the start time, and one file
+per part (``part-00001``...), each written atomically with its MD5 attached
+(:mod:`montemap.storage.local_meta`). Completing an upload writes the object
+as any other write does (a temporary file, then a rename), then removes the
+staging directory. The staging root's name is not a valid bucket name, so it
+never shows among the buckets.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, cast
+
+from montemap.storage.base import MIN_PART_SIZE, ObjectMeta, ObjectStoreError, PartInfo
+from montemap.storage.local_meta import (
+    HashingWriter,
+    encode_record,
+    file_md5,
+    multipart_etag,
+    read_record,
+    store_record,
+)
+
+#: The directory under the store's root that holds uploads in progress.
+UPLOADS_DIR = ".montemap-uploads"
+MAX_PART_NUMBER = 10000
+
+_UPLOAD_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+_PART_RE = re.compile(r"^part-(\d{5})$")
+
+
+@dataclass(frozen=True)
+class CompletionPlan:
+    """What completing an upload writes: the part files in order, the metadata, the ETag."""
+
+    paths: list[Path]
+    meta: ObjectMeta
+    etag: str
+
+
+def _no_upload(bucket: str, key: str, upload_id: str) -> ObjectStoreError:
+    return ObjectStoreError(
+        "NoSuchUpload",
+        f"no multipart upload {upload_id!r} of s3://{bucket}/{key} (it may have been "
+        "completed or aborted)",
+        bucket=bucket,
+        key=key,
+    )
+
+
+def _invalid_part(bucket: str, key: str, message: str) -> ObjectStoreError:
+    return ObjectStoreError("InvalidPart", message, bucket=bucket, key=key)
+
+
+class LocalUploads:
+    """The multipart uploads staged under ``<root>/.montemap-uploads``."""
+
+    def __init__(self, root: Path) -> None:
+        self.base = root / UPLOADS_DIR
+
+    def has_uploads(self, bucket: str) -> bool:
+        try:
+            return any(True for _ in os.scandir(self.base / bucket))
+        except FileNotFoundError:
+            return False
+
+    def create(self, bucket: str, key: str, meta: ObjectMeta) -> str:
+        upload_id = secrets.token_hex(16)
+        directory = self.base / bucket / upload_id
+        directory.mkdir(parents=True)
+        record = {
+            "key": key,
+            "type": meta.content_type,
+            "meta": dict(meta.metadata),
+            "initiated": time.time(),
+        }
+        (directory / "upload.json").write_text(json.dumps(record), encoding="utf-8")
+        return upload_id
+
+    def _directory(self, bucket: str, key: str, upload_id: str) -> tuple[Path, dict[str, object]]:
+        if not isinstance(upload_id, str) or not _UPLOAD_ID_RE.match(upload_id):
+            raise _no_upload(bucket, key, str(upload_id))
+        directory = self.base / bucket / upload_id
+        try:
+            record = json.loads((directory / "upload.json").read_text(encoding="utf-8"))
+        except (FileNotFoundError, NotADirectoryError, ValueError):
+            raise _no_upload(bucket, key, upload_id)
+        if not isinstance(record, dict) or record.get("key") != key:
+            raise _no_upload(bucket, key, upload_id)
+        return directory, record
+
+    def put_part(self, bucket: str, key: str, upload_id: str, number: int, stream: BinaryIO) -> str:
+        if isinstance(number, bool) or not 1 <= number <= MAX_PART_NUMBER:
+            raise ObjectStoreError(
+                "InvalidArgument",
+                f"part number must be an integer from 1 to {MAX_PART_NUMBER}, got {number!r}",
+                bucket=bucket,
+                key=key,
+            )
+        directory, _ = self._directory(bucket, key, upload_id)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".part-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                writer = HashingWriter(f)
+                shutil.copyfileobj(stream, cast(BinaryIO, writer), 1 << 20)
+                etag = writer.md5.hexdigest()
+                store_record(f.fileno(), encode_record(etag, None))
+            os.replace(tmp, directory / f"part-{number:05d}")
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+            raise
+        return etag
+
+    def parts(self, bucket: str, key: str, upload_id: str) -> list[PartInfo]:
+        directory, _ = self._directory(bucket, key, upload_id)
+        out = []
+        for entry in os.scandir(directory):
+            match = _PART_RE.match(entry.name)
+            if match is None:
+                continue
+            st = entry.stat()
+            etag, _ = read_record(entry.path)
+            out.append(
+                PartInfo(int(match.group(1)), st.st_size, etag or file_md5(entry.path), st.st_mtime)
+            )
+        return sorted(out, key=lambda p: p.number)
+
+    def plan(
+        self, bucket: str, key: str, upload_id: str, wanted: list[tuple[int, str]]
+    ) -> CompletionPlan:
+        """Check the client's part list against what was uploaded (S3's rules)."""
+        directory, record = self._directory(bucket, key, upload_id)
+        if not wanted:
+            raise ObjectStoreError(
+                "MalformedXML", "CompleteMultipartUpload names no parts", bucket=bucket, key=key
+            )
+        uploaded = {part.number: part for part in self.parts(bucket, key, upload_id)}
+        numbers = [number for number, _ in wanted]
+        if numbers != sorted(set(numbers)):
+            raise ObjectStoreError(
+                "InvalidPartOrder",
+                "the list of parts was not in ascending order (or named a part twice)",
+                bucket=bucket,
+                key=key,
+            )
+        md5s: list[str] = []
+        for index, (number, etag) in enumerate(wanted):
+            part = uploaded.get(number)
+            if part is None or part.etag != etag.strip('"'):
+                raise _invalid_part(
+                    bucket,
+                    key,
+                    f"part {number} was not uploaded or its ETag is not {etag!r}",
+                )
+            if index < len(wanted) - 1 and part.size < MIN_PART_SIZE:
+                raise ObjectStoreError(
+                    "EntityTooSmall",
+                    f"part {number} is {part.size} bytes; every part but the last must be "
+                    f"at least {MIN_PART_SIZE} bytes",
+                    bucket=bucket,
+                    key=key,
+                )
+            md5s.append(part.etag)
+        metadata = record.get("meta")
+        content_type = record.get("type")
+        meta = ObjectMeta(
+            content_type if isinstance(content_type, str) else "",
+            {str(k): str(v) for k, v in metadata.items()} if isinstance(metadata, dict) else {},
+        )
+        paths = [directory / f"part-{number:05d}" for number, _ in wanted]
+        return CompletionPlan(paths, meta, multipart_etag(md5s))
+
+    def discard(self, bucket: str, upload_id: str) -> None:
+        """Remove a completed upload's staging directory."""
+        if _UPLOAD_ID_RE.match(upload_id):
+            shutil.rmtree(self.base / bucket / upload_id, ignore_errors=True)
+
+    def abort(self, bucket: str, key: str, upload_id: str) -> None:
+        self._directory(bucket, key, upload_id)
+        self.discard(bucket, upload_id)

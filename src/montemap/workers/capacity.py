@@ -1,0 +1,128 @@
+"""The host's capacity for tasks: CPU units, memory and a count of processes.
+
+The service manager places a task (starts its process) only while the tasks
+already placed leave room for its ``cpu`` and ``memory``, as ECS places
+tasks on a cluster's container instances; the rest stay ``PROVISIONING``
+until others stop. By default the host is the whole machine: 1024 CPU units
+per core this process may run on, all of its memory, and
+:func:`default_max_tasks` processes. A task with no ``cpu`` (or no
+``memory``) reserves none of it; ``max_tasks`` still counts it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+#: ECS's CPU unit: 1024 units are one vCPU.
+UNITS_PER_CORE = 1024
+#: Processes per core the default host cap allows.
+TASKS_PER_CORE = 32
+#: MiB of memory the default host cap sets aside per process.
+MIB_PER_TASK = 64
+#: Bounds of the default host cap.
+MIN_DEFAULT_TASKS, MAX_DEFAULT_TASKS = 8, 1024
+
+
+def machine_cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def machine_memory_mib() -> int:
+    """The machine's memory in MiB (``MemTotal``; 4096 where it cannot be read)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return max(1, int(line.split()[1]) // 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return max(1, os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**20)
+    except (ValueError, OSError, AttributeError):
+        return 4096
+
+
+def default_max_tasks(cores: int, memory_mib: int) -> int:
+    """``TASKS_PER_CORE`` per core, no more than memory allows at ``MIB_PER_TASK`` each."""
+    by_memory = memory_mib // MIB_PER_TASK
+    return max(MIN_DEFAULT_TASKS, min(MAX_DEFAULT_TASKS, cores * TASKS_PER_CORE, by_memory))
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """What the host offers tasks: CPU units, MiB of memory, processes."""
+
+    cpu_units: int
+    memory_mib: int
+    max_tasks: int
+
+    def __post_init__(self) -> None:
+        for name in ("cpu_units", "memory_mib", "max_tasks"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"capacity {name} must be at least 1, got {getattr(self, name)}")
+
+    @classmethod
+    def of_machine(
+        cls,
+        *,
+        cpu_units: int | None = None,
+        memory_mib: int | None = None,
+        max_tasks: int | None = None,
+    ) -> Capacity:
+        """This machine's capacity, with any of its parts given explicitly."""
+        cores = machine_cores()
+        memory = machine_memory_mib()
+        return cls(
+            cpu_units=cpu_units if cpu_units is not None else cores * UNITS_PER_CORE,
+            memory_mib=memory_mib if memory_mib is not None else memory,
+            max_tasks=max_tasks if max_tasks is not None else default_max_tasks(cores, memory),
+        )
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "cpu_units": self.cpu_units,
+            "memory_mib": self.memory_mib,
+            "max_tasks": self.max_tasks,
+        }
+
+
+@dataclass
+class Usage:
+    """What the placed tasks hold (their processes run or have not exited yet)."""
+
+    cpu_units: int = 0
+    memory_mib: int = 0
+    tasks: int = 0
+
+    def add(self, cpu_units: int | None, memory_mib: int | None, sign: int = 1) -> None:
+        self.cpu_units += sign * (cpu_units or 0)
+        self.memory_mib += sign * (memory_mib or 0)
+        self.tasks += sign
+
+    def shortage(self, capacity: Capacity, cpu_units: int | None, memory_mib: int | None) -> str:
+        """Why a task of this size cannot be placed now ("" when it can)."""
+        cpu, memory = cpu_units or 0, memory_mib or 0
+        if cpu > capacity.cpu_units or memory > capacity.memory_mib:
+            return (
+                f"the task needs {cpu} CPU units and {memory} MiB, more than the host's whole"
+                f" capacity ({capacity.cpu_units} CPU units, {capacity.memory_mib} MiB:"
+                " --capacity-cpu/--capacity-memory)"
+            )
+        if self.tasks + 1 > capacity.max_tasks:
+            return f"the host runs its most tasks ({capacity.max_tasks}: --max-tasks)"
+        if self.cpu_units + cpu > capacity.cpu_units:
+            return (
+                f"insufficient CPU units available ({capacity.cpu_units - self.cpu_units} of"
+                f" {capacity.cpu_units} free, {cpu} needed)"
+            )
+        if self.memory_mib + memory > capacity.memory_mib:
+            return (
+                f"insufficient memory available ({capacity.memory_mib - self.memory_mib} of"
+                f" {capacity.memory_mib} MiB free, {memory} needed)"
+            )
+        return ""

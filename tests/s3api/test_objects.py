@@ -1,0 +1,205 @@
+"""Objects through boto3's client and resource: bytes, ETags, metadata, ranges, copies, errors."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from montemap.testing import DUMMY_CREDENTIALS, REGION, MontemapServer
+
+
+def error_code(exc: pytest.ExceptionInfo[ClientError]) -> str:
+    return str(exc.value.response["Error"]["Code"])
+
+
+def test_put_get_head_delete(s3: Any, bucket: str) -> None:
+    body = b"loan 42\n" * 100
+    put = s3.put_object(Bucket=bucket, Key="loans/42.json", Body=body)
+    assert put["ETag"] == f'"{hashlib.md5(body).hexdigest()}"'
+    got = s3.get_object(Bucket=bucket, Key="loans/42.json")
+    assert got["Body"].read() == body
+    assert got["ETag"] == put["ETag"]
+    assert got["ContentLength"] == len(body)
+    assert got["ContentType"] == "binary/octet-stream"
+    head = s3.head_object(Bucket=bucket, Key="loans/42.json")
+    assert head["ContentLength"] == len(body)
+    assert head["ETag"] == put["ETag"]
+    assert head["LastModified"] == got["LastModified"]
+    s3.delete_object(Bucket=bucket, Key="loans/42.json")
+    with pytest.raises(ClientError) as exc:
+        s3.get_object(Bucket=bucket, Key="loans/42.json")
+    assert error_code(exc) == "NoSuchKey"
+    assert exc.value.response["Error"]["Key"] == "loans/42.json"
+    s3.delete_object(Bucket=bucket, Key="loans/42.json")  # absent: no error, as S3
+
+
+def test_content_type_and_user_metadata_are_kept(s3: Any, bucket: str) -> None:
+    s3.put_object(
+        Bucket=bucket,
+        Key="doc.txt",
+        Body=b"x",
+        ContentType="text/plain; charset=utf-8",
+        Metadata={"Owner": "risk", "run-id": "r1"},
+    )
+    head = s3.head_object(Bucket=bucket, Key="doc.txt")
+    assert head["ContentType"] == "text/plain; charset=utf-8"
+    assert head["Metadata"] == {"owner": "risk", "run-id": "r1"}
+    assert s3.get_object(Bucket=bucket, Key="doc.txt")["Metadata"] == head["Metadata"]
+
+
+def test_keys_with_special_characters(s3: Any, bucket: str) -> None:
+    keys = ["a b/c+d%e.txt", "ünï/çødé", "x=y&z?w", "dir/with~tilde!*'()"]
+    for key in keys:
+        s3.put_object(Bucket=bucket, Key=key, Body=key.encode())
+    for key in keys:
+        assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == key.encode()
+    listed = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
+    assert listed == sorted(keys, key=lambda k: k.encode())
+
+
+@pytest.mark.parametrize(
+    ("header", "expected", "content_range"),
+    [
+        ("bytes=0-3", b"0123", "bytes 0-3/10"),
+        ("bytes=7-", b"789", "bytes 7-9/10"),
+        ("bytes=-2", b"89", "bytes 8-9/10"),
+        ("bytes=5-100", b"56789", "bytes 5-9/10"),
+    ],
+)
+def test_ranges(s3: Any, bucket: str, header: str, expected: bytes, content_range: str) -> None:
+    s3.put_object(Bucket=bucket, Key="digits", Body=b"0123456789")
+    got = s3.get_object(Bucket=bucket, Key="digits", Range=header)
+    assert got["Body"].read() == expected
+    assert got["ContentRange"] == content_range
+    assert got["ResponseMetadata"]["HTTPStatusCode"] == 206
+
+
+def test_unsatisfiable_range(s3: Any, bucket: str) -> None:
+    s3.put_object(Bucket=bucket, Key="digits", Body=b"0123456789")
+    with pytest.raises(ClientError) as exc:
+        s3.get_object(Bucket=bucket, Key="digits", Range="bytes=10-20")
+    assert error_code(exc) == "InvalidRange"
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 416
+
+
+def test_large_object_streams_back_whole(s3: Any, bucket: str) -> None:
+    body = hashlib.sha256(b"seed").digest() * (3 * 1024 * 1024 // 32)  # 3 MiB
+    s3.put_object(Bucket=bucket, Key="big", Body=body)
+    assert s3.get_object(Bucket=bucket, Key="big")["Body"].read() == body
+    part = s3.get_object(Bucket=bucket, Key="big", Range="bytes=1048570-2097160")["Body"].read()
+    assert part == body[1048570:2097161]
+
+
+def test_copy_object_keeps_or_replaces_metadata(s3: Any, bucket: str) -> None:
+    s3.put_object(
+        Bucket=bucket, Key="src", Body=b"payload", ContentType="text/csv", Metadata={"a": "1"}
+    )
+    copied = s3.copy_object(Bucket=bucket, Key="dst", CopySource={"Bucket": bucket, "Key": "src"})
+    assert copied["CopyObjectResult"]["ETag"] == f'"{hashlib.md5(b"payload").hexdigest()}"'
+    head = s3.head_object(Bucket=bucket, Key="dst")
+    assert (head["ContentType"], head["Metadata"]) == ("text/csv", {"a": "1"})
+    s3.copy_object(
+        Bucket=bucket,
+        Key="dst2",
+        CopySource=f"{bucket}/src",
+        MetadataDirective="REPLACE",
+        ContentType="text/plain",
+        Metadata={"b": "2"},
+    )
+    head = s3.head_object(Bucket=bucket, Key="dst2")
+    assert (head["ContentType"], head["Metadata"]) == ("text/plain", {"b": "2"})
+    assert s3.get_object(Bucket=bucket, Key="dst2")["Body"].read() == b"payload"
+    with pytest.raises(ClientError) as exc:
+        s3.copy_object(Bucket=bucket, Key="src", CopySource={"Bucket": bucket, "Key": "src"})
+    assert error_code(exc) == "InvalidRequest"
+
+
+def test_conditional_get(s3: Any, bucket: str) -> None:
+    etag = s3.put_object(Bucket=bucket, Key="k", Body=b"v")["ETag"]
+    with pytest.raises(ClientError) as exc:
+        s3.get_object(Bucket=bucket, Key="k", IfNoneMatch=etag)
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 304
+    with pytest.raises(ClientError) as exc:
+        s3.get_object(Bucket=bucket, Key="k", IfMatch='"0000"')
+    assert error_code(exc) == "PreconditionFailed"
+    assert s3.get_object(Bucket=bucket, Key="k", IfMatch=etag)["Body"].read() == b"v"
+
+
+def test_buckets_lifecycle_and_errors(s3: Any) -> None:
+    s3.create_bucket(Bucket="lifecycle-bucket")
+    names = [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    assert "lifecycle-bucket" in names
+    s3.head_bucket(Bucket="lifecycle-bucket")
+    with pytest.raises(ClientError) as exc:
+        s3.create_bucket(Bucket="lifecycle-bucket")
+    assert error_code(exc) == "BucketAlreadyOwnedByYou"
+    s3.put_object(Bucket="lifecycle-bucket", Key="deep/down/obj", Body=b"keep me")
+    with pytest.raises(ClientError) as exc:
+        s3.delete_bucket(Bucket="lifecycle-bucket")
+    assert error_code(exc) == "BucketNotEmpty"
+    assert (
+        s3.get_object(Bucket="lifecycle-bucket", Key="deep/down/obj")["Body"].read() == b"keep me"
+    )
+    s3.delete_object(Bucket="lifecycle-bucket", Key="deep/down/obj")
+    s3.delete_bucket(Bucket="lifecycle-bucket")
+    with pytest.raises(ClientError) as exc:
+        s3.head_bucket(Bucket="lifecycle-bucket")
+    assert exc.value.response["Error"]["Code"] == "404"
+    with pytest.raises(ClientError) as exc:
+        s3.get_object(Bucket="lifecycle-bucket", Key="deep/down/obj")
+    assert error_code(exc) == "NoSuchBucket"
+    with pytest.raises(ClientError) as exc:
+        s3.put_object(Bucket="lifecycle-bucket", Key="x", Body=b"")
+    assert error_code(exc) == "NoSuchBucket"
+
+
+@pytest.mark.parametrize(
+    ("key", "code"),
+    [("a/../../escape", "InvalidKey"), ("a//b", "InvalidKey"), ("k" * 1025, "KeyTooLongError")],
+)
+def test_keys_that_could_leave_the_bucket_are_refused(
+    s3: Any, bucket: str, key: str, code: str, s3_server: MontemapServer
+) -> None:
+    with pytest.raises(ClientError) as exc:
+        s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+    assert error_code(exc) == code
+    assert not list((s3_server.data_dir / "buckets").glob("escape*"))
+
+
+def test_invalid_bucket_name(s3: Any) -> None:
+    with pytest.raises(ClientError) as exc:
+        s3.create_bucket(Bucket="Not_Valid..Name")
+    assert error_code(exc) == "InvalidBucketName"
+
+
+def test_delete_objects_reports_each_key(s3: Any, bucket: str) -> None:
+    for i in range(3):
+        s3.put_object(Bucket=bucket, Key=f"k{i}", Body=b"x")
+    result = s3.delete_objects(
+        Bucket=bucket, Delete={"Objects": [{"Key": "k0"}, {"Key": "k1"}, {"Key": "missing"}]}
+    )
+    assert sorted(d["Key"] for d in result["Deleted"]) == ["k0", "k1", "missing"]
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["k2"]
+    quiet = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "k2"}], "Quiet": True})
+    assert "Deleted" not in quiet
+    assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
+
+
+def test_resource_interface(s3_server: MontemapServer, bucket: str) -> None:
+    resource: Any = boto3.session.Session().resource(
+        "s3", endpoint_url=s3_server.url, region_name=REGION, **DUMMY_CREDENTIALS
+    )
+    target = resource.Bucket(bucket)
+    for i in range(3):
+        target.put_object(Key=f"r/{i}", Body=str(i).encode())
+    assert sorted(o.key for o in target.objects.filter(Prefix="r/")) == ["r/0", "r/1", "r/2"]
+    obj = resource.Object(bucket, "r/1")
+    assert obj.get()["Body"].read() == b"1"
+    assert obj.content_length == 1
+    target.objects.filter(Prefix="r/").delete()
+    assert list(target.objects.all()) == []
+    assert any(b.name == bucket for b in resource.buckets.all())
