@@ -102,7 +102,7 @@ def start_server(port: int, data_dir: str, src: str | None) -> subprocess.Popen[
         [
             sys.executable,
             "-m",
-            "montemap.api.command",
+            "montemap.api.cli",
             "--port",
             str(port),
             "--data-dir",

@@ -147,6 +147,7 @@ def dmap_input(
             "seed": 0,
             "as_of": "2026-01-01",
             "cutoff": 0.5,
+            "estimator": "is",
         },
     }
 
@@ -301,7 +302,7 @@ class Server:
                 [
                     sys.executable,
                     "-m",
-                    "montemap.api.command",
+                    "montemap.api.cli",
                     "--port",
                     str(self.port),
                     "--data-dir",

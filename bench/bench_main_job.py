@@ -1,9 +1,15 @@
-"""The main job's overhead: ``montemap run`` against ``montemap simulate`` on the same data.
+"""The main job against its floor: ``montemap simulate`` and ``montemap run`` on one portfolio.
 
-Generates the portfolio once (not timed), then times, with the same number of
-worker processes, ``montemap simulate --data-dir`` (a process pool, no engine)
-and ``montemap run`` (embedded server, Distributed Map, activity workers),
-alternating them ``--repeat`` times, and prints the wall times and their ratio.
+Generates the portfolio once (not timed), then measures in one run:
+
+* the **floor**: plain Python reading every loan object's bytes once (warm cache: the
+  objects are read once before, untimed), plus a plain NumPy float32 one-factor copula
+  over the same loans x 1,000 paths x 4 shocks (normal draws, compare, weighted sum),
+  the two added and divided by the cores (2 by default);
+* ``montemap simulate --data-dir`` (a process pool, no engine) and ``montemap run``
+  (embedded server, Distributed Map, activity workers), alternating ``--repeat`` times,
+  with the peak RSS (``VmHWM``) of the command's process and of every process it starts,
+  sampled from ``/proc``.
 
     .venv/bin/python bench/bench_main_job.py --loans 500000 --workers 8
 """
@@ -17,98 +23,263 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
-COMMON = ["--paths", "1000", "--shocks", "0,100,200,300", "--seed", "1", "--as-of", "2026-11-27"]
+import numpy as np
+
+PATHS = 1000
+SHOCKS = (0, 100, 200, 300)
+COMMON = ["--paths", str(PATHS), "--shocks", ",".join(map(str, SHOCKS)), "--seed", "1"]
+COMMON += ["--as-of", "2026-11-27"]
 
 
-def montemap(*args: str) -> float:
+# --------------------------------------------------------------------------- floor
+
+
+def read_floor(folder: Path) -> tuple[float, int, int]:
+    """Seconds to read every object's bytes once (plain Python), objects, bytes."""
+    names = sorted(os.listdir(folder))
+    total = 0
+    for name in names:  # warm the cache, untimed
+        with open(folder / name, "rb") as f:
+            f.read()
+    started = time.perf_counter()
+    for name in names:
+        with open(folder / name, "rb") as f:
+            total += len(f.read())
+    return time.perf_counter() - started, len(names), total
+
+
+def copula_floor(loans: int, paths: int = PATHS, shocks: int = len(SHOCKS)) -> float:
+    """Seconds for a plain float32 one-factor copula: per block of loans, normal draws,
+    then per shock a compare against the conditional threshold and a weighted sum."""
+    rng = np.random.default_rng(1)
+    z = rng.standard_normal(paths, dtype=np.float32)
+    block = max(1, (1 << 17) // paths)
+    started = time.perf_counter()
+    loss = np.zeros((shocks, paths), dtype=np.float64)
+    for start in range(0, loans, block):
+        n = min(block, loans - start)
+        a = rng.uniform(-3.0, -1.5, n).astype(np.float32)
+        b = rng.uniform(0.1, 0.5, n).astype(np.float32)
+        w = rng.uniform(1e3, 1e6, n)
+        eps = rng.standard_normal((n, paths), dtype=np.float32)
+        for k in range(shocks):
+            bar = a[:, None] - b[:, None] * (z[None, :] + np.float32(0.15 * k))
+            loss[k] += w @ (eps < bar).astype(np.float64)
+    return time.perf_counter() - started
+
+
+# --------------------------------------------------------------------------- commands
+
+
+class PeakRss:
+    """Samples ``VmHWM`` (peak resident set) of a process and all its descendants."""
+
+    def __init__(self, pid: int, interval: float = 0.2) -> None:
+        self.root = pid
+        self.peaks: dict[int, tuple[str, int]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(interval,), daemon=True)
+        self._thread.start()
+
+    def _children(self) -> dict[int, list[int]]:
+        tree: dict[int, list[int]] = {}
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            tree.setdefault(ppid, []).append(int(entry))
+        return tree
+
+    def _sample(self) -> None:
+        tree = self._children()
+        todo = [self.root]
+        while todo:
+            pid = todo.pop()
+            todo.extend(tree.get(pid, []))
+            try:
+                with open(f"/proc/{pid}/status") as f:
+                    hwm = next(int(ln.split()[1]) for ln in f if ln.startswith("VmHWM:"))
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+            except (OSError, StopIteration, ValueError):
+                continue
+            old = self.peaks.get(pid, ("", 0))[1]
+            self.peaks[pid] = (cmd, max(old, hwm))
+
+    def _run(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            self._sample()
+
+    def stop(self) -> dict[str, object]:
+        self._stop.set()
+        self._thread.join()
+        main = self.peaks.get(self.root, ("", 0))[1]
+        workers = sorted(
+            (kb for pid, (cmd, kb) in self.peaks.items() if pid != self.root and kb > 0),
+            reverse=True,
+        )
+        return {"main_mb": round(main / 1024), "children_mb": [round(k / 1024) for k in workers]}
+
+
+def montemap(*args: str) -> tuple[float, dict[str, object]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MONTEMAP_"))}
     started = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-m", "montemap.cli", *args], env=env, capture_output=True, text=True
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "montemap.cli", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
+    rss = PeakRss(proc.pid)
+    out, err = proc.communicate()
     elapsed = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"montemap {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
-    return elapsed
+    peaks = rss.stop()
+    if proc.returncode != 0:
+        raise SystemExit(f"montemap {' '.join(args)} failed:\n{out}\n{err}")
+    return elapsed, peaks
+
+
+#: Parts of the batch handler and the functions whose cumulative time each is.
+PARTS = {
+    "reading the objects": [("credit/objects.py", "read_objects")],
+    "parsing and validating": [("credit/bulk_parse.py", "parse_objects")],
+    "the model without the kernel": [
+        ("credit/model.py", "baseline"),
+        ("credit/model.py", "scenario"),
+        ("credit/batch.py", "payment_quality"),
+        ("credit/batch.py", "matured_records"),
+    ],
+    "the Monte Carlo kernel": [("credit/kernel.py", "simulate")],
+    "building the result table": [
+        ("credit/batch.py", "_fixed_columns"),
+        ("credit/batch.py", "_scenario_table"),
+        ("credit/batch.py", "_sorted"),
+    ],
+    "writing the batch's results": [("credit/batch.py", "write_batch")],
+    "whole handler": [("credit/batch.py", "handle_batch")],
+}
+
+
+def profile_batches(data: Path, loans: int) -> dict[str, float]:
+    """Microseconds per loan of each part of ``handle_batch`` over the first ``loans`` loans,
+    in this process under cProfile (batches of 400, 1,000 paths, 4 shocks)."""
+    import cProfile
+    import pstats
+
+    from montemap.credit.batch import handle_batch
+    from montemap.credit.generator import SOURCE_BUCKET, data_key
+    from montemap.storage import LocalObjectStore
+
+    total = json.loads((data / "portfolio.json").read_text())["loans"]
+    store = LocalObjectStore(data / "buckets")
+    params = {
+        "output_bucket": "montemap-profile", "output_prefix": "p", "paths": PATHS, "seed": 1,
+        "as_of": "2026-11-27", "shocks_bp": list(SHOCKS),
+    }  # fmt: skip
+    keys = [data_key(i, total) for i in range(1, min(loans, total) + 1)]
+    events = [
+        {"Items": [{"Bucket": SOURCE_BUCKET, "Key": k} for k in keys[i : i + 400]],
+         "BatchInput": params}
+        for i in range(0, len(keys), 400)
+    ]  # fmt: skip
+    handle_batch(events[0], None, store=store)  # warm up: imports, caches
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for event in events:
+        handle_batch(event, None, store=store)
+    profiler.disable()
+    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    out = {}
+    for part, funcs in PARTS.items():
+        seconds = sum(
+            ct
+            for (path, _, name), (_, _, _, ct, _) in stats.items()
+            if any(path.endswith(f) and name == fn for f, fn in funcs)
+        )
+        out[part] = round(seconds / len(keys) * 1e6, 1)
+    return out
+
+
+def generate(data: Path, loans: int) -> None:
+    marker = data / "portfolio.json"
+    if marker.exists() and json.loads(marker.read_text()).get("loans") == loans:
+        return
+    print(f"generating {loans:,} loans (not timed) ...", file=sys.stderr)
+    montemap(
+        "generate", "--loans", str(loans), "--seed", "1", "--as-of", "2026-11-27",
+        "--data-dir", str(data), "--quiet", "--force",
+    )  # fmt: skip
+    marker.write_text(json.dumps({"loans": loans, "layout": "realistic", "seed": 1}))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--loans", type=int, default=500_000)
     parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--cores", type=int, default=2, help="cores the floor is divided by")
     parser.add_argument("--task-definition", default="small")
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--data-dir", help="reuse a data dir (default: a temporary one)")
+    parser.add_argument(
+        "--profile",
+        type=int,
+        metavar="LOANS",
+        help="only profile the batch handler in this process over the first LOANS loans",
+    )
     args = parser.parse_args()
 
     data = Path(args.data_dir or tempfile.mkdtemp(prefix="montemap-main-")) / "montemap-data"
-    marker = data / "portfolio.json"
-    if not marker.exists():
-        print(f"generating {args.loans:,} loans (not timed) ...", file=sys.stderr)
-        montemap(
-            "generate",
-            "--loans",
-            str(args.loans),
-            "--seed",
-            "1",
-            "--as-of",
-            "2026-11-27",
-            "--data-dir",
-            str(data),
-            "--quiet",
-            "--force",
-        )
-        marker.write_text(json.dumps({"loans": args.loans, "layout": "realistic", "seed": 1}))
-    simulate_s, run_s = [], []
+    generate(data, args.loans)
+    if args.profile:
+        print(json.dumps({"us_per_loan": profile_batches(data, args.profile)}, indent=1))
+        return
+    load = os.getloadavg()
+    read_s, objects, size = read_floor(data / "buckets" / "montemap-source" / "data")
+    copula_s = copula_floor(objects)
+    floor = (read_s + copula_s) / args.cores
+    simulate_s, run_s, rss = [], [], {}
     for i in range(args.repeat):
-        out = data.parent / f"simulate-{i}"
-        simulate_s.append(
-            montemap(
-                "simulate",
-                "--data-dir",
-                str(data),
-                "--out",
-                str(out),
-                "--workers",
-                str(args.workers),
-                *COMMON,
-            )
-        )
-        run_s.append(
-            montemap(
-                "run",
-                "--data-dir",
-                str(data),
-                "--loans",
-                str(args.loans),
-                "--workers",
-                str(args.workers),
-                "--task-definition",
-                args.task_definition,
-                "--name",
-                f"bench-{i}-{int(time.time())}",
-                "--quiet",
-                *COMMON,
-            )
-        )
-    run_record = sorted((data / "runs").glob("bench-*/run.json"))[-1]
-    record = json.loads(run_record.read_text())
+        seconds, rss["simulate"] = montemap(
+            "simulate", "--data-dir", str(data), "--out", str(data.parent / f"simulate-{i}"),
+            "--workers", str(args.workers), *COMMON,
+        )  # fmt: skip
+        simulate_s.append(seconds)
+        seconds, rss["run"] = montemap(
+            "run", "--data-dir", str(data), "--loans", str(args.loans),
+            "--workers", str(args.workers), "--task-definition", args.task_definition,
+            "--name", f"bench-{i}-{int(time.time())}", "--quiet", *COMMON,
+        )  # fmt: skip
+        run_s.append(seconds)
+    record = json.loads(sorted((data / "runs").glob("bench-*/run.json"))[-1].read_text())
+    run, simulate = statistics.median(run_s), statistics.median(simulate_s)
     result = {
         "loans": args.loans,
+        "objects": objects,
         "workers": args.workers,
         "task_definition": args.task_definition,
         "cpu_count": os.cpu_count(),
+        "load_average_at_start": [round(x, 1) for x in load],
+        "floor_read_seconds": round(read_s, 2),
+        "floor_read_us_per_object": round(read_s / objects * 1e6, 1),
+        "floor_object_bytes": size,
+        "floor_copula_seconds": round(copula_s, 2),
+        "floor_seconds": round(floor, 2),
         "simulate_seconds": [round(s, 1) for s in simulate_s],
         "run_seconds": [round(s, 1) for s in run_s],
-        "ratio_run_over_simulate": round(
-            statistics.median(run_s) / statistics.median(simulate_s), 3
-        ),
+        "ratio_run_over_floor": round(run / floor, 2),
+        "ratio_run_over_simulate": round(run / simulate, 3),
+        "peak_rss_mb": rss,
         "run_execution_seconds": record["duration_seconds"],
         "run_vcpu_seconds": record["cost"]["vcpu_seconds"],
-        "run_cost_usd": record["cost"]["usd"],
         "run_server_process_cpu_seconds": record.get("server_process_cpu_seconds"),
     }
     print(json.dumps(result, indent=1))

@@ -54,7 +54,7 @@ def start_server(port: int, data_dir: str, profile: str | None) -> subprocess.Po
     return subprocess.Popen(
         [
             *runner,
-            *("-m", "montemap.api.command", "--port", str(port), "--data-dir", data_dir),
+            *("-m", "montemap.api.cli", "--port", str(port), "--data-dir", data_dir),
             *("--log-level", "warning"),
         ],
         stdout=subprocess.DEVNULL,

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -40,6 +41,9 @@ from montemap.workers.ecs_integration import PREFIX as ECS_PREFIX
 from montemap.workers.ecs_integration import EcsIntegration
 from montemap.workers.service import ServiceManager
 from montemap.workers.taskdefs import DEFAULT_HANDLER, EcsArns, EcsStore
+
+if TYPE_CHECKING:
+    from montemap.aws.mapping import ResourceMapping
 
 #: The activity the credit workers serve.
 CREDIT_ACTIVITY = "montemap-credit"
@@ -109,6 +113,8 @@ class Montemap:
             self.db, EcsArns(region=settings.region, account=settings.account)
         )
         self.ecs_store.register_predefined()
+        self.mapping = self._load_mapping()
+        host_mapping = self.mapping.host if self.mapping is not None else None
         self.services = ServiceManager(
             self.ecs_store,
             cgroups=CgroupManager(enabled=settings.cgroups),
@@ -128,6 +134,7 @@ class Montemap:
             log_dir=data_dir / "logs",
             stop_grace=settings.worker_stop_grace,
             capacity=settings.capacity,
+            host_mapping=host_mapping,
         )
         self.ecs = EcsApi(self.services)
         self.engine.integrations.register(ECS_PREFIX, EcsIntegration(self.ecs))
@@ -143,6 +150,7 @@ class Montemap:
             endpoint=settings.endpoint,
             region=settings.region,
             account=settings.account,
+            host_mapping=host_mapping,
         )
         # CloudFormation and IAM on the same endpoint (docs/bring-your-own.md).
         from montemap.cloudformation.wiring import install as install_cloudformation
@@ -210,12 +218,17 @@ class Montemap:
         app.add_service("s3", S3App(self.store, region=self.settings.region, auth=s3_auth))
         return app
 
-    def _definition_binder(self) -> Callable[[str], str] | None:
+    def _load_mapping(self) -> ResourceMapping | None:
         if self.settings.mapping_file is None:
             return None
         from montemap.aws.mapping import ResourceMapping
 
-        mapping = ResourceMapping.load(self.settings.mapping_file)
+        return ResourceMapping.load(self.settings.mapping_file)
+
+    def _definition_binder(self) -> Callable[[str], str] | None:
+        mapping = self.mapping
+        if mapping is None or not mapping.rules:
+            return None
         region, account = self.settings.region, self.settings.account
 
         def bind(text: str) -> str:

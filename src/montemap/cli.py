@@ -1,7 +1,10 @@
-"""The ``montemap`` command. Each subcommand lives in its own module.
+"""The ``montemap`` command.
 
-A command module exposes ``register(subparsers)``, which adds its parser and
-sets ``func`` (taking the parsed namespace, returning an exit code).
+Every package that has subcommands exposes one module, ``<package>/cli.py``,
+with ``register(subparsers)``: it adds its parsers and sets ``func`` on each
+(taking the parsed namespace, returning an exit code). :data:`COMMAND_PACKAGES`
+lists those packages; a missing or broken ``cli`` module is an error, never a
+silently dropped command.
 
 This is the one place where errors become exit codes: a ``MontemapError`` (or
 an operating-system error such as a missing file) is one line on stderr and
@@ -23,16 +26,14 @@ from pathlib import Path
 from montemap import __version__
 from montemap.errors import MontemapError
 
-#: Modules that register subcommands, in the order ``--help`` lists them.
-COMMAND_MODULES = [
-    "montemap.workflows.run_command",  # run
-    "montemap.workflows.compare",  # compare
-    "montemap.workflows.workflows_command",  # workflows
-    "montemap.api.command",  # server
-    "montemap.workers.command",  # worker
-    "montemap.credit.commands",  # simulate (+ generate, import, report)
-    "montemap.aws.command",  # aws
-    "montemap.cloudformation.deploy_command",  # deploy
+#: Packages with a ``cli`` module, in the order ``--help`` lists their commands.
+COMMAND_PACKAGES = [
+    "workflows",  # run, compare, workflows
+    "api",  # server
+    "workers",  # worker
+    "credit",  # generate, import, report, simulate
+    "aws",  # aws
+    "cloudformation",  # deploy
 ]
 
 
@@ -43,8 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"montemap {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+    for package in COMMAND_PACKAGES:
+        importlib.import_module(f"montemap.{package}.cli").register(sub)
     return parser
 
 

@@ -17,24 +17,18 @@ from typing import Any
 import pytest
 from botocore.exceptions import BotoCoreError, ClientError
 
-from montemap.api.command import ServerConfigError, check_options, is_loopback
+from montemap.api.cli import ServerConfigError, add_arguments, check_options, is_loopback
 from montemap.cli import main
-from montemap.testing import eventually
+from montemap.testing import DUMMY_AWS_ENV, eventually
 
-from ..conftest import DUMMY_AWS_ENV
 from .helpers import PASS_DEFINITION, ROLE_ARN
 
 
 def options(**overrides: Any) -> argparse.Namespace:
-    values: dict[str, Any] = {
-        "host": "127.0.0.1",
-        "port": 8083,
-        "data_dir": "montemap-data",
-        "region": "us-east-1",
-        "account_id": "123456789012",
-        "allow_remote": False,
-        "shutdown_timeout": 5,
-    }
+    """The server command's options as its own parser gives them, with ``overrides``."""
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    values = vars(parser.parse_args([]))
     values.update(overrides)
     return argparse.Namespace(**values)
 

@@ -122,7 +122,7 @@ class RemoteServer(MontemapServer):
         return f"http://{self.host}:{self.port}"
 
     def command(self) -> list[str]:
-        argv = [sys.executable, "-m", "montemap.api.command"]
+        argv = [sys.executable, "-m", "montemap.api.cli"]
         argv += ["--host", self.host, "--port", str(self.port), "--data-dir", str(self.data_dir)]
         argv += ["--log-level", "warning", "--allow-remote"]
         if self.credentials is not None:

@@ -8,17 +8,16 @@ from typing import Any
 import pytest
 
 from montemap import errors
-from montemap.asl.intrinsics import (
+from montemap.asl.intrinsic_functions import format_value
+from montemap.asl.intrinsic_syntax import (
     Call,
     LiteralArg,
     PathArg,
     StringArg,
-    evaluate_intrinsic,
-    format_value,
     is_intrinsic,
     parse_intrinsic,
-    validate_intrinsic,
 )
+from montemap.asl.intrinsics import evaluate_intrinsic, validate_intrinsic
 
 DATA: dict[str, Any] = {
     "name": "Arnav",

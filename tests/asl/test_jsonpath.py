@@ -7,15 +7,11 @@ from typing import Any
 import pytest
 
 from montemap import errors
-from montemap.asl.jsonpath import (
-    PathError,
-    is_definite_path,
-    is_reference_path,
-    query,
-    set_result,
-    to_json_text,
-    validate_path,
-)
+from montemap.asl.json_text import to_json_text
+from montemap.asl.jsonpath import query
+from montemap.asl.jsonpath_parser import is_definite_path, is_reference_path, validate_path
+from montemap.asl.jsonpath_syntax import PathError
+from montemap.asl.result_path import set_result
 
 STORE: dict[str, Any] = {
     "store": {

@@ -15,8 +15,10 @@ import pytest
 from tests.conformance.corpus import CASES_FILE
 
 from montemap import errors
-from montemap.asl.jsonpath import PathError, query, set_result
+from montemap.asl.jsonpath import query
+from montemap.asl.jsonpath_syntax import PathError
 from montemap.asl.payload import evaluate_payload, is_dynamic_key, output_key
+from montemap.asl.result_path import set_result
 
 _SIMPLE_FIELDS = {"Type", "Parameters", "InputPath", "ResultPath", "OutputPath", "End", "Comment"}
 

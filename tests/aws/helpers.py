@@ -8,7 +8,7 @@ from typing import Any
 
 from montemap.aws import Resolver, TemplateOptions, build_template
 from montemap.aws.cfn import Template
-from montemap.aws.command import register
+from montemap.aws.cli import register
 
 ACCOUNT = "111122223333"
 REGION = "eu-west-1"

@@ -20,9 +20,8 @@ import pytest
 
 from montemap.aws import ContainerConfigError, Resolver, worker_arguments
 from montemap.storage import S3ObjectStore
-from montemap.testing import wait_for_execution
+from montemap.testing import MontemapServer, wait_for_execution
 from tests.aws.helpers import stack_template
-from tests.conftest import MontemapServer
 from tests.credit.helpers import csv_bytes, portfolio
 
 ROOT = Path(__file__).resolve().parents[2]

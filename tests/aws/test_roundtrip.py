@@ -17,10 +17,9 @@ from pathlib import Path
 import pytest
 
 from montemap.aws import aws_definitions
-from montemap.testing import wait_for_execution
+from montemap.testing import MontemapServer, wait_for_execution
 from montemap.workflows.compare import figures
 from tests.aws.helpers import MAPPING_YAML, resolver, run_aws, write
-from tests.conftest import MontemapServer
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -210,7 +210,9 @@ def json_texts() -> st.SearchStrategy[str]:
 
 # --- small state machines that always end ---------------------------------------------------
 
-_STATE_NAME = st.text(alphabet=string.ascii_letters + string.digits + "-_ ", min_size=1, max_size=20)
+_STATE_NAME = st.text(
+    alphabet=string.ascii_letters + string.digits + "-_ ", min_size=1, max_size=20
+)
 
 
 @st.composite
@@ -262,10 +264,40 @@ def activity_definition(activity_arn: str) -> dict[str, Any]:
     }
 
 
+def _machine(state: dict[str, Any], name: str = "S") -> str:
+    return json.dumps({"StartAt": name, "States": {name: state}})
+
+
+#: Definitions AWS refuses: numbers past their limits, strings that are not Unicode.
+HOSTILE_DEFINITIONS = (
+    _machine({"Type": "Wait", "Seconds": 1e30, "End": True}),
+    _machine({"Type": "Wait", "Seconds": 10**20, "End": True}),
+    _machine({"Type": "Wait", "Seconds": -1, "End": True}),
+    _machine({"Type": "Wait", "Timestamp": "+999999-01-01T00:00:00Z", "End": True}),
+    _machine({"Type": "Pass", "End": True}, name="\ud800"),
+    _machine({"Type": "Fail", "Error": "E", "Cause": "\udfff"}),
+    _machine({"Type": "Pass", "Result": {"a": "\ud800"}, "End": True}),
+    _machine({"Type": "Pass", "End": True}, name="n" * 81),
+    _machine(
+        {
+            "Type": "Task",
+            "Resource": "arn:aws:states:us-east-1:123456789012:activity:nope",
+            "TimeoutSeconds": 10**12,
+            "End": True,
+        }
+    ),
+    _machine({"Type": "Pass", "Result": _nested(200), "End": True}),
+    '{"StartAt": "S", "States": {"S": {"Type": "Wait", "Seconds": NaN, "End": true}}}',
+    '{"StartAt": "S", "States": {"S": {"Type": "Wait", "Seconds": '
+    + "9" * 5_000
+    + ', "End": true}}}',
+)
+
+
 def definition_texts() -> st.SearchStrategy[str]:
-    """``definition`` members: small machines that end, or text that is no machine at all."""
+    """``definition`` members: small machines that end, or definitions AWS refuses."""
     valid = small_definitions().map(json.dumps)
-    return st.one_of(valid, valid, valid, pick(HOSTILE_JSON_TEXTS))
+    return st.one_of(valid, valid, valid, pick(HOSTILE_JSON_TEXTS), pick(HOSTILE_DEFINITIONS))
 
 
 def resource_names() -> st.SearchStrategy[str]:
@@ -339,9 +371,9 @@ class ModelWalk:
     max_depth: int = 4
 
     def operation(self, name: str) -> st.SearchStrategy[dict[str, Any]]:
-        model: OperationModel = (sfn_model() if self.service == "sfn" else ecs_model()).operation_model(
-            name
-        )
+        model: OperationModel = (
+            sfn_model() if self.service == "sfn" else ecs_model()
+        ).operation_model(name)
         if model.input_shape is None:
             return st.just({})
         return self.structure(model.input_shape, 0)
@@ -421,7 +453,9 @@ class ModelWalk:
                 return st.sampled_from(list(shape.enum))  # type: ignore[attr-defined]
             low = int(meta.get("min", 0))
             high = max(low, min(int(meta.get("max", 64)), 64))
-            return st.text(alphabet=string.ascii_letters + string.digits + "-_:/", min_size=low, max_size=high)
+            return st.text(
+                alphabet=string.ascii_letters + string.digits + "-_:/", min_size=low, max_size=high
+            )
         if kind in ("integer", "long"):
             low = int(meta.get("min", -(2**31)))
             high = int(meta.get("max", 2**31 - 1))

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from montemap.testing import wait_for_execution
 from tests.conformance.corpus import CASES_FILE, EXPECTED_CASES, load_cases
 
 #: Case id -> why montemap differs from AWS (mirrors docs/conformance.md).
@@ -96,13 +97,7 @@ def test_case(case: dict[str, Any], shared_sfn_client: Any, request: pytest.Fixt
     ]
     if activity and activity["worker"] != "deleted":
         _act_as_worker(client, activity_arn, activity)  # type: ignore[arg-type]
-    deadline = time.monotonic() + 60
-    while True:
-        described = client.describe_execution(executionArn=execution_arn)
-        if described["status"] != "RUNNING":
-            break
-        assert time.monotonic() < deadline, "execution still running after 60 s"
-        time.sleep(0.02)
+    described = wait_for_execution(client, execution_arn, timeout=60, interval=0.02)
     expected = case["expected"]
     assert described["status"] == expected["status"], described
     if expected["status"] == "SUCCEEDED":

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import MontemapServer
+from montemap.testing import MontemapServer
 from tests.console.helpers import Http
 
 

@@ -8,7 +8,7 @@ import pytest
 from starlette.requests import Request
 
 from montemap.console.security import COOKIE, Guard, Refused
-from tests.conftest import MontemapServer
+from montemap.testing import MontemapServer
 from tests.console.helpers import SLOW_JOB, Http, create_machine
 
 

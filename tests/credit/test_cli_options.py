@@ -123,8 +123,14 @@ def test_run_prints_the_data_quality_block(
 def test_tail_never_falls_as_the_shock_rises_on_a_realistic_book(tmp_path: Path) -> None:
     data = tmp_path / "data"
     generate(local_destination(data), 2000, layout="realistic", seed=11, as_of=AS_OF)
-    params = RunParams(paths=1000, seed=4, as_of=AS_OF, shocks_bp=(0, 100, 200, 300))
-    summary = run_simulation(tmp_path / "o", params, data_dir=data, report=False).summary
+    out = tmp_path / "o"
+    code = main(
+        ["simulate", "--data-dir", str(data), "--out", str(out), "--paths", "1000", "--seed", "4",
+         "--as-of", AS_OF.isoformat(), "--workers", "1", "--no-report"]
+    )  # fmt: skip
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["shocks_bp"] == [0, 100, 200, 300] and summary["estimator"] == "is"
     assert summary["loans"] > 1000
     scenarios = summary["scenarios"]
     for name in ("var", "es"):

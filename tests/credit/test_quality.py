@@ -255,3 +255,30 @@ def test_importance_sampled_default_se_is_the_weighted_one(tmp_path: Path) -> No
     assert row["sim_default_se"] == pytest.approx(expected, rel=1e-9)
     binomial = math.sqrt(f * (1 - f) / s)
     assert abs(row["sim_default_se"] - binomial) > 0.05 * binomial
+
+
+def test_workflow_reduce_with_no_accepted_loans_fails_and_keeps_the_reasons(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The `run` path: the reduce function refuses, leaving rejects.csv to say why."""
+    from montemap.credit.batch import handle_batch
+    from montemap.credit.reduce import NoLoansError
+    from montemap.storage import open_store
+    from montemap.workflows.functions import reduce_and_report
+
+    monkeypatch.setenv("MONTEMAP_DATA_DIR", str(tmp_path))
+    store = open_store(str(tmp_path))
+    store.create_bucket("src")
+    store.put("src", "a.csv", csv_bytes([record(Rate="x")]))
+    store.put("src", "b.csv", b"")
+    bi = {"output_bucket": "res", "output_prefix": "runs/r1", "paths": 16,
+          "as_of": AS_OF.isoformat(), "shocks_bp": [0, 100], "estimator": "plain"}  # fmt: skip
+    handle_batch({"Items": [{"Bucket": "src", "Key": "a.csv"}, {"Bucket": "src", "Key": "b.csv"}],
+                  "BatchInput": bi}, None, store=store)  # fmt: skip
+    event = {"results_bucket": "res", "run_name": "r1", "paths": 16, "as_of": AS_OF.isoformat(),
+             "shocks_bp": [0, 100], "estimator": "plain"}  # fmt: skip
+    with pytest.raises(NoLoansError, match="none of the 2 records could be simulated"):
+        reduce_and_report(event)
+    rejects = (tmp_path / "runs" / "r1" / "rejects.csv").read_text().splitlines()
+    assert rejects[1:] == ["a.csv,column 'Rate': 'x' is not a number", "b.csv,empty object"]
+    assert not (tmp_path / "runs" / "r1" / "summary.json").exists()

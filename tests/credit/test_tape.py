@@ -186,7 +186,12 @@ def test_value_problems_are_reported_or_fatal_when_strict(tmp_path: Path) -> Non
         ),
         (
             f"{HEADER}\n7,2,3,4,5,6,01/01/2020,8\n8,2,3,4,5,6,01/01/2020,8\n7,2,3,4,5,6,01/01/2020,8\n".encode(),
-            "AccountID '7' appears more than once \\(line 2 and line 4\\)",
+            "AccountID '7' \\(line 2 and line 4\\) appears more than once",
+        ),
+        (
+            f"{HEADER}\n7,2,3,4,5,6,01/01/2020,8\n9,2,3,4,5,6,01/01/2020,8\n"
+            "7,2,3,4,5,6,01/01/2020,8\n9,2,3,4,5,6,01/01/2020,8\n".encode(),
+            "AccountID '7' \\(line 2 and line 4\\), '9' \\(line 3 and line 5\\) appear more",
         ),
         (
             f"{HEADER}\n1,2,3,4,5,6,01/01/2020,8\n2,\x00\xff\xfe,3\n".encode("latin-1"),

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from montemap.errors import ApiError
+from montemap.engine.errors import ExecutionDoesNotExist, MapRunDoesNotExist
 from montemap.testing import eventually_async
 from tests.dmap.engine_env import (
     activity_step,
@@ -108,8 +108,12 @@ def test_update_map_run_raises_concurrency_live(tmp_path: Path) -> None:
             )
             await eventually_async(lambda: len(open_tasks(engine)) == 1, what="one open task")
             arn = map_run_arn(engine, rec.execution_arn)
-            await asyncio.sleep(0.05)
-            assert len(open_tasks(engine)) == 1  # MaxConcurrency 1 holds the rest back
+            # the reader has produced every item, and MaxConcurrency 1 holds five back
+            await eventually_async(
+                lambda: engine.describe_map_run(arn)["itemCounts"]["pending"] == 5,
+                what="five items pending",
+            )
+            assert len(open_tasks(engine)) == 1
             engine.update_map_run(
                 arn,
                 max_concurrency=4,
@@ -186,16 +190,15 @@ def test_map_run_errors(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with engine_at(tmp_path) as engine:
             missing = "arn:aws:states:us-east-1:123456789012:mapRun:sm/M:0000"
-            with pytest.raises(ApiError) as err:
+            with pytest.raises(MapRunDoesNotExist) as missing_run:
                 engine.describe_map_run(missing)
-            assert err.value.code == "ResourceNotFound"
-            with pytest.raises(ApiError) as err:
+            assert missing_run.value.arn == missing
+            with pytest.raises(ExecutionDoesNotExist):
                 engine.list_map_runs(
                     "arn:aws:states:us-east-1:123456789012:execution:sm:none",
                     max_results=0,
                     next_token=None,
                 )
-            assert err.value.code == "ExecutionDoesNotExist"
 
     asyncio.run(scenario())
 

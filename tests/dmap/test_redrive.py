@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from montemap.errors import ApiError
+from montemap.engine.errors import ExecutionNotRedrivable
 from montemap.testing import eventually_async
 from tests.dmap.engine_env import (
     activity_step,
@@ -87,23 +87,22 @@ def test_redrive_refusals(tmp_path: Path) -> None:
             ok = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
             rec = await engine.start_execution(machine(ok), name="ok", input="{}")
             await asyncio.wait_for(engine.wait_for(rec.execution_arn), 5)
-            with pytest.raises(ApiError) as err:
+            with pytest.raises(ExecutionNotRedrivable) as err:
                 engine.redrive_execution(rec.execution_arn)
-            assert err.value.code == "ExecutionNotRedrivable"
-            assert "SUCCEEDED" in err.value.message
+            assert err.value.arn == rec.execution_arn
+            assert "SUCCEEDED" in err.value.reason
             waiting = dmap(activity_step())
             rec = await engine.start_execution(
                 machine(waiting, "w"), name="w", input='{"items": [1]}'
             )
             await eventually_async(lambda: len(open_tasks(engine)) == 1, what="one open task")
-            with pytest.raises(ApiError) as err:
+            with pytest.raises(ExecutionNotRedrivable) as err:
                 engine.redrive_execution(rec.execution_arn)
-            assert "RUNNING" in err.value.message
+            assert "RUNNING" in err.value.reason
             child = open_tasks(engine)[0]["execution_arn"]
             await engine.stop_execution(child, error=None, cause=None)
-            with pytest.raises(ApiError) as err:  # a Map Run's child: redrive the parent
+            with pytest.raises(ExecutionNotRedrivable):  # a Map Run's child: redrive the parent
                 engine.redrive_execution(child)
-            assert err.value.code == "ExecutionNotRedrivable"
             assert engine.describe_execution(child).redrive_status == "REDRIVABLE_BY_MAP_RUN"
 
     asyncio.run(scenario())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
 from typing import Any
 
 import boto3
@@ -203,3 +204,32 @@ def test_resource_interface(s3_server: MontemapServer, bucket: str) -> None:
     target.objects.filter(Prefix="r/").delete()
     assert list(target.objects.all()) == []
     assert any(b.name == bucket for b in resource.buckets.all())
+
+
+def test_unsigned_path_and_virtual_hosted_requests(
+    s3_server: MontemapServer, s3: Any, bucket: str
+) -> None:
+    s3.put_object(Bucket=bucket, Key="a/b", Body=b"plain http")
+    connection = http.client.HTTPConnection("127.0.0.1", s3_server.port, timeout=30)
+    try:
+        connection.request("GET", f"/{bucket}/a/b")
+        response = connection.getresponse()
+        assert (response.status, response.read()) == (200, b"plain http")
+        connection.request("GET", "/a/b", headers={"Host": f"{bucket}.localhost:{s3_server.port}"})
+        response = connection.getresponse()
+        assert (response.status, response.read()) == (200, b"plain http")
+        connection.request("GET", f"/{bucket}/missing")
+        response = connection.getresponse()
+        body = response.read()
+        assert response.status == 404
+        assert b"<Code>NoSuchKey</Code>" in body
+        assert b"<Resource>/" + bucket.encode() + b"/missing</Resource>" in body
+    finally:
+        connection.close()
+
+
+def test_unsupported_subresources_say_so(s3: Any, bucket: str) -> None:
+    with pytest.raises(ClientError) as exc:
+        s3.get_bucket_acl(Bucket=bucket)
+    assert error_code(exc) == "NotImplemented"
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501

@@ -12,8 +12,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
-from montemap import cli
-
 HERE = Path(__file__).resolve().parent
 T = TypeVar("T")
 
@@ -54,10 +52,8 @@ def free_port() -> int:
 
 
 def worker_command() -> list[str]:
-    """How to start ``montemap worker`` (through the CLI once it is wired in)."""
-    if "montemap.workers.command" in cli.COMMAND_MODULES:
-        return [sys.executable, "-m", "montemap.cli", "worker"]
-    return [sys.executable, "-m", "montemap.workers.command"]
+    """How to start ``montemap worker``."""
+    return [sys.executable, "-m", "montemap.cli", "worker"]
 
 
 class WorkerProcess:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import MontemapServer
+from montemap.testing import MontemapServer
 
 pytestmark = pytest.mark.timeout(240)
 

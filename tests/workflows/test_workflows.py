@@ -14,10 +14,9 @@ import pytest
 
 from montemap.arns import ArnFactory
 from montemap.asl.definition import validate_definition
-from montemap.testing import wait_for_execution
+from montemap.testing import MontemapServer, wait_for_execution
 from montemap.workflows import bindings
 from montemap.workflows.functions import FunctionInputError, partition_inventory
-from tests.conftest import MontemapServer
 
 
 def test_shipped_workflows_bind_and_validate() -> None:

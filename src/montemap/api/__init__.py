@@ -1,7 +1,7 @@
 """The Step Functions JSON API: protocol, actions, the registry and the ``server`` command.
 
 Build an app with :func:`create_app` around an engine and a :class:`Registry`;
-``montemap server`` (:mod:`montemap.api.command`) wires the real ones.
+``montemap server`` (:mod:`montemap.api.cli`) wires the real ones.
 """
 
 from montemap.api.actions import ACTIONS, Context

@@ -38,6 +38,7 @@ from montemap import __version__
 from montemap.api import protocol
 from montemap.api.actions import ACTIONS, Context
 from montemap.api.engine_api import EngineApi
+from montemap.api.errors import REFUSALS, to_api_error
 from montemap.api.hosts import SCOPE_KEY as HOSTS_SCOPE_KEY
 from montemap.api.hosts import HostPolicy, may_start_processes, refusal
 from montemap.api.registry import Registry
@@ -70,8 +71,8 @@ ServiceEndpoint = Callable[[Request, bytes], Awaitable[Response]]
 class Dispatcher:
     """Turns one protocol request into an action call and one response.
 
-    This is the one place where exceptions become responses: ``ApiError`` as
-    AWS sends it, anything unexpected as a 500 ``InternalFailure`` whose body
+    This is the one place where exceptions become responses: ``ApiError`` and
+    the engine's refusals (mapped by :mod:`montemap.api.errors`) as AWS sends them, anything unexpected as a 500 ``InternalFailure`` whose body
     carries the request id but never the stack trace (that goes to the log).
     """
 
@@ -108,8 +109,8 @@ class Dispatcher:
                 if target.startswith(prefix):
                     return await endpoint(request, body)
             result = await self._handle(request, body)
-        except ApiError as exc:
-            return protocol.error_response(exc, request_id=request_id)
+        except REFUSALS as exc:
+            return protocol.error_response(to_api_error(exc), request_id=request_id)
         except ClientDisconnect:
             log.debug("client went away during request %s", request_id)
             return Response(status_code=400)

@@ -242,6 +242,12 @@ def incoming_request(request: Request, body: bytes) -> sigv4.IncomingRequest:
 class SigV4Authenticator:
     """The app's ``authenticator`` hook: accept SigV4-signed requests from configured keys.
 
+    One verifier for every service on the server's port: ``services`` are the
+    SigV4 service names a signature's scope may name (None: those the
+    request's ``X-Amz-Target`` implies, Step Functions' and ECS's);
+    :meth:`for_service` gives the same keys and clock scoped to one service
+    (``lambda``, ``s3``, ``cloudformation``, ``iam``...).
+
     On success the access key id is left in ``request.state.access_key_id``;
     on refusal an :class:`ApiError` is raised and logged (key id and reason,
     never a secret).
@@ -253,21 +259,53 @@ class SigV4Authenticator:
         *,
         region: str,
         clock: Callable[[], datetime] | None = None,
+        services: Collection[str] | None = None,
     ) -> None:
         if len(store) == 0:
             raise CredentialsError("the SigV4 authenticator needs at least one access key")
+        if services is not None and (not services or not all(services)):
+            raise CredentialsError("the SigV4 authenticator's services must be service names")
         self.store = store
         self.region = region
         self.clock = clock or (lambda: datetime.now(UTC))
+        self.services = tuple(services) if services is not None else None
 
-    def authenticate(self, request: sigv4.IncomingRequest) -> str:
-        """The access key id that signed ``request``; raises ``ApiError`` otherwise."""
-        target = request.header("x-amz-target")
+    def for_service(self, *services: str) -> SigV4Authenticator:
+        """The same keys, region and clock, accepting signatures scoped to ``services``."""
+        return SigV4Authenticator(
+            self.store, region=self.region, clock=self.clock, services=services
+        )
+
+    def scopes(self, request: sigv4.IncomingRequest) -> Collection[str]:
+        if self.services is not None:
+            return self.services
+        return expected_services(request.header("x-amz-target"))
+
+    def authenticate(
+        self, request: sigv4.IncomingRequest, *, payload: str | None = None, s3: bool = False
+    ) -> str:
+        """The access key id that signed ``request``; raises ``ApiError`` otherwise.
+
+        ``payload`` and ``s3`` are S3's: the body's declared hash and S3's
+        canonical URI (:func:`montemap.api.sigv4.verify`).
+        """
         return sigv4.verify(
             request,
             secret_for=self.store.secret_for,
             region=self.region,
-            services=expected_services(target),
+            services=self.scopes(request),
+            now=self.clock(),
+            payload=payload,
+            s3=s3,
+        )
+
+    def authenticate_presigned(self, request: sigv4.IncomingRequest) -> str:
+        """The access key id of a SigV4 presigned URL (``X-Amz-Credential``...)."""
+        return sigv4.verify_presigned(
+            request,
+            secret_for=self.store.secret_for,
+            region=self.region,
+            services=self.scopes(request),
             now=self.clock(),
         )
 
@@ -281,7 +319,8 @@ class SigV4Authenticator:
         request.state.access_key_id = key_id
 
     def __repr__(self) -> str:
-        return f"SigV4Authenticator(region={self.region!r}, store={self.store!r})"
+        scoped = f", services={list(self.services)!r}" if self.services is not None else ""
+        return f"SigV4Authenticator(region={self.region!r}, store={self.store!r}{scoped})"
 
 
 # ----------------------------------------------------------------------------- server wiring
@@ -300,8 +339,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _is_loopback(host: str) -> bool:
-    # Imported here: montemap.api.command imports this module to wire it in.
-    from montemap.api.command import is_loopback
+    # Imported here: montemap.api.cli imports this module to wire it in.
+    from montemap.api.cli import is_loopback
 
     return is_loopback(host)
 

@@ -1,7 +1,8 @@
 """What the API needs of the engine, as a structural type.
 
 ``montemap.engine.engine.Engine`` satisfies it; tests may pass any object
-that does. Every method raises ``ApiError`` with AWS's codes for refusals.
+that does. Refusals are the engine's own errors (:mod:`montemap.engine.errors`),
+which :mod:`montemap.api.errors` maps to AWS's codes.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from jsonata.utils import Utils
 
 from montemap.asl.jsonata_messages import BoundExceeded
 from montemap.asl.jsonata_values import to_jsonata
+from montemap.errors import MontemapError
 
 #: Most elements one ``$range`` may build: AWS refuses larger evaluations
 #: with a memory-limit error (measured: 873,782 accepted, 873,783 refused).
@@ -40,7 +41,7 @@ _HASHES: Final[dict[str, str]] = {
 }
 
 
-class FunctionError(Exception):
+class FunctionError(MontemapError):
     """A Step Functions JSONata function refused its arguments."""
 
 

@@ -15,6 +15,8 @@ from typing import Any, Final
 
 from jsonata.jexception import JException
 
+from montemap.errors import MontemapError
+
 _PLACEHOLDER: Final = re.compile(r"\{\{\{(\w+)\}\}\}|\{\{(\w+)\}\}")
 
 #: How jsonata-js names the element type of an array signature (T0412).
@@ -28,7 +30,7 @@ _ARRAY_TYPES: Final[dict[str, str]] = {
 }
 
 
-class BoundExceeded(Exception):
+class BoundExceeded(MontemapError):
     """An evaluation stopped by a resource bound (time, depth, size); no JSONata code."""
 
 

@@ -33,10 +33,14 @@ __all__ = ["EvaluatorPool", "Request"]
 
 #: How long past the time limit the parent waits before killing an evaluator.
 GRACE_S: Final[float] = 0.5
+#: How long a new evaluator may take to start (not counted against the time limit:
+#: starting a process on a busy machine is not the template's fault).
+STARTUP_TIMEOUT_S: Final[float] = 60.0
 
 _OK: Final[str] = "ok"
 _ERROR: Final[str] = "error"
 _MEMORY: Final[str] = "memory"
+_READY: Final[str] = "ready"
 
 
 @dataclass(frozen=True)
@@ -117,10 +121,20 @@ class _Evaluator:
         )
         self._process.start()
         child.close()
+        self._ready = False
 
     def ask(self, request: Request, timeout_s: float) -> tuple[str, Any] | None:
-        """The reply, ``None`` past ``timeout_s``; a dead evaluator reads as out of memory."""
+        """The reply, ``None`` past ``timeout_s``; a dead evaluator reads as out of memory.
+
+        A new evaluator is first waited for until it says it is ready, so the
+        time limit counts the evaluation only.
+        """
         try:
+            if not self._ready:
+                if not self._connection.poll(STARTUP_TIMEOUT_S):
+                    return (_ERROR, (QUERY_EVALUATION_ERROR, "the JSONata evaluator did not start"))
+                self._connection.recv()  # the evaluator's "ready"
+                self._ready = True
             self._connection.send(request)
             if not self._connection.poll(timeout_s):
                 return None
@@ -142,6 +156,7 @@ def serve(connection: Connection, memory_mb: int, timeout_ms: int) -> None:
     """An evaluator process: answer requests until the parent goes away."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle
     _limit_address_space(memory_mb)
+    connection.send((_READY, None))
     while True:
         try:
             request: Request = connection.recv()

@@ -16,6 +16,7 @@ from typing import Any, Final
 
 from jsonata.utils import Utils
 
+from montemap.errors import MontemapError
 from montemap.jsontypes import json_type_name
 
 #: JSONata's ``null`` inside the evaluator.
@@ -25,7 +26,7 @@ JSONATA_NULL: Final[object] = Utils.NULL_VALUE
 _MAX_PLAIN_INTEGER: Final[float] = 1e21
 
 
-class UnsupportedResult(Exception):
+class UnsupportedResult(MontemapError):
     """A result that has no JSON form (a function, a regex, a non-finite number)."""
 
 

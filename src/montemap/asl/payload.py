@@ -14,8 +14,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from montemap import errors
-from montemap.asl.intrinsics import evaluate_intrinsic, is_intrinsic
-from montemap.asl.jsonpath import PathError, query, to_json_text
+from montemap.asl.intrinsic_syntax import is_intrinsic
+from montemap.asl.intrinsics import evaluate_intrinsic
+from montemap.asl.json_text import to_json_text
+from montemap.asl.jsonpath import query
+from montemap.asl.jsonpath_syntax import PathError
 
 __all__ = ["evaluate_payload", "is_dynamic_key", "output_key"]
 

@@ -210,8 +210,21 @@ def _check_reader(ctx: Context, reader: Any, loc: str, language: str) -> None:
     if config is None:
         return
     here = pointer(loc, "ReaderConfig")
-    if not expect_object(ctx, config, here, "'ReaderConfig'"):
-        return
+    if expect_object(ctx, config, here, "'ReaderConfig'"):
+        _check_reader_config(ctx, config, here, language)
+
+
+#: The enumerated fields of a ReaderConfig and their allowed values, in checking order.
+_READER_ENUMS: dict[str, tuple[str, ...]] = {
+    "InputType": _INPUT_TYPES,
+    "CSVHeaderLocation": ("FIRST_ROW", "GIVEN"),
+    "CSVDelimiter": ("COMMA", "PIPE", "SEMICOLON", "SPACE", "TAB"),
+    "ManifestType": ("S3_INVENTORY", "ATHENA_DATA"),
+    "Transformation": ("NONE", "LOAD_AND_FLATTEN"),
+}
+
+
+def _check_reader_config(ctx: Context, config: dict[str, Any], here: str, language: str) -> None:
     check_language_fields(
         ctx,
         config,
@@ -229,16 +242,20 @@ def _check_reader(ctx: Context, reader: Any, loc: str, language: str) -> None:
         ("MaxItemsPath",),
         at_field=True,
     )
-    if "InputType" in config:
-        expect_enum(ctx, config["InputType"], pointer(here, "InputType"), "InputType", _INPUT_TYPES)
-    if "CSVHeaderLocation" in config:
-        expect_enum(
-            ctx,
-            config["CSVHeaderLocation"],
-            pointer(here, "CSVHeaderLocation"),
-            "CSVHeaderLocation",
-            ("FIRST_ROW", "GIVEN"),
-        )
+    _check_enums(ctx, config, here, ("InputType", "CSVHeaderLocation"))
+    _check_csv_headers(ctx, config, here)
+    _check_enums(ctx, config, here, ("CSVDelimiter", "ManifestType", "Transformation"))
+    # 0 means "no limit": AWS accepts it (the published workshop deploys it).
+    _limit(ctx, config, here, language, "MaxItems", 0, MAX_ITEMS)
+
+
+def _check_enums(ctx: Context, config: dict[str, Any], here: str, names: tuple[str, ...]) -> None:
+    for name in names:
+        if name in config:
+            expect_enum(ctx, config[name], pointer(here, name), name, _READER_ENUMS[name])
+
+
+def _check_csv_headers(ctx: Context, config: dict[str, Any], here: str) -> None:
     headers = config.get("CSVHeaders")
     if config.get("CSVHeaderLocation") == "GIVEN" and "CSVHeaders" not in config:
         ctx.error(here, "These fields are required: [CSVHeaders] (CSVHeaderLocation is GIVEN)")
@@ -249,32 +266,6 @@ def _check_reader(ctx: Context, reader: Any, loc: str, language: str) -> None:
             pointer(here, "CSVHeaders"),
             "The value for the field 'CSVHeaders' must be a non-empty array of strings",
         )
-    if "CSVDelimiter" in config:
-        expect_enum(
-            ctx,
-            config["CSVDelimiter"],
-            pointer(here, "CSVDelimiter"),
-            "CSVDelimiter",
-            ("COMMA", "PIPE", "SEMICOLON", "SPACE", "TAB"),
-        )
-    if "ManifestType" in config:
-        expect_enum(
-            ctx,
-            config["ManifestType"],
-            pointer(here, "ManifestType"),
-            "ManifestType",
-            ("S3_INVENTORY", "ATHENA_DATA"),
-        )
-    if "Transformation" in config:
-        expect_enum(
-            ctx,
-            config["Transformation"],
-            pointer(here, "Transformation"),
-            "Transformation",
-            ("NONE", "LOAD_AND_FLATTEN"),
-        )
-    # 0 means "no limit": AWS accepts it (the published workshop deploys it).
-    _limit(ctx, config, here, language, "MaxItems", 0, MAX_ITEMS)
 
 
 def _check_batcher(ctx: Context, batcher: Any, loc: str, language: str) -> None:

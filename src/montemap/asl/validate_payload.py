@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from montemap.asl.intrinsics import is_intrinsic, validate_intrinsic
+from montemap.asl.intrinsic_syntax import is_intrinsic
+from montemap.asl.intrinsics import validate_intrinsic
 from montemap.asl.jsonata_query import expression_body, is_expression, syntax_error
-from montemap.asl.jsonpath import is_reference_path, validate_path
+from montemap.asl.jsonpath_parser import is_reference_path, validate_path
 from montemap.asl.validate_base import (
     INVALID_JSONATA_EXPRESSION,
     JSONATA,

@@ -25,6 +25,7 @@ import sys
 from collections.abc import Mapping
 
 from montemap.arns import Arn
+from montemap.errors import MontemapError
 from montemap.workers import command
 from montemap.workers.taskdefs import DEFAULT_HANDLER
 
@@ -37,7 +38,7 @@ OPTIONS = {
 }
 
 
-class ContainerConfigError(ValueError):
+class ContainerConfigError(MontemapError, ValueError):
     """The container's environment cannot start a worker; says which variable and why."""
 
 

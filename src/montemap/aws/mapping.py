@@ -13,10 +13,25 @@ definition (a Resource, a FunctionName, a bucket inside a JSONata
 expression): the characters around a match must not be letters, digits or
 any of ``_.:/@+=-``. A key ending in ``*`` matches any rest of such a token,
 and a ``*`` in its value stands for that rest. The longest key wins.
+
+Three sections name what the host must run instead of what it cannot fetch
+or run (:class:`HostMapping`; docs/bring-your-own.md)::
+
+    containers:          # task-definition family/container (``*`` globs)
+      sfn-dataproc-*/worker:
+        image: public.ecr.aws/amazonlinux/amazonlinux:2023   # optional: only for this image
+        command: ["${python}", "${mapping_dir}/fargate.py"]
+        environment: {PYTHONUNBUFFERED: "1"}                   # optional
+    layers:              # layer ARN (``*`` globs) -> the Python packages it stands for
+      "arn:aws:lambda:*:layer:AWSSDKPandas-Python312:*": [pandas, numpy]
+    runtimes:            # runtime or function name -> a Python stand-in
+      java21: {handler: calc.handler, code: ./standins}
 """
 
 from __future__ import annotations
 
+import fnmatch
+import importlib.util
 import json
 import re
 from collections import Counter
@@ -54,10 +69,21 @@ class Bound:
 class ResourceMapping:
     """The rules of one mapping file."""
 
-    def __init__(self, rules: Mapping[str, str], *, where: str = "mapping") -> None:
+    def __init__(
+        self,
+        rules: Mapping[str, Any],
+        *,
+        where: str = "mapping",
+        base_dir: Path | None = None,
+    ) -> None:
         self.rules: dict[str, str] = {}
-        problems = []
+        problems: list[str] = []
+        sections = {k: rules[k] for k in HOST_SECTIONS if isinstance(rules.get(k), dict | list)}
+        #: What the host runs instead of images, layers and runtimes it cannot have.
+        self.host = HostMapping.parse(sections, where=where, base_dir=base_dir or Path.cwd())
         for key, value in rules.items():
+            if key in sections:
+                continue
             if not isinstance(key, str) or not key or not isinstance(value, str) or not value:
                 problems.append(f"{key!r}: keys and values must be non-empty strings")
                 continue
@@ -76,7 +102,7 @@ class ResourceMapping:
             self.rules[key] = value
         if problems:
             raise AwsError(f"{where}: " + "; ".join(problems))
-        if not self.rules:
+        if not self.rules and self.host.empty:
             raise AwsError(f"{where}: no mappings")
         ordered = sorted(self.rules, key=lambda k: len(k.rstrip("*")), reverse=True)
         self._keys = ordered
@@ -85,7 +111,9 @@ class ResourceMapping:
             literal = re.escape(key.rstrip("*"))
             rest = f"(?P<r{index}>[{_TOKEN}]*)" if key.endswith("*") else ""
             parts.append(f"(?P<k{index}>{literal}{rest})")
-        self._pattern = re.compile(rf"(?<![{_TOKEN}])(?:{'|'.join(parts)})(?![{_TOKEN}])")
+        self._pattern: re.Pattern[str] | None = None
+        if parts:
+            self._pattern = re.compile(rf"(?<![{_TOKEN}])(?:{'|'.join(parts)})(?![{_TOKEN}])")
 
     @classmethod
     def load(cls, path: str | Path) -> ResourceMapping:
@@ -101,7 +129,7 @@ class ResourceMapping:
             raise AwsError(f"mapping file {p} is not valid YAML or JSON: {exc}")
         if not isinstance(data, dict):
             raise AwsError(f"mapping file {p} must hold one object of 'AWS name: local name'")
-        return cls(data, where=f"mapping file {p}")
+        return cls(data, where=f"mapping file {p}", base_dir=p.resolve().parent)
 
     def rewrite(self, text: str, counts: Counter[str]) -> str:
         """One string with every match replaced (``counts`` tallies the keys)."""
@@ -116,6 +144,8 @@ class ResourceMapping:
                     return value
             raise AssertionError("a match without a key")  # pragma: no cover
 
+        if self._pattern is None:
+            return text
         return self._pattern.sub(replace, text)
 
     def apply(
@@ -170,3 +200,183 @@ def stack_mapping(aws: Mapping[str, str], local: Mapping[str, str]) -> dict[str,
     if missing:
         raise AwsError(f"no local value for {', '.join(missing)}")
     return {aws[name]: local[name] for name in sorted(aws) if aws[name] != local[name]}
+
+
+#: The mapping file's sections about the host (the rest are ``AWS value: local value`` rules).
+HOST_SECTIONS = ("containers", "layers", "runtimes")
+#: Replaced, in a container command and environment, by the mapping file's directory.
+MAPPING_DIR = "${mapping_dir}"
+
+
+@dataclass(frozen=True)
+class ContainerRule:
+    """Run ``command`` for a container whose image cannot be fetched or run here."""
+
+    pattern: str  # family/container, ``*`` globs
+    command: tuple[str, ...]
+    image: str | None = None
+    environment: dict[str, str] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        return f"the mapping runs {' '.join(self.command)!r} instead of its image's command"
+
+
+@dataclass(frozen=True)
+class StandIn:
+    """A Python handler that answers for a function whose runtime the host cannot run."""
+
+    handler: str
+    runtime: str = "python3.12"
+    code: Path | None = None  # None: the function's own code directory
+
+    def describe(self, runtime: str) -> str:
+        where = f" in {self.code}" if self.code else ""
+        return f"runtime {runtime} cannot run here: the mapping's stand-in {self.handler}{where} ({self.runtime}) answers"
+
+
+@dataclass(frozen=True)
+class HostMapping:
+    """The mapping's ``containers``, ``layers`` and ``runtimes`` sections."""
+
+    containers: tuple[ContainerRule, ...] = ()
+    layers: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    runtimes: dict[str, StandIn] = field(default_factory=dict)
+    where: str = "mapping"
+
+    @property
+    def empty(self) -> bool:
+        return not (self.containers or self.layers or self.runtimes)
+
+    @classmethod
+    def parse(cls, sections: Mapping[str, Any], *, where: str, base_dir: Path) -> HostMapping:
+        problems: list[str] = []
+        containers = _containers(sections.get("containers") or {}, base_dir, problems)
+        layers = _layers(sections.get("layers") or {}, problems)
+        runtimes = _runtimes(sections.get("runtimes") or {}, base_dir, problems)
+        if problems:
+            raise AwsError(f"{where}: " + "; ".join(problems))
+        return cls(tuple(containers), layers, runtimes, where)
+
+    def container(self, family: str, name: str, image: str | None) -> ContainerRule | None:
+        """The rule for container ``name`` of task-definition ``family`` (the most specific)."""
+        found = [
+            rule
+            for rule in self.containers
+            if fnmatch.fnmatchcase(f"{family}/{name}", rule.pattern)
+            and (rule.image is None or rule.image == image)
+        ]
+        found.sort(key=lambda rule: (rule.image is None, -len(rule.pattern.replace("*", ""))))
+        return found[0] if found else None
+
+    def layer_problems(self, arns: list[str]) -> list[str]:
+        """Why the layers cannot be stood in for here (empty: all good, or not mapped)."""
+        problems = []
+        for arn in arns:
+            packages = self.layer_packages(arn)
+            if packages is None:
+                continue
+            missing = [p for p in packages if not _importable(p)]
+            if missing:
+                problems.append(
+                    f"layer {arn} stands for {', '.join(packages)} ({self.where}), but "
+                    f"{', '.join(missing)} cannot be imported on this host: install "
+                    f"{'it' if len(missing) == 1 else 'them'} in the server's Python environment"
+                )
+        return problems
+
+    def layer_packages(self, arn: str) -> tuple[str, ...] | None:
+        matches = [k for k in self.layers if fnmatch.fnmatchcase(arn, k)]
+        if not matches:
+            return None
+        return self.layers[max(matches, key=lambda k: len(k.replace("*", "")))]
+
+    def stand_in(self, function: str, runtime: str) -> StandIn | None:
+        """The stand-in for ``function`` (by name first, then by its runtime)."""
+        for key, stand_in in self.runtimes.items():
+            if fnmatch.fnmatchcase(function, key):
+                return stand_in
+        return self.runtimes.get(runtime)
+
+
+def _importable(package: str) -> bool:
+    try:
+        return importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, str) and v for v in value)
+
+
+def _containers(section: Any, base_dir: Path, problems: list[str]) -> list[ContainerRule]:
+    if not isinstance(section, dict):
+        problems.append("containers: must be an object of 'family/container: {command: [...]}'")
+        return []
+    rules = []
+    for key, body in section.items():
+        if not isinstance(key, str) or key.count("/") != 1:
+            problems.append(f"containers: {key!r} must be 'task-definition family/container name'")
+            continue
+        if not isinstance(body, dict) or not _strings(body.get("command")):
+            problems.append(f"containers: {key}: needs 'command', a list of strings")
+            continue
+        unknown = sorted(set(body) - {"command", "image", "environment"})
+        env = body.get("environment") or {}
+        if unknown or not isinstance(env, dict) or not isinstance(body.get("image", ""), str):
+            problems.append(
+                f"containers: {key}: only 'command', 'image' (a string) and 'environment' "
+                f"(an object) may be given{'; not ' + ', '.join(unknown) if unknown else ''}"
+            )
+            continue
+        here = str(base_dir)
+        rules.append(
+            ContainerRule(
+                pattern=key,
+                command=tuple(arg.replace(MAPPING_DIR, here) for arg in body["command"]),
+                image=body.get("image") or None,
+                environment={str(k): str(v).replace(MAPPING_DIR, here) for k, v in env.items()},
+            )
+        )
+    return rules
+
+
+def _layers(section: Any, problems: list[str]) -> dict[str, tuple[str, ...]]:
+    if not isinstance(section, dict):
+        problems.append("layers: must be an object of 'layer ARN: [python packages]'")
+        return {}
+    layers = {}
+    for key, packages in section.items():
+        if isinstance(packages, str):
+            packages = [packages]
+        if not isinstance(key, str) or not key.startswith("arn:") or not _strings(packages):
+            problems.append(f"layers: {key!r}: a layer ARN and a list of Python package names")
+            continue
+        layers[key] = tuple(packages)
+    return layers
+
+
+def _runtimes(section: Any, base_dir: Path, problems: list[str]) -> dict[str, StandIn]:
+    if not isinstance(section, dict):
+        problems.append("runtimes: must be an object of 'runtime or function: {handler: ...}'")
+        return {}
+    out = {}
+    for key, body in section.items():
+        if isinstance(body, str):
+            body = {"handler": body}
+        if not isinstance(body, dict) or not isinstance(body.get("handler"), str):
+            problems.append(f"runtimes: {key}: needs 'handler' (module.function, in Python)")
+            continue
+        runtime = str(body.get("runtime") or "python3.12")
+        if not runtime.startswith("python3."):
+            problems.append(
+                f"runtimes: {key}: a stand-in runs in Python (python3.x), not {runtime}"
+            )
+            continue
+        code = body.get("code")
+        folder = (base_dir / str(code)).resolve() if code else None
+        if folder is not None and not folder.is_dir():
+            problems.append(f"runtimes: {key}: code directory {folder} does not exist")
+            continue
+        out[str(key)] = StandIn(handler=body["handler"], runtime=runtime, code=folder)
+    return out

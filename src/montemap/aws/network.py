@@ -34,7 +34,18 @@ def network_resources(options: TemplateOptions) -> Template:
     if not options.creates_network:
         return {}
     p = options.prefix
-    resources: Template = {
+    return {
+        **_vpc(p),
+        **_public_subnet(p),
+        **_private_routing(p),
+        **_worker_security_group(p),
+        **_private_subnets(p),
+    }
+
+
+def _vpc(p: str) -> Template:
+    """The VPC and its internet gateway."""
+    return {
         "Vpc": {
             "Type": "AWS::EC2::VPC",
             "Properties": {
@@ -52,6 +63,12 @@ def network_resources(options: TemplateOptions) -> Template:
             "Type": "AWS::EC2::VPCGatewayAttachment",
             "Properties": {"VpcId": ref("Vpc"), "InternetGatewayId": ref("InternetGateway")},
         },
+    }
+
+
+def _public_subnet(p: str) -> Template:
+    """The public subnet, routed to the internet gateway, holding the NAT gateway."""
+    return {
         "PublicSubnet": {
             "Type": "AWS::EC2::Subnet",
             "Properties": {
@@ -94,6 +111,12 @@ def network_resources(options: TemplateOptions) -> Template:
                 "Tags": _tags(p, "nat"),
             },
         },
+    }
+
+
+def _private_routing(p: str) -> Template:
+    """The private subnets' route table: out through the NAT, S3 through an endpoint."""
+    return {
         "PrivateRouteTable": {
             "Type": "AWS::EC2::RouteTable",
             "Properties": {"VpcId": ref("Vpc"), "Tags": _tags(p, "private")},
@@ -115,6 +138,12 @@ def network_resources(options: TemplateOptions) -> Template:
                 "RouteTableIds": [ref("PrivateRouteTable")],
             },
         },
+    }
+
+
+def _worker_security_group(p: str) -> Template:
+    """The workers' security group: no inbound traffic, HTTPS out."""
+    return {
         "WorkerSecurityGroup": {
             "Type": "AWS::EC2::SecurityGroup",
             "Properties": {
@@ -133,6 +162,11 @@ def network_resources(options: TemplateOptions) -> Template:
             },
         },
     }
+
+
+def _private_subnets(p: str) -> Template:
+    """The two private subnets the workers run in, one per availability zone."""
+    resources: Template = {}
     for index, (name, cidr) in enumerate(zip(PRIVATE_SUBNETS, PRIVATE_CIDRS, strict=True)):
         resources[name] = {
             "Type": "AWS::EC2::Subnet",

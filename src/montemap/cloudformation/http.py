@@ -18,8 +18,9 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from montemap.api import protocol, sigv4
-from montemap.api.credentials import SigV4Authenticator, incoming_request
+from montemap.api import protocol
+from montemap.api.credentials import SigV4Authenticator
+from montemap.api.errors import REFUSALS, to_api_error
 from montemap.api.hosts import may_start_processes
 from montemap.cloudformation import query
 from montemap.cloudformation.responses import PREFIX, Responses
@@ -88,9 +89,10 @@ class QueryApp:
             result = await self.call(action, params)
             text, request_id = query.response_xml(self.service, operation, result)
             return Response(text, 200, {"x-amzn-RequestId": request_id}, "text/xml")
-        except ApiError as exc:
-            text, request_id = query.error_xml(self.service, exc)
-            return Response(text, exc.status, {"x-amzn-RequestId": request_id}, "text/xml")
+        except REFUSALS as exc:
+            error = to_api_error(exc)
+            text, request_id = query.error_xml(self.service, error)
+            return Response(text, error.status, {"x-amzn-RequestId": request_id}, "text/xml")
         except ClientDisconnect:
             return Response(status_code=400)
         except Exception:
@@ -107,13 +109,6 @@ class QueryApp:
         auth = self.authenticator
         if auth is None:
             return
-        if isinstance(auth, SigV4Authenticator):  # its own check expects Step Functions' scope
-            request.state.access_key_id = sigv4.verify(
-                incoming_request(request, body),
-                secret_for=auth.store.secret_for,
-                region=auth.region,
-                services=(self.service,),
-                now=auth.clock(),
-            )
-            return
+        if isinstance(auth, SigV4Authenticator):  # one verifier, scoped to this service
+            auth = auth.for_service(self.service)
         await auth(request, body)

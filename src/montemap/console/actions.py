@@ -7,6 +7,7 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from montemap.api.errors import REFUSALS, to_api_error
 from montemap.api.validation import check_execution_input
 from montemap.console import pages
 from montemap.console.app import Console, required
@@ -44,8 +45,8 @@ async def start(c: Console, request: Request) -> Response:
     try:
         check_execution_input(text)
         record = await c.engine.start_execution(machine.ref(), name=name, input=text)
-    except ApiError as exc:
-        message = f"{exc.code}: {exc.message}"
+    except REFUSALS as exc:
+        message = f"{to_api_error(exc).code}: {exc}"
         return pages.render_state_machine(
             c, request, arn, error=message, start_input=text, start_name=name or ""
         )

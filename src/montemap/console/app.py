@@ -21,12 +21,12 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
+from montemap.api.errors import REFUSALS, to_api_error
 from montemap.console.progress import ProgressCache
 from montemap.console.reports import Reports
 from montemap.console.results import format_number
 from montemap.console.security import FIELD, PAGE_POLICY, Guard, Refused
 from montemap.console.views import iso
-from montemap.errors import ApiError
 
 if TYPE_CHECKING:
     from montemap.assembly import Montemap
@@ -113,9 +113,10 @@ class Console:
                 response = await handler(self, request)
             except Refused as exc:
                 response = self._failure(request, exc.status, exc.reason, api)
-            except ApiError as exc:
-                status = 404 if exc.code.endswith(("DoesNotExist", "NotFound")) else 400
-                response = self._failure(request, status, f"{exc.code}: {exc.message}", api)
+            except REFUSALS as exc:
+                refusal = to_api_error(exc)
+                status = 404 if refusal.code.endswith(("DoesNotExist", "NotFound")) else 400
+                response = self._failure(request, status, f"{refusal.code}: {exc}", api)
             except Exception:
                 log.exception("console error on %s", request.url.path)
                 message = "Internal error in the console; the server log has the details."

@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from montemap.api.hosts import SCOPE_KEY, HostPolicy, is_loopback
-from montemap.errors import ApiError
+from montemap.errors import ApiError, MontemapError
 
 COOKIE = "montemap_console_csrf"
 FIELD = "csrf_token"
@@ -48,7 +48,7 @@ REPORT_POLICY = (
 )
 
 
-class Refused(Exception):
+class Refused(MontemapError):
     """A request the console will not serve: an HTTP status and why."""
 
     def __init__(self, status: int, reason: str) -> None:

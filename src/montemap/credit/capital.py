@@ -76,3 +76,42 @@ def segment_capital(
             )
         out[seg] = entries
     return out
+
+
+def segment_capital_from_sums(
+    sums: Mapping[str, Mapping[str, Mapping[str, Any]]],
+    contributions: Mapping[str, Any],
+    levels: tuple[str, ...],
+) -> dict[str, list[dict[str, Any]]]:
+    """:func:`segment_capital` from per-segment sums already taken (``sums[seg][name]``:
+    ``loans``, ``ead``, ``sim_expected_loss``, ``irb_capital``), names in report order."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for seg in SEGMENTS:
+        var_parts = {
+            level: {
+                e["key"]: float(e["contribution"])
+                for e in contributions.get(f"var_{level}", {}).get("segments", {}).get(seg, [])
+            }
+            for level in levels
+        }
+        entries = []
+        for name, got in sums[seg].items():
+            el = float(got["sim_expected_loss"])
+            capital = float(got["irb_capital"])
+            entries.append(
+                {
+                    "key": name,
+                    "loans": int(got["loans"]),
+                    "exposure": float(got["ead"]),
+                    "sim_expected_loss": el,
+                    "irb_capital": capital,
+                    "rwa": RWA_FACTOR * capital,
+                    "economic_capital": {
+                        level: var_parts[level][name] - el
+                        for level in levels
+                        if name in var_parts[level]
+                    },
+                }
+            )
+        out[seg] = entries
+    return out

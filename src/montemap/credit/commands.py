@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 from pathlib import Path
 from typing import Any
@@ -23,14 +22,7 @@ from montemap.credit.simulate_run import simulate
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``simulate`` (and the generator helper's commands when present)."""
-    try:
-        gen_commands = importlib.import_module("montemap.credit.gen_commands")
-    except ModuleNotFoundError as exc:
-        if exc.name != "montemap.credit.gen_commands":
-            raise
-    else:
-        gen_commands.register(subparsers)
+    """Add ``simulate``."""
     p = subparsers.add_parser(
         "simulate",
         help="simulate a loan portfolio under rate shocks",

@@ -89,13 +89,12 @@ def allocate(
     n = loss_given_default.shape[0]
     if n == 0 or centres.shape[0] == 0:
         return [Allocation(np.zeros(n), 1.0) for _ in totals]
-    mix = np.stack([m / m.sum() if m.sum() > 0 else m for m in masses], axis=1)  # (bins, F)
+    mix = bin_mix(masses)
     raw = np.empty((n, len(totals)))
-    step = max(1, (1 << 20) // centres.shape[0])
+    step = slice_rows(centres)
     for start in range(0, n, step):
         sl = slice(start, start + step)
-        probs = conditional_pd(pd[sl, None], rho[sl, None], centres[None, :])
-        raw[sl] = probs @ mix
+        raw[sl] = raw_contributions(pd[sl], rho[sl], centres, mix)
     raw *= loss_given_default[:, None]
     out = []
     for f, total in enumerate(totals):
@@ -103,6 +102,28 @@ def allocate(
         scale = total / got if got > 0 else 1.0
         out.append(Allocation(np.asarray(raw[:, f] * scale, dtype=np.float64), scale))
     return out
+
+
+def bin_mix(masses: list[NDArray[np.float64]]) -> NDArray[np.float64]:
+    """Each figure's bin masses normalised to 1: a (bins, figures) matrix."""
+    return np.stack([m / m.sum() if m.sum() > 0 else m for m in masses], axis=1)
+
+
+def slice_rows(centres: NDArray[np.float64]) -> int:
+    """Loans per slice of :func:`raw_contributions` (about a million loan-bins). The
+    streaming reduction cuts the same slices, so its results are the same bits."""
+    return max(1, (1 << 20) // int(centres.shape[0]))
+
+
+def raw_contributions(
+    pd: NDArray[np.float64],
+    rho: NDArray[np.float64],
+    centres: NDArray[np.float64],
+    mix: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    """``E_omega[p_i(Z)]`` of one slice of loans for every figure (before LGD x EAD)."""
+    probs = conditional_pd(pd[:, None], rho[:, None], centres[None, :])
+    return np.asarray(probs @ mix, dtype=np.float64)
 
 
 def score_band(score: NDArray[np.float64]) -> NDArray[np.object_]:

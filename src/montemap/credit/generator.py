@@ -37,6 +37,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from montemap.credit.columns import OPTIONAL_COLUMNS, REQUIRED_COLUMNS
 from montemap.errors import MontemapError
 from montemap.storage import (
     LocalObjectStore,
@@ -58,24 +59,6 @@ BLOCK = 65_536
 #: Rows per inventory file: one block, as the data-generation workflow writes them.
 INVENTORY_ROWS_PER_FILE = BLOCK
 
-REQUIRED_COLUMNS = (
-    "AccountID",
-    "ZipCode",
-    "Rate",
-    "Payment",
-    "LoanAmount",
-    "LoanTerm",
-    "OriginationDate",
-    "GrossIncome",
-)
-OPTIONAL_COLUMNS = (
-    "LoanType",
-    "RateType",
-    "CreditScore",
-    "NOI",
-    "CollateralValue",
-    "OtherMonthlyDebt",
-)
 REALISTIC_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 
 _LAYOUT_CODE = {"seed": 1, "realistic": 2}

@@ -21,21 +21,15 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from montemap.credit.columns import OPTIONAL_COLUMNS, OVERRIDE_COLUMNS, REQUIRED_COLUMNS
+from montemap.errors import MontemapError
+
 MAX_OBJECT_BYTES = 1 << 20
 #: Largest accepted amount (currency); keeps losses in exact integer cents.
 MAX_AMOUNT = 1e12
-REQUIRED = (
-    "AccountID",
-    "ZipCode",
-    "Rate",
-    "Payment",
-    "LoanAmount",
-    "LoanTerm",
-    "OriginationDate",
-    "GrossIncome",
-)
-OPTIONAL = ("LoanType", "RateType", "CreditScore", "NOI", "CollateralValue", "OtherMonthlyDebt")
-OVERRIDES = ("PD", "LGD", "Rho")
+REQUIRED = REQUIRED_COLUMNS
+OPTIONAL = OPTIONAL_COLUMNS
+OVERRIDES = OVERRIDE_COLUMNS
 _CANONICAL = {name.lower(): name for name in (*REQUIRED, *OPTIONAL, *OVERRIDES)}
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _US_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
@@ -60,7 +54,7 @@ RANGES: dict[str, tuple[float, float, bool, bool]] = {
 }
 
 
-class RecordError(ValueError):
+class RecordError(MontemapError, ValueError):
     """A field that cannot be used; the message is the reject reason."""
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -107,12 +108,24 @@ def check_unique_accounts(accounts: Sequence[int] | NDArray[np.int64], keys: Seq
     if not repeated.shape[0]:
         return
     values = sorted(set(sorted_ids[repeated].tolist()))
+    keys_of = {
+        value: [keys[int(i)] for i in order[sorted_ids == value][:2]]
+        for value in values[:MAX_LISTED]
+    }
+    raise duplicate_accounts_error(values, keys_of)
+
+
+def duplicate_accounts_error(
+    values: Sequence[int], keys: Mapping[int, Sequence[str]]
+) -> DuplicateAccountError:
+    """The error naming the first repeated AccountIDs (``values``, sorted) with the first
+    two keys of each in ``keys`` (given for at least the first ``MAX_LISTED`` values)."""
     listed = []
     for value in values[:MAX_LISTED]:
-        where = [keys[int(i)] for i in order[sorted_ids == value][:2]]
+        where = list(keys[value])[:2]
         listed.append(f"{value} ({' and '.join(where)})")
     more = f" and {len(values) - MAX_LISTED} more" if len(values) > MAX_LISTED else ""
-    raise DuplicateAccountError(
+    return DuplicateAccountError(
         f"{len(values)} AccountID{'s appear' if len(values) > 1 else ' appears'} more than once: "
         f"{', '.join(listed)}{more}; every loan needs its own AccountID"
     )
@@ -128,6 +141,56 @@ def no_loans_reason(rejected: Mapping[str, int], matured: int, objects: int) -> 
     if matured:
         parts.append(f"{matured:,} matured (see matured.csv)")
     return "; ".join(parts)
+
+
+@dataclass
+class QualityTotals:
+    """The data-quality figures of a run, summed over its batches' ``batch.json``."""
+
+    optional: tuple[str, ...]
+    objects: int = 0
+    applied: dict[str, int] = field(default_factory=dict)
+    overrides: dict[str, int] = field(default_factory=lambda: {"PD": 0, "LGD": 0, "Rho": 0})
+    mismatch: int = 0
+    causes: dict[str, int] = field(default_factory=dict)
+    examples: list[dict[str, Any]] = field(default_factory=list)
+    matured_count: int = 0
+    matured_listed: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+
+    def add(self, meta: Mapping[str, Any]) -> None:
+        """Add one batch's figures (bounded state: counters and the first examples)."""
+        self.objects += int(meta["objects"])
+        self.matured_count += int(meta["matured"])
+        self.mismatch += int(meta["payment_mismatch"])
+        for name in self.optional:
+            self.applied[name] = self.applied.get(name, 0) + int(
+                meta["defaults_applied"].get(name, 0)
+            )
+        for name in self.overrides:
+            self.overrides[name] += int(meta["overrides"].get(name, 0))
+        for cause, n in meta.get("payment_mismatch_causes", {}).items():
+            self.causes[cause] = self.causes.get(cause, 0) + int(n)
+        examples = self.examples + list(meta.get("payment_mismatch_examples", []))
+        self.examples = sorted(examples, key=lambda e: str(e["key"]))[:MAX_EXAMPLES]
+        self.matured_listed += len(meta.get("matured_loans", []))
+        self.reasons.update(reason_group(r["reason"]) for r in meta["rejects"])
+
+    def by_reason(self) -> dict[str, int]:
+        return dict(sorted(self.reasons.items(), key=lambda kv: (-kv[1], kv[0])))
+
+    def summary_fields(self) -> dict[str, Any]:
+        """The ``summary.json`` entries (``rejected`` is counted by the caller)."""
+        return {
+            "defaults_applied": {name: self.applied.get(name, 0) for name in self.optional},
+            "overrides": self.overrides,
+            "payment_mismatch": self.mismatch,
+            "payment_mismatch_causes": dict(
+                sorted(self.causes.items(), key=lambda kv: (-kv[1], kv[0]))
+            ),
+            "payment_mismatch_examples": self.examples,
+            "rejects_by_reason": self.by_reason(),
+        }
 
 
 # --------------------------------------------------------------------------- terminal

@@ -1,29 +1,29 @@
 """The reduction: batch outputs in, portfolio figures (``summary.json``) out.
 
 Loss vectors are integer cents summed path by path in batch order, so the
-portfolio figures are exact and independent of batching. Per-loan rows are put
-in one canonical order (scenario, then key) before anything is summed over
-loans, so those figures do not depend on batching either.
+portfolio figures are exact and independent of batching. Per-loan rows are
+taken in one canonical order (scenario, then key) and summed exactly as NumPy
+sums the whole column, so those figures do not depend on batching either. It
+streams: memory holds path-level arrays and bounded state, never all loans
+(:mod:`reduce_scan` is the first pass, :mod:`reduce_loans` the per-loan passes,
+:mod:`reduce_files` the files).
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
+import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
 from montemap.credit.batch import RATE_BUCKETS, SIZE_BANDS, TERM_BUCKETS, default_store
-from montemap.credit.capital import segment_capital
+from montemap.credit.capital import segment_capital_from_sums
 from montemap.credit.estimators import (
     BOOTSTRAP,
     Tail,
@@ -32,23 +32,45 @@ from montemap.credit.estimators import (
     weighted_quantile,
     weighted_sd,
 )
-from montemap.credit.loans import OPTIONAL
 from montemap.credit.model import PD_FLOOR
 from montemap.credit.params import BatchInputError, RunParams, parse_batch_input
-from montemap.credit.quality import (
-    MAX_EXAMPLES,
-    check_unique_accounts,
-    no_loans_reason,
-    rejects_by_reason,
+from montemap.credit.quality import no_loans_reason
+from montemap.credit.reduce_files import (
+    LIST_FILES,
+    MATURED_COLUMNS,
+    RunFiles,
+    publish_store,
+    write_lists,
 )
-from montemap.credit.risk import scenario_contributions, vs_base
+from montemap.credit.reduce_loans import Contributions, LoanTotals, scenario_chunks
+from montemap.credit.reduce_scan import (
+    AccountSpill,
+    BatchInfo,
+    ReduceError,
+    Scan,
+    check_accounts,
+    check_overlap,
+    key_groups,
+    open_spill_dir,
+    scan_batches,
+)
+from montemap.credit.risk import vs_base
 from montemap.credit.sampling import IS_SHIFT, path_design
-from montemap.errors import MontemapError
-from montemap.storage import ObjectStore, ObjectStoreError, iter_objects
+from montemap.storage import ObjectStore, iter_objects
+
+__all__ = [
+    "MATURED_COLUMNS",
+    "NoLoansError",
+    "ReduceError",
+    "RunOutputs",
+    "handle_reduce",
+    "list_batches",
+    "publish_store",
+    "reduce_run",
+]
 
 ALPHAS = (0.99, 0.999)
 LOSS_BINS = 40
-MATURED_COLUMNS = ("key", "AccountID", "OriginationDate", "LoanTerm")
 PD_EDGES = np.geomspace(PD_FLOOR, 1.0, 25)
 BREAKDOWNS: dict[str, tuple[str, tuple[str, ...] | None]] = {
     "rate_bucket": ("rate_bucket", tuple(name for name, _ in RATE_BUCKETS)),
@@ -60,50 +82,17 @@ BREAKDOWNS: dict[str, tuple[str, tuple[str, ...] | None]] = {
 }
 
 
-class ReduceError(MontemapError):
-    """Batch outputs that cannot be combined (missing, mixed runs, overlapping)."""
-
-
 class NoLoansError(ReduceError):
-    """Not one loan could be simulated; carries the rejects and matured loans to write."""
-
-    def __init__(
-        self, message: str, rejects: list[tuple[str, str]], matured: list[dict[str, Any]]
-    ) -> None:
-        super().__init__(message)
-        self.rejects = rejects
-        self.matured = matured
-
-
-@dataclass
-class BatchOutput:
-    """One batch's outputs as read back (per-loan rows still Parquet-encoded)."""
-
-    meta: dict[str, Any]
-    loans_parquet: bytes
-    shocks_bp: NDArray[np.int64]
-    loss_cents: NDArray[np.int64]
-    defaults: NDArray[np.int64]
-
-    def scenario_rows(self, shock: int) -> pa.Table:
-        """This batch's rows of one scenario."""
-        source = pq.ParquetFile(pa.BufferReader(self.loans_parquet))
-        k = len(self.shocks_bp)
-        if source.metadata.num_row_groups == k:  # one row group per scenario
-            return source.read_row_group(list(self.shocks_bp).index(shock))
-        return source.read().filter(pc.equal(pc.field("shock_bp"), shock))
+    """Not one loan could be simulated (``rejects.csv`` and ``matured.csv`` are written)."""
 
 
 @dataclass
 class RunOutputs:
-    """What a run publishes: the summary, the rejects, and ``loans.parquet`` (as bytes
-    unless it was written straight to a file)."""
+    """What a run published: the summary, and the folder holding the run's files
+    (``None`` when the reduction was asked for its figures only)."""
 
     summary: dict[str, Any]
-    rejects: list[tuple[str, str]]
-    loans_parquet: bytes | None = None
-    contributions: pa.Table | None = None
-    matured: list[dict[str, Any]] = field(default_factory=list)
+    out_dir: Path | None = None
 
 
 # --------------------------------------------------------------------------- reading
@@ -120,32 +109,20 @@ def list_batches(store: ObjectStore, bucket: str, prefix: str) -> list[str]:
     return ids
 
 
-def read_batch(store: ObjectStore, params: RunParams, batch_id: str) -> BatchOutput:
-    """Read one batch's three files."""
-    bucket = params.output_bucket
-    try:
-        meta = json.loads(store.get(bucket, params.batch_key(batch_id, "batch.json")))
-        loans = store.get(bucket, params.batch_key(batch_id, "loans.parquet"))
-        with np.load(io.BytesIO(store.get(bucket, params.batch_key(batch_id, "paths.npz")))) as npz:
-            shocks, loss, defaults = npz["shocks_bp"], npz["loss_cents"], npz["defaults"]
-    except ObjectStoreError as exc:
-        raise ReduceError(f"batch {batch_id}: {exc}")
-    except (ValueError, OSError, KeyError) as exc:
-        raise ReduceError(f"batch {batch_id}: unreadable output: {exc}")
-    return BatchOutput(meta, loans, shocks, loss, defaults)
-
-
 def reduce_run(
     store: ObjectStore,
     params: RunParams,
     batch_ids: Sequence[str] | None = None,
     *,
-    loans_path: Path | None = None,
+    out_dir: Path | None = None,
 ) -> RunOutputs:
-    """Combine the batches (given in order, or every batch under the prefix, sorted).
+    """Combine the batches (given in order, or every batch under the prefix, sorted)
+    and write the run's files into ``out_dir`` (without it, compute the figures only).
 
-    ``loans.parquet`` is assembled one scenario at a time (memory holds one
-    scenario's rows) and written to ``loans_path``, or returned as bytes.
+    Streaming: the batches are read one at a time, twice (path vectors and counts, then
+    each scenario's loan rows), and memory holds path-level arrays and bounded state,
+    whatever the number of loans. Files appear only when complete; when no loan could
+    be simulated only ``rejects.csv`` and ``matured.csv`` are written.
     """
     ids = (
         list(batch_ids)
@@ -156,99 +133,107 @@ def reduce_run(
         raise ReduceError(
             f"no batch outputs under s3://{params.output_bucket}/{params.run_key('batches/')}"
         )
-    fingerprint = params.fingerprint()
-    k, s = len(params.shocks_bp), params.paths
-    loss = np.zeros((k, s), dtype=np.int64)
-    defaults = np.zeros((k, s), dtype=np.int64)
-    batches: list[BatchOutput] = []
-    rejects: list[tuple[str, str]] = []
-    counts = {"objects": 0, "matured": 0, "payment_mismatch": 0}
-    applied = dict.fromkeys(OPTIONAL, 0)
-    overrides = {"PD": 0, "LGD": 0, "Rho": 0}
-    causes: dict[str, int] = {}
-    examples: list[dict[str, Any]] = []
-    matured: list[dict[str, Any]] = []
-    for batch_id in ids:
-        out = read_batch(store, params, batch_id)
-        if out.meta.get("run") != fingerprint:
-            raise ReduceError(
-                f"batch {batch_id} was produced with other run parameters "
-                f"({out.meta.get('params')}); clear the run prefix or use a new one"
-            )
-        if list(out.shocks_bp) != list(params.shocks_bp) or out.loss_cents.shape != (k, s):
-            raise ReduceError(
-                f"batch {batch_id}: loss vectors do not match the run's scenarios/paths"
-            )
-        loss += out.loss_cents
-        defaults += out.defaults
-        batches.append(out)
-        rejects.extend((r["key"], r["reason"]) for r in out.meta["rejects"])
-        for name in counts:
-            counts[name] += int(out.meta[name])
-        for name in applied:
-            applied[name] += int(out.meta["defaults_applied"].get(name, 0))
-        for name in overrides:
-            overrides[name] += int(out.meta["overrides"].get(name, 0))
-        for cause, n in out.meta.get("payment_mismatch_causes", {}).items():
-            causes[cause] = causes.get(cause, 0) + int(n)
-        examples.extend(out.meta.get("payment_mismatch_examples", []))
-        matured.extend(out.meta.get("matured_loans", []))
-    rejects.sort()
-    matured.sort(key=lambda r: str(r["key"]))
-    by_reason = rejects_by_reason(reason for _, reason in rejects)
-    sink: Any = str(loans_path) if loans_path is not None else pa.BufferOutputStream()
+    with open_spill_dir() as scratch_name:
+        scratch = Path(scratch_name)
+        target = out_dir if out_dir is not None else scratch / "out"
+        target.mkdir(parents=True, exist_ok=True)
+        summary = _reduce(store, params, ids, scratch, RunFiles(target))
+    return RunOutputs(summary, out_dir)
+
+
+def _reduce(
+    store: ObjectStore, params: RunParams, ids: list[str], scratch: Path, files: RunFiles
+) -> dict[str, Any]:
+    spill = AccountSpill(scratch, len(ids))
+    try:
+        scan = scan_batches(store, params, ids, spill)
+    finally:
+        spill.close()
+    groups = key_groups(scan.batches)
+    n_loans = sum(b.rows[0] for b in scan.batches)
+    try:
+        if n_loans == 0:
+            write_lists(store, params, groups, files)
+            files.commit(LIST_FILES)
+            q = scan.quality
+            raise NoLoansError(no_loans_reason(q.by_reason(), q.matured_listed, q.objects))
+        check_overlap(store, params, groups)
+        check_accounts(store, params, scan, spill)
+        for j, shock in enumerate(params.shocks_bp):
+            rows = sum(b.rows[j] for b in scan.batches)
+            if rows != n_loans:
+                raise ReduceError(f"scenario {shock} bp has {rows} rows, expected {n_loans}")
+        write_lists(store, params, groups, files)
+        scenarios = _scenarios(store, params, scan, groups, n_loans, scratch, files)
+        summary = _summary(params, scan, n_loans, len(ids), scenarios)
+        files.path("summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+        files.commit((*LIST_FILES, "loans.parquet", "contributions.parquet", "summary.json"))
+        return summary
+    finally:
+        files.discard()
+
+
+def _scenarios(
+    store: ObjectStore,
+    params: RunParams,
+    scan: Scan,
+    groups: list[list[BatchInfo]],
+    n_loans: int,
+    scratch: Path,
+    files: RunFiles,
+) -> list[dict[str, Any]]:
+    s = params.paths
     design = path_design(params.seed, s, params.estimator)
     tails, diffs = difference_table(
-        loss / 100.0, design.weight, ALPHAS, seed=params.seed, replicates=_replicates(s)
+        scan.loss / 100.0, design.weight, ALPHAS, seed=params.seed, replicates=_replicates(s)
     )
+    loans_writer: pq.ParquetWriter | None = None
+    contrib_writer: pq.ParquetWriter | None = None
     scenarios = []
-    contribution_tables = []
-    n_loans = 0
-    writer: pq.ParquetWriter | None = None
     try:
         for j, shock in enumerate(params.shocks_bp):
-            rows = pa.concat_tables([b.scenario_rows(shock) for b in batches])
-            rows = rows.sort_by([("key", "ascending")]).combine_chunks()
-            if j == 0:
-                n_loans = rows.num_rows
-                if n_loans == 0:
-                    reason = no_loans_reason(by_reason, len(matured), counts["objects"])
-                    raise NoLoansError(reason, rejects, matured)
-                if pc.count_distinct(rows.column("key")).as_py() != n_loans:
-                    raise ReduceError("batches overlap: some loan appears in more than one batch")
-                check_unique_accounts(
-                    rows.column("AccountID").to_numpy(), rows.column("key").to_pylist()
-                )
-                writer = pq.ParquetWriter(sink, rows.schema, compression="zstd")
-            elif rows.num_rows != n_loans:
-                raise ReduceError(
-                    f"scenario {shock} bp has {rows.num_rows} rows, expected {n_loans}"
-                )
-            assert writer is not None
-            writer.write_table(rows)
+            mu = -params.kappa * shock / 100.0
+            factor = design.z0.astype(np.float64) + design.shift + mu
+            totals = LoanTotals(n_loans, {k: c for k, (c, _) in BREAKDOWNS.items()}, PD_EDGES)
+            contrib = Contributions(
+                n_loans, scan.loss[j] / 100.0, design.weight, factor, tails[j], scratch
+            )
+            for rows in scenario_chunks(store, params, groups, j):
+                if loans_writer is None:
+                    loans_writer = pq.ParquetWriter(
+                        str(files.path("loans.parquet")), rows.schema, compression="zstd"
+                    )
+                loans_writer.write_table(rows)
+                totals.add(rows)
+                contrib.add(rows)
             figures = scenario_summary(
-                shock, params, rows, loss[j], defaults[j], design.weight, tails[j]
+                shock, params, totals, scan.loss[j], scan.defaults[j], design.weight, tails[j]
             )
-            figures["vs_base"] = vs_base(loss[j], loss[0], design.weight, diffs[j])
-            factor = design.z0.astype(np.float64) + design.shift + figures["mu"]
-            table, figures["contributions"] = scenario_contributions(
-                rows, loss[j] / 100.0, design.weight, factor, tails[j]
+            figures["vs_base"] = vs_base(scan.loss[j], scan.loss[0], design.weight, diffs[j])
+            contrib_writer, figures["contributions"], capital = contrib.finish(
+                shock, contrib_writer, str(files.path("contributions.parquet"))
             )
-            figures["capital_segments"] = segment_capital(
-                rows, figures["contributions"], tuple(str(a) for a in ALPHAS)
+            figures["capital_segments"] = segment_capital_from_sums(
+                capital, figures["contributions"], tuple(str(a) for a in ALPHAS)
             )
-            contribution_tables.append(table)
             scenarios.append(figures)
     finally:
-        if writer is not None:
-            writer.close()
-    summary = {
+        for writer in (loans_writer, contrib_writer):
+            if writer is not None:
+                writer.close()
+    return scenarios
+
+
+def _summary(
+    params: RunParams, scan: Scan, n_loans: int, batches: int, scenarios: list[dict[str, Any]]
+) -> dict[str, Any]:
+    return {
         "format": 1,
         "loans": n_loans,
-        "objects": counts["objects"],
-        "rejected": len(rejects),
-        "matured": counts["matured"],
-        "paths": s,
+        "objects": scan.quality.objects,
+        "rejected": scan.rejected,
+        "matured": scan.quality.matured_count,
+        "paths": params.paths,
         "seed": params.seed,
         "as_of": params.as_of.isoformat(),
         "shocks_bp": list(params.shocks_bp),
@@ -257,19 +242,11 @@ def reduce_run(
         "backend": params.backend,
         "estimator": params.estimator,
         "is_shift": IS_SHIFT if params.estimator == "is" else 0.0,
-        "bootstrap_replicates": _replicates(s),
-        "batches": len(ids),
-        "defaults_applied": applied,
-        "overrides": overrides,
-        "payment_mismatch": counts["payment_mismatch"],
-        "payment_mismatch_causes": dict(sorted(causes.items(), key=lambda kv: (-kv[1], kv[0]))),
-        "payment_mismatch_examples": sorted(examples, key=lambda e: str(e["key"]))[:MAX_EXAMPLES],
-        "rejects_by_reason": by_reason,
+        "bootstrap_replicates": _replicates(params.paths),
+        "batches": batches,
+        **scan.quality.summary_fields(),
         "scenarios": scenarios,
     }
-    data = None if loans_path is not None else bytes(sink.getvalue().to_pybytes())
-    contributions = pa.concat_tables(contribution_tables) if contribution_tables else None
-    return RunOutputs(summary, rejects, data, contributions, matured)
 
 
 def _replicates(paths: int) -> int:
@@ -283,7 +260,7 @@ def _replicates(paths: int) -> int:
 def scenario_summary(
     shock: int,
     params: RunParams,
-    rows: pa.Table,
+    totals: LoanTotals,
     loss_cents: NDArray[np.int64],
     defaults: NDArray[np.int64],
     weights: NDArray[np.float64],
@@ -298,30 +275,17 @@ def scenario_summary(
     edges = np.linspace(0.0, top if top > 0 else 1.0, LOSS_BINS + 1)
     hist, _ = np.histogram(losses, bins=edges)
     mass, _ = np.histogram(losses, bins=edges, weights=weights / s)
-    col = {
-        name: rows.column(name).to_numpy(zero_copy_only=False)
-        for name in (
-            "ead",
-            "expected_loss",
-            "pd_stressed",
-            "pd0",
-            "irb_capital",
-            "sim_expected_loss",
-        )
-    }
-    flagged = np.asarray(rows.column("WillDefault").to_numpy(zero_copy_only=False)) == "YES"
-    pd_hist, _ = np.histogram(np.clip(col["pd_stressed"], PD_EDGES[0], PD_EDGES[-1]), bins=PD_EDGES)
-    n = rows.num_rows
+    n = totals.n
     levels = [str(a) for a in ALPHAS]
     counts = defaults.astype(np.float64)
-    capital = float(col["irb_capital"].sum())
+    capital = totals.total("irb_capital")
     return {
         "shock_bp": shock,
         "mu": -params.kappa * shock / 100.0,
-        "exposure": float(col["ead"].sum()),
+        "exposure": totals.total("ead"),
         "expected_loss": mean,
         "expected_loss_se": mean_se,
-        "expected_loss_model": float(col["expected_loss"].sum()),
+        "expected_loss_model": totals.total("expected_loss"),
         "unexpected_loss": sd,
         "var": {k: tails[a].var for k, a in zip(levels, ALPHAS, strict=True)},
         "var_se": {k: tails[a].var_se for k, a in zip(levels, ALPHAS, strict=True)},
@@ -332,9 +296,9 @@ def scenario_summary(
         "economic_capital": {k: tails[a].var - mean for k, a in zip(levels, ALPHAS, strict=True)},
         "irb_capital": capital,
         "rwa": 12.5 * capital,
-        "defaults_flagged": int(flagged.sum()),
-        "mean_pd": float(col["pd_stressed"].mean()) if n else 0.0,
-        "mean_pd0": float(col["pd0"].mean()) if n else 0.0,
+        "defaults_flagged": totals.flagged,
+        "mean_pd": totals.total("pd_stressed") / n if n else 0.0,
+        "mean_pd0": totals.total("pd0") / n if n else 0.0,
         "default_count": {
             "mean": float((weights * counts).sum()) / s,
             "sd": weighted_sd(counts, weights),
@@ -349,104 +313,14 @@ def scenario_summary(
             "counts": hist.tolist(),
             "probability": mass.tolist(),
         },
-        "pd_histogram": {"edges": PD_EDGES.tolist(), "counts": pd_hist.tolist()},
+        "pd_histogram": {"edges": PD_EDGES.tolist(), "counts": totals.pd_hist.tolist()},
         "breakdowns": {
-            name: breakdown(rows, column, order, col, flagged)
-            for name, (column, order) in BREAKDOWNS.items()
+            name: totals.breakdown(name, order) for name, (_, order) in BREAKDOWNS.items()
         },
     }
 
 
-def breakdown(
-    rows: pa.Table,
-    column: str,
-    order: tuple[str, ...] | None,
-    col: Mapping[str, NDArray[np.float64]],
-    flagged: NDArray[np.bool_],
-) -> list[dict[str, Any]]:
-    """Per-group loans, exposure, expected losses, mean PD and flagged count.
-
-    Groups are summed with ``bincount`` in row order (one pass, deterministic).
-    """
-    encoded = pc.dictionary_encode(rows.column(column)).combine_chunks()
-    index = encoded.indices.to_numpy(zero_copy_only=False).astype(np.intp)
-    names = [str(v) for v in encoded.dictionary.to_pylist()]
-    m = len(names)
-
-    def total(values: NDArray[np.float64] | NDArray[np.bool_]) -> NDArray[np.float64]:
-        summed = np.bincount(index, weights=values.astype(np.float64), minlength=m)
-        return np.asarray(summed, dtype=np.float64)
-
-    count = np.bincount(index, minlength=m)
-    sums = {name: total(col[name]) for name in ("ead", "expected_loss", "sim_expected_loss")}
-    pd_sum, n_flagged = total(col["pd_stressed"]), total(flagged)
-    position = {name: i for i, name in enumerate(names)}
-    keys = list(order) if order is not None else sorted(names)
-    out = []
-    for key in keys:
-        i = position.get(key)
-        n = int(count[i]) if i is not None else 0
-        out.append(
-            {
-                "key": key,
-                "loans": n,
-                "exposure": float(sums["ead"][i]) if n else 0.0,
-                "expected_loss": float(sums["expected_loss"][i]) if n else 0.0,
-                "sim_expected_loss": float(sums["sim_expected_loss"][i]) if n else 0.0,
-                "mean_pd": float(pd_sum[i]) / n if n else 0.0,
-                "flagged": int(n_flagged[i]) if n else 0,
-            }
-        )
-    return out
-
-
-# --------------------------------------------------------------------------- writing
-
-
-def rejects_csv(rejects: Sequence[tuple[str, str]]) -> bytes:
-    buf = io.StringIO(newline="")
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["key", "reason"])
-    writer.writerows(rejects)
-    return buf.getvalue().encode()
-
-
-def matured_csv(matured: Sequence[Mapping[str, Any]]) -> bytes:
-    """``matured.csv``: the loans left out because their remaining term is 0 or less."""
-    buf = io.StringIO(newline="")
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(MATURED_COLUMNS)
-    writer.writerows([r.get(c, "") for c in MATURED_COLUMNS] for r in matured)
-    return buf.getvalue().encode()
-
-
-def write_outputs_dir(out_dir: Path, outputs: RunOutputs, *, summary: bool = True) -> None:
-    """Write ``summary.json`` (unless ``summary`` is false), ``rejects.csv``,
-    ``matured.csv`` (and ``loans.parquet`` if held) into a folder."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if outputs.loans_parquet is not None:
-        (out_dir / "loans.parquet").write_bytes(outputs.loans_parquet)
-    (out_dir / "rejects.csv").write_bytes(rejects_csv(outputs.rejects))
-    (out_dir / "matured.csv").write_bytes(matured_csv(outputs.matured))
-    if outputs.contributions is not None:
-        pq.write_table(outputs.contributions, out_dir / "contributions.parquet", compression="zstd")
-    if summary:
-        (out_dir / "summary.json").write_text(json.dumps(outputs.summary, indent=1) + "\n")
-
-
-def write_outputs_store(store: ObjectStore, params: RunParams, outputs: RunOutputs) -> None:
-    """Write the three files under the run prefix in the store."""
-    bucket = params.output_bucket
-    if outputs.loans_parquet is not None:
-        store.put(bucket, params.run_key("loans.parquet"), outputs.loans_parquet)
-    store.put(bucket, params.run_key("rejects.csv"), rejects_csv(outputs.rejects))
-    store.put(bucket, params.run_key("matured.csv"), matured_csv(outputs.matured))
-    if outputs.contributions is not None:
-        sink = pa.BufferOutputStream()
-        pq.write_table(outputs.contributions, sink, compression="zstd")
-        store.put(bucket, params.run_key("contributions.parquet"), sink.getvalue().to_pybytes())
-    summary = (json.dumps(outputs.summary, indent=1) + "\n").encode()
-    store.put(bucket, params.run_key("summary.json"), summary)
+# --------------------------------------------------------------------------- the workflow
 
 
 def handle_reduce(
@@ -466,8 +340,9 @@ def handle_reduce(
         raise BatchInputError("batch_ids must be a list of batch id strings")
     params, _ = parse_batch_input(fields)
     store = store if store is not None else default_store()
-    outputs = reduce_run(store, params, batch_ids)
-    write_outputs_store(store, params, outputs)
+    with tempfile.TemporaryDirectory(prefix="montemap-run-") as tmp:
+        outputs = reduce_run(store, params, batch_ids, out_dir=Path(tmp))
+        publish_store(store, params, Path(tmp))
     return {
         "loans": outputs.summary["loans"],
         "rejected": outputs.summary["rejected"],

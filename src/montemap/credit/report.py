@@ -21,10 +21,10 @@ from typing import Any
 import jinja2
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from markupsafe import Markup, escape
 
+from montemap.credit.report_loans import scan_loans
 from montemap.credit.report_sections import build as build_sections
 from montemap.errors import MontemapError
 
@@ -233,56 +233,15 @@ def loan_stats(path: Path, shocks: Sequence[int]) -> tuple[dict[int, LoanStats],
         missing = [c for c in _LOAN_COLUMNS if c not in file.schema_arrow.names]
         if missing:
             raise ReportError(f"{path}: missing column(s) {', '.join(missing)}")
-        stats: dict[int, LoanStats] = {}
-        top: list[dict] = []
-        for shock in shocks:
-            table = pq.read_table(path, columns=_LOAN_COLUMNS, filters=[("shock_bp", "=", shock)])
-            stats[shock] = _stats(table)
-            if shock == max(shocks) and table.num_rows:
-                order = pc.sort_indices(
-                    table, [("expected_loss", "descending"), ("key", "ascending")]
-                )
-                top = table.take(order[:TOP_LOANS]).to_pylist()
-    except pa.ArrowException as exc:
-        raise ReportError(f"{path}: cannot read: {exc}") from None
     finally:
         file.close()
-    return stats, top
-
-
-def _stats(t: pa.Table) -> LoanStats:
-    def col(name: str) -> np.ndarray:
-        return np.asarray(t.column(name).to_numpy(zero_copy_only=False))
-
-    loan_type, rate_type = col("LoanType"), col("RateType")
-    personal, commercial = loan_type == "personal", loan_type == "commercial"
-    variable = rate_type == "variable"
-    payment, shocked = col("payment").astype(float), col("shocked_payment").astype(float)
-    dti = t.column("dti").fill_null(np.nan).to_numpy().astype(float)
-    dscr = t.column("dscr").fill_null(np.nan).to_numpy().astype(float)
-    el = col("expected_loss").astype(float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        change = np.where(payment[variable] > 0, shocked[variable] / payment[variable] - 1, 0.0)
-    segments: dict[tuple[str, str], float] = {}
-    for lt in np.unique(loan_type):
-        for rt in np.unique(rate_type):
-            mask = (loan_type == lt) & (rate_type == rt)
-            if mask.any():
-                segments[(str(lt), str(rt))] = float(el[mask].sum())
-    return LoanStats(
-        loans=t.num_rows,
-        variable=int(variable.sum()),
-        variable_payment_change=float(change.mean()) if change.size else 0.0,
-        variable_payment_increase=float((shocked - payment)[variable].mean())
-        if variable.any()
-        else 0.0,
-        personal=int(personal.sum()),
-        personal_over_dti=int((dti[personal] > DTI_LINE).sum()),
-        commercial=int(commercial.sum()),
-        commercial_under_dscr=int((dscr[commercial] < DSCR_LINE).sum()),
-        crossed=int(col("crossed").astype(bool).sum()),
-        segment_el=segments,
-    )
+    try:
+        figures, top = scan_loans(
+            path, shocks, _LOAN_COLUMNS, top=TOP_LOANS, lines=(DTI_LINE, DSCR_LINE)
+        )
+    except (OSError, pa.ArrowException) as exc:
+        raise ReportError(f"{path}: cannot read: {exc}") from None
+    return {shock: LoanStats(**f) for shock, f in figures.items()}, top
 
 
 # --------------------------------------------------------------------------- SVG

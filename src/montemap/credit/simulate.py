@@ -12,12 +12,14 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import itertools
 import json
 import math
 import shutil
 import sys
 import urllib.parse
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import replace
 from multiprocessing import get_context
@@ -32,7 +34,7 @@ from montemap.credit.batch import process_batch, simulate_loans, write_batch
 from montemap.credit.loans import Reject, parse_records
 from montemap.credit.params import MAX_PATHS, RunParams
 from montemap.credit.quality import DuplicateAccountError, check_unique_accounts
-from montemap.credit.reduce import NoLoansError, RunOutputs, reduce_run, write_outputs_dir
+from montemap.credit.reduce import NoLoansError, RunOutputs, reduce_run
 from montemap.errors import MontemapError
 from montemap.storage import LocalObjectStore, ObjectStore, ObjectStoreError, local_store
 
@@ -41,6 +43,8 @@ MANIFEST_KEY = "inventory/manifest.json"
 WORK_DIR = ".work"
 WORK_BUCKET = "montemap-results"
 WORK_PREFIX = "run"
+#: Batches submitted ahead per worker.
+IN_FLIGHT = 4
 
 Record = tuple[str, dict[str, str]]
 
@@ -54,6 +58,23 @@ class SimulateError(MontemapError):
 
 def inventory_items(store: ObjectStore, bucket: str = SOURCE_BUCKET) -> list[dict[str, str]]:
     """The ``{"Bucket", "Key"}`` items of the S3 Inventory manifest in ``bucket``."""
+    return list(iter_inventory_items(store, bucket))
+
+
+def count_inventory_items(store: ObjectStore, bucket: str = SOURCE_BUCKET) -> int:
+    """How many items the inventory lists (its lines; for progress, before reading them)."""
+    manifest = json.loads(store.get(bucket, MANIFEST_KEY))
+    total = 0
+    for entry in manifest.get("files", []):
+        text = gzip.decompress(store.get(bucket, entry["key"]))
+        total += sum(1 for line in text.split(b"\n") if line.strip())
+    return total
+
+
+def iter_inventory_items(
+    store: ObjectStore, bucket: str = SOURCE_BUCKET
+) -> Iterator[dict[str, str]]:
+    """The manifest's items, one inventory file in memory at a time."""
     where = f"s3://{bucket}/{MANIFEST_KEY}"
     try:
         manifest = json.loads(store.get(bucket, MANIFEST_KEY))
@@ -67,7 +88,6 @@ def inventory_items(store: ObjectStore, bucket: str = SOURCE_BUCKET) -> list[dic
     files = manifest.get("files")
     if not isinstance(files, list):
         raise SimulateError(f"{where}: 'files' must be a list")
-    items = []
     for entry in files:
         key = entry.get("key") if isinstance(entry, Mapping) else None
         if not isinstance(key, str):
@@ -83,8 +103,7 @@ def inventory_items(store: ObjectStore, bucket: str = SOURCE_BUCKET) -> list[dic
                     f"expected {len(schema)}"
                 )
             rec = dict(zip(schema, row, strict=True))
-            items.append({"Bucket": rec["Bucket"], "Key": urllib.parse.unquote(rec["Key"])})
-    return items
+            yield {"Bucket": rec["Bucket"], "Key": urllib.parse.unquote(rec["Key"])}
 
 
 def read_tape(path: Path) -> list[Record]:
@@ -153,30 +172,50 @@ def _run_tape_batch(
     return {"batch_id": batch_id, "loans": result.loans, "rejected": len(result.rejects)}
 
 
-def _chunks(seq: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(seq), size):
-        yield seq[start : start + size]
+def _chunks(seq: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    chunk: list[Any] = []
+    for item in seq:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+Job = tuple[Callable[..., dict[str, Any]], tuple[Any, ...]]
 
 
 def run_jobs(
-    jobs: list[tuple[Callable[..., dict[str, Any]], tuple[Any, ...]]],
+    jobs: Iterable[Job],
     workers: int,
     progress: Callable[[int, int], None] | None = None,
+    total: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Run the jobs (in-process when ``workers`` is 1); results in job order."""
+    """Run the jobs (in-process when ``workers`` is 1); results in job order. Jobs are
+    taken lazily, at most ``IN_FLIGHT`` per worker submitted at a time, so memory does
+    not grow with the number of batches."""
     results: list[dict[str, Any]] = []
+    count = total if total is not None else 0
     if workers <= 1:
-        for i, (fn, args) in enumerate(jobs):
+        for fn, args in jobs:
             results.append(fn(*args))
             if progress:
-                progress(i + 1, len(jobs))
+                progress(len(results), max(count, len(results)))
         return results
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        futures: list[Future[dict[str, Any]]] = [pool.submit(fn, *args) for fn, args in jobs]
-        for i, fut in enumerate(futures):
-            results.append(fut.result())
+        window: deque[Future[dict[str, Any]]] = deque()
+        pending = iter(jobs)
+        while True:
+            for fn, args in pending:
+                window.append(pool.submit(fn, *args))
+                if len(window) >= IN_FLIGHT * workers:
+                    break
+            if not window:
+                break
+            results.append(window.popleft().result())
             if progress:
-                progress(i + 1, len(jobs))
+                progress(len(results), max(count, len(results)))
     return results
 
 
@@ -212,42 +251,58 @@ def run_simulation(
         shutil.rmtree(work)
     work.mkdir(parents=True)
     params = replace(params, output_bucket=WORK_BUCKET, output_prefix=WORK_PREFIX)
-    jobs: list[tuple[Callable[..., dict[str, Any]], tuple[Any, ...]]] = []
+    jobs: Iterator[Job]
+    total = None
     if data_dir is not None:
         store = local_store(data_dir)
-        items = inventory_items(store)
-        if not items:
+        items = iter_inventory_items(store)
+        first = next(items, None)
+        if first is None:
             raise SimulateError("the portfolio inventory lists no objects")
-        for chunk in _chunks(items, batch_size):
-            event = {"Items": list(chunk), "BatchInput": params.to_batch_input()}
-            jobs.append((_run_store_batch, (event, str(store.root), str(work))))
+        jobs = _store_jobs(itertools.chain([first], items), params, batch_size, store, work)
+        total = math.ceil(count_inventory_items(store) / batch_size)
     else:
         assert tape is not None
         records = read_tape(tape)
         if not records:
             raise SimulateError(f"loan tape {tape.name} has no data rows")
         check_tape_accounts(tape, records)
-        for start in range(0, len(records), batch_size):
-            chunk = records[start : start + batch_size]
-            batch_id = f"rows-{start + 1:09d}-{start + len(chunk):09d}"
-            jobs.append((_run_tape_batch, (chunk, params, batch_id, str(work))))
-    results = run_jobs(jobs, workers, progress)
+        total = math.ceil(len(records) / batch_size)
+        jobs = _tape_jobs(records, params, batch_size, work)
+    results = run_jobs(jobs, workers, progress, total)
     ids = [r["batch_id"] for r in results]
     try:
         if strict:
             _refuse_rejects(LocalObjectStore(work), params, ids)
-        outputs = reduce_run(
-            LocalObjectStore(work), params, ids, loans_path=out_dir / "loans.parquet"
-        )
-    except NoLoansError as exc:
-        write_outputs_dir(out_dir, RunOutputs({}, exc.rejects, matured=exc.matured), summary=False)
+        outputs = reduce_run(LocalObjectStore(work), params, ids, out_dir=out_dir)
+    except NoLoansError as exc:  # rejects.csv and matured.csv are written: they say why
         raise SimulateError(str(exc)) from None
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    write_outputs_dir(out_dir, outputs)
     if report:
         write_html_report(out_dir)
     return outputs
+
+
+def _store_jobs(
+    items: Iterable[dict[str, str]],
+    params: RunParams,
+    batch_size: int,
+    store: LocalObjectStore,
+    work: Path,
+) -> Iterator[Job]:
+    for chunk in _chunks(items, batch_size):
+        event = {"Items": chunk, "BatchInput": params.to_batch_input()}
+        yield (_run_store_batch, (event, str(store.root), str(work)))
+
+
+def _tape_jobs(
+    records: Sequence[Record], params: RunParams, batch_size: int, work: Path
+) -> Iterator[Job]:
+    for start in range(0, len(records), batch_size):
+        chunk = records[start : start + batch_size]
+        batch_id = f"rows-{start + 1:09d}-{start + len(chunk):09d}"
+        yield (_run_tape_batch, (chunk, params, batch_id, str(work)))
 
 
 def check_tape_accounts(tape: Path, records: Sequence[Record]) -> None:
@@ -268,13 +323,17 @@ def check_tape_accounts(tape: Path, records: Sequence[Record]) -> None:
 
 def _refuse_rejects(store: LocalObjectStore, params: RunParams, ids: Sequence[str]) -> None:
     """``--strict``: fail on the first rejected record (by key), saying why."""
-    rejects: list[tuple[str, str]] = []
+    first: tuple[str, str] | None = None
+    count = 0
     for batch_id in ids:
         meta = json.loads(store.get(params.output_bucket, params.batch_key(batch_id, "batch.json")))
-        rejects.extend((r["key"], r["reason"]) for r in meta["rejects"])
-    if rejects:
-        key, reason = min(rejects)
-        more = f" (and {len(rejects) - 1:,} more)" if len(rejects) > 1 else ""
+        for r in meta["rejects"]:
+            count += 1
+            if first is None or (r["key"], r["reason"]) < first:
+                first = (r["key"], r["reason"])
+    if first is not None:
+        key, reason = first
+        more = f" (and {count - 1:,} more)" if count > 1 else ""
         raise SimulateError(f"--strict: {key}: {reason}{more}")
 
 

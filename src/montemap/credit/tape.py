@@ -2,7 +2,8 @@
 
 The tape is read twice, streaming, in chunks: the first pass checks its structure
 (required columns, every CSV row with the header's field count, unique non-empty
-AccountIDs) and its values (numbers that parse, MM/DD/YYYY or ISO dates); the second
+AccountIDs) and its values (numbers that parse and lie in the ranges the simulation
+accepts, :data:`montemap.credit.loans.RANGES`; MM/DD/YYYY or ISO dates); the second
 writes one object per loan plus the S3 Inventory through
 :class:`~montemap.credit.generator.PortfolioWriter`. Structural problems stop the import
 before anything is written, with the file, line or row, and column named. Value problems
@@ -23,27 +24,27 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO, cast
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from montemap.credit.columns import OPTIONAL_COLUMNS, OVERRIDE_COLUMNS, REQUIRED_COLUMNS
 from montemap.credit.generator import (
     BLOCK,
     INVENTORY_ROWS_PER_FILE,
-    OPTIONAL_COLUMNS,
-    REQUIRED_COLUMNS,
     Destination,
     PortfolioWriter,
     WriteResult,
     join_columns,
 )
 from montemap.credit.loans import RANGES
+from montemap.credit.quality import MAX_LISTED
 from montemap.errors import MontemapError
 
-#: Optional columns kept besides the contract's: a bank's own PD, LGD and correlation.
-OVERRIDE_COLUMNS = ("PD", "LGD", "Rho")
 KNOWN_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS + OVERRIDE_COLUMNS
 NUMERIC_COLUMNS = frozenset(KNOWN_COLUMNS) - {
     "ZipCode",
@@ -56,6 +57,9 @@ _US_DATE_RE = r"^[0-9]{1,2}/[0-9]{1,2}/[0-9]{4}$"
 _ISO_DATE_RE = r"^([0-9]{4})-([0-9]{2})-([0-9]{2})$"
 _NEEDS_QUOTES_RE = r'[,"\r\n]'
 MAX_ISSUES_KEPT = 20
+#: Bytes that make a CSV tape's lines not plain (quote, CR, NUL): read row by row.
+_NOT_PLAIN = np.array([0x22, 0x0D, 0x00], dtype=np.uint8)
+_SCAN_BYTES = 1 << 24
 
 
 class TapeError(MontemapError):
@@ -131,16 +135,27 @@ class _CsvTape:
             raise TapeError(f"{path}: the file is empty (no header row)")
         self.width = len(header)
         self.positions, self.ignored = _check_header(path, header)
+        self.plain: bool | None = None
+
+    @contextlib.contextmanager
+    def _open_binary(self) -> Iterator[BinaryIO]:
+        with open(self.path, "rb") as raw:
+            compressed = raw.read(2) == b"\x1f\x8b"
+        with gzip.open(self.path, "rb") if compressed else open(self.path, "rb") as binary:
+            yield cast(BinaryIO, binary)
 
     @contextlib.contextmanager
     def _open(self) -> Iterator[Iterator[str]]:
         """The tape's lines, decoded one by one so a bad byte is reported on its line."""
-        with open(self.path, "rb") as raw:
-            compressed = raw.read(2) == b"\x1f\x8b"
-        with gzip.open(self.path, "rb") if compressed else open(self.path, "rb") as binary:
+        with self._open_binary() as binary:
             yield _decoded_lines(binary)
 
     def batches(self) -> Iterator[_Batch]:
+        if self.plain is None:
+            self.plain = self._is_plain()
+        if self.plain:
+            yield from self._arrow_batches()
+            return
         with self._open() as f:
             reader = csv.reader(f)
             try:
@@ -166,6 +181,68 @@ class _CsvTape:
                 raise TapeError(
                     f"{self.path}: line {reader.line_num + 1}: {_describe(exc)}"
                 ) from None
+
+    def _is_plain(self) -> bool:
+        """Whether every data line is plain: UTF-8 without quotes, carriage returns, NUL
+        bytes or blank lines, each with the header's field count. Then data row ``i`` is on
+        line ``i + 2`` and a vectorised reader splits it exactly as the csv module does;
+        other tapes are read row by row (which also reports their problems)."""
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        try:
+            with self._open_binary() as f:
+                f.readline()  # the header, read by the csv module
+                carry = b""
+                while chunk := f.read(_SCAN_BYTES):
+                    decoder.decode(chunk)
+                    buf = carry + chunk
+                    cut = buf.rfind(b"\n") + 1
+                    if not _plain_lines(buf[:cut], self.width):
+                        return False
+                    carry = buf[cut:]
+                decoder.decode(b"", final=True)
+        except (UnicodeDecodeError, OSError, EOFError, gzip.BadGzipFile):
+            return False
+        return _plain_lines(carry + b"\n", self.width) if carry else True
+
+    def _arrow_batches(self) -> Iterator[_Batch]:
+        """Batches of ``chunk_rows`` rows from Arrow's CSV reader (plain tapes only)."""
+        names = [f"c{i}" for i in range(self.width)]
+        pending: list[pa.RecordBatch] = []
+        first = 0
+        with self._open_binary() as f:
+            reader = pacsv.open_csv(
+                f,
+                read_options=pacsv.ReadOptions(
+                    column_names=names, skip_rows=1, use_threads=False, block_size=1 << 22
+                ),
+                parse_options=pacsv.ParseOptions(
+                    quote_char=False, double_quote=False, escape_char=False
+                ),
+                convert_options=pacsv.ConvertOptions(
+                    column_types=dict.fromkeys(names, pa.string()),
+                    strings_can_be_null=False,
+                    quoted_strings_can_be_null=False,
+                ),
+            )
+            done = False
+            while not done:
+                try:
+                    pending.append(reader.read_next_batch())
+                except StopIteration:
+                    done = True
+                rows = sum(b.num_rows for b in pending)
+                while rows >= self.chunk_rows or (done and rows):
+                    table = pa.Table.from_batches(pending)
+                    take = min(rows, self.chunk_rows)
+                    chunk, rest = table.slice(0, take), table.slice(take)
+                    pending = rest.to_batches()
+                    rows -= take
+                    cols = {
+                        name: _normalise(name, chunk.column(pos).combine_chunks())
+                        for name, pos in self.positions.items()
+                    }
+                    yield _Batch(cols, lambda i, s=first: f"line {s + i + 2}")  # type: ignore[misc]
+                    first += take
 
     def _batch(self, rows: list[list[str]], lines: list[int]) -> _Batch:
         cols = {
@@ -210,6 +287,20 @@ class _ParquetTape:
                 first += rb.num_rows
         except (pa.ArrowException, OSError) as exc:
             raise TapeError(f"{self.path}: cannot read row group data: {exc}") from None
+
+
+def _plain_lines(buf: bytes, width: int) -> bool:
+    """Complete lines without quotes, CR or NUL, none blank, each with ``width`` fields."""
+    if not buf:
+        return True
+    arr = np.frombuffer(buf, dtype=np.uint8)
+    if np.isin(arr, _NOT_PLAIN).any():
+        return False
+    ends = np.flatnonzero(arr == 10)
+    if ends[0] == 0 or (np.diff(ends) == 1).any():
+        return False
+    commas = np.bincount(np.searchsorted(ends, np.flatnonzero(arr == 44)), minlength=len(ends))
+    return bool((commas == width - 1).all())
 
 
 def _decoded_lines(binary: Iterable[bytes]) -> Iterator[str]:
@@ -271,7 +362,8 @@ def _describe(exc: BaseException) -> str:
 
 
 def _value_issues(batch: _Batch) -> Iterator[str]:
-    """Describe every value a loan parser would reject: empty, not a number, not a date."""
+    """Describe every value a loan parser would reject: empty, not a number, out of range,
+    not a date."""
     for name, arr in batch.columns.items():
         empty = pc.equal(arr, "")
         if name in REQUIRED_COLUMNS:
@@ -430,18 +522,24 @@ def _scan(tape: _CsvTape | _ParquetTape, strict: bool) -> tuple[int, list[str], 
             ),
         )
         if len(repeated):
-            _raise_repeated(tape, repeated[0].as_py())
+            _raise_repeated(tape, [v.as_py() for v in repeated[:MAX_LISTED]], len(repeated))
     return loans, issues, count
 
 
-def _raise_repeated(tape: _CsvTape | _ParquetTape, account: str) -> None:
-    where: list[str] = []
+def _raise_repeated(tape: _CsvTape | _ParquetTape, accounts: list[str], total: int) -> None:
+    """Refuse the tape, naming the first few repeated AccountIDs and two rows of each."""
+    where: dict[str, list[str]] = {a: [] for a in accounts}
     for batch in tape.batches():
-        hits = np.flatnonzero(pc.equal(batch.columns["AccountID"], account).to_numpy(False))
-        where.extend(batch.where(int(i)) for i in hits[:2])
-        if len(where) >= 2:
+        ids = batch.columns["AccountID"]
+        for account in accounts:
+            if len(where[account]) < 2:
+                hits = np.flatnonzero(pc.equal(ids, account).to_numpy(False))
+                where[account].extend(batch.where(int(i)) for i in hits[:2])
+        if all(len(w) >= 2 for w in where.values()):
             break
+    listed = ", ".join(f"{a!r} ({' and '.join(where[a][:2])})" for a in accounts)
+    more = f" and {total - len(accounts)} more" if total > len(accounts) else ""
     raise TapeError(
-        f"{tape.path}: AccountID {account!r} appears more than once ({' and '.join(where[:2])}); "
-        "every loan needs its own AccountID"
+        f"{tape.path}: AccountID {listed}{more} appear{'s' if total == 1 else ''} more than "
+        "once; every loan needs its own AccountID"
     )

@@ -22,8 +22,15 @@ from typing import Any, NamedTuple
 
 from montemap.arns import ArnFactory, valid_name
 from montemap.engine.db import Database
+from montemap.engine.errors import (
+    ActivityDoesNotExist,
+    EngineRefusal,
+    InvalidName,
+    InvalidOutput,
+    TaskDoesNotExist,
+    TaskTimedOut,
+)
 from montemap.engine.records import ActivityRecord
-from montemap.errors import ApiError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS activities (
@@ -127,7 +134,7 @@ class ActivityQueue:
     # ------------------------------------------------------------------ activities
     def create(self, name: str, now: datetime) -> ActivityRecord:
         if not valid_name(name):
-            raise ApiError("InvalidName", f"Invalid Name: '{name}'")
+            raise InvalidName(name)
         arn = self.arns.activity(name)
         with self.db.transaction() as conn:
             conn.execute(
@@ -139,7 +146,7 @@ class ActivityQueue:
     def describe(self, arn: str) -> ActivityRecord:
         row = self.db.query_one("SELECT * FROM activities WHERE arn = ?", (arn,))
         if row is None:
-            raise ApiError("ActivityDoesNotExist", f"Activity Does Not Exist: '{arn}'")
+            raise ActivityDoesNotExist(arn)
         return ActivityRecord(
             row["arn"], row["name"], datetime.fromtimestamp(row["creation_date"], UTC)
         )
@@ -268,16 +275,16 @@ class ActivityQueue:
     def _open_task(self, token: str) -> TaskRow:
         task = self.get(token) if isinstance(token, str) and token else None
         if task is None:
-            raise ApiError("TaskDoesNotExist", "Task Does Not Exist")
+            raise TaskDoesNotExist()
         if task.status not in OPEN:
-            raise ApiError("TaskTimedOut", "Task Timed Out")
+            raise TaskTimedOut()
         return task
 
-    def _missing(self, token: str) -> ApiError:
+    def _missing(self, token: str) -> EngineRefusal:
         """Why a result for ``token`` is refused: no such task, or no longer open."""
         if isinstance(token, str) and token and self.get(token) is not None:
-            return ApiError("TaskTimedOut", "Task Timed Out")
-        return ApiError("TaskDoesNotExist", "Task Does Not Exist")
+            return TaskTimedOut()
+        return TaskDoesNotExist()
 
     def complete(
         self,
@@ -294,7 +301,7 @@ class ActivityQueue:
         an invalid output.
         """
         if not isinstance(token, str) or not token:
-            raise ApiError("TaskDoesNotExist", "Task Does Not Exist")
+            raise TaskDoesNotExist()
         problem = None if output is None else _output_problem(output)
         if problem is not None:
             self._open_task(token)
@@ -313,7 +320,7 @@ class ActivityQueue:
     def heartbeat(self, token: str, now: datetime) -> TaskRow:
         """Record a worker's heartbeat; the task as it is now."""
         if not isinstance(token, str) or not token:
-            raise ApiError("TaskDoesNotExist", "Task Does Not Exist")
+            raise TaskDoesNotExist()
         rows = self.db.statement(
             "UPDATE activity_tasks SET last_heartbeat = ?"
             f" WHERE token = ? AND status IN ('SCHEDULED', 'STARTED') RETURNING {_COLUMNS}",
@@ -352,14 +359,14 @@ class ActivityQueue:
         self._woken.pop(token, None)
 
 
-def _output_problem(output: str) -> ApiError | None:
+def _output_problem(output: str) -> InvalidOutput | None:
     """Why a worker's output is refused (None: it is fine)."""
     if len(output.encode()) > MAX_PAYLOAD:
-        return ApiError("InvalidOutput", "The output exceeds the maximum size of 262144 bytes")
+        return InvalidOutput("The output exceeds the maximum size of 262144 bytes")
     try:
         json.loads(output)
     except ValueError:
-        return ApiError("InvalidOutput", "Invalid Output: the output is not valid JSON")
+        return InvalidOutput("Invalid Output: the output is not valid JSON")
     return None
 
 

@@ -7,7 +7,8 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from montemap.asl.jsonpath import PathError, query
+from montemap.asl.jsonpath import query
+from montemap.asl.jsonpath_syntax import PathError
 from montemap.errors import RUNTIME, EvaluationError
 
 _TS_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")

@@ -17,9 +17,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from montemap.asl import jsonata_runner
-from montemap.asl.intrinsics import evaluate_intrinsic, is_intrinsic
-from montemap.asl.jsonpath import PathError, query, set_result
+from montemap.asl.intrinsic_syntax import is_intrinsic
+from montemap.asl.intrinsics import evaluate_intrinsic
+from montemap.asl.jsonpath import query
+from montemap.asl.jsonpath_syntax import PathError
 from montemap.asl.payload import evaluate_payload
+from montemap.asl.result_path import set_result
 from montemap.engine.jsontext import compact_dumps
 from montemap.errors import RUNTIME, EvaluationError
 

@@ -357,7 +357,7 @@ class Database:
 
     def write_rows(self, sql: str, rows: list[tuple[Any, ...]]) -> list[tuple[Any, Exception]]:
         """Write ``rows`` in the current transaction; the rows refused (see ``dbfail``)."""
-        return write_rows(self.conn, self._redo, sql, rows)
+        return write_rows(self.conn, sql, rows)
 
     def _schedule_flush(self, loop: asyncio.AbstractEventLoop) -> None:
         """Work joined the group: commit it from ``loop`` once no more does (see the class)."""

@@ -8,7 +8,7 @@ import asyncio
 import sqlite3
 from typing import Any
 
-from montemap.errors import ApiError
+from montemap.engine.errors import EngineUnavailable
 
 #: SQLite primary result codes that say the storage failed, not the statement:
 #: SQLITE_BUSY, SQLITE_LOCKED, SQLITE_NOMEM, SQLITE_READONLY, SQLITE_IOERR,
@@ -19,16 +19,19 @@ execute_raw = sqlite3.Connection.execute
 executemany_raw = sqlite3.Connection.executemany
 
 
-class DatabaseUnavailable(ApiError):
-    """The database cannot commit now (disk full, I/O error): a write is refused."""
+class DatabaseUnavailable(EngineUnavailable):
+    """The database at ``path`` cannot commit now (disk full, I/O error): a write is refused.
+
+    The APIs answer it as ``ServiceUnavailable`` (503; :mod:`montemap.api.errors`).
+    """
 
     def __init__(self, path: str, cause: BaseException) -> None:
         super().__init__(
-            "ServiceUnavailable",
             f"the database {path} cannot commit ({describe_error(cause)}); writes are refused "
-            "until it can, and nothing acknowledged is lost: retry later",
-            status=503,
+            "until it can, and nothing acknowledged is lost: retry later"
         )
+        self.path = path
+        self.reason = describe_error(cause)
 
 
 def is_storage_error(exc: BaseException) -> bool:
@@ -65,38 +68,30 @@ class RecordingConnection(sqlite3.Connection):
 
 
 def write_rows(
-    conn: sqlite3.Connection, redo: list[Any], sql: str, rows: list[tuple[Any, ...]]
+    conn: RecordingConnection, sql: str, rows: list[tuple[Any, ...]]
 ) -> list[tuple[Any, Exception]]:
-    """Write ``rows`` with ``sql`` inside the current transaction; the rows refused.
+    """Write ``rows`` with ``sql`` (one change each) in the open transaction; the refused.
 
-    One ``executemany``; if it fails for a reason other than the storage
-    (see :func:`is_storage_error`, raised as is), the rows are written one
-    at a time and each row SQLite refuses is returned with its error.
-    ``redo`` is the open group's log (what was undone is dropped from it).
+    One ``executemany`` (no savepoint: this runs for every group). If a row
+    is refused for a reason other than the storage (see
+    :func:`is_storage_error`, raised as is), the rows before it are written
+    (``total_changes`` tells how many), it is returned with its error, and
+    the rest are written the same way.
     """
-    execute_raw(conn, "SAVEPOINT rows")
-    logged = len(redo)
-    try:
-        conn.executemany(sql, rows)
-    except Exception as exc:
-        if not conn.in_transaction:
-            raise  # SQLite rolled the whole transaction back
-        execute_raw(conn, "ROLLBACK TO rows")
-        execute_raw(conn, "RELEASE rows")
-        del redo[logged:]
-        if is_storage_error(exc):
-            raise
-    else:
-        execute_raw(conn, "RELEASE rows")
-        return []
     refused: list[tuple[Any, Exception]] = []
-    for row in rows:
+    while rows:
+        before = conn.total_changes
         try:
-            conn.execute(sql, row)
+            conn.executemany(sql, rows)
+            return refused
         except Exception as exc:
-            if is_storage_error(exc) or not conn.in_transaction:
+            done = conn.total_changes - before
+            if is_storage_error(exc) or not conn.in_transaction or not 0 <= done < len(rows):
                 raise
-            refused.append((row, exc))
+            if conn.redo is not None and done:
+                conn.redo.append((sql, rows[:done], True))  # written before the bad row
+            refused.append((rows[done], exc))
+            rows = rows[done + 1 :]
     return refused
 
 

@@ -18,6 +18,17 @@ from montemap.engine import redrive
 from montemap.engine.activities import MAX_PAYLOAD, ActivityQueue
 from montemap.engine.clock import Clock, SystemClock
 from montemap.engine.db import Database
+from montemap.engine.errors import (
+    ActivityDoesNotExist,
+    ExecutionAlreadyExists,
+    ExecutionDoesNotExist,
+    ExecutionNotRedrivable,
+    InvalidArn,
+    InvalidExecutionInput,
+    InvalidName,
+    InvalidToken,
+    PayloadTooLarge,
+)
 from montemap.engine.history import Event, render
 from montemap.engine.integrations import IntegrationRegistry
 from montemap.engine.lambdas import FunctionRegistry, LambdaInvoke
@@ -26,7 +37,6 @@ from montemap.engine.records import ActivityRecord, ExecutionRecord, StateMachin
 from montemap.engine.run import ExecutionRun
 from montemap.engine.s3_integration import S3Integration
 from montemap.engine.store import ExecutionStore, from_ts
-from montemap.errors import ApiError
 from montemap.storage.base import ObjectStore
 
 #: ``Arn.parse`` remembered for the ARNs clients send again and again (bounded).
@@ -48,7 +58,7 @@ def _untoken(token: str | None) -> int | None:
             raise ValueError
         return value
     except (ValueError, KeyError, TypeError):
-        raise ApiError("InvalidToken", f"Invalid Token: '{token}'")
+        raise InvalidToken(str(token))
 
 
 class Engine:
@@ -182,7 +192,7 @@ class Engine:
     ) -> tuple[str, str] | None:
         self._check_arn(activity_arn, "activity")
         if not self.activities.exists(activity_arn):
-            raise ApiError("ActivityDoesNotExist", f"Activity Does Not Exist: '{activity_arn}'")
+            raise ActivityDoesNotExist(activity_arn)
         deadline: float | None = None  # set once a poll has to wait (most do not)
         while True:
             # The claim and its ActivityStarted event commit together (nothing awaits in
@@ -211,7 +221,7 @@ class Engine:
 
     async def send_task_failure(self, token: str, error: str | None, cause: str | None) -> None:
         if cause is not None and len(cause.encode()) > MAX_PAYLOAD:
-            raise ApiError("ValidationException", "cause exceeds 262144 bytes")
+            raise PayloadTooLarge("cause", MAX_PAYLOAD)
         self.activities.complete(token, status="FAILED", error=error, cause=cause)
 
     async def send_task_heartbeat(self, token: str) -> None:
@@ -221,7 +231,7 @@ class Engine:
     def _check_arn(self, arn: str, kind: str) -> Arn:
         parsed = parse_arn_cached(arn) if isinstance(arn, str) else None
         if parsed is None or parsed.kind not in (kind, "express" if kind == "execution" else kind):
-            raise ApiError("InvalidArn", f"Invalid Arn: '{arn}'")
+            raise InvalidArn(arn)
         return parsed
 
     async def start_execution(
@@ -236,16 +246,14 @@ class Engine:
     ) -> ExecutionRecord:
         name = name if name is not None else str(uuid.uuid4())
         if not valid_name(name):
-            raise ApiError("InvalidName", f"Invalid Name: '{name}'")
+            raise InvalidName(name)
         text = input if input is not None else "{}"
         if len(text.encode()) > MAX_PAYLOAD:
-            raise ApiError(
-                "InvalidExecutionInput", "Execution input exceeds the maximum size of 262144 bytes"
-            )
+            raise InvalidExecutionInput("Execution input exceeds the maximum size of 262144 bytes")
         try:
             value = json.loads(text)
         except ValueError as exc:
-            raise ApiError("InvalidExecutionInput", f"Invalid execution input: {exc}")
+            raise InvalidExecutionInput(f"Invalid execution input: {exc}")
         if state_machine.type == "EXPRESS":
             arn = self.arns.express_execution(state_machine.name, name)
         else:
@@ -254,7 +262,7 @@ class Engine:
         if existing is not None:
             if existing["status"] == "RUNNING" and existing["input"] == text:
                 return self._record(existing)
-            raise ApiError("ExecutionAlreadyExists", f"Execution Already Exists: '{arn}'")
+            raise ExecutionAlreadyExists(arn)
         now = self.clock.now()
         row = {
             "arn": arn,
@@ -286,7 +294,7 @@ class Engine:
         self._check_arn(arn, "execution")
         row = self.store.get_execution(arn)
         if row is None:
-            raise ApiError("ExecutionDoesNotExist", f"Execution Does Not Exist: '{arn}'")
+            raise ExecutionDoesNotExist(arn)
         return row
 
     def describe_execution(self, arn: str) -> ExecutionRecord:
@@ -379,7 +387,7 @@ class Engine:
         has_frames = "" in self.store.frames(arn)
         reason = redrive.not_redrivable(row, self.clock.now(), has_frames=has_frames)
         if reason is not None:
-            raise ApiError("ExecutionNotRedrivable", f"Execution is not redrivable: {reason}")
+            raise ExecutionNotRedrivable(arn, reason)
         return redrive.redrive(self, row)
 
     def redrive_child(self, arn: str) -> None:

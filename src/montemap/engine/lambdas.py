@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import yaml
 
-from montemap.errors import RUNTIME, ApiError, MontemapError, StatesError
+from montemap.errors import RUNTIME, MontemapError, StatesError
 from montemap.lambda_api.names import LATEST, parse_function_name
 
 if TYPE_CHECKING:
@@ -172,8 +172,8 @@ class FunctionRegistry:
         """
         try:
             ref = parse_function_name(name)
-        except ApiError as exc:
-            raise StatesError(f"Lambda.{exc.code}", exc.message)
+        except MontemapError as exc:  # a malformed name: the only refusal of the parser
+            raise StatesError("Lambda.InvalidParameterValueException", str(exc)) from None
         if ref.name in self.functions and ref.qualifier in (None, LATEST):
             payload, error = await self.invoke(ref.name, event, context)
             return payload, error, LATEST

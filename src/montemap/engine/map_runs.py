@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from montemap.engine.db import Database
-from montemap.errors import ApiError
+from montemap.engine.errors import MapRunDoesNotExist
 
 #: MaxConcurrency 0 means this many children at once (AWS's maximum).
 MAX_CONCURRENCY = 10_000
@@ -209,7 +209,7 @@ class MapRunStore:
     def get(self, arn: str) -> dict[str, Any]:
         row = self.db.query_one("SELECT * FROM map_runs WHERE arn = ?", (arn,))
         if row is None:
-            raise ApiError("ResourceNotFound", f"Map Run Does Not Exist: '{arn}'")
+            raise MapRunDoesNotExist(arn)
         return dict(row)
 
     def open(self, arn: str) -> MapRunControl:

@@ -10,21 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from montemap.engine.dataflow import StateData, dumps
+from montemap.engine.dataflow import StateData
 from montemap.engine.history import Event
+from montemap.engine.map_fields import int_field, map_items, select_item, tolerances
+from montemap.engine.phase import Phase
 from montemap.engine.run import FrameFailed, Outcome
 from montemap.engine.store import FrameRow
-from montemap.errors import (
-    EXCEED_TOLERATED_FAILURE_THRESHOLD,
-    QUERY_EVALUATION_ERROR,
-    RUNTIME,
-    EvaluationError,
-    StatesError,
-)
-from montemap.jsontypes import json_type_name
+from montemap.errors import EXCEED_TOLERATED_FAILURE_THRESHOLD, StatesError
 
 if TYPE_CHECKING:
     from montemap.engine.run import ExecutionRun
@@ -40,7 +36,7 @@ def _child(
     key: str,
     machine: str,
     value: Any,
-    phase: dict[str, Any] | None = None,
+    phase: Phase | None = None,
 ) -> FrameRow:
     sub = run.machine(machine)
     child = FrameRow(
@@ -120,175 +116,6 @@ async def _collect(run: ExecutionRun, child: FrameRow, results: dict[str, Any]) 
 # --------------------------------------------------------------------------- Map
 
 
-async def _int_field(
-    run: ExecutionRun,
-    state: Mapping[str, Any],
-    data: StateData,
-    effective: Any,
-    key: str,
-    default: int,
-) -> int:
-    if key in state:
-        value = state[key]
-        if data.jsonata:
-            value = await data.eval_jsonata(value, key)
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise EvaluationError(
-                QUERY_EVALUATION_ERROR if data.jsonata else RUNTIME,
-                f"The {key} field must be an integer, but was: {dumps(value)}",
-            )
-        return value
-    path_key = f"{key}Path"
-    if path_key in state:
-        path = state[path_key]
-        value = data.path(path, effective, path_key)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
-            shown = value if isinstance(value, str) else dumps(value)
-            raise EvaluationError(
-                RUNTIME,
-                f'The {path_key} field refers to value "{shown}" which is not a valid integer: {path}',
-            )
-        return int(value)
-    return default
-
-
-async def _float_field(
-    state: Mapping[str, Any], data: StateData, effective: Any, key: str
-) -> float | None:
-    if key in state:
-        value = state[key]
-        if data.jsonata:
-            value = await data.eval_jsonata(value, key)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise EvaluationError(
-                QUERY_EVALUATION_ERROR if data.jsonata else RUNTIME,
-                f"The {key} field must be a number, but was: {dumps(value)}",
-            )
-        return float(value)
-    path_key = f"{key}Path"
-    if path_key in state:
-        path = state[path_key]
-        value = _numeric_string(data.path(path, effective, path_key), float)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            shown = value if isinstance(value, str) else dumps(value)
-            raise EvaluationError(
-                RUNTIME,
-                f'The {path_key} field refers to value "{shown}" which is not a valid float: {path}',
-            )
-        return float(value)
-    return None
-
-
-def _numeric_string(value: Any, kind: type) -> Any:
-    """Path values may be numbers written as strings ("1"), as AWS accepts."""
-    if isinstance(value, str):
-        try:
-            return kind(value.strip())
-        except ValueError:
-            return value
-    return value
-
-
-async def map_items(state: Mapping[str, Any], data: StateData, effective: Any) -> list[Any]:
-    """The array a Map iterates over (ItemsPath / Items / the input)."""
-    if data.jsonata:
-        if "Items" in state:
-            expr = state["Items"]
-            items = await data.eval_jsonata(expr, "Items")
-            if not isinstance(items, list):
-                raise EvaluationError(
-                    QUERY_EVALUATION_ERROR,
-                    f"The JSONata expression '{_strip(expr)}' specified for the field 'Items' returned "
-                    f"an unexpected result type. Expected 'array', but was '{_json_type(items)}' for "
-                    f"value: {dumps(items)}",
-                )
-            return items
-        items = data.raw_input
-        if not isinstance(items, list):
-            raise EvaluationError(
-                QUERY_EVALUATION_ERROR, f"Map state input must be an array but was: {dumps(items)}"
-            )
-        return items
-    items = data.path(state.get("ItemsPath", "$"), effective, "ItemsPath")
-    if not isinstance(items, list):
-        raise EvaluationError(RUNTIME, f"Map state input must be an array but was: {dumps(items)}")
-    return items
-
-
-def _strip(expr: Any) -> str:
-    text = str(expr)
-    if text.startswith("{%") and text.endswith("%}"):
-        text = text[2:-2].strip()
-    return text
-
-
-_json_type = json_type_name
-
-
-async def tolerances(
-    state: Mapping[str, Any], data: StateData, effective: Any
-) -> tuple[int | None, float | None]:
-    count: int | None = None
-    if "ToleratedFailureCount" in state or "ToleratedFailureCountPath" in state:
-        count = await _tolerated_count(state, data, effective)
-    percentage = await _float_field(state, data, effective, "ToleratedFailurePercentage")
-    if percentage is not None and not 0 <= percentage <= 100:
-        raise EvaluationError(RUNTIME, "ToleratedFailurePercentage must be between 0 and 100.")
-    return count, percentage
-
-
-async def _tolerated_count(state: Mapping[str, Any], data: StateData, effective: Any) -> int:
-    key = "ToleratedFailureCount"
-    if key in state:
-        value = state[key]
-        if data.jsonata:
-            value = await data.eval_jsonata(value, key)
-    else:
-        path = state[f"{key}Path"]
-        value = _numeric_string(data.path(path, effective, f"{key}Path"), int)
-        if isinstance(value, bool) or not isinstance(value, int):
-            shown = value if isinstance(value, str) else dumps(value)
-            raise EvaluationError(
-                RUNTIME,
-                f'The {key}Path field refers to value "{shown}" which is not a valid integer: {path}',
-            )
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise EvaluationError(RUNTIME, f"{key} must be an integer.")
-    if value < 0:
-        raise EvaluationError(RUNTIME, "ToleratedFailureCount cannot be negative.")
-    return value
-
-
-def item_selector(state: Mapping[str, Any]) -> Any:
-    if "ItemSelector" in state:
-        return state["ItemSelector"]
-    return state.get("Parameters")
-
-
-async def select_item(
-    state: Mapping[str, Any], data: StateData, effective: Any, index: int, value: Any
-) -> Any:
-    selector = item_selector(state)
-    if selector is None:
-        return value
-    item = {"Index": index, "Value": value}
-    if data.jsonata:
-        saved = data.context
-        data.context = {**saved, "Map": {"Item": item}}
-        try:
-            return await data.eval_jsonata(selector, "ItemSelector")
-        finally:
-            data.context = saved
-    ctx = {**data.context, "Map": {"Item": item}}
-    return StateData(
-        language=data.language,
-        raw_input=data.raw_input,
-        context=ctx,
-        variables=data.variables,
-        state_name=data.state_name,
-    ).payload(selector, effective)
-
-
 async def run_map(
     run: ExecutionRun, frame: FrameRow, name: str, state: Mapping[str, Any], data: StateData
 ) -> Outcome:
@@ -299,7 +126,7 @@ async def run_map(
 
         return await run_distributed_map(run, frame, name, state, data)
     effective = data.effective_input(state)
-    max_concurrency = await _int_field(run, state, data, effective, "MaxConcurrency", 0)
+    max_concurrency = await int_field(run, state, data, effective, "MaxConcurrency", 0)
     items = await map_items(state, data, effective)
     started = frame.phase.get("task_started")
     if not started:
@@ -309,137 +136,145 @@ async def run_map(
     key = "ItemProcessor" if "ItemProcessor" in state else "Iterator"
     machine = f"{frame.machine}/States/{name}/{key}"
     base = f"{frame.key}/{name}.{frame.phase.get('attempt', 0)}"
-    outputs = await _run_iterations(
-        run,
-        frame,
-        name,
-        state,
-        data,
-        effective,
-        items,
-        machine,
-        base,
-        max_concurrency,
-        count,
-        percentage,
+    iterations = _Iterations(
+        run, frame, name, state, data, effective, items, machine, base, count, percentage
     )
+    outputs = await iterations.run_all(max_concurrency)
     run.commit(frame, [Event("MapStateSucceeded")])
     result = data.select_result(state, outputs)
     await data.assign(state.get("Assign"), result)
     return Outcome(await data.output(state, result), _next(state))
 
 
-async def _run_iterations(
-    run: ExecutionRun,
-    frame: FrameRow,
-    name: str,
-    state: Mapping[str, Any],
-    data: StateData,
-    effective: Any,
-    items: list[Any],
-    machine: str,
-    base: str,
-    max_concurrency: int,
-    tolerated_count: int | None,
-    tolerated_percentage: float | None,
-) -> list[Any]:
-    total = len(items)
-    outputs: list[Any] = [None] * total
-    failures: list[StatesError] = []
-    stop = asyncio.Event()
+@dataclass
+class _Iterations:
+    """The iterations of one inline Map, run by a pool of ``MaxConcurrency`` runners."""
 
-    def exceeded() -> bool:
-        if tolerated_count is None and tolerated_percentage is None:
+    run: ExecutionRun
+    frame: FrameRow
+    name: str
+    state: Mapping[str, Any]
+    data: StateData
+    effective: Any
+    items: Sequence[Any]
+    machine: str
+    base: str
+    tolerated_count: int | None
+    tolerated_percentage: float | None
+    outputs: list[Any] = field(init=False)
+    failures: list[StatesError] = field(default_factory=list)
+    crashes: list[BaseException] = field(default_factory=list)
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self.outputs = [None] * len(self.items)
+
+    def exceeded(self) -> bool:
+        """Whether the failures so far exceed the tolerated count or percentage."""
+        failures, total = len(self.failures), len(self.items)
+        if self.tolerated_count is None and self.tolerated_percentage is None:
             return bool(failures)
-        over_count = tolerated_count is not None and len(failures) > tolerated_count
+        over_count = self.tolerated_count is not None and failures > self.tolerated_count
         over_pct = (
-            tolerated_percentage is not None
+            self.tolerated_percentage is not None
             and total > 0
-            and len(failures) * 100.0 / total > tolerated_percentage
+            and failures * 100.0 / total > self.tolerated_percentage
         )
         return over_count or over_pct
 
-    crashes: list[BaseException] = []
+    async def run_all(self, max_concurrency: int) -> list[Any]:
+        """Run every iteration; the outputs in item order, or the Map's failure."""
+        # A pool of MaxConcurrency runners, each taking the next index as it finishes one:
+        # no task, semaphore wait or callbacks per iteration. Indexes go out in order.
+        total = len(self.items)
+        indexes = iter(range(total))
+        runners_left = min(max_concurrency, total) if max_concurrency > 0 else total
+        idle = asyncio.Event()
+        if runners_left == 0:
+            idle.set()
 
-    async def iteration(index: int) -> None:
-        key = f"{base}/{index}"
+        async def runner() -> None:
+            nonlocal runners_left
+            try:
+                for index in indexes:  # shared: each index goes to one runner
+                    if self.stop.is_set():
+                        return
+                    await self.iteration(index)
+            except Exception as exc:  # a bug: fail the Map rather than lose the item
+                self.crashes.append(exc)
+                self.stop.set()
+            finally:
+                runners_left -= 1
+                if runners_left == 0:
+                    idle.set()
+
+        runners = [self.run.spawn(runner()) for _ in range(runners_left)]
         try:
-            child = run.frames.get(key)
-            if child is None:
-                value = await select_item(state, data, effective, index, items[index])
-                child = _child(run, frame, key, machine, value)
-                started = Event("MapIterationStarted", {"name": name, "index": index})
-                if child.state is not None and "entered" not in child.phase:
-                    # Goes out with the first state's Entered event and checkpoint, which
-                    # run_frame commits in this same turn: one commit instead of two.
-                    run.pending.setdefault(key, []).append(started)
-                else:
-                    run.commit(child, [started], frames=[child])
+            stopper = asyncio.ensure_future(self.stop.wait())
+            waiter = asyncio.ensure_future(idle.wait())
+            try:
+                await asyncio.wait({stopper, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stopper.cancel()
+                waiter.cancel()
+        finally:
+            for t in runners:
+                t.cancel()
+        return self._result()
+
+    def _result(self) -> list[Any]:
+        if self.crashes:
+            raise self.crashes[0]
+        if self.exceeded():
+            if self.tolerated_count is None and self.tolerated_percentage is None:
+                raise self.failures[0]
+            raise StatesError(
+                EXCEED_TOLERATED_FAILURE_THRESHOLD,
+                "The specified tolerated failure threshold was exceeded",
+            )
+        return self.outputs
+
+    async def iteration(self, index: int) -> None:
+        """Run (or pick up) iteration ``index``, recording its output or failure."""
+        run, name = self.run, self.name
+        try:
+            child = await self._child_frame(index)
             if child.status == "SUCCEEDED":
-                outputs[index] = child.output
+                self.outputs[index] = child.output
                 return
             if child.status == "FAILED":
-                failures.append(StatesError(child.error or "", child.cause))
+                self.failures.append(StatesError(child.error or "", child.cause))
             else:
                 succeeded = Event("MapIterationSucceeded", {"name": name, "index": index})
                 try:
-                    outputs[index] = await run.run_frame(child, end_events=(succeeded,))
+                    self.outputs[index] = await run.run_frame(child, end_events=(succeeded,))
                 except FrameFailed as failed:
-                    failures.append(failed.err)
+                    self.failures.append(failed.err)
                     run.commit(child, [Event("MapIterationFailed", {"name": name, "index": index})])
                 else:
                     return
-            if exceeded():
-                stop.set()
+            if self.exceeded():
+                self.stop.set()
         except StatesError as err:  # an ItemSelector that fails fails the Map
-            crashes.append(err)
-            stop.set()
+            self.crashes.append(err)
+            self.stop.set()
 
-    # A pool of MaxConcurrency runners, each taking the next index as it finishes one:
-    # no task, semaphore wait or callbacks per iteration. Indexes go out in order.
-    indexes = iter(range(total))
-    runners_left = min(max_concurrency, total) if max_concurrency > 0 else total
-    idle = asyncio.Event()
-    if runners_left == 0:
-        idle.set()
-
-    async def runner() -> None:
-        nonlocal runners_left
-        try:
-            for index in indexes:  # shared: each index goes to one runner
-                if stop.is_set():
-                    return
-                await iteration(index)
-        except Exception as exc:  # a bug: fail the Map rather than lose the item
-            crashes.append(exc)
-            stop.set()
-        finally:
-            runners_left -= 1
-            if runners_left == 0:
-                idle.set()
-
-    runners = [run.spawn(runner()) for _ in range(runners_left)]
-    try:
-        stopper = asyncio.ensure_future(stop.wait())
-        waiter = asyncio.ensure_future(idle.wait())
-        try:
-            await asyncio.wait({stopper, waiter}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stopper.cancel()
-            waiter.cancel()
-    finally:
-        for t in runners:
-            t.cancel()
-    if crashes:
-        raise crashes[0]
-    if exceeded():
-        if tolerated_count is None and tolerated_percentage is None:
-            raise failures[0]
-        raise StatesError(
-            EXCEED_TOLERATED_FAILURE_THRESHOLD,
-            "The specified tolerated failure threshold was exceeded",
-        )
-    return outputs
+    async def _child_frame(self, index: int) -> FrameRow:
+        """The iteration's frame: the existing one, or a new one with its started event."""
+        run, key = self.run, f"{self.base}/{index}"
+        child = run.frames.get(key)
+        if child is not None:
+            return child
+        value = await select_item(self.state, self.data, self.effective, index, self.items[index])
+        child = _child(run, self.frame, key, self.machine, value)
+        started = Event("MapIterationStarted", {"name": self.name, "index": index})
+        if child.state is not None and "entered" not in child.phase:
+            # Goes out with the first state's Entered event and checkpoint, which
+            # run_frame commits in this same turn: one commit instead of two.
+            run.pending.setdefault(key, []).append(started)
+        else:
+            run.commit(child, [started], frames=[child])
+        return child
 
 
 def loads(text: str) -> Any:

@@ -14,9 +14,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from montemap.engine.errors import ExecutionNotRedrivable
 from montemap.engine.history import Event
+from montemap.engine.phase import TASK_KEYS, without
 from montemap.engine.run import ExecutionRun
-from montemap.errors import ApiError
 
 if TYPE_CHECKING:
     from montemap.engine.engine import Engine
@@ -27,7 +28,10 @@ REDRIVE_PERIOD = timedelta(days=14)
 REDRIVABLE_STATUSES = ("FAILED", "TIMED_OUT", "ABORTED")
 #: Phase entries that tie a state to its children and survive a redrive.
 _KEPT_TASK_KEYS = frozenset({"task_children", "task_started", "task_map_run"})
-_RETRY_KEYS = ("retry_at", "retries", "retry_total")
+_RETRY_KEYS = frozenset({"retry_at", "retries", "retry_total"})
+#: What a redriven frame forgets: its retries and its state's progress, but not the
+#: children it started (they are redriven in turn).
+_CLEARED_KEYS = _RETRY_KEYS | (TASK_KEYS - _KEPT_TASK_KEYS)
 
 
 def not_redrivable(row: dict[str, Any], now: datetime, *, has_frames: bool) -> str | None:
@@ -60,16 +64,14 @@ def redrive(engine: Engine, row: dict[str, Any]) -> datetime:
     arn = row["arn"]
     frames = engine.store.frames(arn)
     if "" not in frames:
-        raise ApiError("ExecutionNotRedrivable", "Execution has no checkpoint to continue from")
+        raise ExecutionNotRedrivable(arn, "Execution has no checkpoint to continue from")
     for frame in frames.values():
         if frame.status == "SUCCEEDED":
             continue
         frame.status = "RUNNING"
         frame.error = None
         frame.cause = None
-        for key in list(frame.phase):
-            if key in _RETRY_KEYS or (key.startswith("task_") and key not in _KEPT_TASK_KEYS):
-                frame.phase.pop(key)
+        frame.phase = without(frame.phase, _CLEARED_KEYS)
     now = engine.clock.now()
     count = int(row.get("redrive_count") or 0) + 1
     fields: dict[str, Any] = {

@@ -24,6 +24,7 @@ from montemap.engine.dataflow import JSONPATH, MAX_PAYLOAD_BYTES, StateData, dum
 from montemap.engine.db import background
 from montemap.engine.dbfail import DatabaseUnavailable, describe_error, is_storage_error
 from montemap.engine.history import Event, payload_details
+from montemap.engine.phase import TASK_KEYS, without
 from montemap.engine.retry import (
     error_output,
     find_catcher,
@@ -37,6 +38,7 @@ from montemap.errors import (
     QUERY_EVALUATION_ERROR,
     RUNTIME,
     EvaluationError,
+    MontemapError,
     StatesError,
 )
 
@@ -62,8 +64,8 @@ class Outcome:
     next: str | None
 
 
-class FrameFailed(Exception):
-    """A frame ended with an error that nothing caught."""
+class FrameFailed(MontemapError):
+    """A frame ended with an error that nothing caught; ``err`` is that error."""
 
     def __init__(self, err: StatesError) -> None:
         super().__init__(str(err))
@@ -405,7 +407,7 @@ class ExecutionRun:
         not be saved (the database cannot commit): ``SAVE_ATTEMPTS`` times with backoff
         on the engine's clock, then ``States.Runtime`` naming the failure."""
         for attempt in range(SAVE_ATTEMPTS):
-            phase = dict(frame.phase)  # the step as checkpointed: taken again from here
+            phase = frame.phase.copy()  # the step as checkpointed: taken again from here
             try:
                 return await self.run_state(frame, name, state, language, handler)
             except Exception as exc:
@@ -496,8 +498,7 @@ class ExecutionRun:
                         frame.phase["retry_total"] = retry_count + 1
                         when = self.engine.clock.now() + timedelta(seconds=delay)
                         frame.phase["retry_at"] = when.isoformat()
-                        for k in [k for k in frame.phase if k.startswith("task_")]:
-                            frame.phase.pop(k)
+                        frame.phase = without(frame.phase, TASK_KEYS)
                         self.commit(frame, [])
                         continue
                 if state["Type"] in ("Map", "Parallel"):

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from montemap.asl.jsonpath import PathError
+from montemap.asl.jsonpath_syntax import PathError
 from montemap.engine.choice import evaluate_rule, parse_timestamp
 from montemap.engine.dataflow import StateData
 from montemap.engine.run import Outcome

@@ -31,6 +31,7 @@ from typing import Any
 from montemap.engine.db import Database
 from montemap.engine.history import Event
 from montemap.engine.jsontext import compact_dumps
+from montemap.engine.phase import Phase
 from montemap.errors import RUNTIME, StatesError
 
 SCHEMA = """
@@ -105,7 +106,7 @@ class FrameRow:
     state: str | None  # current state name (None once finished)
     input: Any
     variables: dict[str, Any]
-    phase: dict[str, Any]
+    phase: Phase
     status: str = "RUNNING"  # RUNNING | SUCCEEDED | FAILED
     output: Any = None
     error: str | None = None

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from montemap.asl.jsonpath import PathError
+from montemap.asl.jsonpath_syntax import PathError
 from montemap.engine.activities import TaskRow, new_token
 from montemap.engine.dataflow import StateData, dumps
 from montemap.engine.history import Event, payload_details

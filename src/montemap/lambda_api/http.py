@@ -20,10 +20,9 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from montemap.api import sigv4
-from montemap.api.credentials import SigV4Authenticator, incoming_request
+from montemap.api.credentials import SigV4Authenticator
+from montemap.api.errors import REFUSALS, to_api_error
 from montemap.api.hosts import may_start_processes
-from montemap.errors import ApiError
 from montemap.lambda_api.errors import LambdaError, bad_content, error_response, invalid, too_large
 from montemap.lambda_api.names import parse_function_name
 from montemap.lambda_api.service import LambdaService
@@ -106,8 +105,8 @@ class LambdaApp:
         request_id = str(uuid.uuid4())
         try:
             response = await self._respond(request)
-        except ApiError as exc:
-            response = error_response(exc, request_id)
+        except REFUSALS as exc:
+            response = error_response(to_api_error(exc), request_id)
         except ClientDisconnect:
             response = Response(status_code=400)
         except Exception:
@@ -151,15 +150,8 @@ class LambdaApp:
         auth = self.authenticator
         if auth is None:
             return
-        if isinstance(auth, SigV4Authenticator):  # its own check expects Step Functions' scope
-            request.state.access_key_id = sigv4.verify(
-                incoming_request(request, body),
-                secret_for=auth.store.secret_for,
-                region=auth.region,
-                services=("lambda",),
-                now=auth.clock(),
-            )
-            return
+        if isinstance(auth, SigV4Authenticator):  # one verifier, scoped to this service
+            auth = auth.for_service("lambda")
         await auth(request, body)
 
     # ------------------------------------------------------------------ operations

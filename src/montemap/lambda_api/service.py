@@ -16,8 +16,9 @@ import json
 import logging
 import shutil
 import uuid
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from montemap.engine.db import Database
 from montemap.engine.lambdas import FunctionRegistry
@@ -37,6 +38,9 @@ from montemap.lambda_api.runtime import Invocation, Outcome, Runner, ServerEnv
 from montemap.lambda_api.store import Config, FunctionStore
 from montemap.storage.base import ObjectStore, ObjectStoreError
 
+if TYPE_CHECKING:
+    from montemap.aws.mapping import HostMapping, StandIn
+
 log = logging.getLogger("montemap.lambda")
 
 
@@ -53,7 +57,10 @@ class LambdaService:
         server: ServerEnv,
         account: str,
         concurrency: int = 8,
+        host_mapping: HostMapping | None = None,
     ) -> None:
+        #: The mapping file's layers and runtime stand-ins (docs/bring-your-own.md).
+        self.host_mapping = host_mapping
         self.store = FunctionStore(db)
         self.objects = objects
         self.builtins = builtins
@@ -216,6 +223,7 @@ class LambdaService:
             if self.is_builtin(name) or self.store.get(name) is not None:
                 raise conflict(f"Function already exist: {name}")
             configs.check_settings(params)
+            self._check_layers(params)
             data = await self._fetch_code(code)
             codezip.validate(data)
             if self.store.get(name) is not None:
@@ -256,9 +264,29 @@ class LambdaService:
         self._check_mutable(name)
         async with self._lock:
             config = self._check_revision(self._latest(name), params)
+            self._check_layers(params)
             config = configs.updated_config(config, params)
             self.store.put(name, LATEST, config)
         return configs.public(config)
+
+    def _check_layers(self, params: dict[str, Any]) -> None:
+        """Layers the mapping stands in for need their packages on the host."""
+        layers = params.get("Layers") or []
+        if self.host_mapping is None or not isinstance(layers, list):
+            return
+        problems = self.host_mapping.layer_problems([str(arn) for arn in layers])
+        if problems:
+            raise invalid("; ".join(problems))
+
+    def stand_in(self, name: str, runtime: str) -> StandIn | None:
+        """The mapping's stand-in for a function whose runtime this host cannot run."""
+        if self.host_mapping is None:
+            return None
+        try:
+            self.runner.command(runtime)
+            return None
+        except LambdaError:
+            return self.host_mapping.stand_in(name, runtime)
 
     @staticmethod
     def _check_revision(config: Config, params: dict[str, Any]) -> Config:
@@ -422,6 +450,12 @@ class LambdaService:
             request_id=request_id,
             event=event,
         )
+        stand_in = self.stand_in(name, call.runtime)
+        if stand_in is not None:
+            code_dir = stand_in.code or call.code_dir
+            call = replace(
+                call, runtime=stand_in.runtime, handler=stand_in.handler, code_dir=code_dir
+            )
         return await self.runner.run(call), version
 
     async def _invoke_builtin(self, name: str, event: str, request_id: str) -> Outcome:

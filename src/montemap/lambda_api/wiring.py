@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 
@@ -14,6 +15,9 @@ from montemap.lambda_api.http import LambdaApp
 from montemap.lambda_api.runtime import ServerEnv
 from montemap.lambda_api.service import LambdaService
 from montemap.storage.base import ObjectStore
+
+if TYPE_CHECKING:
+    from montemap.aws.mapping import HostMapping
 
 
 def install(
@@ -27,6 +31,7 @@ def install(
     endpoint: str,
     region: str,
     account: str,
+    host_mapping: HostMapping | None = None,
 ) -> LambdaService:
     """Serve the Lambda API on ``app`` and let ``lambda:invoke`` reach created functions.
 
@@ -41,7 +46,13 @@ def install(
         secret_access_key=os.environ.get("MONTEMAP_SECRET_ACCESS_KEY") or "montemap-local-secret",
     )
     service = LambdaService(
-        db, objects, functions, data_dir=data_dir, server=server, account=account
+        db,
+        objects,
+        functions,
+        data_dir=data_dir,
+        server=server,
+        account=account,
+        host_mapping=host_mapping,
     )
     functions.attach(service)
     if not isinstance(app, ApiApp):

@@ -47,6 +47,8 @@ class S3Auth:
         self.secret_for = secret_for
         self.region = region
         self.clock = clock or (lambda: datetime.now(UTC))
+        #: The server's one SigV4 verifier, scoped to ``s3`` (None: no key is accepted).
+        self.verifier: SigV4Authenticator | None = None
 
     @classmethod
     def from_authenticator(cls, authenticator: object, region: str) -> S3Auth | None:
@@ -58,8 +60,18 @@ class S3Auth:
         if authenticator is None:
             return None
         if isinstance(authenticator, SigV4Authenticator):
-            return cls(authenticator.store.secret_for, region=region, clock=authenticator.clock)
+            auth = cls(authenticator.store.secret_for, region=region, clock=authenticator.clock)
+            auth.verifier = authenticator.for_service(*SERVICES)
+            return auth
         return cls(lambda _: None, region=region)
+
+    def _verifier(self) -> SigV4Authenticator:
+        if self.verifier is None:
+            raise S3Error(
+                "InvalidAccessKeyId",
+                "The AWS Access Key Id you provided does not exist in our records.",
+            )
+        return self.verifier
 
     def check(self, request: S3Request) -> ChunkCheck | None:
         """Accept the request or raise :class:`S3Error`; a chunk check for a signed stream."""
@@ -70,13 +82,7 @@ class S3Auth:
             if "authorization" in request.headers:
                 return self._check_header(request, incoming)
             if "X-Amz-Credential" in request.query:
-                sigv4.verify_presigned(
-                    incoming,
-                    secret_for=self.secret_for,
-                    region=self.region,
-                    services=SERVICES,
-                    now=self.clock(),
-                )
+                self._verifier().authenticate_presigned(incoming)
                 return None
             if "Signature" in request.query and "AWSAccessKeyId" in request.query:
                 self._check_presigned_v2(request)
@@ -140,15 +146,7 @@ class S3Auth:
                 "InvalidRequest",
                 "Missing required header for this request: x-amz-content-sha256",
             )
-        sigv4.verify(
-            incoming,
-            secret_for=self.secret_for,
-            region=self.region,
-            services=SERVICES,
-            now=self.clock(),
-            payload=content_sha,
-            s3=True,
-        )
+        self._verifier().authenticate(incoming, payload=content_sha, s3=True)
         if not content_sha.startswith(SIGNED_STREAMING):
             return None
         auth = sigv4.parse_authorization(request.headers["authorization"])

@@ -31,15 +31,22 @@ class S3Response:
     async def send(self, send: Send, request_id: str, *, head: bool = False) -> None:
         headers = self.headers
         headers.append((b"x-amz-request-id", request_id.encode()))
-        length = self.length if self.length is not None else len(self.body)
-        headers.append((b"content-length", str(length).encode()))
+        if self.status not in (204, 304):  # responses that never have a body
+            length = self.length if self.length is not None else len(self.body)
+            headers.append((b"content-length", str(length).encode()))
         await send({"type": "http.response.start", "status": self.status, "headers": headers})
         if head or self.stream is None:
             await send({"type": "http.response.body", "body": b"" if head else self.body})
             return
-        async for chunk in self.stream:
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        await send({"type": "http.response.body", "body": b""})
+        stream = self.stream
+        try:
+            async for chunk in stream:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+        finally:
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                await aclose()  # closes the object's file if the client went away
 
 
 def xml_response(body: str, status: int = 200) -> S3Response:

@@ -36,14 +36,18 @@ from montemap.storage.local_meta import (
     store_record,
 )
 from montemap.storage.local_uploads import LocalUploads
-from montemap.storage.names import validate_bucket, validate_key, validate_prefix
+from montemap.storage.names import (
+    validate_bucket,
+    validate_key,
+    validate_listing,
+    validate_prefix,
+)
 
 __all__ = ["LocalObjectStore", "validate_bucket", "validate_key"]
 
 #: Name prefix of in-flight temporary files; never listed.
 _TMP_PREFIX = ".montemap-tmp-"
 
-_MAX_KEYS = 1000
 
 #: Permissions of written objects (rw-r--r--; mkstemp would leave rw-------).
 _FILE_MODE = 0o644
@@ -274,20 +278,9 @@ class LocalObjectStore:
         max_keys: int = 1000,
         start_after: str | None = None,
     ) -> ListPage:
-        validate_prefix(prefix)
-        if token is not None:
-            validate_prefix(token)
+        validate_listing(prefix, token, max_keys)
         if start_after is not None and (token is None or validate_prefix(start_after) > token):
             token = start_after
-        if (
-            isinstance(max_keys, bool)
-            or not isinstance(max_keys, int)
-            or not 1 <= max_keys <= _MAX_KEYS
-        ):
-            raise ObjectStoreError(
-                "InvalidArgument",
-                f"max_keys must be an integer from 1 to {_MAX_KEYS}, got {max_keys!r}",
-            )
         base = self._bucket_dir(bucket)
         real_root = os.path.realpath(base)
         out: list[ObjectInfo] = []

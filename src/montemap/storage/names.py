@@ -63,3 +63,23 @@ def validate_prefix(prefix: object) -> str:
         except UnicodeEncodeError:
             pass
     raise ObjectStoreError("InvalidArgument", f"invalid listing prefix {prefix!r}")
+
+
+#: The most keys one listing page may hold (S3's ``MaxKeys`` ceiling).
+MAX_KEYS_PER_PAGE = 1000
+
+
+def validate_listing(prefix: object, token: object, max_keys: object) -> None:
+    """Refuse a listing's invalid ``prefix``, ``token`` (None or a key) or ``max_keys``."""
+    validate_prefix(prefix)
+    if token is not None:
+        validate_prefix(token)
+    if (
+        isinstance(max_keys, bool)
+        or not isinstance(max_keys, int)
+        or not 1 <= max_keys <= MAX_KEYS_PER_PAGE
+    ):
+        raise ObjectStoreError(
+            "InvalidArgument",
+            f"max_keys must be an integer from 1 to {MAX_KEYS_PER_PAGE}, got {max_keys!r}",
+        )

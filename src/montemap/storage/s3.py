@@ -26,13 +26,17 @@ from montemap.storage.base import (
     ObjectStoreError,
     PartInfo,
 )
-from montemap.storage.names import validate_bucket, validate_key, validate_prefix
+from montemap.storage.names import (
+    validate_bucket,
+    validate_key,
+    validate_listing,
+    validate_prefix,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef, CopySourceTypeDef
 
-_MAX_KEYS = 1000
 
 #: S3 error codes that mean "no such object" (HEAD answers a bare 404).
 _MISSING_KEY = frozenset({"NoSuchKey", "404", "NotFound"})
@@ -196,18 +200,7 @@ class S3ObjectStore:
         start_after: str | None = None,
     ) -> ListPage:
         validate_bucket(bucket)
-        validate_prefix(prefix)
-        if token is not None:
-            validate_prefix(token)
-        if (
-            isinstance(max_keys, bool)
-            or not isinstance(max_keys, int)
-            or not 1 <= max_keys <= _MAX_KEYS
-        ):
-            raise ObjectStoreError(
-                "InvalidArgument",
-                f"max_keys must be an integer from 1 to {_MAX_KEYS}, got {max_keys!r}",
-            )
+        validate_listing(prefix, token, max_keys)
         kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": max_keys}
         if token is not None:
             kwargs["ContinuationToken"] = token

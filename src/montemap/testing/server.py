@@ -1,7 +1,7 @@
 """A real ``montemap server`` subprocess for tests: start, crash, stop, restart.
 
 ``MontemapServer`` runs the ``montemap server`` command (as
-``python -m montemap.api.command``, so that a broken sibling command cannot
+``python -m montemap.api.cli``, so that a broken sibling command cannot
 stop it from starting) on a free 127.0.0.1 port with its own data directory,
 and is ready once ``GET /health`` answers. Tests can ``kill()`` it (SIGKILL, as
 a crash), ``stop()`` it (SIGTERM, graceful) and ``start()`` it again on the same
@@ -94,7 +94,7 @@ class MontemapServer:
         return [
             sys.executable,
             "-m",
-            "montemap.api.command",
+            "montemap.api.cli",
             "--host",
             self.host,
             "--port",

@@ -36,6 +36,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from montemap.workers.capacity import Capacity
 from montemap.workers.cgroups import CgroupManager
@@ -43,7 +44,16 @@ from montemap.workers.ecs_store import EcsStore
 from montemap.workers.limits import MAX_PROVISIONING_TASKS
 from montemap.workers.processes import process_start_ticks, stop_groups
 from montemap.workers.task_runner import DEFAULT_STOP_GRACE_S, Backoff, TaskRunner, Throttle
-from montemap.workers.taskdefs import Deployment, Service, TaskDefinition, TaskRecord
+from montemap.workers.taskdefs import (
+    Deployment,
+    Service,
+    TaskDefinition,
+    TaskRecord,
+    render_template,
+)
+
+if TYPE_CHECKING:
+    from montemap.aws.mapping import HostMapping
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +91,10 @@ class ServiceManager(TaskRunner):
         stop_grace: float = DEFAULT_STOP_GRACE_S,
         backoff: Backoff | None = None,
         capacity: Capacity | None = None,
+        host_mapping: HostMapping | None = None,
     ) -> None:
+        #: The mapping file's container rules: commands run instead of images' (issue 15).
+        self.host_mapping = host_mapping
         super().__init__(
             store,
             cgroups=cgroups,
@@ -97,6 +110,26 @@ class ServiceManager(TaskRunner):
         self._steady: set[tuple[str, str]] = set()
         self._loop_task: asyncio.Task[None] | None = None
         self._closing = False
+
+    def _command(
+        self, task: TaskRecord, definition: TaskDefinition
+    ) -> tuple[list[str], dict[str, str]]:
+        """As the definition says, or the mapping's command for its container's image."""
+        argv, env = super()._command(task, definition)
+        container = definition.container
+        rule = (
+            None
+            if self.host_mapping is None
+            else self.host_mapping.container(
+                definition.family, str(container.get("name")), container.get("image")
+            )
+        )
+        if rule is None:
+            return argv, env
+        variables = self._variables(task)
+        for name, value in rule.environment.items():
+            env[name] = render_template(value, variables)
+        return [render_template(arg, variables) for arg in rule.command], env
 
     # ------------------------------------------------------------------ lifecycle
     def status(self) -> dict[str, object]:

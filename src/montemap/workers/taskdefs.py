@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from montemap.arns import DEFAULT_ACCOUNT, DEFAULT_REGION
-from montemap.errors import ApiError
+from montemap.errors import ApiError, MontemapError
 
 if TYPE_CHECKING:
     from montemap.workers.ecs_store import EcsStore, new_deployment_id
@@ -100,7 +100,7 @@ _VCPU_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*vcpu\s*$", re.IGNORECASE)
 _GB_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*gb\s*$", re.IGNORECASE)
 
 
-class TemplateError(ValueError):
+class TemplateError(MontemapError, ValueError):
     """A task definition template names a variable that has no value."""
 
 

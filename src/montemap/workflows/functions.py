@@ -16,6 +16,7 @@ import io
 import json
 import os
 import re
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, cast
@@ -35,7 +36,7 @@ from montemap.credit.generator import (
     layout_columns,
 )
 from montemap.credit.params import BatchInputError, parse_batch_input
-from montemap.credit.reduce import reduce_run, write_outputs_dir, write_outputs_store
+from montemap.credit.reduce import publish_store, reduce_run
 from montemap.storage import ObjectStore, iter_objects
 
 _RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
@@ -169,15 +170,14 @@ def reduce_and_report(event: Mapping[str, Any], context: Any = None) -> dict[str
     params, _ = parse_batch_input(fields)
     data_dir = os.environ.get("MONTEMAP_DATA_DIR")
     local_dir = Path(data_dir) / "runs" / run if data_dir else None
-    if local_dir is not None:
-        local_dir.mkdir(parents=True, exist_ok=True)
-    outputs = reduce_run(
-        store, params, loans_path=local_dir / "loans.parquet" if local_dir else None
-    )
-    write_outputs_store(store, params, outputs)
+    with tempfile.TemporaryDirectory(prefix="montemap-run-") as tmp:
+        # streaming: the files are written as the batches are read, then uploaded from disk;
+        # when no loan could be simulated, rejects.csv and matured.csv stay to show why
+        run_dir = local_dir if local_dir is not None else Path(tmp)
+        outputs = reduce_run(store, params, out_dir=run_dir)
+        publish_store(store, params, run_dir)
     report = None
     if local_dir is not None:
-        write_outputs_dir(local_dir, outputs)
         from montemap.credit.simulate import write_html_report
 
         written = write_html_report(local_dir)

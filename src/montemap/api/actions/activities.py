@@ -14,18 +14,16 @@ from montemap.api.actions.base import (
     tags_from,
 )
 from montemap.api.validation import check_json_payload
+from montemap.engine.errors import ActivityDoesNotExist
 from montemap.engine.records import ActivityRecord
-from montemap.errors import ApiError
 
 
 def find_activity(ctx: Context, arn: str) -> ActivityRecord | None:
     """The activity, or None when the engine has none under that ARN."""
     try:
         return ctx.engine.describe_activity(arn)
-    except ApiError as exc:
-        if exc.code == "ActivityDoesNotExist":
-            return None
-        raise
+    except ActivityDoesNotExist:
+        return None
 
 
 @action("CreateActivity")

@@ -98,7 +98,9 @@ def check_name(name: str) -> None:
 def tags_from(params: Params) -> dict[str, str]:
     """``tags: [{key, value}]`` as a dict (a repeated key keeps the last value)."""
     tags: dict[str, str] = {}
-    for tag in params.get("tags") or []:
+    for index, tag in enumerate(params.get("tags") or []):
+        if "key" not in tag:
+            raise ApiError("ValidationException", f"tags[{index}] has no key: every tag needs one")
         tags[tag["key"]] = tag.get("value", "")
     return tags
 

@@ -68,6 +68,7 @@ class TaskDefinitionProvider:
             params["tags"] = _tags(request)
         result = await _ecs(request, "RegisterTaskDefinition", params)
         arn = str(result["taskDefinition"]["taskDefinitionArn"])
+        _mapping_note(request, result["taskDefinition"])
         return Outcome(arn, {"TaskDefinitionArn": arn})
 
     async def update(self, request: Request) -> Outcome:
@@ -75,6 +76,18 @@ class TaskDefinitionProvider:
 
     async def delete(self, request: Request) -> None:
         await _ecs(request, "DeregisterTaskDefinition", {"taskDefinition": request.physical_id})
+
+
+def _mapping_note(request: Request, definition: dict[str, Any]) -> None:
+    """Say, in the stack's events, which containers the mapping file runs differently."""
+    mapping = request.services.ecs.manager.host_mapping
+    if mapping is None:
+        return
+    for container in definition.get("containerDefinitions") or []:
+        name = str(container.get("name"))
+        rule = mapping.container(str(definition["family"]), name, container.get("image"))
+        if rule is not None:
+            request.notes.append(f"container {name}: {rule.describe()}")
 
 
 class ServiceProvider:

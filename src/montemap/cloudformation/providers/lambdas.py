@@ -62,11 +62,29 @@ def _settings(request: Request) -> dict[str, Any]:
     params["Role"] = str(
         request.properties.get("Role") or f"arn:aws:iam::{request.services.account}:role/lambda"
     )
-    if request.properties.get("Layers"):
-        request.notes.append(
-            "Layers are recorded, not fetched: the function imports what the server's Python has"
-        )
+    layers = request.properties.get("Layers")
+    if layers:
+        params["Layers"] = [str(arn) for arn in layers]
+        mapping = request.services.lambdas.host_mapping
+        mapped = [a for a in params["Layers"] if mapping and mapping.layer_packages(a) is not None]
+        if mapped and mapping is not None:
+            packages = sorted({p for a in mapped for p in mapping.layer_packages(a) or ()})
+            request.notes.append(
+                f"Layers {', '.join(mapped)}: the mapping stands them in with the host's "
+                f"{', '.join(packages)}"
+            )
+        if len(mapped) < len(params["Layers"]):
+            request.notes.append(
+                "Layers are recorded, not fetched: the function imports what the server's Python has"
+            )
     return params
+
+
+def _stand_in_note(request: Request, name: str) -> None:
+    runtime = str(request.properties.get("Runtime", ""))
+    stand_in = request.services.lambdas.stand_in(name, runtime)
+    if stand_in is not None:
+        request.notes.append(stand_in.describe(runtime))
 
 
 class FunctionProvider:
@@ -75,6 +93,7 @@ class FunctionProvider:
         name = str(request.properties.get("FunctionName") or request.generated_name(limit=64))
         params = {"FunctionName": name, "Code": _code(request), **_settings(request)}
         config = await calling(lambda: service.create_function(params))
+        _stand_in_note(request, name)
         return Outcome(name, {"Arn": config["FunctionArn"]})
 
     async def update(self, request: Request) -> Outcome:

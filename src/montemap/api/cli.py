@@ -178,6 +178,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``server`` options, by concern (the order is the help text's)."""
+    _add_address_arguments(parser)
+    add_credentials_arguments(parser)
+    _add_resource_arguments(parser)
+    _add_worker_arguments(parser)
+    _add_http_arguments(parser)
+    _add_logging_arguments(parser)
+
+
+def _add_address_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where the server listens, what it stores, and who may reach it."""
     parser.add_argument(
         "--host", default=DEFAULT_HOST, help="address to bind (default: %(default)s)"
     )
@@ -208,7 +219,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a DNS name (or address) clients use to reach the server, besides loopback names "
         "and the bound address; repeatable (requests naming any other Host are refused)",
     )
-    add_credentials_arguments(parser)
+
+
+def _add_resource_arguments(parser: argparse.ArgumentParser) -> None:
+    """The Lambda functions and the ARN mapping the server starts with."""
     parser.add_argument(
         "--functions",
         metavar="FILE",
@@ -220,6 +234,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="bind the ARNs of definitions written for AWS to local resources when they are "
         "created or updated (YAML/JSON mapping, as for `montemap aws bind`)",
     )
+
+
+def _add_worker_arguments(parser: argparse.ArgumentParser) -> None:
+    """How ECS worker tasks are run: cgroups, stop grace, capacity."""
     parser.add_argument(
         "--no-cgroups",
         action="store_true",
@@ -252,6 +270,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="most worker task processes at once (default: 32 per core, 64 MiB of memory each)",
     )
+
+
+def _add_http_arguments(parser: argparse.ArgumentParser) -> None:
+    """HTTP deadlines and limits, shutdown included."""
     parser.add_argument(
         "--shutdown-timeout",
         type=int,
@@ -283,6 +305,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="open connections one client address may hold; more are answered 503 and "
         "closed (default: %(default)s)",
     )
+
+
+def _add_logging_arguments(parser: argparse.ArgumentParser) -> None:
+    """Logging."""
     parser.add_argument(
         "--log-level",
         default="info",
@@ -293,7 +319,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m montemap.api.command``: the server alone, without the other commands."""
+    """``python -m montemap.api.cli``: the server alone, without the other commands."""
     parser = argparse.ArgumentParser(prog="montemap server", description=DESCRIPTION)
     add_arguments(parser)
     args = parser.parse_args(argv)

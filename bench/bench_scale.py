@@ -1,0 +1,148 @@
+"""Memory and time of ``montemap simulate`` as the portfolio grows (issue 13).
+
+For each size: generate the portfolio (reused when already there), run ``montemap
+simulate`` on it in a child process, and report the wall time, the time per loan, the
+peak RSS of the main process (it reads the inventory, feeds the pool and runs the
+streaming reduction and the report) and of each worker (VmHWM, polled from /proc).
+The target: the peak RSS at the largest size no higher than at the smallest, and the
+time per loan within 10%.
+
+    python bench/bench_scale.py --loans 500000 5000000 --root /tmp/montemap-scale
+
+Results go to stdout as a Markdown table and, one JSON object a size, to
+``<root>/results.jsonl`` (appended as each size finishes, so a long run can be read
+while it goes on).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+AS_OF = "2026-11-27"
+_DRIVER = """
+import resource, sys
+from montemap.cli import main
+code = main(sys.argv[1:])
+print("MAXRSS_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, flush=True)
+sys.exit(code)
+"""
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(entry))
+    return out
+
+
+def _hwm_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _poll(pid: int, peaks: dict[int, int], done: threading.Event) -> None:
+    while not done.is_set():
+        for child in _children(pid):
+            peaks[child] = max(peaks.get(child, 0), _hwm_kb(child))
+        done.wait(0.5)
+
+
+def generate(root: Path, loans: int) -> float:
+    """Generate ``loans`` loans under ``root/data`` unless already there; seconds taken."""
+    marker = root / "generated.json"
+    if marker.exists() and json.loads(marker.read_text()).get("loans") == loans:
+        return 0.0
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True)
+    start = time.perf_counter()
+    command = ["generate", "--loans", str(loans), "--quiet", "--data-dir", str(root / "data")]
+    command += ["--seed", "1", "--as-of", AS_OF]
+    subprocess.run([sys.executable, "-c", _DRIVER, *command], check=True, stdout=subprocess.DEVNULL)
+    seconds = time.perf_counter() - start
+    marker.write_text(json.dumps({"loans": loans, "seconds": seconds}))
+    return seconds
+
+
+def simulate(root: Path, workers: int, paths: int, report: bool) -> dict[str, Any]:
+    """One ``montemap simulate`` run: wall time and peak RSS of the main process and workers."""
+    out = root / "out"
+    shutil.rmtree(out, ignore_errors=True)
+    args = ["simulate", "--data-dir", str(root / "data"), "--out", str(out)]
+    args += ["--as-of", AS_OF, "--paths", str(paths), "--workers", str(workers)]
+    args += [] if report else ["--no-report"]
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _DRIVER, *args], stdout=subprocess.PIPE, text=True
+    )
+    peaks: dict[int, int] = {}
+    done = threading.Event()
+    poller = threading.Thread(target=_poll, args=(proc.pid, peaks, done), daemon=True)
+    poller.start()
+    stdout, _ = proc.communicate()
+    seconds = time.perf_counter() - start
+    done.set()
+    poller.join()
+    if proc.returncode != 0:
+        raise SystemExit(f"simulate failed ({proc.returncode}):\n{stdout}")
+    main_kb = next(int(x.split()[1]) for x in stdout.splitlines() if x.startswith("MAXRSS_KB"))
+    summary = json.loads((out / "summary.json").read_text())
+    workers_kb = sorted((kb for kb in peaks.values() if kb > 60_000), reverse=True)
+    return {
+        "seconds": seconds,
+        "loans_simulated": summary["loans"],
+        "main_peak_mb": main_kb / 1024,
+        "worker_peaks_mb": [kb / 1024 for kb in workers_kb],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--loans", type=int, nargs="+", default=[500_000, 5_000_000])
+    parser.add_argument("--root", type=Path, default=Path("/tmp/montemap-scale"))
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--paths", type=int, default=1000)
+    parser.add_argument("--no-report", action="store_true")
+    args = parser.parse_args()
+    args.root.mkdir(parents=True, exist_ok=True)
+    print("| loans | generate s | simulate s | us per loan | main peak MB | worker peaks MB |")
+    print("|---:|---:|---:|---:|---:|---|")
+    for loans in args.loans:
+        root = args.root / str(loans)
+        gen = generate(root, loans)
+        run = simulate(root, args.workers, args.paths, not args.no_report)
+        run.update(loans=loans, generate_seconds=gen, us_per_loan=run["seconds"] / loans * 1e6)
+        with open(args.root / "results.jsonl", "a") as f:
+            f.write(json.dumps(run) + "\n")
+        workers = ", ".join(f"{mb:.0f}" for mb in run["worker_peaks_mb"])
+        print(
+            f"| {loans:,} | {gen:.0f} | {run['seconds']:.1f} | {run['us_per_loan']:.1f} "
+            f"| {run['main_peak_mb']:.0f} | {workers} |",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,280 @@
+"""The reduction's first pass and its checks: one batch at a time, never all loans.
+
+:func:`scan_batches` reads each batch's ``batch.json``, ``paths.npz`` and the key and
+AccountID columns of its first scenario, and keeps only path-level sums, data-quality
+counters and a few numbers per batch (:class:`BatchInfo`). The canonical order of the
+outputs is by key; batches whose key ranges do not overlap are emitted one after the
+other (:func:`key_groups`), overlapping ones are merged together (a generated portfolio's
+batches never overlap; a tape's row keys ``name#1``, ``name#10``, ... do). AccountIDs
+are checked for repeats through hash partitions on disk (:class:`AccountSpill`).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from numpy.typing import NDArray
+
+from montemap.credit.loans import OPTIONAL
+from montemap.credit.params import RunParams
+from montemap.credit.quality import QualityTotals, duplicate_accounts_error
+from montemap.errors import MontemapError
+from montemap.storage import ObjectStore, ObjectStoreError
+
+
+class ReduceError(MontemapError):
+    """Batch outputs that cannot be combined (missing, mixed runs, overlapping)."""
+
+
+#: Loans per AccountID partition on disk.
+PARTITION_LOANS = 100_000
+_SPILL = np.dtype([("account", "<i8"), ("batch", "<i4"), ("row", "<i4")])
+
+
+@dataclass
+class BatchInfo:
+    """What the first pass keeps of one batch."""
+
+    batch_id: str
+    position: int
+    rows: list[int]  # rows per scenario
+    distinct: int  # distinct keys among the first scenario's rows
+    low: str | None = None  # smallest key of its loans, rejects and matured loans
+    high: str | None = None
+
+
+@dataclass
+class Scan:
+    """The first pass's result: path sums, quality counters and the batches."""
+
+    loss: NDArray[np.int64]
+    defaults: NDArray[np.int64]
+    quality: QualityTotals
+    batches: list[BatchInfo] = field(default_factory=list)
+    rejected: int = 0
+
+
+def _open_parquet(store: ObjectStore, bucket: str, key: str) -> tuple[pq.ParquetFile, BinaryIO]:
+    stream = store.open(bucket, key)
+    if not stream.seekable():
+        data = stream.read()
+        stream.close()
+        stream = io.BytesIO(data)
+    return pq.ParquetFile(stream), stream
+
+
+def scenario_rows(
+    store: ObjectStore,
+    params: RunParams,
+    batch_id: str,
+    shock: int,
+    columns: Sequence[str] | None = None,
+) -> pa.Table:
+    """One batch's rows of one scenario (the batch writes one row group per scenario)."""
+    try:
+        source, stream = _open_parquet(
+            store, params.output_bucket, params.batch_key(batch_id, "loans.parquet")
+        )
+        try:
+            cols = list(columns) if columns is not None else None
+            if source.metadata.num_row_groups == len(params.shocks_bp):
+                return source.read_row_group(list(params.shocks_bp).index(shock), columns=cols)
+            wanted = None if cols is None else list(dict.fromkeys([*cols, "shock_bp"]))
+            table = source.read(columns=wanted).filter(pc.equal(pc.field("shock_bp"), shock))
+            return table if cols is None else table.select(cols)
+        finally:
+            stream.close()
+    except ObjectStoreError as exc:
+        raise ReduceError(f"batch {batch_id}: {exc}")
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise ReduceError(f"batch {batch_id}: unreadable output: {exc}")
+
+
+def read_meta(store: ObjectStore, params: RunParams, batch_id: str) -> dict[str, Any]:
+    """A batch's ``batch.json``."""
+    try:
+        meta = json.loads(store.get(params.output_bucket, params.batch_key(batch_id, "batch.json")))
+    except ObjectStoreError as exc:
+        raise ReduceError(f"batch {batch_id}: {exc}")
+    except ValueError as exc:
+        raise ReduceError(f"batch {batch_id}: unreadable output: {exc}")
+    if not isinstance(meta, dict):
+        raise ReduceError(f"batch {batch_id}: unreadable output: batch.json is not an object")
+    return meta
+
+
+def _read_paths(
+    store: ObjectStore, params: RunParams, batch_id: str
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
+    try:
+        raw = store.get(params.output_bucket, params.batch_key(batch_id, "paths.npz"))
+        with np.load(io.BytesIO(raw)) as npz:
+            return npz["shocks_bp"], npz["loss_cents"], npz["defaults"]
+    except ObjectStoreError as exc:
+        raise ReduceError(f"batch {batch_id}: {exc}")
+    except (ValueError, OSError, KeyError) as exc:
+        raise ReduceError(f"batch {batch_id}: unreadable output: {exc}")
+
+
+def _row_counts(store: ObjectStore, params: RunParams, batch_id: str) -> list[int]:
+    key = params.batch_key(batch_id, "loans.parquet")
+    try:
+        source, stream = _open_parquet(store, params.output_bucket, key)
+        try:
+            meta = source.metadata
+            if meta.num_row_groups == len(params.shocks_bp):
+                return [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+            shocks = source.read(columns=["shock_bp"]).column("shock_bp").to_numpy()
+        finally:
+            stream.close()
+    except ObjectStoreError as exc:
+        raise ReduceError(f"batch {batch_id}: {exc}")
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise ReduceError(f"batch {batch_id}: unreadable output: {exc}")
+    return [int((shocks == s).sum()) for s in params.shocks_bp]
+
+
+def scan_batches(
+    store: ObjectStore, params: RunParams, ids: Sequence[str], spill: AccountSpill
+) -> Scan:
+    """Pass 1: check and sum every batch's path vectors, count its rows and record its
+    key range, spilling the first scenario's AccountIDs for the repeat check."""
+    fingerprint = params.fingerprint()
+    k, s = len(params.shocks_bp), params.paths
+    scan = Scan(np.zeros((k, s), np.int64), np.zeros((k, s), np.int64), QualityTotals(OPTIONAL))
+    for position, batch_id in enumerate(ids):
+        meta = read_meta(store, params, batch_id)
+        if meta.get("run") != fingerprint:
+            raise ReduceError(
+                f"batch {batch_id} was produced with other run parameters "
+                f"({meta.get('params')}); clear the run prefix or use a new one"
+            )
+        shocks, loss, defaults = _read_paths(store, params, batch_id)
+        if list(shocks) != list(params.shocks_bp) or loss.shape != (k, s):
+            raise ReduceError(
+                f"batch {batch_id}: loss vectors do not match the run's scenarios/paths"
+            )
+        scan.loss += loss
+        scan.defaults += defaults
+        scan.quality.add(meta)
+        scan.rejected += len(meta["rejects"])
+        info = BatchInfo(batch_id, position, _row_counts(store, params, batch_id), 0)
+        keys = [str(r["key"]) for r in meta["rejects"]]
+        keys += [str(r["key"]) for r in meta.get("matured_loans", [])]
+        if info.rows[0]:
+            first = scenario_rows(
+                store, params, batch_id, params.shocks_bp[0], ["key", "AccountID"]
+            )
+            info.distinct = int(pc.count_distinct(first.column("key")).as_py())
+            bounds = pc.min_max(first.column("key")).as_py()
+            keys += [str(bounds["min"]), str(bounds["max"])]
+            spill.add(first.column("AccountID").to_numpy(), position)
+        if keys:
+            info.low, info.high = min(keys), max(keys)
+        scan.batches.append(info)
+    return scan
+
+
+def key_groups(batches: Sequence[BatchInfo]) -> list[list[BatchInfo]]:
+    """The batches in groups of overlapping key ranges, groups in key order, each group's
+    batches in their original order (so equal keys keep the order of a global stable sort)."""
+    ranged = sorted((b for b in batches if b.low is not None), key=lambda b: (b.low, b.position))
+    groups: list[list[BatchInfo]] = []
+    high = ""
+    for info in ranged:
+        assert info.low is not None and info.high is not None
+        if groups and info.low <= high:
+            groups[-1].append(info)
+            high = max(high, info.high)
+        else:
+            groups.append([info])
+            high = info.high
+    return [sorted(g, key=lambda b: b.position) for g in groups]
+
+
+def check_overlap(store: ObjectStore, params: RunParams, groups: Sequence[list[BatchInfo]]) -> None:
+    """Refuse a loan key that appears twice (in one batch or in two)."""
+    shock = params.shocks_bp[0]
+    for group in groups:
+        rows = sum(b.rows[0] for b in group)
+        if len(group) == 1:
+            distinct = group[0].distinct
+        else:
+            keys = [scenario_rows(store, params, b.batch_id, shock, ["key"]) for b in group]
+            distinct = int(pc.count_distinct(pa.concat_tables(keys).column("key")).as_py())
+        if distinct != rows:
+            raise ReduceError("batches overlap: some loan appears in more than one batch")
+
+
+class AccountSpill:
+    """AccountIDs with their batch and row, in hash partitions on disk, for the repeat
+    check in bounded memory (one partition at a time)."""
+
+    def __init__(self, root: Path, batches: int) -> None:
+        self.parts = max(1, (batches * 400) // PARTITION_LOANS + 1)
+        self.root = root
+        self._files = [open(root / f"accounts-{p}.bin", "wb") for p in range(self.parts)]  # noqa: SIM115
+
+    def add(self, accounts: NDArray[np.int64], batch: int) -> None:
+        rec = np.empty(accounts.shape[0], dtype=_SPILL)
+        rec["account"] = accounts
+        rec["batch"] = batch
+        rec["row"] = np.arange(accounts.shape[0])
+        part = np.remainder(accounts, self.parts)
+        order = np.argsort(part, kind="stable")
+        bounds = np.searchsorted(part[order], np.arange(self.parts + 1))
+        for p in range(self.parts):
+            if bounds[p + 1] > bounds[p]:
+                self._files[p].write(rec[order[bounds[p] : bounds[p + 1]]].tobytes())
+
+    def close(self) -> None:
+        for f in self._files:
+            f.close()
+
+    def repeats(self) -> Iterator[NDArray[np.void]]:
+        """Per partition, the records of AccountIDs that occur more than once."""
+        self.close()
+        for p in range(self.parts):
+            rec = np.fromfile(self.root / f"accounts-{p}.bin", dtype=_SPILL)
+            if rec.shape[0] < 2:
+                continue
+            rec = rec[np.argsort(rec["account"], kind="stable")]
+            same = rec["account"][1:] == rec["account"][:-1]
+            if same.any():
+                dup = np.zeros(rec.shape[0], dtype=bool)
+                dup[1:] |= same
+                dup[:-1] |= same
+                yield rec[dup]
+
+
+def check_accounts(store: ObjectStore, params: RunParams, scan: Scan, spill: AccountSpill) -> None:
+    """Refuse repeated AccountIDs, naming the first few with their keys."""
+    found = list(spill.repeats())
+    if not found:
+        return
+    rec = np.concatenate(found)
+    values = sorted(set(rec["account"].tolist()))
+    named = rec[np.isin(rec["account"], values[:5])]
+    keys: dict[int, list[str]] = {}
+    for batch in sorted(set(named["batch"].tolist())):
+        info = scan.batches[batch]
+        table = scenario_rows(store, params, info.batch_id, params.shocks_bp[0], ["key"])
+        column = table.column("key")
+        for r in named[named["batch"] == batch]:
+            keys.setdefault(int(r["account"]), []).append(str(column[int(r["row"])].as_py()))
+    raise duplicate_accounts_error(values, {v: sorted(k) for v, k in keys.items()})
+
+
+def open_spill_dir() -> tempfile.TemporaryDirectory[str]:
+    """Scratch space for the reduction's spills (AccountIDs, per-loan contributions)."""
+    return tempfile.TemporaryDirectory(prefix="montemap-reduce-")

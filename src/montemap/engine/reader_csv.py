@@ -1,0 +1,154 @@
+"""The ItemReader's CSV inputs: a CSV object, and the CSV files an S3 Inventory manifest lists.
+
+A ``CSV`` object yields objects of header -> string, headers from its first
+row or given in ``ReaderConfig``. A ``MANIFEST`` (an S3 Inventory
+``manifest.json``) yields the rows of the files it lists, gzip or plain by
+content, keyed by its ``fileSchema``.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import zlib
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from montemap.engine.reader_config import ReaderSource, check_csv_headers, reader_failure
+from montemap.engine.reader_streams import failure_for, maybe_gunzip, open_object, text_stream
+from montemap.errors import StatesError
+from montemap.storage.base import ObjectStore, ObjectStoreError
+
+__all__ = ["csv_items", "manifest_items"]
+
+#: A manifest.json is read whole; refuse anything absurdly large.
+MAX_MANIFEST_BYTES = 64 * 1024 * 1024
+
+
+def csv_items(store: ObjectStore, source: ReaderSource) -> Iterator[dict[str, str]]:
+    wrap = failure_for(source.where)
+    with open_object(store, source.bucket, source.key) as raw, text_stream(raw, newline="") as text:
+        rows = csv.reader(text, delimiter=source.delimiter, strict=True)
+        try:
+            headers = source.headers
+            for row in rows:
+                if not row:
+                    continue  # blank line
+                if headers is None:
+                    headers = tuple(row)
+                    check_csv_headers(headers, source.delimiter)
+                    continue
+                if len(row) != len(headers):
+                    raise reader_failure(
+                        f"{source.where} line {rows.line_num} has {len(row)} field(s); "
+                        f"the CSV header has {len(headers)}"
+                    )
+                yield dict(zip(headers, row, strict=True))
+        except StatesError:
+            raise
+        except csv.Error as exc:
+            raise reader_failure(f"{source.where} line {rows.line_num} is not valid CSV: {exc}")
+        except (OSError, UnicodeDecodeError, ObjectStoreError) as exc:
+            raise wrap(exc)
+
+
+# S3 Inventory manifests ---------------------------------------------------------
+
+
+def manifest_items(store: ObjectStore, source: ReaderSource) -> Iterator[dict[str, str]]:
+    """Rows of the CSV files (gzip or plain) an S3 Inventory manifest lists, keyed by its fileSchema."""
+    data_bucket, schema, keys = _read_manifest(store, source)
+    for key in keys:
+        yield from _inventory_rows(store, data_bucket, key, schema)
+
+
+def _read_manifest(
+    store: ObjectStore, source: ReaderSource
+) -> tuple[str, tuple[str, ...], list[str]]:
+    where = source.where
+    with open_object(store, source.bucket, source.key) as raw:
+        try:
+            data = raw.read(MAX_MANIFEST_BYTES + 1)
+        except (OSError, ObjectStoreError) as exc:
+            raise failure_for(where)(exc)
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise reader_failure(
+            f"{where} is larger than {MAX_MANIFEST_BYTES} bytes; not an inventory manifest"
+        )
+    try:
+        manifest = json.loads(data.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise reader_failure(f"{where} is not a valid S3 Inventory manifest (JSON): {exc}")
+    if not isinstance(manifest, dict):
+        raise reader_failure(
+            f"{where} is not a valid S3 Inventory manifest: expected a JSON object"
+        )
+    file_format = manifest.get("fileFormat")
+    if not isinstance(file_format, str) or file_format.upper() != "CSV":
+        raise reader_failure(
+            f"{where}: inventory fileFormat {file_format!r} is not supported; "
+            "Step Functions reads CSV inventories only"
+        )
+    schema_text = manifest.get("fileSchema")
+    if not isinstance(schema_text, str) or not schema_text.strip():
+        raise reader_failure(f"{where}: the manifest has no fileSchema string")
+    schema = tuple(part.strip() for part in schema_text.split(","))
+    if any(not name for name in schema) or len(set(schema)) < len(schema):
+        raise reader_failure(
+            f"{where}: fileSchema {schema_text!r} has empty or duplicate column names"
+        )
+    files = manifest.get("files")
+    if not isinstance(files, list):
+        raise reader_failure(f"{where}: the manifest has no 'files' array")
+    keys: list[str] = []
+    for i, entry in enumerate(files):
+        key = entry.get("key") if isinstance(entry, dict) else None
+        if not isinstance(key, str) or not key:
+            raise reader_failure(f"{where}: files[{i}] has no 'key' string")
+        keys.append(key)
+    return _destination_bucket(manifest, source.bucket, where), schema, keys
+
+
+def _destination_bucket(manifest: Mapping[str, Any], default: str, where: str) -> str:
+    """The bucket holding the inventory files: the manifest's destinationBucket ARN."""
+    arn = manifest.get("destinationBucket")
+    if arn is None:
+        return default
+    if not isinstance(arn, str) or not arn.startswith("arn:") or ":::" not in arn:
+        raise reader_failure(f"{where}: destinationBucket {arn!r} is not an S3 bucket ARN")
+    bucket = arn.rsplit(":::", 1)[1]
+    if not bucket:
+        raise reader_failure(f"{where}: destinationBucket {arn!r} names no bucket")
+    return bucket
+
+
+def _inventory_rows(
+    store: ObjectStore, bucket: str, key: str, schema: tuple[str, ...]
+) -> Iterator[dict[str, str]]:
+    where = f"s3://{bucket}/{key}"
+    wrap = failure_for(where)
+    with (
+        open_object(store, bucket, key) as raw,
+        maybe_gunzip(raw) as unzipped,
+        text_stream(unzipped, newline="") as text,
+    ):
+        rows = csv.reader(text, strict=True)
+        try:
+            for row in rows:
+                if not row:
+                    continue
+                if len(row) != len(schema):
+                    raise reader_failure(
+                        f"{where} line {rows.line_num} has {len(row)} field(s); "
+                        f"the manifest's fileSchema has {len(schema)}"
+                    )
+                yield dict(zip(schema, row, strict=True))
+        except StatesError:
+            raise
+        except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+            raise reader_failure(f"{where} is not a valid gzip file: {exc}")
+        except csv.Error as exc:
+            raise reader_failure(f"{where} line {rows.line_num} is not valid CSV: {exc}")
+        except (OSError, UnicodeDecodeError, ObjectStoreError) as exc:
+            raise wrap(exc)

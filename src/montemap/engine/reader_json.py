@@ -1,0 +1,162 @@
+"""The ItemReader's JSON and JSONL inputs, decoded incrementally.
+
+A ``JSON`` object must hold one top-level array, whose elements are decoded
+one at a time (errors name the line and column); a ``JSONL`` object holds one
+value a line.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from typing import Any, NoReturn
+
+from montemap.engine.reader_config import ReaderSource, reader_failure
+from montemap.engine.reader_streams import failure_for, open_object, text_stream
+from montemap.errors import StatesError
+from montemap.storage.base import ObjectStore, ObjectStoreError
+
+__all__ = ["json_items", "jsonl_items"]
+
+_CHUNK = 64 * 1024
+
+
+def json_items(store: ObjectStore, source: ReaderSource) -> Iterator[Any]:
+    wrap = failure_for(source.where)
+    with open_object(store, source.bucket, source.key) as raw, text_stream(raw) as text:
+        try:
+            yield from _JsonArrayStream(text, source.where).items()
+        except StatesError:
+            raise
+        except (OSError, UnicodeDecodeError, ObjectStoreError) as exc:
+            raise wrap(exc)
+
+
+class _JsonArrayStream:
+    """Decodes the elements of one top-level JSON array from a text stream, one at a time.
+
+    Only the element being decoded (and one read-ahead chunk) is in memory;
+    positions are tracked so errors name the line and column.
+    """
+
+    def __init__(self, text: io.TextIOBase, where: str) -> None:
+        self._text = text
+        self._where = where
+        self._decoder = json.JSONDecoder()
+        self._buf = ""
+        self._pos = 0
+        self._eof = False
+        self._line = 1  # line of self._buf[0]
+        self._col = 1  # column of self._buf[0]
+
+    def items(self) -> Iterator[Any]:
+        c = self._next_char()
+        if c is None:
+            raise reader_failure(f"{self._where} is empty; expected a JSON array")
+        if c != "[":
+            value = self._value()  # valid JSON that is not an array, or an error
+            del value
+            raise reader_failure("Attempting to map over non-iterable node.")
+        self._pos += 1
+        c = self._next_char()
+        if c == "]":
+            self._pos += 1
+        else:
+            while True:
+                yield self._value()
+                c = self._next_char()
+                if c == ",":
+                    self._pos += 1
+                    continue
+                if c == "]":
+                    self._pos += 1
+                    break
+                self._error("expected ',' or ']' after an array element")
+        if self._next_char() is not None:
+            self._error("unexpected data after the top-level array")
+
+    def _value(self) -> Any:
+        if self._next_char() is None:
+            self._error("unexpected end of data; expected a value")
+        while True:
+            try:
+                value, end = self._decoder.raw_decode(self._buf, self._pos)
+            except json.JSONDecodeError as exc:
+                offset = exc.pos - self._pos  # _fill() drops the consumed text
+                if self._fill():
+                    continue
+                self._error(exc.msg, self._pos + offset)
+            # A number (or literal) that ends the buffer may continue in the next chunk.
+            if end == len(self._buf) and self._fill():
+                continue
+            self._pos = end
+            return value
+
+    def _next_char(self) -> str | None:
+        """The next non-whitespace character (not consumed), or None at the end."""
+        while True:
+            buf, pos = self._buf, self._pos
+            n = len(buf)
+            while pos < n and buf[pos] in " \t\r\n":
+                pos += 1
+            self._pos = pos
+            if pos < n:
+                return buf[pos]
+            if not self._fill():
+                return None
+
+    def _fill(self) -> bool:
+        """Read more text, dropping what is consumed; False at the end of the stream."""
+        if self._eof:
+            return False
+        if self._pos:
+            consumed = self._buf[: self._pos]
+            newlines = consumed.count("\n")
+            if newlines:
+                self._line += newlines
+                self._col = len(consumed) - consumed.rfind("\n")
+            else:
+                self._col += len(consumed)
+            self._buf = self._buf[self._pos :]
+            self._pos = 0
+        chunk = self._text.read(max(_CHUNK, len(self._buf)))
+        if not chunk:
+            self._eof = True
+            return False
+        self._buf += chunk
+        return True
+
+    def _error(self, message: str, pos: int | None = None) -> NoReturn:
+        at = self._pos if pos is None else pos
+        before = self._buf[:at]
+        newlines = before.count("\n")
+        line = self._line + newlines
+        col = at - before.rfind("\n") if newlines else self._col + at
+        raise reader_failure(
+            f"{self._where} is not a valid JSON array: {message} at line {line} column {col}"
+        )
+
+
+# JSONL ---------------------------------------------------------------------------
+
+
+def jsonl_items(store: ObjectStore, source: ReaderSource) -> Iterator[Any]:
+    wrap = failure_for(source.where)
+    decode = json.JSONDecoder().decode
+    with open_object(store, source.bucket, source.key) as raw, text_stream(raw) as text:
+        try:
+            for number, line in enumerate(text, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    yield decode(line)
+                except json.JSONDecodeError as exc:
+                    raise reader_failure(
+                        f"{source.where} line {number} is not valid JSON: {exc.msg} "
+                        f"(column {exc.colno})"
+                    )
+        except StatesError:
+            raise
+        except (OSError, UnicodeDecodeError, ObjectStoreError) as exc:
+            raise wrap(exc)
