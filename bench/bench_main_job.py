@@ -119,14 +119,28 @@ class PeakRss:
             self._sample()
 
     def stop(self) -> dict[str, object]:
+        """Peak RSS in MB of the command's process and of each process it started, the
+        latter named by their module (``montemap.cli worker``, ...) and sorted."""
         self._stop.set()
         self._thread.join()
         main = self.peaks.get(self.root, ("", 0))[1]
-        workers = sorted(
-            (kb for pid, (cmd, kb) in self.peaks.items() if pid != self.root and kb > 0),
-            reverse=True,
-        )
-        return {"main_mb": round(main / 1024), "children_mb": [round(k / 1024) for k in workers]}
+        children = sorted(
+            ((_role(cmd), round(kb / 1024)) for pid, (cmd, kb) in self.peaks.items()
+             if pid != self.root and kb > 0),
+            key=lambda rk: (rk[0], -rk[1]),
+        )  # fmt: skip
+        return {"main_mb": round(main / 1024), "children_mb": [f"{r}: {mb}" for r, mb in children]}
+
+
+def _role(cmd: str) -> str:
+    """``-m montemap.cli worker ...`` -> ``montemap.cli worker``; else the program's name."""
+    words = cmd.split()
+    if "-m" in words:
+        i = words.index("-m")
+        return " ".join(words[i + 1 : i + 3])
+    if "-c" in words and os.path.basename(words[0]).startswith("python"):
+        return "python -c (pool or function process)"
+    return os.path.basename(words[0]) if words else "?"
 
 
 def montemap(*args: str) -> tuple[float, dict[str, object]]:

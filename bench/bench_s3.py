@@ -12,13 +12,20 @@ on loopback and, in one run:
    ``--seconds``; and the same from a minimal unsigned HTTP client
    (``--raw-seconds``) to show the server's own ceiling.
 
-For each phase it reports the rate and the server's CPU time per request
-(user + system, from /proc), less noisy than the rate on a shared machine.
+For each phase it reports the rate, the server's CPU time per request
+(user + system, from /proc; less noisy than the rate on a shared machine),
+the clients' CPU time per request (their measured loops) and the load
+average. ``--clients 8 1`` runs the S3 phases once per client count;
+``--baseline-src DIR`` (a copy of ``src/`` taken before a change) runs every
+phase against that montemap too, alternating with the current one
+``--rounds`` times, so before and after share the machine's conditions.
 ``--profile FILE`` runs the server under cProfile (pstats file at exit, wall
 time); ``--py-spy FILE`` samples the server's CPU during the boto3 S3 phase
 with py-spy (collapsed stacks; py-spy must be on PATH).
 
     .venv/bin/python bench/bench_s3.py
+    .venv/bin/python bench/bench_s3.py --clients 8 1 --sfn-seconds 0 --tasks 0 \
+        --baseline-src /tmp/s3-baseline-src --rounds 2
     .venv/bin/python bench/bench_s3.py --clients 8 --seconds 10 --profile /tmp/s3.prof
 """
 
@@ -49,8 +56,14 @@ LOAN = json.dumps({"loan_id": 1, "balance": 250000.0, "rate": 0.0425, "term": 36
 CREDENTIALS = {"aws_access_key_id": "bench", "aws_secret_access_key": "bench-secret-key"}
 
 
-def start_server(port: int, data_dir: str, profile: str | None) -> subprocess.Popen[bytes]:
+def start_server(
+    port: int, data_dir: str, profile: str | None, src: str | None = None
+) -> subprocess.Popen[bytes]:
+    """A server on ``port``; ``src``: run the montemap under that src dir (a baseline)."""
     runner = [sys.executable, "-m", "cProfile", "-o", profile] if profile else [sys.executable]
+    env = dict(os.environ)
+    if src is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, env.get("PYTHONPATH")]))
     return subprocess.Popen(
         [
             *runner,
@@ -59,6 +72,7 @@ def start_server(port: int, data_dir: str, profile: str | None) -> subprocess.Po
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
+        env=env,
     )
 
 
@@ -232,9 +246,10 @@ def boto3_sfn_phase(port: int, server_pid: int, clients: int, seconds: float) ->
             "roleArn": "arn:aws:iam::123456789012:role/bench",
         },
     )["stateMachineArn"]
-    api.call(
-        "StartExecution", {"stateMachineArn": machine, "input": json.dumps(list(range(30000)))}
-    )
+    for _ in range(8):  # 32,000 tasks; each inline Map stays under the 25,000-event history
+        api.call(
+            "StartExecution", {"stateMachineArn": machine, "input": json.dumps(list(range(4000)))}
+        )
     api.close()
     result = run_processes(boto3_sfn_worker, port, server_pid, clients, seconds)
     result["server_cpu_us_per_round_trip"] = result.pop("server_cpu_us_per_request")
@@ -252,40 +267,40 @@ def seed(port: int) -> None:
     client.close()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--clients", type=int, default=8, help="boto3 client processes")
-    parser.add_argument("--seconds", type=float, default=10.0, help="length of the S3 phase")
-    parser.add_argument("--raw-seconds", type=float, default=5.0, help="0: skip the raw phase")
-    parser.add_argument("--sfn-seconds", type=float, default=5.0, help="0: skip boto3 activities")
-    parser.add_argument("--tasks", type=int, default=5000, help="activity round trips (raw)")
-    parser.add_argument("--profile", help="run the server under cProfile, writing this file")
-    parser.add_argument("--py-spy", help="sample the server during the boto3 S3 phase into FILE")
-    args = parser.parse_args()
-
+def bench(args: argparse.Namespace, src: str | None) -> dict[str, Any]:
+    """Every phase against one fresh server running the montemap under ``src``."""
     data_dir = tempfile.mkdtemp(prefix="montemap-bench-s3-")
     port = free_port()
-    server = start_server(port, data_dir, args.profile)
+    server = start_server(port, data_dir, args.profile, src)
     results: dict[str, Any] = {}
+
+    def record(name: str, result: dict[str, Any]) -> None:
+        result["load_average_1m"] = round(os.getloadavg()[0], 2)
+        results[name] = result
+        print(json.dumps({"server": src or "current", name: result}), flush=True)
+
     try:
         wait_healthy(port, server)
-        results["activity_raw"] = run_once(port, server.pid, args.tasks, args.clients, 1000)
-        print(json.dumps({"activity_raw": results["activity_raw"]}), flush=True)
+        if args.tasks > 0:
+            record("activity_raw", run_once(port, server.pid, args.tasks, max(args.clients), 1000))
         if args.sfn_seconds > 0:
-            results["activity_boto3"] = boto3_sfn_phase(
-                port, server.pid, args.clients, args.sfn_seconds
+            record(
+                "activity_boto3",
+                boto3_sfn_phase(port, server.pid, max(args.clients), args.sfn_seconds),
             )
-            print(json.dumps({"activity_boto3": results["activity_boto3"]}), flush=True)
         seed(port)
-        results["s3_boto3"] = run_processes(
-            boto3_s3_worker, port, server.pid, args.clients, args.seconds, args.py_spy
-        )
-        print(json.dumps({"s3_boto3": results["s3_boto3"]}), flush=True)
-        if args.raw_seconds > 0:
-            results["s3_raw"] = run_processes(
-                raw_s3_worker, port, server.pid, args.clients, args.raw_seconds
+        for clients in args.clients:
+            record(
+                f"s3_boto3_{clients}",
+                run_processes(
+                    boto3_s3_worker, port, server.pid, clients, args.seconds, args.py_spy
+                ),
             )
-            print(json.dumps({"s3_raw": results["s3_raw"]}), flush=True)
+            if args.raw_seconds > 0:
+                record(
+                    f"s3_raw_{clients}",
+                    run_processes(raw_s3_worker, port, server.pid, clients, args.raw_seconds),
+                )
     finally:
         server.send_signal(signal.SIGTERM)
         try:
@@ -294,7 +309,34 @@ def main() -> None:
             server.kill()
             server.wait()
         shutil.rmtree(data_dir, ignore_errors=True)
-    print(json.dumps({"summary": results, "cpus": os.cpu_count()}))
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument(
+        "--clients", type=int, nargs="+", default=[8], help="client processes (one phase each)"
+    )
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of the S3 phase")
+    parser.add_argument("--raw-seconds", type=float, default=5.0, help="0: skip the raw phase")
+    parser.add_argument("--sfn-seconds", type=float, default=5.0, help="0: skip boto3 activities")
+    parser.add_argument(  # an inline Map of 5,000 would pass the 25,000-event history quota
+        "--tasks", type=int, default=3000, help="activity round trips (raw); 0: skip"
+    )
+    parser.add_argument("--baseline-src", help="also benchmark the montemap under this src dir")
+    parser.add_argument("--rounds", type=int, default=1, help="runs of each server, alternated")
+    parser.add_argument("--profile", help="run the server under cProfile, writing this file")
+    parser.add_argument("--py-spy", help="sample the server during the boto3 S3 phase into FILE")
+    args = parser.parse_args()
+
+    variants: list[tuple[str, str | None]] = [("current", None)]
+    if args.baseline_src:
+        variants.insert(0, ("baseline", os.path.abspath(args.baseline_src)))
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in variants}
+    for _ in range(args.rounds):
+        for name, src in variants:
+            runs[name].append(bench(args, src))
+    print(json.dumps({"summary": runs, "cpus": os.cpu_count()}))
 
 
 if __name__ == "__main__":

@@ -93,6 +93,7 @@ def simulate(root: Path, workers: int, paths: int, report: bool) -> dict[str, An
     args = ["simulate", "--data-dir", str(root / "data"), "--out", str(out)]
     args += ["--as-of", AS_OF, "--paths", str(paths), "--workers", str(workers)]
     args += [] if report else ["--no-report"]
+    load_before = os.getloadavg()[0]
     start = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-c", _DRIVER, *args], stdout=subprocess.PIPE, text=True
@@ -115,6 +116,7 @@ def simulate(root: Path, workers: int, paths: int, report: bool) -> dict[str, An
         "loans_simulated": summary["loans"],
         "main_peak_mb": main_kb / 1024,
         "worker_peaks_mb": [kb / 1024 for kb in workers_kb],
+        "load_1min": [round(load_before, 1), round(os.getloadavg()[0], 1)],
     }
 
 
@@ -127,8 +129,10 @@ def main() -> None:
     parser.add_argument("--no-report", action="store_true")
     args = parser.parse_args()
     args.root.mkdir(parents=True, exist_ok=True)
-    print("| loans | generate s | simulate s | us per loan | main peak MB | worker peaks MB |")
-    print("|---:|---:|---:|---:|---:|---|")
+    print(
+        "| loans | generate s | simulate s | us per loan | main peak MB | worker peaks MB | load |"
+    )
+    print("|---:|---:|---:|---:|---:|---|---|")
     for loans in args.loans:
         root = args.root / str(loans)
         gen = generate(root, loans)
@@ -139,7 +143,8 @@ def main() -> None:
         workers = ", ".join(f"{mb:.0f}" for mb in run["worker_peaks_mb"])
         print(
             f"| {loans:,} | {gen:.0f} | {run['seconds']:.1f} | {run['us_per_loan']:.1f} "
-            f"| {run['main_peak_mb']:.0f} | {workers} |",
+            f"| {run['main_peak_mb']:.0f} | {workers} "
+            f"| {run['load_1min'][0]:.1f}-{run['load_1min'][1]:.1f} |",
             flush=True,
         )
 

@@ -26,7 +26,6 @@ DATA_LITERALS: dict[str, str] = {}
 #: temporary: remove it once the package passes, and the test guards it from then on.
 UNFINISHED_PACKAGES: dict[str, str] = {
     "credit": "TODO(issue 14): report.py, generator.py and reduce.py are being split",
-    "workers": "TODO(issue 14): the worker library and the ECS emulation are being separated",
     "workflows": "TODO(issue 14): being reorganised with the command registry",
 }
 

@@ -29,26 +29,26 @@ ALLOWED: dict[str, frozenset[str]] = {
     "asl": frozenset(),
     "storage": frozenset(),
     "credit": frozenset({"storage"}),
+    "worker": frozenset(),
     "testing": frozenset(),
     # The engine runs ASL over storage; it knows Lambda's function names, no API.
     "engine": frozenset({"asl", "storage", "lambda_api.names"}),
     # The Step Functions API over the engine.
     "api": frozenset({"asl", "engine"}),
-    "api.cli": frozenset({"asl", "engine", "assembly", "workers.capacity"}),
+    "api.cli": frozenset({"asl", "engine", "assembly", "ecs.capacity"}),
     # The other services on the one endpoint, each over the API's HTTP pieces.
     "s3api": frozenset({"api", "storage"}),
     "lambda_api": frozenset({"api", "engine", "storage", "aws.mapping"}),
-    # TODO(issue 14): the worker library and the ECS emulation, until they are split.
-    "workers": frozenset({"api", "engine", "aws.mapping"}),
-    "cloudformation": frozenset({"api", "engine", "storage", "lambda_api", "workers", "workflows"}),
+    "ecs": frozenset({"api", "engine", "aws.mapping"}),
+    "cloudformation": frozenset({"api", "engine", "storage", "lambda_api", "ecs", "workflows"}),
     # Composition: what assembles, shows or drives the whole.
     "assembly": frozenset(
-        {"api", "asl", "aws", "cloudformation", "console", "engine"}
-        | {"lambda_api", "s3api", "storage", "workers"}
+        {"api", "asl", "aws", "cloudformation", "console", "ecs", "engine"}
+        | {"lambda_api", "s3api", "storage", "worker"}
     ),
-    "console": frozenset({"api", "assembly", "engine", "storage", "workers", "workflows"}),
+    "console": frozenset({"api", "assembly", "engine", "storage", "ecs", "workflows"}),
     "workflows": frozenset({"api.httpserver", "assembly", "credit", "storage"}),
-    "aws": frozenset({"asl", "assembly", "storage", "workers", "workflows"}),
+    "aws": frozenset({"asl", "assembly", "storage", "worker", "ecs.taskdefs", "workflows"}),
     "cli": frozenset(),
     "__init__": frozenset(),
 }
@@ -60,6 +60,7 @@ FORBIDDEN_NAMES: dict[str, frozenset[str]] = {
     "asl": frozenset({"errors.ApiError"}),
     "storage": frozenset({"errors.ApiError"}),
     "credit": frozenset({"errors.ApiError"}),
+    "worker": frozenset({"errors.ApiError"}),
 }
 
 

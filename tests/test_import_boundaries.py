@@ -1,6 +1,6 @@
 """Libraries a user installs on any host import no server.
 
-``import montemap.workers`` (the activity-worker library) and ``import
+``import montemap.worker`` (the activity-worker library) and ``import
 montemap.credit`` (the credit workload) must load neither the engine, the APIs,
 the ECS emulation nor Starlette: each is imported in a fresh interpreter, whose
 ``sys.modules`` is then inspected.
@@ -53,9 +53,7 @@ def server_modules(modules: list[str]) -> list[str]:
     return [m for m in modules if m == "starlette" or m.startswith(SERVER_MODULES)]
 
 
-@pytest.mark.parametrize(
-    "library", ["montemap.workers", "montemap.workers.command", "montemap.credit"]
-)
+@pytest.mark.parametrize("library", ["montemap.worker", "montemap.worker.cli", "montemap.credit"])
 def test_a_library_loads_no_server(library: str) -> None:
     modules = loaded_by(library)
     assert library in modules  # the probe did import it

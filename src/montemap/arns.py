@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import ClassVar
 
 DEFAULT_REGION = "us-east-1"
 DEFAULT_ACCOUNT = "123456789012"
@@ -77,15 +78,23 @@ def resource_problem(arn: Arn) -> str | None:
 
 
 @dataclass(frozen=True)
-class ArnFactory:
-    """Builds ARNs for one region and account."""
+class ServiceArns:
+    """The ARN prefix of one AWS service (``SERVICE``) in one region and account."""
 
+    SERVICE: ClassVar[str]
     region: str = DEFAULT_REGION
     account: str = DEFAULT_ACCOUNT
 
     @property
     def prefix(self) -> str:
-        return f"arn:aws:states:{self.region}:{self.account}"
+        return f"arn:aws:{self.SERVICE}:{self.region}:{self.account}"
+
+
+@dataclass(frozen=True)
+class ArnFactory(ServiceArns):
+    """Builds Step Functions ARNs for one region and account."""
+
+    SERVICE: ClassVar[str] = "states"
 
     def state_machine(self, name: str) -> str:
         return f"{self.prefix}:stateMachine:{name}"

@@ -26,6 +26,14 @@ from montemap.api.registry import Registry
 from montemap.arns import DEFAULT_ACCOUNT, DEFAULT_REGION, ArnFactory
 from montemap.asl import jsonata_runner
 from montemap.console import console_routes
+from montemap.ecs.capacity import Capacity
+from montemap.ecs.cgroups import CgroupManager
+from montemap.ecs.ecs_api import EcsApi
+from montemap.ecs.ecs_http import TARGET_PREFIX, handle_ecs_request
+from montemap.ecs.ecs_integration import PREFIX as ECS_PREFIX
+from montemap.ecs.ecs_integration import EcsIntegration
+from montemap.ecs.service import ServiceManager
+from montemap.ecs.taskdefs import DEFAULT_HANDLER, EcsArns, EcsStore
 from montemap.engine.db import Database
 from montemap.engine.engine import Engine
 from montemap.engine.lambdas import FunctionRegistry, load_functions_file
@@ -33,14 +41,6 @@ from montemap.errors import MontemapError
 from montemap.lambda_api.wiring import install as install_lambda_api
 from montemap.s3api import S3App, S3Auth
 from montemap.storage import LocalObjectStore
-from montemap.workers.capacity import Capacity
-from montemap.workers.cgroups import CgroupManager
-from montemap.workers.ecs_api import EcsApi
-from montemap.workers.ecs_http import TARGET_PREFIX, handle_ecs_request
-from montemap.workers.ecs_integration import PREFIX as ECS_PREFIX
-from montemap.workers.ecs_integration import EcsIntegration
-from montemap.workers.service import ServiceManager
-from montemap.workers.taskdefs import DEFAULT_HANDLER, EcsArns, EcsStore
 
 if TYPE_CHECKING:
     from montemap.aws.mapping import ResourceMapping

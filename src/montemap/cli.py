@@ -30,7 +30,7 @@ from montemap.errors import MontemapError
 COMMAND_PACKAGES = [
     "workflows",  # run, compare, workflows
     "api",  # server
-    "workers",  # worker
+    "worker",  # worker
     "credit",  # generate, import, report, simulate
     "aws",  # aws
     "cloudformation",  # deploy

@@ -25,7 +25,7 @@ import botocore.session
 from botocore.model import OperationModel, ServiceModel, Shape
 from hypothesis import strategies as st
 
-from montemap.workers.ecs_api import ACTIONS as ECS_ACTIONS
+from montemap.ecs.ecs_api import ACTIONS as ECS_ACTIONS
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"

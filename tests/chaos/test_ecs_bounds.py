@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from montemap.workers.limits import MAX_PROVISIONING_TASKS, MAX_TASKS_PER_SERVICE
+from montemap.ecs.limits import MAX_PROVISIONING_TASKS, MAX_TASKS_PER_SERVICE
 from tests.conftest import MontemapServer
 
 #: A task that sleeps; ``sleep`` is a tiny process, so dozens cost little.

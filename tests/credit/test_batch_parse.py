@@ -9,7 +9,6 @@ import datetime as dt
 import random
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from montemap.credit.bulk_parse import parse_objects
@@ -22,9 +21,12 @@ from montemap.credit.loans import (
     parse_object,
 )
 from montemap.credit.objects import Item, read_objects
-from montemap.storage import LocalObjectStore
+from montemap.storage import LocalObjectStore, ObjectStore
 from tests.credit.helpers import csv_bytes, portfolio, record
 from tests.credit.malformed import MALFORMED, ODD
+from tests.storage.s3_server import moto_endpoint, reset_moto, s3_store
+
+__all__ = ["moto_endpoint", "reset_moto", "s3_store"]
 
 AS_OF = dt.date(2026, 11, 27)
 TOKENS = [
@@ -121,3 +123,17 @@ def test_generated_portfolio_read_from_the_store(tmp_path: Path, layout: str) ->
     assert all(isinstance(b, Reject) for b in bodies[-4:-2]) and isinstance(bodies[-1], Reject)
     assert bodies[:900] == [store.get(SOURCE_BUCKET, it.key) for it in items[:900]]
     assert _same([it.key for it in items], bodies) == 901
+
+
+def test_an_s3_store_is_read_through_its_interface(s3_store: ObjectStore) -> None:
+    s3_store.create_bucket("loans-bucket")
+    bodies_in = [data for data, _ in MALFORMED[:5]] + [csv_bytes([r]) for r in portfolio(5)]
+    keys = [f"data/{i:02d}.csv" for i in range(len(bodies_in))]
+    for key, body in zip(keys, bodies_in, strict=True):
+        s3_store.put("loans-bucket", key, body)
+    items = [Item("loans-bucket", k) for k in [*keys, "data/missing.csv"]]
+    bodies = read_objects(s3_store, items)
+    assert bodies[:-1] == bodies_in
+    missing = bodies[-1]
+    assert isinstance(missing, Reject) and missing.reason.startswith("cannot read object")
+    assert _same([it.key for it in items], bodies) == 5

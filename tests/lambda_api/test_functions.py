@@ -199,3 +199,33 @@ def test_functions_survive_a_restart(server_factory: Callable[..., MontemapServe
     assert config["Environment"]["Variables"] == {"KEEP": "yes"}
     assert _code(client, "fn-durable:1", Payload=b'{"x": 1}') == {"got": {"x": 1}, "version": "1"}
     assert (server.data_dir / "lambda" / "fn-durable" / "1" / "index.py").is_file()
+
+
+def test_get_function_code_location_downloads_the_zip(lambda_client: Any) -> None:
+    import urllib.error
+    import urllib.request
+
+    files = {"index.py": "def handler(event, context):\n    return 'v1'\n"}
+    create(lambda_client, "download-me", files, Publish=True)
+    for qualifier in (None, "1"):
+        answer = (
+            lambda_client.get_function(FunctionName="download-me", Qualifier=qualifier)
+            if qualifier
+            else lambda_client.get_function(FunctionName="download-me")
+        )
+        location = answer["Code"]["Location"]
+        assert location.startswith(lambda_client.meta.endpoint_url + "/")
+        with urllib.request.urlopen(location, timeout=30) as response:  # no credentials
+            downloaded = response.read()
+        with zipfile.ZipFile(io.BytesIO(downloaded)) as archive:
+            assert archive.read("index.py").decode() == files["index.py"]
+    tampered = location.replace("X-Montemap-Signature=", "X-Montemap-Signature=0")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(tampered, timeout=30)
+    assert refused.value.code == 403
+    refused.value.close()
+    unsigned = location.split("?", 1)[0]
+    with pytest.raises(urllib.error.HTTPError) as missing_signature:
+        urllib.request.urlopen(unsigned, timeout=30)
+    assert missing_signature.value.code == 403
+    missing_signature.value.close()

@@ -288,7 +288,7 @@ class ApiApp(Starlette):
             app = self.service_apps.get(signed)
             if app is None:
                 return False  # the dispatcher answers with an error naming the service
-            await _call_durably(app, scope, receive, send)
+            await _call(signed, app, scope, receive, send)
             return True
         service = unsigned_service(scope)
         if service is None or service == "json":
@@ -300,8 +300,19 @@ class ApiApp(Starlette):
         app = self.service_apps.get(service)
         if app is None:
             return False
-        await _call_durably(app, scope, receive, send)
+        await _call(service, app, scope, receive, send)
         return True
+
+
+#: Services that write nothing to the database: their answers need not wait for its commit.
+DATABASE_FREE_SERVICES = frozenset({"s3"})
+
+
+async def _call(service: str, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    if service in DATABASE_FREE_SERVICES:
+        await app(scope, receive, send)
+    else:
+        await _call_durably(app, scope, receive, send)
 
 
 async def _call_durably(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:

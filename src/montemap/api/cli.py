@@ -31,10 +31,13 @@ from montemap.api.httpserver import (
     server_config,
 )
 from montemap.arns import DEFAULT_ACCOUNT, DEFAULT_REGION
+from montemap.ecs.capacity import Capacity
 from montemap.errors import MontemapError
-from montemap.workers.capacity import Capacity
 
-DESCRIPTION = "Serve the Step Functions JSON API (boto3, the AWS CLI) and run executions."
+DESCRIPTION = (
+    "Run executions and serve, on one port, the Step Functions, ECS, S3, Lambda, CloudFormation"
+    " and IAM APIs (boto3, the AWS CLI) and the console."
+)
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8083
 
@@ -170,7 +173,7 @@ def serve(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "server",
-        help="run the engine and the Step Functions API",
+        help="run the engine and serve the AWS APIs (Step Functions, ECS, S3, Lambda, ...)",
         description=DESCRIPTION,
     )
     add_arguments(parser)

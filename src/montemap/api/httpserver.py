@@ -188,8 +188,16 @@ class GuardedProtocol(HttpToolsProtocol):
         super().on_url(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._count_header_bytes(len(name) + len(value))
-        super().on_header(name, value)
+        # uvicorn's own on_header, inlined with the size count: this runs for every
+        # header of every request (a boto3 request has about ten).
+        size = self._header_bytes = self._header_bytes + len(name) + len(value)
+        if size > MAX_HEADER_BYTES:
+            raise _HeadersTooLarge  # stops the parser: uvicorn calls send_400_response
+        name = name.lower()
+        value = value.rstrip(b" \t")  # llhttp keeps trailing whitespace (RFC 9110 5.5)
+        if name == b"expect" and value.lower() == b"100-continue":
+            self.expect_100_continue = True
+        self.headers.append((name, value))
 
     def _count_header_bytes(self, size: int) -> None:
         self._header_bytes += size
@@ -198,6 +206,15 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None and cycle.waiting_for_100_continue and not self.pipeline:
+            # Answer ``Expect: 100-continue`` now rather than when the application
+            # first reads the body: the client (botocore, on every PutObject) sends
+            # the body while the request is being routed, so it is usually there
+            # by the time the application asks for it (no extra loop turn).
+            if not self.transport.is_closing():
+                self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            cycle.waiting_for_100_continue = False
         self._reading_body = True
         self._set_deadline(self.limits.body_timeout)
 
@@ -272,5 +289,8 @@ def server_config(
         log_level=log_level,
         access_log=access_log,
         proxy_headers=False,  # loopback by default; no proxy in front to trust
+        # No "server: uvicorn" on every response: one header fewer for every client
+        # to parse (botocore looks up each modeled header by a scan of all of them).
+        server_header=False,
         timeout_graceful_shutdown=shutdown_timeout,
     )

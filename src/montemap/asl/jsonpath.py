@@ -19,26 +19,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from montemap.asl import jsonpath_syntax as syntax
 from montemap.asl.json_text import to_json_text
 from montemap.asl.jsonpath_parser import parse_path
-from montemap.asl.jsonpath_syntax import (
-    Expr,
-    Filter,
-    Indexes,
-    Length,
-    Literal,
-    Logical,
-    Names,
-    Operand,
-    ParsedPath,
-    PathError,
-    PathOperand,
-    Regex,
-    Scan,
-    Selector,
-    Slice,
-    Wildcard,
-)
+from montemap.asl.jsonpath_syntax import PathError
 from montemap.jsontypes import json_type_name
 
 __all__ = ["query"]
@@ -47,17 +31,17 @@ __all__ = ["query"]
 _MISSING: Any = object()
 
 
-def _format_selector(sel: Selector) -> str:
-    if isinstance(sel, Names):
+def _format_selector(sel: syntax.Selector) -> str:
+    if isinstance(sel, syntax.Names):
         return "[" + ",".join(f"'{n}'" for n in sel.names) + "]"
-    if isinstance(sel, Indexes):
+    if isinstance(sel, syntax.Indexes):
         return "[" + ",".join(str(i) for i in sel.indexes) + "]"
-    if isinstance(sel, Length):
+    if isinstance(sel, syntax.Length):
         return ".length()"
     return "[*]"
 
 
-def _root_text(parsed: ParsedPath) -> str:
+def _root_text(parsed: syntax.ParsedPath) -> str:
     return f"${parsed.variable}" if parsed.root == "$var" else parsed.root
 
 
@@ -65,7 +49,7 @@ _type_name = json_type_name
 
 
 def _resolve_root(
-    parsed: ParsedPath,
+    parsed: syntax.ParsedPath,
     data: Any,
     context: Any,
     variables: Mapping[str, Any] | None,
@@ -85,12 +69,12 @@ def _resolve_root(
     return variables[parsed.variable]
 
 
-def _definite(parsed: ParsedPath, root: Any) -> Any:
+def _definite(parsed: syntax.ParsedPath, root: Any) -> Any:
     """Walk a definite path; raise PathError as Jayway does when a step is missing."""
     node = root
     last = len(parsed.selectors) - 1
     for i, sel in enumerate(parsed.selectors):
-        if isinstance(sel, Names):
+        if isinstance(sel, syntax.Names):
             if not isinstance(node, dict):
                 raise PathError(
                     parsed.text,
@@ -105,28 +89,28 @@ def _definite(parsed: ParsedPath, root: Any) -> Any:
                     raise PathError(parsed.text, f"No results for path: {_prefix(parsed, i + 1)}")
                 raise PathError(parsed.text, f"Missing property in path {_prefix(parsed, i + 1)}")
             node = node[name]
-        elif isinstance(sel, Indexes):
+        elif isinstance(sel, syntax.Indexes):
             index = sel.indexes[0]
             if not isinstance(node, list):
                 raise PathError(
                     parsed.text,
-                    f"Filter: {_format_selector(sel)} can only be applied to arrays. "
+                    f"syntax.Filter: {_format_selector(sel)} can only be applied to arrays. "
                     f"Current context is: {to_json_text(node)}",
                 )
             # Jackson's ArrayNode.get gives null out of bounds, so AWS reads null there.
             node = node[index] if -len(node) <= index < len(node) else None
-        else:  # Length
+        else:  # syntax.Length
             node = _length(parsed, node)
     return node
 
 
-def _length(parsed: ParsedPath, node: Any) -> int:
+def _length(parsed: syntax.ParsedPath, node: Any) -> int:
     if isinstance(node, list | dict | str):
         return len(node)
     raise PathError(parsed.text, f"length() cannot be applied to a {_type_name(node)}")
 
 
-def _prefix(parsed: ParsedPath, count: int) -> str:
+def _prefix(parsed: syntax.ParsedPath, count: int) -> str:
     """The first ``count`` selectors of ``parsed`` in Jayway's normalized form."""
     return _root_text(parsed) + "".join(_format_selector(s) for s in parsed.selectors[:count])
 
@@ -138,36 +122,36 @@ def _children(node: Any) -> Iterator[Any]:
         yield from node
 
 
-def _select(sel: Selector, node: Any, env: _Env) -> Iterator[Any]:
+def _select(sel: syntax.Selector, node: Any, env: _Env) -> Iterator[Any]:
     """Apply one selector to one node, yielding the matches (missing ones skipped)."""
-    if isinstance(sel, Names):
+    if isinstance(sel, syntax.Names):
         if isinstance(node, dict):
             for name in sel.names:
                 if name in node:
                     yield node[name]
-    elif isinstance(sel, Indexes):
+    elif isinstance(sel, syntax.Indexes):
         if isinstance(node, list):
             for index in sel.indexes:
                 yield node[index] if -len(node) <= index < len(node) else None
-    elif isinstance(sel, Slice):
+    elif isinstance(sel, syntax.Slice):
         if isinstance(node, list):
             yield from node[sel.start : sel.stop : sel.step]
-    elif isinstance(sel, Wildcard):
+    elif isinstance(sel, syntax.Wildcard):
         yield from _children(node)
-    elif isinstance(sel, Filter):
+    elif isinstance(sel, syntax.Filter):
         candidates = node if isinstance(node, list) else [node] if isinstance(node, dict) else []
         for item in candidates:
             if _holds(sel.expression, item, env):
                 yield item
-    elif isinstance(sel, Scan):
+    elif isinstance(sel, syntax.Scan):
         yield from _scan(sel.selector, node, env)
-    elif isinstance(node, list | dict | str):  # Length
+    elif isinstance(node, list | dict | str):  # syntax.Length
         yield len(node)
 
 
-def _scan(selector: Selector, node: Any, env: _Env) -> Iterator[Any]:
+def _scan(selector: syntax.Selector, node: Any, env: _Env) -> Iterator[Any]:
     """Deep scan, pre-order as Jayway walks: the node itself, then its descendants."""
-    if isinstance(selector, Wildcard):
+    if isinstance(selector, syntax.Wildcard):
         for child in _children(node):
             yield child
             yield from _scan(selector, child, env)
@@ -185,14 +169,14 @@ class _Env:
     variables: Mapping[str, Any] | None
 
 
-def _indefinite(parsed: ParsedPath, root: Any, env: _Env) -> list[Any]:
+def _indefinite(parsed: syntax.ParsedPath, root: Any, env: _Env) -> list[Any]:
     nodes = [root]
     for sel in parsed.selectors:
         nodes = [match for node in nodes for match in _select(sel, node, env)]
     return nodes
 
 
-def _evaluate(parsed: ParsedPath, env: _Env, current: Any = _MISSING) -> Any:
+def _evaluate(parsed: syntax.ParsedPath, env: _Env, current: Any = _MISSING) -> Any:
     root = _resolve_root(parsed, env.data, env.context, env.variables, current)
     if parsed.definite:
         return _definite(parsed, root)
@@ -218,10 +202,10 @@ def query(
 # Filters ------------------------------------------------------------------------
 
 
-def _operand_value(operand: Operand, item: Any, env: _Env) -> Any:
-    if isinstance(operand, Literal):
+def _operand_value(operand: syntax.Operand, item: Any, env: _Env) -> Any:
+    if isinstance(operand, syntax.Literal):
         return operand.value
-    if isinstance(operand, Regex):
+    if isinstance(operand, syntax.Regex):
         return operand
     try:
         return _evaluate(operand.path, env, item)
@@ -229,8 +213,8 @@ def _operand_value(operand: Operand, item: Any, env: _Env) -> Any:
         return _MISSING
 
 
-def _holds(expr: Expr, item: Any, env: _Env) -> bool:
-    if isinstance(expr, Logical):
+def _holds(expr: syntax.Expr, item: Any, env: _Env) -> bool:
+    if isinstance(expr, syntax.Logical):
         if expr.op == "!":
             return not _holds(expr.operands[0], item, env)
         if expr.op == "&&":
@@ -238,7 +222,7 @@ def _holds(expr: Expr, item: Any, env: _Env) -> bool:
         return any(_holds(e, item, env) for e in expr.operands)
     left = _operand_value(expr.left, item, env)
     if expr.op is None:
-        if isinstance(expr.left, PathOperand) and not expr.left.path.definite:
+        if isinstance(expr.left, syntax.PathOperand) and not expr.left.path.definite:
             return bool(left)
         return left is not _MISSING
     assert expr.right is not None
@@ -297,7 +281,7 @@ def _compare(op: str, left: Any, right: Any) -> bool:
         return _ordered(op, left, right)
     if op == "=~":
         return (
-            isinstance(right, Regex)
+            isinstance(right, syntax.Regex)
             and isinstance(left, str)
             and right.pattern.fullmatch(left) is not None
         )

@@ -25,9 +25,9 @@ import sys
 from collections.abc import Mapping
 
 from montemap.arns import Arn
+from montemap.ecs.taskdefs import DEFAULT_HANDLER
 from montemap.errors import MontemapError
-from montemap.workers import command
-from montemap.workers.taskdefs import DEFAULT_HANDLER
+from montemap.worker import cli as command
 
 #: Optional variables and the ``montemap worker`` option each one sets.
 OPTIONS = {

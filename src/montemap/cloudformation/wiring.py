@@ -20,10 +20,10 @@ from montemap.cloudformation.providers import Services
 from montemap.cloudformation.providers.base import DEFAULT_CUSTOM_RESOURCE_TIMEOUT
 from montemap.cloudformation.responses import Responses
 from montemap.cloudformation.store import StackStore
+from montemap.ecs.ecs_api import EcsApi
 from montemap.engine.db import Database
 from montemap.lambda_api.service import LambdaService
 from montemap.storage.base import ObjectStore
-from montemap.workers.ecs_api import EcsApi
 
 #: Environment variable: seconds a custom resource may take to answer (default 300).
 TIMEOUT_VARIABLE = "MONTEMAP_CUSTOM_RESOURCE_TIMEOUT"

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from montemap.console.views import seconds
+from montemap.ecs.taskdefs import EcsStore
 from montemap.engine.engine import Engine
 from montemap.engine.records import ExecutionRecord
-from montemap.workers.taskdefs import EcsStore
 from montemap.workflows import pricing
 from montemap.workflows.pricing import TaskUsage
 

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from montemap.console.views import iso
-from montemap.workers.ecs_api import EcsApi
+from montemap.ecs.ecs_api import EcsApi
 
 EVENTS_SHOWN = 8
 

@@ -3,7 +3,8 @@
 ``handle_batch(event, context)`` takes a Distributed Map batch
 ``{"Items": [{"Bucket": .., "Key": ..}, ...], "BatchInput": {...}}`` (the keys of
 BatchInput are documented in :mod:`montemap.credit.params`), reads the loan
-objects concurrently, simulates every scenario and writes, under
+objects (:mod:`montemap.credit.objects`), parses them in bulk
+(:mod:`montemap.credit.bulk_parse`), simulates every scenario and writes, under
 ``<output_prefix>/batches/<batch_id>/``:
 
 * ``loans.parquet``: the per-loan rows (the schema of docs/model.md);
@@ -107,10 +108,16 @@ def bucket_labels(
 ) -> NDArray[np.object_]:
     """Label each value with the first bucket whose upper bound exceeds it
     (``right``: is at least it)."""
+    labels = np.array([name for name, _ in buckets], dtype=object)
+    return np.asarray(labels[_bucket_index(values, buckets, right)], dtype=object)
+
+
+def _bucket_index(
+    values: NDArray[np.float64], buckets: Sequence[tuple[str, float]], right: bool
+) -> NDArray[np.intp]:
     uppers = np.array([b for _, b in buckets], dtype=np.float64)
     idx = np.searchsorted(uppers, values, side="left" if right else "right")
-    labels = np.array([name for name, _ in buckets], dtype=object)
-    return np.asarray(labels[np.minimum(idx, len(buckets) - 1)], dtype=object)
+    return np.minimum(idx, len(buckets) - 1)
 
 
 # --------------------------------------------------------------------------- compute
@@ -246,10 +253,8 @@ def _sorted(table: pa.Table) -> pa.Table:
 def _labels(
     values: NDArray[np.float64], buckets: Sequence[tuple[str, float]], *, right: bool = False
 ) -> pa.Array:
-    uppers = np.array([b for _, b in buckets], dtype=np.float64)
-    idx = np.searchsorted(uppers, values, side="left" if right else "right")
     names = pa.array([name for name, _ in buckets], pa.string())
-    return names.take(pa.array(np.minimum(idx, len(buckets) - 1)))
+    return names.take(pa.array(_bucket_index(values, buckets, right)))
 
 
 def _fixed_columns(base: model.Baseline) -> dict[str, pa.Array]:

@@ -16,7 +16,7 @@ totals. :class:`TopN` keeps the ``argsort(-values, kind="stable")[:n]`` entries.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -25,7 +25,8 @@ import pyarrow.compute as pc
 from numpy.typing import NDArray
 
 #: Leaves of the pairwise tree summed by one ``np.sum`` call (at least NumPy's block, 128).
-LEAF = 1 << 16
+#: A sum holds at most one leaf of pending values (64 KiB), whatever ``n``.
+LEAF = 1 << 13
 _BLOCK = 8
 
 
@@ -34,55 +35,71 @@ def _split(n: int) -> int:
     return half - half % _BLOCK
 
 
-def _leaves(n: int, leaf: int) -> list[int]:
-    """Sizes of the tree's leaves of at most ``leaf`` values, left to right."""
+def _program(n: int, leaf: int) -> Iterator[int]:
+    """The tree of an ``n``-value sum in postfix order: a leaf's size (> 0), or ``0`` for
+    "add the last two sums". Lazy, so it holds one path of the tree (its depth), not
+    one entry per leaf."""
     if n <= leaf:
-        return [n]
+        yield n
+        return
     left = _split(n)
-    return _leaves(left, leaf) + _leaves(n - left, leaf)
+    yield from _program(left, leaf)
+    yield from _program(n - left, leaf)
+    yield 0
 
 
 class PairwiseSum:
-    """``float(values.sum())`` of ``n`` float64 values fed in order, in any chunks."""
+    """``float(values.sum())`` of ``n`` float64 values fed in order, in any chunks.
+
+    Memory is one leaf of pending values and one partial sum per level of the tree:
+    leaves are summed as soon as they fill and combined as soon as both halves are known.
+    """
 
     def __init__(self, n: int, leaf: int | None = None) -> None:
         leaf = LEAF if leaf is None else leaf
         if leaf < 128:
             raise ValueError("leaf must be at least NumPy's pairwise block of 128")
         self.n = n
-        self._leaf = leaf
-        self._sizes = _leaves(n, leaf)
-        self._sums: list[float] = []
-        self._pending: list[NDArray[np.float64]] = []
-        self._pending_n = 0
+        self._ops = _program(n, leaf) if n > 0 else iter(())
+        self._stack: list[float] = []
+        self._size = next(self._ops, 0)  # the leaf being filled (0: none left)
+        self._buf: NDArray[np.float64] = np.empty(0, dtype=np.float64)
+        self._fill = 0
         self._seen = 0
 
     def add(self, values: NDArray[Any]) -> None:
         """Feed the next values (converted to float64)."""
-        chunk = np.asarray(values, dtype=np.float64)
+        chunk = np.ascontiguousarray(values, dtype=np.float64).reshape(-1)
         if chunk.shape[0] == 0:
             return
-        self._seen += chunk.shape[0]
-        if self._seen > self.n:
+        if self._seen + chunk.shape[0] > self.n:
             raise ValueError(f"more than the {self.n} values announced")
-        self._pending.append(chunk)
-        self._pending_n += chunk.shape[0]
-        self._drain()
-
-    def _drain(self) -> None:
-        i = len(self._sums)
-        if i >= len(self._sizes) or self._pending_n < self._sizes[i]:
-            return
-        buf = self._pending[0] if len(self._pending) == 1 else np.concatenate(self._pending)
+        self._seen += chunk.shape[0]
         start = 0
-        while i < len(self._sizes) and buf.shape[0] - start >= self._sizes[i]:
-            size = self._sizes[i]
-            self._sums.append(float(np.sum(buf[start : start + size])))
-            start += size
-            i += 1
-        rest = buf[start:]
-        self._pending = [rest] if rest.shape[0] else []
-        self._pending_n = int(rest.shape[0])
+        while start < chunk.shape[0]:
+            take = min(self._size - self._fill, chunk.shape[0] - start)
+            if self._fill == 0 and take == self._size:  # a whole leaf: sum it in place
+                self._leaf_done(float(np.sum(chunk[start : start + take])))
+            else:
+                if self._buf.shape[0] < self._size:
+                    self._buf = np.empty(self._size, dtype=np.float64)
+                self._buf[self._fill : self._fill + take] = chunk[start : start + take]
+                self._fill += take
+                if self._fill == self._size:
+                    self._fill = 0
+                    self._leaf_done(float(np.sum(self._buf[: self._size])))
+            start += take
+
+    def _leaf_done(self, total: float) -> None:
+        self._stack.append(total)
+        for op in self._ops:
+            if op:
+                self._size = op
+                return
+            right = self._stack.pop()
+            self._stack.append(self._stack.pop() + right)
+        self._size = 0
+        self._buf = np.empty(0, dtype=np.float64)
 
     def value(self) -> float:
         """The sum; every announced value must have been fed."""
@@ -90,15 +107,7 @@ class PairwiseSum:
             raise ValueError(f"{self._seen} values fed, {self.n} announced")
         if self.n == 0:
             return 0.0
-        sums = iter(self._sums)
-
-        def combine(n: int) -> float:
-            if n <= self._leaf:
-                return next(sums)
-            left = _split(n)
-            return combine(left) + combine(n - left)
-
-        return combine(self.n)
+        return self._stack[0]
 
 
 class GroupSums:

@@ -116,7 +116,10 @@ class NumpyBackend:
         streams = StreamFactory(seed)
         width = padded_width(paths)
         half = width // 2
-        units = np.zeros((width, 2), dtype=np.float64)
+        # per path: weight units, squared-weight units and 1 (to count defaults), so one
+        # product per block gives all three per-loan sums (integers: exact in any order)
+        units = np.ones((width, 3), dtype=np.float64)
+        units[:, :2] = 0.0
         units[:paths, 0] = design.weight_units
         units[:paths, 1] = squared_weight_units(design)
         units_even, units_odd = units[0::2].copy(), units[1::2].copy()
@@ -140,6 +143,7 @@ class NumpyBackend:
             streams.idiosyncratic_raw(ids[start:stop], raw)
             halves = box_muller(raw)
             w = weights[start:stop]
+            w_ones = np.stack([w, np.ones_like(w)])  # loss cents and a count per path
             for j, (a, b) in enumerate(coeffs):
                 a_col, b_col = a[start:stop, None], b[start:stop, None]
                 for h, (count, u) in enumerate(((n_even, units_even), (n_odd, units_odd))):
@@ -150,10 +154,16 @@ class NumpyBackend:
                     hit = np.less(halves[h], bar)
                     hit[:, count:] = False
                     hitf = hit.astype(np.float64)
-                    loan_defaults[j, start:stop] += hit.sum(axis=1)
-                    loan_weighted[j, start:stop] += hitf @ u  # integer units: exact
-                    dflt[j, h] += hit.sum(axis=0)
-                    loss[j, h] += _exact_weighted_sum(w, hitf, exact)
+                    sums = hitf @ u  # integer units: exact
+                    loan_weighted[j, start:stop] += sums[:, :2]
+                    loan_defaults[j, start:stop] += sums[:, 2].astype(np.int64)
+                    if exact:
+                        per_path = w_ones @ hitf
+                        loss[j, h] += np.rint(per_path[0]).astype(np.int64)
+                        dflt[j, h] += per_path[1].astype(np.int64)
+                    else:
+                        dflt[j, h] += hit.sum(axis=0)
+                        loss[j, h] += _exact_weighted_sum(w, hitf, exact)
         results = []
         for j in range(k):
             path_loss = np.empty(width, dtype=np.int64)

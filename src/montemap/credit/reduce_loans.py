@@ -220,7 +220,13 @@ class Contributions:
         scales = [self._scale(i, total) for i, (_, total) in enumerate(self.figures)]
         acc = _Pass3(self, scales)
         if self._side is not None:
-            with open(self._raw_path, "rb") as raw_file, pa.ipc.open_stream(self._side_path) as r:
+            # an explicit file, not the path: given a path, Arrow memory-maps the spill and
+            # every page read stays in the resident set until the reader closes
+            with (
+                open(self._raw_path, "rb") as raw_file,
+                pa.OSFile(str(self._side_path)) as side_file,
+                pa.ipc.open_stream(side_file) as r,
+            ):
                 for side in r:
                     writer = acc.add(side, raw_file, writer, sink)
         return writer, acc.summary(), acc.capital_sums()

@@ -96,7 +96,9 @@ def scan_loans(
     largest = max(shocks) if shocks else None
     kept: pa.Table | None = None
     order = [("expected_loss", "descending"), ("key", "ascending")]
-    with pq.ParquetFile(path) as file:
+    # no pre-buffering: with it, Arrow reads the selected columns of every row group up
+    # front, so memory would grow with the file; without it, one row group at a time
+    with pq.ParquetFile(path, pre_buffer=False) as file:
         for batch in file.iter_batches(batch_size=CHUNK_ROWS, columns=list(columns)):
             table = pa.Table.from_batches([batch])
             for shock in pc.unique(table.column("shock_bp")).to_pylist():

@@ -24,7 +24,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import replace
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -184,6 +184,15 @@ def _chunks(seq: Iterable[Any], size: int) -> Iterator[list[Any]]:
 
 
 Job = tuple[Callable[..., dict[str, Any]], tuple[Any, ...]]
+_T = TypeVar("_T")
+
+
+def _whole(result: dict[str, Any]) -> dict[str, Any]:
+    return result
+
+
+def _batch_id(result: dict[str, Any]) -> str:
+    return str(result["batch_id"])
 
 
 def run_jobs(
@@ -191,15 +200,16 @@ def run_jobs(
     workers: int,
     progress: Callable[[int, int], None] | None = None,
     total: int | None = None,
-) -> list[dict[str, Any]]:
-    """Run the jobs (in-process when ``workers`` is 1); results in job order. Jobs are
-    taken lazily, at most ``IN_FLIGHT`` per worker submitted at a time, so memory does
-    not grow with the number of batches."""
-    results: list[dict[str, Any]] = []
+    keep: Callable[[dict[str, Any]], _T] = _whole,  # type: ignore[assignment]
+) -> list[_T]:
+    """Run the jobs (in-process when ``workers`` is 1); ``keep`` of each result, in job
+    order. Jobs are taken lazily, at most ``IN_FLIGHT`` per worker submitted at a time,
+    and only what ``keep`` returns is held, so memory grows by that much per batch."""
+    results: list[_T] = []
     count = total if total is not None else 0
     if workers <= 1:
         for fn, args in jobs:
-            results.append(fn(*args))
+            results.append(keep(fn(*args)))
             if progress:
                 progress(len(results), max(count, len(results)))
         return results
@@ -213,7 +223,7 @@ def run_jobs(
                     break
             if not window:
                 break
-            results.append(window.popleft().result())
+            results.append(keep(window.popleft().result()))
             if progress:
                 progress(len(results), max(count, len(results)))
     return results
@@ -269,8 +279,7 @@ def run_simulation(
         check_tape_accounts(tape, records)
         total = math.ceil(len(records) / batch_size)
         jobs = _tape_jobs(records, params, batch_size, work)
-    results = run_jobs(jobs, workers, progress, total)
-    ids = [r["batch_id"] for r in results]
+    ids = run_jobs(jobs, workers, progress, total, keep=_batch_id)
     try:
         if strict:
             _refuse_rejects(LocalObjectStore(work), params, ids)

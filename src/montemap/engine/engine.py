@@ -34,7 +34,7 @@ from montemap.engine.integrations import IntegrationRegistry
 from montemap.engine.lambdas import FunctionRegistry, LambdaInvoke
 from montemap.engine.map_runs import MapRunStore
 from montemap.engine.records import ActivityRecord, ExecutionRecord, StateMachineRef
-from montemap.engine.run import ExecutionRun
+from montemap.engine.run import MAX_HISTORY_EVENTS, ExecutionRun
 from montemap.engine.s3_integration import S3Integration
 from montemap.engine.store import ExecutionStore, from_ts
 from montemap.storage.base import ObjectStore
@@ -72,8 +72,11 @@ class Engine:
         store: ObjectStore | None = None,
         clock: Clock | None = None,
         functions: FunctionRegistry | None = None,
+        max_history_events: int = MAX_HISTORY_EVENTS,
     ) -> None:
         self.db = db
+        #: AWS's quota on one execution's history; past it the execution fails.
+        self.max_history_events = max_history_events
         self.arns = arns
         self.object_store = store
         self.clock: Clock = clock or SystemClock()

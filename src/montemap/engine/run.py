@@ -50,6 +50,9 @@ log = logging.getLogger(__name__)
 #: Tries of a state whose step could not be saved (the database could not commit),
 #: and the waits between them (seconds, doubling, on the engine's clock).
 SAVE_ATTEMPTS = 8
+#: AWS's quota on the events in one execution's history (a hard quota): an
+#: execution that would pass it fails with ``States.Runtime``, uncatchable.
+MAX_HISTORY_EVENTS = 25_000
 SAVE_RETRY_FIRST = 0.1
 SAVE_RETRY_MAX = 5.0
 #: Tries of recording an execution's end while the database cannot commit.
@@ -250,11 +253,31 @@ class ExecutionRun:
 
     def fail_unsaved(self, cause: str) -> None:
         """A step's write was refused at commit: end the execution (States.Runtime)."""
+        self.abort(cause)
+
+    def abort(self, cause: str) -> None:
+        """End the execution FAILED with ``States.Runtime``, past any Catch."""
         if self.done.is_set():
             return
         self.finish("FAILED", error=RUNTIME, cause=cause)
         if self.main is not None:
             self.main.cancel()
+
+    def _check_history_room(self, next_event_id: int) -> None:
+        """Fail the execution (and stop this frame) when a state would not fit its history.
+
+        Room is kept for the state's Entered and Exited events and the
+        execution's ExecutionFailed event.
+        """
+        limit = self.engine.max_history_events
+        if next_event_id + 2 <= limit:
+            return
+        self.abort(
+            f"The execution reached the maximum number of events in its history ({limit}). "
+            "Split the work: start a new execution to continue, or use a Distributed Map, "
+            "whose child executions have histories of their own."
+        )
+        raise asyncio.CancelledError
 
     def finish(
         self,
@@ -369,6 +392,7 @@ class ExecutionRun:
                 # The Entered event goes out with the previous state's Exited event and
                 # the frame's move to this state: one transaction per transition.
                 entered_id = self.last_event_id + len(self.pending.get(frame.key, ())) + 1
+                self._check_history_room(entered_id)
                 frame.phase = {
                     "entered_time": iso(self.engine.clock.now()),
                     "entered": entered_id,

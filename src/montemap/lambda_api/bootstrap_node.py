@@ -4,7 +4,9 @@ Same contract as :mod:`.bootstrap_python`: ``node bootstrap.js EVENT_FILE RESULT
 REQUEST_ID DEADLINE_MS INVOKED_ARN``. The handler (``_HANDLER``: ``file.export``) is
 loaded from ``LAMBDA_TASK_ROOT`` (``.js``/``.cjs`` with ``require``, ``.mjs`` with
 ``import``) and called as ``handler(event, context, callback)``: a returned promise
-or the callback gives the result, as in Lambda's Node.js runtime.
+or the callback gives the result, as in Lambda's Node.js runtime; a handler that
+returns nothing and never calls back ends when its event loop is empty (its
+pending requests, such as ``cfn-response``'s PUT, finish first).
 """
 
 from __future__ import annotations
@@ -87,9 +89,12 @@ async function main() {
   try {
     const result = handler(event, context, callback);
     if (result && typeof result.then === 'function') succeed(await result);
-    else if (handler.length < 3) succeed(result);
+    else if (result !== undefined && handler.length < 3) succeed(result);
+    // Otherwise, as Lambda's runtime: the callback, context.done/succeed/fail (what
+    // cfn-response calls once its PUT is answered), or an empty event loop ends it.
   } catch (e) { fail(e); }
 }
+process.on('beforeExit', () => succeed(null));
 process.on('unhandledRejection', fail);
 process.on('uncaughtException', fail);
 main();

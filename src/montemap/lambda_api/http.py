@@ -17,12 +17,13 @@ from typing import Any
 from urllib.parse import unquote
 
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response
+from starlette.responses import FileResponse, Response
 from starlette.types import Receive, Scope, Send
 
 from montemap.api.credentials import SigV4Authenticator
 from montemap.api.errors import REFUSALS, to_api_error
 from montemap.api.hosts import may_start_processes
+from montemap.lambda_api import codeurl
 from montemap.lambda_api.errors import LambdaError, bad_content, error_response, invalid, too_large
 from montemap.lambda_api.names import parse_function_name
 from montemap.lambda_api.service import LambdaService
@@ -123,6 +124,9 @@ class LambdaApp:
 
     async def _respond(self, request: Request) -> Response:
         body = await _read_body(request)
+        download = codeurl.PATH_RE.match(request.url.path)
+        if download is not None and request.method in ("GET", "HEAD"):
+            return self._code_package(request, download)  # the URL's signature authorises it
         await self._authenticate(request, body)
         path = request.url.path
         allowed = False
@@ -153,6 +157,16 @@ class LambdaApp:
         if isinstance(auth, SigV4Authenticator):  # one verifier, scoped to this service
             auth = auth.for_service("lambda")
         await auth(request, body)
+
+    def _code_package(self, request: Request, match: re.Match[str]) -> Response:
+        """The zip a GetFunction ``Code.Location`` URL names."""
+        name, version = unquote(match.group("fn")), unquote(match.group("version"))
+        query = request.query_params
+        self.service.code_urls.check(
+            name, version, query.get(codeurl.EXPIRES), query.get(codeurl.SIGNATURE)
+        )
+        path = self.service.code_package(name, version)
+        return FileResponse(path, media_type="application/zip", filename=f"{name}.zip")
 
     # ------------------------------------------------------------------ operations
 

@@ -14,6 +14,7 @@ import base64
 import binascii
 import json
 import logging
+import re
 import shutil
 import uuid
 from dataclasses import replace
@@ -24,6 +25,7 @@ from montemap.engine.db import Database
 from montemap.engine.lambdas import FunctionRegistry
 from montemap.errors import StatesError
 from montemap.lambda_api import codezip, configs
+from montemap.lambda_api.codeurl import CodeUrls
 from montemap.lambda_api.errors import LambdaError, conflict, invalid, not_found, precondition
 from montemap.lambda_api.names import (
     LATEST,
@@ -42,6 +44,10 @@ if TYPE_CHECKING:
     from montemap.aws.mapping import HostMapping, StandIn
 
 log = logging.getLogger("montemap.lambda")
+
+#: What a stored package's function name and version may be (no path can leave the code root).
+_PACKAGE_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,140}$")
+_PACKAGE_VERSION_RE = re.compile(r"^(\$LATEST|[0-9]{1,10})$")
 
 
 class LambdaService:
@@ -67,6 +73,8 @@ class LambdaService:
         self.code_root = data_dir / "lambda"
         self.region = server.region
         self.account = account
+        #: Download URLs of the stored zips (GetFunction's ``Code.Location``).
+        self.code_urls = CodeUrls(server.endpoint)
         self.runner = Runner(
             server, data_dir / "lambda-run", data_dir / "logs" / "lambda", limit=concurrency
         )
@@ -127,9 +135,17 @@ class LambdaService:
         config = self.resolve(parse_function_name(function, qualifier))
         out: dict[str, Any] = {"Configuration": configs.public(config)}
         if not self.is_builtin(config["FunctionName"]):
-            zip_path = self._zip_path(config["FunctionName"], config["Version"])
-            out["Code"] = {"RepositoryType": "S3", "Location": zip_path.as_uri()}
+            location = self.code_urls.url(config["FunctionName"], config["Version"])
+            out["Code"] = {"RepositoryType": "S3", "Location": location}
         return out
+
+    def code_package(self, name: str, version: str) -> Path:
+        """The stored zip of a created function's version (a download URL was checked)."""
+        path = self._zip_path(name, version)
+        safe = _PACKAGE_NAME_RE.match(name) and _PACKAGE_VERSION_RE.match(version)
+        if not safe or self.is_builtin(name) or not path.is_file():
+            raise not_found(f"Function not found: {self.arn(name, version)}")
+        return path
 
     def list_functions(self, *, all_versions: bool, marker: str, max_items: int) -> dict[str, Any]:
         """Builtin functions first, then created ones, by name; paged by name."""

@@ -38,14 +38,38 @@ class S3Context:
             raise from_store_error(exc)
 
 
+#: System metadata S3 keeps with an object and answers on GET and HEAD (besides the type).
+KEPT_HEADERS = (
+    "cache-control",
+    "content-disposition",
+    "content-encoding",
+    "content-language",
+    "expires",
+)
+
+
 def meta_from_headers(headers: dict[str, str]) -> ObjectMeta:
-    """``Content-Type`` and ``x-amz-meta-*`` of a request (names lowercased, as S3 keeps them)."""
-    metadata = {
-        name[len("x-amz-meta-") :]: value
-        for name, value in headers.items()
-        if name.startswith("x-amz-meta-")
-    }
-    return ObjectMeta(headers.get("content-type", ""), metadata)
+    """``Content-Type``, ``x-amz-meta-*`` and :data:`KEPT_HEADERS` of a request.
+
+    Names are lowercased, as S3 keeps them. ``aws-chunked`` is a transfer
+    encoding of the request, not of the object: S3 drops it from the stored
+    ``Content-Encoding`` (and stores none when it was the only one).
+    """
+    metadata: dict[str, str] = {}
+    kept: dict[str, str] = {}
+    for name, value in headers.items():
+        if name.startswith("x-amz-meta-"):
+            metadata[name[len("x-amz-meta-") :]] = value
+        elif name in KEPT_HEADERS:
+            kept[name] = value
+    encoding = kept.get("content-encoding")
+    if encoding is not None:
+        parts = [p.strip() for p in encoding.split(",") if p.strip() not in ("aws-chunked", "")]
+        if parts:
+            kept["content-encoding"] = ",".join(parts)
+        else:
+            del kept["content-encoding"]
+    return ObjectMeta(headers.get("content-type", ""), metadata, kept)
 
 
 def require_bucket(bucket: str) -> str:

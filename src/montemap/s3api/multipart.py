@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import re
+import time
+from typing import BinaryIO, cast
+
 from montemap.s3api.body import Payload
 from montemap.s3api.context import S3Context, meta_from_headers
 from montemap.s3api.errors import S3Error
+from montemap.s3api.objects import copy_source
 from montemap.s3api.request import S3Request
 from montemap.s3api.response import S3Response, xml_response
 from montemap.s3api.xmlio import document, el, iso_time, parse, text
 
 MAX_PARTS_LISTED = 1000
+_COPY_RANGE_RE = re.compile(r"^bytes=(\d+)-(\d+)$")
 
 
 async def create_upload(ctx: S3Context, req: S3Request) -> S3Response:
@@ -36,7 +42,7 @@ def _part_number(req: S3Request) -> int:
 
 async def upload_part(ctx: S3Context, req: S3Request, payload: Payload) -> S3Response:
     if "x-amz-copy-source" in req.headers:
-        raise S3Error("NotImplemented", "UploadPartCopy is not served by montemap (docs/s3.md)")
+        return await upload_part_copy(ctx, req)
     number = _part_number(req)
     etag = await ctx.call(
         lambda: ctx.store.upload_part(
@@ -49,6 +55,63 @@ async def upload_part(ctx: S3Context, req: S3Request, payload: Payload) -> S3Res
         if name.startswith("x-amz-checksum-") and name != "x-amz-checksum-algorithm":
             response.header(name, value)
     return response
+
+
+async def upload_part_copy(ctx: S3Context, req: S3Request) -> S3Response:
+    """UploadPartCopy: a part from (a byte range of) an existing object."""
+    number = _part_number(req)
+    src_bucket, src_key = copy_source(req.headers["x-amz-copy-source"])
+    upload_id = req.query["uploadId"]
+    wanted = req.headers.get("x-amz-copy-source-range")
+
+    def copy_part() -> tuple[str, float]:
+        info, source = ctx.store.open_info(src_bucket, src_key)
+        with source:
+            start, length = _copy_range(wanted, info.size)
+            source.seek(start)
+            part = cast(BinaryIO, Window(source, length))
+            etag = ctx.store.upload_part(req.bucket, req.key, upload_id, number, part)
+        return etag, time.time()
+
+    etag, when = await ctx.call(copy_part, small=False)
+    result = el("ETag", f'"{etag}"') + el("LastModified", iso_time(when))
+    return xml_response(document("CopyPartResult", result))
+
+
+def _copy_range(header: str | None, size: int) -> tuple[int, int]:
+    """``(start, length)`` of ``x-amz-copy-source-range`` (``bytes=first-last``, inclusive)."""
+    if header is None:
+        return 0, size
+    match = _COPY_RANGE_RE.match(header.strip())
+    if match is None:
+        raise S3Error(
+            "InvalidArgument",
+            f"The x-amz-copy-source-range value must be of the form bytes=first-last "
+            f"where first and last are the zero-based offsets of the first and last bytes "
+            f"to copy (got {header!r})",
+        )
+    first, last = int(match.group(1)), int(match.group(2))
+    if first > last or last >= size:
+        raise S3Error(
+            "InvalidRange",
+            f"The requested range {header!r} is not satisfiable (source object size {size})",
+        )
+    return first, last - first + 1
+
+
+class Window:
+    """At most ``length`` bytes of ``source`` from where it stands (read as a stream)."""
+
+    def __init__(self, source: BinaryIO, length: int) -> None:
+        self.source = source
+        self.left = length
+
+    def read(self, size: int = -1) -> bytes:
+        if size < 0 or size > self.left:
+            size = self.left
+        data = self.source.read(size) if size else b""
+        self.left -= len(data)
+        return data
 
 
 async def complete_upload(ctx: S3Context, req: S3Request, body: bytes) -> S3Response:

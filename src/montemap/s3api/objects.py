@@ -5,11 +5,18 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
+from email.utils import parsedate_to_datetime
 from typing import BinaryIO
 from urllib.parse import unquote
 
 from montemap.s3api.body import Payload
-from montemap.s3api.context import DEFAULT_TYPE, INLINE_LIMIT, S3Context, meta_from_headers
+from montemap.s3api.context import (
+    DEFAULT_TYPE,
+    INLINE_LIMIT,
+    KEPT_HEADERS,
+    S3Context,
+    meta_from_headers,
+)
 from montemap.s3api.errors import S3Error
 from montemap.s3api.request import S3Request
 from montemap.s3api.response import S3Response, http_date, xml_response
@@ -94,28 +101,75 @@ def _unsatisfiable(size: int) -> S3Error:
     return S3Error("InvalidRange", f"The requested range is not satisfiable (object size {size})")
 
 
-def _object_headers(response: S3Response, info: ObjectInfo) -> None:
+#: GetObject's ``response-*`` query parameters and the header each one overrides.
+OVERRIDES = {f"response-{name}": name for name in ("content-type", *KEPT_HEADERS)}
+
+
+def _object_headers(response: S3Response, info: ObjectInfo, req: S3Request) -> None:
     response.header("content-type", info.content_type or DEFAULT_TYPE)
     response.header("etag", f'"{info.etag}"')
     response.header("last-modified", http_date(info.last_modified))
     response.header("accept-ranges", "bytes")
+    for name, value in info.headers.items():
+        response.header(name, value)
     for name, value in info.metadata.items():
         response.header(f"x-amz-meta-{name}", value)
+    if req.query:
+        for parameter, name in OVERRIDES.items():
+            override = req.query.get(parameter)
+            if override is not None:  # replaces the stored value
+                response.headers = [h for h in response.headers if h[0] != name.encode()]
+                response.header(name, override)
 
 
 def _preconditions(req: S3Request, info: ObjectInfo) -> S3Response | None:
+    """S3's conditional GET/HEAD: 412 (raised), a 304 response, or ``None`` to go on.
+
+    As S3: ``If-Match`` true overrides a false ``If-Unmodified-Since``, and
+    ``If-None-Match`` false overrides a true ``If-Modified-Since``. Dates are
+    compared at one-second resolution (``Last-Modified``'s); a date that does
+    not parse is ignored.
+    """
     quoted = f'"{info.etag}"'
-    if_match = req.headers.get("if-match")
-    if if_match is not None and if_match.strip() not in (quoted, info.etag, "*"):
-        raise S3Error(
-            "PreconditionFailed", "At least one of the pre-conditions you specified did not hold"
-        )
-    if_none = req.headers.get("if-none-match")
-    if if_none is not None and if_none.strip() in (quoted, info.etag, "*"):
-        response = S3Response(304)
-        response.header("etag", quoted)
-        return response
+    headers = req.headers
+    if_match = headers.get("if-match")
+    if if_match is not None:
+        if if_match.strip() not in (quoted, info.etag, "*"):
+            raise _precondition_failed()
+    elif _since(headers.get("if-unmodified-since"), info) is True:
+        raise _precondition_failed()
+    if_none = headers.get("if-none-match")
+    if if_none is not None:
+        if if_none.strip() in (quoted, info.etag, "*"):
+            return _not_modified(quoted)
+    elif _since(headers.get("if-modified-since"), info) is False:
+        return _not_modified(quoted)
     return None
+
+
+def _since(header: str | None, info: ObjectInfo) -> bool | None:
+    """Whether the object was modified after the date ``header`` names (``None``: no date)."""
+    if not header:
+        return None
+    try:
+        moment = parsedate_to_datetime(header)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment.tzinfo is None:
+        return None
+    return int(info.last_modified) > moment.timestamp()
+
+
+def _precondition_failed() -> S3Error:
+    return S3Error(
+        "PreconditionFailed", "At least one of the pre-conditions you specified did not hold"
+    )
+
+
+def _not_modified(quoted_etag: str) -> S3Response:
+    response = S3Response(304)
+    response.header("etag", quoted_etag)
+    return response
 
 
 async def get_object(ctx: S3Context, req: S3Request, *, head: bool = False) -> S3Response:
@@ -151,7 +205,7 @@ def _respond(req: S3Request, info: ObjectInfo) -> tuple[S3Response, int]:
         return early, 0
     wanted = _range(req.headers.get("range"), info.size)
     response = S3Response(200)
-    _object_headers(response, info)
+    _object_headers(response, info, req)
     if wanted is None:
         response.length = info.size
         return response, 0

@@ -17,20 +17,29 @@ from montemap.s3api.errors import S3Error
 
 @dataclass
 class S3Request:
-    """What a handler needs from the ASGI scope; ``path`` and ``raw_query`` are as sent."""
+    """What a handler needs from the ASGI scope; ``path`` and ``raw_query`` are as sent.
+
+    ``headers`` maps lowercased names to values (repeated headers joined with
+    commas); ``raw_headers`` are the scope's, for the signature check.
+    """
 
     method: str
     path: str
     raw_query: str
     query: dict[str, str]
     headers: dict[str, str]
-    header_list: list[tuple[str, str]]
+    raw_headers: list[tuple[bytes, bytes]]
     bucket: str
     key: str
     receive: Receive
 
     def header(self, name: str, default: str = "") -> str:
         return self.headers.get(name, default)
+
+    @property
+    def header_list(self) -> list[tuple[str, str]]:
+        """Every header as sent, in order (names lowercased)."""
+        return [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in self.raw_headers]
 
     @property
     def resource(self) -> str:
@@ -42,20 +51,19 @@ class S3Request:
 
 def parse_request(scope: Scope, receive: Receive) -> S3Request:
     """The request in ``scope``; S3's ``InvalidURI``-like errors for a path it cannot hold."""
-    header_list: list[tuple[str, str]] = []
-    headers: dict[str, str] = {}
-    for raw_name, raw_value in scope["headers"]:
-        name = raw_name.decode("latin-1").lower()
-        value = raw_value.decode("latin-1")
-        header_list.append((name, value))
-        headers[name] = f"{headers[name]},{value}" if name in headers else value
+    raw_headers = scope["headers"]
+    # ASGI servers lowercase header names; one dict comprehension serves the
+    # common case of no repeated header (a boto3 request has about ten).
+    headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in raw_headers}
+    if len(headers) != len(raw_headers) or any(name != name.lower() for name in headers):
+        headers = _joined(raw_headers)
     raw_path = scope.get("raw_path")
     path = raw_path.decode("latin-1") if raw_path else scope["path"]
     path = path.split("?", 1)[0]
     raw_query = scope.get("query_string", b"").decode("latin-1")
     query = dict(parse_qsl(raw_query, keep_blank_values=True)) if raw_query else {}
     try:
-        decoded = unquote(path, errors="strict")
+        decoded = unquote(path, errors="strict") if "%" in path else path
     except UnicodeDecodeError:
         raise S3Error("InvalidArgument", "the request path is not valid UTF-8 once decoded")
     bucket, key = _virtual_bucket(headers.get("host", ""), decoded)
@@ -65,11 +73,21 @@ def parse_request(scope: Scope, receive: Receive) -> S3Request:
         raw_query=raw_query,
         query=query,
         headers=headers,
-        header_list=header_list,
+        raw_headers=raw_headers,
         bucket=bucket,
         key=key,
         receive=receive,
     )
+
+
+def _joined(raw_headers: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """Headers by lowercased name, repeated ones joined with commas (as HTTP allows)."""
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in raw_headers:
+        name = raw_name.decode("latin-1").lower()
+        value = raw_value.decode("latin-1")
+        headers[name] = f"{headers[name]},{value}" if name in headers else value
+    return headers
 
 
 def _virtual_bucket(host: str, decoded_path: str) -> tuple[str, str]:

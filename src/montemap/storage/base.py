@@ -37,6 +37,9 @@ class ObjectMeta:
 
     content_type: str = ""
     metadata: Mapping[str, str] = field(default_factory=dict)
+    #: Other system metadata S3 keeps and answers (``cache-control``, ``content-encoding``,
+    #: ``content-disposition``, ``content-language``, ``expires``), names lowercased.
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,7 @@ class ObjectInfo:
     storage_class: str = "STANDARD"
     content_type: str = ""
     metadata: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)  # as ObjectMeta.headers
 
 
 @dataclass(frozen=True)

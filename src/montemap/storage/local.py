@@ -12,10 +12,12 @@ inside the bucket are objects, symbolic links to directories are not listed.
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import os
+import secrets
 import shutil
 import stat
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO, cast
@@ -35,6 +37,7 @@ from montemap.storage.local_meta import (
     read_record,
     store_record,
 )
+from montemap.storage.local_paths import CREATE_FLAGS, READ_FLAGS, plain_dirs, write_all
 from montemap.storage.local_uploads import LocalUploads
 from montemap.storage.names import (
     validate_bucket,
@@ -59,6 +62,7 @@ class LocalObjectStore:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
         self.uploads = LocalUploads(self.root)
+        self._real_root: str | None = None  # os.path.realpath(root), once it exists
 
     def __repr__(self) -> str:
         return f"LocalObjectStore({str(self.root)!r})"
@@ -78,6 +82,27 @@ class LocalObjectStore:
         validate_key(key)
         bucket_dir = self._bucket_dir(bucket)
         return bucket_dir / key, os.path.realpath(bucket_dir)
+
+    def _locate(self, bucket: str, key: str) -> tuple[str, str]:
+        """The object's path and the bucket's real path, without pathlib on the common path.
+
+        The root's real path is resolved once; a bucket directory that is a plain
+        directory below it costs one ``lstat`` (a linked one: the general way).
+        """
+        validate_key(key)
+        validate_bucket(bucket)
+        real_root = self._real_root
+        if real_root is None and self.root.is_dir():
+            real_root = self._real_root = os.path.realpath(self.root)
+        if real_root is not None:
+            real_bucket = os.path.join(real_root, bucket)
+            try:
+                if stat.S_ISDIR(os.lstat(real_bucket).st_mode):
+                    return os.path.join(real_bucket, key), real_bucket
+            except OSError:
+                pass
+        path, real_bucket = self._path(bucket, key)
+        return str(path), real_bucket
 
     @staticmethod
     def _missing(bucket: str, key: str) -> ObjectStoreError:
@@ -141,18 +166,47 @@ class LocalObjectStore:
         return self.head(bucket, key)
 
     def open(self, bucket: str, key: str) -> BinaryIO:
-        path, real_root = self._path(bucket, key)
+        fd, _ = self._open_fd(bucket, key)
+        return os.fdopen(fd, "rb")
+
+    def _open_fd(self, bucket: str, key: str) -> tuple[int, os.stat_result]:
+        """A read descriptor of the object and its stat; checked to be inside the bucket."""
+        path, real_root = self._locate(bucket, key)
+        try:
+            fd = os.open(os.path.join(real_root, key), READ_FLAGS)
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:  # the last component is a link: the general way
+                raise self._open_error(bucket, key, exc)
+            return self._open_checked(path, real_root, bucket, key)
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise self._missing(bucket, key)
+            plain = "/" not in key or plain_dirs(real_root, key) is True
+        except BaseException:
+            os.close(fd)
+            raise
+        if plain:
+            return fd, st
+        os.close(fd)  # a linked directory on the way: check it the general way
+        return self._open_checked(path, real_root, bucket, key)
+
+    def _open_error(self, bucket: str, key: str, exc: OSError) -> ObjectStoreError:
+        if isinstance(exc, FileNotFoundError | NotADirectoryError | IsADirectoryError):
+            return self._missing(bucket, key)
+        code = "AccessDenied" if isinstance(exc, PermissionError) else "InternalError"
+        return ObjectStoreError(
+            code, f"cannot read s3://{bucket}/{key}: {exc.strerror}", bucket=bucket, key=key
+        )
+
+    def _open_checked(
+        self, path: str, real_root: str, bucket: str, key: str
+    ) -> tuple[int, os.stat_result]:
+        """Open following links, then check where the file really is."""
         try:
             fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-            raise self._missing(bucket, key)
-        except PermissionError as exc:
-            raise ObjectStoreError(
-                "AccessDenied",
-                f"cannot read s3://{bucket}/{key}: {exc.strerror}",
-                bucket=bucket,
-                key=key,
-            )
+        except OSError as exc:
+            raise self._open_error(bucket, key, exc)
         try:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
@@ -166,19 +220,18 @@ class LocalObjectStore:
                 again = os.stat(real)
                 if (again.st_dev, again.st_ino) != (st.st_dev, st.st_ino):
                     raise self._escapes(bucket, key)
-            return os.fdopen(fd, "rb")
+            return fd, st
         except BaseException:
             os.close(fd)
             raise
 
     def open_info(self, bucket: str, key: str) -> tuple[ObjectInfo, BinaryIO]:
-        stream = self.open(bucket, key)
+        fd, st = self._open_fd(bucket, key)
         try:
-            fd = stream.fileno()
-            st = os.fstat(fd)
             etag, meta = read_record(fd)
+            stream = os.fdopen(fd, "rb")
         except BaseException:
-            stream.close()
+            os.close(fd)
             raise
         info = ObjectInfo(
             key,
@@ -187,6 +240,7 @@ class LocalObjectStore:
             st.st_mtime,
             content_type=meta.content_type,
             metadata=meta.metadata,
+            headers=meta.headers,
         )
         return info, stream
 
@@ -199,7 +253,7 @@ class LocalObjectStore:
             raise ObjectStoreError(
                 "InvalidArgument", f"object data must be bytes, got {type(data).__name__}"
             )
-        return self._write(bucket, key, lambda f: f.write(data), meta)
+        return self._write(bucket, key, None, meta, data=data)
 
     def put_stream(
         self, bucket: str, key: str, stream: BinaryIO, *, meta: ObjectMeta | None = None
@@ -222,6 +276,7 @@ class LocalObjectStore:
             st.st_mtime,
             content_type=meta.content_type,
             metadata=meta.metadata,
+            headers=meta.headers,
         )
 
     # ------------------------------------------------------------- multipart
@@ -295,35 +350,35 @@ class LocalObjectStore:
         self,
         bucket: str,
         key: str,
-        fill: Callable[[BinaryIO], object],
+        fill: Callable[[BinaryIO], object] | None,
         meta: ObjectMeta | None,
         *,
         etag: str | None = None,
+        data: bytes | bytearray | memoryview | None = None,
     ) -> str:
-        path, real_root = self._path(bucket, key)
-        parent = path.parent
-        # Check before creating anything: an existing symbolic link among the
-        # parents must not make mkdir or the write land outside the bucket.
-        if not _inside(os.path.realpath(parent), real_root):
-            raise self._escapes(bucket, key)
+        """Publish an object atomically: ``data``, or what ``fill`` writes."""
+        directory = self._directory_for(bucket, key)
+        tmp = os.path.join(directory, _TMP_PREFIX + secrets.token_hex(8))
         try:
-            parent.mkdir(parents=True, exist_ok=True)
-        except (FileExistsError, NotADirectoryError):
-            raise _conflict(bucket, key)
+            fd = os.open(tmp, CREATE_FLAGS, _FILE_MODE)
         except OSError as exc:
             raise _write_failed(bucket, key, exc)
         try:
-            fd, tmp = tempfile.mkstemp(dir=parent, prefix=_TMP_PREFIX)
-        except OSError as exc:
-            raise _write_failed(bucket, key, exc)
-        try:
-            os.fchmod(fd, _FILE_MODE)  # mkstemp makes 0600 files; objects are shared
-            with os.fdopen(fd, "wb") as f:
-                writer = HashingWriter(f)
-                fill(cast(BinaryIO, writer))
-                etag = etag or writer.md5.hexdigest()
-                store_record(f.fileno(), encode_record(etag, meta))
-            os.replace(tmp, path)
+            try:
+                os.fchmod(fd, _FILE_MODE)  # whatever the umask: objects are shared
+                if data is not None:
+                    write_all(fd, data)
+                    etag = etag or hashlib.md5(data, usedforsecurity=False).hexdigest()
+                else:
+                    assert fill is not None
+                    with os.fdopen(fd, "wb", closefd=False) as f:
+                        writer = HashingWriter(f)
+                        fill(cast(BinaryIO, writer))
+                    etag = etag or writer.md5.hexdigest()
+                store_record(fd, encode_record(etag, meta))
+            finally:
+                os.close(fd)
+            os.replace(tmp, os.path.join(directory, os.path.basename(key)))
         except IsADirectoryError:
             _unlink_quietly(tmp)
             raise _conflict(bucket, key)
@@ -334,6 +389,25 @@ class LocalObjectStore:
             _unlink_quietly(tmp)
             raise
         return etag
+
+    def _directory_for(self, bucket: str, key: str) -> str:
+        """The directory the object's file goes in, created if needed, checked to be inside."""
+        path, real_root = self._locate(bucket, key)
+        dirs = plain_dirs(real_root, key)
+        if dirs is True:
+            return os.path.dirname(os.path.join(real_root, key))
+        parent = os.path.dirname(path)
+        # Check before creating anything: an existing symbolic link among the
+        # parents must not make mkdir or the write land outside the bucket.
+        if dirs is None and not _inside(os.path.realpath(parent), real_root):
+            raise self._escapes(bucket, key)
+        try:
+            os.makedirs(parent, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise _conflict(bucket, key)
+        except OSError as exc:
+            raise _write_failed(bucket, key, exc)
+        return parent
 
 
 class _EscapesBucket(Exception):
@@ -374,7 +448,7 @@ def _info(key: str, path: str, st: os.stat_result) -> ObjectInfo:
 
 
 def _meta_of(info: ObjectInfo) -> ObjectMeta:
-    return ObjectMeta(info.content_type, info.metadata)
+    return ObjectMeta(info.content_type, info.metadata, info.headers)
 
 
 def _valid_bucket(name: str) -> bool:

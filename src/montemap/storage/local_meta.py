@@ -2,7 +2,7 @@
 
 Each object file carries one extended attribute (``user.montemap.object``, a
 small JSON document: the MD5 ETag, the content type, the ``x-amz-meta-*``
-pairs). It is set on the temporary file before the rename that publishes the
+pairs, the other system metadata S3 keeps such as ``Cache-Control``). It is set on the temporary file before the rename that publishes the
 object, so bytes and metadata change together. A file written by something
 else (or on a file system without user extended attributes) has no record:
 its ETag is then derived from its modification time and size, and its
@@ -45,6 +45,8 @@ def encode_record(etag: str, meta: ObjectMeta | None) -> bytes:
             record["type"] = meta.content_type
         if meta.metadata:
             record["meta"] = dict(meta.metadata)
+        if meta.headers:
+            record["headers"] = dict(meta.headers)
     return json.dumps(record, separators=(",", ":")).encode()
 
 
@@ -73,11 +75,15 @@ def read_record(path: str | os.PathLike[str] | int) -> tuple[str | None, ObjectM
     metadata = record.get("meta", {})
     if not isinstance(metadata, Mapping):
         metadata = {}
+    headers = record.get("headers", {})
+    if not isinstance(headers, Mapping):
+        headers = {}
     return (
         etag if isinstance(etag, str) else None,
         ObjectMeta(
             content_type if isinstance(content_type, str) else "",
             {str(k): str(v) for k, v in metadata.items()},
+            {str(k): str(v) for k, v in headers.items()},
         ),
     )
 

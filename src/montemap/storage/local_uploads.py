@@ -83,6 +83,7 @@ class LocalUploads:
             "key": key,
             "type": meta.content_type,
             "meta": dict(meta.metadata),
+            "headers": dict(meta.headers),
             "initiated": time.time(),
         }
         (directory / "upload.json").write_text(json.dumps(record), encoding="utf-8")
@@ -177,9 +178,11 @@ class LocalUploads:
             md5s.append(part.etag)
         metadata = record.get("meta")
         content_type = record.get("type")
+        headers = record.get("headers")
         meta = ObjectMeta(
             content_type if isinstance(content_type, str) else "",
             {str(k): str(v) for k, v in metadata.items()} if isinstance(metadata, dict) else {},
+            {str(k): str(v) for k, v in headers.items()} if isinstance(headers, dict) else {},
         )
         paths = [directory / f"part-{number:05d}" for number, _ in wanted]
         return CompletionPlan(paths, meta, multipart_etag(md5s))

@@ -4,7 +4,7 @@
 - :func:`eventually` / :func:`eventually_async`: poll a condition with a deadline;
 - :func:`wait_for_execution`: an execution's description once it has ended;
 - :mod:`montemap.testing.fixtures`: pytest fixtures built on them;
-- :func:`montemap.workers.testing.run_handler`: run an activity handler without a server.
+- :func:`montemap.worker.testing.run_handler`: run an activity handler without a server.
 
 Needs boto3 (a dependency of montemap); the fixtures module needs pytest.
 """

@@ -10,10 +10,10 @@ from typing import Any, Protocol
 
 from montemap.api.actions import Context as StatesContext
 from montemap.cloudformation.errors import ResourceFailure
+from montemap.ecs.ecs_api import EcsApi
 from montemap.errors import ApiError
 from montemap.lambda_api.service import LambdaService
 from montemap.storage.base import ObjectStore
-from montemap.workers.ecs_api import EcsApi
 
 #: Custom resources that do not answer within this many seconds fail (AWS waits one hour).
 DEFAULT_CUSTOM_RESOURCE_TIMEOUT = 300.0

@@ -1,0 +1,585 @@
+"""A subset of the Amazon ECS API over the local worker service.
+
+:meth:`EcsApi.handle_ecs` takes an action name and its request (camelCase, as
+the JSON 1.1 wire carries it) and returns the response in the shapes of
+botocore's ``ecs`` service model; refusals are ``ApiError`` with ECS's codes
+(``ClientException``, ``InvalidParameterException``,
+``ClusterNotFoundException``, ``ServiceNotFoundException``,
+``ServiceNotActiveException``...). Timestamps are returned as ``datetime``
+(the wire layer writes them as epoch seconds).
+
+Local differences: a task is one process (its one container's ``command``),
+its container's ``runtimeId`` is the process id, and there is no image,
+network or load balancer; those fields are accepted, stored and echoed.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import json
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import botocore.loaders
+from botocore.model import ServiceModel
+
+from montemap.api.validation import validate_input
+from montemap.ecs.ecs_store import EcsStore
+from montemap.ecs.limits import (
+    check_cluster_count,
+    check_desired_count,
+    check_service_count,
+)
+from montemap.ecs.service import ServiceManager
+from montemap.ecs.taskdefs import (
+    DEFAULT_CLUSTER,
+    Cluster,
+    Service,
+    TaskDefinition,
+    TaskRecord,
+    client_error,
+    invalid_parameter,
+)
+from montemap.errors import ApiError
+
+#: The actions this server implements.
+ACTIONS = (
+    "CreateCluster",
+    "DescribeClusters",
+    "ListClusters",
+    "DeleteCluster",
+    "RegisterTaskDefinition",
+    "DescribeTaskDefinition",
+    "ListTaskDefinitions",
+    "DeregisterTaskDefinition",
+    "CreateService",
+    "UpdateService",
+    "DescribeServices",
+    "ListServices",
+    "DeleteService",
+    "ListTasks",
+    "DescribeTasks",
+    "StopTask",
+)
+
+_MAX_RESULTS = 100
+
+
+@functools.cache
+def service_model() -> ServiceModel:
+    """botocore's model of the ECS API (loaded once).
+
+    Read with botocore's loader alone: a session would read the AWS config
+    files and fail on the server's environment (an ``AWS_PROFILE`` naming no
+    profile, say), which has nothing to do with the model.
+    """
+    loader = botocore.loaders.create_loader()
+    return ServiceModel(loader.load_service_model("ecs", "service-2"), service_name="ecs")
+
+
+def _time(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+def _drop_none(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _page(items: list[str], params: dict[str, Any], key: str) -> dict[str, Any]:
+    """One page of ``items`` per ``maxResults`` / ``nextToken``."""
+    limit = params.get("maxResults", _MAX_RESULTS)
+    if not 1 <= limit <= _MAX_RESULTS:
+        raise invalid_parameter(f"maxResults must be between 1 and {_MAX_RESULTS}.")
+    start = 0
+    token = params.get("nextToken")
+    if token:
+        try:
+            start = int(json.loads(base64.urlsafe_b64decode(token.encode()))["offset"])
+        except (ValueError, KeyError, TypeError):
+            raise invalid_parameter("Invalid nextToken.")
+    chunk = items[start : start + limit]
+    out: dict[str, Any] = {key: chunk}
+    if start + limit < len(items):
+        out["nextToken"] = base64.urlsafe_b64encode(
+            json.dumps({"offset": start + limit}).encode()
+        ).decode()
+    return out
+
+
+class EcsApi:
+    """The ECS actions, over an :class:`EcsStore` and a :class:`ServiceManager`."""
+
+    def __init__(self, manager: ServiceManager) -> None:
+        self.manager = manager
+        self.store: EcsStore = manager.store
+        self.arns = self.store.arns
+        self._actions: dict[str, Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]] = {
+            name: getattr(self, "_" + name) for name in ACTIONS
+        }
+
+    async def handle_ecs(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Run ``action`` with ``params``; the response, or ``ApiError``."""
+        model = service_model()
+        handler = self._actions.get(action)
+        if handler is None:
+            if action in model.operation_names:
+                raise ApiError(
+                    "UnknownOperationException",
+                    f"Operation '{action}' is not supported by montemap (supported:"
+                    f" {', '.join(ACTIONS)}).",
+                )
+            raise ApiError("UnknownOperationException", f"Unknown operation '{action}'.")
+        try:
+            clean = validate_input(model.operation_model(action), params)
+        except ApiError as exc:
+            if exc.code == "ValidationException":
+                raise invalid_parameter(exc.message)
+            raise
+        return await handler(clean)
+
+    # ------------------------------------------------------------------ lookups
+    def _cluster(self, ref: str | None) -> Cluster:
+        name = self._cluster_name(ref)
+        cluster = self.store.get_cluster(name)
+        if cluster is None or cluster.status != "ACTIVE":
+            raise ApiError("ClusterNotFoundException", "Cluster not found.")
+        return cluster
+
+    def _cluster_name(self, ref: str | None) -> str:
+        if not ref:
+            return DEFAULT_CLUSTER
+        return self.arns.resource(ref, "cluster") or ref
+
+    def _service_name(self, cluster: Cluster, ref: str) -> str:
+        rest = self.arns.resource(ref, "service")
+        if rest is None:
+            return ref
+        owner, _, name = rest.rpartition("/")
+        if owner and owner != cluster.name:
+            raise invalid_parameter(
+                f"The service ARN {ref} names cluster '{owner}', not '{cluster.name}'."
+            )
+        return name
+
+    def _service(self, cluster: Cluster, ref: str) -> Service:
+        service = self.store.get_service(cluster.name, self._service_name(cluster, ref))
+        if service is None:
+            raise ApiError("ServiceNotFoundException", "Service not found.")
+        return service
+
+    def _task_definition(self, ref: str, *, for_service: bool) -> TaskDefinition:
+        definition = self.store.resolve_task_definition(ref)
+        if definition is None:
+            if for_service:
+                raise client_error("TaskDefinition not found.")
+            raise client_error("Unable to describe task definition.")
+        if for_service and definition.status != "ACTIVE":
+            raise client_error(f"TaskDefinition is inactive: {definition.key}")
+        return definition
+
+    def _task_id(self, cluster: Cluster, ref: str) -> str:
+        rest = self.arns.resource(ref, "task")
+        if rest is None:
+            return ref
+        owner, _, task_id = rest.rpartition("/")
+        if owner and owner != cluster.name:
+            raise invalid_parameter(
+                f"The task ARN {ref} names cluster '{owner}', not '{cluster.name}'."
+            )
+        return task_id
+
+    # ------------------------------------------------------------------ shapes
+    def _cluster_shape(self, cluster: Cluster) -> dict[str, Any]:
+        live = self.store.tasks(cluster=cluster.name, live=True)
+        return {
+            "clusterArn": self.arns.cluster(cluster.name),
+            "clusterName": cluster.name,
+            "status": cluster.status,
+            "registeredContainerInstancesCount": 0,
+            "runningTasksCount": sum(1 for t in live if t.last_status == "RUNNING"),
+            "pendingTasksCount": sum(
+                1 for t in live if t.last_status in ("PROVISIONING", "PENDING")
+            ),
+            "activeServicesCount": len(self.store.services(cluster.name)),
+            "statistics": [],
+            "tags": cluster.tags,
+            "settings": [{"name": "containerInsights", "value": "disabled"}],
+            "capacityProviders": [],
+            "defaultCapacityProviderStrategy": [],
+        }
+
+    def _task_definition_shape(self, definition: TaskDefinition) -> dict[str, Any]:
+        body = dict(definition.body)
+        body.pop("tags", None)
+        containers = []
+        for container in body["containerDefinitions"]:
+            containers.append(
+                {
+                    "cpu": 0,
+                    "portMappings": [],
+                    "essential": True,
+                    "environment": [],
+                    "mountPoints": [],
+                    "volumesFrom": [],
+                    **container,
+                }
+            )
+        shape = {
+            **body,
+            "taskDefinitionArn": self.arns.task_definition(definition.family, definition.revision),
+            "containerDefinitions": containers,
+            "revision": definition.revision,
+            "volumes": body.get("volumes", []),
+            "status": definition.status,
+            "requiresAttributes": [],
+            "placementConstraints": body.get("placementConstraints", []),
+            "compatibilities": ["EC2", "FARGATE"],
+            "registeredAt": _time(definition.registered_at),
+            "deregisteredAt": _time(definition.deregistered_at),
+        }
+        return _drop_none(shape)
+
+    def _service_shape(self, service: Service) -> dict[str, Any]:
+        cluster, name = service.cluster, service.name
+        running, pending = self.manager.counts(cluster, name)
+        deployments = []
+        all_tasks = self.store.tasks(cluster=cluster, service=name)
+        for index, deployment in enumerate(self.store.deployments(cluster, name)):
+            mine = [t for t in all_tasks if t.deployment_id == deployment.id]
+            live = [t for t in mine if t.last_status != "STOPPED" and t.desired_status == "RUNNING"]
+            d_running = sum(1 for t in live if t.last_status == "RUNNING")
+            d_pending = sum(1 for t in live if t.last_status in ("PROVISIONING", "PENDING"))
+            family, _, revision = deployment.task_definition.partition(":")
+            deployments.append(
+                {
+                    "id": deployment.id,
+                    "status": deployment.status,
+                    "taskDefinition": self.arns.task_definition(family, int(revision)),
+                    "desiredCount": service.desired_count
+                    if index == 0 and service.status == "ACTIVE"
+                    else len(live),
+                    "pendingCount": d_pending,
+                    "runningCount": d_running,
+                    "failedTasks": sum(
+                        1
+                        for t in mine
+                        if t.stop_code in ("EssentialContainerExited", "TaskFailedToStart")
+                    ),
+                    "createdAt": _time(deployment.created_at),
+                    "updatedAt": _time(deployment.updated_at),
+                    "launchType": service.launch_type,
+                    "rolloutState": deployment.rollout_state,
+                    "rolloutStateReason": deployment.rollout_reason,
+                }
+            )
+        family, _, revision = service.task_definition.partition(":")
+        events = [
+            {**event, "createdAt": _time(event["createdAt"])}
+            for event in self.manager.events(cluster, name)
+        ]
+        return {
+            "serviceArn": self.arns.service(cluster, name),
+            "serviceName": name,
+            "clusterArn": self.arns.cluster(cluster),
+            "loadBalancers": service.body.get("loadBalancers", []),
+            "serviceRegistries": service.body.get("serviceRegistries", []),
+            "status": service.status,
+            "desiredCount": service.desired_count,
+            "runningCount": running,
+            "pendingCount": pending,
+            "launchType": service.launch_type,
+            "taskDefinition": self.arns.task_definition(family, int(revision)),
+            "deploymentConfiguration": {
+                "deploymentCircuitBreaker": {"enable": False, "rollback": False},
+                "maximumPercent": 200,
+                "minimumHealthyPercent": 100,
+            },
+            "deployments": deployments,
+            "events": events,
+            "createdAt": _time(service.created_at),
+            "placementConstraints": [],
+            "placementStrategy": [],
+            "schedulingStrategy": "REPLICA",
+            "deploymentController": {"type": "ECS"},
+            "enableECSManagedTags": False,
+            "propagateTags": "NONE",
+            "enableExecuteCommand": False,
+        }
+
+    def _task_shape(self, task: TaskRecord) -> dict[str, Any]:
+        arn = self.arns.task(task.cluster, task.id)
+        definition = self.store.resolve_task_definition(task.task_definition)
+        container = definition.container if definition is not None else {}
+        family, _, revision = task.task_definition.partition(":")
+        container_status = {"PROVISIONING": "PENDING", "STOPPING": "RUNNING"}.get(
+            task.last_status, task.last_status
+        )
+        container_shape = _drop_none(
+            {
+                "containerArn": self.arns.container(task.cluster, task.id, task.container_id),
+                "taskArn": arn,
+                "name": container.get("name", "worker"),
+                "image": container.get("image"),
+                "runtimeId": str(task.pid) if task.pid is not None else None,
+                "lastStatus": container_status,
+                "exitCode": task.exit_code,
+                "reason": task.stopped_reason if task.last_status == "STOPPED" else None,
+                "networkBindings": [],
+                "networkInterfaces": [],
+                "healthStatus": "UNKNOWN",
+                "cpu": str(container.get("cpu", 0)),
+                "memory": str(container["memory"]) if container.get("memory") else None,
+            }
+        )
+        version = {"PROVISIONING": 1, "PENDING": 2, "RUNNING": 3, "STOPPING": 4, "STOPPED": 5}
+        return _drop_none(
+            {
+                "attachments": [],
+                "attributes": [],
+                "availabilityZone": "local",
+                "clusterArn": self.arns.cluster(task.cluster),
+                "containers": [container_shape],
+                "cpu": str(task.cpu_units) if task.cpu_units is not None else None,
+                "memory": str(task.memory_mib) if task.memory_mib is not None else None,
+                "createdAt": _time(task.created_at),
+                "desiredStatus": task.desired_status,
+                "group": f"service:{task.service}" if task.service else None,
+                "healthStatus": "UNKNOWN",
+                "lastStatus": task.last_status,
+                "launchType": self._launch_type(task),
+                "overrides": {
+                    "containerOverrides": [{"name": container.get("name", "worker")}],
+                    "inferenceAcceleratorOverrides": [],
+                },
+                "startedAt": _time(task.started_at),
+                "startedBy": task.started_by,
+                "stopCode": task.stop_code,
+                "stoppedAt": _time(task.stopped_at),
+                "stoppedReason": task.stopped_reason,
+                "stoppingAt": _time(task.stopping_at),
+                "taskArn": arn,
+                "taskDefinitionArn": self.arns.task_definition(family, int(revision)),
+                "version": version.get(task.last_status, 1),
+            }
+        )
+
+    def _launch_type(self, task: TaskRecord) -> str:
+        if task.service:
+            service = self.store.get_service(task.cluster, task.service)
+            if service is not None:
+                return service.launch_type
+        return "FARGATE"
+
+    # ------------------------------------------------------------------ clusters
+    async def _CreateCluster(self, params: dict[str, Any]) -> dict[str, Any]:
+        name = params.get("clusterName") or DEFAULT_CLUSTER
+        existing = self.store.get_cluster(name)
+        if existing is None or existing.status != "ACTIVE":
+            check_cluster_count(len(self.store.list_clusters()))
+        cluster = self.store.create_cluster(name, params.get("tags"))
+        return {"cluster": self._cluster_shape(cluster)}
+
+    async def _DescribeClusters(self, params: dict[str, Any]) -> dict[str, Any]:
+        refs = params.get("clusters") or [DEFAULT_CLUSTER]
+        clusters, failures = [], []
+        for ref in refs:
+            cluster = self.store.get_cluster(self._cluster_name(ref))
+            if cluster is None:
+                failures.append(
+                    {"arn": self.arns.cluster(self._cluster_name(ref)), "reason": "MISSING"}
+                )
+            else:
+                clusters.append(self._cluster_shape(cluster))
+        return {"clusters": clusters, "failures": failures}
+
+    async def _ListClusters(self, params: dict[str, Any]) -> dict[str, Any]:
+        arns = [self.arns.cluster(c.name) for c in self.store.list_clusters()]
+        return _page(arns, params, "clusterArns")
+
+    async def _DeleteCluster(self, params: dict[str, Any]) -> dict[str, Any]:
+        cluster = self._cluster(params["cluster"])
+        if self.store.services(cluster.name, statuses=("ACTIVE", "DRAINING")):
+            raise ApiError(
+                "ClusterContainsServicesException",
+                "The Cluster cannot be deleted while Services are active.",
+            )
+        if self.store.tasks(cluster=cluster.name, live=True):
+            raise ApiError(
+                "ClusterContainsTasksException",
+                "The Cluster cannot be deleted while Tasks are active.",
+            )
+        return {"cluster": self._cluster_shape(self.store.delete_cluster(cluster.name))}
+
+    # ------------------------------------------------------------------ task definitions
+    async def _RegisterTaskDefinition(self, params: dict[str, Any]) -> dict[str, Any]:
+        definition = self.store.register_task_definition(params)
+        return {
+            "taskDefinition": self._task_definition_shape(definition),
+            "tags": params.get("tags", []),
+        }
+
+    async def _DescribeTaskDefinition(self, params: dict[str, Any]) -> dict[str, Any]:
+        definition = self._task_definition(params["taskDefinition"], for_service=False)
+        out: dict[str, Any] = {"taskDefinition": self._task_definition_shape(definition)}
+        if "TAGS" in (params.get("include") or []):
+            out["tags"] = definition.body.get("tags", [])
+        return out
+
+    async def _ListTaskDefinitions(self, params: dict[str, Any]) -> dict[str, Any]:
+        status = params.get("status", "ACTIVE")
+        found = self.store.list_task_definitions(
+            family_prefix=params.get("familyPrefix"),
+            status=status,
+            descending=params.get("sort", "ASC") == "DESC",
+        )
+        arns = [self.arns.task_definition(d.family, d.revision) for d in found]
+        return _page(arns, params, "taskDefinitionArns")
+
+    async def _DeregisterTaskDefinition(self, params: dict[str, Any]) -> dict[str, Any]:
+        ref = params["taskDefinition"]
+        text = self.arns.resource(ref, "task-definition") or ref
+        if ":" not in text:
+            raise client_error("Revision is missing.")
+        definition = self._task_definition(ref, for_service=False)
+        updated = self.store.deregister_task_definition(definition.family, definition.revision)
+        return {"taskDefinition": self._task_definition_shape(updated)}
+
+    # ------------------------------------------------------------------ services
+    async def _CreateService(self, params: dict[str, Any]) -> dict[str, Any]:
+        cluster = self._cluster(params.get("cluster"))
+        name = params["serviceName"]
+        if not name.replace("-", "").replace("_", "").isalnum() or len(name) > 255:
+            raise invalid_parameter(
+                "Service name must be 1-255 letters, numbers, hyphens and underscores."
+            )
+        if params.get("schedulingStrategy", "REPLICA") != "REPLICA":
+            raise invalid_parameter(
+                "montemap services support only the REPLICA scheduling strategy."
+            )
+        existing = self.store.get_service(cluster.name, name)
+        if existing is not None and existing.status != "INACTIVE":
+            raise invalid_parameter("Creation of service was not idempotent.")
+        if not params.get("taskDefinition"):
+            raise invalid_parameter("TaskDefinition can not be blank.")
+        definition = self._task_definition(params["taskDefinition"], for_service=True)
+        desired = params.get("desiredCount")
+        if desired is None:
+            raise invalid_parameter("desiredCount is required for the REPLICA scheduling strategy.")
+        check_desired_count(desired)
+        check_service_count(cluster.name, self.store.count_services(cluster.name))
+        launch_type = params.get("launchType", "FARGATE")
+        keep = ("loadBalancers", "serviceRegistries", "tags")
+        body: dict[str, Any] = {k: params[k] for k in keep if k in params}
+        service = self.store.create_service(
+            cluster.name, name, definition, desired, launch_type, body
+        )
+        self.manager.wake()
+        return {"service": self._service_shape(service)}
+
+    async def _UpdateService(self, params: dict[str, Any]) -> dict[str, Any]:
+        cluster = self._cluster(params.get("cluster"))
+        service = self._service(cluster, params["service"])
+        if service.status != "ACTIVE":
+            raise ApiError("ServiceNotActiveException", "Service was not ACTIVE.")
+        desired = params.get("desiredCount")
+        if desired is not None:
+            check_desired_count(desired)
+        definition = None
+        if params.get("taskDefinition"):
+            definition = self._task_definition(params["taskDefinition"], for_service=True)
+        updated = self.store.update_service(
+            service,
+            desired_count=desired,
+            task_definition=definition,
+            force_new_deployment=bool(params.get("forceNewDeployment")),
+        )
+        if desired is not None and desired < service.desired_count:
+            self.manager.cancel_pending(cluster.name, service.name, desired)
+        self.manager.wake()
+        return {"service": self._service_shape(updated)}
+
+    async def _DescribeServices(self, params: dict[str, Any]) -> dict[str, Any]:
+        cluster = self._cluster(params.get("cluster"))
+        refs = params["services"]
+        if not refs or len(refs) > 10:
+            raise invalid_parameter("services must name between 1 and 10 services.")
+        services, failures = [], []
+        for ref in refs:
+            name = self._service_name(cluster, ref)
+            service = self.store.get_service(cluster.name, name)
+            if service is None:
+                failures.append({"arn": self.arns.service(cluster.name, name), "reason": "MISSING"})
+            else:
+                services.append(self._service_shape(service))
+        return {"services": services, "failures": failures}
+
+    async def _ListServices(self, params: dict[str, Any]) -> dict[str, Any]:
+        cluster = self._cluster(params.get("cluster"))
+        arns = [
+            self.arns.service(cluster.name, s.name)
+            for s in self.store.services(cluster.name, statuses=("ACTIVE", "DRAINING"))
+        ]
+        return _page(arns, params, "serviceArns")
+
+    async def _DeleteService(self, params: dict[str, Any]) -> dict[str, Any]:
+        cluster = self._cluster(params.get("cluster"))
+        service = self._service(cluster, params["service"])
+        if service.status == "INACTIVE":
+            raise ApiError("ServiceNotActiveException", "Service was not ACTIVE.")
+        if service.desired_count > 0 and not params.get("force"):
+            raise invalid_parameter("The service cannot be stopped while it is scaled above 0.")
+        updated = self.store.set_service_status(service, "DRAINING", desired_count=0)
+        self.manager.cancel_pending(cluster.name, service.name, 0)
+        self.manager.wake()
+        return {"service": self._service_shape(updated)}
+
+    # ------------------------------------------------------------------ tasks
+    async def _ListTasks(self, params: dict[str, Any]) -> dict[str, Any]:
+        cluster = self._cluster(params.get("cluster"))
+        service = params.get("serviceName")
+        if service is not None:
+            service = self._service(cluster, service).name
+        desired = params.get("desiredStatus", "RUNNING")
+        if desired not in ("RUNNING", "PENDING", "STOPPED"):
+            raise invalid_parameter("desiredStatus must be one of [RUNNING, PENDING, STOPPED].")
+        tasks = self.store.tasks(
+            cluster=cluster.name,
+            service=service,
+            family=params.get("family"),
+            started_by=params.get("startedBy"),
+        )
+        if desired == "PENDING":
+            tasks = [t for t in tasks if t.last_status in ("PROVISIONING", "PENDING")]
+        else:
+            tasks = [t for t in tasks if t.desired_status == desired]
+        return _page([self.arns.task(t.cluster, t.id) for t in tasks], params, "taskArns")
+
+    async def _DescribeTasks(self, params: dict[str, Any]) -> dict[str, Any]:
+        cluster = self._cluster(params.get("cluster"))
+        refs = params["tasks"]
+        if not refs:
+            raise invalid_parameter("Tasks cannot be empty.")
+        if len(refs) > 100:
+            raise invalid_parameter("Tasks cannot have more than 100 elements.")
+        tasks, failures = [], []
+        for ref in refs:
+            task_id = self._task_id(cluster, ref)
+            task = self.store.get_task(task_id)
+            if task is None or task.cluster != cluster.name:
+                failures.append({"arn": self.arns.task(cluster.name, task_id), "reason": "MISSING"})
+            else:
+                tasks.append(self._task_shape(task))
+        return {"tasks": tasks, "failures": failures}
+
+    async def _StopTask(self, params: dict[str, Any]) -> dict[str, Any]:
+        cluster = self._cluster(params.get("cluster"))
+        task_id = self._task_id(cluster, params["task"])
+        task = self.store.get_task(task_id)
+        if task is None or task.cluster != cluster.name:
+            raise invalid_parameter("The referenced task was not found.")
+        reason = params.get("reason") or "Task stopped by user"
+        stopped = await self.manager.stop_task(task.id, reason)
+        self.manager.wake()
+        return {"task": self._task_shape(stopped)}

@@ -1,0 +1,138 @@
+"""The ``arn:aws:states:::aws-sdk:ecs:<action>`` Task resources, on the local ECS.
+
+A Task state such as the original workflow's "Scale Out Workers"::
+
+    "Resource": "arn:aws:states:::aws-sdk:ecs:updateService",
+    "Parameters": {"Cluster": "default", "Service": "workers", "DesiredCount": 8}
+
+calls :meth:`EcsApi.handle_ecs` as AWS SDK integrations call a service:
+request members in PascalCase, the response returned in PascalCase with
+timestamps as ISO-8601 strings, and a refusal raised as the ASL error
+``Ecs.<Code>`` (``Ecs.ServiceNotFoundException``...) whose cause ends with
+``(Service: Ecs, Status Code: 400, Request ID: ...)``. The call returns at
+once (request-response): the service scales in the background.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from botocore.model import ListShape, MapShape, Shape, StructureShape
+
+from montemap.ecs.ecs_api import ACTIONS, EcsApi, service_model
+from montemap.errors import RUNTIME, ApiError, StatesError
+
+if TYPE_CHECKING:
+    from montemap.engine.run import ExecutionRun
+    from montemap.engine.store import FrameRow
+    from montemap.engine.tasks import TaskCall
+
+PREFIX = "arn:aws:states:::aws-sdk:ecs:"
+SERVICE_NAME = "Ecs"
+
+
+def iso_timestamp(value: datetime) -> str:
+    """``2024-05-01T12:00:00.123Z``, as AWS SDK integrations render timestamps."""
+    value = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def _pascal(name: str) -> str:
+    return name[:1].upper() + name[1:]
+
+
+def to_request(shape: Shape, value: Any, path: str) -> Any:
+    """An SDK-style (PascalCase) request value as the wire's camelCase, per ``shape``."""
+    if isinstance(shape, StructureShape) and isinstance(value, dict):
+        by_pascal = {_pascal(name): name for name in shape.members}
+        out = {}
+        for key, item in value.items():
+            name = by_pascal.get(key) or (key if key in shape.members else None)
+            if name is None:
+                raise StatesError(
+                    RUNTIME,
+                    f"The field '{key}' at '{path or '$'}' is not supported by Step Functions"
+                    f" (expected one of: {', '.join(sorted(by_pascal))})",
+                )
+            out[name] = to_request(shape.members[name], item, f"{path}.{key}" if path else key)
+        return out
+    if isinstance(shape, ListShape) and isinstance(value, list):
+        return [to_request(shape.member, item, f"{path}[{i}]") for i, item in enumerate(value)]
+    if isinstance(shape, MapShape) and isinstance(value, dict):
+        return {k: to_request(shape.value, v, f"{path}.{k}") for k, v in value.items()}
+    return value
+
+
+def to_result(shape: Shape | None, value: Any) -> Any:
+    """A response value with structure members in PascalCase and ISO timestamps."""
+    if isinstance(value, datetime):
+        return iso_timestamp(value)
+    if isinstance(shape, StructureShape) and isinstance(value, dict):
+        return {
+            _pascal(key): to_result(shape.members.get(key), item) for key, item in value.items()
+        }
+    if isinstance(value, list):
+        member = shape.member if isinstance(shape, ListShape) else None
+        return [to_result(member, item) for item in value]
+    if isinstance(value, dict):
+        inner = shape.value if isinstance(shape, MapShape) else None
+        return {key: to_result(inner, item) for key, item in value.items()}
+    return value
+
+
+def error_name(code: str) -> str:
+    """``Ecs.<Code>``, with the ``Exception`` suffix Step Functions always uses."""
+    return f"{SERVICE_NAME}.{code if code.endswith('Exception') else code + 'Exception'}"
+
+
+class EcsIntegration:
+    """The engine integration for :data:`PREFIX`; register it with ``engine.integrations``."""
+
+    prefix = PREFIX
+
+    def __init__(self, api: EcsApi) -> None:
+        self.api = api
+
+    async def __call__(self, run: ExecutionRun, frame: FrameRow, call: TaskCall) -> Any:
+        return await self.call(call.resource, call.arguments)
+
+    async def call(self, resource: str, arguments: Any) -> Any:
+        """Run ``resource`` with SDK-style ``arguments``; the PascalCase response."""
+        if not resource.startswith(PREFIX):
+            raise StatesError(RUNTIME, f"The resource '{resource}' is not an ECS SDK integration.")
+        api_action = resource[len(PREFIX) :]
+        if "." in api_action:
+            raise StatesError(
+                RUNTIME,
+                f"The resource '{resource}' uses an integration pattern that ecs:"
+                f"{api_action.split('.')[0]} does not support here (only request-response).",
+            )
+        action = _pascal(api_action)
+        if action not in ACTIONS:
+            raise StatesError(
+                RUNTIME,
+                f"The resource '{resource}' is not supported by this server (ECS actions:"
+                f" {', '.join(a[:1].lower() + a[1:] for a in ACTIONS)}).",
+            )
+        if arguments is None:
+            arguments = {}
+        if not isinstance(arguments, dict):
+            raise StatesError(
+                RUNTIME,
+                f"The parameters of '{resource}' must be a JSON object, got"
+                f" {type(arguments).__name__}.",
+            )
+        operation = service_model().operation_model(action)
+        assert operation.input_shape is not None
+        params = to_request(operation.input_shape, arguments, "")
+        try:
+            result = await self.api.handle_ecs(action, params)
+        except ApiError as exc:
+            raise StatesError(
+                error_name(exc.code),
+                f"{exc.message} (Service: {SERVICE_NAME}, Status Code: {exc.status},"
+                f" Request ID: {uuid.uuid4()})",
+            )
+        return to_result(operation.output_shape, result)

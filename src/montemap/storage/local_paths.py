@@ -1,0 +1,55 @@
+"""Cheap checks of the local backend's paths, for the common case of no symbolic links.
+
+The general checks (``os.path.realpath`` of every path, then comparing it with
+the bucket's real path) cost one ``lstat`` and some Python per component of
+the whole path, root included, on every read and write. When the bucket's
+directory is a plain directory below the root's real path and no directory
+between it and the object is a symbolic link, the object's real path is just
+``<real bucket>/<key>``: these helpers check exactly that, with one ``lstat``
+per directory *of the key* (none for a key without ``/``), and the callers
+open the final component with ``O_NOFOLLOW``. Anything else (a link anywhere)
+makes the callers fall back to the general checks.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+#: Flags of a read that must not follow a symbolic link in the last component.
+READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
+#: Flags of a new temporary file (never an existing one, never through a link).
+CREATE_FLAGS = (
+    os.O_WRONLY
+    | os.O_CREAT
+    | os.O_EXCL
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_NOFOLLOW", 0)
+)
+
+
+def plain_dirs(real_bucket: str, key: str) -> bool | None:
+    """The directories of ``key`` (``a`` and ``a/b`` for ``a/b/c``) below ``real_bucket``.
+
+    ``True``: they all exist and are directories, none a symbolic link.
+    ``False``: none is a link, but one does not exist yet (it can be created).
+    ``None``: one is a symbolic link or not a directory: use the general checks.
+    """
+    index = key.find("/")
+    while index != -1:
+        try:
+            mode = os.lstat(os.path.join(real_bucket, key[:index])).st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        if not stat.S_ISDIR(mode):
+            return None
+        index = key.find("/", index + 1)
+    return True
+
+
+def write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
+    """Write every byte of ``data`` to ``fd``."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]

@@ -1,0 +1,163 @@
+"""``montemap worker``: serve an activity with a handler function.
+
+    montemap worker --activity-arn ARN --handler package.module:function
+                    [--endpoint URL] [--concurrency N] [--heartbeat-interval S]
+                    [--shutdown-grace S] [--log-format json]
+
+Without ``--endpoint`` boto3 finds the endpoint as usual
+(``AWS_ENDPOINT_URL_SFN``, ``AWS_ENDPOINT_URL``, else AWS itself), so the same
+command serves montemap or AWS Step Functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from typing import Any, cast
+
+from montemap.worker import logs
+from montemap.worker.errors import WorkerError
+from montemap.worker.execution import Handler
+from montemap.worker.worker import MAX_WORKER_NAME, Worker
+
+
+def load_handler(spec: str) -> Handler:
+    """The callable named by ``module:attribute`` (the attribute may be dotted)."""
+    module_name, sep, attr_path = spec.partition(":")
+    if not sep or not module_name or not attr_path:
+        raise WorkerError(f"--handler {spec!r} must look like package.module:function")
+    try:
+        target: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise WorkerError(f"--handler {spec!r}: cannot import {module_name!r}: {exc}")
+    for part in attr_path.split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            raise WorkerError(f"--handler {spec!r}: {module_name!r} has no attribute {attr_path!r}")
+    if not callable(target):
+        raise WorkerError(f"--handler {spec!r} is a {type(target).__name__}, not a function")
+    return cast(Handler, target)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds")
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number of seconds >= 0")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def run_worker(args: argparse.Namespace) -> int:
+    """Build the worker from the options and run it until SIGTERM; its exit code."""
+    logs.configure(args.log_format, args.log_level)
+    app_dir = os.path.abspath(args.app_dir)
+    if app_dir not in sys.path:
+        sys.path.insert(0, app_dir)
+    handler = load_handler(args.handler)
+    heartbeat = args.heartbeat_interval if args.heartbeat_interval > 0 else None
+    worker = Worker(
+        handler,
+        activity_arn=args.activity_arn,
+        endpoint_url=args.endpoint,
+        region=args.region,
+        worker_name=args.worker_name,
+        concurrency=args.concurrency,
+        heartbeat_interval=heartbeat,
+        shutdown_grace=args.shutdown_grace,
+    )
+    return worker.run()
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "worker",
+        help="serve an activity: poll, run a handler, heartbeat, report",
+        description=(
+            "Poll an activity with GetActivityTask, run HANDLER(input, context) on each task, "
+            "heartbeat in the background and report SendTaskSuccess/SendTaskFailure. SIGTERM "
+            "stops polling and gives tasks in hand --shutdown-grace seconds, then fails them "
+            "with the retryable error montemap.WorkerShutdown."
+        ),
+    )
+    parser.add_argument("--activity-arn", required=True, help="the activity to serve")
+    parser.add_argument("--handler", required=True, help="the handler, as package.module:function")
+    parser.add_argument(
+        "--endpoint",
+        default=None,
+        help="Step Functions endpoint URL, e.g. http://127.0.0.1:8083 (default: boto3's: "
+        "AWS_ENDPOINT_URL_SFN, AWS_ENDPOINT_URL, else AWS)",
+    )
+    parser.add_argument(
+        "--region", default=None, help="AWS region (default: the activity ARN's region)"
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=_count,
+        default=1,
+        help="tasks in hand at once, one thread each (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--heartbeat-interval",
+        type=_seconds,
+        default=10.0,
+        help="seconds between heartbeats; set it well below the state's HeartbeatSeconds, "
+        "e.g. a third of it; 0 sends none (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--shutdown-grace",
+        type=_seconds,
+        default=30.0,
+        help="seconds tasks in hand get to finish after SIGTERM (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--worker-name",
+        default=None,
+        help=f"name in ActivityStarted events, at most {MAX_WORKER_NAME} characters "
+        "(default: <host>-<pid>)",
+    )
+    parser.add_argument(
+        "--app-dir",
+        default=".",
+        help="directory put first on sys.path to import the handler (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--log-format", choices=logs.FORMATS, default="text", help="text or JSON lines"
+    )
+    parser.add_argument(
+        "--log-level",
+        default="info",
+        choices=["critical", "error", "warning", "info", "debug"],
+        help="log level (default: %(default)s)",
+    )
+    parser.set_defaults(func=run_worker)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``montemap worker`` on its own (``argv`` without the ``worker`` word)."""
+    parser = argparse.ArgumentParser(prog="montemap")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["worker", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        return int(args.func(args))
+    except WorkerError as exc:
+        print(f"montemap worker: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

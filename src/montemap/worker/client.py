@@ -1,0 +1,219 @@
+"""The worker's calls to the Step Functions API, through boto3.
+
+Only the ordinary boto3 client is used, so the same worker runs against
+montemap (``--endpoint``, ``AWS_ENDPOINT_URL_SFN`` or ``AWS_ENDPOINT_URL``) and
+against AWS Step Functions (no endpoint, real credentials).
+
+Errors are sorted three ways:
+
+* *gone* (``TaskDoesNotExist``, ``TaskTimedOut``, ``InvalidToken``): the
+  service no longer waits for the task; logged, never retried;
+* *transient* (connection failures, timeouts, throttling, 5xx): retried with
+  exponential back-off and full jitter;
+* anything else (``ActivityDoesNotExist``, ``AccessDeniedException``...):
+  raised to the caller, which decides.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
+
+from montemap.worker.backoff import Backoff
+from montemap.worker.context import task_id
+from montemap.worker.errors import INVALID_TASK_OUTPUT, MAX_CAUSE_LENGTH, truncate
+
+if TYPE_CHECKING:
+    from mypy_boto3_stepfunctions import SFNClient
+
+GONE_CODES = frozenset({"TaskDoesNotExist", "TaskTimedOut", "InvalidToken"})
+TRANSIENT_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "InternalServerError",
+        "InternalFailure",
+        "RequestTimeout",
+        "RequestTimeoutException",
+    }
+)
+
+#: GetActivityTask holds a request up to 60 s; the client must wait longer.
+POLL_READ_TIMEOUT = 70.0
+
+log = logging.getLogger("montemap.worker")
+
+
+@dataclass(frozen=True)
+class ActivityTask:
+    """A task handed to this worker: its token and its input (JSON text)."""
+
+    token: str
+    input: str
+
+
+def error_code(exc: BaseException) -> str | None:
+    """The AWS error code of a ``ClientError``, else None."""
+    if isinstance(exc, ClientError):
+        code = exc.response.get("Error", {}).get("Code")
+        return str(code) if code else None
+    return None
+
+
+def is_gone(exc: BaseException) -> bool:
+    """Whether the error says the service no longer waits for the task."""
+    return error_code(exc) in GONE_CODES
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether the call may succeed if simply tried again later."""
+    if isinstance(exc, ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return error_code(exc) in TRANSIENT_CODES or int(status) >= 500
+    return isinstance(exc, (BotoConnectionError, HTTPClientError))
+
+
+def describe_api_error(exc: BaseException) -> str:
+    """A one-line description of a failed call, for logs and errors."""
+    code = error_code(exc)
+    if code is not None and isinstance(exc, ClientError):
+        message = exc.response.get("Error", {}).get("Message", "")
+        return f"{code}: {message}" if message else code
+    return f"{type(exc).__name__}: {exc}"
+
+
+def make_client(
+    *,
+    region: str,
+    endpoint_url: str | None = None,
+    max_connections: int = 10,
+    connect_timeout: float = 10.0,
+) -> SFNClient:
+    """A boto3 Step Functions client for a worker: no botocore retries (the
+    worker retries itself) and a read timeout longer than the 60 s long poll.
+
+    Credentials and, without ``endpoint_url``, the endpoint come from boto3's
+    usual configuration (environment, shared files, instance roles).
+    """
+    config = Config(
+        read_timeout=POLL_READ_TIMEOUT,
+        connect_timeout=connect_timeout,
+        retries={"max_attempts": 0, "mode": "standard"},
+        max_pool_connections=max_connections,
+        tcp_keepalive=True,
+    )
+    session = boto3.session.Session()
+    return session.client(
+        "stepfunctions", region_name=region, endpoint_url=endpoint_url, config=config
+    )
+
+
+class TaskApi:
+    """The calls a worker makes, with its error policy.
+
+    ``heartbeat`` returns False once the task is gone; ``succeed`` and
+    ``fail`` retry transient errors for up to ``report_timeout`` seconds and
+    return whether the service accepted the result.
+    """
+
+    def __init__(
+        self,
+        client: SFNClient,
+        *,
+        report_timeout: float = 60.0,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 30.0,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self.client = client
+        self.report_timeout = report_timeout
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.log = logger or log
+
+    def backoff(self) -> Backoff:
+        return Backoff(base=self.backoff_base, cap=self.backoff_cap)
+
+    # ------------------------------------------------------------------ polling
+    def poll(self, activity_arn: str, worker_name: str) -> ActivityTask | None:
+        """One GetActivityTask long poll; None when no task came. Raises on errors."""
+        response = self.client.get_activity_task(activityArn=activity_arn, workerName=worker_name)
+        token = response.get("taskToken")
+        if not token:
+            return None
+        return ActivityTask(token=token, input=response.get("input", ""))
+
+    # ------------------------------------------------------------------ task calls
+    def heartbeat(self, token: str) -> bool:
+        """SendTaskHeartbeat; False when the task is gone. Other errors are logged
+        and count as alive: the next beat tries again."""
+        try:
+            self.client.send_task_heartbeat(taskToken=token)
+        except (ClientError, BotoCoreError) as exc:
+            if is_gone(exc):
+                self.log.warning(
+                    "heartbeat refused, the task is gone: %s",
+                    describe_api_error(exc),
+                    extra={"task_id": task_id(token)},
+                )
+                return False
+            self.log.warning(
+                "heartbeat failed: %s", describe_api_error(exc), extra={"task_id": task_id(token)}
+            )
+        return True
+
+    def succeed(self, token: str, output: str) -> bool:
+        """SendTaskSuccess; an output the service refuses fails the task instead."""
+        try:
+            return self._report(
+                token, lambda: self.client.send_task_success(taskToken=token, output=output)
+            )
+        except ClientError as exc:
+            if error_code(exc) != "InvalidOutput":
+                raise
+            cause = f"the service refused the handler's output: {describe_api_error(exc)}"
+            return self.fail(token, INVALID_TASK_OUTPUT, cause)
+
+    def fail(self, token: str, error: str, cause: str) -> bool:
+        """SendTaskFailure with a structured error name and cause."""
+        cause = truncate(cause, MAX_CAUSE_LENGTH)
+        return self._report(
+            token, lambda: self.client.send_task_failure(taskToken=token, error=error, cause=cause)
+        )
+
+    def _report(self, token: str, call: Any) -> bool:
+        deadline = time.monotonic() + self.report_timeout
+        backoff = self.backoff()
+        while True:
+            try:
+                call()
+                return True
+            except (ClientError, BotoCoreError) as exc:
+                if is_gone(exc):
+                    self.log.warning(
+                        "result dropped, the task is gone: %s",
+                        describe_api_error(exc),
+                        extra={"task_id": task_id(token)},
+                    )
+                    return False
+                delay = backoff.next_delay()
+                if not is_transient(exc) or time.monotonic() + delay > deadline:
+                    raise
+                self.log.warning(
+                    "reporting the result failed (%s); retrying in %.2f s",
+                    describe_api_error(exc),
+                    delay,
+                    extra={"task_id": task_id(token)},
+                )
+                time.sleep(delay)  # back-off between attempts, not a wait on a condition

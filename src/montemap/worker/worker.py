@@ -1,0 +1,422 @@
+"""The activity worker: poll, run the handler, heartbeat, report; stop gracefully.
+
+``Worker(handler, activity_arn=..., ...).run()`` keeps ``concurrency`` tasks in
+hand at most. Each slot is a thread that long-polls ``GetActivityTask`` and
+runs the handler on what it gets, with its own background heartbeat.
+Threads suit both kinds of handler this project has: NumPy kernels release
+the GIL, and I/O-bound handlers wait on sockets. A pure-Python CPU-bound
+handler gets no parallel speed-up from ``concurrency > 1``; run more worker
+processes instead (the worker service does).
+
+Shutdown (SIGTERM or SIGINT, e.g. a Spot interruption): stop polling; give
+the tasks in hand ``shutdown_grace`` seconds to finish; then fail the rest at
+once with ``montemap.WorkerShutdown`` (retryable) rather than leaving them to
+time out. A second signal ends the grace period immediately. A task that a
+poll still in flight returns during shutdown is failed the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import signal
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from montemap.arns import Arn
+from montemap.worker.client import (
+    ActivityTask,
+    TaskApi,
+    describe_api_error,
+    is_transient,
+    make_client,
+)
+from montemap.worker.context import GracePeriod, TaskContext
+from montemap.worker.errors import WORKER_SHUTDOWN, WorkerError
+from montemap.worker.execution import Handler, InFlightTask
+
+if TYPE_CHECKING:
+    from mypy_boto3_stepfunctions import SFNClient
+
+log = logging.getLogger("montemap.worker")
+
+#: Signals that stop the worker (the first starts the grace period, the next ends it).
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+#: AWS limit on ``workerName``.
+MAX_WORKER_NAME = 80
+
+
+def default_worker_name() -> str:
+    """``<host>-<pid>``, which identifies the process in ActivityStarted events."""
+    return f"{socket.gethostname()}-{os.getpid()}"[:MAX_WORKER_NAME]
+
+
+@dataclass
+class WorkerStats:
+    """Counts since the worker started."""
+
+    received: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    abandoned: int = 0
+    api_errors: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, **counts: int) -> None:
+        with self._lock:
+            for name, n in counts.items():
+                setattr(self, name, getattr(self, name) + n)
+
+
+def _positive(name: str, value: float | None, *, allow_zero: bool = False) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise WorkerError(f"{name} must be a number of seconds, not {value!r}")
+    if value < 0 or (value == 0 and not allow_zero):
+        limit = ">= 0" if allow_zero else "> 0"
+        raise WorkerError(f"{name} must be {limit}, got {value}")
+
+
+class Worker:
+    """Serves one activity with a handler. All durations are in seconds.
+
+    Args:
+        handler: ``handler(input, context) -> output``; see :mod:`montemap.worker.context`.
+        activity_arn: the activity to poll.
+        client: a boto3 Step Functions client; by default one is made with
+            ``endpoint_url`` and ``region`` (the activity ARN's region unless given).
+        worker_name: recorded in ActivityStarted events (default ``<host>-<pid>``).
+        concurrency: tasks in hand at once, each in its own thread.
+        heartbeat_interval: seconds between background heartbeats; keep it well
+            below the state's ``HeartbeatSeconds`` (a third of it is a good value).
+            None sends none (for states without HeartbeatSeconds).
+        shutdown_grace: seconds the tasks in hand get to finish after SIGTERM.
+        report_timeout: how long to keep retrying a result through API errors.
+        backoff_base, backoff_cap: exponential back-off (full jitter) after API errors.
+    """
+
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        activity_arn: str,
+        client: SFNClient | None = None,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        worker_name: str | None = None,
+        concurrency: int = 1,
+        heartbeat_interval: float | None = 10.0,
+        shutdown_grace: float = 30.0,
+        report_timeout: float = 60.0,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 30.0,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        if not callable(handler):
+            raise WorkerError(f"the handler must be callable, not {type(handler).__name__}")
+        arn = Arn.parse(activity_arn) if isinstance(activity_arn, str) else None
+        if arn is None or arn.kind != "activity" or len(arn.parts) != 1:
+            raise WorkerError(
+                f"{activity_arn!r} is not an activity ARN "
+                "(arn:aws:states:<region>:<account>:activity:<name>)"
+            )
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise WorkerError(f"concurrency must be a whole number >= 1, got {concurrency!r}")
+        _positive("heartbeat_interval", heartbeat_interval)
+        _positive("shutdown_grace", shutdown_grace, allow_zero=True)
+        _positive("report_timeout", report_timeout, allow_zero=True)
+        _positive("backoff_base", backoff_base)
+        _positive("backoff_cap", backoff_cap)
+        if backoff_cap < backoff_base:
+            raise WorkerError(
+                f"backoff_cap ({backoff_cap}) must be >= backoff_base ({backoff_base})"
+            )
+        name = worker_name if worker_name is not None else default_worker_name()
+        if not name or len(name) > MAX_WORKER_NAME:
+            raise WorkerError(f"worker_name must be 1-{MAX_WORKER_NAME} characters, got {name!r}")
+        self.handler = handler
+        self.activity_arn = activity_arn
+        self.worker_name = name
+        self.concurrency = concurrency
+        self.heartbeat_interval = heartbeat_interval
+        self.shutdown_grace = float(shutdown_grace)
+        self.log = logger or log
+        if client is None:
+            client = make_client(
+                region=region or arn.region,
+                endpoint_url=endpoint_url,
+                max_connections=2 * concurrency + 2,
+            )
+        self.api = TaskApi(
+            client,
+            report_timeout=report_timeout,
+            backoff_base=backoff_base,
+            backoff_cap=backoff_cap,
+            logger=self.log,
+        )
+        self.stats = WorkerStats()
+        self.grace = GracePeriod()
+        self.fatal: BaseException | None = None
+        self._reason = "shutdown requested"
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._in_hand: dict[str, InFlightTask] = {}
+        self._waker: Waker | None = None
+
+    # ------------------------------------------------------------------ control
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def in_hand(self) -> list[InFlightTask]:
+        """The tasks being worked on now."""
+        with self._lock:
+            return list(self._in_hand.values())
+
+    def request_shutdown(self, reason: str = "shutdown requested") -> None:
+        """Stop polling and start the grace period; a second call ends it at once.
+
+        Thread-safe. Signals reach it through :class:`Waker`, never directly.
+        """
+        again = self._stopping.is_set()
+        self.grace.start(0.0 if again else self.shutdown_grace)
+        if again:
+            self.log.warning("%s again: failing the tasks in hand now", reason, extra=self._extra())
+        else:
+            self._reason = reason
+            self.log.info(
+                "stopping (%s): no more polling; %d task(s) in hand get %g s to finish",
+                reason,
+                len(self.in_hand()),
+                self.shutdown_grace,
+                extra=self._extra(),
+            )
+        self._stopping.set()
+        self._wake()
+
+    def run(self, *, install_signal_handlers: bool = True) -> int:
+        """Serve until shut down; 0 after a clean stop, 1 after a fatal error.
+
+        Installs SIGTERM/SIGINT handlers when called from the main thread
+        (unless told not to); from other threads, stop it with
+        :meth:`request_shutdown`.
+        """
+        with Waker() as waker:
+            self._waker = waker
+            try:
+                with _signals(waker, install_signal_handlers):
+                    self.log.info(
+                        "worker %s polling %s (concurrency %d, heartbeat every %s s)",
+                        self.worker_name,
+                        self.activity_arn,
+                        self.concurrency,
+                        self.heartbeat_interval,
+                        extra=self._extra(),
+                    )
+                    for slot in range(self.concurrency):
+                        threading.Thread(
+                            target=self._slot_loop, name=f"worker-slot-{slot}", daemon=True
+                        ).start()
+                    self._serve(waker)
+            finally:
+                self._waker = None
+        self._abandon_in_hand()
+        self.log.info("worker stopped: %s", self._stats_line(), extra=self._extra())
+        return 1 if self.fatal is not None else 0
+
+    def _serve(self, waker: Waker) -> None:
+        """Wait for signals and task completions until stopped and drained."""
+        while True:
+            timeout: float | None = None
+            if self._stopping.is_set():
+                remaining = self.grace.remaining() or 0.0
+                if remaining <= 0 or not self.in_hand():
+                    return
+                timeout = remaining
+            for signum in waker.wait(timeout):
+                if signum in STOP_SIGNALS:  # other handled signals also write to the fd
+                    self.request_shutdown(signal.Signals(signum).name)
+
+    def _abandon_in_hand(self) -> None:
+        """Fail the tasks still in hand with ``montemap.WorkerShutdown``."""
+        for task in self.in_hand():
+            cause = (
+                f"worker {self.worker_name} stopped ({self._reason}) and the task did not "
+                f"finish within the {self.shutdown_grace:g} s grace period"
+            )
+            if task.abandon(WORKER_SHUTDOWN, cause):
+                self.stats.add(abandoned=1)
+                self.log.warning(
+                    "task failed with %s: not finished within the grace period",
+                    WORKER_SHUTDOWN,
+                    extra=self._extra(task.task_id),
+                )
+
+    def _wake(self) -> None:
+        waker = self._waker
+        if waker is not None:
+            waker.wake()
+
+    def _extra(self, task_id: str | None = None) -> dict[str, Any]:
+        extra: dict[str, Any] = {"worker": self.worker_name}
+        if task_id is not None:
+            extra["task_id"] = task_id
+        return extra
+
+    # ------------------------------------------------------------------ slots
+    def _slot_loop(self) -> None:
+        backoff = self.api.backoff()
+        while not self._stopping.is_set():
+            self.log.debug("polling for a task", extra=self._extra())
+            try:
+                task = self.api.poll(self.activity_arn, self.worker_name)
+            except (ClientError, BotoCoreError) as exc:
+                self.stats.add(api_errors=1)
+                if not is_transient(exc):
+                    self._fail_fatally(exc)
+                    return
+                delay = backoff.next_delay()
+                self.log.warning(
+                    "GetActivityTask failed (%s); retrying in %.2f s",
+                    describe_api_error(exc),
+                    delay,
+                    extra={"worker": self.worker_name},
+                )
+                self._stopping.wait(delay)
+                continue
+            except Exception as exc:  # a bug or an unexpected reply: stop rather than spin
+                self._fail_fatally(exc)
+                return
+            backoff.reset()
+            if task is not None:
+                self._handle(task)
+
+    def _fail_fatally(self, exc: BaseException) -> None:
+        if self.fatal is None:
+            self.fatal = exc
+        self.log.error(
+            "cannot poll %s: %s",
+            self.activity_arn,
+            describe_api_error(exc),
+            extra={"worker": self.worker_name},
+        )
+        self.request_shutdown("fatal error")
+
+    def _handle(self, received: ActivityTask) -> None:
+        context = TaskContext(
+            task_token=received.token,
+            activity_arn=self.activity_arn,
+            worker_name=self.worker_name,
+            beat=lambda: task.beat(),
+            grace=self.grace,
+        )
+        task = InFlightTask(
+            token=received.token,
+            raw_input=received.input,
+            reporter=self.api,
+            context=context,
+            heartbeat_interval=self.heartbeat_interval,
+            logger=self.log,
+        )
+        self.stats.add(received=1)
+        extra: dict[str, Any] = {"task_id": task.task_id, "worker": self.worker_name}
+        with self._lock:  # check and register together: shutdown sees the task or we see it
+            late = self._stopping.is_set()
+            if not late:
+                self._in_hand[received.token] = task
+        if late:
+            cause = f"worker {self.worker_name} was stopping ({self._reason}) when the task arrived"
+            task.abandon(WORKER_SHUTDOWN, cause)
+            self.stats.add(abandoned=1)
+            self.log.warning(
+                "task arrived during shutdown; failed with %s", WORKER_SHUTDOWN, extra=extra
+            )
+            return
+        self.log.info("task received", extra=extra)
+        try:
+            outcome = task.run(self.handler)
+            if task.outcome is outcome:
+                self.stats.add(**({"succeeded": 1} if outcome.succeeded else {"failed": 1}))
+        finally:
+            with self._lock:
+                self._in_hand.pop(received.token, None)
+            self._wake()
+
+    def _stats_line(self) -> str:
+        s = self.stats
+        return (
+            f"{s.received} received, {s.succeeded} succeeded, {s.failed} failed, "
+            f"{s.abandoned} failed at shutdown, {s.api_errors} API errors"
+        )
+
+
+class Waker:
+    """A socket pair the main thread waits on: signals (via ``signal.set_wakeup_fd``)
+    and other threads (:meth:`wake`) write to it, so no lock is ever taken in a
+    signal handler."""
+
+    def __init__(self) -> None:
+        self._read, self._write = socket.socketpair()
+        self._read.setblocking(False)
+        self._write.setblocking(False)
+
+    def fileno(self) -> int:
+        return self._write.fileno()
+
+    def wake(self) -> None:
+        """Wake the waiting thread (safe from any thread)."""
+        try:
+            self._write.send(b"\0")
+        except (BlockingIOError, OSError):
+            pass  # already full of wake-ups, or closed: nothing to wake
+
+    def wait(self, timeout: float | None) -> list[int]:
+        """Block until woken or ``timeout``; the signal numbers received (0s dropped)."""
+        ready, _, _ = select.select([self._read], [], [], timeout)
+        if not ready:
+            return []
+        try:
+            data = self._read.recv(4096)
+        except BlockingIOError:
+            return []
+        return [b for b in data if b]
+
+    def close(self) -> None:
+        self._read.close()
+        self._write.close()
+
+    def __enter__(self) -> Waker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@contextmanager
+def _signals(waker: Waker, install: bool) -> Iterator[None]:
+    """Route SIGTERM and SIGINT to ``waker`` while the worker runs (main thread only)."""
+    if not install or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def ignore(signum: int, frame: FrameType | None) -> None:
+        """The wake-up fd carries the signal; the handler itself does nothing."""
+
+    previous_fd = signal.set_wakeup_fd(waker.fileno(), warn_on_full_buffer=False)
+    previous = {sig: signal.signal(sig, ignore) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+        signal.set_wakeup_fd(previous_fd)
