@@ -18,7 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from montemap.credit.generator import BLOCK, generate, generate_rows, local_destination
+from montemap.credit.generator import BLOCK, generate, generate_rows
+from montemap.credit.portfolio import local_destination
 
 
 def main() -> None:

@@ -96,7 +96,8 @@ def stages(n: int, paths: int) -> None:
 
 def handler_rate(repeat: int) -> None:
     from montemap.credit.batch import handle_batch
-    from montemap.credit.generator import generate, local_destination
+    from montemap.credit.generator import generate
+    from montemap.credit.portfolio import local_destination
     from montemap.storage import LocalObjectStore
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -190,7 +190,7 @@ def profile_batches(data: Path, loans: int) -> dict[str, float]:
     import pstats
 
     from montemap.credit.batch import handle_batch
-    from montemap.credit.generator import SOURCE_BUCKET, data_key
+    from montemap.credit.portfolio import SOURCE_BUCKET, data_key
     from montemap.storage import LocalObjectStore
 
     total = json.loads((data / "portfolio.json").read_text())["loans"]

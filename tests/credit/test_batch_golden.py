@@ -17,7 +17,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from montemap.credit.batch import handle_batch
-from montemap.credit.generator import SOURCE_BUCKET, Destination, data_key, generate
+from montemap.credit.generator import generate
+from montemap.credit.portfolio import SOURCE_BUCKET, Destination, data_key
 from montemap.storage import LocalObjectStore
 from tests.credit.malformed import MALFORMED, ODD
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from montemap.credit.bulk_parse import parse_objects
-from montemap.credit.generator import SOURCE_BUCKET, Destination, data_key, generate
+from montemap.credit.generator import generate
 from montemap.credit.loans import (
     LoanArrays,
     Reject,
@@ -21,6 +21,7 @@ from montemap.credit.loans import (
     parse_object,
 )
 from montemap.credit.objects import Item, read_objects
+from montemap.credit.portfolio import SOURCE_BUCKET, Destination, data_key
 from montemap.storage import LocalObjectStore, ObjectStore
 from tests.credit.helpers import csv_bytes, portfolio, record
 from tests.credit.malformed import MALFORMED, ODD

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from montemap.cli import main
-from montemap.credit.generator import generate, local_destination
+from montemap.credit.generator import generate
 from montemap.credit.params import MAX_PATHS, RunParams
+from montemap.credit.portfolio import local_destination
 from montemap.credit.simulate import SimulateError, paths_for_target, run_simulation
 from montemap.credit.simulate_run import parse_target_se
 from montemap.workflows import bindings, run_command

@@ -16,15 +16,19 @@ import pytest
 
 from montemap.cli import main
 from montemap.credit.generator import (
+    BLOCK,
     REALISTIC_COLUMNS,
     REQUIRED_COLUMNS,
+    annuity,
+    generate,
+    generate_rows,
+)
+from montemap.credit.portfolio import (
+    INVENTORY_ROWS_PER_FILE,
     SOURCE_BUCKET,
     Destination,
     GeneratorError,
-    annuity,
     data_key,
-    generate,
-    generate_rows,
     local_destination,
 )
 from montemap.storage import ObjectStore
@@ -101,6 +105,11 @@ def test_layout_inventory_and_manifest(tmp_path: Path) -> None:
     loan = read_loans(dest.store, SOURCE_BUCKET, ["data/data-gen-000001.csv"])[0]
     assert list(loan) == list(REALISTIC_COLUMNS)
     assert loan["AccountID"] == "1"
+
+
+def test_an_inventory_file_holds_one_generator_block() -> None:
+    """The data-generation workflow writes one inventory file per drawn block."""
+    assert INVENTORY_ROWS_PER_FILE == BLOCK
 
 
 def test_key_width_grows_past_999999() -> None:

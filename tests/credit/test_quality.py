@@ -16,9 +16,10 @@ import pytest
 
 from montemap.cli import main
 from montemap.credit.batch import simulate_loans
-from montemap.credit.generator import generate, local_destination
+from montemap.credit.generator import generate
 from montemap.credit.loans import parse_records
 from montemap.credit.params import RunParams
+from montemap.credit.portfolio import local_destination
 from montemap.credit.quality import (
     CAUSE_ANNUAL,
     CAUSE_FRACTION,

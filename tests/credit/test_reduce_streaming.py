@@ -17,8 +17,9 @@ import pytest
 from montemap.credit import contributions, exact_sum, reduce_loans
 from montemap.credit.batch import process_batch
 from montemap.credit.exact_sum import GroupSums, PairwiseSum, TopN
-from montemap.credit.generator import generate, local_destination
+from montemap.credit.generator import generate
 from montemap.credit.params import RunParams
+from montemap.credit.portfolio import local_destination
 from montemap.credit.quality import DuplicateAccountError, check_unique_accounts
 from montemap.credit.reduce import NoLoansError, reduce_run
 from montemap.credit.reduce_files import MATURED_COLUMNS

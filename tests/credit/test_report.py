@@ -15,8 +15,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from montemap.cli import main
-from montemap.credit.generator import generate, local_destination
-from montemap.credit.report import ReportError, money, nice_ticks, write_report
+from montemap.credit.generator import generate
+from montemap.credit.portfolio import local_destination
+from montemap.credit.report import write_report
+from montemap.credit.report_charts import nice_ticks
+from montemap.credit.report_format import money
+from montemap.credit.report_inputs import ReportError
 
 EVIL = '<script>alert("x")</script>'
 SHOCKS = [0, 100, 200, 300]

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from montemap.credit.params import RunParams
-from montemap.credit.report import money
+from montemap.credit.report_format import money
 from montemap.credit.simulate import run_simulation
 from tests.credit.helpers import csv_bytes, portfolio
 

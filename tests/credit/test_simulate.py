@@ -135,7 +135,8 @@ def test_run_contents(tape: Path, tmp_path: Path) -> None:
 
 
 def test_data_dir_source_and_cli(tmp_path: Path) -> None:
-    from montemap.credit.generator import generate, local_destination
+    from montemap.credit.generator import generate
+    from montemap.credit.portfolio import local_destination
 
     generate(local_destination(tmp_path / "data"), 60, seed=2, as_of=dt.date(2026, 11, 1))
     store = LocalObjectStore(tmp_path / "data" / "buckets")
@@ -271,7 +272,8 @@ def test_reduce_event_validation(tmp_path: Path) -> None:
 
 def test_seed_layout_portfolio_runs(tmp_path: Path) -> None:
     """The seed layout's incoherent records saturate the scorecard but stay finite."""
-    from montemap.credit.generator import generate, local_destination
+    from montemap.credit.generator import generate
+    from montemap.credit.portfolio import local_destination
 
     generate(
         local_destination(tmp_path / "data"), 80, layout="seed", seed=4, as_of=dt.date(2026, 11, 1)

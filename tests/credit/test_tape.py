@@ -14,13 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from montemap.cli import main
-from montemap.credit.generator import (
-    REALISTIC_COLUMNS,
-    SOURCE_BUCKET,
-    generate,
-    generate_rows,
-    local_destination,
-)
+from montemap.credit.generator import REALISTIC_COLUMNS, generate, generate_rows
+from montemap.credit.portfolio import SOURCE_BUCKET, local_destination
 from montemap.credit.tape import TapeError, import_tape
 
 AS_OF = dt.date(2026, 11, 27)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from montemap.credit.generator import SOURCE_BUCKET, local_destination
+from montemap.credit.portfolio import SOURCE_BUCKET, local_destination
 from montemap.credit.tape import TapeError, _CsvTape, import_tape
 
 AS_OF = dt.date(2026, 11, 27)

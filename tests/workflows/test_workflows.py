@@ -169,7 +169,8 @@ def test_data_generation_workflow_matches_montemap_generate(
 
 
 def test_partition_inventory_splits_and_samples(tmp_path: Path, monkeypatch: Any) -> None:
-    from montemap.credit.generator import generate, local_destination
+    from montemap.credit.generator import generate
+    from montemap.credit.portfolio import local_destination
 
     generate(local_destination(tmp_path), 3000, seed=1, rows_per_inventory_file=1000)
     monkeypatch.setenv("MONTEMAP_DATA_DIR", str(tmp_path))

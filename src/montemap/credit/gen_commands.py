@@ -12,14 +12,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from montemap.credit.generator import (
-    LAYOUTS,
+from montemap.credit.generator import LAYOUTS, Layout, generate
+from montemap.credit.portfolio import (
     SOURCE_BUCKET,
     Destination,
     GeneratorError,
-    Layout,
     WriteResult,
-    generate,
     local_destination,
 )
 from montemap.storage import StoreConfigError, open_store

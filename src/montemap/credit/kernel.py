@@ -102,27 +102,12 @@ class NumpyBackend:
         design: PathDesign,
     ) -> list[KernelResult]:
         paths = design.paths
-        if paths < 1:
-            raise ValueError(f"paths must be at least 1, got {paths}")
-        if len(mus) != len(scenarios) or not scenarios:
-            raise ValueError("simulate needs one factor mean per scenario, and a scenario")
+        _check_scenarios(scenarios, mus, paths)
         first = scenarios[0]
-        for other in scenarios[1:]:
-            if not (
-                np.array_equal(other.account_ids, first.account_ids)
-                and np.array_equal(other.loss_cents, first.loss_cents)
-            ):
-                raise ValueError("every scenario must hold the same loans")
         streams = StreamFactory(seed)
         width = padded_width(paths)
         half = width // 2
-        # per path: weight units, squared-weight units and 1 (to count defaults), so one
-        # product per block gives all three per-loan sums (integers: exact in any order)
-        units = np.ones((width, 3), dtype=np.float64)
-        units[:, :2] = 0.0
-        units[:paths, 0] = design.weight_units
-        units[:paths, 1] = squared_weight_units(design)
-        units_even, units_odd = units[0::2].copy(), units[1::2].copy()
+        units_even, units_odd = _path_units(design, width)
         factors = [_factor_halves(design, mu, width) for mu in mus]
         n_even, n_odd = (paths + 1) // 2, paths // 2
 
@@ -164,22 +149,59 @@ class NumpyBackend:
                     else:
                         dflt[j, h] += hit.sum(axis=0)
                         loss[j, h] += _exact_weighted_sum(w, hitf, exact)
-        results = []
-        for j in range(k):
-            path_loss = np.empty(width, dtype=np.int64)
-            path_loss[0::2], path_loss[1::2] = loss[j, 0], loss[j, 1]
-            path_defaults = np.empty(width, dtype=np.int64)
-            path_defaults[0::2], path_defaults[1::2] = dflt[j, 0], dflt[j, 1]
-            results.append(
-                KernelResult(
-                    loan_defaults[j],
-                    loan_weighted[j, :, 0].copy(),
-                    path_loss[:paths],
-                    path_defaults[:paths],
-                    loan_weighted[j, :, 1].copy(),
-                )
-            )
-        return results
+        return [
+            _result(loan_defaults[j], loan_weighted[j], loss[j], dflt[j], width, paths)
+            for j in range(k)
+        ]
+
+
+def _check_scenarios(scenarios: Sequence[KernelInputs], mus: Sequence[float], paths: int) -> None:
+    """A :class:`ValueError` unless there are paths, and scenarios of the same loans with a
+    factor mean each."""
+    if paths < 1:
+        raise ValueError(f"paths must be at least 1, got {paths}")
+    if len(mus) != len(scenarios) or not scenarios:
+        raise ValueError("simulate needs one factor mean per scenario, and a scenario")
+    first = scenarios[0]
+    for other in scenarios[1:]:
+        if not (
+            np.array_equal(other.account_ids, first.account_ids)
+            and np.array_equal(other.loss_cents, first.loss_cents)
+        ):
+            raise ValueError("every scenario must hold the same loans")
+
+
+def _path_units(design: PathDesign, width: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Per path (even paths, then odd): weight units, squared-weight units and 1 (to count
+    defaults), so one product per block gives all three per-loan sums (integers: exact in
+    any order). Padding paths carry zeros in the first two columns."""
+    units = np.ones((width, 3), dtype=np.float64)
+    units[:, :2] = 0.0
+    units[: design.paths, 0] = design.weight_units
+    units[: design.paths, 1] = squared_weight_units(design)
+    return units[0::2].copy(), units[1::2].copy()
+
+
+def _result(
+    loan_defaults: NDArray[np.int64],
+    loan_weighted: NDArray[np.float64],
+    loss: NDArray[np.int64],
+    dflt: NDArray[np.int64],
+    width: int,
+    paths: int,
+) -> KernelResult:
+    """One scenario's result from its even/odd path halves (``loss``, ``dflt``: (2, half))."""
+    path_loss = np.empty(width, dtype=np.int64)
+    path_loss[0::2], path_loss[1::2] = loss[0], loss[1]
+    path_defaults = np.empty(width, dtype=np.int64)
+    path_defaults[0::2], path_defaults[1::2] = dflt[0], dflt[1]
+    return KernelResult(
+        loan_defaults,
+        loan_weighted[:, 0].copy(),
+        path_loss[:paths],
+        path_defaults[:paths],
+        loan_weighted[:, 1].copy(),
+    )
 
 
 def sq_bits(paths: int) -> int:

@@ -11,7 +11,9 @@ streams: memory holds path-level arrays and bounded state, never all loans
 
 from __future__ import annotations
 
+import ctypes
 import json
+import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
@@ -137,8 +140,33 @@ def reduce_run(
         scratch = Path(scratch_name)
         target = out_dir if out_dir is not None else scratch / "out"
         target.mkdir(parents=True, exist_ok=True)
-        summary = _reduce(store, params, ids, scratch, RunFiles(target))
+        try:
+            summary = _reduce(store, params, ids, scratch, RunFiles(target))
+        finally:
+            release_memory()
     return RunOutputs(summary, out_dir)
+
+
+def release_memory() -> None:
+    """Hand the memory the reduction freed back to the system: Arrow's pool and the C
+    allocator both keep freed pages for reuse, which would otherwise stay in the resident
+    set of the process (the report that follows, a server's long-lived worker)."""
+    pa.default_memory_pool().release_unused()
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _load_libc() -> Any:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None)
+        return libc if hasattr(libc, "malloc_trim") else None  # glibc only
+    except OSError:
+        return None
+
+
+_LIBC = _load_libc()
 
 
 def _reduce(

@@ -5,7 +5,7 @@ The tape is read twice, streaming, in chunks: the first pass checks its structur
 AccountIDs) and its values (numbers that parse and lie in the ranges the simulation
 accepts, :data:`montemap.credit.loans.RANGES`; MM/DD/YYYY or ISO dates); the second
 writes one object per loan plus the S3 Inventory through
-:class:`~montemap.credit.generator.PortfolioWriter`. Structural problems stop the import
+:class:`~montemap.credit.portfolio.PortfolioWriter`. Structural problems stop the import
 before anything is written, with the file, line or row, and column named. Value problems
 are reported (``strict`` makes them fatal); otherwise the loans are written as they are,
 so the simulation's rejects output lists them with their key and reason instead of
@@ -33,15 +33,14 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from montemap.credit.columns import OPTIONAL_COLUMNS, OVERRIDE_COLUMNS, REQUIRED_COLUMNS
-from montemap.credit.generator import (
-    BLOCK,
+from montemap.credit.generator import BLOCK, join_columns
+from montemap.credit.loans import RANGES
+from montemap.credit.portfolio import (
     INVENTORY_ROWS_PER_FILE,
     Destination,
     PortfolioWriter,
     WriteResult,
-    join_columns,
 )
-from montemap.credit.loans import RANGES
 from montemap.credit.quality import MAX_LISTED
 from montemap.errors import MontemapError
 

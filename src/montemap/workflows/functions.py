@@ -24,18 +24,20 @@ from typing import Any, cast
 from montemap.credit.batch import default_store
 from montemap.credit.generator import (
     BLOCK,
-    DATA_PREFIX,
-    INVENTORY_PREFIX,
     LAYOUTS,
-    InventoryFile,
     Layout,
     check_seed,
-    data_key,
     generate_rows,
-    inventory_manifest,
     layout_columns,
 )
 from montemap.credit.params import BatchInputError, parse_batch_input
+from montemap.credit.portfolio import (
+    DATA_PREFIX,
+    INVENTORY_PREFIX,
+    InventoryFile,
+    data_key,
+    inventory_manifest,
+)
 from montemap.credit.reduce import publish_store, reduce_run
 from montemap.storage import ObjectStore, iter_objects
 

@@ -151,7 +151,8 @@ def ensure_portfolio(
     bucket holds objects but no inventory.
     """
     from montemap.credit.gen_commands import read_provenance, write_provenance
-    from montemap.credit.generator import GeneratorError, generate, local_destination
+    from montemap.credit.generator import generate
+    from montemap.credit.portfolio import GeneratorError, local_destination
 
     source = data_dir / "buckets" / bindings.SOURCE_BUCKET
     manifest = source / "inventory" / "manifest.json"
