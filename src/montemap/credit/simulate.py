@@ -366,14 +366,15 @@ def paths_for_target(summary: Mapping[str, Any], target: float, pilot: int) -> i
 
 
 def write_html_report(out_dir: Path) -> Path | None:
-    """``report.html`` by ``montemap.credit.report.write_report`` when that module exists."""
+    """``report.html`` for the run in ``out_dir``; ``None`` (and a warning) when it fails.
+
+    The run's data files are written before: a report that cannot be built
+    (bad inputs, a full disk) is a warning, not a failed run.
+    """
+    from montemap.credit.report import write_report  # jinja2 only where reports are made
+
     try:
-        from montemap.credit.report import write_report  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return None
-    try:
-        written: Path = write_report(out_dir)
-        return written
-    except Exception as exc:  # the run's data files are written; a failed report is a warning
+        return write_report(out_dir)
+    except (MontemapError, OSError) as exc:
         print(f"montemap: warning: report.html not written: {exc}", file=sys.stderr)
         return None
