@@ -33,6 +33,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -99,11 +100,13 @@ def start_server(port: int, data_dir: str, src: str | None) -> subprocess.Popen[
     env = dict(os.environ)
     if src is not None:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, env.get("PYTHONPATH")]))
+    # Trees from before the commands moved to each package's cli.py name it api.command.
+    older = src is not None and not Path(src, "montemap", "api", "cli.py").exists()
     return subprocess.Popen(
         [
             sys.executable,
             "-m",
-            "montemap.api.cli",
+            "montemap.api.command" if older else "montemap.api.cli",
             "--port",
             str(port),
             "--data-dir",
