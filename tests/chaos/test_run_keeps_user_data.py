@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from montemap.testing.commands import run_montemap
 from tests.credit.helpers import csv_bytes, portfolio
 
 pytestmark = pytest.mark.timeout(300)
@@ -24,16 +23,7 @@ QUICK = ["--paths", "20", "--as-of", "2026-06-30", "--shocks", "0,100", "--worke
 
 
 def montemap(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MONTEMAP_"))}
-    return subprocess.run(
-        [sys.executable, "-m", "montemap.cli", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=280,
-        check=False,
-    )
+    return run_montemap(*args, cwd=cwd)
 
 
 def fingerprint(data_dir: Path) -> dict[str, str]:

@@ -9,13 +9,13 @@ the local ECS service, and writes the run's outputs. Its figures must equal
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+
+from montemap.testing.commands import run_montemap
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -23,16 +23,7 @@ PARAMS = ["--paths", "100", "--seed", "7", "--as-of", "2026-06-30", "--shocks", 
 
 
 def montemap(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MONTEMAP_"))}
-    return subprocess.run(
-        [sys.executable, "-m", "montemap.cli", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=280,
-        check=False,
-    )
+    return run_montemap(*args, cwd=cwd)
 
 
 @pytest.fixture(scope="module")
