@@ -16,6 +16,14 @@ second source tree (e.g. ``git archive`` of an older commit) in alternation,
 
     .venv/bin/python bench/bench_activity.py --tasks 5000 --workers 8
     .venv/bin/python bench/bench_activity.py --baseline-src /tmp/base/src --rounds 3
+
+``--instructions`` counts instead the instructions the server process executes per
+round trip, which a loaded machine does not disturb: each server runs under
+``valgrind --tool=callgrind`` twice, with ``INSTRUCTION_BASE`` tasks and with that
+many more than ``--tasks``, and the difference is divided by ``--tasks`` (start-up
+and set-up cancel out). Slow (a few minutes per server); needs valgrind:
+
+    .venv/bin/python bench/bench_activity.py --instructions --tasks 500 --baseline-src /tmp/base/src
 """
 
 from __future__ import annotations
@@ -96,7 +104,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
-def start_server(port: int, data_dir: str, src: str | None) -> subprocess.Popen[bytes]:
+#: Tasks of the shorter run of ``--instructions`` (its count is subtracted).
+INSTRUCTION_BASE = 50
+
+
+def start_server(
+    port: int, data_dir: str, src: str | None, prefix: tuple[str, ...] = ()
+) -> subprocess.Popen[bytes]:
     env = dict(os.environ)
     if src is not None:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, env.get("PYTHONPATH")]))
@@ -104,6 +118,7 @@ def start_server(port: int, data_dir: str, src: str | None) -> subprocess.Popen[
     older = src is not None and not Path(src, "montemap", "api", "cli.py").exists()
     return subprocess.Popen(
         [
+            *prefix,
             sys.executable,
             "-m",
             "montemap.api.command" if older else "montemap.api.cli",
@@ -120,8 +135,9 @@ def start_server(port: int, data_dir: str, src: str | None) -> subprocess.Popen[
     )
 
 
-def wait_healthy(port: int, server: subprocess.Popen[bytes] | None) -> None:
-    for _ in range(600):
+def wait_healthy(port: int, server: subprocess.Popen[bytes] | None, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         if server is not None and server.poll() is not None:
             raise RuntimeError(f"server exited with status {server.returncode}")
         try:
@@ -230,22 +246,51 @@ def run_once(
     }
 
 
-def bench(args: argparse.Namespace, src: str | None) -> dict[str, Any]:
-    """Start a server (from ``src`` when given), benchmark it once, stop it."""
+def bench(
+    args: argparse.Namespace, src: str | None, *, tasks: int = 0, count_to: str = ""
+) -> dict[str, Any]:
+    """Start a server (from ``src`` when given), benchmark it once, stop it.
+
+    With ``count_to`` (a file name) the server runs under callgrind, which writes
+    its instruction count there when it exits.
+    """
     data_dir = tempfile.mkdtemp(prefix="montemap-bench-")
     port = free_port()
-    server = start_server(port, data_dir, src)
+    prefix = (
+        ("valgrind", "--tool=callgrind", f"--callgrind-out-file={count_to}") if count_to else ()
+    )
+    server = start_server(port, data_dir, src, prefix)
     try:
-        wait_healthy(port, server)
-        return run_once(port, server.pid, args.tasks, args.workers, args.concurrency)
+        wait_healthy(port, server, timeout=900 if count_to else 30)  # valgrind starts slowly
+        return run_once(port, server.pid, tasks or args.tasks, args.workers, args.concurrency)
     finally:
         server.send_signal(signal.SIGTERM)
         try:
-            server.wait(20)
+            server.wait(600 if count_to else 20)
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def instructions(args: argparse.Namespace, src: str | None) -> dict[str, Any]:
+    """Instructions the server executes per round trip (see the module's docstring)."""
+    totals = []
+    with tempfile.TemporaryDirectory(prefix="montemap-callgrind-") as folder:
+        for tasks in (INSTRUCTION_BASE, INSTRUCTION_BASE + args.tasks):
+            out = os.path.join(folder, f"callgrind.{tasks}")
+            result = bench(args, src, tasks=tasks, count_to=out)
+            if result["status"] != "SUCCEEDED":
+                raise RuntimeError(f"the benchmark's executions ended {result['status']}")
+            with open(out) as f:
+                totals.append(
+                    next(int(line.split()[1]) for line in f if line.startswith("totals:"))
+                )
+    return {
+        "tasks": args.tasks,
+        "workers": args.workers,
+        "server_instructions_per_round_trip": round((totals[1] - totals[0]) / args.tasks),
+    }
 
 
 def main() -> None:
@@ -256,6 +301,11 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0, help="use a server already running here")
     parser.add_argument("--baseline-src", help="also benchmark the montemap under this src dir")
     parser.add_argument("--rounds", type=int, default=1, help="runs of each server, alternated")
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count the server's instructions per round trip under valgrind (slow)",
+    )
     args = parser.parse_args()
 
     if args.port:
@@ -265,6 +315,10 @@ def main() -> None:
     variants: list[tuple[str, str | None]] = [("current", None)]
     if args.baseline_src:
         variants.insert(0, ("baseline", os.path.abspath(args.baseline_src)))
+    if args.instructions:
+        for name, src in variants:
+            print(json.dumps({"server": name, **instructions(args, src)}), flush=True)
+        return
     results: dict[str, list[dict[str, Any]]] = {name: [] for name, _ in variants}
     for _ in range(args.rounds):
         for name, src in variants:

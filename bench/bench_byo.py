@@ -13,7 +13,9 @@ In one run, on the same machine:
    GetObject and one boto3 PutObject per loan, and scale in.
 
 Prints both wall times and the ratio (target: within 2x), plus the server's
-CPU seconds during the processing workflow.
+CPU seconds during the processing workflow and the worker tasks' (every
+process below the server, sampled twice a second), each also per S3 request
+(the tasks' figure includes their start-up and activity polls).
 
     .venv/bin/python bench/bench_byo.py --loans 20000 --workers 8
 """
@@ -27,6 +29,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -57,6 +60,51 @@ def cpu_seconds(pid: int) -> float:
     """The process's CPU seconds (user + system)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class DescendantsCpu:
+    """CPU seconds of every process below ``root`` (its tasks), sampled twice a second.
+
+    A task's process group is killed on scale-in, so its CPU never reaches the
+    server's ``cutime``: each descendant's last sample counts instead (what a
+    process spends in its last half second is missed).
+    """
+
+    def __init__(self, root: int) -> None:
+        self.root = root
+        self.last: dict[tuple[int, str], float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> DescendantsCpu:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def seconds(self) -> float:
+        return sum(self.last.values())
+
+    def _run(self) -> None:
+        ticks = os.sysconf("SC_CLK_TCK")
+        while not self._stop.wait(0.5):
+            stats: dict[int, list[str]] = {}
+            for entry in os.scandir("/proc"):
+                if entry.name.isdigit():
+                    try:
+                        text = Path(entry.path, "stat").read_text()
+                    except OSError:
+                        continue
+                    stats[int(entry.name)] = text.rsplit(")", 1)[1].split()
+            for pid, fields in stats.items():
+                parent = int(fields[1])
+                while parent not in (0, 1, self.root) and parent in stats:
+                    parent = int(stats[parent][1])
+                if parent == self.root:  # keyed with the start time: pids are reused
+                    self.last[(pid, fields[19])] = (int(fields[11]) + int(fields[12])) / ticks
 
 
 def montemap_run(root: Path, loans: int, workers: int) -> float:
@@ -122,11 +170,12 @@ def byo_run(root: Path, loans: int, workers: int, batch: int) -> dict[str, Any]:
         print("processing workflow (timed) ...", file=sys.stderr)
         assert server.proc is not None
         cpu_before = cpu_seconds(server.proc.pid)
-        begin = time.perf_counter()
-        arn = outputs(server, "sfn-dataproc")["StateMachineArn"]
-        started = sfn.start_execution(stateMachineArn=arn, input="{}")
-        done = wait_for_execution(sfn, started["executionArn"], timeout=1800, interval=0.1)
-        wall = time.perf_counter() - begin
+        with DescendantsCpu(server.proc.pid) as tasks:
+            begin = time.perf_counter()
+            arn = outputs(server, "sfn-dataproc")["StateMachineArn"]
+            started = sfn.start_execution(stateMachineArn=arn, input="{}")
+            done = wait_for_execution(sfn, started["executionArn"], timeout=1800, interval=0.1)
+            wall = time.perf_counter() - begin
         if done["status"] != "SUCCEEDED":
             raise SystemExit(f"processing {done['status']}: {done.get('cause')}")
         server_cpu = cpu_seconds(server.proc.pid) - cpu_before
@@ -141,6 +190,7 @@ def byo_run(root: Path, loans: int, workers: int, batch: int) -> dict[str, Any]:
         return {
             "seconds": wall,
             "server_cpu_seconds": server_cpu,
+            "tasks_cpu_seconds": tasks.seconds,
             "results": results,
         }
     finally:
@@ -168,7 +218,10 @@ def main() -> None:
         "montemap_run_seconds": round(run_s, 1),
         "byo_processing_seconds": round(byo["seconds"], 1),
         "byo_server_cpu_seconds": round(byo["server_cpu_seconds"], 1),
+        "byo_task_cpu_seconds": round(byo["tasks_cpu_seconds"], 1),
         "byo_requests_per_second": round(2 * args.loans / byo["seconds"]),
+        "server_cpu_us_per_s3_request": round(byo["server_cpu_seconds"] / (2 * args.loans) * 1e6),
+        "task_cpu_us_per_s3_request": round(byo["tasks_cpu_seconds"] / (2 * args.loans) * 1e6),
         "ratio_byo_over_run": round(byo["seconds"] / run_s, 2),
     }
     print(json.dumps(result, indent=2))

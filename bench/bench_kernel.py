@@ -113,7 +113,7 @@ def handler_rate(repeat: int) -> None:
         secs = best_of(repeat, lambda: handle_batch(event, None, store=store))
         print(
             f"handle_batch, 400 loans x 4 scenarios x 1,000 paths: {secs * 1e3:.0f} ms "
-            f"({400 * 4 * 1000 / secs:.3g} loan-paths/s including I/O, parsing, model, Parquet)"
+            f"({400 * 4 * 1000 / secs:.3g} loan-paths/s including I/O, parsing, model, writing)"
         )
 
 

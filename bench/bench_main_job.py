@@ -12,6 +12,13 @@ Generates the portfolio once (not timed), then measures in one run:
   sampled from ``/proc``.
 
     .venv/bin/python bench/bench_main_job.py --loans 500000 --workers 8
+
+``--profile N`` profiles the batch handler (cProfile, wall clock) over the first N loans;
+``--parts N`` gives each part's thread CPU per loan without a profiler, and with
+``--baseline-src DIR --repeat R`` the same for another source tree, alternating:
+
+    .venv/bin/python bench/bench_main_job.py --loans 100000 --data-dir /tmp/m \
+        --parts 20000 --baseline-src /tmp/base-src --repeat 5
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -176,7 +184,8 @@ PARTS = {
     "building the result table": [
         ("credit/batch.py", "_fixed_columns"),
         ("credit/batch.py", "_scenario_table"),
-        ("credit/batch.py", "_sorted"),
+        ("credit/batch.py", "_permuted"),
+        ("credit/batch.py", "_key_order"),
     ],
     "writing the batch's results": [("credit/batch.py", "write_batch")],
     "whole handler": [("credit/batch.py", "handle_batch")],
@@ -190,21 +199,9 @@ def profile_batches(data: Path, loans: int) -> dict[str, float]:
     import pstats
 
     from montemap.credit.batch import handle_batch
-    from montemap.credit.portfolio import SOURCE_BUCKET, data_key
-    from montemap.storage import LocalObjectStore
 
-    total = json.loads((data / "portfolio.json").read_text())["loans"]
-    store = LocalObjectStore(data / "buckets")
-    params = {
-        "output_bucket": "montemap-profile", "output_prefix": "p", "paths": PATHS, "seed": 1,
-        "as_of": "2026-11-27", "shocks_bp": list(SHOCKS),
-    }  # fmt: skip
-    keys = [data_key(i, total) for i in range(1, min(loans, total) + 1)]
-    events = [
-        {"Items": [{"Bucket": SOURCE_BUCKET, "Key": k} for k in keys[i : i + 400]],
-         "BatchInput": params}
-        for i in range(0, len(keys), 400)
-    ]  # fmt: skip
+    events, store = _events(data, loans)
+    keys = [item for event in events for item in event["Items"]]
     handle_batch(events[0], None, store=store)  # warm up: imports, caches
     profiler = cProfile.Profile()
     profiler.enable()
@@ -221,6 +218,103 @@ def profile_batches(data: Path, loans: int) -> dict[str, float]:
         )
         out[part] = round(seconds / len(keys) * 1e6, 1)
     return out
+
+
+#: What ``--parts`` times with thread CPU: (module, function or Class.method, part). Names
+#: one version lacks are skipped, so the same list times older sources (--baseline-src).
+TIMED = [
+    ("montemap.credit.batch", "read_objects", "read"),
+    ("montemap.credit.batch", "parse_objects", "parse"),
+    ("montemap.credit.model", "baseline", "model"),
+    ("montemap.credit.model", "scenario", "model"),
+    ("montemap.credit.batch", "payment_quality", "model"),
+    ("montemap.credit.batch", "matured_records", "model"),
+    ("montemap.credit.kernel", "NumpyBackend.simulate", "kernel"),
+    *[("montemap.credit.batch", f, "table") for f in
+      ("_fixed_columns", "_scenario_table", "_sorted", "_permuted", "_key_order")],
+    ("montemap.credit.batch", "write_batch", "write"),
+    ("montemap.credit.batch", "process_batch", "whole"),
+]  # fmt: skip
+
+
+def _timed(spent: dict[str, float], part: str, fn: Any) -> Any:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        started = time.thread_time()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            spent[part] = spent.get(part, 0.0) + time.thread_time() - started
+
+    return wrapper
+
+
+def time_parts(data: Path, loans: int) -> dict[str, float]:
+    """Thread CPU per loan (us) of each part of ``handle_batch`` over the first ``loans``
+    loans, in this process, no profiler; ``other`` is the handler less the parts, and
+    ``process`` the process's CPU (BLAS or Arrow threads included)."""
+    import importlib
+    import shutil
+
+    spent: dict[str, float] = {}
+    for module_name, attr, part in TIMED:
+        owner: Any = importlib.import_module(module_name)
+        *outer, name = attr.split(".")
+        for step in outer:
+            owner = getattr(owner, step)
+        if hasattr(owner, name):
+            setattr(owner, name, _timed(spent, part, getattr(owner, name)))
+    from montemap.credit.batch import handle_batch
+
+    events, store = _events(data, loans)
+    handle_batch(events[0], None, store=store)  # warm up: imports, caches
+    shutil.rmtree(data / "buckets" / "montemap-profile", ignore_errors=True)  # new files
+    spent.clear()
+    started = time.process_time()
+    for event in events:
+        handle_batch(event, None, store=store)
+    process = time.process_time() - started
+    n = sum(len(e["Items"]) for e in events)
+    out = {part: round(s / n * 1e6, 1) for part, s in spent.items()}
+    out["other"] = round(out["whole"] - sum(v for p, v in out.items() if p != "whole"), 1)
+    out["process"] = round(process / n * 1e6, 1)
+    return out
+
+
+def _events(data: Path, loans: int) -> tuple[list[dict[str, Any]], Any]:
+    """400-loan batch events over the first ``loans`` loans, and the portfolio's store."""
+    from montemap.credit.portfolio import SOURCE_BUCKET, data_key
+    from montemap.storage import LocalObjectStore
+
+    total = json.loads((data / "portfolio.json").read_text())["loans"]
+    params = {
+        "output_bucket": "montemap-profile", "output_prefix": "p", "paths": PATHS, "seed": 1,
+        "as_of": "2026-11-27", "shocks_bp": list(SHOCKS),
+    }  # fmt: skip
+    keys = [data_key(i, total) for i in range(1, min(loans, total) + 1)]
+    events = [
+        {"Items": [{"Bucket": SOURCE_BUCKET, "Key": k} for k in keys[i : i + 400]],
+         "BatchInput": params}
+        for i in range(0, len(keys), 400)
+    ]  # fmt: skip
+    return events, LocalObjectStore(data / "buckets")
+
+
+def compare_parts(data: Path, loans: int, baseline: str, repeat: int) -> dict[str, Any]:
+    """``--parts`` of ``baseline`` (a source folder) and of this checkout, alternating
+    ``repeat`` times in fresh processes; each part's smallest figure."""
+    here = str(Path(__file__).resolve().parents[1] / "src")
+    runs: dict[str, list[dict[str, float]]] = {"baseline": [], "this": []}
+    for _ in range(repeat):
+        for label, src in (("baseline", baseline), ("this", here)):
+            env = {**os.environ, "PYTHONPATH": src}
+            cmd = [sys.executable, __file__, "--data-dir", str(data.parent), "--loans"]
+            cmd += [str(json.loads((data / "portfolio.json").read_text())["loans"])]
+            cmd += ["--parts", str(loans)]
+            out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+            runs[label].append(json.loads(out.stdout)["us_per_loan"])
+    return {label: {p: min(r[p] for r in rs) for p in rs[0]} for label, rs in runs.items()} | {
+        "load_average": [round(x, 1) for x in os.getloadavg()]
+    }
 
 
 def generate(data: Path, loans: int) -> None:
@@ -249,12 +343,28 @@ def main() -> None:
         metavar="LOANS",
         help="only profile the batch handler in this process over the first LOANS loans",
     )
+    parser.add_argument(
+        "--parts",
+        type=int,
+        metavar="LOANS",
+        help="thread CPU per loan of each part of the batch handler (no profiler)",
+    )
+    parser.add_argument(
+        "--baseline-src",
+        help="with --parts: also time this source folder, alternating --repeat times",
+    )
     args = parser.parse_args()
 
     data = Path(args.data_dir or tempfile.mkdtemp(prefix="montemap-main-")) / "montemap-data"
     generate(data, args.loans)
     if args.profile:
         print(json.dumps({"us_per_loan": profile_batches(data, args.profile)}, indent=1))
+        return
+    if args.parts and args.baseline_src:
+        print(json.dumps(compare_parts(data, args.parts, args.baseline_src, args.repeat), indent=1))
+        return
+    if args.parts:
+        print(json.dumps({"us_per_loan": time_parts(data, args.parts)}, indent=1))
         return
     load = os.getloadavg()
     read_s, objects, size = read_floor(data / "buckets" / "montemap-source" / "data")

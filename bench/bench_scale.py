@@ -12,6 +12,16 @@ time per loan within 10%.
 Results go to stdout as a Markdown table and, one JSON object a size, to
 ``<root>/results.jsonl`` (appended as each size finishes, so a long run can be read
 while it goes on).
+
+``--reduce-only BUCKETS`` times the reduction and the report alone on kept batch
+outputs (``BUCKETS/montemap-results/runs/<run>/batches/``, as ``montemap run`` leaves
+them, or a ``simulate`` work folder kept for the purpose): each repeat runs them in a
+child process and reports wall time, process CPU (all threads), the main thread's CPU
+and the peak RSS; with ``--baseline-src DIR`` (an older ``src``) the two codes
+alternate, repeat by repeat, on the same outputs:
+
+    python bench/bench_scale.py --reduce-only /tmp/bench/d500k/montemap-data/buckets \
+        --baseline-src /tmp/base-src --repeat 2
 """
 
 from __future__ import annotations
@@ -120,6 +130,67 @@ def simulate(root: Path, workers: int, paths: int, report: bool) -> dict[str, An
     }
 
 
+_REDUCE = """
+import json, resource, shutil, sys, time
+from pathlib import Path
+from montemap.credit.params import parse_batch_input
+from montemap.credit.reduce import list_batches, reduce_run
+from montemap.credit.report import write_report
+from montemap.storage import LocalObjectStore
+root, prefix, out = sys.argv[1], sys.argv[2], Path(sys.argv[3])
+store = LocalObjectStore(root)
+ids = list_batches(store, "montemap-results", prefix)
+meta = json.loads(store.get("montemap-results", f"{prefix}/batches/{ids[0]}/batch.json"))
+params, _ = parse_batch_input(meta["params"])
+shutil.rmtree(out, ignore_errors=True)
+out.mkdir(parents=True)
+w0, c0, t0 = time.perf_counter(), time.process_time(), time.thread_time()
+reduce_run(store, params, ids, out_dir=out)
+w1, c1, t1 = time.perf_counter(), time.process_time(), time.thread_time()
+write_report(out)
+w2, c2 = time.perf_counter(), time.process_time()
+print(json.dumps({"batches": len(ids), "reduce_wall": w1 - w0, "reduce_cpu": c1 - c0,
+    "reduce_main_thread_cpu": t1 - t0, "report_wall": w2 - w1, "report_cpu": c2 - c1,
+    "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def reduce_only(args: argparse.Namespace) -> None:
+    """Time the reduction and the report on kept batch outputs (see the module's doc)."""
+    runs = args.reduce_only / "montemap-results" / "runs"
+    prefix = args.prefix or f"runs/{next(p.name for p in sorted(runs.iterdir()))}"
+    codes = [("this tree", None)]
+    if args.baseline_src:
+        codes.insert(0, ("baseline", args.baseline_src))
+    print(
+        "| code | batches | reduce wall s | reduce CPU s | main thread s | report wall s "
+        "| report CPU s | peak MB | load |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    out = args.root / "reduce-out"
+    for _ in range(args.repeat):
+        for label, src in codes:
+            env = dict(os.environ)
+            if src is not None:
+                env["PYTHONPATH"] = str(src)
+            load = os.getloadavg()[0]
+            done = subprocess.run(
+                [sys.executable, "-c", _REDUCE, str(args.reduce_only), prefix, str(out)],
+                check=True,
+                capture_output=True,
+                text=True,
+                env=env,
+            )
+            r = json.loads(done.stdout.strip().splitlines()[-1])
+            print(
+                f"| {label} | {r['batches']:,} | {r['reduce_wall']:.1f} | {r['reduce_cpu']:.1f} "
+                f"| {r['reduce_main_thread_cpu']:.1f} | {r['report_wall']:.1f} "
+                f"| {r['report_cpu']:.1f} | {r['peak_mb']:.0f} "
+                f"| {load:.1f}-{os.getloadavg()[0]:.1f} |",
+                flush=True,
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--loans", type=int, nargs="+", default=[500_000, 5_000_000])
@@ -127,8 +198,17 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--paths", type=int, default=1000)
     parser.add_argument("--no-report", action="store_true")
+    parser.add_argument("--reduce-only", type=Path, help="kept batch outputs (buckets folder)")
+    parser.add_argument(
+        "--prefix", help="the run prefix under montemap-results (default: the first)"
+    )
+    parser.add_argument("--baseline-src", type=Path, help="older src to alternate with")
+    parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
     args.root.mkdir(parents=True, exist_ok=True)
+    if args.reduce_only is not None:
+        reduce_only(args)
+        return
     print(
         "| loans | generate s | simulate s | us per loan | main peak MB | worker peaks MB | load |"
     )

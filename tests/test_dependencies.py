@@ -1,7 +1,7 @@
 """The dependency rule of every package, enforced (docs/architecture.md draws them).
 
 Each package under ``src/montemap`` lists what of montemap it may import: other
-packages, single modules (``lambda_api.names``) or, for one module that wires
+packages, single modules (``ecs.capacity``) or, for one module that wires
 the others (a command), a wider list under its own dotted name. Imports inside
 the package itself and of ``montemap`` (the version) are always allowed;
 imports under ``TYPE_CHECKING`` count like any other. A failure names each
@@ -25,6 +25,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     "errors": frozenset(),
     "jsontypes": frozenset(),
     "arns": frozenset(),
+    # Lambda's function names, parsed (shared by the engine and the Lambda API).
+    "lambda_names": frozenset(),
     # Libraries: no server, no engine.
     "asl": frozenset(),
     "storage": frozenset(),
@@ -32,13 +34,13 @@ ALLOWED: dict[str, frozenset[str]] = {
     "worker": frozenset(),
     "testing": frozenset(),
     # The engine runs ASL over storage; it knows Lambda's function names, no API.
-    "engine": frozenset({"asl", "storage", "lambda_api.names"}),
+    "engine": frozenset({"asl", "storage", "lambda_names"}),
     # The Step Functions API over the engine.
     "api": frozenset({"asl", "engine"}),
     "api.cli": frozenset({"asl", "engine", "assembly", "ecs.capacity"}),
     # The other services on the one endpoint, each over the API's HTTP pieces.
     "s3api": frozenset({"api", "storage"}),
-    "lambda_api": frozenset({"api", "engine", "storage", "aws.mapping"}),
+    "lambda_api": frozenset({"api", "engine", "storage", "aws.mapping", "lambda_names"}),
     "ecs": frozenset({"api", "engine", "aws.mapping"}),
     "cloudformation": frozenset({"api", "engine", "storage", "lambda_api", "ecs", "workflows"}),
     # Composition: what assembles, shows or drives the whole.

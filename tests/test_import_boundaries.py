@@ -1,9 +1,11 @@
-"""Libraries a user installs on any host import no server.
+"""Libraries a user installs on any host import no server; the engine no HTTP layer.
 
 ``import montemap.worker`` (the activity-worker library) and ``import
 montemap.credit`` (the credit workload) must load neither the engine, the APIs,
-the ECS emulation nor Starlette: each is imported in a fresh interpreter, whose
-``sys.modules`` is then inspected.
+the ECS emulation nor Starlette; ``import montemap.engine`` loads no API and no
+Starlette or uvicorn (it parses Lambda function names with
+:mod:`montemap.lambda_names`, not the Lambda API's module). Each is imported in
+a fresh interpreter, whose ``sys.modules`` is then inspected.
 """
 
 from __future__ import annotations
@@ -58,6 +60,15 @@ def test_a_library_loads_no_server(library: str) -> None:
     modules = loaded_by(library)
     assert library in modules  # the probe did import it
     assert server_modules(modules) == []
+
+
+@pytest.mark.parametrize("module", ["montemap.engine", "montemap.lambda_names"])
+def test_the_engine_loads_no_http_layer(module: str) -> None:
+    modules = loaded_by(module)
+    assert module in modules
+    # The engine's own modules are expected; nothing of the layers above it.
+    above = [m for m in server_modules(modules) if not m.startswith("montemap.engine")]
+    assert above == []
 
 
 def test_the_probe_sees_a_server_import() -> None:

@@ -188,7 +188,7 @@ def test_entrypoint_serves_a_batch_with_the_task_environment(
         assert output["objects"] == 5
         assert output["output"].startswith("s3://mm-out/runs/r1/batches/")
         written = [o.key for o in store.list_page("mm-out", "runs/r1/").objects]
-        assert any(k.endswith("loans.parquet") for k in written)
+        assert any(k.endswith("loans.arrow") for k in written)
         assert code == 0, text
         records = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
         assert any("task succeeded" in r["message"] for r in records)  # JSON logs, as configured

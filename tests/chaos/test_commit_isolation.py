@@ -22,50 +22,17 @@ from montemap.arns import ArnFactory
 from montemap.engine.db import Database
 from montemap.engine.engine import Engine
 from montemap.engine.history import Event
-from montemap.testing import MontemapServer, eventually
+from montemap.testing import MontemapServer, call_json10, eventually
 from tests.engine.helpers import machine
 
-Message = dict[str, Any]
 PASS = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
 GOOD = 200
 
 
 async def call(app: Any, action: str, body: dict[str, Any]) -> tuple[int, Any]:
     """One JSON 1.0 request through the ASGI app: (status, decoded body)."""
-    raw = json.dumps(body).encode()
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/",
-        "raw_path": b"/",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [
-            (b"host", b"127.0.0.1:2"),
-            (b"x-amz-target", f"AWSStepFunctions.{action}".encode()),
-            (b"content-type", b"application/x-amz-json-1.0"),
-            (b"content-length", str(len(raw)).encode()),
-        ],
-        "client": ("127.0.0.1", 1),
-        "server": ("127.0.0.1", 2),
-    }
-    messages = [{"type": "http.request", "body": raw, "more_body": False}]
-    sent: list[Message] = []
-
-    async def receive() -> Message:
-        if messages:
-            return messages.pop()
-        await asyncio.Event().wait()
-        return {"type": "http.disconnect"}
-
-    async def send(message: Message) -> None:
-        sent.append(message)
-
-    await app(scope, receive, send)
-    return int(sent[0]["status"]), json.loads(sent[1]["body"] or b"{}")
+    response = await call_json10(app, action, body)
+    return response.status, response.body
 
 
 def durable(path: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:

@@ -1,9 +1,10 @@
 """Loan objects of every kind the parsers must handle: malformed ones (each with the reject
 reason the per-row parser gives) and odd but valid ones (spacing, signs, encodings, layouts).
 
-The batch path's vectorised parser is checked against the per-row parser over all of them
+The per-row parser gives each malformed object its reason (``test_loans.py``), the batch
+path's vectorised parser is checked against the per-row parser over all of them
 (``test_batch_parse.py``), and the whole-batch output over them is pinned
-(``test_batch_golden.py``).
+(``test_batch_golden.py``). The reasons assume the analysis date 2026-11-27.
 """
 
 from __future__ import annotations

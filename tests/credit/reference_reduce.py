@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
+from montemap.credit.batch_rows import open_batch_rows
 from montemap.credit.capital import segment_capital
 from montemap.credit.estimators import (
     Tail,
@@ -51,7 +51,8 @@ def reference_reduce(
         with np.load(io.BytesIO(store.get(bucket, params.batch_key(batch_id, "paths.npz")))) as z:
             loss += z["loss_cents"]
             defaults += z["defaults"]
-        files.append(store.get(bucket, params.batch_key(batch_id, "loans.parquet")))
+        opened = open_batch_rows(store, bucket, params.batch_key(batch_id, ""), params.shocks_bp)
+        files.append(pa.concat_tables(opened.scenario(j) for j in range(len(params.shocks_bp))))
         rejects.extend((r["key"], r["reason"]) for r in meta["rejects"])
         for name in counts:
             counts[name] += int(meta[name])
@@ -70,8 +71,7 @@ def reference_reduce(
     )
     scenarios, loan_tables, contribution_tables = [], [], []
     for j, shock in enumerate(params.shocks_bp):
-        parts = [pq.read_table(pa.BufferReader(f)) for f in files]
-        rows = pa.concat_tables([p.filter(pc.equal(p.column("shock_bp"), shock)) for p in parts])
+        rows = pa.concat_tables([p.filter(pc.equal(p.column("shock_bp"), shock)) for p in files])
         rows = rows.sort_by([("key", "ascending")]).combine_chunks()
         loan_tables.append(rows)
         figures = _scenario(shock, params, rows, loss[j], defaults[j], design.weight, tails[j])

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
+import pyarrow.ipc as ipc
 import pytest
 
 from montemap.credit.batch import Item, batch_id_for, handle_batch
@@ -62,12 +62,37 @@ def test_handle_batch_writes_outputs(store: LocalObjectStore) -> None:
     assert reasons["data/empty.csv"] == "empty object"
     assert reasons["data/big.csv"] == "object is larger than 1 MB (1048576 bytes)"
     assert reasons["data/missing.csv"].startswith("cannot read object")
-    table = pq.read_table(io.BytesIO(store.get(OUT, f"{folder}/loans.parquet")))
-    assert table.num_rows == 2 * out["loans"]
+    reader = ipc.open_file(io.BytesIO(store.get(OUT, f"{folder}/loans.arrow")))
+    assert [reader.get_batch(j).num_rows for j in range(reader.num_record_batches)] == [
+        out["loans"],
+        out["loans"],
+    ]  # one record batch per scenario
+    table = reader.read_all()
     assert table.column("shock_bp").to_pylist() == [0] * out["loans"] + [250] * out["loans"]
     with np.load(io.BytesIO(store.get(OUT, f"{folder}/paths.npz"))) as npz:
         assert npz["loss_cents"].shape == (2, 64)
         assert npz["shocks_bp"].tolist() == [0, 250]
+
+
+def test_each_scenario_is_one_record_batch_in_the_runs_order(store: LocalObjectStore) -> None:
+    """Shocks given out of order: record batch j holds shocks_bp[j], its rows sorted by key,
+    and the handler's flagged counts are those of the rows' WillDefault."""
+    keys = list(reversed(KEYS))
+    out = handle_batch(_event(keys, shocks_bp=[250, -100, 0], paths=256), None, store=store)
+    data = store.get(OUT, f"runs/r1/batches/{out['batch_id']}/loans.arrow")
+    reader = ipc.open_file(io.BytesIO(data))
+    assert reader.num_record_batches == 3
+    flagged = []
+    for j, shock in enumerate([250, -100, 0]):
+        rows = reader.get_batch(j)
+        assert set(rows.column("shock_bp").to_pylist()) == {shock}
+        got = rows.column("key").to_pylist()
+        assert got == sorted(got) and len(got) == out["loans"] and set(got) <= set(KEYS)
+        flagged.append(rows.column("WillDefault").to_pylist().count("YES"))
+    assert out["flagged"] == [
+        {"shock_bp": s, "flagged": c} for s, c in zip([250, -100, 0], flagged, strict=True)
+    ]
+    assert sum(flagged) > 0
 
 
 def test_a_retried_batch_overwrites_its_own_output(store: LocalObjectStore) -> None:

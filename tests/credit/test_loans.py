@@ -16,6 +16,10 @@ from montemap.credit.loans import (
     parse_records,
 )
 from tests.credit.helpers import BASE, csv_bytes, record
+from tests.credit.malformed import MALFORMED
+
+#: The analysis date the malformed objects' reasons assume (one is dated after it).
+AS_OF = dt.date(2026, 11, 27)
 
 
 def test_valid_object_with_defaults() -> None:
@@ -73,85 +77,14 @@ def _reason(data: bytes, as_of: dt.date | None = None) -> str:
     return reject.reason
 
 
-def _without(name: str) -> bytes:
-    rec = record()
-    del rec[name]
-    return csv_bytes([rec])
-
-
 @pytest.mark.parametrize(
     ("data", "reason"),
-    [
-        (_without("Rate"), "missing column 'Rate'"),
-        (csv_bytes([record(Rate="six")]), "column 'Rate': 'six' is not a number"),
-        (csv_bytes([record(Rate="nan")]), "column 'Rate': 'nan' is not a number"),
-        (csv_bytes([record(GrossIncome="1e999")]), "column 'GrossIncome': '1e999' is out of range"),
-        (csv_bytes([record(LoanAmount="1_000")]), "column 'LoanAmount': '1_000' is not a number"),
-        (
-            csv_bytes([record(LoanAmount="2e12")]),
-            "column 'LoanAmount': value 2e12 exceeds 1,000,000,000,000",
-        ),
-        (csv_bytes([record(LoanAmount="-5")]), "column 'LoanAmount': value -5 is negative"),
-        (csv_bytes([record(LoanAmount="0")]), "column 'LoanAmount': the amount must be positive"),
-        (csv_bytes([record(Payment="-1")]), "column 'Payment': value -1 is negative"),
-        (csv_bytes([record(LoanTerm="0")]), "column 'LoanTerm': term 0 must be 1 to 1200 months"),
-        (csv_bytes([record(LoanTerm="12.5")]), "column 'LoanTerm': '12.5' is not a whole number"),
-        (
-            csv_bytes([record(OriginationDate="02/30/2021")]),
-            "column 'OriginationDate': '02/30/2021' is not a valid date",
-        ),
-        (
-            csv_bytes([record(OriginationDate="13/01/2021")]),
-            "column 'OriginationDate': '13/01/2021' is not a valid date",
-        ),
-        (
-            csv_bytes([record(OriginationDate="yesterday")]),
-            "column 'OriginationDate': 'yesterday' is not a date (MM/DD/YYYY)",
-        ),
-        (csv_bytes([record(AccountID="")]), "column 'AccountID' is empty"),
-        (csv_bytes([record(AccountID="12a")]), "column 'AccountID': '12a' is not a number"),
-        (
-            csv_bytes([record(AccountID="-3")]),
-            "column 'AccountID': '-3' is not an integer from 0 to 2**63-1",
-        ),
-        (
-            csv_bytes([record(ZipCode="ABCDE")]),
-            "column 'ZipCode': 'ABCDE' is not a 5-digit ZIP code",
-        ),
-        (
-            csv_bytes([record(LoanType="mortgage")]),
-            "column 'LoanType': 'mortgage' is not one of personal, commercial",
-        ),
-        (
-            csv_bytes([record(CreditScore="900")]),
-            "column 'CreditScore': value 900 is outside [300, 850]",
-        ),
-        (csv_bytes([record(PD="1.5")]), "column 'PD': value 1.5 is outside [0, 1]"),
-        (csv_bytes([record(Rho="1")]), "column 'Rho': value 1 is outside [0, 1)"),
-        (
-            csv_bytes([record(GrossIncome="0")]),
-            "column 'GrossIncome': must be positive for a personal loan",
-        ),
-        (b"", "empty object"),
-        (b"  \n\n", "empty object"),
-        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary content (not UTF-8 text)"),
-        (b"\xff\xfe\xfa garbage", "binary content (not UTF-8 text)"),
-        (b"AccountID,ZipCode\n", "header row but no data row"),
-        (b"a,b,a\n1,2,3\n", "header row repeats a column name"),
-        (
-            csv_bytes([record()]).replace(b"\n1001,", b"\n1001,extra,"),
-            "data row has 9 fields, the header has 8",
-        ),
-        (b"x" * (MAX_OBJECT_BYTES + 1), "object is larger than 1 MB (1048576 bytes)"),
-    ],
+    MALFORMED,
+    ids=[f"{i}-{reason[:40]}" for i, (_, reason) in enumerate(MALFORMED)],
 )
 def test_malformed_objects_are_rejected_with_a_reason(data: bytes, reason: str) -> None:
-    assert _reason(data) == reason
-
-
-def test_origination_after_the_analysis_date() -> None:
-    reason = _reason(csv_bytes([record(OriginationDate="01/01/2027")]), dt.date(2026, 11, 27))
-    assert reason == "column 'OriginationDate': 2027-01-01 is after the analysis date 2026-11-27"
+    """The shared malformed objects (the batch parser is held to the same reasons)."""
+    assert _reason(data, AS_OF) == reason
 
 
 def test_object_of_exactly_one_megabyte_is_not_rejected_for_size() -> None:

@@ -16,7 +16,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from montemap.credit import contributions, exact_sum, reduce_loans, reduce_scan, report_loans
+from montemap.credit import (
+    contributions,
+    exact_sum,
+    reduce_loans,
+    reduce_merge,
+    reduce_scan,
+    report_loans,
+)
 from montemap.credit.exact_sum import PairwiseSum
 from montemap.credit.params import RunParams
 from montemap.credit.reduce import reduce_run
@@ -39,7 +46,7 @@ PER_BATCH = 4096
 
 @pytest.fixture
 def tiny_buffers(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(reduce_loans, "CHUNK_ROWS", 64)
+    monkeypatch.setattr(reduce_merge, "CHUNK_ROWS", 64)
     monkeypatch.setattr(exact_sum, "LEAF", 128)
     monkeypatch.setattr(contributions, "slice_rows", lambda centres: 37)
     monkeypatch.setattr(reduce_loans, "slice_rows", lambda centres: 37)

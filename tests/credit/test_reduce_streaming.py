@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from montemap.credit import contributions, exact_sum, reduce_loans
+from montemap.credit import contributions, exact_sum, reduce_loans, reduce_merge
 from montemap.credit.batch import process_batch
 from montemap.credit.exact_sum import GroupSums, PairwiseSum, TopN
 from montemap.credit.generator import generate
@@ -86,7 +86,7 @@ def _assert_same(store: LocalObjectStore, ids: list[str], out: Path) -> None:
 def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Chunks, pairwise leaves and contribution slices far smaller than the portfolio, so
     every boundary is crossed (the slices change in both codes alike)."""
-    monkeypatch.setattr(reduce_loans, "CHUNK_ROWS", 64)
+    monkeypatch.setattr(reduce_merge, "CHUNK_ROWS", 64)
     monkeypatch.setattr(exact_sum, "LEAF", 128)
     monkeypatch.setattr(contributions, "slice_rows", lambda centres: 37)
     monkeypatch.setattr(reduce_loans, "slice_rows", lambda centres: 37)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -13,9 +12,8 @@ from montemap.api.registry import Registry
 from montemap.arns import ArnFactory
 from montemap.engine.db import Database
 from montemap.engine.engine import Engine
+from montemap.testing import call_json10
 from tests.engine.helpers import machine
-
-Message = dict[str, Any]
 
 
 def durable_statuses(path: str) -> dict[str, str]:
@@ -27,45 +25,11 @@ def durable_statuses(path: str) -> dict[str, str]:
         other.close()
 
 
-async def call(app: Any, action: str, body: dict[str, Any], at_start: Any) -> Message:
+async def call(app: Any, action: str, body: dict[str, Any], at_start: Any) -> Any:
     """One JSON 1.0 request; ``at_start()`` runs as the response starts to leave."""
-    raw = json.dumps(body).encode()
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/",
-        "raw_path": b"/",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [
-            (b"x-amz-target", f"AWSStepFunctions.{action}".encode()),
-            (b"content-type", b"application/x-amz-json-1.0"),
-            (b"content-length", str(len(raw)).encode()),
-        ],
-        "client": ("127.0.0.1", 1),
-        "server": ("127.0.0.1", 2),
-    }
-    messages = [{"type": "http.request", "body": raw, "more_body": False}]
-    disconnected = asyncio.Event()
-    sent: list[Message] = []
-
-    async def receive() -> Message:
-        if messages:
-            return messages.pop()
-        await disconnected.wait()
-        return {"type": "http.disconnect"}
-
-    async def send(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            at_start()
-        sent.append(message)
-
-    await app(scope, receive, send)
-    assert sent[0]["status"] == 200, sent
-    return json.loads(sent[1]["body"] or b"{}")  # type: ignore[no-any-return]
+    response = await call_json10(app, action, body, on_start=at_start)
+    assert response.status == 200, response
+    return response.body
 
 
 def test_claims_and_results_are_durable_before_their_responses_leave(tmp_path: Path) -> None:

@@ -244,3 +244,75 @@ def test_expired_presigned_url(keyed: MontemapServer) -> None:
     status, body = fetch(f"{keyed.url}/secure/shared.txt?{query}")
     assert status == 403
     assert b"expired" in body
+
+
+def _trailer_signature(key: bytes, amz_date: str, scope: str, previous: str, lines: str) -> str:
+    """The signature of a trailer (AWS's "Signature calculations for trailing headers")."""
+    to_sign = "\n".join(
+        [
+            "AWS4-HMAC-SHA256-TRAILER",
+            amz_date,
+            scope,
+            previous,
+            hashlib.sha256(lines.encode()).hexdigest(),
+        ]
+    )
+    return hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+
+
+def _signed_trailer_stream(
+    url: str, path: str, data: bytes, *, crc_of: bytes | None = None, trailer_sig: str | None = None
+) -> tuple[int, bytes]:
+    """A PUT whose chunks and checksum trailer are signed; overrides make it wrong."""
+    headers = {
+        "x-amz-content-sha256": "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER",
+        "content-encoding": "aws-chunked",
+        "x-amz-trailer": "x-amz-checksum-crc32",
+        "x-amz-decoded-content-length": str(len(data)),
+    }
+    signed = _signed_headers(url, path, headers)
+    amz_date = signed["X-Amz-Date"]
+    scope = f"{amz_date[:8]}/{REGION}/s3/aws4_request"
+    previous = signed["Authorization"].rsplit("Signature=", 1)[1]
+    key = _signing_key(amz_date[:8])
+    body = b""
+    for chunk in (data, b""):
+        previous = _chunk_signature(key, amz_date, scope, previous, chunk)
+        body += f"{len(chunk):x};chunk-signature={previous}\r\n".encode() + chunk
+        body += b"\r\n" if chunk else b""
+    crc = base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+    line = f"x-amz-checksum-crc32:{crc}\n"
+    signature = _trailer_signature(key, amz_date, scope, previous, line)
+    if crc_of is not None:  # the checksum changed after signing
+        crc = base64.b64encode(zlib.crc32(crc_of).to_bytes(4, "big")).decode()
+    body += f"x-amz-checksum-crc32:{crc}\r\n".encode()
+    if trailer_sig != "":
+        body += f"x-amz-trailer-signature:{trailer_sig or signature}\r\n".encode()
+    return _send(url, path, signed, body + b"\r\n")
+
+
+def test_signed_trailer_is_checked(keyed: MontemapServer, signed: Any) -> None:
+    data = b"signed trailer " * 500
+    status, body = _signed_trailer_stream(keyed.url, "/secure/signed-trailer", data)
+    assert status == 200, body
+    assert signed.get_object(Bucket="secure", Key="signed-trailer")["Body"].read() == data
+
+
+@pytest.mark.parametrize(
+    ("case", "options"),
+    [
+        ("altered", {"crc_of": b"what the client did not sign"}),
+        ("wrong", {"trailer_sig": "0" * 64}),
+        ("missing", {"trailer_sig": ""}),
+    ],
+)
+def test_bad_trailer_signatures_are_refused(
+    keyed: MontemapServer, signed: Any, case: str, options: dict[str, Any]
+) -> None:
+    key = f"trailer-{case}"
+    status, body = _signed_trailer_stream(keyed.url, f"/secure/{key}", b"data " * 100, **options)
+    assert status == 403, body
+    assert b"<Code>SignatureDoesNotMatch</Code>" in body
+    assert b"trailer" in body
+    with pytest.raises(ClientError):
+        signed.head_object(Bucket="secure", Key=key)

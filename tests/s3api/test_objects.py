@@ -230,6 +230,6 @@ def test_unsigned_path_and_virtual_hosted_requests(
 
 def test_unsupported_subresources_say_so(s3: Any, bucket: str) -> None:
     with pytest.raises(ClientError) as exc:
-        s3.get_bucket_acl(Bucket=bucket)
+        s3.get_bucket_policy(Bucket=bucket)
     assert error_code(exc) == "NotImplemented"
     assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501

@@ -220,9 +220,11 @@ _BRACKET_RE = re.compile(r"[\[\]{}]")
 #: (a UTF-8 body cannot encode one, the decoder refuses it).
 _SURROGATE_ESCAPE_RE = re.compile(r"\\u[dD][89a-fA-F]")
 _SURROGATE_RE = re.compile("[\ud800-\udfff]")
-#: A number that may overflow a double needs 200+ digits in a row or a 3-digit
-#: exponent (199 digits and an exponent of 99 stay below 1e299).
-_BIG_NUMBER_RE = re.compile(r"\d{200}|[eE][+-]?\d{3}")
+#: An integer outside a double's range has more digits than the largest double:
+#: only text holding such a run of digits is parsed with the integer check. (A float
+#: token is always checked: the parser hands only fractions and exponents to it, and
+#: they are rare in API bodies; scanning every body for them cost more than the parse.)
+_LONG_DIGITS_RE = re.compile(f"[0-9]{{{_MAX_INT_DIGITS}}}")
 
 
 class JsonRefused(MontemapError):
@@ -239,14 +241,11 @@ def strict_loads(text: str, max_depth: int = MAX_JSON_DEPTH) -> Any:
     (lone surrogates written as ``\\ud800``), in keys or values, at any depth.
     """
     check_depth(text, max_depth)
-    big = _BIG_NUMBER_RE.search(text) is not None
+    long_digits = len(text) >= _MAX_INT_DIGITS and _LONG_DIGITS_RE.search(text) is not None
     try:
-        value = json.loads(
-            text,
-            parse_constant=_refuse_constant,
-            parse_int=_parse_int if big else None,
-            parse_float=_parse_float if big else None,
-        )
+        if text.startswith("\ufeff"):  # as json.loads refuses it
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        value = (_CHECKED_INTS if long_digits else _DECODER).decode(text)
     except json.JSONDecodeError as exc:
         raise JsonRefused(f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except RecursionError:  # pragma: no cover - check_depth keeps documents shallower
@@ -346,3 +345,12 @@ def _shorten(token: str) -> str:
 def _refuse_constant(name: str) -> Any:
     """JSON has no NaN or Infinity; Python's parser would accept them."""
     raise JsonRefused(f"{name} is not a JSON value")
+
+
+#: The parsers :func:`strict_loads` uses, made once (``json.loads`` with any keyword
+#: builds a new decoder per call): NaN/Infinity refused, every float token checked, and
+#: with :data:`_CHECKED_INTS` every integer too.
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_parse_float)
+_CHECKED_INTS = json.JSONDecoder(
+    parse_constant=_refuse_constant, parse_float=_parse_float, parse_int=_parse_int
+)

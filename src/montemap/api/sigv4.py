@@ -179,6 +179,7 @@ def _parse_credential(credential: str) -> tuple[str, str, str, str, str]:
     return key_id, date, region, service, terminator
 
 
+@functools.lru_cache(maxsize=256)  # a client sends the same few lists again and again
 def _parse_signed_headers(value: str) -> tuple[str, ...]:
     names = tuple(value.split(";"))
     for name in names:

@@ -20,7 +20,8 @@ or run (:class:`HostMapping`; docs/bring-your-own.md)::
     containers:          # task-definition family/container (``*`` globs)
       sfn-dataproc-*/worker:
         image: public.ecr.aws/amazonlinux/amazonlinux:2023   # optional: only for this image
-        command: ["${python}", "${mapping_dir}/fargate.py"]
+        command: ["${python}", "${mapping_dir}/fargate.py"]   # the whole process, or:
+        # entryPoint: ["${python}"]   # replaces only the entry point: the container's command follows
         environment: {PYTHONUNBUFFERED: "1"}                   # optional
     layers:              # layer ARN (``*`` globs) -> the Python packages it stands for
       "arn:aws:lambda:*:layer:AWSSDKPandas-Python312:*": [pandas, numpy]
@@ -213,12 +214,28 @@ class ContainerRule:
     """Run ``command`` for a container whose image cannot be fetched or run here."""
 
     pattern: str  # family/container, ``*`` globs
+    #: The mapping's ``command`` (the whole process), or its ``entryPoint`` (``keeps_command``).
     command: tuple[str, ...]
     image: str | None = None
     environment: dict[str, str] = field(default_factory=dict)
+    #: An ``entryPoint`` rule: the container's own ``command`` follows it, as with
+    #: ``docker run --entrypoint``; a ``command`` rule replaces entryPoint + command.
+    keeps_command: bool = False
+
+    def argv(self, container_command: list[str]) -> list[str]:
+        """The process the mapping runs for a container whose own command is given."""
+        return [*self.command, *(container_command if self.keeps_command else [])]
 
     def describe(self) -> str:
-        return f"the mapping runs {' '.join(self.command)!r} instead of its image's command"
+        if self.keeps_command:
+            return (
+                f"the mapping runs {' '.join(self.command)!r} as the entry point, followed by "
+                "the container's command"
+            )
+        return (
+            f"the mapping runs {' '.join(self.command)!r} instead of its image's command "
+            "(and the container's entryPoint + command)"
+        )
 
 
 @dataclass(frozen=True)
@@ -318,24 +335,31 @@ def _containers(section: Any, base_dir: Path, problems: list[str]) -> list[Conta
         if not isinstance(key, str) or key.count("/") != 1:
             problems.append(f"containers: {key!r} must be 'task-definition family/container name'")
             continue
-        if not isinstance(body, dict) or not _strings(body.get("command")):
-            problems.append(f"containers: {key}: needs 'command', a list of strings")
+        given = [k for k in ("command", "entryPoint") if isinstance(body, dict) and k in body]
+        if len(given) != 1 or not _strings(body[given[0]]):
+            problems.append(
+                f"containers: {key}: needs 'command' or else 'entryPoint' (not both), "
+                "a list of strings"
+            )
             continue
-        unknown = sorted(set(body) - {"command", "image", "environment"})
+        unknown = sorted(set(body) - {"command", "entryPoint", "image", "environment"})
         env = body.get("environment") or {}
         if unknown or not isinstance(env, dict) or not isinstance(body.get("image", ""), str):
             problems.append(
-                f"containers: {key}: only 'command', 'image' (a string) and 'environment' "
-                f"(an object) may be given{'; not ' + ', '.join(unknown) if unknown else ''}"
+                f"containers: {key}: only 'command' or 'entryPoint', 'image' (a string) and "
+                "'environment' (an object) may be given"
+                f"{'; not ' + ', '.join(unknown) if unknown else ''}"
             )
             continue
         here = str(base_dir)
+        argv = tuple(arg.replace(MAPPING_DIR, here) for arg in body[given[0]])
         rules.append(
             ContainerRule(
                 pattern=key,
-                command=tuple(arg.replace(MAPPING_DIR, here) for arg in body["command"]),
+                command=argv,
                 image=body.get("image") or None,
                 environment={str(k): str(v).replace(MAPPING_DIR, here) for k, v in env.items()},
+                keeps_command=given[0] == "entryPoint",
             )
         )
     return rules

@@ -7,6 +7,7 @@ return the result structure; refusals are :class:`ApiError` (``ValidationError``
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -191,6 +192,11 @@ class Actions:
                 )
 
 
+#: A virtual-hosted S3 address: ``bucket.s3.amazonaws.com``, ``bucket.s3.<region>...``,
+#: ``bucket.s3-<region>...`` (path-style ``s3.amazonaws.com/bucket/key`` is the rest).
+_VIRTUAL_HOST = re.compile(r"^(?P<bucket>.+?)\.s3(?:[.-][a-z0-9-]+)?\.amazonaws\.com(?:\.cn)?$")
+
+
 def _s3_location(url: str) -> tuple[str, str]:
     """Bucket and key of an S3 URL (path-style, virtual-hosted, or this server's own)."""
     if url.startswith("s3://"):
@@ -199,8 +205,11 @@ def _s3_location(url: str) -> tuple[str, str]:
     parts = urlsplit(url)
     host = parts.hostname or ""
     path = unquote(parts.path.lstrip("/"))
-    if ".s3" in host and not host.startswith("s3"):
-        return host.split(".s3", 1)[0], path
+    virtual = _VIRTUAL_HOST.match(host)
+    if virtual is not None:
+        if not path:
+            raise validation(f"TemplateURL must name an S3 object: {url}")
+        return virtual.group("bucket"), path
     bucket, _, key = path.partition("/")
     if not bucket or not key:
         raise validation(f"TemplateURL must name an S3 object: {url}")
@@ -281,6 +290,8 @@ async def list_stacks(actions: Actions, params: Params) -> Params:
                 "StackStatusReason",
                 "DeletionTime",
                 "LastUpdatedTime",
+                "ParentId",
+                "RootId",
             )
             if k in stack
         }
@@ -395,7 +406,7 @@ async def get_template_summary(actions: Actions, params: Params) -> Params:
         if "Default" in spec:
             item["DefaultValue"] = str(spec["Default"])
         shown.append(item)
-    types = sorted({str(r.get("Type")) for r in template["Resources"].values()})
+    types = sorted({str(r["Type"]) for r in template["Resources"].values() if isinstance(r, dict)})
     result: Params = {"Parameters": shown, "ResourceTypes": types, "Version": "2010-09-09"}
     if template.get("Description"):
         result["Description"] = str(template["Description"])

@@ -31,6 +31,7 @@ INTERRUPTED = {
     "UPDATE_IN_PROGRESS": "UPDATE_ROLLBACK_FAILED",
     "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS": "UPDATE_ROLLBACK_FAILED",
     "UPDATE_ROLLBACK_IN_PROGRESS": "UPDATE_ROLLBACK_FAILED",
+    "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS": "UPDATE_ROLLBACK_FAILED",
     "DELETE_IN_PROGRESS": "DELETE_FAILED",
 }
 
@@ -144,7 +145,8 @@ class StackEngine:
         physical_id: str = "",
         reason: str = "",
     ) -> None:
-        physical = physical_id or (stack["StackId"] if resource_type == STACK_TYPE else "")
+        itself = resource_type == STACK_TYPE and logical_id == stack["StackName"]
+        physical = physical_id or (stack["StackId"] if itself else "")
         self.store.add_event(
             stack, logical_id, resource_type, status, physical_id=physical, reason=reason
         )
@@ -221,6 +223,9 @@ class StackEngine:
         declared = state.plan.resources[name]
         resource_type = str(declared["Type"])
         kind = "UPDATE" if update else "CREATE"
+        # what the resource was (the provider's old_properties), before the events below
+        previous: Doc = dict(state.resources.get(name) or {})
+        properties: Any = {}
         try:
             provider = provider_for(resource_type)
             if provider is None:
@@ -231,31 +236,33 @@ class StackEngine:
             properties = state.resolver.resolve(declared.get("Properties") or {})
             if update and properties == state.resources[name].get("_Properties"):
                 return True
-            self._save(state, name, resource_type, f"{kind}_IN_PROGRESS", None, properties)
             request = self.request(state, name, resource_type, properties)
+            self._save(state, name, resource_type, f"{kind}_IN_PROGRESS", None, properties)
             outcome = await (provider.update(request) if update else provider.create(request))
         except NeedsReplacement:
-            state.replaced.append((name, dict(state.resources[name])))
             request = self.request(state, name, resource_type, properties)
             request.physical_id, request.old_properties = "", {}
             assert provider is not None
             try:
                 outcome = await provider.create(request)
             except MontemapError as exc:
-                self._save(state, name, resource_type, "UPDATE_FAILED", None, properties, str(exc))
-                return False
-        except MontemapError as exc:
-            reason = str(exc)
-            if name in state.resources:
+                # the old resource stays; its record keeps the properties it was made with
                 self._save(
                     state,
                     name,
                     resource_type,
-                    f"{kind}_FAILED",
+                    "UPDATE_FAILED",
                     None,
-                    state.resources[name].get("_Properties"),
-                    reason,
+                    previous.get("_Properties"),
+                    str(exc),
                 )
+                return False
+            state.replaced.append((name, previous))
+        except MontemapError as exc:
+            reason = str(exc)
+            if name in state.resources:
+                kept = previous.get("_Properties") if update else properties
+                self._save(state, name, resource_type, f"{kind}_FAILED", None, kept, reason)
             else:
                 self.event(state.stack, name, resource_type, f"{kind}_FAILED", reason=reason)
             return False
@@ -363,6 +370,24 @@ class StackEngine:
             physical_id=request.physical_id,
             reason="; ".join(request.notes),
         )
+
+    def restore_replaced(self, state: State, name: str, old: Doc) -> Doc:
+        """Put back the resource an update replaced; the replacement's record (to delete)."""
+        new = dict(state.resources[name])
+        old = dict(old)
+        old["ResourceStatus"] = "UPDATE_COMPLETE"
+        old["LastUpdatedTimestamp"] = old["Timestamp"] = time.time()
+        old.pop("ResourceStatusReason", None)
+        state.resources[name] = old
+        self.store.put_resource(state.stack["StackId"], old)
+        self.event(
+            state.stack,
+            name,
+            old["ResourceType"],
+            "UPDATE_COMPLETE",
+            physical_id=old.get("PhysicalResourceId", ""),
+        )
+        return new
 
     def _forget(self, state: State, name: str) -> None:
         state.resources.pop(name, None)

@@ -9,6 +9,7 @@ JSON. ``Fn::If`` with ``AWS::NoValue`` removes the property, as on AWS.
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import re
 from collections.abc import Callable
@@ -43,9 +44,12 @@ FUNCTIONS = frozenset(
         "Fn::FindInMap",
         "Fn::GetAZs",
         "Fn::Base64",
+        "Fn::Cidr",
         "Condition",
     }
 )
+#: Fn::Cidr's count: at least 1, at most 256 blocks.
+MAX_CIDR_COUNT = 256
 
 
 @dataclass
@@ -65,11 +69,11 @@ class Lookups:
     region: str = "us-east-1"
 
 
-def is_function(value: Any) -> str | None:
+def is_function(value: Any, functions: frozenset[str] = FUNCTIONS) -> str | None:
     """The intrinsic's name when ``value`` is one (a single-key mapping), else None."""
     if isinstance(value, dict) and len(value) == 1:
         (key,) = value
-        if key in FUNCTIONS:
+        if key in functions:
             return str(key)
     return None
 
@@ -77,8 +81,13 @@ def is_function(value: Any) -> str | None:
 class Resolver:
     """Resolves template values against :class:`Lookups`."""
 
-    def __init__(self, lookups: Lookups) -> None:
+    #: The function names this resolver evaluates (the Rules section adds its own).
+    functions: frozenset[str] = FUNCTIONS
+
+    def __init__(self, lookups: Lookups, extra: frozenset[str] = frozenset()) -> None:
         self.lookups = lookups
+        if extra:  # a transform's functions (AWS::LanguageExtensions)
+            self.functions = type(self).functions | extra
         self._conditions: dict[str, bool] = {}
         self._evaluating: set[str] = set()
 
@@ -107,7 +116,7 @@ class Resolver:
     # ------------------------------------------------------------------ values
 
     def resolve(self, value: Any) -> Any:
-        name = is_function(value)
+        name = is_function(value, self.functions)
         if name is not None:
             return getattr(self, "_" + name.replace("Fn::", "fn_"))(value[name])
         if isinstance(value, dict):
@@ -259,6 +268,58 @@ class Resolver:
 
     def _fn_Base64(self, args: Any) -> str:
         return base64.b64encode(self._text(args, "Fn::Base64").encode("utf-8")).decode("ascii")
+
+    def _fn_Cidr(self, args: Any) -> list[str]:
+        if not isinstance(args, list) or len(args) != 3:
+            raise TemplateError("Template error: Fn::Cidr needs [ipBlock, count, cidrBits]")
+        block = self._text(args[0], "Fn::Cidr")
+        count, bits = (self._number(a, "Fn::Cidr") for a in args[1:])
+        return cidr_blocks(block, count, bits)
+
+    def _fn_Length(self, args: Any) -> int:
+        items = self.resolve(args)
+        if not isinstance(items, list):
+            raise TemplateError(f"Template error: Fn::Length needs a list, got {json.dumps(items)}")
+        return len(items)
+
+    def _fn_ToJsonString(self, args: Any) -> str:
+        value = self.resolve(args)
+        if not isinstance(value, dict | list):
+            raise TemplateError("Template error: Fn::ToJsonString needs an object or an array")
+        return json.dumps(value, separators=(",", ":"))
+
+    def _number(self, value: Any, where: str) -> int:
+        text = self._text(value, where)
+        try:
+            return int(text)
+        except ValueError:
+            raise TemplateError(f"Template error: {where} needs a whole number, got {text!r}")
+
+
+def cidr_blocks(block: str, count: int, bits: int) -> list[str]:
+    """Fn::Cidr: the first ``count`` subnets of ``block`` with ``bits`` host bits each."""
+    try:
+        network = ipaddress.ip_network(block, strict=False)
+    except ValueError:
+        raise TemplateError(f"Template error: Fn::Cidr ipBlock {block!r} is not a CIDR block")
+    if not 1 <= count <= MAX_CIDR_COUNT:
+        raise TemplateError(
+            f"Template error: Fn::Cidr count must be between 1 and {MAX_CIDR_COUNT}, not {count}"
+        )
+    prefix = network.max_prefixlen - bits
+    if bits < 0 or prefix < network.prefixlen:
+        raise TemplateError(
+            f"Template error: Fn::Cidr cidrBits {bits} does not fit in {network} "
+            f"(at most {network.max_prefixlen - network.prefixlen})"
+        )
+    available = 2 ** (prefix - network.prefixlen)
+    if count > available:
+        raise TemplateError(
+            f"Template error: Fn::Cidr cannot make {count} blocks of /{prefix} in {network} "
+            f"(it holds {available})"
+        )
+    subnets = network.subnets(new_prefix=prefix)
+    return [str(next(subnets)) for _ in range(count)]
 
 
 def _comparable(value: Any) -> Any:

@@ -167,6 +167,10 @@ async def _roll_back_update(
 
     engine.stack_event(stack, "UPDATE_ROLLBACK_IN_PROGRESS", failed)
     ok = True
+    # resources the update replaced come back as they were (no new replacement is made)
+    replacements = [
+        (name, engine.restore_replaced(state, name, old)) for name, old in state.replaced
+    ]
     for name in [n for n in engine.deletion_order(state) if n not in existing]:
         ok = await engine.remove(state, name) and ok
     try:
@@ -180,6 +184,10 @@ async def _roll_back_update(
             if name in back.resources and back.active(name):
                 ok = await engine.apply(back, name, update=True) and ok
         ok = _finish(engine, back) is None and ok
+    if replacements:
+        engine.stack_event(stack, "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS")
+        for name, new in replacements:
+            await engine.remove_replaced(state, name, new)
     engine.stack_event(stack, "UPDATE_ROLLBACK_COMPLETE" if ok else "UPDATE_ROLLBACK_FAILED")
 
 

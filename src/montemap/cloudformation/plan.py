@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from montemap.cloudformation import graph, parameters, template
+from montemap.cloudformation import graph, language_extensions, parameters, rules, template
 from montemap.cloudformation.errors import TemplateError
 from montemap.cloudformation.intrinsics import Lookups, Resolver
 
@@ -35,6 +35,8 @@ class Plan:
     order: list[str]
     graph: dict[str, set[str]]
     pseudo: dict[str, Any]
+    #: Functions a transform adds (AWS::LanguageExtensions: Fn::Length, Fn::ToJsonString).
+    functions: frozenset[str] = frozenset()
 
     @property
     def resources(self) -> dict[str, Any]:
@@ -60,7 +62,8 @@ class Plan:
                 resource_attr=attr,
                 import_value=import_value,
                 region=self.pseudo["AWS::Region"],
-            )
+            ),
+            self.functions,
         )
 
 
@@ -91,12 +94,8 @@ def prepare(
     """The plan for deploying ``text``; raises :class:`TemplateError` saying what is wrong."""
     parsed = template.parse(text)
     values = parameters.resolve(parsed.get("Parameters") or {}, given, previous)
-    expanded = template.expand(
-        parsed,
-        {k: v.resolved for k, v in values.items()},
-        region=pseudo["AWS::Region"],
-        account=pseudo["AWS::AccountId"],
-    )
+    rules.check(parsed.get("Rules"), parsed.get("Parameters") or {}, values, pseudo)
+    expanded = template.expand(parsed, {k: v.resolved for k, v in values.items()}, pseudo=pseudo)
     resources = expanded.get("Resources") or {}
     for name, resource in resources.items():
         condition = resource.get("Condition")
@@ -107,4 +106,9 @@ def prepare(
             )
     deps = graph.dependencies(resources, set(PSEUDO), set(values))
     order = graph.creation_order(deps)
-    return Plan(text, json.loads(json.dumps(expanded)), values, order, deps, pseudo)
+    extra = (
+        language_extensions.FUNCTIONS
+        if language_extensions.NAME in template.transforms(parsed)
+        else frozenset()
+    )
+    return Plan(text, json.loads(json.dumps(expanded)), values, order, deps, pseudo, extra)

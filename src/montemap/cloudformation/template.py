@@ -12,6 +12,7 @@ import json
 import logging
 from typing import Any
 
+from montemap.cloudformation import language_extensions
 from montemap.cloudformation.errors import TemplateError
 
 SAM_TRANSFORM = "AWS::Serverless-2016-10-31"
@@ -64,6 +65,8 @@ def parse(text: str) -> Template:
     if not isinstance(resources, dict) or not resources:
         raise TemplateError("Template format error: At least one Resources member must be defined.")
     for name, resource in resources.items():
+        if name.startswith(language_extensions.FOR_EACH) and isinstance(resource, list):
+            continue  # expanded by the AWS::LanguageExtensions transform
         if not isinstance(resource, dict) or not isinstance(resource.get("Type"), str):
             raise TemplateError(
                 f"Template format error: [/Resources/{name}] Every Resources object must "
@@ -93,18 +96,30 @@ class _AnyManagedPolicy(dict[str, str]):
         return self[key]
 
 
-def expand(
-    template: Template, parameters: dict[str, Any], *, region: str, account: str
-) -> Template:
-    """The template with its transforms applied (only the SAM transform is known)."""
+def expand(template: Template, parameters: dict[str, Any], *, pseudo: dict[str, Any]) -> Template:
+    """The template with its transforms applied, in the order it lists them."""
     names = transforms(template)
     if not names:
         return template
-    unknown = [n for n in names if n != SAM_TRANSFORM]
+    known = (language_extensions.NAME, SAM_TRANSFORM)
+    unknown = [n for n in names if n not in known]
     if unknown:
         raise TemplateError(
-            f"Transform {', '.join(unknown)} is not supported here (only {SAM_TRANSFORM})"
+            f"Transform {', '.join(unknown)} is not supported here (only {', '.join(known)})"
         )
+    for name in names:
+        if name == language_extensions.NAME:
+            template = language_extensions.expand(template, parameters, pseudo)
+        else:
+            template = _sam(template, parameters, pseudo)
+    template = dict(template)
+    template.pop("Transform", None)
+    return template
+
+
+def _sam(template: Template, parameters: dict[str, Any], pseudo: dict[str, Any]) -> Template:
+    """The SAM transform, by the translator AWS publishes."""
+    region, account = str(pseudo["AWS::Region"]), str(pseudo["AWS::AccountId"])
     import boto3
     from samtranslator.model.exceptions import InvalidDocumentException
     from samtranslator.parser.parser import Parser
@@ -115,6 +130,8 @@ def expand(
     )
     policies = _AnyManagedPolicy()
     translator = Translator(policies, Parser(), boto_session=session)
+    # the translator accepts only its own transform in the template it is given
+    template = {**template, "Transform": SAM_TRANSFORM}
     values = {
         **parameters,
         "AWS::Region": region,

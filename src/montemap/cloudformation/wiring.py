@@ -16,8 +16,10 @@ from montemap.cloudformation.actions import Actions
 from montemap.cloudformation.engine import StackEngine
 from montemap.cloudformation.errors import TemplateError
 from montemap.cloudformation.http import QueryApp
+from montemap.cloudformation.nested import NestedStacks
 from montemap.cloudformation.providers import Services
 from montemap.cloudformation.providers.base import DEFAULT_CUSTOM_RESOURCE_TIMEOUT
+from montemap.cloudformation.providers.nested import NESTED_STACKS
 from montemap.cloudformation.responses import Responses
 from montemap.cloudformation.store import StackStore
 from montemap.ecs.ecs_api import EcsApi
@@ -75,6 +77,7 @@ def install(
     engine = StackEngine(StackStore(db), services)
     engine.recover()
     actions = Actions(engine)
+    services.extra[NESTED_STACKS] = NestedStacks(actions)
 
     async def iam_call(action: str, params: dict[str, Any]) -> dict[str, Any]:
         await asyncio.sleep(0)

@@ -198,18 +198,20 @@ def _parse_group(
 ) -> tuple[tuple[LoanArrays, NDArray[np.bool_], NDArray[np.bool_]] | None, NDArray[np.bool_]]:
     """``((arrays, defaulted, accepted), rest)``: the loans of the rows that pass, which
     rows they are, and the rows left to the per-row parser."""
-    plain = _plain_rows(b"".join(rows), len(rows), header.width)
+    joined = b"".join(rows)
+    plain = _plain_rows(joined, len(rows), header.width)
     if not plain.all():
         rows = [r for r, p in zip(rows, plain, strict=True) if p]
         keys = [k for k, p in zip(keys, plain, strict=True) if p]
+        joined = b"".join(rows)
     if not rows:
         return None, ~plain
     table = pcsv.read_csv(
-        pa.py_buffer(b"".join(rows)),
+        pa.py_buffer(joined),
         read_options=pcsv.ReadOptions(
             column_names=list(header.names),
             use_threads=False,
-            block_size=max(1 << 16, sum(map(len, rows)) + 1),
+            block_size=max(1 << 16, len(joined) + 1),
         ),
         parse_options=pcsv.ParseOptions(
             quote_char=False, double_quote=False, escape_char=False, ignore_empty_lines=False
@@ -220,16 +222,17 @@ def _parse_group(
             quoted_strings_can_be_null=False,
         ),
     )
-    text = {
-        canon: pc.utf8_trim(table.column(col).combine_chunks(), " ")
-        for canon, col in header.columns.items()
-    }
+    spaced = b" " in joined  # else trimming changes nothing: skip it
+    text = {canon: table.column(col).combine_chunks() for canon, col in header.columns.items()}
+    if spaced:
+        text = {canon: pc.utf8_trim(arr, " ") for canon, arr in text.items()}
     arrays, defaulted, ok = _columns(text, len(rows), keys, as_of)
     accepted = np.flatnonzero(plain)[ok]
     rest = np.ones(plain.shape[0], dtype=np.bool_)
     rest[accepted] = False
     flags = defaulted[ok]
-    return (arrays.take(np.flatnonzero(ok)), flags, _mask(plain.shape[0], accepted)), rest
+    taken = arrays if ok.all() else arrays.take(np.flatnonzero(ok))
+    return (taken, flags, _mask(plain.shape[0], accepted)), rest
 
 
 def _mask(n: int, index: NDArray[np.int64]) -> NDArray[np.bool_]:

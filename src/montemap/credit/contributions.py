@@ -24,8 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-
-from montemap.credit.model import conditional_pd
+from scipy import special
 
 FACTOR_BINS = 48
 
@@ -121,8 +120,16 @@ def raw_contributions(
     centres: NDArray[np.float64],
     mix: NDArray[np.float64],
 ) -> NDArray[np.float64]:
-    """``E_omega[p_i(Z)]`` of one slice of loans for every figure (before LGD x EAD)."""
-    probs = conditional_pd(pd[:, None], rho[:, None], centres[None, :])
+    """``E_omega[p_i(Z)]`` of one slice of loans for every figure (before LGD x EAD).
+
+    The conditional PDs are :func:`~montemap.credit.model.conditional_pd`'s, operation
+    for operation (the same bits), computed in one loans x bins buffer."""
+    pd = np.asarray(pd, dtype=np.float64)
+    rho = np.asarray(rho, dtype=np.float64)
+    probs = np.sqrt(rho)[:, None] * np.asarray(centres, dtype=np.float64)[None, :]
+    np.subtract(special.ndtri(pd)[:, None], probs, out=probs)
+    np.divide(probs, np.sqrt(1.0 - rho)[:, None], out=probs)
+    special.ndtr(probs, out=probs)
     return np.asarray(probs @ mix, dtype=np.float64)
 
 

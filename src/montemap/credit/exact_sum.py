@@ -160,7 +160,7 @@ class TopN:
         ``payload(i)`` gives what to keep for the chunk's row ``i``."""
         if values.shape[0] == 0 or self.n == 0:
             return
-        best = np.argsort(-values, kind="stable")[: self.n]
+        best = _largest(values, self.n)
         offered = [(-float(values[i]), first + int(i), True, int(i)) for i in best]
         merged = heapq.nsmallest(self.n, self._kept + offered, key=lambda e: (e[0], e[1]))
         self._kept = [
@@ -170,3 +170,14 @@ class TopN:
     def items(self) -> list[tuple[float, Any]]:
         """``(value, payload)`` of the kept entries, largest first."""
         return [(-v, data) for v, _, _, data in self._kept]
+
+
+def _largest(values: NDArray[np.float64], n: int) -> NDArray[np.intp]:
+    """``argsort(-values, kind="stable")[:n]`` without sorting every value: only those
+    at or above the ``n``-th largest (ties included, in position order) are sorted."""
+    size = values.shape[0]
+    if size <= n or np.isnan(values).any():
+        return np.argsort(-values, kind="stable")[:n]
+    kth = np.partition(values, size - n)[size - n]
+    candidates = np.flatnonzero(values >= kth)
+    return candidates[np.argsort(-values[candidates], kind="stable")][:n]

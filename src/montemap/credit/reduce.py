@@ -16,13 +16,13 @@ import json
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
 from montemap.credit.batch import RATE_BUCKETS, SIZE_BANDS, TERM_BUCKETS, default_store
@@ -38,6 +38,7 @@ from montemap.credit.estimators import (
 from montemap.credit.model import PD_FLOOR
 from montemap.credit.params import BatchInputError, RunParams, parse_batch_input
 from montemap.credit.quality import no_loans_reason
+from montemap.credit.reduce_blas import single_thread_blas
 from montemap.credit.reduce_files import (
     LIST_FILES,
     MATURED_COLUMNS,
@@ -45,17 +46,22 @@ from montemap.credit.reduce_files import (
     publish_store,
     write_lists,
 )
-from montemap.credit.reduce_loans import Contributions, LoanTotals, scenario_chunks
+from montemap.credit.reduce_loans import Contributions, LoanTotals
+from montemap.credit.reduce_merge import check_overlap, scenario_chunks
+from montemap.credit.reduce_prefetch import prefetched
 from montemap.credit.reduce_scan import (
     AccountSpill,
-    BatchInfo,
     ReduceError,
     Scan,
     check_accounts,
-    check_overlap,
     key_groups,
     open_spill_dir,
     scan_batches,
+)
+from montemap.credit.reduce_writer import (
+    BackgroundParquet,
+    contributions_options,
+    loans_options,
 )
 from montemap.credit.risk import vs_base
 from montemap.credit.sampling import IS_SHIFT, path_design
@@ -141,7 +147,8 @@ def reduce_run(
         target = out_dir if out_dir is not None else scratch / "out"
         target.mkdir(parents=True, exist_ok=True)
         try:
-            summary = _reduce(store, params, ids, scratch, RunFiles(target))
+            with single_thread_blas():
+                summary = _reduce(store, params, ids, scratch, RunFiles(target))
         finally:
             release_memory()
     return RunOutputs(summary, out_dir)
@@ -185,14 +192,14 @@ def _reduce(
             files.commit(LIST_FILES)
             q = scan.quality
             raise NoLoansError(no_loans_reason(q.by_reason(), q.matured_listed, q.objects))
-        check_overlap(store, params, groups)
+        check_overlap(store, params, scan.batches)
         check_accounts(store, params, scan, spill)
         for j, shock in enumerate(params.shocks_bp):
             rows = sum(b.rows[j] for b in scan.batches)
             if rows != n_loans:
                 raise ReduceError(f"scenario {shock} bp has {rows} rows, expected {n_loans}")
         write_lists(store, params, groups, files)
-        scenarios = _scenarios(store, params, scan, groups, n_loans, scratch, files)
+        scenarios = _scenarios(store, params, scan, n_loans, scratch, files)
         summary = _summary(params, scan, n_loans, len(ids), scenarios)
         files.path("summary.json").write_text(json.dumps(summary, indent=1) + "\n")
         files.commit((*LIST_FILES, "loans.parquet", "contributions.parquet", "summary.json"))
@@ -205,7 +212,6 @@ def _scenarios(
     store: ObjectStore,
     params: RunParams,
     scan: Scan,
-    groups: list[list[BatchInfo]],
     n_loans: int,
     scratch: Path,
     files: RunFiles,
@@ -215,9 +221,10 @@ def _scenarios(
     tails, diffs = difference_table(
         scan.loss / 100.0, design.weight, ALPHAS, seed=params.seed, replicates=_replicates(s)
     )
-    loans_writer: pq.ParquetWriter | None = None
-    contrib_writer: pq.ParquetWriter | None = None
+    loans_out = BackgroundParquet(files.path("loans.parquet"), loans_options())
+    contrib_out = BackgroundParquet(files.path("contributions.parquet"), contributions_options())
     scenarios = []
+    contrib: Contributions | None = None
     try:
         for j, shock in enumerate(params.shocks_bp):
             mu = -params.kappa * shock / 100.0
@@ -226,29 +233,25 @@ def _scenarios(
             contrib = Contributions(
                 n_loans, scan.loss[j] / 100.0, design.weight, factor, tails[j], scratch
             )
-            for rows in scenario_chunks(store, params, groups, j):
-                if loans_writer is None:
-                    loans_writer = pq.ParquetWriter(
-                        str(files.path("loans.parquet")), rows.schema, compression="zstd"
-                    )
-                loans_writer.write_table(rows)
-                totals.add(rows)
-                contrib.add(rows)
+            with closing(prefetched(scenario_chunks(store, params, scan.batches, j))) as chunks:
+                for rows in chunks:
+                    loans_out.write(rows)
+                    totals.add(rows)
+                    contrib.add(rows)
             figures = scenario_summary(
                 shock, params, totals, scan.loss[j], scan.defaults[j], design.weight, tails[j]
             )
             figures["vs_base"] = vs_base(scan.loss[j], scan.loss[0], design.weight, diffs[j])
-            contrib_writer, figures["contributions"], capital = contrib.finish(
-                shock, contrib_writer, str(files.path("contributions.parquet"))
-            )
+            figures["contributions"], capital = contrib.finish(contrib_out)
             figures["capital_segments"] = segment_capital_from_sums(
                 capital, figures["contributions"], tuple(str(a) for a in ALPHAS)
             )
             scenarios.append(figures)
     finally:
-        for writer in (loans_writer, contrib_writer):
-            if writer is not None:
-                writer.close()
+        if contrib is not None:
+            contrib.close()
+        loans_out.close()
+        contrib_out.close()
     return scenarios
 
 

@@ -1,7 +1,8 @@
 """The reduction's per-loan passes, one scenario at a time, in bounded memory.
 
-Pass 2 reads every batch's rows of the scenario in canonical (key) order, a chunk of
-``CHUNK_ROWS`` at a time: it writes them to ``loans.parquet``, adds them to the
+Pass 2 reads every batch's rows of the scenario in canonical (key) order, a chunk at a
+time (:func:`montemap.credit.reduce_merge.scenario_chunks`): it writes them to
+``loans.parquet`` (on a second thread, :mod:`reduce_writer`), adds them to the
 scenario's loan-level totals (:class:`LoanTotals`), and computes each loan's raw Euler
 contributions on the same slices as :func:`contributions.allocate`, spilling them with
 the few columns pass 3 needs. Pass 3 reads the spill back once the scaling factors are
@@ -13,14 +14,15 @@ as the whole-table code's.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections import deque
+from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
 from montemap.credit.contributions import (
@@ -35,38 +37,15 @@ from montemap.credit.contributions import (
 )
 from montemap.credit.estimators import Tail
 from montemap.credit.exact_sum import GroupSums, PairwiseSum, TopN
-from montemap.credit.params import RunParams
-from montemap.credit.reduce_scan import BatchInfo, scenario_rows
-from montemap.storage import ObjectStore
+from montemap.credit.reduce_writer import BackgroundParquet
 
-#: Loan rows handled at a time (and rows per row group of the Parquet outputs).
-CHUNK_ROWS = 1 << 14
 TOP = 10
 SEGMENTS = ("loan_type", "rate_type", "region", "score_band")
 _LOAN_SUMS = ("ead", "expected_loss", "pd_stressed", "pd0", "irb_capital")
 _GROUP_STATS = ("ead", "expected_loss", "sim_expected_loss", "pd_stressed", "flagged")
+#: Slices of contributions computed ahead of their use at most.
+_AHEAD = 2
 _SIDE = ("key", "AccountID", "shock_bp", "LoanType", "ead", "sim_expected_loss", "irb_capital")
-
-
-def scenario_chunks(
-    store: ObjectStore, params: RunParams, groups: Sequence[list[BatchInfo]], j: int
-) -> Iterator[pa.Table]:
-    """Scenario ``j``'s rows sorted by key, in chunks of about ``CHUNK_ROWS`` rows."""
-    shock = params.shocks_bp[j]
-    pending: list[pa.Table] = []
-    held = 0
-    for group in groups:
-        tables = [scenario_rows(store, params, b.batch_id, shock) for b in group if b.rows[j]]
-        if not tables:
-            continue
-        rows = pa.concat_tables(tables).sort_by([("key", "ascending")])
-        pending.append(rows)
-        held += rows.num_rows
-        if held >= CHUNK_ROWS:
-            yield pa.concat_tables(pending).combine_chunks()
-            pending, held = [], 0
-    if pending:
-        yield pa.concat_tables(pending).combine_chunks()
 
 
 def _col(rows: pa.Table | pa.RecordBatch, name: str) -> NDArray[Any]:
@@ -164,6 +143,8 @@ class Contributions:
         self.got = [PairwiseSum(n) for _ in self.figures]
         self.labels = {seg: GroupSums(()) for seg in SEGMENTS}
         self._inputs: list[NDArray[np.float64]] = []
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="reduce-contrib")
+        self._work: deque[Future[NDArray[np.float64]]] = deque()
         self._raw_path = scratch / "raw.bin"
         self._side_path = scratch / "side.arrow"
         self._raw: BinaryIO = open(self._raw_path, "wb")  # noqa: SIM115
@@ -191,35 +172,41 @@ class Contributions:
             self._flush(final=False)
 
     def _flush(self, *, final: bool) -> None:
+        """Hand full slices (every slice when ``final``) to the worker thread, and take
+        in the results that are ready (all of them when ``final``), in order."""
         held = sum(b.shape[0] for b in self._inputs)
-        if not self._inputs or (held < self.step and not final):
-            return
-        buf = np.concatenate(self._inputs)
-        start = 0
-        while buf.shape[0] - start >= self.step or (final and start < buf.shape[0]):
-            part = buf[start : start + self.step]
-            pd, rho, lgd_ead = (np.ascontiguousarray(part[:, i]) for i in range(3))
-            raw = raw_contributions(pd, rho, self.centres, self.mix)
-            raw *= lgd_ead[:, None]
+        if self._inputs and (held >= self.step or final):
+            buf = np.concatenate(self._inputs)
+            start = 0
+            while buf.shape[0] - start >= self.step or (final and start < buf.shape[0]):
+                part = buf[start : start + self.step]
+                self._work.append(self._pool.submit(self._slice, part))
+                start += part.shape[0]
+            self._inputs = [buf[start:]] if start < buf.shape[0] else []
+        while self._work and (final or len(self._work) > _AHEAD or self._work[0].done()):
+            raw = self._work.popleft().result()
             for f, total in enumerate(self.got):
                 total.add(np.ascontiguousarray(raw[:, f]))
-            self._raw.write(np.ascontiguousarray(raw).tobytes())
-            start += part.shape[0]
-        self._inputs = [buf[start:]] if start < buf.shape[0] else []
+            self._raw.write(raw.tobytes())
 
-    def finish(
-        self, shock: int, writer: pq.ParquetWriter | None, sink: Any
-    ) -> tuple[pq.ParquetWriter | None, dict[str, Any], dict[str, dict[str, Any]]]:
-        """Pass 3: write this scenario's ``contributions.parquet`` rows (opening the writer
-        on ``sink`` if needed); returns the writer, the summary and the capital sums."""
+    def _slice(self, part: NDArray[np.float64]) -> NDArray[np.float64]:
+        """One slice's raw contributions (on the worker thread: NumPy and SciPy release
+        the GIL, so this overlaps the main thread's reading and summing)."""
+        pd, rho, lgd_ead = (np.ascontiguousarray(part[:, i]) for i in range(3))
+        raw = raw_contributions(pd, rho, self.centres, self.mix)
+        raw *= lgd_ead[:, None]
+        return np.ascontiguousarray(raw)
+
+    def finish(self, out: BackgroundParquet) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+        """Pass 3: write this scenario's ``contributions.parquet`` rows to ``out``;
+        returns the summary and the capital sums."""
         if self.active:
             self._flush(final=True)
-        self._raw.close()
-        if self._side is not None:
-            self._side.close()
+        spilled = self._side is not None
+        self.close()
         scales = [self._scale(i, total) for i, (_, total) in enumerate(self.figures)]
         acc = _Pass3(self, scales)
-        if self._side is not None:
+        if spilled:
             # an explicit file, not the path: given a path, Arrow memory-maps the spill and
             # every page read stays in the resident set until the reader closes
             with (
@@ -228,8 +215,20 @@ class Contributions:
                 pa.ipc.open_stream(side_file) as r,
             ):
                 for side in r:
-                    writer = acc.add(side, raw_file, writer, sink)
-        return writer, acc.summary(), acc.capital_sums()
+                    acc.add(side, raw_file, out)
+        return acc.summary(), acc.capital_sums()
+
+    def close(self) -> None:
+        """Close the spill files and the worker thread (again: no effect; after an error:
+        what pass 2 left is dropped)."""
+        for work in self._work:
+            work.cancel()
+        self._pool.shutdown()
+        self._work.clear()
+        self._raw.close()
+        if self._side is not None:
+            self._side.close()
+            self._side = None
 
     def _scale(self, f: int, total: float) -> float:
         if not self.active:
@@ -262,9 +261,7 @@ class _Pass3:
         }
         self.position = 0
 
-    def add(
-        self, side: pa.RecordBatch, raw_file: BinaryIO, writer: pq.ParquetWriter | None, sink: Any
-    ) -> pq.ParquetWriter | None:
+    def add(self, side: pa.RecordBatch, raw_file: BinaryIO, out: BackgroundParquet) -> None:
         m, width = side.num_rows, len(self.c.figures)
         if self.c.active:
             raw = np.fromfile(raw_file, dtype=np.float64, count=m * width).reshape(m, width)
@@ -299,10 +296,7 @@ class _Pass3:
                 **{name: pa.array(v) for (name, _), v in zip(self.c.figures, values, strict=True)},
             }
         )
-        if writer is None:
-            writer = pq.ParquetWriter(sink, table.schema, compression="zstd")
-        writer.write_table(table)
-        return writer
+        out.write(table)
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

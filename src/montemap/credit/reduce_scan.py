@@ -15,19 +15,21 @@ import io
 import json
 import tempfile
 from collections.abc import Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from numpy.typing import NDArray
 
+from montemap.credit.batch_rows import BatchRows, open_batch_rows
 from montemap.credit.loans import OPTIONAL
 from montemap.credit.params import RunParams
 from montemap.credit.quality import QualityTotals, duplicate_accounts_error
+from montemap.credit.reduce_prefetch import prefetched
 from montemap.errors import MontemapError
 from montemap.storage import ObjectStore, ObjectStoreError
 
@@ -64,13 +66,26 @@ class Scan:
     rejected: int = 0
 
 
-def _open_parquet(store: ObjectStore, bucket: str, key: str) -> tuple[pq.ParquetFile, BinaryIO]:
-    stream = store.open(bucket, key)
-    if not stream.seekable():
-        data = stream.read()
-        stream.close()
-        stream = io.BytesIO(data)
-    return pq.ParquetFile(stream), stream
+def batch_rows(store: ObjectStore, params: RunParams, batch_id: str) -> BatchRows:
+    """A batch's per-loan rows (``loans.arrow``, or ``loans.parquet`` of earlier versions)."""
+    try:
+        return open_batch_rows(
+            store, params.output_bucket, params.batch_key(batch_id, ""), params.shocks_bp
+        )
+    except ObjectStoreError as exc:
+        raise ReduceError(f"batch {batch_id}: {exc}")
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise ReduceError(f"batch {batch_id}: unreadable output: {exc}")
+
+
+def rows_of(
+    rows: BatchRows, batch_id: str, index: int, columns: Sequence[str] | None = None
+) -> pa.Table:
+    """Scenario ``index``'s rows of an opened batch (only ``columns`` when given)."""
+    try:
+        return rows.scenario(index, columns)
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise ReduceError(f"batch {batch_id}: unreadable output: {exc}")
 
 
 def scenario_rows(
@@ -80,24 +95,9 @@ def scenario_rows(
     shock: int,
     columns: Sequence[str] | None = None,
 ) -> pa.Table:
-    """One batch's rows of one scenario (the batch writes one row group per scenario)."""
-    try:
-        source, stream = _open_parquet(
-            store, params.output_bucket, params.batch_key(batch_id, "loans.parquet")
-        )
-        try:
-            cols = list(columns) if columns is not None else None
-            if source.metadata.num_row_groups == len(params.shocks_bp):
-                return source.read_row_group(list(params.shocks_bp).index(shock), columns=cols)
-            wanted = None if cols is None else list(dict.fromkeys([*cols, "shock_bp"]))
-            table = source.read(columns=wanted).filter(pc.equal(pc.field("shock_bp"), shock))
-            return table if cols is None else table.select(cols)
-        finally:
-            stream.close()
-    except ObjectStoreError as exc:
-        raise ReduceError(f"batch {batch_id}: {exc}")
-    except (pa.ArrowException, OSError, ValueError) as exc:
-        raise ReduceError(f"batch {batch_id}: unreadable output: {exc}")
+    """One batch's rows of one scenario."""
+    index = list(params.shocks_bp).index(shock)
+    return rows_of(batch_rows(store, params, batch_id), batch_id, index, columns)
 
 
 def read_meta(store: ObjectStore, params: RunParams, batch_id: str) -> dict[str, Any]:
@@ -126,62 +126,94 @@ def _read_paths(
         raise ReduceError(f"batch {batch_id}: unreadable output: {exc}")
 
 
-def _row_counts(store: ObjectStore, params: RunParams, batch_id: str) -> list[int]:
-    key = params.batch_key(batch_id, "loans.parquet")
-    try:
-        source, stream = _open_parquet(store, params.output_bucket, key)
+@dataclass
+class _Loaded:
+    """One batch's inputs to pass 1, read ahead; a part that could not be read holds
+    its error, raised when the part is used (so errors come in the order of the checks)."""
+
+    batch_id: str
+    meta: dict[str, Any] | ReduceError
+    paths: tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]] | ReduceError
+    counts: list[int] | ReduceError = field(default_factory=list)
+    first: pa.Table | None = None
+
+
+def _part(value: Any) -> Any:
+    if isinstance(value, ReduceError):
+        raise value
+    return value
+
+
+def _load(store: ObjectStore, params: RunParams, batch_id: str) -> _Loaded:
+    def attempt(read: Any) -> Any:
         try:
-            meta = source.metadata
-            if meta.num_row_groups == len(params.shocks_bp):
-                return [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
-            shocks = source.read(columns=["shock_bp"]).column("shock_bp").to_numpy()
-        finally:
-            stream.close()
-    except ObjectStoreError as exc:
-        raise ReduceError(f"batch {batch_id}: {exc}")
+            return read(store, params, batch_id)
+        except ReduceError as exc:
+            return exc
+
+    loaded = _Loaded(batch_id, attempt(read_meta), attempt(_read_paths))
+    try:
+        rows = batch_rows(store, params, batch_id)
+        loaded.counts = _row_counts(rows, batch_id, loaded.meta, len(params.shocks_bp))
+        if loaded.counts[0]:
+            loaded.first = rows_of(rows, batch_id, 0, ["key", "AccountID"])
+    except ReduceError as exc:
+        loaded.counts = exc
+    return loaded
+
+
+def _row_counts(
+    rows: BatchRows, batch_id: str, meta: dict[str, Any] | ReduceError, scenarios: int
+) -> list[int]:
+    """Rows per scenario: ``batch.json``'s loan count for a ``loans.arrow`` (one record
+    batch of that many rows per scenario, checked as pass 2 reads them), else the file's."""
+    if not rows.legacy and isinstance(meta, dict) and isinstance(meta.get("loans"), int):
+        return [int(meta["loans"])] * scenarios
+    try:
+        return rows.row_counts()
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise ReduceError(f"batch {batch_id}: unreadable output: {exc}")
-    return [int((shocks == s).sum()) for s in params.shocks_bp]
 
 
 def scan_batches(
     store: ObjectStore, params: RunParams, ids: Sequence[str], spill: AccountSpill
 ) -> Scan:
     """Pass 1: check and sum every batch's path vectors, count its rows and record its
-    key range, spilling the first scenario's AccountIDs for the repeat check."""
+    key range, spilling the first scenario's AccountIDs for the repeat check. The
+    batches' files are read on a second thread, a few batches ahead."""
     fingerprint = params.fingerprint()
     k, s = len(params.shocks_bp), params.paths
     scan = Scan(np.zeros((k, s), np.int64), np.zeros((k, s), np.int64), QualityTotals(OPTIONAL))
-    for position, batch_id in enumerate(ids):
-        meta = read_meta(store, params, batch_id)
-        if meta.get("run") != fingerprint:
-            raise ReduceError(
-                f"batch {batch_id} was produced with other run parameters "
-                f"({meta.get('params')}); clear the run prefix or use a new one"
-            )
-        shocks, loss, defaults = _read_paths(store, params, batch_id)
-        if list(shocks) != list(params.shocks_bp) or loss.shape != (k, s):
-            raise ReduceError(
-                f"batch {batch_id}: loss vectors do not match the run's scenarios/paths"
-            )
-        scan.loss += loss
-        scan.defaults += defaults
-        scan.quality.add(meta)
-        scan.rejected += len(meta["rejects"])
-        info = BatchInfo(batch_id, position, _row_counts(store, params, batch_id), 0)
-        keys = [str(r["key"]) for r in meta["rejects"]]
-        keys += [str(r["key"]) for r in meta.get("matured_loans", [])]
-        if info.rows[0]:
-            first = scenario_rows(
-                store, params, batch_id, params.shocks_bp[0], ["key", "AccountID"]
-            )
-            info.distinct = int(pc.count_distinct(first.column("key")).as_py())
-            bounds = pc.min_max(first.column("key")).as_py()
-            keys += [str(bounds["min"]), str(bounds["max"])]
-            spill.add(first.column("AccountID").to_numpy(), position)
-        if keys:
-            info.low, info.high = min(keys), max(keys)
-        scan.batches.append(info)
+    with closing(prefetched((_load(store, params, b) for b in ids), depth=8)) as loads:
+        for position, loaded in enumerate(loads):
+            batch_id = loaded.batch_id
+            meta = _part(loaded.meta)
+            if meta.get("run") != fingerprint:
+                raise ReduceError(
+                    f"batch {batch_id} was produced with other run parameters "
+                    f"({meta.get('params')}); clear the run prefix or use a new one"
+                )
+            shocks, loss, defaults = _part(loaded.paths)
+            if list(shocks) != list(params.shocks_bp) or loss.shape != (k, s):
+                raise ReduceError(
+                    f"batch {batch_id}: loss vectors do not match the run's scenarios/paths"
+                )
+            scan.loss += loss
+            scan.defaults += defaults
+            scan.quality.add(meta)
+            scan.rejected += len(meta["rejects"])
+            info = BatchInfo(batch_id, position, _part(loaded.counts), 0)
+            keys = [str(r["key"]) for r in meta["rejects"]]
+            keys += [str(r["key"]) for r in meta.get("matured_loans", [])]
+            if info.rows[0] and loaded.first is not None:
+                first = loaded.first
+                info.distinct = int(pc.count_distinct(first.column("key")).as_py())
+                bounds = pc.min_max(first.column("key")).as_py()
+                keys += [str(bounds["min"]), str(bounds["max"])]
+                spill.add(first.column("AccountID").to_numpy(), position)
+            if keys:
+                info.low, info.high = min(keys), max(keys)
+            scan.batches.append(info)
     return scan
 
 
@@ -200,20 +232,6 @@ def key_groups(batches: Sequence[BatchInfo]) -> list[list[BatchInfo]]:
             groups.append([info])
             high = info.high
     return [sorted(g, key=lambda b: b.position) for g in groups]
-
-
-def check_overlap(store: ObjectStore, params: RunParams, groups: Sequence[list[BatchInfo]]) -> None:
-    """Refuse a loan key that appears twice (in one batch or in two)."""
-    shock = params.shocks_bp[0]
-    for group in groups:
-        rows = sum(b.rows[0] for b in group)
-        if len(group) == 1:
-            distinct = group[0].distinct
-        else:
-            keys = [scenario_rows(store, params, b.batch_id, shock, ["key"]) for b in group]
-            distinct = int(pc.count_distinct(pa.concat_tables(keys).column("key")).as_py())
-        if distinct != rows:
-            raise ReduceError("batches overlap: some loan appears in more than one batch")
 
 
 class AccountSpill:

@@ -46,13 +46,14 @@ class _Scenario:
         def col(name: str) -> NDArray[Any]:
             return np.asarray(t.column(name).to_numpy(zero_copy_only=False))
 
-        loan_type, rate_type = col("LoanType"), col("RateType")
-        personal, commercial = loan_type == "personal", loan_type == "commercial"
-        variable = rate_type == "variable"
+        def label(name: str, value: str) -> NDArray[np.bool_]:
+            return col_mask(pc.equal(t.column(name), value))
+
+        personal, commercial = label("LoanType", "personal"), label("LoanType", "commercial")
+        variable = label("RateType", "variable")
         payment, shocked = col("payment").astype(float), col("shocked_payment").astype(float)
         dti = t.column("dti").fill_null(np.nan).to_numpy().astype(float)
         dscr = t.column("dscr").fill_null(np.nan).to_numpy().astype(float)
-        el = col("expected_loss").astype(float)
         with np.errstate(divide="ignore", invalid="ignore"):
             change = np.where(payment[variable] > 0, shocked[variable] / payment[variable] - 1, 0.0)
         c = self.counts
@@ -65,12 +66,20 @@ class _Scenario:
         c["crossed"] += int(col("crossed").astype(bool).sum())
         self.change += float(change.sum())
         self.increase += float((shocked - payment)[variable].sum())
-        for lt in np.unique(loan_type):
-            for rt in np.unique(rate_type):
-                mask = (loan_type == lt) & (rate_type == rt)
-                if mask.any():
-                    key = (str(lt), str(rt))
-                    self.segment_el[key] = self.segment_el.get(key, 0.0) + float(el[mask].sum())
+        self._add_segments(t, col("expected_loss").astype(float))
+
+    def _add_segments(self, t: pa.Table, el: NDArray[np.float64]) -> None:
+        """Expected loss per (loan type, rate type) present in the chunk."""
+        loan_codes, loan_names = _codes(t.column("LoanType"))
+        rate_codes, rate_names = _codes(t.column("RateType"))
+        width = len(rate_names)
+        combined = loan_codes * width + rate_codes
+        size = len(loan_names) * width
+        counts = np.bincount(combined, minlength=size)
+        sums = np.bincount(combined, weights=el, minlength=size)
+        for code in np.flatnonzero(counts):
+            key = (loan_names[code // width], rate_names[code % width])
+            self.segment_el[key] = self.segment_el.get(key, 0.0) + float(sums[code])
 
     def fields(self) -> dict[str, Any]:
         variable = self.counts["variable"]
@@ -80,6 +89,20 @@ class _Scenario:
             "variable_payment_increase": self.increase / variable if variable else 0.0,
             "segment_el": dict(sorted(self.segment_el.items())),
         }
+
+
+def col_mask(values: pa.ChunkedArray | pa.Array) -> NDArray[np.bool_]:
+    """A boolean Arrow column as a NumPy mask (nulls count as false)."""
+    return np.asarray(pc.fill_null(values, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _codes(labels: pa.ChunkedArray) -> tuple[NDArray[np.intp], list[str]]:
+    """Integer codes of a text column and the label of each code (nulls as ``"None"``)."""
+    encoded = pc.dictionary_encode(pc.fill_null(labels, "None"))
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    codes = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.intp)
+    return codes, [str(v) for v in encoded.dictionary.to_pylist()]
 
 
 def scan_loans(

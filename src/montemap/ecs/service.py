@@ -110,7 +110,7 @@ class ServiceManager(TaskRunner):
     def _command(
         self, task: TaskRecord, definition: TaskDefinition
     ) -> tuple[list[str], dict[str, str]]:
-        """As the definition says, or the mapping's command for its container's image."""
+        """As the definition says (entryPoint + command), or as the mapping's rule says."""
         argv, env = super()._command(task, definition)
         container = definition.container
         rule = (
@@ -125,7 +125,8 @@ class ServiceManager(TaskRunner):
         variables = self._variables(task)
         for name, value in rule.environment.items():
             env[name] = render_template(value, variables)
-        return [render_template(arg, variables) for arg in rule.command], env
+        argv = rule.argv(list(container.get("command") or []))
+        return [render_template(arg, variables) for arg in argv], env
 
     # ------------------------------------------------------------------ lifecycle
     def status(self) -> dict[str, object]:

@@ -36,6 +36,7 @@ from montemap.ecs.taskdefs import (
     TaskDefinition,
     TaskRecord,
     TemplateError,
+    container_argv,
     render_template,
 )
 
@@ -241,7 +242,7 @@ class TaskRunner:
         """The task's argv and environment (Fargate's variables, then the definition's)."""
         container = definition.container
         variables = self._variables(task)
-        argv = [render_template(arg, variables) for arg in container["command"]]
+        argv = [render_template(arg, variables) for arg in container_argv(container)]
         env = task_environment(
             os.environ,
             task_id=task.id,

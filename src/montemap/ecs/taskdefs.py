@@ -6,7 +6,7 @@ deployments) plus a record of every task (worker process) started;
 :class:`~montemap.ecs.ecs_store.EcsStore` keeps them in SQLite.
 
 Task definitions name the process to run in their one container's
-``command`` and ``environment``. Those strings are templates: ``${name}`` is
+``entryPoint`` + ``command`` (joined as Docker joins them) and ``environment``. Those strings are templates: ``${name}`` is
 replaced, when a task starts, by the value of one of the variables below
 (other ``$`` text is left as it is, so shell commands keep working):
 
@@ -317,6 +317,11 @@ def predefined_body(family: str, cpu: int, memory: int) -> dict[str, Any]:
     }
 
 
+def container_argv(container: Mapping[str, Any]) -> list[str]:
+    """What Docker runs for a container: its ``entryPoint`` followed by its ``command``."""
+    return [*(container.get("entryPoint") or []), *(container.get("command") or [])]
+
+
 def _validate_containers(containers: Any) -> None:
     if not isinstance(containers, list) or not containers:
         raise client_error("Container list cannot be empty.")
@@ -335,11 +340,17 @@ def _validate_containers(containers: Any) -> None:
         raise client_error(
             f"Container name '{name}' must be 1-255 letters, numbers, hyphens and underscores."
         )
-    command = container.get("command")
-    if not isinstance(command, list) or not command or not all(isinstance(a, str) for a in command):
+    for key in ("entryPoint", "command"):
+        value = container.get(key)
+        if value is not None and (
+            not isinstance(value, list) or not all(isinstance(a, str) for a in value)
+        ):
+            raise client_error(f"Container.{key} of '{name}' must be a list of strings.")
+    if not container_argv(container):
         raise client_error(
-            f"Container.command of '{name}' should not be null or empty: montemap runs it as the"
-            " task's process."
+            f"Container.command of '{name}' should not be null or empty: montemap runs the"
+            " container's entryPoint + command (as Docker does) as the task's process, and has"
+            " no image to take a default from."
         )
     for index, pair in enumerate(container.get("environment") or []):
         if not isinstance(pair, dict) or not isinstance(pair.get("name"), str) or not pair["name"]:

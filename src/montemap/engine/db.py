@@ -398,7 +398,7 @@ class Database:
             return
         if self._failure is not None and _WROTE.get() != self._serial:
             return
-        loop = asyncio.get_running_loop()
+        loop = self._group_loop() or asyncio.get_running_loop()  # the former without getpid()
         fut = loop.create_future()
         self._waiters.append(fut)
         self._ensure_flush(loop)

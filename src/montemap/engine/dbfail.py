@@ -97,14 +97,16 @@ def write_rows(
 
 def resolve_waiters(waiters: list[asyncio.Future[None]], error: BaseException | None) -> None:
     """Tell the coroutines awaiting a COMMIT how it went (on their own loops)."""
+    if not waiters:
+        return
+    try:  # once, not per waiter: it costs a getpid() system call
+        running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
     for fut in waiters:
         loop = fut.get_loop()
         if loop.is_closed():
             continue
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
         if running is loop:
             _settle(fut, error)
         else:

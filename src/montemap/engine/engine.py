@@ -36,7 +36,7 @@ from montemap.engine.map_runs import MapRunStore
 from montemap.engine.records import ActivityRecord, ExecutionRecord, StateMachineRef
 from montemap.engine.run import MAX_HISTORY_EVENTS, ExecutionRun
 from montemap.engine.s3_integration import S3Integration
-from montemap.engine.store import ExecutionStore, from_ts
+from montemap.engine.store import TOP_FRAME_KEY, ExecutionStore, from_ts
 from montemap.storage.base import ObjectStore
 
 #: ``Arn.parse`` remembered for the ARNs clients send again and again (bounded).
@@ -246,7 +246,14 @@ class Engine:
         trace_header: str | None = None,
         map_run_arn: str | None = None,
         parent_arn: str | None = None,
+        compact_input: bool = False,
     ) -> ExecutionRecord:
+        """Start an execution of ``state_machine`` with the JSON text ``input``.
+
+        ``compact_input``: the caller made ``input`` with the engine's own compact
+        encoder (a Map Run's child), so it is also the text of the parsed value
+        and the first checkpoints reuse it instead of encoding the value again.
+        """
         name = name if name is not None else str(uuid.uuid4())
         if not valid_name(name):
             raise InvalidName(name)
@@ -290,6 +297,8 @@ class Engine:
         self.runs[arn] = run
         self.metrics["executions_started"] += 1
         run.input_value = value  # parsed once: the context shares it (never mutated)
+        if compact_input:
+            self.store.remember_input(arn, TOP_FRAME_KEY, value, text)
         run.start_new(value)
         return self._record(stored)
 

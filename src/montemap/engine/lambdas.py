@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import yaml
 
 from montemap.errors import RUNTIME, MontemapError, StatesError
-from montemap.lambda_api.names import LATEST, parse_function_name
+from montemap.lambda_names import LATEST, FunctionNameError, parse_function_name
 
 if TYPE_CHECKING:
     from montemap.engine.run import ExecutionRun
@@ -172,7 +172,7 @@ class FunctionRegistry:
         """
         try:
             ref = parse_function_name(name)
-        except MontemapError as exc:  # a malformed name: the only refusal of the parser
+        except FunctionNameError as exc:  # a malformed name
             raise StatesError("Lambda.InvalidParameterValueException", str(exc)) from None
         if ref.name in self.functions and ref.qualifier in (None, LATEST):
             payload, error = await self.invoke(ref.name, event, context)

@@ -298,6 +298,7 @@ class MapRunDriver:
                 input=item,
                 map_run_arn=self.map_run_arn,
                 parent_arn=self.run.arn,
+                compact_input=True,  # made by dumps() in drive()
             )
             return record.execution_arn
         if code == _REDRIVE:

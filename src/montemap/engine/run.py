@@ -85,6 +85,9 @@ class ExecutionRun:
         self.definition: dict[str, Any] = json.loads(row["definition"])
         self.query_language: str = self.definition.get("QueryLanguage", JSONPATH)
         self.last_event_id: int = engine.store.last_event_id(self.arn)
+        #: The last event id an event may take: the quota's last place is kept for the
+        #: execution's end (:meth:`end_once` opens it). One compare per commit.
+        self.history_room: int = engine.max_history_events - 1
         self.frames: dict[str, FrameRow] = {}
         self.prev_event: dict[str, int] = {}
         self.tasks: set[asyncio.Task[Any]] = set()
@@ -153,10 +156,17 @@ class ExecutionRun:
         frame's next checkpoint) go first, in the same transaction. With
         ``checkpoint=False`` the caller vouches that ``frame`` has not changed
         since its last checkpoint (only events are written).
+
+        Events that would not fit the history quota are not written: the
+        execution fails instead (``States.Runtime``, see :meth:`history_full`);
+        only the execution's end event may take the quota's last place.
         """
         if frame is not None and frame.key in self.pending:
             events = self.pending.pop(frame.key) + events
             checkpoint = True  # buffered events go out with a checkpoint
+        if self.last_event_id + len(events) > self.history_room:
+            self.history_full()
+            return self.last_event_id + 1
         now = self.engine.clock.now()
         first = self.last_event_id + 1
         batch = []
@@ -202,6 +212,10 @@ class ExecutionRun:
         self.launch()
 
     def launch(self) -> None:
+        if self.done.is_set():  # ended before it ran: a redrive whose event did not fit
+            if self.engine.runs.get(self.arn) is self:
+                del self.engine.runs[self.arn]
+            return
         self.main = asyncio.create_task(self._main(), name=f"execution {self.arn}")
 
     async def _main(self) -> None:
@@ -247,6 +261,7 @@ class ExecutionRun:
         if self.done.is_set():
             return False
         self.done.set()
+        self.history_room = self.engine.max_history_events  # the end's place
         for task in list(self.tasks):
             task.cancel()
         return True
@@ -263,21 +278,21 @@ class ExecutionRun:
         if self.main is not None:
             self.main.cancel()
 
-    def _check_history_room(self, next_event_id: int) -> None:
-        """Fail the execution (and stop this frame) when a state would not fit its history.
+    def history_full(self) -> None:
+        """Events would pass the history quota: fail the execution, past any Catch.
 
-        Room is kept for the state's Entered and Exited events and the
-        execution's ExecutionFailed event.
+        Called from :meth:`commit` in whatever task wrote (a frame, a worker's poll,
+        a timer), maybe inside a transaction: it records the end and cancels the
+        frames but raises nothing, and the events that did not fit are dropped.
+        The frame loops (:meth:`run_frame`'s states, :meth:`run_state`'s retries) check
+        ``done`` and stop at once, even where nothing awaits (no retry interval left).
         """
-        limit = self.engine.max_history_events
-        if next_event_id + 2 <= limit:
-            return
         self.abort(
-            f"The execution reached the maximum number of events in its history ({limit}). "
-            "Split the work: start a new execution to continue, or use a Distributed Map, "
-            "whose child executions have histories of their own."
+            f"The execution reached the maximum number of events in its history "
+            f"({self.engine.max_history_events}). Split the work: start a new execution to "
+            "continue, or use a Distributed Map, whose child executions have histories of "
+            "their own."
         )
-        raise asyncio.CancelledError
 
     def finish(
         self,
@@ -392,7 +407,6 @@ class ExecutionRun:
                 # The Entered event goes out with the previous state's Exited event and
                 # the frame's move to this state: one transaction per transition.
                 entered_id = self.last_event_id + len(self.pending.get(frame.key, ())) + 1
-                self._check_history_room(entered_id)
                 frame.phase = {
                     "entered_time": iso(self.engine.clock.now()),
                     "entered": entered_id,
@@ -406,6 +420,8 @@ class ExecutionRun:
                         )
                     ],
                 )
+                if self.done.is_set():  # ended (the history quota): stop, even unawaited
+                    raise asyncio.CancelledError
             try:
                 outcome = await self.run_state_saved(
                     frame, name, state, language, HANDLERS[state["Type"]]
@@ -524,6 +540,8 @@ class ExecutionRun:
                         frame.phase["retry_at"] = when.isoformat()
                         frame.phase = without(frame.phase, TASK_KEYS)
                         self.commit(frame, [])
+                        if self.done.is_set():  # ended (the history quota), maybe unawaited
+                            raise asyncio.CancelledError
                         continue
                 if state["Type"] in ("Map", "Parallel"):
                     self.commit(frame, [Event(f"{state['Type']}StateFailed")])

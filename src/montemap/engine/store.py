@@ -30,6 +30,7 @@ from typing import Any
 
 from montemap.engine.db import Database
 from montemap.engine.history import Event
+from montemap.engine.input_texts import InputTexts
 from montemap.engine.jsontext import compact_dumps
 from montemap.engine.phase import Phase
 from montemap.errors import RUNTIME, StatesError
@@ -170,6 +171,10 @@ def _dump_value(value: Any) -> str:
     return _dump(value)
 
 
+#: The key of an execution's top-level frame (its branches and iterations are below it).
+TOP_FRAME_KEY = ""
+
+
 class ExecutionStore:
     """Reads and writes executions, events and frame checkpoints."""
 
@@ -184,6 +189,8 @@ class ExecutionStore:
         db.add_undo_hook(self._mark, self._undo)
         #: Called with (execution ARN, cause) when a buffered row is refused at commit.
         self.on_write_failed: Callable[[str, str], None] | None = None
+        #: Frames' input texts, kept while a frame checkpoints the same input again.
+        self.input_texts = InputTexts(_dump_value)
 
     # ------------------------------------------------------------------ executions
     def insert_execution(self, row: dict[str, Any]) -> None:
@@ -257,7 +264,7 @@ class ExecutionStore:
                 f.parent_key,
                 f.machine,
                 f.state,
-                _dump_value(f.input),
+                self.input_text(execution_arn, f),
                 _dump_value(f.variables),
                 _dump(f.phase),
                 f.status,
@@ -297,6 +304,15 @@ class ExecutionStore:
                     (*execution.values(), execution_arn),
                 )
             self._checkpoints.update(checkpoints)  # written by this transaction's commit
+
+    def remember_input(self, execution_arn: str, frame_key: str, value: Any, text: str) -> None:
+        """Keep ``text``, the compact JSON of ``value``, for that frame's checkpoints."""
+        self.input_texts.remember((execution_arn, frame_key), value, text)
+
+    def input_text(self, execution_arn: str, frame: FrameRow) -> str:
+        """``frame.input`` as JSON text, reused while the frame keeps the same input."""
+        last = frame.status != "RUNNING"
+        return self.input_texts.text((execution_arn, frame.key), frame.input, last=last)
 
     def _mark(self) -> object:
         return len(self._events), dict(self._checkpoints)

@@ -225,7 +225,12 @@ async def _activity(
         if not queue.exists(arn):
             raise EvaluationError(RUNTIME, f"The activity {arn} does not exist.")
         token = new_token()
-        text = dumps(arguments)
+        # The state's own input (no Parameters): the checkpoint's text of it is reused.
+        text = (
+            run.engine.store.input_text(run.arn, frame)
+            if arguments is frame.input
+            else dumps(arguments)
+        )
         details: dict[str, Any] = {"resource": arn, **payload_details("input", text)}
         if timeout != DEFAULT_TIMEOUT:
             details["timeoutInSeconds"] = int(timeout)

@@ -2,16 +2,32 @@
 
 Same contract as :mod:`.bootstrap_python`: ``node bootstrap.js EVENT_FILE RESULT_FILE
 REQUEST_ID DEADLINE_MS INVOKED_ARN``. The handler (``_HANDLER``: ``file.export``) is
-loaded from ``LAMBDA_TASK_ROOT`` (``.js``/``.cjs`` with ``require``, ``.mjs`` with
-``import``) and called as ``handler(event, context, callback)``: a returned promise
+loaded from ``LAMBDA_TASK_ROOT`` (``.js``/``.cjs`` with ``require``, ``.mjs`` and the
+``.js`` of a ``"type": "module"`` package with ``import``) and called as ``handler(event, context, callback)``: a returned promise
 or the callback gives the result, as in Lambda's Node.js runtime; a handler that
 returns nothing and never calls back ends when its event loop is empty (its
 pending requests, such as ``cfn-response``'s PUT, finish first).
+
+Modules resolve as on Lambda's nodejs18.x and later runtimes: the function's own
+``node_modules`` first, then the directories of ``NODE_PATH``, which by default
+holds the AWS SDK for JavaScript v3 clients ``scripts/setup`` installs
+(``runtime/nodejs``, :func:`sdk_modules`). ``require`` reads ``NODE_PATH``
+itself; for ``import`` (which ignores it) the bootstrap gives an ES module
+handler a resolve hook that tries those directories once the usual resolution
+found nothing (Lambda's runtimes do the same since nodejs18.x). A CommonJS
+handler gets no hook (it costs a loader thread per start): its ``require``
+finds the SDK, a dynamic ``import()`` in it only the function's own modules.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+#: Where ``scripts/setup`` installs the SDK clients (``npm ci`` in ``runtime/nodejs``).
+_SETUP_MODULES = Path(__file__).resolve().parents[3] / "runtime" / "nodejs" / "node_modules"
+#: The server's variable naming another ``node_modules`` directory for the SDK clients.
+SDK_VARIABLE = "MONTEMAP_NODE_MODULES"
 
 SCRIPT = r"""
 'use strict';
@@ -45,6 +61,59 @@ function succeed(value) {
   finish({ payload: text });
 }
 
+// `import` ignores NODE_PATH: once the usual resolution (the function's own
+// node_modules) finds nothing for a bare specifier, try each NODE_PATH directory.
+const ESM_HOOK = `
+let parents = [];
+export function initialize(data) { parents = data.parents; }
+export async function resolve(specifier, context, next) {
+  try { return await next(specifier, context); } catch (err) {
+    const bare = !/^[./]/.test(specifier) && !/^[a-zA-Z][a-zA-Z0-9+.-]*:/.test(specifier);
+    if (!bare || err.code !== 'ERR_MODULE_NOT_FOUND') throw err;
+    for (const parentURL of parents) {
+      try { return await next(specifier, { ...context, parentURL }); } catch (_) { /* next one */ }
+    }
+    throw err;
+  }
+}`;
+function registerEsmHook() {
+  const nodeModule = require('module');
+  const dirs = (process.env.NODE_PATH || '').split(path.delimiter).filter(Boolean);
+  if (dirs.length === 0 || typeof nodeModule.register !== 'function') return;
+  // A parent inside each node_modules directory: resolving from it walks up and
+  // finds the packages of that directory.
+  const parents = dirs.map(d => url.pathToFileURL(path.join(path.resolve(d), '.montemap-parent.mjs')).href);
+  nodeModule.register('data:text/javascript,' + encodeURIComponent(ESM_HOOK), { data: { parents } });
+}
+// Whether a handler file is an ES module: .mjs, or .js under a package.json with
+// "type": "module" (the nearest one, as node decides).
+function isEsModule(file) {
+  if (file.endsWith('.mjs')) return true;
+  if (!file.endsWith('.js')) return false;
+  for (let dir = path.dirname(file); ; dir = path.dirname(dir)) {
+    const manifest = path.join(dir, 'package.json');
+    if (fs.existsSync(manifest)) {
+      try { return JSON.parse(fs.readFileSync(manifest, 'utf8')).type === 'module'; } catch (_) { return false; }
+    }
+    if (path.dirname(dir) === dir) return false;
+  }
+}
+// The hook's loader thread costs some 30 ms a start, so only ES module handlers
+// (whose imports need it) get it; CommonJS ones require through NODE_PATH.
+async function loadFile(file) {
+  try {
+    if (!isEsModule(file)) return require(file);
+    registerEsmHook();
+    return await import(url.pathToFileURL(file).href);
+  } catch (e) {
+    // A module the handler's file needs and nothing provides: Lambda's error.
+    if (e && (e.code === 'MODULE_NOT_FOUND' || e.code === 'ERR_MODULE_NOT_FOUND')) {
+      throw Object.assign(new Error(`${e.name}: ${e.message}`), { name: 'Runtime.ImportModuleError' });
+    }
+    throw e;
+  }
+}
+
 async function load(spec) {
   const root = process.env.LAMBDA_TASK_ROOT;
   const dot = spec.lastIndexOf('.');
@@ -54,7 +123,7 @@ async function load(spec) {
   let mod;
   for (const ext of ['.js', '.cjs', '.mjs']) {
     if (!fs.existsSync(base + ext)) continue;
-    mod = ext === '.mjs' ? await import(url.pathToFileURL(base + ext).href) : require(base + ext);
+    mod = await loadFile(base + ext);
     break;
   }
   if (mod === undefined) {
@@ -110,3 +179,25 @@ def write_script(directory: Path) -> Path:
         tmp.write_text(SCRIPT)
         tmp.replace(path)
     return path
+
+
+def sdk_modules() -> Path | None:
+    """The ``node_modules`` directory of the SDK clients, or ``None`` where none is installed.
+
+    ``MONTEMAP_NODE_MODULES`` names it, else the one ``scripts/setup`` fills.
+    """
+    configured = os.environ.get(SDK_VARIABLE)
+    path = Path(configured) if configured else _SETUP_MODULES
+    return path if path.is_dir() else None
+
+
+def default_variables(modules: Path | None) -> dict[str, str]:
+    """The variables a Node.js function gets unless it sets them itself.
+
+    ``NODE_PATH`` names the SDK clients; the SDK's warning about the host's
+    node version (the SDK asks for a newer one than some hosts have; it has
+    nothing to do with the function's runtime) is turned off.
+    """
+    if modules is None:
+        return {}
+    return {"NODE_PATH": str(modules), "AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED": "true"}

@@ -95,6 +95,8 @@ class Runner:
         self.log_dir = log_dir
         self.node = shutil.which("node")
         self._node_script: Path | None = None
+        #: The AWS SDK for JavaScript clients Node.js functions find (``NODE_PATH``).
+        self.node_modules = bootstrap_node.sdk_modules()
         self._slots = asyncio.Semaphore(limit)
 
     def command(self, runtime: str) -> list[str]:
@@ -118,6 +120,11 @@ class Runner:
             "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
             "AWS_EC2_METADATA_DISABLED": "true",
             "AWS_ENDPOINT_URL": self.server.endpoint,
+            **(
+                bootstrap_node.default_variables(self.node_modules)
+                if call.runtime.startswith("nodejs")
+                else {}
+            ),
             **call.variables,
             "_HANDLER": call.handler,
             "LAMBDA_TASK_ROOT": str(call.code_dir),

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from starlette.types import Receive, Scope, Send
 
 from montemap.api.protocol import new_request_id
-from montemap.s3api import buckets, multipart, objects
+from montemap.s3api import buckets, multipart, objects, subresources
 from montemap.s3api.auth import S3Auth
 from montemap.s3api.body import ChunkCheck, Payload, decode_payload, read_payload
 from montemap.s3api.context import S3Context
@@ -31,7 +31,7 @@ log = logging.getLogger("montemap.s3api")
 
 #: Sub-resources of buckets and objects that montemap does not serve.
 UNSUPPORTED = frozenset(
-    {"acl", "policy", "tagging", "versioning", "cors", "lifecycle", "website", "encryption"}
+    {"policy", "cors", "lifecycle", "website", "encryption"}
     | {"replication", "logging", "notification", "object-lock", "retention", "legal-hold"}
     | {"torrent", "restore", "select", "accelerate", "requestPayment", "ownershipControls"}
 )
@@ -65,7 +65,7 @@ class S3App:
         await response.send(send, request_id, head=scope["method"] == "HEAD")
 
     async def _serve(self, req: S3Request, chunk_check: ChunkCheck | None) -> S3Response:
-        unsupported = UNSUPPORTED.intersection(req.query)
+        unsupported = UNSUPPORTED.intersection(req.query) if req.query else None
         if unsupported:
             raise not_implemented(f"?{sorted(unsupported)[0]}")
         if req.method in ("PUT", "POST"):
@@ -78,6 +78,8 @@ class S3App:
 
     async def _read(self, req: S3Request) -> S3Response:
         ctx, method = self.ctx, req.method
+        if req.query and not subresources.NAMES.isdisjoint(req.query):
+            return await subresources.serve(ctx, req, None)
         if not req.bucket:
             if method == "GET":
                 return await buckets.list_buckets(ctx, req)
@@ -101,6 +103,8 @@ class S3App:
 
     async def _write(self, req: S3Request, payload: Payload) -> S3Response:
         ctx, method = self.ctx, req.method
+        if req.query and not subresources.NAMES.isdisjoint(req.query):
+            return await subresources.serve(ctx, req, payload)
         if not req.bucket:
             raise _not_allowed(method)
         if not req.key:

@@ -5,7 +5,11 @@ in the ``Authorization`` header (the payload named by ``x-amz-content-sha256``:
 a hash, ``UNSIGNED-PAYLOAD`` or a ``STREAMING-*`` value) or in the query
 string (a presigned URL). A ``STREAMING-AWS4-HMAC-SHA256-PAYLOAD`` body is
 checked chunk by chunk against the chain of chunk signatures that starts with
-the request's own signature. On a server without keys nothing is checked.
+the request's own signature; with ``STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER``
+the trailer's ``x-amz-trailer-signature`` continues the chain (string to sign
+``AWS4-HMAC-SHA256-TRAILER``, time, scope, the last chunk's signature, and the
+SHA-256 of the trailer's ``name:value`` lines). On a server without keys
+nothing is checked.
 """
 
 from __future__ import annotations
@@ -75,8 +79,11 @@ class S3Auth:
 
     def check(self, request: S3Request) -> ChunkCheck | None:
         """Accept the request or raise :class:`S3Error`; a chunk check for a signed stream."""
+        headers = request.headers
+        # No header repeated (the usual case): the decoded headers are the list as sent.
+        listed = list(headers.items()) if len(headers) == len(request.raw_headers) else None
         incoming = sigv4.IncomingRequest(
-            request.method, request.path, request.raw_query, request.header_list, b""
+            request.method, request.path, request.raw_query, listed or request.header_list, b""
         )
         try:
             if "authorization" in request.headers:
@@ -152,7 +159,7 @@ class S3Auth:
         auth = sigv4.parse_authorization(request.headers["authorization"])
         secret = self.secret_for(auth.access_key_id)
         assert secret is not None  # verify() accepted the key
-        return _chunk_chain(
+        return _ChunkChain(
             sigv4.signing_key(secret, auth.date, auth.region, auth.service),
             request.header("x-amz-date"),
             auth.scope,
@@ -160,21 +167,28 @@ class S3Auth:
         )
 
 
-def _chunk_chain(key: bytes, amz_date: str, scope: str, seed: str) -> ChunkCheck:
+class _ChunkChain:
     """Checks each chunk's signature, chained from the seed (the request's signature)."""
-    previous = seed
 
-    def check(signature: str, chunk_hash: str) -> None:
-        nonlocal previous
-        to_sign = "\n".join(
-            ["AWS4-HMAC-SHA256-PAYLOAD", amz_date, scope, previous, _EMPTY_SHA256, chunk_hash]
-        )
-        expected = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    def __init__(self, key: bytes, amz_date: str, scope: str, seed: str) -> None:
+        self.key = key
+        self.amz_date = amz_date
+        self.scope = scope
+        self.previous = seed
+
+    def chunk(self, signature: str, chunk_hash: str) -> None:
+        self._check("AWS4-HMAC-SHA256-PAYLOAD", [_EMPTY_SHA256, chunk_hash], signature, "chunk")
+
+    def trailer(self, canonical: str, signature: str) -> None:
+        digest = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+        self._check("AWS4-HMAC-SHA256-TRAILER", [digest], signature, "trailer")
+
+    def _check(self, algorithm: str, hashes: list[str], signature: str, what: str) -> None:
+        to_sign = "\n".join([algorithm, self.amz_date, self.scope, self.previous, *hashes])
+        expected = hmac.new(self.key, to_sign.encode(), hashlib.sha256).hexdigest()
         if not hmac.compare_digest(expected.encode(), signature.encode()):
             raise S3Error(
                 "SignatureDoesNotMatch",
-                "The chunk signature we calculated does not match the one you provided.",
+                f"The {what} signature we calculated does not match the one you provided.",
             )
-        previous = signature
-
-    return check
+        self.previous = signature

@@ -6,6 +6,9 @@ streaming uploads, signed chunk by chunk or unsigned with checksum trailers),
 checks ``x-amz-content-sha256`` when it is a hash, ``Content-MD5`` and the
 ``x-amz-checksum-*`` value (header or trailer) of the algorithms Python
 computes (CRC32, SHA-1, SHA-256; CRC32C and CRC64NVME are accepted unchecked).
+A signed stream's chunks are checked by a :class:`ChunkCheck`, and so is its
+trailer when ``x-amz-content-sha256`` announces a signed one
+(``STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER``: ``x-amz-trailer-signature``).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import tempfile
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from starlette.types import Receive
 
@@ -27,9 +30,19 @@ from montemap.s3api.errors import S3Error
 MEMORY_LIMIT = 16 * 1024 * 1024
 STREAMING_PREFIX = "STREAMING-"
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
+#: The ``x-amz-content-sha256`` of a stream whose chunks and trailer are signed.
+SIGNED_TRAILER = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
+TRAILER_SIGNATURE = "x-amz-trailer-signature"
 
-#: Checks one chunk's signature: ``(signature sent, SHA-256 hex of the chunk's data)``.
-ChunkCheck = Callable[[str, str], None]
+
+class ChunkCheck(Protocol):
+    """The signature chain of a signed stream (each check raises :class:`S3Error`)."""
+
+    def chunk(self, signature: str, chunk_hash: str) -> None:
+        """One chunk: the signature sent and the SHA-256 hex of the chunk's data."""
+
+    def trailer(self, canonical: str, signature: str) -> None:
+        """The trailer: its headers as ``name:value\\n`` lines (sorted), and its signature."""
 
 
 @dataclass
@@ -93,6 +106,8 @@ def decode_payload(
         )
     if content_sha.startswith(STREAMING_PREFIX) or _is_aws_chunked(headers):
         payload, trailers = _decode_chunked(payload, chunk_check)
+        if chunk_check is not None and content_sha == SIGNED_TRAILER:
+            _check_trailer(trailers, chunk_check)
         declared = headers.get("x-amz-decoded-content-length")
         if declared is not None and declared.isdigit() and int(declared) != payload.size:
             raise S3Error(
@@ -133,7 +148,7 @@ def _decode_chunked(
                 raise S3Error("IncompleteBody", "the body ended inside a chunk")
             if chunk_check is not None:
                 signature = extension.partition("chunk-signature=")[2]
-                chunk_check(signature, hashlib.sha256(data).hexdigest())
+                chunk_check.chunk(signature, hashlib.sha256(data).hexdigest())
             if length == 0:
                 return Payload(
                     out.getvalue() if isinstance(out, io.BytesIO) else None,
@@ -159,6 +174,18 @@ def _trailers(source: BinaryIO) -> dict[str, str]:
             return trailers
         name, _, value = text.partition(":")
         trailers[name.strip().lower()] = value.strip()
+
+
+def _check_trailer(trailers: dict[str, str], chunk_check: ChunkCheck) -> None:
+    """The trailer's own signature (``x-amz-trailer-signature``), over its other headers."""
+    signature = trailers.pop(TRAILER_SIGNATURE, None)
+    if signature is None:
+        raise S3Error(
+            "SignatureDoesNotMatch",
+            f"the body's trailer has no {TRAILER_SIGNATURE}, which {SIGNED_TRAILER} requires",
+        )
+    canonical = "".join(f"{name}:{value}\n" for name, value in sorted(trailers.items()))
+    chunk_check.trailer(canonical, signature)
 
 
 def _malformed(why: str) -> S3Error:

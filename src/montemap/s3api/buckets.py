@@ -1,15 +1,19 @@
-"""Bucket operations: ListBuckets, CreateBucket, HeadBucket, DeleteBucket, listings,
-GetBucketLocation and DeleteObjects."""
+"""Bucket operations: ListBuckets, CreateBucket (``x-amz-acl``), HeadBucket, DeleteBucket,
+listings (objects, versions, multipart uploads), GetBucketLocation and DeleteObjects."""
 
 from __future__ import annotations
 
+from montemap.s3api.acl import header_grants
 from montemap.s3api.context import S3Context
 from montemap.s3api.errors import S3Error, no_such_bucket, not_implemented
 from montemap.s3api.listing import list_v1, list_v2
+from montemap.s3api.multipart import list_uploads
 from montemap.s3api.request import S3Request
 from montemap.s3api.response import S3Response, xml_response
+from montemap.s3api.versioning import list_versions
 from montemap.s3api.xmlio import document, el, iso_time, parse, text
 from montemap.storage import validate_bucket
+from montemap.storage.records import records_for
 
 OWNER = "<Owner><ID>montemap</ID><DisplayName>montemap</DisplayName></Owner>"
 #: Most keys one DeleteObjects request may name (S3's limit).
@@ -33,7 +37,10 @@ async def create_bucket(ctx: S3Context, req: S3Request) -> S3Response:
             "Your previous request to create the named bucket succeeded and you already own it.",
             bucket=req.bucket,
         )
+    named = header_grants(req.headers)  # refused before the bucket exists
     await ctx.call(ctx.store.create_bucket, req.bucket)
+    if named is not None:
+        await ctx.call(records_for(ctx.store).put_bucket_acl, req.bucket, *named)
     return S3Response().header("location", f"/{req.bucket}")
 
 
@@ -55,7 +62,14 @@ async def get_bucket(ctx: S3Context, req: S3Request) -> S3Response:
         constraint = "" if ctx.region == "us-east-1" else ctx.region
         body = f'<LocationConstraint xmlns="http://s3.amazonaws.com/doc/2006-03-01/">{constraint}</LocationConstraint>'
         return xml_response(body)
-    for sub in ("uploads", "versions", "acl", "policy", "versioning", "tagging", "cors"):
+    if "uploads" in query:
+        return await list_uploads(ctx, req)
+    if "versions" in query:
+        await _existing(ctx, req.bucket)
+        return xml_response(
+            await ctx.call(list_versions, ctx.store, req.bucket, query, small=False)
+        )
+    for sub in ("policy", "cors"):
         if sub in query:
             raise not_implemented(f"GET ?{sub} on a bucket")
     # A listing reads up to a thousand entries (and skips whole groups): off the loop.

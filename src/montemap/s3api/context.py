@@ -48,8 +48,15 @@ KEPT_HEADERS = (
 )
 
 
+#: Headers that give a new object tags (``x-amz-tagging``) or an ACL.
+RECORD_HEADERS = frozenset(
+    {"x-amz-tagging", "x-amz-acl", "x-amz-grant-read", "x-amz-grant-write"}
+    | {"x-amz-grant-read-acp", "x-amz-grant-write-acp", "x-amz-grant-full-control"}
+)
+
+
 def meta_from_headers(headers: dict[str, str]) -> ObjectMeta:
-    """``Content-Type``, ``x-amz-meta-*`` and :data:`KEPT_HEADERS` of a request.
+    """``Content-Type``, ``x-amz-meta-*``, :data:`KEPT_HEADERS`, tags and ACL of a request.
 
     Names are lowercased, as S3 keeps them. ``aws-chunked`` is a transfer
     encoding of the request, not of the object: S3 drops it from the stored
@@ -57,11 +64,14 @@ def meta_from_headers(headers: dict[str, str]) -> ObjectMeta:
     """
     metadata: dict[str, str] = {}
     kept: dict[str, str] = {}
+    records = False
     for name, value in headers.items():
         if name.startswith("x-amz-meta-"):
             metadata[name[len("x-amz-meta-") :]] = value
         elif name in KEPT_HEADERS:
             kept[name] = value
+        elif name in RECORD_HEADERS:
+            records = True
     encoding = kept.get("content-encoding")
     if encoding is not None:
         parts = [p.strip() for p in encoding.split(",") if p.strip() not in ("aws-chunked", "")]
@@ -69,6 +79,11 @@ def meta_from_headers(headers: dict[str, str]) -> ObjectMeta:
             kept["content-encoding"] = ",".join(parts)
         else:
             del kept["content-encoding"]
+    if records:  # tags and an ACL (rare): parsed and checked by their modules
+        from montemap.s3api.tagging import header_records
+
+        tags, acl = header_records(headers)
+        return ObjectMeta(headers.get("content-type", ""), metadata, kept, tags, acl)
     return ObjectMeta(headers.get("content-type", ""), metadata, kept)
 
 

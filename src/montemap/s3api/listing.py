@@ -99,7 +99,7 @@ def parse_max_keys(value: str | None) -> int:
     return min(int(value), MAX_KEYS)
 
 
-def _encoder(query: dict[str, str]) -> Callable[[str], str]:
+def encoder(query: dict[str, str]) -> Callable[[str], str]:
     """How names are written: as they are, or URL-encoded for ``encoding-type=url``."""
     encoding = query.get("encoding-type")
     if encoding is None:
@@ -134,7 +134,7 @@ _OWNER = "<Owner><ID>montemap</ID><DisplayName>montemap</DisplayName></Owner>"
 
 def list_v2(store: ObjectStore, bucket: str, query: dict[str, str]) -> str:
     """The ``ListBucketResult`` document of a ListObjectsV2 request."""
-    name = _encoder(query)
+    name = encoder(query)
     prefix = query.get("prefix", "")
     delimiter = query.get("delimiter", "")
     max_keys = parse_max_keys(query.get("max-keys"))
@@ -165,7 +165,7 @@ def list_v2(store: ObjectStore, bucket: str, query: dict[str, str]) -> str:
 
 def list_v1(store: ObjectStore, bucket: str, query: dict[str, str]) -> str:
     """The ``ListBucketResult`` document of a ListObjects (version 1) request."""
-    name = _encoder(query)
+    name = encoder(query)
     prefix = query.get("prefix", "")
     delimiter = query.get("delimiter", "")
     max_keys = parse_max_keys(query.get("max-keys"))

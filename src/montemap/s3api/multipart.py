@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from typing import BinaryIO, cast
 
 from montemap.s3api.body import Payload
 from montemap.s3api.context import S3Context, meta_from_headers
 from montemap.s3api.errors import S3Error
+from montemap.s3api.listing import encoder
 from montemap.s3api.objects import copy_source
 from montemap.s3api.request import S3Request
 from montemap.s3api.response import S3Response, xml_response
 from montemap.s3api.xmlio import document, el, iso_time, parse, text
+from montemap.storage.base import UploadInfo
+from montemap.storage.grants import OWNER_ID, OWNER_NAME
+from montemap.storage.records import records_for
 
 MAX_PARTS_LISTED = 1000
 _COPY_RANGE_RE = re.compile(r"^bytes=(\d+)-(\d+)$")
@@ -174,3 +179,93 @@ async def list_parts(ctx: S3Context, req: S3Request) -> S3Response:
         el("StorageClass", "STANDARD"),
     ]
     return xml_response(document("ListPartsResult", *fields, items))
+
+
+MAX_UPLOADS_LISTED = 1000
+
+
+def _max_uploads(value: str | None) -> int:
+    if value is None:
+        return MAX_UPLOADS_LISTED
+    if not value.isdigit():
+        raise S3Error(
+            "InvalidArgument",
+            f"Provided max-uploads not an integer or within integer range: {value!r}",
+        )
+    return min(int(value), MAX_UPLOADS_LISTED)
+
+
+def _after_markers(uploads: list[UploadInfo], key_marker: str, id_marker: str) -> list[UploadInfo]:
+    """The uploads after (``key-marker``, ``upload-id-marker``), as S3 resumes a listing.
+
+    Without an upload id marker, only keys after the key marker; with one, also
+    the uploads of the marker's key that come after that upload.
+    """
+    if not key_marker:
+        return uploads
+    if not id_marker:
+        return [u for u in uploads if u.key > key_marker]
+    same = [u for u in uploads if u.key == key_marker]
+    ids = [u.upload_id for u in same]
+    later = same[ids.index(id_marker) + 1 :] if id_marker in ids else []
+    if id_marker not in ids:
+        later = [u for u in same if u.upload_id > id_marker]
+    return later + [u for u in uploads if u.key > key_marker]
+
+
+async def list_uploads(ctx: S3Context, req: S3Request) -> S3Response:
+    """GET ``?uploads`` on a bucket: ListMultipartUploads with prefixes, delimiter, markers."""
+    query = req.query
+    name = encoder(query)
+    prefix, delimiter = query.get("prefix", ""), query.get("delimiter", "")
+    key_marker, id_marker = query.get("key-marker", ""), query.get("upload-id-marker", "")
+    max_uploads = _max_uploads(query.get("max-uploads"))
+    every = await ctx.call(records_for(ctx.store).list_uploads, req.bucket, small=False)
+    candidates = _after_markers(
+        [u for u in every if u.key.startswith(prefix)], key_marker, id_marker
+    )
+    uploads: list[UploadInfo] = []
+    prefixes: list[str] = []
+    truncated, last_key, last_id = False, "", ""
+    for upload in candidates:
+        at = upload.key.find(delimiter, len(prefix)) if delimiter else -1
+        group = upload.key[: at + len(delimiter)] if at >= 0 else None
+        if group is not None and (group == key_marker or (prefixes and prefixes[-1] == group)):
+            continue
+        if len(uploads) + len(prefixes) == max_uploads:
+            truncated = True
+            break
+        if group is None:
+            uploads.append(upload)
+            last_key, last_id = upload.key, upload.upload_id
+        else:
+            prefixes.append(group)
+            last_key, last_id = group, ""
+    fields = [
+        el("Bucket", req.bucket),
+        el("KeyMarker", name(key_marker)),
+        el("UploadIdMarker", id_marker),
+        el("NextKeyMarker", name(last_key)),
+        el("NextUploadIdMarker", last_id),
+        el("Prefix", name(prefix)),
+        *([el("Delimiter", name(delimiter))] if delimiter else []),
+        el("MaxUploads", max_uploads),
+        el("IsTruncated", truncated),
+        *([el("EncodingType", "url")] if "encoding-type" in query else []),
+    ]
+    items = [_upload_xml(upload, name) for upload in uploads]
+    items += [f"<CommonPrefixes>{el('Prefix', name(p))}</CommonPrefixes>" for p in prefixes]
+    return xml_response(document("ListMultipartUploadsResult", *fields, *items))
+
+
+def _upload_xml(upload: UploadInfo, name: Callable[[str], str]) -> str:
+    who = el("ID", OWNER_ID) + el("DisplayName", OWNER_NAME)
+    return (
+        "<Upload>"
+        + el("Key", name(upload.key))
+        + el("UploadId", upload.upload_id)
+        + f"<Initiator>{who}</Initiator><Owner>{who}</Owner>"
+        + el("StorageClass", "STANDARD")
+        + el("Initiated", iso_time(upload.initiated))
+        + "</Upload>"
+    )

@@ -20,6 +20,7 @@ from montemap.s3api.context import (
 from montemap.s3api.errors import S3Error
 from montemap.s3api.request import S3Request
 from montemap.s3api.response import S3Response, http_date, xml_response
+from montemap.s3api.tagging import copy_meta
 from montemap.s3api.xmlio import document, el, iso_time
 from montemap.storage import ObjectInfo
 
@@ -69,7 +70,7 @@ async def copy_object(ctx: S3Context, req: S3Request) -> S3Response:
             "without changing the object's metadata, storage class, website redirect "
             "location or encryption attributes.",
         )
-    meta = meta_from_headers(req.headers) if directive == "REPLACE" else None
+    meta = await copy_meta(ctx, req, src_bucket, src_key, directive)  # tags, ACL: tagging.py
     info = await ctx.call(
         lambda: ctx.store.copy(src_bucket, src_key, req.bucket, req.key, meta=meta), small=False
     )
@@ -114,6 +115,8 @@ def _object_headers(response: S3Response, info: ObjectInfo, req: S3Request) -> N
         response.header(name, value)
     for name, value in info.metadata.items():
         response.header(f"x-amz-meta-{name}", value)
+    if info.tags:
+        response.header("x-amz-tagging-count", str(len(info.tags)))
     if req.query:
         for parameter, name in OVERRIDES.items():
             override = req.query.get(parameter)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import math
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from email.utils import formatdate
 from xml.sax.saxutils import escape
 
 from starlette.types import Send
@@ -67,6 +69,19 @@ def error_response(error: S3Error, request_id: str, resource: str) -> S3Response
     return response
 
 
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
 def http_date(timestamp: float) -> str:
-    """``Last-Modified``'s form: RFC 7231 (``Sun, 06 Dec 2026 12:00:00 GMT``)."""
-    return formatdate(timestamp, usegmt=True)
+    """``Last-Modified``'s form: RFC 7231 (``Sun, 06 Dec 2026 12:00:00 GMT``), whole seconds."""
+    return _second(math.floor(timestamp))
+
+
+@functools.lru_cache(maxsize=4096)  # objects written in the same second share it
+def _second(second: int) -> str:
+    t = time.gmtime(second)
+    return (
+        f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year:04d} "
+        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT"
+    )

@@ -14,6 +14,12 @@ from typing import BinaryIO, Protocol
 
 from montemap.errors import MontemapError
 
+#: A tag set: ``(key, value)`` pairs (S3 tagging), at most one per key.
+Tags = tuple[tuple[str, str], ...]
+#: One ACL grant: grantee type (``CanonicalUser`` or ``Group``), its ID or URI, permission.
+Grant = tuple[str, str, str]
+Grants = tuple[Grant, ...]
+
 
 class ObjectStoreError(MontemapError):
     """A failed object store operation; ``code`` follows S3 (``NoSuchKey``...)."""
@@ -40,6 +46,10 @@ class ObjectMeta:
     #: Other system metadata S3 keeps and answers (``cache-control``, ``content-encoding``,
     #: ``content-disposition``, ``content-language``, ``expires``), names lowercased.
     headers: Mapping[str, str] = field(default_factory=dict)
+    #: The object's tag set (S3 object tagging), in the order given.
+    tags: Tags = ()
+    #: The object's access control list (recorded, never enforced); empty: the owner only.
+    acl: Grants = ()
 
 
 @dataclass(frozen=True)
@@ -57,6 +67,8 @@ class ObjectInfo:
     content_type: str = ""
     metadata: Mapping[str, str] = field(default_factory=dict)
     headers: Mapping[str, str] = field(default_factory=dict)  # as ObjectMeta.headers
+    tags: Tags = ()  # as ObjectMeta.tags
+    acl: Grants = ()  # as ObjectMeta.acl
 
 
 @dataclass(frozen=True)
@@ -75,6 +87,15 @@ class PartInfo:
     size: int
     etag: str
     last_modified: float
+
+
+@dataclass(frozen=True)
+class UploadInfo:
+    """One multipart upload in progress: its key, id and start (seconds since the epoch)."""
+
+    key: str
+    upload_id: str
+    initiated: float
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import itertools
 import os
 import secrets
 import shutil
@@ -50,6 +51,14 @@ __all__ = ["LocalObjectStore", "validate_bucket", "validate_key"]
 
 #: Name prefix of in-flight temporary files; never listed.
 _TMP_PREFIX = ".montemap-tmp-"
+#: Temporary names: the process id, a random part drawn once, and a counter (no
+#: ``getrandom`` per write). ``O_EXCL`` still refuses a name that exists.
+_tmp_names = itertools.count()
+_tmp_random = secrets.token_hex(4)
+
+
+def _tmp_name() -> str:
+    return f"{_TMP_PREFIX}{os.getpid():x}-{_tmp_random}-{next(_tmp_names):x}"
 
 
 #: Permissions of written objects (rw-r--r--; mkstemp would leave rw-------).
@@ -241,6 +250,8 @@ class LocalObjectStore:
             content_type=meta.content_type,
             metadata=meta.metadata,
             headers=meta.headers,
+            tags=meta.tags,
+            acl=meta.acl,
         )
         return info, stream
 
@@ -277,6 +288,8 @@ class LocalObjectStore:
             content_type=meta.content_type,
             metadata=meta.metadata,
             headers=meta.headers,
+            tags=meta.tags,
+            acl=meta.acl,
         )
 
     # ------------------------------------------------------------- multipart
@@ -358,7 +371,7 @@ class LocalObjectStore:
     ) -> str:
         """Publish an object atomically: ``data``, or what ``fill`` writes."""
         directory = self._directory_for(bucket, key)
-        tmp = os.path.join(directory, _TMP_PREFIX + secrets.token_hex(8))
+        tmp = os.path.join(directory, _tmp_name())
         try:
             fd = os.open(tmp, CREATE_FLAGS, _FILE_MODE)
         except OSError as exc:
@@ -448,7 +461,7 @@ def _info(key: str, path: str, st: os.stat_result) -> ObjectInfo:
 
 
 def _meta_of(info: ObjectInfo) -> ObjectMeta:
-    return ObjectMeta(info.content_type, info.metadata, info.headers)
+    return ObjectMeta(info.content_type, info.metadata, info.headers, info.tags, info.acl)
 
 
 def _valid_bucket(name: str) -> bool:

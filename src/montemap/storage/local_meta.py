@@ -2,8 +2,11 @@
 
 Each object file carries one extended attribute (``user.montemap.object``, a
 small JSON document: the MD5 ETag, the content type, the ``x-amz-meta-*``
-pairs, the other system metadata S3 keeps such as ``Cache-Control``). It is set on the temporary file before the rename that publishes the
-object, so bytes and metadata change together. A file written by something
+pairs, the other system metadata S3 keeps such as ``Cache-Control``, the tag
+set and the recorded ACL). It is set on the temporary file before the rename
+that publishes the object, so bytes and metadata change together; tagging or
+an ACL put on an existing object rewrites it in place
+(:func:`replace_record`). A file written by something
 else (or on a file system without user extended attributes) has no record:
 its ETag is then derived from its modification time and size, and its
 content type is S3's default.
@@ -17,7 +20,7 @@ import os
 from collections.abc import Mapping
 from typing import BinaryIO
 
-from montemap.storage.base import ObjectMeta
+from montemap.storage.base import Grants, ObjectMeta, ObjectStoreError, Tags
 
 #: The extended attribute that holds an object's record.
 XATTR = "user.montemap.object"
@@ -37,8 +40,14 @@ class HashingWriter:
         return self.sink.write(data)
 
 
+#: The start of a record holding an ETag alone (what a write without metadata stores).
+_ETAG_ONLY = b'{"etag":"'
+
+
 def encode_record(etag: str, meta: ObjectMeta | None) -> bytes:
     """The attribute value for an object with this ETag and metadata."""
+    if _no_metadata(meta) and _plain(etag):  # the JSON below, without building it
+        return _ETAG_ONLY + etag.encode() + b'"}'
     record: dict[str, object] = {"etag": etag}
     if meta is not None:
         if meta.content_type:
@@ -47,7 +56,22 @@ def encode_record(etag: str, meta: ObjectMeta | None) -> bytes:
             record["meta"] = dict(meta.metadata)
         if meta.headers:
             record["headers"] = dict(meta.headers)
+        if meta.tags:
+            record["tags"] = [list(pair) for pair in meta.tags]
+        if meta.acl:
+            record["acl"] = [list(grant) for grant in meta.acl]
     return json.dumps(record, separators=(",", ":")).encode()
+
+
+def _no_metadata(meta: ObjectMeta | None) -> bool:
+    return meta is None or not (
+        meta.content_type or meta.metadata or meta.headers or meta.tags or meta.acl
+    )
+
+
+def _plain(etag: str) -> bool:
+    """An ETag JSON writes as it is (hex digits and ``-``, as every ETag here)."""
+    return etag.isascii() and etag.replace("-", "").isalnum()
 
 
 def store_record(fd: int, record: bytes) -> None:
@@ -64,6 +88,10 @@ def read_record(path: str | os.PathLike[str] | int) -> tuple[str | None, ObjectM
         raw = os.getxattr(path, XATTR)
     except OSError:
         return None, ObjectMeta()
+    if raw.startswith(_ETAG_ONLY) and raw.endswith(b'"}') and raw.count(b'"') == 4:
+        alone = raw[len(_ETAG_ONLY) : -2].decode("latin-1")
+        if _plain(alone):  # an ETag alone: no JSON parser needed
+            return alone, ObjectMeta()
     try:
         record = json.loads(raw)
     except ValueError:
@@ -78,14 +106,50 @@ def read_record(path: str | os.PathLike[str] | int) -> tuple[str | None, ObjectM
     headers = record.get("headers", {})
     if not isinstance(headers, Mapping):
         headers = {}
+    tags = record.get("tags")
+    acl = record.get("acl")
     return (
         etag if isinstance(etag, str) else None,
         ObjectMeta(
             content_type if isinstance(content_type, str) else "",
             {str(k): str(v) for k, v in metadata.items()},
             {str(k): str(v) for k, v in headers.items()},
+            decode_tags(tags) if tags else (),
+            decode_grants(acl) if acl else (),
         ),
     )
+
+
+def decode_tags(value: object) -> Tags:
+    """A record's ``[[key, value], ...]`` as a tag set (malformed entries dropped)."""
+    if not isinstance(value, list):
+        return ()
+    return tuple(
+        (str(item[0]), str(item[1])) for item in value if isinstance(item, list) and len(item) == 2
+    )
+
+
+def decode_grants(value: object) -> Grants:
+    """A record's ``[[type, id or uri, permission], ...]`` as grants (malformed dropped)."""
+    if not isinstance(value, list):
+        return ()
+    return tuple(
+        (str(item[0]), str(item[1]), str(item[2]))
+        for item in value
+        if isinstance(item, list) and len(item) == 3
+    )
+
+
+def replace_record(fd: int, record: bytes) -> None:
+    """Rewrite the record of an existing object; an error where attributes are unsupported."""
+    try:
+        os.setxattr(fd, XATTR, record)
+    except OSError as exc:
+        raise ObjectStoreError(
+            "NotImplemented",
+            f"the object store's file system cannot keep extended attributes ({exc.strerror}): "
+            "tags and ACLs need them",
+        )
 
 
 def fallback_etag(st: os.stat_result) -> str:

@@ -22,9 +22,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, cast
 
-from montemap.storage.base import MIN_PART_SIZE, ObjectMeta, ObjectStoreError, PartInfo
+from montemap.storage.base import (
+    MIN_PART_SIZE,
+    ObjectMeta,
+    ObjectStoreError,
+    PartInfo,
+    UploadInfo,
+)
 from montemap.storage.local_meta import (
     HashingWriter,
+    decode_grants,
+    decode_tags,
     encode_record,
     file_md5,
     multipart_etag,
@@ -84,6 +92,8 @@ class LocalUploads:
             "type": meta.content_type,
             "meta": dict(meta.metadata),
             "headers": dict(meta.headers),
+            "tags": [list(pair) for pair in meta.tags],
+            "acl": [list(grant) for grant in meta.acl],
             "initiated": time.time(),
         }
         (directory / "upload.json").write_text(json.dumps(record), encoding="utf-8")
@@ -183,6 +193,8 @@ class LocalUploads:
             content_type if isinstance(content_type, str) else "",
             {str(k): str(v) for k, v in metadata.items()} if isinstance(metadata, dict) else {},
             {str(k): str(v) for k, v in headers.items()} if isinstance(headers, dict) else {},
+            decode_tags(record.get("tags")),
+            decode_grants(record.get("acl")),
         )
         paths = [directory / f"part-{number:05d}" for number, _ in wanted]
         return CompletionPlan(paths, meta, multipart_etag(md5s))
@@ -191,6 +203,25 @@ class LocalUploads:
         """Remove a completed upload's staging directory."""
         if _UPLOAD_ID_RE.match(upload_id):
             shutil.rmtree(self.base / bucket / upload_id, ignore_errors=True)
+
+    def listing(self, bucket: str) -> list[UploadInfo]:
+        """Every upload of ``bucket`` in progress, by key, then by start time."""
+        try:
+            entries = list(os.scandir(self.base / bucket))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        out = []
+        for entry in entries:
+            if not _UPLOAD_ID_RE.match(entry.name):
+                continue
+            try:
+                record = json.loads(Path(entry.path, "upload.json").read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue  # being created or removed
+            key, initiated = record.get("key"), record.get("initiated")
+            if isinstance(key, str) and isinstance(initiated, int | float):
+                out.append(UploadInfo(key, entry.name, float(initiated)))
+        return sorted(out, key=lambda u: (u.key, u.initiated, u.upload_id))
 
     def abort(self, bucket: str, key: str, upload_id: str) -> None:
         self._directory(bucket, key, upload_id)

@@ -12,7 +12,11 @@ from __future__ import annotations
 import functools
 import io
 from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
+from urllib.parse import quote, urlencode
 
 import boto3
 from botocore.config import Config
@@ -25,7 +29,9 @@ from montemap.storage.base import (
     ObjectMeta,
     ObjectStoreError,
     PartInfo,
+    Tags,
 )
+from montemap.storage.grants import canned_name
 from montemap.storage.names import (
     validate_bucket,
     validate_key,
@@ -37,6 +43,16 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef, CopySourceTypeDef
 
+
+#: The system metadata S3 keeps (header names as the local backend keeps them) and
+#: botocore's parameter for each.
+SYSTEM_HEADERS = {
+    "cache-control": "CacheControl",
+    "content-disposition": "ContentDisposition",
+    "content-encoding": "ContentEncoding",
+    "content-language": "ContentLanguage",
+    "expires": "Expires",
+}
 
 #: S3 error codes that mean "no such object" (HEAD answers a bare 404).
 _MISSING_KEY = frozenset({"NoSuchKey", "404", "NotFound"})
@@ -110,15 +126,7 @@ class S3ObjectStore:
         validate_bucket(bucket)
         validate_key(key)
         response = self._call(bucket, key, lambda: self.client.get_object(Bucket=bucket, Key=key))
-        info = ObjectInfo(
-            key,
-            response["ContentLength"],
-            _unquote(response["ETag"]),
-            response["LastModified"].timestamp(),
-            response.get("StorageClass", "STANDARD"),
-            response.get("ContentType", ""),
-            dict(response.get("Metadata", {})),
-        )
+        info = self._with_tags(bucket, _info(key, response), response)
         raw = _BodyReader(response["Body"], bucket, key)
         return info, cast(BinaryIO, io.BufferedReader(raw, buffer_size=1 << 16))
 
@@ -170,15 +178,7 @@ class S3ObjectStore:
             raise _translate(exc, bucket, key)
         except BotoCoreError as exc:
             raise _unreachable(exc, bucket, key)
-        return ObjectInfo(
-            key,
-            response["ContentLength"],
-            _unquote(response["ETag"]),
-            response["LastModified"].timestamp(),
-            response.get("StorageClass", "STANDARD"),
-            response.get("ContentType", ""),
-            dict(response.get("Metadata", {})),
-        )
+        return self._with_tags(bucket, _info(key, response), response)
 
     def delete(self, bucket: str, key: str) -> None:
         validate_bucket(bucket)
@@ -259,8 +259,9 @@ class S3ObjectStore:
             validate_bucket(name)
             validate_key(k)
         extra: dict[str, Any] = {"MetadataDirective": "COPY"}
-        if meta is not None:
-            extra = {"MetadataDirective": "REPLACE", **_meta_args(meta)}
+        if meta is not None:  # ``meta`` is everything the copy keeps, its tags included
+            extra = {"MetadataDirective": "REPLACE", "TaggingDirective": "REPLACE"}
+            extra.update(_meta_args(meta))
         source: CopySourceTypeDef = {"Bucket": src_bucket, "Key": src_key}
         self._call(
             bucket,
@@ -350,6 +351,19 @@ class S3ObjectStore:
             lambda: self.client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id),
         )
 
+    def object_tags(self, bucket: str, key: str) -> Tags:
+        """The object's tag set, as the endpoint keeps it."""
+        response = self._call(
+            bucket, key, lambda: self.client.get_object_tagging(Bucket=bucket, Key=key)
+        )
+        return tuple((tag["Key"], tag["Value"]) for tag in response.get("TagSet", []))
+
+    def _with_tags(self, bucket: str, info: ObjectInfo, response: Any) -> ObjectInfo:
+        """``info`` with the object's tags when the response counts some (one more call)."""
+        if not response.get("TagCount"):
+            return info
+        return replace(info, tags=self.object_tags(bucket, info.key))
+
     def _call(self, bucket: str, key: str, action: Callable[[], Any]) -> Any:
         """Run one client call, its failures as store errors."""
         try:
@@ -402,7 +416,12 @@ class _BodyReader(io.RawIOBase):
 
 
 def _meta_args(meta: ObjectMeta | None) -> dict[str, Any]:
-    """PutObject/CreateMultipartUpload arguments for ``meta``."""
+    """PutObject/CreateMultipartUpload/CopyObject arguments for ``meta``.
+
+    Everything the local backend keeps travels: the content type, the user
+    metadata, the other system metadata (:data:`SYSTEM_HEADERS`), the tag set
+    and a canned ACL (grants that no canned ACL gives are refused).
+    """
     if meta is None:
         return {}
     args: dict[str, Any] = {}
@@ -410,7 +429,53 @@ def _meta_args(meta: ObjectMeta | None) -> dict[str, Any]:
         args["ContentType"] = meta.content_type
     if meta.metadata:
         args["Metadata"] = dict(meta.metadata)
+    for name, value in meta.headers.items():
+        parameter = SYSTEM_HEADERS.get(name)
+        if parameter == "Expires":
+            args[parameter] = _expires(value)
+        elif parameter is not None:
+            args[parameter] = value
+    if meta.tags:
+        args["Tagging"] = urlencode(meta.tags, quote_via=quote)
+    if meta.acl:
+        args["ACL"] = canned_name(meta.acl)
     return args
+
+
+def _expires(value: str) -> datetime:
+    """An ``Expires`` value as botocore sends it (an HTTP date; refused otherwise)."""
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise ObjectStoreError(
+            "InvalidArgument",
+            f"Expires {value!r} is not an HTTP date; the S3-backed store can only pass dates on",
+        )
+    return moment
+
+
+def _info(key: str, response: Any) -> ObjectInfo:
+    """An object's info from a HeadObject or GetObject response, system metadata included."""
+    headers = {
+        name: str(response[parameter])
+        for name, parameter in SYSTEM_HEADERS.items()
+        if parameter != "Expires" and response.get(parameter)
+    }
+    expires = response.get("ExpiresString")
+    if expires:
+        headers["expires"] = expires
+    return ObjectInfo(
+        key,
+        response["ContentLength"],
+        _unquote(response["ETag"]),
+        response["LastModified"].timestamp(),
+        response.get("StorageClass", "STANDARD"),
+        response.get("ContentType", ""),
+        dict(response.get("Metadata", {})),
+        headers,
+    )
 
 
 def _unquote(etag: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 import urllib.request
@@ -229,11 +230,31 @@ class WorkflowClient:
             snap.workers_desired = services[0].get("desiredCount", 0)
         return snap
 
-    def wait(self, arn: str, progress: Any, *, interval: float = 0.5) -> dict[str, Any]:
+    def wait(
+        self, arn: str, progress: Any, *, interval: float = 0.5, refresh: float = 1.0
+    ) -> dict[str, Any]:
+        """Poll until the execution ends; returns its final DescribeExecution.
+
+        The status is checked every ``interval`` seconds (one DescribeExecution);
+        the progress display's snapshot (Map Runs, metrics, the worker service:
+        several calls) is taken at most every ``refresh`` seconds, and never when
+        the display is quiet. With an embedded server every call costs the
+        server's CPU, which the workers need.
+        """
+        watching = not getattr(progress, "quiet", False)
+        refreshed = -math.inf
         while True:
-            snap = self.snapshot(arn)
-            progress.update(snap)
-            if snap.status != "RUNNING":
+            now = time.monotonic()
+            if watching and now - refreshed >= refresh:
+                refreshed = now
+                snap = self.snapshot(arn)
+                progress.update(snap)
+                status = snap.status
+            else:
+                status = self.c.sfn.describe_execution(executionArn=arn)["status"]
+            if status != "RUNNING":
+                if watching and refreshed != now:
+                    progress.update(self.snapshot(arn))  # the final counts
                 return dict(self.c.sfn.describe_execution(executionArn=arn))
             time.sleep(interval)
 

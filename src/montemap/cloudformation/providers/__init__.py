@@ -22,6 +22,7 @@ from montemap.cloudformation.providers.lambdas import (
     FunctionProvider,
     VersionProvider,
 )
+from montemap.cloudformation.providers.nested import NestedStackProvider
 from montemap.cloudformation.providers.s3 import BucketProvider
 from montemap.cloudformation.providers.stepfunctions import ActivityProvider, StateMachineProvider
 
@@ -41,6 +42,7 @@ ACTING: dict[str, Provider] = {
     "AWS::IAM::ManagedPolicy": ManagedPolicyProvider(),
     "AWS::IAM::InstanceProfile": InstanceProfileProvider(),
     "AWS::CloudFormation::CustomResource": CustomResourceProvider(),
+    "AWS::CloudFormation::Stack": NestedStackProvider(),
 }
 _CUSTOM = CustomResourceProvider()
 _ACCEPTED = AcceptedProvider()

@@ -11,6 +11,7 @@ import asyncio
 
 from montemap.cloudformation.errors import NeedsReplacement, ResourceFailure
 from montemap.cloudformation.providers.base import Outcome, Request
+from montemap.cloudformation.providers.s3_settings import apply_settings
 from montemap.storage.base import ObjectStoreError, iter_objects
 
 
@@ -35,6 +36,11 @@ class BucketProvider:
             await asyncio.to_thread(objects.create_bucket, name)
         except ObjectStoreError as exc:
             raise ResourceFailure(f"Bucket {name} could not be created: {exc}")
+        try:
+            await apply_settings(request, name)
+        except ResourceFailure:
+            await asyncio.to_thread(objects.delete_bucket, name)
+            raise
         return Outcome(name, _attributes(name, request.services.region))
 
     async def update(self, request: Request) -> Outcome:
@@ -42,6 +48,7 @@ class BucketProvider:
         wanted = request.properties.get("BucketName")
         if wanted is not None and str(wanted) != old_name:
             raise NeedsReplacement(f"BucketName changes from {old_name} to {wanted}")
+        await apply_settings(request, old_name)
         return Outcome(old_name, _attributes(old_name, request.services.region))
 
     async def delete(self, request: Request) -> None:

@@ -1,0 +1,83 @@
+"""AWS::S3::Bucket's ``Tags``, ``VersioningConfiguration`` and ``AccessControl``.
+
+They are kept as the S3 API keeps them (:mod:`montemap.storage.records`), so
+``GetBucketTagging``, ``GetBucketVersioning`` and ``GetBucketAcl`` answer with
+what the template says. The object store keeps one version of each object:
+``Status: Enabled`` is accepted without effect and the stack event says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+from montemap.cloudformation.errors import ResourceFailure
+from montemap.cloudformation.providers.base import Request
+from montemap.storage.base import ObjectStore, ObjectStoreError
+from montemap.storage.grants import CANNED
+from montemap.storage.records import records_for
+
+#: S3's limit on a bucket's tags.
+MAX_TAGS = 50
+_TAG_KEY_LENGTH, _TAG_VALUE_LENGTH = 128, 256
+
+
+def _tags(request: Request) -> tuple[tuple[str, str], ...] | None:
+    given = request.properties.get("Tags")
+    if not given:
+        return None
+    if not isinstance(given, list) or len(given) > MAX_TAGS:
+        raise ResourceFailure(
+            f"Properties validation failed: Tags must be a list of at most {MAX_TAGS}"
+        )
+    tags = tuple((str(t.get("Key", "")), str(t.get("Value", ""))) for t in given)
+    keys = [k for k, _ in tags]
+    for key, value in tags:
+        if not 0 < len(key) <= _TAG_KEY_LENGTH or len(value) > _TAG_VALUE_LENGTH:
+            raise ResourceFailure(f"Bucket tag {key!r}: keys are 1-128 characters, values 0-256")
+        if key.lower().startswith("aws:") or keys.count(key) > 1:
+            raise ResourceFailure(f"Bucket tag {key!r}: a key may not start with aws: or repeat")
+    return tags
+
+
+def _canned(request: Request) -> str | None:
+    given = request.properties.get("AccessControl")
+    if given is None:
+        return None
+    name = re.sub(r"(?<!^)(?=[A-Z])", "-", str(given)).lower()
+    if name not in CANNED:
+        raise ResourceFailure(f"AccessControl {given} is not a canned ACL S3 knows")
+    return name
+
+
+def _apply(
+    objects: ObjectStore, bucket: str, tags: Any, versioning: str | None, canned: str | None
+) -> None:
+    records = records_for(objects)
+    records.put_bucket_tags(bucket, tags)
+    if versioning == "Suspended":
+        records.put_bucket_versioning(bucket, "Suspended")
+    if canned is not None:
+        records.put_bucket_acl(bucket, CANNED[canned], canned)
+
+
+async def apply_settings(request: Request, bucket: str) -> None:
+    """Record the template's tags, versioning state and canned ACL for ``bucket``."""
+    tags, canned = _tags(request), _canned(request)
+    config = request.properties.get("VersioningConfiguration") or {}
+    versioning = str(config.get("Status")) if isinstance(config, dict) and config else None
+    if versioning not in (None, "Enabled", "Suspended"):
+        raise ResourceFailure(
+            f"VersioningConfiguration Status {versioning} is not Enabled or Suspended"
+        )
+    if versioning == "Enabled":
+        request.notes.append(
+            "VersioningConfiguration Enabled: accepted, no local effect (the object store keeps "
+            "one version of each object)"
+        )
+        versioning = None
+    try:
+        await asyncio.to_thread(_apply, request.services.objects, bucket, tags, versioning, canned)
+    except ObjectStoreError as exc:
+        raise ResourceFailure(f"Bucket {bucket}: its settings could not be recorded: {exc}")

@@ -1,0 +1,159 @@
+"""A batch's per-loan rows on disk, written by the batch and read by the reduction.
+
+The batch writes its rows to ``loans.arrow``: an Arrow IPC *file* (random access),
+uncompressed, with the schema of docs/model.md and **one record batch per scenario**,
+in the order of the run's ``shocks_bp``, each holding that scenario's rows sorted by
+key (every scenario has the same loans, so each record batch has ``loans`` rows, the
+count ``batch.json`` gives). Written this way the file costs a copy of the columns
+(no encoding, no compression, no statistics) and a reader takes one scenario's
+columns without decoding anything.
+
+Batches written before this layout hold ``loans.parquet`` (one row group per
+scenario): :func:`open_batch_rows` reads either, so a run prefix with outputs of
+both versions reduces the same.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Iterator, Sequence
+from typing import BinaryIO
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.ipc as ipc
+import pyarrow.parquet as pq
+
+from montemap.storage import ObjectStore, ObjectStoreError
+
+#: The file name of a batch's rows (Arrow IPC file, one record batch per scenario).
+LOANS_FILE = "loans.arrow"
+#: The file name of a batch's rows in outputs of earlier versions (Parquet).
+LEGACY_LOANS_FILE = "loans.parquet"
+
+
+def encode_rows(table: pa.Table, scenarios: int) -> pa.Buffer:
+    """``table`` (``scenarios`` equal blocks of rows, one per scenario in the run's order,
+    each sorted by key) as an Arrow IPC file with one record batch per scenario."""
+    rows = table.num_rows // max(1, scenarios)
+    if rows * scenarios != table.num_rows:
+        raise ValueError(f"{table.num_rows} rows do not split into {scenarios} scenarios")
+    sink = pa.BufferOutputStream()
+    with ipc.new_file(sink, table.schema) as writer:
+        for j in range(scenarios):
+            part = table.slice(j * rows, rows)
+            if not rows:
+                writer.write_batch(pa.RecordBatch.from_pylist([], schema=table.schema))
+                continue
+            if any(column.num_chunks != 1 for column in part.columns):
+                part = part.combine_chunks()  # so the scenario is one record batch
+            writer.write_table(part)
+    return sink.getvalue()
+
+
+class BatchRows:
+    """One batch's rows, in either layout; ``scenario(j)`` gives scenario ``j`` (the index
+    into the run's ``shocks_bp``). Nothing stays open between calls: each call opens the
+    object, reads what it needs (from a seekable stream, a local store's file, only the
+    footer and that scenario's record batch) and closes it; an object whose stream
+    cannot seek is read once and kept in memory. Usable as a context manager."""
+
+    def __init__(
+        self, store: ObjectStore, bucket: str, key: str, shocks: Sequence[int], data: bytes | None
+    ) -> None:
+        self._store, self._bucket, self._key = store, bucket, key
+        self._shocks = list(shocks)
+        self._data = data
+        self.legacy = key.endswith(LEGACY_LOANS_FILE)
+
+    def __enter__(self) -> BatchRows:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._data = None
+
+    @contextlib.contextmanager
+    def _source(self) -> Iterator[ipc.RecordBatchFileReader | pq.ParquetFile]:
+        stream = (
+            io.BytesIO(self._data)
+            if self._data is not None
+            else self._store.open(self._bucket, self._key)
+        )
+        try:
+            yield _reader(stream, self.legacy)
+        finally:
+            stream.close()
+
+    def row_counts(self) -> list[int]:
+        """Rows per scenario, in the order of ``shocks_bp``."""
+        k = len(self._shocks)
+        with self._source() as source:
+            if isinstance(source, ipc.RecordBatchFileReader):
+                if source.num_record_batches == k:
+                    return [source.get_batch(j).num_rows for j in range(k)]
+                shocks = source.read_all().column("shock_bp").to_numpy()
+            else:
+                meta = source.metadata
+                if meta.num_row_groups == k:
+                    return [meta.row_group(j).num_rows for j in range(k)]
+                shocks = source.read(columns=["shock_bp"]).column("shock_bp").to_numpy()
+        return [int((shocks == s).sum()) for s in self._shocks]
+
+    def scenario(self, index: int, columns: Sequence[str] | None = None) -> pa.Table:
+        """Scenario ``index``'s rows (only ``columns``, in that order, when given)."""
+        cols = list(columns) if columns is not None else None
+        shock, k = self._shocks[index], len(self._shocks)
+        with self._source() as source:
+            if isinstance(source, ipc.RecordBatchFileReader):
+                if source.num_record_batches == k:
+                    table = pa.Table.from_batches([source.get_batch(index)])
+                else:
+                    table = _only(source.read_all(), shock)
+                return table if cols is None else table.select(cols)
+            if source.metadata.num_row_groups == k:
+                return source.read_row_group(index, columns=cols)
+            wanted = None if cols is None else list(dict.fromkeys([*cols, "shock_bp"]))
+            table = _only(source.read(columns=wanted), shock)
+            return table if cols is None else table.select(cols)
+
+
+def _only(table: pa.Table, shock: int) -> pa.Table:
+    return table.filter(pc.equal(pc.field("shock_bp"), shock))
+
+
+def _reader(stream: BinaryIO, legacy: bool) -> ipc.RecordBatchFileReader | pq.ParquetFile:
+    if legacy:
+        return pq.ParquetFile(stream)
+    return ipc.open_file(pa.PythonFile(stream, "r"))
+
+
+def open_batch_rows(
+    store: ObjectStore, bucket: str, folder: str, shocks: Sequence[int]
+) -> BatchRows:
+    """The rows of the batch whose outputs lie under ``folder`` (``.../batches/<id>/``):
+    ``loans.arrow``, else ``loans.parquet``, checked readable here. Raises
+    :class:`ObjectStoreError` when neither exists, and Arrow's errors
+    (:class:`pyarrow.ArrowException`, :class:`OSError`, :class:`ValueError`) for an
+    unreadable file."""
+    key = folder + LOANS_FILE
+    try:
+        stream = store.open(bucket, key)
+    except ObjectStoreError as exc:
+        if exc.code != "NoSuchKey":
+            raise
+        key = folder + LEGACY_LOANS_FILE
+        stream = store.open(bucket, key)
+    data = None
+    try:
+        if not stream.seekable():
+            data = stream.read()
+            stream.close()
+            stream = io.BytesIO(data)
+        _reader(stream, key.endswith(LEGACY_LOANS_FILE))
+    finally:
+        stream.close()
+    return BatchRows(store, bucket, key, shocks, data)
