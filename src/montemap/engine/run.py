@@ -416,7 +416,12 @@ class ExecutionRun:
                     [
                         Event(
                             f"{state['Type']}StateEntered",
-                            {"name": name, **payload_details("input", dumps(frame.input))},
+                            {
+                                "name": name,
+                                **payload_details(
+                                    "input", self.engine.store.input_text(self.arn, frame)
+                                ),
+                            },
                         )
                     ],
                 )
