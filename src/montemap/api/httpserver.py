@@ -19,9 +19,7 @@ request line, or headers without their end, or a body shorter than its
   request is answered 431 and the connection closed;
 - a **cap on open connections per client address**: over it, a new
   connection is answered 503 and closed at once, logged once until that
-  client is back under the cap;
-- **one send per small response**: the status line and headers leave joined
-  with the body (:mod:`montemap.api.head_holding`).
+  client is back under the cap.
 
 Headers that time out are answered 408 and the connection closed; a body
 that stalls closes the connection (the application sees a disconnect).
@@ -40,7 +38,6 @@ import uvicorn
 from starlette.types import ASGIApp
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from montemap.api.head_holding import HeadHoldingTransport
 from montemap.errors import MontemapError
 
 log = logging.getLogger("montemap.api.http")
@@ -210,8 +207,6 @@ class GuardedProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         super().on_headers_complete()
         cycle = self.cycle
-        if cycle is not None:
-            cycle.transport = HeadHoldingTransport(self.transport, cycle)  # type: ignore[assignment]
         if cycle is not None and cycle.waiting_for_100_continue and not self.pipeline:
             # Answer ``Expect: 100-continue`` now rather than when the application
             # first reads the body: the client (botocore, on every PutObject) sends
