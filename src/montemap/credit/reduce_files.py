@@ -1,12 +1,13 @@
 """The run's files as the reduction writes them: in place only when complete, the lists
-(``rejects.csv``, ``matured.csv``) streamed group by group in key order, and the
+(``rejects.csv``, ``matured.csv``) streamed in key order by a merge, and the
 upload to the object store streamed from the files."""
 
 from __future__ import annotations
 
 import csv
+import heapq
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +44,14 @@ class RunFiles:
 def write_lists(
     store: ObjectStore, params: RunParams, groups: Sequence[list[BatchInfo]], files: RunFiles
 ) -> None:
-    """``rejects.csv`` (sorted by key, then reason) and ``matured.csv`` (by key), one
-    group of overlapping batches at a time."""
+    """``rejects.csv`` (sorted by key, then reason) and ``matured.csv`` (by key, then the
+    batches' order), streamed: a merge of the batches' records in the order of their
+    smallest keys, so only the records of batches whose key ranges overlap the merge's
+    frontier are held, however many batches one straddling batch's range spans."""
+    batches = sorted(
+        (b for group in groups for b in group if b.low is not None),
+        key=lambda b: (b.low or "", b.position),
+    )
     with (
         open(files.path("rejects.csv"), "w", newline="", encoding="utf-8") as rf,
         open(files.path("matured.csv"), "w", newline="", encoding="utf-8") as mf,
@@ -52,16 +59,27 @@ def write_lists(
         rejects, matured = csv.writer(rf, lineterminator="\n"), csv.writer(mf, lineterminator="\n")
         rejects.writerow(["key", "reason"])
         matured.writerow(MATURED_COLUMNS)
-        for group in groups:
-            found: list[tuple[str, str]] = []
-            gone: list[dict[str, Any]] = []
-            for info in group:
-                meta = read_meta(store, params, info.batch_id)
-                found.extend((r["key"], r["reason"]) for r in meta["rejects"])
-                gone.extend(meta.get("matured_loans", []))
-            rejects.writerows(sorted(found))
-            gone.sort(key=lambda r: str(r["key"]))
-            matured.writerows([r.get(c, "") for c in MATURED_COLUMNS] for r in gone)
+        found: list[tuple[str, str]] = []  # a heap
+        gone: list[tuple[str, int, int, list[Any]]] = []  # a heap: key, batch, index, row
+        for info in batches:
+            frontier = info.low or ""
+            _emit_below(found, frontier, rejects.writerow)
+            _emit_below(gone, frontier, lambda item: matured.writerow(item[3]))
+            meta = read_meta(store, params, info.batch_id)
+            for r in meta["rejects"]:
+                heapq.heappush(found, (r["key"], r["reason"]))
+            for i, r in enumerate(meta.get("matured_loans", [])):
+                row = [r.get(c, "") for c in MATURED_COLUMNS]
+                heapq.heappush(gone, (str(r["key"]), info.position, i, row))
+        _emit_below(found, None, rejects.writerow)
+        _emit_below(gone, None, lambda item: matured.writerow(item[3]))
+
+
+def _emit_below(heap: list[Any], bound: str | None, write: Callable[[Any], object]) -> None:
+    """Write (smallest first) and drop the heap's entries whose key is below ``bound``
+    (all of them when ``None``)."""
+    while heap and (bound is None or str(heap[0][0]) < bound):
+        write(heapq.heappop(heap))
 
 
 def publish_store(store: ObjectStore, params: RunParams, run_dir: Path) -> None:
