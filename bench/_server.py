@@ -118,13 +118,15 @@ def running_server(
     extra_args: Sequence[str] = (),
     data_prefix: str = "montemap-bench-",
     grace: float = 60.0,
+    health_timeout: float = 90.0,
 ) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
-    """``(port, process)`` of a healthy server on a fresh data directory, stopped on exit."""
+    """``(port, process)`` of a healthy server on a fresh data directory, stopped on exit
+    (``health_timeout``: how long it may take to start, longer under valgrind)."""
     data_dir = tempfile.mkdtemp(prefix=data_prefix)
     port = free_port()
     server = start_server(port, data_dir, src, prefix, profile=profile, extra_args=extra_args)
     try:
-        wait_healthy(port, server)
+        wait_healthy(port, server, health_timeout)
         yield port, server
     finally:
         stop_server(server, data_dir, grace=grace)

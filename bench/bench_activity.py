@@ -31,26 +31,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import signal
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
-from pathlib import Path
 from typing import Any
 
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+try:
+    from bench._server import cpu_seconds, running_server, wait_healthy
+except ImportError:  # run as a script: bench/ itself is on sys.path
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from bench._server import cpu_seconds, running_server, wait_healthy
 
 
 class Client:
@@ -97,55 +90,8 @@ class Client:
         self.buffer += chunk
 
 
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a process so far."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
 #: Tasks of the shorter run of ``--instructions`` (its count is subtracted).
 INSTRUCTION_BASE = 50
-
-
-def start_server(
-    port: int, data_dir: str, src: str | None, prefix: tuple[str, ...] = ()
-) -> subprocess.Popen[bytes]:
-    env = dict(os.environ)
-    if src is not None:
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, env.get("PYTHONPATH")]))
-    # Trees from before the commands moved to each package's cli.py name it api.command.
-    older = src is not None and not Path(src, "montemap", "api", "cli.py").exists()
-    return subprocess.Popen(
-        [
-            *prefix,
-            sys.executable,
-            "-m",
-            "montemap.api.command" if older else "montemap.api.cli",
-            "--port",
-            str(port),
-            "--data-dir",
-            data_dir,
-            "--log-level",
-            "warning",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
-
-
-def wait_healthy(port: int, server: subprocess.Popen[bytes] | None, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server is not None and server.poll() is not None:
-            raise RuntimeError(f"server exited with status {server.returncode}")
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1).read()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("server did not become healthy")
 
 
 #: Items per execution (each inline Map item adds about 7 history events).
@@ -254,23 +200,16 @@ def bench(
     With ``count_to`` (a file name) the server runs under callgrind, which writes
     its instruction count there when it exits.
     """
-    data_dir = tempfile.mkdtemp(prefix="montemap-bench-")
-    port = free_port()
     prefix = (
         ("valgrind", "--tool=callgrind", f"--callgrind-out-file={count_to}") if count_to else ()
     )
-    server = start_server(port, data_dir, src, prefix)
-    try:
-        wait_healthy(port, server, timeout=900 if count_to else 30)  # valgrind starts slowly
+    with running_server(
+        src,
+        prefix,
+        grace=600 if count_to else 20,
+        health_timeout=900 if count_to else 30,  # valgrind starts slowly
+    ) as (port, server):
         return run_once(port, server.pid, tasks or args.tasks, args.workers, args.concurrency)
-    finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(600 if count_to else 20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def instructions(args: argparse.Namespace, src: str | None) -> dict[str, Any]:

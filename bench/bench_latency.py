@@ -28,10 +28,12 @@ from datetime import datetime
 from typing import Any
 
 try:
-    from bench.bench_activity import Client, free_port, start_server, wait_healthy
+    from bench._server import free_port, start_server, wait_healthy
+    from bench.bench_activity import Client
 except ImportError:  # run as a script: bench/ itself is on sys.path
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    from bench.bench_activity import Client, free_port, start_server, wait_healthy
+    from bench._server import free_port, start_server, wait_healthy
+    from bench.bench_activity import Client
 
 
 def percentile(values: list[float], q: float) -> float:

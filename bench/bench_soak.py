@@ -48,10 +48,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 try:
-    from bench.bench_activity import cpu_seconds, free_port, wait_healthy
+    from bench._server import cpu_seconds, free_port, wait_healthy
 except ImportError:  # run as a script: bench/ itself is on sys.path
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    from bench.bench_activity import cpu_seconds, free_port, wait_healthy
+    from bench._server import cpu_seconds, free_port, wait_healthy
 
 SFN = ("AWSStepFunctions.", "application/x-amz-json-1.0")
 ECS = ("AmazonEC2ContainerServiceV20141113.", "application/x-amz-json-1.1")
