@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+#: The start of the cause of an execution ended by the history quota (25,000 events).
+HISTORY_QUOTA_CAUSE = "The execution reached the maximum number of events in its history"
+
 #: State types whose Entered/Exited events share ``stateEntered``/``stateExited`` details.
 _STATE_TYPES = ("Pass", "Task", "Choice", "Wait", "Succeed", "Fail", "Parallel", "Map")
 

@@ -15,9 +15,10 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from montemap.engine.errors import ExecutionNotRedrivable
-from montemap.engine.history import Event
+from montemap.engine.history import HISTORY_QUOTA_CAUSE, Event
 from montemap.engine.phase import TASK_KEYS, without
 from montemap.engine.run import ExecutionRun
+from montemap.errors import RUNTIME
 
 if TYPE_CHECKING:
     from montemap.engine.engine import Engine
@@ -43,6 +44,8 @@ def not_redrivable(row: dict[str, Any], now: datetime, *, has_frames: bool) -> s
         return f"Execution is {status} and cannot be redriven"
     if row.get("map_run_arn"):
         return "Execution is a child workflow of a Map Run; redrive the parent execution"
+    if row.get("error") == RUNTIME and str(row.get("cause") or "").startswith(HISTORY_QUOTA_CAUSE):
+        return "Execution history event limit exceeded"
     stop = row.get("stop_date")
     if stop is not None and now.timestamp() - stop > REDRIVE_PERIOD.total_seconds():
         return "Execution redrivable period exceeded"

@@ -23,7 +23,7 @@ from montemap.engine.clock import iso
 from montemap.engine.dataflow import JSONPATH, MAX_PAYLOAD_BYTES, StateData, dumps
 from montemap.engine.db import background
 from montemap.engine.dbfail import DatabaseUnavailable, describe_error, is_storage_error
-from montemap.engine.history import Event, payload_details
+from montemap.engine.history import HISTORY_QUOTA_CAUSE, Event, payload_details
 from montemap.engine.phase import TASK_KEYS, without
 from montemap.engine.retry import (
     error_output,
@@ -288,7 +288,7 @@ class ExecutionRun:
         ``done`` and stop at once, even where nothing awaits (no retry interval left).
         """
         self.abort(
-            f"The execution reached the maximum number of events in its history "
+            f"{HISTORY_QUOTA_CAUSE} "
             f"({self.engine.max_history_events}). Split the work: start a new execution to "
             "continue, or use a Distributed Map, whose child executions have histories of "
             "their own."
