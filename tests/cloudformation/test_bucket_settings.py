@@ -52,5 +52,5 @@ def test_a_bad_tag_fails_the_bucket_and_rolls_back(cfn_server: MontemapServer) -
     cfn.create_stack(StackName="settings-bad", TemplateBody=body, Parameters=given)
     assert finished(cfn, "settings-bad")["StackStatus"] == "ROLLBACK_COMPLETE"
     failed = [r for _, s, r in events(cfn, "settings-bad") if s == "CREATE_FAILED"]
-    assert any("Bucket tag 'aws:x'" in r for r in failed), failed
+    assert any("cannot be prefixed with aws: ('aws:x')" in r for r in failed), failed
     assert "settings-bad" not in {b["Name"] for b in s3.list_buckets()["Buckets"]}

@@ -1,16 +1,13 @@
 """Object and bucket tagging: ``?tagging`` and the ``x-amz-tagging`` header, with S3's limits.
 
-A tag set is at most 10 tags on an object and 50 on a bucket; a key is 1 to
-128 characters, a value 0 to 256, both letters, digits, spaces and
-``+ - = . _ : / @``; keys are unique and may not start with ``aws:``. Breaking
-a rule is S3's ``InvalidTag``; a document that does not match S3's schema
+The rules of a tag set are :mod:`montemap.storage.tag_rules` (shared with
+CloudFormation's bucket ``Tags``). Breaking a rule is S3's ``InvalidTag``; a document that does not match S3's schema
 is ``MalformedXML``; an ``x-amz-tagging`` header that is not URL-encoded
 query parameters (or names a key twice) is ``InvalidArgument``.
 """
 
 from __future__ import annotations
 
-import unicodedata
 from urllib.parse import parse_qsl
 
 from montemap.s3api.acl import header_grants
@@ -22,45 +19,14 @@ from montemap.s3api.xmlio import document, el, parse
 from montemap.storage import LocalObjectStore, ObjectMeta
 from montemap.storage.base import Grants, Tags
 from montemap.storage.records import records_for
-
-OBJECT_TAG_LIMIT = 10
-BUCKET_TAG_LIMIT = 50
-MAX_KEY_LENGTH = 128
-MAX_VALUE_LENGTH = 256
-_SYMBOLS = frozenset("+-=._:/@")
-
-
-def _allowed(text: str) -> bool:
-    """Letters, numbers, separators (spaces) and ``+ - = . _ : / @`` only (S3's pattern)."""
-    return all(ch in _SYMBOLS or unicodedata.category(ch)[0] in ("L", "N", "Z") for ch in text)
+from montemap.storage.tag_rules import BUCKET_TAG_LIMIT, OBJECT_TAG_LIMIT, tag_problem
 
 
 def validate(tags: Tags, limit: int, *, what: str) -> Tags:
     """``tags`` if they keep S3's rules, else ``InvalidTag`` naming the first broken one."""
-    if len(tags) > limit:
-        raise S3Error("InvalidTag", f"{what} tags cannot be greater than {limit}")
-    seen: set[str] = set()
-    for key, value in tags:
-        if not key or len(key) > MAX_KEY_LENGTH:
-            raise S3Error(
-                "InvalidTag",
-                f"The TagKey you have provided is invalid: {key!r} "
-                f"(1 to {MAX_KEY_LENGTH} characters)",
-            )
-        if len(value) > MAX_VALUE_LENGTH:
-            raise S3Error(
-                "InvalidTag",
-                f"The TagValue you have provided is too long, max {MAX_VALUE_LENGTH} (key {key!r})",
-            )
-        if not _allowed(key):
-            raise S3Error("InvalidTag", f"The TagKey you have provided is invalid: {key!r}")
-        if not _allowed(value):
-            raise S3Error("InvalidTag", f"The TagValue you have provided is invalid: {value!r}")
-        if key.lower().startswith("aws:"):
-            raise S3Error("InvalidTag", f"Your TagKey cannot be prefixed with aws: ({key!r})")
-        if key in seen:
-            raise S3Error("InvalidTag", f"Cannot provide multiple Tags with the same key {key!r}")
-        seen.add(key)
+    problem = tag_problem(tags, limit, what=what)
+    if problem is not None:
+        raise S3Error("InvalidTag", problem)
     return tags
 
 

@@ -17,27 +17,21 @@ from montemap.cloudformation.providers.base import Request
 from montemap.storage.base import ObjectStore, ObjectStoreError
 from montemap.storage.grants import CANNED
 from montemap.storage.records import records_for
-
-#: S3's limit on a bucket's tags.
-MAX_TAGS = 50
-_TAG_KEY_LENGTH, _TAG_VALUE_LENGTH = 128, 256
+from montemap.storage.tag_rules import BUCKET_TAG_LIMIT, tag_problem
 
 
 def _tags(request: Request) -> tuple[tuple[str, str], ...] | None:
     given = request.properties.get("Tags")
     if not given:
         return None
-    if not isinstance(given, list) or len(given) > MAX_TAGS:
+    if not isinstance(given, list) or len(given) > BUCKET_TAG_LIMIT:
         raise ResourceFailure(
-            f"Properties validation failed: Tags must be a list of at most {MAX_TAGS}"
+            f"Properties validation failed: Tags must be a list of at most {BUCKET_TAG_LIMIT}"
         )
     tags = tuple((str(t.get("Key", "")), str(t.get("Value", ""))) for t in given)
-    keys = [k for k, _ in tags]
-    for key, value in tags:
-        if not 0 < len(key) <= _TAG_KEY_LENGTH or len(value) > _TAG_VALUE_LENGTH:
-            raise ResourceFailure(f"Bucket tag {key!r}: keys are 1-128 characters, values 0-256")
-        if key.lower().startswith("aws:") or keys.count(key) > 1:
-            raise ResourceFailure(f"Bucket tag {key!r}: a key may not start with aws: or repeat")
+    problem = tag_problem(tags, BUCKET_TAG_LIMIT, what="Bucket")
+    if problem is not None:
+        raise ResourceFailure(f"Bucket tags: {problem}")
     return tags
 
 
