@@ -51,8 +51,10 @@ def reference_reduce(
         with np.load(io.BytesIO(store.get(bucket, params.batch_key(batch_id, "paths.npz")))) as z:
             loss += z["loss_cents"]
             defaults += z["defaults"]
-        opened = open_batch_rows(store, bucket, params.batch_key(batch_id, ""), params.shocks_bp)
-        files.append(pa.concat_tables(opened.scenario(j) for j in range(len(params.shocks_bp))))
+        with open_batch_rows(
+            store, bucket, params.batch_key(batch_id, ""), params.shocks_bp
+        ) as opened:
+            files.append(pa.concat_tables(opened.scenario(j) for j in range(len(params.shocks_bp))))
         rejects.extend((r["key"], r["reason"]) for r in meta["rejects"])
         for name in counts:
             counts[name] += int(meta[name])

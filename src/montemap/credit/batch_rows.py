@@ -54,17 +54,26 @@ def encode_rows(table: pa.Table, scenarios: int) -> pa.Buffer:
 
 class BatchRows:
     """One batch's rows, in either layout; ``scenario(j)`` gives scenario ``j`` (the index
-    into the run's ``shocks_bp``). Nothing stays open between calls: each call opens the
+    into the run's ``shocks_bp``). The file :func:`open_batch_rows` opened (and checked)
+    serves the first read; after it nothing stays open between calls: each call opens the
     object, reads what it needs (from a seekable stream, a local store's file, only the
     footer and that scenario's record batch) and closes it; an object whose stream
-    cannot seek is read once and kept in memory. Usable as a context manager."""
+    cannot seek is read once and kept in memory. Use it as a context manager, or read
+    from it at least once, so the first file is closed."""
 
     def __init__(
-        self, store: ObjectStore, bucket: str, key: str, shocks: Sequence[int], data: bytes | None
+        self,
+        store: ObjectStore,
+        bucket: str,
+        key: str,
+        shocks: Sequence[int],
+        data: bytes | None,
+        opened: tuple[BinaryIO, ipc.RecordBatchFileReader | pq.ParquetFile] | None = None,
     ) -> None:
         self._store, self._bucket, self._key = store, bucket, key
         self._shocks = list(shocks)
         self._data = data
+        self._opened = opened
         self.legacy = key.endswith(LEGACY_LOANS_FILE)
 
     def __enter__(self) -> BatchRows:
@@ -75,9 +84,20 @@ class BatchRows:
 
     def close(self) -> None:
         self._data = None
+        if self._opened is not None:
+            self._opened[0].close()
+            self._opened = None
 
     @contextlib.contextmanager
     def _source(self) -> Iterator[ipc.RecordBatchFileReader | pq.ParquetFile]:
+        if self._opened is not None:  # the file opened to check it serves the first read
+            stream, reader = self._opened
+            self._opened = None
+            try:
+                yield reader
+            finally:
+                stream.close()
+            return
         stream = (
             io.BytesIO(self._data)
             if self._data is not None
@@ -153,7 +173,8 @@ def open_batch_rows(
             data = stream.read()
             stream.close()
             stream = io.BytesIO(data)
-        _reader(stream, key.endswith(LEGACY_LOANS_FILE))
-    finally:
+        reader = _reader(stream, key.endswith(LEGACY_LOANS_FILE))
+    except BaseException:
         stream.close()
-    return BatchRows(store, bucket, key, shocks, data)
+        raise
+    return BatchRows(store, bucket, key, shocks, data, (stream, reader))

@@ -153,10 +153,10 @@ def _load(store: ObjectStore, params: RunParams, batch_id: str) -> _Loaded:
 
     loaded = _Loaded(batch_id, attempt(read_meta), attempt(_read_paths))
     try:
-        rows = batch_rows(store, params, batch_id)
-        loaded.counts = _row_counts(rows, batch_id, loaded.meta, len(params.shocks_bp))
-        if loaded.counts[0]:
-            loaded.first = rows_of(rows, batch_id, 0, ["key", "AccountID"])
+        with batch_rows(store, params, batch_id) as rows:
+            loaded.counts = _row_counts(rows, batch_id, loaded.meta, len(params.shocks_bp))
+            if loaded.counts[0]:
+                loaded.first = rows_of(rows, batch_id, 0, ["key", "AccountID"])
     except ReduceError as exc:
         loaded.counts = exc
     return loaded
