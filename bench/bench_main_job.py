@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -151,8 +152,11 @@ def _role(cmd: str) -> str:
     return os.path.basename(words[0]) if words else "?"
 
 
-def montemap(*args: str) -> tuple[float, dict[str, object]]:
+def montemap(*args: str, src: str | None = None) -> tuple[float, dict[str, object]]:
+    """Run ``montemap ARGS`` (with ``src`` first on PYTHONPATH): seconds, peak RSS per role."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MONTEMAP_"))}
+    if src is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, env.get("PYTHONPATH")]))
     started = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "montemap.cli", *args],
@@ -231,7 +235,8 @@ TIMED = [
     ("montemap.credit.batch", "matured_records", "model"),
     ("montemap.credit.kernel", "NumpyBackend.simulate", "kernel"),
     *[("montemap.credit.batch", f, "table") for f in
-      ("_fixed_columns", "_scenario_table", "_sorted", "_permuted", "_key_order")],
+      ("_fixed_columns", "_scenario_table", "_batch_table", "_sorted", "_permuted",
+       "_key_order")],
     ("montemap.credit.batch", "write_batch", "write"),
     ("montemap.credit.batch", "process_batch", "whole"),
 ]  # fmt: skip
@@ -351,7 +356,8 @@ def main() -> None:
     )
     parser.add_argument(
         "--baseline-src",
-        help="with --parts: also time this source folder, alternating --repeat times",
+        help="also time this source folder (an older src), alternating --repeat times: "
+        "with --parts the handler's parts, else simulate and run",
     )
     args = parser.parse_args()
 
@@ -370,20 +376,35 @@ def main() -> None:
     read_s, objects, size = read_floor(data / "buckets" / "montemap-source" / "data")
     copula_s = copula_floor(objects)
     floor = (read_s + copula_s) / args.cores
-    simulate_s, run_s, rss = [], [], {}
+    sources: dict[str, str | None] = {"": None}
+    if args.baseline_src:  # its own data dir (database), the same source bucket
+        sources = {"baseline_": args.baseline_src, "": None}
+        baseline_data(data)
+    timings: dict[str, list[float]] = {}
+    rss: dict[str, dict[str, object]] = {}
+    records: dict[str, dict[str, Any]] = {}
     for i in range(args.repeat):
-        seconds, rss["simulate"] = montemap(
-            "simulate", "--data-dir", str(data), "--out", str(data.parent / f"simulate-{i}"),
-            "--workers", str(args.workers), *COMMON,
-        )  # fmt: skip
-        simulate_s.append(seconds)
-        seconds, rss["run"] = montemap(
-            "run", "--data-dir", str(data), "--loans", str(args.loans),
-            "--workers", str(args.workers), "--task-definition", args.task_definition,
-            "--name", f"bench-{i}-{int(time.time())}", "--quiet", *COMMON,
-        )  # fmt: skip
-        run_s.append(seconds)
-    record = json.loads(sorted((data / "runs").glob("bench-*/run.json"))[-1].read_text())
+        for tag, src in sources.items():
+            where = data if src is None else data.parent / "baseline" / "montemap-data"
+            out = data.parent / f"simulate-{tag}{i}"
+            seconds, rss[f"{tag}simulate"] = montemap(
+                "simulate", "--data-dir", str(where), "--out", str(out),
+                "--workers", str(args.workers), *COMMON, src=src,
+            )  # fmt: skip
+            shutil.rmtree(out, ignore_errors=True)
+            timings.setdefault(f"{tag}simulate", []).append(seconds)
+            name = f"bench-{tag}{i}-{int(time.time())}"
+            seconds, rss[f"{tag}run"] = montemap(
+                "run", "--data-dir", str(where), "--loans", str(args.loans),
+                "--workers", str(args.workers), "--task-definition", args.task_definition,
+                "--name", name, "--quiet", *COMMON, src=src,
+            )  # fmt: skip
+            timings.setdefault(f"{tag}run", []).append(seconds)
+            records[tag] = json.loads((where / "runs" / name / "run.json").read_text())
+            # the run's batch outputs (~3 KB a loan): not needed once it is timed
+            shutil.rmtree(where / "buckets" / "montemap-results" / "runs" / name, True)
+    run_s, simulate_s = timings["run"], timings["simulate"]
+    record = records[""]
     run, simulate = statistics.median(run_s), statistics.median(simulate_s)
     result = {
         "loans": args.loans,
@@ -406,7 +427,31 @@ def main() -> None:
         "run_vcpu_seconds": record["cost"]["vcpu_seconds"],
         "run_server_process_cpu_seconds": record.get("server_process_cpu_seconds"),
     }
+    if args.baseline_src:
+        before_run = statistics.median(timings["baseline_run"])
+        before_simulate = statistics.median(timings["baseline_simulate"])
+        result["baseline"] = {
+            "src": args.baseline_src,
+            "simulate_seconds": [round(s, 1) for s in timings["baseline_simulate"]],
+            "run_seconds": [round(s, 1) for s in timings["baseline_run"]],
+            "ratio_run_over_floor": round(before_run / floor, 2),
+            "ratio_run_over_simulate": round(before_run / before_simulate, 3),
+            "run_server_process_cpu_seconds": records["baseline_"].get(
+                "server_process_cpu_seconds"
+            ),
+        }
     print(json.dumps(result, indent=1))
+
+
+def baseline_data(data: Path) -> None:
+    """A data dir beside ``data`` for the baseline's runs: its own database (the two
+    versions' schemas may differ), ``data``'s portfolio through a symbolic link."""
+    other = data.parent / "baseline" / "montemap-data"
+    (other / "buckets").mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(data / "portfolio.json", other / "portfolio.json")
+    link = other / "buckets" / "montemap-source"
+    if not link.exists():
+        link.symlink_to((data / "buckets" / "montemap-source").resolve())
 
 
 if __name__ == "__main__":

@@ -9,6 +9,12 @@ time per loan within 10%.
 
     python bench/bench_scale.py --loans 500000 5000000 --root /tmp/montemap-scale
 
+``--keep-work`` keeps each run's batch outputs (``simulate`` otherwise deletes its work
+folder; the bench sets ``MONTEMAP_KEEP_WORK=1`` for the child) in
+``<root>/<loans>/out/.work``, to probe the reduction and the report on them alone:
+
+    python bench/bench_scale.py --reduce-only /tmp/montemap-scale/500000/out/.work --prefix run
+
 Results go to stdout as a Markdown table and, one JSON object a size, to
 ``<root>/results.jsonl`` (appended as each size finishes, so a long run can be read
 while it goes on).
@@ -22,6 +28,12 @@ alternate, repeat by repeat, on the same outputs:
 
     python bench/bench_scale.py --reduce-only /tmp/bench/d500k/montemap-data/buckets \
         --baseline-src /tmp/base-src --repeat 2
+
+With ``--lambda`` each repeat also runs ``montemap run``'s "Reduce and Report" function
+(``workflows.functions.reduce_and_report``: the reduction, the upload of the run's files
+to the store and the report) in a fresh process, on a hard-linked copy of the outputs
+under ``<root>/lambda-data`` (the kept outputs are only read), and reports its imports
+apart from its work.
 """
 
 from __future__ import annotations
@@ -96,17 +108,24 @@ def generate(root: Path, loans: int) -> float:
     return seconds
 
 
-def simulate(root: Path, workers: int, paths: int, report: bool) -> dict[str, Any]:
-    """One ``montemap simulate`` run: wall time and peak RSS of the main process and workers."""
+def simulate(
+    root: Path, workers: int, paths: int, report: bool, keep_work: bool = False
+) -> dict[str, Any]:
+    """One ``montemap simulate`` run: wall time and peak RSS of the main process and workers
+    (with ``keep_work``, its batch outputs are left in ``root/out/.work``)."""
     out = root / "out"
     shutil.rmtree(out, ignore_errors=True)
     args = ["simulate", "--data-dir", str(root / "data"), "--out", str(out)]
     args += ["--as-of", AS_OF, "--paths", str(paths), "--workers", str(workers)]
     args += [] if report else ["--no-report"]
+    env = dict(os.environ)
+    env.pop("MONTEMAP_KEEP_WORK", None)
+    if keep_work:
+        env["MONTEMAP_KEEP_WORK"] = "1"
     load_before = os.getloadavg()[0]
     start = time.perf_counter()
     proc = subprocess.Popen(
-        [sys.executable, "-c", _DRIVER, *args], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", _DRIVER, *args], stdout=subprocess.PIPE, text=True, env=env
     )
     peaks: dict[int, int] = {}
     done = threading.Event()
@@ -155,37 +174,92 @@ print(json.dumps({"batches": len(ids), "reduce_wall": w1 - w0, "reduce_cpu": c1 
 """
 
 
+_LAMBDA = """
+import json, resource, sys, time
+w0, c0 = time.perf_counter(), time.process_time()
+from montemap.workflows.functions import reduce_and_report
+w1, c1 = time.perf_counter(), time.process_time()
+run, params = sys.argv[1], json.loads(sys.argv[2])
+keys = ("shocks_bp", "paths", "seed", "as_of", "cutoff", "estimator")
+event = {"results_bucket": "montemap-results", "run_name": run,
+    **{k: params[k] for k in keys if k in params}}
+reduce_and_report(event)
+w2, c2 = time.perf_counter(), time.process_time()
+print(json.dumps({"import_wall": w1 - w0, "import_cpu": c1 - c0, "wall": w2 - w1,
+    "cpu": c2 - c1, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def _lambda_data(buckets: Path, prefix: str, root: Path) -> tuple[Path, str]:
+    """A data folder for the Lambda function (it writes the run's files into the store
+    and the data folder): the kept batch outputs hard-linked (or copied) into a bucket of
+    its own, so the kept outputs are never written to. Returns it and the run name."""
+    run = prefix.rsplit("/", 1)[-1]
+    data = root / "lambda-data"
+    source = buckets / "montemap-results" / prefix / "batches"
+    target = data / "buckets" / "montemap-results" / "runs" / run / "batches"
+    if not target.exists():
+        staging = target.with_name("batches.partial")
+        shutil.rmtree(staging, ignore_errors=True)
+
+        def link(src: str, dst: str) -> None:
+            try:
+                os.link(src, dst)
+            except OSError:
+                shutil.copy2(src, dst)
+
+        shutil.copytree(source, staging, copy_function=link)
+        staging.rename(target)
+    return data, run
+
+
+def _child(code: str, argv: list[str], src: Path | None, extra: dict[str, str]) -> Any:
+    env = {**os.environ, **extra}
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
+    done = subprocess.run(
+        [sys.executable, "-c", code, *argv], check=True, capture_output=True, text=True, env=env
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def reduce_only(args: argparse.Namespace) -> None:
     """Time the reduction and the report on kept batch outputs (see the module's doc)."""
     runs = args.reduce_only / "montemap-results" / "runs"
     prefix = args.prefix or f"runs/{next(p.name for p in sorted(runs.iterdir()))}"
-    codes = [("this tree", None)]
+    codes: list[tuple[str, Path | None]] = [("this tree", None)]
     if args.baseline_src:
         codes.insert(0, ("baseline", args.baseline_src))
     print(
-        "| code | batches | reduce wall s | reduce CPU s | main thread s | report wall s "
-        "| report CPU s | peak MB | load |"
+        "| code | path | batches | reduce wall s | reduce CPU s | main thread s "
+        "| report (+ upload) wall s | report (+ upload) CPU s | imports CPU s | peak MB | load |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     out = args.root / "reduce-out"
+    if args.lambda_path:
+        data, run = _lambda_data(args.reduce_only, prefix, args.root)
+        first = next((runs / prefix.rsplit("/", 1)[-1] / "batches").iterdir())
+        params = json.loads((first / "batch.json").read_text())["params"]
     for _ in range(args.repeat):
         for label, src in codes:
-            env = dict(os.environ)
-            if src is not None:
-                env["PYTHONPATH"] = str(src)
             load = os.getloadavg()[0]
-            done = subprocess.run(
-                [sys.executable, "-c", _REDUCE, str(args.reduce_only), prefix, str(out)],
-                check=True,
-                capture_output=True,
-                text=True,
-                env=env,
-            )
-            r = json.loads(done.stdout.strip().splitlines()[-1])
+            argv = [str(args.reduce_only), prefix, str(out)]
+            r = _child(_REDUCE, argv, src, {})
             print(
-                f"| {label} | {r['batches']:,} | {r['reduce_wall']:.1f} | {r['reduce_cpu']:.1f} "
-                f"| {r['reduce_main_thread_cpu']:.1f} | {r['report_wall']:.1f} "
-                f"| {r['report_cpu']:.1f} | {r['peak_mb']:.0f} "
+                f"| {label} | simulate | {r['batches']:,} | {r['reduce_wall']:.1f} "
+                f"| {r['reduce_cpu']:.1f} | {r['reduce_main_thread_cpu']:.1f} "
+                f"| {r['report_wall']:.1f} | {r['report_cpu']:.1f} | - | {r['peak_mb']:.0f} "
+                f"| {load:.1f}-{os.getloadavg()[0]:.1f} |",
+                flush=True,
+            )
+            if not args.lambda_path:
+                continue
+            load = os.getloadavg()[0]
+            shutil.rmtree(data / "runs", ignore_errors=True)
+            r = _child(_LAMBDA, [run, json.dumps(params)], src, {"MONTEMAP_DATA_DIR": str(data)})
+            print(
+                f"| {label} | Lambda | | {r['wall']:.1f} (all) | {r['cpu']:.1f} (all) | | | "
+                f"| {r['import_cpu']:.1f} | {r['peak_mb']:.0f} "
                 f"| {load:.1f}-{os.getloadavg()[0]:.1f} |",
                 flush=True,
             )
@@ -198,12 +272,24 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--paths", type=int, default=1000)
     parser.add_argument("--no-report", action="store_true")
+    parser.add_argument(
+        "--keep-work",
+        action="store_true",
+        help="keep the batch outputs in <root>/<loans>/out/.work",
+    )
     parser.add_argument("--reduce-only", type=Path, help="kept batch outputs (buckets folder)")
     parser.add_argument(
         "--prefix", help="the run prefix under montemap-results (default: the first)"
     )
     parser.add_argument("--baseline-src", type=Path, help="older src to alternate with")
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument(
+        "--lambda",
+        dest="lambda_path",
+        action="store_true",
+        help="with --reduce-only: also time `montemap run`'s ReduceAndReport function "
+        "(reduce, upload, report) in a fresh process, on a linked copy of the outputs",
+    )
     args = parser.parse_args()
     args.root.mkdir(parents=True, exist_ok=True)
     if args.reduce_only is not None:
@@ -216,7 +302,7 @@ def main() -> None:
     for loans in args.loans:
         root = args.root / str(loans)
         gen = generate(root, loans)
-        run = simulate(root, args.workers, args.paths, not args.no_report)
+        run = simulate(root, args.workers, args.paths, not args.no_report, args.keep_work)
         run.update(loans=loans, generate_seconds=gen, us_per_loan=run["seconds"] / loans * 1e6)
         with open(args.root / "results.jsonl", "a") as f:
             f.write(json.dumps(run) + "\n")

@@ -18,6 +18,10 @@ OUTSIDE_THE_TREE: dict[str, str] = {
     "montemap.asl.jsonata_guard.Escalate": "a BaseException so no `except Exception` in the"
     " JSONata evaluator turns the fast path's give-up signal into an expression error",
     "montemap.testing.waiting.NotYet": "an AssertionError: pytest reports it as a failed test",
+    "montemap.worker.http11.BadResponse": "an OSError: a transport failure, which the worker's"
+    " Step Functions client turns into botocore's connection errors (never shown as is)",
+    "montemap.worker.http11.ClosedBeforeResponse": "a ConnectionResetError, for the same reason"
+    " (and so that a kept-alive connection closed under a request is retried once)",
 }
 
 

@@ -215,7 +215,9 @@ def test_a_step_that_cannot_be_saved_is_retried_then_fails_the_execution(
             "StartAt": "Big",
             "States": {
                 "Big": {"Type": "Pass", "Result": {"pad": "x" * 200_000}, "Next": "Wait"},
-                "Wait": {"Type": "Wait", "Seconds": 1, "Next": "Work"},
+                "Wait": {"Type": "Wait", "Seconds": 1, "Next": "Other"},
+                # A new large text (one already stored is not written again).
+                "Other": {"Type": "Pass", "Result": {"pad": "y" * 200_000}, "Next": "Work"},
                 "Work": {"Type": "Task", "Resource": activity, "End": True},
             },
         }

@@ -90,6 +90,7 @@ def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(exact_sum, "LEAF", 128)
     monkeypatch.setattr(contributions, "slice_rows", lambda centres: 37)
     monkeypatch.setattr(reduce_loans, "slice_rows", lambda centres: 37)
+    monkeypatch.setattr(reduce_loans, "_GROUP_ROWS", 150)
 
 
 def test_generated_portfolio_identical_to_whole_table_reduce(

@@ -76,8 +76,9 @@ def open_tasks(engine: Engine) -> list[dict[str, Any]]:
     return [
         dict(r)
         for r in engine.db.query(
-            "SELECT token, input, status, execution_arn FROM activity_tasks"
-            " WHERE status IN ('SCHEDULED', 'STARTED') ORDER BY seq"
+            "SELECT a.token, COALESCE(a.input, t.text) AS input, a.status, a.execution_arn"
+            " FROM activity_tasks a LEFT JOIN texts t ON t.digest = a.input_ref"
+            " WHERE a.status IN ('SCHEDULED', 'STARTED') ORDER BY a.seq"
         )
     ]
 

@@ -39,8 +39,10 @@ class CountingEncoder:
 def stored_input(path: str) -> object:
     other = sqlite3.connect(path)
     try:
-        (text,) = other.execute(
-            "SELECT input FROM frames WHERE key = ?", (TOP_FRAME_KEY,)
+        (text,) = other.execute(  # a large input is stored once, in texts
+            "SELECT COALESCE(f.input, t.text) FROM frames f"
+            " LEFT JOIN texts t ON t.digest = f.input_ref WHERE f.key = ?",
+            (TOP_FRAME_KEY,),
         ).fetchone()
     finally:
         other.close()

@@ -24,6 +24,7 @@ from montemap.worker.errors import (
     TaskCancelled,
     describe_exception,
 )
+from montemap.worker.sfn_http import SfnHttpClient
 
 ACTIVITY = "arn:aws:states:eu-west-1:123456789012:activity:loans"
 
@@ -180,9 +181,10 @@ def test_worker_client_defaults_to_the_activity_region(monkeypatch: pytest.Monke
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     worker = Worker(noop, activity_arn=ACTIVITY, heartbeat_interval=None)
     client = worker.api.client
-    assert client.meta.region_name == "eu-west-1"
-    assert client.meta.endpoint_url == "https://states.eu-west-1.amazonaws.com"
-    assert client.meta.config.read_timeout > 60  # type: ignore[attr-defined]  # > the 60 s poll
+    assert isinstance(client, SfnHttpClient)
+    assert client.region == "eu-west-1"
+    assert client.endpoint_url == "https://states.eu-west-1.amazonaws.com"
+    assert client.read_timeout > 60  # > the 60 s poll
     client.close()
 
 

@@ -163,7 +163,8 @@ def simulate_arrays(
     backend = get_backend(params.backend)
     loss_cents = np.rint(base.lgd * base.balance * 100.0).astype(np.int64)
     design = _path_design(params.seed, params.paths, params.estimator)
-    scenarios = [model.scenario(base, shock, mparams) for shock in params.shocks_bp]
+    rho = model.copula_correlation(base)  # a property of the borrower: once per batch
+    scenarios = [model.scenario(base, shock, mparams, rho) for shock in params.shocks_bp]
     results = backend.simulate(
         [
             KernelInputs(live.account_id, special.ndtri(sc.pd_repriced), sc.rho, loss_cents)
@@ -179,22 +180,17 @@ def simulate_arrays(
     norm_sq = float(1 << sq_bits(params.paths)) * params.paths
     freqs = [r.loan_weighted / norm for r in results]
     # the rows in key order: the loans' columns permuted once (every value is computed),
-    # so each scenario's table is built sorted and the batch's table is their concatenation
+    # and the batch's table built at once, one column per field over every scenario
     order = _key_order(live.keys)
     base = _permuted(base, order)
-    fixed = _fixed_columns(base)
-    tables = [
-        _scenario_table(
-            base,
-            _permuted(sc, order),
-            freq[order],
-            params,
-            _second_moment(r, norm_sq, order),
-            fixed,
-        )
-        for sc, r, freq in zip(scenarios, results, freqs, strict=True)
-    ]
-    table = pa.concat_tables(tables)
+    table = _batch_table(
+        base,
+        [_permuted(sc, order) for sc in scenarios],
+        [freq[order] for freq in freqs],
+        [_second_moment(r, norm_sq, order) for r in results],
+        params,
+        _fixed_columns(base),
+    )
     mismatch, causes, examples = payment_quality(arrays)
     return BatchResult(
         batch_id=batch_id,
@@ -322,63 +318,76 @@ def _fixed_columns(base: model.Baseline) -> dict[str, pa.Array]:
     }
 
 
-def _scenario_table(
+def _batch_table(
     base: model.Baseline,
-    sc: model.Scenario,
-    freq: NDArray[np.float64],
+    scenarios: Sequence[model.Scenario],
+    freqs: Sequence[NDArray[np.float64]],
+    seconds: Sequence[NDArray[np.float64] | None],
     params: RunParams,
-    second: NDArray[np.float64] | None = None,
-    fixed: dict[str, pa.Array] | None = None,
+    text: dict[str, pa.Array],
 ) -> pa.Table:
-    """One scenario's rows; ``freq`` is the loan's (weighted) simulated default frequency,
-    ``second`` its weighted second moment ``sum_p w_p^2 D_ip / S``: the standard error is
-    the weighted-variance one, ``sqrt((second - freq^2) / S)`` (binomial when every
-    weight is 1)."""
+    """Every scenario's rows, scenario after scenario, each in the loans' order; ``text``
+    holds the loans' :func:`_fixed_columns`, ``freqs`` their (weighted) simulated default
+    frequencies, ``seconds`` their weighted second moments ``sum_p w_p^2 D_ip / S``: the
+    standard error is the weighted-variance one, ``sqrt((second - freq^2) / S)``
+    (binomial when every weight is 1). Each column is one array over every scenario:
+    per-loan values repeated, per-scenario ones joined."""
     loans = base.loans
-    n = len(loans)
-    text = fixed if fixed is not None else _fixed_columns(base)
-    if second is None:
-        second = freq
+    k, n = len(scenarios), len(loans)
+
+    def each(values: NDArray[Any]) -> NDArray[Any]:  # the loans' values, every scenario
+        return np.tile(values, k)
+
+    def joined(name: str) -> NDArray[Any]:  # a scenario field, scenario after scenario
+        return np.concatenate([getattr(sc, name) for sc in scenarios])
+
+    freq = np.concatenate(freqs)
+    second = np.concatenate([f if s is None else s for f, s in zip(freqs, seconds, strict=True)])
     se = np.sqrt(np.maximum(second - freq * freq, 0.0) / params.paths)
     freq = np.minimum(freq, 1.0)
-    commercial = loans.commercial
+    commercial = each(loans.commercial)
+    balance, lgd, shocked_payment = each(base.balance), each(base.lgd), joined("shocked_payment")
+    shocks = np.array([sc.shock_bp for sc in scenarios], dtype=np.int64)
     columns: dict[str, Any] = {
-        "key": text["key"],
-        "AccountID": pa.array(loans.account_id, pa.int64()),
-        "ZipCode": text["ZipCode"],
-        "zip3": text["zip3"],
-        "LoanType": text["LoanType"],
-        "RateType": text["RateType"],
-        "shock_bp": pa.array(np.full(n, sc.shock_bp, dtype=np.int64)),
-        "rate": pa.array(loans.rate, _F64),
-        "shocked_rate": pa.array(sc.shocked_rate, _F64),
-        "loan_amount": pa.array(loans.amount, _F64),
-        "balance": pa.array(base.balance, _F64),
-        "remaining_term": pa.array(base.remaining_term, pa.int64()),
-        "payment": pa.array(base.payment, _F64),
-        "shocked_payment": pa.array(sc.shocked_payment, _F64),
-        "payment_change": pa.array(sc.shocked_payment - base.payment, _F64),
-        "dti": pa.array(sc.dti, _F64, mask=commercial),
-        "dscr": pa.array(sc.dscr, _F64, mask=~commercial),
-        "crossed": pa.array(sc.crossed, pa.bool_()),
-        "credit_score": pa.array(loans.credit_score, _F64),
-        "pd0": pa.array(base.pd0, _F64),
-        "pd_repriced": pa.array(sc.pd_repriced, _F64),
-        "pd_stressed": pa.array(sc.pd_stressed, _F64),
-        "rho": pa.array(sc.rho, _F64),
+        "AccountID": pa.array(each(loans.account_id), pa.int64()),
+        "shock_bp": pa.array(np.repeat(shocks, n)),
+        "rate": pa.array(each(loans.rate), _F64),
+        "shocked_rate": pa.array(joined("shocked_rate"), _F64),
+        "loan_amount": pa.array(each(loans.amount), _F64),
+        "balance": pa.array(balance, _F64),
+        "remaining_term": pa.array(each(base.remaining_term), pa.int64()),
+        "payment": pa.array(each(base.payment), _F64),
+        "shocked_payment": pa.array(shocked_payment, _F64),
+        "payment_change": pa.array(shocked_payment - each(base.payment), _F64),
+        "dti": pa.array(joined("dti"), _F64, mask=commercial),
+        "dscr": pa.array(joined("dscr"), _F64, mask=~commercial),
+        "crossed": pa.array(joined("crossed"), pa.bool_()),
+        "credit_score": pa.array(each(loans.credit_score), _F64),
+        "pd0": pa.array(each(base.pd0), _F64),
+        "pd_repriced": pa.array(joined("pd_repriced"), _F64),
+        "pd_stressed": pa.array(joined("pd_stressed"), _F64),
+        "rho": pa.array(joined("rho"), _F64),
         "sim_default_freq": pa.array(freq, _F64),
         "sim_default_se": pa.array(se, _F64),
-        "lgd": pa.array(base.lgd, _F64),
-        "ead": pa.array(base.balance, _F64),
-        "expected_loss": pa.array(sc.expected_loss, _F64),
-        "sim_expected_loss": pa.array(freq * base.lgd * base.balance, _F64),
-        "irb_capital": pa.array(sc.irb_capital, _F64),
-        "rate_bucket": text["rate_bucket"],
-        "term_bucket": text["term_bucket"],
-        "size_band": text["size_band"],
+        "lgd": pa.array(lgd, _F64),
+        "ead": pa.array(balance, _F64),
+        "expected_loss": pa.array(joined("expected_loss"), _F64),
+        "sim_expected_loss": pa.array(freq * lgd * balance, _F64),
+        "irb_capital": pa.array(joined("irb_capital"), _F64),
         "WillDefault": pc.if_else(pa.array(freq >= params.cutoff), "YES", "NO"),
     }
-    return pa.table(columns)
+    columns |= {name: pa.concat_arrays([arr] * k) for name, arr in text.items()}
+    return pa.table({name: columns[name] for name in _COLUMN_ORDER})
+
+
+#: The columns of a batch's rows, in order (docs/model.md).
+_COLUMN_ORDER = (
+    "key", "AccountID", "ZipCode", "zip3", "LoanType", "RateType", "shock_bp", "rate",
+    "shocked_rate", "loan_amount", "balance", "remaining_term", "payment", "shocked_payment",
+    "payment_change", "dti", "dscr", "crossed", "credit_score", "pd0", "pd_repriced",
+    "pd_stressed", "rho", "sim_default_freq", "sim_default_se", "lgd", "ead", "expected_loss",
+    "sim_expected_loss", "irb_capital", "rate_bucket", "term_bucket", "size_band", "WillDefault",
+)  # fmt: skip
 
 
 # --------------------------------------------------------------------------- I/O

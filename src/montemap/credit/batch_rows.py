@@ -18,14 +18,16 @@ from __future__ import annotations
 import contextlib
 import io
 from collections.abc import Iterator, Sequence
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.ipc as ipc
-import pyarrow.parquet as pq
 
 from montemap.storage import ObjectStore, ObjectStoreError
+
+if TYPE_CHECKING:  # imported where a legacy file is read: the batch writes no Parquet
+    import pyarrow.parquet as pq
 
 #: The file name of a batch's rows (Arrow IPC file, one record batch per scenario).
 LOANS_FILE = "loans.arrow"
@@ -147,6 +149,8 @@ def _only(table: pa.Table, shock: int) -> pa.Table:
 
 def _reader(stream: BinaryIO, legacy: bool) -> ipc.RecordBatchFileReader | pq.ParquetFile:
     if legacy:
+        import pyarrow.parquet as pq
+
         return pq.ParquetFile(stream)
     return ipc.open_file(pa.PythonFile(stream, "r"))
 

@@ -21,6 +21,7 @@ each at its weighted mean factor, so the cost is loans x bins.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -135,9 +136,14 @@ def raw_contributions(
 
 def score_band(score: NDArray[np.float64]) -> NDArray[np.object_]:
     """FICO-style bands of the credit score."""
-    edges = np.array([580.0, 670.0, 740.0, 800.0])
-    names = np.array(["<580", "580-669", "670-739", "740-799", ">=800"], dtype=object)
-    return np.asarray(names[np.searchsorted(edges, score, side="right")], dtype=object)
+    names = np.array(SCORE_BANDS, dtype=object)
+    return np.asarray(names[score_band_index(score)], dtype=object)
+
+
+def score_band_index(score: NDArray[Any]) -> NDArray[np.intp]:
+    """Each score's band as an index into :data:`SCORE_BANDS`."""
+    edges = np.array(SCORE_EDGES)
+    return np.searchsorted(edges, np.asarray(score, dtype=np.float64), side="right")
 
 
 def region(zip_codes: NDArray[np.object_]) -> NDArray[np.object_]:
@@ -146,3 +152,5 @@ def region(zip_codes: NDArray[np.object_]) -> NDArray[np.object_]:
 
 
 SCORE_BANDS = ("<580", "580-669", "670-739", "740-799", ">=800")
+#: The lowest score of each band after the first.
+SCORE_EDGES = (580.0, 670.0, 740.0, 800.0)

@@ -20,6 +20,7 @@ from montemap.credit.portfolio import (
     WriteResult,
     local_destination,
 )
+from montemap.credit.provenance import PORTFOLIO_FILE
 from montemap.storage import StoreConfigError, open_store
 
 
@@ -101,12 +102,6 @@ def _destination_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
 
-#: Written next to ``buckets/`` by ``generate`` and ``import`` (local data
-#: directories): where the portfolio came from, so ``montemap run`` uses it
-#: as it is and never replaces it.
-PORTFOLIO_FILE = "portfolio.json"
-
-
 def local_data_dir(args: argparse.Namespace) -> Path | None:
     """The local data directory the command writes to, or ``None`` for ``--out s3://``."""
     if args.out:
@@ -119,20 +114,6 @@ def write_provenance(data_dir: Path, origin: str, result: WriteResult, **details
     """Record in ``data_dir/portfolio.json`` what made the portfolio (``generated``/``imported``)."""
     doc = {"origin": origin, "loans": result.loans, **details}
     (data_dir / PORTFOLIO_FILE).write_text(json.dumps(doc) + "\n")
-
-
-def read_provenance(data_dir: Path) -> dict[str, Any] | None:
-    """What ``data_dir/portfolio.json`` records, ``None`` without one."""
-    path = data_dir / PORTFOLIO_FILE
-    try:
-        doc = json.loads(path.read_text())
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as exc:
-        raise GeneratorError(f"{path} cannot be read: {exc}") from None
-    if not isinstance(doc, dict):
-        raise GeneratorError(f"{path} does not hold a JSON object")
-    return doc
 
 
 def destination_from_args(args: argparse.Namespace) -> Destination:

@@ -123,26 +123,33 @@ class NumpyBackend:
         loss = np.zeros((k, 2, half), dtype=np.int64)
         dflt = np.zeros((k, 2, half), dtype=np.int64)
         rows = max(1, BLOCK_ELEMENTS // width)
+        buf = _Scratch(min(rows, n), half)
         for start in range(0, n, rows):
             stop = min(start + rows, n)
-            raw = np.empty((stop - start, half), dtype=np.uint64)
+            m = stop - start
+            raw = buf.raw[:m]
             streams.idiosyncratic_raw(ids[start:stop], raw)
-            halves = box_muller(raw)
+            halves = box_muller(raw, (buf.even[:m], buf.odd[:m], buf.bits[:m]))
             w = weights[start:stop]
             w_ones = np.stack([w, np.ones_like(w)])  # loss cents and a count per path
+            bar, hit, hitf = buf.bar[:m], buf.hit[:m], buf.hitf[:m]
+            a_wide, b_wide = buf.a_wide[:m], buf.b_wide[:m]
             for j, (a, b) in enumerate(coeffs):
-                a_col, b_col = a[start:stop, None], b[start:stop, None]
+                # each loan's coefficients spread along its row once for both halves: a
+                # column broadcast inside the two ufuncs would be copied row by row
+                np.copyto(a_wide, a[start:stop, None])
+                np.copyto(b_wide, b[start:stop, None])
                 for h, (count, u) in enumerate(((n_even, units_even), (n_odd, units_odd))):
                     if count == 0:
                         continue
-                    bar = np.multiply(b_col, factors[j][h][None, :])
-                    np.subtract(a_col, bar, out=bar)
-                    hit = np.less(halves[h], bar)
+                    np.multiply(b_wide, factors[j][h][None, :], out=bar)
+                    np.subtract(a_wide, bar, out=bar)
+                    np.less(halves[h], bar, out=hit)
                     hit[:, count:] = False
-                    hitf = hit.astype(np.float64)
-                    sums = hitf @ u  # integer units: exact
-                    loan_weighted[j, start:stop] += sums[:, :2]
-                    loan_defaults[j, start:stop] += sums[:, 2].astype(np.int64)
+                    np.copyto(hitf, hit)
+                    sums = u @ hitf.T  # integer units: exact (the wide side first: faster)
+                    loan_weighted[j, start:stop] += sums[:2].T
+                    loan_defaults[j, start:stop] += sums[2].astype(np.int64)
                     if exact:
                         per_path = w_ones @ hitf
                         loss[j, h] += np.rint(per_path[0]).astype(np.int64)
@@ -154,6 +161,24 @@ class NumpyBackend:
             _result(loan_defaults[j], loan_weighted[j], loss[j], dflt[j], width, paths)
             for j in range(k)
         ]
+
+
+class _Scratch:
+    """The block loop's arrays, made once per call and reused by every block (which fills
+    the first rows of each): no allocation or first touch per block, and each ufunc
+    writes into memory that is already in cache."""
+
+    def __init__(self, rows: int, half: int) -> None:
+        shape = (rows, half)
+        self.raw = np.empty(shape, dtype=np.uint64)
+        self.even = np.empty(shape, dtype=np.float32)
+        self.odd = np.empty(shape, dtype=np.float32)
+        self.bits = np.empty(shape, dtype=np.uint32)
+        self.bar = np.empty(shape, dtype=np.float32)
+        self.a_wide = np.empty(shape, dtype=np.float32)
+        self.b_wide = np.empty(shape, dtype=np.float32)
+        self.hit = np.empty(shape, dtype=np.bool_)
+        self.hitf = np.empty(shape, dtype=np.float64)
 
 
 def _check_scenarios(scenarios: Sequence[KernelInputs], mus: Sequence[float], paths: int) -> None:
@@ -173,14 +198,14 @@ def _check_scenarios(scenarios: Sequence[KernelInputs], mus: Sequence[float], pa
 
 
 def _path_units(design: PathDesign, width: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Per path (even paths, then odd): weight units, squared-weight units and 1 (to count
-    defaults), so one product per block gives all three per-loan sums (integers: exact in
-    any order). Padding paths carry zeros in the first two columns."""
+    """Three rows over the paths (even paths, then odd): weight units, squared-weight units
+    and 1 (to count defaults), so one product per block gives all three per-loan sums
+    (integers: exact in any order). Padding paths carry zeros in the first two rows."""
     units = np.ones((width, 3), dtype=np.float64)
     units[:, :2] = 0.0
     units[: design.paths, 0] = design.weight_units
     units[: design.paths, 1] = squared_weight_units(design)
-    return units[0::2].copy(), units[1::2].copy()
+    return np.ascontiguousarray(units[0::2].T), np.ascontiguousarray(units[1::2].T)
 
 
 def _result(

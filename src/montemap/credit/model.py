@@ -269,8 +269,12 @@ def copula_correlation(base: Baseline) -> F64:
     return np.asarray(np.where(np.isnan(loans.rho), basel, loans.rho), dtype=np.float64)
 
 
-def scenario(base: Baseline, shock_bp: int, params: ModelParams) -> Scenario:
-    """Reprice, re-assess affordability and stress the PD for one rate shock."""
+def scenario(
+    base: Baseline, shock_bp: int, params: ModelParams, rho: F64 | None = None
+) -> Scenario:
+    """Reprice, re-assess affordability and stress the PD for one rate shock; ``rho`` is
+    :func:`copula_correlation` of ``base`` (the same in every scenario: computed here when
+    not given)."""
     loans = base.loans
     shocked_rate = np.where(loans.fixed, loans.rate, np.maximum(loans.rate + shock_bp / 100.0, 0))
     repriced = annuity_payment(base.balance, shocked_rate, base.remaining_term.astype(np.float64))
@@ -282,7 +286,7 @@ def scenario(base: Baseline, shock_bp: int, params: ModelParams) -> Scenario:
         (base.dti0 <= DTI_LINE) & (dti > DTI_LINE),
     )
     pd_rep = repriced_pd(base.pd0, base.payment, shocked_payment, crossed, params.crossing_penalty)
-    rho = copula_correlation(base)
+    rho = copula_correlation(base) if rho is None else rho
     mu = macro_shift(shock_bp, params.kappa)
     pd_stressed = clip_pd(unconditional_pd(pd_rep, rho, mu))
     expected_loss = pd_stressed * base.lgd * base.balance

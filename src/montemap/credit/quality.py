@@ -12,13 +12,13 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-from numpy.typing import NDArray
-
-from montemap.credit.model import annuity_payment as annuity
 from montemap.errors import MontemapError
+
+if TYPE_CHECKING:  # NumPy and the model load on first use: quality_lines needs neither
+    import numpy as np
+    from numpy.typing import NDArray
 
 #: Relative difference from the annuity above which a Payment is a mismatch.
 MISMATCH_TOLERANCE = 0.01
@@ -40,6 +40,8 @@ class DuplicateAccountError(MontemapError):
 
 
 def _close(a: NDArray[np.float64], b: NDArray[np.float64]) -> NDArray[np.bool_]:
+    import numpy as np
+
     return np.asarray(np.abs(a - b) <= MISMATCH_TOLERANCE * np.abs(b), dtype=np.bool_)
 
 
@@ -51,6 +53,10 @@ def mismatch_causes(
 ) -> tuple[NDArray[np.bool_], NDArray[np.object_]]:
     """Which records' Payment differs from the annuity by more than 1%, and the likely
     cause of each (a label from the ``CAUSE_*`` constants; ``None`` where it matches)."""
+    import numpy as np
+
+    from montemap.credit.model import annuity_payment as annuity
+
     scheduled = annuity(amount, rate, term)
     mismatch = np.asarray(np.abs(payment - scheduled) > MISMATCH_TOLERANCE * scheduled)
     causes = np.full(payment.shape[0], None, dtype=object)
@@ -99,6 +105,8 @@ def rejects_by_reason(reasons: Iterable[str]) -> dict[str, int]:
 
 def check_unique_accounts(accounts: Sequence[int] | NDArray[np.int64], keys: Sequence[str]) -> None:
     """Raise :class:`DuplicateAccountError` naming the first few repeated AccountIDs."""
+    import numpy as np
+
     ids = np.asarray(accounts, dtype=np.int64)
     if ids.shape[0] < 2:
         return

@@ -48,7 +48,7 @@ from montemap.credit.reduce_files import (
 )
 from montemap.credit.reduce_loans import Contributions, LoanTotals
 from montemap.credit.reduce_merge import check_overlap, scenario_chunks
-from montemap.credit.reduce_prefetch import prefetched
+from montemap.credit.reduce_prefetch import Prefetched, prefetched
 from montemap.credit.reduce_scan import (
     AccountSpill,
     ReduceError,
@@ -192,14 +192,16 @@ def _reduce(
             files.commit(LIST_FILES)
             q = scan.quality
             raise NoLoansError(no_loans_reason(q.by_reason(), q.matured_listed, q.objects))
-        check_overlap(store, params, scan.batches)
-        check_accounts(store, params, scan, spill)
-        for j, shock in enumerate(params.shocks_bp):
-            rows = sum(b.rows[j] for b in scan.batches)
-            if rows != n_loans:
-                raise ReduceError(f"scenario {shock} bp has {rows} rows, expected {n_loans}")
-        write_lists(store, params, groups, files)
-        scenarios = _scenarios(store, params, scan, n_loans, scratch, files)
+        # the first scenario's rows are read ahead while the checks and the lists run
+        with closing(prefetched(scenario_chunks(store, params, scan.batches, 0))) as first:
+            check_overlap(store, params, scan.batches)
+            check_accounts(store, params, scan, spill)
+            for j, shock in enumerate(params.shocks_bp):
+                rows = sum(b.rows[j] for b in scan.batches)
+                if rows != n_loans:
+                    raise ReduceError(f"scenario {shock} bp has {rows} rows, expected {n_loans}")
+            write_lists(store, params, groups, files)
+            scenarios = _scenarios(store, params, scan, n_loans, scratch, files, first)
         summary = _summary(params, scan, n_loans, len(ids), scenarios)
         files.path("summary.json").write_text(json.dumps(summary, indent=1) + "\n")
         files.commit((*LIST_FILES, "loans.parquet", "contributions.parquet", "summary.json"))
@@ -215,7 +217,10 @@ def _scenarios(
     n_loans: int,
     scratch: Path,
     files: RunFiles,
+    first: Prefetched[pa.Table],
 ) -> list[dict[str, Any]]:
+    """Passes 2 and 3, scenario by scenario (``first``: scenario 0's rows, being read);
+    each scenario's rows are read while the one before finishes."""
     s = params.paths
     design = path_design(params.seed, s, params.estimator)
     tails, diffs = difference_table(
@@ -225,6 +230,8 @@ def _scenarios(
     contrib_out = BackgroundParquet(files.path("contributions.parquet"), contributions_options())
     scenarios = []
     contrib: Contributions | None = None
+    last = len(params.shocks_bp) - 1
+    reading = first  # closed again in the end: no effect once read or closed
     try:
         for j, shock in enumerate(params.shocks_bp):
             mu = -params.kappa * shock / 100.0
@@ -233,11 +240,13 @@ def _scenarios(
             contrib = Contributions(
                 n_loans, scan.loss[j] / 100.0, design.weight, factor, tails[j], scratch
             )
-            with closing(prefetched(scenario_chunks(store, params, scan.batches, j))) as chunks:
-                for rows in chunks:
+            with closing(reading):
+                for rows in reading:
                     loans_out.write(rows)
                     totals.add(rows)
-                    contrib.add(rows)
+                    contrib.add(rows, totals)
+            if j < last:  # read the next scenario while this one's third pass runs
+                reading = prefetched(scenario_chunks(store, params, scan.batches, j + 1))
             figures = scenario_summary(
                 shock, params, totals, scan.loss[j], scan.defaults[j], design.weight, tails[j]
             )
@@ -248,6 +257,7 @@ def _scenarios(
             )
             scenarios.append(figures)
     finally:
+        reading.close()
         if contrib is not None:
             contrib.close()
         loans_out.close()

@@ -15,7 +15,7 @@ as the whole-table code's.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -31,7 +31,7 @@ from montemap.credit.contributions import (
     es_path_weights,
     factor_bins,
     raw_contributions,
-    score_band,
+    score_band_index,
     slice_rows,
     var_path_weights,
 )
@@ -43,13 +43,58 @@ TOP = 10
 SEGMENTS = ("loan_type", "rate_type", "region", "score_band")
 _LOAN_SUMS = ("ead", "expected_loss", "pd_stressed", "pd0", "irb_capital")
 _GROUP_STATS = ("ead", "expected_loss", "sim_expected_loss", "pd_stressed", "flagged")
+#: Rows of pass 3 whose segment sums are added at once (a few chunks).
+_GROUP_ROWS = 1 << 16
 #: Slices of contributions computed ahead of their use at most.
 _AHEAD = 2
-_SIDE = ("key", "AccountID", "shock_bp", "LoanType", "ead", "sim_expected_loss", "irb_capital")
+_CAPITAL = ("ead", "sim_expected_loss", "irb_capital")
+_SIDE = ("key", "AccountID", "shock_bp", "LoanType", *_CAPITAL)
 
 
 def _col(rows: pa.Table | pa.RecordBatch, name: str) -> NDArray[Any]:
     return np.asarray(rows.column(name).to_numpy(zero_copy_only=False))
+
+
+class Groups(GroupSums):
+    """:class:`GroupSums` with the same results for less work per chunk: known labels
+    are looked up in one Arrow call (only new ones one by one, in the same order), and
+    the running totals are seeded without ``np.pad``; the same ``np.bincount`` calls."""
+
+    def __init__(self, stats: Sequence[str]) -> None:
+        super().__init__(stats)
+        self._known = pa.array([], type=pa.string())
+
+    def codes(self, labels: pa.Array | pa.ChunkedArray) -> NDArray[np.intp]:
+        encoded = pc.dictionary_encode(labels)
+        if isinstance(encoded, pa.ChunkedArray):
+            encoded = encoded.combine_chunks()
+        local = encoded.indices.to_numpy(zero_copy_only=False).astype(np.intp)
+        values = encoded.dictionary
+        if values.type != pa.string() or values.null_count:
+            return super().codes(labels)
+        found = pc.index_in(values, value_set=self._known).to_numpy(zero_copy_only=False)
+        mapping = np.asarray(np.nan_to_num(found, nan=-1), dtype=np.intp)
+        missing = np.flatnonzero(mapping < 0)
+        if missing.shape[0]:
+            for i in missing.tolist():
+                mapping[i] = self.names.setdefault(str(values[i].as_py()), len(self.names))
+            self._known = pa.array(list(self.names), type=pa.string())
+        return np.asarray(mapping[local] if mapping.shape[0] else local, dtype=np.intp)
+
+    def add(self, codes: NDArray[np.intp], values: dict[str, NDArray[Any]]) -> None:
+        m = len(self.names)
+        counted = np.array(np.bincount(codes, minlength=m), dtype=np.int64)
+        counted[: self.count.shape[0]] += self.count
+        self.count = counted
+        if not self.sums:
+            return
+        index = np.concatenate([np.arange(m, dtype=np.intp), codes])
+        for name, running in self.sums.items():
+            weights = np.zeros(m + codes.shape[0], dtype=np.float64)
+            weights[: running.shape[0]] = running
+            weights[m:] = values[name]
+            summed = np.bincount(index, weights=weights, minlength=m)
+            self.sums[name] = np.asarray(summed, dtype=np.float64)
 
 
 class LoanTotals:
@@ -62,7 +107,14 @@ class LoanTotals:
         self.pd_edges = pd_edges
         self.pd_hist = np.zeros(pd_edges.shape[0] - 1, dtype=np.int64)
         self.columns = dict(breakdowns)
-        self.groups = {name: GroupSums(_GROUP_STATS) for name in breakdowns}
+        self.groups = {name: Groups(_GROUP_STATS) for name in breakdowns}
+        #: The last chunk's codes per breakdown (:meth:`labels`).
+        self.codes: dict[str, NDArray[np.intp]] = {}
+
+    def labels(self, name: str) -> tuple[NDArray[np.intp], list[str]]:
+        """The last chunk's labels of a breakdown: each row's code and the names by code
+        (so other sums over the same column need not encode it again)."""
+        return self.codes[name], list(self.groups[name].names)
 
     def add(self, rows: pa.Table) -> None:
         col = {name: _col(rows, name) for name in (*_LOAN_SUMS, "sim_expected_loss")}
@@ -75,7 +127,8 @@ class LoanTotals:
         values = {**col, "flagged": flagged}
         for name, column in self.columns.items():
             groups = self.groups[name]
-            groups.add(groups.codes(rows.column(column)), values)
+            self.codes[name] = groups.codes(rows.column(column))
+            groups.add(self.codes[name], values)
 
     def total(self, name: str) -> float:
         return self.sums[name].value()
@@ -103,16 +156,47 @@ class LoanTotals:
         return out
 
 
-def segment_labels(rows: pa.Table) -> dict[str, pa.Array]:
-    """Each loan's segment under every segmentation (as :func:`capital.segment_labels`)."""
-    zips = pc.cast(rows.column("ZipCode"), pa.string())
-    region = pc.binary_join_element_wise("zip ", pc.utf8_slice_codeunits(zips, 0, 1), "xxxx", "")
-    return {
-        "loan_type": pc.cast(rows.column("LoanType"), pa.string()),
-        "rate_type": pc.cast(rows.column("RateType"), pa.string()),
-        "region": region,
-        "score_band": pa.array(score_band(_col(rows, "credit_score").astype(np.float64))),
-    }
+class SegmentCodes:
+    """Each loan's segment under every segmentation (as :func:`capital.segment_labels`)
+    as an index into a list of names, from the codes a :class:`LoanTotals` made of the
+    same chunk: the region is the first digit of ``zip3`` (the first three of
+    ``ZipCode``), kept per ``zip3`` code as the codes appear."""
+
+    def __init__(self) -> None:
+        self.regions: list[str] = []
+        self._region_ids: dict[str, int] = {}
+        self._region_of_zip3: list[int] = []
+
+    def of(self, rows: pa.Table, totals: LoanTotals) -> dict[str, tuple[NDArray[Any], list[str]]]:
+        zip3, zip3_names = totals.labels("zip3")
+        for name in zip3_names[len(self._region_of_zip3) :]:
+            region = f"zip {name[:1]}xxxx"
+            if region not in self._region_ids:
+                self._region_ids[region] = len(self.regions)
+                self.regions.append(region)
+            self._region_of_zip3.append(self._region_ids[region])
+        region_of = np.array(self._region_of_zip3, dtype=np.intp)
+        return {
+            "loan_type": totals.labels("loan_type"),
+            "rate_type": totals.labels("rate_type"),
+            "region": (region_of[zip3] if zip3.shape[0] else zip3, list(self.regions)),
+            "score_band": (score_band_index(_col(rows, "credit_score")), list(SCORE_BANDS)),
+        }
+
+
+def label_codes(groups: GroupSums, index: NDArray[Any], names: Sequence[str]) -> NDArray[np.intp]:
+    """``groups.codes`` of the labels ``names[index]``, without making them: a label new to
+    ``groups`` gets the next code in the order of its first row, as there."""
+    m = index.shape[0]
+    if m == 0:
+        return np.zeros(0, dtype=np.intp)
+    first = np.full(len(names), m, dtype=np.intp)
+    np.minimum.at(first, index, np.arange(m, dtype=np.intp))
+    present = np.flatnonzero(first < m)
+    mapping = np.zeros(len(names), dtype=np.intp)
+    for i in present[np.argsort(first[present], kind="stable")].tolist():
+        mapping[i] = groups.names.setdefault(names[i], len(groups.names))
+    return np.asarray(mapping[index], dtype=np.intp)
 
 
 class Contributions:
@@ -141,7 +225,8 @@ class Contributions:
         self.step = slice_rows(self.centres) if self.active else 1
         self.n = n
         self.got = [PairwiseSum(n) for _ in self.figures]
-        self.labels = {seg: GroupSums(()) for seg in SEGMENTS}
+        self.labels = {seg: Groups(()) for seg in SEGMENTS}
+        self._segments = SegmentCodes()
         self._inputs: list[NDArray[np.float64]] = []
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="reduce-contrib")
         self._work: deque[Future[NDArray[np.float64]]] = deque()
@@ -150,13 +235,14 @@ class Contributions:
         self._raw: BinaryIO = open(self._raw_path, "wb")  # noqa: SIM115
         self._side: pa.ipc.RecordBatchStreamWriter | None = None
 
-    def add(self, rows: pa.Table) -> None:
-        """Pass 2: one chunk of loans in canonical order."""
-        labels = segment_labels(rows)
+    def add(self, rows: pa.Table, totals: LoanTotals) -> None:
+        """Pass 2: one chunk of loans in canonical order (``totals``: the same chunk's,
+        added just before, whose label codes this reuses)."""
+        labels = self._segments.of(rows, totals)
         side = {name: rows.column(name) for name in _SIDE}
-        side["LoanType"] = labels["loan_type"]
+        side["LoanType"] = pc.cast(rows.column("LoanType"), pa.string())
         for seg in SEGMENTS:
-            codes = self.labels[seg].codes(labels[seg])
+            codes = label_codes(self.labels[seg], *labels[seg])
             self.labels[seg].add(codes, {})
             side[f"seg_{seg}"] = pa.array(codes.astype(np.int32))
         table = pa.table(side)
@@ -216,6 +302,7 @@ class Contributions:
             ):
                 for side in r:
                     acc.add(side, raw_file, out)
+            acc.sum_groups()
         return acc.summary(), acc.capital_sums()
 
     def close(self) -> None:
@@ -253,23 +340,26 @@ class _Pass3:
         ]
         self.top = [TopN(TOP) for _ in contrib.figures]
         self.capital = {
-            seg: {
-                stat: [PairwiseSum(int(m)) for m in counts[seg]]
-                for stat in ("ead", "sim_expected_loss", "irb_capital")
-            }
+            seg: {stat: [PairwiseSum(int(m)) for m in counts[seg]] for stat in _CAPITAL}
             for seg in SEGMENTS
         }
         self.position = 0
+        self._pending: list[tuple[NDArray[np.float64], dict[str, NDArray[Any]]]] = []
+        self._held = 0
 
     def add(self, side: pa.RecordBatch, raw_file: BinaryIO, out: BackgroundParquet) -> None:
         m, width = side.num_rows, len(self.c.figures)
+        # one row per figure, then one per capital statistic: every segmentation
+        # reorders all of them with one gather (each value is the same product as
+        # ``raw[:, f] * scale``)
+        matrix = np.zeros((width + len(_CAPITAL), m))
         if self.c.active:
             raw = np.fromfile(raw_file, dtype=np.float64, count=m * width).reshape(m, width)
-        values = [
-            raw[:, f] * scale if self.c.active else np.zeros(m)
-            for f, scale in enumerate(self.scales)
-        ]
-        orders = {seg: _group_order(_col(side, f"seg_{seg}")) for seg in SEGMENTS}
+            scales = np.asarray(self.scales, dtype=np.float64)[:, None]
+            np.multiply(raw.T, scales, out=matrix[:width])
+        for i, stat in enumerate(_CAPITAL):
+            matrix[width + i] = _col(side, stat)
+        values = matrix[:width]
         keys, accounts, types = (
             side.column("key"),
             side.column("AccountID"),
@@ -282,11 +372,10 @@ class _Pass3:
         for f, vals in enumerate(values):
             self.totals[f].add(vals)
             self.top[f].add(vals, self.position, payload)
-            for seg, (order, bounds) in orders.items():
-                _add_groups(self.parts[f][seg], vals[order], bounds)
-        for seg, (order, bounds) in orders.items():
-            for stat, sums in self.capital[seg].items():
-                _add_groups(sums, _col(side, stat).astype(np.float64)[order], bounds)
+        self._pending.append((matrix, {seg: _col(side, f"seg_{seg}") for seg in SEGMENTS}))
+        self._held += m
+        if self._held >= _GROUP_ROWS:
+            self.sum_groups()
         self.position += m
         table = pa.table(
             {
@@ -297,6 +386,22 @@ class _Pass3:
             }
         )
         out.write(table)
+
+    def sum_groups(self) -> None:
+        """Add the held chunks to the segments' sums (several chunks at a time: the
+        sums are the same for any cut, and fewer, longer pieces cost less)."""
+        if not self._pending:
+            return
+        matrix = np.concatenate([m for m, _ in self._pending], axis=1)
+        width = len(self.c.figures)
+        for seg in SEGMENTS:
+            order, bounds = _group_order(np.concatenate([c[seg] for _, c in self._pending]))
+            grouped = np.take(matrix, order, axis=1)
+            for f in range(width):
+                _add_groups(self.parts[f][seg], grouped[f], bounds)
+            for i, stat in enumerate(_CAPITAL):
+                _add_groups(self.capital[seg][stat], grouped[width + i], bounds)
+        self._pending, self._held = [], 0
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -359,7 +464,9 @@ def segment_names(seg: str, names: Mapping[str, int]) -> list[str]:
 
 def _group_order(codes: NDArray[np.int32]) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
     """Row order grouping equal codes (stable) and each code's bounds in it."""
-    order = np.argsort(codes, kind="stable")
+    # a stable order is unique, so NumPy's radix sort of one-byte codes gives the same one
+    small = codes.shape[0] > 0 and int(codes.min()) >= 0 and int(codes.max()) < 256
+    order = np.argsort(codes.astype(np.uint8) if small else codes, kind="stable")
     top = int(codes.max()) + 1 if codes.shape[0] else 0
     return order, np.searchsorted(codes[order], np.arange(top + 1))
 

@@ -11,7 +11,6 @@ are checked for repeats through hash partitions on disk (:class:`AccountSpill`).
 
 from __future__ import annotations
 
-import io
 import json
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -29,6 +28,7 @@ from montemap.credit.batch_rows import BatchRows, open_batch_rows
 from montemap.credit.loans import OPTIONAL
 from montemap.credit.params import RunParams
 from montemap.credit.quality import QualityTotals, duplicate_accounts_error
+from montemap.credit.reduce_npz import read_npz
 from montemap.credit.reduce_prefetch import prefetched
 from montemap.errors import MontemapError
 from montemap.storage import ObjectStore, ObjectStoreError
@@ -118,8 +118,8 @@ def _read_paths(
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
     try:
         raw = store.get(params.output_bucket, params.batch_key(batch_id, "paths.npz"))
-        with np.load(io.BytesIO(raw)) as npz:
-            return npz["shocks_bp"], npz["loss_cents"], npz["defaults"]
+        shocks, loss, defaults = read_npz(raw, ("shocks_bp", "loss_cents", "defaults"))
+        return shocks, loss, defaults
     except ObjectStoreError as exc:
         raise ReduceError(f"batch {batch_id}: {exc}")
     except (ValueError, OSError, KeyError) as exc:

@@ -124,13 +124,34 @@ def scan_loans(
     with pq.ParquetFile(path, pre_buffer=False) as file:
         for batch in file.iter_batches(batch_size=CHUNK_ROWS, columns=list(columns)):
             table = pa.Table.from_batches([batch])
-            for shock in pc.unique(table.column("shock_bp")).to_pylist():
+            present = pc.unique(table.column("shock_bp")).to_pylist()
+            for shock in present:
                 if shock not in wanted:
                     continue
-                part = table.filter(pc.equal(table.column("shock_bp"), shock))
+                part = (
+                    table
+                    if len(present) == 1
+                    else table.filter(pc.equal(table.column("shock_bp"), shock))
+                )
                 wanted[shock].add(part)
                 if shock == largest:
+                    part = _top_candidates(part, top)
                     both = part if kept is None else pa.concat_tables([kept, part])
                     kept = both.take(pc.sort_indices(both, order)[:top])
     rows = kept.to_pylist() if kept is not None and top else []
     return {shock: acc.fields() for shock, acc in wanted.items()}, rows
+
+
+def _top_candidates(part: pa.Table, top: int) -> pa.Table:
+    """The rows of ``part`` that can be among the ``top`` largest expected losses: those
+    at or above its ``top``-th largest (ties kept, in their order); all of them when
+    there are few or some value is null or NaN (the sort decides those)."""
+    column = part.column("expected_loss")
+    if top <= 0 or part.num_rows <= top or column.null_count:
+        return part
+    values = np.asarray(column.to_numpy(zero_copy_only=False), dtype=np.float64)
+    if np.isnan(values).any():
+        return part
+    cut = part.num_rows - top
+    kth = np.partition(values, cut)[cut]
+    return part.filter(pa.array(values >= kth))

@@ -80,9 +80,12 @@ class StreamFactory:
 
     def idiosyncratic_raw(self, account_ids: NDArray[np.uint64], out: NDArray[np.uint64]) -> None:
         """Fill row ``i`` of ``out`` with the raw 64-bit draws of loan ``account_ids[i]``."""
-        width = out.shape[1]
-        for i, account in enumerate(account_ids.tolist()):
-            out[i] = self._position(int(account), 0, IDIOSYNCRATIC).random_raw(width)
+        width, seed, state, bitgen = out.shape[1], self.seed, self._state, self._bitgen
+        self._position(0, 0, IDIOSYNCRATIC)  # the buffer fields, set once for the loop
+        for i, account in enumerate(account_ids.tolist()):  # _position inlined: per loan
+            state["state"] = {"counter": [0, 0, 0, IDIOSYNCRATIC], "key": [account, seed]}
+            bitgen.state = state  # type: ignore[assignment]
+            out[i] = bitgen.random_raw(width)
 
     def systematic_normals(self, paths: int) -> NDArray[np.float32]:
         """The standard normal factor ``Z0`` of paths ``0..paths-1`` (before any shift)."""
@@ -95,7 +98,10 @@ class StreamFactory:
         return z[:paths]
 
 
-def box_muller(raw: NDArray[np.uint64]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+def box_muller(
+    raw: NDArray[np.uint64],
+    out: tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.uint32]] | None = None,
+) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
     """Normals from raw 64-bit draws: output ``j`` gives paths ``2j`` and ``2j+1``.
 
     The low 32-bit half of draw ``j`` gives ``u1``, the high half ``u2`` (each
@@ -103,17 +109,32 @@ def box_muller(raw: NDArray[np.uint64]) -> tuple[NDArray[np.float32], NDArray[np
     ``r = sqrt(-2 ln(1 - u1))`` and the normals are ``r cos(2 pi u2)`` (even
     path, first array) and ``r sin(2 pi u2)`` (odd path, second array). With
     24-bit uniforms the largest normal is about 5.8 (tail probability < 1e-8).
+
+    ``out``: two float32 arrays and a uint32 one of ``raw``'s shape to compute in (the
+    even and odd normals land in the first two), so a caller looping over blocks
+    allocates nothing per block; the values are the same either way.
     """
     words = raw.astype("<u8", copy=False).view("<u4").reshape(raw.shape[0], raw.shape[1], 2)
-    r = np.subtract(_ONE_24, words[:, :, 0] >> _SHIFT).astype(np.float32)
+    if out is None:
+        shape = raw.shape
+        out = (np.empty(shape, np.float32), np.empty(shape, np.float32), np.empty(shape, np.uint32))
+    even, theta, bits = out
+    # each half copied out first: the shift is then over contiguous words (vectorised)
+    np.copyto(bits, words[:, :, 0])
+    np.right_shift(bits, _SHIFT, out=bits)
+    np.subtract(_ONE_24, bits, out=bits)
+    r = even  # r first, the even normals last
+    np.copyto(r, bits, casting="unsafe")  # integers below 2**24: exact in float32
     np.multiply(r, _SCALE_24, out=r)  # 1 - u1, in (0, 1]
     np.log(r, out=r)
     np.multiply(r, np.float32(-2.0), out=r)
     np.sqrt(r, out=r)
-    theta = (words[:, :, 1] >> _SHIFT).astype(np.float32)
+    np.copyto(bits, words[:, :, 1])
+    np.right_shift(bits, _SHIFT, out=bits)
+    np.copyto(theta, bits, casting="unsafe")
     np.multiply(theta, _TWO_PI_24, out=theta)
-    even = np.cos(theta)
-    np.multiply(even, r, out=even)
+    np.cos(theta, out=bits.view(np.float32))  # r is still needed: cos goes to scratch
     np.sin(theta, out=theta)
     np.multiply(theta, r, out=theta)
+    np.multiply(bits.view(np.float32), r, out=even)
     return even, theta

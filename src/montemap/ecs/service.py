@@ -42,7 +42,7 @@ from montemap.ecs.capacity import Capacity
 from montemap.ecs.cgroups import CgroupManager
 from montemap.ecs.ecs_store import EcsStore
 from montemap.ecs.limits import MAX_PROVISIONING_TASKS
-from montemap.ecs.processes import process_start_ticks, stop_groups
+from montemap.ecs.processes import pdeathsig_wrapper, process_start_ticks, stop_groups
 from montemap.ecs.task_runner import DEFAULT_STOP_GRACE_S, Backoff, TaskRunner, Throttle
 from montemap.ecs.taskdefs import (
     Deployment,
@@ -58,7 +58,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _PENDING = ("PROVISIONING", "PENDING")
-#: Processes started in one reconcile pass before it looks for changes again.
+#: Processes started in one reconcile pass before it looks for changes again. A
+#: pass does not yield to the event loop between two launches (a scale-out's
+#: tasks start together), so this bounds how long it holds the loop.
 LAUNCH_BATCH = 16
 #: Seconds between two prunings of stopped tasks.
 PRUNE_EVERY_S = 60.0
@@ -148,6 +150,7 @@ class ServiceManager(TaskRunner):
             raise RuntimeError("ServiceManager already started")
         self.store.prune_stopped_tasks()
         _ = self.support  # probe once, up front, so the first launch does not pay for it
+        pdeathsig_wrapper()  # likewise
         if not self.support.limits_enforced:
             log.warning("worker CPU/memory limits are not enforced: %s", self.support.reason)
         leftovers = self.store.tasks(live=True)

@@ -29,7 +29,7 @@ from typing import Any
 from montemap.ecs.capacity import Capacity, Usage
 from montemap.ecs.cgroups import CgroupManager, CgroupSupport, TaskCgroup
 from montemap.ecs.ecs_store import EcsStore
-from montemap.ecs.processes import process_start_ticks, signal_group, spawn
+from montemap.ecs.processes import process_start_ticks, signal_group, spawn, wait_exited
 from montemap.ecs.task_env import task_environment
 from montemap.ecs.taskdefs import (
     Service,
@@ -77,7 +77,7 @@ class _Live:
     """A launched task's process and what must be cleaned up after it."""
 
     task_id: str
-    process: asyncio.subprocess.Process
+    process: subprocess.Popen[bytes]
     cgroup: TaskCgroup | None
     started: float  # time.monotonic()
     cpu_units: int | None = None
@@ -177,7 +177,11 @@ class TaskRunner:
         }
 
     async def _launch(self, task: TaskRecord) -> bool:
-        """Start the task's process; False (and the task STOPPED) when it cannot start."""
+        """Start the task's process; False (and the task STOPPED) when it cannot start.
+
+        It awaits nothing unless the start fails, so a pass that launches many
+        tasks starts them all before the event loop runs anything else.
+        """
         fresh = self.store.get_task(task.id)
         if (
             fresh is None
@@ -198,7 +202,7 @@ class TaskRunner:
         group = self._make_cgroup(task)
         log_file = self._open_log(task)
         try:
-            process = await spawn(argv, env, log_file)
+            process = spawn(argv, env, log_file)
         except OSError as exc:
             if group is not None:
                 await asyncio.to_thread(group.remove)
@@ -318,7 +322,7 @@ class TaskRunner:
         return task
 
     async def _watch(self, live: _Live) -> None:
-        code = await live.process.wait()
+        code = await wait_exited(live.process)
         ran = time.monotonic() - live.started
         signal_group(live.process.pid, signal.SIGKILL)  # whatever the worker left behind
         if live.cgroup is not None:

@@ -31,6 +31,7 @@ from montemap.engine.errors import (
     TaskTimedOut,
 )
 from montemap.engine.records import ActivityRecord
+from montemap.engine.texts import MIN_CHARS, TextStore, add_column
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS activities (
@@ -79,7 +80,8 @@ MAX_PAYLOAD = 256 * 1024
 
 _COLUMNS = (
     "token, activity_arn, execution_arn, frame_key, input, status, worker_name, scheduled_at,"
-    " started_at, last_heartbeat, timeout_seconds, heartbeat_seconds, output, error, cause"
+    " started_at, last_heartbeat, timeout_seconds, heartbeat_seconds, output, error, cause,"
+    " input_ref"
 )
 
 
@@ -101,6 +103,8 @@ class TaskRow(NamedTuple):
     output: str | None
     error: str | None
     cause: str | None
+    #: A large input is stored once in ``texts``: its digest (``input`` is then empty).
+    input_ref: str | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> TaskRow:
@@ -120,10 +124,12 @@ def new_token() -> str:
 class ActivityQueue:
     """Activities and their tasks; wakes pollers and the frames awaiting results."""
 
-    def __init__(self, db: Database, arns: ArnFactory) -> None:
+    def __init__(self, db: Database, arns: ArnFactory, texts: TextStore | None = None) -> None:
         self.db = db
         self.arns = arns
         db.migrate(SCHEMA)
+        add_column(db, "activity_tasks", "input_ref")
+        self.texts = texts if texts is not None else TextStore(db)
         self._pollers: dict[str, collections.deque[asyncio.Future[bool]]] = {}
         self._result_waiters: dict[str, asyncio.Event] = {}
         #: The latest row of a task whose waiter was woken (saves re-reading it).
@@ -184,7 +190,11 @@ class ActivityQueue:
         timeout_seconds: float | None,
         heartbeat_seconds: float | None,
     ) -> TaskRow:
-        """Insert a scheduled task inside the caller's transaction; its row."""
+        """Insert a scheduled task inside the caller's transaction; its row.
+
+        A large input goes to ``texts`` now, with the task (a full disk fails the step).
+        """
+        ref = self.texts.write_now(conn, input) if len(input) >= MIN_CHARS else None
         task = TaskRow(
             token=token,
             activity_arn=activity_arn,
@@ -204,20 +214,25 @@ class ActivityQueue:
         )
         conn.execute(
             "INSERT INTO activity_tasks (token, activity_arn, execution_arn, frame_key, input,"
-            " status, scheduled_at, timeout_seconds, heartbeat_seconds)"
-            " VALUES (?, ?, ?, ?, ?, 'SCHEDULED', ?, ?, ?)",
+            " status, scheduled_at, timeout_seconds, heartbeat_seconds, input_ref)"
+            " VALUES (?, ?, ?, ?, ?, 'SCHEDULED', ?, ?, ?, ?)",
             (
                 token,
                 activity_arn,
                 execution_arn,
                 frame_key,
-                input,
+                "" if ref is not None else input,
                 task.scheduled_at,
                 timeout_seconds,
                 heartbeat_seconds,
+                ref,
             ),
         )
         return task
+
+    def input_of(self, task: TaskRow) -> str:
+        """The task's input text (read from ``texts`` when stored there)."""
+        return task.input if task.input_ref is None else self.texts.text(task.input_ref)
 
     def notify(self, activity_arn: str) -> None:
         """A task was scheduled: wake one poller of that activity."""

@@ -29,7 +29,9 @@ from montemap.errors import MontemapError
 log = logging.getLogger(__name__)
 
 #: The schema version this montemap writes (``PRAGMA user_version``); 0: older montemap.
-SCHEMA_VERSION = 1
+#: 2: large texts stored once in ``texts`` (see :mod:`montemap.engine.texts`); a
+#: montemap that knows only 1 would misread such rows, so it refuses the file.
+SCHEMA_VERSION = 2
 
 #: Longest the start-up ``quick_check`` may run (seconds), unless the environment says.
 QUICK_CHECK_SECONDS = 10.0

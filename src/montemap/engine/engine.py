@@ -36,7 +36,7 @@ from montemap.engine.map_runs import MapRunStore
 from montemap.engine.records import ActivityRecord, ExecutionRecord, StateMachineRef
 from montemap.engine.run import MAX_HISTORY_EVENTS, ExecutionRun
 from montemap.engine.s3_integration import S3Integration
-from montemap.engine.store import TOP_FRAME_KEY, ExecutionStore, from_ts
+from montemap.engine.store import ExecutionStore, from_ts
 from montemap.storage.base import ObjectStore
 
 #: ``Arn.parse`` remembered for the ARNs clients send again and again (bounded).
@@ -82,7 +82,7 @@ class Engine:
         self.clock: Clock = clock or SystemClock()
         self.store = ExecutionStore(db)
         self.store.on_write_failed = self._write_failed
-        self.activities = ActivityQueue(db, arns)
+        self.activities = ActivityQueue(db, arns, self.store.texts)
         self.map_runs = MapRunStore(db)
         self.integrations = IntegrationRegistry()
         self.functions = functions or FunctionRegistry()
@@ -210,7 +210,7 @@ class Engine:
                         # The frame waits unchanged since it scheduled the task.
                         run.commit(frame, [Event("ActivityStarted", details)], checkpoint=False)
             if task is not None:
-                return task.token, task.input
+                return task.token, self.activities.input_of(task)
             loop = asyncio.get_running_loop()
             if deadline is None:
                 deadline = loop.time() + wait_seconds
@@ -247,23 +247,29 @@ class Engine:
         map_run_arn: str | None = None,
         parent_arn: str | None = None,
         compact_input: bool = False,
+        input_value: Any = None,
     ) -> ExecutionRecord:
         """Start an execution of ``state_machine`` with the JSON text ``input``.
 
         ``compact_input``: the caller made ``input`` with the engine's own compact
         encoder (a Map Run's child), so it is also the text of the parsed value
         and the first checkpoints reuse it instead of encoding the value again.
+        With it, ``input_value`` is that value (not parsed again; it must not be
+        changed afterwards, as no state data is).
         """
         name = name if name is not None else str(uuid.uuid4())
         if not valid_name(name):
             raise InvalidName(name)
         text = input if input is not None else "{}"
-        if len(text.encode()) > MAX_PAYLOAD:
+        if len(text) * 4 > MAX_PAYLOAD and len(text.encode()) > MAX_PAYLOAD:
             raise InvalidExecutionInput("Execution input exceeds the maximum size of 262144 bytes")
-        try:
-            value = json.loads(text)
-        except ValueError as exc:
-            raise InvalidExecutionInput(f"Invalid execution input: {exc}")
+        if compact_input and input_value is not None:
+            value = input_value
+        else:
+            try:
+                value = json.loads(text)
+            except ValueError as exc:
+                raise InvalidExecutionInput(f"Invalid execution input: {exc}")
         if state_machine.type == "EXPRESS":
             arn = self.arns.express_execution(state_machine.name, name)
         else:
@@ -293,13 +299,12 @@ class Engine:
         self.store.insert_execution(row)
         stored = self.store.get_execution(arn)
         assert stored is not None
-        run = ExecutionRun(self, stored)
+        stored["input"] = text  # the same text (one object: events reuse its encoding)
+        run = ExecutionRun(self, stored, new=True)
         self.runs[arn] = run
         self.metrics["executions_started"] += 1
         run.input_value = value  # parsed once: the context shares it (never mutated)
-        if compact_input:
-            self.store.remember_input(arn, TOP_FRAME_KEY, value, text)
-        run.start_new(value)
+        run.start_new(value, input_text=text if compact_input else None)
         return self._record(stored)
 
     def _row(self, arn: str) -> dict[str, Any]:

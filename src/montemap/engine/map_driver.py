@@ -113,6 +113,8 @@ class MapRunDriver:
                     self.counts.finished(_ENDED_NAME[code], n_items, was_running=False)
                     if self._exceeded(final=False):
                         break
+                    if index % 100 == 99:
+                        await asyncio.sleep(0)  # children that ended before: 100 a turn
                 else:
                     await self._wait_for_slot()
                     if self.stopping:
@@ -124,14 +126,15 @@ class MapRunDriver:
                         else await select_item(self.state, self.data, self.effective, index, value)
                     )
                     try:
-                        await self._start(index, dumps(item), n_items, code)
+                        await self._start(index, dumps(item), n_items, code, item)
                     except (StatesError, EngineRefusal) as exc:  # the child could not start
                         self._crashed(exc)
                         break
                     del item, value
+                    # One child (and the items it took) per turn of the event loop: requests
+                    # and the children already started are served while a large map starts.
+                    await asyncio.sleep(0)
                 index += 1
-                if index % 100 == 0:
-                    await asyncio.sleep(0)  # let children run while the reader streams
             self.exhausted = not self.stopping
             while self.active and not self.stopping:
                 await self._wait_for_change()
@@ -221,7 +224,9 @@ class MapRunDriver:
                 if code in _FAILED_CODES and self.redriving:
                     code = _REDRIVE
                 elif code in _ENDED_NAME:
-                    self._collect(index, self.engine._record(dict(row)))
+                    self._collect(
+                        index, self.engine._record(self.engine.store.texts.resolve(dict(row)))
+                    )
                 self.statuses[index] = code
             await asyncio.sleep(0)
         if self.express and self.statuses:
@@ -246,11 +251,12 @@ class MapRunDriver:
     def _name(self, index: int) -> str:
         return f"{self.run_id}-{index:07d}"
 
-    async def _start(self, index: int, item: str, n_items: int, code: int) -> None:
+    async def _start(self, index: int, item: str, n_items: int, code: int, value: Any) -> None:
         """Start (or pick up) one child here, then leave a light task waiting for its end.
 
         Starting in the driver's loop means no child input waits in memory for
         its turn: the loop moves on only once the child holds its own input.
+        ``item`` is ``value``'s compact JSON text (the child's input).
         """
         self.active += 1
         target: str | ExpressRun
@@ -258,7 +264,7 @@ class MapRunDriver:
             if self.express:
                 target = self._start_express(index, item, code)
             else:
-                target = await self._start_standard(index, item, code)
+                target = await self._start_standard(index, item, code, value)
         except BaseException:
             self.active -= 1
             raise
@@ -289,7 +295,7 @@ class MapRunDriver:
                 self._saved = now
                 self.engine.map_runs.save_counts(self.map_run_arn, self.counts)
 
-    async def _start_standard(self, index: int, item: str, code: int) -> str:
+    async def _start_standard(self, index: int, item: str, code: int, value: Any) -> str:
         arn = self.engine.arns.execution(self.machine.name, self._name(index))
         if code == _NEW:
             record = await self.engine.start_execution(
@@ -299,6 +305,7 @@ class MapRunDriver:
                 map_run_arn=self.map_run_arn,
                 parent_arn=self.run.arn,
                 compact_input=True,  # made by dumps() in drive()
+                input_value=value,
             )
             return record.execution_arn
         if code == _REDRIVE:

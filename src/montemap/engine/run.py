@@ -78,13 +78,14 @@ class FrameFailed(MontemapError):
 class ExecutionRun:
     """Runs one execution's frames and writes its history."""
 
-    def __init__(self, engine: Engine, row: Mapping[str, Any]) -> None:
+    def __init__(self, engine: Engine, row: Mapping[str, Any], *, new: bool = False) -> None:
+        """``new``: the execution was just inserted, so it has no events yet (not read)."""
         self.engine = engine
         self.arn: str = row["arn"]
         self.row = dict(row)
         self.definition: dict[str, Any] = json.loads(row["definition"])
         self.query_language: str = self.definition.get("QueryLanguage", JSONPATH)
-        self.last_event_id: int = engine.store.last_event_id(self.arn)
+        self.last_event_id: int = 0 if new else engine.store.last_event_id(self.arn)
         #: The last event id an event may take: the quota's last place is kept for the
         #: execution's end (:meth:`end_once` opens it). One compare per commit.
         self.history_room: int = engine.max_history_events - 1
@@ -188,8 +189,11 @@ class ExecutionRun:
         return first
 
     # ------------------------------------------------------------------ lifecycle
-    def start_new(self, input_value: Any) -> None:
-        """Record ExecutionStarted and the top-level frame, then run."""
+    def start_new(self, input_value: Any, *, input_text: str | None = None) -> None:
+        """Record ExecutionStarted and the top-level frame, then run.
+
+        ``input_text``: ``input_value``'s compact JSON, when the caller has it.
+        """
         top = FrameRow(
             key="",
             parent_key=None,
@@ -198,6 +202,7 @@ class ExecutionRun:
             input=input_value,
             variables={},
             phase={},
+            input_json=None if input_text is None else (input_value, input_text),
         )
         self.frames[""] = top
         details = {

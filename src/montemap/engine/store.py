@@ -24,15 +24,17 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from montemap.engine.db import Database
 from montemap.engine.history import Event
-from montemap.engine.input_texts import InputTexts
+from montemap.engine.input_texts import MIN_CHARS, InputTexts
 from montemap.engine.jsontext import compact_dumps
 from montemap.engine.phase import Phase
+from montemap.engine.texts import MIN_CHARS as STORED_ONCE
+from montemap.engine.texts import TextStore, add_column
 from montemap.errors import RUNTIME, StatesError
 
 SCHEMA = """
@@ -112,6 +114,9 @@ class FrameRow:
     output: Any = None
     error: str | None = None
     cause: str | None = None
+    #: ``(input, its JSON text)`` while the frame holds that same input object: its
+    #: checkpoints and events reuse the text (a Map child's batch is tens of KB).
+    input_json: tuple[Any, str] | None = field(default=None, repr=False, compare=False)
 
 
 _dump = compact_dumps
@@ -122,8 +127,8 @@ _INSERT_EVENT = (
 )
 _REPLACE_FRAME = (
     "INSERT OR REPLACE INTO frames (execution_arn, key, parent_key, machine, state,"
-    " input, variables, phase, status, output, error, cause)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " input, variables, phase, status, output, error, cause, input_ref)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -178,9 +183,13 @@ TOP_FRAME_KEY = ""
 class ExecutionStore:
     """Reads and writes executions, events and frame checkpoints."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, texts: TextStore | None = None) -> None:
         self.db = db
         db.migrate(SCHEMA)
+        add_column(db, "frames", "input_ref")  # a large input lives in ``texts``
+        add_column(db, "executions", "input_ref")
+        #: Large texts, stored once (see :mod:`montemap.engine.texts`).
+        self.texts = texts if texts is not None else TextStore(db)
         #: Checkpoints taken but not yet written, by (execution ARN, frame key).
         self._checkpoints: dict[tuple[str, str], tuple[Any, ...]] = {}
         #: Events appended but not yet written (rows of ``_INSERT_EVENT``).
@@ -194,18 +203,22 @@ class ExecutionStore:
 
     # ------------------------------------------------------------------ executions
     def insert_execution(self, row: dict[str, Any]) -> None:
-        cols = ", ".join(row)
-        marks = ", ".join("?" for _ in row)
+        """Insert an execution's row (a large input goes to ``texts``, in the same transaction)."""
         with self.db.transaction() as conn:
+            text = row.get("input")
+            if isinstance(text, str) and len(text) >= STORED_ONCE:
+                row = {**row, "input": None, "input_ref": self.texts.write_now(conn, text)}
+            cols = ", ".join(row)
+            marks = ", ".join("?" for _ in row)
             conn.execute(f"INSERT INTO executions ({cols}) VALUES ({marks})", tuple(row.values()))
 
     def get_execution(self, arn: str) -> dict[str, Any] | None:
         row = self.db.query_one("SELECT * FROM executions WHERE arn = ?", (arn,))
-        return dict(row) if row else None
+        return self.texts.resolve(dict(row)) if row else None
 
     def running_executions(self) -> list[dict[str, Any]]:
         return [
-            dict(r)
+            self.texts.resolve(dict(r))
             for r in self.db.query("SELECT * FROM executions WHERE status = 'RUNNING' ORDER BY seq")
         ]
 
@@ -244,7 +257,7 @@ class ExecutionStore:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY seq DESC LIMIT ?"
         params.append(limit)
-        return [dict(r) for r in self.db.query(sql, tuple(params))]
+        return [self.texts.resolve(dict(r)) for r in self.db.query(sql, tuple(params))]
 
     # ------------------------------------------------------------------ events + frames
     def commit(
@@ -257,34 +270,24 @@ class ExecutionStore:
         execution: dict[str, Any] | None = None,
     ) -> None:
         """Append events (with ids from ``first_event_id``) and checkpoints atomically."""
-        checkpoints = {
-            (execution_arn, f.key): (
-                execution_arn,
-                f.key,
-                f.parent_key,
-                f.machine,
-                f.state,
-                self.input_text(execution_arn, f),
-                _dump_value(f.variables),
-                _dump(f.phase),
-                f.status,
-                _dump_value(f.output),
-                f.error,
-                f.cause,
-            )
-            for f in frames
-        }
-        rows = [
-            (
-                execution_arn,
-                first_event_id + i,
-                prev,
-                ev.type,
-                when.timestamp(),
-                None if ev.details is None else _dump(ev.details),
-            )
-            for i, (ev, prev, when) in enumerate(events)
-        ]
+        try:
+            checkpoints = {
+                (execution_arn, f.key): self._frame_row(execution_arn, f) for f in frames
+            }
+            details = self.texts.details
+            rows = [
+                (
+                    execution_arn,
+                    first_event_id + i,
+                    prev,
+                    ev.type,
+                    when.timestamp(),
+                    None if ev.details is None else details(ev.details, _dump),
+                )
+                for i, (ev, prev, when) in enumerate(events)
+            ]
+        except UnicodeEncodeError as exc:  # a large text that is not valid Unicode
+            raise UnstorableValue(execution_arn, exc) from None
         _check_storable(execution_arn, rows, checkpoints.values())
         if execution:
             for value in execution.values():
@@ -305,14 +308,44 @@ class ExecutionStore:
                 )
             self._checkpoints.update(checkpoints)  # written by this transaction's commit
 
+    def _frame_row(self, execution_arn: str, f: FrameRow) -> tuple[Any, ...]:
+        """The checkpoint row of ``f`` (a large input as a reference to ``texts``)."""
+        text = self.input_text(execution_arn, f)
+        ref = self.texts.reference(text) if len(text) >= STORED_ONCE else None
+        return (
+            execution_arn,
+            f.key,
+            f.parent_key,
+            f.machine,
+            f.state,
+            None if ref is not None else text,
+            _dump_value(f.variables),
+            _dump(f.phase),
+            f.status,
+            _dump_value(f.output),
+            f.error,
+            f.cause,
+            ref,
+        )
+
     def remember_input(self, execution_arn: str, frame_key: str, value: Any, text: str) -> None:
         """Keep ``text``, the compact JSON of ``value``, for that frame's checkpoints."""
         self.input_texts.remember((execution_arn, frame_key), value, text)
 
     def input_text(self, execution_arn: str, frame: FrameRow) -> str:
-        """``frame.input`` as JSON text, reused while the frame keeps the same input."""
+        """``frame.input`` as JSON text, reused while the frame keeps the same input.
+
+        A large text stays with the frame (:attr:`FrameRow.input_json`) for as long as
+        the frame holds that input object; ``input_texts`` holds texts made before the
+        frame was (:meth:`remember_input`).
+        """
+        kept = frame.input_json
+        if kept is not None and kept[0] is frame.input:
+            return kept[1]
         last = frame.status != "RUNNING"
-        return self.input_texts.text((execution_arn, frame.key), frame.input, last=last)
+        text = self.input_texts.text((execution_arn, frame.key), frame.input, last=last)
+        frame.input_json = (frame.input, text) if len(text) >= MIN_CHARS and not last else None
+        return text
 
     def _mark(self) -> object:
         return len(self._events), dict(self._checkpoints)
@@ -388,7 +421,9 @@ class ExecutionStore:
                 parent_key=r["parent_key"],
                 machine=r["machine"],
                 state=r["state"],
-                input=json.loads(r["input"]),
+                input=json.loads(
+                    r["input"] if r["input_ref"] is None else self.texts.text(r["input_ref"])
+                ),
                 variables=json.loads(r["variables"]),
                 phase=json.loads(r["phase"]),
                 status=r["status"],
@@ -411,4 +446,7 @@ class ExecutionStore:
         else:
             sql = "SELECT * FROM events WHERE execution_arn = ? AND id > ? ORDER BY id ASC LIMIT ?"
             bound = after_id if after_id is not None else 0
-        return [dict(r) for r in self.db.query(sql, (execution_arn, bound, limit))]
+        rows = [dict(r) for r in self.db.query(sql, (execution_arn, bound, limit))]
+        for row in rows:
+            row["details"] = self.texts.restore_details(row["details"])
+        return rows

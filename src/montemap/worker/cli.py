@@ -4,9 +4,14 @@
                     [--endpoint URL] [--concurrency N] [--heartbeat-interval S]
                     [--shutdown-grace S] [--log-format json]
 
-Without ``--endpoint`` boto3 finds the endpoint as usual
-(``AWS_ENDPOINT_URL_SFN``, ``AWS_ENDPOINT_URL``, else AWS itself), so the same
-command serves montemap or AWS Step Functions.
+Without ``--endpoint`` the endpoint is found as boto3 finds it
+(``AWS_ENDPOINT_URL_SFN``, ``AWS_ENDPOINT_URL``, the AWS config file, else AWS
+itself), so the same command serves montemap or AWS Step Functions.
+
+Every ECS task runs this command at a fraction of a core, so it loads little
+before its handler: ``montemap worker`` imports only this package's ``cli``
+(see :data:`montemap.cli.COMMANDS`), and neither boto3 nor the server nor the
+numeric stack (``tests/workflows/test_command_imports.py``).
 """
 
 from __future__ import annotations
@@ -99,8 +104,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--endpoint",
         default=None,
-        help="Step Functions endpoint URL, e.g. http://127.0.0.1:8083 (default: boto3's: "
-        "AWS_ENDPOINT_URL_SFN, AWS_ENDPOINT_URL, else AWS)",
+        help="Step Functions endpoint URL, e.g. http://127.0.0.1:8083 (default: as boto3: "
+        "AWS_ENDPOINT_URL_SFN, AWS_ENDPOINT_URL, the AWS config file, else AWS)",
     )
     parser.add_argument(
         "--region", default=None, help="AWS region (default: the activity ARN's region)"

@@ -1,8 +1,13 @@
-"""The worker's calls to the Step Functions API, through boto3.
+"""The worker's calls to the Step Functions API.
 
-Only the ordinary boto3 client is used, so the same worker runs against
-montemap (``--endpoint``, ``AWS_ENDPOINT_URL_SFN`` or ``AWS_ENDPOINT_URL``) and
-against AWS Step Functions (no endpoint, real credentials).
+:func:`make_client` makes a :class:`montemap.worker.sfn_http.SfnHttpClient`:
+the four calls over kept-alive connections, SigV4-signed with the
+credentials botocore's chain finds, at a fraction of a boto3 request's CPU.
+The endpoint and region are found as boto3 finds them, so the same worker
+runs against montemap (``--endpoint``, ``AWS_ENDPOINT_URL_SFN`` or
+``AWS_ENDPOINT_URL``) and against AWS Step Functions (no endpoint, real
+credentials). :class:`TaskApi` also takes a boto3 Step Functions client: both
+raise botocore's exceptions.
 
 Errors are sorted three ways:
 
@@ -19,19 +24,16 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
+from montemap.worker import sfn_config
 from montemap.worker.backoff import Backoff
 from montemap.worker.context import task_id
 from montemap.worker.errors import INVALID_TASK_OUTPUT, MAX_CAUSE_LENGTH, truncate
-
-if TYPE_CHECKING:
-    from mypy_boto3_stepfunctions import SFNClient
+from montemap.worker.sfn_http import POLL_READ_TIMEOUT, SfnHttpClient
 
 GONE_CODES = frozenset({"TaskDoesNotExist", "TaskTimedOut", "InvalidToken"})
 TRANSIENT_CODES = frozenset(
@@ -49,10 +51,27 @@ TRANSIENT_CODES = frozenset(
     }
 )
 
-#: GetActivityTask holds a request up to 60 s; the client must wait longer.
-POLL_READ_TIMEOUT = 70.0
-
 log = logging.getLogger("montemap.worker")
+
+
+class StepFunctionsCalls(Protocol):
+    """The calls :class:`TaskApi` makes: an :class:`SfnHttpClient` or a boto3 client."""
+
+    def get_activity_task(self, *, activityArn: str, workerName: str = ...) -> Any: ...
+
+    def send_task_success(self, *, taskToken: str, output: str) -> Any: ...
+
+    def send_task_failure(
+        self,
+        *,
+        taskToken: str,
+        error: str = ...,
+        cause: str = ...,
+    ) -> Any: ...
+
+    def send_task_heartbeat(self, *, taskToken: str) -> Any: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -95,17 +114,42 @@ def describe_api_error(exc: BaseException) -> str:
 
 def make_client(
     *,
-    region: str,
+    region: str | None = None,
     endpoint_url: str | None = None,
     max_connections: int = 10,
     connect_timeout: float = 10.0,
-) -> SFNClient:
-    """A boto3 Step Functions client for a worker: no botocore retries (the
-    worker retries itself) and a read timeout longer than the 60 s long poll.
+) -> StepFunctionsCalls:
+    """The worker's Step Functions client: no retries of its own (the worker
+    retries) and a read timeout longer than the 60 s long poll.
 
-    Credentials and, without ``endpoint_url``, the endpoint come from boto3's
-    usual configuration (environment, shared files, instance roles).
+    Without ``endpoint_url`` the endpoint, and without ``region`` the region,
+    come from the usual configuration; credentials always do (environment,
+    shared files, SSO, container or instance roles). See
+    :mod:`montemap.worker.sfn_config`. An endpoint behind an HTTP proxy
+    (``HTTPS_PROXY``...) gets a boto3 client, which speaks to proxies.
     """
+    resolved = sfn_config.resolve(endpoint_url=endpoint_url, region=region)
+    if sfn_config.proxy_for(resolved.endpoint_url):
+        return boto3_client(
+            resolved, max_connections=max_connections, connect_timeout=connect_timeout
+        )
+    return SfnHttpClient(
+        endpoint_url=resolved.endpoint_url,
+        region=resolved.region,
+        credentials=resolved.credentials,
+        read_timeout=POLL_READ_TIMEOUT,
+        connect_timeout=connect_timeout,
+        max_connections=max_connections,
+    )
+
+
+def boto3_client(
+    resolved: sfn_config.Resolved, *, max_connections: int, connect_timeout: float
+) -> StepFunctionsCalls:
+    """A boto3 Step Functions client with the worker's settings (imported only here)."""
+    import boto3
+    from botocore.config import Config
+
     config = Config(
         read_timeout=POLL_READ_TIMEOUT,
         connect_timeout=connect_timeout,
@@ -113,10 +157,13 @@ def make_client(
         max_pool_connections=max_connections,
         tcp_keepalive=True,
     )
-    session = boto3.session.Session()
-    return session.client(
-        "stepfunctions", region_name=region, endpoint_url=endpoint_url, config=config
+    client: StepFunctionsCalls = boto3.session.Session().client(
+        "stepfunctions",
+        region_name=resolved.region,
+        endpoint_url=resolved.endpoint_url,
+        config=config,
     )
+    return client
 
 
 class TaskApi:
@@ -129,7 +176,7 @@ class TaskApi:
 
     def __init__(
         self,
-        client: SFNClient,
+        client: StepFunctionsCalls,
         *,
         report_timeout: float = 60.0,
         backoff_base: float = 0.5,
@@ -194,7 +241,7 @@ class TaskApi:
 
     def _report(self, token: str, call: Any) -> bool:
         deadline = time.monotonic() + self.report_timeout
-        backoff = self.backoff()
+        backoff: Backoff | None = None  # made at the first failure (seeding costs ~15 us)
         while True:
             try:
                 call()
@@ -207,6 +254,7 @@ class TaskApi:
                         extra={"task_id": task_id(token)},
                     )
                     return False
+                backoff = backoff or self.backoff()
                 delay = backoff.next_delay()
                 if not is_transient(exc) or time.monotonic() + delay > deadline:
                     raise

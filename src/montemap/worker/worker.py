@@ -23,17 +23,19 @@ import select
 import signal
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from montemap.arns import Arn
 from montemap.worker.client import (
     ActivityTask,
+    StepFunctionsCalls,
     TaskApi,
     describe_api_error,
     is_transient,
@@ -43,13 +45,12 @@ from montemap.worker.context import GracePeriod, TaskContext
 from montemap.worker.errors import WORKER_SHUTDOWN, WorkerError
 from montemap.worker.execution import Handler, InFlightTask
 
-if TYPE_CHECKING:
-    from mypy_boto3_stepfunctions import SFNClient
-
 log = logging.getLogger("montemap.worker")
 
 #: Signals that stop the worker (the first starts the grace period, the next ends it).
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+#: After the grace: how long handlers that honour the cancellation get to return.
+CANCELLED_HANDLER_WAIT_S = 2.0
 
 #: AWS limit on ``workerName``.
 MAX_WORKER_NAME = 80
@@ -93,7 +94,8 @@ class Worker:
     Args:
         handler: ``handler(input, context) -> output``; see :mod:`montemap.worker.context`.
         activity_arn: the activity to poll.
-        client: a boto3 Step Functions client; by default one is made with
+        client: a Step Functions client (a boto3 one will do); by default the
+            worker's own (:func:`montemap.worker.client.make_client`) is made with
             ``endpoint_url`` and ``region`` (the activity ARN's region unless given).
         worker_name: recorded in ActivityStarted events (default ``<host>-<pid>``).
         concurrency: tasks in hand at once, each in its own thread.
@@ -110,7 +112,7 @@ class Worker:
         handler: Handler,
         *,
         activity_arn: str,
-        client: SFNClient | None = None,
+        client: StepFunctionsCalls | None = None,
         endpoint_url: str | None = None,
         region: str | None = None,
         worker_name: str | None = None,
@@ -230,7 +232,12 @@ class Worker:
                     self._serve(waker)
             finally:
                 self._waker = None
-        self._abandon_in_hand()
+        abandoned = self._abandon_in_hand()
+        # Handlers that honour the cancellation get a moment to wind down (close
+        # files, log) before the process exits; the others die with it (daemons).
+        deadline = time.monotonic() + CANCELLED_HANDLER_WAIT_S
+        for task in abandoned:
+            task.handler_finished.wait(max(0.0, deadline - time.monotonic()))
         self.log.info("worker stopped: %s", self._stats_line(), extra=self._extra())
         return 1 if self.fatal is not None else 0
 
@@ -247,9 +254,10 @@ class Worker:
                 if signum in STOP_SIGNALS:  # other handled signals also write to the fd
                     self.request_shutdown(signal.Signals(signum).name)
 
-    def _abandon_in_hand(self) -> None:
-        """Fail the tasks still in hand with ``montemap.WorkerShutdown``."""
-        for task in self.in_hand():
+    def _abandon_in_hand(self) -> list[InFlightTask]:
+        """Fail the tasks still in hand with ``montemap.WorkerShutdown``; returns them."""
+        tasks = self.in_hand()
+        for task in tasks:
             cause = (
                 f"worker {self.worker_name} stopped ({self._reason}) and the task did not "
                 f"finish within the {self.shutdown_grace:g} s grace period"
@@ -261,6 +269,7 @@ class Worker:
                     WORKER_SHUTDOWN,
                     extra=self._extra(task.task_id),
                 )
+        return tasks
 
     def _wake(self) -> None:
         waker = self._waker

@@ -251,9 +251,12 @@ class WorkflowClient:
                 progress.update(snap)
                 status = snap.status
             else:
-                status = self.c.sfn.describe_execution(executionArn=arn)["status"]
+                described = dict(self.c.sfn.describe_execution(executionArn=arn))
+                status = described["status"]
+                if status != "RUNNING" and not watching:
+                    return described  # nothing to draw: this description is the final one
             if status != "RUNNING":
-                if watching and refreshed != now:
+                if refreshed != now:
                     progress.update(self.snapshot(arn))  # the final counts
                 return dict(self.c.sfn.describe_execution(executionArn=arn))
             time.sleep(interval)

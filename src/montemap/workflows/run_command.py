@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from montemap.credit.provenance import ProvenanceError, read_provenance
 from montemap.errors import MontemapError
 from montemap.workflows import bindings, pricing
 from montemap.workflows.client import Clients, RunSpec, WorkflowClient
@@ -150,18 +151,16 @@ def ensure_portfolio(
     ``--portfolio-seed`` contradict the portfolio there, or where the source
     bucket holds objects but no inventory.
     """
-    from montemap.credit.gen_commands import read_provenance, write_provenance
-    from montemap.credit.generator import generate
-    from montemap.credit.portfolio import GeneratorError, local_destination
-
     source = data_dir / "buckets" / bindings.SOURCE_BUCKET
     manifest = source / "inventory" / "manifest.json"
-    try:
-        have = read_provenance(data_dir)
-    except GeneratorError as exc:
-        raise RunError(str(exc)) from None
+    have = read_portfolio_record(data_dir)
     if manifest.exists():
         return _use_existing(data_dir, args, spec, have or {}, quiet=quiet)
+    # Only generating needs the credit workload (its import alone is ~0.45 s of CPU).
+    from montemap.credit.gen_commands import write_provenance
+    from montemap.credit.generator import generate
+    from montemap.credit.portfolio import local_destination
+
     if source.exists() and any(source.iterdir()):
         raise RunError(
             f"{source} holds objects but no inventory (inventory/manifest.json); "
@@ -190,6 +189,14 @@ def ensure_portfolio(
         seconds=round(time.monotonic() - started, 1),
     )
     return spec
+
+
+def read_portfolio_record(data_dir: Path) -> dict[str, Any] | None:
+    """What ``data_dir/portfolio.json`` records (``None`` without one); one line if broken."""
+    try:
+        return read_provenance(data_dir)
+    except ProvenanceError as exc:
+        raise RunError(str(exc)) from None
 
 
 def _use_existing(

@@ -1,0 +1,152 @@
+"""Large texts stored once: the ``texts`` table, addressed by their content.
+
+A Distributed Map child's input (a batch: tens of KB of JSON) used to be
+written in full into its ExecutionStarted, TaskStateEntered and
+ActivityScheduled events, into every checkpoint of its frame and into its
+activity task. A text of at least :data:`MIN_CHARS` characters is now
+written once into ``texts`` under its digest (BLAKE2b, 128 bits, of its UTF-8
+bytes), and those rows hold the digest instead:
+
+- an event's payload field (``input``, ``output``, ``parameters``) holds
+  ``{"$text":"<digest>"}`` (a payload is always a JSON string, so an object
+  there cannot be anything else); :meth:`TextStore.restore_details` puts the
+  text back, giving the very JSON text the event had before;
+- an execution, a frame's checkpoint and an activity task keep the digest
+  in their ``input_ref`` column (their ``input`` then holds no text).
+
+Rows written before this table existed hold their texts in place and read as
+they always did. Texts are never deleted (neither are events).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sqlite3
+from collections.abc import Callable
+from json.encoder import encode_basestring
+from typing import Any
+
+from montemap.engine.db import Database
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS texts (
+    digest TEXT PRIMARY KEY,
+    text TEXT NOT NULL
+);
+"""
+
+#: Texts at least this long are stored once in ``texts``; shorter ones in place.
+MIN_CHARS = 2048
+#: Event detail fields whose (string) value may be stored in ``texts``.
+PAYLOAD_FIELDS = ("input", "output", "parameters")
+#: Digests remembered for the text objects they were computed for.
+_KEEP_DIGESTS = 512
+
+_INSERT = "INSERT OR IGNORE INTO texts (digest, text) VALUES (?, ?)"
+_MARK = '{"$text":"'
+_REFERENCE = re.compile(r'(?<=[{,])"(input|output|parameters)":\{"\$text":"([0-9a-f]{32})"\}')
+
+
+def digest(text: str) -> str:
+    """The key of ``text`` in ``texts`` (UnicodeEncodeError: not storable text)."""
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def add_column(db: Database, table: str, column: str) -> None:
+    """Add the ``column`` (TEXT, NULL) to ``table`` of a database made before it existed."""
+    have = {r["name"] for r in db.query(f"PRAGMA table_info({table})")}
+    if column not in have:
+        with db.transaction() as conn:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
+
+
+class TextStore:
+    """Writes large texts once (with the transaction that refers to them) and reads them."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        db.migrate(SCHEMA)
+        #: Texts referred to by rows buffered for the next commit, by digest.
+        self._pending: dict[str, str] = {}
+        #: id(text) -> (text, digest): a text object met again is not hashed again.
+        self._digests: dict[int, tuple[str, str]] = {}
+        db.add_commit_hook(self._write)
+        db.add_undo_hook(self._mark, self._undo)
+
+    def _digest(self, text: str) -> str:
+        """:func:`digest`, computed once for a text object met again soon."""
+        kept = self._digests.get(id(text))
+        if kept is not None and kept[0] is text:
+            return kept[1]
+        key = digest(text)
+        self._digests[id(text)] = (text, key)
+        if len(self._digests) > _KEEP_DIGESTS:
+            del self._digests[next(iter(self._digests))]  # the oldest
+        return key
+
+    def reference(self, text: str) -> str:
+        """The digest of ``text``, which the current transaction's commit writes."""
+        key = self._digest(text)
+        self._pending[key] = text
+        return key
+
+    def write_now(self, conn: sqlite3.Connection, text: str) -> str:
+        """Write ``text`` in the caller's transaction now (a full disk fails it); its digest."""
+        key = self._digest(text)
+        conn.execute(_INSERT, (key, text))
+        return key
+
+    def resolve(self, row: dict[str, Any]) -> dict[str, Any]:
+        """An executions row with its ``input`` read from ``texts`` if stored there."""
+        ref = row.get("input_ref")
+        if ref is not None:
+            row["input"] = self.text(ref)
+        return row
+
+    def details(self, details: dict[str, Any], dump: Callable[[Any], str]) -> str:
+        """An event's details as stored: large payload fields as references."""
+        for name in PAYLOAD_FIELDS:
+            value = details.get(name)
+            if type(value) is str and len(value) >= MIN_CHARS:
+                break
+        else:
+            return dump(details)
+        stored = dict(details)
+        for name in PAYLOAD_FIELDS:
+            value = stored.get(name)
+            if type(value) is str and len(value) >= MIN_CHARS:
+                stored[name] = {"$text": self.reference(value)}
+        return dump(stored)
+
+    def restore_details(self, details: str | None) -> str | None:
+        """The stored details of an event with its referred texts back in place."""
+        if details is None or _MARK not in details:
+            return details
+        return _REFERENCE.sub(
+            lambda m: f'"{m.group(1)}":{encode_basestring(self.text(m.group(2)))}', details
+        )
+
+    def text(self, key: str) -> str:
+        """The text stored under ``key`` (what is pending is written first)."""
+        pending = self._pending.get(key)
+        if pending is not None:
+            return pending
+        row = self.db.query_one("SELECT text FROM texts WHERE digest = ?", (key,))
+        if row is None:
+            raise LookupError(f"text {key} is missing from the database's texts table")
+        return str(row["text"])
+
+    def _write(self, conn: sqlite3.Connection) -> None:
+        """The commit hook: write the texts the transaction's rows refer to."""
+        if self._pending:
+            pending = self._pending
+            conn.executemany(_INSERT, list(pending.items()))
+            self._pending = {}
+
+    def _mark(self) -> object:
+        return dict(self._pending)
+
+    def _undo(self, mark: object) -> None:
+        assert isinstance(mark, dict)
+        self._pending = mark
