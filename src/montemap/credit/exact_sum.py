@@ -119,32 +119,48 @@ class GroupSums:
         self.sums: dict[str, NDArray[np.float64]] = {
             name: np.zeros(0, dtype=np.float64) for name in stats
         }
+        #: ``names`` as an Arrow array, for looking up a chunk's labels in one call.
+        self._known = pa.array([], type=pa.string())
 
     def codes(self, labels: pa.Array | pa.ChunkedArray) -> NDArray[np.intp]:
-        """Global codes of a chunk's labels (new labels get the next codes)."""
+        """Global codes of a chunk's labels (new labels get the next codes, in the order
+        of the chunk's dictionary): known string labels are looked up in one Arrow call,
+        only new ones (or labels that are not plain strings) one by one."""
         encoded = pc.dictionary_encode(labels)
         if isinstance(encoded, pa.ChunkedArray):
             encoded = encoded.combine_chunks()
         local = encoded.indices.to_numpy(zero_copy_only=False).astype(np.intp)
-        mapping = np.array(
-            [
-                self.names.setdefault(str(v), len(self.names))
-                for v in encoded.dictionary.to_pylist()
-            ],
-            dtype=np.intp,
-        )
+        values = encoded.dictionary
+        if values.type != pa.string() or values.null_count:
+            mapping = np.array(
+                [self.names.setdefault(str(v), len(self.names)) for v in values.to_pylist()],
+                dtype=np.intp,
+            )
+        else:
+            found = pc.index_in(values, value_set=self._known).to_numpy(zero_copy_only=False)
+            mapping = np.asarray(np.nan_to_num(found, nan=-1), dtype=np.intp)
+            missing = np.flatnonzero(mapping < 0)
+            if missing.shape[0]:
+                for i in missing.tolist():
+                    mapping[i] = self.names.setdefault(str(values[i].as_py()), len(self.names))
+                self._known = pa.array(list(self.names), type=pa.string())
         return np.asarray(mapping[local] if mapping.shape[0] else local, dtype=np.intp)
 
     def add(self, codes: NDArray[np.intp], values: dict[str, NDArray[Any]]) -> None:
-        """Add a chunk: ``codes`` from :meth:`codes`, one value array per stat."""
+        """Add a chunk: ``codes`` from :meth:`codes`, one value array per stat (each sum
+        one ``np.bincount`` seeded with the running totals, so chunks add in row order)."""
         m = len(self.names)
-        counted = np.bincount(codes, minlength=m) + np.pad(self.count, (0, m - len(self.count)))
-        self.count = np.asarray(counted, dtype=np.int64)
-        seed = np.arange(m, dtype=np.intp)
+        counted = np.array(np.bincount(codes, minlength=m), dtype=np.int64)
+        counted[: self.count.shape[0]] += self.count
+        self.count = counted
+        if not self.sums:
+            return
+        index = np.concatenate([np.arange(m, dtype=np.intp), codes])
         for name, running in self.sums.items():
-            start = np.pad(running, (0, m - running.shape[0]))
-            weights = np.concatenate([start, np.asarray(values[name], dtype=np.float64)])
-            summed = np.bincount(np.concatenate([seed, codes]), weights=weights, minlength=m)
+            weights = np.zeros(m + codes.shape[0], dtype=np.float64)
+            weights[: running.shape[0]] = running
+            weights[m:] = values[name]
+            summed = np.bincount(index, weights=weights, minlength=m)
             self.sums[name] = np.asarray(summed, dtype=np.float64)
 
 

@@ -55,48 +55,6 @@ def _col(rows: pa.Table | pa.RecordBatch, name: str) -> NDArray[Any]:
     return np.asarray(rows.column(name).to_numpy(zero_copy_only=False))
 
 
-class Groups(GroupSums):
-    """:class:`GroupSums` with the same results for less work per chunk: known labels
-    are looked up in one Arrow call (only new ones one by one, in the same order), and
-    the running totals are seeded without ``np.pad``; the same ``np.bincount`` calls."""
-
-    def __init__(self, stats: Sequence[str]) -> None:
-        super().__init__(stats)
-        self._known = pa.array([], type=pa.string())
-
-    def codes(self, labels: pa.Array | pa.ChunkedArray) -> NDArray[np.intp]:
-        encoded = pc.dictionary_encode(labels)
-        if isinstance(encoded, pa.ChunkedArray):
-            encoded = encoded.combine_chunks()
-        local = encoded.indices.to_numpy(zero_copy_only=False).astype(np.intp)
-        values = encoded.dictionary
-        if values.type != pa.string() or values.null_count:
-            return super().codes(labels)
-        found = pc.index_in(values, value_set=self._known).to_numpy(zero_copy_only=False)
-        mapping = np.asarray(np.nan_to_num(found, nan=-1), dtype=np.intp)
-        missing = np.flatnonzero(mapping < 0)
-        if missing.shape[0]:
-            for i in missing.tolist():
-                mapping[i] = self.names.setdefault(str(values[i].as_py()), len(self.names))
-            self._known = pa.array(list(self.names), type=pa.string())
-        return np.asarray(mapping[local] if mapping.shape[0] else local, dtype=np.intp)
-
-    def add(self, codes: NDArray[np.intp], values: dict[str, NDArray[Any]]) -> None:
-        m = len(self.names)
-        counted = np.array(np.bincount(codes, minlength=m), dtype=np.int64)
-        counted[: self.count.shape[0]] += self.count
-        self.count = counted
-        if not self.sums:
-            return
-        index = np.concatenate([np.arange(m, dtype=np.intp), codes])
-        for name, running in self.sums.items():
-            weights = np.zeros(m + codes.shape[0], dtype=np.float64)
-            weights[: running.shape[0]] = running
-            weights[m:] = values[name]
-            summed = np.bincount(index, weights=weights, minlength=m)
-            self.sums[name] = np.asarray(summed, dtype=np.float64)
-
-
 class LoanTotals:
     """A scenario's sums over loans: totals, flagged count, PD histogram, breakdowns."""
 
@@ -107,7 +65,7 @@ class LoanTotals:
         self.pd_edges = pd_edges
         self.pd_hist = np.zeros(pd_edges.shape[0] - 1, dtype=np.int64)
         self.columns = dict(breakdowns)
-        self.groups = {name: Groups(_GROUP_STATS) for name in breakdowns}
+        self.groups = {name: GroupSums(_GROUP_STATS) for name in breakdowns}
         #: The last chunk's codes per breakdown (:meth:`labels`).
         self.codes: dict[str, NDArray[np.intp]] = {}
 
@@ -225,7 +183,7 @@ class Contributions:
         self.step = slice_rows(self.centres) if self.active else 1
         self.n = n
         self.got = [PairwiseSum(n) for _ in self.figures]
-        self.labels = {seg: Groups(()) for seg in SEGMENTS}
+        self.labels = {seg: GroupSums(()) for seg in SEGMENTS}
         self._segments = SegmentCodes()
         self._inputs: list[NDArray[np.float64]] = []
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="reduce-contrib")
