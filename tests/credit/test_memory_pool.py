@@ -22,12 +22,12 @@ import pyarrow as pa
 import pytest
 
 from montemap.credit.params import RunParams
+from montemap.credit.reduce import arrow_pool
 from montemap.credit.simulate import (
     MANIFEST_KEY,
     SOURCE_BUCKET,
     _batch_id,
     _store_jobs,
-    arrow_pool,
     iter_inventory_items,
     run_jobs,
 )

@@ -15,8 +15,8 @@ import ctypes
 import json
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
-from contextlib import closing
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -152,6 +152,30 @@ def reduce_run(
         finally:
             release_memory()
     return RunOutputs(summary, out_dir)
+
+
+@contextmanager
+def arrow_pool() -> Iterator[None]:
+    """Arrow's jemalloc pool as the default one inside, where this PyArrow has it.
+
+    The reduction and the report allocate and free Arrow buffers of every size on four
+    threads; Arrow's default pool (mimalloc) keeps much of what they free resident, so
+    simulate's main process peaked 14-29 MB higher with it (reduce and report of 500,000 loans,
+    three runs each: 253-268 MB against 231-239 MB; the same CPU). Values are unchanged:
+    only where the buffers live. The previous pool is the default again on the way out.
+    """
+    try:
+        pool = pa.jemalloc_memory_pool()
+    except NotImplementedError:  # a PyArrow built without jemalloc
+        yield
+        return
+    previous = pa.default_memory_pool()
+    pa.set_memory_pool(pool)
+    try:
+        yield
+    finally:
+        pa.set_memory_pool(previous)
+        pool.release_unused()
 
 
 def release_memory() -> None:

@@ -23,7 +23,6 @@ import urllib.parse
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from contextlib import contextmanager
 from dataclasses import replace
 from multiprocessing import get_context
 from multiprocessing.context import BaseContext
@@ -38,7 +37,13 @@ from montemap.credit.batch import process_batch, simulate_loans, write_batch
 from montemap.credit.loans import Reject, parse_records
 from montemap.credit.params import MAX_PATHS, RunParams
 from montemap.credit.quality import DuplicateAccountError, check_unique_accounts
-from montemap.credit.reduce import NoLoansError, RunOutputs, reduce_run, release_memory
+from montemap.credit.reduce import (
+    NoLoansError,
+    RunOutputs,
+    arrow_pool,
+    reduce_run,
+    release_memory,
+)
 from montemap.errors import MontemapError
 from montemap.storage import LocalObjectStore, ObjectStore, ObjectStoreError, local_store
 
@@ -315,30 +320,6 @@ def run_simulation(
         if report:
             write_html_report(out_dir)
     return outputs
-
-
-@contextmanager
-def arrow_pool() -> Iterator[None]:
-    """Arrow's jemalloc pool as the default one inside, where this PyArrow has it.
-
-    The reduction and the report allocate and free Arrow buffers of every size on four
-    threads; Arrow's default pool (mimalloc) keeps much of what they free resident, so
-    the main process peaked 14-29 MB higher with it (reduce and report of 500,000 loans,
-    three runs each: 253-268 MB against 231-239 MB; the same CPU). Values are unchanged:
-    only where the buffers live. The previous pool is the default again on the way out.
-    """
-    try:
-        pool = pa.jemalloc_memory_pool()
-    except NotImplementedError:  # a PyArrow built without jemalloc
-        yield
-        return
-    previous = pa.default_memory_pool()
-    pa.set_memory_pool(pool)
-    try:
-        yield
-    finally:
-        pa.set_memory_pool(previous)
-        pool.release_unused()
 
 
 def _store_jobs(

@@ -39,7 +39,7 @@ from montemap.credit.portfolio import (
     data_key,
     inventory_manifest,
 )
-from montemap.credit.reduce import publish_store, reduce_run
+from montemap.credit.reduce import arrow_pool, publish_store, reduce_run
 from montemap.storage import ObjectStore, iter_objects
 
 _RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
@@ -178,11 +178,12 @@ def reduce_and_report(event: Mapping[str, Any], context: Any = None) -> dict[str
         # streaming: the files are written as the batches are read, then uploaded from disk;
         # when no loan could be simulated, rejects.csv and matured.csv stay to show why
         run_dir = local_dir if local_dir is not None else Path(tmp)
-        outputs = reduce_run(store, params, out_dir=run_dir)
-        if local_dir is None:
-            publish_store(store, params, run_dir)
-        else:
-            report = _publish_with_report(store, params, local_dir)
+        with arrow_pool():  # as in ``montemap simulate``: less freed memory kept resident
+            outputs = reduce_run(store, params, out_dir=run_dir)
+            if local_dir is None:
+                publish_store(store, params, run_dir)
+            else:
+                report = _publish_with_report(store, params, local_dir)
     summary = outputs.summary
     return {
         "run": run,
