@@ -38,6 +38,12 @@ from typing import Any
 
 import numpy as np
 
+try:
+    from bench._pyenv import child_env, compile_sources
+except ImportError:  # run as a script: bench/ itself is on sys.path
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from bench._pyenv import child_env, compile_sources
+
 PATHS = 1000
 SHOCKS = (0, 100, 200, 300)
 COMMON = ["--paths", str(PATHS), "--shocks", ",".join(map(str, SHOCKS)), "--seed", "1"]
@@ -154,9 +160,7 @@ def _role(cmd: str) -> str:
 
 def montemap(*args: str, src: str | None = None) -> tuple[float, dict[str, object]]:
     """Run ``montemap ARGS`` (with ``src`` first on PYTHONPATH): seconds, peak RSS per role."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MONTEMAP_"))}
-    if src is not None:
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, env.get("PYTHONPATH")]))
+    env = child_env(src)
     started = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "montemap.cli", *args],
@@ -181,6 +185,7 @@ PARTS = {
     "the model without the kernel": [
         ("credit/model.py", "baseline"),
         ("credit/model.py", "scenario"),
+        ("credit/model.py", "scenarios"),
         ("credit/batch.py", "payment_quality"),
         ("credit/batch.py", "matured_records"),
     ],
@@ -231,6 +236,7 @@ TIMED = [
     ("montemap.credit.batch", "parse_objects", "parse"),
     ("montemap.credit.model", "baseline", "model"),
     ("montemap.credit.model", "scenario", "model"),
+    ("montemap.credit.model", "scenarios", "model"),  # every shock at once (session 19)
     ("montemap.credit.batch", "payment_quality", "model"),
     ("montemap.credit.batch", "matured_records", "model"),
     ("montemap.credit.kernel", "NumpyBackend.simulate", "kernel"),
@@ -311,7 +317,7 @@ def compare_parts(data: Path, loans: int, baseline: str, repeat: int) -> dict[st
     runs: dict[str, list[dict[str, float]]] = {"baseline": [], "this": []}
     for _ in range(repeat):
         for label, src in (("baseline", baseline), ("this", here)):
-            env = {**os.environ, "PYTHONPATH": src}
+            env = child_env(src)
             cmd = [sys.executable, __file__, "--data-dir", str(data.parent), "--loans"]
             cmd += [str(json.loads((data / "portfolio.json").read_text())["loans"])]
             cmd += ["--parts", str(loans)]
@@ -372,6 +378,7 @@ def main() -> None:
     if args.parts:
         print(json.dumps({"us_per_loan": time_parts(data, args.parts)}, indent=1))
         return
+    compile_sources(args.baseline_src)
     load = os.getloadavg()
     read_s, objects, size = read_floor(data / "buckets" / "montemap-source" / "data")
     copula_s = copula_floor(objects)

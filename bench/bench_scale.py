@@ -9,6 +9,9 @@ time per loan within 10%.
 
     python bench/bench_scale.py --loans 500000 5000000 --root /tmp/montemap-scale
 
+``--baseline-src DIR`` (an older ``src``) runs each size with it first, then with this
+tree (a row each).
+
 ``--keep-work`` keeps each run's batch outputs (``simulate`` otherwise deletes its work
 folder; the bench sets ``MONTEMAP_KEEP_WORK=1`` for the child) in
 ``<root>/<loans>/out/.work``, to probe the reduction and the report on them alone:
@@ -48,6 +51,12 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+
+try:
+    from bench._pyenv import child_env, compile_sources
+except ImportError:  # run as a script: bench/ itself is on sys.path
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from bench._pyenv import child_env, compile_sources
 
 AS_OF = "2026-11-27"
 _DRIVER = """
@@ -109,17 +118,22 @@ def generate(root: Path, loans: int) -> float:
 
 
 def simulate(
-    root: Path, workers: int, paths: int, report: bool, keep_work: bool = False
+    root: Path,
+    workers: int,
+    paths: int,
+    report: bool,
+    keep_work: bool = False,
+    src: Path | None = None,
 ) -> dict[str, Any]:
     """One ``montemap simulate`` run: wall time and peak RSS of the main process and workers
-    (with ``keep_work``, its batch outputs are left in ``root/out/.work``)."""
+    (with ``keep_work``, its batch outputs are left in ``root/out/.work``; ``src``: another
+    source folder to run)."""
     out = root / "out"
     shutil.rmtree(out, ignore_errors=True)
     args = ["simulate", "--data-dir", str(root / "data"), "--out", str(out)]
     args += ["--as-of", AS_OF, "--paths", str(paths), "--workers", str(workers)]
     args += [] if report else ["--no-report"]
-    env = dict(os.environ)
-    env.pop("MONTEMAP_KEEP_WORK", None)
+    env = child_env(src)
     if keep_work:
         env["MONTEMAP_KEEP_WORK"] = "1"
     load_before = os.getloadavg()[0]
@@ -150,7 +164,7 @@ def simulate(
 
 
 _REDUCE = """
-import json, resource, shutil, sys, time
+import inspect, json, resource, shutil, sys, time
 from pathlib import Path
 from montemap.credit.params import parse_batch_input
 from montemap.credit.reduce import list_batches, reduce_run
@@ -163,10 +177,15 @@ meta = json.loads(store.get("montemap-results", f"{prefix}/batches/{ids[0]}/batc
 params, _ = parse_batch_input(meta["params"])
 shutil.rmtree(out, ignore_errors=True)
 out.mkdir(parents=True)
+# as simulate does: the report's loan figures from the reduction where the code has them
+in_memory = "report_figures" in inspect.signature(reduce_run).parameters
 w0, c0, t0 = time.perf_counter(), time.process_time(), time.thread_time()
-reduce_run(store, params, ids, out_dir=out)
+if in_memory:
+    outputs = reduce_run(store, params, ids, out_dir=out, report_figures=True)
+else:
+    outputs = reduce_run(store, params, ids, out_dir=out)
 w1, c1, t1 = time.perf_counter(), time.process_time(), time.thread_time()
-write_report(out)
+write_report(out, outputs.loan_figures) if in_memory else write_report(out)
 w2, c2 = time.perf_counter(), time.process_time()
 print(json.dumps({"batches": len(ids), "reduce_wall": w1 - w0, "reduce_cpu": c1 - c0,
     "reduce_main_thread_cpu": t1 - t0, "report_wall": w2 - w1, "report_cpu": c2 - c1,
@@ -214,9 +233,7 @@ def _lambda_data(buckets: Path, prefix: str, root: Path) -> tuple[Path, str]:
 
 
 def _child(code: str, argv: list[str], src: Path | None, extra: dict[str, str]) -> Any:
-    env = {**os.environ, **extra}
-    if src is not None:
-        env["PYTHONPATH"] = str(src)
+    env = child_env(src, **extra)
     done = subprocess.run(
         [sys.executable, "-c", code, *argv], check=True, capture_output=True, text=True, env=env
     )
@@ -281,7 +298,11 @@ def main() -> None:
     parser.add_argument(
         "--prefix", help="the run prefix under montemap-results (default: the first)"
     )
-    parser.add_argument("--baseline-src", type=Path, help="older src to alternate with")
+    parser.add_argument(
+        "--baseline-src",
+        type=Path,
+        help="older src to alternate with (full runs: each size runs it first, then this tree)",
+    )
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument(
         "--lambda",
@@ -292,6 +313,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     args.root.mkdir(parents=True, exist_ok=True)
+    compile_sources(args.baseline_src)
     if args.reduce_only is not None:
         reduce_only(args)
         return
@@ -299,20 +321,26 @@ def main() -> None:
         "| loans | generate s | simulate s | us per loan | main peak MB | worker peaks MB | load |"
     )
     print("|---:|---:|---:|---:|---:|---|---|")
+    # with --baseline-src, each size runs the baseline, then this tree (the code column)
+    codes: list[tuple[str, Path | None]] = [("", None)]
+    if args.baseline_src:
+        codes = [("baseline ", args.baseline_src), ("this tree ", None)]
     for loans in args.loans:
         root = args.root / str(loans)
         gen = generate(root, loans)
-        run = simulate(root, args.workers, args.paths, not args.no_report, args.keep_work)
-        run.update(loans=loans, generate_seconds=gen, us_per_loan=run["seconds"] / loans * 1e6)
-        with open(args.root / "results.jsonl", "a") as f:
-            f.write(json.dumps(run) + "\n")
-        workers = ", ".join(f"{mb:.0f}" for mb in run["worker_peaks_mb"])
-        print(
-            f"| {loans:,} | {gen:.0f} | {run['seconds']:.1f} | {run['us_per_loan']:.1f} "
-            f"| {run['main_peak_mb']:.0f} | {workers} "
-            f"| {run['load_1min'][0]:.1f}-{run['load_1min'][1]:.1f} |",
-            flush=True,
-        )
+        for label, src in codes:
+            run = simulate(root, args.workers, args.paths, not args.no_report, args.keep_work, src)
+            run.update(loans=loans, generate_seconds=gen, us_per_loan=run["seconds"] / loans * 1e6)
+            run["code"] = label.strip() or "this tree"
+            with open(args.root / "results.jsonl", "a") as f:
+                f.write(json.dumps(run) + "\n")
+            workers = ", ".join(f"{mb:.0f}" for mb in run["worker_peaks_mb"])
+            print(
+                f"| {label}{loans:,} | {gen:.0f} | {run['seconds']:.1f} | {run['us_per_loan']:.1f} "
+                f"| {run['main_peak_mb']:.0f} | {workers} "
+                f"| {run['load_1min'][0]:.1f}-{run['load_1min'][1]:.1f} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

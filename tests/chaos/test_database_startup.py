@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from montemap.engine.db import Database
-from montemap.engine.dbcheck import SCHEMA_VERSION, DatabaseFileError
+from montemap.engine.dbcheck import SCHEMA_VERSION, DatabaseFileError, clean_mark_path
 from montemap.testing import free_port
 
 RECOVERY = "restore it from a backup"
@@ -132,10 +132,12 @@ def test_the_start_up_check_is_bounded_in_time(
     """A check cut short by ``MONTEMAP_DB_CHECK_SECONDS`` says so in the log and opens."""
     path = tmp_path / "montemap.db"
     filled_database(path)
+    clean_mark_path(path).unlink()  # as after a crash: a clean close skips the check
     with caplog.at_level("WARNING", logger="montemap.engine.dbcheck"):
         Database(path).close()
     assert "quick_check" not in caplog.text  # a small file is checked in full
     monkeypatch.setenv("MONTEMAP_DB_CHECK_SECONDS", "0")
+    clean_mark_path(path).unlink()
     with caplog.at_level("WARNING", logger="montemap.engine.dbcheck"):
         Database(path).close()
     assert "quick_check of the database stopped" in caplog.text

@@ -3,7 +3,8 @@
 For what ``montemap server`` never does on purpose: 5xx answers, non-JSON
 bodies, closing a kept-alive connection under a request, never answering.
 Each accepted connection is served in its own thread; every request's
-method, path, headers and body are recorded.
+method, path, headers and body are recorded. :func:`scripted` gives a
+server and a client of it for the length of a ``with`` block.
 """
 
 from __future__ import annotations
@@ -12,8 +13,11 @@ import queue
 import socket
 import ssl
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import IO
+from pathlib import Path
+from typing import IO, Any, Protocol, TypeVar
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,12 @@ class ScriptedServer:
         for sock in list(self._sockets):
             sock.close()
 
+    def __enter__(self) -> ScriptedServer:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
     def _accept(self) -> None:
         while not self._stop.is_set():
             try:
@@ -112,6 +122,33 @@ class ScriptedServer:
         finally:
             reader.close()
             sock.close()
+
+
+def server_tls(certificate: Path) -> ssl.SSLContext:
+    """The TLS context of a scripted server presenting ``certificate`` (key included)."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certificate)
+    return context
+
+
+class _Client(Protocol):
+    def close(self) -> None: ...
+
+
+C = TypeVar("C", bound=_Client)
+
+
+@contextmanager
+def scripted(
+    connect: Callable[[str], C], *steps: Reply | str, tls: ssl.SSLContext | None = None
+) -> Iterator[tuple[ScriptedServer, C]]:
+    """A server answering ``steps`` in order and ``connect(its url)``; both closed after."""
+    with ScriptedServer(tls=tls).then(*steps) as server:
+        client = connect(server.url)
+        try:
+            yield server, client
+        finally:
+            client.close()
 
 
 def _read_request(reader: IO[bytes], number: int) -> Recorded | None:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import ssl
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,14 +13,14 @@ from montemap.worker.sfn_config import StaticCredentials
 from montemap.worker.sfn_http import SfnHttpClient
 from montemap.worker.sfn_signing import FrozenCredentials
 
-from .scripted_server import Reply, ScriptedServer
+from .scripted_server import Reply, scripted, server_tls
 
 JSON = b"Content-Type: application/x-amz-json-1.0\r\n"
 
 
-def client_for(server: ScriptedServer) -> SfnHttpClient:
+def client_for(url: str) -> SfnHttpClient:
     credentials = StaticCredentials(FrozenCredentials("AKID", "secret-secret-secret"))
-    return SfnHttpClient(endpoint_url=server.url, region=REGION, credentials=credentials)
+    return SfnHttpClient(endpoint_url=url, region=REGION, credentials=credentials)
 
 
 @pytest.mark.parametrize(
@@ -52,26 +49,17 @@ def client_for(server: ScriptedServer) -> SfnHttpClient:
     ],
 )
 def test_response_framings(raw: bytes, reused: bool) -> None:
-    server = ScriptedServer().then(Reply(raw=raw), Reply(body=b'{"b": 2}'))
-    client = client_for(server)
-    try:
+    with scripted(client_for, Reply(raw=raw), Reply(body=b'{"b": 2}')) as (server, client):
         assert client.send_task_heartbeat(taskToken="t")["a"] == 1
         assert client.send_task_heartbeat(taskToken="t")["b"] == 2
         connections = [r.connection for r in server.requests]
         assert connections == ([1, 1] if reused else [1, 2])
-    finally:
-        client.close()
-        server.close()
 
 
 def test_a_body_ended_by_closing_the_connection() -> None:
-    server = ScriptedServer().then(Reply(raw=b"HTTP/1.1 200 OK\r\n\r\n" + b'{"a": 1}', close=True))
-    client = client_for(server)
-    try:
+    reply = Reply(raw=b"HTTP/1.1 200 OK\r\n\r\n" + b'{"a": 1}', close=True)
+    with scripted(client_for, reply) as (_, client):
         assert client.send_task_heartbeat(taskToken="t")["a"] == 1
-    finally:
-        client.close()
-        server.close()
 
 
 @pytest.mark.parametrize(
@@ -85,21 +73,15 @@ def test_a_body_ended_by_closing_the_connection() -> None:
     ],
 )
 def test_broken_responses_are_closed_connections(raw: bytes) -> None:
-    server = ScriptedServer().then(Reply(raw=raw, close=True))
-    client = client_for(server)
-    try:
+    with scripted(client_for, Reply(raw=raw, close=True)) as (_, client):
         with pytest.raises(ConnectionClosedError) as closed:
             client.send_task_heartbeat(taskToken="t")
         assert is_transient(closed.value)
-    finally:
-        client.close()
-        server.close()
 
 
 def test_request_head_and_body() -> None:
-    server = ScriptedServer().then(Reply(status=400, body=b'{"__type": "InvalidToken"}'))
-    client = client_for(server)
-    try:
+    reply = Reply(status=400, body=b'{"__type": "InvalidToken"}')
+    with scripted(client_for, reply) as (server, client):
         with pytest.raises(ClientError):
             client.send_task_failure(taskToken="t", error="E", cause="c é")
         request = server.requests[0]
@@ -109,58 +91,23 @@ def test_request_head_and_body() -> None:
         assert request.headers["authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKID/")
         assert int(request.headers["content-length"]) == len(request.body)
         assert request.body == b'{"taskToken": "t", "error": "E", "cause": "c \\u00e9"}'
-    finally:
-        client.close()
-        server.close()
-
-
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A self-signed certificate for 127.0.0.1 (key and certificate in one PEM file)."""
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("needs the openssl command")
-    path = tmp_path_factory.mktemp("tls") / "server.pem"
-    subprocess.run(
-        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-         "-keyout", str(path), "-out", str(path)],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
-    return path
-
-
-def tls_server(certificate: Path) -> ScriptedServer:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(certificate)
-    return ScriptedServer(tls=context)
 
 
 def test_https_with_a_ca_bundle(certificate: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_CA_BUNDLE", str(certificate))
-    server = tls_server(certificate).then(Reply(body=b'{"a": 1}'), Reply(body=b'{"a": 2}'))
-    client = client_for(server)
-    try:
+    replies = Reply(body=b'{"a": 1}'), Reply(body=b'{"a": 2}')
+    with scripted(client_for, *replies, tls=server_tls(certificate)) as (server, client):
         assert client.send_task_heartbeat(taskToken="t")["a"] == 1
         assert client.send_task_heartbeat(taskToken="t")["a"] == 2
         assert [r.connection for r in server.requests] == [1, 1]
         assert server.requests[0].headers["host"] == f"127.0.0.1:{server.port}"
-    finally:
-        client.close()
-        server.close()
 
 
 def test_an_untrusted_certificate_is_botocores_ssl_error(
     certificate: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("AWS_CA_BUNDLE", raising=False)
-    server = tls_server(certificate)
-    client = client_for(server)
-    try:
+    with scripted(client_for, tls=server_tls(certificate)) as (server, client):
         with pytest.raises(SSLError, match="SSL validation failed"):
             client.send_task_heartbeat(taskToken="t")
         assert server.requests == []
-    finally:
-        client.close()
-        server.close()

@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
 from botocore.exceptions import NoCredentialsError, NoRegionError
 
-from montemap.worker.client import is_transient, make_client
+from montemap.worker.client import StepFunctionsCalls, is_transient, make_client
 from montemap.worker.errors import WorkerError
-from montemap.worker.sfn_config import StaticCredentials, resolve
+from montemap.worker.sfn_config import StaticCredentials, ca_bundle, resolve
 from montemap.worker.sfn_http import EndpointError, SfnHttpClient
 
-from .scripted_server import Reply, ScriptedServer
+from .scripted_server import Reply, ScriptedServer, scripted, server_tls
 from .test_sfn_http import AWS_VARIABLES
 
 
@@ -151,10 +152,9 @@ def test_unusable_endpoints_are_worker_errors(url: str) -> None:
 
 def test_an_endpoint_behind_a_proxy_gets_a_boto3_client(env: pytest.MonkeyPatch) -> None:
     """botocore speaks to HTTP proxies; the worker's own client does not, so it steps aside."""
-    proxy = ScriptedServer().then(Reply(body=b"{}"))
-    env.setenv("HTTP_PROXY", proxy.url)
     endpoint = "http://sfn.example.invalid:8083"
-    try:
+    with ScriptedServer().then(Reply(body=b"{}")) as proxy:
+        env.setenv("HTTP_PROXY", proxy.url)
         client = make_client(region="eu-west-1", endpoint_url=endpoint)
         assert not isinstance(client, SfnHttpClient)
         client.send_task_heartbeat(taskToken="t")
@@ -165,5 +165,74 @@ def test_an_endpoint_behind_a_proxy_gets_a_boto3_client(env: pytest.MonkeyPatch)
         direct = make_client(region="eu-west-1", endpoint_url=endpoint)
         assert isinstance(direct, SfnHttpClient)
         direct.close()
+
+
+# ----------------------------------------------------------------------------- CA bundle
+
+
+@pytest.fixture
+def tls_env(env: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    env.delenv("AWS_CA_BUNDLE", raising=False)
+    env.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    return env
+
+
+def botocores_ca_bundle() -> str | None:
+    """The CA bundle a boto3 client verifies HTTPS against (None: its default)."""
+    client: Any = boto3.session.Session().client(
+        "stepfunctions", region_name="eu-west-1", endpoint_url="https://127.0.0.1:1"
+    )
+    try:
+        verify = client._endpoint.http_session._verify
     finally:
-        proxy.close()
+        client.close()
+    return None if verify is True else str(verify)
+
+
+CONFIG = "[default]\nca_bundle = /ca/config.pem\n[profile other]\nca_bundle = /ca/other.pem\n"
+
+
+@pytest.mark.parametrize(
+    ("variables", "config", "credentials", "expected"),
+    [
+        ({}, "", "", None),
+        ({}, CONFIG, "", "/ca/config.pem"),
+        ({"AWS_CA_BUNDLE": "/ca/env.pem"}, CONFIG, "", "/ca/env.pem"),
+        ({"AWS_PROFILE": "other"}, CONFIG, "", "/ca/other.pem"),
+        ({"REQUESTS_CA_BUNDLE": "/ca/requests.pem"}, "", "", "/ca/requests.pem"),
+        ({"REQUESTS_CA_BUNDLE": "/ca/requests.pem"}, CONFIG, "", "/ca/config.pem"),
+        ({}, "", "[default]\nca_bundle = /ca/credentials.pem\n", "/ca/credentials.pem"),
+    ],
+    ids=["none", "config", "env-wins", "profile", "requests", "config-wins", "credentials-file"],
+)
+def test_the_ca_bundle_is_botocores(
+    tls_env: pytest.MonkeyPatch,
+    tmp_path: Path,
+    variables: dict[str, str],
+    config: str,
+    credentials: str,
+    expected: str | None,
+) -> None:
+    for name, text in (("AWS_CONFIG_FILE", config), ("AWS_SHARED_CREDENTIALS_FILE", credentials)):
+        if text:
+            (tmp_path / name).write_text(text)
+            tls_env.setenv(name, str(tmp_path / name))
+    for name, value in variables.items():
+        tls_env.setenv(name, value)
+    assert ca_bundle() == botocores_ca_bundle() == expected
+
+
+def test_https_trusts_the_config_files_ca_bundle(
+    tls_env: pytest.MonkeyPatch, tmp_path: Path, certificate: Path
+) -> None:
+    config = tmp_path / "config"
+    config.write_text(f"[default]\nregion = eu-west-1\nca_bundle = {certificate}\n")
+    tls_env.setenv("AWS_CONFIG_FILE", str(config))
+    reply = Reply(body=b'{"a": 1}')
+    with scripted(ours_at, reply, tls=server_tls(certificate)) as (server, client):
+        assert client.send_task_heartbeat(taskToken="t")["a"] == 1
+        assert server.requests[0].headers["x-amz-target"] == "AWSStepFunctions.SendTaskHeartbeat"
+
+
+def ours_at(endpoint_url: str) -> StepFunctionsCalls:
+    return make_client(endpoint_url=endpoint_url)

@@ -34,7 +34,7 @@ from montemap.worker.sfn_config import StaticCredentials
 from montemap.worker.sfn_http import SfnHttpClient, SfnResponseError
 from montemap.worker.sfn_signing import FrozenCredentials
 
-from .scripted_server import HANG_UP, SILENCE, Reply, ScriptedServer
+from .scripted_server import HANG_UP, SILENCE, Reply, scripted
 from .worker_support import assert_eventually, finished, free_port
 
 KEY_ID = "WORKERKEY"
@@ -308,10 +308,12 @@ def test_reconnects_after_the_server_restarts(server_factory: Any) -> None:
 
 
 def test_a_kept_alive_connection_closed_under_a_request_is_retried_once() -> None:
-    server = ScriptedServer().then(Reply(body=b'{"taskToken": "t1", "input": "{}"}'), HANG_UP)
-    server.then(Reply(body=b'{"taskToken": "t2", "input": "[]"}'))
-    client = http_client(server.url)
-    try:
+    steps = (
+        Reply(body=b'{"taskToken": "t1", "input": "{}"}'),
+        HANG_UP,
+        Reply(body=b'{"taskToken": "t2", "input": "[]"}'),
+    )
+    with scripted(http_client, *steps) as (server, client):
         assert client.get_activity_task(activityArn="a", workerName="w")["taskToken"] == "t1"
         assert client.get_activity_task(activityArn="a", workerName="w")["taskToken"] == "t2"
         assert [r.connection for r in server.requests] == [1, 1, 2]
@@ -320,33 +322,20 @@ def test_a_kept_alive_connection_closed_under_a_request_is_retried_once() -> Non
         )
         assert server.requests[0].headers["content-type"] == "application/x-amz-json-1.0"
         assert server.requests[0].path == "/"
-    finally:
-        client.close()
-        server.close()
 
 
 def test_a_connection_the_server_closed_while_idle_is_replaced() -> None:
-    server = ScriptedServer().then(Reply(close=True), Reply(body=b'{"x": 1}'))
-    client = http_client(server.url)
-    try:
+    with scripted(http_client, Reply(close=True), Reply(body=b'{"x": 1}')) as (server, client):
         client.send_task_heartbeat(taskToken="t")
         assert client.send_task_heartbeat(taskToken="t")["x"] == 1
         assert [r.connection for r in server.requests] == [1, 2]
-    finally:
-        client.close()
-        server.close()
 
 
 def test_a_fresh_connection_closed_without_an_answer_is_transient() -> None:
-    server = ScriptedServer().then(HANG_UP)
-    client = http_client(server.url)
-    try:
+    with scripted(http_client, HANG_UP) as (_, client):
         with pytest.raises(ConnectionClosedError) as closed:
             client.send_task_heartbeat(taskToken="t")
         assert is_transient(closed.value)
-    finally:
-        client.close()
-        server.close()
 
 
 def test_connection_refused_and_read_timeout_are_transient() -> None:
@@ -355,15 +344,10 @@ def test_connection_refused_and_read_timeout_are_transient() -> None:
         client.send_task_heartbeat(taskToken="t")
     assert is_transient(refused.value) and "Could not connect" in str(refused.value)
     client.close()
-    server = ScriptedServer().then(SILENCE)
-    client = http_client(server.url, read_timeout=0.3)
-    try:
+    with scripted(lambda url: http_client(url, read_timeout=0.3), SILENCE) as (_, client):
         with pytest.raises(ReadTimeoutError) as late:
             client.send_task_heartbeat(taskToken="t")
         assert is_transient(late.value)
-    finally:
-        client.close()
-        server.close()
 
 
 @pytest.mark.parametrize(
@@ -402,9 +386,7 @@ def test_connection_refused_and_read_timeout_are_transient() -> None:
 def test_error_responses_keep_botocores_shape(
     reply: Reply, code: str, message: str, transient: bool
 ) -> None:
-    server = ScriptedServer().then(reply)
-    client = http_client(server.url)
-    try:
+    with scripted(http_client, reply) as (_, client):
         with pytest.raises(ClientError) as refused:
             client.send_task_success(taskToken="t", output="{}")
         error = refused.value.response["Error"]
@@ -412,17 +394,9 @@ def test_error_responses_keep_botocores_shape(
         assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == reply.status
         assert is_transient(refused.value) is transient
         assert f"({code}) when calling the SendTaskSuccess operation" in str(refused.value)
-    finally:
-        client.close()
-        server.close()
 
 
 def test_a_success_body_that_is_not_a_json_object_is_an_error() -> None:
-    server = ScriptedServer().then(Reply(200, b"[1]"))
-    client = http_client(server.url)
-    try:
-        with pytest.raises(SfnResponseError, match=r"GetActivityTask: .*not a JSON object"):
-            client.get_activity_task(activityArn="a")
-    finally:
-        client.close()
-        server.close()
+    not_an_object = pytest.raises(SfnResponseError, match=r"GetActivityTask: .*not a JSON object")
+    with scripted(http_client, Reply(200, b"[1]")) as (_, client), not_an_object:
+        client.get_activity_task(activityArn="a")

@@ -118,3 +118,16 @@ def test_run_refuses_bad_options(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "--loans must be at least 1" in done.stderr and "--shocks" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_name_already_run_is_one_clear_error(two_runs: Path) -> None:
+    record = two_runs / "runs" / "small-run" / "run.json"
+    before = record.read_bytes()
+    done = montemap(
+        "run", "--data-dir", str(two_runs), "--name", "small-run", "--quiet", *PARAMS,
+        cwd=two_runs.parent,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "an execution named 'small-run' already exists" in done.stderr
+    assert "Traceback" not in done.stderr and "bug" not in done.stderr
+    assert record.read_bytes() == before  # the earlier run's record is left alone

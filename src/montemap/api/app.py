@@ -39,6 +39,7 @@ from montemap.api import protocol
 from montemap.api.actions import ACTIONS, Context
 from montemap.api.engine_api import EngineApi
 from montemap.api.errors import REFUSALS, to_api_error
+from montemap.api.gc_tuning import server_collector
 from montemap.api.hosts import SCOPE_KEY as HOSTS_SCOPE_KEY
 from montemap.api.hosts import HostPolicy, may_start_processes, refusal
 from montemap.api.registry import Registry
@@ -380,13 +381,14 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        if manage_engine:
-            await engine.start()
-        try:
-            yield
-        finally:
+        with server_collector():
             if manage_engine:
-                await engine.close()
+                await engine.start()
+            try:
+                yield
+            finally:
+                if manage_engine:
+                    await engine.close()
 
     return ApiApp(
         dispatcher,

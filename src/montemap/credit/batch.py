@@ -164,7 +164,7 @@ def simulate_arrays(
     loss_cents = np.rint(base.lgd * base.balance * 100.0).astype(np.int64)
     design = _path_design(params.seed, params.paths, params.estimator)
     rho = model.copula_correlation(base)  # a property of the borrower: once per batch
-    scenarios = [model.scenario(base, shock, mparams, rho) for shock in params.shocks_bp]
+    scenarios = model.scenarios(base, params.shocks_bp, mparams, rho)
     results = backend.simulate(
         [
             KernelInputs(live.account_id, special.ndtri(sc.pd_repriced), sc.rho, loss_cents)
@@ -395,10 +395,8 @@ _COLUMN_ORDER = (
 
 def batch_id_for(items: Sequence[Item]) -> str:
     """A stable id from the batch's object keys (a retried batch reuses it)."""
-    digest = hashlib.sha256()
-    for item in items:
-        digest.update(f"{item.bucket}/{item.key}\n".encode())
-    return f"b-{digest.hexdigest()[:24]}"
+    text = "".join([f"{bucket}/{key}\n" for bucket, key in items])  # one update: same digest
+    return f"b-{hashlib.sha256(text.encode()).hexdigest()[:24]}"
 
 
 def read_and_parse(store: ObjectStore, items: Sequence[Item], params: RunParams) -> ParsedObjects:
@@ -413,7 +411,8 @@ def write_batch(store: ObjectStore, params: RunParams, result: BatchResult) -> s
     # an uncompressed Arrow IPC file, one record batch per scenario (batch_rows.py): a
     # copy of the columns, where Parquet's encoding cost a fifth of the batch's CPU
     rows = encode_rows(result.table, len(result.shocks_bp))
-    store.put(
+    # no ETag back (none is used): a local store leaves the MD5 until something asks for it
+    store.put_no_etag(
         params.output_bucket,
         params.batch_key(result.batch_id, LOANS_FILE),
         rows.to_pybytes(),
@@ -425,7 +424,9 @@ def write_batch(store: ObjectStore, params: RunParams, result: BatchResult) -> s
         loss_cents=result.loss_cents,
         defaults=result.path_defaults,
     )
-    store.put(params.output_bucket, params.batch_key(result.batch_id, "paths.npz"), buf.getvalue())
+    store.put_no_etag(
+        params.output_bucket, params.batch_key(result.batch_id, "paths.npz"), buf.getvalue()
+    )
     doc = {
         "format": 1,
         "batch_id": result.batch_id,
@@ -443,7 +444,7 @@ def write_batch(store: ObjectStore, params: RunParams, result: BatchResult) -> s
         "matured_loans": result.matured_loans,
         "rejects": [{"key": r.key, "reason": r.reason} for r in result.rejects],
     }
-    store.put(
+    store.put_no_etag(
         params.output_bucket,
         params.batch_key(result.batch_id, "batch.json"),
         json.dumps(doc, separators=(",", ":")).encode(),  # compact: the C encoder

@@ -42,15 +42,20 @@ def encode_rows(table: pa.Table, scenarios: int) -> pa.Buffer:
     if rows * scenarios != table.num_rows:
         raise ValueError(f"{table.num_rows} rows do not split into {scenarios} scenarios")
     sink = pa.BufferOutputStream()
+    whole = table.to_batches()
     with ipc.new_file(sink, table.schema) as writer:
-        for j in range(scenarios):
-            part = table.slice(j * rows, rows)
-            if not rows:
-                writer.write_batch(pa.RecordBatch.from_pylist([], schema=table.schema))
-                continue
-            if any(column.num_chunks != 1 for column in part.columns):
-                part = part.combine_chunks()  # so the scenario is one record batch
-            writer.write_table(part)
+        if rows and len(whole) == 1:  # every column in one piece: cut it at the scenarios
+            for j in range(scenarios):
+                writer.write_batch(whole[0].slice(j * rows, rows))
+        else:
+            for j in range(scenarios):
+                part = table.slice(j * rows, rows)
+                if not rows:
+                    writer.write_batch(pa.RecordBatch.from_pylist([], schema=table.schema))
+                    continue
+                if any(column.num_chunks != 1 for column in part.columns):
+                    part = part.combine_chunks()  # so the scenario is one record batch
+                writer.write_table(part)
     return sink.getvalue()
 
 

@@ -20,9 +20,16 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pcsv
 from numpy.typing import NDArray
 
+from montemap.credit.bulk_fields import (
+    all_digits,
+    fixed_dates,
+    lengths,
+    plain_decimals,
+    shared_header,
+    split_rows,
+)
 from montemap.credit.loans import (
     _CANONICAL,
     MAX_OBJECT_BYTES,
@@ -55,8 +62,7 @@ class ParsedObjects:
 @dataclass(frozen=True)
 class _Header:
     width: int
-    names: tuple[str, ...]  # column names for the CSV reader (unique)
-    columns: dict[str, str]  # canonical name -> reader column name
+    columns: dict[str, int]  # canonical name -> field index
 
 
 @functools.lru_cache(maxsize=64)
@@ -69,24 +75,47 @@ def _header(line: bytes) -> _Header | None:
     raw = [h.strip() for h in line[:-1].decode("ascii").split(",")]
     if len(set(h.lower() for h in raw)) != len(raw):
         return None
-    names = tuple(f"c{i}" for i in range(len(raw)))
-    columns = {
-        _CANONICAL[h.lower()]: names[i] for i, h in enumerate(raw) if h.lower() in _CANONICAL
-    }
+    columns = {_CANONICAL[h.lower()]: i for i, h in enumerate(raw) if h.lower() in _CANONICAL}
     if any(name not in columns for name in REQUIRED):
         return None
-    return _Header(len(raw), names, columns)
+    return _Header(len(raw), columns)
 
 
 def parse_objects(
     keys: Sequence[str], bodies: Sequence[bytes | Reject], as_of: dt.date | None
 ) -> ParsedObjects:
     """Parse every object (``bodies[i]`` is item ``keys[i]``'s bytes or its read reject)."""
-    n = len(bodies)
-    rows: list[bytes] = [b""] * n
-    groups: dict[bytes, list[int]] = {}
     slow: list[int] = []
     rejects: list[tuple[int, Reject]] = []
+    shared = shared_header(bodies, MAX_OBJECT_BYTES)  # the usual batch: no loop per object
+    groups = (
+        {shared[0]: (list(range(len(bodies))), shared[1])}
+        if shared is not None
+        else _groups(bodies, slow, rejects)
+    )
+    parts: list[tuple[NDArray[np.int64], LoanArrays, NDArray[np.bool_]]] = []
+    for line, (idx, joined) in groups.items():
+        header = _header(line)
+        if header is None:
+            slow.extend(idx)
+            continue
+        got, rest = _parse_group(header, joined, len(idx), [keys[i] for i in idx], as_of)
+        index = np.array(idx, dtype=np.int64)
+        if got is not None:
+            arrays, defaulted, ok = got
+            parts.append((index[ok], arrays, defaulted))
+        slow.extend(index[rest].tolist())
+    return _merge(parts, sorted(slow), keys, bodies, rejects, as_of)
+
+
+def _groups(
+    bodies: Sequence[bytes | Reject], slow: list[int], rejects: list[tuple[int, Reject]]
+) -> dict[bytes, tuple[list[int], bytes]]:
+    """Per header line, the objects of one data line under it and their data lines joined
+    (each ending in a newline); appends the read rejects and the other objects (for the
+    per-row parser) to ``rejects`` and ``slow``."""
+    rows: list[bytes] = [b""] * len(bodies)
+    groups: dict[bytes, list[int]] = {}
     for i, body in enumerate(bodies):
         if isinstance(body, Reject):
             rejects.append((i, body))
@@ -103,19 +132,7 @@ def parse_objects(
             groups.setdefault(body[: nl + 1], []).append(i)
         else:
             slow.append(i)
-    parts: list[tuple[NDArray[np.int64], LoanArrays, NDArray[np.bool_]]] = []
-    for line, idx in groups.items():
-        header = _header(line)
-        if header is None:
-            slow.extend(idx)
-            continue
-        got, rest = _parse_group(header, [rows[i] for i in idx], [keys[i] for i in idx], as_of)
-        index = np.array(idx, dtype=np.int64)
-        if got is not None:
-            arrays, defaulted, ok = got
-            parts.append((index[ok], arrays, defaulted))
-        slow.extend(index[rest].tolist())
-    return _merge(parts, sorted(slow), keys, bodies, rejects, as_of)
+    return {line: (idx, b"".join([rows[i] for i in idx])) for line, idx in groups.items()}
 
 
 def _merge(
@@ -194,39 +211,24 @@ def _plain_rows(buf: bytes, rows: int, width: int) -> NDArray[np.bool_]:
 
 
 def _parse_group(
-    header: _Header, rows: list[bytes], keys: list[str], as_of: dt.date | None
+    header: _Header, joined: bytes, n: int, keys: list[str], as_of: dt.date | None
 ) -> tuple[tuple[LoanArrays, NDArray[np.bool_], NDArray[np.bool_]] | None, NDArray[np.bool_]]:
-    """``((arrays, defaulted, accepted), rest)``: the loans of the rows that pass, which
-    rows they are, and the rows left to the per-row parser."""
-    joined = b"".join(rows)
-    plain = _plain_rows(joined, len(rows), header.width)
+    """``((arrays, defaulted, accepted), rest)`` of ``n`` data lines (``joined``, each
+    ending in a newline): the loans of the rows that pass, which rows they are, and the
+    rows left to the per-row parser."""
+    plain = _plain_rows(joined, n, header.width)
     if not plain.all():
-        rows = [r for r, p in zip(rows, plain, strict=True) if p]
+        arr = np.frombuffer(joined, dtype=np.uint8)
+        sizes = np.diff(np.flatnonzero(arr == 10), prepend=-1)
+        joined = arr[np.repeat(plain, sizes)].tobytes()
         keys = [k for k, p in zip(keys, plain, strict=True) if p]
-        joined = b"".join(rows)
-    if not rows:
+    if not keys:
         return None, ~plain
-    table = pcsv.read_csv(
-        pa.py_buffer(joined),
-        read_options=pcsv.ReadOptions(
-            column_names=list(header.names),
-            use_threads=False,
-            block_size=max(1 << 16, len(joined) + 1),
-        ),
-        parse_options=pcsv.ParseOptions(
-            quote_char=False, double_quote=False, escape_char=False, ignore_empty_lines=False
-        ),
-        convert_options=pcsv.ConvertOptions(
-            column_types={name: pa.string() for name in header.names},
-            strings_can_be_null=False,
-            quoted_strings_can_be_null=False,
-        ),
-    )
-    spaced = b" " in joined  # else trimming changes nothing: skip it
-    text = {canon: table.column(col).combine_chunks() for canon, col in header.columns.items()}
-    if spaced:
+    # plain rows (no quotes, the header's field count): cut at every comma and newline
+    text = split_rows(joined, len(keys), header.width, header.columns)
+    if b" " in joined:  # else trimming changes nothing: skip it
         text = {canon: pc.utf8_trim(arr, " ") for canon, arr in text.items()}
-    arrays, defaulted, ok = _columns(text, len(rows), keys, as_of)
+    arrays, defaulted, ok = _columns(text, len(keys), keys, as_of)
     accepted = np.flatnonzero(plain)[ok]
     rest = np.ones(plain.shape[0], dtype=np.bool_)
     rest[accepted] = False
@@ -254,12 +256,13 @@ def _numbers(text: dict[str, pa.Array], n: int) -> dict[str, NDArray[np.float64]
     finite number (one regex match and one cast over all of them)."""
     names = [name for name in RANGES if name in text]
     joined = pa.concat_arrays([text[name] for name in names])
-    plain = pc.match_substring_regex(joined, _NUMBER)
-    values = np.asarray(
-        pc.cast(pc.if_else(plain, joined, pa.scalar("nan")), pa.float64()).to_numpy(
-            zero_copy_only=False
-        )
-    )
+    plain = plain_decimals(joined)  # most values: no expression needed
+    if not plain.all():
+        rest = np.flatnonzero(~plain)
+        plain[rest] = _np(pc.match_substring_regex(joined.take(pa.array(rest)), _NUMBER))
+    if not plain.all():
+        joined = pc.if_else(pa.array(plain), joined, pa.scalar("nan"))
+    values = np.asarray(pc.cast(joined, pa.float64()).to_numpy(zero_copy_only=False))
     return {name: values[i * n : (i + 1) * n] for i, name in enumerate(names)}
 
 
@@ -275,12 +278,10 @@ def _ranged(values: NDArray[np.float64], name: str) -> NDArray[np.bool_]:
     return np.asarray(inside, dtype=np.bool_)
 
 
-def _optional(text: dict[str, pa.Array], name: str, n: int) -> tuple[pa.Array, NDArray[np.bool_]]:
-    """The column's text (empty when absent) and where it is empty."""
+def _empty(text: dict[str, pa.Array], name: str, n: int) -> NDArray[np.bool_]:
+    """Where the column is empty (everywhere when it is absent)."""
     arr = text.get(name)
-    if arr is None:
-        return pa.array([""] * n, pa.string()), np.ones(n, dtype=np.bool_)
-    return arr, _np(pc.equal(arr, ""))
+    return np.ones(n, dtype=np.bool_) if arr is None else np.asarray(lengths(arr) == 0)
 
 
 def _dates(
@@ -288,14 +289,18 @@ def _dates(
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
     """Year, month and day of MM/DD/YYYY or YYYY-MM-DD dates that exist (and are not after
     ``as_of``); clears ``ok`` elsewhere."""
-    us = _np(pc.match_substring_regex(arr, _US_DATE))
-    iso = _np(pc.match_substring_regex(arr, _ISO_DATE)) & ~us
-    ok &= us | iso
-    year, month, day = (np.ones(ok.shape[0], dtype=np.int64) for _ in range(3))
-    for pattern, where in ((_US_DATE, us), (_ISO_DATE, iso)):
-        if where.any():
-            found = pc.extract_regex(arr.filter(pa.array(where)), pattern)
-            year[where], month[where], day[where] = (_ints(found.field(f)) for f in "ymd")
+    fixed = fixed_dates(arr)  # every date in a usual form: no expression needed
+    if fixed is not None:
+        year, month, day = fixed
+    else:
+        us = _np(pc.match_substring_regex(arr, _US_DATE))
+        iso = _np(pc.match_substring_regex(arr, _ISO_DATE)) & ~us
+        ok &= us | iso
+        year, month, day = (np.ones(ok.shape[0], dtype=np.int64) for _ in range(3))
+        for pattern, where in ((_US_DATE, us), (_ISO_DATE, iso)):
+            if where.any():
+                found = pc.extract_regex(arr.filter(pa.array(where)), pattern)
+                year[where], month[where], day[where] = (_ints(found.field(f)) for f in "ymd")
     ok &= (year >= 1) & (month >= 1) & (month <= 12) & (day >= 1)
     leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
     days = _DAYS[np.clip(month, 0, 12)] + ((month == 2) & leap)
@@ -311,11 +316,22 @@ def _choice(
     text: dict[str, pa.Array], name: str, options: tuple[str, str], ok: NDArray[np.bool_]
 ) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
     """True for the second option (empty: the first), and where the column is empty."""
-    arr, empty = _optional(text, name, ok.shape[0])
+    arr, empty = text.get(name), _empty(text, name, ok.shape[0])
+    if arr is None:
+        return np.zeros(ok.shape[0], dtype=np.bool_), empty
     lower = pc.ascii_lower(arr)
     second = _np(pc.equal(lower, options[1]))
     ok &= second | empty | _np(pc.equal(lower, options[0]))
     return second, empty
+
+
+def _zips(arr: pa.Array) -> tuple[NDArray[np.bool_], pa.Array]:
+    """Where the text is a ZIP code, and its first five digits (zero-padded)."""
+    if all_digits(arr, 1, 5).all():  # plain short ZIP codes: no expression needed
+        return np.ones(len(arr), dtype=np.bool_), pc.utf8_lpad(arr, 5, padding="0")
+    zip_ok = _np(pc.match_substring_regex(arr, _ZIP))
+    zips = pc.extract_regex(pc.if_else(pa.array(zip_ok), arr, "0"), _ZIP)
+    return zip_ok, pc.utf8_lpad(zips.field("z"), 5, padding="0")
 
 
 def _columns(
@@ -325,12 +341,12 @@ def _columns(
     the per-row parser would accept with exactly these values."""
     ok = np.ones(n, dtype=np.bool_)
     account = text["AccountID"]
-    ok &= _np(pc.match_substring_regex(account, r"^[0-9]{1,18}$"))
-    ids = pc.cast(pc.if_else(pa.array(ok), account, pa.scalar("0")), pa.int64())
-    zip_ok = _np(pc.match_substring_regex(text["ZipCode"], _ZIP))
+    ok &= all_digits(account, 1, 18)  # ^[0-9]{1,18}$ (the rows are ASCII)
+    if not ok.all():
+        account = pc.if_else(pa.array(ok), account, pa.scalar("0"))
+    ids = pc.cast(account, pa.int64())
+    zip_ok, zip5 = _zips(text["ZipCode"])
     ok &= zip_ok
-    zips = pc.extract_regex(pc.if_else(pa.array(zip_ok), text["ZipCode"], "0"), _ZIP)
-    zip5 = pc.utf8_lpad(zips.field("z"), 5, padding="0")
     numbers = _numbers(text, n)
     for name in ("Rate", "Payment", "LoanAmount", "LoanTerm", "GrossIncome"):
         ok &= _ranged(numbers[name], name)
@@ -353,7 +369,7 @@ def _columns(
         ("LGD", np.nan),
         ("Rho", np.nan),
     ):
-        _, empty = _optional(text, name, n)
+        empty = _empty(text, name, n)
         got = numbers.get(name, np.full(n, np.nan))
         ok &= _ranged(got, name) | empty
         values[name] = np.where(empty, default, got)

@@ -114,6 +114,8 @@ class NumpyBackend:
 
         n = first.account_ids.shape[0]
         coeffs = [_coefficients(sc) for sc in scenarios]
+        # b depends on rho only: spread once per block when every scenario has the same
+        shared_b = all(np.array_equal(b, coeffs[0][1]) for _, b in coeffs)
         ids = first.account_ids.astype(np.uint64)
         weights = first.loss_cents.astype(np.float64)
         exact = float(weights.sum()) < _EXACT
@@ -138,7 +140,8 @@ class NumpyBackend:
                 # each loan's coefficients spread along its row once for both halves: a
                 # column broadcast inside the two ufuncs would be copied row by row
                 np.copyto(a_wide, a[start:stop, None])
-                np.copyto(b_wide, b[start:stop, None])
+                if j == 0 or not shared_b:
+                    np.copyto(b_wide, b[start:stop, None])
                 for h, (count, u) in enumerate(((n_even, units_even), (n_odd, units_odd))):
                     if count == 0:
                         continue

@@ -9,6 +9,7 @@ in docs/model.md; the defaults are the module constants and
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -138,7 +139,7 @@ def basel_correlation(pd: F64, commercial: NDArray[np.bool_]) -> F64:
     return np.asarray(lo * w + hi * (1.0 - w), dtype=np.float64)
 
 
-def unconditional_pd(pd: F64, rho: F64, mu: float) -> F64:
+def unconditional_pd(pd: F64, rho: F64, mu: float | F64) -> F64:
     """P(default) when ``Z ~ N(mu, 1)``: ``Phi(Phi^-1(PD) - sqrt(rho) mu)``."""
     return np.asarray(special.ndtr(special.ndtri(pd) - np.sqrt(rho) * mu), dtype=np.float64)
 
@@ -275,8 +276,18 @@ def scenario(
     """Reprice, re-assess affordability and stress the PD for one rate shock; ``rho`` is
     :func:`copula_correlation` of ``base`` (the same in every scenario: computed here when
     not given)."""
+    return scenarios(base, [shock_bp], params, rho)[0]
+
+
+def scenarios(
+    base: Baseline, shocks_bp: Sequence[int], params: ModelParams, rho: F64 | None = None
+) -> list[Scenario]:
+    """:func:`scenario` of every shock, computed at once: each step is one array operation
+    over (shocks, loans), element by element the same arithmetic as shock by shock, so
+    the values are the same; a scenario's arrays are rows of the joint ones."""
     loans = base.loans
-    shocked_rate = np.where(loans.fixed, loans.rate, np.maximum(loans.rate + shock_bp / 100.0, 0))
+    shocks = np.array([[s / 100.0] for s in shocks_bp], dtype=np.float64)  # (k, 1)
+    shocked_rate = np.where(loans.fixed, loans.rate, np.maximum(loans.rate + shocks, 0))
     repriced = annuity_payment(base.balance, shocked_rate, base.remaining_term.astype(np.float64))
     shocked_payment = np.where(loans.fixed, base.payment, repriced)
     dti, dscr = affordability(loans, shocked_payment, base.noi)
@@ -287,24 +298,28 @@ def scenario(
     )
     pd_rep = repriced_pd(base.pd0, base.payment, shocked_payment, crossed, params.crossing_penalty)
     rho = copula_correlation(base) if rho is None else rho
-    mu = macro_shift(shock_bp, params.kappa)
-    pd_stressed = clip_pd(unconditional_pd(pd_rep, rho, mu))
+    mus = [macro_shift(s, params.kappa) for s in shocks_bp]
+    pd_stressed = clip_pd(unconditional_pd(pd_rep, rho, np.array(mus, dtype=np.float64)[:, None]))
     expected_loss = pd_stressed * base.lgd * base.balance
     regulatory_r = np.where(
         np.isnan(loans.rho), basel_correlation(pd_stressed, loans.commercial), loans.rho
     )
     capital = irb_capital(pd_stressed, base.lgd, regulatory_r, loans.commercial) * base.balance
-    return Scenario(
-        shock_bp,
-        mu,
-        np.asarray(shocked_rate, dtype=np.float64),
-        np.asarray(shocked_payment, dtype=np.float64),
-        dti,
-        dscr,
-        np.asarray(crossed, dtype=np.bool_),
-        pd_rep,
-        pd_stressed,
-        np.asarray(rho, dtype=np.float64),
-        expected_loss,
-        capital,
-    )
+    rho = np.asarray(rho, dtype=np.float64)
+    return [
+        Scenario(
+            shock,
+            mu,
+            shocked_rate[j],
+            shocked_payment[j],
+            dti[j],
+            dscr[j],
+            np.asarray(crossed[j], dtype=np.bool_),
+            pd_rep[j],
+            pd_stressed[j],
+            rho,
+            expected_loss[j],
+            capital[j],
+        )
+        for j, (shock, mu) in enumerate(zip(shocks_bp, mus, strict=True))
+    ]

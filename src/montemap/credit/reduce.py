@@ -25,6 +25,7 @@ import numpy as np
 import pyarrow as pa
 from numpy.typing import NDArray
 
+from montemap.credit import reduce_merge
 from montemap.credit.batch import RATE_BUCKETS, SIZE_BANDS, TERM_BUCKETS, default_store
 from montemap.credit.capital import segment_capital_from_sums
 from montemap.credit.estimators import (
@@ -63,6 +64,8 @@ from montemap.credit.reduce_writer import (
     contributions_options,
     loans_options,
 )
+from montemap.credit.report_inputs import figure_feed
+from montemap.credit.report_loans import FigureFeed, Figures
 from montemap.credit.risk import vs_base
 from montemap.credit.sampling import IS_SHIFT, path_design
 from montemap.storage import ObjectStore, iter_objects
@@ -81,6 +84,9 @@ __all__ = [
 ALPHAS = (0.99, 0.999)
 LOSS_BINS = 40
 PD_EDGES = np.geomspace(PD_FLOOR, 1.0, 25)
+#: Books from which the Parquet writers join two chunks a row group (:func:`writer_shape`;
+#: measured: 500k loans +20 MB peak with joined groups, 2M even; docs/benchmarks.md).
+JOIN_LOANS = 2_000_000
 BREAKDOWNS: dict[str, tuple[str, tuple[str, ...] | None]] = {
     "rate_bucket": ("rate_bucket", tuple(name for name, _ in RATE_BUCKETS)),
     "term": ("term_bucket", tuple(name for name, _ in TERM_BUCKETS)),
@@ -97,11 +103,13 @@ class NoLoansError(ReduceError):
 
 @dataclass
 class RunOutputs:
-    """What a run published: the summary, and the folder holding the run's files
-    (``None`` when the reduction was asked for its figures only)."""
+    """What a run published: the summary, the folder holding the run's files (``None``
+    when the reduction was asked for its figures only) and, when asked for, the report's
+    per-loan figures of ``loans.parquet`` (``write_report``'s ``loan_figures``)."""
 
     summary: dict[str, Any]
     out_dir: Path | None = None
+    loan_figures: Figures | None = None
 
 
 # --------------------------------------------------------------------------- reading
@@ -124,9 +132,12 @@ def reduce_run(
     batch_ids: Sequence[str] | None = None,
     *,
     out_dir: Path | None = None,
+    report_figures: bool = False,
 ) -> RunOutputs:
     """Combine the batches (given in order, or every batch under the prefix, sorted)
-    and write the run's files into ``out_dir`` (without it, compute the figures only).
+    and write the run's files into ``out_dir`` (without it, compute the figures only);
+    with ``report_figures``, also the report's per-loan figures, as the rows are written
+    (the report then need not read ``loans.parquet`` back).
 
     Streaming: the batches are read one at a time, twice (path vectors and counts, then
     each scenario's loan rows), and memory holds path-level arrays and bounded state,
@@ -146,12 +157,13 @@ def reduce_run(
         scratch = Path(scratch_name)
         target = out_dir if out_dir is not None else scratch / "out"
         target.mkdir(parents=True, exist_ok=True)
+        feed = figure_feed(params.shocks_bp) if report_figures else None
         try:
             with single_thread_blas():
-                summary = _reduce(store, params, ids, scratch, RunFiles(target))
+                summary = _reduce(store, params, ids, scratch, RunFiles(target), feed)
         finally:
             release_memory()
-    return RunOutputs(summary, out_dir)
+    return RunOutputs(summary, out_dir, feed.result() if feed is not None else None)
 
 
 @contextmanager
@@ -201,7 +213,12 @@ _LIBC = _load_libc()
 
 
 def _reduce(
-    store: ObjectStore, params: RunParams, ids: list[str], scratch: Path, files: RunFiles
+    store: ObjectStore,
+    params: RunParams,
+    ids: list[str],
+    scratch: Path,
+    files: RunFiles,
+    feed: FigureFeed | None,
 ) -> dict[str, Any]:
     spill = AccountSpill(scratch, len(ids))
     try:
@@ -225,7 +242,7 @@ def _reduce(
                 if rows != n_loans:
                     raise ReduceError(f"scenario {shock} bp has {rows} rows, expected {n_loans}")
             write_lists(store, params, groups, files)
-            scenarios = _scenarios(store, params, scan, n_loans, scratch, files, first)
+            scenarios = _scenarios(store, params, scan, n_loans, scratch, files, first, feed)
         summary = _summary(params, scan, n_loans, len(ids), scenarios)
         files.path("summary.json").write_text(json.dumps(summary, indent=1) + "\n")
         files.commit((*LIST_FILES, "loans.parquet", "contributions.parquet", "summary.json"))
@@ -242,16 +259,21 @@ def _scenarios(
     scratch: Path,
     files: RunFiles,
     first: Prefetched[pa.Table],
+    feed: FigureFeed | None,
 ) -> list[dict[str, Any]]:
     """Passes 2 and 3, scenario by scenario (``first``: scenario 0's rows, being read);
-    each scenario's rows are read while the one before finishes."""
+    each scenario's rows are read while the one before finishes. The rows written to
+    loans.parquet also go to ``feed`` (the report's figures), if any."""
     s = params.paths
     design = path_design(params.seed, s, params.estimator)
     tails, diffs = difference_table(
         scan.loss / 100.0, design.weight, ALPHAS, seed=params.seed, replicates=_replicates(s)
     )
-    loans_out = BackgroundParquet(files.path("loans.parquet"), loans_options())
-    contrib_out = BackgroundParquet(files.path("contributions.parquet"), contributions_options())
+    shape = writer_shape(n_loans)
+    loans_out = BackgroundParquet(files.path("loans.parquet"), loans_options(), **shape)
+    contrib_out = BackgroundParquet(
+        files.path("contributions.parquet"), contributions_options(), **shape
+    )
     scenarios = []
     contrib: Contributions | None = None
     last = len(params.shocks_bp) - 1
@@ -269,13 +291,19 @@ def _scenarios(
                     loans_out.write(rows)
                     totals.add(rows)
                     contrib.add(rows, totals)
+                    if feed is not None:
+                        feed.add(shock, rows)
+            loans_out.flush()  # a row group holds one scenario's rows
             if j < last:  # read the next scenario while this one's third pass runs
                 reading = prefetched(scenario_chunks(store, params, scan.batches, j + 1))
+            else:  # every row is written: the writer's row-group metadata (~30 KB a
+                loans_out.close()  # row group, in the C heap) goes before the last pass 3
             figures = scenario_summary(
                 shock, params, totals, scan.loss[j], scan.defaults[j], design.weight, tails[j]
             )
             figures["vs_base"] = vs_base(scan.loss[j], scan.loss[0], design.weight, diffs[j])
             figures["contributions"], capital = contrib.finish(contrib_out)
+            contrib_out.flush()
             figures["capital_segments"] = segment_capital_from_sums(
                 capital, figures["contributions"], tuple(str(a) for a in ALPHAS)
             )
@@ -287,6 +315,16 @@ def _scenarios(
         loans_out.close()
         contrib_out.close()
     return scenarios
+
+
+def writer_shape(n_loans: int) -> dict[str, int]:
+    """Row groups and queue of both Parquet writers for a book of ``n_loans``: from
+    ``JOIN_LOANS`` loans, groups of two of pass 2's chunks with one chunk waiting (the
+    writers' row-group metadata, ~8.5 bytes a loan held until they close, then outweighs
+    the chunk held to join them); below, each chunk a group, two waiting."""
+    if n_loans < JOIN_LOANS:
+        return {}
+    return {"group_rows": 2 * reduce_merge.CHUNK_ROWS, "depth": 1}
 
 
 def _summary(

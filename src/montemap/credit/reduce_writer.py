@@ -7,6 +7,14 @@ the main thread reads and sums the next chunk. Chunks are written in the order g
 at most ``DEPTH`` wait (memory stays bounded), and an error in the thread is raised
 by the next :meth:`~BackgroundParquet.write` or by :meth:`~BackgroundParquet.close`.
 
+Given ``group_rows``, the thread joins consecutive chunks into row groups of at least
+that many rows (joined as chunked columns, not copied); :meth:`~BackgroundParquet.flush`
+and :meth:`~BackgroundParquet.close` end a smaller one. The writer keeps ~30 KB of
+metadata per ``loans.parquet`` row group in the C heap until the file closes (~870 bytes
+per column chunk whatever is in it; no writer option shrinks it), so larger groups hold
+less of it, at the cost of the chunks that wait to be joined (the reduction's choice:
+:func:`montemap.credit.reduce.writer_shape`).
+
 The options are chosen for the files' shape and cost; the values are what they were.
 Snappy rather than zstd (a third less encoding work, files about a tenth larger);
 dictionary pages only for the label columns (for columns of distinct values, keys and
@@ -24,7 +32,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-#: Chunks waiting for the writer thread at most.
+#: Chunks waiting for the writer thread at most (by default).
 DEPTH = 2
 #: Columns of ``loans.parquet`` with few distinct values (dictionary-encoded).
 LABELS = (
@@ -57,19 +65,30 @@ def contributions_options() -> dict[str, Any]:
     return {"compression": "snappy", "use_dictionary": False, "write_statistics": list(FILTERED)}
 
 
+class _Flush:
+    """The marker of a row group's end in the writer's queue."""
+
+
+_FLUSH = _Flush()
+
+
 class BackgroundParquet:
     """A Parquet file written chunk by chunk on a thread of its own; opened on the
-    first chunk (its schema is the file's)."""
+    first chunk (its schema is the file's). Row groups of at least ``group_rows`` rows
+    (by default: each chunk one), at most ``depth`` chunks waiting."""
 
-    def __init__(self, path: Path, options: dict[str, Any]) -> None:
+    def __init__(
+        self, path: Path, options: dict[str, Any], *, group_rows: int = 1, depth: int = DEPTH
+    ) -> None:
         self.path = path
         self.options = options
-        self._queue: queue.Queue[pa.Table | None] = queue.Queue(maxsize=DEPTH)
+        self.group_rows = group_rows
+        self._queue: queue.Queue[pa.Table | _Flush | None] = queue.Queue(maxsize=max(1, depth))
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
 
     def write(self, table: pa.Table) -> None:
-        """Queue ``table`` (blocks while ``DEPTH`` chunks wait)."""
+        """Queue ``table`` (blocks while ``depth`` chunks wait)."""
         self._raise()
         if self._thread is None:
             self._thread = threading.Thread(
@@ -77,6 +96,12 @@ class BackgroundParquet:
             )
             self._thread.start()
         self._queue.put(table)
+
+    def flush(self) -> None:
+        """End the current row group after the chunks given so far (nothing if none)."""
+        self._raise()
+        if self._thread is not None:
+            self._queue.put(_FLUSH)
 
     def close(self) -> None:
         """Write what is queued, close the file, raise the thread's error if any."""
@@ -95,8 +120,20 @@ class BackgroundParquet:
         writer: pq.ParquetWriter | None = None
         try:
             writer = pq.ParquetWriter(str(self.path), schema, **self.options)
-            while (table := self._queue.get()) is not None:
-                writer.write_table(table)
+            group: list[pa.Table] = []
+            rows = 0
+            while (item := self._queue.get()) is not None:
+                end = not isinstance(item, pa.Table)
+                if isinstance(item, pa.Table):
+                    _check_schema(self.path, item, schema)
+                    group.append(item)
+                    rows += item.num_rows
+                del item  # held by the group only, not while the next is awaited
+                if group and (end or rows >= self.group_rows):
+                    _write_group(writer, group, rows)
+                    group, rows = [], 0
+            if group:
+                _write_group(writer, group, rows)
         except BaseException as exc:  # handed to the main thread
             self._error = exc
             while self._queue.get() is not None:  # let the producer finish
@@ -104,3 +141,16 @@ class BackgroundParquet:
         finally:
             if writer is not None:
                 writer.close()
+
+
+def _check_schema(path: Path, table: pa.Table, schema: pa.Schema) -> None:
+    """Refuse a chunk of another schema as it comes (as the writer would when it is
+    written: it may wait in a group)."""
+    if not table.schema.equals(schema, check_metadata=False):
+        raise ValueError(f"{path}: a chunk's schema does not match the file's:\n{table.schema}")
+
+
+def _write_group(writer: pq.ParquetWriter, tables: list[pa.Table], rows: int) -> None:
+    """``tables`` as one row group (their columns as chunked arrays: nothing copied)."""
+    table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+    writer.write_table(table, row_group_size=max(rows, 1))

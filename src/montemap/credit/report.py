@@ -1,7 +1,8 @@
 """``report.html``: the run's results, readable offline, with charts as inline SVG.
 
 :func:`write_report` reads ``summary.json`` (required) and ``loans.parquet`` (optional;
-read one scenario at a time, a few columns) from a run folder and writes a
+read a chunk at a time, a few columns; or its figures as the reduction that wrote it
+computed them, when the same process reduced the run) from a run folder and writes a
 self-contained page: a plain-language summary of what the rate rise does, the scenario
 table, the loss distribution of each scenario with its VaR and expected shortfall
 marked, default rates against the shock, breakdowns, the PD histogram and the loans
@@ -35,6 +36,7 @@ from montemap.credit.report_inputs import (
     load_summary,
     loan_stats,
 )
+from montemap.credit.report_loans import Figures
 from montemap.credit.report_narrative import narrative
 from montemap.credit.report_sections import build as build_sections
 
@@ -175,8 +177,11 @@ def _breakdown_charts(scenarios: Sequence[Scenario], colors: Mapping[int, str]) 
     return breakdowns
 
 
-def write_report(out_dir: Path) -> Path:
-    """Read ``summary.json`` and ``loans.parquet`` in ``out_dir``; write ``report.html``."""
+def write_report(out_dir: Path, loan_figures: Figures | None = None) -> Path:
+    """Read ``summary.json`` and ``loans.parquet`` in ``out_dir``; write ``report.html``.
+
+    ``loan_figures``: the per-loan figures of ``loans.parquet`` from the reduction that
+    wrote it (``RunOutputs.loan_figures``), which then need not read the file back."""
     out_dir = Path(out_dir)
     if not out_dir.is_dir():
         raise ReportError(f"{out_dir}: not a directory")
@@ -185,7 +190,9 @@ def write_report(out_dir: Path) -> Path:
     loans_path = out_dir / "loans.parquet"
     stats: dict[int, LoanStats] = {}
     top: list[dict] = []
-    if loans_path.exists():
+    if loans_path.exists() and loan_figures is not None:
+        stats, top = loan_stats(loans_path, [s.shock_bp for s in scenarios], loan_figures)
+    elif loans_path.exists():
         # the template is compiled (pure Python) while Arrow's threads decode the loans
         compiling = threading.Thread(target=_compile_template, name="report-template")
         compiling.start()

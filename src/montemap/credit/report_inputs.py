@@ -4,7 +4,8 @@ figures from ``loans.parquet``.
 :func:`load_summary` turns the summary into :class:`Scenario` records, raising a
 :class:`ReportError` that names what is wrong; :func:`loan_stats` reads the loan file
 (through :mod:`montemap.credit.report_loans`) into :class:`LoanStats` per scenario and
-the loans with the largest expected loss.
+the loans with the largest expected loss, or takes the same figures from the reduction
+that wrote the file (:func:`figure_feed`, in the same process).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from montemap.credit.report_loans import scan_loans
+from montemap.credit.report_loans import FigureFeed, Figures, scan_loans
 from montemap.errors import MontemapError
 
 #: Debt-to-income above which a personal borrower counts as stretched.
@@ -189,8 +190,20 @@ def _histogram(raw: Any, where: str) -> tuple[list[float], list[int]] | None:
     return [float(e) for e in edges], [int(c) for c in counts]
 
 
-def loan_stats(path: Path, shocks: Sequence[int]) -> tuple[dict[int, LoanStats], list[dict]]:
-    """Per-scenario figures from loans.parquet, and the top loans at the largest shock."""
+def figure_feed(shocks: Sequence[int]) -> FigureFeed:
+    """What the reduction feeds ``loans.parquet``'s rows to, as it writes them, for the
+    figures :func:`loan_stats` would read back from the file."""
+    return FigureFeed(shocks, _LOAN_COLUMNS, top=TOP_LOANS, lines=(DTI_LINE, DSCR_LINE))
+
+
+def loan_stats(
+    path: Path, shocks: Sequence[int], figures: Figures | None = None
+) -> tuple[dict[int, LoanStats], list[dict]]:
+    """Per-scenario figures from loans.parquet, and the top loans at the largest shock:
+    ``figures`` (from the reduction that wrote the file) where they are those of these
+    scenarios, else read from the file."""
+    if figures is not None and set(figures[0]) == set(shocks) and len(set(shocks)) == len(shocks):
+        return {shock: LoanStats(**figures[0][shock]) for shock in shocks}, list(figures[1])
     try:
         file = pq.ParquetFile(path)
     except (OSError, pa.ArrowException) as exc:
@@ -202,9 +215,9 @@ def loan_stats(path: Path, shocks: Sequence[int]) -> tuple[dict[int, LoanStats],
     finally:
         file.close()
     try:
-        figures, top = scan_loans(
+        scanned, top = scan_loans(
             path, shocks, _LOAN_COLUMNS, top=TOP_LOANS, lines=(DTI_LINE, DSCR_LINE)
         )
     except (OSError, pa.ArrowException) as exc:
         raise ReportError(f"{path}: cannot read: {exc}") from None
-    return {shock: LoanStats(**f) for shock, f in figures.items()}, top
+    return {shock: LoanStats(**f) for shock, f in scanned.items()}, top

@@ -1,8 +1,12 @@
 """The report's per-loan figures, read from ``loans.parquet`` a chunk at a time (the file
-is sorted by scenario, then key), so the report's memory does not grow with the book.
+is sorted by scenario, then key), so the report's memory does not grow with the book;
+or taken from the rows as the reduction writes them (:class:`FigureFeed`), so a process
+that reduces and then reports never reads the file back.
 
-Counts are exact; the means and sums add each chunk's NumPy sum (they may differ from a
-whole-column sum in the last bits, far below what the report prints).
+Counts are exact; the means and sums add, per part (the rows of one scenario within one
+chunk of ``CHUNK_ROWS`` rows of the file), the part's NumPy sum. A part's sum depends on
+its values only, so :class:`FigureFeed` cuts the rows where the file's chunks are cut
+(its rows are the file's, in its order) and its figures are the same bits.
 """
 
 from __future__ import annotations
@@ -20,9 +24,13 @@ from numpy.typing import NDArray
 #: Loan rows read at a time.
 CHUNK_ROWS = 1 << 16
 
+#: Per scenario the :class:`LoanStats` fields, and the loans with the largest expected loss.
+Figures = tuple[dict[int, dict[str, Any]], list[dict[str, Any]]]
+
 
 class _Scenario:
-    """One scenario's running counts and sums."""
+    """One scenario's running counts and sums: the rows of a part are added (:meth:`add`,
+    in pieces), then summed (:meth:`end_part`)."""
 
     def __init__(self, dti_line: float, dscr_line: float) -> None:
         self.lines = (dti_line, dscr_line)
@@ -41,16 +49,28 @@ class _Scenario:
         self.change = 0.0
         self.increase = 0.0
         self.segment_el: dict[tuple[str, str], float] = {}
+        #: Segments by code (the codes of the pending rows).
+        self._segments: list[tuple[str, str]] = []
+        self._segment_codes: dict[tuple[str, str], int] = {}
+        #: The part's values not yet summed: payment changes, increases, codes, losses.
+        self._pending: tuple[list[NDArray[Any]], ...] = ([], [], [], [])
 
     def add(self, t: pa.Table) -> None:
         def col(name: str) -> NDArray[Any]:
             return np.asarray(t.column(name).to_numpy(zero_copy_only=False))
 
-        def label(name: str, value: str) -> NDArray[np.bool_]:
-            return col_mask(pc.equal(t.column(name), value))
+        # the label columns encoded once: a label's rows are those of its code (as
+        # ``pc.equal`` with nulls as false: a null's code is that of "None")
+        loans, rates = _codes(t.column("LoanType")), _codes(t.column("RateType"))
 
-        personal, commercial = label("LoanType", "personal"), label("LoanType", "commercial")
-        variable = label("RateType", "variable")
+        def label(coded: tuple[NDArray[np.intp], list[str]], value: str) -> NDArray[np.bool_]:
+            codes, names = coded
+            if value not in names:
+                return np.zeros(codes.shape[0], dtype=bool)
+            return np.asarray(codes == names.index(value), dtype=bool)
+
+        personal, commercial = label(loans, "personal"), label(loans, "commercial")
+        variable = label(rates, "variable")
         payment, shocked = col("payment").astype(float), col("shocked_payment").astype(float)
         dti = t.column("dti").fill_null(np.nan).to_numpy().astype(float)
         dscr = t.column("dscr").fill_null(np.nan).to_numpy().astype(float)
@@ -64,22 +84,46 @@ class _Scenario:
         c["commercial"] += int(commercial.sum())
         c["commercial_under_dscr"] += int((dscr[commercial] < self.lines[1]).sum())
         c["crossed"] += int(col("crossed").astype(bool).sum())
-        self.change += float(change.sum())
-        self.increase += float((shocked - payment)[variable].sum())
-        self._add_segments(t, col("expected_loss").astype(float))
+        changes, increases, codes, losses = self._pending
+        changes.append(change)
+        increases.append((shocked - payment)[variable])
+        codes.append(self._segment_codes_of(loans, rates))
+        losses.append(col("expected_loss").astype(float))
 
-    def _add_segments(self, t: pa.Table, el: NDArray[np.float64]) -> None:
-        """Expected loss per (loan type, rate type) present in the chunk."""
-        loan_codes, loan_names = _codes(t.column("LoanType"))
-        rate_codes, rate_names = _codes(t.column("RateType"))
+    def _segment_codes_of(
+        self, loans: tuple[NDArray[np.intp], list[str]], rates: tuple[NDArray[np.intp], list[str]]
+    ) -> NDArray[np.intp]:
+        """Each row's (loan type, rate type) as a code of this scenario's."""
+        (loan_codes, loan_names), (rate_codes, rate_names) = loans, rates
         width = len(rate_names)
-        combined = loan_codes * width + rate_codes
-        size = len(loan_names) * width
+        known = self._segment_codes
+        mapping = np.zeros(len(loan_names) * width, dtype=np.intp)
+        for i, loan in enumerate(loan_names):
+            for k, rate in enumerate(rate_names):
+                key = (loan, rate)
+                if key not in known:
+                    known[key] = len(self._segments)
+                    self._segments.append(key)
+                mapping[i * width + k] = known[key]
+        return np.asarray(mapping[loan_codes * width + rate_codes], dtype=np.intp)
+
+    def end_part(self) -> None:
+        """Add the pending rows' sums (NumPy's, over the part's values in row order)."""
+        changes, increases, codes, losses = self._pending
+        if not codes:
+            return
+        self.change += float(np.concatenate(changes).sum())
+        self.increase += float(np.concatenate(increases).sum())
+        # expected loss per (loan type, rate type) present in the part
+        combined, el = np.concatenate(codes), np.concatenate(losses)
+        size = len(self._segments)
         counts = np.bincount(combined, minlength=size)
         sums = np.bincount(combined, weights=el, minlength=size)
         for code in np.flatnonzero(counts):
-            key = (loan_names[code // width], rate_names[code % width])
+            key = self._segments[code]
             self.segment_el[key] = self.segment_el.get(key, 0.0) + float(sums[code])
+        for pending in self._pending:
+            pending.clear()
 
     def fields(self) -> dict[str, Any]:
         variable = self.counts["variable"]
@@ -91,9 +135,75 @@ class _Scenario:
         }
 
 
-def col_mask(values: pa.ChunkedArray | pa.Array) -> NDArray[np.bool_]:
-    """A boolean Arrow column as a NumPy mask (nulls count as false)."""
-    return np.asarray(pc.fill_null(values, False).to_numpy(zero_copy_only=False), dtype=bool)
+class LoanFigures:
+    """The report's loan figures of a stream of parts (rows of one scenario each)."""
+
+    def __init__(self, shocks: Sequence[int], *, top: int, lines: tuple[float, float]) -> None:
+        self.wanted = {shock: _Scenario(*lines) for shock in shocks}
+        self.largest = max(shocks) if shocks else None
+        self.top = top
+        self.kept: pa.Table | None = None
+
+    def add(self, shock: int, part: pa.Table) -> None:
+        """Rows of scenario ``shock`` (of a part; more of it may follow)."""
+        if shock not in self.wanted:
+            return
+        self.wanted[shock].add(part)
+        if shock == self.largest:
+            order = [("expected_loss", "descending"), ("key", "ascending")]
+            part = _top_candidates(part, self.top)
+            both = part if self.kept is None else pa.concat_tables([self.kept, part])
+            self.kept = both.take(pc.sort_indices(both, order)[: self.top])
+
+    def end_part(self, shock: int) -> None:
+        """The part of scenario ``shock`` is complete."""
+        if shock in self.wanted:
+            self.wanted[shock].end_part()
+
+    def result(self) -> Figures:
+        rows = self.kept.to_pylist() if self.kept is not None and self.top else []
+        return {shock: acc.fields() for shock, acc in self.wanted.items()}, rows
+
+
+class FigureFeed:
+    """:class:`LoanFigures` of the rows of ``loans.parquet`` as they are written (each
+    scenario's in key order, the scenarios in the file's order): cut into parts where
+    :func:`scan_loans` cuts the file, so :meth:`result` is the same as its figures."""
+
+    def __init__(
+        self,
+        shocks: Sequence[int],
+        columns: Sequence[str],
+        *,
+        top: int,
+        lines: tuple[float, float],
+    ) -> None:
+        self.figures = LoanFigures(shocks, top=top, lines=lines)
+        self.columns = list(columns)
+        self.chunk = CHUNK_ROWS
+        self.offset = 0
+        self.shock: int | None = None
+
+    def add(self, shock: int, rows: pa.Table) -> None:
+        """The next rows written to the file, all of scenario ``shock``."""
+        if self.shock is not None and shock != self.shock:
+            self.figures.end_part(self.shock)
+        self.shock = shock
+        table = rows.select(self.columns)
+        start = 0
+        while start < table.num_rows:
+            piece = table.slice(start, self.chunk - self.offset % self.chunk)
+            self.figures.add(shock, piece)
+            start += piece.num_rows
+            self.offset += piece.num_rows
+            if self.offset % self.chunk == 0:
+                self.figures.end_part(shock)
+
+    def result(self) -> Figures:
+        """The figures of every row added (no more may follow)."""
+        if self.shock is not None:
+            self.figures.end_part(self.shock)
+        return self.figures.result()
 
 
 def _codes(labels: pa.ChunkedArray) -> tuple[NDArray[np.intp], list[str]]:
@@ -112,13 +222,10 @@ def scan_loans(
     *,
     top: int,
     lines: tuple[float, float],
-) -> tuple[dict[int, dict[str, Any]], list[dict[str, Any]]]:
+) -> Figures:
     """Per scenario the report's loan figures, and the ``top`` loans by expected loss
     (ties by key) at the largest shock. Raises ``OSError``/``ArrowException``."""
-    wanted = {shock: _Scenario(*lines) for shock in shocks}
-    largest = max(shocks) if shocks else None
-    kept: pa.Table | None = None
-    order = [("expected_loss", "descending"), ("key", "ascending")]
+    figures = LoanFigures(shocks, top=top, lines=lines)
     # no pre-buffering: with it, Arrow reads the selected columns of every row group up
     # front, so memory would grow with the file; without it, one row group at a time
     with pq.ParquetFile(path, pre_buffer=False) as file:
@@ -126,20 +233,16 @@ def scan_loans(
             table = pa.Table.from_batches([batch])
             present = pc.unique(table.column("shock_bp")).to_pylist()
             for shock in present:
-                if shock not in wanted:
+                if shock not in figures.wanted:
                     continue
                 part = (
                     table
                     if len(present) == 1
                     else table.filter(pc.equal(table.column("shock_bp"), shock))
                 )
-                wanted[shock].add(part)
-                if shock == largest:
-                    part = _top_candidates(part, top)
-                    both = part if kept is None else pa.concat_tables([kept, part])
-                    kept = both.take(pc.sort_indices(both, order)[:top])
-    rows = kept.to_pylist() if kept is not None and top else []
-    return {shock: acc.fields() for shock, acc in wanted.items()}, rows
+                figures.add(shock, part)
+                figures.end_part(shock)
+    return figures.result()
 
 
 def _top_candidates(part: pa.Table, top: int) -> pa.Table:

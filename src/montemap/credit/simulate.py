@@ -44,6 +44,7 @@ from montemap.credit.reduce import (
     reduce_run,
     release_memory,
 )
+from montemap.credit.report_loans import Figures
 from montemap.errors import MontemapError
 from montemap.storage import LocalObjectStore, ObjectStore, ObjectStoreError, local_store
 
@@ -311,14 +312,16 @@ def run_simulation(
         try:
             if strict:
                 _refuse_rejects(LocalObjectStore(work), params, ids)
-            outputs = reduce_run(LocalObjectStore(work), params, ids, out_dir=out_dir)
+            outputs = reduce_run(
+                LocalObjectStore(work), params, ids, out_dir=out_dir, report_figures=report
+            )
         except NoLoansError as exc:  # rejects.csv and matured.csv are written: they say why
             raise SimulateError(str(exc)) from None
         finally:
             if not os.environ.get(KEEP_WORK_ENV):
                 shutil.rmtree(work, ignore_errors=True)
         if report:
-            write_html_report(out_dir)
+            write_html_report(out_dir, outputs.loan_figures)
     return outputs
 
 
@@ -394,8 +397,9 @@ def paths_for_target(summary: Mapping[str, Any], target: float, pilot: int) -> i
     return int(min(max(wanted, pilot), MAX_PATHS))
 
 
-def write_html_report(out_dir: Path) -> Path | None:
-    """``report.html`` for the run in ``out_dir``; ``None`` (and a warning) when it fails.
+def write_html_report(out_dir: Path, loan_figures: Figures | None = None) -> Path | None:
+    """``report.html`` for the run in ``out_dir``; ``None`` (and a warning) when it fails
+    (``loan_figures``: the reduction's, as ``write_report`` takes them).
 
     The run's data files are written before: a report that cannot be built
     (bad inputs, a full disk) is a warning, not a failed run.
@@ -403,7 +407,7 @@ def write_html_report(out_dir: Path) -> Path | None:
     from montemap.credit.report import write_report  # jinja2 only where reports are made
 
     try:
-        return write_report(out_dir)
+        return write_report(out_dir, loan_figures)
     except (MontemapError, OSError) as exc:
         print(f"montemap: warning: report.html not written: {exc}", file=sys.stderr)
         return None

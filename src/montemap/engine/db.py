@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from montemap.engine.dbcheck import check_database, check_file, record_schema_version
+from montemap.engine import dbcheck
 from montemap.engine.dbfail import (
     DatabaseUnavailable,
     RecordingConnection,
@@ -123,9 +123,11 @@ class Database:
         self.path = str(path)
         key = id(self)
         self._ref = weakref.ref(self, lambda _: _PENDING.pop(key, None))
+        self.closed_cleanly = False  # closed cleanly, unchanged since: quick_check skipped
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            check_file(Path(self.path))
+            dbcheck.check_file(Path(self.path))
+            self.closed_cleanly = dbcheck.take_clean_close(Path(self.path))
         conn = sqlite3.connect(
             self.path,
             isolation_level=None,
@@ -137,7 +139,7 @@ class Database:
         self.conn: RecordingConnection = conn
         try:
             if self.path != ":memory:":
-                check_database(self.conn, Path(self.path))
+                dbcheck.check_database(self.conn, Path(self.path), self.closed_cleanly)
             self.conn.row_factory = sqlite3.Row
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
@@ -147,7 +149,7 @@ class Database:
             # A page cache that holds the working set (the default is 2 MB): fewer reads
             # of pages back from the WAL and the file on a busy server.
             self.conn.execute("PRAGMA cache_size=-65536")
-            record_schema_version(self.conn)
+            dbcheck.record_schema_version(self.conn)
         except BaseException:
             self.conn.close()
             raise
@@ -591,3 +593,5 @@ class Database:
                 resolve_waiters(self._waiters, exc)
             finally:
                 self.conn.close()
+        if self.path != ":memory:" and self._failure is None:
+            dbcheck.mark_clean_close(Path(self.path))  # only if no WAL frames are left

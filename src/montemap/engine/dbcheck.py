@@ -12,12 +12,25 @@ only when a request reads it, loses the user's data a second time. Before a
   to SQLite's own checks as pages are read (see docs/durability.md);
 - ``PRAGMA user_version`` must not be newer than :data:`SCHEMA_VERSION`.
 
+**A clean close lets the next start skip ``quick_check``.** After the last
+connection closed (the WAL checkpointed and deleted), :func:`mark_clean_close`
+writes ``<db>-clean`` (tmp + fsync + rename + fsync of the folder): the file's
+identity (device, inode, size, mtime, ctime) and schema version. At the next
+open, :func:`take_clean_close` removes that marker (a crash while running
+leaves none) and says whether it matched the file exactly with no WAL frames
+left; only then is ``quick_check`` skipped. Anything else (no marker, an
+unreadable one, a file written, replaced or restored since, a non-empty
+``-wal``) and the check runs as before. The marker is written only once the
+file system's clock has moved past the file's mtime, so a later write cannot
+carry the same timestamp.
+
 Each refusal is a :class:`DatabaseFileError` (a one-line message naming the
 file and saying how to recover), which the command line prints as one line.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sqlite3
@@ -76,8 +89,12 @@ def check_budget() -> float:
         ) from None
 
 
-def check_database(conn: sqlite3.Connection, path: Path) -> None:
-    """Refuse a corrupt database, or one written by a newer montemap."""
+def check_database(conn: sqlite3.Connection, path: Path, closed_cleanly: bool = False) -> None:
+    """Refuse a corrupt database, or one written by a newer montemap.
+
+    ``closed_cleanly`` (from :func:`take_clean_close`) skips ``quick_check``.
+    """
+    budget = check_budget()  # a bad setting is refused even when the check is skipped
     try:
         version = int(conn.execute("PRAGMA user_version").fetchone()[0])
         if version > SCHEMA_VERSION:
@@ -85,13 +102,18 @@ def check_database(conn: sqlite3.Connection, path: Path) -> None:
                 f"{path} has schema version {version}, newer than this montemap knows "
                 f"({SCHEMA_VERSION}): upgrade montemap, or {_RECOVER}"
             )
-        problem = quick_check(conn, check_budget())
+        if closed_cleanly:
+            log.info("%s was closed cleanly and is unchanged since: quick_check skipped", path)
+            return
+        started = time.monotonic()
+        problem = quick_check(conn, budget)
     except sqlite3.DatabaseError as exc:
         raise DatabaseFileError(
             f"{path} is corrupt ({' '.join(str(exc).split())}): {_RECOVER}"
         ) from None
     if problem is not None:
         raise DatabaseFileError(f"{path} is corrupt ({problem}): {_RECOVER}")
+    log.info("quick_check of %s: ok in %.2f s", path, time.monotonic() - started)
 
 
 def quick_check(conn: sqlite3.Connection, seconds: float) -> str | None:
@@ -122,3 +144,114 @@ def record_schema_version(conn: sqlite3.Connection) -> None:
     """Mark the database with :data:`SCHEMA_VERSION` (a new or older one)."""
     if int(conn.execute("PRAGMA user_version").fetchone()[0]) < SCHEMA_VERSION:
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+#: Seconds :func:`mark_clean_close` waits for the file system's clock to pass the file's mtime.
+CLOCK_WAIT_SECONDS = 0.1
+
+_MARK_FORMAT = 1
+
+
+def clean_mark_path(path: Path) -> Path:
+    """The clean-close marker of database ``path``: ``<name>-clean`` beside it."""
+    return path.with_name(path.name + "-clean")
+
+
+def _identity(path: Path) -> dict[str, int]:
+    st = path.stat()
+    return {
+        "format": _MARK_FORMAT,
+        "schema": SCHEMA_VERSION,
+        "dev": st.st_dev,
+        "ino": st.st_ino,
+        "size": st.st_size,
+        "mtime_ns": st.st_mtime_ns,
+        "ctime_ns": st.st_ctime_ns,
+    }
+
+
+def _wal_empty(path: Path) -> bool:
+    try:
+        return path.with_name(path.name + "-wal").stat().st_size == 0
+    except FileNotFoundError:
+        return True
+
+
+def _fsync(path: Path) -> None:
+    """Flush ``path`` (a file, or a folder's entries) to the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def take_clean_close(path: Path) -> bool:
+    """Remove ``path``'s clean-close marker; whether it proves the file sound.
+
+    True only when the marker names exactly this file as it is now (device,
+    inode, size, mtime, ctime), this schema version, and no WAL frames wait.
+    The marker is removed (durably) before the database is opened for
+    writing, so a server that dies while running leaves none behind.
+    """
+    mark = clean_mark_path(path)
+    try:
+        text = mark.read_text()
+    except FileNotFoundError:
+        return False
+    except OSError:
+        text = ""
+    try:
+        mark.unlink()
+        _fsync(path.parent)
+        return json.loads(text) == _identity(path) and _wal_empty(path)
+    except (OSError, ValueError):
+        return False
+
+
+def mark_clean_close(path: Path) -> bool:
+    """After the last connection closed: record that ``path`` was closed cleanly.
+
+    Nothing is written when WAL frames are left (another connection still
+    open, a checkpoint that could not finish) or when the file system's clock
+    does not pass the file's mtime within :data:`CLOCK_WAIT_SECONDS`. Whether
+    a marker was written; a failure to write it only costs the next start
+    its check.
+    """
+    mark = clean_mark_path(path)
+    tmp = mark.with_name(mark.name + ".tmp")
+    try:
+        if not _wal_empty(path):
+            return False
+        _fsync(path)  # the checkpointed pages are on disk before the marker says so
+        identity = _identity(path)
+        with tmp.open("w") as f:
+            f.write(json.dumps(identity))
+            f.flush()
+            os.fsync(f.fileno())
+        if not _clock_passed(tmp, identity["mtime_ns"]) or _identity(path) != identity:
+            tmp.unlink()
+            return False
+        os.replace(tmp, mark)
+        _fsync(path.parent)
+    except OSError as exc:
+        log.warning("could not record the clean close of %s (%s)", path, exc)
+        tmp.unlink(missing_ok=True)
+        return False
+    return True
+
+
+def _clock_passed(probe: Path, mtime_ns: int) -> bool:
+    """Whether the file system now stamps writes later than ``mtime_ns``.
+
+    File times come from a coarse clock (a few ms on Linux): a write right
+    after the database's last one could carry the same mtime and go unseen.
+    ``probe``'s own times are set to now until they are later.
+    """
+    deadline = time.monotonic() + CLOCK_WAIT_SECONDS
+    while probe.stat().st_mtime_ns <= mtime_ns:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.002)
+        os.utime(probe)
+    return True

@@ -12,6 +12,7 @@ given. Items are consumed as batches are taken, so memory holds one batch.
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -22,6 +23,8 @@ __all__ = ["MAX_BATCH_BYTES", "batch_items", "serialized_size"]
 
 #: The payload quota of a child execution's input, and the largest MaxInputBytesPerBatch.
 MAX_BATCH_BYTES = 256 * 1024
+#: Items taken at once when no MaxItemsPerBatch bounds a batch.
+CHUNK = 256
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 _EMPTY_BATCH = len('{"Items":[]}')
@@ -81,30 +84,107 @@ def batch_items(
 def _batches(
     items: Iterator[Any], count_limit: int | None, byte_limit: int, empty: int, batch_input: Any
 ) -> Iterator[dict[str, Any]]:
-    batch: list[Any] = []
-    size = empty
-    for index, item in enumerate(items):
+    """The batches, taken a chunk of items at a time.
+
+    A chunk is what the batch still lacks (``MaxItemsPerBatch`` minus what it holds, or
+    :data:`CHUNK` items without a count limit). A chunk of plain items (see
+    :func:`_chunk_size`) that fits in the batch joins it whole; any other chunk goes
+    through :func:`_one_by_one`, the rules item by item. The batches are the same
+    either way. An exception from ``items`` is raised once the items before it are
+    placed (and the batches they closed yielded), as reading item by item would.
+    """
+    state = _Batching(empty)
+    while True:
+        want = CHUNK if count_limit is None else count_limit - len(state.batch)
+        chunk: list[Any] = []
+        try:
+            chunk.extend(itertools.islice(items, want))  # kept up to an exception
+        except Exception as exc:
+            yield from _one_by_one(state, chunk, count_limit, byte_limit, batch_input)
+            raise exc
+        added = _chunk_size(chunk)
+        if added is not None and state.batch:
+            added += 1  # the comma before the chunk
+        if added is not None and state.size + added <= byte_limit:
+            state.batch.extend(chunk)
+            state.size += added
+            state.index += len(chunk)
+            if count_limit is not None and len(state.batch) >= count_limit:
+                yield state.close(batch_input)
+        else:
+            yield from _one_by_one(state, chunk, count_limit, byte_limit, batch_input)
+        if len(chunk) < want:  # the items ran out
+            if state.batch:
+                yield state.close(batch_input)
+            return
+
+
+class _Batching:
+    """The batch being filled, its serialized size, and the index of the next item."""
+
+    def __init__(self, empty: int) -> None:
+        self.empty = empty
+        self.batch: list[Any] = []
+        self.size = empty
+        self.index = 0
+
+    def close(self, batch_input: Any) -> dict[str, Any]:
+        batch = _batch(self.batch, batch_input)
+        self.batch, self.size = [], self.empty
+        return batch
+
+
+def _one_by_one(
+    state: _Batching,
+    chunk: list[Any],
+    count_limit: int | None,
+    byte_limit: int,
+    batch_input: Any,
+) -> Iterator[dict[str, Any]]:
+    """Place ``chunk``'s items one at a time: each is sized, and closes the batch or joins it."""
+    for item in chunk:
+        index = state.index
+        state.index += 1
         try:
             item_size = _item_size(item)
         except (TypeError, ValueError) as exc:
             raise StatesError(RUNTIME, f"Item at index {index} is not JSON data: {exc}")
-        if batch and size + 1 + item_size > byte_limit:
-            yield _batch(batch, batch_input)
-            batch, size = [], empty
-        if size + item_size > byte_limit:
+        if state.batch and state.size + 1 + item_size > byte_limit:
+            yield state.close(batch_input)
+        if state.size + item_size > byte_limit:
             raise StatesError(
                 ITEM_READER_FAILED,
                 f"The item at index {index} is {item_size} bytes; a batch holding only it "
-                f"would be {empty + item_size} bytes, more than the {byte_limit} bytes "
+                f"would be {state.empty + item_size} bytes, more than the {byte_limit} bytes "
                 "MaxInputBytesPerBatch allows.",
             )
-        size += item_size + (1 if batch else 0)
-        batch.append(item)
-        if count_limit is not None and len(batch) >= count_limit:
-            yield _batch(batch, batch_input)
-            batch, size = [], empty
-    if batch:
-        yield _batch(batch, batch_input)
+        state.size += item_size + (1 if state.batch else 0)
+        state.batch.append(item)
+        if count_limit is not None and len(state.batch) >= count_limit:
+            yield state.close(batch_input)
+
+
+def _chunk_size(chunk: list[Any]) -> int | None:
+    """The items' :func:`_item_size` summed, plus a comma between each two, measured in
+    one pass when all are plain (non-empty objects of printable ASCII strings with no
+    quote or backslash); None when any is not: size them one by one."""
+    if not chunk:
+        return 0
+    if set(map(type, chunk)) != {dict}:
+        return None
+    widths = list(map(len, chunk))
+    if not min(widths):
+        return None
+    try:
+        text = "".join(itertools.chain.from_iterable(chunk))
+        text += "".join(itertools.chain.from_iterable(map(dict.values, chunk)))
+    except TypeError:  # a key or value that is not a string
+        return None
+    if not (text.isascii() and text.isprintable()) or '"' in text or "\\" in text:
+        return None
+    # Each item: its text, 6 per member (quotes, colon, comma), and {} less one comma;
+    # between items, one comma each.
+    return len(text) + 6 * sum(widths) + 2 * len(chunk) - 1
 
 
 def _batch(batch: list[Any], batch_input: Any) -> dict[str, Any]:

@@ -21,10 +21,13 @@ import asyncio
 import importlib
 import json
 import multiprocessing
+import os
 import re
+import select
+import threading
 import traceback
-from collections.abc import Mapping
-from concurrent.futures import Executor, ProcessPoolExecutor
+from collections.abc import Iterable, Mapping
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -97,6 +100,39 @@ def _call(target: str, event_json: str, context: dict[str, Any]) -> tuple[str, s
         return json.dumps(doc), type(exc).__name__
 
 
+def _start_process(environment: dict[str, str], server_pid: int) -> None:
+    """Runs in a pool process as it starts: the server's environment for its functions,
+    and an end when the server's process ends without closing the pool (killed): the
+    pool's processes would otherwise wait for work forever, and keep the forkserver."""
+    os.environ.clear()
+    os.environ.update(environment)
+    try:
+        server = os.pidfd_open(server_pid)
+    except ProcessLookupError:  # gone already
+        os._exit(1)
+    except (AttributeError, OSError):  # no pidfd here: the pool ends when it is closed
+        return
+
+    def watch() -> None:
+        select.select([server], [], [])  # readable once the process has ended
+        os._exit(1)
+
+    threading.Thread(target=watch, name="montemap-server-watch", daemon=True).start()
+
+
+def _preload(modules: tuple[str, ...]) -> int:
+    """Runs in a pool process: import ``modules`` ahead of the first call; the process's id.
+
+    A module that fails to import is left for that call to report.
+    """
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception:  # reported by the call that needs it, as without a warm-up
+            pass
+    return os.getpid()
+
+
 class UserFunctions(Protocol):
     """Functions created through the Lambda API (:class:`montemap.lambda_api.LambdaService`)."""
 
@@ -119,6 +155,9 @@ class FunctionRegistry:
         self.functions: dict[str, str] = dict(functions or {})
         self._executor = executor
         self._own_executor = executor is None
+        self._lock = threading.Lock()
+        self._closed = False
+        self._warming: Future[int] | None = None
         self.user_functions: UserFunctions | None = None
 
     def attach(self, user_functions: UserFunctions) -> None:
@@ -134,18 +173,62 @@ class FunctionRegistry:
 
     @property
     def executor(self) -> Executor:
+        with self._lock:
+            return self._executor_locked()
+
+    def _executor_locked(self) -> Executor:
         if self._executor is None:
             # forkserver: a forked child would inherit the server's listening socket and
             # its clients' connections, and keep them open after the server closes them.
+            # The processes take this process's environment as it is now (as a fork would):
+            # the forkserver may have been started before the server set its variables;
+            # and they end with this process.
             self._executor = ProcessPoolExecutor(
-                max_workers=2, mp_context=multiprocessing.get_context("forkserver")
+                max_workers=2,
+                mp_context=multiprocessing.get_context("forkserver"),
+                initializer=_start_process,
+                initargs=(dict(os.environ), os.getpid()),
             )
         return self._executor
 
+    def warm(self, modules: Iterable[str]) -> Future[int]:
+        """Start the pool's first process now and import ``modules`` in it, off the caller's
+        thread; the first call then finds a ready process. The future gives that process's
+        id (it fails where the registry was closed first, or the process could not start).
+
+        Without a warm-up the first call starts the process and imports its function's
+        module itself; a server that never calls a function never starts one.
+        """
+        done: Future[int] = Future()
+        names = tuple(modules)
+
+        def start() -> None:
+            try:
+                with self._lock:
+                    if self._closed:
+                        raise FunctionConfigError("the function registry is closed")
+                    executor = self._executor_locked()
+                pid = executor.submit(_preload, names).result()
+                # The pool counts the process idle just after it hands the result over: wait
+                # for that, or a call made at once would start a second process.
+                idle = getattr(executor, "_idle_worker_semaphore", None)
+                if idle is not None:
+                    idle.acquire()
+                    idle.release()
+                done.set_result(pid)
+            except BaseException as exc:  # given to whoever waits on the future
+                done.set_exception(exc)
+
+        self._warming = done
+        threading.Thread(target=start, name="montemap-functions-warm", daemon=True).start()
+        return done
+
     def close(self) -> None:
-        if self._executor is not None and self._own_executor:
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = None
+        with self._lock:
+            self._closed = True
+            executor, self._executor = self._executor, None
+        if executor is not None and self._own_executor:
+            executor.shutdown(wait=False, cancel_futures=True)
 
     async def invoke(
         self, name: str, event: Any, context: dict[str, Any]
@@ -157,6 +240,13 @@ class FunctionRegistry:
                 "Lambda.ResourceNotFoundException",
                 f"Function not found: {name} (register it in the functions file)",
             )
+        warming = self._warming
+        if warming is not None and not warming.done():
+            # the warm-up holds the pool while its process starts: wait for it here,
+            # not inside the pool's submit, which would hold the event loop meanwhile
+            warm = asyncio.wrap_future(warming)
+            await asyncio.wait([warm])
+            warm.exception()  # a failed warm-up: this call starts its process, as without one
         loop = asyncio.get_running_loop()
         payload, error = await loop.run_in_executor(
             self.executor, _call, target, json.dumps(event), context

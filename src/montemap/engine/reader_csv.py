@@ -17,6 +17,7 @@ from typing import Any
 
 from montemap.engine.reader_config import ReaderSource, check_csv_headers, reader_failure
 from montemap.engine.reader_streams import failure_for, maybe_gunzip, open_object, text_stream
+from montemap.engine.row_maker import row_maker
 from montemap.errors import StatesError
 from montemap.storage.base import ObjectStore, ObjectStoreError
 
@@ -32,19 +33,21 @@ def csv_items(store: ObjectStore, source: ReaderSource) -> Iterator[dict[str, st
         rows = csv.reader(text, delimiter=source.delimiter, strict=True)
         try:
             headers = source.headers
+            make = None if headers is None else row_maker(headers)
             for row in rows:
                 if not row:
                     continue  # blank line
-                if headers is None:
+                if headers is None or make is None:
                     headers = tuple(row)
                     check_csv_headers(headers, source.delimiter)
+                    make = row_maker(headers)
                     continue
                 if len(row) != len(headers):
                     raise reader_failure(
                         f"{source.where} line {rows.line_num} has {len(row)} field(s); "
                         f"the CSV header has {len(headers)}"
                     )
-                yield dict(zip(headers, row, strict=True))
+                yield make(row)
         except StatesError:
             raise
         except csv.Error as exc:
@@ -134,16 +137,17 @@ def _inventory_rows(
         text_stream(unzipped, newline="") as text,
     ):
         rows = csv.reader(text, strict=True)
+        width = len(schema)  # at least 1 (checked with the manifest): a blank line is shorter
+        make = row_maker(schema)
         try:
             for row in rows:
-                if not row:
-                    continue
-                if len(row) != len(schema):
+                if len(row) == width:
+                    yield make(row)
+                elif row:  # a blank line is skipped
                     raise reader_failure(
                         f"{where} line {rows.line_num} has {len(row)} field(s); "
                         f"the manifest's fileSchema has {len(schema)}"
                     )
-                yield dict(zip(schema, row, strict=True))
         except StatesError:
             raise
         except (gzip.BadGzipFile, EOFError, zlib.error) as exc:

@@ -125,10 +125,19 @@ class ObjectStore(Protocol):
         """Write (atomically replace) the object; returns its ETag (unquoted MD5)."""
         ...
 
+    def put_no_etag(self, bucket: str, key: str, data: bytes) -> None:
+        """Write (atomically replace) the object where the caller needs no ETag back
+        (batch outputs): the local backend then leaves the MD5 until it is asked for."""
+        ...
+
     def put_stream(
         self, bucket: str, key: str, stream: BinaryIO, *, meta: ObjectMeta | None = None
     ) -> str:
         """Write the object from a readable stream without loading it whole; returns its ETag."""
+        ...
+
+    def put_stream_no_etag(self, bucket: str, key: str, stream: BinaryIO) -> None:
+        """As ``put_stream`` where the caller needs no ETag back (see ``put_no_etag``)."""
         ...
 
     def head(self, bucket: str, key: str) -> ObjectInfo:

@@ -32,13 +32,20 @@ from montemap.storage.base import (
     PartInfo,
 )
 from montemap.storage.local_meta import (
+    DEFERRED_RECORD,
     HashingWriter,
     encode_record,
     fallback_etag,
     read_record,
     store_record,
 )
-from montemap.storage.local_paths import CREATE_FLAGS, READ_FLAGS, plain_dirs, write_all
+from montemap.storage.local_paths import (
+    CREATE_FLAGS,
+    READ_FLAGS,
+    copy_unhashed,
+    plain_dirs,
+    write_all,
+)
 from montemap.storage.local_uploads import LocalUploads
 from montemap.storage.names import (
     validate_bucket,
@@ -266,10 +273,24 @@ class LocalObjectStore:
             )
         return self._write(bucket, key, None, meta, data=data)
 
+    def put_no_etag(self, bucket: str, key: str, data: bytes) -> None:
+        """As :meth:`put`, without the MD5: the ETag is computed when first asked for
+        (HeadObject, GetObject, a listing) and kept (:mod:`montemap.storage.local_meta`)."""
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise ObjectStoreError(
+                "InvalidArgument", f"object data must be bytes, got {type(data).__name__}"
+            )
+        self._write(bucket, key, None, None, data=data, defer_etag=True)
+
     def put_stream(
         self, bucket: str, key: str, stream: BinaryIO, *, meta: ObjectMeta | None = None
     ) -> str:
         return self._write(bucket, key, lambda f: shutil.copyfileobj(stream, f, 1 << 20), meta)
+
+    def put_stream_no_etag(self, bucket: str, key: str, stream: BinaryIO) -> None:
+        """As :meth:`put_stream`, without the MD5 (see :meth:`put_no_etag`); a file is
+        copied in the kernel."""
+        self._write(bucket, key, None, None, stream=stream)
 
     def head(self, bucket: str, key: str) -> ObjectInfo:
         path, real_root = self._path(bucket, key)
@@ -368,8 +389,11 @@ class LocalObjectStore:
         *,
         etag: str | None = None,
         data: bytes | bytearray | memoryview | None = None,
+        defer_etag: bool = False,
+        stream: BinaryIO | None = None,
     ) -> str:
-        """Publish an object atomically: ``data``, or what ``fill`` writes."""
+        """Publish an object atomically: ``data``, what ``fill`` writes, or ``stream``;
+        its ETag (``""`` when deferred: ``data`` or ``stream`` is written unhashed)."""
         directory = self._directory_for(bucket, key)
         tmp = os.path.join(directory, _tmp_name())
         try:
@@ -381,14 +405,20 @@ class LocalObjectStore:
                 os.fchmod(fd, _FILE_MODE)  # whatever the umask: objects are shared
                 if data is not None:
                     write_all(fd, data)
-                    etag = etag or hashlib.md5(data, usedforsecurity=False).hexdigest()
+                    if not defer_etag:
+                        etag = etag or hashlib.md5(data, usedforsecurity=False).hexdigest()
+                elif stream is not None:
+                    copy_unhashed(stream, fd)
                 else:
                     assert fill is not None
                     with os.fdopen(fd, "wb", closefd=False) as f:
                         writer = HashingWriter(f)
                         fill(cast(BinaryIO, writer))
                     etag = etag or writer.md5.hexdigest()
-                store_record(fd, encode_record(etag, meta))
+                if etag is None:
+                    store_record(fd, DEFERRED_RECORD)
+                else:
+                    store_record(fd, encode_record(etag, meta))
             finally:
                 os.close(fd)
             os.replace(tmp, os.path.join(directory, os.path.basename(key)))
@@ -401,7 +431,7 @@ class LocalObjectStore:
         except BaseException:
             _unlink_quietly(tmp)
             raise
-        return etag
+        return etag or ""
 
     def _directory_for(self, bucket: str, key: str) -> str:
         """The directory the object's file goes in, created if needed, checked to be inside."""

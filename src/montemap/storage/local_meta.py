@@ -10,6 +10,16 @@ an ACL put on an existing object rewrites it in place
 else (or on a file system without user extended attributes) has no record:
 its ETag is then derived from its modification time and size, and its
 content type is S3's default.
+
+An object written with :meth:`~montemap.storage.local.LocalObjectStore.put_no_etag`
+(a batch output nobody may ever ask the ETag of) skips the MD5: its record
+says the ETag is deferred (:data:`DEFERRED_RECORD`), and the first read of
+its record computes the MD5 from the file's bytes and keeps it in a second
+attribute (``user.montemap.etag``) of that same file. The hash and the
+attribute go through one descriptor, so they belong to the bytes hashed even
+if the object is replaced meanwhile (a replacement is a new file), and the
+record itself is never rewritten by a reader: a concurrent tag update loses
+nothing.
 """
 
 from __future__ import annotations
@@ -24,6 +34,10 @@ from montemap.storage.base import Grants, ObjectMeta, ObjectStoreError, Tags
 
 #: The extended attribute that holds an object's record.
 XATTR = "user.montemap.object"
+#: The extended attribute that holds a deferred ETag once computed.
+ETAG_XATTR = "user.montemap.etag"
+#: The record of an object written without its ETag (computed when first read).
+DEFERRED_RECORD = b'{"etag":null}'
 
 
 class HashingWriter:
@@ -88,6 +102,8 @@ def read_record(path: str | os.PathLike[str] | int) -> tuple[str | None, ObjectM
         raw = os.getxattr(path, XATTR)
     except OSError:
         return None, ObjectMeta()
+    if raw == DEFERRED_RECORD:
+        return deferred_etag(path), ObjectMeta()
     if raw.startswith(_ETAG_ONLY) and raw.endswith(b'"}') and raw.count(b'"') == 4:
         alone = raw[len(_ETAG_ONLY) : -2].decode("latin-1")
         if _plain(alone):  # an ETag alone: no JSON parser needed
@@ -118,6 +134,47 @@ def read_record(path: str | os.PathLike[str] | int) -> tuple[str | None, ObjectM
             decode_grants(acl) if acl else (),
         ),
     )
+
+
+def deferred_etag(path: str | os.PathLike[str] | int) -> str | None:
+    """The MD5 ETag of an object written without one: kept from an earlier read, or
+    computed now and kept (where the attribute can be written). ``None`` when the
+    file is gone or its record no longer says deferred (it was replaced meanwhile)."""
+    try:
+        fd = path if isinstance(path, int) else os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        try:
+            if not isinstance(path, int) and os.getxattr(fd, XATTR) != DEFERRED_RECORD:
+                return None  # replaced since its record was read: not this file's ETag
+        except OSError:
+            return None
+        try:
+            kept = os.getxattr(fd, ETAG_XATTR).decode("latin-1")
+            if len(kept) == 32 and _plain(kept):
+                return kept
+        except OSError:
+            pass
+        etag = _fd_md5(fd)
+        try:
+            os.setxattr(fd, ETAG_XATTR, etag.encode())
+        except OSError:
+            pass  # e.g. not the file's owner: computed again next time
+        return etag
+    finally:
+        if not isinstance(path, int):
+            os.close(fd)
+
+
+def _fd_md5(fd: int) -> str:
+    """The MD5 of a file's bytes, read without moving its offset."""
+    digest = hashlib.md5(usedforsecurity=False)
+    offset = 0
+    while chunk := os.pread(fd, 1 << 20, offset):
+        digest.update(chunk)
+        offset += len(chunk)
+    return digest.hexdigest()
 
 
 def decode_tags(value: object) -> Tags:

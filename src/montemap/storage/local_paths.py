@@ -14,7 +14,9 @@ makes the callers fall back to the general checks.
 from __future__ import annotations
 
 import os
+import shutil
 import stat
+from typing import BinaryIO
 
 #: Flags of a read that must not follow a symbolic link in the last component.
 READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
@@ -53,3 +55,27 @@ def write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
     while view:
         written = os.write(fd, view)
         view = view[written:]
+
+
+def copy_unhashed(stream: BinaryIO, fd: int) -> None:
+    """Copy the rest of ``stream`` to ``fd``: in the kernel (``copy_file_range``) when
+    the stream is a file with nothing buffered, else through a 1 MB buffer."""
+    try:
+        src = stream.fileno()
+        start = stream.tell()
+        fast = stat.S_ISREG(os.fstat(src).st_mode) and os.lseek(src, 0, os.SEEK_CUR) == start
+    except (AttributeError, OSError, ValueError):
+        fast = False
+    if fast:
+        offset = start
+        try:
+            while copied := os.copy_file_range(src, fd, 1 << 30, offset):
+                offset += copied
+            stream.seek(offset)
+            return
+        except OSError:  # not supported between these files: the plain way from here
+            stream.seek(offset)
+            os.lseek(fd, offset - start, os.SEEK_SET)
+            os.ftruncate(fd, offset - start)
+    with os.fdopen(fd, "wb", closefd=False) as sink:
+        shutil.copyfileobj(stream, sink, 1 << 20)

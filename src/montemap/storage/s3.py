@@ -151,6 +151,12 @@ class S3ObjectStore:
             raise _unreachable(exc, bucket, key)
         return _unquote(response["ETag"])
 
+    def put_no_etag(self, bucket: str, key: str, data: bytes) -> None:
+        self.put(bucket, key, data)
+
+    def put_stream_no_etag(self, bucket: str, key: str, stream: BinaryIO) -> None:
+        self.put_stream(bucket, key, stream)
+
     def put_stream(
         self, bucket: str, key: str, stream: BinaryIO, *, meta: ObjectMeta | None = None
     ) -> str:

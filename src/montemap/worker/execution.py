@@ -20,6 +20,7 @@ from montemap.worker.errors import (
     INVALID_TASK_OUTPUT,
     describe_exception,
 )
+from montemap.worker.heartbeats import HEARTBEATS
 
 #: A handler: ``handler(input, context) -> output`` (input and output JSON values).
 Handler = Callable[[Any, TaskContext], Any]
@@ -137,30 +138,22 @@ class InFlightTask:
             )
         return alive
 
-    def _beat_loop(self, interval: float) -> None:
-        while not self._stop_beats.wait(interval):
-            if not self.beat():
-                return
-
     def run(self, handler: Handler) -> Outcome:
-        """Run the handler and report its outcome (unless already abandoned)."""
-        beater = None
-        if self.heartbeat_interval is not None:
-            beater = threading.Thread(
-                target=self._beat_loop,
-                args=(self.heartbeat_interval,),
-                name=f"heartbeat-{self.task_id}",
-                daemon=True,
-            )
-            beater.start()
+        """Run the handler and report its outcome (unless already abandoned).
+
+        Heartbeats come from the process's scheduler
+        (:mod:`montemap.worker.heartbeats`), not from a thread of this task's."""
+        interval = self.heartbeat_interval
+        if interval is not None:
+            HEARTBEATS.start(self, interval)
         try:
             outcome = outcome_of(handler, self.raw_input, self.context)
             self.handler_outcome = outcome
             self.handler_finished.set()
         finally:
             self._stop_beats.set()
-            if beater is not None:
-                beater.join()
+            if interval is not None:
+                HEARTBEATS.stop(self)  # returns once no beat of this task is in flight
         self.settle(outcome)
         return outcome
 

@@ -14,7 +14,8 @@ Resolved once, when the client is made, the way boto3 resolves them:
   credentials keep refreshing: the client asks for frozen ones per request.
 
 :func:`proxy_for` says whether the endpoint is to be reached through an HTTP
-proxy (``HTTPS_PROXY``, ``HTTP_PROXY``, ``NO_PROXY``, as botocore decides).
+proxy (``HTTPS_PROXY``, ``HTTP_PROXY``, ``NO_PROXY``, as botocore decides), and
+:func:`ca_bundle` which certificates an HTTPS endpoint is verified against.
 
 The common case, a given endpoint and keys in ``AWS_ACCESS_KEY_ID`` /
 ``AWS_SECRET_ACCESS_KEY`` (botocore's first provider, which wins whenever
@@ -117,6 +118,41 @@ def proxy_for(endpoint_url: str) -> str | None:
         pass
     proxy = getproxies().get(parts.scheme)
     return str(proxy) if proxy else None
+
+
+def ca_bundle() -> str | None:
+    """The CA bundle HTTPS connections verify against, in botocore's order; None: certifi's.
+
+    ``AWS_CA_BUNDLE``, else ``ca_bundle`` in the profile of the config file
+    (``AWS_CONFIG_FILE``, ``AWS_PROFILE``; or the credentials file), else ``REQUESTS_CA_BUNDLE``. An empty value
+    counts as unset (botocore refuses it), and so does a profile that does not exist.
+    The config file is read, and botocore imported, only when ``AWS_CA_BUNDLE`` is
+    unset and the file exists.
+    """
+    found = os.environ.get("AWS_CA_BUNDLE")
+    if not (found and found.strip()):
+        found = _profile_setting("ca_bundle")
+    if not (found and found.strip()):
+        found = os.environ.get("REQUESTS_CA_BUNDLE")
+    return found if found and found.strip() else None
+
+
+def _profile_setting(name: str) -> str | None:
+    """``name`` in the current profile (config and credentials files, as botocore merges
+    them); None without either file, so the usual worker imports no botocore for it."""
+    files = (
+        os.environ.get("AWS_CONFIG_FILE") or "~/.aws/config",
+        os.environ.get("AWS_SHARED_CREDENTIALS_FILE") or "~/.aws/credentials",
+    )
+    if not any(os.path.isfile(os.path.expanduser(path)) for path in files):
+        return None
+    from botocore.exceptions import ProfileNotFound
+
+    try:
+        value = _session().get_scoped_config().get(name)
+    except ProfileNotFound:
+        return None
+    return str(value) if value is not None else None
 
 
 def _session() -> Session:

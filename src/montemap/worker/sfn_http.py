@@ -29,7 +29,6 @@ new connection.
 from __future__ import annotations
 
 import json
-import os
 import select
 import threading
 import time
@@ -50,7 +49,7 @@ from botocore.exceptions import (
 
 from montemap.worker.errors import WorkerError
 from montemap.worker.http11 import Connection, Response
-from montemap.worker.sfn_config import CredentialSource
+from montemap.worker.sfn_config import CredentialSource, ca_bundle
 from montemap.worker.sfn_signing import FrozenCredentials, signed_headers
 
 if TYPE_CHECKING:
@@ -94,10 +93,11 @@ class Endpoint:
 
 
 def _ssl_context() -> ssl.SSLContext:
-    """Certificates from ``AWS_CA_BUNDLE``, else certifi's (as botocore), else the system's."""
+    """Certificates from :func:`~montemap.worker.sfn_config.ca_bundle` (botocore's order),
+    else certifi's, else the system's."""
     import ssl
 
-    cafile = os.environ.get("AWS_CA_BUNDLE") or None
+    cafile = ca_bundle()
     if cafile is None:
         try:
             import certifi

@@ -359,7 +359,10 @@ class Worker:
         finally:
             with self._lock:
                 self._in_hand.pop(received.token, None)
-            self._wake()
+            # Only a draining main thread waits for tasks to finish: it checks the
+            # tasks in hand after setting the flag, and this check follows the pop.
+            if self._stopping.is_set():
+                self._wake()
 
     def _stats_line(self) -> str:
         s = self.stats

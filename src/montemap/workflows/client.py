@@ -5,16 +5,13 @@ from __future__ import annotations
 import json
 import math
 import os
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-import boto3
-from botocore.config import Config
-from botocore.exceptions import ClientError
 
 from montemap.arns import Arn, ArnFactory
 from montemap.errors import MontemapError
@@ -69,6 +66,11 @@ class Clients:
 
     @classmethod
     def for_endpoint(cls, endpoint: str) -> Clients:
+        # boto3 here, not at the top: ``montemap run`` starts its function process and
+        # its server before it needs a client (the import is ~0.15 s of CPU)
+        import boto3
+        from botocore.config import Config
+
         if os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY"):
             # a server with credentials: sign with the keys the user configured
             session = boto3.session.Session(
@@ -150,6 +152,8 @@ class WorkflowClient:
     # ------------------------------------------------------------------ install
     def install(self) -> dict[str, str]:
         """Create (or update) the activity, both state machines and the worker service."""
+        from botocore.exceptions import ClientError
+
         activity = self.c.sfn.create_activity(name=bindings.ACTIVITY)["activityArn"]
         parsed = Arn.parse(activity)
         if parsed is None:
@@ -161,13 +165,14 @@ class WorkflowClient:
             text = bindings.definition(workflow, values)
             arn = self.arns.state_machine(sm_name)
             try:
-                self.c.sfn.describe_state_machine(stateMachineArn=arn)
+                described = self.c.sfn.describe_state_machine(stateMachineArn=arn)
             except ClientError as exc:
                 if exc.response["Error"]["Code"] != "StateMachineDoesNotExist":
                     raise
                 self.c.sfn.create_state_machine(name=sm_name, definition=text, roleArn=ROLE_ARN)
-            else:
-                self.c.sfn.update_state_machine(stateMachineArn=arn, definition=text)
+            else:  # the same definition again would only write a new revision
+                if described.get("definition") != text:
+                    self.c.sfn.update_state_machine(stateMachineArn=arn, definition=text)
             arns[workflow] = arn
         services = self.c.ecs.describe_services(
             cluster=bindings.CLUSTER, services=[bindings.SERVICE]
@@ -190,10 +195,20 @@ class WorkflowClient:
     def start(self, spec: RunSpec) -> str:
         assert self.arns is not None, "install() first"
         self.base_metrics = self.metrics()
+        from botocore.exceptions import ClientError
+
         sm = self.arns.state_machine(bindings.STATE_MACHINE_NAMES["data-processing"])
-        response = self.c.sfn.start_execution(
-            stateMachineArn=sm, name=spec.name, input=json.dumps(spec.execution_input())
-        )
+        try:
+            response = self.c.sfn.start_execution(
+                stateMachineArn=sm, name=spec.name, input=json.dumps(spec.execution_input())
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
+                raise
+            raise WorkflowError(
+                f"an execution named {spec.name!r} already exists on this server: "
+                "choose another --name, or leave --name out"
+            ) from None
         return str(response["executionArn"])
 
     def metrics(self) -> dict[str, int]:
@@ -205,6 +220,8 @@ class WorkflowClient:
             return {}
 
     def snapshot(self, arn: str) -> Snapshot:
+        from botocore.exceptions import ClientError
+
         described = self.c.sfn.describe_execution(executionArn=arn)
         snap = Snapshot(status=described["status"])
         try:
@@ -231,15 +248,23 @@ class WorkflowClient:
         return snap
 
     def wait(
-        self, arn: str, progress: Any, *, interval: float = 0.5, refresh: float = 1.0
+        self,
+        arn: str,
+        progress: Any,
+        *,
+        interval: float = 0.5,
+        refresh: float = 1.0,
+        wake: threading.Event | None = None,
     ) -> dict[str, Any]:
         """Poll until the execution ends; returns its final DescribeExecution.
 
-        The status is checked every ``interval`` seconds (one DescribeExecution);
-        the progress display's snapshot (Map Runs, metrics, the worker service:
-        several calls) is taken at most every ``refresh`` seconds, and never when
-        the display is quiet. With an embedded server every call costs the
-        server's CPU, which the workers need.
+        The status is checked every ``interval`` seconds (one DescribeExecution),
+        and at once whenever ``wake`` is set (an embedded server sets it when the
+        execution's history grows: the end is seen when it happens, not up to
+        ``interval`` later); the progress display's snapshot (Map Runs, metrics,
+        the worker service: several calls) is taken at most every ``refresh``
+        seconds, and never when the display is quiet. With an embedded server
+        every call costs the server's CPU, which the workers need.
         """
         watching = not getattr(progress, "quiet", False)
         refreshed = -math.inf
@@ -259,7 +284,10 @@ class WorkflowClient:
                 if refreshed != now:
                     progress.update(self.snapshot(arn))  # the final counts
                 return dict(self.c.sfn.describe_execution(executionArn=arn))
-            time.sleep(interval)
+            if wake is None:
+                time.sleep(interval)
+            elif wake.wait(interval):
+                wake.clear()  # before the next look: a later event sets it again
 
     def stop(self, arn: str) -> None:
         try:
@@ -275,10 +303,14 @@ class WorkflowClient:
     def task_usage(self, since: float) -> list[pricing.TaskUsage]:
         """Worker tasks of the service that ran after ``since``: their size and lifetime."""
         arns: list[str] = []
+        pages = self.c.ecs.get_paginator("list_tasks")
         for status in ("RUNNING", "STOPPED"):
-            arns += self.c.ecs.list_tasks(
+            # every page: ListTasks answers 100 at a time, oldest first, and stopped
+            # tasks of earlier runs stay listed for an hour
+            for page in pages.paginate(
                 cluster=bindings.CLUSTER, serviceName=bindings.SERVICE, desiredStatus=status
-            )["taskArns"]
+            ):
+                arns += page["taskArns"]
         usage = []
         now = datetime.now(UTC)
         for lo in range(0, len(arns), 100):

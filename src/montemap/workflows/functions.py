@@ -39,7 +39,7 @@ from montemap.credit.portfolio import (
     data_key,
     inventory_manifest,
 )
-from montemap.credit.reduce import arrow_pool, publish_store, reduce_run
+from montemap.credit.reduce import RunOutputs, arrow_pool, publish_store, reduce_run
 from montemap.storage import ObjectStore, iter_objects
 
 _RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
@@ -179,11 +179,11 @@ def reduce_and_report(event: Mapping[str, Any], context: Any = None) -> dict[str
         # when no loan could be simulated, rejects.csv and matured.csv stay to show why
         run_dir = local_dir if local_dir is not None else Path(tmp)
         with arrow_pool():  # as in ``montemap simulate``: less freed memory kept resident
-            outputs = reduce_run(store, params, out_dir=run_dir)
+            outputs = reduce_run(store, params, out_dir=run_dir, report_figures=bool(local_dir))
             if local_dir is None:
                 publish_store(store, params, run_dir)
             else:
-                report = _publish_with_report(store, params, local_dir)
+                report = _publish_with_report(store, params, local_dir, outputs)
     summary = outputs.summary
     return {
         "run": run,
@@ -198,7 +198,9 @@ def reduce_and_report(event: Mapping[str, Any], context: Any = None) -> dict[str
     }
 
 
-def _publish_with_report(store: ObjectStore, params: RunParams, run_dir: Path) -> str | None:
+def _publish_with_report(
+    store: ObjectStore, params: RunParams, run_dir: Path, outputs: RunOutputs
+) -> str | None:
     """Upload the run folder's files and write its ``report.html`` at the same time: the
     upload (a copy and an MD5 of ~400 MB at 500,000 loans) runs on a thread of its own,
     mostly without the GIL, while the report is made; the upload's error, if any, is
@@ -216,7 +218,7 @@ def _publish_with_report(store: ObjectStore, params: RunParams, run_dir: Path) -
     thread = threading.Thread(target=upload, name="reduce-publish", daemon=True)
     thread.start()
     try:
-        written = write_html_report(run_dir)
+        written = write_html_report(run_dir, outputs.loan_figures)
     finally:
         thread.join()
     if failed:

@@ -22,6 +22,7 @@ import resource
 import signal
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from montemap.credit.provenance import ProvenanceError, read_provenance
 from montemap.errors import MontemapError
 from montemap.workflows import bindings, pricing
 from montemap.workflows.client import Clients, RunSpec, WorkflowClient
+from montemap.workflows.prestart import FUNCTION_MODULES, start_function_forkserver
 from montemap.workflows.progress import Progress, format_money
 
 DEFAULT_DATA_DIR = "montemap-data"
@@ -237,6 +239,9 @@ def run(args: argparse.Namespace) -> int:
         spec = ensure_portfolio(data_dir, args, spec, quiet=args.quiet)
     embedded = None
     if args.server is None:
+        # First the functions' process, whose imports then run on the other core while
+        # this one imports and starts the server (montemap.workflows.prestart).
+        start_function_forkserver()
         from montemap.workflows.embedded import EmbeddedServer
 
         # The server's and the worker service's logs go to a file, not the terminal.
@@ -247,7 +252,9 @@ def run(args: argparse.Namespace) -> int:
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         )
 
-        embedded = EmbeddedServer(data_dir, cgroups=not args.no_cgroups)
+        embedded = EmbeddedServer(
+            data_dir, cgroups=not args.no_cgroups, warm_functions=FUNCTION_MODULES
+        )
         embedded.start()
         url = embedded.url
     else:
@@ -269,8 +276,10 @@ def run(args: argparse.Namespace) -> int:
         cpu_before = _cpu_seconds()
         arn = client.start(spec)
         progress = Progress(spec, quiet=args.quiet)
+        watching = embedded.history_signal(arn) if embedded is not None else nullcontext(None)
         try:
-            described = client.wait(arn, progress)
+            with watching as wake:
+                described = client.wait(arn, progress, wake=wake)
         except KeyboardInterrupt:
             print("\nstopping the execution and scaling the workers in ...", file=sys.stderr)
             client.stop(arn)

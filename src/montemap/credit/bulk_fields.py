@@ -1,0 +1,158 @@
+"""Byte-level helpers of the bulk parse (:mod:`montemap.credit.bulk_parse`).
+
+:func:`split_rows` cuts plain CSV rows (printable ASCII, no quotes, the same number of
+fields in every row, each row ending in a newline) into string columns with array
+operations. The other helpers look at the bytes of string arrays: what they accept is
+proved to match the bulk parse's regular expressions and to give the same values, and
+anything else is left to those expressions, so no value or reject reason changes; they
+only spare the common rows a regular expression (compiled at every call) and a few
+Arrow calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pyarrow as pa
+from numpy.typing import NDArray
+
+_NEWLINE, _COMMA, _DOT, _SLASH, _DASH, _ZERO = 10, 44, 46, 47, 45, 48
+#: Byte positions of the digits and of the separator in ``MM/DD/YYYY`` and ``YYYY-MM-DD``.
+_US = ((6, 7, 8, 9), (0, 1), (3, 4), (2, 5), _SLASH)
+_ISO = ((0, 1, 2, 3), (5, 6), (8, 9), (4, 7), _DASH)
+
+
+def split_rows(
+    joined: bytes, rows: int, width: int, columns: Mapping[str, int]
+) -> dict[str, pa.Array]:
+    """``columns`` (name -> field index) of ``rows`` plain rows of ``width`` fields, each
+    a string array: what Arrow's CSV reader gives for such rows without quoting."""
+    arr = np.frombuffer(joined, dtype=np.uint8)
+    sep = np.flatnonzero((arr == _COMMA) | (arr == _NEWLINE))
+    fields = rows * width
+    if sep.shape[0] != fields:
+        raise ValueError(f"expected {fields} fields, found {sep.shape[0]}")
+    keep = np.ones(arr.shape[0], dtype=np.bool_)
+    keep[sep] = False
+    offsets = np.zeros(fields + 1, dtype=np.int32)
+    offsets[1:] = sep - np.arange(fields)  # each field ends where its separator was
+    every = pa.StringArray.from_buffers(
+        fields, pa.py_buffer(offsets), pa.py_buffer(arr[keep].tobytes())
+    )
+    # the wanted columns one after the other (one take): each column is a slice of it
+    wanted = np.array(list(columns.values()), dtype=np.int64)
+    cut = every.take(pa.array((wanted[:, None] + np.arange(rows) * width).ravel()))
+    return {name: cut.slice(i * rows, rows) for i, name in enumerate(columns)}
+
+
+def byte_spans(arr: pa.Array) -> tuple[NDArray[np.uint8], NDArray[np.int64], NDArray[np.int64]]:
+    """The bytes of a string array without nulls (its own part of its data buffer), and
+    each string's start in them and length."""
+    if arr.type != pa.string() or arr.null_count:
+        raise TypeError("byte_spans needs a string array without nulls")
+    if len(arr) == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return np.zeros(0, dtype=np.uint8), empty, empty
+    buffers = arr.buffers()
+    offsets = np.frombuffer(buffers[1], dtype=np.int32)[arr.offset : arr.offset + len(arr) + 1]
+    first, last = int(offsets[0]), int(offsets[-1])
+    data = (
+        np.frombuffer(buffers[2], dtype=np.uint8)[first:last]
+        if buffers[2] is not None
+        else np.zeros(0, dtype=np.uint8)
+    )
+    starts = offsets[:-1].astype(np.int64) - first
+    return data, starts, np.diff(offsets).astype(np.int64)
+
+
+def lengths(arr: pa.Array) -> NDArray[np.int64]:
+    """Each string's length in bytes."""
+    return byte_spans(arr)[2]
+
+
+def _counts(
+    flags: NDArray[np.bool_], starts: NDArray[np.int64], sizes: NDArray[np.int64]
+) -> NDArray[np.int64]:
+    """Per string, how many of its bytes are flagged."""
+    total = np.zeros(flags.shape[0] + 1, dtype=np.int64)
+    np.cumsum(flags, out=total[1:])
+    return np.asarray(total[starts + sizes] - total[starts], dtype=np.int64)
+
+
+def _digits(data: NDArray[np.uint8]) -> NDArray[np.bool_]:
+    return (data >= _ZERO) & (data <= _ZERO + 9)
+
+
+def all_digits(arr: pa.Array, shortest: int, longest: int) -> NDArray[np.bool_]:
+    """Where the string is ``shortest`` to ``longest`` ASCII digits (``^[0-9]{a,b}$``)."""
+    data, starts, sizes = byte_spans(arr)
+    digits = _counts(_digits(data), starts, sizes)
+    return np.asarray((digits == sizes) & (sizes >= shortest) & (sizes <= longest))
+
+
+def plain_decimals(arr: pa.Array) -> NDArray[np.bool_]:
+    """Where the string is digits with at most one dot and at least one digit (``12``,
+    ``1.5``, ``5.``, ``.5``): a form the number expression accepts, not all of them."""
+    data, starts, sizes = byte_spans(arr)
+    digits = _counts(_digits(data), starts, sizes)
+    dots = _counts(data == _DOT, starts, sizes)
+    return np.asarray((digits + dots == sizes) & (dots <= 1) & (digits >= 1))
+
+
+def fixed_dates(
+    arr: pa.Array,
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]] | None:
+    """Year, month and day when every string is ``MM/DD/YYYY`` or ``YYYY-MM-DD`` with
+    exactly those digit counts (else None: the expressions decide)."""
+    data, starts, sizes = byte_spans(arr)
+    if not (sizes == 10).all():
+        return None
+    if starts.shape[0] == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty
+    chars = data[starts[:, None] + np.arange(10)].astype(np.int64)
+    year = np.zeros(starts.shape[0], dtype=np.int64)
+    month, day = year.copy(), year.copy()
+    matched = np.zeros(starts.shape[0], dtype=np.bool_)
+    for y, m, d, seps, sep in (_US, _ISO):
+        digit_at = list(y + m + d)
+        form = (chars[:, list(seps)] == sep).all(axis=1)
+        form &= ((chars[:, digit_at] >= _ZERO) & (chars[:, digit_at] <= _ZERO + 9)).all(axis=1)
+        form &= ~matched
+        for out, places in ((year, y), (month, m), (day, d)):
+            value = np.zeros(starts.shape[0], dtype=np.int64)
+            for place in places:
+                value = value * 10 + chars[:, place] - _ZERO
+            out[form] = value[form]
+        matched |= form
+    return (year, month, day) if matched.all() else None
+
+
+def shared_header(bodies: Sequence[object], limit: int) -> tuple[bytes, bytes] | None:
+    """``(header line, data lines joined)`` when every body is bytes of at most ``limit``
+    bytes holding the same header line and one non-empty data line, each line ending in a
+    newline (a batch of generated loans); else None, and the bodies are looked at one by
+    one."""
+    try:
+        joined = b"".join(bodies)  # type: ignore[arg-type]  # a reject is not bytes: None
+    except TypeError:
+        return None
+    n = len(bodies)
+    sizes = np.fromiter(map(len, bodies), dtype=np.int64, count=n)  # type: ignore[arg-type]
+    if n == 0 or int(sizes.max()) > limit:
+        return None
+    arr = np.frombuffer(joined, dtype=np.uint8)
+    ends = np.cumsum(sizes)
+    starts = ends - sizes
+    lines = np.flatnonzero(arr == _NEWLINE)
+    if lines.shape[0] != 2 * n or not np.array_equal(lines[1::2], ends - 1):
+        return None
+    first = lines[0::2]  # each body's header ends here (sorted: one inside each body)
+    head = int(first[0] - starts[0]) + 1
+    if not (np.array_equal(first - starts, np.full(n, head - 1)) and (first + 2 < ends).all()):
+        return None  # headers of other lengths, or an empty data line
+    line = joined[:head]
+    if b"".join([body[:head] for body in bodies]) != line * n:  # type: ignore[index]
+        return None
+    return line, b"".join([body[head:] for body in bodies])  # type: ignore[index]
