@@ -27,6 +27,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     "arns": frozenset(),
     # Lambda's function names, parsed (shared by the engine and the Lambda API).
     "lambda_names": frozenset(),
+    # One server per data directory (a lock file), taken by the assembly.
+    "datadir_lock": frozenset(),
     # Libraries: no server, no engine.
     "asl": frozenset(),
     "storage": frozenset(),
@@ -46,7 +48,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     # Composition: what assembles, shows or drives the whole.
     "assembly": frozenset(
         {"api", "asl", "aws", "cloudformation", "console", "ecs", "engine"}
-        | {"lambda_api", "s3api", "storage", "worker"}
+        | {"datadir_lock", "lambda_api", "s3api", "storage", "worker"}
     ),
     "console": frozenset({"api", "assembly", "engine", "storage", "ecs", "workflows"}),
     "workflows": frozenset({"api.httpserver", "assembly", "credit", "storage"}),

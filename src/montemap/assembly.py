@@ -26,6 +26,7 @@ from montemap.api.registry import Registry
 from montemap.arns import DEFAULT_ACCOUNT, DEFAULT_REGION, ArnFactory
 from montemap.asl import jsonata_runner
 from montemap.console import console_routes
+from montemap.datadir_lock import DataDirLock
 from montemap.ecs.capacity import Capacity
 from montemap.ecs.cgroups import CgroupManager
 from montemap.ecs.ecs_api import EcsApi
@@ -89,6 +90,16 @@ class Settings:
         return f"http://{host}:{self.port}"
 
 
+def _open_data(data_dir: Path) -> tuple[DataDirLock, Database]:
+    """The data directory's lock (one server per directory), then its database."""
+    lock = DataDirLock(data_dir)
+    try:
+        return lock, Database(data_dir / "montemap.db")
+    except BaseException:
+        lock.release()
+        raise
+
+
 class Montemap:
     """One server's parts, wired together; ``app`` is the ASGI application."""
 
@@ -96,9 +107,9 @@ class Montemap:
         self.settings = settings
         data_dir = settings.data_dir.resolve()
         (data_dir / "buckets").mkdir(parents=True, exist_ok=True)
+        self.lock, self.db = _open_data(data_dir)
         # Local functions and worker processes find the data through this variable.
         os.environ["MONTEMAP_DATA_DIR"] = str(data_dir)
-        self.db = Database(data_dir / "montemap.db")
         self.arns = ArnFactory(region=settings.region, account=settings.account)
         self.store = LocalObjectStore(data_dir / "buckets")
         functions = dict(BUILTIN_FUNCTIONS)
@@ -240,4 +251,7 @@ class Montemap:
         return bind
 
     def close(self) -> None:
-        self.db.close()
+        try:
+            self.db.close()
+        finally:
+            self.lock.release()
