@@ -11,18 +11,12 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-
-import boto3
-import pytest
-from botocore.config import Config
 
 from montemap.storage import LocalObjectStore, ObjectStore, local_store
 from montemap.storage.local_meta import ETAG_XATTR, read_record
 from montemap.storage.records import records_for
-from montemap.testing import DUMMY_CREDENTIALS, REGION, MontemapServer
+from montemap.testing import MontemapServer
 
 
 def md5(data: bytes) -> str:
@@ -107,31 +101,10 @@ def test_tags_on_a_deferred_object_keep_its_etag(tmp_path: Path) -> None:
     assert (info.etag, info.tags) == (md5(b"body"), (("stage", "batch"),))
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MontemapServer]:
-    running = MontemapServer(tmp_path_factory.mktemp("deferred") / "data")
-    running.start()
-    yield running
-    running.close()
-
-
-@pytest.fixture(scope="module")
-def s3(server: MontemapServer) -> Iterator[Any]:
-    client = boto3.session.Session().client(
-        "s3",
-        endpoint_url=server.url,
-        region_name=REGION,
-        aws_access_key_id=DUMMY_CREDENTIALS["aws_access_key_id"],
-        aws_secret_access_key="test",
-        config=Config(retries={"total_max_attempts": 1, "mode": "standard"}),
-    )
-    yield client
-    client.close()
-
-
 def test_the_s3_api_returns_the_md5_of_an_object_written_without_it(
-    server: MontemapServer, s3: Any
+    montemap_server: MontemapServer,
 ) -> None:
+    server, s3 = montemap_server, montemap_server.client("s3")
     s3.create_bucket(Bucket="results")
     written = local_store(server.data_dir)
     body = os.urandom(200_000)
