@@ -116,9 +116,12 @@ class PeakRss:
     def _sample(self) -> None:
         tree = self._children()
         todo = [self.root]
+        parents: dict[int, int] = {}
         while todo:
             pid = todo.pop()
-            todo.extend(tree.get(pid, []))
+            for child in tree.get(pid, []):
+                parents[child] = pid
+                todo.append(child)
             try:
                 with open(f"/proc/{pid}/status") as f:
                     hwm = next(int(ln.split()[1]) for ln in f if ln.startswith("VmHWM:"))
@@ -126,6 +129,11 @@ class PeakRss:
                     cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
             except (OSError, StopIteration, ValueError):
                 continue
+            if _WARM in cmd:  # the template and the tasks forked from it share its cmdline
+                parent = self.peaks.get(parents.get(pid, -1), ("", 0))[0]
+                cmd = (
+                    "-m montemap.cli worker (warm)" if _WARM in parent else f"-m {_WARM} (template)"
+                )
             old = self.peaks.get(pid, ("", 0))[1]
             self.peaks[pid] = (cmd, max(old, hwm))
 
@@ -147,12 +155,16 @@ class PeakRss:
         return {"main_mb": round(main / 1024), "children_mb": [f"{r}: {mb}" for r, mb in children]}
 
 
+#: The module of the ECS emulation's warm template (``montemap.ecs.warm_tasks``).
+_WARM = "montemap.ecs.warm_template"
+
+
 def _role(cmd: str) -> str:
     """``-m montemap.cli worker ...`` -> ``montemap.cli worker``; else the program's name."""
     words = cmd.split()
     if "-m" in words:
         i = words.index("-m")
-        return " ".join(words[i + 1 : i + 3])
+        return " ".join(words[i + 1 : i + 4 if words[-1] in ("(warm)", "(template)") else i + 3])
     if "-c" in words and os.path.basename(words[0]).startswith("python"):
         return "python -c (pool or function process)"
     return os.path.basename(words[0]) if words else "?"

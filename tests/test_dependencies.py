@@ -27,7 +27,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     "arns": frozenset(),
     # Lambda's function names, parsed (shared by the engine and the Lambda API).
     "lambda_names": frozenset(),
-    # One server per data directory (a lock file), taken by the assembly.
+    # One server per data directory (a lock file), taken by the assembly (or by
+    # ``montemap run`` before it generates a portfolio, and handed to its server).
     "datadir_lock": frozenset(),
     # Libraries: no server, no engine.
     "asl": frozenset(),
@@ -51,7 +52,7 @@ ALLOWED: dict[str, frozenset[str]] = {
         | {"datadir_lock", "lambda_api", "s3api", "storage", "worker"}
     ),
     "console": frozenset({"api", "assembly", "engine", "storage", "ecs", "workflows"}),
-    "workflows": frozenset({"api.httpserver", "assembly", "credit", "storage"}),
+    "workflows": frozenset({"api.httpserver", "assembly", "credit", "datadir_lock", "storage"}),
     "aws": frozenset({"asl", "assembly", "storage", "worker", "ecs.taskdefs", "workflows"}),
     "cli": frozenset(),
     "__init__": frozenset(),

@@ -26,7 +26,7 @@ from montemap.api.registry import Registry
 from montemap.arns import DEFAULT_ACCOUNT, DEFAULT_REGION, ArnFactory
 from montemap.asl import jsonata_runner
 from montemap.console import console_routes
-from montemap.datadir_lock import DataDirLock
+from montemap.datadir_lock import LOCK_FILE, DataDirLock
 from montemap.ecs.capacity import Capacity
 from montemap.ecs.cgroups import CgroupManager
 from montemap.ecs.ecs_api import EcsApi
@@ -76,6 +76,10 @@ class Settings:
     #: What the host offers worker tasks (None: the machine's cores and memory).
     capacity: Capacity | None = None
     extra_functions: dict[str, str] = field(default_factory=dict)
+    #: The data directory's lock, already taken by the caller (``montemap run`` takes it
+    #: before it generates a portfolio there); None: the server takes it. The server
+    #: releases it when it closes.
+    data_dir_lock: DataDirLock | None = None
     #: A resource mapping file: definitions written for AWS get their ARNs bound to
     #: local resources when they are created or updated (docs/aws.md).
     mapping_file: Path | None = None
@@ -90,9 +94,12 @@ class Settings:
         return f"http://{host}:{self.port}"
 
 
-def _open_data(data_dir: Path) -> tuple[DataDirLock, Database]:
-    """The data directory's lock (one server per directory), then its database."""
-    lock = DataDirLock(data_dir)
+def _open_data(data_dir: Path, held: DataDirLock | None) -> tuple[DataDirLock, Database]:
+    """The data directory's lock (one server per directory; ``held`` if the caller has
+    taken it), then its database."""
+    if held is not None and held.path != data_dir / LOCK_FILE:
+        raise ValueError(f"the lock given is {held.path}, not {data_dir / LOCK_FILE}")
+    lock = held if held is not None else DataDirLock(data_dir)
     try:
         return lock, Database(data_dir / "montemap.db")
     except BaseException:
@@ -107,7 +114,7 @@ class Montemap:
         self.settings = settings
         data_dir = settings.data_dir.resolve()
         (data_dir / "buckets").mkdir(parents=True, exist_ok=True)
-        self.lock, self.db = _open_data(data_dir)
+        self.lock, self.db = _open_data(data_dir, settings.data_dir_lock)
         # Local functions and worker processes find the data through this variable.
         os.environ["MONTEMAP_DATA_DIR"] = str(data_dir)
         self.arns = ArnFactory(region=settings.region, account=settings.account)

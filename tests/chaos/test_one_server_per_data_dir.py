@@ -58,3 +58,43 @@ def test_the_lock_is_the_processes_not_its_children(tmp_path: Path) -> None:
         child.kill()
         child.wait()
     assert (tmp_path / LOCK_FILE).is_file()  # the file stays; only the lock goes
+
+
+def test_run_takes_the_directory_before_it_generates_a_portfolio(tmp_path: Path) -> None:
+    # Another process's server (here: this test) holds the empty directory: ``montemap
+    # run`` must be refused before it generates, or two runs started together on an empty
+    # directory would both generate into it.
+    data = tmp_path / "data"
+    data.mkdir()
+    held = DataDirLock(data)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "montemap.cli", "run", "--data-dir", str(data), "--loans", "50"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        held.release()
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    assert f"in use by another montemap server (pid {os.getpid()})" in done.stderr
+    assert not (data / "buckets").exists(), "nothing generated"
+    assert not (data / "portfolio.json").exists()
+
+
+def test_run_keeps_the_directory_for_its_server_and_frees_it(tmp_path: Path) -> None:
+    from montemap.workflows.embedded import EmbeddedServer
+
+    data = tmp_path / "data"
+    data.mkdir()
+    lock = DataDirLock(data)
+    server = EmbeddedServer(data, cgroups=False, data_dir_lock=lock)
+    server.start()
+    try:
+        assert server.montemap.lock is lock  # the caller's lock, not a second one
+        with pytest.raises(DataDirInUse):
+            DataDirLock(data)
+    finally:
+        server.stop()
+    DataDirLock(data).release()  # the server released it as it stopped

@@ -22,8 +22,8 @@ PARAMS = RunParams(
 
 def _book(root: Path, batches: int, per_batch: int) -> tuple[LocalObjectStore, list[BatchInfo]]:
     """Batch 0 straddles everything (its keys are the very first and the very last);
-    the others hold consecutive key ranges, each with rejects and matured loans, and
-    are listed in reverse so the merge must order them itself."""
+    the others hold consecutive key ranges, each with rejects and matured loans (listed
+    in reverse: the tests put them in the reduction's order, :func:`_in_key_order`)."""
     store = LocalObjectStore(root)
     store.create_bucket("res")
     infos = []
@@ -45,6 +45,11 @@ def _book(root: Path, batches: int, per_batch: int) -> tuple[LocalObjectStore, l
     return store, infos[::-1]
 
 
+def _in_key_order(infos: list[BatchInfo]) -> list[BatchInfo]:
+    """The batches as the reduction gives them: by smallest key, then position."""
+    return sorted(infos, key=lambda b: (b.low or "", b.position))
+
+
 def _rows(path: Path) -> list[list[str]]:
     with open(path, newline="", encoding="utf-8") as f:
         return list(csv.reader(f))
@@ -54,7 +59,7 @@ def test_lists_are_in_key_order_across_a_straddling_batch(tmp_path: Path) -> Non
     store, infos = _book(tmp_path / "store", batches=30, per_batch=20)
     out = tmp_path / "out"
     out.mkdir()
-    write_lists(store, PARAMS, [infos], RunFiles(out))
+    write_lists(store, PARAMS, _in_key_order(infos), RunFiles(out))
     rejects = _rows(out / "rejects.csv.partial")
     matured = _rows(out / "matured.csv.partial")
     assert rejects[0] == ["key", "reason"] and matured[0] == list(MATURED_COLUMNS)
@@ -71,7 +76,7 @@ def test_memory_does_not_grow_with_the_batches_a_straddler_spans(tmp_path: Path)
         out.mkdir()
         tracemalloc.start()
         try:
-            write_lists(store, PARAMS, [infos], RunFiles(out))
+            write_lists(store, PARAMS, _in_key_order(infos), RunFiles(out))
             return tracemalloc.get_traced_memory()[1]
         finally:
             tracemalloc.stop()

@@ -22,7 +22,7 @@ from montemap.credit.portfolio import local_destination
 from montemap.credit.reduce import reduce_run
 from montemap.credit.reduce_blas import _controls, single_thread_blas
 from montemap.credit.reduce_merge import check_increasing, merged
-from montemap.credit.reduce_scan import BatchInfo, ReduceError
+from montemap.credit.reduce_scan import BatchInfo, BatchTable, ReduceError, id_array, key_groups
 from montemap.credit.reduce_writer import BackgroundParquet
 from montemap.credit.simulate import inventory_items
 from montemap.storage import LocalObjectStore
@@ -62,6 +62,50 @@ def test_straddling_batches_merge_in_key_order_holding_only_what_overlaps() -> N
     assert out == sorted(k for t in tables.values() for k in t.column("key").to_pylist())
     assert sorted(read) == sorted(tables) and len(read) == len(set(read))  # each read once
     assert peak[0] <= 30 + 25  # the straddler's rows and one other batch's, never the book
+
+
+def _reference_groups(infos: list[BatchInfo]) -> list[list[int]]:
+    """Groups of overlapping key ranges as Python strings order them (the plain walk)."""
+    ranged = sorted((b for b in infos if b.low is not None), key=lambda b: (b.low, b.position))
+    groups: list[list[int]] = []
+    high = ""
+    for info in ranged:
+        assert info.low is not None and info.high is not None
+        if groups and info.low <= high:
+            groups[-1].append(info.position)
+            high = max(high, info.high)
+        else:
+            groups.append([info.position])
+            high = info.high
+    return groups
+
+
+def test_batch_table_orders_and_groups_key_ranges_as_python_strings_do() -> None:
+    # keys from every part of Unicode (an astral character sorts after U+FFFF in UTF-8
+    # and in Python, not in UTF-16; a lone surrogate, which JSON can carry, sorts between)
+    rng = np.random.default_rng(4)
+    alphabet = ["a", "b", "z", "é", "\ud7ff", "\ud800", "\ue000", "\uffff", "\U0001f600", "#1"]
+    infos = []
+    for position in range(300):
+        if rng.random() < 0.1:
+            infos.append(BatchInfo(f"b{position}", position, [0], 0))  # no key range
+            continue
+        prefix = "".join(rng.choice(alphabet, size=2))  # narrow ranges: some overlap
+        keys = [prefix + "".join(rng.choice(alphabet, size=rng.integers(0, 3))) for _ in "ab"]
+        rows = int(rng.integers(0, 5))
+        infos.append(BatchInfo(f"b{position}", position, [rows], rows, min(keys), max(keys)))
+    table = BatchTable(id_array([b.batch_id for b in infos]), 1)
+    for info in infos:
+        table.rows[info.position] = info.rows
+        table.distinct[info.position] = info.distinct
+        table.ranged(info.low, info.high)
+    table.finish()
+    expected = sorted((b for b in infos if b.low is not None), key=lambda b: (b.low, b.position))
+    assert table.key_order().tolist() == [b.position for b in expected]
+    assert list(table.infos(table.key_order())) == expected
+    assert [g.tolist() for g in key_groups(table)] == _reference_groups(infos)
+    assert len(_reference_groups(infos)) > 10  # the ranges both overlap and not
+    assert table.batch_id(7) == "b7" and len(table) == 300
 
 
 def test_overlapping_batches_interleave_and_a_repeated_key_is_refused() -> None:

@@ -1,8 +1,9 @@
-"""The reduction's Parquet writer joins chunks into row groups (issue 13).
+"""The reduction's Parquet writer (issue 13): the bytes of one ``ParquetWriter``, no
+metadata held per row group, and chunks joinable into row groups.
 
-The writer keeps ~30 KB of metadata per ``loans.parquet`` row group until the file
-closes, so for large books the reduction joins two chunks a group; the chunks joined
-must be let go as soon as their group is written, and a group holds one scenario.
+Joined chunks must be let go as soon as their group is written, and a group holds one
+scenario (the reduction joins from ``reduce.JOIN_LOANS`` loans: since the writer holds
+no metadata per row group, never).
 """
 
 from __future__ import annotations
@@ -17,7 +18,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from montemap.credit import reduce, reduce_merge
-from montemap.credit.reduce_writer import BackgroundParquet
+from montemap.credit.reduce_files import RUN_FILES
+from montemap.credit.reduce_writer import (
+    BackgroundParquet,
+    contributions_options,
+    loans_options,
+)
 from montemap.testing import eventually
 from tests.credit.test_reduce_streaming import PARAMS, _assert_same, _generated_batches
 
@@ -95,3 +101,40 @@ def test_large_books_join_two_chunks_a_row_group_of_one_scenario(
 def _full(groups: list[tuple[int, int]]) -> list[int]:
     """The rows of each group but each scenario's last."""
     return [rows for (s, rows), (t, _) in pairwise(groups) if s == t]
+
+
+@pytest.mark.parametrize("join", [False, True])
+def test_the_reductions_files_are_what_one_parquet_writer_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, join: bool
+) -> None:
+    """Each row group written as a file of its own and stitched (no metadata held per
+    row group): the bytes of one ``ParquetWriter`` given the same row groups."""
+    monkeypatch.setattr(reduce_merge, "CHUNK_ROWS", 64)
+    if join:
+        monkeypatch.setattr(reduce, "JOIN_LOANS", 1)
+    store, ids = _generated_batches(tmp_path, 600, 97)
+    _assert_same(store, ids, tmp_path / "out")
+    for name, options in (
+        ("loans.parquet", loans_options()),
+        ("contributions.parquet", contributions_options()),
+    ):
+        path = tmp_path / "out" / name
+        source = pq.ParquetFile(path)
+        assert source.metadata.num_row_groups > len(PARAMS.shocks_bp)
+        again = tmp_path / f"again-{name}"
+        with pq.ParquetWriter(again, source.schema_arrow, **options) as writer:
+            for i in range(source.metadata.num_row_groups):
+                group = source.read_row_group(i)
+                writer.write_table(group, row_group_size=group.num_rows)
+        assert path.read_bytes() == again.read_bytes(), name
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(RUN_FILES)
+
+
+def test_a_failed_write_leaves_no_file(tmp_path: Path) -> None:
+    path = tmp_path / "a.parquet"
+    sink = BackgroundParquet(path, {}, group_rows=250)
+    sink.write(_chunk(0))
+    sink.write(pa.table({"y": ["not", "x"]}))
+    with pytest.raises(ValueError, match="schema does not match"):
+        sink.close()
+    assert sorted(tmp_path.iterdir()) == []

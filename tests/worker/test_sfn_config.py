@@ -52,6 +52,7 @@ def boto3_endpoint(region: str | None = None, endpoint_url: str | None = None) -
 def ours(region: str | None = None, endpoint_url: str | None = None) -> tuple[str, str]:
     client = make_client(region=region, endpoint_url=endpoint_url)
     client.close()
+    assert isinstance(client, SfnHttpClient)  # no proxy here: the worker's own client
     return client.endpoint_url, client.region
 
 

@@ -24,13 +24,17 @@ request line, or headers without their end, or a body shorter than its
 Headers that time out are answered 408 and the connection closed; a body
 that stalls closes the connection (the application sees a disconnect).
 :func:`server_config` builds the one uvicorn configuration ``montemap server``
-and the embedded server of ``montemap run`` share.
+and the embedded server of ``montemap run`` share; :class:`PromptServer` is
+uvicorn's server stopped at once when told (the embedded server's).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import socket
+import threading
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -41,6 +45,8 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from montemap.errors import MontemapError
 
 log = logging.getLogger("montemap.api.http")
+#: uvicorn's own logger, for the one message its shutdown writes.
+uvicorn_log = logging.getLogger("uvicorn.error")
 
 DEFAULT_HEADER_TIMEOUT = 10.0
 DEFAULT_BODY_TIMEOUT = 60.0
@@ -294,3 +300,79 @@ def server_config(
         server_header=False,
         timeout_graceful_shutdown=shutdown_timeout,
     )
+
+
+class PromptServer(uvicorn.Server):
+    """uvicorn's server that says when it serves, and stops as soon as it is told.
+
+    uvicorn's own loop looks at ``should_exit`` every 0.1 s and, once stopping,
+    sleeps a fixed 0.1 s before it waits (in 0.1 s steps) for its connections to
+    close: 0.15-0.2 s at the end of every ``montemap run``. Here :meth:`stop_soon`
+    wakes the loop, and the shutdown waits for the connections only while they stay
+    open (an idle keep-alive connection closes at the next turn of the loop; one
+    with a request in flight closes after its response, as in uvicorn). ``tick``:
+    how often the loop wakes on its own (the ``Date`` header, once a second, is
+    refreshed every tenth tick, as uvicorn's).
+    """
+
+    def __init__(self, config: uvicorn.Config, *, tick: float = 0.1) -> None:
+        super().__init__(config)
+        self.tick = tick
+        #: Set once the server listens (its application has started).
+        self.ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: asyncio.Event | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+        await super().startup(sockets)
+        if self.started:
+            self.ready.set()
+
+    def stop_soon(self) -> None:
+        """Ask the server to stop now (from any thread); :meth:`run` then returns."""
+        self.should_exit = True
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has ended already
+                loop.call_soon_threadsafe(wake.set)
+
+    async def main_loop(self) -> None:
+        counter = 0
+        should_exit = await self.on_tick(counter)
+        while not should_exit:
+            counter = (counter + 1) % 864000
+            if self._wake is None:
+                await asyncio.sleep(self.tick)
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.tick)
+            should_exit = await self.on_tick(counter)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:
+            server.close()
+        for sock in sockets or []:
+            sock.close()
+        state = self.server_state
+        for connection in list(state.connections):
+            connection.shutdown()
+        loop = asyncio.get_running_loop()
+        grace = self.config.timeout_graceful_shutdown
+        deadline = loop.time() + (grace if grace is not None else float("inf"))
+        await asyncio.sleep(0)  # the idle connections' close completes on this turn
+        while (state.connections or state.tasks) and not self.force_exit:
+            if loop.time() >= deadline:
+                uvicorn_log.error(
+                    "Cancel %s running task(s), timeout graceful shutdown exceeded",
+                    len(state.tasks),
+                )
+                for task in state.tasks:
+                    task.cancel(msg="Task cancelled, timeout graceful shutdown exceeded")
+                break
+            await asyncio.sleep(min(self.tick, 0.01))
+        for server in self.servers:
+            await server.wait_closed()
+        if not self.force_exit:
+            await self.lifespan.shutdown()

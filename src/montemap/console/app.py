@@ -12,11 +12,11 @@ import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
-import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
@@ -29,6 +29,8 @@ from montemap.console.security import FIELD, PAGE_POLICY, Guard, Refused
 from montemap.console.views import iso
 
 if TYPE_CHECKING:
+    import jinja2
+
     from montemap.assembly import Montemap
 
 log = logging.getLogger("montemap.console")
@@ -72,17 +74,25 @@ class Console:
         )
         self.progress = ProgressCache(self.engine.store)
         self.reports = Reports(self.engine.object_store, settings.data_dir.resolve())
-        self.templates = jinja2.Environment(
+
+    @cached_property
+    def templates(self) -> jinja2.Environment:
+        """The pages' templates, made on the first page (Jinja2 is imported then: a
+        server that shows no page, as ``montemap run``'s, never imports it)."""
+        import jinja2
+
+        templates = jinja2.Environment(
             loader=jinja2.FileSystemLoader(HERE / "templates"),
             autoescape=True,
             undefined=jinja2.StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self.templates.filters["pretty"] = pretty
-        self.templates.filters["duration"] = format_duration
-        self.templates.filters["iso"] = iso
-        self.templates.filters["num"] = format_number
+        templates.filters["pretty"] = pretty
+        templates.filters["duration"] = format_duration
+        templates.filters["iso"] = iso
+        templates.filters["num"] = format_number
+        return templates
 
     def render(self, request: Request, name: str, status: int = 200, **values: Any) -> HTMLResponse:
         template = self.templates.get_template(name)

@@ -52,10 +52,11 @@ from montemap.credit.reduce_merge import check_overlap, scenario_chunks
 from montemap.credit.reduce_prefetch import Prefetched, prefetched
 from montemap.credit.reduce_scan import (
     AccountSpill,
+    BatchInfo,
     ReduceError,
     Scan,
     check_accounts,
-    key_groups,
+    id_array,
     open_spill_dir,
     scan_batches,
 )
@@ -84,9 +85,10 @@ __all__ = [
 ALPHAS = (0.99, 0.999)
 LOSS_BINS = 40
 PD_EDGES = np.geomspace(PD_FLOOR, 1.0, 25)
-#: Books from which the Parquet writers join two chunks a row group (:func:`writer_shape`;
-#: measured: 500k loans +20 MB peak with joined groups, 2M even; docs/benchmarks.md).
-JOIN_LOANS = 2_000_000
+#: Books from which the Parquet writers join two chunks a row group (:func:`writer_shape`):
+#: none since the writers hold no metadata per row group (session 20: joined groups held
+#: a chunk more for nothing, 2M loans 247-265 MB against 240-249; docs/benchmarks.md).
+JOIN_LOANS: int | None = None
 BREAKDOWNS: dict[str, tuple[str, tuple[str, ...] | None]] = {
     "rate_bucket": ("rate_bucket", tuple(name for name, _ in RATE_BUCKETS)),
     "term": ("term_bucket", tuple(name for name, _ in TERM_BUCKETS)),
@@ -144,12 +146,12 @@ def reduce_run(
     whatever the number of loans. Files appear only when complete; when no loan could
     be simulated only ``rejects.csv`` and ``matured.csv`` are written.
     """
-    ids = (
-        list(batch_ids)
+    ids = id_array(
+        batch_ids
         if batch_ids is not None
         else list_batches(store, params.output_bucket, params.output_prefix)
     )
-    if not ids:
+    if not len(ids):
         raise ReduceError(
             f"no batch outputs under s3://{params.output_bucket}/{params.run_key('batches/')}"
         )
@@ -215,7 +217,7 @@ _LIBC = _load_libc()
 def _reduce(
     store: ObjectStore,
     params: RunParams,
-    ids: list[str],
+    ids: pa.Array,
     scratch: Path,
     files: RunFiles,
     feed: FigureFeed | None,
@@ -225,11 +227,10 @@ def _reduce(
         scan = scan_batches(store, params, ids, spill)
     finally:
         spill.close()
-    groups = key_groups(scan.batches)
-    n_loans = sum(b.rows[0] for b in scan.batches)
+    n_loans = scan.loans
     try:
         if n_loans == 0:
-            write_lists(store, params, groups, files)
+            write_lists(store, params, _in_key_order(scan), files)
             files.commit(LIST_FILES)
             q = scan.quality
             raise NoLoansError(no_loans_reason(q.by_reason(), q.matured_listed, q.objects))
@@ -238,10 +239,10 @@ def _reduce(
             check_overlap(store, params, scan.batches)
             check_accounts(store, params, scan, spill)
             for j, shock in enumerate(params.shocks_bp):
-                rows = sum(b.rows[j] for b in scan.batches)
+                rows = int(scan.batches.rows[:, j].sum())
                 if rows != n_loans:
                     raise ReduceError(f"scenario {shock} bp has {rows} rows, expected {n_loans}")
-            write_lists(store, params, groups, files)
+            write_lists(store, params, _in_key_order(scan), files)
             scenarios = _scenarios(store, params, scan, n_loans, scratch, files, first, feed)
         summary = _summary(params, scan, n_loans, len(ids), scenarios)
         files.path("summary.json").write_text(json.dumps(summary, indent=1) + "\n")
@@ -249,6 +250,12 @@ def _reduce(
         return summary
     finally:
         files.discard()
+
+
+def _in_key_order(scan: Scan) -> Iterator[BatchInfo]:
+    """The batches with a key range, by smallest key, then position, one at a time (as
+    ``write_lists`` takes them)."""
+    return scan.batches.infos(scan.batches.key_order())
 
 
 def _scenarios(
@@ -319,10 +326,9 @@ def _scenarios(
 
 def writer_shape(n_loans: int) -> dict[str, int]:
     """Row groups and queue of both Parquet writers for a book of ``n_loans``: from
-    ``JOIN_LOANS`` loans, groups of two of pass 2's chunks with one chunk waiting (the
-    writers' row-group metadata, ~8.5 bytes a loan held until they close, then outweighs
-    the chunk held to join them); below, each chunk a group, two waiting."""
-    if n_loans < JOIN_LOANS:
+    ``JOIN_LOANS`` loans (if any), groups of two of pass 2's chunks with one chunk
+    waiting; below, each chunk a group, two waiting."""
+    if JOIN_LOANS is None or n_loans < JOIN_LOANS:
         return {}
     return {"group_rows": 2 * reduce_merge.CHUNK_ROWS, "depth": 1}
 

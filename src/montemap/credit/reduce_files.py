@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import heapq
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -42,16 +42,16 @@ class RunFiles:
 
 
 def write_lists(
-    store: ObjectStore, params: RunParams, groups: Sequence[list[BatchInfo]], files: RunFiles
+    store: ObjectStore, params: RunParams, batches: Iterable[BatchInfo], files: RunFiles
 ) -> None:
     """``rejects.csv`` (sorted by key, then reason) and ``matured.csv`` (by key, then the
     batches' order), streamed: a merge of the batches' records in the order of their
     smallest keys, so only the records of batches whose key ranges overlap the merge's
-    frontier are held, however many batches one straddling batch's range spans."""
-    batches = sorted(
-        (b for group in groups for b in group if b.low is not None),
-        key=lambda b: (b.low or "", b.position),
-    )
+    frontier are held, however many batches one straddling batch's range spans.
+
+    ``batches``: those with a key range, by smallest key, then position (as
+    ``BatchTable.infos(BatchTable.key_order())`` gives them), taken one at a time.
+    """
     with (
         open(files.path("rejects.csv"), "w", newline="", encoding="utf-8") as rf,
         open(files.path("matured.csv"), "w", newline="", encoding="utf-8") as mf,

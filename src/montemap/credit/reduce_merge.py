@@ -2,7 +2,7 @@
 
 Each batch's rows are sorted by key, and the canonical order of the run's outputs is
 by key (keys are unique: :func:`check_overlap` refuses a key seen twice). Batches are
-opened in the order of their smallest key (:attr:`BatchInfo.low`); before a batch is
+opened in the order of their smallest key (:meth:`BatchTable.key_order`); before a batch is
 opened, every row of the batches already open whose key is below its smallest key is
 final and goes out. So only the batches whose key ranges overlap at one point are held
 at a time, however many batches a range spans: a batch that straddles two far-apart
@@ -12,13 +12,20 @@ its own rows and no one else's. Each batch is read once per scenario.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from montemap.credit.params import RunParams
-from montemap.credit.reduce_scan import BatchInfo, ReduceError, batch_rows, key_groups, rows_of
+from montemap.credit.reduce_scan import (
+    BatchInfo,
+    BatchTable,
+    ReduceError,
+    batch_rows,
+    key_groups,
+    rows_of,
+)
 from montemap.storage import ObjectStore
 
 #: Loan rows handed on at a time (and rows per row group of ``loans.parquet``).
@@ -74,8 +81,16 @@ def merged(
 ) -> Iterator[pa.Table]:
     """Pieces whose concatenation is the rows of ``batches`` (``read`` gives a batch's
     rows, sorted by key) in key order."""
+    return merged_in_order(sorted(batches, key=lambda b: (b.low or "", b.position)), read)
+
+
+def merged_in_order(
+    batches: Iterable[BatchInfo], read: Callable[[BatchInfo], pa.Table]
+) -> Iterator[pa.Table]:
+    """:func:`merged` of ``batches`` given in the order of their smallest key (then of
+    their position), taken one at a time."""
     runs: list[_Run] = []
-    for info in sorted(batches, key=lambda b: (b.low or "", b.position)):
+    for info in batches:
         yield from _below(runs, info.low or "")
         table = read(info)
         if table.num_rows:
@@ -120,7 +135,7 @@ def check_increasing(pieces: Iterator[pa.Table]) -> None:
 
 
 def scenario_chunks(
-    store: ObjectStore, params: RunParams, batches: Sequence[BatchInfo], j: int
+    store: ObjectStore, params: RunParams, batches: BatchTable, j: int
 ) -> Iterator[pa.Table]:
     """Scenario ``j``'s rows of every batch sorted by key, in chunks of about
     ``CHUNK_ROWS`` rows."""
@@ -134,10 +149,11 @@ def scenario_chunks(
             )
         return table
 
-    return chunked(merged([b for b in batches if b.rows[j]], read), CHUNK_ROWS)
+    with_rows = (info for info in batches.infos(batches.key_order()) if info.rows[j])
+    return chunked(merged_in_order(with_rows, read), CHUNK_ROWS)
 
 
-def check_overlap(store: ObjectStore, params: RunParams, batches: Sequence[BatchInfo]) -> None:
+def check_overlap(store: ObjectStore, params: RunParams, batches: BatchTable) -> None:
     """Refuse a loan key that appears twice (in one batch or in two). A batch whose key
     range meets no other's is checked by its distinct count (the first pass's); batches
     whose ranges overlap are merged, by their keys only."""
@@ -146,8 +162,9 @@ def check_overlap(store: ObjectStore, params: RunParams, batches: Sequence[Batch
         return rows_of(batch_rows(store, params, info.batch_id), info.batch_id, 0, ["key"])
 
     for group in key_groups(batches):
-        if len(group) == 1:
-            if group[0].distinct != group[0].rows[0]:
+        if group.shape[0] == 1:
+            if batches.distinct[group[0]] != batches.rows[group[0], 0]:
                 raise ReduceError("batches overlap: some loan appears in more than one batch")
             continue
-        check_increasing(merged([b for b in group if b.rows[0]], keys))
+        with_rows = group[batches.rows[group, 0] > 0]
+        check_increasing(merged_in_order(batches.infos(with_rows), keys))

@@ -2,18 +2,19 @@
 
 :func:`scan_batches` reads each batch's ``batch.json``, ``paths.npz`` and the key and
 AccountID columns of its first scenario, and keeps only path-level sums, data-quality
-counters and a few numbers per batch (:class:`BatchInfo`). The canonical order of the
-outputs is by key; batches whose key ranges do not overlap are emitted one after the
-other (:func:`key_groups`), overlapping ones are merged together (a generated portfolio's
-batches never overlap; a tape's row keys ``name#1``, ``name#10``, ... do). AccountIDs
-are checked for repeats through hash partitions on disk (:class:`AccountSpill`).
+counters and a few numbers per batch, in arrays (:class:`BatchTable`: no Python object
+per batch: ~150 bytes a batch, where a ``BatchInfo`` a batch took ~560). The canonical
+order of the outputs is by key; batches whose key ranges do not overlap are emitted one
+after the other (:func:`key_groups`), overlapping ones are merged together (a generated
+portfolio's batches never overlap; a tape's row keys ``name#1``, ``name#10``, ... do).
+AccountIDs are checked for repeats through hash partitions on disk (:class:`AccountSpill`).
 """
 
 from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,9 +44,15 @@ PARTITION_LOANS = 100_000
 _SPILL = np.dtype([("account", "<i8"), ("batch", "<i4"), ("row", "<i4")])
 
 
-@dataclass
+#: AccountID records held before they go to their partitions on disk (512 KB).
+SPILL_RECORDS = 1 << 15
+#: Batches whose keys are turned into one Arrow array at a time.
+_STEP = 1024
+
+
+@dataclass(slots=True)
 class BatchInfo:
-    """What the first pass keeps of one batch."""
+    """One batch as the first pass saw it (made from a :class:`BatchTable` when used)."""
 
     batch_id: str
     position: int
@@ -55,6 +62,104 @@ class BatchInfo:
     high: str | None = None
 
 
+def _key_bytes(key: str) -> bytes:
+    """A key as bytes that sort as the string does (UTF-8; a lone surrogate, which JSON
+    can carry, keeps its place as well)."""
+    return key.encode("utf-8", "surrogatepass")
+
+
+def _key_str(raw: bytes | None) -> str | None:
+    return None if raw is None else raw.decode("utf-8", "surrogatepass")
+
+
+class _KeyColumn:
+    """Optional keys appended one at a time, kept as Arrow binary arrays of ``_STEP``."""
+
+    def __init__(self) -> None:
+        self._done: list[pa.Array] = []
+        self._pending: list[bytes | None] = []
+
+    def append(self, key: str | None) -> None:
+        self._pending.append(None if key is None else _key_bytes(key))
+        if len(self._pending) >= _STEP:
+            self._seal()
+
+    def _seal(self) -> None:
+        self._done.append(pa.array(self._pending, pa.binary()))
+        self._pending = []
+
+    def finish(self) -> pa.Array:
+        self._seal()
+        return pa.concat_arrays(self._done)
+
+
+class BatchTable:
+    """What the first pass keeps of the batches, as arrays indexed by the batch's
+    position (its place in the run's batch order): ids, rows per scenario, distinct keys
+    among the first scenario's rows, and the key range (``low``/``high``: Arrow binary
+    arrays, null for a batch with no loan, reject or matured loan; bytes compare as the
+    keys do). :meth:`infos` makes :class:`BatchInfo` views a few thousand at a time."""
+
+    def __init__(self, ids: pa.Array, scenarios: int) -> None:
+        self.ids = ids
+        self.rows = np.zeros((len(ids), scenarios), np.int64)
+        self.distinct = np.zeros(len(ids), np.int64)
+        self._low, self._high = _KeyColumn(), _KeyColumn()
+        self.low: pa.Array = pa.nulls(0, pa.binary())
+        self.high: pa.Array = pa.nulls(0, pa.binary())
+        self._order: NDArray[np.intp] | None = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def ranged(self, low: str | None, high: str | None) -> None:
+        """The next batch's key range (during the scan, batch by batch)."""
+        self._low.append(low)
+        self._high.append(high)
+
+    def finish(self) -> None:
+        """Seal the key ranges once every batch's is in."""
+        self.low, self.high = self._low.finish(), self._high.finish()
+        self._low, self._high = _KeyColumn(), _KeyColumn()
+        self._order = None
+
+    def batch_id(self, position: int) -> str:
+        return str(self.ids[position].as_py())
+
+    def key_order(self) -> NDArray[np.intp]:
+        """Positions of the batches with a key range, by smallest key, then position
+        (sorted once, after :meth:`finish`)."""
+        if self._order is None:
+            table = pa.table({"low": self.low, "position": pa.array(np.arange(len(self)))})
+            order = pc.sort_indices(table, [("low", "ascending"), ("position", "ascending")])
+            # nulls (batches without a key range) sort last
+            ranged = len(self) - self.low.null_count
+            self._order = np.asarray(order.slice(0, ranged).to_numpy(), np.intp)
+        return self._order
+
+    def infos(self, positions: NDArray[np.intp]) -> Iterator[BatchInfo]:
+        """Views of the batches at ``positions``, in that order."""
+        for start in range(0, positions.shape[0], _STEP):
+            part = positions[start : start + _STEP]
+            index = pa.array(part)
+            columns = zip(
+                part.tolist(),
+                self.ids.take(index).to_pylist(),
+                self.rows[part].tolist(),
+                self.distinct[part].tolist(),
+                self.low.take(index).to_pylist(),
+                self.high.take(index).to_pylist(),
+                strict=True,
+            )
+            for position, batch_id, rows, distinct, low, high in columns:
+                yield BatchInfo(batch_id, position, rows, distinct, _key_str(low), _key_str(high))
+
+
+def id_array(ids: Iterable[str]) -> pa.Array:
+    """Batch ids as one Arrow string array (no Python object per batch)."""
+    return pa.array(ids if isinstance(ids, list | tuple) else list(ids), pa.string())
+
+
 @dataclass
 class Scan:
     """The first pass's result: path sums, quality counters and the batches."""
@@ -62,8 +167,13 @@ class Scan:
     loss: NDArray[np.int64]
     defaults: NDArray[np.int64]
     quality: QualityTotals
-    batches: list[BatchInfo] = field(default_factory=list)
+    batches: BatchTable
     rejected: int = 0
+
+    @property
+    def loans(self) -> int:
+        """Loans of the run (rows of the first scenario)."""
+        return int(self.batches.rows[:, 0].sum()) if len(self.batches) else 0
 
 
 def batch_rows(store: ObjectStore, params: RunParams, batch_id: str) -> BatchRows:
@@ -175,95 +285,135 @@ def _row_counts(
         raise ReduceError(f"batch {batch_id}: unreadable output: {exc}")
 
 
-def scan_batches(
-    store: ObjectStore, params: RunParams, ids: Sequence[str], spill: AccountSpill
-) -> Scan:
+def scan_batches(store: ObjectStore, params: RunParams, ids: pa.Array, spill: AccountSpill) -> Scan:
     """Pass 1: check and sum every batch's path vectors, count its rows and record its
-    key range, spilling the first scenario's AccountIDs for the repeat check. The
-    batches' files are read on a second thread, a few batches ahead."""
+    key range (``ids``: the batch ids in order, :func:`id_array`), spilling the first
+    scenario's AccountIDs for the repeat check. The batches' files are read on a second
+    thread, a few batches ahead."""
     fingerprint = params.fingerprint()
     k, s = len(params.shocks_bp), params.paths
-    scan = Scan(np.zeros((k, s), np.int64), np.zeros((k, s), np.int64), QualityTotals(OPTIONAL))
-    with closing(prefetched((_load(store, params, b) for b in ids), depth=8)) as loads:
+    scan = Scan(
+        np.zeros((k, s), np.int64),
+        np.zeros((k, s), np.int64),
+        QualityTotals(OPTIONAL),
+        BatchTable(ids, k),
+    )
+    loading = (_load(store, params, b) for b in _each_id(ids))
+    with closing(prefetched(loading, depth=8)) as loads:
         for position, loaded in enumerate(loads):
-            batch_id = loaded.batch_id
-            meta = _part(loaded.meta)
-            if meta.get("run") != fingerprint:
-                raise ReduceError(
-                    f"batch {batch_id} was produced with other run parameters "
-                    f"({meta.get('params')}); clear the run prefix or use a new one"
-                )
-            shocks, loss, defaults = _part(loaded.paths)
-            if list(shocks) != list(params.shocks_bp) or loss.shape != (k, s):
-                raise ReduceError(
-                    f"batch {batch_id}: loss vectors do not match the run's scenarios/paths"
-                )
-            scan.loss += loss
-            scan.defaults += defaults
-            scan.quality.add(meta)
-            scan.rejected += len(meta["rejects"])
-            info = BatchInfo(batch_id, position, _part(loaded.counts), 0)
-            keys = [str(r["key"]) for r in meta["rejects"]]
-            keys += [str(r["key"]) for r in meta.get("matured_loans", [])]
-            if info.rows[0] and loaded.first is not None:
-                first = loaded.first
-                info.distinct = int(pc.count_distinct(first.column("key")).as_py())
-                bounds = pc.min_max(first.column("key")).as_py()
-                keys += [str(bounds["min"]), str(bounds["max"])]
-                spill.add(first.column("AccountID").to_numpy(), position)
-            if keys:
-                info.low, info.high = min(keys), max(keys)
-            scan.batches.append(info)
+            _scan_one(scan, params, fingerprint, position, loaded, spill)
+    scan.batches.finish()
     return scan
 
 
-def key_groups(batches: Sequence[BatchInfo]) -> list[list[BatchInfo]]:
-    """The batches in groups of overlapping key ranges, groups in key order, each group's
-    batches in their original order (so equal keys keep the order of a global stable sort)."""
-    ranged = sorted((b for b in batches if b.low is not None), key=lambda b: (b.low, b.position))
-    groups: list[list[BatchInfo]] = []
-    high = ""
-    for info in ranged:
-        assert info.low is not None and info.high is not None
-        if groups and info.low <= high:
-            groups[-1].append(info)
-            high = max(high, info.high)
-        else:
-            groups.append([info])
-            high = info.high
-    return [sorted(g, key=lambda b: b.position) for g in groups]
+def _each_id(ids: pa.Array) -> Iterator[str]:
+    for start in range(0, len(ids), _STEP):
+        yield from ids.slice(start, _STEP).to_pylist()
+
+
+def _scan_one(
+    scan: Scan,
+    params: RunParams,
+    fingerprint: str,
+    position: int,
+    loaded: _Loaded,
+    spill: AccountSpill,
+) -> None:
+    batch_id = loaded.batch_id
+    meta = _part(loaded.meta)
+    if meta.get("run") != fingerprint:
+        raise ReduceError(
+            f"batch {batch_id} was produced with other run parameters "
+            f"({meta.get('params')}); clear the run prefix or use a new one"
+        )
+    shocks, loss, defaults = _part(loaded.paths)
+    if list(shocks) != list(params.shocks_bp) or loss.shape != scan.loss.shape:
+        raise ReduceError(f"batch {batch_id}: loss vectors do not match the run's scenarios/paths")
+    scan.loss += loss
+    scan.defaults += defaults
+    scan.quality.add(meta)
+    scan.rejected += len(meta["rejects"])
+    counts = _part(loaded.counts)
+    scan.batches.rows[position] = counts
+    keys = [str(r["key"]) for r in meta["rejects"]]
+    keys += [str(r["key"]) for r in meta.get("matured_loans", [])]
+    if counts[0] and loaded.first is not None:
+        first = loaded.first
+        scan.batches.distinct[position] = int(pc.count_distinct(first.column("key")).as_py())
+        bounds = pc.min_max(first.column("key")).as_py()
+        keys += [str(bounds["min"]), str(bounds["max"])]
+        spill.add(first.column("AccountID").to_numpy(), position)
+    scan.batches.ranged(min(keys) if keys else None, max(keys) if keys else None)
+
+
+def key_groups(table: BatchTable) -> Iterator[NDArray[np.intp]]:
+    """The positions of the batches in groups of overlapping key ranges, in key order
+    (:meth:`BatchTable.key_order`: by smallest key, then position, so equal keys keep
+    the order of a global stable sort)."""
+    order = table.key_order()
+    first, high = 0, b""
+    for start in range(0, order.shape[0], _STEP):
+        index = pa.array(order[start : start + _STEP])
+        lows, highs = table.low.take(index).to_pylist(), table.high.take(index).to_pylist()
+        for i, (low, top) in enumerate(zip(lows, highs, strict=True), start):
+            if i > first and low <= high:
+                high = max(high, top)
+            else:
+                if i > first:
+                    yield order[first:i]
+                first, high = i, top
+    if order.shape[0] > first:
+        yield order[first:]
 
 
 class AccountSpill:
     """AccountIDs with their batch and row, in hash partitions on disk, for the repeat
-    check in bounded memory (one partition at a time)."""
+    check in bounded memory (one partition at a time). Records are held up to
+    ``SPILL_RECORDS`` and then appended to their partitions' files, opened only then
+    (no open file, nor its buffer, per partition)."""
 
     def __init__(self, root: Path, batches: int) -> None:
         self.parts = max(1, (batches * 400) // PARTITION_LOANS + 1)
         self.root = root
-        self._files = [open(root / f"accounts-{p}.bin", "wb") for p in range(self.parts)]  # noqa: SIM115
+        self._held: list[NDArray[np.void]] = []
+        self._count = 0
+
+    def _path(self, part: int) -> Path:
+        return self.root / f"accounts-{part}.bin"
 
     def add(self, accounts: NDArray[np.int64], batch: int) -> None:
         rec = np.empty(accounts.shape[0], dtype=_SPILL)
         rec["account"] = accounts
         rec["batch"] = batch
         rec["row"] = np.arange(accounts.shape[0])
-        part = np.remainder(accounts, self.parts)
+        self._held.append(rec)
+        self._count += rec.shape[0]
+        if self._count >= SPILL_RECORDS:
+            self._write()
+
+    def _write(self) -> None:
+        if not self._held:
+            return
+        rec = np.concatenate(self._held)
+        self._held, self._count = [], 0
+        part = np.remainder(rec["account"], self.parts)
         order = np.argsort(part, kind="stable")
         bounds = np.searchsorted(part[order], np.arange(self.parts + 1))
-        for p in range(self.parts):
-            if bounds[p + 1] > bounds[p]:
-                self._files[p].write(rec[order[bounds[p] : bounds[p + 1]]].tobytes())
+        for p in np.flatnonzero(np.diff(bounds)).tolist():
+            with open(self._path(p), "ab") as f:
+                f.write(rec[order[bounds[p] : bounds[p + 1]]].tobytes())
 
     def close(self) -> None:
-        for f in self._files:
-            f.close()
+        """Write what is held (again: no effect)."""
+        self._write()
 
     def repeats(self) -> Iterator[NDArray[np.void]]:
         """Per partition, the records of AccountIDs that occur more than once."""
         self.close()
         for p in range(self.parts):
-            rec = np.fromfile(self.root / f"accounts-{p}.bin", dtype=_SPILL)
+            if not self._path(p).exists():
+                continue
+            rec = np.fromfile(self._path(p), dtype=_SPILL)
             if rec.shape[0] < 2:
                 continue
             rec = rec[np.argsort(rec["account"], kind="stable")]
@@ -285,8 +435,8 @@ def check_accounts(store: ObjectStore, params: RunParams, scan: Scan, spill: Acc
     named = rec[np.isin(rec["account"], values[:5])]
     keys: dict[int, list[str]] = {}
     for batch in sorted(set(named["batch"].tolist())):
-        info = scan.batches[batch]
-        table = scenario_rows(store, params, info.batch_id, params.shocks_bp[0], ["key"])
+        batch_id = scan.batches.batch_id(batch)
+        table = scenario_rows(store, params, batch_id, params.shocks_bp[0], ["key"])
         column = table.column("key")
         for r in named[named["batch"] == batch]:
             keys.setdefault(int(r["account"]), []).append(str(column[int(r["row"])].as_py()))

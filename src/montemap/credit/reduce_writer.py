@@ -7,13 +7,14 @@ the main thread reads and sums the next chunk. Chunks are written in the order g
 at most ``DEPTH`` wait (memory stays bounded), and an error in the thread is raised
 by the next :meth:`~BackgroundParquet.write` or by :meth:`~BackgroundParquet.close`.
 
-Given ``group_rows``, the thread joins consecutive chunks into row groups of at least
-that many rows (joined as chunked columns, not copied); :meth:`~BackgroundParquet.flush`
-and :meth:`~BackgroundParquet.close` end a smaller one. The writer keeps ~30 KB of
-metadata per ``loans.parquet`` row group in the C heap until the file closes (~870 bytes
-per column chunk whatever is in it; no writer option shrinks it), so larger groups hold
-less of it, at the cost of the chunks that wait to be joined (the reduction's choice:
-:func:`montemap.credit.reduce.writer_shape`).
+Each row group is written by :class:`~montemap.credit.parquet_stitch.RowGroupFile`:
+Arrow's own ``ParquetWriter`` would keep ~30 KB of metadata per ``loans.parquet`` row
+group in the C heap until the file closes (~870 bytes per column chunk, no writer
+option shrinks it); this one keeps none, and writes the same bytes. Given
+``group_rows``, the thread joins consecutive chunks into row groups of at least that
+many rows (joined as chunked columns, not copied); :meth:`~BackgroundParquet.flush`
+and :meth:`~BackgroundParquet.close` end a smaller one (the reduction's choice:
+:func:`montemap.credit.reduce.writer_shape`). After an error the file is removed.
 
 The options are chosen for the files' shape and cost; the values are what they were.
 Snappy rather than zstd (a third less encoding work, files about a tenth larger);
@@ -30,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
+
+from montemap.credit.parquet_stitch import RowGroupFile
 
 #: Chunks waiting for the writer thread at most (by default).
 DEPTH = 2
@@ -117,9 +119,9 @@ class BackgroundParquet:
             raise error
 
     def _run(self, schema: pa.Schema) -> None:
-        writer: pq.ParquetWriter | None = None
+        out: RowGroupFile | None = None
         try:
-            writer = pq.ParquetWriter(str(self.path), schema, **self.options)
+            out = RowGroupFile(self.path, schema, self.options)
             group: list[pa.Table] = []
             rows = 0
             while (item := self._queue.get()) is not None:
@@ -130,17 +132,17 @@ class BackgroundParquet:
                     rows += item.num_rows
                 del item  # held by the group only, not while the next is awaited
                 if group and (end or rows >= self.group_rows):
-                    _write_group(writer, group, rows)
+                    _write_group(out, group)
                     group, rows = [], 0
             if group:
-                _write_group(writer, group, rows)
+                _write_group(out, group)
+            out.close()
         except BaseException as exc:  # handed to the main thread
             self._error = exc
+            if out is not None:
+                out.abort()  # not a Parquet file: removed
             while self._queue.get() is not None:  # let the producer finish
                 pass
-        finally:
-            if writer is not None:
-                writer.close()
 
 
 def _check_schema(path: Path, table: pa.Table, schema: pa.Schema) -> None:
@@ -150,7 +152,6 @@ def _check_schema(path: Path, table: pa.Table, schema: pa.Schema) -> None:
         raise ValueError(f"{path}: a chunk's schema does not match the file's:\n{table.schema}")
 
 
-def _write_group(writer: pq.ParquetWriter, tables: list[pa.Table], rows: int) -> None:
+def _write_group(out: RowGroupFile, tables: list[pa.Table]) -> None:
     """``tables`` as one row group (their columns as chunked arrays: nothing copied)."""
-    table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
-    writer.write_table(table, row_group_size=max(rows, 1))
+    out.write(tables[0] if len(tables) == 1 else pa.concat_tables(tables))

@@ -94,8 +94,14 @@ def _executable(name: str, env: dict[str, str]) -> str:
     raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), name)
 
 
-def spawn(argv: list[str], env: dict[str, str], output: Any) -> subprocess.Popen[bytes]:
-    """Start ``argv`` in a new session, its output to ``output``; OSError if it cannot."""
+def spawn(
+    argv: list[str], env: dict[str, str], output: Any, *, pass_fds: Sequence[int] = ()
+) -> subprocess.Popen[bytes]:
+    """Start ``argv`` in a new session, its output to ``output``; OSError if it cannot.
+
+    ``pass_fds`` stay open in the process (every other descriptor but the
+    standard three is closed).
+    """
     wrapper = pdeathsig_wrapper()
     if wrapper is not None:
         argv = [wrapper, "--pdeathsig", "TERM", "--", _executable(argv[0], env), *argv[1:]]
@@ -106,6 +112,7 @@ def spawn(argv: list[str], env: dict[str, str], output: Any) -> subprocess.Popen
         stderr=subprocess.STDOUT,
         env=env,
         start_new_session=True,
+        pass_fds=pass_fds,
         preexec_fn=_die_with_parent if _PRCTL is not None and wrapper is None else None,
     )
 

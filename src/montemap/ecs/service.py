@@ -371,28 +371,13 @@ class ServiceManager(TaskRunner):
     def _new_task(
         self, service: Service, deployment_id: str, definition: TaskDefinition
     ) -> TaskRecord:
-        return TaskRecord(
-            id=uuid.uuid4().hex,
-            cluster=service.cluster,
-            service=service.name,
+        return TaskRecord.provisioning(
+            service,
+            definition,
+            task_id=uuid.uuid4().hex,
             deployment_id=deployment_id,
-            task_definition=definition.key,
-            cpu_units=definition.cpu_units,
-            memory_mib=definition.memory_mib,
-            last_status="PROVISIONING",
-            desired_status="RUNNING",
-            pid=None,
-            proc_start=None,
             container_id=str(uuid.uuid4()),
             created_at=time.time(),
-            started_at=None,
-            stopping_at=None,
-            stopped_at=None,
-            stop_code=None,
-            stopped_reason=None,
-            exit_code=None,
-            limits_enforced=False,
-            started_by=deployment_id,
         )
 
     def _note_blocked(self, service: Service, kind: str, why: str | None) -> None:

@@ -6,7 +6,9 @@ everything to one task: start its process with the Fargate-like environment
 (:mod:`montemap.ecs.task_env`), note its exit (a crash is replaced after
 a back-off), stop it (SIGTERM, then SIGKILL after the grace period) and stop
 what a previous server left. :class:`~montemap.ecs.service.ServiceManager`
-decides which tasks should exist.
+decides which tasks should exist. Tasks of montemap's own worker are forked
+from a template that imported it once (:mod:`montemap.ecs.warm_tasks`);
+every other task is spawned (:func:`~montemap.ecs.processes.spawn`).
 """
 
 from __future__ import annotations
@@ -39,11 +41,15 @@ from montemap.ecs.taskdefs import (
     container_argv,
     render_template,
 )
+from montemap.ecs.warm_tasks import WarmLauncher, WarmProcess, WarmUnavailable
 
 log = logging.getLogger(__name__)
 
 #: ECS's default time between SIGTERM and SIGKILL when a container stops.
 DEFAULT_STOP_GRACE_S = 30.0
+
+#: A task's process: spawned by this server, or forked by the warm template.
+TaskProcess = subprocess.Popen[bytes] | WarmProcess
 
 
 @dataclass(frozen=True)
@@ -77,7 +83,7 @@ class _Live:
     """A launched task's process and what must be cleaned up after it."""
 
     task_id: str
-    process: subprocess.Popen[bytes]
+    process: TaskProcess
     cgroup: TaskCgroup | None
     started: float  # time.monotonic()
     cpu_units: int | None = None
@@ -85,6 +91,13 @@ class _Live:
     watcher: asyncio.Task[None] | None = None
     killer: asyncio.Task[None] | None = None
     exited: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def _placeholder(service: Service, definition: TaskDefinition) -> TaskRecord:
+    """A task of ``service`` that is never launched: to see what its command would be."""
+    return TaskRecord.provisioning(
+        service, definition, task_id="0" * 32, deployment_id=None, container_id="", created_at=0.0
+    )
 
 
 class TaskRunner:
@@ -124,12 +137,18 @@ class TaskRunner:
         self.backoff = backoff or Backoff()
         self.capacity = capacity or Capacity.of_machine()
         self._usage = Usage()
+        python = self.variables.get("python") or sys.executable
+        warm_log = None if log_dir is None else log_dir / "warm-template.log"
+        #: Forks tasks of montemap's own worker from a template that imported it once.
+        self.warm = WarmLauncher(python, warm_log)
         self._live: dict[str, _Live] = {}
         self._throttles: dict[tuple[str, str], Throttle] = {}
         self._events: dict[tuple[str, str], deque[dict[str, Any]]] = {}
         self._wake = asyncio.Event()
         self._changed = asyncio.Event()
         self._background: set[asyncio.Task[None]] = set()
+        # (cluster, service, task definition) looked at for the warm template
+        self._prewarm_seen: set[tuple[str, str, str]] = set()
 
     @property
     def support(self) -> CgroupSupport:
@@ -137,8 +156,38 @@ class TaskRunner:
         return self.cgroups.support
 
     def wake(self) -> None:
-        """Reconcile now (after a service changed)."""
+        """Reconcile now (after a service changed).
+
+        A service that runs montemap's worker also starts the warm template
+        now, even at a desired count of 0: its imports then overlap whatever
+        comes before the scale-out (``montemap run`` creates its service first).
+        """
         self._wake.set()
+        if self.warm.enabled and not self.warm.started:
+            self._prewarm()
+
+    def _prewarm(self) -> None:
+        """Start the warm template if an active service's tasks would start warm."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        for service in self.store.services(statuses=("ACTIVE",)):
+            seen = (service.cluster, service.name, service.task_definition)
+            if seen in self._prewarm_seen:
+                continue
+            self._prewarm_seen.add(seen)
+            definition = self.store.resolve_task_definition(service.task_definition)
+            if definition is None:
+                continue
+            try:
+                argv, env = self._command(_placeholder(service, definition), definition)
+            except TemplateError:
+                continue
+            if self.warm.accepts(argv, env):
+                self._spawn_background(self._hold_warm())
+                self.warm.start(argv, env)
+                return
 
     def _notify(self) -> None:
         changed, self._changed = self._changed, asyncio.Event()
@@ -198,11 +247,14 @@ class TaskRunner:
         except TemplateError as exc:
             self._failed_to_start(task, f"CannotStartContainerError: {exc}")
             return False
+        warm = await self._warm_ready(task, argv, env)
+        if warm is None:
+            return False  # cancelled while the template was starting
         self.store.update_task(task.id, last_status="PENDING")
         group = self._make_cgroup(task)
         log_file = self._open_log(task)
         try:
-            process = spawn(argv, env, log_file)
+            process = self._start_process(argv, env, log_file, warm)
         except OSError as exc:
             if group is not None:
                 await asyncio.to_thread(group.remove)
@@ -239,6 +291,46 @@ class TaskRunner:
             live.killer = asyncio.create_task(self._kill_after(live, self.stop_grace))
         self._notify()
         return not stop_now
+
+    async def _warm_ready(
+        self, task: TaskRecord, argv: list[str], env: dict[str, str]
+    ) -> bool | None:
+        """Whether the task starts warm; None if it was cancelled while the template started.
+
+        Only the first launches of a server wait (for the template's imports).
+        """
+        if not self.warm.accepts(argv, env):
+            return False
+        if self.warm.is_ready:
+            return True
+        if not self.warm.started:
+            self._spawn_background(self._hold_warm())
+        ready = await self.warm.ready(argv, env)
+        fresh = self.store.get_task(task.id)
+        if (
+            fresh is None
+            or fresh.last_status != "PROVISIONING"
+            or fresh.desired_status != "RUNNING"
+        ):
+            return None
+        return ready
+
+    async def _hold_warm(self) -> None:
+        """A background job for the template's life: cancelling it (closing) ends the template."""
+        try:
+            await asyncio.get_running_loop().create_future()
+        finally:
+            self.warm.close()
+
+    def _start_process(
+        self, argv: list[str], env: dict[str, str], log_file: Any, warm: bool
+    ) -> TaskProcess:
+        """The task's process, forked warm where it can be, else spawned; OSError if neither."""
+        if warm:
+            log_fd = None if log_file is subprocess.DEVNULL else log_file.fileno()
+            with contextlib.suppress(WarmUnavailable):
+                return self.warm.launch(argv, env, os.getcwd(), log_fd)
+        return spawn(argv, env, log_file)
 
     def _command(
         self, task: TaskRecord, definition: TaskDefinition
@@ -322,7 +414,8 @@ class TaskRunner:
         return task
 
     async def _watch(self, live: _Live) -> None:
-        code = await wait_exited(live.process)
+        process = live.process
+        code = await (process.wait() if isinstance(process, WarmProcess) else wait_exited(process))
         ran = time.monotonic() - live.started
         signal_group(live.process.pid, signal.SIGKILL)  # whatever the worker left behind
         if live.cgroup is not None:

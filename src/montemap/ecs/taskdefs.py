@@ -296,6 +296,42 @@ class TaskRecord:
     limits_enforced: bool
     started_by: str | None
 
+    @classmethod
+    def provisioning(
+        cls,
+        service: Service,
+        definition: TaskDefinition,
+        *,
+        task_id: str,
+        deployment_id: str | None,
+        container_id: str,
+        created_at: float,
+    ) -> TaskRecord:
+        """A new task of ``service`` running ``definition``, not yet launched."""
+        return cls(
+            id=task_id,
+            cluster=service.cluster,
+            service=service.name,
+            deployment_id=deployment_id,
+            task_definition=definition.key,
+            cpu_units=definition.cpu_units,
+            memory_mib=definition.memory_mib,
+            last_status="PROVISIONING",
+            desired_status="RUNNING",
+            pid=None,
+            proc_start=None,
+            container_id=container_id,
+            created_at=created_at,
+            started_at=None,
+            stopping_at=None,
+            stopped_at=None,
+            stop_code=None,
+            stopped_reason=None,
+            exit_code=None,
+            limits_enforced=False,
+            started_by=deployment_id,
+        )
+
 
 def predefined_body(family: str, cpu: int, memory: int) -> dict[str, Any]:
     """The registration request of a predefined worker task definition."""

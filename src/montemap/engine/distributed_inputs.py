@@ -8,18 +8,20 @@ JSONata templates they need.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import itertools
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from montemap.engine.dataflow import StateData
+from montemap.engine.dataflow import StateData, dumps
 from montemap.engine.map_fields import map_items
 from montemap.errors import StatesError
 
 if TYPE_CHECKING:
+    from montemap.engine.item_batcher import Batches
     from montemap.engine.result_writer import ResultWriter
     from montemap.engine.run import ExecutionRun
 
-__all__ = ["child_items", "evaluate_fields", "result_writer"]
+__all__ = ["ChildInputs", "child_items", "evaluate_fields", "result_writer"]
 
 
 async def evaluate_fields(
@@ -58,9 +60,22 @@ def _items(
     effective: Any,
     prepared: Mapping[str, Any],
 ) -> Iterator[Any]:
+    """The items, resolved at the first one asked for; the reader's iterator is chained,
+    so each item passes through no generator of this module."""
+    return itertools.chain.from_iterable(_item_source(run, state, data, effective, prepared))
+
+
+def _item_source(
+    run: ExecutionRun,
+    state: Mapping[str, Any],
+    data: StateData,
+    effective: Any,
+    prepared: Mapping[str, Any],
+) -> Iterator[Iterable[Any]]:
+    """One iterable: the inline items, or the ItemReader's."""
     reader = state.get("ItemReader")
     if reader is None:
-        yield from prepared["Items"]
+        yield prepared["Items"]
         return
     from montemap.engine.item_reader import read_items
 
@@ -84,7 +99,24 @@ def _items(
         raise StatesError(
             "States.ItemReaderFailed", "No object store is configured on this server."
         )
-    yield from read_items(store, resolved, max_items=max_items)
+    yield read_items(store, resolved, max_items=max_items)
+
+
+class ChildInputs(Iterator[Any]):
+    """The children's inputs, streamed, and :meth:`text`, the compact JSON of one."""
+
+    def __init__(self) -> None:
+        self.values: Iterator[Any] = iter(())
+        self.batches: Batches | None = None  # once the ItemBatcher takes the items
+
+    def __next__(self) -> Any:
+        return next(self.values)
+
+    def text(self, value: Any) -> str:
+        """``value``'s compact JSON text (a batch's may be made while it was filled)."""
+        if self.batches is not None:
+            return self.batches.text(value)
+        return dumps(value)
 
 
 def _batches(
@@ -93,6 +125,7 @@ def _batches(
     effective: Any,
     items: Iterator[Any],
     prepared: Mapping[str, Any],
+    inputs: ChildInputs,
 ) -> Iterator[Any]:
     batcher = state.get("ItemBatcher")
     if batcher is None:
@@ -116,12 +149,13 @@ def _batches(
             batch_input = prepared["ItemBatcher/BatchInput"]
         else:
             batch_input = data.payload(batch_input, effective)
-    yield from batch_items(
+    inputs.batches = batch_items(
         items,
         max_items=number("MaxItemsPerBatch"),
         max_bytes=number("MaxInputBytesPerBatch"),
         batch_input=batch_input,
     )
+    yield from inputs.batches
 
 
 async def result_writer(
@@ -159,10 +193,12 @@ def child_items(
     data: StateData,
     effective: Any,
     prepared: Mapping[str, Any],
-) -> Iterator[Any]:
+) -> ChildInputs:
     """The children's inputs, streamed: each item, or each batch with an ItemBatcher.
 
     ``prepared`` is what :func:`evaluate_fields` returned.
     """
+    inputs = ChildInputs()
     items = _items(run, state, data, effective, prepared)
-    return _batches(state, data, effective, items, prepared)
+    inputs.values = _batches(state, data, effective, items, prepared, inputs)
+    return inputs

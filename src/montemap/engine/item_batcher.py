@@ -7,6 +7,10 @@ batch - the whole child input, envelope and ``BatchInput`` included, as
 compact UTF-8 JSON - larger than ``MaxInputBytesPerBatch``. Every batch also
 stays within the 256 KiB payload quota, whether or not a byte limit is
 given. Items are consumed as batches are taken, so memory holds one batch.
+
+:meth:`Batches.text` gives a batch's compact JSON text (the child's input). A
+batch made of plain chunks (see :mod:`montemap.engine.batch_text`) has its text
+made from templates while it is filled; any other is encoded.
 """
 
 from __future__ import annotations
@@ -17,9 +21,11 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from montemap.engine.batch_text import chunk_text
+from montemap.engine.jsontext import compact_dumps
 from montemap.errors import ITEM_READER_FAILED, RUNTIME, StatesError
 
-__all__ = ["MAX_BATCH_BYTES", "batch_items", "serialized_size"]
+__all__ = ["MAX_BATCH_BYTES", "Batches", "batch_items", "serialized_size"]
 
 #: The payload quota of a child execution's input, and the largest MaxInputBytesPerBatch.
 MAX_BATCH_BYTES = 256 * 1024
@@ -57,7 +63,7 @@ def batch_items(
     max_items: int | None,
     max_bytes: int | None,
     batch_input: Any | None,
-) -> Iterator[dict[str, Any]]:
+) -> Batches:
     """Group ``items`` into batches; limits are checked now, items as they are consumed.
 
     ``max_items``/``max_bytes`` are the resolved ``MaxItemsPerBatch``/
@@ -67,9 +73,12 @@ def batch_items(
     count_limit = _positive("MaxItemsPerBatch", max_items, None)
     byte_limit = _positive("MaxInputBytesPerBatch", max_bytes, MAX_BATCH_BYTES) or MAX_BATCH_BYTES
     empty = _EMPTY_BATCH
+    prefix = '{"Items":['
     if batch_input is not None:
         try:
-            empty += _BATCH_INPUT_KEY + serialized_size(batch_input)
+            input_text = _ENCODER.encode(batch_input)
+            empty += _BATCH_INPUT_KEY + len(input_text.encode("utf-8"))
+            prefix = f'{{"BatchInput":{input_text},"Items":['
         except (TypeError, ValueError) as exc:
             raise StatesError(RUNTIME, f"ItemBatcher BatchInput is not JSON data: {exc}")
         if empty > byte_limit:
@@ -78,11 +87,35 @@ def batch_items(
                 f"The BatchInput alone makes a batch of {empty} bytes, more than the "
                 f"{byte_limit} bytes MaxInputBytesPerBatch allows.",
             )
-    return _batches(iter(items), count_limit, byte_limit, empty, batch_input)
+    state = _Batching(empty, prefix)
+    return Batches(_batches(iter(items), state, count_limit, byte_limit, batch_input), state)
+
+
+class Batches(Iterator[dict[str, Any]]):
+    """The batches, as they are taken; :meth:`text` gives a batch's compact JSON."""
+
+    def __init__(self, batches: Iterator[dict[str, Any]], state: _Batching) -> None:
+        self._batches = batches
+        self._state = state
+
+    def __next__(self) -> dict[str, Any]:
+        return next(self._batches)
+
+    def text(self, batch: dict[str, Any]) -> str:
+        """``batch``'s compact JSON text: the one made while it was filled when ``batch`` is
+        the last one taken and was made of plain chunks, else encoded now."""
+        last = self._state.last
+        if last is not None and last[0] is batch:
+            return last[1]
+        return compact_dumps(batch)
 
 
 def _batches(
-    items: Iterator[Any], count_limit: int | None, byte_limit: int, empty: int, batch_input: Any
+    items: Iterator[Any],
+    state: _Batching,
+    count_limit: int | None,
+    byte_limit: int,
+    batch_input: Any,
 ) -> Iterator[dict[str, Any]]:
     """The batches, taken a chunk of items at a time.
 
@@ -93,7 +126,6 @@ def _batches(
     either way. An exception from ``items`` is raised once the items before it are
     placed (and the batches they closed yielded), as reading item by item would.
     """
-    state = _Batching(empty)
     while True:
         want = CHUNK if count_limit is None else count_limit - len(state.batch)
         chunk: list[Any] = []
@@ -102,13 +134,15 @@ def _batches(
         except Exception as exc:
             yield from _one_by_one(state, chunk, count_limit, byte_limit, batch_input)
             raise exc
-        added = _chunk_size(chunk)
+        text = chunk_text(chunk)
+        added = len(text) if text is not None else _chunk_size(chunk)
         if added is not None and state.batch:
             added += 1  # the comma before the chunk
         if added is not None and state.size + added <= byte_limit:
             state.batch.extend(chunk)
             state.size += added
             state.index += len(chunk)
+            state.joined(chunk, text)
             if count_limit is not None and len(state.batch) >= count_limit:
                 yield state.close(batch_input)
         else:
@@ -120,17 +154,33 @@ def _batches(
 
 
 class _Batching:
-    """The batch being filled, its serialized size, and the index of the next item."""
+    """The batch being filled, its serialized size, the index of the next item, the texts
+    of its chunks (None once an item joined it otherwise), and the last batch taken with
+    its text (None when it had no texts)."""
 
-    def __init__(self, empty: int) -> None:
+    def __init__(self, empty: int, prefix: str) -> None:
         self.empty = empty
+        self.prefix = prefix  # the batch's text before its first item
         self.batch: list[Any] = []
         self.size = empty
         self.index = 0
+        self.parts: list[str] | None = []
+        self.last: tuple[dict[str, Any], str] | None = None
+
+    def joined(self, chunk: list[Any], text: str | None) -> None:
+        """``chunk`` (whose text is ``text``, None when not made) joined the batch."""
+        if not chunk or self.parts is None:
+            return
+        if text is None:
+            self.parts = None
+        else:
+            self.parts.append(text)
 
     def close(self, batch_input: Any) -> dict[str, Any]:
         batch = _batch(self.batch, batch_input)
-        self.batch, self.size = [], self.empty
+        parts = self.parts
+        self.last = None if parts is None else (batch, f"{self.prefix}{','.join(parts)}]}}")
+        self.batch, self.size, self.parts = [], self.empty, []
         return batch
 
 
@@ -160,6 +210,7 @@ def _one_by_one(
             )
         state.size += item_size + (1 if state.batch else 0)
         state.batch.append(item)
+        state.parts = None  # joined one by one: the batch's text is encoded when asked
         if count_limit is not None and len(state.batch) >= count_limit:
             yield state.close(batch_input)
 

@@ -93,9 +93,8 @@ class MapRunDriver:
         await self._read_children()
         index = 0
         prepared = await evaluate_fields(self.state, self.data, self.effective)
-        values: Iterator[Any] | list[Any] = child_items(
-            self.run, self.state, self.data, self.effective, prepared
-        )
+        inputs = child_items(self.run, self.state, self.data, self.effective, prepared)
+        values: Iterator[Any] | list[Any] = inputs
         counted = self.state.get("ItemReader") is None
         if counted:  # items in the input (under the payload limit): count them all now
             values = list(values)
@@ -120,17 +119,19 @@ class MapRunDriver:
                     if self.stopping:
                         unstarted.append(value)
                         break
-                    item = (
-                        value
-                        if self.batched
-                        else await select_item(self.state, self.data, self.effective, index, value)
-                    )
+                    if self.batched:
+                        item, text = value, inputs.text(value)
+                    else:
+                        item = await select_item(
+                            self.state, self.data, self.effective, index, value
+                        )
+                        text = dumps(item)
                     try:
-                        await self._start(index, dumps(item), n_items, code, item)
+                        await self._start(index, text, n_items, code, item)
                     except (StatesError, EngineRefusal) as exc:  # the child could not start
                         self._crashed(exc)
                         break
-                    del item, value
+                    del item, value, text
                     # One child (and the items it took) per turn of the event loop: requests
                     # and the children already started are served while a large map starts.
                     await asyncio.sleep(0)
@@ -304,7 +305,7 @@ class MapRunDriver:
                 input=item,
                 map_run_arn=self.map_run_arn,
                 parent_arn=self.run.arn,
-                compact_input=True,  # made by dumps() in drive()
+                compact_input=True,  # made in drive()
                 input_value=value,
             )
             return record.execution_arn

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import itertools
 import json
 import zlib
 from collections.abc import Iterator, Mapping
@@ -60,10 +61,19 @@ def csv_items(store: ObjectStore, source: ReaderSource) -> Iterator[dict[str, st
 
 
 def manifest_items(store: ObjectStore, source: ReaderSource) -> Iterator[dict[str, str]]:
-    """Rows of the CSV files (gzip or plain) an S3 Inventory manifest lists, keyed by its fileSchema."""
+    """Rows of the CSV files (gzip or plain) an S3 Inventory manifest lists, keyed by its fileSchema.
+
+    The manifest is read at the first row asked for. The files' row generators are
+    chained (not delegated to with ``yield from``): each row passes through one
+    generator, not two.
+    """
+    return itertools.chain.from_iterable(_manifest_files(store, source))
+
+
+def _manifest_files(store: ObjectStore, source: ReaderSource) -> Iterator[Iterator[dict[str, str]]]:
     data_bucket, schema, keys = _read_manifest(store, source)
     for key in keys:
-        yield from _inventory_rows(store, data_bucket, key, schema)
+        yield _inventory_rows(store, data_bucket, key, schema)
 
 
 def _read_manifest(

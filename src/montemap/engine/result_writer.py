@@ -32,6 +32,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
+from montemap.engine.jsontext import compact_dumps
 from montemap.engine.records import ExecutionRecord
 from montemap.errors import RESULT_WRITER_FAILED, StatesError
 from montemap.storage.base import ObjectStore, ObjectStoreError
@@ -321,7 +322,7 @@ class ResultWriter:
         files = self._groups[group]
         try:
             if self.config.transformation == "NONE" or status != "SUCCEEDED":
-                files.write(_ENCODER.encode(record).encode("utf-8"))  # the common, fast path
+                files.write(compact_dumps(record).encode("utf-8"))  # the common, fast path
                 return
             for entry in transform(status, record, self.config.transformation):
                 files.write(_ENCODER.encode(entry).encode("utf-8"))

@@ -42,6 +42,9 @@ MIN_CHARS = 2048
 PAYLOAD_FIELDS = ("input", "output", "parameters")
 #: Digests remembered for the text objects they were computed for.
 _KEEP_DIGESTS = 512
+#: Texts written last, remembered by digest: a row written is often read back at once
+#: (a new execution's row; an activity task claimed as soon as it is scheduled).
+_KEEP_TEXTS = 16
 
 _INSERT = "INSERT OR IGNORE INTO texts (digest, text) VALUES (?, ?)"
 _MARK = '{"$text":"'
@@ -71,6 +74,8 @@ class TextStore:
         self._pending: dict[str, str] = {}
         #: id(text) -> (text, digest): a text object met again is not hashed again.
         self._digests: dict[int, tuple[str, str]] = {}
+        #: digest -> text of the last texts written (oldest first).
+        self._recent: dict[str, str] = {}
         db.add_commit_hook(self._write)
         db.add_undo_hook(self._mark, self._undo)
 
@@ -95,7 +100,16 @@ class TextStore:
         """Write ``text`` in the caller's transaction now (a full disk fails it); its digest."""
         key = self._digest(text)
         conn.execute(_INSERT, (key, text))
+        self._remember(key, text)
         return key
+
+    def _remember(self, key: str, text: str) -> None:
+        """Keep ``text`` among the last texts written (a text's digest never changes)."""
+        recent = self._recent
+        recent.pop(key, None)
+        recent[key] = text
+        if len(recent) > _KEEP_TEXTS:
+            del recent[next(iter(recent))]  # the oldest
 
     def resolve(self, row: dict[str, Any]) -> dict[str, Any]:
         """An executions row with its ``input`` read from ``texts`` if stored there."""
@@ -132,6 +146,9 @@ class TextStore:
         pending = self._pending.get(key)
         if pending is not None:
             return pending
+        recent = self._recent.get(key)
+        if recent is not None:
+            return recent
         row = self.db.query_one("SELECT text FROM texts WHERE digest = ?", (key,))
         if row is None:
             raise LookupError(f"text {key} is missing from the database's texts table")
@@ -143,6 +160,8 @@ class TextStore:
             pending = self._pending
             conn.executemany(_INSERT, list(pending.items()))
             self._pending = {}
+            for key, text in pending.items():
+                self._remember(key, text)
 
     def _mark(self) -> object:
         return dict(self._pending)

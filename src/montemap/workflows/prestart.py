@@ -13,13 +13,18 @@ execution's first state. A server that is never asked to run a function
 
 The forkserver is a fresh interpreter (``exec``), not a fork: it holds none of
 this process's sockets or files, and neither do the processes forked from it.
+After the modules it imports :mod:`montemap.workflows.forkserver_gc`, which freezes
+their objects for the collector (see there).
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections.abc import Sequence
 from multiprocessing import forkserver
+
+from montemap.workflows import forkserver_gc
 
 #: The modules the shipped workflows' functions need: the functions themselves and the
 #: report ``ReduceAndReport`` writes (imported there on first use).
@@ -32,12 +37,24 @@ FUNCTION_MODULES = (
 
 def start_function_forkserver(modules: Sequence[str] = FUNCTION_MODULES) -> None:
     """Start this process's forkserver now with ``modules`` imported in it (the imports
-    run in that process, in the background, and cost this one nothing).
+    run in that process, in the background, and cost this one nothing), then their
+    objects frozen for its collector (:mod:`montemap.workflows.forkserver_gc`).
 
     Nothing happens where the platform has no forkserver; where this process's
     forkserver already runs, it keeps the modules it was started with.
     """
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return
-    multiprocessing.get_context("forkserver").set_forkserver_preload(list(modules))
-    forkserver.ensure_running()
+    preload = [*modules, forkserver_gc.__name__]
+    multiprocessing.get_context("forkserver").set_forkserver_preload(preload)
+    # the forkserver takes this process's environment as it starts: the variable is
+    # there only for that moment (the pool's processes take the server's environment)
+    previous = os.environ.get(forkserver_gc.FREEZE_VARIABLE)
+    os.environ[forkserver_gc.FREEZE_VARIABLE] = "1"
+    try:
+        forkserver.ensure_running()
+    finally:
+        if previous is None:
+            os.environ.pop(forkserver_gc.FREEZE_VARIABLE, None)
+        else:
+            os.environ[forkserver_gc.FREEZE_VARIABLE] = previous

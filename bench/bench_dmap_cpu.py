@@ -1,0 +1,137 @@
+"""Server CPU per Distributed Map batch, with workers that cost the server nothing else.
+
+A real ``montemap server`` (bytecode caches on) runs the shipped "Processing DMap"
+state (:func:`bench_dmap.processing_dmap`) over a ``--keys`` S3 Inventory
+(:func:`bench_dmap.write_inventory`: ``--keys / 400`` batches), answered by
+``--workers`` no-op worker threads speaking JSON 1.0 over raw sockets
+(:class:`bench_activity.Client`: GetActivityTask, then SendTaskSuccess with
+``{"batch_id", "items"}``). The figure is the server process's CPU from
+StartExecution to the execution's end (``/proc``), divided by the batches answered.
+With ``--baseline-src`` the baseline's server and this checkout's alternate, each
+round with a fresh data directory over the same inventory.
+
+    env -u PYTHONDONTWRITEBYTECODE .venv/bin/python bench/bench_dmap_cpu.py \\
+        --keys 500000 --workers 8 --baseline-src /tmp/base-src --rounds 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._pyenv import compile_sources
+from bench._server import cpu_seconds, free_port, start_server, stop_server, wait_healthy
+from bench.bench_activity import Client
+from bench.bench_dmap import ACCOUNT, dmap_input, processing_dmap, write_inventory
+
+SOURCE = "portfolio"
+
+
+def _answer(port: int, activity: str, name: str, done: threading.Event, counts: list[int]) -> None:
+    """A no-op worker: take a task, report it done, until ``done``."""
+    client = Client(port)
+    try:
+        while not done.is_set():
+            task = client.call("GetActivityTask", {"activityArn": activity, "workerName": name})
+            token = task.get("taskToken")
+            if token:
+                output = json.dumps({"batch_id": f"{name}-{counts[0]}", "items": 400})
+                client.call("SendTaskSuccess", {"taskToken": token, "output": output})
+                counts[0] += 1
+    except (OSError, RuntimeError):
+        return
+    finally:
+        client.close()
+
+
+def once(src: str | None, inventory: Path, workers: int, work: Path) -> dict[str, Any]:
+    """One execution over ``inventory`` on a fresh server of ``src``: its CPU per batch."""
+    data = Path(tempfile.mkdtemp(prefix="dmap-cpu-", dir=work))
+    shutil.copytree(inventory / SOURCE, data / "buckets" / SOURCE)
+    (data / "buckets" / "results").mkdir()
+    port = free_port()
+    server = start_server(port, str(data), src)
+    done = threading.Event()
+    try:
+        wait_healthy(port, server)
+        api = Client(port)
+        activity = api.call("CreateActivity", {"name": "credit"})["activityArn"]
+        machine = api.call(
+            "CreateStateMachine",
+            {
+                "name": "processing",
+                "definition": json.dumps(processing_dmap(activity)),
+                "roleArn": f"arn:aws:iam::{ACCOUNT}:role/bench",
+            },
+        )["stateMachineArn"]
+        payload = dmap_input(
+            bucket=SOURCE,
+            manifest_key="inventory/manifest.json",
+            results_bucket="results",
+            run_name="r1",
+        )
+        counts = [[0] for _ in range(workers)]
+        threads = [
+            threading.Thread(target=_answer, args=(port, activity, f"w{i}", done, counts[i]))
+            for i in range(workers)
+        ]
+        for thread in threads:
+            thread.start()
+        cpu_before = cpu_seconds(server.pid)
+        started = time.perf_counter()
+        arn = api.call(
+            "StartExecution", {"stateMachineArn": machine, "input": json.dumps(payload)}
+        )["executionArn"]
+        while (status := api.call("DescribeExecution", {"executionArn": arn}))[
+            "status"
+        ] == "RUNNING":
+            time.sleep(0.25)
+        seconds = time.perf_counter() - started
+        cpu = cpu_seconds(server.pid) - cpu_before
+        api.close()
+        if status["status"] != "SUCCEEDED":
+            raise SystemExit(f"the execution ended {status['status']}: {status}")
+        batches = sum(c[0] for c in counts)
+        return {
+            "src": src or "this checkout",
+            "batches": batches,
+            "seconds": round(seconds, 1),
+            "server_cpu_s": round(cpu, 2),
+            "ms_per_batch": round(cpu / batches * 1e3, 3),
+            "load": round(os.getloadavg()[0], 1),
+        }
+    finally:
+        done.set()
+        stop_server(server, None, grace=60)
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--keys", type=int, default=500_000)
+    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--baseline-src", help="a montemap src folder to alternate with")
+    parser.add_argument("--rounds", type=int, default=1)
+    args = parser.parse_args()
+    compile_sources(args.baseline_src, None)
+    variants = [args.baseline_src, None] if args.baseline_src else [None]
+    with tempfile.TemporaryDirectory(prefix="bench-dmap-cpu-") as tmp:
+        work = Path(tmp)
+        write_inventory(work / "inventory", SOURCE, args.keys)
+        for _ in range(args.rounds):
+            for src in variants:
+                print(json.dumps(once(src, work / "inventory", args.workers, work)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
