@@ -303,8 +303,8 @@ def _scenarios(
             loans_out.flush()  # a row group holds one scenario's rows
             if j < last:  # read the next scenario while this one's third pass runs
                 reading = prefetched(scenario_chunks(store, params, scan.batches, j + 1))
-            else:  # every row is written: the writer's row-group metadata (~30 KB a
-                loans_out.close()  # row group, in the C heap) goes before the last pass 3
+            else:  # every row is written: the file is finished (its footer written,
+                loans_out.close()  # its encoding thread ended) before the last pass 3
             figures = scenario_summary(
                 shock, params, totals, scan.loss[j], scan.defaults[j], design.weight, tails[j]
             )

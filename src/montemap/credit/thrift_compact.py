@@ -397,11 +397,7 @@ class _Walk:
             last, wire, pos = self.field(header, pos + 1, last)
             edit = edits.get(last)
             if edit is None or wire in (TRUE, FALSE):
-                if wire in _INTS:
-                    while data[pos] & 0x80:
-                        pos += 1
-                    pos += 1
-                elif wire not in (TRUE, FALSE):
+                if wire not in (TRUE, FALSE):  # a field's boolean is in its header
                     pos = self.skip(wire, pos, depth)
                 continue
             out += data[copied:pos]
