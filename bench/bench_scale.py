@@ -36,7 +36,15 @@ With ``--lambda`` each repeat also runs ``montemap run``'s "Reduce and Report" f
 (``workflows.functions.reduce_and_report``: the reduction, the upload of the run's files
 to the store and the report) in a fresh process, on a hard-linked copy of the outputs
 under ``<root>/lambda-data`` (the kept outputs are only read), and reports its imports
-apart from its work.
+apart from its work. ``--unhashed`` makes that copy a real one
+(``<root>/lambda-data-unhashed``) and removes the batch outputs' computed ETags
+(``user.montemap.etag``) before each repeat, as ``montemap run`` leaves them right after
+its maps (written with ``put_no_etag``): a listing that asks for ETags then hashes every
+output again.
+
+``--pass1`` (with ``--reduce-only``) times the reduction's first pass alone
+(``scan_batches``): wall, process CPU, the main thread's and the other threads' (the
+prefetch thread's, mostly).
 """
 
 from __future__ import annotations
@@ -59,6 +67,8 @@ except ImportError:  # run as a script: bench/ itself is on sys.path
     from bench._pyenv import child_env, compile_sources
 
 AS_OF = "2026-11-27"
+#: The attribute that keeps a batch output's MD5 once computed (storage/local_meta.py).
+ETAG_XATTR = "user.montemap.etag"
 _DRIVER = """
 import resource, sys
 from montemap.cli import main
@@ -209,12 +219,53 @@ print(json.dumps({"import_wall": w1 - w0, "import_cpu": c1 - c0, "wall": w2 - w1
 """
 
 
-def _lambda_data(buckets: Path, prefix: str, root: Path) -> tuple[Path, str]:
+_SCAN = """
+import json, sys, tempfile, time
+from pathlib import Path
+from montemap.credit.params import parse_batch_input
+from montemap.credit.reduce import list_batches
+from montemap.credit.reduce_scan import AccountSpill, id_array, scan_batches
+from montemap.storage import LocalObjectStore
+root, prefix = sys.argv[1], sys.argv[2]
+store = LocalObjectStore(root)
+ids = list_batches(store, "montemap-results", prefix)
+meta = json.loads(store.get("montemap-results", f"{prefix}/batches/{ids[0]}/batch.json"))
+params, _ = parse_batch_input(meta["params"])
+with tempfile.TemporaryDirectory() as tmp:
+    spill = AccountSpill(Path(tmp), len(ids))
+    w0, c0, t0 = time.perf_counter(), time.process_time(), time.thread_time()
+    scan_batches(store, params, id_array(ids), spill)
+    w1, c1, t1 = time.perf_counter(), time.process_time(), time.thread_time()
+    spill.close()
+print(json.dumps({"batches": len(ids), "wall": w1 - w0, "cpu": c1 - c0, "main": t1 - t0}))
+"""
+
+
+def pass1_only(args: argparse.Namespace, prefix: str, codes: list[tuple[str, Path | None]]) -> None:
+    """Time the reduction's first pass alone (``scan_batches``) on kept batch outputs."""
+    print(
+        "| code | batches | pass 1 wall s | pass 1 CPU s | main thread s | other threads s | load |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---|")
+    for _ in range(args.repeat):
+        for label, src in codes:
+            load = os.getloadavg()[0]
+            r = _child(_SCAN, [str(args.reduce_only), prefix], src, {})
+            print(
+                f"| {label} | {r['batches']:,} | {r['wall']:.2f} | {r['cpu']:.2f} "
+                f"| {r['main']:.2f} | {r['cpu'] - r['main']:.2f} "
+                f"| {load:.1f}-{os.getloadavg()[0]:.1f} |",
+                flush=True,
+            )
+
+
+def _lambda_data(buckets: Path, prefix: str, root: Path, copy: bool) -> tuple[Path, str]:
     """A data folder for the Lambda function (it writes the run's files into the store
-    and the data folder): the kept batch outputs hard-linked (or copied) into a bucket of
-    its own, so the kept outputs are never written to. Returns it and the run name."""
+    and the data folder): the kept batch outputs hard-linked (or, with ``copy``, copied)
+    into a bucket of its own, so the kept outputs are never written to. Returns it and
+    the run name."""
     run = prefix.rsplit("/", 1)[-1]
-    data = root / "lambda-data"
+    data = root / ("lambda-data-unhashed" if copy else "lambda-data")
     source = buckets / "montemap-results" / prefix / "batches"
     target = data / "buckets" / "montemap-results" / "runs" / run / "batches"
     if not target.exists():
@@ -223,6 +274,8 @@ def _lambda_data(buckets: Path, prefix: str, root: Path) -> tuple[Path, str]:
 
         def link(src: str, dst: str) -> None:
             try:
+                if copy:  # a file of its own: its attributes are not the kept file's
+                    raise OSError
                 os.link(src, dst)
             except OSError:
                 shutil.copy2(src, dst)
@@ -230,6 +283,20 @@ def _lambda_data(buckets: Path, prefix: str, root: Path) -> tuple[Path, str]:
         shutil.copytree(source, staging, copy_function=link)
         staging.rename(target)
     return data, run
+
+
+def _forget_etags(data: Path) -> int:
+    """Remove the computed ETags of the batch outputs under ``data`` (never linked to
+    the kept outputs: see ``_lambda_data``); how many there were."""
+    removed = 0
+    for folder, _, names in os.walk(data / "buckets" / "montemap-results" / "runs"):
+        for name in names:
+            try:
+                os.removexattr(os.path.join(folder, name), ETAG_XATTR)
+                removed += 1
+            except OSError:
+                pass
+    return removed
 
 
 def _child(code: str, argv: list[str], src: Path | None, extra: dict[str, str]) -> Any:
@@ -247,6 +314,9 @@ def reduce_only(args: argparse.Namespace) -> None:
     codes: list[tuple[str, Path | None]] = [("this tree", None)]
     if args.baseline_src:
         codes.insert(0, ("baseline", args.baseline_src))
+    if args.pass1:
+        pass1_only(args, prefix, codes)
+        return
     print(
         "| code | path | batches | reduce wall s | reduce CPU s | main thread s "
         "| report (+ upload) wall s | report (+ upload) CPU s | imports CPU s | peak MB | load |"
@@ -254,8 +324,8 @@ def reduce_only(args: argparse.Namespace) -> None:
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     out = args.root / "reduce-out"
     if args.lambda_path:
-        data, run = _lambda_data(args.reduce_only, prefix, args.root)
-        first = next((runs / prefix.rsplit("/", 1)[-1] / "batches").iterdir())
+        data, run = _lambda_data(args.reduce_only, prefix, args.root, args.unhashed)
+        first = next((args.reduce_only / "montemap-results" / prefix / "batches").iterdir())
         params = json.loads((first / "batch.json").read_text())["params"]
     for _ in range(args.repeat):
         for label, src in codes:
@@ -271,8 +341,10 @@ def reduce_only(args: argparse.Namespace) -> None:
             )
             if not args.lambda_path:
                 continue
-            load = os.getloadavg()[0]
             shutil.rmtree(data / "runs", ignore_errors=True)
+            if args.unhashed:
+                _forget_etags(data)
+            load = os.getloadavg()[0]
             r = _child(_LAMBDA, [run, json.dumps(params)], src, {"MONTEMAP_DATA_DIR": str(data)})
             print(
                 f"| {label} | Lambda | | {r['wall']:.1f} (all) | {r['cpu']:.1f} (all) | | | "
@@ -310,6 +382,18 @@ def main() -> None:
         action="store_true",
         help="with --reduce-only: also time `montemap run`'s ReduceAndReport function "
         "(reduce, upload, report) in a fresh process, on a linked copy of the outputs",
+    )
+    parser.add_argument(
+        "--pass1",
+        action="store_true",
+        help="with --reduce-only: time the reduction's first pass alone (scan_batches): "
+        "wall, process CPU, the main thread's and the other threads' (the prefetch)",
+    )
+    parser.add_argument(
+        "--unhashed",
+        action="store_true",
+        help="with --lambda: run it on a copy whose batch outputs' ETags were never "
+        "computed (as right after run's maps), removed again before each repeat",
     )
     args = parser.parse_args()
     args.root.mkdir(parents=True, exist_ok=True)

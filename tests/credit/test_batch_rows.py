@@ -4,6 +4,7 @@ layout of earlier outputs, read through one reader."""
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import pyarrow as pa
@@ -17,7 +18,10 @@ from montemap.credit.batch_rows import (
     encode_rows,
     open_batch_rows,
 )
-from montemap.storage import LocalObjectStore, ObjectStoreError
+from montemap.storage import LocalObjectStore, ObjectStore, ObjectStoreError
+from tests.storage.s3_server import moto_endpoint, reset_moto, s3_store
+
+__all__ = ["moto_endpoint", "reset_moto", "s3_store"]
 
 SHOCKS = [0, 100, 250]
 BUCKET = "out"
@@ -105,3 +109,42 @@ def test_missing_and_unreadable_files(store: LocalObjectStore) -> None:
     store.put(BUCKET, FOLDER + LOANS_FILE, b"not an arrow file")
     with pytest.raises(pa.ArrowInvalid):
         open_batch_rows(store, BUCKET, FOLDER, SHOCKS)
+
+
+def test_a_mapped_local_file_and_an_s3_stream_read_the_same(
+    store: LocalObjectStore, s3_store: ObjectStore
+) -> None:
+    table = _rows(6)
+    body = encode_rows(table, len(SHOCKS)).to_pybytes()
+    s3_store.create_bucket(BUCKET)
+    for s in (store, s3_store):
+        s.put(BUCKET, FOLDER + LOANS_FILE, body)
+    with (
+        open_batch_rows(store, BUCKET, FOLDER, SHOCKS) as local,
+        open_batch_rows(s3_store, BUCKET, FOLDER, SHOCKS) as remote,
+    ):
+        for j in range(len(SHOCKS)):  # the first read from the opened file, then reopened
+            assert local.scenario(j).equals(remote.scenario(j))
+            assert local.scenario(j).equals(table.slice(j * 6, 6))
+        assert local.row_counts() == remote.row_counts() == [6, 6, 6]
+    for s in (store, s3_store):  # an empty object cannot be mapped: refused as before
+        s.put(BUCKET, FOLDER + LOANS_FILE, b"")
+        with pytest.raises(pa.ArrowInvalid):
+            open_batch_rows(s, BUCKET, FOLDER, SHOCKS)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+def test_rows_held_keep_no_file_open(store: LocalObjectStore) -> None:
+    table = _rows(4)
+    folders = [f"runs/r/batches/b-{i}/" for i in range(40)]
+    for folder in folders:
+        store.put(BUCKET, folder + LOANS_FILE, encode_rows(table, len(SHOCKS)).to_pybytes())
+    before = len(os.listdir("/proc/self/fd"))
+    held = []
+    for folder in folders:  # as pass 2 holds the rows of overlapping batches
+        with open_batch_rows(store, BUCKET, folder, SHOCKS) as rows:
+            held.append(rows.scenario(1))
+        held.append(open_batch_rows(store, BUCKET, folder, SHOCKS).scenario(2))
+    assert len(os.listdir("/proc/self/fd")) == before
+    for i, rows in enumerate(held):
+        assert rows.equals(table.slice((1 + i % 2) * 4, 4))

@@ -249,3 +249,13 @@ def test_an_upload_error_is_raised_after_the_report(
         reduce_and_report(event)
     assert (tmp_path / "data" / "runs" / "r2" / "report.html").exists()
     assert not any(t.name == "reduce-publish" for t in threading.enumerate())
+
+
+def test_read_npz_refuses_a_damaged_member() -> None:
+    raw = _npz(shocks_bp=np.arange(3), loss_cents=np.arange(600).reshape(2, 300))
+    good = read_npz(raw, ["loss_cents"])[0]
+    assert np.array_equal(good, np.arange(600).reshape(2, 300))
+    damaged = bytearray(raw)
+    damaged[raw.index(good.tobytes()) + 100] ^= 0xFF  # a byte of the stored array
+    with pytest.raises(ValueError):  # zipfile's CRC check, as before
+        read_npz(bytes(damaged), ["loss_cents"])

@@ -294,10 +294,10 @@ class FailingStore(LocalObjectStore):
 
     refuse = "SUCCEEDED"
 
-    def put_stream(self, bucket: str, key: str, stream: BinaryIO) -> str:
+    def put_stream_no_etag(self, bucket: str, key: str, stream: BinaryIO) -> None:
         if self.refuse in key:
             raise ObjectStoreError("AccessDenied", "Access Denied", bucket=bucket, key=key)
-        return super().put_stream(bucket, key, stream)
+        super().put_stream_no_etag(bucket, key, stream)
 
     def put(self, bucket: str, key: str, data: bytes) -> str:
         if self.refuse in key:
@@ -374,3 +374,30 @@ def test_writer_config_defaults() -> None:
     assert (config.transformation, config.output_type) == ("NONE", "JSON")
     config = WriterConfig.parse({"OutputType": "JSONL"})
     assert (config.transformation, config.output_type) == ("NONE", "JSONL")
+
+
+@pytest.mark.parametrize(
+    ("when", "text"),
+    [
+        (dt.datetime(2026, 11, 27, 10, 0, 0, tzinfo=dt.UTC), "2026-11-27T10:00:00.000Z"),
+        (dt.datetime(2026, 11, 27, 10, 0, 0, 999999, tzinfo=dt.UTC), "2026-11-27T10:00:00.999Z"),
+        (dt.datetime(2026, 1, 2, 3, 4, 5, 6000), "2026-01-02T03:04:05.006Z"),  # naive: UTC
+        (
+            dt.datetime(2026, 1, 1, 1, 30, 0, 1999, tzinfo=dt.timezone(dt.timedelta(hours=2))),
+            "2025-12-31T23:30:00.001Z",
+        ),
+    ],
+)
+def test_record_dates_are_utc_with_milliseconds(when: dt.datetime, text: str) -> None:
+    record = ExecutionRecord(
+        execution_arn="arn:aws:states:us-east-1:123456789012:execution:m/r:x",
+        state_machine_arn="arn:aws:states:us-east-1:123456789012:stateMachine:m/r",
+        name="x",
+        status="SUCCEEDED",
+        start_date=when,
+        stop_date=when,
+        input="{}",
+        output="{}",
+    )
+    result = execution_result(record)
+    assert result["StartDate"] == result["StopDate"] == text

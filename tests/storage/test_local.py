@@ -151,3 +151,24 @@ def test_put_rejects_non_bytes(local: LocalObjectStore) -> None:
     with pytest.raises(ObjectStoreError) as err:
         local.put("bkt", "k", "text")  # type: ignore[arg-type]
     assert err.value.code == "InvalidArgument"
+
+
+def test_reads_check_links_after_the_first_read_too(local: LocalObjectStore, outside: Path) -> None:
+    """Once the root's real path is known, reads open the plain path first and keep it
+    only if the opened file really is there; every link still takes the checked way."""
+    local.put("bkt", "real/dir/file", b"inside")
+    assert local.get("bkt", "real/dir/file") == b"inside"  # the root's real path is known
+    os.symlink(outside, bucket_dir(local) / "out")
+    os.symlink(bucket_dir(local) / "real", bucket_dir(local) / "linked")
+    with pytest.raises(ObjectStoreError) as err:
+        local.get("bkt", "out/secret")
+    assert err.value.code == "AccessDenied"
+    assert local.get("bkt", "linked/dir/file") == b"inside"  # a link inside the bucket
+    with local.open("bkt", "linked/dir/file") as f:
+        assert f.read() == b"inside"
+    with pytest.raises(ObjectStoreError) as err:
+        local.get("bkt", "real/dir")  # a directory is no object
+    assert err.value.code == "NoSuchKey"
+    with pytest.raises(ObjectStoreError) as err:
+        local.get("nobucket", "real/dir/file")
+    assert err.value.code == "NoSuchBucket"

@@ -14,12 +14,13 @@ import random
 import re
 import sys
 from datetime import UTC, datetime
+from json.encoder import encode_basestring
 from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from montemap.engine.jsontext import compact_encoder
+from montemap.engine.jsontext import compact_encoder, json_string
 from montemap.errors import ApiError, MontemapError
 from montemap.jsontypes import json_type_name
 
@@ -62,7 +63,26 @@ def epoch_seconds(value: datetime) -> float:
 
 def dumps(payload: object) -> bytes:
     """JSON for the wire: compact, UTF-8, datetimes as epoch seconds."""
+    if type(payload) is Encoded:
+        return payload.text.encode("utf-8")
     return _encode(payload).encode("utf-8")
+
+
+class Encoded(dict[str, Any]):
+    """A result whose wire JSON is made already (``text``, what :func:`dumps` would make)."""
+
+    def __init__(self, payload: dict[str, Any], text: str) -> None:
+        super().__init__(payload)
+        self.text = text
+
+
+def task_answer(token: str, task_input: str) -> Encoded:
+    """GetActivityTask's answer; a large input escaped once (:func:`json_string`).
+
+    The ResultWriter's record of a Map child escapes the same input text again.
+    """
+    text = f'{{"taskToken":{encode_basestring(token)},"input":{json_string(task_input)}}}'
+    return Encoded({"taskToken": token, "input": task_input}, text)
 
 
 _encode = compact_encoder(_json_default)

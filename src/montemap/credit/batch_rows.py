@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import io
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, TypeAlias
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -33,6 +33,9 @@ if TYPE_CHECKING:  # imported where a legacy file is read: the batch writes no P
 LOANS_FILE = "loans.arrow"
 #: The file name of a batch's rows in outputs of earlier versions (Parquet).
 LEGACY_LOANS_FILE = "loans.parquet"
+
+#: What a batch's rows are read from: the object's stream, or its file's bytes mapped.
+_Source: TypeAlias = "BinaryIO | pa.MemoryMappedFile"
 
 
 def encode_rows(table: pa.Table, scenarios: int) -> pa.Buffer:
@@ -63,10 +66,11 @@ class BatchRows:
     """One batch's rows, in either layout; ``scenario(j)`` gives scenario ``j`` (the index
     into the run's ``shocks_bp``). The file :func:`open_batch_rows` opened (and checked)
     serves the first read; after it nothing stays open between calls: each call opens the
-    object, reads what it needs (from a seekable stream, a local store's file, only the
-    footer and that scenario's record batch) and closes it; an object whose stream
-    cannot seek is read once and kept in memory. Use it as a context manager, or read
-    from it at least once, so the first file is closed."""
+    object, reads what it needs (from a seekable stream, only the footer and that
+    scenario's record batch; a local store's file is mapped, so Arrow reads it without
+    Python's file calls) and closes it; an object whose stream cannot seek is read once
+    and kept in memory. Use it as a context manager, or read from it at least once, so
+    the first file is closed."""
 
     def __init__(
         self,
@@ -75,7 +79,7 @@ class BatchRows:
         key: str,
         shocks: Sequence[int],
         data: bytes | None,
-        opened: tuple[BinaryIO, ipc.RecordBatchFileReader | pq.ParquetFile] | None = None,
+        opened: tuple[_Source, ipc.RecordBatchFileReader | pq.ParquetFile] | None = None,
     ) -> None:
         self._store, self._bucket, self._key = store, bucket, key
         self._shocks = list(shocks)
@@ -110,10 +114,12 @@ class BatchRows:
             if self._data is not None
             else self._store.open(self._bucket, self._key)
         )
+        source: _Source = stream
         try:
-            yield _reader(stream, self.legacy)
+            source = _mapped(stream)
+            yield _reader(source, self.legacy)
         finally:
-            stream.close()
+            source.close()
 
     def row_counts(self) -> list[int]:
         """Rows per scenario, in the order of ``shocks_bp``."""
@@ -152,12 +158,36 @@ def _only(table: pa.Table, shock: int) -> pa.Table:
     return table.filter(pc.equal(pc.field("shock_bp"), shock))
 
 
-def _reader(stream: BinaryIO, legacy: bool) -> ipc.RecordBatchFileReader | pq.ParquetFile:
+def _mapped(stream: BinaryIO) -> _Source:
+    """A local file's stream as the file mapped into memory (the stream closed): Arrow
+    then reads the footer and record batches in place, without the GIL and its file
+    thread pool (a Python stream costs a Python call, holding the GIL, for every read).
+    The file is mapped through its descriptor's name (``/proc/self/fd``: the very file
+    the store opened) and Arrow's mapping, which keeps no descriptor once closed: what
+    was read stays valid, and rows held a while (overlapping batches in pass 2) hold
+    no open file. Any other stream (S3's, where there is no ``/proc``) is returned as it
+    is. Objects are replaced by renaming a new file over them, so a mapped file never
+    changes."""
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):  # not a file (io.UnsupportedOperation)
+        return stream
+    try:
+        mapped = pa.memory_map(f"/proc/self/fd/{fd}")
+    except (OSError, pa.ArrowException):  # no /proc, or a file that cannot be mapped
+        return stream
+    stream.close()
+    return mapped
+
+
+def _reader(source: _Source, legacy: bool) -> ipc.RecordBatchFileReader | pq.ParquetFile:
     if legacy:
         import pyarrow.parquet as pq
 
-        return pq.ParquetFile(stream)
-    return ipc.open_file(pa.PythonFile(stream, "r"))
+        return pq.ParquetFile(source)
+    if isinstance(source, pa.NativeFile):
+        return ipc.open_file(source)
+    return ipc.open_file(pa.PythonFile(source, "r"))
 
 
 def open_batch_rows(
@@ -177,13 +207,16 @@ def open_batch_rows(
         key = folder + LEGACY_LOANS_FILE
         stream = store.open(bucket, key)
     data = None
+    source: _Source = stream
     try:
         if not stream.seekable():
             data = stream.read()
             stream.close()
-            stream = io.BytesIO(data)
-        reader = _reader(stream, key.endswith(LEGACY_LOANS_FILE))
+            source = io.BytesIO(data)
+        else:
+            source = _mapped(stream)
+        reader = _reader(source, key.endswith(LEGACY_LOANS_FILE))
     except BaseException:
-        stream.close()
+        source.close()
         raise
-    return BatchRows(store, bucket, key, shocks, data, (stream, reader))
+    return BatchRows(store, bucket, key, shocks, data, (source, reader))

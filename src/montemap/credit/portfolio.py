@@ -184,7 +184,7 @@ class PortfolioWriter:
             occupied = [
                 p
                 for p in (prefix + DATA_PREFIX, prefix + INVENTORY_PREFIX)
-                if store.list_page(bucket, p, max_keys=1).objects
+                if store.list_keys_page(bucket, p, max_keys=1).keys
             ]
         except ObjectStoreError as exc:
             raise GeneratorError(f"cannot use {self.dest.describe()}: {exc}") from None
@@ -212,11 +212,11 @@ class PortfolioWriter:
     def _delete_prefix(self, prefix: str) -> None:
         store, bucket = self.dest.store, self.dest.bucket
         while True:
-            page = store.list_page(bucket, prefix, max_keys=1000)
-            if not page.objects:
+            page = store.list_keys_page(bucket, prefix, max_keys=1000)
+            if not page.keys:
                 return
-            for obj in page.objects:
-                store.delete(bucket, obj.key)
+            for key in page.keys:
+                store.delete(bucket, key)
 
     # -- context manager
     def __enter__(self) -> PortfolioWriter:

@@ -69,7 +69,7 @@ from montemap.credit.report_inputs import figure_feed
 from montemap.credit.report_loans import FigureFeed, Figures
 from montemap.credit.risk import vs_base
 from montemap.credit.sampling import IS_SHIFT, path_design
-from montemap.storage import ObjectStore, iter_objects
+from montemap.storage import ObjectStore, iter_keys
 
 __all__ = [
     "MATURED_COLUMNS",
@@ -118,11 +118,12 @@ class RunOutputs:
 
 
 def list_batches(store: ObjectStore, bucket: str, prefix: str) -> list[str]:
-    """Ids of the complete batches (those with ``batch.json``) under the run prefix, sorted."""
+    """Ids of the complete batches (those with ``batch.json``) under the run prefix, sorted
+    (a keys-only listing: no batch output's deferred ETag is computed)."""
     root = f"{prefix}/batches/" if prefix else "batches/"
     ids = []
-    for info in iter_objects(store, bucket, root):
-        rest = info.key[len(root) :]
+    for key in iter_keys(store, bucket, root):
+        rest = key[len(root) :]
         if rest.endswith("/batch.json") and rest.count("/") == 1:
             ids.append(rest.split("/", 1)[0])
     return ids

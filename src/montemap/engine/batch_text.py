@@ -3,10 +3,11 @@
 A Distributed Map over an S3 Inventory or a CSV file batches objects that all have
 the same keys in the same order and hold short printable ASCII strings (a
 bucket, a key, a size). The JSON text of such an object is its values put into
-a fixed text: ``{"Bucket":"%s","Key":"%s","Size":"%s"}``. :func:`chunk_text`
-checks that a chunk of items is all of that kind and formats the values of all
-of them into one template (one per key list and item count, kept), which costs
-about a third of encoding the chunk with the JSON encoder. Any other chunk gives
+a fixed text: ``{"Bucket":"``, value, ``","Key":"``, value, ... ``"}``.
+:func:`chunk_text` checks that a chunk of items is all of that kind and joins
+the values of all of them with the literals between them (one list per key list
+and item count, kept), which costs a fraction of encoding the chunk with the
+JSON encoder. Any other chunk gives
 None: the caller encodes it. The text is exactly the encoder's (compact, no
 escapes are needed: no quote, backslash or control character occurs).
 """
@@ -17,7 +18,7 @@ import functools
 import itertools
 from typing import Any, NamedTuple
 
-__all__ = ["chunk_text", "plain_text"]
+__all__ = ["chunk_text", "plain_text", "templated", "values_text"]
 
 #: Objects with more keys than this are encoded, not templated.
 MAX_KEYS = 64
@@ -27,7 +28,7 @@ _SEP = "\x00"
 
 class _Template(NamedTuple):
     keys: str  # the chunk's keys joined by _SEP, item after item
-    text: str  # the chunk's text with a %s per value
+    literals: list[str]  # the chunk's text around its values: one more than the values
 
 
 def plain_text(text: str) -> bool:
@@ -43,9 +44,32 @@ def _template(keys: tuple[Any, ...], count: int) -> _Template | None:
         return None
     if not all(type(key) is str and plain_text(key) for key in keys):
         return None
-    members = ",".join(f'"{key.replace("%", "%%")}":"%s"' for key in keys)
-    item = "{" + members + "}"
-    return _Template(_SEP.join(keys * count), ",".join([item] * count))
+    first = f'{{"{keys[0]}":"'
+    row = [f'","{key}":"' for key in keys[1:]] + [f'"}},{first}']
+    literals = [first, *row * count]
+    literals[-1] = '"}'
+    return _Template(_SEP.join(keys * count), literals)
+
+
+def _filled(literals: list[str], values: list[str] | tuple[str, ...]) -> str:
+    """The literals with the values between them (one value fewer than literals)."""
+    parts = [""] * (2 * len(values) + 1)
+    parts[::2] = literals
+    parts[1::2] = values
+    return "".join(parts)
+
+
+def templated(keys: tuple[str, ...]) -> bool:
+    """True when objects with ``keys`` (in that order) can have their text templated."""
+    return _template(keys, 1) is not None
+
+
+def values_text(keys: tuple[str, ...], values: list[str]) -> str | None:
+    """:func:`chunk_text` of the objects with ``keys`` holding ``values``, item after item
+    (all plain text, see :func:`plain_text`: the caller checked), or None when the keys
+    cannot be templated (:func:`chunk_text` gives None for any such objects)."""
+    template = _template(keys, len(values) // len(keys)) if keys else None
+    return None if template is None else _filled(template.literals, values)
 
 
 def chunk_text(chunk: list[Any]) -> str | None:
@@ -73,4 +97,4 @@ def chunk_text(chunk: list[Any]) -> str | None:
         return None
     if not plain_text(joined) or set(map(type, values)) != {str}:
         return None
-    return template.text % values
+    return _filled(template.literals, values)

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from montemap.engine import dbcheck
+from montemap.engine.db_pending import PENDING
+from montemap.engine.db_pending import committed as committed  # re-exported
 from montemap.engine.dbfail import (
     DatabaseUnavailable,
     RecordingConnection,
@@ -45,25 +47,6 @@ CHECKPOINT_EVERY = 64
 
 #: Longest a group's COMMIT waits for more work to join it (seconds).
 MAX_GROUP_DELAY = 0.002
-
-#: Databases whose group transaction holds work not yet committed.
-#: Databases with a group open, by id (weak: a WeakSet is slow to iterate per request).
-_PENDING: dict[int, weakref.ref[Database]] = {}
-
-
-async def committed() -> None:
-    """Return once everything written so far is committed: await before acknowledging.
-
-    The API awaits this before any response leaves, so a response never
-    reports work that a crash could still lose. Responses finished in the
-    same event-loop turn share one COMMIT (at the end of the turn).
-    """
-    # Only the groups pending now: waiting until nothing is pending at all would
-    # never end while background work (a Map Run) writes in every loop turn.
-    for ref in list(_PENDING.values()):
-        db = ref()
-        if db is not None:
-            await db.committed()
 
 
 class Database:
@@ -122,7 +105,7 @@ class Database:
     def __init__(self, path: str | Path, *, group_commit: bool = True) -> None:
         self.path = str(path)
         key = id(self)
-        self._ref = weakref.ref(self, lambda _: _PENDING.pop(key, None))
+        self._ref = weakref.ref(self, lambda _: PENDING.pop(key, None))
         self.closed_cleanly = False  # closed cleanly, unchanged since: quick_check skipped
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -165,6 +148,7 @@ class Database:
         self._waiters: list[asyncio.Future[None]] = []  # awaiting the group's COMMIT
         self._commit_hooks: list[Callable[[sqlite3.Connection], None]] = []
         self._undo_hooks: list[tuple[Callable[[], object], Callable[[object], None]]] = []
+        self._lost_hooks: list[Callable[[], None]] = []
         self._redo: list[tuple[str, Any, bool]] = []  # the open group's writes, in order
         self._serial = 0  # the open group's number (COMMITs so far)
         self._failure: BaseException | None = None  # why the group's last COMMIT failed
@@ -184,13 +168,26 @@ class Database:
         """
         self._commit_hooks.append(hook)
 
-    def add_undo_hook(self, mark: Callable[[], object], undo: Callable[[object], None]) -> None:
+    def add_undo_hook(
+        self,
+        mark: Callable[[], object],
+        undo: Callable[[object], None],
+        lost: Callable[[], None] | None = None,
+    ) -> None:
         """Keep work buffered for the commit hooks as atomic as the transaction.
 
         ``mark()`` runs when a (top-level) transaction starts; if it rolls
-        back, ``undo(mark)`` drops what was buffered since.
+        back, ``undo(mark)`` drops what was buffered since. ``lost()`` runs when
+        transactions that ended are dropped after all (a plain transaction's COMMIT
+        failed, a failed group was given up): forget what was remembered of them.
         """
         self._undo_hooks.append((mark, undo))
+        if lost is not None:
+            self._lost_hooks.append(lost)
+
+    def _lost(self) -> None:
+        for hook in self._lost_hooks:
+            hook()
 
     def _marks(self) -> list[object]:
         return [mark() for mark, _ in self._undo_hooks]
@@ -322,7 +319,7 @@ class Database:
                 execute_raw(self.conn, "BEGIN IMMEDIATE")
                 self._open = True
                 self.conn.redo = self._redo
-                _PENDING[id(self)] = self._ref
+                PENDING[id(self)] = self._ref
         _WROTE.set(self._serial)
 
     def _leave(self, loop: asyncio.AbstractEventLoop | None) -> None:
@@ -352,6 +349,7 @@ class Database:
             self._depth = 0
             if self.conn.in_transaction:
                 execute_raw(self.conn, "ROLLBACK")
+            self._lost()
             raise
         self._depth = 0
         self.commits += 1
@@ -430,7 +428,7 @@ class Database:
             self._open = False
             self.conn.redo = None
             self._redo = []
-            _PENDING.pop(id(self), None)
+            PENDING.pop(id(self), None)
             waiters, self._waiters = self._waiters, []
             if self._failure is not None:
                 log.warning("database %s commits again", self.path)
@@ -467,7 +465,8 @@ class Database:
         self.conn.redo = None
         self._redo = []
         self._failure = None
-        _PENDING.pop(id(self), None)
+        self._lost()
+        PENDING.pop(id(self), None)
         waiters, self._waiters = self._waiters, []
         resolve_waiters(waiters, exc)
         raise DatabaseUnavailable(self.path, exc) from exc
@@ -489,11 +488,11 @@ class Database:
             return
         self._open = True
         conn.redo = self._redo
-        _PENDING[id(self)] = self._ref
+        PENDING[id(self)] = self._ref
 
     def _ensure_retry(self, loop: asyncio.AbstractEventLoop) -> None:
         if self._retry is None and not loop.is_closed():
-            _PENDING[id(self)] = self._ref
+            PENDING[id(self)] = self._ref
             attempts = max(self._attempts, 1)
             delay = min(RETRY_MAX, RETRY_FIRST * 2 ** min(attempts - 1, 10))
             self._retry = loop.call_later(delay, self._retry_group)
@@ -589,7 +588,7 @@ class Database:
                     raise DatabaseUnavailable(self.path, self._failure)
             except DatabaseUnavailable as exc:
                 log.error("closing %s without its last group: %s", self.path, exc)
-                _PENDING.pop(id(self), None)
+                PENDING.pop(id(self), None)
                 resolve_waiters(self._waiters, exc)
             finally:
                 self.conn.close()

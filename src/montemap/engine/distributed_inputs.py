@@ -8,11 +8,12 @@ JSONata templates they need.
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterable, Iterator, Mapping
+import functools
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from montemap.engine.dataflow import StateData, dumps
+from montemap.engine.item_chunks import Chunk, taker
 from montemap.engine.map_fields import map_items
 from montemap.errors import StatesError
 
@@ -60,9 +61,40 @@ def _items(
     effective: Any,
     prepared: Mapping[str, Any],
 ) -> Iterator[Any]:
-    """The items, resolved at the first one asked for; the reader's iterator is chained,
-    so each item passes through no generator of this module."""
-    return itertools.chain.from_iterable(_item_source(run, state, data, effective, prepared))
+    """The items, resolved at the first one asked for (see :class:`_Items`)."""
+    return _Items(functools.partial(_item_source, run, state, data, effective, prepared))
+
+
+class _Items(Iterator[Any]):
+    """The items ``resolve`` gives, called at the first item asked for: one at a time, or a
+    chunk with :meth:`take` (the reader's own when it has one, which may make the chunk's
+    text too; see :mod:`montemap.engine.item_chunks`)."""
+
+    def __init__(self, resolve: Callable[[], Iterator[Any]]) -> None:
+        self._resolve: Callable[[], Iterator[Any]] | None = resolve
+        self._items: Iterator[Any] = iter(())
+        self._take: Callable[[int], Chunk] = self._first_take
+
+    def _source(self) -> Iterator[Any]:
+        if self._resolve is not None:
+            resolve, self._resolve = self._resolve, None
+            self._take = taker(self._items)  # no items, should resolving fail
+            self._items = resolve()
+            self._take = taker(self._items)
+        return self._items
+
+    def __next__(self) -> Any:
+        return next(self._source())
+
+    def take(self, count: int) -> Chunk:
+        return self._take(count)
+
+    def _first_take(self, count: int) -> Chunk:
+        try:
+            self._source()
+        except Exception as exc:  # the reader's configuration, raised as the first item
+            return [], None, exc
+        return self._take(count)
 
 
 def _item_source(
@@ -71,12 +103,11 @@ def _item_source(
     data: StateData,
     effective: Any,
     prepared: Mapping[str, Any],
-) -> Iterator[Iterable[Any]]:
-    """One iterable: the inline items, or the ItemReader's."""
+) -> Iterator[Any]:
+    """The inline items, or the ItemReader's."""
     reader = state.get("ItemReader")
     if reader is None:
-        yield prepared["Items"]
-        return
+        return iter(prepared["Items"])
     from montemap.engine.item_reader import read_items
 
     resolved = dict(reader)
@@ -99,7 +130,7 @@ def _item_source(
         raise StatesError(
             "States.ItemReaderFailed", "No object store is configured on this server."
         )
-    yield read_items(store, resolved, max_items=max_items)
+    return read_items(store, resolved, max_items=max_items)
 
 
 class ChildInputs(Iterator[Any]):

@@ -8,6 +8,7 @@ import collections
 import functools
 import json
 import logging
+import sqlite3
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -61,6 +62,12 @@ def _untoken(token: str | None) -> int | None:
         raise InvalidToken(str(token))
 
 
+class _Finished(asyncio.Event):
+    """Set when an execution ends; ``record``: its end, when the engine had it at hand."""
+
+    record: ExecutionRecord | None = None
+
+
 class Engine:
     """Runs executions durably and serves activity tasks."""
 
@@ -94,7 +101,7 @@ class Engine:
             self.integrations.register("arn:aws:states:::s3:", s3)
             self.integrations.register("arn:aws:states:::aws-sdk:s3:", s3)
         self.runs: dict[str, ExecutionRun] = {}
-        self._finished: dict[str, asyncio.Event] = {}
+        self._finished: dict[str, _Finished] = {}
         self.history_listeners: list[Callable[[str], None]] = []
         #: Counters for ``GET /metrics`` (state_retries, executions_started, ...).
         self.metrics: collections.Counter[str] = collections.Counter()
@@ -146,10 +153,18 @@ class Engine:
         for listener in self.history_listeners:
             listener(execution_arn)
 
-    def execution_finished(self, run: ExecutionRun) -> None:
+    def execution_finished(self, run: ExecutionRun, fields: dict[str, Any] | None = None) -> None:
+        """``run`` ended and its end is recorded; ``fields``: the end written to its row."""
         self.metrics["executions_finished"] += 1
         self.runs.pop(run.arn, None)
-        self._wake_waiters(run.arn)
+        event = self._finished.pop(run.arn, None)
+        if event is None:
+            return
+        if fields is not None and not run.row.get("redrive_count"):
+            # The waiters' record, from the row the run holds and the end it wrote (what
+            # DescribeExecution now reads) instead of reading the row and its input back.
+            event.record = self._record({**run.row, **fields})
+        event.set()
 
     def _wake_waiters(self, execution_arn: str) -> None:
         """Wake ``wait_for`` callers; nothing is kept for executions nobody waits on."""
@@ -169,11 +184,17 @@ class Engine:
         """Wait until the execution is no longer RUNNING."""
         self._check_arn(execution_arn, "execution")
         while True:  # hold nothing of the execution while waiting (a Map Run waits on 10,000)
-            row = self.db.query_one("SELECT status FROM executions WHERE arn = ?", (execution_arn,))
-            if row is None or row["status"] != "RUNNING":
-                return self.describe_execution(execution_arn)
-            event = self._finished.setdefault(execution_arn, asyncio.Event())
+            run = self.runs.get(execution_arn)
+            if run is None or run.done.is_set():  # a run not yet ended is RUNNING: no read
+                row = self.db.query_one(
+                    "SELECT status FROM executions WHERE arn = ?", (execution_arn,)
+                )
+                if row is None or row["status"] != "RUNNING":
+                    return self.describe_execution(execution_arn)
+            event = self._finished.setdefault(execution_arn, _Finished())
             await asyncio.wait_for(event.wait(), timeout)
+            if event.record is not None:
+                return event.record
 
     # ------------------------------------------------------------------ activities
     def create_activity(self, name: str) -> ActivityRecord:
@@ -200,6 +221,7 @@ class Engine:
         while True:
             # The claim and its ActivityStarted event commit together (nothing awaits in
             # between, so a poll cancelled because its client left never holds a task).
+            run: ExecutionRun | None = None
             with self.db.transaction():
                 task = self.activities.claim(activity_arn, worker_name, self.clock.now())
                 if task is not None:
@@ -210,6 +232,9 @@ class Engine:
                         # The frame waits unchanged since it scheduled the task.
                         run.commit(frame, [Event("ActivityStarted", details)], checkpoint=False)
             if task is not None:
+                ref = task.input_ref
+                if ref is not None and run is not None and run.row.get("input_ref") == ref:
+                    return task.token, run.row["input"]  # a Map child's input: not read back
                 return task.token, self.activities.input_of(task)
             loop = asyncio.get_running_loop()
             if deadline is None:
@@ -274,11 +299,6 @@ class Engine:
             arn = self.arns.express_execution(state_machine.name, name)
         else:
             arn = self.arns.execution(state_machine.name, name)
-        existing = self.store.get_execution(arn)
-        if existing is not None:
-            if existing["status"] == "RUNNING" and existing["input"] == text:
-                return self._record(existing)
-            raise ExecutionAlreadyExists(arn)
         now = self.clock.now()
         row = {
             "arn": arn,
@@ -296,10 +316,15 @@ class Engine:
             "parent_arn": parent_arn,
             "trace_header": trace_header,
         }
-        self.store.insert_execution(row)
-        stored = self.store.get_execution(arn)
-        assert stored is not None
-        stored["input"] = text  # the same text (one object: events reuse its encoding)
+        try:  # the row as a read would give it back, input text included (one object)
+            stored = self.store.insert_execution(row)
+        except sqlite3.IntegrityError:  # the name is taken (arn is UNIQUE)
+            existing = self.store.get_execution(arn)
+            if existing is None:
+                raise
+            if existing["status"] == "RUNNING" and existing["input"] == text:
+                return self._record(existing)
+            raise ExecutionAlreadyExists(arn) from None
         run = ExecutionRun(self, stored, new=True)
         self.runs[arn] = run
         self.metrics["executions_started"] += 1

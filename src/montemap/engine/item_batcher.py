@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from montemap.engine.batch_text import chunk_text
+from montemap.engine.item_chunks import taker
 from montemap.engine.jsontext import compact_dumps
 from montemap.errors import ITEM_READER_FAILED, RUNTIME, StatesError
 
@@ -120,21 +121,23 @@ def _batches(
     """The batches, taken a chunk of items at a time.
 
     A chunk is what the batch still lacks (``MaxItemsPerBatch`` minus what it holds, or
-    :data:`CHUNK` items without a count limit). A chunk of plain items (see
+    :data:`CHUNK` items without a count limit), taken with the items' ``take`` when they
+    have one (:class:`~montemap.engine.inventory_rows.InventoryRows`, which may give the
+    chunk's text too; see :mod:`montemap.engine.item_chunks`). A chunk of plain items (see
     :func:`_chunk_size`) that fits in the batch joins it whole; any other chunk goes
     through :func:`_one_by_one`, the rules item by item. The batches are the same
     either way. An exception from ``items`` is raised once the items before it are
     placed (and the batches they closed yielded), as reading item by item would.
     """
+    take = taker(items)
     while True:
         want = CHUNK if count_limit is None else count_limit - len(state.batch)
-        chunk: list[Any] = []
-        try:
-            chunk.extend(itertools.islice(items, want))  # kept up to an exception
-        except Exception as exc:
+        chunk, text, error = take(want)
+        if error is not None:
             yield from _one_by_one(state, chunk, count_limit, byte_limit, batch_input)
-            raise exc
-        text = chunk_text(chunk)
+            raise error
+        if text is None:
+            text = chunk_text(chunk)
         added = len(text) if text is not None else _chunk_size(chunk)
         if added is not None and state.batch:
             added += 1  # the comma before the chunk

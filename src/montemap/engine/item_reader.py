@@ -25,6 +25,7 @@ import itertools
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from montemap.engine.inventory_rows import InventoryRows
 from montemap.engine.reader_config import (
     ReaderSource,
     parse_reader,
@@ -53,7 +54,7 @@ def read_items(
     else:
         parse = _PARSERS[source.input_type or ""]
         items = parse(store, source)
-    if source.max_items:
+    if source.max_items and not isinstance(items, InventoryRows):  # those stop by themselves
         items = itertools.islice(items, source.max_items)
     return items
 

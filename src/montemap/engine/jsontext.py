@@ -9,6 +9,7 @@ makes the C encoder once and reuses it (same output as ``json.dumps``).
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from json.encoder import encode_basestring
 from typing import Any
@@ -38,3 +39,40 @@ def compact_encoder(default: Callable[[Any], Any] | None = None) -> Callable[[An
 
 #: ``json.dumps(value, separators=(",", ":"), ensure_ascii=False)``.
 compact_dumps = compact_encoder()
+
+
+#: Texts at least this long have their JSON string form remembered (:func:`json_string`).
+STRING_MEMO_MIN_CHARS = 2048
+#: At most this many forms are remembered, of at most this many characters in all.
+STRING_MEMO_ENTRIES = 64
+STRING_MEMO_CHARS = 8 * 1024 * 1024
+_memo: dict[int, tuple[str, str]] = {}  # id(text) -> (text, its JSON string), oldest first
+_memo_chars = [0]
+_memo_lock = threading.Lock()
+
+
+def json_string(text: str) -> str:
+    """``text`` as a JSON string (``encode_basestring``), escaped once per large text object.
+
+    A Distributed Map child's input (tens of KB) is escaped for GetActivityTask's answer
+    and again for the ResultWriter's record: the same ``str`` object, met again while it
+    is among the last few remembered (the object is held, so its id cannot be reused).
+    """
+    if len(text) < STRING_MEMO_MIN_CHARS or type(text) is not str:
+        return encode_basestring(text)
+    key = id(text)
+    with _memo_lock:
+        kept = _memo.get(key)
+    if kept is not None and kept[0] is text:
+        return kept[1]
+    escaped = encode_basestring(text)
+    if len(escaped) <= STRING_MEMO_CHARS // 4:
+        with _memo_lock:
+            old = _memo.pop(key, None)
+            if old is not None:
+                _memo_chars[0] -= len(old[1])
+            _memo[key] = (text, escaped)
+            _memo_chars[0] += len(escaped)
+            while len(_memo) > STRING_MEMO_ENTRIES or _memo_chars[0] > STRING_MEMO_CHARS:
+                _memo_chars[0] -= len(_memo.pop(next(iter(_memo)))[1])
+    return escaped

@@ -3,21 +3,19 @@
 A ``CSV`` object yields objects of header -> string, headers from its first
 row or given in ``ReaderConfig``. A ``MANIFEST`` (an S3 Inventory
 ``manifest.json``) yields the rows of the files it lists, gzip or plain by
-content, keyed by its ``fileSchema``.
+content, keyed by its ``fileSchema`` (read by :mod:`montemap.engine.inventory_rows`).
 """
 
 from __future__ import annotations
 
 import csv
-import gzip
-import itertools
 import json
-import zlib
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from montemap.engine.inventory_rows import Files, InventoryRows, file_pieces
 from montemap.engine.reader_config import ReaderSource, check_csv_headers, reader_failure
-from montemap.engine.reader_streams import failure_for, maybe_gunzip, open_object, text_stream
+from montemap.engine.reader_streams import failure_for, open_object, text_stream
 from montemap.engine.row_maker import row_maker
 from montemap.errors import StatesError
 from montemap.storage.base import ObjectStore, ObjectStoreError
@@ -60,20 +58,20 @@ def csv_items(store: ObjectStore, source: ReaderSource) -> Iterator[dict[str, st
 # S3 Inventory manifests ---------------------------------------------------------
 
 
-def manifest_items(store: ObjectStore, source: ReaderSource) -> Iterator[dict[str, str]]:
-    """Rows of the CSV files (gzip or plain) an S3 Inventory manifest lists, keyed by its fileSchema.
+def manifest_items(store: ObjectStore, source: ReaderSource) -> InventoryRows:
+    """Rows of the CSV files (gzip or plain) an S3 Inventory manifest lists, keyed by its
+    fileSchema, at most ``source.max_items`` of them (0: no limit).
 
-    The manifest is read at the first row asked for. The files' row generators are
-    chained (not delegated to with ``yield from``): each row passes through one
-    generator, not two.
+    The manifest is read at the first row asked for. The rows come one by one or, for an
+    ItemBatcher, a chunk at a time (:meth:`InventoryRows.take`).
     """
-    return itertools.chain.from_iterable(_manifest_files(store, source))
 
+    def open_files() -> Files:
+        data_bucket, schema, keys = _read_manifest(store, source)
+        files = (file_pieces(store, data_bucket, key, schema) for key in keys)
+        return schema, files
 
-def _manifest_files(store: ObjectStore, source: ReaderSource) -> Iterator[Iterator[dict[str, str]]]:
-    data_bucket, schema, keys = _read_manifest(store, source)
-    for key in keys:
-        yield _inventory_rows(store, data_bucket, key, schema)
+    return InventoryRows(open_files, source.max_items or None)
 
 
 def _read_manifest(
@@ -134,35 +132,3 @@ def _destination_bucket(manifest: Mapping[str, Any], default: str, where: str) -
     if not bucket:
         raise reader_failure(f"{where}: destinationBucket {arn!r} names no bucket")
     return bucket
-
-
-def _inventory_rows(
-    store: ObjectStore, bucket: str, key: str, schema: tuple[str, ...]
-) -> Iterator[dict[str, str]]:
-    where = f"s3://{bucket}/{key}"
-    wrap = failure_for(where)
-    with (
-        open_object(store, bucket, key) as raw,
-        maybe_gunzip(raw) as unzipped,
-        text_stream(unzipped, newline="") as text,
-    ):
-        rows = csv.reader(text, strict=True)
-        width = len(schema)  # at least 1 (checked with the manifest): a blank line is shorter
-        make = row_maker(schema)
-        try:
-            for row in rows:
-                if len(row) == width:
-                    yield make(row)
-                elif row:  # a blank line is skipped
-                    raise reader_failure(
-                        f"{where} line {rows.line_num} has {len(row)} field(s); "
-                        f"the manifest's fileSchema has {len(schema)}"
-                    )
-        except StatesError:
-            raise
-        except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
-            raise reader_failure(f"{where} is not a valid gzip file: {exc}")
-        except csv.Error as exc:
-            raise reader_failure(f"{where} line {rows.line_num} is not valid CSV: {exc}")
-        except (OSError, UnicodeDecodeError, ObjectStoreError) as exc:
-            raise wrap(exc)

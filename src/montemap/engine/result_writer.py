@@ -32,7 +32,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from montemap.engine.jsontext import compact_dumps
+from montemap.engine.jsontext import STRING_MEMO_MIN_CHARS, compact_dumps, json_string
 from montemap.engine.records import ExecutionRecord
 from montemap.errors import RESULT_WRITER_FAILED, StatesError
 from montemap.storage.base import ObjectStore, ObjectStoreError
@@ -153,10 +153,26 @@ def execution_result(execution: ExecutionRecord) -> dict[str, Any]:
     return record
 
 
+def record_text(record: Mapping[str, Any]) -> str:
+    """``compact_dumps(record)``, with a large ``Input`` escaped once (:func:`json_string`).
+
+    A Map child's input (tens of KB) was escaped for GetActivityTask's answer already;
+    the rest of the record is encoded with an empty ``Input`` that the text replaces.
+    """
+    text = record.get("Input")
+    if type(text) is not str or len(text) < STRING_MEMO_MIN_CHARS:
+        return compact_dumps(record)
+    rest = compact_dumps({**record, "Input": ""})
+    # A key is never inside an encoded string: there each '"' is escaped.
+    at = rest.index('"Input":""') + len('"Input":')
+    return rest[:at] + json_string(text) + rest[at + 2 :]
+
+
 def _timestamp(when: dt.datetime) -> str:
+    """``2026-11-27T10:00:00.123Z`` (UTC, milliseconds truncated); no ``strftime``: two a record."""
     if when.tzinfo is not None:
-        when = when.astimezone(dt.UTC)
-    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+        when = when.astimezone(dt.UTC).replace(tzinfo=None)
+    return when.isoformat(timespec="milliseconds") + "Z"
 
 
 class _GroupFiles:
@@ -322,7 +338,7 @@ class ResultWriter:
         files = self._groups[group]
         try:
             if self.config.transformation == "NONE" or status != "SUCCEEDED":
-                files.write(compact_dumps(record).encode("utf-8"))  # the common, fast path
+                files.write(record_text(record).encode("utf-8"))  # the common, fast path
                 return
             for entry in transform(status, record, self.config.transformation):
                 files.write(_ENCODER.encode(entry).encode("utf-8"))
@@ -393,7 +409,8 @@ class ResultWriter:
 
     def upload(self, key: str, spool: IO[bytes]) -> None:
         try:
-            self.store.put_stream(self.bucket, key, spool)  # type: ignore[arg-type]
+            # No ETag: nothing reads it back (the manifest lists keys and sizes).
+            self.store.put_stream_no_etag(self.bucket, key, spool)  # type: ignore[arg-type]
         except ObjectStoreError as exc:
             raise self._write_failed(key, exc)
         except OSError as exc:
@@ -405,7 +422,7 @@ class ResultWriter:
     def _check_destination(self) -> None:
         """Fail before any child runs when the bucket cannot be used."""
         try:
-            self.store.list_page(self.bucket, self.base_key, max_keys=1)
+            self.store.list_keys_page(self.bucket, self.base_key, max_keys=1)
         except ObjectStoreError as exc:
             raise _fail(
                 f"Cannot write results to s3://{self.bucket}/{self.base_key}: {exc.code}: {exc}"

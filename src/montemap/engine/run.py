@@ -32,6 +32,7 @@ from montemap.engine.retry import (
     max_attempts,
     retry_delay,
 )
+from montemap.engine.run_end import end_record
 from montemap.engine.store import FrameRow, UnstorableValue
 from montemap.errors import (
     DATA_LIMIT_EXCEEDED,
@@ -209,7 +210,22 @@ class ExecutionRun:
             **payload_details("input", self.row["input"] or "{}"),
             "roleArn": self.row.get("role_arn") or "",
         }
-        self.commit(top, [Event("ExecutionStarted", details)])
+        # The first state's Entered event (what run_frame would commit next) goes out with
+        # ExecutionStarted: one step, one commit, the same events.
+        name = top.state
+        assert name is not None
+        entered = {
+            "name": name,
+            **payload_details("input", self.engine.store.input_text(self.arn, top)),
+        }
+        top.phase = {
+            "entered_time": iso(self.engine.clock.now()),
+            "entered": self.last_event_id + 2,
+        }
+        state_type = self.definition["States"][name]["Type"]
+        self.commit(
+            top, [Event("ExecutionStarted", details), Event(f"{state_type}StateEntered", entered)]
+        )
         self.launch()
 
     def resume(self, frames: dict[str, FrameRow]) -> None:
@@ -319,19 +335,23 @@ class ExecutionRun:
             raise DatabaseUnavailable(self.engine.db.path, failure)
         if not self.end_once():
             return
-        event, fields = self._end_record(status, output=output, error=error, cause=cause)
+        now = self.engine.clock.now()
+        event, fields = end_record(status, now, output=output, error=error, cause=cause)
         try:
-            self.commit(None, [event], execution=fields)
-        except UnstorableValue as err:  # the output or cause: end FAILED, saying why
-            event, fields = self._end_record("FAILED", error=err.error, cause=err.cause)
-            self.commit(None, [event], execution=fields)
-            status = "FAILED"
+            with self.engine.db.transaction():  # the end and the tidying: one savepoint
+                try:
+                    self.commit(None, [event], execution=fields)
+                except UnstorableValue as err:  # the output or cause: end FAILED, saying why
+                    event, fields = end_record("FAILED", now, error=err.error, cause=err.cause)
+                    self.commit(None, [event], execution=fields)
+                    status = "FAILED"
+                self._tidy(status)
         except Exception as exc:
             if not is_storage_error(exc):
                 raise
             self.spawn(self._end_later(status, event, fields))
             return
-        self._ended(status)
+        self.engine.execution_finished(self, fields)
 
     async def _end_later(self, status: str, event: Event, fields: dict[str, Any]) -> None:
         """Save the execution's end once the database commits again (bounded, backoff)."""
@@ -340,12 +360,14 @@ class ExecutionRun:
             delay = min(SAVE_RETRY_MAX, SAVE_RETRY_FIRST * 2**attempt)
             await self.engine.clock.sleep_until(self.engine.clock.now() + timedelta(seconds=delay))
             try:
-                self.commit(None, [event], execution=fields)
+                with self.engine.db.transaction():
+                    self.commit(None, [event], execution=fields)
+                    self._tidy(status)
             except Exception as exc:
                 if not is_storage_error(exc):
                     raise
                 continue
-            self._ended(status)
+            self.engine.execution_finished(self, fields)
             return
         log.error(
             "execution %s ended %s but the database could not save it; it stays RUNNING "
@@ -354,35 +376,11 @@ class ExecutionRun:
             status,
         )
 
-    def _ended(self, status: str) -> None:
+    def _tidy(self, status: str) -> None:
+        """With the end's transaction: drop what the ended execution no longer needs."""
         if status == "SUCCEEDED":  # other ends keep their checkpoints for a redrive
             self.engine.store.delete_frames(self.arn)
         self.engine.activities_closed_for(self.arn)
-        self.engine.execution_finished(self)
-
-    def _end_record(
-        self, status: str, *, output: Any = None, error: str | None = None, cause: str | None = None
-    ) -> tuple[Event, dict[str, Any]]:
-        """The end event and the execution's fields for ``status``."""
-        now = self.engine.clock.now()
-        fields: dict[str, Any] = {"status": status, "stop_date": now.timestamp()}
-        if status == "SUCCEEDED":
-            text = dumps(output)
-            event = Event("ExecutionSucceeded", payload_details("output", text))
-            fields["output"] = text
-        else:
-            details: dict[str, Any] = {}
-            if error is not None:
-                details["error"] = error
-            if cause is not None:
-                details["cause"] = cause
-            kind = {"FAILED": "ExecutionFailed", "TIMED_OUT": "ExecutionTimedOut"}.get(
-                status, "ExecutionAborted"
-            )
-            event = Event(kind, details)
-            fields["error"] = error
-            fields["cause"] = cause
-        return event, fields
 
     # ------------------------------------------------------------------ frames
     def spawn(self, coro: Any) -> asyncio.Task[Any]:

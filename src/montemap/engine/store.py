@@ -91,6 +91,39 @@ CREATE TABLE IF NOT EXISTS frames (
 """
 
 
+#: The executions table's columns, in order (``SELECT *``), and their defaults.
+_EXECUTION_COLUMNS = (
+    "seq",
+    "arn",
+    "state_machine_arn",
+    "state_machine_name",
+    "name",
+    "type",
+    "definition",
+    "role_arn",
+    "revision_id",
+    "status",
+    "input",
+    "output",
+    "error",
+    "cause",
+    "start_date",
+    "stop_date",
+    "map_run_arn",
+    "parent_arn",
+    "trace_header",
+    "redrive_count",
+    "redrive_date",
+    "input_ref",
+)
+_EXECUTION_DEFAULTS: dict[str, Any] = {
+    **dict.fromkeys(_EXECUTION_COLUMNS),
+    "type": "STANDARD",
+    "role_arn": "",
+    "redrive_count": 0,
+}
+
+
 def ts(value: datetime) -> float:
     return value.timestamp()
 
@@ -202,15 +235,27 @@ class ExecutionStore:
         self.input_texts = InputTexts(_dump_value)
 
     # ------------------------------------------------------------------ executions
-    def insert_execution(self, row: dict[str, Any]) -> None:
-        """Insert an execution's row (a large input goes to ``texts``, in the same transaction)."""
+    def insert_execution(self, row: dict[str, Any]) -> dict[str, Any]:
+        """Insert an execution's row (a large input goes to ``texts``, in the same transaction).
+
+        Returns the row as :meth:`get_execution` would read it back (every column, the
+        input text itself), without reading it. A second execution with the same ARN
+        raises ``sqlite3.IntegrityError`` (the row's UNIQUE constraint), writing nothing.
+        """
         with self.db.transaction() as conn:
             text = row.get("input")
+            stored = row
             if isinstance(text, str) and len(text) >= STORED_ONCE:
-                row = {**row, "input": None, "input_ref": self.texts.write_now(conn, text)}
-            cols = ", ".join(row)
-            marks = ", ".join("?" for _ in row)
-            conn.execute(f"INSERT INTO executions ({cols}) VALUES ({marks})", tuple(row.values()))
+                stored = {**row, "input": None, "input_ref": self.texts.write_now(conn, text)}
+            cols = ", ".join(stored)
+            marks = ", ".join("?" for _ in stored)
+            cur = conn.execute(
+                f"INSERT INTO executions ({cols}) VALUES ({marks})", tuple(stored.values())
+            )
+            seq = cur.lastrowid
+        full = {**_EXECUTION_DEFAULTS, **stored, "seq": seq}
+        full["input"] = text
+        return {column: full[column] for column in _EXECUTION_COLUMNS}
 
     def get_execution(self, arn: str) -> dict[str, Any] | None:
         row = self.db.query_one("SELECT * FROM executions WHERE arn = ?", (arn,))

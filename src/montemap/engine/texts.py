@@ -45,6 +45,9 @@ _KEEP_DIGESTS = 512
 #: Texts written last, remembered by digest: a row written is often read back at once
 #: (a new execution's row; an activity task claimed as soon as it is scheduled).
 _KEEP_TEXTS = 16
+#: Digests of the texts written last, not written again: a Map child's input is referred
+#: to by its row, its activity task and three of its events, in three transactions.
+_KEEP_STORED = 256
 
 _INSERT = "INSERT OR IGNORE INTO texts (digest, text) VALUES (?, ?)"
 _MARK = '{"$text":"'
@@ -76,8 +79,12 @@ class TextStore:
         self._digests: dict[int, tuple[str, str]] = {}
         #: digest -> text of the last texts written (oldest first).
         self._recent: dict[str, str] = {}
+        #: digest -> when it was written (a count), of texts written by transactions that
+        #: were not rolled back (oldest first): a reference to one needs no write.
+        self._stored: dict[str, int] = {}
+        self._writes = 0
         db.add_commit_hook(self._write)
-        db.add_undo_hook(self._mark, self._undo)
+        db.add_undo_hook(self._mark, self._undo, self._stored.clear)
 
     def _digest(self, text: str) -> str:
         """:func:`digest`, computed once for a text object met again soon."""
@@ -93,15 +100,27 @@ class TextStore:
     def reference(self, text: str) -> str:
         """The digest of ``text``, which the current transaction's commit writes."""
         key = self._digest(text)
-        self._pending[key] = text
+        if key not in self._stored:
+            self._pending[key] = text
         return key
 
     def write_now(self, conn: sqlite3.Connection, text: str) -> str:
         """Write ``text`` in the caller's transaction now (a full disk fails it); its digest."""
         key = self._digest(text)
-        conn.execute(_INSERT, (key, text))
-        self._remember(key, text)
+        if key not in self._stored:
+            conn.execute(_INSERT, (key, text))
+            self._remember(key, text)
+            self._was_stored(key)
         return key
+
+    def _was_stored(self, key: str) -> None:
+        """``key``'s text is written (in this transaction, or the group it joined)."""
+        self._writes += 1
+        stored = self._stored
+        stored.pop(key, None)
+        stored[key] = self._writes
+        if len(stored) > _KEEP_STORED:
+            del stored[next(iter(stored))]  # the oldest
 
     def _remember(self, key: str, text: str) -> None:
         """Keep ``text`` among the last texts written (a text's digest never changes)."""
@@ -162,10 +181,15 @@ class TextStore:
             self._pending = {}
             for key, text in pending.items():
                 self._remember(key, text)
+                self._was_stored(key)
 
     def _mark(self) -> object:
-        return dict(self._pending)
+        return dict(self._pending), self._writes
 
     def _undo(self, mark: object) -> None:
-        assert isinstance(mark, dict)
-        self._pending = mark
+        """A transaction rolled back: what it buffered or wrote is not stored."""
+        assert isinstance(mark, tuple)
+        self._pending = mark[0]
+        since: int = mark[1]
+        for key in [k for k, at in self._stored.items() if at > since]:
+            del self._stored[key]

@@ -7,12 +7,14 @@ config mapping; everything else talks to the :class:`ObjectStore` protocol.
 from montemap.storage.base import (
     MIN_PART_SIZE,
     BucketInfo,
+    KeyPage,
     ListPage,
     ObjectInfo,
     ObjectMeta,
     ObjectStore,
     ObjectStoreError,
     PartInfo,
+    iter_keys,
     iter_objects,
 )
 from montemap.storage.factory import BUCKETS_DIR, StoreConfigError, local_store, open_store
@@ -37,6 +39,7 @@ __all__ = [
     "BUCKETS_DIR",
     "MIN_PART_SIZE",
     "BucketInfo",
+    "KeyPage",
     "ListPage",
     "LocalObjectStore",
     "ObjectInfo",
@@ -46,6 +49,7 @@ __all__ = [
     "PartInfo",
     "S3ObjectStore",
     "StoreConfigError",
+    "iter_keys",
     "iter_objects",
     "local_store",
     "open_store",

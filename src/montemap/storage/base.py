@@ -106,6 +106,15 @@ class ListPage:
     next_token: str | None
 
 
+@dataclass(frozen=True)
+class KeyPage:
+    """One page of a keys-only listing (:meth:`ObjectStore.list_keys_page`), with the
+    token for the next one (None at the end)."""
+
+    keys: list[str]
+    next_token: str | None
+
+
 class ObjectStore(Protocol):
     """What every backend provides. Keys are validated by the backend."""
 
@@ -161,6 +170,17 @@ class ObjectStore(Protocol):
 
         ``start_after`` (a key) skips every key up to it, as S3's ``StartAfter``.
         ``next_token`` is ``None`` on the last page.
+        """
+        ...
+
+    def list_keys_page(
+        self, bucket: str, prefix: str = "", *, token: str | None = None, max_keys: int = 1000
+    ) -> KeyPage:
+        """One page of the keys alone under ``prefix``, in S3 order, after ``token``
+        (a ``next_token`` of this method): the listing for callers that use only the
+        names. It lists the same keys as :meth:`list_page` without their size, date or
+        ETag, so the local backend neither stats the files nor computes the MD5 that
+        ``put_no_etag`` left for later (S3 lists the same either way).
         """
         ...
 
@@ -228,6 +248,18 @@ def iter_objects(store: ObjectStore, bucket: str, prefix: str = "") -> Iterator[
     while True:
         page = store.list_page(bucket, prefix, token=token)
         yield from page.objects
+        if page.next_token is None:
+            return
+        token = page.next_token
+
+
+def iter_keys(store: ObjectStore, bucket: str, prefix: str = "") -> Iterator[str]:
+    """Every key under ``prefix``, page by page, without the objects' size, date or
+    ETag (:meth:`ObjectStore.list_keys_page`): for listings that use only the names."""
+    token: str | None = None
+    while True:
+        page = store.list_keys_page(bucket, prefix, token=token)
+        yield from page.keys
         if page.next_token is None:
             return
         token = page.next_token

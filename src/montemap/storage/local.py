@@ -25,6 +25,7 @@ from typing import BinaryIO, cast
 
 from montemap.storage.base import (
     BucketInfo,
+    KeyPage,
     ListPage,
     ObjectInfo,
     ObjectMeta,
@@ -43,6 +44,7 @@ from montemap.storage.local_paths import (
     CREATE_FLAGS,
     READ_FLAGS,
     copy_unhashed,
+    open_real,
     plain_dirs,
     write_all,
 )
@@ -182,11 +184,16 @@ class LocalObjectStore:
         return self.head(bucket, key)
 
     def open(self, bucket: str, key: str) -> BinaryIO:
-        fd, _ = self._open_fd(bucket, key)
-        return os.fdopen(fd, "rb")
+        fd, st = self._open_fd(bucket, key)
+        # the buffer os.fdopen would choose, without asking whether a file is a terminal
+        return os.fdopen(fd, "rb", buffering=st.st_blksize if st.st_blksize > 1 else -1)
 
     def _open_fd(self, bucket: str, key: str) -> tuple[int, os.stat_result]:
         """A read descriptor of the object and its stat; checked to be inside the bucket."""
+        validate_key(key)
+        validate_bucket(bucket)
+        if self._real_root is not None and (found := open_real(self._real_root, bucket, key)):
+            return found
         path, real_root = self._locate(bucket, key)
         try:
             fd = os.open(os.path.join(real_root, key), READ_FLAGS)
@@ -376,8 +383,22 @@ class LocalObjectStore:
         for key, path, st in _walk_sorted(str(base), "", prefix, token, real_root):
             if len(out) == max_keys:
                 return ListPage(out, out[-1].key)
-            out.append(_info(key, path, st))
+            out.append(_info(key, path, st if st is not None else os.lstat(path)))
         return ListPage(out, None)
+
+    def list_keys_page(
+        self, bucket: str, prefix: str = "", *, token: str | None = None, max_keys: int = 1000
+    ) -> KeyPage:
+        """As :meth:`list_page`, the keys alone: no ``stat`` of a plain file, no record
+        read, no deferred ETag computed (see :meth:`put_no_etag`)."""
+        validate_listing(prefix, token, max_keys)
+        base = self._bucket_dir(bucket)
+        keys: list[str] = []
+        for key, _, _ in _walk_sorted(str(base), "", prefix, token, os.path.realpath(base)):
+            if len(keys) == max_keys:
+                return KeyPage(keys, keys[-1])
+            keys.append(key)
+        return KeyPage(keys, None)
 
     # ------------------------------------------------------------------ writing
     def _write(
@@ -525,9 +546,11 @@ def _object_stat(path: str | Path, real_root: str) -> os.stat_result | None:
 
 def _walk_sorted(
     directory: str, rel: str, prefix: str, after: str | None, real_root: str
-) -> Iterator[tuple[str, str, os.stat_result]]:
+) -> Iterator[tuple[str, str, os.stat_result | None]]:
     """Yield (key, path, stat) of every object below ``directory`` under ``prefix``, after
     ``after``, in S3 key order, descending only into directories that can hold such keys.
+    The stat is the link target's for a symbolic link (checked to be a file inside the
+    bucket), ``None`` for a plain file (its ``lstat`` is left to those who need it).
 
     S3 orders keys by UTF-8 bytes, which is Python's code point order; a
     directory ``d`` holds exactly the keys that start with ``d/``, so it sorts
@@ -564,4 +587,4 @@ def _walk_sorted(
                 yield key, entry.path, link_st
         elif entry.is_file(follow_symlinks=False):
             # Reached without following any link: inside the bucket by construction.
-            yield key, entry.path, entry.stat(follow_symlinks=False)
+            yield key, entry.path, None

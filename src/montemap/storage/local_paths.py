@@ -49,6 +49,28 @@ def plain_dirs(real_bucket: str, key: str) -> bool | None:
     return True
 
 
+def open_real(real_root: str, bucket: str, key: str) -> tuple[int, os.stat_result] | None:
+    """A read descriptor and stat of the regular file ``<real_root>/<bucket>/<key>``, if
+    that is its real path: the kernel's name of the opened file (``/proc/self/fd``) is
+    the path opened, so no symbolic link led elsewhere (one ``readlink`` where checking
+    the bucket and every directory of the key costs an ``lstat`` each). ``None`` in any
+    other case (missing, a link on the way, not a file, no ``/proc``): the caller then
+    takes the general way, which also names the error."""
+    path = os.path.join(real_root, bucket, key)
+    try:
+        fd = os.open(path, READ_FLAGS)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISREG(st.st_mode) and os.readlink(f"/proc/self/fd/{fd}") == path:
+            return fd, st
+    except OSError:
+        pass
+    os.close(fd)
+    return None
+
+
 def write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
     """Write every byte of ``data`` to ``fd``."""
     view = memoryview(data)

@@ -40,7 +40,7 @@ from montemap.credit.portfolio import (
     inventory_manifest,
 )
 from montemap.credit.reduce import RunOutputs, arrow_pool, publish_store, reduce_run
-from montemap.storage import ObjectStore, iter_objects
+from montemap.storage import ObjectStore, iter_keys
 
 _RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 
@@ -322,11 +322,11 @@ def write_manifest(event: Mapping[str, Any], context: Any = None) -> dict[str, A
     except ValueError:
         raise FunctionInputError(f"as_of must be YYYY-MM-DD, got {event.get('as_of')!r}")
     files = []
-    for info in iter_objects(store, bucket, INVENTORY_PREFIX + "loans-"):
-        body = store.get(bucket, info.key)
+    for key in iter_keys(store, bucket, INVENTORY_PREFIX + "loans-"):
+        body = store.get(bucket, key)
         md5 = hashlib.md5(body, usedforsecurity=False).hexdigest()
         rows = len(gzip.decompress(body).splitlines())
-        files.append(InventoryFile(info.key, len(body), md5, rows))
+        files.append(InventoryFile(key, len(body), md5, rows))
     if not files:
         raise FunctionInputError(f"no inventory files under s3://{bucket}/{INVENTORY_PREFIX}")
     created = dt.datetime(as_of.year, as_of.month, as_of.day, tzinfo=dt.UTC)

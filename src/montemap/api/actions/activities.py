@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from montemap.api import paging, shapes
+from montemap.api import paging, protocol, shapes
 from montemap.api.actions.base import (
     Context,
     Params,
@@ -79,8 +79,7 @@ async def get_activity_task(ctx: Context, params: Params) -> Result:
     task = await ctx.engine.get_activity_task(arn, params.get("workerName"))
     if task is None:
         return {}
-    token, task_input = task
-    return {"taskToken": token, "input": task_input}
+    return protocol.task_answer(*task)
 
 
 @action("SendTaskSuccess")

@@ -12,7 +12,7 @@ import asyncio
 from montemap.cloudformation.errors import NeedsReplacement, ResourceFailure
 from montemap.cloudformation.providers.base import Outcome, Request
 from montemap.cloudformation.providers.s3_settings import apply_settings
-from montemap.storage.base import ObjectStoreError, iter_objects
+from montemap.storage.base import ObjectStoreError, iter_keys
 
 
 def _attributes(name: str, region: str) -> dict[str, str]:
@@ -56,7 +56,7 @@ class BucketProvider:
         name = request.physical_id
         if not await asyncio.to_thread(objects.bucket_exists, name):
             return
-        held = await asyncio.to_thread(lambda: [o.key for o in iter_objects(objects, name)])
+        held = await asyncio.to_thread(lambda: list(iter_keys(objects, name)))
         if held and request.attributes.get("_DeletionPolicy") != "Delete":
             request.notes.append(
                 f"Bucket {name} holds {len(held)} objects: retained (set DeletionPolicy: Delete "
