@@ -51,8 +51,7 @@ class ExpressRun(ExecutionRun):
     def __init__(
         self, engine: Engine, row: Mapping[str, Any], on_done: Callable[[ExpressRun], None]
     ) -> None:
-        super().__init__(engine, row)
-        self.last_event_id = 0
+        super().__init__(engine, row, new=True)  # no history rows: nothing to read back
         self.result: dict[str, Any] = {}
         self._on_done = on_done
 
