@@ -142,13 +142,9 @@ def _read_cached(
         try:
             if (i - start) % PROBE_EVERY == 0 and any_cold([fd]):
                 return i
-            data = os.read(fd, want)
-        except OSError:
-            continue
+            out[i] = _read_whole(fd, want)
         finally:
             os.close(fd)
-        if len(data) < want or want > MAX_OBJECT_BYTES:  # else it grew while read: the store's
-            out[i] = data
     return len(items)
 
 
@@ -178,15 +174,20 @@ def _read_from_disk(
             except OSError:
                 pass  # only a hint: the read below fetches it anyway
         for i, fd, want in zip(at, fds, wants, strict=True):
-            try:
-                data = os.read(fd, want)
-            except OSError:
-                continue
-            if len(data) < want or want > MAX_OBJECT_BYTES:
-                out[i] = data
+            out[i] = _read_whole(fd, want)
     finally:
         deque(map(os.close, fds), maxlen=0)
     return stop
+
+
+def _read_whole(fd: int, want: int) -> bytes | None:
+    """The file's bytes in one read of ``want`` (one more than it held when opened);
+    ``None`` (the store's reader takes it) when it could not be read or grew meanwhile."""
+    try:
+        data = os.read(fd, want)
+    except OSError:
+        return None
+    return data if len(data) < want or want > MAX_OBJECT_BYTES else None
 
 
 def _open_item(
