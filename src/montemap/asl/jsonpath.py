@@ -15,7 +15,7 @@ operand is itself a path.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +25,7 @@ from montemap.asl.jsonpath_parser import parse_path
 from montemap.asl.jsonpath_syntax import PathError
 from montemap.jsontypes import json_type_name
 
-__all__ = ["query"]
+__all__ = ["Query", "compile_query", "query"]
 
 
 _MISSING: Any = object()
@@ -197,6 +197,70 @@ def query(
     """
     parsed = parse_path(path)
     return _evaluate(parsed, _Env(data, context, variables))
+
+
+#: A compiled path: (data, context, variables) -> what :func:`query` gives for them.
+Query = Callable[[Any, Any, "Mapping[str, Any] | None"], Any]
+
+
+def compile_query(path: str) -> Query:
+    """``path`` parsed once: a function giving what ``query(path, data, context=...,
+    variables=...)`` gives (the same value, or the same :class:`PathError`).
+
+    A definite path of ``$`` or ``$$`` made of single names and single indexes (the
+    common ``$$.Map.Item.Value.key``) is walked directly; at a step that does not
+    simply match (not an object, a missing name, an index out of bounds) the path
+    is evaluated again from its root the general way, which gives the value or the
+    error Jayway would."""
+    try:
+        parsed = parse_path(path)
+    except PathError:
+
+        def malformed(data: Any, context: Any, variables: Mapping[str, Any] | None) -> Any:
+            return query(path, data, context=context, variables=variables)  # raises
+
+        return malformed
+
+    def general(data: Any, context: Any, variables: Mapping[str, Any] | None) -> Any:
+        return _evaluate(parsed, _Env(data, context, variables))
+
+    steps = _simple_steps(parsed)
+    if steps is None:
+        return general
+    from_context = parsed.root == "$$"
+
+    def walk(data: Any, context: Any, variables: Mapping[str, Any] | None) -> Any:
+        node = context if from_context else data
+        if node is None and from_context:
+            return general(data, context, variables)  # raises: no context object
+        for step in steps:
+            if isinstance(step, str):
+                if isinstance(node, dict) and step in node:
+                    node = node[step]
+                    continue
+            elif isinstance(node, list) and -len(node) <= step < len(node):
+                node = node[step]
+                continue
+            return general(data, context, variables)
+        return node
+
+    return walk
+
+
+def _simple_steps(parsed: syntax.ParsedPath) -> tuple[str | int, ...] | None:
+    """The names (str) and indexes (int) of a definite ``$``/``$$`` path made of single
+    names and single indexes only; None for any other path."""
+    if not parsed.definite or parsed.root not in ("$", "$$"):
+        return None
+    steps: list[str | int] = []
+    for sel in parsed.selectors:
+        if isinstance(sel, syntax.Names) and len(sel.names) == 1:
+            steps.append(sel.names[0])
+        elif isinstance(sel, syntax.Indexes) and len(sel.indexes) == 1:
+            steps.append(sel.indexes[0])
+        else:
+            return None
+    return tuple(steps)
 
 
 # Filters ------------------------------------------------------------------------

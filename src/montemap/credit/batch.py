@@ -23,7 +23,7 @@ import dataclasses
 import datetime as dt
 import functools
 import hashlib
-import io
+import itertools
 import json
 import math
 import os
@@ -39,6 +39,7 @@ from numpy.typing import NDArray
 from scipy import special
 
 from montemap.credit import model
+from montemap.credit.batch_npz import npz_bytes
 from montemap.credit.batch_rows import LOANS_FILE, encode_rows
 from montemap.credit.bulk_parse import ParsedObjects, parse_objects
 from montemap.credit.kernel import KernelInputs, KernelResult, get_backend, sq_bits
@@ -47,7 +48,7 @@ from montemap.credit.objects import Item, read_objects
 from montemap.credit.params import BatchInputError, RunParams, parse_batch_input
 from montemap.credit.quality import MAX_EXAMPLES, mismatch_causes, mismatch_example
 from montemap.credit.sampling import PathDesign, path_design
-from montemap.storage import ObjectStore, open_store
+from montemap.storage import ObjectStore, ObjectStoreError, open_store
 
 _F64 = pa.float64()
 
@@ -181,12 +182,15 @@ def simulate_arrays(
     freqs = [r.loan_weighted / norm for r in results]
     # the rows in key order: the loans' columns permuted once (every value is computed),
     # and the batch's table built at once, one column per field over every scenario
-    order = _key_order(live.keys)
-    base = _permuted(base, order)
+    order = _key_order(live.keys)  # None: in key order already (the usual batch)
+    if order is not None:
+        base = _permuted(base, order)
+        scenarios = [_permuted(sc, order) for sc in scenarios]
+        freqs = [freq[order] for freq in freqs]
     table = _batch_table(
         base,
-        [_permuted(sc, order) for sc in scenarios],
-        [freq[order] for freq in freqs],
+        scenarios,
+        freqs,
         [_second_moment(r, norm_sq, order) for r in results],
         params,
         _fixed_columns(base),
@@ -206,7 +210,7 @@ def simulate_arrays(
         payment_mismatch=mismatch,
         payment_mismatch_causes=causes,
         payment_mismatch_examples=examples,
-        matured_loans=matured_records(arrays, params.as_of),
+        matured_loans=matured_records(arrays, params.as_of) if matured else [],
         flagged_counts=[int(np.count_nonzero(np.minimum(f, 1.0) >= params.cutoff)) for f in freqs],
     )
 
@@ -223,19 +227,23 @@ def _path_design(seed: int, paths: int, estimator: str) -> PathDesign:
 
 
 def _second_moment(
-    result: KernelResult, norm_sq: float, order: NDArray[np.int64]
+    result: KernelResult, norm_sq: float, order: NDArray[np.int64] | None
 ) -> NDArray[np.float64] | None:
-    """Per loan ``sum_p w_p^2 D_ip / S`` (None from a backend that does not give it)."""
+    """Per loan ``sum_p w_p^2 D_ip / S`` (None from a backend that does not give it), in
+    ``order`` (None: as they are)."""
     if result.loan_weighted_sq is None:
         return None
-    return np.asarray(result.loan_weighted_sq[order] / norm_sq, dtype=np.float64)
+    sq = result.loan_weighted_sq if order is None else result.loan_weighted_sq[order]
+    return np.asarray(sq / norm_sq, dtype=np.float64)
 
 
-def _key_order(keys: NDArray[np.object_]) -> NDArray[np.int64]:
-    """The permutation that sorts the loans by key (stably, by code point)."""
-    if keys.shape[0] == 0:
-        return np.zeros(0, dtype=np.int64)
-    ranks = pc.sort_indices(pa.array(keys.tolist(), pa.string()))
+def _key_order(keys: NDArray[np.object_]) -> NDArray[np.int64] | None:
+    """The permutation that sorts the loans by key (stably, by code point), or None when
+    they are in that order already (no key before the one ahead of it)."""
+    listed = keys.tolist()
+    if listed == sorted(listed):  # str order is code point order; equal keys stay put
+        return None
+    ranks = pc.sort_indices(pa.array(listed, pa.string()))
     return np.asarray(ranks.to_numpy(), dtype=np.int64)
 
 
@@ -262,8 +270,10 @@ def payment_quality(arrays: LoanArrays) -> tuple[int, dict[str, int], list[dict[
     counts: dict[str, int] = {}
     for cause in causes[idx].tolist():
         counts[cause] = counts.get(cause, 0) + 1
-    scheduled = model.annuity_payment(arrays.amount, arrays.rate, term)
     first = sorted(idx.tolist(), key=lambda i: str(arrays.keys[i]))[:MAX_EXAMPLES]
+    if not first:
+        return int(idx.shape[0]), counts, []
+    scheduled = model.annuity_payment(arrays.amount, arrays.rate, term)
     examples = [
         mismatch_example(
             str(arrays.keys[i]),
@@ -407,26 +417,26 @@ def read_and_parse(store: ObjectStore, items: Sequence[Item], params: RunParams)
 
 def write_batch(store: ObjectStore, params: RunParams, result: BatchResult) -> str:
     """Write the batch outputs (``batch.json`` last); returns the batch folder's key."""
-    store.create_bucket(params.output_bucket)
     # an uncompressed Arrow IPC file, one record batch per scenario (batch_rows.py): a
     # copy of the columns, where Parquet's encoding cost a fifth of the batch's CPU
-    rows = encode_rows(result.table, len(result.shocks_bp))
+    rows = encode_rows(result.table, len(result.shocks_bp)).to_pybytes()
+    loans_key = params.batch_key(result.batch_id, LOANS_FILE)
     # no ETag back (none is used): a local store leaves the MD5 until something asks for it
-    store.put_no_etag(
-        params.output_bucket,
-        params.batch_key(result.batch_id, LOANS_FILE),
-        rows.to_pybytes(),
+    try:
+        store.put_no_etag(params.output_bucket, loans_key, rows)
+    except ObjectStoreError as exc:  # the bucket is made once, not asked for every batch
+        if exc.code != "NoSuchBucket":
+            raise
+        store.create_bucket(params.output_bucket)
+        store.put_no_etag(params.output_bucket, loans_key, rows)
+    paths = npz_bytes(  # np.savez's bytes, its archive made once per worker
+        {
+            "shocks_bp": result.shocks_bp,
+            "loss_cents": result.loss_cents,
+            "defaults": result.path_defaults,
+        }
     )
-    buf = io.BytesIO()
-    np.savez(
-        buf,
-        shocks_bp=result.shocks_bp,
-        loss_cents=result.loss_cents,
-        defaults=result.path_defaults,
-    )
-    store.put_no_etag(
-        params.output_bucket, params.batch_key(result.batch_id, "paths.npz"), buf.getvalue()
-    )
+    store.put_no_etag(params.output_bucket, params.batch_key(result.batch_id, "paths.npz"), paths)
     doc = {
         "format": 1,
         "batch_id": result.batch_id,
@@ -456,6 +466,9 @@ def parse_items(value: Any) -> list[Item]:
     """Validate the batch's ``Items``: objects with string ``Bucket`` and ``Key``."""
     if not isinstance(value, list) or not value:
         raise BatchInputError("Items must be a non-empty list of {Bucket, Key} objects")
+    plain = _plain_items(value)
+    if plain is not None:
+        return plain
     items = []
     for i, entry in enumerate(value):
         # type() first: a plain dict (every item a workflow sends) skips the ABC check
@@ -468,6 +481,24 @@ def parse_items(value: Any) -> list[Item]:
             raise BatchInputError(f"Items[{i}].Key must be a non-empty string")
         items.append(Item(bucket, key))
     return items
+
+
+def _plain_items(value: list[Any]) -> list[Item] | None:
+    """The items of a list of plain dicts whose ``Bucket`` and ``Key`` are non-empty
+    ``str`` (what a workflow sends), checked over the whole list at once; None for
+    anything else (:func:`parse_items` then looks at each item, and names the bad one)."""
+    if set(map(type, value)) != {dict}:
+        return None
+    buckets = list(map(dict.get, value, itertools.repeat("Bucket")))
+    keys = list(map(dict.get, value, itertools.repeat("Key")))
+    for column in (buckets, keys):
+        if set(map(type, column)) != {str} or not all(column):
+            return None
+    return list(map(_new_item, zip(buckets, keys, strict=True)))
+
+
+#: ``Item((bucket, key))`` without the Python-level ``__new__`` of a named tuple.
+_new_item = functools.partial(tuple.__new__, Item)
 
 
 def default_store() -> ObjectStore:

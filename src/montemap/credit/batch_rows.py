@@ -116,7 +116,7 @@ class BatchRows:
         )
         source: _Source = stream
         try:
-            source = _mapped(stream)
+            source = mapped_stream(stream)
             yield _reader(source, self.legacy)
         finally:
             source.close()
@@ -158,7 +158,7 @@ def _only(table: pa.Table, shock: int) -> pa.Table:
     return table.filter(pc.equal(pc.field("shock_bp"), shock))
 
 
-def _mapped(stream: BinaryIO) -> _Source:
+def mapped_stream(stream: BinaryIO) -> _Source:
     """A local file's stream as the file mapped into memory (the stream closed): Arrow
     then reads the footer and record batches in place, without the GIL and its file
     thread pool (a Python stream costs a Python call, holding the GIL, for every read).
@@ -214,7 +214,7 @@ def open_batch_rows(
             stream.close()
             source = io.BytesIO(data)
         else:
-            source = _mapped(stream)
+            source = mapped_stream(stream)
         reader = _reader(source, key.endswith(LEGACY_LOANS_FILE))
     except BaseException:
         source.close()

@@ -23,6 +23,20 @@ _US = ((6, 7, 8, 9), (0, 1), (3, 4), (2, 5), _SLASH)
 _ISO = ((0, 1, 2, 3), (5, 6), (8, 9), (4, 7), _DASH)
 
 
+def _date_weights() -> NDArray[np.float64]:
+    """(10, 6): per byte position, its decimal weight in the year, month and day of the
+    US form, then of the ISO form (a field's value is its digits times these, summed)."""
+    weights = np.zeros((10, 6), dtype=np.float64)
+    for f, (y, m, d, _, _) in enumerate((_US, _ISO)):
+        for i, places in enumerate((y, m, d)):
+            for power, place in enumerate(reversed(places)):
+                weights[place, 3 * f + i] = 10**power
+    return weights
+
+
+_DATE_WEIGHTS = _date_weights()
+
+
 def split_rows(
     joined: bytes, rows: int, width: int, columns: Mapping[str, int]
 ) -> dict[str, pa.Array]:
@@ -112,21 +126,22 @@ def fixed_dates(
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, empty
     chars = data[starts[:, None] + np.arange(10)].astype(np.int64)
-    year = np.zeros(starts.shape[0], dtype=np.int64)
-    month, day = year.copy(), year.copy()
+    digit = (chars >= _ZERO) & (chars <= _ZERO + 9)
     matched = np.zeros(starts.shape[0], dtype=np.bool_)
+    forms = []
     for y, m, d, seps, sep in (_US, _ISO):
-        digit_at = list(y + m + d)
-        form = (chars[:, list(seps)] == sep).all(axis=1)
-        form &= ((chars[:, digit_at] >= _ZERO) & (chars[:, digit_at] <= _ZERO + 9)).all(axis=1)
-        form &= ~matched
-        for out, places in ((year, y), (month, m), (day, d)):
-            value = np.zeros(starts.shape[0], dtype=np.int64)
-            for place in places:
-                value = value * 10 + chars[:, place] - _ZERO
-            out[form] = value[form]
+        form = digit[:, list(y + m + d)].all(axis=1)
+        form &= (chars[:, list(seps)] == sep).all(axis=1) & ~matched
+        forms.append(form)
         matched |= form
-    return (year, month, day) if matched.all() else None
+    if not matched.all():
+        return None
+    # (strings, 6): each form's year, month and day; small whole numbers, so the float
+    # product (BLAS: NumPy's integer one is a plain loop) is exact
+    values = ((chars - _ZERO).astype(np.float64) @ _DATE_WEIGHTS).astype(np.int64)
+    us = forms[0]
+    year, month, day = (np.where(us, values[:, i], values[:, i + 3]) for i in range(3))
+    return year, month, day
 
 
 def shared_header(bodies: Sequence[object], limit: int) -> tuple[bytes, bytes] | None:
@@ -139,20 +154,19 @@ def shared_header(bodies: Sequence[object], limit: int) -> tuple[bytes, bytes] |
     except TypeError:
         return None
     n = len(bodies)
+    lines = joined.split(b"\n")  # header, data, header, data, ..., then b"" after the last
+    if n == 0 or len(lines) != 2 * n + 1 or lines[-1]:
+        return None
+    heads, rows = lines[0 : 2 * n : 2], lines[1 : 2 * n : 2]
+    if heads.count(heads[0]) != n:
+        return None
     sizes = np.fromiter(map(len, bodies), dtype=np.int64, count=n)  # type: ignore[arg-type]
-    if n == 0 or int(sizes.max()) > limit:
+    widths = np.fromiter(map(len, rows), dtype=np.int64, count=n)
+    # each body is its header, a newline, its data line and a newline: then every line
+    # counted above is in the body it was cut from
+    if int(sizes.max()) > limit or not np.array_equal(sizes, widths + (len(heads[0]) + 2)):
         return None
-    arr = np.frombuffer(joined, dtype=np.uint8)
-    ends = np.cumsum(sizes)
-    starts = ends - sizes
-    lines = np.flatnonzero(arr == _NEWLINE)
-    if lines.shape[0] != 2 * n or not np.array_equal(lines[1::2], ends - 1):
-        return None
-    first = lines[0::2]  # each body's header ends here (sorted: one inside each body)
-    head = int(first[0] - starts[0]) + 1
-    if not (np.array_equal(first - starts, np.full(n, head - 1)) and (first + 2 < ends).all()):
-        return None  # headers of other lengths, or an empty data line
-    line = joined[:head]
-    if b"".join([body[:head] for body in bodies]) != line * n:  # type: ignore[index]
-        return None
-    return line, b"".join([body[head:] for body in bodies])  # type: ignore[index]
+    if int(widths.min()) == 0:
+        return None  # an empty data line
+    rows.append(b"")
+    return heads[0] + b"\n", b"\n".join(rows)

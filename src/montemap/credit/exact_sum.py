@@ -28,6 +28,8 @@ from numpy.typing import NDArray
 #: A sum holds at most one leaf of pending values (64 KiB), whatever ``n``.
 LEAF = 1 << 13
 _BLOCK = 8
+#: ``np.sum`` of a float64 vector without its Python wrapper (the same reduction).
+_add = np.add.reduce
 
 
 def _split(n: int) -> int:
@@ -79,7 +81,7 @@ class PairwiseSum:
         while start < chunk.shape[0]:
             take = min(self._size - self._fill, chunk.shape[0] - start)
             if self._fill == 0 and take == self._size:  # a whole leaf: sum it in place
-                self._leaf_done(float(np.sum(chunk[start : start + take])))
+                self._leaf_done(float(_add(chunk[start : start + take])))
             else:
                 if self._buf.shape[0] < self._size:
                     self._buf = np.empty(self._size, dtype=np.float64)
@@ -87,7 +89,7 @@ class PairwiseSum:
                 self._fill += take
                 if self._fill == self._size:
                     self._fill = 0
-                    self._leaf_done(float(np.sum(self._buf[: self._size])))
+                    self._leaf_done(float(_add(self._buf[: self._size])))
             start += take
 
     def _leaf_done(self, total: float) -> None:
@@ -125,7 +127,12 @@ class GroupSums:
     def codes(self, labels: pa.Array | pa.ChunkedArray) -> NDArray[np.intp]:
         """Global codes of a chunk's labels (new labels get the next codes, in the order
         of the chunk's dictionary): known string labels are looked up in one Arrow call,
-        only new ones (or labels that are not plain strings) one by one."""
+        only new ones (or labels that are not plain strings) one by one. A chunk whose
+        labels are all known (most are) is looked up row by row in that one call."""
+        if len(self._known) and labels.type == pa.string() and not labels.null_count:
+            found = pc.index_in(labels, value_set=self._known)
+            if not found.null_count:
+                return np.asarray(_int_values(found), dtype=np.intp)
         encoded = pc.dictionary_encode(labels)
         if isinstance(encoded, pa.ChunkedArray):
             encoded = encoded.combine_chunks()
@@ -162,6 +169,15 @@ class GroupSums:
             weights[m:] = values[name]
             summed = np.bincount(index, weights=weights, minlength=m)
             self.sums[name] = np.asarray(summed, dtype=np.float64)
+
+
+def _int_values(found: pa.Array | pa.ChunkedArray) -> NDArray[Any]:
+    """An integer array without nulls as NumPy values (zero-copy where one piece)."""
+    if isinstance(found, pa.ChunkedArray):
+        if found.num_chunks == 1:
+            return np.asarray(found.chunk(0).to_numpy())
+        return np.asarray(found.to_numpy())
+    return np.asarray(found.to_numpy())
 
 
 class TopN:

@@ -5,8 +5,10 @@ One-factor Gaussian copula: loan ``i`` defaults on path ``p`` iff
 ``Z_p = mu + Z0_p`` shared by all loans and ``eps_ip`` the loan's own draw.
 Written as ``eps_ip < a_i - b_i Z_p`` (``a = c/sqrt(1-rho)``,
 ``b = sqrt(rho/(1-rho))``), each loan-path costs one uniform, half a
-Box-Muller transform (32 random bits), a multiply-subtract and a compare,
-all in float32.
+Box-Muller transform (32 random bits), and a multiply-subtract and a compare
+against the envelope of every scenario's threshold, all in float32; only the few
+loan-paths under the envelope are compared with each scenario's own threshold and
+summed (:mod:`montemap.credit.kernel_envelope`, :mod:`montemap.credit.kernel_tally`).
 
 Backends are pluggable (:func:`register_backend`); every backend must honour
 the stream layout of :mod:`montemap.credit.rng` so results do not depend on
@@ -18,18 +20,23 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
+from montemap.credit.kernel_envelope import Envelope, path_columns
+from montemap.credit.kernel_scratch import workspace
+from montemap.credit.kernel_tally import CandidateTally
 from montemap.credit.rng import StreamFactory, box_muller, padded_width
 from montemap.credit.sampling import PathDesign
+
+_T = TypeVar("_T", bound=np.generic)
 
 #: Largest float64 integer below which every partial sum is exact.
 _EXACT = float(1 << 53)
 #: Loan-path elements per block (keeps the working set in cache: 64 loans x 1,024 paths,
-#: whose float64 hit matrix is 256 KB; 128 loans were 4-8% slower).
+#: whose raw draws and float32 normals are 256 KB each).
 BLOCK_ELEMENTS = 1 << 16
 
 
@@ -87,9 +94,11 @@ class Backend(Protocol):
 class NumpyBackend:
     """The reference backend: NumPy, float32, blocks of loans sized for the cache.
 
-    Each block's idiosyncratic normals are drawn once and compared with every
-    scenario's thresholds (common random numbers), so extra scenarios cost a
-    multiply-subtract, a compare and the sums, not new draws.
+    Each block's idiosyncratic normals are drawn once for every scenario (common random
+    numbers) and compared with an envelope of the scenarios' thresholds
+    (:mod:`montemap.credit.kernel_envelope`); the few loan-paths below it are compared
+    with each scenario's own threshold and summed (:mod:`montemap.credit.kernel_tally`),
+    so an extra scenario costs work on those candidates only, not on every loan-path.
     """
 
     name = "numpy"
@@ -105,83 +114,42 @@ class NumpyBackend:
         paths = design.paths
         _check_scenarios(scenarios, mus, paths)
         first = scenarios[0]
-        streams = StreamFactory(seed)
         width = padded_width(paths)
-        half = width // 2
-        units_even, units_odd = _path_units(design, width)
-        factors = [_factor_halves(design, mu, width) for mu in mus]
-        n_even, n_odd = (paths + 1) // 2, paths // 2
-
         n = first.account_ids.shape[0]
         coeffs = [_coefficients(sc) for sc in scenarios]
-        # b depends on rho only: spread once per block when every scenario has the same
-        shared_b = all(np.array_equal(b, coeffs[0][1]) for _, b in coeffs)
-        ids = first.account_ids.astype(np.uint64)
-        weights = first.loss_cents.astype(np.float64)
-        exact = float(weights.sum()) < _EXACT
-        k = len(scenarios)
-        loan_defaults = np.zeros((k, n), dtype=np.int64)
-        loan_weighted = np.zeros((k, n, 2), dtype=np.float64)
-        loss = np.zeros((k, 2, half), dtype=np.int64)
-        dflt = np.zeros((k, 2, half), dtype=np.int64)
+        columns = path_columns(width)
+        factors = [_by_column(_factor(design, mu, width), columns) for mu in mus]
+        units = _path_units(design, width)
+        cents = first.loss_cents.astype(np.int64, copy=False)
+        exact = float(first.loss_cents.astype(np.float64).sum()) < _EXACT
         rows = max(1, BLOCK_ELEMENTS // width)
-        buf = _Scratch(min(rows, n), half)
+        work = workspace(min(rows, n), width // 2)
+        tally = CandidateTally(coeffs, factors, _by_column(units, columns), cents, exact, work)
+        envelope = Envelope(coeffs, factors, paths)
+        ids = first.account_ids.astype(np.uint64)
+        streams = StreamFactory(seed)
         for start in range(0, n, rows):
             stop = min(start + rows, n)
-            m = stop - start
-            raw = buf.raw[:m]
-            streams.idiosyncratic_raw(ids[start:stop], raw)
-            halves = box_muller(raw, (buf.even[:m], buf.odd[:m], buf.bits[:m]))
-            w = weights[start:stop]
-            w_ones = np.stack([w, np.ones_like(w)])  # loss cents and a count per path
-            bar, hit, hitf = buf.bar[:m], buf.hit[:m], buf.hitf[:m]
-            a_wide, b_wide = buf.a_wide[:m], buf.b_wide[:m]
-            for j, (a, b) in enumerate(coeffs):
-                # each loan's coefficients spread along its row once for both halves: a
-                # column broadcast inside the two ufuncs would be copied row by row
-                np.copyto(a_wide, a[start:stop, None])
-                if j == 0 or not shared_b:
-                    np.copyto(b_wide, b[start:stop, None])
-                for h, (count, u) in enumerate(((n_even, units_even), (n_odd, units_odd))):
-                    if count == 0:
-                        continue
-                    np.multiply(b_wide, factors[j][h][None, :], out=bar)
-                    np.subtract(a_wide, bar, out=bar)
-                    np.less(halves[h], bar, out=hit)
-                    hit[:, count:] = False
-                    np.copyto(hitf, hit)
-                    sums = u @ hitf.T  # integer units: exact (the wide side first: faster)
-                    loan_weighted[j, start:stop] += sums[:2].T
-                    loan_defaults[j, start:stop] += sums[2].astype(np.int64)
-                    if exact:
-                        per_path = w_ones @ hitf
-                        loss[j, h] += np.rint(per_path[0]).astype(np.int64)
-                        dflt[j, h] += per_path[1].astype(np.int64)
-                    else:
-                        dflt[j, h] += hit.sum(axis=0)
-                        loss[j, h] += _exact_weighted_sum(w, hitf, exact)
-        return [
-            _result(loan_defaults[j], loan_weighted[j], loss[j], dflt[j], width, paths)
-            for j in range(k)
-        ]
-
-
-class _Scratch:
-    """The block loop's arrays, made once per call and reused by every block (which fills
-    the first rows of each): no allocation or first touch per block, and each ufunc
-    writes into memory that is already in cache."""
-
-    def __init__(self, rows: int, half: int) -> None:
-        shape = (rows, half)
-        self.raw = np.empty(shape, dtype=np.uint64)
-        self.even = np.empty(shape, dtype=np.float32)
-        self.odd = np.empty(shape, dtype=np.float32)
-        self.bits = np.empty(shape, dtype=np.uint32)
-        self.bar = np.empty(shape, dtype=np.float32)
-        self.a_wide = np.empty(shape, dtype=np.float32)
-        self.b_wide = np.empty(shape, dtype=np.float32)
-        self.hit = np.empty(shape, dtype=np.bool_)
-        self.hitf = np.empty(shape, dtype=np.float64)
+            block = work.block(stop - start)
+            streams.idiosyncratic_raw(ids[start:stop], block.raw)
+            box_muller(block.raw, (block.normals[0], block.normals[1], block.bits))
+            tally.add(envelope.candidates(block, start), block.normals, start)
+        tally.flush()
+        results: list[KernelResult] = []
+        for bins in tally.bins:
+            sums = bins.per_scenario()
+            by_path = columns[:paths]
+            for q in range(len(bins.group)):
+                results.append(
+                    KernelResult(
+                        sums.loan_defaults[:, q].copy(),
+                        sums.loan_weighted[0, :, q].copy(),
+                        sums.path_loss[by_path, q],
+                        sums.path_defaults[by_path, q],
+                        sums.loan_weighted[1, :, q].copy(),
+                    )
+                )
+        return results
 
 
 def _check_scenarios(scenarios: Sequence[KernelInputs], mus: Sequence[float], paths: int) -> None:
@@ -200,37 +168,13 @@ def _check_scenarios(scenarios: Sequence[KernelInputs], mus: Sequence[float], pa
             raise ValueError("every scenario must hold the same loans")
 
 
-def _path_units(design: PathDesign, width: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """Three rows over the paths (even paths, then odd): weight units, squared-weight units
-    and 1 (to count defaults), so one product per block gives all three per-loan sums
-    (integers: exact in any order). Padding paths carry zeros in the first two rows."""
-    units = np.ones((width, 3), dtype=np.float64)
-    units[:, :2] = 0.0
-    units[: design.paths, 0] = design.weight_units
-    units[: design.paths, 1] = squared_weight_units(design)
-    return np.ascontiguousarray(units[0::2].T), np.ascontiguousarray(units[1::2].T)
-
-
-def _result(
-    loan_defaults: NDArray[np.int64],
-    loan_weighted: NDArray[np.float64],
-    loss: NDArray[np.int64],
-    dflt: NDArray[np.int64],
-    width: int,
-    paths: int,
-) -> KernelResult:
-    """One scenario's result from its even/odd path halves (``loss``, ``dflt``: (2, half))."""
-    path_loss = np.empty(width, dtype=np.int64)
-    path_loss[0::2], path_loss[1::2] = loss[0], loss[1]
-    path_defaults = np.empty(width, dtype=np.int64)
-    path_defaults[0::2], path_defaults[1::2] = dflt[0], dflt[1]
-    return KernelResult(
-        loan_defaults,
-        loan_weighted[:, 0].copy(),
-        path_loss[:paths],
-        path_defaults[:paths],
-        loan_weighted[:, 1].copy(),
-    )
+def _path_units(design: PathDesign, width: int) -> NDArray[np.float64]:
+    """Two rows over the paths: weight units and squared-weight units (integers, so their
+    sums are exact in any order); padding paths carry zeros."""
+    units = np.zeros((2, width), dtype=np.float64)
+    units[0, : design.paths] = design.weight_units
+    units[1, : design.paths] = squared_weight_units(design)
+    return units
 
 
 def sq_bits(paths: int) -> int:
@@ -244,13 +188,18 @@ def squared_weight_units(design: PathDesign) -> NDArray[np.float64]:
     return np.asarray(np.rint(design.weight**2 * float(1 << sq_bits(design.paths))))
 
 
-def _factor_halves(
-    design: PathDesign, mu: float, width: int
-) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
-    """The factor ``Z = mu + Z0 + shift`` of the even and of the odd paths (padded)."""
+def _factor(design: PathDesign, mu: float, width: int) -> NDArray[np.float32]:
+    """The factor ``Z = mu + Z0 + shift`` of every path (padding paths: 0)."""
     z = np.zeros(width, dtype=np.float32)
     z[: design.paths] = design.z0 + np.float32(mu) + design.shift
-    return np.ascontiguousarray(z[0::2]), np.ascontiguousarray(z[1::2])
+    return z
+
+
+def _by_column(by_path: NDArray[_T], columns: NDArray[np.intp]) -> NDArray[_T]:
+    """``by_path`` (paths on its last axis) reordered by column."""
+    out = np.empty_like(by_path)
+    out[..., columns] = by_path
+    return out
 
 
 def _coefficients(inputs: KernelInputs) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
@@ -259,19 +208,6 @@ def _coefficients(inputs: KernelInputs) -> tuple[NDArray[np.float32], NDArray[np
     a = (inputs.threshold / np.sqrt(one_minus)).astype(np.float32)
     b = np.sqrt(inputs.rho / one_minus).astype(np.float32)
     return a, b
-
-
-def _exact_weighted_sum(
-    weights: NDArray[np.float64], hit: NDArray[np.float64], exact: bool
-) -> NDArray[np.int64]:
-    """``weights @ hit`` exactly: BLAS when every partial sum stays below 2**53."""
-    if exact:
-        return np.rint(weights @ hit).astype(np.int64)
-    out = np.zeros(hit.shape[1], dtype=np.int64)
-    cents = weights.astype(np.int64)
-    for i in range(hit.shape[0]):
-        out += hit[i].astype(np.int64) * cents[i]
-    return out
 
 
 _BACKENDS: dict[str, Callable[[], Backend]] = {"numpy": NumpyBackend}

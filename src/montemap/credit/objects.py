@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 import sys
 import threading
 from collections import deque
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from stat import S_ISREG
 from typing import NamedTuple
 
 from montemap.credit.loans import MAX_OBJECT_BYTES, Reject
@@ -59,7 +59,12 @@ _PROBE = bytearray(1)
 _READ_CHUNK = 64 * 1024
 #: Keys that :func:`validate_key` accepts for certain (segments of safe characters that do
 #: not start with a dot); other keys are checked by it.
-_PLAIN_KEY = re.compile(r"(?:[A-Za-z0-9_-][A-Za-z0-9_.-]*/)*[A-Za-z0-9_-][A-Za-z0-9_.-]*")
+_KEY = r"(?:[A-Za-z0-9_-][A-Za-z0-9_.-]*/)*[A-Za-z0-9_-][A-Za-z0-9_.-]*"
+_PLAIN_KEY = re.compile(_KEY)
+#: Keys of the form above, one a line (no key of it holds a newline).
+_PLAIN_KEYS = re.compile(rf"(?:{_KEY}\n)*{_KEY}")
+#: What is asked of a file that holds at least the limit: the limit and one byte more.
+_LIMIT = MAX_OBJECT_BYTES + 1
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
@@ -135,16 +140,29 @@ def _read_cached(
     """Read the items from ``start`` one at a time into ``out`` while the probed ones
     (the first, then one in ``PROBE_EVERY``) are in the page cache; returns the index of
     the first probed one that is not (``len(items)`` when all are read)."""
-    for i in range(start, len(items)):
-        fd, want = _open_item(store, items[i], dirs)
-        if fd < 0:
+    dfds, names = _targets(store, items[start:], dirs)
+    open_, fstat, read, close = os.open, os.fstat, os.read, os.close
+    for j, (dfd, name) in enumerate(zip(dfds, names, strict=True)):
+        if dfd < 0:
             continue  # the store's reader takes it
         try:
-            if (i - start) % PROBE_EVERY == 0 and any_cold([fd]):
-                return i
-            out[i] = _read_whole(fd, want)
+            fd = open_(name, _OPEN_FLAGS, dir_fd=dfd)
+        except (OSError, ValueError):
+            continue
+        try:
+            st = fstat(fd)
+            if not S_ISREG(st.st_mode):
+                continue
+            if not j % PROBE_EVERY and any_cold([fd]):
+                return start + j
+            want = st.st_size + 1 if st.st_size < MAX_OBJECT_BYTES else _LIMIT
+            data = read(fd, want)
+            if len(data) < want or want == _LIMIT:  # else it grew: the store's reader
+                out[start + j] = data
+        except OSError:
+            pass  # the store's reader takes it (and its errors)
         finally:
-            os.close(fd)
+            close(fd)
     return len(items)
 
 
@@ -162,8 +180,9 @@ def _read_from_disk(
     fds: list[int] = []
     wants: list[int] = []
     try:
-        for i in range(start, stop):
-            fd, want = _open_item(store, items[i], dirs)
+        dfds, names = _targets(store, items[start:stop], dirs)
+        for i, dfd, name in zip(range(start, stop), dfds, names, strict=True):
+            fd, want = _open_regular(dfd, name)
             if fd >= 0:
                 at.append(i)
                 fds.append(fd)
@@ -190,22 +209,10 @@ def _read_whole(fd: int, want: int) -> bytes | None:
     return data if len(data) < want or want > MAX_OBJECT_BYTES else None
 
 
-def _open_item(
-    store: LocalObjectStore, item: Item, dirs: dict[tuple[str, str], int]
-) -> tuple[int, int]:
-    """A descriptor of the item's file when it is plainly a regular file below its
-    bucket's directory, and the bytes to ask for (one more than it holds, at most 1 MB +
-    1); ``(-1, 0)`` leaves it to the store's reader (and its errors and rejects)."""
-    key = item.key
-    if len(key) > 1024 or not _PLAIN_KEY.fullmatch(key):
-        try:
-            validate_key(key)
-        except ObjectStoreError:
-            return -1, 0
-    head, _, name = key.rpartition("/")
-    dfd = dirs.get((item.bucket, head))
-    if dfd is None:
-        dfd = dirs[(item.bucket, head)] = _open_dir(store, item.bucket, head)
+def _open_regular(dfd: int, name: str) -> tuple[int, int]:
+    """A descriptor of the file ``name`` in the directory ``dfd`` when it is plainly a
+    regular file, and the bytes to ask for (one more than it holds, at most 1 MB + 1);
+    ``(-1, 0)`` leaves it to the store's reader (and its errors and rejects)."""
     if dfd < 0:
         return -1, 0
     try:
@@ -216,10 +223,66 @@ def _open_item(
         st = os.fstat(fd)
     except OSError:
         st = None
-    if st is None or not stat.S_ISREG(st.st_mode):
+    if st is None or not S_ISREG(st.st_mode):
         os.close(fd)
         return -1, 0
     return fd, min(st.st_size, MAX_OBJECT_BYTES) + 1
+
+
+def _targets(
+    store: LocalObjectStore, items: Sequence[Item], dirs: dict[tuple[str, str], int]
+) -> tuple[list[int], list[str]]:
+    """Per item, a descriptor of its key's directory below its bucket's (-1 leaves the
+    item to the store's reader) and the file's name there; ``dirs`` keeps the directories
+    opened, by (bucket, directory key). The usual batch (one bucket, every key plain and
+    in one directory) is checked with a few calls over all its keys at once."""
+    if not items:
+        return [], []
+    keys = [item.key for item in items]
+    buckets = [item.bucket for item in items]
+    joined = "\n".join(keys)
+    head = keys[0][: keys[0].rfind("/") + 1]  # "" or the first key's directory, with "/"
+    if (
+        buckets.count(buckets[0]) == len(buckets)
+        and max(map(len, keys)) <= 1024
+        and joined.count("\n") == len(keys) - 1  # no key holds a newline
+        and joined.count("\n" + head) == len(keys) - 1  # every other key starts with it
+        and joined.count("/") == len(keys) * head.count("/")  # and none goes deeper
+        and _PLAIN_KEYS.fullmatch(joined)
+    ):
+        dfd = _dir_for(store, buckets[0], head[:-1], dirs)
+        cut = len(head)
+        return [dfd] * len(keys), [key[cut:] for key in keys] if cut else keys
+    dfds: list[int] = []
+    names: list[str] = []
+    for item in items:
+        dfd, name = _target(store, item, dirs)
+        dfds.append(dfd)
+        names.append(name)
+    return dfds, names
+
+
+def _target(
+    store: LocalObjectStore, item: Item, dirs: dict[tuple[str, str], int]
+) -> tuple[int, str]:
+    """One item's directory descriptor (-1: the store's reader takes it) and file name."""
+    key = item.key
+    if len(key) > 1024 or not _PLAIN_KEY.fullmatch(key):
+        try:
+            validate_key(key)
+        except ObjectStoreError:
+            return -1, ""
+    head, _, name = key.rpartition("/")
+    return _dir_for(store, item.bucket, head, dirs), name
+
+
+def _dir_for(
+    store: LocalObjectStore, bucket: str, head: str, dirs: dict[tuple[str, str], int]
+) -> int:
+    dfd = dirs.get((bucket, head))
+    if dfd is None:
+        dfd = dirs[(bucket, head)] = _open_dir(store, bucket, head)
+    return dfd
 
 
 def any_cold(fds: Iterable[int]) -> bool:

@@ -20,6 +20,7 @@ key                default    meaning
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import re
@@ -76,6 +77,9 @@ class RunParams:
 
     def fingerprint(self) -> str:
         """Hash of what determines the results (not where they are written)."""
+        return _fingerprint(self, repr(self))  # repr: 0.0 and -0.0 are equal, not alike
+
+    def _fingerprint(self) -> str:
         doc = {
             "shocks_bp": list(self.shocks_bp),
             "paths": self.paths,
@@ -110,6 +114,14 @@ class RunParams:
     def batch_key(self, batch_id: str, name: str) -> str:
         """Key of one batch output."""
         return self.run_key(f"batches/{batch_id}/{name}")
+
+
+@functools.lru_cache(maxsize=16)
+def _fingerprint(params: RunParams, text: str) -> str:
+    """:meth:`RunParams.fingerprint`, hashed once per parameters (every batch of a run
+    asks for it); ``text`` is their ``repr``, which tells apart values that compare
+    equal but are written differently."""
+    return params._fingerprint()
 
 
 def _int(where: str, value: Any, lo: int, hi: int) -> int:

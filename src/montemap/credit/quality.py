@@ -60,6 +60,8 @@ def mismatch_causes(
     scheduled = annuity(amount, rate, term)
     mismatch = np.asarray(np.abs(payment - scheduled) > MISMATCH_TOLERANCE * scheduled)
     causes = np.full(payment.shape[0], None, dtype=object)
+    if not mismatch.any():  # the usual batch: every cause below is masked by it
+        return mismatch, causes
     causes[mismatch] = CAUSE_OTHER
     interest_only = mismatch & _close(payment, amount * rate / 1200.0) & (rate > 0)
     causes[interest_only] = CAUSE_INTEREST_ONLY

@@ -27,6 +27,7 @@ from numpy.typing import NDArray
 
 from montemap.credit import reduce_merge
 from montemap.credit.batch import RATE_BUCKETS, SIZE_BANDS, TERM_BUCKETS, default_store
+from montemap.credit.batch_blocks import ScenarioBlocks
 from montemap.credit.capital import segment_capital_from_sums
 from montemap.credit.estimators import (
     BOOTSTRAP,
@@ -66,7 +67,7 @@ from montemap.credit.reduce_writer import (
     loans_options,
 )
 from montemap.credit.report_inputs import figure_feed
-from montemap.credit.report_loans import FigureFeed, Figures
+from montemap.credit.report_loans import Coded, FigureFeed, Figures
 from montemap.credit.risk import vs_base
 from montemap.credit.sampling import IS_SHIFT, path_design
 from montemap.storage import ObjectStore, iter_keys
@@ -236,7 +237,9 @@ def _reduce(
             q = scan.quality
             raise NoLoansError(no_loans_reason(q.by_reason(), q.matured_listed, q.objects))
         # the first scenario's rows are read ahead while the checks and the lists run
-        with closing(prefetched(scenario_chunks(store, params, scan.batches, 0))) as first:
+        blocks = ScenarioBlocks(len(scan.batches), params.shocks_bp)
+        chunks = scenario_chunks(store, params, scan.batches, 0, blocks)
+        with closing(prefetched(chunks)) as first:
             check_overlap(store, params, scan.batches)
             check_accounts(store, params, scan, spill)
             for j, shock in enumerate(params.shocks_bp):
@@ -244,7 +247,9 @@ def _reduce(
                 if rows != n_loans:
                     raise ReduceError(f"scenario {shock} bp has {rows} rows, expected {n_loans}")
             write_lists(store, params, _in_key_order(scan), files)
-            scenarios = _scenarios(store, params, scan, n_loans, scratch, files, first, feed)
+            scenarios = _scenarios(
+                store, params, scan, n_loans, scratch, files, (first, blocks), feed
+            )
         summary = _summary(params, scan, n_loans, len(ids), scenarios)
         files.path("summary.json").write_text(json.dumps(summary, indent=1) + "\n")
         files.commit((*LIST_FILES, "loans.parquet", "contributions.parquet", "summary.json"))
@@ -266,12 +271,14 @@ def _scenarios(
     n_loans: int,
     scratch: Path,
     files: RunFiles,
-    first: Prefetched[pa.Table],
+    reads: tuple[Prefetched[pa.Table], ScenarioBlocks],
     feed: FigureFeed | None,
 ) -> list[dict[str, Any]]:
-    """Passes 2 and 3, scenario by scenario (``first``: scenario 0's rows, being read);
-    each scenario's rows are read while the one before finishes. The rows written to
+    """Passes 2 and 3, scenario by scenario (``reads``: scenario 0's rows, being read,
+    and where the batches keep each scenario, learned as they are read); each
+    scenario's rows are read while the one before finishes. The rows written to
     loans.parquet also go to ``feed`` (the report's figures), if any."""
+    first, blocks = reads
     s = params.paths
     design = path_design(params.seed, s, params.estimator)
     tails, diffs = difference_table(
@@ -300,10 +307,10 @@ def _scenarios(
                     totals.add(rows)
                     contrib.add(rows, totals)
                     if feed is not None:
-                        feed.add(shock, rows)
+                        feed.add(shock, rows, _types(rows, totals))
             loans_out.flush()  # a row group holds one scenario's rows
             if j < last:  # read the next scenario while this one's third pass runs
-                reading = prefetched(scenario_chunks(store, params, scan.batches, j + 1))
+                reading = prefetched(scenario_chunks(store, params, scan.batches, j + 1, blocks))
             else:  # every row is written: the file is finished (its footer written,
                 loans_out.close()  # its encoding thread ended) before the last pass 3
             figures = scenario_summary(
@@ -323,6 +330,14 @@ def _scenarios(
         loans_out.close()
         contrib_out.close()
     return scenarios
+
+
+def _types(rows: pa.Table, totals: LoanTotals) -> Coded | None:
+    """The chunk's loan and rate types as ``totals`` coded them, for the report's feed
+    (which codes a null label as ``"None"``: a chunk with one is coded there again)."""
+    if rows.column("LoanType").null_count or rows.column("RateType").null_count:
+        return None
+    return totals.labels("loan_type"), totals.labels("rate_type")
 
 
 def writer_shape(n_loans: int) -> dict[str, int]:

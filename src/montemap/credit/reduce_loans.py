@@ -55,6 +55,12 @@ def _col(rows: pa.Table | pa.RecordBatch, name: str) -> NDArray[Any]:
     return np.asarray(rows.column(name).to_numpy(zero_copy_only=False))
 
 
+def _flags(labels: pa.ChunkedArray) -> NDArray[np.bool_]:
+    """Whether each label is ``"YES"`` (a null is not)."""
+    yes = pc.fill_null(pc.equal(labels, pa.scalar("YES", labels.type)), False)
+    return np.asarray(yes.to_numpy(zero_copy_only=False), dtype=bool)
+
+
 class LoanTotals:
     """A scenario's sums over loans: totals, flagged count, PD histogram, breakdowns."""
 
@@ -76,7 +82,7 @@ class LoanTotals:
 
     def add(self, rows: pa.Table) -> None:
         col = {name: _col(rows, name) for name in (*_LOAN_SUMS, "sim_expected_loss")}
-        flagged = _col(rows, "WillDefault") == "YES"
+        flagged = _flags(rows.column("WillDefault"))
         for name in _LOAN_SUMS:
             self.sums[name].add(col[name])
         self.flagged += int(flagged.sum())
@@ -185,7 +191,8 @@ class Contributions:
         self.got = [PairwiseSum(n) for _ in self.figures]
         self.labels = {seg: GroupSums(()) for seg in SEGMENTS}
         self._segments = SegmentCodes()
-        self._inputs: list[NDArray[np.float64]] = []
+        #: Pass 2's inputs not yet handed out: per chunk PD, rho and LGD x EAD.
+        self._inputs: list[tuple[NDArray[np.float64], ...]] = []
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="reduce-contrib")
         self._work: deque[Future[NDArray[np.float64]]] = deque()
         self._raw_path = scratch / "raw.bin"
@@ -209,34 +216,33 @@ class Contributions:
         self._side.write_table(table)
         if self.active:
             lgd_ead = _col(rows, "lgd").astype(np.float64) * _col(rows, "ead").astype(np.float64)
-            block = np.stack(
-                [_col(rows, "pd_repriced").astype(np.float64), _col(rows, "rho"), lgd_ead], axis=1
-            )
-            self._inputs.append(block.astype(np.float64))
+            pd = np.asarray(_col(rows, "pd_repriced"), dtype=np.float64)
+            self._inputs.append((pd, np.asarray(_col(rows, "rho"), dtype=np.float64), lgd_ead))
             self._flush(final=False)
 
     def _flush(self, *, final: bool) -> None:
         """Hand full slices (every slice when ``final``) to the worker thread, and take
         in the results that are ready (all of them when ``final``), in order."""
-        held = sum(b.shape[0] for b in self._inputs)
+        held = sum(b[0].shape[0] for b in self._inputs)
         if self._inputs and (held >= self.step or final):
-            buf = np.concatenate(self._inputs)
+            columns = [np.concatenate([b[i] for b in self._inputs]) for i in range(3)]
             start = 0
-            while buf.shape[0] - start >= self.step or (final and start < buf.shape[0]):
-                part = buf[start : start + self.step]
-                self._work.append(self._pool.submit(self._slice, part))
-                start += part.shape[0]
-            self._inputs = [buf[start:]] if start < buf.shape[0] else []
+            while held - start >= self.step or (final and start < held):
+                part = tuple(c[start : start + self.step] for c in columns)
+                self._work.append(self._pool.submit(self._slice, *part))
+                start += part[0].shape[0]
+            self._inputs = [tuple(c[start:] for c in columns)] if start < held else []
         while self._work and (final or len(self._work) > _AHEAD or self._work[0].done()):
             raw = self._work.popleft().result()
             for f, total in enumerate(self.got):
                 total.add(np.ascontiguousarray(raw[:, f]))
-            self._raw.write(raw.tobytes())
+            self._raw.write(raw.data)  # C-contiguous: its bytes, not a copy
 
-    def _slice(self, part: NDArray[np.float64]) -> NDArray[np.float64]:
+    def _slice(
+        self, pd: NDArray[np.float64], rho: NDArray[np.float64], lgd_ead: NDArray[np.float64]
+    ) -> NDArray[np.float64]:
         """One slice's raw contributions (on the worker thread: NumPy and SciPy release
         the GIL, so this overlaps the main thread's reading and summing)."""
-        pd, rho, lgd_ead = (np.ascontiguousarray(part[:, i]) for i in range(3))
         raw = raw_contributions(pd, rho, self.centres, self.mix)
         raw *= lgd_ead[:, None]
         return np.ascontiguousarray(raw)
@@ -354,11 +360,11 @@ class _Pass3:
         width = len(self.c.figures)
         for seg in SEGMENTS:
             order, bounds = _group_order(np.concatenate([c[seg] for _, c in self._pending]))
-            grouped = np.take(matrix, order, axis=1)
+            # row by row: a gather of one row is cheaper than one of the whole matrix
             for f in range(width):
-                _add_groups(self.parts[f][seg], grouped[f], bounds)
+                _add_groups(self.parts[f][seg], matrix[f][order], bounds)
             for i, stat in enumerate(_CAPITAL):
-                _add_groups(self.capital[seg][stat], grouped[width + i], bounds)
+                _add_groups(self.capital[seg][stat], matrix[width + i][order], bounds)
         self._pending, self._held = [], 0
 
     def summary(self) -> dict[str, Any]:

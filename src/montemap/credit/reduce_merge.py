@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from montemap.credit.batch_blocks import ScenarioBlocks
 from montemap.credit.params import RunParams
 from montemap.credit.reduce_scan import (
     BatchInfo,
@@ -26,7 +27,7 @@ from montemap.credit.reduce_scan import (
     key_groups,
     rows_of,
 )
-from montemap.storage import ObjectStore
+from montemap.storage import ObjectStore, ObjectStoreError
 
 #: Loan rows handed on at a time (and rows per row group of ``loans.parquet``).
 CHUNK_ROWS = 1 << 14
@@ -135,13 +136,21 @@ def check_increasing(pieces: Iterator[pa.Table]) -> None:
 
 
 def scenario_chunks(
-    store: ObjectStore, params: RunParams, batches: BatchTable, j: int
+    store: ObjectStore,
+    params: RunParams,
+    batches: BatchTable,
+    j: int,
+    blocks: ScenarioBlocks | None = None,
 ) -> Iterator[pa.Table]:
     """Scenario ``j``'s rows of every batch sorted by key, in chunks of about
-    ``CHUNK_ROWS`` rows."""
+    ``CHUNK_ROWS`` rows (read through ``blocks``, which learns where each batch keeps
+    its scenarios, when given: the same ``blocks`` for every scenario of a run)."""
 
     def read(info: BatchInfo) -> pa.Table:
-        table = rows_of(batch_rows(store, params, info.batch_id), info.batch_id, j)
+        if blocks is not None:
+            table = _block_rows(store, params, blocks, info, j)
+        else:
+            table = rows_of(batch_rows(store, params, info.batch_id), info.batch_id, j)
         if table.num_rows != info.rows[j]:
             raise ReduceError(
                 f"batch {info.batch_id}: scenario {params.shocks_bp[j]} bp has "
@@ -151,6 +160,19 @@ def scenario_chunks(
 
     with_rows = (info for info in batches.infos(batches.key_order()) if info.rows[j])
     return chunked(merged_in_order(with_rows, read), CHUNK_ROWS)
+
+
+def _block_rows(
+    store: ObjectStore, params: RunParams, blocks: ScenarioBlocks, info: BatchInfo, j: int
+) -> pa.Table:
+    """Scenario ``j``'s rows of one batch through ``blocks``, errors as the reduction's."""
+    folder = params.batch_key(info.batch_id, "")
+    try:
+        return blocks.scenario(store, params.output_bucket, folder, info.position, j)
+    except ObjectStoreError as exc:
+        raise ReduceError(f"batch {info.batch_id}: {exc}")
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise ReduceError(f"batch {info.batch_id}: unreadable output: {exc}")
 
 
 def check_overlap(store: ObjectStore, params: RunParams, batches: BatchTable) -> None:

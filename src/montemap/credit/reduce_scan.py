@@ -8,6 +8,12 @@ order of the outputs is by key; batches whose key ranges do not overlap are emit
 after the other (:func:`key_groups`), overlapping ones are merged together (a generated
 portfolio's batches never overlap; a tape's row keys ``name#1``, ``name#10``, ... do).
 AccountIDs are checked for repeats through hash partitions on disk (:class:`AccountSpill`).
+
+The pass runs in two processes where the store is local (:mod:`reduce_fork`): a forked
+helper reads batches from the end while this process reads them from the start, and
+hands back its part (:class:`~montemap.credit.reduce_scan_part.HelperPart`), joined
+exactly; a helper that fails leaves its batches to this process, which then meets the
+same error a single process would.
 """
 
 from __future__ import annotations
@@ -29,10 +35,12 @@ from montemap.credit.batch_rows import BatchRows, open_batch_rows
 from montemap.credit.loans import OPTIONAL
 from montemap.credit.params import RunParams
 from montemap.credit.quality import QualityTotals, duplicate_accounts_error
+from montemap.credit.reduce_fork import Helping, Split, can_fork
 from montemap.credit.reduce_npz import read_npz
 from montemap.credit.reduce_prefetch import prefetched
+from montemap.credit.reduce_scan_part import HelperPart, merge_quality
 from montemap.errors import MontemapError
-from montemap.storage import ObjectStore, ObjectStoreError
+from montemap.storage import LocalObjectStore, ObjectStore, ObjectStoreError
 
 
 class ReduceError(MontemapError):
@@ -48,6 +56,9 @@ _SPILL = np.dtype([("account", "<i8"), ("batch", "<i4"), ("row", "<i4")])
 SPILL_RECORDS = 1 << 15
 #: Batches whose keys are turned into one Arrow array at a time.
 _STEP = 1024
+#: Batches from which the first pass forks a helper process (a fork and its copied
+#: pages cost a few milliseconds; a batch ~1 ms).
+HELPER_BATCHES = 32
 
 
 @dataclass(slots=True)
@@ -88,6 +99,11 @@ class _KeyColumn:
         self._done.append(pa.array(self._pending, pa.binary()))
         self._pending = []
 
+    def extend(self, keys: pa.Array) -> None:
+        """Append keys already made into an Arrow binary array."""
+        self._seal()
+        self._done.append(keys)
+
     def finish(self) -> pa.Array:
         self._seal()
         return pa.concat_arrays(self._done)
@@ -116,6 +132,11 @@ class BatchTable:
         """The next batch's key range (during the scan, batch by batch)."""
         self._low.append(low)
         self._high.append(high)
+
+    def ranged_many(self, low: pa.Array, high: pa.Array) -> None:
+        """The next batches' key ranges, as Arrow binary arrays."""
+        self._low.extend(low)
+        self._high.extend(high)
 
     def finish(self) -> None:
         """Seal the key ranges once every batch's is in."""
@@ -169,6 +190,7 @@ class Scan:
     quality: QualityTotals
     batches: BatchTable
     rejected: int = 0
+    helped: int = 0  # batches read by the helper process (:func:`scan_batches`)
 
     @property
     def loans(self) -> int:
@@ -289,26 +311,68 @@ def scan_batches(store: ObjectStore, params: RunParams, ids: pa.Array, spill: Ac
     """Pass 1: check and sum every batch's path vectors, count its rows and record its
     key range (``ids``: the batch ids in order, :func:`id_array`), spilling the first
     scenario's AccountIDs for the repeat check. The batches' files are read on a second
-    thread, a few batches ahead."""
+    thread, a few batches ahead; where the store is local and the batches many, a forked
+    helper process reads the last ones at the same time (:func:`_start_helper`)."""
     fingerprint = params.fingerprint()
+    scan = _new_scan(params, ids)
+    helping = _start_helper(store, params, fingerprint, ids, spill)
+    try:
+        split = helping.helper.split if helping is not None else None
+        done = _scan_from(store, params, fingerprint, ids, spill, scan, 0, split)
+        # the helper took the batches from ``done`` on, unless it failed before any
+        part = helping.helper.result() if helping is not None and done < len(ids) else None
+        if helping is not None and part is not None and part.first == done:
+            part.join(scan)
+            spill.adopt(helping.folder)
+            helping.adopted = True
+            done = len(ids)
+        _scan_from(store, params, fingerprint, ids, spill, scan, done, None)
+    finally:
+        if helping is not None:
+            helping.close()
+    scan.batches.finish()
+    return scan
+
+
+def _new_scan(params: RunParams, ids: pa.Array) -> Scan:
     k, s = len(params.shocks_bp), params.paths
-    scan = Scan(
+    return Scan(
         np.zeros((k, s), np.int64),
         np.zeros((k, s), np.int64),
         QualityTotals(OPTIONAL),
         BatchTable(ids, k),
     )
-    loading = (_load(store, params, b) for b in _each_id(ids))
+
+
+def _scan_from(
+    store: ObjectStore,
+    params: RunParams,
+    fingerprint: str,
+    ids: pa.Array,
+    spill: AccountSpill,
+    scan: Scan,
+    start: int,
+    split: Split | None,
+) -> int:
+    """Scan the batches from ``start`` on, in order (with ``split``: those the helper
+    has not taken); the position after the last one scanned."""
+    position = start
+    loading = (_load(store, params, b) for b in _each_id(ids, start, split))
     with closing(prefetched(loading, depth=8)) as loads:
-        for position, loaded in enumerate(loads):
-            _scan_one(scan, params, fingerprint, position, loaded, spill)
-    scan.batches.finish()
-    return scan
+        for position, loaded in enumerate(loads, start + 1):
+            bounds = _scan_one(scan, params, fingerprint, position - 1, loaded, spill, scan.quality)
+            scan.batches.ranged(*bounds)
+    return position
 
 
-def _each_id(ids: pa.Array) -> Iterator[str]:
-    for start in range(0, len(ids), _STEP):
-        yield from ids.slice(start, _STEP).to_pylist()
+def _each_id(ids: pa.Array, start: int, split: Split | None) -> Iterator[str]:
+    position = start
+    for first in range(start, len(ids), _STEP):
+        for batch_id in ids.slice(first, _STEP).to_pylist():
+            if split is not None and not split.take_front(position):
+                return
+            position += 1
+            yield batch_id
 
 
 def _scan_one(
@@ -318,7 +382,9 @@ def _scan_one(
     position: int,
     loaded: _Loaded,
     spill: AccountSpill,
-) -> None:
+    quality: QualityTotals,
+) -> tuple[str | None, str | None]:
+    """Add one batch to ``scan`` (its quality figures to ``quality``); its key range."""
     batch_id = loaded.batch_id
     meta = _part(loaded.meta)
     if meta.get("run") != fingerprint:
@@ -331,7 +397,7 @@ def _scan_one(
         raise ReduceError(f"batch {batch_id}: loss vectors do not match the run's scenarios/paths")
     scan.loss += loss
     scan.defaults += defaults
-    scan.quality.add(meta)
+    quality.add(meta)
     scan.rejected += len(meta["rejects"])
     counts = _part(loaded.counts)
     scan.batches.rows[position] = counts
@@ -343,7 +409,50 @@ def _scan_one(
         bounds = pc.min_max(first.column("key")).as_py()
         keys += [str(bounds["min"]), str(bounds["max"])]
         spill.add(first.column("AccountID").to_numpy(), position)
-    scan.batches.ranged(min(keys) if keys else None, max(keys) if keys else None)
+    return (min(keys), max(keys)) if keys else (None, None)
+
+
+def _start_helper(
+    store: ObjectStore, params: RunParams, fingerprint: str, ids: pa.Array, spill: AccountSpill
+) -> Helping | None:
+    """A helper for these batches, started; ``None`` where there is none to fork (few
+    batches, a store other than a local one: an S3 client's connections are not to be
+    shared with a fork; not Linux)."""
+    if len(ids) < HELPER_BATCHES or not isinstance(store, LocalObjectStore) or not can_fork():
+        return None
+
+    def work(split: Split, folder: Path) -> HelperPart:
+        return _help(store, params, fingerprint, ids, split, folder)
+
+    return Helping.start(spill.root, len(ids), work)
+
+
+def _help(
+    store: ObjectStore,
+    params: RunParams,
+    fingerprint: str,
+    ids: pa.Array,
+    split: Split,
+    folder: Path,
+) -> HelperPart:
+    """The helper's work (in the forked process): the batches from the end down, while
+    the split gives them, each as the parent would scan it."""
+    scan = _new_scan(params, ids)
+    spill = AccountSpill(folder, len(ids))
+    quality = QualityTotals(OPTIONAL)
+    lows: list[bytes | None] = []
+    highs: list[bytes | None] = []
+    first = len(ids)
+    while (position := split.take_back()) is not None:
+        loaded = _load(store, params, str(ids[position].as_py()))
+        mine = QualityTotals(OPTIONAL)
+        low, high = _scan_one(scan, params, fingerprint, position, loaded, spill, mine)
+        quality = merge_quality(mine, quality)  # this batch comes before those done
+        lows.append(None if low is None else _key_bytes(low))
+        highs.append(None if high is None else _key_bytes(high))
+        first = position
+    spill.close()
+    return HelperPart.of(scan, first, quality, lows[::-1], highs[::-1])
 
 
 def key_groups(table: BatchTable) -> Iterator[NDArray[np.intp]]:
@@ -370,16 +479,22 @@ class AccountSpill:
     """AccountIDs with their batch and row, in hash partitions on disk, for the repeat
     check in bounded memory (one partition at a time). Records are held up to
     ``SPILL_RECORDS`` and then appended to their partitions' files, opened only then
-    (no open file, nor its buffer, per partition)."""
+    (no open file, nor its buffer, per partition). The partitions of another spill of
+    as many batches (the first pass's helper's) can be adopted: they are read with these."""
 
     def __init__(self, root: Path, batches: int) -> None:
         self.parts = max(1, (batches * 400) // PARTITION_LOANS + 1)
         self.root = root
         self._held: list[NDArray[np.void]] = []
         self._count = 0
+        self._adopted: list[Path] = []
 
-    def _path(self, part: int) -> Path:
-        return self.root / f"accounts-{part}.bin"
+    def _path(self, part: int, root: Path | None = None) -> Path:
+        return (root or self.root) / f"accounts-{part}.bin"
+
+    def adopt(self, root: Path) -> None:
+        """Read the partitions written in ``root`` (by a spill of as many batches) too."""
+        self._adopted.append(root)
 
     def add(self, accounts: NDArray[np.int64], batch: int) -> None:
         rec = np.empty(accounts.shape[0], dtype=_SPILL)
@@ -411,9 +526,11 @@ class AccountSpill:
         """Per partition, the records of AccountIDs that occur more than once."""
         self.close()
         for p in range(self.parts):
-            if not self._path(p).exists():
+            paths = [self._path(p, root) for root in (self.root, *self._adopted)]
+            found = [np.fromfile(path, dtype=_SPILL) for path in paths if path.exists()]
+            if not found:
                 continue
-            rec = np.fromfile(self._path(p), dtype=_SPILL)
+            rec = found[0] if len(found) == 1 else np.concatenate(found)
             if rec.shape[0] < 2:
                 continue
             rec = rec[np.argsort(rec["account"], kind="stable")]

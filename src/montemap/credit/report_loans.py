@@ -26,6 +26,10 @@ CHUNK_ROWS = 1 << 16
 
 #: Per scenario the :class:`LoanStats` fields, and the loans with the largest expected loss.
 Figures = tuple[dict[int, dict[str, Any]], list[dict[str, Any]]]
+#: A text column as integer codes and the label of each code.
+Labels = tuple[NDArray[np.intp], list[str]]
+#: Rows' loan types and rate types as codes (:func:`_codes`, or the same from elsewhere).
+Coded = tuple[Labels, Labels]
 
 
 class _Scenario:
@@ -55,16 +59,18 @@ class _Scenario:
         #: The part's values not yet summed: payment changes, increases, codes, losses.
         self._pending: tuple[list[NDArray[Any]], ...] = ([], [], [], [])
 
-    def add(self, t: pa.Table) -> None:
+    def add(self, t: pa.Table, coded: Coded | None = None) -> None:
+        """Rows of the part (``coded``: their loan and rate types' codes, if known)."""
+
         def col(name: str) -> NDArray[Any]:
             return np.asarray(t.column(name).to_numpy(zero_copy_only=False))
 
         # the label columns encoded once: a label's rows are those of its code (as
         # ``pc.equal`` with nulls as false: a null's code is that of "None")
-        loans, rates = _codes(t.column("LoanType")), _codes(t.column("RateType"))
+        loans, rates = coded or (_codes(t.column("LoanType")), _codes(t.column("RateType")))
 
-        def label(coded: tuple[NDArray[np.intp], list[str]], value: str) -> NDArray[np.bool_]:
-            codes, names = coded
+        def label(pair: Labels, value: str) -> NDArray[np.bool_]:
+            codes, names = pair
             if value not in names:
                 return np.zeros(codes.shape[0], dtype=bool)
             return np.asarray(codes == names.index(value), dtype=bool)
@@ -90,9 +96,7 @@ class _Scenario:
         codes.append(self._segment_codes_of(loans, rates))
         losses.append(col("expected_loss").astype(float))
 
-    def _segment_codes_of(
-        self, loans: tuple[NDArray[np.intp], list[str]], rates: tuple[NDArray[np.intp], list[str]]
-    ) -> NDArray[np.intp]:
+    def _segment_codes_of(self, loans: Labels, rates: Labels) -> NDArray[np.intp]:
         """Each row's (loan type, rate type) as a code of this scenario's."""
         (loan_codes, loan_names), (rate_codes, rate_names) = loans, rates
         width = len(rate_names)
@@ -144,11 +148,11 @@ class LoanFigures:
         self.top = top
         self.kept: pa.Table | None = None
 
-    def add(self, shock: int, part: pa.Table) -> None:
+    def add(self, shock: int, part: pa.Table, coded: Coded | None = None) -> None:
         """Rows of scenario ``shock`` (of a part; more of it may follow)."""
         if shock not in self.wanted:
             return
-        self.wanted[shock].add(part)
+        self.wanted[shock].add(part, coded)
         if shock == self.largest:
             order = [("expected_loss", "descending"), ("key", "ascending")]
             part = _top_candidates(part, self.top)
@@ -184,8 +188,10 @@ class FigureFeed:
         self.offset = 0
         self.shock: int | None = None
 
-    def add(self, shock: int, rows: pa.Table) -> None:
-        """The next rows written to the file, all of scenario ``shock``."""
+    def add(self, shock: int, rows: pa.Table, coded: Coded | None = None) -> None:
+        """The next rows written to the file, all of scenario ``shock`` (``coded``: their
+        loan and rate types as codes, where the caller has them: a null label must be
+        coded as ``"None"``, as :func:`_codes` does)."""
         if self.shock is not None and shock != self.shock:
             self.figures.end_part(self.shock)
         self.shock = shock
@@ -193,7 +199,8 @@ class FigureFeed:
         start = 0
         while start < table.num_rows:
             piece = table.slice(start, self.chunk - self.offset % self.chunk)
-            self.figures.add(shock, piece)
+            end = start + piece.num_rows
+            self.figures.add(shock, piece, _sliced(coded, start, end))
             start += piece.num_rows
             self.offset += piece.num_rows
             if self.offset % self.chunk == 0:
@@ -206,7 +213,14 @@ class FigureFeed:
         return self.figures.result()
 
 
-def _codes(labels: pa.ChunkedArray) -> tuple[NDArray[np.intp], list[str]]:
+def _sliced(coded: Coded | None, start: int, end: int) -> Coded | None:
+    if coded is None:
+        return None
+    (loans, loan_names), (rates, rate_names) = coded
+    return (loans[start:end], loan_names), (rates[start:end], rate_names)
+
+
+def _codes(labels: pa.ChunkedArray) -> Labels:
     """Integer codes of a text column and the label of each code (nulls as ``"None"``)."""
     encoded = pc.dictionary_encode(pc.fill_null(labels, "None"))
     if isinstance(encoded, pa.ChunkedArray):

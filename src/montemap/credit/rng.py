@@ -82,8 +82,12 @@ class StreamFactory:
         """Fill row ``i`` of ``out`` with the raw 64-bit draws of loan ``account_ids[i]``."""
         width, seed, state, bitgen = out.shape[1], self.seed, self._state, self._bitgen
         self._position(0, 0, IDIOSYNCRATIC)  # the buffer fields, set once for the loop
-        for i, account in enumerate(account_ids.tolist()):  # _position inlined: per loan
-            state["state"] = {"counter": [0, 0, 0, IDIOSYNCRATIC], "key": [account, seed]}
+        # _position inlined: per loan only the key's first word changes (NumPy copies the
+        # values out of the lists, so the same lists serve every loan)
+        key = [0, seed]
+        state["state"] = {"counter": [0, 0, 0, IDIOSYNCRATIC], "key": key}
+        for i, account in enumerate(account_ids.tolist()):
+            key[0] = account
             bitgen.state = state  # type: ignore[assignment]
             out[i] = bitgen.random_raw(width)
 

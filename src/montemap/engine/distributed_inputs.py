@@ -14,11 +14,17 @@ from typing import TYPE_CHECKING, Any
 
 from montemap.engine.dataflow import StateData, dumps
 from montemap.engine.item_chunks import Chunk, taker
-from montemap.engine.map_fields import map_items
+from montemap.engine.map_fields import (
+    item_selector,
+    jsonpath_selection,
+    map_items,
+    select_item,
+)
 from montemap.errors import StatesError
 
 if TYPE_CHECKING:
     from montemap.engine.item_batcher import Batches
+    from montemap.engine.item_selection import SelectedItems
     from montemap.engine.result_writer import ResultWriter
     from montemap.engine.run import ExecutionRun
 
@@ -134,14 +140,23 @@ def _item_source(
 
 
 class ChildInputs(Iterator[Any]):
-    """The children's inputs, streamed, and :meth:`text`, the compact JSON of one."""
+    """The children's inputs, streamed, and :meth:`text`, the compact JSON of one.
+
+    With an ``ItemSelector`` and an ``ItemBatcher``, :meth:`ready` must be awaited
+    before each input is taken (see :mod:`montemap.engine.item_selection`)."""
 
     def __init__(self) -> None:
         self.values: Iterator[Any] = iter(())
         self.batches: Batches | None = None  # once the ItemBatcher takes the items
+        self.selection: SelectedItems | None = None  # items selected before batching
 
     def __next__(self) -> Any:
         return next(self.values)
+
+    async def ready(self, *, everything: bool = False) -> None:
+        """Select the items the next input takes (all of them with ``everything``)."""
+        if self.selection is not None:
+            await self.selection.fill(everything=everything)
 
     def text(self, value: Any) -> str:
         """``value``'s compact JSON text (a batch's may be made while it was filled)."""
@@ -150,20 +165,13 @@ class ChildInputs(Iterator[Any]):
         return dumps(value)
 
 
-def _batches(
-    state: Mapping[str, Any],
-    data: StateData,
-    effective: Any,
-    items: Iterator[Any],
-    prepared: Mapping[str, Any],
-    inputs: ChildInputs,
-) -> Iterator[Any]:
-    batcher = state.get("ItemBatcher")
-    if batcher is None:
-        yield from items
-        return
-    from montemap.engine.item_batcher import batch_items
+#: The resolved ``MaxItemsPerBatch``, ``MaxInputBytesPerBatch`` and ``BatchInput``.
+BatchSettings = tuple[int | None, int | None, Any]
 
+
+def _batch_settings(
+    batcher: Mapping[str, Any], data: StateData, effective: Any, prepared: Mapping[str, Any]
+) -> BatchSettings:
     def number(key: str) -> int | None:
         if key in batcher:
             value = batcher[key]
@@ -180,11 +188,29 @@ def _batches(
             batch_input = prepared["ItemBatcher/BatchInput"]
         else:
             batch_input = data.payload(batch_input, effective)
+    return number("MaxItemsPerBatch"), number("MaxInputBytesPerBatch"), batch_input
+
+
+def _batches(
+    state: Mapping[str, Any],
+    data: StateData,
+    effective: Any,
+    items: Iterator[Any],
+    prepared: Mapping[str, Any],
+    inputs: ChildInputs,
+    settings: BatchSettings | None = None,
+) -> Iterator[Any]:
+    batcher = state.get("ItemBatcher")
+    if batcher is None:
+        yield from items
+        return
+    from montemap.engine.item_batcher import batch_items
+
+    if settings is None:
+        settings = _batch_settings(batcher, data, effective, prepared)
+    max_items, max_bytes, batch_input = settings
     inputs.batches = batch_items(
-        items,
-        max_items=number("MaxItemsPerBatch"),
-        max_bytes=number("MaxInputBytesPerBatch"),
-        batch_input=batch_input,
+        items, max_items=max_items, max_bytes=max_bytes, batch_input=batch_input
     )
     yield from inputs.batches
 
@@ -227,9 +253,29 @@ def child_items(
 ) -> ChildInputs:
     """The children's inputs, streamed: each item, or each batch with an ItemBatcher.
 
-    ``prepared`` is what :func:`evaluate_fields` returned.
+    ``prepared`` is what :func:`evaluate_fields` returned. With an ItemBatcher and an
+    ItemSelector, the batches hold the selected items (the batcher's settings are then
+    resolved now, not at the first batch).
     """
     inputs = ChildInputs()
-    items = _items(run, state, data, effective, prepared)
-    inputs.values = _batches(state, data, effective, items, prepared, inputs)
+    items: Iterator[Any] = _items(run, state, data, effective, prepared)
+    settings: BatchSettings | None = None
+    batcher = state.get("ItemBatcher")
+    if batcher is not None and item_selector(state) is not None:
+        from montemap.engine.item_selection import SelectedItems
+
+        settings = _batch_settings(batcher, data, effective, prepared)
+
+        async def select(index: int, value: Any) -> Any:
+            return await select_item(state, data, effective, index, value)
+
+        inputs.selection = SelectedItems(
+            items,
+            select,
+            max_items=settings[0],
+            max_bytes=settings[1],
+            sync=jsonpath_selection(state, data, effective),
+        )
+        items = inputs.selection
+    inputs.values = _batches(state, data, effective, items, prepared, inputs, settings)
     return inputs

@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from montemap.engine.dataflow import StateData, dumps
-from montemap.engine.distributed_inputs import child_items, evaluate_fields
+from montemap.engine.distributed_inputs import ChildInputs, child_items, evaluate_fields
 from montemap.engine.errors import EngineRefusal
 from montemap.engine.express import ExpressResults, ExpressRun
 from montemap.engine.map_fields import select_item
@@ -42,6 +42,8 @@ _FAILED_CODES = (3, 4, 5)
 SAVE_INTERVAL = 1.0
 #: Rows read at a time when reading a Map Run's existing children.
 _PAGE = 2000
+#: What ``next`` gives once the children's inputs end.
+_NO_MORE: Any = object()
 
 
 def _ignore(_run: ExpressRun) -> None:
@@ -97,13 +99,19 @@ class MapRunDriver:
         values: Iterator[Any] | list[Any] = inputs
         counted = self.state.get("ItemReader") is None
         if counted:  # items in the input (under the payload limit): count them all now
+            if not await self._select_ahead(inputs, everything=True):
+                values = []
             values = list(values)
             for value in values:
                 self.counts.seen(self._size(value))
         remaining = iter(values)
         unstarted: list[Any] = []  # the item that was next when the map stopped
+        ahead = inputs.selection is not None and not counted  # select each batch's items first
         try:
-            for value in remaining:
+            while not ahead or await self._select_ahead(inputs):
+                value = self._next_input(remaining)
+                if value is _NO_MORE:
+                    break
                 n_items = self._size(value)
                 if not counted:
                     self.counts.seen(n_items)
@@ -119,12 +127,16 @@ class MapRunDriver:
                     if self.stopping:
                         unstarted.append(value)
                         break
-                    if self.batched:
+                    if self.batched:  # its items went through the ItemSelector
                         item, text = value, inputs.text(value)
                     else:
-                        item = await select_item(
-                            self.state, self.data, self.effective, index, value
-                        )
+                        try:
+                            item = await select_item(
+                                self.state, self.data, self.effective, index, value
+                            )
+                        except StatesError as exc:  # the ItemSelector failed on the item
+                            self._crashed(exc)
+                            break
                         text = dumps(item)
                     try:
                         await self._start(index, text, n_items, code, item)
@@ -142,7 +154,7 @@ class MapRunDriver:
             if self.stopping:
                 await self._abort_running()
                 if self.writer is not None and self.crash is None:
-                    await self._write_pending(index, itertools.chain(unstarted, remaining))
+                    await self._write_pending(index, unstarted, inputs, remaining)
         finally:
             self.express_results.flush()
             self.engine.map_runs.save_counts(self.map_run_arn, self.counts)
@@ -157,19 +169,58 @@ class MapRunDriver:
             return []
         return [self.outputs.get(i) for i in range(index)]
 
-    async def _write_pending(self, index: int, values: Iterator[Any]) -> None:
+    def _next_input(self, remaining: Iterator[Any]) -> Any:
+        """The next child's input, or ``_NO_MORE`` at the end or when reading failed.
+
+        A reader that fails partway (a bad row, an unreadable or deleted object, an item
+        too big for a batch) fails the Map Run as AWS does: the running children are
+        aborted and the state fails with the reader's error (``States.ItemReaderFailed``).
+        """
+        try:
+            return next(remaining, _NO_MORE)
+        except Exception as exc:
+            self._crashed(exc)
+            return _NO_MORE
+
+    async def _select_ahead(self, inputs: ChildInputs, *, everything: bool = False) -> bool:
+        """Select the items the next batch takes (see :meth:`ChildInputs.ready`); False when
+        the ItemSelector failed, which fails the Map Run."""
+        try:
+            await inputs.ready(everything=everything)
+        except StatesError as exc:
+            self._crashed(exc)
+            return False
+        return True
+
+    async def _write_pending(
+        self, index: int, unstarted: list[Any], inputs: ChildInputs, remaining: Iterator[Any]
+    ) -> None:
         """Items the failed Map Run never started go to the ResultWriter's PENDING files."""
         assert self.writer is not None
-        for offset, value in enumerate(values):
-            item = (
-                value
-                if self.batched
-                else await select_item(self.state, self.data, self.effective, index + offset, value)
-            )
+        values = itertools.chain(unstarted, remaining)
+        offset = 0
+        while len(unstarted) > offset or await self._select_ahead(inputs):
+            try:
+                value = next(values, _NO_MORE)
+            except Exception:  # the reader failed on an item never started: the Map Run
+                break  # keeps its first error; PENDING lists the items read before
+            if value is _NO_MORE:
+                break
+            if self.batched:  # its items went through the ItemSelector
+                text = inputs.text(value)
+            else:
+                try:
+                    item = await select_item(
+                        self.state, self.data, self.effective, index + offset, value
+                    )
+                except StatesError as exc:
+                    self._crashed(exc)
+                    break
+                text = dumps(item)
             self.writer.add(
-                "PENDING",
-                {"Input": dumps(item), "InputDetails": {"Included": True}, "Status": "PENDING"},
+                "PENDING", {"Input": text, "InputDetails": {"Included": True}, "Status": "PENDING"}
             )
+            offset += 1
 
     def _size(self, value: Any) -> int:
         """Items in one child's input (a batch or one item)."""

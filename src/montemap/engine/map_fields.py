@@ -8,9 +8,10 @@ float fields with their ``...Path`` variants (``MaxConcurrency``,
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from montemap.asl.payload import compiled_payload
 from montemap.engine.dataflow import StateData, dumps
 from montemap.errors import QUERY_EVALUATION_ERROR, RUNTIME, EvaluationError
 from montemap.jsontypes import json_type_name
@@ -18,7 +19,14 @@ from montemap.jsontypes import json_type_name
 if TYPE_CHECKING:
     from montemap.engine.run import ExecutionRun
 
-__all__ = ["int_field", "item_selector", "map_items", "select_item", "tolerances"]
+__all__ = [
+    "int_field",
+    "item_selector",
+    "jsonpath_selection",
+    "map_items",
+    "select_item",
+    "tolerances",
+]
 
 
 async def int_field(
@@ -167,6 +175,24 @@ def item_selector(state: Mapping[str, Any]) -> Any:
     return state.get("Parameters")
 
 
+def jsonpath_selection(
+    state: Mapping[str, Any], data: StateData, effective: Any
+) -> Callable[[int, Any], Any] | None:
+    """A JSONPath ``ItemSelector`` as a plain function of (index, item), giving what
+    :func:`select_item` gives without a coroutine per item; None without a selector or
+    in JSONata (evaluated off the event loop)."""
+    selector = item_selector(state)
+    if selector is None or data.jsonata:
+        return None
+    compiled = compiled_payload(selector)
+
+    def select(index: int, value: Any) -> Any:
+        context = {**data.context, "Map": {"Item": {"Index": index, "Value": value}}}
+        return compiled(effective, context, data.variables)
+
+    return select
+
+
 async def select_item(
     state: Mapping[str, Any], data: StateData, effective: Any, index: int, value: Any
 ) -> Any:
@@ -181,11 +207,7 @@ async def select_item(
             return await data.eval_jsonata(selector, "ItemSelector")
         finally:
             data.context = saved
-    ctx = {**data.context, "Map": {"Item": item}}
-    return StateData(
-        language=data.language,
-        raw_input=data.raw_input,
-        context=ctx,
-        variables=data.variables,
-        state_name=data.state_name,
-    ).payload(selector, effective)
+    # What ``data.payload`` gives with ``$$.Map.Item`` in the context; the template is
+    # compiled once (the same ``ItemSelector`` is evaluated for every item).
+    context = {**data.context, "Map": {"Item": item}}
+    return compiled_payload(selector)(effective, context, data.variables)

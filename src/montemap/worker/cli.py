@@ -25,7 +25,7 @@ from typing import Any, cast
 from montemap.worker import logs
 from montemap.worker.errors import WorkerError
 from montemap.worker.execution import Handler
-from montemap.worker.worker import MAX_WORKER_NAME, Worker
+from montemap.worker.worker import DEFAULT_POLL_AHEAD_S, MAX_WORKER_NAME, Worker
 
 
 def load_handler(spec: str) -> Handler:
@@ -67,6 +67,20 @@ def _count(text: str) -> int:
     return value
 
 
+#: Overrides ``--poll-ahead``'s default (a task definition's command need not change).
+POLL_AHEAD_VARIABLE = "MONTEMAP_WORKER_POLL_AHEAD"
+
+
+def _default_poll_ahead() -> float:
+    text = os.environ.get(POLL_AHEAD_VARIABLE)
+    if text is None:
+        return DEFAULT_POLL_AHEAD_S
+    try:
+        return _seconds(text)
+    except argparse.ArgumentTypeError as exc:
+        raise WorkerError(f"{POLL_AHEAD_VARIABLE}: {exc}")
+
+
 def run_worker(args: argparse.Namespace) -> int:
     """Build the worker from the options and run it until SIGTERM; its exit code."""
     logs.configure(args.log_format, args.log_level)
@@ -84,6 +98,7 @@ def run_worker(args: argparse.Namespace) -> int:
         concurrency=args.concurrency,
         heartbeat_interval=heartbeat,
         shutdown_grace=args.shutdown_grace,
+        poll_ahead=_default_poll_ahead() if args.poll_ahead is None else args.poll_ahead,
     )
     return worker.run()
 
@@ -114,7 +129,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--concurrency",
         type=_count,
         default=1,
-        help="tasks in hand at once, one thread each (default: %(default)s)",
+        help="tasks running at once, one thread each (default: %(default)s)",
     )
     parser.add_argument(
         "--heartbeat-interval",
@@ -128,6 +143,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=_seconds,
         default=30.0,
         help="seconds tasks in hand get to finish after SIGTERM (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--poll-ahead",
+        type=_seconds,
+        default=None,
+        metavar="S",
+        help="while a slot's last task ran within S seconds, poll for its next task as the "
+        "current one starts, so the two round trips between tasks are not waited for "
+        f"(the task waits in hand, heartbeated); 0 never (default: ${POLL_AHEAD_VARIABLE}, "
+        f"else {DEFAULT_POLL_AHEAD_S:g}: never)",
     )
     parser.add_argument(
         "--worker-name",

@@ -117,6 +117,9 @@ class InFlightTask:
         #: What the handler produced, once it returned.
         self.handler_outcome: Outcome | None = None
         self.handler_finished = threading.Event()
+        #: How long the handler ran (seconds), once it returned.
+        self.handler_seconds: float | None = None
+        self._held = False
         self._settled = False
         self._lock = threading.Lock()
         self._stop_beats = threading.Event()
@@ -138,16 +141,31 @@ class InFlightTask:
             )
         return alive
 
+    def hold(self) -> None:
+        """Start the background heartbeats now: the task waits in hand before it runs."""
+        if self.heartbeat_interval is not None and not self._held:
+            self._held = True
+            HEARTBEATS.start(self, self.heartbeat_interval)
+
+    def release(self) -> None:
+        """Stop the heartbeats of a task that will not run; returns once none is in flight."""
+        self._stop_beats.set()
+        if self.heartbeat_interval is not None:
+            HEARTBEATS.stop(self)
+
     def run(self, handler: Handler) -> Outcome:
         """Run the handler and report its outcome (unless already abandoned).
 
         Heartbeats come from the process's scheduler
-        (:mod:`montemap.worker.heartbeats`), not from a thread of this task's."""
+        (:mod:`montemap.worker.heartbeats`), not from a thread of this task's;
+        they run from :meth:`hold` on if the task waited in hand."""
         interval = self.heartbeat_interval
-        if interval is not None:
+        if interval is not None and not self._held:
             HEARTBEATS.start(self, interval)
         try:
+            started = time.monotonic()
             outcome = outcome_of(handler, self.raw_input, self.context)
+            self.handler_seconds = time.monotonic() - started
             self.handler_outcome = outcome
             self.handler_finished.set()
         finally:

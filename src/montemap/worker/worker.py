@@ -1,18 +1,22 @@
 """The activity worker: poll, run the handler, heartbeat, report; stop gracefully.
 
-``Worker(handler, activity_arn=..., ...).run()`` keeps ``concurrency`` tasks in
-hand at most. Each slot is a thread that long-polls ``GetActivityTask`` and
-runs the handler on what it gets, with its own background heartbeat.
-Threads suit both kinds of handler this project has: NumPy kernels release
+``Worker(handler, activity_arn=..., ...).run()`` runs ``concurrency`` tasks at
+a time at most. Each slot is a thread that long-polls ``GetActivityTask`` and
+runs the handler on what it gets, with its own background heartbeat. With
+``poll_ahead`` and while its tasks are short, a slot sends its next poll when
+a task starts, so the next task is in hand when the current one is reported
+(:mod:`montemap.worker.poll_ahead`): a slot then holds two tasks at most, one
+waiting. Threads suit both kinds of handler this project has: NumPy kernels release
 the GIL, and I/O-bound handlers wait on sockets. A pure-Python CPU-bound
 handler gets no parallel speed-up from ``concurrency > 1``; run more worker
 processes instead (the worker service does).
 
-Shutdown (SIGTERM or SIGINT, e.g. a Spot interruption): stop polling; give
-the tasks in hand ``shutdown_grace`` seconds to finish; then fail the rest at
-once with ``montemap.WorkerShutdown`` (retryable) rather than leaving them to
-time out. A second signal ends the grace period immediately. A task that a
-poll still in flight returns during shutdown is failed the same way.
+Shutdown (SIGTERM or SIGINT, e.g. a Spot interruption): stop polling; fail
+the tasks waiting in hand (not started) at once with ``montemap.WorkerShutdown``
+(retryable); give the running ones ``shutdown_grace`` seconds to finish; then
+fail the rest the same way rather than leaving them to time out. A second
+signal ends the grace period immediately. A task that a poll still in flight
+returns during shutdown is failed the same way.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from montemap.worker.client import (
 from montemap.worker.context import GracePeriod, TaskContext
 from montemap.worker.errors import WORKER_SHUTDOWN, WorkerError
 from montemap.worker.execution import Handler, InFlightTask
+from montemap.worker.poll_ahead import PollAhead
 
 log = logging.getLogger("montemap.worker")
 
@@ -51,6 +56,10 @@ log = logging.getLogger("montemap.worker")
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 #: After the grace: how long handlers that honour the cancellation get to return.
 CANCELLED_HANDLER_WAIT_S = 2.0
+
+#: Poll ahead while a slot's last handler returned within this many seconds (0: never,
+#: the default until a quiet host shows the gain; see docs/workers.md "Poll-ahead").
+DEFAULT_POLL_AHEAD_S = 0.0
 
 #: AWS limit on ``workerName``.
 MAX_WORKER_NAME = 80
@@ -98,11 +107,13 @@ class Worker:
             worker's own (:func:`montemap.worker.client.make_client`) is made with
             ``endpoint_url`` and ``region`` (the activity ARN's region unless given).
         worker_name: recorded in ActivityStarted events (default ``<host>-<pid>``).
-        concurrency: tasks in hand at once, each in its own thread.
+        concurrency: tasks running at once, each in its own thread.
         heartbeat_interval: seconds between background heartbeats; keep it well
             below the state's ``HeartbeatSeconds`` (a third of it is a good value).
             None sends none (for states without HeartbeatSeconds).
         shutdown_grace: seconds the tasks in hand get to finish after SIGTERM.
+        poll_ahead: a slot whose last handler returned within this many seconds
+            polls for its next task while the current one runs; 0 or None: never.
         report_timeout: how long to keep retrying a result through API errors.
         backoff_base, backoff_cap: exponential back-off (full jitter) after API errors.
     """
@@ -119,6 +130,7 @@ class Worker:
         concurrency: int = 1,
         heartbeat_interval: float | None = 10.0,
         shutdown_grace: float = 30.0,
+        poll_ahead: float | None = DEFAULT_POLL_AHEAD_S,
         report_timeout: float = 60.0,
         backoff_base: float = 0.5,
         backoff_cap: float = 30.0,
@@ -136,6 +148,7 @@ class Worker:
             raise WorkerError(f"concurrency must be a whole number >= 1, got {concurrency!r}")
         _positive("heartbeat_interval", heartbeat_interval)
         _positive("shutdown_grace", shutdown_grace, allow_zero=True)
+        _positive("poll_ahead", poll_ahead, allow_zero=True)
         _positive("report_timeout", report_timeout, allow_zero=True)
         _positive("backoff_base", backoff_base)
         _positive("backoff_cap", backoff_cap)
@@ -152,6 +165,7 @@ class Worker:
         self.concurrency = concurrency
         self.heartbeat_interval = heartbeat_interval
         self.shutdown_grace = float(shutdown_grace)
+        self.poll_ahead = float(poll_ahead or 0.0)
         self.log = logger or log
         if client is None:
             client = make_client(
@@ -173,6 +187,7 @@ class Worker:
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._in_hand: dict[str, InFlightTask] = {}
+        self._waiting: set[str] = set()  # tokens in hand whose handler has not started
         self._waker: Waker | None = None
 
     # ------------------------------------------------------------------ control
@@ -204,7 +219,28 @@ class Worker:
                 extra=self._extra(),
             )
         self._stopping.set()
+        with self._lock:  # a task received from now on sees the flag: it is failed at once
+            waiting = [self._in_hand.pop(token) for token in self._waiting]
+            self._waiting.clear()
+        self._drop_waiting(waiting)
         self._wake()
+
+    def _drop_waiting(self, tasks: list[InFlightTask]) -> None:
+        """Fail tasks that waited in hand and never ran (the worker is stopping)."""
+        for task in tasks:
+            task.release()
+            cause = (
+                f"worker {self.worker_name} stopped ({self._reason}) before the task, "
+                "which waited in hand, started"
+            )
+            if task.abandon(WORKER_SHUTDOWN, cause):
+                self.stats.add(abandoned=1)
+                self.log.warning(
+                    "task waiting in hand failed with %s: the worker is stopping",
+                    WORKER_SHUTDOWN,
+                    extra=self._extra(task.task_id),
+                )
+            task.handler_finished.set()  # no handler will run
 
     def run(self, *, install_signal_handlers: bool = True) -> int:
         """Serve until shut down; 0 after a clean stop, 1 after a fatal error.
@@ -285,10 +321,14 @@ class Worker:
     # ------------------------------------------------------------------ slots
     def _slot_loop(self) -> None:
         backoff = self.api.backoff()
+        ahead: PollAhead[InFlightTask] | None = None
+        if self.poll_ahead > 0:
+            ahead = PollAhead(self._poll_task, f"{threading.current_thread().name}-ahead")
+        last_seconds: float | None = None  # how long the slot's last handler ran
         while not self._stopping.is_set():
             self.log.debug("polling for a task", extra=self._extra())
             try:
-                task = self.api.poll(self.activity_arn, self.worker_name)
+                task = ahead.take() if ahead is not None and ahead.pending else self._poll_task()
             except (ClientError, BotoCoreError) as exc:
                 self.stats.add(api_errors=1)
                 if not is_transient(exc):
@@ -307,8 +347,19 @@ class Worker:
                 self._fail_fatally(exc)
                 return
             backoff.reset()
-            if task is not None:
-                self._handle(task)
+            if task is None:
+                continue
+            quick = last_seconds is not None and last_seconds < self.poll_ahead
+            if ahead is not None and quick and not self._stopping.is_set():
+                ahead.start()
+            self._work(task)
+            last_seconds = task.handler_seconds
+
+    def _poll_task(self) -> InFlightTask | None:
+        """One GetActivityTask; the task it brought, now in hand (None: none came, or it
+        came during shutdown and was failed). Raises the poll's errors."""
+        received = self.api.poll(self.activity_arn, self.worker_name)
+        return None if received is None else self._receive(received)
 
     def _fail_fatally(self, exc: BaseException) -> None:
         if self.fatal is None:
@@ -321,7 +372,9 @@ class Worker:
         )
         self.request_shutdown("fatal error")
 
-    def _handle(self, received: ActivityTask) -> None:
+    def _receive(self, received: ActivityTask) -> InFlightTask | None:
+        """Put a task in hand, waiting to run, with its heartbeats running; a task that
+        arrives while the worker stops is failed at once (None)."""
         context = TaskContext(
             task_token=received.token,
             activity_arn=self.activity_arn,
@@ -343,6 +396,8 @@ class Worker:
             late = self._stopping.is_set()
             if not late:
                 self._in_hand[received.token] = task
+                self._waiting.add(received.token)
+                task.hold()
         if late:
             cause = f"worker {self.worker_name} was stopping ({self._reason}) when the task arrived"
             task.abandon(WORKER_SHUTDOWN, cause)
@@ -350,15 +405,23 @@ class Worker:
             self.log.warning(
                 "task arrived during shutdown; failed with %s", WORKER_SHUTDOWN, extra=extra
             )
-            return
+            return None
         self.log.info("task received", extra=extra)
+        return task
+
+    def _work(self, task: InFlightTask) -> None:
+        """Run a task in hand and report it, unless shutdown failed it while it waited."""
+        with self._lock:
+            if task.token not in self._waiting:
+                return  # failed by request_shutdown while it waited
+            self._waiting.discard(task.token)
         try:
             outcome = task.run(self.handler)
             if task.outcome is outcome:
                 self.stats.add(**({"succeeded": 1} if outcome.succeeded else {"failed": 1}))
         finally:
             with self._lock:
-                self._in_hand.pop(received.token, None)
+                self._in_hand.pop(task.token, None)
             # Only a draining main thread waits for tasks to finish: it checks the
             # tasks in hand after setting the flag, and this check follows the pop.
             if self._stopping.is_set():

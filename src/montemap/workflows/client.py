@@ -255,6 +255,7 @@ class WorkflowClient:
         interval: float = 0.5,
         refresh: float = 1.0,
         wake: threading.Event | None = None,
+        quiet_interval: float = 5.0,
     ) -> dict[str, Any]:
         """Poll until the execution ends; returns its final DescribeExecution.
 
@@ -264,7 +265,9 @@ class WorkflowClient:
         ``interval`` later); the progress display's snapshot (Map Runs, metrics,
         the worker service: several calls) is taken at most every ``refresh``
         seconds, and never when the display is quiet. With an embedded server
-        every call costs the server's CPU, which the workers need.
+        every call costs the server's CPU, which the workers need: with ``wake`` and
+        a quiet display, the status is checked when woken and otherwise only every
+        ``quiet_interval`` seconds (at least ``interval``).
         """
         watching = not getattr(progress, "quiet", False)
         refreshed = -math.inf
@@ -286,7 +289,7 @@ class WorkflowClient:
                 return dict(self.c.sfn.describe_execution(executionArn=arn))
             if wake is None:
                 time.sleep(interval)
-            elif wake.wait(interval):
+            elif wake.wait(interval if watching else max(interval, quiet_interval)):
                 wake.clear()  # before the next look: a later event sets it again
 
     def stop(self, arn: str) -> None:
