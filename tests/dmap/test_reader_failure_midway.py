@@ -30,6 +30,7 @@ from tests.dmap.engine_env import (
     open_tasks,
     take,
 )
+from tests.dmap.test_inventory_fast_path import put_inventory
 from tests.dmap.test_item_reader import reader
 
 WRITER = {"Resource": "arn:aws:states:::s3:putObject", "Parameters": {"Bucket": "out"}}
@@ -55,24 +56,6 @@ def csv_text(good: int) -> bytes:
 
 def gzip_part(rows: range) -> bytes:
     return gzip.compress("".join(f'"data","k{n}","1"\n' for n in rows).encode())
-
-
-def put_inventory(store: LocalObjectStore, parts: list[bytes]) -> dict[str, Any]:
-    """An S3 Inventory whose files are ``parts``; the ItemReader of its manifest."""
-    store.create_bucket("inventory")
-    keys = []
-    for number, body in enumerate(parts):
-        key = f"inv/part-{number}.csv.gz"
-        store.put("inventory", key, body)
-        keys.append({"key": key})
-    manifest = {
-        "destinationBucket": "arn:aws:s3:::inventory",
-        "fileFormat": "CSV",
-        "fileSchema": "Bucket, Key, Size",
-        "files": keys,
-    }
-    store.put("inventory", "inv/manifest.json", json.dumps(manifest).encode())
-    return reader("MANIFEST", "inv/manifest.json", bucket="inventory")
 
 
 def children(engine: Engine, run_arn: str) -> list[tuple[str, Any]]:
