@@ -129,12 +129,11 @@ class _Evaluator:
         A new evaluator is first waited for until it says it is ready, so the
         time limit counts the evaluation only.
         """
+        if not self._ready:
+            started = self._wait_ready()
+            if started is not None:
+                return started
         try:
-            if not self._ready:
-                if not self._connection.poll(STARTUP_TIMEOUT_S):
-                    return (_ERROR, (QUERY_EVALUATION_ERROR, "the JSONata evaluator did not start"))
-                self._connection.recv()  # the evaluator's "ready"
-                self._ready = True
             self._connection.send(request)
             if not self._connection.poll(timeout_s):
                 return None
@@ -143,6 +142,18 @@ class _Evaluator:
             return (_MEMORY, None)
         return reply
 
+    def _wait_ready(self) -> tuple[str, Any] | None:
+        """None once the new evaluator said it is ready, else the error that names why not."""
+        try:
+            if not self._connection.poll(STARTUP_TIMEOUT_S):
+                return (_ERROR, (QUERY_EVALUATION_ERROR, "the JSONata evaluator did not start"))
+            self._connection.recv()  # the evaluator's "ready"
+        except (EOFError, OSError):
+            self._process.join(1.0)
+            return (_ERROR, (QUERY_EVALUATION_ERROR, startup_failure(self._process.exitcode)))
+        self._ready = True
+        return None
+
     def alive(self) -> bool:
         return self._process.is_alive()
 
@@ -150,6 +161,17 @@ class _Evaluator:
         self._process.kill()
         self._process.join()
         self._connection.close()
+
+
+def startup_failure(exitcode: int | None) -> str:
+    """What to say when an evaluator process ended before it was ready."""
+    how = "was killed" if exitcode is None or exitcode < 0 else f"exited with code {exitcode}"
+    return (
+        f"the JSONata evaluator process {how} before it started. Evaluators are started "
+        "with multiprocessing's 'forkserver', which imports the program's main module: a "
+        "program that runs montemap's engine in its own process must start it under "
+        '`if __name__ == "__main__":`'
+    )
 
 
 def serve(connection: Connection, memory_mb: int, timeout_ms: int) -> None:
