@@ -16,6 +16,10 @@ older ``src``, alternating round by round), each on a fresh range of objects:
 ``--whole-batch`` times the worker's whole batch instead (``process_batch``: read, parse,
 simulate 1,000 paths of 4 scenarios, write the outputs to a temporary folder).
 
+``--drop-after-reading`` alternates this tree with itself dropping each object's pages
+once read (``objects.drop_after_reading``, as ``montemap simulate``'s workers do for a
+portfolio too large to stay cached): its "warm" column then reads cold objects again.
+
 Each row: wall and process CPU (user + system) per object, and the machine's iowait over
 the cold pass; each child checks its bytes against plain ``open().read()`` (reads only).
 
@@ -47,6 +51,9 @@ from montemap.credit.objects import Item, read_objects
 from montemap.credit.params import RunParams
 from montemap.storage import LocalObjectStore
 root, repeats, whole = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"
+if sys.argv[4] == "1":  # each object's pages dropped once read, as simulate does at 5M
+    from montemap.credit.objects import drop_after_reading
+    drop_after_reading(True)
 keys = json.loads(sys.stdin.read())
 store = LocalObjectStore(root)
 batches = [[Item("montemap-source", k) for k in keys[i:i + 400]] for i in range(0, len(keys), 400)]
@@ -115,10 +122,11 @@ def drop_pages(root: Path, keys: list[str]) -> None:
 
 
 def run_child(
-    src: str | None, root: Path, keys: list[str], repeats: int, whole: bool
+    src: str | None, root: Path, keys: list[str], repeats: int, whole: bool, drop: bool = False
 ) -> dict[str, float]:
+    flags = ["1" if whole else "0", "1" if drop else "0"]
     proc = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(root), str(repeats), "1" if whole else "0"],
+        [sys.executable, "-c", _CHILD, str(root), str(repeats), *flags],
         input=json.dumps(keys),
         capture_output=True,
         text=True,
@@ -145,9 +153,20 @@ def main() -> None:
         help="time the worker's whole batch (process_batch: read, parse, simulate, write)",
     )
     ap.add_argument("--baseline-src", help="an older src, run before this tree each round")
+    ap.add_argument(
+        "--drop-after-reading",
+        action="store_true",
+        help="alternate this tree with itself dropping each object's pages once read "
+        "(objects.drop_after_reading, as simulate does for a portfolio too large to "
+        "stay cached) instead of with --baseline-src",
+    )
     args = ap.parse_args()
-    codes = [("baseline", args.baseline_src)] if args.baseline_src else []
-    codes.append(("this tree", None))
+    codes: list[tuple[str, str | None, bool]] = []
+    if args.baseline_src:
+        codes.append(("baseline", args.baseline_src, False))
+    codes.append(("this tree", None, False))
+    if args.drop_after_reading:
+        codes = [("this tree", None, False), ("this tree, dropped once read", None, True)]
     compile_sources(args.baseline_src)
     per_run = args.batches * BATCH
     keys = inventory_keys(args.data, args.skip, per_run * len(codes) * args.rounds)
@@ -156,12 +175,14 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|---:|")
     ranges = iter(keys[i : i + per_run] for i in range(0, len(keys), per_run))
     for r in range(args.rounds):
-        for name, src in codes if r % 2 == 0 else codes[::-1]:
+        for name, src, drop in codes if r % 2 == 0 else codes[::-1]:
             chunk = next(ranges)
             if args.drop:
                 drop_pages(root, chunk)
             share = cached_share(root, chunk)
-            res = run_child(src, args.data / "buckets", chunk, args.warm_repeats, args.whole_batch)
+            res = run_child(
+                src, args.data / "buckets", chunk, args.warm_repeats, args.whole_batch, drop
+            )
             if not res["identical"]:
                 raise SystemExit(f"{name}: bytes differ from plain reads")
             n = len(chunk) - BATCH  # the first batch is untimed

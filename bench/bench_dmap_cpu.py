@@ -10,6 +10,11 @@ StartExecution to the execution's end (``/proc``), divided by the batches answer
 With ``--baseline-src`` the baseline's server and this checkout's alternate, each
 round with a fresh data directory over the same inventory.
 
+``--task-ms M`` makes each worker hold its task M ms before reporting it, as real
+workers do (~100 ms a batch in ``montemap run``): the shipped state's MaxConcurrency
+(1000) then keeps ~1,000 children waiting at once, as in ``run``, and a batch costs the
+server more than with instant answers (session 23: 2.6-2.8 against 1.9-2.0 ms at 50 ms).
+
     env -u PYTHONDONTWRITEBYTECODE .venv/bin/python bench/bench_dmap_cpu.py \\
         --keys 500000 --workers 8 --baseline-src /tmp/base-src --rounds 4
 """
@@ -37,14 +42,23 @@ from bench.bench_dmap import ACCOUNT, dmap_input, processing_dmap, write_invento
 SOURCE = "portfolio"
 
 
-def _answer(port: int, activity: str, name: str, done: threading.Event, counts: list[int]) -> None:
-    """A no-op worker: take a task, report it done, until ``done``."""
+def _answer(
+    port: int,
+    activity: str,
+    name: str,
+    done: threading.Event,
+    counts: list[int],
+    task_seconds: float = 0.0,
+) -> None:
+    """A no-op worker: take a task, (hold it ``task_seconds``,) report it done, until ``done``."""
     client = Client(port)
     try:
         while not done.is_set():
             task = client.call("GetActivityTask", {"activityArn": activity, "workerName": name})
             token = task.get("taskToken")
             if token:
+                if task_seconds:
+                    time.sleep(task_seconds)
                 output = json.dumps({"batch_id": f"{name}-{counts[0]}", "items": 400})
                 client.call("SendTaskSuccess", {"taskToken": token, "output": output})
                 counts[0] += 1
@@ -54,7 +68,9 @@ def _answer(port: int, activity: str, name: str, done: threading.Event, counts: 
         client.close()
 
 
-def once(src: str | None, inventory: Path, workers: int, work: Path) -> dict[str, Any]:
+def once(
+    src: str | None, inventory: Path, workers: int, work: Path, task_ms: float = 0.0
+) -> dict[str, Any]:
     """One execution over ``inventory`` on a fresh server of ``src``: its CPU per batch."""
     data = Path(tempfile.mkdtemp(prefix="dmap-cpu-", dir=work))
     shutil.copytree(inventory / SOURCE, data / "buckets" / SOURCE)
@@ -82,7 +98,9 @@ def once(src: str | None, inventory: Path, workers: int, work: Path) -> dict[str
         )
         counts = [[0] for _ in range(workers)]
         threads = [
-            threading.Thread(target=_answer, args=(port, activity, f"w{i}", done, counts[i]))
+            threading.Thread(
+                target=_answer, args=(port, activity, f"w{i}", done, counts[i], task_ms / 1e3)
+            )
             for i in range(workers)
         ]
         for thread in threads:
@@ -122,6 +140,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--baseline-src", help="a montemap src folder to alternate with")
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument(
+        "--task-ms", type=float, default=0.0, help="each worker holds a task this long"
+    )
     args = parser.parse_args()
     compile_sources(args.baseline_src, None)
     variants = [args.baseline_src, None] if args.baseline_src else [None]
@@ -130,7 +151,8 @@ def main() -> None:
         write_inventory(work / "inventory", SOURCE, args.keys)
         for _ in range(args.rounds):
             for src in variants:
-                print(json.dumps(once(src, work / "inventory", args.workers, work)), flush=True)
+                result = once(src, work / "inventory", args.workers, work, args.task_ms)
+                print(json.dumps(result), flush=True)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,23 @@ time per loan within 10%.
 ``--baseline-src DIR`` (an older ``src``) runs each size with it first, then with this
 tree (a row each).
 
+Each row also splits the run into its phases, as the main process sees them: ``map``
+(from the command's start to the reduction: imports, the inventory, feeding the pool
+while the workers run every batch), ``reduce`` and ``report``, with the main process's
+CPU, its peak RSS in each phase (reset at each phase through ``/proc/self/clear_refs``),
+and what the machine read from its disks in each (``/proc/vmstat`` pgpgin); and the CPU
+time of the command and all its processes (pool, workers: read from ``/proc`` every 0.5
+s) per loan, which a shared machine's load disturbs less than wall time, with the CPU
+time the kernel's page reclaim (``kswapd``) took meanwhile.
+
+``--cold`` drops each portfolio's objects from the page cache before its run, so that
+every size reads its objects from the disk (a 5,000,000-object portfolio cannot stay
+cached on a 24 GB machine; a 500,000-object one can): each object opened and
+``POSIX_FADV_DONTNEED``, which needs no privileges but drops only the file's clean pages;
+the inodes and dentries stay cached (only ``/proc/sys/vm/drop_caches``, as root, drops
+those). ``fincore`` checks a sample before and after (the row's "cache" column). Without
+it, the objects are read as the cache holds them (the default).
+
 ``--keep-work`` keeps each run's batch outputs (``simulate`` otherwise deletes its work
 folder; the bench sets ``MONTEMAP_KEEP_WORK=1`` for the child) in
 ``<root>/<loans>/out/.work``, to probe the reduction and the report on them alone:
@@ -71,9 +88,37 @@ AS_OF = "2026-11-27"
 #: The attribute that keeps a batch output's MD5 once computed (storage/local_meta.py).
 ETAG_XATTR = "user.montemap.etag"
 _DRIVER = """
-import resource, sys
+import resource, sys, time
 from montemap.cli import main
+def mark(phase):  # wall clock, this process's CPU, its peak RSS since the last mark
+    try:
+        with open("/proc/self/status") as f:
+            hwm = next(int(x.split()[1]) for x in f if x.startswith("VmHWM:"))
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # reset the peak: the next mark reports the next phase's
+    except (OSError, StopIteration, ValueError):
+        hwm = 0
+    try:  # the disk: this process's reads, and the whole machine's (pgpgin, KB)
+        with open("/proc/self/io") as f:
+            own = next(int(x.split()[1]) for x in f if x.startswith("read_bytes:"))
+        with open("/proc/vmstat") as f:
+            disk = next(int(x.split()[1]) for x in f if x.startswith("pgpgin "))
+    except (OSError, StopIteration, ValueError):
+        own = disk = 0
+    print("PHASE", phase, time.time(), time.process_time(), hwm, own, disk * 1024, flush=True)
+try:  # the phases of simulate: feeding the pool (the maps), reduce, report
+    import montemap.credit.simulate as _sim
+    def _timed(name, fn):
+        def run(*args, **kwargs):
+            mark(name)
+            return fn(*args, **kwargs)
+        return run
+    _sim.reduce_run = _timed("reduce", _sim.reduce_run)
+    _sim.write_html_report = _timed("report", _sim.write_html_report)
+except (ImportError, AttributeError):
+    pass
 code = main(sys.argv[1:])
+mark("end")
 print("MAXRSS_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, flush=True)
 sys.exit(code)
 """
@@ -105,8 +150,39 @@ def _hwm_kb(pid: int) -> int:
     return 0
 
 
-def _poll(pid: int, peaks: dict[int, int], done: threading.Event) -> None:
+def _cpu_seconds(pid: int) -> float:
+    """A process's CPU time so far (user + system), 0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _kswapd_seconds() -> float:
+    """The CPU time of the kernel's page reclaim threads (``kswapd*``) so far."""
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/comm") as f:
+                if f.read().startswith("kswapd"):
+                    total += _cpu_seconds(int(entry))
+        except (OSError, ValueError):
+            continue
+    return total
+
+
+def _poll(pid: int, peaks: dict[int, int], cpu: dict[int, float], done: threading.Event) -> None:
+    """Every 0.5 s: each child's peak RSS, and the CPU time of the command and all its
+    descendants (the last reading of each: a process's last 0.5 s may be missed)."""
     while not done.is_set():
+        family, seen = [pid], 0
+        while seen < len(family):
+            family += _children(family[seen])
+            seen += 1
+        for member in family:
+            cpu[member] = max(cpu.get(member, 0.0), _cpu_seconds(member))
         for child in _children(pid):
             peaks[child] = max(peaks.get(child, 0), _hwm_kb(child))
         done.wait(0.5)
@@ -148,29 +224,127 @@ def simulate(
     if keep_work:
         env["MONTEMAP_KEEP_WORK"] = "1"
     load_before = os.getloadavg()[0]
+    began, disk0 = time.time(), _disk_read()
     start = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-c", _DRIVER, *args], stdout=subprocess.PIPE, text=True, env=env
     )
     peaks: dict[int, int] = {}
+    cpu: dict[int, float] = {}
+    kswapd = _kswapd_seconds()
     done = threading.Event()
-    poller = threading.Thread(target=_poll, args=(proc.pid, peaks, done), daemon=True)
+    poller = threading.Thread(target=_poll, args=(proc.pid, peaks, cpu, done), daemon=True)
     poller.start()
     stdout, _ = proc.communicate()
     seconds = time.perf_counter() - start
     done.set()
     poller.join()
+    kswapd = _kswapd_seconds() - kswapd
     if proc.returncode != 0:
         raise SystemExit(f"simulate failed ({proc.returncode}):\n{stdout}")
     main_kb = next(int(x.split()[1]) for x in stdout.splitlines() if x.startswith("MAXRSS_KB"))
     summary = json.loads((out / "summary.json").read_text())
     workers_kb = sorted((kb for kb in peaks.values() if kb > 60_000), reverse=True)
+    phases = _phases(stdout, began, disk0)
+    if phases:  # the marks reset the peak (clear_refs): the highest phase is the run's
+        main_kb = max(int(p["main_peak_mb"] * 1024) for p in phases.values())
     return {
+        "phases": phases,
         "seconds": seconds,
+        "cpu_seconds": sum(cpu.values()),  # the command, its pool and workers
+        "kswapd_seconds": kswapd,  # the whole machine's page reclaim meanwhile
         "loans_simulated": summary["loans"],
         "main_peak_mb": main_kb / 1024,
         "worker_peaks_mb": [kb / 1024 for kb in workers_kb],
         "load_1min": [round(load_before, 1), round(os.getloadavg()[0], 1)],
+    }
+
+
+def _phases(stdout: str, began: float, disk0: int) -> dict[str, dict[str, float]]:
+    """The driver's phase marks as ``{phase: {seconds, main_cpu, main_peak_mb}}``: ``map``
+    (from the command's start: imports, the inventory, feeding the pool while the
+    workers run the batches), ``reduce`` and ``report`` (the main process alone)."""
+    marks = [line.split()[1:] for line in stdout.splitlines() if line.startswith("PHASE ")]
+    phases: dict[str, dict[str, float]] = {}
+    name, wall, cpu, own, disk = "map", began, 0.0, 0, disk0
+    for phase, t, c, hwm_kb, own_read, disk_read in marks:
+        phases[name] = {
+            "seconds": float(t) - wall,
+            "main_cpu": float(c) - cpu,
+            "main_peak_mb": int(hwm_kb) / 1024,
+            "main_disk_read_mb": (int(own_read) - own) / 2**20,
+            "machine_disk_read_mb": (int(disk_read) - disk) / 2**20,
+        }
+        name, wall, cpu, own, disk = phase, float(t), float(c), int(own_read), int(disk_read)
+    return phases
+
+
+def _disk_read() -> int:
+    """Bytes the whole machine has read from disks (``/proc/vmstat`` pgpgin)."""
+    with open("/proc/vmstat") as f:
+        return next(int(x.split()[1]) for x in f if x.startswith("pgpgin ")) * 1024
+
+
+def _object_keys(data: Path) -> list[str]:
+    """The portfolio's object keys, as its inventory lists them."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+    from montemap.credit.simulate import iter_inventory_items
+    from montemap.storage import local_store
+
+    return [item["Key"] for item in iter_inventory_items(local_store(data))]
+
+
+def cached_share(bucket: Path, keys: list[str], sample: int = 4000) -> float:
+    """The share of an even sample of the objects with their page in the page cache
+    (util-linux ``fincore``: ``mincore``/``cachestat``, which read nothing)."""
+    paths = [str(bucket / k) for k in keys[:: max(1, len(keys) // sample)]]
+    pages: list[int] = []
+    for i in range(0, len(paths), 500):
+        text = subprocess.run(
+            ["fincore", "--raw", "--noheadings", "--output", "PAGES", *paths[i : i + 500]],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        pages += [int(x) for x in text.split()]
+    return sum(1 for p in pages if p > 0) / len(pages) if pages else float("nan")
+
+
+def _drop(bucket: Path, keys: list[str]) -> None:
+    for key in keys:
+        try:
+            fd = os.open(bucket / key, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+
+
+def evict(data: Path) -> dict[str, float]:
+    """Drop the portfolio objects' pages from the page cache, without privileges: each
+    object opened and ``POSIX_FADV_DONTNEED`` (clean pages only; nothing is written; 8
+    threads, so the opens of uncached inodes overlap). Their inodes and dentries stay
+    cached (only ``/proc/sys/vm/drop_caches``, which needs root, drops those), so a cold
+    run here still finds the directory and the inodes in memory where they fit. Returns
+    the seconds taken and ``fincore``'s share of a sample cached before and after."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    bucket = data / "buckets" / "montemap-source"
+    keys = _object_keys(data)
+    before = cached_share(bucket, keys)
+    if before < 0.005:  # none of the sample cached: nothing to drop
+        return {"evict_seconds": 0.0, "cached_before": before, "cached_after": before}
+    start = time.perf_counter()
+    chunks = [keys[i : i + 4096] for i in range(0, len(keys), 4096)]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda chunk: _drop(bucket, chunk), chunks))
+    seconds = time.perf_counter() - start
+    return {
+        "evict_seconds": seconds,
+        "cached_before": before,
+        "cached_after": cached_share(bucket, keys),
     }
 
 
@@ -389,6 +563,13 @@ def main() -> None:
     )
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument(
+        "--cold",
+        action="store_true",
+        help="before each run, drop the portfolio objects' pages from the page cache "
+        "(POSIX_FADV_DONTNEED per object; inodes and dentries stay cached), so every "
+        "size reads its objects from the disk",
+    )
+    parser.add_argument(
         "--lambda",
         dest="lambda_path",
         action="store_true",
@@ -414,9 +595,11 @@ def main() -> None:
         reduce_only(args)
         return
     print(
-        "| loans | generate s | simulate s | us per loan | main peak MB | worker peaks MB | load |"
+        "| loans | cache | generate s | simulate s | us per loan | map / reduce / report s "
+        "| CPU us per loan (kswapd s) | disk read GB (machine) "
+        "| main peak MB (map / reduce / report) | worker peaks MB | load |"
     )
-    print("|---:|---:|---:|---:|---:|---|---|")
+    print("|---:|---|---:|---:|---:|---|---|---|---|---|---|")
     # with --baseline-src, each size runs the baseline, then this tree (the code column)
     codes: list[tuple[str, Path | None]] = [("", None)]
     if args.baseline_src:
@@ -425,18 +608,34 @@ def main() -> None:
         root = args.root / str(loans)
         gen = generate(root, loans)
         for label, src in codes:
+            cache = evict(root / "data") if args.cold else {}
             run = simulate(root, args.workers, args.paths, not args.no_report, args.keep_work, src)
             run.update(loans=loans, generate_seconds=gen, us_per_loan=run["seconds"] / loans * 1e6)
-            run["code"] = label.strip() or "this tree"
+            run.update(code=label.strip() or "this tree", cold=args.cold, **cache)
             with open(args.root / "results.jsonl", "a") as f:
                 f.write(json.dumps(run) + "\n")
-            workers = ", ".join(f"{mb:.0f}" for mb in run["worker_peaks_mb"])
-            print(
-                f"| {label}{loans:,} | {gen:.0f} | {run['seconds']:.1f} | {run['us_per_loan']:.1f} "
-                f"| {run['main_peak_mb']:.0f} | {workers} "
-                f"| {run['load_1min'][0]:.1f}-{run['load_1min'][1]:.1f} |",
-                flush=True,
-            )
+            _row(label, loans, gen, run)
+
+
+def _row(label: str, loans: int, gen: float, run: dict[str, Any]) -> None:
+    """One size's row of the table (``run`` as ``results.jsonl`` has it)."""
+    workers = ", ".join(f"{mb:.0f}" for mb in run["worker_peaks_mb"])
+    phases = run["phases"]
+    names = [n for n in ("map", "reduce", "report") if n in phases]
+    times = " / ".join(f"{phases[n]['seconds']:.1f}" for n in names)
+    peaks = " / ".join(f"{phases[n]['main_peak_mb']:.0f}" for n in names)
+    disk = " / ".join(f"{phases[n]['machine_disk_read_mb'] / 1024:.1f}" for n in names)
+    cache = "as found"
+    if run.get("cold"):
+        cache = f"cold ({run['cached_before']:.0%} -> {run['cached_after']:.0%} cached)"
+    print(
+        f"| {label}{loans:,} | {cache} | {gen:.0f} | {run['seconds']:.1f} "
+        f"| {run['us_per_loan']:.1f} | {times} "
+        f"| {run['cpu_seconds'] / loans * 1e6:.1f} ({run['kswapd_seconds']:.1f}) "
+        f"| {disk} | {run['main_peak_mb']:.0f} ({peaks}) "
+        f"| {workers} | {run['load_1min'][0]:.1f}-{run['load_1min'][1]:.1f} |",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

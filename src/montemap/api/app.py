@@ -254,6 +254,12 @@ class ApiApp(Starlette):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
+            if scope["type"] == "lifespan":
+                # The server's whole life, whatever lifespan handler its assembler set
+                # (``montemap.assembly`` replaces create_app's): the collector's tuning.
+                with server_collector():
+                    await super().__call__(scope, receive, send)
+                return
             await super().__call__(scope, receive, send)
             return
         if self.hosts is not None:
@@ -381,14 +387,13 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        with server_collector():
+        if manage_engine:
+            await engine.start()
+        try:
+            yield
+        finally:
             if manage_engine:
-                await engine.start()
-            try:
-                yield
-            finally:
-                if manage_engine:
-                    await engine.close()
+                await engine.close()
 
     return ApiApp(
         dispatcher,

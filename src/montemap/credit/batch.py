@@ -40,7 +40,7 @@ from scipy import special
 
 from montemap.credit import model
 from montemap.credit.batch_npz import npz_bytes
-from montemap.credit.batch_rows import LOANS_FILE, encode_rows
+from montemap.credit.batch_rows import LOANS_FILE, encode_rows_bytes
 from montemap.credit.bulk_parse import ParsedObjects, parse_objects
 from montemap.credit.kernel import KernelInputs, KernelResult, get_backend, sq_bits
 from montemap.credit.loans import Loan, LoanArrays, Reject, defaults_applied, overrides_used
@@ -167,10 +167,7 @@ def simulate_arrays(
     rho = model.copula_correlation(base)  # a property of the borrower: once per batch
     scenarios = model.scenarios(base, params.shocks_bp, mparams, rho)
     results = backend.simulate(
-        [
-            KernelInputs(live.account_id, special.ndtri(sc.pd_repriced), sc.rho, loss_cents)
-            for sc in scenarios
-        ],
+        [KernelInputs(live.account_id, _threshold(sc), sc.rho, loss_cents) for sc in scenarios],
         seed=params.seed,
         mus=[sc.mu for sc in scenarios],
         design=design,
@@ -213,6 +210,13 @@ def simulate_arrays(
         matured_loans=matured_records(arrays, params.as_of) if matured else [],
         flagged_counts=[int(np.count_nonzero(np.minimum(f, 1.0) >= params.cutoff)) for f in freqs],
     )
+
+
+def _threshold(scenario: model.Scenario) -> NDArray[np.float64]:
+    """The scenario's ``Phi^-1(pd_repriced)``: as the model computed it, else here."""
+    if scenario.threshold is not None:
+        return scenario.threshold
+    return np.asarray(special.ndtri(scenario.pd_repriced), dtype=np.float64)
 
 
 @functools.lru_cache(maxsize=4)
@@ -346,7 +350,8 @@ def _batch_table(
     k, n = len(scenarios), len(loans)
 
     def each(values: NDArray[Any]) -> NDArray[Any]:  # the loans' values, every scenario
-        return np.tile(values, k)
+        # np.tile's values, without its Python steps
+        return np.concatenate([values] * k) if k else values[:0]
 
     def joined(name: str) -> NDArray[Any]:  # a scenario field, scenario after scenario
         return np.concatenate([getattr(sc, name) for sc in scenarios])
@@ -357,6 +362,7 @@ def _batch_table(
     freq = np.minimum(freq, 1.0)
     commercial = each(loans.commercial)
     balance, lgd, shocked_payment = each(base.balance), each(base.lgd), joined("shocked_payment")
+    payment = each(base.payment)
     shocks = np.array([sc.shock_bp for sc in scenarios], dtype=np.int64)
     columns: dict[str, Any] = {
         "AccountID": pa.array(each(loans.account_id), pa.int64()),
@@ -366,9 +372,9 @@ def _batch_table(
         "loan_amount": pa.array(each(loans.amount), _F64),
         "balance": pa.array(balance, _F64),
         "remaining_term": pa.array(each(base.remaining_term), pa.int64()),
-        "payment": pa.array(each(base.payment), _F64),
+        "payment": pa.array(payment, _F64),
         "shocked_payment": pa.array(shocked_payment, _F64),
-        "payment_change": pa.array(shocked_payment - each(base.payment), _F64),
+        "payment_change": pa.array(shocked_payment - payment, _F64),
         "dti": pa.array(joined("dti"), _F64, mask=commercial),
         "dscr": pa.array(joined("dscr"), _F64, mask=~commercial),
         "crossed": pa.array(joined("crossed"), pa.bool_()),
@@ -419,7 +425,7 @@ def write_batch(store: ObjectStore, params: RunParams, result: BatchResult) -> s
     """Write the batch outputs (``batch.json`` last); returns the batch folder's key."""
     # an uncompressed Arrow IPC file, one record batch per scenario (batch_rows.py): a
     # copy of the columns, where Parquet's encoding cost a fifth of the batch's CPU
-    rows = encode_rows(result.table, len(result.shocks_bp)).to_pybytes()
+    rows = encode_rows_bytes(result.table, len(result.shocks_bp))
     loans_key = params.batch_key(result.batch_id, LOANS_FILE)
     # no ETag back (none is used): a local store leaves the MD5 until something asks for it
     try:

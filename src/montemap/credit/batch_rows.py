@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import threading
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, BinaryIO, TypeAlias
 
@@ -38,13 +39,41 @@ LEGACY_LOANS_FILE = "loans.parquet"
 _Source: TypeAlias = "BinaryIO | pa.MemoryMappedFile"
 
 
+#: Per thread, the buffer :func:`encode_rows_bytes` writes into (kept between batches).
+_scratch = threading.local()
+
+
 def encode_rows(table: pa.Table, scenarios: int) -> pa.Buffer:
     """``table`` (``scenarios`` equal blocks of rows, one per scenario in the run's order,
     each sorted by key) as an Arrow IPC file with one record batch per scenario."""
+    sink = pa.BufferOutputStream()
+    _write_rows(sink, table, scenarios)
+    return sink.getvalue()
+
+
+def encode_rows_bytes(table: pa.Table, scenarios: int) -> bytes:
+    """``encode_rows(table, scenarios).to_pybytes()``, the file written into a buffer this
+    thread keeps from batch to batch (its memory stays mapped: no growing stream, no
+    fresh pages for every batch), then copied out. A file that does not fit is encoded
+    the usual way, and the kept buffer made large enough for the next."""
+    buffer: pa.Buffer | None = getattr(_scratch, "buffer", None)
+    if buffer is not None:
+        sink = pa.FixedSizeBufferWriter(buffer)
+        try:
+            _write_rows(sink, table, scenarios)
+        except OSError:  # does not fit ("Write out of bounds")
+            pass
+        else:
+            return bytes(buffer.slice(0, sink.tell()).to_pybytes())
+    data = encode_rows(table, scenarios)
+    _scratch.buffer = pa.allocate_buffer(max(1 << 20, 2 * data.size))
+    return bytes(data.to_pybytes())
+
+
+def _write_rows(sink: pa.NativeFile, table: pa.Table, scenarios: int) -> None:
     rows = table.num_rows // max(1, scenarios)
     if rows * scenarios != table.num_rows:
         raise ValueError(f"{table.num_rows} rows do not split into {scenarios} scenarios")
-    sink = pa.BufferOutputStream()
     whole = table.to_batches()
     with ipc.new_file(sink, table.schema) as writer:
         if rows and len(whole) == 1:  # every column in one piece: cut it at the scenarios
@@ -59,7 +88,6 @@ def encode_rows(table: pa.Table, scenarios: int) -> pa.Buffer:
                 if any(column.num_chunks != 1 for column in part.columns):
                     part = part.combine_chunks()  # so the scenario is one record batch
                 writer.write_table(part)
-    return sink.getvalue()
 
 
 class BatchRows:

@@ -12,6 +12,9 @@ Arrow calls.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from itertools import repeat
+from operator import itemgetter
+from typing import cast
 
 import numpy as np
 import pyarrow as pa
@@ -42,22 +45,52 @@ def split_rows(
 ) -> dict[str, pa.Array]:
     """``columns`` (name -> field index) of ``rows`` plain rows of ``width`` fields, each
     a string array: what Arrow's CSV reader gives for such rows without quoting."""
+    cut = split_columns(joined, rows, width, list(columns.values()))
+    return {name: cut.slice(i * rows, rows) for i, name in enumerate(columns)}
+
+
+def split_columns(joined: bytes, rows: int, width: int, indices: Sequence[int]) -> pa.Array:
+    """Fields ``indices`` of ``rows`` plain rows of ``width`` fields as one string array,
+    column after column (``rows`` strings per index)."""
     arr = np.frombuffer(joined, dtype=np.uint8)
     sep = np.flatnonzero((arr == _COMMA) | (arr == _NEWLINE))
+    if sep.shape[0] != rows * width:
+        raise ValueError(f"expected {rows * width} fields, found {sep.shape[0]}")
+    return _cut(joined, sep, rows, width, indices)
+
+
+def split_plain(joined: bytes, rows: int, width: int, indices: Sequence[int]) -> pa.Array | None:
+    """Fields ``indices`` of ``rows`` rows (``joined``: each ending in a newline, none
+    inside) as one string array, column after column (``rows`` strings per index), when
+    every row is plain: printable ASCII without quotes, ``width`` fields (what
+    :func:`split_columns` cuts). None when any row is not (look at each row)."""
+    arr = np.frombuffer(joined, dtype=np.uint8)
+    # the newlines are the only bytes outside printable ASCII, or a quote, when there are
+    # as many of those as rows
+    if np.count_nonzero((arr < 0x20) | (arr > 0x7E) | (arr == 0x22)) != rows:
+        return None
+    sep = np.flatnonzero((arr == _COMMA) | (arr == _NEWLINE))
+    if rows == 0 or sep.shape[0] != rows * width or int(sep[-1]) != arr.shape[0] - 1:
+        return None
+    # every row's last separator a newline: each row holds width - 1 commas
+    if not (arr[sep[width - 1 :: width]] == _NEWLINE).all():
+        return None
+    return _cut(joined, sep, rows, width, indices)
+
+
+def _cut(
+    joined: bytes, sep: NDArray[np.intp], rows: int, width: int, indices: Sequence[int]
+) -> pa.Array:
+    """Fields ``indices`` of every row, column after column, as one string array (``sep``:
+    the position of every field's comma or newline)."""
     fields = rows * width
-    if sep.shape[0] != fields:
-        raise ValueError(f"expected {fields} fields, found {sep.shape[0]}")
-    keep = np.ones(arr.shape[0], dtype=np.bool_)
-    keep[sep] = False
     offsets = np.zeros(fields + 1, dtype=np.int32)
     offsets[1:] = sep - np.arange(fields)  # each field ends where its separator was
-    every = pa.StringArray.from_buffers(
-        fields, pa.py_buffer(offsets), pa.py_buffer(arr[keep].tobytes())
-    )
+    data = joined.translate(None, b",\n")  # the fields' bytes, one after the other
+    every = pa.StringArray.from_buffers(fields, pa.py_buffer(offsets), pa.py_buffer(data))
     # the wanted columns one after the other (one take): each column is a slice of it
-    wanted = np.array(list(columns.values()), dtype=np.int64)
-    cut = every.take(pa.array((wanted[:, None] + np.arange(rows) * width).ravel()))
-    return {name: cut.slice(i * rows, rows) for i, name in enumerate(columns)}
+    wanted = np.array(indices, dtype=np.int64)
+    return every.take(pa.array((wanted[:, None] + np.arange(rows) * width).ravel()))
 
 
 def byte_spans(arr: pa.Array) -> tuple[NDArray[np.uint8], NDArray[np.int64], NDArray[np.int64]]:
@@ -109,9 +142,15 @@ def plain_decimals(arr: pa.Array) -> NDArray[np.bool_]:
     """Where the string is digits with at most one dot and at least one digit (``12``,
     ``1.5``, ``5.``, ``.5``): a form the number expression accepts, not all of them."""
     data, starts, sizes = byte_spans(arr)
-    digits = _counts(_digits(data), starts, sizes)
     dots = _counts(data == _DOT, starts, sizes)
+    if data.tobytes().translate(None, _DECIMAL):  # a byte other than a digit or a dot
+        digits = _counts(_digits(data), starts, sizes)
+    else:  # every other byte a digit (the usual numbers): no count of them needed
+        digits = sizes - dots
     return np.asarray((digits + dots == sizes) & (dots <= 1) & (digits >= 1))
+
+
+_DECIMAL = b"0123456789."
 
 
 def fixed_dates(
@@ -125,7 +164,7 @@ def fixed_dates(
     if starts.shape[0] == 0:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, empty
-    chars = data[starts[:, None] + np.arange(10)].astype(np.int64)
+    chars = data.reshape(-1, 10).astype(np.int64)  # every string 10 bytes: one after the other
     digit = (chars >= _ZERO) & (chars <= _ZERO + 9)
     matched = np.zeros(starts.shape[0], dtype=np.bool_)
     forms = []
@@ -149,10 +188,44 @@ def shared_header(bodies: Sequence[object], limit: int) -> tuple[bytes, bytes] |
     bytes holding the same header line and one non-empty data line, each line ending in a
     newline (a batch of generated loans); else None, and the bodies are looked at one by
     one."""
+    found = _one_header(bodies, limit)  # the usual batch, without cutting every line
+    if found is not None:
+        return found
     try:
         joined = b"".join(bodies)  # type: ignore[arg-type]  # a reject is not bytes: None
     except TypeError:
         return None
+    return _split_header(bodies, joined, limit)
+
+
+def _one_header(bodies: Sequence[object], limit: int) -> tuple[bytes, bytes] | None:
+    """:func:`shared_header` where a few calls over all the bodies prove it; None where
+    they do not (:func:`_split_header` then decides)."""
+    n = len(bodies)
+    first = bodies[0] if n else None
+    if not isinstance(first, bytes) or (end := first.find(b"\n") + 1) == 0:
+        return None
+    head = first[:end]  # the header line: one newline, at its end
+    texts = cast("Sequence[bytes]", bodies)  # bytes.startswith refuses anything else
+    try:  # every body starts with it and ends with a newline
+        if not all(map(bytes.startswith, texts, repeat(head))):
+            return None
+        if not all(map(bytes.endswith, texts, repeat(b"\n"))):
+            return None
+    except TypeError:
+        return None
+    sizes = list(map(len, texts))
+    if max(sizes) > limit or min(sizes) < end + 2:  # each body's rest: 2 bytes at least
+        return None
+    rows = b"".join(map(itemgetter(slice(end, None)), texts))
+    # each rest ends with a newline: n in all leave each its one (a data line, not empty)
+    return (head, rows) if rows.count(b"\n") == n else None
+
+
+def _split_header(
+    bodies: Sequence[object], joined: bytes, limit: int
+) -> tuple[bytes, bytes] | None:
+    """:func:`shared_header` with every line cut out."""
     n = len(bodies)
     lines = joined.split(b"\n")  # header, data, header, data, ..., then b"" after the last
     if n == 0 or len(lines) != 2 * n + 1 or lines[-1]:

@@ -28,7 +28,8 @@ from montemap.credit.bulk_fields import (
     lengths,
     plain_decimals,
     shared_header,
-    split_rows,
+    split_columns,
+    split_plain,
 )
 from montemap.credit.loans import (
     _CANONICAL,
@@ -62,7 +63,8 @@ class ParsedObjects:
 @dataclass(frozen=True)
 class _Header:
     width: int
-    columns: dict[str, int]  # canonical name -> field index
+    columns: dict[str, int]  # canonical name -> field index, the numeric columns first
+    numeric: int  # how many of the columns are numeric (RANGES)
 
 
 @functools.lru_cache(maxsize=64)
@@ -78,7 +80,9 @@ def _header(line: bytes) -> _Header | None:
     columns = {_CANONICAL[h.lower()]: i for i, h in enumerate(raw) if h.lower() in _CANONICAL}
     if any(name not in columns for name in REQUIRED):
         return None
-    return _Header(len(raw), columns)
+    # the numeric columns first, in RANGES' order: cut together, they are one array
+    numeric = {name: columns[name] for name in RANGES if name in columns}
+    return _Header(len(raw), numeric | columns, len(numeric))
 
 
 def parse_objects(
@@ -99,8 +103,10 @@ def parse_objects(
         if header is None:
             slow.extend(idx)
             continue
-        got, rest = _parse_group(header, joined, len(idx), [keys[i] for i in idx], as_of)
-        index = np.array(idx, dtype=np.int64)
+        every = shared is not None  # the group is every object, in item order
+        chosen = list(keys) if every else [keys[i] for i in idx]
+        got, rest = _parse_group(header, joined, len(idx), chosen, as_of)
+        index = np.arange(len(idx), dtype=np.int64) if every else np.array(idx, dtype=np.int64)
         if got is not None:
             arrays, defaulted, ok = got
             parts.append((index[ok], arrays, defaulted))
@@ -164,6 +170,8 @@ def _merge(
         defaulted += flags.sum(axis=0)
     if not pieces:
         arrays = LoanArrays.from_loans([])
+    elif len(pieces) == 1:  # one piece: its loans are in item order already
+        arrays = pieces[0]
     else:
         arrays = concat_arrays(pieces)
         order = np.argsort(np.concatenate(index), kind="stable")
@@ -216,19 +224,31 @@ def _parse_group(
     """``((arrays, defaulted, accepted), rest)`` of ``n`` data lines (``joined``, each
     ending in a newline): the loans of the rows that pass, which rows they are, and the
     rows left to the per-row parser."""
-    plain = _plain_rows(joined, n, header.width)
-    if not plain.all():
-        arr = np.frombuffer(joined, dtype=np.uint8)
-        sizes = np.diff(np.flatnonzero(arr == 10), prepend=-1)
-        joined = arr[np.repeat(plain, sizes)].tobytes()
-        keys = [k for k, p in zip(keys, plain, strict=True) if p]
-    if not keys:
-        return None, ~plain
-    # plain rows (no quotes, the header's field count): cut at every comma and newline
-    text = split_rows(joined, len(keys), header.width, header.columns)
+    indices = list(header.columns.values())
+    cut = split_plain(joined, n, header.width, indices)  # the usual rows: all plain
+    plain = np.ones(n, dtype=np.bool_)
+    if cut is None:
+        plain = _plain_rows(joined, n, header.width)
+        if not plain.all():
+            arr = np.frombuffer(joined, dtype=np.uint8)
+            sizes = np.diff(np.flatnonzero(arr == 10), prepend=-1)
+            joined = arr[np.repeat(plain, sizes)].tobytes()
+            keys = [k for k, p in zip(keys, plain, strict=True) if p]
+        if not keys:
+            return None, ~plain
+        # plain rows (no quotes, the header's field count): cut at every comma and newline
+        cut = split_columns(joined, len(keys), header.width, indices)
     if b" " in joined:  # else trimming changes nothing: skip it
-        text = {canon: pc.utf8_trim(arr, " ") for canon, arr in text.items()}
-    arrays, defaulted, ok = _columns(text, len(keys), keys, as_of)
+        cut = pc.utf8_trim(cut, " ")
+    m = len(keys)
+    text = {canon: cut.slice(i * m, m) for i, canon in enumerate(header.columns)}
+    sizes = lengths(cut).reshape(len(indices), m)
+    empty = {canon: sizes[i] == 0 for i, canon in enumerate(header.columns)}
+    names = tuple(header.columns)[: header.numeric]
+    values = _numbers(cut.slice(0, header.numeric * m), len(names))
+    numbers = dict(zip(names, values, strict=True))
+    inside = dict(zip(names, _ranged(values, names), strict=True))
+    arrays, defaulted, ok = _columns(text, empty, numbers, inside, keys, as_of)
     accepted = np.flatnonzero(plain)[ok]
     rest = np.ones(plain.shape[0], dtype=np.bool_)
     rest[accepted] = False
@@ -251,11 +271,10 @@ def _ints(arr: pa.Array) -> NDArray[np.int64]:
     return np.asarray(pc.cast(arr, pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
-def _numbers(text: dict[str, pa.Array], n: int) -> dict[str, NDArray[np.float64]]:
-    """The values of every numeric column present, NaN where the text is not a plain
-    finite number (one regex match and one cast over all of them)."""
-    names = [name for name in RANGES if name in text]
-    joined = pa.concat_arrays([text[name] for name in names])
+def _numbers(joined: pa.Array, columns: int) -> NDArray[np.float64]:
+    """(columns, rows): the values of numeric columns (``joined``: their text, column
+    after column), NaN where the text is not a plain finite number (one regex match and
+    one cast over all of them)."""
     plain = plain_decimals(joined)  # most values: no expression needed
     if not plain.all():
         rest = np.flatnonzero(~plain)
@@ -263,25 +282,36 @@ def _numbers(text: dict[str, pa.Array], n: int) -> dict[str, NDArray[np.float64]
     if not plain.all():
         joined = pc.if_else(pa.array(plain), joined, pa.scalar("nan"))
     values = np.asarray(pc.cast(joined, pa.float64()).to_numpy(zero_copy_only=False))
-    return {name: values[i * n : (i + 1) * n] for i, name in enumerate(names)}
+    return values.reshape(columns, -1)
 
 
-def _ranged(values: NDArray[np.float64], name: str) -> NDArray[np.bool_]:
-    """Where the value is a number within the column's range (NaN is not)."""
-    lo, hi, lo_open, hi_open = RANGES[name]
-    with np.errstate(invalid="ignore"):
-        inside = (values >= lo) & (values <= hi)
-        if lo_open:
-            inside &= values != lo
-        if hi_open:
-            inside &= values != hi
+def _ranged(values: NDArray[np.float64], names: tuple[str, ...]) -> NDArray[np.bool_]:
+    """(columns, rows): where each value is a number within its column's range (``values``
+    the columns ``names``, one a row; NaN is not), all columns at once."""
+    lo, hi, lo_open, hi_open = _bounds(names)
+    inside = (values >= lo) & (values <= hi)
+    inside &= ~(lo_open & (values == lo)) & ~(hi_open & (values == hi))
     return np.asarray(inside, dtype=np.bool_)
 
 
-def _empty(text: dict[str, pa.Array], name: str, n: int) -> NDArray[np.bool_]:
+@functools.lru_cache(maxsize=64)
+def _bounds(
+    names: tuple[str, ...],
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_], NDArray[np.bool_]]:
+    """The columns' RANGES as (columns, 1) arrays: low, high, low open, high open."""
+    lo, hi, lo_open, hi_open = zip(*[RANGES[name] for name in names], strict=True)
+    return (
+        np.array(lo, dtype=np.float64)[:, None],
+        np.array(hi, dtype=np.float64)[:, None],
+        np.array(lo_open, dtype=np.bool_)[:, None],
+        np.array(hi_open, dtype=np.bool_)[:, None],
+    )
+
+
+def _empty(empty: dict[str, NDArray[np.bool_]], name: str, n: int) -> NDArray[np.bool_]:
     """Where the column is empty (everywhere when it is absent)."""
-    arr = text.get(name)
-    return np.ones(n, dtype=np.bool_) if arr is None else np.asarray(lengths(arr) == 0)
+    got = empty.get(name)
+    return np.ones(n, dtype=np.bool_) if got is None else got
 
 
 def _dates(
@@ -313,10 +343,14 @@ def _dates(
 
 
 def _choice(
-    text: dict[str, pa.Array], name: str, options: tuple[str, str], ok: NDArray[np.bool_]
+    text: dict[str, pa.Array],
+    empties: dict[str, NDArray[np.bool_]],
+    name: str,
+    options: tuple[str, str],
+    ok: NDArray[np.bool_],
 ) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
     """True for the second option (empty: the first), and where the column is empty."""
-    arr, empty = text.get(name), _empty(text, name, ok.shape[0])
+    arr, empty = text.get(name), _empty(empties, name, ok.shape[0])
     if arr is None:
         return np.zeros(ok.shape[0], dtype=np.bool_), empty
     lower = pc.ascii_lower(arr)
@@ -335,10 +369,18 @@ def _zips(arr: pa.Array) -> tuple[NDArray[np.bool_], pa.Array]:
 
 
 def _columns(
-    text: dict[str, pa.Array], n: int, keys: list[str], as_of: dt.date | None
+    text: dict[str, pa.Array],
+    empty: dict[str, NDArray[np.bool_]],
+    numbers: dict[str, NDArray[np.float64]],
+    inside: dict[str, NDArray[np.bool_]],
+    keys: list[str],
+    as_of: dt.date | None,
 ) -> tuple[LoanArrays, NDArray[np.bool_], NDArray[np.bool_]]:
-    """Every column's values, which optional columns took their default, and which rows
-    the per-row parser would accept with exactly these values."""
+    """Every column's values (``numbers``: the numeric columns' :func:`_numbers`, and
+    ``inside`` where each is within its range), which optional columns took their
+    default, and which rows the per-row parser would accept with exactly these values
+    (``empty``: where each column's text is empty)."""
+    n = len(keys)
     ok = np.ones(n, dtype=np.bool_)
     account = text["AccountID"]
     ok &= all_digits(account, 1, 18)  # ^[0-9]{1,18}$ (the rows are ASCII)
@@ -347,16 +389,15 @@ def _columns(
     ids = pc.cast(account, pa.int64())
     zip_ok, zip5 = _zips(text["ZipCode"])
     ok &= zip_ok
-    numbers = _numbers(text, n)
     for name in ("Rate", "Payment", "LoanAmount", "LoanTerm", "GrossIncome"):
-        ok &= _ranged(numbers[name], name)
+        ok &= inside[name]
     rate, payment, amount = numbers["Rate"], numbers["Payment"], numbers["LoanAmount"]
     term, income = numbers["LoanTerm"], numbers["GrossIncome"]
     with np.errstate(invalid="ignore"):
         ok &= term == np.floor(term)
     year, month, day = _dates(text["OriginationDate"], ok, as_of)
-    commercial, type_empty = _choice(text, "LoanType", ("personal", "commercial"), ok)
-    fixed, rtype_empty = _choice(text, "RateType", ("variable", "fixed"), ok)
+    commercial, type_empty = _choice(text, empty, "LoanType", ("personal", "commercial"), ok)
+    fixed, rtype_empty = _choice(text, empty, "RateType", ("variable", "fixed"), ok)
     ok &= commercial | (income != 0)
     empties = {"LoanType": type_empty, "RateType": rtype_empty}
     values: dict[str, NDArray[np.float64]] = {}
@@ -369,11 +410,14 @@ def _columns(
         ("LGD", np.nan),
         ("Rho", np.nan),
     ):
-        empty = _empty(text, name, n)
-        got = numbers.get(name, np.full(n, np.nan))
-        ok &= _ranged(got, name) | empty
-        values[name] = np.where(empty, default, got)
-        empties[name] = empty
+        blank = _empty(empty, name, n)
+        got = numbers.get(name)
+        if got is None:  # an absent column: empty everywhere
+            values[name] = np.full(n, default)
+        else:
+            ok &= inside[name] | blank
+            values[name] = np.where(blank, default, got)
+        empties[name] = blank
     defaulted = np.stack([empties[name] for name in OPTIONAL], axis=1)
     arrays = LoanArrays(
         keys=np.array(keys, dtype=object),

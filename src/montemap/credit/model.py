@@ -79,7 +79,8 @@ def remaining_balance(amount: F64, apr: F64, term: F64, elapsed: F64) -> F64:
     with np.errstate(divide="ignore", invalid="ignore"):
         g = np.log1p(r)
         # ((1+r)^N - (1+r)^m) / ((1+r)^N - 1), written to stay accurate for small r
-        frac = (np.expm1(term * g) - np.expm1(m * g)) / np.expm1(term * g)
+        grown = np.expm1(term * g)
+        frac = (grown - np.expm1(m * g)) / grown
     frac = np.where(r > 0, frac, 1.0 - m / term)
     return np.asarray(amount * frac, dtype=np.float64)
 
@@ -133,15 +134,25 @@ def macro_shift(shock_bp: int, kappa: float) -> float:
 def basel_correlation(pd: F64, commercial: NDArray[np.bool_]) -> F64:
     """Basel asset correlation: other retail (personal) or corporate (commercial)."""
     k = np.where(commercial, 50.0, 35.0)
-    w = -np.expm1(-k * pd) / -np.expm1(-k)
+    # -expm1(-k) of the two k, once: the same values as per loan
+    w = -np.expm1(-k * pd) / np.where(commercial, *_BASEL_SCALE)
     lo = np.where(commercial, 0.12, 0.03)
     hi = np.where(commercial, 0.24, 0.16)
     return np.asarray(lo * w + hi * (1.0 - w), dtype=np.float64)
 
 
+#: ``-expm1(-k)`` of Basel's k for commercial (50) and personal (35) borrowers.
+_BASEL_SCALE = tuple(float(v) for v in -np.expm1(-np.array([50.0, 35.0])))
+
+
 def unconditional_pd(pd: F64, rho: F64, mu: float | F64) -> F64:
     """P(default) when ``Z ~ N(mu, 1)``: ``Phi(Phi^-1(PD) - sqrt(rho) mu)``."""
-    return np.asarray(special.ndtr(special.ndtri(pd) - np.sqrt(rho) * mu), dtype=np.float64)
+    return shifted_pd(special.ndtri(pd), rho, mu)
+
+
+def shifted_pd(threshold: F64, rho: F64, mu: float | F64) -> F64:
+    """:func:`unconditional_pd` of the PD whose ``Phi^-1`` is ``threshold``."""
+    return np.asarray(special.ndtr(threshold - np.sqrt(rho) * mu), dtype=np.float64)
 
 
 def conditional_pd(pd: F64 | float, rho: F64 | float, z: F64 | float) -> F64:
@@ -215,6 +226,8 @@ class Scenario:
     rho: F64
     expected_loss: F64
     irb_capital: F64
+    #: ``Phi^-1(pd_repriced)``: the copula's default threshold (None: not computed)
+    threshold: F64 | None = None
 
 
 def baseline(loans: LoanArrays, as_of: dt.date, params: ModelParams) -> tuple[Baseline, int]:
@@ -299,7 +312,8 @@ def scenarios(
     pd_rep = repriced_pd(base.pd0, base.payment, shocked_payment, crossed, params.crossing_penalty)
     rho = copula_correlation(base) if rho is None else rho
     mus = [macro_shift(s, params.kappa) for s in shocks_bp]
-    pd_stressed = clip_pd(unconditional_pd(pd_rep, rho, np.array(mus, dtype=np.float64)[:, None]))
+    threshold = np.asarray(special.ndtri(pd_rep), dtype=np.float64)  # the kernel's too
+    pd_stressed = clip_pd(shifted_pd(threshold, rho, np.array(mus, dtype=np.float64)[:, None]))
     expected_loss = pd_stressed * base.lgd * base.balance
     regulatory_r = np.where(
         np.isnan(loans.rho), basel_correlation(pd_stressed, loans.commercial), loans.rho
@@ -320,6 +334,7 @@ def scenarios(
             rho,
             expected_loss[j],
             capital[j],
+            threshold[j],
         )
         for j, (shock, mu) in enumerate(zip(shocks_bp, mus, strict=True))
     ]

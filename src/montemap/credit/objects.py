@@ -12,7 +12,9 @@ disk merges the requests of neighbouring files (~25 us; ``bench/bench_cold_reads
 Any object that is not plainly a regular file there (a symbolic link, a key the store
 refuses, a missing file, an I/O error) is read through the store's own interface
 instead, so every error and reject stays exactly the store's. Other stores (S3) are read
-through their interface by a pool of threads made once per process.
+through their interface by a pool of threads made once per process. Where a portfolio
+cannot stay in the page cache, ``montemap simulate``'s workers drop each object's pages
+once read (:func:`drop_after_reading`), so that they do not push the batch outputs out.
 """
 
 from __future__ import annotations
@@ -68,6 +70,8 @@ _LIMIT = MAX_OBJECT_BYTES + 1
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
+#: Whether a local object's pages leave the page cache once read (:func:`drop_after_reading`).
+_drop = False
 
 
 class Item(NamedTuple):
@@ -101,6 +105,24 @@ def read_objects(store: ObjectStore, items: Sequence[Item]) -> list[bytes | Reje
     if isinstance(store, LocalObjectStore) and sys.platform.startswith("linux"):
         return _read_local(store, items)
     return list(_thread_pool().map(lambda it: fetch_object(store, it), items))
+
+
+def drop_after_reading(on: bool) -> None:
+    """From now on in this process, ask the kernel to drop a local object's pages from the
+    page cache once read (``POSIX_FADV_DONTNEED``: clean pages only, a hint), or not.
+    For a portfolio too large to stay cached, whose objects are each read once: their
+    pages would otherwise push out what is read again (the batch outputs, which the
+    reduction reads minutes later)."""
+    global _drop
+    _drop = on
+
+
+def _done_with(fd: int) -> None:
+    """The object of ``fd`` is read: its pages may go (:func:`drop_after_reading`)."""
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    except OSError:
+        pass  # only a hint
 
 
 def _thread_pool() -> ThreadPoolExecutor:
@@ -159,6 +181,8 @@ def _read_cached(
             data = read(fd, want)
             if len(data) < want or want == _LIMIT:  # else it grew: the store's reader
                 out[start + j] = data
+            if _drop:
+                _done_with(fd)
         except OSError:
             pass  # the store's reader takes it (and its errors)
         finally:
@@ -194,6 +218,8 @@ def _read_from_disk(
                 pass  # only a hint: the read below fetches it anyway
         for i, fd, want in zip(at, fds, wants, strict=True):
             out[i] = _read_whole(fd, want)
+            if _drop:
+                _done_with(fd)
     finally:
         deque(map(os.close, fds), maxlen=0)
     return stop

@@ -35,6 +35,7 @@ import pyarrow.parquet as pq
 
 from montemap.credit.batch import process_batch, simulate_loans, write_batch
 from montemap.credit.loans import Reject, parse_records
+from montemap.credit.objects import drop_after_reading
 from montemap.credit.params import MAX_PATHS, RunParams
 from montemap.credit.quality import DuplicateAccountError, check_unique_accounts
 from montemap.credit.reduce import (
@@ -176,6 +177,18 @@ def _run_store_batch(event: dict[str, Any], data_root: str, work_root: str) -> d
     return process_batch(event, LocalObjectStore(data_root), LocalObjectStore(work_root))
 
 
+def _run_store_batch_dropping(
+    event: dict[str, Any], data_root: str, work_root: str
+) -> dict[str, Any]:
+    """:func:`_run_store_batch` for a portfolio too large to stay in the page cache: each
+    object's pages dropped once read (:func:`too_large_to_cache`)."""
+    drop_after_reading(True)
+    try:
+        return _run_store_batch(event, data_root, work_root)
+    finally:
+        drop_after_reading(False)
+
+
 def _run_tape_batch(
     records: list[Record], params: RunParams, batch_id: str, work_root: str
 ) -> dict[str, Any]:
@@ -296,8 +309,11 @@ def run_simulation(
         first = next(items, None)
         if first is None:
             raise SimulateError("the portfolio inventory lists no objects")
-        jobs = _store_jobs(itertools.chain([first], items), params, batch_size, store, work)
-        total = math.ceil(count_inventory_items(store) / batch_size)
+        objects = count_inventory_items(store)
+        total = math.ceil(objects / batch_size)
+        items = itertools.chain([first], items)
+        drop = too_large_to_cache(objects)
+        jobs = _store_jobs(items, params, batch_size, store, work, drop=drop)
     else:
         assert tape is not None
         records = read_tape(tape)
@@ -331,10 +347,24 @@ def _store_jobs(
     batch_size: int,
     store: LocalObjectStore,
     work: Path,
+    drop: bool = False,
 ) -> Iterator[Job]:
+    run = _run_store_batch_dropping if drop else _run_store_batch
     for chunk in _chunks(items, batch_size):
         event = {"Items": chunk, "BatchInput": params.to_batch_input()}
-        yield (_run_store_batch, (event, str(store.root), str(work)))
+        yield (run, (event, str(store.root), str(work)))
+
+
+def too_large_to_cache(objects: int) -> bool:
+    """Whether a portfolio of this many objects (at least a 4 KB page each in the page
+    cache) takes more than half the machine's memory: then each object, read once, leaves
+    the cache once read (``objects.drop_after_reading``), so the batch outputs the
+    reduction reads again stay cached in its place."""
+    try:
+        memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):  # no sysconf (Windows), or no answer
+        return False
+    return objects * 4096 > memory // 2
 
 
 def _tape_jobs(

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from montemap.engine import dbcheck
+from montemap.engine import dbcheck, group_delay
 from montemap.engine.db_pending import PENDING
 from montemap.engine.db_pending import committed as committed  # re-exported
 from montemap.engine.dbfail import (
@@ -104,6 +104,7 @@ class Database:
 
     def __init__(self, path: str | Path, *, group_commit: bool = True) -> None:
         self.path = str(path)
+        self.min_group_delay = group_delay.group_delay()  # MONTEMAP_COMMIT_DELAY_MS (seconds)
         key = id(self)
         self._ref = weakref.ref(self, lambda _: PENDING.pop(key, None))
         self.closed_cleanly = False  # closed cleanly, unchanged since: quick_check skipped
@@ -371,7 +372,10 @@ class Database:
             self._flush_loop = loop
             self._group_opened = loop.time()
             self._grew = False
-            loop.call_soon(self._scheduled_flush)
+            if self.min_group_delay:  # opt-in: the window's writes share one COMMIT
+                loop.call_later(self.min_group_delay, self._scheduled_flush)
+            else:
+                loop.call_soon(self._scheduled_flush)
 
     def _scheduled_flush(self) -> None:
         loop = self._flush_loop

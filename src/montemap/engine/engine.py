@@ -180,9 +180,13 @@ class Engine:
                 (execution_arn,),
             )
 
-    async def wait_for(self, execution_arn: str, timeout: float | None = None) -> ExecutionRecord:
-        """Wait until the execution is no longer RUNNING."""
-        self._check_arn(execution_arn, "execution")
+    async def wait_for(
+        self, execution_arn: str, timeout: float | None = None, *, ours: bool = False
+    ) -> ExecutionRecord:
+        """Wait until the execution is no longer RUNNING (``ours``: the ARN is one the
+        engine made, such as a Map Run's child's: not parsed again)."""
+        if not ours:
+            self._check_arn(execution_arn, "execution")
         while True:  # hold nothing of the execution while waiting (a Map Run waits on 10,000)
             run = self.runs.get(execution_arn)
             if run is None or run.done.is_set():  # a run not yet ended is RUNNING: no read

@@ -63,6 +63,7 @@ class ExpressRun(ExecutionRun):
         frames: list[FrameRow] | None = None,
         execution: dict[str, Any] | None = None,
         checkpoint: bool = True,
+        follows: str | None = None,
     ) -> int:
         """Number the events (Entered ids appear in error causes) but store nothing."""
         if frame is not None and frame.key in self.pending:
@@ -81,8 +82,9 @@ class ExpressRun(ExecutionRun):
         error: str | None = None,
         cause: str | None = None,
         abort: bool = False,
+        before: list[Event] | None = None,
     ) -> None:
-        if not self.end_once():
+        if not self.end_once():  # (``before``: events, which an EXPRESS run does not keep)
             return
         self.result = {
             "status": status,

@@ -330,7 +330,7 @@ class MapRunDriver:
             if isinstance(target, ExpressRun):
                 record = await self._express_child(index, target)
             else:
-                record = await self.engine.wait_for(target)
+                record = await self.engine.wait_for(target, ours=True)
             self.counts.finished(record.status, n_items)
             self._collect(index, record)
             if record.status != "SUCCEEDED" and self._exceeded(final=False):

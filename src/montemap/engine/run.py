@@ -32,7 +32,7 @@ from montemap.engine.retry import (
     max_attempts,
     retry_delay,
 )
-from montemap.engine.run_end import end_record
+from montemap.engine.run_end import end_later, end_record
 from montemap.engine.store import FrameRow, UnstorableValue
 from montemap.errors import (
     DATA_LIMIT_EXCEEDED,
@@ -151,8 +151,12 @@ class ExecutionRun:
         frames: list[FrameRow] | None = None,
         execution: dict[str, Any] | None = None,
         checkpoint: bool = True,
+        follows: str | None = None,
     ) -> int:
         """Append ``events`` and checkpoint frames in one transaction; first event id.
+
+        Without ``frame``, the first event follows the last event of frame ``follows``
+        (a key) when given, else the history's last event.
 
         Events buffered for ``frame`` (a state's Exited event waits for the
         frame's next checkpoint) go first, in the same transaction. With
@@ -172,7 +176,8 @@ class ExecutionRun:
         now = self.engine.clock.now()
         first = self.last_event_id + 1
         batch = []
-        prev = self.prev_event.get(frame.key, self.last_event_id) if frame else self.last_event_id
+        key = frame.key if frame is not None else follows
+        prev = self.last_event_id if key is None else self.prev_event.get(key, self.last_event_id)
         for i, ev in enumerate(events):
             batch.append((ev, prev, now))
             prev = first + i
@@ -265,7 +270,7 @@ class ExecutionRun:
             log.exception("execution %s crashed", self.arn)
             self.finish("FAILED", error=RUNTIME, cause=f"Internal error: {exc!r}")
         else:
-            self.finish("SUCCEEDED", output=output)
+            self.finish("SUCCEEDED", output=output, before=self.pending.pop("", []))
         finally:
             if watchdog is not None:
                 watchdog.cancel()
@@ -276,6 +281,16 @@ class ExecutionRun:
             self.finish("TIMED_OUT", error=None, cause=None)
             if self.main is not None:
                 self.main.cancel()
+
+    def _end_takes_exit(self, frame: FrameRow, end_events: tuple[Event, ...]) -> bool:
+        """Whether the top frame's last Exited event goes out with the execution's end,
+        which follows at once (no await) and deletes the checkpoints: then no last
+        checkpoint is built. Not when it would take the history quota's last place."""
+        return (
+            frame.key == ""
+            and not end_events
+            and self.last_event_id + len(self.pending.get("", ())) <= self.history_room
+        )
 
     def end_once(self) -> bool:
         """Mark the execution ended and cancel its frames; False if it already was."""
@@ -323,8 +338,10 @@ class ExecutionRun:
         error: str | None = None,
         cause: str | None = None,
         abort: bool = False,
+        before: list[Event] | None = None,
     ) -> None:
-        """Record the execution's end (once).
+        """Record the execution's end (once); ``before``: events that go out first, in
+        the same commit (the top frame's last Exited event, see :meth:`_end_takes_exit`).
 
         From a request (StopExecution) while the database cannot commit, this
         raises :class:`DatabaseUnavailable` and nothing ends. From the
@@ -337,46 +354,26 @@ class ExecutionRun:
             return
         now = self.engine.clock.now()
         event, fields = end_record(status, now, output=output, error=error, cause=cause)
+        events = [*(before or ()), event]
+        follows = "" if before else None  # the Exited event follows the top frame's last
         try:
             with self.engine.db.transaction():  # the end and the tidying: one savepoint
                 try:
-                    self.commit(None, [event], execution=fields)
+                    self.commit(None, events, execution=fields, follows=follows)
                 except UnstorableValue as err:  # the output or cause: end FAILED, saying why
                     event, fields = end_record("FAILED", now, error=err.error, cause=err.cause)
-                    self.commit(None, [event], execution=fields)
+                    events, follows = [event], None
+                    self.commit(None, events, execution=fields)
                     status = "FAILED"
-                self._tidy(status)
+                self.tidy(status)
         except Exception as exc:
             if not is_storage_error(exc):
                 raise
-            self.spawn(self._end_later(status, event, fields))
+            self.spawn(end_later(self, status, events, fields, follows))
             return
         self.engine.execution_finished(self, fields)
 
-    async def _end_later(self, status: str, event: Event, fields: dict[str, Any]) -> None:
-        """Save the execution's end once the database commits again (bounded, backoff)."""
-        background.set(True)
-        for attempt in range(END_ATTEMPTS):
-            delay = min(SAVE_RETRY_MAX, SAVE_RETRY_FIRST * 2**attempt)
-            await self.engine.clock.sleep_until(self.engine.clock.now() + timedelta(seconds=delay))
-            try:
-                with self.engine.db.transaction():
-                    self.commit(None, [event], execution=fields)
-                    self._tidy(status)
-            except Exception as exc:
-                if not is_storage_error(exc):
-                    raise
-                continue
-            self.engine.execution_finished(self, fields)
-            return
-        log.error(
-            "execution %s ended %s but the database could not save it; it stays RUNNING "
-            "there and resumes when the server restarts",
-            self.arn,
-            status,
-        )
-
-    def _tidy(self, status: str) -> None:
+    def tidy(self, status: str) -> None:
         """With the end's transaction: drop what the ended execution no longer needs."""
         if status == "SUCCEEDED":  # other ends keep their checkpoints for a redrive
             self.engine.store.delete_frames(self.arn)
@@ -442,7 +439,8 @@ class ExecutionRun:
                 frame.status = "SUCCEEDED"
                 frame.output = outcome.output
                 frame.phase = {}
-                self.commit(frame, list(end_events))
+                if not self._end_takes_exit(frame, end_events):
+                    self.commit(frame, list(end_events))
                 return outcome.output
             frame.state = outcome.next
             frame.input = outcome.output
