@@ -24,7 +24,7 @@ time the kernel's page reclaim (``kswapd``) took meanwhile.
 ``--cold`` drops each portfolio's objects from the page cache before its run, so that
 every size reads its objects from the disk (a 5,000,000-object portfolio cannot stay
 cached on a 24 GB machine; a 500,000-object one can): each object opened and
-``POSIX_FADV_DONTNEED``, which needs no privileges but drops only the file's clean pages;
+``POSIX_FADV_DONTNEED``, which needs no privileges but drops only clean pages (all is synced first);
 the inodes and dentries stay cached (only ``/proc/sys/vm/drop_caches``, as root, drops
 those). ``fincore`` checks a sample before and after (the row's "cache" column). Without
 it, the objects are read as the cache holds them (the default).
@@ -324,7 +324,7 @@ def _drop(bucket: Path, keys: list[str]) -> None:
 
 def evict(data: Path) -> dict[str, float]:
     """Drop the portfolio objects' pages from the page cache, without privileges: each
-    object opened and ``POSIX_FADV_DONTNEED`` (clean pages only; nothing is written; 8
+    object opened and ``POSIX_FADV_DONTNEED`` (clean pages only: ``sync`` first; 8
     threads, so the opens of uncached inodes overlap). Their inodes and dentries stay
     cached (only ``/proc/sys/vm/drop_caches``, which needs root, drops those), so a cold
     run here still finds the directory and the inodes in memory where they fit. Returns
@@ -337,6 +337,9 @@ def evict(data: Path) -> dict[str, float]:
     if before < 0.005:  # none of the sample cached: nothing to drop
         return {"evict_seconds": 0.0, "cached_before": before, "cached_after": before}
     start = time.perf_counter()
+    # a portfolio generated a moment ago is still dirty in the cache, and DONTNEED
+    # leaves dirty pages where they are: write everything back first
+    os.sync()
     chunks = [keys[i : i + 4096] for i in range(0, len(keys), 4096)]
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda chunk: _drop(bucket, chunk), chunks))
