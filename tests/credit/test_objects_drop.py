@@ -15,14 +15,17 @@ from pathlib import Path
 
 import pytest
 
+from montemap.credit import page_cache
+from montemap.credit.batch import handle_batch
 from montemap.credit.objects import Item, drop_after_reading, read_objects
-from montemap.credit.params import RunParams
+from montemap.credit.params import INVALID_BATCH, BatchInputError, RunParams
 from montemap.credit.simulate import (
     _run_store_batch,
     _run_store_batch_dropping,
     too_large_to_cache,
 )
 from montemap.storage import LocalObjectStore
+from montemap.workflows.run_command import workers_drop_object_pages
 from tests.credit.test_objects_cold import AS_OF, _expected, _make_cold, _path, _portfolio
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
@@ -117,3 +120,76 @@ def test_a_simulate_batch_that_drops_its_objects_writes_the_same_bytes(tmp_path:
     assert _outputs(tmp_path / "work-True") == _outputs(tmp_path / "work-False")
     read_objects(store, items)  # the switch is off again once the batch is done
     assert _resident_count(store, items) == len(items)
+
+
+def _batch_event(items: list[Item]) -> dict[str, object]:
+    params = RunParams(output_bucket="montemap-results", as_of=AS_OF)
+    return {
+        "Items": [{"Bucket": it.bucket, "Key": it.key} for it in items],
+        "BatchInput": params.to_batch_input(),
+    }
+
+
+@pytest.mark.parametrize(("value", "dropped"), [("1", True), ("0", False), (None, False)])
+def test_the_worker_handler_obeys_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str | None, dropped: bool
+) -> None:
+    store, items = _cold_portfolio(tmp_path)
+    if value is None:
+        monkeypatch.delenv(page_cache.VARIABLE, raising=False)
+    else:
+        monkeypatch.setenv(page_cache.VARIABLE, value)
+    try:
+        result = handle_batch(_batch_event(items), store=store)
+    finally:
+        drop_after_reading(False)
+    assert result["objects"] == len(items) and result["rejected"] == 0
+    assert _resident_count(store, items) == (0 if dropped else len(items))
+
+
+def test_a_bad_value_fails_the_batch_by_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, items = _portfolio(tmp_path)
+    monkeypatch.setenv(page_cache.VARIABLE, "yes")
+    with pytest.raises(BatchInputError) as caught:
+        handle_batch(_batch_event(items[:3]), store=store)
+    assert caught.value.error == INVALID_BATCH
+    assert "MONTEMAP_DROP_OBJECT_PAGES must be 0 or 1, not 'yes'" in caught.value.cause
+
+
+@pytest.mark.parametrize(
+    ("environ", "wanted"),
+    [
+        ({}, False),
+        ({page_cache.VARIABLE: ""}, False),
+        ({page_cache.VARIABLE: " 0"}, False),
+        ({page_cache.VARIABLE: "1"}, True),
+        ({page_cache.VARIABLE: "1 "}, True),
+    ],
+)
+def test_drop_requested(environ: dict[str, str], wanted: bool) -> None:
+    assert page_cache.drop_requested(environ) is wanted
+
+
+@pytest.mark.parametrize("value", ["2", "true", "on", "-1"])
+def test_drop_requested_refuses_other_values(value: str) -> None:
+    with pytest.raises(ValueError, match=page_cache.VARIABLE):
+        page_cache.drop_requested({page_cache.VARIABLE: value})
+
+
+def test_run_sets_the_variable_only_for_a_portfolio_too_large(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    huge = memory // page_cache.PAGE_BYTES  # a page each: all the memory
+    monkeypatch.delenv(page_cache.VARIABLE, raising=False)
+    with workers_drop_object_pages(huge):
+        assert os.environ[page_cache.VARIABLE] == "1"
+    assert page_cache.VARIABLE not in os.environ  # gone with the run
+    with workers_drop_object_pages(1_000):
+        assert page_cache.VARIABLE not in os.environ
+    monkeypatch.setenv(page_cache.VARIABLE, "0")  # the user's choice stays
+    with workers_drop_object_pages(huge):
+        assert os.environ[page_cache.VARIABLE] == "0"
+    assert os.environ[page_cache.VARIABLE] == "0"

@@ -38,13 +38,13 @@ import pyarrow.compute as pc
 from numpy.typing import NDArray
 from scipy import special
 
-from montemap.credit import model
+from montemap.credit import model, page_cache
 from montemap.credit.batch_npz import npz_bytes
 from montemap.credit.batch_rows import LOANS_FILE, encode_rows_bytes
 from montemap.credit.bulk_parse import ParsedObjects, parse_objects
 from montemap.credit.kernel import KernelInputs, KernelResult, get_backend, sq_bits
 from montemap.credit.loans import Loan, LoanArrays, Reject, defaults_applied, overrides_used
-from montemap.credit.objects import Item, read_objects
+from montemap.credit.objects import Item, drop_after_reading, read_objects
 from montemap.credit.params import BatchInputError, RunParams, parse_batch_input
 from montemap.credit.quality import MAX_EXAMPLES, mismatch_causes, mismatch_example
 from montemap.credit.sampling import PathDesign, path_design
@@ -567,5 +567,14 @@ def process_batch(
 def handle_batch(
     event: Any, context: Any = None, *, store: ObjectStore | None = None
 ) -> dict[str, Any]:
-    """The worker entry point (Lambda-style signature); ``store`` defaults to the environment's."""
+    """The worker entry point (Lambda-style signature); ``store`` defaults to the environment's.
+
+    With ``MONTEMAP_DROP_OBJECT_PAGES=1`` in the worker's environment (``montemap run``
+    sets it for a portfolio too large to stay cached: ``credit/page_cache.py``), each loan
+    object's pages leave the page cache once read."""
+    try:
+        drop = page_cache.drop_requested()
+    except ValueError as exc:
+        raise BatchInputError(f"the worker's environment: {exc}")
+    drop_after_reading(drop)
     return process_batch(event, store if store is not None else default_store())

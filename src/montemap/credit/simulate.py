@@ -36,6 +36,7 @@ import pyarrow.parquet as pq
 from montemap.credit.batch import process_batch, simulate_loans, write_batch
 from montemap.credit.loans import Reject, parse_records
 from montemap.credit.objects import drop_after_reading
+from montemap.credit.page_cache import too_large_to_cache
 from montemap.credit.params import MAX_PATHS, RunParams
 from montemap.credit.quality import DuplicateAccountError, check_unique_accounts
 from montemap.credit.reduce import (
@@ -353,18 +354,6 @@ def _store_jobs(
     for chunk in _chunks(items, batch_size):
         event = {"Items": chunk, "BatchInput": params.to_batch_input()}
         yield (run, (event, str(store.root), str(work)))
-
-
-def too_large_to_cache(objects: int) -> bool:
-    """Whether a portfolio of this many objects (at least a 4 KB page each in the page
-    cache) takes more than half the machine's memory: then each object, read once, leaves
-    the cache once read (``objects.drop_after_reading``), so the batch outputs the
-    reduction reads again stay cached in its place."""
-    try:
-        memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, OSError, ValueError):  # no sysconf (Windows), or no answer
-        return False
-    return objects * 4096 > memory // 2
 
 
 def _tape_jobs(

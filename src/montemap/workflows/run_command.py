@@ -24,10 +24,12 @@ import resource
 import signal
 import sys
 import time
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
+from montemap.credit import page_cache
 from montemap.credit.provenance import ProvenanceError, read_provenance
 from montemap.datadir_lock import DataDirLock
 from montemap.errors import MontemapError
@@ -248,9 +250,25 @@ def run(args: argparse.Namespace) -> int:
     lock = DataDirLock(data_dir)
     try:
         spec = ensure_portfolio(data_dir, args, spec, quiet=args.quiet)
-        return _run(args, spec, data_dir, lock)
+        with workers_drop_object_pages(spec.loans):
+            return _run(args, spec, data_dir, lock)
     finally:
         lock.release()
+
+
+@contextmanager
+def workers_drop_object_pages(loans: int) -> Iterator[None]:
+    """While the embedded server runs: for a portfolio too large to stay in the page cache,
+    its workers drop each loan object's pages once read (``credit/page_cache.py``), as
+    ``montemap simulate``'s do; a value the user set stays."""
+    if page_cache.VARIABLE in os.environ or not page_cache.too_large_to_cache(loans):
+        yield
+        return
+    os.environ[page_cache.VARIABLE] = "1"  # the worker tasks take the server's environment
+    try:
+        yield
+    finally:
+        os.environ.pop(page_cache.VARIABLE, None)
 
 
 def _run(args: argparse.Namespace, spec: RunSpec, data_dir: Path, lock: DataDirLock | None) -> int:
