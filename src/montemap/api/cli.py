@@ -12,7 +12,9 @@ from __future__ import annotations
 import argparse
 import logging
 import re
+import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
@@ -57,11 +59,21 @@ class _Server(uvicorn.Server):
     shutdown completes and the command exits with status 0.
     """
 
+    def __init__(self, config: uvicorn.Config, *, on_shutdown: Callable[[], None]) -> None:
+        super().__init__(config)
+        self.on_shutdown = on_shutdown
+
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         super().handle_exit(sig, frame)
         captured = getattr(self, "_captured_signals", None)
         if isinstance(captured, list):
             captured.clear()
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """First the engine's long polls end, without a task (else each would hold the
+        shutdown until ``--shutdown-timeout`` and then be cut off with a 500)."""
+        self.on_shutdown()
+        await super().shutdown(sockets)
 
 
 def check_options(args: argparse.Namespace) -> None:
@@ -163,7 +175,7 @@ def serve(args: argparse.Namespace) -> int:
             access_log=args.access_log,
             shutdown_timeout=args.shutdown_timeout,
         )
-        server = _Server(config)
+        server = _Server(config, on_shutdown=montemap.engine.activities.end_polls)
         server.run()
         return 0 if server.started else 1
     finally:

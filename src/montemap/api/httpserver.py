@@ -35,6 +35,7 @@ import contextlib
 import logging
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -315,9 +316,17 @@ class PromptServer(uvicorn.Server):
     refreshed every tenth tick, as uvicorn's).
     """
 
-    def __init__(self, config: uvicorn.Config, *, tick: float = 0.1) -> None:
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        *,
+        tick: float = 0.1,
+        on_shutdown: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__(config)
         self.tick = tick
+        #: Called on the loop as the shutdown begins (the engine ends its long polls).
+        self.on_shutdown = on_shutdown
         #: Set once the server listens (its application has started).
         self.ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -351,6 +360,8 @@ class PromptServer(uvicorn.Server):
             should_exit = await self.on_tick(counter)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self.on_shutdown is not None:
+            self.on_shutdown()
         for server in self.servers:
             server.close()
         for sock in sockets or []:

@@ -136,6 +136,8 @@ class ActivityQueue:
         self._woken: dict[str, TaskRow] = {}
         #: Activities known to exist (``GetActivityTask`` and every schedule check this).
         self._known: set[str] = set()
+        #: Set when the server begins to stop: polls end at once, without a task.
+        self.polls_ended = False
 
     # ------------------------------------------------------------------ activities
     def create(self, name: str, now: datetime) -> ActivityRecord:
@@ -242,6 +244,15 @@ class ActivityQueue:
             if not fut.done():
                 fut.set_result(True)
                 return
+
+    def end_polls(self) -> None:
+        """The server is stopping: every waiting poll ends now without a task (as a poll
+        whose time is up), and later ones do not wait or take one; the tasks stay
+        scheduled for the workers of the next start."""
+        self.polls_ended = True
+        for waiters in self._pollers.values():
+            while waiters:
+                _expire(waiters.popleft())
 
     def get(self, token: str) -> TaskRow | None:
         row = self.db.query_one(f"SELECT {_COLUMNS} FROM activity_tasks WHERE token = ?", (token,))

@@ -223,6 +223,8 @@ class Engine:
             raise ActivityDoesNotExist(activity_arn)
         deadline: float | None = None  # set once a poll has to wait (most do not)
         while True:
+            if self.activities.polls_ended:  # the server is stopping: no task, no wait
+                return None
             # The claim and its ActivityStarted event commit together (nothing awaits in
             # between, so a poll cancelled because its client left never holds a task).
             run: ExecutionRun | None = None

@@ -65,7 +65,7 @@ class EmbeddedServer:
             log_level="warning",
             shutdown_timeout=2,
         )
-        self.server = PromptServer(config)
+        self.server = PromptServer(config, on_shutdown=self.montemap.engine.activities.end_polls)
         self._closing = threading.Lock()  # held by whoever closes the server's parts
         self._close_error: BaseException | None = None
         # uvicorn installs signal handlers only in the main thread: Ctrl-C stays ours.
