@@ -38,9 +38,11 @@ import sys
 from pathlib import Path
 
 try:
+    from bench._page_cache import cached_share, drop_pages
     from bench._pyenv import child_env, compile_sources
 except ImportError:  # run as a script: bench/ itself is on sys.path
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from bench._page_cache import cached_share, drop_pages
     from bench._pyenv import child_env, compile_sources
 
 BATCH = 400
@@ -93,32 +95,6 @@ def inventory_keys(data: Path, skip: int, count: int) -> list[str]:
 
     items = itertools.islice(iter_inventory_items(local_store(data)), skip, skip + count)
     return [it["Key"] for it in items]
-
-
-def cached_share(root: Path, keys: list[str]) -> float:
-    """The share of a sample of the objects (one in 16) with their page in the page cache
-    (util-linux ``fincore``: ``mincore``/``cachestat``, which read nothing)."""
-    sample = [str(root / k) for k in keys[::16]]
-    pages = []
-    for i in range(0, len(sample), 500):
-        text = subprocess.run(
-            ["fincore", "--raw", "--noheadings", "--output", "PAGES", *sample[i : i + 500]],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        pages += [int(x) for x in text.split()]
-    return sum(1 for p in pages if p > 0) / len(pages) if pages else float("nan")
-
-
-def drop_pages(root: Path, keys: list[str]) -> None:
-    """Drop these objects' pages from the page cache (read only: nothing is written)."""
-    for key in keys:
-        fd = os.open(root / key, os.O_RDONLY)
-        try:
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        finally:
-            os.close(fd)
 
 
 def run_child(
@@ -179,7 +155,7 @@ def main() -> None:
             chunk = next(ranges)
             if args.drop:
                 drop_pages(root, chunk)
-            share = cached_share(root, chunk)
+            share = cached_share(root, chunk[::16])  # one in 16
             res = run_child(
                 src, args.data / "buckets", chunk, args.warm_repeats, args.whole_batch, drop
             )

@@ -79,9 +79,11 @@ from pathlib import Path
 from typing import Any
 
 try:
+    from bench._page_cache import cached_share, drop_pages
     from bench._pyenv import child_env, compile_sources
 except ImportError:  # run as a script: bench/ itself is on sys.path
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from bench._page_cache import cached_share, drop_pages
     from bench._pyenv import child_env, compile_sources
 
 AS_OF = "2026-11-27"
@@ -294,34 +296,6 @@ def _object_keys(data: Path) -> list[str]:
     return [item["Key"] for item in iter_inventory_items(local_store(data))]
 
 
-def cached_share(bucket: Path, keys: list[str], sample: int = 4000) -> float:
-    """The share of an even sample of the objects with their page in the page cache
-    (util-linux ``fincore``: ``mincore``/``cachestat``, which read nothing)."""
-    paths = [str(bucket / k) for k in keys[:: max(1, len(keys) // sample)]]
-    pages: list[int] = []
-    for i in range(0, len(paths), 500):
-        text = subprocess.run(
-            ["fincore", "--raw", "--noheadings", "--output", "PAGES", *paths[i : i + 500]],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        pages += [int(x) for x in text.split()]
-    return sum(1 for p in pages if p > 0) / len(pages) if pages else float("nan")
-
-
-def _drop(bucket: Path, keys: list[str]) -> None:
-    for key in keys:
-        try:
-            fd = os.open(bucket / key, os.O_RDONLY | os.O_NOFOLLOW)
-        except OSError:
-            continue
-        try:
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        finally:
-            os.close(fd)
-
-
 def evict(data: Path) -> dict[str, float]:
     """Drop the portfolio objects' pages from the page cache, without privileges: each
     object opened and ``POSIX_FADV_DONTNEED`` (clean pages only: ``sync`` first; 8
@@ -333,7 +307,8 @@ def evict(data: Path) -> dict[str, float]:
 
     bucket = data / "buckets" / "montemap-source"
     keys = _object_keys(data)
-    before = cached_share(bucket, keys)
+    sample = keys[:: max(1, len(keys) // 4000)]  # an even sample of about 4,000
+    before = cached_share(bucket, sample)
     if before < 0.005:  # none of the sample cached: nothing to drop
         return {"evict_seconds": 0.0, "cached_before": before, "cached_after": before}
     start = time.perf_counter()
@@ -342,12 +317,12 @@ def evict(data: Path) -> dict[str, float]:
     os.sync()
     chunks = [keys[i : i + 4096] for i in range(0, len(keys), 4096)]
     with ThreadPoolExecutor(8) as pool:
-        list(pool.map(lambda chunk: _drop(bucket, chunk), chunks))
+        list(pool.map(lambda chunk: drop_pages(bucket, chunk), chunks))
     seconds = time.perf_counter() - start
     return {
         "evict_seconds": seconds,
         "cached_before": before,
-        "cached_after": cached_share(bucket, keys),
+        "cached_after": cached_share(bucket, sample),
     }
 
 
