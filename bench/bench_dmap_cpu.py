@@ -17,6 +17,10 @@ server more than with instant answers (session 23: 2.6-2.8 against 1.9-2.0 ms at
 
     env -u PYTHONDONTWRITEBYTECODE .venv/bin/python bench/bench_dmap_cpu.py \\
         --keys 500000 --workers 8 --baseline-src /tmp/base-src --rounds 4
+
+``--montemap-worker`` answers with a :class:`montemap.worker.Worker` (``--workers`` slots,
+a no-op handler) on a thread of the benchmark instead, and also reports the benchmark
+process's CPU per batch (``worker_ms_per_batch``): the worker's side of the protocol.
 """
 
 from __future__ import annotations
@@ -68,10 +72,37 @@ def _answer(
         client.close()
 
 
+def _montemap_worker(port: int, activity: str, slots: int, task_seconds: float) -> Any:
+    """A :class:`montemap.worker.Worker` of ``slots`` slots with a no-op handler (holding
+    each task ``task_seconds``), serving on a thread of this process."""
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")  # its client signs: any key will do
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
+    from montemap.worker import Worker
+
+    def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        if task_seconds:
+            time.sleep(task_seconds)
+        return {"batch_id": f"b-{context.task_token[-12:]}", "items": len(event["Items"])}
+
+    worker = Worker(
+        handle, activity_arn=activity, endpoint_url=f"http://127.0.0.1:{port}", concurrency=slots
+    )
+    threading.Thread(
+        target=worker.run, kwargs={"install_signal_handlers": False}, daemon=True
+    ).start()
+    return worker
+
+
 def once(
-    src: str | None, inventory: Path, workers: int, work: Path, task_ms: float = 0.0
+    src: str | None,
+    inventory: Path,
+    workers: int,
+    work: Path,
+    task_ms: float = 0.0,
+    montemap_worker: bool = False,
 ) -> dict[str, Any]:
-    """One execution over ``inventory`` on a fresh server of ``src``: its CPU per batch."""
+    """One execution over ``inventory`` on a fresh server of ``src``: its CPU per batch
+    (and, with ``montemap_worker``, the worker's own)."""
     data = Path(tempfile.mkdtemp(prefix="dmap-cpu-", dir=work))
     shutil.copytree(inventory / SOURCE, data / "buckets" / SOURCE)
     (data / "buckets" / "results").mkdir()
@@ -97,14 +128,15 @@ def once(
             run_name="r1",
         )
         counts = [[0] for _ in range(workers)]
-        threads = [
-            threading.Thread(
-                target=_answer, args=(port, activity, f"w{i}", done, counts[i], task_ms / 1e3)
-            )
-            for i in range(workers)
-        ]
-        for thread in threads:
-            thread.start()
+        worker = None
+        own_before = time.process_time()
+        if montemap_worker:
+            worker = _montemap_worker(port, activity, workers, task_ms / 1e3)
+        else:
+            for i in range(workers):
+                threading.Thread(
+                    target=_answer, args=(port, activity, f"w{i}", done, counts[i], task_ms / 1e3)
+                ).start()
         cpu_before = cpu_seconds(server.pid)
         started = time.perf_counter()
         arn = api.call(
@@ -116,11 +148,12 @@ def once(
             time.sleep(0.25)
         seconds = time.perf_counter() - started
         cpu = cpu_seconds(server.pid) - cpu_before
+        own = time.process_time() - own_before
         api.close()
         if status["status"] != "SUCCEEDED":
             raise SystemExit(f"the execution ended {status['status']}: {status}")
-        batches = sum(c[0] for c in counts)
-        return {
+        batches = worker.stats.succeeded if worker is not None else sum(c[0] for c in counts)
+        result = {
             "src": src or "this checkout",
             "batches": batches,
             "seconds": round(seconds, 1),
@@ -128,7 +161,12 @@ def once(
             "ms_per_batch": round(cpu / batches * 1e3, 3),
             "load": round(os.getloadavg()[0], 1),
         }
+        if worker is not None:  # this process: the worker, and this loop's few calls
+            result["worker_ms_per_batch"] = round(own / batches * 1e3, 3)
+        return result
     finally:
+        if worker is not None:
+            worker.request_shutdown()
         done.set()
         stop_server(server, None, grace=60)
         shutil.rmtree(data, ignore_errors=True)
@@ -143,6 +181,12 @@ def main() -> None:
     parser.add_argument(
         "--task-ms", type=float, default=0.0, help="each worker holds a task this long"
     )
+    parser.add_argument(
+        "--montemap-worker",
+        action="store_true",
+        help="serve with montemap.worker.Worker (--workers slots, a no-op handler) instead "
+        "of raw sockets, and report its CPU per batch too",
+    )
     args = parser.parse_args()
     compile_sources(args.baseline_src, None)
     variants = [args.baseline_src, None] if args.baseline_src else [None]
@@ -151,7 +195,9 @@ def main() -> None:
         write_inventory(work / "inventory", SOURCE, args.keys)
         for _ in range(args.rounds):
             for src in variants:
-                result = once(src, work / "inventory", args.workers, work, args.task_ms)
+                result = once(
+                    src, work / "inventory", args.workers, work, args.task_ms, args.montemap_worker
+                )
                 print(json.dumps(result), flush=True)
 
 
