@@ -34,7 +34,7 @@ LOANS = WINDOW + 2 * PROBE_EVERY + 7  # more than one window, not a multiple of 
 
 def _portfolio(tmp_path: Path) -> tuple[LocalObjectStore, list[Item]]:
     store = LocalObjectStore(tmp_path / "buckets")
-    generate(Destination(store, SOURCE_BUCKET), LOANS, layout="realistic", seed=5, as_of=AS_OF)  # type: ignore[arg-type]
+    generate(Destination(store, SOURCE_BUCKET), LOANS, layout="realistic", seed=5, as_of=AS_OF)
     return store, [Item(SOURCE_BUCKET, data_key(i, LOANS)) for i in range(1, LOANS + 1)]
 
 

@@ -18,12 +18,9 @@ import pytest
 from montemap.credit import page_cache
 from montemap.credit.batch import handle_batch
 from montemap.credit.objects import Item, drop_after_reading, read_objects
+from montemap.credit.page_cache import too_large_to_cache
 from montemap.credit.params import INVALID_BATCH, BatchInputError, RunParams
-from montemap.credit.simulate import (
-    _run_store_batch,
-    _run_store_batch_dropping,
-    too_large_to_cache,
-)
+from montemap.credit.simulate import _run_store_batch, _run_store_batch_dropping
 from montemap.storage import LocalObjectStore
 from montemap.workflows.run_command import workers_drop_object_pages
 from tests.credit.test_objects_cold import AS_OF, _expected, _make_cold, _path, _portfolio
@@ -155,7 +152,7 @@ def test_a_bad_value_fails_the_batch_by_name(
     with pytest.raises(BatchInputError) as caught:
         handle_batch(_batch_event(items[:3]), store=store)
     assert caught.value.error == INVALID_BATCH
-    assert "MONTEMAP_DROP_OBJECT_PAGES must be 0 or 1, not 'yes'" in caught.value.cause
+    assert "MONTEMAP_DROP_OBJECT_PAGES must be 0 or 1, not 'yes'" in str(caught.value.cause)
 
 
 @pytest.mark.parametrize(
@@ -193,3 +190,39 @@ def test_run_sets_the_variable_only_for_a_portfolio_too_large(
     with workers_drop_object_pages(huge):
         assert os.environ[page_cache.VARIABLE] == "0"
     assert os.environ[page_cache.VARIABLE] == "0"
+
+
+def _cgroups(tmp_path: Path, proc: str, files: dict[str, str]) -> int | None:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "proc").write_text(proc)
+    for name, text in files.items():
+        path = tmp_path / "cg" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return page_cache.memory_bytes(proc_cgroup=tmp_path / "proc", cgroup_root=tmp_path / "cg")
+
+
+def _machine() -> int:
+    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def test_a_container_s_memory_limit_counts(tmp_path: Path) -> None:
+    gib = 2**30
+    # cgroup v2 inside a container (its group is the root of what it sees)
+    assert _cgroups(tmp_path, "0::/\n", {"memory.max": f"{gib}\n"}) == min(gib, _machine())
+    # cgroup v2, a limit on an ancestor of the process's group
+    v2 = {"a/memory.max": f"{2 * gib}\n", "a/b/memory.max": "max\n"}
+    assert _cgroups(tmp_path / "v2", "0::/a/b\n", v2) == min(2 * gib, _machine())
+    # cgroup v1: the memory controller's hierarchy, "no limit" shown as a huge number
+    v1 = {"memory/x/memory.limit_in_bytes": f"{3 * gib}\n"}
+    v1["memory/x/y/memory.limit_in_bytes"] = "9223372036854771712\n"
+    proc = "9:name=systemd:/\n4:cpu,memory:/x/y\n"
+    assert _cgroups(tmp_path / "v1", proc, v1) == min(3 * gib, _machine())
+
+
+def test_without_a_limit_the_machine_s_memory_counts(tmp_path: Path) -> None:
+    assert _cgroups(tmp_path, "0::/\n", {"memory.max": "max\n"}) == _machine()
+    assert _cgroups(tmp_path / "a", "garbage\n4:memory:/gone\n", {}) == _machine()
+    assert _cgroups(tmp_path / "b", "0::/\n", {"memory.max": "lots\n"}) == _machine()
+    missing = page_cache.memory_bytes(proc_cgroup=tmp_path / "none", cgroup_root=tmp_path)
+    assert missing == _machine()
