@@ -49,7 +49,7 @@ import sys
 import time
 import uuid
 import zlib
-from typing import Any
+from typing import Any, TypedDict
 
 try:
     from bench._server import cpu_times, running_server
@@ -62,7 +62,17 @@ except ImportError:  # run as a script: bench/ itself is on sys.path
 BUCKET = "bench-loans"
 LOANS = 2000
 LOAN = json.dumps({"loan_id": 1, "balance": 250000.0, "rate": 0.0425, "term": 360}).encode()
-CREDENTIALS = {"aws_access_key_id": "bench", "aws_secret_access_key": "bench-secret-key"}
+
+
+class Credentials(TypedDict):
+    aws_access_key_id: str
+    aws_secret_access_key: str
+
+
+CREDENTIALS: Credentials = {
+    "aws_access_key_id": "bench",
+    "aws_secret_access_key": "bench-secret-key",
+}
 #: The User-Agent of boto3 1.44 on Linux (the shaped client sends one of this length).
 SHAPED_AGENT = (
     "Boto3/1.44.18 md/Botocore#1.44.18 ua/2.1 os/linux#6.1 md/arch#x86_64 lang/python#3.11.7 "

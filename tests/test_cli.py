@@ -33,7 +33,11 @@ def test_a_data_dir_that_is_a_file_is_one_line_and_exit_1(tmp_path: Path) -> Non
 
 
 def test_every_command_module_registers() -> None:
-    names = set(cli.build_parser()._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
+    subparsers = cli.build_parser()._subparsers
+    assert subparsers is not None
+    choices = subparsers._group_actions[0].choices
+    assert choices is not None
+    names = set(choices)
     assert {"run", "compare", "workflows", "server", "worker", "simulate", "aws"} <= names
 
 

@@ -77,7 +77,8 @@ def test_eventually_async_awaits_coroutine_checks() -> None:
             result: int | None = check()
             return result
 
-        assert await eventually_async(coroutine_check, interval=0) == 3
+        awaited: int = await eventually_async(coroutine_check, interval=0)
+        assert awaited == 3
         assert await eventually_async(countdown(1), interval=0) == 2
         with pytest.raises(NotYet, match="nothing did not hold"):
             await eventually_async(lambda: False, timeout=0.05, what="nothing")

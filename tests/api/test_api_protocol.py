@@ -258,6 +258,7 @@ def test_botocore_parses_errors_into_modelled_codes(api: ApiClient) -> None:
     response = api.call("DescribeStateMachine", {"stateMachineArn": "not_a_valid_arn"})
     model = botocore.session.get_session().get_service_model("stepfunctions")
     operation = model.operation_model("DescribeStateMachine")
+    assert operation.output_shape is not None
     parsed = create_parser("json").parse(
         {
             "status_code": response.status_code,

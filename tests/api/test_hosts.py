@@ -72,6 +72,7 @@ def _refused_status(policy: HostPolicy, header: str | None) -> int | None:
 
 def test_a_loopback_bind_answers_loopback_names_only() -> None:
     policy = HostPolicy("127.0.0.1")
+    header: str | None
     for header in ("localhost", "localhost:8083", "localhost:9000", "127.0.0.1:8083"):
         assert _refused_status(policy, header) is None, header
     for header in ("127.0.0.2:8083", "[::1]:8083", "LOCALHOST", "bucket.localhost:8083"):
@@ -188,11 +189,13 @@ def test_refusals_take_the_shape_of_the_service() -> None:
     error = ApiError("AccessDeniedException", "no <way>", status=403)
     json_reply = refusal(_scope({"X-Amz-Target": "AWSStepFunctions.ListActivities"}), error)
     assert json_reply.status_code == 403
+    assert isinstance(json_reply.body, bytes)
     assert json.loads(json_reply.body) == {
         "__type": "com.amazonaws.sfn#AccessDeniedException",
         "message": "no <way>",
     }
     s3 = refusal({**_scope({}), "method": "GET", "path": "/bucket/key"}, error)
+    assert isinstance(s3.body, bytes)
     assert s3.body.startswith(b"<?xml") and b"<Code>AccessDenied</Code>" in s3.body
     assert b"no &lt;way&gt;" in s3.body
     form = _scope({"Content-Type": "application/x-www-form-urlencoded"})

@@ -95,7 +95,7 @@ def test_unused_keys_and_foreign_arns_are_reported() -> None:
 )
 def test_bad_rules_are_refused_by_name(rules: dict[str, object], message: str) -> None:
     with pytest.raises(AwsError, match=message):
-        ResourceMapping(rules)  # type: ignore[arg-type]
+        ResourceMapping(rules)
 
 
 def test_mapping_files_are_read_and_checked(tmp_path: Path) -> None:

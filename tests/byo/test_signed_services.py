@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import boto3
 import pytest
@@ -16,8 +16,10 @@ REGION = "us-east-1"
 KEY_ID = "BYOSIGNEDKEY"
 SECRET = "byo-signed-secret-0123456789"
 
+Service = Literal["stepfunctions", "ecs", "s3", "lambda", "cloudformation", "iam"]
+
 #: service -> (a read call that succeeds on a fresh server, its result's key)
-CALLS: dict[str, tuple[Callable[[Any], dict[str, Any]], str]] = {
+CALLS: dict[Service, tuple[Callable[[Any], dict[str, Any]], str]] = {
     "stepfunctions": (lambda c: c.list_activities(), "activities"),
     "ecs": (lambda c: c.list_clusters(), "clusterArns"),
     "s3": (lambda c: c.list_buckets(), "Buckets"),
@@ -38,7 +40,7 @@ def keyed_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
     server.close()
 
 
-def _client(server: MontemapServer, service: str, key: str, secret: str) -> Any:
+def _client(server: MontemapServer, service: Service, key: str, secret: str) -> Any:
     return boto3.session.Session().client(
         service,
         endpoint_url=server.url,
@@ -50,14 +52,14 @@ def _client(server: MontemapServer, service: str, key: str, secret: str) -> Any:
 
 
 @pytest.mark.parametrize("service", sorted(CALLS))
-def test_a_signed_call_is_accepted(keyed_server: MontemapServer, service: str) -> None:
+def test_a_signed_call_is_accepted(keyed_server: MontemapServer, service: Service) -> None:
     call, key = CALLS[service]
     result = call(_client(keyed_server, service, KEY_ID, SECRET))
     assert isinstance(result[key], list)
 
 
 @pytest.mark.parametrize("service", sorted(CALLS))
-def test_a_wrong_secret_is_refused(keyed_server: MontemapServer, service: str) -> None:
+def test_a_wrong_secret_is_refused(keyed_server: MontemapServer, service: Service) -> None:
     call, _ = CALLS[service]
     with pytest.raises(ClientError) as caught:
         call(_client(keyed_server, service, KEY_ID, "not-the-secret-0123456789"))
@@ -68,7 +70,7 @@ def test_a_wrong_secret_is_refused(keyed_server: MontemapServer, service: str) -
 
 
 @pytest.mark.parametrize("service", sorted(CALLS))
-def test_an_unknown_key_is_refused(keyed_server: MontemapServer, service: str) -> None:
+def test_an_unknown_key_is_refused(keyed_server: MontemapServer, service: Service) -> None:
     call, _ = CALLS[service]
     with pytest.raises(ClientError) as caught:
         call(_client(keyed_server, service, "NOSUCHKEY", SECRET))

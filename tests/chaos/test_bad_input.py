@@ -359,9 +359,10 @@ def test_an_activity_worker_sending_a_surrogate_loses_nothing(server: MontemapSe
 
         def succeeded() -> bool:
             described = client.describe_execution(executionArn=execution)
-            return described["status"] == "SUCCEEDED" and json.loads(described["output"]) == {
-                "ok": True
-            }
+            return bool(
+                described["status"] == "SUCCEEDED"
+                and json.loads(described["output"]) == {"ok": True}
+            )
 
         eventually(succeeded, timeout=60, what="the execution to succeed")
         assert client.get_execution_history(executionArn=execution)["events"]

@@ -165,7 +165,8 @@ def test_acknowledged_task_success_survives_sigkill_beside_a_poisoned_one(
     sfn2 = server.client()
 
     def ended() -> bool:
-        return sfn2.describe_execution(executionArn=arns[0])["status"] != "RUNNING"
+        status: str = sfn2.describe_execution(executionArn=arns[0])["status"]
+        return status != "RUNNING"
 
     eventually(ended, timeout=60, what="the acknowledged execution to end")
     described = sfn2.describe_execution(executionArn=arns[0])

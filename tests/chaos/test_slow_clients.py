@@ -50,15 +50,15 @@ def _read_until_closed(socks: list[socket.socket], timeout: float) -> dict[socke
         left = deadline - time.monotonic()
         assert left > 0, f"{open_count} of {len(socks)} connections still open after {timeout} s"
         for key, _ in selector.select(min(left, 1.0)):
-            sock = key.fileobj
-            assert isinstance(sock, socket.socket)
+            conn = key.fileobj
+            assert isinstance(conn, socket.socket)
             try:
-                chunk = sock.recv(4096)
+                chunk = conn.recv(4096)
             except ConnectionResetError:
                 chunk = b""
-            received[sock] += chunk
+            received[conn] += chunk
             if not chunk:
-                selector.unregister(sock)
+                selector.unregister(conn)
                 open_count -= 1
     selector.close()
     return received

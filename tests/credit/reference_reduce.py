@@ -8,7 +8,7 @@ import io
 import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
@@ -40,7 +40,8 @@ def reference_reduce(
     k, s = len(params.shocks_bp), params.paths
     loss = np.zeros((k, s), dtype=np.int64)
     defaults = np.zeros((k, s), dtype=np.int64)
-    files, rejects, matured, examples = [], [], [], []
+    files, matured, examples = [], [], []
+    rejects: list[tuple[str, str]] = []
     counts = {"objects": 0, "matured": 0, "payment_mismatch": 0}
     applied = dict.fromkeys(OPTIONAL, 0)
     overrides = {"PD": 0, "LGD": 0, "Rho": 0}
@@ -202,7 +203,10 @@ def _breakdown(
     m = len(names)
 
     def total(values: NDArray[Any]) -> NDArray[np.float64]:
-        return np.bincount(index, weights=values.astype(np.float64), minlength=m)
+        # weighted, the counts are floats (numpy's stubs say intp whatever the weights)
+        return cast(
+            NDArray[np.float64], np.bincount(index, weights=values.astype(np.float64), minlength=m)
+        )
 
     count = np.bincount(index, minlength=m)
     sums = {name: total(col[name]) for name in ("ead", "expected_loss", "sim_expected_loss")}

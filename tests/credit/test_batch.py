@@ -10,7 +10,8 @@ import numpy as np
 import pyarrow.ipc as ipc
 import pytest
 
-from montemap.credit.batch import Item, batch_id_for, handle_batch
+from montemap.credit.batch import batch_id_for, handle_batch
+from montemap.credit.objects import Item
 from montemap.credit.params import INVALID_BATCH, BatchInputError
 from montemap.storage import LocalObjectStore
 from tests.credit.helpers import csv_bytes, portfolio, record

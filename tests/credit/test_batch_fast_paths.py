@@ -51,7 +51,8 @@ def _sliced(tokens: list[str]) -> pa.Array:
 
 
 def _regex(arr: pa.Array, pattern: str) -> list[bool]:
-    return pc.match_substring_regex(arr, pattern).to_pylist()
+    matched: list[bool] = pc.match_substring_regex(arr, pattern).to_pylist()
+    return matched
 
 
 def test_byte_checks_agree_with_the_expressions() -> None:
@@ -175,7 +176,7 @@ def test_shared_header_only_takes_the_plain_layout() -> None:
     bodies: list[object] = [head + b"1,02134\n", head + b"2,9\n", head + b"33,\n"]
     assert shared_header(bodies, 1 << 20) == (head, b"1,02134\n2,9\n33,\n")
     assert shared_header(bodies[:1], 1 << 20) == (head, b"1,02134\n")
-    odd = [
+    odd: list[list[object]] = [
         [*bodies, Reject("k", "cannot read object")],  # a read reject
         [*bodies, b"AccountID,ZipCodf\n3,1\n"],  # another header of the same length
         [*bodies, b"AccountID\n3\n"],  # a shorter header

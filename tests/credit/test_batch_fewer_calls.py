@@ -179,12 +179,12 @@ def test_the_header_found_by_searches_is_the_one_cut_out() -> None:
     quick = 0
     for _ in range(4000):
         head = rand.choice([b"h\n", b"ab,c\n", b"\n", b"h"])
-        bodies: list[object] = []
+        bodies: list[bytes] = []
         for _ in range(rand.randint(1, 5)):
             row = bytes(rand.choice(b"abch,\n") for _ in range(rand.randint(0, 5)))
             end = b"\n" if rand.random() < 0.9 else b""
             bodies.append((head if rand.random() < 0.9 else b"ab\n") + row + end)
-        joined = b"".join(bodies)  # type: ignore[arg-type]
+        joined = b"".join(bodies)
         for limit in (1 << 20, 7):
             found = _one_header(bodies, limit)
             if found is not None:  # where the searches decide, the split agrees
@@ -194,7 +194,7 @@ def test_the_header_found_by_searches_is_the_one_cut_out() -> None:
     assert quick > 300
     # a data line that ends with the header line's text, an empty header line
     for bodies in ([b"h\n,bh\n", b"h\nxh\n"], [b"\nb\n", b"\nc,\n"]):
-        found = _one_header(bodies, 1 << 20)  # type: ignore[arg-type]
+        found = _one_header(bodies, 1 << 20)
         assert found == _split_header(bodies, b"".join(bodies), 1 << 20) is not None
 
 

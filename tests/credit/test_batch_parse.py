@@ -14,6 +14,7 @@ import pytest
 from montemap.credit.bulk_parse import parse_objects
 from montemap.credit.generator import generate
 from montemap.credit.loans import (
+    Loan,
     LoanArrays,
     Reject,
     defaults_applied,
@@ -54,8 +55,11 @@ TOKENS = [
 ]
 
 
-def _per_row(keys: list[str], bodies: list[bytes | Reject], as_of: dt.date | None):
-    loans, rejects = [], []
+def _per_row(
+    keys: list[str], bodies: list[bytes | Reject], as_of: dt.date | None
+) -> tuple[LoanArrays, list[Reject], dict[str, int], dict[str, int]]:
+    loans: list[Loan] = []
+    rejects: list[Reject] = []
     for key, body in zip(keys, bodies, strict=True):
         if isinstance(body, Reject):
             rejects.append(body)
@@ -83,7 +87,8 @@ def _same(keys: list[str], bodies: list[bytes | Reject], as_of: dt.date | None =
 
 
 def test_malformed_and_odd_objects() -> None:
-    bodies: list[bytes | Reject] = [data for data, _ in MALFORMED] + list(ODD)
+    bodies: list[bytes | Reject] = [data for data, _ in MALFORMED]
+    bodies += ODD
     bodies += [csv_bytes([rec]) for rec in portfolio(30)]
     bodies.append(Reject("gone.csv", "cannot read object: no object"))
     keys = [f"k/{i:03d}.csv" for i in range(len(bodies))]

@@ -20,10 +20,10 @@ import pyarrow as pa
 import pytest
 
 from montemap.credit import batch
-from montemap.credit.batch import Item, handle_batch, parse_items
+from montemap.credit.batch import handle_batch, parse_items
 from montemap.credit.batch_npz import npz_bytes
 from montemap.credit.bulk_fields import fixed_dates, shared_header
-from montemap.credit.objects import _read_local, _target, _targets, read_objects
+from montemap.credit.objects import Item, _read_local, _target, _targets, read_objects
 from montemap.credit.params import BatchInputError
 from montemap.storage import LocalObjectStore
 from tests.credit.helpers import csv_bytes, portfolio

@@ -36,7 +36,8 @@ def _finite_distribution(n: int, pd: float, rho: float) -> np.ndarray:
     w = stats.norm.pdf(z) * (z[1] - z[0])
     k = np.arange(n + 1)
     cdf = stats.binom.cdf(k[:, None], n, _p(z, pd, rho)[None, :]) @ w
-    return np.minimum(cdf / cdf[-1], 1.0)
+    capped: np.ndarray = np.minimum(cdf / cdf[-1], 1.0)
+    return capped
 
 
 def _finite_var_es(cdf: np.ndarray, alpha: float) -> tuple[float, float]:
@@ -165,7 +166,10 @@ def test_euler_contributions_sum_to_es_and_match_the_analytic_share() -> None:
     z_a = stats.norm.ppf(1 - a)
 
     def tail_mean(pd_: float, rho_: float) -> float:
-        return integrate.quad(lambda z: float(_p(z, pd_, rho_)) * stats.norm.pdf(z), -12, z_a)[0]
+        area: float = integrate.quad(
+            lambda z: float(_p(z, pd_, rho_)) * stats.norm.pdf(z), -12, z_a
+        )[0]
+        return area
 
     part_a, part_b = tail_mean(0.01, 0.15), tail_mean(0.04, 0.08)
     assert share_a == pytest.approx(part_a / (part_a + part_b), abs=0.02)

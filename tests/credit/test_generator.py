@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 
 from montemap.cli import main
+from montemap.credit.columns import REQUIRED_COLUMNS
 from montemap.credit.generator import (
     BLOCK,
     REALISTIC_COLUMNS,
-    REQUIRED_COLUMNS,
     annuity,
     generate,
     generate_rows,

@@ -141,7 +141,7 @@ def _held_by_first_pass(store: LocalObjectStore, ids: list[str]) -> int:
             scan = scan_batches(store, PARAMS, id_array(ids), spill)
             spill.close()
             assert sum(g.shape[0] for g in key_groups(scan.batches)) == len(ids)
-            held = tracemalloc.get_traced_memory()[0] + pa.total_allocated_bytes() - arrow
+            held: int = tracemalloc.get_traced_memory()[0] + pa.total_allocated_bytes() - arrow
         finally:
             tracemalloc.stop()
     assert scan.loans == LOANS

@@ -8,7 +8,9 @@ from __future__ import annotations
 import io
 import json
 import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
@@ -32,7 +34,9 @@ from tests.credit.test_reduce_streaming import AS_OF, PARAMS
 
 def _npz(compressed: bool = False, **arrays: np.ndarray) -> bytes:
     buf = io.BytesIO()
-    (np.savez_compressed if compressed else np.savez)(buf, **arrays)
+    # as Any: mypy would match the arrays against savez's allow_pickle: bool as well
+    named = cast(dict[str, Any], arrays)
+    (np.savez_compressed if compressed else np.savez)(buf, **named)
     return buf.getvalue()
 
 
@@ -162,13 +166,13 @@ def test_top_candidates_keep_the_top_loans_of_a_full_sort(with_nan: bool) -> Non
 def test_prefetch_starts_at_once_and_closes_without_being_read() -> None:
     started, made = threading.Event(), []
 
-    def items() -> object:
+    def items() -> Iterator[int]:
         started.set()
         for i in range(100):
             made.append(i)
             yield i
 
-    reading = prefetched(iter(items()), depth=2)  # type: ignore[arg-type]
+    reading = prefetched(iter(items()), depth=2)
     eventually(started.is_set, timeout=10)
     reading.close()
     assert len(made) <= 4  # the queue's two, the item in hand, the one after
@@ -176,11 +180,11 @@ def test_prefetch_starts_at_once_and_closes_without_being_read() -> None:
 
 
 def test_prefetch_raises_an_error_where_its_item_would_be() -> None:
-    def items() -> object:
+    def items() -> Iterator[int]:
         yield 1
         raise ValueError("unreadable batch")
 
-    reading = prefetched(iter(items()))  # type: ignore[arg-type]
+    reading = prefetched(iter(items()))
     assert next(reading) == 1
     with pytest.raises(ValueError, match="unreadable batch"):
         next(reading)

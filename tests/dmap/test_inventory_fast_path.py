@@ -98,6 +98,7 @@ def oracle_rows(store: LocalObjectStore, parts: int) -> Iterator[dict[str, str]]
         key = f"inv/part-{number}.csv.gz"
         where = f"s3://inventory/{key}"
         with store.open("inventory", key) as raw:
+            assert isinstance(raw, io.BufferedReader)
             stream: Any = raw
             if raw.peek(2)[:2] == b"\x1f\x8b":
                 stream = gzip.GzipFile(fileobj=raw, mode="rb")

@@ -90,7 +90,7 @@ class CountingStore(LocalObjectStore):
                 inner.close()
                 super().close()
 
-        return io.BufferedReader(Counting())  # type: ignore[return-value]
+        return io.BufferedReader(Counting())
 
 
 def test_json_is_streamed(local: LocalObjectStore) -> None:

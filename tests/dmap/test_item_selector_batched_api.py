@@ -21,7 +21,7 @@ def _csv(rows: list[dict[str, str]]) -> bytes:
 
 
 def _machine(sfn: Any, name: str, processor: dict[str, Any], **fields: Any) -> str:
-    definition = {
+    definition: dict[str, Any] = {
         "StartAt": "M",
         "States": {
             "M": {
@@ -91,7 +91,7 @@ def test_activity_workers_get_the_selected_batches(montemap_server: MontemapServ
     arn = sfn.start_execution(stateMachineArn=machine, input=json.dumps({"tag": "t1"}))[
         "executionArn"
     ]
-    served = []
+    served: list[dict[str, Any]] = []
     while len(served) < 3:
         task = sfn.get_activity_task(activityArn=activity, workerName="w")
         if not task.get("taskToken"):

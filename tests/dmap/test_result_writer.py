@@ -12,7 +12,7 @@ import pytest
 from montemap.engine.records import ExecutionRecord
 from montemap.engine.result_writer import ResultWriter, WriterConfig, execution_result
 from montemap.errors import StatesError
-from montemap.storage import LocalObjectStore, ObjectStore, ObjectStoreError
+from montemap.storage import LocalObjectStore, ObjectMeta, ObjectStore, ObjectStoreError
 
 RUN_ID = "ad9b5f27-090b-3ac6-9beb-243cd77144a7"
 MAP_RUN = f"arn:aws:states:us-east-1:123456789012:mapRun:csvProcess/Map:{RUN_ID}"
@@ -299,12 +299,12 @@ class FailingStore(LocalObjectStore):
             raise ObjectStoreError("AccessDenied", "Access Denied", bucket=bucket, key=key)
         super().put_stream_no_etag(bucket, key, stream)
 
-    def put(self, bucket: str, key: str, data: bytes) -> str:
+    def put(self, bucket: str, key: str, data: bytes, *, meta: ObjectMeta | None = None) -> str:
         if self.refuse in key:
             raise ObjectStoreError(
                 "SlowDown", "Please reduce your request rate", bucket=bucket, key=key
             )
-        return super().put(bucket, key, data)
+        return super().put(bucket, key, data, meta=meta)
 
 
 def test_failing_upload(out: LocalObjectStore) -> None:

@@ -343,7 +343,8 @@ def test_the_switch_starts_worker_tasks_as_processes_of_their_own(
 
     async def scenario() -> None:
         async with open_manager(tmp_path / "m.db") as manager:
-            start_service(manager, worker_command(app), 2, PROBE_MODE="sleep", **extra)
+            # limits named, so that mypy matches ``**extra`` with the environment alone
+            start_service(manager, worker_command(app), 2, limits=None, PROBE_MODE="sleep", **extra)
             seen = await reported(app, 2)
             assert all(report["ppid"] == os.getpid() for report in seen.values())
             assert not manager.warm.started

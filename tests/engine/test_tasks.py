@@ -228,7 +228,7 @@ def test_s3_integrations_on_the_local_store(tmp_path: Path) -> None:
                 "Type": "Task",
                 "Resource": "arn:aws:states:::aws-sdk:s3:putObject",
                 "Parameters": {"Bucket": "results", "Key": "a/b.json", "Body.$": "$"},
-                "ResultPath": null_path(),
+                "ResultPath": None,
                 "Next": "Get",
             },
             "Get": {
@@ -266,7 +266,3 @@ def test_s3_integrations_on_the_local_store(tmp_path: Path) -> None:
         await engine.close()
 
     asyncio.run(scenario())
-
-
-def null_path() -> None:
-    return None

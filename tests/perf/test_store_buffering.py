@@ -6,11 +6,13 @@ import asyncio
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
 import pytest
 
 from montemap.engine.db import Database, committed
 from montemap.engine.history import Event
+from montemap.engine.phase import Phase
 from montemap.engine.store import ExecutionStore, FrameRow
 
 ARN = "arn:aws:states:us-east-1:123456789012:execution:sm:e"
@@ -18,7 +20,13 @@ ARN = "arn:aws:states:us-east-1:123456789012:execution:sm:e"
 
 def frame(state: str | None, phase: dict[str, object]) -> FrameRow:
     return FrameRow(
-        key="", parent_key=None, machine="", state=state, input={"a": 1}, variables={}, phase=phase
+        key="",
+        parent_key=None,
+        machine="",
+        state=state,
+        input={"a": 1},
+        variables={},
+        phase=cast(Phase, phase),  # the store keeps any progress; the test's is its own
     )
 
 
@@ -41,7 +49,7 @@ def test_steps_of_one_turn_are_written_together_with_the_last_checkpoint(
         store = ExecutionStore(db)
         top = frame("A", {"step": 1})
         store.commit(ARN, first_event_id=1, events=[(Event("One"), 0, now)], frames=[top])
-        top.state, top.phase = "B", {"step": 2}
+        top.state, top.phase = "B", cast(Phase, {"step": 2})
         store.commit(ARN, first_event_id=2, events=[(Event("Two", {"x": 1}), 1, now)], frames=[top])
         # Readers on this process see both steps at once...
         assert [e["type"] for e in store.events(ARN, reverse=False, after_id=None, limit=10)] == [

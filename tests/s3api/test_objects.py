@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
-from typing import Any
+from typing import Any, cast
 
 import boto3
 import pytest
@@ -34,7 +34,9 @@ def test_put_get_head_delete(s3: Any, bucket: str) -> None:
     with pytest.raises(ClientError) as exc:
         s3.get_object(Bucket=bucket, Key="loans/42.json")
     assert error_code(exc) == "NoSuchKey"
-    assert exc.value.response["Error"]["Key"] == "loans/42.json"
+    # S3 names the key in its error; botocore's type for the error lists only Code and Message
+    error = cast(dict[str, Any], exc.value.response["Error"])
+    assert error["Key"] == "loans/42.json"
     s3.delete_object(Bucket=bucket, Key="loans/42.json")  # absent: no error, as S3
 
 
@@ -192,7 +194,11 @@ def test_delete_objects_reports_each_key(s3: Any, bucket: str) -> None:
 
 def test_resource_interface(s3_server: MontemapServer, bucket: str) -> None:
     resource: Any = boto3.session.Session().resource(
-        "s3", endpoint_url=s3_server.url, region_name=REGION, **DUMMY_CREDENTIALS
+        "s3",
+        endpoint_url=s3_server.url,
+        region_name=REGION,
+        aws_access_key_id=DUMMY_CREDENTIALS["aws_access_key_id"],
+        aws_secret_access_key=DUMMY_CREDENTIALS["aws_secret_access_key"],
     )
     target = resource.Bucket(bucket)
     for i in range(3):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import io
 import time
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
-from montemap.storage import ObjectStore, ObjectStoreError, iter_objects
+from montemap.storage import ListPage, ObjectStore, ObjectStoreError, iter_objects
 
 KEYS = ["a-b", "a/b", "a/c/d", "a0", "b", "z/e", "z/é", "z/f g"]
 
@@ -102,7 +104,7 @@ def test_a_key_prefix_is_not_an_object(store: ObjectStore, bucket: str) -> None:
 
 @pytest.mark.parametrize("op", ["get", "head", "list", "put", "delete"])
 def test_missing_bucket(store: ObjectStore, op: str) -> None:
-    calls = {
+    calls: dict[str, Callable[[], object]] = {
         "get": lambda: store.get("no-such-bucket", "k"),
         "head": lambda: store.head("no-such-bucket", "k"),
         "list": lambda: store.list_page("no-such-bucket"),
@@ -224,10 +226,10 @@ def test_iter_objects_crosses_pages(store: ObjectStore, bucket: str) -> None:
     calls = []
     original = store.list_page
 
-    def counting(*args: object, **kwargs: object) -> object:
+    def counting(*args: Any, **kwargs: Any) -> ListPage:
         kwargs["max_keys"] = 2
         calls.append(kwargs.get("token"))
-        return original(*args, **kwargs)  # type: ignore[arg-type]
+        return original(*args, **kwargs)
 
     fill(store, bucket, KEYS)
     store.list_page = counting  # type: ignore[method-assign]

@@ -5,6 +5,7 @@ objects written without their MD5 (``put_no_etag``) unhashed."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -49,11 +50,12 @@ def test_iter_keys_crosses_pages(store: ObjectStore, bucket: str) -> None:
 
 
 def test_keys_listing_refuses_what_list_page_refuses(store: ObjectStore, bucket: str) -> None:
-    for call, code in (
+    cases: tuple[tuple[Callable[[], object], str], ...] = (
         (lambda: store.list_keys_page("no-such-bucket"), "NoSuchBucket"),
         (lambda: store.list_keys_page(bucket, max_keys=0), "InvalidArgument"),
         (lambda: store.list_keys_page("Bad_Name"), "InvalidBucketName"),
-    ):
+    )
+    for call, code in cases:
         with pytest.raises(ObjectStoreError) as err:
             call()
         assert err.value.code == code

@@ -108,6 +108,7 @@ def test_the_worker_command_loads_nothing_heavy_before_its_handler(tmp_path: Pat
     finally:
         worker.send_signal(signal.SIGKILL)
         worker.wait(timeout=30)
+    assert isinstance(text, str)
     modules: list[str] = json.loads(text)
     assert "montemap.worker.worker" in modules  # the probe ran inside the worker
     assert _heavy(modules) == []

@@ -34,7 +34,7 @@ pytestmark = pytest.mark.timeout(120)
 
 def _tcp_inodes() -> set[str]:
     """The inodes of every TCP socket on this machine (IPv4 and IPv6)."""
-    inodes = set()
+    inodes: set[str] = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             lines = Path(table).read_text().splitlines()[1:]
