@@ -43,6 +43,14 @@ def cpu_times(pid: int) -> tuple[float, float]:
     return int(fields[11]) / TICKS, int(fields[12]) / TICKS
 
 
+def busy_seconds() -> float:
+    """CPU time the whole machine has spent busy since boot (``/proc/stat``: all but idle
+    and iowait): over a command that has the machine to itself, every process it starts
+    and the kernel's work for them."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return (sum(fields) - fields[3] - fields[4]) / TICKS
+
+
 def cpu_seconds(pid: int) -> float:
     """User plus system CPU time of a process so far."""
     user, system = cpu_times(pid)

@@ -26,17 +26,13 @@ from pathlib import Path
 
 try:
     from bench._pyenv import SRC, child_env, compile_sources
+    from bench._server import busy_seconds
 except ImportError:  # run as a script: bench/ itself is on sys.path
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from bench._pyenv import SRC, child_env, compile_sources
+    from bench._server import busy_seconds
 
 COMMON = ["--paths", "1000", "--shocks", "0,100,200,300", "--seed", "1", "--as-of", "2026-11-27"]
-
-
-def busy_seconds() -> float:
-    """CPU time the whole machine has spent busy since boot."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def one(what: str, data: Path, src: Path, loans: int, workers: int, tag: str) -> dict[str, object]:

@@ -9,7 +9,9 @@ Generates the portfolio once (not timed), then measures in one run:
 * ``montemap simulate --data-dir`` (a process pool, no engine) and ``montemap run``
   (embedded server, Distributed Map, activity workers), alternating ``--repeat`` times,
   with the peak RSS (``VmHWM``) of the command's process and of every process it starts,
-  sampled from ``/proc``.
+  sampled from ``/proc``, and the machine's busy CPU over each command (``/proc/stat``;
+  ``ratio_run_over_simulate_machine_cpu``: steadier than the wall-time ratio on a shared
+  machine, as long as nothing else runs).
 
     .venv/bin/python bench/bench_main_job.py --loans 500000 --workers 8
 
@@ -40,9 +42,11 @@ import numpy as np
 
 try:
     from bench._pyenv import child_env, compile_sources
+    from bench._server import busy_seconds
 except ImportError:  # run as a script: bench/ itself is on sys.path
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from bench._pyenv import child_env, compile_sources
+    from bench._server import busy_seconds
 
 PATHS = 1000
 SHOCKS = (0, 100, 200, 300)
@@ -171,8 +175,10 @@ def _role(cmd: str) -> str:
 
 
 def montemap(*args: str, src: str | None = None) -> tuple[float, dict[str, object]]:
-    """Run ``montemap ARGS`` (with ``src`` first on PYTHONPATH): seconds, peak RSS per role."""
+    """Run ``montemap ARGS`` (with ``src`` first on PYTHONPATH): seconds, peak RSS per role.
+    The machine's busy CPU over the command goes to :data:`MACHINE_CPU` (its last entry)."""
     env = child_env(src)
+    busy = busy_seconds()
     started = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "montemap.cli", *args],
@@ -184,11 +190,15 @@ def montemap(*args: str, src: str | None = None) -> tuple[float, dict[str, objec
     rss = PeakRss(proc.pid)
     out, err = proc.communicate()
     elapsed = time.perf_counter() - started
+    MACHINE_CPU.append(busy_seconds() - busy)
     peaks = rss.stop()
     if proc.returncode != 0:
         raise SystemExit(f"montemap {' '.join(args)} failed:\n{out}\n{err}")
     return elapsed, peaks
 
+
+#: The machine's busy CPU seconds over each :func:`montemap` command, in order.
+MACHINE_CPU: list[float] = []
 
 #: Parts of the batch handler and the functions whose cumulative time each is.
 PARTS = {
@@ -400,6 +410,7 @@ def main() -> None:
         sources = {"baseline_": args.baseline_src, "": None}
         baseline_data(data)
     timings: dict[str, list[float]] = {}
+    cpu: dict[str, list[float]] = {}  # the machine's busy CPU over each command
     rss: dict[str, dict[str, object]] = {}
     records: dict[str, dict[str, Any]] = {}
     for i in range(args.repeat):
@@ -412,6 +423,7 @@ def main() -> None:
             )  # fmt: skip
             shutil.rmtree(out, ignore_errors=True)
             timings.setdefault(f"{tag}simulate", []).append(seconds)
+            cpu.setdefault(f"{tag}simulate", []).append(MACHINE_CPU[-1])
             name = f"bench-{tag}{i}-{int(time.time())}"
             seconds, rss[f"{tag}run"] = montemap(
                 "run", "--data-dir", str(where), "--loans", str(args.loans),
@@ -419,6 +431,7 @@ def main() -> None:
                 "--name", name, "--quiet", *COMMON, src=src,
             )  # fmt: skip
             timings.setdefault(f"{tag}run", []).append(seconds)
+            cpu.setdefault(f"{tag}run", []).append(MACHINE_CPU[-1])
             records[tag] = json.loads((where / "runs" / name / "run.json").read_text())
             # the run's batch outputs (~3 KB a loan): not needed once it is timed
             shutil.rmtree(where / "buckets" / "montemap-results" / "runs" / name, True)
@@ -441,6 +454,12 @@ def main() -> None:
         "run_seconds": [round(s, 1) for s in run_s],
         "ratio_run_over_floor": round(run / floor, 2),
         "ratio_run_over_simulate": round(run / simulate, 3),
+        # steadier than wall time on a shared machine: all the CPU each command used
+        "simulate_machine_cpu_seconds": [round(s, 1) for s in cpu["simulate"]],
+        "run_machine_cpu_seconds": [round(s, 1) for s in cpu["run"]],
+        "ratio_run_over_simulate_machine_cpu": round(
+            statistics.median(cpu["run"]) / statistics.median(cpu["simulate"]), 3
+        ),
         "peak_rss_mb": rss,
         "run_execution_seconds": record["duration_seconds"],
         "run_vcpu_seconds": record["cost"]["vcpu_seconds"],
@@ -455,6 +474,13 @@ def main() -> None:
             "run_seconds": [round(s, 1) for s in timings["baseline_run"]],
             "ratio_run_over_floor": round(before_run / floor, 2),
             "ratio_run_over_simulate": round(before_run / before_simulate, 3),
+            "simulate_machine_cpu_seconds": [round(s, 1) for s in cpu["baseline_simulate"]],
+            "run_machine_cpu_seconds": [round(s, 1) for s in cpu["baseline_run"]],
+            "ratio_run_over_simulate_machine_cpu": round(
+                statistics.median(cpu["baseline_run"])
+                / statistics.median(cpu["baseline_simulate"]),
+                3,
+            ),
             "run_server_process_cpu_seconds": records["baseline_"].get(
                 "server_process_cpu_seconds"
             ),
