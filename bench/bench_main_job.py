@@ -11,7 +11,8 @@ Generates the portfolio once (not timed), then measures in one run:
   with the peak RSS (``VmHWM``) of the command's process and of every process it starts,
   sampled from ``/proc``, and the machine's busy CPU over each command (``/proc/stat``;
   ``ratio_run_over_simulate_machine_cpu``: steadier than the wall-time ratio on a shared
-  machine, as long as nothing else runs).
+  machine, as long as nothing else runs), and each command's user and system CPU per role
+  (``cpu_by_role``: the command's process, its workers, its function processes).
 
     .venv/bin/python bench/bench_main_job.py --loans 500000 --workers 8
 
@@ -95,11 +96,14 @@ def copula_floor(loans: int, paths: int = PATHS, shocks: int = len(SHOCKS)) -> f
 
 
 class PeakRss:
-    """Samples ``VmHWM`` (peak resident set) of a process and all its descendants."""
+    """Samples ``VmHWM`` (peak resident set) of a process and all its descendants, and
+    their user and system CPU (``/proc/PID/stat``; the last sample of each process, so a
+    process's last moments before it ends, at most one interval, are not counted)."""
 
     def __init__(self, pid: int, interval: float = 0.2) -> None:
         self.root = pid
         self.peaks: dict[int, tuple[str, int]] = {}
+        self.cpu: dict[int, tuple[float, float]] = {}  # pid -> (user, system) seconds
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(interval,), daemon=True)
         self._thread.start()
@@ -140,6 +144,9 @@ class PeakRss:
                 )
             old = self.peaks.get(pid, ("", 0))[1]
             self.peaks[pid] = (cmd, max(old, hwm))
+            times = _cpu_times(pid)
+            if times is not None:
+                self.cpu[pid] = times
 
     def _run(self, interval: float) -> None:
         while not self._stop.wait(interval):
@@ -157,6 +164,31 @@ class PeakRss:
             key=lambda rk: (rk[0], -rk[1]),
         )  # fmt: skip
         return {"main_mb": round(main / 1024), "children_mb": [f"{r}: {mb}" for r, mb in children]}
+
+    def cpu_by_role(self) -> dict[str, dict[str, float | int]]:
+        """User and system CPU seconds per role (the command's own process is ``main``:
+        for ``run`` it holds the embedded server), with the number of processes."""
+        roles: dict[str, dict[str, float | int]] = {}
+        for pid, (user, system) in self.cpu.items():
+            role = "main" if pid == self.root else _role(self.peaks.get(pid, ("?", 0))[0])
+            got = roles.setdefault(role, {"user_s": 0.0, "system_s": 0.0, "processes": 0})
+            got["user_s"] = round(got["user_s"] + user, 2)
+            got["system_s"] = round(got["system_s"] + system, 2)
+            got["processes"] = int(got["processes"]) + 1
+        return dict(sorted(roles.items()))
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_times(pid: int) -> tuple[float, float] | None:
+    """The user and system CPU seconds of ``pid`` so far (None once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return int(fields[11]) / _TICK, int(fields[12]) / _TICK
 
 
 #: The module of the ECS emulation's warm template (``montemap.ecs.warm_tasks``).
@@ -192,6 +224,7 @@ def montemap(*args: str, src: str | None = None) -> tuple[float, dict[str, objec
     elapsed = time.perf_counter() - started
     MACHINE_CPU.append(busy_seconds() - busy)
     peaks = rss.stop()
+    CPU_BY_ROLE.append(rss.cpu_by_role())
     if proc.returncode != 0:
         raise SystemExit(f"montemap {' '.join(args)} failed:\n{out}\n{err}")
     return elapsed, peaks
@@ -199,6 +232,8 @@ def montemap(*args: str, src: str | None = None) -> tuple[float, dict[str, objec
 
 #: The machine's busy CPU seconds over each :func:`montemap` command, in order.
 MACHINE_CPU: list[float] = []
+#: Each :func:`montemap` command's CPU per role (:meth:`PeakRss.cpu_by_role`), in order.
+CPU_BY_ROLE: list[dict[str, dict[str, float | int]]] = []
 
 #: Parts of the batch handler and the functions whose cumulative time each is.
 PARTS = {
@@ -411,6 +446,7 @@ def main() -> None:
         baseline_data(data)
     timings: dict[str, list[float]] = {}
     cpu: dict[str, list[float]] = {}  # the machine's busy CPU over each command
+    roles: dict[str, list[dict[str, dict[str, float | int]]]] = {}  # CPU per role, each command
     rss: dict[str, dict[str, object]] = {}
     records: dict[str, dict[str, Any]] = {}
     for i in range(args.repeat):
@@ -424,6 +460,7 @@ def main() -> None:
             shutil.rmtree(out, ignore_errors=True)
             timings.setdefault(f"{tag}simulate", []).append(seconds)
             cpu.setdefault(f"{tag}simulate", []).append(MACHINE_CPU[-1])
+            roles.setdefault(f"{tag}simulate", []).append(CPU_BY_ROLE[-1])
             name = f"bench-{tag}{i}-{int(time.time())}"
             seconds, rss[f"{tag}run"] = montemap(
                 "run", "--data-dir", str(where), "--loans", str(args.loans),
@@ -432,6 +469,7 @@ def main() -> None:
             )  # fmt: skip
             timings.setdefault(f"{tag}run", []).append(seconds)
             cpu.setdefault(f"{tag}run", []).append(MACHINE_CPU[-1])
+            roles.setdefault(f"{tag}run", []).append(CPU_BY_ROLE[-1])
             records[tag] = json.loads((where / "runs" / name / "run.json").read_text())
             # the run's batch outputs (~3 KB a loan): not needed once it is timed
             shutil.rmtree(where / "buckets" / "montemap-results" / "runs" / name, True)
@@ -460,6 +498,9 @@ def main() -> None:
         "ratio_run_over_simulate_machine_cpu": round(
             statistics.median(cpu["run"]) / statistics.median(cpu["simulate"]), 3
         ),
+        # where each command's CPU went, per repeat: the command's process ("main": in
+        # run, the embedded server and the command), its workers and function processes
+        "cpu_by_role": {"simulate": roles["simulate"], "run": roles["run"]},
         "peak_rss_mb": rss,
         "run_execution_seconds": record["duration_seconds"],
         "run_vcpu_seconds": record["cost"]["vcpu_seconds"],

@@ -14,7 +14,6 @@ from __future__ import annotations
 import ctypes
 import json
 import sys
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
@@ -70,6 +69,7 @@ from montemap.credit.report_inputs import figure_feed
 from montemap.credit.report_loans import Coded, FigureFeed, Figures
 from montemap.credit.risk import vs_base
 from montemap.credit.sampling import IS_SHIFT, path_design
+from montemap.scratch_dirs import owned_temp_dir
 from montemap.storage import ObjectStore, iter_keys
 
 __all__ = [
@@ -465,7 +465,7 @@ def handle_reduce(
         raise BatchInputError("batch_ids must be a list of batch id strings")
     params, _ = parse_batch_input(fields)
     store = store if store is not None else default_store()
-    with tempfile.TemporaryDirectory(prefix="montemap-run-") as tmp:
+    with owned_temp_dir("montemap-run-") as tmp:
         outputs = reduce_run(store, params, batch_ids, out_dir=Path(tmp))
         publish_store(store, params, Path(tmp))
     return {

@@ -19,9 +19,8 @@ same error a single process would.
 from __future__ import annotations
 
 import json
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import closing
+from contextlib import AbstractContextManager, closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +39,7 @@ from montemap.credit.reduce_npz import read_npz
 from montemap.credit.reduce_prefetch import prefetched
 from montemap.credit.reduce_scan_part import HelperPart, merge_quality
 from montemap.errors import MontemapError
+from montemap.scratch_dirs import owned_temp_dir
 from montemap.storage import LocalObjectStore, ObjectStore, ObjectStoreError
 
 
@@ -560,6 +560,7 @@ def check_accounts(store: ObjectStore, params: RunParams, scan: Scan, spill: Acc
     raise duplicate_accounts_error(values, {v: sorted(k) for v, k in keys.items()})
 
 
-def open_spill_dir() -> tempfile.TemporaryDirectory[str]:
-    """Scratch space for the reduction's spills (AccountIDs, per-loan contributions)."""
-    return tempfile.TemporaryDirectory(prefix="montemap-reduce-")
+def open_spill_dir() -> AbstractContextManager[str]:
+    """Scratch space for the reduction's spills (AccountIDs, per-loan contributions),
+    removed at the end, or by a later reduction where this process is killed first."""
+    return owned_temp_dir("montemap-reduce-")

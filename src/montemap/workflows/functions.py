@@ -16,7 +16,6 @@ import io
 import json
 import os
 import re
-import tempfile
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -40,6 +39,7 @@ from montemap.credit.portfolio import (
     inventory_manifest,
 )
 from montemap.credit.reduce import RunOutputs, arrow_pool, publish_store, reduce_run
+from montemap.scratch_dirs import owned_temp_dir
 from montemap.storage import ObjectStore, iter_keys
 
 _RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
@@ -181,7 +181,7 @@ def reduce_and_report(event: Mapping[str, Any], context: Any = None) -> dict[str
     data_dir = os.environ.get("MONTEMAP_DATA_DIR")
     local_dir = Path(data_dir) / "runs" / run if data_dir else None
     report = None
-    with tempfile.TemporaryDirectory(prefix="montemap-run-") as tmp:
+    with owned_temp_dir("montemap-run-") as tmp:
         # streaming: the files are written as the batches are read, then uploaded from disk;
         # when no loan could be simulated, rejects.csv and matured.csv stay to show why
         run_dir = local_dir if local_dir is not None else Path(tmp)
