@@ -6,6 +6,7 @@ Workers are real subprocesses; they are killed with real signals.
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import time
@@ -124,6 +125,24 @@ def test_a_worker_serves_executions_and_stops_on_sigterm(scenario: Scenario) -> 
     assert worker.wait(15) == 0, worker.log_text()
     assert time.monotonic() - began < 10
     assert "3 received, 3 succeeded" in worker.log_text()
+
+
+@pytest.mark.parametrize(("given", "expected"), [(None, "1"), ("3", "3")])
+def test_one_blas_thread_unless_the_environment_says(
+    scenario: Scenario, monkeypatch: pytest.MonkeyPatch, given: str | None, expected: str
+) -> None:
+    """``montemap`` runs OpenBLAS with one thread (its extra threads only spin over the
+    small products montemap makes); a count the user's environment sets is kept."""
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)  # the worker inherits os.environ
+    scenario.machine()
+    scenario.worker("blas_threads", env={} if given is None else {"OPENBLAS_NUM_THREADS": given})
+    described = scenario.wait_finished(scenario.start())
+    assert described["status"] == "SUCCEEDED", scenario.logs()
+    output = json.loads(described["output"])
+    assert output["variable"] == expected
+    # OpenBLAS takes the variable, capped at the machine's cores
+    wanted = min(int(expected), os.cpu_count() or 1)
+    assert output["threads"] and set(output["threads"]) == {wanted}
 
 
 def test_endpoint_from_boto3_environment_and_json_logs(scenario: Scenario) -> None:

@@ -53,3 +53,16 @@ def crash(event: dict[str, Any], context: TaskContext) -> None:
 def log_and_echo(event: dict[str, Any], context: TaskContext) -> Any:
     context.logger.info("handling value %s", event.get("value"))
     return event
+
+
+def blas_threads(event: dict[str, Any], context: TaskContext) -> dict[str, Any]:
+    """The worker's ``OPENBLAS_NUM_THREADS`` and each loaded OpenBLAS's thread count."""
+    import numpy as np
+
+    from montemap.credit.reduce_blas import _controls
+
+    np.ones((64, 64)) @ np.ones((64, 64))  # a product: the BLAS is loaded and used
+    return {
+        "variable": os.environ.get("OPENBLAS_NUM_THREADS"),
+        "threads": [int(get()) for _, get in _controls()],
+    }
