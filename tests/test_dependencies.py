@@ -15,8 +15,8 @@ from pathlib import Path
 
 SOURCE = Path(__file__).resolve().parents[1] / "src" / "montemap"
 
-#: Imported by anything: the error tree, JSON type names, ARNs.
-FOUNDATION = frozenset({"errors", "jsontypes", "arns"})
+#: Imported by anything: the error tree, JSON type names, ARNs, temporary directories.
+FOUNDATION = frozenset({"errors", "jsontypes", "arns", "scratch_dirs"})
 
 #: What each package (or module, by dotted name; the most specific key wins) may
 #: import from montemap beyond :data:`FOUNDATION` and itself.
@@ -25,6 +25,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "errors": frozenset(),
     "jsontypes": frozenset(),
     "arns": frozenset(),
+    "scratch_dirs": frozenset(),
     # Lambda's function names, parsed (shared by the engine and the Lambda API).
     "lambda_names": frozenset(),
     # One server per data directory (a lock file), taken by the assembly (or by

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from montemap.cli import BLAS_THREADS_VARIABLE
 from montemap.ecs.cgroups import CgroupManager
 from montemap.ecs.service import ServiceManager
 from montemap.ecs.taskdefs import TaskRecord
@@ -150,7 +151,11 @@ def test_a_worker_task_is_forked_warm_and_sees_only_its_own_environment(
                 assert task.stopped_reason == "Essential container in task exited"
                 definition = manager.store.resolve_task_definition(task.task_definition)
                 assert definition is not None
-                assert report["env"] == manager._command(task, definition)[1]
+                # the task's environment, and what the ``montemap`` command itself sets
+                # where the task does not (one OpenBLAS thread)
+                expected = dict(manager._command(task, definition)[1])
+                expected.setdefault(BLAS_THREADS_VARIABLE, "1")
+                assert report["env"] == expected
                 assert report["env"]["HOSTNAME"] == task.id
                 assert report["argv"][1:] == worker_command(app)[3:]
                 assert Path(report["argv"][0]).name == "cli.py"
