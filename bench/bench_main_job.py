@@ -12,7 +12,9 @@ Generates the portfolio once (not timed), then measures in one run:
   sampled from ``/proc``, and the machine's busy CPU over each command (``/proc/stat``;
   ``ratio_run_over_simulate_machine_cpu``: steadier than the wall-time ratio on a shared
   machine, as long as nothing else runs), and each command's user and system CPU per role
-  (``cpu_by_role``: the command's process, its workers, its function processes).
+  (``cpu_by_role``: the command's process, its workers, its function processes), and
+  ``ratio_run_over_simulate_pairs``: the median of each repetition's run/simulate, which
+  a machine's drift over minutes disturbs less than the ratio of the medians.
 
     .venv/bin/python bench/bench_main_job.py --loans 500000 --workers 8
 
@@ -492,6 +494,9 @@ def main() -> None:
         "run_seconds": [round(s, 1) for s in run_s],
         "ratio_run_over_floor": round(run / floor, 2),
         "ratio_run_over_simulate": round(run / simulate, 3),
+        # each run over the simulate just before it, then the median: a machine whose
+        # speed drifts over minutes moves both sides of a pair alike
+        "ratio_run_over_simulate_pairs": _pair_ratio(run_s, simulate_s),
         # steadier than wall time on a shared machine: all the CPU each command used
         "simulate_machine_cpu_seconds": [round(s, 1) for s in cpu["simulate"]],
         "run_machine_cpu_seconds": [round(s, 1) for s in cpu["run"]],
@@ -515,6 +520,9 @@ def main() -> None:
             "run_seconds": [round(s, 1) for s in timings["baseline_run"]],
             "ratio_run_over_floor": round(before_run / floor, 2),
             "ratio_run_over_simulate": round(before_run / before_simulate, 3),
+            "ratio_run_over_simulate_pairs": _pair_ratio(
+                timings["baseline_run"], timings["baseline_simulate"]
+            ),
             "simulate_machine_cpu_seconds": [round(s, 1) for s in cpu["baseline_simulate"]],
             "run_machine_cpu_seconds": [round(s, 1) for s in cpu["baseline_run"]],
             "ratio_run_over_simulate_machine_cpu": round(
@@ -527,6 +535,11 @@ def main() -> None:
             ),
         }
     print(json.dumps(result, indent=1))
+
+
+def _pair_ratio(run_s: list[float], simulate_s: list[float]) -> float:
+    """The median of each run's time over its own repetition's ``simulate``."""
+    return round(statistics.median(r / s for r, s in zip(run_s, simulate_s, strict=True)), 3)
 
 
 def baseline_data(data: Path) -> None:
