@@ -14,7 +14,8 @@ Generates the portfolio once (not timed), then measures in one run:
   machine, as long as nothing else runs), and each command's user and system CPU per role
   (``cpu_by_role``: the command's process, its workers, its function processes), and
   ``ratio_run_over_simulate_pairs``: the median of each repetition's run/simulate, which
-  a machine's drift over minutes disturbs less than the ratio of the medians.
+  a machine's drift over minutes disturbs less than the ratio of the medians, and the
+  machine's free memory, page cache and slab at the start (``memory_at_start_mb``).
 
     .venv/bin/python bench/bench_main_job.py --loans 500000 --workers 8
 
@@ -439,6 +440,7 @@ def main() -> None:
         return
     compile_sources(args.baseline_src)
     load = os.getloadavg()
+    memory = memory_state()
     read_s, objects, size = read_floor(data / "buckets" / "montemap-source" / "data")
     copula_s = copula_floor(objects)
     floor = (read_s + copula_s) / args.cores
@@ -485,6 +487,8 @@ def main() -> None:
         "task_definition": args.task_definition,
         "cpu_count": os.cpu_count(),
         "load_average_at_start": [round(x, 1) for x in load],
+        # this VM's cost of touching memory moves with it (docs/benchmarks.md, session 25)
+        "memory_at_start_mb": memory,
         "floor_read_seconds": round(read_s, 2),
         "floor_read_us_per_object": round(read_s / objects * 1e6, 1),
         "floor_object_bytes": size,
@@ -535,6 +539,22 @@ def main() -> None:
             ),
         }
     print(json.dumps(result, indent=1))
+
+
+def memory_state(meminfo: str = "/proc/meminfo") -> dict[str, int]:
+    """Free memory, page cache and kernel slab (inodes, dentries) in MB, from ``meminfo``
+    (empty where it cannot be read)."""
+    wanted = {"MemFree": "free", "Cached": "page_cache", "Slab": "slab"}
+    found: dict[str, int] = {}
+    try:
+        with open(meminfo) as f:
+            for line in f:
+                name, _, rest = line.partition(":")
+                if name in wanted:
+                    found[wanted[name]] = int(rest.split()[0]) // 1024
+    except (OSError, ValueError, IndexError):
+        return {}
+    return found
 
 
 def _pair_ratio(run_s: list[float], simulate_s: list[float]) -> float:
