@@ -171,14 +171,17 @@ class PeakRss:
     def cpu_by_role(self) -> dict[str, dict[str, float | int]]:
         """User and system CPU seconds per role (the command's own process is ``main``:
         for ``run`` it holds the embedded server), with the number of processes."""
-        roles: dict[str, dict[str, float | int]] = {}
+        sums: dict[str, list[float]] = {}  # role -> [user, system, processes]
         for pid, (user, system) in self.cpu.items():
             role = "main" if pid == self.root else _role(self.peaks.get(pid, ("?", 0))[0])
-            got = roles.setdefault(role, {"user_s": 0.0, "system_s": 0.0, "processes": 0})
-            got["user_s"] = round(got["user_s"] + user, 2)
-            got["system_s"] = round(got["system_s"] + system, 2)
-            got["processes"] = int(got["processes"]) + 1
-        return dict(sorted(roles.items()))
+            got = sums.setdefault(role, [0.0, 0.0, 0])
+            got[0] += user
+            got[1] += system
+            got[2] += 1
+        return {
+            role: {"user_s": round(u, 2), "system_s": round(s, 2), "processes": int(n)}
+            for role, (u, s, n) in sorted(sums.items())
+        }
 
 
 _TICK = os.sysconf("SC_CLK_TCK")

@@ -7,6 +7,11 @@ itself. With one thread each product is the same computation (the same bits; eve
 output element is one dot product made by the same kernel), so :func:`single_thread_blas`
 pins OpenBLAS to one thread for the duration and restores the previous count after.
 Where the BLAS is not OpenBLAS (or its controls cannot be found) it does nothing.
+
+The ``montemap`` commands go further: they set ``OPENBLAS_NUM_THREADS=1`` for themselves
+and every process they start (:func:`montemap.cli.one_blas_thread`), so no extra thread
+exists to spin. This block stays for callers of the reduction that do not come through
+the command line (a user's own process calling :func:`~montemap.credit.reduce.reduce_run`).
 """
 
 from __future__ import annotations
