@@ -15,7 +15,9 @@ Generates the portfolio once (not timed), then measures in one run:
   (``cpu_by_role``: the command's process, its workers, its function processes), and
   ``ratio_run_over_simulate_pairs``: the median of each repetition's run/simulate, which
   a machine's drift over minutes disturbs less than the ratio of the medians, and the
-  machine's free memory, page cache and slab at the start (``memory_at_start_mb``).
+  machine's free memory, page cache and slab at the start (``memory_at_start_mb``),
+  and each ``run``'s phases with the server's CPU in its map phase (``run_phases``, see
+  ``bench/_run_phases.py``).
 
     .venv/bin/python bench/bench_main_job.py --loans 500000 --workers 8
 
@@ -46,10 +48,12 @@ import numpy as np
 
 try:
     from bench._pyenv import child_env, compile_sources
+    from bench._run_phases import Sample, run_phases
     from bench._server import busy_seconds
 except ImportError:  # run as a script: bench/ itself is on sys.path
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from bench._pyenv import child_env, compile_sources
+    from bench._run_phases import Sample, run_phases
     from bench._server import busy_seconds
 
 PATHS = 1000
@@ -107,6 +111,8 @@ class PeakRss:
         self.root = pid
         self.peaks: dict[int, tuple[str, int]] = {}
         self.cpu: dict[int, tuple[float, float]] = {}  # pid -> (user, system) seconds
+        #: (epoch seconds, the command's process CPU, the machine's busy CPU) each sample
+        self.timeline: list[Sample] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(interval,), daemon=True)
         self._thread.start()
@@ -150,6 +156,9 @@ class PeakRss:
             times = _cpu_times(pid)
             if times is not None:
                 self.cpu[pid] = times
+        root = self.cpu.get(self.root)
+        if root is not None:
+            self.timeline.append((time.time(), root[0] + root[1], busy_seconds()))
 
     def _run(self, interval: float) -> None:
         while not self._stop.wait(interval):
@@ -217,6 +226,7 @@ def montemap(*args: str, src: str | None = None) -> tuple[float, dict[str, objec
     The machine's busy CPU over the command goes to :data:`MACHINE_CPU` (its last entry)."""
     env = child_env(src)
     busy = busy_seconds()
+    began = time.time()
     started = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "montemap.cli", *args],
@@ -231,6 +241,7 @@ def montemap(*args: str, src: str | None = None) -> tuple[float, dict[str, objec
     MACHINE_CPU.append(busy_seconds() - busy)
     peaks = rss.stop()
     CPU_BY_ROLE.append(rss.cpu_by_role())
+    SPANS.append((began, time.time(), rss.timeline))
     if proc.returncode != 0:
         raise SystemExit(f"montemap {' '.join(args)} failed:\n{out}\n{err}")
     return elapsed, peaks
@@ -240,6 +251,8 @@ def montemap(*args: str, src: str | None = None) -> tuple[float, dict[str, objec
 MACHINE_CPU: list[float] = []
 #: Each :func:`montemap` command's CPU per role (:meth:`PeakRss.cpu_by_role`), in order.
 CPU_BY_ROLE: list[dict[str, dict[str, float | int]]] = []
+#: Each :func:`montemap` command's start and end (epoch seconds) and its samples.
+SPANS: list[tuple[float, float, list[Sample]]] = []
 
 #: Parts of the batch handler and the functions whose cumulative time each is.
 PARTS = {
@@ -456,6 +469,7 @@ def main() -> None:
     roles: dict[str, list[dict[str, dict[str, float | int]]]] = {}  # CPU per role, each command
     rss: dict[str, dict[str, object]] = {}
     records: dict[str, dict[str, Any]] = {}
+    phases: dict[str, list[dict[str, Any]]] = {}  # each run's phases (bench/_run_phases.py)
     for i in range(args.repeat):
         for tag, src in sources.items():
             where = data if src is None else data.parent / "baseline" / "montemap-data"
@@ -478,6 +492,10 @@ def main() -> None:
             cpu.setdefault(f"{tag}run", []).append(MACHINE_CPU[-1])
             roles.setdefault(f"{tag}run", []).append(CPU_BY_ROLE[-1])
             records[tag] = json.loads((where / "runs" / name / "run.json").read_text())
+            began, ended, samples = SPANS[-1]
+            phases.setdefault(f"{tag}run", []).append(
+                run_phases(where / "montemap.db", name, samples, began=began, ended=ended)
+            )
             # the run's batch outputs (~3 KB a loan): not needed once it is timed
             shutil.rmtree(where / "buckets" / "montemap-results" / "runs" / name, True)
     run_s, simulate_s = timings["run"], timings["simulate"]
@@ -513,6 +531,8 @@ def main() -> None:
         # where each command's CPU went, per repeat: the command's process ("main": in
         # run, the embedded server and the command), its workers and function processes
         "cpu_by_role": {"simulate": roles["simulate"], "run": roles["run"]},
+        # each run's phases and the server's CPU in its map phase (bench/_run_phases.py)
+        "run_phases": phases["run"],
         "peak_rss_mb": rss,
         "run_execution_seconds": record["duration_seconds"],
         "run_vcpu_seconds": record["cost"]["vcpu_seconds"],
@@ -540,6 +560,7 @@ def main() -> None:
             "run_server_process_cpu_seconds": records["baseline_"].get(
                 "server_process_cpu_seconds"
             ),
+            "run_phases": phases["baseline_run"],
         }
     print(json.dumps(result, indent=1))
 
