@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from montemap import scratch_dirs
 from montemap.credit.batch import handle_batch
 from montemap.credit.reduce import handle_reduce
 from montemap.scratch_dirs import OWNER_FILE, UNMARKED_MAX_AGE_S, owned_temp_dir, sweep_abandoned
@@ -99,6 +100,28 @@ def test_other_prefixes_links_files_and_recent_unmarked_directories_stay(tmp_pat
     assert sweep_abandoned(tmp_path, PREFIX, now=now) == [old.name]
     assert other.is_dir() and target.is_dir() and recent.is_dir()
     assert (tmp_path / f"{PREFIX}link").is_symlink() and (tmp_path / f"{PREFIX}file").is_file()
+
+
+def test_a_sweep_while_a_directory_is_being_made_leaves_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process sweeping at the instant this one locks its new directory's owner
+    file (before that, the file is there but free) must not take it for abandoned."""
+    real_flock = scratch_dirs.fcntl.flock
+    swept: list[list[str]] = []
+    calls: list[int] = []
+
+    def flock_after_a_sweep(fd: int, operation: int) -> None:
+        calls.append(fd)
+        if len(calls) == 1:  # the first lock taken: the one of the directory being made
+            swept.append(sweep_abandoned(tmp_path, PREFIX))
+        real_flock(fd, operation)
+
+    monkeypatch.setattr(scratch_dirs.fcntl, "flock", flock_after_a_sweep)
+    with owned_temp_dir(PREFIX, root=tmp_path) as name:
+        assert swept == [[]]
+        assert (Path(name) / OWNER_FILE).read_text() == str(os.getpid())
+        assert sorted(p.name for p in Path(name).iterdir()) == [OWNER_FILE]
 
 
 def test_a_missing_root_is_no_error(tmp_path: Path) -> None:

@@ -46,21 +46,34 @@ def owned_temp_dir(prefix: str, *, root: Path | None = None) -> Iterator[str]:
     sweep_abandoned(where, prefix)
     name = tempfile.mkdtemp(prefix=prefix, dir=where)
     try:
-        fd = os.open(
-            os.path.join(name, OWNER_FILE),
-            os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW,
-            0o600,
-        )
+        fd = _held_owner_file(name)
     except BaseException:
         shutil.rmtree(name, ignore_errors=True)
         raise
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a new file: nobody else holds it
-        os.write(fd, str(os.getpid()).encode("ascii"))
         yield name
     finally:
         shutil.rmtree(name, ignore_errors=True)
         os.close(fd)
+
+
+def _held_owner_file(directory: str) -> int:
+    """The ``.owner`` file of ``directory``, locked by this process (its descriptor).
+
+    The file is made and locked under another name, then renamed: a sweep in another
+    process never finds an ``.owner`` that is not locked yet (it would take the
+    directory for abandoned); until the rename it finds none, and leaves a young
+    directory alone."""
+    making = os.path.join(directory, OWNER_FILE + ".new")
+    fd = os.open(making, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a new file: nobody else holds it
+        os.write(fd, str(os.getpid()).encode("ascii"))
+        os.rename(making, os.path.join(directory, OWNER_FILE))
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def sweep_abandoned(root: Path, prefix: str, *, now: float | None = None) -> list[str]:
