@@ -3,6 +3,7 @@ processes, really killed), and nothing held, recent, linked or foreign is touche
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
@@ -14,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from montemap import scratch_dirs
 from montemap.credit.batch import handle_batch
 from montemap.credit.reduce import handle_reduce
 from montemap.scratch_dirs import OWNER_FILE, UNMARKED_MAX_AGE_S, owned_temp_dir, sweep_abandoned
@@ -107,7 +107,7 @@ def test_a_sweep_while_a_directory_is_being_made_leaves_it(
 ) -> None:
     """Another process sweeping at the instant this one locks its new directory's owner
     file (before that, the file is there but free) must not take it for abandoned."""
-    real_flock = scratch_dirs.fcntl.flock
+    real_flock = fcntl.flock
     swept: list[list[str]] = []
     calls: list[int] = []
 
@@ -117,7 +117,7 @@ def test_a_sweep_while_a_directory_is_being_made_leaves_it(
             swept.append(sweep_abandoned(tmp_path, PREFIX))
         real_flock(fd, operation)
 
-    monkeypatch.setattr(scratch_dirs.fcntl, "flock", flock_after_a_sweep)
+    monkeypatch.setattr(fcntl, "flock", flock_after_a_sweep)
     with owned_temp_dir(PREFIX, root=tmp_path) as name:
         assert swept == [[]]
         assert (Path(name) / OWNER_FILE).read_text() == str(os.getpid())
