@@ -11,12 +11,20 @@ import os
 import sqlite3
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from montemap.engine.db import Database
-from montemap.engine.dbcheck import SCHEMA_VERSION, DatabaseFileError, clean_mark_path
+from montemap.engine.dbcheck import (
+    SCHEMA_VERSION,
+    DatabaseFileError,
+    clean_mark_path,
+    quick_check,
+)
 from montemap.testing import free_port
 
 RECOVERY = "restore it from a backup"
@@ -144,3 +152,53 @@ def test_the_start_up_check_is_bounded_in_time(
     monkeypatch.setenv("MONTEMAP_DB_CHECK_SECONDS", "soon")
     with pytest.raises(DatabaseFileError, match="MONTEMAP_DB_CHECK_SECONDS must be a number"):
         Database(path)
+
+
+class _StalledCheck:
+    """A connection whose check is stuck in one step (pages read from a slow disk): SQLite
+    asks no progress handler meanwhile; only an interrupt ends the step."""
+
+    def __init__(self) -> None:
+        self.interrupted = threading.Event()
+
+    def set_progress_handler(self, handler: Any, n: int) -> None:
+        pass  # never asked during the stalled step
+
+    def interrupt(self) -> None:
+        self.interrupted.set()
+
+    def execute(self, sql: str) -> _StalledCheck:
+        return self
+
+    def fetchall(self) -> list[tuple[str]]:
+        if self.interrupted.wait(timeout=10):
+            raise sqlite3.OperationalError("interrupted")
+        return [("ok",)]  # the step ended on its own: the budget was not kept
+
+
+def test_a_check_stuck_in_one_step_ends_at_its_budget(caplog: pytest.LogCaptureFixture) -> None:
+    stalled = _StalledCheck()
+    started = time.monotonic()
+    with caplog.at_level("INFO", logger="montemap.engine.dbcheck"):
+        assert quick_check(stalled, 0.05) is None  # type: ignore[arg-type]
+    assert stalled.interrupted.is_set()
+    assert time.monotonic() - started < 5
+    assert "quick_check of the database stopped" in caplog.text
+    assert ": ok in " not in caplog.text  # stopped is not passed
+
+
+def test_a_check_within_its_budget_leaves_later_statements_alone(tmp_path: Path) -> None:
+    """The timer that bounds the check is gone once the check ends: a statement still
+    running when its deadline passes is not interrupted."""
+    conn = sqlite3.connect(tmp_path / "small.db", check_same_thread=False)
+    conn.execute("CREATE TABLE t (v INTEGER)")
+    assert quick_check(conn, 0.05) is None
+    longer = time.monotonic() + 0.3
+    count = 0
+    while time.monotonic() < longer:  # statements running across the check's deadline
+        count += conn.execute(
+            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 20000)"
+            " SELECT count(*) FROM c"
+        ).fetchone()[0]
+    assert count > 0 and count % 20000 == 0
+    conn.close()
