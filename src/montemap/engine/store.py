@@ -213,6 +213,46 @@ def _dump_value(value: Any) -> str:
 TOP_FRAME_KEY = ""
 
 
+def list_executions_sql(
+    *,
+    state_machine_arn: str | None,
+    map_run_arn: str | None,
+    status: str | None,
+    after_seq: int | None,
+    limit: int,
+) -> tuple[str, tuple[object, ...]]:
+    """The query of one ListExecutions page (newest first) and its parameters.
+
+    With a status filter beside a state machine or a Map Run, the query walks that
+    machine's (or Map Run's) executions newest first, not the index of every execution
+    with the status (``+status``: no index for that term): SQLite would otherwise take
+    the status index, and a machine with a few runs among the many thousand Distributed
+    Map children of the same status had all of those read for one page (85 ms at
+    112,000 executions, growing with the history). RUNNING is the exception: few
+    executions are running at once, so its index entries are the shorter walk.
+    """
+    where: list[str] = []
+    params: list[object] = []
+    if state_machine_arn is not None:
+        where.append("state_machine_arn = ?")
+        params.append(state_machine_arn)
+    if map_run_arn is not None:
+        where.append("map_run_arn = ?")
+        params.append(map_run_arn)
+    else:
+        where.append("map_run_arn IS NULL")
+    if status is not None:
+        narrowed = state_machine_arn is not None or map_run_arn is not None
+        where.append("+status = ?" if narrowed and status != "RUNNING" else "status = ?")
+        params.append(status)
+    if after_seq is not None:
+        where.append("seq < ?")
+        params.append(after_seq)
+    sql = "SELECT * FROM executions WHERE " + " AND ".join(where) + " ORDER BY seq DESC LIMIT ?"
+    params.append(limit)
+    return sql, tuple(params)
+
+
 class ExecutionStore:
     """Reads and writes executions, events and frame checkpoints."""
 
@@ -281,28 +321,14 @@ class ExecutionStore:
         after_seq: int | None,
         limit: int,
     ) -> list[dict[str, Any]]:
-        where: list[str] = []
-        params: list[object] = []
-        if state_machine_arn is not None:
-            where.append("state_machine_arn = ?")
-            params.append(state_machine_arn)
-        if map_run_arn is not None:
-            where.append("map_run_arn = ?")
-            params.append(map_run_arn)
-        else:
-            where.append("map_run_arn IS NULL")
-        if status is not None:
-            where.append("status = ?")
-            params.append(status)
-        if after_seq is not None:
-            where.append("seq < ?")
-            params.append(after_seq)
-        sql = "SELECT * FROM executions"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY seq DESC LIMIT ?"
-        params.append(limit)
-        return [self.texts.resolve(dict(r)) for r in self.db.query(sql, tuple(params))]
+        sql, params = list_executions_sql(
+            state_machine_arn=state_machine_arn,
+            map_run_arn=map_run_arn,
+            status=status,
+            after_seq=after_seq,
+            limit=limit,
+        )
+        return [self.texts.resolve(dict(r)) for r in self.db.query(sql, params)]
 
     # ------------------------------------------------------------------ events + frames
     def commit(
