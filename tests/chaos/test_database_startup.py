@@ -149,9 +149,23 @@ def test_the_start_up_check_is_bounded_in_time(
     with caplog.at_level("WARNING", logger="montemap.engine.dbcheck"):
         Database(path).close()
     assert "quick_check of the database stopped" in caplog.text
-    monkeypatch.setenv("MONTEMAP_DB_CHECK_SECONDS", "soon")
-    with pytest.raises(DatabaseFileError, match="MONTEMAP_DB_CHECK_SECONDS must be a number"):
-        Database(path)
+    for bad in ("soon", "nan", "-1"):
+        monkeypatch.setenv("MONTEMAP_DB_CHECK_SECONDS", bad)
+        with pytest.raises(DatabaseFileError, match="MONTEMAP_DB_CHECK_SECONDS must be a number"):
+            Database(path)
+
+
+def test_an_unbounded_check_runs_in_full(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``inf`` (or any budget over a day) checks the whole file, with no timer to set."""
+    path = tmp_path / "montemap.db"
+    filled_database(path)
+    monkeypatch.setenv("MONTEMAP_DB_CHECK_SECONDS", "inf")
+    clean_mark_path(path).unlink()
+    with caplog.at_level("INFO", logger="montemap.engine.dbcheck"):
+        Database(path).close()
+    assert ": ok in " in caplog.text and "stopped" not in caplog.text
 
 
 class _StalledCheck:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import sqlite3
 import threading
@@ -49,6 +50,8 @@ SCHEMA_VERSION = 2
 
 #: Longest the start-up ``quick_check`` may run (seconds), unless the environment says.
 QUICK_CHECK_SECONDS = 10.0
+#: A budget above this (a day) is no bound: no timer is set (``inf`` cannot be one).
+NO_TIMER_ABOVE = 86_400.0
 
 _HEADER = b"SQLite format 3\x00"
 _RECOVER = (
@@ -83,11 +86,15 @@ def check_budget() -> float:
     """Seconds the start-up ``quick_check`` may take (``MONTEMAP_DB_CHECK_SECONDS``)."""
     text = os.environ.get("MONTEMAP_DB_CHECK_SECONDS", "")
     try:
-        return float(text) if text else QUICK_CHECK_SECONDS
+        seconds = float(text) if text else QUICK_CHECK_SECONDS
     except ValueError:
+        seconds = math.nan
+    if not seconds >= 0:  # also NaN; ``inf``: no bound (a full check)
         raise DatabaseFileError(
-            f"MONTEMAP_DB_CHECK_SECONDS must be a number of seconds, not {text!r}"
-        ) from None
+            f"MONTEMAP_DB_CHECK_SECONDS must be a number of seconds (0 or more, or inf),"
+            f" not {text!r}"
+        )
+    return seconds
 
 
 def check_database(conn: sqlite3.Connection, path: Path, closed_cleanly: bool = False) -> None:
@@ -130,7 +137,7 @@ def quick_check(
     deadline = time.monotonic() + seconds
     started = time.monotonic()
     conn.set_progress_handler(lambda: time.monotonic() > deadline, 10_000)
-    interrupter = _Interrupter(conn, seconds)
+    interrupter = _Interrupter(conn, seconds) if seconds < NO_TIMER_ABOVE else None
     try:
         rows = conn.execute("PRAGMA quick_check(1)").fetchall()
     except sqlite3.OperationalError as exc:
@@ -143,7 +150,8 @@ def quick_check(
         )
         return None
     finally:
-        interrupter.cancel()
+        if interrupter is not None:
+            interrupter.cancel()
         conn.set_progress_handler(None, 0)
     result = str(rows[0][0]) if rows else "ok"
     if result == "ok":
