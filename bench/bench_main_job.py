@@ -41,6 +41,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,12 +50,12 @@ import numpy as np
 try:
     from bench._pyenv import child_env, compile_sources
     from bench._run_phases import Sample, run_phases
-    from bench._server import busy_seconds
+    from bench._server import busy_seconds, cpu_times
 except ImportError:  # run as a script: bench/ itself is on sys.path
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from bench._pyenv import child_env, compile_sources
     from bench._run_phases import Sample, run_phases
-    from bench._server import busy_seconds
+    from bench._server import busy_seconds, cpu_times
 
 PATHS = 1000
 SHOCKS = (0, 100, 200, 300)
@@ -153,9 +154,10 @@ class PeakRss:
                 )
             old = self.peaks.get(pid, ("", 0))[1]
             self.peaks[pid] = (cmd, max(old, hwm))
-            times = _cpu_times(pid)
-            if times is not None:
-                self.cpu[pid] = times
+            try:
+                self.cpu[pid] = cpu_times(pid)
+            except (OSError, IndexError):  # gone since
+                pass
         root = self.cpu.get(self.root)
         if root is not None:
             self.timeline.append((time.time(), root[0] + root[1], busy_seconds()))
@@ -193,19 +195,6 @@ class PeakRss:
         }
 
 
-_TICK = os.sysconf("SC_CLK_TCK")
-
-
-def _cpu_times(pid: int) -> tuple[float, float] | None:
-    """The user and system CPU seconds of ``pid`` so far (None once it is gone)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return int(fields[11]) / _TICK, int(fields[12]) / _TICK
-
-
 #: The module of the ECS emulation's warm template (``montemap.ecs.warm_tasks``).
 _WARM = "montemap.ecs.warm_template"
 
@@ -221,9 +210,21 @@ def _role(cmd: str) -> str:
     return os.path.basename(words[0]) if words else "?"
 
 
-def montemap(*args: str, src: str | None = None) -> tuple[float, dict[str, object]]:
-    """Run ``montemap ARGS`` (with ``src`` first on PYTHONPATH): seconds, peak RSS per role.
-    The machine's busy CPU over the command goes to :data:`MACHINE_CPU` (its last entry)."""
+@dataclass
+class Command:
+    """What one :func:`montemap` command measured."""
+
+    seconds: float  # wall time
+    peaks: dict[str, object]  # peak RSS per role (:meth:`PeakRss.stop`)
+    machine_cpu: float  # the machine's busy CPU seconds over the command
+    cpu_by_role: dict[str, dict[str, float | int]]  # :meth:`PeakRss.cpu_by_role`
+    began: float  # epoch seconds
+    ended: float
+    samples: list[Sample]  # :attr:`PeakRss.timeline`
+
+
+def montemap(*args: str, src: str | None = None) -> Command:
+    """Run ``montemap ARGS`` (with ``src`` first on PYTHONPATH) and measure it."""
     env = child_env(src)
     busy = busy_seconds()
     began = time.time()
@@ -238,21 +239,12 @@ def montemap(*args: str, src: str | None = None) -> tuple[float, dict[str, objec
     rss = PeakRss(proc.pid)
     out, err = proc.communicate()
     elapsed = time.perf_counter() - started
-    MACHINE_CPU.append(busy_seconds() - busy)
+    machine_cpu = busy_seconds() - busy
     peaks = rss.stop()
-    CPU_BY_ROLE.append(rss.cpu_by_role())
-    SPANS.append((began, time.time(), rss.timeline))
     if proc.returncode != 0:
         raise SystemExit(f"montemap {' '.join(args)} failed:\n{out}\n{err}")
-    return elapsed, peaks
+    return Command(elapsed, peaks, machine_cpu, rss.cpu_by_role(), began, time.time(), rss.timeline)
 
-
-#: The machine's busy CPU seconds over each :func:`montemap` command, in order.
-MACHINE_CPU: list[float] = []
-#: Each :func:`montemap` command's CPU per role (:meth:`PeakRss.cpu_by_role`), in order.
-CPU_BY_ROLE: list[dict[str, dict[str, float | int]]] = []
-#: Each :func:`montemap` command's start and end (epoch seconds) and its samples.
-SPANS: list[tuple[float, float, list[Sample]]] = []
 
 #: Parts of the batch handler and the functions whose cumulative time each is.
 PARTS = {
@@ -474,27 +466,27 @@ def main() -> None:
         for tag, src in sources.items():
             where = data if src is None else data.parent / "baseline" / "montemap-data"
             out = data.parent / f"simulate-{tag}{i}"
-            seconds, rss[f"{tag}simulate"] = montemap(
+            simulated = montemap(
                 "simulate", "--data-dir", str(where), "--out", str(out),
                 "--workers", str(args.workers), *COMMON, src=src,
             )  # fmt: skip
             shutil.rmtree(out, ignore_errors=True)
-            timings.setdefault(f"{tag}simulate", []).append(seconds)
-            cpu.setdefault(f"{tag}simulate", []).append(MACHINE_CPU[-1])
-            roles.setdefault(f"{tag}simulate", []).append(CPU_BY_ROLE[-1])
             name = f"bench-{tag}{i}-{int(time.time())}"
-            seconds, rss[f"{tag}run"] = montemap(
+            ran = montemap(
                 "run", "--data-dir", str(where), "--loans", str(args.loans),
                 "--workers", str(args.workers), "--task-definition", args.task_definition,
                 "--name", name, "--quiet", *COMMON, src=src,
             )  # fmt: skip
-            timings.setdefault(f"{tag}run", []).append(seconds)
-            cpu.setdefault(f"{tag}run", []).append(MACHINE_CPU[-1])
-            roles.setdefault(f"{tag}run", []).append(CPU_BY_ROLE[-1])
+            for what, done in (("simulate", simulated), ("run", ran)):
+                rss[f"{tag}{what}"] = done.peaks
+                timings.setdefault(f"{tag}{what}", []).append(done.seconds)
+                cpu.setdefault(f"{tag}{what}", []).append(done.machine_cpu)
+                roles.setdefault(f"{tag}{what}", []).append(done.cpu_by_role)
             records[tag] = json.loads((where / "runs" / name / "run.json").read_text())
-            began, ended, samples = SPANS[-1]
             phases.setdefault(f"{tag}run", []).append(
-                run_phases(where / "montemap.db", name, samples, began=began, ended=ended)
+                run_phases(
+                    where / "montemap.db", name, ran.samples, began=ran.began, ended=ran.ended
+                )
             )
             # the run's batch outputs (~3 KB a loan): not needed once it is timed
             shutil.rmtree(where / "buckets" / "montemap-results" / "runs" / name, True)
