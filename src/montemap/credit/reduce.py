@@ -48,7 +48,8 @@ from montemap.credit.reduce_files import (
     write_lists,
 )
 from montemap.credit.reduce_loans import Contributions, LoanTotals
-from montemap.credit.reduce_merge import check_overlap, scenario_chunks
+from montemap.credit.reduce_merge import scenario_chunks
+from montemap.credit.reduce_overlap import overlap_checked
 from montemap.credit.reduce_prefetch import Prefetched, prefetched
 from montemap.credit.reduce_scan import (
     AccountSpill,
@@ -239,8 +240,10 @@ def _reduce(
         # the first scenario's rows are read ahead while the checks and the lists run
         blocks = ScenarioBlocks(len(scan.batches), params.shocks_bp)
         chunks = scenario_chunks(store, params, scan.batches, 0, blocks)
-        with closing(prefetched(chunks)) as first:
-            check_overlap(store, params, scan.batches)
+        with (
+            overlap_checked(store, params, scan.batches, scratch),
+            closing(prefetched(chunks)) as first,
+        ):
             check_accounts(store, params, scan, spill)
             for j, shock in enumerate(params.shocks_bp):
                 rows = int(scan.batches.rows[:, j].sum())

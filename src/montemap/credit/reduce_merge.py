@@ -1,7 +1,7 @@
 """Every batch's rows of one scenario in key order, streamed: a merge of sorted runs.
 
 Each batch's rows are sorted by key, and the canonical order of the run's outputs is
-by key (keys are unique: :func:`check_overlap` refuses a key seen twice). Batches are
+by key (keys are unique: :mod:`~montemap.credit.reduce_overlap` refuses a key seen twice). Batches are
 opened in the order of their smallest key (:meth:`BatchTable.key_order`); before a batch is
 opened, every row of the batches already open whose key is below its smallest key is
 final and goes out. So only the batches whose key ranges overlap at one point are held
@@ -24,11 +24,12 @@ from montemap.credit.reduce_scan import (
     BatchTable,
     ReduceError,
     batch_rows,
-    key_groups,
     rows_of,
 )
 from montemap.storage import ObjectStore, ObjectStoreError
 
+#: What a repeated loan key is refused with.
+OVERLAP_MESSAGE = "batches overlap: some loan appears in more than one batch"
 #: Loan rows handed on at a time (and rows per row group of ``loans.parquet``).
 CHUNK_ROWS = 1 << 14
 
@@ -128,10 +129,10 @@ def check_increasing(pieces: Iterator[pa.Table]) -> None:
     for piece in pieces:
         keys = piece.column("key")
         if piece.num_rows > 1 and _descents(keys, strict=False):
-            raise ReduceError("batches overlap: some loan appears in more than one batch")
+            raise ReduceError(OVERLAP_MESSAGE)
         first = str(keys[0].as_py())
         if last is not None and first <= last:
-            raise ReduceError("batches overlap: some loan appears in more than one batch")
+            raise ReduceError(OVERLAP_MESSAGE)
         last = str(keys[-1].as_py())
 
 
@@ -173,20 +174,3 @@ def _block_rows(
         raise ReduceError(f"batch {info.batch_id}: {exc}")
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise ReduceError(f"batch {info.batch_id}: unreadable output: {exc}")
-
-
-def check_overlap(store: ObjectStore, params: RunParams, batches: BatchTable) -> None:
-    """Refuse a loan key that appears twice (in one batch or in two). A batch whose key
-    range meets no other's is checked by its distinct count (the first pass's); batches
-    whose ranges overlap are merged, by their keys only."""
-
-    def keys(info: BatchInfo) -> pa.Table:
-        return rows_of(batch_rows(store, params, info.batch_id), info.batch_id, 0, ["key"])
-
-    for group in key_groups(batches):
-        if group.shape[0] == 1:
-            if batches.distinct[group[0]] != batches.rows[group[0], 0]:
-                raise ReduceError("batches overlap: some loan appears in more than one batch")
-            continue
-        with_rows = group[batches.rows[group, 0] > 0]
-        check_increasing(merged_in_order(batches.infos(with_rows), keys))
