@@ -223,9 +223,10 @@ class Command:
     samples: list[Sample]  # :attr:`PeakRss.timeline`
 
 
-def montemap(*args: str, src: str | None = None) -> Command:
-    """Run ``montemap ARGS`` (with ``src`` first on PYTHONPATH) and measure it."""
-    env = child_env(src)
+def montemap(*args: str, src: str | None = None, **extra: str) -> Command:
+    """Run ``montemap ARGS`` (with ``src`` first on PYTHONPATH, ``extra`` in its
+    environment) and measure it."""
+    env = child_env(src, **extra)
     busy = busy_seconds()
     began = time.time()
     started = time.perf_counter()
@@ -462,6 +463,7 @@ def main() -> None:
     rss: dict[str, dict[str, object]] = {}
     records: dict[str, dict[str, Any]] = {}
     phases: dict[str, list[dict[str, Any]]] = {}  # each run's phases (bench/_run_phases.py)
+    leftovers: list[Path] = []  # outputs removed once every command is timed
     for i in range(args.repeat):
         for tag, src in sources.items():
             where = data if src is None else data.parent / "baseline" / "montemap-data"
@@ -469,8 +471,9 @@ def main() -> None:
             simulated = montemap(
                 "simulate", "--data-dir", str(where), "--out", str(out),
                 "--workers", str(args.workers), *COMMON, src=src,
+                MONTEMAP_KEEP_WORK="1",  # its batch outputs stay, as `run`'s do (below)
             )  # fmt: skip
-            shutil.rmtree(out, ignore_errors=True)
+            leftovers.append(out)
             name = f"bench-{tag}{i}-{int(time.time())}"
             ran = montemap(
                 "run", "--data-dir", str(where), "--loans", str(args.loans),
@@ -489,7 +492,15 @@ def main() -> None:
                 )
             )
             # the run's batch outputs (~3 KB a loan): not needed once it is timed
-            shutil.rmtree(where / "buckets" / "montemap-results" / "runs" / name, True)
+            leftovers.append(where / "buckets" / "montemap-results" / "runs" / name)
+    # Removed only now, and `simulate` keeps its work folder (MONTEMAP_KEEP_WORK): on ext4
+    # without a journal (this VM's disk) a file created within a minute of a deletion in
+    # its block group makes the allocator step over every recently deleted inode
+    # (`recently_deleted`): 5,000 files cost 1.9-3.1 s of CPU right after 5,000 were
+    # removed, 0.19 s otherwise, and ~7% of the machine's CPU in `simulate`'s map phase
+    # when the outputs before it had just been removed (docs/benchmarks.md, session 27).
+    for path in leftovers:
+        shutil.rmtree(path, ignore_errors=True)
     run_s, simulate_s = timings["run"], timings["simulate"]
     record = records[""]
     run, simulate = statistics.median(run_s), statistics.median(simulate_s)
