@@ -54,7 +54,7 @@ class TaskTimedOut(EngineRefusal):
     """A task token whose task is no longer open (timed out, or already answered)."""
 
     def __init__(self) -> None:
-        super().__init__("Task Timed Out")
+        super().__init__("Task Timed Out: 'Provided task does not exist anymore'")
 
 
 class InvalidToken(EngineRefusal):
@@ -63,6 +63,17 @@ class InvalidToken(EngineRefusal):
     def __init__(self, token: str) -> None:
         super().__init__(f"Invalid Token: '{token}'")
         self.token = token
+
+
+class InvalidTaskToken(InvalidToken):
+    """A task token the server could not have issued (AWS's ``InvalidToken``).
+
+    The token is not echoed: it is a credential.
+    """
+
+    def __init__(self) -> None:
+        EngineRefusal.__init__(self, "Invalid Token: 'Invalid token'")
+        self.token = ""
 
 
 class InvalidArn(EngineRefusal):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from montemap.api import paging, protocol, shapes
 from montemap.api.actions.base import (
     Context,
@@ -16,6 +18,10 @@ from montemap.api.actions.base import (
 from montemap.api.validation import check_json_payload
 from montemap.engine.errors import ActivityDoesNotExist
 from montemap.engine.records import ActivityRecord
+from montemap.errors import ApiError
+
+#: What AWS uses when a request gives no encryption configuration.
+DEFAULT_ENCRYPTION: dict[str, Any] = {"type": "AWS_OWNED_KEY"}
 
 
 def find_activity(ctx: Context, arn: str) -> ActivityRecord | None:
@@ -33,9 +39,19 @@ async def create_activity(ctx: Context, params: Params) -> Result:
     tags = tags_from(params)
     arn = ctx.arns.activity(name)
     check_tag_count(arn, len(tags))
+    encryption = params.get("encryptionConfiguration")
     existed = find_activity(ctx, arn) is not None
+    if existed and (ctx.registry.activity_encryption(arn) or DEFAULT_ENCRYPTION) != (
+        encryption or DEFAULT_ENCRYPTION
+    ):
+        # Idempotency goes by name; tags may differ, the encryption may not (AWS).
+        raise ApiError(
+            "ActivityAlreadyExists",
+            f"Activity Already Exists: '{arn}' (its encryptionConfiguration may not be updated)",
+        )
     record = ctx.engine.create_activity(name)
     if not existed:  # AWS ignores the tags of a repeated (idempotent) request
+        ctx.registry.set_activity_encryption(record.arn, encryption)
         ctx.registry.tag(record.arn, tags)
     return {"activityArn": record.arn, "creationDate": shapes.activity(record)["creationDate"]}
 
@@ -44,7 +60,11 @@ async def create_activity(ctx: Context, params: Params) -> Result:
 async def describe_activity(ctx: Context, params: Params) -> Result:
     arn = params["activityArn"]
     parse_local_arn(ctx, arn, "activity")
-    return shapes.activity(ctx.engine.describe_activity(arn))
+    described = shapes.activity(ctx.engine.describe_activity(arn))
+    encryption = ctx.registry.activity_encryption(arn)
+    if encryption is not None:
+        described["encryptionConfiguration"] = encryption
+    return described
 
 
 @action("DeleteActivity")
@@ -53,6 +73,7 @@ async def delete_activity(ctx: Context, params: Params) -> Result:
     parse_local_arn(ctx, arn, "activity")
     ctx.engine.delete_activity(arn)
     ctx.registry.delete_tags(arn)
+    ctx.registry.set_activity_encryption(arn, None)
     return {}
 
 
