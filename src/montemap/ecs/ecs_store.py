@@ -31,6 +31,7 @@ from montemap.ecs.taskdefs import (
     TaskDefinition,
     TaskRecord,
     _validate_containers,
+    check_fargate,
     client_error,
     invalid_parameter,
     parse_cpu,
@@ -181,6 +182,7 @@ class EcsStore:
         for key, parse in (("cpu", parse_cpu), ("memory", parse_memory)):
             if body.get(key) is not None:
                 parse(str(body[key]), key)
+        check_fargate(body)
         with self.db.transaction() as conn:
             row = conn.execute(
                 "SELECT MAX(revision) AS top FROM ecs_task_definitions WHERE family = ?", (family,)

@@ -156,6 +156,51 @@ def parse_memory(value: str, where: str = "memory") -> int:
     return mib
 
 
+#: The task sizes Fargate offers (Linux): CPU units -> (least, most, step) memory in MiB.
+FARGATE_SIZES: dict[int, tuple[int, int, int]] = {
+    256: (512, 2048, 0),  # 512, 1024 or 2048
+    512: (1024, 4096, 1024),
+    1024: (2048, 8192, 1024),
+    2048: (4096, 16384, 1024),
+    4096: (8192, 30720, 1024),
+    8192: (16384, 61440, 4096),
+    16384: (32768, 122880, 8192),
+}
+
+
+def fargate_offers(cpu: int, memory: int) -> bool:
+    """Whether Fargate has a task size of ``cpu`` units and ``memory`` MiB."""
+    sizes = FARGATE_SIZES.get(cpu)
+    if sizes is None:
+        return False
+    least, most, step = sizes
+    if step == 0:
+        return memory in (512, 1024, 2048)
+    return least <= memory <= most and (memory - least) % step == 0
+
+
+def check_fargate(body: Mapping[str, Any]) -> None:
+    """Refuse, with ECS's ClientException, a FARGATE task definition Fargate would not run.
+
+    Only definitions whose ``requiresCompatibilities`` names FARGATE are checked, as
+    on ECS: they need ``awsvpc``, a task-level ``cpu`` and ``memory``, and one of the
+    sizes Fargate offers.
+    """
+    if "FARGATE" not in (body.get("requiresCompatibilities") or []):
+        return
+    if body.get("networkMode") != "awsvpc":
+        raise client_error("Fargate only supports network mode \u2018awsvpc\u2019.")
+    for key in ("cpu", "memory"):
+        if body.get(key) is None:
+            raise client_error(f"Fargate requires that '{key}' be defined at the task level.")
+    cpu, memory = parse_cpu(str(body["cpu"])), parse_memory(str(body["memory"]))
+    if not fargate_offers(cpu, memory):
+        raise client_error(
+            f"No Fargate configuration exists for given values: {cpu} CPU, {memory} memory."
+            " See the Amazon ECS documentation for the valid values."
+        )
+
+
 # --------------------------------------------------------------------------- ARNs
 
 
