@@ -270,7 +270,7 @@ def test_service_request_errors(tmp_path: Path) -> None:
         assert error.message == "The referenced task was not found."
         error = await refused(api, "DescribeTasks", {"tasks": []})
         assert error.message == "Tasks cannot be empty."
-        error = await refused(api, "RunTask", {"taskDefinition": "small"})
+        error = await refused(api, "CreateTaskSet", {"service": "s", "taskDefinition": "small"})
         assert error.code == "UnknownOperationException" and "not supported" in error.message
         error = await refused(api, "Frobnicate", {})
         assert error.code == "UnknownOperationException"

@@ -39,6 +39,7 @@ from montemap.ecs.taskdefs import (
     Service,
     TaskDefinition,
     TaskRecord,
+    check_overrides,
     client_error,
     invalid_parameter,
 )
@@ -62,7 +63,11 @@ ACTIONS = (
     "ListTasks",
     "DescribeTasks",
     "StopTask",
+    "RunTask",
 )
+
+#: The most tasks one RunTask starts (ECS's ``count``).
+MAX_RUN_TASK_COUNT = 10
 
 _MAX_RESULTS = 100
 
@@ -345,13 +350,14 @@ class EcsApi:
                 "memory": str(task.memory_mib) if task.memory_mib is not None else None,
                 "createdAt": _time(task.created_at),
                 "desiredStatus": task.desired_status,
-                "group": f"service:{task.service}" if task.service else None,
+                "group": f"service:{task.service}" if task.service else f"family:{family}",
                 "healthStatus": "UNKNOWN",
                 "lastStatus": task.last_status,
                 "launchType": self._launch_type(task),
                 "overrides": {
                     "containerOverrides": [{"name": container.get("name", "worker")}],
                     "inferenceAcceleratorOverrides": [],
+                    **task.override_values,
                 },
                 "startedAt": _time(task.started_at),
                 "startedBy": task.started_by,
@@ -572,6 +578,34 @@ class EcsApi:
             else:
                 tasks.append(self._task_shape(task))
         return {"tasks": tasks, "failures": failures}
+
+    async def _RunTask(self, params: dict[str, Any]) -> dict[str, Any]:
+        cluster = self._cluster(params.get("cluster"))
+        count = params.get("count", 1)
+        if not 1 <= count <= MAX_RUN_TASK_COUNT:
+            raise invalid_parameter(
+                f"count must be between 1 and {MAX_RUN_TASK_COUNT}, got {count}."
+            )
+        definition = self._task_definition(params["taskDefinition"], for_service=True)
+        overrides = params.get("overrides") or None
+        if overrides:
+            check_overrides(definition, overrides)
+        started = self.manager.run_tasks(
+            cluster.name,
+            definition,
+            count,
+            started_by=params.get("startedBy"),
+            overrides=overrides,
+        )
+        failures = [
+            {
+                "arn": self.arns.task_definition(definition.family, definition.revision),
+                "reason": "RESOURCE:PROVISIONING",
+                "detail": "the host holds its quota of tasks in the PROVISIONING state",
+            }
+            for _ in range(count - len(started))
+        ]
+        return {"tasks": [self._task_shape(t) for t in started], "failures": failures}
 
     async def _StopTask(self, params: dict[str, Any]) -> dict[str, Any]:
         cluster = self._cluster(params.get("cluster"))

@@ -39,6 +39,7 @@ from montemap.ecs.taskdefs import (
     predefined_body,
 )
 from montemap.engine.db import Database
+from montemap.engine.texts import add_column
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS ecs_clusters (
@@ -100,7 +101,8 @@ CREATE TABLE IF NOT EXISTS ecs_tasks (
     stopped_reason TEXT,
     exit_code INTEGER,
     limits_enforced INTEGER NOT NULL DEFAULT 0,
-    started_by TEXT
+    started_by TEXT,
+    overrides TEXT
 );
 CREATE INDEX IF NOT EXISTS ecs_tasks_by_cluster ON ecs_tasks (cluster, last_status);
 CREATE INDEX IF NOT EXISTS ecs_tasks_by_status ON ecs_tasks (last_status);
@@ -109,7 +111,7 @@ CREATE INDEX IF NOT EXISTS ecs_tasks_by_status ON ecs_tasks (last_status);
 _TASK_COLUMNS = (
     "id, cluster, service, deployment_id, task_definition, cpu_units, memory_mib, last_status,"
     " desired_status, pid, proc_start, container_id, created_at, started_at, stopping_at,"
-    " stopped_at, stop_code, stopped_reason, exit_code, limits_enforced, started_by"
+    " stopped_at, stop_code, stopped_reason, exit_code, limits_enforced, started_by, overrides"
 )
 
 
@@ -131,6 +133,7 @@ class EcsStore:
         self.db = db
         self.arns = arns or EcsArns()
         db.migrate(SCHEMA)
+        add_column(db, "ecs_tasks", "overrides")  # a database made before RunTask
 
     # ------------------------------------------------------------------ clusters
     def create_cluster(self, name: str, tags: list[dict[str, str]] | None = None) -> Cluster:

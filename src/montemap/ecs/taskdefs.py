@@ -33,6 +33,7 @@ MiB) and ``large`` (512, 1024) run :data:`DEFAULT_COMMAND`.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -340,6 +341,62 @@ class TaskRecord:
     exit_code: int | None
     limits_enforced: bool
     started_by: str | None
+    #: RunTask's ``overrides`` (JSON text), None for a service's task.
+    overrides: str | None = None
+
+    @property
+    def override_values(self) -> dict[str, Any]:
+        """RunTask's ``overrides`` as given ({} when there were none)."""
+        value: dict[str, Any] = json.loads(self.overrides) if self.overrides else {}
+        return value
+
+    @classmethod
+    def standalone(
+        cls,
+        cluster: str,
+        definition: TaskDefinition,
+        *,
+        task_id: str,
+        container_id: str,
+        created_at: float,
+        started_by: str | None,
+        overrides: dict[str, Any] | None,
+    ) -> TaskRecord:
+        """A new task of RunTask (no service), not yet launched.
+
+        Task-level ``cpu`` / ``memory`` overrides replace the definition's.
+        """
+        given = overrides or {}
+        cpu = definition.cpu_units
+        memory = definition.memory_mib
+        if given.get("cpu") is not None:
+            cpu = parse_cpu(str(given["cpu"]), "overrides.cpu")
+        if given.get("memory") is not None:
+            memory = parse_memory(str(given["memory"]), "overrides.memory")
+        return cls(
+            id=task_id,
+            cluster=cluster,
+            service=None,
+            deployment_id=None,
+            task_definition=definition.key,
+            cpu_units=cpu,
+            memory_mib=memory,
+            last_status="PROVISIONING",
+            desired_status="RUNNING",
+            pid=None,
+            proc_start=None,
+            container_id=container_id,
+            created_at=created_at,
+            started_at=None,
+            stopping_at=None,
+            stopped_at=None,
+            stop_code=None,
+            stopped_reason=None,
+            exit_code=None,
+            limits_enforced=False,
+            started_by=started_by,
+            overrides=json.dumps(overrides) if overrides else None,
+        )
 
     @classmethod
     def provisioning(
@@ -396,6 +453,36 @@ def predefined_body(family: str, cpu: int, memory: int) -> dict[str, Any]:
             }
         ],
     }
+
+
+def check_overrides(definition: TaskDefinition, overrides: Mapping[str, Any]) -> None:
+    """Refuse RunTask ``overrides`` that name a container the definition does not have."""
+    names = {c.get("name") for c in definition.body["containerDefinitions"]}
+    for override in overrides.get("containerOverrides") or []:
+        if override.get("name") not in names:
+            raise invalid_parameter(
+                f"Override for container named {override.get('name')} is not a container in"
+                " the TaskDefinition."
+            )
+
+
+def effective_container(task: TaskRecord, definition: TaskDefinition) -> dict[str, Any]:
+    """The task's container: the definition's, with RunTask's container override applied
+    (``command`` replaces the command, ``environment`` adds to or replaces variables)."""
+    container = dict(definition.container)
+    for override in task.override_values.get("containerOverrides") or []:
+        if override.get("name") != container.get("name"):
+            continue
+        if override.get("command") is not None:
+            container["command"] = list(override["command"])
+        if override.get("environment"):
+            merged = {
+                pair["name"]: pair.get("value", "") for pair in container.get("environment") or []
+            }
+            for pair in override["environment"]:
+                merged[pair["name"]] = pair.get("value", "")
+            container["environment"] = [{"name": k, "value": v} for k, v in merged.items()]
+    return container
 
 
 def container_argv(container: Mapping[str, Any]) -> list[str]:
