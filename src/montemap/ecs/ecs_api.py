@@ -64,7 +64,13 @@ ACTIONS = (
     "DescribeTasks",
     "StopTask",
     "RunTask",
+    "TagResource",
+    "UntagResource",
+    "ListTagsForResource",
 )
+
+#: ECS's quota of tags on one resource.
+MAX_TAGS = 50
 
 #: The most tasks one RunTask starts (ECS's ``count``).
 MAX_RUN_TASK_COUNT = 10
@@ -518,7 +524,10 @@ class EcsApi:
             if service is None:
                 failures.append({"arn": self.arns.service(cluster.name, name), "reason": "MISSING"})
             else:
-                services.append(self._service_shape(service))
+                shape = self._service_shape(service)
+                if "TAGS" in (params.get("include") or []):
+                    shape["tags"] = list(service.body.get("tags") or [])
+                services.append(shape)
         return {"services": services, "failures": failures}
 
     async def _ListServices(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -606,6 +615,67 @@ class EcsApi:
             for _ in range(count - len(started))
         ]
         return {"tasks": [self._task_shape(t) for t in started], "failures": failures}
+
+    # ------------------------------------------------------------------ tags
+    def _tagged(
+        self, arn: str, *, missing: str
+    ) -> tuple[str, tuple[str, ...], list[dict[str, str]]]:
+        """(kind, key, tags) of the cluster, service or task definition ``arn`` names.
+
+        ``missing`` is the code for a resource that does not exist (a missing
+        cluster is ``ClusterNotFoundException`` everywhere, as on ECS).
+        """
+        if (name := self.arns.resource(arn, "cluster")) is not None:
+            cluster = self.store.get_cluster(name)
+            if cluster is None or cluster.status != "ACTIVE":
+                raise ApiError("ClusterNotFoundException", "Cluster not found.")
+            return "cluster", (name,), list(cluster.tags)
+        not_found = ApiError(missing, "The specified resource could not be found.")
+        if (rest := self.arns.resource(arn, "service")) is not None:
+            owner, _, name = rest.rpartition("/")
+            cluster = self._cluster(owner or None)
+            service = self.store.get_service(cluster.name, name)
+            if service is None or service.status == "INACTIVE":
+                raise not_found
+            return "service", (cluster.name, name), list(service.body.get("tags") or [])
+        if (rest := self.arns.resource(arn, "task-definition")) is not None:
+            family, _, revision = rest.partition(":")
+            found = (
+                self.store.get_task_definition(family, int(revision))
+                if revision.isdigit()
+                else None
+            )
+            if found is None:
+                raise not_found
+            return "task-definition", (family, revision), list(found.body.get("tags") or [])
+        raise invalid_parameter(
+            f"The ARN '{arn}' names no cluster, service or task definition of this endpoint"
+            " (montemap keeps tags on those; tasks and other resources have none)."
+        )
+
+    async def _TagResource(self, params: dict[str, Any]) -> dict[str, Any]:
+        kind, key, tags = self._tagged(params["resourceArn"], missing="ResourceNotFoundException")
+        merged = {t["key"]: t.get("value", "") for t in tags}
+        for tag in params["tags"]:
+            if not tag.get("key"):
+                raise invalid_parameter("Tag keys must not be empty.")
+            merged[tag["key"]] = tag.get("value", "")
+        if len(merged) > MAX_TAGS:
+            raise invalid_parameter(
+                f"Too many tags: the resource would have {len(merged)}; the limit is {MAX_TAGS}."
+            )
+        self.store.set_tags(kind, key, [{"key": k, "value": v} for k, v in merged.items()])
+        return {}
+
+    async def _UntagResource(self, params: dict[str, Any]) -> dict[str, Any]:
+        kind, key, tags = self._tagged(params["resourceArn"], missing="ResourceNotFoundException")
+        drop = set(params["tagKeys"])
+        self.store.set_tags(kind, key, [t for t in tags if t.get("key") not in drop])
+        return {}
+
+    async def _ListTagsForResource(self, params: dict[str, Any]) -> dict[str, Any]:
+        _, _, tags = self._tagged(params["resourceArn"], missing="InvalidParameterException")
+        return {"tags": tags}
 
     async def _StopTask(self, params: dict[str, Any]) -> dict[str, Any]:
         cluster = self._cluster(params.get("cluster"))

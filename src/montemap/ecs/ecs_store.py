@@ -172,6 +172,28 @@ class EcsStore:
         assert cluster is not None
         return cluster
 
+    def set_tags(self, kind: str, key: tuple[str, ...], tags: list[dict[str, str]]) -> None:
+        """Replace the tags of a cluster (``key`` (name,)), service ((cluster, name)) or
+        task definition ((family, revision))."""
+        text = json.dumps(tags)
+        with self.db.transaction() as conn:
+            if kind == "cluster":
+                conn.execute("UPDATE ecs_clusters SET tags = ? WHERE name = ?", (text, *key))
+            elif kind == "service":
+                conn.execute(
+                    "UPDATE ecs_services SET body = json_set(body, '$.tags', json(?))"
+                    " WHERE cluster = ? AND name = ?",
+                    (text, *key),
+                )
+            elif kind == "task-definition":
+                conn.execute(
+                    "UPDATE ecs_task_definitions SET body = json_set(body, '$.tags', json(?))"
+                    " WHERE family = ? AND revision = ?",
+                    (text, *key),
+                )
+            else:
+                raise ValueError(f"no tags on {kind}")
+
     # ------------------------------------------------------------------ task definitions
     def register_task_definition(self, body: dict[str, Any]) -> TaskDefinition:
         """Validate and store a new revision of ``body['family']``."""
