@@ -315,3 +315,36 @@ def test_update_service_task_definition_rolls_out(tmp_path: Path) -> None:
         await manager.wait_until(running(manager, "svc", 0), 10)
 
     run(tmp_path, scenario)
+
+
+def test_describe_names_of_another_cluster_are_missing_failures(tmp_path: Path) -> None:
+    """An ARN of another cluster is a ``MISSING`` failure, as any service or task the
+    cluster does not have (the services_stable and tasks_stopped waiters read them)."""
+
+    async def scenario(api: EcsApi, manager: ServiceManager) -> None:
+        await api.handle_ecs("CreateCluster", {"clusterName": "other"})
+        await api.handle_ecs("RegisterTaskDefinition", SLEEPER_DEF)
+        await api.handle_ecs(
+            "CreateService",
+            {
+                "cluster": "other",
+                "serviceName": "svc",
+                "taskDefinition": "sleeper",
+                "desiredCount": 0,
+            },
+        )
+        ran = await api.handle_ecs("RunTask", {"cluster": "other", "taskDefinition": "sleeper"})
+        task_arn = ran["tasks"][0]["taskArn"]
+        service_arn = f"{ARN}:service/other/svc"
+        described = await api.handle_ecs("DescribeServices", {"services": [service_arn]})
+        assert described == {
+            "services": [],
+            "failures": [{"arn": service_arn, "reason": "MISSING"}],
+        }
+        tasks = await api.handle_ecs("DescribeTasks", {"tasks": [task_arn]})
+        assert tasks == {"tasks": [], "failures": [{"arn": task_arn, "reason": "MISSING"}]}
+        mine = await api.handle_ecs("DescribeTasks", {"cluster": "other", "tasks": [task_arn]})
+        assert [t["taskArn"] for t in mine["tasks"]] == [task_arn]
+        await api.handle_ecs("StopTask", {"cluster": "other", "task": task_arn})
+
+    run(tmp_path, scenario)

@@ -174,6 +174,12 @@ class EcsApi:
             )
         return name
 
+    def _owner(self, ref: str, kind: str) -> str | None:
+        """The cluster a service or task ARN names (None: a bare name, or an old-format ARN)."""
+        rest = self.arns.resource(ref, kind)
+        owner = None if rest is None else rest.rpartition("/")[0]
+        return owner or None
+
     def _service(self, cluster: Cluster, ref: str) -> Service:
         service = self.store.get_service(cluster.name, self._service_name(cluster, ref))
         if service is None:
@@ -519,6 +525,9 @@ class EcsApi:
             raise invalid_parameter("services must name between 1 and 10 services.")
         services, failures = [], []
         for ref in refs:
+            if self._owner(ref, "service") not in (None, cluster.name):  # another cluster's
+                failures.append({"arn": ref, "reason": "MISSING"})
+                continue
             name = self._service_name(cluster, ref)
             service = self.store.get_service(cluster.name, name)
             if service is None:
@@ -580,6 +589,9 @@ class EcsApi:
             raise invalid_parameter("Tasks cannot have more than 100 elements.")
         tasks, failures = [], []
         for ref in refs:
+            if self._owner(ref, "task") not in (None, cluster.name):  # another cluster's
+                failures.append({"arn": ref, "reason": "MISSING"})
+                continue
             task_id = self._task_id(cluster, ref)
             task = self.store.get_task(task_id)
             if task is None or task.cluster != cluster.name:
