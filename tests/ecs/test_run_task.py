@@ -142,6 +142,9 @@ def test_run_task_refusals(tmp_path: Path) -> None:
             {"taskDefinition": "sleeper", "overrides": {"containerOverrides": [{"name": "other"}]}},
         )
         assert error.code == "InvalidParameterException" and "other" in error.message
+        nameless = {"containerOverrides": [{"name": "main", "environment": [{"value": "x"}]}]}
+        error = await refused(api, "RunTask", {"taskDefinition": "sleeper", "overrides": nameless})
+        assert error.code == "InvalidParameterException" and "no name" in error.message
         error = await refused(api, "RunTask", {"taskDefinition": "sleeper", "cluster": "ghost"})
         assert error.code == "ClusterNotFoundException"
         await api.handle_ecs("DeregisterTaskDefinition", {"taskDefinition": "sleeper:1"})

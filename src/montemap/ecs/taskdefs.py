@@ -464,6 +464,12 @@ def check_overrides(definition: TaskDefinition, overrides: Mapping[str, Any]) ->
                 f"Override for container named {override.get('name')} is not a container in"
                 " the TaskDefinition."
             )
+        for index, pair in enumerate(override.get("environment") or []):
+            if not pair.get("name"):
+                raise invalid_parameter(
+                    f"Container override '{override['name']}' environment entry {index + 1}"
+                    " has no name."
+                )
 
 
 def effective_container(task: TaskRecord, definition: TaskDefinition) -> dict[str, Any]:
