@@ -348,3 +348,26 @@ def test_describe_names_of_another_cluster_are_missing_failures(tmp_path: Path) 
         await api.handle_ecs("StopTask", {"cluster": "other", "task": task_arn})
 
     run(tmp_path, scenario)
+
+
+def test_list_task_definition_families(tmp_path: Path) -> None:
+    async def scenario(api: EcsApi, manager: ServiceManager) -> None:
+        await api.handle_ecs("RegisterTaskDefinition", SLEEPER_DEF)
+        await api.handle_ecs("RegisterTaskDefinition", {**SLEEPER_DEF, "family": "sleepy"})
+        await api.handle_ecs("DeregisterTaskDefinition", {"taskDefinition": "sleepy:1"})
+        listed = await api.handle_ecs("ListTaskDefinitionFamilies", {})
+        assert listed["families"] == ["large", "sleeper", "sleepy", "small"]
+        active = await api.handle_ecs("ListTaskDefinitionFamilies", {"status": "ACTIVE"})
+        assert active["families"] == ["large", "sleeper", "small"]
+        inactive = await api.handle_ecs("ListTaskDefinitionFamilies", {"status": "INACTIVE"})
+        assert inactive["families"] == ["sleepy"]
+        prefixed = await api.handle_ecs("ListTaskDefinitionFamilies", {"familyPrefix": "slee"})
+        assert prefixed["families"] == ["sleeper", "sleepy"]
+        first = await api.handle_ecs("ListTaskDefinitionFamilies", {"maxResults": 2})
+        assert first["families"] == ["large", "sleeper"]
+        rest = await api.handle_ecs(
+            "ListTaskDefinitionFamilies", {"maxResults": 2, "nextToken": first["nextToken"]}
+        )
+        assert rest["families"] == ["sleepy", "small"] and "nextToken" not in rest
+
+    run(tmp_path, scenario)

@@ -53,6 +53,7 @@ ACTIONS = (
     "RegisterTaskDefinition",
     "DescribeTaskDefinition",
     "ListTaskDefinitions",
+    "ListTaskDefinitionFamilies",
     "DeregisterTaskDefinition",
     "CreateService",
     "UpdateService",
@@ -262,6 +263,18 @@ class EcsApi(EcsShapes):
         )
         arns = [self.arns.task_definition(d.family, d.revision) for d in found]
         return _page(arns, params, "taskDefinitionArns")
+
+    async def _ListTaskDefinitionFamilies(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Families in name order: ALL (default), ACTIVE (an ACTIVE revision), INACTIVE (none)."""
+        status = params.get("status", "ALL")
+        prefix = params.get("familyPrefix") or ""
+        families = self.store.task_definition_families()
+        names = [
+            family
+            for family, active in families.items()
+            if family.startswith(prefix) and (status == "ALL" or active == (status == "ACTIVE"))
+        ]
+        return _page(names, params, "families")
 
     async def _DeregisterTaskDefinition(self, params: dict[str, Any]) -> dict[str, Any]:
         ref = params["taskDefinition"]

@@ -274,6 +274,14 @@ class EcsStore:
                 found.append(definition)
         return found
 
+    def task_definition_families(self) -> dict[str, bool]:
+        """Every family, in name order, and whether it has an ACTIVE revision."""
+        rows = self.db.query(
+            "SELECT family, MAX(status = 'ACTIVE') AS active FROM ecs_task_definitions"
+            " GROUP BY family ORDER BY family"
+        )
+        return {row["family"]: bool(row["active"]) for row in rows}
+
     def deregister_task_definition(self, family: str, revision: int) -> TaskDefinition:
         with self.db.transaction() as conn:
             conn.execute(
