@@ -127,3 +127,25 @@ def test_a_run_task_sync_that_times_out_stops_its_task(tmp_path: Path) -> None:
         await manager.wait_until(all_stopped, 20)
 
     _with_engine(tmp_path, scenario)
+
+
+def test_run_task_wait_for_task_token_waits_for_the_callback(tmp_path: Path) -> None:
+    async def scenario(engine: Engine, manager: ServiceManager) -> None:
+        definition = run_task_machine(".waitForTaskToken")
+        environment = definition["States"]["Run"]["Parameters"]["Overrides"]["ContainerOverrides"][
+            0
+        ]["Environment"]
+        environment.append({"Name": "TOKEN", "Value.$": "$$.Task.Token"})
+        record = await engine.start_execution(
+            _machine(definition, "cb"), name="cb", input=json.dumps({"code": "0"})
+        )
+        await manager.wait_until(lambda: bool(manager.store.tasks()), 20)
+        (task,) = manager.store.tasks()
+        (override,) = task.override_values["containerOverrides"]
+        token = {e["name"]: e["value"] for e in override["environment"]}["TOKEN"]
+        await engine.send_task_success(token, '{"called": "back"}')
+        done = await engine.wait_for(record.execution_arn, timeout=30)
+        assert done.status == "SUCCEEDED", (done.error, done.cause)
+        assert json.loads(done.output or "null") == {"called": "back"}
+
+    _with_engine(tmp_path, scenario)
