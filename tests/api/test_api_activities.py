@@ -67,6 +67,10 @@ def test_activity_encryption_configuration_is_kept_and_reported(shared_sfn_clien
     assert client.describe_activity(activityArn=arn)["encryptionConfiguration"] == config
     # The same request again is idempotent; another configuration is refused.
     assert client.create_activity(name=name, encryptionConfiguration=config)["activityArn"] == arn
+    defaulted = {k: v for k, v in config.items() if k != "kmsDataKeyReusePeriodSeconds"}
+    assert (
+        client.create_activity(name=name, encryptionConfiguration=defaulted)["activityArn"] == arn
+    )
     with pytest.raises(client.exceptions.ActivityAlreadyExists):
         client.create_activity(name=name, encryptionConfiguration={"type": "AWS_OWNED_KEY"})
     with pytest.raises(client.exceptions.ActivityAlreadyExists):

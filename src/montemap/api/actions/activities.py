@@ -22,6 +22,8 @@ from montemap.errors import ApiError
 
 #: What AWS uses when a request gives no encryption configuration.
 DEFAULT_ENCRYPTION: dict[str, Any] = {"type": "AWS_OWNED_KEY"}
+#: How long a customer-managed key's data key is reused when a request does not say.
+DEFAULT_KEY_REUSE_SECONDS = 300
 
 
 def find_activity(ctx: Context, arn: str) -> ActivityRecord | None:
@@ -30,6 +32,15 @@ def find_activity(ctx: Context, arn: str) -> ActivityRecord | None:
         return ctx.engine.describe_activity(arn)
     except ActivityDoesNotExist:
         return None
+
+
+def _effective(config: dict[str, Any] | None) -> dict[str, Any]:
+    """An encryption configuration with AWS's defaults filled in: none is an AWS-owned
+    key; a customer-managed key reuses its data key for 300 seconds unless told."""
+    effective = dict(config or DEFAULT_ENCRYPTION)
+    if effective.get("type") == "CUSTOMER_MANAGED_KMS_KEY":
+        effective.setdefault("kmsDataKeyReusePeriodSeconds", DEFAULT_KEY_REUSE_SECONDS)
+    return effective
 
 
 @action("CreateActivity")
@@ -41,9 +52,7 @@ async def create_activity(ctx: Context, params: Params) -> Result:
     check_tag_count(arn, len(tags))
     encryption = params.get("encryptionConfiguration")
     existed = find_activity(ctx, arn) is not None
-    if existed and (ctx.registry.activity_encryption(arn) or DEFAULT_ENCRYPTION) != (
-        encryption or DEFAULT_ENCRYPTION
-    ):
+    if existed and _effective(ctx.registry.activity_encryption(arn)) != _effective(encryption):
         # Idempotency goes by name; tags may differ, the encryption may not (AWS).
         raise ApiError(
             "ActivityAlreadyExists",
