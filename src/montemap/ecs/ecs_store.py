@@ -542,6 +542,16 @@ class EcsStore:
         rows = self.db.query(sql + " ORDER BY created_at, rowid", tuple(params))
         return [_task(r) for r in rows]
 
+    def standalone_waiting(self, limit: int) -> list[TaskRecord]:
+        """RunTask's tasks waiting to be placed (no service), oldest first, at most ``limit``."""
+        rows = self.db.query(
+            f"SELECT {_TASK_COLUMNS} FROM ecs_tasks WHERE last_status = 'PROVISIONING'"
+            " AND service IS NULL AND desired_status = 'RUNNING'"
+            " ORDER BY created_at, rowid LIMIT ?",
+            (limit,),
+        )
+        return [_task(r) for r in rows]
+
     def prune_stopped_tasks(
         self, older_than: float = STOPPED_TASK_RETENTION_S, keep_at_most: int | None = None
     ) -> int:

@@ -287,13 +287,7 @@ class ServiceManager(TaskRunner):
 
     async def _launch_standalone(self) -> float | None:
         """Place the RunTask tasks waiting for room, oldest first."""
-        waiting = [
-            t
-            for t in self.store.tasks(live=True)
-            if t.service is None
-            and t.last_status == "PROVISIONING"
-            and t.desired_status == "RUNNING"
-        ]
+        waiting = self.store.standalone_waiting(LAUNCH_BATCH + 1)
         for index, task in enumerate(waiting):
             if self._closing or index >= LAUNCH_BATCH:
                 return 0.0
