@@ -153,3 +153,38 @@ def test_run_task_refusals(tmp_path: Path) -> None:
         assert manager.store.tasks() == []  # nothing was created
 
     run(tmp_path, scenario)
+
+
+def test_run_task_group_launch_type_and_tags(tmp_path: Path) -> None:
+    async def scenario(api: EcsApi, manager: ServiceManager) -> None:
+        await api.handle_ecs("RegisterTaskDefinition", SLEEPER_DEF)
+        answer = await api.handle_ecs(
+            "RunTask",
+            {
+                "taskDefinition": "sleeper",
+                "group": "batch:nightly",
+                "launchType": "EC2",
+                "tags": [{"key": "job", "value": "42"}],
+            },
+        )
+        (task,) = answer["tasks"]
+        arn = task["taskArn"]
+        assert (task["group"], task["launchType"]) == ("batch:nightly", "EC2")
+        assert "tags" not in task
+        described = await api.handle_ecs("DescribeTasks", {"tasks": [arn], "include": ["TAGS"]})
+        assert described["tasks"][0]["tags"] == [{"key": "job", "value": "42"}]
+        listed = await api.handle_ecs("ListTagsForResource", {"resourceArn": arn})
+        assert listed["tags"] == [{"key": "job", "value": "42"}]
+        await api.handle_ecs(
+            "TagResource", {"resourceArn": arn, "tags": [{"key": "more", "value": "x"}]}
+        )
+        await api.handle_ecs("UntagResource", {"resourceArn": arn, "tagKeys": ["job"]})
+        listed = await api.handle_ecs("ListTagsForResource", {"resourceArn": arn})
+        assert listed["tags"] == [{"key": "more", "value": "x"}]
+        await api.handle_ecs("StopTask", {"task": arn})
+        error = await refused(
+            api, "ListTagsForResource", {"resourceArn": f"{ARN}:task/default/{'0' * 32}"}
+        )
+        assert error.code == "InvalidParameterException"
+
+    run(tmp_path, scenario)

@@ -418,7 +418,10 @@ class EcsApi(EcsShapes):
             if task is None or task.cluster != cluster.name:
                 failures.append({"arn": self.arns.task(cluster.name, task_id), "reason": "MISSING"})
             else:
-                tasks.append(self._task_shape(task))
+                shape = self._task_shape(task)
+                if "TAGS" in (params.get("include") or []):
+                    shape["tags"] = list(task.option_values.get("tags") or [])
+                tasks.append(shape)
         return {"tasks": tasks, "failures": failures}
 
     async def _RunTask(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -438,6 +441,7 @@ class EcsApi(EcsShapes):
             count,
             started_by=params.get("startedBy"),
             overrides=overrides,
+            options={k: params[k] for k in ("group", "launchType", "tags") if params.get(k)},
         )
         failures = [
             {
@@ -471,6 +475,12 @@ class EcsApi(EcsShapes):
             if service is None or service.status == "INACTIVE":
                 raise not_found
             return "service", (cluster.name, name), list(service.body.get("tags") or [])
+        if (rest := self.arns.resource(arn, "task")) is not None:
+            owner, _, task_id = rest.rpartition("/")
+            task = self.store.get_task(task_id)
+            if task is None or (owner and owner != task.cluster):
+                raise not_found
+            return "task", (task_id,), list(task.option_values.get("tags") or [])
         if (rest := self.arns.resource(arn, "task-definition")) is not None:
             family, _, revision = rest.partition(":")
             found = (
@@ -482,8 +492,8 @@ class EcsApi(EcsShapes):
                 raise not_found
             return "task-definition", (family, revision), list(found.body.get("tags") or [])
         raise invalid_parameter(
-            f"The ARN '{arn}' names no cluster, service or task definition of this endpoint"
-            " (montemap keeps tags on those; tasks and other resources have none)."
+            f"The ARN '{arn}' names no cluster, service, task or task definition of this"
+            " endpoint (montemap keeps tags on those only)."
         )
 
     async def _TagResource(self, params: dict[str, Any]) -> dict[str, Any]:

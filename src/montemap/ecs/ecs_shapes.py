@@ -182,7 +182,9 @@ class EcsShapes:
                 "memory": str(task.memory_mib) if task.memory_mib is not None else None,
                 "createdAt": _time(task.created_at),
                 "desiredStatus": task.desired_status,
-                "group": f"service:{task.service}" if task.service else f"family:{family}",
+                "group": f"service:{task.service}"
+                if task.service
+                else task.option_values.get("group") or f"family:{family}",
                 "healthStatus": "UNKNOWN",
                 "lastStatus": task.last_status,
                 "launchType": self._launch_type(task),
@@ -204,6 +206,9 @@ class EcsShapes:
         )
 
     def _launch_type(self, task: TaskRecord) -> str:
+        given: str | None = task.option_values.get("launchType")
+        if given:
+            return given
         if task.service:
             service = self.store.get_service(task.cluster, task.service)
             if service is not None:

@@ -102,7 +102,8 @@ CREATE TABLE IF NOT EXISTS ecs_tasks (
     exit_code INTEGER,
     limits_enforced INTEGER NOT NULL DEFAULT 0,
     started_by TEXT,
-    overrides TEXT
+    overrides TEXT,
+    options TEXT
 );
 CREATE INDEX IF NOT EXISTS ecs_tasks_by_cluster ON ecs_tasks (cluster, last_status);
 CREATE INDEX IF NOT EXISTS ecs_tasks_by_status ON ecs_tasks (last_status);
@@ -111,7 +112,8 @@ CREATE INDEX IF NOT EXISTS ecs_tasks_by_status ON ecs_tasks (last_status);
 _TASK_COLUMNS = (
     "id, cluster, service, deployment_id, task_definition, cpu_units, memory_mib, last_status,"
     " desired_status, pid, proc_start, container_id, created_at, started_at, stopping_at,"
-    " stopped_at, stop_code, stopped_reason, exit_code, limits_enforced, started_by, overrides"
+    " stopped_at, stop_code, stopped_reason, exit_code, limits_enforced, started_by, overrides,"
+    " options"
 )
 
 
@@ -133,7 +135,8 @@ class EcsStore:
         self.db = db
         self.arns = arns or EcsArns()
         db.migrate(SCHEMA)
-        add_column(db, "ecs_tasks", "overrides")  # a database made before RunTask
+        for column in ("overrides", "options"):  # a database made before RunTask
+            add_column(db, "ecs_tasks", column)
 
     # ------------------------------------------------------------------ clusters
     def create_cluster(self, name: str, tags: list[dict[str, str]] | None = None) -> Cluster:
@@ -183,6 +186,12 @@ class EcsStore:
                 conn.execute(
                     "UPDATE ecs_services SET body = json_set(body, '$.tags', json(?))"
                     " WHERE cluster = ? AND name = ?",
+                    (text, *key),
+                )
+            elif kind == "task":
+                conn.execute(
+                    "UPDATE ecs_tasks SET options = json_set(coalesce(options, '{}'), '$.tags',"
+                    " json(?)) WHERE id = ?",
                     (text, *key),
                 )
             elif kind == "task-definition":

@@ -263,6 +263,7 @@ class ServiceManager(TaskRunner):
         *,
         started_by: str | None,
         overrides: dict[str, Any] | None,
+        options: dict[str, Any] | None = None,
     ) -> list[TaskRecord]:
         """Create ``count`` standalone tasks (RunTask), within the host's PROVISIONING
         quota; they are placed as room allows, run once and are never replaced."""
@@ -276,6 +277,7 @@ class ServiceManager(TaskRunner):
                 created_at=time.time(),
                 started_by=started_by,
                 overrides=overrides,
+                options=options,
             )
             for _ in range(max(0, min(count, room)))
         ]

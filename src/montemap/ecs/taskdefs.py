@@ -343,6 +343,14 @@ class TaskRecord:
     started_by: str | None
     #: RunTask's ``overrides`` (JSON text), None for a service's task.
     overrides: str | None = None
+    #: RunTask's ``group``, ``launchType`` and ``tags`` (JSON text), None for a service's task.
+    options: str | None = None
+
+    @property
+    def option_values(self) -> dict[str, Any]:
+        """RunTask's ``group``, ``launchType`` and ``tags`` as given ({} when none)."""
+        value: dict[str, Any] = json.loads(self.options) if self.options else {}
+        return value
 
     @property
     def override_values(self) -> dict[str, Any]:
@@ -361,6 +369,7 @@ class TaskRecord:
         created_at: float,
         started_by: str | None,
         overrides: dict[str, Any] | None,
+        options: dict[str, Any] | None = None,
     ) -> TaskRecord:
         """A new task of RunTask (no service), not yet launched.
 
@@ -396,6 +405,7 @@ class TaskRecord:
             limits_enforced=False,
             started_by=started_by,
             overrides=json.dumps(overrides) if overrides else None,
+            options=json.dumps(options) if options else None,
         )
 
     @classmethod
