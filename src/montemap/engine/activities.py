@@ -25,6 +25,7 @@ from montemap.arns import ArnFactory, valid_name
 from montemap.engine.db import Database
 from montemap.engine.errors import (
     ActivityDoesNotExist,
+    ActivityWorkerLimitExceeded,
     EngineRefusal,
     InvalidName,
     InvalidOutput,
@@ -76,6 +77,9 @@ CREATE INDEX IF NOT EXISTS activity_tasks_open ON activity_tasks(execution_arn)
 #: Task states: SCHEDULED -> STARTED -> SUCCEEDED | FAILED, or CLOSED (timed out,
 #: execution stopped) once the engine stops waiting for it.
 OPEN = ("SCHEDULED", "STARTED")
+
+#: AWS's quota of pollers waiting in GetActivityTask on one activity at a time.
+MAX_POLLERS = 1000
 
 #: Largest output or cause a worker may send (the 256 KiB payload limit).
 MAX_PAYLOAD = 256 * 1024
@@ -294,11 +298,14 @@ class ActivityQueue:
 
         A poller woken for a task but cancelled before it could claim it (its
         client left) passes the wake-up on to the next poller, so the task is
-        not left waiting for a poller that will never come back.
+        not left waiting for a poller that will never come back. Past
+        :data:`MAX_POLLERS` waiting pollers, another is refused.
         """
         loop = asyncio.get_running_loop()
-        fut: asyncio.Future[bool] = loop.create_future()
         waiters = self._pollers.setdefault(activity_arn, collections.deque())
+        if len(waiters) >= MAX_POLLERS:
+            raise ActivityWorkerLimitExceeded(activity_arn, MAX_POLLERS)
+        fut: asyncio.Future[bool] = loop.create_future()
         waiters.append(fut)
         timer = loop.call_later(timeout, _expire, fut)
         try:

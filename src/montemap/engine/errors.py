@@ -65,6 +65,17 @@ class InvalidToken(EngineRefusal):
         self.token = token
 
 
+class ActivityWorkerLimitExceeded(EngineRefusal):
+    """More pollers wait on one activity than AWS's quota allows."""
+
+    def __init__(self, arn: str, limit: int) -> None:
+        super().__init__(
+            "The maximum number of workers concurrently polling for activity tasks has been"
+            f" reached ({limit} on '{arn}')."
+        )
+        self.arn = arn
+
+
 class InvalidTaskToken(InvalidToken):
     """A task token the server could not have issued (AWS's ``InvalidToken``).
 
