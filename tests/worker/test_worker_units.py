@@ -131,6 +131,7 @@ def test_backoff_is_exponential_with_full_jitter_and_a_cap() -> None:
         (client_error("TaskDoesNotExist"), True, False),
         (client_error("InvalidToken"), True, False),
         (client_error("ThrottlingException"), False, True),
+        (client_error("ActivityWorkerLimitExceeded"), False, True),  # too many pollers: wait
         (client_error("Whatever", status=503), False, True),
         (client_error("ActivityDoesNotExist"), False, False),
         (client_error("AccessDeniedException"), False, False),
