@@ -32,7 +32,7 @@ from montemap.ecs.cgroups import CgroupManager
 from montemap.ecs.ecs_api import EcsApi
 from montemap.ecs.ecs_http import TARGET_PREFIX, handle_ecs_request
 from montemap.ecs.ecs_integration import PREFIX as ECS_PREFIX
-from montemap.ecs.ecs_integration import EcsIntegration
+from montemap.ecs.ecs_integration import RUN_TASK_PREFIX, EcsIntegration, EcsRunTaskIntegration
 from montemap.ecs.service import ServiceManager
 from montemap.ecs.taskdefs import DEFAULT_HANDLER, EcsArns, EcsStore
 from montemap.engine.db import Database
@@ -156,6 +156,7 @@ class Montemap:
         )
         self.ecs = EcsApi(self.services)
         self.engine.integrations.register(ECS_PREFIX, EcsIntegration(self.ecs))
+        self.engine.integrations.register(RUN_TASK_PREFIX, EcsRunTaskIntegration(self.ecs))
         self.app = self._build_app()
         # The Lambda API on the same endpoint; lambda:invoke reaches its functions too.
         self.lambdas = install_lambda_api(

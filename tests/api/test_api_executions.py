@@ -247,7 +247,7 @@ def test_activity_task_failure(shared_sfn_client: Any) -> None:
 
 def test_unknown_task_token(shared_sfn_client: Any) -> None:
     client = shared_sfn_client
-    with pytest.raises(client.exceptions.TaskDoesNotExist):
+    with pytest.raises(client.exceptions.InvalidToken):  # not a token the server issues
         client.send_task_success(taskToken="no-such-token", output="{}")
 
 

@@ -328,6 +328,9 @@ def fuzz_ecs(wire: Wire, ledger: Ledger, data: st.DataObject) -> None:
         body = data.draw(fs.pick(fs.HOSTILE_BODIES), label="body")
     else:
         params = data.draw(walk("ecs", ledger.pool, data).operation(action), label="params")
+        if action == "RunTask" and isinstance(params, dict):
+            # count is optional (1 when absent): always draw one, and none of those runs.
+            params["count"] = data.draw(st.sampled_from(fs.DESIRED_COUNTS), label="count")
         raw = data.draw(st.sampled_from([False, False, False, True]), label="raw surrogates")
         body = fs.encode(params, raw)
     reply = checked(action, body, wire.ecs_raw(action, body))

@@ -270,7 +270,7 @@ def test_service_request_errors(tmp_path: Path) -> None:
         assert error.message == "The referenced task was not found."
         error = await refused(api, "DescribeTasks", {"tasks": []})
         assert error.message == "Tasks cannot be empty."
-        error = await refused(api, "RunTask", {"taskDefinition": "small"})
+        error = await refused(api, "CreateTaskSet", {"service": "s", "taskDefinition": "small"})
         assert error.code == "UnknownOperationException" and "not supported" in error.message
         error = await refused(api, "Frobnicate", {})
         assert error.code == "UnknownOperationException"
@@ -313,5 +313,61 @@ def test_update_service_task_definition_rolls_out(tmp_path: Path) -> None:
         assert task["cpu"] == "256"
         await api.handle_ecs("UpdateService", {"service": "svc", "desiredCount": 0})
         await manager.wait_until(running(manager, "svc", 0), 10)
+
+    run(tmp_path, scenario)
+
+
+def test_describe_names_of_another_cluster_are_missing_failures(tmp_path: Path) -> None:
+    """An ARN of another cluster is a ``MISSING`` failure, as any service or task the
+    cluster does not have (the services_stable and tasks_stopped waiters read them)."""
+
+    async def scenario(api: EcsApi, manager: ServiceManager) -> None:
+        await api.handle_ecs("CreateCluster", {"clusterName": "other"})
+        await api.handle_ecs("RegisterTaskDefinition", SLEEPER_DEF)
+        await api.handle_ecs(
+            "CreateService",
+            {
+                "cluster": "other",
+                "serviceName": "svc",
+                "taskDefinition": "sleeper",
+                "desiredCount": 0,
+            },
+        )
+        ran = await api.handle_ecs("RunTask", {"cluster": "other", "taskDefinition": "sleeper"})
+        task_arn = ran["tasks"][0]["taskArn"]
+        service_arn = f"{ARN}:service/other/svc"
+        described = await api.handle_ecs("DescribeServices", {"services": [service_arn]})
+        assert described == {
+            "services": [],
+            "failures": [{"arn": service_arn, "reason": "MISSING"}],
+        }
+        tasks = await api.handle_ecs("DescribeTasks", {"tasks": [task_arn]})
+        assert tasks == {"tasks": [], "failures": [{"arn": task_arn, "reason": "MISSING"}]}
+        mine = await api.handle_ecs("DescribeTasks", {"cluster": "other", "tasks": [task_arn]})
+        assert [t["taskArn"] for t in mine["tasks"]] == [task_arn]
+        await api.handle_ecs("StopTask", {"cluster": "other", "task": task_arn})
+
+    run(tmp_path, scenario)
+
+
+def test_list_task_definition_families(tmp_path: Path) -> None:
+    async def scenario(api: EcsApi, manager: ServiceManager) -> None:
+        await api.handle_ecs("RegisterTaskDefinition", SLEEPER_DEF)
+        await api.handle_ecs("RegisterTaskDefinition", {**SLEEPER_DEF, "family": "sleepy"})
+        await api.handle_ecs("DeregisterTaskDefinition", {"taskDefinition": "sleepy:1"})
+        listed = await api.handle_ecs("ListTaskDefinitionFamilies", {})
+        assert listed["families"] == ["large", "sleeper", "sleepy", "small"]
+        active = await api.handle_ecs("ListTaskDefinitionFamilies", {"status": "ACTIVE"})
+        assert active["families"] == ["large", "sleeper", "small"]
+        inactive = await api.handle_ecs("ListTaskDefinitionFamilies", {"status": "INACTIVE"})
+        assert inactive["families"] == ["sleepy"]
+        prefixed = await api.handle_ecs("ListTaskDefinitionFamilies", {"familyPrefix": "slee"})
+        assert prefixed["families"] == ["sleeper", "sleepy"]
+        first = await api.handle_ecs("ListTaskDefinitionFamilies", {"maxResults": 2})
+        assert first["families"] == ["large", "sleeper"]
+        rest = await api.handle_ecs(
+            "ListTaskDefinitionFamilies", {"maxResults": 2, "nextToken": first["nextToken"]}
+        )
+        assert rest["families"] == ["sleepy", "small"] and "nextToken" not in rest
 
     run(tmp_path, scenario)

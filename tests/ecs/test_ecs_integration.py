@@ -181,7 +181,7 @@ def test_direct_calls_convert_case_and_refuse_unknown_fields(tmp_path: Path) -> 
             await integration.call(f"{PREFIX}updateService", {"Service": "x", "Bogus": 1})
         assert caught.value.error == RUNTIME and "'Bogus'" in str(caught.value.cause)
         with pytest.raises(StatesError) as caught:
-            await integration.call(f"{PREFIX}runTask", {})
+            await integration.call(f"{PREFIX}createTaskSet", {})
         assert caught.value.error == RUNTIME
         with pytest.raises(StatesError) as caught:
             await integration.call(f"{PREFIX}updateService.sync", {})

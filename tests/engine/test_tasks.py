@@ -13,7 +13,7 @@ from montemap.arns import ArnFactory
 from montemap.engine.clock import ManualClock
 from montemap.engine.db import Database
 from montemap.engine.engine import Engine
-from montemap.engine.errors import TaskDoesNotExist, TaskTimedOut
+from montemap.engine.errors import InvalidToken, TaskDoesNotExist, TaskTimedOut
 from montemap.engine.lambdas import FunctionConfigError, FunctionRegistry, load_functions_file
 from montemap.storage import LocalObjectStore
 from montemap.testing import eventually_async
@@ -137,8 +137,10 @@ def test_wait_for_task_token_callback(tmp_path: Path) -> None:
         assert done.output == '{"approved":true}'
         with pytest.raises(TaskTimedOut):
             await engine.send_task_success(token, "{}")
-        with pytest.raises(TaskDoesNotExist):
+        with pytest.raises(InvalidToken):
             await engine.send_task_success("AQ-not-a-token", "{}")
+        with pytest.raises(TaskDoesNotExist):
+            await engine.send_task_success("AQ0" + "A" * 43, "{}")
         await engine.close()
 
     asyncio.run(scenario())

@@ -13,7 +13,7 @@ from montemap.arns import ArnFactory
 from montemap.engine.activities import ActivityQueue
 from montemap.engine.db import Database, committed
 from montemap.engine.engine import Engine
-from montemap.engine.errors import InvalidOutput, TaskDoesNotExist, TaskTimedOut
+from montemap.engine.errors import InvalidOutput, InvalidToken, TaskDoesNotExist, TaskTimedOut
 from tests.engine.helpers import event_types, machine
 
 ACTIVITY = ArnFactory().activity("work")
@@ -81,8 +81,10 @@ def test_result_refusals_come_in_aws_order(tmp_path: Path) -> None:
         task = await engine.get_activity_task(activity, "w", wait_seconds=1)
         assert task is not None
         token = task[0]
-        with pytest.raises(TaskDoesNotExist):
+        with pytest.raises(InvalidToken):
             await engine.send_task_success("AQnot-a-token", "not json")
+        with pytest.raises(TaskDoesNotExist):
+            await engine.send_task_success("AQ0" + "A" * 43, "not json")
         with pytest.raises(InvalidOutput, match="not valid JSON"):
             await engine.send_task_success(token, "not json")
         await engine.send_task_success(token, "{}")  # the refused output changed nothing

@@ -170,3 +170,66 @@ def test_a_task_arriving_during_shutdown_is_failed_at_once(
         assert_eventually(lambda: worker.stats.abandoned == 1, what="the task counted")
     finally:
         client.close()
+
+
+@pytest.mark.parametrize("crash", [False, True], ids=["stopped", "killed"])
+def test_a_result_made_while_the_server_restarts_is_delivered_once(
+    server_factory: Any,
+    credentials: None,
+    run_in_thread: Callable[[Worker], threading.Thread],
+    caplog: pytest.LogCaptureFixture,
+    crash: bool,
+) -> None:
+    """The server goes away (SIGTERM, or SIGKILL) while a task is in hand; the worker's
+    result waits for it, reaches the restarted server once, and the execution succeeds."""
+    server = server_factory()
+    client = server.client()
+    release = threading.Event()
+    started = threading.Event()
+
+    def held(event: Any, context: TaskContext) -> Any:
+        started.set()
+        release.wait(60)
+        return {"done": event}
+
+    try:
+        activity = client.create_activity(name="restarting")["activityArn"]
+        definition = {"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": activity, "End": True}}}  # fmt: skip
+        machine = client.create_state_machine(
+            name="restarting", definition=json.dumps(definition), roleArn=ROLE_ARN
+        )["stateMachineArn"]
+        execution = client.start_execution(stateMachineArn=machine, input="7")["executionArn"]
+        worker = Worker(
+            held,
+            activity_arn=activity,
+            endpoint_url=server.url,
+            heartbeat_interval=None,
+            backoff_base=0.05,
+            backoff_cap=0.2,
+            report_timeout=60,
+        )
+        run_in_thread(worker)
+        assert started.wait(30)
+        caplog.set_level(logging.WARNING, logger="montemap.worker")
+        if crash:
+            server.kill()
+        else:
+            server.stop()
+        release.set()  # the handler returns while the server is down
+        assert_eventually(
+            lambda: any("reporting the result failed" in r.getMessage() for r in caplog.records),
+            what="a report the stopped server refused",
+        )
+        assert worker.stats.succeeded == 0
+        server.start()
+        described = assert_eventually(lambda: finished(client, execution), timeout=60)
+        assert described["status"] == "SUCCEEDED"
+        assert json.loads(described["output"]) == {"done": 7}
+        assert_eventually(lambda: worker.stats.succeeded == 1, what="the task counted")
+        history = client.get_execution_history(executionArn=execution, maxResults=1000)["events"]
+        types = [e["type"] for e in history]
+        assert types.count("ActivityScheduled") == 1
+        assert types.count("ActivitySucceeded") == 1
+        assert worker.stats.received == 1
+    finally:
+        client.close()

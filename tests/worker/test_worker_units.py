@@ -6,7 +6,10 @@ import argparse
 import io
 import json
 import logging
+import os
 import random
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -128,6 +131,7 @@ def test_backoff_is_exponential_with_full_jitter_and_a_cap() -> None:
         (client_error("TaskDoesNotExist"), True, False),
         (client_error("InvalidToken"), True, False),
         (client_error("ThrottlingException"), False, True),
+        (client_error("ActivityWorkerLimitExceeded"), False, True),  # too many pollers: wait
         (client_error("Whatever", status=503), False, True),
         (client_error("ActivityDoesNotExist"), False, False),
         (client_error("AccessDeniedException"), False, False),
@@ -275,3 +279,43 @@ def test_json_lines_carry_the_task_fields() -> None:
     assert "KeyError" in lines[1]["exception"]
     with pytest.raises(ValueError):
         worker_logs.configure("xml")
+
+
+@pytest.mark.parametrize("region", ["bad region", "us-east-1/", "-us-east-1", "a" * 64])
+def test_a_region_boto3_refuses_is_a_worker_error(
+    monkeypatch: pytest.MonkeyPatch, region: str
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    with pytest.raises(WorkerError, match="is not a valid AWS region name"):
+        Worker(noop, activity_arn=ACTIVITY, region=region, endpoint_url="http://127.0.0.1:9")
+
+
+def test_the_worker_command_says_a_bad_region_in_one_line() -> None:
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "montemap.cli",
+            "worker",
+            "--activity-arn",
+            ACTIVITY,
+            "--handler",
+            "json:dumps",
+            "--endpoint",
+            "http://127.0.0.1:9",
+            "--region",
+            "bad region",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert lines == [
+        "montemap: error: region 'bad region' is not a valid AWS region name"
+        " (letters, digits and hyphens, such as us-east-1)"
+    ]

@@ -13,6 +13,7 @@ from montemap.errors import ApiError, MontemapError
 #: Each engine refusal's AWS error code (a subclass takes its nearest listed base's).
 AWS_CODES: dict[type[MontemapError], str] = {
     engine.ActivityDoesNotExist: "ActivityDoesNotExist",
+    engine.ActivityWorkerLimitExceeded: "ActivityWorkerLimitExceeded",
     engine.ExecutionDoesNotExist: "ExecutionDoesNotExist",
     engine.MapRunDoesNotExist: "ResourceNotFound",
     engine.ResourceNotFound: "ResourceNotFound",

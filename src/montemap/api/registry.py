@@ -47,6 +47,10 @@ CREATE TABLE IF NOT EXISTS api_state_machine_versions (
     description TEXT,
     UNIQUE (state_machine_arn, version)
 );
+CREATE TABLE IF NOT EXISTS api_activity_encryption (
+    activity_arn TEXT PRIMARY KEY,
+    configuration TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS api_tags (
     resource_arn TEXT NOT NULL,
     key TEXT NOT NULL,
@@ -338,6 +342,29 @@ class Registry:
             (state_machine_arn,),
         )
         return _version(row) if row else None
+
+    # ------------------------------------------------------------------ activities
+
+    def set_activity_encryption(self, activity_arn: str, config: dict[str, Any] | None) -> None:
+        """Record (None: forget) the encryption configuration an activity was created with."""
+        with self.db.transaction() as conn:
+            if config is None:
+                conn.execute(
+                    "DELETE FROM api_activity_encryption WHERE activity_arn = ?", (activity_arn,)
+                )
+            else:
+                conn.execute(
+                    "INSERT OR REPLACE INTO api_activity_encryption (activity_arn, configuration)"
+                    " VALUES (?, ?)",
+                    (activity_arn, _dump(config)),
+                )
+
+    def activity_encryption(self, activity_arn: str) -> dict[str, Any] | None:
+        row = self.db.query_one(
+            "SELECT configuration FROM api_activity_encryption WHERE activity_arn = ?",
+            (activity_arn,),
+        )
+        return None if row is None else dict(json.loads(row["configuration"]))
 
     # ------------------------------------------------------------------ tags
 

@@ -19,13 +19,13 @@ import base64
 import functools
 import json
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import botocore.loaders
 from botocore.model import ServiceModel
 
 from montemap.api.validation import validate_input
+from montemap.ecs.ecs_shapes import EcsShapes
 from montemap.ecs.ecs_store import EcsStore
 from montemap.ecs.limits import (
     check_cluster_count,
@@ -38,7 +38,7 @@ from montemap.ecs.taskdefs import (
     Cluster,
     Service,
     TaskDefinition,
-    TaskRecord,
+    check_overrides,
     client_error,
     invalid_parameter,
 )
@@ -53,6 +53,7 @@ ACTIONS = (
     "RegisterTaskDefinition",
     "DescribeTaskDefinition",
     "ListTaskDefinitions",
+    "ListTaskDefinitionFamilies",
     "DeregisterTaskDefinition",
     "CreateService",
     "UpdateService",
@@ -62,7 +63,17 @@ ACTIONS = (
     "ListTasks",
     "DescribeTasks",
     "StopTask",
+    "RunTask",
+    "TagResource",
+    "UntagResource",
+    "ListTagsForResource",
 )
+
+#: ECS's quota of tags on one resource.
+MAX_TAGS = 50
+
+#: The most tasks one RunTask starts (ECS's ``count``).
+MAX_RUN_TASK_COUNT = 10
 
 _MAX_RESULTS = 100
 
@@ -77,14 +88,6 @@ def service_model() -> ServiceModel:
     """
     loader = botocore.loaders.create_loader()
     return ServiceModel(loader.load_service_model("ecs", "service-2"), service_name="ecs")
-
-
-def _time(value: float | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(value, UTC)
-
-
-def _drop_none(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if v is not None}
 
 
 def _page(items: list[str], params: dict[str, Any], key: str) -> dict[str, Any]:
@@ -108,7 +111,7 @@ def _page(items: list[str], params: dict[str, Any], key: str) -> dict[str, Any]:
     return out
 
 
-class EcsApi:
+class EcsApi(EcsShapes):
     """The ECS actions, over an :class:`EcsStore` and a :class:`ServiceManager`."""
 
     def __init__(self, manager: ServiceManager) -> None:
@@ -163,6 +166,12 @@ class EcsApi:
             )
         return name
 
+    def _owner(self, ref: str, kind: str) -> str | None:
+        """The cluster a service or task ARN names (None: a bare name, or an old-format ARN)."""
+        rest = self.arns.resource(ref, kind)
+        owner = None if rest is None else rest.rpartition("/")[0]
+        return owner or None
+
     def _service(self, cluster: Cluster, ref: str) -> Service:
         service = self.store.get_service(cluster.name, self._service_name(cluster, ref))
         if service is None:
@@ -189,188 +198,6 @@ class EcsApi:
                 f"The task ARN {ref} names cluster '{owner}', not '{cluster.name}'."
             )
         return task_id
-
-    # ------------------------------------------------------------------ shapes
-    def _cluster_shape(self, cluster: Cluster) -> dict[str, Any]:
-        live = self.store.tasks(cluster=cluster.name, live=True)
-        return {
-            "clusterArn": self.arns.cluster(cluster.name),
-            "clusterName": cluster.name,
-            "status": cluster.status,
-            "registeredContainerInstancesCount": 0,
-            "runningTasksCount": sum(1 for t in live if t.last_status == "RUNNING"),
-            "pendingTasksCount": sum(
-                1 for t in live if t.last_status in ("PROVISIONING", "PENDING")
-            ),
-            "activeServicesCount": len(self.store.services(cluster.name)),
-            "statistics": [],
-            "tags": cluster.tags,
-            "settings": [{"name": "containerInsights", "value": "disabled"}],
-            "capacityProviders": [],
-            "defaultCapacityProviderStrategy": [],
-        }
-
-    def _task_definition_shape(self, definition: TaskDefinition) -> dict[str, Any]:
-        body = dict(definition.body)
-        body.pop("tags", None)
-        containers = []
-        for container in body["containerDefinitions"]:
-            containers.append(
-                {
-                    "cpu": 0,
-                    "portMappings": [],
-                    "essential": True,
-                    "environment": [],
-                    "mountPoints": [],
-                    "volumesFrom": [],
-                    **container,
-                }
-            )
-        shape = {
-            **body,
-            "taskDefinitionArn": self.arns.task_definition(definition.family, definition.revision),
-            "containerDefinitions": containers,
-            "revision": definition.revision,
-            "volumes": body.get("volumes", []),
-            "status": definition.status,
-            "requiresAttributes": [],
-            "placementConstraints": body.get("placementConstraints", []),
-            "compatibilities": ["EC2", "FARGATE"],
-            "registeredAt": _time(definition.registered_at),
-            "deregisteredAt": _time(definition.deregistered_at),
-        }
-        return _drop_none(shape)
-
-    def _service_shape(self, service: Service) -> dict[str, Any]:
-        cluster, name = service.cluster, service.name
-        running, pending = self.manager.counts(cluster, name)
-        deployments = []
-        all_tasks = self.store.tasks(cluster=cluster, service=name)
-        for index, deployment in enumerate(self.store.deployments(cluster, name)):
-            mine = [t for t in all_tasks if t.deployment_id == deployment.id]
-            live = [t for t in mine if t.last_status != "STOPPED" and t.desired_status == "RUNNING"]
-            d_running = sum(1 for t in live if t.last_status == "RUNNING")
-            d_pending = sum(1 for t in live if t.last_status in ("PROVISIONING", "PENDING"))
-            family, _, revision = deployment.task_definition.partition(":")
-            deployments.append(
-                {
-                    "id": deployment.id,
-                    "status": deployment.status,
-                    "taskDefinition": self.arns.task_definition(family, int(revision)),
-                    "desiredCount": service.desired_count
-                    if index == 0 and service.status == "ACTIVE"
-                    else len(live),
-                    "pendingCount": d_pending,
-                    "runningCount": d_running,
-                    "failedTasks": sum(
-                        1
-                        for t in mine
-                        if t.stop_code in ("EssentialContainerExited", "TaskFailedToStart")
-                    ),
-                    "createdAt": _time(deployment.created_at),
-                    "updatedAt": _time(deployment.updated_at),
-                    "launchType": service.launch_type,
-                    "rolloutState": deployment.rollout_state,
-                    "rolloutStateReason": deployment.rollout_reason,
-                }
-            )
-        family, _, revision = service.task_definition.partition(":")
-        events = [
-            {**event, "createdAt": _time(event["createdAt"])}
-            for event in self.manager.events(cluster, name)
-        ]
-        return {
-            "serviceArn": self.arns.service(cluster, name),
-            "serviceName": name,
-            "clusterArn": self.arns.cluster(cluster),
-            "loadBalancers": service.body.get("loadBalancers", []),
-            "serviceRegistries": service.body.get("serviceRegistries", []),
-            "status": service.status,
-            "desiredCount": service.desired_count,
-            "runningCount": running,
-            "pendingCount": pending,
-            "launchType": service.launch_type,
-            "taskDefinition": self.arns.task_definition(family, int(revision)),
-            "deploymentConfiguration": {
-                "deploymentCircuitBreaker": {"enable": False, "rollback": False},
-                "maximumPercent": 200,
-                "minimumHealthyPercent": 100,
-            },
-            "deployments": deployments,
-            "events": events,
-            "createdAt": _time(service.created_at),
-            "placementConstraints": [],
-            "placementStrategy": [],
-            "schedulingStrategy": "REPLICA",
-            "deploymentController": {"type": "ECS"},
-            "enableECSManagedTags": False,
-            "propagateTags": "NONE",
-            "enableExecuteCommand": False,
-        }
-
-    def _task_shape(self, task: TaskRecord) -> dict[str, Any]:
-        arn = self.arns.task(task.cluster, task.id)
-        definition = self.store.resolve_task_definition(task.task_definition)
-        container = definition.container if definition is not None else {}
-        family, _, revision = task.task_definition.partition(":")
-        container_status = {"PROVISIONING": "PENDING", "STOPPING": "RUNNING"}.get(
-            task.last_status, task.last_status
-        )
-        container_shape = _drop_none(
-            {
-                "containerArn": self.arns.container(task.cluster, task.id, task.container_id),
-                "taskArn": arn,
-                "name": container.get("name", "worker"),
-                "image": container.get("image"),
-                "runtimeId": str(task.pid) if task.pid is not None else None,
-                "lastStatus": container_status,
-                "exitCode": task.exit_code,
-                "reason": task.stopped_reason if task.last_status == "STOPPED" else None,
-                "networkBindings": [],
-                "networkInterfaces": [],
-                "healthStatus": "UNKNOWN",
-                "cpu": str(container.get("cpu", 0)),
-                "memory": str(container["memory"]) if container.get("memory") else None,
-            }
-        )
-        version = {"PROVISIONING": 1, "PENDING": 2, "RUNNING": 3, "STOPPING": 4, "STOPPED": 5}
-        return _drop_none(
-            {
-                "attachments": [],
-                "attributes": [],
-                "availabilityZone": "local",
-                "clusterArn": self.arns.cluster(task.cluster),
-                "containers": [container_shape],
-                "cpu": str(task.cpu_units) if task.cpu_units is not None else None,
-                "memory": str(task.memory_mib) if task.memory_mib is not None else None,
-                "createdAt": _time(task.created_at),
-                "desiredStatus": task.desired_status,
-                "group": f"service:{task.service}" if task.service else None,
-                "healthStatus": "UNKNOWN",
-                "lastStatus": task.last_status,
-                "launchType": self._launch_type(task),
-                "overrides": {
-                    "containerOverrides": [{"name": container.get("name", "worker")}],
-                    "inferenceAcceleratorOverrides": [],
-                },
-                "startedAt": _time(task.started_at),
-                "startedBy": task.started_by,
-                "stopCode": task.stop_code,
-                "stoppedAt": _time(task.stopped_at),
-                "stoppedReason": task.stopped_reason,
-                "stoppingAt": _time(task.stopping_at),
-                "taskArn": arn,
-                "taskDefinitionArn": self.arns.task_definition(family, int(revision)),
-                "version": version.get(task.last_status, 1),
-            }
-        )
-
-    def _launch_type(self, task: TaskRecord) -> str:
-        if task.service:
-            service = self.store.get_service(task.cluster, task.service)
-            if service is not None:
-                return service.launch_type
-        return "FARGATE"
 
     # ------------------------------------------------------------------ clusters
     async def _CreateCluster(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -436,6 +263,18 @@ class EcsApi:
         )
         arns = [self.arns.task_definition(d.family, d.revision) for d in found]
         return _page(arns, params, "taskDefinitionArns")
+
+    async def _ListTaskDefinitionFamilies(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Families in name order: ALL (default), ACTIVE (an ACTIVE revision), INACTIVE (none)."""
+        status = params.get("status", "ALL")
+        prefix = params.get("familyPrefix") or ""
+        families = self.store.task_definition_families()
+        names = [
+            family
+            for family, active in families.items()
+            if family.startswith(prefix) and (status == "ALL" or active == (status == "ACTIVE"))
+        ]
+        return _page(names, params, "families")
 
     async def _DeregisterTaskDefinition(self, params: dict[str, Any]) -> dict[str, Any]:
         ref = params["taskDefinition"]
@@ -507,12 +346,18 @@ class EcsApi:
             raise invalid_parameter("services must name between 1 and 10 services.")
         services, failures = [], []
         for ref in refs:
+            if self._owner(ref, "service") not in (None, cluster.name):  # another cluster's
+                failures.append({"arn": ref, "reason": "MISSING"})
+                continue
             name = self._service_name(cluster, ref)
             service = self.store.get_service(cluster.name, name)
             if service is None:
                 failures.append({"arn": self.arns.service(cluster.name, name), "reason": "MISSING"})
             else:
-                services.append(self._service_shape(service))
+                shape = self._service_shape(service)
+                if "TAGS" in (params.get("include") or []):
+                    shape["tags"] = list(service.body.get("tags") or [])
+                services.append(shape)
         return {"services": services, "failures": failures}
 
     async def _ListServices(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -565,13 +410,115 @@ class EcsApi:
             raise invalid_parameter("Tasks cannot have more than 100 elements.")
         tasks, failures = [], []
         for ref in refs:
+            if self._owner(ref, "task") not in (None, cluster.name):  # another cluster's
+                failures.append({"arn": ref, "reason": "MISSING"})
+                continue
             task_id = self._task_id(cluster, ref)
             task = self.store.get_task(task_id)
             if task is None or task.cluster != cluster.name:
                 failures.append({"arn": self.arns.task(cluster.name, task_id), "reason": "MISSING"})
             else:
-                tasks.append(self._task_shape(task))
+                shape = self._task_shape(task)
+                if "TAGS" in (params.get("include") or []):
+                    shape["tags"] = list(task.option_values.get("tags") or [])
+                tasks.append(shape)
         return {"tasks": tasks, "failures": failures}
+
+    async def _RunTask(self, params: dict[str, Any]) -> dict[str, Any]:
+        cluster = self._cluster(params.get("cluster"))
+        count = params.get("count", 1)
+        if not 1 <= count <= MAX_RUN_TASK_COUNT:
+            raise invalid_parameter(
+                f"count must be between 1 and {MAX_RUN_TASK_COUNT}, got {count}."
+            )
+        definition = self._task_definition(params["taskDefinition"], for_service=True)
+        overrides = params.get("overrides") or None
+        if overrides:
+            check_overrides(definition, overrides)
+        started = self.manager.run_tasks(
+            cluster.name,
+            definition,
+            count,
+            started_by=params.get("startedBy"),
+            overrides=overrides,
+            options={k: params[k] for k in ("group", "launchType", "tags") if params.get(k)},
+        )
+        failures = [
+            {
+                "arn": self.arns.task_definition(definition.family, definition.revision),
+                "reason": "RESOURCE:PROVISIONING",
+                "detail": "the host holds its quota of tasks in the PROVISIONING state",
+            }
+            for _ in range(count - len(started))
+        ]
+        return {"tasks": [self._task_shape(t) for t in started], "failures": failures}
+
+    # ------------------------------------------------------------------ tags
+    def _tagged(
+        self, arn: str, *, missing: str
+    ) -> tuple[str, tuple[str, ...], list[dict[str, str]]]:
+        """(kind, key, tags) of the cluster, service or task definition ``arn`` names.
+
+        ``missing`` is the code for a resource that does not exist (a missing
+        cluster is ``ClusterNotFoundException`` everywhere, as on ECS).
+        """
+        if (name := self.arns.resource(arn, "cluster")) is not None:
+            cluster = self.store.get_cluster(name)
+            if cluster is None or cluster.status != "ACTIVE":
+                raise ApiError("ClusterNotFoundException", "Cluster not found.")
+            return "cluster", (name,), list(cluster.tags)
+        not_found = ApiError(missing, "The specified resource could not be found.")
+        if (rest := self.arns.resource(arn, "service")) is not None:
+            owner, _, name = rest.rpartition("/")
+            cluster = self._cluster(owner or None)
+            service = self.store.get_service(cluster.name, name)
+            if service is None or service.status == "INACTIVE":
+                raise not_found
+            return "service", (cluster.name, name), list(service.body.get("tags") or [])
+        if (rest := self.arns.resource(arn, "task")) is not None:
+            owner, _, task_id = rest.rpartition("/")
+            task = self.store.get_task(task_id)
+            if task is None or (owner and owner != task.cluster):
+                raise not_found
+            return "task", (task_id,), list(task.option_values.get("tags") or [])
+        if (rest := self.arns.resource(arn, "task-definition")) is not None:
+            family, _, revision = rest.partition(":")
+            found = (
+                self.store.get_task_definition(family, int(revision))
+                if revision.isdigit()
+                else None
+            )
+            if found is None:
+                raise not_found
+            return "task-definition", (family, revision), list(found.body.get("tags") or [])
+        raise invalid_parameter(
+            f"The ARN '{arn}' names no cluster, service, task or task definition of this"
+            " endpoint (montemap keeps tags on those only)."
+        )
+
+    async def _TagResource(self, params: dict[str, Any]) -> dict[str, Any]:
+        kind, key, tags = self._tagged(params["resourceArn"], missing="ResourceNotFoundException")
+        merged = {t["key"]: t.get("value", "") for t in tags}
+        for tag in params["tags"]:
+            if not tag.get("key"):
+                raise invalid_parameter("Tag keys must not be empty.")
+            merged[tag["key"]] = tag.get("value", "")
+        if len(merged) > MAX_TAGS:
+            raise invalid_parameter(
+                f"Too many tags: the resource would have {len(merged)}; the limit is {MAX_TAGS}."
+            )
+        self.store.set_tags(kind, key, [{"key": k, "value": v} for k, v in merged.items()])
+        return {}
+
+    async def _UntagResource(self, params: dict[str, Any]) -> dict[str, Any]:
+        kind, key, tags = self._tagged(params["resourceArn"], missing="ResourceNotFoundException")
+        drop = set(params["tagKeys"])
+        self.store.set_tags(kind, key, [t for t in tags if t.get("key") not in drop])
+        return {}
+
+    async def _ListTagsForResource(self, params: dict[str, Any]) -> dict[str, Any]:
+        _, _, tags = self._tagged(params["resourceArn"], missing="InvalidParameterException")
+        return {"tags": tags}
 
     async def _StopTask(self, params: dict[str, Any]) -> dict[str, Any]:
         cluster = self._cluster(params.get("cluster"))

@@ -15,6 +15,9 @@ once (request-response): the service scales in the background.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -136,3 +139,83 @@ class EcsIntegration:
                 f" Request ID: {uuid.uuid4()})",
             )
         return to_result(operation.output_shape, result)
+
+
+#: The optimized ECS integration: ``ecs:runTask`` (request-response), ``.sync`` (run the
+#: task and wait until it stops) and ``.waitForTaskToken`` (run it, then wait for a callback).
+RUN_TASK_PREFIX = "arn:aws:states:::ecs:runTask"
+_RUN_TASK_PATTERNS = ("", ".sync", ".waitForTaskToken")
+#: Why a task that a ``.sync`` state gives up on (timeout, execution stopped) is stopped.
+STOPPED_BY_STEP_FUNCTIONS = "Task stopped by Step Functions (its state ended)"
+
+
+class EcsRunTaskIntegration:
+    """``arn:aws:states:::ecs:runTask[.sync|.waitForTaskToken]``; register it with
+    ``engine.integrations``.
+
+    Request-response returns RunTask's response. ``.sync`` returns the task as
+    DescribeTasks reports it once it has stopped, and fails the state with
+    ``States.TaskFailed`` (the task as its cause) unless its container exited with 0,
+    as Step Functions does. A ``.sync`` state that ends first (its TimeoutSeconds,
+    the execution stopped) stops the task.
+    """
+
+    prefix = RUN_TASK_PREFIX
+
+    def __init__(self, api: EcsApi) -> None:
+        self.api = api
+        self.sdk = EcsIntegration(api)
+
+    async def __call__(self, run: ExecutionRun, frame: FrameRow, call: TaskCall) -> Any:
+        return await self.call(call.resource, call.arguments)
+
+    async def call(self, resource: str, arguments: Any) -> Any:
+        pattern = resource[len(RUN_TASK_PREFIX) :]
+        if not resource.startswith(RUN_TASK_PREFIX) or pattern not in _RUN_TASK_PATTERNS:
+            raise StatesError(
+                RUNTIME,
+                f"The resource '{resource}' is not supported (ECS: {RUN_TASK_PREFIX},"
+                f" {RUN_TASK_PREFIX}.sync, {RUN_TASK_PREFIX}.waitForTaskToken).",
+            )
+        started = await self.sdk.call(f"{PREFIX}runTask", arguments)
+        if pattern != ".sync":
+            return started
+        tasks = started.get("Tasks") or []
+        if len(tasks) != 1:
+            raise StatesError(
+                "States.TaskFailed",
+                json.dumps(started, separators=(",", ":")),
+            )
+        arn = tasks[0]["TaskArn"]
+        cluster = arn.rsplit("/", 2)[-2]
+        task_id = arn.rsplit("/", 1)[-1]
+        store = self.api.store
+
+        def stopped() -> bool:
+            task = store.get_task(task_id)
+            return task is None or task.last_status == "STOPPED"
+
+        try:
+            await self.api.manager.wait_until(stopped, _FOREVER)
+        except asyncio.CancelledError:
+            with contextlib.suppress(ApiError):
+                await self.api.handle_ecs(
+                    "StopTask",
+                    {"cluster": cluster, "task": arn, "reason": STOPPED_BY_STEP_FUNCTIONS},
+                )
+            raise
+        described = await self.sdk.call(
+            f"{PREFIX}describeTasks", {"Cluster": cluster, "Tasks": [arn]}
+        )
+        found = described.get("Tasks") or []
+        if not found:
+            raise StatesError("States.TaskFailed", json.dumps(described, separators=(",", ":")))
+        task = found[0]
+        codes = [c.get("ExitCode") for c in task.get("Containers") or []]
+        if task.get("StopCode") != "EssentialContainerExited" or any(c != 0 for c in codes):
+            raise StatesError("States.TaskFailed", json.dumps(task, separators=(",", ":")))
+        return task
+
+
+#: ``wait_until``'s limit for a ``.sync`` task: the state's TimeoutSeconds bounds it.
+_FOREVER = 100 * 365 * 24 * 3600.0

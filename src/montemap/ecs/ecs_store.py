@@ -31,6 +31,7 @@ from montemap.ecs.taskdefs import (
     TaskDefinition,
     TaskRecord,
     _validate_containers,
+    check_fargate,
     client_error,
     invalid_parameter,
     parse_cpu,
@@ -38,6 +39,7 @@ from montemap.ecs.taskdefs import (
     predefined_body,
 )
 from montemap.engine.db import Database
+from montemap.engine.texts import add_column
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS ecs_clusters (
@@ -99,7 +101,9 @@ CREATE TABLE IF NOT EXISTS ecs_tasks (
     stopped_reason TEXT,
     exit_code INTEGER,
     limits_enforced INTEGER NOT NULL DEFAULT 0,
-    started_by TEXT
+    started_by TEXT,
+    overrides TEXT,
+    options TEXT
 );
 CREATE INDEX IF NOT EXISTS ecs_tasks_by_cluster ON ecs_tasks (cluster, last_status);
 CREATE INDEX IF NOT EXISTS ecs_tasks_by_status ON ecs_tasks (last_status);
@@ -108,7 +112,8 @@ CREATE INDEX IF NOT EXISTS ecs_tasks_by_status ON ecs_tasks (last_status);
 _TASK_COLUMNS = (
     "id, cluster, service, deployment_id, task_definition, cpu_units, memory_mib, last_status,"
     " desired_status, pid, proc_start, container_id, created_at, started_at, stopping_at,"
-    " stopped_at, stop_code, stopped_reason, exit_code, limits_enforced, started_by"
+    " stopped_at, stop_code, stopped_reason, exit_code, limits_enforced, started_by, overrides,"
+    " options"
 )
 
 
@@ -130,6 +135,8 @@ class EcsStore:
         self.db = db
         self.arns = arns or EcsArns()
         db.migrate(SCHEMA)
+        for column in ("overrides", "options"):  # a database made before RunTask
+            add_column(db, "ecs_tasks", column)
 
     # ------------------------------------------------------------------ clusters
     def create_cluster(self, name: str, tags: list[dict[str, str]] | None = None) -> Cluster:
@@ -168,6 +175,34 @@ class EcsStore:
         assert cluster is not None
         return cluster
 
+    def set_tags(self, kind: str, key: tuple[str, ...], tags: list[dict[str, str]]) -> None:
+        """Replace the tags of a cluster (``key`` (name,)), service ((cluster, name)) or
+        task definition ((family, revision))."""
+        text = json.dumps(tags)
+        with self.db.transaction() as conn:
+            if kind == "cluster":
+                conn.execute("UPDATE ecs_clusters SET tags = ? WHERE name = ?", (text, *key))
+            elif kind == "service":
+                conn.execute(
+                    "UPDATE ecs_services SET body = json_set(body, '$.tags', json(?))"
+                    " WHERE cluster = ? AND name = ?",
+                    (text, *key),
+                )
+            elif kind == "task":
+                conn.execute(
+                    "UPDATE ecs_tasks SET options = json_set(coalesce(options, '{}'), '$.tags',"
+                    " json(?)) WHERE id = ?",
+                    (text, *key),
+                )
+            elif kind == "task-definition":
+                conn.execute(
+                    "UPDATE ecs_task_definitions SET body = json_set(body, '$.tags', json(?))"
+                    " WHERE family = ? AND revision = ?",
+                    (text, *key),
+                )
+            else:
+                raise ValueError(f"no tags on {kind}")
+
     # ------------------------------------------------------------------ task definitions
     def register_task_definition(self, body: dict[str, Any]) -> TaskDefinition:
         """Validate and store a new revision of ``body['family']``."""
@@ -181,6 +216,7 @@ class EcsStore:
         for key, parse in (("cpu", parse_cpu), ("memory", parse_memory)):
             if body.get(key) is not None:
                 parse(str(body[key]), key)
+        check_fargate(body)
         with self.db.transaction() as conn:
             row = conn.execute(
                 "SELECT MAX(revision) AS top FROM ecs_task_definitions WHERE family = ?", (family,)
@@ -246,6 +282,14 @@ class EcsStore:
             if definition is not None:
                 found.append(definition)
         return found
+
+    def task_definition_families(self) -> dict[str, bool]:
+        """Every family, in name order, and whether it has an ACTIVE revision."""
+        rows = self.db.query(
+            "SELECT family, MAX(status = 'ACTIVE') AS active FROM ecs_task_definitions"
+            " GROUP BY family ORDER BY family"
+        )
+        return {row["family"]: bool(row["active"]) for row in rows}
 
     def deregister_task_definition(self, family: str, revision: int) -> TaskDefinition:
         with self.db.transaction() as conn:
@@ -505,6 +549,16 @@ class EcsStore:
             sql += " AND started_by = ?"
             params.append(started_by)
         rows = self.db.query(sql + " ORDER BY created_at, rowid", tuple(params))
+        return [_task(r) for r in rows]
+
+    def standalone_waiting(self, limit: int) -> list[TaskRecord]:
+        """RunTask's tasks waiting to be placed (no service), oldest first, at most ``limit``."""
+        rows = self.db.query(
+            f"SELECT {_TASK_COLUMNS} FROM ecs_tasks WHERE last_status = 'PROVISIONING'"
+            " AND service IS NULL AND desired_status = 'RUNNING'"
+            " ORDER BY created_at, rowid LIMIT ?",
+            (limit,),
+        )
         return [_task(r) for r in rows]
 
     def prune_stopped_tasks(

@@ -36,7 +36,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from montemap.ecs.capacity import Capacity
 from montemap.ecs.cgroups import CgroupManager
@@ -49,6 +49,7 @@ from montemap.ecs.taskdefs import (
     Service,
     TaskDefinition,
     TaskRecord,
+    effective_container,
     render_template,
 )
 
@@ -114,7 +115,7 @@ class ServiceManager(TaskRunner):
     ) -> tuple[list[str], dict[str, str]]:
         """As the definition says (entryPoint + command), or as the mapping's rule says."""
         argv, env = super()._command(task, definition)
-        container = definition.container
+        container = effective_container(task, definition)
         rule = (
             None
             if self.host_mapping is None
@@ -248,7 +249,54 @@ class ServiceManager(TaskRunner):
             wait = await self._reconcile_service(service)
             if wait is not None:
                 next_timer = wait if next_timer is None else min(next_timer, wait)
+        wait = await self._launch_standalone()
+        if wait is not None:
+            next_timer = wait if next_timer is None else min(next_timer, wait)
         return next_timer
+
+    # ------------------------------------------------------------------ RunTask
+    def run_tasks(
+        self,
+        cluster: str,
+        definition: TaskDefinition,
+        count: int,
+        *,
+        started_by: str | None,
+        overrides: dict[str, Any] | None,
+        options: dict[str, Any] | None = None,
+    ) -> list[TaskRecord]:
+        """Create ``count`` standalone tasks (RunTask), within the host's PROVISIONING
+        quota; they are placed as room allows, run once and are never replaced."""
+        room = MAX_PROVISIONING_TASKS - self.store.count_tasks("PROVISIONING")
+        records = [
+            TaskRecord.standalone(
+                cluster,
+                definition,
+                task_id=uuid.uuid4().hex,
+                container_id=str(uuid.uuid4()),
+                created_at=time.time(),
+                started_by=started_by,
+                overrides=overrides,
+                options=options,
+            )
+            for _ in range(max(0, min(count, room)))
+        ]
+        if records:
+            self.store.insert_tasks(records)
+            self._notify()
+            self.wake()
+        return records
+
+    async def _launch_standalone(self) -> float | None:
+        """Place the RunTask tasks waiting for room, oldest first."""
+        waiting = self.store.standalone_waiting(LAUNCH_BATCH + 1)
+        for index, task in enumerate(waiting):
+            if self._closing or index >= LAUNCH_BATCH:
+                return 0.0
+            if self._usage.shortage(self.capacity, task.cpu_units, task.memory_mib):
+                return None  # placed when a task stops and frees room (that wakes the loop)
+            await self._launch(task)
+        return None
 
     async def _reconcile_service(self, service: Service) -> float | None:
         deployments = self.store.deployments(service.cluster, service.name)

@@ -39,6 +39,7 @@ from montemap.ecs.taskdefs import (
     TaskRecord,
     TemplateError,
     container_argv,
+    effective_container,
     render_template,
 )
 from montemap.ecs.warm_tasks import WarmLauncher, WarmProcess, WarmUnavailable
@@ -335,8 +336,9 @@ class TaskRunner:
     def _command(
         self, task: TaskRecord, definition: TaskDefinition
     ) -> tuple[list[str], dict[str, str]]:
-        """The task's argv and environment (Fargate's variables, then the definition's)."""
-        container = definition.container
+        """The task's argv and environment (Fargate's variables, then the definition's,
+        with RunTask's overrides)."""
+        container = effective_container(task, definition)
         variables = self._variables(task)
         argv = [render_template(arg, variables) for arg in container_argv(container)]
         env = task_environment(
@@ -438,7 +440,11 @@ class TaskRunner:
                     task.id, "EssentialContainerExited", "Essential container in task exited", code
                 )
                 log.warning(
-                    "task %s exited with code %s after %.1f s; replacing it", task.id, code, ran
+                    "task %s exited with code %s after %.1f s%s",
+                    task.id,
+                    code,
+                    ran,
+                    "; replacing it" if task.service else "",
                 )
                 self._crashed(task, ran)
         live.exited.set()

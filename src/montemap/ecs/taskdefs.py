@@ -33,6 +33,7 @@ MiB) and ``large`` (512, 1024) run :data:`DEFAULT_COMMAND`.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -154,6 +155,51 @@ def parse_memory(value: str, where: str = "memory") -> int:
             f"Invalid '{where}' setting '{value}': expected MiB (e.g. '512') or GB (e.g. '0.5 GB')."
         )
     return mib
+
+
+#: The task sizes Fargate offers (Linux): CPU units -> (least, most, step) memory in MiB.
+FARGATE_SIZES: dict[int, tuple[int, int, int]] = {
+    256: (512, 2048, 0),  # 512, 1024 or 2048
+    512: (1024, 4096, 1024),
+    1024: (2048, 8192, 1024),
+    2048: (4096, 16384, 1024),
+    4096: (8192, 30720, 1024),
+    8192: (16384, 61440, 4096),
+    16384: (32768, 122880, 8192),
+}
+
+
+def fargate_offers(cpu: int, memory: int) -> bool:
+    """Whether Fargate has a task size of ``cpu`` units and ``memory`` MiB."""
+    sizes = FARGATE_SIZES.get(cpu)
+    if sizes is None:
+        return False
+    least, most, step = sizes
+    if step == 0:
+        return memory in (512, 1024, 2048)
+    return least <= memory <= most and (memory - least) % step == 0
+
+
+def check_fargate(body: Mapping[str, Any]) -> None:
+    """Refuse, with ECS's ClientException, a FARGATE task definition Fargate would not run.
+
+    Only definitions whose ``requiresCompatibilities`` names FARGATE are checked, as
+    on ECS: they need ``awsvpc``, a task-level ``cpu`` and ``memory``, and one of the
+    sizes Fargate offers.
+    """
+    if "FARGATE" not in (body.get("requiresCompatibilities") or []):
+        return
+    if body.get("networkMode") != "awsvpc":
+        raise client_error("Fargate only supports network mode \u2018awsvpc\u2019.")
+    for key in ("cpu", "memory"):
+        if body.get(key) is None:
+            raise client_error(f"Fargate requires that '{key}' be defined at the task level.")
+    cpu, memory = parse_cpu(str(body["cpu"])), parse_memory(str(body["memory"]))
+    if not fargate_offers(cpu, memory):
+        raise client_error(
+            f"No Fargate configuration exists for given values: {cpu} CPU, {memory} memory."
+            " See the Amazon ECS documentation for the valid values."
+        )
 
 
 # --------------------------------------------------------------------------- ARNs
@@ -295,6 +341,72 @@ class TaskRecord:
     exit_code: int | None
     limits_enforced: bool
     started_by: str | None
+    #: RunTask's ``overrides`` (JSON text), None for a service's task.
+    overrides: str | None = None
+    #: RunTask's ``group``, ``launchType`` and ``tags`` (JSON text), None for a service's task.
+    options: str | None = None
+
+    @property
+    def option_values(self) -> dict[str, Any]:
+        """RunTask's ``group``, ``launchType`` and ``tags`` as given ({} when none)."""
+        value: dict[str, Any] = json.loads(self.options) if self.options else {}
+        return value
+
+    @property
+    def override_values(self) -> dict[str, Any]:
+        """RunTask's ``overrides`` as given ({} when there were none)."""
+        value: dict[str, Any] = json.loads(self.overrides) if self.overrides else {}
+        return value
+
+    @classmethod
+    def standalone(
+        cls,
+        cluster: str,
+        definition: TaskDefinition,
+        *,
+        task_id: str,
+        container_id: str,
+        created_at: float,
+        started_by: str | None,
+        overrides: dict[str, Any] | None,
+        options: dict[str, Any] | None = None,
+    ) -> TaskRecord:
+        """A new task of RunTask (no service), not yet launched.
+
+        Task-level ``cpu`` / ``memory`` overrides replace the definition's.
+        """
+        given = overrides or {}
+        cpu = definition.cpu_units
+        memory = definition.memory_mib
+        if given.get("cpu") is not None:
+            cpu = parse_cpu(str(given["cpu"]), "overrides.cpu")
+        if given.get("memory") is not None:
+            memory = parse_memory(str(given["memory"]), "overrides.memory")
+        return cls(
+            id=task_id,
+            cluster=cluster,
+            service=None,
+            deployment_id=None,
+            task_definition=definition.key,
+            cpu_units=cpu,
+            memory_mib=memory,
+            last_status="PROVISIONING",
+            desired_status="RUNNING",
+            pid=None,
+            proc_start=None,
+            container_id=container_id,
+            created_at=created_at,
+            started_at=None,
+            stopping_at=None,
+            stopped_at=None,
+            stop_code=None,
+            stopped_reason=None,
+            exit_code=None,
+            limits_enforced=False,
+            started_by=started_by,
+            overrides=json.dumps(overrides) if overrides else None,
+            options=json.dumps(options) if options else None,
+        )
 
     @classmethod
     def provisioning(
@@ -351,6 +463,42 @@ def predefined_body(family: str, cpu: int, memory: int) -> dict[str, Any]:
             }
         ],
     }
+
+
+def check_overrides(definition: TaskDefinition, overrides: Mapping[str, Any]) -> None:
+    """Refuse RunTask ``overrides`` that name a container the definition does not have."""
+    names = {c.get("name") for c in definition.body["containerDefinitions"]}
+    for override in overrides.get("containerOverrides") or []:
+        if override.get("name") not in names:
+            raise invalid_parameter(
+                f"Override for container named {override.get('name')} is not a container in"
+                " the TaskDefinition."
+            )
+        for index, pair in enumerate(override.get("environment") or []):
+            if not pair.get("name"):
+                raise invalid_parameter(
+                    f"Container override '{override['name']}' environment entry {index + 1}"
+                    " has no name."
+                )
+
+
+def effective_container(task: TaskRecord, definition: TaskDefinition) -> dict[str, Any]:
+    """The task's container: the definition's, with RunTask's container override applied
+    (``command`` replaces the command, ``environment`` adds to or replaces variables)."""
+    container = dict(definition.container)
+    for override in task.override_values.get("containerOverrides") or []:
+        if override.get("name") != container.get("name"):
+            continue
+        if override.get("command") is not None:
+            container["command"] = list(override["command"])
+        if override.get("environment"):
+            merged = {
+                pair["name"]: pair.get("value", "") for pair in container.get("environment") or []
+            }
+            for pair in override["environment"]:
+                merged[pair["name"]] = pair.get("value", "")
+            container["environment"] = [{"name": k, "value": v} for k, v in merged.items()]
+    return container
 
 
 def container_argv(container: Mapping[str, Any]) -> list[str]:

@@ -15,6 +15,7 @@ import asyncio
 import collections
 import contextlib
 import json
+import re
 import secrets
 import time
 from datetime import UTC, datetime
@@ -24,9 +25,11 @@ from montemap.arns import ArnFactory, valid_name
 from montemap.engine.db import Database
 from montemap.engine.errors import (
     ActivityDoesNotExist,
+    ActivityWorkerLimitExceeded,
     EngineRefusal,
     InvalidName,
     InvalidOutput,
+    InvalidTaskToken,
     TaskDoesNotExist,
     TaskTimedOut,
 )
@@ -75,6 +78,9 @@ CREATE INDEX IF NOT EXISTS activity_tasks_open ON activity_tasks(execution_arn)
 #: execution stopped) once the engine stops waiting for it.
 OPEN = ("SCHEDULED", "STARTED")
 
+#: AWS's quota of pollers waiting in GetActivityTask on one activity at a time.
+MAX_POLLERS = 1000
+
 #: Largest output or cause a worker may send (the 256 KiB payload limit).
 MAX_PAYLOAD = 256 * 1024
 
@@ -110,6 +116,19 @@ class TaskRow(NamedTuple):
     def from_row(cls, row: Any) -> TaskRow:
         """A row selected (or returned) with ``_COLUMNS``, in that order."""
         return cls._make(row)
+
+
+#: The shape of every token :func:`new_token` has issued ("AQ", its time in hex since
+#: 0.1, then 43 URL-safe base64 characters).
+_TOKEN_SHAPE = re.compile(r"AQ[0-9a-f]{0,20}[A-Za-z0-9_-]{43}")
+
+
+def check_token(token: object) -> str:
+    """``token`` if it has the shape of one the server issues, else ``InvalidTaskToken``
+    (AWS's ``InvalidToken``: a token it cannot have issued is not looked up)."""
+    if not isinstance(token, str) or _TOKEN_SHAPE.fullmatch(token) is None:
+        raise InvalidTaskToken()
+    return token
 
 
 def new_token() -> str:
@@ -279,11 +298,14 @@ class ActivityQueue:
 
         A poller woken for a task but cancelled before it could claim it (its
         client left) passes the wake-up on to the next poller, so the task is
-        not left waiting for a poller that will never come back.
+        not left waiting for a poller that will never come back. Past
+        :data:`MAX_POLLERS` waiting pollers, another is refused.
         """
         loop = asyncio.get_running_loop()
-        fut: asyncio.Future[bool] = loop.create_future()
         waiters = self._pollers.setdefault(activity_arn, collections.deque())
+        if len(waiters) >= MAX_POLLERS:
+            raise ActivityWorkerLimitExceeded(activity_arn, MAX_POLLERS)
+        fut: asyncio.Future[bool] = loop.create_future()
         waiters.append(fut)
         timer = loop.call_later(timeout, _expire, fut)
         try:
@@ -299,7 +321,7 @@ class ActivityQueue:
                     waiters.remove(fut)  # timed out or cancelled: not in the queue any more
 
     def _open_task(self, token: str) -> TaskRow:
-        task = self.get(token) if isinstance(token, str) and token else None
+        task = self.get(check_token(token))
         if task is None:
             raise TaskDoesNotExist()
         if task.status not in OPEN:
@@ -308,7 +330,7 @@ class ActivityQueue:
 
     def _missing(self, token: str) -> EngineRefusal:
         """Why a result for ``token`` is refused: no such task, or no longer open."""
-        if isinstance(token, str) and token and self.get(token) is not None:
+        if self.get(token) is not None:
             return TaskTimedOut()
         return TaskDoesNotExist()
 
@@ -323,11 +345,10 @@ class ActivityQueue:
     ) -> TaskRow:
         """Record a worker's result durably and wake the frame waiting for it.
 
-        Refusals come in AWS's order: an unknown or closed task first, then
-        an invalid output.
+        Refusals come in AWS's order: a malformed token, an unknown or closed
+        task first, then an invalid output.
         """
-        if not isinstance(token, str) or not token:
-            raise TaskDoesNotExist()
+        check_token(token)
         problem = None if output is None else _output_problem(output)
         if problem is not None:
             self._open_task(token)
@@ -345,8 +366,7 @@ class ActivityQueue:
 
     def heartbeat(self, token: str, now: datetime) -> TaskRow:
         """Record a worker's heartbeat; the task as it is now."""
-        if not isinstance(token, str) or not token:
-            raise TaskDoesNotExist()
+        check_token(token)
         rows = self.db.statement(
             "UPDATE activity_tasks SET last_heartbeat = ?"
             f" WHERE token = ? AND status IN ('SCHEDULED', 'STARTED') RETURNING {_COLUMNS}",

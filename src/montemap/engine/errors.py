@@ -54,7 +54,7 @@ class TaskTimedOut(EngineRefusal):
     """A task token whose task is no longer open (timed out, or already answered)."""
 
     def __init__(self) -> None:
-        super().__init__("Task Timed Out")
+        super().__init__("Task Timed Out: 'Provided task does not exist anymore'")
 
 
 class InvalidToken(EngineRefusal):
@@ -63,6 +63,28 @@ class InvalidToken(EngineRefusal):
     def __init__(self, token: str) -> None:
         super().__init__(f"Invalid Token: '{token}'")
         self.token = token
+
+
+class ActivityWorkerLimitExceeded(EngineRefusal):
+    """More pollers wait on one activity than AWS's quota allows."""
+
+    def __init__(self, arn: str, limit: int) -> None:
+        super().__init__(
+            "The maximum number of workers concurrently polling for activity tasks has been"
+            f" reached ({limit} on '{arn}')."
+        )
+        self.arn = arn
+
+
+class InvalidTaskToken(InvalidToken):
+    """A task token the server could not have issued (AWS's ``InvalidToken``).
+
+    The token is not echoed: it is a credential.
+    """
+
+    def __init__(self) -> None:
+        EngineRefusal.__init__(self, "Invalid Token: 'Invalid token'")
+        self.token = ""
 
 
 class InvalidArn(EngineRefusal):

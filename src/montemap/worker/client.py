@@ -48,6 +48,8 @@ TRANSIENT_CODES = frozenset(
         "InternalFailure",
         "RequestTimeout",
         "RequestTimeoutException",
+        # More pollers than the activity's quota: the others' polls end, so poll again later.
+        "ActivityWorkerLimitExceeded",
     }
 )
 

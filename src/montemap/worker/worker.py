@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import select
 import signal
 import socket
@@ -68,6 +69,20 @@ MAX_WORKER_NAME = 80
 def default_worker_name() -> str:
     """``<host>-<pid>``, which identifies the process in ActivityStarted events."""
     return f"{socket.gethostname()}-{os.getpid()}"[:MAX_WORKER_NAME]
+
+
+#: What botocore accepts as a region name (``validate_region_name``): a DNS label.
+_REGION_NAME = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?")
+
+
+def check_region(region: str) -> None:
+    """Refuse a region boto3 would refuse (it becomes part of a host name and of every
+    signature), instead of polling an endpoint that cannot exist forever."""
+    if not _REGION_NAME.fullmatch(region):
+        raise WorkerError(
+            f"region {region!r} is not a valid AWS region name"
+            " (letters, digits and hyphens, such as us-east-1)"
+        )
 
 
 @dataclass
@@ -168,6 +183,7 @@ class Worker:
         self.poll_ahead = float(poll_ahead or 0.0)
         self.log = logger or log
         if client is None:
+            check_region(region or arn.region)
             client = make_client(
                 region=region or arn.region,
                 endpoint_url=endpoint_url,

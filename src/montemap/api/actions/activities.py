@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from montemap.api import paging, protocol, shapes
 from montemap.api.actions.base import (
     Context,
@@ -16,6 +18,12 @@ from montemap.api.actions.base import (
 from montemap.api.validation import check_json_payload
 from montemap.engine.errors import ActivityDoesNotExist
 from montemap.engine.records import ActivityRecord
+from montemap.errors import ApiError
+
+#: What AWS uses when a request gives no encryption configuration.
+DEFAULT_ENCRYPTION: dict[str, Any] = {"type": "AWS_OWNED_KEY"}
+#: How long a customer-managed key's data key is reused when a request does not say.
+DEFAULT_KEY_REUSE_SECONDS = 300
 
 
 def find_activity(ctx: Context, arn: str) -> ActivityRecord | None:
@@ -26,6 +34,15 @@ def find_activity(ctx: Context, arn: str) -> ActivityRecord | None:
         return None
 
 
+def _effective(config: dict[str, Any] | None) -> dict[str, Any]:
+    """An encryption configuration with AWS's defaults filled in: none is an AWS-owned
+    key; a customer-managed key reuses its data key for 300 seconds unless told."""
+    effective = dict(config or DEFAULT_ENCRYPTION)
+    if effective.get("type") == "CUSTOMER_MANAGED_KMS_KEY":
+        effective.setdefault("kmsDataKeyReusePeriodSeconds", DEFAULT_KEY_REUSE_SECONDS)
+    return effective
+
+
 @action("CreateActivity")
 async def create_activity(ctx: Context, params: Params) -> Result:
     name: str = params["name"]
@@ -33,9 +50,17 @@ async def create_activity(ctx: Context, params: Params) -> Result:
     tags = tags_from(params)
     arn = ctx.arns.activity(name)
     check_tag_count(arn, len(tags))
+    encryption = params.get("encryptionConfiguration")
     existed = find_activity(ctx, arn) is not None
+    if existed and _effective(ctx.registry.activity_encryption(arn)) != _effective(encryption):
+        # Idempotency goes by name; tags may differ, the encryption may not (AWS).
+        raise ApiError(
+            "ActivityAlreadyExists",
+            f"Activity Already Exists: '{arn}' (its encryptionConfiguration may not be updated)",
+        )
     record = ctx.engine.create_activity(name)
     if not existed:  # AWS ignores the tags of a repeated (idempotent) request
+        ctx.registry.set_activity_encryption(record.arn, encryption)
         ctx.registry.tag(record.arn, tags)
     return {"activityArn": record.arn, "creationDate": shapes.activity(record)["creationDate"]}
 
@@ -44,7 +69,11 @@ async def create_activity(ctx: Context, params: Params) -> Result:
 async def describe_activity(ctx: Context, params: Params) -> Result:
     arn = params["activityArn"]
     parse_local_arn(ctx, arn, "activity")
-    return shapes.activity(ctx.engine.describe_activity(arn))
+    described = shapes.activity(ctx.engine.describe_activity(arn))
+    encryption = ctx.registry.activity_encryption(arn)
+    if encryption is not None:
+        described["encryptionConfiguration"] = encryption
+    return described
 
 
 @action("DeleteActivity")
@@ -53,6 +82,7 @@ async def delete_activity(ctx: Context, params: Params) -> Result:
     parse_local_arn(ctx, arn, "activity")
     ctx.engine.delete_activity(arn)
     ctx.registry.delete_tags(arn)
+    ctx.registry.set_activity_encryption(arn, None)
     return {}
 
 
