@@ -49,11 +49,6 @@ CASES = {
         "  Mystery:\n    Type: AWS::Made::Up\n    DependsOn: First\n",
         "Unrecognized resource type: [AWS::Made::Up]",
     ),
-    "missing-parameter": (
-        "  Other:\n    Type: AWS::S3::Bucket\n    Properties: {BucketName: !Ref Needed}\n"
-        "Parameters:\n  Needed: {Type: String}\n",
-        "Parameters: [Needed] must have values",
-    ),
     "circular": (
         "  A:\n    Type: AWS::StepFunctions::Activity\n    DependsOn: B\n"
         "  B:\n    Type: AWS::StepFunctions::Activity\n    DependsOn: A\n",
@@ -88,3 +83,90 @@ def test_a_template_that_does_not_parse_is_refused(cfn_server: MontemapServer) -
     cfn = client(cfn_server)
     with pytest.raises(cfn.exceptions.ClientError, match="Template format error"):
         cfn.create_stack(StackName="unparsable", TemplateBody="Resources: [1, 2")
+
+
+CONSTRAINED = """
+Parameters:
+  Word:
+    Type: String
+    AllowedPattern: "[a-z]+"
+    MinLength: 2
+    MaxLength: 5
+  Described:
+    Type: String
+    Default: ok
+    AllowedPattern: "[a-z]+"
+    ConstraintDescription: must be lowercase letters
+  Count:
+    Type: Number
+    Default: 5
+    MinValue: 1
+    MaxValue: 10
+  Sizes:
+    Type: List<Number>
+    Default: "1,2"
+    MaxValue: 3
+Resources:
+  Bucket:
+    Type: AWS::S3::Bucket
+    Properties: {BucketName: !Sub "constrained-${Word}"}
+"""
+PARAMETER_CASES = {
+    "pattern": ({"Word": "ABC"}, "Parameter 'Word' must match pattern [a-z]+"),
+    "partial-match": ({"Word": "abc1"}, "Parameter 'Word' must match pattern [a-z]+"),
+    "min-length": ({"Word": "a"}, "Parameter 'Word' must contain at least 2 characters"),
+    "max-length": ({"Word": "abcdef"}, "Parameter 'Word' must contain at most 5 characters"),
+    "described": (
+        {"Word": "abc", "Described": "NO"},
+        "Parameter 'Described' failed to satisfy constraint: must be lowercase letters",
+    ),
+    "min-value": ({"Word": "abc", "Count": "0"}, "Parameter 'Count' must be a number greater"),
+    "max-value": ({"Word": "abc", "Count": "11"}, "Parameter 'Count' must be a number less"),
+    "list-member": ({"Word": "abc", "Sizes": "1,4"}, "Parameter 'Sizes' must be a number less"),
+    "not-a-number": ({"Word": "abc", "Count": "many"}, "Parameter 'Count' must be a number"),
+    "missing": ({}, "Parameters: [Word] must have values"),
+    "unknown": ({"Word": "abc", "Other": "x"}, "Parameters: [Other] do not exist in the template"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PARAMETER_CASES))
+def test_bad_parameters_are_refused_before_any_stack(
+    cfn_server: MontemapServer, case: str
+) -> None:
+    """As on AWS: CreateStack and CreateChangeSet answer ValidationError, nothing is created."""
+    cfn = client(cfn_server)
+    given, message = PARAMETER_CASES[case]
+    request = {
+        "TemplateBody": CONSTRAINED,
+        "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in given.items()],
+    }
+    name = f"params-{case}"
+    with pytest.raises(cfn.exceptions.ClientError) as refused:
+        cfn.create_stack(StackName=name, **request)
+    assert refused.value.response["Error"]["Code"] == "ValidationError"
+    assert message in refused.value.response["Error"]["Message"]
+    with pytest.raises(cfn.exceptions.ClientError, match="ValidationError") as refused:
+        cfn.create_change_set(
+            StackName=name, ChangeSetName="first", ChangeSetType="CREATE", **request
+        )
+    assert message in refused.value.response["Error"]["Message"]
+    with pytest.raises(cfn.exceptions.ClientError, match="does not exist"):
+        cfn.describe_stacks(StackName=name)
+
+
+def test_good_parameters_deploy_and_updates_are_checked_too(cfn_server: MontemapServer) -> None:
+    cfn = client(cfn_server)
+    word = [{"ParameterKey": "Word", "ParameterValue": "abc"}]
+    cfn.create_stack(StackName="params-good", TemplateBody=CONSTRAINED, Parameters=word)
+    assert finished(cfn, "params-good")["StackStatus"] == "CREATE_COMPLETE"
+    bad = [{"ParameterKey": "Word", "ParameterValue": "toolong"}]
+    for call in (
+        lambda: cfn.update_stack(StackName="params-good", TemplateBody=CONSTRAINED, Parameters=bad),
+        lambda: cfn.create_change_set(
+            StackName="params-good", ChangeSetName="u", TemplateBody=CONSTRAINED, Parameters=bad
+        ),
+    ):
+        with pytest.raises(cfn.exceptions.ClientError, match="must contain at most 5"):
+            call()
+    assert finished(cfn, "params-good")["StackStatus"] == "CREATE_COMPLETE"
+    assert cfn.list_change_sets(StackName="params-good")["Summaries"] == []

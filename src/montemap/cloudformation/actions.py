@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from montemap.cloudformation import operations
+from montemap.cloudformation import operations, parameters
 from montemap.cloudformation.engine import StackEngine
 from montemap.cloudformation.errors import (
     TemplateError,
@@ -150,6 +150,19 @@ class Actions:
         )
         return prepare(text, given, pseudo=pseudo, previous=previous or None)
 
+    def check_parameters(self, text: str, params: Params, stack: Doc | None = None) -> None:
+        """Refuse bad parameters at once, before any stack or change set exists (as AWS does).
+
+        Unknown, missing, mistyped or constraint-violating values (``AllowedValues``,
+        ``AllowedPattern``, ``MinLength``... of the given values and the defaults alike) are
+        a ``ValidationError`` of the request itself.
+        """
+        declared = parse(text).get("Parameters") or {}
+        given, previous_keys = _given(params)
+        stored = (stack or {}).get("_Parameters") or {}
+        previous = {k: v for k, v in stored.items() if k in previous_keys}
+        parameters.resolve(declared, given, previous or None)
+
     def stored_plan(self, stack: Doc) -> Plan | None:
         if not stack.get("_Template"):
             return None
@@ -222,7 +235,8 @@ def _s3_location(url: str) -> tuple[str, str]:
 @handler("CreateStack")
 async def create_stack(actions: Actions, params: Params) -> Params:
     text = await actions.template_text(params)
-    parse(text)  # a template that does not parse is refused before a stack exists
+    # a template that does not parse, or bad parameters, are refused before a stack exists
+    actions.check_parameters(text, params)
     stack = actions.new_stack(str(params.get("StackName")), params, "CREATE_IN_PROGRESS")
     try:
         plan = actions.plan(stack, text, params)

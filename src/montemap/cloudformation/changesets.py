@@ -1,9 +1,10 @@
 """Change sets: what ``aws cloudformation deploy`` creates, reviews and executes.
 
 A change set is computed at once (its status is ``CREATE_COMPLETE`` when
-CreateChangeSet answers). A template whose parameters or dependencies are
-wrong gives a ``FAILED`` change set with the reason, and that reason is also
-recorded as a stack event; one with nothing to change gives the
+CreateChangeSet answers). Bad parameters (unknown, missing, or against their
+constraints) refuse the request with a ``ValidationError``, as on AWS. A
+template whose dependencies are wrong gives a ``FAILED`` change set with the
+reason, and that reason is also recorded as a stack event; one with nothing to change gives the
 "didn't contain changes" reason the AWS CLI reports as "No changes to deploy".
 """
 
@@ -15,7 +16,6 @@ import uuid
 from montemap.cloudformation import operations
 from montemap.cloudformation.actions import NO_CHANGES, Actions, Params, handler, public
 from montemap.cloudformation.errors import TemplateError, change_set_not_found, validation
-from montemap.cloudformation.plan import parse
 from montemap.cloudformation.store import Doc
 
 
@@ -36,19 +36,21 @@ async def create_change_set(actions: Actions, params: Params) -> Params:
     change_type = str(params.get("ChangeSetType") or "UPDATE")
     name = str(params.get("StackName"))
     text = await actions.template_text(params)
-    parse(text)
     existing = actions.store.stack(name)
     if change_type == "CREATE":
         if existing is not None and existing["StackStatus"] != "REVIEW_IN_PROGRESS":
             raise validation(
                 f"Stack [{name}] already exists and cannot be created again with the changeSet"
             )
+        # bad parameters are the request's ValidationError, as on AWS (no change set is made)
+        actions.check_parameters(text, params)
         stack = existing or actions.new_stack(name, params, "REVIEW_IN_PROGRESS")
     else:
         if existing is None:
             raise validation(f"Stack [{name}] does not exist")
         stack = existing
         actions.check_idle(stack)
+        actions.check_parameters(text, params, stack)
     change_set: Doc = {
         "ChangeSetName": str(params.get("ChangeSetName")),
         "ChangeSetId": f"{stack['StackId'].replace(':stack/', ':changeSet/', 1).rsplit('/', 2)[0]}"
