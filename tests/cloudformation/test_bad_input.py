@@ -130,9 +130,7 @@ PARAMETER_CASES = {
 
 
 @pytest.mark.parametrize("case", sorted(PARAMETER_CASES))
-def test_bad_parameters_are_refused_before_any_stack(
-    cfn_server: MontemapServer, case: str
-) -> None:
+def test_bad_parameters_are_refused_before_any_stack(cfn_server: MontemapServer, case: str) -> None:
     """As on AWS: CreateStack and CreateChangeSet answer ValidationError, nothing is created."""
     cfn = client(cfn_server)
     given, message = PARAMETER_CASES[case]
@@ -160,13 +158,11 @@ def test_good_parameters_deploy_and_updates_are_checked_too(cfn_server: Montemap
     cfn.create_stack(StackName="params-good", TemplateBody=CONSTRAINED, Parameters=word)
     assert finished(cfn, "params-good")["StackStatus"] == "CREATE_COMPLETE"
     bad = [{"ParameterKey": "Word", "ParameterValue": "toolong"}]
-    for call in (
-        lambda: cfn.update_stack(StackName="params-good", TemplateBody=CONSTRAINED, Parameters=bad),
-        lambda: cfn.create_change_set(
+    with pytest.raises(cfn.exceptions.ClientError, match="must contain at most 5"):
+        cfn.update_stack(StackName="params-good", TemplateBody=CONSTRAINED, Parameters=bad)
+    with pytest.raises(cfn.exceptions.ClientError, match="must contain at most 5"):
+        cfn.create_change_set(
             StackName="params-good", ChangeSetName="u", TemplateBody=CONSTRAINED, Parameters=bad
-        ),
-    ):
-        with pytest.raises(cfn.exceptions.ClientError, match="must contain at most 5"):
-            call()
+        )
     assert finished(cfn, "params-good")["StackStatus"] == "CREATE_COMPLETE"
     assert cfn.list_change_sets(StackName="params-good")["Summaries"] == []

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from montemap.cloudformation import operations, parameters
+from montemap.cloudformation import diff, operations, parameters
 from montemap.cloudformation.engine import StackEngine
 from montemap.cloudformation.errors import (
     TemplateError,
@@ -257,7 +257,7 @@ async def update_stack(actions: Actions, params: Params) -> Params:
         else await actions.template_text(params)
     )
     plan = actions.plan(stack, text, params)
-    if not operations.changes(stack, plan) and text == stack.get("_Template"):
+    if not diff.changes(actions.engine, stack, plan) and text == stack.get("_Template"):
         raise validation("No updates are to be performed.")
     await actions.run(stack, operations.update(actions.engine, stack, plan))
     return {"StackId": stack["StackId"]}

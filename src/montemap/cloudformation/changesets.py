@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from montemap.cloudformation import operations
+from montemap.cloudformation import diff, operations
 from montemap.cloudformation.actions import NO_CHANGES, Actions, Params, handler, public
 from montemap.cloudformation.errors import TemplateError, change_set_not_found, validation
 from montemap.cloudformation.store import Doc
@@ -35,8 +35,13 @@ def _find(actions: Actions, params: Params) -> Doc:
 async def create_change_set(actions: Actions, params: Params) -> Params:
     change_type = str(params.get("ChangeSetType") or "UPDATE")
     name = str(params.get("StackName"))
-    text = await actions.template_text(params)
     existing = actions.store.stack(name)
+    if params.get("UsePreviousTemplate"):
+        if change_type == "CREATE" or existing is None:
+            raise validation("UsePreviousTemplate can only be used with an existing stack")
+        text = str(existing.get("_Template", ""))
+    else:
+        text = await actions.template_text(params)
     if change_type == "CREATE":
         if existing is not None and existing["StackStatus"] != "REVIEW_IN_PROGRESS":
             raise validation(
@@ -76,8 +81,14 @@ async def create_change_set(actions: Actions, params: Params) -> Params:
             {"ParameterKey": p.key, "ParameterValue": "****" if p.no_echo else p.value}
             for p in plan.parameters.values()
         ]
-        change_set["Changes"] = operations.changes(None if change_type == "CREATE" else stack, plan)
-        if not change_set["Changes"]:
+        old = None if change_type == "CREATE" else stack
+        change_set["Changes"] = diff.changes(actions.engine, old, plan)
+        same = (
+            old is not None
+            and text == old.get("_Template")
+            and plan.given() == (old.get("_Parameters") or {})
+        )
+        if not change_set["Changes"] and (same or old is None):
             _failed(change_set, NO_CHANGES)
     except TemplateError as exc:
         _failed(change_set, str(exc))
