@@ -166,3 +166,25 @@ def test_good_parameters_deploy_and_updates_are_checked_too(cfn_server: Montemap
         )
     assert finished(cfn, "params-good")["StackStatus"] == "CREATE_COMPLETE"
     assert cfn.list_change_sets(StackName="params-good")["Summaries"] == []
+
+
+@pytest.mark.parametrize("name", ["1starts-with-digit", "has_underscore", "dot.ted", "x" * 129])
+def test_a_bad_stack_name_is_refused(cfn_server: MontemapServer, name: str) -> None:
+    """As on AWS: a letter, then letters, digits and hyphens, at most 128 characters."""
+    cfn = client(cfn_server)
+    body = "Resources:\n  A: {Type: AWS::StepFunctions::Activity}\n"
+    with pytest.raises(cfn.exceptions.ClientError, match="at 'stackName' failed to satisfy"):
+        cfn.create_stack(StackName=name, TemplateBody=body)
+    with pytest.raises(cfn.exceptions.ClientError, match="at 'stackName' failed to satisfy"):
+        cfn.create_change_set(
+            StackName=name, ChangeSetName="c", ChangeSetType="CREATE", TemplateBody=body
+        )
+    names = [s["StackName"] for s in cfn.list_stacks()["StackSummaries"]]
+    assert name not in names
+
+
+def test_a_good_stack_name_of_128_characters(cfn_server: MontemapServer) -> None:
+    cfn = client(cfn_server)
+    name = "Mixed-Case-1" + "x" * 116
+    cfn.create_stack(StackName=name, TemplateBody="Resources:\n  A: {Type: AWS::S3::Bucket}\n")
+    assert finished(cfn, name)["StackStatus"] == "CREATE_COMPLETE"

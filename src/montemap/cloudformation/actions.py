@@ -105,6 +105,7 @@ class Actions:
         return found
 
     def new_stack(self, name: str, params: Params, status: str) -> Doc:
+        check_stack_name(name)
         if self.store.stack(name) is not None:
             raise already_exists(f"Stack [{name}] already exists")
         services = self.engine.services
@@ -205,6 +206,26 @@ class Actions:
                 )
 
 
+#: What CreateStack accepts as a new stack's name (a letter, then letters, digits, hyphens).
+_STACK_NAME = re.compile(r"[a-zA-Z][-a-zA-Z0-9]*")
+#: The longest stack name.
+STACK_NAME_MAX = 128
+
+
+def check_stack_name(name: str) -> None:
+    """Refuse a name CloudFormation refuses, with its message (before anything is made)."""
+    if _STACK_NAME.fullmatch(name) is None:
+        raise validation(
+            f"1 validation error detected: Value '{name}' at 'stackName' failed to satisfy "
+            f"constraint: Member must satisfy regular expression pattern: {_STACK_NAME.pattern}"
+        )
+    if len(name) > STACK_NAME_MAX:
+        raise validation(
+            f"1 validation error detected: Value '{name}' at 'stackName' failed to satisfy "
+            f"constraint: Member must have length less than or equal to {STACK_NAME_MAX}"
+        )
+
+
 #: A virtual-hosted S3 address: ``bucket.s3.amazonaws.com``, ``bucket.s3.<region>...``,
 #: ``bucket.s3-<region>...`` (path-style ``s3.amazonaws.com/bucket/key`` is the rest).
 _VIRTUAL_HOST = re.compile(r"^(?P<bucket>.+?)\.s3(?:[.-][a-z0-9-]+)?\.amazonaws\.com(?:\.cn)?$")
@@ -235,7 +256,8 @@ def _s3_location(url: str) -> tuple[str, str]:
 @handler("CreateStack")
 async def create_stack(actions: Actions, params: Params) -> Params:
     text = await actions.template_text(params)
-    # a template that does not parse, or bad parameters, are refused before a stack exists
+    # a bad name, a template that does not parse, or bad parameters: refused before a stack exists
+    check_stack_name(str(params.get("StackName") or ""))
     actions.check_parameters(text, params)
     stack = actions.new_stack(str(params.get("StackName")), params, "CREATE_IN_PROGRESS")
     try:

@@ -14,7 +14,14 @@ import time
 import uuid
 
 from montemap.cloudformation import diff, operations
-from montemap.cloudformation.actions import NO_CHANGES, Actions, Params, handler, public
+from montemap.cloudformation.actions import (
+    NO_CHANGES,
+    Actions,
+    Params,
+    check_stack_name,
+    handler,
+    public,
+)
 from montemap.cloudformation.errors import TemplateError, change_set_not_found, validation
 from montemap.cloudformation.store import Doc
 
@@ -47,7 +54,8 @@ async def create_change_set(actions: Actions, params: Params) -> Params:
             raise validation(
                 f"Stack [{name}] already exists and cannot be created again with the changeSet"
             )
-        # bad parameters are the request's ValidationError, as on AWS (no change set is made)
+        # a bad name or bad parameters are the request's ValidationError, as on AWS
+        check_stack_name(name)
         actions.check_parameters(text, params)
         stack = existing or actions.new_stack(name, params, "REVIEW_IN_PROGRESS")
     else:
