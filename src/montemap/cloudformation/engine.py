@@ -239,6 +239,10 @@ class StackEngine:
             request = self.request(state, name, resource_type, properties)
             self._save(state, name, resource_type, f"{kind}_IN_PROGRESS", None, properties)
             outcome = await (provider.update(request) if update else provider.create(request))
+            if update and _answers_its_id(resource_type) and _new_id(previous, outcome):
+                # a custom resource that answered an Update with another PhysicalResourceId
+                # was replaced: CloudFormation sends the old one a Delete at cleanup
+                state.replaced.append((name, previous))
         except NeedsReplacement:
             request = self.request(state, name, resource_type, properties)
             request.physical_id, request.old_properties = "", {}
@@ -398,3 +402,15 @@ class StackEngine:
         known = [n for n in reversed(state.plan.order) if n in state.resources]
         rest = [n for n in reversed(list(state.resources)) if n not in known]
         return rest + known
+
+
+def _answers_its_id(resource_type: str) -> bool:
+    """Custom resources: their function says which physical resource an Update left."""
+    return resource_type == "AWS::CloudFormation::CustomResource" or resource_type.startswith(
+        "Custom::"
+    )
+
+
+def _new_id(previous: Doc, outcome: Outcome) -> bool:
+    old = previous.get("PhysicalResourceId")
+    return bool(old) and outcome.physical_id != old
