@@ -42,7 +42,9 @@ def precondition(message: str) -> LambdaError:
 
 
 def too_large(message: str) -> LambdaError:
-    return LambdaError("RequestTooLargeException", message, status=413)
+    """A request over a quota: the code Lambda sends (botocore's model names the shape
+    ``RequestTooLargeException``, but the service answers ``RequestEntityTooLargeException``)."""
+    return LambdaError("RequestEntityTooLargeException", message, status=413)
 
 
 def throttled(message: str) -> LambdaError:
