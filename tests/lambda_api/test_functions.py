@@ -88,12 +88,12 @@ def test_create_from_the_object_store(lambda_client: Any, lambda_server: Montema
 
 
 def test_update_code_and_configuration(lambda_client: Any) -> None:
-    create(lambda_client, "fn-update", ECHO, Environment={"Variables": {"A": "1"}})
-    source = {"index.py": "import os\ndef handler(e, c):\n    return os.environ.get('A')\n"}
+    create(lambda_client, "fn-update", ECHO, Environment={"Variables": {"AB": "1"}})
+    source = {"index.py": "import os\ndef handler(e, c):\n    return os.environ.get('AB')\n"}
     updated = lambda_client.update_function_code(FunctionName="fn-update", ZipFile=package(source))
     assert _code(lambda_client, "fn-update") == "1"
     config = lambda_client.update_function_configuration(
-        FunctionName="fn-update", Environment={"Variables": {"A": "2"}}, Timeout=10
+        FunctionName="fn-update", Environment={"Variables": {"AB": "2"}}, Timeout=10
     )
     assert config["Timeout"] == 10 and config["RevisionId"] != updated["RevisionId"]
     assert _code(lambda_client, "fn-update") == "2"
@@ -119,7 +119,25 @@ def test_delete_function(lambda_client: Any) -> None:
     [
         ({"FunctionName": "fn-basic-dup"}, "ResourceConflictException", "already exist"),
         ({"FunctionName": "PartitionInventory"}, "ResourceConflictException", "already exist"),
-        ({"Timeout": 901}, "InvalidParameterValueException", "between 1 and 900"),
+        (
+            {"Timeout": 901},
+            "ValidationException",
+            "1 validation error detected: Value '901' at 'timeout' failed to satisfy constraint: "
+            "Member must have value less than or equal to 900",
+        ),
+        (
+            {"Environment": {"Variables": {"1ST": "x"}}},
+            "ValidationException",
+            "Value at 'environment.variables' failed to satisfy constraint: Map keys must satisfy "
+            "constraint: [Member must satisfy regular expression pattern: [a-zA-Z]([a-zA-Z0-9_])+]",
+        ),
+        ({"Environment": {"Variables": {"A": "x"}}}, "ValidationException", "Map keys"),
+        (
+            {"Environment": {"Variables": {"BIG": "x" * 4090}}},
+            "InvalidParameterValueException",
+            "the environment variables you have provided exceeded the 4KB limit. "
+            'String measured: {"BIG":"xxx',
+        ),
         (
             {"Environment": {"Variables": {"AWS_REGION": "x"}}},
             "InvalidParameterValueException",
