@@ -45,14 +45,9 @@ SILENT = """
     Properties: {ServiceToken: !GetAtt Silent.Arn}
 """
 CASES = {
-    "unknown-type": (
-        "  Mystery:\n    Type: AWS::Made::Up\n    DependsOn: First\n",
-        "Unrecognized resource type: [AWS::Made::Up]",
-    ),
-    "circular": (
-        "  A:\n    Type: AWS::StepFunctions::Activity\n    DependsOn: B\n"
-        "  B:\n    Type: AWS::StepFunctions::Activity\n    DependsOn: A\n",
-        "Circular dependency between resources: [A, B]",
+    "unsupported-type": (
+        "  Table:\n    Type: AWS::DynamoDB::Table\n    DependsOn: First\n",
+        "Unrecognized resource type: [AWS::DynamoDB::Table] is not supported by montemap",
     ),
     "no-export": (
         "  Other:\n    Type: AWS::S3::Bucket\n    DependsOn: First\n"
@@ -188,3 +183,43 @@ def test_a_good_stack_name_of_128_characters(cfn_server: MontemapServer) -> None
     name = "Mixed-Case-1" + "x" * 116
     cfn.create_stack(StackName=name, TemplateBody="Resources:\n  A: {Type: AWS::S3::Bucket}\n")
     assert finished(cfn, name)["StackStatus"] == "CREATE_COMPLETE"
+
+
+INVALID_TEMPLATES = {
+    "made-up-type": (
+        "  Mystery:\n    Type: AWS::Made::Up\n",
+        "Template format error: Unrecognized resource types: [AWS::Made::Up]",
+    ),
+    "circular": (
+        "  A:\n    Type: AWS::StepFunctions::Activity\n    DependsOn: B\n"
+        "  B:\n    Type: AWS::StepFunctions::Activity\n    DependsOn: A\n",
+        "Circular dependency between resources: [A, B]",
+    ),
+    "unresolved": (
+        "  Other:\n    Type: AWS::S3::Bucket\n    Properties: {BucketName: !Ref Nothing}\n",
+        "Template format error: Unresolved resource dependencies [Nothing] in the Resources "
+        "block of the template",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(INVALID_TEMPLATES))
+def test_an_invalid_template_is_refused_before_any_stack(
+    cfn_server: MontemapServer, case: str
+) -> None:
+    """As on AWS: CreateStack and CreateChangeSet answer ValidationError; no stack is left."""
+    cfn = client(cfn_server)
+    body, message = INVALID_TEMPLATES[case]
+    template = BUCKET_FIRST % f"invalid-{case}" + body
+    name = f"invalid-{case}"
+    with pytest.raises(cfn.exceptions.ClientError) as refused:
+        cfn.create_stack(StackName=name, TemplateBody=template)
+    assert refused.value.response["Error"]["Code"] == "ValidationError"
+    assert refused.value.response["Error"]["Message"] == message
+    with pytest.raises(cfn.exceptions.ClientError, match="ValidationError") as refused:
+        cfn.create_change_set(
+            StackName=name, ChangeSetName="c", ChangeSetType="CREATE", TemplateBody=template
+        )
+    assert refused.value.response["Error"]["Message"] == message
+    with pytest.raises(cfn.exceptions.ClientError, match="does not exist"):
+        cfn.describe_stacks(StackName=name)

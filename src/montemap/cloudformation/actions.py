@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from montemap.cloudformation import diff, operations, parameters
+from montemap.cloudformation import diff, graph, operations, parameters
 from montemap.cloudformation.engine import StackEngine
 from montemap.cloudformation.errors import (
     TemplateError,
@@ -23,7 +23,8 @@ from montemap.cloudformation.errors import (
     stack_missing,
     validation,
 )
-from montemap.cloudformation.plan import Plan, parse, prepare, pseudo_parameters
+from montemap.cloudformation.plan import PSEUDO, Plan, parse, prepare, pseudo_parameters
+from montemap.cloudformation.providers import provider_for
 from montemap.cloudformation.store import Doc
 from montemap.errors import MontemapError
 from montemap.storage.base import ObjectStoreError
@@ -152,17 +153,23 @@ class Actions:
         return prepare(text, given, pseudo=pseudo, previous=previous or None)
 
     def check_parameters(self, text: str, params: Params, stack: Doc | None = None) -> None:
-        """Refuse bad parameters at once, before any stack or change set exists (as AWS does).
+        """Refuse what CloudFormation refuses at once, before any stack or change set exists.
 
-        Unknown, missing, mistyped or constraint-violating values (``AllowedValues``,
-        ``AllowedPattern``, ``MinLength``... of the given values and the defaults alike) are
-        a ``ValidationError`` of the request itself.
+        Unknown, missing, mistyped or constraint-violating parameter values
+        (``AllowedValues``, ``AllowedPattern``, ``MinLength``... of the given values and
+        the defaults alike) are a ``ValidationError`` of the request itself, and so, in a
+        template without a ``Transform`` (whose resources are known only once it is
+        expanded), are resource types AWS does not have, references to nothing and
+        dependency cycles.
         """
-        declared = parse(text).get("Parameters") or {}
+        parsed = parse(text)
+        declared = parsed.get("Parameters") or {}
         given, previous_keys = _given(params)
         stored = (stack or {}).get("_Parameters") or {}
         previous = {k: v for k, v in stored.items() if k in previous_keys}
         parameters.resolve(declared, given, previous or None)
+        if not parsed.get("Transform"):
+            check_resources(parsed.get("Resources") or {}, set(declared))
 
     def stored_plan(self, stack: Doc) -> Plan | None:
         if not stack.get("_Template"):
@@ -204,6 +211,40 @@ class Actions:
                 raise validation(
                     f"Export {name} cannot be deleted as it is in use by {other['StackName']}"
                 )
+
+
+def check_resources(resources: dict[str, Any], declared: set[str]) -> None:
+    """Template validation of the resources (CloudFormation's own messages)."""
+    unknown = sorted(
+        {
+            str(r.get("Type"))
+            for r in resources.values()
+            if isinstance(r, dict) and not _known_type(str(r.get("Type")))
+        }
+    )
+    if unknown:
+        raise validation(
+            f"Template format error: Unrecognized resource types: [{', '.join(unknown)}]"
+        )
+    try:
+        deps = graph.dependencies(resources, set(PSEUDO), declared)
+        graph.creation_order(deps)
+    except TemplateError as exc:
+        raise validation(str(exc).removeprefix("Template error: "))
+
+
+def _known_type(resource_type: str) -> bool:
+    """Whether AWS has this type: ``AWS::`` types are looked up in the resource schemas;
+    custom resources and other namespaces (registry types, modules) are let through."""
+    if not resource_type.startswith("AWS::") or provider_for(resource_type) is not None:
+        return True
+    try:
+        from cfnlint.schema.manager import PROVIDER_SCHEMA_MANAGER
+
+        PROVIDER_SCHEMA_MANAGER.get_resource_schema("us-east-1", resource_type)
+    except Exception:  # cfn-lint's ResourceNotFoundError: no such type
+        return False
+    return True
 
 
 #: What CreateStack accepts as a new stack's name (a letter, then letters, digits, hyphens).
@@ -278,6 +319,7 @@ async def update_stack(actions: Actions, params: Params) -> Params:
         if params.get("UsePreviousTemplate")
         else await actions.template_text(params)
     )
+    actions.check_parameters(text, params, stack)
     plan = actions.plan(stack, text, params)
     if not diff.changes(actions.engine, stack, plan) and text == stack.get("_Template"):
         raise validation("No updates are to be performed.")
