@@ -75,7 +75,7 @@ Outputs:
 
 def test_ref_and_getatt_of_each_type(cfn_server: MontemapServer) -> None:
     cfn = client(cfn_server)
-    cfn.create_stack(StackName="attributes", TemplateBody=TEMPLATE)
+    cfn.create_stack(StackName="attributes", TemplateBody=TEMPLATE, Capabilities=["CAPABILITY_IAM"])
     stack = finished(cfn, "attributes")
     assert stack["StackStatus"] == "CREATE_COMPLETE", events(cfn, "attributes")
     out = outputs(stack)

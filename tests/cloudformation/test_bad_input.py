@@ -223,3 +223,45 @@ def test_an_invalid_template_is_refused_before_any_stack(
     assert refused.value.response["Error"]["Message"] == message
     with pytest.raises(cfn.exceptions.ClientError, match="does not exist"):
         cfn.describe_stacks(StackName=name)
+
+
+ROLE = """
+Resources:
+  Role:
+    Type: AWS::IAM::Role
+    Properties:
+      %s
+      AssumeRolePolicyDocument: {Version: "2012-10-17", Statement: []}
+"""
+
+
+def test_iam_resources_need_their_capability(cfn_server: MontemapServer) -> None:
+    """As on AWS: InsufficientCapabilitiesException unless CAPABILITY_IAM (or, for a named
+    IAM resource, CAPABILITY_NAMED_IAM) is acknowledged; ValidateTemplate says which."""
+    cfn = client(cfn_server)
+    unnamed, named = ROLE % "Path: /", ROLE % "RoleName: capability-named"
+    for body, needed in ((unnamed, "CAPABILITY_IAM"), (named, "CAPABILITY_NAMED_IAM")):
+        with pytest.raises(cfn.exceptions.InsufficientCapabilitiesException) as refused:
+            cfn.create_stack(StackName="caps", TemplateBody=body)
+        assert refused.value.response["Error"]["Message"] == f"Requires capabilities : [{needed}]"
+        with pytest.raises(cfn.exceptions.InsufficientCapabilitiesException) as refused:
+            cfn.create_change_set(
+                StackName="caps", ChangeSetName="c", ChangeSetType="CREATE", TemplateBody=body
+            )
+        assert refused.value.response["Error"]["Message"] == f"Requires capabilities : [{needed}]"
+        validated = cfn.validate_template(TemplateBody=body)
+        assert validated["Capabilities"] == [needed]
+        assert validated["CapabilitiesReason"] == (
+            "The following resource(s) require capabilities: [AWS::IAM::Role]"
+        )
+    with pytest.raises(cfn.exceptions.InsufficientCapabilitiesException):
+        cfn.create_stack(StackName="caps", TemplateBody=named, Capabilities=["CAPABILITY_IAM"])
+    cfn.create_stack(StackName="caps", TemplateBody=unnamed, Capabilities=["CAPABILITY_IAM"])
+    assert finished(cfn, "caps")["StackStatus"] == "CREATE_COMPLETE"
+    cfn.create_stack(
+        StackName="caps-named", TemplateBody=named, Capabilities=["CAPABILITY_NAMED_IAM"]
+    )
+    assert finished(cfn, "caps-named")["StackStatus"] == "CREATE_COMPLETE"
+    sam = "Transform: AWS::Serverless-2016-10-31\n" + unnamed
+    with pytest.raises(cfn.exceptions.InsufficientCapabilitiesException, match="AUTO_EXPAND"):
+        cfn.create_stack(StackName="caps-sam", TemplateBody=sam, Capabilities=["CAPABILITY_IAM"])

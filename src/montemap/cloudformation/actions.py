@@ -26,7 +26,7 @@ from montemap.cloudformation.errors import (
 from montemap.cloudformation.plan import PSEUDO, Plan, parse, prepare, pseudo_parameters
 from montemap.cloudformation.providers import provider_for
 from montemap.cloudformation.store import Doc
-from montemap.errors import MontemapError
+from montemap.errors import ApiError, MontemapError
 from montemap.storage.base import ObjectStoreError
 
 Params = dict[str, Any]
@@ -152,7 +152,9 @@ class Actions:
         )
         return prepare(text, given, pseudo=pseudo, previous=previous or None)
 
-    def check_parameters(self, text: str, params: Params, stack: Doc | None = None) -> None:
+    def check_parameters(
+        self, text: str, params: Params, stack: Doc | None = None, *, change_set: bool = False
+    ) -> None:
         """Refuse what CloudFormation refuses at once, before any stack or change set exists.
 
         Unknown, missing, mistyped or constraint-violating parameter values
@@ -160,7 +162,8 @@ class Actions:
         the defaults alike) are a ``ValidationError`` of the request itself, and so, in a
         template without a ``Transform`` (whose resources are known only once it is
         expanded), are resource types AWS does not have, references to nothing and
-        dependency cycles.
+        dependency cycles. Capabilities the template needs and the request does not
+        acknowledge are ``InsufficientCapabilitiesException``.
         """
         parsed = parse(text)
         declared = parsed.get("Parameters") or {}
@@ -170,6 +173,15 @@ class Actions:
         parameters.resolve(declared, given, previous or None)
         if not parsed.get("Transform"):
             check_resources(parsed.get("Resources") or {}, set(declared))
+        needed, _ = required_capabilities(parsed, direct=not change_set)
+        given_capabilities = set(params.get("Capabilities") or [])
+        missing = [c for c in needed if not _acknowledged(c, given_capabilities)]
+        if missing:
+            raise ApiError(
+                "InsufficientCapabilitiesException",
+                f"Requires capabilities : [{', '.join(missing)}]",
+                status=400,
+            )
 
     def stored_plan(self, stack: Doc) -> Plan | None:
         if not stack.get("_Template"):
@@ -211,6 +223,60 @@ class Actions:
                 raise validation(
                     f"Export {name} cannot be deleted as it is in use by {other['StackName']}"
                 )
+
+
+#: IAM resource types (a template with one needs CAPABILITY_IAM) and the property that
+#: names each; a name given needs CAPABILITY_NAMED_IAM.
+IAM_TYPES = {
+    "AWS::IAM::AccessKey": None,
+    "AWS::IAM::Group": "GroupName",
+    "AWS::IAM::InstanceProfile": "InstanceProfileName",
+    "AWS::IAM::ManagedPolicy": "ManagedPolicyName",
+    "AWS::IAM::Policy": None,
+    "AWS::IAM::Role": "RoleName",
+    "AWS::IAM::User": "UserName",
+    "AWS::IAM::UserToGroupAddition": None,
+}
+
+
+def required_capabilities(template: dict[str, Any], *, direct: bool) -> tuple[list[str], str]:
+    """The capabilities a template needs, and the reason ValidateTemplate gives.
+
+    ``direct``: the stack is made from the template without a change set to review
+    (CreateStack, UpdateStack), so a ``Transform`` needs CAPABILITY_AUTO_EXPAND. The IAM
+    resources of a template with a transform are known only once it is expanded.
+    """
+    needed: list[str] = []
+    named: list[str] = []
+    unnamed: list[str] = []
+    if not template.get("Transform"):
+        for resource in (template.get("Resources") or {}).values():
+            kind = str(resource.get("Type")) if isinstance(resource, dict) else ""
+            if kind not in IAM_TYPES:
+                continue
+            name_property = IAM_TYPES[kind]
+            props = resource.get("Properties") or {}
+            if name_property and isinstance(props, dict) and props.get(name_property):
+                named.append(kind)
+            else:
+                unnamed.append(kind)
+    if named:
+        needed.append("CAPABILITY_NAMED_IAM")
+    elif unnamed:
+        needed.append("CAPABILITY_IAM")
+    if direct and template.get("Transform"):
+        needed.append("CAPABILITY_AUTO_EXPAND")
+    types = sorted(set(named) | set(unnamed))
+    reason = (
+        f"The following resource(s) require capabilities: [{', '.join(types)}]" if types else ""
+    )
+    return needed, reason
+
+
+def _acknowledged(capability: str, given: set[str]) -> bool:
+    if capability == "CAPABILITY_IAM":
+        return bool(given & {"CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"})
+    return capability in given
 
 
 def check_resources(resources: dict[str, Any], declared: set[str]) -> None:
@@ -464,6 +530,10 @@ async def validate_template(actions: Actions, params: Params) -> Params:
     result: Params = {"Parameters": shown}
     if template.get("Description"):
         result["Description"] = str(template["Description"])
+    needed, reason = required_capabilities(template, direct=False)
+    if needed:
+        result["Capabilities"] = needed
+        result["CapabilitiesReason"] = reason
     return result
 
 

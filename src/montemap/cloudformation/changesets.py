@@ -56,14 +56,14 @@ async def create_change_set(actions: Actions, params: Params) -> Params:
             )
         # a bad name or bad parameters are the request's ValidationError, as on AWS
         check_stack_name(name)
-        actions.check_parameters(text, params)
+        actions.check_parameters(text, params, change_set=True)
         stack = existing or actions.new_stack(name, params, "REVIEW_IN_PROGRESS")
     else:
         if existing is None:
             raise validation(f"Stack [{name}] does not exist")
         stack = existing
         actions.check_idle(stack)
-        actions.check_parameters(text, params, stack)
+        actions.check_parameters(text, params, stack, change_set=True)
     change_set: Doc = {
         "ChangeSetName": str(params.get("ChangeSetName")),
         "ChangeSetId": f"{stack['StackId'].replace(':stack/', ':changeSet/', 1).rsplit('/', 2)[0]}"
