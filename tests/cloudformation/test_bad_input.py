@@ -195,6 +195,15 @@ INVALID_TEMPLATES = {
         "  B:\n    Type: AWS::StepFunctions::Activity\n    DependsOn: A\n",
         "Circular dependency between resources: [A, B]",
     ),
+    "bad-attribute": (
+        "Outputs:\n  Where: {Value: !GetAtt First.Nowhere}\n",
+        "Template error: resource First does not support attribute type Nowhere in Fn::GetAtt",
+    ),
+    "bad-attribute-in-sub": (
+        "  Other:\n    Type: AWS::StepFunctions::Activity\n"
+        '    Properties: {Name: !Sub "x-${First.Arn}-${First.Owner}"}\n',
+        "Template error: resource First does not support attribute type Owner in Fn::GetAtt",
+    ),
     "unresolved": (
         "  Other:\n    Type: AWS::S3::Bucket\n    Properties: {BucketName: !Ref Nothing}\n",
         "Template format error: Unresolved resource dependencies [Nothing] in the Resources "

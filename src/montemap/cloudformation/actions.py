@@ -172,7 +172,7 @@ class Actions:
         previous = {k: v for k, v in stored.items() if k in previous_keys}
         parameters.resolve(declared, given, previous or None)
         if not parsed.get("Transform"):
-            check_resources(parsed.get("Resources") or {}, set(declared))
+            check_resources(parsed.get("Resources") or {}, set(declared), parsed.get("Outputs"))
         needed, _ = required_capabilities(parsed, direct=not change_set)
         given_capabilities = set(params.get("Capabilities") or [])
         missing = [c for c in needed if not _acknowledged(c, given_capabilities)]
@@ -279,7 +279,7 @@ def _acknowledged(capability: str, given: set[str]) -> bool:
     return capability in given
 
 
-def check_resources(resources: dict[str, Any], declared: set[str]) -> None:
+def check_resources(resources: dict[str, Any], declared: set[str], outputs: Any = None) -> None:
     """Template validation of the resources (CloudFormation's own messages)."""
     unknown = sorted(
         {
@@ -297,6 +297,68 @@ def check_resources(resources: dict[str, Any], declared: set[str]) -> None:
         graph.creation_order(deps)
     except TemplateError as exc:
         raise validation(str(exc).removeprefix("Template error: "))
+    for target, attribute in sorted(_attributes_read([resources, outputs])):
+        resource = resources.get(target)
+        kind = str(resource.get("Type")) if isinstance(resource, dict) else ""
+        patterns = _attribute_patterns(kind)
+        if patterns is not None and not any(re.fullmatch(p, attribute) for p in patterns):
+            raise validation(
+                f"Template error: resource {target} does not support attribute type "
+                f"{attribute} in Fn::GetAtt"
+            )
+
+
+def _attributes_read(value: Any) -> set[tuple[str, str]]:
+    """The (resource, attribute) pairs a value reads with Fn::GetAtt or ``${X.Attr}``."""
+    found: set[tuple[str, str]] = set()
+    if isinstance(value, list):
+        for item in value:
+            found |= _attributes_read(item)
+        return found
+    if not isinstance(value, dict):
+        return found
+    if len(value) == 1 and "Fn::GetAtt" in value:
+        args = value["Fn::GetAtt"]
+        if isinstance(args, str) and "." in args:
+            target, attribute = args.split(".", 1)
+            found.add((target, attribute))
+        elif isinstance(args, list) and len(args) == 2 and all(isinstance(a, str) for a in args):
+            found.add((args[0], args[1]))
+        return found
+    if len(value) == 1 and "Fn::Sub" in value:
+        args = value["Fn::Sub"]
+        text = args[0] if isinstance(args, list) and args else args
+        local = (
+            set(args[1])
+            if isinstance(args, list) and len(args) == 2 and isinstance(args[1], dict)
+            else set()
+        )
+        if isinstance(text, str):
+            for match in re.finditer(r"\$\{([^}!][^}]*)\}", text):
+                name = match.group(1)
+                if "." in name and not name.startswith("AWS::") and name not in local:
+                    target, attribute = name.split(".", 1)
+                    found.add((target, attribute))
+        if isinstance(args, list) and len(args) == 2:
+            found |= _attributes_read(args[1])
+        return found
+    for item in value.values():
+        found |= _attributes_read(item)
+    return found
+
+
+def _attribute_patterns(resource_type: str) -> list[str] | None:
+    """The attributes ``Fn::GetAtt`` may read of an ``AWS::`` type (regular expressions, from
+    the resource schemas cfn-lint ships); None where anything goes (custom resources...)."""
+    if not resource_type.startswith("AWS::"):
+        return None
+    try:
+        from cfnlint.schema.manager import PROVIDER_SCHEMA_MANAGER
+
+        schema = PROVIDER_SCHEMA_MANAGER.get_resource_schema("us-east-1", resource_type)
+        return list(schema.get_atts)
+    except Exception:  # a type the schemas do not have: checked elsewhere
+        return None
 
 
 def _known_type(resource_type: str) -> bool:
