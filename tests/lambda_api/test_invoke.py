@@ -298,3 +298,35 @@ def test_payloads_over_the_quota_are_refused_as_lambda_does(lambda_client: Any) 
         f"{len(event)} byte payload is too large for the Event invocation type "
         "(limit 1048576 bytes)"
     )
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="no node on this host")
+def test_nodejs_error_documents_are_lambdas(lambda_client: Any) -> None:
+    """As Lambda's Node.js runtime: `trace` is the stack's lines ("Type: message", then the
+    indented frames), a thrown non-Error is typed by typeof, a syntax error is
+    Runtime.UserCodeSyntaxError, a missing handler file an ImportModuleError."""
+    files = {
+        "index.js": "exports.handler = async (e) => {\n"
+        "  if (e.text) { throw 'plain text'; }\n"
+        "  throw new RangeError('out of range');\n};\n",
+        "broken.js": "exports.handler = async () => { return 1\n",
+    }
+    for name, handler in (
+        ("node-errors", "index.handler"),
+        ("node-syntax", "broken.handler"),
+        ("node-nofile", "absent.handler"),
+    ):
+        create(lambda_client, name, files, Runtime="nodejs20.x", Handler=handler)
+    payload, response = _invoke(lambda_client, "node-errors")
+    assert response["FunctionError"] == "Unhandled"
+    assert (payload["errorType"], payload["errorMessage"]) == ("RangeError", "out of range")
+    assert payload["trace"][0] == "RangeError: out of range"
+    assert payload["trace"][1].startswith("    at ") and "index.js:3" in payload["trace"][1]
+    payload, _ = _invoke(lambda_client, "node-errors", {"text": True})
+    assert payload == {"errorType": "string", "errorMessage": "plain text", "trace": []}
+    payload, _ = _invoke(lambda_client, "node-syntax")
+    assert payload["errorType"] == "Runtime.UserCodeSyntaxError"
+    assert payload["errorMessage"].startswith("SyntaxError: ")
+    payload, _ = _invoke(lambda_client, "node-nofile")
+    assert payload["errorType"] == "Runtime.ImportModuleError"
+    assert payload["errorMessage"].startswith("Error: Cannot find module 'absent'\nRequire stack:")
