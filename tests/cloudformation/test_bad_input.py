@@ -274,3 +274,25 @@ def test_iam_resources_need_their_capability(cfn_server: MontemapServer) -> None
     sam = "Transform: AWS::Serverless-2016-10-31\n" + unnamed
     with pytest.raises(cfn.exceptions.InsufficientCapabilitiesException, match="AUTO_EXPAND"):
         cfn.create_stack(StackName="caps-sam", TemplateBody=sam, Capabilities=["CAPABILITY_IAM"])
+
+
+def test_a_stack_that_rolled_back_can_only_be_deleted(cfn_server: MontemapServer) -> None:
+    """As on AWS: ROLLBACK_COMPLETE refuses UpdateStack and update change sets."""
+    cfn = client(cfn_server)
+    body = BUCKET_FIRST % "rolled-back-first" + (
+        "  Table:\n    Type: AWS::DynamoDB::Table\n    DependsOn: First\n"
+    )
+    stack_id = cfn.create_stack(StackName="rolled-back", TemplateBody=body)["StackId"]
+    assert finished(cfn, "rolled-back")["StackStatus"] == "ROLLBACK_COMPLETE"
+    good = BUCKET_FIRST % "rolled-back-first"
+    message = f"Stack:{stack_id} is in ROLLBACK_COMPLETE state and can not be updated."
+    with pytest.raises(cfn.exceptions.ClientError) as refused:
+        cfn.update_stack(StackName="rolled-back", TemplateBody=good)
+    assert refused.value.response["Error"]["Message"] == message
+    with pytest.raises(cfn.exceptions.ClientError) as refused:
+        cfn.create_change_set(StackName="rolled-back", ChangeSetName="u", TemplateBody=good)
+    assert refused.value.response["Error"]["Message"] == message
+    cfn.delete_stack(StackName="rolled-back")
+    assert finished(cfn, stack_id)["StackStatus"] == "DELETE_COMPLETE"
+    cfn.create_stack(StackName="rolled-back", TemplateBody=good)
+    assert finished(cfn, "rolled-back")["StackStatus"] == "CREATE_COMPLETE"

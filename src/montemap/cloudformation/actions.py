@@ -38,16 +38,15 @@ NO_CHANGES = (
     "The submitted information didn't contain changes. Submit different information to "
     "create a change set."
 )
-#: Statuses in which a stack takes no new operation.
+#: Statuses in which a stack can be updated. As on AWS, a stack whose creation rolled back
+#: (ROLLBACK_COMPLETE, ROLLBACK_FAILED) or whose deletion failed can only be deleted, and
+#: one whose update rollback failed needs ContinueUpdateRollback (not answered here).
 _DONE_STATUSES = (
     "CREATE_COMPLETE",
     "UPDATE_COMPLETE",
     "UPDATE_ROLLBACK_COMPLETE",
-    "ROLLBACK_COMPLETE",
     "CREATE_FAILED",
-    "UPDATE_ROLLBACK_FAILED",
-    "ROLLBACK_FAILED",
-    "DELETE_FAILED",
+    "UPDATE_FAILED",
     "REVIEW_IN_PROGRESS",
 )
 
