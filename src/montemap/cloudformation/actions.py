@@ -39,12 +39,14 @@ NO_CHANGES = (
     "create a change set."
 )
 #: Statuses in which a stack can be updated. As on AWS, a stack whose creation rolled back
-#: (ROLLBACK_COMPLETE, ROLLBACK_FAILED) or whose deletion failed can only be deleted, and
-#: one whose update rollback failed needs ContinueUpdateRollback (not answered here).
+#: (ROLLBACK_COMPLETE, ROLLBACK_FAILED) or whose deletion failed can only be deleted. One
+#: whose update rollback failed (on AWS: ContinueUpdateRollback first, not answered here;
+#: here also what a server stopped mid-update leaves) may be updated.
 _DONE_STATUSES = (
     "CREATE_COMPLETE",
     "UPDATE_COMPLETE",
     "UPDATE_ROLLBACK_COMPLETE",
+    "UPDATE_ROLLBACK_FAILED",
     "CREATE_FAILED",
     "UPDATE_FAILED",
     "REVIEW_IN_PROGRESS",
