@@ -54,6 +54,14 @@ CASES = {
         "    Properties: {BucketName: !ImportValue nobody-exports-this}\n",
         "No export named nobody-exports-this found.",
     ),
+    "dynamic-reference": (
+        "  Vpc:\n    Type: AWS::EC2::VPC\n"
+        '    Properties: {CidrBlock: "{{resolve:ssm:/network/cidr}}"}\n'
+        "  Other:\n    Type: AWS::StepFunctions::Activity\n    DependsOn: [First, Vpc]\n"
+        '    Properties: {Name: "{{resolve:secretsmanager:prod/name:SecretString:name}}"}\n',
+        "Dynamic reference {{resolve:secretsmanager:prod/name:SecretString:name}} cannot be "
+        "resolved here: montemap has no Secrets Manager",
+    ),
     "lambda-raises": (RAISES, "RuntimeError: the handler broke on purpose"),
     "never-answers": (SILENT, f"did not answer within {CUSTOM_TIMEOUT} s"),
 }

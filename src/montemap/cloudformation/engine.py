@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections.abc import Coroutine
 from typing import Any
@@ -18,6 +19,7 @@ from montemap.cloudformation.errors import NeedsReplacement, ResourceFailure, Te
 from montemap.cloudformation.intrinsics import Resolver
 from montemap.cloudformation.plan import Plan
 from montemap.cloudformation.providers import Outcome, Request, Services, provider_for
+from montemap.cloudformation.providers.accepted import AcceptedProvider
 from montemap.cloudformation.store import Doc, StackStore
 from montemap.errors import MontemapError
 
@@ -234,6 +236,8 @@ class StackEngine:
                     "(docs/bring-your-own.md lists the types it deploys)"
                 )
             properties = state.resolver.resolve(declared.get("Properties") or {})
+            if not isinstance(provider, AcceptedProvider):
+                _refuse_dynamic_references(properties)
             if update and properties == state.resources[name].get("_Properties"):
                 return True
             request = self.request(state, name, resource_type, properties)
@@ -414,3 +418,27 @@ def _answers_its_id(resource_type: str) -> bool:
 def _new_id(previous: Doc, outcome: Outcome) -> bool:
     old = previous.get("PhysicalResourceId")
     return bool(old) and outcome.physical_id != old
+
+
+#: A dynamic reference (``{{resolve:ssm:name}}``, ``{{resolve:secretsmanager:...}}``).
+_DYNAMIC_REFERENCE = re.compile(r"\{\{resolve:(ssm|ssm-secure|secretsmanager):[^}]*\}\}")
+
+
+def _refuse_dynamic_references(value: Any) -> None:
+    """A resource that acts here cannot be given a dynamic reference's value: there is no
+    Parameter Store or Secrets Manager behind montemap, so the literal text would reach the
+    function or container. Fail the resource, saying so, rather than pass it silently."""
+    if isinstance(value, str):
+        found = _DYNAMIC_REFERENCE.search(value)
+        if found is not None:
+            raise ResourceFailure(
+                f"Dynamic reference {found.group(0)} cannot be resolved here: montemap has no "
+                f"{'Secrets Manager' if found.group(1) == 'secretsmanager' else 'SSM Parameter Store'}"
+                " (pass the value as a template parameter instead)"
+            )
+    elif isinstance(value, dict):
+        for item in value.values():
+            _refuse_dynamic_references(item)
+    elif isinstance(value, list):
+        for item in value:
+            _refuse_dynamic_references(item)
