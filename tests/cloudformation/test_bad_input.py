@@ -304,3 +304,47 @@ def test_a_stack_that_rolled_back_can_only_be_deleted(cfn_server: MontemapServer
     assert finished(cfn, stack_id)["StackStatus"] == "DELETE_COMPLETE"
     cfn.create_stack(StackName="rolled-back", TemplateBody=good)
     assert finished(cfn, "rolled-back")["StackStatus"] == "CREATE_COMPLETE"
+
+
+SAM_FUNCTION = """
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      Runtime: python3.12
+      Handler: index.handler
+      InlineCode: "def handler(e, c):\\n    return 1\\n"
+"""
+
+
+def test_a_transforms_iam_resources_need_the_capability(cfn_server: MontemapServer) -> None:
+    """As on AWS (`sam deploy` without --capabilities): the role SAM adds needs
+    CAPABILITY_IAM; the refusal leaves no stack behind."""
+    cfn = client(cfn_server)
+    with pytest.raises(
+        cfn.exceptions.InsufficientCapabilitiesException, match=r"\[CAPABILITY_IAM\]"
+    ):
+        cfn.create_change_set(
+            StackName="sam-caps",
+            ChangeSetName="c",
+            ChangeSetType="CREATE",
+            TemplateBody=SAM_FUNCTION,
+        )
+    with pytest.raises(
+        cfn.exceptions.InsufficientCapabilitiesException, match=r"\[CAPABILITY_IAM\]"
+    ):
+        cfn.create_stack(
+            StackName="sam-caps", TemplateBody=SAM_FUNCTION, Capabilities=["CAPABILITY_AUTO_EXPAND"]
+        )
+    with pytest.raises(cfn.exceptions.ClientError, match="does not exist"):
+        cfn.describe_stacks(StackName="sam-caps")
+    cfn.create_change_set(
+        StackName="sam-caps",
+        ChangeSetName="c",
+        ChangeSetType="CREATE",
+        TemplateBody=SAM_FUNCTION,
+        Capabilities=["CAPABILITY_IAM"],
+    )
+    cfn.execute_change_set(StackName="sam-caps", ChangeSetName="c")
+    assert finished(cfn, "sam-caps")["StackStatus"] == "CREATE_COMPLETE"

@@ -26,6 +26,7 @@ from montemap.cloudformation.errors import (
 from montemap.cloudformation.plan import PSEUDO, Plan, parse, prepare, pseudo_parameters
 from montemap.cloudformation.providers import provider_for
 from montemap.cloudformation.store import Doc
+from montemap.cloudformation.template import transforms as template_transforms
 from montemap.errors import ApiError, MontemapError
 from montemap.storage.base import ObjectStoreError
 
@@ -106,12 +107,15 @@ class Actions:
             raise stack_missing(name)
         return found
 
-    def new_stack(self, name: str, params: Params, status: str) -> Doc:
+    def new_stack_id(self, name: str) -> str:
+        services = self.engine.services
+        return f"arn:aws:cloudformation:{services.region}:{services.account}:stack/{name}/{uuid.uuid4()}"
+
+    def new_stack(self, name: str, params: Params, status: str, stack_id: str | None = None) -> Doc:
         check_stack_name(name)
         if self.store.stack(name) is not None:
             raise already_exists(f"Stack [{name}] already exists")
-        services = self.engine.services
-        stack_id = f"arn:aws:cloudformation:{services.region}:{services.account}:stack/{name}/{uuid.uuid4()}"
+        stack_id = stack_id or self.new_stack_id(name)
         stack: Doc = {
             "StackId": stack_id,
             "StackName": name,
@@ -175,14 +179,14 @@ class Actions:
         if not parsed.get("Transform"):
             check_resources(parsed.get("Resources") or {}, set(declared), parsed.get("Outputs"))
         needed, _ = required_capabilities(parsed, direct=not change_set)
-        given_capabilities = set(params.get("Capabilities") or [])
-        missing = [c for c in needed if not _acknowledged(c, given_capabilities)]
-        if missing:
-            raise ApiError(
-                "InsufficientCapabilitiesException",
-                f"Requires capabilities : [{', '.join(missing)}]",
-                status=400,
-            )
+        _check_capabilities(needed, params)
+
+    def check_expanded(self, plan: Plan, params: Params) -> None:
+        """The IAM capabilities of a template whose ``Transform`` made its resources."""
+        if not template_transforms(parse(plan.text)):
+            return
+        needed, _ = required_capabilities({"Resources": plan.resources}, direct=False)
+        _check_capabilities(needed, params)
 
     def stored_plan(self, stack: Doc) -> Plan | None:
         if not stack.get("_Template"):
@@ -272,6 +276,17 @@ def required_capabilities(template: dict[str, Any], *, direct: bool) -> tuple[li
         f"The following resource(s) require capabilities: [{', '.join(types)}]" if types else ""
     )
     return needed, reason
+
+
+def _check_capabilities(needed: list[str], params: Params) -> None:
+    given = set(params.get("Capabilities") or [])
+    missing = [c for c in needed if not _acknowledged(c, given)]
+    if missing:
+        raise ApiError(
+            "InsufficientCapabilitiesException",
+            f"Requires capabilities : [{', '.join(missing)}]",
+            status=400,
+        )
 
 
 def _acknowledged(capability: str, given: set[str]) -> bool:
@@ -429,11 +444,23 @@ async def create_stack(actions: Actions, params: Params) -> Params:
     # a bad name, a template that does not parse, or bad parameters: refused before a stack exists
     check_stack_name(str(params.get("StackName") or ""))
     actions.check_parameters(text, params)
-    stack = actions.new_stack(str(params.get("StackName")), params, "CREATE_IN_PROGRESS")
+    name = str(params.get("StackName"))
+    if actions.store.stack(name) is not None:
+        raise already_exists(f"Stack [{name}] already exists")
+    # planned before the stack exists, so that what a Transform adds (IAM roles) is
+    # checked against the capabilities first, as AWS does
+    probe: Doc = {"StackName": name, "StackId": actions.new_stack_id(name)}
+    plan: Plan | None = None
+    failure = ""
     try:
-        plan = actions.plan(stack, text, params)
+        plan = actions.plan(probe, text, params)
     except TemplateError as exc:
-        await actions.run(stack, operations.fail_plan(actions.engine, stack, str(exc)))
+        failure = str(exc)
+    if plan is not None:
+        actions.check_expanded(plan, params)
+    stack = actions.new_stack(name, params, "CREATE_IN_PROGRESS", stack_id=probe["StackId"])
+    if plan is None:
+        await actions.run(stack, operations.fail_plan(actions.engine, stack, failure))
         return {"StackId": stack["StackId"]}
     await actions.run(stack, operations.create(actions.engine, stack, plan))
     return {"StackId": stack["StackId"]}
@@ -450,6 +477,7 @@ async def update_stack(actions: Actions, params: Params) -> Params:
     )
     actions.check_parameters(text, params, stack)
     plan = actions.plan(stack, text, params)
+    actions.check_expanded(plan, params)
     if not diff.changes(actions.engine, stack, plan) and text == stack.get("_Template"):
         raise validation("No updates are to be performed.")
     await actions.run(stack, operations.update(actions.engine, stack, plan))

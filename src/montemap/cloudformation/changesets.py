@@ -24,6 +24,7 @@ from montemap.cloudformation.actions import (
 )
 from montemap.cloudformation.errors import TemplateError, change_set_not_found, validation
 from montemap.cloudformation.store import Doc
+from montemap.errors import ApiError
 
 
 def _find(actions: Actions, params: Params) -> Doc:
@@ -57,11 +58,13 @@ async def create_change_set(actions: Actions, params: Params) -> Params:
         # a bad name or bad parameters are the request's ValidationError, as on AWS
         check_stack_name(name)
         actions.check_parameters(text, params, change_set=True)
+        created = existing is None
         stack = existing or actions.new_stack(name, params, "REVIEW_IN_PROGRESS")
     else:
         if existing is None:
             raise validation(f"Stack [{name}] does not exist")
         stack = existing
+        created = False
         actions.check_idle(stack)
         actions.check_parameters(text, params, stack, change_set=True)
     change_set: Doc = {
@@ -85,6 +88,12 @@ async def create_change_set(actions: Actions, params: Params) -> Params:
         change_set["Description"] = str(params["Description"])
     try:
         plan = actions.plan(stack, text, params)
+        try:
+            actions.check_expanded(plan, params)
+        except ApiError:
+            if created:  # refused: the stack this request made is not left behind
+                actions.engine.set_status(stack, "DELETE_COMPLETE")
+            raise
         change_set["Parameters"] = [
             {"ParameterKey": p.key, "ParameterValue": "****" if p.no_echo else p.value}
             for p in plan.parameters.values()
