@@ -39,6 +39,12 @@ def test_create_get_list_and_invoke(lambda_client: Any) -> None:
     got = lambda_client.get_function(FunctionName="fn-basic")
     assert got["Configuration"]["CodeSha256"] == created["CodeSha256"]
     assert got["Code"]["RepositoryType"] == "S3"
+    # fields Lambda reports of every function
+    assert got["Configuration"]["LoggingConfig"] == {
+        "LogFormat": "Text",
+        "LogGroup": "/aws/lambda/fn-basic",
+    }
+    assert got["Configuration"]["SnapStart"] == {"ApplyOn": "None", "OptimizationStatus": "Off"}
     names = [f["FunctionName"] for f in lambda_client.list_functions()["Functions"]]
     assert "fn-basic" in names and "PartitionInventory" in names
     assert _code(lambda_client, "fn-basic", Payload=b'{"k": [1, 2]}') == {

@@ -169,10 +169,18 @@ def new_config(
         "PackageType": "Zip",
         "Architectures": params.get("Architectures") or ["x86_64"],
         "EphemeralStorage": {"Size": 512},
+        "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
+        "LoggingConfig": {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{name}"},
     }
     for field in _RECORDED:
         if field in params:
             config[field] = params[field]
+    if "LoggingConfig" in params:  # what Lambda fills in of a partial one
+        config["LoggingConfig"] = {
+            "LogFormat": "Text",
+            "LogGroup": f"/aws/lambda/{name}",
+            **(params["LoggingConfig"] or {}),
+        }
     if params.get("Layers"):
         config["Layers"] = [{"Arn": arn, "CodeSize": 0} for arn in params["Layers"]]
     return config
