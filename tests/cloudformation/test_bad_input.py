@@ -348,3 +348,44 @@ def test_a_transforms_iam_resources_need_the_capability(cfn_server: MontemapServ
     )
     cfn.execute_change_set(StackName="sam-caps", ChangeSetName="c")
     assert finished(cfn, "sam-caps")["StackStatus"] == "CREATE_COMPLETE"
+
+
+EXPORTING = """
+Parameters:
+  Suffix: {Type: String, Default: one}
+Resources:
+  Jobs: {Type: AWS::StepFunctions::Activity, Properties: {Name: !Sub "exported-${Suffix}"}}
+Outputs:
+  Jobs: {Value: !GetAtt Jobs.Name, Export: {Name: exported-jobs}}
+"""
+IMPORTING = """
+Resources:
+  Other: {Type: AWS::StepFunctions::Activity}
+Outputs:
+  Seen: {Value: !ImportValue exported-jobs}
+"""
+
+
+def test_an_imported_export_can_be_neither_changed_nor_removed(
+    cfn_server: MontemapServer,
+) -> None:
+    """As on AWS: the exporting stack's update fails with the reason and rolls back."""
+    cfn = client(cfn_server)
+    cfn.create_stack(StackName="exporting", TemplateBody=EXPORTING)
+    assert finished(cfn, "exporting")["StackStatus"] == "CREATE_COMPLETE"
+    cfn.create_stack(StackName="importing", TemplateBody=IMPORTING)
+    assert finished(cfn, "importing")["StackStatus"] == "CREATE_COMPLETE"
+    changed = [{"ParameterKey": "Suffix", "ParameterValue": "two"}]
+    cfn.update_stack(StackName="exporting", TemplateBody=EXPORTING, Parameters=changed)
+    assert finished(cfn, "exporting")["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"
+    reasons = [r for _, s, r in events(cfn, "exporting") if s == "UPDATE_ROLLBACK_IN_PROGRESS"]
+    assert reasons == ["Cannot update export exported-jobs as it is in use by importing"]
+    without = EXPORTING.split("Outputs:")[0]
+    cfn.update_stack(StackName="exporting", TemplateBody=without)
+    assert finished(cfn, "exporting")["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"
+    reasons = [r for _, s, r in events(cfn, "exporting") if s == "UPDATE_ROLLBACK_IN_PROGRESS"]
+    assert reasons[-1] == "Export exported-jobs cannot be deleted as it is in use by importing"
+    exports = {e["Name"]: e["Value"] for e in cfn.list_exports()["Exports"]}
+    assert exports["exported-jobs"] == "exported-one"
+    activities = {a["name"] for a in cfn_server.client().list_activities()["activities"]}
+    assert "exported-one" in activities and "exported-two" not in activities

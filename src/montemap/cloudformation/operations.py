@@ -37,7 +37,32 @@ def outputs(state: State) -> tuple[list[Doc], dict[str, str]]:
         owner = taken.get(name)
         if owner is not None and owner[1] != state.stack["StackId"]:
             raise TemplateError(f"Export with name {name} is already exported by stack {owner[1]}")
+    _check_imported_exports(state, taken, exports)
     return shown, exports
+
+
+class ExportInUse(TemplateError):
+    """An export another stack imports would change or go (the stack's update fails)."""
+
+
+def _check_imported_exports(
+    state: State, taken: dict[str, tuple[str, str]], exports: dict[str, str]
+) -> None:
+    """As on AWS: an export another stack imports can be neither changed nor removed."""
+    mine = state.stack["StackId"]
+    for name, (value, owner) in sorted(taken.items()):
+        if owner != mine or exports.get(name) == value:
+            continue
+        users = sorted(
+            other["StackName"]
+            for other in state.engine.store.stacks()
+            if other["StackId"] != mine and name in (other.get("_Imports") or [])
+        )
+        if not users:
+            continue
+        if name in exports:
+            raise ExportInUse(f"Cannot update export {name} as it is in use by {users[0]}")
+        raise ExportInUse(f"Export {name} cannot be deleted as it is in use by {users[0]}")
 
 
 def _text(value: Any) -> str:
@@ -50,6 +75,8 @@ def _finish(engine: StackEngine, state: State) -> str | None:
     """Record outputs and exports; the failure reason, or None."""
     try:
         shown, exports = outputs(state)
+    except ExportInUse as exc:
+        return str(exc)
     except MontemapError as exc:
         return f"Outputs could not be resolved: {exc}"
     state.stack["Outputs"] = shown
