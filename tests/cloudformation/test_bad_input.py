@@ -212,6 +212,11 @@ INVALID_TEMPLATES = {
         '    Properties: {Name: !Sub "x-${First.Arn}-${First.Owner}"}\n',
         "Template error: resource First does not support attribute type Owner in Fn::GetAtt",
     ),
+    "unresolved-output": (
+        "Outputs:\n  Where: {Value: !Ref Elsewhere}\n",
+        "Template format error: Unresolved resource dependencies [Elsewhere] in the Outputs "
+        "block of the template",
+    ),
     "unresolved": (
         "  Other:\n    Type: AWS::S3::Bucket\n    Properties: {BucketName: !Ref Nothing}\n",
         "Template format error: Unresolved resource dependencies [Nothing] in the Resources "

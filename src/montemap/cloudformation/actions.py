@@ -23,6 +23,7 @@ from montemap.cloudformation.errors import (
     stack_missing,
     validation,
 )
+from montemap.cloudformation.intrinsics import references
 from montemap.cloudformation.plan import PSEUDO, Plan, parse, prepare, pseudo_parameters
 from montemap.cloudformation.providers import provider_for
 from montemap.cloudformation.store import Doc
@@ -313,6 +314,14 @@ def check_resources(resources: dict[str, Any], declared: set[str], outputs: Any 
         graph.creation_order(deps)
     except TemplateError as exc:
         raise validation(str(exc).removeprefix("Template error: "))
+    if isinstance(outputs, dict):
+        known = set(resources) | set(PSEUDO) | declared
+        unknown = sorted(references(list(outputs.values())) - known)
+        if unknown:
+            raise validation(
+                f"Template format error: Unresolved resource dependencies [{', '.join(unknown)}] "
+                "in the Outputs block of the template"
+            )
     for target, attribute in sorted(_attributes_read([resources, outputs])):
         resource = resources.get(target)
         kind = str(resource.get("Type")) if isinstance(resource, dict) else ""
