@@ -276,6 +276,8 @@ def test_iam_resources_need_their_capability(cfn_server: MontemapServer) -> None
         assert validated["CapabilitiesReason"] == (
             "The following resource(s) require capabilities: [AWS::IAM::Role]"
         )
+        summary = cfn.get_template_summary(TemplateBody=body)
+        assert summary["Capabilities"] == [needed]
     with pytest.raises(cfn.exceptions.InsufficientCapabilitiesException):
         cfn.create_stack(StackName="caps", TemplateBody=named, Capabilities=["CAPABILITY_IAM"])
     cfn.create_stack(StackName="caps", TemplateBody=unnamed, Capabilities=["CAPABILITY_IAM"])
@@ -285,6 +287,9 @@ def test_iam_resources_need_their_capability(cfn_server: MontemapServer) -> None
     )
     assert finished(cfn, "caps-named")["StackStatus"] == "CREATE_COMPLETE"
     sam = "Transform: AWS::Serverless-2016-10-31\n" + unnamed
+    summary = cfn.get_template_summary(TemplateBody=sam)
+    assert summary["Capabilities"] == ["CAPABILITY_AUTO_EXPAND"]
+    assert summary["DeclaredTransforms"] == ["AWS::Serverless-2016-10-31"]
     with pytest.raises(cfn.exceptions.InsufficientCapabilitiesException, match="AUTO_EXPAND"):
         cfn.create_stack(StackName="caps-sam", TemplateBody=sam, Capabilities=["CAPABILITY_IAM"])
 

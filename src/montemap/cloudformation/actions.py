@@ -658,4 +658,12 @@ async def get_template_summary(actions: Actions, params: Params) -> Params:
     result: Params = {"Parameters": shown, "ResourceTypes": types, "Version": "2010-09-09"}
     if template.get("Description"):
         result["Description"] = str(template["Description"])
+    needed, reason = required_capabilities(template, direct=True)
+    if needed:
+        result["Capabilities"] = needed
+        if reason:
+            result["CapabilitiesReason"] = reason
+    declared = template_transforms(template)
+    if declared:
+        result["DeclaredTransforms"] = declared
     return result
