@@ -97,3 +97,12 @@ def test_a_new_physical_id_on_update_deletes_the_old_one(cfn_server: MontemapSer
     assert finished(cfn, "custom-ids")["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"
     reasons = [r for n, s, r in events(cfn, "custom-ids") if n == "Thing" and s == "UPDATE_FAILED"]
     assert reasons and "refused on purpose" in reasons[-1]
+    # the rollback asked the function to go back to the previous properties
+    back = _requests(cfn_server)["Update/second"]
+    assert (back["ResourceProperties"]["Id"], back["ResourceProperties"]["Fail"]) == (
+        "second",
+        "no",
+    )
+    assert back["OldResourceProperties"]["Fail"] == "yes"
+    resource = cfn.describe_stack_resource(StackName="custom-ids", LogicalResourceId="Thing")
+    assert resource["StackResourceDetail"]["PhysicalResourceId"] == "second"

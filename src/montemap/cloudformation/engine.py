@@ -270,6 +270,10 @@ class StackEngine:
             reason = str(exc)
             if name in state.resources:
                 kept = previous.get("_Properties") if update else properties
+                if update and _answers_its_id(resource_type):
+                    # what the function may have half done: the rollback sends it an Update
+                    # back to the previous properties, as CloudFormation does
+                    kept = properties
                 self._save(state, name, resource_type, f"{kind}_FAILED", None, kept, reason)
             else:
                 self.event(state.stack, name, resource_type, f"{kind}_FAILED", reason=reason)
