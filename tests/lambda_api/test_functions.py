@@ -126,6 +126,12 @@ def test_delete_function(lambda_client: Any) -> None:
         ({"FunctionName": "fn-basic-dup"}, "ResourceConflictException", "already exist"),
         ({"FunctionName": "PartitionInventory"}, "ResourceConflictException", "already exist"),
         (
+            {"FunctionName": "bad name!"},
+            "ValidationException",
+            "1 validation error detected: Value 'bad name!' at 'functionName' failed to satisfy "
+            "constraint: Member must satisfy regular expression pattern: (arn:(aws[a-zA-Z-]*)?",
+        ),
+        (
             {"Timeout": 901},
             "ValidationException",
             "1 validation error detected: Value '901' at 'timeout' failed to satisfy constraint: "
