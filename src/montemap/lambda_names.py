@@ -29,6 +29,13 @@ _QUALIFIER_RE = re.compile(_QUALIFIER)
 _VERSION_RE = re.compile(r"^[0-9]{1,20}$")
 
 
+#: The pattern Lambda's API model gives ``FunctionName`` (quoted in its refusal).
+PATTERN = (
+    r"(arn:(aws[a-zA-Z-]*)?:lambda:)?([a-z]{2}(-gov)?-[a-z]+-\d{1}:)?(\d{12}:)?(function:)?"
+    r"([a-zA-Z0-9-_]+)(:(\$LATEST|[a-zA-Z0-9-_]+))?"
+)
+
+
 class FunctionNameError(MontemapError):
     """A ``FunctionName`` (or ``Qualifier``) Lambda would refuse; the message says why."""
 
@@ -52,8 +59,7 @@ def parse_function_name(value: str, qualifier: str | None = None) -> FunctionRef
         if not short:
             raise FunctionNameError(
                 f"1 validation error detected: Value '{value}' at 'functionName' failed to "
-                "satisfy constraint: Member must be a function name, a name with a version "
-                "or alias, or a function ARN"
+                f"satisfy constraint: Member must satisfy regular expression pattern: {PATTERN}"
             )
         account, (name, inline) = None, short.groups()
     if qualifier is not None and not _QUALIFIER_RE.fullmatch(qualifier):

@@ -54,3 +54,30 @@ def test_a_bad_tag_fails_the_bucket_and_rolls_back(cfn_server: MontemapServer) -
     failed = [r for _, s, r in events(cfn, "settings-bad") if s == "CREATE_FAILED"]
     assert any("cannot be prefixed with aws: ('aws:x')" in r for r in failed), failed
     assert "settings-bad" not in {b["Name"] for b in s3.list_buckets()["Buckets"]}
+
+
+def test_properties_without_local_effect_are_named_in_the_event(
+    cfn_server: MontemapServer,
+) -> None:
+    cfn = client(cfn_server)
+    body = """
+Resources:
+  Quiet:
+    Type: AWS::S3::Bucket
+    Properties:
+      BucketName: settings-quiet
+      BucketEncryption:
+        ServerSideEncryptionConfiguration:
+          - ServerSideEncryptionByDefault: {SSEAlgorithm: AES256}
+      LifecycleConfiguration: {Rules: [{Status: Enabled, ExpirationInDays: 1}]}
+      NotificationConfiguration:
+        LambdaConfigurations:
+          - {Event: "s3:ObjectCreated:*", Function: arn:aws:lambda:us-east-1:123456789012:function:f}
+"""
+    cfn.create_stack(StackName="settings-quiet", TemplateBody=body)
+    assert finished(cfn, "settings-quiet")["StackStatus"] == "CREATE_COMPLETE"
+    notes = [
+        r for n, s, r in events(cfn, "settings-quiet") if n == "Quiet" and s == "CREATE_COMPLETE"
+    ]
+    assert "S3 event notifications are not sent here" in notes[0]
+    assert "BucketEncryption, LifecycleConfiguration: accepted, no local effect" in notes[0]

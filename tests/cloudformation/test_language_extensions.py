@@ -45,10 +45,13 @@ Outputs:
     Value: {"Fn::ToJsonString": {"names": !Ref Names, "job": !GetAtt Jobsalpha.Name}}
 """
 
+#: A template with a transform, made into a stack directly, needs this (as on AWS).
+EXPAND = ["CAPABILITY_AUTO_EXPAND"]
+
 
 def test_for_each_length_and_to_json_string(cfn_server: MontemapServer) -> None:
     cfn = client(cfn_server)
-    cfn.create_stack(StackName="lang", TemplateBody=TEMPLATE)
+    cfn.create_stack(StackName="lang", TemplateBody=TEMPLATE, Capabilities=EXPAND)
     stack = finished(cfn, "lang")
     assert stack["StackStatus"] == "CREATE_COMPLETE", events(cfn, "lang")
     shown = outputs(stack)
@@ -73,7 +76,7 @@ def test_for_each_length_and_to_json_string(cfn_server: MontemapServer) -> None:
 def test_a_for_each_key_without_the_identifier_is_an_event(cfn_server: MontemapServer) -> None:
     cfn = client(cfn_server)
     body = TEMPLATE.replace('"Jobs&{Name}":', "Jobs:")
-    cfn.create_stack(StackName="lang-bad", TemplateBody=body)
+    cfn.create_stack(StackName="lang-bad", TemplateBody=body, Capabilities=EXPAND)
     assert finished(cfn, "lang-bad")["StackStatus"] == "ROLLBACK_COMPLETE"
     failed = [r for _, s, r in events(cfn, "lang-bad") if s == "CREATE_FAILED"]
     assert failed == [
@@ -85,7 +88,7 @@ def test_a_for_each_key_without_the_identifier_is_an_event(cfn_server: MontemapS
 def test_an_unknown_transform_is_an_event_and_rolls_back(cfn_server: MontemapServer) -> None:
     cfn = client(cfn_server)
     body = "Transform: AWS::Include\nResources:\n  A: {Type: AWS::StepFunctions::Activity}\n"
-    cfn.create_stack(StackName="lang-include", TemplateBody=body)
+    cfn.create_stack(StackName="lang-include", TemplateBody=body, Capabilities=EXPAND)
     assert finished(cfn, "lang-include")["StackStatus"] == "ROLLBACK_COMPLETE"
     failed = [r for _, s, r in events(cfn, "lang-include") if s == "CREATE_FAILED"]
     assert len(failed) == 1 and "Transform AWS::Include is not supported here" in failed[0]
@@ -108,7 +111,11 @@ Resources:
 Outputs:
   Bye: {Value: !Ref byeFunction}
 """
-    cfn.create_stack(StackName="lang-sam", TemplateBody=body, Capabilities=["CAPABILITY_IAM"])
+    cfn.create_stack(
+        StackName="lang-sam",
+        TemplateBody=body,
+        Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
+    )
     stack = finished(cfn, "lang-sam")
     assert stack["StackStatus"] == "CREATE_COMPLETE", events(cfn, "lang-sam")
     answer = cfn_server.client("lambda").invoke(FunctionName=outputs(stack)["Bye"])

@@ -43,7 +43,7 @@ Resources:
     Type: AWS::S3::Bucket
     Properties: {BucketName: nested-broken-store}
   Mystery:
-    Type: AWS::Made::Up
+    Type: AWS::DynamoDB::Table
     DependsOn: Store
 """
 
@@ -122,7 +122,9 @@ Resources:
     (child,) = _children(cfn, stack["StackId"])
     assert child["StackStatus"] == "DELETE_COMPLETE"
     child_events = events(cfn, child["StackId"])
-    assert any("Unrecognized resource type: [AWS::Made::Up]" in r for _, _, r in child_events)
+    assert any(
+        "Unrecognized resource type: [AWS::DynamoDB::Table]" in r for _, _, r in child_events
+    )
     assert "nested-broken-store" not in _buckets(cfn_server)
     activities = cfn_server.client().list_activities()["activities"]
     assert "nested-before" not in [a["name"] for a in activities]

@@ -236,7 +236,9 @@ Outputs:
 
 def test_sam_function_is_deployed_and_runs(cfn_server: MontemapServer) -> None:
     cfn = client(cfn_server)
-    cfn.create_stack(StackName="sam", TemplateBody=SAM, Capabilities=["CAPABILITY_IAM"])
+    cfn.create_stack(
+        StackName="sam", TemplateBody=SAM, Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"]
+    )
     stack = finished(cfn, "sam")
     assert stack["StackStatus"] == "CREATE_COMPLETE", events(cfn, "sam")
     name = outputs(stack)["Function"]

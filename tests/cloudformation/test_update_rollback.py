@@ -18,7 +18,7 @@ Resources:
 """
 FAILING = """
   Mystery:
-    Type: AWS::Made::Up
+    Type: AWS::DynamoDB::Table
     DependsOn: Jobs
 """
 

@@ -58,4 +58,4 @@ def test_too_large_and_garbage(tmp_path: Path) -> None:
         codezip.validate(b"PK\x03\x04 truncated")
     with pytest.raises(LambdaError) as large:
         codezip.validate(bytes(codezip.MAX_ZIPPED + 1))
-    assert large.value.code == "RequestTooLargeException"
+    assert large.value.code == "RequestEntityTooLargeException"

@@ -39,6 +39,12 @@ def test_create_get_list_and_invoke(lambda_client: Any) -> None:
     got = lambda_client.get_function(FunctionName="fn-basic")
     assert got["Configuration"]["CodeSha256"] == created["CodeSha256"]
     assert got["Code"]["RepositoryType"] == "S3"
+    # fields Lambda reports of every function
+    assert got["Configuration"]["LoggingConfig"] == {
+        "LogFormat": "Text",
+        "LogGroup": "/aws/lambda/fn-basic",
+    }
+    assert got["Configuration"]["SnapStart"] == {"ApplyOn": "None", "OptimizationStatus": "Off"}
     names = [f["FunctionName"] for f in lambda_client.list_functions()["Functions"]]
     assert "fn-basic" in names and "PartitionInventory" in names
     assert _code(lambda_client, "fn-basic", Payload=b'{"k": [1, 2]}') == {
@@ -88,12 +94,12 @@ def test_create_from_the_object_store(lambda_client: Any, lambda_server: Montema
 
 
 def test_update_code_and_configuration(lambda_client: Any) -> None:
-    create(lambda_client, "fn-update", ECHO, Environment={"Variables": {"A": "1"}})
-    source = {"index.py": "import os\ndef handler(e, c):\n    return os.environ.get('A')\n"}
+    create(lambda_client, "fn-update", ECHO, Environment={"Variables": {"AB": "1"}})
+    source = {"index.py": "import os\ndef handler(e, c):\n    return os.environ.get('AB')\n"}
     updated = lambda_client.update_function_code(FunctionName="fn-update", ZipFile=package(source))
     assert _code(lambda_client, "fn-update") == "1"
     config = lambda_client.update_function_configuration(
-        FunctionName="fn-update", Environment={"Variables": {"A": "2"}}, Timeout=10
+        FunctionName="fn-update", Environment={"Variables": {"AB": "2"}}, Timeout=10
     )
     assert config["Timeout"] == 10 and config["RevisionId"] != updated["RevisionId"]
     assert _code(lambda_client, "fn-update") == "2"
@@ -119,7 +125,31 @@ def test_delete_function(lambda_client: Any) -> None:
     [
         ({"FunctionName": "fn-basic-dup"}, "ResourceConflictException", "already exist"),
         ({"FunctionName": "PartitionInventory"}, "ResourceConflictException", "already exist"),
-        ({"Timeout": 901}, "InvalidParameterValueException", "between 1 and 900"),
+        (
+            {"FunctionName": "bad name!"},
+            "ValidationException",
+            "1 validation error detected: Value 'bad name!' at 'functionName' failed to satisfy "
+            "constraint: Member must satisfy regular expression pattern: (arn:(aws[a-zA-Z-]*)?",
+        ),
+        (
+            {"Timeout": 901},
+            "ValidationException",
+            "1 validation error detected: Value '901' at 'timeout' failed to satisfy constraint: "
+            "Member must have value less than or equal to 900",
+        ),
+        (
+            {"Environment": {"Variables": {"1ST": "x"}}},
+            "ValidationException",
+            "Value at 'environment.variables' failed to satisfy constraint: Map keys must satisfy "
+            "constraint: [Member must satisfy regular expression pattern: [a-zA-Z]([a-zA-Z0-9_])+]",
+        ),
+        ({"Environment": {"Variables": {"A": "x"}}}, "ValidationException", "Map keys"),
+        (
+            {"Environment": {"Variables": {"BIG": "x" * 4090}}},
+            "InvalidParameterValueException",
+            "the environment variables you have provided exceeded the 4KB limit. "
+            'String measured: {"BIG":"xxx',
+        ),
         (
             {"Environment": {"Variables": {"AWS_REGION": "x"}}},
             "InvalidParameterValueException",

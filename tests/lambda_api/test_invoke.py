@@ -240,3 +240,93 @@ def test_nodejs_handlers(lambda_client: Any) -> None:
     payload, response = _invoke(lambda_client, "inv-node-callback", {"fail": "input"})
     assert response["FunctionError"] == "Unhandled"
     assert (payload["errorType"], payload["errorMessage"]) == ("TypeError", "bad input")
+
+
+def test_error_documents_carry_only_the_functions_frames(lambda_client: Any) -> None:
+    """As Lambda's Python runtime: the stack trace is the function's own frames, import
+    failures have none, a syntax error is Runtime.UserCodeSyntaxError."""
+    create(
+        lambda_client,
+        "inv-frames",
+        {
+            "index.py": "import helper\ndef handler(e, c):\n    return helper.fail(e)\n",
+            "helper.py": "def fail(e):\n    raise KeyError('missing')\n",
+        },
+    )
+    payload, _ = _invoke(lambda_client, "inv-frames")
+    assert payload["errorType"] == "KeyError"
+    trace = payload["stackTrace"]
+    assert len(trace) == 2, trace
+    assert 'index.py", line 3, in handler' in trace[0]
+    assert 'helper.py", line 2, in fail' in trace[1]
+    assert "bootstrap" not in "".join(trace)
+
+    create(lambda_client, "inv-noimport", {"index.py": "import not_installed_anywhere\n"})
+    payload, response = _invoke(lambda_client, "inv-noimport")
+    assert response["FunctionError"] == "Unhandled"
+    assert payload["errorType"] == "Runtime.ImportModuleError"
+    assert payload["errorMessage"] == (
+        "Unable to import module 'index': No module named 'not_installed_anywhere'"
+    )
+    assert payload["stackTrace"] == []
+
+    create(lambda_client, "inv-syntax", {"index.py": "def handler(e, c)\n    return 1\n"})
+    payload, _ = _invoke(lambda_client, "inv-syntax")
+    assert payload["errorType"] == "Runtime.UserCodeSyntaxError"
+    assert payload["errorMessage"].startswith("Syntax error in module 'index': ")
+    assert len(payload["stackTrace"]) == 1 and "Line 1" in payload["stackTrace"][0]
+
+
+def test_payloads_over_the_quota_are_refused_as_lambda_does(lambda_client: Any) -> None:
+    """The code Lambda answers is RequestEntityTooLargeException (413), with its messages."""
+    create(lambda_client, "inv-quota", {"index.py": "def handler(e, c):\n    return 1\n"})
+    big = json.dumps({"x": "y" * (6 * 1024 * 1024)}).encode()
+    with pytest.raises(lambda_client.exceptions.ClientError) as refused:
+        lambda_client.invoke(FunctionName="inv-quota", Payload=big)
+    error = refused.value.response["Error"]
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 413
+    assert error["Code"] == "RequestEntityTooLargeException"
+    assert error["Message"] == (
+        "Request must be smaller than 6291456 bytes for the InvokeFunction operation"
+    )
+    event = json.dumps({"x": "y" * (1024 * 1024)}).encode()
+    with pytest.raises(lambda_client.exceptions.ClientError) as refused:
+        lambda_client.invoke(FunctionName="inv-quota", Payload=event, InvocationType="Event")
+    error = refused.value.response["Error"]
+    assert error["Code"] == "RequestEntityTooLargeException"
+    assert error["Message"] == (
+        f"{len(event)} byte payload is too large for the Event invocation type "
+        "(limit 1048576 bytes)"
+    )
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="no node on this host")
+def test_nodejs_error_documents_are_lambdas(lambda_client: Any) -> None:
+    """As Lambda's Node.js runtime: `trace` is the stack's lines ("Type: message", then the
+    indented frames), a thrown non-Error is typed by typeof, a syntax error is
+    Runtime.UserCodeSyntaxError, a missing handler file an ImportModuleError."""
+    files = {
+        "index.js": "exports.handler = async (e) => {\n"
+        "  if (e.text) { throw 'plain text'; }\n"
+        "  throw new RangeError('out of range');\n};\n",
+        "broken.js": "exports.handler = async () => { return 1\n",
+    }
+    for name, handler in (
+        ("node-errors", "index.handler"),
+        ("node-syntax", "broken.handler"),
+        ("node-nofile", "absent.handler"),
+    ):
+        create(lambda_client, name, files, Runtime="nodejs20.x", Handler=handler)
+    payload, response = _invoke(lambda_client, "node-errors")
+    assert response["FunctionError"] == "Unhandled"
+    assert (payload["errorType"], payload["errorMessage"]) == ("RangeError", "out of range")
+    assert payload["trace"][0] == "RangeError: out of range"
+    assert payload["trace"][1].startswith("    at ") and "index.js:3" in payload["trace"][1]
+    payload, _ = _invoke(lambda_client, "node-errors", {"text": True})
+    assert payload == {"errorType": "string", "errorMessage": "plain text", "trace": []}
+    payload, _ = _invoke(lambda_client, "node-syntax")
+    assert payload["errorType"] == "Runtime.UserCodeSyntaxError"
+    assert payload["errorMessage"].startswith("SyntaxError: ")
+    payload, _ = _invoke(lambda_client, "node-nofile")
+    assert payload["errorType"] == "Runtime.ImportModuleError"
+    assert payload["errorMessage"].startswith("Error: Cannot find module 'absent'\nRequire stack:")

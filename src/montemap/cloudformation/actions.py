@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from montemap.cloudformation import operations
+from montemap.cloudformation import diff, graph, operations, parameters
 from montemap.cloudformation.engine import StackEngine
 from montemap.cloudformation.errors import (
     TemplateError,
@@ -23,9 +23,12 @@ from montemap.cloudformation.errors import (
     stack_missing,
     validation,
 )
-from montemap.cloudformation.plan import Plan, parse, prepare, pseudo_parameters
+from montemap.cloudformation.intrinsics import references
+from montemap.cloudformation.plan import PSEUDO, Plan, parse, prepare, pseudo_parameters
+from montemap.cloudformation.providers import provider_for
 from montemap.cloudformation.store import Doc
-from montemap.errors import MontemapError
+from montemap.cloudformation.template import transforms as template_transforms
+from montemap.errors import ApiError, MontemapError
 from montemap.storage.base import ObjectStoreError
 
 Params = dict[str, Any]
@@ -37,16 +40,17 @@ NO_CHANGES = (
     "The submitted information didn't contain changes. Submit different information to "
     "create a change set."
 )
-#: Statuses in which a stack takes no new operation.
+#: Statuses in which a stack can be updated. As on AWS, a stack whose creation rolled back
+#: (ROLLBACK_COMPLETE, ROLLBACK_FAILED) or whose deletion failed can only be deleted. One
+#: whose update rollback failed (on AWS: ContinueUpdateRollback first, not answered here;
+#: here also what a server stopped mid-update leaves) may be updated.
 _DONE_STATUSES = (
     "CREATE_COMPLETE",
     "UPDATE_COMPLETE",
     "UPDATE_ROLLBACK_COMPLETE",
-    "ROLLBACK_COMPLETE",
-    "CREATE_FAILED",
     "UPDATE_ROLLBACK_FAILED",
-    "ROLLBACK_FAILED",
-    "DELETE_FAILED",
+    "CREATE_FAILED",
+    "UPDATE_FAILED",
     "REVIEW_IN_PROGRESS",
 )
 
@@ -104,11 +108,15 @@ class Actions:
             raise stack_missing(name)
         return found
 
-    def new_stack(self, name: str, params: Params, status: str) -> Doc:
+    def new_stack_id(self, name: str) -> str:
+        services = self.engine.services
+        return f"arn:aws:cloudformation:{services.region}:{services.account}:stack/{name}/{uuid.uuid4()}"
+
+    def new_stack(self, name: str, params: Params, status: str, stack_id: str | None = None) -> Doc:
+        check_stack_name(name)
         if self.store.stack(name) is not None:
             raise already_exists(f"Stack [{name}] already exists")
-        services = self.engine.services
-        stack_id = f"arn:aws:cloudformation:{services.region}:{services.account}:stack/{name}/{uuid.uuid4()}"
+        stack_id = stack_id or self.new_stack_id(name)
         stack: Doc = {
             "StackId": stack_id,
             "StackName": name,
@@ -149,6 +157,37 @@ class Actions:
             stack["StackName"], stack["StackId"], services.region, services.account
         )
         return prepare(text, given, pseudo=pseudo, previous=previous or None)
+
+    def check_parameters(
+        self, text: str, params: Params, stack: Doc | None = None, *, change_set: bool = False
+    ) -> None:
+        """Refuse what CloudFormation refuses at once, before any stack or change set exists.
+
+        Unknown, missing, mistyped or constraint-violating parameter values
+        (``AllowedValues``, ``AllowedPattern``, ``MinLength``... of the given values and
+        the defaults alike) are a ``ValidationError`` of the request itself, and so, in a
+        template without a ``Transform`` (whose resources are known only once it is
+        expanded), are resource types AWS does not have, references to nothing and
+        dependency cycles. Capabilities the template needs and the request does not
+        acknowledge are ``InsufficientCapabilitiesException``.
+        """
+        parsed = parse(text)
+        declared = parsed.get("Parameters") or {}
+        given, previous_keys = _given(params)
+        stored = (stack or {}).get("_Parameters") or {}
+        previous = {k: v for k, v in stored.items() if k in previous_keys}
+        parameters.resolve(declared, given, previous or None)
+        if not parsed.get("Transform"):
+            check_resources(parsed.get("Resources") or {}, set(declared), parsed.get("Outputs"))
+        needed, _ = required_capabilities(parsed, direct=not change_set)
+        _check_capabilities(needed, params)
+
+    def check_expanded(self, plan: Plan, params: Params) -> None:
+        """The IAM capabilities of a template whose ``Transform`` made its resources."""
+        if not template_transforms(parse(plan.text)):
+            return
+        needed, _ = required_capabilities({"Resources": plan.resources}, direct=False)
+        _check_capabilities(needed, params)
 
     def stored_plan(self, stack: Doc) -> Plan | None:
         if not stack.get("_Template"):
@@ -192,6 +231,195 @@ class Actions:
                 )
 
 
+#: IAM resource types (a template with one needs CAPABILITY_IAM) and the property that
+#: names each; a name given needs CAPABILITY_NAMED_IAM.
+IAM_TYPES = {
+    "AWS::IAM::AccessKey": None,
+    "AWS::IAM::Group": "GroupName",
+    "AWS::IAM::InstanceProfile": "InstanceProfileName",
+    "AWS::IAM::ManagedPolicy": "ManagedPolicyName",
+    "AWS::IAM::Policy": None,
+    "AWS::IAM::Role": "RoleName",
+    "AWS::IAM::User": "UserName",
+    "AWS::IAM::UserToGroupAddition": None,
+}
+
+
+def required_capabilities(template: dict[str, Any], *, direct: bool) -> tuple[list[str], str]:
+    """The capabilities a template needs, and the reason ValidateTemplate gives.
+
+    ``direct``: the stack is made from the template without a change set to review
+    (CreateStack, UpdateStack), so a ``Transform`` needs CAPABILITY_AUTO_EXPAND. The IAM
+    resources of a template with a transform are known only once it is expanded.
+    """
+    needed: list[str] = []
+    named: list[str] = []
+    unnamed: list[str] = []
+    if not template.get("Transform"):
+        for resource in (template.get("Resources") or {}).values():
+            kind = str(resource.get("Type")) if isinstance(resource, dict) else ""
+            if kind not in IAM_TYPES:
+                continue
+            name_property = IAM_TYPES[kind]
+            props = resource.get("Properties") or {}
+            if name_property and isinstance(props, dict) and props.get(name_property):
+                named.append(kind)
+            else:
+                unnamed.append(kind)
+    if named:
+        needed.append("CAPABILITY_NAMED_IAM")
+    elif unnamed:
+        needed.append("CAPABILITY_IAM")
+    if direct and template.get("Transform"):
+        needed.append("CAPABILITY_AUTO_EXPAND")
+    types = sorted(set(named) | set(unnamed))
+    reason = (
+        f"The following resource(s) require capabilities: [{', '.join(types)}]" if types else ""
+    )
+    return needed, reason
+
+
+def _check_capabilities(needed: list[str], params: Params) -> None:
+    given = set(params.get("Capabilities") or [])
+    missing = [c for c in needed if not _acknowledged(c, given)]
+    if missing:
+        raise ApiError(
+            "InsufficientCapabilitiesException",
+            f"Requires capabilities : [{', '.join(missing)}]",
+            status=400,
+        )
+
+
+def _acknowledged(capability: str, given: set[str]) -> bool:
+    if capability == "CAPABILITY_IAM":
+        return bool(given & {"CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"})
+    return capability in given
+
+
+def check_resources(resources: dict[str, Any], declared: set[str], outputs: Any = None) -> None:
+    """Template validation of the resources (CloudFormation's own messages)."""
+    unknown = sorted(
+        {
+            str(r.get("Type"))
+            for r in resources.values()
+            if isinstance(r, dict) and not _known_type(str(r.get("Type")))
+        }
+    )
+    if unknown:
+        raise validation(
+            f"Template format error: Unrecognized resource types: [{', '.join(unknown)}]"
+        )
+    try:
+        deps = graph.dependencies(resources, set(PSEUDO), declared)
+        graph.creation_order(deps)
+    except TemplateError as exc:
+        raise validation(str(exc).removeprefix("Template error: "))
+    if isinstance(outputs, dict):
+        known = set(resources) | set(PSEUDO) | declared
+        unknown = sorted(references(list(outputs.values())) - known)
+        if unknown:
+            raise validation(
+                f"Template format error: Unresolved resource dependencies [{', '.join(unknown)}] "
+                "in the Outputs block of the template"
+            )
+    for target, attribute in sorted(_attributes_read([resources, outputs])):
+        resource = resources.get(target)
+        kind = str(resource.get("Type")) if isinstance(resource, dict) else ""
+        patterns = _attribute_patterns(kind)
+        if patterns is not None and not any(re.fullmatch(p, attribute) for p in patterns):
+            raise validation(
+                f"Template error: resource {target} does not support attribute type "
+                f"{attribute} in Fn::GetAtt"
+            )
+
+
+def _attributes_read(value: Any) -> set[tuple[str, str]]:
+    """The (resource, attribute) pairs a value reads with Fn::GetAtt or ``${X.Attr}``."""
+    found: set[tuple[str, str]] = set()
+    if isinstance(value, list):
+        for item in value:
+            found |= _attributes_read(item)
+        return found
+    if not isinstance(value, dict):
+        return found
+    if len(value) == 1 and "Fn::GetAtt" in value:
+        args = value["Fn::GetAtt"]
+        if isinstance(args, str) and "." in args:
+            target, attribute = args.split(".", 1)
+            found.add((target, attribute))
+        elif isinstance(args, list) and len(args) == 2 and all(isinstance(a, str) for a in args):
+            found.add((args[0], args[1]))
+        return found
+    if len(value) == 1 and "Fn::Sub" in value:
+        args = value["Fn::Sub"]
+        text = args[0] if isinstance(args, list) and args else args
+        local = (
+            set(args[1])
+            if isinstance(args, list) and len(args) == 2 and isinstance(args[1], dict)
+            else set()
+        )
+        if isinstance(text, str):
+            for match in re.finditer(r"\$\{([^}!][^}]*)\}", text):
+                name = match.group(1)
+                if "." in name and not name.startswith("AWS::") and name not in local:
+                    target, attribute = name.split(".", 1)
+                    found.add((target, attribute))
+        if isinstance(args, list) and len(args) == 2:
+            found |= _attributes_read(args[1])
+        return found
+    for item in value.values():
+        found |= _attributes_read(item)
+    return found
+
+
+def _attribute_patterns(resource_type: str) -> list[str] | None:
+    """The attributes ``Fn::GetAtt`` may read of an ``AWS::`` type (regular expressions, from
+    the resource schemas cfn-lint ships); None where anything goes (custom resources...)."""
+    if not resource_type.startswith("AWS::"):
+        return None
+    try:
+        from cfnlint.schema.manager import PROVIDER_SCHEMA_MANAGER
+
+        schema = PROVIDER_SCHEMA_MANAGER.get_resource_schema("us-east-1", resource_type)
+        return list(schema.get_atts)
+    except Exception:  # a type the schemas do not have: checked elsewhere
+        return None
+
+
+def _known_type(resource_type: str) -> bool:
+    """Whether AWS has this type: ``AWS::`` types are looked up in the resource schemas;
+    custom resources and other namespaces (registry types, modules) are let through."""
+    if not resource_type.startswith("AWS::") or provider_for(resource_type) is not None:
+        return True
+    try:
+        from cfnlint.schema.manager import PROVIDER_SCHEMA_MANAGER
+
+        PROVIDER_SCHEMA_MANAGER.get_resource_schema("us-east-1", resource_type)
+    except Exception:  # cfn-lint's ResourceNotFoundError: no such type
+        return False
+    return True
+
+
+#: What CreateStack accepts as a new stack's name (a letter, then letters, digits, hyphens).
+_STACK_NAME = re.compile(r"[a-zA-Z][-a-zA-Z0-9]*")
+#: The longest stack name.
+STACK_NAME_MAX = 128
+
+
+def check_stack_name(name: str) -> None:
+    """Refuse a name CloudFormation refuses, with its message (before anything is made)."""
+    if _STACK_NAME.fullmatch(name) is None:
+        raise validation(
+            f"1 validation error detected: Value '{name}' at 'stackName' failed to satisfy "
+            f"constraint: Member must satisfy regular expression pattern: {_STACK_NAME.pattern}"
+        )
+    if len(name) > STACK_NAME_MAX:
+        raise validation(
+            f"1 validation error detected: Value '{name}' at 'stackName' failed to satisfy "
+            f"constraint: Member must have length less than or equal to {STACK_NAME_MAX}"
+        )
+
+
 #: A virtual-hosted S3 address: ``bucket.s3.amazonaws.com``, ``bucket.s3.<region>...``,
 #: ``bucket.s3-<region>...`` (path-style ``s3.amazonaws.com/bucket/key`` is the rest).
 _VIRTUAL_HOST = re.compile(r"^(?P<bucket>.+?)\.s3(?:[.-][a-z0-9-]+)?\.amazonaws\.com(?:\.cn)?$")
@@ -222,12 +450,26 @@ def _s3_location(url: str) -> tuple[str, str]:
 @handler("CreateStack")
 async def create_stack(actions: Actions, params: Params) -> Params:
     text = await actions.template_text(params)
-    parse(text)  # a template that does not parse is refused before a stack exists
-    stack = actions.new_stack(str(params.get("StackName")), params, "CREATE_IN_PROGRESS")
+    # a bad name, a template that does not parse, or bad parameters: refused before a stack exists
+    check_stack_name(str(params.get("StackName") or ""))
+    actions.check_parameters(text, params)
+    name = str(params.get("StackName"))
+    if actions.store.stack(name) is not None:
+        raise already_exists(f"Stack [{name}] already exists")
+    # planned before the stack exists, so that what a Transform adds (IAM roles) is
+    # checked against the capabilities first, as AWS does
+    probe: Doc = {"StackName": name, "StackId": actions.new_stack_id(name)}
+    plan: Plan | None = None
+    failure = ""
     try:
-        plan = actions.plan(stack, text, params)
+        plan = actions.plan(probe, text, params)
     except TemplateError as exc:
-        await actions.run(stack, operations.fail_plan(actions.engine, stack, str(exc)))
+        failure = str(exc)
+    if plan is not None:
+        actions.check_expanded(plan, params)
+    stack = actions.new_stack(name, params, "CREATE_IN_PROGRESS", stack_id=probe["StackId"])
+    if plan is None:
+        await actions.run(stack, operations.fail_plan(actions.engine, stack, failure))
         return {"StackId": stack["StackId"]}
     await actions.run(stack, operations.create(actions.engine, stack, plan))
     return {"StackId": stack["StackId"]}
@@ -242,8 +484,10 @@ async def update_stack(actions: Actions, params: Params) -> Params:
         if params.get("UsePreviousTemplate")
         else await actions.template_text(params)
     )
+    actions.check_parameters(text, params, stack)
     plan = actions.plan(stack, text, params)
-    if not operations.changes(stack, plan) and text == stack.get("_Template"):
+    actions.check_expanded(plan, params)
+    if not diff.changes(actions.engine, stack, plan) and text == stack.get("_Template"):
         raise validation("No updates are to be performed.")
     await actions.run(stack, operations.update(actions.engine, stack, plan))
     return {"StackId": stack["StackId"]}
@@ -386,6 +630,10 @@ async def validate_template(actions: Actions, params: Params) -> Params:
     result: Params = {"Parameters": shown}
     if template.get("Description"):
         result["Description"] = str(template["Description"])
+    needed, reason = required_capabilities(template, direct=False)
+    if needed:
+        result["Capabilities"] = needed
+        result["CapabilitiesReason"] = reason
     return result
 
 
@@ -410,4 +658,12 @@ async def get_template_summary(actions: Actions, params: Params) -> Params:
     result: Params = {"Parameters": shown, "ResourceTypes": types, "Version": "2010-09-09"}
     if template.get("Description"):
         result["Description"] = str(template["Description"])
+    needed, reason = required_capabilities(template, direct=True)
+    if needed:
+        result["Capabilities"] = needed
+        if reason:
+            result["CapabilitiesReason"] = reason
+    declared = template_transforms(template)
+    if declared:
+        result["DeclaredTransforms"] = declared
     return result

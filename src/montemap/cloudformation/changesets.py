@@ -1,9 +1,10 @@
 """Change sets: what ``aws cloudformation deploy`` creates, reviews and executes.
 
 A change set is computed at once (its status is ``CREATE_COMPLETE`` when
-CreateChangeSet answers). A template whose parameters or dependencies are
-wrong gives a ``FAILED`` change set with the reason, and that reason is also
-recorded as a stack event; one with nothing to change gives the
+CreateChangeSet answers). Bad parameters (unknown, missing, or against their
+constraints) refuse the request with a ``ValidationError``, as on AWS. A
+template whose dependencies are wrong gives a ``FAILED`` change set with the
+reason, and that reason is also recorded as a stack event; one with nothing to change gives the
 "didn't contain changes" reason the AWS CLI reports as "No changes to deploy".
 """
 
@@ -12,11 +13,18 @@ from __future__ import annotations
 import time
 import uuid
 
-from montemap.cloudformation import operations
-from montemap.cloudformation.actions import NO_CHANGES, Actions, Params, handler, public
+from montemap.cloudformation import diff, operations
+from montemap.cloudformation.actions import (
+    NO_CHANGES,
+    Actions,
+    Params,
+    check_stack_name,
+    handler,
+    public,
+)
 from montemap.cloudformation.errors import TemplateError, change_set_not_found, validation
-from montemap.cloudformation.plan import parse
 from montemap.cloudformation.store import Doc
+from montemap.errors import ApiError
 
 
 def _find(actions: Actions, params: Params) -> Doc:
@@ -35,20 +43,30 @@ def _find(actions: Actions, params: Params) -> Doc:
 async def create_change_set(actions: Actions, params: Params) -> Params:
     change_type = str(params.get("ChangeSetType") or "UPDATE")
     name = str(params.get("StackName"))
-    text = await actions.template_text(params)
-    parse(text)
     existing = actions.store.stack(name)
+    if params.get("UsePreviousTemplate"):
+        if change_type == "CREATE" or existing is None:
+            raise validation("UsePreviousTemplate can only be used with an existing stack")
+        text = str(existing.get("_Template", ""))
+    else:
+        text = await actions.template_text(params)
     if change_type == "CREATE":
         if existing is not None and existing["StackStatus"] != "REVIEW_IN_PROGRESS":
             raise validation(
                 f"Stack [{name}] already exists and cannot be created again with the changeSet"
             )
+        # a bad name or bad parameters are the request's ValidationError, as on AWS
+        check_stack_name(name)
+        actions.check_parameters(text, params, change_set=True)
+        created = existing is None
         stack = existing or actions.new_stack(name, params, "REVIEW_IN_PROGRESS")
     else:
         if existing is None:
             raise validation(f"Stack [{name}] does not exist")
         stack = existing
+        created = False
         actions.check_idle(stack)
+        actions.check_parameters(text, params, stack, change_set=True)
     change_set: Doc = {
         "ChangeSetName": str(params.get("ChangeSetName")),
         "ChangeSetId": f"{stack['StackId'].replace(':stack/', ':changeSet/', 1).rsplit('/', 2)[0]}"
@@ -70,12 +88,24 @@ async def create_change_set(actions: Actions, params: Params) -> Params:
         change_set["Description"] = str(params["Description"])
     try:
         plan = actions.plan(stack, text, params)
+        try:
+            actions.check_expanded(plan, params)
+        except ApiError:
+            if created:  # refused: the stack this request made is not left behind
+                actions.engine.set_status(stack, "DELETE_COMPLETE")
+            raise
         change_set["Parameters"] = [
             {"ParameterKey": p.key, "ParameterValue": "****" if p.no_echo else p.value}
             for p in plan.parameters.values()
         ]
-        change_set["Changes"] = operations.changes(None if change_type == "CREATE" else stack, plan)
-        if not change_set["Changes"]:
+        old = None if change_type == "CREATE" else stack
+        change_set["Changes"] = diff.changes(actions.engine, old, plan)
+        same = (
+            old is not None
+            and text == old.get("_Template")
+            and plan.given() == (old.get("_Parameters") or {})
+        )
+        if not change_set["Changes"] and (same or old is None):
             _failed(change_set, NO_CHANGES)
     except TemplateError as exc:
         _failed(change_set, str(exc))

@@ -112,15 +112,23 @@ def _exists(cfn: Any, name: str) -> bool:
 
 def deploy(cfn: Any, name: str, text: str, params: list[dict[str, str]]) -> int:
     """Create and execute a change set for stack ``name``; 0 when it deployed (or had no changes)."""
+    from botocore.exceptions import ClientError
+
     change_type = "UPDATE" if _exists(cfn, name) else "CREATE"
-    change_set = cfn.create_change_set(
-        StackName=name,
-        TemplateBody=text,
-        Parameters=params,
-        ChangeSetName=f"montemap-deploy-{uuid.uuid4().hex[:12]}",
-        ChangeSetType=change_type,
-        Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
-    )
+    try:
+        change_set = cfn.create_change_set(
+            StackName=name,
+            TemplateBody=text,
+            Parameters=params,
+            ChangeSetName=f"montemap-deploy-{uuid.uuid4().hex[:12]}",
+            ChangeSetType=change_type,
+            Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
+        )
+    except ClientError as exc:  # bad parameters, a stack that is busy...: refused at once
+        error = exc.response.get("Error", {})
+        raise DeployError(
+            f"the change set for stack {name} was refused: {error.get('Message', exc)}"
+        )
     described = cfn.describe_change_set(ChangeSetName=change_set["Id"], StackName=name)
     if described["Status"] == "FAILED":
         reason = described.get("StatusReason", "")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections.abc import Coroutine
 from typing import Any
@@ -18,6 +19,7 @@ from montemap.cloudformation.errors import NeedsReplacement, ResourceFailure, Te
 from montemap.cloudformation.intrinsics import Resolver
 from montemap.cloudformation.plan import Plan
 from montemap.cloudformation.providers import Outcome, Request, Services, provider_for
+from montemap.cloudformation.providers.accepted import AcceptedProvider
 from montemap.cloudformation.store import Doc, StackStore
 from montemap.errors import MontemapError
 
@@ -234,11 +236,17 @@ class StackEngine:
                     "(docs/bring-your-own.md lists the types it deploys)"
                 )
             properties = state.resolver.resolve(declared.get("Properties") or {})
+            if not isinstance(provider, AcceptedProvider):
+                _refuse_dynamic_references(properties)
             if update and properties == state.resources[name].get("_Properties"):
                 return True
             request = self.request(state, name, resource_type, properties)
             self._save(state, name, resource_type, f"{kind}_IN_PROGRESS", None, properties)
             outcome = await (provider.update(request) if update else provider.create(request))
+            if update and _answers_its_id(resource_type) and _new_id(previous, outcome):
+                # a custom resource that answered an Update with another PhysicalResourceId
+                # was replaced: CloudFormation sends the old one a Delete at cleanup
+                state.replaced.append((name, previous))
         except NeedsReplacement:
             request = self.request(state, name, resource_type, properties)
             request.physical_id, request.old_properties = "", {}
@@ -262,6 +270,10 @@ class StackEngine:
             reason = str(exc)
             if name in state.resources:
                 kept = previous.get("_Properties") if update else properties
+                if update and _answers_its_id(resource_type):
+                    # what the function may have half done: the rollback sends it an Update
+                    # back to the previous properties, as CloudFormation does
+                    kept = properties
                 self._save(state, name, resource_type, f"{kind}_FAILED", None, kept, reason)
             else:
                 self.event(state.stack, name, resource_type, f"{kind}_FAILED", reason=reason)
@@ -398,3 +410,39 @@ class StackEngine:
         known = [n for n in reversed(state.plan.order) if n in state.resources]
         rest = [n for n in reversed(list(state.resources)) if n not in known]
         return rest + known
+
+
+def _answers_its_id(resource_type: str) -> bool:
+    """Custom resources: their function says which physical resource an Update left."""
+    return resource_type == "AWS::CloudFormation::CustomResource" or resource_type.startswith(
+        "Custom::"
+    )
+
+
+def _new_id(previous: Doc, outcome: Outcome) -> bool:
+    old = previous.get("PhysicalResourceId")
+    return bool(old) and outcome.physical_id != old
+
+
+#: A dynamic reference (``{{resolve:ssm:name}}``, ``{{resolve:secretsmanager:...}}``).
+_DYNAMIC_REFERENCE = re.compile(r"\{\{resolve:(ssm|ssm-secure|secretsmanager):[^}]*\}\}")
+
+
+def _refuse_dynamic_references(value: Any) -> None:
+    """A resource that acts here cannot be given a dynamic reference's value: there is no
+    Parameter Store or Secrets Manager behind montemap, so the literal text would reach the
+    function or container. Fail the resource, saying so, rather than pass it silently."""
+    if isinstance(value, str):
+        found = _DYNAMIC_REFERENCE.search(value)
+        if found is not None:
+            raise ResourceFailure(
+                f"Dynamic reference {found.group(0)} cannot be resolved here: montemap has no "
+                f"{'Secrets Manager' if found.group(1) == 'secretsmanager' else 'SSM Parameter Store'}"
+                " (pass the value as a template parameter instead)"
+            )
+    elif isinstance(value, dict):
+        for item in value.values():
+            _refuse_dynamic_references(item)
+    elif isinstance(value, list):
+        for item in value:
+            _refuse_dynamic_references(item)

@@ -40,7 +40,7 @@ def _parameters(request: Request) -> list[dict[str, str]]:
 
 def _outcome(stack: Doc) -> Outcome:
     outputs = {f"Outputs.{o['OutputKey']}": o["OutputValue"] for o in stack.get("Outputs") or []}
-    return Outcome(stack["StackId"], outputs)
+    return Outcome(stack["StackId"], {"StackId": stack["StackId"], **outputs})
 
 
 def _reason(actions: Actions, stack: Doc) -> str:

@@ -37,7 +37,32 @@ def outputs(state: State) -> tuple[list[Doc], dict[str, str]]:
         owner = taken.get(name)
         if owner is not None and owner[1] != state.stack["StackId"]:
             raise TemplateError(f"Export with name {name} is already exported by stack {owner[1]}")
+    _check_imported_exports(state, taken, exports)
     return shown, exports
+
+
+class ExportInUse(TemplateError):
+    """An export another stack imports would change or go (the stack's update fails)."""
+
+
+def _check_imported_exports(
+    state: State, taken: dict[str, tuple[str, str]], exports: dict[str, str]
+) -> None:
+    """As on AWS: an export another stack imports can be neither changed nor removed."""
+    mine = state.stack["StackId"]
+    for name, (value, owner) in sorted(taken.items()):
+        if owner != mine or exports.get(name) == value:
+            continue
+        users = sorted(
+            other["StackName"]
+            for other in state.engine.store.stacks()
+            if other["StackId"] != mine and name in (other.get("_Imports") or [])
+        )
+        if not users:
+            continue
+        if name in exports:
+            raise ExportInUse(f"Cannot update export {name} as it is in use by {users[0]}")
+        raise ExportInUse(f"Export {name} cannot be deleted as it is in use by {users[0]}")
 
 
 def _text(value: Any) -> str:
@@ -50,6 +75,8 @@ def _finish(engine: StackEngine, state: State) -> str | None:
     """Record outputs and exports; the failure reason, or None."""
     try:
         shown, exports = outputs(state)
+    except ExportInUse as exc:
+        return str(exc)
     except MontemapError as exc:
         return f"Outputs could not be resolved: {exc}"
     state.stack["Outputs"] = shown
@@ -203,42 +230,3 @@ async def delete(engine: StackEngine, stack: Doc, plan: Plan | None) -> None:
     engine.store.drop_change_sets(stack["StackId"])
     stack["DeletionTime"] = time.time()
     engine.stack_event(stack, "DELETE_COMPLETE")
-
-
-def changes(old: Doc | None, plan: Plan) -> list[dict[str, Any]]:
-    """What deploying ``plan`` over the stack ``old`` would do, per resource (a change set)."""
-    before: dict[str, Any] = {}
-    if old is not None and old.get("_Template"):
-        try:
-            from montemap.cloudformation.plan import prepare
-
-            before = prepare(
-                old["_Template"], old.get("_Parameters") or {}, pseudo=plan.pseudo
-            ).resources
-        except MontemapError:
-            before = {}
-    out: list[dict[str, Any]] = []
-    params_changed = old is not None and (old.get("_Parameters") or {}) != plan.given()
-    for name, resource in plan.resources.items():
-        if name not in before:
-            action = "Add"
-        elif before[name] != resource or params_changed:
-            action = "Modify"
-        else:
-            continue
-        out.append(_change(action, name, str(resource["Type"])))
-    for name, resource in before.items():
-        if name not in plan.resources:
-            out.append(_change("Remove", name, str(resource["Type"])))
-    return out
-
-
-def _change(action: str, name: str, resource_type: str) -> dict[str, Any]:
-    detail: dict[str, Any] = {
-        "Action": action,
-        "LogicalResourceId": name,
-        "ResourceType": resource_type,
-    }
-    if action == "Modify":
-        detail["Replacement"] = "Conditional"
-    return {"Type": "Resource", "ResourceChange": detail}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,25 @@ def _is_list(declared_type: str) -> bool:
     return declared_type == "CommaDelimitedList" or declared_type.startswith("List<")
 
 
+def _number(name: str, spec: dict[str, Any], key: str) -> float | None:
+    if key not in spec:
+        return None
+    try:
+        return float(spec[key])
+    except (TypeError, ValueError):
+        raise TemplateError(
+            f"Template format error: Parameter '{name}' {key} must be a number, not {spec[key]!r}"
+        )
+
+
+def _refused(name: str, spec: dict[str, Any], reason: str) -> TemplateError:
+    """A constraint's refusal: its ``ConstraintDescription`` when the template gives one."""
+    described = spec.get("ConstraintDescription")
+    if described:
+        return TemplateError(f"Parameter '{name}' failed to satisfy constraint: {described}")
+    return TemplateError(f"Parameter '{name}' {reason}")
+
+
 def _check(name: str, spec: dict[str, Any], value: str) -> Any:
     declared = str(spec.get("Type", "String"))
     allowed = spec.get("AllowedValues")
@@ -35,7 +55,8 @@ def _check(name: str, spec: dict[str, Any], value: str) -> Any:
                 f"Parameter '{name}' must be one of AllowedValues "
                 f"({', '.join(str(a) for a in allowed)}); got '{item}'"
             )
-    if declared == "Number" or declared == "List<Number>":
+    numeric = declared in ("Number", "List<Number>")
+    if numeric:
         for item in items:
             try:
                 float(item)
@@ -45,6 +66,35 @@ def _check(name: str, spec: dict[str, Any], value: str) -> Any:
         ("List<", "AWS::")
     ):
         raise TemplateError(f"Parameter '{name}' has an unsupported Type {declared}")
+    pattern = spec.get("AllowedPattern")
+    if pattern is not None and not numeric:
+        try:
+            compiled = re.compile(str(pattern))
+        except re.error as exc:
+            raise TemplateError(
+                f"Template format error: Parameter '{name}' AllowedPattern is not a valid "
+                f"regular expression: {exc}"
+            )
+        for item in items:
+            if compiled.fullmatch(item) is None:
+                raise _refused(name, spec, f"must match pattern {pattern}")
+    shortest, longest = _number(name, spec, "MinLength"), _number(name, spec, "MaxLength")
+    if not numeric:
+        if shortest is not None and len(value) < shortest:
+            raise _refused(name, spec, f"must contain at least {int(shortest)} characters")
+        if longest is not None and len(value) > longest:
+            raise _refused(name, spec, f"must contain at most {int(longest)} characters")
+    least, most = _number(name, spec, "MinValue"), _number(name, spec, "MaxValue")
+    if numeric:
+        for item in items:
+            if least is not None and float(item) < least:
+                raise _refused(
+                    name, spec, f"must be a number greater than or equal to {spec['MinValue']}"
+                )
+            if most is not None and float(item) > most:
+                raise _refused(
+                    name, spec, f"must be a number less than or equal to {spec['MaxValue']}"
+                )
     return items if _is_list(declared) else value
 
 

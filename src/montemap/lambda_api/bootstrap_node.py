@@ -37,9 +37,14 @@ const url = require('url');
 const [eventFile, resultFile, requestId, deadlineMs, invokedArn] = process.argv.slice(2);
 let done = false;
 
+// Lambda's error document: `trace` is the error's stack split into lines, as Lambda's
+// runtime sends it ("Type: message", then "    at ..." frames; this script's own frames
+// are left out); a thrown value that is not an Error has its typeof as errorType.
 function errorDoc(type, message, err) {
-  const stack = err && err.stack ? String(err.stack).split('\n').slice(1).map(s => s.trim()) : [];
-  return { errorType: type, errorMessage: message, trace: stack };
+  if (!(err instanceof Error)) return { errorType: type, errorMessage: message, trace: [] };
+  const frames = String(err.stack || '').split('\n')
+    .filter(line => /^\s+at /.test(line) && !line.includes(__filename));
+  return { errorType: type, errorMessage: message, trace: `${type}: ${message}`.split('\n').concat(frames) };
 }
 function finish(outcome) {
   if (done) return;
@@ -49,8 +54,9 @@ function finish(outcome) {
   process.exit(0);
 }
 function fail(err) {
-  const type = err && err.name ? err.name : 'Error';
-  const message = err && err.message !== undefined ? String(err.message) : String(err);
+  const isError = err instanceof Error;
+  const type = isError ? (err.name || 'Error') : typeof err;
+  const message = isError ? String(err.message) : String(err);
   console.error(`ERROR\t${type}: ${message}`);
   finish({ error: errorDoc(type, message, err) });
 }
@@ -110,6 +116,9 @@ async function loadFile(file) {
     if (e && (e.code === 'MODULE_NOT_FOUND' || e.code === 'ERR_MODULE_NOT_FOUND')) {
       throw Object.assign(new Error(`${e.name}: ${e.message}`), { name: 'Runtime.ImportModuleError' });
     }
+    if (e instanceof SyntaxError) {
+      throw Object.assign(new Error(`SyntaxError: ${e.message}`), { name: 'Runtime.UserCodeSyntaxError' });
+    }
     throw e;
   }
 }
@@ -127,7 +136,8 @@ async function load(spec) {
     break;
   }
   if (mod === undefined) {
-    throw Object.assign(new Error(`Cannot find module '${spec.slice(0, dot)}'`), { name: 'Runtime.ImportModuleError' });
+    const wanted = spec.slice(0, dot);
+    throw Object.assign(new Error(`Error: Cannot find module '${wanted}'\nRequire stack:\n- ${__filename}`), { name: 'Runtime.ImportModuleError' });
   }
   const handler = mod[exportName];
   if (typeof handler !== 'function') {

@@ -39,8 +39,20 @@ class LambdaContext:
         return max(0, self._deadline_ms - int(time.time() * 1000))
 
 
+def _user_frames(exc: BaseException) -> list[str]:
+    """The traceback's frames of the function's own code (Lambda leaves out its runtime's)."""
+    here = os.path.abspath(__file__)
+    frames = [
+        frame
+        for frame in traceback.extract_tb(exc.__traceback__)
+        if os.path.abspath(frame.filename) != here
+        and not frame.filename.startswith("<frozen importlib")
+    ]
+    return traceback.format_list(frames)
+
+
 def _error(error_type: str, message: str, exc: BaseException | None = None) -> dict[str, Any]:
-    trace = traceback.format_tb(exc.__traceback__) if exc is not None else []
+    trace = _user_frames(exc) if exc is not None else []
     return {"errorMessage": message, "errorType": error_type, "requestId": "", "stackTrace": trace}
 
 
@@ -53,7 +65,14 @@ def _load_handler(spec: str) -> Any:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         message = f"Unable to import module '{module_name}': {exc}"
-        raise LookupError(_error("Runtime.ImportModuleError", message, exc))
+        raise LookupError(_error("Runtime.ImportModuleError", message))
+    except SyntaxError as exc:
+        message = f"Syntax error in module '{module_name}': {exc}"
+        document = _error("Runtime.UserCodeSyntaxError", message)
+        document["stackTrace"] = [
+            f'  File "{exc.filename}" Line {exc.lineno}\n        {(exc.text or "").strip()}\n'
+        ]
+        raise LookupError(document)
     except Exception as exc:  # the module's own code failed while it was imported
         raise LookupError(_error(type(exc).__name__, str(exc), exc))
     handler = getattr(module, func_name, None)

@@ -7,11 +7,13 @@ returns, plus ``_CodeDir``-style private keys (leading underscore) that
 
 from __future__ import annotations
 
+import json
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from montemap.lambda_api.errors import invalid
+from montemap.lambda_api.errors import constraint, invalid
 
 #: Runtimes Lambda knows (botocore's model); only python3.* and nodejs* run here.
 KNOWN_RUNTIME_PREFIXES = ("python", "nodejs", "java", "dotnet", "go", "ruby", "provided", "custom")
@@ -38,6 +40,10 @@ RESERVED_VARIABLES = frozenset(
         "LAMBDA_RUNTIME_DIR",
     }
 )
+#: What an environment variable's name must be (Lambda's API model).
+_VARIABLE_NAME = re.compile(r"[a-zA-Z]([a-zA-Z0-9_])+")
+#: The most bytes all of a function's variables may take (as compact JSON, as Lambda measures).
+ENVIRONMENT_LIMIT = 4096
 DEFAULT_TIMEOUT = 3
 DEFAULT_MEMORY = 128
 #: Fields UpdateFunctionConfiguration may change (the rest are recorded as given).
@@ -71,10 +77,18 @@ def _check_int(params: dict[str, Any], field: str, low: int, high: int) -> None:
     value = params.get(field)
     if value is None:
         return
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise invalid(
-            f"Value {value!r} at '{field[0].lower() + field[1:]}' failed to satisfy constraint: "
-            f"Member must have value between {low} and {high}"
+    where = field[0].lower() + field[1:]
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise invalid(f"Value {value!r} at '{where}' must be an integer")
+    if value < low:
+        raise constraint(
+            f"Value '{value}' at '{where}' failed to satisfy constraint: "
+            f"Member must have value greater than or equal to {low}"
+        )
+    if value > high:
+        raise constraint(
+            f"Value '{value}' at '{where}' failed to satisfy constraint: "
+            f"Member must have value less than or equal to {high}"
         )
 
 
@@ -86,12 +100,24 @@ def check_environment(environment: object) -> dict[str, Any]:
         isinstance(k, str) and isinstance(v, str) for k, v in variables.items()
     ):
         raise invalid("Environment.Variables must map names to string values")
+    if not all(_VARIABLE_NAME.fullmatch(k) for k in variables):
+        raise constraint(
+            "Value at 'environment.variables' failed to satisfy constraint: Map keys must "
+            "satisfy constraint: [Member must satisfy regular expression pattern: "
+            f"{_VARIABLE_NAME.pattern}]"
+        )
     reserved = sorted(set(variables) & RESERVED_VARIABLES)
     if reserved:
         raise invalid(
             "Lambda was unable to configure your environment variables because the environment "
             "variables you have provided contains reserved keys that are currently not "
             f"supported for modification. Reserved keys used in this request: {', '.join(reserved)}"
+        )
+    measured = json.dumps(variables, separators=(",", ":"))
+    if len(measured.encode("utf-8")) > ENVIRONMENT_LIMIT:
+        raise invalid(
+            "Lambda was unable to configure your environment variables because the environment "
+            f"variables you have provided exceeded the 4KB limit. String measured: {measured}"
         )
     return {"Variables": dict(variables)}
 
@@ -143,10 +169,18 @@ def new_config(
         "PackageType": "Zip",
         "Architectures": params.get("Architectures") or ["x86_64"],
         "EphemeralStorage": {"Size": 512},
+        "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
+        "LoggingConfig": {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{name}"},
     }
     for field in _RECORDED:
         if field in params:
             config[field] = params[field]
+    if "LoggingConfig" in params:  # what Lambda fills in of a partial one
+        config["LoggingConfig"] = {
+            "LogFormat": "Text",
+            "LogGroup": f"/aws/lambda/{name}",
+            **(params["LoggingConfig"] or {}),
+        }
     if params.get("Layers"):
         config["Layers"] = [{"Arn": arn, "CodeSize": 0} for arn in params["Layers"]]
     return config

@@ -33,6 +33,12 @@ def invalid(message: str) -> LambdaError:
     return LambdaError("InvalidParameterValueException", message, status=400)
 
 
+def constraint(message: str) -> LambdaError:
+    """A value outside the API model's constraints: Lambda answers ``ValidationException``
+    ("1 validation error detected: Value ... failed to satisfy constraint: ...")."""
+    return LambdaError("ValidationException", f"1 validation error detected: {message}", status=400)
+
+
 def bad_content(message: str) -> LambdaError:
     return LambdaError("InvalidRequestContentException", message, status=400)
 
@@ -42,7 +48,9 @@ def precondition(message: str) -> LambdaError:
 
 
 def too_large(message: str) -> LambdaError:
-    return LambdaError("RequestTooLargeException", message, status=413)
+    """A request over a quota: the code Lambda sends (botocore's model names the shape
+    ``RequestTooLargeException``, but the service answers ``RequestEntityTooLargeException``)."""
+    return LambdaError("RequestEntityTooLargeException", message, status=413)
 
 
 def throttled(message: str) -> LambdaError:

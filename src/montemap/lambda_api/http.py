@@ -229,7 +229,7 @@ class LambdaApp:
     async def invoke(self, call: Call) -> Response:
         ref = parse_function_name(call.params["fn"], call.query("Qualifier"))
         kind = call.request.headers.get("x-amz-invocation-type", "RequestResponse")
-        event = _event_text(call.body, MAX_EVENT_PAYLOAD if kind == "Event" else MAX_SYNC_PAYLOAD)
+        event = _event_text(call.body, kind)
         if kind == "DryRun":
             self.service.resolve(ref)
             return Response(status_code=204)
@@ -249,10 +249,17 @@ class LambdaApp:
         return Response(outcome.payload, 200, headers=headers, media_type="application/json")
 
 
-def _event_text(body: bytes, limit: int) -> str:
-    """The invocation payload as JSON text (``{}`` when empty), checked."""
-    if len(body) > limit:
-        raise too_large(f"Request must be smaller than {limit} bytes for the Invoke operation")
+def _event_text(body: bytes, kind: str) -> str:
+    """The invocation payload as JSON text (``{}`` when empty), checked (Lambda's messages)."""
+    if kind == "Event" and len(body) > MAX_EVENT_PAYLOAD:
+        raise too_large(
+            f"{len(body)} byte payload is too large for the Event invocation type "
+            f"(limit {MAX_EVENT_PAYLOAD} bytes)"
+        )
+    if len(body) > MAX_SYNC_PAYLOAD:
+        raise too_large(
+            f"Request must be smaller than {MAX_SYNC_PAYLOAD} bytes for the InvokeFunction operation"
+        )
     if not body.strip():
         return "{}"
     try:

@@ -1,11 +1,12 @@
 """Function names as the Lambda API checks them: :mod:`montemap.lambda_names`'
-parsing, refused with AWS's ``InvalidParameterValueException``."""
+parsing, refused as AWS does (``ValidationException`` for a name outside the API
+model's pattern, ``InvalidParameterValueException`` otherwise)."""
 
 from __future__ import annotations
 
 import re
 
-from montemap.lambda_api.errors import invalid
+from montemap.lambda_api.errors import LambdaError, invalid
 from montemap.lambda_names import (
     LATEST,
     FunctionNameError,
@@ -33,7 +34,10 @@ def parse_function_name(value: str, qualifier: str | None = None) -> FunctionRef
     try:
         return _parse(value, qualifier)
     except FunctionNameError as exc:
-        raise invalid(str(exc)) from None
+        message = str(exc)
+        if message.startswith("1 validation error detected"):  # the API model's constraint
+            raise LambdaError("ValidationException", message, status=400) from None
+        raise invalid(message) from None
 
 
 def check_name(name: str) -> str:

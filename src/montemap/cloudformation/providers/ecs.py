@@ -6,10 +6,16 @@ the request is the template's properties with each key's first letter lowered.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
-from montemap.cloudformation.errors import NeedsReplacement
+from montemap.cloudformation.errors import NeedsReplacement, ResourceFailure
 from montemap.cloudformation.providers.base import Outcome, Request, calling
+
+#: How long a service's deletion may take to drain (CloudFormation waits for INACTIVE).
+SERVICE_DRAIN_SECONDS = 300.0
+_DRAIN_POLL = 0.1
 
 #: Maps whose keys are data, not property names: kept as written.
 _DATA_KEYS = frozenset({"options", "dockerLabels", "labels", "systemControls"})
@@ -136,3 +142,20 @@ class ServiceProvider:
         if cluster:
             params["cluster"] = cluster
         await _ecs(request, "DeleteService", params)
+        # as CloudFormation: the deletion is complete once the service is INACTIVE (its
+        # tasks stopped), so that its cluster, deleted next, no longer contains it
+        deadline = time.monotonic() + SERVICE_DRAIN_SECONDS
+        while True:
+            query: dict[str, Any] = {"services": [request.physical_id]}
+            if cluster:
+                query["cluster"] = cluster
+            described = await _ecs(request, "DescribeServices", query)
+            found = described.get("services") or []
+            if not found or all(s.get("status") == "INACTIVE" for s in found):
+                return
+            if time.monotonic() > deadline:
+                raise ResourceFailure(
+                    f"Service {request.physical_id} did not drain (still "
+                    f"{found[0].get('status')}) within {SERVICE_DRAIN_SECONDS:g} s"
+                )
+            await asyncio.sleep(_DRAIN_POLL)  # polling the service's status

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import time
 from typing import Any
 
 from montemap.cloudformation.errors import NeedsReplacement, ResourceFailure
@@ -69,7 +71,8 @@ class PolicyProvider:
         document = required(request, "PolicyDocument")
         for role in request.properties.get("Roles") or []:
             _checked(iam.put_role_policy, str(role), name, document)
-        return Outcome(request.generated_name(limit=64))
+        physical = request.generated_name(limit=64)
+        return Outcome(physical, {"Id": physical})
 
     async def update(self, request: Request) -> Outcome:
         await self.delete(request)
@@ -92,7 +95,18 @@ class ManagedPolicyProvider:
         iam.put_record(arn, "policy", {"Arn": arn, **request.properties})
         for role in request.properties.get("Roles") or []:
             _checked(iam.attach_role_policy, str(role), arn)
-        return Outcome(arn, {"PolicyArn": arn})
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        attributes = {
+            "PolicyArn": arn,
+            "PolicyId": "ANPA" + hashlib.sha1(arn.encode()).hexdigest()[:17].upper(),
+            "DefaultVersionId": "v1",
+            "IsAttachable": "true",
+            "AttachmentCount": str(len(request.properties.get("Roles") or [])),
+            "PermissionsBoundaryUsageCount": "0",
+            "CreateDate": now,
+            "UpdateDate": now,
+        }
+        return Outcome(arn, attributes)
 
     async def update(self, request: Request) -> Outcome:
         await self.delete(request)

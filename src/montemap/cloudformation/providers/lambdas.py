@@ -87,6 +87,15 @@ def _stand_in_note(request: Request, name: str) -> None:
         request.notes.append(stand_in.describe(runtime))
 
 
+def _function_attributes(arn: str) -> dict[str, Any]:
+    """``Fn::GetAtt`` of a function: its ARN, and SnapStart (never on here) as AWS reports it."""
+    return {
+        "Arn": arn,
+        "SnapStartResponse.ApplyOn": "None",
+        "SnapStartResponse.OptimizationStatus": "Off",
+    }
+
+
 class FunctionProvider:
     async def create(self, request: Request) -> Outcome:
         service = request.services.lambdas
@@ -94,7 +103,7 @@ class FunctionProvider:
         params = {"FunctionName": name, "Code": _code(request), **_settings(request)}
         config = await calling(lambda: service.create_function(params))
         _stand_in_note(request, name)
-        return Outcome(name, {"Arn": config["FunctionArn"]})
+        return Outcome(name, _function_attributes(str(config["FunctionArn"])))
 
     async def update(self, request: Request) -> Outcome:
         service = request.services.lambdas
@@ -107,7 +116,7 @@ class FunctionProvider:
         if request.properties.get("Code") != request.old_properties.get("Code"):
             code = _code(request)
             await calling(lambda: service.update_code(name, code))
-        return Outcome(name, {"Arn": service.arn(name)})
+        return Outcome(name, _function_attributes(service.arn(name)))
 
     async def delete(self, request: Request) -> None:
         service = request.services.lambdas
@@ -145,7 +154,7 @@ class AliasProvider:
         function = str(required(request, "FunctionName"))
         params = self._params(request)
         config = await calling(lambda: _sync(service.create_alias, function, params))
-        return Outcome(str(config["AliasArn"]))
+        return Outcome(str(config["AliasArn"]), {"AliasArn": str(config["AliasArn"])})
 
     async def update(self, request: Request) -> Outcome:
         service = request.services.lambdas
@@ -153,7 +162,7 @@ class AliasProvider:
         params = self._params(request)
         alias = params.pop("Name")
         config = await calling(lambda: _sync(service.update_alias, function, alias, params))
-        return Outcome(str(config["AliasArn"]))
+        return Outcome(str(config["AliasArn"]), {"AliasArn": str(config["AliasArn"])})
 
     async def delete(self, request: Request) -> None:
         service = request.services.lambdas

@@ -1,5 +1,8 @@
 """AWS::S3::Bucket's ``Tags``, ``VersioningConfiguration`` and ``AccessControl``.
 
+Its other properties (encryption, lifecycle, CORS, notifications...) have no local
+effect; the bucket's stack event names them.
+
 They are kept as the S3 API keeps them (:mod:`montemap.storage.records`), so
 ``GetBucketTagging``, ``GetBucketVersioning`` and ``GetBucketAcl`` answer with
 what the template says. The object store keeps one version of each object:
@@ -56,8 +59,26 @@ def _apply(
         records.put_bucket_acl(bucket, CANNED[canned], canned)
 
 
+#: The bucket properties that act here; the others are recorded in the stack only.
+_ACTING = frozenset({"BucketName", "Tags", "VersioningConfiguration", "AccessControl"})
+
+
+def _unused_note(request: Request) -> None:
+    """Say in the bucket's event which properties have no local effect (never silently)."""
+    unused = sorted(k for k in request.properties if k not in _ACTING)
+    if "NotificationConfiguration" in unused:
+        unused.remove("NotificationConfiguration")
+        request.notes.append(
+            "NotificationConfiguration: accepted, no local effect (S3 event notifications are "
+            "not sent here: the functions, queues and topics it names are never called)"
+        )
+    if unused:
+        request.notes.append(f"{', '.join(unused)}: accepted, no local effect")
+
+
 async def apply_settings(request: Request, bucket: str) -> None:
     """Record the template's tags, versioning state and canned ACL for ``bucket``."""
+    _unused_note(request)
     tags, canned = _tags(request), _canned(request)
     config = request.properties.get("VersioningConfiguration") or {}
     versioning = str(config.get("Status")) if isinstance(config, dict) and config else None
