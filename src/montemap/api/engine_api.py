@@ -44,6 +44,11 @@ class EngineApi(Protocol):
         name: str | None,
         input: str | None,
         trace_header: str | None = None,
+        express_id: str | None = None,
+    ) -> ExecutionRecord: ...
+
+    async def wait_for(
+        self, execution_arn: str, timeout: float | None = None, *, ours: bool = False
     ) -> ExecutionRecord: ...
 
     def describe_execution(self, arn: str) -> ExecutionRecord: ...

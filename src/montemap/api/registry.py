@@ -47,6 +47,10 @@ CREATE TABLE IF NOT EXISTS api_state_machine_versions (
     description TEXT,
     UNIQUE (state_machine_arn, version)
 );
+CREATE TABLE IF NOT EXISTS api_version_counters (
+    state_machine_arn TEXT PRIMARY KEY,
+    last_version INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS api_tags (
     resource_arn TEXT NOT NULL,
     key TEXT NOT NULL,
@@ -292,6 +296,7 @@ class Registry:
             conn.execute(
                 "DELETE FROM api_state_machine_versions WHERE state_machine_arn = ?", (arn,)
             )
+            conn.execute("DELETE FROM api_version_counters WHERE state_machine_arn = ?", (arn,))
             for resource in [arn, *(row["arn"] for row in versions)]:
                 self.delete_tags(resource)
 
@@ -301,12 +306,19 @@ class Registry:
         """Publish the state machine's current revision as its next version."""
         with self.db.transaction() as conn:
             row = conn.execute(
-                "SELECT COALESCE(MAX(version), 0) AS n FROM api_state_machine_versions"
-                " WHERE state_machine_arn = ?",
-                (machine.arn,),
+                "SELECT MAX(COALESCE((SELECT MAX(version) FROM api_state_machine_versions"
+                " WHERE state_machine_arn = ?), 0), COALESCE((SELECT last_version FROM"
+                " api_version_counters WHERE state_machine_arn = ?), 0)) AS n",
+                (machine.arn, machine.arn),
             ).fetchone()
-            number = int(row["n"]) + 1
+            number = int(row["n"]) + 1  # a deleted version's number is never used again
             arn = f"{machine.arn}:{number}"
+            conn.execute(
+                "INSERT INTO api_version_counters (state_machine_arn, last_version)"
+                " VALUES (?, ?) ON CONFLICT (state_machine_arn)"
+                " DO UPDATE SET last_version = excluded.last_version",
+                (machine.arn, number),
+            )
             conn.execute(
                 "INSERT INTO api_state_machine_versions (arn, state_machine_arn, version,"
                 " definition, role_arn, type, creation_date, revision_id, description)"
@@ -330,6 +342,30 @@ class Registry:
     def get_version(self, arn: str) -> StateMachineVersion | None:
         row = self.db.query_one("SELECT * FROM api_state_machine_versions WHERE arn = ?", (arn,))
         return _version(row) if row else None
+
+    def list_versions(self, state_machine_arn: str) -> list[StateMachineVersion]:
+        """A state machine's versions, newest first (as ListStateMachineVersions)."""
+        rows = self.db.query(
+            "SELECT * FROM api_state_machine_versions WHERE state_machine_arn = ?"
+            " ORDER BY version DESC",
+            (state_machine_arn,),
+        )
+        return [_version(row) for row in rows]
+
+    def version_of_revision(self, machine: StateMachine) -> StateMachineVersion | None:
+        """The newest version published from the machine's current revision, if any."""
+        row = self.db.query_one(
+            "SELECT * FROM api_state_machine_versions WHERE state_machine_arn = ?"
+            " AND revision_id IS ? ORDER BY version DESC LIMIT 1",
+            (machine.arn, machine.revision_id),
+        )
+        return _version(row) if row else None
+
+    def delete_version(self, arn: str) -> None:
+        """Remove one version and its tags (no-op when absent)."""
+        with self.db.transaction() as conn:
+            conn.execute("DELETE FROM api_state_machine_versions WHERE arn = ?", (arn,))
+            self.delete_tags(arn)
 
     def latest_version(self, state_machine_arn: str) -> StateMachineVersion | None:
         row = self.db.query_one(

@@ -279,6 +279,7 @@ class Engine:
         parent_arn: str | None = None,
         compact_input: bool = False,
         input_value: Any = None,
+        express_id: str | None = None,
     ) -> ExecutionRecord:
         """Start an execution of ``state_machine`` with the JSON text ``input``.
 
@@ -287,6 +288,10 @@ class Engine:
         and the first checkpoints reuse it instead of encoding the value again.
         With it, ``input_value`` is that value (not parsed again; it must not be
         changed afterwards, as no state data is).
+
+        ``express_id``: for an EXPRESS state machine, the id AWS appends to the
+        execution ARN (``express:<machine>:<name>:<id>``), so that its name may be
+        used again (express executions are not idempotent by name).
         """
         name = name if name is not None else str(uuid.uuid4())
         if not valid_name(name):
@@ -303,6 +308,8 @@ class Engine:
                 raise InvalidExecutionInput(f"Invalid execution input: {exc}")
         if state_machine.type == "EXPRESS":
             arn = self.arns.express_execution(state_machine.name, name)
+            if express_id is not None:
+                arn = f"{arn}:{express_id}"
         else:
             arn = self.arns.execution(state_machine.name, name)
         now = self.clock.now()

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from montemap.arns import split_version
 from montemap.engine.clock import iso
 from montemap.engine.dataflow import JSONPATH, MAX_PAYLOAD_BYTES, StateData, dumps
 from montemap.engine.db import background
@@ -215,6 +216,9 @@ class ExecutionRun:
             **payload_details("input", self.row["input"] or "{}"),
             "roleArn": self.row.get("role_arn") or "",
         }
+        version_arn = split_version(self.row["state_machine_arn"])[1]
+        if version_arn is not None:
+            details["stateMachineVersionArn"] = version_arn
         # The first state's Entered event (what run_frame would commit next) goes out with
         # ExecutionStarted: one step, one commit, the same events.
         name = top.state

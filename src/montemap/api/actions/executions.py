@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import uuid
+
 from montemap.api import paging, shapes
 from montemap.api.actions.base import Context, Params, Result, action, check_name, parse_local_arn
 from montemap.api.actions.state_machines import resolve
@@ -26,8 +29,64 @@ async def start_execution(ctx: Context, params: Params) -> Result:
         name=name,
         input=params.get("input"),
         trace_header=params.get("traceHeader"),
+        express_id=str(uuid.uuid4()) if target.type == "EXPRESS" else None,
     )
     return {"executionArn": record.execution_arn, "startDate": epoch_seconds(record.start_date)}
+
+
+def _type_not_supported() -> ApiError:
+    return ApiError(
+        "StateMachineTypeNotSupported",
+        "This operation is not supported by this type of state machine",
+    )
+
+
+#: What StartSyncExecution's billingDetails report as the memory used.
+BILLED_MEMORY_MB = 64
+
+
+@action("StartSyncExecution")
+async def start_sync_execution(ctx: Context, params: Params) -> Result:
+    """Run an EXPRESS execution to its end and answer with its result.
+
+    Express executions are not idempotent by name: each call gets an ARN of its
+    own (``express:<machine>:<name>:<id>``), as on AWS.
+    """
+    target = resolve(ctx, params["stateMachineArn"])
+    if target.type != "EXPRESS":
+        raise _type_not_supported()
+    name = params.get("name")
+    if name is not None:
+        check_name(name)
+    if params.get("input") is not None:
+        check_execution_input(params["input"])
+    started = await ctx.engine.start_execution(
+        target.ref(),
+        name=name,
+        input=params.get("input"),
+        trace_header=params.get("traceHeader"),
+        express_id=str(uuid.uuid4()),
+    )
+    record = await ctx.engine.wait_for(started.execution_arn)
+    include_data = params.get("includedData", "ALL_DATA") == "ALL_DATA"
+    described = shapes.describe_execution(record, include_data=include_data)
+    stop_date = described.get("stopDate", described["startDate"])
+    result: Result = {
+        key: value
+        for key, value in described.items()
+        if key
+        in (
+            "executionArn", "stateMachineArn", "name", "startDate", "status", "error",
+            "cause", "input", "inputDetails", "output", "outputDetails", "traceHeader",
+        )
+    }  # fmt: skip
+    result["stopDate"] = stop_date
+    duration_ms = max(0.0, (stop_date - described["startDate"]) * 1000)
+    result["billingDetails"] = {
+        "billedMemoryUsedInMB": BILLED_MEMORY_MB,
+        "billedDurationInMilliseconds": max(100, math.ceil(duration_ms / 100) * 100),
+    }
+    return result
 
 
 @action("DescribeExecution")
@@ -61,10 +120,7 @@ async def list_executions(ctx: Context, params: Params) -> Result:
     if machine_arn is not None:
         target = resolve(ctx, machine_arn)
         if target.type == "EXPRESS":
-            raise ApiError(
-                "StateMachineTypeNotSupported",
-                "This operation is not supported by this type of state machine",
-            )
+            raise _type_not_supported()
     elif map_run_arn is not None:
         parse_local_arn(ctx, map_run_arn, "mapRun")
     records, token = ctx.engine.list_executions(

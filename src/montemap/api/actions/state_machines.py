@@ -288,3 +288,66 @@ async def validate_state_machine_definition(ctx: Context, params: Params) -> Res
         ],
         "truncated": len(diagnostics) > len(shown),
     }
+
+
+#: The most versions a state machine may have (AWS's quota).
+MAX_VERSIONS = 1000
+
+
+@action("PublishStateMachineVersion")
+async def publish_state_machine_version(ctx: Context, params: Params) -> Result:
+    """Publish the current revision; idempotent: a revision already published
+    answers with its version. ``revisionId`` (``INITIAL`` for a state machine never
+    updated) must name the current revision, else ``ConflictException``."""
+    machine = resolve_machine(ctx, params["stateMachineArn"])
+    wanted = params.get("revisionId")
+    if wanted is not None:
+        current = machine.revision_id or "INITIAL"
+        if wanted != current:
+            raise ApiError(
+                "ConflictException",
+                f"Failed to publish the State Machine version for revision {wanted}. "
+                f"The current State Machine revision is {current}.",
+            )
+    version = ctx.registry.version_of_revision(machine)
+    if version is None:
+        if len(ctx.registry.list_versions(machine.arn)) >= MAX_VERSIONS:
+            raise ApiError(
+                "ServiceQuotaExceededException",
+                f"The maximum number of versions ({MAX_VERSIONS}) for state machine "
+                f"'{machine.arn}' has been reached.",
+            )
+        version = ctx.registry.publish(machine, params.get("description"))
+    return {"creationDate": version.creation_date, "stateMachineVersionArn": version.arn}
+
+
+@action("ListStateMachineVersions")
+async def list_state_machine_versions(ctx: Context, params: Params) -> Result:
+    machine = resolve_machine(ctx, params["stateMachineArn"])
+    page, token = paging.paginate(
+        ctx.registry.list_versions(machine.arn),
+        lambda version: f"{2**31 - version.version:010d}",  # newest first
+        listing="ListStateMachineVersions",
+        max_results=params.get("maxResults"),
+        next_token=params.get("nextToken"),
+    )
+    result: Result = {
+        "stateMachineVersions": [
+            {"stateMachineVersionArn": v.arn, "creationDate": v.creation_date} for v in page
+        ]
+    }
+    if token is not None:
+        result["nextToken"] = token
+    return result
+
+
+@action("DeleteStateMachineVersion")
+async def delete_state_machine_version(ctx: Context, params: Params) -> Result:
+    """Delete one version (a version already gone is no error, as on AWS); running
+    executions of it go on."""
+    arn_text = params["stateMachineVersionArn"]
+    arn = parse_local_arn(ctx, arn_text, "stateMachine")
+    if len(arn.parts) != 2 or not arn.parts[1].isdigit():
+        raise validation_error(f"'{arn_text}' is not a state machine version ARN")
+    ctx.registry.delete_version(arn_text)
+    return {}

@@ -1,0 +1,176 @@
+"""StartSyncExecution and the state machine version actions, through boto3 on a real server."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from montemap.testing import wait_for_execution
+from montemap.testing.server import MontemapServer
+
+from .helpers import PASS_DEFINITION, ROLE_ARN
+
+FAIL_DEFINITION = json.dumps(
+    {"StartAt": "F", "States": {"F": {"Type": "Fail", "Error": "Oops", "Cause": "bad"}}}
+)
+ECHO_DEFINITION = json.dumps(
+    {"StartAt": "P", "States": {"P": {"Type": "Pass", "Parameters": {"got.$": "$"}, "End": True}}}
+)
+
+
+def unique(prefix: str = "x") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def machine(client: Any, definition: str = PASS_DEFINITION, **kwargs: Any) -> str:
+    arn: str = client.create_state_machine(
+        name=unique("sm"), definition=definition, roleArn=ROLE_ARN, **kwargs
+    )["stateMachineArn"]
+    return arn
+
+
+@pytest.fixture(scope="module")
+def sync_client(shared_montemap_server: MontemapServer) -> Iterator[Any]:
+    """StartSyncExecution's model asks for the host prefix ``sync-``, which no
+    loopback address takes: clients of a local endpoint turn it off."""
+    client = shared_montemap_server.client(inject_host_prefix=False)
+    yield client
+    client.close()
+
+
+# StartSyncExecution ------------------------------------------------------------------
+
+
+def test_sync_execution_succeeds_with_output(sync_client: Any) -> None:
+    arn = machine(sync_client, ECHO_DEFINITION, type="EXPRESS")
+    out = sync_client.start_sync_execution(stateMachineArn=arn, name="run-1", input='{"a":1}')
+    assert out["status"] == "SUCCEEDED"
+    assert json.loads(out["output"]) == {"got": {"a": 1}}
+    assert out["input"] == '{"a":1}'
+    assert out["inputDetails"] == {"included": True}
+    assert out["outputDetails"] == {"included": True}
+    assert out["stateMachineArn"] == arn
+    assert out["name"] == "run-1"
+    assert out["executionArn"].startswith("arn:aws:states:us-east-1:123456789012:express:")
+    assert out["executionArn"].endswith(":run-1:" + out["executionArn"].rsplit(":", 1)[1])
+    assert out["stopDate"] >= out["startDate"]
+    assert set(out["billingDetails"]) == {"billedMemoryUsedInMB", "billedDurationInMilliseconds"}
+
+
+def test_sync_execution_failure_and_metadata_only(sync_client: Any) -> None:
+    arn = machine(sync_client, FAIL_DEFINITION, type="EXPRESS")
+    out = sync_client.start_sync_execution(stateMachineArn=arn, includedData="METADATA_ONLY")
+    assert (out["status"], out["error"], out["cause"]) == ("FAILED", "Oops", "bad")
+    assert "input" not in out and "output" not in out
+    assert out["inputDetails"] == {"included": False}
+
+
+def test_sync_execution_refuses_standard(sync_client: Any) -> None:
+    arn = machine(sync_client)
+    with pytest.raises(sync_client.exceptions.StateMachineTypeNotSupported):
+        sync_client.start_sync_execution(stateMachineArn=arn)
+    with pytest.raises(sync_client.exceptions.StateMachineDoesNotExist):
+        sync_client.start_sync_execution(stateMachineArn=arn + "-missing")
+    express = machine(sync_client, type="EXPRESS")
+    with pytest.raises(sync_client.exceptions.InvalidExecutionInput):
+        sync_client.start_sync_execution(stateMachineArn=express, input="{not json")
+
+
+def test_sync_execution_names_may_repeat(sync_client: Any) -> None:
+    """Express executions are not idempotent by name: each call runs anew."""
+    arn = machine(sync_client, ECHO_DEFINITION, type="EXPRESS")
+    first = sync_client.start_sync_execution(stateMachineArn=arn, name="same", input='{"n":1}')
+    second = sync_client.start_sync_execution(stateMachineArn=arn, name="same", input='{"n":2}')
+    assert json.loads(second["output"]) == {"got": {"n": 2}}
+    assert first["executionArn"] != second["executionArn"]
+
+
+def test_express_start_execution_names_may_repeat(sync_client: Any) -> None:
+    arn = machine(sync_client, type="EXPRESS")
+    first = sync_client.start_execution(stateMachineArn=arn, name="again")["executionArn"]
+    second = sync_client.start_execution(stateMachineArn=arn, name="again")["executionArn"]
+    assert first != second
+    assert first.rsplit(":", 2)[1] == "again"
+
+
+# Versions ----------------------------------------------------------------------------
+
+
+def test_publish_version_is_idempotent_per_revision(shared_sfn_client: Any) -> None:
+    client = shared_sfn_client
+    arn = machine(client)
+    first = client.publish_state_machine_version(stateMachineArn=arn, description="one")
+    assert first["stateMachineVersionArn"] == arn + ":1"
+    again = client.publish_state_machine_version(stateMachineArn=arn)
+    assert again["stateMachineVersionArn"] == arn + ":1"
+    assert again["creationDate"] == first["creationDate"]
+    revision = client.update_state_machine(stateMachineArn=arn, definition=FAIL_DEFINITION)[
+        "revisionId"
+    ]
+    with pytest.raises(client.exceptions.ConflictException):
+        client.publish_state_machine_version(stateMachineArn=arn, revisionId="stale")
+    second = client.publish_state_machine_version(stateMachineArn=arn, revisionId=revision)
+    assert second["stateMachineVersionArn"] == arn + ":2"
+    described = client.describe_state_machine(stateMachineArn=arn + ":2")
+    assert described["definition"] == FAIL_DEFINITION
+    assert described["revisionId"] == revision
+    with pytest.raises(client.exceptions.StateMachineDoesNotExist):
+        client.publish_state_machine_version(stateMachineArn=machine(client) + "x")
+
+
+def test_publish_initial_revision(shared_sfn_client: Any) -> None:
+    client = shared_sfn_client
+    arn = machine(client)
+    out = client.publish_state_machine_version(stateMachineArn=arn, revisionId="INITIAL")
+    assert out["stateMachineVersionArn"] == arn + ":1"
+    client.update_state_machine(stateMachineArn=arn, definition=FAIL_DEFINITION)
+    with pytest.raises(client.exceptions.ConflictException):
+        client.publish_state_machine_version(stateMachineArn=arn, revisionId="INITIAL")
+
+
+def test_list_and_delete_versions(shared_sfn_client: Any) -> None:
+    client = shared_sfn_client
+    arn = machine(client, publish=True)
+    for definition in (FAIL_DEFINITION, ECHO_DEFINITION):
+        client.update_state_machine(stateMachineArn=arn, definition=definition, publish=True)
+    listed = client.list_state_machine_versions(stateMachineArn=arn)["stateMachineVersions"]
+    assert [v["stateMachineVersionArn"] for v in listed] == [f"{arn}:{n}" for n in (3, 2, 1)]
+    assert all("creationDate" in v for v in listed)
+    page = client.list_state_machine_versions(stateMachineArn=arn, maxResults=2)
+    assert len(page["stateMachineVersions"]) == 2
+    rest = client.list_state_machine_versions(stateMachineArn=arn, nextToken=page["nextToken"])
+    assert [v["stateMachineVersionArn"] for v in rest["stateMachineVersions"]] == [arn + ":1"]
+    assert "nextToken" not in rest
+
+    client.delete_state_machine_version(stateMachineVersionArn=arn + ":3")
+    client.delete_state_machine_version(stateMachineVersionArn=arn + ":3")  # idempotent
+    with pytest.raises(client.exceptions.StateMachineDoesNotExist):
+        client.describe_state_machine(stateMachineArn=arn + ":3")
+    listed = client.list_state_machine_versions(stateMachineArn=arn)["stateMachineVersions"]
+    assert [v["stateMachineVersionArn"] for v in listed] == [f"{arn}:{n}" for n in (2, 1)]
+    # version numbers are never used again
+    client.update_state_machine(stateMachineArn=arn, definition=PASS_DEFINITION)
+    out = client.publish_state_machine_version(stateMachineArn=arn)
+    assert out["stateMachineVersionArn"] == arn + ":4"
+    with pytest.raises(client.exceptions.ValidationException):
+        client.delete_state_machine_version(stateMachineVersionArn=arn)
+
+
+def test_execution_of_a_version_names_machine_and_version(shared_sfn_client: Any) -> None:
+    client = shared_sfn_client
+    arn = machine(client, publish=True)
+    version = arn + ":1"
+    execution = client.start_execution(stateMachineArn=version)["executionArn"]
+    described = wait_for_execution(client, execution)
+    assert described["stateMachineArn"] == arn
+    assert described["stateMachineVersionArn"] == version
+    listed = client.list_executions(stateMachineArn=version)["executions"]
+    assert [e["executionArn"] for e in listed] == [execution]
+    assert listed[0]["stateMachineVersionArn"] == version
+    assert listed[0]["stateMachineArn"] == arn
+    started = client.get_execution_history(executionArn=execution)["events"][0]
+    assert started["executionStartedEventDetails"]["stateMachineVersionArn"] == version
