@@ -57,7 +57,7 @@ def test_unknown_action(api: ApiClient) -> None:
 
 
 def test_modelled_but_unsupported_action(api: ApiClient) -> None:
-    response = api.call("ListStateMachineAliases", {"stateMachineArn": "x"})
+    response = api.call("TestState", {"definition": "{}"})
     assert response.status_code == 400
     code, message = error_of(response)
     assert code == "UnknownOperationException"

@@ -174,3 +174,145 @@ def test_execution_of_a_version_names_machine_and_version(shared_sfn_client: Any
     assert listed[0]["stateMachineArn"] == arn
     started = client.get_execution_history(executionArn=execution)["events"][0]
     assert started["executionStartedEventDetails"]["stateMachineVersionArn"] == version
+
+
+# Aliases -----------------------------------------------------------------------------
+
+
+def versions(client: Any, count: int = 2) -> tuple[str, list[str]]:
+    """A state machine with ``count`` published versions (each its own definition)."""
+    arn = machine(client)
+    published = []
+    for n in range(count):
+        definition = json.dumps(
+            {"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": n + 1, "End": True}}}
+        )
+        client.update_state_machine(stateMachineArn=arn, definition=definition)
+        out = client.publish_state_machine_version(stateMachineArn=arn)
+        published.append(out["stateMachineVersionArn"])
+    return arn, published
+
+
+def test_alias_lifecycle(shared_sfn_client: Any) -> None:
+    client = shared_sfn_client
+    arn, (v1, v2) = versions(client)
+    routing = [{"stateMachineVersionArn": v1, "weight": 100}]
+    created = client.create_state_machine_alias(
+        name="PROD", description="live", routingConfiguration=routing
+    )
+    alias = created["stateMachineAliasArn"]
+    assert alias == arn + ":PROD"
+    # the same request again is idempotent; a different one conflicts
+    again = client.create_state_machine_alias(
+        name="PROD", description="live", routingConfiguration=routing
+    )
+    assert again["stateMachineAliasArn"] == alias
+    with pytest.raises(client.exceptions.ConflictException):
+        client.create_state_machine_alias(
+            name="PROD", routingConfiguration=[{"stateMachineVersionArn": v2, "weight": 100}]
+        )
+    described = client.describe_state_machine_alias(stateMachineAliasArn=alias)
+    assert described["name"] == "PROD"
+    assert described["description"] == "live"
+    assert described["routingConfiguration"] == routing
+    assert "creationDate" in described
+
+    listed = client.list_state_machine_aliases(stateMachineArn=arn)["stateMachineAliases"]
+    assert [a["stateMachineAliasArn"] for a in listed] == [alias]
+
+    execution = client.start_execution(stateMachineArn=alias)["executionArn"]
+    done = wait_for_execution(client, execution)
+    assert done["output"] == "1"
+    assert done["stateMachineArn"] == arn
+    assert done["stateMachineAliasArn"] == alias
+    assert done["stateMachineVersionArn"] == v1
+    started = client.get_execution_history(executionArn=execution)["events"][0]
+    details = started["executionStartedEventDetails"]
+    assert (details["stateMachineAliasArn"], details["stateMachineVersionArn"]) == (alias, v1)
+    listed_runs = client.list_executions(stateMachineArn=alias)["executions"]
+    assert [e["executionArn"] for e in listed_runs] == [execution]
+
+    # a version an alias routes to cannot be deleted
+    with pytest.raises(client.exceptions.ConflictException):
+        client.delete_state_machine_version(stateMachineVersionArn=v1)
+
+    updated = client.update_state_machine_alias(
+        stateMachineAliasArn=alias,
+        routingConfiguration=[
+            {"stateMachineVersionArn": v1, "weight": 0},
+            {"stateMachineVersionArn": v2, "weight": 100},
+        ],
+    )
+    assert "updateDate" in updated
+    execution = client.start_execution(stateMachineArn=alias)["executionArn"]
+    assert wait_for_execution(client, execution)["output"] == "2"
+    assert client.describe_state_machine_alias(stateMachineAliasArn=alias)["description"] == (
+        "live"
+    )
+
+    client.delete_state_machine_alias(stateMachineAliasArn=alias)
+    with pytest.raises(client.exceptions.ResourceNotFound):
+        client.describe_state_machine_alias(stateMachineAliasArn=alias)
+    with pytest.raises(client.exceptions.StateMachineDoesNotExist):
+        client.start_execution(stateMachineArn=alias)
+    client.delete_state_machine_version(stateMachineVersionArn=v1)  # no longer routed to
+
+
+def test_alias_routing_is_checked(shared_sfn_client: Any) -> None:
+    client = shared_sfn_client
+    arn, (v1, v2) = versions(client)
+    _, (other,) = versions(client, 1)
+    bad_routings = [
+        [
+            {"stateMachineVersionArn": v1, "weight": 60},
+            {"stateMachineVersionArn": v2, "weight": 30},
+        ],
+        [
+            {"stateMachineVersionArn": v1, "weight": 50},
+            {"stateMachineVersionArn": v1, "weight": 50},
+        ],
+        [
+            {"stateMachineVersionArn": v1, "weight": 50},
+            {"stateMachineVersionArn": other, "weight": 50},
+        ],
+        [{"stateMachineVersionArn": arn, "weight": 100}],
+    ]
+    for routing in bad_routings:
+        with pytest.raises(client.exceptions.ValidationException):
+            client.create_state_machine_alias(name="A", routingConfiguration=routing)
+    with pytest.raises(client.exceptions.ResourceNotFound):
+        client.create_state_machine_alias(
+            name="A", routingConfiguration=[{"stateMachineVersionArn": arn + ":99", "weight": 100}]
+        )
+    with pytest.raises(client.exceptions.ResourceNotFound):
+        client.describe_state_machine_alias(stateMachineAliasArn=arn + ":nope")
+
+
+def test_alias_split_routes_both_ways(shared_sfn_client: Any) -> None:
+    client = shared_sfn_client
+    _, (v1, v2) = versions(client)
+    alias = client.create_state_machine_alias(
+        name="split",
+        routingConfiguration=[
+            {"stateMachineVersionArn": v1, "weight": 50},
+            {"stateMachineVersionArn": v2, "weight": 50},
+        ],
+    )["stateMachineAliasArn"]
+    seen = set()
+    for _ in range(40):
+        execution = client.start_execution(stateMachineArn=alias)["executionArn"]
+        seen.add(client.describe_execution(executionArn=execution)["stateMachineVersionArn"])
+        if seen == {v1, v2}:
+            break
+    assert seen == {v1, v2}
+
+
+def test_deleting_a_state_machine_deletes_its_aliases(shared_sfn_client: Any) -> None:
+    client = shared_sfn_client
+    arn, (v1,) = versions(client, 1)
+    alias = client.create_state_machine_alias(
+        name="gone", routingConfiguration=[{"stateMachineVersionArn": v1, "weight": 100}]
+    )["stateMachineAliasArn"]
+    client.delete_state_machine(stateMachineArn=arn)
+    with pytest.raises(client.exceptions.ResourceNotFound):
+        client.describe_state_machine_alias(stateMachineAliasArn=alias)

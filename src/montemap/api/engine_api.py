@@ -45,6 +45,7 @@ class EngineApi(Protocol):
         input: str | None,
         trace_header: str | None = None,
         express_id: str | None = None,
+        started_details: dict[str, str] | None = None,
     ) -> ExecutionRecord: ...
 
     async def wait_for(

@@ -280,6 +280,7 @@ class Engine:
         compact_input: bool = False,
         input_value: Any = None,
         express_id: str | None = None,
+        started_details: dict[str, str] | None = None,
     ) -> ExecutionRecord:
         """Start an execution of ``state_machine`` with the JSON text ``input``.
 
@@ -289,9 +290,9 @@ class Engine:
         With it, ``input_value`` is that value (not parsed again; it must not be
         changed afterwards, as no state data is).
 
-        ``express_id``: for an EXPRESS state machine, the id AWS appends to the
-        execution ARN (``express:<machine>:<name>:<id>``), so that its name may be
-        used again (express executions are not idempotent by name).
+        ``express_id``: the id AWS appends to an EXPRESS execution's ARN
+        (``express:<machine>:<name>:<id>``): its name may be used again.
+        ``started_details``: more ExecutionStarted details (the version, the alias).
         """
         name = name if name is not None else str(uuid.uuid4())
         if not valid_name(name):
@@ -342,7 +343,7 @@ class Engine:
         self.runs[arn] = run
         self.metrics["executions_started"] += 1
         run.input_value = value  # parsed once: the context shares it (never mutated)
-        run.start_new(value, input_text=text if compact_input else None)
+        run.start_new(value, input_text=text if compact_input else None, started=started_details)
         return self._record(stored)
 
     def _row(self, arn: str) -> dict[str, Any]:

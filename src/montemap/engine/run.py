@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from montemap.arns import split_version
 from montemap.engine.clock import iso
 from montemap.engine.dataflow import JSONPATH, MAX_PAYLOAD_BYTES, StateData, dumps
 from montemap.engine.db import background
@@ -196,11 +195,15 @@ class ExecutionRun:
         return first
 
     # ------------------------------------------------------------------ lifecycle
-    def start_new(self, input_value: Any, *, input_text: str | None = None) -> None:
-        """Record ExecutionStarted and the top-level frame, then run.
-
-        ``input_text``: ``input_value``'s compact JSON, when the caller has it.
-        """
+    def start_new(
+        self,
+        input_value: Any,
+        *,
+        input_text: str | None = None,
+        started: dict[str, str] | None = None,
+    ) -> None:
+        """Record ExecutionStarted (``started``: more members for its details) and the
+        top-level frame, then run. ``input_text``: ``input_value``'s compact JSON, if known."""
         top = FrameRow(
             key="",
             parent_key=None,
@@ -216,9 +219,7 @@ class ExecutionRun:
             **payload_details("input", self.row["input"] or "{}"),
             "roleArn": self.row.get("role_arn") or "",
         }
-        version_arn = split_version(self.row["state_machine_arn"])[1]
-        if version_arn is not None:
-            details["stateMachineVersionArn"] = version_arn
+        details.update(started or {})
         # The first state's Entered event (what run_frame would commit next) goes out with
         # ExecutionStarted: one step, one commit, the same events.
         name = top.state

@@ -1,6 +1,13 @@
 """The API's actions. Importing this package fills :data:`ACTIONS`."""
 
-from montemap.api.actions import activities, executions, map_runs, state_machines, tagging
+from montemap.api.actions import (
+    activities,
+    aliases,
+    executions,
+    map_runs,
+    state_machines,
+    tagging,
+)
 from montemap.api.actions.base import ACTIONS, Context, Handler
 
 __all__ = [
@@ -8,6 +15,7 @@ __all__ = [
     "Context",
     "Handler",
     "activities",
+    "aliases",
     "executions",
     "map_runs",
     "state_machines",

@@ -349,5 +349,13 @@ async def delete_state_machine_version(ctx: Context, params: Params) -> Result:
     arn = parse_local_arn(ctx, arn_text, "stateMachine")
     if len(arn.parts) != 2 or not arn.parts[1].isdigit():
         raise validation_error(f"'{arn_text}' is not a state machine version ARN")
+    routed = ctx.registry.aliases_routing_to(arn_text)
+    if routed:
+        raise ApiError(
+            "ConflictException",
+            f"Version to be deleted must not be referenced by an alias. "
+            f"Current list of aliases referencing this version: "
+            f"[{', '.join(alias.name for alias in routed)}]",
+        )
     ctx.registry.delete_version(arn_text)
     return {}
