@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from montemap.arns import Arn, ArnFactory, valid_name
-from montemap.engine import redrive
+from montemap.engine import redrive, single_state
 from montemap.engine.activities import MAX_PAYLOAD, ActivityQueue
 from montemap.engine.clock import Clock, SystemClock
 from montemap.engine.db import Database
@@ -345,6 +345,18 @@ class Engine:
         run.input_value = value  # parsed once: the context shares it (never mutated)
         run.start_new(value, input_text=text if compact_input else None, started=started_details)
         return self._record(stored)
+
+    async def run_in_memory(
+        self, *, definition: str, input_text: str, variables: dict[str, Any], role_arn: str
+    ) -> dict[str, Any]:
+        """Run a definition without storing anything (TestState): its end."""
+        return await single_state.run_in_memory(
+            self,
+            definition=definition,
+            input_text=input_text,
+            variables=variables,
+            role_arn=role_arn,
+        )
 
     def _row(self, arn: str) -> dict[str, Any]:
         self._check_arn(arn, "execution")

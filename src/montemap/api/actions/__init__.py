@@ -7,6 +7,7 @@ from montemap.api.actions import (
     map_runs,
     state_machines,
     tagging,
+    test_state,
 )
 from montemap.api.actions.base import ACTIONS, Context, Handler
 
@@ -20,4 +21,5 @@ __all__ = [
     "map_runs",
     "state_machines",
     "tagging",
+    "test_state",
 ]
