@@ -59,6 +59,10 @@ def test_sync_execution_succeeds_with_output(sync_client: Any) -> None:
     assert out["executionArn"].endswith(":run-1:" + out["executionArn"].rsplit(":", 1)[1])
     assert out["stopDate"] >= out["startDate"]
     assert set(out["billingDetails"]) == {"billedMemoryUsedInMB", "billedDurationInMilliseconds"}
+    described = sync_client.describe_execution(executionArn=out["executionArn"])
+    assert (described["status"], described["output"]) == ("SUCCEEDED", out["output"])
+    events = sync_client.get_execution_history(executionArn=out["executionArn"])["events"]
+    assert events[-1]["type"] == "ExecutionSucceeded"
 
 
 def test_sync_execution_failure_and_metadata_only(sync_client: Any) -> None:
