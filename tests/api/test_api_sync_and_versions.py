@@ -320,3 +320,35 @@ def test_deleting_a_state_machine_deletes_its_aliases(shared_sfn_client: Any) ->
     client.delete_state_machine(stateMachineArn=arn)
     with pytest.raises(client.exceptions.ResourceNotFound):
         client.describe_state_machine_alias(stateMachineAliasArn=alias)
+
+
+def test_map_run_children_of_an_alias_execution_are_not_alias_executions(
+    shared_sfn_client: Any,
+) -> None:
+    client = shared_sfn_client
+    definition = {
+        "StartAt": "M",
+        "States": {
+            "M": {
+                "Type": "Map",
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                    "StartAt": "P",
+                    "States": {"P": {"Type": "Pass", "End": True}},
+                },
+                "End": True,
+            }
+        },
+    }
+    arn = machine(client, json.dumps(definition), publish=True)
+    alias = client.create_state_machine_alias(
+        name="live", routingConfiguration=[{"stateMachineVersionArn": arn + ":1", "weight": 100}]
+    )["stateMachineAliasArn"]
+    execution = client.start_execution(stateMachineArn=alias, input="[1, 2]")["executionArn"]
+    assert wait_for_execution(client, execution)["status"] == "SUCCEEDED"
+    map_run = client.list_map_runs(executionArn=execution)["mapRuns"][0]["mapRunArn"]
+    children = client.list_executions(mapRunArn=map_run)["executions"]
+    assert len(children) == 2
+    for child in children:
+        assert "stateMachineAliasArn" not in child
+        assert child["stateMachineArn"].startswith(alias + "/")

@@ -53,7 +53,8 @@ def qualified(ctx: Context, out: dict[str, Any]) -> dict[str, Any]:
     stored = out.get("stateMachineArn")
     if isinstance(stored, str) and "stateMachineVersionArn" not in out:
         head, _, qualifier = stored.rpartition(":")
-        if qualifier and not qualifier.isdigit() and ":stateMachine:" in head:
+        alias = qualifier and not qualifier.isdigit() and "/" not in qualifier  # not a Map Run's
+        if alias and ":stateMachine:" in head:
             out["stateMachineArn"] = head
             out["stateMachineAliasArn"] = stored
             version_arn = ctx.registry.alias_execution_version(out["executionArn"])
