@@ -506,8 +506,8 @@ def test_timestamps_name_real_moments(stamp: str) -> None:
         (SCHEMA, "/States/S/Timestamp")
     ]
     rule = {"Variable": "$.t", "TimestampEquals": stamp, "Next": "S"}
-    choice = {"StartAt": "C", "States": {"C": {"Type": "Choice", "Choices": [rule]}}}
-    choice["States"]["S"] = {"Type": "Succeed"}
+    states = {"C": {"Type": "Choice", "Choices": [rule]}, "S": {"Type": "Succeed"}}
+    choice = {"StartAt": "C", "States": states}
     assert errors(choice) == [(SCHEMA, "/States/C/Choices[0]/TimestampEquals")]
     fine = stamp[:5] + "03-14T01:59:00.5+05:30"
     assert errors(one({"Type": "Wait", "Timestamp": fine, "End": True})) == []
