@@ -352,3 +352,21 @@ def test_map_run_children_of_an_alias_execution_are_not_alias_executions(
     for child in children:
         assert "stateMachineAliasArn" not in child
         assert child["stateMachineArn"].startswith(alias + "/")
+
+
+# RedriveExecution ----------------------------------------------------------------------
+
+
+def test_redrive_with_the_same_client_token_is_idempotent(shared_sfn_client: Any) -> None:
+    client = shared_sfn_client
+    arn = machine(client, FAIL_DEFINITION)
+    execution = client.start_execution(stateMachineArn=arn)["executionArn"]
+    wait_for_execution(client, execution)
+    first = client.redrive_execution(executionArn=execution, clientToken="token-1")
+    wait_for_execution(client, execution)
+    again = client.redrive_execution(executionArn=execution, clientToken="token-1")
+    assert again["redriveDate"] == first["redriveDate"]
+    assert client.describe_execution(executionArn=execution)["redriveCount"] == 1
+    other = client.redrive_execution(executionArn=execution, clientToken="token-2")
+    assert other["redriveDate"] > first["redriveDate"]
+    assert wait_for_execution(client, execution)["redriveCount"] == 2

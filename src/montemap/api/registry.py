@@ -66,6 +66,13 @@ CREATE TABLE IF NOT EXISTS api_alias_executions (
     alias_arn TEXT NOT NULL,
     version_arn TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS api_redrive_tokens (
+    execution_arn TEXT NOT NULL,
+    token TEXT NOT NULL,
+    redrive_date REAL NOT NULL,
+    used_at REAL NOT NULL,
+    PRIMARY KEY (execution_arn, token)
+);
 CREATE TABLE IF NOT EXISTS api_tags (
     resource_arn TEXT NOT NULL,
     key TEXT NOT NULL,
@@ -499,6 +506,35 @@ class Registry:
             (execution_arn,),
         )
         return None if row is None else str(row["version_arn"])
+
+    # ------------------------------------------------------------------ redrive tokens
+
+    def redrive_for_token(self, execution_arn: str, token: str, *, within: float) -> float | None:
+        """The redrive date a client token already got for an execution, if it was
+        first used less than ``within`` seconds ago."""
+        row = self.db.query_one(
+            "SELECT redrive_date FROM api_redrive_tokens WHERE execution_arn = ? AND token = ?"
+            " AND used_at > ?",
+            (execution_arn, token, self.now() - within),
+        )
+        return None if row is None else float(row["redrive_date"])
+
+    def note_redrive_token(
+        self, execution_arn: str, token: str, redrive_date: float, *, keep: int
+    ) -> None:
+        """Remember a token's redrive, with only the execution's last ``keep`` tokens."""
+        with self.db.transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO api_redrive_tokens (execution_arn, token, redrive_date,"
+                " used_at) VALUES (?, ?, ?, ?)",
+                (execution_arn, token, redrive_date, self.now()),
+            )
+            conn.execute(
+                "DELETE FROM api_redrive_tokens WHERE execution_arn = ? AND token NOT IN"
+                " (SELECT token FROM api_redrive_tokens WHERE execution_arn = ?"
+                " ORDER BY used_at DESC LIMIT ?)",
+                (execution_arn, execution_arn, keep),
+            )
 
     # ------------------------------------------------------------------ tags
 
