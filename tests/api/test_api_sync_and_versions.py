@@ -370,3 +370,49 @@ def test_redrive_with_the_same_client_token_is_idempotent(shared_sfn_client: Any
     other = client.redrive_execution(executionArn=execution, clientToken="token-2")
     assert other["redriveDate"] > first["redriveDate"]
     assert wait_for_execution(client, execution)["redriveCount"] == 2
+
+
+# What EXPRESS workflows cannot use --------------------------------------------------------
+
+
+def _task(resource: str) -> dict[str, Any]:
+    return {"Type": "Task", "Resource": resource, "End": True}
+
+
+CALLBACK = "arn:aws:states:::lambda:invoke.waitForTaskToken"
+JOB = "arn:aws:states:::states:startExecution.sync:2"
+
+
+@pytest.mark.parametrize("resource", [CALLBACK, JOB])
+def test_express_refuses_callbacks_and_jobs(shared_sfn_client: Any, resource: str) -> None:
+    client = shared_sfn_client
+    definition = json.dumps({"StartAt": "T", "States": {"T": _task(resource)}})
+    with pytest.raises(client.exceptions.InvalidDefinition) as info:
+        machine(client, definition, type="EXPRESS")
+    assert "at /States/T/Resource" in info.value.response["Error"]["Message"]
+    assert machine(client, definition)  # STANDARD takes it
+    checked = client.validate_state_machine_definition(definition=definition, type="EXPRESS")
+    assert checked["result"] == "FAIL"
+    assert checked["diagnostics"][0]["location"] == "/States/T/Resource"
+    assert client.validate_state_machine_definition(definition=definition)["result"] == "OK"
+    express = machine(client, PASS_DEFINITION, type="EXPRESS")
+    with pytest.raises(client.exceptions.InvalidDefinition):
+        client.update_state_machine(stateMachineArn=express, definition=definition)
+
+
+def test_express_children_of_a_distributed_map_refuse_callbacks(shared_sfn_client: Any) -> None:
+    client = shared_sfn_client
+
+    def dmap(execution_type: str) -> str:
+        processor = {
+            "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": execution_type},
+            "StartAt": "T",
+            "States": {"T": _task(CALLBACK)},
+        }
+        state = {"Type": "Map", "ItemProcessor": processor, "End": True}
+        return json.dumps({"StartAt": "M", "States": {"M": state}})
+
+    with pytest.raises(client.exceptions.InvalidDefinition) as info:
+        machine(client, dmap("EXPRESS"))
+    assert "at /States/M/ItemProcessor/States/T/Resource" in info.value.response["Error"]["Message"]
+    assert machine(client, dmap("STANDARD"))

@@ -36,6 +36,7 @@ from montemap.asl.definition import (
     validate_definition,
 )
 from montemap.asl.validate_base import ERROR, INVALID_JSON_DESCRIPTION
+from montemap.asl.validate_express import express_diagnostics
 from montemap.errors import ApiError, DefinitionError, Diagnostic
 
 _ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
@@ -55,9 +56,11 @@ def check_role_arn(role_arn: str) -> None:
         raise ApiError("InvalidArn", f"Invalid Arn: 'Invalid role ARN: {role_arn}'")
 
 
-def check_definition_text(definition: str) -> None:
-    """``InvalidDefinition`` with AWS's message for a definition that does not validate."""
-    diagnostics = [d for d in _diagnostics(definition) if d.severity == ERROR]
+def check_definition_text(definition: str, state_machine_type: str = "STANDARD") -> None:
+    """``InvalidDefinition`` with AWS's message for a definition that does not validate
+    (as a state machine of ``state_machine_type``)."""
+    found = _diagnostics(definition, state_machine_type)
+    diagnostics = [d for d in found if d.severity == ERROR]
     if diagnostics:
         raise ApiError("InvalidDefinition", format_invalid_definition(diagnostics))
 
@@ -172,7 +175,7 @@ async def create_state_machine(ctx: Context, params: Params) -> Result:
         publish=bool(params.get("publish", False)),
         version_description=params.get("versionDescription"),
     )
-    check_definition_text(new.definition)
+    check_definition_text(new.definition, new.type)
     existing = ctx.registry.get_state_machine_by_name(name)
     if existing is not None:
         if not _same_request(existing, new):
@@ -213,7 +216,7 @@ async def update_state_machine(ctx: Context, params: Params) -> Result:
     definition = params.get("definition")
     if definition is not None:
         definition = ctx.bind_definition(definition)
-        check_definition_text(definition)
+        check_definition_text(definition, machine.type)
     role_arn = params.get("roleArn")
     if role_arn is not None:
         check_role_arn(role_arn)
@@ -259,17 +262,20 @@ async def list_state_machines(ctx: Context, params: Params) -> Result:
     return result
 
 
-def _diagnostics(definition: str) -> list[Diagnostic]:
+def _diagnostics(definition: str, state_machine_type: str = "STANDARD") -> list[Diagnostic]:
     try:
         loaded = _load(definition)
     except DefinitionError as exc:
         return exc.diagnostics
-    return validate_definition(loaded)
+    diagnostics = validate_definition(loaded)
+    if not any(d.severity == ERROR for d in diagnostics):
+        diagnostics += express_diagnostics(loaded, state_machine_type)
+    return diagnostics
 
 
 @action("ValidateStateMachineDefinition")
 async def validate_state_machine_definition(ctx: Context, params: Params) -> Result:
-    diagnostics = _diagnostics(params["definition"])
+    diagnostics = _diagnostics(params["definition"], params.get("type", "STANDARD"))
     if params.get("severity", "ERROR") == "ERROR":
         diagnostics = [d for d in diagnostics if d.severity == "ERROR"]
     limit = params.get("maxResults") or MAX_DIAGNOSTICS
