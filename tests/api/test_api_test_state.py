@@ -115,3 +115,46 @@ def test_invalid_state_is_refused(client: Any) -> None:
         client.test_state(definition="{not json")
     with pytest.raises(client.exceptions.InvalidExecutionInput):
         client.test_state(definition=json.dumps({"Type": "Succeed"}), input="[")
+
+
+def test_task_with_a_mocked_result(client: Any) -> None:
+    state = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::lambda:invoke",
+        "Parameters": {"FunctionName": "nowhere", "Payload.$": "$"},
+        "ResultSelector": {"body.$": "$.Payload.body"},
+        "ResultPath": "$.out",
+        "Next": "Done",
+    }
+    out = client.test_state(
+        definition=json.dumps(state),
+        input='{"k": 1}',
+        mock={"result": json.dumps({"Payload": {"body": "hi"}, "StatusCode": 200})},
+    )
+    assert (out["status"], out["nextState"]) == ("SUCCEEDED", "Done")
+    assert json.loads(out["output"]) == {"k": 1, "out": {"body": "hi"}}
+
+
+def test_task_with_a_mocked_error_is_caught(client: Any) -> None:
+    state = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::lambda:invoke",
+        "Parameters": {"FunctionName": "nowhere"},
+        "Catch": [{"ErrorEquals": ["Lambda.TooManyRequestsException"], "Next": "Later"}],
+        "End": True,
+    }
+    out = client.test_state(
+        definition=json.dumps(state),
+        mock={"errorOutput": {"error": "Lambda.TooManyRequestsException", "cause": "busy"}},
+    )
+    assert (out["status"], out["nextState"]) == ("CAUGHT_ERROR", "Later")
+    assert json.loads(out["output"]) == {
+        "Error": "Lambda.TooManyRequestsException",
+        "Cause": "busy",
+    }
+    with pytest.raises(client.exceptions.ValidationException):
+        client.test_state(
+            definition=json.dumps({"Type": "Pass", "End": True}), mock={"result": "{}"}
+        )
+    with pytest.raises(client.exceptions.ValidationException):
+        client.test_state(definition=json.dumps(state), mock={"result": "{not json"})

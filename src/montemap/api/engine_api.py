@@ -53,7 +53,13 @@ class EngineApi(Protocol):
     ) -> ExecutionRecord: ...
 
     async def run_in_memory(
-        self, *, definition: str, input_text: str, variables: dict[str, Any], role_arn: str
+        self,
+        *,
+        definition: str,
+        input_text: str,
+        variables: dict[str, Any],
+        role_arn: str,
+        mock: dict[str, Any] | None = None,
     ) -> dict[str, Any]: ...
 
     def describe_execution(self, arn: str) -> ExecutionRecord: ...

@@ -347,7 +347,13 @@ class Engine:
         return self._record(stored)
 
     async def run_in_memory(
-        self, *, definition: str, input_text: str, variables: dict[str, Any], role_arn: str
+        self,
+        *,
+        definition: str,
+        input_text: str,
+        variables: dict[str, Any],
+        role_arn: str,
+        mock: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Run a definition without storing anything (TestState): its end."""
         return await single_state.run_in_memory(
@@ -356,6 +362,7 @@ class Engine:
             input_text=input_text,
             variables=variables,
             role_arn=role_arn,
+            mock=mock,
         )
 
     def _row(self, arn: str) -> dict[str, Any]:

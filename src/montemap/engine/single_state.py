@@ -35,10 +35,13 @@ async def run_in_memory(
     input_text: str,
     variables: dict[str, Any],
     role_arn: str,
+    mock: dict[str, Any] | None = None,
     timeout: float = MAX_SECONDS,
 ) -> dict[str, Any]:
     """Run ``definition`` on ``input_text`` with ``variables`` set; its end:
-    ``status``, ``output`` (JSON text), ``error``, ``cause``."""
+    ``status``, ``output`` (JSON text), ``error``, ``cause``. ``mock``: what the
+    top-level Task's call answers instead of being made (``result`` JSON text, or
+    ``errorOutput`` with ``error`` and ``cause``)."""
     name = str(uuid.uuid4())
     row = {
         "arn": engine.arns.express_execution(TEST_STATE_MACHINE, name),
@@ -59,6 +62,7 @@ async def run_in_memory(
         "redrive_date": None,
     }
     run = ExpressRun(engine, row, _ignore)
+    run.mock = mock  # read by the Task state (montemap.engine.tasks)
     value = json.loads(input_text)
     run.input_value = value
     run.start_new(value)

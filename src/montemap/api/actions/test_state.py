@@ -12,8 +12,10 @@ a marker state that records where it went. The answer follows AWS's:
   ``output`` what it passes on;
 * ``FAILED``: ``error`` and ``cause``.
 
-A Wait state does not wait. ``inspectionData`` (levels DEBUG and TRACE)
-carries the input, the variables and the error details.
+A Wait state does not wait. A Task state's call can be mocked (``mock``: its
+``result`` or ``errorOutput``; ``fieldValidationMode`` is not applied).
+``inspectionData`` (levels DEBUG and TRACE) carries the input, the variables
+and the error details.
 """
 
 from __future__ import annotations
@@ -161,10 +163,31 @@ async def _caught_output(
     return set_result(state_input, catcher.get("ResultPath", "$"), error_output)
 
 
+def _mock(params: Params, state: dict[str, Any]) -> dict[str, Any] | None:
+    """The request's ``mock``, checked: a Task state's ``result`` (JSON text) or
+    ``errorOutput`` (with an ``error``), not both."""
+    mock: dict[str, Any] | None = params.get("mock")
+    if mock is None:
+        return None
+    if state.get("Type") != "Task":
+        raise validation_error("A mock can be given only for a Task state")
+    if ("result" in mock) == ("errorOutput" in mock):
+        raise validation_error("A mock needs exactly one of result and errorOutput")
+    if "errorOutput" in mock:
+        if not mock["errorOutput"].get("error"):
+            raise validation_error("The mock's errorOutput needs an error")
+        return {"errorOutput": dict(mock["errorOutput"])}
+    try:
+        strict_loads(mock["result"])
+    except JsonRefused as exc:
+        raise validation_error(f"The mock's result is not valid JSON: {exc}") from None
+    return {"result": mock["result"]}
+
+
 @action("TestState")
 async def test_state(ctx: Context, params: Params) -> Result:
-    if params.get("mock") is not None or params.get("stateConfiguration") is not None:
-        raise validation_error("TestState's mock and stateConfiguration are not supported")
+    if params.get("stateConfiguration") is not None:
+        raise validation_error("TestState's stateConfiguration is not supported")
     if params.get("roleArn") is not None:
         check_role_arn(params["roleArn"])
     input_text = params.get("input") or "{}"
@@ -182,6 +205,7 @@ async def test_state(ctx: Context, params: Params) -> Result:
         input_text=input_text,
         variables=variables,
         role_arn=params.get("roleArn") or "",
+        mock=_mock(params, state),
     )
     level = params.get("inspectionLevel", "INFO")
     inspection: dict[str, Any] = {"input": input_text}
