@@ -223,6 +223,10 @@ def test_alias_lifecycle(shared_sfn_client: Any) -> None:
 
     listed = client.list_state_machine_aliases(stateMachineArn=arn)["stateMachineAliases"]
     assert [a["stateMachineAliasArn"] for a in listed] == [alias]
+    # given a version, the aliases that route to it
+    by_version = client.list_state_machine_aliases(stateMachineArn=v1)["stateMachineAliases"]
+    assert [a["stateMachineAliasArn"] for a in by_version] == [alias]
+    assert client.list_state_machine_aliases(stateMachineArn=v2)["stateMachineAliases"] == []
 
     execution = client.start_execution(stateMachineArn=alias)["executionArn"]
     done = wait_for_execution(client, execution)
@@ -416,3 +420,12 @@ def test_express_children_of_a_distributed_map_refuse_callbacks(shared_sfn_clien
         machine(client, dmap("EXPRESS"))
     assert "at /States/M/ItemProcessor/States/T/Resource" in info.value.response["Error"]["Message"]
     assert machine(client, dmap("STANDARD"))
+
+
+def test_a_distributed_map_state_arn_is_a_validation_error(shared_sfn_client: Any) -> None:
+    client = shared_sfn_client
+    map_state = machine(client) + "/Label"
+    with pytest.raises(client.exceptions.ValidationException):
+        client.describe_state_machine(stateMachineArn=map_state)
+    with pytest.raises(client.exceptions.ValidationException):
+        client.start_execution(stateMachineArn=map_state)

@@ -12,9 +12,9 @@ from typing import Any
 
 from montemap.api import paging
 from montemap.api.actions.base import Context, Params, Result, action, parse_local_arn
-from montemap.api.actions.state_machines import resolve_machine
+from montemap.api.actions.state_machines import resolve
 from montemap.api.protocol import validation_error
-from montemap.api.registry import StateMachineAlias
+from montemap.api.registry import StateMachineAlias, StateMachineVersion
 from montemap.errors import ApiError
 
 #: The most aliases a state machine may have (AWS's quota).
@@ -162,9 +162,15 @@ async def delete_state_machine_alias(ctx: Context, params: Params) -> Result:
 
 @action("ListStateMachineAliases")
 async def list_state_machine_aliases(ctx: Context, params: Params) -> Result:
-    machine = resolve_machine(ctx, params["stateMachineArn"])
+    """A state machine's aliases in name order; given a version ARN, the aliases
+    that route to that version (as on AWS)."""
+    found = resolve(ctx, params["stateMachineArn"])
+    if isinstance(found, StateMachineVersion):
+        aliases = ctx.registry.aliases_routing_to(found.arn)
+    else:
+        aliases = ctx.registry.list_aliases(found.arn)
     page, token = paging.paginate(
-        ctx.registry.list_aliases(machine.arn),
+        aliases,
         lambda alias: alias.name,
         listing="ListStateMachineAliases",
         max_results=params.get("maxResults"),

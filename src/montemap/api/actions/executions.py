@@ -10,7 +10,7 @@ from typing import Any
 from montemap.api import paging, shapes
 from montemap.api.actions.aliases import get_alias, is_alias_arn, pick_version
 from montemap.api.actions.base import Context, Params, Result, action, check_name, parse_local_arn
-from montemap.api.actions.state_machines import does_not_exist, resolve
+from montemap.api.actions.state_machines import does_not_exist, refuse_map_state_arn, resolve
 from montemap.api.protocol import epoch_seconds, validation_error
 from montemap.api.registry import (
     DEFAULT_LOGGING,
@@ -30,6 +30,7 @@ def _target(ctx: Context, arn_text: str) -> tuple[StateMachineRef, dict[str, str
     the version an alias routes this execution to (then with the ExecutionStarted
     members naming alias and version). The alias's execution records the alias ARN
     as its state machine, so ListExecutions on the alias finds it."""
+    refuse_map_state_arn(ctx, arn_text)
     if is_alias_arn(ctx, arn_text):
         alias = ctx.registry.get_alias(arn_text)
         if alias is None:

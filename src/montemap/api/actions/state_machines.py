@@ -110,8 +110,22 @@ def tracing_configuration(params: Params) -> dict[str, Any] | None:
     return None if given is None else {**DEFAULT_TRACING, **given}
 
 
+def refuse_map_state_arn(ctx: Context, arn_text: str) -> None:
+    """A Distributed Map state's ARN (``stateMachine:<machine>/<label>``) where a state
+    machine, version or alias is expected: ``ValidationException``, as AWS documents."""
+    owner, slash, label = arn_text.partition("/")
+    if slash and label and ":" not in label and ":stateMachine:" in owner:
+        parse_local_arn(ctx, owner, "stateMachine")  # InvalidArn if the rest is malformed
+        raise validation_error(
+            f"'{arn_text}' refers to a Distributed Map state, not a state machine, "
+            "a version or an alias"
+        )
+
+
 def resolve(ctx: Context, arn_text: str) -> StateMachine | StateMachineVersion:
-    """The state machine or published version an ARN names, else StateMachineDoesNotExist."""
+    """The state machine or published version an ARN names, else StateMachineDoesNotExist
+    (a Distributed Map state's ARN: see :func:`refuse_map_state_arn`)."""
+    refuse_map_state_arn(ctx, arn_text)
     arn = parse_local_arn(ctx, arn_text, "stateMachine")
     found: StateMachine | StateMachineVersion | None = None
     if len(arn.parts) == 1:
