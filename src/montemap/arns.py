@@ -45,6 +45,15 @@ class Arn:
         return cls(m["region"], m["account"], m["kind"], tuple(m["rest"].split(":")))
 
 
+def split_version(state_machine_arn: str) -> tuple[str, str | None]:
+    """``(state machine ARN, version ARN or None)`` for the ARN an execution started
+    on: ``...:stateMachine:<name>:<n>`` names version ``n`` of ``...:stateMachine:<name>``."""
+    head, sep, tail = state_machine_arn.rpartition(":")
+    if sep and tail.isdigit() and ":stateMachine:" in head:
+        return head, state_machine_arn
+    return state_machine_arn, None
+
+
 def resource_problem(arn: Arn) -> str | None:
     """Why the resource part of a parsed ARN does not name a resource of its kind.
 

@@ -497,6 +497,22 @@ def test_wait_needs_exactly_one_duration() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    "stamp", ["2016-13-14T01:59:00Z", "2016-02-30T01:59:00Z", "2016-03-14T24:00:00Z",
+              "2016-03-14T01:60:00Z", "2016-03-14T01:59:00+25:00"],
+)  # fmt: skip
+def test_timestamps_name_real_moments(stamp: str) -> None:
+    assert errors(one({"Type": "Wait", "Timestamp": stamp, "End": True})) == [
+        (SCHEMA, "/States/S/Timestamp")
+    ]
+    rule = {"Variable": "$.t", "TimestampEquals": stamp, "Next": "S"}
+    states = {"C": {"Type": "Choice", "Choices": [rule]}, "S": {"Type": "Succeed"}}
+    choice = {"StartAt": "C", "States": states}
+    assert errors(choice) == [(SCHEMA, "/States/C/Choices[0]/TimestampEquals")]
+    fine = stamp[:5] + "03-14T01:59:00.5+05:30"
+    assert errors(one({"Type": "Wait", "Timestamp": fine, "End": True})) == []
+
+
 def test_fail_error_and_cause() -> None:
     assert errors(one({"Type": "Fail", "Error": "E", "Cause": "C"})) == []
     assert (

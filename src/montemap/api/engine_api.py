@@ -44,7 +44,23 @@ class EngineApi(Protocol):
         name: str | None,
         input: str | None,
         trace_header: str | None = None,
+        express_id: str | None = None,
+        started_details: dict[str, str] | None = None,
     ) -> ExecutionRecord: ...
+
+    async def wait_for(
+        self, execution_arn: str, timeout: float | None = None, *, ours: bool = False
+    ) -> ExecutionRecord: ...
+
+    async def run_in_memory(
+        self,
+        *,
+        definition: str,
+        input_text: str,
+        variables: dict[str, Any],
+        role_arn: str,
+        mock: dict[str, Any] | None = None,
+    ) -> dict[str, Any]: ...
 
     def describe_execution(self, arn: str) -> ExecutionRecord: ...
 

@@ -51,6 +51,32 @@ CREATE TABLE IF NOT EXISTS api_activity_encryption (
     activity_arn TEXT PRIMARY KEY,
     configuration TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS api_version_counters (
+    state_machine_arn TEXT PRIMARY KEY,
+    last_version INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS api_aliases (
+    arn TEXT PRIMARY KEY,
+    state_machine_arn TEXT NOT NULL,
+    name TEXT NOT NULL,
+    description TEXT,
+    routing TEXT NOT NULL,
+    creation_date REAL NOT NULL,
+    update_date REAL
+);
+CREATE INDEX IF NOT EXISTS api_aliases_by_machine ON api_aliases(state_machine_arn, name);
+CREATE TABLE IF NOT EXISTS api_alias_executions (
+    execution_arn TEXT PRIMARY KEY,
+    alias_arn TEXT NOT NULL,
+    version_arn TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS api_redrive_tokens (
+    execution_arn TEXT NOT NULL,
+    token TEXT NOT NULL,
+    redrive_date REAL NOT NULL,
+    used_at REAL NOT NULL,
+    PRIMARY KEY (execution_arn, token)
+);
 CREATE TABLE IF NOT EXISTS api_tags (
     resource_arn TEXT NOT NULL,
     key TEXT NOT NULL,
@@ -126,6 +152,31 @@ class StateMachineVersion:
 
     def ref(self) -> StateMachineRef:
         return _ref(self)
+
+
+@dataclass(frozen=True)
+class StateMachineAlias:
+    """An alias (``<state machine arn>:<name>``) routing to one or two versions."""
+
+    arn: str
+    state_machine_arn: str
+    name: str
+    description: str | None
+    routing: list[dict[str, Any]]
+    creation_date: float
+    update_date: float | None
+
+
+def _alias(row: sqlite3.Row) -> StateMachineAlias:
+    return StateMachineAlias(
+        arn=row["arn"],
+        state_machine_arn=row["state_machine_arn"],
+        name=row["name"],
+        description=row["description"],
+        routing=json.loads(row["routing"]),
+        creation_date=row["creation_date"],
+        update_date=row["update_date"],
+    )
 
 
 @dataclass(frozen=True)
@@ -296,6 +347,12 @@ class Registry:
             conn.execute(
                 "DELETE FROM api_state_machine_versions WHERE state_machine_arn = ?", (arn,)
             )
+            conn.execute("DELETE FROM api_version_counters WHERE state_machine_arn = ?", (arn,))
+            aliases = conn.execute(
+                "SELECT arn FROM api_aliases WHERE state_machine_arn = ?", (arn,)
+            ).fetchall()
+            conn.execute("DELETE FROM api_aliases WHERE state_machine_arn = ?", (arn,))
+            versions = [*versions, *aliases]
             for resource in [arn, *(row["arn"] for row in versions)]:
                 self.delete_tags(resource)
 
@@ -305,12 +362,19 @@ class Registry:
         """Publish the state machine's current revision as its next version."""
         with self.db.transaction() as conn:
             row = conn.execute(
-                "SELECT COALESCE(MAX(version), 0) AS n FROM api_state_machine_versions"
-                " WHERE state_machine_arn = ?",
-                (machine.arn,),
+                "SELECT MAX(COALESCE((SELECT MAX(version) FROM api_state_machine_versions"
+                " WHERE state_machine_arn = ?), 0), COALESCE((SELECT last_version FROM"
+                " api_version_counters WHERE state_machine_arn = ?), 0)) AS n",
+                (machine.arn, machine.arn),
             ).fetchone()
-            number = int(row["n"]) + 1
+            number = int(row["n"]) + 1  # a deleted version's number is never used again
             arn = f"{machine.arn}:{number}"
+            conn.execute(
+                "INSERT INTO api_version_counters (state_machine_arn, last_version)"
+                " VALUES (?, ?) ON CONFLICT (state_machine_arn)"
+                " DO UPDATE SET last_version = excluded.last_version",
+                (machine.arn, number),
+            )
             conn.execute(
                 "INSERT INTO api_state_machine_versions (arn, state_machine_arn, version,"
                 " definition, role_arn, type, creation_date, revision_id, description)"
@@ -334,6 +398,30 @@ class Registry:
     def get_version(self, arn: str) -> StateMachineVersion | None:
         row = self.db.query_one("SELECT * FROM api_state_machine_versions WHERE arn = ?", (arn,))
         return _version(row) if row else None
+
+    def list_versions(self, state_machine_arn: str) -> list[StateMachineVersion]:
+        """A state machine's versions, newest first (as ListStateMachineVersions)."""
+        rows = self.db.query(
+            "SELECT * FROM api_state_machine_versions WHERE state_machine_arn = ?"
+            " ORDER BY version DESC",
+            (state_machine_arn,),
+        )
+        return [_version(row) for row in rows]
+
+    def version_of_revision(self, machine: StateMachine) -> StateMachineVersion | None:
+        """The newest version published from the machine's current revision, if any."""
+        row = self.db.query_one(
+            "SELECT * FROM api_state_machine_versions WHERE state_machine_arn = ?"
+            " AND revision_id IS ? ORDER BY version DESC LIMIT 1",
+            (machine.arn, machine.revision_id),
+        )
+        return _version(row) if row else None
+
+    def delete_version(self, arn: str) -> None:
+        """Remove one version and its tags (no-op when absent)."""
+        with self.db.transaction() as conn:
+            conn.execute("DELETE FROM api_state_machine_versions WHERE arn = ?", (arn,))
+            self.delete_tags(arn)
 
     def latest_version(self, state_machine_arn: str) -> StateMachineVersion | None:
         row = self.db.query_one(
@@ -365,6 +453,115 @@ class Registry:
             (activity_arn,),
         )
         return None if row is None else dict(json.loads(row["configuration"]))
+
+    # ------------------------------------------------------------------ aliases
+
+    def get_alias(self, arn: str) -> StateMachineAlias | None:
+        row = self.db.query_one("SELECT * FROM api_aliases WHERE arn = ?", (arn,))
+        return _alias(row) if row else None
+
+    def list_aliases(self, state_machine_arn: str) -> list[StateMachineAlias]:
+        """A state machine's aliases, in name order."""
+        rows = self.db.query(
+            "SELECT * FROM api_aliases WHERE state_machine_arn = ? ORDER BY name",
+            (state_machine_arn,),
+        )
+        return [_alias(row) for row in rows]
+
+    def insert_alias(
+        self,
+        state_machine_arn: str,
+        name: str,
+        description: str | None,
+        routing: list[dict[str, Any]],
+    ) -> StateMachineAlias:
+        arn = f"{state_machine_arn}:{name}"
+        with self.db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO api_aliases (arn, state_machine_arn, name, description, routing,"
+                " creation_date, update_date) VALUES (?, ?, ?, ?, ?, ?, NULL)",
+                (arn, state_machine_arn, name, description, json.dumps(routing), self.now()),
+            )
+        alias = self.get_alias(arn)
+        assert alias is not None
+        return alias
+
+    def update_alias(
+        self, arn: str, *, description: str | None, routing: list[dict[str, Any]] | None
+    ) -> StateMachineAlias:
+        """Change an alias's description and/or routing (None: kept)."""
+        with self.db.transaction() as conn:
+            if description is not None:
+                conn.execute(
+                    "UPDATE api_aliases SET description = ? WHERE arn = ?", (description, arn)
+                )
+            if routing is not None:
+                conn.execute(
+                    "UPDATE api_aliases SET routing = ? WHERE arn = ?", (json.dumps(routing), arn)
+                )
+            conn.execute("UPDATE api_aliases SET update_date = ? WHERE arn = ?", (self.now(), arn))
+        alias = self.get_alias(arn)
+        assert alias is not None
+        return alias
+
+    def delete_alias(self, arn: str) -> None:
+        with self.db.transaction() as conn:
+            conn.execute("DELETE FROM api_aliases WHERE arn = ?", (arn,))
+            self.delete_tags(arn)
+
+    def aliases_routing_to(self, version_arn: str) -> list[StateMachineAlias]:
+        """The aliases whose routing names ``version_arn``."""
+        machine_arn = version_arn.rsplit(":", 1)[0]
+        return [
+            alias
+            for alias in self.list_aliases(machine_arn)
+            if any(route["stateMachineVersionArn"] == version_arn for route in alias.routing)
+        ]
+
+    def note_alias_execution(self, execution_arn: str, alias_arn: str, version_arn: str) -> None:
+        """Remember which version an execution started on an alias runs (first start wins)."""
+        with self.db.transaction() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO api_alias_executions (execution_arn, alias_arn,"
+                " version_arn) VALUES (?, ?, ?)",
+                (execution_arn, alias_arn, version_arn),
+            )
+
+    def alias_execution_version(self, execution_arn: str) -> str | None:
+        row = self.db.query_one(
+            "SELECT version_arn FROM api_alias_executions WHERE execution_arn = ?",
+            (execution_arn,),
+        )
+        return None if row is None else str(row["version_arn"])
+
+    # ------------------------------------------------------------------ redrive tokens
+
+    def redrive_for_token(self, execution_arn: str, token: str, *, within: float) -> float | None:
+        """The redrive date a client token already got for an execution, if it was
+        first used less than ``within`` seconds ago."""
+        row = self.db.query_one(
+            "SELECT redrive_date FROM api_redrive_tokens WHERE execution_arn = ? AND token = ?"
+            " AND used_at > ?",
+            (execution_arn, token, self.now() - within),
+        )
+        return None if row is None else float(row["redrive_date"])
+
+    def note_redrive_token(
+        self, execution_arn: str, token: str, redrive_date: float, *, keep: int
+    ) -> None:
+        """Remember a token's redrive, with only the execution's last ``keep`` tokens."""
+        with self.db.transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO api_redrive_tokens (execution_arn, token, redrive_date,"
+                " used_at) VALUES (?, ?, ?, ?)",
+                (execution_arn, token, redrive_date, self.now()),
+            )
+            conn.execute(
+                "DELETE FROM api_redrive_tokens WHERE execution_arn = ? AND token NOT IN"
+                " (SELECT token FROM api_redrive_tokens WHERE execution_arn = ?"
+                " ORDER BY used_at DESC LIMIT ?)",
+                (execution_arn, execution_arn, keep),
+            )
 
     # ------------------------------------------------------------------ tags
 

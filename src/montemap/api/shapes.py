@@ -10,6 +10,7 @@ from botocore.model import ListShape, Shape, StructureShape
 from montemap.api.protocol import epoch_seconds
 from montemap.api.registry import StateMachine, StateMachineVersion
 from montemap.api.validation import operation_model
+from montemap.arns import split_version
 from montemap.engine.records import ActivityRecord, ExecutionRecord
 
 
@@ -39,10 +40,12 @@ def _extra(record: ExecutionRecord, action: str, member_list: str | None = None)
 
 def describe_execution(record: ExecutionRecord, *, include_data: bool = True) -> dict[str, Any]:
     """DescribeExecution's response for one execution."""
+    machine_arn, version_arn = split_version(record.state_machine_arn)
     out = _compact(
         {
             "executionArn": record.execution_arn,
-            "stateMachineArn": record.state_machine_arn,
+            "stateMachineArn": machine_arn,
+            "stateMachineVersionArn": version_arn,
             "name": record.name,
             "status": record.status,
             "startDate": _date(record.start_date),
@@ -74,10 +77,12 @@ def describe_execution(record: ExecutionRecord, *, include_data: bool = True) ->
 
 def execution_item(record: ExecutionRecord) -> dict[str, Any]:
     """One entry of ListExecutions."""
+    machine_arn, version_arn = split_version(record.state_machine_arn)
     out = _compact(
         {
             "executionArn": record.execution_arn,
-            "stateMachineArn": record.state_machine_arn,
+            "stateMachineArn": machine_arn,
+            "stateMachineVersionArn": version_arn,
             "name": record.name,
             "status": record.status,
             "startDate": _date(record.start_date),

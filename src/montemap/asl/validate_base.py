@@ -12,6 +12,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from montemap.errors import Diagnostic
@@ -44,7 +45,24 @@ PASS_RESULT_IS_STATIC = "PASS_RESULT_IS_STATIC"
 MAX_INT_FIELD = 99_999_999
 
 #: RFC 3339 timestamps as Step Functions accepts them ("2016-03-14T01:59:00Z").
-TIMESTAMP_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+TIMESTAMP_RE = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d+)?(Z|[+-](\d{2}):(\d{2}))$"
+)
+
+
+def is_timestamp(value: Any) -> bool:
+    """Whether ``value`` is an RFC 3339 timestamp naming a real moment: the form of
+    :data:`TIMESTAMP_RE` with a valid date, time (second 60 refused) and offset."""
+    match = TIMESTAMP_RE.match(value) if isinstance(value, str) else None
+    if match is None:
+        return False
+    year, month, day, hour, minute, second = (int(match[i]) for i in range(1, 7))
+    try:
+        datetime(year, month, day, hour, minute, second)
+    except ValueError:
+        return False
+    return match[9] is None or (int(match[9]) < 24 and int(match[10]) < 60)
+
 
 #: Validates one nested state machine (Parallel branch, Map processor):
 #: ``(ctx, machine, pointer, kind)`` with kind "branch" or "processor".

@@ -7,12 +7,12 @@ from typing import Any
 from montemap.asl.jsonata_query import is_expression
 from montemap.asl.validate_base import (
     JSONATA,
-    TIMESTAMP_RE,
     Context,
     check_fields,
     expect_object,
     expect_string,
     is_number,
+    is_timestamp,
     pointer,
     type_name,
 )
@@ -49,7 +49,7 @@ OPERATORS: dict[str, tuple[str, Any]] = {
     **{
         op: (
             "a timestamp string such as '2016-03-14T01:59:00Z'",
-            lambda v: isinstance(v, str) and bool(TIMESTAMP_RE.match(v)),
+            is_timestamp,
         )
         for op in _TIMESTAMP_OPS
     },

@@ -12,7 +12,6 @@ from montemap.asl.validate_base import (
     NO_PATH,
     PASS_RESULT_IS_STATIC,
     QUERY_LANGUAGES,
-    TIMESTAMP_RE,
     Context,
     check_language_fields,
     exclusive,
@@ -20,6 +19,7 @@ from montemap.asl.validate_base import (
     expect_int,
     expect_object,
     expect_string,
+    is_timestamp,
     pointer,
     type_name,
 )
@@ -332,11 +332,7 @@ def _check_wait(ctx: Context, state: dict[str, Any], loc: str, language: str) ->
     if "Seconds" in state and not is_dynamic(state["Seconds"], language):
         expect_int(ctx, state["Seconds"], pointer(loc, "Seconds"), "Seconds", maximum=MAX_SECONDS)
     stamp = state.get("Timestamp")
-    if (
-        "Timestamp" in state
-        and not is_dynamic(stamp, language)
-        and not (isinstance(stamp, str) and TIMESTAMP_RE.match(stamp))
-    ):
+    if "Timestamp" in state and not is_dynamic(stamp, language) and not is_timestamp(stamp):
         ctx.error(
             pointer(loc, "Timestamp"),
             "The value for the field 'Timestamp' must be an "

@@ -18,12 +18,12 @@ from montemap.cloudformation.actions import (
     NO_CHANGES,
     Actions,
     Params,
-    check_stack_name,
     handler,
     public,
 )
 from montemap.cloudformation.errors import TemplateError, change_set_not_found, validation
 from montemap.cloudformation.store import Doc
+from montemap.cloudformation.submission import check_stack_name
 from montemap.errors import ApiError
 
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from montemap.arns import Arn, ArnFactory, valid_name
-from montemap.engine import redrive
+from montemap.engine import redrive, single_state
 from montemap.engine.activities import MAX_PAYLOAD, ActivityQueue
 from montemap.engine.clock import Clock, SystemClock
 from montemap.engine.db import Database
@@ -279,6 +279,8 @@ class Engine:
         parent_arn: str | None = None,
         compact_input: bool = False,
         input_value: Any = None,
+        express_id: str | None = None,
+        started_details: dict[str, str] | None = None,
     ) -> ExecutionRecord:
         """Start an execution of ``state_machine`` with the JSON text ``input``.
 
@@ -287,6 +289,10 @@ class Engine:
         and the first checkpoints reuse it instead of encoding the value again.
         With it, ``input_value`` is that value (not parsed again; it must not be
         changed afterwards, as no state data is).
+
+        ``express_id``: the id AWS appends to an EXPRESS execution's ARN
+        (``express:<machine>:<name>:<id>``): its name may be used again.
+        ``started_details``: more ExecutionStarted details (the version, the alias).
         """
         name = name if name is not None else str(uuid.uuid4())
         if not valid_name(name):
@@ -303,6 +309,8 @@ class Engine:
                 raise InvalidExecutionInput(f"Invalid execution input: {exc}")
         if state_machine.type == "EXPRESS":
             arn = self.arns.express_execution(state_machine.name, name)
+            if express_id is not None:
+                arn = f"{arn}:{express_id}"
         else:
             arn = self.arns.execution(state_machine.name, name)
         now = self.clock.now()
@@ -335,8 +343,27 @@ class Engine:
         self.runs[arn] = run
         self.metrics["executions_started"] += 1
         run.input_value = value  # parsed once: the context shares it (never mutated)
-        run.start_new(value, input_text=text if compact_input else None)
+        run.start_new(value, input_text=text if compact_input else None, started=started_details)
         return self._record(stored)
+
+    async def run_in_memory(
+        self,
+        *,
+        definition: str,
+        input_text: str,
+        variables: dict[str, Any],
+        role_arn: str,
+        mock: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Run a definition without storing anything (TestState): its end."""
+        return await single_state.run_in_memory(
+            self,
+            definition=definition,
+            input_text=input_text,
+            variables=variables,
+            role_arn=role_arn,
+            mock=mock,
+        )
 
     def _row(self, arn: str) -> dict[str, Any]:
         self._check_arn(arn, "execution")

@@ -53,6 +53,8 @@ class ExpressRun(ExecutionRun):
     ) -> None:
         super().__init__(engine, row, new=True)  # no history rows: nothing to read back
         self.result: dict[str, Any] = {}
+        #: TestState's mocked Task call (see montemap.engine.single_state), else None.
+        self.mock: dict[str, Any] | None = None
         self._on_done = on_done
 
     def commit(

@@ -5,8 +5,7 @@ a Parallel branch or an inline Map iteration. Each frame runs as an asyncio
 task that takes one state at a time; every step commits its history events and
 the frame's checkpoint in one transaction (see :mod:`montemap.engine.store`).
 A restarted engine rebuilds an :class:`ExecutionRun` from the checkpoints and
-continues each unfinished frame from the state it had reached.
-"""
+continues each unfinished frame from the state it had reached."""
 
 from __future__ import annotations
 
@@ -34,6 +33,7 @@ from montemap.engine.retry import (
 )
 from montemap.engine.run_end import end_later, end_record
 from montemap.engine.store import FrameRow, UnstorableValue
+from montemap.engine.timeouts import execution_timeout
 from montemap.errors import (
     DATA_LIMIT_EXCEEDED,
     QUERY_EVALUATION_ERROR,
@@ -195,11 +195,15 @@ class ExecutionRun:
         return first
 
     # ------------------------------------------------------------------ lifecycle
-    def start_new(self, input_value: Any, *, input_text: str | None = None) -> None:
-        """Record ExecutionStarted and the top-level frame, then run.
-
-        ``input_text``: ``input_value``'s compact JSON, when the caller has it.
-        """
+    def start_new(
+        self,
+        input_value: Any,
+        *,
+        input_text: str | None = None,
+        started: dict[str, str] | None = None,
+    ) -> None:
+        """Record ExecutionStarted (``started``: more members for its details) and the
+        top-level frame, then run. ``input_text``: ``input_value``'s compact JSON, if known."""
         top = FrameRow(
             key="",
             parent_key=None,
@@ -215,6 +219,7 @@ class ExecutionRun:
             **payload_details("input", self.row["input"] or "{}"),
             "roleArn": self.row.get("role_arn") or "",
         }
+        details.update(started or {})
         # The first state's Entered event (what run_frame would commit next) goes out with
         # ExecutionStarted: one step, one commit, the same events.
         name = top.state
@@ -247,9 +252,9 @@ class ExecutionRun:
     async def _main(self) -> None:
         background.set(True)  # this task's writes join a group being retried (see db)
         top = self.frames[""]
-        timeout = self.definition.get("TimeoutSeconds")
+        timeout = execution_timeout(self.definition, self.row)
         watchdog: asyncio.Task[None] | None = None
-        if isinstance(timeout, int) and timeout > 0:
+        if timeout is not None:
             # A redriven execution gets its TimeoutSeconds again from the redrive.
             began = self.row.get("redrive_date")
             since = (

@@ -11,6 +11,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from montemap.asl.json_text import to_json_text
+from montemap.asl.jsonata_query import expression_body
 from montemap.asl.jsonpath_syntax import PathError
 from montemap.engine.choice import evaluate_rule, parse_timestamp
 from montemap.engine.dataflow import StateData
@@ -23,6 +25,7 @@ from montemap.errors import (
     EvaluationError,
     StatesError,
 )
+from montemap.jsontypes import json_type_name
 
 if TYPE_CHECKING:
     from montemap.engine.run import ExecutionRun
@@ -107,9 +110,10 @@ async def run_choice(
             if not isinstance(matched, bool):
                 raise EvaluationError(
                     QUERY_EVALUATION_ERROR,
-                    f"The JSONata expression '{rule.get('Condition')}' specified for the field "
-                    f"'Condition' returned an unexpected result type. Expected 'boolean', but was "
-                    f"'{type(matched).__name__}' for value: {matched}",
+                    f"The JSONata expression '{expression_body(str(rule.get('Condition')))}' "
+                    "specified for the field 'Condition' returned an unexpected result type. "
+                    f"Expected 'boolean', but was '{json_type_name(matched)}' for value: "
+                    f"{to_json_text(matched)}",
                 )
         else:
             matched = evaluate_rule(rule, effective, context=data.context, variables=data.variables)

@@ -106,7 +106,10 @@ async def run_task(
         token = frame.phase.setdefault("task_token", new_token())
         data.context["Task"] = {"Token": token}
     arguments = await data.arguments(state, effective)
-    if ":activity:" in resource:
+    mock: dict[str, Any] | None = getattr(run, "mock", None)  # TestState's mocked call
+    if mock is not None and frame.key == "":
+        result = _mocked(mock)
+    elif ":activity:" in resource:
         result = await _activity(run, frame, name, resource, arguments, timeout, heartbeat)
     else:
         call = TaskCall(
@@ -126,6 +129,15 @@ async def run_task(
     return Outcome(
         await data.output(state, result), None if state.get("End") else state.get("Next")
     )
+
+
+def _mocked(mock: dict[str, Any]) -> Any:
+    """A mocked call's result (TestState ``mock``): its ``result`` (JSON text), or its
+    ``errorOutput`` raised as the task's error."""
+    if "errorOutput" in mock:
+        failure = mock["errorOutput"]
+        raise StatesError(str(failure.get("error", "")), failure.get("cause"))
+    return json.loads(mock["result"])
 
 
 def describe_resource(resource: str) -> tuple[str, str]:

@@ -1,6 +1,14 @@
 """The API's actions. Importing this package fills :data:`ACTIONS`."""
 
-from montemap.api.actions import activities, executions, map_runs, state_machines, tagging
+from montemap.api.actions import (
+    activities,
+    aliases,
+    executions,
+    map_runs,
+    state_machines,
+    tagging,
+    test_state,
+)
 from montemap.api.actions.base import ACTIONS, Context, Handler
 
 __all__ = [
@@ -8,8 +16,10 @@ __all__ = [
     "Context",
     "Handler",
     "activities",
+    "aliases",
     "executions",
     "map_runs",
     "state_machines",
     "tagging",
+    "test_state",
 ]

@@ -2,32 +2,149 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
+import uuid
+from typing import Any
+
 from montemap.api import paging, shapes
+from montemap.api.actions.aliases import get_alias, is_alias_arn, pick_version
 from montemap.api.actions.base import Context, Params, Result, action, check_name, parse_local_arn
-from montemap.api.actions.state_machines import resolve
+from montemap.api.actions.state_machines import does_not_exist, refuse_map_state_arn, resolve
 from montemap.api.protocol import epoch_seconds, validation_error
-from montemap.api.registry import DEFAULT_LOGGING, DEFAULT_TRACING, StateMachine
+from montemap.api.registry import (
+    DEFAULT_LOGGING,
+    DEFAULT_TRACING,
+    StateMachine,
+    StateMachineVersion,
+)
 from montemap.api.validation import check_execution_input
+from montemap.engine.records import StateMachineRef
 from montemap.errors import ApiError
 
 _EXECUTION_KINDS = ("execution", "express")
 
 
+def _target(ctx: Context, arn_text: str) -> tuple[StateMachineRef, dict[str, str] | None]:
+    """What an execution started on ``arn_text`` runs: a state machine, a version, or
+    the version an alias routes this execution to (then with the ExecutionStarted
+    members naming alias and version). The alias's execution records the alias ARN
+    as its state machine, so ListExecutions on the alias finds it."""
+    refuse_map_state_arn(ctx, arn_text)
+    if is_alias_arn(ctx, arn_text):
+        alias = ctx.registry.get_alias(arn_text)
+        if alias is None:
+            raise does_not_exist(arn_text)
+        version_arn = pick_version(alias)
+        version = ctx.registry.get_version(version_arn)
+        if version is None:  # the routing is checked when set; a version deleted since
+            raise does_not_exist(version_arn)
+        ref = dataclasses.replace(version.ref(), arn=alias.arn)
+        return ref, {"stateMachineAliasArn": alias.arn, "stateMachineVersionArn": version_arn}
+    target = resolve(ctx, arn_text)
+    if isinstance(target, StateMachineVersion):
+        return target.ref(), {"stateMachineVersionArn": target.arn}
+    return target.ref(), None
+
+
+def qualified(ctx: Context, out: dict[str, Any]) -> dict[str, Any]:
+    """An execution's members with an alias's execution named as AWS does:
+    ``stateMachineArn`` the state machine, plus ``stateMachineAliasArn`` and
+    ``stateMachineVersionArn``."""
+    stored = out.get("stateMachineArn")
+    if isinstance(stored, str) and "stateMachineVersionArn" not in out:
+        head, _, qualifier = stored.rpartition(":")
+        alias = qualifier and not qualifier.isdigit() and "/" not in qualifier  # not a Map Run's
+        if alias and ":stateMachine:" in head:
+            out["stateMachineArn"] = head
+            out["stateMachineAliasArn"] = stored
+            version_arn = ctx.registry.alias_execution_version(out["executionArn"])
+            if version_arn is not None:
+                out["stateMachineVersionArn"] = version_arn
+    return out
+
+
 @action("StartExecution")
 async def start_execution(ctx: Context, params: Params) -> Result:
-    target = resolve(ctx, params["stateMachineArn"])
+    ref, started_details = _target(ctx, params["stateMachineArn"])
     name = params.get("name")
     if name is not None:
         check_name(name)
     if params.get("input") is not None:
         check_execution_input(params["input"])
     record = await ctx.engine.start_execution(
-        target.ref(),
+        ref,
         name=name,
         input=params.get("input"),
         trace_header=params.get("traceHeader"),
+        express_id=str(uuid.uuid4()) if ref.type == "EXPRESS" else None,
+        started_details=started_details,
     )
+    if started_details is not None and "stateMachineAliasArn" in started_details:
+        ctx.registry.note_alias_execution(
+            record.execution_arn,
+            started_details["stateMachineAliasArn"],
+            started_details["stateMachineVersionArn"],
+        )
     return {"executionArn": record.execution_arn, "startDate": epoch_seconds(record.start_date)}
+
+
+def _type_not_supported() -> ApiError:
+    return ApiError(
+        "StateMachineTypeNotSupported",
+        "This operation is not supported by this type of state machine",
+    )
+
+
+#: What StartSyncExecution's billingDetails report as the memory used.
+BILLED_MEMORY_MB = 64
+
+
+@action("StartSyncExecution")
+async def start_sync_execution(ctx: Context, params: Params) -> Result:
+    """Run an EXPRESS execution to its end and answer with its result.
+
+    Express executions are not idempotent by name: each call gets an ARN of its
+    own (``express:<machine>:<name>:<id>``), as on AWS.
+    """
+    target, started_details = _target(ctx, params["stateMachineArn"])
+    if target.type != "EXPRESS":
+        raise _type_not_supported()
+    name = params.get("name")
+    if name is not None:
+        check_name(name)
+    if params.get("input") is not None:
+        check_execution_input(params["input"])
+    started = await ctx.engine.start_execution(
+        target,
+        name=name,
+        input=params.get("input"),
+        trace_header=params.get("traceHeader"),
+        express_id=str(uuid.uuid4()),
+        started_details=started_details,
+    )
+    record = await ctx.engine.wait_for(started.execution_arn)
+    include_data = params.get("includedData", "ALL_DATA") == "ALL_DATA"
+    described = shapes.describe_execution(record, include_data=include_data)
+    if started_details is not None and "stateMachineAliasArn" in started_details:
+        described["stateMachineArn"] = described["stateMachineArn"].rpartition(":")[0]
+    stop_date = described.get("stopDate", described["startDate"])
+    result: Result = {
+        key: value
+        for key, value in described.items()
+        if key
+        in (
+            "executionArn", "stateMachineArn", "name", "startDate", "status", "error",
+            "cause", "input", "inputDetails", "output", "outputDetails", "traceHeader",
+        )
+    }  # fmt: skip
+    result["stopDate"] = stop_date
+    duration_ms = max(0.0, (stop_date - described["startDate"]) * 1000)
+    result["billingDetails"] = {
+        "billedMemoryUsedInMB": BILLED_MEMORY_MB,
+        "billedDurationInMilliseconds": max(100, math.ceil(duration_ms / 100) * 100),
+    }
+    return result
 
 
 @action("DescribeExecution")
@@ -36,7 +153,7 @@ async def describe_execution(ctx: Context, params: Params) -> Result:
     parse_local_arn(ctx, arn, *_EXECUTION_KINDS)
     record = ctx.engine.describe_execution(arn)
     include_data = params.get("includedData", "ALL_DATA") == "ALL_DATA"
-    return shapes.describe_execution(record, include_data=include_data)
+    return qualified(ctx, shapes.describe_execution(record, include_data=include_data))
 
 
 @action("StopExecution")
@@ -59,12 +176,16 @@ async def list_executions(ctx: Context, params: Params) -> Result:
     if machine_arn is None and map_run_arn is None:
         raise validation_error("Must specify a stateMachineArn or a mapRunArn")
     if machine_arn is not None:
-        target = resolve(ctx, machine_arn)
+        if is_alias_arn(ctx, machine_arn):
+            alias = get_alias(ctx, machine_arn)
+            machine = ctx.registry.get_state_machine(alias.state_machine_arn)
+            if machine is None:
+                raise does_not_exist(machine_arn)
+            target: StateMachine | StateMachineVersion = machine
+        else:
+            target = resolve(ctx, machine_arn)
         if target.type == "EXPRESS":
-            raise ApiError(
-                "StateMachineTypeNotSupported",
-                "This operation is not supported by this type of state machine",
-            )
+            raise _type_not_supported()
     elif map_run_arn is not None:
         parse_local_arn(ctx, map_run_arn, "mapRun")
     records, token = ctx.engine.list_executions(
@@ -79,7 +200,7 @@ async def list_executions(ctx: Context, params: Params) -> Result:
         records = [r for r in records if r.redrive_count > 0]
     elif redrive_filter == "NOT_REDRIVEN":
         records = [r for r in records if r.redrive_count == 0]
-    result: Result = {"executions": [shapes.execution_item(r) for r in records]}
+    result: Result = {"executions": [qualified(ctx, shapes.execution_item(r)) for r in records]}
     if token is not None:
         result["nextToken"] = token
     return result
@@ -117,10 +238,8 @@ async def describe_state_machine_for_execution(ctx: Context, params: Params) -> 
     ref = ctx.engine.describe_execution_definition(arn)
     record = ctx.engine.describe_execution(arn)
     machine = ctx.registry.get_state_machine(ref.arn)
-    if machine is None:
-        version = ctx.registry.get_version(ref.arn)
-        if version is not None:
-            machine = ctx.registry.get_state_machine(version.state_machine_arn)
+    if machine is None:  # a version's or an alias's execution: the configuration is its machine's
+        machine = ctx.registry.get_state_machine(ref.arn.rpartition(":")[0])
     result: Result = {
         "stateMachineArn": ref.arn,
         "name": ref.name,

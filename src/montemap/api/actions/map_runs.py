@@ -77,9 +77,24 @@ async def update_map_run(ctx: Context, params: Params) -> Result:
     return {}
 
 
+#: How long a RedriveExecution client token answers idempotently, and how many of an
+#: execution's last tokens do (AWS: 15 minutes, the last 10).
+REDRIVE_TOKEN_SECONDS = 15 * 60
+REDRIVE_TOKENS_KEPT = 10
+
+
 @action("RedriveExecution")
 async def redrive_execution(ctx: Context, params: Params) -> Result:
+    """Redrive; a ``clientToken`` that already redrove this execution (one of its last
+    10, within 15 minutes) answers with that redrive's date and redrives nothing."""
     arn = params["executionArn"]
     parse_local_arn(ctx, arn, "execution", "express")
-    redriven = _engine(ctx).redrive_execution(arn)
-    return {"redriveDate": epoch_seconds(redriven)}
+    token = params.get("clientToken")
+    if token is not None:
+        known = ctx.registry.redrive_for_token(arn, token, within=REDRIVE_TOKEN_SECONDS)
+        if known is not None:
+            return {"redriveDate": known}
+    redriven = epoch_seconds(_engine(ctx).redrive_execution(arn))
+    if token is not None:
+        ctx.registry.note_redrive_token(arn, token, redriven, keep=REDRIVE_TOKENS_KEPT)
+    return {"redriveDate": redriven}

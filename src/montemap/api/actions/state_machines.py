@@ -36,6 +36,7 @@ from montemap.asl.definition import (
     validate_definition,
 )
 from montemap.asl.validate_base import ERROR, INVALID_JSON_DESCRIPTION
+from montemap.asl.validate_express import express_diagnostics
 from montemap.errors import ApiError, DefinitionError, Diagnostic
 
 _ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
@@ -55,9 +56,11 @@ def check_role_arn(role_arn: str) -> None:
         raise ApiError("InvalidArn", f"Invalid Arn: 'Invalid role ARN: {role_arn}'")
 
 
-def check_definition_text(definition: str) -> None:
-    """``InvalidDefinition`` with AWS's message for a definition that does not validate."""
-    diagnostics = [d for d in _diagnostics(definition) if d.severity == ERROR]
+def check_definition_text(definition: str, state_machine_type: str = "STANDARD") -> None:
+    """``InvalidDefinition`` with AWS's message for a definition that does not validate
+    (as a state machine of ``state_machine_type``)."""
+    found = _diagnostics(definition, state_machine_type)
+    diagnostics = [d for d in found if d.severity == ERROR]
     if diagnostics:
         raise ApiError("InvalidDefinition", format_invalid_definition(diagnostics))
 
@@ -107,8 +110,22 @@ def tracing_configuration(params: Params) -> dict[str, Any] | None:
     return None if given is None else {**DEFAULT_TRACING, **given}
 
 
+def refuse_map_state_arn(ctx: Context, arn_text: str) -> None:
+    """A Distributed Map state's ARN (``stateMachine:<machine>/<label>``) where a state
+    machine, version or alias is expected: ``ValidationException``, as AWS documents."""
+    owner, slash, label = arn_text.partition("/")
+    if slash and label and ":" not in label and ":stateMachine:" in owner:
+        parse_local_arn(ctx, owner, "stateMachine")  # InvalidArn if the rest is malformed
+        raise validation_error(
+            f"'{arn_text}' refers to a Distributed Map state, not a state machine, "
+            "a version or an alias"
+        )
+
+
 def resolve(ctx: Context, arn_text: str) -> StateMachine | StateMachineVersion:
-    """The state machine or published version an ARN names, else StateMachineDoesNotExist."""
+    """The state machine or published version an ARN names, else StateMachineDoesNotExist
+    (a Distributed Map state's ARN: see :func:`refuse_map_state_arn`)."""
+    refuse_map_state_arn(ctx, arn_text)
     arn = parse_local_arn(ctx, arn_text, "stateMachine")
     found: StateMachine | StateMachineVersion | None = None
     if len(arn.parts) == 1:
@@ -172,7 +189,7 @@ async def create_state_machine(ctx: Context, params: Params) -> Result:
         publish=bool(params.get("publish", False)),
         version_description=params.get("versionDescription"),
     )
-    check_definition_text(new.definition)
+    check_definition_text(new.definition, new.type)
     existing = ctx.registry.get_state_machine_by_name(name)
     if existing is not None:
         if not _same_request(existing, new):
@@ -213,7 +230,7 @@ async def update_state_machine(ctx: Context, params: Params) -> Result:
     definition = params.get("definition")
     if definition is not None:
         definition = ctx.bind_definition(definition)
-        check_definition_text(definition)
+        check_definition_text(definition, machine.type)
     role_arn = params.get("roleArn")
     if role_arn is not None:
         check_role_arn(role_arn)
@@ -259,17 +276,20 @@ async def list_state_machines(ctx: Context, params: Params) -> Result:
     return result
 
 
-def _diagnostics(definition: str) -> list[Diagnostic]:
+def _diagnostics(definition: str, state_machine_type: str = "STANDARD") -> list[Diagnostic]:
     try:
         loaded = _load(definition)
     except DefinitionError as exc:
         return exc.diagnostics
-    return validate_definition(loaded)
+    diagnostics = validate_definition(loaded)
+    if not any(d.severity == ERROR for d in diagnostics):
+        diagnostics += express_diagnostics(loaded, state_machine_type)
+    return diagnostics
 
 
 @action("ValidateStateMachineDefinition")
 async def validate_state_machine_definition(ctx: Context, params: Params) -> Result:
-    diagnostics = _diagnostics(params["definition"])
+    diagnostics = _diagnostics(params["definition"], params.get("type", "STANDARD"))
     if params.get("severity", "ERROR") == "ERROR":
         diagnostics = [d for d in diagnostics if d.severity == "ERROR"]
     limit = params.get("maxResults") or MAX_DIAGNOSTICS
@@ -288,3 +308,74 @@ async def validate_state_machine_definition(ctx: Context, params: Params) -> Res
         ],
         "truncated": len(diagnostics) > len(shown),
     }
+
+
+#: The most versions a state machine may have (AWS's quota).
+MAX_VERSIONS = 1000
+
+
+@action("PublishStateMachineVersion")
+async def publish_state_machine_version(ctx: Context, params: Params) -> Result:
+    """Publish the current revision; idempotent: a revision already published
+    answers with its version. ``revisionId`` (``INITIAL`` for a state machine never
+    updated) must name the current revision, else ``ConflictException``."""
+    machine = resolve_machine(ctx, params["stateMachineArn"])
+    wanted = params.get("revisionId")
+    if wanted is not None:
+        current = machine.revision_id or "INITIAL"
+        if wanted != current:
+            raise ApiError(
+                "ConflictException",
+                f"Failed to publish the State Machine version for revision {wanted}. "
+                f"The current State Machine revision is {current}.",
+            )
+    version = ctx.registry.version_of_revision(machine)
+    if version is None:
+        if len(ctx.registry.list_versions(machine.arn)) >= MAX_VERSIONS:
+            raise ApiError(
+                "ServiceQuotaExceededException",
+                f"The maximum number of versions ({MAX_VERSIONS}) for state machine "
+                f"'{machine.arn}' has been reached.",
+            )
+        version = ctx.registry.publish(machine, params.get("description"))
+    return {"creationDate": version.creation_date, "stateMachineVersionArn": version.arn}
+
+
+@action("ListStateMachineVersions")
+async def list_state_machine_versions(ctx: Context, params: Params) -> Result:
+    machine = resolve_machine(ctx, params["stateMachineArn"])
+    page, token = paging.paginate(
+        ctx.registry.list_versions(machine.arn),
+        lambda version: f"{2**31 - version.version:010d}",  # newest first
+        listing="ListStateMachineVersions",
+        max_results=params.get("maxResults"),
+        next_token=params.get("nextToken"),
+    )
+    result: Result = {
+        "stateMachineVersions": [
+            {"stateMachineVersionArn": v.arn, "creationDate": v.creation_date} for v in page
+        ]
+    }
+    if token is not None:
+        result["nextToken"] = token
+    return result
+
+
+@action("DeleteStateMachineVersion")
+async def delete_state_machine_version(ctx: Context, params: Params) -> Result:
+    """Delete one version (a version already gone is no error, as on AWS); running
+    executions of it go on."""
+    arn_text = params["stateMachineVersionArn"]
+    arn = parse_local_arn(ctx, arn_text, "stateMachine")
+    if len(arn.parts) != 2 or not arn.parts[1].isdigit():
+        raise validation_error(f"'{arn_text}' is not a state machine version ARN")
+    routed = ctx.registry.aliases_routing_to(arn_text)
+    if routed:
+        raise ApiError(
+            "ConflictException",
+            f"Version to be deleted must not be referenced by an alias. "
+            f"Current list of aliases referencing this version: "
+            f"[{', '.join(alias.name for alias in routed)}]",
+        )
+    ctx.registry.delete_version(arn_text)
+    return {}
