@@ -146,44 +146,10 @@ def changes(engine: StackEngine, old: Doc | None, plan: Plan) -> list[dict[str, 
         current = live.get("_Properties") or {}
         raw_new = declared.get("Properties") or {}
         raw_old = (before.get(name) or {}).get("Properties") or {}
-        details: list[dict[str, Any]] = []
-        replacement = "False"
-        recreate = create_only(resource_type)
-        for key in sorted(set(current) | set(wanted_properties)):
-            new_value = wanted_properties.get(key)
-            if _pending(new_value):
-                evaluation = "Dynamic"
-                source = (
-                    "ResourceAttribute"
-                    if _reads_attribute(raw_new.get(key))
-                    else "ResourceReference"
-                )
-            elif new_value != current.get(key):
-                evaluation = "Static"
-                source = _source(raw_old.get(key), raw_new.get(key), parameter_names)
-            else:
-                continue
-            always = key in recreate
-            if always:
-                if evaluation == "Static":
-                    replacement = "True"
-                elif replacement == "False":
-                    replacement = "Conditional"
-            target: dict[str, Any] = {
-                "Attribute": "Properties",
-                "Name": key,
-                "RequiresRecreation": "Always" if always else "Never",
-            }
-            detail: dict[str, Any] = {
-                "Target": target,
-                "Evaluation": evaluation,
-                "ChangeSource": source,
-            }
-            if source == "ParameterReference":
-                refs = sorted(references(raw_new.get(key)) & parameter_names)
-                if refs:
-                    detail["CausingEntity"] = refs[0]
-            details.append(detail)
+        replacement, details = _details(
+            current, wanted_properties, raw_new, raw_old, create_only(resource_type),
+            parameter_names,
+        )  # fmt: skip
         if not details:
             continue
         if replacement != "False":
@@ -193,6 +159,56 @@ def changes(engine: StackEngine, old: Doc | None, plan: Plan) -> list[dict[str, 
         if name not in kept and live.get("PhysicalResourceId"):
             out.append(_change("Remove", name, str(live["ResourceType"]), live))
     return out
+
+
+def _details(
+    current: dict[str, Any],
+    wanted: dict[str, Any],
+    raw_new: dict[str, Any],
+    raw_old: dict[str, Any],
+    recreate: frozenset[str],
+    parameter_names: set[str],
+) -> tuple[str, list[dict[str, Any]]]:
+    """A modified resource's ``Replacement`` (True, Conditional, False) and the ``Details``
+    of its properties that change (``current``: as deployed, ``wanted``: resolved from the
+    new template, ``raw_*``: as the templates write them; ``recreate``: the type's
+    create-only properties)."""
+    details: list[dict[str, Any]] = []
+    replacement = "False"
+    for key in sorted(set(current) | set(wanted)):
+        new_value = wanted.get(key)
+        if _pending(new_value):
+            evaluation = "Dynamic"
+            source = (
+                "ResourceAttribute" if _reads_attribute(raw_new.get(key)) else "ResourceReference"
+            )
+        elif new_value != current.get(key):
+            evaluation = "Static"
+            source = _source(raw_old.get(key), raw_new.get(key), parameter_names)
+        else:
+            continue
+        always = key in recreate
+        if always:
+            if evaluation == "Static":
+                replacement = "True"
+            elif replacement == "False":
+                replacement = "Conditional"
+        target: dict[str, Any] = {
+            "Attribute": "Properties",
+            "Name": key,
+            "RequiresRecreation": "Always" if always else "Never",
+        }
+        detail: dict[str, Any] = {
+            "Target": target,
+            "Evaluation": evaluation,
+            "ChangeSource": source,
+        }
+        if source == "ParameterReference":
+            refs = sorted(references(raw_new.get(key)) & parameter_names)
+            if refs:
+                detail["CausingEntity"] = refs[0]
+        details.append(detail)
+    return replacement, details
 
 
 def _previous_resources(engine: StackEngine, old: Doc | None, plan: Plan) -> dict[str, Any]:
