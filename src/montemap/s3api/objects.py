@@ -10,6 +10,7 @@ from typing import BinaryIO
 from urllib.parse import unquote
 
 from montemap.s3api.body import Payload
+from montemap.s3api.conditions import check_copy_source, conditional_write, has_copy_conditions
 from montemap.s3api.context import (
     DEFAULT_TYPE,
     INLINE_LIMIT,
@@ -32,14 +33,15 @@ async def put_object(ctx: S3Context, req: S3Request, payload: Payload) -> S3Resp
     if "x-amz-copy-source" in req.headers:
         return await copy_object(ctx, req)
     meta = meta_from_headers(req.headers)
-    if payload.data is not None and payload.size <= INLINE_LIMIT:
-        data = payload.data
-        etag = await ctx.call(lambda: ctx.store.put(req.bucket, req.key, data, meta=meta))
-    else:
-        etag = await ctx.call(
-            lambda: ctx.store.put_stream(req.bucket, req.key, payload.stream(), meta=meta),
-            small=False,
-        )
+    async with conditional_write(ctx, req):
+        if payload.data is not None and payload.size <= INLINE_LIMIT:
+            data = payload.data
+            etag = await ctx.call(lambda: ctx.store.put(req.bucket, req.key, data, meta=meta))
+        else:
+            etag = await ctx.call(
+                lambda: ctx.store.put_stream(req.bucket, req.key, payload.stream(), meta=meta),
+                small=False,
+            )
     response = S3Response().header("etag", f'"{etag}"')
     for name, value in req.headers.items():
         if name.startswith("x-amz-checksum-") and name != "x-amz-checksum-algorithm":
@@ -70,10 +72,14 @@ async def copy_object(ctx: S3Context, req: S3Request) -> S3Response:
             "without changing the object's metadata, storage class, website redirect "
             "location or encryption attributes.",
         )
+    if has_copy_conditions(req):
+        check_copy_source(req, await ctx.call(ctx.store.head, src_bucket, src_key))
     meta = await copy_meta(ctx, req, src_bucket, src_key, directive)  # tags, ACL: tagging.py
-    info = await ctx.call(
-        lambda: ctx.store.copy(src_bucket, src_key, req.bucket, req.key, meta=meta), small=False
-    )
+    async with conditional_write(ctx, req):
+        info = await ctx.call(
+            lambda: ctx.store.copy(src_bucket, src_key, req.bucket, req.key, meta=meta),
+            small=False,
+        )
     result = el("LastModified", iso_time(info.last_modified)) + el("ETag", f'"{info.etag}"')
     return xml_response(document("CopyObjectResult", result))
 
