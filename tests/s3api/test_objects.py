@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 import boto3
 import pytest
@@ -87,6 +88,40 @@ def test_unsatisfiable_range(s3: Any, bucket: str) -> None:
         s3.get_object(Bucket=bucket, Key="digits", Range="bytes=10-20")
     assert error_code(exc) == "InvalidRange"
     assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 416
+
+
+def test_unsatisfiable_range_says_what_was_asked(s3_server: MontemapServer, bucket: str) -> None:
+    """S3's 416: ``Content-Range: bytes */<size>``, ``RangeRequested`` and ``ActualObjectSize``."""
+    url = urlsplit(s3_server.url)
+    conn = http.client.HTTPConnection(url.hostname or "", url.port)
+    try:
+        conn.request("PUT", f"/{bucket}/digits", body=b"0123456789")
+        conn.getresponse().read()
+        conn.request("GET", f"/{bucket}/digits", headers={"Range": "bytes=10-"})
+        response = conn.getresponse()
+        status, content_range, body = (
+            response.status,
+            response.getheader("content-range"),
+            response.read(),
+        )
+    finally:
+        conn.close()
+    assert status == 416
+    assert content_range == "bytes */10"
+    assert b"<RangeRequested>bytes=10-</RangeRequested>" in body
+    assert b"<ActualObjectSize>10</ActualObjectSize>" in body
+
+
+def test_ranges_of_an_empty_object(s3: Any, bucket: str) -> None:
+    s3.put_object(Bucket=bucket, Key="empty", Body=b"")
+    with pytest.raises(ClientError) as exc:  # no first byte to start at
+        s3.get_object(Bucket=bucket, Key="empty", Range="bytes=0-")
+    assert error_code(exc) == "InvalidRange"
+    # a suffix range is satisfiable: the whole (empty) object, never "bytes 0--1/0"
+    got = s3.get_object(Bucket=bucket, Key="empty", Range="bytes=-5")
+    assert got["Body"].read() == b""
+    assert got["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert "ContentRange" not in got
 
 
 def test_large_object_streams_back_whole(s3: Any, bucket: str) -> None:
@@ -173,10 +208,51 @@ def test_keys_that_could_leave_the_bucket_are_refused(
     assert not list((s3_server.data_dir / "buckets").glob("escape*"))
 
 
-def test_invalid_bucket_name(s3: Any) -> None:
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Not_Valid..Name",
+        "under_score",  # S3 refuses underscores in new buckets
+        "192.168.5.4",  # formatted as an IP address
+        "xn--punycode",
+        "sthree-reserved",
+        "amzn-s3-demo-bucket",
+        "alias-s3alias",
+        "lambda--ol-s3",
+        "point.mrap",
+        "tables--table-s3",
+        "a..b",
+    ],
+)
+def test_invalid_bucket_name(s3: Any, name: str) -> None:
     with pytest.raises(ClientError) as exc:
-        s3.create_bucket(Bucket="Not_Valid..Name")
+        s3.create_bucket(Bucket=name)
     assert error_code(exc) == "InvalidBucketName"
+    assert name not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+
+
+def test_a_key_whose_segment_the_file_system_cannot_name(s3: Any, bucket: str) -> None:
+    """A local bucket keeps a key as a path: a segment over 255 bytes is refused (400),
+    reads of it find nothing (404), never an internal error."""
+    key = "dir/" + "k" * 300
+    with pytest.raises(ClientError) as exc:
+        s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+    assert error_code(exc) == "KeyTooLongError"
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    with pytest.raises(ClientError) as exc:
+        s3.get_object(Bucket=bucket, Key=key)
+    assert error_code(exc) == "NoSuchKey"
+    with pytest.raises(ClientError) as exc:
+        s3.head_object(Bucket=bucket, Key=key)
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    s3.delete_object(Bucket=bucket, Key=key)  # absent: no error, as S3
+    result = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": key}]})
+    assert result["Deleted"] == [{"Key": key}]
+    # a 1024-byte key of shorter segments is an object like any other
+    long_key = "/".join(["s" * 200] * 5) + "/" + "t" * 19
+    assert len(long_key.encode()) == 1024
+    s3.put_object(Bucket=bucket, Key=long_key, Body=b"deep")
+    assert s3.get_object(Bucket=bucket, Key=long_key)["Body"].read() == b"deep"
 
 
 def test_delete_objects_reports_each_key(s3: Any, bucket: str) -> None:

@@ -12,7 +12,7 @@ from montemap.s3api.request import S3Request
 from montemap.s3api.response import S3Response, xml_response
 from montemap.s3api.versioning import list_versions
 from montemap.s3api.xmlio import document, el, iso_time, parse, text
-from montemap.storage import validate_bucket
+from montemap.storage import validate_new_bucket
 from montemap.storage.records import records_for
 
 OWNER = "<Owner><ID>montemap</ID><DisplayName>montemap</DisplayName></Owner>"
@@ -30,7 +30,7 @@ async def list_buckets(ctx: S3Context, req: S3Request) -> S3Response:
 
 
 async def create_bucket(ctx: S3Context, req: S3Request) -> S3Response:
-    await ctx.call(validate_bucket, req.bucket)
+    await ctx.call(validate_new_bucket, req.bucket)
     if await ctx.call(ctx.store.bucket_exists, req.bucket):
         raise S3Error(
             "BucketAlreadyOwnedByYou",

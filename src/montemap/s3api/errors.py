@@ -52,13 +52,24 @@ _AUTH_CODES = {
 class S3Error(MontemapError):
     """A refused S3 request; ``bucket``/``key`` name the resource in the error body."""
 
-    def __init__(self, code: str, message: str, *, bucket: str = "", key: str = "") -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        bucket: str = "",
+        key: str = "",
+        details: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.status = STATUS.get(code, 400)
         self.bucket = bucket
         self.key = key
+        self.details = details or {}  # more elements of the <Error> document
+        self.headers = headers or {}  # more response headers
 
 
 def from_store_error(exc: ObjectStoreError) -> S3Error:

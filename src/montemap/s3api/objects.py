@@ -85,7 +85,11 @@ async def copy_object(ctx: S3Context, req: S3Request) -> S3Response:
 
 
 def _range(header: str | None, size: int) -> tuple[int, int] | None:
-    """``(start, end inclusive)`` of a single ``bytes=`` range; ``None`` for the whole object."""
+    """``(start, end inclusive)`` of a single ``bytes=`` range; ``None`` for the whole object.
+
+    A suffix range (``bytes=-n``) of an empty object is the whole (empty) object: there
+    is no ``Content-Range`` for zero bytes; any other range of it is unsatisfiable.
+    """
     if not header:
         return None
     match = _RANGE_RE.match(header.strip())
@@ -95,17 +99,25 @@ def _range(header: str | None, size: int) -> tuple[int, int] | None:
     if not first:
         suffix = int(last)
         if suffix == 0:
-            raise _unsatisfiable(size)
+            raise _unsatisfiable(header, size)
+        if size == 0:
+            return None
         return max(0, size - suffix), size - 1
     start = int(first)
     end = min(int(last), size - 1) if last else size - 1
     if start >= size or (last and int(last) < start):
-        raise _unsatisfiable(size)
+        raise _unsatisfiable(header, size)
     return start, end
 
 
-def _unsatisfiable(size: int) -> S3Error:
-    return S3Error("InvalidRange", f"The requested range is not satisfiable (object size {size})")
+def _unsatisfiable(header: str, size: int) -> S3Error:
+    """S3's 416: what was asked, the object's size, and ``Content-Range: bytes */<size>``."""
+    return S3Error(
+        "InvalidRange",
+        "The requested range is not satisfiable",
+        details={"RangeRequested": header.strip(), "ActualObjectSize": str(size)},
+        headers={"content-range": f"bytes */{size}"},
+    )
 
 
 #: GetObject's ``response-*`` query parameters and the header each one overrides.

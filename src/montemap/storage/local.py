@@ -217,6 +217,8 @@ class LocalObjectStore:
     def _open_error(self, bucket: str, key: str, exc: OSError) -> ObjectStoreError:
         if isinstance(exc, FileNotFoundError | NotADirectoryError | IsADirectoryError):
             return self._missing(bucket, key)
+        if exc.errno == errno.ENAMETOOLONG:  # a key no file can have: never written
+            return self._missing(bucket, key)
         code = "AccessDenied" if isinstance(exc, PermissionError) else "InternalError"
         return ObjectStoreError(
             code, f"cannot read s3://{bucket}/{key}: {exc.strerror}", bucket=bucket, key=key
@@ -364,6 +366,9 @@ class LocalObjectStore:
             path.unlink()
         except (FileNotFoundError, NotADirectoryError):
             pass
+        except OSError as exc:
+            if exc.errno != errno.ENAMETOOLONG:  # a key no file can have: nothing to delete
+                raise
 
     def list_page(
         self,
@@ -489,6 +494,14 @@ def _conflict(bucket: str, key: str) -> ObjectStoreError:
 
 
 def _write_failed(bucket: str, key: str, exc: OSError) -> ObjectStoreError:
+    if exc.errno == errno.ENAMETOOLONG:
+        return ObjectStoreError(
+            "KeyTooLongError",
+            f"s3://{bucket}/{key}: a local bucket keeps each '/'-separated segment of a key "
+            "as a file name, and this file system takes at most 255 bytes per name",
+            bucket=bucket,
+            key=key,
+        )
     code = "AccessDenied" if isinstance(exc, PermissionError) else "InternalError"
     return ObjectStoreError(
         code, f"writing s3://{bucket}/{key} failed: {exc.strerror or exc}", bucket=bucket, key=key
@@ -541,6 +554,10 @@ def _object_stat(path: str | Path, real_root: str) -> os.stat_result | None:
         st = os.stat(real)
     except (FileNotFoundError, NotADirectoryError):
         return None
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:  # a key no file can have
+            return None
+        raise
     return st if stat.S_ISREG(st.st_mode) else None
 
 

@@ -43,6 +43,8 @@ def plain_dirs(real_bucket: str, key: str) -> bool | None:
             mode = os.lstat(os.path.join(real_bucket, key[:index])).st_mode
         except (FileNotFoundError, NotADirectoryError):
             return False
+        except OSError:  # a name too long...: the general checks say what is wrong
+            return None
         if not stat.S_ISDIR(mode):
             return None
         index = key.find("/", index + 1)
