@@ -315,3 +315,51 @@ def test_unsupported_subresources_say_so(s3: Any, bucket: str) -> None:
         s3.get_bucket_policy(Bucket=bucket)
     assert error_code(exc) == "NotImplemented"
     assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
+
+
+def test_get_object_attributes(s3: Any, bucket: str) -> None:
+    put = s3.put_object(Bucket=bucket, Key="k", Body=b"0123456789")
+    got = s3.get_object_attributes(
+        Bucket=bucket, Key="k", ObjectAttributes=["ETag", "ObjectSize", "StorageClass"]
+    )
+    assert got["ETag"] == put["ETag"].strip('"')  # S3 answers this ETag unquoted
+    assert got["ObjectSize"] == 10
+    assert got["StorageClass"] == "STANDARD"
+    assert "ObjectParts" not in got
+    assert got["LastModified"] == s3.head_object(Bucket=bucket, Key="k")["LastModified"]
+    only_size = s3.get_object_attributes(Bucket=bucket, Key="k", ObjectAttributes=["ObjectSize"])
+    assert "ETag" not in only_size and only_size["ObjectSize"] == 10
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="mp")["UploadId"]
+    part = s3.upload_part(Bucket=bucket, Key="mp", UploadId=upload, PartNumber=1, Body=b"p")
+    s3.complete_multipart_upload(
+        Bucket=bucket,
+        Key="mp",
+        UploadId=upload,
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]},
+    )
+    parts = s3.get_object_attributes(Bucket=bucket, Key="mp", ObjectAttributes=["ObjectParts"])
+    assert parts["ObjectParts"]["TotalPartsCount"] == 1
+    with pytest.raises(ClientError) as exc:
+        s3.get_object_attributes(Bucket=bucket, Key="absent", ObjectAttributes=["ETag"])
+    assert error_code(exc) == "NoSuchKey"
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda s3, bucket: s3.get_public_access_block(Bucket=bucket),
+        lambda s3, bucket: s3.get_bucket_metrics_configuration(Bucket=bucket, Id="m"),
+        lambda s3, bucket: s3.get_bucket_inventory_configuration(Bucket=bucket, Id="i"),
+        lambda s3, bucket: s3.get_bucket_analytics_configuration(Bucket=bucket, Id="a"),
+        lambda s3, bucket: s3.get_bucket_intelligent_tiering_configuration(Bucket=bucket, Id="t"),
+        lambda s3, bucket: s3.get_bucket_policy_status(Bucket=bucket),
+    ],
+)
+def test_unserved_bucket_configurations_are_not_implemented(
+    s3: Any, bucket: str, call: Any
+) -> None:
+    """Never a listing of the bucket passed off as a configuration."""
+    with pytest.raises(ClientError) as exc:
+        call(s3, bucket)
+    assert error_code(exc) == "NotImplemented"
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501

@@ -34,6 +34,8 @@ UNSUPPORTED = frozenset(
     {"policy", "cors", "lifecycle", "website", "encryption"}
     | {"replication", "logging", "notification", "object-lock", "retention", "legal-hold"}
     | {"torrent", "restore", "select", "accelerate", "requestPayment", "ownershipControls"}
+    | {"publicAccessBlock", "policyStatus", "metrics", "inventory", "analytics"}
+    | {"intelligent-tiering", "metadataTable", "metadataConfiguration"}
 )
 
 Handler = Callable[[S3Context, S3Request, Payload], Awaitable[S3Response]]
