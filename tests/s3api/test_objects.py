@@ -363,3 +363,44 @@ def test_unserved_bucket_configurations_are_not_implemented(
         call(s3, bucket)
     assert error_code(exc) == "NotImplemented"
     assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
+
+
+def test_part_number_reads(s3: Any, bucket: str) -> None:
+    """GetObject/HeadObject ``partNumber``: part 1 of an object put whole is all of it
+    (206); a part the object does not have is ``InvalidPartNumber`` (416); a part of a
+    multipart object is never answered with the whole object."""
+    s3.put_object(Bucket=bucket, Key="whole", Body=b"0123456789")
+    got = s3.get_object(Bucket=bucket, Key="whole", PartNumber=1)
+    assert got["ResponseMetadata"]["HTTPStatusCode"] == 206
+    assert got["ContentRange"] == "bytes 0-9/10"
+    assert got["Body"].read() == b"0123456789"
+    assert s3.head_object(Bucket=bucket, Key="whole", PartNumber=1)["ContentLength"] == 10
+    with pytest.raises(ClientError) as exc:
+        s3.get_object(Bucket=bucket, Key="whole", PartNumber=2)
+    assert error_code(exc) == "InvalidPartNumber"
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 416
+    with pytest.raises(ClientError) as exc:
+        s3.get_object(Bucket=bucket, Key="whole", PartNumber=1, Range="bytes=0-1")
+    assert error_code(exc) == "InvalidRequest"
+
+    first, last = b"a" * (5 * 1024 * 1024), b"b" * 10
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="mp")["UploadId"]
+    parts = []
+    for number, data in ((1, first), (2, last)):
+        etag = s3.upload_part(
+            Bucket=bucket, Key="mp", UploadId=upload, PartNumber=number, Body=data
+        )["ETag"]
+        parts.append({"PartNumber": number, "ETag": etag})
+    s3.complete_multipart_upload(
+        Bucket=bucket, Key="mp", UploadId=upload, MultipartUpload={"Parts": parts}
+    )
+    with pytest.raises(ClientError) as exc:
+        s3.get_object(Bucket=bucket, Key="mp", PartNumber=3)
+    assert error_code(exc) == "InvalidPartNumber"
+    try:
+        got = s3.get_object(Bucket=bucket, Key="mp", PartNumber=2)
+    except ClientError as refused:
+        assert refused.response["Error"]["Code"] == "NotImplemented"
+    else:
+        assert got["Body"].read() == last
+        assert got["PartsCount"] == 2

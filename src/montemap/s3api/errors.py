@@ -21,6 +21,7 @@ STATUS: dict[str, int] = {
     "InvalidDigest": 400,
     "InvalidKey": 400,
     "InvalidPart": 400,
+    "InvalidPartNumber": 416,
     "InvalidPartOrder": 400,
     "InvalidRange": 416,
     "InvalidRequest": 400,

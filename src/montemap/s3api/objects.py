@@ -224,9 +224,16 @@ def _respond(req: S3Request, info: ObjectInfo) -> tuple[S3Response, int]:
     early = _preconditions(req, info)
     if early is not None:
         return early, 0
-    wanted = _range(req.headers.get("range"), info.size)
+    part = req.query.get("partNumber") if req.query else None
+    if part is None:
+        wanted = _range(req.headers.get("range"), info.size)
+        parts_count = None
+    else:
+        wanted, parts_count = _part(req, part, info)
     response = S3Response(200)
     _object_headers(response, info, req)
+    if parts_count is not None:
+        response.header("x-amz-mp-parts-count", str(parts_count))
     if wanted is None:
         response.length = info.size
         return response, 0
@@ -235,6 +242,43 @@ def _respond(req: S3Request, info: ObjectInfo) -> tuple[S3Response, int]:
     response.header("content-range", f"bytes {start}-{end}/{info.size}")
     response.length = end - start + 1
     return response, start
+
+
+def _part(
+    req: S3Request, value: str, info: ObjectInfo
+) -> tuple[tuple[int, int] | None, int | None]:
+    """The byte range of GetObject's ``partNumber`` and the object's part count (``None``
+    for an object put whole).
+
+    Part 1 of an object put whole is all of it; so is part 1 of a one-part multipart
+    object. The part sizes of other multipart objects are not kept, so reading one of
+    their parts is ``NotImplemented`` rather than answered with the wrong bytes.
+    """
+    if "range" in req.headers:
+        raise S3Error(
+            "InvalidRequest", "Cannot specify both Range header and partNumber query parameter"
+        )
+    if not value.isdigit() or not 1 <= int(value) <= 10000:
+        raise S3Error(
+            "InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive"
+        )
+    number = int(value)
+    _, dash, suffix = info.etag.rpartition("-")
+    count = int(suffix) if dash and suffix.isdigit() else None
+    if number > (count or 1):
+        raise S3Error(
+            "InvalidPartNumber",
+            "The requested partnumber is not satisfiable",
+            headers={"content-range": f"bytes */{info.size}"},
+        )
+    if count is not None and count > 1:
+        raise S3Error(
+            "NotImplemented",
+            "A header or query you provided implies functionality that montemap does not "
+            "implement: partNumber of an object uploaded in several parts (its part sizes are "
+            "not kept; read it with Range)",
+        )
+    return ((0, info.size - 1) if info.size else None), count
 
 
 async def _chunks(stream: BinaryIO, start: int, length: int) -> AsyncIterator[bytes]:
