@@ -404,3 +404,20 @@ def test_part_number_reads(s3: Any, bucket: str) -> None:
     else:
         assert got["Body"].read() == last
         assert got["PartsCount"] == 2
+
+
+def test_a_key_can_be_an_object_once_no_key_is_below_it(s3: Any, bucket: str) -> None:
+    """A local bucket keeps ``a/b/c`` in directories; once the keys below ``a/`` are gone,
+    ``a`` is a key like any other (as on S3). While one is left, ``a`` is still refused
+    and what is below is untouched."""
+    s3.put_object(Bucket=bucket, Key="a/b/c", Body=b"c")
+    s3.put_object(Bucket=bucket, Key="a/b/d", Body=b"d")
+    s3.delete_object(Bucket=bucket, Key="a/b/c")
+    with pytest.raises(ClientError) as exc:
+        s3.put_object(Bucket=bucket, Key="a", Body=b"a")
+    assert error_code(exc) == "InvalidKey"
+    assert s3.get_object(Bucket=bucket, Key="a/b/d")["Body"].read() == b"d"
+    s3.delete_object(Bucket=bucket, Key="a/b/d")
+    s3.put_object(Bucket=bucket, Key="a", Body=b"a")
+    assert s3.get_object(Bucket=bucket, Key="a")["Body"].read() == b"a"
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["a"]

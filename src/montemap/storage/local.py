@@ -423,7 +423,13 @@ class LocalObjectStore:
         directory = self._directory_for(bucket, key)
         tmp = os.path.join(directory, _tmp_name())
         try:
-            fd = os.open(tmp, CREATE_FLAGS, _FILE_MODE)
+            try:
+                fd = os.open(tmp, CREATE_FLAGS, _FILE_MODE)
+            except FileNotFoundError:
+                # An empty directory removed meanwhile (a key put in its place,
+                # _remove_empty_tree): make it again, once.
+                directory = self._directory_for(bucket, key)
+                fd = os.open(tmp, CREATE_FLAGS, _FILE_MODE)
         except OSError as exc:
             raise _write_failed(bucket, key, exc)
         try:
@@ -447,7 +453,15 @@ class LocalObjectStore:
                     store_record(fd, encode_record(etag, meta))
             finally:
                 os.close(fd)
-            os.replace(tmp, os.path.join(directory, os.path.basename(key)))
+            target = os.path.join(directory, os.path.basename(key))
+            try:
+                os.replace(tmp, target)
+            except IsADirectoryError:
+                # Directories left by keys since deleted hold no object: S3 would
+                # take this key, so they go (never a directory holding a file).
+                if not _remove_empty_tree(target):
+                    raise
+                os.replace(tmp, target)
         except IsADirectoryError:
             _unlink_quietly(tmp)
             raise _conflict(bucket, key)
@@ -506,6 +520,21 @@ def _write_failed(bucket: str, key: str, exc: OSError) -> ObjectStoreError:
     return ObjectStoreError(
         code, f"writing s3://{bucket}/{key} failed: {exc.strerror or exc}", bucket=bucket, key=key
     )
+
+
+def _remove_empty_tree(path: str) -> bool:
+    """Remove the directory ``path`` if it and its subdirectories hold no file at all
+    (a symbolic link counts as a file); whether it is gone."""
+    try:
+        for root, dirs, files in os.walk(path, topdown=False):
+            if files:
+                return False
+            for name in dirs:
+                os.rmdir(os.path.join(root, name))  # a link among dirs: ENOTDIR
+        os.rmdir(path)
+    except OSError:
+        return False
+    return True
 
 
 def _unlink_quietly(path: str) -> None:
