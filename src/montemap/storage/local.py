@@ -32,6 +32,7 @@ from montemap.storage.base import (
     ObjectStoreError,
     PartInfo,
 )
+from montemap.storage.local_keys import key_path, segment_of
 from montemap.storage.local_meta import (
     DEFERRED_RECORD,
     HashingWriter,
@@ -53,6 +54,7 @@ from montemap.storage.names import (
     validate_bucket,
     validate_key,
     validate_listing,
+    validate_object_key,
     validate_prefix,
 )
 
@@ -97,9 +99,9 @@ class LocalObjectStore:
 
     def _path(self, bucket: str, key: str) -> tuple[Path, str]:
         """The object's path and the bucket's real path (symbolic links resolved)."""
-        validate_key(key)
+        validate_object_key(key)
         bucket_dir = self._bucket_dir(bucket)
-        return bucket_dir / key, os.path.realpath(bucket_dir)
+        return bucket_dir / key_path(key), os.path.realpath(bucket_dir)
 
     def _locate(self, bucket: str, key: str) -> tuple[str, str]:
         """The object's path and the bucket's real path, without pathlib on the common path.
@@ -107,7 +109,7 @@ class LocalObjectStore:
         The root's real path is resolved once; a bucket directory that is a plain
         directory below it costs one ``lstat`` (a linked one: the general way).
         """
-        validate_key(key)
+        validate_object_key(key)
         validate_bucket(bucket)
         real_root = self._real_root
         if real_root is None and self.root.is_dir():
@@ -116,7 +118,7 @@ class LocalObjectStore:
             real_bucket = os.path.join(real_root, bucket)
             try:
                 if stat.S_ISDIR(os.lstat(real_bucket).st_mode):
-                    return os.path.join(real_bucket, key), real_bucket
+                    return os.path.join(real_bucket, key_path(key)), real_bucket
             except OSError:
                 pass
         path, real_bucket = self._path(bucket, key)
@@ -190,13 +192,14 @@ class LocalObjectStore:
 
     def _open_fd(self, bucket: str, key: str) -> tuple[int, os.stat_result]:
         """A read descriptor of the object and its stat; checked to be inside the bucket."""
-        validate_key(key)
+        validate_object_key(key)
         validate_bucket(bucket)
-        if self._real_root is not None and (found := open_real(self._real_root, bucket, key)):
+        name = key_path(key)
+        if self._real_root is not None and (found := open_real(self._real_root, bucket, name)):
             return found
         path, real_root = self._locate(bucket, key)
         try:
-            fd = os.open(os.path.join(real_root, key), READ_FLAGS)
+            fd = os.open(os.path.join(real_root, name), READ_FLAGS)
         except OSError as exc:
             if exc.errno != errno.ELOOP:  # the last component is a link: the general way
                 raise self._open_error(bucket, key, exc)
@@ -205,7 +208,7 @@ class LocalObjectStore:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
                 raise self._missing(bucket, key)
-            plain = "/" not in key or plain_dirs(real_root, key) is True
+            plain = "/" not in name or plain_dirs(real_root, name) is True
         except BaseException:
             os.close(fd)
             raise
@@ -239,7 +242,7 @@ class LocalObjectStore:
             real = os.path.realpath(path)
             if not _inside(real, real_root):
                 raise self._escapes(bucket, key)
-            if real != os.path.join(real_root, key):
+            if real != os.path.join(real_root, key_path(key)):
                 # A symbolic link inside the bucket: make sure the file we hold
                 # is the one the checked path names (no swap in between).
                 again = os.stat(real)
@@ -453,7 +456,7 @@ class LocalObjectStore:
                     store_record(fd, encode_record(etag, meta))
             finally:
                 os.close(fd)
-            target = os.path.join(directory, os.path.basename(key))
+            target = os.path.join(directory, os.path.basename(key_path(key)))
             try:
                 os.replace(tmp, target)
             except IsADirectoryError:
@@ -476,9 +479,10 @@ class LocalObjectStore:
     def _directory_for(self, bucket: str, key: str) -> str:
         """The directory the object's file goes in, created if needed, checked to be inside."""
         path, real_root = self._locate(bucket, key)
-        dirs = plain_dirs(real_root, key)
+        name = key_path(key)
+        dirs = plain_dirs(real_root, name)
         if dirs is True:
-            return os.path.dirname(os.path.join(real_root, key))
+            return os.path.dirname(os.path.join(real_root, name))
         parent = os.path.dirname(path)
         # Check before creating anything: an existing symbolic link among the
         # parents must not make mkdir or the write land outside the bucket.
@@ -610,8 +614,11 @@ def _walk_sorted(
     for entry in entries:
         if entry.name.startswith(_TMP_PREFIX):
             continue
+        segment = segment_of(entry.name)  # an escaped segment (local_keys), decoded
+        if segment is None:
+            continue
         is_dir = entry.is_dir(follow_symlinks=False)
-        named.append((rel + entry.name + ("/" if is_dir else ""), entry, is_dir))
+        named.append((rel + segment + ("/" if is_dir else ""), entry, is_dir))
     named.sort(key=lambda t: t[0])
     for key, entry, is_dir in named:
         in_range = key.startswith(prefix) or (is_dir and prefix.startswith(key))

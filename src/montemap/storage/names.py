@@ -87,6 +87,29 @@ def validate_key(key: object) -> str:
     return key
 
 
+def validate_object_key(key: object) -> str:
+    """Return ``key`` if S3 would take it as an object's key, else raise ``InvalidKey``.
+
+    What the object stores accept: 1 to 1024 UTF-8 bytes, no NUL. Empty, ``.``
+    and ``..`` segments are keys like others there (the local backend escapes
+    them: :mod:`montemap.storage.local_keys`). Code that makes a path of a key
+    itself must use the stricter :func:`validate_key`.
+    """
+    if not isinstance(key, str) or not key:
+        raise ObjectStoreError("InvalidKey", f"object key must be a non-empty string, got {key!r}")
+    try:
+        size = len(key.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ObjectStoreError("InvalidKey", f"object key {key!r} is not valid UTF-8", key=key)
+    if size > MAX_KEY_BYTES:
+        raise ObjectStoreError(
+            "InvalidKey", f"object key is {size} bytes long, the limit is {MAX_KEY_BYTES}", key=key
+        )
+    if "\x00" in key:
+        raise ObjectStoreError("InvalidKey", f"object key {key!r} contains a NUL byte", key=key)
+    return key
+
+
 def validate_prefix(prefix: object) -> str:
     """Return a listing prefix (may be empty or end with '/'); refuse NUL and non-strings."""
     if isinstance(prefix, str) and "\x00" not in prefix:
