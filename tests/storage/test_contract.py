@@ -221,6 +221,9 @@ ODD_KEYS = [
     ".",
     "dir/..",
     ".montemap-key-2e2e",
+    "L" * 1024,  # longer than a file name: kept under a hashed name
+    "é" * 200 + "/x",
+    ".montemap-key-" + "0" * 250,
 ]
 
 

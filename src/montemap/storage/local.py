@@ -32,7 +32,7 @@ from montemap.storage.base import (
     ObjectStoreError,
     PartInfo,
 )
-from montemap.storage.local_keys import key_path, segment_of
+from montemap.storage.local_keys import LONG, key_path, label, long_segments, segment_of
 from montemap.storage.local_meta import (
     DEFERRED_RECORD,
     HashingWriter,
@@ -438,6 +438,9 @@ class LocalObjectStore:
         try:
             try:
                 os.fchmod(fd, _FILE_MODE)  # whatever the umask: objects are shared
+                name = key_path(key)
+                if LONG in name:
+                    _label_long(fd, directory, name, key)
                 if data is not None:
                     write_all(fd, data)
                     if not defer_etag:
@@ -524,6 +527,17 @@ def _write_failed(bucket: str, key: str, exc: OSError) -> ObjectStoreError:
     return ObjectStoreError(
         code, f"writing s3://{bucket}/{key} failed: {exc.strerror or exc}", bucket=bucket, key=key
     )
+
+
+def _label_long(fd: int, directory: str, name: str, key: str) -> None:
+    """Keep each long segment of ``key`` with its file (``fd``) or directory (local_keys)."""
+    parent = os.path.dirname(name)
+    base = directory[: len(directory) - len(parent)] if parent else directory + "/"
+    for rel, segment in long_segments(key):
+        try:
+            label(fd if rel == name else base + rel, segment)
+        except OSError as exc:  # no extended attributes: such a key cannot be listed
+            raise OSError(errno.ENAMETOOLONG, f"cannot keep a long segment: {exc.strerror}")
 
 
 def _remove_empty_tree(path: str) -> bool:
@@ -614,7 +628,7 @@ def _walk_sorted(
     for entry in entries:
         if entry.name.startswith(_TMP_PREFIX):
             continue
-        segment = segment_of(entry.name)  # an escaped segment (local_keys), decoded
+        segment = segment_of(entry.name, entry.path)  # escaped (local_keys): decoded
         if segment is None:
             continue
         is_dir = entry.is_dir(follow_symlinks=False)
