@@ -153,3 +153,28 @@ def test_upload_part_copy_source_conditions(s3: Any, bucket: str) -> None:
         CopySourceIfMatch=etag,
     )
     assert len(s3.list_parts(Bucket=bucket, Key="dst", UploadId=upload)["Parts"]) == 1
+
+
+def test_get_conditions_take_lists_of_etags(s3_server: MontemapServer, bucket: str) -> None:
+    """``If-Match``/``If-None-Match`` may list several entity tags (RFC 7232), weak ones too."""
+    url = urlsplit(s3_server.url)
+    conn = http.client.HTTPConnection(url.hostname or "", url.port)
+    statuses = []
+    try:
+        conn.request("PUT", f"/{bucket}/k", body=b"v")
+        put = conn.getresponse()
+        put.read()
+        etag = put.getheader("etag") or ""
+        for headers in (
+            {"If-None-Match": f'"0123", {etag}'},
+            {"If-None-Match": f"W/{etag}"},
+            {"If-Match": f'"0123", {etag}'},
+            {"If-Match": '"0123", "4567"'},
+        ):
+            conn.request("GET", f"/{bucket}/k", headers=headers)
+            response = conn.getresponse()
+            response.read()
+            statuses.append((response.status, response.getheader("last-modified") is not None))
+    finally:
+        conn.close()
+    assert statuses == [(304, True), (304, True), (200, True), (412, False)]

@@ -5,12 +5,18 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
-from email.utils import parsedate_to_datetime
 from typing import BinaryIO
 from urllib.parse import unquote
 
 from montemap.s3api.body import Payload
-from montemap.s3api.conditions import check_copy_source, conditional_write, has_copy_conditions
+from montemap.s3api.conditions import (
+    check_copy_source,
+    conditional_write,
+    etag_matches,
+    has_copy_conditions,
+    modified_since,
+    precondition_failed,
+)
 from montemap.s3api.context import (
     DEFAULT_TYPE,
     INLINE_LIMIT,
@@ -151,45 +157,26 @@ def _preconditions(req: S3Request, info: ObjectInfo) -> S3Response | None:
     compared at one-second resolution (``Last-Modified``'s); a date that does
     not parse is ignored.
     """
-    quoted = f'"{info.etag}"'
     headers = req.headers
     if_match = headers.get("if-match")
     if if_match is not None:
-        if if_match.strip() not in (quoted, info.etag, "*"):
-            raise _precondition_failed()
-    elif _since(headers.get("if-unmodified-since"), info) is True:
-        raise _precondition_failed()
+        if not etag_matches(if_match, info.etag):
+            raise precondition_failed()
+    elif modified_since(headers.get("if-unmodified-since"), info) is True:
+        raise precondition_failed()
     if_none = headers.get("if-none-match")
     if if_none is not None:
-        if if_none.strip() in (quoted, info.etag, "*"):
-            return _not_modified(quoted)
-    elif _since(headers.get("if-modified-since"), info) is False:
-        return _not_modified(quoted)
+        if etag_matches(if_none, info.etag):
+            return _not_modified(info)
+    elif modified_since(headers.get("if-modified-since"), info) is False:
+        return _not_modified(info)
     return None
 
 
-def _since(header: str | None, info: ObjectInfo) -> bool | None:
-    """Whether the object was modified after the date ``header`` names (``None``: no date)."""
-    if not header:
-        return None
-    try:
-        moment = parsedate_to_datetime(header)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if moment.tzinfo is None:
-        return None
-    return int(info.last_modified) > moment.timestamp()
-
-
-def _precondition_failed() -> S3Error:
-    return S3Error(
-        "PreconditionFailed", "At least one of the pre-conditions you specified did not hold"
-    )
-
-
-def _not_modified(quoted_etag: str) -> S3Response:
+def _not_modified(info: ObjectInfo) -> S3Response:
     response = S3Response(304)
-    response.header("etag", quoted_etag)
+    response.header("etag", f'"{info.etag}"')
+    response.header("last-modified", http_date(info.last_modified))
     return response
 
 
