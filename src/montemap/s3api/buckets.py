@@ -10,7 +10,7 @@ from montemap.s3api.listing import list_v1, list_v2
 from montemap.s3api.multipart import list_uploads
 from montemap.s3api.request import S3Request
 from montemap.s3api.response import S3Response, xml_response
-from montemap.s3api.versioning import list_versions
+from montemap.s3api.versioning import NULL_VERSION, list_versions
 from montemap.s3api.xmlio import document, el, iso_time, parse, text
 from montemap.storage import validate_new_bucket
 from montemap.storage.records import records_for
@@ -82,16 +82,22 @@ async def delete_objects(ctx: S3Context, req: S3Request, body: bytes) -> S3Respo
     root = parse(body)
     if root.tag != "Delete":
         raise S3Error("MalformedXML", f"expected a <Delete> document, not <{root.tag}>")
-    keys = [text(node, "Key") for node in root.findall("Object")]
-    if not keys or len(keys) > MAX_DELETE:
+    objects = [(text(node, "Key"), text(node, "VersionId")) for node in root.findall("Object")]
+    if not objects or len(objects) > MAX_DELETE:
         raise S3Error("MalformedXML", f"name 1 to {MAX_DELETE} objects to delete")
     quiet = (text(root, "Quiet") or "").strip().lower() == "true"
     await _existing(ctx, req.bucket)
     results = []
-    for key in keys:
+    for key, version in objects:
         try:
             if not key:
                 raise S3Error("InvalidArgument", "an object to delete has no Key")
+            if version is not None and version != NULL_VERSION:  # never the object itself
+                raise S3Error(
+                    "InvalidArgument",
+                    f"Invalid version id specified: {version!r} (objects here have only the "
+                    "'null' version)",
+                )
             await ctx.call(ctx.store.delete, req.bucket, key)
         except S3Error as exc:
             results.append(
@@ -103,7 +109,8 @@ async def delete_objects(ctx: S3Context, req: S3Request, body: bytes) -> S3Respo
             )
             continue
         if not quiet:
-            results.append("<Deleted>" + el("Key", key) + "</Deleted>")
+            named = el("VersionId", version) if version is not None else ""
+            results.append("<Deleted>" + el("Key", key) + named + "</Deleted>")
     return xml_response(document("DeleteResult", *results))
 
 

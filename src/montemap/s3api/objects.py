@@ -56,8 +56,16 @@ async def put_object(ctx: S3Context, req: S3Request, payload: Payload) -> S3Resp
 
 
 def copy_source(header: str) -> tuple[str, str]:
-    """``(bucket, key)`` of an ``x-amz-copy-source`` (``[/]bucket/key``, URL-encoded)."""
-    source = unquote(header.split("?versionId=", 1)[0]).lstrip("/")
+    """``(bucket, key)`` of an ``x-amz-copy-source`` (``[/]bucket/key``, URL-encoded, with
+    ``?versionId=null`` at most: objects here have no other version)."""
+    path, _, version = header.partition("?versionId=")
+    if version and unquote(version) != "null":
+        raise S3Error(
+            "InvalidArgument",
+            f"Invalid version id specified: {unquote(version)!r} (objects here have only the "
+            "'null' version)",
+        )
+    source = unquote(path).lstrip("/")
     bucket, _, key = source.partition("/")
     if not bucket or not key:
         raise S3Error(
