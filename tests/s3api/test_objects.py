@@ -431,3 +431,15 @@ def test_a_key_can_be_an_object_once_no_key_is_below_it(s3: Any, bucket: str) ->
     s3.put_object(Bucket=bucket, Key="a", Body=b"a")
     assert s3.get_object(Bucket=bucket, Key="a")["Body"].read() == b"a"
     assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["a"]
+
+
+def test_missing_things_are_reported_in_s3s_words(s3: Any, bucket: str) -> None:
+    with pytest.raises(ClientError) as exc:
+        s3.get_object(Bucket=bucket, Key="absent")
+    assert exc.value.response["Error"]["Message"] == "The specified key does not exist."
+    with pytest.raises(ClientError) as exc:
+        s3.list_objects_v2(Bucket="no-such-bucket-words")
+    assert exc.value.response["Error"]["Message"] == "The specified bucket does not exist"
+    with pytest.raises(ClientError) as exc:
+        s3.abort_multipart_upload(Bucket=bucket, Key="k", UploadId="0123")
+    assert exc.value.response["Error"]["Message"].startswith("The specified upload does not exist")

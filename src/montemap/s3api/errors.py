@@ -73,12 +73,21 @@ class S3Error(MontemapError):
         self.headers = headers or {}  # more response headers
 
 
+#: S3's own messages for the errors clients most often match on.
+_MESSAGES = {
+    "NoSuchKey": "The specified key does not exist.",
+    "NoSuchBucket": "The specified bucket does not exist",
+    "NoSuchUpload": "The specified upload does not exist. The upload ID may be invalid, "
+    "or the upload may have been aborted or completed.",
+}
+
+
 def from_store_error(exc: ObjectStoreError) -> S3Error:
     """The S3 error for an object store failure (the store's codes are S3's)."""
     code = exc.code if exc.code in STATUS else "InternalError"
     if exc.code == "InvalidKey" and "bytes long" in str(exc):
         code = "KeyTooLongError"
-    return S3Error(code, str(exc), bucket=exc.bucket, key=exc.key)
+    return S3Error(code, _MESSAGES.get(code, str(exc)), bucket=exc.bucket, key=exc.key)
 
 
 def from_auth_error(exc: ApiError) -> S3Error:
