@@ -443,3 +443,25 @@ def test_missing_things_are_reported_in_s3s_words(s3: Any, bucket: str) -> None:
     with pytest.raises(ClientError) as exc:
         s3.abort_multipart_upload(Bucket=bucket, Key="k", UploadId="0123")
     assert exc.value.response["Error"]["Message"].startswith("The specified upload does not exist")
+
+
+def test_list_buckets_prefix_and_pages(s3: Any) -> None:
+    names = [f"paged-bucket-{i}" for i in range(3)]
+    for name in names:
+        s3.create_bucket(Bucket=name)
+    only = s3.list_buckets(Prefix="paged-bucket-")
+    assert [b["Name"] for b in only["Buckets"]] == names
+    assert only["Prefix"] == "paged-bucket-"
+    assert all(b["BucketRegion"] == REGION for b in only["Buckets"])
+    first = s3.list_buckets(Prefix="paged-bucket-", MaxBuckets=2)
+    assert [b["Name"] for b in first["Buckets"]] == names[:2]
+    rest = s3.list_buckets(
+        Prefix="paged-bucket-", MaxBuckets=2, ContinuationToken=first["ContinuationToken"]
+    )
+    assert [b["Name"] for b in rest["Buckets"]] == names[2:]
+    assert "ContinuationToken" not in rest
+    paged = s3.get_paginator("list_buckets").paginate(
+        Prefix="paged-bucket-", PaginationConfig={"PageSize": 1}
+    )
+    assert [b["Name"] for page in paged for b in page["Buckets"]] == names
+    assert s3.list_buckets(Prefix="paged-bucket-", BucketRegion="eu-west-3")["Buckets"] == []

@@ -6,7 +6,7 @@ from __future__ import annotations
 from montemap.s3api.acl import header_grants
 from montemap.s3api.context import S3Context
 from montemap.s3api.errors import S3Error, no_such_bucket, not_implemented
-from montemap.s3api.listing import list_v1, list_v2
+from montemap.s3api.listing import decode_token, encode_token, list_v1, list_v2
 from montemap.s3api.multipart import list_uploads
 from montemap.s3api.request import S3Request
 from montemap.s3api.response import S3Response, xml_response
@@ -20,13 +20,43 @@ OWNER = "<Owner><ID>montemap</ID><DisplayName>montemap</DisplayName></Owner>"
 MAX_DELETE = 1000
 
 
+#: Most buckets one ListBuckets page may hold (S3's ``max-buckets`` ceiling).
+MAX_BUCKETS = 10000
+
+
 async def list_buckets(ctx: S3Context, req: S3Request) -> S3Response:
-    buckets = await ctx.call(ctx.store.list_buckets)
+    """ListBuckets: by name, with ``prefix``, ``bucket-region``, ``max-buckets`` and
+    ``continuation-token`` (the last name of the page before, encoded)."""
+    query = req.query
+    prefix = query.get("prefix", "")
+    wanted = query.get("max-buckets")
+    if wanted is not None and not (wanted.isdigit() and 1 <= int(wanted) <= MAX_BUCKETS):
+        raise S3Error("InvalidArgument", f"max-buckets must be from 1 to {MAX_BUCKETS}")
+    token = query.get("continuation-token")
+    after = decode_token(token) if token else ""
+    buckets = [
+        b
+        for b in await ctx.call(ctx.store.list_buckets)
+        if b.name.startswith(prefix) and b.name > after
+    ]
+    if query.get("bucket-region", ctx.region) != ctx.region:
+        buckets = []
+    limit = int(wanted) if wanted is not None else len(buckets)
+    page, more = buckets[:limit], len(buckets) > limit
     items = "".join(
-        "<Bucket>" + el("Name", b.name) + el("CreationDate", iso_time(b.created)) + "</Bucket>"
-        for b in buckets
+        "<Bucket>"
+        + el("Name", b.name)
+        + el("CreationDate", iso_time(b.created))
+        + el("BucketRegion", ctx.region)
+        + "</Bucket>"
+        for b in page
     )
-    return xml_response(document("ListAllMyBucketsResult", OWNER, f"<Buckets>{items}</Buckets>"))
+    fields = [OWNER, f"<Buckets>{items}</Buckets>"]
+    if more:
+        fields.append(el("ContinuationToken", encode_token(page[-1].name)))
+    if "prefix" in query:
+        fields.append(el("Prefix", prefix))
+    return xml_response(document("ListAllMyBucketsResult", *fields))
 
 
 async def create_bucket(ctx: S3Context, req: S3Request) -> S3Response:
