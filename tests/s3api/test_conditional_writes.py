@@ -178,3 +178,48 @@ def test_get_conditions_take_lists_of_etags(s3_server: MontemapServer, bucket: s
     finally:
         conn.close()
     assert statuses == [(304, True), (304, True), (200, True), (412, False)]
+
+
+def test_conditional_delete_object(s3: Any, bucket: str) -> None:
+    """DeleteObject's If-Match, x-amz-if-match-last-modified-time and x-amz-if-match-size:
+    a condition that does not hold is 412 and the object stays."""
+    etag = s3.put_object(Bucket=bucket, Key="k", Body=b"four")["ETag"]
+    modified = s3.head_object(Bucket=bucket, Key="k")["LastModified"]
+    refused: list[dict[str, Any]] = [
+        {"IfMatch": '"0123"'},
+        {"IfMatchSize": 5},
+        {"IfMatchLastModifiedTime": modified - timedelta(seconds=10)},
+        {"IfMatch": etag, "IfMatchSize": 3},
+    ]
+    for conditions in refused:
+        with pytest.raises(ClientError) as exc:
+            s3.delete_object(Bucket=bucket, Key="k", **conditions)
+        assert error_of(exc) == ("PreconditionFailed", 412), conditions
+        assert body_of(s3, bucket, "k") == b"four"
+    s3.delete_object(
+        Bucket=bucket, Key="k", IfMatch=etag, IfMatchSize=4, IfMatchLastModifiedTime=modified
+    )
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=bucket, Key="k")
+
+
+def test_conditional_delete_objects(s3: Any, bucket: str) -> None:
+    etag = s3.put_object(Bucket=bucket, Key="kept", Body=b"k")["ETag"]
+    gone = s3.put_object(Bucket=bucket, Key="gone", Body=b"g")["ETag"]
+    result = s3.delete_objects(
+        Bucket=bucket,
+        Delete={
+            "Objects": [
+                {"Key": "kept", "ETag": '"0123"'},
+                {"Key": "kept", "Size": 7},
+                {"Key": "gone", "ETag": gone, "Size": 1},
+            ]
+        },
+    )
+    assert [(e["Key"], e["Code"]) for e in result["Errors"]] == [
+        ("kept", "PreconditionFailed"),
+        ("kept", "PreconditionFailed"),
+    ]
+    assert [d["Key"] for d in result["Deleted"]] == ["gone"]
+    assert body_of(s3, bucket, "kept") == b"k"
+    assert etag

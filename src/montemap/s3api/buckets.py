@@ -4,6 +4,7 @@ listings (objects, versions, multipart uploads), GetBucketLocation and DeleteObj
 from __future__ import annotations
 
 from montemap.s3api.acl import header_grants
+from montemap.s3api.conditions import delete_conditionally
 from montemap.s3api.context import S3Context
 from montemap.s3api.errors import S3Error, no_such_bucket, not_implemented
 from montemap.s3api.listing import decode_token, encode_token, list_v1, list_v2
@@ -112,13 +113,20 @@ async def delete_objects(ctx: S3Context, req: S3Request, body: bytes) -> S3Respo
     root = parse(body)
     if root.tag != "Delete":
         raise S3Error("MalformedXML", f"expected a <Delete> document, not <{root.tag}>")
-    objects = [(text(node, "Key"), text(node, "VersionId")) for node in root.findall("Object")]
+    objects = [
+        (
+            text(node, "Key"),
+            text(node, "VersionId"),
+            (text(node, "ETag"), text(node, "LastModifiedTime"), text(node, "Size")),
+        )
+        for node in root.findall("Object")
+    ]
     if not objects or len(objects) > MAX_DELETE:
         raise S3Error("MalformedXML", f"name 1 to {MAX_DELETE} objects to delete")
     quiet = (text(root, "Quiet") or "").strip().lower() == "true"
     await _existing(ctx, req.bucket)
     results = []
-    for key, version in objects:
+    for key, version, conditions in objects:
         try:
             if not key:
                 raise S3Error("InvalidArgument", "an object to delete has no Key")
@@ -128,7 +136,7 @@ async def delete_objects(ctx: S3Context, req: S3Request, body: bytes) -> S3Respo
                     f"Invalid version id specified: {version!r} (objects here have only the "
                     "'null' version)",
                 )
-            await ctx.call(ctx.store.delete, req.bucket, key)
+            await delete_conditionally(ctx, req.bucket, key, *conditions)
         except S3Error as exc:
             results.append(
                 "<Error>"

@@ -6,6 +6,10 @@
   stored object is left alone. ``If-None-Match`` with anything but ``*`` is
   ``NotImplemented``, as on S3. The check and the write run under a lock per key, so two
   conditional writes of one key through this endpoint never both succeed.
+- Conditional deletes (DeleteObject's ``If-Match``, ``x-amz-if-match-last-modified-time``,
+  ``x-amz-if-match-size``; a DeleteObjects entry's ``ETag``, ``LastModifiedTime``,
+  ``Size``): the object is deleted only if it meets them (no object: ``NoSuchKey``),
+  else ``PreconditionFailed``; checked and deleted under the key's lock.
 - ``x-amz-copy-source-if-match``, ``-if-none-match``, ``-if-unmodified-since`` and
   ``-if-modified-since`` on CopyObject and UploadPartCopy: a condition that does not hold
   is ``PreconditionFailed``, with GetObject's precedence (a true ``-if-match`` overrides a
@@ -87,12 +91,19 @@ async def conditional_write(ctx: S3Context, req: S3Request) -> AsyncIterator[Non
             "A header you provided implies functionality that is not implemented: "
             "If-None-Match on a write takes only '*'",
         )
-    name = (req.bucket, req.key)
+    async with hold(req.bucket, req.key):
+        await _check_write(ctx, req)
+        yield
+
+
+@asynccontextmanager
+async def hold(bucket: str, key: str) -> AsyncIterator[None]:
+    """The key's lock: a conditional write or delete checks and acts under it."""
+    name = (bucket, key)
     lock, users = _locks.setdefault(name, (asyncio.Lock(), [0]))
     users[0] += 1
     try:
         async with lock:
-            await _check_write(ctx, req)
             yield
     finally:
         users[0] -= 1
@@ -117,6 +128,46 @@ async def _check_write(ctx: S3Context, req: S3Request) -> None:
             raise precondition_failed()
     if "if-none-match" in req.headers and info is not None:
         raise precondition_failed()
+
+
+def check_delete(
+    info: ObjectInfo, etag: str | None, modified: str | None, size: str | None
+) -> None:
+    """Refuse a conditional delete (``If-Match``, ``x-amz-if-match-last-modified-time``,
+    ``x-amz-if-match-size``, or a DeleteObjects entry's ``ETag``, ``LastModifiedTime``,
+    ``Size``) whose conditions the object does not meet: ``PreconditionFailed``."""
+    if etag is not None and not etag_matches(etag, info.etag):
+        raise precondition_failed()
+    if modified is not None:
+        try:
+            moment = parsedate_to_datetime(modified.strip()).timestamp()
+        except (TypeError, ValueError, IndexError):
+            raise S3Error("InvalidArgument", f"Invalid last-modified time: {modified!r}")
+        if int(moment) != int(info.last_modified):
+            raise precondition_failed()
+    if size is not None:
+        if not size.strip().isdigit():
+            raise S3Error("InvalidArgument", f"Invalid size: {size!r}")
+        if int(size) != info.size:
+            raise precondition_failed()
+
+
+async def delete_conditionally(
+    ctx: S3Context,
+    bucket: str,
+    key: str,
+    etag: str | None,
+    modified: str | None,
+    size: str | None,
+) -> None:
+    """Delete the object if it meets the conditions (none: delete whatever is there)."""
+    if etag is None and modified is None and size is None:
+        await ctx.call(ctx.store.delete, bucket, key)
+        return
+    async with hold(bucket, key):
+        info = await ctx.call(ctx.store.head, bucket, key)  # none: NoSuchKey
+        check_delete(info, etag, modified, size)
+        await ctx.call(ctx.store.delete, bucket, key)
 
 
 def has_copy_conditions(req: S3Request) -> bool:

@@ -12,6 +12,7 @@ from montemap.s3api.body import Payload
 from montemap.s3api.conditions import (
     check_copy_source,
     conditional_write,
+    delete_conditionally,
     etag_matches,
     has_copy_conditions,
     modified_since,
@@ -337,5 +338,13 @@ async def get_attributes(ctx: S3Context, req: S3Request) -> S3Response:
 
 
 async def delete_object(ctx: S3Context, req: S3Request) -> S3Response:
-    await ctx.call(ctx.store.delete, req.bucket, req.key)
+    headers = req.headers
+    await delete_conditionally(
+        ctx,
+        req.bucket,
+        req.key,
+        headers.get("if-match"),
+        headers.get("x-amz-if-match-last-modified-time"),
+        headers.get("x-amz-if-match-size"),
+    )
     return S3Response(204)
