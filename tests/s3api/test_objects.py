@@ -465,3 +465,39 @@ def test_list_buckets_prefix_and_pages(s3: Any) -> None:
     )
     assert [b["Name"] for page in paged for b in page["Buckets"]] == names
     assert s3.list_buckets(Prefix="paged-bucket-", BucketRegion="eu-west-3")["Buckets"] == []
+
+
+@pytest.mark.parametrize(
+    ("method", "query"),
+    [
+        ("PUT", "annotation"),  # PutObjectAnnotation
+        ("DELETE", "annotation"),  # DeleteObjectAnnotation
+        ("PUT", "renameObject"),  # RenameObject
+        ("GET", "part"),  # GetPart
+    ],
+)
+def test_unserved_object_operations_never_touch_the_object(
+    s3_server: MontemapServer, s3: Any, bucket: str, method: str, query: str
+) -> None:
+    """An operation montemap does not serve is NotImplemented, never taken for a
+    PutObject or DeleteObject of the object it names."""
+    s3.put_object(Bucket=bucket, Key="k", Body=b"precious")
+    url = urlsplit(s3_server.url)
+    conn = http.client.HTTPConnection(url.hostname or "", url.port)
+    try:
+        conn.request(method, f"/{bucket}/k?{query}", body=b"<Annotation/>")
+        response = conn.getresponse()
+        status, body = response.status, response.read()
+    finally:
+        conn.close()
+    assert status == 501, body
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"precious"
+
+
+def test_an_append_is_refused_not_taken_for_a_replacement(s3: Any, bucket: str) -> None:
+    """``x-amz-write-offset-bytes`` appends (S3 Express): refused, the object stays whole."""
+    s3.put_object(Bucket=bucket, Key="log", Body=b"line 1\n")
+    with pytest.raises(ClientError) as exc:
+        s3.put_object(Bucket=bucket, Key="log", Body=b"line 2\n", WriteOffsetBytes=7)
+    assert error_code(exc) == "NotImplemented"
+    assert s3.get_object(Bucket=bucket, Key="log")["Body"].read() == b"line 1\n"

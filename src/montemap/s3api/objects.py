@@ -39,6 +39,12 @@ _CHUNK = 1 << 20
 async def put_object(ctx: S3Context, req: S3Request, payload: Payload) -> S3Response:
     if "x-amz-copy-source" in req.headers:
         return await copy_object(ctx, req)
+    if "x-amz-write-offset-bytes" in req.headers:  # never a replacement of the object
+        raise S3Error(
+            "NotImplemented",
+            "A header you provided implies functionality that is not implemented: "
+            "x-amz-write-offset-bytes (appends are served by S3 Express directory buckets only)",
+        )
     meta = meta_from_headers(req.headers)
     async with conditional_write(ctx, req):
         if payload.data is not None and payload.size <= INLINE_LIMIT:
