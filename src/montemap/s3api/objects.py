@@ -30,7 +30,7 @@ from montemap.s3api.request import S3Request
 from montemap.s3api.response import S3Response, http_date, xml_response
 from montemap.s3api.tagging import copy_meta
 from montemap.s3api.xmlio import document, el, iso_time
-from montemap.storage import ObjectInfo
+from montemap.storage import LocalObjectStore, ObjectInfo
 
 _RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _CHUNK = 1 << 20
@@ -202,7 +202,10 @@ async def get_object(ctx: S3Context, req: S3Request, *, head: bool = False) -> S
     else:
         info, stream = await ctx.call(ctx.store.open_info, req.bucket, req.key)
     try:
-        response, start = _respond(req, info)
+        sizes = None
+        if req.query and "partNumber" in req.query and isinstance(ctx.store, LocalObjectStore):
+            sizes = await ctx.call(ctx.store.part_sizes, req.bucket, req.key)
+        response, start = _respond(req, info, sizes)
         if stream is None or response.status == 304:
             return response
         length = response.length or 0
@@ -221,8 +224,11 @@ async def get_object(ctx: S3Context, req: S3Request, *, head: bool = False) -> S
             stream.close()
 
 
-def _respond(req: S3Request, info: ObjectInfo) -> tuple[S3Response, int]:
-    """The response's status and headers, and the offset its body starts at."""
+def _respond(
+    req: S3Request, info: ObjectInfo, sizes: list[int] | None = None
+) -> tuple[S3Response, int]:
+    """The response's status and headers, and the offset its body starts at (``sizes``:
+    the object's part sizes, for ``partNumber``)."""
     early = _preconditions(req, info)
     if early is not None:
         return early, 0
@@ -231,7 +237,7 @@ def _respond(req: S3Request, info: ObjectInfo) -> tuple[S3Response, int]:
         wanted = _range(req.headers.get("range"), info.size)
         parts_count = None
     else:
-        wanted, parts_count = _part(req, part, info)
+        wanted, parts_count = _part(req, part, info, sizes)
     response = S3Response(200)
     _object_headers(response, info, req)
     if parts_count is not None:
@@ -247,14 +253,16 @@ def _respond(req: S3Request, info: ObjectInfo) -> tuple[S3Response, int]:
 
 
 def _part(
-    req: S3Request, value: str, info: ObjectInfo
+    req: S3Request, value: str, info: ObjectInfo, sizes: list[int] | None
 ) -> tuple[tuple[int, int] | None, int | None]:
     """The byte range of GetObject's ``partNumber`` and the object's part count (``None``
     for an object put whole).
 
-    Part 1 of an object put whole is all of it; so is part 1 of a one-part multipart
-    object. The part sizes of other multipart objects are not kept, so reading one of
-    their parts is ``NotImplemented`` rather than answered with the wrong bytes.
+    Part 1 of an object put whole is all of it. A part of a multipart object is the
+    bytes that part held, from the part sizes kept when the upload was completed
+    (``sizes``); where they were not kept (an S3-backed store, a file written by other
+    means), a multipart object of several parts is ``NotImplemented`` rather than
+    answered with the wrong bytes.
     """
     if "range" in req.headers:
         raise S3Error(
@@ -273,14 +281,19 @@ def _part(
             "The requested partnumber is not satisfiable",
             headers={"content-range": f"bytes */{info.size}"},
         )
-    if count is not None and count > 1:
+    if count is None or count == 1:
+        return ((0, info.size - 1) if info.size else None), count
+    if sizes is None or len(sizes) != count or sum(sizes) != info.size:
         raise S3Error(
             "NotImplemented",
             "A header or query you provided implies functionality that montemap does not "
-            "implement: partNumber of an object uploaded in several parts (its part sizes are "
-            "not kept; read it with Range)",
+            "implement: partNumber of an object whose part sizes were not kept (read it "
+            "with Range)",
         )
-    return ((0, info.size - 1) if info.size else None), count
+    start = sum(sizes[: number - 1])
+    if not sizes[number - 1]:
+        return None, count
+    return (start, start + sizes[number - 1] - 1), count
 
 
 async def _chunks(stream: BinaryIO, start: int, length: int) -> AsyncIterator[bytes]:

@@ -38,7 +38,9 @@ from montemap.storage.local_meta import (
     HashingWriter,
     encode_record,
     fallback_etag,
+    read_part_sizes,
     read_record,
+    store_part_sizes,
     store_record,
 )
 from montemap.storage.local_paths import (
@@ -351,9 +353,18 @@ class LocalObjectStore:
                 with open(path, "rb") as part:
                     shutil.copyfileobj(part, f, 1 << 20)
 
-        self._write(bucket, key, fill, plan.meta, etag=plan.etag)
+        sizes = [os.path.getsize(path) for path in plan.paths]
+        self._write(bucket, key, fill, plan.meta, etag=plan.etag, part_sizes=sizes)
         self.uploads.discard(bucket, upload_id)
         return plan.etag
+
+    def part_sizes(self, bucket: str, key: str) -> list[int] | None:
+        """The part sizes of an object made by a multipart upload (``None``: not known)."""
+        fd, _ = self._open_fd(bucket, key)
+        try:
+            return read_part_sizes(fd)
+        finally:
+            os.close(fd)
 
     def abort_upload(self, bucket: str, key: str, upload_id: str) -> None:
         self._path(bucket, key)
@@ -420,6 +431,7 @@ class LocalObjectStore:
         data: bytes | bytearray | memoryview | None = None,
         defer_etag: bool = False,
         stream: BinaryIO | None = None,
+        part_sizes: list[int] | None = None,
     ) -> str:
         """Publish an object atomically: ``data``, what ``fill`` writes, or ``stream``;
         its ETag (``""`` when deferred: ``data`` or ``stream`` is written unhashed)."""
@@ -453,6 +465,8 @@ class LocalObjectStore:
                         writer = HashingWriter(f)
                         fill(cast(BinaryIO, writer))
                     etag = etag or writer.md5.hexdigest()
+                if part_sizes:
+                    store_part_sizes(fd, part_sizes)
                 if etag is None:
                     store_record(fd, DEFERRED_RECORD)
                 else:
