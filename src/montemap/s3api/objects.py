@@ -33,6 +33,8 @@ from montemap.s3api.xmlio import document, el, iso_time
 from montemap.storage import LocalObjectStore, ObjectInfo
 
 _RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+#: A multipart object's ETag: the MD5 of its parts' MD5s, ``-``, the number of parts.
+_MULTIPART_ETAG_RE = re.compile(r"^[0-9a-f]{32}-(\d{1,5})$")
 _CHUNK = 1 << 20
 
 
@@ -129,6 +131,12 @@ def _range(header: str | None, size: int) -> tuple[int, int] | None:
     if start >= size or (last and int(last) < start):
         raise _unsatisfiable(header, size)
     return start, end
+
+
+def parts_count(etag: str) -> int | None:
+    """The number of parts of a multipart object's ETag (``None``: an object put whole)."""
+    match = _MULTIPART_ETAG_RE.match(etag)
+    return int(match.group(1)) if match else None
 
 
 def _unsatisfiable(header: str, size: int) -> S3Error:
@@ -273,8 +281,7 @@ def _part(
             "InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive"
         )
     number = int(value)
-    _, dash, suffix = info.etag.rpartition("-")
-    count = int(suffix) if dash and suffix.isdigit() else None
+    count = parts_count(info.etag)
     if number > (count or 1):
         raise S3Error(
             "InvalidPartNumber",
@@ -345,8 +352,8 @@ async def get_attributes(ctx: S3Context, req: S3Request) -> S3Response:
     fields = []
     if "ETag" in wanted:
         fields.append(el("ETag", info.etag))
-    _, dash, count = info.etag.rpartition("-")
-    if "ObjectParts" in wanted and dash and count.isdigit():
+    count = parts_count(info.etag)
+    if "ObjectParts" in wanted and count is not None:
         fields.append("<ObjectParts>" + el("PartsCount", count) + "</ObjectParts>")
     if "StorageClass" in wanted:
         fields.append(el("StorageClass", info.storage_class))
