@@ -172,10 +172,13 @@ def test_buckets_lifecycle_and_errors(s3: Any) -> None:
     names = [b["Name"] for b in s3.list_buckets()["Buckets"]]
     assert "lifecycle-bucket" in names
     s3.head_bucket(Bucket="lifecycle-bucket")
-    with pytest.raises(ClientError) as exc:
-        s3.create_bucket(Bucket="lifecycle-bucket")
-    assert error_code(exc) == "BucketAlreadyOwnedByYou"
     s3.put_object(Bucket="lifecycle-bucket", Key="deep/down/obj", Body=b"keep me")
+    # us-east-1 (the server's region here): creating a bucket you own again is 200 OK,
+    # as on S3 (legacy), and leaves its objects alone
+    s3.create_bucket(Bucket="lifecycle-bucket")
+    assert s3.get_object(Bucket="lifecycle-bucket", Key="deep/down/obj")["Body"].read() == (
+        b"keep me"
+    )
     with pytest.raises(ClientError) as exc:
         s3.delete_bucket(Bucket="lifecycle-bucket")
     assert error_code(exc) == "BucketNotEmpty"
@@ -510,3 +513,28 @@ def test_an_append_is_refused_not_taken_for_a_replacement(s3: Any, bucket: str) 
         s3.put_object(Bucket=bucket, Key="log", Body=b"line 2\n", WriteOffsetBytes=7)
     assert error_code(exc) == "NotImplemented"
     assert s3.get_object(Bucket=bucket, Key="log")["Body"].read() == b"line 1\n"
+
+
+def test_create_bucket_again_outside_us_east_1(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """In every other region, S3 refuses it: ``BucketAlreadyOwnedByYou`` (409)."""
+    server = MontemapServer(
+        tmp_path_factory.mktemp("eu-server") / "data", extra_args=["--region", "eu-west-3"]
+    )
+    server.start()
+    try:
+        client = boto3.session.Session().client(
+            "s3",
+            endpoint_url=server.url,
+            region_name="eu-west-3",
+            aws_access_key_id=DUMMY_CREDENTIALS["aws_access_key_id"],
+            aws_secret_access_key="test",
+        )
+        config = {"LocationConstraint": "eu-west-3"}
+        client.create_bucket(Bucket="owned-twice", CreateBucketConfiguration=config)
+        with pytest.raises(ClientError) as exc:
+            client.create_bucket(Bucket="owned-twice", CreateBucketConfiguration=config)
+        assert error_code(exc) == "BucketAlreadyOwnedByYou"
+        assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 409
+        client.close()
+    finally:
+        server.close()

@@ -60,15 +60,28 @@ async def list_buckets(ctx: S3Context, req: S3Request) -> S3Response:
     return xml_response(document("ListAllMyBucketsResult", *fields))
 
 
+#: The region where S3 answers a CreateBucket of a bucket you own with 200 OK (legacy).
+LEGACY_REGION = "us-east-1"
+
+
 async def create_bucket(ctx: S3Context, req: S3Request) -> S3Response:
+    """CreateBucket. Of a bucket that exists (montemap has one owner: yours), S3 answers
+    ``BucketAlreadyOwnedByYou`` (409), but in us-east-1 200 OK, resetting the bucket's
+    ACL (to the request's, else private); its objects are left alone."""
     await ctx.call(validate_new_bucket, req.bucket)
-    if await ctx.call(ctx.store.bucket_exists, req.bucket):
-        raise S3Error(
-            "BucketAlreadyOwnedByYou",
-            "Your previous request to create the named bucket succeeded and you already own it.",
-            bucket=req.bucket,
-        )
     named = header_grants(req.headers)  # refused before the bucket exists
+    if await ctx.call(ctx.store.bucket_exists, req.bucket):
+        if ctx.region != LEGACY_REGION:
+            raise S3Error(
+                "BucketAlreadyOwnedByYou",
+                "Your previous request to create the named bucket succeeded and you already "
+                "own it.",
+                bucket=req.bucket,
+            )
+        records = records_for(ctx.store)
+        if named is not None or await ctx.call(records.bucket_acl, req.bucket):
+            await ctx.call(records.put_bucket_acl, req.bucket, *(named or ((), "private")))
+        return S3Response().header("location", f"/{req.bucket}")
     await ctx.call(ctx.store.create_bucket, req.bucket)
     if named is not None:
         await ctx.call(records_for(ctx.store).put_bucket_acl, req.bucket, *named)
