@@ -529,7 +529,7 @@ def test_create_bucket_again_outside_us_east_1(tmp_path_factory: pytest.TempPath
             aws_access_key_id=DUMMY_CREDENTIALS["aws_access_key_id"],
             aws_secret_access_key="test",
         )
-        config = {"LocationConstraint": "eu-west-3"}
+        config: Any = {"LocationConstraint": "eu-west-3"}
         client.create_bucket(Bucket="owned-twice", CreateBucketConfiguration=config)
         with pytest.raises(ClientError) as exc:
             client.create_bucket(Bucket="owned-twice", CreateBucketConfiguration=config)

@@ -79,7 +79,8 @@ async def create_bucket(ctx: S3Context, req: S3Request) -> S3Response:
                 bucket=req.bucket,
             )
         records = records_for(ctx.store)
-        if named is not None or await ctx.call(records.bucket_acl, req.bucket):
+        recorded = await ctx.call(records.bucket_acl, req.bucket)
+        if named is not None or recorded:
             await ctx.call(records.put_bucket_acl, req.bucket, *(named or ((), "private")))
         return S3Response().header("location", f"/{req.bucket}")
     await ctx.call(ctx.store.create_bucket, req.bucket)
