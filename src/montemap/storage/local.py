@@ -19,7 +19,7 @@ import os
 import secrets
 import shutil
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO, cast
 
@@ -32,7 +32,7 @@ from montemap.storage.base import (
     ObjectStoreError,
     PartInfo,
 )
-from montemap.storage.local_keys import LONG, key_path, label, long_segments, segment_of
+from montemap.storage.local_keys import LONG, key_path
 from montemap.storage.local_meta import (
     DEFERRED_RECORD,
     HashingWriter,
@@ -47,11 +47,20 @@ from montemap.storage.local_paths import (
     CREATE_FLAGS,
     READ_FLAGS,
     copy_unhashed,
+    label_long,
     open_real,
     plain_dirs,
+    remove_empty_tree,
     write_all,
 )
 from montemap.storage.local_uploads import LocalUploads
+from montemap.storage.local_walk import (
+    TMP_PREFIX,
+    EscapesBucket,
+    inside,
+    object_stat,
+    walk_sorted,
+)
 from montemap.storage.names import (
     validate_bucket,
     validate_key,
@@ -62,8 +71,6 @@ from montemap.storage.names import (
 
 __all__ = ["LocalObjectStore", "validate_bucket", "validate_key"]
 
-#: Name prefix of in-flight temporary files; never listed.
-_TMP_PREFIX = ".montemap-tmp-"
 #: Temporary names: the process id, a random part drawn once, and a counter (no
 #: ``getrandom`` per write). ``O_EXCL`` still refuses a name that exists.
 _tmp_names = itertools.count()
@@ -71,7 +78,7 @@ _tmp_random = secrets.token_hex(4)
 
 
 def _tmp_name() -> str:
-    return f"{_TMP_PREFIX}{os.getpid():x}-{_tmp_random}-{next(_tmp_names):x}"
+    return f"{TMP_PREFIX}{os.getpid():x}-{_tmp_random}-{next(_tmp_names):x}"
 
 
 #: Permissions of written objects (rw-r--r--; mkstemp would leave rw-------).
@@ -162,7 +169,7 @@ class LocalObjectStore:
     def delete_bucket(self, bucket: str) -> None:
         base = self._bucket_dir(bucket)
         real_root = os.path.realpath(base)
-        if next(_walk_sorted(str(base), "", "", None, real_root), None) is not None:
+        if next(walk_sorted(str(base), "", "", None, real_root), None) is not None:
             raise _not_empty(bucket, "it holds objects")
         if self.uploads.has_uploads(bucket):
             raise _not_empty(bucket, "it has multipart uploads in progress")
@@ -242,7 +249,7 @@ class LocalObjectStore:
             if not stat.S_ISREG(st.st_mode):
                 raise self._missing(bucket, key)
             real = os.path.realpath(path)
-            if not _inside(real, real_root):
+            if not inside(real, real_root):
                 raise self._escapes(bucket, key)
             if real != os.path.join(real_root, key_path(key)):
                 # A symbolic link inside the bucket: make sure the file we hold
@@ -309,8 +316,8 @@ class LocalObjectStore:
     def head(self, bucket: str, key: str) -> ObjectInfo:
         path, real_root = self._path(bucket, key)
         try:
-            st = _object_stat(path, real_root)
-        except _EscapesBucket:
+            st = object_stat(path, real_root)
+        except EscapesBucket:
             raise self._escapes(bucket, key)
         if st is None:
             raise self._missing(bucket, key)
@@ -372,7 +379,7 @@ class LocalObjectStore:
 
     def delete(self, bucket: str, key: str) -> None:
         path, real_root = self._path(bucket, key)
-        if not _inside(os.path.realpath(path.parent), real_root):
+        if not inside(os.path.realpath(path.parent), real_root):
             raise self._escapes(bucket, key)
         try:
             if path.is_dir() and not path.is_symlink():
@@ -399,7 +406,7 @@ class LocalObjectStore:
         base = self._bucket_dir(bucket)
         real_root = os.path.realpath(base)
         out: list[ObjectInfo] = []
-        for key, path, st in _walk_sorted(str(base), "", prefix, token, real_root):
+        for key, path, st in walk_sorted(str(base), "", prefix, token, real_root):
             if len(out) == max_keys:
                 return ListPage(out, out[-1].key)
             out.append(_info(key, path, st if st is not None else os.lstat(path)))
@@ -413,7 +420,7 @@ class LocalObjectStore:
         validate_listing(prefix, token, max_keys)
         base = self._bucket_dir(bucket)
         keys: list[str] = []
-        for key, _, _ in _walk_sorted(str(base), "", prefix, token, os.path.realpath(base)):
+        for key, _, _ in walk_sorted(str(base), "", prefix, token, os.path.realpath(base)):
             if len(keys) == max_keys:
                 return KeyPage(keys, keys[-1])
             keys.append(key)
@@ -452,7 +459,7 @@ class LocalObjectStore:
                 os.fchmod(fd, _FILE_MODE)  # whatever the umask: objects are shared
                 name = key_path(key)
                 if LONG in name:
-                    _label_long(fd, directory, name, key)
+                    label_long(fd, directory, name, key)
                 if data is not None:
                     write_all(fd, data)
                     if not defer_etag:
@@ -479,7 +486,7 @@ class LocalObjectStore:
             except IsADirectoryError:
                 # Directories left by keys since deleted hold no object: S3 would
                 # take this key, so they go (never a directory holding a file).
-                if not _remove_empty_tree(target):
+                if not remove_empty_tree(target):
                     raise
                 os.replace(tmp, target)
         except IsADirectoryError:
@@ -503,7 +510,7 @@ class LocalObjectStore:
         parent = os.path.dirname(path)
         # Check before creating anything: an existing symbolic link among the
         # parents must not make mkdir or the write land outside the bucket.
-        if dirs is None and not _inside(os.path.realpath(parent), real_root):
+        if dirs is None and not inside(os.path.realpath(parent), real_root):
             raise self._escapes(bucket, key)
         try:
             os.makedirs(parent, exist_ok=True)
@@ -512,10 +519,6 @@ class LocalObjectStore:
         except OSError as exc:
             raise _write_failed(bucket, key, exc)
         return parent
-
-
-class _EscapesBucket(Exception):
-    """A path that resolves outside its bucket's directory."""
 
 
 def _conflict(bucket: str, key: str) -> ObjectStoreError:
@@ -543,41 +546,11 @@ def _write_failed(bucket: str, key: str, exc: OSError) -> ObjectStoreError:
     )
 
 
-def _label_long(fd: int, directory: str, name: str, key: str) -> None:
-    """Keep each long segment of ``key`` with its file (``fd``) or directory (local_keys)."""
-    parent = os.path.dirname(name)
-    base = directory[: len(directory) - len(parent)] if parent else directory + "/"
-    for rel, segment in long_segments(key):
-        try:
-            label(fd if rel == name else base + rel, segment)
-        except OSError as exc:  # no extended attributes: such a key cannot be listed
-            raise OSError(errno.ENAMETOOLONG, f"cannot keep a long segment: {exc.strerror}")
-
-
-def _remove_empty_tree(path: str) -> bool:
-    """Remove the directory ``path`` if it and its subdirectories hold no file at all
-    (a symbolic link counts as a file); whether it is gone."""
-    try:
-        for root, dirs, files in os.walk(path, topdown=False):
-            if files:
-                return False
-            for name in dirs:
-                os.rmdir(os.path.join(root, name))  # a link among dirs: ENOTDIR
-        os.rmdir(path)
-    except OSError:
-        return False
-    return True
-
-
 def _unlink_quietly(path: str) -> None:
     try:
         os.unlink(path)
     except FileNotFoundError:
         pass
-
-
-def _inside(real: str, real_root: str) -> bool:
-    return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
 
 
 def _info(key: str, path: str, st: os.stat_result) -> ObjectInfo:
@@ -601,71 +574,3 @@ def _not_empty(bucket: str, why: str) -> ObjectStoreError:
     return ObjectStoreError(
         "BucketNotEmpty", f"bucket {bucket!r} cannot be deleted: {why}", bucket=bucket
     )
-
-
-def _object_stat(path: str | Path, real_root: str) -> os.stat_result | None:
-    """Stat of the regular file at ``path`` if it is an object of the bucket, else None.
-
-    Raises :class:`_EscapesBucket` for a path whose symbolic links lead out of the bucket.
-    """
-    try:
-        real = os.path.realpath(path)
-        if not _inside(real, real_root):
-            raise _EscapesBucket
-        st = os.stat(real)
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    except OSError as exc:
-        if exc.errno == errno.ENAMETOOLONG:  # a key no file can have
-            return None
-        raise
-    return st if stat.S_ISREG(st.st_mode) else None
-
-
-def _walk_sorted(
-    directory: str, rel: str, prefix: str, after: str | None, real_root: str
-) -> Iterator[tuple[str, str, os.stat_result | None]]:
-    """Yield (key, path, stat) of every object below ``directory`` under ``prefix``, after
-    ``after``, in S3 key order, descending only into directories that can hold such keys.
-    The stat is the link target's for a symbolic link (checked to be a file inside the
-    bucket), ``None`` for a plain file (its ``lstat`` is left to those who need it).
-
-    S3 orders keys by UTF-8 bytes, which is Python's code point order; a
-    directory ``d`` holds exactly the keys that start with ``d/``, so it sorts
-    as ``d/`` among its siblings.
-    """
-    try:
-        entries = list(os.scandir(directory))
-    except (FileNotFoundError, NotADirectoryError):
-        return
-    named: list[tuple[str, os.DirEntry[str], bool]] = []
-    for entry in entries:
-        if entry.name.startswith(_TMP_PREFIX):
-            continue
-        segment = segment_of(entry.name, entry.path)  # escaped (local_keys): decoded
-        if segment is None:
-            continue
-        is_dir = entry.is_dir(follow_symlinks=False)
-        named.append((rel + segment + ("/" if is_dir else ""), entry, is_dir))
-    named.sort(key=lambda t: t[0])
-    for key, entry, is_dir in named:
-        in_range = key.startswith(prefix) or (is_dir and prefix.startswith(key))
-        if not in_range:
-            if key > prefix:
-                return  # past every key that starts with the prefix
-            continue
-        if after is not None and key <= after and not (is_dir and after.startswith(key)):
-            continue  # the key, or the whole directory, comes at or before ``after``
-        if is_dir:
-            yield from _walk_sorted(entry.path, key, prefix, after, real_root)
-            continue
-        if entry.is_symlink():
-            try:
-                link_st = _object_stat(entry.path, real_root)
-            except _EscapesBucket:
-                continue  # never list what cannot be read
-            if link_st is not None:
-                yield key, entry.path, link_st
-        elif entry.is_file(follow_symlinks=False):
-            # Reached without following any link: inside the bucket by construction.
-            yield key, entry.path, None
