@@ -112,6 +112,16 @@ def test_unsatisfiable_range_says_what_was_asked(s3_server: MontemapServer, buck
     assert b"<ActualObjectSize>10</ActualObjectSize>" in body
 
 
+@pytest.mark.parametrize("header", ["bytes=5-2", "bytes=1-0", "bytes=33-10", "bytes=x-"])
+def test_an_invalid_range_is_ignored(s3: Any, bucket: str, header: str) -> None:
+    """As S3 (RFC 7233): a range whose last byte comes before its first is no range."""
+    s3.put_object(Bucket=bucket, Key="digits", Body=b"0123456789")
+    got = s3.get_object(Bucket=bucket, Key="digits", Range=header)
+    assert got["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert got["Body"].read() == b"0123456789"
+    assert "ContentRange" not in got
+
+
 def test_ranges_of_an_empty_object(s3: Any, bucket: str) -> None:
     s3.put_object(Bucket=bucket, Key="empty", Body=b"")
     with pytest.raises(ClientError) as exc:  # no first byte to start at

@@ -127,10 +127,11 @@ def _range(header: str | None, size: int) -> tuple[int, int] | None:
             return None
         return max(0, size - suffix), size - 1
     start = int(first)
-    end = min(int(last), size - 1) if last else size - 1
-    if start >= size or (last and int(last) < start):
+    if last and int(last) < start:
+        return None  # an invalid range (last before first): ignored, as S3 does
+    if start >= size:
         raise _unsatisfiable(header, size)
-    return start, end
+    return start, min(int(last), size - 1) if last else size - 1
 
 
 def parts_count(etag: str) -> int | None:
