@@ -164,6 +164,14 @@ def test_copy_object_keeps_or_replaces_metadata(s3: Any, bucket: str) -> None:
     with pytest.raises(ClientError) as exc:
         s3.copy_object(Bucket=bucket, Key="src", CopySource={"Bucket": bucket, "Key": "src"})
     assert error_code(exc) == "InvalidRequest"
+    # a copy onto itself that changes the storage class or the encryption is one S3 takes
+    for change in ({"StorageClass": "STANDARD"}, {"ServerSideEncryption": "AES256"}):
+        s3.copy_object(
+            Bucket=bucket, Key="src", CopySource={"Bucket": bucket, "Key": "src"}, **change
+        )
+        head = s3.head_object(Bucket=bucket, Key="src")
+        assert (head["ContentType"], head["Metadata"]) == ("text/csv", {"a": "1"})
+        assert s3.get_object(Bucket=bucket, Key="src")["Body"].read() == b"payload"
 
 
 def test_conditional_get(s3: Any, bucket: str) -> None:

@@ -64,6 +64,17 @@ async def put_object(ctx: S3Context, req: S3Request, payload: Payload) -> S3Resp
     return response
 
 
+#: Headers that make a copy of an object onto itself one S3 takes (a change besides
+#: the metadata: storage class, website redirect, encryption).
+_SELF_COPY_CHANGES = (
+    "x-amz-storage-class",
+    "x-amz-website-redirect-location",
+    "x-amz-server-side-encryption",
+    "x-amz-server-side-encryption-aws-kms-key-id",
+    "x-amz-server-side-encryption-customer-algorithm",
+)
+
+
 def copy_source(header: str) -> tuple[str, str]:
     """``(bucket, key)`` of an ``x-amz-copy-source`` (``[/]bucket/key``, URL-encoded, with
     ``?versionId=null`` at most: objects here have no other version)."""
@@ -88,7 +99,11 @@ async def copy_object(ctx: S3Context, req: S3Request) -> S3Response:
     directive = req.header("x-amz-metadata-directive", "COPY").upper()
     if directive not in ("COPY", "REPLACE"):
         raise S3Error("InvalidArgument", f"Unknown metadata directive {directive!r}")
-    if (src_bucket, src_key) == (req.bucket, req.key) and directive == "COPY":
+    if (
+        (src_bucket, src_key) == (req.bucket, req.key)
+        and directive == "COPY"
+        and not any(name in req.headers for name in _SELF_COPY_CHANGES)
+    ):
         raise S3Error(
             "InvalidRequest",
             "This copy request is illegal because it is trying to copy an object to itself "
