@@ -556,3 +556,39 @@ def test_create_bucket_again_outside_us_east_1(tmp_path_factory: pytest.TempPath
         client.close()
     finally:
         server.close()
+
+
+def test_storage_class_is_kept(s3: Any, bucket: str) -> None:
+    """The storage class an object was written with is answered (HEAD, GET, listings),
+    STANDARD unnamed on HEAD as on S3; a copy takes the one it names, else STANDARD."""
+    s3.put_object(Bucket=bucket, Key="ia", Body=b"x", StorageClass="STANDARD_IA")
+    s3.put_object(Bucket=bucket, Key="std", Body=b"y")
+    assert s3.head_object(Bucket=bucket, Key="ia")["StorageClass"] == "STANDARD_IA"
+    assert s3.get_object(Bucket=bucket, Key="ia")["StorageClass"] == "STANDARD_IA"
+    assert "StorageClass" not in s3.head_object(Bucket=bucket, Key="std")
+    listed = {o["Key"]: o["StorageClass"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}
+    assert listed == {"ia": "STANDARD_IA", "std": "STANDARD"}
+    s3.copy_object(Bucket=bucket, Key="copy", CopySource={"Bucket": bucket, "Key": "ia"})
+    assert "StorageClass" not in s3.head_object(Bucket=bucket, Key="copy")
+    s3.copy_object(
+        Bucket=bucket,
+        Key="std",
+        CopySource={"Bucket": bucket, "Key": "std"},
+        StorageClass="GLACIER_IR",
+    )
+    assert s3.head_object(Bucket=bucket, Key="std")["StorageClass"] == "GLACIER_IR"
+    assert s3.get_object(Bucket=bucket, Key="std")["Body"].read() == b"y"
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="mp", StorageClass="ONEZONE_IA")
+    part = s3.upload_part(
+        Bucket=bucket, Key="mp", UploadId=upload["UploadId"], PartNumber=1, Body=b"p"
+    )
+    s3.complete_multipart_upload(
+        Bucket=bucket,
+        Key="mp",
+        UploadId=upload["UploadId"],
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]},
+    )
+    assert s3.head_object(Bucket=bucket, Key="mp")["StorageClass"] == "ONEZONE_IA"
+    with pytest.raises(ClientError) as exc:
+        s3.put_object(Bucket=bucket, Key="bad", Body=b"z", StorageClass="NOT_A_CLASS")
+    assert error_code(exc) == "InvalidStorageClass"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import BinaryIO
 from urllib.parse import unquote
 
@@ -22,15 +23,17 @@ from montemap.s3api.context import (
     DEFAULT_TYPE,
     INLINE_LIMIT,
     KEPT_HEADERS,
+    STORAGE_CLASS,
     S3Context,
     meta_from_headers,
+    storage_class,
 )
 from montemap.s3api.errors import S3Error
 from montemap.s3api.request import S3Request
 from montemap.s3api.response import S3Response, http_date, xml_response
 from montemap.s3api.tagging import copy_meta
 from montemap.s3api.xmlio import document, el, iso_time
-from montemap.storage import LocalObjectStore, ObjectInfo
+from montemap.storage import LocalObjectStore, ObjectInfo, ObjectMeta
 
 _RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
 #: A multipart object's ETag: the MD5 of its parts' MD5s, ``-``, the number of parts.
@@ -113,6 +116,8 @@ async def copy_object(ctx: S3Context, req: S3Request) -> S3Response:
     if has_copy_conditions(req):
         check_copy_source(req, await ctx.call(ctx.store.head, src_bucket, src_key))
     meta = await copy_meta(ctx, req, src_bucket, src_key, directive)  # tags, ACL: tagging.py
+    if isinstance(ctx.store, LocalObjectStore):
+        meta = await _copy_storage_class(ctx, req, src_bucket, src_key, meta)
     async with conditional_write(ctx, req):
         info = await ctx.call(
             lambda: ctx.store.copy(src_bucket, src_key, req.bucket, req.key, meta=meta),
@@ -120,6 +125,21 @@ async def copy_object(ctx: S3Context, req: S3Request) -> S3Response:
         )
     result = el("LastModified", iso_time(info.last_modified)) + el("ETag", f'"{info.etag}"')
     return xml_response(document("CopyObjectResult", result))
+
+
+async def _copy_storage_class(
+    ctx: S3Context, req: S3Request, src_bucket: str, src_key: str, meta: ObjectMeta | None
+) -> ObjectMeta:
+    """The copy's metadata with the storage class the request names, else STANDARD (as
+    S3: a copy never takes its source's class)."""
+    wanted = storage_class(req.headers)
+    if meta is None:  # the source's metadata and tags as they are (it has no ACL)
+        source = await ctx.call(ctx.store.head, src_bucket, src_key)
+        meta = ObjectMeta(source.content_type, source.metadata, source.headers, source.tags)
+    headers = {name: value for name, value in meta.headers.items() if name != STORAGE_CLASS}
+    if wanted is not None and wanted != "STANDARD":
+        headers[STORAGE_CLASS] = wanted
+    return replace(meta, headers=headers)
 
 
 def _range(header: str | None, size: int) -> tuple[int, int] | None:

@@ -81,6 +81,9 @@ def _tmp_name() -> str:
     return f"{TMP_PREFIX}{os.getpid():x}-{_tmp_random}-{next(_tmp_names):x}"
 
 
+#: The system metadata that names an object's storage class (absent: STANDARD).
+STORAGE_CLASS_HEADER = "x-amz-storage-class"
+
 #: Permissions of written objects (rw-r--r--; mkstemp would leave rw-------).
 _FILE_MODE = 0o644
 
@@ -275,6 +278,7 @@ class LocalObjectStore:
             st.st_size,
             etag or fallback_etag(st),
             st.st_mtime,
+            meta.headers.get(STORAGE_CLASS_HEADER, "STANDARD"),
             content_type=meta.content_type,
             metadata=meta.metadata,
             headers=meta.headers,
@@ -327,6 +331,7 @@ class LocalObjectStore:
             st.st_size,
             etag or fallback_etag(st),
             st.st_mtime,
+            meta.headers.get(STORAGE_CLASS_HEADER, "STANDARD"),
             content_type=meta.content_type,
             metadata=meta.metadata,
             headers=meta.headers,
@@ -554,8 +559,9 @@ def _unlink_quietly(path: str) -> None:
 
 
 def _info(key: str, path: str, st: os.stat_result) -> ObjectInfo:
-    etag, _ = read_record(path)
-    return ObjectInfo(key, st.st_size, etag or fallback_etag(st), st.st_mtime)
+    etag, meta = read_record(path)
+    storage_class = meta.headers.get(STORAGE_CLASS_HEADER, "STANDARD")
+    return ObjectInfo(key, st.st_size, etag or fallback_etag(st), st.st_mtime, storage_class)
 
 
 def _meta_of(info: ObjectInfo) -> ObjectMeta:

@@ -53,6 +53,7 @@ SYSTEM_HEADERS = {
     "content-encoding": "ContentEncoding",
     "content-language": "ContentLanguage",
     "expires": "Expires",
+    "x-amz-storage-class": "StorageClass",  # absent: STANDARD
 }
 
 #: S3 error codes that mean "no such object" (HEAD answers a bare 404).
