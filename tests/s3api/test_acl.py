@@ -119,3 +119,12 @@ def test_acl_refusals(s3_server: Any, s3: Any, bucket: str) -> None:
     status, body = raw(s3_server.url, "PUT", f"/{bucket}?acl", policy, {"x-amz-acl": "private"})
     assert (status, error_code(body)) == (400, "UnexpectedContent")
     assert grants(s3.get_bucket_acl(Bucket=bucket)) == {OWNER_FULL}  # nothing recorded
+
+
+def test_create_bucket_again_in_us_east_1_resets_its_acl(s3: Any, bucket: str) -> None:
+    s3.put_bucket_acl(Bucket=bucket, ACL="public-read")
+    assert len(s3.get_bucket_acl(Bucket=bucket)["Grants"]) == 2
+    s3.create_bucket(Bucket=bucket)  # us-east-1: 200 OK, the ACL back to private
+    assert len(s3.get_bucket_acl(Bucket=bucket)["Grants"]) == 1
+    s3.create_bucket(Bucket=bucket, ACL="public-read")
+    assert len(s3.get_bucket_acl(Bucket=bucket)["Grants"]) == 2

@@ -316,3 +316,18 @@ def test_bad_trailer_signatures_are_refused(
     assert b"trailer" in body
     with pytest.raises(ClientError):
         signed.head_object(Bucket="secure", Key=key)
+
+
+def test_signed_requests_for_keys_that_are_no_plain_path(
+    signed: Any, keyed: MontemapServer
+) -> None:
+    """The signature covers the key as sent: ``..``, ``//``, a trailing ``/`` included."""
+    signed.create_bucket(Bucket="odd-keys-signed")
+    for key in ("a/../b", "x//y", "folder/", "/lead", "sp ace+plus%"):
+        signed.put_object(Bucket="odd-keys-signed", Key=key, Body=key.encode())
+        assert signed.get_object(Bucket="odd-keys-signed", Key=key)["Body"].read() == key.encode()
+        url = signed.generate_presigned_url(
+            "get_object", Params={"Bucket": "odd-keys-signed", "Key": key}, ExpiresIn=60
+        )
+        with urllib.request.urlopen(url) as answer:
+            assert answer.read() == key.encode()

@@ -6,6 +6,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 import pytest
+from botocore.exceptions import ClientError
 
 KEYS = sorted(
     [f"data/{d}/part-{i:02d}" for d in ("a", "b", "c") for i in range(4)]
@@ -99,6 +100,15 @@ def test_empty_and_missing(s3: Any, bucket: str) -> None:
     assert "Contents" not in empty
     with pytest.raises(s3.exceptions.NoSuchBucket):
         s3.list_objects_v2(Bucket="no-such-bucket-here")
+
+
+@pytest.mark.parametrize("token", ["!!!", "not a token", "%%%%"])
+def test_a_continuation_token_we_never_gave_is_refused(s3: Any, bucket: str, token: str) -> None:
+    s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    with pytest.raises(ClientError) as exc:
+        s3.list_objects_v2(Bucket=bucket, ContinuationToken=token)
+    assert exc.value.response["Error"]["Code"] == "InvalidArgument"
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
 
 
 def test_url_encoding_type(s3: Any, bucket: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 import boto3
 import pytest
@@ -89,6 +90,50 @@ def test_unsatisfiable_range(s3: Any, bucket: str) -> None:
     assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 416
 
 
+def test_unsatisfiable_range_says_what_was_asked(s3_server: MontemapServer, bucket: str) -> None:
+    """S3's 416: ``Content-Range: bytes */<size>``, ``RangeRequested`` and ``ActualObjectSize``."""
+    url = urlsplit(s3_server.url)
+    conn = http.client.HTTPConnection(url.hostname or "", url.port)
+    try:
+        conn.request("PUT", f"/{bucket}/digits", body=b"0123456789")
+        conn.getresponse().read()
+        conn.request("GET", f"/{bucket}/digits", headers={"Range": "bytes=10-"})
+        response = conn.getresponse()
+        status, content_range, body = (
+            response.status,
+            response.getheader("content-range"),
+            response.read(),
+        )
+    finally:
+        conn.close()
+    assert status == 416
+    assert content_range == "bytes */10"
+    assert b"<RangeRequested>bytes=10-</RangeRequested>" in body
+    assert b"<ActualObjectSize>10</ActualObjectSize>" in body
+
+
+@pytest.mark.parametrize("header", ["bytes=5-2", "bytes=1-0", "bytes=33-10", "bytes=x-"])
+def test_an_invalid_range_is_ignored(s3: Any, bucket: str, header: str) -> None:
+    """As S3 (RFC 7233): a range whose last byte comes before its first is no range."""
+    s3.put_object(Bucket=bucket, Key="digits", Body=b"0123456789")
+    got = s3.get_object(Bucket=bucket, Key="digits", Range=header)
+    assert got["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert got["Body"].read() == b"0123456789"
+    assert "ContentRange" not in got
+
+
+def test_ranges_of_an_empty_object(s3: Any, bucket: str) -> None:
+    s3.put_object(Bucket=bucket, Key="empty", Body=b"")
+    with pytest.raises(ClientError) as exc:  # no first byte to start at
+        s3.get_object(Bucket=bucket, Key="empty", Range="bytes=0-")
+    assert error_code(exc) == "InvalidRange"
+    # a suffix range is satisfiable: the whole (empty) object, never "bytes 0--1/0"
+    got = s3.get_object(Bucket=bucket, Key="empty", Range="bytes=-5")
+    assert got["Body"].read() == b""
+    assert got["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert "ContentRange" not in got
+
+
 def test_large_object_streams_back_whole(s3: Any, bucket: str) -> None:
     body = hashlib.sha256(b"seed").digest() * (3 * 1024 * 1024 // 32)  # 3 MiB
     s3.put_object(Bucket=bucket, Key="big", Body=body)
@@ -119,6 +164,14 @@ def test_copy_object_keeps_or_replaces_metadata(s3: Any, bucket: str) -> None:
     with pytest.raises(ClientError) as exc:
         s3.copy_object(Bucket=bucket, Key="src", CopySource={"Bucket": bucket, "Key": "src"})
     assert error_code(exc) == "InvalidRequest"
+    # a copy onto itself that changes the storage class or the encryption is one S3 takes
+    for change in ({"StorageClass": "STANDARD"}, {"ServerSideEncryption": "AES256"}):
+        s3.copy_object(
+            Bucket=bucket, Key="src", CopySource={"Bucket": bucket, "Key": "src"}, **change
+        )
+        head = s3.head_object(Bucket=bucket, Key="src")
+        assert (head["ContentType"], head["Metadata"]) == ("text/csv", {"a": "1"})
+        assert s3.get_object(Bucket=bucket, Key="src")["Body"].read() == b"payload"
 
 
 def test_conditional_get(s3: Any, bucket: str) -> None:
@@ -137,10 +190,13 @@ def test_buckets_lifecycle_and_errors(s3: Any) -> None:
     names = [b["Name"] for b in s3.list_buckets()["Buckets"]]
     assert "lifecycle-bucket" in names
     s3.head_bucket(Bucket="lifecycle-bucket")
-    with pytest.raises(ClientError) as exc:
-        s3.create_bucket(Bucket="lifecycle-bucket")
-    assert error_code(exc) == "BucketAlreadyOwnedByYou"
     s3.put_object(Bucket="lifecycle-bucket", Key="deep/down/obj", Body=b"keep me")
+    # us-east-1 (the server's region here): creating a bucket you own again is 200 OK,
+    # as on S3 (legacy), and leaves its objects alone
+    s3.create_bucket(Bucket="lifecycle-bucket")
+    assert s3.get_object(Bucket="lifecycle-bucket", Key="deep/down/obj")["Body"].read() == (
+        b"keep me"
+    )
     with pytest.raises(ClientError) as exc:
         s3.delete_bucket(Bucket="lifecycle-bucket")
     assert error_code(exc) == "BucketNotEmpty"
@@ -160,23 +216,74 @@ def test_buckets_lifecycle_and_errors(s3: Any) -> None:
     assert error_code(exc) == "NoSuchBucket"
 
 
-@pytest.mark.parametrize(
-    ("key", "code"),
-    [("a/../../escape", "InvalidKey"), ("a//b", "InvalidKey"), ("k" * 1025, "KeyTooLongError")],
-)
-def test_keys_that_could_leave_the_bucket_are_refused(
-    s3: Any, bucket: str, key: str, code: str, s3_server: MontemapServer
+def test_keys_that_are_no_plain_path_are_kept_as_keys(
+    s3: Any, bucket: str, s3_server: MontemapServer
 ) -> None:
+    """S3 takes ``..``, ``.`` and empty segments, a "folder" key ``photos/``: stored as
+    keys, read and listed back as sent, and never a path out of the bucket."""
+    keys = ["a/../../escape", "../escape", "x//y", "/lead", "./dot", "photos/", "photos/a.jpg"]
+    for key in keys:
+        s3.put_object(Bucket=bucket, Key=key, Body=key.encode())
+    for key in keys:
+        assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == key.encode()
+    listed = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
+    assert listed == sorted(keys, key=lambda k: k.encode())
+    folders = s3.list_objects_v2(Bucket=bucket, Prefix="photos/", Delimiter="/")
+    assert [o["Key"] for o in folders["Contents"]] == ["photos/", "photos/a.jpg"]
+    bucket_dir = s3_server.data_dir / "buckets" / bucket
+    written = list(s3_server.data_dir.rglob("escape"))
+    assert len(written) == 2 and all(bucket_dir in path.parents for path in written)
+    assert s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys]})[
+        "Deleted"
+    ] == [{"Key": k} for k in keys]
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket)
     with pytest.raises(ClientError) as exc:
-        s3.put_object(Bucket=bucket, Key=key, Body=b"x")
-    assert error_code(exc) == code
-    assert not list((s3_server.data_dir / "buckets").glob("escape*"))
+        s3.put_object(Bucket=bucket, Key="k" * 1025, Body=b"x")
+    assert error_code(exc) == "KeyTooLongError"
 
 
-def test_invalid_bucket_name(s3: Any) -> None:
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Not_Valid..Name",
+        "under_score",  # S3 refuses underscores in new buckets
+        "192.168.5.4",  # formatted as an IP address
+        "xn--punycode",
+        "sthree-reserved",
+        "amzn-s3-demo-bucket",
+        "alias-s3alias",
+        "lambda--ol-s3",
+        "point.mrap",
+        "tables--table-s3",
+        "a..b",
+    ],
+)
+def test_invalid_bucket_name(s3: Any, name: str) -> None:
     with pytest.raises(ClientError) as exc:
-        s3.create_bucket(Bucket="Not_Valid..Name")
+        s3.create_bucket(Bucket=name)
     assert error_code(exc) == "InvalidBucketName"
+    assert name not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+
+
+def test_keys_with_segments_longer_than_a_file_name(s3: Any, bucket: str) -> None:
+    """A local bucket keeps a key as a path; S3 takes a 1024-byte key whatever its
+    segments, so a segment over the file system's 255 bytes per name is a key too."""
+    keys = ["k" * 1024, "dir/" + "é" * 300, "l" * 300 + "/" + "m" * 300 + "/x", "dir/short"]
+    for key in keys:
+        s3.put_object(Bucket=bucket, Key=key, Body=key.encode()[:16])
+    for key in keys:
+        assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == key.encode()[:16]
+        assert s3.head_object(Bucket=bucket, Key=key)["ContentLength"] == len(key.encode()[:16])
+    listed = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
+    assert listed == sorted(keys, key=lambda k: k.encode())
+    grouped = s3.list_objects_v2(Bucket=bucket, Delimiter="/")
+    assert [p["Prefix"] for p in grouped["CommonPrefixes"]] == ["dir/", "l" * 300 + "/"]
+    with pytest.raises(ClientError) as exc:
+        s3.get_object(Bucket=bucket, Key="k" * 1023)
+    assert error_code(exc) == "NoSuchKey"
+    for key in keys:
+        s3.delete_object(Bucket=bucket, Key=key)
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket)
 
 
 def test_delete_objects_reports_each_key(s3: Any, bucket: str) -> None:
@@ -239,3 +346,249 @@ def test_unsupported_subresources_say_so(s3: Any, bucket: str) -> None:
         s3.get_bucket_policy(Bucket=bucket)
     assert error_code(exc) == "NotImplemented"
     assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
+
+
+def test_get_object_attributes(s3: Any, bucket: str) -> None:
+    put = s3.put_object(Bucket=bucket, Key="k", Body=b"0123456789")
+    got = s3.get_object_attributes(
+        Bucket=bucket, Key="k", ObjectAttributes=["ETag", "ObjectSize", "StorageClass"]
+    )
+    assert got["ETag"] == put["ETag"].strip('"')  # S3 answers this ETag unquoted
+    assert got["ObjectSize"] == 10
+    assert got["StorageClass"] == "STANDARD"
+    assert "ObjectParts" not in got
+    assert got["LastModified"] == s3.head_object(Bucket=bucket, Key="k")["LastModified"]
+    only_size = s3.get_object_attributes(Bucket=bucket, Key="k", ObjectAttributes=["ObjectSize"])
+    assert "ETag" not in only_size and only_size["ObjectSize"] == 10
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="mp")["UploadId"]
+    part = s3.upload_part(Bucket=bucket, Key="mp", UploadId=upload, PartNumber=1, Body=b"p")
+    s3.complete_multipart_upload(
+        Bucket=bucket,
+        Key="mp",
+        UploadId=upload,
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]},
+    )
+    parts = s3.get_object_attributes(Bucket=bucket, Key="mp", ObjectAttributes=["ObjectParts"])
+    assert parts["ObjectParts"]["TotalPartsCount"] == 1
+    with pytest.raises(ClientError) as exc:
+        s3.get_object_attributes(Bucket=bucket, Key="absent", ObjectAttributes=["ETag"])
+    assert error_code(exc) == "NoSuchKey"
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda s3, bucket: s3.get_public_access_block(Bucket=bucket),
+        lambda s3, bucket: s3.get_bucket_metrics_configuration(Bucket=bucket, Id="m"),
+        lambda s3, bucket: s3.get_bucket_inventory_configuration(Bucket=bucket, Id="i"),
+        lambda s3, bucket: s3.get_bucket_analytics_configuration(Bucket=bucket, Id="a"),
+        lambda s3, bucket: s3.get_bucket_intelligent_tiering_configuration(Bucket=bucket, Id="t"),
+        lambda s3, bucket: s3.get_bucket_policy_status(Bucket=bucket),
+    ],
+)
+def test_unserved_bucket_configurations_are_not_implemented(
+    s3: Any, bucket: str, call: Any
+) -> None:
+    """Never a listing of the bucket passed off as a configuration."""
+    with pytest.raises(ClientError) as exc:
+        call(s3, bucket)
+    assert error_code(exc) == "NotImplemented"
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
+
+
+def test_part_number_reads(s3: Any, bucket: str) -> None:
+    """GetObject/HeadObject ``partNumber``: part 1 of an object put whole is all of it
+    (206); a part of a multipart object is the bytes that part held; a part the object
+    does not have is ``InvalidPartNumber`` (416)."""
+    s3.put_object(Bucket=bucket, Key="whole", Body=b"0123456789")
+    got = s3.get_object(Bucket=bucket, Key="whole", PartNumber=1)
+    assert got["ResponseMetadata"]["HTTPStatusCode"] == 206
+    assert got["ContentRange"] == "bytes 0-9/10"
+    assert got["Body"].read() == b"0123456789"
+    assert s3.head_object(Bucket=bucket, Key="whole", PartNumber=1)["ContentLength"] == 10
+    with pytest.raises(ClientError) as exc:
+        s3.get_object(Bucket=bucket, Key="whole", PartNumber=2)
+    assert error_code(exc) == "InvalidPartNumber"
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 416
+    with pytest.raises(ClientError) as exc:
+        s3.get_object(Bucket=bucket, Key="whole", PartNumber=1, Range="bytes=0-1")
+    assert error_code(exc) == "InvalidRequest"
+
+    first, last = b"a" * (5 * 1024 * 1024), b"b" * 10
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="mp")["UploadId"]
+    parts = []
+    for number, data in ((1, first), (2, last)):
+        etag = s3.upload_part(
+            Bucket=bucket, Key="mp", UploadId=upload, PartNumber=number, Body=data
+        )["ETag"]
+        parts.append({"PartNumber": number, "ETag": etag})
+    s3.complete_multipart_upload(
+        Bucket=bucket, Key="mp", UploadId=upload, MultipartUpload={"Parts": parts}
+    )
+    with pytest.raises(ClientError) as exc:
+        s3.get_object(Bucket=bucket, Key="mp", PartNumber=3)
+    assert error_code(exc) == "InvalidPartNumber"
+    size = len(first) + len(last)
+    for number, data, content_range in (
+        (1, first, f"bytes 0-{len(first) - 1}/{size}"),
+        (2, last, f"bytes {len(first)}-{size - 1}/{size}"),
+    ):
+        got = s3.get_object(Bucket=bucket, Key="mp", PartNumber=number)
+        assert got["ResponseMetadata"]["HTTPStatusCode"] == 206
+        assert got["Body"].read() == data
+        assert got["PartsCount"] == 2
+        assert got["ContentRange"] == content_range
+        head = s3.head_object(Bucket=bucket, Key="mp", PartNumber=number)
+        assert head["ContentLength"] == len(data)
+        assert head["PartsCount"] == 2
+    # a copy is an object put whole (one part), as on S3
+    s3.copy_object(Bucket=bucket, Key="copy", CopySource={"Bucket": bucket, "Key": "mp"})
+    assert s3.get_object(Bucket=bucket, Key="copy", PartNumber=1)["ContentLength"] == size
+
+
+def test_a_key_can_be_an_object_once_no_key_is_below_it(s3: Any, bucket: str) -> None:
+    """A local bucket keeps ``a/b/c`` in directories; once the keys below ``a/`` are gone,
+    ``a`` is a key like any other (as on S3). While one is left, ``a`` is still refused
+    and what is below is untouched."""
+    s3.put_object(Bucket=bucket, Key="a/b/c", Body=b"c")
+    s3.put_object(Bucket=bucket, Key="a/b/d", Body=b"d")
+    s3.delete_object(Bucket=bucket, Key="a/b/c")
+    with pytest.raises(ClientError) as exc:
+        s3.put_object(Bucket=bucket, Key="a", Body=b"a")
+    assert error_code(exc) == "InvalidKey"
+    assert s3.get_object(Bucket=bucket, Key="a/b/d")["Body"].read() == b"d"
+    s3.delete_object(Bucket=bucket, Key="a/b/d")
+    s3.put_object(Bucket=bucket, Key="a", Body=b"a")
+    assert s3.get_object(Bucket=bucket, Key="a")["Body"].read() == b"a"
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]] == ["a"]
+
+
+def test_missing_things_are_reported_in_s3s_words(s3: Any, bucket: str) -> None:
+    with pytest.raises(ClientError) as exc:
+        s3.get_object(Bucket=bucket, Key="absent")
+    assert exc.value.response["Error"]["Message"] == "The specified key does not exist."
+    with pytest.raises(ClientError) as exc:
+        s3.list_objects_v2(Bucket="no-such-bucket-words")
+    assert exc.value.response["Error"]["Message"] == "The specified bucket does not exist"
+    with pytest.raises(ClientError) as exc:
+        s3.abort_multipart_upload(Bucket=bucket, Key="k", UploadId="0123")
+    assert exc.value.response["Error"]["Message"].startswith("The specified upload does not exist")
+
+
+def test_list_buckets_prefix_and_pages(s3: Any) -> None:
+    names = [f"paged-bucket-{i}" for i in range(3)]
+    for name in names:
+        s3.create_bucket(Bucket=name)
+    only = s3.list_buckets(Prefix="paged-bucket-")
+    assert [b["Name"] for b in only["Buckets"]] == names
+    assert only["Prefix"] == "paged-bucket-"
+    assert all(b["BucketRegion"] == REGION for b in only["Buckets"])
+    first = s3.list_buckets(Prefix="paged-bucket-", MaxBuckets=2)
+    assert [b["Name"] for b in first["Buckets"]] == names[:2]
+    rest = s3.list_buckets(
+        Prefix="paged-bucket-", MaxBuckets=2, ContinuationToken=first["ContinuationToken"]
+    )
+    assert [b["Name"] for b in rest["Buckets"]] == names[2:]
+    assert "ContinuationToken" not in rest
+    paged = s3.get_paginator("list_buckets").paginate(
+        Prefix="paged-bucket-", PaginationConfig={"PageSize": 1}
+    )
+    assert [b["Name"] for page in paged for b in page["Buckets"]] == names
+    assert s3.list_buckets(Prefix="paged-bucket-", BucketRegion="eu-west-3")["Buckets"] == []
+
+
+@pytest.mark.parametrize(
+    ("method", "query"),
+    [
+        ("PUT", "annotation"),  # PutObjectAnnotation
+        ("DELETE", "annotation"),  # DeleteObjectAnnotation
+        ("PUT", "renameObject"),  # RenameObject
+        ("GET", "part"),  # GetPart
+    ],
+)
+def test_unserved_object_operations_never_touch_the_object(
+    s3_server: MontemapServer, s3: Any, bucket: str, method: str, query: str
+) -> None:
+    """An operation montemap does not serve is NotImplemented, never taken for a
+    PutObject or DeleteObject of the object it names."""
+    s3.put_object(Bucket=bucket, Key="k", Body=b"precious")
+    url = urlsplit(s3_server.url)
+    conn = http.client.HTTPConnection(url.hostname or "", url.port)
+    try:
+        conn.request(method, f"/{bucket}/k?{query}", body=b"<Annotation/>")
+        response = conn.getresponse()
+        status, body = response.status, response.read()
+    finally:
+        conn.close()
+    assert status == 501, body
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"precious"
+
+
+def test_an_append_is_refused_not_taken_for_a_replacement(s3: Any, bucket: str) -> None:
+    """``x-amz-write-offset-bytes`` appends (S3 Express): refused, the object stays whole."""
+    s3.put_object(Bucket=bucket, Key="log", Body=b"line 1\n")
+    with pytest.raises(ClientError) as exc:
+        s3.put_object(Bucket=bucket, Key="log", Body=b"line 2\n", WriteOffsetBytes=7)
+    assert error_code(exc) == "NotImplemented"
+    assert s3.get_object(Bucket=bucket, Key="log")["Body"].read() == b"line 1\n"
+
+
+def test_create_bucket_again_outside_us_east_1(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """In every other region, S3 refuses it: ``BucketAlreadyOwnedByYou`` (409)."""
+    server = MontemapServer(
+        tmp_path_factory.mktemp("eu-server") / "data", extra_args=["--region", "eu-west-3"]
+    )
+    server.start()
+    try:
+        client = boto3.session.Session().client(
+            "s3",
+            endpoint_url=server.url,
+            region_name="eu-west-3",
+            aws_access_key_id=DUMMY_CREDENTIALS["aws_access_key_id"],
+            aws_secret_access_key="test",
+        )
+        config: Any = {"LocationConstraint": "eu-west-3"}
+        client.create_bucket(Bucket="owned-twice", CreateBucketConfiguration=config)
+        with pytest.raises(ClientError) as exc:
+            client.create_bucket(Bucket="owned-twice", CreateBucketConfiguration=config)
+        assert error_code(exc) == "BucketAlreadyOwnedByYou"
+        assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 409
+        client.close()
+    finally:
+        server.close()
+
+
+def test_storage_class_is_kept(s3: Any, bucket: str) -> None:
+    """The storage class an object was written with is answered (HEAD, GET, listings),
+    STANDARD unnamed on HEAD as on S3; a copy takes the one it names, else STANDARD."""
+    s3.put_object(Bucket=bucket, Key="ia", Body=b"x", StorageClass="STANDARD_IA")
+    s3.put_object(Bucket=bucket, Key="std", Body=b"y")
+    assert s3.head_object(Bucket=bucket, Key="ia")["StorageClass"] == "STANDARD_IA"
+    assert s3.get_object(Bucket=bucket, Key="ia")["StorageClass"] == "STANDARD_IA"
+    assert "StorageClass" not in s3.head_object(Bucket=bucket, Key="std")
+    listed = {o["Key"]: o["StorageClass"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]}
+    assert listed == {"ia": "STANDARD_IA", "std": "STANDARD"}
+    s3.copy_object(Bucket=bucket, Key="copy", CopySource={"Bucket": bucket, "Key": "ia"})
+    assert "StorageClass" not in s3.head_object(Bucket=bucket, Key="copy")
+    s3.copy_object(
+        Bucket=bucket,
+        Key="std",
+        CopySource={"Bucket": bucket, "Key": "std"},
+        StorageClass="GLACIER_IR",
+    )
+    assert s3.head_object(Bucket=bucket, Key="std")["StorageClass"] == "GLACIER_IR"
+    assert s3.get_object(Bucket=bucket, Key="std")["Body"].read() == b"y"
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="mp", StorageClass="ONEZONE_IA")
+    part = s3.upload_part(
+        Bucket=bucket, Key="mp", UploadId=upload["UploadId"], PartNumber=1, Body=b"p"
+    )
+    s3.complete_multipart_upload(
+        Bucket=bucket,
+        Key="mp",
+        UploadId=upload["UploadId"],
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]},
+    )
+    assert s3.head_object(Bucket=bucket, Key="mp")["StorageClass"] == "ONEZONE_IA"
+    with pytest.raises(ClientError) as exc:
+        s3.put_object(Bucket=bucket, Key="bad", Body=b"z", StorageClass="NOT_A_CLASS")
+    assert error_code(exc) == "InvalidStorageClass"

@@ -69,3 +69,40 @@ def test_null_versions(s3: Any, bucket: str) -> None:
         Delete={"Objects": [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in versions]},
     )
     s3.delete_bucket(Bucket=bucket)
+
+
+def test_delete_objects_with_a_version_id_deletes_only_the_null_version(
+    s3: Any, bucket: str
+) -> None:
+    """A version other than ``null`` is not the object: it is reported, never deleted."""
+    s3.put_object(Bucket=bucket, Key="kept", Body=b"k")
+    s3.put_object(Bucket=bucket, Key="gone", Body=b"g")
+    result = s3.delete_objects(
+        Bucket=bucket,
+        Delete={
+            "Objects": [
+                {"Key": "kept", "VersionId": "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY"},
+                {"Key": "gone", "VersionId": "null"},
+            ]
+        },
+    )
+    assert [e["Key"] for e in result.get("Errors", [])] == ["kept"]
+    assert result["Errors"][0]["Code"] in ("NoSuchVersion", "InvalidArgument")
+    assert result["Deleted"] == [{"Key": "gone", "VersionId": "null"}]
+    assert s3.get_object(Bucket=bucket, Key="kept")["Body"].read() == b"k"
+
+
+def test_copy_of_another_version_is_refused(s3: Any, bucket: str) -> None:
+    s3.put_object(Bucket=bucket, Key="src", Body=b"s")
+    refused = code_of(
+        s3.copy_object,
+        Bucket=bucket,
+        Key="dst",
+        CopySource={"Bucket": bucket, "Key": "src", "VersionId": "3HL4kqtJlcpXroDTDmJ"},
+    )
+    assert refused in ("NoSuchVersion", "InvalidArgument")
+    assert code_of(s3.head_object, Bucket=bucket, Key="dst") == "404"
+    s3.copy_object(
+        Bucket=bucket, Key="dst", CopySource={"Bucket": bucket, "Key": "src", "VersionId": "null"}
+    )
+    assert s3.get_object(Bucket=bucket, Key="dst")["Body"].read() == b"s"

@@ -37,6 +37,7 @@ from montemap.storage import (
     validate_bucket,
     validate_key,
 )
+from montemap.storage.local_keys import needs_escape
 
 READ_THREADS = 16
 
@@ -297,6 +298,8 @@ def _target(
         try:
             validate_key(key)
         except ObjectStoreError:
+            return -1, ""
+        if needs_escape(key):  # its file has another name (local_keys): the store reads it
             return -1, ""
     head, _, name = key.rpartition("/")
     return _dir_for(store, item.bucket, head, dirs), name

@@ -34,6 +34,13 @@ UNSUPPORTED = frozenset(
     {"policy", "cors", "lifecycle", "website", "encryption"}
     | {"replication", "logging", "notification", "object-lock", "retention", "legal-hold"}
     | {"torrent", "restore", "select", "accelerate", "requestPayment", "ownershipControls"}
+    | {"publicAccessBlock", "policyStatus", "metrics", "inventory", "analytics"}
+    | {"intelligent-tiering", "metadataTable", "metadataConfiguration"}
+    | {"metadataJournalTable", "metadataInventoryTable", "metadataAnnotationTable"}
+    | {"abac", "default-storage-class", "session"}
+    # object operations that would otherwise be taken for a PutObject, a DeleteObject
+    # or a GetObject of the object they name
+    | {"annotation", "renameObject", "part"}
 )
 
 Handler = Callable[[S3Context, S3Request, Payload], Awaitable[S3Response]]

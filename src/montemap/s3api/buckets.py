@@ -4,15 +4,16 @@ listings (objects, versions, multipart uploads), GetBucketLocation and DeleteObj
 from __future__ import annotations
 
 from montemap.s3api.acl import header_grants
+from montemap.s3api.conditions import delete_conditionally
 from montemap.s3api.context import S3Context
 from montemap.s3api.errors import S3Error, no_such_bucket, not_implemented
-from montemap.s3api.listing import list_v1, list_v2
+from montemap.s3api.listing import decode_token, encode_token, list_v1, list_v2
 from montemap.s3api.multipart import list_uploads
 from montemap.s3api.request import S3Request
 from montemap.s3api.response import S3Response, xml_response
-from montemap.s3api.versioning import list_versions
+from montemap.s3api.versioning import NULL_VERSION, list_versions
 from montemap.s3api.xmlio import document, el, iso_time, parse, text
-from montemap.storage import validate_bucket
+from montemap.storage import validate_new_bucket
 from montemap.storage.records import records_for
 
 OWNER = "<Owner><ID>montemap</ID><DisplayName>montemap</DisplayName></Owner>"
@@ -20,24 +21,68 @@ OWNER = "<Owner><ID>montemap</ID><DisplayName>montemap</DisplayName></Owner>"
 MAX_DELETE = 1000
 
 
+#: Most buckets one ListBuckets page may hold (S3's ``max-buckets`` ceiling).
+MAX_BUCKETS = 10000
+
+
 async def list_buckets(ctx: S3Context, req: S3Request) -> S3Response:
-    buckets = await ctx.call(ctx.store.list_buckets)
+    """ListBuckets: by name, with ``prefix``, ``bucket-region``, ``max-buckets`` and
+    ``continuation-token`` (the last name of the page before, encoded)."""
+    query = req.query
+    prefix = query.get("prefix", "")
+    wanted = query.get("max-buckets")
+    if wanted is not None and not (wanted.isdigit() and 1 <= int(wanted) <= MAX_BUCKETS):
+        raise S3Error("InvalidArgument", f"max-buckets must be from 1 to {MAX_BUCKETS}")
+    token = query.get("continuation-token")
+    after = decode_token(token) if token else ""
+    buckets = [
+        b
+        for b in await ctx.call(ctx.store.list_buckets)
+        if b.name.startswith(prefix) and b.name > after
+    ]
+    if query.get("bucket-region", ctx.region) != ctx.region:
+        buckets = []
+    limit = int(wanted) if wanted is not None else len(buckets)
+    page, more = buckets[:limit], len(buckets) > limit
     items = "".join(
-        "<Bucket>" + el("Name", b.name) + el("CreationDate", iso_time(b.created)) + "</Bucket>"
-        for b in buckets
+        "<Bucket>"
+        + el("Name", b.name)
+        + el("CreationDate", iso_time(b.created))
+        + el("BucketRegion", ctx.region)
+        + "</Bucket>"
+        for b in page
     )
-    return xml_response(document("ListAllMyBucketsResult", OWNER, f"<Buckets>{items}</Buckets>"))
+    fields = [OWNER, f"<Buckets>{items}</Buckets>"]
+    if more:
+        fields.append(el("ContinuationToken", encode_token(page[-1].name)))
+    if "prefix" in query:
+        fields.append(el("Prefix", prefix))
+    return xml_response(document("ListAllMyBucketsResult", *fields))
+
+
+#: The region where S3 answers a CreateBucket of a bucket you own with 200 OK (legacy).
+LEGACY_REGION = "us-east-1"
 
 
 async def create_bucket(ctx: S3Context, req: S3Request) -> S3Response:
-    await ctx.call(validate_bucket, req.bucket)
-    if await ctx.call(ctx.store.bucket_exists, req.bucket):
-        raise S3Error(
-            "BucketAlreadyOwnedByYou",
-            "Your previous request to create the named bucket succeeded and you already own it.",
-            bucket=req.bucket,
-        )
+    """CreateBucket. Of a bucket that exists (montemap has one owner: yours), S3 answers
+    ``BucketAlreadyOwnedByYou`` (409), but in us-east-1 200 OK, resetting the bucket's
+    ACL (to the request's, else private); its objects are left alone."""
+    await ctx.call(validate_new_bucket, req.bucket)
     named = header_grants(req.headers)  # refused before the bucket exists
+    if await ctx.call(ctx.store.bucket_exists, req.bucket):
+        if ctx.region != LEGACY_REGION:
+            raise S3Error(
+                "BucketAlreadyOwnedByYou",
+                "Your previous request to create the named bucket succeeded and you already "
+                "own it.",
+                bucket=req.bucket,
+            )
+        records = records_for(ctx.store)
+        recorded = await ctx.call(records.bucket_acl, req.bucket)
+        if named is not None or recorded:
+            await ctx.call(records.put_bucket_acl, req.bucket, *(named or ((), "private")))
+        return S3Response().header("location", f"/{req.bucket}")
     await ctx.call(ctx.store.create_bucket, req.bucket)
     if named is not None:
         await ctx.call(records_for(ctx.store).put_bucket_acl, req.bucket, *named)
@@ -82,17 +127,30 @@ async def delete_objects(ctx: S3Context, req: S3Request, body: bytes) -> S3Respo
     root = parse(body)
     if root.tag != "Delete":
         raise S3Error("MalformedXML", f"expected a <Delete> document, not <{root.tag}>")
-    keys = [text(node, "Key") for node in root.findall("Object")]
-    if not keys or len(keys) > MAX_DELETE:
+    objects = [
+        (
+            text(node, "Key"),
+            text(node, "VersionId"),
+            (text(node, "ETag"), text(node, "LastModifiedTime"), text(node, "Size")),
+        )
+        for node in root.findall("Object")
+    ]
+    if not objects or len(objects) > MAX_DELETE:
         raise S3Error("MalformedXML", f"name 1 to {MAX_DELETE} objects to delete")
     quiet = (text(root, "Quiet") or "").strip().lower() == "true"
     await _existing(ctx, req.bucket)
     results = []
-    for key in keys:
+    for key, version, conditions in objects:
         try:
             if not key:
                 raise S3Error("InvalidArgument", "an object to delete has no Key")
-            await ctx.call(ctx.store.delete, req.bucket, key)
+            if version is not None and version != NULL_VERSION:  # never the object itself
+                raise S3Error(
+                    "InvalidArgument",
+                    f"Invalid version id specified: {version!r} (objects here have only the "
+                    "'null' version)",
+                )
+            await delete_conditionally(ctx, req.bucket, key, *conditions)
         except S3Error as exc:
             results.append(
                 "<Error>"
@@ -103,7 +161,8 @@ async def delete_objects(ctx: S3Context, req: S3Request, body: bytes) -> S3Respo
             )
             continue
         if not quiet:
-            results.append("<Deleted>" + el("Key", key) + "</Deleted>")
+            named = el("VersionId", version) if version is not None else ""
+            results.append("<Deleted>" + el("Key", key) + named + "</Deleted>")
     return xml_response(document("DeleteResult", *results))
 
 

@@ -48,6 +48,26 @@ KEPT_HEADERS = (
 )
 
 
+#: The header that names an object's storage class (kept in its metadata unless STANDARD).
+STORAGE_CLASS = "x-amz-storage-class"
+#: S3's storage classes (``InvalidStorageClass`` for another).
+STORAGE_CLASSES = frozenset(
+    {"STANDARD", "REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING"}
+    | {"GLACIER", "DEEP_ARCHIVE", "OUTPOSTS", "GLACIER_IR", "SNOW", "EXPRESS_ONEZONE"}
+    | {"FSX_OPENZFS"}
+)
+
+
+def storage_class(headers: dict[str, str]) -> str | None:
+    """The storage class a request names (``None``: none); ``InvalidStorageClass``."""
+    value = headers.get(STORAGE_CLASS)
+    if value is not None and value not in STORAGE_CLASSES:
+        raise S3Error(
+            "InvalidStorageClass", f"The storage class you specified is not valid: {value!r}"
+        )
+    return value
+
+
 #: Headers that give a new object tags (``x-amz-tagging``) or an ACL.
 RECORD_HEADERS = frozenset(
     {"x-amz-tagging", "x-amz-acl", "x-amz-grant-read", "x-amz-grant-write"}
@@ -72,6 +92,8 @@ def meta_from_headers(headers: dict[str, str]) -> ObjectMeta:
             kept[name] = value
         elif name in RECORD_HEADERS:
             records = True
+        elif name == STORAGE_CLASS and storage_class(headers) != "STANDARD":
+            kept[name] = value  # answered on GET and HEAD; STANDARD goes unnamed, as on S3
     encoding = kept.get("content-encoding")
     if encoding is not None:
         parts = [p.strip() for p in encoding.split(",") if p.strip() not in ("aws-chunked", "")]

@@ -21,6 +21,7 @@ STATUS: dict[str, int] = {
     "InvalidDigest": 400,
     "InvalidKey": 400,
     "InvalidPart": 400,
+    "InvalidPartNumber": 416,
     "InvalidPartOrder": 400,
     "InvalidRange": 416,
     "InvalidRequest": 400,
@@ -52,13 +53,33 @@ _AUTH_CODES = {
 class S3Error(MontemapError):
     """A refused S3 request; ``bucket``/``key`` name the resource in the error body."""
 
-    def __init__(self, code: str, message: str, *, bucket: str = "", key: str = "") -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        bucket: str = "",
+        key: str = "",
+        details: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.status = STATUS.get(code, 400)
         self.bucket = bucket
         self.key = key
+        self.details = details or {}  # more elements of the <Error> document
+        self.headers = headers or {}  # more response headers
+
+
+#: S3's own messages for the errors clients most often match on.
+_MESSAGES = {
+    "NoSuchKey": "The specified key does not exist.",
+    "NoSuchBucket": "The specified bucket does not exist",
+    "NoSuchUpload": "The specified upload does not exist. The upload ID may be invalid, "
+    "or the upload may have been aborted or completed.",
+}
 
 
 def from_store_error(exc: ObjectStoreError) -> S3Error:
@@ -66,7 +87,7 @@ def from_store_error(exc: ObjectStoreError) -> S3Error:
     code = exc.code if exc.code in STATUS else "InternalError"
     if exc.code == "InvalidKey" and "bytes long" in str(exc):
         code = "KeyTooLongError"
-    return S3Error(code, str(exc), bucket=exc.bucket, key=exc.key)
+    return S3Error(code, _MESSAGES.get(code, str(exc)), bucket=exc.bucket, key=exc.key)
 
 
 def from_auth_error(exc: ApiError) -> S3Error:

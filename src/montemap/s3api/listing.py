@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import quote
@@ -81,9 +82,18 @@ def encode_token(key: str) -> str:
     return base64.urlsafe_b64encode(key.encode("utf-8")).decode("ascii")
 
 
+_TOKEN_RE = re.compile(r"^(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-]{2}==|[A-Za-z0-9_-]{3}=)?$")
+
+
 def decode_token(token: str) -> str:
+    """The key a continuation token of :func:`encode_token` names; else ``InvalidArgument``."""
     try:
-        return base64.urlsafe_b64decode(token.encode("ascii")).decode("utf-8")
+        if not _TOKEN_RE.match(token):
+            raise ValueError(token)
+        key = base64.urlsafe_b64decode(token.encode("ascii")).decode("utf-8")
+        if not key:
+            raise ValueError(token)
+        return key
     except (binascii.Error, UnicodeError, ValueError):
         raise S3Error("InvalidArgument", "The continuation token provided is incorrect")
 

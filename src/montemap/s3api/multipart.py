@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import BinaryIO, cast
 
 from montemap.s3api.body import Payload
+from montemap.s3api.conditions import check_copy_source, conditional_write
 from montemap.s3api.context import S3Context, meta_from_headers
 from montemap.s3api.errors import S3Error
 from montemap.s3api.listing import encoder
@@ -72,6 +73,7 @@ async def upload_part_copy(ctx: S3Context, req: S3Request) -> S3Response:
     def copy_part() -> tuple[str, float]:
         info, source = ctx.store.open_info(src_bucket, src_key)
         with source:
+            check_copy_source(req, info)
             start, length = _copy_range(wanted, info.size)
             source.seek(start)
             part = cast(BinaryIO, Window(source, length))
@@ -129,10 +131,11 @@ async def complete_upload(ctx: S3Context, req: S3Request, body: bytes) -> S3Resp
         if number is None or not number.strip().isdigit() or etag is None:
             raise S3Error("MalformedXML", "each <Part> needs a <PartNumber> and an <ETag>")
         parts.append((int(number), etag.strip()))
-    etag = await ctx.call(
-        lambda: ctx.store.complete_upload(req.bucket, req.key, req.query["uploadId"], parts),
-        small=False,
-    )
+    async with conditional_write(ctx, req):
+        etag = await ctx.call(
+            lambda: ctx.store.complete_upload(req.bucket, req.key, req.query["uploadId"], parts),
+            small=False,
+        )
     return xml_response(
         document(
             "CompleteMultipartUploadResult",

@@ -5,41 +5,61 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
-from email.utils import parsedate_to_datetime
+from dataclasses import replace
 from typing import BinaryIO
 from urllib.parse import unquote
 
 from montemap.s3api.body import Payload
+from montemap.s3api.conditions import (
+    check_copy_source,
+    conditional_write,
+    delete_conditionally,
+    etag_matches,
+    has_copy_conditions,
+    modified_since,
+    precondition_failed,
+)
 from montemap.s3api.context import (
     DEFAULT_TYPE,
     INLINE_LIMIT,
     KEPT_HEADERS,
+    STORAGE_CLASS,
     S3Context,
     meta_from_headers,
+    storage_class,
 )
 from montemap.s3api.errors import S3Error
 from montemap.s3api.request import S3Request
 from montemap.s3api.response import S3Response, http_date, xml_response
 from montemap.s3api.tagging import copy_meta
 from montemap.s3api.xmlio import document, el, iso_time
-from montemap.storage import ObjectInfo
+from montemap.storage import LocalObjectStore, ObjectInfo, ObjectMeta
 
 _RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+#: A multipart object's ETag: the MD5 of its parts' MD5s, ``-``, the number of parts.
+_MULTIPART_ETAG_RE = re.compile(r"^[0-9a-f]{32}-(\d{1,5})$")
 _CHUNK = 1 << 20
 
 
 async def put_object(ctx: S3Context, req: S3Request, payload: Payload) -> S3Response:
     if "x-amz-copy-source" in req.headers:
         return await copy_object(ctx, req)
-    meta = meta_from_headers(req.headers)
-    if payload.data is not None and payload.size <= INLINE_LIMIT:
-        data = payload.data
-        etag = await ctx.call(lambda: ctx.store.put(req.bucket, req.key, data, meta=meta))
-    else:
-        etag = await ctx.call(
-            lambda: ctx.store.put_stream(req.bucket, req.key, payload.stream(), meta=meta),
-            small=False,
+    if "x-amz-write-offset-bytes" in req.headers:  # never a replacement of the object
+        raise S3Error(
+            "NotImplemented",
+            "A header you provided implies functionality that is not implemented: "
+            "x-amz-write-offset-bytes (appends are served by S3 Express directory buckets only)",
         )
+    meta = meta_from_headers(req.headers)
+    async with conditional_write(ctx, req):
+        if payload.data is not None and payload.size <= INLINE_LIMIT:
+            data = payload.data
+            etag = await ctx.call(lambda: ctx.store.put(req.bucket, req.key, data, meta=meta))
+        else:
+            etag = await ctx.call(
+                lambda: ctx.store.put_stream(req.bucket, req.key, payload.stream(), meta=meta),
+                small=False,
+            )
     response = S3Response().header("etag", f'"{etag}"')
     for name, value in req.headers.items():
         if name.startswith("x-amz-checksum-") and name != "x-amz-checksum-algorithm":
@@ -47,9 +67,28 @@ async def put_object(ctx: S3Context, req: S3Request, payload: Payload) -> S3Resp
     return response
 
 
+#: Headers that make a copy of an object onto itself one S3 takes (a change besides
+#: the metadata: storage class, website redirect, encryption).
+_SELF_COPY_CHANGES = (
+    "x-amz-storage-class",
+    "x-amz-website-redirect-location",
+    "x-amz-server-side-encryption",
+    "x-amz-server-side-encryption-aws-kms-key-id",
+    "x-amz-server-side-encryption-customer-algorithm",
+)
+
+
 def copy_source(header: str) -> tuple[str, str]:
-    """``(bucket, key)`` of an ``x-amz-copy-source`` (``[/]bucket/key``, URL-encoded)."""
-    source = unquote(header.split("?versionId=", 1)[0]).lstrip("/")
+    """``(bucket, key)`` of an ``x-amz-copy-source`` (``[/]bucket/key``, URL-encoded, with
+    ``?versionId=null`` at most: objects here have no other version)."""
+    path, _, version = header.partition("?versionId=")
+    if version and unquote(version) != "null":
+        raise S3Error(
+            "InvalidArgument",
+            f"Invalid version id specified: {unquote(version)!r} (objects here have only the "
+            "'null' version)",
+        )
+    source = unquote(path).lstrip("/")
     bucket, _, key = source.partition("/")
     if not bucket or not key:
         raise S3Error(
@@ -63,23 +102,52 @@ async def copy_object(ctx: S3Context, req: S3Request) -> S3Response:
     directive = req.header("x-amz-metadata-directive", "COPY").upper()
     if directive not in ("COPY", "REPLACE"):
         raise S3Error("InvalidArgument", f"Unknown metadata directive {directive!r}")
-    if (src_bucket, src_key) == (req.bucket, req.key) and directive == "COPY":
+    if (
+        (src_bucket, src_key) == (req.bucket, req.key)
+        and directive == "COPY"
+        and not any(name in req.headers for name in _SELF_COPY_CHANGES)
+    ):
         raise S3Error(
             "InvalidRequest",
             "This copy request is illegal because it is trying to copy an object to itself "
             "without changing the object's metadata, storage class, website redirect "
             "location or encryption attributes.",
         )
+    if has_copy_conditions(req):
+        check_copy_source(req, await ctx.call(ctx.store.head, src_bucket, src_key))
     meta = await copy_meta(ctx, req, src_bucket, src_key, directive)  # tags, ACL: tagging.py
-    info = await ctx.call(
-        lambda: ctx.store.copy(src_bucket, src_key, req.bucket, req.key, meta=meta), small=False
-    )
+    if isinstance(ctx.store, LocalObjectStore):
+        meta = await _copy_storage_class(ctx, req, src_bucket, src_key, meta)
+    async with conditional_write(ctx, req):
+        info = await ctx.call(
+            lambda: ctx.store.copy(src_bucket, src_key, req.bucket, req.key, meta=meta),
+            small=False,
+        )
     result = el("LastModified", iso_time(info.last_modified)) + el("ETag", f'"{info.etag}"')
     return xml_response(document("CopyObjectResult", result))
 
 
+async def _copy_storage_class(
+    ctx: S3Context, req: S3Request, src_bucket: str, src_key: str, meta: ObjectMeta | None
+) -> ObjectMeta:
+    """The copy's metadata with the storage class the request names, else STANDARD (as
+    S3: a copy never takes its source's class)."""
+    wanted = storage_class(req.headers)
+    if meta is None:  # the source's metadata and tags as they are (it has no ACL)
+        source = await ctx.call(ctx.store.head, src_bucket, src_key)
+        meta = ObjectMeta(source.content_type, source.metadata, source.headers, source.tags)
+    headers = {name: value for name, value in meta.headers.items() if name != STORAGE_CLASS}
+    if wanted is not None and wanted != "STANDARD":
+        headers[STORAGE_CLASS] = wanted
+    return replace(meta, headers=headers)
+
+
 def _range(header: str | None, size: int) -> tuple[int, int] | None:
-    """``(start, end inclusive)`` of a single ``bytes=`` range; ``None`` for the whole object."""
+    """``(start, end inclusive)`` of a single ``bytes=`` range; ``None`` for the whole object.
+
+    A suffix range (``bytes=-n``) of an empty object is the whole (empty) object: there
+    is no ``Content-Range`` for zero bytes; any other range of it is unsatisfiable.
+    """
     if not header:
         return None
     match = _RANGE_RE.match(header.strip())
@@ -89,17 +157,32 @@ def _range(header: str | None, size: int) -> tuple[int, int] | None:
     if not first:
         suffix = int(last)
         if suffix == 0:
-            raise _unsatisfiable(size)
+            raise _unsatisfiable(header, size)
+        if size == 0:
+            return None
         return max(0, size - suffix), size - 1
     start = int(first)
-    end = min(int(last), size - 1) if last else size - 1
-    if start >= size or (last and int(last) < start):
-        raise _unsatisfiable(size)
-    return start, end
+    if last and int(last) < start:
+        return None  # an invalid range (last before first): ignored, as S3 does
+    if start >= size:
+        raise _unsatisfiable(header, size)
+    return start, min(int(last), size - 1) if last else size - 1
 
 
-def _unsatisfiable(size: int) -> S3Error:
-    return S3Error("InvalidRange", f"The requested range is not satisfiable (object size {size})")
+def parts_count(etag: str) -> int | None:
+    """The number of parts of a multipart object's ETag (``None``: an object put whole)."""
+    match = _MULTIPART_ETAG_RE.match(etag)
+    return int(match.group(1)) if match else None
+
+
+def _unsatisfiable(header: str, size: int) -> S3Error:
+    """S3's 416: what was asked, the object's size, and ``Content-Range: bytes */<size>``."""
+    return S3Error(
+        "InvalidRange",
+        "The requested range is not satisfiable",
+        details={"RangeRequested": header.strip(), "ActualObjectSize": str(size)},
+        headers={"content-range": f"bytes */{size}"},
+    )
 
 
 #: GetObject's ``response-*`` query parameters and the header each one overrides.
@@ -133,45 +216,26 @@ def _preconditions(req: S3Request, info: ObjectInfo) -> S3Response | None:
     compared at one-second resolution (``Last-Modified``'s); a date that does
     not parse is ignored.
     """
-    quoted = f'"{info.etag}"'
     headers = req.headers
     if_match = headers.get("if-match")
     if if_match is not None:
-        if if_match.strip() not in (quoted, info.etag, "*"):
-            raise _precondition_failed()
-    elif _since(headers.get("if-unmodified-since"), info) is True:
-        raise _precondition_failed()
+        if not etag_matches(if_match, info.etag):
+            raise precondition_failed()
+    elif modified_since(headers.get("if-unmodified-since"), info) is True:
+        raise precondition_failed()
     if_none = headers.get("if-none-match")
     if if_none is not None:
-        if if_none.strip() in (quoted, info.etag, "*"):
-            return _not_modified(quoted)
-    elif _since(headers.get("if-modified-since"), info) is False:
-        return _not_modified(quoted)
+        if etag_matches(if_none, info.etag):
+            return _not_modified(info)
+    elif modified_since(headers.get("if-modified-since"), info) is False:
+        return _not_modified(info)
     return None
 
 
-def _since(header: str | None, info: ObjectInfo) -> bool | None:
-    """Whether the object was modified after the date ``header`` names (``None``: no date)."""
-    if not header:
-        return None
-    try:
-        moment = parsedate_to_datetime(header)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if moment.tzinfo is None:
-        return None
-    return int(info.last_modified) > moment.timestamp()
-
-
-def _precondition_failed() -> S3Error:
-    return S3Error(
-        "PreconditionFailed", "At least one of the pre-conditions you specified did not hold"
-    )
-
-
-def _not_modified(quoted_etag: str) -> S3Response:
+def _not_modified(info: ObjectInfo) -> S3Response:
     response = S3Response(304)
-    response.header("etag", quoted_etag)
+    response.header("etag", f'"{info.etag}"')
+    response.header("last-modified", http_date(info.last_modified))
     return response
 
 
@@ -182,7 +246,10 @@ async def get_object(ctx: S3Context, req: S3Request, *, head: bool = False) -> S
     else:
         info, stream = await ctx.call(ctx.store.open_info, req.bucket, req.key)
     try:
-        response, start = _respond(req, info)
+        sizes = None
+        if req.query and "partNumber" in req.query and isinstance(ctx.store, LocalObjectStore):
+            sizes = await ctx.call(ctx.store.part_sizes, req.bucket, req.key)
+        response, start = _respond(req, info, sizes)
         if stream is None or response.status == 304:
             return response
         length = response.length or 0
@@ -201,14 +268,24 @@ async def get_object(ctx: S3Context, req: S3Request, *, head: bool = False) -> S
             stream.close()
 
 
-def _respond(req: S3Request, info: ObjectInfo) -> tuple[S3Response, int]:
-    """The response's status and headers, and the offset its body starts at."""
+def _respond(
+    req: S3Request, info: ObjectInfo, sizes: list[int] | None = None
+) -> tuple[S3Response, int]:
+    """The response's status and headers, and the offset its body starts at (``sizes``:
+    the object's part sizes, for ``partNumber``)."""
     early = _preconditions(req, info)
     if early is not None:
         return early, 0
-    wanted = _range(req.headers.get("range"), info.size)
+    part = req.query.get("partNumber") if req.query else None
+    if part is None:
+        wanted = _range(req.headers.get("range"), info.size)
+        parts_count = None
+    else:
+        wanted, parts_count = _part(req, part, info, sizes)
     response = S3Response(200)
     _object_headers(response, info, req)
+    if parts_count is not None:
+        response.header("x-amz-mp-parts-count", str(parts_count))
     if wanted is None:
         response.length = info.size
         return response, 0
@@ -217,6 +294,49 @@ def _respond(req: S3Request, info: ObjectInfo) -> tuple[S3Response, int]:
     response.header("content-range", f"bytes {start}-{end}/{info.size}")
     response.length = end - start + 1
     return response, start
+
+
+def _part(
+    req: S3Request, value: str, info: ObjectInfo, sizes: list[int] | None
+) -> tuple[tuple[int, int] | None, int | None]:
+    """The byte range of GetObject's ``partNumber`` and the object's part count (``None``
+    for an object put whole).
+
+    Part 1 of an object put whole is all of it. A part of a multipart object is the
+    bytes that part held, from the part sizes kept when the upload was completed
+    (``sizes``); where they were not kept (an S3-backed store, a file written by other
+    means), a multipart object of several parts is ``NotImplemented`` rather than
+    answered with the wrong bytes.
+    """
+    if "range" in req.headers:
+        raise S3Error(
+            "InvalidRequest", "Cannot specify both Range header and partNumber query parameter"
+        )
+    if not value.isdigit() or not 1 <= int(value) <= 10000:
+        raise S3Error(
+            "InvalidArgument", "Part number must be an integer between 1 and 10000, inclusive"
+        )
+    number = int(value)
+    count = parts_count(info.etag)
+    if number > (count or 1):
+        raise S3Error(
+            "InvalidPartNumber",
+            "The requested partnumber is not satisfiable",
+            headers={"content-range": f"bytes */{info.size}"},
+        )
+    if count is None or count == 1:
+        return ((0, info.size - 1) if info.size else None), count
+    if sizes is None or len(sizes) != count or sum(sizes) != info.size:
+        raise S3Error(
+            "NotImplemented",
+            "A header or query you provided implies functionality that montemap does not "
+            "implement: partNumber of an object whose part sizes were not kept (read it "
+            "with Range)",
+        )
+    start = sum(sizes[: number - 1])
+    if not sizes[number - 1]:
+        return None, count
+    return (start, start + sizes[number - 1] - 1), count
 
 
 async def _chunks(stream: BinaryIO, start: int, length: int) -> AsyncIterator[bytes]:
@@ -246,6 +366,47 @@ def _skip(stream: BinaryIO, count: int) -> None:
         count -= len(data)
 
 
+#: What GetObjectAttributes may be asked for (``x-amz-object-attributes``).
+ATTRIBUTES = ("ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize")
+
+
+async def get_attributes(ctx: S3Context, req: S3Request) -> S3Response:
+    """GetObjectAttributes: the asked-for ``ETag`` (unquoted, as S3 answers it here),
+    ``StorageClass``, ``ObjectSize`` and, for a multipart object, ``ObjectParts``' part count
+    (``PartsCount`` on the wire). No checksums are stored, so ``Checksum`` is never answered."""
+    wanted = {name.strip() for name in req.header("x-amz-object-attributes").split(",")}
+    wanted.discard("")
+    if not wanted or not wanted.issubset(ATTRIBUTES):
+        raise S3Error(
+            "InvalidArgument",
+            f"x-amz-object-attributes must name one or more of {', '.join(ATTRIBUTES)}",
+        )
+    info = await ctx.call(ctx.store.head, req.bucket, req.key)
+    early = _preconditions(req, info)
+    if early is not None:
+        return early
+    fields = []
+    if "ETag" in wanted:
+        fields.append(el("ETag", info.etag))
+    count = parts_count(info.etag)
+    if "ObjectParts" in wanted and count is not None:
+        fields.append("<ObjectParts>" + el("PartsCount", count) + "</ObjectParts>")
+    if "StorageClass" in wanted:
+        fields.append(el("StorageClass", info.storage_class))
+    if "ObjectSize" in wanted:
+        fields.append(el("ObjectSize", info.size))
+    response = xml_response(document("GetObjectAttributesResponse", *fields))
+    return response.header("last-modified", http_date(info.last_modified))
+
+
 async def delete_object(ctx: S3Context, req: S3Request) -> S3Response:
-    await ctx.call(ctx.store.delete, req.bucket, req.key)
+    headers = req.headers
+    await delete_conditionally(
+        ctx,
+        req.bucket,
+        req.key,
+        headers.get("if-match"),
+        headers.get("x-amz-if-match-last-modified-time"),
+        headers.get("x-amz-if-match-size"),
+    )
     return S3Response(204)

@@ -62,10 +62,14 @@ def error_response(error: S3Error, request_id: str, resource: str) -> S3Response
         parts.append(f"<BucketName>{escape(error.bucket)}</BucketName>")
     if error.key:
         parts.append(f"<Key>{escape(error.key)}</Key>")
+    for name, value in error.details.items():
+        parts.append(f"<{name}>{escape(value)}</{name}>")
     parts.append(f"<Resource>{escape(resource)}</Resource>")
     parts.append(f"<RequestId>{request_id}</RequestId>")
     response = xml_response(f"<Error>{''.join(parts)}</Error>", error.status)
     response.header("x-amz-error-code", error.code)
+    for name, value in error.headers.items():
+        response.header(name, value)
     return response
 
 

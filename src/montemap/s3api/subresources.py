@@ -1,4 +1,5 @@
-"""Dispatch of the record sub-resources: ``?tagging``, ``?acl``, ``?versioning``, ``versionId``.
+"""Dispatch of the record sub-resources: ``?tagging``, ``?acl``, ``?versioning``, ``versionId``,
+and ``?attributes`` (GetObjectAttributes).
 
 :class:`~montemap.s3api.app.S3App` sends a request here when its query names
 one of :data:`NAMES`, so requests without them (the hot path) pay one set
@@ -15,7 +16,7 @@ from montemap.s3api.request import S3Request
 from montemap.s3api.response import S3Response
 
 #: The query parameters that send a request here.
-NAMES = frozenset({"tagging", "acl", "versioning", "versionId"})
+NAMES = frozenset({"tagging", "acl", "versioning", "versionId", "attributes"})
 
 
 async def serve(ctx: S3Context, req: S3Request, payload: Payload | None) -> S3Response:
@@ -29,6 +30,8 @@ async def serve(ctx: S3Context, req: S3Request, payload: Payload | None) -> S3Re
         return await acl.serve(ctx, req, body)
     if "versioning" in query:
         return await versioning.serve(ctx, req, body)
+    if "attributes" in query and req.key and req.method == "GET":
+        return await objects.get_attributes(ctx, req)
     # ``versionId=null`` alone: the object itself, its only version.
     if req.key and req.method in ("GET", "HEAD"):
         response = await objects.get_object(ctx, req, head=req.method == "HEAD")

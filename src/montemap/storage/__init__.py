@@ -19,7 +19,12 @@ from montemap.storage.base import (
 )
 from montemap.storage.factory import BUCKETS_DIR, StoreConfigError, local_store, open_store
 from montemap.storage.local import LocalObjectStore
-from montemap.storage.names import validate_bucket, validate_key, validate_prefix
+from montemap.storage.names import (
+    validate_bucket,
+    validate_key,
+    validate_new_bucket,
+    validate_prefix,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -55,5 +60,6 @@ __all__ = [
     "open_store",
     "validate_bucket",
     "validate_key",
+    "validate_new_bucket",
     "validate_prefix",
 ]

@@ -19,7 +19,7 @@ import os
 import secrets
 import shutil
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO, cast
 
@@ -32,34 +32,45 @@ from montemap.storage.base import (
     ObjectStoreError,
     PartInfo,
 )
+from montemap.storage.local_keys import LONG, key_path
 from montemap.storage.local_meta import (
     DEFERRED_RECORD,
     HashingWriter,
     encode_record,
     fallback_etag,
+    read_part_sizes,
     read_record,
+    store_part_sizes,
     store_record,
 )
 from montemap.storage.local_paths import (
     CREATE_FLAGS,
     READ_FLAGS,
     copy_unhashed,
+    label_long,
     open_real,
     plain_dirs,
+    remove_empty_tree,
     write_all,
 )
 from montemap.storage.local_uploads import LocalUploads
+from montemap.storage.local_walk import (
+    TMP_PREFIX,
+    EscapesBucket,
+    inside,
+    object_stat,
+    walk_sorted,
+)
 from montemap.storage.names import (
     validate_bucket,
     validate_key,
     validate_listing,
+    validate_object_key,
     validate_prefix,
 )
 
 __all__ = ["LocalObjectStore", "validate_bucket", "validate_key"]
 
-#: Name prefix of in-flight temporary files; never listed.
-_TMP_PREFIX = ".montemap-tmp-"
 #: Temporary names: the process id, a random part drawn once, and a counter (no
 #: ``getrandom`` per write). ``O_EXCL`` still refuses a name that exists.
 _tmp_names = itertools.count()
@@ -67,8 +78,11 @@ _tmp_random = secrets.token_hex(4)
 
 
 def _tmp_name() -> str:
-    return f"{_TMP_PREFIX}{os.getpid():x}-{_tmp_random}-{next(_tmp_names):x}"
+    return f"{TMP_PREFIX}{os.getpid():x}-{_tmp_random}-{next(_tmp_names):x}"
 
+
+#: The system metadata that names an object's storage class (absent: STANDARD).
+STORAGE_CLASS_HEADER = "x-amz-storage-class"
 
 #: Permissions of written objects (rw-r--r--; mkstemp would leave rw-------).
 _FILE_MODE = 0o644
@@ -97,9 +111,9 @@ class LocalObjectStore:
 
     def _path(self, bucket: str, key: str) -> tuple[Path, str]:
         """The object's path and the bucket's real path (symbolic links resolved)."""
-        validate_key(key)
+        validate_object_key(key)
         bucket_dir = self._bucket_dir(bucket)
-        return bucket_dir / key, os.path.realpath(bucket_dir)
+        return bucket_dir / key_path(key), os.path.realpath(bucket_dir)
 
     def _locate(self, bucket: str, key: str) -> tuple[str, str]:
         """The object's path and the bucket's real path, without pathlib on the common path.
@@ -107,7 +121,7 @@ class LocalObjectStore:
         The root's real path is resolved once; a bucket directory that is a plain
         directory below it costs one ``lstat`` (a linked one: the general way).
         """
-        validate_key(key)
+        validate_object_key(key)
         validate_bucket(bucket)
         real_root = self._real_root
         if real_root is None and self.root.is_dir():
@@ -116,7 +130,7 @@ class LocalObjectStore:
             real_bucket = os.path.join(real_root, bucket)
             try:
                 if stat.S_ISDIR(os.lstat(real_bucket).st_mode):
-                    return os.path.join(real_bucket, key), real_bucket
+                    return os.path.join(real_bucket, key_path(key)), real_bucket
             except OSError:
                 pass
         path, real_bucket = self._path(bucket, key)
@@ -158,7 +172,7 @@ class LocalObjectStore:
     def delete_bucket(self, bucket: str) -> None:
         base = self._bucket_dir(bucket)
         real_root = os.path.realpath(base)
-        if next(_walk_sorted(str(base), "", "", None, real_root), None) is not None:
+        if next(walk_sorted(str(base), "", "", None, real_root), None) is not None:
             raise _not_empty(bucket, "it holds objects")
         if self.uploads.has_uploads(bucket):
             raise _not_empty(bucket, "it has multipart uploads in progress")
@@ -190,13 +204,14 @@ class LocalObjectStore:
 
     def _open_fd(self, bucket: str, key: str) -> tuple[int, os.stat_result]:
         """A read descriptor of the object and its stat; checked to be inside the bucket."""
-        validate_key(key)
+        validate_object_key(key)
         validate_bucket(bucket)
-        if self._real_root is not None and (found := open_real(self._real_root, bucket, key)):
+        name = key_path(key)
+        if self._real_root is not None and (found := open_real(self._real_root, bucket, name)):
             return found
         path, real_root = self._locate(bucket, key)
         try:
-            fd = os.open(os.path.join(real_root, key), READ_FLAGS)
+            fd = os.open(os.path.join(real_root, name), READ_FLAGS)
         except OSError as exc:
             if exc.errno != errno.ELOOP:  # the last component is a link: the general way
                 raise self._open_error(bucket, key, exc)
@@ -205,7 +220,7 @@ class LocalObjectStore:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):
                 raise self._missing(bucket, key)
-            plain = "/" not in key or plain_dirs(real_root, key) is True
+            plain = "/" not in name or plain_dirs(real_root, name) is True
         except BaseException:
             os.close(fd)
             raise
@@ -216,6 +231,8 @@ class LocalObjectStore:
 
     def _open_error(self, bucket: str, key: str, exc: OSError) -> ObjectStoreError:
         if isinstance(exc, FileNotFoundError | NotADirectoryError | IsADirectoryError):
+            return self._missing(bucket, key)
+        if exc.errno == errno.ENAMETOOLONG:  # a key no file can have: never written
             return self._missing(bucket, key)
         code = "AccessDenied" if isinstance(exc, PermissionError) else "InternalError"
         return ObjectStoreError(
@@ -235,9 +252,9 @@ class LocalObjectStore:
             if not stat.S_ISREG(st.st_mode):
                 raise self._missing(bucket, key)
             real = os.path.realpath(path)
-            if not _inside(real, real_root):
+            if not inside(real, real_root):
                 raise self._escapes(bucket, key)
-            if real != os.path.join(real_root, key):
+            if real != os.path.join(real_root, key_path(key)):
                 # A symbolic link inside the bucket: make sure the file we hold
                 # is the one the checked path names (no swap in between).
                 again = os.stat(real)
@@ -261,6 +278,7 @@ class LocalObjectStore:
             st.st_size,
             etag or fallback_etag(st),
             st.st_mtime,
+            meta.headers.get(STORAGE_CLASS_HEADER, "STANDARD"),
             content_type=meta.content_type,
             metadata=meta.metadata,
             headers=meta.headers,
@@ -302,8 +320,8 @@ class LocalObjectStore:
     def head(self, bucket: str, key: str) -> ObjectInfo:
         path, real_root = self._path(bucket, key)
         try:
-            st = _object_stat(path, real_root)
-        except _EscapesBucket:
+            st = object_stat(path, real_root)
+        except EscapesBucket:
             raise self._escapes(bucket, key)
         if st is None:
             raise self._missing(bucket, key)
@@ -313,6 +331,7 @@ class LocalObjectStore:
             st.st_size,
             etag or fallback_etag(st),
             st.st_mtime,
+            meta.headers.get(STORAGE_CLASS_HEADER, "STANDARD"),
             content_type=meta.content_type,
             metadata=meta.metadata,
             headers=meta.headers,
@@ -346,9 +365,18 @@ class LocalObjectStore:
                 with open(path, "rb") as part:
                     shutil.copyfileobj(part, f, 1 << 20)
 
-        self._write(bucket, key, fill, plan.meta, etag=plan.etag)
+        sizes = [os.path.getsize(path) for path in plan.paths]
+        self._write(bucket, key, fill, plan.meta, etag=plan.etag, part_sizes=sizes)
         self.uploads.discard(bucket, upload_id)
         return plan.etag
+
+    def part_sizes(self, bucket: str, key: str) -> list[int] | None:
+        """The part sizes of an object made by a multipart upload (``None``: not known)."""
+        fd, _ = self._open_fd(bucket, key)
+        try:
+            return read_part_sizes(fd)
+        finally:
+            os.close(fd)
 
     def abort_upload(self, bucket: str, key: str, upload_id: str) -> None:
         self._path(bucket, key)
@@ -356,7 +384,7 @@ class LocalObjectStore:
 
     def delete(self, bucket: str, key: str) -> None:
         path, real_root = self._path(bucket, key)
-        if not _inside(os.path.realpath(path.parent), real_root):
+        if not inside(os.path.realpath(path.parent), real_root):
             raise self._escapes(bucket, key)
         try:
             if path.is_dir() and not path.is_symlink():
@@ -364,6 +392,9 @@ class LocalObjectStore:
             path.unlink()
         except (FileNotFoundError, NotADirectoryError):
             pass
+        except OSError as exc:
+            if exc.errno != errno.ENAMETOOLONG:  # a key no file can have: nothing to delete
+                raise
 
     def list_page(
         self,
@@ -380,7 +411,7 @@ class LocalObjectStore:
         base = self._bucket_dir(bucket)
         real_root = os.path.realpath(base)
         out: list[ObjectInfo] = []
-        for key, path, st in _walk_sorted(str(base), "", prefix, token, real_root):
+        for key, path, st in walk_sorted(str(base), "", prefix, token, real_root):
             if len(out) == max_keys:
                 return ListPage(out, out[-1].key)
             out.append(_info(key, path, st if st is not None else os.lstat(path)))
@@ -394,7 +425,7 @@ class LocalObjectStore:
         validate_listing(prefix, token, max_keys)
         base = self._bucket_dir(bucket)
         keys: list[str] = []
-        for key, _, _ in _walk_sorted(str(base), "", prefix, token, os.path.realpath(base)):
+        for key, _, _ in walk_sorted(str(base), "", prefix, token, os.path.realpath(base)):
             if len(keys) == max_keys:
                 return KeyPage(keys, keys[-1])
             keys.append(key)
@@ -412,18 +443,28 @@ class LocalObjectStore:
         data: bytes | bytearray | memoryview | None = None,
         defer_etag: bool = False,
         stream: BinaryIO | None = None,
+        part_sizes: list[int] | None = None,
     ) -> str:
         """Publish an object atomically: ``data``, what ``fill`` writes, or ``stream``;
         its ETag (``""`` when deferred: ``data`` or ``stream`` is written unhashed)."""
         directory = self._directory_for(bucket, key)
         tmp = os.path.join(directory, _tmp_name())
         try:
-            fd = os.open(tmp, CREATE_FLAGS, _FILE_MODE)
+            try:
+                fd = os.open(tmp, CREATE_FLAGS, _FILE_MODE)
+            except FileNotFoundError:
+                # An empty directory removed meanwhile (a key put in its place,
+                # _remove_empty_tree): make it again, once.
+                directory = self._directory_for(bucket, key)
+                fd = os.open(tmp, CREATE_FLAGS, _FILE_MODE)
         except OSError as exc:
             raise _write_failed(bucket, key, exc)
         try:
             try:
                 os.fchmod(fd, _FILE_MODE)  # whatever the umask: objects are shared
+                name = key_path(key)
+                if LONG in name:
+                    label_long(fd, directory, name, key)
                 if data is not None:
                     write_all(fd, data)
                     if not defer_etag:
@@ -436,13 +477,23 @@ class LocalObjectStore:
                         writer = HashingWriter(f)
                         fill(cast(BinaryIO, writer))
                     etag = etag or writer.md5.hexdigest()
+                if part_sizes:
+                    store_part_sizes(fd, part_sizes)
                 if etag is None:
                     store_record(fd, DEFERRED_RECORD)
                 else:
                     store_record(fd, encode_record(etag, meta))
             finally:
                 os.close(fd)
-            os.replace(tmp, os.path.join(directory, os.path.basename(key)))
+            target = os.path.join(directory, os.path.basename(key_path(key)))
+            try:
+                os.replace(tmp, target)
+            except IsADirectoryError:
+                # Directories left by keys since deleted hold no object: S3 would
+                # take this key, so they go (never a directory holding a file).
+                if not remove_empty_tree(target):
+                    raise
+                os.replace(tmp, target)
         except IsADirectoryError:
             _unlink_quietly(tmp)
             raise _conflict(bucket, key)
@@ -457,13 +508,14 @@ class LocalObjectStore:
     def _directory_for(self, bucket: str, key: str) -> str:
         """The directory the object's file goes in, created if needed, checked to be inside."""
         path, real_root = self._locate(bucket, key)
-        dirs = plain_dirs(real_root, key)
+        name = key_path(key)
+        dirs = plain_dirs(real_root, name)
         if dirs is True:
-            return os.path.dirname(os.path.join(real_root, key))
+            return os.path.dirname(os.path.join(real_root, name))
         parent = os.path.dirname(path)
         # Check before creating anything: an existing symbolic link among the
         # parents must not make mkdir or the write land outside the bucket.
-        if dirs is None and not _inside(os.path.realpath(parent), real_root):
+        if dirs is None and not inside(os.path.realpath(parent), real_root):
             raise self._escapes(bucket, key)
         try:
             os.makedirs(parent, exist_ok=True)
@@ -472,10 +524,6 @@ class LocalObjectStore:
         except OSError as exc:
             raise _write_failed(bucket, key, exc)
         return parent
-
-
-class _EscapesBucket(Exception):
-    """A path that resolves outside its bucket's directory."""
 
 
 def _conflict(bucket: str, key: str) -> ObjectStoreError:
@@ -489,6 +537,14 @@ def _conflict(bucket: str, key: str) -> ObjectStoreError:
 
 
 def _write_failed(bucket: str, key: str, exc: OSError) -> ObjectStoreError:
+    if exc.errno == errno.ENAMETOOLONG:
+        return ObjectStoreError(
+            "KeyTooLongError",
+            f"s3://{bucket}/{key}: a local bucket keeps each '/'-separated segment of a key "
+            "as a file name, and this file system takes at most 255 bytes per name",
+            bucket=bucket,
+            key=key,
+        )
     code = "AccessDenied" if isinstance(exc, PermissionError) else "InternalError"
     return ObjectStoreError(
         code, f"writing s3://{bucket}/{key} failed: {exc.strerror or exc}", bucket=bucket, key=key
@@ -502,13 +558,10 @@ def _unlink_quietly(path: str) -> None:
         pass
 
 
-def _inside(real: str, real_root: str) -> bool:
-    return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
-
-
 def _info(key: str, path: str, st: os.stat_result) -> ObjectInfo:
-    etag, _ = read_record(path)
-    return ObjectInfo(key, st.st_size, etag or fallback_etag(st), st.st_mtime)
+    etag, meta = read_record(path)
+    storage_class = meta.headers.get(STORAGE_CLASS_HEADER, "STANDARD")
+    return ObjectInfo(key, st.st_size, etag or fallback_etag(st), st.st_mtime, storage_class)
 
 
 def _meta_of(info: ObjectInfo) -> ObjectMeta:
@@ -527,64 +580,3 @@ def _not_empty(bucket: str, why: str) -> ObjectStoreError:
     return ObjectStoreError(
         "BucketNotEmpty", f"bucket {bucket!r} cannot be deleted: {why}", bucket=bucket
     )
-
-
-def _object_stat(path: str | Path, real_root: str) -> os.stat_result | None:
-    """Stat of the regular file at ``path`` if it is an object of the bucket, else None.
-
-    Raises :class:`_EscapesBucket` for a path whose symbolic links lead out of the bucket.
-    """
-    try:
-        real = os.path.realpath(path)
-        if not _inside(real, real_root):
-            raise _EscapesBucket
-        st = os.stat(real)
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    return st if stat.S_ISREG(st.st_mode) else None
-
-
-def _walk_sorted(
-    directory: str, rel: str, prefix: str, after: str | None, real_root: str
-) -> Iterator[tuple[str, str, os.stat_result | None]]:
-    """Yield (key, path, stat) of every object below ``directory`` under ``prefix``, after
-    ``after``, in S3 key order, descending only into directories that can hold such keys.
-    The stat is the link target's for a symbolic link (checked to be a file inside the
-    bucket), ``None`` for a plain file (its ``lstat`` is left to those who need it).
-
-    S3 orders keys by UTF-8 bytes, which is Python's code point order; a
-    directory ``d`` holds exactly the keys that start with ``d/``, so it sorts
-    as ``d/`` among its siblings.
-    """
-    try:
-        entries = list(os.scandir(directory))
-    except (FileNotFoundError, NotADirectoryError):
-        return
-    named: list[tuple[str, os.DirEntry[str], bool]] = []
-    for entry in entries:
-        if entry.name.startswith(_TMP_PREFIX):
-            continue
-        is_dir = entry.is_dir(follow_symlinks=False)
-        named.append((rel + entry.name + ("/" if is_dir else ""), entry, is_dir))
-    named.sort(key=lambda t: t[0])
-    for key, entry, is_dir in named:
-        in_range = key.startswith(prefix) or (is_dir and prefix.startswith(key))
-        if not in_range:
-            if key > prefix:
-                return  # past every key that starts with the prefix
-            continue
-        if after is not None and key <= after and not (is_dir and after.startswith(key)):
-            continue  # the key, or the whole directory, comes at or before ``after``
-        if is_dir:
-            yield from _walk_sorted(entry.path, key, prefix, after, real_root)
-            continue
-        if entry.is_symlink():
-            try:
-                link_st = _object_stat(entry.path, real_root)
-            except _EscapesBucket:
-                continue  # never list what cannot be read
-            if link_st is not None:
-                yield key, entry.path, link_st
-        elif entry.is_file(follow_symlinks=False):
-            # Reached without following any link: inside the bucket by construction.
-            yield key, entry.path, None

@@ -88,6 +88,28 @@ def _plain(etag: str) -> bool:
     return etag.isascii() and etag.replace("-", "").isalnum()
 
 
+#: The extended attribute that holds the part sizes of a completed multipart upload.
+PARTS_XATTR = "user.montemap.parts"
+
+
+def store_part_sizes(fd: int, sizes: list[int]) -> None:
+    """Keep the part sizes of a multipart object with its file (GetObject ``partNumber``);
+    silently nothing where attributes are unsupported."""
+    try:
+        os.setxattr(fd, PARTS_XATTR, ",".join(map(str, sizes)).encode())
+    except OSError:
+        pass
+
+
+def read_part_sizes(fd: int) -> list[int] | None:
+    """The part sizes kept by :func:`store_part_sizes` (``None``: none kept)."""
+    try:
+        raw = os.getxattr(fd, PARTS_XATTR).decode("ascii")
+        return [int(size) for size in raw.split(",")]
+    except (OSError, ValueError):
+        return None
+
+
 def store_record(fd: int, record: bytes) -> None:
     """Attach ``record`` to an open file; silently nothing where attributes are unsupported."""
     try:

@@ -13,10 +13,13 @@ makes the callers fall back to the general checks.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import stat
 from typing import BinaryIO
+
+from montemap.storage.local_keys import label, long_segments
 
 #: Flags of a read that must not follow a symbolic link in the last component.
 READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
@@ -43,6 +46,8 @@ def plain_dirs(real_bucket: str, key: str) -> bool | None:
             mode = os.lstat(os.path.join(real_bucket, key[:index])).st_mode
         except (FileNotFoundError, NotADirectoryError):
             return False
+        except OSError:  # a name too long...: the general checks say what is wrong
+            return None
         if not stat.S_ISDIR(mode):
             return None
         index = key.find("/", index + 1)
@@ -101,3 +106,29 @@ def copy_unhashed(stream: BinaryIO, fd: int) -> None:
             os.ftruncate(fd, offset - start)
     with os.fdopen(fd, "wb", closefd=False) as sink:
         shutil.copyfileobj(stream, sink, 1 << 20)
+
+
+def label_long(fd: int, directory: str, name: str, key: str) -> None:
+    """Keep each long segment of ``key`` with its file (``fd``) or directory (local_keys)."""
+    parent = os.path.dirname(name)
+    base = directory[: len(directory) - len(parent)] if parent else directory + "/"
+    for rel, segment in long_segments(key):
+        try:
+            label(fd if rel == name else base + rel, segment)
+        except OSError as exc:  # no extended attributes: such a key cannot be listed
+            raise OSError(errno.ENAMETOOLONG, f"cannot keep a long segment: {exc.strerror}")
+
+
+def remove_empty_tree(path: str) -> bool:
+    """Remove the directory ``path`` if it and its subdirectories hold no file at all
+    (a symbolic link counts as a file); whether it is gone."""
+    try:
+        for root, dirs, files in os.walk(path, topdown=False):
+            if files:
+                return False
+            for name in dirs:
+                os.rmdir(os.path.join(root, name))  # a link among dirs: ENOTDIR
+        os.rmdir(path)
+    except OSError:
+        return False
+    return True

@@ -29,6 +29,39 @@ def validate_bucket(bucket: object) -> str:
     return bucket
 
 
+_NEW_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
+_IP_RE = re.compile(r"^\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}$")
+#: Prefixes and suffixes S3 reserves: no new general purpose bucket has them.
+_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+
+
+def validate_new_bucket(bucket: object) -> str:
+    """Return ``bucket`` if S3 would create a general purpose bucket of that name.
+
+    Stricter than :func:`validate_bucket`, which also accepts the names of buckets
+    made under S3's older rules (underscores): 3-63 characters of ``a-z 0-9 . -``,
+    a letter or digit at each end, no ``..``, not an IP address, none of the
+    prefixes and suffixes S3 reserves. Else ``InvalidBucketName``.
+    """
+    validate_bucket(bucket)
+    assert isinstance(bucket, str)
+    problem = None
+    if not _NEW_BUCKET_RE.match(bucket):
+        problem = "only a-z, 0-9, '.' and '-', a letter or digit at each end"
+    elif _IP_RE.match(bucket):
+        problem = "it must not be formatted as an IP address"
+    elif bucket.startswith(_RESERVED_PREFIXES) or bucket.endswith(_RESERVED_SUFFIXES):
+        problem = "its prefix or suffix is reserved by S3"
+    if problem is not None:
+        raise ObjectStoreError(
+            "InvalidBucketName",
+            f"The specified bucket is not valid: {bucket!r} ({problem})",
+            bucket=bucket,
+        )
+    return bucket
+
+
 def validate_key(key: object) -> str:
     """Return ``key`` if it stays inside its bucket, else raise ``InvalidKey``."""
     if not isinstance(key, str) or not key:
@@ -51,6 +84,29 @@ def validate_key(key: object) -> str:
             f"object key {key!r} must be relative, without empty, '.' or '..' segments",
             key=key,
         )
+    return key
+
+
+def validate_object_key(key: object) -> str:
+    """Return ``key`` if S3 would take it as an object's key, else raise ``InvalidKey``.
+
+    What the object stores accept: 1 to 1024 UTF-8 bytes, no NUL. Empty, ``.``
+    and ``..`` segments are keys like others there (the local backend escapes
+    them: :mod:`montemap.storage.local_keys`). Code that makes a path of a key
+    itself must use the stricter :func:`validate_key`.
+    """
+    if not isinstance(key, str) or not key:
+        raise ObjectStoreError("InvalidKey", f"object key must be a non-empty string, got {key!r}")
+    try:
+        size = len(key.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ObjectStoreError("InvalidKey", f"object key {key!r} is not valid UTF-8", key=key)
+    if size > MAX_KEY_BYTES:
+        raise ObjectStoreError(
+            "InvalidKey", f"object key is {size} bytes long, the limit is {MAX_KEY_BYTES}", key=key
+        )
+    if "\x00" in key:
+        raise ObjectStoreError("InvalidKey", f"object key {key!r} contains a NUL byte", key=key)
     return key
 
 

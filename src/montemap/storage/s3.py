@@ -35,8 +35,8 @@ from montemap.storage.base import (
 from montemap.storage.grants import canned_name
 from montemap.storage.names import (
     validate_bucket,
-    validate_key,
     validate_listing,
+    validate_object_key,
     validate_prefix,
 )
 
@@ -53,6 +53,7 @@ SYSTEM_HEADERS = {
     "content-encoding": "ContentEncoding",
     "content-language": "ContentLanguage",
     "expires": "Expires",
+    "x-amz-storage-class": "StorageClass",  # absent: STANDARD
 }
 
 #: S3 error codes that mean "no such object" (HEAD answers a bare 404).
@@ -113,7 +114,7 @@ class S3ObjectStore:
 
     def open(self, bucket: str, key: str) -> BinaryIO:
         validate_bucket(bucket)
-        validate_key(key)
+        validate_object_key(key)
         try:
             response = self.client.get_object(Bucket=bucket, Key=key)
         except ClientError as exc:
@@ -125,7 +126,7 @@ class S3ObjectStore:
 
     def open_info(self, bucket: str, key: str) -> tuple[ObjectInfo, BinaryIO]:
         validate_bucket(bucket)
-        validate_key(key)
+        validate_object_key(key)
         response = self._call(bucket, key, lambda: self.client.get_object(Bucket=bucket, Key=key))
         info = self._with_tags(bucket, _info(key, response), response)
         raw = _BodyReader(response["Body"], bucket, key)
@@ -137,7 +138,7 @@ class S3ObjectStore:
 
     def put(self, bucket: str, key: str, data: bytes, *, meta: ObjectMeta | None = None) -> str:
         validate_bucket(bucket)
-        validate_key(key)
+        validate_object_key(key)
         if not isinstance(data, bytes | bytearray | memoryview):
             raise ObjectStoreError(
                 "InvalidArgument", f"object data must be bytes, got {type(data).__name__}"
@@ -162,7 +163,7 @@ class S3ObjectStore:
         self, bucket: str, key: str, stream: BinaryIO, *, meta: ObjectMeta | None = None
     ) -> str:
         validate_bucket(bucket)
-        validate_key(key)
+        validate_object_key(key)
         try:
             # Multipart upload for large streams; never the whole object in memory.
             self.client.upload_fileobj(stream, bucket, key, ExtraArgs=_meta_args(meta))
@@ -174,7 +175,7 @@ class S3ObjectStore:
 
     def head(self, bucket: str, key: str) -> ObjectInfo:
         validate_bucket(bucket)
-        validate_key(key)
+        validate_object_key(key)
         try:
             response = self.client.head_object(Bucket=bucket, Key=key)
         except ClientError as exc:
@@ -189,7 +190,7 @@ class S3ObjectStore:
 
     def delete(self, bucket: str, key: str) -> None:
         validate_bucket(bucket)
-        validate_key(key)
+        validate_object_key(key)
         try:
             self.client.delete_object(Bucket=bucket, Key=key)
         except ClientError as exc:
@@ -279,7 +280,7 @@ class S3ObjectStore:
     ) -> ObjectInfo:
         for name, k in ((src_bucket, src_key), (bucket, key)):
             validate_bucket(name)
-            validate_key(k)
+            validate_object_key(k)
         extra: dict[str, Any] = {"MetadataDirective": "COPY"}
         if meta is not None:  # ``meta`` is everything the copy keeps, its tags included
             extra = {"MetadataDirective": "REPLACE", "TaggingDirective": "REPLACE"}
@@ -295,7 +296,7 @@ class S3ObjectStore:
     # --------------------------------------------------------------- multipart
     def create_upload(self, bucket: str, key: str, *, meta: ObjectMeta | None = None) -> str:
         validate_bucket(bucket)
-        validate_key(key)
+        validate_object_key(key)
         response = self._call(
             bucket,
             key,
@@ -307,7 +308,7 @@ class S3ObjectStore:
         self, bucket: str, key: str, upload_id: str, number: int, stream: BinaryIO
     ) -> str:
         validate_bucket(bucket)
-        validate_key(key)
+        validate_object_key(key)
         response = self._call(
             bucket,
             key,
@@ -319,7 +320,7 @@ class S3ObjectStore:
 
     def list_parts(self, bucket: str, key: str, upload_id: str) -> list[PartInfo]:
         validate_bucket(bucket)
-        validate_key(key)
+        validate_object_key(key)
         parts: list[PartInfo] = []
         marker = 0
         while True:
@@ -351,7 +352,7 @@ class S3ObjectStore:
         self, bucket: str, key: str, upload_id: str, parts: list[tuple[int, str]]
     ) -> str:
         validate_bucket(bucket)
-        validate_key(key)
+        validate_object_key(key)
         listed: list[CompletedPartTypeDef] = [
             {"PartNumber": number, "ETag": f'"{etag.strip(chr(34))}"'} for number, etag in parts
         ]
@@ -366,7 +367,7 @@ class S3ObjectStore:
 
     def abort_upload(self, bucket: str, key: str, upload_id: str) -> None:
         validate_bucket(bucket)
-        validate_key(key)
+        validate_object_key(key)
         self._call(
             bucket,
             key,

@@ -12,7 +12,7 @@ from typing import Any
 
 from montemap.storage.base import Grants, ObjectStoreError, Tags, UploadInfo
 from montemap.storage.grants import OWNER_ID, canned_name
-from montemap.storage.names import validate_bucket, validate_key
+from montemap.storage.names import validate_bucket, validate_object_key
 from montemap.storage.s3 import S3ObjectStore
 
 
@@ -125,7 +125,7 @@ class S3Records:
 
 def _check(bucket: str, key: str) -> None:
     validate_bucket(bucket)
-    validate_key(key)
+    validate_object_key(key)
 
 
 def _tag_set(tags: Tags) -> list[dict[str, str]]:
