@@ -37,16 +37,25 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from montemap import __version__
 from montemap.api import protocol
 from montemap.api.actions import ACTIONS, Context
+from montemap.api.actions.base import Params
+from montemap.api.actions.state_machines import resolve
 from montemap.api.engine_api import EngineApi
 from montemap.api.errors import REFUSALS, to_api_error
 from montemap.api.gc_tuning import server_collector
 from montemap.api.hosts import SCOPE_KEY as HOSTS_SCOPE_KEY
-from montemap.api.hosts import HostPolicy, may_start_processes, refusal
+from montemap.api.hosts import (
+    HostPolicy,
+    browser_mark,
+    may_start_processes,
+    refusal,
+    refuse_from_browser,
+)
 from montemap.api.registry import Registry
 from montemap.api.routing import JSON_SERVICES, ServiceApps, signing_service, unsigned_service
 from montemap.api.validation import operation_model, validate_input
+from montemap.asl.definition import load_definition
 from montemap.engine.db import committed
-from montemap.errors import ApiError
+from montemap.errors import ApiError, DefinitionError
 
 log = logging.getLogger("montemap.api")
 
@@ -54,9 +63,22 @@ log = logging.getLogger("montemap.api")
 LONG_POLLS = frozenset({"GetActivityTask"})
 #: JSON-protocol actions whose input becomes a process on the host: only trusted
 #: callers may send them (:func:`montemap.api.hosts.may_start_processes`).
+PROCESS_STARTING_ECS_ACTIONS = (
+    "RegisterTaskDefinition",
+    "CreateService",
+    "UpdateService",
+    "RunTask",
+)
 PROCESS_STARTING_TARGETS = frozenset(
-    f"AmazonEC2ContainerServiceV20141113.{action}"
-    for action in ("RegisterTaskDefinition", "CreateService", "UpdateService", "RunTask")
+    f"AmazonEC2ContainerServiceV20141113.{action}" for action in PROCESS_STARTING_ECS_ACTIONS
+)
+#: The Task resource prefix of the ECS SDK integration (``montemap.ecs.ecs_integration``):
+#: a state machine reaches the same ECS actions through it.
+ECS_SDK_RESOURCE = "arn:aws:states:::aws-sdk:ecs:"
+#: Step Functions actions that define or start a state machine: from a browser they are
+#: refused when the machine's definition names a process-starting ECS action.
+MACHINE_ACTIONS = frozenset(
+    {"CreateStateMachine", "UpdateStateMachine", "StartExecution", "RedriveExecution"}
 )
 
 #: Checks a request's credentials before it is dispatched: return to accept,
@@ -130,9 +152,63 @@ class Dispatcher:
         if handler is None:
             raise protocol.unknown_operation(f"Operation '{name}' is not supported by montemap")
         params = validate_input(operation, protocol.parse_body(body))
+        if name in MACHINE_ACTIONS:
+            mark = browser_mark(request.scope)
+            if mark is not None:
+                _refuse_process_starting_machine(self.ctx, name, params, mark)
         if name in LONG_POLLS:
             return await _unless_disconnected(request, handler(self.ctx, params))
         return await handler(self.ctx, params)
+
+
+def _refuse_process_starting_machine(ctx: Context, name: str, params: Params, mark: str) -> None:
+    """Refuse a browser request defining, or starting, a machine whose Tasks start processes.
+
+    Such a machine (``arn:aws:states:::aws-sdk:ecs:registerTaskDefinition``, then
+    ``createService``...) runs any command its definition or its input names: that
+    would let a web page do through Step Functions what the ECS actions refuse it.
+    A definition that does not parse, or a machine that does not exist, is left to
+    the action to report.
+    """
+    texts: list[str] = []
+    try:
+        if name in ("CreateStateMachine", "UpdateStateMachine"):
+            if isinstance(params.get("definition"), str):
+                texts.append(params["definition"])
+            if name == "UpdateStateMachine":
+                texts.append(resolve(ctx, params["stateMachineArn"]).definition)
+        elif name == "StartExecution":
+            texts.append(resolve(ctx, params["stateMachineArn"]).definition)
+        else:
+            texts.append(
+                ctx.engine.describe_execution_definition(params["executionArn"]).definition
+            )
+    except REFUSALS:
+        pass
+    for text in texts:
+        try:
+            definition = load_definition(text)
+        except DefinitionError:
+            continue
+        resource = _process_starting_resource(definition)
+        if resource is not None:
+            raise refuse_from_browser(mark, f"a state machine with the Task resource {resource!r}")
+
+
+def _process_starting_resource(definition: object) -> str | None:
+    """The first string of ``definition`` naming a process-starting ECS SDK integration."""
+    pending = [definition]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+        elif isinstance(value, str) and value.startswith(ECS_SDK_RESOURCE):
+            action = value[len(ECS_SDK_RESOURCE) :].split(".", 1)[0]
+            if action[:1].upper() + action[1:] in PROCESS_STARTING_ECS_ACTIONS:
+                return value
+    return None
 
 
 @functools.lru_cache(maxsize=256)  # bounded: the names come from clients

@@ -175,13 +175,18 @@ class HostPolicy:
             )
 
     def check(self, scope: Scope) -> None:
-        """Both checks on an ASGI scope; raises :class:`ApiError` (421 or 403)."""
+        """Both checks on an ASGI scope; raises :class:`ApiError` (421 or 403; 400 for two
+        ``Host`` headers, RFC 9112 3.2)."""
         host: bytes | None = None
         origin: bytes | None = None
         for key, value in scope.get("headers", ()):
             if key == b"host":
+                if host is not None:  # which one would each part of the server read?
+                    raise _refused(400, "Request refused: it has more than one Host header.")
                 host = value
             elif key == b"origin":
+                if origin is not None:
+                    raise _refused(403, "Request refused: it has more than one Origin header.")
                 origin = value
         if host is None or host not in self._accepted_raw:
             self.check_host(None if host is None else bytes(host).decode("latin-1"))
@@ -205,6 +210,23 @@ def _refused(status: int, message: str, code: str = "AccessDeniedException") -> 
     return ApiError(code, message, status=status)
 
 
+def browser_mark(scope: Scope) -> str | None:
+    """The first header of ``scope`` that only browsers send (``origin``, ``sec-fetch-*``)."""
+    for key, _ in scope.get("headers", ()):
+        if key in BROWSER_HEADERS:
+            return bytes(key).decode()
+    return None
+
+
+def refuse_from_browser(mark: str, what: str) -> ApiError:
+    """The refusal (403) of a browser request (``mark``: its browser header) for ``what``."""
+    return _refused(
+        403,
+        f"Request refused: it carries the browser header {mark!r}, and {what} starts "
+        "processes on the host; that is not accepted from web pages.",
+    )
+
+
 def may_start_processes(scope: Scope) -> None:
     """Refuse a request for an action that starts processes unless the server trusts it.
 
@@ -224,14 +246,14 @@ def may_start_processes(scope: Scope) -> None:
     ``scope["state"]["access_key_id"]`` (``request.state.access_key_id``, as
     :class:`montemap.api.credentials.SigV4Authenticator` does).
     """
-    for key, _ in scope.get("headers", ()):
-        if key in BROWSER_HEADERS:
-            raise _refused(
-                403,
-                f"Request refused: it carries the browser header {bytes(key).decode()!r}, and "
-                "actions that start processes on the host (task definitions, services, tasks, "
-                "function code, templates) are not accepted from web pages.",
-            )
+    mark = browser_mark(scope)
+    if mark is not None:
+        raise _refused(
+            403,
+            f"Request refused: it carries the browser header {mark!r}, and "
+            "actions that start processes on the host (task definitions, services, tasks, "
+            "function code, templates) are not accepted from web pages.",
+        )
     policy = scope.get(SCOPE_KEY)
     keys_configured = isinstance(policy, HostPolicy) and policy.keys_configured
     state = scope.get("state") or {}

@@ -3,7 +3,8 @@
 Both backends apply the same rules so that a key accepted by one is accepted
 by the other: S3's bucket naming rules, and keys that could never name a
 path outside a bucket's directory (no absolute paths, no empty, ``.`` or
-``..`` segments, no backslashes or NUL bytes, at most 1024 UTF-8 bytes).
+``..`` segments, no backslashes or NUL bytes, at most 1024 UTF-8 bytes, and
+at most 255 between two ``/``, the file system's limit on a name).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from montemap.storage.base import ObjectStoreError
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.\-_]{1,61}[a-z0-9]$")
 
 MAX_KEY_BYTES = 1024
+#: The longest ``/``-separated segment of a key: a file or directory name (``NAME_MAX``).
+MAX_SEGMENT_BYTES = 255
 
 
 def validate_bucket(bucket: object) -> str:
@@ -45,12 +48,22 @@ def validate_key(key: object) -> str:
         raise ObjectStoreError(
             "InvalidKey", f"object key {key!r} contains a NUL byte or a backslash", key=key
         )
-    if key.startswith("/") or any(part in ("", ".", "..") for part in key.split("/")):
+    parts = key.split("/")
+    if key.startswith("/") or any(part in ("", ".", "..") for part in parts):
         raise ObjectStoreError(
             "InvalidKey",
             f"object key {key!r} must be relative, without empty, '.' or '..' segments",
             key=key,
         )
+    if size > MAX_SEGMENT_BYTES:
+        longest = max(len(part.encode("utf-8")) for part in parts)
+        if longest > MAX_SEGMENT_BYTES:
+            raise ObjectStoreError(
+                "InvalidKey",
+                f"a segment of object key {key[:60]!r}... is {longest} bytes long, the limit is "
+                f"{MAX_SEGMENT_BYTES} between two '/' (a local bucket's keys are file names)",
+                key=key,
+            )
     return key
 
 

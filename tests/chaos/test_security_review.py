@@ -1,0 +1,289 @@
+"""Holes found by the adversarial review of the request edge (issue 11), each shown on a real server.
+
+- A YAML state machine definition whose aliases nest (a "billion laughs" of
+  anchors: ten references to a list of ten references to ...) is a few hundred
+  bytes, but walking it expanded took time exponential in its depth, on the
+  server's event loop: one ``CreateStateMachine`` froze every client for
+  minutes. Now the expanded size is bounded before anything walks it.
+- An S3 object stored as ``text/html`` was served as a page of the server's own
+  origin, the console's: its scripts could read console pages (their CSRF
+  token) and call every API that is not process-starting. Object responses
+  now carry ``Content-Security-Policy: sandbox`` and ``nosniff``.
+- A state machine reaches the ECS actions that start processes through its
+  ``arn:aws:states:::aws-sdk:ecs:*`` Tasks, but ``CreateStateMachine`` and
+  ``StartExecution`` were not among the actions refused to browsers: a
+  request carrying ``Origin`` (the server's own pages, an HTML object above)
+  registered a task definition running ``/bin/sh -c ...`` and a service for
+  it through a machine, and the command ran. Now defining, updating, starting
+  or redriving such a machine is refused to browser requests (403).
+- A key whose one ``/``-separated segment is over 255 bytes (the file system's
+  name limit) was answered ``500 InternalError``; now ``400 KeyTooLongError``.
+- A request with two ``Host`` headers was checked on the last one while the
+  rest of the server reads the first; now it is refused (RFC 9112: 400).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import shlex
+import socket
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from montemap.testing import MontemapServer, eventually
+
+ROLE = "arn:aws:iam::123456789012:role/r"
+
+
+def _alias_bomb(depth: int) -> str:
+    """A YAML definition of a few hundred bytes whose Pass state's Result expands to 10**depth."""
+    lines = ["Comment: x", "StartAt: S", "States:", "  S:", "    Type: Pass", "    End: true"]
+    lines.append("    Result:")
+    lines.append('      l0: &a0 ["x", "x", "x", "x", "x", "x", "x", "x", "x", "x"]')
+    for i in range(1, depth):
+        refs = ", ".join([f"*a{i - 1}"] * 10)
+        lines.append(f"      l{i}: &a{i} [{refs}]")
+    return "\n".join(lines) + "\n"
+
+
+def _health_seconds(server: MontemapServer) -> float:
+    started = time.monotonic()
+    connection = http.client.HTTPConnection(server.host, server.port, timeout=110)
+    try:
+        connection.request("GET", "/health")
+        assert connection.getresponse().status == 200
+    finally:
+        connection.close()
+    return time.monotonic() - started
+
+
+def test_a_yaml_alias_bomb_definition_is_refused_at_once(montemap_server: MontemapServer) -> None:
+    sfn = montemap_server.client()
+    definition = _alias_bomb(8)  # 10**8 values expanded: minutes of walking before the fix
+    assert len(definition) < 1000
+    started = time.monotonic()
+    with pytest.raises(ClientError) as caught:
+        sfn.create_state_machine(name="bomb", definition=definition, roleArn=ROLE)
+    assert time.monotonic() - started < 20
+    error = caught.value.response["Error"]
+    assert error["Code"] == "InvalidDefinition", error
+    assert "alias" in error["Message"], error
+    assert _health_seconds(montemap_server) < 5
+    assert sfn.list_state_machines()["stateMachines"] == []
+
+
+def test_yaml_anchors_used_a_few_times_still_work(montemap_server: MontemapServer) -> None:
+    sfn = montemap_server.client()
+    definition = (
+        "StartAt: A\nStates:\n"
+        "  A:\n    Type: Pass\n    Next: B\n    Result: &shared {retry: [1, 2, 3], note: same}\n"
+        "  B:\n    Type: Pass\n    End: true\n    Result: *shared\n"
+    )
+    arn = sfn.create_state_machine(name="anchors", definition=definition, roleArn=ROLE)[
+        "stateMachineArn"
+    ]
+    assert sfn.describe_state_machine(stateMachineArn=arn)["definition"] == definition
+
+
+def _get(server: MontemapServer, path: str, headers: dict[str, str] | None = None) -> Any:
+    connection = http.client.HTTPConnection(server.host, server.port, timeout=30)
+    try:
+        connection.request(
+            "GET", path, headers={"Host": f"127.0.0.1:{server.port}", **(headers or {})}
+        )
+        response = connection.getresponse()
+        response.read()
+        return response
+    finally:
+        connection.close()
+
+
+def test_an_html_object_is_not_a_page_of_the_console_origin(
+    montemap_server: MontemapServer,
+) -> None:
+    s3 = montemap_server.client("s3")
+    s3.create_bucket(Bucket="pages")
+    page = b"<script>fetch('/console/').then(r => r.text()).then(steal)</script>"
+    s3.put_object(Bucket="pages", Key="report.html", Body=page, ContentType="text/html")
+    for path in ("/pages/report.html", "/pages/report.html?response-content-type=text/html"):
+        response = _get(montemap_server, path)
+        assert response.status == 200
+        policy = response.getheader("Content-Security-Policy") or ""
+        assert "sandbox" in policy.split(";")[-1] or "sandbox" in policy, policy
+        assert "default-src 'none'" in policy, policy
+        assert response.getheader("X-Content-Type-Options") == "nosniff"
+    # SDK clients are not affected: the object reads back unchanged.
+    assert s3.get_object(Bucket="pages", Key="report.html")["Body"].read() == page
+
+
+def test_a_key_segment_longer_than_a_file_name_is_a_clear_400(
+    montemap_server: MontemapServer,
+) -> None:
+    s3 = montemap_server.client("s3")
+    s3.create_bucket(Bucket="long-names")
+    key = "dir/" + "z" * 300
+    calls: list[Callable[[], object]] = [
+        lambda: s3.put_object(Bucket="long-names", Key=key, Body=b"x"),
+        lambda: s3.get_object(Bucket="long-names", Key=key),
+        lambda: s3.create_multipart_upload(Bucket="long-names", Key=key),
+    ]
+    for call in calls:
+        with pytest.raises(ClientError) as caught:
+            call()
+        error = caught.value.response
+        assert error["ResponseMetadata"]["HTTPStatusCode"] == 400, error
+        assert error["Error"]["Code"] == "KeyTooLongError", error
+        assert "255" in error["Error"]["Message"]
+    s3.put_object(Bucket="long-names", Key="dir/" + "z" * 255, Body=b"x")  # the limit itself
+
+
+def _raw(server: MontemapServer, request: bytes) -> bytes:
+    with socket.create_connection((server.host, server.port), timeout=30) as sock:
+        sock.sendall(request)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@pytest.mark.parametrize(
+    "hosts",
+    [("evil.example", "127.0.0.1"), ("127.0.0.1", "evil.example"), ("127.0.0.1", "localhost")],
+)
+def test_two_host_headers_are_refused(
+    montemap_server: MontemapServer, hosts: tuple[str, str]
+) -> None:
+    first, second = hosts
+    answer = _raw(
+        montemap_server,
+        f"GET /health HTTP/1.1\r\nHost: {first}\r\nHost: {second}\r\nConnection: close\r\n\r\n".encode(),
+    )
+    status = answer.split(b"\r\n", 1)[0]
+    assert status.startswith((b"HTTP/1.1 400", b"HTTP/1.1 421")), answer[:300]
+    assert b"Host" in answer
+
+
+ECS_SDK = "arn:aws:states:::aws-sdk:ecs:"
+
+
+def _commanding_machine(family: str, marker: Path) -> str:
+    """A machine that registers a task definition running a command, then a service for it."""
+    script = f"touch {shlex.quote(str(marker))} && exec sleep 600"
+    container = {"Name": "main", "Image": "none", "Command": ["/bin/sh", "-c", script]}
+    return json.dumps(
+        {
+            "StartAt": "Register",
+            "States": {
+                "Register": {
+                    "Type": "Task",
+                    "Resource": ECS_SDK + "registerTaskDefinition",
+                    "Parameters": {"Family": family, "ContainerDefinitions": [container]},
+                    "Next": "Serve",
+                },
+                "Serve": {
+                    "Type": "Task",
+                    "Resource": ECS_SDK + "createService",
+                    "Parameters": {
+                        "Cluster": "default",
+                        "ServiceName": family,
+                        "TaskDefinition": family,
+                        "DesiredCount": 1,
+                    },
+                    "End": True,
+                },
+            },
+        }
+    )
+
+
+def _sfn_raw(server: MontemapServer, action: str, params: dict[str, Any], **headers: str) -> Any:
+    connection = http.client.HTTPConnection(server.host, server.port, timeout=30)
+    try:
+        connection.request(
+            "POST",
+            "/",
+            body=json.dumps(params).encode(),
+            headers={
+                "Host": f"127.0.0.1:{server.port}",
+                "Content-Type": "application/x-amz-json-1.0",
+                "X-Amz-Target": f"AWSStepFunctions.{action}",
+                **{name.replace("_", "-"): value for name, value in headers.items()},
+            },
+        )
+        response = connection.getresponse()
+        return response.status, json.loads(response.read() or b"{}")
+    finally:
+        connection.close()
+
+
+@pytest.fixture
+def ecs(montemap_server: MontemapServer) -> Iterator[Any]:
+    client = montemap_server.client("ecs")
+    yield client
+    for service in client.list_services(cluster="default")["serviceArns"]:
+        client.update_service(cluster="default", service=service, desiredCount=0)
+    client.close()
+
+
+def test_a_browser_cannot_run_a_command_through_a_state_machine(
+    montemap_server: MontemapServer, ecs: Any, tmp_path: Path
+) -> None:
+    sfn = montemap_server.client()
+    own = f"http://127.0.0.1:{montemap_server.port}"
+    marker = tmp_path / "page-was-here"
+    browser = {"Origin": own, "Sec_Fetch_Site": "same-origin"}
+    # Defining such a machine from a page is refused.
+    status, body = _sfn_raw(
+        montemap_server,
+        "CreateStateMachine",
+        {"name": "from-page", "definition": _commanding_machine("page", marker), "roleArn": ROLE},
+        **browser,
+    )
+    assert status == 403, body
+    assert body["__type"].endswith("AccessDeniedException"), body
+    assert ECS_SDK in body["message"], body
+    # A Sec-Fetch-* header alone marks a browser request too.
+    status, body = _sfn_raw(
+        montemap_server,
+        "CreateStateMachine",
+        {"name": "from-page", "definition": _commanding_machine("page", marker), "roleArn": ROLE},
+        Sec_Fetch_Mode="cors",
+    )
+    assert status == 403, body
+    # A machine a trusted client made cannot be started, updated or redriven from a page.
+    trusted_marker = tmp_path / "trusted-ran"
+    arn = sfn.create_state_machine(
+        name="trusted", definition=_commanding_machine("trusted", trusted_marker), roleArn=ROLE
+    )["stateMachineArn"]
+    status, body = _sfn_raw(montemap_server, "StartExecution", {"stateMachineArn": arn}, **browser)
+    assert status == 403, body
+    status, body = _sfn_raw(
+        montemap_server,
+        "UpdateStateMachine",
+        {"stateMachineArn": arn, "definition": _commanding_machine("page", marker)},
+        **browser,
+    )
+    assert status == 403, body
+    # Machines that start no process are unaffected by browser marks.
+    plain = json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}})
+    status, body = _sfn_raw(
+        montemap_server,
+        "CreateStateMachine",
+        {"name": "plain", "definition": plain, "roleArn": ROLE},
+        **browser,
+    )
+    assert status == 200, body
+    status, body = _sfn_raw(
+        montemap_server, "StartExecution", {"stateMachineArn": body["stateMachineArn"]}, **browser
+    )
+    assert status == 200, body
+    # The trusted client still runs it: a refused page had the time to run and did not.
+    sfn.start_execution(stateMachineArn=arn)
+    eventually(trusted_marker.exists, timeout=60, what=f"{trusted_marker} created by the machine")
+    assert not marker.exists()
