@@ -16,6 +16,11 @@
   registered a task definition running ``/bin/sh -c ...`` and a service for
   it through a machine, and the command ran. Now defining, updating, starting
   or redriving such a machine is refused to browser requests (403).
+- ``UpdateFunctionConfiguration`` was not refused to browsers either, yet its
+  ``Handler`` and ``Environment`` decide what a function's process runs: a
+  page put ``evil.py`` in a bucket (``PutObject``), pointed a function's
+  ``PYTHONPATH`` at the bucket's directory and its handler at ``evil.handler``,
+  and invoked it. Now refused to browser requests like ``UpdateFunctionCode``.
 - A key whose one ``/``-separated segment is over 255 bytes (the file system's
   name limit) was answered ``500 InternalError``; now ``400 KeyTooLongError``.
 - A request with two ``Host`` headers was checked on the last one while the
@@ -25,10 +30,12 @@
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import shlex
 import socket
 import time
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -287,3 +294,55 @@ def test_a_browser_cannot_run_a_command_through_a_state_machine(
     sfn.start_execution(stateMachineArn=arn)
     eventually(trusted_marker.exists, timeout=60, what=f"{trusted_marker} created by the machine")
     assert not marker.exists()
+
+
+def test_a_browser_cannot_change_what_a_function_runs(
+    montemap_server: MontemapServer, tmp_path: Path
+) -> None:
+    lam = montemap_server.client("lambda")
+    s3 = montemap_server.client("s3")
+    package = io.BytesIO()
+    with zipfile.ZipFile(package, "w") as archive:
+        archive.writestr("app.py", "def handler(event, context):\n    return 'app'\n")
+    lam.create_function(
+        FunctionName="victim",
+        Runtime="python3.11",
+        Role=ROLE,
+        Handler="app.handler",
+        Code={"ZipFile": package.getvalue()},
+    )
+    marker = tmp_path / "page-was-here"
+    s3.create_bucket(Bucket="planted")
+    module = (
+        f"import pathlib\ndef handler(event, context):\n    pathlib.Path({str(marker)!r}).touch()\n"
+    )
+    s3.put_object(Bucket="planted", Key="evil.py", Body=module.encode())
+    change = {
+        "Handler": "evil.handler",
+        "Environment": {
+            "Variables": {"PYTHONPATH": str(montemap_server.data_dir / "buckets" / "planted")}
+        },
+    }
+    connection = http.client.HTTPConnection(montemap_server.host, montemap_server.port, timeout=30)
+    try:
+        connection.request(
+            "PUT",
+            "/2015-03-31/functions/victim/configuration",
+            body=json.dumps(change).encode(),
+            headers={
+                "Host": f"127.0.0.1:{montemap_server.port}",
+                "Origin": f"http://127.0.0.1:{montemap_server.port}",
+                "Content-Type": "application/json",
+            },
+        )
+        response = connection.getresponse()
+        body = response.read().decode()
+    finally:
+        connection.close()
+    assert response.status == 403, body
+    assert "'origin'" in body and "start processes" in body, body
+    assert lam.get_function_configuration(FunctionName="victim")["Handler"] == "app.handler"
+    assert lam.invoke(FunctionName="victim")["Payload"].read() == b'"app"'
+    assert not marker.exists()
+    # A trusted client (no browser marks) still may.
+    lam.update_function_configuration(FunctionName="victim", Timeout=5)

@@ -231,7 +231,8 @@ def may_start_processes(scope: Scope) -> None:
     """Refuse a request for an action that starts processes unless the server trusts it.
 
     Call it before doing anything for ECS RegisterTaskDefinition, CreateService,
-    UpdateService and RunTask, Lambda CreateFunction and UpdateFunctionCode,
+    UpdateService and RunTask, Lambda CreateFunction, UpdateFunctionCode and
+    UpdateFunctionConfiguration,
     CloudFormation CreateStack, UpdateStack, CreateChangeSet and ExecuteChangeSet
     (any action whose input becomes a command, code or template the host runs),
     after the request was authenticated::
@@ -252,7 +253,7 @@ def may_start_processes(scope: Scope) -> None:
             403,
             f"Request refused: it carries the browser header {mark!r}, and "
             "actions that start processes on the host (task definitions, services, tasks, "
-            "function code, templates) are not accepted from web pages.",
+            "function code and configuration, templates) are not accepted from web pages.",
         )
     policy = scope.get(SCOPE_KEY)
     keys_configured = isinstance(policy, HostPolicy) and policy.keys_configured
