@@ -21,6 +21,17 @@
   page put ``evil.py`` in a bucket (``PutObject``), pointed a function's
   ``PYTHONPATH`` at the bucket's directory and its handler at ``evil.handler``,
   and invoked it. Now refused to browser requests like ``UpdateFunctionCode``.
+- A form-encoded ``POST /`` that named no query service (no ``Version``, or an
+  unknown one) had its body read to look for ``Version``, then was handed to
+  the JSON dispatcher with the body already consumed: the dispatcher waited
+  for a body that never came, with no timeout (the body had arrived), and the
+  connection hung until the client gave up. Now it is answered at once.
+- That body was read whole, before any authentication and with no limit: a
+  form-encoded ``POST /`` of 300 MB made the server hold about 875 MB. It is
+  now refused past 4 MiB (CloudFormation's own limit): 413, connection closed.
+- S3 refused XML bodies with ``<!DOCTYPE`` by a byte search, which a UTF-16
+  document passes: its internal entities were expanded (bounded only by
+  expat's amplification limit). The parser now refuses any DOCTYPE itself.
 - A key whose one ``/``-separated segment is over 255 bytes (the file system's
   name limit) was answered ``500 InternalError``; now ``400 KeyTooLongError``.
 - A request with two ``Host`` headers was checked on the last one while the
@@ -29,6 +40,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import http.client
 import io
 import json
@@ -346,3 +359,87 @@ def test_a_browser_cannot_change_what_a_function_runs(
     assert not marker.exists()
     # A trusted client (no browser marks) still may.
     lam.update_function_configuration(FunctionName="victim", Timeout=5)
+
+
+@pytest.mark.parametrize(
+    "body", [b"Action=ListStacks", b"Action=ListStacks&Version=1999-01-01", b""]
+)
+def test_a_form_post_for_no_known_service_is_answered_at_once(
+    montemap_server: MontemapServer, body: bytes
+) -> None:
+    request = (
+        f"POST / HTTP/1.1\r\nHost: 127.0.0.1:{montemap_server.port}\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode() + body
+    with socket.create_connection((montemap_server.host, montemap_server.port), timeout=10) as sock:
+        sock.sendall(request)
+        answer = sock.recv(65536)  # socket.timeout before the fix: no answer, ever
+    status = answer.split(b"\r\n", 1)[0]
+    assert status.startswith(b"HTTP/1.1 4"), answer[:300]
+
+
+@pytest.mark.parametrize("declare", [True, False])
+def test_a_huge_form_post_is_refused_before_it_is_read(
+    montemap_server: MontemapServer, declare: bool
+) -> None:
+    size = 64 * 1024 * 1024
+    head = (
+        f"POST / HTTP/1.1\r\nHost: 127.0.0.1:{montemap_server.port}\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\n"
+        + (f"Content-Length: {size}\r\n" if declare else "Transfer-Encoding: chunked\r\n")
+        + "\r\n"
+    ).encode()
+    chunk = b"a" * (1 << 20)
+    if not declare:
+        chunk = f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n"
+    sent = 0
+    with socket.create_connection((montemap_server.host, montemap_server.port), timeout=30) as sock:
+        sock.sendall(head)
+        try:
+            while sent < size:
+                sock.sendall(chunk)
+                sent += 1 << 20
+        except OSError:
+            pass  # the server answered and closed: the rest was never read
+        try:
+            answer = sock.recv(65536)
+        except ConnectionResetError:  # the unread rest of a streamed body can reset it
+            answer = b""
+    assert sent < size
+    if declare or answer:
+        assert answer.startswith(b"HTTP/1.1 413"), answer[:300]
+        assert b"ValidationError" in answer and b"maximum request size" in answer
+    # An ordinary CloudFormation request still goes through.
+    cfn = montemap_server.client("cloudformation")
+    assert cfn.list_stacks()["StackSummaries"] == []
+
+
+def test_an_xml_body_in_utf16_cannot_declare_entities(montemap_server: MontemapServer) -> None:
+    s3 = montemap_server.client("s3")
+    s3.create_bucket(Bucket="xml-bodies")
+    s3.put_object(Bucket="xml-bodies", Key="kept", Body=b"x")
+    document = (
+        '<?xml version="1.0" encoding="UTF-16"?>'
+        '<!DOCTYPE Delete [<!ENTITY k "kept">]>'
+        "<Delete><Object><Key>&k;</Key></Object></Delete>"
+    ).encode("utf-16")
+    connection = http.client.HTTPConnection(montemap_server.host, montemap_server.port, timeout=30)
+    try:
+        connection.request(
+            "POST",
+            "/xml-bodies?delete",
+            body=document,
+            headers={
+                "Host": f"127.0.0.1:{montemap_server.port}",
+                "Content-MD5": base64.b64encode(hashlib.md5(document).digest()).decode(),
+                "Content-Type": "application/xml",
+            },
+        )
+        response = connection.getresponse()
+        body = response.read()
+    finally:
+        connection.close()
+    assert response.status == 400, body
+    assert b"<Code>MalformedXML</Code>" in body
+    assert s3.get_object(Bucket="xml-bodies", Key="kept")["Body"].read() == b"x"

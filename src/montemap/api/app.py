@@ -346,9 +346,10 @@ class ApiApp(Starlette):
                 await refusal(scope, exc)(scope, receive, send)
                 return
         if self.service_apps.rest or self.service_apps.query:
-            routed = await self._route_service(scope, receive, send)
-            if routed:
+            unrouted = await self._route_service(scope, receive, send)
+            if unrouted is None:
                 return
+            receive = unrouted  # it may have read the body: this hands it out again
         if scope["path"] == "/" and scope["method"] == "POST":
             scope["app"] = self
             response = await self.dispatcher.dispatch(Request(scope, receive))
@@ -362,29 +363,38 @@ class ApiApp(Starlette):
 
         await super().__call__(scope, receive, durable_send)
 
-    async def _route_service(self, scope: Scope, receive: Receive, send: Send) -> bool:
-        """Hand a request for another service to its application; whether it was one."""
+    async def _route_service(self, scope: Scope, receive: Receive, send: Send) -> Receive | None:
+        """Hand a request for another service to its application.
+
+        ``None`` when it was one; else the ``receive`` the rest of the app must use
+        (a form-encoded body read here to find its ``Version`` is handed out again:
+        with the original, the dispatcher would wait for a body already consumed).
+        """
         signed = signing_service(scope)
         if signed is not None:
             if signed in JSON_SERVICES:
-                return False
+                return receive
             app = self.service_apps.get(signed)
             if app is None:
-                return False  # the dispatcher answers with an error naming the service
+                return receive  # the dispatcher answers with an error naming the service
             await _call(signed, app, scope, receive, send)
-            return True
+            return None
         service = unsigned_service(scope)
         if service is None or service == "json":
-            return False
+            return receive
         if service == "query" or service in self.service_apps.query:
-            body, receive = await _buffered(receive)
+            try:
+                body, receive = await _buffered(receive, _declared_length(scope))
+            except _FormTooLarge:
+                await _form_too_large()(scope, receive, send)
+                return None
             version = parse_qs(body.decode("latin-1")).get("Version", [""])[0]
             service = unsigned_service(scope, version) or "query"
         app = self.service_apps.get(service)
         if app is None:
-            return False
+            return receive
         await _call(service, app, scope, receive, send)
-        return True
+        return None
 
 
 #: Services that write nothing to the database: their answers need not wait for its commit.
@@ -409,15 +419,52 @@ async def _call_durably(app: ASGIApp, scope: Scope, receive: Receive, send: Send
     await app(scope, receive, durable_send)
 
 
-async def _buffered(receive: Receive) -> tuple[bytes, Receive]:
-    """Read a request's whole body; a ``receive`` that hands it out again."""
+#: The largest form-encoded body read to find its ``Version`` (the query services'
+#: own limit, CloudFormation's: a 1 MB template, form-encoded); it is read before any
+#: authentication, so it must not grow with what a client sends.
+MAX_FORM_BODY = 4 * 1024 * 1024
+
+
+class _FormTooLarge(Exception):
+    """A form-encoded body over :data:`MAX_FORM_BODY` (declared or sent)."""
+
+
+def _declared_length(scope: Scope) -> int | None:
+    for key, value in scope.get("headers", ()):
+        if key == b"content-length":
+            text = bytes(value).decode("latin-1").strip()
+            return int(text) if text.isdigit() else None
+    return None
+
+
+def _form_too_large() -> Response:
+    request_id = protocol.new_request_id()
+    body = (
+        "<ErrorResponse><Error><Type>Sender</Type><Code>ValidationError</Code>"
+        f"<Message>Request body exceeds the maximum request size of {MAX_FORM_BODY} bytes"
+        f"</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>"
+    )
+    headers = {"x-amzn-RequestId": request_id, "connection": "close"}
+    return Response(body, 413, headers, "text/xml")
+
+
+async def _buffered(receive: Receive, declared: int | None = None) -> tuple[bytes, Receive]:
+    """Read a request's whole body (at most :data:`MAX_FORM_BODY` bytes, else
+    :class:`_FormTooLarge`); a ``receive`` that hands it out again."""
+    if declared is not None and declared > MAX_FORM_BODY:
+        raise _FormTooLarge()
     chunks: list[bytes] = []
+    size = 0
     more = True
     while more:
         message = await receive()
         if message["type"] != "http.request":
             break
-        chunks.append(message.get("body", b""))
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_FORM_BODY:
+            raise _FormTooLarge()
+        chunks.append(chunk)
         more = message.get("more_body", False)
     body = b"".join(chunks)
     replayed = False
