@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from montemap.api.app import ApiApp, Authenticator, create_app
-from montemap.api.hosts import HostPolicy, is_loopback
+from montemap.api.hosts import HostPolicy, is_local_request
 from montemap.api.registry import Registry
 from montemap.arns import DEFAULT_ACCOUNT, DEFAULT_REGION, ArnFactory
 from montemap.asl import jsonata_runner
@@ -221,12 +221,11 @@ class Montemap:
         async def metrics(request: Request) -> Response:
             # Not an API action (nothing signs it), so with keys configured it is for
             # this machine only, like the console: remote callers are refused.
-            client = request.client.host if request.client else ""
-            if self.settings.authenticator is not None and not is_loopback(client):
+            if self.settings.authenticator is not None and not is_local_request(request.scope):
                 return JSONResponse(
                     {
-                        "message": "/metrics is served to loopback clients only on a server "
-                        "that requires credentials"
+                        "message": "/metrics is served to local clients only (loopback, "
+                        "not through a proxy) on a server that requires credentials"
                     },
                     status_code=403,
                 )

@@ -32,6 +32,12 @@
 - S3 refused XML bodies with ``<!DOCTYPE`` by a byte search, which a UTF-16
   document passes: its internal entities were expanded (bounded only by
   expat's amplification limit). The parser now refuses any DOCTYPE itself.
+- On a server with keys, the console (no login of its own) and ``/metrics``
+  answer loopback clients only. Behind the reverse proxy docs/security.md
+  suggests for TLS, every client is the proxy, on loopback: the console was
+  open to the whole network. A request relayed by a proxy (``Forwarded``,
+  ``X-Forwarded-For``, ``X-Real-IP``) or naming the server by a non-loopback
+  name (an ``--allowed-host``) is not local, and is now refused there.
 - A key whose one ``/``-separated segment is over 255 bytes (the file system's
   name limit) was answered ``500 InternalError``; now ``400 KeyTooLongError``.
 - A request with two ``Host`` headers was checked on the last one while the
@@ -443,3 +449,35 @@ def test_an_xml_body_in_utf16_cannot_declare_entities(montemap_server: MontemapS
     assert response.status == 400, body
     assert b"<Code>MalformedXML</Code>" in body
     assert s3.get_object(Bucket="xml-bodies", Key="kept")["Body"].read() == b"x"
+
+
+@pytest.fixture
+def keyed_server(tmp_path: Path) -> Iterator[MontemapServer]:
+    env = {
+        "MONTEMAP_ACCESS_KEY_ID": "REVIEW",
+        "MONTEMAP_SECRET_ACCESS_KEY": "review-secret-0123456789",
+    }
+    server = MontemapServer(
+        tmp_path / "data", extra_args=["--allowed-host", "build-box.example"], env=env
+    )
+    server.start()
+    yield server
+    server.close()
+
+
+@pytest.mark.parametrize("path", ["/console/", "/metrics"])
+def test_a_proxied_request_is_not_a_local_one(keyed_server: MontemapServer, path: str) -> None:
+    port = keyed_server.port
+    local = _get(keyed_server, path)
+    assert local.status == 200
+    relayed: list[dict[str, str]] = [
+        {"X-Forwarded-For": "203.0.113.7"},
+        {"Forwarded": "for=203.0.113.7;proto=https"},
+        {"X-Real-IP": "203.0.113.7"},
+        {"Host": f"build-box.example:{port}"},  # a proxy that keeps Host, adding nothing
+    ]
+    for headers in relayed:
+        response = _get(keyed_server, path, headers)
+        assert response.status == 403, (headers, response.status)
+    # An SSH tunnel (a loopback client, a loopback name, any port) still reaches it.
+    assert _get(keyed_server, path, {"Host": "localhost:9000"}).status == 200

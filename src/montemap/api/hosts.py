@@ -210,6 +210,33 @@ def _refused(status: int, message: str, code: str = "AccessDeniedException") -> 
     return ApiError(code, message, status=status)
 
 
+#: Request headers a reverse proxy adds to say for whom it relays.
+FORWARDING_HEADERS = (b"forwarded", b"x-forwarded-for", b"x-real-ip")
+
+
+def is_local_request(scope: Scope) -> bool:
+    """Whether a request comes from a process on this machine, by no relay: a loopback
+    client, no proxy's forwarding header, and a loopback name in ``Host``.
+
+    A reverse proxy on this machine (the TLS front docs/security.md suggests) is a
+    loopback client for every remote user: its requests name the server by its
+    public name (an ``--allowed-host``) or say whom they relay. An SSH tunnel's
+    are local (``localhost:9000``). For what no client signs and only this
+    machine may use once keys are configured (the console, ``/metrics``).
+    """
+    client = scope.get("client")
+    if not client or not is_loopback(str(client[0])):
+        return False
+    host: bytes | None = None
+    for key, value in scope.get("headers", ()):
+        if key in FORWARDING_HEADERS:
+            return False
+        if key == b"host":
+            host = value
+    name = host_name(bytes(host).decode("latin-1")) if host is not None else None
+    return name is not None and (is_loopback(name) or name.endswith(".localhost"))
+
+
 def browser_mark(scope: Scope) -> str | None:
     """The first header of ``scope`` that only browsers send (``origin``, ``sec-fetch-*``)."""
     for key, _ in scope.get("headers", ()):
