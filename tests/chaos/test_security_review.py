@@ -40,6 +40,13 @@
   name (an ``--allowed-host``) is not local, and is now refused there.
 - A key whose one ``/``-separated segment is over 255 bytes (the file system's
   name limit) was answered ``500 InternalError``; now ``400 KeyTooLongError``.
+- A key with a segment starting ``.montemap-tmp-`` (the local store's
+  temporary files) was stored and acknowledged, but no listing ever showed it
+  (nor anything under such a "directory"). Now refused: ``InvalidKey``.
+- A Lambda zip holding a file ``a`` and an entry ``a/b`` was answered 500
+  (the unpacking's ``FileExistsError`` escaped); ``a/`` then ``a`` was a 400
+  whose message showed the server's data directory. Both are now a 400
+  naming the entry.
 - A request with two ``Host`` headers was checked on the last one while the
   rest of the server reads the first; now it is refused (RFC 9112: 400).
 """
@@ -481,3 +488,46 @@ def test_a_proxied_request_is_not_a_local_one(keyed_server: MontemapServer, path
         assert response.status == 403, (headers, response.status)
     # An SSH tunnel (a loopback client, a loopback name, any port) still reaches it.
     assert _get(keyed_server, path, {"Host": "localhost:9000"}).status == 200
+
+
+def test_a_key_named_like_a_temporary_file_is_refused(montemap_server: MontemapServer) -> None:
+    s3 = montemap_server.client("s3")
+    s3.create_bucket(Bucket="hidden-keys")
+    for key in (".montemap-tmp-mine", "reports/.montemap-tmp-x/2026.csv"):
+        with pytest.raises(ClientError) as caught:
+            s3.put_object(Bucket="hidden-keys", Key=key, Body=b"precious")
+        assert caught.value.response["Error"]["Code"] == "InvalidKey", key
+    s3.put_object(Bucket="hidden-keys", Key="reports/montemap-tmp-ok", Body=b"x")  # not the prefix
+    listed = s3.list_objects_v2(Bucket="hidden-keys")["Contents"]
+    assert [item["Key"] for item in listed] == ["reports/montemap-tmp-ok"]
+
+
+@pytest.mark.parametrize(
+    "entries",
+    [["a", "a/b"], ["a/b", "a"], ["a/", "a"]],
+    ids=["file-then-dir", "dir-then-file", "dir-entry"],
+)
+def test_a_zip_whose_entries_collide_is_a_clear_400(
+    montemap_server: MontemapServer, entries: list[str]
+) -> None:
+    lam = montemap_server.client("lambda")
+    package = io.BytesIO()
+    with zipfile.ZipFile(package, "w") as archive:
+        archive.writestr("app.py", "def handler(event, context):\n    return 1\n")
+        for name in entries:
+            archive.writestr(zipfile.ZipInfo(name), "" if name.endswith("/") else "x")
+    with pytest.raises(ClientError) as caught:
+        lam.create_function(
+            FunctionName="colliding",
+            Runtime="python3.11",
+            Role=ROLE,
+            Handler="app.handler",
+            Code={"ZipFile": package.getvalue()},
+        )
+    error = caught.value.response
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 400, error
+    assert error["Error"]["Code"] == "InvalidParameterValueException", error
+    assert "'a'" in error["Error"]["Message"] or "'a/b'" in error["Error"]["Message"]
+    assert str(montemap_server.data_dir) not in error["Error"]["Message"]
+    names = [fn["FunctionName"] for fn in lam.list_functions()["Functions"]]
+    assert "colliding" not in names

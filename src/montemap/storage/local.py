@@ -50,6 +50,7 @@ from montemap.storage.local_paths import (
 )
 from montemap.storage.local_uploads import LocalUploads
 from montemap.storage.names import (
+    RESERVED_SEGMENT_PREFIX,
     validate_bucket,
     validate_key,
     validate_listing,
@@ -59,7 +60,7 @@ from montemap.storage.names import (
 __all__ = ["LocalObjectStore", "validate_bucket", "validate_key"]
 
 #: Name prefix of in-flight temporary files; never listed.
-_TMP_PREFIX = ".montemap-tmp-"
+_TMP_PREFIX = RESERVED_SEGMENT_PREFIX
 #: Temporary names: the process id, a random part drawn once, and a counter (no
 #: ``getrandom`` per write). ``O_EXCL`` still refuses a name that exists.
 _tmp_names = itertools.count()

@@ -4,7 +4,8 @@ Both backends apply the same rules so that a key accepted by one is accepted
 by the other: S3's bucket naming rules, and keys that could never name a
 path outside a bucket's directory (no absolute paths, no empty, ``.`` or
 ``..`` segments, no backslashes or NUL bytes, at most 1024 UTF-8 bytes, and
-at most 255 between two ``/``, the file system's limit on a name).
+at most 255 between two ``/``, the file system's limit on a name, and no
+segment named like the local store's temporary files).
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.\-_]{1,61}[a-z0-9]$")
 MAX_KEY_BYTES = 1024
 #: The longest ``/``-separated segment of a key: a file or directory name (``NAME_MAX``).
 MAX_SEGMENT_BYTES = 255
+#: Name prefix of the local store's in-flight temporary files, which listings skip: no
+#: key segment may start with it (its object would exist but never be listed).
+RESERVED_SEGMENT_PREFIX = ".montemap-tmp-"
 
 
 def validate_bucket(bucket: object) -> str:
@@ -53,6 +57,15 @@ def validate_key(key: object) -> str:
         raise ObjectStoreError(
             "InvalidKey",
             f"object key {key!r} must be relative, without empty, '.' or '..' segments",
+            key=key,
+        )
+    if RESERVED_SEGMENT_PREFIX in key and any(
+        part.startswith(RESERVED_SEGMENT_PREFIX) for part in parts
+    ):
+        raise ObjectStoreError(
+            "InvalidKey",
+            f"object key {key!r} has a segment starting with {RESERVED_SEGMENT_PREFIX!r}, "
+            "the name of the local store's temporary files (never listed)",
             key=key,
         )
     if size > MAX_SEGMENT_BYTES:
