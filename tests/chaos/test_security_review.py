@@ -47,6 +47,10 @@
   (the unpacking's ``FileExistsError`` escaped); ``a/`` then ``a`` was a 400
   whose message showed the server's data directory. Both are now a 400
   naming the entry.
+- The query protocol (CloudFormation) found each list member and structure
+  by scanning every field of the request: quadratic. 20,000
+  ``Parameters.member.N`` fields (1.6 MB, under the 4 MiB limit) held the
+  event loop, and so every client, for minutes. Now one pass indexes them.
 - A request with two ``Host`` headers was checked on the last one while the
   rest of the server reads the first; now it is refused (RFC 9112: 400).
 """
@@ -531,3 +535,33 @@ def test_a_zip_whose_entries_collide_is_a_clear_400(
     assert str(montemap_server.data_dir) not in error["Error"]["Message"]
     names = [fn["FunctionName"] for fn in lam.list_functions()["Functions"]]
     assert "colliding" not in names
+
+
+def test_many_query_list_members_are_read_in_linear_time(montemap_server: MontemapServer) -> None:
+    from urllib.parse import urlencode
+
+    fields = {"Action": "CreateStack", "Version": "2010-05-15", "StackName": "many"}
+    fields["TemplateBody"] = "not a template"
+    for i in range(1, 20_001):
+        fields[f"Parameters.member.{i}.ParameterKey"] = f"P{i}"
+        fields[f"Parameters.member.{i}.ParameterValue"] = "v"
+    body = urlencode(fields).encode()
+    connection = http.client.HTTPConnection(montemap_server.host, montemap_server.port, timeout=110)
+    started = time.monotonic()
+    try:
+        connection.request(
+            "POST",
+            "/",
+            body=body,
+            headers={
+                "Host": f"127.0.0.1:{montemap_server.port}",
+                "Content-Type": "application/x-www-form-urlencoded",
+            },
+        )
+        response = connection.getresponse()
+        answer = response.read()
+    finally:
+        connection.close()
+    assert response.status == 400, answer[:300]  # the template, not the parameters
+    assert time.monotonic() - started < 20
+    assert _health_seconds(montemap_server) < 5
