@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from montemap.api.app import ApiApp, Authenticator, create_app
-from montemap.api.hosts import HostPolicy
+from montemap.api.hosts import HostPolicy, is_local_request
 from montemap.api.registry import Registry
 from montemap.arns import DEFAULT_ACCOUNT, DEFAULT_REGION, ArnFactory
 from montemap.asl import jsonata_runner
@@ -220,6 +220,16 @@ class Montemap:
                 await asyncio.to_thread(jsonata_runner.shutdown)
 
         async def metrics(request: Request) -> Response:
+            # Not an API action (nothing signs it), so with keys configured it is for
+            # this machine only, like the console: remote callers are refused.
+            if self.settings.authenticator is not None and not is_local_request(request.scope):
+                return JSONResponse(
+                    {
+                        "message": "/metrics is served to local clients only (loopback, "
+                        "not through a proxy) on a server that requires credentials"
+                    },
+                    status_code=403,
+                )
             return JSONResponse(
                 {
                     "counters": dict(self.engine.metrics),

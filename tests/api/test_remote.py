@@ -366,3 +366,28 @@ def _main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     sys.exit(_main(sys.argv[1:]))
+
+
+_FETCH = (
+    "import sys, urllib.request, urllib.error\n"
+    "try:\n"
+    "    with urllib.request.urlopen(sys.argv[1], timeout=30) as r:\n"
+    "        print(r.status)\n"
+    "except urllib.error.HTTPError as e:\n"
+    "    print(e.code)\n"
+)
+
+
+def test_metrics_are_not_open_to_unsigned_remote_callers(
+    network: Network, server: RemoteServer
+) -> None:
+    """``/metrics`` (counters, capacity, cgroup paths) is the server's own page, not an API
+    action: on a server with keys it answers loopback clients only, like the console."""
+    if network.kind != "netns":
+        pytest.skip("needs a client on another address (ip netns)")
+    statuses = {}
+    for path in ("/health", "/metrics"):
+        done = run_remote(network, [sys.executable, "-c", _FETCH, server.url + path], aws_env())
+        assert done.returncode == 0, done.stderr[-2000:]
+        statuses[path] = int(done.stdout.strip())
+    assert statuses == {"/health": 200, "/metrics": 403}

@@ -37,16 +37,25 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from montemap import __version__
 from montemap.api import protocol
 from montemap.api.actions import ACTIONS, Context
+from montemap.api.actions.base import Params
+from montemap.api.actions.state_machines import resolve
 from montemap.api.engine_api import EngineApi
 from montemap.api.errors import REFUSALS, to_api_error
 from montemap.api.gc_tuning import server_collector
 from montemap.api.hosts import SCOPE_KEY as HOSTS_SCOPE_KEY
-from montemap.api.hosts import HostPolicy, may_start_processes, refusal
+from montemap.api.hosts import (
+    HostPolicy,
+    browser_mark,
+    may_start_processes,
+    refusal,
+    refuse_from_browser,
+)
 from montemap.api.registry import Registry
 from montemap.api.routing import JSON_SERVICES, ServiceApps, signing_service, unsigned_service
 from montemap.api.validation import operation_model, validate_input
+from montemap.asl.definition import load_definition
 from montemap.engine.db import committed
-from montemap.errors import ApiError
+from montemap.errors import ApiError, DefinitionError
 
 log = logging.getLogger("montemap.api")
 
@@ -54,9 +63,25 @@ log = logging.getLogger("montemap.api")
 LONG_POLLS = frozenset({"GetActivityTask"})
 #: JSON-protocol actions whose input becomes a process on the host: only trusted
 #: callers may send them (:func:`montemap.api.hosts.may_start_processes`).
+PROCESS_STARTING_ECS_ACTIONS = (
+    "RegisterTaskDefinition",
+    "CreateService",
+    "UpdateService",
+    "RunTask",
+)
 PROCESS_STARTING_TARGETS = frozenset(
-    f"AmazonEC2ContainerServiceV20141113.{action}"
-    for action in ("RegisterTaskDefinition", "CreateService", "UpdateService", "RunTask")
+    f"AmazonEC2ContainerServiceV20141113.{action}" for action in PROCESS_STARTING_ECS_ACTIONS
+)
+#: The Task resource prefix of the ECS SDK integration (``montemap.ecs.ecs_integration``):
+#: a state machine reaches the same ECS actions through it.
+ECS_SDK_RESOURCE = "arn:aws:states:::aws-sdk:ecs:"
+#: The ECS RunTask integration (``montemap.ecs.ecs_integration.RUN_TASK_PREFIX``, with
+#: ``.sync`` or ``.waitForTaskToken`` after it): its ``Overrides`` name the command.
+ECS_RUN_TASK_RESOURCE = "arn:aws:states:::ecs:runTask"
+#: Step Functions actions that define or start a state machine: from a browser they are
+#: refused when the machine's definition names a process-starting ECS action.
+MACHINE_ACTIONS = frozenset(
+    {"CreateStateMachine", "UpdateStateMachine", "StartExecution", "RedriveExecution"}
 )
 
 #: Checks a request's credentials before it is dispatched: return to accept,
@@ -130,9 +155,66 @@ class Dispatcher:
         if handler is None:
             raise protocol.unknown_operation(f"Operation '{name}' is not supported by montemap")
         params = validate_input(operation, protocol.parse_body(body))
+        if name in MACHINE_ACTIONS:
+            mark = browser_mark(request.scope)
+            if mark is not None:
+                _refuse_process_starting_machine(self.ctx, name, params, mark)
         if name in LONG_POLLS:
             return await _unless_disconnected(request, handler(self.ctx, params))
         return await handler(self.ctx, params)
+
+
+def _refuse_process_starting_machine(ctx: Context, name: str, params: Params, mark: str) -> None:
+    """Refuse a browser request defining, or starting, a machine whose Tasks start processes.
+
+    Such a machine (``arn:aws:states:::aws-sdk:ecs:registerTaskDefinition``, then
+    ``createService``...) runs any command its definition or its input names: that
+    would let a web page do through Step Functions what the ECS actions refuse it.
+    A definition that does not parse, or a machine that does not exist, is left to
+    the action to report.
+    """
+    texts: list[str] = []
+    try:
+        if name in ("CreateStateMachine", "UpdateStateMachine"):
+            if isinstance(params.get("definition"), str):
+                texts.append(params["definition"])
+            if name == "UpdateStateMachine":
+                texts.append(resolve(ctx, params["stateMachineArn"]).definition)
+        elif name == "StartExecution":
+            texts.append(resolve(ctx, params["stateMachineArn"]).definition)
+        else:
+            texts.append(
+                ctx.engine.describe_execution_definition(params["executionArn"]).definition
+            )
+    except REFUSALS:
+        pass
+    for text in texts:
+        try:
+            definition = load_definition(text)
+        except DefinitionError:
+            continue
+        resource = _process_starting_resource(definition)
+        if resource is not None:
+            raise refuse_from_browser(mark, f"a state machine with the Task resource {resource!r}")
+
+
+def _process_starting_resource(definition: object) -> str | None:
+    """The first string of ``definition`` naming a process-starting ECS integration (the
+    SDK's RegisterTaskDefinition, CreateService, UpdateService, RunTask; ``ecs:runTask``)."""
+    pending = [definition]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+        elif isinstance(value, str) and value.startswith(ECS_RUN_TASK_RESOURCE):
+            return value
+        elif isinstance(value, str) and value.startswith(ECS_SDK_RESOURCE):
+            action = value[len(ECS_SDK_RESOURCE) :].split(".", 1)[0]
+            if action[:1].upper() + action[1:] in PROCESS_STARTING_ECS_ACTIONS:
+                return value
+    return None
 
 
 @functools.lru_cache(maxsize=256)  # bounded: the names come from clients
@@ -270,9 +352,10 @@ class ApiApp(Starlette):
                 await refusal(scope, exc)(scope, receive, send)
                 return
         if self.service_apps.rest or self.service_apps.query:
-            routed = await self._route_service(scope, receive, send)
-            if routed:
+            unrouted = await self._route_service(scope, receive, send)
+            if unrouted is None:
                 return
+            receive = unrouted  # it may have read the body: this hands it out again
         if scope["path"] == "/" and scope["method"] == "POST":
             scope["app"] = self
             response = await self.dispatcher.dispatch(Request(scope, receive))
@@ -286,29 +369,38 @@ class ApiApp(Starlette):
 
         await super().__call__(scope, receive, durable_send)
 
-    async def _route_service(self, scope: Scope, receive: Receive, send: Send) -> bool:
-        """Hand a request for another service to its application; whether it was one."""
+    async def _route_service(self, scope: Scope, receive: Receive, send: Send) -> Receive | None:
+        """Hand a request for another service to its application.
+
+        ``None`` when it was one; else the ``receive`` the rest of the app must use
+        (a form-encoded body read here to find its ``Version`` is handed out again:
+        with the original, the dispatcher would wait for a body already consumed).
+        """
         signed = signing_service(scope)
         if signed is not None:
             if signed in JSON_SERVICES:
-                return False
+                return receive
             app = self.service_apps.get(signed)
             if app is None:
-                return False  # the dispatcher answers with an error naming the service
+                return receive  # the dispatcher answers with an error naming the service
             await _call(signed, app, scope, receive, send)
-            return True
+            return None
         service = unsigned_service(scope)
         if service is None or service == "json":
-            return False
+            return receive
         if service == "query" or service in self.service_apps.query:
-            body, receive = await _buffered(receive)
+            try:
+                body, receive = await _buffered(receive, _declared_length(scope))
+            except _FormTooLarge:
+                await _form_too_large()(scope, receive, send)
+                return None
             version = parse_qs(body.decode("latin-1")).get("Version", [""])[0]
             service = unsigned_service(scope, version) or "query"
         app = self.service_apps.get(service)
         if app is None:
-            return False
+            return receive
         await _call(service, app, scope, receive, send)
-        return True
+        return None
 
 
 #: Services that write nothing to the database: their answers need not wait for its commit.
@@ -333,15 +425,52 @@ async def _call_durably(app: ASGIApp, scope: Scope, receive: Receive, send: Send
     await app(scope, receive, durable_send)
 
 
-async def _buffered(receive: Receive) -> tuple[bytes, Receive]:
-    """Read a request's whole body; a ``receive`` that hands it out again."""
+#: The largest form-encoded body read to find its ``Version`` (the query services'
+#: own limit, CloudFormation's: a 1 MB template, form-encoded); it is read before any
+#: authentication, so it must not grow with what a client sends.
+MAX_FORM_BODY = 4 * 1024 * 1024
+
+
+class _FormTooLarge(Exception):
+    """A form-encoded body over :data:`MAX_FORM_BODY` (declared or sent)."""
+
+
+def _declared_length(scope: Scope) -> int | None:
+    for key, value in scope.get("headers", ()):
+        if key == b"content-length":
+            text = bytes(value).decode("latin-1").strip()
+            return int(text) if text.isdigit() else None
+    return None
+
+
+def _form_too_large() -> Response:
+    request_id = protocol.new_request_id()
+    body = (
+        "<ErrorResponse><Error><Type>Sender</Type><Code>ValidationError</Code>"
+        f"<Message>Request body exceeds the maximum request size of {MAX_FORM_BODY} bytes"
+        f"</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>"
+    )
+    headers = {"x-amzn-RequestId": request_id, "connection": "close"}
+    return Response(body, 413, headers, "text/xml")
+
+
+async def _buffered(receive: Receive, declared: int | None = None) -> tuple[bytes, Receive]:
+    """Read a request's whole body (at most :data:`MAX_FORM_BODY` bytes, else
+    :class:`_FormTooLarge`); a ``receive`` that hands it out again."""
+    if declared is not None and declared > MAX_FORM_BODY:
+        raise _FormTooLarge()
     chunks: list[bytes] = []
+    size = 0
     more = True
     while more:
         message = await receive()
         if message["type"] != "http.request":
             break
-        chunks.append(message.get("body", b""))
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_FORM_BODY:
+            raise _FormTooLarge()
+        chunks.append(chunk)
         more = message.get("more_body", False)
     body = b"".join(chunks)
     replayed = False

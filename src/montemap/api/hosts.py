@@ -175,13 +175,18 @@ class HostPolicy:
             )
 
     def check(self, scope: Scope) -> None:
-        """Both checks on an ASGI scope; raises :class:`ApiError` (421 or 403)."""
+        """Both checks on an ASGI scope; raises :class:`ApiError` (421 or 403; 400 for two
+        ``Host`` headers, RFC 9112 3.2)."""
         host: bytes | None = None
         origin: bytes | None = None
         for key, value in scope.get("headers", ()):
             if key == b"host":
+                if host is not None:  # which one would each part of the server read?
+                    raise _refused(400, "Request refused: it has more than one Host header.")
                 host = value
             elif key == b"origin":
+                if origin is not None:
+                    raise _refused(403, "Request refused: it has more than one Origin header.")
                 origin = value
         if host is None or host not in self._accepted_raw:
             self.check_host(None if host is None else bytes(host).decode("latin-1"))
@@ -205,11 +210,56 @@ def _refused(status: int, message: str, code: str = "AccessDeniedException") -> 
     return ApiError(code, message, status=status)
 
 
+#: Request headers a reverse proxy adds to say for whom it relays.
+FORWARDING_HEADERS = (b"forwarded", b"x-forwarded-for", b"x-real-ip")
+
+
+def is_local_request(scope: Scope) -> bool:
+    """Whether a request comes from a process on this machine, by no relay: a loopback
+    client, no proxy's forwarding header, and a loopback name in ``Host``.
+
+    A reverse proxy on this machine (the TLS front docs/security.md suggests) is a
+    loopback client for every remote user: its requests name the server by its
+    public name (an ``--allowed-host``) or say whom they relay. An SSH tunnel's
+    are local (``localhost:9000``). For what no client signs and only this
+    machine may use once keys are configured (the console, ``/metrics``).
+    """
+    client = scope.get("client")
+    if not client or not is_loopback(str(client[0])):
+        return False
+    host: bytes | None = None
+    for key, value in scope.get("headers", ()):
+        if key in FORWARDING_HEADERS:
+            return False
+        if key == b"host":
+            host = value
+    name = host_name(bytes(host).decode("latin-1")) if host is not None else None
+    return name is not None and (is_loopback(name) or name.endswith(".localhost"))
+
+
+def browser_mark(scope: Scope) -> str | None:
+    """The first header of ``scope`` that only browsers send (``origin``, ``sec-fetch-*``)."""
+    for key, _ in scope.get("headers", ()):
+        if key in BROWSER_HEADERS:
+            return bytes(key).decode()
+    return None
+
+
+def refuse_from_browser(mark: str, what: str) -> ApiError:
+    """The refusal (403) of a browser request (``mark``: its browser header) for ``what``."""
+    return _refused(
+        403,
+        f"Request refused: it carries the browser header {mark!r}, and {what} starts "
+        "processes on the host; that is not accepted from web pages.",
+    )
+
+
 def may_start_processes(scope: Scope) -> None:
     """Refuse a request for an action that starts processes unless the server trusts it.
 
     Call it before doing anything for ECS RegisterTaskDefinition, CreateService,
-    UpdateService and RunTask, Lambda CreateFunction and UpdateFunctionCode,
+    UpdateService and RunTask, Lambda CreateFunction, UpdateFunctionCode and
+    UpdateFunctionConfiguration,
     CloudFormation CreateStack, UpdateStack, CreateChangeSet and ExecuteChangeSet
     (any action whose input becomes a command, code or template the host runs),
     after the request was authenticated::
@@ -224,14 +274,14 @@ def may_start_processes(scope: Scope) -> None:
     ``scope["state"]["access_key_id"]`` (``request.state.access_key_id``, as
     :class:`montemap.api.credentials.SigV4Authenticator` does).
     """
-    for key, _ in scope.get("headers", ()):
-        if key in BROWSER_HEADERS:
-            raise _refused(
-                403,
-                f"Request refused: it carries the browser header {bytes(key).decode()!r}, and "
-                "actions that start processes on the host (task definitions, services, tasks, "
-                "function code, templates) are not accepted from web pages.",
-            )
+    mark = browser_mark(scope)
+    if mark is not None:
+        raise _refused(
+            403,
+            f"Request refused: it carries the browser header {mark!r}, and "
+            "actions that start processes on the host (task definitions, services, tasks, "
+            "function code and configuration, templates) are not accepted from web pages.",
+        )
     policy = scope.get(SCOPE_KEY)
     keys_configured = isinstance(policy, HostPolicy) and policy.keys_configured
     state = scope.get("state") or {}

@@ -102,9 +102,62 @@ def _non_json_value(value: Any) -> str | None:
     return f"a value of YAML type {type(value).__name__}"
 
 
+#: Values a YAML definition may expand to through its aliases, besides one per character of
+#: its text (more than any JSON text of that length holds). Aliases let a few hundred bytes
+#: name 10**8 values ("billion laughs"), and everything after parsing walks them expanded.
+_YAML_EXPANSION_ALLOWANCE = 100_000
+
+
+def _expanded_size(root: yaml.Node, limit: int) -> int | None:
+    """How many values ``root`` holds with its aliases expanded, capped at ``limit + 1``;
+    ``None`` when an alias refers to a node that contains it (a recursive structure)."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        key = id(node)
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            children = [part for pair in node.value for part in pair]
+        if finished:
+            open_nodes.discard(key)
+            sizes[key] = min(limit + 1, 1 + sum(sizes[id(child)] for child in children))
+        elif key in open_nodes:
+            return None
+        elif key not in sizes:
+            open_nodes.add(key)
+            stack.append((node, True))
+            stack.extend((child, False) for child in children if id(child) not in sizes)
+    return sizes[id(root)]
+
+
+def _compose_bounded(text: str) -> Any:
+    """``yaml.load`` with the loader above, refusing alias amplification before constructing."""
+    loader = _YamlLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        limit = _YAML_EXPANSION_ALLOWANCE + len(text)
+        size = _expanded_size(node, limit)
+        if size is None:
+            raise _parse_error("Invalid definition: a YAML alias refers to a value containing it")
+        if size > limit:
+            raise _parse_error(
+                f"Invalid definition: its YAML aliases expand it to more than {limit} values "
+                "(alias amplification); write the repeated parts out or use fewer aliases"
+            )
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
 def _load_yaml(text: str, json_error: json.JSONDecodeError) -> Any:
     try:
-        value = yaml.load(text, Loader=_YamlLoader)
+        value = _compose_bounded(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""

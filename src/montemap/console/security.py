@@ -2,7 +2,9 @@
 
 - **Clients.** When the server checks credentials (it listens beyond
   loopback), the console, which has no login of its own, answers only
-  loopback clients; others get 403 with the reason.
+  local requests (:func:`montemap.api.hosts.is_local_request`: a loopback
+  client naming the server by a loopback name, through no proxy); others
+  get 403 with the reason.
 - **Host header.** The server's one host policy
   (:class:`montemap.api.hosts.HostPolicy`: loopback names, the bound address,
   ``--allowed-host`` names), so a hostile site that rebinds its DNS name to
@@ -28,7 +30,7 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 from starlette.responses import Response
 
-from montemap.api.hosts import SCOPE_KEY, HostPolicy, is_loopback
+from montemap.api.hosts import SCOPE_KEY, HostPolicy, is_local_request
 from montemap.errors import ApiError, MontemapError
 
 COOKIE = "montemap_console_csrf"
@@ -68,13 +70,13 @@ class Guard:
 
     def check_request(self, request: Request) -> None:
         """Refuse remote clients (when required) and Host headers not naming this server."""
-        client = request.client.host if request.client else None
-        if self.loopback_only and not (client is not None and is_loopback(client)):
+        if self.loopback_only and not is_local_request(request.scope):
             raise Refused(
                 403,
                 "The console is served to loopback clients only while the server requires"
                 " credentials: it has no login of its own. Open it on the server's machine"
-                " (or through an SSH tunnel to 127.0.0.1).",
+                " as http://localhost:PORT (or through an SSH tunnel to 127.0.0.1), not"
+                " through a proxy.",
             )
         # The server's own policy (with its --allowed-host names) when the app set one.
         hosts = request.scope.get(SCOPE_KEY)

@@ -117,18 +117,23 @@ def unpack(data: bytes, target: Path) -> None:
 
 def _extract(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, root: Path, written: int) -> int:
     dest = root.joinpath(*PurePosixPath(entry.filename).parts)
-    if entry.is_dir():
-        dest.mkdir(parents=True, exist_ok=True)
-        return written
-    dest.parent.mkdir(parents=True, exist_ok=True)
     try:
+        if entry.is_dir():
+            dest.mkdir(parents=True, exist_ok=True)
+            return written
+        dest.parent.mkdir(parents=True, exist_ok=True)
         with archive.open(entry) as src, open(dest, "wb") as out:
             while chunk := src.read(_CHUNK):
                 written += len(chunk)
                 if written > MAX_UNZIPPED:
                     raise _unzipped_too_large()
                 out.write(chunk)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as exc:
+    except (FileExistsError, NotADirectoryError, IsADirectoryError):
+        # 'a' and 'a/b' (either order), 'a/' and 'a': the server's paths stay out of it
+        raise _bad(f"entry '{entry.filename}' is both a file and a directory in the zip")
+    except OSError as exc:
+        raise _bad(f"entry '{entry.filename}' cannot be written ({exc.strerror or exc})")
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as exc:
         raise _bad(f"entry '{entry.filename}' cannot be read ({exc})")
     mode = entry.external_attr >> 16
     os.chmod(dest, 0o755 if mode & 0o111 else 0o644)

@@ -194,6 +194,9 @@ class LambdaApp:
         return _json(config)
 
     async def update_configuration(self, call: Call) -> Response:
+        # Handler, Runtime and Environment (PYTHONPATH, NODE_OPTIONS, LD_PRELOAD...) decide
+        # what the function's process runs: as process-starting as new code.
+        may_start_processes(call.request.scope)
         return _json(await self.service.update_configuration(call.params["fn"], call.json()))
 
     async def update_code(self, call: Call) -> Response:

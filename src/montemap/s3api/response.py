@@ -14,6 +14,14 @@ from starlette.types import Send
 from montemap.s3api.errors import S3Error
 
 XML_TYPE = b"application/xml"
+#: On every S3 response. Objects are served on the server's one origin, the console's:
+#: without these, an object stored as ``text/html`` (or sniffed as such) would be a page
+#: of that origin whose scripts could read console pages and call the API. Sandboxed, it
+#: runs no script and has an opaque origin; SDK clients do not look at these headers.
+CONTAINED = (
+    (b"content-security-policy", b"default-src 'none'; style-src 'unsafe-inline'; sandbox"),
+    (b"x-content-type-options", b"nosniff"),
+)
 
 
 @dataclass
@@ -33,6 +41,7 @@ class S3Response:
     async def send(self, send: Send, request_id: str, *, head: bool = False) -> None:
         headers = self.headers
         headers.append((b"x-amz-request-id", request_id.encode()))
+        headers.extend(CONTAINED)
         if self.status not in (204, 304):  # responses that never have a body
             length = self.length if self.length is not None else len(self.body)
             headers.append((b"content-length", str(length).encode()))

@@ -3,11 +3,12 @@ cannot hold.
 
 A key is a path below its bucket's directory, one directory per ``/``. S3 keys
 may also have empty segments (``a//b``, ``/a``, a "folder" key ``a/``), ``.``
-and ``..`` segments: those segments are kept as escaped names,
+and ``..`` segments: those segments, and any that starts like the store's own file
+names (``.montemap-``: escaped and long segments, temporary files), are kept as escaped names,
 ``.montemap-key-<hex of the segment's UTF-8>`` (so ``a/`` is the file
 ``a/.montemap-key-``, ``a/../b`` is ``a/.montemap-key-2e2e/b``), which no
-path resolution can take out of the bucket. A segment that starts with that
-prefix is escaped too, so every name reads back as one key.
+path resolution can take out of the bucket, so every name reads back as one key
+and no key hides among the store's temporary files.
 
 A segment longer than a file name may be (255 bytes, escaped or not) is named
 ``.montemap-long-<SHA-256 of the segment>``, and the segment itself is kept in
@@ -23,6 +24,9 @@ from __future__ import annotations
 import hashlib
 import os
 
+#: The names the store gives its own files start so (escaped segments, long segments,
+#: temporary files): a key segment starting so is escaped, never taken for one of them.
+RESERVED = ".montemap-"
 #: The name prefix of an escaped segment.
 ESCAPE = ".montemap-key-"
 #: The name prefix of a segment too long for a file name.
@@ -40,8 +44,7 @@ def key_path(key: str) -> str:
         "//" not in padded
         and "/./" not in padded
         and "/../" not in padded
-        and ESCAPE not in key
-        and LONG not in key
+        and RESERVED not in key
         and (len(key) <= NAME_MAX // 4 or not _has_long_segment(key))
     ):
         return key
@@ -55,7 +58,7 @@ def _has_long_segment(key: str) -> bool:
 def escaped(segment: str) -> str:
     """The file name of one segment of a key."""
     name = segment
-    if segment in ("", ".", "..") or segment.startswith((ESCAPE, LONG)):
+    if segment in ("", ".", "..") or segment.startswith(RESERVED):
         name = ESCAPE + segment.encode("utf-8").hex()
     if len(name.encode("utf-8")) > NAME_MAX:
         return LONG + hashlib.sha256(segment.encode("utf-8")).hexdigest()
