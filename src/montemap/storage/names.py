@@ -63,21 +63,13 @@ def validate_new_bucket(bucket: object) -> str:
 
 
 def validate_key(key: object) -> str:
-    """Return ``key`` if it stays inside its bucket, else raise ``InvalidKey``."""
-    if not isinstance(key, str) or not key:
-        raise ObjectStoreError("InvalidKey", f"object key must be a non-empty string, got {key!r}")
-    try:
-        size = len(key.encode("utf-8"))
-    except UnicodeEncodeError:
-        raise ObjectStoreError("InvalidKey", f"object key {key!r} is not valid UTF-8", key=key)
-    if size > MAX_KEY_BYTES:
-        raise ObjectStoreError(
-            "InvalidKey", f"object key is {size} bytes long, the limit is {MAX_KEY_BYTES}", key=key
-        )
-    if "\x00" in key or "\\" in key:
-        raise ObjectStoreError(
-            "InvalidKey", f"object key {key!r} contains a NUL byte or a backslash", key=key
-        )
+    """Return ``key`` if it stays inside its bucket as a path, else raise ``InvalidKey``:
+    an object key (:func:`validate_object_key`) with no backslash, no leading ``/`` and no
+    empty, ``.`` or ``..`` segment."""
+    validate_object_key(key)
+    assert isinstance(key, str)
+    if "\\" in key:
+        raise ObjectStoreError("InvalidKey", f"object key {key!r} contains a backslash", key=key)
     if key.startswith("/") or any(part in ("", ".", "..") for part in key.split("/")):
         raise ObjectStoreError(
             "InvalidKey",
