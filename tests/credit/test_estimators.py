@@ -25,6 +25,12 @@ from montemap.credit.sampling import path_design
 ALPHAS = (0.99, 0.999)
 
 
+def _known(x: float | None) -> float:
+    """A bound or SE the run estimated (these runs have enough paths in the tail)."""
+    assert x is not None
+    return x
+
+
 def _p(z: np.ndarray | float, pd: float, rho: float) -> np.ndarray:
     c = stats.norm.ppf(pd)
     return np.asarray(stats.norm.cdf((c - np.sqrt(rho) * np.asarray(z)) / np.sqrt(1 - rho)))
@@ -87,10 +93,10 @@ def test_is_converges_to_vasicek_large_portfolio() -> None:
         f_var, f_es = _finite_var_es(cdf, a)
         assert abs(f_var / n - v_var) < 0.03 * v_var and abs(f_es / n - v_es) < 0.03 * v_es
         t = tails[0][a]
-        assert abs(t.var - f_var) <= 4 * t.var_se + 1, (a, t, f_var)
-        assert abs(t.es - f_es) <= 4 * t.es_se + 1, (a, t, f_es)
-        assert abs(t.var / n - v_var) < 4 * t.var_se / n + 0.03 * v_var
-        assert abs(t.es / n - v_es) < 4 * t.es_se / n + 0.03 * v_es
+        assert abs(t.var - f_var) <= 4 * _known(t.var_se) + 1, (a, t, f_var)
+        assert abs(t.es - f_es) <= 4 * _known(t.es_se) + 1, (a, t, f_es)
+        assert abs(t.var / n - v_var) < 4 * _known(t.var_se) / n + 0.03 * v_var
+        assert abs(t.es / n - v_es) < 4 * _known(t.es_se) / n + 0.03 * v_es
 
 
 def test_intervals_cover_the_true_value_over_independent_seeds() -> None:
@@ -106,8 +112,8 @@ def test_intervals_cover_the_true_value_over_independent_seeds() -> None:
         tails, _ = difference_table(losses, weights, ALPHAS, seed=seed, replicates=200)
         for a in ALPHAS:
             t = tails[0][a]
-            hits[(a, "var")] += t.var_ci[0] <= truth[a][0] <= t.var_ci[1]
-            hits[(a, "es")] += t.es_ci[0] <= truth[a][1] <= t.es_ci[1]
+            hits[(a, "var")] += _known(t.var_ci[0]) <= truth[a][0] <= _known(t.var_ci[1])
+            hits[(a, "es")] += _known(t.es_ci[0]) <= truth[a][1] <= _known(t.es_ci[1])
     for key, count in hits.items():
         assert count / len(seeds) >= 0.90, (key, count)
 
@@ -138,7 +144,7 @@ def test_crn_losses_and_tails_never_fall_as_the_shock_rises() -> None:
         assert all(tails[j][a].var <= tails[j + 1][a].var for j in range(3))
         assert all(tails[j][a].es <= tails[j + 1][a].es for j in range(3))
         assert diffs[3][a].var == pytest.approx(tails[3][a].var - tails[0][a].var)
-        assert diffs[3][a].var_ci[0] <= diffs[3][a].var <= diffs[3][a].var_ci[1]
+        assert _known(diffs[3][a].var_ci[0]) <= diffs[3][a].var <= _known(diffs[3][a].var_ci[1])
 
 
 def test_euler_contributions_sum_to_es_and_match_the_analytic_share() -> None:

@@ -14,6 +14,12 @@ of :mod:`montemap.credit.sampling` (all 1 for the plain estimator):
   counts, ``BOOTSTRAP`` replicates, seeded by the run's seed) with the same
   resampled paths in every scenario, so differences between scenarios get
   their own intervals; ``se`` is the replicates' standard deviation.
+* what the paths cannot say is ``None`` (``null`` in ``summary.json``), never a
+  zero-width interval: every SE and interval with fewer than 2 paths, and the
+  upper bound (with the SE) of a VaR/ES that rests on the run's largest path loss
+  alone (that path carries more than the tail's weight ``S (1 - a)``: nothing was
+  observed beyond it, so no resample can exceed it); a difference takes the
+  unknown bound of either scenario (upper from the scenario, lower from the base).
 """
 
 from __future__ import annotations
@@ -36,10 +42,15 @@ class Tail:
 
     var: float
     es: float
-    var_se: float
-    es_se: float
-    var_ci: tuple[float, float]
-    es_ci: tuple[float, float]
+    var_se: float | None
+    es_se: float | None
+    var_ci: tuple[float | None, float | None]
+    es_ci: tuple[float | None, float | None]
+
+    @property
+    def bandwidth(self) -> float:
+        """The VaR's SE where known, else 0 (a kernel bandwidth floor applies)."""
+        return self.var_se if self.var_se is not None else 0.0
 
 
 def var_es(
@@ -56,6 +67,13 @@ def var_es(
     var = float(losses[i])
     excess = float(np.dot(weights[:i], losses[:i] - var)) if i else 0.0
     return var, var + excess / budget
+
+
+def at_largest_loss(weights_sorted: NDArray[np.float64], alpha: float, total: float) -> bool:
+    """Whether :func:`var_es` picks the largest path loss: its path alone carries more
+    than the tail's weight ``total (1 - alpha)``, so the data bound the VaR (and the ES,
+    then equal) from below only."""
+    return weights_sorted.shape[0] == 0 or float(weights_sorted[0]) > total * (1.0 - alpha)
 
 
 def difference_table(
@@ -88,6 +106,9 @@ def _tails_and_diffs(
             for j in range(k)
         ]
     )  # (K, A, 2)
+    open_top = [
+        [at_largest_loss(weights[orders[j]], a, float(s)) for a in alphas] for j in range(k)
+    ]
     boot = np.empty((replicates, k, len(alphas), 2))
     rng = np.random.Generator(np.random.Philox(key=[_BOOT_KEY, seed]))
     chunk = max(1, _CHUNK_ELEMENTS // max(s, 1))
@@ -104,35 +125,59 @@ def _tails_and_diffs(
     for j in range(k):
         tails, diffs = {}, {}
         for ia, a in enumerate(alphas):
-            tails[a] = _summarise(point[j, ia], boot[:, j, ia])
-            diffs[a] = _summarise(point[j, ia] - point[0, ia], boot[:, j, ia] - boot[:, 0, ia])
+            few = s < 2
+            tails[a] = _summarise(
+                point[j, ia],
+                boot[:, j, ia],
+                low_known=not few,
+                high_known=not (few or open_top[j][ia]),
+            )
+            same = j == 0  # the base minus itself: exactly 0 on every path
+            diffs[a] = _summarise(
+                point[j, ia] - point[0, ia],
+                boot[:, j, ia] - boot[:, 0, ia],
+                low_known=same or not (few or open_top[0][ia]),
+                high_known=same or not (few or open_top[j][ia]),
+            )
         out.append((tails, diffs))
     return out
 
 
-def _summarise(point: NDArray[np.float64], reps: NDArray[np.float64]) -> Tail:
-    """Point estimates with the bootstrap SE and the percentile 95% interval."""
+def _summarise(
+    point: NDArray[np.float64], reps: NDArray[np.float64], *, low_known: bool, high_known: bool
+) -> Tail:
+    """Point estimates with the bootstrap SE and the percentile 95% interval; a bound
+    the paths cannot give is ``None``, and so is the SE then."""
     lo = np.quantile(reps, 0.025, axis=0)
     hi = np.quantile(reps, 0.975, axis=0)
     sd = reps.std(axis=0, ddof=1) if reps.shape[0] > 1 else np.zeros(2)
+    known = low_known and high_known
+
+    def ci(f: int) -> tuple[float | None, float | None]:
+        return (
+            min(float(lo[f]), float(point[f])) if low_known else None,
+            max(float(hi[f]), float(point[f])) if high_known else None,
+        )
+
     return Tail(
         var=float(point[0]),
         es=float(point[1]),
-        var_se=float(sd[0]),
-        es_se=float(sd[1]),
-        var_ci=(min(float(lo[0]), float(point[0])), max(float(hi[0]), float(point[0]))),
-        es_ci=(min(float(lo[1]), float(point[1])), max(float(hi[1]), float(point[1]))),
+        var_se=float(sd[0]) if known else None,
+        es_se=float(sd[1]) if known else None,
+        var_ci=ci(0),
+        es_ci=ci(1),
     )
 
 
 def weighted_mean_se(
     values: NDArray[np.float64], weights: NDArray[np.float64]
-) -> tuple[float, float]:
-    """Unbiased IS mean ``sum w x / S`` and its standard error ``sd(w x) / sqrt(S)``."""
+) -> tuple[float, float | None]:
+    """Unbiased IS mean ``sum w x / S`` and its standard error ``sd(w x) / sqrt(S)``
+    (``None`` with fewer than 2 paths: one path says nothing about its spread)."""
     s = values.shape[0]
     terms = weights * values
     mean = float(terms.sum()) / s
-    se = float(terms.std(ddof=1)) / math.sqrt(s) if s > 1 else 0.0
+    se = float(terms.std(ddof=1)) / math.sqrt(s) if s > 1 else None
     return mean, se
 
 

@@ -181,7 +181,7 @@ class Contributions:
         for a, t in tails.items():
             omegas.append(es_path_weights(losses, weights, a, t.var))
             self.figures.append((f"es_{a}", t.es))
-            omegas.append(var_path_weights(losses, weights, t.var, t.var_se))
+            omegas.append(var_path_weights(losses, weights, t.var, t.bandwidth))
             self.figures.append((f"var_{a}", t.var))
         self.centres, masses = factor_bins(factor, omegas)
         self.active = n > 0 and self.centres.shape[0] > 0

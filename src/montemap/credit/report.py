@@ -28,7 +28,7 @@ from montemap.credit.report_charts import (
     pd_histogram_chart,
     scenario_colors,
 )
-from montemap.credit.report_format import money, pct, shock_label
+from montemap.credit.report_format import bound, money, pct, shock_label
 from montemap.credit.report_inputs import (
     LoanStats,
     ReportError,
@@ -103,6 +103,7 @@ def render_report(
         sections=build_sections(summary),
         notes=notes,
         money=money,
+        bound=bound,
         pct=pct,
         shock_label=shock_label,
     )

@@ -6,6 +6,14 @@ everywhere in ``report.html``.
 
 from __future__ import annotations
 
+from markupsafe import Markup
+
+#: What the report writes for an interval bound or SE the paths cannot give.
+UNKNOWN = Markup(
+    '<span class="unknown" title="not resolved by the simulated paths (too few in the '
+    'tail): raise --paths">?</span>'
+)
+
 
 def money(x: float) -> str:
     """Compact currency: $1.04B, $10.7M, $312K, $45."""
@@ -16,6 +24,11 @@ def money(x: float) -> str:
             v = x / size
             return f"{sign}${v:,.{2 if v < 10 else 1}f}{unit}"
     return f"{sign}${x:,.0f}"
+
+
+def bound(x: float | None) -> str:
+    """:func:`money`, or :data:`UNKNOWN` for a bound or SE the run could not estimate."""
+    return UNKNOWN if x is None else money(x)
 
 
 def pct(x: float, digits: int = 2) -> str:

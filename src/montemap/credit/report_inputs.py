@@ -67,7 +67,7 @@ class Scenario:
     shock_bp: int
     exposure: float
     expected_loss: float
-    expected_loss_se: float
+    expected_loss_se: float | None
     unexpected_loss: float
     var: dict[str, float]
     es: dict[str, float]
@@ -79,18 +79,27 @@ class Scenario:
     loss_histogram: tuple[list[float], list[int]] | None
     pd_histogram: tuple[list[float], list[int]] | None
     breakdowns: dict[str, list[dict[str, Any]]]
-    var_ci: dict[str, tuple[float, float]] = field(default_factory=dict)
-    es_ci: dict[str, tuple[float, float]] = field(default_factory=dict)
+    var_ci: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
+    es_ci: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
 
 
-def _intervals(raw: Any) -> dict[str, tuple[float, float]]:
-    """``{"0.99": [low, high]}`` entries that are well formed (older summaries have none)."""
+def _bound(x: Any) -> float | None:
+    return float(x) if isinstance(x, int | float) and not isinstance(x, bool) else None
+
+
+def _intervals(raw: Any) -> dict[str, tuple[float | None, float | None]]:
+    """``{"0.99": [low, high]}`` entries that are well formed (older summaries have none);
+    a bound the run could not estimate is ``null`` there, ``None`` here."""
     if not isinstance(raw, dict):
         return {}
     out = {}
     for k, v in raw.items():
-        if isinstance(v, list) and len(v) == 2 and all(isinstance(x, int | float) for x in v):
-            out[str(k)] = (float(v[0]), float(v[1]))
+        if (
+            isinstance(v, list)
+            and len(v) == 2
+            and all(x is None or _bound(x) is not None for x in v)
+        ):
+            out[str(k)] = (_bound(v[0]), _bound(v[1]))
     return out
 
 
@@ -152,7 +161,7 @@ def _scenario(raw: Any, i: int) -> Scenario:
         shock_bp=shock,
         exposure=_num(raw, "exposure", where),
         expected_loss=_num(raw, "expected_loss", where),
-        expected_loss_se=float(raw.get("expected_loss_se") or 0.0),
+        expected_loss_se=_bound(raw.get("expected_loss_se")),
         unexpected_loss=float(raw.get("unexpected_loss") or 0.0),
         var=levels["var"],
         es=levels["es"],

@@ -25,12 +25,16 @@ def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _pair(value: Any) -> tuple[float, float] | None:
+def _pair(value: Any, present: bool = True) -> tuple[float | None, float | None] | None:
+    """An interval ``[low, high]``; a bound the run could not estimate (``null``) is
+    ``None``, and a ``null`` interval that is present is ``(None, None)``."""
+    if value is None and present:
+        return None, None
     if not isinstance(value, list | tuple) or len(value) != 2:
         return None
-    if not all(isinstance(x, int | float) for x in value):
+    if not all(x is None or isinstance(x, int | float) for x in value):
         return None
-    return float(value[0]), float(value[1])
+    return tuple(None if x is None else float(x) for x in value)  # type: ignore[return-value]
 
 
 def vs_base_rows(scenarios: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -41,11 +45,18 @@ def vs_base_rows(scenarios: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]
         vb = _dict(sc.get("vs_base"))
         if not vb:
             continue
-        figures = [("expected loss", vb.get("expected_loss"), _pair(vb.get("expected_loss_ci")))]
+        figures = [
+            (
+                "expected loss",
+                vb.get("expected_loss"),
+                _pair(vb.get("expected_loss_ci"), "expected_loss_ci" in vb),
+            )
+        ]
         for name, label in (("var", "VaR"), ("es", "ES")):
             for level in LEVELS:
                 value = _dict(vb.get(name)).get(level)
-                ci = _pair(_dict(vb.get(f"{name}_ci")).get(level))
+                cis = _dict(vb.get(f"{name}_ci"))
+                ci = _pair(cis.get(level), level in cis)
                 figures.append((f"{label} {float(level) * 100:g}%", value, ci))
         rows.append(
             {

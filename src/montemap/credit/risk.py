@@ -39,7 +39,7 @@ def vs_base(
     return {
         "expected_loss": delta,
         "expected_loss_se": se,
-        "expected_loss_ci": [delta - 1.96 * se, delta + 1.96 * se],
+        "expected_loss_ci": [delta - 1.96 * se, delta + 1.96 * se] if se is not None else None,
         "var": {k: t.var for k, t in levels.items()},
         "var_se": {k: t.var_se for k, t in levels.items()},
         "var_ci": {k: list(t.var_ci) for k, t in levels.items()},
@@ -67,7 +67,7 @@ def scenario_contributions(
     for a, t in tails.items():
         omegas.append(es_path_weights(losses, weights, a, t.var))
         figures.append((f"es_{a}", t.es))
-        omegas.append(var_path_weights(losses, weights, t.var, t.var_se))
+        omegas.append(var_path_weights(losses, weights, t.var, t.bandwidth))
         figures.append((f"var_{a}", t.var))
     centres, masses = factor_bins(factor, omegas)
     lgd_ead = col("lgd").astype(np.float64) * col("ead").astype(np.float64)

@@ -405,12 +405,12 @@ def paths_for_target(summary: Mapping[str, Any], target: float, pilot: int) -> i
     ratios = [
         float(sc["var_se"]["0.999"]) / float(sc["var"]["0.999"])
         for sc in summary["scenarios"]
-        if float(sc["var"]["0.999"]) > 0
+        if float(sc["var"]["0.999"]) > 0 and sc["var_se"]["0.999"] is not None
     ]
     if not ratios:
         raise SimulateError(
-            f"the pilot run of {pilot:,} paths has VaR 99.9% of 0 in every scenario: "
-            "--target-se cannot size the run; give --paths"
+            f"the pilot run of {pilot:,} paths has VaR 99.9% of 0, or no standard error "
+            "of it, in every scenario: --target-se cannot size the run; give --paths"
         )
     wanted = math.ceil(pilot * (max(ratios) / target) ** 2 / 1000) * 1000
     return int(min(max(wanted, pilot), MAX_PATHS))

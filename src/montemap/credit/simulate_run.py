@@ -75,7 +75,7 @@ def _worst_relative_se(summary: dict[str, Any]) -> float:
     ratios = [
         sc["var_se"]["0.999"] / sc["var"]["0.999"]
         for sc in summary["scenarios"]
-        if sc["var"]["0.999"] > 0
+        if sc["var"]["0.999"] > 0 and sc["var_se"]["0.999"] is not None
     ]
     return max(ratios) if ratios else float("nan")
 
@@ -91,10 +91,13 @@ def print_summary(s: dict[str, Any]) -> None:
         f"{'95% interval':>29} {'flagged':>8} {'mean PD':>8}"
     )
     for sc in s["scenarios"]:
-        low, high = sc.get("var_ci", {}).get("0.999", [float("nan"), float("nan")])
+        low, high = (
+            "?" if x is None else f"{x:,.0f}"
+            for x in sc.get("var_ci", {}).get("0.999", [None, None])
+        )
         print(
             f"{sc['shock_bp']:>5}bp {sc['exposure']:>16,.0f} {sc['expected_loss']:>14,.0f} "
-            f"{sc['var']['0.999']:>14,.0f} {low:>14,.0f}-{high:<14,.0f} "
+            f"{sc['var']['0.999']:>14,.0f} {low:>14}-{high:<14} "
             f"{sc['defaults_flagged']:>8} {sc['mean_pd']:>8.2%}"
         )
     for line in quality_lines(s):
