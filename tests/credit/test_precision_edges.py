@@ -28,6 +28,7 @@ def _text(out: Path) -> str:
 
 
 def _run(root: Path, paths: int, estimator: str, shocks: tuple[int, ...] = (0, 300)) -> dict:
+    root.mkdir(parents=True, exist_ok=True)
     tape = root / "book.csv"
     tape.write_bytes(csv_bytes(portfolio(60, seed=3), [*portfolio(1)[0].keys(), "NOI"]))
     params = RunParams(paths=paths, seed=4, as_of=AS_OF, shocks_bp=shocks, estimator=estimator)
@@ -87,3 +88,34 @@ def test_few_paths_summary_and_report_say_what_is_unknown(tmp_path: Path, paths:
 
     assert f"{money(var)}–{money(var)}" not in text
     assert "?" in text
+
+
+def test_narrative_states_the_paired_difference_and_when_it_is_noise(tmp_path: Path) -> None:
+    summary = _run(tmp_path / "a", 200, "is", shocks=(0, 300))
+    vb = summary["scenarios"][-1]["vs_base"]
+    low, high = vb["expected_loss_ci"]
+    assert low > 0
+    text = _text(tmp_path / "a" / "out")
+    assert (
+        f"(a difference of {money(vb['expected_loss'])}, 95% interval {money(low)} to "
+        f"{money(high)} on the same paths)" in text
+    )
+    # +1 bp: a change the paths cannot tell from none, and said so
+    summary = _run(tmp_path / "b", 200, "is", shocks=(0, 1))
+    low, high = summary["scenarios"][-1]["vs_base"]["expected_loss_ci"]
+    assert low <= 0 <= high
+    assert "not distinguishable from no change" in _text(tmp_path / "b" / "out")
+
+
+def test_narrative_without_a_baseline_does_not_call_the_base_today(tmp_path: Path) -> None:
+    _run(tmp_path, 100, "is", shocks=(-200, -100))
+    text = _text(tmp_path / "out")
+    assert "at today's rates" not in text and "(today " not in text
+    assert "higher than in the -200 bp scenario" in text
+    assert "in the -200 bp scenario;" in text
+    assert "less a month than today" in text  # rate cuts: not "pay -3.4% more"
+
+
+def test_narrative_says_when_the_tail_is_beyond_the_paths(tmp_path: Path) -> None:
+    _run(tmp_path, 10, "plain")
+    assert "10 paths do not reach that far into the tail" in _text(tmp_path / "out")

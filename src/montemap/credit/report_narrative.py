@@ -12,7 +12,7 @@ from typing import Any
 
 from markupsafe import Markup
 
-from montemap.credit.report_format import money, pct
+from montemap.credit.report_format import money, pct, shock_label
 from montemap.credit.report_inputs import DSCR_LINE, DTI_LINE, LoanStats, Scenario
 
 
@@ -36,12 +36,12 @@ def narrative(
             )
         )
         return out
-    out.append(_rise(base, worst))
+    out.append(_rise(base, worst, _paired_el(summary, base, worst)))
     if "0.999" in worst.var and "0.999" in base.var:
-        out.append(_tail(base, worst))
+        out.append(_tail(base, worst, int(summary.get("paths") or 0)))
     s0, s1 = stats.get(base.shock_bp), stats.get(worst.shock_bp)
     if s0 is not None and s1 is not None and s1.loans:
-        out += _borrowers(s0, s1)
+        out += _borrowers(s0, s1, "today" if base.shock_bp == 0 else f"at {base.shock_bp:+d} bp")
     out.append(_flagged(summary, base, worst))
     paths = int(summary.get("paths") or 0)
     if paths and paths < 10_000:
@@ -72,47 +72,120 @@ def _portfolio(summary: Mapping[str, Any], base: Scenario) -> Markup:
     )
 
 
-def _rise(base: Scenario, worst: Scenario) -> Markup:
-    """Expected loss and mean PD before and after the largest rise."""
+def _today(base: Scenario) -> str:
+    """How the text names the scenario the rise is measured from."""
+    return (
+        "at today's rates"
+        if base.shock_bp == 0
+        else f"in the {shock_label(base.shock_bp)} scenario"
+    )
+
+
+def _paired_el(
+    summary: Mapping[str, Any], base: Scenario, worst: Scenario
+) -> tuple[float, float | None, float | None] | None:
+    """The expected-loss difference ``worst - base`` with its 95% interval, estimated on
+    the same paths (``vs_base`` of summary.json, whose base is the first scenario): only
+    where the narrative's base is that scenario."""
+    raw = [sc for sc in summary.get("scenarios") or [] if isinstance(sc, dict)]
+    if not raw or raw[0].get("shock_bp") != base.shock_bp:
+        return None
+    sc = next((sc for sc in raw if sc.get("shock_bp") == worst.shock_bp), None)
+    vb = sc.get("vs_base") if sc is not None else None
+    if not isinstance(vb, dict) or not isinstance(vb.get("expected_loss"), int | float):
+        return None
+    ci = vb.get("expected_loss_ci")
+    low, high = ci if isinstance(ci, list) and len(ci) == 2 else (None, None)
+    known = [x if isinstance(x, int | float) else None for x in (low, high)]
+    return float(vb["expected_loss"]), known[0], known[1]
+
+
+def _change(change: float) -> str:
+    """``up 12%``; under 1% with one decimal (``up 0.4%``), so a small change does not
+    read as none."""
+    digits = 0 if abs(change) >= 0.01 or change == 0 else 1
+    return f"{'up' if change >= 0 else 'down'} {abs(change) * 100:.{digits}f}%"
+
+
+def _rise(
+    base: Scenario, worst: Scenario, paired: tuple[float, float | None, float | None] | None
+) -> Markup:
+    """Expected loss and mean PD before and after the largest rise, with the paired
+    difference's 95% interval where the summary has it."""
     rise = worst.shock_bp - base.shock_bp
     change = worst.expected_loss / base.expected_loss - 1 if base.expected_loss else float("nan")
-    return Markup(
-        "If rates rise by <b>{bp} bp</b> ({pp} percentage points), expected loss goes from "
-        "<b>{el0}</b> ({r0} of exposure) to <b>{el1}</b> ({r1}), {chg}. "
+    if math.isfinite(change):
+        chg = _change(change)
+    elif worst.expected_loss == 0:
+        chg = "no simulated path losing anything in either scenario"
+    else:
+        chg = "from no simulated loss"
+    precision = Markup("")
+    if paired is not None and (base.expected_loss or worst.expected_loss):
+        delta, low, high = paired
+        if low is None or high is None:
+            precision = Markup(
+                " (a difference of {d}; with so few paths its 95% interval is unknown)"
+            ).format(d=money(delta))
+        elif low <= 0 <= high:
+            precision = Markup(
+                " (a difference of {d}, 95% interval {lo} to {hi} on the same paths: "
+                "not distinguishable from no change)"
+            ).format(d=money(delta), lo=money(low), hi=money(high))
+        else:
+            precision = Markup(
+                " (a difference of {d}, 95% interval {lo} to {hi} on the same paths)"
+            ).format(d=money(delta), lo=money(low), hi=money(high))
+    lead = (
+        Markup("If rates rise by <b>{bp} bp</b> ({pp} percentage points)")
+        if base.shock_bp == 0
+        else Markup(
+            "With rates <b>{bp} bp</b> ({pp} percentage points) higher than in the {b} scenario"
+        )
+    ).format(bp=rise, pp=f"{rise / 100:.2f}", b=shock_label(base.shock_bp))
+    return lead + Markup(
+        ", expected loss goes from "
+        "<b>{el0}</b> ({r0} of exposure) to <b>{el1}</b> ({r1}), {chg}{precision}. "
         "The average probability of default goes from {pd0} to {pd1}."
     ).format(
-        bp=rise,
-        pp=f"{rise / 100:.2f}",
         el0=money(base.expected_loss),
         r0=pct(base.expected_loss / base.exposure if base.exposure else 0),
         el1=money(worst.expected_loss),
         r1=pct(worst.expected_loss / worst.exposure if worst.exposure else 0),
-        chg=f"{'up' if change >= 0 else 'down'} {abs(change) * 100:.0f}%"
-        if math.isfinite(change)
-        else "from none",
+        chg=chg,
+        precision=precision,
         pd0=pct(base.mean_pd),
         pd1=pct(worst.mean_pd),
     )
 
 
-def _tail(base: Scenario, worst: Scenario) -> Markup:
-    """The 99.9% VaR and ES after the rise, against the baseline's VaR."""
-    return Markup(
+def _tail(base: Scenario, worst: Scenario, paths: int) -> Markup:
+    """The 99.9% VaR and ES after the rise, against the base scenario's VaR; said to be
+    unresolved where the paths do not bound the VaR from above."""
+    text = Markup(
         "In a bad year, one that comes once in a thousand (the 99.9% value at risk), the "
-        "portfolio would lose <b>{v1}</b> after the rise, against {v0} at today's rates; "
+        "portfolio would lose <b>{v1}</b> after the rise, against {v0} {today}; "
         "the average loss in the worst 1 in 1,000 years (expected shortfall) is {es}."
     ).format(
         v1=money(worst.var["0.999"]),
         v0=money(base.var["0.999"]),
+        today=_today(base),
         es=money(worst.es.get("0.999", worst.var["0.999"])),
     )
+    if any(s.var_ci.get("0.999", (0.0, 0.0))[1] is None for s in (base, worst)):
+        text += Markup(
+            " These rest on the largest simulated loss alone: {paths} paths do not reach "
+            "that far into the tail, so the true values may be higher (raise "
+            "<code>--paths</code>)."
+        ).format(paths=f"{paths:,}")
+    return text
 
 
-def _borrowers(s0: LoanStats, s1: LoanStats) -> list[Markup]:
+def _borrowers(s0: LoanStats, s1: LoanStats, then: str = "today") -> list[Markup]:
     """What the rise does to payments and affordability lines, and the segment whose
     expected loss grows most (loan figures at the baseline ``s0`` and after ``s1``)."""
     out: list[Markup] = []
-    parts = _affordability(s0, s1)
+    parts = _affordability(s0, s1, then)
     if parts:
         out.append(
             Markup("After the rise, ")
@@ -134,38 +207,42 @@ def _borrowers(s0: LoanStats, s1: LoanStats) -> list[Markup]:
     return out
 
 
-def _affordability(s0: LoanStats, s1: LoanStats) -> list[Markup]:
-    """Clauses on variable-rate payments, personal DTI and commercial DSCR after the rise."""
+def _affordability(s0: LoanStats, s1: LoanStats, then: str = "today") -> list[Markup]:
+    """Clauses on variable-rate payments (against today's), personal DTI and commercial
+    DSCR after the rise (against the base scenario, named by ``then``)."""
     parts = []
     if s1.variable:
         parts.append(
             Markup(
-                "the <b>{n}</b> variable-rate borrowers pay on average <b>{chg}</b> more a "
-                "month ({amt})"
+                "the <b>{n}</b> variable-rate borrowers pay on average <b>{chg}</b> {more} a "
+                "month than today ({amt})"
             ).format(
                 n=f"{s1.variable:,}",
-                chg=pct(s1.variable_payment_change, 1),
-                amt=money(s1.variable_payment_increase),
+                chg=pct(abs(s1.variable_payment_change), 1),
+                more="more" if s1.variable_payment_change >= 0 else "less",
+                amt=money(abs(s1.variable_payment_increase)),
             )
         )
     if s1.personal:
         parts.append(
             Markup(
                 "{p1} of personal borrowers end up above the {line} debt-to-income line "
-                "(today {p0})"
+                "({then} {p0})"
             ).format(
                 p1=pct(s1.personal_over_dti / s1.personal, 1),
                 line=pct(DTI_LINE, 0),
+                then=then,
                 p0=pct(s0.personal_over_dti / s0.personal if s0.personal else 0, 1),
             )
         )
     if s1.commercial:
         parts.append(
             Markup(
-                "{c1} of commercial loans fall under {line}x debt-service cover (today {c0})"
+                "{c1} of commercial loans fall under {line}x debt-service cover ({then} {c0})"
             ).format(
                 c1=pct(s1.commercial_under_dscr / s1.commercial, 1),
                 line=f"{DSCR_LINE:.2f}",
+                then=then,
                 c0=pct(s0.commercial_under_dscr / s0.commercial if s0.commercial else 0, 1),
             )
         )
