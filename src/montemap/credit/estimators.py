@@ -46,11 +46,9 @@ class Tail:
     es_se: float | None
     var_ci: tuple[float | None, float | None]
     es_ci: tuple[float | None, float | None]
-
-    @property
-    def bandwidth(self) -> float:
-        """The VaR's SE where known, else 0 (a kernel bandwidth floor applies)."""
-        return self.var_se if self.var_se is not None else 0.0
+    #: The bootstrap replicates' SD of VaR even where ``var_se`` is not reported: the
+    #: kernel bandwidth of the VaR contributions (as before ``var_se`` could be None).
+    bandwidth: float = 0.0
 
 
 def var_es(
@@ -166,6 +164,7 @@ def _summarise(
         es_se=float(sd[1]) if known else None,
         var_ci=ci(0),
         es_ci=ci(1),
+        bandwidth=float(sd[0]),
     )
 
 
