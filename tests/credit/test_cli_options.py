@@ -80,6 +80,9 @@ def test_target_se_parsing_and_sizing() -> None:
     zero = {"scenarios": [{"var": {"0.999": 0.0}, "var_se": {"0.999": 0.0}}]}
     with pytest.raises(SimulateError, match="give --paths"):
         paths_for_target(zero, 0.01, 1000)
+    unknown = {"scenarios": [{"var": {"0.999": 100.0}, "var_se": {"0.999": None}}]}
+    with pytest.raises(SimulateError, match="no standard error"):
+        paths_for_target(unknown, 0.01, 1000)
 
 
 def test_run_passes_the_estimator_to_workers_and_reducer() -> None:
