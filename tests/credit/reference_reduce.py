@@ -19,6 +19,7 @@ from montemap.credit.batch_rows import open_batch_rows
 from montemap.credit.capital import segment_capital
 from montemap.credit.estimators import (
     Tail,
+    base_index,
     difference_table,
     weighted_mean_se,
     weighted_quantile,
@@ -69,8 +70,9 @@ def reference_reduce(
     rejects.sort()
     matured.sort(key=lambda r: str(r["key"]))
     design = path_design(params.seed, s, params.estimator)
+    b = base_index(params.shocks_bp)
     tails, diffs = difference_table(
-        loss / 100.0, design.weight, ALPHAS, seed=params.seed, replicates=_replicates(s)
+        loss / 100.0, design.weight, ALPHAS, seed=params.seed, replicates=_replicates(s), base=b
     )
     scenarios, loan_tables, contribution_tables = [], [], []
     for j, shock in enumerate(params.shocks_bp):
@@ -78,7 +80,7 @@ def reference_reduce(
         rows = rows.sort_by([("key", "ascending")]).combine_chunks()
         loan_tables.append(rows)
         figures = _scenario(shock, params, rows, loss[j], defaults[j], design.weight, tails[j])
-        figures["vs_base"] = vs_base(loss[j], loss[0], design.weight, diffs[j])
+        figures["vs_base"] = vs_base(loss[j], loss[b], design.weight, diffs[j], params.shocks_bp[b])
         factor = design.z0.astype(np.float64) + design.shift + figures["mu"]
         table, figures["contributions"] = scenario_contributions(
             rows, loss[j] / 100.0, design.weight, factor, tails[j]

@@ -119,3 +119,19 @@ def test_narrative_without_a_baseline_does_not_call_the_base_today(tmp_path: Pat
 def test_narrative_says_when_the_tail_is_beyond_the_paths(tmp_path: Path) -> None:
     _run(tmp_path, 10, "plain")
     assert "10 paths do not reach that far into the tail" in _text(tmp_path / "out")
+
+
+def test_differences_are_from_the_baseline_wherever_it_is_given(tmp_path: Path) -> None:
+    """--shocks 300,0,100: the differences are from 0 bp (not from +300 bp, the first),
+    the same figures as with 0,100,300, and the report's summary gives their interval."""
+    given = _run(tmp_path / "a", 200, "is", shocks=(300, 0, 100))
+    ordered = _run(tmp_path / "b", 200, "is", shocks=(0, 100, 300))
+    by_shock = {sc["shock_bp"]: sc["vs_base"] for sc in ordered["scenarios"]}
+    for sc in given["scenarios"]:
+        assert sc["vs_base"] == by_shock[sc["shock_bp"]]
+        assert sc["vs_base"]["base_shock_bp"] == 0
+    text = _text(tmp_path / "a" / "out")
+    assert "Each scenario minus baseline (0 bp)" in text
+    vb = by_shock[300]
+    low, high = vb["expected_loss_ci"]
+    assert f"(a difference of {money(vb['expected_loss'])}, 95% interval {money(low)}" in text

@@ -74,6 +74,12 @@ def at_largest_loss(weights_sorted: NDArray[np.float64], alpha: float, total: fl
     return weights_sorted.shape[0] == 0 or float(weights_sorted[0]) > total * (1.0 - alpha)
 
 
+def base_index(shocks: Sequence[int]) -> int:
+    """The scenario differences are taken from: the 0 bp scenario (today's rates, the
+    contract's baseline) wherever it is in the list given, else the first."""
+    return list(shocks).index(0) if 0 in shocks else 0
+
+
 def difference_table(
     losses: NDArray[np.float64],
     weights: NDArray[np.float64],
@@ -81,10 +87,11 @@ def difference_table(
     *,
     seed: int,
     replicates: int = BOOTSTRAP,
+    base: int = 0,
 ) -> tuple[list[dict[float, Tail]], list[dict[float, Tail]]]:
-    """``(tails, differences)``: differences of scenario ``k`` minus scenario 0
+    """``(tails, differences)``: differences of scenario ``k`` minus scenario ``base``
     (VaR and ES deltas with bootstrap SEs and intervals on the same resampled paths)."""
-    pairs = _tails_and_diffs(losses, weights, alphas, seed, replicates)
+    pairs = _tails_and_diffs(losses, weights, alphas, seed, replicates, base)
     return [t for t, _ in pairs], [d for _, d in pairs]
 
 
@@ -94,6 +101,7 @@ def _tails_and_diffs(
     alphas: Sequence[float],
     seed: int,
     replicates: int,
+    base: int = 0,
 ) -> list[tuple[dict[float, Tail], dict[float, Tail]]]:
     k, s = losses.shape
     orders = [np.argsort(-losses[j], kind="stable") for j in range(k)]
@@ -130,11 +138,11 @@ def _tails_and_diffs(
                 low_known=not few,
                 high_known=not (few or open_top[j][ia]),
             )
-            same = j == 0  # the base minus itself: exactly 0 on every path
+            same = j == base  # the base minus itself: exactly 0 on every path
             diffs[a] = _summarise(
-                point[j, ia] - point[0, ia],
-                boot[:, j, ia] - boot[:, 0, ia],
-                low_known=same or not (few or open_top[0][ia]),
+                point[j, ia] - point[base, ia],
+                boot[:, j, ia] - boot[:, base, ia],
+                low_known=same or not (few or open_top[base][ia]),
                 high_known=same or not (few or open_top[j][ia]),
             )
         out.append((tails, diffs))

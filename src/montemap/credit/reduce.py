@@ -31,6 +31,7 @@ from montemap.credit.capital import segment_capital_from_sums
 from montemap.credit.estimators import (
     BOOTSTRAP,
     Tail,
+    base_index,
     difference_table,
     weighted_mean_se,
     weighted_quantile,
@@ -284,8 +285,14 @@ def _scenarios(
     first, blocks = reads
     s = params.paths
     design = path_design(params.seed, s, params.estimator)
+    b = base_index(params.shocks_bp)
     tails, diffs = difference_table(
-        scan.loss / 100.0, design.weight, ALPHAS, seed=params.seed, replicates=_replicates(s)
+        scan.loss / 100.0,
+        design.weight,
+        ALPHAS,
+        seed=params.seed,
+        replicates=_replicates(s),
+        base=b,
     )
     shape = writer_shape(n_loans)
     loans_out = BackgroundParquet(files.path("loans.parquet"), loans_options(), **shape)
@@ -319,7 +326,9 @@ def _scenarios(
             figures = scenario_summary(
                 shock, params, totals, scan.loss[j], scan.defaults[j], design.weight, tails[j]
             )
-            figures["vs_base"] = vs_base(scan.loss[j], scan.loss[0], design.weight, diffs[j])
+            figures["vs_base"] = vs_base(
+                scan.loss[j], scan.loss[b], design.weight, diffs[j], params.shocks_bp[b]
+            )
             figures["contributions"], capital = contrib.finish(contrib_out)
             contrib_out.flush()
             figures["capital_segments"] = segment_capital_from_sums(

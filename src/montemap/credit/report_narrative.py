@@ -14,6 +14,7 @@ from markupsafe import Markup
 
 from montemap.credit.report_format import money, pct, shock_label
 from montemap.credit.report_inputs import DSCR_LINE, DTI_LINE, LoanStats, Scenario
+from montemap.credit.report_sections import base_shock
 
 
 def narrative(
@@ -85,10 +86,10 @@ def _paired_el(
     summary: Mapping[str, Any], base: Scenario, worst: Scenario
 ) -> tuple[float, float | None, float | None] | None:
     """The expected-loss difference ``worst - base`` with its 95% interval, estimated on
-    the same paths (``vs_base`` of summary.json, whose base is the first scenario): only
-    where the narrative's base is that scenario."""
+    the same paths (``vs_base`` of summary.json): only where the narrative's base is
+    the base of those differences."""
     raw = [sc for sc in summary.get("scenarios") or [] if isinstance(sc, dict)]
-    if not raw or raw[0].get("shock_bp") != base.shock_bp:
+    if not raw or base_shock(raw) != base.shock_bp:
         return None
     sc = next((sc for sc in raw if sc.get("shock_bp") == worst.shock_bp), None)
     vb = sc.get("vs_base") if sc is not None else None

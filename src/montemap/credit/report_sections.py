@@ -37,11 +37,24 @@ def _pair(value: Any, present: bool = True) -> tuple[float | None, float | None]
     return tuple(None if x is None else float(x) for x in value)  # type: ignore[return-value]
 
 
+def base_shock(scenarios: Sequence[Mapping[str, Any]]) -> int:
+    """The scenario ``vs_base`` is taken from: named there (``base_shock_bp``), else
+    the first (summaries written before the base was the 0 bp scenario)."""
+    for sc in scenarios:
+        named = _dict(sc.get("vs_base")).get("base_shock_bp")
+        if isinstance(named, int) and not isinstance(named, bool):
+            return named
+    return int(scenarios[0].get("shock_bp", 0)) if scenarios else 0
+
+
 def vs_base_rows(scenarios: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Per scenario after the first: the differences from the base scenario (same paths)
-    of EL, VaR and ES at each level, each with its 95% interval."""
+    """Per scenario other than the base: the differences from the base scenario (same
+    paths) of EL, VaR and ES at each level, each with its 95% interval."""
     rows = []
-    for sc in scenarios[1:]:
+    base = base_shock(scenarios)
+    for sc in scenarios:
+        if sc.get("shock_bp") == base:
+            continue
         vb = _dict(sc.get("vs_base"))
         if not vb:
             continue
@@ -144,7 +157,7 @@ def build(summary: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "estimator": summary.get("estimator"),
         "vs_base": vs_base_rows(raw),
-        "base_shock": int(raw[0]["shock_bp"]) if raw else 0,
+        "base_shock": base_shock(raw),
         "worst_shock": int(worst.get("shock_bp", 0)),
         "contributions": contribution_view(worst) if worst else None,
         "capital": capital_rows(raw),

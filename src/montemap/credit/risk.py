@@ -31,12 +31,15 @@ def vs_base(
     base_cents: NDArray[np.int64],
     weights: NDArray[np.float64],
     diffs: Mapping[float, Tail],
+    base_shock_bp: int = 0,
 ) -> dict[str, Any]:
-    """This scenario minus the base scenario (the first): EL, VaR and ES deltas with SEs
-    and 95% intervals, estimated on the same paths (common random numbers)."""
+    """This scenario minus the base scenario (0 bp where the run has it, else the
+    first; named by ``base_shock_bp``): EL, VaR and ES deltas with SEs and 95%
+    intervals, estimated on the same paths (common random numbers)."""
     delta, se = weighted_mean_se((loss_cents - base_cents) / 100.0, weights)
     levels = {str(a): t for a, t in diffs.items()}
     return {
+        "base_shock_bp": base_shock_bp,
         "expected_loss": delta,
         "expected_loss_se": se,
         "expected_loss_ci": [delta - 1.96 * se, delta + 1.96 * se] if se is not None else None,
