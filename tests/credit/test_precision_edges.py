@@ -117,8 +117,10 @@ def test_narrative_without_a_baseline_does_not_call_the_base_today(tmp_path: Pat
 
 
 def test_narrative_says_when_the_tail_is_beyond_the_paths(tmp_path: Path) -> None:
-    _run(tmp_path, 10, "plain")
-    assert "10 paths do not reach that far into the tail" in _text(tmp_path / "out")
+    _run(tmp_path / "a", 10, "plain")
+    assert "10 paths do not reach that far into the tail" in _text(tmp_path / "a" / "out")
+    _run(tmp_path / "b", 10, "plain", shocks=(0,))  # one scenario: said there too
+    assert "10 paths do not reach that far into the tail" in _text(tmp_path / "b" / "out")
 
 
 def test_differences_are_from_the_baseline_wherever_it_is_given(tmp_path: Path) -> None:
@@ -133,5 +135,5 @@ def test_differences_are_from_the_baseline_wherever_it_is_given(tmp_path: Path) 
     text = _text(tmp_path / "a" / "out")
     assert "Each scenario minus baseline (0 bp)" in text
     vb = by_shock[300]
-    low, high = vb["expected_loss_ci"]
+    low, _high = vb["expected_loss_ci"]
     assert f"(a difference of {money(vb['expected_loss'])}, 95% interval {money(low)}" in text

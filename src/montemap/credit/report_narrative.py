@@ -35,6 +35,7 @@ def narrative(
                 rate=pct(base.expected_loss / base.exposure if base.exposure else 0),
                 var=money(base.var.get("0.999", float("nan"))),
             )
+            + _beyond((base,), int(summary.get("paths") or 0))
         )
         return out
     out.append(_rise(base, worst, _paired_el(summary, base, worst)))
@@ -173,13 +174,18 @@ def _tail(base: Scenario, worst: Scenario, paths: int) -> Markup:
         today=_today(base),
         es=money(worst.es.get("0.999", worst.var["0.999"])),
     )
-    if any(s.var_ci.get("0.999", (0.0, 0.0))[1] is None for s in (base, worst)):
-        text += Markup(
-            " These rest on the largest simulated loss alone: {paths} paths do not reach "
-            "that far into the tail, so the true values may be higher (raise "
-            "<code>--paths</code>)."
-        ).format(paths=f"{paths:,}")
-    return text
+    return text + _beyond((base, worst), paths)
+
+
+def _beyond(scenarios: Sequence[Scenario], paths: int) -> Markup:
+    """A sentence where a 99.9% VaR has no upper bound (it is the largest path loss)."""
+    if not any(s.var_ci.get("0.999", (0.0, 0.0))[1] is None for s in scenarios):
+        return Markup("")
+    return Markup(
+        " These rest on the largest simulated loss alone: {paths} paths do not reach "
+        "that far into the tail, so the true values may be higher (raise "
+        "<code>--paths</code>)."
+    ).format(paths=f"{paths:,}")
 
 
 def _borrowers(s0: LoanStats, s1: LoanStats, then: str = "today") -> list[Markup]:
