@@ -100,6 +100,8 @@ def test_narrative_states_the_paired_difference_and_when_it_is_noise(tmp_path: P
         f"(a difference of {money(vb['expected_loss'])}, 95% interval {money(low)} to "
         f"{money(high)} on the same paths)" in text
     )
+    # the segment sentence sums the per-loan figures, not the simulated paths: it says so
+    assert "increase in the loans' modelled expected loss (stressed PD x LGD x exposure)" in text
     # +1 bp: a change the paths cannot tell from none, and said so
     summary = _run(tmp_path / "b", 200, "is", shocks=(0, 1))
     low, high = summary["scenarios"][-1]["vs_base"]["expected_loss_ci"]

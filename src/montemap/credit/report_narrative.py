@@ -205,12 +205,14 @@ def _borrowers(s0: LoanStats, s1: LoanStats, then: str = "today") -> list[Markup
     if deltas:
         (lt, rt), delta = max(deltas.items(), key=lambda kv: kv[1])
         total = sum(deltas.values())
-        out.append(
-            Markup(
-                "The largest part of the increase in expected loss, <b>{d}</b> of {t}, comes "
-                "from <b>{rt} {lt}</b> loans."
-            ).format(d=money(delta), t=money(total), rt=rt, lt=lt)
-        )
+        if delta > 0 and total > 0:  # the per-loan figures, not the simulated paths
+            out.append(
+                Markup(
+                    "The largest part of the increase in the loans' modelled expected loss "
+                    "(stressed PD x LGD x exposure), <b>{d}</b> of {t}, comes from "
+                    "<b>{rt} {lt}</b> loans."
+                ).format(d=money(delta), t=money(total), rt=rt, lt=lt)
+            )
     return out
 
 
