@@ -79,6 +79,7 @@ def test_few_paths_summary_and_report_say_what_is_unknown(tmp_path: Path, paths:
         assert sc["es_ci"]["0.999"][1] is None and sc["es_se"]["0.999"] is None
         if paths == 1:
             assert sc["expected_loss_se"] is None
+            assert sc["unexpected_loss"] is None and sc["default_count"]["sd"] is None
     worst = summary["scenarios"][-1]["vs_base"]
     assert worst["var_ci"]["0.999"] == [None, None]
     text = _text(tmp_path / "out")

@@ -188,9 +188,12 @@ def weighted_mean_se(
     return mean, se
 
 
-def weighted_sd(values: NDArray[np.float64], weights: NDArray[np.float64]) -> float:
-    """Standard deviation of the loss under the weighted (IS) measure."""
+def weighted_sd(values: NDArray[np.float64], weights: NDArray[np.float64]) -> float | None:
+    """Standard deviation of the loss under the weighted (IS) measure (``None`` with
+    fewer than 2 paths, not 0)."""
     s = values.shape[0]
+    if s < 2:
+        return None
     mean = float((weights * values).sum()) / s
     second = float((weights * values * values).sum()) / s
     return math.sqrt(max(second - mean * mean, 0.0) * s / max(s - 1, 1))

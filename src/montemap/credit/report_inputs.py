@@ -68,7 +68,7 @@ class Scenario:
     exposure: float
     expected_loss: float
     expected_loss_se: float | None
-    unexpected_loss: float
+    unexpected_loss: float | None
     var: dict[str, float]
     es: dict[str, float]
     mean_pd: float
@@ -162,7 +162,7 @@ def _scenario(raw: Any, i: int) -> Scenario:
         exposure=_num(raw, "exposure", where),
         expected_loss=_num(raw, "expected_loss", where),
         expected_loss_se=_bound(raw.get("expected_loss_se")),
-        unexpected_loss=float(raw.get("unexpected_loss") or 0.0),
+        unexpected_loss=_bound(raw.get("unexpected_loss")),
         var=levels["var"],
         es=levels["es"],
         mean_pd=_num(raw, "mean_pd", where),
