@@ -80,8 +80,13 @@ def test_target_se_parsing_and_sizing() -> None:
     zero = {"scenarios": [{"var": {"0.999": 0.0}, "var_se": {"0.999": 0.0}}]}
     with pytest.raises(SimulateError, match="give --paths"):
         paths_for_target(zero, 0.01, 1000)
-    unknown = {"scenarios": [{"var": {"0.999": 100.0}, "var_se": {"0.999": None}}]}
-    with pytest.raises(SimulateError, match="no standard error"):
+    unknown = {
+        "scenarios": [
+            {"shock_bp": 0, "var": {"0.999": 100.0}, "var_se": {"0.999": 4.0}},
+            {"shock_bp": 300, "var": {"0.999": 200.0}, "var_se": {"0.999": None}},
+        ]
+    }
+    with pytest.raises(SimulateError, match=r"no standard error\) at \+300 bp"):
         paths_for_target(unknown, 0.01, 1000)
 
 

@@ -401,16 +401,28 @@ def paths_for_target(summary: Mapping[str, Any], target: float, pilot: int) -> i
     """Paths that bring the relative standard error of VaR 99.9% down to ``target``
     in every scenario, from a pilot run of ``pilot`` paths: the error falls as
     ``1/sqrt(S)``, so ``S = pilot (se/VaR / target)^2``, rounded up to a thousand, at
-    least the pilot's, at most ``MAX_PATHS``."""
+    least the pilot's, at most ``MAX_PATHS``. A scenario whose VaR the pilot's paths do
+    not bound (no SE) cannot be sized: an error, not a run sized by the others."""
+    unknown = [
+        sc["shock_bp"]
+        for sc in summary["scenarios"]
+        if float(sc["var"]["0.999"]) > 0 and sc["var_se"]["0.999"] is None
+    ]
+    if unknown:
+        raise SimulateError(
+            f"the pilot run of {pilot:,} paths does not bound VaR 99.9% (no standard error) "
+            f"at {', '.join(f'{bp:+d} bp' for bp in unknown)}: --target-se cannot size the "
+            "run; give a larger --paths for the pilot"
+        )
     ratios = [
         float(sc["var_se"]["0.999"]) / float(sc["var"]["0.999"])
         for sc in summary["scenarios"]
-        if float(sc["var"]["0.999"]) > 0 and sc["var_se"]["0.999"] is not None
+        if float(sc["var"]["0.999"]) > 0
     ]
     if not ratios:
         raise SimulateError(
-            f"the pilot run of {pilot:,} paths has VaR 99.9% of 0, or no standard error "
-            "of it, in every scenario: --target-se cannot size the run; give --paths"
+            f"the pilot run of {pilot:,} paths has VaR 99.9% of 0 in every scenario: "
+            "--target-se cannot size the run; give --paths"
         )
     wanted = math.ceil(pilot * (max(ratios) / target) ** 2 / 1000) * 1000
     return int(min(max(wanted, pilot), MAX_PATHS))
