@@ -549,3 +549,15 @@ def test_items_are_produced_lazily(local: LocalObjectStore) -> None:
     assert "NoSuchKey" in failure(local, reader("JSONL", "a.jsonl"))
     with pytest.raises(StatesError):
         next(items)
+
+
+def test_version_id_null_reads_the_object(local: LocalObjectStore) -> None:
+    # AWS's ItemReader example passes a VersionId; objects here have only S3's "null" version.
+    local.put("data", "a.json", b"[1, 2]")
+    spec = reader("JSON", "a.json")
+    spec["Parameters"]["VersionId"] = "null"
+    assert read(local, spec) == [1, 2]
+    spec["Parameters"]["VersionId"] = "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY"
+    cause = failure(local, spec)
+    assert cause.startswith("Failed to read s3://data/a.json: InvalidArgument")
+    assert "VersionId" in cause

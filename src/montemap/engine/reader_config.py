@@ -120,11 +120,18 @@ def _object_location(action: str, params: Mapping[str, Any]) -> tuple[str, str]:
             f"ItemReader Parameters.Bucket must be a non-empty string, got {bucket!r}"
         )
     if action == "getObject":
-        _only(params, {"Bucket", "Key"})
+        _only(params, {"Bucket", "Key", "VersionId"})
         key = params.get("Key")
         if not isinstance(key, str) or not key:
             raise reader_failure(
                 f"ItemReader Parameters.Key must be a non-empty string, got {key!r}"
+            )
+        version = params.get("VersionId", "null")
+        if version != "null":  # objects here have only S3's "null" version
+            raise reader_failure(
+                f"Failed to read s3://{bucket}/{key}: InvalidArgument: Invalid version id "
+                f"specified in Parameters.VersionId: {version!r} (objects here have only "
+                "the 'null' version)"
             )
     else:
         _only(params, {"Bucket", "Prefix"})
