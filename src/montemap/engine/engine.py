@@ -11,6 +11,7 @@ import logging
 import sqlite3
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,6 +34,7 @@ from montemap.engine.errors import (
 from montemap.engine.history import Event, render
 from montemap.engine.integrations import IntegrationRegistry
 from montemap.engine.lambdas import FunctionRegistry, LambdaInvoke
+from montemap.engine.map_children import find_state, item_count
 from montemap.engine.map_runs import MapRunStore
 from montemap.engine.records import ActivityRecord, ExecutionRecord, StateMachineRef
 from montemap.engine.run import MAX_HISTORY_EVENTS, ExecutionRun
@@ -426,7 +428,21 @@ class Engine:
             limit=limit + 1,
         )
         token = _token(rows[limit - 1]["seq"]) if len(rows) > limit else None
-        return [self._record(r) for r in rows[:limit]], token
+        records = [self._record(r) for r in rows[:limit]]
+        if map_run_arn is not None and records:
+            batched = self._map_run_batched(map_run_arn)
+            records = [
+                replace(r, extra={**r.extra, "itemCount": item_count(r.input, batched)})
+                for r in records
+            ]
+        return records, token
+
+    def _map_run_batched(self, map_run_arn: str) -> bool:
+        """Whether the Map state that started ``map_run_arn`` has an ``ItemBatcher``."""
+        run = self.map_runs.get(map_run_arn)
+        parent = self.store.get_execution(run["execution_arn"])
+        state = find_state(parent["definition"], run["state_name"]) if parent else None
+        return state is not None and state.get("ItemBatcher") is not None
 
     def get_execution_history(
         self,

@@ -179,10 +179,14 @@ class MapRunDriver:
                 EXCEED_TOLERATED_FAILURE_THRESHOLD,
                 "The specified tolerated failure threshold was exceeded",
             )
+        return self._results(index)
+
+    def _results(self, n_children: int) -> list[Any]:
+        """The state's own result: each child's output (or entries) in item order."""
         if self.outputs is None:
             return []
         results: list[Any] = []
-        for i in range(index):
+        for i in range(n_children):
             value = self.outputs.get(i)
             if isinstance(value, _Entries):
                 results.extend(value)
