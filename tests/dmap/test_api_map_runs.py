@@ -160,3 +160,16 @@ def test_listed_children_have_their_item_count(sfn_client: Any) -> None:
         assert [c["itemCount"] for c in children] == expected  # newest first
         listed = sfn_client.list_executions(stateMachineArn=machine)["executions"]
         assert all("itemCount" not in e for e in listed)
+
+
+def test_listing_the_children_of_an_unknown_map_run(sfn_client: Any) -> None:
+    machine = _machine(sfn_client, "fan-unknown", {"P": {"Type": "Pass", "End": True}})
+    arn = sfn_client.start_execution(stateMachineArn=machine, input=json.dumps({"items": [1]}))[
+        "executionArn"
+    ]
+    assert wait_for_execution(sfn_client, arn)["status"] == "SUCCEEDED"
+    run_arn = sfn_client.list_map_runs(executionArn=arn)["mapRuns"][0]["mapRunArn"]
+    assert len(sfn_client.list_executions(mapRunArn=run_arn)["executions"]) == 1
+    with pytest.raises(ClientError) as err:
+        sfn_client.list_executions(mapRunArn=run_arn[:-4] + "0000")
+    assert err.value.response["Error"]["Code"] == "ResourceNotFound"
