@@ -140,3 +140,36 @@ def test_redrive_execution(sfn_client: Any) -> None:
     with pytest.raises(ClientError) as err:
         sfn_client.redrive_execution(executionArn=arn + "-missing")
     assert err.value.response["Error"]["Code"] == "ExecutionDoesNotExist"
+
+
+def test_listed_children_have_their_item_count(sfn_client: Any) -> None:
+    # AWS ExecutionListItem.itemCount: the items a child processed, returned when
+    # ListExecutions is given a mapRunArn (not with a stateMachineArn).
+    pass_state = {"P": {"Type": "Pass", "End": True}}
+    batched = _machine(sfn_client, "fan-batched", pass_state, ItemBatcher={"MaxItemsPerBatch": 2})
+    single = _machine(sfn_client, "fan-single", pass_state)
+    # An item shaped like a batch still counts as one item where nothing is batched.
+    items = [1, 2, 3, 4, {"Items": [1, 2, 3]}]
+    for machine, expected in ((batched, [1, 2, 2]), (single, [1, 1, 1, 1, 1])):
+        arn = sfn_client.start_execution(
+            stateMachineArn=machine, input=json.dumps({"items": items})
+        )["executionArn"]
+        assert wait_for_execution(sfn_client, arn)["status"] == "SUCCEEDED"
+        run_arn = sfn_client.list_map_runs(executionArn=arn)["mapRuns"][0]["mapRunArn"]
+        children = sfn_client.list_executions(mapRunArn=run_arn)["executions"]
+        assert [c["itemCount"] for c in children] == expected  # newest first
+        listed = sfn_client.list_executions(stateMachineArn=machine)["executions"]
+        assert all("itemCount" not in e for e in listed)
+
+
+def test_listing_the_children_of_an_unknown_map_run(sfn_client: Any) -> None:
+    machine = _machine(sfn_client, "fan-unknown", {"P": {"Type": "Pass", "End": True}})
+    arn = sfn_client.start_execution(stateMachineArn=machine, input=json.dumps({"items": [1]}))[
+        "executionArn"
+    ]
+    assert wait_for_execution(sfn_client, arn)["status"] == "SUCCEEDED"
+    run_arn = sfn_client.list_map_runs(executionArn=arn)["mapRuns"][0]["mapRunArn"]
+    assert len(sfn_client.list_executions(mapRunArn=run_arn)["executions"]) == 1
+    with pytest.raises(ClientError) as err:
+        sfn_client.list_executions(mapRunArn=run_arn[:-4] + "0000")
+    assert err.value.response["Error"]["Code"] == "ResourceNotFound"

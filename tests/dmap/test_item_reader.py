@@ -549,3 +549,56 @@ def test_items_are_produced_lazily(local: LocalObjectStore) -> None:
     assert "NoSuchKey" in failure(local, reader("JSONL", "a.jsonl"))
     with pytest.raises(StatesError):
         next(items)
+
+
+def test_version_id_null_reads_the_object(local: LocalObjectStore) -> None:
+    # AWS's ItemReader example passes a VersionId; objects here have only S3's "null" version.
+    local.put("data", "a.json", b"[1, 2]")
+    spec = reader("JSON", "a.json")
+    spec["Parameters"]["VersionId"] = "null"
+    assert read(local, spec) == [1, 2]
+    spec["Parameters"]["VersionId"] = "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY"
+    cause = failure(local, spec)
+    assert cause.startswith("Failed to read s3://data/a.json: InvalidArgument")
+    assert "VersionId" in cause
+
+
+# ------------------------------------------------------------------ LOAD_AND_FLATTEN
+
+
+def test_load_and_flatten_reads_every_listed_object(local: LocalObjectStore) -> None:
+    # AWS: listObjectsV2 with ReaderConfig Transformation LOAD_AND_FLATTEN and an
+    # InputType iterates over the contents of the objects under the prefix.
+    local.put("data", "logs/a.jsonl", b'{"n": 1}\n{"n": 2}\n')
+    local.put("data", "logs/b.jsonl", b'{"n": 3}\n')
+    local.put("data", "logs/sub/", b"")  # a console "folder": no data
+    local.put("data", "other.jsonl", b'{"n": 9}\n')
+    spec = list_reader("logs/", InputType="JSONL", Transformation="LOAD_AND_FLATTEN")
+    assert read(local, spec) == [{"n": 1}, {"n": 2}, {"n": 3}]
+    assert read(local, {**spec, "ReaderConfig": {**spec["ReaderConfig"], "MaxItems": 2}}) == [
+        {"n": 1},
+        {"n": 2},
+    ]
+
+
+def test_load_and_flatten_csv_has_a_header_per_object(local: LocalObjectStore) -> None:
+    local.put("data", "csv/1.csv", b"a,b\n1,2\n")
+    local.put("data", "csv/2.csv", b"b,a\n3,4\n")
+    spec = list_reader("csv/", InputType="CSV", Transformation="LOAD_AND_FLATTEN")
+    assert read(local, spec) == [{"a": "1", "b": "2"}, {"b": "3", "a": "4"}]
+
+
+def test_load_and_flatten_failures(local: LocalObjectStore) -> None:
+    local.put("data", "j/1.json", b"[1]")
+    local.put("data", "j/2.json", b"{not json")
+    spec = list_reader("j/", InputType="JSON", Transformation="LOAD_AND_FLATTEN")
+    assert "s3://data/j/2.json" in failure(local, spec)
+    cause = failure(local, list_reader("j/", Transformation="LOAD_AND_FLATTEN"))
+    assert "InputType" in cause
+    cause = failure(local, list_reader("j/", InputType="JSON", Transformation="FLATTEN"))
+    assert "Transformation" in cause
+    # Without LOAD_AND_FLATTEN a listing's items are the objects themselves.
+    assert [i["Key"] for i in read(local, list_reader("j/", Transformation="NONE"))] == [
+        "j/1.json",
+        "j/2.json",
+    ]

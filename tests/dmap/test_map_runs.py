@@ -157,7 +157,13 @@ def test_update_map_run_tolerance_applies_to_running_map(tmp_path: Path) -> None
                 await engine.send_task_success(token, json.dumps(value))
             done = await asyncio.wait_for(engine.wait_for(rec.execution_arn), 10)
             assert done.status == "SUCCEEDED"  # one failure is now tolerated
-            assert json.loads(done.output or "") == [None, 2, 3]
+            first, *rest = json.loads(done.output or "")
+            assert rest == [2, 3]  # the failed child is its record (AWS: as with NONE)
+            assert (first["Status"], first["Error"], first["Cause"]) == (
+                "FAILED",
+                "Boom",
+                "first fails",
+            )
 
     asyncio.run(scenario())
 

@@ -11,6 +11,7 @@ import logging
 import sqlite3
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,6 +34,7 @@ from montemap.engine.errors import (
 from montemap.engine.history import Event, render
 from montemap.engine.integrations import IntegrationRegistry
 from montemap.engine.lambdas import FunctionRegistry, LambdaInvoke
+from montemap.engine.map_children import find_state, item_count
 from montemap.engine.map_runs import MapRunStore
 from montemap.engine.records import ActivityRecord, ExecutionRecord, StateMachineRef
 from montemap.engine.run import MAX_HISTORY_EVENTS, ExecutionRun
@@ -418,6 +420,8 @@ class Engine:
     ) -> tuple[list[ExecutionRecord], str | None]:
         after = _untoken(next_token)
         limit = max_results if max_results and max_results > 0 else 100
+        # An unknown Map Run is MapRunDoesNotExist (AWS: ResourceNotFound), not an empty page.
+        map_run = self.map_runs.get(map_run_arn) if map_run_arn is not None else None
         rows = self.store.list_executions(
             state_machine_arn=state_machine_arn,
             map_run_arn=map_run_arn,
@@ -426,7 +430,20 @@ class Engine:
             limit=limit + 1,
         )
         token = _token(rows[limit - 1]["seq"]) if len(rows) > limit else None
-        return [self._record(r) for r in rows[:limit]], token
+        records = [self._record(r) for r in rows[:limit]]
+        if map_run is not None and records:
+            batched = self._map_run_batched(map_run)
+            records = [
+                replace(r, extra={**r.extra, "itemCount": item_count(r.input, batched)})
+                for r in records
+            ]
+        return records, token
+
+    def _map_run_batched(self, run: dict[str, Any]) -> bool:
+        """Whether the Map state that started the Map Run ``run`` has an ``ItemBatcher``."""
+        parent = self.store.get_execution(run["execution_arn"])
+        state = find_state(parent["definition"], run["state_name"]) if parent else None
+        return state is not None and state.get("ItemBatcher") is not None
 
     def get_execution_history(
         self,

@@ -12,7 +12,9 @@ way AWS Step Functions produces them, never holding the whole data set:
   ``PARQUET`` (objects of column -> value, read batch by batch);
 * ``arn:aws:states:::s3:listObjectsV2`` with ``Bucket`` and ``Prefix``: one
   item per object (``Etag``, ``Key``, ``LastModified``, ``Size``,
-  ``StorageClass``), page by page.
+  ``StorageClass``), page by page; with ``ReaderConfig.Transformation``
+  ``LOAD_AND_FLATTEN`` and an ``InputType`` (CSV, JSON, JSONL, PARQUET), the
+  items read from each listed object in turn (keys ending in ``/`` skipped).
 
 Every failure (a missing bucket or key, unreadable or malformed data, a bad
 configuration value) raises ``StatesError("States.ItemReaderFailed", cause)``
@@ -23,10 +25,12 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
 from typing import Any
 
 from montemap.engine.inventory_rows import InventoryRows
 from montemap.engine.reader_config import (
+    LOAD_AND_FLATTEN,
     ReaderSource,
     parse_reader,
     reader_failure,
@@ -49,7 +53,9 @@ def read_items(
     is checked here, before the first item is read.
     """
     source = parse_reader(reader, max_items)
-    if source.action == "listObjectsV2":
+    if source.transformation == LOAD_AND_FLATTEN:
+        items = _flattened_objects(store, source)
+    elif source.action == "listObjectsV2":
         items = _listed_objects(store, source)
     else:
         parse = _PARSERS[source.input_type or ""]
@@ -57,6 +63,18 @@ def read_items(
     if source.max_items and not isinstance(items, InventoryRows):  # those stop by themselves
         items = itertools.islice(items, source.max_items)
     return items
+
+
+def _flattened_objects(store: ObjectStore, source: ReaderSource) -> Iterator[Any]:
+    """LOAD_AND_FLATTEN: the items of every object under the prefix, object by object.
+
+    Keys ending in ``/`` (the console's empty "folders") hold no data and are skipped.
+    """
+    parse = _PARSERS[source.input_type or ""]
+    for listed in _listed_objects(store, source):
+        key = listed["Key"]
+        if not key.endswith("/"):
+            yield from parse(store, replace(source, action="getObject", key=key))
 
 
 def _listed_objects(store: ObjectStore, source: ReaderSource) -> Iterator[dict[str, Any]]:

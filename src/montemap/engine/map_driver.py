@@ -50,6 +50,19 @@ def _ignore(_run: ExpressRun) -> None:
     """EXPRESS children signal their end through ``run.done``; nothing else to do."""
 
 
+class _Entries(list[Any]):
+    """What one child adds to the state's output under a Transformation (spliced in)."""
+
+
+def _inline_transformation(state: Mapping[str, Any]) -> str:
+    """The Transformation of the state's own output: a ResultWriter with only
+    ``WriterConfig`` previews it (AWS: COMPACT without a ResultWriter)."""
+    spec = state.get("ResultWriter")
+    config = spec.get("WriterConfig") if isinstance(spec, Mapping) else None
+    value = config.get("Transformation") if isinstance(config, Mapping) else None
+    return value if value in ("NONE", "FLATTEN") else "COMPACT"
+
+
 class MapRunDriver:
     """Starts, tracks and collects the children of one Map Run."""
 
@@ -80,6 +93,7 @@ class MapRunDriver:
         self.control: MapRunControl = self.engine.map_runs.open(map_run_arn)
         self.engine.map_runs.track(map_run_arn, self.counts)
         self.outputs: dict[int, Any] | None = None if writer is not None else {}
+        self.inline = _inline_transformation(state)
         self.statuses = bytearray()
         self.active = 0
         self.tasks: set[asyncio.Task[None]] = set()
@@ -165,9 +179,20 @@ class MapRunDriver:
                 EXCEED_TOLERATED_FAILURE_THRESHOLD,
                 "The specified tolerated failure threshold was exceeded",
             )
+        return self._results(index)
+
+    def _results(self, n_children: int) -> list[Any]:
+        """The state's own result: each child's output (or entries) in item order."""
         if self.outputs is None:
             return []
-        return [self.outputs.get(i) for i in range(index)]
+        results: list[Any] = []
+        for i in range(n_children):
+            value = self.outputs.get(i)
+            if isinstance(value, _Entries):
+                results.extend(value)
+            else:
+                results.append(value)
+        return results
 
     def _next_input(self, remaining: Iterator[Any]) -> Any:
         """The next child's input, or ``_NO_MORE`` at the end or when reading failed.
@@ -296,8 +321,15 @@ class MapRunDriver:
         """One ended child: its result to the writer (or the outputs); a failure may stop the map."""
         if self.writer is not None:
             self.writer.add_execution(record)
-        elif record.status == "SUCCEEDED" and self.outputs is not None:
+        elif self.outputs is None:
+            pass
+        elif record.status == "SUCCEEDED" and self.inline == "COMPACT":
             self.outputs[index] = json.loads(record.output or "null")
+        else:  # a failed child is returned whole (AWS: as with NONE)
+            from montemap.engine.result_writer import execution_result, transform
+
+            entries = transform(record.status, execution_result(record), self.inline)
+            self.outputs[index] = _Entries(entries)
 
     # ------------------------------------------------------------------ children
     def _name(self, index: int) -> str:

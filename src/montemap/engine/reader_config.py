@@ -33,6 +33,7 @@ MAX_CSV_HEADER_BYTES = 10 * 1024
 _RESOURCE_RE = re.compile(r"^arn:aws[a-z-]*:states:::s3:(?P<action>getObject|listObjectsV2)$")
 _DELIMITERS = {"COMMA": ",", "PIPE": "|", "SEMICOLON": ";", "SPACE": " ", "TAB": "\t"}
 _INPUT_TYPES = ("CSV", "JSON", "JSONL", "MANIFEST", "PARQUET")
+_FLATTENED_TYPES = ("CSV", "JSON", "JSONL", "PARQUET")
 _READER_CONFIG_KEYS = frozenset(
     {
         "InputType",
@@ -42,8 +43,12 @@ _READER_CONFIG_KEYS = frozenset(
         "ManifestType",
         "MaxItems",
         "MaxItemsPath",
+        "Transformation",
     }
 )
+#: ReaderConfig.Transformation: a listing's items are the objects (NONE) or, with an
+#: InputType, the items read from every listed object in turn (LOAD_AND_FLATTEN).
+LOAD_AND_FLATTEN = "LOAD_AND_FLATTEN"
 _kind = json_type_name
 
 
@@ -64,6 +69,7 @@ class ReaderSource:
     headers: tuple[str, ...] | None
     delimiter: str
     max_items: int | None
+    transformation: str = "NONE"
 
     @property
     def where(self) -> str:
@@ -87,7 +93,8 @@ def parse_reader(reader: Mapping[str, Any], max_items: int | None) -> ReaderSour
             f"ItemReader ReaderConfig has unsupported field(s): {', '.join(unknown)}"
         )
     bucket, key = _object_location(action, params)
-    input_type = _input_type(action, config)
+    transformation = _transformation(action, config)
+    input_type = _input_type(action, config, transformation)
     location, headers = _csv_headers(config, input_type)
     return ReaderSource(
         action=action,
@@ -98,6 +105,7 @@ def parse_reader(reader: Mapping[str, Any], max_items: int | None) -> ReaderSour
         headers=headers,
         delimiter=_DELIMITERS[_delimiter_name(config)],
         max_items=_max_items(config, max_items) or None,
+        transformation=transformation,
     )
 
 
@@ -120,11 +128,18 @@ def _object_location(action: str, params: Mapping[str, Any]) -> tuple[str, str]:
             f"ItemReader Parameters.Bucket must be a non-empty string, got {bucket!r}"
         )
     if action == "getObject":
-        _only(params, {"Bucket", "Key"})
+        _only(params, {"Bucket", "Key", "VersionId"})
         key = params.get("Key")
         if not isinstance(key, str) or not key:
             raise reader_failure(
                 f"ItemReader Parameters.Key must be a non-empty string, got {key!r}"
+            )
+        version = params.get("VersionId", "null")
+        if version != "null":  # objects here have only S3's "null" version
+            raise reader_failure(
+                f"Failed to read s3://{bucket}/{key}: InvalidArgument: Invalid version id "
+                f"specified in Parameters.VersionId: {version!r} (objects here have only "
+                "the 'null' version)"
             )
     else:
         _only(params, {"Bucket", "Prefix"})
@@ -134,17 +149,36 @@ def _object_location(action: str, params: Mapping[str, Any]) -> tuple[str, str]:
     return bucket, key
 
 
-def _input_type(action: str, config: Mapping[str, Any]) -> Any:
-    """``ReaderConfig.InputType`` (None for a listing), with ``ManifestType`` checked."""
+def _transformation(action: str, config: Mapping[str, Any]) -> str:
+    """``ReaderConfig.Transformation``: NONE, or LOAD_AND_FLATTEN with s3:listObjectsV2."""
+    transformation = config.get("Transformation", "NONE")
+    if transformation not in ("NONE", LOAD_AND_FLATTEN):
+        raise reader_failure(
+            f"ItemReader ReaderConfig.Transformation must be NONE or {LOAD_AND_FLATTEN}, "
+            f"got {transformation!r}"
+        )
+    if transformation == LOAD_AND_FLATTEN and action != "listObjectsV2":
+        raise reader_failure(
+            f"ItemReader ReaderConfig.Transformation {LOAD_AND_FLATTEN} needs s3:listObjectsV2"
+        )
+    return str(transformation)
+
+
+def _input_type(action: str, config: Mapping[str, Any], transformation: str) -> Any:
+    """``ReaderConfig.InputType`` (None for a listing of objects), ``ManifestType`` checked."""
     input_type = config.get("InputType")
-    if action == "getObject":
-        if input_type not in _INPUT_TYPES:
+    if action == "getObject" or transformation == LOAD_AND_FLATTEN:
+        allowed = _INPUT_TYPES if action == "getObject" else _FLATTENED_TYPES
+        if input_type not in allowed:
             raise reader_failure(
-                f"ItemReader ReaderConfig.InputType must be one of {', '.join(_INPUT_TYPES)} "
-                f"for s3:getObject, got {input_type!r}"
+                f"ItemReader ReaderConfig.InputType must be one of {', '.join(allowed)} "
+                f"for s3:{action} (Transformation {transformation}), got {input_type!r}"
             )
     elif input_type is not None:
-        raise reader_failure("ItemReader ReaderConfig.InputType is not used with s3:listObjectsV2")
+        raise reader_failure(
+            "ItemReader ReaderConfig.InputType is not used with s3:listObjectsV2 "
+            f"unless Transformation is {LOAD_AND_FLATTEN}"
+        )
     manifest_type = config.get("ManifestType", "S3_INVENTORY")
     if manifest_type != "S3_INVENTORY":
         raise reader_failure(
