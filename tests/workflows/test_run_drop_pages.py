@@ -59,4 +59,6 @@ def test_the_workers_of_run_drop_object_pages_when_told(tmp_path: Path) -> None:
     assert _resident_count(store, items) == 0  # each read once, then dropped
     _make_cold(store, items)
     _run(data, "keeping", "0")
-    assert _resident_count(store, items) == len(items)  # read, and kept
+    # read, and kept: the kernel may still reclaim a clean page meanwhile (this VM runs
+    # DAMON's proactive reclaim: one page of 300 was once gone), never most of them
+    assert _resident_count(store, items) >= 0.95 * len(items)
