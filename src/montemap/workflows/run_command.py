@@ -48,6 +48,10 @@ MAX_WORKERS = 5_000
 MAX_SHOCK_BP = 5_000
 #: An execution name the reduction accepts as a run folder's name
 #: (``montemap.workflows.functions``).
+#: Signals that stop the execution and scale the workers in before ``run`` exits (with
+#: 128 + the signal's number): Ctrl-C, ``kill``/``timeout``/``docker stop``, a closed
+#: terminal. Without it the execution stayed RUNNING, and the next run's server resumed it.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
 
 
@@ -358,16 +362,17 @@ def _run(args: argparse.Namespace, spec: RunSpec, data_dir: Path, lock: DataDirL
         url = embedded.url
     else:
         url = args.server
-    interrupted = False
+    stopped_by = signal.SIGINT
     client = WorkflowClient(Clients.for_endpoint(url))
-    previous = signal.getsignal(signal.SIGINT)
+    previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
 
-    def on_interrupt(signum: int, frame: Any) -> None:
-        nonlocal interrupted
-        interrupted = True
+    def on_stop_signal(signum: int, frame: Any) -> None:
+        nonlocal stopped_by
+        stopped_by = signal.Signals(signum)
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGINT, on_interrupt)
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, on_stop_signal)
     try:
         _install(client, url)
         client.use_task_definition(spec.task_definition)
@@ -382,7 +387,7 @@ def _run(args: argparse.Namespace, spec: RunSpec, data_dir: Path, lock: DataDirL
         except KeyboardInterrupt:
             print("\nstopping the execution and scaling the workers in ...", file=sys.stderr)
             client.stop(arn)
-            return 130
+            return 128 + stopped_by
         finally:
             progress.close()
         outcome = client.outcome(arn, described, spec, started=started)
@@ -401,11 +406,10 @@ def _run(args: argparse.Namespace, spec: RunSpec, data_dir: Path, lock: DataDirL
         print_result(record, run_dir)
         return 0 if described["status"] == "SUCCEEDED" else 1
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         if embedded is not None:
             embedded.stop()
-        if interrupted:
-            pass
 
 
 def _install(client: WorkflowClient, url: str) -> None:
