@@ -168,6 +168,7 @@ class PortfolioWriter:
         self._pool: ThreadPoolExecutor | None = None
         self._local_dir_fd: int | None = None
         self._result: WriteResult | None = None
+        self._fresh = False
         self._prepare(replace)
 
     # -- setup
@@ -188,6 +189,7 @@ class PortfolioWriter:
             ]
         except ObjectStoreError as exc:
             raise GeneratorError(f"cannot use {self.dest.describe()}: {exc}") from None
+        self._fresh = not occupied
         if occupied and not replace:
             raise GeneratorError(
                 f"{self.dest.describe()} already holds a portfolio (objects under "
@@ -230,8 +232,22 @@ class PortfolioWriter:
     ) -> None:
         if exc_type is None and self._result is None:
             self.close()
-        else:
-            self._release()
+            return
+        self._release()
+        if exc_type is not None and self._result is None:
+            self._remove_partial()
+
+    def _remove_partial(self) -> None:
+        """After a failed or interrupted write into a destination that was empty: remove the
+        objects this writer wrote, so that the next ``generate``/``import``/``run`` finds
+        it empty again rather than an incomplete portfolio it refuses to write over. (What
+        was there before a ``replace`` is gone either way; an S3 destination is left as it
+        is: deleting object by object could take longer than the write did.)"""
+        local = self._local_bucket_dir()
+        if not self._fresh or local is None:
+            return
+        for p in (DATA_PREFIX, INVENTORY_PREFIX):
+            shutil.rmtree(local / self.dest.prefix / p, ignore_errors=True)
 
     def _release(self) -> None:
         if self._local_dir_fd is not None:
