@@ -203,6 +203,7 @@ class PortfolioWriter:
                 else:
                     self._delete_prefix(p)
             if local is not None:
+                _check_room(local, self.loans)
                 data_dir = local / prefix / DATA_PREFIX
                 data_dir.mkdir(parents=True, exist_ok=True)
                 self._local_dir_fd = os.open(data_dir, os.O_RDONLY | os.O_DIRECTORY)
@@ -385,6 +386,27 @@ class PortfolioWriter:
             inventory_files=list(self._files),
         )
         return self._result
+
+
+def _check_room(bucket_dir: Path, loans: int) -> None:
+    """Refuse a portfolio that cannot fit on the file system of ``bucket_dir``: each loan
+    is a file of its own (an inode, and at least one block), so a mistyped ``--loans``
+    would otherwise fill the disk before failing."""
+    stat = os.statvfs(bucket_dir)
+    block = max(stat.f_frsize, 512)
+    needed = loans * block
+    free = stat.f_bavail * stat.f_frsize
+    where = f"{bucket_dir} (its file system)"
+    if needed > free:
+        raise GeneratorError(
+            f"{loans:,} loans need about {needed / 1e9:,.1f} GB (one {block:,}-byte block per "
+            f"loan object) but {where} has {free / 1e9:,.1f} GB free"
+        )
+    if stat.f_files and loans > stat.f_favail:
+        raise GeneratorError(
+            f"{loans:,} loans need {loans:,} files (one per loan object) but {where} has "
+            f"room for {stat.f_favail:,} more"
+        )
 
 
 def _reason(exc: BaseException) -> str:
