@@ -86,3 +86,14 @@ def test_a_data_dir_that_is_a_file_is_one_line(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "is not a directory" in err
     assert a_file.read_text() == "mine"
+
+
+def test_a_bad_drop_pages_variable_is_one_line_before_anything_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MONTEMAP_DROP_OBJECT_PAGES", "maybe")
+    data = tmp_path / "data"
+    assert cli.main(["run", "--data-dir", str(data), "--loans", "10", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err == "montemap: error: MONTEMAP_DROP_OBJECT_PAGES must be 0 or 1, not 'maybe'\n"
+    assert not data.exists()

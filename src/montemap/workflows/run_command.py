@@ -280,6 +280,10 @@ def _use_existing(
 
 def run(args: argparse.Namespace) -> int:
     spec = _check(args)
+    try:  # the workers take this environment, and would refuse every batch (after retries)
+        page_cache.drop_requested()
+    except ValueError as exc:
+        raise RunError(str(exc)) from None
     # The process ends when this command returns: its last collection is not needed.
     atexit.unregister(_skip_final_collection)
     atexit.register(_skip_final_collection)
