@@ -97,3 +97,17 @@ def test_a_bad_drop_pages_variable_is_one_line_before_anything_starts(
     err = capsys.readouterr().err
     assert err == "montemap: error: MONTEMAP_DROP_OBJECT_PAGES must be 0 or 1, not 'maybe'\n"
     assert not data.exists()
+
+
+@pytest.mark.parametrize("command", [["run"], ["generate", "--loans", "10"]])
+def test_someone_elses_folder_is_not_used_as_a_data_dir(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "thesis.tex").write_text("mine")
+    (home / "portfolio.json.bak").write_text("mine")
+    assert cli.main([*command, "--data-dir", str(home), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "holds other files (portfolio.json.bak, thesis.tex)" in err
+    assert sorted(p.name for p in home.iterdir()) == ["portfolio.json.bak", "thesis.tex"]

@@ -32,7 +32,7 @@ from typing import Any
 
 from montemap.credit import page_cache
 from montemap.credit.provenance import ProvenanceError, read_provenance
-from montemap.datadir_lock import DataDirLock
+from montemap.datadir_lock import DataDirLock, refuse_foreign_directory
 from montemap.errors import MontemapError
 from montemap.workflows import bindings, pricing
 from montemap.workflows.client import Clients, RunSpec, WorkflowClient
@@ -290,6 +290,7 @@ def run(args: argparse.Namespace) -> int:
     data_dir = Path(args.data_dir).resolve()
     if data_dir.exists() and not data_dir.is_dir():
         raise RunError(f"--data-dir {str(data_dir)!r} is not a directory")
+    refuse_foreign_directory(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     _refuse_earlier_outputs(data_dir, spec.name)
     if args.server is not None:
