@@ -69,3 +69,13 @@ def test_the_server_refuses_a_binary_file_in_one_line(
     assert done.returncode == 1, done.stderr
     errors = [line for line in done.stderr.splitlines() if " INFO " not in line]
     assert errors == [errors[0]] and "is not UTF-8 text" in errors[0], done.stderr
+
+
+def test_deploy_refuses_a_binary_template_in_one_line(
+    binary: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from montemap.cli import main
+
+    assert main(["deploy", str(binary), "--stack-name", "s1"]) == 1
+    err = capsys.readouterr().err
+    assert err == f"montemap: error: template {binary} is not UTF-8 text (YAML or JSON)\n"
