@@ -124,6 +124,7 @@ def _main(argv: list[str]) -> int:
         print(f"montemap: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
+        print("\nmontemap: interrupted", file=sys.stderr)
         return 130
     except OSError as exc:
         print(f"montemap: error: {_os_error(exc)}", file=sys.stderr)

@@ -120,3 +120,11 @@ class EvaluationError(StatesError):
     AWS does: "An error occurred while executing the state 'S' (entered at
     the event id #2). <detail>".
     """
+
+
+def yaml_error_line(exc: Exception) -> str:
+    """A YAML parser's error as one line: ``line L column C: problem`` (PyYAML's own text
+    spans several lines, with a copy of the offending line and a caret)."""
+    problem = getattr(exc, "problem", None) or (str(exc).splitlines() or ["unreadable"])[0]
+    mark = getattr(exc, "problem_mark", None)
+    return f"line {mark.line + 1} column {mark.column + 1}: {problem}" if mark else problem

@@ -128,6 +128,8 @@ def test_a_name_already_run_is_one_clear_error(two_runs: Path) -> None:
         cwd=two_runs.parent,
     )  # fmt: skip
     assert done.returncode == 1, done.stdout + done.stderr
-    assert "an execution named 'small-run' already exists" in done.stderr
+    # refused before the server starts: its outputs are there (tests/workflows/test_run_options.py)
+    assert "already holds the outputs of a run named 'small-run'" in done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr
     assert "Traceback" not in done.stderr and "bug" not in done.stderr
     assert record.read_bytes() == before  # the earlier run's record is left alone

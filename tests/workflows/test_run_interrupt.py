@@ -1,4 +1,5 @@
-"""Ctrl-C during ``montemap run`` stops the execution and scales the workers in."""
+"""Ctrl-C (or SIGTERM, SIGHUP) during ``montemap run`` stops the execution and scales the
+workers in: an execution left RUNNING would be resumed by the next run's server."""
 
 from __future__ import annotations
 
@@ -31,7 +32,10 @@ def _worker_pids(data: Path) -> list[int]:
     return pids
 
 
-def test_ctrl_c_stops_the_execution_and_the_workers(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "stop", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name
+)
+def test_ctrl_c_stops_the_execution_and_the_workers(tmp_path: Path, stop: signal.Signals) -> None:
     data = (tmp_path / "montemap-data").resolve()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MONTEMAP_"))}
     run = subprocess.Popen(
@@ -69,12 +73,12 @@ def test_ctrl_c_stops_the_execution_and_the_workers(tmp_path: Path) -> None:
             what="the first batch",
         )
         assert _worker_pids(data), "a worker should be running"
-        run.send_signal(signal.SIGINT)
+        run.send_signal(stop)
         out, err = run.communicate(timeout=60)
     finally:
         if run.poll() is None:
             run.kill()
-    assert run.returncode == 130, out + err
+    assert run.returncode == 128 + stop, out + err
     assert "stopping the execution" in err and "Traceback" not in err
     eventually(lambda: not _worker_pids(data), timeout=30, interval=0.1, what="the workers to exit")
 

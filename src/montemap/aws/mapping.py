@@ -45,6 +45,7 @@ import yaml
 
 from montemap.arns import DEFAULT_ACCOUNT, DEFAULT_REGION
 from montemap.aws.options import AwsError
+from montemap.errors import yaml_error_line
 
 _TOKEN = r"A-Za-z0-9_.:/@+=\-"
 #: ARNs of resources that live in one account and region (service integrations have neither).
@@ -121,13 +122,17 @@ class ResourceMapping:
         """Read a mapping file (YAML, or JSON, which is YAML too)."""
         p = Path(path)
         try:
-            text = p.read_text()
+            text = p.read_text(encoding="utf-8")
         except OSError as exc:
             raise AwsError(f"cannot read mapping file {p}: {exc.strerror}")
+        except UnicodeDecodeError:
+            raise AwsError(f"mapping file {p} is not UTF-8 text (YAML or JSON)") from None
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            raise AwsError(f"mapping file {p} is not valid YAML or JSON: {exc}")
+            raise AwsError(
+                f"mapping file {p} is not valid YAML or JSON: {yaml_error_line(exc)}"
+            ) from None
         if not isinstance(data, dict):
             raise AwsError(f"mapping file {p} must hold one object of 'AWS name: local name'")
         return cls(data, where=f"mapping file {p}", base_dir=p.resolve().parent)

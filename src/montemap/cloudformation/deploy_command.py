@@ -91,7 +91,10 @@ def _client(endpoint: str) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    text = args.template.read_text(encoding="utf-8")
+    try:
+        text = args.template.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise DeployError(f"template {args.template} is not UTF-8 text (YAML or JSON)") from None
     name = args.stack_name or args.template.stem
     params = parse_parameters(args.parameter)
     with _endpoint(args) as endpoint:

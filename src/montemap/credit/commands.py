@@ -69,6 +69,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--strict", action="store_true", help="fail on any rejected record instead of listing it"
     )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="write over the outputs of an earlier run in --out (default: refuse)",
+    )
     p.set_defaults(func=run)
 
 
@@ -110,4 +115,20 @@ def params_from_args(args: argparse.Namespace) -> RunParams:
 
 
 def run(args: argparse.Namespace) -> int:
-    return simulate(args, params_from_args(args))
+    params = params_from_args(args)
+    if not args.force:
+        refuse_earlier_outputs(args.out)
+    return simulate(args, params)
+
+
+def refuse_earlier_outputs(out: Path) -> None:
+    """An ``--out`` that holds a run's outputs is refused (one line) unless ``--force``:
+    the run would write over them."""
+    from montemap.credit.reduce_files import RUN_FILES
+
+    found = [name for name in (*RUN_FILES, "report.html") if (out / name).exists()]
+    if found:
+        raise SimulateError(
+            f"--out {str(out)!r} already holds a run's outputs ({', '.join(found)}): "
+            "give another --out, or --force to write over them"
+        )

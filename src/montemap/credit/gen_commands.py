@@ -21,6 +21,7 @@ from montemap.credit.portfolio import (
     local_destination,
 )
 from montemap.credit.provenance import PORTFOLIO_FILE
+from montemap.datadir_lock import refuse_foreign_directory
 from montemap.storage import StoreConfigError, open_store
 
 
@@ -136,6 +137,7 @@ def destination_from_args(args: argparse.Namespace) -> Destination:
     path = Path(data_dir).expanduser()
     if path.exists() and not path.is_dir():
         raise GeneratorError(f"--data-dir {str(path)!r} is not a directory")
+    refuse_foreign_directory(path)
     return local_destination(path)
 
 

@@ -168,6 +168,7 @@ class PortfolioWriter:
         self._pool: ThreadPoolExecutor | None = None
         self._local_dir_fd: int | None = None
         self._result: WriteResult | None = None
+        self._fresh = False
         self._prepare(replace)
 
     # -- setup
@@ -188,6 +189,7 @@ class PortfolioWriter:
             ]
         except ObjectStoreError as exc:
             raise GeneratorError(f"cannot use {self.dest.describe()}: {exc}") from None
+        self._fresh = not occupied
         if occupied and not replace:
             raise GeneratorError(
                 f"{self.dest.describe()} already holds a portfolio (objects under "
@@ -201,6 +203,7 @@ class PortfolioWriter:
                 else:
                     self._delete_prefix(p)
             if local is not None:
+                _check_room(local, self.loans)
                 data_dir = local / prefix / DATA_PREFIX
                 data_dir.mkdir(parents=True, exist_ok=True)
                 self._local_dir_fd = os.open(data_dir, os.O_RDONLY | os.O_DIRECTORY)
@@ -230,8 +233,22 @@ class PortfolioWriter:
     ) -> None:
         if exc_type is None and self._result is None:
             self.close()
-        else:
-            self._release()
+            return
+        self._release()
+        if exc_type is not None and self._result is None:
+            self._remove_partial()
+
+    def _remove_partial(self) -> None:
+        """After a failed or interrupted write into a destination that was empty: remove the
+        objects this writer wrote, so that the next ``generate``/``import``/``run`` finds
+        it empty again rather than an incomplete portfolio it refuses to write over. (What
+        was there before a ``replace`` is gone either way; an S3 destination is left as it
+        is: deleting object by object could take longer than the write did.)"""
+        local = self._local_bucket_dir()
+        if not self._fresh or local is None:
+            return
+        for p in (DATA_PREFIX, INVENTORY_PREFIX):
+            shutil.rmtree(local / self.dest.prefix / p, ignore_errors=True)
 
     def _release(self) -> None:
         if self._local_dir_fd is not None:
@@ -369,6 +386,27 @@ class PortfolioWriter:
             inventory_files=list(self._files),
         )
         return self._result
+
+
+def _check_room(bucket_dir: Path, loans: int) -> None:
+    """Refuse a portfolio that cannot fit on the file system of ``bucket_dir``: each loan
+    is a file of its own (an inode, and at least one block), so a mistyped ``--loans``
+    would otherwise fill the disk before failing."""
+    stat = os.statvfs(bucket_dir)
+    block = max(stat.f_frsize, 512)
+    needed = loans * block
+    free = stat.f_bavail * stat.f_frsize
+    where = f"{bucket_dir} (its file system)"
+    if needed > free:
+        raise GeneratorError(
+            f"{loans:,} loans need about {needed / 1e9:,.1f} GB (one {block:,}-byte block per "
+            f"loan object) but {where} has {free / 1e9:,.1f} GB free"
+        )
+    if stat.f_files and loans > stat.f_favail:
+        raise GeneratorError(
+            f"{loans:,} loans need {loans:,} files (one per loan object) but {where} has "
+            f"room for {stat.f_favail:,} more"
+        )
 
 
 def _reason(exc: BaseException) -> str:

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import yaml
 
-from montemap.errors import RUNTIME, MontemapError, StatesError
+from montemap.errors import RUNTIME, MontemapError, StatesError, yaml_error_line
 from montemap.lambda_names import LATEST, FunctionNameError, parse_function_name
 
 if TYPE_CHECKING:
@@ -61,15 +61,18 @@ def load_functions_file(path: str | Path) -> dict[str, str]:
     """Read and validate a functions file: a mapping of names to ``module:function``."""
     p = Path(path)
     try:
-        text = p.read_text()
+        text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise FunctionConfigError(f"cannot read functions file {p}: {exc.strerror}")
+    except UnicodeDecodeError:
+        raise FunctionConfigError(f"functions file {p} is not UTF-8 text") from None
     try:
         data = yaml.safe_load(text) if p.suffix in (".yaml", ".yml") else json.loads(text)
     except (ValueError, yaml.YAMLError) as exc:
+        why = str(exc) if isinstance(exc, ValueError) else yaml_error_line(exc)
         raise FunctionConfigError(
-            f"functions file {p} is not valid {p.suffix[1:] or 'JSON'}: {exc}"
-        )
+            f"functions file {p} is not valid {p.suffix[1:] or 'JSON'}: {why}"
+        ) from None
     if not isinstance(data, dict):
         raise FunctionConfigError(
             f"functions file {p} must hold an object of name: 'module:function'"

@@ -20,6 +20,7 @@ import json
 import logging
 import math
 import os
+import re
 import resource
 import signal
 import sys
@@ -31,7 +32,7 @@ from typing import Any
 
 from montemap.credit import page_cache
 from montemap.credit.provenance import ProvenanceError, read_provenance
-from montemap.datadir_lock import DataDirLock
+from montemap.datadir_lock import DataDirLock, refuse_foreign_directory
 from montemap.errors import MontemapError
 from montemap.workflows import bindings, pricing
 from montemap.workflows.client import Clients, RunSpec, WorkflowClient
@@ -41,6 +42,17 @@ from montemap.workflows.progress import Progress, format_money
 DEFAULT_DATA_DIR = "montemap-data"
 DEFAULT_LOANS = 500_000
 TASK_DEFINITIONS = {"small": (256, 512), "large": (512, 1024)}
+#: The largest ``--workers``: ECS's "Tasks per service" quota (``montemap.ecs.limits``).
+MAX_WORKERS = 5_000
+#: The largest rate shock the workers accept, in basis points (``montemap.credit.params``).
+MAX_SHOCK_BP = 5_000
+#: An execution name the reduction accepts as a run folder's name
+#: (``montemap.workflows.functions``).
+#: Signals that stop the execution and scale the workers in before ``run`` exits (with
+#: 128 + the signal's number): Ctrl-C, ``kill``/``timeout``/``docker stop``, a closed
+#: terminal. Without it the execution stayed RUNNING, and the next run's server resumed it.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
 
 
 class RunError(MontemapError):
@@ -101,17 +113,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _check(args: argparse.Namespace) -> RunSpec:
-    problems = []
-    if args.loans is not None and args.loans < 1:
-        problems.append("--loans must be at least 1")
-    if args.workers < 0:
-        problems.append("--workers must not be negative")
-    if not 1 <= args.paths <= 10_000_000:
-        problems.append("--paths must be between 1 and 10,000,000")
-    if not 1 <= args.batch_size <= 10_000:
-        problems.append("--batch-size must be between 1 and 10,000")
-    if args.partitions < 1 or args.sample_every < 1:
-        problems.append("--partitions and --sample-every must be at least 1")
+    problems = _option_problems(args)
     try:
         shocks = [int(s) for s in args.shocks.split(",") if s.strip()]
         if not shocks or len(set(shocks)) != len(shocks):
@@ -119,8 +121,16 @@ def _check(args: argparse.Namespace) -> RunSpec:
     except ValueError:
         problems.append(f"--shocks {args.shocks!r} must be distinct integers, e.g. 0,100,200")
         shocks = []
+    outside = [s for s in shocks if not -MAX_SHOCK_BP <= s <= MAX_SHOCK_BP]
+    if outside:
+        problems.append(
+            f"--shocks must be from -{MAX_SHOCK_BP} to {MAX_SHOCK_BP} basis points, got "
+            + ",".join(str(s) for s in outside)
+        )
     as_of = args.as_of or dt.datetime.now(dt.UTC).date().isoformat()
     try:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", as_of):
+            raise ValueError
         dt.date.fromisoformat(as_of)
     except ValueError:
         problems.append(f"--as-of {as_of!r} is not a date YYYY-MM-DD")
@@ -146,6 +156,38 @@ def _check(args: argparse.Namespace) -> RunSpec:
         sample_every=args.sample_every,
         estimator=args.estimator,
     )
+
+
+def _option_problems(args: argparse.Namespace) -> list[str]:
+    """What is wrong with ``run``'s numeric and name options, checked before anything
+    starts: a value the workers would refuse fails each batch only after its retries
+    (minutes), and leaves the execution running for the next run to resume."""
+    problems = []
+    if args.loans is not None and args.loans < 1:
+        problems.append("--loans must be at least 1")
+    if not 0 <= args.workers <= MAX_WORKERS:
+        problems.append(f"--workers must be from 0 to {MAX_WORKERS:,} (0: fill the cores)")
+    if not 1 <= args.paths <= 10_000_000:
+        problems.append("--paths must be between 1 and 10,000,000")
+    if not 1 <= args.batch_size <= 10_000:
+        problems.append("--batch-size must be between 1 and 10,000")
+    if args.partitions < 1 or args.sample_every < 1:
+        problems.append("--partitions and --sample-every must be at least 1")
+    for option, seed in (("--seed", args.seed), ("--portfolio-seed", args.portfolio_seed)):
+        if seed is not None and not 0 <= seed < 1 << 64:
+            problems.append(f"{option} must be from 0 to 2**64-1, got {seed}")
+    for option, price in (
+        ("--price-vcpu-hour", args.price_vcpu_hour),
+        ("--price-gb-hour", args.price_gb_hour),
+    ):
+        if not (math.isfinite(price) and price >= 0):
+            problems.append(f"{option} must be a price of at least 0 (USD per hour), got {price}")
+    if args.name is not None and not RUN_NAME.fullmatch(args.name):
+        problems.append(
+            f"--name {args.name!r} must be 1-80 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return problems
 
 
 def ensure_portfolio(
@@ -238,11 +280,19 @@ def _use_existing(
 
 def run(args: argparse.Namespace) -> int:
     spec = _check(args)
+    try:  # the workers take this environment, and would refuse every batch (after retries)
+        page_cache.drop_requested()
+    except ValueError as exc:
+        raise RunError(str(exc)) from None
     # The process ends when this command returns: its last collection is not needed.
     atexit.unregister(_skip_final_collection)
     atexit.register(_skip_final_collection)
     data_dir = Path(args.data_dir).resolve()
+    if data_dir.exists() and not data_dir.is_dir():
+        raise RunError(f"--data-dir {str(data_dir)!r} is not a directory")
+    refuse_foreign_directory(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
+    _refuse_earlier_outputs(data_dir, spec.name)
     if args.server is not None:
         return _run(args, spec, data_dir, None)
     # The data directory's lock before its portfolio: two runs started together on an
@@ -254,6 +304,25 @@ def run(args: argparse.Namespace) -> int:
             return _run(args, spec, data_dir, lock)
     finally:
         lock.release()
+
+
+def _refuse_earlier_outputs(data_dir: Path, name: str) -> None:
+    """A run named like one whose outputs are still there would write over them (and mix
+    its batches with theirs), even where the server no longer knows that execution (its
+    ``montemap.db`` removed, another ``--server``): refused in one line."""
+    for folder in (
+        data_dir / "runs" / name,
+        data_dir / "buckets" / bindings.RESULTS_BUCKET / "runs" / name,
+    ):
+        try:
+            occupied = folder.is_dir() and any(folder.iterdir())
+        except OSError as exc:
+            raise RunError(f"cannot read {folder}: {exc.strerror or exc}") from None
+        if occupied or (folder.exists() and not folder.is_dir()):
+            raise RunError(
+                f"{folder} already holds the outputs of a run named {name!r}: choose another "
+                "--name (or leave --name out), or move that folder away"
+            )
 
 
 @contextmanager
@@ -298,16 +367,17 @@ def _run(args: argparse.Namespace, spec: RunSpec, data_dir: Path, lock: DataDirL
         url = embedded.url
     else:
         url = args.server
-    interrupted = False
+    stopped_by = signal.SIGINT
     client = WorkflowClient(Clients.for_endpoint(url))
-    previous = signal.getsignal(signal.SIGINT)
+    previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
 
-    def on_interrupt(signum: int, frame: Any) -> None:
-        nonlocal interrupted
-        interrupted = True
+    def on_stop_signal(signum: int, frame: Any) -> None:
+        nonlocal stopped_by
+        stopped_by = signal.Signals(signum)
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGINT, on_interrupt)
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, on_stop_signal)
     try:
         _install(client, url)
         client.use_task_definition(spec.task_definition)
@@ -322,7 +392,7 @@ def _run(args: argparse.Namespace, spec: RunSpec, data_dir: Path, lock: DataDirL
         except KeyboardInterrupt:
             print("\nstopping the execution and scaling the workers in ...", file=sys.stderr)
             client.stop(arn)
-            return 130
+            return 128 + stopped_by
         finally:
             progress.close()
         outcome = client.outcome(arn, described, spec, started=started)
@@ -341,11 +411,10 @@ def _run(args: argparse.Namespace, spec: RunSpec, data_dir: Path, lock: DataDirL
         print_result(record, run_dir)
         return 0 if described["status"] == "SUCCEEDED" else 1
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         if embedded is not None:
             embedded.stop()
-        if interrupted:
-            pass
 
 
 def _install(client: WorkflowClient, url: str) -> None:
