@@ -448,6 +448,9 @@ def main() -> None:
         print(json.dumps({"us_per_loan": time_parts(data, args.parts)}, indent=1))
         return
     compile_sources(args.baseline_src)
+    for i in range(args.repeat):  # an interrupted bench's outputs (`simulate` refuses them)
+        for tag in ("", "baseline_"):
+            shutil.rmtree(data.parent / f"simulate-{tag}{i}", ignore_errors=True)
     load = os.getloadavg()
     memory = memory_state()
     read_s, objects, size = read_floor(data / "buckets" / "montemap-source" / "data")
