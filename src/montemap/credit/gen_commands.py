@@ -21,8 +21,8 @@ from montemap.credit.portfolio import (
     local_destination,
 )
 from montemap.credit.provenance import PORTFOLIO_FILE
-from montemap.datadir_lock import refuse_foreign_directory
 from montemap.storage import StoreConfigError, open_store
+from montemap.storage.data_dirs import refuse_foreign_directory
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

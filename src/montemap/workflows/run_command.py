@@ -32,8 +32,9 @@ from typing import Any
 
 from montemap.credit import page_cache
 from montemap.credit.provenance import ProvenanceError, read_provenance
-from montemap.datadir_lock import DataDirLock, refuse_foreign_directory
+from montemap.datadir_lock import DataDirLock
 from montemap.errors import MontemapError
+from montemap.storage.data_dirs import refuse_foreign_directory
 from montemap.workflows import bindings, pricing
 from montemap.workflows.client import Clients, RunSpec, WorkflowClient
 from montemap.workflows.prestart import FUNCTION_MODULES, start_function_forkserver
