@@ -19,7 +19,7 @@ from montemap.api.registry import (
     StateMachineVersion,
 )
 from montemap.api.validation import check_execution_input
-from montemap.engine.records import StateMachineRef
+from montemap.engine.records import ExecutionRecord, StateMachineRef
 from montemap.errors import ApiError
 
 _EXECUTION_KINDS = ("execution", "express")
@@ -67,17 +67,26 @@ def qualified(ctx: Context, out: dict[str, Any]) -> dict[str, Any]:
 @action("StartExecution")
 async def start_execution(ctx: Context, params: Params) -> Result:
     ref, started_details = _target(ctx, params["stateMachineArn"])
+    record = await _start(ctx, params, ref, started_details)
+    return {"executionArn": record.execution_arn, "startDate": epoch_seconds(record.start_date)}
+
+
+async def _start(
+    ctx: Context, params: Params, target: StateMachineRef, started_details: dict[str, str] | None
+) -> ExecutionRecord:
+    """Start an execution of ``target`` with the request's name, input and trace header
+    (an EXPRESS one gets an id of its own); an alias's pick is recorded."""
     name = params.get("name")
     if name is not None:
         check_name(name)
     if params.get("input") is not None:
         check_execution_input(params["input"])
     record = await ctx.engine.start_execution(
-        ref,
+        target,
         name=name,
         input=params.get("input"),
         trace_header=params.get("traceHeader"),
-        express_id=str(uuid.uuid4()) if ref.type == "EXPRESS" else None,
+        express_id=str(uuid.uuid4()) if target.type == "EXPRESS" else None,
         started_details=started_details,
     )
     if started_details is not None and "stateMachineAliasArn" in started_details:
@@ -86,7 +95,7 @@ async def start_execution(ctx: Context, params: Params) -> Result:
             started_details["stateMachineAliasArn"],
             started_details["stateMachineVersionArn"],
         )
-    return {"executionArn": record.execution_arn, "startDate": epoch_seconds(record.start_date)}
+    return record
 
 
 def _type_not_supported() -> ApiError:
@@ -110,19 +119,7 @@ async def start_sync_execution(ctx: Context, params: Params) -> Result:
     target, started_details = _target(ctx, params["stateMachineArn"])
     if target.type != "EXPRESS":
         raise _type_not_supported()
-    name = params.get("name")
-    if name is not None:
-        check_name(name)
-    if params.get("input") is not None:
-        check_execution_input(params["input"])
-    started = await ctx.engine.start_execution(
-        target,
-        name=name,
-        input=params.get("input"),
-        trace_header=params.get("traceHeader"),
-        express_id=str(uuid.uuid4()),
-        started_details=started_details,
-    )
+    started = await _start(ctx, params, target, started_details)
     record = await ctx.engine.wait_for(started.execution_arn)
     include_data = params.get("includedData", "ALL_DATA") == "ALL_DATA"
     described = shapes.describe_execution(record, include_data=include_data)
