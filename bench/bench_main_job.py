@@ -5,7 +5,10 @@ Generates the portfolio once (not timed), then measures in one run:
 * the **floor**: plain Python reading every loan object's bytes once (warm cache: the
   objects are read once before, untimed), plus a plain NumPy float32 one-factor copula
   over the same loans x 1,000 paths x 4 shocks (normal draws, compare, weighted sum),
-  the two added and divided by the cores (2 by default);
+  the two added and divided by the cores (2 by default), measured again right before each
+  repetition's commands (``bench/_floor.py``): ``floor_seconds`` is the median,
+  ``floor_seconds_each`` each one, ``ratio_run_over_floor_pairs`` the median of each
+  ``run`` over its own repetition's floor (this VM's speed drifts over minutes);
 * ``montemap simulate --data-dir`` (a process pool, no engine) and ``montemap run``
   (embedded server, Distributed Map, activity workers), alternating ``--repeat`` times,
   with the peak RSS (``VmHWM``) of the command's process and of every process it starts,
@@ -45,59 +48,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 try:
+    from bench._floor import PATHS, SHOCKS, Floor, floor_fields, measure_floor, pair_ratio
     from bench._pyenv import child_env, compile_sources
     from bench._run_phases import Sample, run_phases
     from bench._server import busy_seconds, cpu_times
 except ImportError:  # run as a script: bench/ itself is on sys.path
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from bench._floor import PATHS, SHOCKS, Floor, floor_fields, measure_floor, pair_ratio
     from bench._pyenv import child_env, compile_sources
     from bench._run_phases import Sample, run_phases
     from bench._server import busy_seconds, cpu_times
 
-PATHS = 1000
-SHOCKS = (0, 100, 200, 300)
 COMMON = ["--paths", str(PATHS), "--shocks", ",".join(map(str, SHOCKS)), "--seed", "1"]
 COMMON += ["--as-of", "2026-11-27"]
-
-
-# --------------------------------------------------------------------------- floor
-
-
-def read_floor(folder: Path) -> tuple[float, int, int]:
-    """Seconds to read every object's bytes once (plain Python), objects, bytes."""
-    names = sorted(os.listdir(folder))
-    total = 0
-    for name in names:  # warm the cache, untimed
-        with open(folder / name, "rb") as f:
-            f.read()
-    started = time.perf_counter()
-    for name in names:
-        with open(folder / name, "rb") as f:
-            total += len(f.read())
-    return time.perf_counter() - started, len(names), total
-
-
-def copula_floor(loans: int, paths: int = PATHS, shocks: int = len(SHOCKS)) -> float:
-    """Seconds for a plain float32 one-factor copula: per block of loans, normal draws,
-    then per shock a compare against the conditional threshold and a weighted sum."""
-    rng = np.random.default_rng(1)
-    z = rng.standard_normal(paths, dtype=np.float32)
-    block = max(1, (1 << 17) // paths)
-    started = time.perf_counter()
-    loss = np.zeros((shocks, paths), dtype=np.float64)
-    for start in range(0, loans, block):
-        n = min(block, loans - start)
-        a = rng.uniform(-3.0, -1.5, n).astype(np.float32)
-        b = rng.uniform(0.1, 0.5, n).astype(np.float32)
-        w = rng.uniform(1e3, 1e6, n)
-        eps = rng.standard_normal((n, paths), dtype=np.float32)
-        for k in range(shocks):
-            bar = a[:, None] - b[:, None] * (z[None, :] + np.float32(0.15 * k))
-            loss[k] += w @ (eps < bar).astype(np.float64)
-    return time.perf_counter() - started
 
 
 # --------------------------------------------------------------------------- commands
@@ -453,9 +417,7 @@ def main() -> None:
             shutil.rmtree(data.parent / f"simulate-{tag}{i}", ignore_errors=True)
     load = os.getloadavg()
     memory = memory_state()
-    read_s, objects, size = read_floor(data / "buckets" / "montemap-source" / "data")
-    copula_s = copula_floor(objects)
-    floor = (read_s + copula_s) / args.cores
+    floors: list[Floor] = []  # one a repetition, right before its commands
     sources: dict[str, str | None] = {"": None}
     if args.baseline_src:  # its own data dir (database), the same source bucket
         sources = {"baseline_": args.baseline_src, "": None}
@@ -468,6 +430,7 @@ def main() -> None:
     phases: dict[str, list[dict[str, Any]]] = {}  # each run's phases (bench/_run_phases.py)
     leftovers: list[Path] = []  # outputs removed once every command is timed
     for i in range(args.repeat):
+        floors.append(measure_floor(data / "buckets" / "montemap-source" / "data", args.cores))
         for tag, src in sources.items():
             where = data if src is None else data.parent / "baseline" / "montemap-data"
             out = data.parent / f"simulate-{tag}{i}"
@@ -505,29 +468,29 @@ def main() -> None:
     for path in leftovers:
         shutil.rmtree(path, ignore_errors=True)
     run_s, simulate_s = timings["run"], timings["simulate"]
+    each_floor = [f.seconds for f in floors]
+    floor = statistics.median(each_floor)
     record = records[""]
     run, simulate = statistics.median(run_s), statistics.median(simulate_s)
     result = {
         "loans": args.loans,
-        "objects": objects,
+        "objects": floors[0].objects,
         "workers": args.workers,
         "task_definition": args.task_definition,
         "cpu_count": os.cpu_count(),
         "load_average_at_start": [round(x, 1) for x in load],
         # this VM's cost of touching memory moves with it (docs/benchmarks.md, session 25)
         "memory_at_start_mb": memory,
-        "floor_read_seconds": round(read_s, 2),
-        "floor_read_us_per_object": round(read_s / objects * 1e6, 1),
-        "floor_object_bytes": size,
-        "floor_copula_seconds": round(copula_s, 2),
-        "floor_seconds": round(floor, 2),
+        **floor_fields(floors),
         "simulate_seconds": [round(s, 1) for s in simulate_s],
         "run_seconds": [round(s, 1) for s in run_s],
         "ratio_run_over_floor": round(run / floor, 2),
+        # each run over the floor measured right before its repetition, then the median
+        "ratio_run_over_floor_pairs": pair_ratio(run_s, each_floor),
         "ratio_run_over_simulate": round(run / simulate, 3),
         # each run over the simulate just before it, then the median: a machine whose
         # speed drifts over minutes moves both sides of a pair alike
-        "ratio_run_over_simulate_pairs": _pair_ratio(run_s, simulate_s),
+        "ratio_run_over_simulate_pairs": pair_ratio(run_s, simulate_s),
         # steadier than wall time on a shared machine: all the CPU each command used
         "simulate_machine_cpu_seconds": [round(s, 1) for s in cpu["simulate"]],
         "run_machine_cpu_seconds": [round(s, 1) for s in cpu["run"]],
@@ -552,8 +515,9 @@ def main() -> None:
             "simulate_seconds": [round(s, 1) for s in timings["baseline_simulate"]],
             "run_seconds": [round(s, 1) for s in timings["baseline_run"]],
             "ratio_run_over_floor": round(before_run / floor, 2),
+            "ratio_run_over_floor_pairs": pair_ratio(timings["baseline_run"], each_floor),
             "ratio_run_over_simulate": round(before_run / before_simulate, 3),
-            "ratio_run_over_simulate_pairs": _pair_ratio(
+            "ratio_run_over_simulate_pairs": pair_ratio(
                 timings["baseline_run"], timings["baseline_simulate"]
             ),
             "simulate_machine_cpu_seconds": [round(s, 1) for s in cpu["baseline_simulate"]],
@@ -585,11 +549,6 @@ def memory_state(meminfo: str = "/proc/meminfo") -> dict[str, int]:
     except (OSError, ValueError, IndexError):
         return {}
     return found
-
-
-def _pair_ratio(run_s: list[float], simulate_s: list[float]) -> float:
-    """The median of each run's time over its own repetition's ``simulate``."""
-    return round(statistics.median(r / s for r, s in zip(run_s, simulate_s, strict=True)), 3)
 
 
 def baseline_data(data: Path) -> None:
