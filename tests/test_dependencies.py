@@ -50,11 +50,15 @@ ALLOWED: dict[str, frozenset[str]] = {
     # Composition: what assembles, shows or drives the whole.
     "assembly": frozenset(
         {"api", "asl", "aws", "cloudformation", "console", "ecs", "engine"}
-        | {"datadir_lock", "lambda_api", "s3api", "storage", "worker"}
+        | {"datadir_lock", "environment", "lambda_api", "s3api", "storage", "worker"}
     ),
     "console": frozenset({"api", "assembly", "engine", "storage", "ecs", "workflows"}),
-    "workflows": frozenset({"api.httpserver", "assembly", "credit", "datadir_lock", "storage"}),
+    "workflows": frozenset(
+        {"api.httpserver", "assembly", "credit", "datadir_lock", "environment", "storage"}
+    ),
     "aws": frozenset({"asl", "assembly", "storage", "worker", "ecs.taskdefs", "workflows"}),
+    # The server's and its workers' MONTEMAP_* settings, checked together at start.
+    "environment": frozenset({"asl", "ecs.warm_tasks", "engine", "worker.poll_ahead"}),
     "cli": frozenset(),
     "__init__": frozenset(),
 }

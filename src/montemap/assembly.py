@@ -38,6 +38,7 @@ from montemap.ecs.taskdefs import DEFAULT_HANDLER, EcsArns, EcsStore
 from montemap.engine.db import Database
 from montemap.engine.engine import Engine
 from montemap.engine.lambdas import FunctionRegistry, load_functions_file
+from montemap.environment import check_environment
 from montemap.errors import MontemapError
 from montemap.lambda_api.wiring import install as install_lambda_api
 from montemap.s3api import S3App, S3Auth
@@ -111,6 +112,7 @@ class Montemap:
     """One server's parts, wired together; ``app`` is the ASGI application."""
 
     def __init__(self, settings: Settings) -> None:
+        check_environment()  # before anything is created: bad MONTEMAP_* values, all named
         self.settings = settings
         data_dir = settings.data_dir.resolve()
         (data_dir / "buckets").mkdir(parents=True, exist_ok=True)

@@ -13,8 +13,10 @@ Both limits are configurable through the environment of the server process:
     How many evaluator processes run expressions that leave the fast path
     (default 2).
 
-A value that does not parse, or is not positive, fails the first template
-that needs an evaluator process, with a cause naming the variable.
+A value that does not parse, or is not positive, is refused when a server
+starts (:mod:`montemap.environment`); an engine started without that check
+fails the first template that needs an evaluator process, with a cause naming
+the variable.
 """
 
 from __future__ import annotations
@@ -99,7 +101,8 @@ def _positive(
     try:
         value = kind(text.strip())
     except ValueError:
-        raise LimitsError(f"{name}={text!r} is not a {kind.__name__}") from None
+        what = "a whole number" if kind is int else "a number"
+        raise LimitsError(f"{name}={text!r} is not {what}") from None
     if not value > 0:
         raise LimitsError(f"{name}={text!r} must be positive")
     return value

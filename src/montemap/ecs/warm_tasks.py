@@ -47,8 +47,19 @@ from montemap.errors import MontemapError
 
 log = logging.getLogger(__name__)
 
-#: ``0`` in the server's (or a task's) environment: start every task as its own process.
+#: ``0`` in the server's (or a task's) environment: start every task as its own process
+#: (``1``, the default, allows warm starts; the server refuses any other value).
 SWITCH = "MONTEMAP_ECS_WARM_TASKS"
+
+
+def switch_problem(env: Mapping[str, str]) -> str | None:
+    """What is wrong with :data:`SWITCH` in ``env`` (``None``: unset, ``0`` or ``1``)."""
+    value = env.get(SWITCH)
+    if value is None or value.strip() in ("0", "1"):
+        return None
+    return f"{SWITCH} must be 0 (every task its own process) or 1 (warm starts), not {value!r}"
+
+
 #: What follows the interpreter in the command of a task that may start warm.
 WORKER_ENTRY = ("-m", "montemap.cli", "worker")
 #: Variables each task has its own value of; nothing the template imports reads them.
@@ -86,7 +97,7 @@ def is_worker_command(argv: list[str], env: Mapping[str, str], python: str) -> b
         len(argv) > len(WORKER_ENTRY)
         and argv[0] == python
         and tuple(argv[1 : 1 + len(WORKER_ENTRY)]) == WORKER_ENTRY
-        and env.get(SWITCH, "1") != "0"
+        and env.get(SWITCH, "1").strip() != "0"
     )
 
 
@@ -109,7 +120,7 @@ def preload_modules(argv: list[str]) -> list[str]:
 
 def warm_supported() -> bool:
     """Whether this machine can fork warm tasks (Linux ``pidfd``) and the server allows it."""
-    if os.environ.get(SWITCH, "1") == "0" or not sys.platform.startswith("linux"):
+    if os.environ.get(SWITCH, "1").strip() == "0" or not sys.platform.startswith("linux"):
         return False
     try:
         fd = os.pidfd_open(os.getpid())

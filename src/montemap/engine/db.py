@@ -108,10 +108,13 @@ class Database:
         key = id(self)
         self._ref = weakref.ref(self, lambda _: PENDING.pop(key, None))
         self.closed_cleanly = False  # closed cleanly, unchanged since: quick_check skipped
+        created: list[Path] = []  # the files this start makes, removed if it fails
         if self.path != ":memory:":
+            dbcheck.check_budget()  # a bad setting is refused before a file is made
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             dbcheck.check_file(Path(self.path))
             self.closed_cleanly = dbcheck.take_clean_close(Path(self.path))
+            created = dbcheck.new_files(Path(self.path))
         conn = sqlite3.connect(
             self.path,
             isolation_level=None,
@@ -136,6 +139,7 @@ class Database:
             dbcheck.record_schema_version(self.conn)
         except BaseException:
             self.conn.close()
+            dbcheck.remove_files(created)  # a new database that could not be made
             raise
         self.group_commit = group_commit
         self._lock = threading.RLock()

@@ -37,6 +37,7 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from montemap.errors import MontemapError
@@ -82,9 +83,27 @@ def check_file(path: Path) -> None:
         raise DatabaseFileError(f"{path} is not a SQLite database: {_RECOVER}")
 
 
-def check_budget() -> float:
-    """Seconds the start-up ``quick_check`` may take (``MONTEMAP_DB_CHECK_SECONDS``)."""
-    text = os.environ.get("MONTEMAP_DB_CHECK_SECONDS", "")
+def new_files(path: Path) -> list[Path]:
+    """The database's files (``path`` and its ``-wal``/``-shm``) that do not exist yet:
+    those a start that fails before the database is made should remove, so that an
+    empty file does not refuse every later start (:func:`check_file`)."""
+    files = [path, Path(f"{path}-wal"), Path(f"{path}-shm")]
+    return [] if path.exists() else [f for f in files if not f.exists()]
+
+
+def remove_files(paths: list[Path]) -> None:
+    """Remove what :func:`new_files` listed (quietly: a start's failure is the error)."""
+    for path in paths:
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            log.warning("could not remove %s after a failed start: %s", path, exc)
+
+
+def check_budget(env: Mapping[str, str] | None = None) -> float:
+    """Seconds the start-up ``quick_check`` may take (``MONTEMAP_DB_CHECK_SECONDS`` in
+    ``env``, the process environment by default)."""
+    text = (os.environ if env is None else env).get("MONTEMAP_DB_CHECK_SECONDS", "")
     try:
         seconds = float(text) if text else QUICK_CHECK_SECONDS
     except ValueError:

@@ -18,6 +18,7 @@ can lose is, as always, only work nobody was told about.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
 from montemap.engine.dbcheck import DatabaseFileError
 
@@ -28,9 +29,10 @@ VARIABLE = "MONTEMAP_COMMIT_DELAY_MS"
 MAX_DELAY_MS = 100.0
 
 
-def group_delay() -> float:
-    """Seconds a group waits before its COMMIT (``MONTEMAP_COMMIT_DELAY_MS``; 0: none)."""
-    text = os.environ.get(VARIABLE, "").strip()
+def group_delay(env: Mapping[str, str] | None = None) -> float:
+    """Seconds a group waits before its COMMIT (``MONTEMAP_COMMIT_DELAY_MS`` in ``env``,
+    the process environment by default; 0: none)."""
+    text = (os.environ if env is None else env).get(VARIABLE, "").strip()
     if not text:
         return 0.0
     try:

@@ -22,7 +22,7 @@ import os
 import sys
 from typing import Any, cast
 
-from montemap.worker import logs
+from montemap.worker import logs, poll_ahead
 from montemap.worker.errors import WorkerError
 from montemap.worker.execution import Handler
 from montemap.worker.worker import DEFAULT_POLL_AHEAD_S, MAX_WORKER_NAME, Worker
@@ -49,12 +49,9 @@ def load_handler(spec: str) -> Handler:
 
 def _seconds(text: str) -> float:
     try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds")
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number of seconds >= 0")
-    return value
+        return poll_ahead.seconds_value(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc))
 
 
 def _count(text: str) -> int:
@@ -67,18 +64,9 @@ def _count(text: str) -> int:
     return value
 
 
-#: Overrides ``--poll-ahead``'s default (a task definition's command need not change).
-POLL_AHEAD_VARIABLE = "MONTEMAP_WORKER_POLL_AHEAD"
-
-
 def _default_poll_ahead() -> float:
-    text = os.environ.get(POLL_AHEAD_VARIABLE)
-    if text is None:
-        return DEFAULT_POLL_AHEAD_S
-    try:
-        return _seconds(text)
-    except argparse.ArgumentTypeError as exc:
-        raise WorkerError(f"{POLL_AHEAD_VARIABLE}: {exc}")
+    setting = poll_ahead.poll_ahead_setting()
+    return DEFAULT_POLL_AHEAD_S if setting is None else setting
 
 
 def run_worker(args: argparse.Namespace) -> int:
@@ -151,7 +139,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="S",
         help="while a slot's last task ran within S seconds, poll for its next task as the "
         "current one starts, so the two round trips between tasks are not waited for "
-        f"(the task waits in hand, heartbeated); 0 never (default: ${POLL_AHEAD_VARIABLE}, "
+        f"(the task waits in hand, heartbeated); 0 never (default: ${poll_ahead.VARIABLE}, "
         f"else {DEFAULT_POLL_AHEAD_S:g}: never)",
     )
     parser.add_argument(

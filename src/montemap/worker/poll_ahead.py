@@ -22,9 +22,39 @@ told from the noise (docs/benchmarks.md).
 
 from __future__ import annotations
 
+import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Generic, TypeVar
+
+from montemap.worker.errors import WorkerError
+
+#: Overrides ``--poll-ahead``'s default (a task definition's command need not change).
+VARIABLE = "MONTEMAP_WORKER_POLL_AHEAD"
+
+
+def seconds_value(text: str) -> float:
+    """A finite number of seconds, 0 or more; ``ValueError`` saying why otherwise."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a number of seconds") from None
+    if not value >= 0 or value == float("inf"):
+        raise ValueError(f"{text!r} must be a finite number of seconds >= 0")
+    return value
+
+
+def poll_ahead_setting(env: Mapping[str, str] | None = None) -> float | None:
+    """The seconds :data:`VARIABLE` sets (``None`` where unset); a bad value is a
+    :class:`WorkerError` naming the variable."""
+    text = (os.environ if env is None else env).get(VARIABLE)
+    if text is None:
+        return None
+    try:
+        return seconds_value(text)
+    except ValueError as exc:
+        raise WorkerError(f"{VARIABLE}: {exc}") from None
+
 
 T = TypeVar("T")
 

@@ -292,8 +292,16 @@ def run(args: argparse.Namespace) -> int:
     if data_dir.exists() and not data_dir.is_dir():
         raise RunError(f"--data-dir {str(data_dir)!r} is not a directory")
     refuse_foreign_directory(data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
     _refuse_earlier_outputs(data_dir, spec.name)
+    if args.server is None:
+        # First the functions' process, whose imports then run on the other core while
+        # this one imports and starts the server (montemap.workflows.prestart); then the
+        # embedded server's and its workers' settings, refused before anything is made.
+        start_function_forkserver()
+        from montemap.environment import check_environment
+
+        check_environment()
+    data_dir.mkdir(parents=True, exist_ok=True)
     if args.server is not None:
         return _run(args, spec, data_dir, None)
     # The data directory's lock before its portfolio: two runs started together on an
@@ -345,9 +353,6 @@ def _run(args: argparse.Namespace, spec: RunSpec, data_dir: Path, lock: DataDirL
     """The run itself: with an embedded server where ``lock`` (its directory's) is held."""
     embedded = None
     if args.server is None:
-        # First the functions' process, whose imports then run on the other core while
-        # this one imports and starts the server (montemap.workflows.prestart).
-        start_function_forkserver()
         from montemap.workflows.embedded import EmbeddedServer
 
         # The server's and the worker service's logs go to a file, not the terminal.
