@@ -110,11 +110,7 @@ class Database:
         self.closed_cleanly = False  # closed cleanly, unchanged since: quick_check skipped
         created: list[Path] = []  # the files this start makes, removed if it fails
         if self.path != ":memory:":
-            dbcheck.check_budget()  # a bad setting is refused before a file is made
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            dbcheck.check_file(Path(self.path))
-            self.closed_cleanly = dbcheck.take_clean_close(Path(self.path))
-            created = dbcheck.new_files(Path(self.path))
+            self.closed_cleanly, created = dbcheck.before_open(Path(self.path))
         conn = sqlite3.connect(
             self.path,
             isolation_level=None,

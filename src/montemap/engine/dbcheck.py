@@ -83,16 +83,23 @@ def check_file(path: Path) -> None:
         raise DatabaseFileError(f"{path} is not a SQLite database: {_RECOVER}")
 
 
-def new_files(path: Path) -> list[Path]:
-    """The database's files (``path`` and its ``-wal``/``-shm``) that do not exist yet:
-    those a start that fails before the database is made should remove, so that an
-    empty file does not refuse every later start (:func:`check_file`)."""
+def before_open(path: Path) -> tuple[bool, list[Path]]:
+    """What a start does before it opens the file at ``path``: refuse a bad check budget
+    (before any file is made), make the folder, refuse a file that is not a database
+    (:func:`check_file`); whether it was closed cleanly (:func:`take_clean_close`), and
+    the database's files (``path``, ``-wal``, ``-shm``) that do not exist yet: those a
+    start that fails before the database is made removes (:func:`remove_files`), so that
+    an empty file does not refuse every later start."""
+    check_budget()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    check_file(path)
+    closed_cleanly = take_clean_close(path)
     files = [path, Path(f"{path}-wal"), Path(f"{path}-shm")]
-    return [] if path.exists() else [f for f in files if not f.exists()]
+    return closed_cleanly, [] if path.exists() else [f for f in files if not f.exists()]
 
 
 def remove_files(paths: list[Path]) -> None:
-    """Remove what :func:`new_files` listed (quietly: a start's failure is the error)."""
+    """Remove what :func:`before_open` listed (quietly: a start's failure is the error)."""
     for path in paths:
         try:
             path.unlink(missing_ok=True)
