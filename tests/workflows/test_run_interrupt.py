@@ -92,3 +92,39 @@ def test_ctrl_c_stops_the_execution_and_the_workers(tmp_path: Path, stop: signal
         assert services["services"][0]["desiredCount"] == 0
     finally:
         server.close()
+
+
+#: ``montemap run`` with SIGTERM sent to itself the moment StartExecution is answered:
+#: before, the signal's KeyboardInterrupt left ``client.start`` before its ARN was kept,
+#: and the execution stayed RUNNING (the next run's server resumed it).
+_SIGNAL_AT_START = """
+import os, signal, sys
+from montemap.workflows import client
+started = client.WorkflowClient.start
+def start(self, spec):
+    arn = started(self, spec)
+    os.kill(os.getpid(), signal.SIGTERM)
+    return arn
+client.WorkflowClient.start = start
+from montemap.cli import main
+sys.exit(main())
+"""
+
+
+def test_a_stop_signal_as_the_execution_starts_stops_it(tmp_path: Path) -> None:
+    data = (tmp_path / "montemap-data").resolve()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MONTEMAP_"))}
+    done = subprocess.run(
+        [sys.executable, "-c", _SIGNAL_AT_START, "run", "--data-dir", str(data),
+         "--loans", "50", "--workers", "1", "--name", "at-start", "--quiet"],
+        env=env, capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+    assert done.returncode == 128 + signal.SIGTERM, done.stdout + done.stderr
+    assert "stopping the execution" in done.stderr and "Traceback" not in done.stderr
+    server = MontemapServer(data)
+    server.start()
+    try:
+        arn = "arn:aws:states:us-east-1:123456789012:execution:montemap-data-processing:at-start"
+        assert server.client().describe_execution(executionArn=arn)["status"] == "ABORTED"
+    finally:
+        server.close()

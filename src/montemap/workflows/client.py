@@ -192,6 +192,11 @@ class WorkflowClient:
         )
 
     # ------------------------------------------------------------------ run
+    def execution_arn(self, spec: RunSpec) -> str:
+        """The ARN the run's execution has (or will have once :meth:`start` is answered)."""
+        assert self.arns is not None, "install() first"
+        return self.arns.execution(bindings.STATE_MACHINE_NAMES["data-processing"], spec.name)
+
     def start(self, spec: RunSpec) -> str:
         assert self.arns is not None, "install() first"
         self.base_metrics = self.metrics()
@@ -293,10 +298,17 @@ class WorkflowClient:
                 wake.clear()  # before the next look: a later event sets it again
 
     def stop(self, arn: str) -> None:
+        """Stop the execution (one that never started is nothing to stop) and scale the
+        workers in."""
+        from botocore.exceptions import ClientError
+
         try:
             self.c.sfn.stop_execution(
                 executionArn=arn, error="montemap.Interrupted", cause="stopped by Ctrl-C"
             )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ExecutionDoesNotExist":
+                raise
         finally:
             self.c.ecs.update_service(
                 cluster=bindings.CLUSTER, service=bindings.SERVICE, desiredCount=0

@@ -389,10 +389,14 @@ def _run(args: argparse.Namespace, spec: RunSpec, data_dir: Path, lock: DataDirL
         client.use_task_definition(spec.task_definition)
         started = time.time()
         cpu_before = _cpu_seconds()
-        arn = client.start(spec)
+        # Known before the start is answered: a stop signal while StartExecution is in
+        # flight, or just after, stops the execution too (not left RUNNING for the next
+        # run's server to resume).
+        arn = client.execution_arn(spec)
         progress = Progress(spec, quiet=args.quiet)
-        watching = embedded.history_signal(arn) if embedded is not None else nullcontext(None)
         try:
+            arn = client.start(spec)
+            watching = embedded.history_signal(arn) if embedded is not None else nullcontext(None)
             with watching as wake:
                 described = client.wait(arn, progress, wake=wake)
         except KeyboardInterrupt:
