@@ -16,6 +16,7 @@ from typing import Any
 from montemap.arns import Arn, ArnFactory
 from montemap.errors import MontemapError
 from montemap.workflows import bindings, pricing
+from montemap.workflows.worker_crashes import CrashLoop, crash_loop
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/montemap-local"
 
@@ -88,6 +89,14 @@ class Clients:
             sfn=session.client("stepfunctions", endpoint_url=endpoint, config=config),
             ecs=session.client("ecs", endpoint_url=endpoint, config=config),
         )
+
+
+class WorkersCrashing(WorkflowError):
+    """The worker service's tasks exit as they start: the run would wait for ever."""
+
+    def __init__(self, loop: CrashLoop) -> None:
+        super().__init__(loop.message(None))
+        self.loop = loop
 
 
 @dataclass
@@ -261,6 +270,8 @@ class WorkflowClient:
         refresh: float = 1.0,
         wake: threading.Event | None = None,
         quiet_interval: float = 5.0,
+        crashes_since: float | None = None,
+        crash_check: float = 5.0,
     ) -> dict[str, Any]:
         """Poll until the execution ends; returns its final DescribeExecution.
 
@@ -273,11 +284,21 @@ class WorkflowClient:
         every call costs the server's CPU, which the workers need: with ``wake`` and
         a quiet display, the status is checked when woken and otherwise only every
         ``quiet_interval`` seconds (at least ``interval``).
+
+        With ``crashes_since`` (epoch seconds), every ``crash_check`` seconds the worker
+        service's tasks stopped since then are looked at: :class:`WorkersCrashing` when
+        they exit as they start (:mod:`montemap.workflows.worker_crashes`).
         """
         watching = not getattr(progress, "quiet", False)
         refreshed = -math.inf
+        checked = time.monotonic()
         while True:
             now = time.monotonic()
+            if crashes_since is not None and now - checked >= crash_check:
+                checked = now
+                loop = crash_loop(self.c.ecs, crashes_since)
+                if loop is not None:
+                    raise WorkersCrashing(loop)
             if watching and now - refreshed >= refresh:
                 refreshed = now
                 snap = self.snapshot(arn)

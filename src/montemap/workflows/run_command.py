@@ -36,7 +36,7 @@ from montemap.datadir_lock import DataDirLock
 from montemap.errors import MontemapError
 from montemap.storage.data_dirs import refuse_foreign_directory
 from montemap.workflows import bindings, pricing
-from montemap.workflows.client import Clients, RunSpec, WorkflowClient
+from montemap.workflows.client import Clients, RunSpec, WorkersCrashing, WorkflowClient
 from montemap.workflows.prestart import FUNCTION_MODULES, start_function_forkserver
 from montemap.workflows.progress import Progress, format_money
 
@@ -398,11 +398,15 @@ def _run(args: argparse.Namespace, spec: RunSpec, data_dir: Path, lock: DataDirL
             arn = client.start(spec)
             watching = embedded.history_signal(arn) if embedded is not None else nullcontext(None)
             with watching as wake:
-                described = client.wait(arn, progress, wake=wake)
+                described = client.wait(arn, progress, wake=wake, crashes_since=started)
         except KeyboardInterrupt:
             print("\nstopping the execution and scaling the workers in ...", file=sys.stderr)
             client.stop(arn)
             return 128 + stopped_by
+        except WorkersCrashing as crashing:
+            client.stop(arn)
+            logs = data_dir / "logs" if embedded is not None else None
+            raise RunError(f"stopped {spec.name}: {crashing.loop.message(logs)}") from None
         finally:
             progress.close()
         outcome = client.outcome(arn, described, spec, started=started)
