@@ -10,8 +10,6 @@ once and be replaced while ``montemap run`` waited for ever at "workers 0/1"; a 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,6 +19,7 @@ from montemap.engine.db import Database
 from montemap.engine.dbcheck import DatabaseFileError
 from montemap.environment import SettingsError, check_environment
 from montemap.testing import free_port
+from montemap.testing.commands import run_montemap
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -117,25 +116,9 @@ def test_an_existing_database_is_kept_when_its_start_fails(
     assert path.read_bytes() == before
 
 
-def _montemap(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import sys; from montemap.cli import main; sys.exit(main())",
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=50,
-        check=False,
-        env={**os.environ, **env},
-    )
-
-
 def test_run_refuses_a_workers_bad_setting_before_it_generates(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    done = _montemap(
+    done = run_montemap(
         "run", "--data-dir", str(data), "--loans", "20", "--workers", "1", "--quiet",
         env={"MONTEMAP_WORKER_POLL_AHEAD": "x", "MONTEMAP_DB_CHECK_SECONDS": "abc"},
     )  # fmt: skip
@@ -148,7 +131,7 @@ def test_run_refuses_a_workers_bad_setting_before_it_generates(tmp_path: Path) -
 
 def test_the_server_refuses_a_bad_setting_before_it_makes_its_database(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    done = _montemap(
+    done = run_montemap(
         "server", "--data-dir", str(data), "--port", str(free_port()),
         env={"MONTEMAP_ECS_WARM_TASKS": "on"},
     )  # fmt: skip

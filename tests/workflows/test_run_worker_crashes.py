@@ -7,9 +7,6 @@ every task exits at once no batch is ever taken, and ``run`` used to wait at "wo
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,6 +14,7 @@ from typing import Any
 import pytest
 
 from montemap.testing import MontemapServer
+from montemap.testing.commands import run_montemap
 from montemap.workflows import worker_crashes
 from montemap.workflows.worker_crashes import LIMIT, CrashLoop
 
@@ -37,12 +35,10 @@ def test_run_stops_when_every_worker_task_exits_as_it_starts(tmp_path: Path) -> 
     site.mkdir()
     (site / "sitecustomize.py").write_text(_BROKEN)
     data = (tmp_path / "montemap-data").resolve()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MONTEMAP_"))}
-    env |= {"PYTHONPATH": str(site), "MONTEMAP_ECS_WARM_TASKS": "0"}
-    done = subprocess.run(
-        [sys.executable, "-m", "montemap.cli", "run", "--data-dir", str(data),
-         "--loans", "30", "--workers", "1", "--name", "crashing", "--quiet"],
-        env=env, capture_output=True, text=True, timeout=200, check=False,
+    env = {"PYTHONPATH": str(site), "MONTEMAP_ECS_WARM_TASKS": "0"}
+    done = run_montemap(
+        "run", "--data-dir", str(data), "--loans", "30", "--workers", "1", "--name", "crashing",
+        "--quiet", timeout=200, env=env,
     )  # fmt: skip
     assert done.returncode == 1, done.stdout + done.stderr
     assert done.stderr.startswith("montemap: error: stopped crashing: the worker tasks exit as")
