@@ -216,6 +216,7 @@ def test_strict_refuses_what_would_be_rejected(tmp_path: Path) -> None:
         ("GrossIncome", "-1", "GrossIncome -1 is outside [0, 1e+12]"),
         ("GrossIncome", "0", "GrossIncome must be positive for a personal loan"),
         ("AccountID", "1.5", "AccountID '1.5' is not a whole number"),
+        ("AccountID", "abc", "AccountID 'abc' is not a number"),
     ],
 )
 def test_import_strict_applies_the_simulations_range_checks(
@@ -229,6 +230,7 @@ def test_import_strict_applies_the_simulations_range_checks(
         import_tape(tape, local_destination(tmp_path / "d1"), as_of=AS_OF, strict=True)
     result = import_tape(tape, local_destination(tmp_path / "d2"), as_of=AS_OF)
     assert any(message in issue for issue in result.issues)
+    assert len(result.issues) == 1, result.issues  # one warning for the one bad value
     # the simulation rejects the same row
     done = run_simulation(tmp_path / "o", PARAMS, tape=tape, report=False)
     assert done.summary["rejected"] == 1

@@ -411,10 +411,11 @@ def _range_issues(batch: _Batch, name: str, arr: pa.Array) -> Iterator[str]:
 
 
 def _account_issues(batch: _Batch) -> Iterator[str]:
+    """AccountIDs that are numbers but not whole ones (one that is no number at all has
+    its warning from the numeric columns' check already)."""
     ids = batch.columns["AccountID"]
-    bad = pc.and_(
-        pc.invert(pc.equal(ids, "")), pc.invert(pc.match_substring_regex(ids, r"^[0-9]{1,19}$"))
-    )
+    number = pc.match_substring_regex(ids, _NUMBER_RE)
+    bad = pc.and_(number, pc.invert(pc.match_substring_regex(ids, r"^[0-9]{1,19}$")))
     for i in np.flatnonzero(bad.to_numpy(zero_copy_only=False)):
         yield f"{batch.where(int(i))}: AccountID {ids[int(i)].as_py()!r} is not a whole number"
 
