@@ -316,9 +316,9 @@ class Deployment:
     rollout_reason: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TaskRecord:
-    """One task: one worker process and its life."""
+    """One task: one worker process and its life (the defaults: a task not yet launched)."""
 
     id: str
     cluster: str
@@ -327,20 +327,20 @@ class TaskRecord:
     task_definition: str
     cpu_units: int | None
     memory_mib: int | None
-    last_status: str
-    desired_status: str
-    pid: int | None
-    proc_start: int | None
     container_id: str
     created_at: float
-    started_at: float | None
-    stopping_at: float | None
-    stopped_at: float | None
-    stop_code: str | None
-    stopped_reason: str | None
-    exit_code: int | None
-    limits_enforced: bool
     started_by: str | None
+    last_status: str = "PROVISIONING"
+    desired_status: str = "RUNNING"
+    pid: int | None = None
+    proc_start: int | None = None
+    started_at: float | None = None
+    stopping_at: float | None = None
+    stopped_at: float | None = None
+    stop_code: str | None = None
+    stopped_reason: str | None = None
+    exit_code: int | None = None
+    limits_enforced: bool = False
     #: RunTask's ``overrides`` (JSON text), None for a service's task.
     overrides: str | None = None
     #: RunTask's ``group``, ``launchType`` and ``tags`` (JSON text), None for a service's task.
@@ -390,19 +390,8 @@ class TaskRecord:
             task_definition=definition.key,
             cpu_units=cpu,
             memory_mib=memory,
-            last_status="PROVISIONING",
-            desired_status="RUNNING",
-            pid=None,
-            proc_start=None,
             container_id=container_id,
             created_at=created_at,
-            started_at=None,
-            stopping_at=None,
-            stopped_at=None,
-            stop_code=None,
-            stopped_reason=None,
-            exit_code=None,
-            limits_enforced=False,
             started_by=started_by,
             overrides=json.dumps(overrides) if overrides else None,
             options=json.dumps(options) if options else None,
@@ -428,19 +417,8 @@ class TaskRecord:
             task_definition=definition.key,
             cpu_units=definition.cpu_units,
             memory_mib=definition.memory_mib,
-            last_status="PROVISIONING",
-            desired_status="RUNNING",
-            pid=None,
-            proc_start=None,
             container_id=container_id,
             created_at=created_at,
-            started_at=None,
-            stopping_at=None,
-            stopped_at=None,
-            stop_code=None,
-            stopped_reason=None,
-            exit_code=None,
-            limits_enforced=False,
             started_by=deployment_id,
         )
 
