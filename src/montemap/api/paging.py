@@ -11,7 +11,7 @@ import base64
 import binascii
 import json
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from montemap.errors import ApiError
 
@@ -63,3 +63,8 @@ def paginate(
     page = list(items[start : start + size])
     more = start + size < len(items)
     return page, (encode(listing, key(page[-1])) if more and page else None)
+
+
+def listed(name: str, entries: list[Any], token: str | None) -> dict[str, Any]:
+    """A List* answer: ``entries`` under ``name``, and ``nextToken`` where more follow."""
+    return {name: entries} if token is None else {name: entries, "nextToken": token}

@@ -96,10 +96,7 @@ async def list_activities(ctx: Context, params: Params) -> Result:
         max_results=params.get("maxResults"),
         next_token=params.get("nextToken"),
     )
-    result: Result = {"activities": [shapes.activity(record) for record in page]}
-    if token is not None:
-        result["nextToken"] = token
-    return result
+    return paging.listed("activities", [shapes.activity(record) for record in page], token)
 
 
 @action("GetActivityTask")

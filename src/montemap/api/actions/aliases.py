@@ -176,11 +176,8 @@ async def list_state_machine_aliases(ctx: Context, params: Params) -> Result:
         max_results=params.get("maxResults"),
         next_token=params.get("nextToken"),
     )
-    result: Result = {
-        "stateMachineAliases": [
-            {"stateMachineAliasArn": a.arn, "creationDate": a.creation_date} for a in page
-        ]
-    }
-    if token is not None:
-        result["nextToken"] = token
-    return result
+    return paging.listed(
+        "stateMachineAliases",
+        [{"stateMachineAliasArn": a.arn, "creationDate": a.creation_date} for a in page],
+        token,
+    )

@@ -197,10 +197,9 @@ async def list_executions(ctx: Context, params: Params) -> Result:
         records = [r for r in records if r.redrive_count > 0]
     elif redrive_filter == "NOT_REDRIVEN":
         records = [r for r in records if r.redrive_count == 0]
-    result: Result = {"executions": [qualified(ctx, shapes.execution_item(r)) for r in records]}
-    if token is not None:
-        result["nextToken"] = token
-    return result
+    return paging.listed(
+        "executions", [qualified(ctx, shapes.execution_item(r)) for r in records], token
+    )
 
 
 @action("GetExecutionHistory")
@@ -214,10 +213,7 @@ async def get_execution_history(ctx: Context, params: Params) -> Result:
         next_token=params.get("nextToken"),
         include_data=bool(params.get("includeExecutionData", True)),
     )
-    result: Result = {"events": events}
-    if token is not None:
-        result["nextToken"] = token
-    return result
+    return paging.listed("events", events, token)
 
 
 def _map_run_label(map_run_arn: str) -> str | None:

@@ -51,10 +51,7 @@ async def list_map_runs(ctx: Context, params: Params) -> Result:
         max_results=paging.page_size(params.get("maxResults")),
         next_token=params.get("nextToken"),
     )
-    result: Result = {"mapRuns": [shapes.map_run_item(r) for r in runs]}
-    if token is not None:
-        result["nextToken"] = token
-    return result
+    return paging.listed("mapRuns", [shapes.map_run_item(r) for r in runs], token)
 
 
 @action("UpdateMapRun")

@@ -270,10 +270,7 @@ async def list_state_machines(ctx: Context, params: Params) -> Result:
         max_results=params.get("maxResults"),
         next_token=params.get("nextToken"),
     )
-    result: Result = {"stateMachines": [shapes.state_machine_item(m) for m in page]}
-    if token is not None:
-        result["nextToken"] = token
-    return result
+    return paging.listed("stateMachines", [shapes.state_machine_item(m) for m in page], token)
 
 
 def _diagnostics(definition: str, state_machine_type: str = "STANDARD") -> list[Diagnostic]:
@@ -351,14 +348,11 @@ async def list_state_machine_versions(ctx: Context, params: Params) -> Result:
         max_results=params.get("maxResults"),
         next_token=params.get("nextToken"),
     )
-    result: Result = {
-        "stateMachineVersions": [
-            {"stateMachineVersionArn": v.arn, "creationDate": v.creation_date} for v in page
-        ]
-    }
-    if token is not None:
-        result["nextToken"] = token
-    return result
+    return paging.listed(
+        "stateMachineVersions",
+        [{"stateMachineVersionArn": v.arn, "creationDate": v.creation_date} for v in page],
+        token,
+    )
 
 
 @action("DeleteStateMachineVersion")
