@@ -490,16 +490,16 @@ class Registry:
         self, arn: str, *, description: str | None, routing: list[dict[str, Any]] | None
     ) -> StateMachineAlias:
         """Change an alias's description and/or routing (None: kept)."""
+        changes: dict[str, Any] = {"update_date": self.now()}
+        if description is not None:
+            changes["description"] = description
+        if routing is not None:
+            changes["routing"] = json.dumps(routing)
+        assignments = ", ".join(f"{column} = ?" for column in changes)
         with self.db.transaction() as conn:
-            if description is not None:
-                conn.execute(
-                    "UPDATE api_aliases SET description = ? WHERE arn = ?", (description, arn)
-                )
-            if routing is not None:
-                conn.execute(
-                    "UPDATE api_aliases SET routing = ? WHERE arn = ?", (json.dumps(routing), arn)
-                )
-            conn.execute("UPDATE api_aliases SET update_date = ? WHERE arn = ?", (self.now(), arn))
+            conn.execute(
+                f"UPDATE api_aliases SET {assignments} WHERE arn = ?", (*changes.values(), arn)
+            )
         alias = self.get_alias(arn)
         assert alias is not None
         return alias
