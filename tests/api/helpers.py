@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 from starlette.testclient import TestClient
@@ -13,6 +14,19 @@ ROLE_ARN = "arn:aws:iam::123456789012:role/montemap-test"
 PASS_DEFINITION = (
     '{"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": {"ok": true}, "End": true}}}'
 )
+
+
+def unique(prefix: str = "x") -> str:
+    """A name no other test uses."""
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def machine(client: Any, definition: str = PASS_DEFINITION, **kwargs: Any) -> str:
+    """A new state machine (boto3 ``client``); its ARN."""
+    arn: str = client.create_state_machine(
+        name=unique("sm"), definition=definition, roleArn=ROLE_ARN, **kwargs
+    )["stateMachineArn"]
+    return arn
 
 
 class ApiClient:

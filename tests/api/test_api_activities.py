@@ -8,7 +8,8 @@ import pytest
 
 from montemap.testing import wait_for_execution
 
-from .test_api_executions import activity_machine, unique
+from .helpers import unique
+from .test_api_executions import activity_machine
 
 #: A token in the shape the server issues that names no task.
 WELL_FORMED_UNKNOWN = "AQ18a0b1c2d3e4f5a6b" + "A" * 43

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import datetime
 from typing import Any
 
@@ -12,23 +11,12 @@ from botocore.exceptions import ReadTimeoutError
 
 from montemap.testing import eventually, wait_for_execution
 
-from .helpers import PASS_DEFINITION, ROLE_ARN
+from .helpers import PASS_DEFINITION, ROLE_ARN, machine, unique
 
 ACCOUNT_PREFIX = "arn:aws:states:us-east-1:123456789012"
 WAIT_DEFINITION = json.dumps(
     {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 600, "End": True}}}
 )
-
-
-def unique(prefix: str = "x") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:12]}"
-
-
-def machine(client: Any, definition: str = PASS_DEFINITION, **kwargs: Any) -> str:
-    arn: str = client.create_state_machine(
-        name=unique("sm"), definition=definition, roleArn=ROLE_ARN, **kwargs
-    )["stateMachineArn"]
-    return arn
 
 
 def test_start_and_describe(shared_sfn_client: Any) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,7 +11,7 @@ import pytest
 from montemap.testing import wait_for_execution
 from montemap.testing.server import MontemapServer
 
-from .helpers import PASS_DEFINITION, ROLE_ARN
+from .helpers import PASS_DEFINITION, machine
 
 FAIL_DEFINITION = json.dumps(
     {"StartAt": "F", "States": {"F": {"Type": "Fail", "Error": "Oops", "Cause": "bad"}}}
@@ -20,17 +19,6 @@ FAIL_DEFINITION = json.dumps(
 ECHO_DEFINITION = json.dumps(
     {"StartAt": "P", "States": {"P": {"Type": "Pass", "Parameters": {"got.$": "$"}, "End": True}}}
 )
-
-
-def unique(prefix: str = "x") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:12]}"
-
-
-def machine(client: Any, definition: str = PASS_DEFINITION, **kwargs: Any) -> str:
-    arn: str = client.create_state_machine(
-        name=unique("sm"), definition=definition, roleArn=ROLE_ARN, **kwargs
-    )["stateMachineArn"]
-    return arn
 
 
 @pytest.fixture(scope="module")
