@@ -84,3 +84,31 @@ def test_memory_does_not_grow_with_the_batches_a_straddler_spans(tmp_path: Path)
     small, large = peak(20), peak(200)
     # Holding every record (the old group-by-group lists) grows tenfold with the batches.
     assert large < 2 * small, (small, large)
+
+
+def test_a_key_a_spreadsheet_would_run_is_written_as_text(tmp_path: Path) -> None:
+    """OWASP's CSV injection: a cell beginning with ``= + - @``, a tab or a carriage
+    return is a formula to Excel or LibreOffice (``=cmd|' /C calc'!A0`` starts a program
+    on some); the lists write such cells with a leading apostrophe, and every other cell
+    as it is. A carriage return inside a key stays inside its row."""
+    store = LocalObjectStore(tmp_path / "store")
+    store.create_bucket("res")
+    evil = ["=cmd|' /C calc'!A0", "+1+1", "-2+3", "@SUM(1+1)", "\tx", "\ry"]
+    keys = sorted([*evil, "loans/0001.csv", "a=b", "x-1", "k\rmid"])
+    meta = {
+        "rejects": [{"key": k, "reason": "column 'LoanAmount': 'x' is not a number"} for k in keys],
+        "matured_loans": [
+            {"key": k, "AccountID": "17", "OriginationDate": "2001-01-01", "LoanTerm": 60}
+            for k in keys
+        ],
+    }
+    store.put("res", PARAMS.batch_key("b0", "batch.json"), json.dumps(meta).encode())
+    out = tmp_path / "out"
+    out.mkdir()
+    write_lists(store, PARAMS, [BatchInfo("b0", 0, [0], 0, keys[0], keys[-1])], RunFiles(out))
+    expected = ["'" + k if k in evil else k for k in keys]
+    rejects, matured = _rows(out / "rejects.csv.partial"), _rows(out / "matured.csv.partial")
+    assert [r[0] for r in rejects[1:]] == expected
+    assert [r[0] for r in matured[1:]] == expected
+    assert {r[1] for r in rejects[1:]} == {"column 'LoanAmount': 'x' is not a number"}
+    assert {tuple(r[1:]) for r in matured[1:]} == {("17", "2001-01-01", "60")}

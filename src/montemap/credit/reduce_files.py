@@ -20,6 +20,12 @@ LIST_FILES = ("rejects.csv", "matured.csv")
 #: Every file of a run folder the reduction writes, ``summary.json`` last.
 RUN_FILES = ("loans.parquet", "contributions.parquet", *LIST_FILES, "summary.json")
 _PARTIAL = ".partial"
+#: How a cell a spreadsheet would take for a formula begins (OWASP's "CSV injection"
+#: list): such a cell is written with a leading apostrophe, which a spreadsheet shows as
+#: text. Only loan keys can begin so (reasons and matured fields are montemap's own text
+#: or validated values); a key like ``=cmd|' /C calc'!A0`` must not run when the list is
+#: opened.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 class RunFiles:
@@ -56,23 +62,47 @@ def write_lists(
         open(files.path("rejects.csv"), "w", newline="", encoding="utf-8") as rf,
         open(files.path("matured.csv"), "w", newline="", encoding="utf-8") as mf,
     ):
-        rejects, matured = csv.writer(rf, lineterminator="\n"), csv.writer(mf, lineterminator="\n")
-        rejects.writerow(["key", "reason"])
-        matured.writerow(MATURED_COLUMNS)
+        rejects, matured = _row_writer(rf), _row_writer(mf)
+        rejects(["key", "reason"])
+        matured(MATURED_COLUMNS)
         found: list[tuple[str, str]] = []  # a heap
         gone: list[tuple[str, int, int, list[Any]]] = []  # a heap: key, batch, index, row
         for info in batches:
             frontier = info.low or ""
-            _emit_below(found, frontier, rejects.writerow)
-            _emit_below(gone, frontier, lambda item: matured.writerow(item[3]))
+            _emit_below(found, frontier, rejects)
+            _emit_below(gone, frontier, lambda item: matured(item[3]))
             meta = read_meta(store, params, info.batch_id)
             for r in meta["rejects"]:
                 heapq.heappush(found, (r["key"], r["reason"]))
             for i, r in enumerate(meta.get("matured_loans", [])):
                 row = [r.get(c, "") for c in MATURED_COLUMNS]
                 heapq.heappush(gone, (str(r["key"]), info.position, i, row))
-        _emit_below(found, None, rejects.writerow)
-        _emit_below(gone, None, lambda item: matured.writerow(item[3]))
+        _emit_below(found, None, rejects)
+        _emit_below(gone, None, lambda item: matured(item[3]))
+
+
+def spreadsheet_text(cell: Any) -> Any:
+    """``cell``, or ``'`` + it where a spreadsheet would read it as a formula."""
+    if isinstance(cell, str) and cell.startswith(_FORMULA_START):
+        return "'" + cell
+    return cell
+
+
+def _row_writer(file: Any) -> Callable[[Iterable[Any]], object]:
+    """Rows written to ``file`` as CSV, each cell :func:`spreadsheet_text`. A row with a
+    carriage return in a cell is written with every cell quoted: Python 3.11's writer
+    quotes only the line terminator's characters (``\\n`` here), and a bare ``\\r`` would
+    end the row for every reader."""
+    plain = csv.writer(file, lineterminator="\n")
+    quoted = csv.writer(file, lineterminator="\n", quoting=csv.QUOTE_ALL)
+
+    def write(row: Iterable[Any]) -> object:
+        cells = [spreadsheet_text(c) for c in row]
+        if any(isinstance(c, str) and "\r" in c for c in cells):
+            return quoted.writerow(cells)
+        return plain.writerow(cells)
+
+    return write
 
 
 def _emit_below(heap: list[Any], bound: str | None, write: Callable[[Any], object]) -> None:
