@@ -164,6 +164,30 @@ def test_value_problems_are_reported_or_fatal_when_strict(tmp_path: Path) -> Non
     assert not (bucket(tmp_path / "strict") / "data").exists()
 
 
+def test_zip_codes_and_choices_the_simulation_rejects_are_reported(tmp_path: Path) -> None:
+    """The same rules as the loan parser's: 1-5 digits or ZIP+4, LoanType and RateType
+    one of their options (any case; empty takes the default)."""
+    tape = write(
+        tmp_path / "tape.csv",
+        f"{HEADER},LoanType,RateType\n"
+        "1,12345,5,100,1000,12,01/01/2020,50000,Commercial,\n"
+        "2,123456,5,100,1000,12,01/01/2020,50000,,FIXED\n"
+        "3,1\x00234,5,100,1000,12,01/01/2020,50000,car,x\n"
+        "4,123,5,100,1000,12,01/01/2020,50000,personal,fixed\n"
+        "5,12345-6789,5,100,1000,12,01/01/2020,50000,personal,variable\n",
+    )
+    result = import_tape(tape, local_destination(tmp_path / "d"), as_of=AS_OF)
+    assert result.write.loans == 5
+    assert sorted(result.issues) == [
+        "line 3: ZipCode '123456' is not a 5-digit ZIP code",
+        "line 4: LoanType 'car' is not one of personal, commercial",
+        "line 4: RateType 'x' is not one of variable, fixed",
+        "line 4: ZipCode '1\\x00234' is not a 5-digit ZIP code",
+    ]
+    with pytest.raises(TapeError, match="line 3: ZipCode '123456' is not a 5-digit ZIP code"):
+        import_tape(tape, local_destination(tmp_path / "strict"), as_of=AS_OF, strict=True)
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [

@@ -66,8 +66,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     i.add_argument(
         "--strict",
         action="store_true",
-        help="refuse the tape when a value is empty, not a number or not a date "
-        "(default: import it and let the simulation reject those loans with a reason)",
+        help="refuse the tape when a value is empty, not a number or out of range, not a "
+        "date, not a ZIP code, or none of LoanType's or RateType's options (default: import "
+        "it and let the simulation reject those loans with a reason)",
     )
     _destination_args(i)
     i.set_defaults(func=run_import)

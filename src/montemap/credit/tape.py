@@ -3,7 +3,8 @@
 The tape is read twice, streaming, in chunks: the first pass checks its structure
 (required columns, every CSV row with the header's field count, unique non-empty
 AccountIDs) and its values (numbers that parse and lie in the ranges the simulation
-accepts, :data:`montemap.credit.loans.RANGES`; MM/DD/YYYY or ISO dates); the second
+accepts, :data:`montemap.credit.loans.RANGES`; MM/DD/YYYY or ISO dates; ZIP codes;
+LoanType and RateType among their options); the second
 writes one object per loan plus the S3 Inventory through
 :class:`~montemap.credit.portfolio.PortfolioWriter`. Structural problems stop the import
 before anything is written, with the file, line or row, and column named. Value problems
@@ -383,6 +384,7 @@ def _value_issues(batch: _Batch) -> Iterator[str]:
             yield from _range_issues(batch, name, arr)
     yield from _account_issues(batch)
     yield from _income_issues(batch)
+    yield from _text_issues(batch)
 
 
 def _numbers(arr: pa.Array) -> np.ndarray:
@@ -418,6 +420,30 @@ def _account_issues(batch: _Batch) -> Iterator[str]:
     bad = pc.and_(number, pc.invert(pc.match_substring_regex(ids, r"^[0-9]{1,19}$")))
     for i in np.flatnonzero(bad.to_numpy(zero_copy_only=False)):
         yield f"{batch.where(int(i))}: AccountID {ids[int(i)].as_py()!r} is not a whole number"
+
+
+#: The text columns' rules in :func:`montemap.credit.loans.parse_fields`.
+_ZIP_RE = r"^[0-9]{1,5}(-[0-9]{4})?$"
+_CHOICES = {"LoanType": ("personal", "commercial"), "RateType": ("variable", "fixed")}
+
+
+def _text_issues(batch: _Batch) -> Iterator[str]:
+    """ZIP codes that are not 1-5 digits (or ZIP+4), and LoanType/RateType values that
+    are none of their options (an empty one takes its default)."""
+    rules = [("ZipCode", pc.match_substring_regex, _ZIP_RE, "a 5-digit ZIP code")]
+    for name, options in _CHOICES.items():
+        rules.append((name, _one_of, options, f"one of {', '.join(options)}"))
+    for name, test, arg, kind in rules:
+        arr = batch.columns.get(name)
+        if arr is None:
+            continue
+        bad = pc.and_(pc.invert(pc.equal(arr, "")), pc.invert(test(arr, arg)))
+        for i in np.flatnonzero(bad.to_numpy(zero_copy_only=False)):
+            yield f"{batch.where(int(i))}: {name} {arr[int(i)].as_py()!r} is not {kind}"
+
+
+def _one_of(arr: pa.Array, options: tuple[str, ...]) -> pa.Array:
+    return pc.is_in(pc.utf8_lower(arr), value_set=pa.array(options))
 
 
 def _income_issues(batch: _Batch) -> Iterator[str]:
