@@ -188,6 +188,22 @@ def test_zip_codes_and_choices_the_simulation_rejects_are_reported(tmp_path: Pat
         import_tape(tape, local_destination(tmp_path / "strict"), as_of=AS_OF, strict=True)
 
 
+def test_dates_no_calendar_has_are_reported(tmp_path: Path) -> None:
+    rows = ["02/30/2020", "02/29/2024", "2020-13-01", "02/29/1900", "1/5/0000", "2000-02-29"]
+    tape = write(
+        tmp_path / "tape.csv",
+        f"{HEADER}\n"
+        + "".join(f"{n},12345,5,100,1000,12,{d},50000\n" for n, d in enumerate(rows, 1)),
+    )
+    result = import_tape(tape, local_destination(tmp_path / "d"), as_of=AS_OF)
+    assert sorted(result.issues) == [
+        "line 2: OriginationDate '02/30/2020' is not a valid date",
+        "line 4: OriginationDate '13/01/2020' is not a valid date",
+        "line 5: OriginationDate '02/29/1900' is not a valid date",
+        "line 6: OriginationDate '1/5/0000' is not a valid date",
+    ]
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [

@@ -3,7 +3,8 @@
 The tape is read twice, streaming, in chunks: the first pass checks its structure
 (required columns, every CSV row with the header's field count, unique non-empty
 AccountIDs) and its values (numbers that parse and lie in the ranges the simulation
-accepts, :data:`montemap.credit.loans.RANGES`; MM/DD/YYYY or ISO dates; ZIP codes;
+accepts, :data:`montemap.credit.loans.RANGES`; MM/DD/YYYY or ISO dates that a calendar has;
+ZIP codes;
 LoanType and RateType among their options); the second
 writes one object per loan plus the S3 Inventory through
 :class:`~montemap.credit.portfolio.PortfolioWriter`. Structural problems stop the import
@@ -25,7 +26,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import Any, BinaryIO, cast
 
 import numpy as np
 import pyarrow as pa
@@ -385,6 +386,7 @@ def _value_issues(batch: _Batch) -> Iterator[str]:
     yield from _account_issues(batch)
     yield from _income_issues(batch)
     yield from _text_issues(batch)
+    yield from _date_issues(batch)
 
 
 def _numbers(arr: pa.Array) -> np.ndarray:
@@ -430,7 +432,9 @@ _CHOICES = {"LoanType": ("personal", "commercial"), "RateType": ("variable", "fi
 def _text_issues(batch: _Batch) -> Iterator[str]:
     """ZIP codes that are not 1-5 digits (or ZIP+4), and LoanType/RateType values that
     are none of their options (an empty one takes its default)."""
-    rules = [("ZipCode", pc.match_substring_regex, _ZIP_RE, "a 5-digit ZIP code")]
+    rules: list[tuple[str, Any, Any, str]] = [
+        ("ZipCode", pc.match_substring_regex, _ZIP_RE, "a 5-digit ZIP code")
+    ]
     for name, options in _CHOICES.items():
         rules.append((name, _one_of, options, f"one of {', '.join(options)}"))
     for name, test, arg, kind in rules:
@@ -440,6 +444,27 @@ def _text_issues(batch: _Batch) -> Iterator[str]:
         bad = pc.and_(pc.invert(pc.equal(arr, "")), pc.invert(test(arr, arg)))
         for i in np.flatnonzero(bad.to_numpy(zero_copy_only=False)):
             yield f"{batch.where(int(i))}: {name} {arr[int(i)].as_py()!r} is not {kind}"
+
+
+_DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+
+
+def _date_issues(batch: _Batch) -> Iterator[str]:
+    """MM/DD/YYYY dates no calendar has (02/30/2020, 13/01/2020, year 0), as
+    :func:`montemap.credit.loans.parse_date` refuses them."""
+    arr = batch.columns["OriginationDate"]
+    shaped = pc.match_substring_regex(arr, _US_DATE_RE)
+    parts = pc.extract_regex(
+        pc.if_else(shaped, arr, pa.scalar("01/01/2000")),
+        r"^(?P<m>[0-9]{1,2})/(?P<d>[0-9]{1,2})/(?P<y>[0-9]{4})$",
+    )
+    m, d, y = (np.asarray(pc.cast(parts.field(k), pa.int64()).to_numpy()) for k in "mdy")
+    leap = (y % 4 == 0) & ((y % 100 != 0) | (y % 400 == 0))
+    days = _DAYS_IN_MONTH[np.clip(m, 0, 12)] + (leap & (m == 2))
+    wrong = (m < 1) | (m > 12) | (d < 1) | (d > days) | (y < 1)
+    bad = np.asarray(shaped.to_numpy(zero_copy_only=False)) & wrong
+    for i in np.flatnonzero(bad):
+        yield f"{batch.where(int(i))}: OriginationDate {arr[int(i)].as_py()!r} is not a valid date"
 
 
 def _one_of(arr: pa.Array, options: tuple[str, ...]) -> pa.Array:
