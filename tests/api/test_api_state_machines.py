@@ -47,12 +47,19 @@ def test_create_and_describe(shared_sfn_client: Any) -> None:
     assert "revisionId" not in described
 
 
-def test_metadata_only_omits_definition(shared_sfn_client: Any) -> None:
+def test_metadata_only_answers_the_definition_as_empty(shared_sfn_client: Any) -> None:
+    """AWS: "If called with includedData = METADATA_ONLY, the returned definition will be
+    {}" (the member is required in the response)."""
     arn = create(shared_sfn_client)["stateMachineArn"]
     described = shared_sfn_client.describe_state_machine(
         stateMachineArn=arn, includedData="METADATA_ONLY"
     )
-    assert "definition" not in described
+    assert described["definition"] == "{}" and described["name"]
+    version = shared_sfn_client.publish_state_machine_version(stateMachineArn=arn)
+    described = shared_sfn_client.describe_state_machine(
+        stateMachineArn=version["stateMachineVersionArn"], includedData="METADATA_ONLY"
+    )
+    assert described["definition"] == "{}"
 
 
 def test_express_type(shared_sfn_client: Any) -> None:

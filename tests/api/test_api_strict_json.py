@@ -47,6 +47,20 @@ def test_brackets_inside_strings_do_not_count() -> None:
     assert strict_loads(text)[0] == "[" * 2000
 
 
+@pytest.mark.timeout(15)
+def test_an_open_string_of_escaped_quotes_is_scanned_once() -> None:
+    """Many openers, then a string that never closes, full of ``\\"``: the depth check
+    used to rescan the rest of the text at every quote (quadratic: ~2 minutes for these
+    200 KB, within a request's size; a server blocked for it). Now a scan, and the text
+    is refused as JSON that does not parse."""
+    quotes = '\\"' * 100_000
+    with pytest.raises(JsonRefused, match="nested more than"):
+        check_depth("[" * (MAX_JSON_DEPTH + 1) + '"' + quotes)
+    check_depth("[" * 10 + '"' + "[" * 600 + quotes)  # the open string holds the rest
+    with pytest.raises(JsonRefused, match="Unterminated string"):
+        strict_loads("[" * 10 + '"' + "[" * 600 + quotes)
+
+
 @pytest.mark.parametrize(
     "text",
     [

@@ -18,6 +18,11 @@ front of :class:`montemap.api.app.ApiApp` before any routing:
 - **Origin.** A browser names the page that sent a request in ``Origin``; a
   request whose ``Origin`` is not this server (``http(s)://`` + its ``Host``)
   is refused with 403, as is ``Origin: null`` (sandboxed frames, files).
+- **Fetch Metadata.** What a page of another site loads as a subresource
+  (``<script src>``, ``<img>``...) carries no ``Origin`` but
+  ``Sec-Fetch-Site: cross-site``: refused with 403 unless it is a top-level
+  navigation (a link to the console from another site), comes from a page on a
+  loopback name (its ``Referer``), or is a presigned URL on a server with keys.
 
 :func:`may_start_processes` is the stricter rule for actions that start
 processes on the host (ECS task definitions and services, Lambda code,
@@ -45,6 +50,9 @@ SCOPE_KEY = "montemap.hosts"
 WILDCARD_BINDS = frozenset({"0.0.0.0", "::", ""})
 #: Request headers only browsers send: their presence marks a request a web page made.
 BROWSER_HEADERS = (b"origin", b"sec-fetch-site", b"sec-fetch-mode", b"sec-fetch-dest")
+#: The headers the cross-site rule reads (:func:`_check_cross_site`): Fetch Metadata and
+#: ``Referer``.
+FETCH_METADATA = frozenset({b"sec-fetch-site", b"sec-fetch-mode", b"sec-fetch-dest", b"referer"})
 _HOST_NAME_RE = re.compile(
     r"^(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*$"
 )
@@ -175,10 +183,11 @@ class HostPolicy:
             )
 
     def check(self, scope: Scope) -> None:
-        """Both checks on an ASGI scope; raises :class:`ApiError` (421 or 403; 400 for two
-        ``Host`` headers, RFC 9112 3.2)."""
+        """The checks on an ASGI scope (Host, Origin, cross-site subresources); raises
+        :class:`ApiError` (421 or 403; 400 for two ``Host`` headers, RFC 9112 3.2)."""
         host: bytes | None = None
         origin: bytes | None = None
+        fetch: dict[bytes, bytes] = {}
         for key, value in scope.get("headers", ()):
             if key == b"host":
                 if host is not None:  # which one would each part of the server read?
@@ -188,6 +197,8 @@ class HostPolicy:
                 if origin is not None:
                     raise _refused(403, "Request refused: it has more than one Origin header.")
                 origin = value
+            elif key in FETCH_METADATA:
+                fetch[key] = bytes(value).strip().lower()
         if host is None or host not in self._accepted_raw:
             self.check_host(None if host is None else bytes(host).decode("latin-1"))
             if host is not None and len(self._accepted_raw) < _ACCEPTED_CACHE:
@@ -195,6 +206,48 @@ class HostPolicy:
         if origin is not None:
             text = "" if host is None else bytes(host).decode("latin-1")
             self.check_origin(bytes(origin).decode("latin-1"), text)
+        if fetch.get(b"sec-fetch-site") == b"cross-site":
+            _check_cross_site(scope, fetch, self.keys_configured)
+
+
+def _check_cross_site(scope: Scope, fetch: dict[bytes, bytes], keys_configured: bool) -> None:
+    """Refuse (403) what a page of another site makes the browser fetch, but a navigation.
+
+    A ``<script src>``, ``<img>``, ``<link rel=stylesheet>``, media or ``fetch(...,
+    {mode: "no-cors"})`` of another site sends no ``Origin``, yet the browser hands
+    the answer to that page (a stored ``text/javascript`` object runs in it, an
+    image's size is read). Browsers mark every such request ``Sec-Fetch-Site:
+    cross-site``. Still answered: a top-level navigation (a link from another site
+    to the console, or to an object, which opens sandboxed; not ``<object>`` or
+    ``<embed>``); a load by a page on a loopback name (``http://127.0.0.1:5173``
+    showing an object of ``http://localhost:8083``: its ``Referer``, which no page
+    can forge); and, on a server with keys, a presigned URL (its signature, which
+    the service checks, is the key holder's permission).
+    """
+    method = str(scope.get("method", ""))
+    if (
+        fetch.get(b"sec-fetch-mode") == b"navigate"
+        and method in ("GET", "HEAD")
+        and fetch.get(b"sec-fetch-dest") not in (b"object", b"embed")
+    ):
+        return
+    referer = fetch.get(b"referer")
+    if referer is not None:
+        try:
+            name = host_name(urlsplit(referer.decode("latin-1")).netloc.rpartition("@")[2])
+        except ValueError:
+            name = None
+        if name is not None and (is_loopback(name) or name.endswith(".localhost")):
+            return
+    query = bytes(scope.get("query_string", b""))
+    if keys_configured and b"Signature=" in query and unsigned_service(scope) is not None:
+        return  # the service checks it (the server's own pages take no signature)
+    raise _refused(
+        403,
+        "Cross-site request refused: the browser marks it Sec-Fetch-Site: cross-site "
+        "(a page of another site loading it as a script, image, style sheet or fetch); "
+        "web pages of other sites may not read from or call this server.",
+    )
 
 
 def _check_allowed(name: str) -> str:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
+import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from montemap.errors import ApiError
@@ -40,6 +42,45 @@ def decode(listing: str, token: str) -> str:
         raise invalid_token(token)
     after: str = data["a"]
     return after
+
+
+def scope(action: str, *request: object) -> str:
+    """The listing of ``action`` for one request: the members that pick what it lists.
+
+    A token the engine issues is a bare position ("after event 2"); bound to this
+    listing (:func:`bind`) it is refused (``InvalidToken``) when given with another
+    execution, state machine, filter or order, instead of answering a page of that
+    other listing. Hashed, so the token stays short whatever the ARNs' lengths.
+    """
+    identity = json.dumps([str(value) for value in request]).encode()
+    return f"{action}:{hashlib.sha256(identity).hexdigest()[:24]}"
+
+
+def bind(listing: str, token: str | None) -> str | None:
+    """The engine's ``token`` for the next page, as a token of ``listing``."""
+    return None if token is None else encode(listing, token)
+
+
+def unbind(listing: str, token: str | None) -> str | None:
+    """The engine's token inside ``token``; ``InvalidToken`` unless ``listing`` issued it."""
+    return None if token is None else decode(listing, token)
+
+
+@contextlib.contextmanager
+def resuming(token: str | None) -> Iterator[None]:
+    """Around an engine listing that resumes at ``token``: ``InvalidToken`` for a position
+    no listing can hold.
+
+    Tokens are not signed, so a client can forge one that decodes to a position past
+    what SQLite's integers hold (``{"after": 10**30}``); the query's ``OverflowError``
+    was an internal failure (500).
+    """
+    try:
+        yield
+    except OverflowError:
+        if token is None:
+            raise
+        raise invalid_token(token) from None
 
 
 def page_size(max_results: int | None) -> int:

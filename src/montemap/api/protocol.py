@@ -234,7 +234,9 @@ MAX_DOUBLE = sys.float_info.max
 _MAX_INT = int(MAX_DOUBLE)
 _MAX_INT_DIGITS = len(str(_MAX_INT))
 
-_STRING_RE = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+#: A JSON string; one left open runs to the end of the text (so an opened string of
+#: many escaped quotes is scanned once, not once per quote: linear on any text).
+_STRING_RE = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.DOTALL)
 _BRACKET_RE = re.compile(r"[\[\]{}]")
 #: A ``\uD800``-``\uDFFF`` escape: the only way a lone surrogate gets into parsed text
 #: (a UTF-8 body cannot encode one, the decoder refuses it).

@@ -40,7 +40,10 @@ class Reports:
         value = output.get("report") if isinstance(output, dict) else None
         if not isinstance(value, str) or not value:
             return None
-        path = Path(value).resolve()
+        try:
+            path = Path(value).resolve()
+        except (ValueError, OSError):  # a NUL character, a loop of links: no such file
+            return None
         if path.name != REPORT or not path.is_relative_to(self.runs):
             return None
         return path
@@ -72,7 +75,10 @@ class Reports:
     def exists(self, output: Any) -> bool:
         path = self.file(output)
         if path is not None:
-            return path.is_file()
+            try:
+                return path.is_file()
+            except OSError:  # a name too long for the file system
+                return False
         where = self.object(output)
         if where is None or self.store is None:
             return False

@@ -11,6 +11,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from montemap.api.paging import resuming
 from montemap.engine.engine import Engine
 from montemap.engine.history import render
 from montemap.engine.records import ExecutionRecord
@@ -78,13 +79,14 @@ def executions(
     """Executions newest first, optionally of one state machine and one status."""
     if status is not None and status not in STATUSES:
         raise ApiError("ValidationException", f"unknown status filter {status!r}")
-    records, token = engine.list_executions(
-        state_machine_arn=state_machine_arn,
-        map_run_arn=None,
-        status=status,
-        max_results=limit,
-        next_token=next_token,
-    )
+    with resuming(next_token):  # a forged token past SQLite's integers: InvalidToken
+        records, token = engine.list_executions(
+            state_machine_arn=state_machine_arn,
+            map_run_arn=None,
+            status=status,
+            max_results=limit,
+            next_token=next_token,
+        )
     return [execution(r) for r in records], token
 
 

@@ -65,6 +65,10 @@ def parse_arn(value: str, *kinds: str) -> Arn:
     return arn
 
 
+#: What every ARN this server issues begins with (``montemap.arns.ArnFactory``).
+LOCAL_PARTITION = "arn:aws:"
+
+
 def parse_local_arn(ctx: Context, value: str, *kinds: str) -> Arn:
     """A well-formed states ARN of one of ``kinds`` in this server's region and account.
 
@@ -75,6 +79,13 @@ def parse_local_arn(ctx: Context, value: str, *kinds: str) -> Arn:
     problem = resource_problem(arn)
     if problem is not None:
         raise ApiError("InvalidArn", f"Invalid Arn: '{problem}'")
+    if not value.startswith(LOCAL_PARTITION):
+        partition = value.split(":", 2)[1]
+        raise ApiError(
+            "InvalidArn",
+            f"Invalid Arn: 'The ARN names partition {partition}; this endpoint serves "
+            f"partition aws: {value}'",
+        )
     if not is_local(ctx, arn):
         raise ApiError(
             "InvalidArn",

@@ -185,20 +185,25 @@ async def list_executions(ctx: Context, params: Params) -> Result:
             raise _type_not_supported()
     elif map_run_arn is not None:
         parse_local_arn(ctx, map_run_arn, "mapRun")
-    records, token = ctx.engine.list_executions(
-        state_machine_arn=machine_arn,
-        map_run_arn=map_run_arn,
-        status=params.get("statusFilter"),
-        max_results=paging.page_size(params.get("maxResults")),
-        next_token=params.get("nextToken"),
-    )
+    status = params.get("statusFilter")
+    listing = paging.scope("ListExecutions", machine_arn, map_run_arn, status)
+    with paging.resuming(params.get("nextToken")):
+        records, token = ctx.engine.list_executions(
+            state_machine_arn=machine_arn,
+            map_run_arn=map_run_arn,
+            status=status,
+            max_results=paging.page_size(params.get("maxResults")),
+            next_token=paging.unbind(listing, params.get("nextToken")),
+        )
     redrive_filter = params.get("redriveFilter")
     if redrive_filter == "REDRIVEN":
         records = [r for r in records if r.redrive_count > 0]
     elif redrive_filter == "NOT_REDRIVEN":
         records = [r for r in records if r.redrive_count == 0]
     return paging.listed(
-        "executions", [qualified(ctx, shapes.execution_item(r)) for r in records], token
+        "executions",
+        [qualified(ctx, shapes.execution_item(r)) for r in records],
+        paging.bind(listing, token),
     )
 
 
@@ -206,14 +211,17 @@ async def list_executions(ctx: Context, params: Params) -> Result:
 async def get_execution_history(ctx: Context, params: Params) -> Result:
     arn = params["executionArn"]
     parse_local_arn(ctx, arn, *_EXECUTION_KINDS)
-    events, token = ctx.engine.get_execution_history(
-        arn,
-        reverse=bool(params.get("reverseOrder", False)),
-        max_results=paging.page_size(params.get("maxResults")),
-        next_token=params.get("nextToken"),
-        include_data=bool(params.get("includeExecutionData", True)),
-    )
-    return paging.listed("events", events, token)
+    reverse = bool(params.get("reverseOrder", False))
+    listing = paging.scope("GetExecutionHistory", arn, reverse)
+    with paging.resuming(params.get("nextToken")):
+        events, token = ctx.engine.get_execution_history(
+            arn,
+            reverse=reverse,
+            max_results=paging.page_size(params.get("maxResults")),
+            next_token=paging.unbind(listing, params.get("nextToken")),
+            include_data=bool(params.get("includeExecutionData", True)),
+        )
+    return paging.listed("events", events, paging.bind(listing, token))
 
 
 def _map_run_label(map_run_arn: str) -> str | None:
@@ -236,7 +244,9 @@ async def describe_state_machine_for_execution(ctx: Context, params: Params) -> 
     result: Result = {
         "stateMachineArn": ref.arn,
         "name": ref.name,
-        "definition": ref.definition,
+        # METADATA_ONLY: "the returned definition will be {}", as AWS documents it
+        # for DescribeStateMachine (the member is required in the response).
+        "definition": ref.definition if _all_data(params) else "{}",
         "roleArn": ref.role_arn,
         "updateDate": _update_date(machine, epoch_seconds(record.start_date)),
         "loggingConfiguration": machine.logging_configuration if machine else DEFAULT_LOGGING,
@@ -250,6 +260,10 @@ async def describe_state_machine_for_execution(ctx: Context, params: Params) -> 
         if label is not None:
             result["label"] = label
     return result
+
+
+def _all_data(params: Params) -> bool:
+    return bool(params.get("includedData", "ALL_DATA") == "ALL_DATA")
 
 
 def _update_date(machine: StateMachine | None, fallback: float) -> float:

@@ -46,12 +46,16 @@ async def describe_map_run(ctx: Context, params: Params) -> Result:
 async def list_map_runs(ctx: Context, params: Params) -> Result:
     arn = params["executionArn"]
     parse_local_arn(ctx, arn, "execution")
-    runs, token = _engine(ctx).list_map_runs(
-        arn,
-        max_results=paging.page_size(params.get("maxResults")),
-        next_token=params.get("nextToken"),
+    listing = paging.scope("ListMapRuns", arn)
+    with paging.resuming(params.get("nextToken")):
+        runs, token = _engine(ctx).list_map_runs(
+            arn,
+            max_results=paging.page_size(params.get("maxResults")),
+            next_token=paging.unbind(listing, params.get("nextToken")),
+        )
+    return paging.listed(
+        "mapRuns", [shapes.map_run_item(r) for r in runs], paging.bind(listing, token)
     )
-    return paging.listed("mapRuns", [shapes.map_run_item(r) for r in runs], token)
 
 
 @action("UpdateMapRun")
