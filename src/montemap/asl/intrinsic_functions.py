@@ -18,6 +18,7 @@ import json
 import math
 import random
 import re
+import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,6 +43,13 @@ MAX_ENCODE_CHARS = 10_000
 #: The most items States.ArrayRange may produce.
 MAX_RANGE_ITEMS = 1000
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
+#: The deepest nesting States.StringToJson parses (as deep as the API accepts in a
+#: request), and the largest integer it accepts (a double's range, as the API).
+MAX_JSON_DEPTH = 512
+_MAX_DOUBLE_INT = int(sys.float_info.max)
+#: A JSON string (one left open runs to the end of the text, so a match once started
+#: never fails and the scan stays linear) or a bracket.
+_STRING_OR_BRACKET = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)|[\[\]{}]', re.DOTALL)
 _HASHES = {
     "MD5": "md5",
     "SHA-1": "sha1",
@@ -180,11 +188,46 @@ def _string_to_json(call: Call, args: list[Any]) -> Any:
     text = str(args[0])
     if not text.strip():
         return None
+    problem = "nested too deeply" if _json_depth(text) > MAX_JSON_DEPTH else None
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        if problem is None:
+            return json.loads(
+                text, parse_constant=_reject_constant, parse_float=_finite, parse_int=_finite_int
+            )
     except (json.JSONDecodeError, ValueError) as exc:
-        message = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
-        raise _fail(f"States.StringToJson could not parse its argument as JSON: {message}")
+        problem = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+    except RecursionError:
+        problem = "nested too deeply"
+    raise _fail(f"States.StringToJson could not parse its argument as JSON: {problem}")
+
+
+def _json_depth(text: str) -> int:
+    """How deeply the arrays and objects of JSON ``text`` nest (brackets in strings
+    not counted), checked before parsing so a deep document never recurses."""
+    if text.count("[") + text.count("{") <= MAX_JSON_DEPTH:
+        return 0
+    depth = deepest = 0
+    for token in _STRING_OR_BRACKET.findall(text):
+        if token in ("[", "{"):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif token in ("]", "}"):
+            depth -= 1
+    return deepest
+
+
+def _finite(token: str) -> float:
+    value = float(token)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {token} is out of range")
+    return value
+
+
+def _finite_int(token: str) -> int:
+    value = int(token)
+    if abs(value) > _MAX_DOUBLE_INT:
+        raise ValueError(f"the number {token} is out of range")
+    return value
 
 
 def _reject_constant(name: str) -> Any:

@@ -8,6 +8,7 @@ for the document itself and empty where AWS gives none.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -101,6 +102,17 @@ class Context:
 type_name = json_type_name
 
 
+def shown(value: Any) -> str:
+    """A value as a diagnostic quotes it: a string in single quotes, anything else
+    as JSON (``false``, ``null``, ``{"a":1}``), never as Python writes it."""
+    if isinstance(value, str):
+        return repr(value)
+    try:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
+        return type_name(value)
+
+
 def is_number(value: Any) -> bool:
     """A JSON number (booleans excluded, NaN/infinity excluded)."""
     return (
@@ -171,7 +183,7 @@ def expect_int(
         kind = "a non-negative integer"
     else:
         kind = f"an integer >= {minimum}"
-    ctx.error(loc, f"The value for the field '{what}' must be {kind}, not {value!r}")
+    ctx.error(loc, f"The value for the field '{what}' must be {kind}, not {shown(value)}")
     return False
 
 

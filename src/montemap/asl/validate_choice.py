@@ -14,6 +14,7 @@ from montemap.asl.validate_base import (
     is_number,
     is_timestamp,
     pointer,
+    shown,
     type_name,
 )
 from montemap.asl.validate_payload import check_assign, check_expressions, check_path
@@ -106,7 +107,7 @@ def _check_jsonata_rule(ctx: Context, rule: dict[str, Any], loc: str) -> None:
         ctx.error(
             pointer(loc, "Condition"),
             "The value for the field 'Condition' must be a JSONata expression ({% ... %}) "
-            f"or a boolean, not {condition!r}",
+            f"or a boolean, not {shown(condition)}",
         )
     for name in ("Condition", "Assign", "Output"):
         if name in rule:
@@ -152,7 +153,7 @@ def _check_jsonpath_rule(ctx: Context, rule: dict[str, Any], loc: str, *, top: b
         if not ok(value):
             ctx.error(
                 here,
-                f"The value for the field '{op}' must be {kind}, not {type_name(value)} {value!r}",
+                f"The value for the field '{op}' must be {kind}, not {type_name(value)} {shown(value)}",
             )
 
 

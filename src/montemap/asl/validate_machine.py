@@ -20,6 +20,7 @@ from montemap.asl.validate_base import (
     expect_object,
     expect_string,
     pointer,
+    shown,
 )
 from montemap.asl.validate_map import check_processor_config
 from montemap.asl.validate_states import MAX_SECONDS, check_state, is_terminal
@@ -94,7 +95,7 @@ def _check_top_fields(ctx: Context, machine: dict[str, Any]) -> None:
     if "Version" in machine and machine["Version"] != "1.0":
         ctx.error(
             pointer("/", "Version"),
-            f"The value for the field 'Version' must be '1.0', not {machine['Version']!r}",
+            f"The value for the field 'Version' must be '1.0', not {shown(machine['Version'])}",
         )
     if "TimeoutSeconds" in machine:
         expect_int(

@@ -20,6 +20,7 @@ from montemap.asl.validate_base import (
     expect_string,
     is_number,
     pointer,
+    shown,
 )
 from montemap.asl.validate_payload import check_path, check_template, is_dynamic
 
@@ -139,7 +140,7 @@ def _percentage(ctx: Context, state: dict[str, Any], loc: str, language: str) ->
     ):
         ctx.error(
             pointer(loc, name),
-            f"The value for the field '{name}' must be a number between 0 and 100, not {value!r}",
+            f"The value for the field '{name}' must be a number between 0 and 100, not {shown(value)}",
         )
     if f"{name}Path" in state and language == JSONPATH:
         check_path(

@@ -22,6 +22,7 @@ from montemap.asl.validate_base import (
     Context,
     expect_object,
     pointer,
+    shown,
     type_name,
 )
 
@@ -67,7 +68,7 @@ def check_path(
         ctx.error(
             loc,
             f"The value for the field '{what}' must be a valid ReferencePath into the state's "
-            f"data (starting with '$.'), not {value!r}",
+            f"data (starting with '$.'), not {shown(value)}",
         )
     elif (reference or result) and not is_reference_path(value):
         ctx.error(

@@ -17,6 +17,7 @@ from montemap.asl.validate_base import (
     expect_string,
     is_number,
     pointer,
+    shown,
 )
 from montemap.asl.validate_payload import check_assign, check_expressions, check_path
 from montemap.errors import ALL
@@ -91,7 +92,7 @@ def check_retry(ctx: Context, state: dict[str, Any], loc: str) -> None:
             if not (is_number(rate) and rate >= 1.0):
                 ctx.error(
                     pointer(here, "BackoffRate"),
-                    f"The value for the field 'BackoffRate' must be a number >= 1.0, not {rate!r}",
+                    f"The value for the field 'BackoffRate' must be a number >= 1.0, not {shown(rate)}",
                 )
         if "MaxDelaySeconds" in rule:
             expect_int(

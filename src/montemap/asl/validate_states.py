@@ -21,6 +21,7 @@ from montemap.asl.validate_base import (
     expect_string,
     is_timestamp,
     pointer,
+    shown,
     type_name,
 )
 from montemap.asl.validate_choice import check_choice
@@ -130,7 +131,8 @@ def state_language(ctx: Context, state: dict[str, Any], loc: str) -> tuple[str, 
 def is_terminal(state: Any) -> bool:
     """Whether a state ends its state machine (``End: true``, Succeed, Fail)."""
     return isinstance(state, dict) and (
-        state.get("Type") in TERMINAL_TYPES or state.get("End") is True
+        (isinstance(state.get("Type"), str) and state["Type"] in TERMINAL_TYPES)
+        or state.get("End") is True
     )
 
 
@@ -143,11 +145,11 @@ def check_state(ctx: Context, state: Any, loc: str, targets: list[tuple[str, str
     if kind is None:
         ctx.error(loc, "These fields are required: [Type]")
         return
-    if kind not in STATE_FIELDS:
+    if not isinstance(kind, str) or kind not in STATE_FIELDS:
         ctx.error(
             pointer(loc, "Type"),
             f"The value for the field 'Type' must be one of "
-            f"{', '.join(STATE_FIELDS)}, not {kind!r}",
+            f"{', '.join(STATE_FIELDS)}, not {shown(kind)}",
         )
         return
     language, downgrade = state_language(ctx, state, loc)
@@ -204,7 +206,8 @@ def _check_flow(
         ctx.error(loc, f"A {kind} state must have either 'Next' or 'End': true")
     if "End" in state and state["End"] is not True:
         ctx.error(
-            pointer(loc, "End"), f"The value for the field 'End' must be true, not {state['End']!r}"
+            pointer(loc, "End"),
+            f"The value for the field 'End' must be true, not {shown(state['End'])}",
         )
     if "Next" in state and expect_string(
         ctx, state["Next"], pointer(loc, "Next"), "Next", empty=False
@@ -337,7 +340,7 @@ def _check_wait(ctx: Context, state: dict[str, Any], loc: str, language: str) ->
             pointer(loc, "Timestamp"),
             "The value for the field 'Timestamp' must be an "
             f"RFC 3339 timestamp such as "
-            f"'2016-03-14T01:59:00Z', not {stamp!r}",
+            f"'2016-03-14T01:59:00Z', not {shown(stamp)}",
         )
     for name in ("SecondsPath", "TimestampPath"):
         if name in state and language == JSONPATH:

@@ -36,17 +36,47 @@ def _is_number(v: Any) -> bool:
 
 
 def _string_matches(value: str, pattern: str) -> bool:
-    """``*`` matches any run of characters; ``\\*`` and ``\\\\`` are literals."""
-    out, i = [], 0
+    """``*`` matches any run of characters; ``\\*`` and ``\\\\`` are literals.
+
+    Matched without a regular expression: the literal runs between the ``*`` are
+    found left to right (the first anchored at the start, the last at the end),
+    so a pattern of many ``*`` costs at most a scan per run, never the
+    backtracking a ``.*a.*a...`` regex costs on a long value.
+    """
+    parts = _wildcard_parts(pattern)
+    if len(parts) == 1:
+        return value == parts[0]
+    first, *middle, last = parts
+    if not value.startswith(first) or len(value) - len(last) < len(first):
+        return False
+    position, end = len(first), len(value) - len(last)
+    for part in middle:
+        found = value.find(part, position, end)
+        if found < 0:
+            return False
+        position = found + len(part)
+    return value.endswith(last)
+
+
+def _wildcard_parts(pattern: str) -> list[str]:
+    """The literal runs of ``pattern`` around its unescaped ``*``."""
+    parts: list[str] = []
+    current: list[str] = []
+    i = 0
     while i < len(pattern):
         c = pattern[i]
         if c == "\\" and i + 1 < len(pattern):
-            out.append(re.escape(pattern[i + 1]))
+            current.append(pattern[i + 1])
             i += 2
             continue
-        out.append(".*" if c == "*" else re.escape(c))
+        if c == "*":
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(c)
         i += 1
-    return re.fullmatch("".join(out), value, flags=re.DOTALL) is not None
+    parts.append("".join(current))
+    return parts
 
 
 def _compare(kind: str, op: str, left: Any, right: Any) -> bool:

@@ -8,7 +8,9 @@ JSONata templates they need.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import math
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +22,7 @@ from montemap.engine.map_fields import (
     map_items,
     select_item,
 )
-from montemap.errors import StatesError
+from montemap.errors import QUERY_EVALUATION_ERROR, RUNTIME, StatesError
 
 if TYPE_CHECKING:
     from montemap.engine.item_batcher import Batches
@@ -130,6 +132,8 @@ def _item_source(
             max_items = prepared["ItemReader/ReaderConfig/MaxItems"]
     elif "MaxItemsPath" in config:
         max_items = data.path(config["MaxItemsPath"], effective, "MaxItemsPath")
+        if isinstance(max_items, float) and _whole(max_items):  # 2.0 is 2
+            max_items = int(max_items)
     resolved["ReaderConfig"] = config
     store = run.engine.object_store
     if store is None:
@@ -177,9 +181,12 @@ def _batch_settings(
             value = batcher[key]
             if data.jsonata:
                 value = prepared[f"ItemBatcher/{key}"]
-            return int(value)
+            return _batch_integer(
+                value, key, None, QUERY_EVALUATION_ERROR if data.jsonata else RUNTIME
+            )
         if f"{key}Path" in batcher:
-            return int(data.path(batcher[f"{key}Path"], effective, f"{key}Path"))
+            path = batcher[f"{key}Path"]
+            return _batch_integer(data.path(path, effective, f"{key}Path"), key, path, RUNTIME)
         return None
 
     batch_input = batcher.get("BatchInput")
@@ -189,6 +196,26 @@ def _batch_settings(
         else:
             batch_input = data.payload(batch_input, effective)
     return number("MaxItemsPerBatch"), number("MaxInputBytesPerBatch"), batch_input
+
+
+def _batch_integer(value: Any, key: str, path: str | None, error: str) -> int:
+    """An ItemBatcher size as an integer (its range is the batcher's to check): a whole
+    number, or from a path also a numeric string; anything else fails the state."""
+    if path is not None and isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            value = float(value.strip())
+    if isinstance(value, int | float) and not isinstance(value, bool) and _whole(value):
+        return int(value)
+    if path is None:
+        raise StatesError(error, f"The {key} field must be an integer, but was: {dumps(value)}")
+    shown = value if isinstance(value, str) else dumps(value)
+    raise StatesError(
+        error, f'The {key}Path field refers to value "{shown}" which is not a valid integer: {path}'
+    )
+
+
+def _whole(value: float) -> bool:
+    return math.isfinite(value) and value == int(value)
 
 
 def _batches(

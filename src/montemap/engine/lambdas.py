@@ -98,9 +98,29 @@ def _call(target: str, event_json: str, context: dict[str, Any]) -> tuple[str, s
         doc = {
             "errorMessage": str(exc),
             "errorType": type(exc).__name__,
-            "stackTrace": traceback.format_exception(exc)[-5:],
+            "requestId": "",
+            "stackTrace": _user_frames(exc),
         }
         return json.dumps(doc), type(exc).__name__
+
+
+#: The most stack frames a function's error reports (its innermost), so a deep
+#: recursion still fits a Cause.
+MAX_TRACE_FRAMES = 50
+
+
+def _user_frames(exc: BaseException) -> list[str]:
+    """The traceback's frames of the function's own code, as Lambda's Python runtime
+    lists them (``traceback.format_list``: no "Traceback" header, no closing
+    "Error: message" line, none of the runner's own frames)."""
+    here = os.path.abspath(__file__)
+    frames = [
+        frame
+        for frame in traceback.extract_tb(exc.__traceback__)
+        if os.path.abspath(frame.filename) != here
+        and not frame.filename.startswith("<frozen importlib")
+    ]
+    return traceback.format_list(frames[-MAX_TRACE_FRAMES:])
 
 
 def _start_process(environment: dict[str, str], server_pid: int) -> None:

@@ -102,6 +102,7 @@ class MapRunDriver:
         self.crash: StatesError | None = None
         self.stopping = False
         self.exhausted = False
+        self.total_known = False  # the items are the input's: their total from the start
         self._saved = time.monotonic()
 
     # ------------------------------------------------------------------ main loop
@@ -118,6 +119,7 @@ class MapRunDriver:
             values = list(values)
             for value in values:
                 self.counts.seen(self._size(value))
+            self.total_known = True
         remaining = iter(values)
         unstarted: list[Any] = []  # the item that was next when the map stopped
         ahead = inputs.selection is not None and not counted  # select each batch's items first
@@ -252,13 +254,18 @@ class MapRunDriver:
         return len(value["Items"]) if self.batched and isinstance(value, dict) else 1
 
     def _exceeded(self, *, final: bool) -> bool:
+        """Whether the failures pass the thresholds; a percentage is decided once the
+        total is known (input items: from the start; a reader's: once it is exhausted)."""
+        known = self.total_known or (final and self.exhausted)
         return self.control.exceeded(
-            self.counts.items_failed, self.counts.items["total"], final=final and self.exhausted
+            self.counts.items_failed, self.counts.items["total"], final=known
         )
 
     async def _wait_for_change(self) -> None:
         self.control.changed.clear()
         await self.control.changed.wait()
+        if not self.stopping and self._exceeded(final=False):
+            self._stop()  # UpdateMapRun lowered a threshold below the failures so far
 
     async def _wait_for_slot(self) -> None:
         while self.active >= self.control.limit and not self.stopping:
@@ -426,6 +433,12 @@ class MapRunDriver:
     async def _express_child(self, index: int, child: ExpressRun) -> ExecutionRecord:
         try:
             await child.done.wait()
+        except asyncio.CancelledError:
+            if self.run.done.is_set():  # the parent ended: recorded ABORTED, as STANDARD are
+                child.finish("ABORTED")
+                self.express_results.add(child)
+                self.express_results.flush()
+            raise
         finally:
             self.express_runs.pop(index, None)
             if not child.done.is_set() and child.main is not None:
@@ -459,13 +472,14 @@ class MapRunDriver:
         running children; if the engine is closing, STANDARD children are left
         to resume with the Map Run.
         """
+        parent_ended = self.run.done.is_set()
         for task in list(self.tasks):
             task.cancel()
         for child in list(self.express_runs.values()):
             if child.main is not None:
                 child.main.cancel()
         self.express_results.flush()
-        if not self.run.done.is_set():
+        if not parent_ended:
             self.engine.map_runs.save_counts(self.map_run_arn, self.counts)
             self.engine.map_runs.close(self.map_run_arn)
             return
@@ -478,6 +492,7 @@ class MapRunDriver:
                 child_run.finish("ABORTED")
                 if child_run.main is not None:
                     child_run.main.cancel()
+        self.counts.abort_running()
         self.engine.map_runs.finish(
             self.map_run_arn, "ABORTED", self.engine.clock.now(), self.counts
         )

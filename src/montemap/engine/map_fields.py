@@ -37,22 +37,29 @@ async def int_field(
     key: str,
     default: int,
 ) -> int:
-    """The integer field ``key`` (or ``keyPath``) of ``state``, else ``default``."""
+    """The non-negative integer field ``key`` (or ``keyPath``) of ``state``, else
+    ``default``; a negative value (from the input or an expression) is refused, as
+    the definition's own ``MaxConcurrency`` is."""
     if key in state:
         value = state[key]
         if data.jsonata:
             value = await data.eval_jsonata(value, key)
-        if not isinstance(value, int) or isinstance(value, bool):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise EvaluationError(
                 QUERY_EVALUATION_ERROR if data.jsonata else RUNTIME,
-                f"The {key} field must be an integer, but was: {dumps(value)}",
+                f"The {key} field must be a non-negative integer, but was: {dumps(value)}",
             )
         return value
     path_key = f"{key}Path"
     if path_key in state:
         path = state[path_key]
         value = data.path(path, effective, path_key)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or int(value) != value
+            or value < 0
+        ):
             shown = value if isinstance(value, str) else dumps(value)
             raise EvaluationError(
                 RUNTIME,

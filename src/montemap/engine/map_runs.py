@@ -123,6 +123,12 @@ class MapRunCounts:
         self.items["resultsWritten"] += n_items
         self.executions["resultsWritten"] += 1
 
+    def abort_running(self) -> None:
+        """The Map Run was aborted with its parent: the children running count as aborted."""
+        for counters in (self.items, self.executions):
+            counters["aborted"] += counters["running"]
+            counters["running"] = 0
+
     @property
     def items_failed(self) -> int:
         return self.items["failed"] + self.items["timedOut"] + self.items["aborted"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from collections.abc import Iterator
 from typing import Any, NoReturn
 
@@ -20,6 +21,37 @@ from montemap.storage.base import ObjectStore, ObjectStoreError
 __all__ = ["json_items", "jsonl_items"]
 
 _CHUNK = 64 * 1024
+
+
+class _NotJson(ValueError):
+    """What Python's ``json`` reads but JSON has not: NaN, Infinity, a number no double
+    holds. Items with them would make output text no JSON parser reads."""
+
+    def __init__(self, word: str) -> None:
+        super().__init__(f"{word} is not a JSON value")
+
+
+def _constant(word: str) -> Any:
+    raise _NotJson(word)
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise _NotJson(text)
+    return value
+
+
+def _decoder() -> json.JSONDecoder:
+    """A decoder of standard JSON only (see :class:`_NotJson`); integers keep the C
+    parser's own conversion (a parse_int hook doubles the decoding time)."""
+    return json.JSONDecoder(parse_constant=_constant, parse_float=_float)
+
+
+def _refusal(exc: ValueError) -> str:
+    """Why a value was refused: :class:`_NotJson`, or an integer of more digits than
+    Python converts (its message less the advice to raise the limit)."""
+    return str(exc).split("; use sys.", 1)[0]
 
 
 def json_items(store: ObjectStore, source: ReaderSource) -> Iterator[Any]:
@@ -43,7 +75,7 @@ class _JsonArrayStream:
     def __init__(self, text: io.TextIOBase, where: str) -> None:
         self._text = text
         self._where = where
-        self._decoder = json.JSONDecoder()
+        self._decoder = _decoder()
         self._buf = ""
         self._pos = 0
         self._eof = False
@@ -87,6 +119,8 @@ class _JsonArrayStream:
                 if self._fill():
                     continue
                 self._error(exc.msg, self._pos + offset)
+            except ValueError as exc:  # NaN, Infinity, a number too large or too long: no
+                self._error(_refusal(exc))  # more text makes it JSON (a prefix's is the value's)
             # A number (or literal) that ends the buffer may continue in the next chunk.
             if end == len(self._buf) and self._fill():
                 continue
@@ -143,7 +177,7 @@ class _JsonArrayStream:
 
 def jsonl_items(store: ObjectStore, source: ReaderSource) -> Iterator[Any]:
     wrap = failure_for(source.where)
-    decode = json.JSONDecoder().decode
+    decode = _decoder().decode
     with open_object(store, source.bucket, source.key) as raw, text_stream(raw) as text:
         try:
             for number, line in enumerate(text, start=1):
@@ -155,6 +189,10 @@ def jsonl_items(store: ObjectStore, source: ReaderSource) -> Iterator[Any]:
                     raise reader_failure(
                         f"{source.where} line {number} is not valid JSON: {exc.msg} "
                         f"(column {exc.colno})"
+                    )
+                except ValueError as exc:  # NaN, Infinity, a number too large or too long
+                    raise reader_failure(
+                        f"{source.where} line {number} is not valid JSON: {_refusal(exc)}"
                     )
         except StatesError:
             raise

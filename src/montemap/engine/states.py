@@ -85,8 +85,8 @@ async def run_fail(
         if "CausePath" in state:
             cause = _path_value(data, state["CausePath"], "CausePath")
     err = StatesError(
-        error if isinstance(error, str) else ("" if error is None else str(error)),
-        cause if cause is None else str(cause),
+        error if isinstance(error, str) else ("" if error is None else to_json_text(error)),
+        cause if cause is None or isinstance(cause, str) else to_json_text(cause),
     )
     if error is None:
         err.error = None  # type: ignore[assignment]
