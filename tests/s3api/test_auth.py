@@ -101,6 +101,27 @@ def test_presigned_url_of_signature_version_2(keyed: MontemapServer, signed: Any
     assert fetch(url.replace("Signature=", "Signature=AAAA"))[0] == 403
 
 
+@pytest.mark.parametrize("keys", [True, False])
+def test_a_presigned_url_valid_beyond_a_week_is_refused(
+    keys: bool, signed: Any, s3_server: MontemapServer
+) -> None:
+    """S3 refuses SigV4 URLs valid for more than 604,800 s with
+    ``AuthorizationQueryParametersError`` (400), whether or not the server checks keys."""
+    client, bucket = signed, "secure"
+    if not keys:
+        client, bucket = s3_client(s3_server.url, signature_version="s3v4"), "week"
+        client.create_bucket(Bucket=bucket)
+    client.put_object(Bucket=bucket, Key="w.txt", Body=b"w")
+    for seconds, status in ((604_800, 200), (604_801, 400)):
+        url = client.generate_presigned_url(
+            "get_object", Params={"Bucket": bucket, "Key": "w.txt"}, ExpiresIn=seconds
+        )
+        got, body = fetch(url)
+        assert got == status, body
+    assert b"<Code>AuthorizationQueryParametersError</Code>" in body
+    assert b"604801" in body
+
+
 class _DeclaredPayload(S3SigV4Auth):
     """botocore's S3 signer, signing the ``x-amz-content-sha256`` the test declares."""
 

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 from starlette.types import Receive, Scope, Send
 
 from montemap.api.protocol import new_request_id
 from montemap.s3api import buckets, multipart, objects, subresources
-from montemap.s3api.auth import S3Auth
+from montemap.s3api.auth import S3Auth, refuse_expired
 from montemap.s3api.body import ChunkCheck, Payload, decode_payload, read_payload
 from montemap.s3api.context import S3Context
 from montemap.s3api.errors import S3Error, not_implemented
@@ -59,7 +60,11 @@ class S3App:
         try:
             request = parse_request(scope, receive)
             resource = request.resource
-            chunk_check = self.auth.check(request) if self.auth is not None else None
+            chunk_check = None
+            if self.auth is not None:
+                chunk_check = self.auth.check(request)
+            elif request.query:  # no keys: only an expired presigned URL is refused
+                refuse_expired(request, datetime.now(UTC))
             response = await self._serve(request, chunk_check)
         except S3Error as exc:
             response = error_response(exc, request_id, resource)
@@ -76,7 +81,10 @@ class S3App:
         if unsupported:
             raise not_implemented(f"?{sorted(unsupported)[0]}")
         if req.method in ("PUT", "POST"):
-            payload = decode_payload(await read_payload(req.receive), req.headers, chunk_check)
+            # CompleteMultipartUpload's checksum headers are the object's, not its body's.
+            completes = req.method == "POST" and "uploadId" in req.query
+            body = await read_payload(req.receive)
+            payload = decode_payload(body, req.headers, chunk_check, body_checksums=not completes)
             try:
                 return await self._write(req, payload)
             finally:
@@ -116,7 +124,7 @@ class S3App:
             raise _not_allowed(method)
         if not req.key:
             if method == "PUT":
-                return await buckets.create_bucket(ctx, req)
+                return await buckets.create_bucket(ctx, req, _small(payload))
             if "delete" in req.query:
                 return await buckets.delete_objects(ctx, req, _small(payload))
             raise _not_allowed(method)

@@ -8,8 +8,9 @@ checked chunk by chunk against the chain of chunk signatures that starts with
 the request's own signature; with ``STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER``
 the trailer's ``x-amz-trailer-signature`` continues the chain (string to sign
 ``AWS4-HMAC-SHA256-TRAILER``, time, scope, the last chunk's signature, and the
-SHA-256 of the trailer's ``name:value`` lines). On a server without keys
-nothing is checked.
+SHA-256 of the trailer's ``name:value`` lines). On a server without keys no
+signature is checked, but a presigned URL past its expiry is still refused
+(:func:`refuse_expired`), as S3 refuses it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from montemap.api import sigv4
 from montemap.api.credentials import SigV4Authenticator
@@ -28,6 +29,8 @@ from montemap.s3api.errors import S3Error, from_auth_error
 from montemap.s3api.request import S3Request
 
 SERVICES = ("s3",)
+#: The longest validity of a presigned URL, seven days (S3's limit for SigV4 URLs).
+MAX_PRESIGN_EXPIRY = sigv4.MAX_PRESIGN_EXPIRY
 SIGNED_STREAMING = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
 _EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 #: Query parameters that signature version 2 signs as part of the resource.
@@ -36,6 +39,44 @@ _V2_SUBRESOURCES = frozenset(
     | {"response-content-type", "response-content-disposition", "response-cache-control"}
     | {"response-content-encoding", "response-content-language", "response-expires"}
 )
+
+
+def refuse_expired(request: S3Request, now: datetime) -> None:
+    """Refuse a presigned URL (SigV4 or version 2) whose validity has run out.
+
+    A server without keys checks no signature, yet a URL made to stop working must
+    stop working here too: S3 answers ``AccessDenied`` (403), "Request has expired".
+    Parameters that do not parse are left to a server with keys to judge.
+    """
+    query = request.query
+    if "X-Amz-Credential" in query:
+        expires = query.get("X-Amz-Expires", "")
+        try:
+            signed = datetime.strptime(query.get("X-Amz-Date", ""), "%Y%m%dT%H%M%SZ")
+        except ValueError:
+            return
+        if not expires.isdigit():
+            return
+        if int(expires) > MAX_PRESIGN_EXPIRY:
+            raise _too_long(expires)
+        ends = signed.replace(tzinfo=UTC) + timedelta(seconds=int(expires))
+    elif "Signature" in query and "AWSAccessKeyId" in query:
+        expires = query.get("Expires", "")
+        if not expires.isdigit():
+            return
+        ends = datetime.fromtimestamp(int(expires), UTC)
+    else:
+        return
+    if now > ends:
+        raise S3Error("AccessDenied", "Request has expired")
+
+
+def _too_long(expires: str) -> S3Error:
+    """S3 refuses a presigned URL valid for more than seven days, keys or not."""
+    return S3Error(
+        "AuthorizationQueryParametersError",
+        f"X-Amz-Expires must be at most a week in seconds ({MAX_PRESIGN_EXPIRY}), not {expires}",
+    )
 
 
 class S3Auth:
@@ -89,6 +130,9 @@ class S3Auth:
             if "authorization" in request.headers:
                 return self._check_header(request, incoming)
             if "X-Amz-Credential" in request.query:
+                expires = request.query.get("X-Amz-Expires", "")
+                if expires.isdigit() and int(expires) > MAX_PRESIGN_EXPIRY:
+                    raise _too_long(expires)
                 self._verifier().authenticate_presigned(incoming)
                 return None
             if "Signature" in request.query and "AWSAccessKeyId" in request.query:

@@ -5,7 +5,9 @@ the object's bytes: it undoes ``Content-Encoding: aws-chunked`` (the SDKs'
 streaming uploads, signed chunk by chunk or unsigned with checksum trailers),
 checks ``x-amz-content-sha256`` when it is a hash, ``Content-MD5`` and the
 ``x-amz-checksum-*`` value (header or trailer) of the algorithms Python
-computes (CRC32, SHA-1, SHA-256; CRC32C and CRC64NVME are accepted unchecked).
+computes (CRC32, SHA-1, SHA-256; CRC32C and CRC64NVME are accepted unchecked,
+if well formed). The checksum sent is kept in :attr:`Payload.checksums`, to be
+stored with the object.
 A signed stream's chunks are checked by a :class:`ChunkCheck`, and so is its
 trailer when ``x-amz-content-sha256`` announces a signed one
 (``STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER``: ``x-amz-trailer-signature``).
@@ -19,7 +21,7 @@ import io
 import tempfile
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol
 
 from starlette.types import Receive
@@ -52,6 +54,8 @@ class Payload:
     data: bytes | None
     file: BinaryIO | None
     size: int
+    #: The ``x-amz-checksum-<algorithm>`` value sent (header or trailer), checked.
+    checksums: dict[str, str] = field(default_factory=dict)
 
     def stream(self) -> BinaryIO:
         if self.data is not None:
@@ -94,9 +98,17 @@ async def read_payload(receive: Receive) -> Payload:
 
 
 def decode_payload(
-    payload: Payload, headers: dict[str, str], chunk_check: ChunkCheck | None
+    payload: Payload,
+    headers: dict[str, str],
+    chunk_check: ChunkCheck | None,
+    *,
+    body_checksums: bool = True,
 ) -> Payload:
-    """The object's bytes from the body as sent, with every integrity check passed."""
+    """The object's bytes from the body as sent, with every integrity check passed.
+
+    ``body_checksums=False``: the request's ``x-amz-checksum-*`` headers are not the
+    body's (CompleteMultipartUpload's name the object's) and are left alone.
+    """
     content_sha = headers.get("x-amz-content-sha256", "")
     trailers: dict[str, str] = {}
     if len(content_sha) == 64 and content_sha.lower() != _sha256(payload):
@@ -116,7 +128,9 @@ def decode_payload(
                 f"says {declared}",
             )
     _check_md5(payload, headers.get("content-md5"))
-    _check_checksums(payload, {**headers, **trailers})
+    if body_checksums:
+        fields = {**headers, **trailers} if trailers else headers
+        payload.checksums = _check_checksums(payload, fields)
     return payload
 
 
@@ -239,13 +253,41 @@ _COMPUTED: dict[str, Callable[[Payload], bytes]] = {
 }
 
 
-def _check_checksums(payload: Payload, fields: dict[str, str]) -> None:
-    for algorithm, compute in _COMPUTED.items():
-        sent = fields.get(f"x-amz-checksum-{algorithm}")
-        if sent is None:
-            continue
-        if base64.b64encode(compute(payload)).decode() != sent:
-            raise S3Error(
-                "BadDigest",
-                f"The {algorithm.upper()} you specified did not match the calculated checksum.",
-            )
+#: S3's checksum algorithms and the size of each one's value, in bytes.
+CHECKSUM_SIZES = {"crc32": 4, "crc32c": 4, "crc64nvme": 8, "sha1": 20, "sha256": 32}
+
+
+def _check_checksums(payload: Payload, fields: dict[str, str]) -> dict[str, str]:
+    """The checksum sent, as ``{"x-amz-checksum-<algorithm>": value}``, once checked.
+
+    As S3: one algorithm at most (``InvalidRequest``), its value the base64 of a
+    value of the algorithm's size (``InvalidRequest``), equal to the one computed
+    (``BadDigest``) where Python computes it.
+    """
+    sent = {
+        name: fields[name]
+        for name in (f"x-amz-checksum-{algorithm}" for algorithm in CHECKSUM_SIZES)
+        if name in fields
+    }
+    if not sent:
+        return sent
+    if len(sent) > 1:
+        raise S3Error(
+            "InvalidRequest",
+            "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.",
+        )
+    ((name, value),) = sent.items()
+    algorithm = name[len("x-amz-checksum-") :]
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except ValueError:
+        raw = b""
+    if len(raw) != CHECKSUM_SIZES[algorithm]:
+        raise S3Error("InvalidRequest", f"Value for {name} header is invalid.")
+    compute = _COMPUTED.get(algorithm)
+    if compute is not None and compute(payload) != raw:
+        raise S3Error(
+            "BadDigest",
+            f"The {algorithm.upper()} you specified did not match the calculated checksum.",
+        )
+    return sent

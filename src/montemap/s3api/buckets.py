@@ -64,11 +64,42 @@ async def list_buckets(ctx: S3Context, req: S3Request) -> S3Response:
 LEGACY_REGION = "us-east-1"
 
 
-async def create_bucket(ctx: S3Context, req: S3Request) -> S3Response:
+def check_location(body: bytes, region: str) -> None:
+    """The ``CreateBucketConfiguration`` of a CreateBucket, checked as S3 checks it.
+
+    S3 refuses ``us-east-1`` named as a constraint (``InvalidLocationConstraint``: that
+    region is the one named by none), and a regional endpoint refuses a constraint
+    naming another region (``IllegalLocationConstraintException``). The us-east-1
+    endpoint takes any other region: montemap, with one region, creates the bucket
+    here. ``EU`` is S3's old name for eu-west-1.
+    """
+    if not body.strip():
+        return
+    root = parse(body)
+    if root.tag != "CreateBucketConfiguration":
+        raise S3Error(
+            "MalformedXML", f"expected a <CreateBucketConfiguration> document, not <{root.tag}>"
+        )
+    constraint = (text(root, "LocationConstraint") or "").strip()
+    if not constraint:
+        return
+    if constraint == LEGACY_REGION:
+        raise S3Error("InvalidLocationConstraint", "The specified location-constraint is not valid")
+    named = "eu-west-1" if constraint == "EU" else constraint
+    if region != LEGACY_REGION and named != region:
+        raise S3Error(
+            "IllegalLocationConstraintException",
+            f"The {constraint} location constraint is incompatible for the region specific "
+            "endpoint this request was sent to.",
+        )
+
+
+async def create_bucket(ctx: S3Context, req: S3Request, body: bytes = b"") -> S3Response:
     """CreateBucket. Of a bucket that exists (montemap has one owner: yours), S3 answers
     ``BucketAlreadyOwnedByYou`` (409), but in us-east-1 200 OK, resetting the bucket's
     ACL (to the request's, else private); its objects are left alone."""
     await ctx.call(validate_new_bucket, req.bucket)
+    check_location(body, ctx.region)
     named = header_grants(req.headers)  # refused before the bucket exists
     if await ctx.call(ctx.store.bucket_exists, req.bucket):
         if ctx.region != LEGACY_REGION:

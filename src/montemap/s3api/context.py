@@ -75,6 +75,11 @@ RECORD_HEADERS = frozenset(
 )
 
 
+#: The most bytes of user metadata (``x-amz-meta-*`` names, prefix aside, and values) one
+#: request may set: S3's 2 KB.
+METADATA_LIMIT = 2048
+
+
 def meta_from_headers(headers: dict[str, str]) -> ObjectMeta:
     """``Content-Type``, ``x-amz-meta-*``, :data:`KEPT_HEADERS`, tags and ACL of a request.
 
@@ -94,6 +99,12 @@ def meta_from_headers(headers: dict[str, str]) -> ObjectMeta:
             records = True
         elif name == STORAGE_CLASS and storage_class(headers) != "STANDARD":
             kept[name] = value  # answered on GET and HEAD; STANDARD goes unnamed, as on S3
+    if metadata and sum(len(k) + len(v) for k, v in metadata.items()) > METADATA_LIMIT:
+        raise S3Error(  # headers are decoded as latin-1: one character per byte sent
+            "MetadataTooLarge",
+            "Your metadata headers exceed the maximum allowed metadata size "
+            f"({METADATA_LIMIT} bytes of x-amz-meta-* names and values).",
+        )
     encoding = kept.get("content-encoding")
     if encoding is not None:
         parts = [p.strip() for p in encoding.split(",") if p.strip() not in ("aws-chunked", "")]

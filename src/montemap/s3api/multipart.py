@@ -57,9 +57,8 @@ async def upload_part(ctx: S3Context, req: S3Request, payload: Payload) -> S3Res
         small=payload.size <= 1024 * 1024,
     )
     response = S3Response().header("etag", f'"{etag}"')
-    for name, value in req.headers.items():
-        if name.startswith("x-amz-checksum-") and name != "x-amz-checksum-algorithm":
-            response.header(name, value)
+    for name, value in payload.checksums.items():  # as sent: header or trailer
+        response.header(name, value)
     return response
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
-from collections.abc import AsyncIterator
+import zlib
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
 from typing import BinaryIO
 from urllib.parse import unquote
@@ -51,6 +53,9 @@ async def put_object(ctx: S3Context, req: S3Request, payload: Payload) -> S3Resp
             "x-amz-write-offset-bytes (appends are served by S3 Express directory buckets only)",
         )
     meta = meta_from_headers(req.headers)
+    kept = kept_checksums(payload.checksums, payload.size)
+    if kept:  # answered when asked for; a small object's CRC32 is computed then instead
+        meta = replace(meta, headers={**meta.headers, **kept})
     async with conditional_write(ctx, req):
         if payload.data is not None and payload.size <= INLINE_LIMIT:
             data = payload.data
@@ -61,10 +66,92 @@ async def put_object(ctx: S3Context, req: S3Request, payload: Payload) -> S3Resp
                 small=False,
             )
     response = S3Response().header("etag", f'"{etag}"')
-    for name, value in req.headers.items():
-        if name.startswith("x-amz-checksum-") and name != "x-amz-checksum-algorithm":
-            response.header(name, value)
+    _answer_checksums(response, payload.checksums)  # the one sent, stored or not
     return response
+
+
+#: The header naming how an object's checksum was computed; S3's one kind for an
+#: object put whole (and the only kind answered here).
+CHECKSUM_TYPE = "x-amz-checksum-type"
+FULL_OBJECT = "FULL_OBJECT"
+_CHECKSUM_PREFIX = "x-amz-checksum-"
+#: The checksum botocore and the AWS CLI send with every PutObject by default.
+CRC32 = "x-amz-checksum-crc32"
+#: The largest object whose CRC32 is computed from its bytes when asked for (GetObject,
+#: HeadObject, GetObjectAttributes, CopyObject) rather than stored: up to it a sent
+#: CRC32 is not kept, so a small object's record stays ``{"etag":...}``, which fits in
+#: its inode (a checksum added to it takes a 4 KB attribute block of its own). A larger
+#: object keeps the CRC32 it was sent (its block is nothing beside its bytes).
+CHECKSUM_LIMIT = 64 * 1024 * 1024
+
+
+def kept_checksums(sent: Mapping[str, str], size: int) -> dict[str, str]:
+    """The checksums of a PutObject to store with the object: all but a CRC32 that
+    :data:`CHECKSUM_LIMIT` lets be computed instead (the CRC32 of the same bytes)."""
+    return {n: v for n, v in sent.items() if n != CRC32 or size > CHECKSUM_LIMIT}
+
+
+def _checksums(info: ObjectInfo) -> dict[str, str]:
+    """The checksum stored with an object (``{"x-amz-checksum-<algorithm>": value}``)."""
+    return {n: v for n, v in info.headers.items() if n.startswith(_CHECKSUM_PREFIX)}
+
+
+def crc32_value(data: bytes | bytearray | memoryview, crc: int = 0) -> str:
+    """S3's ``x-amz-checksum-crc32`` of ``data`` (``crc``: of bytes before it): the base64
+    of the big-endian 4-byte CRC32."""
+    return base64.b64encode(zlib.crc32(data, crc).to_bytes(4, "big")).decode()
+
+
+def computes_crc32(ctx: S3Context, info: ObjectInfo) -> bool:
+    """Whether an object without a stored checksum has its CRC32 computed when asked:
+    a local object put whole (a multipart object has no checksum of its bytes here) of
+    at most :data:`CHECKSUM_LIMIT` bytes."""
+    return ctx.inline and info.size <= CHECKSUM_LIMIT and parts_count(info.etag) is None
+
+
+def _stream_crc32(stream: BinaryIO, size: int) -> str | None:
+    """The CRC32 value of an object's ``size`` bytes from its stream, rewound after
+    (``None``: the file held fewer bytes)."""
+    crc = 0
+    left = size
+    try:
+        while left > 0:
+            chunk = stream.read(min(_CHUNK, left))
+            if not chunk:
+                return None
+            crc = zlib.crc32(chunk, crc)
+            left -= len(chunk)
+    finally:
+        stream.seek(0)
+    return crc32_value(b"", crc)
+
+
+async def _object_checksums(
+    ctx: S3Context, info: ObjectInfo, stream: BinaryIO | None
+) -> dict[str, str]:
+    """The checksum of a whole object: the one stored with it, else its CRC32 computed
+    from ``stream`` (its bytes, read at its start) where :func:`computes_crc32`; read on the
+    loop up to :data:`~montemap.s3api.context.INLINE_LIMIT`, as its bytes are."""
+    stored = _checksums(info)
+    if stored or stream is None or not computes_crc32(ctx, info):
+        return stored
+    value = await ctx.call(_stream_crc32, stream, info.size, small=info.size <= INLINE_LIMIT)
+    return {CRC32: value} if value is not None else {}
+
+
+def _answer_checksums(response: S3Response, checksums: Mapping[str, str]) -> None:
+    for name, value in checksums.items():
+        response.header(name, value).header(CHECKSUM_TYPE, FULL_OBJECT)
+
+
+def _checksum_fields(checksums: Mapping[str, str]) -> str:
+    """``<ChecksumCRC32>...</ChecksumCRC32><ChecksumType>FULL_OBJECT</ChecksumType>`` of
+    an object's checksum (``""``: none)."""
+    named = "".join(
+        el(f"Checksum{name[len(_CHECKSUM_PREFIX) :].upper()}", value)
+        for name, value in checksums.items()
+    )
+    return named + el("ChecksumType", FULL_OBJECT) if named else ""
 
 
 #: Headers that make a copy of an object onto itself one S3 takes (a change besides
@@ -118,13 +205,32 @@ async def copy_object(ctx: S3Context, req: S3Request) -> S3Response:
     meta = await copy_meta(ctx, req, src_bucket, src_key, directive)  # tags, ACL: tagging.py
     if isinstance(ctx.store, LocalObjectStore):
         meta = await _copy_storage_class(ctx, req, src_bucket, src_key, meta)
+        if directive == "REPLACE":  # the bytes, so their checksum, are the source's
+            source = await ctx.call(ctx.store.head, src_bucket, src_key)
+            meta = replace(meta, headers={**meta.headers, **_checksums(source)})
     async with conditional_write(ctx, req):
         info = await ctx.call(
             lambda: ctx.store.copy(src_bucket, src_key, req.bucket, req.key, meta=meta),
             small=False,
         )
     result = el("LastModified", iso_time(info.last_modified)) + el("ETag", f'"{info.etag}"')
+    result += _checksum_fields(await _copy_checksums(ctx, req, info))  # as S3 answers it
     return xml_response(document("CopyObjectResult", result))
+
+
+async def _copy_checksums(ctx: S3Context, req: S3Request, info: ObjectInfo) -> dict[str, str]:
+    """The checksum of a copy (``info``, as written): its source's stored one, else its
+    CRC32 computed from the copy's bytes (if still the copy's: same ETag)."""
+    stored = _checksums(info)
+    if stored or not computes_crc32(ctx, info):
+        return stored
+    now, stream = await ctx.call(ctx.store.open_info, req.bucket, req.key)
+    try:
+        if now.etag != info.etag:  # replaced meanwhile: not the copy's bytes
+            return {}
+        return await _object_checksums(ctx, now, stream)
+    finally:
+        stream.close()
 
 
 async def _copy_storage_class(
@@ -195,7 +301,8 @@ def _object_headers(response: S3Response, info: ObjectInfo, req: S3Request) -> N
     response.header("last-modified", http_date(info.last_modified))
     response.header("accept-ranges", "bytes")
     for name, value in info.headers.items():
-        response.header(name, value)
+        if not name.startswith(_CHECKSUM_PREFIX):  # answered when asked for: _respond
+            response.header(name, value)
     for name, value in info.metadata.items():
         response.header(f"x-amz-meta-{name}", value)
     if info.tags:
@@ -240,27 +347,37 @@ def _not_modified(info: ObjectInfo) -> S3Response:
 
 
 async def get_object(ctx: S3Context, req: S3Request, *, head: bool = False) -> S3Response:
-    if head:
+    asks = req.headers.get("x-amz-checksum-mode") == "ENABLED" and not (
+        req.query and "partNumber" in req.query
+    )
+    if head and not (asks and ctx.inline):
         info = await ctx.call(ctx.store.head, req.bucket, req.key)
         stream: BinaryIO | None = None
-    else:
+    else:  # a HEAD with the checksum asked for may read the bytes, to compute it
         info, stream = await ctx.call(ctx.store.open_info, req.bucket, req.key)
     try:
         sizes = None
         if req.query and "partNumber" in req.query and isinstance(ctx.store, LocalObjectStore):
             sizes = await ctx.call(ctx.store.part_sizes, req.bucket, req.key)
         response, start = _respond(req, info, sizes)
+        asks = asks and response.status == 200  # the whole object (no range), not a 304
         if stream is None or response.status == 304:
             return response
         length = response.length or 0
-        if length <= INLINE_LIMIT and ctx.inline:
+        if head or length > INLINE_LIMIT or not ctx.inline:
+            if asks:  # read from the stream, rewound after
+                _answer_checksums(response, await _object_checksums(ctx, info, stream))
+            if head:
+                return response
+            response.stream = _chunks(stream, start, length)
+        else:
             if start:
                 stream.seek(start)
             response.body = stream.read(length)
             response.length = None
             stream.close()
-        else:
-            response.stream = _chunks(stream, start, length)
+            if asks:
+                _answer_checksums(response, _body_checksums(ctx, info, response.body))
         stream = None  # the response owns it now
         return response
     finally:
@@ -268,11 +385,19 @@ async def get_object(ctx: S3Context, req: S3Request, *, head: bool = False) -> S
             stream.close()
 
 
+def _body_checksums(ctx: S3Context, info: ObjectInfo, body: bytes) -> dict[str, str]:
+    """:func:`_object_checksums` of an object whose bytes were all read (``body``)."""
+    stored = _checksums(info)
+    if stored or not computes_crc32(ctx, info):
+        return stored
+    return {CRC32: crc32_value(body)}
+
+
 def _respond(
     req: S3Request, info: ObjectInfo, sizes: list[int] | None = None
 ) -> tuple[S3Response, int]:
     """The response's status and headers, and the offset its body starts at (``sizes``:
-    the object's part sizes, for ``partNumber``)."""
+    the object's part sizes, for ``partNumber``). A 200 is of the whole object."""
     early = _preconditions(req, info)
     if early is not None:
         return early, 0
@@ -372,8 +497,9 @@ ATTRIBUTES = ("ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize")
 
 async def get_attributes(ctx: S3Context, req: S3Request) -> S3Response:
     """GetObjectAttributes: the asked-for ``ETag`` (unquoted, as S3 answers it here),
-    ``StorageClass``, ``ObjectSize`` and, for a multipart object, ``ObjectParts``' part count
-    (``PartsCount`` on the wire). No checksums are stored, so ``Checksum`` is never answered."""
+    ``StorageClass``, ``ObjectSize``, ``Checksum`` (of an object put whole: the one
+    stored with it, else its CRC32 computed, see :data:`CHECKSUM_LIMIT`) and, for a
+    multipart object, ``ObjectParts``' part count (``PartsCount`` on the wire)."""
     wanted = {name.strip() for name in req.header("x-amz-object-attributes").split(",")}
     wanted.discard("")
     if not wanted or not wanted.issubset(ATTRIBUTES):
@@ -381,13 +507,24 @@ async def get_attributes(ctx: S3Context, req: S3Request) -> S3Response:
             "InvalidArgument",
             f"x-amz-object-attributes must name one or more of {', '.join(ATTRIBUTES)}",
         )
-    info = await ctx.call(ctx.store.head, req.bucket, req.key)
-    early = _preconditions(req, info)
-    if early is not None:
-        return early
+    stream: BinaryIO | None = None
+    if "Checksum" in wanted and ctx.inline:  # its CRC32 may be computed from its bytes
+        info, stream = await ctx.call(ctx.store.open_info, req.bucket, req.key)
+    else:
+        info = await ctx.call(ctx.store.head, req.bucket, req.key)
+    try:
+        early = _preconditions(req, info)
+        if early is not None:
+            return early
+        checksums = await _object_checksums(ctx, info, stream) if "Checksum" in wanted else {}
+    finally:
+        if stream is not None:
+            stream.close()
     fields = []
     if "ETag" in wanted:
         fields.append(el("ETag", info.etag))
+    if checksums:
+        fields.append(f"<Checksum>{_checksum_fields(checksums)}</Checksum>")
     count = parts_count(info.etag)
     if "ObjectParts" in wanted and count is not None:
         fields.append("<ObjectParts>" + el("PartsCount", count) + "</ObjectParts>")

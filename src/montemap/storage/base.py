@@ -44,7 +44,9 @@ class ObjectMeta:
     content_type: str = ""
     metadata: Mapping[str, str] = field(default_factory=dict)
     #: Other system metadata S3 keeps and answers (``cache-control``, ``content-encoding``,
-    #: ``content-disposition``, ``content-language``, ``expires``), names lowercased.
+    #: ``content-disposition``, ``content-language``, ``expires``, the storage class and a
+    #: checksum the object was put with, ``x-amz-checksum-<algorithm>``, other than a CRC32
+    #: the S3 API computes again when asked: docs/s3.md), names lowercased.
     headers: Mapping[str, str] = field(default_factory=dict)
     #: The object's tag set (S3 object tagging), in the order given.
     tags: Tags = ()
