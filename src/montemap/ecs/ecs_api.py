@@ -362,9 +362,12 @@ class EcsApi(EcsShapes):
 
     async def _ListServices(self, params: dict[str, Any]) -> dict[str, Any]:
         cluster = self._cluster(params.get("cluster"))
+        launch_type = params.get("launchType")
+        strategy = params.get("schedulingStrategy", "REPLICA")  # the only one here
         arns = [
             self.arns.service(cluster.name, s.name)
             for s in self.store.services(cluster.name, statuses=("ACTIVE", "DRAINING"))
+            if launch_type in (None, s.launch_type) and strategy == "REPLICA"
         ]
         return _page(arns, params, "serviceArns")
 
@@ -399,6 +402,9 @@ class EcsApi(EcsShapes):
             tasks = [t for t in tasks if t.last_status in ("PROVISIONING", "PENDING")]
         else:
             tasks = [t for t in tasks if t.desired_status == desired]
+        launch_type = params.get("launchType")
+        if launch_type is not None:
+            tasks = [t for t in tasks if self._launch_type(t) == launch_type]
         return _page([self.arns.task(t.cluster, t.id) for t in tasks], params, "taskArns")
 
     async def _DescribeTasks(self, params: dict[str, Any]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
+from montemap.ecs.container_sizes import check_container_sizes
 from montemap.ecs.limits import check_revision, check_task_definition
 from montemap.ecs.taskdefs import (
     _FAMILY_RE,
@@ -217,6 +218,7 @@ class EcsStore:
             if body.get(key) is not None:
                 parse(str(body[key]), key)
         check_fargate(body)
+        check_container_sizes(body)
         with self.db.transaction() as conn:
             row = conn.execute(
                 "SELECT MAX(revision) AS top FROM ecs_task_definitions WHERE family = ?", (family,)

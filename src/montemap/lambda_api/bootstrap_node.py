@@ -1,7 +1,7 @@
 """The Node.js bootstrap: a small script ``node`` runs for one handler invocation.
 
 Same contract as :mod:`.bootstrap_python`: ``node bootstrap.js EVENT_FILE RESULT_FILE
-REQUEST_ID DEADLINE_MS INVOKED_ARN``. The handler (``_HANDLER``: ``file.export``) is
+REQUEST_ID DEADLINE_MS INVOKED_ARN [CLIENT_CONTEXT]``. The handler (``_HANDLER``: ``file.export``) is
 loaded from ``LAMBDA_TASK_ROOT`` (``.js``/``.cjs`` with ``require``, ``.mjs`` and the
 ``.js`` of a ``"type": "module"`` package with ``import``) and called as ``handler(event, context, callback)``: a returned promise
 or the callback gives the result, as in Lambda's Node.js runtime; a handler that
@@ -34,7 +34,7 @@ SCRIPT = r"""
 const fs = require('fs');
 const path = require('path');
 const url = require('url');
-const [eventFile, resultFile, requestId, deadlineMs, invokedArn] = process.argv.slice(2);
+const [eventFile, resultFile, requestId, deadlineMs, invokedArn, clientContext] = process.argv.slice(2);
 let done = false;
 
 // Lambda's error document: `trace` is the error's stack split into lines, as Lambda's
@@ -124,7 +124,7 @@ async function loadFile(file) {
 }
 
 async function load(spec) {
-  const root = process.env.LAMBDA_TASK_ROOT;
+  const root = process.cwd(); // LAMBDA_TASK_ROOT's code as the invocation started
   const dot = spec.lastIndexOf('.');
   if (dot <= 0) throw Object.assign(new Error(`Bad handler ${spec}`), { name: 'Runtime.MalformedHandlerName' });
   const base = path.resolve(root, spec.slice(0, dot));
@@ -157,6 +157,7 @@ async function main() {
     invokedFunctionArn: invokedArn,
     memoryLimitInMB: process.env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE,
     awsRequestId: requestId,
+    clientContext: clientContext ? JSON.parse(clientContext) : undefined,
     logGroupName: process.env.AWS_LAMBDA_LOG_GROUP_NAME,
     logStreamName: process.env.AWS_LAMBDA_LOG_STREAM_NAME,
     getRemainingTimeInMillis: () => Math.max(0, Number(deadlineMs) - Date.now()),

@@ -7,16 +7,28 @@ returns, plus ``_CodeDir``-style private keys (leading underscore) that
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import botocore.loaders
+
 from montemap.lambda_api.errors import constraint, invalid
 
-#: Runtimes Lambda knows (botocore's model); only python3.* and nodejs* run here.
-KNOWN_RUNTIME_PREFIXES = ("python", "nodejs", "java", "dotnet", "go", "ruby", "provided", "custom")
+#: What a role, a handler and a description may be (Lambda's API model).
+_ROLE_RE = re.compile(r"arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+")
+_HANDLER_RE = re.compile(r"[^\s]+")
+_MAX_HANDLER, _MAX_DESCRIPTION = 128, 256
+#: A layer version's ARN, how many layers a function may use, its architectures (API model).
+_LAYER_RE = re.compile(
+    r"(arn:(aws[a-zA-Z-]*)?:lambda:[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:\d{12}"
+    r":layer:[a-zA-Z0-9-_]+:[0-9]+)|(arn:[a-zA-Z0-9-]+:lambda:::awslayer:[a-zA-Z0-9-_]+)"
+)
+MAX_LAYERS = 5
+_ARCHITECTURES = ("x86_64", "arm64")
 #: Variables Lambda sets itself; a function may not set them (AWS refuses them too).
 RESERVED_VARIABLES = frozenset(
     {
@@ -64,13 +76,57 @@ def public(config: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in config.items() if not k.startswith("_")}
 
 
+@functools.cache
+def known_runtimes() -> tuple[str, ...]:
+    """The runtimes Lambda knows (botocore's model); only python3.* and nodejs* run here."""
+    model = botocore.loaders.create_loader().load_service_model("lambda", "service-2")
+    return tuple(model["shapes"]["Runtime"]["enum"])
+
+
 def check_runtime(runtime: object) -> str:
-    if not isinstance(runtime, str) or not runtime.startswith(KNOWN_RUNTIME_PREFIXES):
-        raise invalid(
-            f"Value {runtime!r} at 'runtime' failed to satisfy constraint: Member must be a "
-            "Lambda runtime (python3.*, nodejs*.x run here)"
+    if not isinstance(runtime, str) or runtime not in known_runtimes():
+        raise constraint(
+            f"Value '{runtime}' at 'runtime' failed to satisfy constraint: Member must satisfy "
+            f"enum value set: [{', '.join(known_runtimes())}]"
         )
     return runtime
+
+
+def check_description(description: object) -> str:
+    """A version's or an alias's ``Description`` ("" when not given)."""
+    if description is None:
+        return ""
+    _check_text({"Description": description})
+    return str(description)
+
+
+def _check_text(params: dict[str, Any]) -> None:
+    """Role, Handler and Description against the API model's patterns and lengths."""
+    for field in ("Handler", "Role", "Description"):
+        if field in params and not isinstance(params[field], str):
+            raise invalid(f"'{field}' must be a string")
+    role, handler = params.get("Role"), params.get("Handler")
+    if role is not None and not _ROLE_RE.fullmatch(role):
+        raise constraint(
+            f"Value '{role}' at 'role' failed to satisfy constraint: Member must satisfy "
+            f"regular expression pattern: {_ROLE_RE.pattern}"
+        )
+    if handler is not None and len(handler) > _MAX_HANDLER:
+        raise constraint(
+            f"Value '{handler}' at 'handler' failed to satisfy constraint: Member must have "
+            f"length less than or equal to {_MAX_HANDLER}"
+        )
+    if handler is not None and not _HANDLER_RE.fullmatch(handler):
+        raise constraint(
+            f"Value '{handler}' at 'handler' failed to satisfy constraint: Member must satisfy "
+            f"regular expression pattern: {_HANDLER_RE.pattern}"
+        )
+    description = params.get("Description")
+    if description is not None and len(description) > _MAX_DESCRIPTION:
+        raise constraint(
+            f"Value '{description}' at 'description' failed to satisfy constraint: Member "
+            f"must have length less than or equal to {_MAX_DESCRIPTION}"
+        )
 
 
 def _check_int(params: dict[str, Any], field: str, low: int, high: int) -> None:
@@ -130,9 +186,35 @@ def check_settings(params: dict[str, Any]) -> None:
         check_runtime(params["Runtime"])
     if "Environment" in params:
         check_environment(params["Environment"])
-    for field in ("Handler", "Role", "Description"):
-        if field in params and not isinstance(params[field], str):
-            raise invalid(f"'{field}' must be a string")
+    _check_text(params)
+    _check_lists(params)
+
+
+def _check_lists(params: dict[str, Any]) -> None:
+    """Layers and Architectures as the API model and Lambda's quota allow them."""
+    layers = params.get("Layers")
+    if layers is not None:
+        if not isinstance(layers, list) or not all(isinstance(arn, str) for arn in layers):
+            raise invalid("Layers must be a list of layer version ARNs")
+        bad = [arn for arn in layers if not _LAYER_RE.fullmatch(arn)]
+        if bad:
+            raise constraint(
+                f"Value '{bad}' at 'layers' failed to satisfy constraint: Member must satisfy "
+                f"constraint: [Member must satisfy regular expression pattern: {_LAYER_RE.pattern}]"
+            )
+        if len(layers) > MAX_LAYERS:
+            raise invalid(f"Cannot reference more than {MAX_LAYERS} layers.")
+    architectures = params.get("Architectures")
+    if architectures is not None and (
+        not isinstance(architectures, list)
+        or len(architectures) != 1
+        or architectures[0] not in _ARCHITECTURES
+    ):
+        raise constraint(
+            f"Value '{architectures}' at 'architectures' failed to satisfy constraint: Member "
+            "must have length less than or equal to 1, and each member must satisfy enum value "
+            f"set: [{', '.join(_ARCHITECTURES)}]"
+        )
 
 
 def new_config(

@@ -53,13 +53,8 @@ def too_large(message: str) -> LambdaError:
     return LambdaError("RequestEntityTooLargeException", message, status=413)
 
 
-def throttled(message: str) -> LambdaError:
-    return LambdaError(
-        "TooManyRequestsException",
-        message,
-        status=429,
-        reason="ConcurrentInvocationLimitExceeded",
-    )
+def throttled(message: str, reason: str = "ConcurrentInvocationLimitExceeded") -> LambdaError:
+    return LambdaError("TooManyRequestsException", message, status=429, reason=reason)
 
 
 def error_response(exc: ApiError, request_id: str) -> Response:

@@ -8,6 +8,8 @@ errors as :func:`montemap.lambda_api.errors.error_response` shapes them.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 import re
@@ -38,6 +40,8 @@ MAX_BODY = 70 * 1024 * 1024
 #: Largest payload of a synchronous / an asynchronous invocation (Lambda's quotas).
 MAX_SYNC_PAYLOAD = 6 * 1024 * 1024
 MAX_EVENT_PAYLOAD = 1024 * 1024
+#: Largest ``ClientContext`` (base64), Lambda's.
+MAX_CLIENT_CONTEXT = 3583
 _PREFIX = "/2015-03-31/functions"
 
 
@@ -82,6 +86,10 @@ class LambdaApp:
         self.authenticator = authenticator
         self.routes: list[tuple[str, re.Pattern[str], Handler]] = []
         fn, alias = rf"{_PREFIX}/(?P<fn>[^/]+)", r"(?P<alias>[^/]+)"
+        tags, concurrency = (
+            r"/2017-03-31/tags/(?P<arn>[^/]+)/?",
+            r"functions/(?P<fn>[^/]+)/concurrency/?",
+        )
         for method, pattern, handler in (
             ("POST", rf"{_PREFIX}/?", self.create_function),
             ("GET", rf"{_PREFIX}/?", self.list_functions),
@@ -98,6 +106,16 @@ class LambdaApp:
             ("GET", rf"{fn}/aliases/{alias}/?", self.get_alias),
             ("PUT", rf"{fn}/aliases/{alias}/?", self.update_alias),
             ("DELETE", rf"{fn}/aliases/{alias}/?", self.delete_alias),
+            ("POST", rf"{fn}/policy/?", self.add_permission),
+            ("GET", rf"{fn}/policy/?", self.get_policy),
+            ("DELETE", rf"{fn}/policy/(?P<sid>[^/]+)/?", self.remove_permission),
+            ("GET", tags, self.list_tags),
+            ("POST", tags, self.tag_resource),
+            ("DELETE", tags, self.untag_resource),
+            ("PUT", f"/2017-10-31/{concurrency}", self.put_concurrency),
+            ("GET", f"/2019-09-30/{concurrency}", self.get_concurrency),
+            ("DELETE", f"/2017-10-31/{concurrency}", self.delete_concurrency),
+            ("GET", r"/2016-08-19/account-settings/?", self.account_settings),
         ):
             self.routes.append((method, re.compile(f"^{pattern}$"), handler))
 
@@ -216,7 +234,13 @@ class LambdaApp:
         return _json(self.service.create_alias(call.params["fn"], call.json()), 201)
 
     async def list_aliases(self, call: Call) -> Response:
-        return _json(self.service.list_aliases(call.params["fn"], call.query("FunctionVersion")))
+        result = self.service.list_aliases(
+            call.params["fn"],
+            call.query("FunctionVersion"),
+            marker=call.query("Marker") or "",
+            max_items=call.max_items(),
+        )
+        return _json(result)
 
     async def get_alias(self, call: Call) -> Response:
         return _json(self.service.get_alias(call.params["fn"], call.params["alias"]))
@@ -228,6 +252,43 @@ class LambdaApp:
     async def delete_alias(self, call: Call) -> Response:
         self.service.delete_alias(call.params["fn"], call.params["alias"])
         return Response(status_code=204)
+
+    async def add_permission(self, call: Call) -> Response:
+        policies = self.service.policies
+        return _json(policies.add(call.params["fn"], call.query("Qualifier"), call.json()), 201)
+
+    async def get_policy(self, call: Call) -> Response:
+        return _json(self.service.policies.get(call.params["fn"], call.query("Qualifier")))
+
+    async def remove_permission(self, call: Call) -> Response:
+        fn, sid = call.params["fn"], call.params["sid"]
+        self.service.policies.remove(fn, call.query("Qualifier"), sid)
+        return Response(status_code=204)
+
+    async def list_tags(self, call: Call) -> Response:
+        return _json(self.service.settings.list_tags(call.params["arn"]))
+
+    async def tag_resource(self, call: Call) -> Response:
+        self.service.settings.tag(call.params["arn"], call.json().get("Tags"))
+        return Response(status_code=204)
+
+    async def untag_resource(self, call: Call) -> Response:
+        keys = call.request.query_params.getlist("tagKeys")
+        self.service.settings.untag(call.params["arn"], keys)
+        return Response(status_code=204)
+
+    async def put_concurrency(self, call: Call) -> Response:
+        return _json(self.service.settings.put_concurrency(call.params["fn"], call.json()))
+
+    async def get_concurrency(self, call: Call) -> Response:
+        return _json(self.service.settings.get_concurrency(call.params["fn"]))
+
+    async def delete_concurrency(self, call: Call) -> Response:
+        self.service.settings.delete_concurrency(call.params["fn"])
+        return Response(status_code=204)
+
+    async def account_settings(self, call: Call) -> Response:
+        return _json(self.service.settings.account_settings())
 
     async def invoke(self, call: Call) -> Response:
         ref = parse_function_name(call.params["fn"], call.query("Qualifier"))
@@ -243,7 +304,8 @@ class LambdaApp:
             raise invalid(
                 f"Unsupported InvocationType '{kind}': use RequestResponse, Event or DryRun"
             )
-        outcome, version = await self.service.invoke(ref, event)
+        context = _client_context(call.request.headers.get("x-amz-client-context"))
+        outcome, version = await self.service.invoke(ref, event, client_context=context)
         headers = {"X-Amz-Executed-Version": version}
         if outcome.function_error:
             headers["X-Amz-Function-Error"] = outcome.function_error
@@ -271,6 +333,23 @@ def _event_text(body: bytes, kind: str) -> str:
     except ValueError as exc:
         raise bad_content(f"Could not parse request body into json: {exc}")
     return text
+
+
+def _client_context(header: str | None) -> str:
+    """Invoke's ``ClientContext`` (base64 of a JSON object, at most 3,583 bytes) as JSON text."""
+    if not header:
+        return ""
+    if len(header) > MAX_CLIENT_CONTEXT:
+        raise invalid(
+            f"Client context must be at most {MAX_CLIENT_CONTEXT} bytes of base64-encoded JSON"
+        )
+    try:
+        value = json.loads(base64.b64decode(header, validate=True))
+    except (ValueError, binascii.Error):
+        value = None
+    if not isinstance(value, dict):
+        raise bad_content("Client context must be a valid Base64-encoded JSON object.")
+    return json.dumps(value)
 
 
 async def _read_body(request: Request) -> bytes:

@@ -16,6 +16,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import math
 import os
 import shutil
 import signal
@@ -32,6 +33,25 @@ from montemap.lambda_api.errors import LambdaError
 
 #: Bytes of log returned with ``LogType: Tail`` (Lambda's 4 KB).
 TAIL_BYTES = 4096
+#: The largest result a synchronous invocation returns (Lambda's 6 MB quota, as it counts it).
+MAX_RESPONSE_BYTES = 6 * 1024 * 1024 + 100
+#: A result file larger than this holds a payload over the quota (JSON escapes a character
+#: in 6 bytes at most), so it is refused unread.
+_MAX_RESULT_FILE = 6 * MAX_RESPONSE_BYTES + 1024
+#: How Lambda (a Go runtime interface) words a process killed by a signal.
+_SIGNAL_WORDS = {
+    signal.SIGKILL: "killed",
+    signal.SIGTERM: "terminated",
+    signal.SIGINT: "interrupt",
+    signal.SIGHUP: "hangup",
+    signal.SIGABRT: "aborted",
+    signal.SIGSEGV: "segmentation fault",
+    signal.SIGBUS: "bus error",
+    signal.SIGFPE: "floating point exception",
+    signal.SIGILL: "illegal instruction",
+    signal.SIGPIPE: "broken pipe",
+    signal.SIGQUIT: "quit",
+}
 _PYTHON_BOOTSTRAP = Path(__file__).with_name("bootstrap_python.py")
 _DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 
@@ -61,6 +81,10 @@ class Invocation:
     invoked_arn: str
     request_id: str
     event: str  # JSON text
+    #: Where it runs and imports from (the code generation it started with; else code_dir).
+    work_dir: Path | None = None
+    #: The caller's ``ClientContext`` (JSON text of an object; "" when none).
+    client_context: str = ""
 
 
 @dataclass
@@ -166,11 +190,12 @@ class Runner:
                 *command,
                 *args,
                 call.invoked_arn,
+                call.client_context,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log,
                 stderr=asyncio.subprocess.STDOUT,
                 env=self.environment(call, stream),
-                cwd=str(call.code_dir),
+                cwd=str(call.work_dir or call.code_dir),
                 start_new_session=True,  # the timeout kills the handler's children too
             )
             timed_out = False
@@ -183,9 +208,8 @@ class Runner:
                     _kill_group(proc.pid)
                     await proc.wait()
         elapsed = time.time() - started
-        text = log_file.read_text(encoding="utf-8", errors="replace")
         outcome = self._outcome(call, result_file, timed_out, proc.returncode)
-        outcome.log = self._record(call, text, elapsed, outcome)
+        outcome.log = await asyncio.to_thread(self._record, call, log_file, elapsed, outcome)
         return outcome
 
     def _outcome(
@@ -195,32 +219,54 @@ class Runner:
             message = f"RequestId: {call.request_id} Error: Task timed out after {call.timeout:.2f} seconds"
             return _failed({"errorType": "Sandbox.Timedout", "errorMessage": message})
         try:
+            if result_file.stat().st_size > _MAX_RESULT_FILE:
+                return _too_large()  # not read: no payload that fits writes so many bytes
             result: dict[str, Any] = json.loads(result_file.read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            message = (
-                f"RequestId: {call.request_id} Error: Runtime exited with error: exit status {code}"
-            )
+            message = f"RequestId: {call.request_id} Error: {_exit_words(code)}"
             return _failed({"errorType": "Runtime.ExitError", "errorMessage": message})
         if "error" in result:
             return _failed(result["error"])
-        return Outcome(payload=str(result["payload"]))
+        payload = str(result["payload"])
+        if len(payload.encode("utf-8")) > MAX_RESPONSE_BYTES:
+            return _too_large()
+        return Outcome(payload=payload)
 
-    def _record(self, call: Invocation, text: str, elapsed: float, outcome: Outcome) -> str:
-        """Frame the invocation's log as Lambda does; append it to the function's log file."""
+    def _record(self, call: Invocation, log_file: Path, elapsed: float, outcome: Outcome) -> str:
+        """Frame the invocation's log as Lambda does and append it to the function's log file
+        (copied, never held in memory whole: a function may print gigabytes); the framed
+        log's end, for ``LogType: Tail``."""
         rid = call.request_id
-        framed = (
-            f"START RequestId: {rid} Version: {call.version}\n{text}"
+        head = f"START RequestId: {rid} Version: {call.version}\n".encode()
+        end = (
             f"END RequestId: {rid}\n"
             f"REPORT RequestId: {rid}\tDuration: {elapsed * 1000:.2f} ms\t"
-            f"Memory Size: {call.memory} MB\n"
+            f"Billed Duration: {math.ceil(elapsed * 1000)} ms\tMemory Size: {call.memory} MB\n"
         )
         if outcome.error_type == "Sandbox.Timedout":
-            framed += f"{json.loads(outcome.payload)['errorMessage']}\n"
-        with contextlib.suppress(OSError):
-            self.log_dir.mkdir(parents=True, exist_ok=True)
-            with open(self.log_dir / f"{call.name}.log", "a", encoding="utf-8") as f:
-                f.write(framed)
-        return framed
+            end += f"{json.loads(outcome.payload)['errorMessage']}\n"
+        with open(log_file, "rb") as printed:
+            size = printed.seek(0, os.SEEK_END)
+            printed.seek(max(0, size - TAIL_BYTES))
+            tail = (head if size <= TAIL_BYTES else b"") + printed.read() + end.encode()
+            with contextlib.suppress(OSError):
+                self.log_dir.mkdir(parents=True, exist_ok=True)
+                with open(self.log_dir / f"{call.name}.log", "ab") as f:
+                    f.write(head)
+                    printed.seek(0)
+                    shutil.copyfileobj(printed, f)
+                    f.write(end.encode())
+        return tail.decode("utf-8", errors="replace")
+
+
+def _too_large() -> Outcome:
+    return _failed(
+        {
+            "errorMessage": "Response payload size exceeded maximum allowed payload "
+            f"size ({MAX_RESPONSE_BYTES} bytes).",
+            "errorType": "Function.ResponseSizeTooLarge",
+        }
+    )
 
 
 def _failed(document: dict[str, Any]) -> Outcome:
@@ -229,6 +275,20 @@ def _failed(document: dict[str, Any]) -> Outcome:
         function_error="Unhandled",
         error_type=str(document.get("errorType") or "Error"),
     )
+
+
+def _exit_words(code: int | None) -> str:
+    """Lambda's words for a runtime process that ended without a result."""
+    if code is None or code == 0:
+        return "Runtime exited without providing a reason"
+    if code > 0:
+        return f"Runtime exited with error: exit status {code}"
+    try:
+        number = signal.Signals(-code)
+    except ValueError:
+        return f"Runtime exited with error: signal {-code}"
+    words = _SIGNAL_WORDS.get(number, number.name.removeprefix("SIG").lower())
+    return f"Runtime exited with error: signal: {words}"
 
 
 def _kill_group(pid: int) -> None:

@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 from montemap.engine.db import Database
 from montemap.engine.lambdas import FunctionRegistry
 from montemap.errors import StatesError
-from montemap.lambda_api import codezip, configs
+from montemap.lambda_api import aliases, codezip, configs
+from montemap.lambda_api.codedirs import CodeDirs
 from montemap.lambda_api.codeurl import CodeUrls
 from montemap.lambda_api.errors import LambdaError, conflict, invalid, not_found, precondition
 from montemap.lambda_api.names import (
@@ -36,7 +37,9 @@ from montemap.lambda_api.names import (
     is_version,
     parse_function_name,
 )
+from montemap.lambda_api.policy import FunctionPolicies
 from montemap.lambda_api.runtime import Invocation, Outcome, Runner, ServerEnv
+from montemap.lambda_api.settings import FunctionSettings, check_tags
 from montemap.lambda_api.store import Config, FunctionStore
 from montemap.storage.base import ObjectStore, ObjectStoreError
 
@@ -68,9 +71,15 @@ class LambdaService:
         #: The mapping file's layers and runtime stand-ins (docs/bring-your-own.md).
         self.host_mapping = host_mapping
         self.store = FunctionStore(db)
+        #: Tags and reserved concurrency (the function's, not a version's).
+        self.settings = FunctionSettings(self.store, self._existing)
+        #: Resource-policy statements (AddPermission...), recorded and shown.
+        self.policies = FunctionPolicies(self.store, self._policy_resource)
         self.objects = objects
         self.builtins = builtins
         self.code_root = data_dir / "lambda"
+        #: ``$LATEST`` as generations, so new code never changes a running invocation.
+        self.code_dirs = CodeDirs(self.code_root)
         self.region = server.region
         self.account = account
         #: Download URLs of the stored zips (GetFunction's ``Code.Location``).
@@ -109,6 +118,22 @@ class LambdaService:
                 "configuration); it cannot be changed or deleted through the API"
             )
 
+    def _existing(self, function: str, mutable: bool) -> str:
+        """The name of the function ``function`` names (it must exist; builtins are read-only)."""
+        name = parse_function_name(function).name
+        if mutable:
+            self._check_mutable(name)
+        if not self.is_builtin(name):
+            self._latest(name)
+        return name
+
+    def _policy_resource(self, function: str, qualifier: str | None) -> tuple[str, str]:
+        """(name, ARN) of the created function, version or alias a policy is about."""
+        ref = parse_function_name(function, qualifier)
+        self._check_mutable(ref.name)
+        self.resolve(ref)
+        return ref.name, self.arn(ref.name, ref.qualifier)
+
     def resolve(self, ref: FunctionRef) -> Config:
         """The configuration of the version ``ref`` names (an alias resolves to its version)."""
         qualifier = ref.qualifier or LATEST
@@ -133,10 +158,17 @@ class LambdaService:
 
     def get_function(self, function: str, qualifier: str | None = None) -> dict[str, Any]:
         config = self.resolve(parse_function_name(function, qualifier))
+        name = config["FunctionName"]
         out: dict[str, Any] = {"Configuration": configs.public(config)}
-        if not self.is_builtin(config["FunctionName"]):
-            location = self.code_urls.url(config["FunctionName"], config["Version"])
+        if not self.is_builtin(name):
+            location = self.code_urls.url(name, config["Version"])
             out["Code"] = {"RepositoryType": "S3", "Location": location}
+        tags = self.store.tags(name)
+        if tags:
+            out["Tags"] = tags
+        reserved = self.store.reserved(name)
+        if reserved is not None:
+            out["Concurrency"] = {"ReservedConcurrentExecutions": reserved}
         return out
 
     def code_package(self, name: str, version: str) -> Path:
@@ -192,7 +224,7 @@ class LambdaService:
     # ------------------------------------------------------------------ code
 
     def _code_dir(self, name: str, version: str) -> Path:
-        return self.code_root / name / version
+        return self.code_dirs.path(name, version)
 
     def _zip_path(self, name: str, version: str) -> Path:
         return self.code_root / name / f"{version}.zip"
@@ -222,7 +254,7 @@ class LambdaService:
 
         def work() -> codezip.CodeInfo:
             info = codezip.validate(data)
-            codezip.unpack(data, self._code_dir(name, LATEST))
+            self.code_dirs.install_latest(name, data)
             self._zip_path(name, LATEST).write_bytes(data)
             return info
 
@@ -239,6 +271,7 @@ class LambdaService:
             if self.is_builtin(name) or self.store.get(name) is not None:
                 raise conflict(f"Function already exist: {name}")
             configs.check_settings(params)
+            tags = check_tags(params["Tags"]) if params.get("Tags") is not None else {}
             self._check_layers(params)
             data = await self._fetch_code(code)
             codezip.validate(data)
@@ -249,6 +282,8 @@ class LambdaService:
                 params, name=name, arn=self.arn(name), code_size=info.size, code_sha256=info.sha256
             )
             self.store.put(name, LATEST, config)
+            if tags:
+                self.store.put_tags(name, tags)
             if params.get("Publish"):
                 return configs.public(await self._publish(name, ""))
         return configs.public(config)
@@ -357,7 +392,8 @@ class LambdaService:
                     f"CodeSha256 ({wanted}) is different from current CodeSha256 in $LATEST "
                     f"({latest['CodeSha256']}). Please try again with the CodeSha256 in $LATEST."
                 )
-            return configs.public(await self._publish(name, params.get("Description") or ""))
+            description = configs.check_description(params.get("Description"))
+            return configs.public(await self._publish(name, description))
 
     async def _publish(self, name: str, description: str) -> Config:
         """A version of ``$LATEST`` (the last one again when nothing changed since)."""
@@ -388,17 +424,24 @@ class LambdaService:
         version = params.get("FunctionVersion")
         if not isinstance(version, str) or not is_version(version):
             raise invalid("FunctionVersion must be $LATEST or a published version number")
-        if self.store.get(name, version) is None:
+        primary = self.store.get(name, version)
+        if primary is None:
             raise not_found(f"Function not found: {self.arn(name, version)}")
         config: Config = {
             "AliasArn": self.arn(name, alias),
             "Name": alias,
             "FunctionVersion": version,
-            "Description": params.get("Description") or "",
+            "Description": configs.check_description(params.get("Description")),
             "RevisionId": configs.new_revision(),
         }
-        if params.get("RoutingConfig"):
-            config["RoutingConfig"] = params["RoutingConfig"]
+        routing = aliases.check_routing(
+            params.get("RoutingConfig"),
+            primary,
+            lambda v: self.store.get(name, v),
+            lambda v: self.arn(name, v),
+        )
+        if routing is not None:
+            config["RoutingConfig"] = routing
         return config
 
     def create_alias(self, function: str, params: dict[str, Any]) -> Config:
@@ -420,6 +463,7 @@ class LambdaService:
             raise precondition("The Revision Id provided does not match the latest Revision Id.")
         merged = {"FunctionVersion": current["FunctionVersion"], **params}
         merged.setdefault("Description", current.get("Description", ""))
+        merged.setdefault("RoutingConfig", current.get("RoutingConfig"))  # kept unless given
         config = self._alias_config(name, alias, merged)
         self.store.put_alias(name, alias, config)
         return config
@@ -431,14 +475,16 @@ class LambdaService:
             raise not_found(f"Cannot find alias arn: {self.arn(name, alias)}")
         return config
 
-    def list_aliases(self, function: str, version: str | None) -> dict[str, Any]:
+    def list_aliases(
+        self, function: str, version: str | None, *, marker: str = "", max_items: int = 50
+    ) -> dict[str, Any]:
         name = parse_function_name(function).name
         if not self.is_builtin(name):
             self._latest(name)
-        aliases = self.store.aliases(name)
+        found = self.store.aliases(name)
         if version:
-            aliases = [a for a in aliases if a["FunctionVersion"] == version]
-        return {"Aliases": aliases}
+            found = [a for a in found if a["FunctionVersion"] == version]
+        return aliases.page(found, marker, max_items)
 
     def delete_alias(self, function: str, alias: str) -> None:
         name = parse_function_name(function).name
@@ -446,9 +492,21 @@ class LambdaService:
 
     # ------------------------------------------------------------------ invoking
 
-    async def invoke(self, ref: FunctionRef, event: str) -> tuple[Outcome, str]:
-        """Run the version ``ref`` names with ``event`` (JSON text); (outcome, executed version)."""
+    async def invoke(
+        self, ref: FunctionRef, event: str, *, wait: bool = False, client_context: str = ""
+    ) -> tuple[Outcome, str]:
+        """Run the version ``ref`` names with ``event`` (JSON text); (outcome, executed version).
+
+        An alias with weighted routing runs its second version for that share of calls.
+
+        Past the function's reserved concurrency the call is throttled, or (``wait``: an
+        asynchronous invocation) waits for a running one to end."""
         config = self.resolve(ref)
+        if ref.qualifier is not None and not is_version(ref.qualifier):
+            alias = self.store.get_alias(ref.name, ref.qualifier)
+            picked = aliases.pick_version(alias) if alias is not None else config["Version"]
+            if picked != config["Version"]:
+                config = self.resolve(FunctionRef(ref.name, picked))
         request_id = str(uuid.uuid4())
         name, version = config["FunctionName"], config["Version"]
         if self.is_builtin(name):
@@ -465,6 +523,7 @@ class LambdaService:
             invoked_arn=self.arn(name, ref.qualifier),
             request_id=request_id,
             event=event,
+            client_context=client_context,
         )
         stand_in = self.stand_in(name, call.runtime)
         if stand_in is not None:
@@ -472,7 +531,12 @@ class LambdaService:
             call = replace(
                 call, runtime=stand_in.runtime, handler=stand_in.handler, code_dir=code_dir
             )
-        return await self.runner.run(call), version
+        async with self.settings.running(name, wait=wait):
+            with self.code_dirs.running(call.code_dir) as work_dir:
+                outcome = await self.runner.run(replace(call, work_dir=work_dir))
+            if version == LATEST:  # the code it ran may have been replaced meanwhile
+                await asyncio.to_thread(self.code_dirs.sweep, name)
+            return outcome, version
 
     async def _invoke_builtin(self, name: str, event: str, request_id: str) -> Outcome:
         context = {"function_name": name, "aws_request_id": request_id}
@@ -497,7 +561,7 @@ class LambdaService:
     def invoke_event(self, ref: FunctionRef, event: str) -> None:
         """Start an asynchronous invocation (``InvocationType: Event``); checks the name first."""
         self.resolve(ref)
-        task = asyncio.ensure_future(self.invoke(ref, event))
+        task = asyncio.ensure_future(self.invoke(ref, event, wait=True))
         self._events.add(task)
         task.add_done_callback(self._event_done)
 

@@ -2,7 +2,8 @@
 
 One row per (function, version): ``$LATEST`` and each published version,
 holding its configuration as a JSON document in the API's shape. Aliases
-have a table of their own. Tables are created with the database's own
+have a table of their own, and so have the settings that belong to a function
+rather than to a version (its tags, its reserved concurrency). Tables are created with the database's own
 ``migrate`` and written in its (group-committed) transactions.
 """
 
@@ -32,6 +33,18 @@ CREATE TABLE IF NOT EXISTS lambda_aliases (
 CREATE TABLE IF NOT EXISTS lambda_counters (
     name TEXT PRIMARY KEY,
     last_version INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS lambda_settings (
+    name TEXT PRIMARY KEY,
+    tags TEXT NOT NULL DEFAULT '{}',
+    reserved INTEGER
+);
+CREATE TABLE IF NOT EXISTS lambda_policies (
+    name TEXT NOT NULL,
+    qualifier TEXT NOT NULL,
+    sid TEXT NOT NULL,
+    statement TEXT NOT NULL,
+    PRIMARY KEY (name, qualifier, sid)
 );
 """
 
@@ -89,9 +102,14 @@ class FunctionStore:
                 conn.execute("DELETE FROM lambda_functions WHERE name = ?", (name,))
                 conn.execute("DELETE FROM lambda_aliases WHERE name = ?", (name,))
                 conn.execute("DELETE FROM lambda_counters WHERE name = ?", (name,))
+                conn.execute("DELETE FROM lambda_settings WHERE name = ?", (name,))
+                conn.execute("DELETE FROM lambda_policies WHERE name = ?", (name,))
             else:
                 conn.execute(
                     "DELETE FROM lambda_functions WHERE name = ? AND version = ?", (name, version)
+                )
+                conn.execute(
+                    "DELETE FROM lambda_policies WHERE name = ? AND qualifier = ?", (name, version)
                 )
 
     def get_alias(self, name: str, alias: str) -> Config | None:
@@ -114,7 +132,78 @@ class FunctionStore:
         return [_load(row["config"]) for row in rows]
 
     def delete_alias(self, name: str, alias: str) -> None:
-        self.db.statement("DELETE FROM lambda_aliases WHERE name = ? AND alias = ?", (name, alias))
+        with self.db.transaction() as conn:
+            conn.execute("DELETE FROM lambda_aliases WHERE name = ? AND alias = ?", (name, alias))
+            conn.execute(
+                "DELETE FROM lambda_policies WHERE name = ? AND qualifier = ?", (name, alias)
+            )
+
+    # ------------------------------------------------------------------ function settings
+
+    def tags(self, name: str) -> dict[str, str]:
+        row = self.db.query_one("SELECT tags FROM lambda_settings WHERE name = ?", (name,))
+        tags: dict[str, str] = {} if row is None else json.loads(row["tags"])
+        return tags
+
+    def put_tags(self, name: str, tags: dict[str, str]) -> None:
+        self.db.statement(
+            "INSERT INTO lambda_settings (name, tags) VALUES (?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET tags = excluded.tags",
+            (name, json.dumps(tags)),
+        )
+
+    def reserved(self, name: str) -> int | None:
+        """The function's reserved concurrency (None: it has none)."""
+        row = self.db.query_one("SELECT reserved FROM lambda_settings WHERE name = ?", (name,))
+        return None if row is None or row["reserved"] is None else int(row["reserved"])
+
+    def put_reserved(self, name: str, reserved: int | None) -> None:
+        self.db.statement(
+            "INSERT INTO lambda_settings (name, reserved) VALUES (?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET reserved = excluded.reserved",
+            (name, reserved),
+        )
+
+    def statements(self, name: str, qualifier: str) -> list[Config]:
+        """The resource policy statements of the function (``""``) or of one qualifier."""
+        rows = self.db.query(
+            "SELECT statement FROM lambda_policies WHERE name = ? AND qualifier = ? ORDER BY rowid",
+            (name, qualifier),
+        )
+        return [_load(row["statement"]) for row in rows]
+
+    def add_statement(self, name: str, qualifier: str, sid: str, statement: Config) -> bool:
+        """Add a statement; False when the id is taken."""
+        rows = self.db.statement(
+            "INSERT INTO lambda_policies (name, qualifier, sid, statement) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT DO NOTHING RETURNING sid",
+            (name, qualifier, sid, json.dumps(statement)),
+        )
+        return bool(rows)
+
+    def remove_statement(self, name: str, qualifier: str, sid: str) -> bool:
+        rows = self.db.statement(
+            "DELETE FROM lambda_policies WHERE name = ? AND qualifier = ? AND sid = ? "
+            "RETURNING sid",
+            (name, qualifier, sid),
+        )
+        return bool(rows)
+
+    def usage(self) -> tuple[int, int]:
+        """(functions, bytes of code of all their versions)."""
+        row = self.db.query_one(
+            "SELECT COUNT(DISTINCT name) AS functions, "
+            "COALESCE(SUM(json_extract(config, '$.CodeSize')), 0) AS size FROM lambda_functions"
+        )
+        return (0, 0) if row is None else (int(row["functions"]), int(row["size"]))
+
+    def reserved_total(self, except_name: str = "") -> int:
+        """Concurrency reserved by all functions but ``except_name``."""
+        row = self.db.query_one(
+            "SELECT COALESCE(SUM(reserved), 0) AS total FROM lambda_settings WHERE name != ?",
+            (except_name,),
+        )
+        return 0 if row is None else int(row["total"])
 
 
 def _load(text: str) -> Config:
