@@ -6,6 +6,8 @@ actions, plus the IAM subset templates need, served on the server's one port
 
 - :mod:`.template` loads YAML/JSON templates and applies the SAM transform;
 - :mod:`.parameters`, :mod:`.intrinsics` and :mod:`.graph` resolve a template;
+- :mod:`.submission` and :mod:`.structure` refuse what CloudFormation refuses when a
+  template is submitted (its shape, its references, the capabilities it needs);
 - :mod:`.store` keeps stacks, resources, events, exports and change sets in SQLite;
 - :mod:`.providers` create, update and delete each resource type;
 - :mod:`.engine` runs stack operations (create, update, delete, rollback);

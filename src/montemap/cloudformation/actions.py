@@ -7,6 +7,7 @@ return the result structure; refusals are :class:`ApiError` (``ValidationError``
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 import uuid
@@ -14,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from montemap.cloudformation import diff, operations, parameters
+from montemap.cloudformation import diff, operations, parameters, structure
 from montemap.cloudformation.engine import StackEngine
 from montemap.cloudformation.errors import (
     TemplateError,
@@ -40,6 +41,8 @@ Handler = Callable[["Actions", Params], Awaitable[Params]]
 #: How long ExecuteChangeSet, CreateStack... wait for the operation before answering, so
 #: that the AWS CLI's waiters (30 s between polls) usually find it finished.
 ANSWER_WAIT = 20.0
+#: The largest TemplateBody CloudFormation takes inline (a template in S3 may be 1 MB).
+MAX_BODY_BYTES = 51_200
 NO_CHANGES = (
     "The submitted information didn't contain changes. Submit different information to "
     "create a change set."
@@ -80,6 +83,11 @@ def _given(params: Params) -> tuple[dict[str, str], set[str]]:
     for item in params.get("Parameters") or []:
         key = str(item.get("ParameterKey"))
         if item.get("UsePreviousValue"):
+            if item.get("ParameterValue"):
+                raise validation(
+                    f"Invalid input for parameter key {key}. Cannot specify usePreviousValue as "
+                    "true and non empty value for a parameter"
+                )
             previous.add(key)
         else:
             values[key] = str(item.get("ParameterValue", ""))
@@ -141,6 +149,11 @@ class Actions:
     async def template_text(self, params: Params) -> str:
         body = params.get("TemplateBody")
         if body:
+            if len(str(body).encode("utf-8")) > MAX_BODY_BYTES:  # larger ones go by TemplateURL
+                raise validation(
+                    "1 validation error detected: Value at 'templateBody' failed to satisfy "
+                    f"constraint: Member must have length less than or equal to {MAX_BODY_BYTES}"
+                )
             return str(body)
         url = params.get("TemplateURL")
         if not url:
@@ -179,7 +192,18 @@ class Actions:
         declared = parsed.get("Parameters") or {}
         given, previous_keys = _given(params)
         stored = (stack or {}).get("_Parameters") or {}
+        if previous_keys and stack is None and change_set:
+            raise validation(
+                "Cannot specify UsePreviousValue on Parameters when ChangeSetType is CREATE"
+            )
+        if previous_keys - set(stored):
+            raise validation(
+                "Cannot specify usePreviousValue as true for a parameter key not in the previous "
+                "template"
+            )
         previous = {k: v for k, v in stored.items() if k in previous_keys}
+        if not parsed.get("Transform"):
+            structure.check(parsed)
         parameters.resolve(declared, given, previous or None)
         if not parsed.get("Transform"):
             check_resources(parsed.get("Resources") or {}, set(declared), parsed.get("Outputs"))
@@ -187,7 +211,10 @@ class Actions:
         check_capabilities(needed, params)
 
     def check_expanded(self, plan: Plan, params: Params) -> None:
-        """The IAM capabilities of a template whose ``Transform`` made its resources."""
+        """What only the plan shows: a reference to a resource whose condition is false with
+        these parameters (TemplateError), the IAM capabilities of a template whose
+        ``Transform`` made its resources (ApiError)."""
+        structure.check_conditional_references(plan)
         if not template_transforms(parse(plan.text)):
             return
         needed, _ = required_capabilities({"Resources": plan.resources}, direct=False)
@@ -226,12 +253,15 @@ class Actions:
 
     def check_exports_unused(self, stack: Doc) -> None:
         mine = {n for n, (_, owner) in self.store.exports().items() if owner == stack["StackId"]}
-        for other in self.store.stacks():
-            used = mine & set(other.get("_Imports") or [])
-            if other["StackId"] != stack["StackId"] and used:
-                name = sorted(used)[0]
+        for name in sorted(mine):
+            users = sorted(
+                other["StackName"]
+                for other in self.store.stacks()
+                if other["StackId"] != stack["StackId"] and name in (other.get("_Imports") or [])
+            )
+            if users:
                 raise validation(
-                    f"Export {name} cannot be deleted as it is in use by {other['StackName']}"
+                    f"Export {name} cannot be deleted as it is in use by {operations.named(users)}"
                 )
 
 
@@ -414,6 +444,19 @@ async def list_exports(actions: Actions, params: Params) -> Params:
     return {"Exports": exports}
 
 
+@handler("ListImports")
+async def list_imports(actions: Actions, params: Params) -> Params:
+    name = str(params.get("ExportName") or "")
+    importers = [
+        stack["StackName"]
+        for stack in actions.store.stacks()
+        if name in (stack.get("_Imports") or [])
+    ]
+    if not importers:
+        raise validation(f"Export '{name}' is not imported by any stack.")
+    return {"Imports": importers}
+
+
 @handler("GetTemplate")
 async def get_template(actions: Actions, params: Params) -> Params:
     change_set = params.get("ChangeSetName")
@@ -434,11 +477,16 @@ async def get_template(actions: Actions, params: Params) -> Params:
 async def validate_template(actions: Actions, params: Params) -> Params:
     template = parse(await actions.template_text(params))
     declared = template.get("Parameters") or {}
+    # what CreateStack would refuse in the template itself (not in the values given)
+    parameters.check_declarations(declared)
+    if not template.get("Transform"):
+        structure.check(template)
+        check_resources(template["Resources"], set(declared), template.get("Outputs"))
     shown = []
     for key, spec in declared.items():
         item: Params = {"ParameterKey": key, "NoEcho": bool(spec.get("NoEcho", False))}
         if "Default" in spec:
-            item["DefaultValue"] = str(spec["Default"])
+            item["DefaultValue"] = parameters.default_text(spec["Default"])
         if spec.get("Description"):
             item["Description"] = str(spec["Description"])
         shown.append(item)
@@ -449,6 +497,8 @@ async def validate_template(actions: Actions, params: Params) -> Params:
     if needed:
         result["Capabilities"] = needed
         result["CapabilitiesReason"] = reason
+    if template_transforms(template):
+        result["DeclaredTransforms"] = template_transforms(template)
     return result
 
 
@@ -467,12 +517,19 @@ async def get_template_summary(actions: Actions, params: Params) -> Params:
             "NoEcho": bool(spec.get("NoEcho", False)),
         }
         if "Default" in spec:
-            item["DefaultValue"] = str(spec["Default"])
+            item["DefaultValue"] = parameters.default_text(spec["Default"])
+        if spec.get("Description"):
+            item["Description"] = str(spec["Description"])
+        if isinstance(spec.get("AllowedValues"), list):
+            allowed = [str(a) for a in spec["AllowedValues"]]
+            item["ParameterConstraints"] = {"AllowedValues": allowed}
         shown.append(item)
     types = sorted({str(r["Type"]) for r in template["Resources"].values() if isinstance(r, dict)})
     result: Params = {"Parameters": shown, "ResourceTypes": types, "Version": "2010-09-09"}
     if template.get("Description"):
         result["Description"] = str(template["Description"])
+    if "Metadata" in template:  # as AWS gives it: the section as a JSON string
+        result["Metadata"] = json.dumps(template["Metadata"])
     needed, reason = required_capabilities(template, direct=True)
     if needed:
         result["Capabilities"] = needed

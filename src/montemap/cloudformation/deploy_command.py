@@ -18,6 +18,8 @@ from typing import Any
 
 from montemap.errors import MontemapError
 
+#: The largest template CloudFormation takes inline; a larger one goes through S3.
+MAX_BODY_BYTES = 51_200
 #: How long to wait for a stack operation.
 WAIT_SECONDS = 3600.0
 _POLL = 0.5
@@ -43,6 +45,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="a template parameter value (repeatable)",
     )
     p.add_argument("--endpoint-url", help="a running montemap server (default: start one)")
+    p.add_argument(
+        "--s3-bucket",
+        help="a bucket on the server to upload the template to, as `aws cloudformation deploy` "
+        f"needs for a template over {MAX_BODY_BYTES:,} bytes",
+    )
     p.add_argument(
         "--data-dir",
         default="montemap-data",
@@ -76,12 +83,13 @@ def _endpoint(args: argparse.Namespace) -> Iterator[str]:
         server.stop()
 
 
-def _client(endpoint: str) -> Any:
+def _client(endpoint: str, service: str = "cloudformation") -> Any:
     import boto3
     from botocore.config import Config
 
-    return boto3.client(
-        "cloudformation",
+    make: Any = boto3.client  # typed per service name; any of them here
+    return make(
+        service,
         endpoint_url=endpoint,
         region_name="us-east-1",
         aws_access_key_id="montemap",
@@ -97,8 +105,35 @@ def run(args: argparse.Namespace) -> int:
         raise DeployError(f"template {args.template} is not UTF-8 text (YAML or JSON)") from None
     name = args.stack_name or args.template.stem
     params = parse_parameters(args.parameter)
+    large = len(text.encode("utf-8")) > MAX_BODY_BYTES
+    if large and not args.s3_bucket:
+        raise DeployError(
+            f"Templates with a size greater than {MAX_BODY_BYTES:,} bytes must be deployed via "
+            "an S3 Bucket. Please add the --s3-bucket parameter to your command."
+        )
     with _endpoint(args) as endpoint:
-        return deploy(_client(endpoint), name, text, params)
+        source = {"TemplateBody": text}
+        if large:
+            source = {"TemplateURL": _upload(endpoint, str(args.s3_bucket), name, text)}
+        return deploy(_client(endpoint), name, source, params)
+
+
+def _upload(endpoint: str, bucket: str, name: str, text: str) -> str:
+    """Put the template in ``bucket`` on the server; its URL for TemplateURL."""
+    import hashlib
+
+    from botocore.exceptions import ClientError
+
+    key = f"montemap-deploy/{name}-{hashlib.sha256(text.encode('utf-8')).hexdigest()[:16]}.template"
+    try:
+        _client(endpoint, "s3").put_object(Bucket=bucket, Key=key, Body=text.encode("utf-8"))
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        raise DeployError(
+            f"the template could not be uploaded to s3://{bucket}/{key}: "
+            f"{error.get('Message', exc)}"
+        )
+    return f"s3://{bucket}/{key}"
 
 
 def _exists(cfn: Any, name: str) -> bool:
@@ -113,15 +148,16 @@ def _exists(cfn: Any, name: str) -> bool:
     return bool(stack["StackStatus"] != "REVIEW_IN_PROGRESS")
 
 
-def deploy(cfn: Any, name: str, text: str, params: list[dict[str, str]]) -> int:
-    """Create and execute a change set for stack ``name``; 0 when it deployed (or had no changes)."""
+def deploy(cfn: Any, name: str, source: dict[str, str], params: list[dict[str, str]]) -> int:
+    """Create and execute a change set for stack ``name`` from ``source`` (``TemplateBody`` or
+    ``TemplateURL``); 0 when it deployed (or had no changes)."""
     from botocore.exceptions import ClientError
 
     change_type = "UPDATE" if _exists(cfn, name) else "CREATE"
     try:
         change_set = cfn.create_change_set(
             StackName=name,
-            TemplateBody=text,
+            **source,
             Parameters=params,
             ChangeSetName=f"montemap-deploy-{uuid.uuid4().hex[:12]}",
             ChangeSetType=change_type,

@@ -12,8 +12,8 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import Coroutine
-from typing import Any
+from collections.abc import Awaitable, Coroutine
+from typing import Any, TypeVar
 
 from montemap.cloudformation.errors import NeedsReplacement, ResourceFailure, TemplateError
 from montemap.cloudformation.intrinsics import Resolver
@@ -24,6 +24,7 @@ from montemap.cloudformation.store import Doc, StackStore
 from montemap.errors import MontemapError
 
 log = logging.getLogger("montemap.cloudformation")
+T = TypeVar("T")
 
 STACK_TYPE = "AWS::CloudFormation::Stack"
 #: Statuses of an interrupted operation, and what a restarted server records instead.
@@ -109,16 +110,26 @@ class StackEngine:
         return task is not None and not task.done()
 
     def start(self, stack_id: str, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-        task = asyncio.ensure_future(self._guarded(work))
+        task = asyncio.ensure_future(self._guarded(stack_id, work))
         self._running[stack_id] = task
         task.add_done_callback(lambda _: self._running.pop(stack_id, None))
         return task
 
-    async def _guarded(self, work: Coroutine[Any, Any, None]) -> None:
+    async def _guarded(self, stack_id: str, work: Coroutine[Any, Any, None]) -> None:
         try:
             await work
-        except Exception:
+        except Exception as exc:
             log.exception("stack operation failed unexpectedly")
+            # never left *_IN_PROGRESS: the stack ends failed, its event saying why
+            stack = self.store.stack(stack_id, include_deleted=True)
+            failed = INTERRUPTED.get(stack["StackStatus"]) if stack else None
+            if stack is not None and failed is not None:
+                reason = (
+                    f"montemap failed during this operation ({type(exc).__name__}: {exc}); "
+                    "the server log has the details"
+                )
+                self.event(stack, stack["StackName"], STACK_TYPE, failed, reason=reason)
+                self.set_status(stack, failed, reason)
 
     async def close(self) -> None:
         for task in list(self._running.values()):
@@ -242,7 +253,9 @@ class StackEngine:
                 return True
             request = self.request(state, name, resource_type, properties)
             self._save(state, name, resource_type, f"{kind}_IN_PROGRESS", None, properties)
-            outcome = await (provider.update(request) if update else provider.create(request))
+            outcome = await _acting(
+                provider.update(request) if update else provider.create(request)
+            )
             if update and _answers_its_id(resource_type) and _new_id(previous, outcome):
                 # a custom resource that answered an Update with another PhysicalResourceId
                 # was replaced: CloudFormation sends the old one a Delete at cleanup
@@ -252,7 +265,7 @@ class StackEngine:
             request.physical_id, request.old_properties = "", {}
             assert provider is not None
             try:
-                outcome = await provider.create(request)
+                outcome = await _acting(provider.create(request))
             except MontemapError as exc:
                 # the old resource stays; its record keeps the properties it was made with
                 self._save(
@@ -289,11 +302,16 @@ class StackEngine:
         )
         return True
 
-    async def remove(self, state: State, name: str) -> bool:
-        """Delete one resource (or keep it, DeletionPolicy Retain); whether that went well."""
+    async def remove(self, state: State, name: str, *, made_now: bool = False) -> bool:
+        """Delete one resource (or keep it, DeletionPolicy Retain); whether that went well.
+
+        ``made_now``: the rollback of the operation that created it, which deletes a
+        ``RetainExceptOnCreate`` resource (every other operation keeps it, as on AWS).
+        """
         resource = state.resources[name]
         resource_type = resource["ResourceType"]
-        if resource.get("_DeletionPolicy") == "Retain":
+        policy = resource.get("_DeletionPolicy")
+        if policy == "Retain" or (policy == "RetainExceptOnCreate" and not made_now):
             self.event(
                 state.stack,
                 name,
@@ -315,7 +333,7 @@ class StackEngine:
         )
         request = self.request(state, name, resource_type, resource.get("_Properties") or {})
         try:
-            await provider.delete(request)
+            await _acting(provider.delete(request))
         except MontemapError as exc:
             self._save(
                 state,
@@ -343,10 +361,25 @@ class StackEngine:
         self._forget(state, name)
         return True
 
-    async def remove_replaced(self, state: State, name: str, old: Doc) -> None:
-        """Delete the resource an update replaced (failures are events, not stack failures)."""
+    async def remove_replaced(
+        self, state: State, name: str, old: Doc, *, retain: bool = False
+    ) -> None:
+        """Delete the resource an update replaced (failures are events, not stack failures).
+
+        ``retain``: the template's ``UpdateReplacePolicy: Retain`` keeps it (DELETE_SKIPPED),
+        as on AWS; ``DeletionPolicy`` does not apply to a replacement.
+        """
         provider = provider_for(old["ResourceType"])
-        if provider is None or old.get("_DeletionPolicy") == "Retain":
+        if provider is None:
+            return
+        if retain:
+            self.event(
+                state.stack,
+                name,
+                old["ResourceType"],
+                "DELETE_SKIPPED",
+                physical_id=old.get("PhysicalResourceId", ""),
+            )
             return
         request = self.request(state, name, old["ResourceType"], old.get("_Properties") or {})
         request.physical_id = old.get("PhysicalResourceId", "")
@@ -362,7 +395,7 @@ class StackEngine:
             physical_id=request.physical_id,
         )
         try:
-            await provider.delete(request)
+            await _acting(provider.delete(request))
         except MontemapError as exc:
             self.event(
                 state.stack,
@@ -412,6 +445,22 @@ class StackEngine:
         return rest + known
 
 
+async def _acting(work: Awaitable[T]) -> T:
+    """A provider's step. An unexpected error there (a bug, a property of a shape nobody
+    checked) is the resource's failure with its reason, so the stack rolls back as it
+    would for any failure, never left in progress."""
+    try:
+        return await work
+    except MontemapError:
+        raise
+    except Exception as exc:
+        log.exception("a resource provider failed unexpectedly")
+        raise ResourceFailure(
+            f"montemap could not carry this out ({type(exc).__name__}: {exc}); "
+            "the server log has the details"
+        ) from exc
+
+
 def _answers_its_id(resource_type: str) -> bool:
     """Custom resources: their function says which physical resource an Update left."""
     return resource_type == "AWS::CloudFormation::CustomResource" or resource_type.startswith(
@@ -438,7 +487,7 @@ def _refuse_dynamic_references(value: Any) -> None:
             raise ResourceFailure(
                 f"Dynamic reference {found.group(0)} cannot be resolved here: montemap has no "
                 f"{'Secrets Manager' if found.group(1) == 'secretsmanager' else 'SSM Parameter Store'}"
-                " (pass the value as a template parameter instead)"
+                " (pass the value in a template parameter of type String instead)"
             )
     elif isinstance(value, dict):
         for item in value.values():

@@ -31,7 +31,8 @@ def dependencies(
                 f"Template format error: Unresolved resource dependencies [{', '.join(unknown)}] "
                 "in the Resources block of the template"
             )
-        graph[name] = {r for r in refs | set(depends) if r in resources and r != name}
+        # a resource that needs itself is a cycle of one, as on AWS
+        graph[name] = {r for r in refs | set(depends) if r in resources}
     return graph
 
 

@@ -19,6 +19,11 @@ def outputs(state: State) -> tuple[list[Doc], dict[str, str]]:
     shown: list[Doc] = []
     exports: dict[str, str] = {}
     for key, output in (state.plan.template.get("Outputs") or {}).items():
+        if not isinstance(output, dict) or not isinstance(output.get("Export", {}), dict):
+            raise TemplateError(
+                f"Template format error: Output {key} is malformed: it is a mapping whose "
+                "Export member is {Name: ...}"
+            )
         condition = output.get("Condition")
         if condition is not None and not state.resolver.condition(str(condition)):
             continue
@@ -36,13 +41,16 @@ def outputs(state: State) -> tuple[list[Doc], dict[str, str]]:
     for name in exports:
         owner = taken.get(name)
         if owner is not None and owner[1] != state.stack["StackId"]:
-            raise TemplateError(f"Export with name {name} is already exported by stack {owner[1]}")
+            other = state.engine.store.stack(owner[1], include_deleted=True)
+            by = other["StackName"] if other else owner[1]
+            raise ExportInUse(f"Export with name {name} is already exported by stack {by}")
     _check_imported_exports(state, taken, exports)
     return shown, exports
 
 
 class ExportInUse(TemplateError):
-    """An export another stack imports would change or go (the stack's update fails)."""
+    """An export another stack imports would change or go, or another stack's export has
+    the name (the operation fails with this reason alone)."""
 
 
 def _check_imported_exports(
@@ -61,8 +69,13 @@ def _check_imported_exports(
         if not users:
             continue
         if name in exports:
-            raise ExportInUse(f"Cannot update export {name} as it is in use by {users[0]}")
-        raise ExportInUse(f"Export {name} cannot be deleted as it is in use by {users[0]}")
+            raise ExportInUse(f"Cannot update export {name} as it is in use by {named(users)}")
+        raise ExportInUse(f"Export {name} cannot be deleted as it is in use by {named(users)}")
+
+
+def named(stacks: list[str]) -> str:
+    """Stack names as CloudFormation lists the importers of an export: ``a and b``."""
+    return " and ".join([", ".join(stacks[:-1]), stacks[-1]] if len(stacks) > 1 else stacks)
 
 
 def _text(value: Any) -> str:
@@ -115,8 +128,9 @@ async def create(engine: StackEngine, stack: Doc, plan: Plan) -> None:
     if stack.get("DisableRollback"):
         engine.stack_event(stack, "CREATE_FAILED", failed)
         return
-    engine.stack_event(stack, "ROLLBACK_IN_PROGRESS", failed + " Rollback requested by user.")
-    ok = await _delete_all(engine, state)
+    sentence = failed if failed.endswith(".") else failed + "."
+    engine.stack_event(stack, "ROLLBACK_IN_PROGRESS", sentence + " Rollback requested by user.")
+    ok = await _delete_all(engine, state, made_now=True)
     engine.stack_event(stack, "ROLLBACK_COMPLETE" if ok else "ROLLBACK_FAILED")
 
 
@@ -130,10 +144,10 @@ async def fail_plan(engine: StackEngine, stack: Doc, reason: str) -> None:
     engine.stack_event(stack, "ROLLBACK_COMPLETE")
 
 
-async def _delete_all(engine: StackEngine, state: State) -> bool:
+async def _delete_all(engine: StackEngine, state: State, *, made_now: bool = False) -> bool:
     ok = True
     for name in engine.deletion_order(state):
-        ok = await engine.remove(state, name) and ok
+        ok = await engine.remove(state, name, made_now=made_now) and ok
     return ok
 
 
@@ -168,7 +182,8 @@ async def update(engine: StackEngine, stack: Doc, plan: Plan) -> None:
     if failed is None:
         engine.stack_event(stack, "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS")
         for name, old in state.replaced:
-            await engine.remove_replaced(state, name, old)
+            policy = plan.resources.get(name, {}).get("UpdateReplacePolicy")
+            await engine.remove_replaced(state, name, old, retain=policy == "Retain")
         for name in [
             n
             for n in engine.deletion_order(state)
@@ -199,7 +214,7 @@ async def _roll_back_update(
         (name, engine.restore_replaced(state, name, old)) for name, old in state.replaced
     ]
     for name in [n for n in engine.deletion_order(state) if n not in existing]:
-        ok = await engine.remove(state, name) and ok
+        ok = await engine.remove(state, name, made_now=True) and ok
     try:
         previous = prepare(old_text, old_given, pseudo=state.plan.pseudo)
     except MontemapError:

@@ -12,6 +12,8 @@ from montemap.cloudformation.errors import TemplateError
 LIST_TYPES = ("CommaDelimitedList", "List<")
 #: What DescribeStacks shows instead of a NoEcho parameter's value.
 MASK = "****"
+#: Parameter types whose value names a Systems Manager parameter that AWS resolves.
+SSM_VALUE = "AWS::SSM::Parameter::Value<"
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,28 @@ class ParameterValue:
 
 def _is_list(declared_type: str) -> bool:
     return declared_type == "CommaDelimitedList" or declared_type.startswith("List<")
+
+
+def known_type(declared: str) -> bool:
+    """Whether CloudFormation knows a parameter type (AWS-specific ones by their prefix)."""
+    return declared in ("String", "Number", "CommaDelimitedList") or declared.startswith(
+        ("List<", "AWS::")
+    )
+
+
+def check_declarations(declared: dict[str, Any]) -> None:
+    """Refuse a parameter declared with a type CloudFormation does not have."""
+    for name, spec in declared.items():
+        if not isinstance(spec, dict):
+            raise TemplateError(f"Template format error: Parameter '{name}' must be a mapping")
+        kind = str(spec.get("Type", "String"))
+        if not known_type(kind):
+            raise TemplateError(f"Template format error: Unrecognized parameter type: {kind}")
+
+
+def default_text(default: Any) -> str:
+    """A ``Default`` as CloudFormation shows it (a YAML list: its members joined by commas)."""
+    return ",".join(str(d) for d in default) if isinstance(default, list) else str(default)
 
 
 def _number(name: str, spec: dict[str, Any], key: str) -> float | None:
@@ -62,10 +86,8 @@ def _check(name: str, spec: dict[str, Any], value: str) -> Any:
                 float(item)
             except ValueError:
                 raise TemplateError(f"Parameter '{name}' must be a number not {item}")
-    elif declared not in ("String", "CommaDelimitedList") and not declared.startswith(
-        ("List<", "AWS::")
-    ):
-        raise TemplateError(f"Parameter '{name}' has an unsupported Type {declared}")
+    elif not known_type(declared):
+        raise TemplateError(f"Template format error: Unrecognized parameter type: {declared}")
     pattern = spec.get("AllowedPattern")
     if pattern is not None and not numeric:
         try:
@@ -95,6 +117,13 @@ def _check(name: str, spec: dict[str, Any], value: str) -> Any:
                 raise _refused(
                     name, spec, f"must be a number less than or equal to {spec['MaxValue']}"
                 )
+    if declared.startswith(SSM_VALUE):
+        # AWS gives Ref the parameter's value in Parameter Store, which montemap has not:
+        # Ref gives the dynamic reference that stands for it, so that a resource that acts
+        # fails saying so and one accepted without effect keeps it, never the bare name
+        reference = f"{{{{resolve:ssm:{value.strip()}}}}}"
+        listed = "List<" in declared or "CommaDelimitedList" in declared
+        return [reference] if listed else reference
     return items if _is_list(declared) else value
 
 
@@ -106,6 +135,7 @@ def resolve(
     Raises :class:`TemplateError` naming missing parameters (as CloudFormation:
     ``Parameters: [A, B] must have values``) and unknown ones.
     """
+    check_declarations(declared)
     unknown = sorted(set(given) - set(declared))
     if unknown:
         raise TemplateError(f"Parameters: [{', '.join(unknown)}] do not exist in the template")
@@ -119,8 +149,7 @@ def resolve(
         elif previous is not None and name in previous:
             text = previous[name]
         elif "Default" in spec:
-            default = spec["Default"]
-            text = ",".join(str(d) for d in default) if isinstance(default, list) else str(default)
+            text = default_text(spec["Default"])
         else:
             missing.append(name)
             continue

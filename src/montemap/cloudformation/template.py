@@ -35,11 +35,17 @@ _SECTIONS = frozenset(
 )
 
 Template = dict[str, Any]
+#: The sections whose value is a mapping (each member declared by its name).
+_MAPPINGS = ("Parameters", "Mappings", "Conditions", "Outputs", "Rules", "Metadata", "Globals")
 
 
 def _plain(value: Any) -> Any:
-    """cfn-lint's node types as plain dicts, lists and strings."""
-    return json.loads(json.dumps(value))
+    """cfn-lint's node types as plain dicts, lists and strings.
+
+    A YAML timestamp (``AWSTemplateFormatVersion: 2010-09-09`` unquoted, a date in a tag)
+    is the text it was written as, as CloudFormation reads it.
+    """
+    return json.loads(json.dumps(value, default=str))
 
 
 def parse(text: str) -> Template:
@@ -64,6 +70,11 @@ def parse(text: str) -> Template:
     resources = result.get("Resources")
     if not isinstance(resources, dict) or not resources:
         raise TemplateError("Template format error: At least one Resources member must be defined.")
+    for section in _MAPPINGS:
+        if result.get(section) is not None and not isinstance(result[section], dict):
+            raise TemplateError(
+                f"Template format error: the {section} section must be a mapping (a JSON object)"
+            )
     for name, resource in resources.items():
         if name.startswith(language_extensions.FOR_EACH) and isinstance(resource, list):
             continue  # expanded by the AWS::LanguageExtensions transform
@@ -72,7 +83,25 @@ def parse(text: str) -> Template:
                 f"Template format error: [/Resources/{name}] Every Resources object must "
                 "contain a Type member."
             )
+        _check_attributes(name, resource)
     return result
+
+
+def _check_attributes(name: str, resource: dict[str, Any]) -> None:
+    """``DependsOn`` names resources, ``Condition`` a condition: strings (else refused, never
+    a crash later)."""
+    depends = resource.get("DependsOn", [])
+    listed = [depends] if isinstance(depends, str) else depends
+    if not isinstance(listed, list) or not all(isinstance(d, str) for d in listed):
+        raise TemplateError(
+            f"Template format error: [/Resources/{name}/DependsOn] DependsOn must be a "
+            "resource's logical id or a list of them"
+        )
+    if "Condition" in resource and not isinstance(resource["Condition"], str):
+        raise TemplateError(
+            f"Template format error: [/Resources/{name}/Condition] Condition must be the name "
+            "of a condition"
+        )
 
 
 def transforms(template: Template) -> list[str]:
@@ -143,7 +172,8 @@ def _sam(template: Template, parameters: dict[str, Any], pseudo: dict[str, Any])
             json.loads(json.dumps(template)), values, get_managed_policy_map=lambda: policies
         )
     except InvalidDocumentException as exc:
-        reasons = "; ".join(str(cause) for cause in exc.causes) or str(exc)
+        # as AWS words it: the document's message, then each cause's own message
+        reasons = " ".join([exc.message, *(cause.message for cause in exc.causes)])
         raise TemplateError(f"Transform {SAM_TRANSFORM} failed with: {reasons}")
     expanded.pop("Transform", None)
     return expanded

@@ -36,6 +36,14 @@ class RoleProvider:
         name = str(props.get("RoleName") or request.generated_name(limit=64))
         path = str(props.get("Path") or "/")
         trust = props.get("AssumeRolePolicyDocument")
+        policies = props.get("Policies") or []
+        if not isinstance(policies, list) or not all(
+            isinstance(p, dict) and p.get("PolicyName") for p in policies
+        ):
+            raise ResourceFailure(
+                "Properties validation failed: Policies must be a list of "
+                "{PolicyName, PolicyDocument}"
+            )
         role = await calling(
             lambda: _sync(
                 lambda: iam.create_role(
@@ -43,7 +51,7 @@ class RoleProvider:
                 )
             )
         )
-        for policy in props.get("Policies") or []:
+        for policy in policies:
             iam.put_role_policy(name, str(policy.get("PolicyName")), policy.get("PolicyDocument"))
         for arn in props.get("ManagedPolicyArns") or []:
             iam.attach_role_policy(name, str(arn))
