@@ -112,22 +112,25 @@ def test_a_yaml_alias_bomb_definition_is_refused_at_once(montemap_server: Montem
     assert time.monotonic() - started < 20
     error = caught.value.response["Error"]
     assert error["Code"] == "InvalidDefinition", error
-    assert "alias" in error["Message"], error
+    assert "INVALID_JSON_DESCRIPTION" in error["Message"], error  # the API takes JSON only
     assert _health_seconds(montemap_server) < 5
     assert sfn.list_state_machines()["stateMachines"] == []
 
 
-def test_yaml_anchors_used_a_few_times_still_work(montemap_server: MontemapServer) -> None:
+def test_a_yaml_definition_is_refused_as_aws_refuses_it(montemap_server: MontemapServer) -> None:
+    """The API takes Amazon States Language as JSON, as AWS's does; a YAML definition was
+    stored and then failed every StartExecution with an internal error."""
     sfn = montemap_server.client()
-    definition = (
-        "StartAt: A\nStates:\n"
-        "  A:\n    Type: Pass\n    Next: B\n    Result: &shared {retry: [1, 2, 3], note: same}\n"
-        "  B:\n    Type: Pass\n    End: true\n    Result: *shared\n"
-    )
-    arn = sfn.create_state_machine(name="anchors", definition=definition, roleArn=ROLE)[
-        "stateMachineArn"
-    ]
-    assert sfn.describe_state_machine(stateMachineArn=arn)["definition"] == definition
+    definition = "StartAt: A\nStates:\n  A:\n    Type: Pass\n    End: true\n"
+    with pytest.raises(ClientError) as caught:
+        sfn.create_state_machine(name="yaml", definition=definition, roleArn=ROLE)
+    error = caught.value.response["Error"]
+    assert error["Code"] == "InvalidDefinition"
+    assert "INVALID_JSON_DESCRIPTION: Expecting value at line 1 column 1" in error["Message"]
+    result = sfn.validate_state_machine_definition(definition=definition)
+    assert result["result"] == "FAIL"
+    assert [d["code"] for d in result["diagnostics"]] == ["INVALID_JSON_DESCRIPTION"]
+    assert not [m for m in sfn.list_state_machines()["stateMachines"] if m["name"] == "yaml"]
 
 
 def _get(server: MontemapServer, path: str, headers: dict[str, str] | None = None) -> Any:

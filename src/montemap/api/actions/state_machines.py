@@ -18,7 +18,6 @@ from montemap.api.actions.base import (
 )
 from montemap.api.protocol import (
     JsonRefused,
-    check_depth,
     check_value,
     strict_loads,
     validation_error,
@@ -67,19 +66,16 @@ def check_definition_text(definition: str, state_machine_type: str = "STANDARD")
 
 def _load(definition: str) -> dict[str, Any]:
     """The definition parsed, refused (``DefinitionError``) where montemap could not
-    store or run it: what :func:`montemap.api.protocol.strict_loads` refuses in a JSON
-    definition, and the same in the value a YAML definition loads to."""
+    store or run it: text that is not JSON (the API takes Amazon States Language as
+    JSON, as AWS's does: a YAML definition is refused, not stored to fail every start),
+    and what :func:`montemap.api.protocol.strict_loads` refuses in JSON."""
     try:
-        if definition.lstrip().startswith(("{", "[")):
+        if definition.strip():
             strict_loads(definition)
-        else:
-            check_depth(definition)
         loaded = load_definition(definition)
         check_value(loaded)
     except JsonRefused as exc:
         raise _json_error(str(exc)) from None
-    except (ValueError, RecursionError) as exc:  # what a YAML loader may raise
-        raise _json_error(f"The definition cannot be loaded: {type(exc).__name__}") from None
     return loaded
 
 
