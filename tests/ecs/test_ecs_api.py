@@ -213,7 +213,7 @@ def test_service_lifecycle(tmp_path: Path) -> None:
         after = await api.handle_ecs("DescribeTasks", {"tasks": [task["taskArn"]]})
         old = after["tasks"][0]
         assert old["lastStatus"] == "STOPPED" and old["stopCode"] == "UserInitiated"
-        assert old["containers"][0]["exitCode"] == -15
+        assert old["containers"][0]["exitCode"] == 143  # 128 + SIGTERM, as ECS reports it
         gone = await api.handle_ecs("ListTasks", {"serviceName": "svc", "desiredStatus": "STOPPED"})
         assert gone["taskArns"] == [task["taskArn"]]
 

@@ -161,7 +161,7 @@ class EcsShapes:
                 "image": container.get("image"),
                 "runtimeId": str(task.pid) if task.pid is not None else None,
                 "lastStatus": container_status,
-                "exitCode": task.exit_code,
+                "exitCode": container_exit_code(task.exit_code),
                 "reason": task.stopped_reason if task.last_status == "STOPPED" else None,
                 "networkBindings": [],
                 "networkInterfaces": [],
@@ -214,3 +214,12 @@ class EcsShapes:
             if service is not None:
                 return service.launch_type
         return "FARGATE"
+
+
+def container_exit_code(code: int | None) -> int | None:
+    """A task's exit status as ECS reports a container's: a process ended by signal N
+    (Python's ``-N``) is ``128 + N``, as Docker reports it (137 for SIGKILL, 143 for
+    SIGTERM)."""
+    if code is not None and code < 0:
+        return 128 - code
+    return code
