@@ -42,6 +42,15 @@ def test_unsigned_requests_go_by_their_shape() -> None:
     target = {"X-Amz-Target": "AWSStepFunctions.ListActivities"}
     assert unsigned_service(scope(method="POST", headers=target)) == "json"
     assert unsigned_service(scope("/2015-03-31/functions/f/invocations", "POST")) == "lambda"
+    # Tags, reserved concurrency and account settings have later dates in their paths.
+    for path in (
+        "/2017-03-31/tags/arn%3Aaws%3Alambda%3Aus-east-1%3A123456789012%3Afunction%3Af",
+        "/2017-10-31/functions/f/concurrency",
+        "/2019-09-30/functions/f/concurrency",
+        "/2016-08-19/account-settings/",
+    ):
+        assert unsigned_service(scope(path)) == "lambda", path
+    assert unsigned_service(scope("/2017-03-31/object.csv")) == "s3"  # a bucket so named
     form = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
     assert unsigned_service(scope(method="POST", headers=form), "2010-05-15") == "cloudformation"
     assert unsigned_service(scope(method="POST", headers=form), "2010-05-08") == "iam"

@@ -6,7 +6,8 @@ expects. A signed request names its service in its SigV4 credential scope
 ``Authorization`` header or, for presigned URLs, the ``X-Amz-Credential``
 query parameter); that decides. An unsigned request is placed by its shape:
 an ``X-Amz-Target`` header is a JSON 1.0 service (Step Functions, ECS), the
-Lambda REST paths start with ``/2015-03-31/``, a form-encoded ``POST /`` is a
+Lambda REST paths start with ``/2015-03-31/`` (and the few later dates of
+:data:`LAMBDA_PREFIXES`), a form-encoded ``POST /`` is a
 query-protocol service (CloudFormation, IAM: told apart by their ``Version``),
 and any other path that no montemap page claims is S3 (path-style).
 """
@@ -27,6 +28,18 @@ JSON_SERVICES = frozenset({"states", "ecs"})
 
 _CREDENTIAL_RE = re.compile(r"Credential=[^/,\s]+/\d{8}/[^/,\s]+/([^/,\s]+)/aws4_request")
 _QUERY_VERSIONS = {"2010-05-15": "cloudformation", "2010-05-08": "iam"}
+
+
+#: The paths of Lambda's REST API: ``/2015-03-31/`` for functions, versions, aliases
+#: and invocations; tags, reserved concurrency and account settings came later under
+#: their own dates.
+LAMBDA_PREFIXES = (
+    "/2015-03-31/",
+    "/2017-03-31/tags/",
+    "/2017-10-31/functions/",
+    "/2019-09-30/functions/",
+    "/2016-08-19/account-settings",
+)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -61,7 +74,7 @@ def unsigned_service(scope: Scope, form_version: str | None = None) -> str | Non
     path: str = scope.get("path", "/")
     if _header(scope, b"x-amz-target") is not None:
         return "json"
-    if path.startswith("/2015-03-31/"):
+    if path.startswith(LAMBDA_PREFIXES):
         return "lambda"
     if path == "/" and scope.get("method") == "POST":
         content_type = (_header(scope, b"content-type") or "").lower()
