@@ -3,7 +3,9 @@ a stack of an ECS cluster and its service deletes (the service drains first)."""
 
 from __future__ import annotations
 
+import io
 import re
+import zipfile
 
 from montemap.testing import MontemapServer
 from tests.cloudformation.helpers import client, events, finished, outputs
@@ -100,3 +102,61 @@ def test_ref_and_getatt_of_each_type(cfn_server: MontemapServer) -> None:
     stack_id = stack["StackId"]
     deleted = finished(cfn, stack_id)
     assert deleted["StackStatus"] == "DELETE_COMPLETE", events(cfn, stack_id)
+
+
+def _zip(body: str) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        z.writestr("index.py", body)
+    return buffer.getvalue()
+
+
+ROUTED = """
+Parameters:
+  Function: {Type: String}
+  Routed: {Type: String, AllowedValues: ["yes", "no"]}
+Conditions:
+  IsRouted: !Equals [!Ref Routed, "yes"]
+Resources:
+  Live:
+    Type: AWS::Lambda::Alias
+    Properties:
+      FunctionName: !Ref Function
+      FunctionVersion: "2"
+      Name: live
+      RoutingConfig: !If
+        - IsRouted
+        - AdditionalVersionWeights: [{FunctionVersion: "1", FunctionWeight: 0.25}]
+        - !Ref AWS::NoValue
+"""
+
+
+def test_an_alias_routing_config_reaches_the_alias(cfn_server: MontemapServer) -> None:
+    """The template's list of ``{FunctionVersion, FunctionWeight}`` is Lambda's
+    ``AdditionalVersionWeights`` map; an update without it removes the routing."""
+    cfn, lam = client(cfn_server), client(cfn_server, "lambda")
+    role = "arn:aws:iam::123456789012:role/routed"
+    lam.create_function(
+        FunctionName="routed", Runtime="python3.12", Role=role, Handler="index.handler",
+        Code={"ZipFile": _zip("def handler(e, c):\n    return 1\n")},
+    )  # fmt: skip
+    lam.publish_version(FunctionName="routed")
+    lam.update_function_code(
+        FunctionName="routed", ZipFile=_zip("def handler(e, c):\n    return 2\n")
+    )
+    assert lam.publish_version(FunctionName="routed")["Version"] == "2"
+
+    def parameters(routed: str) -> list[dict[str, str]]:
+        return [
+            {"ParameterKey": "Function", "ParameterValue": "routed"},
+            {"ParameterKey": "Routed", "ParameterValue": routed},
+        ]
+
+    cfn.create_stack(StackName="routed", TemplateBody=ROUTED, Parameters=parameters("yes"))
+    assert finished(cfn, "routed")["StackStatus"] == "CREATE_COMPLETE", events(cfn, "routed")
+    alias = lam.get_alias(FunctionName="routed", Name="live")
+    assert alias["FunctionVersion"] == "2"
+    assert alias["RoutingConfig"] == {"AdditionalVersionWeights": {"1": 0.25}}
+    cfn.update_stack(StackName="routed", TemplateBody=ROUTED, Parameters=parameters("no"))
+    assert finished(cfn, "routed")["StackStatus"] == "UPDATE_COMPLETE", events(cfn, "routed")
+    assert "RoutingConfig" not in lam.get_alias(FunctionName="routed", Name="live")

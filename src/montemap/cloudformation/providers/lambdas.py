@@ -141,12 +141,40 @@ class VersionProvider:
         await calling(lambda: service.delete_function(name, version))
 
 
+def _routing(request: Request) -> dict[str, Any]:
+    """The template's ``RoutingConfig`` (a list of ``{FunctionVersion, FunctionWeight}``)
+    as Lambda's API takes it (``{version: weight}``); ``{}``: none."""
+    config = request.properties.get("RoutingConfig")
+    if config is None:
+        return {}
+    weights = config.get("AdditionalVersionWeights", []) if isinstance(config, dict) else None
+    if not isinstance(weights, list) or not all(isinstance(w, dict) for w in weights):
+        raise ResourceFailure(
+            "Properties validation failed: RoutingConfig.AdditionalVersionWeights must be a "
+            "list of {FunctionVersion, FunctionWeight}"
+        )
+    try:
+        return {
+            "AdditionalVersionWeights": {
+                str(w["FunctionVersion"]): float(w["FunctionWeight"]) for w in weights
+            }
+        }
+    except (KeyError, TypeError, ValueError):
+        raise ResourceFailure(
+            "Properties validation failed: each AdditionalVersionWeights entry needs a "
+            "FunctionVersion and a numeric FunctionWeight"
+        ) from None
+
+
 class AliasProvider:
     def _params(self, request: Request) -> dict[str, Any]:
+        """CreateAlias/UpdateAlias parameters; an update without ``RoutingConfig`` removes
+        the alias's routing (``{}``), as the template no longer names one."""
         return {
             "Name": str(required(request, "Name")),
             "FunctionVersion": str(required(request, "FunctionVersion")),
             "Description": str(request.properties.get("Description", "")),
+            "RoutingConfig": _routing(request),
         }
 
     async def create(self, request: Request) -> Outcome:
