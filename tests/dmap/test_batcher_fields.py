@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 
 from montemap.testing import wait_for_execution
-
-ROLE = "arn:aws:iam::123456789012:role/test"
+from tests.dmap.server_maps import ROLE, reader_map
 
 
 def _run(sfn: Any, batcher: dict[str, Any], payload: Any, *, jsonata: bool = False) -> Any:
@@ -87,33 +86,12 @@ def test_integral_values_still_batch(shared_sfn_client: Any) -> None:
 def test_max_items_path_whole_float(shared_montemap_server: Any) -> None:
     # MaxItemsPath reads 2.0 as 2, as MaxConcurrencyPath and the batcher's paths do;
     # 2.5 is still refused.
-    s3 = shared_montemap_server.client("s3")
     sfn = shared_montemap_server.client()
-    bucket = f"t-max-{uuid.uuid4().hex[:8]}"
-    s3.create_bucket(Bucket=bucket)
-    s3.put_object(Bucket=bucket, Key="in.json", Body=b"[1, 2, 3, 4]")
-    definition = {
-        "StartAt": "M",
-        "States": {
-            "M": {
-                "Type": "Map",
-                "ItemReader": {
-                    "Resource": "arn:aws:states:::s3:getObject",
-                    "ReaderConfig": {"InputType": "JSON", "MaxItemsPath": "$.n"},
-                    "Parameters": {"Bucket": bucket, "Key": "in.json"},
-                },
-                "ItemProcessor": {
-                    "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"},
-                    "StartAt": "P",
-                    "States": {"P": {"Type": "Pass", "End": True}},
-                },
-                "End": True,
-            }
-        },
+    reader = {
+        "Resource": "arn:aws:states:::s3:getObject",
+        "ReaderConfig": {"InputType": "JSON", "MaxItemsPath": "$.n"},
     }
-    machine = sfn.create_state_machine(
-        name=f"t-max-{uuid.uuid4().hex[:8]}", definition=json.dumps(definition), roleArn=ROLE
-    )["stateMachineArn"]
+    machine = reader_map(shared_montemap_server, b"[1, 2, 3, 4]", reader)
     arn = sfn.start_execution(stateMachineArn=machine, input='{"n": 2.0}')["executionArn"]
     described = wait_for_execution(sfn, arn)
     assert described["status"] == "SUCCEEDED", described

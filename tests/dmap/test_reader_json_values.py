@@ -4,8 +4,6 @@ too large for a double are not JSON values, so the reader fails with
 
 from __future__ import annotations
 
-import json
-import uuid
 from typing import Any
 
 import pytest
@@ -14,8 +12,7 @@ from montemap.engine.item_reader import read_items
 from montemap.errors import StatesError
 from montemap.storage import LocalObjectStore
 from montemap.testing import MontemapServer, wait_for_execution
-
-ROLE = "arn:aws:iam::123456789012:role/test"
+from tests.dmap.server_maps import reader_map
 
 
 def _spec(input_type: str, key: str) -> dict[str, Any]:
@@ -74,32 +71,8 @@ def test_standard_numbers_still_read(local: LocalObjectStore) -> None:
 
 
 def test_map_run_fails_with_item_reader_failed(shared_montemap_server: MontemapServer) -> None:
-    s3 = shared_montemap_server.client("s3")
     sfn = shared_montemap_server.client()
-    bucket = f"t-json-{uuid.uuid4().hex[:8]}"
-    s3.create_bucket(Bucket=bucket)
-    s3.put_object(Bucket=bucket, Key="in.json", Body=b"[1, 2, NaN]")
-    definition = {
-        "StartAt": "M",
-        "States": {
-            "M": {
-                "Type": "Map",
-                "ItemReader": {
-                    **_spec("JSON", "in.json"),
-                    "Parameters": {"Bucket": bucket, "Key": "in.json"},
-                },
-                "ItemProcessor": {
-                    "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"},
-                    "StartAt": "P",
-                    "States": {"P": {"Type": "Pass", "End": True}},
-                },
-                "End": True,
-            }
-        },
-    }
-    machine = sfn.create_state_machine(
-        name=f"t-json-{uuid.uuid4().hex[:8]}", definition=json.dumps(definition), roleArn=ROLE
-    )["stateMachineArn"]
+    machine = reader_map(shared_montemap_server, b"[1, 2, NaN]", _spec("JSON", "in.json"))
     arn = sfn.start_execution(stateMachineArn=machine)["executionArn"]
     described = wait_for_execution(sfn, arn)
     assert described["status"] == "FAILED"

@@ -4,15 +4,12 @@ STANDARD and EXPRESS children, on a real server through boto3."""
 
 from __future__ import annotations
 
-import json
-import uuid
 from typing import Any
 
 import pytest
 
 from montemap.testing import eventually, wait_for_execution
-
-ROLE = "arn:aws:iam::123456789012:role/test"
+from tests.dmap.server_maps import activity_map, map_run_arn, start
 
 
 @pytest.mark.parametrize("execution_type", ["STANDARD", "EXPRESS"])
@@ -20,36 +17,9 @@ def test_stopped_parent_counts_running_children_aborted(
     shared_sfn_client: Any, execution_type: str
 ) -> None:
     sfn = shared_sfn_client
-    suffix = uuid.uuid4().hex[:8]
-    activity = sfn.create_activity(name=f"t-stop-{suffix}")["activityArn"]
-    definition = {
-        "StartAt": "M",
-        "States": {
-            "M": {
-                "Type": "Map",
-                "ItemsPath": "$.items",
-                "MaxConcurrency": 2,
-                "ItemProcessor": {
-                    "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": execution_type},
-                    "StartAt": "Work",
-                    "States": {"Work": {"Type": "Task", "Resource": activity, "End": True}},
-                },
-                "End": True,
-            }
-        },
-    }
-    machine = sfn.create_state_machine(
-        name=f"t-stop-{suffix}", definition=json.dumps(definition), roleArn=ROLE
-    )["stateMachineArn"]
-    arn = sfn.start_execution(stateMachineArn=machine, input=json.dumps({"items": list(range(5))}))[
-        "executionArn"
-    ]
-
-    def map_run() -> str | None:
-        runs = sfn.list_map_runs(executionArn=arn)["mapRuns"]
-        return runs[0]["mapRunArn"] if runs else None
-
-    run_arn = eventually(map_run, what="the Map Run")
+    _, machine = activity_map(sfn, "t-stop", execution_type=execution_type, MaxConcurrency=2)
+    arn = start(sfn, machine, list(range(5)))
+    run_arn = map_run_arn(sfn, arn)
 
     def two_running() -> bool:
         running: int = sfn.describe_map_run(mapRunArn=run_arn)["executionCounts"]["running"]

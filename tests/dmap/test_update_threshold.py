@@ -4,45 +4,19 @@ child is aborted and the items not started stay unstarted, on a real server."""
 
 from __future__ import annotations
 
-import json
-import uuid
 from typing import Any
 
 from montemap.testing import eventually
-
-ROLE = "arn:aws:iam::123456789012:role/test"
+from tests.dmap.server_maps import activity_map, map_run_arn, start
 
 
 def test_lowered_threshold_fails_the_running_map_run(shared_sfn_client: Any) -> None:
     sfn = shared_sfn_client
-    suffix = uuid.uuid4().hex[:8]
-    activity = sfn.create_activity(name=f"t-update-{suffix}")["activityArn"]
-    definition = {
-        "StartAt": "M",
-        "States": {
-            "M": {
-                "Type": "Map",
-                "ItemsPath": "$.items",
-                "MaxConcurrency": 1,
-                "ToleratedFailureCount": 5,
-                "ItemProcessor": {
-                    "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
-                    "StartAt": "Work",
-                    "States": {"Work": {"Type": "Task", "Resource": activity, "End": True}},
-                },
-                "End": True,
-            }
-        },
-    }
-    machine = sfn.create_state_machine(
-        name=f"t-update-{suffix}", definition=json.dumps(definition), roleArn=ROLE
-    )["stateMachineArn"]
-    arn = sfn.start_execution(stateMachineArn=machine, input=json.dumps({"items": [1, 2, 3, 4]}))[
-        "executionArn"
-    ]
+    activity, machine = activity_map(sfn, "t-update", MaxConcurrency=1, ToleratedFailureCount=5)
+    arn = start(sfn, machine, [1, 2, 3, 4])
     token = sfn.get_activity_task(activityArn=activity)["taskToken"]
     sfn.send_task_failure(taskToken=token, error="Boom", cause="the first item")
-    run_arn = sfn.list_map_runs(executionArn=arn)["mapRuns"][0]["mapRunArn"]
+    run_arn = map_run_arn(sfn, arn)
 
     def second_running() -> bool:
         counts = sfn.describe_map_run(mapRunArn=run_arn)["executionCounts"]
@@ -69,31 +43,10 @@ def test_percentage_of_input_items_fails_as_soon_as_exceeded(shared_sfn_client: 
     # The items are in the input: their total is known at once, so the Map Run fails as
     # soon as its failures pass the percentage (2 of 10 > 10%), without running the rest.
     sfn = shared_sfn_client
-    suffix = uuid.uuid4().hex[:8]
-    activity = sfn.create_activity(name=f"t-pct-{suffix}")["activityArn"]
-    definition = {
-        "StartAt": "M",
-        "States": {
-            "M": {
-                "Type": "Map",
-                "ItemsPath": "$.items",
-                "MaxConcurrency": 1,
-                "ToleratedFailurePercentage": 10,
-                "ItemProcessor": {
-                    "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"},
-                    "StartAt": "Work",
-                    "States": {"Work": {"Type": "Task", "Resource": activity, "End": True}},
-                },
-                "End": True,
-            }
-        },
-    }
-    machine = sfn.create_state_machine(
-        name=f"t-pct-{suffix}", definition=json.dumps(definition), roleArn=ROLE
-    )["stateMachineArn"]
-    arn = sfn.start_execution(
-        stateMachineArn=machine, input=json.dumps({"items": list(range(10))})
-    )["executionArn"]
+    activity, machine = activity_map(
+        sfn, "t-pct", execution_type="EXPRESS", MaxConcurrency=1, ToleratedFailurePercentage=10
+    )
+    arn = start(sfn, machine, list(range(10)))
     for _ in range(2):
         token = sfn.get_activity_task(activityArn=activity)["taskToken"]
         sfn.send_task_failure(taskToken=token, error="Boom", cause="an item")
@@ -105,8 +58,7 @@ def test_percentage_of_input_items_fails_as_soon_as_exceeded(shared_sfn_client: 
     described = eventually(ended, what="the parent to end")
     assert described["status"] == "FAILED"
     assert described["error"] == "States.ExceedToleratedFailureThreshold"
-    run_arn = sfn.list_map_runs(executionArn=arn)["mapRuns"][0]["mapRunArn"]
-    counts = sfn.describe_map_run(mapRunArn=run_arn)["itemCounts"]
+    counts = sfn.describe_map_run(mapRunArn=map_run_arn(sfn, arn))["itemCounts"]
     assert counts["failed"] == 2, counts
     assert counts["succeeded"] == 0, counts
     assert counts["running"] == 0, counts
