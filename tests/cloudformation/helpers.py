@@ -33,3 +33,8 @@ def outputs(stack: dict[str, Any]) -> dict[str, str]:
 
 def client(server: MontemapServer, service: str = "cloudformation") -> Any:
     return server.client(service)
+
+
+def activity_names(server: MontemapServer) -> set[str]:
+    """The names of the server's activities (what a stack's Activity resources made)."""
+    return {a["name"] for a in server.client().list_activities()["activities"]}

@@ -1,5 +1,7 @@
-"""Templates users bring, as AWS treats them: replacement policies, SSM parameter types,
-ValidateTemplate and GetTemplateSummary, ListImports, the inline template size limit."""
+"""Templates AWS refuses, refused here before any stack (or failing the stack with a
+reason, never a 500 or a stack left in progress): shapes and limits, malformed sections,
+references to resources whose Condition is false, unquoted YAML dates, the SAM
+transform's refusals, the inline size limit; ValidateTemplate and GetTemplateSummary."""
 
 from __future__ import annotations
 
@@ -12,88 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from montemap.testing import MontemapServer, eventually
+from montemap.testing import MontemapServer
 from tests.cloudformation.helpers import client, events, finished, outputs
-
-REPLACED = """
-Parameters:
-  Suffix: {Type: String}
-Resources:
-  Kept:
-    Type: AWS::StepFunctions::Activity
-    UpdateReplacePolicy: Retain
-    Properties: {Name: !Sub "t-kept-${Suffix}"}
-  Gone:
-    Type: AWS::StepFunctions::Activity
-    DeletionPolicy: Retain
-    Properties: {Name: !Sub "t-gone-${Suffix}"}
-"""
-
-
-def _activities(server: MontemapServer) -> set[str]:
-    return {a["name"] for a in server.client().list_activities()["activities"]}
-
-
-def test_update_replace_policy_retain_keeps_the_replaced_resource(
-    cfn_server: MontemapServer,
-) -> None:
-    """UpdateReplacePolicy (not DeletionPolicy) decides what becomes of a replaced resource."""
-    cfn = client(cfn_server)
-    cfn.create_stack(
-        StackName="t-replace",
-        TemplateBody=REPLACED,
-        Parameters=[{"ParameterKey": "Suffix", "ParameterValue": "one"}],
-    )
-    assert finished(cfn, "t-replace")["StackStatus"] == "CREATE_COMPLETE"
-    cfn.update_stack(
-        StackName="t-replace",
-        TemplateBody=REPLACED,
-        Parameters=[{"ParameterKey": "Suffix", "ParameterValue": "two"}],
-    )
-    assert finished(cfn, "t-replace")["StackStatus"] == "UPDATE_COMPLETE"
-    names = _activities(cfn_server)
-    assert {"t-kept-one", "t-kept-two", "t-gone-two"} <= names
-    assert "t-gone-one" not in names  # DeletionPolicy does not apply to a replacement
-    skipped = [(n, s) for n, s, _ in events(cfn, "t-replace") if s == "DELETE_SKIPPED"]
-    assert skipped == [("Kept", "DELETE_SKIPPED")]
-
-
-SSM = """
-Parameters:
-  Ami:
-    Type: "AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>"
-    Default: /aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64
-  JobName: {Type: "AWS::SSM::Parameter::Value<String>", Default: /app/job-name}
-Resources:
-  Instance:
-    Type: AWS::EC2::Instance
-    Properties: {ImageId: !Ref Ami}
-"""
-SSM_ACTING = (
-    SSM
-    + """  Jobs:
-    Type: AWS::StepFunctions::Activity
-    Properties: {Name: !Ref JobName}
-"""
-)
-
-
-def test_an_ssm_parameter_type_never_gives_the_parameter_name(cfn_server: MontemapServer) -> None:
-    """AWS gives Ref the value in Parameter Store; montemap has none, so an acting resource
-    fails saying so (an accepted-without-effect one keeps the reference as written)."""
-    cfn = client(cfn_server)
-    cfn.create_stack(StackName="t-ssm-ec2", TemplateBody=SSM)
-    stack = finished(cfn, "t-ssm-ec2")
-    assert stack["StackStatus"] == "CREATE_COMPLETE", events(cfn, "t-ssm-ec2")
-    shown = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
-    assert shown["JobName"] == "/app/job-name"
-    cfn.create_stack(StackName="t-ssm-acting", TemplateBody=SSM_ACTING)
-    assert finished(cfn, "t-ssm-acting")["StackStatus"] == "ROLLBACK_COMPLETE"
-    failed = [r for n, s, r in events(cfn, "t-ssm-acting") if s == "CREATE_FAILED"]
-    assert len(failed) == 1 and "{{resolve:ssm:/app/job-name}}" in failed[0]
-    assert "SSM Parameter Store" in failed[0]
-    assert "/app/job-name" not in _activities(cfn_server)
-
 
 TOPIC = "Resources:\n  A: {Type: AWS::SNS::Topic}\n"
 #: Templates of a shape CloudFormation refuses, and its reason.
@@ -220,39 +142,6 @@ def test_template_summary_and_validation_show_parameters_as_aws_does(
     assert declared == ["AWS::Serverless-2016-10-31"]
 
 
-EXPORTER = """
-Resources:
-  Topic: {Type: AWS::SNS::Topic}
-Outputs:
-  Shared: {Value: shared-value, Export: {Name: t-shared}}
-"""
-IMPORTER = """
-Resources:
-  Topic: {Type: AWS::SNS::Topic, Properties: {TopicName: !ImportValue t-shared}}
-"""
-
-
-def test_list_imports_names_the_importing_stacks(cfn_server: MontemapServer) -> None:
-    cfn = client(cfn_server)
-    cfn.create_stack(StackName="t-exporter", TemplateBody=EXPORTER)
-    assert finished(cfn, "t-exporter")["StackStatus"] == "CREATE_COMPLETE"
-    with pytest.raises(cfn.exceptions.ClientError, match="is not imported by any stack"):
-        cfn.list_imports(ExportName="t-shared")
-    for name in ("t-importer-a", "t-importer-b"):
-        cfn.create_stack(StackName=name, TemplateBody=IMPORTER)
-        assert finished(cfn, name)["StackStatus"] == "CREATE_COMPLETE"
-    assert cfn.list_imports(ExportName="t-shared")["Imports"] == [
-        "t-importer-a",
-        "t-importer-b",
-    ]
-    in_use = "Export t-shared cannot be deleted as it is in use by t-importer-a and t-importer-b"
-    with pytest.raises(cfn.exceptions.ClientError, match=re.escape(in_use)):
-        cfn.delete_stack(StackName="t-exporter")
-    cfn.delete_stack(StackName="t-importer-a")
-    finished(cfn, cfn.describe_stacks(StackName="t-importer-b")["Stacks"][0]["StackId"])
-    assert cfn.list_imports(ExportName="t-shared")["Imports"] == ["t-importer-b"]
-
-
 def _large(name: str) -> str:
     """A template over 51,200 bytes (most of it a long Description)."""
     return (
@@ -307,117 +196,6 @@ def test_montemap_deploy_sends_a_large_template_through_s3(
     )
     assert done.returncode == 0, done.stderr
     assert "Jobs\tt-deployed-large" in done.stdout
-
-
-PREVIOUS = """
-Parameters:
-  Kept: {Type: String}
-Resources:
-  Topic: {Type: AWS::SNS::Topic, Properties: {TopicName: !Ref Kept}}
-"""
-
-
-def test_use_previous_value_is_refused_where_aws_refuses_it(cfn_server: MontemapServer) -> None:
-    cfn = client(cfn_server)
-    previous = [{"ParameterKey": "Kept", "UsePreviousValue": True}]
-    with pytest.raises(cfn.exceptions.ClientError, match="when ChangeSetType is CREATE"):
-        cfn.create_change_set(
-            StackName="t-previous",
-            ChangeSetName="c",
-            TemplateBody=PREVIOUS,
-            ChangeSetType="CREATE",
-            Parameters=previous,
-        )
-    with pytest.raises(cfn.exceptions.ClientError, match="not in the previous template"):
-        cfn.create_stack(StackName="t-previous", TemplateBody=PREVIOUS, Parameters=previous)
-    given = [{"ParameterKey": "Kept", "ParameterValue": "t-one"}]
-    cfn.create_stack(StackName="t-previous", TemplateBody=PREVIOUS, Parameters=given)
-    assert finished(cfn, "t-previous")["StackStatus"] == "CREATE_COMPLETE"
-    both = [{"ParameterKey": "Kept", "ParameterValue": "t-two", "UsePreviousValue": True}]
-    with pytest.raises(
-        cfn.exceptions.ClientError,
-        match=re.escape(
-            "Invalid input for parameter key Kept. Cannot specify usePreviousValue as true "
-            "and non empty value for a parameter"
-        ),
-    ):
-        cfn.update_stack(StackName="t-previous", TemplateBody=PREVIOUS, Parameters=both)
-    added = PREVIOUS.replace("Resources:", "  Added: {Type: String, Default: x}\nResources:")
-    new = [*previous, {"ParameterKey": "Added", "UsePreviousValue": True}]
-    with pytest.raises(cfn.exceptions.ClientError, match="not in the previous template"):
-        cfn.update_stack(StackName="t-previous", TemplateBody=added, Parameters=new)
-    cfn.update_stack(
-        StackName="t-previous",
-        TemplateBody=added,
-        Parameters=[*previous, {"ParameterKey": "Added", "ParameterValue": "y"}],
-    )
-    stack = finished(cfn, "t-previous")
-    assert stack["StackStatus"] == "UPDATE_COMPLETE"
-    shown = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
-    assert shown == {"Kept": "t-one", "Added": "y"}
-
-
-MACHINES = """
-Parameters:
-  Kind: {Type: String, Default: STANDARD}
-Resources:
-  FromYaml:
-    Type: AWS::StepFunctions::StateMachine
-    Properties:
-      RoleArn: arn:aws:iam::123456789012:role/states
-      DefinitionS3Location: {Bucket: t-definitions, Key: machine.yaml}
-      DefinitionSubstitutions: {Greeting: hello}
-  Typed:
-    Type: AWS::StepFunctions::StateMachine
-    Properties:
-      RoleArn: arn:aws:iam::123456789012:role/states
-      StateMachineType: !Ref Kind
-      Definition: {StartAt: P, States: {P: {Type: Pass, End: true}}}
-Outputs:
-  FromYaml: {Value: !Ref FromYaml}
-  Typed: {Value: !Ref Typed}
-"""
-YAML_DEFINITION = b"""
-StartAt: Greet
-States:
-  Greet:
-    Type: Pass
-    Result: {greeting: "${Greeting}"}
-    End: true
-"""
-
-
-def test_a_yaml_definition_in_s3_and_a_changed_machine_type(cfn_server: MontemapServer) -> None:
-    """A definition file in S3 may be YAML (it becomes JSON); StateMachineType changes only
-    by replacement."""
-    cfn, sfn, s3 = client(cfn_server), cfn_server.client(), cfn_server.client("s3")
-    s3.create_bucket(Bucket="t-definitions")
-    s3.put_object(Bucket="t-definitions", Key="machine.yaml", Body=YAML_DEFINITION)
-    cfn.create_stack(StackName="t-machines", TemplateBody=MACHINES)
-    stack = finished(cfn, "t-machines")
-    assert stack["StackStatus"] == "CREATE_COMPLETE", events(cfn, "t-machines")
-    arn = outputs(stack)["FromYaml"]
-    definition = json.loads(sfn.describe_state_machine(stateMachineArn=arn)["definition"])
-    assert definition["States"]["Greet"]["Result"] == {"greeting": "hello"}
-    run = sfn.start_execution(stateMachineArn=arn)["executionArn"]
-    done = eventually(
-        lambda: (d := sfn.describe_execution(executionArn=run))["status"] != "RUNNING" and d,
-        timeout=30,
-    )
-    assert (done["status"], json.loads(done["output"])) == ("SUCCEEDED", {"greeting": "hello"})
-    typed = outputs(stack)["Typed"]
-    cfn.update_stack(
-        StackName="t-machines",
-        TemplateBody=MACHINES,
-        Parameters=[{"ParameterKey": "Kind", "ParameterValue": "EXPRESS"}],
-    )
-    stack = finished(cfn, "t-machines")
-    assert stack["StackStatus"] == "UPDATE_COMPLETE", events(cfn, "t-machines")
-    replaced = outputs(stack)["Typed"]
-    assert replaced != typed
-    assert sfn.describe_state_machine(stateMachineArn=replaced)["type"] == "EXPRESS"
-    with pytest.raises(sfn.exceptions.StateMachineDoesNotExist):
-        sfn.describe_state_machine(stateMachineArn=typed)
 
 
 BAD_SAM = """
@@ -476,56 +254,6 @@ def test_unquoted_yaml_dates_are_the_text_written(cfn_server: MontemapServer) ->
     ]["PhysicalResourceId"]
     tags = cfn_server.client().list_tags_for_resource(resourceArn=arn)["tags"]
     assert {"key": "since", "value": "2024-01-02"} in tags
-
-
-TAGGED = """
-Parameters:
-  Team: {Type: String}
-Conditions:
-  Owned: !Not [!Equals [!Ref Team, none]]
-Resources:
-  Machine:
-    Type: AWS::StepFunctions::StateMachine
-    Properties:
-      RoleArn: arn:aws:iam::123456789012:role/states
-      Definition: {StartAt: P, States: {P: {Type: Pass, End: true}}}
-      Tags:
-        - {Key: app, Value: loans}
-        - !If [Owned, {Key: team, Value: !Ref Team}, !Ref AWS::NoValue]
-  Jobs:
-    Type: AWS::StepFunctions::Activity
-    Properties:
-      Name: t-tagged-jobs
-      Tags:
-        - !If [Owned, {Key: team, Value: !Ref Team}, !Ref AWS::NoValue]
-"""
-
-
-def test_tags_of_state_machines_and_activities_follow_the_template(
-    cfn_server: MontemapServer,
-) -> None:
-    cfn, sfn = client(cfn_server), cfn_server.client()
-
-    def tags(logical: str) -> dict[str, str]:
-        arn = cfn.describe_stack_resource(StackName="t-tagged", LogicalResourceId=logical)[
-            "StackResourceDetail"
-        ]["PhysicalResourceId"]
-        found = sfn.list_tags_for_resource(resourceArn=arn)["tags"]
-        return {t["key"]: t["value"] for t in found}
-
-    def deploy(team: str, *, update: bool) -> None:
-        given = [{"ParameterKey": "Team", "ParameterValue": team}]
-        call = cfn.update_stack if update else cfn.create_stack
-        call(StackName="t-tagged", TemplateBody=TAGGED, Parameters=given)
-        assert finished(cfn, "t-tagged")["StackStatus"] in ("CREATE_COMPLETE", "UPDATE_COMPLETE")
-
-    deploy("data", update=False)
-    assert tags("Machine") == {"app": "loans", "team": "data"}
-    assert tags("Jobs") == {"team": "data"}
-    deploy("ops", update=True)
-    assert (tags("Machine"), tags("Jobs")) == ({"app": "loans", "team": "ops"}, {"team": "ops"})
-    deploy("none", update=True)
-    assert (tags("Machine"), tags("Jobs")) == ({"app": "loans"}, {})
 
 
 CONDITIONAL = """
@@ -661,53 +389,3 @@ def test_a_property_of_the_wrong_shape_fails_the_resource_and_rolls_back(
     assert finished(cfn, name, timeout=30)["StackStatus"] == "ROLLBACK_COMPLETE"
     failed = [r for _, s, r in events(cfn, name) if s == "CREATE_FAILED"]
     assert len(failed) == 1 and reason in failed[0]
-
-
-EXCEPT_ON_CREATE = """
-Parameters:
-  Fail: {Type: String, Default: "no"}
-Conditions:
-  Failing: !Equals [!Ref Fail, "yes"]
-Resources:
-  Jobs:
-    Type: AWS::StepFunctions::Activity
-    DeletionPolicy: RetainExceptOnCreate
-    Properties: {Name: !Sub "${AWS::StackName}-jobs"}
-  Broken:
-    Type: AWS::DynamoDB::Table
-    Condition: Failing
-    DependsOn: Jobs
-"""
-
-
-def test_retain_except_on_create(cfn_server: MontemapServer) -> None:
-    """Deleted by the rollback of the creation that made it, kept by every other operation."""
-    cfn = client(cfn_server)
-    failing = [{"ParameterKey": "Fail", "ParameterValue": "yes"}]
-    cfn.create_stack(StackName="t-except", TemplateBody=EXCEPT_ON_CREATE, Parameters=failing)
-    assert finished(cfn, "t-except")["StackStatus"] == "ROLLBACK_COMPLETE"
-    assert "t-except-jobs" not in _activities(cfn_server)
-    cfn.delete_stack(StackName="t-except")
-    cfn.create_stack(StackName="t-kept", TemplateBody=EXCEPT_ON_CREATE)
-    stack = finished(cfn, "t-kept")
-    assert stack["StackStatus"] == "CREATE_COMPLETE"
-    cfn.delete_stack(StackName="t-kept")
-    assert finished(cfn, stack["StackId"])["StackStatus"] == "DELETE_COMPLETE"
-    assert "t-kept-jobs" in _activities(cfn_server)
-    assert ("Jobs", "DELETE_SKIPPED") in [(n, s) for n, s, _ in events(cfn, stack["StackId"])]
-
-
-def test_an_export_name_another_stack_exports_fails_the_stack_naming_that_stack(
-    cfn_server: MontemapServer,
-) -> None:
-    cfn = client(cfn_server)
-    body = TOPIC + "Outputs:\n  Shared: {Value: x, Export: {Name: t-taken}}\n"
-    cfn.create_stack(StackName="t-taken-first", TemplateBody=body)
-    assert finished(cfn, "t-taken-first")["StackStatus"] == "CREATE_COMPLETE"
-    cfn.create_stack(StackName="t-taken-second", TemplateBody=body)
-    assert finished(cfn, "t-taken-second")["StackStatus"] == "ROLLBACK_COMPLETE"
-    reasons = [r for _, s, r in events(cfn, "t-taken-second") if s == "ROLLBACK_IN_PROGRESS"]
-    assert reasons == [
-        "Export with name t-taken is already exported by stack t-taken-first. "
-        "Rollback requested by user."
-    ]
