@@ -32,6 +32,7 @@ from montemap.asl.jsonpath_syntax import (
     Selector,
     Slice,
     Wildcard,
+    backtracking_risk,
 )
 
 __all__ = ["is_definite_path", "is_reference_path", "parse_path", "validate_path"]
@@ -332,10 +333,18 @@ class _Parser:
         while not self.at_end() and self.text[self.pos] in "imsx":
             flags |= {"i": re.I, "m": re.M, "s": re.S, "x": re.X}[self.text[self.pos]]
             self.pos += 1
+        source = "".join(chars)
         try:
-            return Regex(re.compile("".join(chars), flags))
+            compiled = re.compile(source, flags)
         except re.error as exc:
             raise _SyntaxError(f"bad regular expression: {exc}")
+        risk = backtracking_risk(compiled)
+        if risk is not None:
+            raise _SyntaxError(
+                f"the regular expression /{source}/ could backtrack exponentially "
+                f"({risk}); write it without that"
+            )
+        return Regex(compiled)
 
     def json_literal(self) -> Any:
         decoder = json.JSONDecoder()

@@ -1,15 +1,18 @@
 """S3 task resources on the object store: ``s3:getObject``/``putObject`` and
-``aws-sdk:s3:`` getObject, putObject, listObjectsV2, copyObject, deleteObject.
+``aws-sdk:s3:`` getObject, putObject, listObjectsV2, copyObject, deleteObject,
+headObject, getObjectTagging, headBucket and listBuckets.
 
 Requests and responses use the SDK's PascalCase shapes; failures become
 ``S3.<Code>Exception`` errors (``S3.NoSuchKeyException``...) as the aws-sdk
 integrations name them; a parameter of the wrong type or range is S3's
-``InvalidArgument`` (``S3.InvalidArgumentException``), never an internal error. Object store calls run in a thread, off the event loop.
+``InvalidArgument`` (``S3.InvalidArgumentException``), never an internal error.
+Object store calls run in a thread, off the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -67,6 +70,10 @@ def _max_keys(args: Mapping[str, Any]) -> int:
     return value
 
 
+#: The owner S3 names (montemap's S3 API names the same one).
+_OWNER = "montemap"
+
+
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -82,11 +89,16 @@ class S3Integration:
             "listObjectsV2": self.list_objects_v2,
             "copyObject": self.copy_object,
             "deleteObject": self.delete_object,
+            "headObject": self.head_object,
+            "getObjectTagging": self.get_object_tagging,
+            "listBuckets": self.list_buckets,
         }
 
     async def __call__(self, run: ExecutionRun, frame: FrameRow, call: TaskCall) -> Any:
         action = call.resource.rsplit(":", 1)[-1]
         handler = self.actions.get(action)
+        if action == "headBucket":  # answers the server's region
+            handler = functools.partial(self.head_bucket, region=run.engine.arns.region)
         if handler is None:
             raise StatesError(
                 "S3.UnsupportedOperationException", f"S3 action {action!r} is not supported"
@@ -105,7 +117,7 @@ class S3Integration:
         return {
             "Body": body.decode("utf-8", errors="replace"),
             "ContentLength": len(body),
-            "ContentType": "application/octet-stream",
+            "ContentType": info.content_type or "application/octet-stream",
             "ETag": f'"{info.etag}"',
             "LastModified": _iso(info.last_modified),
         }
@@ -159,3 +171,38 @@ class S3Integration:
     def delete_object(self, args: Mapping[str, Any]) -> dict[str, Any]:
         self.store.delete(_text(args, "Bucket"), _text(args, "Key"))
         return {}
+
+    def head_object(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        """HeadObject: the object's metadata as GetObject answers it, without the body."""
+        info = self.store.head(_text(args, "Bucket"), _text(args, "Key"))
+        return {
+            "AcceptRanges": "bytes",
+            "ContentLength": info.size,
+            "ContentType": info.content_type or "application/octet-stream",
+            "ETag": f'"{info.etag}"',
+            "LastModified": _iso(info.last_modified),
+            "Metadata": dict(info.metadata),
+        }
+
+    def get_object_tagging(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        """GetObjectTagging: the object's tag set, in the order it was given."""
+        info = self.store.head(_text(args, "Bucket"), _text(args, "Key"))
+        return {"TagSet": [{"Key": key, "Value": value} for key, value in info.tags]}
+
+    def head_bucket(self, args: Mapping[str, Any], region: str) -> dict[str, Any]:
+        """HeadBucket: the bucket's region (S3's ``x-amz-bucket-region``), or
+        ``NoSuchBucket``."""
+        bucket = _text(args, "Bucket")
+        if not self.store.bucket_exists(bucket):
+            raise ObjectStoreError(
+                "NoSuchBucket", f"The specified bucket does not exist: {bucket}", bucket=bucket
+            )
+        return {"BucketRegion": region, "AccessPointAlias": False}
+
+    def list_buckets(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        """ListBuckets: every bucket by name, with its creation date and the owner."""
+        buckets = sorted(self.store.list_buckets(), key=lambda bucket: bucket.name)
+        return {
+            "Buckets": [{"Name": b.name, "CreationDate": _iso(b.created)} for b in buckets],
+            "Owner": {"DisplayName": _OWNER, "ID": _OWNER},
+        }
