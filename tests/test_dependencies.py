@@ -47,10 +47,12 @@ ALLOWED: dict[str, frozenset[str]] = {
     "lambda_api": frozenset({"api", "engine", "storage", "aws.mapping", "lambda_names"}),
     "ecs": frozenset({"api", "engine", "aws.mapping"}),
     "cloudformation": frozenset({"api", "engine", "storage", "lambda_api", "ecs", "workflows"}),
+    # STS: callers' identities and temporary credentials, in the query protocol's wire format.
+    "sts": frozenset({"api", "cloudformation.query"}),
     # Composition: what assembles, shows or drives the whole.
     "assembly": frozenset(
         {"api", "asl", "aws", "cloudformation", "console", "ecs", "engine"}
-        | {"datadir_lock", "environment", "lambda_api", "s3api", "storage", "worker"}
+        | {"datadir_lock", "environment", "lambda_api", "s3api", "storage", "sts", "worker"}
     ),
     "console": frozenset({"api", "assembly", "engine", "storage", "ecs", "workflows"}),
     "workflows": frozenset(

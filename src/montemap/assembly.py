@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -43,6 +43,9 @@ from montemap.errors import MontemapError
 from montemap.lambda_api.wiring import install as install_lambda_api
 from montemap.s3api import S3App, S3Auth
 from montemap.storage import LocalObjectStore
+from montemap.sts.actions import Sts
+from montemap.sts.http import StsApp
+from montemap.sts.sessions import SessionStore, with_sessions
 
 if TYPE_CHECKING:
     from montemap.aws.mapping import ResourceMapping
@@ -113,7 +116,7 @@ class Montemap:
 
     def __init__(self, settings: Settings) -> None:
         check_environment()  # before anything is created: bad MONTEMAP_* values, all named
-        self.settings = settings
+        self.settings = settings = self._with_sessions(settings)
         data_dir = settings.data_dir.resolve()
         (data_dir / "buckets").mkdir(parents=True, exist_ok=True)
         self.lock, self.db = _open_data(data_dir, settings.data_dir_lock)
@@ -190,6 +193,12 @@ class Montemap:
             account=settings.account,
         )
 
+    def _with_sessions(self, settings: Settings) -> Settings:
+        """``settings`` whose authenticator also accepts STS's temporary credentials
+        (``self.sessions``), so every service is handed that one (docs/bring-your-own.md)."""
+        self.sessions = SessionStore()
+        return replace(settings, authenticator=with_sessions(settings.authenticator, self.sessions))
+
     def _build_app(self) -> Starlette:
         async def ecs_endpoint(request: Request, body: bytes) -> Response:
             return await handle_ecs_request(self.ecs, request, body)
@@ -247,6 +256,10 @@ class Montemap:
         assert isinstance(app, ApiApp)
         s3_auth = S3Auth.from_authenticator(self.settings.authenticator, self.settings.region)
         app.add_service("s3", S3App(self.store, region=self.settings.region, auth=s3_auth))
+        # STS on the same endpoint: who calls, and temporary credentials (docs/bring-your-own.md).
+        keyed = self.settings.authenticator is not None
+        sts = Sts(self.sessions, self.settings.account, keys_configured=keyed)
+        app.add_service("sts", StsApp(sts, self.settings.authenticator), query=True)
         return app
 
     def _load_mapping(self) -> ResourceMapping | None:

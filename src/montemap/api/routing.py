@@ -8,7 +8,7 @@ query parameter); that decides. An unsigned request is placed by its shape:
 an ``X-Amz-Target`` header is a JSON 1.0 service (Step Functions, ECS), the
 Lambda REST paths start with ``/2015-03-31/`` (and the few later dates of
 :data:`LAMBDA_PREFIXES`), a form-encoded ``POST /`` is a
-query-protocol service (CloudFormation, IAM: told apart by their ``Version``),
+query-protocol service (CloudFormation, IAM, STS: told apart by their ``Version``),
 and any other path that no montemap page claims is S3 (path-style).
 """
 
@@ -27,7 +27,7 @@ OWN_PREFIXES = ("/health", "/metrics", "/console")
 JSON_SERVICES = frozenset({"states", "ecs"})
 
 _CREDENTIAL_RE = re.compile(r"Credential=[^/,\s]+/\d{8}/[^/,\s]+/([^/,\s]+)/aws4_request")
-_QUERY_VERSIONS = {"2010-05-15": "cloudformation", "2010-05-08": "iam"}
+_QUERY_VERSIONS = {"2010-05-15": "cloudformation", "2010-05-08": "iam", "2011-06-15": "sts"}
 
 
 #: The paths of Lambda's REST API: ``/2015-03-31/`` for functions, versions, aliases
@@ -92,7 +92,7 @@ class ServiceApps:
 
     ``rest`` holds services whose requests can be placed from the scope alone
     (``"s3"``, ``"lambda"``); ``query`` the form-encoded ``POST /`` services
-    (``"cloudformation"``, ``"iam"``), placed by signature or, unsigned, by the
+    (``"cloudformation"``, ``"iam"``, ``"sts"``), placed by signature or, unsigned, by the
     body's ``Version``. Each application authenticates its own requests.
     """
 

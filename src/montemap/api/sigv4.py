@@ -18,8 +18,9 @@ credential scope (date equal to the request's date, this server's region, an
 accepted service, the ``aws4_request`` terminator), the clock skew (15
 minutes either way, as AWS), ``host``, the date header and
 ``x-amz-target`` signed, and ``x-amz-content-sha256``, when sent, equal to the
-body's hash. Requests carrying ``X-Amz-Security-Token`` are rejected: this
-server only knows long-term keys, so a session token can never be valid.
+body's hash. :func:`verify` rejects requests carrying ``X-Amz-Security-Token``
+(it knows long-term keys only); the server's authenticator first accepts the
+temporary credentials its STS issued (:mod:`montemap.sts.sessions`).
 
 Refusals are :class:`~montemap.errors.ApiError` with the codes AWS's JSON
 services return (HTTP 400): ``MissingAuthenticationTokenException``,

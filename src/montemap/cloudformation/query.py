@@ -23,6 +23,7 @@ from montemap.errors import ApiError
 NAMESPACES = {
     "cloudformation": "http://cloudformation.amazonaws.com/doc/2010-05-15/",
     "iam": "https://iam.amazonaws.com/doc/2010-05-08/",
+    "sts": "https://sts.amazonaws.com/doc/2011-06-15/",
 }
 
 
