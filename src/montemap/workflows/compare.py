@@ -101,7 +101,9 @@ def ratios(a: dict[str, Any], b: dict[str, Any]) -> dict[str, float | None]:
 
 def table(a: dict[str, Any], b: dict[str, Any], r: dict[str, float | None]) -> str:
     width = max(len(label) for _, label in ROWS) + 2
-    col = max(14, len(str(a["name"])) + 2, len(str(b["name"])) + 2)
+    cells = [str(run["name"]) for run in (a, b)]
+    cells += [_cell(run[key]) for run in (a, b) for key, _ in ROWS]
+    col = max(14, *(len(cell) + 2 for cell in cells))
     lines = [f"{'':<{width}}{a['name']:>{col}}{b['name']:>{col}}"]
     for key, label in ROWS:
         lines.append(f"{label:<{width}}{_cell(a[key]):>{col}}{_cell(b[key]):>{col}}")

@@ -373,17 +373,8 @@ def _run(args: argparse.Namespace, spec: RunSpec, data_dir: Path, lock: DataDirL
         url = embedded.url
     else:
         url = args.server
-    stopped_by = signal.SIGINT
     client = WorkflowClient(Clients.for_endpoint(url))
-    previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
-
-    def on_stop_signal(signum: int, frame: Any) -> None:
-        nonlocal stopped_by
-        stopped_by = signal.Signals(signum)
-        raise KeyboardInterrupt
-
-    for signum in STOP_SIGNALS:
-        signal.signal(signum, on_stop_signal)
+    stop_signals = _StopSignals()
     try:
         _install(client, url)
         client.use_task_definition(spec.task_definition)
@@ -402,7 +393,7 @@ def _run(args: argparse.Namespace, spec: RunSpec, data_dir: Path, lock: DataDirL
         except KeyboardInterrupt:
             print("\nstopping the execution and scaling the workers in ...", file=sys.stderr)
             client.stop(arn)
-            return 128 + stopped_by
+            return 128 + (stop_signals.received or signal.SIGINT)
         except WorkersCrashing as crashing:
             client.stop(arn)
             logs = data_dir / "logs" if embedded is not None else None
@@ -425,10 +416,30 @@ def _run(args: argparse.Namespace, spec: RunSpec, data_dir: Path, lock: DataDirL
         print_result(record, run_dir)
         return 0 if described["status"] == "SUCCEEDED" else 1
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        stop_signals.restore()
         if embedded is not None:
             embedded.stop()
+
+
+class _StopSignals:
+    """Installed, the first stop signal raises KeyboardInterrupt and is kept (``received``);
+    later ones are ignored, so that they cannot cut short the stop they asked for
+    (``timeout`` sends SIGTERM twice: to the process, then to its process group)."""
+
+    def __init__(self) -> None:
+        self.received: signal.Signals | None = None
+        self.previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, self._on_signal)
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        if self.received is None:
+            self.received = signal.Signals(signum)
+            raise KeyboardInterrupt
+
+    def restore(self) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
 
 
 def _install(client: WorkflowClient, url: str) -> None:
