@@ -14,6 +14,7 @@ import time
 from typing import Any
 from urllib.parse import quote
 
+from montemap.cloudformation import iam_api
 from montemap.engine.db import Database
 from montemap.errors import ApiError
 
@@ -93,6 +94,33 @@ class IamStore:
         roles = [json.loads(r["doc"]) for r in rows]
         return [r for r in roles if str(r["Path"]).startswith(prefix)]
 
+    def save_role(self, role: dict[str, Any]) -> None:
+        """Store a changed role document (UpdateRole, TagRole...)."""
+        self.db.statement(
+            "UPDATE iam_roles SET doc = ? WHERE name = ?", (json.dumps(role), role["RoleName"])
+        )
+
+    def role_policies(self, role: str) -> dict[str, str]:
+        """The role's inline policies: name -> document text, by name."""
+        rows = self.db.query(
+            "SELECT policy, document FROM iam_role_policies WHERE role = ? ORDER BY policy",
+            (role,),
+        )
+        return {str(r["policy"]): str(r["document"]) for r in rows}
+
+    def attached_policies(self, role: str) -> list[str]:
+        """The ARNs of the managed policies attached to the role, in order."""
+        rows = self.db.query(
+            "SELECT policy_arn FROM iam_attached WHERE role = ? ORDER BY policy_arn", (role,)
+        )
+        return [str(r["policy_arn"]) for r in rows]
+
+    def attachment_count(self, policy_arn: str) -> int:
+        row = self.db.query_one(
+            "SELECT COUNT(*) AS n FROM iam_attached WHERE policy_arn = ?", (policy_arn,)
+        )
+        return int(row["n"]) if row is not None else 0
+
     def put_role_policy(self, role: str, policy: str, document: Any) -> None:
         self.get_role(role)
         self.db.statement(
@@ -125,6 +153,17 @@ class IamStore:
             (arn, kind, json.dumps(doc)),
         )
 
+    def records(self, kind: str) -> list[dict[str, Any]]:
+        rows = self.db.query("SELECT doc FROM iam_records WHERE kind = ? ORDER BY arn", (kind,))
+        return [json.loads(r["doc"]) for r in rows]
+
+    def record(self, arn: str, kind: str) -> dict[str, Any] | None:
+        row = self.db.query_one(
+            "SELECT doc FROM iam_records WHERE arn = ? AND kind = ?", (arn, kind)
+        )
+        found: dict[str, Any] | None = json.loads(row["doc"]) if row is not None else None
+        return found
+
     def drop_record(self, arn: str) -> None:
         self.db.statement("DELETE FROM iam_records WHERE arn = ?", (arn,))
 
@@ -132,58 +171,6 @@ class IamStore:
 # ---------------------------------------------------------------------------- the API
 
 
-def _role_name(params: dict[str, Any]) -> str:
-    name = params.get("RoleName")
-    if not name:
-        raise ApiError("ValidationError", "RoleName is required", status=400)
-    return str(name)
-
-
 def handle(iam: IamStore, action: str, params: dict[str, Any]) -> dict[str, Any]:
-    """One IAM action's result; raises ApiError as IAM refuses."""
-    if action == "GetRole":
-        return {"Role": iam.get_role(_role_name(params))}
-    if action == "CreateRole":
-        role = iam.create_role(
-            _role_name(params),
-            params.get("AssumeRolePolicyDocument"),
-            path=str(params.get("Path") or "/"),
-            description=str(params.get("Description") or ""),
-        )
-        return {"Role": role}
-    if action == "CreateServiceLinkedRole":
-        service = str(params.get("AWSServiceName") or "")
-        if not service:
-            raise ApiError("InvalidInput", "AWSServiceName is required", status=400)
-        short = service.split(".", 1)[0]
-        name = "AWSServiceRoleFor" + short[:1].upper() + short[1:]
-        suffix = params.get("CustomSuffix")
-        if suffix:
-            name += f"_{suffix}"
-        trust = {"Statement": [{"Effect": "Allow", "Principal": {"Service": service}}]}
-        path = f"/aws-service-role/{service}/"
-        return {"Role": iam.create_role(name, trust, path=path)}
-    if action == "PutRolePolicy":
-        iam.put_role_policy(
-            _role_name(params), str(params.get("PolicyName")), params.get("PolicyDocument")
-        )
-        return {}
-    if action == "AttachRolePolicy":
-        iam.attach_role_policy(_role_name(params), str(params.get("PolicyArn")))
-        return {}
-    if action == "ListRoles":
-        roles = iam.list_roles(str(params.get("PathPrefix") or "/"))
-        start = int(params["Marker"]) if str(params.get("Marker") or "").isdigit() else 0
-        size = int(params.get("MaxItems") or 100)
-        page = roles[start : start + size]
-        out: dict[str, Any] = {"Roles": page, "IsTruncated": start + size < len(roles)}
-        if out["IsTruncated"]:
-            out["Marker"] = str(start + size)
-        return out
-    raise ApiError(
-        "InvalidAction",
-        f"The action {action} is not valid for this web service (montemap "
-        "answers GetRole, CreateRole, CreateServiceLinkedRole, PutRolePolicy, AttachRolePolicy, "
-        "ListRoles)",
-        status=400,
-    )
+    """One IAM action's result; raises ApiError as IAM refuses (:mod:`.iam_api`)."""
+    return iam_api.handle(iam, action, params)

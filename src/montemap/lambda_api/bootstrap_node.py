@@ -4,9 +4,13 @@ Same contract as :mod:`.bootstrap_python`: ``node bootstrap.js EVENT_FILE RESULT
 REQUEST_ID DEADLINE_MS INVOKED_ARN [CLIENT_CONTEXT]``. The handler (``_HANDLER``: ``file.export``) is
 loaded from ``LAMBDA_TASK_ROOT`` (``.js``/``.cjs`` with ``require``, ``.mjs`` and the
 ``.js`` of a ``"type": "module"`` package with ``import``) and called as ``handler(event, context, callback)``: a returned promise
-or the callback gives the result, as in Lambda's Node.js runtime; a handler that
-returns nothing and never calls back ends when its event loop is empty (its
-pending requests, such as ``cfn-response``'s PUT, finish first).
+or the callback gives the result, as in Lambda's Node.js runtime: the callback's
+once the event loop is empty, unless ``context.callbackWaitsForEmptyEventLoop``
+is false; a handler that returns nothing and never calls back ends when its
+event loop is empty (its pending requests, such as ``cfn-response``'s PUT,
+finish first). ``console`` methods write Lambda's lines (time, request id,
+level, message), and failures are logged as its ``Invoke Error`` /
+``Uncaught Exception`` lines.
 
 Modules resolve as on Lambda's nodejs18.x and later runtimes: the function's own
 ``node_modules`` first, then the directories of ``NODE_PATH``, which by default
@@ -34,8 +38,28 @@ SCRIPT = r"""
 const fs = require('fs');
 const path = require('path');
 const url = require('url');
+const util = require('util');
 const [eventFile, resultFile, requestId, deadlineMs, invokedArn, clientContext] = process.argv.slice(2);
 let done = false;
+// A callback's result while Lambda waits for the event loop to empty (its default).
+let pending = null;
+
+// Lambda's Node.js runtime prefixes each console line: "ISO time<TAB>request id<TAB>LEVEL<TAB>"
+// (the request id is "undefined" while the module loads, before the invocation starts).
+let currentRequestId;
+function logLine(level, text) {
+  const line = `${new Date().toISOString()}\t${currentRequestId}\t${level}\t${text}\n`;
+  (level === 'ERROR' || level === 'WARN' ? process.stderr : process.stdout).write(line);
+}
+for (const [method, level] of [['log', 'INFO'], ['info', 'INFO'], ['warn', 'WARN'],
+                               ['error', 'ERROR'], ['debug', 'DEBUG']]) {
+  console[method] = (...args) => logLine(level, util.format(...args));
+}
+console.trace = (...args) => {
+  const trace = { name: 'Trace', message: util.format(...args) };
+  Error.captureStackTrace(trace, console.trace);
+  logLine('TRACE', trace.stack);
+};
 
 // Lambda's error document: `trace` is the error's stack split into lines, as Lambda's
 // runtime sends it ("Type: message", then "    at ..." frames; this script's own frames
@@ -53,12 +77,15 @@ function finish(outcome) {
   fs.renameSync(resultFile + '.part', resultFile);
   process.exit(0);
 }
-function fail(err) {
+// A failure while the handler's module loads is logged as "Uncaught Exception", one of the
+// invocation as "Invoke Error", as Lambda's runtime logs them.
+function fail(err, label = 'Invoke Error') {
   const isError = err instanceof Error;
   const type = isError ? (err.name || 'Error') : typeof err;
   const message = isError ? String(err.message) : String(err);
-  console.error(`ERROR\t${type}: ${message}`);
-  finish({ error: errorDoc(type, message, err) });
+  const doc = errorDoc(type, message, err);
+  logLine('ERROR', `${label} \t` + JSON.stringify({ errorType: type, errorMessage: message, stack: doc.trace }));
+  finish({ error: doc });
 }
 function succeed(value) {
   let text;
@@ -123,12 +150,17 @@ async function loadFile(file) {
   }
 }
 
+// A handler string is "dir/module.export": the module is the file name up to the first
+// dot, the rest the export's path, which may name a nested one ("index.handlers.main").
 async function load(spec) {
   const root = process.cwd(); // LAMBDA_TASK_ROOT's code as the invocation started
-  const dot = spec.lastIndexOf('.');
-  if (dot <= 0) throw Object.assign(new Error(`Bad handler ${spec}`), { name: 'Runtime.MalformedHandlerName' });
-  const base = path.resolve(root, spec.slice(0, dot));
-  const exportName = spec.slice(dot + 1);
+  const slash = spec.lastIndexOf('/');
+  const dot = spec.indexOf('.', slash + 1);
+  if (dot <= slash + 1 || dot === spec.length - 1) {
+    throw Object.assign(new Error(`Bad handler ${spec}`), { name: 'Runtime.MalformedHandlerName' });
+  }
+  const wanted = spec.slice(0, dot);
+  const base = path.resolve(root, wanted);
   let mod;
   for (const ext of ['.js', '.cjs', '.mjs']) {
     if (!fs.existsSync(base + ext)) continue;
@@ -136,10 +168,9 @@ async function load(spec) {
     break;
   }
   if (mod === undefined) {
-    const wanted = spec.slice(0, dot);
     throw Object.assign(new Error(`Error: Cannot find module '${wanted}'\nRequire stack:\n- ${__filename}`), { name: 'Runtime.ImportModuleError' });
   }
-  const handler = mod[exportName];
+  const handler = spec.slice(dot + 1).split('.').reduce((found, key) => (found == null ? undefined : found[key]), mod);
   if (typeof handler !== 'function') {
     throw Object.assign(new Error(`${spec} is undefined or not exported`), { name: 'Runtime.HandlerNotFound' });
   }
@@ -148,7 +179,7 @@ async function load(spec) {
 
 async function main() {
   let handler;
-  try { handler = await load(process.env._HANDLER); } catch (e) { return fail(e); }
+  try { handler = await load(process.env._HANDLER); } catch (e) { return fail(e, 'Uncaught Exception'); }
   const event = JSON.parse(fs.readFileSync(eventFile, 'utf8'));
   const context = {
     callbackWaitsForEmptyEventLoop: true,
@@ -165,18 +196,30 @@ async function main() {
     succeed: (value) => succeed(value),
     fail: (err) => fail(err),
   };
-  const callback = (err, value) => (err ? fail(err) : succeed(value));
+  // As Lambda's runtime: the callback's result is sent once the event loop is empty (its
+  // timers, sockets and pending work done) unless callbackWaitsForEmptyEventLoop is false;
+  // context.done/succeed/fail send it at once.
+  const callback = (err, value) => {
+    if (pending !== null || done) return;
+    const send = () => (err ? fail(err) : succeed(value));
+    if (context.callbackWaitsForEmptyEventLoop) pending = send;
+    else send();
+  };
+  currentRequestId = requestId;
   try {
     const result = handler(event, context, callback);
-    if (result && typeof result.then === 'function') succeed(await result);
-    else if (result !== undefined && handler.length < 3) succeed(result);
+    // A result the callback already gave (and waits to send) wins over a returned one.
+    if (result && typeof result.then === 'function') {
+      const value = await result;
+      if (pending === null) succeed(value);
+    } else if (result !== undefined && handler.length < 3) succeed(result);
     // Otherwise, as Lambda's runtime: the callback, context.done/succeed/fail (what
     // cfn-response calls once its PUT is answered), or an empty event loop ends it.
   } catch (e) { fail(e); }
 }
-process.on('beforeExit', () => succeed(null));
-process.on('unhandledRejection', fail);
-process.on('uncaughtException', fail);
+process.on('beforeExit', () => (pending !== null ? pending() : succeed(null)));
+process.on('unhandledRejection', (reason) => fail(reason));
+process.on('uncaughtException', (err) => fail(err, 'Uncaught Exception'));
 main();
 """
 
