@@ -41,10 +41,19 @@ class IntegrationRegistry:
                 break
         return best
 
-    async def invoke(self, run: ExecutionRun, frame: FrameRow, call: TaskCall) -> Any:
-        integration = self.find(call.resource)
+    def require(self, resource: str) -> Integration:
+        """The integration for ``resource``; a ``States.Runtime`` error naming the resources
+        this server runs where none handles it (raised before the task is scheduled, so the
+        history shows no TaskScheduled for a call that was never made)."""
+        integration = self.find(resource)
         if integration is None:
+            supported = ", ".join(f"{prefix}*" for prefix in sorted(self._by_prefix))
             raise EvaluationError(
-                RUNTIME, f"The resource '{call.resource}' is not supported by this server."
+                RUNTIME,
+                f"The resource '{resource}' is not supported by this server. "
+                f"Supported resources: {supported}, and activity ARNs.",
             )
-        return await integration(run, frame, call)
+        return integration
+
+    async def invoke(self, run: ExecutionRun, frame: FrameRow, call: TaskCall) -> Any:
+        return await self.require(call.resource)(run, frame, call)

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import yaml
 
 from montemap.errors import RUNTIME, MontemapError, StatesError, yaml_error_line
-from montemap.lambda_names import LATEST, FunctionNameError, parse_function_name
+from montemap.lambda_names import LATEST, FunctionNameError, FunctionRef, parse_function_name
 
 if TYPE_CHECKING:
     from montemap.engine.run import ExecutionRun
@@ -163,6 +163,15 @@ class UserFunctions(Protocol):
         """(payload, function error type or None, executed version); raises StatesError."""
         ...
 
+    def resolve(self, ref: FunctionRef) -> object:
+        """The version ``ref`` names; raises a refusal (a MontemapError whose ``code`` is
+        Lambda's exception name: ``ResourceNotFoundException``...)."""
+        ...
+
+    def invoke_event(self, ref: FunctionRef, event: str) -> None:
+        """Start an asynchronous invocation after checking the name (raises as resolve)."""
+        ...
+
 
 class FunctionRegistry:
     """Function names, their targets, and the pool they run in.
@@ -181,6 +190,7 @@ class FunctionRegistry:
         self._lock = threading.Lock()
         self._closed = False
         self._warming: Future[int] | None = None
+        self._events: set[asyncio.Task[tuple[Any, str | None]]] = set()
         self.user_functions: UserFunctions | None = None
 
     def attach(self, user_functions: UserFunctions) -> None:
@@ -297,6 +307,42 @@ class FunctionRegistry:
             f"Function not found: {name} (register it in the functions file)",
         )
 
+    async def invoke_detached(
+        self, name: str, event: Any, context: dict[str, Any], invocation_type: str
+    ) -> None:
+        """For a task's ``InvocationType`` ``Event`` (start the function, don't wait for it)
+        or ``DryRun`` (run nothing): either checks the name first, as Lambda does."""
+        try:
+            ref = parse_function_name(name)
+        except FunctionNameError as exc:
+            raise StatesError("Lambda.InvalidParameterValueException", str(exc)) from None
+        if ref.name in self.functions and ref.qualifier in (None, LATEST):
+            if invocation_type == "Event":
+                task = asyncio.ensure_future(self.invoke(ref.name, event, context))
+                self._events.add(task)
+                task.add_done_callback(self._event_done)
+            return
+        if self.user_functions is None:
+            raise StatesError(
+                "Lambda.ResourceNotFoundException",
+                f"Function not found: {name} (register it in the functions file)",
+            )
+        try:
+            if invocation_type == "Event":
+                self.user_functions.invoke_event(ref, json.dumps(event))
+            else:
+                self.user_functions.resolve(ref)
+        except MontemapError as exc:  # the Lambda API's refusal (the engine imports none)
+            code = getattr(exc, "code", None)
+            if not isinstance(code, str):
+                raise
+            raise StatesError(f"Lambda.{code}", str(exc)) from None
+
+    def _event_done(self, task: asyncio.Task[tuple[Any, str | None]]) -> None:
+        self._events.discard(task)
+        if not task.cancelled():
+            task.exception()  # an asynchronous invocation's failure is the function's own
+
 
 class LambdaInvoke:
     """``arn:aws:states:::lambda:invoke`` (optimized integration) and legacy function ARNs."""
@@ -328,10 +374,21 @@ class LambdaInvoke:
                 event = json.loads(event)
             except ValueError:
                 pass
-        context["function_name"] = function_name(args["FunctionName"])
-        payload, error, version = await self.registry.invoke_task(
-            args["FunctionName"], event, context
-        )
+        name = _qualified(args["FunctionName"], args.get("Qualifier"))
+        context["function_name"] = function_name(name)
+        metadata = {"RequestId": call.execution_arn.rsplit(":", 1)[-1]}
+        invocation_type = args.get("InvocationType")
+        if invocation_type in ("Event", "DryRun"):
+            # Lambda's Invoke answers these with a status code only (202, 204).
+            await self.registry.invoke_detached(name, event, context, invocation_type)
+            status = 202 if invocation_type == "Event" else 204
+            return {
+                "Payload": "",
+                "StatusCode": status,
+                "SdkHttpMetadata": {"HttpStatusCode": status},
+                "SdkResponseMetadata": metadata,
+            }
+        payload, error, version = await self.registry.invoke_task(name, event, context)
         if error is not None:
             raise StatesError(error, json.dumps(payload))
         return {
@@ -339,5 +396,23 @@ class LambdaInvoke:
             "Payload": payload,
             "StatusCode": 200,
             "SdkHttpMetadata": {"HttpStatusCode": 200},
-            "SdkResponseMetadata": {"RequestId": call.execution_arn.rsplit(":", 1)[-1]},
+            "SdkResponseMetadata": metadata,
         }
+
+
+def _qualified(name: str, qualifier: Any) -> str:
+    """``FunctionName`` with the task's ``Qualifier`` parameter (a version or an alias)
+    appended, as Lambda's Invoke reads the two together; a qualifier that is not a string,
+    or that differs from one the name carries, fails the task as Lambda refuses it."""
+    if qualifier is None:
+        return name
+    if not isinstance(qualifier, str):
+        raise StatesError(
+            "Lambda.InvalidParameterValueException", f"Invalid qualifier: {qualifier!r}"
+        )
+    try:
+        parse_function_name(name, qualifier)  # refuses a mismatch with the name's own
+        carried = parse_function_name(name).qualifier
+    except FunctionNameError as exc:
+        raise StatesError("Lambda.InvalidParameterValueException", str(exc)) from None
+    return name if carried is not None else f"{name}:{qualifier}"

@@ -112,6 +112,7 @@ async def run_task(
     elif ":activity:" in resource:
         result = await _activity(run, frame, name, resource, arguments, timeout, heartbeat)
     else:
+        run.engine.integrations.require(resource)
         call = TaskCall(
             resource=resource,
             arguments=arguments,
