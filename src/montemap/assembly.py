@@ -23,6 +23,8 @@ from starlette.routing import Route
 from montemap.api.app import ApiApp, Authenticator, create_app
 from montemap.api.hosts import HostPolicy, is_local_request
 from montemap.api.registry import Registry
+from montemap.api.start_execution_integration import PREFIX as START_EXECUTION_PREFIX
+from montemap.api.start_execution_integration import StartExecutionIntegration
 from montemap.arns import DEFAULT_ACCOUNT, DEFAULT_REGION, ArnFactory
 from montemap.asl import jsonata_runner
 from montemap.console import console_routes
@@ -216,6 +218,10 @@ class Montemap:
                 keys_configured=self.settings.authenticator is not None,
             ),
         )
+        # Nested workflows start executions as the API's StartExecution does.
+        assert isinstance(app, ApiApp)
+        start = StartExecutionIntegration(app.dispatcher.ctx)
+        self.engine.integrations.register(START_EXECUTION_PREFIX, start)
 
         @asynccontextmanager
         async def lifespan(_: Starlette) -> AsyncIterator[None]:

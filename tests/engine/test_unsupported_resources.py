@@ -20,7 +20,7 @@ from tests.engine.helpers import event_types, machine
     [
         "arn:aws:states:::aws-sdk:dynamodb:getItem",
         "arn:aws:states:::dynamodb:putItem",
-        "arn:aws:states:::states:startExecution.sync:2",
+        "arn:aws:states:::sqs:sendMessage",
     ],
 )
 def test_unsupported_resource_fails_before_the_task_is_scheduled(

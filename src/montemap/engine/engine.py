@@ -107,6 +107,8 @@ class Engine:
         self.history_listeners: list[Callable[[str], None]] = []
         #: Counters for ``GET /metrics`` (state_retries, executions_started, ...).
         self.metrics: collections.Counter[str] = collections.Counter()
+        #: Set while ``close`` cancels the runs: a ``.sync`` task leaves what it waits on.
+        self.closing = False
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -123,6 +125,7 @@ class Engine:
             log.info("resumed execution %s", run.arn)
 
     async def close(self) -> None:
+        self.closing = True
         mains = [r.main for r in self.runs.values() if r.main is not None]
         for run in list(self.runs.values()):
             for task in list(run.tasks):
