@@ -94,29 +94,38 @@ def test_ctrl_c_stops_the_execution_and_the_workers(tmp_path: Path, stop: signal
         server.close()
 
 
-#: ``montemap run`` with SIGTERM sent to itself the moment StartExecution is answered:
-#: before, the signal's KeyboardInterrupt left ``client.start`` before its ARN was kept,
-#: and the execution stayed RUNNING (the next run's server resumed it).
-_SIGNAL_AT_START = """
+#: ``montemap run`` with SIGTERM sent to itself the moment StartExecution is answered
+#: (before, the signal's KeyboardInterrupt left ``client.start`` before its ARN was kept,
+#: and the execution stayed RUNNING: the next run's server resumed it); with ``AGAIN``,
+#: a second SIGTERM as it starts stopping the execution (``timeout`` sends SIGTERM to the
+#: process, then to its group: the second one used to cut the stop short, exit 130 and
+#: leave the execution RUNNING).
+_SIGNALLED = """
 import os, signal, sys
 from montemap.workflows import client
-started = client.WorkflowClient.start
+started, stopped = client.WorkflowClient.start, client.WorkflowClient.stop
 def start(self, spec):
     arn = started(self, spec)
     os.kill(os.getpid(), signal.SIGTERM)
     return arn
-client.WorkflowClient.start = start
+def stop(self, arn):
+    if AGAIN:
+        os.kill(os.getpid(), signal.SIGTERM)
+    return stopped(self, arn)
+client.WorkflowClient.start, client.WorkflowClient.stop = start, stop
 from montemap.cli import main
 sys.exit(main())
 """
 
 
-def test_a_stop_signal_as_the_execution_starts_stops_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize("again", [False, True], ids=["as-it-starts", "and-again-while-stopping"])
+def test_a_stop_signal_as_the_execution_starts_stops_it(tmp_path: Path, again: bool) -> None:
     data = (tmp_path / "montemap-data").resolve()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MONTEMAP_"))}
+    script = f"AGAIN = {again}\n" + _SIGNALLED
     done = subprocess.run(
-        [sys.executable, "-c", _SIGNAL_AT_START, "run", "--data-dir", str(data),
-         "--loans", "50", "--workers", "1", "--name", "at-start", "--quiet"],
+        [sys.executable, "-c", script, "run", "--data-dir", str(data),
+         "--loans", "50", "--workers", "1", "--name", "signalled", "--quiet"],
         env=env, capture_output=True, text=True, timeout=180, check=False,
     )  # fmt: skip
     assert done.returncode == 128 + signal.SIGTERM, done.stdout + done.stderr
@@ -124,7 +133,7 @@ def test_a_stop_signal_as_the_execution_starts_stops_it(tmp_path: Path) -> None:
     server = MontemapServer(data)
     server.start()
     try:
-        arn = "arn:aws:states:us-east-1:123456789012:execution:montemap-data-processing:at-start"
+        arn = "arn:aws:states:us-east-1:123456789012:execution:montemap-data-processing:signalled"
         assert server.client().describe_execution(executionArn=arn)["status"] == "ABORTED"
     finally:
         server.close()
