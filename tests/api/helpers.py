@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 from typing import Any
 
 from starlette.testclient import TestClient
 
 from montemap.api.protocol import CONTENT_TYPE
+from montemap.testing.server import DUMMY_AWS_ENV
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/montemap-test"
 PASS_DEFINITION = (
@@ -49,3 +54,19 @@ class ApiClient:
         if raw is None:
             raw = json.dumps({} if body is None else body).encode()
         return self.http.post("/", content=raw, headers=sent)
+
+
+def cli_caller_identity(url: str, key_id: str, secret: str) -> dict[str, Any]:
+    """``aws sts get-caller-identity`` (the AWS CLI of this virtualenv) against ``url``,
+    signed with ``key_id``/``secret`` and no other credentials; its answer."""
+    env = {**os.environ, **DUMMY_AWS_ENV}
+    env.update(AWS_ACCESS_KEY_ID=key_id, AWS_SECRET_ACCESS_KEY=secret)
+    env.pop("AWS_SESSION_TOKEN", None)
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("aws")), "sts", "get-caller-identity",
+         "--endpoint-url", url],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    answer: dict[str, Any] = json.loads(done.stdout)
+    return answer

@@ -7,15 +7,10 @@ are then used by other clients, as user code does after ``assume_role``.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
@@ -27,10 +22,10 @@ from botocore.exceptions import ClientError
 from montemap.api.routing import signing_service, unsigned_service
 from montemap.arns import DEFAULT_ACCOUNT
 from montemap.testing import MontemapServer
+from tests.api.helpers import cli_caller_identity
 
 REGION = "us-east-1"
 ROLE_ARN = f"arn:aws:iam::{DEFAULT_ACCOUNT}:role/service/Worker"
-AWS_CLI = Path(sys.executable).with_name("aws")
 NAMESPACE = "{https://sts.amazonaws.com/doc/2011-06-15/}"
 
 
@@ -88,24 +83,7 @@ def test_caller_identity_without_keys_is_the_account_root(server: MontemapServer
 
 
 def test_aws_cli_get_caller_identity(server: MontemapServer) -> None:
-    env = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": "local",
-        "AWS_SECRET_ACCESS_KEY": "local-secret",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_CONFIG_FILE": os.devnull,
-        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-    }
-    env.pop("AWS_SESSION_TOKEN", None)
-    done = subprocess.run(
-        [str(AWS_CLI), "sts", "get-caller-identity", "--endpoint-url", server.url],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["Account"] == DEFAULT_ACCOUNT
+    assert cli_caller_identity(server.url, "local", "local-secret")["Account"] == DEFAULT_ACCOUNT
 
 
 def test_unsigned_form_posts_are_sts_by_version(server: MontemapServer) -> None:

@@ -7,14 +7,9 @@ STS) with the issued secret, only with their token, and only until they expire.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -24,12 +19,12 @@ from botocore.exceptions import ClientError
 
 from montemap.arns import DEFAULT_ACCOUNT
 from montemap.testing import MontemapServer
+from tests.api.helpers import cli_caller_identity
 
 REGION = "us-east-1"
 KEY_ID = "WORKERS"
 SECRET = "sts-test-secret-0123456789abcdef"
 ROLE_ARN = f"arn:aws:iam::{DEFAULT_ACCOUNT}:role/Deployer"
-AWS_CLI = Path(sys.executable).with_name("aws")
 
 
 @pytest.fixture(scope="module")
@@ -83,24 +78,7 @@ def test_a_key_is_an_iam_user_named_after_it(server: MontemapServer) -> None:
 
 
 def test_aws_cli_with_the_servers_key(server: MontemapServer) -> None:
-    env = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": KEY_ID,
-        "AWS_SECRET_ACCESS_KEY": SECRET,
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_CONFIG_FILE": os.devnull,
-        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-    }
-    env.pop("AWS_SESSION_TOKEN", None)
-    done = subprocess.run(
-        [str(AWS_CLI), "sts", "get-caller-identity", "--endpoint-url", server.url],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["Arn"].endswith(f":user/{KEY_ID}")
+    assert cli_caller_identity(server.url, KEY_ID, SECRET)["Arn"].endswith(f":user/{KEY_ID}")
 
 
 def test_unknown_keys_and_unsigned_requests_are_refused_as_sts_does(
