@@ -32,6 +32,7 @@ from montemap.ecs.limits import (
     check_desired_count,
     check_service_count,
 )
+from montemap.ecs.run_tokens import RunTokens, check_token, request_digest
 from montemap.ecs.service import ServiceManager
 from montemap.ecs.taskdefs import (
     DEFAULT_CLUSTER,
@@ -118,6 +119,7 @@ class EcsApi(EcsShapes):
         self.manager = manager
         self.store: EcsStore = manager.store
         self.arns = self.store.arns
+        self.run_tokens = RunTokens(self.store.db)
         self._actions: dict[str, Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]] = {
             name: getattr(self, "_" + name) for name in ACTIONS
         }
@@ -431,7 +433,23 @@ class EcsApi(EcsShapes):
         return {"tasks": tasks, "failures": failures}
 
     async def _RunTask(self, params: dict[str, Any]) -> dict[str, Any]:
+        """RunTask; a repeated ``clientToken`` answers the original request
+        (:mod:`montemap.ecs.run_tokens`)."""
         cluster = self._cluster(params.get("cluster"))
+        token = params.get("clientToken")
+        if token is None:
+            return self._run_task(cluster, params)
+        token = check_token(token)
+        digest = request_digest(params)
+        original = self.run_tokens.replay(cluster.name, token, digest)
+        if original is not None:
+            return original
+        with self.store.db.transaction():  # the tasks and their token commit together
+            response = self._run_task(cluster, params)
+            self.run_tokens.remember(cluster.name, token, digest, response)
+        return response
+
+    def _run_task(self, cluster: Cluster, params: dict[str, Any]) -> dict[str, Any]:
         count = params.get("count", 1)
         if not 1 <= count <= MAX_RUN_TASK_COUNT:
             raise invalid_parameter(

@@ -17,14 +17,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.model import ListShape, MapShape, Shape, StructureShape
 
 from montemap.ecs.ecs_api import ACTIONS, EcsApi, service_model
+from montemap.ecs.service import stopped_by_server
+from montemap.engine.entry_keys import entry_key
 from montemap.errors import RUNTIME, ApiError, StatesError
 
 if TYPE_CHECKING:
@@ -99,6 +103,8 @@ class EcsIntegration:
         self.api = api
 
     async def __call__(self, run: ExecutionRun, frame: FrameRow, call: TaskCall) -> Any:
+        if call.resource == f"{PREFIX}runTask":
+            return await run_task_once(self, call.arguments, entry_key(run, frame).hex())
         return await self.call(call.resource, call.arguments)
 
     async def call(self, resource: str, arguments: Any) -> Any:
@@ -141,6 +147,34 @@ class EcsIntegration:
         return to_result(operation.output_shape, result)
 
 
+#: How many tasks stopped by a server shutting down or restarting a state entry may go
+#: through before its next run gives up finding them and starts another anyway.
+_MAX_SERVER_STOPS = 100
+
+
+async def run_task_once(sdk: EcsIntegration, arguments: Any, token: str | None) -> Any:
+    """RunTask for a state entry, with ``token`` as its ``ClientToken`` (unless
+    ``arguments`` has one): a state run again after a restart gets the task it started
+    before (:mod:`montemap.ecs.run_tokens`) instead of a second one. A task that the
+    server stopped (shutting down, or restarting after a crash) did not finish its work:
+    then a new task is started, under a token derived from the stopped one, so each
+    further restart finds that one in turn."""
+    if token is None or not isinstance(arguments, dict) or "ClientToken" in arguments:
+        return await sdk.call(f"{PREFIX}runTask", arguments)
+    for _ in range(_MAX_SERVER_STOPS):
+        started = await sdk.call(f"{PREFIX}runTask", {**arguments, "ClientToken": token})
+        stopped = [
+            t["TaskArn"]
+            for t in started.get("Tasks") or []
+            if (task := sdk.api.store.get_task(t["TaskArn"].rsplit("/", 1)[-1])) is not None
+            and stopped_by_server(task)
+        ]
+        if not stopped:
+            return started
+        token = hashlib.sha256(f"{token}|{stopped[0]}".encode()).hexdigest()
+    return await sdk.call(f"{PREFIX}runTask", arguments)
+
+
 #: The optimized ECS integration: ``ecs:runTask`` (request-response), ``.sync`` (run the
 #: task and wait until it stops) and ``.waitForTaskToken`` (run it, then wait for a callback).
 RUN_TASK_PREFIX = "arn:aws:states:::ecs:runTask"
@@ -167,9 +201,24 @@ class EcsRunTaskIntegration:
         self.sdk = EcsIntegration(api)
 
     async def __call__(self, run: ExecutionRun, frame: FrameRow, call: TaskCall) -> Any:
-        return await self.call(call.resource, call.arguments)
+        return await self.call(
+            call.resource,
+            call.arguments,
+            client_token=entry_key(run, frame).hex(),
+            closing=lambda: run.engine.closing,
+        )
 
-    async def call(self, resource: str, arguments: Any) -> Any:
+    async def call(
+        self,
+        resource: str,
+        arguments: Any,
+        *,
+        client_token: str | None = None,
+        closing: Callable[[], bool] = lambda: False,
+    ) -> Any:
+        """Run the task; ``client_token`` (when ``arguments`` has no ``ClientToken``)
+        makes a second call for the same state entry find the task the first started;
+        ``closing()`` true means the server is shutting down (the task is left to it)."""
         pattern = resource[len(RUN_TASK_PREFIX) :]
         if not resource.startswith(RUN_TASK_PREFIX) or pattern not in _RUN_TASK_PATTERNS:
             raise StatesError(
@@ -177,7 +226,7 @@ class EcsRunTaskIntegration:
                 f"The resource '{resource}' is not supported (ECS: {RUN_TASK_PREFIX},"
                 f" {RUN_TASK_PREFIX}.sync, {RUN_TASK_PREFIX}.waitForTaskToken).",
             )
-        started = await self.sdk.call(f"{PREFIX}runTask", arguments)
+        started = await run_task_once(self.sdk, arguments, client_token)
         if pattern != ".sync":
             return started
         tasks = started.get("Tasks") or []
@@ -198,6 +247,8 @@ class EcsRunTaskIntegration:
         try:
             await self.api.manager.wait_until(stopped, _FOREVER)
         except asyncio.CancelledError:
+            if closing():  # a server shutting down stops its tasks itself
+                raise
             with contextlib.suppress(ApiError):
                 await self.api.handle_ecs(
                     "StopTask",

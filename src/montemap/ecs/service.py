@@ -69,7 +69,29 @@ PRUNE_EVERY_S = 60.0
 #: (a service scaled out and in again and again) cannot grow the table.
 MAX_STOPPED_TASKS = 10_000
 
-__all__ = ["DEFAULT_STOP_GRACE_S", "Backoff", "ServiceManager", "process_start_ticks"]
+#: Why the tasks a server leaves are stopped: at its shutdown, and by the next server
+#: after a crash (the processes die with the server that started them).
+SHUTDOWN_REASON = "Server shutting down"
+RESTARTED_REASON = "Task stopped because the server that ran it restarted"
+
+__all__ = [
+    "DEFAULT_STOP_GRACE_S",
+    "RESTARTED_REASON",
+    "SHUTDOWN_REASON",
+    "Backoff",
+    "ServiceManager",
+    "process_start_ticks",
+    "stopped_by_server",
+]
+
+
+def stopped_by_server(task: TaskRecord) -> bool:
+    """Whether ``task`` was stopped because its server stopped, not by its own end or a
+    request: its work may be unfinished."""
+    return task.stop_code == "ServiceSchedulerInitiated" and task.stopped_reason in (
+        SHUTDOWN_REASON,
+        RESTARTED_REASON,
+    )
 
 
 class ServiceManager(TaskRunner):
@@ -161,7 +183,7 @@ class ServiceManager(TaskRunner):
             desired_status="STOPPED",
             stopped_at=time.time(),
             stop_code="ServiceSchedulerInitiated",
-            stopped_reason="Task stopped because the server that ran it restarted",
+            stopped_reason=RESTARTED_REASON,
         )
         for task in leftovers:
             if task.pid is not None or self.cgroups.support.limits_enforced:
@@ -177,7 +199,7 @@ class ServiceManager(TaskRunner):
         if self._loop_task is not None:
             self._wake.set()  # let a pass in progress finish (it may be spawning a process)
             await self._loop_task
-        reason = "Server shutting down"
+        reason = SHUTDOWN_REASON
         lives = list(self._live.values())
         records = {t.id: t for t in self.store.tasks(live=True)}
         self.store.update_tasks(
