@@ -8,10 +8,12 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from montemap.testing import MontemapServer
+from montemap.testing import MontemapServer, eventually
+from tests.cloudformation.helpers import finished, outputs
 
 TRUST = json.dumps(
     {
@@ -260,3 +262,91 @@ def test_role_names_are_unique_whatever_their_case(iam: Any) -> None:
         "EntityAlreadyExists",
         f"Role with name {name} already exists.",
     )
+
+
+def test_the_boto3_resource_walks_from_policies_to_roles(
+    iam: Any, cfn_server: MontemapServer
+) -> None:
+    """``Policy.attached_roles``, ``Policy.versions`` and ``Role.instance_profiles`` are
+    ListEntitiesForPolicy, ListPolicyVersions and ListInstanceProfilesForRole."""
+    session: Any = boto3.session.Session()
+    resource = session.resource(
+        "iam",
+        endpoint_url=cfn_server.url,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    role = resource.Role(_role(iam))
+    policy = resource.create_policy(
+        PolicyName=f"walk-{uuid.uuid4().hex[:8]}", PolicyDocument=POLICY
+    )
+    role.attach_policy(PolicyArn=policy.arn)
+    aws_managed = "arn:aws:iam::aws:policy/ReadOnlyAccess"
+    role.attach_policy(PolicyArn=aws_managed)
+    assert [r.name for r in policy.attached_roles.all()] == [role.name]
+    assert [(v.version_id, v.is_default_version) for v in policy.versions.all()] == [("v1", True)]
+    assert list(role.instance_profiles.all()) == []
+    entities = iam.list_entities_for_policy(PolicyArn=aws_managed)
+    assert role.name in [r["RoleName"] for r in entities["PolicyRoles"]]
+    assert (entities["PolicyGroups"], entities["PolicyUsers"]) == ([], [])
+    assert (
+        iam.list_entities_for_policy(PolicyArn=policy.arn, EntityFilter="User")["PolicyRoles"] == []
+    )
+    missing = f"arn:aws:iam::123456789012:policy/none-{uuid.uuid4().hex[:6]}"
+    assert _refused(iam.list_entities_for_policy, PolicyArn=missing)[:2] == (404, "NoSuchEntity")
+    status, code, message = _refused(iam.get_policy, PolicyArn=aws_managed)
+    assert (status, code) == (404, "NoSuchEntity") and "AWS managed" in message
+
+
+def test_instance_profiles_from_a_template_are_read_for_their_role(
+    iam: Any, cfn_server: MontemapServer
+) -> None:
+    cfn = cfn_server.client("cloudformation")
+    stack = f"profiles-{uuid.uuid4().hex[:6]}"
+    template = {
+        "Resources": {
+            "Role": {
+                "Type": "AWS::IAM::Role",
+                "Properties": {"AssumeRolePolicyDocument": json.loads(TRUST)},
+            },
+            "Profile": {
+                "Type": "AWS::IAM::InstanceProfile",
+                "Properties": {"Path": "/fleet/", "Roles": [{"Ref": "Role"}]},
+            },
+        },
+        "Outputs": {"Role": {"Value": {"Ref": "Role"}}, "Profile": {"Value": {"Ref": "Profile"}}},
+    }
+    cfn.create_stack(
+        StackName=stack, TemplateBody=json.dumps(template), Capabilities=["CAPABILITY_IAM"]
+    )
+    done = finished(cfn, stack)
+    assert done["StackStatus"] == "CREATE_COMPLETE"
+    names = outputs(done)
+    listed = iam.list_instance_profiles_for_role(RoleName=names["Role"])["InstanceProfiles"]
+    assert [p["InstanceProfileName"] for p in listed] == [names["Profile"]]
+    profile = iam.get_instance_profile(InstanceProfileName=names["Profile"])["InstanceProfile"]
+    assert profile["Path"] == "/fleet/"
+    assert profile["Arn"] == f"arn:aws:iam::123456789012:instance-profile/{names['Profile']}"
+    assert profile["InstanceProfileId"].startswith("AIPA")
+    assert [r["RoleName"] for r in profile["Roles"]] == [names["Role"]]
+    assert "Description" not in iam.get_role(RoleName=names["Role"])["Role"]  # none given
+    assert names["Profile"] in [
+        p["InstanceProfileName"]
+        for p in iam.list_instance_profiles(PathPrefix="/fleet/")["InstanceProfiles"]
+    ]
+    assert _refused(iam.delete_role, RoleName=names["Role"]) == (
+        409,
+        "DeleteConflict",
+        "Cannot delete entity, must remove roles from instance profile first.",
+    )
+    assert _refused(iam.get_instance_profile, InstanceProfileName="none")[:2] == (
+        404,
+        "NoSuchEntity",
+    )
+    cfn.delete_stack(StackName=stack)  # the profile goes first, then its role
+    eventually(lambda: _gone(iam, names["Role"]), timeout=60, what="the stack's role deleted")
+
+
+def _gone(iam: Any, role: str) -> bool:
+    return role not in [r["RoleName"] for r in iam.list_roles(MaxItems=1000)["Roles"]]

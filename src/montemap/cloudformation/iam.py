@@ -7,6 +7,7 @@ them up (GetRole, CreateServiceLinkedRole...) get the answers AWS gives.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import string
@@ -75,9 +76,10 @@ class IamStore:
             "Arn": f"arn:aws:iam::{self.account}:role{path}{name}",
             "CreateDate": time.time(),
             "AssumeRolePolicyDocument": quote(_document(trust or {})),
-            "Description": description,
             "MaxSessionDuration": 3600,
         }
+        if description:  # IAM shows no Description where none was given
+            role["Description"] = description
         self.db.statement(
             "INSERT INTO iam_roles (name, doc) VALUES (?, ?)", (name, json.dumps(role))
         )
@@ -166,6 +168,30 @@ class IamStore:
 
     def drop_record(self, arn: str) -> None:
         self.db.statement("DELETE FROM iam_records WHERE arn = ?", (arn,))
+
+    def instance_profiles(self) -> list[dict[str, Any]]:
+        """Instance profiles (templates' records) as IAM shows them, their roles in full."""
+        profiles = []
+        for record in self.records("instance-profile"):
+            arn = str(record["Arn"])
+            roles = []
+            for name in record.get("Roles") or []:
+                try:
+                    roles.append(self.get_role(str(name)))
+                except ApiError:
+                    continue  # a role deleted outside the template
+            profiles.append(
+                {
+                    "Path": str(record.get("Path") or "/"),
+                    "InstanceProfileName": arn.rsplit("/", 1)[-1],
+                    "InstanceProfileId": "AIPA"
+                    + hashlib.sha256(arn.encode()).hexdigest()[:17].upper(),
+                    "Arn": arn,
+                    "CreateDate": record.get("CreateDate") or time.time(),
+                    "Roles": roles,
+                }
+            )
+        return profiles
 
 
 # ---------------------------------------------------------------------------- the API

@@ -1,7 +1,8 @@
 """The IAM query API (version 2010-05-08) over :class:`~montemap.cloudformation.iam.IamStore`.
 
-Roles, their inline and attached policies, customer managed policies and role
-tags, with the checks and error codes IAM's API reference gives: names match
+Roles, their inline and attached policies, customer managed policies (one
+version, ``v1``) and the roles they are attached to, role tags, and the
+instance profiles templates create (read only), with the checks and error codes IAM's API reference gives: names match
 ``[\\w+=,.@-]+`` (roles 1-64, policies 1-128), paths are ``/`` or ``/.../``,
 policy documents must be JSON (``MalformedPolicyDocument``), a missing entity
 is ``NoSuchEntity`` (404), a duplicate ``EntityAlreadyExists`` (409), and a
@@ -183,6 +184,12 @@ def _delete_role(iam: IamStore, params: dict[str, Any]) -> dict[str, Any]:
         raise ApiError(
             "DeleteConflict", "Cannot delete entity, must detach all policies first.", status=409
         )
+    if _profiles_of(iam, name):
+        raise ApiError(
+            "DeleteConflict",
+            "Cannot delete entity, must remove roles from instance profile first.",
+            status=409,
+        )
     iam.delete_role(name)
     return {}
 
@@ -315,6 +322,13 @@ def _policy_arn(params: dict[str, Any]) -> str:
 
 
 def _not_attachable(arn: str) -> ApiError:
+    if ":iam::aws:" in arn:  # attached by ARN, but nothing is known of its versions
+        return ApiError(
+            "NoSuchEntity",
+            f"Policy {arn} does not exist or is not attachable: montemap keeps no catalogue "
+            "of AWS managed policies (any attaches by its ARN; none can be read).",
+            status=404,
+        )
     return ApiError(
         "NoSuchEntity", f"Policy {arn} does not exist or is not attachable.", status=404
     )
@@ -460,6 +474,61 @@ def _policy_path(arn: str) -> str:
     return arn.split(":policy", 1)[1].rsplit("/", 1)[0] + "/"
 
 
+def _list_entities(iam: IamStore, params: dict[str, Any]) -> dict[str, Any]:
+    """The roles a policy is attached to (montemap has no users or groups)."""
+    arn = _policy_arn(params)
+    if ":iam::aws:" not in arn:
+        _managed(iam, params)
+    roles = iam.list_roles(str(params.get("PathPrefix") or "/"))
+    if params.get("EntityFilter") in ("User", "Group"):
+        roles = []
+    attached = [
+        {"RoleName": r["RoleName"], "RoleId": r["RoleId"]}
+        for r in roles
+        if arn in iam.attached_policies(str(r["RoleName"]))
+    ]
+    page = _paged("PolicyRoles", attached, lambda r: str(r["RoleName"]), params)
+    return {**page, "PolicyGroups": [], "PolicyUsers": []}
+
+
+def _list_policy_versions(iam: IamStore, params: dict[str, Any]) -> dict[str, Any]:
+    record = _managed(iam, params)
+    version = {
+        "VersionId": "v1",
+        "IsDefaultVersion": True,
+        "CreateDate": record.get("CreateDate") or time.time(),
+    }
+    return {"Versions": [version], "IsTruncated": False}
+
+
+# ---------------------------------------------------------------------------- instance profiles
+
+
+def _profiles_of(iam: IamStore, role: str) -> list[dict[str, Any]]:
+    return [p for p in iam.instance_profiles() if any(r["RoleName"] == role for r in p["Roles"])]
+
+
+def _profiles_for_role(iam: IamStore, params: dict[str, Any]) -> dict[str, Any]:
+    role = _required(params, "RoleName")
+    iam.get_role(role)
+    profiles = _profiles_of(iam, role)
+    return _paged("InstanceProfiles", profiles, lambda p: str(p["InstanceProfileName"]), params)
+
+
+def _get_instance_profile(iam: IamStore, params: dict[str, Any]) -> dict[str, Any]:
+    name = _required(params, "InstanceProfileName")
+    for profile in iam.instance_profiles():
+        if profile["InstanceProfileName"] == name:
+            return {"InstanceProfile": profile}
+    raise ApiError("NoSuchEntity", f"Instance Profile {name} cannot be found.", status=404)
+
+
+def _list_instance_profiles(iam: IamStore, params: dict[str, Any]) -> dict[str, Any]:
+    prefix = str(params.get("PathPrefix") or "/")
+    profiles = [p for p in iam.instance_profiles() if str(p["Path"]).startswith(prefix)]
+    return _paged("InstanceProfiles", profiles, lambda p: str(p["InstanceProfileName"]), params)
+
+
 ACTIONS: dict[str, Action] = {
     "GetRole": _get_role,
     "CreateRole": _create_role,
@@ -483,6 +552,11 @@ ACTIONS: dict[str, Action] = {
     "AttachRolePolicy": _attach_role_policy,
     "DetachRolePolicy": _detach_role_policy,
     "ListAttachedRolePolicies": _list_attached,
+    "ListEntitiesForPolicy": _list_entities,
+    "ListPolicyVersions": _list_policy_versions,
+    "ListInstanceProfilesForRole": _profiles_for_role,
+    "GetInstanceProfile": _get_instance_profile,
+    "ListInstanceProfiles": _list_instance_profiles,
 }
 
 

@@ -1,15 +1,24 @@
-"""The AWS query protocol (CloudFormation, IAM): form-encoded requests, XML responses.
+"""The AWS query protocol (CloudFormation, IAM, STS): form-encoded requests, XML responses.
 
 Requests are read into the nested parameters botocore's input shapes
 describe (``Parameters.member.1.ParameterKey`` -> ``{"Parameters": [{...}]}``);
 results are written as XML following the output shapes, so the AWS CLI and
 boto3 parse them as they parse AWS's.
+
+:class:`QueryApp` is the one ASGI application of the three services: it reads
+the body, authenticates (SigV4 scoped to its service when the server has keys;
+a refusal carries the code the query protocol's Common Errors give it, e.g.
+``InvalidClientTokenId``, HTTP 403), finds the operation, runs it and answers
+XML; each action is given the request's :class:`Signer` (who signed it).
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
@@ -17,7 +26,15 @@ from xml.sax.saxutils import escape
 
 import botocore.session
 from botocore.model import ListShape, MapShape, OperationModel, ServiceModel, Shape, StructureShape
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
+from montemap.api import protocol, sigv4
+from montemap.api.app import Authenticator
+from montemap.api.credentials import SigV4Authenticator
+from montemap.api.errors import REFUSALS, to_api_error
+from montemap.api.hosts import may_start_processes
 from montemap.errors import ApiError
 
 NAMESPACES = {
@@ -41,7 +58,15 @@ def operation(service: str, name: str) -> OperationModel | None:
 
 
 def form(body: bytes) -> dict[str, str]:
-    fields = parse_qs(body.decode("utf-8"), keep_blank_values=True)
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ApiError(
+            "InvalidQueryParameter",
+            f"The request body is not form-encoded UTF-8 text (byte {exc.start} is not UTF-8)",
+            status=400,
+        )
+    fields = parse_qs(text, keep_blank_values=True)
     return {k: v[-1] for k, v in fields.items()}
 
 
@@ -156,3 +181,124 @@ def error_xml(service: str, error: ApiError) -> tuple[str, str]:
         f"<RequestId>{request_id}</RequestId></ErrorResponse>"
     )
     return body, request_id
+
+
+# ------------------------------------------------------------------ the application
+
+#: Largest request body by default (a CloudFormation template body of up to 1 MB, encoded).
+MAX_BODY = 4 * 1024 * 1024
+#: The SigV4 refusals under the names the query protocol's Common Errors give them
+#: (the same for CloudFormation, IAM and STS), with their HTTP statuses.
+AUTH_CODES: dict[str, tuple[str, int]] = {
+    sigv4.MISSING_TOKEN: ("MissingAuthenticationToken", 403),
+    sigv4.INCOMPLETE_SIGNATURE: ("IncompleteSignature", 400),
+    sigv4.UNRECOGNIZED_CLIENT: ("InvalidClientTokenId", 403),
+    sigv4.INVALID_SIGNATURE: ("SignatureDoesNotMatch", 403),
+    "ExpiredToken": ("ExpiredToken", 403),
+}
+
+
+@dataclass(frozen=True)
+class Signer:
+    """The credentials a request names (checked already when the server has keys)."""
+
+    access_key_id: str | None
+    session_token: str | None
+
+
+def signer(request: Request) -> Signer:
+    """Who signed ``request``: its access key id and its session token, when it names them."""
+    key_id: str | None = None
+    header = request.headers.get("authorization")
+    if header:
+        try:
+            key_id = sigv4.parse_authorization(header).access_key_id
+        except ApiError:
+            key_id = None  # a server without keys takes any Authorization
+    return Signer(key_id, request.headers.get("x-amz-security-token"))
+
+
+#: An action run on its parameters, knowing who signed the request.
+Call = Callable[[str, dict[str, Any], Signer], Awaitable[dict[str, Any]]]
+
+
+def auth_error(exc: ApiError) -> ApiError:
+    """A refused signature as the query protocol answers it."""
+    code, status = AUTH_CODES.get(exc.code, (exc.code, exc.status))
+    return ApiError(code, exc.message, status=status)
+
+
+def xml_response(service: str, error: ApiError) -> Response:
+    text, request_id = error_xml(service, error)
+    return Response(text, error.status, {"x-amzn-RequestId": request_id}, "text/xml")
+
+
+class QueryApp:
+    """One query-protocol service: ``service`` is its SigV4 name and botocore model name.
+
+    ``call`` runs an action on its parameters and the request's :class:`Signer`
+    (STS answers with the caller's identity); ``process_starting`` names the
+    actions whose input becomes something the host runs (they must pass
+    :func:`~montemap.api.hosts.may_start_processes`).
+    """
+
+    def __init__(
+        self,
+        service: str,
+        call: Call,
+        authenticator: Authenticator | None,
+        *,
+        max_body: int = MAX_BODY,
+        process_starting: frozenset[str] = frozenset(),
+    ) -> None:
+        self.service = service
+        self.call = call
+        self.authenticator = authenticator
+        self.max_body = max_body
+        self.process_starting = process_starting
+        self.log = logging.getLogger(f"montemap.{service}")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await self.respond(Request(scope, receive))
+        await response(scope, receive, send)
+
+    async def respond(self, request: Request) -> Response:
+        try:
+            body = await protocol.read_body(request, self.max_body)
+            try:
+                await self._authenticate(request, body)
+            except ApiError as exc:
+                return xml_response(self.service, auth_error(exc))
+            fields = form(body)
+            action = fields.get("Action", "")
+            if not action:
+                raise ApiError("MissingAction", "The request must name an Action", status=400)
+            op = operation(self.service, action)
+            if op is None:
+                raise ApiError("InvalidAction", f"Could not find operation {action}", status=400)
+            if action in self.process_starting:
+                may_start_processes(request.scope)
+            params = read_params(op.input_shape, fields)
+            result = await self.call(action, params, signer(request))
+            text, request_id = response_xml(self.service, op, result)
+            return Response(text, 200, {"x-amzn-RequestId": request_id}, "text/xml")
+        except REFUSALS as exc:
+            return xml_response(self.service, to_api_error(exc))
+        except ClientDisconnect:
+            return Response(status_code=400)
+        except Exception:
+            self.log.exception("internal error in %s request", self.service)
+            error = ApiError(
+                "InternalFailure",
+                "The request processing has failed because of an internal error",
+                status=500,
+            )
+            return xml_response(self.service, error)
+
+    async def _authenticate(self, request: Request, body: bytes) -> None:
+        auth = self.authenticator
+        if auth is None:
+            return
+        if isinstance(auth, SigV4Authenticator):  # one verifier, scoped to this service
+            auth = auth.for_service(self.service)
+        await auth(request, body)
