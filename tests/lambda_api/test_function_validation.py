@@ -185,3 +185,24 @@ def test_wrongly_typed_fields_are_refused_not_failed(
             "InvalidParameterValueException",
             "ValidationException",
         )
+
+
+def test_durable_functions_are_refused_naming_the_feature(lambda_client: Any) -> None:
+    """A durable function (``DurableConfig``) needs Lambda's checkpoint service, which is not
+    served: CreateFunction and UpdateFunctionConfiguration say so rather than create a plain
+    function that would run its workflow once, unrecorded."""
+    durable = {"ExecutionTimeout": 3600, "RetentionPeriodInDays": 7}
+    code, message = _refusal(
+        create, client=lambda_client, name="t-durable", files=CODE, DurableConfig=durable
+    )
+    assert code == "InvalidParameterValueException"
+    assert "DurableConfig" in message and "durable functions" in message
+    create(lambda_client, "t-durable-later", CODE)
+    code, message = _refusal(
+        lambda_client.update_function_configuration,
+        FunctionName="t-durable-later",
+        DurableConfig=durable,
+    )
+    assert code == "InvalidParameterValueException" and "durable functions" in message
+    names = [f["FunctionName"] for f in lambda_client.list_functions(MaxItems=10000)["Functions"]]
+    assert "t-durable" not in names

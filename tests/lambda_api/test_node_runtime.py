@@ -144,3 +144,47 @@ def test_node_handler_may_name_a_nested_export(lambda_client: Any) -> None:
     payload, _, _ = _invoke(lambda_client, "node-nested-missing")
     assert payload["errorType"] == "Runtime.HandlerNotFound"
     assert payload["errorMessage"] == "index.handlers.main is undefined or not exported"
+
+
+_CALLBACK_STYLE = """
+exports.handler = (event, context, callback) => { callback(null, 'called back'); };
+"""
+
+
+def test_nodejs24_refuses_callback_style_handlers(lambda_client: Any) -> None:
+    """Lambda's nodejs24.x runtime removed callback-based handlers: one that declares a third
+    parameter fails to start (``Init Error``); async and response-streaming handlers run, and
+    nodejs22.x still calls back."""
+    for runtime in ("nodejs24.x", "nodejs22.x"):
+        name = f"node-callback-{runtime.replace('.', '-')}"
+        create(lambda_client, name, {"index.js": _CALLBACK_STYLE}, Runtime=runtime)
+        payload, response, lines = _invoke(lambda_client, name)
+        if runtime == "nodejs22.x":
+            assert payload == "called back"
+            continue
+        assert response["FunctionError"] == "Unhandled"
+        assert payload["errorType"] == "Runtime.CallbackHandlerDeprecated"
+        assert payload["errorMessage"].startswith(
+            "ERROR: AWS Lambda has removed support for callback-based function handlers "
+            "starting with Node.js 24."
+        )
+        assert any("\tERROR\tInit Error \t" in line for line in lines)
+    create(
+        lambda_client,
+        "node24-async",
+        {
+            "index.mjs": """
+            export const handler = async (event, context) => ({ ok: context.functionName });
+            export const streamed = awslambda.streamifyResponse(async (event, stream, context) => {
+              stream.end('streamed');
+            });
+            """
+        },
+        Runtime="nodejs24.x",
+    )
+    assert _invoke(lambda_client, "node24-async")[0] == {"ok": "node24-async"}
+    lambda_client.update_function_configuration(
+        FunctionName="node24-async", Handler="index.streamed"
+    )
+    response = lambda_client.invoke(FunctionName="node24-async")
+    assert response["Payload"].read() == b"streamed"

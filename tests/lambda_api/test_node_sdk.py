@@ -190,6 +190,25 @@ def test_a_client_not_installed_is_an_import_error(
     assert "'@aws-sdk/client-dynamodb'" in error["errorMessage"]
 
 
+@pytest.mark.parametrize(("runtime", "file", "source"), [
+    ("nodejs16.x", "index.js", "const AWS = require('aws-sdk');\nexports.handler = async () => 1;\n"),
+    ("nodejs20.x", "index.mjs", "import AWS from 'aws-sdk';\nexport const handler = async () => 1;\n"),
+], ids=["require", "import"])  # fmt: skip
+def test_the_v2_sdk_missing_is_named(
+    lambda_client: Any, sdk_installed: None, runtime: str, file: str, source: str
+) -> None:
+    """Code written for Lambda's older runtimes, which bundled the v2 SDK (``aws-sdk``), gets
+    Lambda's import error and a line saying what to do here."""
+    name = f"node-sdk-v2-{runtime.replace('.', '-')}"
+    create(lambda_client, name, {file: source}, Runtime=runtime, Timeout=30)
+    response = lambda_client.invoke(FunctionName=name, Payload=b"{}")
+    error = json.loads(response["Payload"].read())
+    assert error["errorType"] == "Runtime.ImportModuleError"
+    assert "'aws-sdk'" in error["errorMessage"]
+    assert "AWS SDK for JavaScript v2" in error["errorMessage"]
+    assert "@aws-sdk/client-" in error["errorMessage"]
+
+
 STACK = """
 Resources:
   Bucket:

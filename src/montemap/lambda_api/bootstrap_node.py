@@ -87,11 +87,59 @@ function fail(err, label = 'Invoke Error') {
   logLine('ERROR', `${label} \t` + JSON.stringify({ errorType: type, errorMessage: message, stack: doc.trace }));
   finish({ error: doc });
 }
+// What a response-streaming handler wrote (Buffers), sent as the payload's raw bytes.
+function succeedRaw(chunks, contentType) {
+  finish({ payloadBase64: Buffer.concat(chunks).toString('base64'), contentType });
+}
 function succeed(value) {
   let text;
   try { text = JSON.stringify(value === undefined ? null : value); }
   catch (e) { return finish({ error: errorDoc('Runtime.MarshalError', 'Unable to stringify response body: ' + e.message) }); }
   finish({ payload: text });
+}
+
+// Lambda's `awslambda` global for response streaming: streamifyResponse marks a handler
+// that is called as handler(event, responseStream, context); a plain Invoke answers what it
+// wrote, buffered. HttpResponseStream.from puts its metadata prelude (JSON, then 8 NUL
+// bytes) before the first bytes written, as Lambda's runtime does.
+const STREAMING = Symbol.for('aws.lambda.runtime.handler.streaming');
+function responseStream() {
+  const chunks = [];
+  let prelude = null;
+  const flushPrelude = () => { if (prelude !== null) { chunks.push(prelude); prelude = null; } };
+  const stream = new (require('stream').Writable)({
+    write(chunk, encoding, next) { flushPrelude(); chunks.push(Buffer.from(chunk, encoding)); next(); },
+    final(next) { flushPrelude(); next(); },
+  });
+  stream.contentType = 'application/octet-stream';
+  stream.setContentType = (type) => { stream.contentType = String(type); };
+  stream.setPrelude = (metadata) => {
+    prelude = Buffer.concat([Buffer.from(JSON.stringify(metadata)), Buffer.alloc(8)]);
+  };
+  stream.chunks = chunks;
+  return stream;
+}
+globalThis.awslambda = {
+  streamifyResponse: (handler) => { handler[STREAMING] = 'response'; return handler; },
+  HttpResponseStream: {
+    from(stream, metadata) {
+      stream.setContentType('application/vnd.awslambda.http-integration-response');
+      stream.setPrelude(metadata);
+      return stream;
+    },
+  },
+};
+// A streaming handler's call: the payload is every byte written. A stream the handler left
+// open once its promise settled (work it started may still write, an un-awaited pipeline)
+// is ended when the event loop has nothing left to do.
+async function invokeStreaming(handler, event, context) {
+  const stream = responseStream();
+  const ended = new Promise((resolve, reject) => { stream.on('finish', resolve); stream.on('error', reject); });
+  await handler(event, stream, context);
+  if (!stream.writableEnded) pending = () => { pending = null; stream.end(); };
+  await ended;
+  pending = null;
+  succeedRaw(stream.chunks, stream.contentType);
 }
 
 // `import` ignores NODE_PATH: once the usual resolution (the function's own
@@ -131,6 +179,11 @@ function isEsModule(file) {
     if (path.dirname(dir) === dir) return false;
   }
 }
+// Lambda's nodejs16.x and older runtimes bundled the v2 SDK; code written for them names
+// it, and it is not installed here (nor in Lambda's later runtimes).
+const V2_SDK_HINT = "\n(The AWS SDK for JavaScript v2, 'aws-sdk', which Lambda's nodejs16.x and " +
+  'older runtimes bundled, is not installed here: package it with the function, or use the ' +
+  'v3 clients (@aws-sdk/client-*), as Lambda\'s nodejs18.x and later runtimes ask.)';
 // The hook's loader thread costs some 30 ms a start, so only ES module handlers
 // (whose imports need it) get it; CommonJS ones require through NODE_PATH.
 async function loadFile(file) {
@@ -141,7 +194,8 @@ async function loadFile(file) {
   } catch (e) {
     // A module the handler's file needs and nothing provides: Lambda's error.
     if (e && (e.code === 'MODULE_NOT_FOUND' || e.code === 'ERR_MODULE_NOT_FOUND')) {
-      throw Object.assign(new Error(`${e.name}: ${e.message}`), { name: 'Runtime.ImportModuleError' });
+      const hint = /Cannot find (module|package) 'aws-sdk'/.test(e.message) ? V2_SDK_HINT : '';
+      throw Object.assign(new Error(`${e.name}: ${e.message}${hint}`), { name: 'Runtime.ImportModuleError' });
     }
     if (e instanceof SyntaxError) {
       throw Object.assign(new Error(`SyntaxError: ${e.message}`), { name: 'Runtime.UserCodeSyntaxError' });
@@ -177,9 +231,23 @@ async function load(spec) {
   return handler;
 }
 
+// Lambda's nodejs24.x and later runtimes refuse a handler declaring a callback parameter
+// (three or more; a response-streaming one aside) before any invocation: an Init Error.
+function callbackDeprecated(handler) {
+  const major = Number((/nodejs(\d+)/.exec(process.env.AWS_EXECUTION_ENV || '') || [])[1]);
+  if (!(major >= 24) || handler[STREAMING] === 'response' || handler.length < 3) return null;
+  return Object.assign(new Error('ERROR: AWS Lambda has removed support for callback-based ' +
+    'function handlers starting with Node.js 24. You need to modify this function to use a ' +
+    'supported handler signature to use Node.js 24 or later. For more information see ' +
+    'https://docs.aws.amazon.com/lambda/latest/dg/nodejs-handler.html.'),
+    { name: 'Runtime.CallbackHandlerDeprecated' });
+}
+
 async function main() {
   let handler;
   try { handler = await load(process.env._HANDLER); } catch (e) { return fail(e, 'Uncaught Exception'); }
+  const deprecated = callbackDeprecated(handler);
+  if (deprecated !== null) return fail(deprecated, 'Init Error');
   const event = JSON.parse(fs.readFileSync(eventFile, 'utf8'));
   const context = {
     callbackWaitsForEmptyEventLoop: true,
@@ -206,6 +274,9 @@ async function main() {
     else send();
   };
   currentRequestId = requestId;
+  if (handler[STREAMING] === 'response') {
+    try { return await invokeStreaming(handler, event, context); } catch (e) { return fail(e); }
+  }
   try {
     const result = handler(event, context, callback);
     // A result the callback already gave (and waits to send) wins over a returned one.

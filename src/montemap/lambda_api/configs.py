@@ -12,11 +12,14 @@ import json
 import re
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import botocore.loaders
 
 from montemap.lambda_api.errors import constraint, invalid
+
+if TYPE_CHECKING:
+    from montemap.aws.mapping import HostMapping
 
 #: What a role, a handler and a description may be (Lambda's API model).
 _ROLE_RE = re.compile(r"arn:(aws[a-zA-Z-]*)?:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+")
@@ -188,6 +191,11 @@ def check_settings(params: dict[str, Any]) -> None:
         check_environment(params["Environment"])
     _check_text(params)
     _check_lists(params)
+    if params.get("DurableConfig") is not None:
+        raise invalid(
+            "DurableConfig is not supported here: durable functions (checkpointed, replayed "
+            "executions) are not served; use a Step Functions state machine, or a plain function"
+        )
 
 
 def _check_lists(params: dict[str, Any]) -> None:
@@ -282,6 +290,15 @@ def updated_config(config: dict[str, Any], params: dict[str, Any]) -> dict[str, 
     out["LastModified"] = now_text()
     out["RevisionId"] = new_revision()
     return out
+
+
+def unmapped_layers(config: dict[str, Any], mapping: HostMapping | None) -> tuple[str, ...]:
+    """The function's layers the server's mapping file names no host packages for (their
+    contents are not fetched, so nothing stands for them)."""
+    arns = [str(layer.get("Arn")) for layer in config.get("Layers") or []]
+    if mapping is None:
+        return tuple(arns)
+    return tuple(arn for arn in arns if mapping.layer_packages(arn) is None)
 
 
 def builtin_config(name: str, target: str, arn: str) -> dict[str, Any]:

@@ -25,9 +25,10 @@ from starlette.types import Receive, Scope, Send
 from montemap.api.credentials import SigV4Authenticator
 from montemap.api.errors import REFUSALS, to_api_error
 from montemap.api.hosts import may_start_processes
-from montemap.lambda_api import codeurl
+from montemap.lambda_api import codeurl, eventstream
 from montemap.lambda_api.errors import LambdaError, bad_content, error_response, invalid, too_large
 from montemap.lambda_api.names import parse_function_name
+from montemap.lambda_api.operations import operation_at
 from montemap.lambda_api.service import LambdaService
 
 log = logging.getLogger("montemap.lambda")
@@ -43,6 +44,8 @@ MAX_EVENT_PAYLOAD = 1024 * 1024
 #: Largest ``ClientContext`` (base64), Lambda's.
 MAX_CLIENT_CONTEXT = 3583
 _PREFIX = "/2015-03-31/functions"
+#: What an AWS SDK running in a function puts in its User-Agent (``exec-env/...``).
+_FUNCTION_AGENT = "exec-env/AWS_Lambda_"
 
 
 class Call:
@@ -86,6 +89,7 @@ class LambdaApp:
         self.authenticator = authenticator
         self.routes: list[tuple[str, re.Pattern[str], Handler]] = []
         fn, alias = rf"{_PREFIX}/(?P<fn>[^/]+)", r"(?P<alias>[^/]+)"
+        streaming = r"/2021-11-15/functions/(?P<fn>[^/]+)/response-streaming-invocations/?"
         tags, concurrency = (
             r"/2017-03-31/tags/(?P<arn>[^/]+)/?",
             r"functions/(?P<fn>[^/]+)/concurrency/?",
@@ -99,6 +103,7 @@ class LambdaApp:
             ("PUT", rf"{fn}/configuration/?", self.update_configuration),
             ("PUT", rf"{fn}/code/?", self.update_code),
             ("POST", rf"{fn}/invocations/?", self.invoke),
+            ("POST", streaming, self.invoke_streaming),
             ("POST", rf"{fn}/versions/?", self.publish_version),
             ("GET", rf"{fn}/versions/?", self.list_versions),
             ("POST", rf"{fn}/aliases/?", self.create_alias),
@@ -161,6 +166,14 @@ class LambdaApp:
                 "MethodNotAllowedException",
                 f"{request.method} is not allowed on {path}",
                 status=405,
+            )
+        operation = operation_at(request.method, path, request.query_params.keys())
+        if operation is not None:
+            raise LambdaError(
+                "UnknownOperationException",
+                f"Lambda's {operation} operation is not supported by montemap (docs/lambda.md "
+                "lists the operations served)",
+                status=404,
             )
         raise LambdaError(
             "UnknownOperationException",
@@ -305,13 +318,41 @@ class LambdaApp:
                 f"Unsupported InvocationType '{kind}': use RequestResponse, Event or DryRun"
             )
         context = _client_context(call.request.headers.get("x-amz-client-context"))
-        outcome, version = await self.service.invoke(ref, event, client_context=context)
+        outcome, version = await self.service.invoke(
+            ref, event, client_context=context, nested=_from_a_function(call.request)
+        )
         headers = {"X-Amz-Executed-Version": version}
         if outcome.function_error:
             headers["X-Amz-Function-Error"] = outcome.function_error
         if call.request.headers.get("x-amz-log-type") == "Tail":
             headers["X-Amz-Log-Result"] = outcome.log_tail
-        return Response(outcome.payload, 200, headers=headers, media_type="application/json")
+        return Response(outcome.body, 200, headers=headers, media_type="application/json")
+
+    async def invoke_streaming(self, call: Call) -> Response:
+        """InvokeWithResponseStream: the function's bytes as an event stream (sent once the
+        function has ended: the stream is buffered here, its events are Lambda's)."""
+        ref = parse_function_name(call.params["fn"], call.query("Qualifier"))
+        kind = call.request.headers.get("x-amz-invocation-type", "RequestResponse")
+        event = _event_text(call.body, "RequestResponse")
+        if kind == "DryRun":
+            self.service.resolve(ref)
+            return Response(status_code=204)
+        if kind != "RequestResponse":
+            raise invalid(f"Unsupported InvocationType '{kind}': use RequestResponse or DryRun")
+        context = _client_context(call.request.headers.get("x-amz-client-context"))
+        outcome, version = await self.service.invoke(
+            ref, event, client_context=context, nested=_from_a_function(call.request)
+        )
+        tail = outcome.log_tail if call.request.headers.get("x-amz-log-type") == "Tail" else None
+        headers = {"X-Amz-Executed-Version": version, "Content-Type": outcome.content_type}
+        return Response(eventstream.answer(outcome, tail), 200, headers=headers)
+
+
+def _from_a_function(request: Request) -> bool:
+    """Whether a synchronous Invoke comes from a running function: the AWS SDKs name the
+    ``AWS_EXECUTION_ENV`` a function gets (``AWS_Lambda_<runtime>``) in their User-Agent."""
+    agents = (request.headers.get(h, "") for h in ("user-agent", "x-amz-user-agent"))
+    return any(_FUNCTION_AGENT in agent for agent in agents)
 
 
 def _event_text(body: bytes, kind: str) -> str:

@@ -52,6 +52,8 @@ _SIGNAL_WORDS = {
     signal.SIGPIPE: "broken pipe",
     signal.SIGQUIT: "quit",
 }
+#: How many invocations may run in their callers' slots, per slot.
+LENT_PER_SLOT = 8
 _PYTHON_BOOTSTRAP = Path(__file__).with_name("bootstrap_python.py")
 _DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 
@@ -85,6 +87,8 @@ class Invocation:
     work_dir: Path | None = None
     #: The caller's ``ClientContext`` (JSON text of an object; "" when none).
     client_context: str = ""
+    #: The function's layers nothing stands for here (named when an import fails).
+    unmapped_layers: tuple[str, ...] = ()
 
 
 @dataclass
@@ -95,6 +99,15 @@ class Outcome:
     function_error: str | None = None
     error_type: str | None = None
     log: str = field(default="", repr=False)
+    #: The bytes a response-streaming handler wrote (any bytes, not only JSON), when it is one.
+    raw: bytes | None = field(default=None, repr=False)
+    #: The content type a response-streaming handler gave its stream.
+    content_type: str = "application/json"
+
+    @property
+    def body(self) -> bytes:
+        """The payload as Invoke answers it."""
+        return self.raw if self.raw is not None else self.payload.encode("utf-8")
 
     @property
     def log_tail(self) -> str:
@@ -122,6 +135,9 @@ class Runner:
         #: The AWS SDK for JavaScript clients Node.js functions find (``NODE_PATH``).
         self.node_modules = bootstrap_node.sdk_modules()
         self._slots = asyncio.Semaphore(limit)
+        #: Invocations running in their callers' slots (see :meth:`run`), bounded too: a
+        #: function that invokes itself must not start processes without end.
+        self._lent = asyncio.Semaphore(limit * LENT_PER_SLOT)
 
     def command(self, runtime: str) -> list[str]:
         """The interpreter and bootstrap for ``runtime``; InvalidRuntimeException if none."""
@@ -167,10 +183,16 @@ class Runner:
         }
         return env
 
-    async def run(self, call: Invocation) -> Outcome:
-        """Run the call to its end (or its timeout); never raises for the function's failures."""
+    async def run(self, call: Invocation, *, lent: bool = False) -> Outcome:
+        """Run the call to its end (or its timeout); never raises for the function's failures.
+
+        ``lent``: a running invocation waits for this one (a function's synchronous Invoke),
+        so this one runs in the caller's slot rather than waiting for a free one: callers
+        holding every slot would otherwise wait for their calls until they time out. (At
+        most ``LENT_PER_SLOT`` times as many run so: a function invoking itself ends there.)
+        """
         command = self.command(call.runtime)
-        async with self._slots:
+        async with self._lent if lent else self._slots:
             self.work_dir.mkdir(parents=True, exist_ok=True)
             scratch = Path(tempfile.mkdtemp(prefix="invoke-", dir=self.work_dir))
             try:
@@ -226,7 +248,14 @@ class Runner:
             message = f"RequestId: {call.request_id} Error: {_exit_words(code)}"
             return _failed({"errorType": "Runtime.ExitError", "errorMessage": message})
         if "error" in result:
-            return _failed(result["error"])
+            return _failed(_layer_hint(result["error"], call.unmapped_layers))
+        if "payloadBase64" in result:  # what a response-streaming handler wrote
+            raw = base64.b64decode(result["payloadBase64"])
+            if len(raw) > MAX_RESPONSE_BYTES:
+                return _too_large()
+            text = raw.decode("utf-8", errors="replace")
+            kind = str(result.get("contentType") or "application/octet-stream")
+            return Outcome(payload=text, raw=raw, content_type=kind)
         payload = str(result["payload"])
         if len(payload.encode("utf-8")) > MAX_RESPONSE_BYTES:
             return _too_large()
@@ -257,6 +286,19 @@ class Runner:
                     shutil.copyfileobj(printed, f)
                     f.write(end.encode())
         return tail.decode("utf-8", errors="replace")
+
+
+def _layer_hint(document: dict[str, Any], layers: tuple[str, ...]) -> dict[str, Any]:
+    """Lambda's import error, with a line naming the function's layers that are not fetched
+    here (what it could not import is likely theirs) and where to map them."""
+    if document.get("errorType") != "Runtime.ImportModuleError" or not layers:
+        return document
+    hint = (
+        f"\n(This function's layers are not fetched here: {', '.join(layers)}. The server's "
+        "mapping file may name host packages that stand for a layer: docs/lambda.md, "
+        '"Layers and other runtimes".)'
+    )
+    return {**document, "errorMessage": f"{document.get('errorMessage', '')}{hint}"}
 
 
 def _too_large() -> Outcome:

@@ -493,11 +493,18 @@ class LambdaService:
     # ------------------------------------------------------------------ invoking
 
     async def invoke(
-        self, ref: FunctionRef, event: str, *, wait: bool = False, client_context: str = ""
+        self,
+        ref: FunctionRef,
+        event: str,
+        *,
+        wait: bool = False,
+        client_context: str = "",
+        nested: bool = False,
     ) -> tuple[Outcome, str]:
         """Run the version ``ref`` names with ``event`` (JSON text); (outcome, executed version).
 
         An alias with weighted routing runs its second version for that share of calls.
+        A ``nested`` call (a running function's) runs in its caller's slot (``Runner.run``).
 
         Past the function's reserved concurrency the call is throttled, or (``wait``: an
         asynchronous invocation) waits for a running one to end."""
@@ -524,6 +531,7 @@ class LambdaService:
             request_id=request_id,
             event=event,
             client_context=client_context,
+            unmapped_layers=configs.unmapped_layers(config, self.host_mapping),
         )
         stand_in = self.stand_in(name, call.runtime)
         if stand_in is not None:
@@ -533,7 +541,7 @@ class LambdaService:
             )
         async with self.settings.running(name, wait=wait):
             with self.code_dirs.running(call.code_dir) as work_dir:
-                outcome = await self.runner.run(replace(call, work_dir=work_dir))
+                outcome = await self.runner.run(replace(call, work_dir=work_dir), lent=nested)
             if version == LATEST:  # the code it ran may have been replaced meanwhile
                 await asyncio.to_thread(self.code_dirs.sweep, name)
             return outcome, version
@@ -556,7 +564,11 @@ class LambdaService:
         except LambdaError as exc:
             raise StatesError(f"Lambda.{exc.code}", exc.message)
         error = outcome.error_type if outcome.function_error else None
-        return json.loads(outcome.payload), error, version
+        try:
+            payload = json.loads(outcome.payload)
+        except ValueError:  # a response-streaming handler's bytes need not be JSON
+            payload = outcome.payload
+        return payload, error, version
 
     def invoke_event(self, ref: FunctionRef, event: str) -> None:
         """Start an asynchronous invocation (``InvocationType: Event``); checks the name first."""
