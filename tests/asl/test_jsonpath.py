@@ -190,6 +190,48 @@ def test_invalid_paths(path: str) -> None:
         query(path, {})
 
 
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("$.store.book[?(@.price < 9.)].author", ["Rees", "Melville"]),
+        ("$.store.book[?(@.price > .9e1)].author", ["Waugh", "Tolkien"]),
+        ("$.store.book[?(@.price > -.5)].author", ["Rees", "Waugh", "Melville", "Tolkien"]),
+        ("$.store.book[?(@.price == 22.99)].author", ["Tolkien"]),
+    ],
+)
+def test_filter_numbers_as_java_reads_them(path: str, expected: list[str]) -> None:
+    # Jayway reads a filter's number with Java's BigDecimal, which takes ".85" and "5.".
+    assert validate_path(path) is None
+    assert query(path, STORE) == expected
+
+
+def test_a_leaf_multi_property_merges_each_match() -> None:
+    # Jayway merges ['a','b'] at a path's end into one object per node it applies to.
+    books = "$.store.book[*]['author','isbn']"
+    assert query(books, STORE) == [
+        {"author": "Rees"},
+        {"author": "Waugh"},
+        {"author": "Melville", "isbn": "0-553"},
+        {"author": "Tolkien", "isbn": "0-395"},
+    ]
+    assert query("$.store.book[?(@.isbn)]['isbn']", STORE) == ["0-553", "0-395"]
+    assert query("$['expensive','odd key']", STORE) == {
+        "expensive": 10,
+        "odd key": STORE["odd key"],
+    }
+
+
+def test_trailing_spaces_end_a_path() -> None:
+    # Jayway's path compiler (AWS's) trims them: a definition with "$$.Execution.Name "
+    # runs on AWS; a space inside a path is still an error.
+    assert validate_path("$.store.bicycle.color  ") is None
+    assert query("$.store.bicycle.color ", STORE) == "red"
+    assert query("$..author ", STORE) == ["Rees", "Waugh", "Melville", "Tolkien"]
+    assert is_reference_path("$.expensive ")
+    assert validate_path("$.store .bicycle") is not None
+    assert validate_path("$. ") is not None
+
+
 def test_deeply_nested_filter_is_rejected_not_crashing() -> None:
     path = "$[?(" + "!(" * 5000 + "@.a" + ")" * 5000 + ")]"
     assert "nested too deeply" in (validate_path(path) or "")
@@ -268,3 +310,18 @@ def test_to_json_text_matches_jackson(value: Any, text: str) -> None:
 def test_to_json_text_rejects_non_json() -> None:
     with pytest.raises(TypeError):
         to_json_text({"a": object()})
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        ("$.[0]", [{"x": 1}, {"y": 2}], {"x": 1}),
+        ("$.[?(@.x)].x", [{"x": 1}, {"y": 2}], [1]),
+        ("$.a.[1]", {"a": [5, 6]}, 6),
+        ("$.['a']", {"a": 3}, 3),
+    ],
+)
+def test_a_bracket_after_a_dot_reads_as_the_bracket(path: str, value: Any, expected: Any) -> None:
+    # AWS's JSONPath library reads `.[` as the bracket that follows (production
+    # definitions use `$.[?(@.x)].x` in ResultSelector).
+    assert query(path, value) == expected

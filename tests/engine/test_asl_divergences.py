@@ -78,3 +78,26 @@ def test_an_express_execution_times_out_after_five_minutes(tmp_path: Path) -> No
             await engine.close()
 
     assert asyncio.run(scenario()) == ("TIMED_OUT", "RUNNING")
+
+
+def test_paths_with_trailing_spaces_run_as_on_aws(tmp_path: Path) -> None:
+    definition = {
+        "StartAt": "P",
+        "States": {
+            "P": {
+                "Type": "Pass",
+                "Parameters": {"name.$": "$$.Execution.Name ", "v.$": "$.v  "},
+                "ResultPath": "$.r ",
+                "Next": "C",
+            },
+            "C": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.r.v ", "NumericEquals": 7, "Next": "Out"}],
+                "Default": "Out",
+            },
+            "Out": {"Type": "Pass", "OutputPath": "$.r ", "End": True},
+        },
+    }
+    done = run(tmp_path, definition, {"v": 7})
+    assert done.status == "SUCCEEDED", (done.error, done.cause)
+    assert json.loads(done.output or "null") == {"name": "e", "v": 7}

@@ -102,6 +102,32 @@ def test_sync_returns_the_described_child(sfn: Any, pattern: str) -> None:
         assert output["Output"] == {"got": {"n": 1}}
 
 
+@pytest.mark.parametrize(
+    ("pattern", "named"),
+    [
+        ("", "startExecution"),
+        (".sync", "startExecution.sync"),
+        (".sync:2", "startExecution.sync:2"),
+    ],
+)
+def test_task_events_name_the_service_and_the_whole_action(
+    sfn: Any, pattern: str, named: str
+) -> None:
+    child = _machine(sfn, CHILD)
+    parent = _parent(sfn, pattern, {"StateMachineArn": child, "Input": {}})
+    arn = sfn.start_execution(stateMachineArn=parent, input="{}")["executionArn"]
+    assert wait_for_execution(sfn, arn)["status"] == "SUCCEEDED"
+    events = sfn.get_execution_history(executionArn=arn)["events"]
+    named_by = {
+        e["type"]: (details["resourceType"], details["resource"])
+        for e in events
+        for key, details in e.items()
+        if key.startswith("task") and key.endswith("EventDetails")
+    }
+    assert {"TaskScheduled", "TaskStarted", "TaskSucceeded"} <= set(named_by)
+    assert set(named_by.values()) == {("states", named)}
+
+
 def test_input_given_as_a_string_is_the_childs_json_text(sfn: Any) -> None:
     child = _machine(sfn, CHILD)
     parent = _parent(sfn, ".sync:2", {"StateMachineArn": child, "Input": '{"a": [1, 2]}'})

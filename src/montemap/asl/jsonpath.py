@@ -171,7 +171,14 @@ class _Env:
 
 def _indefinite(parsed: syntax.ParsedPath, root: Any, env: _Env) -> list[Any]:
     nodes = [root]
-    for sel in parsed.selectors:
+    for at, sel in enumerate(parsed.selectors, start=1):
+        if at == len(parsed.selectors) and isinstance(sel, syntax.Names) and len(sel.names) > 1:
+            # Jayway merges a leaf multi-property into one object per match (``[*]['a','b']``)
+            return [
+                {name: node[name] for name in sel.names if name in node}
+                for node in nodes
+                if isinstance(node, dict)
+            ]
         nodes = [match for node in nodes for match in _select(sel, node, env)]
     return nodes
 

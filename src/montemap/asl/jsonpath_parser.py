@@ -42,6 +42,9 @@ _WORD_OPS = ("nin", "in", "subsetof", "anyof", "noneof", "size", "empty", "conta
 _NAME_STOP = set(".[( \t\n\r")
 _FILTER_NAME_STOP = _NAME_STOP | set(")=!<>&|,")
 _VARIABLE_CHARS = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: A filter's literal: a number as Jayway reads one (Java's BigDecimal: ``.85``, ``5.``,
+#: ``-.5`` and ``1e3`` too), ``true``, ``false`` or ``null``.
+_LITERAL = re.compile(r"-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|true\b|false\b|null\b")
 
 
 def _is_definite(selectors: tuple[Selector, ...]) -> bool:
@@ -120,6 +123,8 @@ class _Parser:
                 selectors.append(self.selector(in_filter))
             elif in_filter:
                 break
+            elif not self.text[self.pos :].strip(" "):
+                break  # trailing spaces: Jayway's path compiler (AWS's) trims them
             else:
                 raise _SyntaxError(f"unexpected '{char}' at position {self.pos}")
         chain = tuple(selectors)
@@ -141,8 +146,8 @@ class _Parser:
             if self.peek() == "*":
                 self.pos += 1
                 return Wildcard()
-            if self.peek() == "[":
-                raise _SyntaxError(f"unexpected '[' after '.' at position {self.pos}")
+            if self.peek() == "[":  # `$.[0]`, `$.[?(...)]`: AWS's library reads the bracket
+                return self.bracket()
             name = self.dot_name(in_filter)
             if self.peek(2) == "()":
                 if name != "length":
@@ -306,13 +311,14 @@ class _Parser:
             return self.regex()
         if char in ("[", "{"):
             return Literal(self.json_literal())
-        match = re.compile(r"-?\d+(\.\d+)?([eE][-+]?\d+)?|true\b|false\b|null\b").match(
-            self.text, self.pos
-        )
+        match = _LITERAL.match(self.text, self.pos)
         if not match:
             raise _SyntaxError(f"expected a value at position {self.pos}")
         self.pos = match.end()
-        return Literal(json.loads(match.group()))
+        text = match.group()
+        if text[-1].isdigit() or text[-1] == ".":  # a number, as Java's BigDecimal reads it
+            return Literal(int(text) if text.lstrip("-").isdigit() else float(text))
+        return Literal(json.loads(text))
 
     def regex(self) -> Regex:
         self.expect("/")

@@ -8,7 +8,7 @@ register themselves on the same :class:`IntegrationRegistry`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from montemap.errors import RUNTIME, EvaluationError
 
@@ -21,6 +21,15 @@ if TYPE_CHECKING:
 class Integration(Protocol):
     async def __call__(self, run: ExecutionRun, frame: FrameRow, call: TaskCall) -> Any:
         """Run the call and return its result, or raise a StatesError."""
+        ...
+
+
+@runtime_checkable
+class ServesSomeActions(Protocol):
+    """An integration that serves only some of its service's actions."""
+
+    def refusal(self, resource: str) -> str | None:
+        """Why ``resource`` is not served (naming what is), or None when it is."""
         ...
 
 
@@ -43,8 +52,10 @@ class IntegrationRegistry:
 
     def require(self, resource: str) -> Integration:
         """The integration for ``resource``; a ``States.Runtime`` error naming the resources
-        this server runs where none handles it (raised before the task is scheduled, so the
-        history shows no TaskScheduled for a call that was never made)."""
+        this server runs where none handles it, or naming the actions served where its
+        integration serves only some (raised before the task is scheduled, so the history
+        shows no TaskScheduled for a call that was never made, and neither Retry nor a
+        ``States.ALL`` Catch takes it for a failure of the service)."""
         integration = self.find(resource)
         if integration is None:
             supported = ", ".join(f"{prefix}*" for prefix in sorted(self._by_prefix))
@@ -53,6 +64,10 @@ class IntegrationRegistry:
                 f"The resource '{resource}' is not supported by this server. "
                 f"Supported resources: {supported}, and activity ARNs.",
             )
+        if isinstance(integration, ServesSomeActions):
+            refusal = integration.refusal(resource)
+            if refusal is not None:
+                raise EvaluationError(RUNTIME, refusal)
         return integration
 
     async def invoke(self, run: ExecutionRun, frame: FrameRow, call: TaskCall) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -11,6 +12,9 @@ from montemap.errors import StatesError, matches
 DEFAULT_INTERVAL = 1.0
 DEFAULT_MAX_ATTEMPTS = 3
 DEFAULT_BACKOFF = 2.0
+#: The longest wait between two attempts (about 31 years): the exponential backoff of a
+#: retrier with many attempts stops growing here, where a date still has a year to show.
+LONGEST_DELAY = 1e9
 
 
 def error_matches(error_equals: Sequence[str], err: StatesError) -> bool:
@@ -42,10 +46,14 @@ def retry_delay(
     """Seconds before retry number ``attempt + 1`` (``attempt`` retries already done)."""
     interval = float(retrier.get("IntervalSeconds", DEFAULT_INTERVAL))
     backoff = float(retrier.get("BackoffRate", DEFAULT_BACKOFF))
-    delay = interval * backoff**attempt
+    try:
+        delay = interval * backoff**attempt
+    except OverflowError:  # a retrier that retries (nearly) forever, its delay capped
+        delay = math.inf
     max_delay = retrier.get("MaxDelaySeconds")
     if max_delay is not None:
         delay = min(delay, float(max_delay))
+    delay = min(delay, LONGEST_DELAY)
     if retrier.get("JitterStrategy", "NONE") == "FULL":
         delay = (rng or random).uniform(0.0, delay)
     return delay

@@ -145,11 +145,30 @@ def describe_resource(resource: str) -> tuple[str, str]:
     """(resourceType, resource) as Task* history events name them."""
     if resource.startswith("arn:aws:states:::"):
         rest = resource[len("arn:aws:states:::") :]
+        head, _, version = rest.rpartition(":")
+        if head and version.isdigit():  # ``states:startExecution.sync:2``: the action keeps it
+            service, _, action = head.rpartition(":")
+            return service, f"{action}:{version}"
         service, _, action = rest.rpartition(":")
         return service, action
     if resource.startswith("arn:aws:lambda:"):
         return "lambda", resource
     return "unknown", resource
+
+
+def report_submitted(run: ExecutionRun, frame: FrameRow, call: TaskCall, output: Any) -> None:
+    """Record that a ``.sync`` integration started the job it now waits on: a
+    ``TaskSubmitted`` event with the start call's response (AWS's history between
+    TaskStarted and the task's end), once per attempt: a rerun after a restart that finds
+    the same job records nothing again. A ``.waitForTaskToken`` call records its own."""
+    if call.task_token is not None or "task_submitted" in frame.phase:
+        return
+    frame.phase["task_submitted"] = True
+    resource_type, short = describe_resource(call.resource)
+    details = {"resourceType": resource_type, "resource": short}
+    run.commit(
+        frame, [Event("TaskSubmitted", {**details, **payload_details("output", dumps(output))})]
+    )
 
 
 async def _integration(run: ExecutionRun, frame: FrameRow, call: TaskCall) -> Any:
