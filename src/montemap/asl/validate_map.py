@@ -236,6 +236,7 @@ def _check_reader_config(ctx: Context, config: dict[str, Any], here: str, langua
             "CSVHeaderLocation",
             "CSVHeaders",
             "CSVDelimiter",
+            "ItemsPointer",
             "MaxItems",
             "ManifestType",
             "Transformation",

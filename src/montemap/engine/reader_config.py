@@ -40,6 +40,7 @@ _READER_CONFIG_KEYS = frozenset(
         "CSVHeaderLocation",
         "CSVHeaders",
         "CSVDelimiter",
+        "ItemsPointer",
         "ManifestType",
         "MaxItems",
         "MaxItemsPath",
@@ -70,6 +71,9 @@ class ReaderSource:
     delimiter: str
     max_items: int | None
     transformation: str = "NONE"
+    #: ``ReaderConfig.ItemsPointer`` (JSON only): the JSON Pointer (RFC 6901) to the
+    #: array to iterate over inside the object's JSON document; None for the top level.
+    items_pointer: str | None = None
 
     @property
     def where(self) -> str:
@@ -106,6 +110,7 @@ def parse_reader(reader: Mapping[str, Any], max_items: int | None) -> ReaderSour
         delimiter=_DELIMITERS[_delimiter_name(config)],
         max_items=_max_items(config, max_items) or None,
         transformation=transformation,
+        items_pointer=_items_pointer(config, input_type),
     )
 
 
@@ -215,6 +220,25 @@ def _delimiter_name(config: Mapping[str, Any]) -> str:
             f"got {delimiter_name!r}"
         )
     return str(delimiter_name)
+
+
+def _items_pointer(config: Mapping[str, Any], input_type: Any) -> str | None:
+    """``ReaderConfig.ItemsPointer``: a JSON Pointer ("" or starting with "/"), for a
+    ``JSON`` input only."""
+    if "ItemsPointer" not in config:
+        return None
+    pointer = config["ItemsPointer"]
+    if input_type != "JSON":
+        raise reader_failure(
+            f"ItemReader ReaderConfig.ItemsPointer is only used with InputType JSON, "
+            f"not {input_type!r}"
+        )
+    if not isinstance(pointer, str) or (pointer and not pointer.startswith("/")):
+        raise reader_failure(
+            "ItemReader ReaderConfig.ItemsPointer must be a JSON Pointer: a string that is "
+            f"empty or starts with '/', got {pointer!r}"
+        )
+    return pointer
 
 
 def _max_items(config: Mapping[str, Any], max_items: int | None) -> Any:

@@ -1,8 +1,10 @@
 """The ItemReader's JSON and JSONL inputs, decoded incrementally.
 
-A ``JSON`` object must hold one top-level array, whose elements are decoded
-one at a time (errors name the line and column); a ``JSONL`` object holds one
-value a line.
+A ``JSON`` object must hold one top-level array, or with ``ItemsPointer`` an array
+that JSON Pointer (RFC 6901) names inside the document: its elements are decoded
+one at a time (errors name the line and column); the members and elements before
+it are decoded and dropped one by one, what follows it is not read. A ``JSONL``
+object holds one value a line.
 """
 
 from __future__ import annotations
@@ -58,7 +60,10 @@ def json_items(store: ObjectStore, source: ReaderSource) -> Iterator[Any]:
     wrap = failure_for(source.where)
     with open_object(store, source.bucket, source.key) as raw, text_stream(raw) as text:
         try:
-            yield from _JsonArrayStream(text, source.where).items()
+            stream = _JsonArrayStream(text, source.where)
+            if source.items_pointer:
+                stream.descend(source.items_pointer)
+            yield from stream.items()
         except StatesError:
             raise
         except (OSError, UnicodeDecodeError, ObjectStoreError) as exc:
@@ -81,6 +86,70 @@ class _JsonArrayStream:
         self._eof = False
         self._line = 1  # line of self._buf[0]
         self._col = 1  # column of self._buf[0]
+        self._nested = False  # the array is inside the document (ItemsPointer)
+
+    def descend(self, pointer: str) -> None:
+        """Move to the value the JSON Pointer ``pointer`` names (its array is then the
+        one :meth:`items` reads); what it passes is decoded and dropped."""
+        tokens = [t.replace("~1", "/").replace("~0", "~") for t in pointer.split("/")[1:]]
+        for depth, token in enumerate(tokens):
+            c = self._next_char()
+            found = False
+            if c == "{":
+                self._pos += 1
+                found = self._to_member(token)
+            elif c == "[":
+                self._pos += 1
+                found = self._to_element(token)
+            elif c is None:
+                self._error("unexpected end of data; expected a value")
+            if not found:
+                at = "/".join(pointer.split("/")[: depth + 1]) or "the document"
+                raise reader_failure(
+                    f"{self._where}: the ItemsPointer {pointer!r} names nothing: "
+                    f"no {token!r} in the value at {at!r}"
+                )
+        self._nested = True
+
+    def _to_member(self, name: str) -> bool:
+        """After an object's ``{``: move to the value of its member ``name``."""
+        c = self._next_char()
+        if c == "}":
+            return False
+        while True:
+            if c != '"':
+                self._error("expected a member name in double quotes")
+            key = self._value()
+            if self._next_char() != ":":
+                self._error("expected ':' after a member name")
+            self._pos += 1
+            if key == name:
+                return True
+            self._value()
+            c = self._next_char()
+            if c == "}":
+                return False
+            if c != ",":
+                self._error("expected ',' or '}' after an object member")
+            self._pos += 1
+            c = self._next_char()
+
+    def _to_element(self, token: str) -> bool:
+        """After an array's ``[``: move to the element ``token`` names (its index)."""
+        if not (token.isascii() and token.isdigit()) or (len(token) > 1 and token[0] == "0"):
+            return False
+        index = int(token)
+        if self._next_char() == "]":
+            return False
+        for _ in range(index):
+            self._value()
+            c = self._next_char()
+            if c == "]":
+                return False
+            if c != ",":
+                self._error("expected ',' or ']' after an array element")
+            self._pos += 1
+        return True
 
     def items(self) -> Iterator[Any]:
         c = self._next_char()
@@ -105,7 +174,7 @@ class _JsonArrayStream:
                     self._pos += 1
                     break
                 self._error("expected ',' or ']' after an array element")
-        if self._next_char() is not None:
+        if not self._nested and self._next_char() is not None:
             self._error("unexpected data after the top-level array")
 
     def _value(self) -> Any:
