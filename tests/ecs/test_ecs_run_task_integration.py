@@ -88,6 +88,16 @@ def test_run_task_sync_waits_for_the_task_and_reports_its_end(tmp_path: Path) ->
         assert task["StopCode"] == "EssentialContainerExited"
         assert task["Containers"][0]["ExitCode"] == 0
         assert task["Group"] == "family:exiter"
+        events, _ = engine.get_execution_history(
+            done.execution_arn, reverse=False, max_results=100, next_token=None, include_data=True
+        )
+        types = [e["type"] for e in events if e["type"].startswith("Task")]
+        assert types[-4:] == ["TaskStarted", "TaskSubmitted", "TaskSucceeded", "TaskStateExited"]
+        submitted = next(e for e in events if e["type"] == "TaskSubmitted")
+        details = submitted["taskSubmittedEventDetails"]
+        assert (details["resourceType"], details["resource"]) == ("ecs", "runTask.sync")
+        (started,) = json.loads(details["output"])["Tasks"]
+        assert started["TaskArn"] == task["TaskArn"]
 
         failed = await _run(engine, run_task_machine(".sync"), "bad", {"code": "3"})
         assert (failed.status, failed.error) == ("FAILED", "States.TaskFailed")

@@ -29,6 +29,7 @@ from botocore.model import ListShape, MapShape, Shape, StructureShape
 from montemap.ecs.ecs_api import ACTIONS, EcsApi, service_model
 from montemap.ecs.service import stopped_by_server
 from montemap.engine.entry_keys import entry_key
+from montemap.engine.tasks import report_submitted
 from montemap.errors import RUNTIME, ApiError, StatesError
 
 if TYPE_CHECKING:
@@ -206,6 +207,7 @@ class EcsRunTaskIntegration:
             call.arguments,
             client_token=entry_key(run, frame).hex(),
             closing=lambda: run.engine.closing,
+            submitted=lambda started: report_submitted(run, frame, call, started),
         )
 
     async def call(
@@ -215,10 +217,13 @@ class EcsRunTaskIntegration:
         *,
         client_token: str | None = None,
         closing: Callable[[], bool] = lambda: False,
+        submitted: Callable[[Any], None] = lambda started: None,
     ) -> Any:
         """Run the task; ``client_token`` (when ``arguments`` has no ``ClientToken``)
         makes a second call for the same state entry find the task the first started;
-        ``closing()`` true means the server is shutting down (the task is left to it)."""
+        ``closing()`` true means the server is shutting down (the task is left to it);
+        ``submitted`` gets RunTask's response before a ``.sync`` state waits (its history's
+        ``TaskSubmitted``)."""
         pattern = resource[len(RUN_TASK_PREFIX) :]
         if not resource.startswith(RUN_TASK_PREFIX) or pattern not in _RUN_TASK_PATTERNS:
             raise StatesError(
@@ -235,6 +240,7 @@ class EcsRunTaskIntegration:
                 "States.TaskFailed",
                 json.dumps(started, separators=(",", ":")),
             )
+        submitted(started)
         arn = tasks[0]["TaskArn"]
         cluster = arn.rsplit("/", 2)[-2]
         task_id = arn.rsplit("/", 1)[-1]
