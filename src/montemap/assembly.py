@@ -251,6 +251,7 @@ class Montemap:
                 {
                     "counters": dict(self.engine.metrics),
                     "executions_running": len(self.engine.runs),
+                    "activity_polls_waiting": self.engine.activities.waiting_polls(),
                     "workers": self.services.status(),
                 }
             )

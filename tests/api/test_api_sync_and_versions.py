@@ -364,6 +364,36 @@ def test_redrive_with_the_same_client_token_is_idempotent(shared_sfn_client: Any
     assert wait_for_execution(client, execution)["redriveCount"] == 2
 
 
+def test_the_redrive_filter_picks_before_the_page_is_cut(shared_sfn_client: Any) -> None:
+    """ListExecutions with a redriveFilter fills its page from the matching executions:
+    an older redriven execution behind newer ones is on the first page, not behind an
+    empty page and a nextToken."""
+    client = shared_sfn_client
+    arn = machine(client, FAIL_DEFINITION)
+    redriven = client.start_execution(stateMachineArn=arn)["executionArn"]
+    wait_for_execution(client, redriven)
+    client.redrive_execution(executionArn=redriven)
+    wait_for_execution(client, redriven)
+    newer = [client.start_execution(stateMachineArn=arn)["executionArn"] for _ in range(3)]
+    for execution in newer:
+        wait_for_execution(client, execution)
+    page = client.list_executions(stateMachineArn=arn, redriveFilter="REDRIVEN", maxResults=2)
+    assert [e["executionArn"] for e in page["executions"]] == [redriven]
+    assert "nextToken" not in page
+    listed: list[str] = []
+    token: dict[str, str] = {}
+    while True:
+        page = client.list_executions(
+            stateMachineArn=arn, redriveFilter="NOT_REDRIVEN", maxResults=2, **token
+        )
+        assert len(page["executions"]) == 2 or "nextToken" not in page  # full pages
+        listed += [e["executionArn"] for e in page["executions"]]
+        if "nextToken" not in page:
+            break
+        token = {"nextToken": page["nextToken"]}
+    assert listed == newer[::-1]
+
+
 # What EXPRESS workflows cannot use --------------------------------------------------------
 
 

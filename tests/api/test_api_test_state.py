@@ -158,3 +158,17 @@ def test_task_with_a_mocked_error_is_caught(client: Any) -> None:
         )
     with pytest.raises(client.exceptions.ValidationException):
         client.test_state(definition=json.dumps(state), mock={"result": "{not json"})
+
+
+def test_a_context_object_is_refused_rather_than_ignored(client: Any) -> None:
+    """A ``context`` replaces the state's ``$$``: AWS takes one only with a mock, and
+    montemap refuses it by name rather than run the state on a context of its own."""
+    state = {"Type": "Pass", "Parameters": {"who.$": "$$.Execution.Name"}, "End": True}
+    context = json.dumps({"Execution": {"Name": "given"}})
+    with pytest.raises(client.exceptions.ValidationException, match="mock"):
+        client.test_state(definition=json.dumps(state), context=context)
+    task = {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": True}
+    with pytest.raises(client.exceptions.ValidationException, match="context"):
+        client.test_state(
+            definition=json.dumps(task), context=context, mock={"result": json.dumps({})}
+        )

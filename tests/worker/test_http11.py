@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,7 @@ from montemap.worker.sfn_config import StaticCredentials
 from montemap.worker.sfn_http import SfnHttpClient
 from montemap.worker.sfn_signing import FrozenCredentials
 
-from .scripted_server import Reply, scripted, server_tls
+from .scripted_server import SILENCE, Reply, scripted, server_tls
 
 JSON = b"Content-Type: application/x-amz-json-1.0\r\n"
 
@@ -101,6 +103,42 @@ def test_https_with_a_ca_bundle(certificate: Path, monkeypatch: pytest.MonkeyPat
         assert client.send_task_heartbeat(taskToken="t")["a"] == 2
         assert [r.connection for r in server.requests] == [1, 1]
         assert server.requests[0].headers["host"] == f"127.0.0.1:{server.port}"
+
+
+@pytest.mark.parametrize("https", [False, True], ids=["http", "https"])
+def test_ending_polls_closes_the_one_in_flight_and_refuses_later_ones(
+    https: bool, certificate: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``end_polls`` (a stopping worker's) ends a long poll waiting on a kept-alive
+    connection at once, without resending it; later polls fail at once; the other
+    calls still go through."""
+    monkeypatch.setenv("AWS_CA_BUNDLE", str(certificate))
+    tls = server_tls(certificate) if https else None
+    replies = (Reply(body=b'{"a": 1}'), SILENCE, Reply(body=b'{"a": 2}'))
+    with scripted(client_for, *replies, tls=tls) as (server, client):
+        assert client.send_task_heartbeat(taskToken="t")["a"] == 1  # the connection, kept
+        outcome: list[BaseException] = []
+
+        def poll() -> None:
+            try:
+                client.get_activity_task(activityArn="a", workerName="w")
+            except BaseException as exc:  # handed to the test's thread
+                outcome.append(exc)
+
+        poller = threading.Thread(target=poll, daemon=True)
+        poller.start()
+        deadline = time.monotonic() + 10
+        while len(server.requests) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)  # until the poll reached the server
+        began = time.monotonic()
+        client.end_polls()
+        poller.join(10)
+        assert not poller.is_alive() and time.monotonic() - began < 5
+        assert isinstance(outcome[0], ConnectionClosedError) and is_transient(outcome[0])
+        with pytest.raises(ConnectionClosedError):
+            client.get_activity_task(activityArn="a", workerName="w")
+        assert client.send_task_heartbeat(taskToken="t")["a"] == 2
+        assert len(server.requests) == 3  # the poll was not sent again
 
 
 def test_an_untrusted_certificate_is_botocores_ssl_error(

@@ -51,6 +51,15 @@ def test_an_exception_is_reported_like_lambda_does() -> None:
     assert any("double" in frame for frame in cause["stackTrace"])
 
 
+def test_the_reported_stack_trace_starts_at_the_handler() -> None:
+    """Lambda's Python runtime lists the function's frames only, none of its own; the
+    worker's cause likewise starts at the handler, without the worker's frame."""
+    result = run_handler(double, {"y": 1})
+    frames = result.cause_json()["stackTrace"]
+    assert frames and "in double" in frames[0]
+    assert not any("montemap/worker" in frame for frame in frames)
+
+
 def test_input_that_is_not_json_fails_with_a_named_error() -> None:
     result = run_handler(double, raw_input="{not json")
     assert result.error == INVALID_TASK_INPUT

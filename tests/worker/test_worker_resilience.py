@@ -129,26 +129,82 @@ def test_gone_tasks_are_logged_and_dropped(
     client.close()
 
 
+def _activity_machine(client: Any, name: str) -> tuple[str, str]:
+    """An activity and a state machine whose one Task runs it."""
+    activity = client.create_activity(name=name)["activityArn"]
+    definition = {"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": activity, "End": True}}}  # fmt: skip
+    machine = client.create_state_machine(
+        name=name, definition=json.dumps(definition), roleArn=ROLE_ARN
+    )["stateMachineArn"]
+    return activity, machine
+
+
+def test_stopping_closes_the_open_poll_so_its_task_goes_to_another_worker(
+    montemap_server: Any,
+    credentials: None,
+    run_in_thread: Callable[[Worker], threading.Thread],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A worker run in a process that goes on (a library user's, a test's) closes its
+    open long polls when it stops, as its process's exit would: the server cancels
+    them, so a task scheduled afterwards waits for the next worker instead of being
+    taken by the stopped one and failed with montemap.WorkerShutdown."""
+    client = montemap_server.client()
+    try:
+        activity, machine = _activity_machine(client, "handed-on")
+        stopped = Worker(
+            lambda event, context: {"by": "stopped"},
+            activity_arn=activity,
+            endpoint_url=montemap_server.url,
+            heartbeat_interval=None,
+        )
+        caplog.set_level(logging.DEBUG, logger="montemap.worker")
+        thread = run_in_thread(stopped)
+        assert_eventually(
+            lambda: any(r.getMessage() == "polling for a task" for r in caplog.records),
+            what="worker polling",
+        )
+        stopped.request_shutdown("test")
+        thread.join(10)
+        assert not thread.is_alive()
+        assert_eventually(  # the server sees the closed connection and cancels the poll
+            lambda: montemap_server.metrics()["activity_polls_waiting"] == 0,
+            what="the stopped worker's poll to end",
+        )
+        execution = client.start_execution(stateMachineArn=machine, input="{}")["executionArn"]
+        successor = Worker(
+            lambda event, context: {"by": "successor"},
+            activity_arn=activity,
+            endpoint_url=montemap_server.url,
+            heartbeat_interval=None,
+        )
+        run_in_thread(successor)
+        described = assert_eventually(lambda: finished(client, execution))
+        assert described["status"] == "SUCCEEDED", described
+        assert json.loads(described["output"]) == {"by": "successor"}
+        assert stopped.stats.received == 0 and stopped.stats.api_errors == 0
+        assert not any("GetActivityTask failed" in r.getMessage() for r in caplog.records)
+    finally:
+        client.close()
+
+
 def test_a_task_arriving_during_shutdown_is_failed_at_once(
     montemap_server: Any,
     credentials: None,
     run_in_thread: Callable[[Worker], threading.Thread],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """A long poll still open when the worker stops may yet return a task: the
-    worker fails it with montemap.WorkerShutdown instead of dropping it."""
+    """A long poll that cannot be closed (a boto3 client given to the worker) may yet
+    return a task after the worker stopped: the worker fails it with
+    montemap.WorkerShutdown instead of dropping it."""
     client = montemap_server.client()
     try:
-        activity = client.create_activity(name="late")["activityArn"]
-        definition = {"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": activity, "End": True}}}  # fmt: skip
-        machine = client.create_state_machine(
-            name="late", definition=json.dumps(definition), roleArn=ROLE_ARN
-        )["stateMachineArn"]
+        activity, machine = _activity_machine(client, "late")
         handled: list[Any] = []
         worker = Worker(
             lambda event, context: handled.append(event),
             activity_arn=activity,
-            endpoint_url=montemap_server.url,
+            client=montemap_server.client(),
             heartbeat_interval=None,
         )
         caplog.set_level(logging.DEBUG, logger="montemap.worker")

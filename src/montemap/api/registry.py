@@ -304,27 +304,28 @@ class Registry:
         role_arn: str | None = None,
         logging_configuration: dict[str, Any] | None = None,
         tracing_configuration: dict[str, Any] | None = None,
+        encryption_configuration: dict[str, Any] | None = None,
     ) -> StateMachine:
         """Apply the given changes; a change of any kind gives a new revision id."""
         with self.db.transaction() as conn:
             current = self.get_state_machine(arn)
             if current is None:
                 raise KeyError(arn)
-            changes: dict[str, object] = {}
-            if definition is not None and definition != current.definition:
-                changes["definition"] = definition
-            if role_arn is not None and role_arn != current.role_arn:
-                changes["role_arn"] = role_arn
-            if (
-                logging_configuration is not None
-                and logging_configuration != current.logging_configuration
-            ):
-                changes["logging_configuration"] = _dump(logging_configuration)
-            if (
-                tracing_configuration is not None
-                and tracing_configuration != current.tracing_configuration
-            ):
-                changes["tracing_configuration"] = _dump(tracing_configuration)
+            given: dict[str, tuple[Any, Any]] = {  # column: (the request's, the current)
+                "definition": (definition, current.definition),
+                "role_arn": (role_arn, current.role_arn),
+                "logging_configuration": (logging_configuration, current.logging_configuration),
+                "tracing_configuration": (tracing_configuration, current.tracing_configuration),
+                "encryption_configuration": (
+                    encryption_configuration,
+                    current.encryption_configuration,
+                ),
+            }
+            changes: dict[str, object] = {
+                column: value if isinstance(value, str) else _dump(value)
+                for column, (value, now) in given.items()
+                if value is not None and value != now
+            }
             changes["update_date"] = self.now()
             if len(changes) > 1 or current.revision_id is None:
                 changes["revision_id"] = str(uuid.uuid4())

@@ -264,6 +264,10 @@ class ActivityQueue:
                 fut.set_result(True)
                 return
 
+    def waiting_polls(self) -> int:
+        """How many GetActivityTask long polls are waiting for a task, all activities."""
+        return sum(1 for waiters in self._pollers.values() for f in waiters if not f.done())
+
     def end_polls(self) -> None:
         """The server is stopping: every waiting poll ends now without a task (as a poll
         whose time is up), and later ones do not wait or take one; the tasks stay

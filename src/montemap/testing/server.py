@@ -127,6 +127,13 @@ class MontemapServer:
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             return None
 
+    def metrics(self) -> dict[str, Any]:
+        """The server's ``/metrics`` document (counters, running executions, waiting
+        activity polls, workers)."""
+        with _DIRECT.open(f"{self.url}/metrics", timeout=5.0) as response:
+            body: dict[str, Any] = json.loads(response.read())
+            return body
+
     def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

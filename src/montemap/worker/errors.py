@@ -84,12 +84,16 @@ def truncate(text: str, limit: int) -> str:
     return text[: limit - len(_TRUNCATED)] + _TRUNCATED
 
 
-def describe_exception(exc: BaseException) -> tuple[str, str]:
-    """The (error, cause) a worker reports for an exception its handler raised."""
+def describe_exception(exc: BaseException, *, skip_frames: int = 0) -> tuple[str, str]:
+    """The (error, cause) a worker reports for an exception its handler raised.
+
+    ``skip_frames``: how many outermost frames are the caller's own (Lambda's runtime
+    lists only the function's frames, none of its own).
+    """
     if isinstance(exc, TaskFailure):
         return truncate(exc.error, MAX_ERROR_LENGTH), truncate(exc.cause, MAX_CAUSE_LENGTH)
     name = type(exc).__name__
-    frames = traceback.format_tb(exc.__traceback__)
+    frames = traceback.format_tb(exc.__traceback__)[skip_frames:]
     cause = {"errorMessage": str(exc), "errorType": name, "stackTrace": frames}
     text = json.dumps(cause)
     while len(text) > MAX_CAUSE_LENGTH and cause["stackTrace"]:

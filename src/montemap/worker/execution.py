@@ -69,7 +69,7 @@ def outcome_of(handler: Handler, raw_input: str, context: TaskContext) -> Outcom
     try:
         result = handler(value, context)
     except BaseException as exc:  # a handler's failure, whatever it is, becomes the report
-        error, cause = describe_exception(exc)
+        error, cause = describe_exception(exc, skip_frames=1)  # not this function's frame
         return Outcome(error=error, cause=cause)
     try:
         output = json.dumps(result, allow_nan=False, ensure_ascii=False, separators=(",", ":"))

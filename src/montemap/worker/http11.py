@@ -17,6 +17,7 @@ of an answer — the caller may resend on a new connection — and
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from typing import IO, TYPE_CHECKING
 
@@ -88,6 +89,13 @@ class Connection:
 
     def close(self) -> None:
         self._closer()
+
+    def abort(self) -> None:
+        """End the exchange in flight on another thread now: its read finds the
+        connection closed (the socket itself, TLS or not, is shut down; closing it is
+        left to that thread)."""
+        with contextlib.suppress(OSError):
+            socket.socket.shutdown(self.sock, socket.SHUT_RDWR)
 
     def exchange(self, head: bytes, body: bytes) -> Response:
         """Send a request (its head ends with the blank line) and read the whole answer."""

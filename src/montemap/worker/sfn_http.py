@@ -212,6 +212,9 @@ class SfnHttpClient:
             read_timeout=read_timeout,
             size=max_connections,
         )
+        self._polls: set[Connection] = set()  # connections of GetActivityTask calls in flight
+        self._polls_lock = threading.Lock()
+        self._polls_ended = False
 
     @property
     def endpoint_url(self) -> str:
@@ -249,6 +252,20 @@ class SfnHttpClient:
     def close(self) -> None:
         self.pool.close()
 
+    def end_polls(self) -> None:
+        """End the long polls in flight and refuse later ones (a stopping worker's).
+
+        Their connections are closed, as the process's exit would close them: the
+        server cancels such a poll, so the task it would have handed over waits for
+        another worker. A poll then raises ``ConnectionClosedError``; the other
+        calls (a task's result, its heartbeats) go on.
+        """
+        with self._polls_lock:
+            self._polls_ended = True
+            polls = list(self._polls)
+        for conn in polls:
+            conn.abort()
+
     # ------------------------------------------------------------------ one request
     def call(self, operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
         """Send ``operation`` with ``params``; its parsed result or a botocore error."""
@@ -264,7 +281,7 @@ class SfnHttpClient:
             amz_date=time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()),
         )
         headers["user-agent"] = USER_AGENT
-        response = self._send(headers, body)
+        response = self._send(headers, body, poll=operation == "GetActivityTask")
         return parse_response(operation, response.status, response.headers, response.body)
 
     def _frozen_credentials(self) -> FrozenCredentials:
@@ -275,13 +292,24 @@ class SfnHttpClient:
             return frozen
         return FrozenCredentials(frozen.access_key, frozen.secret_key, frozen.token)
 
-    def _send(self, headers: dict[str, str], body: bytes) -> Response:
+    def _poll_starts(self, conn: Connection) -> bool:
+        """Register a poll's connection (for :meth:`end_polls`); False once polls ended."""
+        with self._polls_lock:
+            if self._polls_ended:
+                return False
+            self._polls.add(conn)
+            return True
+
+    def _send(self, headers: dict[str, str], body: bytes, *, poll: bool = False) -> Response:
         url = self.endpoint.request_url
         lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
         head = f"POST {self.endpoint.path} HTTP/1.1\r\n{lines}content-length: {len(body)}\r\n\r\n"
         request = head.encode("latin-1")
         while True:
             conn, reused = self.pool.take()
+            if poll and not self._poll_starts(conn):
+                self.pool.give_back(conn)
+                raise ConnectionClosedError(endpoint_url=url)
             try:
                 response = conn.exchange(request, body)
             except TimeoutError as exc:
@@ -290,12 +318,16 @@ class SfnHttpClient:
             except (ConnectionResetError, BrokenPipeError) as exc:
                 # ClosedBeforeResponse included: no byte of an answer came
                 conn.close()
-                if reused:
+                if reused and not (poll and self._polls_ended):
                     continue  # a kept-alive connection closed under us: once more, on a new one
                 raise ConnectionClosedError(endpoint_url=url) from exc
             except OSError as exc:
                 conn.close()
                 raise ConnectionClosedError(endpoint_url=url) from exc
+            finally:
+                if poll:
+                    with self._polls_lock:
+                        self._polls.discard(conn)
             if response.keep_alive:
                 self.pool.give_back(conn)
             else:

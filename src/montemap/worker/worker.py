@@ -29,7 +29,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import FrameType
@@ -182,6 +182,8 @@ class Worker:
         self.shutdown_grace = float(shutdown_grace)
         self.poll_ahead = float(poll_ahead or 0.0)
         self.log = logger or log
+        #: Ends the own client's long polls at shutdown (a client given is left alone).
+        self._end_polls: Callable[[], None] | None = None
         if client is None:
             check_region(region or arn.region)
             client = make_client(
@@ -189,6 +191,7 @@ class Worker:
                 endpoint_url=endpoint_url,
                 max_connections=2 * concurrency + 2,
             )
+            self._end_polls = getattr(client, "end_polls", None)  # boto3's (a proxy's): none
         self.api = TaskApi(
             client,
             report_timeout=report_timeout,
@@ -235,6 +238,10 @@ class Worker:
                 extra=self._extra(),
             )
         self._stopping.set()
+        if self._end_polls is not None:
+            # As the process's exit would: the server cancels the polls, and the tasks
+            # they would have brought wait for other workers instead of being failed.
+            self._end_polls()
         with self._lock:  # a task received from now on sees the flag: it is failed at once
             waiting = [self._in_hand.pop(token) for token in self._waiting]
             self._waiting.clear()
@@ -346,6 +353,8 @@ class Worker:
             try:
                 task = ahead.take() if ahead is not None and ahead.pending else self._poll_task()
             except (ClientError, BotoCoreError) as exc:
+                if self._stopping.is_set():
+                    return  # the poll was ended by the shutdown (or failed meanwhile): done
                 self.stats.add(api_errors=1)
                 if not is_transient(exc):
                     self._fail_fatally(exc)

@@ -10,6 +10,7 @@ from montemap.api.actions.base import (
     Params,
     Result,
     action,
+    check_encryption,
     check_name,
     check_tag_count,
     parse_local_arn,
@@ -51,6 +52,7 @@ async def create_activity(ctx: Context, params: Params) -> Result:
     arn = ctx.arns.activity(name)
     check_tag_count(arn, len(tags))
     encryption = params.get("encryptionConfiguration")
+    check_encryption(encryption)
     existed = find_activity(ctx, arn) is not None
     if existed and _effective(ctx.registry.activity_encryption(arn)) != _effective(encryption):
         # Idempotency goes by name; tags may differ, the encryption may not (AWS).

@@ -106,6 +106,16 @@ def check_name(name: str) -> None:
         raise ApiError("InvalidName", f"Invalid Name: '{name}'")
 
 
+def check_encryption(config: dict[str, Any] | None) -> None:
+    """``InvalidEncryptionConfiguration`` for a customer managed key without its key id
+    (AWS's documented case; no key is looked up: nothing is encrypted here)."""
+    if config and config.get("type") == "CUSTOMER_MANAGED_KMS_KEY" and not config.get("kmsKeyId"):
+        raise ApiError(
+            "InvalidEncryptionConfiguration",
+            "Invalid Encryption Configuration: a CUSTOMER_MANAGED_KMS_KEY needs a kmsKeyId",
+        )
+
+
 def tags_from(params: Params) -> dict[str, str]:
     """``tags: [{key, value}]`` as a dict (a repeated key keeps the last value)."""
     tags: dict[str, str] = {}

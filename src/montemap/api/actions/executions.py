@@ -186,25 +186,55 @@ async def list_executions(ctx: Context, params: Params) -> Result:
     elif map_run_arn is not None:
         parse_local_arn(ctx, map_run_arn, "mapRun")
     status = params.get("statusFilter")
-    listing = paging.scope("ListExecutions", machine_arn, map_run_arn, status)
-    with paging.resuming(params.get("nextToken")):
-        records, token = ctx.engine.list_executions(
-            state_machine_arn=machine_arn,
-            map_run_arn=map_run_arn,
-            status=status,
-            max_results=paging.page_size(params.get("maxResults")),
-            next_token=paging.unbind(listing, params.get("nextToken")),
-        )
     redrive_filter = params.get("redriveFilter")
-    if redrive_filter == "REDRIVEN":
-        records = [r for r in records if r.redrive_count > 0]
-    elif redrive_filter == "NOT_REDRIVEN":
-        records = [r for r in records if r.redrive_count == 0]
+    # The redrive filter is part of the listing: a token of one filter is not another's.
+    scoped = (machine_arn, map_run_arn, status) + ((redrive_filter,) if redrive_filter else ())
+    listing = paging.scope("ListExecutions", *scoped)
+    with paging.resuming(params.get("nextToken")):
+        records, token = _matching_page(
+            ctx,
+            params,
+            redrive_filter,
+            paging.page_size(params.get("maxResults")),
+            paging.unbind(listing, params.get("nextToken")),
+        )
     return paging.listed(
         "executions",
         [qualified(ctx, shapes.execution_item(r)) for r in records],
         paging.bind(listing, token),
     )
+
+
+def _matching_page(
+    ctx: Context, params: Params, redrive_filter: str | None, size: int, token: str | None
+) -> tuple[list[ExecutionRecord], str | None]:
+    """Up to ``size`` executions after ``token`` that pass the redrive filter, and the
+    engine's token after the last one looked at (None: no more).
+
+    The engine filters by status only: it is asked for as many as are still missing
+    until the page is full or the listing ends, so every execution it handed over is
+    either on this page or filtered out, and its token resumes after both.
+    """
+    page: list[ExecutionRecord] = []
+    while True:
+        records, token = ctx.engine.list_executions(
+            state_machine_arn=params.get("stateMachineArn"),
+            map_run_arn=params.get("mapRunArn"),
+            status=params.get("statusFilter"),
+            max_results=size - len(page),
+            next_token=token,
+        )
+        page += [r for r in records if _redrive_matches(r, redrive_filter)]
+        if token is None or len(page) >= size:
+            return page, token
+
+
+def _redrive_matches(record: ExecutionRecord, redrive_filter: str | None) -> bool:
+    if redrive_filter == "REDRIVEN":
+        return record.redrive_count > 0
+    if redrive_filter == "NOT_REDRIVEN":
+        return record.redrive_count == 0
+    return True
 
 
 @action("GetExecutionHistory")
@@ -254,6 +284,8 @@ async def describe_state_machine_for_execution(ctx: Context, params: Params) -> 
     }
     if ref.revision_id is not None:
         result["revisionId"] = ref.revision_id
+    if machine is not None and machine.encryption_configuration is not None:
+        result["encryptionConfiguration"] = machine.encryption_configuration
     if record.map_run_arn is not None:
         result["mapRunArn"] = record.map_run_arn
         label = _map_run_label(record.map_run_arn)

@@ -11,6 +11,7 @@ from montemap.api.actions.base import (
     Params,
     Result,
     action,
+    check_encryption,
     check_name,
     check_tag_count,
     parse_local_arn,
@@ -174,6 +175,7 @@ async def create_state_machine(ctx: Context, params: Params) -> Result:
     check_name(name)
     check_role_arn(params["roleArn"])
     _check_version_description(params)
+    check_encryption(params.get("encryptionConfiguration"))
     new = NewStateMachine(
         name=name,
         definition=ctx.bind_definition(params["definition"]),
@@ -223,6 +225,7 @@ async def update_state_machine(ctx: Context, params: Params) -> Result:
             "or the TracingConfiguration must be specified",
         )
     _check_version_description(params)
+    check_encryption(params.get("encryptionConfiguration"))
     definition = params.get("definition")
     if definition is not None:
         definition = ctx.bind_definition(definition)
@@ -236,6 +239,7 @@ async def update_state_machine(ctx: Context, params: Params) -> Result:
         role_arn=role_arn,
         logging_configuration=logging_configuration(params),
         tracing_configuration=tracing_configuration(params),
+        encryption_configuration=params.get("encryptionConfiguration"),
     )
     result: Result = {"updateDate": updated.update_date, "revisionId": updated.revision_id}
     if params.get("publish"):

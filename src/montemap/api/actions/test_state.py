@@ -385,6 +385,10 @@ async def _failed(inspection: _Inspection, err: StatesError) -> Result:
 async def test_state(ctx: Context, params: Params) -> Result:
     if params.get("stateConfiguration") is not None:
         raise validation_error("TestState's stateConfiguration is not supported")
+    if params.get("context") is not None:
+        if params.get("mock") is None:  # AWS: a context may only come with a mock
+            raise validation_error("A context may only be specified with a mock")
+        raise validation_error("TestState's context is not supported: no $$ of the caller's")
     if params.get("roleArn") is not None:
         check_role_arn(params["roleArn"])
     check_execution_input(params.get("input") or "{}")
