@@ -48,6 +48,7 @@ def test_unsigned_requests_go_by_their_shape() -> None:
         "/2017-10-31/functions/f/concurrency",
         "/2019-09-30/functions/f/concurrency",
         "/2016-08-19/account-settings/",
+        "/2021-11-15/functions/f/response-streaming-invocations",
     ):
         assert unsigned_service(scope(path)) == "lambda", path
     assert unsigned_service(scope("/2017-03-31/object.csv")) == "s3"  # a bucket so named

@@ -52,6 +52,7 @@ from montemap.api.hosts import (
 )
 from montemap.api.registry import Registry
 from montemap.api.routing import JSON_SERVICES, ServiceApps, signing_service, unsigned_service
+from montemap.api.unserved import unserved_response
 from montemap.api.validation import operation_model, validate_input
 from montemap.asl.definition import load_definition
 from montemap.engine.db import committed
@@ -381,8 +382,9 @@ class ApiApp(Starlette):
             if signed in JSON_SERVICES:
                 return receive
             app = self.service_apps.get(signed)
-            if app is None:
-                return receive  # the dispatcher answers with an error naming the service
+            if app is None:  # a service this endpoint does not serve: say so in its protocol
+                await unserved_response(scope, signed)(scope, receive, send)
+                return None
             await _call(signed, app, scope, receive, send)
             return None
         service = unsigned_service(scope)

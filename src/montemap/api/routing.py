@@ -38,6 +38,7 @@ LAMBDA_PREFIXES = (
     "/2017-03-31/tags/",
     "/2017-10-31/functions/",
     "/2019-09-30/functions/",
+    "/2021-11-15/functions/",  # InvokeWithResponseStream
     "/2016-08-19/account-settings",
 )
 
