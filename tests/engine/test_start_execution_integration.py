@@ -126,6 +126,21 @@ def test_task_events_name_the_service_and_the_whole_action(
     }
     assert {"TaskScheduled", "TaskStarted", "TaskSucceeded"} <= set(named_by)
     assert set(named_by.values()) == {("states", named)}
+    # a .sync state shows the child it started (StartExecution's response) before it ends
+    types = [e["type"] for e in events if e["type"].startswith("Task")]
+    submitted = ["TaskSubmitted"] if pattern else []
+    assert types[1:] == [
+        "TaskScheduled",
+        "TaskStarted",
+        *submitted,
+        "TaskSucceeded",
+        "TaskStateExited",
+    ]
+    if pattern:
+        (event,) = [e for e in events if e["type"] == "TaskSubmitted"]
+        output = json.loads(event["taskSubmittedEventDetails"]["output"])
+        assert output["ExecutionArn"].startswith(child.replace(":stateMachine:", ":execution:"))
+        assert isinstance(output["StartDate"], int)
 
 
 def test_input_given_as_a_string_is_the_childs_json_text(sfn: Any) -> None:

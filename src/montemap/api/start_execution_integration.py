@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -31,7 +30,9 @@ from montemap.api.actions.executions import describe_execution, start_execution
 from montemap.api.errors import to_api_error
 from montemap.api.protocol import epoch_seconds
 from montemap.engine.dataflow import dumps
+from montemap.engine.entry_keys import entry_key
 from montemap.engine.errors import EngineRefusal
+from montemap.engine.tasks import report_submitted
 from montemap.errors import RUNTIME, ApiError, MontemapError, StatesError
 
 if TYPE_CHECKING:
@@ -49,17 +50,7 @@ TASK_FAILED = "States.TaskFailed"
 def child_name(run: ExecutionRun, frame: FrameRow) -> str:
     """The name a child started without ``Name`` gets: the same for the same parent,
     state entry, attempt and redrive (so a rerun finds it), a UUID's form."""
-    key = "|".join(
-        str(part)
-        for part in (
-            run.arn,
-            frame.key,
-            frame.phase.get("entered"),
-            frame.phase.get("attempt", 0),
-            run.row.get("redrive_count") or 0,
-        )
-    )
-    return str(uuid.UUID(bytes=hashlib.sha256(key.encode()).digest()[:16]))
+    return str(uuid.UUID(bytes=entry_key(run, frame)[:16]))
 
 
 def _input_text(arguments: dict[str, Any]) -> str:
@@ -119,8 +110,10 @@ class StartExecutionIntegration:
                 RUNTIME, "states:startExecution needs the parameter StateMachineArn (a string)."
             )
         arn, started = await self._start(run, frame, arguments)
+        response = {"ExecutionArn": arn, "StartDate": _millis(started)}
         if not pattern.startswith(".sync"):
-            return {"ExecutionArn": arn, "StartDate": _millis(started)}
+            return response
+        report_submitted(run, frame, call, response)
         try:
             await run.engine.wait_for(arn, ours=True)
         except asyncio.CancelledError:
