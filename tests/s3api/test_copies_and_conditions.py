@@ -200,3 +200,23 @@ def test_response_header_overrides(s3: Any, bucket: str) -> None:
     assert got["ContentDisposition"] == "inline"
     assert got["CacheControl"] == "no-store"
     assert s3.head_object(Bucket=bucket, Key="k")["ContentType"] == "text/plain"
+
+
+def test_a_website_redirect_location_is_kept_but_not_copied(s3: Any, bucket: str) -> None:
+    s3.put_object(Bucket=bucket, Key="old", Body=b"", WebsiteRedirectLocation="/new.html")
+    assert s3.head_object(Bucket=bucket, Key="old")["WebsiteRedirectLocation"] == "/new.html"
+    got = s3.get_object(Bucket=bucket, Key="old")
+    assert (got["WebsiteRedirectLocation"], got["Body"].read()) == ("/new.html", b"")
+    s3.copy_object(Bucket=bucket, Key="copy", CopySource=f"{bucket}/old")
+    assert "WebsiteRedirectLocation" not in s3.head_object(Bucket=bucket, Key="copy")
+    s3.copy_object(
+        Bucket=bucket,
+        Key="old",
+        CopySource=f"{bucket}/old",
+        WebsiteRedirectLocation="https://example.com/",
+    )
+    head = s3.head_object(Bucket=bucket, Key="old")
+    assert head["WebsiteRedirectLocation"] == "https://example.com/"
+    with pytest.raises(ClientError) as exc:
+        s3.put_object(Bucket=bucket, Key="bad", Body=b"", WebsiteRedirectLocation="new.html")
+    assert exc.value.response["Error"]["Code"] == "InvalidRedirectLocation"

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import urllib.request
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+
+from montemap.testing import MontemapServer
 
 MIB = 1024 * 1024
 
@@ -109,3 +112,21 @@ def test_bucket_with_an_upload_in_progress_is_not_empty(s3: Any, bucket: str) ->
     assert exc.value.response["Error"]["Code"] == "BucketNotEmpty"
     s3.abort_multipart_upload(Bucket=bucket, Key="pending", UploadId=upload)
     s3.delete_bucket(Bucket=bucket)
+
+
+def test_complete_answers_the_object_url_as_its_location(
+    s3_server: MontemapServer, s3: Any, bucket: str
+) -> None:
+    key = "dir/a b+c é"
+    upload = s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    etag = s3.upload_part(Bucket=bucket, Key=key, UploadId=upload, PartNumber=1, Body=b"x")
+    done = s3.complete_multipart_upload(
+        Bucket=bucket,
+        Key=key,
+        UploadId=upload,
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag["ETag"]}]},
+    )
+    assert done["Location"] == f"{s3_server.url}/{bucket}/dir/a%20b%2Bc%20%C3%A9"
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with direct.open(done["Location"], timeout=30) as response:  # unsigned: a server without keys
+        assert response.read() == b"x"

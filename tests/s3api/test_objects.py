@@ -265,6 +265,15 @@ def test_invalid_bucket_name(s3: Any, name: str) -> None:
     assert name not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
 
 
+@pytest.mark.parametrize("name", ["with_underscore", "Upper_And_Underscore"])
+def test_the_refusal_of_a_new_bucket_name_states_the_new_rules(s3: Any, name: str) -> None:
+    with pytest.raises(ClientError) as exc:
+        s3.create_bucket(Bucket=name)
+    message = exc.value.response["Error"]["Message"]
+    assert (error_code(exc), "'_'" in message) == ("InvalidBucketName", False)
+    assert "a-z, 0-9, '.' and '-'" in message
+
+
 def test_keys_with_segments_longer_than_a_file_name(s3: Any, bucket: str) -> None:
     """A local bucket keeps a key as a path; S3 takes a 1024-byte key whatever its
     segments, so a segment over the file system's 255 bytes per name is a key too."""

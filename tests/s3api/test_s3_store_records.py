@@ -125,3 +125,19 @@ def test_an_expires_that_is_no_date_is_refused(store: S3ObjectStore, bucket: str
     with pytest.raises(ObjectStoreError) as exc:
         store.put(bucket, "k", b"", meta=ObjectMeta(headers={"expires": "soon"}))
     assert exc.value.code == "InvalidArgument"
+
+
+def test_a_kms_encryption_and_a_redirect_are_passed_on(store: S3ObjectStore, bucket: str) -> None:
+    headers = {
+        "x-amz-server-side-encryption": "aws:kms",
+        "x-amz-server-side-encryption-aws-kms-key-id": "alias/loans",
+        "x-amz-server-side-encryption-bucket-key-enabled": "true",
+        "x-amz-website-redirect-location": "/moved.html",
+    }
+    store.put(bucket, "sealed", b"s", meta=ObjectMeta("text/plain", {}, headers))
+    kept = store.head(bucket, "sealed").headers
+    assert kept["x-amz-website-redirect-location"] == "/moved.html"
+    assert kept["x-amz-server-side-encryption"] == "aws:kms"
+    assert kept.get("x-amz-server-side-encryption-bucket-key-enabled", "true") == "true"
+    store.put(bucket, "plain", b"p", meta=ObjectMeta("text/plain"))
+    assert "x-amz-server-side-encryption" not in store.head(bucket, "plain").headers

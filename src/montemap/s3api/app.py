@@ -19,11 +19,12 @@ from datetime import UTC, datetime
 from starlette.types import Receive, Scope, Send
 
 from montemap.api.protocol import new_request_id
-from montemap.s3api import buckets, multipart, objects, subresources
+from montemap.s3api import buckets, form_upload, multipart, objects, subresources
 from montemap.s3api.auth import S3Auth, refuse_expired
 from montemap.s3api.body import ChunkCheck, Payload, decode_payload, read_payload
 from montemap.s3api.context import S3Context
 from montemap.s3api.errors import S3Error, not_implemented
+from montemap.s3api.form_upload import is_form_upload
 from montemap.s3api.request import S3Request, parse_request
 from montemap.s3api.response import S3Response, error_response
 from montemap.storage import ObjectStore
@@ -32,9 +33,9 @@ log = logging.getLogger("montemap.s3api")
 
 #: Sub-resources of buckets and objects that montemap does not serve.
 UNSUPPORTED = frozenset(
-    {"policy", "cors", "lifecycle", "website", "encryption"}
+    {"policy", "cors", "lifecycle", "website"}
     | {"replication", "logging", "notification", "object-lock", "retention", "legal-hold"}
-    | {"torrent", "restore", "select", "accelerate", "requestPayment", "ownershipControls"}
+    | {"torrent", "select", "accelerate", "requestPayment", "ownershipControls"}
     | {"publicAccessBlock", "policyStatus", "metrics", "inventory", "analytics"}
     | {"intelligent-tiering", "metadataTable", "metadataConfiguration"}
     | {"metadataJournalTable", "metadataInventoryTable", "metadataAnnotationTable"}
@@ -60,12 +61,16 @@ class S3App:
         try:
             request = parse_request(scope, receive)
             resource = request.resource
-            chunk_check = None
-            if self.auth is not None:
-                chunk_check = self.auth.check(request)
-            elif request.query:  # no keys: only an expired presigned URL is refused
-                refuse_expired(request, datetime.now(UTC))
-            response = await self._serve(request, chunk_check)
+            if request.method == "POST" and is_form_upload(request):
+                # signed in its fields (the policy), not in its headers: checked there
+                response = await self._form_upload(request)
+            else:
+                chunk_check = None
+                if self.auth is not None:
+                    chunk_check = self.auth.check(request)
+                elif request.query:  # no keys: only an expired presigned URL is refused
+                    refuse_expired(request, datetime.now(UTC))
+                response = await self._serve(request, chunk_check)
         except S3Error as exc:
             response = error_response(exc, request_id, resource)
         except Exception:
@@ -90,6 +95,15 @@ class S3App:
             finally:
                 payload.close()
         return await self._read(req)
+
+    async def _form_upload(self, req: S3Request) -> S3Response:
+        """POST Object: nothing but the form's own signature lets it through."""
+        payload = decode_payload(await read_payload(req.receive), req.headers, None)
+        try:
+            secret_for = self.auth.secret_for if self.auth is not None else None
+            return await form_upload.post_object(self.ctx, req, payload, secret_for)
+        finally:
+            payload.close()
 
     async def _read(self, req: S3Request) -> S3Response:
         ctx, method = self.ctx, req.method

@@ -100,6 +100,11 @@ async def create_bucket(ctx: S3Context, req: S3Request, body: bytes = b"") -> S3
     ACL (to the request's, else private); its objects are left alone."""
     await ctx.call(validate_new_bucket, req.bucket)
     check_location(body, ctx.region)
+    if req.header("x-amz-bucket-object-lock-enabled").lower() == "true":
+        raise not_implemented(
+            "x-amz-bucket-object-lock-enabled (Object Lock needs versioned storage, which "
+            "montemap does not keep)"
+        )
     named = header_grants(req.headers)  # refused before the bucket exists
     if await ctx.call(ctx.store.bucket_exists, req.bucket):
         if ctx.region != LEGACY_REGION:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from montemap.s3api.encryption import encryption_headers, names_encryption
 from montemap.s3api.errors import S3Error, from_store_error
 from montemap.storage import LocalObjectStore, ObjectMeta, ObjectStore, ObjectStoreError
 
@@ -68,6 +69,37 @@ def storage_class(headers: dict[str, str]) -> str | None:
     return value
 
 
+#: Where a website serving the bucket redirects requests for the object: kept and answered.
+WEBSITE_REDIRECT = "x-amz-website-redirect-location"
+#: S3's limit on a redirect location, in bytes.
+_REDIRECT_LIMIT = 2048
+
+
+def website_redirect(value: str) -> str:
+    """A redirect location as S3 takes it: a path (``/``) or an ``http(s)://`` URL."""
+    if not value.startswith(("/", "http://", "https://")) or len(value) > _REDIRECT_LIMIT:
+        raise S3Error(
+            "InvalidRedirectLocation",
+            "The website redirect location must have a prefix of 'http://' or 'https://' "
+            f"or '/', and be at most {_REDIRECT_LIMIT} bytes long: {value[:100]!r}",
+        )
+    return value
+
+
+#: The prefix of the headers that put an object under Object Lock (a retention, a legal hold).
+OBJECT_LOCK = "x-amz-object-lock-"
+
+
+def missing_object_lock() -> S3Error:
+    """S3's refusal of a retention or legal hold in a bucket without Object Lock (buckets
+    here never have it: it needs versioned storage)."""
+    return S3Error(
+        "InvalidRequest",
+        "Bucket is missing ObjectLockConfiguration (montemap's buckets have no Object Lock: "
+        "it needs versioned storage, docs/s3.md)",
+    )
+
+
 #: Headers that give a new object tags (``x-amz-tagging``) or an ACL.
 RECORD_HEADERS = frozenset(
     {"x-amz-tagging", "x-amz-acl", "x-amz-grant-read", "x-amz-grant-write"}
@@ -81,7 +113,8 @@ METADATA_LIMIT = 2048
 
 
 def meta_from_headers(headers: dict[str, str]) -> ObjectMeta:
-    """``Content-Type``, ``x-amz-meta-*``, :data:`KEPT_HEADERS`, tags and ACL of a request.
+    """``Content-Type``, ``x-amz-meta-*``, :data:`KEPT_HEADERS`, the storage class, a website
+    redirect location, a KMS encryption (``encryption.py``), tags and ACL of a request.
 
     Names are lowercased, as S3 keeps them. ``aws-chunked`` is a transfer
     encoding of the request, not of the object: S3 drops it from the stored
@@ -89,7 +122,7 @@ def meta_from_headers(headers: dict[str, str]) -> ObjectMeta:
     """
     metadata: dict[str, str] = {}
     kept: dict[str, str] = {}
-    records = False
+    records = encrypted = False
     for name, value in headers.items():
         if name.startswith("x-amz-meta-"):
             metadata[name[len("x-amz-meta-") :]] = value
@@ -99,12 +132,20 @@ def meta_from_headers(headers: dict[str, str]) -> ObjectMeta:
             records = True
         elif name == STORAGE_CLASS and storage_class(headers) != "STANDARD":
             kept[name] = value  # answered on GET and HEAD; STANDARD goes unnamed, as on S3
+        elif name == WEBSITE_REDIRECT:
+            kept[name] = website_redirect(value)
+        elif names_encryption(name):
+            encrypted = True
+        elif name.startswith(OBJECT_LOCK):
+            raise missing_object_lock()
     if metadata and sum(len(k) + len(v) for k, v in metadata.items()) > METADATA_LIMIT:
         raise S3Error(  # headers are decoded as latin-1: one character per byte sent
             "MetadataTooLarge",
             "Your metadata headers exceed the maximum allowed metadata size "
             f"({METADATA_LIMIT} bytes of x-amz-meta-* names and values).",
         )
+    if encrypted:  # kept only when not S3's default (encryption.py)
+        kept.update(encryption_headers(headers))
     encoding = kept.get("content-encoding")
     if encoding is not None:
         parts = [p.strip() for p in encoding.split(",") if p.strip() not in ("aws-chunked", "")]

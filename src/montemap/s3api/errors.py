@@ -22,6 +22,7 @@ STATUS: dict[str, int] = {
     "InvalidBucketName": 400,
     "InvalidDigest": 400,
     "InvalidKey": 400,
+    "InvalidObjectState": 403,
     "InvalidLocationConstraint": 400,
     "InvalidPart": 400,
     "InvalidPartNumber": 416,

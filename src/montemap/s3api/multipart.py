@@ -10,6 +10,7 @@ from typing import BinaryIO, cast
 from montemap.s3api.body import Payload
 from montemap.s3api.conditions import check_copy_source, conditional_write
 from montemap.s3api.context import S3Context, meta_from_headers
+from montemap.s3api.encryption import answer_encryption
 from montemap.s3api.errors import S3Error
 from montemap.s3api.listing import encoder
 from montemap.s3api.objects import copy_source
@@ -27,7 +28,7 @@ _COPY_RANGE_RE = re.compile(r"^bytes=(\d+)-(\d+)$")
 async def create_upload(ctx: S3Context, req: S3Request) -> S3Response:
     meta = meta_from_headers(req.headers)
     upload_id = await ctx.call(lambda: ctx.store.create_upload(req.bucket, req.key, meta=meta))
-    return xml_response(
+    response = xml_response(
         document(
             "InitiateMultipartUploadResult",
             el("Bucket", req.bucket),
@@ -35,6 +36,8 @@ async def create_upload(ctx: S3Context, req: S3Request) -> S3Response:
             el("UploadId", upload_id),
         )
     )
+    answer_encryption(response, meta.headers, all_kept=True)
+    return response
 
 
 def _part_number(req: S3Request) -> int:
@@ -138,7 +141,7 @@ async def complete_upload(ctx: S3Context, req: S3Request, body: bytes) -> S3Resp
     return xml_response(
         document(
             "CompleteMultipartUploadResult",
-            el("Location", f"/{req.bucket}/{req.key}"),
+            el("Location", req.object_url(req.key)),
             el("Bucket", req.bucket),
             el("Key", req.key),
             el("ETag", f'"{etag}"'),

@@ -26,10 +26,11 @@ from montemap.s3api.context import (
     INLINE_LIMIT,
     KEPT_HEADERS,
     STORAGE_CLASS,
+    WEBSITE_REDIRECT,
     S3Context,
     meta_from_headers,
-    storage_class,
 )
+from montemap.s3api.encryption import RECORDED, answer_encryption, encryption_headers
 from montemap.s3api.errors import S3Error
 from montemap.s3api.request import S3Request
 from montemap.s3api.response import S3Response, http_date, xml_response
@@ -67,6 +68,7 @@ async def put_object(ctx: S3Context, req: S3Request, payload: Payload) -> S3Resp
             )
     response = S3Response().header("etag", f'"{etag}"')
     _answer_checksums(response, payload.checksums)  # the one sent, stored or not
+    answer_encryption(response, meta.headers, all_kept=True)
     return response
 
 
@@ -204,7 +206,7 @@ async def copy_object(ctx: S3Context, req: S3Request) -> S3Response:
         check_copy_source(req, await ctx.call(ctx.store.head, src_bucket, src_key))
     meta = await copy_meta(ctx, req, src_bucket, src_key, directive)  # tags, ACL: tagging.py
     if isinstance(ctx.store, LocalObjectStore):
-        meta = await _copy_storage_class(ctx, req, src_bucket, src_key, meta)
+        meta = await _copy_own_headers(ctx, req, src_bucket, src_key, meta)
         if directive == "REPLACE":  # the bytes, so their checksum, are the source's
             source = await ctx.call(ctx.store.head, src_bucket, src_key)
             meta = replace(meta, headers={**meta.headers, **_checksums(source)})
@@ -215,7 +217,9 @@ async def copy_object(ctx: S3Context, req: S3Request) -> S3Response:
         )
     result = el("LastModified", iso_time(info.last_modified)) + el("ETag", f'"{info.etag}"')
     result += _checksum_fields(await _copy_checksums(ctx, req, info))  # as S3 answers it
-    return xml_response(document("CopyObjectResult", result))
+    response = xml_response(document("CopyObjectResult", result))
+    answer_encryption(response, encryption_headers(req.headers), all_kept=True)
+    return response
 
 
 async def _copy_checksums(ctx: S3Context, req: S3Request, info: ObjectInfo) -> dict[str, str]:
@@ -233,18 +237,23 @@ async def _copy_checksums(ctx: S3Context, req: S3Request, info: ObjectInfo) -> d
         stream.close()
 
 
-async def _copy_storage_class(
+#: What a copy never takes from its source, only from the request (as S3: the storage
+#: class, else STANDARD; the website redirect location; the encryption, else SSE-S3; a
+#: restore: a copy is a new object).
+_NOT_COPIED = frozenset({STORAGE_CLASS, WEBSITE_REDIRECT, "x-amz-restore", *RECORDED})
+
+
+async def _copy_own_headers(
     ctx: S3Context, req: S3Request, src_bucket: str, src_key: str, meta: ObjectMeta | None
 ) -> ObjectMeta:
-    """The copy's metadata with the storage class the request names, else STANDARD (as
-    S3: a copy never takes its source's class)."""
-    wanted = storage_class(req.headers)
+    """The copy's metadata with the storage class, redirect and encryption the request
+    names (:data:`_NOT_COPIED`), never the source's."""
     if meta is None:  # the source's metadata and tags as they are (it has no ACL)
         source = await ctx.call(ctx.store.head, src_bucket, src_key)
         meta = ObjectMeta(source.content_type, source.metadata, source.headers, source.tags)
-    headers = {name: value for name, value in meta.headers.items() if name != STORAGE_CLASS}
-    if wanted is not None and wanted != "STANDARD":
-        headers[STORAGE_CLASS] = wanted
+    headers = {name: value for name, value in meta.headers.items() if name not in _NOT_COPIED}
+    wanted = meta_from_headers(req.headers).headers
+    headers.update((name, value) for name, value in wanted.items() if name in _NOT_COPIED)
     return replace(meta, headers=headers)
 
 
@@ -300,6 +309,7 @@ def _object_headers(response: S3Response, info: ObjectInfo, req: S3Request) -> N
     response.header("etag", f'"{info.etag}"')
     response.header("last-modified", http_date(info.last_modified))
     response.header("accept-ranges", "bytes")
+    answer_encryption(response, info.headers, all_kept=False)
     for name, value in info.headers.items():
         if not name.startswith(_CHECKSUM_PREFIX):  # answered when asked for: _respond
             response.header(name, value)

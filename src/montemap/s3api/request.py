@@ -8,7 +8,7 @@ configured for it sends) names the bucket too, and the whole path is the key.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl, quote, unquote
 
 from starlette.types import Receive, Scope
 
@@ -40,6 +40,15 @@ class S3Request:
     def header_list(self) -> list[tuple[str, str]]:
         """Every header as sent, in order (names lowercased)."""
         return [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in self.raw_headers]
+
+    def object_url(self, key: str) -> str:
+        """An object's URL on this server, as S3 names it in a ``Location`` (its host, the
+        bucket in the path unless the host names it)."""
+        host = self.headers.get("host", "localhost")
+        path = quote(key, safe="/~")
+        if host.startswith(f"{self.bucket}."):
+            return f"http://{host}/{path}"
+        return f"http://{host}/{quote(self.bucket)}/{path}"
 
     @property
     def resource(self) -> str:

@@ -1,5 +1,6 @@
 """Dispatch of the record sub-resources: ``?tagging``, ``?acl``, ``?versioning``, ``versionId``,
-and ``?attributes`` (GetObjectAttributes).
+``?attributes`` (GetObjectAttributes), ``?encryption`` (a bucket's default encryption) and
+``?restore`` (RestoreObject).
 
 :class:`~montemap.s3api.app.S3App` sends a request here when its query names
 one of :data:`NAMES`, so requests without them (the hot path) pay one set
@@ -8,7 +9,7 @@ check.
 
 from __future__ import annotations
 
-from montemap.s3api import acl, objects, tagging, versioning
+from montemap.s3api import acl, bucket_encryption, objects, restore, tagging, versioning
 from montemap.s3api.body import Payload
 from montemap.s3api.context import S3Context
 from montemap.s3api.errors import S3Error
@@ -16,7 +17,9 @@ from montemap.s3api.request import S3Request
 from montemap.s3api.response import S3Response
 
 #: The query parameters that send a request here.
-NAMES = frozenset({"tagging", "acl", "versioning", "versionId", "attributes"})
+NAMES = frozenset(
+    {"tagging", "acl", "versioning", "versionId", "attributes", "encryption", "restore"}
+)
 
 
 async def serve(ctx: S3Context, req: S3Request, payload: Payload | None) -> S3Response:
@@ -30,6 +33,10 @@ async def serve(ctx: S3Context, req: S3Request, payload: Payload | None) -> S3Re
         return await acl.serve(ctx, req, body)
     if "versioning" in query:
         return await versioning.serve(ctx, req, body)
+    if "encryption" in query:
+        return await bucket_encryption.serve(ctx, req, body)
+    if "restore" in query:
+        return await restore.restore_object(ctx, req, body)
     if "attributes" in query and req.key and req.method == "GET":
         return await objects.get_attributes(ctx, req)
     # ``versionId=null`` alone: the object itself, its only version.

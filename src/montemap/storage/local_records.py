@@ -29,6 +29,8 @@ from montemap.storage.local_meta import (
 )
 from montemap.storage.records import VERSIONING_STATES
 
+#: The header of a restored archive object: ``ongoing-request``, ``expiry-date``.
+RESTORE_HEADER = "x-amz-restore"
 #: The extended attribute of a bucket's directory that holds its record.
 BUCKET_XATTR = "user.montemap.bucket"
 #: One lock for every read-modify-write of a record in this process.
@@ -54,11 +56,18 @@ class LocalRecords:
     def put_object_acl(self, bucket: str, key: str, grants: Grants, canned: str) -> None:
         self._update_object(bucket, key, acl=grants)
 
-    def _update_object(self, bucket: str, key: str, **changes: Any) -> None:
+    def record_restore(self, bucket: str, key: str, restore: str) -> None:
+        self._update_object(bucket, key, restore=restore)
+
+    def _update_object(
+        self, bucket: str, key: str, *, restore: str | None = None, **changes: Any
+    ) -> None:
         fd, st = self.store._open_fd(bucket, key)  # checked to be inside the bucket
         try:
             with _LOCK:
                 etag, meta = read_record(fd)
+                if restore is not None:
+                    changes["headers"] = {**meta.headers, RESTORE_HEADER: restore}
                 record = encode_record(etag or fallback_etag(st), replace(meta, **changes))
                 replace_record(fd, record)
         finally:

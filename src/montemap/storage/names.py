@@ -44,11 +44,13 @@ def validate_new_bucket(bucket: object) -> str:
     a letter or digit at each end, no ``..``, not an IP address, none of the
     prefixes and suffixes S3 reserves. Else ``InvalidBucketName``.
     """
-    validate_bucket(bucket)
-    assert isinstance(bucket, str)
+    if not isinstance(bucket, str):
+        return validate_bucket(bucket)  # refused, as any name that is not a string
     problem = None
-    if not _NEW_BUCKET_RE.match(bucket):
-        problem = "only a-z, 0-9, '.' and '-', a letter or digit at each end"
+    if not _NEW_BUCKET_RE.match(bucket):  # before the older rules, which allow '_'
+        problem = "3-63 characters of a-z, 0-9, '.' and '-', a letter or digit at each end"
+    elif ".." in bucket:
+        problem = "no '..'"
     elif _IP_RE.match(bucket):
         problem = "it must not be formatted as an IP address"
     elif bucket.startswith(_RESERVED_PREFIXES) or bucket.endswith(_RESERVED_SUFFIXES):

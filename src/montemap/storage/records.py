@@ -39,6 +39,10 @@ class RecordStore(Protocol):
         """Record the object's ACL: ``grants``, from the canned ACL ``canned`` if one named it."""
         ...
 
+    def record_restore(self, bucket: str, key: str, restore: str) -> None:
+        """Keep ``restore`` as the object's ``x-amz-restore`` (a restored archive copy)."""
+        ...
+
     def bucket_tags(self, bucket: str) -> Tags | None:
         """The bucket's tag set; ``None`` when none was set (S3's ``NoSuchTagSet``)."""
         ...

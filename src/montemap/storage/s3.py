@@ -54,7 +54,13 @@ SYSTEM_HEADERS = {
     "content-language": "ContentLanguage",
     "expires": "Expires",
     "x-amz-storage-class": "StorageClass",  # absent: STANDARD
+    "x-amz-website-redirect-location": "WebsiteRedirectLocation",
+    "x-amz-server-side-encryption": "ServerSideEncryption",
+    "x-amz-server-side-encryption-aws-kms-key-id": "SSEKMSKeyId",
+    "x-amz-server-side-encryption-bucket-key-enabled": "BucketKeyEnabled",  # a boolean
 }
+
+_ENCRYPTION = "x-amz-server-side-encryption"
 
 #: S3 error codes that mean "no such object" (HEAD answers a bare 404).
 _MISSING_KEY = frozenset({"NoSuchKey", "404", "NotFound"})
@@ -456,6 +462,8 @@ def _meta_args(meta: ObjectMeta | None) -> dict[str, Any]:
         parameter = SYSTEM_HEADERS.get(name)
         if parameter == "Expires":
             args[parameter] = _expires(value)
+        elif parameter == "BucketKeyEnabled":
+            args[parameter] = value.lower() == "true"
         elif parameter is not None:
             args[parameter] = value
     if meta.tags:
@@ -482,10 +490,12 @@ def _expires(value: str) -> datetime:
 def _info(key: str, response: Any) -> ObjectInfo:
     """An object's info from a HeadObject or GetObject response, system metadata included."""
     headers = {
-        name: str(response[parameter])
+        name: _header_value(response[parameter])
         for name, parameter in SYSTEM_HEADERS.items()
         if parameter != "Expires" and response.get(parameter)
     }
+    if headers.get(_ENCRYPTION) == "AES256":  # S3's default, kept unnamed as by the local store
+        del headers[_ENCRYPTION]
     expires = response.get("ExpiresString")
     if expires:
         headers["expires"] = expires
@@ -499,6 +509,11 @@ def _info(key: str, response: Any) -> ObjectInfo:
         dict(response.get("Metadata", {})),
         headers,
     )
+
+
+def _header_value(value: object) -> str:
+    """A system metadata value as its header carries it (a boolean: ``true``)."""
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
 
 def _next_token(response: Mapping[str, Any]) -> str | None:

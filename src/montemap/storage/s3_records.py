@@ -42,6 +42,15 @@ class S3Records:
             lambda: self.client.put_object_tagging(Bucket=bucket, Key=key, Tagging=tag_set),
         )
 
+    def record_restore(self, bucket: str, key: str, restore: str) -> None:
+        raise ObjectStoreError(
+            "NotImplemented",
+            "RestoreObject is not passed on by the S3-backed store (its endpoint restores "
+            "archived objects itself)",
+            bucket=bucket,
+            key=key,
+        )
+
     def object_acl(self, bucket: str, key: str) -> Grants:
         _check(bucket, key)
         response = self.store._call(
