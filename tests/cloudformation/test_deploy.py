@@ -94,3 +94,35 @@ def test_montemap_deploy_short_form(cfn_server: MontemapServer, tmp_path: Path) 
         timeout=110,
     )
     assert bad.returncode == 1 and "Parameters: [Suffix] must have values" in bad.stderr
+
+
+UNRESOLVED_OUTPUT = """
+Parameters:
+  Env: {Type: String, Default: dev}
+Mappings:
+  Retention: {dev: {Days: 7}}
+Resources:
+  Jobs: {Type: AWS::StepFunctions::Activity}
+Outputs:
+  Days: {Value: !FindInMap [Retention, !Ref Env, Days]}
+"""
+
+
+def test_montemap_deploy_names_why_the_stack_failed(
+    cfn_server: MontemapServer, tmp_path: Path
+) -> None:
+    """A failure no resource carries (an output that does not resolve) is the stack's own
+    reason for rolling back: shown, where it said "(no reason)"."""
+    path = tmp_path / "unresolved.yaml"
+    path.write_text(UNRESOLVED_OUTPUT)
+    command = [sys.executable, "-m", "montemap.cli", "deploy", str(path)]
+    command += ["--stack-name", "t-unresolved", "--endpoint-url", cfn_server.url]
+    first = subprocess.run(command, capture_output=True, text=True, timeout=110)
+    assert first.returncode == 0, first.stderr
+    failed = subprocess.run(
+        [*command, "--parameter", "Env=prod"], capture_output=True, text=True, timeout=110
+    )
+    assert failed.returncode == 1
+    assert "ended UPDATE_ROLLBACK_COMPLETE" in failed.stderr
+    assert "(no reason)" not in failed.stderr
+    assert "prod not found in map Retention" in failed.stderr, failed.stderr

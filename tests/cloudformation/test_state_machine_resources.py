@@ -121,3 +121,54 @@ def test_tags_of_state_machines_and_activities_follow_the_template(
     assert (tags("Machine"), tags("Jobs")) == ({"app": "loans", "team": "ops"}, {"team": "ops"})
     deploy("none", update=True)
     assert (tags("Machine"), tags("Jobs")) == ({"app": "loans"}, {})
+
+
+OBSERVED = """
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Logs:
+    Type: AWS::Logs::LogGroup
+    Properties: {LogGroupName: /aws/states/t-observed}
+  Watched:
+    Type: AWS::Serverless::StateMachine
+    Properties:
+      Tracing: {Enabled: true}
+      Logging:
+        Level: ALL
+        IncludeExecutionData: TRUE
+        Destinations:
+          - CloudWatchLogsLogGroup: {LogGroupArn: !GetAtt Logs.Arn}
+      Definition: {StartAt: P, States: {P: {Type: Pass, End: true}}}
+Outputs:
+  Watched: {Value: !Ref Watched}
+"""
+
+
+def test_logging_and_tracing_reach_the_state_machine(cfn_server: MontemapServer) -> None:
+    cfn, sfn = client(cfn_server), cfn_server.client()
+    capabilities = ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"]
+    cfn.create_stack(StackName="t-observed", TemplateBody=OBSERVED, Capabilities=capabilities)
+    stack = finished(cfn, "t-observed")
+    assert stack["StackStatus"] == "CREATE_COMPLETE", events(cfn, "t-observed")
+    arn = outputs(stack)["Watched"]
+    described = sfn.describe_state_machine(stateMachineArn=arn)
+    assert described["loggingConfiguration"] == {
+        "level": "ALL",
+        "includeExecutionData": True,
+        "destinations": [
+            {
+                "cloudWatchLogsLogGroup": {
+                    "logGroupArn": "arn:aws:logs:us-east-1:123456789012:"
+                    "log-group:/aws/states/t-observed:*"
+                }
+            }
+        ],
+    }
+    assert described["tracingConfiguration"] == {"enabled": True}
+    quiet = OBSERVED.replace("      Tracing: {Enabled: true}\n", "")
+    quiet = quiet[: quiet.index("      Logging:")] + quiet[quiet.index("      Definition:") :]
+    cfn.update_stack(StackName="t-observed", TemplateBody=quiet, Capabilities=capabilities)
+    assert finished(cfn, "t-observed")["StackStatus"] == "UPDATE_COMPLETE"
+    described = sfn.describe_state_machine(stateMachineArn=arn)
+    assert described["loggingConfiguration"]["level"] == "OFF"
+    assert described["tracingConfiguration"] == {"enabled": False}

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from montemap.testing import MontemapServer
+from montemap.testing import MontemapServer, eventually
 from tests.cloudformation.helpers import client, events, finished, outputs
 
 TOPIC = "Resources:\n  A: {Type: AWS::SNS::Topic}\n"
@@ -230,6 +230,74 @@ def test_a_sam_template_the_transform_refuses_says_why_as_aws_does(
     ]
 
 
+REPOSITORY_APP = """
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Shared:
+    Type: AWS::Serverless::Application
+    Properties:
+      Location:
+        ApplicationId: arn:aws:serverlessrepo:us-east-1:123456789012:applications/shared
+        SemanticVersion: 1.2.3
+"""
+
+
+def test_an_application_from_the_repository_is_refused_with_the_reason(
+    cfn_server: MontemapServer,
+) -> None:
+    """The translator would ask AWS's Serverless Application Repository (it was a 500)."""
+    cfn = client(cfn_server)
+    made = cfn.create_change_set(
+        StackName="t-repository-app",
+        ChangeSetName="c",
+        ChangeSetType="CREATE",
+        TemplateBody=REPOSITORY_APP,
+        Capabilities=["CAPABILITY_AUTO_EXPAND"],
+    )
+    described = eventually(
+        lambda: (
+            (d := cfn.describe_change_set(ChangeSetName=made["Id"]))["Status"]
+            not in ("CREATE_PENDING", "CREATE_IN_PROGRESS")
+            and d
+        ),
+        timeout=30,
+    )
+    assert described["Status"] == "FAILED"
+    reason = described["StatusReason"]
+    assert reason.startswith(
+        "Transform AWS::Serverless-2016-10-31 failed with: Invalid Serverless Application "
+        "Specification document. Number of errors found: 1. Resource with id [Shared] is invalid."
+    )
+    assert "Serverless Application Repository is not available on montemap" in reason
+
+
+INCLUDED = """
+Resources:
+  Machine:
+    Type: AWS::StepFunctions::StateMachine
+    Properties:
+      RoleArn: arn:aws:iam::123456789012:role/states
+      Definition:
+        Fn::Transform:
+          Name: AWS::Include
+          Parameters: {Location: s3://t-snippets/definition.yaml}
+"""
+
+
+def test_a_macro_in_the_template_is_refused_by_name(cfn_server: MontemapServer) -> None:
+    """``Fn::Transform`` (AWS::Include...) is named, where the state machine's definition
+    check complained of a field 'Fn::Transform'."""
+    cfn = client(cfn_server)
+    cfn.create_stack(StackName="t-included", TemplateBody=INCLUDED)
+    assert finished(cfn, "t-included")["StackStatus"] == "ROLLBACK_COMPLETE"
+    failed = [r for _, s, r in events(cfn, "t-included") if s == "CREATE_FAILED"]
+    assert len(failed) == 1
+    assert failed[0].startswith(
+        "Transform AWS::Include is not supported here "
+        "(Fn::Transform at Resources/Machine/Properties/Definition)"
+    )
+
+
 DATED = """
 AWSTemplateFormatVersion: 2010-09-09
 Description: unquoted dates, as many templates have them
@@ -364,6 +432,10 @@ Resources:
                 "DefinitionSubstitutions: [not, a, mapping]", "StateMachineType: FAST"
             ),
             "StateMachineType must be STANDARD or EXPRESS, not FAST",
+        ),
+        (  # it was written into the definition as Python's text of the list
+            ODD_PROPERTIES.replace("[not, a, mapping]", "{Names: [a, b]}"),
+            'DefinitionSubstitutions Names must be a string, a number or a boolean, not ["a", "b"]',
         ),
         (
             "Resources:\n  Role:\n    Type: AWS::IAM::Role\n    Properties:\n"

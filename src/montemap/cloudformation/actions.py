@@ -460,17 +460,33 @@ async def list_imports(actions: Actions, params: Params) -> Params:
 @handler("GetTemplate")
 async def get_template(actions: Actions, params: Params) -> Params:
     change_set = params.get("ChangeSetName")
+    stack = actions.stack(params.get("StackName")) if params.get("StackName") else None
     if change_set:
-        stack = actions.stack(params.get("StackName")) if params.get("StackName") else None
         found = actions.store.change_set(str(change_set), stack["StackId"] if stack else None)
         if found is None:
             raise change_set_not_found(str(change_set))
-        return {"TemplateBody": found["_Template"], "StagesAvailable": ["Original", "Processed"]}
-    stack = actions.stack(params.get("StackName"))
-    return {
-        "TemplateBody": stack.get("_Template", ""),
-        "StagesAvailable": ["Original", "Processed"],
-    }
+        stack = actions.stack(found["StackId"]) if stack is None else stack
+        text, request = str(found["_Template"]), found.get("_Request") or {}
+    else:
+        stack = actions.stack(params.get("StackName"))
+        text = str(stack.get("_Template", ""))
+        given = (stack.get("_Parameters") or {}).items()
+        request = {"Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in given]}
+    if params.get("TemplateStage") == "Processed":
+        text = _processed(actions, stack, text, request)
+    return {"TemplateBody": text, "StagesAvailable": ["Original", "Processed"]}
+
+
+def _processed(actions: Actions, stack: Doc, text: str, request: Params) -> str:
+    """The template once its transforms ran (JSON, intrinsics kept), as CloudFormation keeps
+    it; a template without a transform is its own processed template."""
+    if not text or not template_transforms(parse(text)):
+        return text
+    try:
+        processed = actions.plan(stack, text, request).template
+    except MontemapError:  # a template that never deployed: only its text is known
+        return text
+    return json.dumps(processed, indent=2)
 
 
 @handler("ValidateTemplate")

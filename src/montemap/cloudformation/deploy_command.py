@@ -178,11 +178,7 @@ def deploy(cfn: Any, name: str, source: dict[str, str], params: list[dict[str, s
     cfn.execute_change_set(ChangeSetName=change_set["Id"], StackName=name)
     stack = _wait(cfn, name)
     if stack["StackStatus"] not in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
-        reasons = [
-            f"  {e['LogicalResourceId']}: {e['ResourceStatus']}: {e['ResourceStatusReason']}"
-            for e in reversed(cfn.describe_stack_events(StackName=name)["StackEvents"])
-            if e.get("ResourceStatusReason") and e["ResourceStatus"].endswith("FAILED")
-        ]
+        reasons = _failure_reasons(cfn.describe_stack_events(StackName=name)["StackEvents"])
         raise DeployError(
             f"stack {name} ended {stack['StackStatus']}:\n"
             + "\n".join(reasons or ["  (no reason)"])
@@ -191,6 +187,41 @@ def deploy(cfn: Any, name: str, source: dict[str, str], params: list[dict[str, s
     for output in stack.get("Outputs", []):
         print(f"{output['OutputKey']}\t{output['OutputValue']}")
     return 0
+
+
+def _failure_reasons(newest_first: list[dict[str, Any]]) -> list[str]:
+    """Why the last operation failed, oldest first: its resources' ``*_FAILED`` reasons,
+    else the reason the stack itself gave for rolling back (an output that did not
+    resolve, an export in use...)."""
+    operation: list[dict[str, Any]] = []
+    for event in newest_first:  # back to the event that began the last operation
+        operation.append(event)
+        if (
+            event.get("ResourceType") == "AWS::CloudFormation::Stack"
+            and event.get("ResourceStatusReason") == "User Initiated"
+            and event.get("PhysicalResourceId") == event.get("StackId")
+        ):
+            break
+    operation.reverse()
+
+    def shown(event: dict[str, Any]) -> str:
+        return (
+            f"  {event['LogicalResourceId']}: {event['ResourceStatus']}: "
+            f"{event['ResourceStatusReason']}"
+        )
+
+    failed = [
+        e
+        for e in operation
+        if e.get("ResourceStatusReason") and e["ResourceStatus"].endswith("FAILED")
+    ]
+    if failed:
+        return [shown(e) for e in failed]
+    return [
+        shown(e)
+        for e in operation
+        if e.get("ResourceStatusReason") and "ROLLBACK_IN_PROGRESS" in e["ResourceStatus"]
+    ]
 
 
 def _wait(cfn: Any, name: str) -> dict[str, Any]:

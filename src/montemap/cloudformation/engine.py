@@ -289,7 +289,9 @@ class StackEngine:
                     kept = properties
                 self._save(state, name, resource_type, f"{kind}_FAILED", None, kept, reason)
             else:
-                self.event(state.stack, name, resource_type, f"{kind}_FAILED", reason=reason)
+                # refused before it was begun (a type not deployed here, a property that
+                # did not resolve): still listed, CREATE_FAILED, until a rollback forgets it
+                self._save(state, name, resource_type, f"{kind}_FAILED", None, properties, reason)
             return False
         self._save(
             state,
@@ -370,8 +372,9 @@ class StackEngine:
         as on AWS; ``DeletionPolicy`` does not apply to a replacement.
         """
         provider = provider_for(old["ResourceType"])
-        if provider is None:
-            return
+        live = state.resources.get(name) or {}
+        if provider is None or old.get("PhysicalResourceId") == live.get("PhysicalResourceId"):
+            return  # the replacement is the same resource (a version of an unchanged revision)
         if retain:
             self.event(
                 state.stack,

@@ -157,7 +157,8 @@ async def update(engine: StackEngine, stack: Doc, plan: Plan) -> None:
     engine.stack_event(stack, "UPDATE_IN_PROGRESS", "User Initiated")
     record_plan(stack, plan)
     state = State(engine, stack, plan)
-    existing = set(state.resources)
+    # a resource whose creation failed (a stack kept by DisableRollback) is created anew
+    existing = {n for n, r in state.resources.items() if r.get("PhysicalResourceId")}
     failed: str | None = None
     for name in plan.order:
         try:

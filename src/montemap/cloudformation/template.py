@@ -125,8 +125,28 @@ class _AnyManagedPolicy(dict[str, str]):
         return self[key]
 
 
+def _refuse_macros(value: Any, path: str) -> None:
+    """``Fn::Transform`` (a macro such as ``AWS::Include`` run on part of the template)."""
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            _refuse_macros(item, f"{path}/{index}")
+    elif isinstance(value, dict):
+        if "Fn::Transform" in value:
+            macro = value["Fn::Transform"]
+            name = macro.get("Name") if isinstance(macro, dict) else macro
+            raise TemplateError(
+                f"Transform {name} is not supported here (Fn::Transform at {path}): montemap "
+                f"runs only the {language_extensions.NAME} and {SAM_TRANSFORM} transforms; "
+                "write what it would insert into the template"
+            )
+        for key, item in value.items():
+            _refuse_macros(item, f"{path}/{key}")
+
+
 def expand(template: Template, parameters: dict[str, Any], *, pseudo: dict[str, Any]) -> Template:
     """The template with its transforms applied, in the order it lists them."""
+    for section in ("Resources", "Outputs", "Conditions", "Mappings"):
+        _refuse_macros(template.get(section), section)
     names = transforms(template)
     if not names:
         return template
@@ -146,6 +166,29 @@ def expand(template: Template, parameters: dict[str, Any], *, pseudo: dict[str, 
     return template
 
 
+def _refuse_repository_applications(template: Template) -> None:
+    """``AWS::Serverless::Application`` from the Serverless Application Repository: the
+    translator would ask AWS for its template; there is no repository here to ask."""
+    resources = template.get("Resources")
+    found = []
+    for name, resource in resources.items() if isinstance(resources, dict) else []:
+        if not isinstance(resource, dict) or resource.get("Type") != "AWS::Serverless::Application":
+            continue
+        location = (resource.get("Properties") or {}).get("Location")
+        if isinstance(location, dict) and {"ApplicationId", "SemanticVersion"} <= set(location):
+            found.append(
+                f"Resource with id [{name}] is invalid. The Serverless Application Repository "
+                f"is not available on montemap (ApplicationId {json.dumps(location['ApplicationId'])}"
+                "): deploy the application's template as a nested stack instead, with "
+                "Location the URL of that template in this server's S3."
+            )
+    if found:
+        raise TemplateError(
+            f"Transform {SAM_TRANSFORM} failed with: Invalid Serverless Application "
+            f"Specification document. Number of errors found: {len(found)}. {' '.join(found)}"
+        )
+
+
 def _sam(template: Template, parameters: dict[str, Any], pseudo: dict[str, Any]) -> Template:
     """The SAM transform, by the translator AWS publishes."""
     region, account = str(pseudo["AWS::Region"]), str(pseudo["AWS::AccountId"])
@@ -157,6 +200,7 @@ def _sam(template: Template, parameters: dict[str, Any], pseudo: dict[str, Any])
     session = boto3.Session(
         region_name=region, aws_access_key_id="montemap", aws_secret_access_key="montemap"
     )
+    _refuse_repository_applications(template)
     policies = _AnyManagedPolicy()
     translator = Translator(policies, Parser(), boto_session=session)
     # the translator accepts only its own transform in the template it is given

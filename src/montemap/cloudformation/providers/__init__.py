@@ -25,12 +25,18 @@ from montemap.cloudformation.providers.lambdas import (
 from montemap.cloudformation.providers.nested import NestedStackProvider
 from montemap.cloudformation.providers.s3 import BucketProvider
 from montemap.cloudformation.providers.stepfunctions import ActivityProvider, StateMachineProvider
+from montemap.cloudformation.providers.stepfunctions_versions import (
+    StateMachineAliasProvider,
+    StateMachineVersionProvider,
+)
 
 #: The resource types that act here, and their providers.
 ACTING: dict[str, Provider] = {
     "AWS::S3::Bucket": BucketProvider(),
     "AWS::StepFunctions::StateMachine": StateMachineProvider(),
     "AWS::StepFunctions::Activity": ActivityProvider(),
+    "AWS::StepFunctions::StateMachineVersion": StateMachineVersionProvider(),
+    "AWS::StepFunctions::StateMachineAlias": StateMachineAliasProvider(),
     "AWS::Lambda::Function": FunctionProvider(),
     "AWS::Lambda::Version": VersionProvider(),
     "AWS::Lambda::Alias": AliasProvider(),

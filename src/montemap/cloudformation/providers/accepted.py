@@ -2,11 +2,15 @@
 
 Networking, logging, permissions, alarms and schedules describe the AWS
 account around the resources; on one machine there is nothing for them to
-do. Their ``Ref`` is a generated id; every ``Fn::GetAtt`` of them gives it too.
+do. Their ``Ref`` and ``Fn::GetAtt`` give identifiers of the shapes AWS gives
+(:mod:`accepted_shapes`): names, ids and ARNs that templates may take apart.
 """
 
 from __future__ import annotations
 
+from montemap.cloudformation.diff import create_only
+from montemap.cloudformation.errors import NeedsReplacement
+from montemap.cloudformation.providers.accepted_shapes import identify, refreshed
 from montemap.cloudformation.providers.base import Outcome, Request
 
 #: The status reason their events carry.
@@ -42,8 +46,23 @@ TYPES = frozenset(
         "AWS::ServiceDiscovery::Service",
         "AWS::ECS::CapacityProvider",
         "AWS::ECS::ClusterCapacityProviderAssociations",
+        # SAM's DeploymentPreference for a function's AutoPublishAlias
+        "AWS::CodeDeploy::Application",
+        "AWS::CodeDeploy::DeploymentGroup",
     }
 )
+#: What some types' events say beside :data:`REASON`.
+NOTES = {
+    "AWS::CodeDeploy::DeploymentGroup": (
+        "no gradual deployment here: the alias moves to the new version at once, and no "
+        "hooks or alarms are run"
+    ),
+}
+
+
+def _reason(resource_type: str) -> str:
+    note = NOTES.get(resource_type)
+    return f"{REASON} ({note})" if note else REASON
 
 
 def accepts(resource_type: str) -> bool:
@@ -52,13 +71,22 @@ def accepts(resource_type: str) -> bool:
 
 class AcceptedProvider:
     async def create(self, request: Request) -> Outcome:
-        physical = request.generated_name(limit=64)
-        request.notes.append(REASON)
-        return Outcome(physical, {"*": physical})
+        physical, attributes = identify(request)
+        request.notes.append(_reason(request.resource_type))
+        return Outcome(physical, attributes)
 
     async def update(self, request: Request) -> Outcome:
-        request.notes.append(REASON)
-        return Outcome(request.physical_id, {"*": request.physical_id})
+        # a property only creation sets (a log group's name, a topic's...) makes a new one,
+        # with new identifiers, as the change set said (Replacement: True)
+        changed = sorted(
+            name
+            for name in create_only(request.resource_type)
+            if request.properties.get(name) != request.old_properties.get(name)
+        )
+        if changed:
+            raise NeedsReplacement(f"{', '.join(changed)} cannot change (a replacement)")
+        request.notes.append(_reason(request.resource_type))
+        return Outcome(request.physical_id, refreshed(request))
 
     async def delete(self, request: Request) -> None:
         return None

@@ -43,6 +43,11 @@ async def _definition(request: Request) -> str:
             "Properties validation failed: DefinitionSubstitutions must map names to values"
         )
     for key, value in substitutions.items():
+        if isinstance(value, dict | list) or value is None:
+            raise ResourceFailure(
+                f"Properties validation failed: DefinitionSubstitutions {key} must be a "
+                f"string, a number or a boolean, not {json.dumps(value)}"
+            )
         shown = json.dumps(value) if isinstance(value, bool | int | float) else str(value)
         text = text.replace("${" + str(key) + "}", shown)
     if "DefinitionS3Location" in props and "Definition" not in props:
@@ -124,6 +129,39 @@ def _type(request: Request) -> str:
     return kind
 
 
+def _observability(request: Request) -> dict[str, Any]:
+    """LoggingConfiguration and TracingConfiguration as the Step Functions API takes them;
+    one the template no longer sets is turned off."""
+    props, old = request.properties, request.old_properties
+    found: dict[str, Any] = {}
+    logging = props.get("LoggingConfiguration")
+    if isinstance(logging, dict):
+        config: dict[str, Any] = {
+            "level": str(logging.get("Level", "OFF")),
+            "includeExecutionData": logging.get("IncludeExecutionData") in (True, "true", "TRUE"),
+        }
+        destinations = [
+            {"cloudWatchLogsLogGroup": {"logGroupArn": str(group.get("LogGroupArn", ""))}}
+            for d in logging.get("Destinations") or []
+            if isinstance(d, dict) and isinstance(group := d.get("CloudWatchLogsLogGroup"), dict)
+        ]
+        if destinations:
+            config["destinations"] = destinations
+        found["loggingConfiguration"] = config
+    elif logging is not None:
+        raise ResourceFailure(
+            "Properties validation failed: LoggingConfiguration must be a mapping"
+        )
+    elif old.get("LoggingConfiguration"):
+        found["loggingConfiguration"] = {"level": "OFF", "includeExecutionData": False}
+    tracing = props.get("TracingConfiguration")
+    if isinstance(tracing, dict):
+        found["tracingConfiguration"] = {"enabled": tracing.get("Enabled") in (True, "true")}
+    elif old.get("TracingConfiguration"):
+        found["tracingConfiguration"] = {"enabled": False}
+    return found
+
+
 class StateMachineProvider:
     async def create(self, request: Request) -> Outcome:
         name = str(request.properties.get("StateMachineName") or request.generated_name(limit=80))
@@ -133,10 +171,12 @@ class StateMachineProvider:
             "roleArn": _role(request),
             "type": _type(request),
             "tags": _tag_list(_tags(request.properties)),
+            **_observability(request),
         }
         result = await _call("CreateStateMachine", request, params)
         arn = str(result["stateMachineArn"])
-        return Outcome(arn, {"Arn": arn, "Name": name, "StateMachineRevisionId": arn})
+        # what PublishStateMachineVersion takes for a state machine never updated
+        return Outcome(arn, {"Arn": arn, "Name": name, "StateMachineRevisionId": "INITIAL"})
 
     async def update(self, request: Request) -> Outcome:
         arn = request.physical_id
@@ -150,11 +190,13 @@ class StateMachineProvider:
             "stateMachineArn": arn,
             "definition": await _definition(request),
             "roleArn": _role(request),
+            **_observability(request),
         }
-        await _call("UpdateStateMachine", request, params)
+        updated = await _call("UpdateStateMachine", request, params)
         await _retag(request, arn)
         name = arn.rsplit(":", 1)[1]
-        return Outcome(arn, {"Arn": arn, "Name": name, "StateMachineRevisionId": arn})
+        revision = updated.get("revisionId") or request.attributes.get("StateMachineRevisionId")
+        return Outcome(arn, {"Arn": arn, "Name": name, "StateMachineRevisionId": revision})
 
     async def delete(self, request: Request) -> None:
         await _call("DeleteStateMachine", request, {"stateMachineArn": request.physical_id})
