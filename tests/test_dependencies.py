@@ -52,7 +52,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     # Composition: what assembles, shows or drives the whole.
     "assembly": frozenset(
         {"api", "asl", "aws", "cloudformation", "console", "ecs", "engine"}
-        | {"datadir_lock", "environment", "lambda_api", "s3api", "storage", "sts", "worker"}
+        | {"datadir_lock", "environment", "lambda_api", "lambda_names", "s3api", "storage"}
+        | {"sts", "worker"}
     ),
     "console": frozenset({"api", "assembly", "engine", "storage", "ecs", "workflows"}),
     "workflows": frozenset(

@@ -43,7 +43,9 @@ from montemap.engine.lambdas import FunctionRegistry, load_functions_file
 from montemap.environment import check_environment
 from montemap.errors import MontemapError
 from montemap.lambda_api.wiring import install as install_lambda_api
+from montemap.lambda_names import parse_function_name
 from montemap.s3api import S3App, S3Auth
+from montemap.s3api.notifications import Notifier
 from montemap.storage import LocalObjectStore
 from montemap.sts.actions import Sts
 from montemap.sts.http import StsApp
@@ -195,6 +197,14 @@ class Montemap:
             account=settings.account,
         )
 
+    def _function_exists(self, arn: str) -> bool:
+        """Whether the Lambda function ``arn`` names exists (S3 notifications' check)."""
+        try:
+            self.lambdas.resolve(parse_function_name(arn))
+        except MontemapError:
+            return False
+        return True
+
     def _with_sessions(self, settings: Settings) -> Settings:
         """``settings`` whose authenticator also accepts STS's temporary credentials
         (``self.sessions``), so every service is handed that one (docs/bring-your-own.md)."""
@@ -262,7 +272,15 @@ class Montemap:
         # S3 on the same endpoint, over the store the engine reads (docs/s3.md).
         assert isinstance(app, ApiApp)
         s3_auth = S3Auth.from_authenticator(self.settings.authenticator, self.settings.region)
-        app.add_service("s3", S3App(self.store, region=self.settings.region, auth=s3_auth))
+        notifier = Notifier(
+            self.store,
+            region=self.settings.region,
+            deliver=lambda arn, event: self.lambdas.invoke_event(parse_function_name(arn), event),
+            function_exists=self._function_exists,
+        )
+        app.add_service(
+            "s3", S3App(self.store, region=self.settings.region, auth=s3_auth, notifier=notifier)
+        )
         # STS on the same endpoint: who calls, and temporary credentials (docs/bring-your-own.md).
         keyed = self.settings.authenticator is not None
         sts = Sts(self.sessions, self.settings.account, keys_configured=keyed)

@@ -71,13 +71,13 @@ Resources:
           - ServerSideEncryptionByDefault: {SSEAlgorithm: AES256}
       LifecycleConfiguration: {Rules: [{Status: Enabled, ExpirationInDays: 1}]}
       NotificationConfiguration:
-        LambdaConfigurations:
-          - {Event: "s3:ObjectCreated:*", Function: arn:aws:lambda:us-east-1:123456789012:function:f}
+        TopicConfigurations:
+          - {Event: "s3:ObjectCreated:*", Topic: arn:aws:sns:us-east-1:123456789012:t}
 """
     cfn.create_stack(StackName="settings-quiet", TemplateBody=body)
     assert finished(cfn, "settings-quiet")["StackStatus"] == "CREATE_COMPLETE"
     notes = [
         r for n, s, r in events(cfn, "settings-quiet") if n == "Quiet" and s == "CREATE_COMPLETE"
     ]
-    assert "S3 event notifications are not sent here" in notes[0]
+    assert "TopicConfigurations: accepted, no local effect (SNS topics are not served" in notes[0]
     assert "BucketEncryption, LifecycleConfiguration: accepted, no local effect" in notes[0]

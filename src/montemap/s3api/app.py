@@ -25,6 +25,7 @@ from montemap.s3api.body import ChunkCheck, Payload, decode_payload, read_payloa
 from montemap.s3api.context import S3Context
 from montemap.s3api.errors import S3Error, not_implemented
 from montemap.s3api.form_upload import is_form_upload
+from montemap.s3api.notifications import Notifier
 from montemap.s3api.request import S3Request, parse_request
 from montemap.s3api.response import S3Response, error_response
 from montemap.storage import ObjectStore
@@ -34,7 +35,7 @@ log = logging.getLogger("montemap.s3api")
 #: Sub-resources of buckets and objects that montemap does not serve.
 UNSUPPORTED = frozenset(
     {"policy", "cors", "lifecycle", "website"}
-    | {"replication", "logging", "notification", "object-lock", "retention", "legal-hold"}
+    | {"replication", "logging", "object-lock", "retention", "legal-hold"}
     | {"torrent", "select", "accelerate", "requestPayment", "ownershipControls"}
     | {"publicAccessBlock", "policyStatus", "metrics", "inventory", "analytics"}
     | {"intelligent-tiering", "metadataTable", "metadataConfiguration"}
@@ -51,8 +52,15 @@ Handler = Callable[[S3Context, S3Request, Payload], Awaitable[S3Response]]
 class S3App:
     """ASGI application answering S3 REST requests from ``store``."""
 
-    def __init__(self, store: ObjectStore, *, region: str, auth: S3Auth | None = None) -> None:
-        self.ctx = S3Context(store, region)
+    def __init__(
+        self,
+        store: ObjectStore,
+        *,
+        region: str,
+        auth: S3Auth | None = None,
+        notifier: Notifier | None = None,
+    ) -> None:
+        self.ctx = S3Context(store, region, notifier)
         self.auth = auth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -196,6 +196,7 @@ async def delete_objects(ctx: S3Context, req: S3Request, body: bytes) -> S3Respo
                 + "</Error>"
             )
             continue
+        ctx.notify(req, "ObjectRemoved:Delete", key)
         if not quiet:
             named = el("VersionId", version) if version is not None else ""
             results.append("<Deleted>" + el("Key", key) + named + "</Deleted>")

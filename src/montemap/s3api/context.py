@@ -7,8 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from montemap.api.protocol import new_request_id
 from montemap.s3api.encryption import encryption_headers, names_encryption
 from montemap.s3api.errors import S3Error, from_store_error
+from montemap.s3api.notifications import Notifier
+from montemap.s3api.request import S3Request
 from montemap.storage import LocalObjectStore, ObjectMeta, ObjectStore, ObjectStoreError
 
 T = TypeVar("T")
@@ -24,6 +27,30 @@ DEFAULT_TYPE = "binary/octet-stream"
 class S3Context:
     store: ObjectStore
     region: str
+    #: Sends the buckets' event notifications (None: a server without Lambda).
+    notifier: Notifier | None = None
+
+    def notify(
+        self,
+        req: S3Request,
+        event_name: str,
+        key: str,
+        *,
+        size: int | None = None,
+        etag: str | None = None,
+    ) -> None:
+        """Send ``event_name`` (``ObjectCreated:Put``...) of ``req.bucket/key`` to the
+        functions the bucket's notification rules name."""
+        if self.notifier is not None:
+            self.notifier.emit(
+                event_name,
+                req.bucket,
+                key,
+                request_id=new_request_id(),
+                source_ip=req.client_ip,
+                size=size,
+                etag=etag,
+            )
 
     @property
     def inline(self) -> bool:

@@ -162,6 +162,7 @@ async def post_object(
         )
     response = _answer(req, fields, key, etag)
     answer_encryption(response, meta.headers, all_kept=True)
+    ctx.notify(req, "ObjectCreated:Post", key, size=form.length, etag=etag)
     return response
 
 

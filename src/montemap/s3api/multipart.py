@@ -138,6 +138,9 @@ async def complete_upload(ctx: S3Context, req: S3Request, body: bytes) -> S3Resp
             lambda: ctx.store.complete_upload(req.bucket, req.key, req.query["uploadId"], parts),
             small=False,
         )
+    if ctx.notifier is not None:
+        size = (await ctx.call(ctx.store.head, req.bucket, req.key)).size
+        ctx.notify(req, "ObjectCreated:CompleteMultipartUpload", req.key, size=size, etag=etag)
     return xml_response(
         document(
             "CompleteMultipartUploadResult",

@@ -69,6 +69,7 @@ async def put_object(ctx: S3Context, req: S3Request, payload: Payload) -> S3Resp
     response = S3Response().header("etag", f'"{etag}"')
     _answer_checksums(response, payload.checksums)  # the one sent, stored or not
     answer_encryption(response, meta.headers, all_kept=True)
+    ctx.notify(req, "ObjectCreated:Put", req.key, size=payload.size, etag=etag)
     return response
 
 
@@ -219,6 +220,7 @@ async def copy_object(ctx: S3Context, req: S3Request) -> S3Response:
     result += _checksum_fields(await _copy_checksums(ctx, req, info))  # as S3 answers it
     response = xml_response(document("CopyObjectResult", result))
     answer_encryption(response, encryption_headers(req.headers), all_kept=True)
+    ctx.notify(req, "ObjectCreated:Copy", req.key, size=info.size, etag=info.etag)
     return response
 
 
@@ -556,4 +558,5 @@ async def delete_object(ctx: S3Context, req: S3Request) -> S3Response:
         headers.get("x-amz-if-match-last-modified-time"),
         headers.get("x-amz-if-match-size"),
     )
+    ctx.notify(req, "ObjectRemoved:Delete", req.key)
     return S3Response(204)

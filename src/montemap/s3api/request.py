@@ -32,6 +32,8 @@ class S3Request:
     bucket: str
     key: str
     receive: Receive
+    #: The client's address (event notifications name it).
+    client_ip: str = ""
 
     def header(self, name: str, default: str = "") -> str:
         return self.headers.get(name, default)
@@ -87,6 +89,7 @@ def parse_request(scope: Scope, receive: Receive) -> S3Request:
         bucket=bucket,
         key=key,
         receive=receive,
+        client_ip=str((scope.get("client") or ("",))[0]),
     )
 
 

@@ -1,6 +1,6 @@
 """Dispatch of the record sub-resources: ``?tagging``, ``?acl``, ``?versioning``, ``versionId``,
 ``?attributes`` (GetObjectAttributes), ``?encryption`` (a bucket's default encryption) and
-``?restore`` (RestoreObject).
+``?restore`` (RestoreObject) and ``?notification`` (a bucket's event notifications).
 
 :class:`~montemap.s3api.app.S3App` sends a request here when its query names
 one of :data:`NAMES`, so requests without them (the hot path) pay one set
@@ -9,7 +9,15 @@ check.
 
 from __future__ import annotations
 
-from montemap.s3api import acl, bucket_encryption, objects, restore, tagging, versioning
+from montemap.s3api import (
+    acl,
+    bucket_encryption,
+    notification_requests,
+    objects,
+    restore,
+    tagging,
+    versioning,
+)
 from montemap.s3api.body import Payload
 from montemap.s3api.context import S3Context
 from montemap.s3api.errors import S3Error
@@ -19,6 +27,7 @@ from montemap.s3api.response import S3Response
 #: The query parameters that send a request here.
 NAMES = frozenset(
     {"tagging", "acl", "versioning", "versionId", "attributes", "encryption", "restore"}
+    | {"notification"}
 )
 
 
@@ -35,6 +44,8 @@ async def serve(ctx: S3Context, req: S3Request, payload: Payload | None) -> S3Re
         return await versioning.serve(ctx, req, body)
     if "encryption" in query:
         return await bucket_encryption.serve(ctx, req, body)
+    if "notification" in query:
+        return await notification_requests.serve(ctx, req, body)
     if "restore" in query:
         return await restore.restore_object(ctx, req, body)
     if "attributes" in query and req.key and req.method == "GET":

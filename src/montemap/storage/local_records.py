@@ -11,6 +11,7 @@ with none.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import threading
@@ -95,6 +96,13 @@ class LocalRecords:
     def put_bucket_versioning(self, bucket: str, status: str) -> None:
         self._update_bucket(bucket, "versioning", status)
 
+    def bucket_notification(self, bucket: str) -> dict[str, Any] | None:
+        value = self._bucket_record(bucket).get("notification")
+        return value if isinstance(value, dict) else None
+
+    def put_bucket_notification(self, bucket: str, config: dict[str, Any] | None) -> None:
+        self._update_bucket(bucket, "notification", config)
+
     def list_uploads(self, bucket: str) -> list[UploadInfo]:
         self.store._bucket_dir(bucket)  # NoSuchBucket
         return self.store.uploads.listing(bucket)
@@ -122,6 +130,13 @@ class LocalRecords:
             try:
                 os.setxattr(directory, BUCKET_XATTR, json.dumps(record).encode())
             except OSError as exc:
+                if exc.errno == errno.E2BIG:
+                    raise ObjectStoreError(
+                        "InvalidArgument",
+                        f"bucket {bucket!r}: its settings ({name} included) are too large for"
+                        " the file system to keep with the bucket",
+                        bucket=bucket,
+                    ) from exc
                 raise ObjectStoreError(
                     "NotImplemented",
                     f"bucket {bucket!r}: the object store's file system cannot keep extended "

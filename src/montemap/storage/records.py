@@ -12,7 +12,7 @@ ACLs are records only: nothing reads them to allow or refuse a request.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from montemap.storage.base import Grants, ObjectStore, ObjectStoreError, Tags, UploadInfo
 
@@ -65,6 +65,14 @@ class RecordStore(Protocol):
 
     def put_bucket_versioning(self, bucket: str, status: str) -> None:
         """Set the versioning state (``Enabled`` or ``Suspended``)."""
+        ...
+
+    def bucket_notification(self, bucket: str) -> dict[str, Any] | None:
+        """The bucket's notification configuration as the S3 API stored it (None: none)."""
+        ...
+
+    def put_bucket_notification(self, bucket: str, config: dict[str, Any] | None) -> None:
+        """Replace (``None``: remove) the bucket's notification configuration."""
         ...
 
     def list_uploads(self, bucket: str) -> list[UploadInfo]:

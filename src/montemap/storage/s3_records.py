@@ -116,6 +116,17 @@ class S3Records:
             ),
         )
 
+    def bucket_notification(self, bucket: str) -> dict[str, Any] | None:
+        return None  # S3 itself sends the events of its buckets
+
+    def put_bucket_notification(self, bucket: str, config: dict[str, Any] | None) -> None:
+        raise ObjectStoreError(
+            "NotImplemented",
+            f"bucket {bucket!r}: notifications are sent for buckets of the local object store"
+            " only (configure the S3 behind this server directly)",
+            bucket=bucket,
+        )
+
     def list_uploads(self, bucket: str) -> list[UploadInfo]:
         validate_bucket(bucket)
         out: list[UploadInfo] = []

@@ -1,7 +1,8 @@
-"""AWS::S3::Bucket's ``Tags``, ``VersioningConfiguration`` and ``AccessControl``.
+"""AWS::S3::Bucket's ``Tags``, ``VersioningConfiguration``, ``AccessControl`` and
+``NotificationConfiguration``'s ``LambdaConfigurations``.
 
-Its other properties (encryption, lifecycle, CORS, notifications...) have no local
-effect; the bucket's stack event names them.
+Its other properties (encryption, lifecycle, CORS, notifications to queues, topics or
+EventBridge...) have no local effect; the bucket's stack event names them.
 
 They are kept as the S3 API keeps them (:mod:`montemap.storage.records`), so
 ``GetBucketTagging``, ``GetBucketVersioning`` and ``GetBucketAcl`` answer with
@@ -12,6 +13,7 @@ what the template says. The object store keeps one version of each object:
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 from typing import Any
 
@@ -19,6 +21,7 @@ from montemap.cloudformation.errors import ResourceFailure
 from montemap.cloudformation.providers.base import Request
 from montemap.storage.base import ObjectStore, ObjectStoreError
 from montemap.storage.grants import CANNED
+from montemap.storage.notification_rules import Rule, rules_problem, rules_record
 from montemap.storage.records import records_for
 from montemap.storage.tag_rules import BUCKET_TAG_LIMIT, tag_problem
 
@@ -48,11 +51,69 @@ def _canned(request: Request) -> str | None:
     return name
 
 
+def _lambda_rule(given: Any, where: str) -> Rule:
+    if not isinstance(given, dict) or not isinstance(given.get("Function"), str):
+        raise ResourceFailure(f"{where} must be an object with Event and Function")
+    event = given.get("Event")
+    if not isinstance(event, str):
+        raise ResourceFailure(f"{where}.Event must be one event type (a string)")
+    filters: dict[str, str] = {}
+    rules: Any = given.get("Filter") or {}
+    for step in ("S3Key", "Rules"):
+        rules = rules.get(step) if isinstance(rules, dict) else None
+    rules = rules or []
+    for rule in rules if isinstance(rules, list) else [None]:
+        if not isinstance(rule, dict):
+            raise ResourceFailure(f"{where}.Filter.S3Key.Rules must be a list of Name/Value")
+        name = str(rule.get("Name", "")).lower()
+        if name not in ("prefix", "suffix") or name in filters:
+            raise ResourceFailure(
+                f"{where}.Filter.S3Key.Rules: one prefix and one suffix rule at most"
+            )
+        filters[name] = str(rule.get("Value", ""))
+    parts = (given["Function"], event, filters.get("prefix", ""), filters.get("suffix", ""))
+    rule_id = hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
+    return Rule(rule_id, parts[0], (event,), parts[2], parts[3])
+
+
+def _notifications(request: Request) -> list[Rule]:
+    """The bucket's Lambda notification rules (none: the configuration is removed)."""
+    config = request.properties.get("NotificationConfiguration") or {}
+    if not isinstance(config, dict):
+        raise ResourceFailure("NotificationConfiguration must be an object")
+    for name, what in (
+        ("QueueConfigurations", "SQS queues"),
+        ("TopicConfigurations", "SNS topics"),
+        ("EventBridgeConfiguration", "EventBridge"),
+    ):
+        if config.get(name):
+            request.notes.append(
+                f"NotificationConfiguration.{name}: accepted, no local effect ({what} are not "
+                "served: these events are never sent)"
+            )
+    given = config.get("LambdaConfigurations") or []
+    if not isinstance(given, list):
+        raise ResourceFailure("NotificationConfiguration.LambdaConfigurations must be a list")
+    where = "NotificationConfiguration.LambdaConfigurations"
+    rules = [_lambda_rule(item, f"{where}[{i}]") for i, item in enumerate(given)]
+    problem = rules_problem(rules)
+    if problem is not None:
+        raise ResourceFailure(f"Unable to put the bucket's notification configuration: {problem}")
+    return rules
+
+
 def _apply(
-    objects: ObjectStore, bucket: str, tags: Any, versioning: str | None, canned: str | None
+    objects: ObjectStore,
+    bucket: str,
+    tags: Any,
+    versioning: str | None,
+    canned: str | None,
+    notifications: list[Rule],
 ) -> None:
     records = records_for(objects)
     records.put_bucket_tags(bucket, tags)
+    if notifications or records.bucket_notification(bucket) is not None:
+        records.put_bucket_notification(bucket, rules_record(notifications))
     if versioning == "Suspended":
         records.put_bucket_versioning(bucket, "Suspended")
     if canned is not None:
@@ -60,18 +121,15 @@ def _apply(
 
 
 #: The bucket properties that act here; the others are recorded in the stack only.
-_ACTING = frozenset({"BucketName", "Tags", "VersioningConfiguration", "AccessControl"})
+_ACTING = frozenset(
+    {"BucketName", "Tags", "VersioningConfiguration", "AccessControl"}
+    | {"NotificationConfiguration"}
+)
 
 
 def _unused_note(request: Request) -> None:
     """Say in the bucket's event which properties have no local effect (never silently)."""
     unused = sorted(k for k in request.properties if k not in _ACTING)
-    if "NotificationConfiguration" in unused:
-        unused.remove("NotificationConfiguration")
-        request.notes.append(
-            "NotificationConfiguration: accepted, no local effect (S3 event notifications are "
-            "not sent here: the functions, queues and topics it names are never called)"
-        )
     if unused:
         request.notes.append(f"{', '.join(unused)}: accepted, no local effect")
 
@@ -92,7 +150,10 @@ async def apply_settings(request: Request, bucket: str) -> None:
             "one version of each object)"
         )
         versioning = None
+    notifications = _notifications(request)
     try:
-        await asyncio.to_thread(_apply, request.services.objects, bucket, tags, versioning, canned)
+        await asyncio.to_thread(
+            _apply, request.services.objects, bucket, tags, versioning, canned, notifications
+        )
     except ObjectStoreError as exc:
         raise ResourceFailure(f"Bucket {bucket}: its settings could not be recorded: {exc}")
