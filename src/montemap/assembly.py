@@ -279,7 +279,14 @@ class Montemap:
             function_exists=self._function_exists,
         )
         app.add_service(
-            "s3", S3App(self.store, region=self.settings.region, auth=s3_auth, notifier=notifier)
+            "s3",
+            S3App(
+                self.store,
+                region=self.settings.region,
+                auth=s3_auth,
+                notifier=notifier,
+                account=self.settings.account,
+            ),
         )
         # STS on the same endpoint: who calls, and temporary credentials (docs/bring-your-own.md).
         keyed = self.settings.authenticator is not None

@@ -59,8 +59,10 @@ class S3App:
         region: str,
         auth: S3Auth | None = None,
         notifier: Notifier | None = None,
+        account: str | None = None,
     ) -> None:
         self.ctx = S3Context(store, region, notifier)
+        self.account = account
         self.auth = auth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -90,6 +92,7 @@ class S3App:
         await response.send(send, request_id, head=scope["method"] == "HEAD")
 
     async def _serve(self, req: S3Request, chunk_check: ChunkCheck | None) -> S3Response:
+        self._check_owner(req)
         unsupported = UNSUPPORTED.intersection(req.query) if req.query else None
         if unsupported:
             raise not_implemented(f"?{sorted(unsupported)[0]}")
@@ -103,6 +106,19 @@ class S3App:
             finally:
                 payload.close()
         return await self._read(req)
+
+    def _check_owner(self, req: S3Request) -> None:
+        """``x-amz-expected-bucket-owner`` (and ``-source-`` for a copy's source) naming
+        another account than the server's: S3's 403 ``AccessDenied``."""
+        if self.account is None:
+            return
+        for header in ("x-amz-expected-bucket-owner", "x-amz-source-expected-bucket-owner"):
+            owner = req.headers.get(header)
+            if owner is not None and owner != self.account:
+                raise S3Error(
+                    "AccessDenied",
+                    f"Access Denied ({header} {owner!r} is not the bucket owner's account)",
+                )
 
     async def _form_upload(self, req: S3Request) -> S3Response:
         """POST Object: nothing but the form's own signature lets it through."""
