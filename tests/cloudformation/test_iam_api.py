@@ -350,3 +350,43 @@ def test_instance_profiles_from_a_template_are_read_for_their_role(
 
 def _gone(iam: Any, role: str) -> bool:
     return role not in [r["RoleName"] for r in iam.list_roles(MaxItems=1000)["Roles"]]
+
+
+def test_a_role_policy_resource_puts_and_removes_its_inline_policy(
+    iam: Any, cfn_server: MontemapServer
+) -> None:
+    cfn = cfn_server.client("cloudformation")
+    stack = f"rolepolicy-{uuid.uuid4().hex[:6]}"
+    document = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}  # fmt: skip
+    template = {
+        "Resources": {
+            "Role": {
+                "Type": "AWS::IAM::Role",
+                "Properties": {"AssumeRolePolicyDocument": json.loads(TRUST)},
+            },
+            "Inline": {
+                "Type": "AWS::IAM::RolePolicy",
+                "Properties": {
+                    "RoleName": {"Ref": "Role"},
+                    "PolicyName": "s3-all",
+                    "PolicyDocument": document,
+                },
+            },
+        },
+        "Outputs": {"Role": {"Value": {"Ref": "Role"}}, "Inline": {"Value": {"Ref": "Inline"}}},
+    }
+    cfn.create_stack(
+        StackName=stack, TemplateBody=json.dumps(template), Capabilities=["CAPABILITY_IAM"]
+    )
+    done = finished(cfn, stack)
+    assert done["StackStatus"] == "CREATE_COMPLETE"
+    names = outputs(done)
+    assert names["Inline"] == f"s3-all|{names['Role']}"
+    got = iam.get_role_policy(RoleName=names["Role"], PolicyName="s3-all")
+    assert got["PolicyDocument"] == document
+    del template["Resources"]["Inline"], template["Outputs"]["Inline"]
+    cfn.update_stack(
+        StackName=stack, TemplateBody=json.dumps(template), Capabilities=["CAPABILITY_IAM"]
+    )
+    assert finished(cfn, stack)["StackStatus"] == "UPDATE_COMPLETE"
+    assert iam.list_role_policies(RoleName=names["Role"])["PolicyNames"] == []

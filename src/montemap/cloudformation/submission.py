@@ -31,6 +31,7 @@ IAM_TYPES = {
     "AWS::IAM::ManagedPolicy": "ManagedPolicyName",
     "AWS::IAM::Policy": None,
     "AWS::IAM::Role": "RoleName",
+    "AWS::IAM::RolePolicy": None,
     "AWS::IAM::User": "UserName",
     "AWS::IAM::UserToGroupAddition": None,
 }

@@ -15,6 +15,7 @@ from montemap.cloudformation.providers.iam import (
     InstanceProfileProvider,
     ManagedPolicyProvider,
     PolicyProvider,
+    RolePolicyProvider,
     RoleProvider,
 )
 from montemap.cloudformation.providers.lambdas import (
@@ -45,6 +46,7 @@ ACTING: dict[str, Provider] = {
     "AWS::ECS::Service": ServiceProvider(),
     "AWS::IAM::Role": RoleProvider(),
     "AWS::IAM::Policy": PolicyProvider(),
+    "AWS::IAM::RolePolicy": RolePolicyProvider(),
     "AWS::IAM::ManagedPolicy": ManagedPolicyProvider(),
     "AWS::IAM::InstanceProfile": InstanceProfileProvider(),
     "AWS::CloudFormation::CustomResource": CustomResourceProvider(),

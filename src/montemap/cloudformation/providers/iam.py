@@ -1,4 +1,5 @@
-"""AWS::IAM::Role, ::Policy, ::ManagedPolicy and ::InstanceProfile: records, never enforced."""
+"""AWS::IAM::Role, ::Policy, ::RolePolicy, ::ManagedPolicy and ::InstanceProfile: records,
+never enforced."""
 
 from __future__ import annotations
 
@@ -92,6 +93,29 @@ class PolicyProvider:
         roles = request.old_properties.get("Roles") or request.properties.get("Roles") or []
         for role in roles:
             iam.delete_role_policy(str(role), name)
+
+
+class RolePolicyProvider:
+    """AWS::IAM::RolePolicy: one inline policy of one role; its id ``PolicyName|RoleName``
+    (a compound identifier, as CloudFormation joins them)."""
+
+    async def create(self, request: Request) -> Outcome:
+        role = str(required(request, "RoleName"))
+        name = str(required(request, "PolicyName"))
+        document = request.properties.get("PolicyDocument") or {}
+        _checked(_iam(request).put_role_policy, role, name, document)
+        return Outcome(f"{name}|{role}", {})
+
+    async def update(self, request: Request) -> Outcome:
+        old = request.old_properties
+        for key in ("RoleName", "PolicyName"):
+            if old.get(key) not in (None, request.properties.get(key)):
+                raise NeedsReplacement(f"{key} cannot change (a replacement)")
+        return await self.create(request)
+
+    async def delete(self, request: Request) -> None:
+        name, _, role = request.physical_id.partition("|")
+        _iam(request).delete_role_policy(role, name)
 
 
 class ManagedPolicyProvider:
