@@ -24,6 +24,7 @@ import argparse
 import gc
 import importlib
 import os
+import select
 import sys
 import tempfile
 import time
@@ -79,7 +80,19 @@ def _parser(packages: Sequence[str]) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for package in packages:
         importlib.import_module(f"montemap.{package}.cli").register(sub)
+    _plain_text(parser)
     return parser
+
+
+def _plain_text(parser: argparse.ArgumentParser) -> None:
+    """Descriptions taken from docstrings lose their reStructuredText literal marks
+    (double backquotes): ``--help`` is read in a terminal, not rendered."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for command in action.choices.values():
+                if command.description:
+                    command.description = command.description.replace("``", "")
+                _plain_text(command)
 
 
 #: OpenBLAS's thread count in a command's process and every process it starts, unless
@@ -105,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     if argv is not None:
         return _main(argv)
     one_blas_thread()
+    if sys.stdout is None:  # started with standard output closed (``>&-``): discard it
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 (open until the process ends)
     code = _main(sys.argv[1:])
     # The process ends next: keep the cyclic collector's last pass at exit off the
     # objects this run made (after ``montemap run`` it took 0.3-0.7 s to visit them).
@@ -113,13 +128,22 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str]) -> int:
-    parser = parser_for(argv)
-    args = parser.parse_args(argv)
+    try:
+        parser = parser_for(argv)
+        args = parser.parse_args(argv)
+    except KeyboardInterrupt:
+        print("\nmontemap: interrupted", file=sys.stderr)
+        return 130
+    except SystemExit:  # --help, --version or a usage error (exit 2, on stderr)
+        if not _flushed_stdout():
+            return 1
+        raise
     if not getattr(args, "func", None):
         parser.print_help()
-        return 2
+        return 2 if _flushed_stdout() else 1
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        return code if _flushed_stdout() else 1
     except MontemapError as exc:
         print(f"montemap: error: {exc}", file=sys.stderr)
         return 1
@@ -127,6 +151,8 @@ def _main(argv: list[str]) -> int:
         print("\nmontemap: interrupted", file=sys.stderr)
         return 130
     except OSError as exc:
+        if isinstance(exc, BrokenPipeError) and stdout_closed():
+            return _quiet_after_closed_stdout()
         print(f"montemap: error: {_os_error(exc)}", file=sys.stderr)
         return 1
     except Exception as exc:
@@ -137,6 +163,46 @@ def _main(argv: list[str]) -> int:
             file=sys.stderr,
         )
         return 70  # EX_SOFTWARE
+
+
+def _flushed_stdout() -> bool:
+    """Flush standard output now, so that a reader gone away shows here rather than as
+    a traceback at the interpreter's exit; False (quietly) when it has gone."""
+    try:
+        if sys.stdout is not None:
+            sys.stdout.flush()
+    except BrokenPipeError:
+        if not stdout_closed():
+            raise
+        _quiet_after_closed_stdout()
+        return False
+    return True
+
+
+def stdout_closed() -> bool:
+    """Whether standard output is a pipe whose reader has gone (``montemap ... | head``).
+
+    Polling a pipe's write end reports an error once its read end is closed; any other
+    stream (a terminal, a file, pytest's capture) is never "closed" here."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, ValueError, OSError):
+        return False
+    poller = select.poll()
+    poller.register(fd, 0)
+    return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+
+
+def _quiet_after_closed_stdout() -> int:
+    """The reader of standard output has gone: end quietly, as Python's docs advise.
+
+    What is still buffered goes to ``/dev/null`` (the interpreter flushes standard
+    output at exit, which would raise again), and nothing is printed: ``head`` closing
+    the pipe early is what the user asked for. Exit 1, as Python does on EPIPE."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 1
 
 
 def _os_error(exc: OSError) -> str:

@@ -17,7 +17,7 @@ from montemap.credit.params import MAX_PATHS, RunParams
 from montemap.credit.portfolio import local_destination
 from montemap.credit.simulate import SimulateError, paths_for_target, run_simulation
 from montemap.credit.simulate_run import parse_target_se
-from montemap.workflows import bindings, run_command
+from montemap.workflows import bindings, run_command, run_results
 from tests.credit.helpers import csv_bytes, portfolio
 
 AS_OF = dt.date(2026, 11, 27)
@@ -122,7 +122,7 @@ def test_run_prints_the_data_quality_block(
         "cost": {"vcpu_seconds": 1, "gb_seconds": 1, "usd": 0.0,
                  "vcpu_hour_price": 0.01, "gb_hour_price": 0.001},
     }  # fmt: skip
-    run_command.print_result(record, tmp_path / "o")
+    run_results.print_result(record, tmp_path / "o")
     out = capsys.readouterr().out
     assert "  data quality:" in out
     assert f"payment mismatches: {summary['payment_mismatch']:,}" in out

@@ -35,6 +35,10 @@ from montemap import cli
         (["--name", ""], "--name '' must be 1-80 letters"),
         (["--name", "x" * 81], "must be 1-80 letters"),
         (["--name", "café"], "--name 'café' must be 1-80 letters"),
+        (["--server", "localhost:8083"], "--server 'localhost:8083' must be the server's http://"),
+        (["--server", "ftp://host"], "--server 'ftp://host' must be the server's http://"),
+        (["--server", "http://"], "--server 'http://' must be the server's http://"),
+        (["--server", "http://h:port"], "--server 'http://h:port' must be the server's"),
     ],
 )
 def test_a_bad_option_is_one_line_before_anything_starts(

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from montemap.credit.gen_commands import user_path
 from montemap.credit.params import (
     DEFAULT_PATHS,
     DEFAULT_SHOCKS_BP,
@@ -31,27 +32,40 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "rejects.csv and report.html into --out.",
     )
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--loans", metavar="TAPE", type=Path, help="loan tape: CSV or Parquet")
+    src.add_argument("--loans", metavar="TAPE", type=user_path, help="loan tape: CSV or Parquet")
     src.add_argument(
-        "--data-dir", metavar="DIR", type=Path, help="data directory of a generated portfolio"
+        "--data-dir", metavar="DIR", type=user_path, help="data directory of a generated portfolio"
     )
-    p.add_argument("--out", metavar="DIR", type=Path, required=True, help="output folder")
+    p.add_argument("--out", metavar="DIR", type=user_path, required=True, help="output folder")
     p.add_argument(
-        "--paths", type=int, default=DEFAULT_PATHS, help="paths per scenario (default 1000)"
+        "--paths",
+        type=int,
+        metavar="N",
+        default=DEFAULT_PATHS,
+        help="paths per scenario (default %(default)s)",
     )
     p.add_argument(
         "--shocks",
+        metavar="BP,BP,...",
         default=",".join(str(s) for s in DEFAULT_SHOCKS_BP),
         help="rate shocks in basis points, comma-separated (default 0,100,200,300)",
     )
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--as-of", metavar="YYYY-MM-DD", help="analysis date (default today, UTC)")
-    p.add_argument("--batch-size", type=int, default=400, help="loans per batch (default 400)")
     p.add_argument(
-        "--workers", type=int, default=os.cpu_count() or 1, help="worker processes (default: CPUs)"
+        "--batch-size", type=int, metavar="N", default=400, help="loans per batch (default 400)"
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        default=os.cpu_count() or 1,
+        help="worker processes (default: CPUs)",
     )
     p.add_argument("--cutoff", type=float, default=0.5, help="WillDefault cut-off (default 0.5)")
-    p.add_argument("--kappa", type=float, default=0.15, help="macro shift per point of shock")
+    p.add_argument(
+        "--kappa", type=float, default=0.15, help="macro shift per point of shock (default 0.15)"
+    )
     p.add_argument("--backend", default="numpy", help="kernel backend (default numpy)")
     p.add_argument("--no-report", action="store_true", help="skip report.html")
     p.add_argument(

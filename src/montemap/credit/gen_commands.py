@@ -6,9 +6,11 @@ import argparse
 import datetime as dt
 import json
 import os
+import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,12 @@ from montemap.credit.portfolio import (
 from montemap.credit.provenance import PORTFOLIO_FILE
 from montemap.storage import StoreConfigError, open_store
 from montemap.storage.data_dirs import refuse_foreign_directory
+
+
+def user_path(text: str) -> Path:
+    """A path option: ``~`` is the home directory, also where the shell left it
+    (``--out=~/run``)."""
+    return Path(text).expanduser()
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -62,7 +70,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "plus the S3 Inventory, exactly as 'generate' does. Required columns: AccountID, "
         "ZipCode, Rate, Payment, LoanAmount, LoanTerm, OriginationDate, GrossIncome.",
     )
-    i.add_argument("tape", type=Path, metavar="TAPE", help="CSV (optionally .gz) or Parquet")
+    i.add_argument("tape", type=user_path, metavar="TAPE", help="CSV (optionally .gz) or Parquet")
     i.add_argument(
         "--strict",
         action="store_true",
@@ -78,7 +86,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="(re)build report.html of a simulation run",
         description="Read summary.json and loans.parquet in RUN_DIR and write RUN_DIR/report.html.",
     )
-    r.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="output folder of a run")
+    r.add_argument("run_dir", type=user_path, metavar="RUN_DIR", help="output folder of a run")
     r.set_defaults(func=run_report)
 
 
@@ -86,7 +94,7 @@ def _destination_args(p: argparse.ArgumentParser) -> None:
     where = p.add_mutually_exclusive_group()
     where.add_argument(
         "--data-dir",
-        type=Path,
+        type=user_path,
         metavar="DIR",
         help="local data directory (default $MONTEMAP_DATA_DIR); "
         f"objects go to DIR/buckets/{SOURCE_BUCKET}/",
@@ -184,7 +192,46 @@ def _print_result(what: str, result: WriteResult, seconds: float) -> None:
     )
 
 
+class _Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP during ``generate`` or ``import``: unwinds as Ctrl-C does."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextmanager
+def _stoppable() -> Iterator[None]:
+    """SIGTERM (``kill``, ``timeout``, ``docker stop``) and SIGHUP (a closed terminal)
+    stop the command as Ctrl-C does: the objects written so far are removed, and the
+    directory is left as it was, for the next ``generate``, ``import`` or ``run``."""
+
+    def stop(signum: int, frame: object) -> None:
+        raise _Stopped(signum)
+
+    stops = (signal.SIGTERM, signal.SIGHUP)
+    previous = {signum: signal.signal(signum, stop) for signum in stops}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _exit_status(stopped: _Stopped) -> int:
+    print(f"\nmontemap: stopped by {stopped}", file=sys.stderr)
+    return 128 + stopped.signum
+
+
 def run_generate(args: argparse.Namespace) -> int:
+    try:
+        with _stoppable():
+            return _generate(args)
+    except _Stopped as stopped:
+        return _exit_status(stopped)
+
+
+def _generate(args: argparse.Namespace) -> int:
     dest = destination_from_args(args)
     layout: Layout = args.layout
     started = time.monotonic()
@@ -213,6 +260,14 @@ def run_generate(args: argparse.Namespace) -> int:
 
 
 def run_import(args: argparse.Namespace) -> int:
+    try:
+        with _stoppable():
+            return _import(args)
+    except _Stopped as stopped:
+        return _exit_status(stopped)
+
+
+def _import(args: argparse.Namespace) -> int:
     from montemap.credit.tape import import_tape
 
     dest = destination_from_args(args)

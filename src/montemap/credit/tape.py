@@ -9,7 +9,8 @@ LoanType and RateType among their options); the second
 writes one object per loan plus the S3 Inventory through
 :class:`~montemap.credit.portfolio.PortfolioWriter`. Structural problems stop the import
 before anything is written, with the file, line or row, and column named. Value problems
-are reported (``strict`` makes them fatal); otherwise the loans are written as they are,
+(:mod:`montemap.credit.tape_checks`) are reported in line order (``strict`` makes the
+first one fatal); otherwise the loans are written as they are,
 so the simulation's rejects output lists them with their key and reason instead of
 silently losing them. Loan ``i`` (1-based, in tape order) becomes
 ``data/data-gen-00000i.csv``.
@@ -23,10 +24,10 @@ import csv
 import datetime as dt
 import gzip
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import BinaryIO, cast
 
 import numpy as np
 import pyarrow as pa
@@ -36,7 +37,6 @@ import pyarrow.parquet as pq
 
 from montemap.credit.columns import OPTIONAL_COLUMNS, OVERRIDE_COLUMNS, REQUIRED_COLUMNS
 from montemap.credit.generator import BLOCK, join_columns
-from montemap.credit.loans import RANGES
 from montemap.credit.portfolio import (
     INVENTORY_ROWS_PER_FILE,
     Destination,
@@ -44,17 +44,10 @@ from montemap.credit.portfolio import (
     WriteResult,
 )
 from montemap.credit.quality import MAX_LISTED
+from montemap.credit.tape_checks import Batch, first_issues
 from montemap.errors import MontemapError
 
 KNOWN_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS + OVERRIDE_COLUMNS
-NUMERIC_COLUMNS = frozenset(KNOWN_COLUMNS) - {
-    "ZipCode",
-    "OriginationDate",
-    "LoanType",
-    "RateType",
-}
-_NUMBER_RE = r"^[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?$"
-_US_DATE_RE = r"^[0-9]{1,2}/[0-9]{1,2}/[0-9]{4}$"
 _ISO_DATE_RE = r"^([0-9]{4})-([0-9]{2})-([0-9]{2})$"
 _NEEDS_QUOTES_RE = r'[,"\r\n]'
 MAX_ISSUES_KEPT = 20
@@ -77,14 +70,6 @@ class ImportResult:
     ignored_columns: list[str] = field(default_factory=list)
     issues: list[str] = field(default_factory=list)
     issue_count: int = 0
-
-
-@dataclass
-class _Batch:
-    """Normalised string columns of consecutive tape rows, and where each row came from."""
-
-    columns: dict[str, pa.Array]
-    where: Callable[[int], str]
 
 
 # --------------------------------------------------------------------------- sources
@@ -115,8 +100,19 @@ def _check_header(path: Path, names: list[str]) -> tuple[dict[str, int], list[st
         raise TapeError(
             f"{path}: missing required column{'s' if len(missing) > 1 else ''} "
             f"{', '.join(missing)} (the header has: {', '.join(n.strip() for n in names)})"
+            + _separator_hint(names)
         )
     return positions, ignored
+
+
+def _separator_hint(names: list[str]) -> str:
+    """Where a header is one field holding another separator, say so."""
+    if len(names) != 1:
+        return ""
+    for separator, called in ((";", "semicolons"), ("\t", "tabs"), ("|", "'|'")):
+        if names[0].count(separator) >= len(REQUIRED_COLUMNS) - 1:
+            return f": its fields are separated by {called}; a CSV tape's by commas"
+    return ""
 
 
 class _CsvTape:
@@ -151,7 +147,7 @@ class _CsvTape:
         with self._open_binary() as binary:
             yield _decoded_lines(binary)
 
-    def batches(self) -> Iterator[_Batch]:
+    def batches(self) -> Iterator[Batch]:
         if self.plain is None:
             self.plain = self._is_plain()
         if self.plain:
@@ -159,29 +155,31 @@ class _CsvTape:
             return
         with self._open() as f:
             reader = csv.reader(f)
+            rows: list[list[str]] = []
+            lines: list[int] = []
+            broken: TapeError | None = None
             try:
                 next(reader)
-                rows: list[list[str]] = []
-                lines: list[int] = []
                 for row in reader:
                     if not row or (len(row) == 1 and not row[0].strip()):
                         continue  # blank line
                     if len(row) != self.width:
-                        raise TapeError(
+                        broken = TapeError(
                             f"{self.path}: line {reader.line_num}: {len(row)} fields, "
                             f"but the header has {self.width}"
                         )
+                        break
                     rows.append(row)
                     lines.append(reader.line_num)
                     if len(rows) == self.chunk_rows:
                         yield self._batch(rows, lines)
                         rows, lines = [], []
-                if rows:
-                    yield self._batch(rows, lines)
             except (csv.Error, UnicodeDecodeError, OSError, EOFError) as exc:
-                raise TapeError(
-                    f"{self.path}: line {reader.line_num + 1}: {_describe(exc)}"
-                ) from None
+                broken = TapeError(f"{self.path}: line {reader.line_num + 1}: {_describe(exc)}")
+            if rows:  # the rows above a broken line first: their problems come before it
+                yield self._batch(rows, lines)
+            if broken is not None:
+                raise broken
 
     def _is_plain(self) -> bool:
         """Whether every data line is plain: UTF-8 without quotes, carriage returns, NUL
@@ -205,7 +203,7 @@ class _CsvTape:
             return False
         return _plain_lines(carry + b"\n", self.width) if carry else True
 
-    def _arrow_batches(self) -> Iterator[_Batch]:
+    def _arrow_batches(self) -> Iterator[Batch]:
         """Batches of ``chunk_rows`` rows from Arrow's CSV reader (plain tapes only)."""
         names = [f"c{i}" for i in range(self.width)]
         pending: list[pa.RecordBatch] = []
@@ -242,16 +240,16 @@ class _CsvTape:
                         name: _normalise(name, chunk.column(pos).combine_chunks())
                         for name, pos in self.positions.items()
                     }
-                    yield _Batch(cols, lambda i, s=first: f"line {s + i + 2}")  # type: ignore[misc]
+                    yield Batch(cols, lambda i, s=first: f"line {s + i + 2}")  # type: ignore[misc]
                     first += take
 
-    def _batch(self, rows: list[list[str]], lines: list[int]) -> _Batch:
+    def _batch(self, rows: list[list[str]], lines: list[int]) -> Batch:
         cols = {
             name: _normalise(name, pa.array([r[pos] for r in rows], pa.string()))
             for name, pos in self.positions.items()
         }
         frozen = list(lines)
-        return _Batch(cols, lambda i: f"line {frozen[i]}")
+        return Batch(cols, lambda i: f"line {frozen[i]}")
 
 
 class _ParquetTape:
@@ -273,7 +271,7 @@ class _ParquetTape:
     def close(self) -> None:
         self.file.close()
 
-    def batches(self) -> Iterator[_Batch]:
+    def batches(self) -> Iterator[Batch]:
         first = 0
         try:
             for rb in self.file.iter_batches(
@@ -284,7 +282,7 @@ class _ParquetTape:
                     for name, src in self.names.items()
                 }
                 start = first
-                yield _Batch(cols, lambda i, s=start: f"row {s + i + 1}")  # type: ignore[misc]
+                yield Batch(cols, lambda i, s=start: f"row {s + i + 1}")  # type: ignore[misc]
                 first += rb.num_rows
         except (pa.ArrowException, OSError) as exc:
             raise TapeError(f"{self.path}: cannot read row group data: {exc}") from None
@@ -359,131 +357,6 @@ def _describe(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-# --------------------------------------------------------------------------- checks
-
-
-def _value_issues(batch: _Batch) -> Iterator[str]:
-    """Describe every value a loan parser would reject: empty, not a number, out of range,
-    not a date."""
-    for name, arr in batch.columns.items():
-        empty = pc.equal(arr, "")
-        if name in REQUIRED_COLUMNS:
-            bad = empty
-            what = "is empty"
-            for i in np.flatnonzero(bad.to_numpy(zero_copy_only=False)):
-                yield f"{batch.where(int(i))}: {name} {what}"
-        if name in NUMERIC_COLUMNS:
-            bad = pc.and_(pc.invert(empty), pc.invert(pc.match_substring_regex(arr, _NUMBER_RE)))
-        elif name == "OriginationDate":
-            bad = pc.and_(pc.invert(empty), pc.invert(pc.match_substring_regex(arr, _US_DATE_RE)))
-        else:
-            continue
-        kind = "a number" if name in NUMERIC_COLUMNS else "a date (MM/DD/YYYY)"
-        for i in np.flatnonzero(bad.to_numpy(zero_copy_only=False)):
-            yield f"{batch.where(int(i))}: {name} {arr[int(i)].as_py()!r} is not {kind}"
-        if name in RANGES:
-            yield from _range_issues(batch, name, arr)
-    yield from _account_issues(batch)
-    yield from _income_issues(batch)
-    yield from _text_issues(batch)
-    yield from _date_issues(batch)
-
-
-def _numbers(arr: pa.Array) -> np.ndarray:
-    """The values that are plain numbers, as floats (NaN elsewhere)."""
-    ok = pc.match_substring_regex(arr, _NUMBER_RE)
-    text = pc.if_else(ok, arr, pa.scalar("nan"))
-    return np.asarray(pc.cast(text, pa.float64()).to_numpy(zero_copy_only=False))
-
-
-def _range_issues(batch: _Batch, name: str, arr: pa.Array) -> Iterator[str]:
-    """Numbers outside the range :func:`montemap.credit.loans.parse_fields` accepts."""
-    lo, hi, lo_open, hi_open = RANGES[name]
-    values = _numbers(arr)
-    with np.errstate(invalid="ignore"):
-        bad = (
-            (values < lo) | (values > hi) | (lo_open & (values == lo)) | (hi_open & (values == hi))
-        )
-        if name == "LoanTerm":
-            bad |= np.isfinite(values) & (values != np.floor(values))
-    left, right = "(" if lo_open else "[", ")" if hi_open else "]"
-    for i in np.flatnonzero(bad):
-        yield (
-            f"{batch.where(int(i))}: {name} {arr[int(i)].as_py()} is outside "
-            f"{left}{lo:g}, {hi:g}{right}" + (" or not whole" if name == "LoanTerm" else "")
-        )
-
-
-def _account_issues(batch: _Batch) -> Iterator[str]:
-    """AccountIDs that are numbers but not whole ones (one that is no number at all has
-    its warning from the numeric columns' check already)."""
-    ids = batch.columns["AccountID"]
-    number = pc.match_substring_regex(ids, _NUMBER_RE)
-    bad = pc.and_(number, pc.invert(pc.match_substring_regex(ids, r"^[0-9]{1,19}$")))
-    for i in np.flatnonzero(bad.to_numpy(zero_copy_only=False)):
-        yield f"{batch.where(int(i))}: AccountID {ids[int(i)].as_py()!r} is not a whole number"
-
-
-#: The text columns' rules in :func:`montemap.credit.loans.parse_fields`.
-_ZIP_RE = r"^[0-9]{1,5}(-[0-9]{4})?$"
-_CHOICES = {"LoanType": ("personal", "commercial"), "RateType": ("variable", "fixed")}
-
-
-def _text_issues(batch: _Batch) -> Iterator[str]:
-    """ZIP codes that are not 1-5 digits (or ZIP+4), and LoanType/RateType values that
-    are none of their options (an empty one takes its default)."""
-    rules: list[tuple[str, Any, Any, str]] = [
-        ("ZipCode", pc.match_substring_regex, _ZIP_RE, "a 5-digit ZIP code")
-    ]
-    for name, options in _CHOICES.items():
-        rules.append((name, _one_of, options, f"one of {', '.join(options)}"))
-    for name, test, arg, kind in rules:
-        arr = batch.columns.get(name)
-        if arr is None:
-            continue
-        bad = pc.and_(pc.invert(pc.equal(arr, "")), pc.invert(test(arr, arg)))
-        for i in np.flatnonzero(bad.to_numpy(zero_copy_only=False)):
-            yield f"{batch.where(int(i))}: {name} {arr[int(i)].as_py()!r} is not {kind}"
-
-
-_DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
-
-
-def _date_issues(batch: _Batch) -> Iterator[str]:
-    """MM/DD/YYYY dates no calendar has (02/30/2020, 13/01/2020, year 0), as
-    :func:`montemap.credit.loans.parse_date` refuses them."""
-    arr = batch.columns["OriginationDate"]
-    shaped = pc.match_substring_regex(arr, _US_DATE_RE)
-    parts = pc.extract_regex(
-        pc.if_else(shaped, arr, pa.scalar("01/01/2000")),
-        r"^(?P<m>[0-9]{1,2})/(?P<d>[0-9]{1,2})/(?P<y>[0-9]{4})$",
-    )
-    m, d, y = (np.asarray(pc.cast(parts.field(k), pa.int64()).to_numpy()) for k in "mdy")
-    leap = (y % 4 == 0) & ((y % 100 != 0) | (y % 400 == 0))
-    days = _DAYS_IN_MONTH[np.clip(m, 0, 12)] + (leap & (m == 2))
-    wrong = (m < 1) | (m > 12) | (d < 1) | (d > days) | (y < 1)
-    bad = np.asarray(shaped.to_numpy(zero_copy_only=False)) & wrong
-    for i in np.flatnonzero(bad):
-        yield f"{batch.where(int(i))}: OriginationDate {arr[int(i)].as_py()!r} is not a valid date"
-
-
-def _one_of(arr: pa.Array, options: tuple[str, ...]) -> pa.Array:
-    return pc.is_in(pc.utf8_lower(arr), value_set=pa.array(options))
-
-
-def _income_issues(batch: _Batch) -> Iterator[str]:
-    """Personal loans (LoanType personal or empty) need a positive GrossIncome."""
-    income = _numbers(batch.columns["GrossIncome"])
-    kind = batch.columns.get("LoanType")
-    personal = (
-        np.ones(income.shape[0], dtype=bool)
-        if kind is None
-        else ~np.asarray(pc.equal(pc.utf8_lower(kind), "commercial").to_numpy(zero_copy_only=False))
-    )
-    for i in np.flatnonzero(personal & (income == 0)):
-        yield f"{batch.where(int(i))}: GrossIncome must be positive for a personal loan"
-
-
 def _open_tape(path: Path, chunk_rows: int) -> _CsvTape | _ParquetTape:
     if not path.exists():
         raise TapeError(f"{path}: no such file")
@@ -556,12 +429,11 @@ def _scan(tape: _CsvTape | _ParquetTape, strict: bool) -> tuple[int, list[str], 
     count = 0
     ids: list[pa.Array] = []
     for batch in tape.batches():
-        for issue in _value_issues(batch):
-            if strict:
-                raise TapeError(f"{tape.path}: {issue}")
-            count += 1
-            if len(issues) < MAX_ISSUES_KEPT:
-                issues.append(issue)
+        kept, found = first_issues(batch, 1 if strict else MAX_ISSUES_KEPT - len(issues))
+        if strict and kept:
+            raise TapeError(f"{tape.path}: {kept[0]}")
+        count += found
+        issues.extend(kept)
         ids.append(batch.columns["AccountID"])
         loans += len(batch.columns["AccountID"])
     if ids:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import html
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -38,31 +39,91 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p = subparsers.add_parser(
         "compare",
         help="compare two runs on duration and cost",
-        description=__doc__.splitlines()[0] if __doc__ else None,
+        description="Two runs side by side: duration, loans per second, vCPU- and "
+        "GB-seconds and the estimated Fargate Spot cost, then B's speed-up over A and "
+        "its cost relative to A's; also written as an HTML page.",
     )
-    p.add_argument("run_a", metavar="RUN_A", help="run name (in DATA_DIR/runs) or run folder")
-    p.add_argument("run_b", metavar="RUN_B")
-    p.add_argument("--data-dir", default="montemap-data", help="default: %(default)s")
-    p.add_argument("--html", metavar="FILE", help="where to write the HTML page")
+    p.add_argument(
+        "run_a", metavar="RUN_A", help="run name (in DIR/runs), run folder or its run.json"
+    )
+    p.add_argument("run_b", metavar="RUN_B", help="the run to compare with RUN_A (same forms)")
+    p.add_argument(
+        "--data-dir", metavar="DIR", default="montemap-data", help="default: %(default)s"
+    )
+    p.add_argument(
+        "--html",
+        metavar="FILE",
+        help="where to write the HTML page (default DIR/runs/compare-RUN_A-RUN_B.html)",
+    )
     p.set_defaults(func=main)
 
 
 def load_run(ref: str, data_dir: Path) -> dict[str, Any]:
-    """A run's ``run.json``, from a folder or a run name under ``DATA_DIR/runs``."""
-    folder = Path(ref)
-    if not (folder / "run.json").exists():
-        folder = data_dir / "runs" / ref
-    path = folder / "run.json"
+    """A run's ``run.json``: the file itself, its folder, or a run name under
+    ``DATA_DIR/runs``."""
+    path = Path(ref).expanduser()
+    if not path.is_file():
+        folder = path
+        if not (folder / "run.json").exists():
+            folder = data_dir / "runs" / ref
+        path = folder / "run.json"
     if not path.exists():
         raise CompareError(f"no run {ref!r}: neither {ref}/run.json nor {path} exists")
     try:
         record = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise CompareError(f"{path} is not readable JSON: {exc}")
+    if not isinstance(record, dict):
+        raise CompareError(
+            f"{path} holds {_kind(record)}, not a run record: was it written by montemap run?"
+        )
     for key in ("name", "status", "duration_seconds", "task_definition", "workers", "cost"):
         if key not in record:
             raise CompareError(f"{path} has no {key!r}: was it written by montemap run?")
+    problem = _record_problem(record)
+    if problem:
+        raise CompareError(f"{path}: {problem}")
     return dict(record)
+
+
+#: The figures a run record holds as numbers: required, then optional ones.
+_REQUIRED_NUMBERS = (
+    "duration_seconds",
+    "workers",
+    "cost.vcpu_seconds",
+    "cost.gb_seconds",
+    "cost.usd",
+)
+_OPTIONAL_NUMBERS = ("cpu_units", "memory_mib", "loans", "summary.loans")
+
+
+def _record_problem(record: dict[str, Any]) -> str | None:
+    """What makes a run record unusable here (a figure that is no number...), or None."""
+    for key in ("cost", "summary"):
+        value = record.get(key)
+        if not isinstance(value, dict) and (key == "cost" or value is not None):
+            return f"{key!r} is {_kind(value)}, not an object"
+    for key in (*_REQUIRED_NUMBERS, *_OPTIONAL_NUMBERS):
+        outer, _, inner = key.rpartition(".")
+        holder = record.get(outer) or {} if outer else record
+        if inner not in holder:
+            if key in _OPTIONAL_NUMBERS:
+                continue
+            return f"has no {key!r}"
+        value = holder.get(inner)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return f"{key!r} is {_kind(value)}, not a number"
+        if not math.isfinite(value) or value < 0:
+            return f"{key!r} is {value}, not a number of at least 0"
+    return None
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    return {dict: "an object", list: "a list", bool: "a boolean"}.get(type(value), repr(value))
 
 
 def figures(record: dict[str, Any]) -> dict[str, Any]:
@@ -78,8 +139,8 @@ def figures(record: dict[str, Any]) -> dict[str, Any]:
         f"{record.get('memory_mib', 0) / 1024:g} GB",
         "workers": record["workers"],
         "loans": loans,
-        "duration": round(duration, 1),
-        "loans_per_second": round(loans / duration, 1) if duration > 0 else 0.0,
+        "duration": duration,
+        "loans_per_second": loans / duration if duration > 0 else 0.0,
         "vcpu_seconds": cost["vcpu_seconds"],
         "gb_seconds": cost["gb_seconds"],
         "cost": cost["usd"],
@@ -102,11 +163,11 @@ def ratios(a: dict[str, Any], b: dict[str, Any]) -> dict[str, float | None]:
 def table(a: dict[str, Any], b: dict[str, Any], r: dict[str, float | None]) -> str:
     width = max(len(label) for _, label in ROWS) + 2
     cells = [str(run["name"]) for run in (a, b)]
-    cells += [_cell(run[key]) for run in (a, b) for key, _ in ROWS]
+    cells += [_cell(key, run[key]) for run in (a, b) for key, _ in ROWS]
     col = max(14, *(len(cell) + 2 for cell in cells))
     lines = [f"{'':<{width}}{a['name']:>{col}}{b['name']:>{col}}"]
     for key, label in ROWS:
-        lines.append(f"{label:<{width}}{_cell(a[key]):>{col}}{_cell(b[key]):>{col}}")
+        lines.append(f"{label:<{width}}{_cell(key, a[key]):>{col}}{_cell(key, b[key]):>{col}}")
     lines.append("")
     lines.append(f"B is {r['speedup']}x as fast as A" if r["speedup"] else "speed-up: n/a")
     if r["time_saved_percent"] is not None:
@@ -117,18 +178,25 @@ def table(a: dict[str, Any], b: dict[str, Any], r: dict[str, float | None]) -> s
     return "\n".join(lines)
 
 
-def _cell(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:,.4f}" if value < 1 else f"{value:,.1f}"
-    if isinstance(value, int):
+def _cell(key: str, value: Any) -> str:
+    """One figure as the table shows it: seconds to the hundredth below 10 s (a tenth
+    above), rates and resource-seconds to a tenth, dollars to four decimals below $1."""
+    if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}"
-    return str(value)
+    if not isinstance(value, float):
+        return str(value)
+    if key == "cost":
+        return f"{value:,.4f}" if abs(value) < 1 else f"{value:,.2f}"
+    if key == "duration" and abs(value) < 10:
+        return f"{value:,.2f}"
+    return f"{value:,.1f}"
 
 
 def html_page(a: dict[str, Any], b: dict[str, Any], r: dict[str, float | None]) -> str:
     esc = html.escape
     rows = "".join(
-        f"<tr><th>{esc(label)}</th><td>{esc(_cell(a[key]))}</td><td>{esc(_cell(b[key]))}</td></tr>"
+        f"<tr><th>{esc(label)}</th><td>{esc(_cell(key, a[key]))}</td>"
+        f"<td>{esc(_cell(key, b[key]))}</td></tr>"
         for key, label in ROWS
     )
     bars = _bars(a, b)
@@ -143,15 +211,19 @@ th{{text-align:left;font-weight:500}}td{{text-align:right;font-variant-numeric:t
 </style></head><body>
 <h1>Comparing two runs</h1>
 <p>A = <b>{esc(str(a["name"]))}</b>, B = <b>{esc(str(b["name"]))}</b>.</p>
-<p class="k">B is <b>{esc(str(r["speedup"]))}x</b> as fast as A
-(time saved {esc(str(r["time_saved_percent"]))}%) and costs
-<b>{esc(str(r["cost_ratio"]))}x</b> what A costs.</p>
+<p class="k">B is <b>{_ratio(r["speedup"], "x")}</b> as fast as A
+(time saved {_ratio(r["time_saved_percent"], "%")}) and costs
+<b>{_ratio(r["cost_ratio"], "x")}</b> what A costs.</p>
 <table><tr><th></th><th>A</th><th>B</th></tr>{rows}</table>
 {bars}
 <p>Cost: Fargate Spot per-second billing (one-minute minimum per task) of the workers'
 vCPU and memory, at the prices recorded in each run.</p>
 </body></html>
 """
+
+
+def _ratio(value: float | None, unit: str) -> str:
+    return "n/a" if value is None else f"{value}{unit}"
 
 
 def _bars(a: dict[str, Any], b: dict[str, Any]) -> str:
@@ -166,7 +238,7 @@ def _bars(a: dict[str, Any], b: dict[str, Any]) -> str:
             svg.append(f'<rect x="20" y="{y}" width="{w:.1f}" height="22" fill="{colour}"/>')
             svg.append(
                 f'<text x="{26 + w:.1f}" y="{y + 15}" font-size="13">'
-                f"{html.escape(_cell(run[key]))}</text>"
+                f"{html.escape(_cell(key, run[key]))}</text>"
             )
         svg.append("</svg>")
         out.append(f"<h2>{html.escape(label)}</h2>" + "".join(svg))
@@ -174,13 +246,13 @@ def _bars(a: dict[str, Any], b: dict[str, Any]) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
-    data_dir = Path(args.data_dir)
+    data_dir = Path(args.data_dir).expanduser()
     a = figures(load_run(args.run_a, data_dir))
     b = figures(load_run(args.run_b, data_dir))
     r = ratios(a, b)
     print(table(a, b, r))
     out = (
-        Path(args.html)
+        Path(args.html).expanduser()
         if args.html
         else data_dir / "runs" / f"compare-{a['name']}-{b['name']}.html"
     )

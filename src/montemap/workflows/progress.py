@@ -1,11 +1,14 @@
 """The live progress line of ``montemap run``: one line redrawn in place, no flood.
 
-On a terminal the line is redrawn every update; otherwise (a log file, CI) a
-line is printed at most every ``log_every`` seconds and at the end.
+On a terminal the line is redrawn every update, cut to the terminal's width (a line
+that wraps cannot be redrawn in place: each update would add rows); otherwise (a log
+file, CI) a line is printed at most every ``log_every`` seconds and at the end.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 import time
 from typing import Any, TextIO
@@ -76,10 +79,18 @@ class Progress:
     def update(self, snap: Any) -> None:
         if self.quiet:
             return
+        try:
+            self._show(snap)
+        except OSError:  # the reader has gone (``montemap run 2>&1 | head``): the run goes on
+            self.quiet = True
+
+    def _show(self, snap: Any) -> None:
         text = self.line(snap)
         self.last_line = text
         if self.tty:
-            pad = max(0, self.width - len(text))
+            room = self._columns() - 1
+            text = fit(text, room)
+            pad = max(0, min(self.width, room) - len(text))
             self.stream.write("\r" + text + " " * pad)
             self.stream.flush()
             self.width = len(text)
@@ -90,7 +101,33 @@ class Progress:
             self.stream.flush()
             self.last_logged = now
 
+    def _columns(self) -> int:
+        """The terminal's width in columns (a large number where it says none)."""
+        try:
+            columns = os.get_terminal_size(self.stream.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            return 1 << 16
+        return columns if columns > 0 else 1 << 16
+
     def close(self) -> None:
         if not self.quiet and self.tty and self.width:
-            self.stream.write("\n")
-            self.stream.flush()
+            with contextlib.suppress(OSError):
+                self.stream.write("\n")
+                self.stream.flush()
+
+
+#: The parts of the progress line dropped first where the terminal is too narrow.
+_EXPENDABLE = ("retried ", "workers ")
+
+
+def fit(text: str, width: int) -> str:
+    """``text`` (parts joined by `` | ``) in at most ``width`` characters: the retry and
+    worker counts go first, then whole parts from the end; the first part is cut last."""
+    parts = text.split(" | ")
+    for prefix in _EXPENDABLE:
+        if len(" | ".join(parts)) <= width:
+            break
+        parts = [part for part in parts if not part.startswith(prefix)]
+    while len(parts) > 1 and len(" | ".join(parts)) > width:
+        parts.pop()
+    return " | ".join(parts)[: max(width, 0)]

@@ -25,8 +25,9 @@ import resource
 import signal
 import sys
 import time
+import urllib.parse
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext, suppress
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,8 @@ from montemap.storage.data_dirs import refuse_foreign_directory
 from montemap.workflows import bindings, pricing
 from montemap.workflows.client import Clients, RunSpec, WorkersCrashing, WorkflowClient
 from montemap.workflows.prestart import FUNCTION_MODULES, start_function_forkserver
-from montemap.workflows.progress import Progress, format_money
+from montemap.workflows.progress import Progress
+from montemap.workflows.run_results import print_result
 
 DEFAULT_DATA_DIR = "montemap-data"
 DEFAULT_LOANS = 500_000
@@ -64,12 +66,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p = subparsers.add_parser(
         "run",
         help="run the main job: generate if needed, simulate on workers, report",
-        description=__doc__.splitlines()[0] if __doc__ else None,
+        description="The main job, end to end, on one machine: use the portfolio the data "
+        "directory holds (or generate one into an empty directory), start a server (or use "
+        "--server), run the data-processing workflow on worker tasks, print the results and "
+        "their Fargate Spot cost, and write the run's outputs under DIR/runs/NAME.",
     )
-    p.add_argument("--data-dir", default=DEFAULT_DATA_DIR, help="default: %(default)s")
+    p.add_argument(
+        "--data-dir", metavar="DIR", default=DEFAULT_DATA_DIR, help="default: %(default)s"
+    )
     p.add_argument(
         "--loans",
         type=int,
+        metavar="N",
         help=f"loans to generate into an empty data directory (default {DEFAULT_LOANS:,}); "
         "with a portfolio there, must match it",
     )
@@ -81,28 +89,51 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument(
         "--portfolio-seed",
         type=int,
+        metavar="SEED",
         help="seed to generate the portfolio with (default: --seed); "
         "with a portfolio there, must match it",
     )
     p.add_argument(
         "--workers",
         type=int,
+        metavar="N",
         default=0,
         help="worker tasks (default: enough to fill this machine's cores)",
     )
-    p.add_argument("--task-definition", choices=sorted(TASK_DEFINITIONS), default="small")
-    p.add_argument("--shocks", default="0,100,200,300", help="rate shocks in bp")
-    p.add_argument("--paths", type=int, default=1000, help="Monte Carlo paths per scenario")
+    p.add_argument(
+        "--task-definition",
+        choices=sorted(TASK_DEFINITIONS),
+        default="small",
+        help="worker size: small (0.25 vCPU, 0.5 GB, default) or large (0.5 vCPU, 1 GB)",
+    )
+    p.add_argument(
+        "--shocks",
+        metavar="BP,BP,...",
+        default="0,100,200,300",
+        help="rate shocks in basis points (default %(default)s)",
+    )
+    p.add_argument(
+        "--paths",
+        type=int,
+        metavar="N",
+        default=1000,
+        help="Monte Carlo paths per scenario (default %(default)s)",
+    )
     p.add_argument("--seed", type=int, default=0, help="simulation seed (default 0)")
-    p.add_argument("--as-of", help="analysis date YYYY-MM-DD (default: today, UTC)")
-    p.add_argument("--batch-size", type=int, default=400, help="loans per batch (default 400)")
-    p.add_argument("--partitions", type=int, default=2, help="inventory partitions (default 2)")
-    p.add_argument("--sample-every", type=int, default=1, help="keep 1 loan in N (default 1)")
+    p.add_argument("--as-of", metavar="YYYY-MM-DD", help="analysis date (default: today, UTC)")
+    p.add_argument(
+        "--batch-size", type=int, metavar="N", default=400, help="loans per batch (default 400)"
+    )
+    p.add_argument(
+        "--partitions", type=int, metavar="N", default=2, help="inventory partitions (default 2)"
+    )
+    p.add_argument(
+        "--sample-every", type=int, metavar="N", default=1, help="keep 1 loan in N (default 1)"
+    )
     p.add_argument("--name", help="execution name (default: run-<timestamp>)")
     p.add_argument("--server", metavar="URL", help="use a running montemap server")
     p.add_argument("--no-cgroups", action="store_true", help="embedded server: no CPU limits")
-    p.add_argument("--price-vcpu-hour", type=float, default=pricing.SPOT_VCPU_HOUR)
-    p.add_argument("--price-gb-hour", type=float, default=pricing.SPOT_GB_HOUR)
+    _price_options(p)
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.add_argument(
         "--estimator",
@@ -111,6 +142,24 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="tail estimator: is (importance sampling, default) or plain (for checking)",
     )
     p.set_defaults(func=run)
+
+
+def _price_options(p: argparse.ArgumentParser) -> None:
+    """The prices ``run`` estimates its cost with."""
+    p.add_argument(
+        "--price-vcpu-hour",
+        type=float,
+        metavar="USD",
+        default=pricing.SPOT_VCPU_HOUR,
+        help="Fargate Spot price of a vCPU-hour (default %(default)s)",
+    )
+    p.add_argument(
+        "--price-gb-hour",
+        type=float,
+        metavar="USD",
+        default=pricing.SPOT_GB_HOUR,
+        help="Fargate Spot price of a GB-hour (default %(default)s)",
+    )
 
 
 def _check(args: argparse.Namespace) -> RunSpec:
@@ -183,12 +232,26 @@ def _option_problems(args: argparse.Namespace) -> list[str]:
     ):
         if not (math.isfinite(price) and price >= 0):
             problems.append(f"{option} must be a price of at least 0 (USD per hour), got {price}")
+    if args.server is not None and not _is_server_url(args.server):
+        problems.append(
+            f"--server {args.server!r} must be the server's http:// or https:// URL, "
+            "e.g. http://127.0.0.1:8083"
+        )
     if args.name is not None and not RUN_NAME.fullmatch(args.name):
         problems.append(
             f"--name {args.name!r} must be 1-80 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit"
         )
     return problems
+
+
+def _is_server_url(url: str) -> bool:
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 (raises on a port that is not a number)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def ensure_portfolio(
@@ -288,7 +351,7 @@ def run(args: argparse.Namespace) -> int:
     # The process ends when this command returns: its last collection is not needed.
     atexit.unregister(_skip_final_collection)
     atexit.register(_skip_final_collection)
-    data_dir = Path(args.data_dir).resolve()
+    data_dir = Path(args.data_dir).expanduser().resolve()  # as generate does
     if data_dir.exists() and not data_dir.is_dir():
         raise RunError(f"--data-dir {str(data_dir)!r} is not a directory")
     refuse_foreign_directory(data_dir)
@@ -303,7 +366,8 @@ def run(args: argparse.Namespace) -> int:
         check_environment()
     data_dir.mkdir(parents=True, exist_ok=True)
     if args.server is not None:
-        return _run(args, spec, data_dir, None)
+        with _answers_of(args.server):
+            return _run(args, spec, data_dir, None)
     # The data directory's lock before its portfolio: two runs started together on an
     # empty directory must not both generate into it. The embedded server keeps it.
     lock = DataDirLock(data_dir)
@@ -369,13 +433,12 @@ def _run(args: argparse.Namespace, spec: RunSpec, data_dir: Path, lock: DataDirL
             warm_functions=FUNCTION_MODULES,
             data_dir_lock=lock,
         )
-        embedded.start()
-        url = embedded.url
-    else:
-        url = args.server
-    client = WorkflowClient(Clients.for_endpoint(url))
+    url = args.server if embedded is None else embedded.url
     stop_signals = _StopSignals()
-    try:
+    try:  # from here on, a stop signal (or any error) stops the embedded server
+        if embedded is not None:
+            embedded.start()
+        client = WorkflowClient(Clients.for_endpoint(url))
         _install(client, url)
         client.use_task_definition(spec.task_definition)
         started = time.time()
@@ -391,7 +454,8 @@ def _run(args: argparse.Namespace, spec: RunSpec, data_dir: Path, lock: DataDirL
             with watching as wake:
                 described = client.wait(arn, progress, wake=wake, crashes_since=started)
         except KeyboardInterrupt:
-            print("\nstopping the execution and scaling the workers in ...", file=sys.stderr)
+            with suppress(OSError):  # stderr's reader may have gone
+                print("\nstopping the execution and scaling the workers in ...", file=sys.stderr)
             client.stop(arn)
             return 128 + (stop_signals.received or signal.SIGINT)
         except WorkersCrashing as crashing:
@@ -452,6 +516,30 @@ def _install(client: WorkflowClient, url: str) -> None:
         raise RunError(f"cannot reach the montemap server at {url}: {exc}") from None
 
 
+@contextmanager
+def _answers_of(url: str) -> Iterator[None]:
+    """A ``--server`` that answers what montemap does not expect (another kind of HTTP
+    server, one that refuses these credentials, one gone mid-run): one line naming the
+    server and the call, not a bug report."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", "?")
+        message = str(error.get("Message") or "").strip()
+        if message.startswith("<") or not message:
+            message = "not a Step Functions answer: is this a montemap server?"
+        code = error.get("Code") or "?"
+        raise RunError(
+            f"the server at {url} refused {exc.operation_name} (HTTP {status}, {code}): "
+            f"{message.splitlines()[0][:300]}"
+        ) from None
+    except BotoCoreError as exc:
+        raise RunError(f"lost the montemap server at {url}: {exc}") from None
+
+
 def _skip_final_collection() -> None:
     """At exit (after the handlers registered later, before those registered earlier:
     multiprocessing's and logging's, which close what they hold explicitly), move every
@@ -465,39 +553,3 @@ def _skip_final_collection() -> None:
 def _cpu_seconds() -> float:
     own = resource.getrusage(resource.RUSAGE_SELF)
     return own.ru_utime + own.ru_stime
-
-
-def print_result(record: dict[str, Any], run_dir: Path) -> None:
-    out = sys.stdout.write
-    status = record["status"]
-    out(f"\n{record['name']}: {status} in {record['duration_seconds']:.1f} s\n")
-    if status != "SUCCEEDED":
-        out(f"  error: {record.get('error')}: {record.get('cause')}\n")
-        return
-    summary = record.get("summary") or {}
-    out(
-        f"  loan objects {summary.get('objects', 0):,}: simulated {summary.get('loans', 0):,}, "
-        f"matured {summary.get('matured', 0):,} (left out), rejected "
-        f"{summary.get('rejected', 0):,}; {record['workers']} x {record['task_definition']} "
-        "workers\n"
-    )
-    out("  shock   flagged   expected loss        VaR 99%        ES 99%      VaR 99.9%\n")
-    for sc in summary.get("scenarios", []):
-        out(
-            f"  {sc['shock_bp']:>+5}  {sc['defaults_flagged']:>8,}  "
-            f"{format_money(sc['expected_loss']):>14}  {format_money(sc['var']['0.99']):>13}  "
-            f"{format_money(sc['es']['0.99']):>12}  {format_money(sc['var']['0.999']):>13}\n"
-        )
-    from montemap.credit.quality import quality_lines
-
-    out("".join(f"  {line}\n" for line in quality_lines(summary)))
-    cost = record["cost"]
-    out(
-        f"  Fargate Spot estimate: {cost['vcpu_seconds']:,.0f} vCPU-s, {cost['gb_seconds']:,.0f} "
-        f"GB-s -> ${cost['usd']:.4f} (at ${cost['vcpu_hour_price']}/vCPU-h, "
-        f"${cost['gb_hour_price']}/GB-h)\n"
-    )
-    report = run_dir / "report.html"
-    out(f"  outputs: {run_dir}\n")
-    if report.exists():
-        out(f"  report:  {report}\n")

@@ -22,10 +22,21 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "export",
         help="one workflow as ASL JSON, bound to a local server (default) or unbound",
     )
-    ex.add_argument("name", choices=sorted(bindings.WORKFLOWS))
+    ex.add_argument(
+        "name",
+        metavar="NAME",
+        choices=sorted(bindings.WORKFLOWS),
+        help=f"the workflow: {', '.join(sorted(bindings.WORKFLOWS))}",
+    )
     ex.add_argument("--unbound", action="store_true", help="keep the ${Name} resource placeholders")
-    ex.add_argument("--region", default=DEFAULT_REGION)
-    ex.add_argument("--account-id", default=DEFAULT_ACCOUNT)
+    ex.add_argument(
+        "--region", default=DEFAULT_REGION, help="region of the bound ARNs (default %(default)s)"
+    )
+    ex.add_argument(
+        "--account-id",
+        default=DEFAULT_ACCOUNT,
+        help="account of the bound ARNs (default %(default)s)",
+    )
     ex.add_argument(
         "--set",
         action="append",
