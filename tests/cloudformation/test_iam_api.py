@@ -358,7 +358,7 @@ def test_a_role_policy_resource_puts_and_removes_its_inline_policy(
     cfn = cfn_server.client("cloudformation")
     stack = f"rolepolicy-{uuid.uuid4().hex[:6]}"
     document = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}  # fmt: skip
-    template = {
+    template: dict[str, Any] = {
         "Resources": {
             "Role": {
                 "Type": "AWS::IAM::Role",
