@@ -49,6 +49,7 @@ from montemap.s3api.notifications import Notifier
 from montemap.storage import LocalObjectStore
 from montemap.sts.actions import Sts
 from montemap.sts.http import StsApp
+from montemap.sts.roles import RoleSessions
 from montemap.sts.sessions import SessionStore, with_sessions
 
 if TYPE_CHECKING:
@@ -179,6 +180,7 @@ class Montemap:
             region=settings.region,
             account=settings.account,
             host_mapping=host_mapping,
+            role_credentials=RoleSessions(self.sessions),  # functions run as their roles
         )
         # CloudFormation and IAM on the same endpoint (docs/bring-your-own.md).
         from montemap.cloudformation.wiring import install as install_cloudformation
@@ -195,6 +197,23 @@ class Montemap:
             endpoint=settings.endpoint,
             region=settings.region,
             account=settings.account,
+        )
+
+    def _s3_app(self) -> S3App:
+        """S3 over the server's object store; its event notifications invoke the Lambda
+        API's functions (``self.lambdas``, installed after the app is built)."""
+        notifier = Notifier(
+            self.store,
+            region=self.settings.region,
+            deliver=lambda arn, event: self.lambdas.invoke_event(parse_function_name(arn), event),
+            function_exists=self._function_exists,
+        )
+        return S3App(
+            self.store,
+            region=self.settings.region,
+            auth=S3Auth.from_authenticator(self.settings.authenticator, self.settings.region),
+            notifier=notifier,
+            account=self.settings.account,
         )
 
     def _function_exists(self, arn: str) -> bool:
@@ -271,23 +290,7 @@ class Montemap:
         app.router.routes.extend(console_routes(self))
         # S3 on the same endpoint, over the store the engine reads (docs/s3.md).
         assert isinstance(app, ApiApp)
-        s3_auth = S3Auth.from_authenticator(self.settings.authenticator, self.settings.region)
-        notifier = Notifier(
-            self.store,
-            region=self.settings.region,
-            deliver=lambda arn, event: self.lambdas.invoke_event(parse_function_name(arn), event),
-            function_exists=self._function_exists,
-        )
-        app.add_service(
-            "s3",
-            S3App(
-                self.store,
-                region=self.settings.region,
-                auth=s3_auth,
-                notifier=notifier,
-                account=self.settings.account,
-            ),
-        )
+        app.add_service("s3", self._s3_app())
         # STS on the same endpoint: who calls, and temporary credentials (docs/bring-your-own.md).
         keyed = self.settings.authenticator is not None
         sts = Sts(self.sessions, self.settings.account, keys_configured=keyed)

@@ -36,8 +36,11 @@ class LambdaContext:
         self.aws_request_id = request_id
         self.log_group_name = env.get("AWS_LAMBDA_LOG_GROUP_NAME", "")
         self.log_stream_name = env.get("AWS_LAMBDA_LOG_STREAM_NAME", "")
-        self.identity = None
+        #: Cognito's fields, None unless a mobile SDK's caller sent an identity (none here).
+        self.identity = _Fields(("cognito_identity_id", "cognito_identity_pool_id"), None)
         self.client_context = _client_context(client_context)
+        #: The tenant of a function with tenant isolation (not served here): None.
+        self.tenant_id: str | None = None
         self._deadline_ms = deadline_ms
 
     def get_remaining_time_in_millis(self) -> int:

@@ -321,3 +321,17 @@ def builtin_config(name: str, target: str, arn: str) -> dict[str, Any]:
         "LastUpdateStatus": "Successful",
         "PackageType": "Zip",
     }
+
+
+def same_settings(published: dict[str, Any], latest: dict[str, Any]) -> bool:
+    """Whether ``latest`` has nothing ``published`` lacks (PublishVersion publishes none)."""
+    ignored = {"Version", "FunctionArn", "RevisionId", "LastModified", "Description"}
+    return {k: v for k, v in published.items() if k not in ignored} == {
+        k: v for k, v in latest.items() if k not in ignored
+    }
+
+
+def custom_log_group(config: dict[str, Any]) -> str:
+    """The function's ``LoggingConfig.LogGroup`` if it is not the default one, else ""."""
+    group = str((config.get("LoggingConfig") or {}).get("LogGroup") or "")
+    return "" if group == f"/aws/lambda/{config['FunctionName']}" else group

@@ -23,10 +23,11 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from montemap.lambda_api import bootstrap_node
 from montemap.lambda_api.errors import LambdaError
@@ -58,14 +59,33 @@ _PYTHON_BOOTSTRAP = Path(__file__).with_name("bootstrap_python.py")
 _DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
+class RoleSession(Protocol):
+    """Temporary credentials of a function's execution role (what STS issued)."""
+
+    @property
+    def access_key_id(self) -> str: ...
+    @property
+    def secret_access_key(self) -> str: ...
+    @property
+    def session_token(self) -> str: ...
+
+
+#: A session of the role (its ARN) named after the function, valid for a call of the
+#: timeout (seconds) given; ``None`` where none can be issued (the server's key serves).
+RoleCredentials = Callable[[str, str, int], RoleSession | None]
+
+
 @dataclass(frozen=True)
 class ServerEnv:
     """What every function is told about the server it runs on."""
 
     endpoint: str
     region: str
+    #: The key a function signs with when no role session is issued for it.
     access_key_id: str
     secret_access_key: str
+    #: Issues the sessions of functions' execution roles (the server's STS; assembly.py).
+    role_credentials: RoleCredentials | None = None
 
 
 @dataclass(frozen=True)
@@ -89,6 +109,10 @@ class Invocation:
     client_context: str = ""
     #: The function's layers nothing stands for here (named when an import fails).
     unmapped_layers: tuple[str, ...] = ()
+    #: The execution role's ARN (its session's credentials sign the function's calls).
+    role: str = ""
+    #: ``LoggingConfig.LogGroup`` when the function names one ("": ``/aws/lambda/NAME``).
+    log_group: str = ""
 
 
 @dataclass
@@ -173,15 +197,34 @@ class Runner:
             "AWS_LAMBDA_FUNCTION_NAME": call.name,
             "AWS_LAMBDA_FUNCTION_VERSION": call.version,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(call.memory),
-            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{call.name}",
+            "AWS_LAMBDA_LOG_GROUP_NAME": call.log_group or f"/aws/lambda/{call.name}",
             "AWS_LAMBDA_LOG_STREAM_NAME": stream,
             "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
             "AWS_REGION": self.server.region,
             "AWS_DEFAULT_REGION": self.server.region,
-            "AWS_ACCESS_KEY_ID": self.server.access_key_id,
-            "AWS_SECRET_ACCESS_KEY": self.server.secret_access_key,
+            **self.credentials(call),
         }
         return env
+
+    def credentials(self, call: Invocation) -> dict[str, str]:
+        """The variables of the role's session as Lambda sets them; else the server's key."""
+        provider = self.server.role_credentials
+        session = None
+        if provider is not None and call.role:
+            session = provider(call.role, call.name, call.timeout)
+        if session is None:
+            key, secret = self.server.access_key_id, self.server.secret_access_key
+            return {
+                "AWS_ACCESS_KEY": key,
+                "AWS_ACCESS_KEY_ID": key,
+                "AWS_SECRET_ACCESS_KEY": secret,
+            }
+        return {
+            "AWS_ACCESS_KEY": session.access_key_id,
+            "AWS_ACCESS_KEY_ID": session.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": session.secret_access_key,
+            "AWS_SESSION_TOKEN": session.session_token,
+        }
 
     async def run(self, call: Invocation, *, lent: bool = False) -> Outcome:
         """Run the call to its end (or its timeout); never raises for the function's failures.
@@ -205,7 +248,7 @@ class Runner:
         event_file.write_text(call.event, encoding="utf-8")
         started = time.time()
         deadline_ms = int((started + call.timeout) * 1000)
-        stream = f"{datetime.now(UTC):%Y/%m/%d}/[{call.version}]{call.request_id.replace('-', '')}"
+        stream = _stream_name(call)
         args = [str(event_file), str(result_file), call.request_id, str(deadline_ms)]
         with open(log_file, "wb") as log:
             proc = await asyncio.create_subprocess_exec(
@@ -286,6 +329,13 @@ class Runner:
                     shutil.copyfileobj(printed, f)
                     f.write(end.encode())
         return tail.decode("utf-8", errors="replace")
+
+
+def _stream_name(call: Invocation) -> str:
+    """The log stream: the date, the version and an id; in a custom group, which may be
+    shared, the function's name before the version (Lambda's naming)."""
+    owner = call.name if call.log_group else ""
+    return f"{datetime.now(UTC):%Y/%m/%d}/{owner}[{call.version}]{call.request_id.replace('-', '')}"
 
 
 def _layer_hint(document: dict[str, Any], layers: tuple[str, ...]) -> dict[str, Any]:

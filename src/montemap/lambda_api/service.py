@@ -399,7 +399,7 @@ class LambdaService:
         """A version of ``$LATEST`` (the last one again when nothing changed since)."""
         latest = self._latest(name)
         published = [c for c in self.store.versions(name) if c["Version"] != LATEST]
-        if published and _same(published[-1], latest):
+        if published and configs.same_settings(published[-1], latest):
             return published[-1]
         version = self.store.next_version(name)
 
@@ -532,6 +532,8 @@ class LambdaService:
             event=event,
             client_context=client_context,
             unmapped_layers=configs.unmapped_layers(config, self.host_mapping),
+            role=str(config.get("Role") or ""),
+            log_group=configs.custom_log_group(config),
         )
         stand_in = self.stand_in(name, call.runtime)
         if stand_in is not None:
@@ -588,13 +590,6 @@ class LambdaService:
             task.cancel()
         if self._events:
             await asyncio.gather(*self._events, return_exceptions=True)
-
-
-def _same(published: Config, latest: Config) -> bool:
-    ignored = {"Version", "FunctionArn", "RevisionId", "LastModified", "Description"}
-    return {k: v for k, v in published.items() if k not in ignored} == {
-        k: v for k, v in latest.items() if k not in ignored
-    }
 
 
 __all__ = ["LambdaError", "LambdaService"]
