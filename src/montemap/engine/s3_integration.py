@@ -16,7 +16,6 @@ import asyncio
 import base64
 import binascii
 import functools
-import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
+from montemap.asl.json_text import to_json_text
 from montemap.errors import StatesError
 from montemap.jsontypes import json_type_name
 from montemap.storage.base import ObjectInfo, ObjectMeta, ObjectStore, ObjectStoreError
@@ -275,7 +275,8 @@ class S3Integration:
     def put_object(self, args: Mapping[str, Any]) -> dict[str, Any]:
         bucket, key = _text(args, "Bucket"), _text(args, "Key")
         body = args.get("Body", "")
-        data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+        # A JSON Body (object, array, number...) is written as compact JSON text, as AWS prints it.
+        data = (body if isinstance(body, str) else to_json_text(body)).encode()
         etag = self.store.put(bucket, key, data, meta=_meta(args))
         return {"ETag": f'"{etag}"'}
 

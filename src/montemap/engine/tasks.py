@@ -171,21 +171,43 @@ def report_submitted(run: ExecutionRun, frame: FrameRow, call: TaskCall, output:
     )
 
 
+def _is_function_arn(resource: str) -> bool:
+    """A Lambda function's ARN as the ``Resource`` (not the ``lambda:invoke`` integration)."""
+    return resource.startswith("arn:aws:lambda:")
+
+
+def _scheduled(run: ExecutionRun, call: TaskCall, ids: dict[str, Any]) -> list[Event]:
+    """The events that open a call: ``TaskScheduled`` and ``TaskStarted`` for a service
+    integration; ``LambdaFunctionScheduled`` (the function's ARN and its input) and
+    ``LambdaFunctionStarted`` (no details) for a function ARN, as AWS records them."""
+    timeout = None if call.timeout_seconds == DEFAULT_TIMEOUT else int(call.timeout_seconds)
+    if _is_function_arn(call.resource):
+        called = {"resource": call.resource, **payload_details("input", dumps(call.arguments))}
+        if timeout is not None:
+            called["timeoutInSeconds"] = timeout
+        return [Event("LambdaFunctionScheduled", called), Event("LambdaFunctionStarted")]
+    details: dict[str, Any] = {
+        **ids,
+        "region": run.engine.arns.region,
+        "parameters": dumps(call.arguments),
+    }
+    if timeout is not None:
+        details["timeoutInSeconds"] = timeout
+    if call.heartbeat_seconds is not None:
+        details["heartbeatInSeconds"] = int(call.heartbeat_seconds)
+    return [Event("TaskScheduled", details), Event("TaskStarted", ids)]
+
+
 async def _integration(run: ExecutionRun, frame: FrameRow, call: TaskCall) -> Any:
     resource_type, short = describe_resource(call.resource)
-    ids = {"resourceType": resource_type, "resource": short}
+    ids: dict[str, Any] = {"resourceType": resource_type, "resource": short}
+    # A function ARN's call ends in LambdaFunction{Succeeded,Failed,TimedOut}, without ids.
+    kind = "Task"
+    if _is_function_arn(call.resource):
+        kind, ids = "LambdaFunction", {}
     if "task_scheduled" not in frame.phase:
-        details: dict[str, Any] = {
-            **ids,
-            "region": run.engine.arns.region,
-            "parameters": dumps(call.arguments),
-        }
-        if call.timeout_seconds != DEFAULT_TIMEOUT:
-            details["timeoutInSeconds"] = int(call.timeout_seconds)
-        if call.heartbeat_seconds is not None:
-            details["heartbeatInSeconds"] = int(call.heartbeat_seconds)
         frame.phase["task_scheduled"] = True
-        run.commit(frame, [Event("TaskScheduled", details), Event("TaskStarted", ids)])
+        run.commit(frame, _scheduled(run, call, ids))
     waits = call.task_token is not None
     if "task_result" in frame.phase:  # resumed after the result was recorded
         return frame.phase["task_result"]
@@ -214,7 +236,7 @@ async def _integration(run: ExecutionRun, frame: FrameRow, call: TaskCall) -> An
                 run.engine.integrations.invoke(run, frame, call), timeout=call.timeout_seconds
             )
         except TimeoutError:
-            run.commit(frame, [Event("TaskTimedOut", {**ids, "error": TIMEOUT})])
+            run.commit(frame, [Event(f"{kind}TimedOut", {**ids, "error": TIMEOUT})])
             raise StatesError(TIMEOUT, None)
         except EvaluationError:
             raise
@@ -222,13 +244,12 @@ async def _integration(run: ExecutionRun, frame: FrameRow, call: TaskCall) -> An
             failed: dict[str, Any] = {**ids, "error": err.error}
             if err.cause is not None:
                 failed["cause"] = err.cause
-            run.commit(frame, [Event("TaskFailed", failed)])
+            run.commit(frame, [Event(f"{kind}Failed", failed)])
             raise
         if not waits:
             frame.phase["task_result"] = result
-            run.commit(
-                frame, [Event("TaskSucceeded", {**ids, **payload_details("output", dumps(result))})]
-            )
+            output = payload_details("output", dumps(result))
+            run.commit(frame, [Event(f"{kind}Succeeded", {**ids, **output})])
             return result
         frame.phase["task_submitted"] = True
         run.commit(
