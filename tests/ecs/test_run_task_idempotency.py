@@ -17,6 +17,7 @@ from montemap.ecs.ecs_integration import RUN_TASK_PREFIX, EcsRunTaskIntegration
 from montemap.ecs.run_tokens import TOKEN_TTL_S
 from montemap.ecs.service import RESTARTED_REASON, SHUTDOWN_REASON, ServiceManager
 from montemap.engine.engine import Engine
+from montemap.errors import StatesError
 
 from .test_ecs_api import SLEEPER_DEF, refused, run
 from .test_ecs_integration import _machine
@@ -229,5 +230,60 @@ def test_a_task_left_by_a_crashed_server_is_started_again(tmp_path: Path) -> Non
         third = await integration.call(RUN_TASK_PREFIX, _parameters("sleeper"), client_token="e")
         assert third == second
         assert len(manager.store.tasks()) == 2
+
+    run(tmp_path, scenario)
+
+
+def _with_marker(family: str, value: str) -> dict[str, Any]:
+    parameters = _parameters(family)
+    parameters["Overrides"] = {
+        "ContainerOverrides": [{"Name": "main", "Environment": [{"Name": "V", "Value": value}]}]
+    }
+    return parameters
+
+
+@pytest.mark.parametrize("pattern", ["", ".sync"])
+def test_a_state_entry_run_again_with_other_values_gets_its_first_task(
+    tmp_path: Path, pattern: str
+) -> None:
+    """Parameters that evaluate anew each time (``States.UUID()``, a timestamp) differ
+    when the state entry runs again after a restart: the entry's token still answers
+    with the task its first run started, never ``Ecs.ConflictException``."""
+
+    async def scenario(api: EcsApi, manager: ServiceManager) -> None:
+        await api.handle_ecs(
+            "RegisterTaskDefinition",
+            {"family": "quick", "containerDefinitions": [container(QUICK)]},
+        )
+        integration = EcsRunTaskIntegration(api)
+        resource = f"{RUN_TASK_PREFIX}{pattern}"
+        first = await integration.call(resource, _with_marker("quick", "a"), client_token="e")
+        again = await integration.call(resource, _with_marker("quick", "b"), client_token="e")
+        assert again == first
+        (task,) = manager.store.tasks()
+        assert '"a"' in (task.overrides or "")  # the first run's values
+        # a token the parameters give is the caller's: a conflict is still refused
+        given = {**_with_marker("quick", "a"), "ClientToken": "mine"}
+        await integration.call(RUN_TASK_PREFIX, given)
+        with pytest.raises(StatesError) as conflict:
+            await integration.call(RUN_TASK_PREFIX, {**given, "Count": 1, "Group": "g"})
+        assert conflict.value.error == "Ecs.ConflictException"
+
+    run(tmp_path, scenario)
+
+
+@pytest.mark.parametrize("key", ["ClientToken", "clientToken"])
+def test_a_token_in_the_parameters_is_the_callers(tmp_path: Path, key: str) -> None:
+    """A token the state's parameters give (in either spelling the integration takes)
+    is used as it is, never replaced by the entry's own."""
+
+    async def scenario(api: EcsApi, manager: ServiceManager) -> None:
+        await api.handle_ecs("RegisterTaskDefinition", SLEEPER_DEF)
+        integration = EcsRunTaskIntegration(api)
+        given = {**_parameters("sleeper"), key: "callers-own"}
+        first = await integration.call(RUN_TASK_PREFIX, given, client_token="entry-1")
+        other = await integration.call(RUN_TASK_PREFIX, given, client_token="entry-2")
+        assert other == first
+        assert len(manager.store.tasks()) == 1
 
     run(tmp_path, scenario)

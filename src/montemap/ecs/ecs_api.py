@@ -449,6 +449,12 @@ class EcsApi(EcsShapes):
             self.run_tokens.remember(cluster.name, token, digest, response)
         return response
 
+    def first_run_task_answer(self, cluster: Any, token: str) -> dict[str, Any] | None:
+        """What RunTask first answered to ``token`` in ``cluster`` (a name or ARN), with
+        whatever parameters; None when the token is new or expired."""
+        name = self._cluster_name(cluster if isinstance(cluster, str) else None)
+        return self.run_tokens.original(name, token)
+
     def _run_task(self, cluster: Cluster, params: dict[str, Any]) -> dict[str, Any]:
         count = params.get("count", 1)
         if not 1 <= count <= MAX_RUN_TASK_COUNT:

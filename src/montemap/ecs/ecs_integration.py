@@ -160,10 +160,15 @@ async def run_task_once(sdk: EcsIntegration, arguments: Any, token: str | None) 
     server stopped (shutting down, or restarting after a crash) did not finish its work:
     then a new task is started, under a token derived from the stopped one, so each
     further restart finds that one in turn."""
-    if token is None or not isinstance(arguments, dict) or "ClientToken" in arguments:
+    if (
+        token is None
+        or not isinstance(arguments, dict)
+        or "ClientToken" in arguments
+        or "clientToken" in arguments  # the caller's own, in the spelling it also takes
+    ):
         return await sdk.call(f"{PREFIX}runTask", arguments)
     for _ in range(_MAX_SERVER_STOPS):
-        started = await sdk.call(f"{PREFIX}runTask", {**arguments, "ClientToken": token})
+        started = await _run_for_entry(sdk, arguments, token)
         stopped = [
             t["TaskArn"]
             for t in started.get("Tasks") or []
@@ -174,6 +179,22 @@ async def run_task_once(sdk: EcsIntegration, arguments: Any, token: str | None) 
             return started
         token = hashlib.sha256(f"{token}|{stopped[0]}".encode()).hexdigest()
     return await sdk.call(f"{PREFIX}runTask", arguments)
+
+
+async def _run_for_entry(sdk: EcsIntegration, arguments: dict[str, Any], token: str) -> Any:
+    """RunTask under a state entry's ``token``. A conflict means that the entry's first
+    run evaluated its parameters to other values (``States.UUID()``, a timestamp, a task
+    token): the task that run started is the entry's, so its answer stands."""
+    try:
+        return await sdk.call(f"{PREFIX}runTask", {**arguments, "ClientToken": token})
+    except StatesError as exc:
+        if exc.error != error_name("ConflictException"):
+            raise
+        cluster = arguments.get("Cluster", arguments.get("cluster"))
+        original = sdk.api.first_run_task_answer(cluster, token)
+        if original is None:
+            raise
+        return to_result(service_model().operation_model("RunTask").output_shape, original)
 
 
 #: The optimized ECS integration: ``ecs:runTask`` (request-response), ``.sync`` (run the

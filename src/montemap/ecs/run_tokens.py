@@ -105,6 +105,18 @@ class RunTokens:
         response: dict[str, Any] = json.loads(row["response"], object_hook=_decode)
         return response
 
+    def original(self, cluster: str, token: str) -> dict[str, Any] | None:
+        """The response first given for ``token`` in ``cluster``, whatever its parameters
+        (None: the token is new or expired)."""
+        row = self.db.query_one(
+            "SELECT response FROM ecs_run_tokens WHERE cluster = ? AND token = ? AND created_at > ?",
+            (cluster, token, self.now() - TOKEN_TTL_S),
+        )
+        if row is None:
+            return None
+        response: dict[str, Any] = json.loads(row["response"], object_hook=_decode)
+        return response
+
     def remember(self, cluster: str, token: str, digest: str, response: dict[str, Any]) -> None:
         """Keep ``response`` as the answer to ``token`` (and forget expired tokens)."""
         now = self.now()
