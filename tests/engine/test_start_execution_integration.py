@@ -189,14 +189,20 @@ def test_stopping_the_parent_stops_a_sync_child(sfn: Any) -> None:
     assert wait_for_execution(sfn, child_arn)["status"] == "ABORTED"
 
 
-@pytest.mark.parametrize("crash", [True, False], ids=["killed", "stopped"])
+@pytest.mark.parametrize(
+    ("crash", "child_input"),
+    [(True, {"k": 1}), (False, {"k": 1}), (True, {"k.$": "States.UUID()"})],
+    ids=["killed", "stopped", "killed-input-evaluated-anew"],
+)
 def test_a_sync_state_run_again_after_a_restart_finds_the_same_child(
-    server_factory: Callable[..., MontemapServer], crash: bool
+    server_factory: Callable[..., MontemapServer], crash: bool, child_input: dict[str, Any]
 ) -> None:
+    """Also when the rerun evaluates the child's input to another value (a UUID): the
+    child's name, derived from the state's entry, identifies it."""
     server = server_factory()
     client = server.client()
     child = _machine(client, _slow_child(3))
-    parent = _parent(client, ".sync:2", {"StateMachineArn": child, "Input": {"k": 1}})
+    parent = _parent(client, ".sync:2", {"StateMachineArn": child, "Input": child_input})
     arn = client.start_execution(stateMachineArn=parent)["executionArn"]
     child_arn = _running_child(client, child)
     server.restart(crash=crash)  # SIGKILL or SIGTERM while the .sync state waits on the child

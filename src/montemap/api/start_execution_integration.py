@@ -143,19 +143,18 @@ class StartExecutionIntegration:
         except EngineRefusal as exc:
             refusal = to_api_error(exc)
             if derived and refusal.code == "ExecutionAlreadyExists":
-                found = self._ended_child(getattr(exc, "arn", ""), text)
+                found = self._ended_child(getattr(exc, "arn", ""))
                 if found is not None:
                     return found
             raise _states_error(refusal) from None
         return str(started["executionArn"]), float(started["startDate"])
 
-    def _ended_child(self, arn: str, text: str) -> tuple[str, float] | None:
-        """The child a first run of this state started and that has ended since (the
-        rerun after a restart): the same derived name and the same input."""
+    def _ended_child(self, arn: str) -> tuple[str, float] | None:
+        """The child a first run of this state started (the rerun after a restart): its
+        name, derived from the state's entry, is the proof; its input may differ when
+        the rerun evaluated the parameters anew (``States.UUID()``, a time)."""
         try:
             record = self.ctx.engine.describe_execution(arn)
         except MontemapError:
-            return None
-        if record.input != text:
             return None
         return record.execution_arn, epoch_seconds(record.start_date)
