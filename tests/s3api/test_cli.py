@@ -35,6 +35,10 @@ def tree(tmp_path: Path) -> Path:
     (root / "sub" / "small.txt").write_text("hello\n")
     (root / "name with spaces+plus.csv").write_text("a,b\n1,2\n")
     (root / "big.bin").write_bytes(os.urandom(9 * 1024 * 1024))  # over the CLI's 8 MiB: multipart
+    # S3 keeps whole seconds: a file written in the second of its upload would look newer
+    # than its object to the next sync (as on AWS), so the files are dated a minute back
+    for path in root.rglob("*"):
+        os.utime(path, (path.stat().st_atime - 60, path.stat().st_mtime - 60))
     return root
 
 
@@ -66,3 +70,20 @@ def test_mb_sync_ls_cp_rm(s3_server: MontemapServer, s3: Any, tree: Path, tmp_pa
     assert "cli-bucket" in aws(s3_server, "ls")
     aws(s3_server, "rb", "s3://cli-bucket")
     assert "cli-bucket" not in aws(s3_server, "ls")
+
+
+@pytest.mark.skipif(not AWS.exists(), reason="the AWS CLI is not installed in this environment")
+def test_sync_down_with_exact_timestamps_skips_what_it_fetched(
+    s3_server: MontemapServer, s3: Any, tmp_path: Path
+) -> None:
+    # the CLI gives a fetched file the object's Last-Modified (whole seconds) and then
+    # compares it with the listing's LastModified: S3 keeps whole seconds in both
+    s3.create_bucket(Bucket="exact-times")
+    for n in range(12):
+        s3.put_object(Bucket="exact-times", Key=f"d/f{n}.txt", Body=b"same size")
+    listed = s3.list_objects_v2(Bucket="exact-times")["Contents"]
+    assert all(obj["LastModified"].microsecond == 0 for obj in listed)
+    local = tmp_path / "mirror"
+    first = aws(s3_server, "sync", "--exact-timestamps", "s3://exact-times/", str(local))
+    assert first.count("download:") == 12
+    assert aws(s3_server, "sync", "--exact-timestamps", "s3://exact-times/", str(local)) == ""

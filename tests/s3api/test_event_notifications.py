@@ -91,8 +91,11 @@ def test_objects_written_and_deleted_invoke_the_function(shared_montemap_server:
     }
     assert second == config["LambdaFunctionConfigurations"][1]
 
-    etag = s3.put_object(Bucket=source, Key="in/a b.csv", Body=b"x,y\n")["ETag"]
+    written = s3.put_object(Bucket=source, Key="in/a b.csv", Body=b"x,y\n")
+    etag = written["ETag"]
     put = _event(s3, out, "ObjectCreated:Put/in/a+b.csv")
+    # the event names the request that caused it, as its answer did
+    assert put["responseElements"]["x-amz-request-id"] == written["ResponseMetadata"]["RequestId"]
     assert put["eventSource"] == "aws:s3" and put["eventVersion"] == "2.1"
     assert put["s3"]["bucket"] == {
         "name": source,
@@ -243,3 +246,40 @@ def test_rules_on_other_events_or_disjoint_keys_do_not_overlap() -> None:
         )
     )
     assert len(rules) == 4
+
+
+def test_a_key_filter_matches_the_url_encoded_key() -> None:
+    # S3 documents filter values written URL-encoded: a space as "+", "=" as "%3D"
+    (spaced,) = parse_configuration(_document(_rule_xml(_CREATED, prefix="my+folder/")))
+    assert spaced.matches("ObjectCreated:Put", "my folder/a.csv")
+    assert not spaced.matches("ObjectCreated:Put", "my+folder/a.csv")  # "+" itself is %2B
+    (hive,) = parse_configuration(_document(_rule_xml(_CREATED, prefix="year%3D2024/")))
+    assert hive.matches("ObjectCreated:Put", "year=2024/part-0.parquet")
+    (raw,) = parse_configuration(_document(_rule_xml(_CREATED, prefix="year=2024/")))
+    assert not raw.matches("ObjectCreated:Put", "year=2024/part-0.parquet")
+    (suffixed,) = parse_configuration(_document(_rule_xml(_CREATED, suffix="%28final%29.csv")))
+    assert suffixed.matches("ObjectCreated:Put", "report (final).csv")
+    assert not suffixed.matches("ObjectCreated:Put", "report-final.csv")
+
+
+def test_tagging_and_acl_changes_send_their_events(shared_montemap_server: Any) -> None:
+    s3, source, out, arn = _setup(shared_montemap_server)
+    rules = [_lambda_rule(arn, ["s3:ObjectTagging:*", "s3:ObjectAcl:Put"])]
+    s3.put_bucket_notification_configuration(
+        Bucket=source, NotificationConfiguration={"LambdaFunctionConfigurations": rules}
+    )
+    etag = s3.put_object(Bucket=source, Key="doc.txt", Body=b"text")["ETag"].strip('"')
+    s3.put_object_tagging(
+        Bucket=source, Key="doc.txt", Tagging={"TagSet": [{"Key": "k", "Value": "v"}]}
+    )
+    tagged = _event(s3, out, "ObjectTagging:Put/doc.txt")
+    assert tagged["eventVersion"] == "2.3"  # S3's version for tagging and ACL events
+    assert tagged["s3"]["object"]["eTag"] == etag
+    assert "size" not in tagged["s3"]["object"]
+    s3.delete_object_tagging(Bucket=source, Key="doc.txt")
+    _event(s3, out, "ObjectTagging:Delete/doc.txt")
+    s3.put_object_acl(Bucket=source, Key="doc.txt", ACL="public-read")
+    assert _event(s3, out, "ObjectAcl:Put/doc.txt")["eventVersion"] == "2.3"
+    # the write itself was not subscribed to
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=out, Key="ObjectCreated:Put/doc.txt")

@@ -130,6 +130,11 @@ def request_grants(req: S3Request, body: bytes | None) -> tuple[Grants, str]:
     return document_grants(body), ""
 
 
+def _effective(grants: Grants) -> frozenset[tuple[str, str, str]]:
+    """The grants an ACL gives, in no order (none recorded: the owner's full control)."""
+    return frozenset(grants or CANNED["private"])
+
+
 def render(grants: Grants) -> str:
     items = []
     for kind, who, permission in grants or CANNED["private"]:
@@ -157,7 +162,10 @@ async def serve(ctx: S3Context, req: S3Request, body: bytes | None) -> S3Respons
     if req.method == "PUT":
         grants, name = request_grants(req, body)
         if key:
+            before = () if ctx.notifier is None else await ctx.call(records.object_acl, bucket, key)
             await ctx.call(records.put_object_acl, bucket, key, grants, name)
+            if ctx.notifier is not None and _effective(before) != _effective(grants):
+                await ctx.notify_change(req, "ObjectAcl:Put")  # S3: no event for no change
         else:
             await ctx.call(records.put_bucket_acl, bucket, grants, name)
         return S3Response(200)

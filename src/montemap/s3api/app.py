@@ -70,6 +70,7 @@ class S3App:
         resource = scope.get("path", "/")
         try:
             request = parse_request(scope, receive)
+            request.request_id = request_id
             resource = request.resource
             if request.method == "POST" and is_form_upload(request):
                 # signed in its fields (the policy), not in its headers: checked there

@@ -12,7 +12,7 @@ from montemap.s3api.multipart import list_uploads
 from montemap.s3api.request import S3Request
 from montemap.s3api.response import S3Response, xml_response
 from montemap.s3api.versioning import NULL_VERSION, list_versions
-from montemap.s3api.xmlio import document, el, iso_time, parse, text
+from montemap.s3api.xmlio import document, el, object_time, parse, text
 from montemap.storage import validate_new_bucket
 from montemap.storage.records import records_for
 
@@ -47,7 +47,7 @@ async def list_buckets(ctx: S3Context, req: S3Request) -> S3Response:
     items = "".join(
         "<Bucket>"
         + el("Name", b.name)
-        + el("CreationDate", iso_time(b.created))
+        + el("CreationDate", object_time(b.created))
         + el("BucketRegion", ctx.region)
         + "</Bucket>"
         for b in page

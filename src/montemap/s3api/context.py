@@ -46,11 +46,18 @@ class S3Context:
                 event_name,
                 req.bucket,
                 key,
-                request_id=new_request_id(),
+                request_id=req.request_id or new_request_id(),
                 source_ip=req.client_ip,
                 size=size,
                 etag=etag,
             )
+
+    async def notify_change(self, req: S3Request, event_name: str) -> None:
+        """Send ``event_name`` (``ObjectTagging:Put``, ``ObjectAcl:Put``...) of the object
+        ``req`` names, with its ETag, as :meth:`notify` does."""
+        if self.notifier is not None:
+            info = await self.call(self.store.head, req.bucket, req.key)
+            self.notify(req, event_name, req.key, etag=info.etag)
 
     @property
     def inline(self) -> bool:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from montemap.s3api.errors import S3Error
-from montemap.s3api.xmlio import document, el, iso_time
+from montemap.s3api.xmlio import document, el, object_time
 from montemap.storage import ObjectInfo, ObjectStore
 
 MAX_KEYS = 1000
@@ -127,7 +127,7 @@ def _contents(listing: Listing, name: Callable[[str], str], owner: bool) -> str:
         parts.append(
             "<Contents>"
             + el("Key", name(obj.key))
-            + el("LastModified", iso_time(obj.last_modified))
+            + el("LastModified", object_time(obj.last_modified))
             + el("ETag", f'"{obj.etag}"')
             + el("Size", obj.size)
             + el("StorageClass", obj.storage_class)

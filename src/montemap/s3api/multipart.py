@@ -16,7 +16,7 @@ from montemap.s3api.listing import encoder
 from montemap.s3api.objects import copy_source
 from montemap.s3api.request import S3Request
 from montemap.s3api.response import S3Response, xml_response
-from montemap.s3api.xmlio import document, el, iso_time, parse, text
+from montemap.s3api.xmlio import document, el, object_time, parse, text
 from montemap.storage.base import UploadInfo
 from montemap.storage.grants import OWNER_ID, OWNER_NAME
 from montemap.storage.records import records_for
@@ -83,7 +83,7 @@ async def upload_part_copy(ctx: S3Context, req: S3Request) -> S3Response:
         return etag, time.time()
 
     etag, when = await ctx.call(copy_part, small=False)
-    result = el("ETag", f'"{etag}"') + el("LastModified", iso_time(when))
+    result = el("ETag", f'"{etag}"') + el("LastModified", object_time(when))
     return xml_response(document("CopyPartResult", result))
 
 
@@ -170,7 +170,7 @@ async def list_parts(ctx: S3Context, req: S3Request) -> S3Response:
     items = "".join(
         "<Part>"
         + el("PartNumber", part.number)
-        + el("LastModified", iso_time(part.last_modified))
+        + el("LastModified", object_time(part.last_modified))
         + el("ETag", f'"{part.etag}"')
         + el("Size", part.size)
         + "</Part>"
@@ -274,6 +274,6 @@ def _upload_xml(upload: UploadInfo, name: Callable[[str], str]) -> str:
         + el("UploadId", upload.upload_id)
         + f"<Initiator>{who}</Initiator><Owner>{who}</Owner>"
         + el("StorageClass", "STANDARD")
-        + el("Initiated", iso_time(upload.initiated))
+        + el("Initiated", object_time(upload.initiated))
         + "</Upload>"
     )

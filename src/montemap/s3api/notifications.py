@@ -3,9 +3,11 @@ Lambda functions its bucket's notification configuration names.
 
 After a successful PutObject (``ObjectCreated:Put``), CopyObject (``:Copy``), POST Object
 (``:Post``), CompleteMultipartUpload (``:CompleteMultipartUpload``), DeleteObject or each
-key of DeleteObjects (``ObjectRemoved:Delete``), every rule of the bucket whose event
-types and key filter match sends one event message (S3's structure, version 2.1: the
-key URL-encoded, ``size`` and ``eTag`` for created objects, a ``sequencer``) to its
+key of DeleteObjects (``ObjectRemoved:Delete``), PutObjectTagging and DeleteObjectTagging
+(``ObjectTagging:Put``, ``:Delete``) and a PutObjectAcl that changes the ACL
+(``ObjectAcl:Put``), every rule of the bucket whose event types and key filter match
+sends one event message (S3's structure, version 2.1, 2.3 for tagging and ACL events:
+the key URL-encoded, ``size`` for created objects, ``eTag``, a ``sequencer``) to its
 function as an asynchronous invocation, as S3 does. Delivery is in memory: an event
 whose object was acknowledged just before the server died is not sent after the
 restart. Writes made inside the server (a state machine's ``aws-sdk:s3`` tasks, a
@@ -21,12 +23,11 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from urllib.parse import quote_plus
 
 from montemap.s3api.errors import S3Error
 from montemap.s3api.xmlio import iso_time
 from montemap.storage import ObjectStore, ObjectStoreError
-from montemap.storage.notification_rules import Rule, rules_from_record
+from montemap.storage.notification_rules import Rule, event_key, rules_from_record
 from montemap.storage.records import records_for
 
 log = logging.getLogger("montemap.s3api")
@@ -35,6 +36,12 @@ __all__ = ["Notifier"]
 
 #: Sends one event message (JSON text) to the function an ARN names.
 Deliver = Callable[[str, str], None]
+
+
+def _version(event_name: str) -> str:
+    """The message's ``eventVersion``: S3 writes 2.3 for tagging and ACL events, 2.1 for
+    objects created and removed."""
+    return "2.3" if event_name.startswith(("ObjectTagging:", "ObjectAcl:")) else "2.1"
 
 
 class Notifier:
@@ -123,7 +130,7 @@ class Notifier:
         return {
             "Records": [
                 {
-                    "eventVersion": "2.1",
+                    "eventVersion": _version(event_name),
                     "eventSource": "aws:s3",
                     "awsRegion": self.region,
                     "eventTime": iso_time(now),
@@ -143,7 +150,7 @@ class Notifier:
                             "arn": f"arn:aws:s3:::{bucket}",
                         },
                         "object": {
-                            "key": quote_plus(key, safe="/"),
+                            "key": event_key(key),
                             **obj,
                             "sequencer": f"{int(now * 1e9):018X}",
                         },

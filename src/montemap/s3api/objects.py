@@ -35,7 +35,7 @@ from montemap.s3api.errors import S3Error
 from montemap.s3api.request import S3Request
 from montemap.s3api.response import S3Response, http_date, xml_response
 from montemap.s3api.tagging import copy_meta
-from montemap.s3api.xmlio import document, el, iso_time
+from montemap.s3api.xmlio import document, el, object_time
 from montemap.storage import LocalObjectStore, ObjectInfo, ObjectMeta
 
 _RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -216,7 +216,7 @@ async def copy_object(ctx: S3Context, req: S3Request) -> S3Response:
             lambda: ctx.store.copy(src_bucket, src_key, req.bucket, req.key, meta=meta),
             small=False,
         )
-    result = el("LastModified", iso_time(info.last_modified)) + el("ETag", f'"{info.etag}"')
+    result = el("LastModified", object_time(info.last_modified)) + el("ETag", f'"{info.etag}"')
     result += _checksum_fields(await _copy_checksums(ctx, req, info))  # as S3 answers it
     response = xml_response(document("CopyObjectResult", result))
     answer_encryption(response, encryption_headers(req.headers), all_kept=True)

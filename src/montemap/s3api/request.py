@@ -34,6 +34,8 @@ class S3Request:
     receive: Receive
     #: The client's address (event notifications name it).
     client_ip: str = ""
+    #: The ``x-amz-request-id`` the answer carries (an event message names it too).
+    request_id: str = ""
 
     def header(self, name: str, default: str = "") -> str:
         return self.headers.get(name, default)

@@ -116,9 +116,11 @@ async def serve(ctx: S3Context, req: S3Request, body: bytes | None) -> S3Respons
         if method == "PUT":
             tags = document_tags(body, OBJECT_TAG_LIMIT, what="Object")
             await ctx.call(records.put_object_tags, bucket, key, tags)
+            await ctx.notify_change(req, "ObjectTagging:Put")
             return S3Response(200)
         if method == "DELETE":
             await ctx.call(records.put_object_tags, bucket, key, ())
+            await ctx.notify_change(req, "ObjectTagging:Delete")
             return S3Response(204)
     else:
         if method == "GET":

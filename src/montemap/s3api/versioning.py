@@ -17,7 +17,7 @@ from montemap.s3api.errors import S3Error, not_implemented
 from montemap.s3api.listing import encoder, list_entries, parse_max_keys
 from montemap.s3api.request import S3Request
 from montemap.s3api.response import S3Response, xml_response
-from montemap.s3api.xmlio import document, el, iso_time, parse
+from montemap.s3api.xmlio import document, el, object_time, parse
 from montemap.storage import ObjectStore
 from montemap.storage.grants import OWNER_ID, OWNER_NAME
 from montemap.storage.records import records_for
@@ -120,7 +120,7 @@ def list_versions(store: ObjectStore, bucket: str, query: dict[str, str]) -> str
         + el("Key", name(obj.key))
         + el("VersionId", NULL_VERSION)
         + el("IsLatest", True)
-        + el("LastModified", iso_time(obj.last_modified))
+        + el("LastModified", object_time(obj.last_modified))
         + el("ETag", f'"{obj.etag}"')
         + el("Size", obj.size)
         + el("StorageClass", obj.storage_class)

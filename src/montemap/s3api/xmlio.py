@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 import xml.etree.ElementTree as ET
 from xml.sax.saxutils import escape
@@ -29,6 +30,13 @@ def iso_time(timestamp: float) -> str:
     whole = int(timestamp)
     millis = int((timestamp - whole) * 1000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{millis:03d}Z"
+
+
+def object_time(timestamp: float) -> str:
+    """An object's (or upload's, bucket's) time in XML: whole seconds, ``.000Z``, as S3
+    keeps them; so a listing's ``LastModified`` equals GetObject's ``Last-Modified``
+    (``aws s3 sync --exact-timestamps`` compares the two)."""
+    return iso_time(float(math.floor(timestamp)))
 
 
 def parse(body: bytes) -> ET.Element:

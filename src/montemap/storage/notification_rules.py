@@ -5,12 +5,18 @@ The S3 API (:mod:`montemap.s3api.notification_config`, from S3's XML) and CloudF
 objects, checked by :func:`rules_problem` as S3 checks a configuration, and keep them
 with the bucket (:meth:`~montemap.storage.records.RecordStore.put_bucket_notification`,
 as :func:`rules_record` gives them).
+
+A rule's ``prefix`` and ``suffix`` are matched against the key as the event message
+carries it, URL-encoded (:func:`event_key`): S3 documents that a filter value with a
+space is written with ``+`` and other special characters percent-encoded, so the filter
+``year%3D2024/`` matches the key ``year=2024/a.csv`` and ``year=2024/`` matches nothing.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote_plus
 
 #: The event types S3 accepts in a configuration.
 EVENT_TYPES = frozenset(
@@ -31,6 +37,11 @@ MAX_RULES = 100
 ID_LIMIT = 255
 
 
+def event_key(key: str) -> str:
+    """``key`` as an event message names it: URL-encoded, a space as ``+``, ``/`` kept."""
+    return quote_plus(key, safe="/")
+
+
 @dataclass(frozen=True)
 class Rule:
     """One ``CloudFunctionConfiguration``: events of keys with ``prefix`` and ``suffix``
@@ -43,10 +54,12 @@ class Rule:
     suffix: str = ""
 
     def matches(self, event_name: str, key: str) -> bool:
-        """Whether the event ``event_name`` (``ObjectCreated:Put``) of ``key`` is sent."""
+        """Whether the event ``event_name`` (``ObjectCreated:Put``) of ``key`` is sent;
+        the filter sees the key URL-encoded, as S3 matches it."""
         kind = event_name.split(":", 1)[0]
         wanted = f"s3:{event_name}" in self.events or f"s3:{kind}:*" in self.events
-        return wanted and key.startswith(self.prefix) and key.endswith(self.suffix)
+        encoded = event_key(key)
+        return wanted and encoded.startswith(self.prefix) and encoded.endswith(self.suffix)
 
     def as_record(self) -> dict[str, Any]:
         return {
