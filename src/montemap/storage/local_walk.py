@@ -9,9 +9,13 @@ listed only when they lead to a file inside the bucket.
 
 from __future__ import annotations
 
+import bisect
+import collections
 import errno
 import os
 import stat
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -61,21 +65,14 @@ def walk_sorted(
     directory ``d`` holds exactly the keys that start with ``d/``, so it sorts
     as ``d/`` among its siblings.
     """
-    try:
-        entries = list(os.scandir(directory))
-    except (FileNotFoundError, NotADirectoryError):
+    named = _sorted_entries(directory, rel)
+    if named is None:
         return
-    named: list[tuple[str, os.DirEntry[str], bool]] = []
-    for entry in entries:
-        if entry.name.startswith(TMP_PREFIX):
-            continue
-        segment = segment_of(entry.name, entry.path)  # escaped (local_keys): decoded
-        if segment is None:
-            continue
-        is_dir = entry.is_dir(follow_symlinks=False)
-        named.append((rel + segment + ("/" if is_dir else ""), entry, is_dir))
-    named.sort(key=lambda t: t[0])
-    for key, entry, is_dir in named:
+    # Every key before both the prefix and ``after`` is passed over, except the one
+    # directory that may hold them, which sorts just before them among its siblings.
+    bound = max(prefix, after) if after is not None else prefix
+    start = max(0, bisect.bisect_left(named, (bound,)) - 1) if bound else 0
+    for key, path, is_dir, is_link, is_file in named[start:]:
         in_range = key.startswith(prefix) or (is_dir and prefix.startswith(key))
         if not in_range:
             if key > prefix:
@@ -84,15 +81,72 @@ def walk_sorted(
         if after is not None and key <= after and not (is_dir and after.startswith(key)):
             continue  # the key, or the whole directory, comes at or before ``after``
         if is_dir:
-            yield from walk_sorted(entry.path, key, prefix, after, real_root)
+            yield from walk_sorted(path, key, prefix, after, real_root)
             continue
-        if entry.is_symlink():
+        if is_link:
             try:
-                link_st = object_stat(entry.path, real_root)
+                link_st = object_stat(path, real_root)
             except EscapesBucket:
                 continue  # never list what cannot be read
             if link_st is not None:
-                yield key, entry.path, link_st
-        elif entry.is_file(follow_symlinks=False):
+                yield key, path, link_st
+        elif is_file:
             # Reached without following any link: inside the bucket by construction.
-            yield key, entry.path, None
+            yield key, path, None
+
+
+#: One directory's entries in S3 key order: (key, path, is_dir, is_symlink, is_file).
+Entries = list[tuple[str, str, bool, bool, bool]]
+#: Directories this large keep their sorted entries between listings (a listing of a
+#: folder of 100,000 objects pages 1,000 keys at a time: reading and sorting the folder
+#: again for each page made listing it quadratic).
+CACHE_MIN_ENTRIES = 2048
+CACHED_DIRECTORIES = 8
+#: Only a directory unchanged for this long is cached: its modification time comes from
+#: the kernel's coarse clock, so a change within the same tick as a read could keep it;
+#: any change after a settled read gives it a newer time, and the cache is read again.
+SETTLED_NS = 2_000_000_000
+_cache: collections.OrderedDict[tuple[str, str], tuple[tuple[int, int, int], Entries]] = (
+    collections.OrderedDict()
+)
+_cache_lock = threading.Lock()
+
+
+def _sorted_entries(directory: str, rel: str) -> Entries | None:
+    """The directory's entries in key order (None: it is gone), from the cache while the
+    directory is unchanged."""
+    try:
+        st = os.stat(directory)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    version = (st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
+    with _cache_lock:
+        cached = _cache.get((directory, rel))
+        if cached is not None and cached[0] == version:
+            _cache.move_to_end((directory, rel))
+            return cached[1]
+    try:
+        entries = list(os.scandir(directory))
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    named: Entries = []
+    for entry in entries:
+        if entry.name.startswith(TMP_PREFIX):
+            continue
+        segment = segment_of(entry.name, entry.path)  # escaped (local_keys): decoded
+        if segment is None:
+            continue
+        is_dir = entry.is_dir(follow_symlinks=False)
+        key = rel + segment + ("/" if is_dir else "")
+        named.append(
+            (key, entry.path, is_dir, entry.is_symlink(), entry.is_file(follow_symlinks=False))
+        )
+    named.sort(key=lambda t: t[0])
+    settled = time.time_ns() - st.st_mtime_ns > SETTLED_NS
+    if len(named) >= CACHE_MIN_ENTRIES and settled:
+        with _cache_lock:
+            _cache[(directory, rel)] = (version, named)
+            _cache.move_to_end((directory, rel))
+            while len(_cache) > CACHED_DIRECTORIES:
+                _cache.popitem(last=False)
+    return named
