@@ -30,6 +30,7 @@ from montemap.cloudformation.submission import (
     check_capabilities,
     check_resources,
     check_stack_name,
+    failure_choice,
     required_capabilities,
 )
 from montemap.cloudformation.template import transforms as template_transforms
@@ -134,15 +135,20 @@ class Actions:
             "StackName": name,
             "CreationTime": time.time(),
             "StackStatus": status,
-            "DisableRollback": bool(params.get("DisableRollback", False)),
             "NotificationARNs": [],
             "Capabilities": list(params.get("Capabilities") or []),
             "Tags": list(params.get("Tags") or []),
             "Outputs": [],
             "Parameters": [],
-            "EnableTerminationProtection": False,
+            "EnableTerminationProtection": bool(params.get("EnableTerminationProtection")),
             "DriftInformation": {"StackDriftStatus": "NOT_CHECKED"},
         }
+        stack.update(
+            failure_choice(
+                params.get("OnFailure") or params.get("OnStackFailure"),
+                params.get("DisableRollback"),
+            )
+        )
         self.store.put_stack(stack)
         return stack
 
@@ -251,6 +257,11 @@ class Actions:
                 f"Stack:{stack['StackId']} is in {stack['StackStatus']} state and can not be updated."
             )
 
+    def protected(self, stack: Doc) -> bool:
+        """Whether termination protection covers the stack: a nested stack's is its root's."""
+        root = self.store.stack(stack["RootId"]) if stack.get("RootId") else None
+        return bool((root or stack).get("EnableTerminationProtection"))
+
     def check_exports_unused(self, stack: Doc) -> None:
         mine = {n for n, (_, owner) in self.store.exports().items() if owner == stack["StackId"]}
         for name in sorted(mine):
@@ -297,6 +308,7 @@ async def create_stack(actions: Actions, params: Params) -> Params:
     text = await actions.template_text(params)
     # a bad name, a template that does not parse, or bad parameters: refused before a stack exists
     check_stack_name(str(params.get("StackName") or ""))
+    failure_choice(params.get("OnFailure"), params.get("DisableRollback"))
     actions.check_parameters(text, params)
     name = str(params.get("StackName"))
     if actions.store.stack(name) is not None:
@@ -345,6 +357,11 @@ async def delete_stack(actions: Actions, params: Params) -> Params:
         return {}
     if actions.engine.busy(stack["StackId"]):
         raise validation(f"Stack {stack['StackName']} is in {stack['StackStatus']} state")
+    if actions.protected(stack):
+        raise validation(
+            f"Stack [{params.get('StackName')}] cannot be deleted while TerminationProtection "
+            "is enabled"
+        )
     actions.check_exports_unused(stack)
     if stack["StackStatus"] == "REVIEW_IN_PROGRESS":
         actions.store.drop_change_sets(stack["StackId"])
@@ -359,7 +376,25 @@ async def delete_stack(actions: Actions, params: Params) -> Params:
 async def describe_stacks(actions: Actions, params: Params) -> Params:
     name = params.get("StackName")
     stacks = [actions.stack(name)] if name else actions.store.stacks()
-    return {"Stacks": [public(s) for s in stacks]}
+    shown = [public(s) | {"EnableTerminationProtection": actions.protected(s)} for s in stacks]
+    return {"Stacks": shown}
+
+
+@handler("UpdateTerminationProtection")
+async def update_termination_protection(actions: Actions, params: Params) -> Params:
+    stack = actions.stack(params.get("StackName"))
+    if stack.get("RootId"):
+        raise validation(
+            "Termination protection of a nested stack is set on its root stack "
+            f"({stack['RootId']}) and cannot be changed directly on the nested stack"
+        )
+    if stack["StackStatus"].startswith("DELETE_") or actions.engine.busy(stack["StackId"]):
+        # (AWS also takes it during an operation; here the operation's own copy of the
+        # stack would overwrite it when it ends)
+        raise validation(f"Stack {stack['StackName']} is in {stack['StackStatus']} state")
+    stack["EnableTerminationProtection"] = bool(params.get("EnableTerminationProtection"))
+    actions.store.put_stack(stack)
+    return {"StackId": stack["StackId"]}
 
 
 @handler("ListStacks")

@@ -23,7 +23,7 @@ from montemap.cloudformation.actions import (
 )
 from montemap.cloudformation.errors import TemplateError, change_set_not_found, validation
 from montemap.cloudformation.store import Doc
-from montemap.cloudformation.submission import check_stack_name
+from montemap.cloudformation.submission import check_stack_name, failure_choice
 from montemap.errors import ApiError
 
 
@@ -37,6 +37,14 @@ def _find(actions: Actions, params: Params) -> Doc:
     if found is None:
         raise change_set_not_found(name)
     return found
+
+
+def _request(params: Params) -> Params:
+    """What executing the change set needs of its request."""
+    return {
+        "Parameters": params.get("Parameters") or [],
+        "OnStackFailure": params.get("OnStackFailure"),
+    }
 
 
 @handler("CreateChangeSet")
@@ -82,7 +90,7 @@ async def create_change_set(actions: Actions, params: Params) -> Params:
         "Changes": [],
         "_Type": change_type,
         "_Template": text,
-        "_Request": {"Parameters": params.get("Parameters") or []},
+        "_Request": _request(params),
     }
     if params.get("Description"):
         change_set["Description"] = str(params["Description"])
@@ -172,9 +180,12 @@ async def execute_change_set(actions: Actions, params: Params) -> Params:
     if actions.engine.busy(stack["StackId"]):
         raise validation(f"Stack {stack['StackName']} is in {stack['StackStatus']} state")
     request = {**change_set["_Request"], "DisableRollback": params.get("DisableRollback")}
+    chosen = failure_choice(request.get("OnStackFailure"), params.get("DisableRollback"))
     plan = actions.plan(stack, change_set["_Template"], request)
-    if params.get("DisableRollback"):
+    if chosen["DisableRollback"]:
         stack["DisableRollback"] = True
+    if change_set["_Type"] == "CREATE" and "_OnFailure" in chosen:
+        stack.update(chosen)
     stack["ChangeSetId"] = change_set["ChangeSetId"]
     for other in actions.store.change_sets(stack["StackId"]):
         actions.store.drop_change_set(other["ChangeSetId"])

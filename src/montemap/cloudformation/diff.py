@@ -32,6 +32,15 @@ log = logging.getLogger(__name__)
 _PENDING = "\x00pending:"
 
 
+NESTED_STACK = "AWS::CloudFormation::Stack"
+#: How a change set names the update of a nested stack whose properties did not change.
+_AUTOMATIC = {
+    "Target": {"Attribute": "Properties", "RequiresRecreation": "Never"},
+    "Evaluation": "Dynamic",
+    "ChangeSource": "Automatic",
+}
+
+
 @functools.cache
 def create_only(resource_type: str) -> frozenset[str]:
     """Top-level properties whose change replaces a resource of this type."""
@@ -150,6 +159,9 @@ def changes(engine: StackEngine, old: Doc | None, plan: Plan) -> list[dict[str, 
             current, wanted_properties, raw_new, raw_old, create_only(resource_type),
             parameter_names,
         )  # fmt: skip
+        if not details and resource_type == NESTED_STACK:
+            # its template may have changed where it is: AWS always lists a nested stack
+            replacement, details = "False", [_AUTOMATIC]
         if not details:
             continue
         if replacement != "False":

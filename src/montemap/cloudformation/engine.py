@@ -249,7 +249,9 @@ class StackEngine:
             properties = state.resolver.resolve(declared.get("Properties") or {})
             if not isinstance(provider, AcceptedProvider):
                 _refuse_dynamic_references(properties)
-            if update and properties == state.resources[name].get("_Properties"):
+            # (a nested stack is updated anyway: its template may have changed where it is)
+            unchanged = properties == state.resources[name].get("_Properties") if update else False
+            if unchanged and resource_type != "AWS::CloudFormation::Stack":
                 return True
             request = self.request(state, name, resource_type, properties)
             self._save(state, name, resource_type, f"{kind}_IN_PROGRESS", None, properties)

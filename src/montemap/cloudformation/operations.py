@@ -132,6 +132,18 @@ async def create(engine: StackEngine, stack: Doc, plan: Plan) -> None:
     engine.stack_event(stack, "ROLLBACK_IN_PROGRESS", sentence + " Rollback requested by user.")
     ok = await _delete_all(engine, state, made_now=True)
     engine.stack_event(stack, "ROLLBACK_COMPLETE" if ok else "ROLLBACK_FAILED")
+    if ok:
+        _delete_rolled_back(engine, stack)
+
+
+def _delete_rolled_back(engine: StackEngine, stack: Doc) -> None:
+    """``OnFailure: DELETE``: the stack rolled back (nothing of it is left) is deleted."""
+    if stack.get("_OnFailure") != "DELETE":
+        return
+    engine.stack_event(stack, "DELETE_IN_PROGRESS", "OnFailure is DELETE")
+    engine.store.drop_change_sets(stack["StackId"])
+    stack["DeletionTime"] = time.time()
+    engine.stack_event(stack, "DELETE_COMPLETE")
 
 
 async def fail_plan(engine: StackEngine, stack: Doc, reason: str) -> None:
@@ -142,6 +154,7 @@ async def fail_plan(engine: StackEngine, stack: Doc, reason: str) -> None:
     )
     engine.stack_event(stack, "ROLLBACK_IN_PROGRESS", reason)
     engine.stack_event(stack, "ROLLBACK_COMPLETE")
+    _delete_rolled_back(engine, stack)
 
 
 async def _delete_all(engine: StackEngine, state: State, *, made_now: bool = False) -> bool:

@@ -210,3 +210,18 @@ def check_stack_name(name: str) -> None:
             f"1 validation error detected: Value '{name}' at 'stackName' failed to satisfy "
             f"constraint: Member must have length less than or equal to {STACK_NAME_MAX}"
         )
+
+
+def failure_choice(on_failure: Any, disable_rollback: Any) -> Params:
+    """What a failed creation leaves, as the stack records it: CreateStack's ``OnFailure``
+    (or CreateChangeSet's ``OnStackFailure``) or ``DisableRollback``, never both."""
+    if on_failure is None:
+        return {"DisableRollback": bool(disable_rollback)}
+    if disable_rollback:  # (the AWS CLI's deploy sends DisableRollback=false every time)
+        raise validation(
+            "You can specify either DisableRollback or OnFailure (OnStackFailure), but not both"
+        )
+    choice = str(on_failure)
+    if choice not in ("ROLLBACK", "DO_NOTHING", "DELETE"):
+        raise validation(f"OnFailure must be one of ROLLBACK, DO_NOTHING or DELETE, not {choice}")
+    return {"DisableRollback": choice == "DO_NOTHING", "_OnFailure": choice}
