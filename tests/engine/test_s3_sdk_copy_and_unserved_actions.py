@@ -27,13 +27,6 @@ SDK = "arn:aws:states:::aws-sdk:s3:"
 
 
 @pytest.fixture(scope="module")
-def sfn(shared_montemap_server: MontemapServer) -> Iterator[Any]:
-    made = shared_montemap_server.client()
-    yield made
-    made.close()
-
-
-@pytest.fixture(scope="module")
 def bucket(shared_montemap_server: MontemapServer) -> Iterator[str]:
     name = f"sdk-copy-{uuid.uuid4().hex[:10]}"
     s3 = shared_montemap_server.client("s3")

@@ -20,13 +20,6 @@ TEXT = "0123456789"
 
 
 @pytest.fixture(scope="module")
-def sfn(shared_montemap_server: MontemapServer) -> Iterator[Any]:
-    made = shared_montemap_server.client(inject_host_prefix=False)
-    yield made
-    made.close()
-
-
-@pytest.fixture(scope="module")
 def bucket(shared_montemap_server: MontemapServer) -> Iterator[str]:
     name = f"sdk-range-{uuid.uuid4().hex[:10]}"
     s3 = shared_montemap_server.client("s3")

@@ -18,13 +18,6 @@ from montemap.testing.server import MontemapServer
 
 
 @pytest.fixture(scope="module")
-def sfn(shared_montemap_server: MontemapServer) -> Iterator[Any]:
-    made = shared_montemap_server.client(inject_host_prefix=False)
-    yield made
-    made.close()
-
-
-@pytest.fixture(scope="module")
 def bucket(shared_montemap_server: MontemapServer) -> Iterator[str]:
     name = f"sdk-head-{uuid.uuid4().hex[:10]}"
     s3 = shared_montemap_server.client("s3")

@@ -18,13 +18,6 @@ KEYS = ["a/1", "a/2", "b/1", "c", "d/x/y", "d/z"]
 
 
 @pytest.fixture(scope="module")
-def sfn(shared_montemap_server: MontemapServer) -> Iterator[Any]:
-    made = shared_montemap_server.client(inject_host_prefix=False)
-    yield made
-    made.close()
-
-
-@pytest.fixture(scope="module")
 def bucket(shared_montemap_server: MontemapServer) -> Iterator[str]:
     name = f"sdk-list-{uuid.uuid4().hex[:10]}"
     s3 = shared_montemap_server.client("s3")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -38,13 +38,6 @@ def _slow_child(seconds: int) -> dict[str, Any]:
         "States": {"Nap": {"Type": "Wait", "Seconds": seconds, "Next": "Done"}, "Done": {
             "Type": "Pass", "Result": {"slept": seconds}, "End": True}},
     }  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def sfn(shared_montemap_server: MontemapServer) -> Iterator[Any]:
-    made = shared_montemap_server.client()
-    yield made
-    made.close()
 
 
 def _machine(client: Any, definition: dict[str, Any]) -> str:

@@ -1,8 +1,8 @@
-"""SIGTERM (``timeout``, ``docker stop``) or SIGHUP (a closed terminal) during
-``montemap generate`` or ``montemap import`` stops it as Ctrl-C does: one line, exit
-128 + the signal, and none of the objects it had written left behind (a partial
-portfolio, objects without an inventory, made the next ``montemap run`` refuse the
-directory)."""
+"""Ctrl-C, SIGTERM (``timeout``, ``docker stop``) or SIGHUP (a closed terminal) during
+``montemap generate`` or ``montemap import`` stops it with one line, exit 128 + the
+signal, and none of the objects it had written left behind (a partial portfolio, objects
+without an inventory, made the next ``montemap run`` refuse the directory); a write that
+fails leaves a destination it found occupied alone."""
 
 from __future__ import annotations
 
@@ -52,14 +52,17 @@ def _files(data: Path) -> list[Path]:
     return [p for p in (data / "buckets" / "montemap-source").rglob("*") if p.is_file()]
 
 
-@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name)
+@pytest.mark.parametrize(
+    "stop", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=lambda s: s.name
+)
 def test_a_stop_signal_during_generate_leaves_no_partial_portfolio(
     tmp_path: Path, stop: signal.Signals
 ) -> None:
     data = tmp_path / "data"
     command = ["generate", "--data-dir", str(data), "--loans", "3000000", "--quiet"]
     err = _stopped_midway(data, command, stop)
-    assert err.strip() == f"montemap: stopped by {stop.name}"
+    said = "interrupted" if stop == signal.SIGINT else f"stopped by {stop.name}"
+    assert err.strip() == f"montemap: {said}" and "Traceback" not in err
     assert not _files(data) and not (data / "portfolio.json").exists()
     generate(local_destination(data), 5)  # no --force needed: the directory is as it was
 
@@ -78,3 +81,16 @@ def test_sigterm_during_import_leaves_no_partial_portfolio(tmp_path: Path) -> No
     err = _stopped_midway(data, ["import", str(tape), "--data-dir", str(data)], signal.SIGTERM)
     assert err.strip() == "montemap: stopped by SIGTERM"
     assert not _files(data) and not (data / "portfolio.json").exists()
+
+
+def test_a_write_that_fails_into_an_occupied_destination_leaves_it_alone(
+    tmp_path: Path,
+) -> None:
+    dest = local_destination(tmp_path)
+    generate(dest, 5)
+    source = tmp_path / "buckets" / "montemap-source"
+    before = sorted(str(p.relative_to(source)) for p in source.rglob("*") if p.is_file())
+    with pytest.raises(Exception, match="already holds a portfolio"):
+        generate(dest, 7)
+    after = sorted(str(p.relative_to(source)) for p in source.rglob("*") if p.is_file())
+    assert after == before
