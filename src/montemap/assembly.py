@@ -10,6 +10,7 @@ import asyncio
 import os
 import sys
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -23,6 +24,8 @@ from starlette.routing import Route
 from montemap.api.app import ApiApp, Authenticator, create_app
 from montemap.api.hosts import HostPolicy, is_local_request
 from montemap.api.registry import Registry
+from montemap.api.sdk_integration import SERVICES as SDK_SERVICES
+from montemap.api.sdk_integration import SdkIntegration
 from montemap.api.start_execution_integration import PREFIX as START_EXECUTION_PREFIX
 from montemap.api.start_execution_integration import StartExecutionIntegration
 from montemap.arns import DEFAULT_ACCOUNT, DEFAULT_REGION, ArnFactory
@@ -103,6 +106,15 @@ class Settings:
         return f"http://{host}:{self.port}"
 
 
+def _server_keys() -> tuple[str, str]:
+    """The keys the server's own clients sign with (its workers, its AWS SDK
+    integrations): a loopback server accepts any, a keyed one its configured key."""
+    return (
+        os.environ.get("MONTEMAP_ACCESS_KEY_ID") or "montemap",
+        os.environ.get("MONTEMAP_SECRET_ACCESS_KEY") or "montemap-local-secret",
+    )
+
+
 def _open_data(data_dir: Path, held: DataDirLock | None) -> tuple[DataDirLock, Database]:
     """The data directory's lock (one server per directory; ``held`` if the caller has
     taken it), then its database."""
@@ -155,9 +167,8 @@ class Montemap:
                 "data_dir": str(data_dir),
                 # Workers sign their calls; a loopback server accepts any key, a
                 # remote one needs a configured key (MONTEMAP_ACCESS_KEY_ID/...).
-                "aws_access_key_id": os.environ.get("MONTEMAP_ACCESS_KEY_ID") or "montemap",
-                "aws_secret_access_key": os.environ.get("MONTEMAP_SECRET_ACCESS_KEY")
-                or "montemap-local-secret",
+                "aws_access_key_id": _server_keys()[0],
+                "aws_secret_access_key": _server_keys()[1],
             },
             log_dir=data_dir / "logs",
             stop_grace=settings.worker_stop_grace,
@@ -251,6 +262,19 @@ class Montemap:
         assert isinstance(app, ApiApp)
         start = StartExecutionIntegration(app.dispatcher.ctx)
         self.engine.integrations.register(START_EXECUTION_PREFIX, start)
+        # aws-sdk:sfn/lambda/cloudformation/iam/sts: through this endpoint, as AWS calls them.
+        sdk_threads = ThreadPoolExecutor(max_workers=16, thread_name_prefix="aws-sdk")
+        access_key, secret_key = _server_keys()
+        for service in SDK_SERVICES:
+            sdk = SdkIntegration(
+                service,
+                endpoint=self.settings.endpoint,
+                region=self.settings.region,
+                access_key=access_key,
+                secret_key=secret_key,
+                executor=sdk_threads,
+            )
+            self.engine.integrations.register(service.prefix, sdk)
 
         @asynccontextmanager
         async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -263,6 +287,7 @@ class Montemap:
                 await self.lambdas.close()
                 await self.services.close()
                 await self.engine.close()
+                sdk_threads.shutdown(wait=False, cancel_futures=True)
                 await asyncio.to_thread(jsonata_runner.shutdown)
 
         async def metrics(request: Request) -> Response:

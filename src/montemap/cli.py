@@ -24,6 +24,7 @@ import argparse
 import gc
 import importlib
 import os
+import re
 import select
 import sys
 import tempfile
@@ -127,7 +128,34 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
+#: Options whose value is a list of numbers that may start with a minus sign (a rate cut:
+#: ``--shocks -100,0,100``). argparse takes ``-100,0,100`` for an option and answered
+#: "expected one argument"; such a value is joined to its option (``--shocks=-100,...``).
+NUMBER_LIST_OPTIONS = frozenset({"--shocks"})
+_NEGATIVE_NUMBER_LIST = re.compile(r"-\d[\d.]*(,\s*[-+]?\d[\d.]*)*,?")
+
+
+def join_negative_lists(argv: list[str]) -> list[str]:
+    """``argv`` with each of :data:`NUMBER_LIST_OPTIONS` followed by a value such as
+    ``-100,0`` written as ``--shocks=-100,0`` (nothing after ``--`` is touched)."""
+    joined: list[str] = []
+    rest = iter(argv)
+    for arg in rest:
+        if arg == "--":
+            return [*joined, arg, *rest]
+        if arg in NUMBER_LIST_OPTIONS:
+            value = next(rest, None)
+            if value is not None and _NEGATIVE_NUMBER_LIST.fullmatch(value):
+                joined.append(f"{arg}={value}")
+                continue
+            joined += [arg] if value is None else [arg, value]
+            continue
+        joined.append(arg)
+    return joined
+
+
 def _main(argv: list[str]) -> int:
+    argv = join_negative_lists(argv)
     try:
         parser = parser_for(argv)
         args = parser.parse_args(argv)

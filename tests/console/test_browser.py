@@ -196,3 +196,104 @@ def test_compare_two_executions(page: Any, sfn: Any) -> None:
     expect(page.locator("#compare thead")).to_contain_text("first")
     expect(page.locator("#compare thead")).to_contain_text("second")
     expect(page.locator("#compare")).to_contain_text("Distributed Map phase")
+
+
+def test_a_retried_state_is_succeeded_and_a_caught_one_caught(page: Any, sfn: Any) -> None:
+    activity = sfn.create_activity(name="browser-flaky")["activityArn"]
+    definition = {
+        "StartAt": "Flaky",
+        "States": {
+            "Flaky": {
+                "Type": "Task",
+                "Resource": activity,
+                "Retry": [{"ErrorEquals": ["Flaky"], "IntervalSeconds": 1, "MaxAttempts": 1}],
+                "Next": "Broken",
+            },
+            "Broken": {
+                "Type": "Task",
+                "Resource": activity,
+                "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Handled"}],
+                "End": True,
+            },
+            "Handled": {"Type": "Pass", "End": True},
+        },
+    }
+    machine = create_machine(sfn, "browser-flaky", definition)
+    arn = sfn.start_execution(stateMachineArn=machine)["executionArn"]
+    for error in ("Flaky", None, "Broken"):  # retried, succeeded, caught
+        token = sfn.get_activity_task(activityArn=activity)["taskToken"]
+        if error is None:
+            sfn.send_task_success(taskToken=token, output="{}")
+        else:
+            sfn.send_task_failure(taskToken=token, error=error)
+    assert wait_for_execution(sfn, arn)["status"] == "SUCCEEDED"
+    page.goto(f"/console/execution?arn={q(arn)}")
+    expect(page.locator("#states tbody tr")).to_have_count(3)
+    rows = page.locator("#states tbody tr")
+    expect(rows.nth(0).locator(".status")).to_have_text("succeeded")
+    expect(rows.nth(1).locator(".status")).to_have_text("caught")
+    expect(page.locator('g.state[data-state="Flaky"]')).to_have_class("state status-succeeded")
+    expect(page.locator('g.state[data-state="Broken"]')).to_have_class("state status-caught")
+
+
+def test_changing_only_the_count_keeps_an_inactive_task_definition(
+    page: Any, console_server: MontemapServer
+) -> None:
+    ecs = console_server.client("ecs")
+    try:
+        old = ecs.register_task_definition(
+            family="browser-retired",
+            containerDefinitions=[{"name": "w", "image": "local", "command": ["sleep", "60"]}],
+        )["taskDefinition"]["taskDefinitionArn"]
+        ecs.create_service(
+            cluster="default", serviceName="browser-retired", taskDefinition=old, desiredCount=0
+        )
+        ecs.deregister_task_definition(taskDefinition=old)
+        page.goto("/console/services")
+        card = page.locator('[data-service="default/browser-retired"]')
+        card.locator("input[name=desiredCount]").fill("0")
+        card.locator("button", has_text="Update service").click()
+        expect(page.locator("#service-message")).to_contain_text("browser-retired")
+        (service,) = ecs.describe_services(cluster="default", services=["browser-retired"])[
+            "services"
+        ]
+        assert service["taskDefinition"] == old
+    finally:
+        ecs.close()
+
+
+def test_a_long_history_is_shown_whole_with_details_on_demand(page: Any, sfn: Any) -> None:
+    many = {
+        "StartAt": "Each",
+        "States": {
+            "Each": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "INLINE"},
+                    "StartAt": "Step",
+                    "States": {"Step": {"Type": "Pass", "End": True}},
+                },
+                "End": True,
+            }
+        },
+    }
+    machine = create_machine(sfn, "browser-long-history", many)
+    arn = sfn.start_execution(
+        stateMachineArn=machine, input=json.dumps({"items": list(range(400))})
+    )["executionArn"]
+    wait_for_execution(sfn, arn)
+    history = sfn.get_execution_history(executionArn=arn, reverseOrder=True, maxResults=1)
+    last_id = history["events"][0]["id"]
+    assert last_id > 1500  # four pages of the live endpoint
+    page.goto(f"/console/execution?arn={q(arn)}")
+    expect(page.locator("#events tbody tr")).to_have_count(last_id)
+    expect(page.locator("#states tbody tr")).to_have_count(401)
+    # No <details> per row (thousands take the browser minutes to lay out): a button
+    # shows an event's details when asked.
+    assert page.locator("#events details, #states details").count() == 0
+    first = page.locator("#events tbody tr").first
+    first.locator("button", has_text="details").click()
+    expect(first.locator("pre")).to_contain_text('"roleArn"')
+    first.locator("button", has_text="details").click()
+    expect(first.locator("pre")).to_be_hidden()

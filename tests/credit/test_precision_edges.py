@@ -115,7 +115,7 @@ def test_narrative_without_a_baseline_does_not_call_the_base_today(tmp_path: Pat
     text = _text(tmp_path / "out")
     assert "at today's rates" not in text and "(today " not in text
     assert "higher than in the -200 bp scenario" in text
-    assert "in the -200 bp scenario;" in text
+    assert "in the -200 bp scenario (a difference of" in text
     assert "less a month than today" in text  # rate cuts: not "pay -3.4% more"
 
 

@@ -89,6 +89,19 @@ def test_rejects_group_by_reason_without_their_values() -> None:
     }
 
 
+def test_reject_groups_keep_the_column_they_name() -> None:
+    """A tape without GrossIncome: the one-line reason says which column is missing
+    (not ``missing column …``); so does an empty required field."""
+    reasons = ["missing column 'GrossIncome'"] * 3 + ["column 'Rate' is empty"]
+    assert rejects_by_reason(reasons) == {
+        "missing column 'GrossIncome'": 3,
+        "column 'Rate' is empty": 1,
+    }
+    assert reason_group("column 'Rate': 'column x' is not a number") == (
+        "column 'Rate': … is not a number"
+    )
+
+
 def test_duplicate_accounts_are_listed() -> None:
     check_unique_accounts([1, 2, 3], ["a", "b", "c"])
     with pytest.raises(DuplicateAccountError, match=r"2 \(b and d\), 3 \(c and e\)"):

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
+from montemap.api.sdk_shapes import iso_timestamp
 from montemap.arns import ArnFactory
 from montemap.ecs.ecs_api import EcsApi
-from montemap.ecs.ecs_integration import PREFIX, EcsIntegration, error_name, iso_timestamp
+from montemap.ecs.ecs_integration import PREFIX, EcsIntegration, error_name
 from montemap.ecs.service import ServiceManager
 from montemap.engine.engine import Engine
 from montemap.engine.records import StateMachineRef

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -73,12 +74,18 @@ def test_ctrl_c_stops_the_execution_and_the_workers(tmp_path: Path, stop: signal
             what="the first batch",
         )
         assert _worker_pids(data), "a worker should be running"
+        signalled = time.monotonic()
         run.send_signal(stop)
         out, err = run.communicate(timeout=60)
+        stopping = time.monotonic() - signalled
     finally:
         if run.poll() is None:
             run.kill()
     assert run.returncode == 128 + stop, out + err
+    # The worker's batch in hand is reported (and refused) to the server before it stops:
+    # the run used to stop the server first, and the worker retried its report until the
+    # server's 30 s stop grace ended and killed it.
+    assert stopping < 15, f"stopping took {stopping:.1f} s"
     assert "stopping the execution" in err and "Traceback" not in err
     eventually(lambda: not _worker_pids(data), timeout=30, interval=0.1, what="the workers to exit")
 

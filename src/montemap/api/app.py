@@ -79,8 +79,18 @@ ECS_SDK_RESOURCE = "arn:aws:states:::aws-sdk:ecs:"
 #: The ECS RunTask integration (``montemap.ecs.ecs_integration.RUN_TASK_PREFIX``, with
 #: ``.sync`` or ``.waitForTaskToken`` after it): its ``Overrides`` name the command.
 ECS_RUN_TASK_RESOURCE = "arn:aws:states:::ecs:runTask"
+#: Task resources that reach, through another API, what may start a process: every
+#: AWS SDK integration of Step Functions, Lambda, CloudFormation, IAM and STS
+#: (``montemap.api.sdk_integration``: a machine can define and start another machine,
+#: deploy code or a template, or mint credentials) and a nested execution's start.
+REACHING_RESOURCES = (
+    *(f"arn:aws:states:::aws-sdk:{name}:" for name in ("sfn", "lambda", "cloudformation")),
+    *(f"arn:aws:states:::aws-sdk:{name}:" for name in ("iam", "sts")),
+    "arn:aws:states:::states:startExecution",
+)
 #: Step Functions actions that define or start a state machine: from a browser they are
-#: refused when the machine's definition names a process-starting ECS action.
+#: refused when the machine's definition names a process-starting ECS action, a
+#: resource of :data:`REACHING_RESOURCES`, or a Task Resource computed by JSONata.
 MACHINE_ACTIONS = frozenset(
     {"CreateStateMachine", "UpdateStateMachine", "StartExecution", "RedriveExecution"}
 )
@@ -201,12 +211,19 @@ def _refuse_process_starting_machine(ctx: Context, name: str, params: Params, ma
 
 def _process_starting_resource(definition: object) -> str | None:
     """The first string of ``definition`` naming a process-starting ECS integration (the
-    SDK's RegisterTaskDefinition, CreateService, UpdateService, RunTask; ``ecs:runTask``)."""
+    SDK's RegisterTaskDefinition, CreateService, UpdateService, RunTask; ``ecs:runTask``),
+    a resource of :data:`REACHING_RESOURCES`, or a Task Resource that JSONata computes
+    (which could be any of them)."""
     pending = [definition]
     while pending:
         value = pending.pop()
         if isinstance(value, dict):
+            resource = value.get("Resource")
+            if isinstance(resource, str) and resource.lstrip().startswith("{%"):
+                return resource
             pending.extend(value.values())
+        elif isinstance(value, str) and value.startswith(REACHING_RESOURCES):
+            return value
         elif isinstance(value, list):
             pending.extend(value)
         elif isinstance(value, str) and value.startswith(ECS_RUN_TASK_RESOURCE):

@@ -38,10 +38,11 @@ def _extra(record: ExecutionRecord, action: str, member_list: str | None = None)
     return {key: value for key, value in record.extra.items() if key in shape.members}
 
 
-def describe_execution(record: ExecutionRecord, *, include_data: bool = True) -> dict[str, Any]:
-    """DescribeExecution's response for one execution."""
+def _execution_fields(record: ExecutionRecord, **more: Any) -> dict[str, Any]:
+    """The fields DescribeExecution and ListExecutions share, plus ``more``, without the
+    absent ones (``None``)."""
     machine_arn, version_arn = split_version(record.state_machine_arn)
-    out = _compact(
+    return _compact(
         {
             "executionArn": record.execution_arn,
             "stateMachineArn": machine_arn,
@@ -50,15 +51,23 @@ def describe_execution(record: ExecutionRecord, *, include_data: bool = True) ->
             "status": record.status,
             "startDate": _date(record.start_date),
             "stopDate": _date(record.stop_date),
-            "traceHeader": record.trace_header,
             "mapRunArn": record.map_run_arn,
-            "error": record.error,
-            "cause": record.cause,
             "redriveCount": record.redrive_count,
             "redriveDate": _date(record.redrive_date),
-            "redriveStatus": record.redrive_status,
-            "redriveStatusReason": record.redrive_status_reason,
+            **more,
         }
+    )
+
+
+def describe_execution(record: ExecutionRecord, *, include_data: bool = True) -> dict[str, Any]:
+    """DescribeExecution's response for one execution."""
+    out = _execution_fields(
+        record,
+        traceHeader=record.trace_header,
+        error=record.error,
+        cause=record.cause,
+        redriveStatus=record.redrive_status,
+        redriveStatusReason=record.redrive_status_reason,
     )
     if include_data:
         if record.input is not None:
@@ -77,21 +86,7 @@ def describe_execution(record: ExecutionRecord, *, include_data: bool = True) ->
 
 def execution_item(record: ExecutionRecord) -> dict[str, Any]:
     """One entry of ListExecutions."""
-    machine_arn, version_arn = split_version(record.state_machine_arn)
-    out = _compact(
-        {
-            "executionArn": record.execution_arn,
-            "stateMachineArn": machine_arn,
-            "stateMachineVersionArn": version_arn,
-            "name": record.name,
-            "status": record.status,
-            "startDate": _date(record.start_date),
-            "stopDate": _date(record.stop_date),
-            "mapRunArn": record.map_run_arn,
-            "redriveCount": record.redrive_count,
-            "redriveDate": _date(record.redrive_date),
-        }
-    )
+    out = _execution_fields(record)
     out.update(_extra(record, "ListExecutions", "executions"))
     return out
 

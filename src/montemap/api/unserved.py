@@ -16,7 +16,7 @@ import functools
 import json
 from xml.sax.saxutils import escape
 
-import botocore.session
+import botocore.loaders
 from botocore.exceptions import DataNotFoundError, UnknownServiceError
 from starlette.responses import Response
 from starlette.types import Scope
@@ -42,7 +42,7 @@ _MODEL_NAMES = {
 def _model_facts(signing_name: str) -> tuple[str, str | None]:
     """(full name, protocol) of the service signed for, from botocore's model when it has
     one under that name; else (the signing name, None)."""
-    loader = botocore.session.get_session().get_component("data_loader")
+    loader = botocore.loaders.create_loader()  # not a session: it would read AWS_PROFILE
     try:
         model = loader.load_service_model(_MODEL_NAMES.get(signing_name, signing_name), "service-2")
     except (UnknownServiceError, DataNotFoundError, ValueError):

@@ -20,7 +20,7 @@ import functools
 import re
 from typing import Any
 
-import botocore.session
+import botocore.loaders
 from botocore.model import ListShape, MapShape, OperationModel, ServiceModel, Shape, StructureShape
 
 from montemap.api.protocol import JsonRefused, serialization_error, strict_loads, validation_error
@@ -39,7 +39,9 @@ _JAVA_REGEX = {r"\p{ASCII}": r"\x00-\x7F"}
 @functools.cache
 def service_model() -> ServiceModel:
     """botocore's model of the Step Functions API (loaded once)."""
-    return botocore.session.get_session().get_service_model(SERVICE_NAME)
+    # the loader alone: a session would read the user's AWS_PROFILE (and fail on a bad one)
+    loader = botocore.loaders.create_loader()
+    return ServiceModel(loader.load_service_model(SERVICE_NAME, "service-2"), SERVICE_NAME)
 
 
 def operation_model(action: str) -> OperationModel | None:

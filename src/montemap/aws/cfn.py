@@ -99,8 +99,18 @@ def dump_yaml(template: Template) -> str:
 
 
 def load_yaml(text: str) -> Template:
-    """Read a template written by :func:`dump_yaml` (or any tag-free YAML/JSON one)."""
-    data = yaml.safe_load(text)
+    """Read a template written by :func:`dump_yaml` (or any tag-free YAML/JSON one);
+    ValueError (one line) for what does not parse."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        hint = ""
+        if isinstance(exc, yaml.constructor.ConstructorError):
+            hint = " (short forms such as !Ref are not read: write Ref: or Fn::Sub:)"
+        raise ValueError(f"not valid YAML or JSON{where}: {problem}{hint}") from None
     if not isinstance(data, dict) or not isinstance(data.get("Resources"), dict):
         raise ValueError("not a CloudFormation template: no Resources mapping at the top level")
     return data

@@ -27,6 +27,7 @@ from montemap.aws.options import DEFAULT_PREFIX, AwsError, TemplateOptions, spli
 from montemap.aws.resolve import Resolver, aws_definitions, aws_values
 from montemap.aws.template import build_template
 from montemap.workflows import bindings, pricing
+from montemap.workflows.data_dir_default import DATA_DIR_HELP, default_data_dir
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -100,7 +101,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     c.add_argument("--cluster", help="ECS cluster of the workers (default: PREFIX)")
     c.add_argument("--service", help="ECS service of the workers (default: PREFIX-workers)")
-    c.add_argument("--data-dir", default="montemap-data", help="default: %(default)s")
+    c.add_argument("--data-dir", default=default_data_dir(), help=DATA_DIR_HELP)
     c.add_argument("--endpoint", metavar="URL", help="a montemap server instead of AWS")
     c.add_argument("--price-vcpu-hour", type=float, default=pricing.SPOT_VCPU_HOUR)
     c.add_argument("--price-gb-hour", type=float, default=pricing.SPOT_GB_HOUR)
@@ -119,9 +120,11 @@ def _write(text: str, output: str | None) -> None:
 
 def _read(path: str, what: str) -> str:
     try:
-        return Path(path).read_text()
+        return Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise AwsError(f"cannot read {what} {path}: {exc.strerror}")
+    except UnicodeDecodeError as exc:
+        raise AwsError(f"{what} {path} is not UTF-8 text: byte {exc.start} cannot be decoded")
 
 
 def template_command(args: argparse.Namespace) -> int:

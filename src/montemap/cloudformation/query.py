@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from typing import Any
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
-import botocore.session
+import botocore.loaders
 from botocore.model import ListShape, MapShape, OperationModel, ServiceModel, Shape, StructureShape
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
@@ -46,8 +47,10 @@ NAMESPACES = {
 
 @functools.lru_cache(maxsize=4)
 def service_model(service: str) -> ServiceModel:
-    model: ServiceModel = botocore.session.get_session().get_service_model(service)
-    return model
+    # the loader alone: a session would read the user's AWS_PROFILE (and fail on a bad one)
+    return ServiceModel(
+        botocore.loaders.create_loader().load_service_model(service, "service-2"), service
+    )
 
 
 def operation(service: str, name: str) -> OperationModel | None:
@@ -66,8 +69,28 @@ def form(body: bytes) -> dict[str, str]:
             f"The request body is not form-encoded UTF-8 text (byte {exc.start} is not UTF-8)",
             status=400,
         )
-    fields = parse_qs(text, keep_blank_values=True)
-    return {k: v[-1] for k, v in fields.items()}
+    fields = {k: v[-1] for k, v in parse_qs(text, keep_blank_values=True).items()}
+    for name, value in fields.items():
+        if _NOT_XML.search(name) or _NOT_XML.search(value):
+            raise ApiError(
+                "ValidationError",
+                f"The value of {_NOT_XML.sub('?', name)[:100]!r} holds a character XML cannot "
+                "carry (NUL or another control character but tab, CR and LF): it could not "
+                "be answered in any response.",
+                status=400,
+            )
+    return fields
+
+
+#: What XML 1.0 cannot carry, even as a character reference: a value holding one would
+#: make every response showing it unreadable (a role's description: every ListRoles).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def _text(value: str) -> str:
+    """``value`` escaped for XML, what XML cannot carry (stored before it was refused, or
+    from a YAML template's ``"\\x01"``) answered as U+FFFD."""
+    return escape(_NOT_XML.sub("\ufffd", value))
 
 
 #: How many dotted levels of a field name are indexed (the models nest a few deep).
@@ -145,7 +168,7 @@ def _write(shape: Shape, value: Any) -> str:
         return "".join(f"<{tag}>{_write(shape.member, item)}</{tag}>" for item in value)
     if isinstance(shape, MapShape):
         return "".join(
-            f"<entry><key>{escape(str(k))}</key><value>{_write(shape.value, v)}</value></entry>"
+            f"<entry><key>{_text(str(k))}</key><value>{_write(shape.value, v)}</value></entry>"
             for k, v in value.items()
         )
     if shape.type_name == "boolean":
@@ -155,7 +178,7 @@ def _write(shape: Shape, value: Any) -> str:
             datetime.fromtimestamp(float(value), UTC) if isinstance(value, int | float) else value
         )
         return escape(moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z")
-    return escape(str(value))
+    return _text(str(value))
 
 
 def response_xml(service: str, op: OperationModel, result: dict[str, Any]) -> tuple[str, str]:
@@ -177,7 +200,7 @@ def error_xml(service: str, error: ApiError) -> tuple[str, str]:
     kind = "Sender" if error.status < 500 else "Receiver"
     body = (
         f'<ErrorResponse xmlns="{NAMESPACES[service]}"><Error><Type>{kind}</Type>'
-        f"<Code>{escape(error.code)}</Code><Message>{escape(error.message)}</Message></Error>"
+        f"<Code>{_text(error.code)}</Code><Message>{_text(error.message)}</Message></Error>"
         f"<RequestId>{request_id}</RequestId></ErrorResponse>"
     )
     return body, request_id

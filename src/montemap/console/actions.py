@@ -8,9 +8,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from montemap.api.errors import REFUSALS, to_api_error
-from montemap.api.validation import check_execution_input
-from montemap.console import pages
-from montemap.console.app import Console, required
+from montemap.console import machines, pages
+from montemap.console.app import Console, required, whole_number
 from montemap.console.security import Refused
 from montemap.errors import ApiError
 
@@ -28,29 +27,28 @@ def _count(form: dict[str, str], name: str) -> int | None:
     text = form.get(name, "").strip()
     if not text:
         return None
-    if not text.isdigit() or len(text) > 6:
+    count = whole_number(text, 6)
+    if count is None:
         raise Refused(400, f"{name} must be a whole number from 0 to 999999, not {text[:20]!r}.")
-    return int(text)
+    return count
 
 
 async def start(c: Console, request: Request) -> Response:
-    """Start an execution of a state machine with the form's name and input."""
+    """Start an execution of a state machine, version or alias with the form's name and
+    input (as StartExecution: an alias picks its version, an EXPRESS one gets its id)."""
     form: dict[str, str] = request.state.form
     arn = required(form, "arn", "form")
-    machine = c.registry.get_state_machine(arn)
-    if machine is None:
-        raise ApiError("StateMachineDoesNotExist", f"State Machine Does Not Exist: '{arn}'")
+    machines.subject(c.registry, arn)  # 404 for an unknown one, before anything is read
     name = form.get("name", "").strip() or None
     text = form.get("input", "").strip() or "{}"
     try:
-        check_execution_input(text)
-        record = await c.engine.start_execution(machine.ref(), name=name, input=text)
+        started = await machines.start(c.engine, c.registry, arn, name, text)
     except REFUSALS as exc:
         message = f"{to_api_error(exc).code}: {exc}"
         return pages.render_state_machine(
             c, request, arn, error=message, start_input=text, start_name=name or ""
         )
-    return _see("execution", arn=record.execution_arn)
+    return _see("execution", arn=started)
 
 
 async def stop(c: Console, request: Request) -> Response:

@@ -38,6 +38,7 @@ log = logging.getLogger("montemap.console")
 HERE = Path(__file__).parent
 STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
 _STATIC_RE = re.compile(r"^[a-z0-9-]+\.(css|js)$")
+_DIGITS_RE = re.compile(r"[0-9]+")
 #: The largest form the console accepts (an execution input is at most 256 KiB).
 MAX_FORM = 2 * 1024 * 1024
 
@@ -173,6 +174,14 @@ async def read_form(request: Request) -> dict[str, str]:
     except (UnicodeDecodeError, ValueError) as exc:
         raise Refused(400, f"The form could not be read: {exc}")
     return {name: values[-1] for name, values in fields.items()}
+
+
+def whole_number(text: str, max_digits: int) -> int | None:
+    """``text`` as a whole number when it is 1 to ``max_digits`` ASCII digits, else None
+    (``str.isdigit`` also takes ``²`` and ``١``: ``int`` refuses the one, reads the other)."""
+    if len(text) > max_digits or not _DIGITS_RE.fullmatch(text):
+        return None
+    return int(text)
 
 
 def required(values: dict[str, str] | Any, name: str, where: str = "query") -> str:

@@ -11,16 +11,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from montemap.console import views
-from montemap.console.app import Console, required
+from montemap.console.app import Console, required, whole_number
 from montemap.console.security import Refused
 from montemap.console.services import services_view
 
 
 def _after(request: Request) -> int:
     text = request.query_params.get("after", "0")
-    if not text.isdigit() or len(text) > 12:
+    after = whole_number(text, 12)
+    if after is None:
         raise Refused(400, f"'after' must be an event id (a whole number), not {text[:20]!r}.")
-    return int(text)
+    return after
 
 
 async def executions(c: Console, request: Request) -> Response:

@@ -8,14 +8,18 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from montemap.api.errors import REFUSALS
 from montemap.console import compare as cmp
-from montemap.console import results, views
+from montemap.console import machines, results, views
 from montemap.console.app import Console, required
 from montemap.console.graph import render_svg
 from montemap.console.security import REPORT_POLICY, Refused
 from montemap.console.services import services_view
-from montemap.errors import ApiError
+from montemap.engine.records import ExecutionRecord
 from montemap.workflows import pricing
+
+#: How many Distributed Maps deep a child execution's page looks for its state machine.
+_NESTING = 8
 
 
 def _status_filter(request: Request) -> str | None:
@@ -58,27 +62,24 @@ def render_state_machine(
     start_input: str | None = None,
     start_name: str = "",
 ) -> Response:
-    """A state machine: its graph, executions, and the start form (with ``error``, 400)."""
-    machine = c.registry.get_state_machine(arn)
-    version = c.registry.get_version(arn) if machine is None else None
-    if version is not None:  # executions started on a published version list under it
-        machine = c.registry.get_state_machine(version.state_machine_arn)
-    if machine is None:
-        raise ApiError("StateMachineDoesNotExist", f"State Machine Does Not Exist: '{arn}'")
+    """A state machine, version or alias: its graph, executions (those started on that
+    ARN), and the start form (with ``error``, 400)."""
+    shown = machines.subject(c.registry, arn)
     status = _status_filter(request)
     token = request.query_params.get("token") or None
     rows, next_token = views.executions(
         c.engine, state_machine_arn=arn, status=status, next_token=token
     )
     try:
-        graph = render_svg(json.loads(machine.definition))
+        graph = render_svg(json.loads(shown.definition))
     except ValueError:
         graph = None
     return c.render(
         request,
         "state_machine.html",
         status=400 if error else 200,
-        machine=machine,
+        machine=shown.machine,
+        shown=shown,
         graph=graph,
         executions=rows,
         status_filter=status,
@@ -105,9 +106,24 @@ def _results(c: Console, output_text: str | None) -> dict[str, Any]:
     }
 
 
+def _machine_of(c: Console, record: ExecutionRecord) -> str | None:
+    """The state machine (or version, alias) page an execution belongs to: a Map Run's
+    child execution runs a Map state, not a state machine, so its top-level parent's."""
+    for _ in range(_NESTING):
+        if record.map_run_arn is None:
+            return record.state_machine_arn
+        try:
+            parent = c.engine.map_runs.get(record.map_run_arn)["execution_arn"]
+            record = c.engine.describe_execution(parent)
+        except REFUSALS:
+            return None
+    return None
+
+
 async def execution(c: Console, request: Request) -> Response:
     arn = required(request.query_params, "arn")
     record = c.engine.describe_execution(arn)
+    machine_arn = _machine_of(c, record)
     definition = c.engine.describe_execution_definition(arn).definition
     try:
         graph = render_svg(json.loads(definition))
@@ -122,6 +138,10 @@ async def execution(c: Console, request: Request) -> Response:
         output=record.output,
         graph=graph,
         parent=record.map_run_arn,
+        machine_arn=machine_arn,
+        machine_name=machine_arn.split(":")[6]
+        if machine_arn and machine_arn.count(":") >= 6
+        else "",
         results=_results(c, record.output) if record.status == "SUCCEEDED" else None,
     )
 

@@ -3,9 +3,11 @@
 A :class:`StateProgress` reads only the events it has not seen yet, so a page
 polling every second costs one indexed query for the new rows. A state is
 ``running`` while it has been entered more often than exited, ``succeeded``
-once exited, ``caught`` when it failed and a Catch moved on, and takes the
+once exited, ``caught`` when it exited right after a failure (a Catch moved
+on; a failure a Retry recovered from does not count), and takes the
 execution's failure (``failed``, ``timed_out``, ``aborted``) when it was
-still open as the execution ended that way.
+still open as the execution ended that way. A redrive (``ExecutionRedriven``)
+makes the execution running again, and the states it reruns with it.
 """
 
 from __future__ import annotations
@@ -30,18 +32,20 @@ _READ_CHUNK = 2000
 
 @dataclass
 class StateCounts:
-    """How often one state was entered and exited, and how often it failed."""
+    """How often one state was entered and exited, how often it failed, and how often
+    it exited on a failure (caught)."""
 
     entered: int = 0
     exited: int = 0
     failures: int = 0
+    caught: int = 0
 
     def status(self, ending: str | None) -> str:
         if self.entered > self.exited:
             if ending in ("failed", "timed_out", "aborted"):
                 return ending
             return "running" if ending is None else "succeeded"
-        if self.failures:
+        if self.caught:
             return "caught"
         return "succeeded"
 
@@ -53,22 +57,36 @@ class StateProgress:
     last_id: int = 0
     states: dict[str, StateCounts] = field(default_factory=dict)
     ending: str | None = None
-    _owner: dict[int, str] = field(default_factory=dict)
+    #: event id -> the id of the StateEntered event of the state entry it belongs to
+    _owner: dict[int, int] = field(default_factory=dict)
+    #: StateEntered id -> the state's name
+    _names: dict[int, str] = field(default_factory=dict)
+    #: StateEntered ids whose latest event is a failure (exiting now means caught)
+    _failing: set[int] = field(default_factory=set)
 
     def fold(self, event_id: int, previous_id: int, event_type: str, details: Any) -> None:
         """Account for one event (in id order)."""
         name = details.get("name") if isinstance(details, dict) else None
+        entry = self._owner.get(previous_id)
         if event_type.endswith("StateEntered") and isinstance(name, str):
             self.states.setdefault(name, StateCounts()).entered += 1
-            self._owner[event_id] = name
+            self._owner[event_id] = event_id
+            self._names[event_id] = name
         elif event_type.endswith("StateExited") and isinstance(name, str):
-            self.states.setdefault(name, StateCounts()).exited += 1
-        else:
-            owner = self._owner.get(previous_id)
-            if owner is not None and not event_type.startswith("MapIteration"):
-                self._owner[event_id] = owner
-                if event_type.endswith(_FAILURES):
-                    self.states[owner].failures += 1
+            counts = self.states.setdefault(name, StateCounts())
+            counts.exited += 1
+            if entry is not None and entry in self._failing:
+                self._failing.discard(entry)
+                counts.caught += 1
+        elif event_type == "ExecutionRedriven":
+            self.ending = None  # running again, from the states that were open
+        elif entry is not None and not event_type.startswith(("MapIteration", "Execution")):
+            self._owner[event_id] = entry
+            if event_type.endswith(_FAILURES):
+                self.states[self._names[entry]].failures += 1
+                self._failing.add(entry)
+            else:  # scheduled again by a Retry, or succeeded
+                self._failing.discard(entry)
         if event_type in _ENDINGS:
             self.ending = _ENDINGS[event_type]
         self.last_id = event_id

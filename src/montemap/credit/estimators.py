@@ -19,7 +19,10 @@ of :mod:`montemap.credit.sampling` (all 1 for the plain estimator):
   upper bound (with the SE) of a VaR/ES that rests on the run's largest path loss
   alone (that path carries more than the tail's weight ``S (1 - a)``: nothing was
   observed beyond it, so no resample can exceed it); a difference takes the
-  unknown bound of either scenario (upper from the scenario, lower from the base).
+  unknown bound of either scenario (upper from the scenario, lower from the base),
+  and where every replicate gives the same difference although the two scenarios'
+  losses differ on some path (no loan changed on the tail paths: the change is not
+  resolved), the bound on the side the losses move to.
 """
 
 from __future__ import annotations
@@ -76,8 +79,12 @@ def at_largest_loss(weights_sorted: NDArray[np.float64], alpha: float, total: fl
 
 def base_index(shocks: Sequence[int]) -> int:
     """The scenario differences are taken from: the 0 bp scenario (today's rates, the
-    contract's baseline) wherever it is in the list given, else the first."""
-    return list(shocks).index(0) if 0 in shocks else 0
+    contract's baseline) wherever it is in the list given, else the lowest shock (the
+    report's base, whatever the order given)."""
+    given = list(shocks)
+    if 0 in given:
+        return given.index(0)
+    return min(range(len(given)), key=given.__getitem__) if given else 0
 
 
 def difference_table(
@@ -115,8 +122,10 @@ def _tails_and_diffs(
     open_top = [
         [at_largest_loss(weights[orders[j]], a, float(s)) for a in alphas] for j in range(k)
     ]
+    moves = [_direction(losses[j] - losses[base]) for j in range(k)]
     boot = np.empty((replicates, k, len(alphas), 2))
-    rng = np.random.Generator(np.random.Philox(key=[_BOOT_KEY, seed]))
+    # uint64: a list of Python ints turns seeds from 2**63 on into floats (with a warning)
+    rng = np.random.Generator(np.random.Philox(key=np.array([_BOOT_KEY, seed], dtype=np.uint64)))
     chunk = max(1, _CHUNK_ELEMENTS // max(s, 1))
     for start in range(0, replicates, chunk):
         counts = rng.poisson(1.0, size=(min(chunk, replicates - start), s)).astype(np.float64)
@@ -139,37 +148,72 @@ def _tails_and_diffs(
                 high_known=not (few or open_top[j][ia]),
             )
             same = j == base  # the base minus itself: exactly 0 on every path
+            reps = boot[:, j, ia] - boot[:, base, ia]
+            low, high = _unresolved(reps, moves[j]) if not same else ((False,) * 2,) * 2
             diffs[a] = _summarise(
                 point[j, ia] - point[base, ia],
-                boot[:, j, ia] - boot[:, base, ia],
+                reps,
                 low_known=same or not (few or open_top[base][ia]),
                 high_known=same or not (few or open_top[j][ia]),
+                unresolved=(low, high),
             )
         out.append((tails, diffs))
     return out
 
 
+def _direction(change: NDArray[np.float64]) -> tuple[bool, bool]:
+    """Whether a scenario's path losses rise above, and fall below, the base's on
+    some path."""
+    return bool((change > 0).any()), bool((change < 0).any())
+
+
+Flags = tuple[bool, bool]  # per figure: VaR, ES
+
+
+def _unresolved(reps: NDArray[np.float64], moves: tuple[bool, bool]) -> tuple[Flags, Flags]:
+    """Which bounds of a difference the paths cannot give, ``(low, high)`` per figure:
+    where every replicate gives the same difference although the two scenarios' losses
+    differ on some path, the tail paths saw no loan change and the difference is not
+    resolved; a zero-width interval would claim it known. The side the losses move to
+    is unknown; the other stays a bound (with common random numbers a rise in rates
+    only adds losses, so the change cannot go the other way)."""
+    up, down = moves
+    flat = np.all(reps == reps[:1], axis=0) if reps.shape[0] > 1 else np.zeros(2, bool)
+    var_flat, es_flat = bool(flat[0]), bool(flat[1])
+    return (down and var_flat, down and es_flat), (up and var_flat, up and es_flat)
+
+
 def _summarise(
-    point: NDArray[np.float64], reps: NDArray[np.float64], *, low_known: bool, high_known: bool
+    point: NDArray[np.float64],
+    reps: NDArray[np.float64],
+    *,
+    low_known: bool,
+    high_known: bool,
+    unresolved: tuple[Flags, Flags] = ((False, False), (False, False)),
 ) -> Tail:
     """Point estimates with the bootstrap SE and the percentile 95% interval; a bound
-    the paths cannot give is ``None``, and so is the SE then."""
+    the paths cannot give is ``None``, and so is the SE then (``unresolved``: per
+    figure, bounds unknown besides those of ``low_known``/``high_known``)."""
     lo = np.quantile(reps, 0.025, axis=0)
     hi = np.quantile(reps, 0.975, axis=0)
     sd = reps.std(axis=0, ddof=1) if reps.shape[0] > 1 else np.zeros(2)
-    known = low_known and high_known
+    low = [low_known and not unresolved[0][f] for f in (0, 1)]
+    high = [high_known and not unresolved[1][f] for f in (0, 1)]
 
     def ci(f: int) -> tuple[float | None, float | None]:
         return (
-            min(float(lo[f]), float(point[f])) if low_known else None,
-            max(float(hi[f]), float(point[f])) if high_known else None,
+            min(float(lo[f]), float(point[f])) if low[f] else None,
+            max(float(hi[f]), float(point[f])) if high[f] else None,
         )
+
+    def se(f: int) -> float | None:
+        return float(sd[f]) if low[f] and high[f] else None
 
     return Tail(
         var=float(point[0]),
         es=float(point[1]),
-        var_se=float(sd[0]) if known else None,
-        es_se=float(sd[1]) if known else None,
+        var_se=se(0),
+        es_se=se(1),
         var_ci=ci(0),
         es_ci=ci(1),
         bandwidth=float(sd[0]),

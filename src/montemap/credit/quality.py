@@ -32,7 +32,7 @@ CAUSE_ANNUAL = "payment looks annual (12x the monthly annuity)"
 CAUSE_INTEREST_ONLY = "payment looks interest-only"
 CAUSE_OTHER = "payment differs from the annuity"
 
-_VALUE = re.compile(r"'[^']*'|-?\d[\d,]*(\.\d+)?([eE][-+]?\d+)?")
+_VALUE = re.compile(r"(?<!column )'[^']*'|-?\d[\d,]*(\.\d+)?([eE][-+]?\d+)?")
 
 
 class DuplicateAccountError(MontemapError):
@@ -92,7 +92,8 @@ def mismatch_example(
 
 def reason_group(reason: str) -> str:
     """A reject reason with its values elided, so like reasons count together:
-    ``column 'LoanAmount': value -5 is negative`` -> ``column 'LoanAmount': value … is negative``."""
+    ``column 'LoanAmount': value -5 is negative`` -> ``column 'LoanAmount': value … is negative``;
+    a column's name stays (``missing column 'GrossIncome'``, ``column 'Rate' is empty``)."""
     head, sep, rest = reason.partition(": ")
     if sep and head.startswith("column '"):
         return f"{head}: {_VALUE.sub('…', rest)}"

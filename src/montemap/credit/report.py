@@ -22,6 +22,7 @@ import jinja2
 from markupsafe import Markup
 
 from montemap.credit.report_charts import (
+    Bound,
     grouped_bars,
     line_chart,
     loss_distribution_chart,
@@ -139,7 +140,21 @@ def _rates_chart(summary: Mapping[str, Any], scenarios: Sequence[Scenario]) -> M
 
 
 def _loss_chart(scenarios: Sequence[Scenario]) -> Markup:
-    """Expected loss and the VaRs against the shock."""
+    """Expected loss and the VaRs against the shock, each with its 95% interval."""
+
+    def el_band(s: Scenario) -> Bound:
+        se = s.expected_loss_se
+        return (
+            (None, None)
+            if se is None
+            else (s.expected_loss - 1.96 * se, s.expected_loss + 1.96 * se)
+        )
+
+    def var_band(level: str) -> list[Bound] | None:
+        if not all(level in s.var_ci for s in scenarios):
+            return None  # summaries written before the intervals
+        return [s.var_ci[level] for s in scenarios]
+
     return line_chart(
         [float(s.shock_bp) for s in scenarios],
         [
@@ -147,9 +162,10 @@ def _loss_chart(scenarios: Sequence[Scenario]) -> Markup:
             ("VaR 99%", [s.var.get("0.99", 0.0) for s in scenarios], "#dd6b20", "6 3"),
             ("VaR 99.9%", [s.var.get("0.999", 0.0) for s in scenarios], "#822727", "2 2"),
         ],
-        title="Loss against the shock",
+        title="Loss against the shock (vertical lines: 95% intervals)",
         xlabel="rate shock (bp)",
         yfmt=money,
+        intervals=[[el_band(s) for s in scenarios], var_band("0.99"), var_band("0.999")],
     )
 
 

@@ -17,6 +17,9 @@ from markupsafe import Markup, escape
 from montemap.credit.report_format import money, pct, shock_label
 from montemap.credit.report_inputs import Scenario
 
+#: A 95% interval, a bound the run could not give None.
+Bound = tuple[float | None, float | None]
+
 _PALETTE = ["#2b6cb0", "#d69e2e", "#dd6b20", "#c53030", "#822727", "#553c9a", "#2f855a"]
 
 
@@ -195,10 +198,15 @@ def line_chart(
     xlabel: str,
     yfmt: Callable[[float], str],
     xfmt: Callable[[float], str] = lambda v: f"{v:+.0f}",
+    intervals: Sequence[Sequence[Bound] | None] | None = None,
 ) -> Markup:
-    """Lines (label, values, colour, dash) against ``x``, with points."""
+    """Lines (label, values, colour, dash) against ``x``, with points; ``intervals``
+    (per series, per point: the 95% interval, a bound the run could not give None)
+    are drawn as whiskers, an unknown upper bound dotted to the top of the chart."""
     width, height = 900.0, 320.0
+    bands = list(intervals or [])
     values = [v for _, vs, _, _ in series for v in vs]
+    values += [b for band in bands if band for pair in band for b in pair if b is not None]
     ymax = max(values) if values else 1.0
     yticks = nice_ticks(0.0, ymax * 1.1 or 1.0, 5)
     frame = _Frame(
@@ -206,7 +214,10 @@ def line_chart(
     )
     body = frame.axes([(v, xfmt(v)) for v in x], [(v, yfmt(v)) for v in yticks], xlabel=xlabel)
     body += _legend([(label, color, dash) for label, _, color, dash in series], frame.left, 18)
-    for _label, vs, color, dash in series:
+    for i, (_label, vs, color, dash) in enumerate(series):
+        band = bands[i] if i < len(bands) else None
+        if band:
+            body += _whiskers(frame, x, vs, band, color, (xfmt, yfmt))
         pts = " ".join(f"{frame.x(a):.1f},{frame.y(b):.1f}" for a, b in zip(x, vs, strict=True))
         dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
         body.append(
@@ -218,6 +229,36 @@ def line_chart(
                 f"<title>{escape(xfmt(a))}: {escape(yfmt(b))}</title></circle>"
             )
     return _svg(width, height, body, title)
+
+
+def _whiskers(
+    frame: _Frame,
+    x: Sequence[float],
+    values: Sequence[float],
+    band: Sequence[Bound],
+    color: str,
+    fmts: tuple[Callable[[float], str], Callable[[float], str]],
+) -> list[str]:
+    """A vertical 95% interval at each point (dotted up to the frame's top where the
+    upper bound is unknown), with the interval in its tooltip."""
+    xfmt, yfmt = fmts
+    out = []
+    for a, v, (lo, hi) in zip(x, values, band, strict=True):
+        cx = frame.x(a)
+        y_lo = frame.y(lo if lo is not None else v)
+        y_hi = frame.y(hi) if hi is not None else frame.top
+        dots = ' stroke-dasharray="1 3"' if hi is None or lo is None else ""
+        tip = f"{xfmt(a)}: 95% interval {_fmt(lo, yfmt)} to {_fmt(hi, yfmt)}"
+        out.append(
+            f'<line x1="{cx:.1f}" y1="{y_lo:.1f}" x2="{cx:.1f}" y2="{y_hi:.1f}" '
+            f'stroke="{color}" stroke-width="1.5" opacity="0.6"{dots}>'
+            f"<title>{escape(tip)}</title></line>"
+        )
+    return out
+
+
+def _fmt(v: float | None, fmt: Callable[[float], str]) -> str:
+    return "?" if v is None else fmt(v)
 
 
 def grouped_bars(

@@ -48,8 +48,8 @@ def base_shock(scenarios: Sequence[Mapping[str, Any]]) -> int:
 
 
 def vs_base_rows(scenarios: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Per scenario other than the base: the differences from the base scenario (same
-    paths) of EL, VaR and ES at each level, each with its 95% interval."""
+    """Per scenario other than the base, by shock: the differences from the base scenario
+    (same paths) of EL, VaR and ES at each level, each with its 95% interval."""
     rows = []
     base = base_shock(scenarios)
     for sc in scenarios:
@@ -81,7 +81,7 @@ def vs_base_rows(scenarios: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]
                 ],
             }
         )
-    return rows
+    return sorted(rows, key=lambda r: r["shock_bp"])  # the order of the scenario table
 
 
 def contribution_view(sc: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -102,7 +102,8 @@ def contribution_view(sc: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 def capital_rows(scenarios: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Per scenario: IRB capital, RWA and economic capital (VaR - EL) at each level."""
+    """Per scenario, by shock: IRB capital, RWA and economic capital (VaR - EL) at each
+    level."""
     rows = []
     for sc in scenarios:
         if "irb_capital" not in sc:
@@ -118,7 +119,7 @@ def capital_rows(scenarios: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]
                 },
             }
         )
-    return rows
+    return sorted(rows, key=lambda r: r["shock_bp"])
 
 
 def capital_segments(sc: Mapping[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:

@@ -15,6 +15,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from montemap.errors import MontemapError
+
 #: ECS's CPU unit: 1024 units are one vCPU.
 UNITS_PER_CORE = 1024
 #: Processes per core the default host cap allows.
@@ -53,6 +55,15 @@ def default_max_tasks(cores: int, memory_mib: int) -> int:
     return max(MIN_DEFAULT_TASKS, min(MAX_DEFAULT_TASKS, cores * TASKS_PER_CORE, by_memory))
 
 
+class TaskTooLarge(MontemapError):
+    """A task larger than the host's whole capacity: it would wait for room for ever."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
 @dataclass(frozen=True)
 class Capacity:
     """What the host offers tasks: CPU units, MiB of memory, processes."""
@@ -81,6 +92,19 @@ class Capacity:
             cpu_units=cpu_units if cpu_units is not None else cores * UNITS_PER_CORE,
             memory_mib=memory_mib if memory_mib is not None else memory,
             max_tasks=max_tasks if max_tasks is not None else default_max_tasks(cores, memory),
+        )
+
+    def too_small_for(self, cpu_units: int | None, memory_mib: int | None) -> TaskTooLarge | None:
+        """Why a task of this size can never be placed here (RunTask's failure, as ECS
+        answers when no instance could hold the task), or None when it fits an empty host."""
+        cpu, memory = cpu_units or 0, memory_mib or 0
+        if cpu <= self.cpu_units and memory <= self.memory_mib:
+            return None
+        return TaskTooLarge(
+            "RESOURCE:CPU" if cpu > self.cpu_units else "RESOURCE:MEMORY",
+            f"the task needs {cpu} CPU units and {memory} MiB, more than the host's whole "
+            f"capacity ({self.cpu_units} CPU units, {self.memory_mib} MiB: "
+            "--capacity-cpu/--capacity-memory)",
         )
 
     def as_dict(self) -> dict[str, int]:

@@ -25,6 +25,7 @@ import botocore.loaders
 from botocore.model import ServiceModel
 
 from montemap.api.validation import validate_input
+from montemap.ecs.capacity import TaskTooLarge
 from montemap.ecs.ecs_shapes import EcsShapes
 from montemap.ecs.ecs_store import EcsStore
 from montemap.ecs.limits import (
@@ -465,14 +466,19 @@ class EcsApi(EcsShapes):
         overrides = params.get("overrides") or None
         if overrides:
             check_overrides(definition, overrides)
-        started = self.manager.run_tasks(
-            cluster.name,
-            definition,
-            count,
-            started_by=params.get("startedBy"),
-            overrides=overrides,
-            options={k: params[k] for k in ("group", "launchType", "tags") if params.get(k)},
-        )
+        try:
+            started = self.manager.run_tasks(
+                cluster.name,
+                definition,
+                count,
+                started_by=params.get("startedBy"),
+                overrides=overrides,
+                options={k: params[k] for k in ("group", "launchType", "tags") if params.get(k)},
+            )
+        except TaskTooLarge as exc:  # as ECS answers when no instance could hold the task
+            arn = self.arns.task_definition(definition.family, definition.revision)
+            refused = {"arn": arn, "reason": exc.reason, "detail": exc.detail}
+            return {"tasks": [], "failures": [dict(refused) for _ in range(count)]}
         failures = [
             {
                 "arn": self.arns.task_definition(definition.family, definition.revision),

@@ -21,11 +21,10 @@ import hashlib
 import json
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from botocore.model import ListShape, MapShape, Shape, StructureShape
-
+from montemap.api.sdk_shapes import error_name as sdk_error_name
+from montemap.api.sdk_shapes import pascal, to_request, to_result
 from montemap.ecs.ecs_api import ACTIONS, EcsApi, service_model
 from montemap.ecs.service import stopped_by_server
 from montemap.engine.entry_keys import entry_key
@@ -41,58 +40,9 @@ PREFIX = "arn:aws:states:::aws-sdk:ecs:"
 SERVICE_NAME = "Ecs"
 
 
-def iso_timestamp(value: datetime) -> str:
-    """``2024-05-01T12:00:00.123Z``, as AWS SDK integrations render timestamps."""
-    value = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
-
-
-def _pascal(name: str) -> str:
-    return name[:1].upper() + name[1:]
-
-
-def to_request(shape: Shape, value: Any, path: str) -> Any:
-    """An SDK-style (PascalCase) request value as the wire's camelCase, per ``shape``."""
-    if isinstance(shape, StructureShape) and isinstance(value, dict):
-        by_pascal = {_pascal(name): name for name in shape.members}
-        out = {}
-        for key, item in value.items():
-            name = by_pascal.get(key) or (key if key in shape.members else None)
-            if name is None:
-                raise StatesError(
-                    RUNTIME,
-                    f"The field '{key}' at '{path or '$'}' is not supported by Step Functions"
-                    f" (expected one of: {', '.join(sorted(by_pascal))})",
-                )
-            out[name] = to_request(shape.members[name], item, f"{path}.{key}" if path else key)
-        return out
-    if isinstance(shape, ListShape) and isinstance(value, list):
-        return [to_request(shape.member, item, f"{path}[{i}]") for i, item in enumerate(value)]
-    if isinstance(shape, MapShape) and isinstance(value, dict):
-        return {k: to_request(shape.value, v, f"{path}.{k}") for k, v in value.items()}
-    return value
-
-
-def to_result(shape: Shape | None, value: Any) -> Any:
-    """A response value with structure members in PascalCase and ISO timestamps."""
-    if isinstance(value, datetime):
-        return iso_timestamp(value)
-    if isinstance(shape, StructureShape) and isinstance(value, dict):
-        return {
-            _pascal(key): to_result(shape.members.get(key), item) for key, item in value.items()
-        }
-    if isinstance(value, list):
-        member = shape.member if isinstance(shape, ListShape) else None
-        return [to_result(member, item) for item in value]
-    if isinstance(value, dict):
-        inner = shape.value if isinstance(shape, MapShape) else None
-        return {key: to_result(inner, item) for key, item in value.items()}
-    return value
-
-
 def error_name(code: str) -> str:
     """``Ecs.<Code>``, with the ``Exception`` suffix Step Functions always uses."""
-    return f"{SERVICE_NAME}.{code if code.endswith('Exception') else code + 'Exception'}"
+    return sdk_error_name(SERVICE_NAME, code)
 
 
 class EcsIntegration:
@@ -119,7 +69,7 @@ class EcsIntegration:
                 f"The resource '{resource}' uses an integration pattern that ecs:"
                 f"{api_action.split('.')[0]} does not support here (only request-response).",
             )
-        action = _pascal(api_action)
+        action = pascal(api_action)
         if action not in ACTIONS:
             raise StatesError(
                 RUNTIME,

@@ -288,7 +288,9 @@ class ServiceManager(TaskRunner):
         options: dict[str, Any] | None = None,
     ) -> list[TaskRecord]:
         """Create ``count`` standalone tasks (RunTask), within the host's PROVISIONING
-        quota; they are placed as room allows, run once and are never replaced."""
+        quota; they are placed as room allows, run once and are never replaced. Raises
+        :class:`~montemap.ecs.capacity.TaskTooLarge` (nothing created) where the task is
+        larger than the host's whole capacity: it would wait for room for ever."""
         room = MAX_PROVISIONING_TASKS - self.store.count_tasks("PROVISIONING")
         records = [
             TaskRecord.standalone(
@@ -303,6 +305,11 @@ class ServiceManager(TaskRunner):
             )
             for _ in range(max(0, min(count, room)))
         ]
+        too_large = records and self.capacity.too_small_for(
+            records[0].cpu_units, records[0].memory_mib
+        )
+        if too_large:
+            raise too_large
         if records:
             self.store.insert_tasks(records)
             self._notify()

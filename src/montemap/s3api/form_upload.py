@@ -47,6 +47,9 @@ _HEADER_FIELDS = frozenset(
 #: A header parameter: ``; name="quoted value"`` or ``; name=token``.
 _PARAM_RE = re.compile(r';\s*([A-Za-z*]+)=(?:"([^"]*)"|([^;\s]*))')
 _OBJECT_TAGS = 10
+#: A header name (RFC 9110 ``token``), and what a header's value may not hold.
+_TOKEN_RE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 def is_form_upload(req: S3Request) -> bool:
@@ -150,6 +153,7 @@ async def post_object(
     if not key:
         raise S3Error("InvalidArgument", "Bucket POST must contain a field named 'key'.")
     key = key.replace("${filename}", form.filename.replace("\\", "/").rsplit("/", 1)[-1])
+    _check_header_fields(fields)
     meta = _meta(fields)
     _check_md5(fields, payload, form)
     stream = _file(payload, form)
@@ -188,6 +192,31 @@ def _meta(fields: dict[str, str]) -> ObjectMeta:
         tags = document_tags(fields["tagging"].encode("utf-8"), _OBJECT_TAGS, what="object")
         meta = replace(meta, tags=tags)
     return meta
+
+
+def _check_header_fields(fields: dict[str, str]) -> None:
+    """Refuse a field that becomes a header (the object's metadata, the redirect)
+    holding what no header can: CR, LF, NUL or another control character, or a
+    metadata name that is not an HTTP token. Checked before the object is written."""
+    for name, value in fields.items():
+        header = (
+            name in _HEADER_FIELDS
+            or name.startswith("x-amz-")
+            or name in ("success_action_redirect", "redirect")
+        )
+        if not header:
+            continue
+        if name.startswith("x-amz-meta-") and not _TOKEN_RE.fullmatch(name):
+            raise S3Error(
+                "InvalidArgument",
+                f"The metadata name {name[:100]!r} is not a valid HTTP header name.",
+            )
+        if _CONTROL_RE.search(value):
+            raise S3Error(
+                "InvalidArgument",
+                f"The form field {name[:100]!r} holds a control character (CR, LF, NUL...), "
+                "which an HTTP header cannot carry.",
+            )
 
 
 def _check_md5(fields: dict[str, str], payload: Payload, form: Form) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import functools
 import math
+import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -35,7 +37,13 @@ class S3Response:
     length: int | None = None  # Content-Length of a stream (or of a HEAD's object)
 
     def header(self, name: str, value: str) -> S3Response:
-        self.headers.append((name.encode("latin-1"), value.encode("latin-1")))
+        encoded = _header_name(name)
+        if encoded is None:  # a metadata name no header can carry is not sent
+            return self
+        if value.isascii() and value.isprintable():  # the common case
+            self.headers.append((encoded, value.encode()))
+        else:
+            self.headers.append((encoded, header_value(value)))
         return self
 
     async def send(self, send: Send, request_id: str, *, head: bool = False) -> None:
@@ -58,6 +66,36 @@ class S3Response:
             aclose = getattr(stream, "aclose", None)
             if aclose is not None:
                 await aclose()  # closes the object's file if the client went away
+
+
+#: An HTTP header name (RFC 9110 ``token``).
+_TOKEN_RE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+#: What a header value may not hold (CR, LF, NUL and the other controls but tab).
+_CONTROL_RE = re.compile(b"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+@functools.lru_cache(maxsize=1024)
+def _header_name(name: str) -> bytes | None:
+    """``name`` as a header sends it; ``None`` if it is not an HTTP token (a metadata
+    name stored by a form or a state machine, with a space or a colon, say)."""
+    return name.encode() if _TOKEN_RE.fullmatch(name) else None
+
+
+def header_value(value: str) -> bytes:
+    """``value`` as a header sends it: its latin-1 bytes (what a request's header
+    brought in, as it was), or, when it has characters a header cannot carry (a
+    character past latin-1, CR, LF, NUL, another control), RFC 2047's encoded word
+    of its UTF-8, as S3 answers non-ASCII metadata. Never a header that would split
+    the response or make the server drop the connection."""
+    try:
+        raw = value.encode("latin-1")
+    except UnicodeEncodeError:
+        raw = b""
+    else:
+        if not _CONTROL_RE.search(raw):
+            return raw
+    utf8 = value.encode("utf-8", errors="replace")  # a lone surrogate: '?'
+    return b"=?UTF-8?B?" + base64.b64encode(utf8) + b"?="
 
 
 def xml_response(body: str, status: int = 200) -> S3Response:

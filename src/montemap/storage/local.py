@@ -59,6 +59,7 @@ from montemap.storage.local_walk import (
     EscapesBucket,
     inside,
     object_stat,
+    stale_tmp,
     walk_sorted,
 )
 from montemap.storage.names import (
@@ -176,11 +177,16 @@ class LocalObjectStore:
             raise _not_empty(bucket, "it holds objects")
         if self.uploads.has_uploads(bucket):
             raise _not_empty(bucket, "it has multipart uploads in progress")
-        try:  # only empty directories are left: remove them bottom-up, never a file
-            for directory, _, _ in os.walk(base, topdown=False):
+        try:  # only empty directories are left: remove them bottom-up, never an object
+            for directory, _, files in os.walk(base, topdown=False):
+                for name in files:  # the temporary file of a write killed midway
+                    if not stale_tmp(name):
+                        raise OSError(errno.ENOTEMPTY, name)
+                    os.unlink(os.path.join(directory, name))
                 os.rmdir(directory)
         except OSError:
             raise _not_empty(bucket, "it holds files that are not objects")
+        self.uploads.remove_leftovers(bucket)
 
     def copy(
         self,

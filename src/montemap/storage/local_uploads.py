@@ -46,6 +46,9 @@ MAX_PART_NUMBER = 10000
 
 _UPLOAD_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 _PART_RE = re.compile(r"^part-(\d{5})$")
+#: Names of an upload's directory while it is made and while it is removed.
+_NEW_PREFIX = ".new-"
+_GONE_PREFIX = ".gone-"
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,11 @@ def _no_upload(bucket: str, key: str, upload_id: str) -> ObjectStoreError:
     )
 
 
+def _failed(what: str, bucket: str, key: str, exc: OSError) -> ObjectStoreError:
+    code = "AccessDenied" if isinstance(exc, PermissionError) else "InternalError"
+    return ObjectStoreError(code, f"{what} failed: {exc.strerror or exc}", bucket=bucket, key=key)
+
+
 def _invalid_part(bucket: str, key: str, message: str) -> ObjectStoreError:
     return ObjectStoreError("InvalidPart", message, bucket=bucket, key=key)
 
@@ -78,15 +86,16 @@ class LocalUploads:
         self.base = root / UPLOADS_DIR
 
     def has_uploads(self, bucket: str) -> bool:
-        try:
-            return any(True for _ in os.scandir(self.base / bucket))
-        except FileNotFoundError:
-            return False
+        """Whether ``bucket`` has an upload in progress (one :meth:`listing` shows: what a
+        killed or failed write left half-made is not one, and blocks nothing)."""
+        return bool(self.listing(bucket))
 
     def create(self, bucket: str, key: str, meta: ObjectMeta) -> str:
+        """Start an upload: its directory appears whole (made under a name no upload
+        has, ``upload.json`` written, then renamed), or not at all."""
         upload_id = secrets.token_hex(16)
-        directory = self.base / bucket / upload_id
-        directory.mkdir(parents=True)
+        staging = self.base / bucket
+        new = staging / f"{_NEW_PREFIX}{upload_id}"
         record = {
             "key": key,
             "type": meta.content_type,
@@ -96,7 +105,13 @@ class LocalUploads:
             "acl": [list(grant) for grant in meta.acl],
             "initiated": time.time(),
         }
-        (directory / "upload.json").write_text(json.dumps(record), encoding="utf-8")
+        try:
+            new.mkdir(parents=True)
+            (new / "upload.json").write_text(json.dumps(record), encoding="utf-8")
+            os.rename(new, staging / upload_id)
+        except OSError as exc:
+            shutil.rmtree(new, ignore_errors=True)
+            raise _failed(f"starting a multipart upload of s3://{bucket}/{key}", bucket, key, exc)
         return upload_id
 
     def _directory(self, bucket: str, key: str, upload_id: str) -> tuple[Path, dict[str, object]]:
@@ -120,7 +135,11 @@ class LocalUploads:
                 key=key,
             )
         directory, _ = self._directory(bucket, key, upload_id)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".part-")
+        what = f"writing part {number} of s3://{bucket}/{key}"
+        try:
+            fd, tmp = tempfile.mkstemp(dir=directory, prefix=".part-")
+        except OSError as exc:
+            raise _failed(what, bucket, key, exc)
         try:
             with os.fdopen(fd, "wb") as f:
                 writer = HashingWriter(f)
@@ -128,11 +147,13 @@ class LocalUploads:
                 etag = writer.md5.hexdigest()
                 store_record(f.fileno(), encode_record(etag, None))
             os.replace(tmp, directory / f"part-{number:05d}")
-        except BaseException:
+        except BaseException as exc:
             try:
                 os.unlink(tmp)
             except FileNotFoundError:
                 pass
+            if isinstance(exc, OSError):
+                raise _failed(what, bucket, key, exc)
             raise
         return etag
 
@@ -200,9 +221,34 @@ class LocalUploads:
         return CompletionPlan(paths, meta, multipart_etag(md5s))
 
     def discard(self, bucket: str, upload_id: str) -> None:
-        """Remove a completed upload's staging directory."""
-        if _UPLOAD_ID_RE.match(upload_id):
-            shutil.rmtree(self.base / bucket / upload_id, ignore_errors=True)
+        """Remove a completed or aborted upload's staging directory: renamed first, so
+        that a process killed while removing it leaves no upload half there."""
+        if not _UPLOAD_ID_RE.match(upload_id):
+            return
+        gone = self.base / bucket / f"{_GONE_PREFIX}{upload_id}"
+        try:
+            os.rename(self.base / bucket / upload_id, gone)
+        except FileNotFoundError:
+            return
+        shutil.rmtree(gone, ignore_errors=True)
+
+    def remove_leftovers(self, bucket: str) -> None:
+        """Remove what killed or failed writes left in ``bucket``'s staging directory
+        (half-made or half-removed uploads, part files), and the directory once empty.
+        Called when the bucket is deleted, with no upload in progress."""
+        staging = self.base / bucket
+        try:
+            entries = list(os.scandir(staging))
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        uploads = {upload.upload_id for upload in self.listing(bucket)}
+        for entry in entries:
+            if entry.name not in uploads:
+                shutil.rmtree(entry.path, ignore_errors=True)
+        try:
+            staging.rmdir()
+        except OSError:
+            pass
 
     def listing(self, bucket: str) -> list[UploadInfo]:
         """Every upload of ``bucket`` in progress, by key, then by start time."""

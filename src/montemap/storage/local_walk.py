@@ -150,3 +150,24 @@ def _sorted_entries(directory: str, rel: str) -> Entries | None:
             while len(_cache) > CACHED_DIRECTORIES:
                 _cache.popitem(last=False)
     return named
+
+
+def stale_tmp(name: str) -> bool:
+    """Whether ``name`` is the temporary file of a write whose process is gone (killed
+    while writing: ``<TMP_PREFIX><pid in hex>-...``, :func:`montemap.storage.local._tmp_name`).
+    A live process's, or one whose process cannot be told, is not."""
+    if not name.startswith(TMP_PREFIX):
+        return False
+    try:
+        pid = int(name[len(TMP_PREFIX) :].partition("-")[0], 16)
+    except ValueError:
+        return False
+    if pid <= 0 or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # another user's live process
+        return False
+    return False

@@ -25,7 +25,12 @@ from typing import Any, cast
 from montemap.worker import logs, poll_ahead
 from montemap.worker.errors import WorkerError
 from montemap.worker.execution import Handler
-from montemap.worker.worker import DEFAULT_POLL_AHEAD_S, MAX_WORKER_NAME, Worker
+from montemap.worker.worker import (
+    DEFAULT_POLL_AHEAD_S,
+    MAX_CONCURRENCY,
+    MAX_WORKER_NAME,
+    Worker,
+)
 
 
 def load_handler(spec: str) -> Handler:
@@ -59,8 +64,10 @@ def _count(text: str) -> int:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    if not 1 <= value <= MAX_CONCURRENCY:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} must be from 1 to {MAX_CONCURRENCY} (the pollers one activity takes)"
+        )
     return value
 
 

@@ -65,6 +65,11 @@ DEFAULT_POLL_AHEAD_S = 0.0
 #: AWS limit on ``workerName``.
 MAX_WORKER_NAME = 80
 
+#: The most ``concurrency``: the pollers one activity takes at once (Step Functions
+#: answers more with ``ActivityWorkerLimitExceeded``). Each slot is a thread or two: a
+#: mistyped 100000 spent a minute starting threads, then died with "can't start new thread".
+MAX_CONCURRENCY = 1000
+
 
 def default_worker_name() -> str:
     """``<host>-<pid>``, which identifies the process in ActivityStarted events."""
@@ -100,6 +105,17 @@ class WorkerStats:
         with self._lock:
             for name, n in counts.items():
                 setattr(self, name, getattr(self, name) + n)
+
+
+def _check_concurrency(concurrency: object) -> None:
+    if (
+        isinstance(concurrency, bool)
+        or not isinstance(concurrency, int)
+        or not 1 <= concurrency <= MAX_CONCURRENCY
+    ):
+        raise WorkerError(
+            f"concurrency must be a whole number from 1 to {MAX_CONCURRENCY}, got {concurrency!r}"
+        )
 
 
 def _positive(name: str, value: float | None, *, allow_zero: bool = False) -> None:
@@ -159,8 +175,7 @@ class Worker:
                 f"{activity_arn!r} is not an activity ARN "
                 "(arn:aws:states:<region>:<account>:activity:<name>)"
             )
-        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-            raise WorkerError(f"concurrency must be a whole number >= 1, got {concurrency!r}")
+        _check_concurrency(concurrency)
         _positive("heartbeat_interval", heartbeat_interval)
         _positive("shutdown_grace", shutdown_grace, allow_zero=True)
         _positive("poll_ahead", poll_ahead, allow_zero=True)

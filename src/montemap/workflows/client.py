@@ -16,7 +16,7 @@ from typing import Any
 from montemap.arns import Arn, ArnFactory
 from montemap.errors import MontemapError
 from montemap.workflows import bindings, pricing
-from montemap.workflows.worker_crashes import CrashLoop, crash_loop
+from montemap.workflows.worker_crashes import CrashLoop, Unplaceable, crash_loop, unplaceable
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/montemap-local"
 
@@ -92,9 +92,10 @@ class Clients:
 
 
 class WorkersCrashing(WorkflowError):
-    """The worker service's tasks exit as they start: the run would wait for ever."""
+    """The worker service's tasks exit as they start, or can never be placed: the run would
+    wait for ever."""
 
-    def __init__(self, loop: CrashLoop) -> None:
+    def __init__(self, loop: CrashLoop | Unplaceable) -> None:
         super().__init__(loop.message(None))
         self.loop = loop
 
@@ -287,7 +288,8 @@ class WorkflowClient:
 
         With ``crashes_since`` (epoch seconds), every ``crash_check`` seconds the worker
         service's tasks stopped since then are looked at: :class:`WorkersCrashing` when
-        they exit as they start (:mod:`montemap.workflows.worker_crashes`).
+        they exit as they start, or when they can never be placed
+        (:mod:`montemap.workflows.worker_crashes`).
         """
         watching = not getattr(progress, "quiet", False)
         refreshed = -math.inf
@@ -296,7 +298,9 @@ class WorkflowClient:
             now = time.monotonic()
             if crashes_since is not None and now - checked >= crash_check:
                 checked = now
-                loop = crash_loop(self.c.ecs, crashes_since)
+                loop = crash_loop(self.c.ecs, crashes_since) or unplaceable(
+                    self.c.ecs, crashes_since
+                )
                 if loop is not None:
                     raise WorkersCrashing(loop)
             if watching and now - refreshed >= refresh:
@@ -318,15 +322,24 @@ class WorkflowClient:
             elif wake.wait(interval if watching else max(interval, quiet_interval)):
                 wake.clear()  # before the next look: a later event sets it again
 
-    def stop(self, arn: str) -> None:
+    def running(self) -> list[str]:
+        """The ARNs of the data-processing executions running on the server."""
+        assert self.arns is not None, "install() first"
+        sm = self.arns.state_machine(bindings.STATE_MACHINE_NAMES["data-processing"])
+        pages = self.c.sfn.get_paginator("list_executions")
+        return [
+            str(execution["executionArn"])
+            for page in pages.paginate(stateMachineArn=sm, statusFilter="RUNNING")
+            for execution in page["executions"]
+        ]
+
+    def stop(self, arn: str, cause: str = "stopped by Ctrl-C") -> None:
         """Stop the execution (one that never started is nothing to stop) and scale the
         workers in."""
         from botocore.exceptions import ClientError
 
         try:
-            self.c.sfn.stop_execution(
-                executionArn=arn, error="montemap.Interrupted", cause="stopped by Ctrl-C"
-            )
+            self.c.sfn.stop_execution(executionArn=arn, error="montemap.Interrupted", cause=cause)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ExecutionDoesNotExist":
                 raise
@@ -334,6 +347,43 @@ class WorkflowClient:
             self.c.ecs.update_service(
                 cluster=bindings.CLUSTER, service=bindings.SERVICE, desiredCount=0
             )
+
+    def worker_tasks(self) -> list[str]:
+        """The ARNs of the worker service's tasks not stopped yet (none if it cannot say)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            pages = self.c.ecs.get_paginator("list_tasks").paginate(
+                cluster=bindings.CLUSTER, serviceName=bindings.SERVICE, desiredStatus="RUNNING"
+            )
+            return [str(arn) for page in pages for arn in page["taskArns"]]
+        except (BotoCoreError, ClientError):
+            return []
+
+    def drain(self, tasks: list[str], timeout: float, interval: float = 0.1) -> bool:
+        """Wait, at most ``timeout`` seconds, until these worker tasks have stopped; whether
+        they have. A task stopped while the server still answers reports its task in hand
+        (refused once the execution is stopped) and exits; one stopped with the server gone
+        retries its report until the server's stop grace (30 s) ends and kills it."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        deadline = time.monotonic() + timeout
+        while tasks:
+            try:
+                described = []
+                for lo in range(0, len(tasks), 100):
+                    chunk = tasks[lo : lo + 100]
+                    described += self.c.ecs.describe_tasks(cluster=bindings.CLUSTER, tasks=chunk)[
+                        "tasks"
+                    ]
+            except (BotoCoreError, ClientError):
+                return False
+            tasks = [str(t["taskArn"]) for t in described if t.get("lastStatus") != "STOPPED"]
+            if tasks and time.monotonic() >= deadline:
+                return False
+            if tasks:
+                time.sleep(interval)
+        return True
 
     # ------------------------------------------------------------------ results
     def task_usage(self, since: float) -> list[pricing.TaskUsage]:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from montemap.errors import MontemapError
+from montemap.workflows.data_dir_default import DATA_DIR_HELP, default_data_dir
 
 
 class CompareError(MontemapError):
@@ -48,7 +49,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     p.add_argument("run_b", metavar="RUN_B", help="the run to compare with RUN_A (same forms)")
     p.add_argument(
-        "--data-dir", metavar="DIR", default="montemap-data", help="default: %(default)s"
+        "--data-dir",
+        metavar="DIR",
+        default=default_data_dir(),
+        help=DATA_DIR_HELP,
     )
     p.add_argument(
         "--html",

@@ -38,11 +38,11 @@ from montemap.errors import MontemapError
 from montemap.storage.data_dirs import refuse_foreign_directory
 from montemap.workflows import bindings, pricing
 from montemap.workflows.client import Clients, RunSpec, WorkersCrashing, WorkflowClient
+from montemap.workflows.data_dir_default import DATA_DIR_HELP, default_data_dir
 from montemap.workflows.prestart import FUNCTION_MODULES, start_function_forkserver
 from montemap.workflows.progress import Progress
 from montemap.workflows.run_results import print_result
 
-DEFAULT_DATA_DIR = "montemap-data"
 DEFAULT_LOANS = 500_000
 TASK_DEFINITIONS = {"small": (256, 512), "large": (512, 1024)}
 #: The largest ``--workers``: ECS's "Tasks per service" quota (``montemap.ecs.limits``).
@@ -55,6 +55,9 @@ MAX_SHOCK_BP = 5_000
 #: 128 + the signal's number): Ctrl-C, ``kill``/``timeout``/``docker stop``, a closed
 #: terminal. Without it the execution stayed RUNNING, and the next run's server resumed it.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+#: How long a stopped run waits for its embedded server's worker tasks to end before
+#: stopping the server (which kills what is left): the server's stop grace, as ECS's.
+WORKER_STOP_GRACE_S = 30.0
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}")
 
 
@@ -71,9 +74,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--server), run the data-processing workflow on worker tasks, print the results and "
         "their Fargate Spot cost, and write the run's outputs under DIR/runs/NAME.",
     )
-    p.add_argument(
-        "--data-dir", metavar="DIR", default=DEFAULT_DATA_DIR, help="default: %(default)s"
-    )
+    p.add_argument("--data-dir", metavar="DIR", default=default_data_dir(), help=DATA_DIR_HELP)
     p.add_argument(
         "--loans",
         type=int,
@@ -440,6 +441,7 @@ def _run(args: argparse.Namespace, spec: RunSpec, data_dir: Path, lock: DataDirL
             embedded.start()
         client = WorkflowClient(Clients.for_endpoint(url))
         _install(client, url)
+        _stop_leftovers(client, url, embedded=embedded is not None)
         client.use_task_definition(spec.task_definition)
         started = time.time()
         cpu_before = _cpu_seconds()
@@ -456,7 +458,11 @@ def _run(args: argparse.Namespace, spec: RunSpec, data_dir: Path, lock: DataDirL
         except KeyboardInterrupt:
             with suppress(OSError):  # stderr's reader may have gone
                 print("\nstopping the execution and scaling the workers in ...", file=sys.stderr)
+            # The embedded server's tasks report to it as they stop: seconds, not its 30 s
+            # stop grace, as when it stopped first and they retried their reports till killed.
+            tasks = client.worker_tasks() if embedded is not None else []
             client.stop(arn)
+            client.drain(tasks, timeout=WORKER_STOP_GRACE_S)
             return 128 + (stop_signals.received or signal.SIGINT)
         except WorkersCrashing as crashing:
             client.stop(arn)
@@ -504,6 +510,29 @@ class _StopSignals:
     def restore(self) -> None:
         for signum, handler in self.previous.items():
             signal.signal(signum, handler)
+
+
+def _stop_leftovers(client: WorkflowClient, url: str, *, embedded: bool) -> None:
+    """Data-processing executions already running share the one worker service with this
+    run, and each scales it in when its map ends, under this run's batches. With the
+    embedded server (the data directory's lock held: no other run is alive) they were left
+    by a run that was killed (SIGKILL, out of memory, a lost machine) and the server has
+    just resumed them: they are stopped, in one line. A ``--server`` may be driving another
+    run: refused in one line."""
+    arns = client.running()
+    if not arns:
+        return
+    names = ", ".join(arn.rsplit(":", 1)[-1] for arn in arns)
+    if not embedded:
+        raise RunError(
+            f"the server at {url} is running {names} of the data-processing workflow, which "
+            "shares its worker service: wait for it to end, or stop it "
+            "(aws stepfunctions stop-execution)"
+        )
+    for arn in arns:
+        client.stop(arn, cause="left running by a montemap run that did not end")
+    with suppress(OSError):  # stderr's reader may have gone
+        print(f"stopped {names}: left running by an earlier run that was killed", file=sys.stderr)
 
 
 def _install(client: WorkflowClient, url: str) -> None:

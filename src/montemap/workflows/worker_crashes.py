@@ -9,6 +9,11 @@ each exited with an error code within :data:`QUICK_S` seconds of starting, the r
 and says so, with the last task's exit code and its output's last line. A task killed
 by a signal (a negative exit code, or 128 + the signal) does not count: that is someone
 stopping workers, which the service's replacements recover from.
+
+Tasks that can never be placed (a task definition needing more CPU or memory than the
+host has in all: a ``--server`` started with a small ``--capacity-cpu``, a larger
+revision of ``small`` registered on the data directory) would leave ``run`` waiting at
+"workers 0/N" too: :func:`unplaceable` finds the service's event that says so.
 """
 
 from __future__ import annotations
@@ -24,6 +29,9 @@ from montemap.workflows import bindings
 LIMIT = 5
 #: Seconds after its start within which a task's exit counts as "as it started".
 QUICK_S = 10.0
+#: What the worker service's event says of a task larger than the host's whole capacity
+#: (``montemap.ecs.service``): it will never start.
+WHOLE_CAPACITY = "more than the host's whole capacity"
 
 
 @dataclass(frozen=True)
@@ -96,3 +104,32 @@ def crash_loop(ecs: Any, since: float) -> CrashLoop | None:
         exit_code=int(task["containers"][0]["exitCode"]),
         reason=str(task.get("stoppedReason", "")),
     )
+
+
+@dataclass(frozen=True)
+class Unplaceable:
+    """The worker service's tasks need more than the host has in all: none will start."""
+
+    event: str
+
+    def message(self, log_dir: Path | None) -> str:
+        """One line for the user: the service's event, which names the sizes and options."""
+        return f"the worker tasks cannot start: {self.event}"
+
+
+def unplaceable(ecs: Any, since: float) -> Unplaceable | None:
+    """Whether the worker service waits for tasks that can never be placed: it wants tasks,
+    none runs, and its newest placement event since ``since`` (epoch seconds) says the task
+    is larger than the host's whole capacity."""
+    services = ecs.describe_services(cluster=bindings.CLUSTER, services=[bindings.SERVICE])
+    service = next(iter(services.get("services", [])), None)
+    if service is None or service.get("runningCount", 0) or not service.get("pendingCount", 0):
+        return None
+    for event in service.get("events", []):  # newest first
+        created: datetime | None = event.get("createdAt")
+        if created is None or created.timestamp() < since - 1:
+            return None
+        message = str(event.get("message", ""))
+        if "unable to place a task" in message:
+            return Unplaceable(message) if WHOLE_CAPACITY in message else None
+    return None

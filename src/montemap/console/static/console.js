@@ -36,11 +36,25 @@
     if (text === null || text === undefined) return "";
     try { return JSON.stringify(JSON.parse(text), null, 2); } catch (e) { return String(text); }
   }
+  // A label that shows `text` (a string, or a function making it) when clicked. Not a
+  // <details>: tens of thousands of those (a long history) take the browser minutes to lay out.
   function collapsible(label, text) {
-    const d = el("details");
-    d.appendChild(el("summary", label));
-    d.appendChild(el("pre", text));
-    return d;
+    const box = el("div", null, "collapsible");
+    const button = el("button", label, "toggle");
+    button.type = "button";
+    button.setAttribute("aria-expanded", "false");
+    button.addEventListener("click", function () {
+      let pre = box.querySelector("pre");
+      if (!pre) {
+        pre = el("pre", typeof text === "function" ? text() : text);
+        box.appendChild(pre);
+      } else {
+        pre.hidden = !pre.hidden;
+      }
+      button.setAttribute("aria-expanded", String(!pre.hidden));
+    });
+    box.appendChild(button);
+    return box;
   }
   async function getJSON(url) {
     const r = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
@@ -70,6 +84,10 @@
     const start = Date.parse(main.dataset.start);
     const statesBody = document.querySelector("#states tbody");
     const eventsBody = document.querySelector("#events tbody");
+    // New rows go into fragments, put in the tables once a poll: a table laid out
+    // again for every 500 events made a 25,000-event history take minutes.
+    let newStates = document.createDocumentFragment();
+    let newEvents = document.createDocumentFragment();
     const owner = new Map();      // event id -> states-table row record
     const open = new Map();       // state name -> stack of open row records
     let after = 0;
@@ -83,9 +101,9 @@
       rec.status = el("td"); rec.status.appendChild(badge("running")); tr.appendChild(rec.status);
       tr.appendChild(el("td", new Date(ev.timestamp * 1000).toISOString(), "time"));
       rec.duration = el("td", "", "num"); tr.appendChild(rec.duration);
-      const input = el("td"); input.appendChild(collapsible("input", pretty(d.input))); tr.appendChild(input);
+      const input = el("td"); input.appendChild(collapsible("input", () => pretty(d.input))); tr.appendChild(input);
       rec.output = el("td"); tr.appendChild(rec.output);
-      statesBody.appendChild(tr);
+      newStates.appendChild(tr);
       return rec;
     }
     function addEvent(ev) {
@@ -97,9 +115,9 @@
       tr.appendChild(el("td", d && d.name !== undefined ? d.name : ""));
       tr.appendChild(el("td", Math.round(ev.timestamp * 1000 - start) + " ms", "num"));
       const cell = el("td");
-      if (d) cell.appendChild(collapsible("details", JSON.stringify(d, null, 2)));
+      if (d) cell.appendChild(collapsible("details", () => JSON.stringify(d, null, 2)));
       tr.appendChild(cell);
-      eventsBody.appendChild(tr);
+      newEvents.appendChild(tr);
 
       if (ev.type.endsWith("StateEntered") && d) {
         const rec = stateRow(ev, d);
@@ -110,14 +128,14 @@
         const rec = (open.get(d.name) || []).pop();
         if (rec) {
           rec.duration.textContent = duration(ev.timestamp - rec.start);
-          rec.output.appendChild(collapsible("output", pretty(d.output)));
+          rec.output.appendChild(collapsible("output", () => pretty(d.output)));
           rec.status.replaceChildren(badge(rec.failed ? "caught" : "succeeded"));
         }
-      } else if (!ev.type.startsWith("MapIteration")) {
+      } else if (!ev.type.startsWith("MapIteration") && !ev.type.startsWith("Execution")) {
         const rec = owner.get(ev.previousEventId);
-        if (rec) {
+        if (rec) {  // caught: exited right after a failure (a Retry schedules it again)
           owner.set(ev.id, rec);
-          if (/(Failed|TimedOut)$/.test(ev.type)) rec.failed = true;
+          rec.failed = /(Failed|TimedOut)$/.test(ev.type);
         }
       }
     }
@@ -182,9 +200,23 @@
       setTimeout(tickDuration, 1000);
     }
     tickDuration();
+    async function fetchNew() {  // every event after `after`, in pages of 500
+      const events = [];
+      let data;
+      do {
+        data = await getJSON("/console/api/execution?arn=" + encodeURIComponent(arn) + "&after=" + after);
+        for (const ev of data.events) { events.push(ev); after = ev.id; }
+      } while (data.more && data.events.length);
+      data.events = events;
+      return data;
+    }
     poll(async function () {
-      const data = await getJSON("/console/api/execution?arn=" + encodeURIComponent(arn) + "&after=" + after);
-      for (const ev of data.events) { addEvent(ev); after = ev.id; }
+      const data = await fetchNew();
+      for (const ev of data.events) addEvent(ev);
+      statesBody.appendChild(newStates);
+      eventsBody.appendChild(newEvents);
+      newStates = document.createDocumentFragment();
+      newEvents = document.createDocumentFragment();
       paintGraph(data.states);
       paintMapRuns(data.mapRuns);
       const wasRunning = running;
@@ -196,7 +228,6 @@
           for (const rec of stack) rec.status.replaceChildren(badge(ending === "succeeded" ? "succeeded" : ending));
         }
       }
-      if (data.more) return 0;
       if (running) return FAST;
       if (wasRunning) {
         const stop = document.getElementById("stop-form");
