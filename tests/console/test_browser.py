@@ -17,7 +17,14 @@ from typing import Any
 import pytest
 
 from montemap.testing import MontemapServer, wait_for_execution
-from tests.console.helpers import HOSTILE, SLOW_JOB, SMALL_JOB, create_machine, q
+from tests.console.helpers import (
+    HOSTILE,
+    INLINE_MAP,
+    SLOW_JOB,
+    SMALL_JOB,
+    create_machine,
+    q,
+)
 
 #: The browser: $MONTEMAP_CHROMIUM, else ``chromium`` on the PATH.
 CHROMIUM = os.environ.get("MONTEMAP_CHROMIUM") or shutil.which("chromium") or ""
@@ -263,22 +270,7 @@ def test_changing_only_the_count_keeps_an_inactive_task_definition(
 
 
 def test_a_long_history_is_shown_whole_with_details_on_demand(page: Any, sfn: Any) -> None:
-    many = {
-        "StartAt": "Each",
-        "States": {
-            "Each": {
-                "Type": "Map",
-                "ItemsPath": "$.items",
-                "ItemProcessor": {
-                    "ProcessorConfig": {"Mode": "INLINE"},
-                    "StartAt": "Step",
-                    "States": {"Step": {"Type": "Pass", "End": True}},
-                },
-                "End": True,
-            }
-        },
-    }
-    machine = create_machine(sfn, "browser-long-history", many)
+    machine = create_machine(sfn, "browser-long-history", INLINE_MAP)
     arn = sfn.start_execution(
         stateMachineArn=machine, input=json.dumps({"items": list(range(400))})
     )["executionArn"]

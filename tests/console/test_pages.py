@@ -11,6 +11,7 @@ import pytest
 from montemap.testing import MontemapServer, eventually, wait_for_execution
 from tests.console.helpers import (
     HOSTILE,
+    INLINE_MAP,
     SLOW_JOB,
     SMALL_JOB,
     Http,
@@ -205,22 +206,7 @@ def test_services_switch_task_definition_and_count(
 
 
 def test_long_histories_come_in_pages(http: Http, sfn: Any) -> None:
-    many = {
-        "StartAt": "Each",
-        "States": {
-            "Each": {
-                "Type": "Map",
-                "ItemsPath": "$.items",
-                "ItemProcessor": {
-                    "ProcessorConfig": {"Mode": "INLINE"},
-                    "StartAt": "Step",
-                    "States": {"Step": {"Type": "Pass", "End": True}},
-                },
-                "End": True,
-            }
-        },
-    }
-    machine = create_machine(sfn, "pages-many", many)
+    machine = create_machine(sfn, "pages-many", INLINE_MAP)
     arn = sfn.start_execution(
         stateMachineArn=machine, input=json.dumps({"items": list(range(150))})
     )["executionArn"]
