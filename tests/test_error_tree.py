@@ -17,6 +17,8 @@ from montemap.errors import MontemapError
 OUTSIDE_THE_TREE: dict[str, str] = {
     "montemap.asl.jsonata_guard.Escalate": "a BaseException so no `except Exception` in the"
     " JSONata evaluator turns the fast path's give-up signal into an expression error",
+    "montemap.credit.stop_signals.Stopped": "a KeyboardInterrupt: SIGTERM/SIGHUP during a"
+    " generation unwind as Ctrl-C does, through the same clean-up of the objects written",
     "montemap.testing.waiting.NotYet": "an AssertionError: pytest reports it as a failed test",
     "montemap.worker.http11.BadResponse": "an OSError: a transport failure, which the worker's"
     " Step Functions client turns into botocore's connection errors (never shown as is)",

@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from montemap.api.app import ApiApp, Authenticator, create_app
+from montemap.api.credentials import AccessKey, SigV4Authenticator, server_key
 from montemap.api.hosts import HostPolicy, is_local_request
 from montemap.api.registry import Registry
 from montemap.api.sdk_integration import SERVICES as SDK_SERVICES
@@ -50,6 +51,7 @@ from montemap.lambda_names import parse_function_name
 from montemap.s3api import S3App, S3Auth
 from montemap.s3api.notifications import Notifier
 from montemap.storage import LocalObjectStore
+from montemap.storage.local_leftovers import sweep_in_background
 from montemap.sts.actions import Sts
 from montemap.sts.http import StsApp
 from montemap.sts.roles import RoleSessions
@@ -106,13 +108,12 @@ class Settings:
         return f"http://{host}:{self.port}"
 
 
-def _server_keys() -> tuple[str, str]:
-    """The keys the server's own clients sign with (its workers, its AWS SDK
-    integrations): a loopback server accepts any, a keyed one its configured key."""
-    return (
-        os.environ.get("MONTEMAP_ACCESS_KEY_ID") or "montemap",
-        os.environ.get("MONTEMAP_SECRET_ACCESS_KEY") or "montemap-local-secret",
-    )
+def _accepting(authenticator: Authenticator | None, key: AccessKey) -> Authenticator | None:
+    """``authenticator`` that also accepts ``key``, the server's own (a server without keys
+    accepts any; an authenticator of another kind is left as it is)."""
+    if type(authenticator) is SigV4Authenticator:
+        return authenticator.with_key(key)
+    return authenticator
 
 
 def _open_data(data_dir: Path, held: DataDirLock | None) -> tuple[DataDirLock, Database]:
@@ -133,7 +134,7 @@ class Montemap:
 
     def __init__(self, settings: Settings) -> None:
         check_environment()  # before anything is created: bad MONTEMAP_* values, all named
-        self.settings = settings = self._with_sessions(settings)
+        self.settings = settings = self._with_own_keys(settings)
         data_dir = settings.data_dir.resolve()
         (data_dir / "buckets").mkdir(parents=True, exist_ok=True)
         self.lock, self.db = _open_data(data_dir, settings.data_dir_lock)
@@ -165,10 +166,10 @@ class Montemap:
                 "handler": settings.worker_handler,
                 "region": settings.region,
                 "data_dir": str(data_dir),
-                # Workers sign their calls; a loopback server accepts any key, a
-                # remote one needs a configured key (MONTEMAP_ACCESS_KEY_ID/...).
-                "aws_access_key_id": _server_keys()[0],
-                "aws_secret_access_key": _server_keys()[1],
+                # Workers sign their calls with the server's own key, whatever keys
+                # (if any) the server's clients must sign with.
+                "aws_access_key_id": self.server_key.access_key_id,
+                "aws_secret_access_key": self.server_key.secret_access_key,
             },
             log_dir=data_dir / "logs",
             stop_grace=settings.worker_stop_grace,
@@ -192,6 +193,7 @@ class Montemap:
             account=settings.account,
             host_mapping=host_mapping,
             role_credentials=RoleSessions(self.sessions),  # functions run as their roles
+            server_key=(self.server_key.access_key_id, self.server_key.secret_access_key),
         )
         # CloudFormation and IAM on the same endpoint (docs/bring-your-own.md).
         from montemap.cloudformation.wiring import install as install_cloudformation
@@ -235,11 +237,18 @@ class Montemap:
             return False
         return True
 
-    def _with_sessions(self, settings: Settings) -> Settings:
-        """``settings`` whose authenticator also accepts STS's temporary credentials
-        (``self.sessions``), so every service is handed that one (docs/bring-your-own.md)."""
+    def _with_own_keys(self, settings: Settings) -> Settings:
+        """``settings`` whose authenticator also accepts the server's own key and STS's
+        temporary credentials (``self.sessions``), so every service is handed that one
+        (docs/bring-your-own.md, docs/security.md).
+
+        ``self.server_key`` is the key the server's own clients sign with (its worker
+        tasks, Lambda functions and AWS SDK integrations): drawn at each start, accepted
+        by this server only, never logged."""
+        self.server_key = server_key()
         self.sessions = SessionStore()
-        return replace(settings, authenticator=with_sessions(settings.authenticator, self.sessions))
+        authenticator = _accepting(settings.authenticator, self.server_key)
+        return replace(settings, authenticator=with_sessions(authenticator, self.sessions))
 
     def _build_app(self) -> Starlette:
         async def ecs_endpoint(request: Request, body: bytes) -> Response:
@@ -264,20 +273,20 @@ class Montemap:
         self.engine.integrations.register(START_EXECUTION_PREFIX, start)
         # aws-sdk:sfn/lambda/cloudformation/iam/sts: through this endpoint, as AWS calls them.
         sdk_threads = ThreadPoolExecutor(max_workers=16, thread_name_prefix="aws-sdk")
-        access_key, secret_key = _server_keys()
         for service in SDK_SERVICES:
             sdk = SdkIntegration(
                 service,
                 endpoint=self.settings.endpoint,
                 region=self.settings.region,
-                access_key=access_key,
-                secret_key=secret_key,
+                access_key=self.server_key.access_key_id,
+                secret_key=self.server_key.secret_access_key,
                 executor=sdk_threads,
             )
             self.engine.integrations.register(service.prefix, sdk)
 
         @asynccontextmanager
         async def lifespan(_: Starlette) -> AsyncIterator[None]:
+            sweep_in_background(self.store.root)  # what writes killed with a server left
             await self.engine.start()
             await self.services.start()
             try:

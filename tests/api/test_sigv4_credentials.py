@@ -151,7 +151,9 @@ def test_file_and_environment_combine(tmp_path: Path) -> None:
     same = {"MONTEMAP_ACCESS_KEY_ID": "KEYA", "MONTEMAP_SECRET_ACCESS_KEY": SECRET_A}
     assert len(load_credentials(path, same)) == 2
     clash = {"MONTEMAP_ACCESS_KEY_ID": "KEYA", "MONTEMAP_SECRET_ACCESS_KEY": SECRET_B}
-    with pytest.raises(CredentialsError, match="'KEYA' is configured twice") as info:
+    with pytest.raises(
+        CredentialsError, match=r"'KEYA' is in credentials file .*keys.json and in \$MONTEMAP_"
+    ) as info:
         load_credentials(path, clash)
     assert SECRET_A not in str(info.value) and SECRET_B not in str(info.value)
 

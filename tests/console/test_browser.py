@@ -289,3 +289,96 @@ def test_a_long_history_is_shown_whole_with_details_on_demand(page: Any, sfn: An
     expect(first.locator("pre")).to_contain_text('"roleArn"')
     first.locator("button", has_text="details").click()
     expect(first.locator("pre")).to_be_hidden()
+
+
+def _failing_then_redriven(sfn: Any, name: str) -> tuple[str, str]:
+    """An activity and a machine whose one Task state runs it (no Retry): a failed
+    answer fails the execution, which a redrive runs again."""
+    activity = sfn.create_activity(name=name)["activityArn"]
+    definition = {
+        "StartAt": "Work",
+        "States": {"Work": {"Type": "Task", "Resource": activity, "End": True}},
+    }
+    return activity, create_machine(sfn, name, definition)
+
+
+def _answer(sfn: Any, activity: str, error: str | None) -> None:
+    token = sfn.get_activity_task(activityArn=activity)["taskToken"]
+    if error is None:
+        sfn.send_task_success(taskToken=token, output='{"done": true}')
+    else:
+        sfn.send_task_failure(taskToken=token, error=error, cause="worker crashed")
+
+
+def test_a_redrive_of_a_failed_execution_shows_on_its_open_page(page: Any, sfn: Any) -> None:
+    activity, machine = _failing_then_redriven(sfn, "browser-redrive-watched")
+    arn = sfn.start_execution(stateMachineArn=machine)["executionArn"]
+    page.goto(f"/console/execution?arn={q(arn)}")
+    page.evaluate("window.__sameDocument = true")  # gone if the page reloads
+    expect(page.locator("#stop-button")).to_be_visible()
+    _answer(sfn, activity, "Broken")
+    expect(page.locator("#ex-status")).to_have_text("FAILED")
+    expect(page.locator("#ex-error")).to_have_text("Broken")
+    expect(page.locator("#stop-form")).to_be_hidden()
+
+    sfn.redrive_execution(executionArn=arn)
+    expect(page.locator("#ex-status")).to_have_text("RUNNING")
+    expect(page.locator("#ex-failure")).to_be_hidden()
+    expect(page.locator("#stop-button")).to_be_visible()
+    expect(page.locator('g.state[data-state="Work"]')).to_have_class("state status-running")
+    expect(page.locator("#events tbody")).to_contain_text("ExecutionRedriven")
+    _answer(sfn, activity, None)
+    expect(page.locator("#ex-status")).to_have_text("SUCCEEDED")
+    expect(page.locator("#events tbody tr").last).to_contain_text("ExecutionSucceeded")
+    expect(page.locator("#states tbody tr .status")).to_have_text(["succeeded"])
+    expect(page.locator("#stop-form")).to_have_count(0)
+    assert json.loads(page.locator("#ex-output").inner_text()) == {"done": True}
+    assert page.evaluate("window.__sameDocument") is True
+
+
+def test_a_page_opened_on_a_failed_execution_watches_for_a_redrive(page: Any, sfn: Any) -> None:
+    activity, machine = _failing_then_redriven(sfn, "browser-redrive-later")
+    arn = sfn.start_execution(stateMachineArn=machine)["executionArn"]
+    _answer(sfn, activity, "Broken")
+    assert wait_for_execution(sfn, arn)["status"] == "FAILED"
+    page.goto(f"/console/execution?arn={q(arn)}")
+    expect(page.locator("#ex-status")).to_have_text("FAILED")
+    expect(page.locator("#events tbody tr")).to_have_count(6)
+    sfn.redrive_execution(executionArn=arn)
+    expect(page.locator("#ex-status")).to_have_text("RUNNING")
+    expect(page.locator("#stop-button")).to_be_visible()
+    _answer(sfn, activity, None)
+    expect(page.locator("#ex-status")).to_have_text("SUCCEEDED")
+    expect(page.locator("#events tbody")).to_contain_text("ExecutionRedriven")
+    expect(page.locator("#states tbody tr .status")).to_have_text(["succeeded"])
+
+
+def test_a_map_run_page_shows_the_redrive_of_its_execution(page: Any, sfn: Any) -> None:
+    activity = sfn.create_activity(name="browser-redrive-map")["activityArn"]
+    definition = {
+        "StartAt": "Fan",
+        "States": {
+            "Fan": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                    "StartAt": "Work",
+                    "States": {"Work": {"Type": "Task", "Resource": activity, "End": True}},
+                },
+                "End": True,
+            }
+        },
+    }
+    machine = create_machine(sfn, "browser-redrive-map", definition)
+    arn = sfn.start_execution(stateMachineArn=machine, input='{"items": [1]}')["executionArn"]
+    _answer(sfn, activity, "Broken")
+    assert wait_for_execution(sfn, arn)["status"] == "FAILED"
+    (run,) = sfn.list_map_runs(executionArn=arn)["mapRuns"]
+    page.goto(f"/console/map-run?arn={q(run['mapRunArn'])}")
+    expect(page.locator("#run-status")).to_have_text("FAILED")
+    sfn.redrive_execution(executionArn=arn)
+    expect(page.locator("#run-status")).to_have_text("RUNNING")
+    _answer(sfn, activity, None)
+    expect(page.locator("#run-status")).to_have_text("SUCCEEDED")
+    expect(page.locator('[data-count="items.succeeded"]')).to_have_text("1")

@@ -65,6 +65,20 @@ def test_task_environment_replaces_the_hosts_aws_settings() -> None:
     assert "AWS_ACCESS_KEY_ID" not in bare
 
 
+def test_task_environment_leaves_out_the_servers_configured_key() -> None:
+    host = {"PATH": "/bin", "MONTEMAP_ACCESS_KEY_ID": "K", "MONTEMAP_SECRET_ACCESS_KEY": "S" * 20}
+    env = task_environment(
+        host,
+        task_id="t",
+        region="us-east-1",
+        endpoint=None,
+        access_key_id="server-own",
+        secret_access_key="server-own-secret",
+    )
+    assert "MONTEMAP_ACCESS_KEY_ID" not in env and "MONTEMAP_SECRET_ACCESS_KEY" not in env
+    assert env["AWS_ACCESS_KEY_ID"] == "server-own" and env["PATH"] == "/bin"
+
+
 def _poll(check: Callable[[], Any], timeout: float, what: str) -> Any:
     deadline = time.monotonic() + timeout
     while True:

@@ -77,3 +77,38 @@ def test_a_status_filter_walks_the_machines_or_map_runs_own_index(
     assert "executions_by_machine" in by_machine and "TEMP B-TREE" not in by_machine
     by_map_run = plan(store, state_machine_arn=None, map_run_arn=MAP_RUN, **query)
     assert "executions_by_map_run" in by_map_run and "TEMP B-TREE" not in by_map_run
+
+
+def test_a_machines_versions_and_aliases_are_walked_on_their_own_index(tmp_path: Path) -> None:
+    """Listing a machine with its versions' and aliases' executions merges two walks of
+    the machine index: not a read of every top-level execution, and no row twice."""
+    db = Database(tmp_path / "q.db", group_commit=False)
+    store = ExecutionStore(db)
+    other = MACHINE.replace(":main", ":main-2")  # sorts between "main" and "main:"
+    targets = [MACHINE, other, MACHINE + ":1", other, MACHINE + ":prod", MACHINE]
+    with db.transaction() as conn:
+        conn.executemany(
+            "INSERT INTO executions (arn, state_machine_arn, state_machine_name, name,"
+            " definition, status, start_date) VALUES (?, ?, 'm', ?, '{}', 'SUCCEEDED', ?)",
+            [(f"{m}:e{i}", m, f"e{i}", float(i)) for i, m in enumerate(targets)],
+        )
+    try:
+        assert names(store, state_machine_arn=MACHINE, qualified_of=MACHINE) == [
+            "e5", "e4", "e2", "e0",
+        ]  # fmt: skip
+        assert names(store, state_machine_arn=MACHINE, qualified_of=MACHINE, limit=2) == [
+            "e5", "e4",
+        ]  # fmt: skip
+        after = names(
+            store, state_machine_arn=MACHINE, qualified_of=MACHINE, after_seq=6
+        )  # e5 is seq 6
+        assert after == ["e4", "e2", "e0"]
+        # a version's listing: its machine's qualified executions, each once
+        version = names(store, state_machine_arn=MACHINE + ":1", qualified_of=MACHINE)
+        assert version == ["e4", "e2"]
+        assert names(store, state_machine_arn=MACHINE) == ["e5", "e0"]
+        query = {"map_run_arn": None, "status": "SUCCEEDED", "after_seq": None, "limit": 10}
+        walked = plan(store, state_machine_arn=MACHINE, qualified_of=MACHINE, **query)
+        assert "executions_by_map_run" not in walked and "executions_by_status" not in walked
+    finally:
+        db.close()

@@ -3,18 +3,21 @@
 Serves with uvicorn (httptools, with the read deadlines and per-client cap of
 :mod:`montemap.api.httpserver`) on loopback unless ``--allow-remote`` is
 given; requests must name the server in ``Host`` (:mod:`montemap.api.hosts`).
-SIGTERM or SIGINT stops it gracefully (in-flight requests get
-``--shutdown-timeout`` seconds, then the engine is closed).
+SIGTERM or SIGINT stops it gracefully: its worker tasks first, while it still
+answers them, then HTTP (in-flight requests get ``--shutdown-timeout`` seconds),
+then the engine.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import logging
 import re
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import FrameType
 
@@ -52,26 +55,55 @@ class ServerConfigError(MontemapError):
 
 
 class _Server(uvicorn.Server):
-    """uvicorn's server, but a stop signal ends :meth:`run` normally.
+    """uvicorn's server, but a stop signal ends :meth:`run` normally, after the server's
+    own worker tasks.
 
     uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown, which would
     kill the process before the command closes the database; here the
     shutdown completes and the command exits with status 0.
+
+    The shutdown first stops the worker tasks (``stop_tasks``) while the API still
+    answers them, so that a task reports the work in its hands and exits, instead of
+    retrying against a server that is gone until its stop grace ends; a second stop
+    signal cuts that grace short (``hurry``). Then the engine's long polls end and
+    HTTP stops.
     """
 
-    def __init__(self, config: uvicorn.Config, *, on_shutdown: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        *,
+        on_shutdown: Callable[[], None],
+        stop_tasks: Callable[[], Awaitable[None]],
+        hurry: Callable[[], None],
+    ) -> None:
         super().__init__(config)
         self.on_shutdown = on_shutdown
+        self.stop_tasks = stop_tasks
+        self.hurry = hurry
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        await super().startup(sockets)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        again = self.should_exit
         super().handle_exit(sig, frame)
         captured = getattr(self, "_captured_signals", None)
         if isinstance(captured, list):
             captured.clear()
+        if again and self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has ended already
+                self._loop.call_soon_threadsafe(self.hurry)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        """First the engine's long polls end, without a task (else each would hold the
-        shutdown until ``--shutdown-timeout`` and then be cut off with a 500)."""
+        """The worker tasks stop; then the engine's long polls end, without a task (else
+        each would hold the shutdown until ``--shutdown-timeout`` and then be cut off with
+        a 500); then HTTP stops."""
+        if self.force_exit:
+            self.hurry()
+        await self.stop_tasks()
         self.on_shutdown()
         await super().shutdown(sockets)
 
@@ -175,7 +207,12 @@ def serve(args: argparse.Namespace) -> int:
             access_log=args.access_log,
             shutdown_timeout=args.shutdown_timeout,
         )
-        server = _Server(config, on_shutdown=montemap.engine.activities.end_polls)
+        server = _Server(
+            config,
+            on_shutdown=montemap.engine.activities.end_polls,
+            stop_tasks=montemap.services.close,
+            hurry=montemap.services.hurry,
+        )
         server.run()
         return 0 if server.started else 1
     finally:

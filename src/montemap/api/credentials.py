@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import re
+import secrets
 import stat
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -45,6 +46,9 @@ SERVICES_BY_TARGET: Mapping[str, str] = {
     "AWSStepFunctions.": "states",
     "AmazonEC2ContainerServiceV20141113.": "ecs",
 }
+
+#: Prefix of the key a server draws at each start for its own clients (:func:`server_key`).
+SERVER_KEY_PREFIX = "MONTEMAP_SERVER_"
 
 _ACCESS_KEY_ID_RE = re.compile(r"^[A-Za-z0-9_]{1,128}$")
 _FIELDS = ("access_key_id", "secret_access_key")
@@ -79,6 +83,11 @@ class CredentialStore:
     def secret_for(self, access_key_id: str) -> str | None:
         return self._secrets.get(access_key_id)
 
+    def with_key(self, key: AccessKey) -> CredentialStore:
+        """These keys and ``key``."""
+        keys = [AccessKey(i, s) for i, s in self._secrets.items()]
+        return CredentialStore([*keys, key])
+
     @property
     def access_key_ids(self) -> list[str]:
         return sorted(self._secrets)
@@ -91,6 +100,13 @@ class CredentialStore:
 
     def __repr__(self) -> str:
         return f"CredentialStore(access_key_ids={self.access_key_ids!r})"
+
+
+def server_key() -> AccessKey:
+    """A fresh random key for the server's own clients (its worker tasks, Lambda functions
+    and AWS SDK integrations): drawn at each start, accepted by that server only, handed
+    to its own processes through their environment and never logged."""
+    return AccessKey(SERVER_KEY_PREFIX + secrets.token_hex(10).upper(), secrets.token_urlsafe(30))
 
 
 # ----------------------------------------------------------------------------- loading
@@ -121,6 +137,10 @@ def validate_key(access_key_id: object, secret: object, where: str) -> AccessKey
 
 def parse_credentials(document: object, where: str) -> list[AccessKey]:
     """Keys from a decoded credentials document (a non-empty list of mappings)."""
+    if document is None:
+        raise CredentialsError(
+            f"{where}: is empty; expected a list of {{access_key_id, secret_access_key}} entries"
+        )
     if not isinstance(document, list):
         raise CredentialsError(
             f"{where}: expected a list of {{access_key_id, secret_access_key}} entries, "
@@ -167,6 +187,8 @@ def load_credentials_file(path: Path) -> list[AccessKey]:
         raise CredentialsError(f"{where}: permission denied")
     except UnicodeDecodeError:
         raise CredentialsError(f"{where}: not UTF-8 text")
+    except OSError as exc:  # a loop of links, a name too long, a path through a file...
+        raise CredentialsError(f"{where}: cannot be read: {exc.strerror or exc}")
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         log.warning("%s is accessible by other users; chmod 600 it", where)
     document: Any
@@ -208,7 +230,14 @@ def load_credentials(
 ) -> CredentialStore:
     """Every configured key: the file's (if any) and the environment's."""
     keys = load_credentials_file(path) if path is not None else []
-    keys += credentials_from_env(os.environ if environ is None else environ)
+    secrets_by_id = {key.access_key_id: key.secret_access_key for key in keys}
+    for key in credentials_from_env(os.environ if environ is None else environ):
+        if secrets_by_id.get(key.access_key_id, key.secret_access_key) != key.secret_access_key:
+            raise CredentialsError(
+                f"access key id '{key.access_key_id}' is in credentials file {path} and in "
+                f"${ENV_ACCESS_KEY_ID} with different secrets"
+            )
+        keys.append(key)
     return CredentialStore(keys)
 
 
@@ -274,6 +303,12 @@ class SigV4Authenticator:
         """The same keys, region and clock, accepting signatures scoped to ``services``."""
         return SigV4Authenticator(
             self.store, region=self.region, clock=self.clock, services=services
+        )
+
+    def with_key(self, key: AccessKey) -> SigV4Authenticator:
+        """The same region, clock and services, accepting ``key`` too."""
+        return SigV4Authenticator(
+            self.store.with_key(key), region=self.region, clock=self.clock, services=self.services
         )
 
     def scopes(self, request: sigv4.IncomingRequest) -> Collection[str]:
@@ -354,6 +389,8 @@ def build_authenticator(
     :class:`CredentialsError` when none are configured for a non-loopback bind.
     """
     path = getattr(args, "credentials", None)
+    if path == "":
+        raise CredentialsError("--credentials needs the name of a file (it was given an empty one)")
     store = load_credentials(Path(path) if path else None, environ)
     if len(store) == 0:
         if _is_loopback(args.host):

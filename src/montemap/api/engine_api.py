@@ -78,6 +78,7 @@ class EngineApi(Protocol):
         status: str | None,
         max_results: int,
         next_token: str | None,
+        qualified_of: str | None = None,
     ) -> tuple[list[ExecutionRecord], str | None]: ...
 
     def get_execution_history(

@@ -19,13 +19,13 @@ from urllib.parse import parse_qs
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount, Route, Router, request_response
 
 from montemap.api.errors import REFUSALS, to_api_error
 from montemap.console.progress import ProgressCache
 from montemap.console.reports import Reports
 from montemap.console.results import format_number
-from montemap.console.security import FIELD, PAGE_POLICY, Guard, Refused
+from montemap.console.security import FIELD, PAGE_POLICY, Contained, Guard, Refused
 from montemap.console.views import iso
 
 if TYPE_CHECKING:
@@ -229,7 +229,13 @@ def create_console(montemap: Montemap) -> Mount:
         Route("/api/services", w(live.services, api=True), methods=["GET"]),
         Route("/static/{name}", w(static), methods=["GET"]),
     ]
-    return Mount("/console", routes=routes)
+    # An unknown path is the console's 404 page; every answer carries the headers.
+    router = Router(routes, default=request_response(w(_no_page)))
+    return Mount("/console", app=Contained(router))
+
+
+async def _no_page(console: Console, request: Request) -> Response:
+    raise Refused(404, f"The console has no page {request.url.path!r}.")
 
 
 async def _to_console(request: Request) -> Response:
@@ -237,5 +243,10 @@ async def _to_console(request: Request) -> Response:
 
 
 def console_routes(montemap: Montemap) -> list[BaseRoute]:
-    """The console's Mount and ``GET /`` redirecting to it (``POST /`` stays the API)."""
-    return [create_console(montemap), Route("/", _to_console, methods=["GET"])]
+    """The console's Mount, and ``/console`` and ``GET /`` redirecting to it (``POST /``
+    stays the API)."""
+    return [
+        create_console(montemap),
+        Route("/console", Contained(request_response(_to_console))),
+        Route("/", Contained(request_response(_to_console)), methods=["GET"]),
+    ]

@@ -29,6 +29,7 @@ async def executions(c: Console, request: Request) -> Response:
     status = request.query_params.get("status") or None
     rows, token = views.executions(
         c.engine,
+        c.registry,
         state_machine_arn=request.query_params.get("arn") or None,
         status=status,
         next_token=request.query_params.get("token") or None,
@@ -57,9 +58,17 @@ async def execution(c: Console, request: Request) -> Response:
     )
 
 
+#: An ended execution's redrive statuses that let it (or its Map Runs) run again.
+REDRIVABLE = ("REDRIVABLE", "REDRIVABLE_BY_MAP_RUN")
+
+
 async def map_run(c: Console, request: Request) -> Response:
-    """A Map Run's item and batch counters, rates and failed batches."""
-    return c.json(views.map_run(c.engine, required(request.query_params, "arn")))
+    """A Map Run's item and batch counters, rates and failed batches, and whether a
+    redrive of its execution may run it again (the page keeps watching for one)."""
+    view = views.map_run(c.engine, required(request.query_params, "arn"))
+    parent = c.engine.describe_execution(view["executionArn"])
+    view["redrivable"] = view["status"] != "RUNNING" and parent.redrive_status in REDRIVABLE
+    return c.json(view)
 
 
 async def services(c: Console, request: Request) -> Response:

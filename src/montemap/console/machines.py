@@ -1,8 +1,8 @@
 """What a state machine page shows: a state machine, one of its versions, or an alias.
 
-Executions started on a version or an alias are recorded under that ARN (as
-ListExecutions lists them), so each has a page of its own: its definition, its
-executions, and a start form that starts it as StartExecution does (an alias
+Executions started on a version or an alias are recorded under that ARN, and each
+has a page of its own: its definition, its executions (as ListExecutions lists
+them), and a start form that starts it as StartExecution does (an alias
 picks a version by its routing weights).
 """
 

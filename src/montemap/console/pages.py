@@ -8,6 +8,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from montemap.api import shapes
+from montemap.api.actions.base import Context
+from montemap.api.actions.executions import qualified
 from montemap.api.errors import REFUSALS
 from montemap.console import compare as cmp
 from montemap.console import machines, results, views
@@ -35,7 +38,7 @@ async def home(c: Console, request: Request) -> Response:
     status = _status_filter(request)
     token = request.query_params.get("token") or None
     rows, next_token = views.executions(
-        c.engine, state_machine_arn=None, status=status, next_token=token
+        c.engine, c.registry, state_machine_arn=None, status=status, next_token=token
     )
     return c.render(
         request,
@@ -62,13 +65,13 @@ def render_state_machine(
     start_input: str | None = None,
     start_name: str = "",
 ) -> Response:
-    """A state machine, version or alias: its graph, executions (those started on that
-    ARN), and the start form (with ``error``, 400)."""
+    """A state machine, version or alias: its graph, executions (those ListExecutions
+    lists for that ARN), and the start form (with ``error``, 400)."""
     shown = machines.subject(c.registry, arn)
     status = _status_filter(request)
     token = request.query_params.get("token") or None
     rows, next_token = views.executions(
-        c.engine, state_machine_arn=arn, status=status, next_token=token
+        c.engine, c.registry, state_machine_arn=arn, status=status, next_token=token
     )
     try:
         graph = render_svg(json.loads(shown.definition))
@@ -129,6 +132,8 @@ async def execution(c: Console, request: Request) -> Response:
         graph = render_svg(json.loads(definition))
     except ValueError:
         graph = None
+    # The version and the alias it ran through, named as DescribeExecution names them.
+    ran = qualified(Context(engine=c.engine, registry=c.registry), shapes.execution_item(record))
     return c.render(
         request,
         "execution.html",
@@ -139,9 +144,11 @@ async def execution(c: Console, request: Request) -> Response:
         graph=graph,
         parent=record.map_run_arn,
         machine_arn=machine_arn,
-        machine_name=machine_arn.split(":")[6]
+        machine_name=":".join(machine_arn.split(":")[6:])  # name, name:3, name:PROD
         if machine_arn and machine_arn.count(":") >= 6
         else "",
+        version_arn=ran.get("stateMachineVersionArn"),
+        alias_arn=ran.get("stateMachineAliasArn"),
         results=_results(c, record.output) if record.status == "SUCCEEDED" else None,
     )
 

@@ -15,23 +15,30 @@
   ``montemap_console_csrf`` cookie (SameSite=Strict, HttpOnly) in a hidden
   ``csrf_token`` field or an ``X-CSRF-Token`` header, compared in constant
   time, and its ``Origin`` (or, without one, ``Referer``) must be this server.
-- **Responses** carry a strict Content-Security-Policy (scripts and styles
-  only from ``/console/static``), ``nosniff`` and no framing.
+- **Responses**, errors and redirects included, carry a strict
+  Content-Security-Policy (scripts and styles only from ``/console/static``),
+  ``nosniff``, a same-origin Referrer-Policy and no framing.
 """
 
 from __future__ import annotations
 
 import hmac
+import logging
 import re
 import secrets
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
+from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from montemap.api.hosts import SCOPE_KEY, HostPolicy, is_local_request
 from montemap.errors import ApiError, MontemapError
+
+log = logging.getLogger("montemap.console")
 
 COOKIE = "montemap_console_csrf"
 FIELD = "csrf_token"
@@ -128,12 +135,56 @@ class Guard:
     @staticmethod
     def finish(response: Response, token: str, new: bool, *, policy: str = PAGE_POLICY) -> Response:
         """Add the security headers (and the token cookie when it is new)."""
-        response.headers["Content-Security-Policy"] = policy
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "same-origin"
-        response.headers.setdefault("Cache-Control", "no-store")
-        if policy == PAGE_POLICY:
-            response.headers["X-Frame-Options"] = "DENY"
+        contain(response.headers, policy)
         if new:
             response.set_cookie(COOKIE, token, path="/console", httponly=True, samesite="strict")
         return response
+
+
+def contain(headers: MutableHeaders, policy: str = PAGE_POLICY) -> None:
+    """Set the security headers every console response carries."""
+    headers["Content-Security-Policy"] = policy
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["Referrer-Policy"] = "same-origin"
+    headers.setdefault("Cache-Control", "no-store")
+    if policy == PAGE_POLICY:
+        headers["X-Frame-Options"] = "DENY"
+
+
+class Contained:
+    """An ASGI app whose every response carries the security headers: the console's
+    router answers some requests itself (a redirect to the path with or without its
+    trailing slash, 405 for another method), and an error past the pages' own handling
+    is a 500 here, not the server's bare one."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_contained(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = MutableHeaders(scope=message)
+                if "content-security-policy" not in headers:  # a page's own stays
+                    contain(headers)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_contained)
+        except HTTPException as exc:  # the router's 405 (with its Allow header)
+            if started:
+                raise
+            answer = PlainTextResponse(exc.detail, exc.status_code, headers=exc.headers)
+            await answer(scope, receive, send_contained)
+        except Exception:
+            if started:
+                raise
+            log.exception("console error on %s", scope.get("path"))
+            message = "Internal error in the console; the server log has the details."
+            await PlainTextResponse(message, 500)(scope, receive, send_contained)

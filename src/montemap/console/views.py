@@ -11,7 +11,10 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from montemap.api.actions.base import Context
+from montemap.api.actions.executions import list_page
 from montemap.api.paging import resuming
+from montemap.api.registry import Registry
 from montemap.engine.engine import Engine
 from montemap.engine.history import render
 from montemap.engine.records import ExecutionRecord
@@ -65,27 +68,32 @@ def execution(record: ExecutionRecord) -> dict[str, Any]:
         "error": record.error,
         "cause": record.cause,
         "mapRunArn": record.map_run_arn,
+        "redriveCount": record.redrive_count,
+        "redriveStatus": record.redrive_status,
     }
 
 
 def executions(
     engine: Engine,
+    registry: Registry,
     *,
     state_machine_arn: str | None,
     status: str | None,
     next_token: str | None,
     limit: int = 50,
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """Executions newest first, optionally of one state machine and one status."""
+    """Executions newest first, optionally of one state machine (version, alias: those
+    ListExecutions lists) and one status."""
     if status is not None and status not in STATUSES:
         raise ApiError("ValidationException", f"unknown status filter {status!r}")
     with resuming(next_token):  # a forged token past SQLite's integers: InvalidToken
-        records, token = engine.list_executions(
-            state_machine_arn=state_machine_arn,
+        records, token = list_page(
+            Context(engine=engine, registry=registry),
+            machine_arn=state_machine_arn,
             map_run_arn=None,
             status=status,
-            max_results=limit,
-            next_token=next_token,
+            size=limit,
+            token=next_token,
         )
     return [execution(r) for r in records], token
 

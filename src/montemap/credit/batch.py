@@ -208,7 +208,7 @@ def simulate_arrays(
         payment_mismatch_causes=causes,
         payment_mismatch_examples=examples,
         matured_loans=matured_records(arrays, params.as_of) if matured else [],
-        flagged_counts=[int(np.count_nonzero(np.minimum(f, 1.0) >= params.cutoff)) for f in freqs],
+        flagged_counts=[int(np.count_nonzero(f >= params.cutoff)) for f in freqs],
     )
 
 
@@ -359,7 +359,9 @@ def _batch_table(
     freq = np.concatenate(freqs)
     second = np.concatenate([f if s is None else s for f, s in zip(freqs, seconds, strict=True)])
     se = np.sqrt(np.maximum(second - freq * freq, 0.0) / params.paths)
-    freq = np.minimum(freq, 1.0)
+    # not clipped at 1: a loan that defaults on every path gets the paths' mean weight,
+    # which is 1 only on average (2 paths: up to about 1.5); clipped, the loans'
+    # simulated losses would no longer add up to the portfolio's expected loss
     commercial = each(loans.commercial)
     balance, lgd, shocked_payment = each(base.balance), each(base.lgd), joined("shocked_payment")
     payment = each(base.payment)

@@ -19,7 +19,13 @@ from montemap.credit.params import (
 )
 from montemap.credit.sampling import DEFAULT_ESTIMATOR, ESTIMATORS
 from montemap.credit.simulate import SimulateError
-from montemap.credit.simulate_run import simulate
+from montemap.credit.simulate_run import parse_target_se, simulate
+
+#: The largest ``--batch-size``: ``run``'s (a Distributed Map batch of the workflow).
+MAX_BATCH_SIZE = 10_000
+#: The most ``--workers``: each is a process of its own, started as batches are
+#: submitted (a mistyped 100000 would start one per batch, up to the machine's limits).
+MAX_WORKERS = 1_024
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -104,13 +110,22 @@ def params_from_args(args: argparse.Namespace) -> RunParams:
     except BatchInputError as exc:
         raise SimulateError(exc.cause or str(exc))
     if not 1 <= args.paths <= MAX_PATHS:
-        raise SimulateError(f"--paths must be from 1 to {MAX_PATHS}, got {args.paths}")
+        raise SimulateError(f"--paths must be from 1 to {MAX_PATHS:,}, got {args.paths}")
     if not 0 <= args.seed < 1 << 64:
         raise SimulateError(f"--seed must be from 0 to 2**64-1, got {args.seed}")
     if not 0 < args.cutoff <= 1:
         raise SimulateError(f"--cutoff must be in (0, 1], got {args.cutoff}")
     if not 0 <= args.kappa <= 10:
         raise SimulateError(f"--kappa must be in [0, 10], got {args.kappa}")
+    if not 1 <= args.batch_size <= MAX_BATCH_SIZE:
+        raise SimulateError(
+            f"--batch-size must be from 1 to {MAX_BATCH_SIZE:,} (as for run), got {args.batch_size}"
+        )
+    if not 1 <= args.workers <= MAX_WORKERS:
+        raise SimulateError(
+            f"--workers must be from 1 to {MAX_WORKERS:,} (processes), got {args.workers}"
+        )
+    parse_target_se(getattr(args, "target_se", None))  # refused before any work
     from montemap.credit.kernel import available_backends
 
     if args.backend not in available_backends():

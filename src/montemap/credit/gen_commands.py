@@ -6,11 +6,9 @@ import argparse
 import datetime as dt
 import json
 import os
-import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,7 @@ from montemap.credit.portfolio import (
     local_destination,
 )
 from montemap.credit.provenance import PORTFOLIO_FILE
+from montemap.credit.stop_signals import Stopped, stoppable, stopped_exit_status
 from montemap.storage import StoreConfigError, open_store
 from montemap.storage.data_dirs import refuse_foreign_directory
 
@@ -192,43 +191,12 @@ def _print_result(what: str, result: WriteResult, seconds: float) -> None:
     )
 
 
-class _Stopped(KeyboardInterrupt):
-    """SIGTERM or SIGHUP during ``generate`` or ``import``: unwinds as Ctrl-C does."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
-@contextmanager
-def _stoppable() -> Iterator[None]:
-    """SIGTERM (``kill``, ``timeout``, ``docker stop``) and SIGHUP (a closed terminal)
-    stop the command as Ctrl-C does: the objects written so far are removed, and the
-    directory is left as it was, for the next ``generate``, ``import`` or ``run``."""
-
-    def stop(signum: int, frame: object) -> None:
-        raise _Stopped(signum)
-
-    stops = (signal.SIGTERM, signal.SIGHUP)
-    previous = {signum: signal.signal(signum, stop) for signum in stops}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-
-
-def _exit_status(stopped: _Stopped) -> int:
-    print(f"\nmontemap: stopped by {stopped}", file=sys.stderr)
-    return 128 + stopped.signum
-
-
 def run_generate(args: argparse.Namespace) -> int:
     try:
-        with _stoppable():
+        with stoppable():
             return _generate(args)
-    except _Stopped as stopped:
-        return _exit_status(stopped)
+    except Stopped as stopped:
+        return stopped_exit_status(stopped)
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -261,10 +229,10 @@ def _generate(args: argparse.Namespace) -> int:
 
 def run_import(args: argparse.Namespace) -> int:
     try:
-        with _stoppable():
+        with stoppable():
             return _import(args)
-    except _Stopped as stopped:
-        return _exit_status(stopped)
+    except Stopped as stopped:
+        return stopped_exit_status(stopped)
 
 
 def _import(args: argparse.Namespace) -> int:

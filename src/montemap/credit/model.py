@@ -264,7 +264,7 @@ def baseline(loans: LoanArrays, as_of: dt.date, params: ModelParams) -> tuple[Ba
 
 def affordability(loans: LoanArrays, payment: F64, noi: F64) -> tuple[F64, F64]:
     """``(DTI, DSCR)`` at a monthly payment: DTI for personal loans, DSCR for commercial."""
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # 1e-320 income: inf
         dti = 12.0 * (payment + loans.other_debt) / loans.income
         dscr = noi / (12.0 * payment)
     dti = np.where(loans.commercial, np.nan, dti)

@@ -35,6 +35,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from montemap.credit.portfolio_lock import PortfolioBusy, PortfolioLock
 from montemap.errors import MontemapError
 from montemap.storage import (
     LocalObjectStore,
@@ -169,7 +170,13 @@ class PortfolioWriter:
         self._local_dir_fd: int | None = None
         self._result: WriteResult | None = None
         self._fresh = False
-        self._prepare(replace)
+        self._lock = self._lock_local()
+        try:
+            self._prepare(replace)
+        except BaseException:
+            self._release()
+            self._unlock()
+            raise
 
     # -- setup
     def _local_bucket_dir(self) -> Path | None:
@@ -177,6 +184,26 @@ class PortfolioWriter:
         if isinstance(store, LocalObjectStore):
             return Path(store.root) / self.dest.bucket
         return None
+
+    def _lock_local(self) -> PortfolioLock | None:
+        """The data directory's portfolio lock, exclusive (``portfolio_lock``): refused while
+        a run reads the portfolio there, or another write is under way."""
+        store = self.dest.store
+        if not isinstance(store, LocalObjectStore):
+            return None
+        data_dir = Path(store.root).parent
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True)
+            return PortfolioLock(data_dir, write=True)
+        except PortfolioBusy as exc:
+            raise GeneratorError(str(exc)) from None
+        except OSError as exc:
+            raise GeneratorError(f"cannot use {self.dest.describe()}: {_reason(exc)}") from None
+
+    def _unlock(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def _prepare(self, replace: bool) -> None:
         store, bucket, prefix = self.dest.store, self.dest.bucket, self.dest.prefix
@@ -231,12 +258,15 @@ class PortfolioWriter:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc_type is None and self._result is None:
-            self.close()
-            return
-        self._release()
-        if exc_type is not None and self._result is None:
-            self._remove_partial()
+        try:
+            if exc_type is None and self._result is None:
+                self.close()
+                return
+            self._release()
+            if exc_type is not None and self._result is None:
+                self._remove_partial()
+        finally:
+            self._unlock()
 
     def _remove_partial(self) -> None:
         """After a failed or interrupted write into a destination that was empty: remove the
@@ -376,6 +406,7 @@ class PortfolioWriter:
             )
         finally:
             self._release()
+            self._unlock()
         self._result = WriteResult(
             destination=self.dest.describe(),
             bucket=self.dest.bucket,

@@ -38,6 +38,7 @@ from montemap.credit.loans import Reject, parse_records
 from montemap.credit.objects import drop_after_reading
 from montemap.credit.page_cache import too_large_to_cache
 from montemap.credit.params import MAX_PATHS, RunParams
+from montemap.credit.portfolio_lock import reading_portfolio
 from montemap.credit.quality import DuplicateAccountError, check_unique_accounts
 from montemap.credit.reduce import (
     NoLoansError,
@@ -297,6 +298,38 @@ def run_simulation(
         raise SimulateError(f"--batch-size must be at least 1, got {batch_size}")
     if workers < 1:
         raise SimulateError(f"--workers must be at least 1, got {workers}")
+    with reading_portfolio(data_dir):  # none is replaced while its objects are read
+        ids, work = _run_batches(out_dir, params, data_dir, tape, batch_size, workers, progress)
+    params = replace(params, output_bucket=WORK_BUCKET, output_prefix=WORK_PREFIX)
+    release_memory()  # what feeding the pool freed (inventory text, events, results)
+    with arrow_pool():
+        try:
+            if strict:
+                _refuse_rejects(LocalObjectStore(work), params, ids)
+            outputs = reduce_run(
+                LocalObjectStore(work), params, ids, out_dir=out_dir, report_figures=report
+            )
+        except NoLoansError as exc:  # rejects.csv and matured.csv are written: they say why
+            raise SimulateError(str(exc)) from None
+        finally:
+            if not os.environ.get(KEEP_WORK_ENV):
+                shutil.rmtree(work, ignore_errors=True)
+        if report:
+            write_html_report(out_dir, outputs.loan_figures)
+    return outputs
+
+
+def _run_batches(
+    out_dir: Path,
+    params: RunParams,
+    data_dir: Path | None,
+    tape: Path | None,
+    batch_size: int,
+    workers: int,
+    progress: Callable[[int, int], None] | None,
+) -> tuple[list[str], Path]:
+    """Every batch of the source through the pool into ``<out_dir>/.work``; the batch ids
+    (in order) and the work folder."""
     work = out_dir / WORK_DIR
     if work.exists():
         shutil.rmtree(work)
@@ -323,23 +356,7 @@ def run_simulation(
         check_tape_accounts(tape, records)
         total = math.ceil(len(records) / batch_size)
         jobs = _tape_jobs(records, params, batch_size, work)
-    ids = run_jobs(jobs, workers, progress, total, keep=_batch_id)
-    release_memory()  # what feeding the pool freed (inventory text, events, results)
-    with arrow_pool():
-        try:
-            if strict:
-                _refuse_rejects(LocalObjectStore(work), params, ids)
-            outputs = reduce_run(
-                LocalObjectStore(work), params, ids, out_dir=out_dir, report_figures=report
-            )
-        except NoLoansError as exc:  # rejects.csv and matured.csv are written: they say why
-            raise SimulateError(str(exc)) from None
-        finally:
-            if not os.environ.get(KEEP_WORK_ENV):
-                shutil.rmtree(work, ignore_errors=True)
-        if report:
-            write_html_report(out_dir, outputs.loan_figures)
-    return outputs
+    return run_jobs(jobs, workers, progress, total, keep=_batch_id), work
 
 
 def _store_jobs(
@@ -401,7 +418,7 @@ def paths_for_target(summary: Mapping[str, Any], target: float, pilot: int) -> i
     """Paths that bring the relative standard error of VaR 99.9% down to ``target``
     in every scenario, from a pilot run of ``pilot`` paths: the error falls as
     ``1/sqrt(S)``, so ``S = pilot (se/VaR / target)^2``, rounded up to a thousand, at
-    least the pilot's, at most ``MAX_PATHS``. A scenario whose VaR the pilot's paths do
+    least the pilot's; a target that needs more than ``MAX_PATHS`` is refused. A scenario whose VaR the pilot's paths do
     not bound (no SE) cannot be sized: an error, not a run sized by the others."""
     unknown = [
         sc["shock_bp"]
@@ -424,7 +441,16 @@ def paths_for_target(summary: Mapping[str, Any], target: float, pilot: int) -> i
             f"the pilot run of {pilot:,} paths has VaR 99.9% of 0 in every scenario: "
             "--target-se cannot size the run; give --paths"
         )
-    wanted = math.ceil(pilot * (max(ratios) / target) ** 2 / 1000) * 1000
+    worst = max(ratios)
+    reach = worst * math.sqrt(pilot / MAX_PATHS)  # the relative SE of MAX_PATHS paths
+    if target < reach:  # compared before squaring: (worst / target) ** 2 may overflow
+        raise SimulateError(
+            f"--target-se {target:.2%} is out of reach: the pilot run of "
+            f"{pilot:,} paths has a relative SE of VaR 99.9% of {worst:.2%}, falling as "
+            f"1/sqrt(paths), so {MAX_PATHS:,} paths (the most --paths allows) reach about "
+            f"{reach:.3%}; give a --target-se of at least that"
+        )
+    wanted = math.ceil(pilot * (worst / target) ** 2 / 1000) * 1000
     return int(min(max(wanted, pilot), MAX_PATHS))
 
 

@@ -5,26 +5,40 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from montemap.credit.params import RunParams
+from montemap.credit.portfolio_lock import reading_portfolio
 from montemap.credit.quality import quality_lines
 from montemap.credit.reduce import RunOutputs
 from montemap.credit.simulate import SimulateError, paths_for_target, run_simulation
 
+#: The smallest ``--target-se``: 0.01%. Below it no pilot says anything useful (the
+#: standard error is itself estimated to a few percent of its value), and 10,000,000
+#: paths reach it only from a pilot of 1,000 whose relative SE is at most 1%.
+MIN_TARGET_SE = 1e-4
+
 
 def parse_target_se(text: str | None) -> float | None:
-    """``--target-se`` as a fraction: ``1%`` or ``0.01``; in (0, 1)."""
+    """``--target-se`` as a fraction: ``1%`` or ``0.01``; from 0.01% to under 100%."""
     if text is None:
         return None
     raw = text.strip()
     try:
         value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
     except ValueError:
-        raise SimulateError(f"--target-se must be a percentage such as 1% or 0.5%, got {text!r}")
-    if not 0 < value < 1:
-        raise SimulateError(f"--target-se must be between 0% and 100%, got {text!r}")
+        raise SimulateError(
+            f"--target-se must be a percentage such as 1% or 0.5% (or a fraction such as "
+            f"0.01), got {text!r}"
+        ) from None
+    if not (math.isfinite(value) and MIN_TARGET_SE <= value < 1):
+        raise SimulateError(
+            f"--target-se must be from {MIN_TARGET_SE:.2%} to under 100% (the relative "
+            f"standard error of VaR 99.9%), got {text!r}"
+        )
     return value
 
 
@@ -50,9 +64,23 @@ def simulate(args: argparse.Namespace, params: RunParams) -> int:
             progress=progress,
         )
 
+    with reading_portfolio(args.data_dir):  # the pilot's portfolio is the run's
+        outputs = _pilot_and_run(args, params, target, once)
+    print_summary(outputs.summary)
+    print(f"results in {args.out}")
+    return 0
+
+
+def _pilot_and_run(
+    args: argparse.Namespace,
+    params: RunParams,
+    target: float | None,
+    once: Callable[[RunParams, bool], RunOutputs],
+) -> RunOutputs:
+    """The run, sized by a pilot run first where ``--target-se`` is given."""
     if target is not None:
         pilot = params.paths  # --paths (default 1000) sizes the pilot run
-        outputs = once(params, report=False)
+        outputs = once(params, False)
         paths = paths_for_target(outputs.summary, target, pilot)
         print(
             f"pilot run of {pilot:,} paths: relative SE of VaR 99.9% "
@@ -61,14 +89,12 @@ def simulate(args: argparse.Namespace, params: RunParams) -> int:
         )
         if paths > pilot:
             params = dataclasses.replace(params, paths=paths)
-            outputs = once(params, report=not args.no_report)
+            outputs = once(params, not args.no_report)
         elif not args.no_report:
-            outputs = once(params, report=True)
+            outputs = once(params, True)
     else:
-        outputs = once(params, report=not args.no_report)
-    print_summary(outputs.summary)
-    print(f"results in {args.out}")
-    return 0
+        outputs = once(params, not args.no_report)
+    return outputs
 
 
 def _worst_relative_se(summary: dict[str, Any]) -> float:

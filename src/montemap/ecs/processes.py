@@ -152,9 +152,13 @@ def _wait_and_tell(
 
 
 async def stop_groups(
-    groups: Sequence[tuple[int, Callable[[], Awaitable[object]]]], grace: float
+    groups: Sequence[tuple[int, Callable[[], Awaitable[object]]]],
+    grace: float,
+    *,
+    hurry: asyncio.Event | None = None,
 ) -> list[int]:
-    """SIGTERM every ``(pid, wait_exited)`` group, wait ``grace`` for all, SIGKILL the rest.
+    """SIGTERM every ``(pid, wait_exited)`` group, wait ``grace`` for all (less if
+    ``hurry`` is set meanwhile), SIGKILL the rest.
 
     Returns the pids that had to be killed.
     """
@@ -163,8 +167,17 @@ async def stop_groups(
     waits = {pid: asyncio.ensure_future(wait()) for pid, wait in groups}
     if not waits:
         return []
-    _, pending = await asyncio.wait(waits.values(), timeout=grace)
-    killed = [pid for pid, fut in waits.items() if fut in pending]
+    everything = asyncio.gather(*waits.values(), return_exceptions=True)
+    watched: set[asyncio.Future[Any]] = {everything}
+    if hurry is not None:
+        watched.add(asyncio.ensure_future(hurry.wait()))
+    try:
+        await asyncio.wait(watched, timeout=grace, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for future in watched - {everything}:
+            future.cancel()
+    pending = [fut for fut in waits.values() if not fut.done()]
+    killed = [pid for pid, fut in waits.items() if not fut.done()]
     for pid in killed:
         signal_group(pid, signal.SIGKILL)
     if pending:

@@ -131,6 +131,8 @@ class ServiceManager(TaskRunner):
         self._steady: set[tuple[str, str]] = set()
         self._loop_task: asyncio.Task[None] | None = None
         self._closing = False
+        self._closed: asyncio.Future[None] | None = None  # the first close()'s work
+        self._hurry = asyncio.Event()  # set: the tasks stopping get SIGKILL now
 
     def _command(
         self, task: TaskRecord, definition: TaskDefinition
@@ -191,10 +193,20 @@ class ServiceManager(TaskRunner):
         self._loop_task = asyncio.create_task(self._run(), name="montemap-service-manager")
 
     async def close(self, *, grace: float | None = None) -> None:
-        """Stop every task (SIGTERM, then SIGKILL after ``grace``) and the loop.
+        """Stop every task (SIGTERM, then SIGKILL after ``grace`` or :meth:`hurry`) and
+        the loop; a second call waits for the first one's end.
 
         Desired counts are kept: a server started later starts the tasks again.
         """
+        if self._closed is None:
+            self._closed = asyncio.ensure_future(self._close(grace))
+        await asyncio.shield(self._closed)
+
+    def hurry(self) -> None:
+        """Cut the stop grace of :meth:`close` short (a second stop signal): kill now."""
+        self._hurry.set()
+
+    async def _close(self, grace: float | None) -> None:
         self._closing = True
         if self._loop_task is not None:
             self._wake.set()  # let a pass in progress finish (it may be spawning a process)
@@ -214,6 +226,7 @@ class ServiceManager(TaskRunner):
         killed = await stop_groups(
             [(live.process.pid, live.exited.wait) for live in lives],
             self.stop_grace if grace is None else grace,
+            hurry=self._hurry,
         )
         if killed:
             log.warning("%d tasks ignored SIGTERM on shutdown: killed them", len(killed))

@@ -5,8 +5,10 @@ role's credentials and ``AWS_EXECUTION_ENV``; montemap adds
 ``AWS_ENDPOINT_URL`` (the server), so that unmodified boto3 and AWS CLI code
 in a task reaches montemap for every service. The host's own ``AWS_*``
 variables (a profile, another endpoint, real credentials) are not passed on,
-and the AWS config files are ``/dev/null`` (a container has none); the rest
-of the host environment is (``PATH``, a virtual environment...).
+nor is the key the server's callers may sign with (``MONTEMAP_ACCESS_KEY_ID``/
+``MONTEMAP_SECRET_ACCESS_KEY``: a task signs with the key the server hands it),
+and the AWS config files are ``/dev/null`` (a container has none); the rest of
+the host environment is (``PATH``, a virtual environment...).
 The container definition's ``environment`` is applied last, so it overrides
 or extends all of this, as on ECS.
 """
@@ -18,6 +20,8 @@ from collections.abc import Mapping
 
 #: ``AWS_EXECUTION_ENV`` on Fargate.
 EXECUTION_ENV = "AWS_ECS_FARGATE"
+#: A key configured for the server's callers: not a task's business.
+SERVER_ONLY = ("MONTEMAP_ACCESS_KEY_ID", "MONTEMAP_SECRET_ACCESS_KEY")
 
 
 def task_environment(
@@ -30,7 +34,7 @@ def task_environment(
     secret_access_key: str | None,
 ) -> dict[str, str]:
     """The environment of a task with id ``task_id`` (before its definition's own entries)."""
-    env = {k: v for k, v in host.items() if not k.startswith("AWS_")}
+    env = {k: v for k, v in host.items() if not k.startswith("AWS_") and k not in SERVER_ONLY}
     env["HOSTNAME"] = task_id
     env["AWS_EXECUTION_ENV"] = EXECUTION_ENV
     # a container has no AWS config files and no instance metadata to probe

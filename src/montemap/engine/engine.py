@@ -420,7 +420,10 @@ class Engine:
         status: str | None,
         max_results: int,
         next_token: str | None,
+        qualified_of: str | None = None,
     ) -> tuple[list[ExecutionRecord], str | None]:
+        """A page of executions, newest first (``qualified_of``: see
+        :func:`montemap.engine.store.list_executions_sql`)."""
         after = _untoken(next_token)
         limit = max_results if max_results and max_results > 0 else 100
         # An unknown Map Run is MapRunDoesNotExist (AWS: ResourceNotFound), not an empty page.
@@ -431,6 +434,7 @@ class Engine:
             status=status,
             after_seq=after,
             limit=limit + 1,
+            qualified_of=qualified_of,
         )
         token = _token(rows[limit - 1]["seq"]) if len(rows) > limit else None
         records = [self._record(r) for r in rows[:limit]]

@@ -8,6 +8,8 @@ register themselves on the same :class:`IntegrationRegistry`.
 
 from __future__ import annotations
 
+import functools
+import re
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from montemap.errors import RUNTIME, EvaluationError
@@ -61,8 +63,8 @@ class IntegrationRegistry:
             supported = ", ".join(f"{prefix}*" for prefix in sorted(self._by_prefix))
             raise EvaluationError(
                 RUNTIME,
-                f"The resource '{resource}' is not supported by this server. "
-                f"Supported resources: {supported}, and activity ARNs.",
+                f"The resource '{resource}' is not supported by this server{_unserved(resource)}."
+                f" Supported resources: {supported}, and activity ARNs.",
             )
         if isinstance(integration, ServesSomeActions):
             refusal = integration.refusal(resource)
@@ -72,3 +74,35 @@ class IntegrationRegistry:
 
     async def invoke(self, run: ExecutionRun, frame: FrameRow, call: TaskCall) -> Any:
         return await self.require(call.resource)(run, frame, call)
+
+
+#: ``arn:<partition>:states:::aws-sdk:<service>:<action>`` or an optimized integration's
+#: ``arn:<partition>:states:::<service>:<action>``: the service it calls.
+_SERVICE_CALL = re.compile(r"arn:[\w-]+:states:::(?:aws-sdk:|(?!aws-sdk:))([a-z0-9][a-z0-9-]*):")
+
+
+def _unserved(resource: str) -> str:
+    """': montemap does not serve <the service>' for a call to a service of AWS's (an
+    SDK or optimized integration), naming it as its API does; else nothing."""
+    match = _SERVICE_CALL.match(resource)
+    if match is None:
+        return ""
+    service = match.group(1)
+    full_name = _full_name(service)
+    named = f"{full_name} ('{service}')" if full_name else f"'{service}'"
+    return f": montemap does not serve {named}"
+
+
+@functools.lru_cache(maxsize=32)
+def _full_name(service: str) -> str | None:
+    """The service's name ("Amazon DynamoDB") from botocore's model of its API, when
+    botocore has one under that name."""
+    import botocore.exceptions  # here: only this error needs botocore
+    import botocore.loaders
+
+    try:
+        model = botocore.loaders.create_loader().load_service_model(service, "service-2")
+    except (botocore.exceptions.UnknownServiceError, botocore.exceptions.DataNotFoundError):
+        return None
+    name = model.get("metadata", {}).get("serviceFullName")
+    return str(name) if name else None

@@ -20,7 +20,7 @@ from montemap.engine.map_fields import int_field, map_items, select_item, tolera
 from montemap.engine.phase import Phase
 from montemap.engine.run import FrameFailed, Outcome
 from montemap.engine.store import FrameRow
-from montemap.errors import EXCEED_TOLERATED_FAILURE_THRESHOLD, StatesError
+from montemap.errors import StatesError
 
 if TYPE_CHECKING:
     from montemap.engine.run import ExecutionRun
@@ -132,13 +132,13 @@ async def run_map(
     if not started:
         frame.phase["task_started"] = True
         run.commit(frame, [Event("MapStateStarted", {"length": len(items)})])
-    count, percentage = await tolerances(state, data, effective)
+    # Evaluated (an invalid value fails the state) but not applied: in INLINE mode AWS
+    # fails the Map at its first failed iteration; tolerated failures are a Map Run's.
+    await tolerances(state, data, effective)
     key = "ItemProcessor" if "ItemProcessor" in state else "Iterator"
     machine = f"{frame.machine}/States/{name}/{key}"
     base = f"{frame.key}/{name}.{frame.phase.get('attempt', 0)}"
-    iterations = _Iterations(
-        run, frame, name, state, data, effective, items, machine, base, count, percentage
-    )
+    iterations = _Iterations(run, frame, name, state, data, effective, items, machine, base)
     outputs = await iterations.run_all(max_concurrency)
     run.commit(frame, [Event("MapStateSucceeded")])
     result = data.select_result(state, outputs)
@@ -159,8 +159,6 @@ class _Iterations:
     items: Sequence[Any]
     machine: str
     base: str
-    tolerated_count: int | None
-    tolerated_percentage: float | None
     outputs: list[Any] = field(init=False)
     failures: list[StatesError] = field(default_factory=list)
     crashes: list[BaseException] = field(default_factory=list)
@@ -168,19 +166,6 @@ class _Iterations:
 
     def __post_init__(self) -> None:
         self.outputs = [None] * len(self.items)
-
-    def exceeded(self) -> bool:
-        """Whether the failures so far exceed the tolerated count or percentage."""
-        failures, total = len(self.failures), len(self.items)
-        if self.tolerated_count is None and self.tolerated_percentage is None:
-            return bool(failures)
-        over_count = self.tolerated_count is not None and failures > self.tolerated_count
-        over_pct = (
-            self.tolerated_percentage is not None
-            and total > 0
-            and failures * 100.0 / total > self.tolerated_percentage
-        )
-        return over_count or over_pct
 
     async def run_all(self, max_concurrency: int) -> list[Any]:
         """Run every iteration; the outputs in item order, or the Map's failure."""
@@ -225,13 +210,8 @@ class _Iterations:
     def _result(self) -> list[Any]:
         if self.crashes:
             raise self.crashes[0]
-        if self.exceeded():
-            if self.tolerated_count is None and self.tolerated_percentage is None:
-                raise self.failures[0]
-            raise StatesError(
-                EXCEED_TOLERATED_FAILURE_THRESHOLD,
-                "The specified tolerated failure threshold was exceeded",
-            )
+        if self.failures:
+            raise self.failures[0]
         return self.outputs
 
     async def iteration(self, index: int) -> None:
@@ -253,8 +233,7 @@ class _Iterations:
                     run.commit(child, [Event("MapIterationFailed", {"name": name, "index": index})])
                 else:
                     return
-            if self.exceeded():
-                self.stop.set()
+            self.stop.set()  # a failed iteration fails the Map: start no more
         except StatesError as err:  # an ItemSelector that fails fails the Map
             self.crashes.append(err)
             self.stop.set()

@@ -30,6 +30,8 @@ class Phase(TypedDict, total=False):
     task_submitted: bool
     task_result: Any
     task_done: bool
+    #: Why a waited-for task lapsed ("heartbeat" or "timeout"), recorded with its event.
+    task_timed_out: str
     # A Wait state's end time (ISO 8601).
     task_wait_until: str
     # Parallel and Map: the child frames' keys, whether they were started; the Map Run.

@@ -21,6 +21,7 @@ from montemap.engine.history import Event, payload_details
 from montemap.engine.run import Outcome
 from montemap.engine.store import FrameRow
 from montemap.errors import (
+    HEARTBEAT_TIMEOUT,
     QUERY_EVALUATION_ERROR,
     RUNTIME,
     TIMEOUT,
@@ -330,6 +331,9 @@ async def _await_activity(
     if task is None:
         task = queue.get(token)
     while True:
+        timed_out = frame.phase.get("task_timed_out")
+        if timed_out is not None:  # resumed after the TimedOut event was recorded
+            raise _timeout_error(heartbeat=timed_out == "heartbeat")
         if task is None:  # the execution was deleted under us
             raise StatesError(RUNTIME, "The activity task disappeared.")
         done_before = frame.phase.get("task_done", False)
@@ -361,20 +365,21 @@ async def _await_activity(
             seconds=task.timeout_seconds or DEFAULT_TIMEOUT
         )
         beat_lapse = None
-        if task.status == "STARTED" and task.heartbeat_seconds and task.last_heartbeat is not None:
+        beating = task.status in ("STARTED", "CLOSED")  # CLOSED: by the lapse below
+        if beating and task.heartbeat_seconds and task.last_heartbeat is not None:
             beat_lapse = datetime.fromtimestamp(
                 task.last_heartbeat, clock.now().tzinfo
             ) + timedelta(seconds=task.heartbeat_seconds)
         frame.phase.pop("task_done", None)
         limit = min(deadline, beat_lapse) if beat_lapse else deadline
+        if task.status == "CLOSED":  # closed for a lapse, then the server stopped
+            limit = min(limit, clock.now())
         if clock.now() >= limit:
             queue.close(token)
             heartbeat_lapsed = beat_lapse is not None and beat_lapse <= deadline
+            frame.phase["task_timed_out"] = "heartbeat" if heartbeat_lapsed else "timeout"
             run.commit(frame, [Event(f"{kind}TimedOut", {**ids, "error": TIMEOUT})])
-            err = StatesError(TIMEOUT, None)
-            if heartbeat_lapsed:
-                err.also_matches = frozenset({"States.HeartbeatTimeout"})  # type: ignore[attr-defined]
-            raise err
+            raise _timeout_error(heartbeat=heartbeat_lapsed)
         wake.clear()
         timer = clock.call_at(limit, wake.set)  # a timer, not a sleeping task: cheaper
         try:
@@ -383,3 +388,12 @@ async def _await_activity(
             timer.cancel()
         # A worker's result or claim hands its row over; a lapsed timer re-reads it.
         task = queue.woken(token) or queue.get(token)
+
+
+def _timeout_error(*, heartbeat: bool) -> StatesError:
+    """``States.Timeout``, as AWS records a lapsed timeout or heartbeat; a heartbeat's
+    also matches ``States.HeartbeatTimeout`` in a Retry or Catch."""
+    err = StatesError(TIMEOUT, None)
+    if heartbeat:
+        err.also_matches = frozenset({HEARTBEAT_TIMEOUT})  # type: ignore[attr-defined]
+    return err

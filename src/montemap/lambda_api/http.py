@@ -30,6 +30,7 @@ from montemap.lambda_api.errors import LambdaError, bad_content, error_response,
 from montemap.lambda_api.names import parse_function_name
 from montemap.lambda_api.operations import operation_at
 from montemap.lambda_api.service import LambdaService
+from montemap.lambda_api.texts import refuse_lone_surrogates
 
 log = logging.getLogger("montemap.lambda")
 
@@ -68,6 +69,7 @@ class Call:
             raise bad_content(f"Could not parse request body into json: {exc}")
         if not isinstance(value, dict):
             raise bad_content("The request body must be a JSON object")
+        refuse_lone_surrogates(value)
         return value
 
     def max_items(self) -> int:

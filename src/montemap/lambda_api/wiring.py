@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,19 +32,21 @@ def install(
     account: str,
     host_mapping: HostMapping | None = None,
     role_credentials: RoleCredentials | None = None,
+    server_key: tuple[str, str] | None = None,
 ) -> LambdaService:
     """Serve the Lambda API on ``app`` and let ``lambda:invoke`` reach created functions.
 
     Functions get temporary credentials of their execution role from
-    ``role_credentials`` (the server's STS); where it issues none, the key the
-    server's workers sign with (``MONTEMAP_ACCESS_KEY_ID``/``MONTEMAP_SECRET_ACCESS_KEY``,
-    else a placeholder a loopback server accepts).
+    ``role_credentials`` (the server's STS); where it issues none, ``server_key``, the
+    (access key id, secret) the server's own clients sign with (none: a placeholder
+    that only a server without keys accepts).
     """
+    key_id, secret = server_key or ("montemap", "montemap-local-secret")
     server = ServerEnv(
         endpoint=endpoint,
         region=region,
-        access_key_id=os.environ.get("MONTEMAP_ACCESS_KEY_ID") or "montemap",
-        secret_access_key=os.environ.get("MONTEMAP_SECRET_ACCESS_KEY") or "montemap-local-secret",
+        access_key_id=key_id,
+        secret_access_key=secret,
         role_credentials=role_credentials,
     )
     service = LambdaService(

@@ -9,11 +9,11 @@ import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from xml.sax.saxutils import escape
 
 from starlette.types import Send
 
 from montemap.s3api.errors import S3Error
+from montemap.s3api.xmlio import xml_text
 
 XML_TYPE = b"application/xml"
 #: On every S3 response. Objects are served on the server's one origin, the console's:
@@ -104,14 +104,14 @@ def xml_response(body: str, status: int = 200) -> S3Response:
 
 
 def error_response(error: S3Error, request_id: str, resource: str) -> S3Response:
-    parts = [f"<Code>{error.code}</Code>", f"<Message>{escape(error.message)}</Message>"]
+    parts = [f"<Code>{error.code}</Code>", f"<Message>{xml_text(error.message)}</Message>"]
     if error.bucket:
-        parts.append(f"<BucketName>{escape(error.bucket)}</BucketName>")
+        parts.append(f"<BucketName>{xml_text(error.bucket)}</BucketName>")
     if error.key:
-        parts.append(f"<Key>{escape(error.key)}</Key>")
+        parts.append(f"<Key>{xml_text(error.key)}</Key>")
     for name, value in error.details.items():
-        parts.append(f"<{name}>{escape(value)}</{name}>")
-    parts.append(f"<Resource>{escape(resource)}</Resource>")
+        parts.append(f"<{name}>{xml_text(value)}</{name}>")
+    parts.append(f"<Resource>{xml_text(resource)}</Resource>")
     parts.append(f"<RequestId>{request_id}</RequestId>")
     response = xml_response(f"<Error>{''.join(parts)}</Error>", error.status)
     response.header("x-amz-error-code", error.code)

@@ -46,9 +46,12 @@ MAX_PART_NUMBER = 10000
 
 _UPLOAD_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 _PART_RE = re.compile(r"^part-(\d{5})$")
-#: Names of an upload's directory while it is made and while it is removed.
-_NEW_PREFIX = ".new-"
-_GONE_PREFIX = ".gone-"
+#: Names of an upload's directory while it is made (then ``<pid in hex>-<id>``) and while
+#: it is removed, and of a part while it is written (then ``<pid in hex>-``): what a
+#: killed process leaves of them is swept at start (:mod:`montemap.storage.local_leftovers`).
+NEW_PREFIX = ".new-"
+GONE_PREFIX = ".gone-"
+PART_PREFIX = ".part-"
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,7 @@ class LocalUploads:
         has, ``upload.json`` written, then renamed), or not at all."""
         upload_id = secrets.token_hex(16)
         staging = self.base / bucket
-        new = staging / f"{_NEW_PREFIX}{upload_id}"
+        new = staging / f"{NEW_PREFIX}{os.getpid():x}-{upload_id}"
         record = {
             "key": key,
             "type": meta.content_type,
@@ -137,7 +140,7 @@ class LocalUploads:
         directory, _ = self._directory(bucket, key, upload_id)
         what = f"writing part {number} of s3://{bucket}/{key}"
         try:
-            fd, tmp = tempfile.mkstemp(dir=directory, prefix=".part-")
+            fd, tmp = tempfile.mkstemp(dir=directory, prefix=f"{PART_PREFIX}{os.getpid():x}-")
         except OSError as exc:
             raise _failed(what, bucket, key, exc)
         try:
@@ -225,7 +228,7 @@ class LocalUploads:
         that a process killed while removing it leaves no upload half there."""
         if not _UPLOAD_ID_RE.match(upload_id):
             return
-        gone = self.base / bucket / f"{_GONE_PREFIX}{upload_id}"
+        gone = self.base / bucket / f"{GONE_PREFIX}{upload_id}"
         try:
             os.rename(self.base / bucket / upload_id, gone)
         except FileNotFoundError:

@@ -366,15 +366,23 @@ def run(args: argparse.Namespace) -> int:
 
         check_environment()
     data_dir.mkdir(parents=True, exist_ok=True)
-    if args.server is not None:
-        with _answers_of(args.server):
+    from montemap.credit.portfolio_lock import reading_portfolio  # standard library only
+    from montemap.credit.stop_signals import Stopped, stoppable, stopped_exit_status
+
+    if args.server is not None:  # the server's portfolio: locked where it is --data-dir's
+        with reading_portfolio(data_dir), _answers_of(args.server):
             return _run(args, spec, data_dir, None)
     # The data directory's lock before its portfolio: two runs started together on an
     # empty directory must not both generate into it. The embedded server keeps it.
     lock = DataDirLock(data_dir)
     try:
-        spec = ensure_portfolio(data_dir, args, spec, quiet=args.quiet)
-        with workers_drop_object_pages(spec.loans):
+        try:  # SIGTERM/SIGHUP stop a generation as Ctrl-C does: its objects removed
+            with stoppable():
+                spec = ensure_portfolio(data_dir, args, spec, quiet=args.quiet)
+        except Stopped as stopped:
+            return stopped_exit_status(stopped)
+        # its workers read the portfolio: no generate/import replaces it meanwhile
+        with reading_portfolio(data_dir), workers_drop_object_pages(spec.loans):
             return _run(args, spec, data_dir, lock)
     finally:
         lock.release()

@@ -19,6 +19,7 @@ from montemap.api.registry import (
     StateMachineVersion,
 )
 from montemap.api.validation import check_execution_input
+from montemap.arns import split_version
 from montemap.engine.records import ExecutionRecord, StateMachineRef
 from montemap.errors import ApiError
 
@@ -173,30 +174,27 @@ async def list_executions(ctx: Context, params: Params) -> Result:
     if machine_arn is None and map_run_arn is None:
         raise validation_error("Must specify a stateMachineArn or a mapRunArn")
     if machine_arn is not None:
-        if is_alias_arn(ctx, machine_arn):
-            alias = get_alias(ctx, machine_arn)
-            machine = ctx.registry.get_state_machine(alias.state_machine_arn)
-            if machine is None:
-                raise does_not_exist(machine_arn)
-            target: StateMachine | StateMachineVersion = machine
-        else:
-            target = resolve(ctx, machine_arn)
-        if target.type == "EXPRESS":
+        if listed_machine(ctx, machine_arn).type == "EXPRESS":
             raise _type_not_supported()
     elif map_run_arn is not None:
         parse_local_arn(ctx, map_run_arn, "mapRun")
     status = params.get("statusFilter")
+    if status == "PENDING_REDRIVE" and machine_arn is not None:
+        # AWS: only a Map Run's child executions wait for a redrive.
+        raise validation_error("The PENDING_REDRIVE statusFilter needs a mapRunArn")
     redrive_filter = params.get("redriveFilter")
     # The redrive filter is part of the listing: a token of one filter is not another's.
     scoped = (machine_arn, map_run_arn, status) + ((redrive_filter,) if redrive_filter else ())
     listing = paging.scope("ListExecutions", *scoped)
     with paging.resuming(params.get("nextToken")):
-        records, token = _matching_page(
+        records, token = list_page(
             ctx,
-            params,
-            redrive_filter,
-            paging.page_size(params.get("maxResults")),
-            paging.unbind(listing, params.get("nextToken")),
+            machine_arn=machine_arn,
+            map_run_arn=map_run_arn,
+            status=status,
+            redrive_filter=redrive_filter,
+            size=paging.page_size(params.get("maxResults")),
+            token=paging.unbind(listing, params.get("nextToken")),
         )
     return paging.listed(
         "executions",
@@ -205,26 +203,62 @@ async def list_executions(ctx: Context, params: Params) -> Result:
     )
 
 
-def _matching_page(
-    ctx: Context, params: Params, redrive_filter: str | None, size: int, token: str | None
-) -> tuple[list[ExecutionRecord], str | None]:
-    """Up to ``size`` executions after ``token`` that pass the redrive filter, and the
-    engine's token after the last one looked at (None: no more).
+def listed_machine(ctx: Context, machine_arn: str) -> StateMachine | StateMachineVersion:
+    """The state machine or version whose executions ``machine_arn`` lists (an alias's:
+    its state machine's); StateMachineDoesNotExist (ResourceNotFound: an alias) else."""
+    if is_alias_arn(ctx, machine_arn):
+        alias = get_alias(ctx, machine_arn)
+        machine = ctx.registry.get_state_machine(alias.state_machine_arn)
+        if machine is None:
+            raise does_not_exist(machine_arn)
+        return machine
+    return resolve(ctx, machine_arn)
 
-    The engine filters by status only: it is asked for as many as are still missing
-    until the page is full or the listing ends, so every execution it handed over is
-    either on this page or filtered out, and its token resumes after both.
+
+def list_page(
+    ctx: Context,
+    *,
+    machine_arn: str | None,
+    map_run_arn: str | None,
+    status: str | None,
+    redrive_filter: str | None = None,
+    size: int,
+    token: str | None,
+) -> tuple[list[ExecutionRecord], str | None]:
+    """Up to ``size`` executions after the engine's ``token`` that ListExecutions lists,
+    and the engine's token after the last one looked at (None: no more).
+
+    A state machine's ARN lists its executions and those started on its versions and
+    aliases; a version's, those started on it and on aliases that picked it; an
+    alias's, those started on it. The engine filters by state machine ARN and status:
+    it is asked for as many as are still missing until the page is full or the listing
+    ends, so every execution it handed over is either on this page or filtered out,
+    and its token resumes after both.
     """
+    version_arn = None
+    qualified_of = None
+    if machine_arn is not None and not is_alias_arn(ctx, machine_arn):
+        head, version_arn = split_version(machine_arn)
+        qualified_of = head
+
+    def wanted(record: ExecutionRecord) -> bool:
+        if not _redrive_matches(record, redrive_filter):
+            return False
+        if version_arn is None or record.state_machine_arn == version_arn:
+            return True
+        return ctx.registry.alias_execution_version(record.execution_arn) == version_arn
+
     page: list[ExecutionRecord] = []
     while True:
         records, token = ctx.engine.list_executions(
-            state_machine_arn=params.get("stateMachineArn"),
-            map_run_arn=params.get("mapRunArn"),
-            status=params.get("statusFilter"),
+            state_machine_arn=machine_arn,
+            map_run_arn=map_run_arn,
+            status=status,
             max_results=size - len(page),
             next_token=token,
+            qualified_of=qualified_of,
         )
-        page += [r for r in records if _redrive_matches(r, redrive_filter)]
+        page += [r for r in records if wanted(r)]
         if token is None or len(page) >= size:
             return page, token
 

@@ -4,6 +4,7 @@
 (function () {
   const FAST = 1000;
   const SLOW = 5000;
+  const REDRIVE_WATCH = 2000;  // an ended execution that can be redriven is watched for one
   const main = document.querySelector("main");
   if (!main) return;
 
@@ -92,6 +93,7 @@
     const open = new Map();       // state name -> stack of open row records
     let after = 0;
     let running = main.dataset.status === "RUNNING";
+    let redrives = Number(main.dataset.redriveCount || 0);
 
     function stateRow(ev, d) {
       const rec = { name: d.name, start: ev.timestamp, failed: false };
@@ -130,6 +132,10 @@
           rec.duration.textContent = duration(ev.timestamp - rec.start);
           rec.output.appendChild(collapsible("output", () => pretty(d.output)));
           rec.status.replaceChildren(badge(rec.failed ? "caught" : "succeeded"));
+        }
+      } else if (ev.type === "ExecutionRedriven") {  // the failed states run again
+        for (const stack of open.values()) {
+          for (const rec of stack) rec.failed = false;
         }
       } else if (!ev.type.startsWith("MapIteration") && !ev.type.startsWith("Execution")) {
         const rec = owner.get(ev.previousEventId);
@@ -171,10 +177,13 @@
         body.appendChild(tr);
       }
     }
-    function paintHeader(ex) {
+    function paintStatus(status) {
       const badgeNode = document.getElementById("ex-status");
-      badgeNode.textContent = ex.status;
-      badgeNode.className = "status status-" + ex.status;
+      badgeNode.textContent = status;
+      badgeNode.className = "status status-" + status;
+    }
+    function paintHeader(ex) {
+      paintStatus(ex.status);
       document.getElementById("ex-stop").textContent = ex.stopDate || "–";
       document.getElementById("ex-duration").textContent = duration(ex.durationS);
       if (ex.error || ex.cause) {
@@ -194,12 +203,29 @@
       const doc = new DOMParser().parseFromString(await r.text(), "text/html");
       document.getElementById("results").replaceChildren(...doc.body.childNodes);
     }
+    let ticking = false;
     function tickDuration() {
+      ticking = running;
       if (!running) return;
       document.getElementById("ex-duration").textContent = duration((Date.now() - start) / 1000);
       setTimeout(tickDuration, 1000);
     }
     tickDuration();
+    function redrivable(ex) {
+      return ex.redriveStatus === "REDRIVABLE" || ex.redriveStatus === "REDRIVABLE_BY_MAP_RUN";
+    }
+    function resumeAfterRedrive() {  // the ended execution runs again: its end is undone
+      document.getElementById("ex-failure").hidden = true;
+      document.getElementById("ex-error").textContent = "";
+      document.getElementById("ex-cause").textContent = "";
+      document.getElementById("ex-stop").textContent = "–";
+      document.getElementById("ex-output").textContent = "";
+      for (const stack of open.values()) {
+        for (const rec of stack) rec.status.replaceChildren(badge("running"));
+      }
+      const stop = document.getElementById("stop-form");
+      if (stop) stop.hidden = false;
+    }
     async function fetchNew() {  // every event after `after`, in pages of 500
       const events = [];
       let data;
@@ -219,9 +245,17 @@
       newEvents = document.createDocumentFragment();
       paintGraph(data.states);
       paintMapRuns(data.mapRuns);
-      const wasRunning = running;
+      const redriven = (data.execution.redriveCount || 0) > redrives;
+      if (redriven) {
+        redrives = data.execution.redriveCount;
+        resumeAfterRedrive();
+      }
+      const wasRunning = running || redriven;
       running = data.execution.status === "RUNNING";
-      if (!running) {
+      if (running) {
+        paintStatus(data.execution.status);
+        if (!ticking) tickDuration();
+      } else {
         paintHeader(data.execution);
         const ending = data.execution.status.toLowerCase();
         for (const stack of open.values()) {
@@ -229,13 +263,15 @@
         }
       }
       if (running) return FAST;
+      const again = redrivable(data.execution);
       if (wasRunning) {
         const stop = document.getElementById("stop-form");
-        if (stop) stop.remove();
+        if (stop && again) stop.hidden = true;  // shown again by a redrive
+        else if (stop) stop.remove();
         await loadResults();
         return FAST; // one more pass picks up the last events
       }
-      return null;
+      return again ? REDRIVE_WATCH : null;  // a redrive runs it again: keep watching
     });
   }
 
@@ -273,7 +309,8 @@
         const tr = el("tr", null, "empty"); const td = el("td", "No failed batches."); td.colSpan = 5;
         tr.appendChild(td); body.appendChild(tr);
       }
-      return r.status === "RUNNING" ? FAST : null;
+      if (r.status === "RUNNING") return FAST;
+      return r.redrivable ? REDRIVE_WATCH : null;  // a redrive of its execution runs it again
     });
   }
 
