@@ -16,10 +16,6 @@ from __future__ import annotations
 
 import io
 import os
-import signal
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -27,8 +23,8 @@ import pytest
 from montemap.storage import LocalObjectStore, ObjectMeta, ObjectStoreError
 from montemap.storage.local_uploads import UPLOADS_DIR
 from montemap.storage.local_walk import TMP_PREFIX
-from montemap.testing import eventually
 from tests.chaos.test_disk_full import small_filesystem
+from tests.storage.killed_writer import killed_writer
 
 MB = 1 << 20
 
@@ -83,46 +79,16 @@ def test_a_full_disk_leaves_no_half_made_upload_and_the_bucket_can_go(tmp_path: 
         assert staged(mount / "buckets", "full") == []
 
 
-WRITER = textwrap.dedent(
-    """
-    import sys
-    from montemap.storage import LocalObjectStore
-    store = LocalObjectStore(sys.argv[1])
-    print("writing", flush=True)
-    store.put_stream("killed", "object", sys.stdin.buffer)  # the pipe never ends
-    """
-)
-
-
 def test_a_bucket_holding_only_a_killed_writes_temporary_file_is_deleted(tmp_path: Path) -> None:
     root = tmp_path / "buckets"
     store = LocalObjectStore(root)
     store.create_bucket("killed")
     store.put("killed", "kept", b"acknowledged")
-    writer = subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(root)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-    )
-    try:
-        assert writer.stdin is not None and writer.stdout is not None
-        assert writer.stdout.readline() == b"writing\n"
-        writer.stdin.write(b"partial bytes " * 1000)
-        writer.stdin.flush()
+    killed_writer(root, "put", root / "killed", bucket="killed", key="object")
 
-        def temporary() -> list[str]:
-            return [n for n in os.listdir(root / "killed") if n.startswith(TMP_PREFIX)]
+    def temporary() -> list[str]:
+        return [n for n in os.listdir(root / "killed") if n.startswith(TMP_PREFIX)]
 
-        eventually(temporary, timeout=10, what="the writer's temporary file")
-        writer.send_signal(signal.SIGKILL)
-        writer.wait(timeout=10)
-    finally:
-        if writer.poll() is None:
-            writer.kill()
-            writer.wait()
-        for pipe in (writer.stdin, writer.stdout):
-            if pipe is not None:
-                pipe.close()
     assert temporary()  # what the kill left
     assert store.list_keys_page("killed").keys == ["kept"]  # never visible, never partial
     with pytest.raises(ObjectStoreError) as not_empty:

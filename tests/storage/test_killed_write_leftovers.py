@@ -11,10 +11,6 @@ process is writing, no upload in progress.
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -23,53 +19,7 @@ from montemap.storage.local_leftovers import LEGACY_AGE, sweep
 from montemap.storage.local_uploads import UPLOADS_DIR
 from montemap.storage.local_walk import TMP_PREFIX
 from montemap.testing import MontemapServer, eventually
-
-WRITER = textwrap.dedent(
-    """
-    import sys
-    from montemap.storage import LocalObjectStore
-    store = LocalObjectStore(sys.argv[1])
-    if sys.argv[2] == "put":
-        print("writing", flush=True)
-        store.put_stream("left", "dir/killed", sys.stdin.buffer)  # the pipe never ends
-    else:
-        upload = store.create_upload("left", "big")
-        print(upload, flush=True)
-        store.upload_part("left", "big", upload, 1, sys.stdin.buffer)
-    """
-)
-
-
-def killed_writer(root: Path, what: str, written: Path) -> tuple[int, str]:
-    """A process writing ``what`` (``put`` or ``part``) killed once its temporary file
-    shows under ``written`` (``{line}`` in it: the first line the writer printed)."""
-    writer = subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(root), what],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-    )
-    try:
-        assert writer.stdin is not None and writer.stdout is not None
-        line = writer.stdout.readline().decode().strip()
-        writer.stdin.write(b"partial bytes " * 1000)
-        writer.stdin.flush()
-        where = Path(str(written).format(line=line))
-        prefix = TMP_PREFIX if what == "put" else ".part-"
-        eventually(
-            lambda: [n for n in os.listdir(where) if n.startswith(prefix)],
-            timeout=10,
-            what="the writer's temporary file",
-        )
-        writer.send_signal(signal.SIGKILL)
-        writer.wait(timeout=10)
-    finally:
-        if writer.poll() is None:
-            writer.kill()
-            writer.wait()
-        for pipe in (writer.stdin, writer.stdout):
-            if pipe is not None:
-                pipe.close()
-    return writer.pid, line
+from tests.storage.killed_writer import killed_writer
 
 
 def hidden(directory: Path) -> list[str]:
@@ -83,8 +33,10 @@ def test_a_starting_server_sweeps_what_killed_writes_left(tmp_path: Path) -> Non
     store.put("left", "kept", b"acknowledged")
     store.put("left", "dir/kept", b"acknowledged")
     store.put("left", f"dir/{TMP_PREFIX}1-0-0", b"a key, not a temporary file")
-    dead, _ = killed_writer(root, "put", root / "left" / "dir")
-    _, upload = killed_writer(root, "part", root / UPLOADS_DIR / "left" / "{line}")
+    dead, _ = killed_writer(root, "put", root / "left" / "dir", bucket="left", key="dir/killed")
+    _, upload = killed_writer(
+        root, "part", root / UPLOADS_DIR / "left" / "{line}", bucket="left", key="big"
+    )
     staging = root / UPLOADS_DIR / "left"
     (staging / f".new-{dead:x}-{'ab' * 16}").mkdir()  # an upload's creation, killed
     (staging / f".gone-{'cd' * 16}").mkdir()  # an upload's removal, killed

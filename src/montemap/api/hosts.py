@@ -346,8 +346,20 @@ def may_start_processes(scope: Scope) -> None:
         )
 
 
+#: On every refusal of the policy, whatever the path: the request may come from a page
+#: of another site (that is why it is refused), so its answer is never sniffed as a page,
+#: runs nothing, is framed nowhere and is not cached (a cached refusal would be answered
+#: again once the name is allowed).
+REFUSAL_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'; sandbox",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
+
+
 def refusal(scope: Scope, error: ApiError) -> Response:
-    """``error`` in the shape the service the request is for answers errors in."""
+    """``error`` in the shape the service the request is for answers errors in, with
+    :data:`REFUSAL_HEADERS`."""
     service = signing_service(scope) or unsigned_service(scope) or "json"
     request_id = protocol.new_request_id()
     if service == "s3":
@@ -356,12 +368,15 @@ def refusal(scope: Scope, error: ApiError) -> Response:
             f"<Message>{escape(error.message)}</Message><RequestId>{request_id}</RequestId>"
             "</Error>"
         )
-        return Response(body, error.status, {"x-amz-request-id": request_id}, "application/xml")
-    if service in ("query", "cloudformation", "iam"):
+        response = Response(body, error.status, {"x-amz-request-id": request_id}, "application/xml")
+    elif service in ("query", "cloudformation", "iam"):
         body = (
             "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code>"
             f"<Message>{escape(error.message)}</Message></Error>"
             f"<RequestId>{request_id}</RequestId></ErrorResponse>"
         )
-        return Response(body, error.status, {"x-amzn-RequestId": request_id}, "text/xml")
-    return protocol.error_response(error, request_id=request_id)
+        response = Response(body, error.status, {"x-amzn-RequestId": request_id}, "text/xml")
+    else:
+        response = protocol.error_response(error, request_id=request_id)
+    response.headers.update(REFUSAL_HEADERS)
+    return response
