@@ -15,8 +15,11 @@ from pathlib import Path
 
 SOURCE = Path(__file__).resolve().parents[1] / "src" / "montemap"
 
-#: Imported by anything: the error tree, JSON type names, ARNs, temporary directories.
-FOUNDATION = frozenset({"errors", "jsontypes", "arns", "scratch_dirs"})
+#: Imported by anything: the error tree, JSON type names, ARNs, temporary directories,
+#: the command line's number types, the keys clients sign with.
+FOUNDATION = frozenset(
+    {"errors", "jsontypes", "arns", "scratch_dirs", "option_types", "signing_keys"}
+)
 
 #: What each package (or module, by dotted name; the most specific key wins) may
 #: import from montemap beyond :data:`FOUNDATION` and itself.
@@ -26,6 +29,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     "jsontypes": frozenset(),
     "arns": frozenset(),
     "scratch_dirs": frozenset(),
+    "option_types": frozenset(),
+    "signing_keys": frozenset(),
     # Lambda's function names, parsed (shared by the engine and the Lambda API).
     "lambda_names": frozenset(),
     # One server per data directory (a lock file), taken by the assembly (or by

@@ -93,7 +93,8 @@ def test_test_command_runs_lint_types_and_tests() -> None:
     for index in (lint, formatted):
         assert {"src", "tests", "bench"} <= set(commands[index]), commands[index]
     assert commands[types] == ["mypy"], "mypy takes its files and strictness from pyproject"
-    assert commands[tests] == ["pytest", "$@"]
+    # every test, in two processes unless MONTEMAP_TEST_PROCESSES says otherwise
+    assert commands[tests] == ["pytest", "-n", "${MONTEMAP_TEST_PROCESSES:-2}", "$@"]
     mypy = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mypy"]
     assert mypy["strict"] is True and "src/montemap" in mypy["files"]
 

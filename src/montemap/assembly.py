@@ -41,7 +41,7 @@ from montemap.ecs.ecs_integration import PREFIX as ECS_PREFIX
 from montemap.ecs.ecs_integration import RUN_TASK_PREFIX, EcsIntegration, EcsRunTaskIntegration
 from montemap.ecs.service import ServiceManager
 from montemap.ecs.taskdefs import DEFAULT_HANDLER, EcsArns, EcsStore
-from montemap.engine.db import Database
+from montemap.engine.db import Database, committed
 from montemap.engine.engine import Engine
 from montemap.engine.lambdas import FunctionRegistry, load_functions_file
 from montemap.environment import check_environment
@@ -220,6 +220,7 @@ class Montemap:
             region=self.settings.region,
             deliver=lambda arn, event: self.lambdas.invoke_event(parse_function_name(arn), event),
             function_exists=self._function_exists,
+            committed=committed,  # an S3 write that queued an event is answered once it is
         )
         return S3App(
             self.store,
@@ -249,6 +250,12 @@ class Montemap:
         self.sessions = SessionStore()
         authenticator = _accepting(settings.authenticator, self.server_key)
         return replace(settings, authenticator=with_sessions(authenticator, self.sessions))
+
+    async def _start_background(self) -> None:
+        """Executions, ECS services, and the asynchronous invocations a kill left queued."""
+        await self.engine.start()
+        await self.services.start()
+        await self.lambdas.queue.start()
 
     def _build_app(self) -> Starlette:
         async def ecs_endpoint(request: Request, body: bytes) -> Response:
@@ -287,8 +294,7 @@ class Montemap:
         @asynccontextmanager
         async def lifespan(_: Starlette) -> AsyncIterator[None]:
             sweep_in_background(self.store.root)  # what writes killed with a server left
-            await self.engine.start()
-            await self.services.start()
+            await self._start_background()
             try:
                 yield
             finally:

@@ -154,10 +154,23 @@ def join_negative_lists(argv: list[str]) -> list[str]:
     return joined
 
 
+def refuse_dashes_as_value(parser: argparse.ArgumentParser, argv: list[str]) -> None:
+    """Refuse ``--option=--`` (usage error, exit 2): argparse drops the ``--`` and hands
+    the command an empty list, bypassing the option's type (``--paths=--`` was an
+    internal error, comparing a list with a number)."""
+    for arg in argv:
+        if arg == "--":
+            return
+        option, equals, value = arg.partition("=")
+        if equals and value == "--" and option.startswith("-"):
+            parser.error(f"argument {option}: expected one argument ('--' is not a value)")
+
+
 def _main(argv: list[str]) -> int:
     argv = join_negative_lists(argv)
     try:
         parser = parser_for(argv)
+        refuse_dashes_as_value(parser, argv)
         args = parser.parse_args(argv)
     except KeyboardInterrupt:
         print("\nmontemap: interrupted", file=sys.stderr)

@@ -769,7 +769,7 @@ def test_labels() -> None:
     assert errors(map_state(Label="batches")) == []
     assert errors(map_state(Label="has space")) == [("INVALID_LABEL_NAME", "/States/S/Label")]
     assert errors(map_state(Label="x" * 41)) == [("INVALID_LABEL_NAME", "/States/S/Label")]
-    inner = {"Type": "Map", "ItemProcessor": PROCESSOR, "Label": "L", "End": True}
+    inner = {"Type": "Map", "ItemProcessor": DISTRIBUTED, "Label": "L", "End": True}
     nested = {**DISTRIBUTED, "StartAt": "I", "States": {"I": inner}}
     assert errors(map_state(Label="L", ItemProcessor=nested)) == [
         ("DUPLICATE_LABEL_NAME", "/States/S/ItemProcessor/States/I/Label")

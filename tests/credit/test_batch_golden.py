@@ -24,8 +24,11 @@ from tests.credit.malformed import MALFORMED, ODD
 
 AS_OF = dt.date(2026, 11, 27)
 OUT = "montemap-results"
-#: sha256 of the outputs below, recorded from the per-object batch path.
-EXPECTED = "23b329c536b6e0508e8b96e73e0f384cc152f33f941f4a43a563197487192f27"
+#: sha256 of the outputs below, recorded from the per-object batch path; re-recorded
+#: once, when numbers in digits other than ASCII were first rejected (two ODD objects,
+#: an Arabic-Indic AccountID and Rate, became rejects): without those two objects the
+#: digest before and after that change is the same (906aa857...).
+EXPECTED = "e22065323feb9fcecb552b83722e3df99e7d96d3c204d7ccb6899b3089554d40"
 
 
 def _keys(store: LocalObjectStore) -> list[str]:

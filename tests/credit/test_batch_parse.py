@@ -93,8 +93,9 @@ def test_malformed_and_odd_objects() -> None:
     bodies.append(Reject("gone.csv", "cannot read object: no object"))
     keys = [f"k/{i:03d}.csv" for i in range(len(bodies))]
     loans = _same(keys, bodies)
-    # three odd objects are rejected, one holds two good rows: 30 generated loans besides
-    assert loans == len(ODD) - 3 + 1 + 30
+    # five odd objects are rejected (two for digits other than ASCII), one holds two good
+    # rows: 30 generated loans besides
+    assert loans == len(ODD) - 5 + 1 + 30
     for data, reason in MALFORMED:
         assert [r.reason for r in parse_objects(["k"], [data], AS_OF).rejects] == [reason]
     # each object alone, and without an analysis date

@@ -23,7 +23,10 @@ def function(lambda_client: Any) -> str:
         ("create_event_source_mapping", {"EventSourceArn": "arn:aws:sqs:us-east-1:123456789012:q"}),
         ("list_event_source_mappings", {}),
         ("get_function_url_config", {}),
-        ("put_function_event_invoke_config", {"MaximumRetryAttempts": 0}),
+        (
+            "put_provisioned_concurrency_config",
+            {"Qualifier": "1", "ProvisionedConcurrentExecutions": 1},
+        ),
         ("list_layers", None),
         ("get_layer_version_by_arn", {"Arn": "arn:aws:lambda:us-east-1:123456789012:layer:l:1"}),
     ],

@@ -134,10 +134,18 @@ def test_keys_from_a_credentials_file(env: pytest.MonkeyPatch, tmp_path: Path) -
     assert (frozen.access_key, frozen.secret_key) == ("FILEKEY", "filesecret")
 
 
-def test_no_credentials_fail_the_first_call_not_the_start(env: pytest.MonkeyPatch) -> None:
+def test_no_credentials_sign_with_the_builtin_pair(env: pytest.MonkeyPatch) -> None:
+    """As ``montemap run --server`` and ``deploy`` (a keyless loopback server accepts it)."""
     env.delenv("AWS_ACCESS_KEY_ID")
     env.delenv("AWS_SECRET_ACCESS_KEY")
-    client = make_client(region="eu-west-1", endpoint_url="http://127.0.0.1:1")
+    resolved = resolve(endpoint_url="http://127.0.0.1:1", region="eu-west-1")
+    assert resolved.credentials is not None
+    frozen = resolved.credentials.get_frozen_credentials()
+    assert (frozen.access_key, frozen.secret_key) == ("montemap", "montemap-local-secret")
+
+
+def test_a_client_without_credentials_fails_its_call_not_its_start() -> None:
+    client = SfnHttpClient(endpoint_url="http://127.0.0.1:1", region="eu-west-1", credentials=None)
     with pytest.raises(NoCredentialsError) as missing:
         client.get_activity_task(activityArn="a", workerName="w")
     assert not is_transient(missing.value)

@@ -72,8 +72,15 @@ def test_using_an_existing_portfolio_loads_no_credit_module(tmp_path: Path) -> N
     result = json.loads(done.stdout)
     assert result["loans"] == 1234
     loaded = [m for m in result["modules"] if m.startswith(("montemap.credit", "scipy", "numpy"))]
-    # the (lazy) package, the page-cache rule and the record's reader only
-    assert loaded == ["montemap.credit", "montemap.credit.page_cache", "montemap.credit.provenance"]
+    # the (lazy) package, the page-cache rule, the record's reader, the options shared with
+    # simulate and the shocks' reader only
+    assert loaded == [
+        "montemap.credit",
+        "montemap.credit.page_cache",
+        "montemap.credit.provenance",
+        "montemap.credit.run_options",
+        "montemap.credit.shock_list",
+    ]
 
 
 def test_the_quality_lines_load_no_numeric_module() -> None:

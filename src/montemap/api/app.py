@@ -13,7 +13,9 @@ that a crash could still lose.
 Before any of that, every request's ``Host`` and ``Origin`` are checked
 against the server's :class:`~montemap.api.hosts.HostPolicy` (DNS rebinding,
 cross-site pages), and ECS actions that start processes must pass
-:func:`~montemap.api.hosts.may_start_processes`.
+:func:`~montemap.api.hosts.may_start_processes`. Every error answer, whatever
+service or part makes it, carries the refusals' security headers
+(:func:`~montemap.api.hosts.contain_errors`).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from montemap.api.hosts import SCOPE_KEY as HOSTS_SCOPE_KEY
 from montemap.api.hosts import (
     HostPolicy,
     browser_mark,
+    contain_errors,
     may_start_processes,
     refusal,
     refuse_from_browser,
@@ -362,6 +365,7 @@ class ApiApp(Starlette):
                 return
             await super().__call__(scope, receive, send)
             return
+        send = contain_errors(send)  # every error answer, whichever service makes it
         if self.hosts is not None:
             scope[HOSTS_SCOPE_KEY] = self.hosts
             try:

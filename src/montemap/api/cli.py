@@ -23,6 +23,7 @@ from types import FrameType
 
 import uvicorn
 
+from montemap import option_types
 from montemap.api.credentials import add_arguments as add_credentials_arguments
 from montemap.api.credentials import build_authenticator
 from montemap.api.hosts import HostPolicy, HostsError
@@ -245,7 +246,10 @@ def _add_address_arguments(parser: argparse.ArgumentParser) -> None:
         "--host", default=DEFAULT_HOST, help="address to bind (default: %(default)s)"
     )
     parser.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help="TCP port (default: %(default)s)"
+        "--port",
+        type=option_types.integer,
+        default=DEFAULT_PORT,
+        help="TCP port (default: %(default)s)",
     )
     parser.add_argument(
         "--data-dir",
@@ -297,7 +301,7 @@ def _add_worker_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--worker-stop-grace",
-        type=float,
+        type=option_types.number,
         default=30.0,
         metavar="SECONDS",
         help="seconds a worker task gets between SIGTERM and SIGKILL when it is stopped or the "
@@ -305,20 +309,20 @@ def _add_worker_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--capacity-cpu",
-        type=int,
+        type=option_types.integer,
         metavar="UNITS",
         help="CPU units (1024 per vCPU) worker tasks may reserve together; tasks past it wait "
         "as PROVISIONING (default: 1024 per core of this machine)",
     )
     parser.add_argument(
         "--capacity-memory",
-        type=int,
+        type=option_types.integer,
         metavar="MIB",
         help="MiB of memory worker tasks may reserve together (default: this machine's memory)",
     )
     parser.add_argument(
         "--max-tasks",
-        type=int,
+        type=option_types.integer,
         metavar="N",
         help="most worker task processes at once (default: 32 per core, 64 MiB of memory each)",
     )
@@ -328,14 +332,14 @@ def _add_http_arguments(parser: argparse.ArgumentParser) -> None:
     """HTTP deadlines and limits, shutdown included."""
     parser.add_argument(
         "--shutdown-timeout",
-        type=int,
+        type=option_types.integer,
         default=5,
         help="seconds in-flight requests (e.g. activity long polls) get on shutdown "
         "(default: %(default)s)",
     )
     parser.add_argument(
         "--header-timeout",
-        type=float,
+        type=option_types.number,
         default=DEFAULT_HEADER_TIMEOUT,
         metavar="SECONDS",
         help="close a connection whose request line and headers are not complete in this "
@@ -343,7 +347,7 @@ def _add_http_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--body-timeout",
-        type=float,
+        type=option_types.number,
         default=DEFAULT_BODY_TIMEOUT,
         metavar="SECONDS",
         help="close a connection whose request body makes no progress for this long "
@@ -351,7 +355,7 @@ def _add_http_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--max-connections-per-client",
-        type=int,
+        type=option_types.integer,
         default=DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
         metavar="N",
         help="open connections one client address may hold; more are answered 503 and "

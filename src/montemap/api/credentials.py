@@ -20,7 +20,9 @@ import logging
 import os
 import re
 import secrets
+import select
 import stat
+import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -170,15 +172,24 @@ def parse_credentials(document: object, where: str) -> list[AccessKey]:
     return keys
 
 
-def load_credentials_file(path: Path) -> list[AccessKey]:
+#: The most a credentials file may hold (a list of keys is a few hundred bytes a key).
+CREDENTIALS_FILE_LIMIT = 1 << 20
+#: How long a start waits for a pipe or device (``--credentials <(command)``, a FIFO)
+#: to be written and closed: a FIFO nothing writes to must not hang the start.
+CREDENTIALS_PIPE_WAIT = 30.0
+
+
+def load_credentials_file(path: Path, *, wait: float = CREDENTIALS_PIPE_WAIT) -> list[AccessKey]:
     """Keys from a JSON file (YAML when named ``.yaml``/``.yml``).
 
-    A file that other users can read is accepted with a warning.
+    A file that other users can read is accepted with a warning. A pipe or a device
+    (``--credentials <(command)``, a FIFO) is read until its writer closes it, for at
+    most ``wait`` seconds: a start never hangs on one that no process writes.
     """
     where = f"credentials file {path}"
     try:
-        text = path.read_text(encoding="utf-8")
-        mode = path.stat().st_mode
+        data, mode = _read_credentials(path, where, wait)
+        text = data.decode("utf-8")
     except FileNotFoundError:
         raise CredentialsError(f"{where}: no such file")
     except IsADirectoryError:
@@ -207,6 +218,47 @@ def load_credentials_file(path: Path) -> list[AccessKey]:
                 f"{where}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
             )
     return parse_credentials(document, where)
+
+
+def _read_credentials(path: Path, where: str, wait: float) -> tuple[bytes, int]:
+    """The bytes of the credentials file and its mode. Opened without blocking (opening a
+    FIFO waits for a writer); what is not a regular file is read with a deadline."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(path)
+        chunks: list[bytes] = []
+        size = 0
+        deadline = time.monotonic() + wait
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        # A FIFO no writer opened yet reads as its end: wait for data or a hang-up first.
+        waiting = not stat.S_ISREG(mode)
+        while True:
+            if waiting:
+                left = deadline - time.monotonic()
+                if left <= 0 or not poller.poll(left * 1000):
+                    raise CredentialsError(
+                        f"{where}: nothing written and closed within {wait:g} s (a pipe or "
+                        "FIFO that no process writes to, or a device); give a regular file"
+                    )
+            try:
+                chunk = os.read(fd, 65536)
+            except BlockingIOError:  # a writer is there, with nothing more yet
+                waiting = True
+                continue
+            waiting = False
+            if not chunk:
+                return b"".join(chunks), mode
+            size += len(chunk)
+            if size > CREDENTIALS_FILE_LIMIT:
+                raise CredentialsError(
+                    f"{where}: more than {CREDENTIALS_FILE_LIMIT} bytes; not a credentials file"
+                )
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
 
 
 def credentials_from_env(environ: Mapping[str, str]) -> list[AccessKey]:

@@ -24,6 +24,10 @@ front of :class:`montemap.api.app.ApiApp` before any routing:
   navigation (a link to the console from another site), comes from a page on a
   loopback name (its ``Referer``), or is a presigned URL on a server with keys.
 
+Every error answer (4xx, 5xx) of every service, whichever part made it, leaves with
+``nosniff``, ``Cache-Control: no-store`` and, unless it has its own, a sandboxing
+``Content-Security-Policy`` (:func:`contain_errors`).
+
 :func:`may_start_processes` is the stricter rule for actions that start
 processes on the host (ECS task definitions and services, Lambda code,
 CloudFormation templates): see its documentation.
@@ -38,7 +42,7 @@ from urllib.parse import urlsplit
 from xml.sax.saxutils import escape
 
 from starlette.responses import Response
-from starlette.types import Scope
+from starlette.types import Message, Scope, Send
 
 from montemap.api import protocol
 from montemap.api.routing import signing_service, unsigned_service
@@ -380,3 +384,34 @@ def refusal(scope: Scope, error: ApiError) -> Response:
         response = protocol.error_response(error, request_id=request_id)
     response.headers.update(REFUSAL_HEADERS)
     return response
+
+
+_CONTAINED_ERROR = (
+    (b"x-content-type-options", REFUSAL_HEADERS["X-Content-Type-Options"].encode()),
+    (b"cache-control", REFUSAL_HEADERS["Cache-Control"].encode()),
+)
+_ERROR_CSP = (b"content-security-policy", REFUSAL_HEADERS["Content-Security-Policy"].encode())
+
+
+def contain_errors(send: Send) -> Send:
+    """``send``, adding to an error answer (status 400 and above) what every refusal
+    carries (:data:`REFUSAL_HEADERS`): ``nosniff`` and ``no-store`` always, in place of
+    any the service set, and the sandboxing policy unless the answer has a policy of its
+    own (the console's pages, S3's). An error of any service may be the answer to a
+    page of another site that made the request; it is never a page, nor cached."""
+
+    async def contained(message: Message) -> None:
+        if message["type"] == "http.response.start" and message.get("status", 200) >= 400:
+            drop = {name for name, _ in _CONTAINED_ERROR}
+            headers = [
+                (name, value)
+                for name, value in message.get("headers", ())
+                if bytes(name).lower() not in drop
+            ]
+            headers.extend(_CONTAINED_ERROR)
+            if not any(bytes(name).lower() == _ERROR_CSP[0] for name, _ in headers):
+                headers.append(_ERROR_CSP)
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return contained

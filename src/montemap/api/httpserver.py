@@ -35,7 +35,7 @@ import contextlib
 import logging
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -314,6 +314,11 @@ class PromptServer(uvicorn.Server):
     with a request in flight closes after its response, as in uvicorn). ``tick``:
     how often the loop wakes on its own (the ``Date`` header, once a second, is
     refreshed every tenth tick, as uvicorn's).
+
+    The shutdown stops the server's worker tasks first (``stop_tasks``), while HTTP
+    still answers them, as ``montemap server``'s does: a task reports the work in its
+    hands and exits, instead of retrying against a server that is gone until its stop
+    grace ends. Then the engine's long polls end (``on_shutdown``), then HTTP stops.
     """
 
     def __init__(
@@ -322,11 +327,14 @@ class PromptServer(uvicorn.Server):
         *,
         tick: float = 0.1,
         on_shutdown: Callable[[], None] | None = None,
+        stop_tasks: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         super().__init__(config)
         self.tick = tick
         #: Called on the loop as the shutdown begins (the engine ends its long polls).
         self.on_shutdown = on_shutdown
+        #: Awaited on the loop before that, while HTTP answers (the worker tasks stop).
+        self.stop_tasks = stop_tasks
         #: Set once the server listens (its application has started).
         self.ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -360,6 +368,8 @@ class PromptServer(uvicorn.Server):
             should_exit = await self.on_tick(counter)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self.stop_tasks is not None:
+            await self.stop_tasks()
         if self.on_shutdown is not None:
             self.on_shutdown()
         for server in self.servers:

@@ -33,10 +33,15 @@ _LABEL_FORBIDDEN = re.compile(r"[\s<>{}\[\]?*\"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]
 _READER_RESOURCES = ("states:::s3:getObject", "states:::s3:listObjectsV2")
 _WRITER_RESOURCES = ("states:::s3:putObject",)
 _INPUT_TYPES = ("CSV", "JSON", "JSONL", "MANIFEST", "PARQUET")
+#: The fields only a Distributed Map has (AWS's Inline Map fields leave them out): an
+#: INLINE Map carrying one is refused rather than run without it. The tolerated
+#: failure fields are not among them: AWS accepts them on an INLINE Map (recorded).
+_DISTRIBUTED_ONLY = ("ItemReader", "ItemBatcher", "ResultWriter", "Label")
 
 
 def check_map(ctx: Context, state: dict[str, Any], loc: str, language: str) -> None:
     """Every Map-specific rule, then the nested state machine."""
+    _check_inline_fields(ctx, state, loc)
     if "Label" in state:
         _check_label(ctx, state["Label"], pointer(loc, "Label"))
     _check_processor(ctx, state, loc)
@@ -88,6 +93,22 @@ def _check_processor(ctx: Context, state: dict[str, Any], loc: str) -> None:
         return
     if config.get("Mode") == "DISTRIBUTED" and "ExecutionType" not in config:
         ctx.error(pointer(here, "ProcessorConfig"), "These fields are required: [ExecutionType]")
+
+
+def _check_inline_fields(ctx: Context, state: dict[str, Any], loc: str) -> None:
+    """An INLINE Map (no ProcessorConfig, or Mode INLINE) with a Distributed-only field."""
+    processor = state.get("ItemProcessor", state.get("Iterator"))
+    config = processor.get("ProcessorConfig") if isinstance(processor, dict) else None
+    mode = config.get("Mode", "INLINE") if isinstance(config, dict) else "INLINE"
+    if mode != "INLINE":  # DISTRIBUTED, or a wrong Mode (reported with the processor)
+        return
+    for name in _DISTRIBUTED_ONLY:
+        if name in state:
+            ctx.error(
+                pointer(loc, name),
+                f"Field '{name}' is not supported for a Map state in INLINE mode "
+                "(set ItemProcessor.ProcessorConfig.Mode to DISTRIBUTED)",
+            )
 
 
 def check_processor_config(ctx: Context, value: Any, loc: str) -> None:

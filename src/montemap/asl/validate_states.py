@@ -19,6 +19,7 @@ from montemap.asl.validate_base import (
     expect_int,
     expect_object,
     expect_string,
+    is_int,
     is_timestamp,
     pointer,
     shown,
@@ -294,14 +295,9 @@ def _check_task(ctx: Context, state: dict[str, Any], loc: str, language: str) ->
         )
     seconds_field(ctx, state, loc, language, "TimeoutSeconds", 1)
     seconds_field(ctx, state, loc, language, "HeartbeatSeconds", 1)
-    timeout, heartbeat = state.get("TimeoutSeconds"), state.get("HeartbeatSeconds")
-    if (
-        isinstance(timeout, int)
-        and isinstance(heartbeat, int)
-        and not isinstance(timeout, bool)
-        and not isinstance(heartbeat, bool)
-        and heartbeat >= timeout
-    ):
+    timeout: Any = state.get("TimeoutSeconds")
+    heartbeat: Any = state.get("HeartbeatSeconds")
+    if is_int(timeout) and is_int(heartbeat) and heartbeat >= timeout:
         ctx.error(
             pointer(loc, "HeartbeatSeconds"),
             "The value for the field 'HeartbeatSeconds' must be smaller than the value "

@@ -18,6 +18,7 @@ import json
 import sys
 from pathlib import Path
 
+from montemap import option_types
 from montemap.arns import DEFAULT_ACCOUNT, DEFAULT_REGION, Arn, ArnFactory
 from montemap.asl.definition import validate_definition
 from montemap.asl.validate_base import ERROR
@@ -103,8 +104,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     c.add_argument("--service", help="ECS service of the workers (default: PREFIX-workers)")
     c.add_argument("--data-dir", default=default_data_dir(), help=DATA_DIR_HELP)
     c.add_argument("--endpoint", metavar="URL", help="a montemap server instead of AWS")
-    c.add_argument("--price-vcpu-hour", type=float, default=pricing.SPOT_VCPU_HOUR)
-    c.add_argument("--price-gb-hour", type=float, default=pricing.SPOT_GB_HOUR)
+    c.add_argument("--price-vcpu-hour", type=option_types.number, default=pricing.SPOT_VCPU_HOUR)
+    c.add_argument("--price-gb-hour", type=option_types.number, default=pricing.SPOT_GB_HOUR)
     c.set_defaults(func=collect_command)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,6 +24,8 @@ MAX_BODY_BYTES = 51_200
 #: How long to wait for a stack operation.
 WAIT_SECONDS = 3600.0
 _POLL = 0.5
+#: What CloudFormation accepts as a stack's name.
+_STACK_NAME = re.compile(r"[a-zA-Z][-a-zA-Z0-9]{0,127}")
 
 
 class DeployError(MontemapError):
@@ -83,19 +86,42 @@ def _endpoint(args: argparse.Namespace) -> Iterator[str]:
         server.stop()
 
 
-def _client(endpoint: str, service: str = "cloudformation") -> Any:
-    import boto3
+def _client(endpoint: str, service: str = "cloudformation", *, own_server: bool = False) -> Any:
+    """A client of ``endpoint`` signing as the AWS CLI would; ``own_server``: an embedded
+    server's, with the built-in pair (:mod:`montemap.workflows.signing`)."""
     from botocore.config import Config
 
-    make: Any = boto3.client  # typed per service name; any of them here
-    return make(
-        service,
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="montemap",
-        aws_secret_access_key="montemap-local-secret",
-        config=Config(retries={"max_attempts": 2}),
+    from montemap.workflows import signing
+
+    return signing.session(own_server=own_server).client(
+        service, endpoint_url=endpoint, config=Config(retries={"max_attempts": 2})
     )
+
+
+@contextlib.contextmanager
+def _answers_of(endpoint: str) -> Iterator[None]:
+    """A server that cannot be reached, or refuses a call (these keys, a stack name...):
+    one line naming the server and the call, not a bug report."""
+    from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
+
+    from montemap.workflows import signing
+
+    try:
+        yield
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code") or "?")
+        message = str(error.get("Message") or "").strip()
+        if message.startswith("<") or not message:
+            message = "not a CloudFormation answer: is this a montemap server?"
+        raise DeployError(
+            f"the server at {endpoint} refused {exc.operation_name} ({code}): "
+            + (signing.refusal(code) or message.splitlines()[0][:300])
+        ) from None
+    except EndpointConnectionError as exc:
+        raise DeployError(f"cannot reach the montemap server at {endpoint}: {exc}") from None
+    except BotoCoreError as exc:
+        raise DeployError(f"lost the montemap server at {endpoint}: {exc}") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -104,6 +130,18 @@ def run(args: argparse.Namespace) -> int:
     except UnicodeDecodeError:
         raise DeployError(f"template {args.template} is not UTF-8 text (YAML or JSON)") from None
     name = args.stack_name or args.template.stem
+    if not args.stack_name and not _STACK_NAME.fullmatch(name):
+        raise DeployError(
+            f"the template's file name {name!r} is not a stack name (a letter, then letters, "
+            "digits and hyphens, at most 128): give one with --stack-name"
+        )
+    from montemap.workflows import signing
+
+    if args.endpoint_url and not signing.is_server_url(args.endpoint_url):
+        raise DeployError(
+            f"--endpoint-url {args.endpoint_url!r} must be the server's http:// or https:// "
+            "URL, e.g. http://127.0.0.1:8083"
+        )
     params = parse_parameters(args.parameter)
     large = len(text.encode("utf-8")) > MAX_BODY_BYTES
     if large and not args.s3_bucket:
@@ -111,28 +149,33 @@ def run(args: argparse.Namespace) -> int:
             f"Templates with a size greater than {MAX_BODY_BYTES:,} bytes must be deployed via "
             "an S3 Bucket. Please add the --s3-bucket parameter to your command."
         )
-    with _endpoint(args) as endpoint:
+    own_server = not args.endpoint_url
+    with _endpoint(args) as endpoint, _answers_of(endpoint):
         source = {"TemplateBody": text}
         if large:
-            source = {"TemplateURL": _upload(endpoint, str(args.s3_bucket), name, text)}
-        return deploy(_client(endpoint), name, source, params)
+            source = {"TemplateURL": _upload(endpoint, str(args.s3_bucket), name, text, own_server)}
+        return deploy(_client(endpoint, own_server=own_server), name, source, params)
 
 
-def _upload(endpoint: str, bucket: str, name: str, text: str) -> str:
+def _upload(endpoint: str, bucket: str, name: str, text: str, own_server: bool) -> str:
     """Put the template in ``bucket`` on the server; its URL for TemplateURL."""
     import hashlib
 
     from botocore.exceptions import ClientError
 
+    from montemap.workflows import signing
+
     key = f"montemap-deploy/{name}-{hashlib.sha256(text.encode('utf-8')).hexdigest()[:16]}.template"
     try:
-        _client(endpoint, "s3").put_object(Bucket=bucket, Key=key, Body=text.encode("utf-8"))
+        _client(endpoint, "s3", own_server=own_server).put_object(
+            Bucket=bucket, Key=key, Body=text.encode("utf-8")
+        )
     except ClientError as exc:
         error = exc.response.get("Error", {})
         raise DeployError(
             f"the template could not be uploaded to s3://{bucket}/{key}: "
-            f"{error.get('Message', exc)}"
-        )
+            + (signing.refusal(str(error.get("Code"))) or str(error.get("Message", exc)))
+        ) from None
     return f"s3://{bucket}/{key}"
 
 
@@ -164,10 +207,13 @@ def deploy(cfn: Any, name: str, source: dict[str, str], params: list[dict[str, s
             Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
         )
     except ClientError as exc:  # bad parameters, a stack that is busy...: refused at once
-        error = exc.response.get("Error", {})
-        raise DeployError(
-            f"the change set for stack {name} was refused: {error.get('Message', exc)}"
-        )
+        message = str(exc.response.get("Error", {}).get("Message", exc))
+        if "ROLLBACK_COMPLETE state" in message:  # a failed creation: only deleted
+            message += (
+                " A stack whose creation failed can only be deleted: delete it "
+                f"(aws cloudformation delete-stack --stack-name {name}), then deploy again."
+            )
+        raise DeployError(f"the change set for stack {name} was refused: {message}") from None
     described = cfn.describe_change_set(ChangeSetName=change_set["Id"], StackName=name)
     if described["Status"] == "FAILED":
         reason = described.get("StatusReason", "")

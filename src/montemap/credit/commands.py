@@ -7,22 +7,22 @@ import os
 from pathlib import Path
 from typing import Any
 
+from montemap import option_types
+from montemap.credit import run_options
 from montemap.credit.gen_commands import user_path
 from montemap.credit.params import (
-    DEFAULT_PATHS,
-    DEFAULT_SHOCKS_BP,
     MAX_PATHS,
     BatchInputError,
     RunParams,
     parse_as_of,
-    parse_shocks,
+    parse_shock_list,
 )
 from montemap.credit.sampling import DEFAULT_ESTIMATOR, ESTIMATORS
 from montemap.credit.simulate import SimulateError
 from montemap.credit.simulate_run import parse_target_se, simulate
 
 #: The largest ``--batch-size``: ``run``'s (a Distributed Map batch of the workflow).
-MAX_BATCH_SIZE = 10_000
+MAX_BATCH_SIZE = run_options.MAX_BATCH_SIZE
 #: The most ``--workers``: each is a process of its own, started as batches are
 #: submitted (a mistyped 100000 would start one per batch, up to the machine's limits).
 MAX_WORKERS = 1_024
@@ -43,34 +43,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--data-dir", metavar="DIR", type=user_path, help="data directory of a generated portfolio"
     )
     p.add_argument("--out", metavar="DIR", type=user_path, required=True, help="output folder")
-    p.add_argument(
-        "--paths",
-        type=int,
-        metavar="N",
-        default=DEFAULT_PATHS,
-        help="paths per scenario (default %(default)s)",
-    )
-    p.add_argument(
-        "--shocks",
-        metavar="BP,BP,...",
-        default=",".join(str(s) for s in DEFAULT_SHOCKS_BP),
-        help="rate shocks in basis points, comma-separated (default 0,100,200,300)",
-    )
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--as-of", metavar="YYYY-MM-DD", help="analysis date (default today, UTC)")
-    p.add_argument(
-        "--batch-size", type=int, metavar="N", default=400, help="loans per batch (default 400)"
-    )
+    run_options.add_shocks_and_paths(p)
+    run_options.add_seed_date_and_batch(p)
     p.add_argument(
         "--workers",
-        type=int,
+        type=option_types.integer,
         metavar="N",
         default=os.cpu_count() or 1,
         help="worker processes (default: CPUs)",
     )
-    p.add_argument("--cutoff", type=float, default=0.5, help="WillDefault cut-off (default 0.5)")
     p.add_argument(
-        "--kappa", type=float, default=0.15, help="macro shift per point of shock (default 0.15)"
+        "--cutoff",
+        type=option_types.ranged_number,
+        default=0.5,
+        help="WillDefault cut-off (default 0.5)",
+    )
+    p.add_argument(
+        "--kappa",
+        type=option_types.ranged_number,
+        default=0.15,
+        help="macro shift per point of shock (default 0.15)",
     )
     p.add_argument("--backend", default="numpy", help="kernel backend (default numpy)")
     p.add_argument("--no-report", action="store_true", help="skip report.html")
@@ -83,6 +75,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--target-se",
         metavar="PCT",
+        type=_target_se_text,
         help="choose the paths for this relative standard error of VaR 99.9%% (e.g. 1%%): "
         "a pilot run of --paths paths, then one scaled by (SE / target)^2",
     )
@@ -97,14 +90,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _target_se_text(text: str) -> str:
+    """``--target-se`` as written, once it is a number in ASCII digits with an optional
+    ``%`` (:func:`parse_target_se` reads it and checks its range)."""
+    if not option_types.is_number_text(text.removesuffix("%")):
+        raise argparse.ArgumentTypeError(
+            f"{option_types.shown(text)} is not a percentage such as 1% or 0.5% "
+            "(or a fraction such as 0.01)"
+        )
+    return text
+
+
 def params_from_args(args: argparse.Namespace) -> RunParams:
     """Validated run parameters from the command line."""
     try:
-        shocks = [int(s) for s in str(args.shocks).split(",") if s.strip()]
-    except ValueError:
-        raise SimulateError(f"--shocks must be integers in basis points, got {args.shocks!r}")
-    try:
-        kwargs: dict[str, Any] = {"shocks_bp": parse_shocks("--shocks", shocks)}
+        kwargs: dict[str, Any] = {"shocks_bp": parse_shock_list("--shocks", str(args.shocks))}
         if args.as_of:
             kwargs["as_of"] = parse_as_of("--as-of", args.as_of)
     except BatchInputError as exc:

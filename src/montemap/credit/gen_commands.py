@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from montemap import option_types
 from montemap.credit.generator import LAYOUTS, Layout, generate
 from montemap.credit.portfolio import (
     SOURCE_BUCKET,
@@ -43,7 +44,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "Distributed Map reads. Deterministic for the same --loans, --layout, --seed and "
         "--as-of.",
     )
-    g.add_argument("--loans", type=int, required=True, metavar="N", help="number of loans")
+    g.add_argument(
+        "--loans", type=option_types.integer, required=True, metavar="N", help="number of loans"
+    )
     g.add_argument(
         "--layout",
         choices=LAYOUTS,
@@ -55,7 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--seed",
         "--portfolio-seed",
         dest="seed",
-        type=int,
+        type=option_types.integer,
         default=0,
         help="random seed of the portfolio, 0..2^64-1 (default 0)",
     )

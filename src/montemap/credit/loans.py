@@ -27,14 +27,23 @@ from montemap.errors import MontemapError
 MAX_OBJECT_BYTES = 1 << 20
 #: Largest accepted amount (currency); keeps losses in exact integer cents.
 MAX_AMOUNT = 1e12
+#: The most characters of a value a reject reason quotes (:func:`quoted`).
+MAX_QUOTED = 40
 REQUIRED = REQUIRED_COLUMNS
 OPTIONAL = OPTIONAL_COLUMNS
 OVERRIDES = OVERRIDE_COLUMNS
 _CANONICAL = {name.lower(): name for name in (*REQUIRED, *OPTIONAL, *OVERRIDES)}
-_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
-_US_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
-_ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
-_ZIP = re.compile(r"^(\d{1,5})(-\d{4})?$")
+#: Numbers, dates and ZIP codes are written in ASCII digits (``[0-9]``): Python's
+#: ``\d``, ``int`` and ``float`` also take the digits of other scripts (``١٢٣``,
+#: fullwidth ``１２３``), which the bulk parse, ``import``'s checks and other readers of
+#: the objects do not.
+_NUMBER = re.compile(r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$")
+_US_DATE = re.compile(r"^([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})$")
+_ISO_DATE = re.compile(r"^([0-9]{4})-([0-9]{2})-([0-9]{2})$")
+_ZIP = re.compile(r"^([0-9]{1,5})(-[0-9]{4})?$")
+#: An AccountID: ASCII digits, at most 19 of them after leading zeros (2**63-1 has 19;
+#: ``int`` refuses a string of thousands of digits with a ValueError of its own).
+_ACCOUNT = re.compile(r"0*([0-9]{1,19})")
 _MAX_ACCOUNT = (1 << 63) - 1
 #: Range of every numeric column, ``(low, high, low_open, high_open)``: what
 #: :func:`parse_fields` accepts, and what ``montemap import`` checks (fatal under --strict).
@@ -96,26 +105,42 @@ class Loan:
 
 def _number(name: str, text: str) -> float:
     if not _NUMBER.match(text):
-        raise RecordError(f"column '{name}': {text!r} is not a number")
+        raise RecordError(f"column '{name}': {quoted(text)} is not a number{_digits_hint(text)}")
     value = float(text)
     if not math.isfinite(value):
-        raise RecordError(f"column '{name}': {text!r} is out of range")
+        raise RecordError(f"column '{name}': {quoted(text)} is out of range")
     return value
+
+
+def quoted(text: str, *, quote: bool = True) -> str:
+    """A value as a reject reason shows it: at most :data:`MAX_QUOTED` characters of it
+    (a field may be most of a 1 MB object), then how long it is."""
+    shown = text if len(text) <= MAX_QUOTED else text[:MAX_QUOTED]
+    shown = repr(shown) if quote else shown
+    return shown if len(text) <= MAX_QUOTED else f"{shown}... ({len(text):,} characters)"
+
+
+def _digits_hint(text: str) -> str:
+    """What to add to a reason when ``text`` holds digits other than ASCII ones."""
+    other = not text.isascii() and any(c.isdigit() and not c.isascii() for c in text)
+    return " (digits must be ASCII 0-9)" if other else ""
 
 
 def _non_negative(name: str, text: str) -> float:
     value = _number(name, text)
     if value < 0:
-        raise RecordError(f"column '{name}': value {text} is negative")
+        raise RecordError(f"column '{name}': value {quoted(text, quote=False)} is negative")
     if value > MAX_AMOUNT:
-        raise RecordError(f"column '{name}': value {text} exceeds {MAX_AMOUNT:,.0f}")
+        raise RecordError(
+            f"column '{name}': value {quoted(text, quote=False)} exceeds {MAX_AMOUNT:,.0f}"
+        )
     return value
 
 
 def _integer(name: str, text: str) -> int:
     value = _number(name, text)
     if value != int(value):
-        raise RecordError(f"column '{name}': {text!r} is not a whole number")
+        raise RecordError(f"column '{name}': {quoted(text)} is not a whole number")
     return int(value)
 
 
@@ -123,7 +148,10 @@ def _in_range(name: str, text: str, lo: float, hi: float, *, hi_open: bool = Fal
     value = _number(name, text)
     if value < lo or value > hi or (hi_open and value == hi):
         bracket = ")" if hi_open else "]"
-        raise RecordError(f"column '{name}': value {text} is outside [{lo:g}, {hi:g}{bracket}")
+        raise RecordError(
+            f"column '{name}': value {quoted(text, quote=False)} is outside "
+            f"[{lo:g}, {hi:g}{bracket}"
+        )
     return value
 
 
@@ -134,18 +162,34 @@ def parse_date(name: str, text: str) -> dt.date:
     elif m := _ISO_DATE.match(text):
         year, month, day = (int(g) for g in m.groups())
     else:
-        raise RecordError(f"column '{name}': {text!r} is not a date (MM/DD/YYYY)")
+        raise RecordError(
+            f"column '{name}': {quoted(text)} is not a date (MM/DD/YYYY){_digits_hint(text)}"
+        )
     try:
         return dt.date(year, month, day)
     except ValueError:
-        raise RecordError(f"column '{name}': {text!r} is not a valid date")
+        raise RecordError(f"column '{name}': {quoted(text)} is not a valid date")
+
+
+def _account_id(text: str) -> int:
+    """An AccountID: an integer from 0 to 2**63-1 in ASCII digits."""
+    account = _ACCOUNT.fullmatch(text)
+    account_id = int(account.group(1)) if account else -1
+    if not 0 <= account_id <= _MAX_ACCOUNT:
+        if text.lstrip("+-").isdigit() or _NUMBER.match(text):
+            raise RecordError(
+                f"column 'AccountID': {quoted(text)} is not an integer from 0 to 2**63-1"
+                + _digits_hint(text)
+            )
+        raise RecordError(f"column 'AccountID': {quoted(text)} is not a number")
+    return account_id
 
 
 def _choice(name: str, text: str, options: tuple[str, str]) -> bool:
     """True for the second option."""
     value = text.strip().lower()
     if value not in options:
-        raise RecordError(f"column '{name}': {text!r} is not one of {', '.join(options)}")
+        raise RecordError(f"column '{name}': {quoted(text)} is not one of {', '.join(options)}")
     return value == options[1]
 
 
@@ -163,16 +207,13 @@ def parse_fields(key: str, fields: Mapping[str, str], as_of: dt.date | None = No
             raise RecordError(f"column '{name}' is empty")
     defaulted = frozenset(n for n in OPTIONAL if not values.get(n))
 
-    account_text = values["AccountID"]
-    if not account_text.isdigit() or int(account_text) > _MAX_ACCOUNT:
-        if account_text.lstrip("+-").isdigit() or _NUMBER.match(account_text):
-            raise RecordError(
-                f"column 'AccountID': {account_text!r} is not an integer from 0 to 2**63-1"
-            )
-        raise RecordError(f"column 'AccountID': {account_text!r} is not a number")
+    account_id = _account_id(values["AccountID"])
     zip_match = _ZIP.match(values["ZipCode"])
     if not zip_match:
-        raise RecordError(f"column 'ZipCode': {values['ZipCode']!r} is not a 5-digit ZIP code")
+        raise RecordError(
+            f"column 'ZipCode': {quoted(values['ZipCode'])} is not a 5-digit ZIP code"
+            + _digits_hint(values["ZipCode"])
+        )
     rate = _in_range("Rate", values["Rate"], 0.0, 100.0)
     payment = _non_negative("Payment", values["Payment"])
     amount = _non_negative("LoanAmount", values["LoanAmount"])
@@ -180,7 +221,10 @@ def parse_fields(key: str, fields: Mapping[str, str], as_of: dt.date | None = No
         raise RecordError("column 'LoanAmount': the amount must be positive")
     term = _integer("LoanTerm", values["LoanTerm"])
     if not 1 <= term <= 1200:
-        raise RecordError(f"column 'LoanTerm': term {values['LoanTerm']} must be 1 to 1200 months")
+        raise RecordError(
+            f"column 'LoanTerm': term {quoted(values['LoanTerm'], quote=False)} must be 1 to "
+            "1200 months"
+        )
     origination = parse_date("OriginationDate", values["OriginationDate"])
     if as_of is not None and origination > as_of:
         raise RecordError(
@@ -207,7 +251,7 @@ def parse_fields(key: str, fields: Mapping[str, str], as_of: dt.date | None = No
 
     return Loan(
         key=key,
-        account_id=int(account_text),
+        account_id=account_id,
         zip_code=zip_match.group(1).zfill(5),
         rate=rate,
         payment=payment,

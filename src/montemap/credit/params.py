@@ -5,7 +5,8 @@ key                default    meaning
 =================  =========  ==========================================================
 ``output_bucket``  required   bucket that receives the batch outputs
 ``output_prefix``  ``""``     key prefix of the run; batches go to ``<prefix>/batches/<id>/``
-``shocks_bp``      0,100,..   scenarios: rate shifts in basis points (-5000..5000, distinct)
+``shocks_bp``      0,100,..   scenarios: rate shifts in basis points (-5000..5000, distinct,
+                             at most ``MAX_SCENARIOS``)
 ``paths``          1000       Monte Carlo paths per scenario (1..10,000,000)
 ``seed``           0          integer in [0, 2**64)
 ``as_of``          today UTC  analysis date ``YYYY-MM-DD`` (give it: workers must agree)
@@ -28,7 +29,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from montemap.credit import shock_list
 from montemap.credit.sampling import DEFAULT_ESTIMATOR, ESTIMATORS
+from montemap.credit.shock_list import MAX_SCENARIOS as MAX_SCENARIOS
+from montemap.credit.shock_list import MAX_SHOCK_BP as MAX_SHOCK_BP
 from montemap.errors import StatesError
 
 INVALID_BATCH = "Montemap.InvalidBatch"
@@ -146,10 +150,25 @@ def parse_shocks(where: str, value: Any) -> tuple[int, ...]:
     """A non-empty list of distinct integer shocks in basis points."""
     if not isinstance(value, list | tuple) or not value:
         raise BatchInputError(f"{where} must be a non-empty list of integers (basis points)")
-    shocks = tuple(_int(f"{where}[{i}]", v, -5000, 5000) for i, v in enumerate(value))
+    if len(value) > MAX_SCENARIOS:
+        raise BatchInputError(
+            f"{where} lists {len(value):,} scenarios; at most {MAX_SCENARIOS} are allowed"
+        )
+    shocks = tuple(
+        _int(f"{where}[{i}]", v, -MAX_SHOCK_BP, MAX_SHOCK_BP) for i, v in enumerate(value)
+    )
     if len(set(shocks)) != len(shocks):
         raise BatchInputError(f"{where} repeats a scenario: {list(shocks)}")
     return shocks
+
+
+def parse_shock_list(option: str, text: str) -> tuple[int, ...]:
+    """:func:`montemap.credit.shock_list.parse_shock_list`, refusing with
+    :class:`BatchInputError`."""
+    try:
+        return shock_list.parse_shock_list(option, text)
+    except shock_list.ShockListError as exc:
+        raise BatchInputError(str(exc)) from None
 
 
 def parse_as_of(where: str, value: Any) -> dt.date:

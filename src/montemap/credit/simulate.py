@@ -48,6 +48,7 @@ from montemap.credit.reduce import (
     release_memory,
 )
 from montemap.credit.report_loans import Figures
+from montemap.credit.tape import describe_read_error
 from montemap.errors import MontemapError
 from montemap.storage import LocalObjectStore, ObjectStore, ObjectStoreError, local_store
 
@@ -140,7 +141,9 @@ def read_tape(path: Path) -> list[Record]:
             for i, values in enumerate(zip(*columns, strict=True))
         ]
     try:
-        with path.open(newline="", encoding="utf-8-sig") as f:
+        # lines end at LF (CRLF included) only, as ``import`` reads them: a lone carriage
+        # return (classic Mac line ends) is refused by the csv module, not read as one
+        with path.open(newline="\n", encoding="utf-8-sig") as f:
             reader = csv.reader(f)
             header = next(reader, None)
             if header is None:
@@ -157,7 +160,9 @@ def read_tape(path: Path) -> list[Record]:
     except UnicodeDecodeError:
         raise SimulateError(f"loan tape {path.name} is not UTF-8 CSV text")
     except csv.Error as exc:
-        raise SimulateError(f"loan tape {path.name}: malformed CSV: {exc}")
+        raise SimulateError(
+            f"loan tape {path.name}: line {reader.line_num}: {describe_read_error(exc)}"
+        ) from None
 
 
 def _as_text(values: list[Any]) -> list[str]:

@@ -54,6 +54,10 @@ MAX_ISSUES_KEPT = 20
 #: Bytes that make a CSV tape's lines not plain (quote, CR, NUL): read row by row.
 _NOT_PLAIN = np.array([0x22, 0x0D, 0x00], dtype=np.uint8)
 _SCAN_BYTES = 1 << 24
+#: The longest line (newline included) the vectorised reader is given: its blocks are
+#: 4 MB, and Arrow refuses a row longer than a block ("straddling object straddles two
+#: block boundaries"). A longer line is read row by row (a loan object is at most 1 MB).
+_MAX_PLAIN_LINE = 1 << 20
 
 
 class TapeError(MontemapError):
@@ -127,7 +131,9 @@ class _CsvTape:
             try:
                 header = next(csv.reader(f), None)
             except (csv.Error, UnicodeDecodeError, OSError, EOFError) as exc:
-                raise TapeError(f"{path}: cannot read the header row: {_describe(exc)}") from None
+                raise TapeError(
+                    f"{path}: cannot read the header row: {describe_read_error(exc)}"
+                ) from None
         if not header or not any(h.strip() for h in header):
             raise TapeError(f"{path}: the file is empty (no header row)")
         self.width = len(header)
@@ -175,7 +181,10 @@ class _CsvTape:
                         yield self._batch(rows, lines)
                         rows, lines = [], []
             except (csv.Error, UnicodeDecodeError, OSError, EOFError) as exc:
-                broken = TapeError(f"{self.path}: line {reader.line_num + 1}: {_describe(exc)}")
+                # the csv module has counted the line it refuses; a line that could not
+                # be read or decoded is the one after those it counted
+                line = reader.line_num + (not isinstance(exc, csv.Error))
+                broken = TapeError(f"{self.path}: line {line}: {describe_read_error(exc)}")
             if rows:  # the rows above a broken line first: their problems come before it
                 yield self._batch(rows, lines)
             if broken is not None:
@@ -289,14 +298,18 @@ class _ParquetTape:
 
 
 def _plain_lines(buf: bytes, width: int) -> bool:
-    """Complete lines without quotes, CR or NUL, none blank, each with ``width`` fields."""
+    """Complete lines without quotes, CR or NUL, none blank, each with ``width`` fields
+    and none longer than ``_MAX_PLAIN_LINE``."""
     if not buf:
         return True
     arr = np.frombuffer(buf, dtype=np.uint8)
     if np.isin(arr, _NOT_PLAIN).any():
         return False
     ends = np.flatnonzero(arr == 10)
-    if ends[0] == 0 or (np.diff(ends) == 1).any():
+    sizes = np.diff(ends)
+    if ends[0] == 0 or (sizes == 1).any():
+        return False
+    if ends[0] >= _MAX_PLAIN_LINE or (sizes.size and int(sizes.max()) > _MAX_PLAIN_LINE):
         return False
     commas = np.bincount(np.searchsorted(ends, np.flatnonzero(arr == 44)), minlength=len(ends))
     return bool((commas == width - 1).all())
@@ -351,9 +364,18 @@ def _csv_field(arr: pa.Array) -> pa.Array:
     return pc.if_else(needs, quoted, arr)
 
 
-def _describe(exc: BaseException) -> str:
+def describe_read_error(exc: BaseException) -> str:
+    """Why a CSV tape's line could not be read, in one line (``simulate --loans`` says
+    it the same way as ``import``)."""
     if isinstance(exc, UnicodeDecodeError):
         return "not UTF-8 text (is it a binary file? Parquet tapes must be valid Parquet)"
+    if isinstance(exc, csv.Error) and "new-line character seen in unquoted" in str(exc):
+        return (
+            "a carriage return ends a line (classic Mac line ends): save the tape with "
+            "LF or CRLF line ends"
+        )
+    if isinstance(exc, csv.Error) and "field larger than field limit" in str(exc):
+        return f"a field is longer than {csv.field_size_limit():,} characters"
     return str(exc) or type(exc).__name__
 
 
@@ -434,7 +456,7 @@ def _scan(tape: _CsvTape | _ParquetTape, strict: bool) -> tuple[int, list[str], 
             raise TapeError(f"{tape.path}: {kept[0]}")
         count += found
         issues.extend(kept)
-        ids.append(batch.columns["AccountID"])
+        ids.append(_account_keys(batch.columns["AccountID"]))
         loans += len(batch.columns["AccountID"])
     if ids:
         counts = pc.value_counts(pa.chunked_array(ids, pa.string()))
@@ -449,11 +471,21 @@ def _scan(tape: _CsvTape | _ParquetTape, strict: bool) -> tuple[int, list[str], 
     return loans, issues, count
 
 
+def _account_keys(ids: pa.Array) -> pa.Array:
+    """AccountIDs as the simulation reads them, to find repeats: digits without their
+    leading zeros (``01001`` is account 1001, as ``1001`` is); other values as they are
+    (the value checks report them)."""
+    digits = pc.match_substring_regex(ids, r"^[0-9]+$")
+    trimmed = pc.utf8_ltrim(ids, characters="0")
+    trimmed = pc.if_else(pc.equal(trimmed, ""), "0", trimmed)
+    return pc.if_else(digits, trimmed, ids)
+
+
 def _raise_repeated(tape: _CsvTape | _ParquetTape, accounts: list[str], total: int) -> None:
     """Refuse the tape, naming the first few repeated AccountIDs and two rows of each."""
     where: dict[str, list[str]] = {a: [] for a in accounts}
     for batch in tape.batches():
-        ids = batch.columns["AccountID"]
+        ids = _account_keys(batch.columns["AccountID"])
         for account in accounts:
             if len(where[account]) < 2:
                 hits = np.flatnonzero(pc.equal(ids, account).to_numpy(False))

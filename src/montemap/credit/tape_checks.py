@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from montemap.credit.columns import OPTIONAL_COLUMNS, OVERRIDE_COLUMNS, REQUIRED_COLUMNS
-from montemap.credit.loans import RANGES
+from montemap.credit.loans import RANGES, quoted
 
 NUMERIC_COLUMNS = frozenset(REQUIRED_COLUMNS + OPTIONAL_COLUMNS + OVERRIDE_COLUMNS) - {
     "ZipCode",
@@ -79,7 +79,10 @@ def value_issues(batch: Batch) -> Iterator[Issue]:
             continue
         kind = "a number" if name in NUMERIC_COLUMNS else "a date (MM/DD/YYYY)"
         for i in np.flatnonzero(bad.to_numpy(zero_copy_only=False)):
-            yield int(i), f"{batch.where(int(i))}: {name} {arr[int(i)].as_py()!r} is not {kind}"
+            yield (
+                int(i),
+                f"{batch.where(int(i))}: {name} {quoted(arr[int(i)].as_py())} is not {kind}",
+            )
         if name in RANGES:
             yield from _range_issues(batch, name, arr)
     yield from _account_issues(batch)
@@ -110,7 +113,8 @@ def _range_issues(batch: Batch, name: str, arr: pa.Array) -> Iterator[Issue]:
         yield (
             int(i),
             (
-                f"{batch.where(int(i))}: {name} {arr[int(i)].as_py()} is outside "
+                f"{batch.where(int(i))}: {name} "
+                f"{quoted(arr[int(i)].as_py(), quote=False)} is outside "
                 f"{left}{lo:g}, {hi:g}{right}" + (" or not whole" if name == "LoanTerm" else "")
             ),
         )
@@ -125,7 +129,7 @@ def _account_issues(batch: Batch) -> Iterator[Issue]:
     for i in np.flatnonzero(bad.to_numpy(zero_copy_only=False)):
         yield (
             int(i),
-            f"{batch.where(int(i))}: AccountID {ids[int(i)].as_py()!r} is not a whole number",
+            f"{batch.where(int(i))}: AccountID {quoted(ids[int(i)].as_py())} is not a whole number",
         )
 
 
@@ -148,7 +152,10 @@ def _text_issues(batch: Batch) -> Iterator[Issue]:
             continue
         bad = pc.and_(pc.invert(pc.equal(arr, "")), pc.invert(test(arr, arg)))
         for i in np.flatnonzero(bad.to_numpy(zero_copy_only=False)):
-            yield int(i), f"{batch.where(int(i))}: {name} {arr[int(i)].as_py()!r} is not {kind}"
+            yield (
+                int(i),
+                f"{batch.where(int(i))}: {name} {quoted(arr[int(i)].as_py())} is not {kind}",
+            )
 
 
 _DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
@@ -171,7 +178,8 @@ def _date_issues(batch: Batch) -> Iterator[Issue]:
     for i in np.flatnonzero(bad):
         yield (
             int(i),
-            f"{batch.where(int(i))}: OriginationDate {arr[int(i)].as_py()!r} is not a valid date",
+            f"{batch.where(int(i))}: OriginationDate {quoted(arr[int(i)].as_py())} "
+            "is not a valid date",
         )
 
 

@@ -310,6 +310,8 @@ class EcsApi(EcsShapes):
         if desired is None:
             raise invalid_parameter("desiredCount is required for the REPLICA scheduling strategy.")
         check_desired_count(desired)
+        if desired > 0:
+            self.manager.refuse_while_closing("CreateService")
         check_service_count(cluster.name, self.store.count_services(cluster.name))
         launch_type = params.get("launchType", "FARGATE")
         keep = ("loadBalancers", "serviceRegistries", "tags")
@@ -328,6 +330,8 @@ class EcsApi(EcsShapes):
         desired = params.get("desiredCount")
         if desired is not None:
             check_desired_count(desired)
+            if desired > service.desired_count:
+                self.manager.refuse_while_closing("UpdateService (a scale-out)")
         definition = None
         if params.get("taskDefinition"):
             definition = self._task_definition(params["taskDefinition"], for_service=True)

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from montemap.api.sdk_shapes import error_name as sdk_error_name
 from montemap.api.sdk_shapes import pascal, to_request, to_result
 from montemap.ecs.ecs_api import ACTIONS, EcsApi, service_model
-from montemap.ecs.service import stopped_by_server
+from montemap.ecs.service import CLOSING_CODE, stopped_by_server
 from montemap.engine.entry_keys import entry_key
 from montemap.engine.tasks import report_submitted
 from montemap.errors import RUNTIME, ApiError, StatesError
@@ -90,6 +90,10 @@ class EcsIntegration:
         try:
             result = await self.api.handle_ecs(action, params)
         except ApiError as exc:
+            if exc.code == CLOSING_CODE and self.api.manager.closing:
+                # The server stops: the engine's close cancels this call and the next
+                # server runs the state again, as for any call in flight at a stop.
+                await asyncio.Future()
             raise StatesError(
                 error_name(exc.code),
                 f"{exc.message} (Service: {SERVICE_NAME}, Status Code: {exc.status},"

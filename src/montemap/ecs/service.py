@@ -52,6 +52,7 @@ from montemap.ecs.taskdefs import (
     effective_container,
     render_template,
 )
+from montemap.errors import ApiError
 
 if TYPE_CHECKING:
     from montemap.aws.mapping import HostMapping
@@ -73,6 +74,10 @@ MAX_STOPPED_TASKS = 10_000
 #: after a crash (the processes die with the server that started them).
 SHUTDOWN_REASON = "Server shutting down"
 RESTARTED_REASON = "Task stopped because the server that ran it restarted"
+#: The refusal of a task asked for while the server stops its own (:meth:`ServiceManager.
+#: refuse_while_closing`): ECS's code for a failure on its side (HTTP 500, retried by
+#: the SDKs), with the reason RunTask gives when it has no capacity to place a task.
+CLOSING_CODE = "ServerException"
 
 __all__ = [
     "DEFAULT_STOP_GRACE_S",
@@ -235,6 +240,23 @@ class ServiceManager(TaskRunner):
         await asyncio.gather(*self._background, return_exceptions=True)
         self.cgroups.close()
 
+    @property
+    def closing(self) -> bool:
+        """Whether the server is stopping its tasks (:meth:`close` has begun)."""
+        return self._closing
+
+    def refuse_while_closing(self, action: str) -> None:
+        """Raise an ``ApiError`` where the server is stopping its tasks: a task asked for
+        now (RunTask, a scale-out) would be answered PROVISIONING and never start (the
+        next server marks it STOPPED); refused, the caller knows."""
+        if self._closing:
+            raise ApiError(
+                CLOSING_CODE,
+                f"{action} was refused: Capacity is unavailable at this time: the server is "
+                "shutting down and stopping its tasks. Please try again once it has restarted.",
+                status=500,
+            )
+
     async def wait_until(self, predicate: Callable[[], bool], timeout: float) -> None:
         """Wait until ``predicate()`` holds, checking after every task change."""
         async with asyncio.timeout(timeout):
@@ -303,7 +325,9 @@ class ServiceManager(TaskRunner):
         """Create ``count`` standalone tasks (RunTask), within the host's PROVISIONING
         quota; they are placed as room allows, run once and are never replaced. Raises
         :class:`~montemap.ecs.capacity.TaskTooLarge` (nothing created) where the task is
-        larger than the host's whole capacity: it would wait for room for ever."""
+        larger than the host's whole capacity: it would wait for room for ever; refuses
+        (:meth:`refuse_while_closing`) while the server stops its tasks."""
+        self.refuse_while_closing("RunTask")
         room = MAX_PROVISIONING_TASKS - self.store.count_tasks("PROVISIONING")
         records = [
             TaskRecord.standalone(

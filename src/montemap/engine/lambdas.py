@@ -311,13 +311,20 @@ class FunctionRegistry:
         self, name: str, event: Any, context: dict[str, Any], invocation_type: str
     ) -> None:
         """For a task's ``InvocationType`` ``Event`` (start the function, don't wait for it)
-        or ``DryRun`` (run nothing): either checks the name first, as Lambda does."""
+        or ``DryRun`` (run nothing): either checks the name first, as Lambda does.
+
+        An ``Event`` goes to the Lambda API's durable queue when the server serves one
+        (registered functions too: queued in the database, retried, run after a restart);
+        an engine without it runs a registered function in memory only."""
         try:
             ref = parse_function_name(name)
         except FunctionNameError as exc:
             raise StatesError("Lambda.InvalidParameterValueException", str(exc)) from None
         if ref.name in self.functions and ref.qualifier in (None, LATEST):
-            if invocation_type == "Event":
+            if invocation_type == "Event" and self.user_functions is not None:
+                # the Lambda API's durable queue (retries, a restart) runs it
+                self.user_functions.invoke_event(FunctionRef(ref.name), json.dumps(event))
+            elif invocation_type == "Event":  # no Lambda API (an engine alone): in memory
                 task = asyncio.ensure_future(self.invoke(ref.name, event, context))
                 self._events.add(task)
                 task.add_done_callback(self._event_done)

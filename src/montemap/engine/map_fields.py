@@ -44,6 +44,7 @@ async def int_field(
         value = state[key]
         if data.jsonata:
             value = await data.eval_jsonata(value, key)
+        value = _whole(value)
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise EvaluationError(
                 QUERY_EVALUATION_ERROR if data.jsonata else RUNTIME,
@@ -94,6 +95,14 @@ async def _float_field(
             )
         return float(value)
     return None
+
+
+def _whole(value: Any) -> Any:
+    """``value``, with a whole-valued float (``2.0``) as the integer it is: JSON has one
+    number type, and the definition's own ``2.0`` is accepted at create time as 2."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 def _numeric_string(value: Any, kind: type) -> Any:
@@ -162,13 +171,14 @@ async def _tolerated_count(state: Mapping[str, Any], data: StateData, effective:
             value = await data.eval_jsonata(value, key)
     else:
         path = state[f"{key}Path"]
-        value = _numeric_string(data.path(path, effective, f"{key}Path"), int)
+        value = _whole(_numeric_string(data.path(path, effective, f"{key}Path"), int))
         if isinstance(value, bool) or not isinstance(value, int):
             shown = value if isinstance(value, str) else dumps(value)
             raise EvaluationError(
                 RUNTIME,
                 f'The {key}Path field refers to value "{shown}" which is not a valid integer: {path}',
             )
+    value = _whole(value)
     if not isinstance(value, int) or isinstance(value, bool):
         raise EvaluationError(RUNTIME, f"{key} must be an integer.")
     if value < 0:

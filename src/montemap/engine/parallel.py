@@ -18,6 +18,7 @@ from montemap.engine.dataflow import StateData
 from montemap.engine.history import Event
 from montemap.engine.map_fields import int_field, map_items, select_item, tolerances
 from montemap.engine.phase import Phase
+from montemap.engine.retry import failed_frame_error
 from montemap.engine.run import FrameFailed, Outcome
 from montemap.engine.store import FrameRow
 from montemap.errors import StatesError
@@ -96,7 +97,7 @@ async def _gather(run: ExecutionRun, keys: list[str]) -> list[Any]:
         if child.status == "SUCCEEDED":
             results[key] = child.output
         elif child.status == "FAILED":
-            raise StatesError(child.error or "", child.cause)
+            raise failed_frame_error(child.error, child.cause, child.phase)
         else:
             pending.append(run.spawn(_collect(run, child, results)))
     try:
@@ -223,7 +224,7 @@ class _Iterations:
                 self.outputs[index] = child.output
                 return
             if child.status == "FAILED":
-                self.failures.append(StatesError(child.error or "", child.cause))
+                self.failures.append(failed_frame_error(child.error, child.cause, child.phase))
             else:
                 succeeded = Event("MapIterationSucceeded", {"name": name, "index": index})
                 try:

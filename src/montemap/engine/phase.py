@@ -38,6 +38,8 @@ class Phase(TypedDict, total=False):
     task_children: list[str]
     task_started: bool
     task_map_run: str
+    #: A failed frame's: the other names its error matches (States.HeartbeatTimeout).
+    also_matches: list[str]
 
 
 #: The keys a state's own retry clears (its progress starts over).

@@ -7,6 +7,7 @@ import random
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from montemap.engine.phase import Phase
 from montemap.errors import StatesError, matches
 
 DEFAULT_INTERVAL = 1.0
@@ -15,6 +16,24 @@ DEFAULT_BACKOFF = 2.0
 #: The longest wait between two attempts (about 31 years): the exponential backoff of a
 #: retrier with many attempts stops growing here, where a date still has a year to show.
 LONGEST_DELAY = 1e9
+
+
+def keep_also_matches(phase: Phase, err: StatesError) -> None:
+    """Record in a failing frame's ``phase`` the other names ``err`` matches, so that
+    the error rebuilt after a restart (:func:`failed_frame_error`) still matches them."""
+    also = getattr(err, "also_matches", None)
+    if also:
+        phase["also_matches"] = sorted(also)
+
+
+def failed_frame_error(error: str | None, cause: str | None, phase: Phase) -> StatesError:
+    """The error of a frame found FAILED (a branch or an iteration, after a restart),
+    as it was raised: with the other names it matches in a Retry or a Catch."""
+    err = StatesError(error or "", cause)
+    also = phase.get("also_matches")
+    if also:
+        err.also_matches = frozenset(also)  # type: ignore[attr-defined]
+    return err
 
 
 def error_matches(error_equals: Sequence[str], err: StatesError) -> bool:

@@ -28,6 +28,7 @@ from montemap.engine.retry import (
     error_output,
     find_catcher,
     find_retrier,
+    keep_also_matches,
     max_attempts,
     retry_delay,
 )
@@ -481,9 +482,8 @@ class ExecutionRun:
     def fail_frame(
         self, frame: FrameRow, name: str, state: Mapping[str, Any], err: StatesError
     ) -> None:
-        frame.status = "FAILED"
-        frame.error = err.error
-        frame.cause = err.cause
+        frame.status, frame.error, frame.cause = "FAILED", err.error, err.cause
+        keep_also_matches(frame.phase, err)
         self.commit(frame, [])
 
     def state_error(self, frame: FrameRow, name: str, err: StatesError) -> StatesError:

@@ -55,6 +55,18 @@ class TaskCall:
 MAX_TASK_SECONDS = 99_999_999
 
 
+def _whole_seconds(value: Any) -> bool:
+    """A whole number of seconds from 1 to :data:`MAX_TASK_SECONDS`, from a JSONata
+    expression or a path alike: ``2.0`` is one (AWS asks both for "a positive integer",
+    and JSON has one number type); ``1.5`` and ``true`` are not."""
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and 0 < value <= MAX_TASK_SECONDS
+        and int(value) == value
+    )
+
+
 async def _seconds(
     data: StateData, state: Mapping[str, Any], key: str, effective: Any
 ) -> float | None:
@@ -62,11 +74,7 @@ async def _seconds(
         value = state[key]
         if data.jsonata:
             value = await data.eval_jsonata(value, key)
-        if (
-            not isinstance(value, (int, float))
-            or isinstance(value, bool)
-            or not 0 < value <= MAX_TASK_SECONDS
-        ):
+        if not _whole_seconds(value):
             raise EvaluationError(
                 QUERY_EVALUATION_ERROR if data.jsonata else RUNTIME,
                 f"The {key} field must be a positive integer up to {MAX_TASK_SECONDS}, "
@@ -82,11 +90,7 @@ async def _seconds(
             raise EvaluationError(
                 RUNTIME, f"The {path_key} parameter does not reference an input value: {path}"
             )
-        if (
-            not isinstance(value, int)
-            or isinstance(value, bool)
-            or not 0 < value <= MAX_TASK_SECONDS
-        ):
+        if not _whole_seconds(value):
             raise EvaluationError(
                 RUNTIME, f"The {path_key} parameter references an invalid value: {path} == {value}"
             )
@@ -101,8 +105,16 @@ async def run_task(
     resource = state["Resource"]
     if data.jsonata and isinstance(resource, str) and resource.startswith("{%"):
         resource = await data.eval_jsonata(resource, "Resource")
-    timeout = await _seconds(data, state, "TimeoutSeconds", effective) or DEFAULT_TIMEOUT
+    timeout = await _seconds(data, state, "TimeoutSeconds", effective)
     heartbeat = await _seconds(data, state, "HeartbeatSeconds", effective)
+    if timeout is not None and heartbeat is not None and heartbeat >= timeout:
+        # As the definition's own literals are refused (the heartbeat would never lapse).
+        raise EvaluationError(
+            RUNTIME,
+            f"The HeartbeatSeconds value ({int(heartbeat)}) must be smaller than the "
+            f"TimeoutSeconds value ({int(timeout)})",
+        )
+    timeout = timeout or DEFAULT_TIMEOUT
     if resource.endswith(".waitForTaskToken"):
         token = frame.phase.setdefault("task_token", new_token())
         data.context["Task"] = {"Token": token}

@@ -14,8 +14,14 @@ EXPRESS_MAX_SECONDS = 300
 def execution_timeout(definition: Mapping[str, Any], row: Mapping[str, Any]) -> int | None:
     """Seconds the execution in ``row`` may run (None: no limit)."""
     timeout = definition.get("TimeoutSeconds")
-    own = timeout if isinstance(timeout, int) and not isinstance(timeout, bool) else None
-    own = own if own is not None and own > 0 else None
+    own: int | None = None
+    # A whole number, however JSON writes it: ``2.0`` is accepted at create time as 2.
+    if isinstance(timeout, int | float) and not isinstance(timeout, bool) and timeout > 0:
+        own = (
+            timeout
+            if isinstance(timeout, int)
+            else (int(timeout) if timeout.is_integer() else None)
+        )
     if row.get("type") == "EXPRESS":
         return EXPRESS_MAX_SECONDS if own is None else min(own, EXPRESS_MAX_SECONDS)
     return own

@@ -92,6 +92,7 @@ class LambdaApp:
         self.routes: list[tuple[str, re.Pattern[str], Handler]] = []
         fn, alias = rf"{_PREFIX}/(?P<fn>[^/]+)", r"(?P<alias>[^/]+)"
         streaming = r"/2021-11-15/functions/(?P<fn>[^/]+)/response-streaming-invocations/?"
+        invoke_config = r"/2019-09-25/functions/(?P<fn>[^/]+)/event-invoke-config"
         tags, concurrency = (
             r"/2017-03-31/tags/(?P<arn>[^/]+)/?",
             r"functions/(?P<fn>[^/]+)/concurrency/?",
@@ -123,6 +124,11 @@ class LambdaApp:
             ("GET", f"/2019-09-30/{concurrency}", self.get_concurrency),
             ("DELETE", f"/2017-10-31/{concurrency}", self.delete_concurrency),
             ("GET", r"/2016-08-19/account-settings/?", self.account_settings),
+            ("PUT", rf"{invoke_config}/?", self.put_event_invoke_config),
+            ("POST", rf"{invoke_config}/?", self.update_event_invoke_config),
+            ("GET", rf"{invoke_config}/?", self.get_event_invoke_config),
+            ("DELETE", rf"{invoke_config}/?", self.delete_event_invoke_config),
+            ("GET", rf"{invoke_config}/list/?", self.list_event_invoke_configs),
         ):
             self.routes.append((method, re.compile(f"^{pattern}$"), handler))
 
@@ -293,17 +299,40 @@ class LambdaApp:
         return Response(status_code=204)
 
     async def put_concurrency(self, call: Call) -> Response:
-        return _json(self.service.settings.put_concurrency(call.params["fn"], call.json()))
+        answer = self.service.settings.put_concurrency(call.params["fn"], call.json())
+        self.service.queue.wake(parse_function_name(call.params["fn"]).name)
+        return _json(answer)
 
     async def get_concurrency(self, call: Call) -> Response:
         return _json(self.service.settings.get_concurrency(call.params["fn"]))
 
     async def delete_concurrency(self, call: Call) -> Response:
         self.service.settings.delete_concurrency(call.params["fn"])
+        self.service.queue.wake(parse_function_name(call.params["fn"]).name)
         return Response(status_code=204)
 
     async def account_settings(self, call: Call) -> Response:
         return _json(self.service.settings.account_settings())
+
+    async def put_event_invoke_config(self, call: Call) -> Response:
+        configs = self.service.event_configs
+        return _json(configs.put(call.params["fn"], call.query("Qualifier"), call.json()))
+
+    async def update_event_invoke_config(self, call: Call) -> Response:
+        configs = self.service.event_configs
+        return _json(configs.update(call.params["fn"], call.query("Qualifier"), call.json()))
+
+    async def get_event_invoke_config(self, call: Call) -> Response:
+        return _json(self.service.event_configs.get(call.params["fn"], call.query("Qualifier")))
+
+    async def delete_event_invoke_config(self, call: Call) -> Response:
+        self.service.event_configs.delete(call.params["fn"], call.query("Qualifier"))
+        return Response(status_code=204)
+
+    async def list_event_invoke_configs(self, call: Call) -> Response:
+        configs = self.service.event_configs
+        marker, items = call.query("Marker") or "", call.query("MaxItems")
+        return _json(configs.list(call.params["fn"], marker, items))
 
     async def invoke(self, call: Call) -> Response:
         ref = parse_function_name(call.params["fn"], call.query("Qualifier"))
@@ -312,9 +341,10 @@ class LambdaApp:
         if kind == "DryRun":
             self.service.resolve(ref)
             return Response(status_code=204)
-        if kind == "Event":
-            self.service.invoke_event(ref, event)
-            return Response(status_code=202)
+        if kind == "Event":  # queued: its request id is the one the function sees
+            self.service.resolve(ref)
+            queued = self.service.queue.put(ref, event)
+            return Response(status_code=202, headers={"x-amzn-RequestId": queued.request_id})
         if kind != "RequestResponse":
             raise invalid(
                 f"Unsupported InvocationType '{kind}': use RequestResponse, Event or DryRun"

@@ -25,9 +25,12 @@ from montemap.engine.db import Database
 from montemap.engine.lambdas import FunctionRegistry
 from montemap.errors import StatesError
 from montemap.lambda_api import aliases, codezip, configs
+from montemap.lambda_api.async_queue import AsyncQueue
+from montemap.lambda_api.async_runs import AsyncRuns
 from montemap.lambda_api.codedirs import CodeDirs
 from montemap.lambda_api.codeurl import CodeUrls
 from montemap.lambda_api.errors import LambdaError, conflict, invalid, not_found, precondition
+from montemap.lambda_api.event_configs import EventInvokeConfigs
 from montemap.lambda_api.names import (
     LATEST,
     FunctionRef,
@@ -88,7 +91,11 @@ class LambdaService:
             server, data_dir / "lambda-run", data_dir / "logs" / "lambda", limit=concurrency
         )
         self._lock = asyncio.Lock()  # code and version changes, one at a time
-        self._events: set[asyncio.Task[tuple[Outcome, str]]] = set()
+        #: Asynchronous invocations (Event, S3 notifications), durable (async_queue.py),
+        #: with their event invoke configurations (retries, age, destinations).
+        self.event_configs = EventInvokeConfigs(self)
+        runs = AsyncRuns(self)
+        self.queue = AsyncQueue(db, runs.run, settings=self.event_configs.policy, done=runs.done)
         for name in builtins.functions:
             if self.store.get(name) is not None:
                 log.warning(
@@ -500,6 +507,7 @@ class LambdaService:
         wait: bool = False,
         client_context: str = "",
         nested: bool = False,
+        request_id: str | None = None,
     ) -> tuple[Outcome, str]:
         """Run the version ``ref`` names with ``event`` (JSON text); (outcome, executed version).
 
@@ -514,7 +522,7 @@ class LambdaService:
             picked = aliases.pick_version(alias) if alias is not None else config["Version"]
             if picked != config["Version"]:
                 config = self.resolve(FunctionRef(ref.name, picked))
-        request_id = str(uuid.uuid4())
+        request_id = request_id or str(uuid.uuid4())
         name, version = config["FunctionName"], config["Version"]
         if self.is_builtin(name):
             return await self._invoke_builtin(name, event, request_id), LATEST
@@ -542,11 +550,14 @@ class LambdaService:
                 call, runtime=stand_in.runtime, handler=stand_in.handler, code_dir=code_dir
             )
         async with self.settings.running(name, wait=wait):
-            with self.code_dirs.running(call.code_dir) as work_dir:
-                outcome = await self.runner.run(replace(call, work_dir=work_dir), lent=nested)
-            if version == LATEST:  # the code it ran may have been replaced meanwhile
-                await asyncio.to_thread(self.code_dirs.sweep, name)
-            return outcome, version
+            try:
+                with self.code_dirs.running(call.code_dir) as work_dir:
+                    outcome = await self.runner.run(replace(call, work_dir=work_dir), lent=nested)
+                if version == LATEST:  # the code it ran may have been replaced meanwhile
+                    await asyncio.to_thread(self.code_dirs.sweep, name)
+                return outcome, version
+            finally:  # its slot is free once this block is left: throttled events try again
+                self.queue.wake(name)
 
     async def _invoke_builtin(self, name: str, event: str, request_id: str) -> Outcome:
         context = {"function_name": name, "aws_request_id": request_id}
@@ -573,23 +584,12 @@ class LambdaService:
         return payload, error, version
 
     def invoke_event(self, ref: FunctionRef, event: str) -> None:
-        """Start an asynchronous invocation (``InvocationType: Event``); checks the name first."""
+        """Queue an asynchronous invocation (``InvocationType: Event``); checks the name first."""
         self.resolve(ref)
-        task = asyncio.ensure_future(self.invoke(ref, event, wait=True))
-        self._events.add(task)
-        task.add_done_callback(self._event_done)
-
-    def _event_done(self, task: asyncio.Task[Any]) -> None:
-        self._events.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            exc = task.exception()
-            log.warning("asynchronous invocation failed: %s", exc)
+        self.queue.put(ref, event)
 
     async def close(self) -> None:
-        for task in list(self._events):
-            task.cancel()
-        if self._events:
-            await asyncio.gather(*self._events, return_exceptions=True)
+        await self.queue.close()
 
 
 __all__ = ["LambdaError", "LambdaService"]

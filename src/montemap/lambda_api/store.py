@@ -3,7 +3,8 @@
 One row per (function, version): ``$LATEST`` and each published version,
 holding its configuration as a JSON document in the API's shape. Aliases
 have a table of their own, and so have the settings that belong to a function
-rather than to a version (its tags, its reserved concurrency). Tables are created with the database's own
+rather than to a version (its tags, its reserved concurrency), and the event invoke
+configurations of its versions and aliases. Tables are created with the database's own
 ``migrate`` and written in its (group-committed) transactions.
 """
 
@@ -45,6 +46,12 @@ CREATE TABLE IF NOT EXISTS lambda_policies (
     sid TEXT NOT NULL,
     statement TEXT NOT NULL,
     PRIMARY KEY (name, qualifier, sid)
+);
+CREATE TABLE IF NOT EXISTS lambda_event_configs (
+    name TEXT NOT NULL,
+    qualifier TEXT NOT NULL,
+    config TEXT NOT NULL,
+    PRIMARY KEY (name, qualifier)
 );
 """
 
@@ -104,13 +111,15 @@ class FunctionStore:
                 conn.execute("DELETE FROM lambda_counters WHERE name = ?", (name,))
                 conn.execute("DELETE FROM lambda_settings WHERE name = ?", (name,))
                 conn.execute("DELETE FROM lambda_policies WHERE name = ?", (name,))
+                conn.execute("DELETE FROM lambda_event_configs WHERE name = ?", (name,))
             else:
                 conn.execute(
                     "DELETE FROM lambda_functions WHERE name = ? AND version = ?", (name, version)
                 )
-                conn.execute(
-                    "DELETE FROM lambda_policies WHERE name = ? AND qualifier = ?", (name, version)
-                )
+                for table in ("lambda_policies", "lambda_event_configs"):
+                    conn.execute(
+                        f"DELETE FROM {table} WHERE name = ? AND qualifier = ?", (name, version)
+                    )
 
     def get_alias(self, name: str, alias: str) -> Config | None:
         row = self.db.query_one(
@@ -134,9 +143,8 @@ class FunctionStore:
     def delete_alias(self, name: str, alias: str) -> None:
         with self.db.transaction() as conn:
             conn.execute("DELETE FROM lambda_aliases WHERE name = ? AND alias = ?", (name, alias))
-            conn.execute(
-                "DELETE FROM lambda_policies WHERE name = ? AND qualifier = ?", (name, alias)
-            )
+            for table in ("lambda_policies", "lambda_event_configs"):
+                conn.execute(f"DELETE FROM {table} WHERE name = ? AND qualifier = ?", (name, alias))
 
     # ------------------------------------------------------------------ function settings
 
@@ -188,6 +196,36 @@ class FunctionStore:
             (name, qualifier, sid),
         )
         return bool(rows)
+
+    def event_config(self, name: str, qualifier: str) -> Config | None:
+        """The event invoke configuration of a function's version or alias (or None)."""
+        row = self.db.query_one(
+            "SELECT config FROM lambda_event_configs WHERE name = ? AND qualifier = ?",
+            (name, qualifier),
+        )
+        return None if row is None else _load(row["config"])
+
+    def put_event_config(self, name: str, qualifier: str, config: Config | None) -> None:
+        """Write (None: delete) the event invoke configuration of ``name:qualifier``."""
+        if config is None:
+            self.db.statement(
+                "DELETE FROM lambda_event_configs WHERE name = ? AND qualifier = ?",
+                (name, qualifier),
+            )
+            return
+        self.db.statement(
+            "INSERT INTO lambda_event_configs (name, qualifier, config) VALUES (?, ?, ?) "
+            "ON CONFLICT (name, qualifier) DO UPDATE SET config = excluded.config",
+            (name, qualifier, json.dumps(config)),
+        )
+
+    def event_configs(self, name: str) -> list[tuple[str, Config]]:
+        """(qualifier, configuration) of every event invoke configuration of ``name``."""
+        rows = self.db.query(
+            "SELECT qualifier, config FROM lambda_event_configs WHERE name = ? ORDER BY qualifier",
+            (name,),
+        )
+        return [(row["qualifier"], _load(row["config"])) for row in rows]
 
     def usage(self) -> tuple[int, int]:
         """(functions, bytes of code of all their versions)."""

@@ -82,6 +82,8 @@ class S3App:
                 elif request.query:  # no keys: only an expired presigned URL is refused
                     refuse_expired(request, datetime.now(UTC))
                 response = await self._serve(request, chunk_check)
+            if self.ctx.notifier is not None:
+                await self.ctx.notifier.settle()  # its events' queue rows are committed
         except S3Error as exc:
             response = error_response(exc, request_id, resource)
         except Exception:

@@ -10,10 +10,10 @@ from typing import BinaryIO, cast
 from montemap.s3api.body import Payload
 from montemap.s3api.conditions import check_copy_source, conditional_write
 from montemap.s3api.context import S3Context, meta_from_headers
+from montemap.s3api.copy_source import copy_source
 from montemap.s3api.encryption import answer_encryption
 from montemap.s3api.errors import S3Error
 from montemap.s3api.listing import encoder
-from montemap.s3api.objects import copy_source
 from montemap.s3api.request import S3Request
 from montemap.s3api.response import S3Response, xml_response
 from montemap.s3api.xmlio import document, el, object_time, parse, text

@@ -8,9 +8,13 @@ key of DeleteObjects (``ObjectRemoved:Delete``), PutObjectTagging and DeleteObje
 (``ObjectAcl:Put``), every rule of the bucket whose event types and key filter match
 sends one event message (S3's structure, version 2.1, 2.3 for tagging and ACL events:
 the key URL-encoded, ``size`` for created objects, ``eTag``, a ``sequencer``) to its
-function as an asynchronous invocation, as S3 does. Delivery is in memory: an event
-whose object was acknowledged just before the server died is not sent after the
-restart. Writes made inside the server (a state machine's ``aws-sdk:s3`` tasks, a
+function as an asynchronous invocation, as S3 does. The invocation is queued durably
+(``montemap.lambda_api.async_queue``) once the write is done, and the write is answered
+only once the queue's row is committed (:meth:`Notifier.settle`): an event of a write
+answered 200 is delivered, after a restart if the server was killed first, at least
+once. A server killed between the write and that commit has written the object but
+answered nothing (the client sees its request fail and may send it again); the event
+of that write is not sent. Writes made inside the server (a state machine's ``aws-sdk:s3`` tasks, a
 Distributed Map's ResultWriter) do not pass through the S3 API and send no event.
 
 The assembly gives :class:`Notifier` its two ways to reach Lambda (``deliver`` and
@@ -22,8 +26,10 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 
+from montemap.errors import ApiError, MontemapError
 from montemap.s3api.errors import S3Error
 from montemap.s3api.xmlio import iso_time
 from montemap.storage import ObjectStore, ObjectStoreError
@@ -36,6 +42,9 @@ __all__ = ["Notifier"]
 
 #: Sends one event message (JSON text) to the function an ARN names.
 Deliver = Callable[[str, str], None]
+
+#: Whether the current request queued an event (its answer waits for the commit).
+_QUEUED: ContextVar[bool] = ContextVar("montemap_s3_event_queued", default=False)
 
 
 def _version(event_name: str) -> str:
@@ -55,8 +64,11 @@ class Notifier:
         deliver: Deliver,
         function_exists: Callable[[str], bool],
         clock: Callable[[], float] = time.time,
+        committed: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.records = records_for(store)
+        #: Returns once what ``deliver`` wrote is committed (the server's database).
+        self.committed = committed
         self.region = region
         self.deliver = deliver
         self.function_exists = function_exists
@@ -105,7 +117,8 @@ class Notifier:
             message = self._message(rule, event_name, bucket, key, request_id, source_ip, obj)
             try:
                 self.deliver(rule.function_arn, json.dumps(message))
-            except Exception as exc:  # a function deleted since: S3 drops the event too
+                _QUEUED.set(True)
+            except ApiError as exc:  # a function deleted since: S3 drops the event too
                 log.warning(
                     "S3 event %s of s3://%s/%s not sent to %s: %s",
                     event_name,
@@ -114,6 +127,19 @@ class Notifier:
                     rule.function_arn,
                     exc,
                 )
+            except MontemapError as exc:  # not queued (the database cannot commit)
+                raise S3Error(
+                    "InternalError",
+                    f"s3://{bucket}/{key} was written but its event {event_name} could not "
+                    f"be queued for {rule.function_arn}: {exc}",
+                ) from None
+
+    async def settle(self) -> None:
+        """Return once the events this request queued are committed (await before
+        answering it; at once when it queued none)."""
+        if _QUEUED.get() and self.committed is not None:
+            _QUEUED.set(False)
+            await self.committed()
 
     def _message(
         self,

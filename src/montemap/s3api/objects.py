@@ -9,7 +9,6 @@ import zlib
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
 from typing import BinaryIO
-from urllib.parse import unquote
 
 from montemap.s3api.body import Payload
 from montemap.s3api.conditions import (
@@ -30,6 +29,7 @@ from montemap.s3api.context import (
     S3Context,
     meta_from_headers,
 )
+from montemap.s3api.copy_source import copy_source
 from montemap.s3api.encryption import RECORDED, answer_encryption, encryption_headers
 from montemap.s3api.errors import S3Error
 from montemap.s3api.request import S3Request
@@ -166,25 +166,6 @@ _SELF_COPY_CHANGES = (
     "x-amz-server-side-encryption-aws-kms-key-id",
     "x-amz-server-side-encryption-customer-algorithm",
 )
-
-
-def copy_source(header: str) -> tuple[str, str]:
-    """``(bucket, key)`` of an ``x-amz-copy-source`` (``[/]bucket/key``, URL-encoded, with
-    ``?versionId=null`` at most: objects here have no other version)."""
-    path, _, version = header.partition("?versionId=")
-    if version and unquote(version) != "null":
-        raise S3Error(
-            "InvalidArgument",
-            f"Invalid version id specified: {unquote(version)!r} (objects here have only the "
-            "'null' version)",
-        )
-    source = unquote(path).lstrip("/")
-    bucket, _, key = source.partition("/")
-    if not bucket or not key:
-        raise S3Error(
-            "InvalidArgument", f"Copy Source must mention the source bucket and key: {header!r}"
-        )
-    return bucket, key
 
 
 async def copy_object(ctx: S3Context, req: S3Request) -> S3Response:

@@ -22,6 +22,7 @@ import os
 import sys
 from typing import Any, cast
 
+from montemap import option_types
 from montemap.worker import logs, poll_ahead
 from montemap.worker.errors import WorkerError
 from montemap.worker.execution import Handler
@@ -53,6 +54,10 @@ def load_handler(spec: str) -> Handler:
 
 
 def _seconds(text: str) -> float:
+    if not option_types.is_decimal_text(text):  # ``float`` also reads ``inf``, ``1_0``, ``١``
+        raise argparse.ArgumentTypeError(
+            f"{option_types.shown(text)} is not a number of seconds (ASCII digits 0-9)"
+        )
     try:
         return poll_ahead.seconds_value(text)
     except ValueError as exc:
@@ -60,13 +65,11 @@ def _seconds(text: str) -> float:
 
 
 def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
+    value = option_types.integer(text)
     if not 1 <= value <= MAX_CONCURRENCY:
         raise argparse.ArgumentTypeError(
-            f"{text!r} must be from 1 to {MAX_CONCURRENCY} (the pollers one activity takes)"
+            f"{option_types.shown(text)} must be from 1 to {MAX_CONCURRENCY} "
+            "(the pollers one activity takes)"
         )
     return value
 

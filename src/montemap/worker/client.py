@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
+from montemap import signing_keys as keys
 from montemap.worker import sfn_config
 from montemap.worker.backoff import Backoff
 from montemap.worker.context import task_id
@@ -105,13 +106,32 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, (BotoConnectionError, HTTPClientError))
 
 
-def describe_api_error(exc: BaseException) -> str:
-    """A one-line description of a failed call, for logs and errors."""
+def describe_api_error(exc: BaseException, client: object = None) -> str:
+    """A one-line description of a failed call, for logs and errors; a refused key or
+    signature (with ``client``, the client that sent it) says which key and what to set."""
     code = error_code(exc)
     if code is not None and isinstance(exc, ClientError):
+        signer = sfn_config.signer(credentials_of(client))
+        explained = keys.refusal(code, signer, "the endpoint")
+        if explained is not None:
+            return f"{code}: {explained}"
         message = exc.response.get("Error", {}).get("Message", "")
-        return f"{code}: {message}" if message else code
-    return f"{type(exc).__name__}: {exc}"
+        return f"{code}: {_first_line(message)}" if message else code
+    return f"{type(exc).__name__}: {_first_line(str(exc))}"
+
+
+def _first_line(text: str) -> str:
+    """The first line of ``text`` (a server's message may go on with a canonical request)."""
+    first, _, rest = text.strip().partition("\n")
+    return first.rstrip() + (" ..." if rest.strip() else "")
+
+
+def credentials_of(client: object) -> sfn_config.CredentialSource | None:
+    """What ``client`` (the worker's own, or a boto3 client) signs with; None if unknown."""
+    found = getattr(client, "credentials", None)  # SfnHttpClient
+    if found is None:  # a boto3 client
+        found = getattr(getattr(client, "_request_signer", None), "_credentials", None)
+    return found if hasattr(found, "get_frozen_credentials") else None
 
 
 def make_client(
@@ -159,11 +179,18 @@ def boto3_client(
         max_pool_connections=max_connections,
         tcp_keepalive=True,
     )
+    # Keys found without botocore's chain (the environment's, the built-in pair) are
+    # handed over; else boto3's session finds the same ones again, and refreshes them.
+    static = resolved.credentials
+    frozen = static.frozen if isinstance(static, sfn_config.StaticCredentials) else None
     client: StepFunctionsCalls = boto3.session.Session().client(
         "stepfunctions",
         region_name=resolved.region,
         endpoint_url=resolved.endpoint_url,
         config=config,
+        aws_access_key_id=frozen.access_key if frozen else None,
+        aws_secret_access_key=frozen.secret_key if frozen else None,
+        aws_session_token=frozen.token if frozen else None,
     )
     return client
 

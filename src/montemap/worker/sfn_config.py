@@ -10,8 +10,13 @@ Resolved once, when the client is made, the way boto3 resolves them:
 * the region: the one given, else botocore's (``AWS_DEFAULT_REGION``, then
   the config file);
 * the credentials: botocore's credential chain (environment, shared files,
-  SSO, container credentials on ECS/Fargate, instance roles...). Refreshable
-  credentials keep refreshing: the client asks for frozen ones per request.
+  SSO, container credentials on ECS/Fargate, instance roles...), else
+  montemap's built-in pair (:mod:`montemap.signing_keys`), which a keyless
+  loopback server accepts, as ``montemap run --server`` and ``deploy`` sign.
+  Refreshable credentials keep refreshing: the client asks for frozen ones per
+  request. A configuration botocore cannot read (an ``AWS_PROFILE`` naming no
+  profile, half a key pair) is a :class:`~montemap.worker.errors.WorkerError`
+  saying so in one line.
 
 :func:`proxy_for` says whether the endpoint is to be reached through an HTTP
 proxy (``HTTPS_PROXY``, ``HTTP_PROXY``, ``NO_PROXY``, as botocore decides), and
@@ -33,8 +38,10 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Protocol
 
-from botocore.exceptions import NoRegionError
+from botocore.exceptions import BotoCoreError, NoRegionError
 
+from montemap import signing_keys as keys
+from montemap.worker.errors import WorkerError
 from montemap.worker.sfn_signing import FrozenCredentials
 
 if TYPE_CHECKING:
@@ -53,9 +60,11 @@ class CredentialSource(Protocol):
 
 @dataclass(frozen=True)
 class StaticCredentials:
-    """Keys that never change (from the environment)."""
+    """Keys that never change (from the environment, or the built-in pair)."""
 
     frozen: FrozenCredentials
+    #: Where they came from, in botocore's words (``Credentials.method``), or "builtin".
+    method: str = "env"
 
     def get_frozen_credentials(self) -> FrozenCredentials:
         return self.frozen
@@ -68,6 +77,12 @@ class Resolved:
     endpoint_url: str
     region: str
     credentials: CredentialSource | None
+
+
+#: What a worker signs with where botocore's chain finds no credentials.
+BUILTIN = StaticCredentials(
+    FrozenCredentials(keys.BUILTIN_ACCESS_KEY_ID, keys.BUILTIN_SECRET_ACCESS_KEY), "builtin"
+)
 
 
 def env_credentials(environ: Mapping[str, str]) -> StaticCredentials | None:
@@ -184,16 +199,33 @@ def resolve(*, endpoint_url: str | None, region: str | None) -> Resolved:
     credentials: CredentialSource | None = env_credentials(os.environ)
     if endpoint_url and region and credentials is not None:
         return Resolved(endpoint_url, region, credentials)
-    session = _session()
-    region = region or session.get_config_variable("region")
-    if not region:
-        raise NoRegionError()
-    if credentials is None:
-        credentials = session.get_credentials()
-    if not endpoint_url:
-        endpoint_url = _configured_endpoint(session) or regional_endpoint(
-            region,
-            fips=bool(session.get_config_variable("use_fips_endpoint")),
-            dualstack=bool(session.get_config_variable("use_dualstack_endpoint")),
-        )
+    try:
+        session = _session()
+        region = region or session.get_config_variable("region")
+        if not region:
+            raise NoRegionError()
+        if credentials is None:
+            credentials = session.get_credentials() or BUILTIN
+        if not endpoint_url:
+            endpoint_url = _configured_endpoint(session) or regional_endpoint(
+                region,
+                fips=bool(session.get_config_variable("use_fips_endpoint")),
+                dualstack=bool(session.get_config_variable("use_dualstack_endpoint")),
+            )
+    except NoRegionError:
+        raise
+    except BotoCoreError as exc:  # AWS_PROFILE names no profile, half a key pair...
+        raise WorkerError(f"cannot read your AWS credentials or configuration: {exc}") from None
     return Resolved(endpoint_url, region, credentials)
+
+
+def signer(credentials: CredentialSource | None) -> str:
+    """Who ``credentials`` sign as, for a message (:func:`montemap.signing_keys.describe`)."""
+    try:
+        frozen = credentials.get_frozen_credentials() if credentials is not None else None
+    except Exception:  # a refresh that fails now: the key id is not worth a traceback
+        frozen = None
+    key_id = str(getattr(frozen, "access_key", "") or "")
+    if not key_id:
+        return "no key"
+    return keys.describe(key_id, str(getattr(credentials, "method", "") or ""))

@@ -407,7 +407,7 @@ class Worker:
         self.log.error(
             "cannot poll %s: %s",
             self.activity_arn,
-            describe_api_error(exc),
+            describe_api_error(exc, self.api.client),
             extra={"worker": self.worker_name},
         )
         self.request_shutdown("fatal error")

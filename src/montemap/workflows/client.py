@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import threading
 import time
 import urllib.request
@@ -66,23 +65,16 @@ class Clients:
     ecs: Any
 
     @classmethod
-    def for_endpoint(cls, endpoint: str) -> Clients:
+    def for_endpoint(cls, endpoint: str, *, own_server: bool = False) -> Clients:
+        """Clients signing as the AWS CLI would (:mod:`montemap.workflows.signing`);
+        ``own_server``: for an embedded server, with the built-in pair."""
         # boto3 here, not at the top: ``montemap run`` starts its function process and
         # its server before it needs a client (the import is ~0.15 s of CPU)
-        import boto3
         from botocore.config import Config
 
-        if os.environ.get("AWS_ACCESS_KEY_ID") and os.environ.get("AWS_SECRET_ACCESS_KEY"):
-            # a server with credentials: sign with the keys the user configured
-            session = boto3.session.Session(
-                region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
-            )
-        else:  # a loopback server accepts any signature
-            session = boto3.session.Session(
-                aws_access_key_id="montemap",
-                aws_secret_access_key="montemap-local-secret",
-                region_name="us-east-1",
-            )
+        from montemap.workflows import signing
+
+        session = signing.session(own_server=own_server)
         config = Config(retries={"total_max_attempts": 3, "mode": "standard"}, read_timeout=70)
         return cls(
             endpoint=endpoint,

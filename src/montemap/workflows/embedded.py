@@ -65,7 +65,12 @@ class EmbeddedServer:
             log_level="warning",
             shutdown_timeout=2,
         )
-        self.server = PromptServer(config, on_shutdown=self.montemap.engine.activities.end_polls)
+        # Its worker tasks stop first, while it answers them (their results are kept).
+        self.server = PromptServer(
+            config,
+            on_shutdown=self.montemap.engine.activities.end_polls,
+            stop_tasks=self.montemap.services.close,
+        )
         self._closing = threading.Lock()  # held by whoever closes the server's parts
         self._close_error: BaseException | None = None
         # uvicorn installs signal handlers only in the main thread: Ctrl-C stays ours.

@@ -25,18 +25,19 @@ import resource
 import signal
 import sys
 import time
-import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext, suppress
 from pathlib import Path
 from typing import Any
 
-from montemap.credit import page_cache
+from montemap import option_types
+from montemap.credit import page_cache, run_options
 from montemap.credit.provenance import ProvenanceError, read_provenance
+from montemap.credit.shock_list import ShockListError, parse_shock_list
 from montemap.datadir_lock import DataDirLock
 from montemap.errors import MontemapError
 from montemap.storage.data_dirs import refuse_foreign_directory
-from montemap.workflows import bindings, pricing
+from montemap.workflows import bindings, pricing, signing
 from montemap.workflows.client import Clients, RunSpec, WorkersCrashing, WorkflowClient
 from montemap.workflows.data_dir_default import DATA_DIR_HELP, default_data_dir
 from montemap.workflows.prestart import FUNCTION_MODULES, start_function_forkserver
@@ -47,8 +48,6 @@ DEFAULT_LOANS = 500_000
 TASK_DEFINITIONS = {"small": (256, 512), "large": (512, 1024)}
 #: The largest ``--workers``: ECS's "Tasks per service" quota (``montemap.ecs.limits``).
 MAX_WORKERS = 5_000
-#: The largest rate shock the workers accept, in basis points (``montemap.credit.params``).
-MAX_SHOCK_BP = 5_000
 #: An execution name the reduction accepts as a run folder's name
 #: (``montemap.workflows.functions``).
 #: Signals that stop the execution and scale the workers in before ``run`` exits (with
@@ -77,7 +76,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--data-dir", metavar="DIR", default=default_data_dir(), help=DATA_DIR_HELP)
     p.add_argument(
         "--loans",
-        type=int,
+        type=option_types.integer,
         metavar="N",
         help=f"loans to generate into an empty data directory (default {DEFAULT_LOANS:,}); "
         "with a portfolio there, must match it",
@@ -89,14 +88,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     p.add_argument(
         "--portfolio-seed",
-        type=int,
+        type=option_types.integer,
         metavar="SEED",
         help="seed to generate the portfolio with (default: --seed); "
         "with a portfolio there, must match it",
     )
     p.add_argument(
         "--workers",
-        type=int,
+        type=option_types.integer,
         metavar="N",
         default=0,
         help="worker tasks (default: enough to fill this machine's cores)",
@@ -107,29 +106,21 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default="small",
         help="worker size: small (0.25 vCPU, 0.5 GB, default) or large (0.5 vCPU, 1 GB)",
     )
+    run_options.add_shocks_and_paths(p)
+    run_options.add_seed_date_and_batch(p)
     p.add_argument(
-        "--shocks",
-        metavar="BP,BP,...",
-        default="0,100,200,300",
-        help="rate shocks in basis points (default %(default)s)",
-    )
-    p.add_argument(
-        "--paths",
-        type=int,
+        "--partitions",
+        type=option_types.integer,
         metavar="N",
-        default=1000,
-        help="Monte Carlo paths per scenario (default %(default)s)",
-    )
-    p.add_argument("--seed", type=int, default=0, help="simulation seed (default 0)")
-    p.add_argument("--as-of", metavar="YYYY-MM-DD", help="analysis date (default: today, UTC)")
-    p.add_argument(
-        "--batch-size", type=int, metavar="N", default=400, help="loans per batch (default 400)"
+        default=2,
+        help="inventory partitions (default 2)",
     )
     p.add_argument(
-        "--partitions", type=int, metavar="N", default=2, help="inventory partitions (default 2)"
-    )
-    p.add_argument(
-        "--sample-every", type=int, metavar="N", default=1, help="keep 1 loan in N (default 1)"
+        "--sample-every",
+        type=option_types.integer,
+        metavar="N",
+        default=1,
+        help="keep 1 loan in N (default 1)",
     )
     p.add_argument("--name", help="execution name (default: run-<timestamp>)")
     p.add_argument("--server", metavar="URL", help="use a running montemap server")
@@ -149,14 +140,14 @@ def _price_options(p: argparse.ArgumentParser) -> None:
     """The prices ``run`` estimates its cost with."""
     p.add_argument(
         "--price-vcpu-hour",
-        type=float,
+        type=option_types.ranged_number,
         metavar="USD",
         default=pricing.SPOT_VCPU_HOUR,
         help="Fargate Spot price of a vCPU-hour (default %(default)s)",
     )
     p.add_argument(
         "--price-gb-hour",
-        type=float,
+        type=option_types.ranged_number,
         metavar="USD",
         default=pricing.SPOT_GB_HOUR,
         help="Fargate Spot price of a GB-hour (default %(default)s)",
@@ -166,18 +157,10 @@ def _price_options(p: argparse.ArgumentParser) -> None:
 def _check(args: argparse.Namespace) -> RunSpec:
     problems = _option_problems(args)
     try:
-        shocks = [int(s) for s in args.shocks.split(",") if s.strip()]
-        if not shocks or len(set(shocks)) != len(shocks):
-            raise ValueError
-    except ValueError:
-        problems.append(f"--shocks {args.shocks!r} must be distinct integers, e.g. 0,100,200")
+        shocks = list(parse_shock_list("--shocks", args.shocks))
+    except ShockListError as exc:
+        problems.append(str(exc))
         shocks = []
-    outside = [s for s in shocks if not -MAX_SHOCK_BP <= s <= MAX_SHOCK_BP]
-    if outside:
-        problems.append(
-            f"--shocks must be from -{MAX_SHOCK_BP} to {MAX_SHOCK_BP} basis points, got "
-            + ",".join(str(s) for s in outside)
-        )
     as_of = args.as_of or dt.datetime.now(dt.UTC).date().isoformat()
     try:
         if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", as_of):
@@ -233,7 +216,7 @@ def _option_problems(args: argparse.Namespace) -> list[str]:
     ):
         if not (math.isfinite(price) and price >= 0):
             problems.append(f"{option} must be a price of at least 0 (USD per hour), got {price}")
-    if args.server is not None and not _is_server_url(args.server):
+    if args.server is not None and not signing.is_server_url(args.server):
         problems.append(
             f"--server {args.server!r} must be the server's http:// or https:// URL, "
             "e.g. http://127.0.0.1:8083"
@@ -244,15 +227,6 @@ def _option_problems(args: argparse.Namespace) -> list[str]:
             "starting with a letter or digit"
         )
     return problems
-
-
-def _is_server_url(url: str) -> bool:
-    try:
-        parts = urllib.parse.urlsplit(url)
-        parts.port  # noqa: B018 (raises on a port that is not a number)
-    except ValueError:
-        return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def ensure_portfolio(
@@ -447,7 +421,7 @@ def _run(args: argparse.Namespace, spec: RunSpec, data_dir: Path, lock: DataDirL
     try:  # from here on, a stop signal (or any error) stops the embedded server
         if embedded is not None:
             embedded.start()
-        client = WorkflowClient(Clients.for_endpoint(url))
+        client = WorkflowClient(Clients.for_endpoint(url, own_server=embedded is not None))
         _install(client, url)
         _stop_leftovers(client, url, embedded=embedded is not None)
         client.use_task_definition(spec.task_definition)
@@ -569,9 +543,10 @@ def _answers_of(url: str) -> Iterator[None]:
         if message.startswith("<") or not message:
             message = "not a Step Functions answer: is this a montemap server?"
         code = error.get("Code") or "?"
+        hint = signing.refusal(code)
         raise RunError(
             f"the server at {url} refused {exc.operation_name} (HTTP {status}, {code}): "
-            f"{message.splitlines()[0][:300]}"
+            + (hint or message.splitlines()[0][:300])
         ) from None
     except BotoCoreError as exc:
         raise RunError(f"lost the montemap server at {url}: {exc}") from None
