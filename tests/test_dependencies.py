@@ -66,7 +66,9 @@ ALLOWED: dict[str, frozenset[str]] = {
     ),
     "aws": frozenset({"asl", "assembly", "storage", "worker", "ecs.taskdefs", "workflows"}),
     # The server's and its workers' MONTEMAP_* settings, checked together at start.
-    "environment": frozenset({"asl", "ecs.warm_tasks", "engine", "worker.poll_ahead"}),
+    "environment": frozenset(
+        {"asl", "cloudformation.wiring", "ecs.warm_tasks", "engine", "worker.poll_ahead"}
+    ),
     "cli": frozenset(),
     "__init__": frozenset(),
 }

@@ -1,13 +1,13 @@
 """The ``MONTEMAP_*`` variables a server and its worker tasks read, checked at once.
 
 A server reads some of its settings from its environment (the commit delay, the start-up
-check's budget, JSONata's limits, warm task starts) and its worker tasks inherit that
-environment (the worker's poll-ahead). Each was refused only where it was first read:
+check's budget, JSONata's limits, warm task starts, the custom resource timeout) and its
+worker tasks inherit that environment (the worker's poll-ahead). Each was refused only where it was first read:
 some after the database file had been created, the worker's only by every task it
 started, which exited at once and was replaced, while ``montemap run`` waited. The
 server (:class:`montemap.assembly.Montemap`) and ``montemap run`` (before it generates a
 portfolio) now call :func:`check_environment` first: every bad value is named in one
-error, before anything is created or started.
+error, before anything is created or started. Numbers are plain ASCII numbers only.
 """
 
 from __future__ import annotations
@@ -29,12 +29,21 @@ class SettingsError(MontemapError):
     """One or more ``MONTEMAP_*`` variables hold values montemap cannot use."""
 
 
-#: The readers that raise a :class:`MontemapError` naming their variable.
+def _custom_resource_timeout(env: Mapping[str, str]) -> float:
+    # imported here: the CloudFormation service (and Starlette) only when a server starts
+    from montemap.cloudformation.wiring import custom_resource_timeout
+
+    return custom_resource_timeout(env)
+
+
+#: The readers that raise a :class:`MontemapError` naming their variable. Each takes
+#: plain ASCII numbers only (``float`` and ``int`` also read ``1_0``, ``١٠٠``, ``nan``).
 _READERS: tuple[Callable[[Mapping[str, str]], object], ...] = (
     group_delay,
     check_budget,
     limits_from_env,
     poll_ahead_setting,
+    _custom_resource_timeout,
 )
 
 

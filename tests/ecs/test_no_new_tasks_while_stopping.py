@@ -10,6 +10,7 @@ import json
 import signal
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,16 +22,26 @@ pytestmark = pytest.mark.timeout(60)
 
 ROLE = "arn:aws:iam::123456789012:role/r"
 #: A task that ignores SIGTERM: it keeps the server in its stop grace until a second signal.
-STUBBORN = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(120)"
+#: It says so in the file its argument names once the signal is ignored (on a loaded
+#: machine a SIGTERM sent before that would end it, and the server's stop with it).
+STUBBORN = (
+    "import pathlib, signal, sys, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+    "pathlib.Path(sys.argv[1]).write_text('ready'); time.sleep(120)"
+)
 
 
-def _stopping_server(server: MontemapServer) -> Any:
-    """``server`` told to stop while its one service task ignores SIGTERM; its ECS client."""
+def _stopping_server(server: MontemapServer, ready: Path) -> Any:
+    """``server`` told to stop while its one service task ignores SIGTERM (the task writes
+    ``ready`` once it does); its ECS client."""
     ecs = server.client("ecs")
     ecs.register_task_definition(
         family="stubborn",
         containerDefinitions=[
-            {"name": "main", "image": "montemap", "command": [sys.executable, "-c", STUBBORN]}
+            {
+                "name": "main",
+                "image": "montemap",
+                "command": [sys.executable, "-c", STUBBORN, str(ready)],
+            }
         ],
     )
     ecs.create_service(
@@ -48,6 +59,7 @@ def _stopping_server(server: MontemapServer) -> Any:
         return check
 
     eventually(task_status("RUNNING"), timeout=20, what="the service's task to run")
+    eventually(ready.exists, timeout=20, what="the task to ignore SIGTERM")
     proc = server.proc
     assert proc is not None
     proc.send_signal(signal.SIGTERM)
@@ -57,9 +69,10 @@ def _stopping_server(server: MontemapServer) -> Any:
 
 def test_run_task_and_scale_out_are_refused_while_the_server_stops_its_tasks(
     server_factory: Callable[..., MontemapServer],
+    tmp_path: Path,
 ) -> None:
     server = server_factory(extra_args=["--no-cgroups"])
-    ecs = _stopping_server(server)
+    ecs = _stopping_server(server, tmp_path / "ready")
     with pytest.raises(ClientError) as refused:
         ecs.run_task(cluster="default", taskDefinition="stubborn")
     error = refused.value.response["Error"]
@@ -87,6 +100,7 @@ def test_run_task_and_scale_out_are_refused_while_the_server_stops_its_tasks(
 
 def test_a_workflow_scaling_out_while_the_server_stops_goes_on_after_the_restart(
     server_factory: Callable[..., MontemapServer],
+    tmp_path: Path,
 ) -> None:
     server = server_factory(extra_args=["--no-cgroups"])
     sfn = server.client()
@@ -108,7 +122,7 @@ def test_a_workflow_scaling_out_while_the_server_stops_goes_on_after_the_restart
     machine = sfn.create_state_machine(
         name="scale", definition=json.dumps(definition), roleArn=ROLE
     )["stateMachineArn"]
-    _stopping_server(server)
+    _stopping_server(server, tmp_path / "ready")
     execution = sfn.start_execution(stateMachineArn=machine)["executionArn"]
 
     def scheduled() -> bool:

@@ -117,6 +117,15 @@ _SERVER = textwrap.dedent(
 )
 
 
+def _in_setpriv(pid: int) -> bool:
+    """Whether ``pid`` is still util-linux's ``setpriv``, before it execs the task."""
+    try:
+        argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0", 1)[0]
+    except OSError:
+        return False
+    return Path(argv0.decode(errors="replace")).name == "setpriv"
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
 @pytest.mark.parametrize("setpriv", [True, False], ids=["setpriv", "no-setpriv-on-path"])
 def test_tasks_die_with_a_server_killed_outright(tmp_path: Path, setpriv: bool) -> None:
@@ -136,6 +145,9 @@ def test_tasks_die_with_a_server_killed_outright(tmp_path: Path, setpriv: bool) 
         assert server.stdout is not None
         pids = json.loads(server.stdout.readline())
         assert len(pids) == 2 and all(alive(p) for p in pids)
+        # setpriv sets the parent-death signal after its own start, then execs the task:
+        # a server killed before that (a loaded machine) would leave the task behind
+        eventually(lambda: not any(_in_setpriv(p) for p in pids), timeout=30, what="exec'd")
         os.kill(server.pid, signal.SIGKILL)
         server.wait(timeout=30)
         eventually(lambda: not any(alive(p) for p in pids), timeout=30, what="tasks gone")

@@ -1,6 +1,6 @@
-"""Throttled asynchronous invocations: Lambda keeps a throttled event (no free slot,
-reserved concurrency 0) and tries it again after a backoff until its maximum age; a
-throttle is not an attempt."""
+"""Throttled asynchronous invocations: Lambda keeps a throttled event (no free slot)
+and tries it again after a backoff until its maximum age; a throttle is not an attempt.
+With reserved concurrency 0 the event goes to the on-failure destination at once."""
 
 from __future__ import annotations
 
@@ -103,36 +103,45 @@ def test_a_wake_cuts_a_throttle_backoff_short(tmp_path: Path) -> None:
     asyncio.run(scenario())
 
 
-def test_reserved_concurrency_0_keeps_the_event_until_it_is_lifted(
+DESTINATION = """
+import json
+def handler(event, context):
+    with open(event["requestPayload"]["out"] + ".record", "w") as f:
+        json.dump(event, f)
+"""
+
+
+def test_reserved_concurrency_0_sends_the_event_to_the_on_failure_destination_at_once(
     lambda_server: MontemapServer, lambda_client: Any, tmp_path: Path
 ) -> None:
-    """Lambda retries a throttled asynchronous invocation for up to six hours: with
-    reserved concurrency 0 the event stays queued (unrun), and runs once the
-    reservation is removed."""
+    """Lambda's documented behaviour: with reserved concurrency 0, new events of an
+    asynchronously invoked function go to its on-failure destination without retries
+    (condition ``ZeroReservedConcurrency``); they are not kept for when it is lifted.
+    An ordinary throttle (slots busy) is tried again (the tests above)."""
     out = tmp_path / "ran"
     create(lambda_client, "thr-zero", {"index.py": "def handler(e, c):\n    open(e['out'], 'w')\n"})
+    create(lambda_client, "thr-zero-dest", {"index.py": DESTINATION})
+    dest = lambda_client.get_function(FunctionName="thr-zero-dest")["Configuration"]
+    lambda_client.put_function_event_invoke_config(
+        FunctionName="thr-zero",
+        DestinationConfig={"OnFailure": {"Destination": dest["FunctionArn"]}},
+    )
     lambda_client.put_function_concurrency(FunctionName="thr-zero", ReservedConcurrentExecutions=0)
     payload = json.dumps({"out": str(out)}).encode()
     lambda_client.invoke(FunctionName="thr-zero", InvocationType="Event", Payload=payload)
+    record_path = tmp_path / "ran.record"
+    eventually(lambda: record_path.exists() or None, timeout=10, what="the failure record")
+    record = json.loads(record_path.read_text())
+    context = record["requestContext"]
+    assert context["condition"] == "ZeroReservedConcurrency"
+    assert context["functionArn"].endswith(":function:thr-zero:$LATEST")
+    assert record["requestPayload"] == {"out": str(out)}
+    assert "responseContext" not in record  # it never ran
     reader = sqlite3.connect(lambda_server.data_dir / "montemap.db")
     try:
-
-        def queued() -> int:
-            (n,) = reader.execute(
-                "SELECT COUNT(*) FROM lambda_async_queue WHERE name = 'thr-zero'"
-            ).fetchone()
-            return int(n)
-
-        log = lambda_server.log_path
-        eventually(
-            lambda: "of thr-zero throttled" in log.read_text() or None,
-            timeout=10,
-            what="the first attempt was throttled",
-        )
-        assert queued() == 1 and not out.exists()  # kept, not dropped
-        lambda_client.delete_function_concurrency(FunctionName="thr-zero")
-        eventually(lambda: out.exists() or None, timeout=10, what="the event ran")
-        eventually(lambda: queued() == 0 or None, timeout=10, what="the row is gone")
+        (n,) = reader.execute(
+            "SELECT COUNT(*) FROM lambda_async_queue WHERE name = 'thr-zero'"
+        ).fetchone()
     finally:
         reader.close()
-    assert "dropped" not in log.read_text()
+    assert n == 0 and not out.exists()  # given up, not kept for later

@@ -144,7 +144,10 @@ class Dispatcher:
                 await self.authenticator(request, body)
             target = request.headers.get("x-amz-target", "")
             if target in PROCESS_STARTING_TARGETS:
-                may_start_processes(request.scope)
+                try:
+                    may_start_processes(request.scope)
+                except ApiError as refused:  # in ECS's shape, not Step Functions'
+                    return refusal(request.scope, refused)
             for prefix, endpoint in self.services.items():
                 if target.startswith(prefix):
                     return await endpoint(request, body)

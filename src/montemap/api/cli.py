@@ -37,7 +37,7 @@ from montemap.api.httpserver import (
     server_config,
 )
 from montemap.arns import DEFAULT_ACCOUNT, DEFAULT_REGION
-from montemap.ecs.capacity import Capacity
+from montemap.ecs.capacity import MAX_CPU_UNITS, MAX_MEMORY_MIB, MAX_TASKS, Capacity
 from montemap.errors import MontemapError
 
 DESCRIPTION = (
@@ -144,13 +144,13 @@ def worker_capacity(args: argparse.Namespace) -> Capacity:
     """The host capacity for worker tasks the options ask for (the machine's by default)."""
     if args.worker_stop_grace < 0:
         raise ServerConfigError("--worker-stop-grace must not be negative")
-    for option, value in (
-        ("--capacity-cpu", args.capacity_cpu),
-        ("--capacity-memory", args.capacity_memory),
-        ("--max-tasks", args.max_tasks),
+    for option, value, most, what in (
+        ("--capacity-cpu", args.capacity_cpu, MAX_CPU_UNITS, "the CPU units of 8,192 cores"),
+        ("--capacity-memory", args.capacity_memory, MAX_MEMORY_MIB, "1 PiB in MiB"),
+        ("--max-tasks", args.max_tasks, MAX_TASKS, "Linux's most processes"),
     ):
-        if value is not None and value < 1:
-            raise ServerConfigError(f"{option} must be at least 1, got {value}")
+        if value is not None and not 1 <= value <= most:
+            raise ServerConfigError(f"{option} must be from 1 to {most:,} ({what}), got {value}")
     return Capacity.of_machine(
         cpu_units=args.capacity_cpu, memory_mib=args.capacity_memory, max_tasks=args.max_tasks
     )
@@ -311,20 +311,22 @@ def _add_worker_arguments(parser: argparse.ArgumentParser) -> None:
         "--capacity-cpu",
         type=option_types.integer,
         metavar="UNITS",
-        help="CPU units (1024 per vCPU) worker tasks may reserve together; tasks past it wait "
-        "as PROVISIONING (default: 1024 per core of this machine)",
+        help="CPU units (1024 per vCPU) worker tasks may reserve together, 1 to 8,388,608; "
+        "tasks past it wait as PROVISIONING (default: 1024 per core of this machine)",
     )
     parser.add_argument(
         "--capacity-memory",
         type=option_types.integer,
         metavar="MIB",
-        help="MiB of memory worker tasks may reserve together (default: this machine's memory)",
+        help="MiB of memory worker tasks may reserve together, 1 to 1,073,741,824 (1 PiB) "
+        "(default: this machine's memory)",
     )
     parser.add_argument(
         "--max-tasks",
         type=option_types.integer,
         metavar="N",
-        help="most worker task processes at once (default: 32 per core, 64 MiB of memory each)",
+        help="most worker task processes at once, 1 to 4,194,304 (default: 32 per core, "
+        "64 MiB of memory each)",
     )
 
 

@@ -36,6 +36,7 @@ CloudFormation templates): see its documentation.
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from collections.abc import Iterable
 from urllib.parse import urlsplit
@@ -361,11 +362,27 @@ REFUSAL_HEADERS = {
 }
 
 
+#: The ``X-Amz-Target`` prefix of ECS's actions (``montemap.ecs.ecs_http.TARGET_PREFIX``).
+ECS_TARGET_PREFIX = b"AmazonEC2ContainerServiceV20141113."
+#: The services whose errors are the query protocol's XML ``ErrorResponse``.
+QUERY_SERVICES = frozenset({"query", "cloudformation", "iam", "sts"})
+
+
+def _is_ecs(scope: Scope) -> bool:
+    for key, value in scope.get("headers", ()):
+        if key == b"x-amz-target":
+            return bytes(value).startswith(ECS_TARGET_PREFIX)
+    return False
+
+
 def refusal(scope: Scope, error: ApiError) -> Response:
-    """``error`` in the shape the service the request is for answers errors in, with
-    :data:`REFUSAL_HEADERS`."""
+    """``error`` in the shape the service the request is for answers errors in (its SDK
+    parses it as its own: S3's and the query services' XML, Lambda's REST JSON, ECS's
+    JSON 1.1, Step Functions' JSON 1.0), with :data:`REFUSAL_HEADERS`."""
     service = signing_service(scope) or unsigned_service(scope) or "json"
     request_id = protocol.new_request_id()
+    if service in ("json", "states", "ecs") and _is_ecs(scope):
+        service = "ecs"
     if service == "s3":
         body = (
             '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
@@ -373,13 +390,22 @@ def refusal(scope: Scope, error: ApiError) -> Response:
             "</Error>"
         )
         response = Response(body, error.status, {"x-amz-request-id": request_id}, "application/xml")
-    elif service in ("query", "cloudformation", "iam"):
+    elif service in QUERY_SERVICES:
         body = (
             "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code>"
             f"<Message>{escape(error.message)}</Message></Error>"
             f"<RequestId>{request_id}</RequestId></ErrorResponse>"
         )
         response = Response(body, error.status, {"x-amzn-RequestId": request_id}, "text/xml")
+    elif service in ("lambda", "ecs"):
+        headers = {"x-amzn-RequestId": request_id, "x-amzn-ErrorType": error.code}
+        if service == "lambda":  # REST JSON: SDKs read the code from x-amzn-ErrorType
+            payload = {"Type": "User", "Code": error.code, "Message": error.message}
+            media_type = "application/json"
+        else:
+            payload = {"__type": error.code, "message": error.message}
+            media_type = "application/x-amz-json-1.1"
+        response = Response(json.dumps(payload), error.status, headers, media_type)
     else:
         response = protocol.error_response(error, request_id=request_id)
     response.headers.update(REFUSAL_HEADERS)

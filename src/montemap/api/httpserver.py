@@ -22,7 +22,11 @@ request line, or headers without their end, or a body shorter than its
   client is back under the cap.
 
 Headers that time out are answered 408 and the connection closed; a body
-that stalls closes the connection (the application sees a disconnect).
+that stalls closes the connection (the application sees a disconnect). Every
+answer this layer writes itself (408, 431, 503, the parser's 400, uvicorn's 500
+for an application that fails before answering) carries what every error answer
+of the application does (``nosniff``, ``no-store``, a sandboxing policy:
+:data:`montemap.api.hosts.REFUSAL_HEADERS`) and ``Connection: close``.
 :func:`server_config` builds the one uvicorn configuration ``montemap server``
 and the embedded server of ``montemap run`` share; :class:`PromptServer` is
 uvicorn's server stopped at once when told (the embedded server's).
@@ -41,8 +45,9 @@ from typing import Any, ClassVar
 
 import uvicorn
 from starlette.types import ASGIApp
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
+from montemap.api.hosts import REFUSAL_HEADERS
 from montemap.errors import MontemapError
 
 log = logging.getLogger("montemap.api.http")
@@ -55,27 +60,53 @@ DEFAULT_MAX_CONNECTIONS_PER_CLIENT = 256
 #: Request line plus header names and values, per request.
 MAX_HEADER_BYTES = 64 * 1024
 
-_TIMEOUT_408 = (
-    b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
-    b"connection: close\r\ncontent-length: 43\r\n\r\n"
-    b"The request headers took too long to arrive"
+
+def own_answer(status: str, text: str, *extra: tuple[str, str]) -> bytes:
+    """A whole answer the HTTP layer writes itself, before (or instead of) the application.
+
+    It carries what every error answer of the application carries
+    (:data:`~montemap.api.hosts.REFUSAL_HEADERS`: ``nosniff``, ``no-store``, a sandboxing
+    policy): the request it answers may be one a page of another site made. The
+    connection closes after it (``Connection: close``).
+    """
+    body = text.encode("ascii")
+    headers = [
+        ("content-type", "text/plain; charset=utf-8"),
+        *((name.lower(), value) for name, value in REFUSAL_HEADERS.items()),
+        *extra,
+        ("connection", "close"),
+        ("content-length", str(len(body))),
+    ]
+    head = "".join(f"{name}: {value}\r\n" for name, value in headers)
+    return f"HTTP/1.1 {status}\r\n{head}\r\n".encode("ascii") + body
+
+
+_TIMEOUT_408 = own_answer("408 Request Timeout", "The request headers took too long to arrive")
+_TOO_LARGE_431 = own_answer(
+    "431 Request Header Fields Too Large",
+    f"The request line and headers exceed {MAX_HEADER_BYTES} bytes",
 )
-_TOO_LARGE_BODY = b"The request line and headers exceed %d bytes" % MAX_HEADER_BYTES
-_TOO_LARGE_431 = (
-    b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain; charset=utf-8\r\n"
-    b"connection: close\r\ncontent-length: "
-    + str(len(_TOO_LARGE_BODY)).encode()
-    + b"\r\n\r\n"
-    + _TOO_LARGE_BODY
+_BUSY_503 = own_answer(
+    "503 Service Unavailable", "Too many open connections from this client", ("retry-after", "1")
 )
-_BUSY_BODY = b"Too many open connections from this client"
-_BUSY_503 = (
-    b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\n"
-    b"connection: close\r\nretry-after: 1\r\ncontent-length: "
-    + str(len(_BUSY_BODY)).encode()
-    + b"\r\n\r\n"
-    + _BUSY_BODY
-)
+#: The headers of uvicorn's answer to an application that fails before it answers.
+_FAILED_500_HEADERS = [
+    (b"content-type", b"text/plain; charset=utf-8"),
+    *((name.lower().encode(), value.encode()) for name, value in REFUSAL_HEADERS.items()),
+    (b"connection", b"close"),
+    (b"content-length", b"21"),
+]
+
+
+class _ContainedCycle(RequestResponseCycle):
+    """uvicorn's request cycle, whose 500 (the application raised, or returned without
+    answering) carries :data:`~montemap.api.hosts.REFUSAL_HEADERS` like every error answer."""
+
+    async def send_500_response(self) -> None:
+        await self.send(
+            {"type": "http.response.start", "status": 500, "headers": _FAILED_500_HEADERS}
+        )
+        await self.send({"type": "http.response.body", "body": b"Internal Server Error"})
 
 
 class _HeadersTooLarge(Exception):
@@ -182,12 +213,13 @@ class GuardedProtocol(HttpToolsProtocol):
             super().data_received(data)
 
     def send_400_response(self, msg: str) -> None:
-        """uvicorn's answer to a parser error; 431 when the error was headers too large."""
+        """The answer to a parser error (uvicorn's 400, with the headers of every error
+        answer); 431 when the error was headers too large."""
         if self._header_bytes <= MAX_HEADER_BYTES:
-            super().send_400_response(msg)
-            return
-        log.debug("closing connection from %s: request headers too large", self._address)
-        self.transport.write(_TOO_LARGE_431)
+            self.transport.write(own_answer("400 Bad Request", msg))
+        else:
+            log.debug("closing connection from %s: request headers too large", self._address)
+            self.transport.write(_TOO_LARGE_431)
         self.transport.close()
 
     def on_url(self, url: bytes) -> None:
@@ -214,6 +246,8 @@ class GuardedProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         super().on_headers_complete()
         cycle = self.cycle
+        if cycle is not None:
+            cycle.__class__ = _ContainedCycle  # its task has not started: its 500 is contained
         if cycle is not None and cycle.waiting_for_100_continue and not self.pipeline:
             # Answer ``Expect: 100-continue`` now rather than when the application
             # first reads the body: the client (botocore, on every PutObject) sends

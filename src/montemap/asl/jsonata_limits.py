@@ -13,7 +13,8 @@ Both limits are configurable through the environment of the server process:
     How many evaluator processes run expressions that leave the fast path
     (default 2).
 
-A value that does not parse, or is not positive, is refused when a server
+A value that is not a plain ASCII number (``1_0``, ``١٠``, ``inf`` are refused), or is
+not positive, is refused when a server
 starts (:mod:`montemap.environment`); an engine started without that check
 fails the first template that needs an evaluator process, with a cause naming
 the variable.
@@ -21,11 +22,13 @@ the variable.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from montemap import option_types
 from montemap.errors import MontemapError
 
 __all__ = [
@@ -85,11 +88,21 @@ DEFAULT_LIMITS: Final[QueryLimits] = QueryLimits()
 def limits_from_env(env: Mapping[str, str] | None = None) -> QueryLimits:
     """The limits the environment sets, defaults for what it leaves out."""
     source = os.environ if env is None else env
-    return QueryLimits(
-        timeout_s=_positive(source, ENV_TIMEOUT_S, float, DEFAULT_LIMITS.timeout_s),
-        memory_mb=int(_positive(source, ENV_MEMORY_MB, int, DEFAULT_LIMITS.memory_mb)),
-        workers=int(_positive(source, ENV_WORKERS, int, DEFAULT_LIMITS.workers)),
-    )
+    values: list[float] = []
+    problems: list[str] = []  # every bad limit named, not just the first
+    for name, kind, default in (
+        (ENV_TIMEOUT_S, float, DEFAULT_LIMITS.timeout_s),
+        (ENV_MEMORY_MB, int, DEFAULT_LIMITS.memory_mb),
+        (ENV_WORKERS, int, DEFAULT_LIMITS.workers),
+    ):
+        try:
+            values.append(_positive(source, name, kind, default))
+        except LimitsError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise LimitsError("; ".join(problems))
+    timeout_s, memory_mb, workers = values
+    return QueryLimits(timeout_s=timeout_s, memory_mb=int(memory_mb), workers=int(workers))
 
 
 def _positive(
@@ -98,11 +111,17 @@ def _positive(
     text = source.get(name)
     if text is None or not text.strip():
         return default
-    try:
-        value = kind(text.strip())
-    except ValueError:
-        what = "a whole number" if kind is int else "a number"
-        raise LimitsError(f"{name}={text!r} is not {what}") from None
+    plain = text.strip()
+    # ASCII only: ``int``/``float`` also read ``1_0``, ``١٠٠``, ``inf`` and ``nan``
+    whole = kind is int
+    if not (option_types.is_integer_text(plain) if whole else option_types.is_decimal_text(plain)):
+        what = "a whole number" if whole else "a number"
+        raise LimitsError(f"{name}={text!r} is not {what} (ASCII digits 0-9)")
+    if whole and len(plain.lstrip("+-").lstrip("0")) > option_types.MAX_INTEGER_DIGITS:
+        raise LimitsError(f"{name}={text!r} is out of range")
+    value = kind(plain)
     if not value > 0:
         raise LimitsError(f"{name}={text!r} must be positive")
+    if not math.isfinite(value):
+        raise LimitsError(f"{name}={text!r} is out of range")
     return value

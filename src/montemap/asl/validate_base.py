@@ -45,9 +45,17 @@ PASS_RESULT_IS_STATIC = "PASS_RESULT_IS_STATIC"
 #: Upper bound AWS puts on most integer fields (seconds, attempts).
 MAX_INT_FIELD = 99_999_999
 
-#: RFC 3339 timestamps as Step Functions accepts them ("2016-03-14T01:59:00Z").
+#: RFC 3339 timestamps as Step Functions accepts them ("2016-03-14T01:59:00Z"): ASCII
+#: digits, an uppercase T and Z (RFC 3339 allows lowercase; AWS's docs require uppercase),
+#: and nothing after (not even a newline).
 TIMESTAMP_RE = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d+)?(Z|[+-](\d{2}):(\d{2}))$"
+    r"^([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]+)?"
+    r"(Z|[+-]([0-9]{2}):([0-9]{2}))\Z"
+)
+#: How a timestamp must be written, for messages.
+TIMESTAMP_FORM = (
+    "an RFC 3339 timestamp with an uppercase 'T' between the date and the time and an "
+    "uppercase 'Z' or a numeric offset, such as '2016-03-14T01:59:00Z'"
 )
 
 

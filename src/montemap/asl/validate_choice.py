@@ -7,6 +7,7 @@ from typing import Any
 from montemap.asl.jsonata_query import is_expression
 from montemap.asl.validate_base import (
     JSONATA,
+    TIMESTAMP_FORM,
     Context,
     check_fields,
     expect_object,
@@ -47,13 +48,7 @@ _IS_OPS = ("IsNull", "IsPresent", "IsNumeric", "IsString", "IsBoolean", "IsTimes
 OPERATORS: dict[str, tuple[str, Any]] = {
     **{op: ("a string", lambda v: isinstance(v, str)) for op in (*_STRING_OPS, "StringMatches")},
     **{op: ("a number", is_number) for op in _NUMERIC_OPS},
-    **{
-        op: (
-            "a timestamp string such as '2016-03-14T01:59:00Z'",
-            is_timestamp,
-        )
-        for op in _TIMESTAMP_OPS
-    },
+    **{op: (TIMESTAMP_FORM, is_timestamp) for op in _TIMESTAMP_OPS},
     "BooleanEquals": ("a boolean", lambda v: isinstance(v, bool)),
     **{op: ("a boolean", lambda v: isinstance(v, bool)) for op in _IS_OPS},
 }
@@ -61,7 +56,11 @@ PATH_OPERATORS = frozenset(
     f"{op}Path" for op in (*_STRING_OPS, *_NUMERIC_OPS, *_TIMESTAMP_OPS, "BooleanEquals")
 )
 _BOOLEAN_OPS = ("And", "Or", "Not")
+#: The fields of a JSONata Choice rule that a JSONPath rule does not have.
+_JSONATA_RULE_FIELDS = ("Condition", "Output")
 _ALL_OPS = frozenset(OPERATORS) | PATH_OPERATORS
+#: The fields of a JSONPath Choice rule that a JSONata rule does not have.
+_JSONPATH_RULE_FIELDS = frozenset({"Variable", *_BOOLEAN_OPS, *_ALL_OPS})
 
 
 def check_choice(
@@ -95,9 +94,16 @@ def check_choice(
 
 
 def _check_jsonata_rule(ctx: Context, rule: dict[str, Any], loc: str) -> None:
-    check_fields(
-        ctx, rule, loc, ("Condition", "Next", "Comment", "Assign", "Output"), ("Condition", "Next")
-    )
+    jsonpath = [key for key in rule if key in _JSONPATH_RULE_FIELDS]
+    for key in jsonpath:  # a JSONPath rule in a JSONata state: said once per field
+        ctx.error(
+            loc,
+            f"The QueryLanguage is set to 'JSONata', but field '{key}' is only "
+            "supported for the 'JSONPath' QueryLanguage",
+        )
+    rest = {key: value for key, value in rule.items() if key not in jsonpath}
+    required = ("Next",) if jsonpath else ("Condition", "Next")
+    check_fields(ctx, rest, loc, ("Condition", "Next", "Comment", "Assign", "Output"), required)
     condition = rule.get("Condition")
     if (
         "Condition" in rule
@@ -118,11 +124,23 @@ def _check_jsonpath_rule(ctx: Context, rule: dict[str, Any], loc: str, *, top: b
     """One JSONPath rule: a boolean combination or exactly one comparison."""
     extra = ("Next", "Comment", "Assign") if top else ("Comment",)
     allowed = (*extra, "Variable", *_BOOLEAN_OPS, *_ALL_OPS)
-    check_fields(ctx, rule, loc, allowed, ("Next",) if top else ())
+    jsonata = [key for key in _JSONATA_RULE_FIELDS if key in rule]
+    for key in jsonata:  # a JSONata rule (Condition) in a JSONPath state: said once
+        ctx.error(
+            loc,
+            f"The QueryLanguage is set to 'JSONPath', but field '{key}' is only "
+            "supported for the 'JSONata' QueryLanguage",
+        )
+    rest = {key: value for key, value in rule.items() if key not in jsonata}
+    check_fields(ctx, rest, loc, allowed, ("Next",) if top else ())
     if "Comment" in rule:
         expect_string(ctx, rule["Comment"], pointer(loc, "Comment"), "Comment")
     booleans = [op for op in _BOOLEAN_OPS if op in rule]
     comparisons = [op for op in rule if op in _ALL_OPS]
+    if jsonata and not booleans and not comparisons:  # the mismatch says it all
+        if "Variable" in rule:
+            check_path(ctx, rule["Variable"], pointer(loc, "Variable"), "Variable")
+        return
     if len(booleans) + len(comparisons) != 1:
         found = ", ".join(booleans + comparisons) or "none"
         ctx.error(

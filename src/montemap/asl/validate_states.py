@@ -12,6 +12,7 @@ from montemap.asl.validate_base import (
     NO_PATH,
     PASS_RESULT_IS_STATIC,
     QUERY_LANGUAGES,
+    TIMESTAMP_FORM,
     Context,
     check_language_fields,
     exclusive,
@@ -334,9 +335,7 @@ def _check_wait(ctx: Context, state: dict[str, Any], loc: str, language: str) ->
     if "Timestamp" in state and not is_dynamic(stamp, language) and not is_timestamp(stamp):
         ctx.error(
             pointer(loc, "Timestamp"),
-            "The value for the field 'Timestamp' must be an "
-            f"RFC 3339 timestamp such as "
-            f"'2016-03-14T01:59:00Z', not {shown(stamp)}",
+            f"The value for the field 'Timestamp' must be {TIMESTAMP_FORM}, not {shown(stamp)}",
         )
     for name in ("SecondsPath", "TimestampPath"):
         if name in state and language == JSONPATH:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import os
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.applications import Starlette
 
+from montemap import option_types
 from montemap.api.actions import Context as StatesContext
 from montemap.api.app import ApiApp, Authenticator
 from montemap.cloudformation import changesets as _changesets  # noqa: F401  (registers handlers)
@@ -31,15 +34,19 @@ from montemap.storage.base import ObjectStore
 TIMEOUT_VARIABLE = "MONTEMAP_CUSTOM_RESOURCE_TIMEOUT"
 
 
-def custom_resource_timeout() -> float:
-    text = os.environ.get(TIMEOUT_VARIABLE)
+def custom_resource_timeout(env: Mapping[str, str] | None = None) -> float:
+    """Seconds a custom resource may take (:data:`TIMEOUT_VARIABLE` in ``env``, the
+    process environment by default); checked with the others at start
+    (:mod:`montemap.environment`)."""
+    text = (os.environ if env is None else env).get(TIMEOUT_VARIABLE)
     if not text:
         return DEFAULT_CUSTOM_RESOURCE_TIMEOUT
-    try:
-        value = float(text)
-    except ValueError:
-        raise TemplateError(f"{TIMEOUT_VARIABLE}={text!r} is not a number of seconds")
-    if value <= 0:
+    if not option_types.is_decimal_text(text.strip()):  # ``float`` also reads ``١``, ``nan``
+        raise TemplateError(
+            f"{TIMEOUT_VARIABLE}={text!r} is not a number of seconds (ASCII digits 0-9)"
+        )
+    value = float(text)
+    if not 0 < value < math.inf:
         raise TemplateError(f"{TIMEOUT_VARIABLE} must be positive, not {text}")
     return value
 

@@ -172,8 +172,11 @@ def parse_shock_list(option: str, text: str) -> tuple[int, ...]:
 
 
 def parse_as_of(where: str, value: Any) -> dt.date:
-    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        raise BatchInputError(f"{where} must be a date YYYY-MM-DD, got {value!r}")
+    """A date ``YYYY-MM-DD`` in ASCII digits (``\\d`` would also take ``٢٠٢٦``)."""
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+        raise BatchInputError(
+            f"{where} must be a date YYYY-MM-DD (ASCII digits 0-9), got {value!r}"
+        )
     try:
         return dt.date.fromisoformat(value)
     except ValueError:

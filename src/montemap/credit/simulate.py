@@ -48,7 +48,7 @@ from montemap.credit.reduce import (
     release_memory,
 )
 from montemap.credit.report_loans import Figures
-from montemap.credit.tape import describe_read_error
+from montemap.credit.tape import csv_lines, describe_read_error, is_parquet
 from montemap.errors import MontemapError
 from montemap.storage import LocalObjectStore, ObjectStore, ObjectStoreError, local_store
 
@@ -126,10 +126,16 @@ def iter_inventory_items(
 
 
 def read_tape(path: Path) -> list[Record]:
-    """Rows of a CSV or Parquet tape as ``(key, fields)``; keys are ``<name>#<row>``."""
+    """Rows of a CSV (optionally gzip-compressed) or Parquet tape as ``(key, fields)``;
+    keys are ``<name>#<row>``. The file is opened, and its format told, as ``import``
+    does (:func:`montemap.credit.tape.csv_lines`, :func:`~montemap.credit.tape.is_parquet`)."""
     if not path.is_file():
         raise SimulateError(f"loan tape {str(path)!r} does not exist")
-    if path.suffix.lower() in (".parquet", ".pq"):
+    try:
+        parquet = is_parquet(path)
+    except OSError as exc:
+        raise SimulateError(f"loan tape {path.name}: cannot read: {exc.strerror or exc}")
+    if parquet:
         try:
             table = pq.read_table(path)
         except (pa.ArrowException, OSError) as exc:
@@ -140,15 +146,24 @@ def read_tape(path: Path) -> list[Record]:
             (f"{path.name}#{i + 1}", dict(zip(names, values, strict=True)))
             for i, values in enumerate(zip(*columns, strict=True))
         ]
-    try:
-        # lines end at LF (CRLF included) only, as ``import`` reads them: a lone carriage
-        # return (classic Mac line ends) is refused by the csv module, not read as one
-        with path.open(newline="\n", encoding="utf-8-sig") as f:
-            reader = csv.reader(f)
+    return _read_csv_tape(path)
+
+
+def _read_csv_tape(path: Path) -> list[Record]:
+    # lines end at LF (CRLF included) only, as ``import`` reads them: a lone carriage
+    # return (classic Mac line ends) is refused by the csv module, not read as one
+    with csv_lines(path) as lines:
+        reader = csv.reader(lines)
+        try:
             header = next(reader, None)
-            if header is None:
-                raise SimulateError(f"loan tape {path.name} is empty")
-            records: list[Record] = []
+        except (csv.Error, UnicodeDecodeError, OSError, EOFError) as exc:
+            raise SimulateError(
+                f"loan tape {path.name}: cannot read the header row: {describe_read_error(exc)}"
+            ) from None
+        if not header or not any(h.strip() for h in header):
+            raise SimulateError(f"loan tape {path.name}: the file is empty (no header row)")
+        records: list[Record] = []
+        try:
             for i, row in enumerate(reader, start=1):
                 if not any(row):
                     continue
@@ -156,13 +171,14 @@ def read_tape(path: Path) -> list[Record]:
                 if len(row) != len(header):
                     fields = {"__bad__": f"{len(row)} fields, the header has {len(header)}"}
                 records.append((f"{path.name}#{i}", fields))
-            return records
-    except UnicodeDecodeError:
-        raise SimulateError(f"loan tape {path.name} is not UTF-8 CSV text")
-    except csv.Error as exc:
-        raise SimulateError(
-            f"loan tape {path.name}: line {reader.line_num}: {describe_read_error(exc)}"
-        ) from None
+        except (csv.Error, UnicodeDecodeError, OSError, EOFError) as exc:
+            # the csv module has counted the line it refuses; a line that could not be
+            # read or decoded is the one after those it counted (as ``import`` says it)
+            line = reader.line_num + (not isinstance(exc, csv.Error))
+            raise SimulateError(
+                f"loan tape {path.name}: line {line}: {describe_read_error(exc)}"
+            ) from None
+        return records
 
 
 def _as_text(values: list[Any]) -> list[str]:

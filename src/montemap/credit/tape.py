@@ -140,18 +140,11 @@ class _CsvTape:
         self.positions, self.ignored = _check_header(path, header)
         self.plain: bool | None = None
 
-    @contextlib.contextmanager
-    def _open_binary(self) -> Iterator[BinaryIO]:
-        with open(self.path, "rb") as raw:
-            compressed = raw.read(2) == b"\x1f\x8b"
-        with gzip.open(self.path, "rb") if compressed else open(self.path, "rb") as binary:
-            yield cast(BinaryIO, binary)
+    def _open_binary(self) -> contextlib.AbstractContextManager[BinaryIO]:
+        return open_csv_binary(self.path)
 
-    @contextlib.contextmanager
-    def _open(self) -> Iterator[Iterator[str]]:
-        """The tape's lines, decoded one by one so a bad byte is reported on its line."""
-        with self._open_binary() as binary:
-            yield _decoded_lines(binary)
+    def _open(self) -> contextlib.AbstractContextManager[Iterator[str]]:
+        return csv_lines(self.path)
 
     def batches(self) -> Iterator[Batch]:
         if self.plain is None:
@@ -297,6 +290,30 @@ class _ParquetTape:
             raise TapeError(f"{self.path}: cannot read row group data: {exc}") from None
 
 
+@contextlib.contextmanager
+def open_csv_binary(path: Path) -> Iterator[BinaryIO]:
+    """A CSV tape's bytes, gunzipped where the file is gzip-compressed (by its magic)."""
+    with open(path, "rb") as raw:
+        compressed = raw.read(2) == b"\x1f\x8b"
+    with gzip.open(path, "rb") if compressed else open(path, "rb") as binary:
+        yield cast(BinaryIO, binary)
+
+
+@contextlib.contextmanager
+def csv_lines(path: Path) -> Iterator[Iterator[str]]:
+    """A CSV tape's lines (``import`` and ``simulate --loans`` read them alike), decoded one
+    by one so a bad byte is reported on its line; a gzip-compressed tape's too."""
+    with open_csv_binary(path) as binary:
+        yield _decoded_lines(binary)
+
+
+def is_parquet(path: Path) -> bool:
+    """Whether the tape at ``path`` is read as Parquet: its magic, or its name's suffix."""
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    return magic == b"PAR1" or path.suffix.lower() in (".parquet", ".pq")
+
+
 def _plain_lines(buf: bytes, width: int) -> bool:
     """Complete lines without quotes, CR or NUL, none blank, each with ``width`` fields
     and none longer than ``_MAX_PLAIN_LINE``."""
@@ -385,11 +402,10 @@ def _open_tape(path: Path, chunk_rows: int) -> _CsvTape | _ParquetTape:
     if not path.is_file():
         raise TapeError(f"{path}: not a file")
     try:
-        with open(path, "rb") as f:
-            magic = f.read(4)
+        parquet = is_parquet(path)
     except OSError as exc:
         raise TapeError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    if magic == b"PAR1" or path.suffix.lower() in (".parquet", ".pq"):
+    if parquet:
         return _ParquetTape(path, chunk_rows)
     return _CsvTape(path, chunk_rows)
 

@@ -25,6 +25,15 @@ TASKS_PER_CORE = 32
 MIB_PER_TASK = 64
 #: Bounds of the default host cap.
 MIN_DEFAULT_TASKS, MAX_DEFAULT_TASKS = 8, 1024
+#: The most a host may offer (what one machine can have; a larger setting is refused):
+#: the CPU units of 8,192 cores (Linux's most CPUs),
+MAX_CPU_UNITS = 8192 * UNITS_PER_CORE
+#: 1 PiB of memory, in MiB,
+MAX_MEMORY_MIB = 1 << 30
+#: and 4,194,304 processes (Linux's most process ids, ``PID_MAX_LIMIT``).
+MAX_TASKS = 1 << 22
+#: Each part's bounds, by field.
+BOUNDS = {"cpu_units": MAX_CPU_UNITS, "memory_mib": MAX_MEMORY_MIB, "max_tasks": MAX_TASKS}
 
 
 def machine_cores() -> int:
@@ -73,9 +82,11 @@ class Capacity:
     max_tasks: int
 
     def __post_init__(self) -> None:
-        for name in ("cpu_units", "memory_mib", "max_tasks"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"capacity {name} must be at least 1, got {getattr(self, name)}")
+        for name, most in BOUNDS.items():
+            if not 1 <= getattr(self, name) <= most:
+                raise ValueError(
+                    f"capacity {name} must be from 1 to {most:,}, got {getattr(self, name)}"
+                )
 
     @classmethod
     def of_machine(
@@ -86,8 +97,8 @@ class Capacity:
         max_tasks: int | None = None,
     ) -> Capacity:
         """This machine's capacity, with any of its parts given explicitly."""
-        cores = machine_cores()
-        memory = machine_memory_mib()
+        cores = min(machine_cores(), MAX_CPU_UNITS // UNITS_PER_CORE)
+        memory = min(machine_memory_mib(), MAX_MEMORY_MIB)
         return cls(
             cpu_units=cpu_units if cpu_units is not None else cores * UNITS_PER_CORE,
             memory_mib=memory_mib if memory_mib is not None else memory,

@@ -11,7 +11,11 @@ from montemap.asl.jsonpath import query
 from montemap.asl.jsonpath_syntax import PathError
 from montemap.errors import RUNTIME, EvaluationError
 
-_TS_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+#: An uppercase T and Z, as AWS requires (RFC 3339 allows lowercase), ASCII digits, and
+#: nothing after (``$`` would allow a newline).
+_TS_RE = re.compile(
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})\Z"
+)
 
 
 def parse_timestamp(value: Any) -> datetime | None:
@@ -21,7 +25,7 @@ def parse_timestamp(value: Any) -> datetime | None:
     text = value.replace("Z", "+00:00")
     if "." in text:
         head, rest = text.split(".", 1)
-        frac = re.match(r"\d+", rest)
+        frac = re.match(r"[0-9]+", rest)
         assert frac is not None
         digits = frac.group(0)
         text = f"{head}.{(digits + '000000')[:6]}{rest[len(digits) :]}"

@@ -40,6 +40,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from montemap import option_types
 from montemap.errors import MontemapError
 
 log = logging.getLogger(__name__)
@@ -111,9 +112,11 @@ def check_budget(env: Mapping[str, str] | None = None) -> float:
     """Seconds the start-up ``quick_check`` may take (``MONTEMAP_DB_CHECK_SECONDS`` in
     ``env``, the process environment by default)."""
     text = (os.environ if env is None else env).get("MONTEMAP_DB_CHECK_SECONDS", "")
-    try:
-        seconds = float(text) if text else QUICK_CHECK_SECONDS
-    except ValueError:
+    if not text:
+        seconds = QUICK_CHECK_SECONDS
+    elif option_types.is_number_text(text.strip()):  # ASCII: ``float`` also reads ``1_0``, ``١``
+        seconds = float(text)
+    else:
         seconds = math.nan
     if not seconds >= 0:  # also NaN; ``inf``: no bound (a full check)
         raise DatabaseFileError(

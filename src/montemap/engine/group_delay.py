@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
+from montemap import option_types
 from montemap.engine.dbcheck import DatabaseFileError
 
 __all__ = ["MAX_DELAY_MS", "VARIABLE", "group_delay"]
@@ -35,10 +36,8 @@ def group_delay(env: Mapping[str, str] | None = None) -> float:
     text = (os.environ if env is None else env).get(VARIABLE, "").strip()
     if not text:
         return 0.0
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
+    # ASCII only: ``float`` also reads ``1_0``, ``١``, ``nan``
+    value = float(text) if option_types.is_decimal_text(text) else -1.0
     if not 0 <= value <= MAX_DELAY_MS:  # also NaN
         raise DatabaseFileError(
             f"{VARIABLE} must be a number of milliseconds from 0 to {MAX_DELAY_MS:g}, not {text!r}"

@@ -248,9 +248,11 @@ def _batch(batch: list[Any], batch_input: Any) -> dict[str, Any]:
     return {"BatchInput": copy.deepcopy(batch_input), "Items": batch}
 
 
-def _positive(name: str, value: int | None, maximum: int | None) -> int | None:
+def _positive(name: str, value: float | None, maximum: int | None) -> int | None:
     if value is None:
         return None
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+        value = int(value)  # 2.0 is 2, as at create time
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise StatesError(RUNTIME, f"ItemBatcher {name} must be a positive integer, got {value!r}")
     if maximum is not None and value > maximum:

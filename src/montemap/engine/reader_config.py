@@ -243,6 +243,8 @@ def _items_pointer(config: Mapping[str, Any], input_type: Any) -> str | None:
 
 def _max_items(config: Mapping[str, Any], max_items: int | None) -> Any:
     limit = max_items if max_items is not None else config.get("MaxItems")
+    if isinstance(limit, float) and limit.is_integer() and 0 <= limit <= MAX_ITEMS_LIMIT:
+        limit = int(limit)  # 2.0 is 2, as at create time
     if limit is not None and (
         isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= MAX_ITEMS_LIMIT
     ):

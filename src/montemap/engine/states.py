@@ -193,28 +193,31 @@ async def _wait_deadline(
             raise EvaluationError(
                 QUERY_EVALUATION_ERROR if data.jsonata else RUNTIME,
                 "The Timestamp field cannot be parsed as an ISO-8601 extended offset date-time "
-                f"format string: {text}",
+                f"format string: {text}{_case_hint(text)}",
             )
         return ts
     if "SecondsPath" in state:
         path = state["SecondsPath"]
         value = _wait_path_value(data, path, effective, "SecondsPath")
-        if not isinstance(value, int) or isinstance(value, bool):
+        seconds = value
+        if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+            seconds = int(value)  # 2.0 is 2, as with Seconds (a long)
+        if not isinstance(seconds, int) or isinstance(seconds, bool):
             raise EvaluationError(
                 RUNTIME,
                 f"The SecondsPath parameter cannot be parsed as a long value: {path} == {value}",
             )
-        if value < 0:
+        if seconds < 0:
             raise EvaluationError(
                 RUNTIME, f"The SecondsPath parameter references a negative value: {path} == {value}"
             )
-        if value > MAX_WAIT_SECONDS:
+        if seconds > MAX_WAIT_SECONDS:
             raise EvaluationError(
                 RUNTIME,
                 f"The SecondsPath parameter references a value larger than {MAX_WAIT_SECONDS}: "
                 f"{path} == {value}",
             )
-        return now + timedelta(seconds=value)
+        return now + timedelta(seconds=seconds)
     path = state["TimestampPath"]
     value = _wait_path_value(data, path, effective, "TimestampPath")
     ts = _utc_timestamp(value)
@@ -222,7 +225,7 @@ async def _wait_deadline(
         raise EvaluationError(
             RUNTIME,
             "The TimestampPath parameter does not reference a valid ISO-8601 extended offset "
-            f"date-time format string: {path} == {value}",
+            f"date-time format string: {path} == {value}{_case_hint(value)}",
         )
     return ts
 
@@ -243,6 +246,16 @@ def _utc_timestamp(value: Any) -> datetime | None:
         return ts.astimezone(UTC)
     except OverflowError:
         return None
+
+
+def _case_hint(value: Any) -> str:
+    """What to add to AWS's message when ``value`` is a timestamp but for a lowercase ``t``
+    or ``z`` (RFC 3339 allows them; Step Functions requires uppercase)."""
+    if isinstance(value, str) and parse_timestamp(value.upper()) is not None:
+        return (
+            " (an uppercase 'T' must separate the date and the time, and an uppercase 'Z' mark UTC)"
+        )
+    return ""
 
 
 def _wait_path_value(data: StateData, path: str, effective: Any, field: str) -> Any:

@@ -60,6 +60,13 @@ class Throttled(MontemapError):
     """An attempt found no free slot (raised by ``run``): tried again after a backoff."""
 
 
+class GiveUp(MontemapError):
+    """An attempt that ends the invocation at once, without retries (raised by ``run``;
+    the message is the condition its destination is told): the function's reserved
+    concurrency is 0 (``ZeroReservedConcurrency``), as Lambda sends such an event to the
+    on-failure destination instead of keeping it."""
+
+
 @dataclass(frozen=True)
 class Policy:
     """A function's ``MaximumRetryAttempts`` and ``MaximumEventAgeInSeconds``."""
@@ -204,6 +211,9 @@ class AsyncQueue:
                 result = await self.run(item)
             except asyncio.CancelledError:
                 raise  # the server stops: delivered again at its next start
+            except GiveUp as exc:
+                self._end(item, str(exc), item.attempts + 1, last, policy)
+                break
             except Throttled as exc:
                 if backoff == self.throttle_backoff[0]:  # its first throttle
                     log.warning(

@@ -2,8 +2,10 @@
 function's destinations.
 
 An attempt runs the function without waiting for a slot: a throttle (the function's
-reserved concurrency is used up, or 0) goes back to the queue, which tries again after a
-backoff, as Lambda does for up to the event's maximum age. Once an invocation has
+reserved concurrency is used up) goes back to the queue, which tries again after a
+backoff, as Lambda does for up to the event's maximum age. With reserved concurrency 0
+the event is given up at once, its ``OnFailure`` destination told with condition
+``ZeroReservedConcurrency`` (Lambda's documented behaviour: no retries). Once an invocation has
 ended, the ``OnSuccess`` / ``OnFailure`` destination of its event invoke configuration
 (a Lambda function) is invoked asynchronously with Lambda's invocation record::
 
@@ -22,7 +24,7 @@ import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from montemap.lambda_api.async_queue import Attempt, Queued, Throttled
+from montemap.lambda_api.async_queue import Attempt, GiveUp, Queued, Throttled
 from montemap.lambda_api.errors import LambdaError
 from montemap.lambda_api.names import LATEST, parse_function_name
 from montemap.lambda_api.runtime import Outcome
@@ -31,6 +33,8 @@ if TYPE_CHECKING:
     from montemap.lambda_api.service import LambdaService
 
 log = logging.getLogger("montemap.lambda")
+#: The condition of an event given up because its function's reserved concurrency is 0.
+ZERO_RESERVED = "ZeroReservedConcurrency"
 
 
 class AsyncRuns:
@@ -46,6 +50,11 @@ class AsyncRuns:
                 item.ref, item.event, request_id=item.request_id
             )
         except LambdaError as exc:
+            if (
+                exc.code == "TooManyRequestsException"
+                and self.service.store.reserved(item.ref.name) == 0
+            ):  # Lambda sends it to the on-failure destination, no retries
+                raise GiveUp(ZERO_RESERVED) from None
             if exc.code == "TooManyRequestsException":
                 raise Throttled(exc.message) from None
             raise

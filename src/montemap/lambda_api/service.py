@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from montemap.engine.db import Database
 from montemap.engine.lambdas import FunctionRegistry
 from montemap.errors import StatesError
-from montemap.lambda_api import aliases, codezip, configs
+from montemap.lambda_api import aliases, codezip, configs, texts
 from montemap.lambda_api.async_queue import AsyncQueue
 from montemap.lambda_api.async_runs import AsyncRuns
 from montemap.lambda_api.codedirs import CodeDirs
@@ -504,7 +504,6 @@ class LambdaService:
         ref: FunctionRef,
         event: str,
         *,
-        wait: bool = False,
         client_context: str = "",
         nested: bool = False,
         request_id: str | None = None,
@@ -514,8 +513,7 @@ class LambdaService:
         An alias with weighted routing runs its second version for that share of calls.
         A ``nested`` call (a running function's) runs in its caller's slot (``Runner.run``).
 
-        Past the function's reserved concurrency the call is throttled, or (``wait``: an
-        asynchronous invocation) waits for a running one to end."""
+        Past the function's reserved concurrency the call is throttled."""
         config = self.resolve(ref)
         if ref.qualifier is not None and not is_version(ref.qualifier):
             alias = self.store.get_alias(ref.name, ref.qualifier)
@@ -526,6 +524,9 @@ class LambdaService:
         name, version = config["FunctionName"], config["Version"]
         if self.is_builtin(name):
             return await self._invoke_builtin(name, event, request_id), LATEST
+        fault = texts.stored_fault(config)  # a lone surrogate stored before they were refused
+        if fault is not None:
+            return fault, version
         call = Invocation(
             name=name,
             version=version,
@@ -549,7 +550,7 @@ class LambdaService:
             call = replace(
                 call, runtime=stand_in.runtime, handler=stand_in.handler, code_dir=code_dir
             )
-        async with self.settings.running(name, wait=wait):
+        async with self.settings.running(name):
             try:
                 with self.code_dirs.running(call.code_dir) as work_dir:
                     outcome = await self.runner.run(replace(call, work_dir=work_dir), lent=nested)

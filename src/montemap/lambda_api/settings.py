@@ -9,7 +9,6 @@ calls are throttled (``TooManyRequestsException``, 429).
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -32,8 +31,6 @@ _CODE_LIMITS = {
 MAX_TAGS = 50
 _MAX_KEY, _MAX_VALUE = 128, 256
 _ARN_RE = re.compile(r"^arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:function:.+$")
-#: How often a waiting asynchronous invocation looks for a free slot (seconds).
-_POLL = 0.05
 
 #: ``check(function)``: the name of the existing function ``function`` names, for changes
 #: (``mutable``) or for reading; raises the Lambda refusal otherwise.
@@ -118,15 +115,13 @@ class FunctionSettings:
         }
 
     @asynccontextmanager
-    async def running(self, name: str, *, wait: bool = False) -> AsyncIterator[None]:
-        """One invocation of ``name`` runs: throttled past its reserved concurrency
-        (or, with ``wait``, as an asynchronous invocation is, once a slot is free)."""
-        while not self._admit(name):
-            if not wait or self.store.reserved(name) == 0:
-                raise throttled(
-                    "Rate Exceeded.", reason="ReservedFunctionConcurrentInvocationLimitExceeded"
-                )
-            await asyncio.sleep(_POLL)
+    async def running(self, name: str) -> AsyncIterator[None]:
+        """One invocation of ``name`` runs: throttled past its reserved concurrency (the
+        asynchronous queue tries a throttled event again once a slot is free)."""
+        if not self._admit(name):
+            raise throttled(
+                "Rate Exceeded.", reason="ReservedFunctionConcurrentInvocationLimitExceeded"
+            )
         try:
             yield
         finally:

@@ -10,9 +10,11 @@ its model.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from montemap.lambda_api.errors import constraint
+from montemap.lambda_api.errors import LambdaError, constraint
+from montemap.lambda_api.runtime import Outcome
 
 
 def refuse_lone_surrogates(value: Any, path: str = "") -> None:
@@ -53,3 +55,28 @@ def _check(text: str, path: str) -> None:
             f"satisfy constraint: Member must be valid Unicode text (it holds the lone "
             f"surrogate \\u{ord(bad):04x}, which UTF-8 cannot encode)"
         ) from None
+
+
+#: What an invocation hands the function's process of its stored configuration.
+_RUN_FIELDS = ("Handler", "Runtime", "Role", "Environment", "LoggingConfig", "Layers")
+#: The ``errorType`` of an invocation whose stored configuration cannot be run.
+INVALID_CONFIGURATION = "Runtime.InvalidConfiguration"
+
+
+def stored_fault(config: dict[str, Any]) -> Outcome | None:
+    """The function error an invocation ends in when a field of ``config`` that its
+    process needs holds a lone surrogate (a configuration stored before such values were
+    refused: no process can be given it); None when the configuration can be run."""
+    for key in _RUN_FIELDS:
+        try:
+            refuse_lone_surrogates(config.get(key), _field("", key))
+        except LambdaError as exc:
+            reason = exc.message.removeprefix("1 validation error detected: ")
+            message = (
+                f"The function's stored configuration cannot be run: {reason}. It was "
+                "stored before such values were refused: update the function's "
+                "configuration (UpdateFunctionConfiguration) to run it."
+            )
+            document = {"errorType": INVALID_CONFIGURATION, "errorMessage": message}
+            return Outcome(json.dumps(document), "Unhandled", INVALID_CONFIGURATION)
+    return None

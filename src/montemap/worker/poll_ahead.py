@@ -27,6 +27,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Generic, TypeVar
 
+from montemap import option_types
 from montemap.worker.errors import WorkerError
 
 #: Overrides ``--poll-ahead``'s default (a task definition's command need not change).
@@ -34,11 +35,12 @@ VARIABLE = "MONTEMAP_WORKER_POLL_AHEAD"
 
 
 def seconds_value(text: str) -> float:
-    """A finite number of seconds, 0 or more; ``ValueError`` saying why otherwise."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"{text!r} is not a number of seconds") from None
+    """A finite number of seconds, 0 or more, in ASCII digits; ``ValueError`` saying why
+    otherwise (``float`` also reads ``1_0`` and ``١``: refused; ``inf`` and ``nan`` are
+    refused by the range check, which says it)."""
+    if not option_types.is_number_text(text.strip()):
+        raise ValueError(f"{text!r} is not a number of seconds (ASCII digits 0-9)")
+    value = float(text)
     if not value >= 0 or value == float("inf"):
         raise ValueError(f"{text!r} must be a finite number of seconds >= 0")
     return value

@@ -162,12 +162,13 @@ def _check(args: argparse.Namespace) -> RunSpec:
         problems.append(str(exc))
         shocks = []
     as_of = args.as_of or dt.datetime.now(dt.UTC).date().isoformat()
-    try:
-        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", as_of):
-            raise ValueError
-        dt.date.fromisoformat(as_of)
-    except ValueError:
-        problems.append(f"--as-of {as_of!r} is not a date YYYY-MM-DD")
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", as_of):  # ``\d``: any script's digits
+        problems.append(f"--as-of {as_of!r} is not a date YYYY-MM-DD (ASCII digits 0-9)")
+    else:
+        try:
+            dt.date.fromisoformat(as_of)
+        except ValueError:
+            problems.append(f"--as-of {as_of!r} is not a valid date")
     if problems:
         raise RunError("; ".join(problems))
     cpu_units, memory = TASK_DEFINITIONS[args.task_definition]

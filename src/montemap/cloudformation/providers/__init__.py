@@ -11,6 +11,7 @@ from montemap.cloudformation.providers.ecs import (
     ServiceProvider,
     TaskDefinitionProvider,
 )
+from montemap.cloudformation.providers.event_invoke import EventInvokeConfigProvider
 from montemap.cloudformation.providers.iam import (
     InstanceProfileProvider,
     ManagedPolicyProvider,
@@ -41,6 +42,7 @@ ACTING: dict[str, Provider] = {
     "AWS::Lambda::Function": FunctionProvider(),
     "AWS::Lambda::Version": VersionProvider(),
     "AWS::Lambda::Alias": AliasProvider(),
+    "AWS::Lambda::EventInvokeConfig": EventInvokeConfigProvider(),
     "AWS::ECS::Cluster": ClusterProvider(),
     "AWS::ECS::TaskDefinition": TaskDefinitionProvider(),
     "AWS::ECS::Service": ServiceProvider(),

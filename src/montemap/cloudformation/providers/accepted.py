@@ -35,7 +35,6 @@ PREFIXES = (
 TYPES = frozenset(
     {
         "AWS::Lambda::Permission",
-        "AWS::Lambda::EventInvokeConfig",
         "AWS::Lambda::EventSourceMapping",
         "AWS::S3::BucketPolicy",
         "AWS::IAM::User",
