@@ -7,9 +7,6 @@ for real as in ``test_objects_cold.py``."""
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import mmap
 import os
 from pathlib import Path
 
@@ -23,41 +20,18 @@ from montemap.credit.params import INVALID_BATCH, BatchInputError, RunParams
 from montemap.credit.simulate import _run_store_batch, _run_store_batch_dropping
 from montemap.storage import LocalObjectStore
 from montemap.workflows.run_command import workers_drop_object_pages
-from tests.credit.test_objects_cold import AS_OF, _expected, _make_cold, _path, _portfolio
-
-_libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-_libc.mmap.restype = ctypes.c_void_p
-_libc.mmap.argtypes = [
-    ctypes.c_void_p,
-    ctypes.c_size_t,
-    ctypes.c_int,
-    ctypes.c_int,
-    ctypes.c_int,
-    ctypes.c_long,
-]
-_libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p]
-_libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
-
-
-def _resident(path: Path) -> bool:
-    """Whether the file's first page is in the page cache (``mincore``: reads nothing)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        length = max(1, os.fstat(fd).st_size)
-        addr = _libc.mmap(None, length, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
-        assert addr not in (None, ctypes.c_void_p(-1).value), "mmap failed"
-        try:
-            vec = ctypes.create_string_buffer(-(-length // mmap.PAGESIZE))
-            assert _libc.mincore(addr, length, vec) == 0, "mincore failed"
-            return bool(vec.raw[0] & 1)
-        finally:
-            _libc.munmap(addr, length)
-    finally:
-        os.close(fd)
+from tests.credit.test_objects_cold import (
+    AS_OF,
+    _cached_pages,
+    _expected,
+    _make_cold,
+    _path,
+    _portfolio,
+)
 
 
 def _resident_count(store: LocalObjectStore, items: list[Item]) -> int:
-    return sum(_resident(_path(store, it)) for it in items)
+    return sum(_cached_pages(_path(store, it)) > 0 for it in items)
 
 
 def _cold_portfolio(tmp_path: Path) -> tuple[LocalObjectStore, list[Item]]:
