@@ -25,7 +25,7 @@ from montemap.s3api.context import S3Context
 from montemap.s3api.objects import CHECKSUM_LIMIT, computes_crc32, kept_checksums
 from montemap.storage import LocalObjectStore, ObjectInfo
 from montemap.storage.local_meta import XATTR
-from montemap.testing import REGION, MontemapServer
+from montemap.testing import REGION, MontemapServer, eventually
 from tests.s3api.conftest import s3_client
 
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -52,11 +52,12 @@ def test_expired_presigned_url_is_refused_without_keys(
     s3.put_object(Bucket=bucket, Key="shared.txt", Body=b"for a while")
     presigner = s3_client(s3_server.url, signature_version=version)
     url = presigner.generate_presigned_url(
-        "get_object", Params={"Bucket": bucket, "Key": "shared.txt"}, ExpiresIn=1
+        "get_object", Params={"Bucket": bucket, "Key": "shared.txt"}, ExpiresIn=3
     )
     presigner.close()
+    # at least 2 s of validity: SigV2's Expires is a whole second (``int(now + 3)``)
     assert fetch(url) == (200, b"for a while")
-    time.sleep(2.2)
+    eventually(lambda: fetch(url)[0] == 403, timeout=15, what="the URL to expire")
     status, body = fetch(url)
     assert status == 403
     assert b"<Code>AccessDenied</Code>" in body
