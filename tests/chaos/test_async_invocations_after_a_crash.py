@@ -58,6 +58,17 @@ def _restart_and_open(server: MontemapServer, gate: Path) -> None:
     server.start()
 
 
+def _notifying_bucket(server: MontemapServer, arn: str) -> Any:
+    """A bucket ``events`` whose created objects notify the function ``arn``; its client."""
+    s3 = server.client("s3")
+    s3.create_bucket(Bucket="events")
+    rule = {"Id": "all", "LambdaFunctionArn": arn, "Events": ["s3:ObjectCreated:*"]}
+    s3.put_bucket_notification_configuration(
+        Bucket="events", NotificationConfiguration={"LambdaFunctionConfigurations": [rule]}
+    )
+    return s3
+
+
 def test_an_acknowledged_event_invocation_runs_after_a_kill(
     server_factory: Callable[..., MontemapServer], tmp_path: Path
 ) -> None:
@@ -80,12 +91,7 @@ def test_an_acknowledged_s3_event_is_delivered_after_a_kill(
 ) -> None:
     server = server_factory()
     client, arn, out, gate = _gated_function(server, tmp_path)
-    s3 = server.client("s3")
-    s3.create_bucket(Bucket="events")
-    rule = {"Id": "all", "LambdaFunctionArn": arn, "Events": ["s3:ObjectCreated:*"]}
-    s3.put_bucket_notification_configuration(
-        Bucket="events", NotificationConfiguration={"LambdaFunctionConfigurations": [rule]}
-    )
+    s3 = _notifying_bucket(server, arn)
     _hold_the_slot(client, out)
     s3.put_object(Bucket="events", Key="written", Body=b"data")
     assert not (out / "started-written").exists()
@@ -100,12 +106,7 @@ def test_an_s3_write_is_answered_once_its_event_is_queued_durably(
     database file (another connection) sees it as soon as the answer is in."""
     server = server_factory()
     client, arn, out, gate = _gated_function(server, tmp_path)
-    s3 = server.client("s3")
-    s3.create_bucket(Bucket="events")
-    rule = {"Id": "all", "LambdaFunctionArn": arn, "Events": ["s3:ObjectCreated:*"]}
-    s3.put_bucket_notification_configuration(
-        Bucket="events", NotificationConfiguration={"LambdaFunctionConfigurations": [rule]}
-    )
+    s3 = _notifying_bucket(server, arn)
     _hold_the_slot(client, out)
     reader = sqlite3.connect(server.data_dir / "montemap.db")
     try:
