@@ -23,10 +23,9 @@ REPO = Path(__file__).resolve().parents[2]
 ROLE = "arn:aws:iam::123456789012:role/r"
 
 
-def _worker_service(server: MontemapServer, handler: str, hold: float) -> tuple[str, str]:
-    """A service of one worker task running ``handler``, and a machine whose one state is
-    its activity; (machine ARN, activity ARN)."""
-    sfn, ecs = server.client(), server.client("ecs")
+def worker_service(url: str, sfn: Any, ecs: Any, handler: str, hold: float) -> tuple[str, str]:
+    """A service of one worker task (of the server at ``url``) running ``handler``, and a
+    machine whose one state is its activity; (machine ARN, activity ARN)."""
     activity = sfn.create_activity(name="held")["activityArn"]
     ecs.register_task_definition(
         family="holder",
@@ -40,7 +39,7 @@ def _worker_service(server: MontemapServer, handler: str, hold: float) -> tuple[
                     "montemap.cli",
                     "worker",
                     "--endpoint",
-                    server.url,
+                    url,
                     "--activity-arn",
                     activity,
                     "--handler",
@@ -66,9 +65,8 @@ def _worker_service(server: MontemapServer, handler: str, hold: float) -> tuple[
     return machine, activity
 
 
-def _started(server: MontemapServer, machine: str) -> str:
+def started(sfn: Any, machine: str) -> str:
     """An execution of ``machine`` whose activity task a worker holds."""
-    sfn = server.client()
     execution: str = sfn.start_execution(stateMachineArn=machine, input='{"value": 7}')[
         "executionArn"
     ]
@@ -85,8 +83,9 @@ def test_a_stopped_server_lets_its_workers_report_and_exits_promptly(
     server_factory: Callable[..., MontemapServer],
 ) -> None:
     server = server_factory(extra_args=["--no-cgroups"])
-    machine, _ = _worker_service(server, "hold", 1.0)
-    execution = _started(server, machine)
+    sfn = server.client()
+    machine, _ = worker_service(server.url, sfn, server.client("ecs"), "hold", 1.0)
+    execution = started(sfn, machine)
     began = time.monotonic()
     assert server.stop(timeout=15) == 0  # before: 30 s (the tasks' stop grace) and more
     assert time.monotonic() - began < 10, server.log_text()
@@ -103,8 +102,9 @@ def test_a_second_stop_signal_kills_the_tasks_at_once(
     server_factory: Callable[..., MontemapServer],
 ) -> None:
     server = server_factory(extra_args=["--no-cgroups"])
-    machine, _ = _worker_service(server, "hold_stubbornly", 120.0)
-    execution = _started(server, machine)
+    sfn = server.client()
+    machine, _ = worker_service(server.url, sfn, server.client("ecs"), "hold_stubbornly", 120.0)
+    execution = started(sfn, machine)
     ecs = server.client("ecs")
     arns = ecs.list_tasks(cluster="default", serviceName="holders")["taskArns"]
     assert len(arns) == 1

@@ -10,16 +10,15 @@ the result was lost.
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from montemap.testing import eventually
 from montemap.workflows.client import Clients
 from montemap.workflows.embedded import EmbeddedServer
+from tests.ecs.test_server_stop_with_tasks import started, worker_service
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -30,44 +29,8 @@ ROLE = "arn:aws:iam::123456789012:role/r"
 def _held_execution(server: EmbeddedServer) -> str:
     """An execution whose one activity task a worker task of a service holds (1 s)."""
     clients = Clients.for_endpoint(server.url, own_server=True)
-    sfn, ecs = clients.sfn, clients.ecs
-    activity = sfn.create_activity(name="held")["activityArn"]
-    command = [sys.executable, "-m", "montemap.cli", "worker", "--endpoint", server.url]
-    command += ["--activity-arn", activity, "--handler", "tests.worker.worker_handlers:hold"]
-    ecs.register_task_definition(
-        family="holder",
-        containerDefinitions=[
-            {
-                "name": "worker",
-                "image": "montemap",
-                "command": command,
-                "environment": [
-                    {"name": "PYTHONPATH", "value": str(REPO)},
-                    {"name": "WORKER_TEST_HOLD", "value": "1.0"},
-                ],
-            }
-        ],
-    )
-    ecs.create_service(
-        cluster="default", serviceName="holders", taskDefinition="holder", desiredCount=1
-    )
-    definition = {
-        "StartAt": "Work",
-        "States": {"Work": {"Type": "Task", "Resource": activity, "End": True}},
-    }
-    machine = sfn.create_state_machine(
-        name="held", definition=json.dumps(definition), roleArn=ROLE
-    )["stateMachineArn"]
-    execution: str = sfn.start_execution(stateMachineArn=machine, input='{"value": 7}')[
-        "executionArn"
-    ]
-
-    def held() -> bool:
-        events = sfn.get_execution_history(executionArn=execution)["events"]
-        return any(e["type"] == "ActivityStarted" for e in events)
-
-    eventually(held, timeout=30, what="a worker task to take the activity task")
-    return execution
+    machine, _ = worker_service(server.url, clients.sfn, clients.ecs, "hold", 1.0)
+    return started(clients.sfn, machine)
 
 
 def test_the_embedded_server_lets_its_workers_report_before_http_closes(
